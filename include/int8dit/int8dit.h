@@ -8,3 +8,4 @@
 #include "int8dit/reference.h"
 #include "int8dit/status.h"
 #include "int8dit/types.h"
+#include "int8dit/tune.h"

@@ -1,5 +1,5 @@
 // The public GEMM entry points: validate, find the kernel family for the current GPU, pick a
-// configuration (forced by name, or the family's heuristic), run it.
+// configuration (forced by name, tuned (src/tune), or the family's heuristic), run it.
 #include <cuda_runtime_api.h>
 
 #include <array>
@@ -11,6 +11,7 @@
 #include "core/cuda_check.h"
 #include "gemm/kernel_registry.h"
 #include "int8dit/gemm.h"
+#include "tune/tuned_dispatch.h"
 
 namespace int8dit {
 namespace {
@@ -100,6 +101,10 @@ Status select_kernel(const GemmParams& p, const GemmOptions* opts, const GemmKer
     return Status(StatusCode::kInvalidArgument, std::string("no configuration named \"") + opts->config +
                                                     "\" in this build for " + sm_name(dev.cc) +
                                                     "; `int8dit info` lists the configurations");
+  }
+  if (const GemmKernel* tuned = detail::tuned_kernel(p, family, *table)) {  // TuneMode, include/int8dit/tune.h
+    *out = tuned;
+    return Status::Ok();
   }
   const GemmKernel* k = family == KernelFamily::kSm90Wgmma ? detail::sm90_heuristic(p, dev.sm_count)
                                                            : detail::sm80_heuristic(p, dev.sm_count);

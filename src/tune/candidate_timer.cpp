@@ -1,0 +1,55 @@
+#include "tune/candidate_timer.h"
+
+#include <algorithm>
+#include <vector>
+
+#include "core/cuda_check.h"
+
+namespace int8dit::tune {
+namespace {
+
+class EventPool {
+ public:
+  explicit EventPool(size_t n) : events_(n, nullptr) {}
+  ~EventPool() {
+    for (cudaEvent_t e : events_)
+      if (e) cudaEventDestroy(e);
+  }
+  EventPool(const EventPool&) = delete;
+  EventPool& operator=(const EventPool&) = delete;
+  Status create() {
+    for (cudaEvent_t& e : events_) INT8DIT_RETURN_IF_ERROR(detail::cuda_status(cudaEventCreate(&e), "cudaEventCreate"));
+    return Status::Ok();
+  }
+  cudaEvent_t operator[](size_t i) const { return events_[i]; }
+
+ private:
+  std::vector<cudaEvent_t> events_;
+};
+
+}  // namespace
+
+Status time_candidate(const detail::GemmKernel& kernel, const TimingBuffers& buffers, const TimingPlan& plan,
+                      cudaStream_t stream, double* median_us) {
+  const int runs = std::max(1, plan.timed_runs);
+  int set = 0;
+  for (int i = 0; i < plan.warmup_runs; ++i) INT8DIT_RETURN_IF_ERROR(kernel.run(buffers.params(set++), stream));
+
+  EventPool events(2 * static_cast<size_t>(runs));
+  INT8DIT_RETURN_IF_ERROR(events.create());
+  for (int i = 0; i < runs; ++i) {
+    cudaEventRecord(events[2 * i], stream);
+    INT8DIT_RETURN_IF_ERROR(kernel.run(buffers.params(set++), stream));
+    cudaEventRecord(events[2 * i + 1], stream);
+  }
+  INT8DIT_RETURN_IF_ERROR(detail::cuda_status(cudaStreamSynchronize(stream), kernel.name));
+  std::vector<float> ms(static_cast<size_t>(runs));
+  for (int i = 0; i < runs; ++i)
+    INT8DIT_RETURN_IF_ERROR(
+        detail::cuda_status(cudaEventElapsedTime(&ms[i], events[2 * i], events[2 * i + 1]), "cudaEventElapsedTime"));
+  std::nth_element(ms.begin(), ms.begin() + runs / 2, ms.end());
+  *median_us = 1000.0 * ms[static_cast<size_t>(runs / 2)];
+  return Status::Ok();
+}
+
+}  // namespace int8dit::tune

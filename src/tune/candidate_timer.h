@@ -1,0 +1,22 @@
+// Internal: timing one GEMM configuration with CUDA events.
+#pragma once
+
+#include <cuda_runtime_api.h>
+
+#include "gemm/kernel_registry.h"
+#include "tune/timing_buffers.h"
+
+namespace int8dit::tune {
+
+struct TimingPlan {
+  int warmup_runs = 5;
+  int timed_runs = 30;
+};
+
+// Launch `kernel` warmup_runs times untimed, then timed_runs times, each launch between its own pair
+// of events and on the next buffer set (so L2 holds none of its inputs); the result is the median
+// of the timed launches in microseconds. A launch error is returned, not thrown away.
+Status time_candidate(const detail::GemmKernel& kernel, const TimingBuffers& buffers, const TimingPlan& plan,
+                      cudaStream_t stream, double* median_us);
+
+}  // namespace int8dit::tune
