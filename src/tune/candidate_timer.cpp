@@ -30,18 +30,24 @@ class EventPool {
 }  // namespace
 
 Status time_candidate(const detail::GemmKernel& kernel, const TimingBuffers& buffers, const TimingPlan& plan,
-                      cudaStream_t stream, double* median_us) {
+                      StreamHold& hold, cudaStream_t stream, double* median_us) {
   const int runs = std::max(1, plan.timed_runs);
   int set = 0;
   for (int i = 0; i < plan.warmup_runs; ++i) INT8DIT_RETURN_IF_ERROR(kernel.run(buffers.params(set++), stream));
 
+  INT8DIT_RETURN_IF_ERROR(detail::cuda_status(cudaStreamSynchronize(stream), kernel.name));
+
   EventPool events(2 * static_cast<size_t>(runs));
   INT8DIT_RETURN_IF_ERROR(events.create());
-  for (int i = 0; i < runs; ++i) {
+  INT8DIT_RETURN_IF_ERROR(hold.hold(stream));
+  Status launched = Status::Ok();
+  for (int i = 0; i < runs && launched.ok(); ++i) {
     cudaEventRecord(events[2 * i], stream);
-    INT8DIT_RETURN_IF_ERROR(kernel.run(buffers.params(set++), stream));
+    launched = kernel.run(buffers.params(set++), stream);
     cudaEventRecord(events[2 * i + 1], stream);
   }
+  hold.release();  // also on a launch error, so the spinning kernel does not wait for its timeout
+  INT8DIT_RETURN_IF_ERROR(launched);
   INT8DIT_RETURN_IF_ERROR(detail::cuda_status(cudaStreamSynchronize(stream), kernel.name));
   std::vector<float> ms(static_cast<size_t>(runs));
   for (int i = 0; i < runs; ++i)

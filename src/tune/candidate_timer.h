@@ -4,6 +4,7 @@
 #include <cuda_runtime_api.h>
 
 #include "gemm/kernel_registry.h"
+#include "tune/stream_hold.h"
 #include "tune/timing_buffers.h"
 
 namespace int8dit::tune {
@@ -13,10 +14,12 @@ struct TimingPlan {
   int timed_runs = 30;
 };
 
-// Launch `kernel` warmup_runs times untimed, then timed_runs times, each launch between its own pair
-// of events and on the next buffer set (so L2 holds none of its inputs); the result is the median
-// of the timed launches in microseconds. A launch error is returned, not thrown away.
+// Launch `kernel` warmup_runs times untimed, then timed_runs times behind `hold`, each launch between
+// its own pair of events and on the next buffer set (so L2 holds none of its inputs); the result is
+// the median of the timed launches in microseconds. A launch error is returned, not thrown away.
+// NOTE: timed_runs is kept well below the ~1000-entry launch queue, which would otherwise block the
+// host while the held stream cannot drain.
 Status time_candidate(const detail::GemmKernel& kernel, const TimingBuffers& buffers, const TimingPlan& plan,
-                      cudaStream_t stream, double* median_us);
+                      StreamHold& hold, cudaStream_t stream, double* median_us);
 
 }  // namespace int8dit::tune

@@ -16,6 +16,7 @@
 #include "int8dit/tune.h"
 #include "tune/candidate_timer.h"
 #include "tune/device_cache.h"
+#include "tune/stream_hold.h"
 #include "tune/timing_buffers.h"
 #include "tune/tuned_dispatch.h"
 
@@ -38,6 +39,8 @@ TuneMode mode_from_env() {
 }
 
 constexpr int kModeUnset = -1;
+// Timed launches are enqueued behind a held stream (tune/stream_hold.h); the launch queue holds ~1000.
+constexpr int kMaxTimedRuns = 400;
 std::atomic<int> g_mode{kModeUnset};
 
 struct FamilyTable {
@@ -126,6 +129,8 @@ Status time_candidates(const FamilyTable& fam, const TuneKey& key, const TuneOpt
   const GemmKernel* heuristic = fam.heuristic(buffers.params(0), sms);
 
   tune::TimingPlan plan{opts.warmup_runs, opts.timed_runs};
+  tune::StreamHold hold;
+  INT8DIT_RETURN_IF_ERROR(hold.create());
   // One untimed pass over every candidate: loads each kernel's module (CUDA lazy loading) and brings
   // the clocks up before the first timing.
   for (const GemmKernel* k : valid) k->run(buffers.params(0), stream.get());
@@ -139,7 +144,7 @@ Status time_candidates(const FamilyTable& fam, const TuneKey& key, const TuneOpt
   int done = 0;
   for (const GemmKernel* k : valid) {
     double us = 0;
-    Status st = tune::time_candidate(*k, buffers, plan, stream.get(), &us);
+    Status st = tune::time_candidate(*k, buffers, plan, hold, stream.get(), &us);
     ++done;
     if (opts.progress) opts.progress(done, static_cast<int>(valid.size()));
     if (!st.ok()) {
@@ -211,10 +216,11 @@ void set_tune_mode(TuneMode m) { g_mode.store(static_cast<int>(m), std::memory_o
 Status tune_gemm(const TuneProblem& p, TuneResult* out, const TuneOptions* opts) {
   if (!out) return Status(StatusCode::kInvalidArgument, "tune_gemm: `out` is null");
   const TuneOptions options = opts ? *opts : TuneOptions{};
-  if (options.timed_runs < 1 || options.warmup_runs < 0)
+  if (options.timed_runs < 1 || options.timed_runs > kMaxTimedRuns || options.warmup_runs < 0)
     return Status(StatusCode::kInvalidArgument, "timed_runs = " + std::to_string(options.timed_runs) +
                                                     ", warmup_runs = " + std::to_string(options.warmup_runs) +
-                                                    ": need timed_runs >= 1 and warmup_runs >= 0");
+                                                    ": need 1 <= timed_runs <= " + std::to_string(kMaxTimedRuns) +
+                                                    " and warmup_runs >= 0");
   // The same checks a GEMM of this shape would get (with stand-in pointers: only sizes matter here).
   GemmParams shape;
   shape.m = p.m, shape.n = p.n, shape.k = p.k, shape.d_type = p.d_type;

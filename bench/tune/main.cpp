@@ -1,0 +1,150 @@
+// int8dit_bench_tune (issue 5): does tuning pay, how long does it take, and does time ever drop
+// when M grows (a "cliff" at a dispatch bucket edge), with tuning on and with the heuristic alone?
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <ctime>
+#include <iostream>
+
+#include "check.h"
+#include "gpu_info.h"
+#include "int8dit/device.h"
+#include "int8dit/tune.h"
+#include "kernels.h"
+#include "report.h"
+#include "shapes.h"
+
+namespace bench_tune {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+std::string utc_now() {
+  std::time_t t = std::time(nullptr);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
+  return buf;
+}
+
+void remove_cache(const std::string& path) {
+  std::remove(path.c_str());
+  std::remove((path + ".lock").c_str());
+}
+
+// Wall time of `int8dit tune --preset flux-dev` from an empty cache of its own.
+double time_cli_tune(const std::string& cli, const std::string& out_dir) {
+  const std::string cache = out_dir + "/cli_tune_cache.json";
+  remove_cache(cache);
+  const std::string cmd = "INT8DIT_CACHE='" + cache + "' '" + cli + "' tune --preset flux-dev > '" + out_dir +
+                          "/cli_tune_flux_dev.txt' 2>&1";
+  const auto start = Clock::now();
+  const int rc = std::system(cmd.c_str());
+  const double s = seconds_since(start);
+  if (rc != 0) throw bench::BenchError("`" + cmd + "` failed (exit status " + std::to_string(rc) + ")");
+  return s;
+}
+
+void run_presets(const Options& o, const bench::GpuInfo& gpu, cudaStream_t stream, Report* r) {
+  for (const std::string& preset : o.presets) {
+    for (const bench::Shape& s : bench::load_preset(o.shapes_dir, preset)) {
+      PresetRow row;
+      row.preset = preset, row.layer = s.layer, row.m = s.m, row.n = s.n, row.k = s.k;
+      row.bucket_hi = int8dit::m_bucket(s.m).hi;
+      GemmRunner runner(s.m, s.n, s.k, gpu.l2_bytes, stream);
+      int8dit::TuneResult tuned;
+      const auto start = Clock::now();
+      int8dit::Status st = int8dit::tune_gemm(int8dit::TuneProblem{s.m, s.n, s.k, int8dit::DType::kBF16, true}, &tuned);
+      row.tune_seconds = seconds_since(start);
+      if (!st.ok()) throw bench::BenchError("tuning " + preset + " " + s.layer + ": " + st.to_string());
+      row.candidates = tuned.candidates;
+      row.heuristic = runner.time(s.m, int8dit::TuneMode::kHeuristic, o.warmup, o.runs);
+      row.tuned = runner.time(s.m, int8dit::TuneMode::kUseCache, o.warmup, o.runs);
+      std::fprintf(stderr, "%-12s M=%-5lld N=%-5lld K=%-5lld heuristic %8.1f us (%s)  tuned %8.1f us (%s)\n",
+                   preset.c_str(), (long long)s.m, (long long)s.n, (long long)s.k, row.heuristic.us,
+                   row.heuristic.config.c_str(), row.tuned.us, row.tuned.config.c_str());
+      r->presets.push_back(row);
+    }
+  }
+}
+
+void run_sweeps(const Options& o, const bench::GpuInfo& gpu, cudaStream_t stream, Report* r) {
+  const std::vector<int64_t> ms = sweep_m_values(o.max_m);
+  for (auto [n, k] : {std::pair<int64_t, int64_t>{3072, 3072}, {12288, 3072}}) {
+    Sweep sw;
+    sw.n = n, sw.k = k;
+    GemmRunner runner(o.max_m, n, k, gpu.l2_bytes, stream);
+    for (int64_t m : ms) {
+      SweepPoint p;
+      p.m = m;
+      p.bucket_hi = int8dit::m_bucket(m).hi;
+      p.heuristic = runner.time(m, int8dit::TuneMode::kHeuristic, o.warmup, o.runs);
+      p.tuned = runner.time(m, int8dit::TuneMode::kTuneOnFirstUse, o.warmup, o.runs);
+      sw.tune_seconds += p.tuned.select_seconds;
+      sw.points.push_back(p);
+      std::fprintf(stderr, "\rsweep N=%lld K=%lld: M=%-5lld heuristic %8.1f us  tuned %8.1f us", (long long)n,
+                   (long long)k, (long long)m, p.heuristic.us, p.tuned.us);
+    }
+    std::fprintf(stderr, "\n");
+    r->sweeps.push_back(std::move(sw));
+  }
+}
+
+int run(const Options& o) {
+  if (!o.out_dir.empty()) mkdir(o.out_dir.c_str(), 0755);
+  const std::string scratch = o.out_dir.empty() ? "/tmp" : o.out_dir;
+  Report r;
+  r.options = o;
+  r.command = o.command_line;
+  r.date = utc_now();
+  r.library_version = int8dit::version();
+  // A private, empty cache: every number here comes from tuning in this run.
+  r.cache_path = scratch + "/tune_cache_" + std::to_string(getpid()) + ".json";
+  remove_cache(r.cache_path);
+  setenv("INT8DIT_CACHE", r.cache_path.c_str(), 1);
+
+  r.gpu = bench::query_gpu(0);
+  r.sm_clock_mhz = bench::measure_sm_clock_mhz(r.gpu.sm_count, 50'000'000);
+  cudaStream_t stream;
+  BENCH_CUDA(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
+
+  if (!o.cli.empty()) {
+    r.summary.tune_seconds_flux_dev = time_cli_tune(o.cli, scratch);
+    r.summary.tune_seconds_flux_dev_how = "wall time of `int8dit tune --preset flux-dev` from an empty cache";
+  }
+  run_presets(o, r.gpu, stream, &r);
+  if (o.cli.empty()) {
+    for (const PresetRow& row : r.presets)
+      if (row.preset == "flux-dev") r.summary.tune_seconds_flux_dev += row.tune_seconds;
+    r.summary.tune_seconds_flux_dev_how =
+        "sum of in-process tune_gemm wall times over the flux-dev shapes (what `int8dit tune --preset flux-dev` "
+        "runs), from an empty cache";
+  }
+  if (o.sweep) run_sweeps(o, r.gpu, stream, &r);
+  summarize(&r);
+  if (!o.out_dir.empty()) write_report(r, o.out_dir);
+  std::cout << markdown(r).substr(0, markdown(r).find("## Preset shapes"));
+  remove_cache(r.cache_path);
+  BENCH_CUDA(cudaStreamDestroy(stream));
+  return 0;
+}
+
+}  // namespace
+}  // namespace bench_tune
+
+int main(int argc, char** argv) {
+  try {
+    bench_tune::Options o = bench_tune::parse_options(argc, argv);
+    if (o.help) {
+      std::cout << bench_tune::help_text();
+      return 0;
+    }
+    return bench_tune::run(o);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "int8dit_bench_tune: %s\n", e.what());
+    return 1;
+  }
+}

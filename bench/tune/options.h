@@ -1,0 +1,26 @@
+// Command-line flags of int8dit_bench_tune (--help prints help_text()).
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace bench_tune {
+
+struct Options {
+  std::vector<std::string> presets = {"flux-dev", "sd3-medium", "pixart-sigma", "dit-xl-2"};
+  std::string shapes_dir;   // --shapes-dir
+  std::string out_dir;      // --out: tune.json, tune.md and the private tuning cache go there
+  std::string cli;          // --cli PATH: the int8dit tool, to time `int8dit tune --preset flux-dev`
+  int warmup = 10;
+  int runs = 50;
+  int max_m = 8192;         // --max-m: the sweep's largest M
+  bool sweep = true;        // --no-sweep
+  std::string command_line;
+  bool help = false;
+};
+
+// Throws std::runtime_error naming the flag on bad input.
+Options parse_options(int argc, char** argv);
+std::string help_text();
+
+}  // namespace bench_tune
