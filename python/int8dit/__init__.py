@@ -1,0 +1,60 @@
+"""int8dit: native INT8 (W8A8) inference for diffusion transformers.
+
+The C++ core (``int8dit._C``) works on any DLPack array (numpy, torch, cupy, jax): host arrays run the
+CPU reference, CUDA arrays the GPU kernels. ``int8dit.torch`` (imported on first use, needs PyTorch)
+replaces the nn.Linear layers of a model with real INT8 compute.
+"""
+from __future__ import annotations
+
+import pkgutil
+
+# A build tree puts the compiled module in <build>/python/int8dit/; extend_path joins that folder to
+# this package when it is on sys.path, so the sources run without installing.
+__path__ = pkgutil.extend_path(__path__, __name__)
+
+from . import _C  # noqa: E402
+from ._C import CudaError, KernelNotImplementedError, NotSupportedError  # noqa: E402
+from .arrays import gemm_w8a8, quantize_rows  # noqa: E402
+
+__version__ = _C.version()
+
+
+def built_architectures() -> str:
+    """The CUDA architectures this build holds kernels for, e.g. '90a'."""
+    return _C.built_architectures()
+
+
+def device_info() -> dict:
+    """The current CUDA device and the kernel family serving it; NotSupportedError without a GPU."""
+    return _C.device_info()
+
+
+_TORCH_NAMES = {
+    "Linear": "int8dit.torch.linear",
+    "quantize_": "int8dit.torch.quantize",
+    "DIT_DEFAULT_EXCLUDE": "int8dit.torch.quantize",
+    "calibrate": "int8dit.calibrate",
+    "save_quantized": "int8dit.serialization",
+    "load_quantized": "int8dit.serialization",
+}
+
+
+def __getattr__(name: str):
+    # The PyTorch layer is imported on first use so that numpy-only users never import torch.
+    if name in _TORCH_NAMES:
+        import importlib
+
+        return getattr(importlib.import_module(_TORCH_NAMES[name]), name)
+    raise AttributeError(f"module 'int8dit' has no attribute {name!r}")
+
+
+__all__ = [
+    "CudaError",
+    "KernelNotImplementedError",
+    "NotSupportedError",
+    "built_architectures",
+    "device_info",
+    "gemm_w8a8",
+    "quantize_rows",
+    *_TORCH_NAMES,
+]

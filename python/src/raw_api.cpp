@@ -1,0 +1,137 @@
+#include "raw_api.h"
+
+#include <cstdint>
+
+#include "errors.h"
+#include "int8dit/gemm.h"
+#include "int8dit/quantize.h"
+#include "int8dit/reference.h"
+
+namespace nb = nanobind;
+using namespace nb::literals;
+
+namespace int8dit_py {
+namespace {
+
+using int8dit::DType;
+using int8dit::GemmParams;
+using int8dit::QuantizeRowsParams;
+using int8dit::ScaleMode;
+using int8dit::Status;
+
+template <typename T>
+T* ptr(uintptr_t p) {
+  return reinterpret_cast<T*>(p);
+}
+
+QuantizeRowsParams quantize_params(uintptr_t x, DType x_type, int64_t rows, int64_t cols, int64_t ldx,
+                                   uintptr_t smooth, uintptr_t q, int64_t ldq, uintptr_t scale) {
+  QuantizeRowsParams p;
+  p.rows = rows;
+  p.cols = cols;
+  p.x = ptr<const void>(x);
+  p.x_type = x_type;
+  p.ldx = ldx;
+  p.smooth = ptr<const float>(smooth);
+  p.q = ptr<int8_t>(q);
+  p.ldq = ldq;
+  p.scale = ptr<float>(scale);
+  return p;
+}
+
+Status run_quantize(bool host, const QuantizeRowsParams& p, uintptr_t stream) {
+  if (host) {
+    nb::gil_scoped_release release;
+    return int8dit::ref::quantize_rows(p);
+  }
+  return int8dit::quantize_rows(p, ptr<CUstream_st>(stream));
+}
+
+Status run_gemm(bool host, const GemmParams& p, uintptr_t stream) {
+  if (host) {
+    nb::gil_scoped_release release;
+    return int8dit::ref::gemm_w8a8(p);
+  }
+  int8dit::GemmOptions opts;
+  // NOTE: torch already placed every tensor on this device; skipping cudaPointerGetAttributes saves a
+  // driver call per pointer and keeps the call free of anything but the kernel launch (graph capture).
+  opts.check_pointers = false;
+  return int8dit::gemm_w8a8(p, ptr<CUstream_st>(stream), &opts);
+}
+
+void quantize_raw(bool host, uintptr_t x, DType x_type, int64_t rows, int64_t cols, int64_t ldx, uintptr_t smooth,
+                  uintptr_t q, int64_t ldq, uintptr_t scale, uintptr_t stream) {
+  throw_if_error(run_quantize(host, quantize_params(x, x_type, rows, cols, ldx, smooth, q, ldq, scale), stream),
+                 "quantize_rows");
+}
+
+GemmParams gemm_params(int64_t m, int64_t n, int64_t k, uintptr_t a, int64_t lda, uintptr_t b, int64_t ldb,
+                       uintptr_t scale_a, bool scale_a_per_tensor, uintptr_t scale_b, bool scale_b_per_tensor,
+                       uintptr_t bias, uintptr_t d, DType d_type, int64_t ldd) {
+  GemmParams p;
+  p.m = m;
+  p.n = n;
+  p.k = k;
+  p.a = ptr<const int8_t>(a);
+  p.lda = lda;
+  p.b = ptr<const int8_t>(b);
+  p.ldb = ldb;
+  p.scale_a = ptr<const float>(scale_a);
+  p.scale_a_mode = scale_a_per_tensor ? ScaleMode::kPerTensor : ScaleMode::kPerRow;
+  p.scale_b = ptr<const float>(scale_b);
+  p.scale_b_mode = scale_b_per_tensor ? ScaleMode::kPerTensor : ScaleMode::kPerCol;
+  p.bias = ptr<const float>(bias);
+  p.d = ptr<void>(d);
+  p.d_type = d_type;
+  p.ldd = ldd;
+  return p;
+}
+
+void gemm_raw(bool host, int64_t m, int64_t n, int64_t k, uintptr_t a, int64_t lda, uintptr_t b, int64_t ldb,
+              uintptr_t scale_a, bool scale_a_per_tensor, uintptr_t scale_b, bool scale_b_per_tensor, uintptr_t bias,
+              uintptr_t d, DType d_type, int64_t ldd, uintptr_t workspace, size_t workspace_bytes, uintptr_t stream) {
+  GemmParams p = gemm_params(m, n, k, a, lda, b, ldb, scale_a, scale_a_per_tensor, scale_b, scale_b_per_tensor, bias,
+                             d, d_type, ldd);
+  p.workspace = ptr<void>(workspace);
+  p.workspace_bytes = workspace_bytes;
+  throw_if_error(run_gemm(host, p, stream), "gemm_w8a8");
+}
+
+size_t gemm_workspace_size_raw(int64_t m, int64_t n, int64_t k, uintptr_t a, uintptr_t b, uintptr_t scale_a,
+                               uintptr_t scale_b, uintptr_t bias, uintptr_t d, DType d_type) {
+  const GemmParams p = gemm_params(m, n, k, a, k, b, k, scale_a, false, scale_b, false, bias, d, d_type, n);
+  int8dit::GemmOptions opts;
+  opts.check_pointers = false;
+  throw_if_error(int8dit::gemm_can_implement(p, &opts), "gemm_w8a8");
+  return int8dit::gemm_workspace_size(p, &opts);
+}
+
+// The dynamic W8A8 linear layer: per-token quantization of x [M, K] (ldx), then the GEMM with the
+// per-channel weight [N, K] and bias into d [M, N]. q [M, K] and scale_x [M] are caller scratch.
+void linear_raw(bool host, uintptr_t x, DType x_type, int64_t m, int64_t k, int64_t ldx, uintptr_t smooth,
+                uintptr_t q, uintptr_t scale_x, uintptr_t w, int64_t n, uintptr_t scale_w, uintptr_t bias,
+                uintptr_t d, DType d_type, uintptr_t workspace, size_t workspace_bytes, uintptr_t stream) {
+  throw_if_error(run_quantize(host, quantize_params(x, x_type, m, k, ldx, smooth, q, k, scale_x), stream),
+                 "linear (quantize_rows)");
+  GemmParams p = gemm_params(m, n, k, q, k, w, k, scale_x, false, scale_w, false, bias, d, d_type, n);
+  p.workspace = ptr<void>(workspace);
+  p.workspace_bytes = workspace_bytes;
+  throw_if_error(run_gemm(host, p, stream), "linear (gemm_w8a8)");
+}
+
+}  // namespace
+
+void register_raw_api(nb::module_& m) {
+  nb::module_ r = m.def_submodule("raw", "pointer-level entry points used by int8dit.torch (pointers are ints)");
+  r.def("quantize_rows", &quantize_raw, "host"_a, "x"_a, "x_type"_a, "rows"_a, "cols"_a, "ldx"_a, "smooth"_a, "q"_a,
+        "ldq"_a, "scale"_a, "stream"_a);
+  r.def("gemm_w8a8", &gemm_raw, "host"_a, "m"_a, "n"_a, "k"_a, "a"_a, "lda"_a, "b"_a, "ldb"_a, "scale_a"_a,
+        "scale_a_per_tensor"_a, "scale_b"_a, "scale_b_per_tensor"_a, "bias"_a, "d"_a, "d_type"_a, "ldd"_a,
+        "workspace"_a, "workspace_bytes"_a, "stream"_a);
+  r.def("gemm_workspace_size", &gemm_workspace_size_raw, "m"_a, "n"_a, "k"_a, "a"_a, "b"_a, "scale_a"_a, "scale_b"_a,
+        "bias"_a, "d"_a, "d_type"_a);
+  r.def("linear", &linear_raw, "host"_a, "x"_a, "x_type"_a, "m"_a, "k"_a, "ldx"_a, "smooth"_a, "q"_a, "scale_x"_a,
+        "w"_a, "n"_a, "scale_w"_a, "bias"_a, "d"_a, "d_type"_a, "workspace"_a, "workspace_bytes"_a, "stream"_a);
+}
+
+}  // namespace int8dit_py
