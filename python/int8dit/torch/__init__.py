@@ -1,0 +1,19 @@
+"""PyTorch layer of int8dit: custom ops, the quantized Linear, and quantize_ for whole models."""
+from .linear import Linear
+from .ops import gemm_w8a8, linear, linear_w8a8, quantize_rows
+from .quantize import DIT_DEFAULT_EXCLUDE, DIT_MIN_FEATURES, QuantizeReport, quantize_, selected_linears
+from .weights import quantize_weight
+
+__all__ = [
+    "DIT_DEFAULT_EXCLUDE",
+    "DIT_MIN_FEATURES",
+    "Linear",
+    "QuantizeReport",
+    "gemm_w8a8",
+    "linear",
+    "linear_w8a8",
+    "quantize_",
+    "quantize_rows",
+    "quantize_weight",
+    "selected_linears",
+]

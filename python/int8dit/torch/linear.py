@@ -1,0 +1,81 @@
+"""int8dit.torch.Linear: a drop-in for nn.Linear computing with int8 weights and activations."""
+from __future__ import annotations
+
+from typing import Optional
+
+import torch
+from torch import Tensor, nn
+
+from .ops import linear_w8a8
+from .weights import quantize_weight
+
+# K must be a multiple of 16 (16-byte int8 rows for TMA/cp.async); N a multiple of 8 (16-byte bf16 output rows).
+K_MULTIPLE = 16
+N_MULTIPLE = 8
+
+
+def unsupported_reason(in_features: int, out_features: int) -> Optional[str]:
+    """Why a linear layer of this shape cannot be quantized, or None when it can."""
+    if in_features % K_MULTIPLE:
+        return f"in_features = {in_features} is not a multiple of {K_MULTIPLE}"
+    if out_features % N_MULTIPLE:
+        return f"out_features = {out_features} is not a multiple of {N_MULTIPLE}"
+    return None
+
+
+class Linear(nn.Module):
+    """y = x W^T + b with W int8 per output channel and x quantized per token at run time.
+
+    Buffers: ``weight`` int8 [N, K], ``weight_scale`` fp32 [N], ``bias`` fp32 [N] (optional) and
+    ``smooth`` fp32 [K] (optional SmoothQuant divisor, already folded into ``weight``). The output
+    has the input's dtype (bf16 or fp16 on the GPU; fp32 inputs are rounded to bf16 before
+    quantization there). CPU tensors run the C++ reference.
+    """
+
+    def __init__(self, in_features: int, out_features: int, bias: bool = True, smooth: bool = False,
+                 device=None) -> None:
+        super().__init__()
+        reason = unsupported_reason(in_features, out_features)
+        if reason:
+            raise ValueError(f"int8dit.torch.Linear({in_features}, {out_features}): {reason}; keep this layer in "
+                             "bf16 (quantize_ skips it) or pad the features")
+        self.in_features = in_features
+        self.out_features = out_features
+        self.register_buffer("weight", torch.zeros(out_features, in_features, dtype=torch.int8, device=device))
+        self.register_buffer("weight_scale", torch.zeros(out_features, dtype=torch.float32, device=device))
+        self.register_buffer("bias", torch.zeros(out_features, dtype=torch.float32, device=device) if bias else None)
+        self.register_buffer("smooth", torch.ones(in_features, dtype=torch.float32, device=device) if smooth else None)
+
+    @classmethod
+    @torch.no_grad()
+    def from_float(cls, linear: nn.Linear, smooth: Optional[Tensor] = None) -> "Linear":
+        """Quantize an nn.Linear (any float dtype, on its own device). ``smooth`` [K]: SmoothQuant
+        factors s (activations are divided by s, the weight columns multiplied by it)."""
+        w = linear.weight
+        q = cls(linear.in_features, linear.out_features, bias=linear.bias is not None, smooth=smooth is not None,
+                device=w.device)
+        if smooth is not None:
+            if smooth.shape != (linear.in_features,):
+                raise ValueError(f"smooth has shape {tuple(smooth.shape)}; expected ({linear.in_features},), one "
+                                 "factor per input feature")
+            q.smooth.copy_(smooth.to(torch.float32))
+        qw, scale = quantize_weight(w, q.smooth)
+        q.weight.copy_(qw)
+        q.weight_scale.copy_(scale)
+        if linear.bias is not None:
+            q.bias.copy_(linear.bias.to(torch.float32))
+        return q
+
+    def forward(self, x: Tensor) -> Tensor:
+        if x.shape[-1] != self.in_features:
+            raise ValueError(f"input has {x.shape[-1]} features; this layer takes {self.in_features}")
+        return linear_w8a8(x, self.weight, self.weight_scale, self.bias, self.smooth)
+
+    def dequantized_weight(self) -> Tensor:
+        """The weight this layer multiplies by, in fp32 (with any smoothing factors divided back out)."""
+        w = self.weight.to(torch.float32) * self.weight_scale[:, None]
+        return w if self.smooth is None else w / self.smooth[None, :]
+
+    def extra_repr(self) -> str:
+        return (f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}, "
+                f"smoothquant={self.smooth is not None}")

@@ -1,0 +1,170 @@
+"""int8dit operations as torch.library custom ops.
+
+Each op has a fake (meta) implementation, so torch.compile(fullgraph=True) traces through it and
+CUDA graphs capture it. CUDA tensors run the GPU kernels on the current stream; CPU tensors run the
+C++ reference (the CPU fallback). ``linear`` is quantize + GEMM in one op: in eager mode a quantized
+layer launches two kernels (per-token quantization, then the fused GEMM) and nothing else.
+
+    int8dit::quantize_rows(x, smooth?)                       -> (q int8 [..., K], scale fp32 [...])
+    int8dit::gemm_w8a8(a, b, scale_a, scale_b, bias?, dtype) -> [..., N]
+    int8dit::linear(x, weight, weight_scale, bias?, smooth?) -> [..., N] in x's dtype
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+import torch
+from torch import Tensor
+
+from .. import _C
+
+_DTYPES = {
+    torch.bfloat16: _C.DType.bf16,
+    torch.float16: _C.DType.fp16,
+    torch.float32: _C.DType.fp32,
+    torch.int32: _C.DType.int32,
+}
+
+# (device index, m, n, k, dtype, has bias) -> workspace bytes the dispatched GEMM configuration needs.
+_workspace_bytes: dict = {}
+
+
+def _ptr(t: Optional[Tensor]) -> int:
+    return 0 if t is None else t.data_ptr()
+
+
+def _stream(t: Tensor) -> int:
+    return 0 if t.device.type == "cpu" else torch.cuda.current_stream(t.device).cuda_stream
+
+
+def _check_device(t: Tensor, name: str) -> None:
+    if t.device.type not in ("cpu", "cuda"):
+        raise ValueError(f"{name} is on {t.device}: int8dit runs on CUDA devices and on the CPU (reference)")
+
+
+def _rows(x: Tensor) -> Tensor:
+    """x as [M, K] with unit stride along K (a view when possible)."""
+    x2 = x.reshape(-1, x.shape[-1])
+    return x2 if x2.stride(-1) == 1 else x2.contiguous()
+
+
+def _ld(x2: Tensor) -> int:
+    return x2.stride(0) if x2.shape[0] > 1 else x2.shape[1]
+
+
+def _quant_input(x: Tensor) -> Tensor:
+    # NOTE: the GPU quantization kernel reads bf16/fp16; fp32 activations are rounded to bf16 first.
+    if x.device.type == "cuda" and x.dtype == torch.float32:
+        return x.to(torch.bfloat16)
+    return x
+
+
+def _out_dtype(x: Tensor) -> torch.dtype:
+    return x.dtype if x.dtype in (torch.bfloat16, torch.float16, torch.float32) else torch.bfloat16
+
+
+def _workspace(m: int, n: int, k: int, a: Tensor, b: Tensor, sa: Tensor, sb: Tensor, bias, d: Tensor):
+    if d.device.type == "cpu":
+        return None, 0
+    key = (d.device.index, m, n, k, d.dtype, bias is not None)
+    size = _workspace_bytes.get(key)
+    if size is None:
+        size = _C.raw.gemm_workspace_size(m, n, k, a.data_ptr(), b.data_ptr(), sa.data_ptr(), sb.data_ptr(),
+                                          _ptr(bias), d.data_ptr(), _DTYPES[d.dtype])
+        _workspace_bytes[key] = size
+    if size == 0:
+        return None, 0
+    return torch.empty(size, dtype=torch.uint8, device=d.device), size
+
+
+def quantize_rows_impl(x: Tensor, smooth: Optional[Tensor] = None) -> tuple[Tensor, Tensor]:
+    _check_device(x, "x")
+    x = _quant_input(x)
+    x2 = _rows(x)
+    m, k = x2.shape
+    q = torch.empty((m, k), dtype=torch.int8, device=x.device)
+    scale = torch.empty((m,), dtype=torch.float32, device=x.device)
+    if m > 0:
+        _C.raw.quantize_rows(x.device.type == "cpu", x2.data_ptr(), _DTYPES[x2.dtype], m, k, _ld(x2), _ptr(smooth),
+                             q.data_ptr(), k, scale.data_ptr(), _stream(x))
+    return q.view(x.shape), scale.view(x.shape[:-1])
+
+
+def gemm_w8a8_impl(a: Tensor, b: Tensor, scale_a: Tensor, scale_b: Tensor, bias: Optional[Tensor],
+                   out_dtype: torch.dtype) -> Tensor:
+    _check_device(a, "a")
+    a2 = _rows(a)
+    m, k = a2.shape
+    n = b.shape[0]
+    d = torch.empty((m, n), dtype=out_dtype, device=a.device)
+    if m > 0:
+        raw = out_dtype == torch.int32
+        sa = None if raw else scale_a.reshape(-1)
+        sb = None if raw else scale_b.reshape(-1)
+        ws, ws_bytes = (None, 0) if raw else _workspace(m, n, k, a2, b, sa, sb, bias, d)
+        _C.raw.gemm_w8a8(a.device.type == "cpu", m, n, k, a2.data_ptr(), _ld(a2), b.data_ptr(), b.stride(0),
+                         _ptr(sa), sa is not None and sa.numel() == 1 and m != 1, _ptr(sb),
+                         sb is not None and sb.numel() == 1 and n != 1, _ptr(bias), d.data_ptr(), _DTYPES[out_dtype],
+                         n, _ptr(ws), ws_bytes, _stream(a))
+    return d.view(*a.shape[:-1], n)
+
+
+def linear_impl(x: Tensor, weight: Tensor, weight_scale: Tensor, bias: Optional[Tensor],
+                smooth: Optional[Tensor]) -> Tensor:
+    _check_device(x, "x")
+    out_dtype = _out_dtype(x)
+    xq = _quant_input(x)
+    x2 = _rows(xq)
+    m, k = x2.shape
+    n = weight.shape[0]
+    d = torch.empty((m, n), dtype=out_dtype, device=x.device)
+    if m > 0:
+        q = torch.empty((m, k), dtype=torch.int8, device=x.device)
+        sx = torch.empty((m,), dtype=torch.float32, device=x.device)
+        ws, ws_bytes = _workspace(m, n, k, q, weight, sx, weight_scale, bias, d)
+        _C.raw.linear(x.device.type == "cpu", x2.data_ptr(), _DTYPES[x2.dtype], m, k, _ld(x2), _ptr(smooth),
+                      q.data_ptr(), sx.data_ptr(), weight.data_ptr(), n, weight_scale.data_ptr(), _ptr(bias),
+                      d.data_ptr(), _DTYPES[out_dtype], _ptr(ws), ws_bytes, _stream(x))
+    return d.view(*x.shape[:-1], n)
+
+
+@torch.library.custom_op("int8dit::quantize_rows", mutates_args=())
+def quantize_rows(x: Tensor, smooth: Optional[Tensor] = None) -> tuple[Tensor, Tensor]:
+    return quantize_rows_impl(x, smooth)
+
+
+@quantize_rows.register_fake
+def _(x, smooth=None):
+    return x.new_empty(x.shape, dtype=torch.int8), x.new_empty(x.shape[:-1], dtype=torch.float32)
+
+
+@torch.library.custom_op("int8dit::gemm_w8a8", mutates_args=())
+def gemm_w8a8(a: Tensor, b: Tensor, scale_a: Tensor, scale_b: Tensor, bias: Optional[Tensor],
+              out_dtype: torch.dtype) -> Tensor:
+    return gemm_w8a8_impl(a, b, scale_a, scale_b, bias, out_dtype)
+
+
+@gemm_w8a8.register_fake
+def _(a, b, scale_a, scale_b, bias, out_dtype):
+    return a.new_empty((*a.shape[:-1], b.shape[0]), dtype=out_dtype)
+
+
+@torch.library.custom_op("int8dit::linear", mutates_args=())
+def linear(x: Tensor, weight: Tensor, weight_scale: Tensor, bias: Optional[Tensor],
+           smooth: Optional[Tensor]) -> Tensor:
+    return linear_impl(x, weight, weight_scale, bias, smooth)
+
+
+@linear.register_fake
+def _(x, weight, weight_scale, bias, smooth):
+    return x.new_empty((*x.shape[:-1], weight.shape[0]), dtype=_out_dtype(x))
+
+
+def linear_w8a8(x: Tensor, weight: Tensor, weight_scale: Tensor, bias: Optional[Tensor] = None,
+                smooth: Optional[Tensor] = None) -> Tensor:
+    """The quantized linear layer. Eager calls skip the dispatcher (a few microseconds per layer that
+    a DiT with hundreds of layers would feel); traced calls go through the registered custom op."""
+    # Fake and functional tensors (tracing outside dynamo, e.g. make_fx) are Tensor subclasses.
+    if torch.compiler.is_compiling() or type(x) is not torch.Tensor:
+        return linear(x, weight, weight_scale, bias, smooth)
+    return linear_impl(x, weight, weight_scale, bias, smooth)

@@ -1,0 +1,99 @@
+"""quantize_(model): replace nn.Linear modules in place with int8dit Linear layers.
+
+The defaults suit diffusion transformers (docs/python.md says which layers stay bf16 and why).
+"""
+from __future__ import annotations
+
+import fnmatch
+from dataclasses import dataclass, field
+from typing import Iterable, Mapping, Optional, Sequence
+
+import torch
+from torch import Tensor, nn
+
+from .linear import Linear, unsupported_reason
+
+# Layers kept bf16 by default, by qualified-name pattern (fnmatch), in the naming of diffusers'
+# Flux, SD3, PixArt and DiT transformers:
+DIT_DEFAULT_EXCLUDE: tuple[str, ...] = (
+    "*time_text_embed*",   # Flux/SD3 timestep, guidance and pooled-text embedders: M = batch, ~0.1% of time
+    "*timestep_embedder*",  # DiT/PixArt timestep MLPs: M = batch
+    "*adaln_single.emb*",  # PixArt's shared timestep embedder: M = batch
+    "*proj_out_2",         # DiT final projection: N = 32
+)
+# Layers narrower than this (in or out) stay bf16: patch embedders (Flux K = 64) and final projections
+# (N = 32..64) have too little work for an int8 GEMM plus a quantization pass to beat bf16, and their
+# errors land directly on the output.
+DIT_MIN_FEATURES = 256
+
+
+@dataclass
+class QuantizeReport:
+    """What quantize_ did: the names of the replaced layers, and every skipped nn.Linear with why."""
+
+    quantized: list[str] = field(default_factory=list)
+    skipped: dict[str, str] = field(default_factory=dict)
+
+    def __str__(self) -> str:
+        lines = [f"int8dit: quantized {len(self.quantized)} linear layers, kept {len(self.skipped)} in float"]
+        lines += [f"  kept {name}: {why}" for name, why in self.skipped.items()]
+        return "\n".join(lines)
+
+
+def _matches(name: str, patterns: Optional[Iterable[str]]) -> bool:
+    return any(fnmatch.fnmatchcase(name, p) for p in patterns or ())
+
+
+def skip_reason(name: str, module: nn.Linear, include: Optional[Sequence[str]], exclude: Optional[Sequence[str]],
+                min_features: int) -> Optional[str]:
+    """Why quantize_ keeps this nn.Linear in float, or None when it quantizes it."""
+    if include is not None and not _matches(name, include):
+        return "not matched by include"
+    if _matches(name, exclude):
+        return "matched by exclude"
+    if min(module.in_features, module.out_features) < min_features:
+        return (f"{module.in_features} -> {module.out_features} is narrower than min_features = {min_features}: "
+                "too little work for int8 to win")
+    return unsupported_reason(module.in_features, module.out_features)
+
+
+def selected_linears(model: nn.Module, include: Optional[Sequence[str]] = None,
+                     exclude: Optional[Sequence[str]] = DIT_DEFAULT_EXCLUDE,
+                     min_features: int = DIT_MIN_FEATURES) -> tuple[dict[str, nn.Linear], dict[str, str]]:
+    """The nn.Linear modules quantize_ would replace (by name), and the skipped ones with reasons."""
+    chosen: dict[str, nn.Linear] = {}
+    skipped: dict[str, str] = {}
+    for name, module in model.named_modules():
+        if type(module) is not nn.Linear:
+            continue
+        why = skip_reason(name, module, include, exclude, min_features)
+        if why:
+            skipped[name] = why
+        else:
+            chosen[name] = module
+    return chosen, skipped
+
+
+def _set_submodule(model: nn.Module, name: str, new: nn.Module) -> None:
+    parent_name, _, child = name.rpartition(".")
+    parent = model.get_submodule(parent_name) if parent_name else model
+    setattr(parent, child, new)
+
+
+@torch.no_grad()
+def quantize_(model: nn.Module, include: Optional[Sequence[str]] = None,
+              exclude: Optional[Sequence[str]] = DIT_DEFAULT_EXCLUDE, min_features: int = DIT_MIN_FEATURES,
+              smoothing: Optional[Mapping[str, Tensor]] = None, verbose: bool = False) -> QuantizeReport:
+    """Replace, in place, every nn.Linear of ``model`` whose qualified name matches ``include`` (all when
+    None) and no pattern of ``exclude`` (fnmatch patterns; DiT defaults), and whose features are at
+    least ``min_features``, by an int8dit Linear. ``smoothing`` maps layer names to SmoothQuant factors
+    (see int8dit.calibrate). The float weights are freed as each layer is replaced."""
+    chosen, skipped = selected_linears(model, include, exclude, min_features)
+    report = QuantizeReport(skipped=skipped)
+    for name, module in chosen.items():
+        smooth = smoothing.get(name) if smoothing else None
+        _set_submodule(model, name, Linear.from_float(module, smooth=smooth))
+        report.quantized.append(name)
+    if verbose:
+        print(report)
+    return report
