@@ -1,0 +1,179 @@
+// sm90_probe: TOPS of every bf16 Hopper configuration (and the heuristic's pick) on the Flux-dev and
+// DiT-XL/2 linear shapes, plus the host cost of one call. Not the benchmark (bench/gemm is): no
+// baselines, no JSON; it exists to pick tiles and to check the heuristic.
+//
+// Timing: CUDA events around each run, median of kIters runs after kWarmup; A and B rotate through
+// enough copies that one run's operands are never in L2 (50 MB on H100) from the previous run.
+#include <cuda_runtime_api.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <random>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "int8dit/int8dit.h"
+
+namespace {
+
+constexpr int kWarmup = 10;
+constexpr int kIters = 50;
+constexpr size_t kRotateBytes = 256u << 20;  // > 5x L2
+
+struct Shape {
+  const char* label;
+  int64_t m, n, k;
+};
+
+#define CHECK_CUDA(x)                                                             \
+  do {                                                                            \
+    cudaError_t e = (x);                                                          \
+    if (e != cudaSuccess) {                                                       \
+      std::fprintf(stderr, "%s:%d %s\n", __FILE__, __LINE__, cudaGetErrorString(e)); \
+      std::exit(1);                                                               \
+    }                                                                             \
+  } while (0)
+
+std::vector<std::string> split(const std::string& s) {
+  std::vector<std::string> out;
+  std::stringstream ss(s);
+  for (std::string item; std::getline(ss, item, ',');) out.push_back(item);
+  return out;
+}
+
+}  // namespace
+
+int main() {
+  using namespace int8dit;
+  DeviceInfo dev;
+  Status st = current_device(&dev);
+  if (!st.ok() || dev.family != KernelFamily::kSm90Wgmma || !dev.family_built) {
+    std::printf("sm90_probe: needs a Hopper GPU and a build with 90a (%s)\n", st.to_string().c_str());
+    return 0;
+  }
+  std::printf("device: %s, %d SMs\n", dev.name.c_str(), dev.sm_count);
+
+  const std::vector<Shape> shapes = {
+      {"flux single lin1", 4608, 21504, 3072}, {"flux single lin2", 4608, 3072, 15360},
+      {"flux img qkv", 4096, 9216, 3072},      {"flux img proj", 4096, 3072, 3072},
+      {"flux img fc1", 4096, 12288, 3072},     {"flux img fc2", 4096, 3072, 12288},
+      {"flux txt qkv", 512, 9216, 3072},       {"flux txt proj", 512, 3072, 3072},
+      {"flux txt fc1", 512, 12288, 3072},      {"flux txt fc2", 512, 3072, 12288},
+      {"dit-xl qkv", 2048, 3456, 1152},        {"dit-xl proj", 2048, 1152, 1152},
+      {"dit-xl fc1", 2048, 4608, 1152},        {"dit-xl fc2", 2048, 1152, 4608},
+      {"square 8192", 8192, 8192, 8192},       {"M=1 proj", 1, 3072, 3072},
+  };
+
+  // Operand pool: random int8, rotated through so every run reads A and B from DRAM.
+  std::vector<int8_t> host(kRotateBytes);
+  std::mt19937 rng(1);
+  for (size_t i = 0; i < host.size(); i += 4) {
+    uint32_t r = rng();
+    for (int j = 0; j < 4; ++j) host[i + j] = static_cast<int8_t>(int((r >> (8 * j)) & 0xff) % 255 - 127);
+  }
+  int8_t* pool = nullptr;
+  CHECK_CUDA(cudaMalloc(reinterpret_cast<void**>(&pool), kRotateBytes));
+  CHECK_CUDA(cudaMemcpy(pool, host.data(), kRotateBytes, cudaMemcpyHostToDevice));
+  const int64_t max_mn = 8192 * 21504;
+  void* d = nullptr;
+  float *sa = nullptr, *sb = nullptr, *bias = nullptr;
+  CHECK_CUDA(cudaMalloc(&d, max_mn * 2));
+  CHECK_CUDA(cudaMalloc(reinterpret_cast<void**>(&sa), 21504 * 4));
+  CHECK_CUDA(cudaMalloc(reinterpret_cast<void**>(&sb), 21504 * 4));
+  CHECK_CUDA(cudaMalloc(reinterpret_cast<void**>(&bias), 21504 * 4));
+  std::vector<float> ones(21504, 1e-4f);
+  CHECK_CUDA(cudaMemcpy(sa, ones.data(), ones.size() * 4, cudaMemcpyHostToDevice));
+  CHECK_CUDA(cudaMemcpy(sb, ones.data(), ones.size() * 4, cudaMemcpyHostToDevice));
+  CHECK_CUDA(cudaMemcpy(bias, ones.data(), ones.size() * 4, cudaMemcpyHostToDevice));
+  void* ws = nullptr;
+  size_t ws_bytes = 0;
+  cudaEvent_t e0, e1;
+  CHECK_CUDA(cudaEventCreate(&e0));
+  CHECK_CUDA(cudaEventCreate(&e1));
+
+  std::vector<std::string> configs;
+  for (const std::string& c : split(gemm_config_names()))
+    if (c.find("_bf16_") != std::string::npos) configs.push_back(c);
+  configs.push_back("");  // the heuristic
+
+  auto params_for = [&](const Shape& s, int slot) {
+    GemmParams p;
+    p.m = s.m, p.n = s.n, p.k = s.k;
+    const int64_t bytes = (s.m + s.n) * s.k;
+    const int64_t slots = std::max<int64_t>(1, int64_t(kRotateBytes) / bytes);
+    const int8_t* base = pool + (slot % slots) * bytes;
+    p.a = base, p.lda = s.k, p.b = base + s.m * s.k, p.ldb = s.k;
+    p.scale_a = sa, p.scale_b = sb, p.bias = bias;
+    p.d = d, p.d_type = DType::kBF16, p.ldd = s.n;
+    return p;
+  };
+
+  std::printf("\n%-18s %-40s %9s %8s %6s\n", "shape", "config", "ms", "TOPS", "peak%");
+  for (const Shape& s : shapes) {
+    double best = 0;
+    std::string best_name;
+    for (const std::string& c : configs) {
+      GemmOptions opts;
+      opts.config = c.empty() ? nullptr : c.c_str();
+      opts.check_pointers = false;
+      GemmParams p = params_for(s, 0);
+      const std::string name = gemm_selected_config(p, &opts);
+      if (name.empty()) continue;
+      const size_t need = gemm_workspace_size(p, &opts);
+      if (need > ws_bytes) {
+        CHECK_CUDA(cudaFree(ws));
+        CHECK_CUDA(cudaMalloc(&ws, need));
+        ws_bytes = need;
+      }
+      std::vector<float> ms;
+      bool ok = true;
+      for (int it = 0; it < kWarmup + kIters && ok; ++it) {
+        p = params_for(s, it);
+        p.workspace = ws, p.workspace_bytes = ws_bytes;
+        CHECK_CUDA(cudaEventRecord(e0));
+        Status r = gemm_w8a8(p, nullptr, &opts);
+        CHECK_CUDA(cudaEventRecord(e1));
+        if (!r.ok()) {
+          std::printf("%-18s %-40s failed: %s\n", s.label, name.c_str(), r.to_string().c_str());
+          ok = false;
+        }
+        CHECK_CUDA(cudaEventSynchronize(e1));
+        float t = 0;
+        CHECK_CUDA(cudaEventElapsedTime(&t, e0, e1));
+        if (it >= kWarmup) ms.push_back(t);
+      }
+      if (!ok) continue;
+      std::sort(ms.begin(), ms.end());
+      const double med = ms[ms.size() / 2];
+      const double tops = 2.0 * s.m * s.n * s.k / (med * 1e-3) / 1e12;
+      std::printf("%-18s %-40s %9.4f %8.1f %6.1f\n", s.label, (c.empty() ? "heuristic -> " + name : name).c_str(), med,
+                  tops, 100.0 * tops / 1979.0);
+      if (!c.empty() && tops > best) best = tops, best_name = name;
+    }
+    std::printf("%-18s best: %s %.1f TOPS\n\n", s.label, best_name.c_str(), best);
+  }
+
+  // Host cost of one call at M = 1 (validation, dispatch, launch): batches of 100 calls, well under the
+  // launch queue depth so the host never waits on the GPU; median over batches.
+  for (bool check : {false, true}) {
+    GemmOptions opts;
+    opts.check_pointers = check;
+    GemmParams p = params_for({"", 1, 3072, 3072}, 0);
+    std::vector<double> us;
+    for (int batch = 0; batch < 30; ++batch) {
+      CHECK_CUDA(cudaDeviceSynchronize());
+      auto t0 = std::chrono::steady_clock::now();
+      for (int i = 0; i < 100; ++i) gemm_w8a8(p, nullptr, &opts);
+      auto t1 = std::chrono::steady_clock::now();
+      us.push_back(std::chrono::duration<double, std::micro>(t1 - t0).count() / 100);
+    }
+    std::sort(us.begin(), us.end());
+    std::printf("host_us_per_call (M=1, check_pointers=%d): median %.2f us, min %.2f us\n", check, us[us.size() / 2],
+                us[0]);
+  }
+  CHECK_CUDA(cudaDeviceSynchronize());
+  return 0;
+}
