@@ -3,6 +3,7 @@
 #include <cuda_runtime_api.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <ctime>
 #include <string>
 #include <vector>
@@ -88,6 +89,8 @@ int main(int argc, char** argv) {
   report.library_version = int8dit::version();
   report.built_archs = int8dit::built_architectures();
   report.config_names = int8dit::gemm_config_names();
+  const char* tune = std::getenv("INT8DIT_TUNE");
+  report.dispatch_mode = tune && *tune ? std::string("INT8DIT_TUNE=") + tune : "INT8DIT_TUNE unset: the heuristic";
 
   std::printf("int8dit_bench_gemm on %s (sm_%d, %d SMs, L2 %.0f MB), driver %s, CUDA %d, cuBLASLt %d\n",
               g.name.c_str(), g.cc, g.sm_count, g.l2_bytes / 1e6, g.driver_version.empty() ? "?" : g.driver_version.c_str(),
@@ -95,7 +98,8 @@ int main(int argc, char** argv) {
   std::printf("INT8 dense peak: %s\n", g.int8_dense_peak_tops > 0
                                            ? (std::to_string(int(g.int8_dense_peak_tops)) + " TOPS (" + g.peak_source + ")").c_str()
                                            : g.peak_source.c_str());
-  std::printf("int8dit %s built for %s; %s kernels: %s\n", report.library_version.c_str(), report.built_archs.c_str(),
+  std::printf("int8dit %s built for %s (%s); %s kernels: %s\n", report.library_version.c_str(),
+              report.built_archs.c_str(), report.dispatch_mode.c_str(),
               int8dit::to_string(int8dit::kernel_family_for(g.cc)),
               report.config_names.empty() ? "(none built for this GPU)" : report.config_names.c_str());
   std::printf("%zu shapes, %d runs each (median), %d warm-up\n", shapes.size(), o.runs, o.warmup);

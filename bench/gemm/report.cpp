@@ -110,6 +110,7 @@ Json to_json(const RunReport& r) {
   j["library"]["version"] = r.library_version;
   j["library"]["built_architectures"] = r.built_archs;
   j["library"]["configurations"] = r.config_names;
+  j["library"]["dispatch_mode"] = r.dispatch_mode;
   Json& gpu = j["gpu"];
   gpu["name"] = g.name;
   gpu["pci_bus_id"] = g.pci_bus_id;
@@ -246,7 +247,7 @@ std::string to_markdown(const RunReport& r) {
        (g.smi_max_sm_clock_mhz.empty() ? std::to_string(g.max_sm_clock_mhz) : g.smi_max_sm_clock_mhz) + " MHz");
   line("- INT8 dense peak: " + (g.int8_dense_peak_tops > 0 ? num(g.int8_dense_peak_tops, "%.0f") + " TOPS (" : "unknown (") +
        g.peak_source + ")");
-  line("- int8dit " + r.library_version + ", built for " + r.built_archs);
+  line("- int8dit " + r.library_version + ", built for " + r.built_archs + "; dispatch: " + r.dispatch_mode);
   line("- timing: median of " + std::to_string(r.opts.runs) + " runs after " + std::to_string(r.opts.warmup) +
        " warm-up runs, CUDA events, buffer sets rotated past L2; cuBLASLt: best of the heuristic's top " +
        std::to_string(r.opts.algos) + " algorithms, 32 MiB workspace");

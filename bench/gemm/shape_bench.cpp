@@ -522,6 +522,11 @@ struct ShapeBench::Impl {
       guarded({&row.int8_gemm, &row.int8_dequant}, "cuBLASLt int8", [&] { run_int8(row, int8, int8_algos); });
       guarded({&row.bf16}, "cuBLAS bf16", [&] { run_bf16(row); });
       guarded({&row.fp8}, "cuBLASLt FP8", [&] { run_fp8(row); });
+      const PathResult& o = row.ours_heuristic;
+      if (o.ok())
+        std::printf("    ours (dispatch) speedup: %s vs bf16, %s vs FP8\n",
+                    row.bf16.ok() ? fmt("%.2fx", row.bf16.ms / o.ms).c_str() : "n/a",
+                    row.fp8.ok() ? fmt("%.2fx", row.fp8.ms / o.ms).c_str() : "n/a");
     } catch (const BenchError& e) {
       row.error = e.what();
       row.check_failed = true;
