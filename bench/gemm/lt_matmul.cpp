@@ -20,6 +20,7 @@ LtMatmul::LtMatmul(cublasLtHandle_t handle, LtPath path, int64_t m, int64_t n, i
       compute = CUBLAS_COMPUTE_32I;
       break;
     case LtPath::kFp8Bf16Bias:
+    case LtPath::kFp8Bf16:
       in_type = CUDA_R_8F_E4M3;
       break;
   }
@@ -27,13 +28,14 @@ LtMatmul::LtMatmul(cublasLtHandle_t handle, LtPath path, int64_t m, int64_t n, i
   const cublasOperation_t op_t = CUBLAS_OP_T, op_n = CUBLAS_OP_N;
   BENCH_CUBLAS(cublasLtMatmulDescSetAttribute(desc_, CUBLASLT_MATMUL_DESC_TRANSA, &op_t, sizeof op_t));
   BENCH_CUBLAS(cublasLtMatmulDescSetAttribute(desc_, CUBLASLT_MATMUL_DESC_TRANSB, &op_n, sizeof op_n));
-  if (path != LtPath::kInt8Int32) {
+  if (path == LtPath::kBf16Bias || path == LtPath::kFp8Bf16Bias) {
     const cublasLtEpilogue_t epi = CUBLASLT_EPILOGUE_BIAS;
     BENCH_CUBLAS(cublasLtMatmulDescSetAttribute(desc_, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi, sizeof epi));
     const cudaDataType_t bias_type = CUDA_R_16BF;
     BENCH_CUBLAS(cublasLtMatmulDescSetAttribute(desc_, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, &bias_type, sizeof bias_type));
   }
-  if (path == LtPath::kFp8Bf16Bias && scaling == Fp8Scaling::kOuterVector) {
+  const bool fp8 = path == LtPath::kFp8Bf16Bias || path == LtPath::kFp8Bf16;
+  if (fp8 && scaling == Fp8Scaling::kOuterVector) {
     const int32_t mode = CUBLASLT_MATMUL_MATRIX_SCALE_OUTER_VEC_32F;
     BENCH_CUBLAS(cublasLtMatmulDescSetAttribute(desc_, CUBLASLT_MATMUL_DESC_A_SCALE_MODE, &mode, sizeof mode));
     BENCH_CUBLAS(cublasLtMatmulDescSetAttribute(desc_, CUBLASLT_MATMUL_DESC_B_SCALE_MODE, &mode, sizeof mode));

@@ -15,6 +15,7 @@ enum class LtPath {
   kBf16Bias,     // bf16 x bf16 -> bf16, fp32 compute, CUBLASLT_EPILOGUE_BIAS (bf16 bias)
   kInt8Int32,    // int8 x int8 -> int32, int32 compute, no epilogue (torch._int_mm)
   kFp8Bf16Bias,  // e4m3 x e4m3 -> bf16, fp32 compute, scales + CUBLASLT_EPILOGUE_BIAS (bf16 bias)
+  kFp8Bf16,      // the same without the bias epilogue (where cuBLASLt has no outer-vector + bias kernel)
 };
 
 enum class Fp8Scaling {

@@ -176,6 +176,7 @@ Json to_json(const RunReport& r) {
     paths["cublaslt_int8_dequant"] = path_json(row, row.int8_dequant, peak, &row.bf16, &row.fp8);
     paths["cublaslt_fp8"] = path_json(row, row.fp8, peak, &row.bf16, nullptr);
     paths["cublaslt_fp8"]["scaling"] = row.fp8_scaling;
+    paths["cublaslt_fp8"]["bias_epilogue"] = row.fp8_bias;
     if (!row.fp8_note.empty()) paths["cublaslt_fp8"]["note"] = row.fp8_note;
     Json trials = Json::array();
     for (const ConfigTrial& t : row.trials) {
@@ -268,7 +269,8 @@ std::string to_markdown(const RunReport& r) {
     }
     const PathResult& h = row.ours_heuristic;
     const PathResult& b = row.ours_best;
-    const std::string fp8 = cell(row, row.fp8) + (row.fp8.ok() && row.fp8_scaling == "per_tensor" ? " (per-tensor)" : "");
+    const std::string fp8 = cell(row, row.fp8) + (row.fp8.ok() && row.fp8_scaling == "per_tensor" ? " (per-tensor)" : "") +
+                            (row.fp8.ok() && !row.fp8_bias ? " (no bias)" : "");
     const double peak = g.int8_dense_peak_tops;
     line("| " + row.shape.preset + " | " + shape + " | " + row.shape.layer + " | " +
          (h.ok() ? cell(row, h) : (h.status.rfind("MISMATCH", 0) == 0 ? "**MISMATCH**" : h.status)) + " | " + h.what +
@@ -298,12 +300,14 @@ std::string to_markdown(const RunReport& r) {
                               : "n/a: " + r.host.status) +
        " | | <= 5 |");
   line("");
-  bool fp8_per_tensor = false;
-  for (const Row& row : r.rows) fp8_per_tensor |= row.fp8_scaling == "per_tensor";
-  line(std::string("FP8 scaling: ") +
-       (fp8_per_tensor ? "per-tensor on the rows marked (per-tensor): this cuBLASLt offered no outer-vector "
-                         "(CUBLASLT_MATMUL_MATRIX_SCALE_OUTER_VEC_32F) algorithm there; see gemm.json."
-                       : "outer-vector (per-token x per-channel, CUBLASLT_MATMUL_MATRIX_SCALE_OUTER_VEC_32F) on every row."));
+  bool fp8_fallback = false;
+  for (const Row& row : r.rows) fp8_fallback |= row.fp8.ok() && (row.fp8_scaling == "per_tensor" || !row.fp8_bias);
+  line(std::string("FP8: ") +
+       (fp8_fallback ? "outer-vector scales (per-token x per-channel, CUBLASLT_MATMUL_MATRIX_SCALE_OUTER_VEC_32F) "
+                       "with the bias epilogue except on the rows marked (per-tensor) or (no bias), where this "
+                       "cuBLASLt offered no such algorithm (the reason is in gemm.json, paths.cublaslt_fp8.note)."
+                     : "outer-vector scales (per-token x per-channel, CUBLASLT_MATMUL_MATRIX_SCALE_OUTER_VEC_32F) with "
+                       "the bias epilogue on every row that ran."));
   return md;
 }
 

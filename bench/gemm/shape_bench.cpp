@@ -403,7 +403,7 @@ struct ShapeBench::Impl {
                           const std::function<const void*(const BufferSet&)>& x,
                           const std::function<const void*(const BufferSet&)>& w,
                           const std::function<void*(const BufferSet&)>& y,
-                          const std::function<double(int64_t, int64_t)>& scale, double bytes) {
+                          const std::function<double(int64_t, int64_t)>& scale, double bytes, bool bias) {
     const std::vector<cublasLtMatmulHeuristicResult_t> algos = mm.heuristics(opts.algos, kLtWorkspaceBytes);
     if (algos.empty()) {
       out.status = "unsupported: " + mm.last_error();
@@ -430,12 +430,9 @@ struct ShapeBench::Impl {
     spec.k = s.k;
     spec.out_type = ElemType::kBf16;
     spec.y = y(sets[0]);
-    spec.expected = [&](int64_t r, int64_t c, double dot) {
-      return dot * scale(r, c) + double(__bfloat162float(h_bias_bf16[c]));
-    };
-    spec.magnitude = [&](int64_t r, int64_t c, double abs_dot) {
-      return abs_dot * scale(r, c) + std::fabs(double(__bfloat162float(h_bias_bf16[c])));
-    };
+    auto bias_at = [&](int64_t c) { return bias ? double(__bfloat162float(h_bias_bf16[c])) : 0.0; };
+    spec.expected = [&](int64_t r, int64_t c, double dot) { return dot * scale(r, c) + bias_at(c); };
+    spec.magnitude = [&](int64_t r, int64_t c, double abs_dot) { return abs_dot * scale(r, c) + std::fabs(bias_at(c)); };
     const SampleResult chk = check_samples(spec);
     if (!chk.ok) {
       out.status = "WRONG (sampled check): " + chk.message;
@@ -454,39 +451,55 @@ struct ShapeBench::Impl {
     run_float_baseline(
         row.bf16, mm, ElemType::kBf16, [](const BufferSet& b) { return b.x16.as<const void>(); },
         [](const BufferSet& b) { return b.w16.as<const void>(); }, [](const BufferSet& b) { return b.y16.as<void>(); },
-        [](int64_t, int64_t) { return 1.0; }, double(2 * mk() + 2 * nk() + 2 * mn() + 2 * size_t(s.n)));
+        [](int64_t, int64_t) { return 1.0; }, double(2 * mk() + 2 * nk() + 2 * mn() + 2 * size_t(s.n)), true);
     if (!row.bf16.ok()) row.check_failed |= row.bf16.status.rfind("WRONG", 0) == 0;
     print_path("cuBLAS bf16 + bias epilogue", row.bf16, row.flops, 0);
   }
 
+  // FP8 as torch._scaled_mm rowwise runs it: outer-vector (per-token x per-channel) scales with the
+  // bias epilogue; where this cuBLASLt has no such kernel, outer-vector without bias, then
+  // per-tensor scales with bias. The row records which one ran, and why the others did not.
   void run_fp8(Row& row) {
-    const double bytes = double(mk() + nk() + 2 * mn() + 2 * size_t(s.n) + 4 * size_t(s.m + s.n));
     auto x = [](const BufferSet& b) { return b.xf8.as<const void>(); };
     auto w = [](const BufferSet& b) { return b.wf8.as<const void>(); };
     auto y = [](const BufferSet& b) { return b.yf8.as<void>(); };
-    {
-      LtMatmul mm(lt, LtPath::kFp8Bf16Bias, s.m, s.n, s.k, Fp8Scaling::kOuterVector);
-      mm.set_bias(bias_bf16.as<void>());
-      mm.set_fp8_scales(scale_w.as<float>(), scale_x.as<float>());
+    const std::vector<float> sw1 = to_host<float>(fp8_scale_w1, 1), sx1 = to_host<float>(fp8_scale_x1, 1);
+    struct Variant {
+      Fp8Scaling scaling;
+      bool bias;
+    };
+    for (const Variant v : {Variant{Fp8Scaling::kOuterVector, true}, Variant{Fp8Scaling::kOuterVector, false},
+                            Variant{Fp8Scaling::kPerTensor, true}}) {
+      LtMatmul mm(lt, v.bias ? LtPath::kFp8Bf16Bias : LtPath::kFp8Bf16, s.m, s.n, s.k, v.scaling);
+      if (v.bias) mm.set_bias(bias_bf16.as<void>());
+      const bool outer = v.scaling == Fp8Scaling::kOuterVector;
+      if (outer)
+        mm.set_fp8_scales(scale_w.as<float>(), scale_x.as<float>());
+      else
+        mm.set_fp8_scales(fp8_scale_w1.as<float>(), fp8_scale_x1.as<float>());
+      std::function<double(int64_t, int64_t)> scale = [&](int64_t r, int64_t c) {
+        return outer ? double(h_scale_w[c]) * double(h_scale_x[r]) : double(sw1[0]) * double(sx1[0]);
+      };
+      const double bytes = double(mk() + nk() + 2 * mn() + (v.bias ? 2 * size_t(s.n) : 0) +
+                                  (outer ? 4 * size_t(s.m + s.n) : 8));
       PathResult r;
-      auto scale = [&](int64_t rr, int64_t c) { return double(h_scale_w[c]) * double(h_scale_x[rr]); };
-      if (run_float_baseline(r, mm, ElemType::kFp8E4M3, x, w, y, scale, bytes)) {
+      const bool ok = run_float_baseline(r, mm, ElemType::kFp8E4M3, x, w, y, scale, bytes, v.bias);
+      const std::string variant = std::string(to_string(v.scaling)) + (v.bias ? " + bias" : ", no bias");
+      if (ok) {
         row.fp8 = r;
-        row.fp8_scaling = to_string(Fp8Scaling::kOuterVector);
-        print_path("cuBLASLt FP8 e4m3, outer-vector scales", row.fp8, row.flops, gpu.int8_dense_peak_tops);
+        row.fp8_scaling = to_string(v.scaling);
+        row.fp8_bias = v.bias;
+        print_path(("cuBLASLt FP8 e4m3, " + variant).c_str(), row.fp8, row.flops, gpu.int8_dense_peak_tops);
         return;
       }
-      row.fp8_note = "outer-vector (per-token x per-channel) scaling not available: " + r.status;
+      row.fp8_note += (row.fp8_note.empty() ? "" : "; ") + variant + ": " + r.status;
+      if (r.status.rfind("WRONG", 0) == 0) {
+        row.check_failed = true;
+        std::printf("    !!! cuBLASLt FP8 %s: %s\n", variant.c_str(), r.status.c_str());
+      }
     }
-    LtMatmul mm(lt, LtPath::kFp8Bf16Bias, s.m, s.n, s.k, Fp8Scaling::kPerTensor);
-    mm.set_bias(bias_bf16.as<void>());
-    mm.set_fp8_scales(fp8_scale_w1.as<float>(), fp8_scale_x1.as<float>());
-    const std::vector<float> sw1 = to_host<float>(fp8_scale_w1, 1), sx1 = to_host<float>(fp8_scale_x1, 1);
-    auto scale = [&](int64_t, int64_t) { return double(sw1[0]) * double(sx1[0]); };
-    run_float_baseline(row.fp8, mm, ElemType::kFp8E4M3, x, w, y, scale, bytes);
-    row.fp8_scaling = to_string(Fp8Scaling::kPerTensor);
-    if (!row.fp8.ok()) row.check_failed |= row.fp8.status.rfind("WRONG", 0) == 0;
-    print_path("cuBLASLt FP8 e4m3, per-tensor scales", row.fp8, row.flops, gpu.int8_dense_peak_tops);
+    row.fp8.status = "unsupported: " + row.fp8_note;
+    print_path("cuBLASLt FP8 e4m3", row.fp8, row.flops, gpu.int8_dense_peak_tops);
   }
 
   Row run(const Shape& shape) {

@@ -45,6 +45,7 @@ struct Row {
   bool check_failed = false;
   PathResult ours_heuristic, ours_best, bf16, int8_gemm, int8_dequant, fp8;
   std::string fp8_scaling;  // "outer_vector" or "per_tensor"
+  bool fp8_bias = true;     // false: cuBLASLt had no outer-vector kernel with the bias epilogue
   std::string fp8_note;     // why per-tensor, where outer-vector was not available
   std::vector<ConfigTrial> trials;
 };
