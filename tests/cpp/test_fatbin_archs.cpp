@@ -1,0 +1,103 @@
+// The shipped library carries machine code (SASS) for every GPU generation int8dit serves: sm_80
+// (A100), sm_86 (RTX 30xx), sm_89 (RTX 40xx, L40S) and sm_90a (H100/H200), checked with cuobjdump.
+// No GPU is needed. cuobjdump comes from $INT8DIT_CUOBJDUMP, PATH, $CUDA_HOME/bin, or the pip package
+// nvidia-cuda-cuobjdump (scripts/setup.sh pins it; the CUDA 13 toolkit images here ship without it).
+#include <dlfcn.h>
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <array>
+#include <cstdio>
+#include <cstdlib>
+#include <memory>
+#include <regex>
+#include <set>
+#include <string>
+
+#include "int8dit/device.h"
+
+namespace {
+
+const std::set<std::string> kRequired = {"80", "86", "89", "90a"};
+
+std::set<std::string> built_archs() {
+  std::set<std::string> archs;
+  std::string all = int8dit::built_architectures(), cur;
+  for (char c : all + ",") {
+    if (c == ',' || c == ';') {
+      if (!cur.empty()) archs.insert(cur);
+      cur.clear();
+    } else {
+      cur += c;
+    }
+  }
+  return archs;
+}
+
+// stdout of a shell command, or "" if it could not run.
+std::string run(const std::string& cmd, int* rc = nullptr) {
+  std::unique_ptr<FILE, int (*)(FILE*)> pipe(popen(cmd.c_str(), "r"), pclose);
+  if (!pipe) return "";
+  std::string out;
+  std::array<char, 4096> buf;
+  for (size_t n; (n = fread(buf.data(), 1, buf.size(), pipe.get())) > 0;) out.append(buf.data(), n);
+  const int status = pclose(pipe.release());
+  if (rc) *rc = status;
+  return out;
+}
+
+bool executable(const std::string& path) { return !path.empty() && access(path.c_str(), X_OK) == 0; }
+
+std::string trim(std::string s) {
+  while (!s.empty() && (s.back() == '\n' || s.back() == '\r' || s.back() == ' ')) s.pop_back();
+  return s;
+}
+
+std::string find_cuobjdump() {
+  if (const char* env = std::getenv("INT8DIT_CUOBJDUMP"); env && executable(env)) return env;
+  if (std::string p = trim(run("command -v cuobjdump 2>/dev/null")); executable(p)) return p;
+  if (const char* home = std::getenv("CUDA_HOME"); home && executable(std::string(home) + "/bin/cuobjdump"))
+    return std::string(home) + "/bin/cuobjdump";
+  // The pip wheel installs it under site-packages/nvidia/cu13/bin.
+  const std::string py = trim(run(
+      "python3 -c \"import nvidia, os, glob; "
+      "print(next(iter(sorted(f for d in nvidia.__path__ for f in glob.glob(os.path.join(d, 'cu*', 'bin', 'cuobjdump')))), ''))\" "
+      "2>/dev/null"));
+  return executable(py) ? py : "";
+}
+
+std::string library_path() {
+  Dl_info info{};
+  if (dladdr(reinterpret_cast<void*>(&int8dit::built_architectures), &info) == 0 || !info.dli_fname) return "";
+  return info.dli_fname;
+}
+
+TEST(FatbinArchs, LibraryCarriesSassForSm80Sm86Sm89Sm90a) {
+  const std::set<std::string> built = built_archs();
+  for (const std::string& a : kRequired)
+    if (!built.count(a))
+      GTEST_SKIP() << "this build's INT8DIT_CUDA_ARCHS is \"" << int8dit::built_architectures()
+                   << "\", without " << a << ": configure with -DINT8DIT_CUDA_ARCHS=\"80;86;89;90a\" to check the fatbin";
+
+  const std::string cuobjdump = find_cuobjdump();
+  ASSERT_FALSE(cuobjdump.empty())
+      << "cuobjdump not found (tried $INT8DIT_CUOBJDUMP, PATH, $CUDA_HOME/bin and the pip package): "
+         "run scripts/setup.sh, or pip install the nvidia-cuda-cuobjdump version it pins";
+  const std::string lib = library_path();
+  ASSERT_FALSE(lib.empty()) << "dladdr could not locate the int8dit shared library";
+
+  int rc = -1;
+  const std::string elves = run("'" + cuobjdump + "' --list-elf '" + lib + "' 2>&1", &rc);
+  ASSERT_EQ(rc, 0) << cuobjdump << " --list-elf " << lib << " failed:\n" << elves;
+  for (const std::string& a : kRequired) {
+    // One line per cubin: "ELF file    3: libint8dit.3.sm_86.cubin".
+    const std::regex cubin("\\.sm_" + a + "\\.cubin");
+    EXPECT_TRUE(std::regex_search(elves, cubin)) << "no sm_" << a << " SASS in " << lib << "; cuobjdump lists:\n" << elves;
+  }
+
+  // The mma.sync family's sm_80 code really runs the int8 tensor cores (IMMA m16n8k32 s8.s8).
+  const std::string sass = run("'" + cuobjdump + "' -sass -arch sm_80 '" + lib + "' 2>&1 | grep -c 'IMMA.16832.S8.S8'");
+  EXPECT_GT(std::atoi(sass.c_str()), 0) << "no IMMA.16832.S8.S8 instruction in the sm_80 SASS of " << lib;
+}
+
+}  // namespace
