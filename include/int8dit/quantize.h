@@ -40,4 +40,79 @@ Status quantize_weights(const QuantizeRowsParams& p, cudaStream_t stream);
 // Argument checks shared by the GPU path and the reference (no pointer-kind checks).
 Status validate(const QuantizeRowsParams& p);
 
+// ---- Quantization fused into the DiT ops that produce GEMM inputs ----
+//
+// Each op computes an fp32 value v_k per element of a row, optionally writes it rounded to x_type
+// into y, divides it by the SmoothQuant divisor s_k when one is given, and quantizes the row exactly
+// as quantize_rows does. Reductions run in a different order on the GPU than in the CPU reference,
+// so results agree within tolerance (scales 1e-5 relative; int8 values off by at most 1 on at most
+// 0.1% of elements), not bit for bit. x, y and the per-channel vectors share x_type (bf16 or fp16).
+// A row that is not a multiple of 8 elements, or a stride/pointer not 16-byte aligned, takes a slower
+// scalar path; it is still correct.
+
+// LayerNorm without affine, then adaLN modulation, then quantization (DiT qkv / fc1 inputs):
+//   x_hat = (x - mean) / sqrt(var + eps)        (biased variance over the row)
+//   v     = x_hat * (1 + mod_scale[b][k]) + mod_shift[b][k],   b = row / tokens_per_batch
+struct LayerNormModulateQuantizeParams {
+  int64_t rows = 0;             // M = batches * tokens_per_batch
+  int64_t cols = 0;             // K (hidden size)
+  const void* x = nullptr;      // [rows, cols], row stride ldx
+  DType x_type = DType::kBF16;  // kBF16 or kFP16
+  int64_t ldx = 0;
+  float eps = 1e-6f;
+  int64_t tokens_per_batch = 0;      // rows per batch element; rows must be a multiple of it
+  const void* mod_shift = nullptr;   // [rows / tokens_per_batch, cols] of x_type, row stride ld_mod
+  const void* mod_scale = nullptr;   // same layout (e.g. chunks of the adaLN linear's output)
+  int64_t ld_mod = 0;                // >= cols
+  const float* smooth = nullptr;     // optional SmoothQuant divisor s_k (length cols)
+  int8_t* q = nullptr;               // [rows, cols], row stride ldq
+  int64_t ldq = 0;
+  float* scale = nullptr;            // [rows] fp32
+  void* y = nullptr;                 // optional: v (before smoothing) as x_type, row stride ldy
+  int64_t ldy = 0;
+};
+
+// RMSNorm with weight, then quantization: v = x / sqrt(mean(x^2) + eps) * weight[k].
+struct RmsNormQuantizeParams {
+  int64_t rows = 0;
+  int64_t cols = 0;
+  const void* x = nullptr;      // [rows, cols], row stride ldx
+  DType x_type = DType::kBF16;  // kBF16 or kFP16
+  int64_t ldx = 0;
+  float eps = 1e-6f;
+  const void* weight = nullptr;  // [cols] of x_type
+  const float* smooth = nullptr;
+  int8_t* q = nullptr;
+  int64_t ldq = 0;
+  float* scale = nullptr;
+  void* y = nullptr;             // optional: v (before smoothing) as x_type
+  int64_t ldy = 0;
+};
+
+// GELU (tanh approximation), then quantization (the MLP's second linear):
+//   v = 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))
+struct GeluQuantizeParams {
+  int64_t rows = 0;
+  int64_t cols = 0;
+  const void* x = nullptr;      // [rows, cols], row stride ldx
+  DType x_type = DType::kBF16;  // kBF16 or kFP16
+  int64_t ldx = 0;
+  const float* smooth = nullptr;
+  int8_t* q = nullptr;
+  int64_t ldq = 0;
+  float* scale = nullptr;
+  void* y = nullptr;             // optional: v (before smoothing) as x_type
+  int64_t ldy = 0;
+};
+
+// GPU entry points (device pointers). Every argument is checked before anything is launched, so
+// on an error nothing is written.
+Status layernorm_modulate_quantize(const LayerNormModulateQuantizeParams& p, cudaStream_t stream);
+Status rmsnorm_quantize(const RmsNormQuantizeParams& p, cudaStream_t stream);
+Status gelu_quantize(const GeluQuantizeParams& p, cudaStream_t stream);
+
+Status validate(const LayerNormModulateQuantizeParams& p);
+Status validate(const RmsNormQuantizeParams& p);
+Status validate(const GeluQuantizeParams& p);
+
 }  // namespace int8dit

@@ -17,6 +17,13 @@ namespace int8dit::ref {
 // Validation is validate(QuantizeRowsParams); rows = 0 is Ok and writes nothing.
 Status quantize_rows(const QuantizeRowsParams& p);
 
+// The fused producers of quantized activations (quantize.h): each row's values v_k in double, rounded
+// once to fp32 (y, when given, is v rounded to x_type), then quantized by quantize_rows above with
+// the SmoothQuant divisor. GPU kernels match within the tolerance quantize.h states.
+Status layernorm_modulate_quantize(const LayerNormModulateQuantizeParams& p);
+Status rmsnorm_quantize(const RmsNormQuantizeParams& p);
+Status gelu_quantize(const GeluQuantizeParams& p);
+
 // The W8A8 GEMM with its epilogue, bit-exact int32 and once-rounded scaled outputs (round to
 // nearest even). Multithreaded over rows of the output. Ignores workspace. Validation is
 // validate(GemmParams) (the same alignment rules as the GPU); M = 0 is Ok and writes nothing.

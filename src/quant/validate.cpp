@@ -1,7 +1,9 @@
 // Argument checks for row quantization, shared by the GPU kernels and the CPU reference.
+#include <cmath>
 #include <cstdint>
 #include <string>
 
+#include "core/cuda_check.h"
 #include "int8dit/quantize.h"
 
 namespace int8dit {
@@ -22,5 +24,67 @@ Status validate(const QuantizeRowsParams& p) {
   if (!p.scale) return invalid("scale (the per-row fp32 output) is null");
   return Status::Ok();
 }
+
+namespace {
+
+Status invalid(const std::string& m) { return Status(StatusCode::kInvalidArgument, m); }
+std::string str(int64_t v) { return std::to_string(v); }
+
+// The checks every fused op shares: sizes, the 16-bit input type, strides, the outputs.
+template <typename P>
+Status validate_fused_common(const P& p, const char* op) {
+  const std::string o = std::string(op) + ": ";
+  if (p.rows < 0 || p.cols < 0)
+    return invalid(o + "negative size rows = " + str(p.rows) + ", cols = " + str(p.cols) + ": sizes must be >= 0");
+  if (p.cols == 0) return invalid(o + "cols (K) = 0: a row needs at least one element");
+  if (p.x_type != DType::kBF16 && p.x_type != DType::kFP16)
+    return invalid(o + "input type " + to_string(p.x_type) + " is not supported: use bf16 or fp16");
+  if (p.ldx < p.cols) return invalid(o + "ldx = " + str(p.ldx) + " is smaller than cols = " + str(p.cols) + ": ldx must be >= cols");
+  if (p.ldq < p.cols) return invalid(o + "ldq = " + str(p.ldq) + " is smaller than cols = " + str(p.cols) + ": ldq must be >= cols");
+  if (p.y && p.ldy < p.cols)
+    return invalid(o + "ldy = " + str(p.ldy) + " is smaller than cols = " + str(p.cols) + ": ldy must be >= cols");
+  if (p.rows == 0) return Status::Ok();
+  if (!p.x) return invalid(o + "x (the input) is null");
+  if (!p.q) return invalid(o + "q (the int8 output) is null");
+  if (!p.scale) return invalid(o + "scale (the per-row fp32 output) is null");
+  return Status::Ok();
+}
+
+Status validate_eps(float eps, const char* op) {
+  if (!(eps >= 0.0f) || eps == INFINITY)  // also refuses NaN
+    return invalid(std::string(op) + ": eps = " + std::to_string(eps) + " must be finite and >= 0 (DiTs use 1e-6)");
+  return Status::Ok();
+}
+
+}  // namespace
+
+Status validate(const LayerNormModulateQuantizeParams& p) {
+  const char* op = "layernorm_modulate_quantize";
+  INT8DIT_RETURN_IF_ERROR(validate_fused_common(p, op));
+  INT8DIT_RETURN_IF_ERROR(validate_eps(p.eps, op));
+  if (p.tokens_per_batch <= 0)
+    return invalid(std::string(op) + ": tokens_per_batch = " + str(p.tokens_per_batch) +
+                   " must be > 0 (rows of one batch element, which share a shift/scale vector)");
+  if (p.rows % p.tokens_per_batch != 0)
+    return invalid(std::string(op) + ": rows = " + str(p.rows) + " is not a multiple of tokens_per_batch = " +
+                   str(p.tokens_per_batch) + ": rows must be batches * tokens_per_batch");
+  if (p.ld_mod < p.cols)
+    return invalid(std::string(op) + ": ld_mod = " + str(p.ld_mod) + " is smaller than cols = " + str(p.cols) +
+                   ": ld_mod must be >= cols");
+  if (p.rows == 0) return Status::Ok();
+  if (!p.mod_shift) return invalid(std::string(op) + ": mod_shift (the adaLN shift, [batches, cols]) is null");
+  if (!p.mod_scale) return invalid(std::string(op) + ": mod_scale (the adaLN scale, [batches, cols]) is null");
+  return Status::Ok();
+}
+
+Status validate(const RmsNormQuantizeParams& p) {
+  const char* op = "rmsnorm_quantize";
+  INT8DIT_RETURN_IF_ERROR(validate_fused_common(p, op));
+  INT8DIT_RETURN_IF_ERROR(validate_eps(p.eps, op));
+  if (p.rows > 0 && !p.weight) return invalid(std::string(op) + ": weight (the RMSNorm weight, [cols]) is null");
+  return Status::Ok();
+}
+
+Status validate(const GeluQuantizeParams& p) { return validate_fused_common(p, "gelu_quantize"); }
 
 }  // namespace int8dit

@@ -1,0 +1,102 @@
+// CPU reference of the fused quantization producers (quantize.h): each row's values v_k are computed
+// in double and rounded once to fp32, the optional y output is v rounded to x_type, and the fp32 rows
+// then go through ref::quantize_rows (with the SmoothQuant divisor), so quantization is the shared one.
+#include <cmath>
+#include <cstdint>
+#include <vector>
+
+#include "int8dit/reference.h"
+#include "ref/half_bits.h"
+#include "ref/parallel_rows.h"
+
+namespace int8dit::ref {
+namespace {
+
+double load16(const void* base, DType type, int64_t i) {
+  const uint16_t h = static_cast<const uint16_t*>(base)[i];
+  return type == DType::kBF16 ? bf16_to_float(h) : fp16_to_float(h);
+}
+
+void store16(void* base, DType type, int64_t i, float v) {
+  static_cast<uint16_t*>(base)[i] = type == DType::kBF16 ? float_to_bf16(v) : float_to_fp16(v);
+}
+
+// Runs `row_values(row, x_row, v)` for every row (filling v[0, cols) from the input row), writes y,
+// then quantizes the fp32 values. Common to every fused op.
+template <typename P, typename RowValues>
+Status fused_quantize(const P& p, RowValues row_values) {
+  std::vector<float> v(static_cast<size_t>(p.rows * p.cols));
+  parallel_rows(p.rows, p.cols, [&](int64_t begin, int64_t end) {
+    for (int64_t r = begin; r < end; ++r) {
+      float* vr = v.data() + r * p.cols;
+      row_values(r, static_cast<const uint16_t*>(p.x) + r * p.ldx, vr);
+      if (p.y)
+        for (int64_t k = 0; k < p.cols; ++k) store16(p.y, p.x_type, r * p.ldy + k, vr[k]);
+    }
+  });
+  QuantizeRowsParams qp;
+  qp.rows = p.rows;
+  qp.cols = p.cols;
+  qp.x = v.data();
+  qp.x_type = DType::kFP32;
+  qp.ldx = p.cols;
+  qp.smooth = p.smooth;
+  qp.q = p.q;
+  qp.ldq = p.ldq;
+  qp.scale = p.scale;
+  return quantize_rows(qp);
+}
+
+double gelu_tanh(double x) {
+  const double kSqrt2OverPi = 0.79788456080286535588;
+  return 0.5 * x * (1.0 + std::tanh(kSqrt2OverPi * (x + 0.044715 * x * x * x)));
+}
+
+}  // namespace
+
+Status layernorm_modulate_quantize(const LayerNormModulateQuantizeParams& p) {
+  Status st = validate(p);
+  if (!st.ok() || p.rows == 0) return st;
+  return fused_quantize(p, [&p](int64_t r, const uint16_t* x, float* v) {
+    double sum = 0.0;
+    for (int64_t k = 0; k < p.cols; ++k) sum += load16(x, p.x_type, k);
+    const double mean = sum / static_cast<double>(p.cols);
+    double sq = 0.0;
+    for (int64_t k = 0; k < p.cols; ++k) {
+      const double d = load16(x, p.x_type, k) - mean;
+      sq += d * d;
+    }
+    const double rstd = 1.0 / std::sqrt(sq / static_cast<double>(p.cols) + static_cast<double>(p.eps));
+    const int64_t mod_row = (r / p.tokens_per_batch) * p.ld_mod;
+    for (int64_t k = 0; k < p.cols; ++k) {
+      const double x_hat = (load16(x, p.x_type, k) - mean) * rstd;
+      v[k] = static_cast<float>(x_hat * (1.0 + load16(p.mod_scale, p.x_type, mod_row + k)) +
+                                load16(p.mod_shift, p.x_type, mod_row + k));
+    }
+  });
+}
+
+Status rmsnorm_quantize(const RmsNormQuantizeParams& p) {
+  Status st = validate(p);
+  if (!st.ok() || p.rows == 0) return st;
+  return fused_quantize(p, [&p](int64_t, const uint16_t* x, float* v) {
+    double sq = 0.0;
+    for (int64_t k = 0; k < p.cols; ++k) {
+      const double e = load16(x, p.x_type, k);
+      sq += e * e;
+    }
+    const double rstd = 1.0 / std::sqrt(sq / static_cast<double>(p.cols) + static_cast<double>(p.eps));
+    for (int64_t k = 0; k < p.cols; ++k)
+      v[k] = static_cast<float>(load16(x, p.x_type, k) * rstd * load16(p.weight, p.x_type, k));
+  });
+}
+
+Status gelu_quantize(const GeluQuantizeParams& p) {
+  Status st = validate(p);
+  if (!st.ok() || p.rows == 0) return st;
+  return fused_quantize(p, [&p](int64_t, const uint16_t* x, float* v) {
+    for (int64_t k = 0; k < p.cols; ++k) v[k] = static_cast<float>(gelu_tanh(load16(x, p.x_type, k)));
+  });
+}
+
+}  // namespace int8dit::ref
