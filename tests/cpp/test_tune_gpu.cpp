@@ -127,25 +127,79 @@ struct Int32Problem {
   DeviceArray<int32_t> dd;
 };
 
+// The tuner may pick any configuration of a family for a key, so the int32 accumulator of every
+// candidate must match the reference bit for bit. Both families are checked (sm80 runs on Hopper too).
 TEST(TuneGpu, EveryCandidateGivesBitIdenticalInt32) {
   SKIP_WITHOUT_GPU();
-  const std::vector<std::string> names = split(gemm_config_names());
-  ASSERT_FALSE(names.empty());
   const int64_t shapes[][3] = {{1, 256, 64}, {65, 3072, 1024}, {129, 384, 3072}, {1000, 1152, 512}, {4608, 3072, 128}};
+  for (bool sm80 : {false, true}) {
+    GemmOptions family;
+    family.force_sm80 = sm80;
+    const std::vector<std::string> names = split(gemm_config_names(&family));
+    if (names.empty()) continue;  // that family was not built
+    for (const auto& s : shapes) {
+      Int32Problem prob(s[0], s[1], s[2]);
+      int runnable = 0;
+      for (const std::string& name : names) {
+        GemmOptions opts = family;
+        opts.config = name.c_str();
+        if (!gemm_can_implement(prob.params(), &opts).ok()) continue;  // another output type
+        ++runnable;
+        std::string error;
+        int64_t bad = prob.mismatches(&opts, &error);
+        EXPECT_EQ(bad, 0) << name << " at M=" << s[0] << " N=" << s[1] << " K=" << s[2] << ": "
+                          << (bad < 0 ? error : std::to_string(bad) + " int32 values differ from the reference");
+      }
+      EXPECT_GE(runnable, 1) << "no configuration writes int32 for M=" << s[0] << " N=" << s[1] << " K=" << s[2];
+    }
+  }
+}
+
+// A bf16 key's candidates (tiles, schedules, stream-K) must agree bit for bit too, or tuning would
+// change a model's outputs: same accumulator, same epilogue arithmetic.
+TEST(TuneGpu, EveryBf16CandidateGivesTheSameBits) {
+  SKIP_WITHOUT_GPU();
+  const int64_t shapes[][3] = {{7, 3072, 3072}, {333, 1536, 1536}, {1000, 4608, 1152}};
   for (const auto& s : shapes) {
-    Int32Problem prob(s[0], s[1], s[2]);
-    int runnable = 0;
-    for (const std::string& name : names) {
+    const int64_t m = s[0], n = s[1], k = s[2];
+    Int32Problem inputs(m, n, k);  // reuses its int8 A and B on the device
+    std::mt19937 rng(static_cast<unsigned>(m + n + k));
+    std::uniform_real_distribution<float> scale(1e-4f, 1e-2f), bias(-2.f, 2.f);
+    HostArray<float> sa(m), sb(n), bi(n);
+    for (int64_t i = 0; i < m; ++i) sa[i] = scale(rng);
+    for (int64_t i = 0; i < n; ++i) sb[i] = scale(rng), bi[i] = bias(rng);
+    DeviceArray<float> dsa(m), dsb(n), dbi(n);
+    dsa.upload(sa.data());
+    dsb.upload(sb.data());
+    dbi.upload(bi.data());
+    DeviceArray<uint16_t> d(m * n);
+    GemmParams p = inputs.params();
+    p.scale_a = dsa.ptr, p.scale_b = dsb.ptr, p.bias = dbi.ptr;
+    p.d = d.ptr, p.d_type = DType::kBF16;
+
+    std::vector<uint16_t> first;
+    std::string first_name;
+    for (const std::string& name : split(gemm_config_names())) {
       GemmOptions opts;
       opts.config = name.c_str();
-      if (!gemm_can_implement(prob.params(), &opts).ok()) continue;  // another output type, or cannot run it
-      ++runnable;
-      std::string error;
-      int64_t bad = prob.mismatches(&opts, &error);
-      EXPECT_EQ(bad, 0) << name << " at M=" << s[0] << " N=" << s[1] << " K=" << s[2] << ": "
-                        << (bad < 0 ? error : std::to_string(bad) + " int32 values differ from the reference");
+      if (!gemm_can_implement(p, &opts).ok()) continue;
+      cudaMemset(d.ptr, 0xff, d.n * sizeof(uint16_t));  // NaN poison
+      Status st = gemm_w8a8(p, nullptr, &opts);
+      ASSERT_TRUE(st.ok()) << name << ": " << st.to_string();
+      ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess) << name;
+      std::vector<uint16_t> out(d.n);
+      d.download(out.data());
+      if (first.empty()) {
+        first = std::move(out);
+        first_name = name;
+        continue;
+      }
+      int64_t differ = 0;
+      for (size_t i = 0; i < out.size(); ++i) differ += out[i] != first[i];
+      EXPECT_EQ(differ, 0) << name << " and " << first_name << " disagree on " << differ << " bf16 values at M=" << m
+                           << " N=" << n << " K=" << k;
     }
-    EXPECT_GE(runnable, 1) << "no configuration writes int32 for M=" << s[0] << " N=" << s[1] << " K=" << s[2];
+    EXPECT_FALSE(first.empty()) << "no bf16 configuration for M=" << m << " N=" << n << " K=" << k;
   }
 }
 

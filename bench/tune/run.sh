@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Reproduce bench/results/<gpu>/tune.{json,md} and tune_m_sweep.png on a GPU machine: build only what
+# the tune benchmark needs, run the tuner's tests, time `int8dit tune --preset flux-dev`, run the
+# benchmark and plot it.
+#
+#   OUT=<dir>     where the results go (default: bench/results/h100)
+#   BUILD=<dir>   build directory (default: /tmp/int8dit-build-tune)
+#   ARCHS=<list>  INT8DIT_CUDA_ARCHS (default: 90a)
+#   BENCH_ARGS    extra int8dit_bench_tune flags
+# Without network, the CUTLASS headers come from .carry/cutlass-*-headers.tgz when it is there.
+set -uo pipefail
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+OUT=${OUT:-$ROOT/bench/results/h100}
+BUILD=${BUILD:-/tmp/int8dit-build-tune}
+ARCHS=${ARCHS:-90a}
+mkdir -p "$OUT"
+status=0
+
+cutlass=()
+if compgen -G "$ROOT/.carry/cutlass-*-headers.tgz" > /dev/null; then
+  mkdir -p /tmp/cutlass && tar xzf "$ROOT"/.carry/cutlass-*-headers.tgz -C /tmp/cutlass
+  cutlass=(-DINT8DIT_CUTLASS_DIR=/tmp/cutlass/include)
+fi
+cmake -S "$ROOT" -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release -DINT8DIT_CUDA_ARCHS="$ARCHS" "${cutlass[@]}" \
+  > "$OUT/tune_configure.log" 2>&1 || { tail -20 "$OUT/tune_configure.log"; exit 1; }
+ninja -C "$BUILD" -j"$(nproc)" int8dit_cli int8dit_bench_tune test_tune_cache test_tune_gpu > "$OUT/tune_build.log" 2>&1 ||
+  { grep -E "error|FAILED" "$OUT/tune_build.log" | head -30; exit 1; }
+
+for t in test_tune_cache test_tune_gpu; do
+  "$BUILD/tests/$t" > "$OUT/$t.log" 2>&1 || status=1
+  echo "$t: $(grep -E '^\[  (PASSED|FAILED|SKIPPED) ' "$OUT/$t.log" | tr '\n' ' ')"
+done
+
+"$BUILD/bench/tune/int8dit_bench_tune" --out "$OUT" --cli "$BUILD/tools/int8dit/int8dit" ${BENCH_ARGS:-} || status=1
+python3 "$ROOT/bench/plot_tune.py" "$OUT/tune.json" 2>/dev/null || echo "plot skipped (no matplotlib here): run bench/plot_tune.py $OUT/tune.json"
+exit $status
