@@ -33,7 +33,7 @@ _TORCH_NAMES = {
     "Linear": "int8dit.torch.linear",
     "quantize_": "int8dit.torch.quantize",
     "DIT_DEFAULT_EXCLUDE": "int8dit.torch.quantize",
-    "calibrate": "int8dit.calibrate",
+    "calibrate": "int8dit.calibration",
     "save_quantized": "int8dit.serialization",
     "load_quantized": "int8dit.serialization",
 }
@@ -44,7 +44,9 @@ def __getattr__(name: str):
     if name in _TORCH_NAMES:
         import importlib
 
-        return getattr(importlib.import_module(_TORCH_NAMES[name]), name)
+        value = getattr(importlib.import_module(_TORCH_NAMES[name]), name)
+        globals()[name] = value
+        return value
     raise AttributeError(f"module 'int8dit' has no attribute {name!r}")
 
 

@@ -160,11 +160,31 @@ def _(x, weight, weight_scale, bias, smooth):
     return x.new_empty((*x.shape[:-1], weight.shape[0]), dtype=_out_dtype(x))
 
 
+def _linear_setup_context(ctx, inputs, output):
+    x, weight, weight_scale, _bias, smooth = inputs
+    ctx.save_for_backward(weight, weight_scale, smooth)
+    ctx.x_dtype = x.dtype
+
+
+def _linear_backward(ctx, grad):
+    # The gradient with respect to the input through the dequantized weight (straight-through for the
+    # activation rounding), so that adapters trained on top of a quantized model get gradients.
+    weight, weight_scale, smooth = ctx.saved_tensors
+    w = weight.to(torch.float32) * weight_scale[:, None]
+    if smooth is not None:
+        w = w / smooth[None, :]
+    return (grad.to(torch.float32) @ w).to(ctx.x_dtype), None, None, None, None
+
+
+linear.register_autograd(_linear_backward, setup_context=_linear_setup_context)
+
+
 def linear_w8a8(x: Tensor, weight: Tensor, weight_scale: Tensor, bias: Optional[Tensor] = None,
                 smooth: Optional[Tensor] = None) -> Tensor:
     """The quantized linear layer. Eager calls skip the dispatcher (a few microseconds per layer that
     a DiT with hundreds of layers would feel); traced calls go through the registered custom op."""
-    # Fake and functional tensors (tracing outside dynamo, e.g. make_fx) are Tensor subclasses.
-    if torch.compiler.is_compiling() or type(x) is not torch.Tensor:
+    # Fake and functional tensors (tracing outside dynamo, e.g. make_fx) are Tensor subclasses; an
+    # input that needs a gradient goes through the op's autograd formula.
+    if torch.compiler.is_compiling() or type(x) is not torch.Tensor or (x.requires_grad and torch.is_grad_enabled()):
         return linear(x, weight, weight_scale, bias, smooth)
     return linear_impl(x, weight, weight_scale, bias, smooth)

@@ -22,10 +22,11 @@ def quantize_weight(weight: Tensor, smooth: Optional[Tensor] = None) -> tuple[Te
     w = weight.detach().to(torch.float32)
     if smooth is not None:
         w = w * smooth.to(device=w.device, dtype=torch.float32)[None, :]
+    finite = torch.isfinite(w).all(dim=1)
     amax = w.abs().amax(dim=1)
-    scale = amax / 127.0
+    scale = torch.where(finite, amax / 127.0, torch.nan)
     inv = 127.0 / amax
     q = torch.round(w * inv[:, None]).clamp_(-127, 127)
-    # NOTE: a zero row makes 0 * inf = NaN; the semantics say zeros. NaN rows keep their NaN scale.
-    q = torch.nan_to_num_(q, nan=0.0)
+    # NOTE: a zero row makes 0 * inf = NaN, where the semantics say zeros; non-finite rows are zeros too.
+    q = torch.nan_to_num_(q, nan=0.0).masked_fill_(~finite[:, None], 0.0)
     return q.to(torch.int8), scale

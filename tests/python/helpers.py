@@ -1,0 +1,31 @@
+"""Shared test helpers: a numpy statement of DESIGN.md's quantization semantics, and skip markers."""
+import numpy as np
+import pytest
+
+
+def quantize_rows_numpy(x: np.ndarray, smooth=None):
+    """amax = max|x|; scale = amax/127; inv = 127/amax; q = clamp(rint(x*inv)); fp32 throughout."""
+    x = x.astype(np.float32)
+    if smooth is not None:
+        x = x / smooth.astype(np.float32)
+    amax = np.abs(x).max(axis=1)
+    finite = np.isfinite(x).all(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        scale = np.where(finite, amax / np.float32(127.0), np.float32(np.nan)).astype(np.float32)
+        inv = (np.float32(127.0) / amax).astype(np.float32)
+        q = np.rint(x * inv[:, None])
+    q = np.nan_to_num(np.clip(q, -127, 127), nan=0.0)
+    q[~finite] = 0
+    q[amax == 0] = 0
+    return q.astype(np.int8), scale
+
+
+def torch_or_skip():
+    return pytest.importorskip("torch", reason="PyTorch is not installed: the torch layer's tests need it")
+
+
+def cuda_or_skip():
+    torch = torch_or_skip()
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA GPU: this test runs on the GPU machine")
+    return torch

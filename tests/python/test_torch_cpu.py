@@ -1,0 +1,180 @@
+"""The PyTorch layer on CPU tensors (the C++ reference fallback): ops, Linear, quantize_, SmoothQuant,
+torch.compile and save/load. Skips without PyTorch."""
+import copy
+
+import numpy as np
+import pytest
+
+from helpers import quantize_rows_numpy, torch_or_skip
+
+torch = torch_or_skip()
+
+import int8dit  # noqa: E402
+from int8dit.torch import Linear, quantize_, quantize_weight  # noqa: E402
+
+
+def cos(a, b):
+    return torch.nn.functional.cosine_similarity(a.float().flatten(), b.float().flatten(), dim=0).item()
+
+
+def test_weight_quantization_equals_the_library_bit_for_bit():
+    w = torch.randn(96, 256) * torch.rand(96, 1) * 10
+    w[3] = 0
+    w[5, 7] = float("inf")
+    q, scale = quantize_weight(w)
+    q_ref, scale_ref = quantize_rows_numpy(w.numpy())
+    np.testing.assert_array_equal(q.numpy(), q_ref)
+    np.testing.assert_array_equal(scale.numpy(), scale_ref)
+
+
+def test_quantize_rows_op_equals_numpy_semantics():
+    x = torch.randn(2, 5, 64)
+    q, scale = torch.ops.int8dit.quantize_rows(x, None)
+    assert q.shape == x.shape and scale.shape == (2, 5)
+    q_ref, s_ref = quantize_rows_numpy(x.reshape(-1, 64).numpy())
+    np.testing.assert_array_equal(q.reshape(-1, 64).numpy(), q_ref)
+    np.testing.assert_array_equal(scale.reshape(-1).numpy(), s_ref)
+
+
+def test_linear_is_quantize_then_gemm():
+    lin = torch.nn.Linear(128, 64)
+    q = Linear.from_float(lin)
+    x = torch.randn(3, 8, 128)
+    qx, sx = torch.ops.int8dit.quantize_rows(x, None)
+    expect = torch.ops.int8dit.gemm_w8a8(qx, q.weight, sx, q.weight_scale, q.bias, torch.float32)
+    assert torch.equal(q(x), expect)
+    assert cos(q(x), lin(x)) > 0.999
+
+
+def test_raw_gemm_op_is_exact():
+    a = torch.randint(-127, 128, (16, 64), dtype=torch.int8)
+    b = torch.randint(-127, 128, (8, 64), dtype=torch.int8)
+    acc = torch.ops.int8dit.gemm_w8a8(a, b, torch.empty(0), torch.empty(0), None, torch.int32)
+    assert torch.equal(acc, a.int() @ b.int().T)
+
+
+def test_bf16_inputs_give_bf16_outputs():
+    lin = torch.nn.Linear(64, 32).to(torch.bfloat16)
+    y = Linear.from_float(lin)(torch.randn(4, 64, dtype=torch.bfloat16))
+    assert y.dtype == torch.bfloat16 and y.shape == (4, 32)
+
+
+def test_from_float_refuses_shapes_the_gemm_cannot_run():
+    with pytest.raises(ValueError, match=r"in_features = 30 is not a multiple of 16"):
+        Linear.from_float(torch.nn.Linear(30, 64))
+
+
+@pytest.mark.parametrize("op", ["quantize_rows", "gemm_w8a8", "linear"])
+def test_custom_ops_pass_opcheck(op):
+    lin = Linear.from_float(torch.nn.Linear(64, 32))
+    x = torch.randn(8, 64)
+    qx, sx = torch.ops.int8dit.quantize_rows(x, None)
+    args = {
+        "quantize_rows": (x, None),
+        "gemm_w8a8": (qx, lin.weight, sx, lin.weight_scale, lin.bias, torch.float32),
+        "linear": (x, lin.weight, lin.weight_scale, lin.bias, None),
+    }[op]
+    torch.library.opcheck(getattr(torch.ops.int8dit, op).default, args)
+
+
+class TinyBlock(torch.nn.Module):
+    """DiT-shaped names: an adaLN modulation, attention projections, an MLP, a narrow output."""
+
+    def __init__(self, d=256):
+        super().__init__()
+        self.time_text_embed = torch.nn.Sequential(torch.nn.Linear(256, d))
+        self.norm1 = torch.nn.Module()
+        self.norm1.linear = torch.nn.Linear(d, 6 * d)
+        self.to_q = torch.nn.Linear(d, d)
+        self.ff = torch.nn.Sequential(torch.nn.Linear(d, 4 * d), torch.nn.GELU(), torch.nn.Linear(4 * d, d))
+        self.proj_out = torch.nn.Linear(d, 64)
+
+    def forward(self, x, t):
+        mod = self.norm1.linear(torch.nn.functional.silu(self.time_text_embed(t)))[:, None, :]
+        shift, scale = mod[..., :256], mod[..., 256:512]
+        h = torch.nn.functional.layer_norm(x, (256,)) * (1 + scale) + shift
+        h = h + self.ff(self.to_q(h))
+        return self.proj_out(h)
+
+
+def test_quantize_defaults_keep_embedders_and_narrow_layers_in_float():
+    m = TinyBlock()
+    report = quantize_(m)
+    assert set(report.quantized) == {"norm1.linear", "to_q", "ff.0", "ff.2"}
+    assert "time_text_embed.0" in report.skipped and "matched by exclude" in report.skipped["time_text_embed.0"]
+    assert "min_features" in report.skipped["proj_out"]
+    assert isinstance(m.ff[0], Linear) and type(m.proj_out) is torch.nn.Linear
+
+
+def test_include_and_exclude_select_layers():
+    m = TinyBlock()
+    report = quantize_(m, include=["ff.*"], exclude=["ff.2"])
+    assert report.quantized == ["ff.0"]
+
+
+def test_quantized_model_compiles_fullgraph_and_matches_eager():
+    torch.manual_seed(0)
+    m = TinyBlock()
+    x, t = torch.randn(2, 16, 256), torch.randn(2, 256)
+    ref = m(x, t)
+    quantize_(m)
+    eager = m(x, t)
+    with torch.no_grad():
+        compiled = torch.compile(m, fullgraph=True)(x, t)
+    # Inductor fuses the norm and modulation differently, so the quantized inputs may differ by a rounding.
+    assert cos(eager, compiled) > 0.9999
+    assert cos(eager, ref) > 0.99
+
+
+def test_smoothquant_reduces_error_with_outlier_channels():
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(512, 512), torch.nn.GELU(), torch.nn.Linear(512, 256))
+
+    def batch():
+        x = torch.randn(64, 512)
+        x[:, [3, 77, 300]] *= 80.0  # outlier channels, as DiT activations have
+        return x
+
+    calib, test = [batch() for _ in range(4)], batch()
+    ref = model(test)
+    plain, smooth = copy.deepcopy(model), copy.deepcopy(model)
+    quantize_(plain, min_features=0)
+    report = int8dit.calibrate(smooth, calib, alpha=0.5, min_features=0)
+    assert len(report.quantized) == 2 and smooth[0].smooth is not None
+    err = lambda m: ((m(test) - ref).norm() / ref.norm()).item()  # noqa: E731
+    assert err(smooth) < 0.7 * err(plain)
+
+
+def test_save_and_load_round_trip(tmp_path):
+    pytest.importorskip("safetensors", reason="safetensors is not installed")
+    torch.manual_seed(0)
+    m = TinyBlock()
+    int8dit.calibrate(m, [(torch.randn(2, 16, 256), torch.randn(2, 256))])
+    path = str(tmp_path / "q.safetensors")
+    int8dit.save_quantized(m, path)
+    with torch.device("meta"):
+        skeleton = TinyBlock()
+    int8dit.load_quantized(skeleton, path)
+    x, t = torch.randn(2, 16, 256), torch.randn(2, 256)
+    assert torch.equal(m(x, t), skeleton(x, t))
+    assert skeleton.ff[0].smooth is not None
+
+
+def test_loading_into_another_architecture_fails_clearly(tmp_path):
+    pytest.importorskip("safetensors", reason="safetensors is not installed")
+    from int8dit.serialization import FormatError
+
+    m = TinyBlock()
+    quantize_(m)
+    path = str(tmp_path / "q.safetensors")
+    int8dit.save_quantized(m, path)
+    other = TinyBlock()
+    other.ff[0] = torch.nn.Linear(256, 512)
+    with pytest.raises(FormatError, match=r"layer 'ff.0' is 256 -> 1024 in the file but 256 -> 512"):
+        int8dit.load_quantized(other, path)
+    with pytest.raises(FormatError, match=r"not an int8dit checkpoint"):
+        from safetensors.torch import save_file
+
+        plain = str(tmp_path / "plain.safetensors")
+        save_file({"w": torch.zeros(2)}, plain)
+        int8dit.load_quantized(TinyBlock(), plain)
