@@ -152,12 +152,13 @@ std::string run_and_check(const Problem& pr, DType d_type, const std::string& co
   std::vector<float> bias(pr.n);
   for (auto& v : bias) v = bias_value(rng);
 
-  // The exact accumulator from the CPU reference.
-  std::vector<int32_t> acc(pr.m * pr.n);
+  // The exact accumulator from the CPU reference (rows padded to 16 bytes, as validate() asks).
+  const int64_t ld_acc = (pr.n + 3) / 4 * 4;
+  std::vector<int32_t> acc(pr.m * ld_acc);
   {
     GemmParams r;
     r.m = pr.m, r.n = pr.n, r.k = pr.k, r.a = a.data(), r.lda = lda, r.b = b.data(), r.ldb = ldb;
-    r.d = acc.data(), r.d_type = DType::kInt32, r.ldd = pr.n;
+    r.d = acc.data(), r.d_type = DType::kInt32, r.ldd = ld_acc;
     Status st = ref::gemm_w8a8(r);
     EXPECT_TRUE(st.ok()) << "CPU reference: " << st.to_string();
     if (!st.ok()) return "";
@@ -206,7 +207,7 @@ std::string run_and_check(const Problem& pr, DType d_type, const std::string& co
         padding_written += std::memcmp(e, &poison[(i * ldd + j) * esize], esize) != 0;
         continue;
       }
-      const int32_t exact = acc[i * pr.n + j];
+      const int32_t exact = acc[i * ld_acc + j];
       if (raw) {
         int32_t got;
         std::memcpy(&got, e, 4);

@@ -1,4 +1,5 @@
-// Hopper configuration choice by (M, N, K, SM count), used until the tuner's cache lands.
+// Hopper configuration choice by (M, N, K, SM count): dispatch's pick when no configuration is forced
+// and the tuner has no entry for the shape.
 //
 // Two steps. An M bucket names the candidate configurations worth considering (table below, with the
 // reason for each bucket). Among them a small wave model picks the one whose last wave wastes least:
@@ -26,16 +27,23 @@ struct Candidate {
   double epilogue_ktiles;  // cost of a tile's prologue + epilogue, in k-iterations (pingpong hides most)
 };
 
+// Efficiency and per-tile overhead fitted (least squares on log time) to the H100 probe run over the
+// Flux-dev, DiT-XL/2, 8192^3 and M = 1 shapes (bench/sm90_probe); the fitted model's pick was within 3%
+// of the fastest measured configuration on every one of those 16 shapes.
 // clang-format off
-constexpr Candidate kBig      {"sm90_bf16_128x256x128_2x1_coop",          128, 256, 128, 2, false, 1.00, 2.0};
-constexpr Candidate kBigSK    {"sm90_bf16_128x256x128_2x1_coop_streamk",  128, 256, 128, 2, true,  0.97, 3.0};
-constexpr Candidate kN192     {"sm90_bf16_128x192x128_2x1_coop",          128, 192, 128, 2, false, 0.96, 2.0};
-constexpr Candidate kMid      {"sm90_bf16_128x128x128_2x1_coop",          128, 128, 128, 2, false, 0.88, 2.0};
-constexpr Candidate kMidPP    {"sm90_bf16_128x128x128_2x1_pingpong",      128, 128, 128, 2, false, 0.92, 0.5};
-constexpr Candidate kMidSK    {"sm90_bf16_128x128x128_1x1_coop_streamk",  128, 128, 128, 1, true,  0.85, 3.0};
-constexpr Candidate kSmall    {"sm90_bf16_64x128x128_1x1_pingpong",        64, 128, 128, 1, false, 0.72, 0.5};
-constexpr Candidate kSmallN256{"sm90_bf16_64x256x128_1x1_pingpong",        64, 256, 128, 1, false, 0.82, 0.5};
+constexpr Candidate kBig      {"sm90_bf16_128x256x128_2x1_coop",          128, 256, 128, 2, false, 1.000,  4.8};
+constexpr Candidate kBigSK    {"sm90_bf16_128x256x128_2x1_coop_streamk",  128, 256, 128, 2, true,  0.884, 18.5};
+constexpr Candidate kN192     {"sm90_bf16_128x192x128_2x1_coop",          128, 192, 128, 2, false, 0.936,  4.6};
+constexpr Candidate kMid      {"sm90_bf16_128x128x128_2x1_coop",          128, 128, 128, 2, false, 0.863,  5.1};
+constexpr Candidate kMidPP    {"sm90_bf16_128x128x128_2x1_pingpong",      128, 128, 128, 2, false, 0.870,  2.3};
+constexpr Candidate kMidSK    {"sm90_bf16_128x128x128_1x1_coop_streamk",  128, 128, 128, 1, true,  0.665, 19.6};
+constexpr Candidate kSmall    {"sm90_bf16_64x128x128_1x1_pingpong",        64, 128, 128, 1, false, 0.443,  0.0};
+constexpr Candidate kSmallN256{"sm90_bf16_64x256x128_1x1_pingpong",        64, 256, 128, 1, false, 0.568,  0.9};
 // clang-format on
+
+// A stream-K pick costs a workspace and a memset launch per call: take it only when the model says it
+// is this much faster than the best data-parallel candidate.
+constexpr double kStreamKMargin = 0.05;
 
 // M bucket -> candidates.
 struct Bucket {
@@ -44,19 +52,19 @@ struct Bucket {
 };
 const std::vector<Bucket>& buckets() {
   static const std::vector<Bucket> table = {
-      // One M tile of 64 rows at most: a 128-row tile would be half padding, so only the 64-row
-      // ping-pong tiles, plus stream-K for long K where N alone gives too few tiles for 132 SMs.
+      // One M tile of 64 rows at most: a 128-row tile would be half padding, so the 64-row ping-pong
+      // tiles, plus stream-K for long K, where N alone gives too few tiles for 132 SMs.
       {64, {kSmall, kSmallN256, kMidSK}},
-      // Text tokens, small batches (M <= 256): still few tiles; 64-row tiles double them and stream-K
-      // fills the machine when K is long.
-      {256, {kSmall, kSmallN256, kMidSK, kBigSK}},
-      // M = 512..1024 (Flux text stream): 4-8 M tiles, so N decides; 128x256 leaves most SMs idle at
-      // N = 3072 (48 tiles), so stream-K on the big tile or twice the tiles with 128x128.
-      {1024, {kBigSK, kMidSK, kMid, kMidPP, kN192, kSmallN256}},
-      // Large M (image tokens, M >= 2048): enough tiles for several waves; the big tile wins unless N
-      // is a multiple of 192 that 256 splits badly (N = 1152, 3072 = 12 x 256 fits both), or the last
-      // wave is mostly empty (stream-K).
-      {INT64_MAX, {kBig, kN192, kMid, kMidPP, kBigSK}},
+      // Small batches of tokens (M <= 256): few tiles; 64-row tiles double them, a 128x128 ping-pong
+      // tile is efficient once M fills it, and stream-K fills the machine when K is long.
+      {256, {kSmall, kSmallN256, kMidPP, kMidSK, kBigSK}},
+      // M = 512..1024 (the Flux text stream): 4-8 M tiles, so N decides. 128x256 leaves most SMs idle
+      // at N = 3072 (48 tiles): 128x128 tiles (ping-pong hides the epilogue), 128x192 where N is a
+      // multiple of 192, stream-K for long K.
+      {1024, {kMidPP, kMid, kN192, kSmallN256, kBigSK, kMidSK}},
+      // Large M (image tokens, M >= 2048): several waves; the big tile wins unless N or the wave count
+      // fits 192 or 128 better (DiT-XL/2's N = 1152), or the last wave is mostly empty (stream-K).
+      {INT64_MAX, {kBig, kN192, kMidPP, kMid, kBigSK}},
   };
   return table;
 }
@@ -108,13 +116,18 @@ const GemmKernel* sm90_heuristic(const GemmParams& p, int sm_count) {
   if (p.d_type == DType::kBF16) {
     for (const ResolvedBucket& b : resolved_buckets()) {
       if (p.m > b.max_m) continue;
-      const GemmKernel* best = nullptr;
-      double best_time = 0;
+      const GemmKernel* best_dp = nullptr;  // best data-parallel candidate
+      const GemmKernel* best_sk = nullptr;  // best stream-K candidate
+      double dp_time = 0, sk_time = 0;
       for (const auto& [c, k] : b.candidates) {
         if (!k || !k->can_implement(p).ok()) continue;
         const double t = estimated_time(c, p.m, p.n, p.k, sm_count);
-        if (!best || t < best_time) best = k, best_time = t;  // ties keep the earlier (preferred) one
+        // Ties keep the earlier (preferred) candidate.
+        if (c.stream_k && (!best_sk || t < sk_time)) best_sk = k, sk_time = t;
+        if (!c.stream_k && (!best_dp || t < dp_time)) best_dp = k, dp_time = t;
       }
+      const GemmKernel* best =
+          best_sk && (!best_dp || sk_time < (1.0 - kStreamKMargin) * dp_time) ? best_sk : best_dp;
       if (best) return best;
       break;
     }
