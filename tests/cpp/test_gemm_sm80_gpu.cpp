@@ -75,14 +75,14 @@ struct Variant {
   bool scale_b_per_col = true;
   bool bias = true;
   int64_t lda_pad = 0;  // extra int8 elements per row of A (a multiple of 16)
-  int64_t ldd_pad = 0;  // extra output elements per row of D (beyond N rounded up to 16 bytes)
+  int64_t ldd_pad = 0;  // extra 16-byte granules per row of D, beyond N rounded up to 16 bytes
 };
 
 std::string describe(const Shape& s, const Variant& v) {
   std::ostringstream os;
   os << "M=" << s.m << " N=" << s.n << " K=" << s.k << " scale_a=" << (v.scale_a_per_row ? "row" : "tensor")
      << " scale_b=" << (v.scale_b_per_col ? "col" : "tensor") << " bias=" << v.bias << " lda+" << v.lda_pad
-     << " ldd+" << v.ldd_pad;
+     << " ldd+" << v.ldd_pad << "x16B";
   return os.str();
 }
 
@@ -155,7 +155,7 @@ double ulp(DType t, double x) {
   const Shape& s = pr.s;
   const Variant& v = pr.v;
   const int64_t elems16 = 16 / static_cast<int64_t>(out_bytes(out));
-  const int64_t ldd = (s.n + elems16 - 1) / elems16 * elems16 + v.ldd_pad;
+  const int64_t ldd = (s.n + elems16 - 1) / elems16 * elems16 + v.ldd_pad * elems16;
   const size_t d_bytes = static_cast<size_t>(s.m * ldd) * out_bytes(out);
 
   DeviceBuffer a(pr.a.size()), b(pr.b.size()), sa(pr.scale_a.size() * 4), sb(pr.scale_b.size() * 4),
@@ -292,7 +292,7 @@ TEST_F(Sm80Gemm, EveryConfigByName) {
     SCOPED_TRACE(seed_trace_);
     Variant v;
     v.scale_a_per_row = i % 2 == 0, v.scale_b_per_col = i % 3 != 2, v.bias = i % 2 == 1;
-    v.lda_pad = 16 * (i % 2), v.ldd_pad = 8 * (i % 3);
+    v.lda_pad = 16 * (i % 2), v.ldd_pad = i % 3;
     ++i;
     SCOPED_TRACE(describe(s, v));
     Problem pr(s, v, rng_);
@@ -318,7 +318,7 @@ TEST_F(Sm80Gemm, RaggedShapesBf16) {
     const int64_t k = m >= 1000 ? 3072 : 48 + 64 * (i % 4);
     Variant v;
     v.scale_a_per_row = i % 2 == 0, v.scale_b_per_col = i % 4 != 1, v.bias = i % 3 != 0;
-    v.lda_pad = 16 * (i % 3), v.ldd_pad = 8 * (i % 2);
+    v.lda_pad = 16 * (i % 3), v.ldd_pad = i % 2;
     check({m, n, k}, v, DType::kBF16, opts_);
     ++i;
   }
@@ -344,7 +344,7 @@ TEST_F(Sm80Gemm, Fp16AndFp32Outputs) {
   for (DType out : {DType::kFP16, DType::kFP32}) {
     for (const Shape& s : shapes) {
       Variant v;
-      v.scale_a_per_row = i % 2 == 1, v.scale_b_per_col = i % 2 == 0, v.bias = i % 3 != 1, v.ldd_pad = 4 * (i % 2);
+      v.scale_a_per_row = i % 2 == 1, v.scale_b_per_col = i % 2 == 0, v.bias = i % 3 != 1, v.ldd_pad = i % 2;
       check(s, v, out, opts_);
       ++i;
     }
