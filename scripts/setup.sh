@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# Installs what a fresh machine lacks to build and test int8dit, at pinned versions, and nothing
+# that is already there. Needs the CUDA toolkit (nvcc, 13.0) installed already: it is not fetched.
+#
+#   Debian packages (apt-get, only those missing): cmake ninja-build libgtest-dev ccache
+#   Python packages (python3 -m pip, only where the pinned version is not installed): PIP_PINS below
+#
+# Safe to run again: it checks before installing. Run as root, or with sudo available, when a
+# Debian package is missing.
+set -euo pipefail
+
+# Pinned Python packages, "name==version", installed with --no-deps (each is a leaf we need for its files).
+# Add a pin here (one line each) when the build or the tests need another package.
+PIP_PINS=(
+  nvidia-cutlass==4.2.0.0  # CUTLASS/CuTe C++ headers (cutlass_library/source/include); cmake/cutlass.cmake finds them
+)
+
+say() { echo "setup.sh: $*"; }
+die() { echo "setup.sh: $*" >&2; exit 1; }
+
+# ---- CUDA toolkit: required, never installed here ----
+if ! command -v nvcc >/dev/null 2>&1 && [[ ! -x /usr/local/cuda/bin/nvcc ]]; then
+  die "nvcc not found: install the CUDA toolkit 13.0 (https://developer.nvidia.com/cuda-downloads) and put its bin/ on PATH"
+fi
+
+# ---- Debian packages ----
+missing=()
+command -v cmake >/dev/null 2>&1 || missing+=(cmake)
+command -v ninja >/dev/null 2>&1 || missing+=(ninja-build)
+command -v ccache >/dev/null 2>&1 || missing+=(ccache)
+gtest_found=0
+for d in /usr/lib/*/cmake/GTest /usr/lib/cmake/GTest /usr/local/lib/cmake/GTest /usr/local/lib/*/cmake/GTest; do
+  [[ -f $d/GTestConfig.cmake ]] && gtest_found=1
+done
+[[ $gtest_found == 1 ]] || missing+=(libgtest-dev)
+command -v python3 >/dev/null 2>&1 || missing+=(python3)
+python3 -m pip --version >/dev/null 2>&1 || missing+=(python3-pip)
+
+if ((${#missing[@]})); then
+  command -v apt-get >/dev/null 2>&1 || die "missing ${missing[*]} and apt-get is not available: install them with your package manager"
+  sudo=()
+  if [[ $(id -u) != 0 ]]; then
+    command -v sudo >/dev/null 2>&1 || die "missing ${missing[*]}: run as root or install sudo"
+    sudo=(sudo)
+  fi
+  say "installing ${missing[*]} (apt-get)"
+  "${sudo[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+cmake_version=$(cmake --version | head -n 1 | awk '{print $3}')
+if [[ $(printf '%s\n3.25\n' "$cmake_version" | sort -V | head -n 1) != 3.25 ]]; then
+  die "cmake $cmake_version is older than 3.25: install a newer one (python3 -m pip install cmake)"
+fi
+
+# ---- Python packages ----
+pip_flags=(--quiet --no-deps)
+# A distribution's own Python (PEP 668) refuses pip installs; a user-site install of these pins is safe.
+if python3 -c 'import os, sys, sysconfig; sys.exit(not os.path.exists(os.path.join(sysconfig.get_path("stdlib"), "EXTERNALLY-MANAGED")))' 2>/dev/null &&
+  [[ -z ${VIRTUAL_ENV:-} ]]; then
+  pip_flags+=(--user --break-system-packages)
+fi
+for pin in "${PIP_PINS[@]}"; do
+  name=${pin%%==*}
+  want=${pin##*==}
+  have=$(python3 -c "import importlib.metadata as m; print(m.version('$name'))" 2>/dev/null || true)
+  if [[ $have != "$want" ]]; then
+    say "installing $pin (pip; found: ${have:-none})"
+    python3 -m pip install "${pip_flags[@]}" "$pin"
+  fi
+done
+
+say "ok: nvcc, cmake $cmake_version, ninja, ccache, GoogleTest, ${PIP_PINS[*]}"
