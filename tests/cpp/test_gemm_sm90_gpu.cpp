@@ -134,7 +134,9 @@ std::string run_and_check(const Problem& pr, DType d_type, const std::string& co
                " seed=" + std::to_string(seed));
   std::mt19937_64 rng(seed);
   std::uniform_int_distribution<int> q(-127, 127);
-  std::uniform_real_distribution<float> scale(0.5e-4f, 4e-4f), bias_value(-2.f, 2.f);
+  // Scales sized so that acc * sa * sb is O(1), like the bias: both terms of the epilogue matter.
+  const float unit_scale = 1.f / (73.f * std::pow(float(pr.k), 0.25f));
+  std::uniform_real_distribution<float> scale(0.5f * unit_scale, 2.f * unit_scale), bias_value(-2.f, 2.f);
 
   const bool raw = d_type == DType::kInt32;
   const int64_t esize = static_cast<int64_t>(size_of(d_type));
