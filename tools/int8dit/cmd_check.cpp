@@ -259,6 +259,7 @@ GpuResult run_gpu(const Problem& p) {
 
   // Quantization. Poison first so an element the kernel skipped cannot pass.
   cudaMemset(qx.ptr, 0x55, p.qx.size()), cudaMemset(sx.ptr, 0xff, p.m * sizeof(float));
+  cudaMemset(qw.ptr, 0x55, p.qw.size()), cudaMemset(sw.ptr, 0xff, p.n * sizeof(float));
   GpuResult q = classify("quantize X", quantize_rows(quantize_params(p.m, p.k, x.ptr, qx.ptr, sx.ptr), nullptr));
   if (q == GpuResult::kAgrees)
     q = classify("quantize W", quantize_weights(quantize_params(p.n, p.k, w.ptr, qw.ptr, sw.ptr), nullptr));
