@@ -1,0 +1,283 @@
+"""End-to-end benchmark: diffusers transformers with int8dit against bf16, FP8 and other quantizers.
+
+    python -m int8dit.bench.e2e --out bench/results/h100 [--models flux_dev_1024,...] [--paths bf16,int8dit,...]
+                                 [--compile-models flux_dev_1024] [--quick]
+
+For each model (random weights, published config, see models.py) and each path: the transformer's
+forward latency (CUDA events, after warm-up, median), weight bytes, peak GPU memory, and for the
+quantized paths the output's cosine similarity and relative error against bf16. Writes e2e.json,
+e2e.md and e2e.png into --out.
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import gc
+import itertools
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+import traceback
+
+PATHS = ["bf16", "bf16_compile", "int8dit", "int8dit_compile", "fake_quant", "fp8", "torchao_int8",
+         "torchao_int8_compile", "nf4"]
+QUANTIZED = {"int8dit", "int8dit_compile", "fake_quant", "fp8", "torchao_int8", "torchao_int8_compile", "nf4"}
+
+
+def log(msg: str) -> None:
+    print(f"[e2e {time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+def time_forward(torch, fn, warmup: int, iters: int) -> dict:
+    for _ in range(warmup):
+        fn()
+    torch.cuda.synchronize()
+    times = []
+    for _ in range(iters):
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        start.record()
+        fn()
+        end.record()
+        end.synchronize()
+        times.append(start.elapsed_time(end))
+    return {"median_ms": statistics.median(times), "min_ms": min(times), "max_ms": max(times), "iters": iters}
+
+
+def unique_tensor_bytes(module) -> int:
+    seen, total = set(), 0
+    for t in itertools.chain(module.parameters(), module.buffers()):
+        inner = [t]
+        # tensor subclasses of quantizers (torchao, bitsandbytes) hold their data in inner tensors
+        if hasattr(t, "__tensor_flatten__"):
+            names, _ = t.__tensor_flatten__()
+            inner = [getattr(t, n) for n in names]
+        for x in inner:
+            key = (x.untyped_storage().data_ptr(), x.device)
+            if key not in seen:
+                seen.add(key)
+                total += x.untyped_storage().nbytes()
+    qs = [getattr(m.weight, "quant_state", None) for m in module.modules() if hasattr(m, "weight")]
+    for q in qs:  # bitsandbytes keeps NF4 absmax outside the parameter
+        if q is not None and getattr(q, "absmax", None) is not None:
+            total += q.absmax.numel() * q.absmax.element_size()
+    return total
+
+
+def shared_copy(model):
+    """A copy of the module tree that shares every tensor (quantizers then replace layers in the copy)."""
+    memo = {id(t): t for t in itertools.chain(model.parameters(), model.buffers())}
+    return copy.deepcopy(model, memo)
+
+
+def compile_blocks(torch, model, fullgraph: bool = True):
+    """Regional compilation: each transformer block compiled (identical blocks share one compiled graph),
+    as diffusers recommends for these models; the embedders and the output layer stay eager."""
+    n = 0
+    for child in model.children():
+        if isinstance(child, torch.nn.ModuleList):
+            for block in child:
+                block.compile(fullgraph=fullgraph)
+                n += 1
+    return n
+
+
+def make_variant(torch, path: str, model, names):
+    from int8dit.bench import baselines
+    from int8dit.torch import quantize_
+
+    if path in ("bf16", "bf16_compile"):
+        variant = shared_copy(model)
+    else:
+        variant = shared_copy(model)
+        if path.startswith("int8dit"):
+            quantize_(variant, include=sorted(names), exclude=(), min_features=0)
+        elif path == "fake_quant":
+            baselines.apply_fake_quant(variant, names)
+        elif path == "fp8":
+            baselines.apply_fp8(variant, names)
+        elif path.startswith("torchao_int8"):
+            baselines.apply_torchao_int8(variant, names)
+        elif path == "nf4":
+            baselines.apply_nf4(variant, names)
+        else:
+            raise ValueError(f"unknown path {path!r}; choose from {', '.join(PATHS)}")
+    if path.endswith("_compile"):
+        compile_blocks(torch, variant, fullgraph=not path.startswith("torchao"))
+    return variant
+
+
+def accuracy(torch, out, ref) -> dict:
+    a, b = out.float().flatten(), ref.float().flatten()
+    return {"cosine_vs_bf16": torch.nn.functional.cosine_similarity(a, b, dim=0).item(),
+            "rel_error_vs_bf16": ((a - b).norm() / b.norm()).item(),
+            "finite": bool(torch.isfinite(a).all().item())}
+
+
+def run_model(torch, case, paths, args) -> dict:
+    from int8dit.bench.models import build
+    from int8dit.torch.quantize import selected_linears
+
+    log(f"{case.name}: building {case.cls_name} ({case.repo}) with random weights")
+    torch.manual_seed(0)
+    model = build(case, torch, "cuda", torch.bfloat16)
+    inputs = case.inputs(torch, "cuda", torch.bfloat16)
+    chosen, skipped = selected_linears(model)
+    linear_params = sum(m.weight.numel() for m in chosen.values())
+    result = {"model": case.cls_name, "config_from": case.repo, "shape": case.shape,
+              "params": sum(p.numel() for p in model.parameters()), "quantized_linears": len(chosen),
+              "quantized_params": linear_params, "kept_float": sorted(skipped), "paths": {}}
+    with torch.no_grad():
+        ref = model(**inputs)[0]
+    torch.cuda.synchronize()
+    for path in paths:
+        if path.endswith("_compile") and args.compile_models and case.name not in args.compile_models:
+            continue
+        log(f"{case.name}: {path}")
+        entry = {}
+        variant = None
+        try:
+            t0 = time.perf_counter()
+            variant = make_variant(torch, path, model, chosen)
+            entry["setup_s"] = round(time.perf_counter() - t0, 2)
+            entry["weight_bytes"] = unique_tensor_bytes(variant) if path not in ("bf16", "bf16_compile") else \
+                unique_tensor_bytes(model)
+            with torch.no_grad():
+                fn = lambda: variant(**inputs)  # noqa: E731
+                t0 = time.perf_counter()
+                out = fn()[0]
+                torch.cuda.synchronize()
+                entry["first_call_s"] = round(time.perf_counter() - t0, 2)
+                torch.cuda.reset_peak_memory_stats()
+                base = torch.cuda.memory_allocated()
+                out = fn()[0]
+                torch.cuda.synchronize()
+                entry["activation_peak_bytes"] = torch.cuda.max_memory_allocated() - base
+                # What a process holding only this variant would peak at.
+                entry["peak_bytes"] = entry["weight_bytes"] + entry["activation_peak_bytes"]
+                entry.update(time_forward(torch, lambda: fn(), args.warmup, args.iters))
+            if path in QUANTIZED:
+                entry.update(accuracy(torch, out, ref))
+            log(f"{case.name}: {path}: {entry['median_ms']:.2f} ms, weights {entry['weight_bytes'] / 2**30:.2f} GiB"
+                + (f", cosine {entry['cosine_vs_bf16']:.5f}" if "cosine_vs_bf16" in entry else ""))
+        except Exception as e:  # one failing path must not hide the others' numbers
+            entry = {"error": f"{type(e).__name__}: {str(e)[:400]}"}
+            log(f"{case.name}: {path}: FAILED {entry['error']}")
+            if args.verbose:
+                traceback.print_exc()
+        finally:
+            del variant
+            gc.collect()
+            torch.cuda.empty_cache()
+            if path.endswith("_compile"):
+                torch._dynamo.reset()
+        result["paths"][path] = entry
+    del model, ref
+    gc.collect()
+    torch.cuda.empty_cache()
+    return result
+
+
+def summary(results: dict) -> dict:
+    flux = results.get("flux_dev_1024", {}).get("paths", {})
+
+    def ms(p):
+        return flux.get(p, {}).get("median_ms")
+
+    ours = [p for p in ("int8dit", "int8dit_compile") if ms(p)]
+    if not ours:
+        return {}
+    best = min(ours, key=ms)
+    out = {"flux_dev_best_int8dit_path": best}
+    if ms("bf16"):
+        out["flux_dev_speedup_vs_bf16"] = ms("bf16") / ms(best)
+    if ms("bf16_compile"):
+        out["flux_dev_speedup_vs_bf16_compiled"] = ms("bf16_compile") / ms(best)
+    if ms("fp8"):
+        out["flux_dev_speedup_vs_fp8"] = ms("fp8") / ms(best)
+    if flux.get("bf16", {}).get("weight_bytes"):
+        out["flux_dev_weight_memory_ratio"] = flux["int8dit"]["weight_bytes"] / flux["bf16"]["weight_bytes"]
+    if "cosine_vs_bf16" in flux.get(best, {}):
+        out["flux_dev_cosine_vs_bf16"] = flux[best]["cosine_vs_bf16"]
+    return out
+
+
+def environment(torch) -> dict:
+    import int8dit
+
+    env = {"date_utc": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime()), "command": " ".join(sys.argv),
+           "python": platform.python_version(), "torch": torch.__version__, "int8dit": int8dit.__version__,
+           "int8dit_archs": int8dit.built_architectures(), "gpu": torch.cuda.get_device_name(),
+           "cuda": torch.version.cuda}
+    for mod in ("diffusers", "torchao", "bitsandbytes"):
+        try:
+            env[mod] = __import__(mod).__version__
+        except Exception as e:  # say why a baseline is missing
+            env[mod] = f"unavailable ({type(e).__name__}: {str(e)[:120]})"
+    try:
+        import subprocess
+
+        env["nvidia_smi"] = subprocess.run(
+            ["nvidia-smi", "--query-gpu=name,driver_version,clocks.sm,clocks.max.sm,memory.total", "--format=csv"],
+            capture_output=True, text=True, timeout=20).stdout.strip()
+    except Exception:
+        pass
+    return env
+
+
+def main(argv=None) -> int:
+    from int8dit.bench.models import MODELS
+
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--out", default="bench/results/h100", help="folder for e2e.json, e2e.md, e2e.png")
+    ap.add_argument("--models", default=",".join(MODELS), help=f"comma-separated, from {','.join(MODELS)}")
+    ap.add_argument("--paths", default=",".join(PATHS), help=f"comma-separated, from {','.join(PATHS)}")
+    ap.add_argument("--compile-models", default="", help="run the *_compile paths only for these models "
+                    "(compilation takes tens of seconds per model); empty = all")
+    ap.add_argument("--warmup", type=int, default=3)
+    ap.add_argument("--iters", type=int, default=10)
+    ap.add_argument("--quick", action="store_true", help="Flux-dev 1024 only, eager paths, 1 warm-up, 3 runs")
+    ap.add_argument("--minilm", action="store_true", help="also evaluate all-MiniLM-L6-v2 (real weights)")
+    ap.add_argument("--verbose", action="store_true", help="print tracebacks of failing paths")
+    args = ap.parse_args(argv)
+    if args.quick:
+        args.models, args.warmup, args.iters = "flux_dev_1024", 1, 3
+        args.paths = ",".join(p for p in args.paths.split(",") if not p.endswith("_compile"))
+    args.compile_models = [m for m in args.compile_models.split(",") if m]
+    models = [m for m in args.models.split(",") if m]
+    paths = [p for p in args.paths.split(",") if p]
+    bad = [m for m in models if m not in MODELS] + [p for p in paths if p not in PATHS]
+    if bad:
+        ap.error(f"unknown model or path: {', '.join(bad)}")
+
+    import torch
+
+    if not torch.cuda.is_available():
+        print("e2e: no CUDA GPU: this benchmark runs on the GPU machine", file=sys.stderr)
+        return 2
+    os.makedirs(args.out, exist_ok=True)
+    doc = {"environment": environment(torch), "results": {}, "summary": {}}
+    from int8dit.bench.report import write_report
+
+    for name in models:
+        doc["results"][name] = run_model(torch, MODELS[name], paths, args)
+        doc["summary"] = summary(doc["results"])
+        write_report(doc, args.out)  # after every model, so a cut-off run still leaves its numbers
+    if args.minilm:
+        from int8dit.bench.minilm import evaluate
+
+        log("all-MiniLM-L6-v2: fp32 vs int8dit (plain, SmoothQuant)")
+        try:
+            doc["minilm"] = evaluate()
+        except Exception as e:
+            doc["minilm"] = {"error": f"{type(e).__name__}: {str(e)[:400]}"}
+        log(f"all-MiniLM-L6-v2: {json.dumps(doc['minilm'])}")
+        write_report(doc, args.out)
+    log(f"summary: {json.dumps(doc['summary'])}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

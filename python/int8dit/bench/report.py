@@ -1,0 +1,107 @@
+"""e2e.json, e2e.md and e2e.png from the benchmark's results."""
+from __future__ import annotations
+
+import json
+import os
+
+LABELS = {"bf16": "bf16", "bf16_compile": "bf16 + compile", "int8dit": "int8dit", "int8dit_compile":
+          "int8dit + compile", "fake_quant": "fake-quant (int8 -> bf16 matmul)", "fp8": "FP8 rowwise _scaled_mm",
+          "torchao_int8": "torchao int8 dynamic", "torchao_int8_compile": "torchao int8 dynamic + compile",
+          "nf4": "NF4 (bitsandbytes)"}
+TARGETS = {"flux_dev_speedup_vs_bf16": ">= 1.5", "flux_dev_speedup_vs_bf16_compiled": ">= 1.3",
+           "flux_dev_speedup_vs_fp8": ">= 1.0", "flux_dev_weight_memory_ratio": "<= 0.55",
+           "flux_dev_cosine_vs_bf16": ">= 0.99"}
+
+
+def _gib(b):
+    return f"{b / 2**30:.2f}" if b is not None else ""
+
+
+def markdown(doc: dict) -> str:
+    env = doc["environment"]
+    lines = ["# int8dit end to end: diffusers transformers (random weights, published configs)", "",
+             f"{env.get('gpu')} · torch {env.get('torch')} (CUDA {env.get('cuda')}) · diffusers {env.get('diffusers')} "
+             f"· torchao {env.get('torchao')} · bitsandbytes {env.get('bitsandbytes')} · int8dit {env.get('int8dit')} "
+             f"({env.get('int8dit_archs')}) · {env.get('date_utc')} UTC", "",
+             f"Command: `{env.get('command')}`", ""]
+    if env.get("nvidia_smi"):
+        lines += ["```", env["nvidia_smi"], "```", ""]
+    if doc.get("summary"):
+        lines += ["## Summary (Flux-dev 1024x1024)", "", "| metric | value | target |", "| --- | --- | --- |"]
+        for k, v in doc["summary"].items():
+            lines.append(f"| {k} | {v:.3f} | {TARGETS.get(k, '')} |" if isinstance(v, float) else f"| {k} | {v} | |")
+        lines.append("")
+    lines += ["Latency: transformer forward, CUDA events, median after warm-up. Weights: bytes of the variant's "
+              "own tensors. Peak: weights + the forward's activation peak. Accuracy: the whole transformer "
+              "output against bf16 (cosine similarity, relative L2 error).", ""]
+    for name, r in doc["results"].items():
+        lines += [f"## {name}: {r['model']} ({r['shape']})", "",
+                  f"Config: `{r['config_from']}` transformer/config.json; {r['params'] / 1e9:.2f} B parameters; "
+                  f"{r['quantized_linears']} linear layers quantized ({r['quantized_params'] / 1e9:.2f} B parameters); "
+                  f"kept in bf16: {', '.join(r['kept_float'][:8])}{' ...' if len(r['kept_float']) > 8 else ''}", "",
+                  "| path | latency ms | vs bf16 | weights GiB | peak GiB | cosine | rel. error |",
+                  "| --- | --- | --- | --- | --- | --- | --- |"]
+        base = r["paths"].get("bf16", {}).get("median_ms")
+        for path, e in r["paths"].items():
+            if "error" in e:
+                lines.append(f"| {LABELS.get(path, path)} | not run: {e['error'][:160]} | | | | | |")
+                continue
+            speed = f"{base / e['median_ms']:.2f}x" if base else ""
+            cos = f"{e['cosine_vs_bf16']:.5f}" if "cosine_vs_bf16" in e else ""
+            rel = f"{e['rel_error_vs_bf16']:.4f}" if "rel_error_vs_bf16" in e else ""
+            lines.append(f"| {LABELS.get(path, path)} | {e['median_ms']:.2f} | {speed} | {_gib(e.get('weight_bytes'))} "
+                         f"| {_gib(e.get('peak_bytes'))} | {cos} | {rel} |")
+        lines.append("")
+    m = doc.get("minilm")
+    if m:
+        lines += ["## Real weights: all-MiniLM-L6-v2 sentence embeddings vs fp32", ""]
+        if "error" in m:
+            lines.append(f"not run: {m['error']}")
+        else:
+            lines += [f"{m['sentences']} fixed sentences (int8dit.bench.minilm.SENTENCES); cosine of each "
+                      f"sentence's normalized embedding with the fp32 model's. SmoothQuant alpha = "
+                      f"{m['smoothquant_alpha']}, calibrated on a different sentence list.", "",
+                      "| variant | layers quantized | mean cosine | min cosine |", "| --- | --- | --- | --- |"]
+            for k in ("int8dit", "int8dit_smoothquant"):
+                lines.append(f"| {k} | {m[k]['layers_quantized']} | {m[k]['cosine_mean']:.5f} | {m[k]['cosine_min']:.5f} |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def plot(doc: dict, path: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    models = list(doc["results"])
+    paths = [p for p in LABELS if any("median_ms" in doc["results"][m]["paths"].get(p, {}) for m in models)]
+    fig, ax = plt.subplots(figsize=(max(8, 2.2 * len(models)), 4.8))
+    width = 0.8 / max(1, len(paths))
+    for i, p in enumerate(paths):
+        xs, ys = [], []
+        for j, m in enumerate(models):
+            e = doc["results"][m]["paths"]
+            if "median_ms" in e.get(p, {}) and "median_ms" in e.get("bf16", {}):
+                xs.append(j + i * width)
+                ys.append(e["bf16"]["median_ms"] / e[p]["median_ms"])
+        ax.bar(xs, ys, width, label=LABELS[p])
+    ax.axhline(1.0, color="black", linewidth=0.8)
+    ax.set_xticks([j + 0.4 - width / 2 for j in range(len(models))], models)
+    ax.set_ylabel("speed-up over eager bf16 (higher is better)")
+    ax.set_title(f"Transformer forward, {doc['environment'].get('gpu')}")
+    ax.legend(fontsize=7, ncol=2)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def write_report(doc: dict, out: str) -> None:
+    with open(os.path.join(out, "e2e.json"), "w") as f:
+        json.dump(doc, f, indent=2)
+    with open(os.path.join(out, "e2e.md"), "w") as f:
+        f.write(markdown(doc))
+    try:
+        plot(doc, os.path.join(out, "e2e.png"))
+    except Exception as e:  # the numbers matter more than the picture
+        print(f"[e2e] no plot: {type(e).__name__}: {e}")

@@ -1,0 +1,123 @@
+"""The PyTorch layer on the GPU: kernels against the CPU reference, torch.compile(fullgraph=True),
+CUDA graph capture, and a diffusers transformer end to end. Skips without PyTorch or a CUDA GPU."""
+import numpy as np
+import pytest
+
+from helpers import cuda_or_skip, quantize_rows_numpy
+
+torch = cuda_or_skip()
+
+from int8dit.torch import Linear, quantize_  # noqa: E402
+
+
+def cos(a, b):
+    return torch.nn.functional.cosine_similarity(a.float().flatten(), b.float().flatten(), dim=0).item()
+
+
+@pytest.mark.parametrize("m,k", [(1, 64), (63, 1024), (129, 3072), (4608, 3072)])
+def test_gpu_quantize_rows_is_bit_exact(m, k):
+    x = torch.randn(m, k, device="cuda", dtype=torch.bfloat16) * 3
+    q, s = torch.ops.int8dit.quantize_rows(x, None)
+    q_ref, s_ref = quantize_rows_numpy(x.float().cpu().numpy())
+    np.testing.assert_array_equal(q.cpu().numpy(), q_ref)
+    np.testing.assert_array_equal(s.cpu().numpy(), s_ref)
+
+
+@pytest.mark.parametrize("m,n,k", [(7, 3072, 3072), (1000, 1152, 4608), (4608, 12288, 3072)])
+def test_gpu_gemm_int32_equals_torch_int_mm(m, n, k):
+    a = torch.randint(-127, 128, (m, k), dtype=torch.int8, device="cuda")
+    b = torch.randint(-127, 128, (n, k), dtype=torch.int8, device="cuda")
+    acc = torch.ops.int8dit.gemm_w8a8(a, b, torch.empty(0, device="cuda"), torch.empty(0, device="cuda"), None,
+                                      torch.int32)
+    assert torch.equal(acc, (a.cpu().int() @ b.cpu().int().T).cuda())
+
+
+def test_gpu_linear_matches_the_cpu_reference():
+    lin = torch.nn.Linear(1024, 512, device="cuda", dtype=torch.bfloat16)
+    q = Linear.from_float(lin)
+    x = torch.randn(3, 77, 1024, device="cuda", dtype=torch.bfloat16)
+    y = q(x)
+    y_cpu = q.cpu()(x.cpu())
+    # bf16 outputs: one rounding of the same fp32 value, so within one bf16 ulp of each other.
+    diff = (y.cpu().float() - y_cpu.float()).abs()
+    assert (diff <= y_cpu.float().abs() * 2**-7 + 1e-6).all()
+    assert cos(y, lin(x)) > 0.999
+
+
+def test_gpu_linear_with_smoothing():
+    lin = torch.nn.Linear(512, 256, device="cuda", dtype=torch.bfloat16)
+    smooth = torch.rand(512, device="cuda") + 0.5
+    q = Linear.from_float(lin, smooth=smooth)
+    x = torch.randn(64, 512, device="cuda", dtype=torch.bfloat16)
+    assert cos(q(x), lin(x)) > 0.999
+
+
+def _mlp():
+    torch.manual_seed(0)
+    return torch.nn.Sequential(torch.nn.Linear(1024, 4096), torch.nn.GELU(approximate="tanh"),
+                               torch.nn.Linear(4096, 1024)).to("cuda", torch.bfloat16)
+
+
+@torch.no_grad()
+def test_gpu_compile_fullgraph():
+    m = _mlp()
+    x = torch.randn(2, 256, 1024, device="cuda", dtype=torch.bfloat16)
+    ref = m(x)
+    quantize_(m)
+    eager = m(x)
+    compiled = torch.compile(m, fullgraph=True)(x)
+    assert cos(compiled, eager) > 0.9999 and cos(eager, ref) > 0.99
+
+
+@torch.no_grad()
+def test_gpu_cuda_graph_capture_replays_the_same_result():
+    m = _mlp()
+    quantize_(m)
+    x = torch.randn(2, 256, 1024, device="cuda", dtype=torch.bfloat16)
+    expect = m(x)
+    s = torch.cuda.Stream()
+    s.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(s):
+        for _ in range(2):
+            m(x)  # warm-up on a side stream, as torch.cuda.graphs asks
+    torch.cuda.current_stream().wait_stream(s)
+    g = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(g):
+        out = m(x)
+    x.copy_(torch.randn_like(x))
+    g.replay()
+    torch.cuda.synchronize()
+    assert torch.equal(out, m(x))
+    assert not torch.equal(out, expect)
+
+
+@torch.no_grad()
+def test_gpu_compile_reduce_overhead_uses_cuda_graphs():
+    m = _mlp()
+    quantize_(m)
+    x = torch.randn(1, 128, 1024, device="cuda", dtype=torch.bfloat16)
+    f = torch.compile(m, mode="reduce-overhead", fullgraph=True)
+    for _ in range(3):
+        y = f(x)
+    assert cos(y, m(x)) > 0.9999
+
+
+@torch.no_grad()
+def test_gpu_diffusers_flux_block_stack():
+    diffusers = pytest.importorskip("diffusers", reason="diffusers is not installed (carry its wheel)")
+    torch.manual_seed(0)
+    model = diffusers.FluxTransformer2DModel(
+        patch_size=1, in_channels=64, num_layers=2, num_single_layers=4, attention_head_dim=128,
+        num_attention_heads=8, joint_attention_dim=1024, pooled_projection_dim=256, guidance_embeds=True,
+        axes_dims_rope=(16, 56, 56)).to("cuda", torch.bfloat16).eval()
+    img, txt = 1024, 128
+    inputs = dict(
+        hidden_states=torch.randn(1, img, 64, device="cuda", dtype=torch.bfloat16),
+        encoder_hidden_states=torch.randn(1, txt, 1024, device="cuda", dtype=torch.bfloat16),
+        pooled_projections=torch.randn(1, 256, device="cuda", dtype=torch.bfloat16),
+        timestep=torch.tensor([0.5], device="cuda"), guidance=torch.tensor([3.5], device="cuda"),
+        img_ids=torch.zeros(img, 3, device="cuda"), txt_ids=torch.zeros(txt, 3, device="cuda"), return_dict=False)
+    ref = model(**inputs)[0]
+    report = quantize_(model)
+    assert any("ff" in n for n in report.quantized) and "x_embedder" in report.skipped
+    assert cos(model(**inputs)[0], ref) > 0.98
