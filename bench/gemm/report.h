@@ -28,6 +28,7 @@ struct RunReport {
 // configuration per shape ("best").
 struct Summary {
   double geomean_vs_bf16_large = 0, geomean_vs_fp8_large = 0, geomean_vs_bf16_small = 0;
+  double geomean_vs_fp8_per_tensor_large = 0;  // against cuBLASLt's per-tensor FP8 (the faster FP8 bar)
   int large_rows = 0, small_rows = 0;
   double tops_flux_single_lin1 = 0;  // 0: the shape was not measured or ours did not run
 };

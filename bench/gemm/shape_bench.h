@@ -47,6 +47,9 @@ struct Row {
   std::string fp8_scaling;  // "outer_vector" or "per_tensor"
   bool fp8_bias = true;     // false: cuBLASLt had no outer-vector kernel with the bias epilogue
   std::string fp8_note;     // why per-tensor, where outer-vector was not available
+  // FP8 with one scale per tensor and the bias epilogue, measured besides the outer-vector path:
+  // cuBLASLt's fastest FP8 kernels, the stronger speed bar (not the same quantization granularity).
+  PathResult fp8_per_tensor;
   std::vector<ConfigTrial> trials;
 };
 
