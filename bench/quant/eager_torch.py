@@ -1,0 +1,162 @@
+#!/usr/bin/env python3
+"""Eager PyTorch baselines for int8dit_bench_quant, and the markdown report.
+
+    python3 bench/quant/eager_torch.py --json DIR/quant.json --md DIR/quant.md [--no-measure]
+
+For every row of the JSON that int8dit_bench_quant wrote, times what an eager PyTorch model runs for the
+same operation (separate kernels: layer_norm, modulation, abs, amax, divide, round, clamp, cast) on the
+same GPU with CUDA events, adds eager_us / eager_gbps / speedup_vs_eager to the row, and writes the
+markdown table. --no-measure (or no torch/GPU) only rewrites the markdown from the JSON.
+"""
+import argparse
+import datetime
+import json
+import subprocess
+
+ROTATION_BYTES = 256e6  # as the C++ benchmark: inputs rotate over >= 256 MB so they come from DRAM
+
+
+def quantize(v, torch):
+    """The usual eager per-token int8 quantization (SmoothQuant / torchao style)."""
+    amax = v.abs().amax(dim=-1, keepdim=True).float()
+    scale = amax / 127.0
+    q = torch.round(v.float() / scale).clamp_(-127, 127).to(torch.int8)
+    return q, scale
+
+
+def eager_op(op, k, torch, F):
+    dev = "cuda"
+    smooth = torch.rand(k, device=dev) * 1.5 + 0.5
+    shift = torch.randn(1, 1, k, device=dev, dtype=torch.bfloat16)
+    mod_scale = torch.randn(1, 1, k, device=dev, dtype=torch.bfloat16)
+    weight = torch.rand(k, device=dev, dtype=torch.bfloat16) + 0.5
+    if op == "quantize_rows":
+        return lambda x: quantize(x, torch)
+    if op == "quantize_rows+smooth":
+        return lambda x: quantize(x / smooth, torch)
+    if op.startswith("layernorm_modulate_quantize"):
+        # DiT / Flux adaLN: norm(x) * (1 + scale) + shift, per batch element; y is produced anyway.
+        def ln(x):
+            y = F.layer_norm(x.view(1, x.shape[0], k), (k,), eps=1e-6) * (1 + mod_scale) + shift
+            return quantize(y.view(x.shape[0], k), torch)
+        return ln
+    if op == "rmsnorm_quantize":
+        # diffusers RMSNorm: fp32 variance, then weight in the input type.
+        def rms(x):
+            var = x.float().pow(2).mean(-1, keepdim=True)
+            y = (x * torch.rsqrt(var + 1e-6)).to(torch.bfloat16) * weight
+            return quantize(y, torch)
+        return rms
+    if op == "gelu_quantize":
+        return lambda x: quantize(F.gelu(x, approximate="tanh"), torch)
+    raise ValueError(f"no eager equivalent for {op}")
+
+
+def time_us(fn, inputs, torch, batches=10, per_batch=5, warmup=3):
+    call = 0
+    for _ in range(warmup):
+        fn(inputs[call % len(inputs)])
+        call += 1
+    start, stop = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+    times = []
+    for _ in range(batches):
+        start.record()
+        for _ in range(per_batch):
+            fn(inputs[call % len(inputs)])
+            call += 1
+        stop.record()
+        stop.synchronize()
+        times.append(1e3 * start.elapsed_time(stop) / per_batch)
+    return sorted(times)[len(times) // 2]
+
+
+def measure(report):
+    import torch
+    import torch.nn.functional as F
+
+    if not torch.cuda.is_available():
+        raise RuntimeError("torch sees no CUDA GPU")
+    report["eager"] = {
+        "method": "PyTorch eager on the same GPU (CUDA events, median of 10 batches of 5 calls, inputs rotating "
+                  "over >= 256 MB): quantize = x.abs().amax(-1) / 127, round(x / scale).clamp(-127, 127).to(int8), "
+                  "after F.layer_norm * (1 + scale) + shift, diffusers RMSNorm, or F.gelu(approximate='tanh')",
+        "torch": torch.__version__,
+        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    }
+    for row in report["rows"]:
+        m, k = row["m"], row["k"]
+        sets = int(min(16, ROTATION_BYTES / row["bytes"] + 1))
+        inputs = [torch.randn(m, k, device="cuda", dtype=torch.bfloat16) for _ in range(sets)]
+        with torch.no_grad():
+            us = time_us(eager_op(row["op"], k, torch, F), inputs, torch)
+        row["eager_us"] = us
+        row["eager_gbps"] = row["bytes"] / (us * 1e3)
+        row["speedup_vs_eager"] = us / row["time_us"]
+        del inputs
+        torch.cuda.empty_cache()
+    speedups = [r["speedup_vs_eager"] for r in report["rows"]]
+    report["summary"]["min_speedup_vs_eager"] = min(speedups)
+
+
+def gpu_clocks():
+    try:
+        return subprocess.run(["nvidia-smi", "--query-gpu=name,driver_version,clocks.sm,clocks.max.sm,clocks.mem",
+                               "--format=csv,noheader"], capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return None
+
+
+def markdown(report):
+    g = report["gpu"]
+    s = report["summary"]
+    lines = [
+        "# Activation quantization kernels (issue 4)",
+        "",
+        f"- Command: `{report['command']}`, then `python3 bench/quant/eager_torch.py --json quant.json --md quant.md`",
+        f"- GPU: {g['name']} (sm_{g['cc']}, {g['sm_count']} SMs), driver {g['driver']}, "
+        f"clocks seen: {report.get('nvidia_smi', 'n/a')}",
+        f"- Date: {report['date']}",
+        f"- Device-to-device copy bandwidth (same run): **{report['copy_bandwidth_gbps']:.0f} GB/s** "
+        f"({report['copy_method']})",
+        f"- Bytes: {report['bytes_accounting']}. Timing: {report['timing']}.",
+        f"- Eager baseline: {report['eager']['method']} (torch {report['eager']['torch']})"
+        if "eager" in report else "- Eager baseline: not measured in this run",
+        "",
+        f"**Lowest kernel: {s['min_bandwidth_fraction']:.3f} of the copy bandwidth** ({s['min_bandwidth_case']}; "
+        f"target >= {s['target_fraction']}).",
+        "",
+        "| op | M | K | int8dit us | GB/s | of copy | eager torch us | speedup |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for r in report["rows"]:
+        eager = f"{r['eager_us']:.1f} | {r['speedup_vs_eager']:.1f}x" if "eager_us" in r else "n/a | n/a"
+        lines.append(f"| {r['op']} | {r['m']} | {r['k']} | {r['time_us']:.1f} | {r['gbps']:.0f} | "
+                     f"{r['bandwidth_fraction']:.3f} | {eager} |")
+    return "\n".join(lines) + "\n"
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--json", required=True, help="quant.json written by int8dit_bench_quant (updated in place)")
+    ap.add_argument("--md", required=True, help="markdown report to write")
+    ap.add_argument("--no-measure", action="store_true", help="only rewrite the markdown")
+    args = ap.parse_args()
+    with open(args.json) as f:
+        report = json.load(f)
+    if not args.no_measure:
+        clocks = gpu_clocks()
+        if clocks:
+            report["nvidia_smi"] = clocks
+        try:
+            measure(report)
+        except (ImportError, RuntimeError) as e:
+            print(f"eager_torch.py: eager baseline not measured: {e}")
+        with open(args.json, "w") as f:
+            json.dump(report, f, indent=2)
+    with open(args.md, "w") as f:
+        f.write(markdown(report))
+    print(markdown(report))
+
+
+if __name__ == "__main__":
+    main()

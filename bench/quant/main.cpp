@@ -1,0 +1,111 @@
+// int8dit_bench_quant [--out DIR]
+// Times every activation-quantization kernel on the DiT shapes and the device-to-device copy in the
+// same process, prints a table and writes DIR/quant.json (default: the current directory).
+// Then `python3 bench/quant/eager_torch.py --json DIR/quant.json --md DIR/quant.md` adds the eager
+// PyTorch equivalents (timed in the same session on the same GPU) and writes the markdown table.
+#include <cuda_runtime_api.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <ctime>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+#include "int8dit/device.h"
+#include "quant_ops.h"
+#include "timing.h"
+
+namespace {
+
+std::string utc_now() {
+  const std::time_t t = std::time(nullptr);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
+  return buf;
+}
+
+std::string json_str(const std::string& s) {
+  std::string o = "\"";
+  for (char ch : s) o += (ch == '"' || ch == '\\') ? std::string("\\") + ch : std::string(1, ch);
+  return o + "\"";
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string out_dir = ".";
+  std::string command = "int8dit_bench_quant";
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    command += " " + a;
+    if (a == "--out" && i + 1 < argc) {
+      out_dir = argv[++i];
+      command += " " + out_dir;
+    } else if (a == "--help" || a == "-h") {
+      std::printf("usage: int8dit_bench_quant [--out DIR]   (writes DIR/quant.json)\n");
+      return 0;
+    } else {
+      std::fprintf(stderr, "int8dit_bench_quant: unknown argument '%s' (try --help)\n", a.c_str());
+      return 2;
+    }
+  }
+
+  int8dit::DeviceInfo dev;
+  const int8dit::Status st = int8dit::current_device(&dev);
+  if (!st.ok()) {
+    std::fprintf(stderr, "int8dit_bench_quant: %s\n", st.to_string().c_str());
+    return 1;
+  }
+  int driver = 0, mem_clock_khz = 0;
+  cudaDriverGetVersion(&driver);
+  cudaDeviceGetAttribute(&mem_clock_khz, cudaDevAttrMemoryClockRate, dev.index);
+
+  // 1 GiB each way: far beyond L2, the same regime as the kernels' rotating buffers.
+  const double copy_gbps = bench_quant::copy_bandwidth_gbps(size_t{1} << 30);
+  std::printf("%s, driver %d; device-to-device copy: %.0f GB/s (read + write)\n", dev.name.c_str(), driver, copy_gbps);
+  std::printf("%-32s %6s %6s %10s %9s %9s\n", "op", "M", "K", "time_us", "GB/s", "of_copy");
+
+  std::ostringstream rows;
+  double min_fraction = 1e9;
+  std::string min_op;
+  bool first = true;
+  for (const auto& c : bench_quant::dit_cases()) {
+    const bench_quant::OpResult r = bench_quant::run_op_case(c);
+    const double gbps = r.bytes / (r.us * 1e3);
+    const double fraction = gbps / copy_gbps;
+    std::printf("%-32s %6lld %6lld %10.2f %9.0f %9.3f\n", c.op.c_str(), static_cast<long long>(c.m),
+                static_cast<long long>(c.k), r.us, gbps, fraction);
+    std::fflush(stdout);
+    if (fraction < min_fraction) {
+      min_fraction = fraction;
+      min_op = c.op + " " + std::to_string(c.m) + "x" + std::to_string(c.k);
+    }
+    rows << (first ? "" : ",\n") << "    {\"op\": " << json_str(c.op) << ", \"m\": " << c.m << ", \"k\": " << c.k
+         << ", \"dtype\": \"bf16\", \"bytes\": " << static_cast<long long>(r.bytes) << ", \"time_us\": " << r.us
+         << ", \"gbps\": " << gbps << ", \"bandwidth_fraction\": " << fraction << "}";
+    first = false;
+  }
+
+  const std::string path = out_dir + "/quant.json";
+  std::ofstream f(path);
+  f << "{\n  \"benchmark\": \"int8dit_bench_quant\",\n  \"command\": " << json_str(command) << ",\n"
+    << "  \"date\": " << json_str(utc_now()) << ",\n"
+    << "  \"gpu\": {\"name\": " << json_str(dev.name) << ", \"cc\": " << dev.cc << ", \"sm_count\": " << dev.sm_count
+    << ", \"driver\": " << driver << ", \"sm_clock_khz\": " << dev.clock_khz << ", \"mem_clock_khz\": " << mem_clock_khz
+    << ", \"l2_bytes\": " << dev.l2_bytes << "},\n"
+    << "  \"bytes_accounting\": \"bytes read + bytes written by one call: bf16 input, int8 output, fp32 scales, "
+       "per-channel vectors once, the bf16 y output where written\",\n"
+    << "  \"timing\": \"CUDA events, median of 15 batches of 20 calls after 10 warm-up calls; inputs rotate over >= 256 MB\",\n"
+    << "  \"copy_bandwidth_gbps\": " << copy_gbps << ",\n"
+    << "  \"copy_method\": \"cudaMemcpyAsync device to device, 1 GiB, (read + write) / time\",\n"
+    << "  \"rows\": [\n" << rows.str() << "\n  ],\n"
+    << "  \"summary\": {\"min_bandwidth_fraction\": " << min_fraction << ", \"min_bandwidth_case\": " << json_str(min_op)
+    << ", \"target_fraction\": 0.8}\n}\n";
+  if (!f) {
+    std::fprintf(stderr, "int8dit_bench_quant: cannot write %s\n", path.c_str());
+    return 1;
+  }
+  std::printf("min bandwidth fraction %.3f (%s); wrote %s\n", min_fraction, min_op.c_str(), path.c_str());
+  return 0;
+}

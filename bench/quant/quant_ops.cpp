@@ -1,0 +1,110 @@
+#include "quant_ops.h"
+
+#include <cuda_runtime_api.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+
+#include "int8dit/quantize.h"
+#include "timing.h"
+
+namespace bench_quant {
+namespace {
+
+// NOTE: the rotating sets together span >= 256 MB (5x the H100's L2), so each call reads from DRAM.
+constexpr double kRotationBytes = 256e6;
+
+template <typename T>
+T* device_alloc(size_t n) {
+  void* p = nullptr;
+  check_cuda(cudaMalloc(&p, std::max<size_t>(n, 1) * sizeof(T)), "cudaMalloc");
+  return static_cast<T*>(p);
+}
+
+struct BufferSet {
+  uint16_t* x = nullptr;
+  int8_t* q = nullptr;
+  float* scale = nullptr;
+  uint16_t* y = nullptr;
+};
+
+void require_ok(const int8dit::Status& st, const std::string& op) {
+  if (st.ok()) return;
+  std::fprintf(stderr, "int8dit_bench_quant: %s failed: %s\n", op.c_str(), st.to_string().c_str());
+  std::exit(1);
+}
+
+}  // namespace
+
+std::vector<OpCase> dit_cases() {
+  const std::vector<std::pair<int64_t, int64_t>> shapes = {{4608, 3072}, {4096, 3072}, {4608, 15360}, {4096, 12288}};
+  const std::vector<std::string> ops = {"quantize_rows", "quantize_rows+smooth", "layernorm_modulate_quantize",
+                                        "layernorm_modulate_quantize+y", "rmsnorm_quantize", "gelu_quantize"};
+  std::vector<OpCase> cases;
+  for (const auto& [m, k] : shapes)
+    for (const auto& op : ops) cases.push_back({op, m, k});
+  return cases;
+}
+
+OpResult run_op_case(const OpCase& c) {
+  const bool smooth = c.op == "quantize_rows+smooth";
+  const bool with_y = c.op == "layernorm_modulate_quantize+y";
+  const size_t mk = static_cast<size_t>(c.m * c.k);
+
+  OpResult r;
+  r.bytes = 2.0 * mk + mk + 4.0 * c.m + (with_y ? 2.0 * mk : 0.0);
+  if (smooth) r.bytes += 4.0 * c.k;
+  if (c.op.rfind("layernorm", 0) == 0) r.bytes += 2.0 * 2 * c.k;  // one batch element's shift and scale
+  if (c.op == "rmsnorm_quantize") r.bytes += 2.0 * c.k;
+
+  const int sets = static_cast<int>(std::clamp(kRotationBytes / r.bytes + 1.0, 1.0, 16.0));
+  std::vector<BufferSet> bufs(static_cast<size_t>(sets));
+  for (int s = 0; s < sets; ++s) {
+    bufs[s].x = device_alloc<uint16_t>(mk);
+    bufs[s].q = device_alloc<int8_t>(mk);
+    bufs[s].scale = device_alloc<float>(static_cast<size_t>(c.m));
+    if (with_y) bufs[s].y = device_alloc<uint16_t>(mk);
+    fill_bf16(bufs[s].x, mk, 1234u + s);
+  }
+  // Per-channel vectors: SmoothQuant divisor, adaLN shift|scale ([1, 2K], one batch element), RMSNorm weight.
+  float* smooth_vec = device_alloc<float>(static_cast<size_t>(c.k));
+  uint16_t* mod = device_alloc<uint16_t>(static_cast<size_t>(2 * c.k));
+  fill_f32(smooth_vec, static_cast<size_t>(c.k), 0.5f, 2.0f, 7u);
+  fill_bf16(mod, static_cast<size_t>(2 * c.k), 11u);
+  check_cuda(cudaDeviceSynchronize(), "fill");
+
+  auto launch = [&](int call) {
+    const BufferSet& b = bufs[static_cast<size_t>(call % sets)];
+    if (c.op.rfind("quantize_rows", 0) == 0) {
+      int8dit::QuantizeRowsParams p;
+      p.rows = c.m, p.cols = c.k, p.x = b.x, p.ldx = c.k, p.q = b.q, p.ldq = c.k, p.scale = b.scale;
+      p.smooth = smooth ? smooth_vec : nullptr;
+      require_ok(int8dit::quantize_rows(p, nullptr), c.op);
+    } else if (c.op.rfind("layernorm_modulate_quantize", 0) == 0) {
+      int8dit::LayerNormModulateQuantizeParams p;
+      p.rows = c.m, p.cols = c.k, p.x = b.x, p.ldx = c.k, p.eps = 1e-6f, p.tokens_per_batch = c.m;
+      p.mod_shift = mod, p.mod_scale = mod + c.k, p.ld_mod = 2 * c.k;
+      p.q = b.q, p.ldq = c.k, p.scale = b.scale, p.y = b.y, p.ldy = c.k;
+      require_ok(int8dit::layernorm_modulate_quantize(p, nullptr), c.op);
+    } else if (c.op == "rmsnorm_quantize") {
+      int8dit::RmsNormQuantizeParams p;
+      p.rows = c.m, p.cols = c.k, p.x = b.x, p.ldx = c.k, p.eps = 1e-6f, p.weight = mod;
+      p.q = b.q, p.ldq = c.k, p.scale = b.scale;
+      require_ok(int8dit::rmsnorm_quantize(p, nullptr), c.op);
+    } else {
+      int8dit::GeluQuantizeParams p;
+      p.rows = c.m, p.cols = c.k, p.x = b.x, p.ldx = c.k, p.q = b.q, p.ldq = c.k, p.scale = b.scale;
+      require_ok(int8dit::gelu_quantize(p, nullptr), c.op);
+    }
+  };
+  r.us = median_us(launch);
+
+  for (BufferSet& b : bufs) {
+    cudaFree(b.x), cudaFree(b.q), cudaFree(b.scale), cudaFree(b.y);
+  }
+  cudaFree(smooth_vec), cudaFree(mod);
+  return r;
+}
+
+}  // namespace bench_quant
