@@ -13,6 +13,7 @@ set -euo pipefail
 # Add a pin here (one line each) when the build or the tests need another package.
 PIP_PINS=(
   nvidia-cutlass==4.2.0.0  # CUTLASS/CuTe C++ headers (cutlass_library/source/include); cmake/cutlass.cmake finds them
+  nanobind==2.9.2          # the Python module's bindings (python/CMakeLists.txt finds it with python3 -m nanobind)
 )
 
 say() { echo "setup.sh: $*"; }

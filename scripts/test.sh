@@ -31,5 +31,13 @@ echo "== C++ tests (ctest)"
 (cd "$BUILD_DIR" && ctest --output-on-failure -j "$JOBS")
 
 # ---- Python tests (pytest): the Python package's helper adds them here. ----
+# The module joins the same build (no second compile of the core); torch tests skip without PyTorch,
+# GPU tests without a CUDA GPU.
+echo "== Python module (INT8DIT_BUILD_PYTHON=ON) and pytest"
+python3 -c "import pytest, numpy, nanobind" || { echo "pytest, numpy and nanobind are needed: python3 -m pip install pytest numpy nanobind==2.9.2"; exit 1; }
+cmake -S "$ROOT" -B "$BUILD_DIR" -DINT8DIT_BUILD_PYTHON=ON -DPython_EXECUTABLE="$(command -v python3)" > /dev/null
+cmake --build "$BUILD_DIR" -j "$JOBS" --target _C
+PYTHONPATH="$ROOT/python:$BUILD_DIR/python:$ROOT/tests/python${PYTHONPATH:+:$PYTHONPATH}" \
+  python3 -m pytest -q -rs "$ROOT/tests/python"
 
 echo "== all tests passed"
