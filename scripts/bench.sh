@@ -85,5 +85,9 @@ if [[ -f $out_dir/gemm.json ]]; then
     echo "bench.sh: matplotlib is not installed: no gemm.png (pip install matplotlib, then python3 bench/plot_gemm.py $out_dir/gemm.json)"
   fi
 fi
-[[ $status -eq 0 ]] || echo "bench.sh: the benchmark reported failed checks or rows that could not run (exit $status)" >&2
+case $status in
+  0) ;;
+  2) echo "bench.sh: the benchmark could not start (bad flags or no usable GPU; see above)" >&2 ;;
+  *) echo "bench.sh: the benchmark reported failed checks or rows that could not run (exit $status)" >&2 ;;
+esac
 exit $status
