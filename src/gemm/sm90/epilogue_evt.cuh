@@ -5,7 +5,8 @@
 //
 // scale_a / scale_b are per-row / per-column vectors or one fp32 value, chosen at run time: the
 // broadcast strides are `bool` (true = vector, false = scalar at index 0), so one instantiation serves
-// all four scale combinations. bias is a row broadcast whose null pointer reads as 0.
+// all four scale combinations. bias is a row broadcast whose null pointer reads as -0 (the identity of
+// fp32 addition, so without bias y is exactly float(acc) * s, as in the CPU reference).
 #pragma once
 
 #include "cute/tensor.hpp"
@@ -48,7 +49,7 @@ struct ScaledEpilogue {
     return {
         {},                                                                              // acc
         {{p.scale_a, 0.f, {sa_vector, _0{}, _0{}}}, {p.scale_b, 0.f, {_0{}, sb_vector, _0{}}}, {}},  // sa * sb
-        {p.bias, 0.f, {}},                                                               // bias
+        {p.bias, -0.f, {}},                                                              // bias (none: -0)
         {},                                                                              // fma
     };
   }

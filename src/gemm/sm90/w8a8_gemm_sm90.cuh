@@ -31,6 +31,7 @@
 #include "gemm/kernel_registry.h"
 #include "gemm/sm90/epilogue_evt.cuh"
 #include "gemm/sm90/gemm_config.h"
+#include "gemm/sm90/ragged_columns.cuh"
 #include "int8dit/gemm.h"
 
 namespace int8dit::detail::sm90 {
@@ -155,13 +156,18 @@ struct W8A8GemmSm90 {
     return Status::Ok();
   }
 
+  // Columns [0, aligned_columns(n)) go through the TMA kernel; the rest through ragged_columns.cuh.
+  static int64_t aligned_columns(int64_t n) { return n / kAlignD * kAlignD; }
+
   static size_t workspace_size(const GemmParams& p) {
     if constexpr (!kStreamK) {
       return 0;
     } else {
       int device = 0, sm_count = 0;
-      if (!device_sm_count(&device, &sm_count).ok()) return 0;
-      return Kernel::get_workspace_size(arguments(p, device, sm_count));
+      if (aligned_columns(p.n) == 0 || !device_sm_count(&device, &sm_count).ok()) return 0;
+      GemmParams main = p;
+      main.n = aligned_columns(p.n);
+      return Kernel::get_workspace_size(arguments(main, device, sm_count));
     }
   }
 
@@ -179,6 +185,19 @@ struct W8A8GemmSm90 {
   }
 
   static Status run(const GemmParams& p, cudaStream_t stream) {
+    const int64_t n_main = aligned_columns(p.n);
+    if (n_main > 0) {
+      GemmParams main = p;
+      main.n = n_main;
+      INT8DIT_RETURN_IF_ERROR(run_tma_kernel(main, stream));
+    }
+    if (n_main < p.n)
+      return cuda_status(launch_ragged_columns<ElementD>(p, n_main, stream), "sm90 W8A8 GEMM ragged columns launch");
+    return Status::Ok();
+  }
+
+  // The wgmma kernel over a problem whose N is a multiple of 16 bytes of D.
+  static Status run_tma_kernel(const GemmParams& p, cudaStream_t stream) {
     int device = 0, sm_count = 0;
     INT8DIT_RETURN_IF_ERROR(device_sm_count(&device, &sm_count));
     INT8DIT_RETURN_IF_ERROR(prepare_kernel(device));
@@ -210,8 +229,9 @@ struct W8A8GemmSm90 {
     cluster.val.clusterDim.x = Config::kClusterM;
     cluster.val.clusterDim.y = Config::kClusterN;
     cluster.val.clusterDim.z = 1;
+    // NOTE: a 1x1 configuration launches without the cluster attribute (the plain, cheaper launch path).
     launch.attrs = &cluster;
-    launch.numAttrs = 1;
+    launch.numAttrs = Config::kClusterM * Config::kClusterN > 1 ? 1 : 0;
     void* args[] = {&cache.params};
     return cuda_status(
         cudaLaunchKernelExC(&launch, reinterpret_cast<const void*>(cutlass::device_kernel<Kernel>), args),
