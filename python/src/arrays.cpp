@@ -54,7 +54,11 @@ Matrix as_matrix(const Array& a, const char* name) {
   m.type = dtype_of(a, name);
   m.where = where_of(a, name);
   m.data = a.data();
-  // A single row or column has no meaningful stride; only the layout of real rows matters.
+  // An empty array, a single row or a single column has no meaningful stride: only real rows matter.
+  if (m.rows == 0) {
+    m.ld = m.cols;
+    return m;
+  }
   if (m.cols > 1 && a.stride(1) != 1)
     throw nb::value_error((std::string(name) + ": the last dimension must be contiguous (stride 1, got " +
                            std::to_string(a.stride(1)) + "): pass a C-contiguous copy")

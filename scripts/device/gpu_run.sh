@@ -6,6 +6,9 @@
 #   ARCHS="90a"                        INT8DIT_CUDA_ARCHS for this build
 #   BENCH_ARGS="..."                   extra arguments for scripts/bench.sh
 #   GTEST_FILTER=...                   narrows the C++ tests as usual
+#   STEPS="... pytest e2e"             pytest: build int8dit._C, run tests/python (torch and GPU tests);
+#   E2E_ARGS="..." E2E_TIMEOUT=s      e2e: python -m int8dit.bench.e2e with these arguments. Wheels and
+#                                      the packed MiniLM model travel in .whl/ (carry it).
 #
 # The machine has no network: the CUTLASS headers travel as .carry/cutlass-*.tgz (made by
 # scripts/device/pack_carry.sh). $OUT returns at most 8 files, so everything is packed into
@@ -52,6 +55,37 @@ fi
 
 if has bench; then
   BUILD="$BUILD" RESULTS="$WORK/results" bash "$ROOT/scripts/bench.sh" ${BENCH_ARGS:-} 2>&1 | tee "$WORK/bench.log" | tail -n 60
+fi
+
+if has pytest || has e2e; then
+  if [[ -d $ROOT/.whl ]]; then
+    python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site "$ROOT"/.whl/*.whl \
+      && export PYTHONPATH=/tmp/site${PYTHONPATH:+:$PYTHONPATH}
+    [[ -f $ROOT/.whl/minilm.tgz ]] && tar xzf "$ROOT/.whl/minilm.tgz" -C /tmp && export INT8DIT_MINILM_DIR=/tmp/minilm
+  fi
+  if [[ ! -f $BUILD/build.ninja ]]; then
+    mkdir -p /tmp/cutlass && tar xzf "$ROOT"/.carry/cutlass-*-headers.tgz -C /tmp/cutlass
+    cmake -S "$ROOT" -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release -DINT8DIT_CUDA_ARCHS="$ARCHS" \
+      -DINT8DIT_CUTLASS_DIR=/tmp/cutlass/include -DINT8DIT_BUILD_TESTS=OFF -DINT8DIT_BUILD_BENCH=OFF > "$WORK/configure.log" 2>&1
+  fi
+  cmake -S "$ROOT" -B "$BUILD" -DINT8DIT_BUILD_PYTHON=ON -DPython_EXECUTABLE="$(command -v python3)" >> "$WORK/configure.log" 2>&1
+  ninja -C "$BUILD" -j"$(nproc)" _C > "$WORK/build_python.log" 2>&1 || { status=1; grep -E "error|FAILED" "$WORK/build_python.log" | head -40; }
+  export PYTHONPATH="$ROOT/python:$BUILD/python:$ROOT/tests/python${PYTHONPATH:+:$PYTHONPATH}" HF_HUB_OFFLINE=1
+fi
+
+if has pytest; then
+  python3 -m pytest -q -rs "$ROOT/tests/python" 2>&1 | tee "$OUT/pytest.log" | tail -n 40
+  [[ ${PIPESTATUS[0]} -eq 0 ]] || status=1
+fi
+
+if has e2e; then
+  # E2E_TIMEOUT (seconds) or E2E_UNTIL (epoch seconds) stops the benchmark early enough that what it
+  # wrote still comes back.
+  e2e_limit=${E2E_TIMEOUT:-0}
+  [[ -n ${E2E_UNTIL:-} ]] && e2e_limit=$((E2E_UNTIL - $(date +%s))) && ((e2e_limit < 1)) && e2e_limit=1
+  timeout "$e2e_limit" python3 -m int8dit.bench.e2e --out "$WORK/e2e" ${E2E_ARGS:-} 2>&1 | tee "$WORK/e2e.log" | grep -vE "^\s*$" | tail -n 80
+  [[ ${PIPESTATUS[0]} -eq 0 ]] || status=1
+  cp "$WORK"/e2e/e2e.* "$OUT/" 2>/dev/null || true
 fi
 
 cp "$BUILD"/*.log "$WORK/" 2>/dev/null || true

@@ -53,11 +53,14 @@ class Fp8RowwiseLinear(nn.Module):
     def forward(self, x):
         shape = x.shape
         x2 = x.reshape(-1, shape[-1])
+        m = x2.shape[0]
+        if m % 16:  # NOTE: _scaled_mm wants every dimension a multiple of 16 (adaLN linears have M = batch)
+            x2 = torch.nn.functional.pad(x2, (0, 0, 0, 16 - m % 16))
         s = x2.abs().amax(dim=1, keepdim=True).float().clamp_min(1e-12) / self.E4M3_MAX
         xq = (x2.float() / s).to(torch.float8_e4m3fn)
         y = torch._scaled_mm(xq, self.weight.t(), scale_a=s, scale_b=self.weight_scale, bias=self.bias,
                              out_dtype=torch.bfloat16)
-        return y.reshape(*shape[:-1], y.shape[-1])
+        return y[:m].reshape(*shape[:-1], y.shape[-1])
 
 
 def replace_linears(model: nn.Module, names: Iterable[str], make) -> None:

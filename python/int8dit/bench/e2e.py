@@ -46,21 +46,32 @@ def time_forward(torch, fn, warmup: int, iters: int) -> dict:
     return {"median_ms": statistics.median(times), "min_ms": min(times), "max_ms": max(times), "iters": iters}
 
 
+def _plain_tensors(t):
+    # Tensor subclasses of quantizers (torchao) keep their data in inner tensors.
+    if hasattr(t, "__tensor_flatten__") and type(t) not in (torch_module().Tensor, torch_module().nn.Parameter):
+        names, _ = t.__tensor_flatten__()
+        for n in names:
+            yield from _plain_tensors(getattr(t, n))
+    else:
+        yield t
+
+
+def torch_module():
+    import torch
+
+    return torch
+
+
 def unique_tensor_bytes(module) -> int:
     seen, total = set(), 0
     for t in itertools.chain(module.parameters(), module.buffers()):
-        inner = [t]
-        # tensor subclasses of quantizers (torchao, bitsandbytes) hold their data in inner tensors
-        if hasattr(t, "__tensor_flatten__"):
-            names, _ = t.__tensor_flatten__()
-            inner = [getattr(t, n) for n in names]
-        for x in inner:
-            key = (x.untyped_storage().data_ptr(), x.device)
+        for x in _plain_tensors(t):
+            key = (x.untyped_storage().data_ptr(), str(x.device))
             if key not in seen:
                 seen.add(key)
                 total += x.untyped_storage().nbytes()
-    qs = [getattr(m.weight, "quant_state", None) for m in module.modules() if hasattr(m, "weight")]
-    for q in qs:  # bitsandbytes keeps NF4 absmax outside the parameter
+    for m in module.modules():  # bitsandbytes keeps the NF4 block scales beside the parameter
+        q = getattr(getattr(m, "weight", None), "quant_state", None)
         if q is not None and getattr(q, "absmax", None) is not None:
             total += q.absmax.numel() * q.absmax.element_size()
     return total
@@ -197,8 +208,8 @@ def summary(results: dict) -> dict:
         out["flux_dev_speedup_vs_bf16_compiled"] = ms("bf16_compile") / ms(best)
     if ms("fp8"):
         out["flux_dev_speedup_vs_fp8"] = ms("fp8") / ms(best)
-    if flux.get("bf16", {}).get("weight_bytes"):
-        out["flux_dev_weight_memory_ratio"] = flux["int8dit"]["weight_bytes"] / flux["bf16"]["weight_bytes"]
+    if flux.get("bf16", {}).get("weight_bytes") and flux.get(best, {}).get("weight_bytes"):
+        out["flux_dev_weight_memory_ratio"] = flux[best]["weight_bytes"] / flux["bf16"]["weight_bytes"]
     if "cosine_vs_bf16" in flux.get(best, {}):
         out["flux_dev_cosine_vs_bf16"] = flux[best]["cosine_vs_bf16"]
     return out
@@ -261,10 +272,6 @@ def main(argv=None) -> int:
     doc = {"environment": environment(torch), "results": {}, "summary": {}}
     from int8dit.bench.report import write_report
 
-    for name in models:
-        doc["results"][name] = run_model(torch, MODELS[name], paths, args)
-        doc["summary"] = summary(doc["results"])
-        write_report(doc, args.out)  # after every model, so a cut-off run still leaves its numbers
     if args.minilm:
         from int8dit.bench.minilm import evaluate
 
@@ -275,6 +282,10 @@ def main(argv=None) -> int:
             doc["minilm"] = {"error": f"{type(e).__name__}: {str(e)[:400]}"}
         log(f"all-MiniLM-L6-v2: {json.dumps(doc['minilm'])}")
         write_report(doc, args.out)
+    for name in models:
+        doc["results"][name] = run_model(torch, MODELS[name], paths, args)
+        doc["summary"] = summary(doc["results"])
+        write_report(doc, args.out)  # after every model, so a cut-off run still leaves its numbers
     log(f"summary: {json.dumps(doc['summary'])}")
     return 0
 
