@@ -14,6 +14,8 @@ set -euo pipefail
 PIP_PINS=(
   nvidia-cutlass==4.2.0.0  # CUTLASS/CuTe C++ headers (cutlass_library/source/include); cmake/cutlass.cmake finds them
   nanobind==2.9.2          # the Python module's bindings (python/CMakeLists.txt finds it with python3 -m nanobind)
+  nvidia-cuda-cuobjdump==13.2.51  # cuobjdump for tests/cpp/test_fatbin_archs.cpp (PyPI has no 13.0 build; 13.2 reads CUDA 13.0 cubins)
+  nvidia-cuda-nvdisasm==13.2.51   # its SASS disassembler, same release
 )
 
 say() { echo "setup.sh: $*"; }
