@@ -42,6 +42,8 @@ int8dit::GemmParams GemmRunner::params(int64_t m, int set) const {
   p.scale_b = scale_b_.as<float>();
   p.bias = bias_.as<float>();
   p.d = s.d.as<void>(), p.d_type = int8dit::DType::kBF16, p.ldd = n_;
+  p.workspace = workspace_.as<void>();
+  p.workspace_bytes = workspace_.bytes();
   return p;
 }
 
@@ -53,6 +55,11 @@ Measurement GemmRunner::time(int64_t m, int8dit::TuneMode mode, int warmup, int 
   out.config = int8dit::gemm_selected_config(params(m, 0));  // tunes here in kTuneOnFirstUse
   out.select_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   if (out.config.empty()) throw bench::BenchError("no configuration serves M=" + std::to_string(m));
+  const size_t need = int8dit::gemm_workspace_size(params(m, 0));
+  if (need > workspace_.bytes()) {
+    BENCH_CUDA(cudaStreamSynchronize(stream_));  // the old workspace may still be in use
+    workspace_ = bench::DeviceBuffer(need);
+  }
   int8dit::GemmOptions opts;
   opts.check_pointers = false;  // checked once below; the timed loop measures the GEMM, not the checks
   int8dit::Status st = int8dit::gemm_w8a8(params(m, 0), stream_, nullptr);

@@ -40,6 +40,7 @@ class GemmRunner {
   };
   std::vector<Set> sets_;
   bench::DeviceBuffer scale_a_, scale_b_, bias_;
+  bench::DeviceBuffer workspace_;  // grown to what the selected configuration needs (stream-K)
   bench::GpuTimer timer_;
 };
 

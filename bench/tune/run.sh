@@ -21,7 +21,8 @@ if compgen -G "$ROOT/.carry/cutlass-*-headers.tgz" > /dev/null; then
   mkdir -p /tmp/cutlass && tar xzf "$ROOT"/.carry/cutlass-*-headers.tgz -C /tmp/cutlass
   cutlass=(-DINT8DIT_CUTLASS_DIR=/tmp/cutlass/include)
 fi
-cmake -S "$ROOT" -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release -DINT8DIT_CUDA_ARCHS="$ARCHS" "${cutlass[@]}" \
+cmake -S "$ROOT" -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release -DINT8DIT_CUDA_ARCHS="$ARCHS" \
+  -DINT8DIT_BUILD_TESTS=ON -DINT8DIT_BUILD_BENCH=ON "${cutlass[@]}" \
   > "$OUT/tune_configure.log" 2>&1 || { tail -20 "$OUT/tune_configure.log"; exit 1; }
 # -k 0: a broken target elsewhere (the CLI) must not hide the benchmark's results.
 ninja -C "$BUILD" -k 0 -j"$(nproc)" int8dit_cli int8dit_bench_tune test_tune_cache test_tune_gpu > "$OUT/tune_build.log" 2>&1 ||

@@ -104,7 +104,11 @@ struct Int32Problem {
   // Run with `opts`, poisoning D first so an unwritten element cannot pass; count mismatches.
   int64_t mismatches(const GemmOptions* opts, std::string* error) {
     cudaMemset(dd.ptr, 0x7f, dd.n * sizeof(int32_t));
-    Status st = gemm_w8a8(params(), nullptr, opts);
+    GemmParams p = params();
+    DeviceArray<uint8_t> workspace(gemm_workspace_size(p, opts));
+    p.workspace = workspace.ptr;
+    p.workspace_bytes = workspace.n;
+    Status st = gemm_w8a8(p, nullptr, opts);
     if (!st.ok()) {
       *error = st.to_string();
       return -1;
@@ -183,8 +187,12 @@ TEST(TuneGpu, EveryBf16CandidateGivesTheSameBits) {
       GemmOptions opts;
       opts.config = name.c_str();
       if (!gemm_can_implement(p, &opts).ok()) continue;
+      DeviceArray<uint8_t> workspace(gemm_workspace_size(p, &opts));  // stream-K needs one
+      GemmParams run = p;
+      run.workspace = workspace.ptr;
+      run.workspace_bytes = workspace.n;
       cudaMemset(d.ptr, 0xff, d.n * sizeof(uint16_t));  // NaN poison
-      Status st = gemm_w8a8(p, nullptr, &opts);
+      Status st = gemm_w8a8(run, nullptr, &opts);
       ASSERT_TRUE(st.ok()) << name << ": " << st.to_string();
       ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess) << name;
       std::vector<uint16_t> out(d.n);
