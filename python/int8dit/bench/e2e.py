@@ -22,8 +22,9 @@ import sys
 import time
 import traceback
 
-PATHS = ["bf16", "bf16_compile", "int8dit", "int8dit_compile", "fake_quant", "fp8", "torchao_int8",
-         "torchao_int8_compile", "nf4"]
+# In the order they run: the paths the summary needs first, so that a run cut short still has them.
+PATHS = ["bf16", "int8dit", "fp8", "bf16_compile", "int8dit_compile", "fake_quant", "torchao_int8", "nf4",
+         "torchao_int8_compile"]
 QUANTIZED = {"int8dit", "int8dit_compile", "fake_quant", "fp8", "torchao_int8", "torchao_int8_compile", "nf4"}
 
 
@@ -215,6 +216,22 @@ def summary(results: dict) -> dict:
     return out
 
 
+def probe_import(mod: str) -> str:
+    """The package's version, or why it cannot be used. Imported in a child process first: a compiled
+    extension built for another torch can crash the interpreter rather than raise."""
+    import subprocess
+
+    try:
+        r = subprocess.run([sys.executable, "-c", f"import {mod}; print({mod}.__version__)"], capture_output=True,
+                           text=True, timeout=120)
+    except subprocess.TimeoutExpired:
+        return "unavailable (import took over 120 s)"
+    if r.returncode != 0:
+        last = (r.stderr.strip().splitlines() or [f"exit status {r.returncode}"])[-1]
+        return f"unavailable ({last[:160]})"
+    return r.stdout.strip().splitlines()[-1]
+
+
 def environment(torch) -> dict:
     import int8dit
 
@@ -223,10 +240,7 @@ def environment(torch) -> dict:
            "int8dit_archs": int8dit.built_architectures(), "gpu": torch.cuda.get_device_name(),
            "cuda": torch.version.cuda}
     for mod in ("diffusers", "torchao", "bitsandbytes"):
-        try:
-            env[mod] = __import__(mod).__version__
-        except Exception as e:  # say why a baseline is missing
-            env[mod] = f"unavailable ({type(e).__name__}: {str(e)[:120]})"
+        env[mod] = probe_import(mod)
     try:
         import subprocess
 
@@ -269,7 +283,13 @@ def main(argv=None) -> int:
         print("e2e: no CUDA GPU: this benchmark runs on the GPU machine", file=sys.stderr)
         return 2
     os.makedirs(args.out, exist_ok=True)
+    log(f"models {','.join(models)}; paths {','.join(paths)}; checking the baselines' packages")
     doc = {"environment": environment(torch), "results": {}, "summary": {}}
+    for path, mod in (("torchao_int8", "torchao"), ("torchao_int8_compile", "torchao"), ("nf4", "bitsandbytes")):
+        if path in paths and doc["environment"][mod].startswith("unavailable"):
+            log(f"{path}: skipped, {mod} is {doc['environment'][mod]}")
+            paths.remove(path)
+            doc.setdefault("not_run", {})[path] = f"{mod} {doc['environment'][mod]}"
     from int8dit.bench.report import write_report
 
     if args.minilm:

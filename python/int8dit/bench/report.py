@@ -26,6 +26,10 @@ def markdown(doc: dict) -> str:
              f"Command: `{env.get('command')}`", ""]
     if env.get("nvidia_smi"):
         lines += ["```", env["nvidia_smi"], "```", ""]
+    for path, why in doc.get("not_run", {}).items():
+        lines.append(f"Not run: {LABELS.get(path, path)}: {why}.")
+    if doc.get("not_run"):
+        lines.append("")
     if doc.get("summary"):
         lines += ["## Summary (Flux-dev 1024x1024)", "", "| metric | value | target |", "| --- | --- | --- |"]
         for k, v in doc["summary"].items():
