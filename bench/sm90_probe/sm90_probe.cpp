@@ -2,8 +2,9 @@
 // DiT-XL/2 linear shapes, plus the host cost of one call. Not the benchmark (bench/gemm is): no
 // baselines, no JSON; it exists to pick tiles and to check the heuristic.
 //
-// Timing: CUDA events around each run, median of kIters runs after kWarmup; A and B rotate through
-// enough copies that one run's operands are never in L2 (50 MB on H100) from the previous run.
+// Timing: kIters runs queued back to back after kWarmup, an event between consecutive runs, median
+// of the intervals; A and B rotate through enough copies that one run's operands are never in L2
+// (50 MB on H100) from the previous run. Host cost is measured apart, at the end.
 #include <cuda_runtime_api.h>
 
 #include <algorithm>
@@ -22,6 +23,7 @@ namespace {
 constexpr int kWarmup = 10;
 constexpr int kIters = 50;
 constexpr size_t kRotateBytes = 256u << 20;  // > 5x L2
+constexpr size_t kFillerBytes = size_t(4) << 30;  // ~1.5 ms of memset: time for the host to queue all runs
 
 struct Shape {
   const char* label;
@@ -30,9 +32,9 @@ struct Shape {
 
 #define CHECK_CUDA(x)                                                             \
   do {                                                                            \
-    cudaError_t e = (x);                                                          \
-    if (e != cudaSuccess) {                                                       \
-      std::fprintf(stderr, "%s:%d %s\n", __FILE__, __LINE__, cudaGetErrorString(e)); \
+    cudaError_t err = (x);                                                        \
+    if (err != cudaSuccess) {                                                     \
+      std::fprintf(stderr, "%s:%d %s\n", __FILE__, __LINE__, cudaGetErrorString(err)); \
       std::exit(1);                                                               \
     }                                                                             \
   } while (0)
@@ -90,9 +92,10 @@ int main() {
   CHECK_CUDA(cudaMemcpy(bias, ones.data(), ones.size() * 4, cudaMemcpyHostToDevice));
   void* ws = nullptr;
   size_t ws_bytes = 0;
-  cudaEvent_t e0, e1;
-  CHECK_CUDA(cudaEventCreate(&e0));
-  CHECK_CUDA(cudaEventCreate(&e1));
+  std::vector<cudaEvent_t> events(kIters + 1);
+  for (cudaEvent_t& event : events) CHECK_CUDA(cudaEventCreate(&event));
+  void* filler = nullptr;  // target of the memset that keeps the GPU busy while the host queues runs
+  CHECK_CUDA(cudaMalloc(&filler, kFillerBytes));
 
   std::vector<std::string> configs;
   for (const std::string& c : split(gemm_config_names()))
@@ -128,22 +131,32 @@ int main() {
         CHECK_CUDA(cudaMalloc(&ws, need));
         ws_bytes = need;
       }
-      std::vector<float> ms;
+      // Warm-up, then the timed runs back to back behind a long memset, so the host's dispatch and
+      // launch cost is hidden (the host runs ahead) and the events bracket GPU time only.
       bool ok = true;
-      for (int it = 0; it < kWarmup + kIters && ok; ++it) {
+      for (int it = 0; it < kWarmup && ok; ++it) {
         p = params_for(s, it);
         p.workspace = ws, p.workspace_bytes = ws_bytes;
-        CHECK_CUDA(cudaEventRecord(e0));
+        ok = gemm_w8a8(p, nullptr, &opts).ok();
+      }
+      CHECK_CUDA(cudaMemsetAsync(filler, 0, kFillerBytes));
+      CHECK_CUDA(cudaEventRecord(events[0]));
+      for (int it = 0; it < kIters && ok; ++it) {
+        p = params_for(s, kWarmup + it);
+        p.workspace = ws, p.workspace_bytes = ws_bytes;
         Status r = gemm_w8a8(p, nullptr, &opts);
-        CHECK_CUDA(cudaEventRecord(e1));
+        CHECK_CUDA(cudaEventRecord(events[it + 1]));
         if (!r.ok()) {
           std::printf("%-18s %-40s failed: %s\n", s.label, name.c_str(), r.to_string().c_str());
           ok = false;
         }
-        CHECK_CUDA(cudaEventSynchronize(e1));
+      }
+      CHECK_CUDA(cudaDeviceSynchronize());
+      std::vector<float> ms;
+      for (int it = 0; it < kIters && ok; ++it) {
         float t = 0;
-        CHECK_CUDA(cudaEventElapsedTime(&t, e0, e1));
-        if (it >= kWarmup) ms.push_back(t);
+        CHECK_CUDA(cudaEventElapsedTime(&t, events[it], events[it + 1]));
+        ms.push_back(t);
       }
       if (!ok) continue;
       std::sort(ms.begin(), ms.end());
@@ -188,6 +201,27 @@ int main() {
       std::printf("host_us_per_call (%s, %s, check_pointers=%d): median %.2f us, min %.2f us\n", s.label,
                   gemm_selected_config(p, &opts).c_str(), check, us[us.size() / 2], us[0]);
     }
+  }
+  // Where the time goes: validation + dispatch alone, and the cheapest async runtime call.
+  {
+    GemmParams p = params_for({"", 1, 128, 64}, 0);
+    GemmOptions opts;
+    opts.check_pointers = false;
+    auto per_call_us = [](auto&& fn) {
+      std::vector<double> us;
+      for (int batch = 0; batch < 200; ++batch) {
+        CHECK_CUDA(cudaDeviceSynchronize());
+        auto t0 = std::chrono::steady_clock::now();
+        for (int i = 0; i < 10; ++i) fn();
+        auto t1 = std::chrono::steady_clock::now();
+        us.push_back(std::chrono::duration<double, std::micro>(t1 - t0).count() / 10);
+      }
+      std::sort(us.begin(), us.end());
+      return us[us.size() / 2];
+    };
+    std::printf("host us, median: validate+dispatch (gemm_can_implement) %.2f, cudaMemsetAsync(4 B) %.2f\n",
+                per_call_us([&] { gemm_can_implement(p, &opts); }),
+                per_call_us([&] { cudaMemsetAsync(filler, 0, 4); }));
   }
   CHECK_CUDA(cudaDeviceSynchronize());
   return 0;
