@@ -12,6 +12,21 @@ import pkgutil
 # this package when it is on sys.path, so the sources run without installing.
 __path__ = pkgutil.extend_path(__path__, __name__)
 
+
+def _load_torch_first() -> None:
+    # NOTE: on the GPU machine, `import int8dit` (whose library loads the CUDA toolkit's libcudart)
+    # followed by `import torch` (which brings its own CUDA runtime) crashed inside torch's import;
+    # importing torch first never did. So when PyTorch is installed, it is loaded before the library.
+    # Environments without PyTorch (numpy-only use) skip this.
+    import importlib.util
+    import sys
+
+    if "torch" not in sys.modules and importlib.util.find_spec("torch") is not None:
+        import torch  # noqa: F401
+
+
+_load_torch_first()
+
 from . import _C  # noqa: E402
 from ._C import CudaError, KernelNotImplementedError, NotSupportedError  # noqa: E402
 from .arrays import gemm_w8a8, quantize_rows  # noqa: E402

@@ -27,5 +27,5 @@ def torch_or_skip():
 def cuda_or_skip():
     torch = torch_or_skip()
     if not torch.cuda.is_available():
-        pytest.skip("no CUDA GPU: this test runs on the GPU machine")
+        pytest.skip("no CUDA GPU: this test runs on the GPU machine", allow_module_level=True)
     return torch

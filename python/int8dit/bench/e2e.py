@@ -253,6 +253,8 @@ def environment(torch) -> dict:
 
 
 def main(argv=None) -> int:
+    import torch  # noqa: F401  (before int8dit's library: see int8dit/__init__.py)
+
     from int8dit.bench.models import MODELS
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
