@@ -284,13 +284,18 @@ const GemmKernel* tuned_kernel(const GemmParams& p, KernelFamily family, const s
     TuneResult result;
     Status st = tune_key(fam, key, TuneOptions{}, cache, &result);
     cudaThreadExchangeStreamCaptureMode(&capture_mode);
-    if (!st.ok()) {
-      tune::warn_to_stderr("tuning " + key.describe() + " failed (" + st.to_string() + "): using the heuristic");
-      std::lock_guard<std::mutex> lock(*failed_mutex);
-      failed->insert(key);
-      return nullptr;
-    }
+    // A result that was timed but could not be written to the file (read-only cache directory) is
+    // still in memory and still used; only a key that could not be timed falls back for good.
     found = cache->lookup(key, &entry);
+    if (!st.ok()) {
+      tune::warn_to_stderr("tuning " + key.describe() + " failed (" + st.to_string() + ")" +
+                           (found ? ": the result is kept for this process only" : ": using the heuristic"));
+      if (!found) {
+        std::lock_guard<std::mutex> lock(*failed_mutex);
+        failed->insert(key);
+        return nullptr;
+      }
+    }
   }
   if (!found) return nullptr;
   for (const GemmKernel& k : table) {
