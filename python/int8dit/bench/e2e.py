@@ -52,7 +52,9 @@ def _plain_tensors(t):
     if hasattr(t, "__tensor_flatten__") and type(t) not in (torch_module().Tensor, torch_module().nn.Parameter):
         names, _ = t.__tensor_flatten__()
         for n in names:
-            yield from _plain_tensors(getattr(t, n))
+            inner = getattr(t, n)
+            if inner is not None:
+                yield from _plain_tensors(inner)
     else:
         yield t
 
