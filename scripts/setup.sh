@@ -17,6 +17,12 @@ PIP_PINS=(
   nvidia-cuda-cuobjdump==13.2.51  # cuobjdump for tests/cpp/test_fatbin_archs.cpp (PyPI has no 13.0 build; 13.2 reads CUDA 13.0 cubins)
   nvidia-cuda-nvdisasm==13.2.51   # its SASS disassembler, same release
 )
+# Test tools, installed with their dependencies at the pinned version only when the module cannot be
+# imported at all (a machine's own numpy or pytest is kept): "module=name==version".
+PIP_IF_MISSING=(
+  numpy=numpy==2.4.6    # the Python package's arrays (tests/python)
+  pytest=pytest==9.2.0  # runs tests/python
+)
 
 say() { echo "setup.sh: $*"; }
 die() { echo "setup.sh: $*" >&2; exit 1; }
@@ -57,20 +63,30 @@ if [[ $(printf '%s\n3.25\n' "$cmake_version" | sort -V | head -n 1) != 3.25 ]]; 
 fi
 
 # ---- Python packages ----
-pip_flags=(--quiet --no-deps)
+pip_flags=(--quiet)
 # A distribution's own Python (PEP 668) refuses pip installs; a user-site install of these pins is safe.
 if python3 -c 'import os, sys, sysconfig; sys.exit(not os.path.exists(os.path.join(sysconfig.get_path("stdlib"), "EXTERNALLY-MANAGED")))' 2>/dev/null &&
   [[ -z ${VIRTUAL_ENV:-} ]]; then
   pip_flags+=(--user --break-system-packages)
 fi
+pip_pin_flags=("${pip_flags[@]}" --no-deps)
 for pin in "${PIP_PINS[@]}"; do
   name=${pin%%==*}
   want=${pin##*==}
   have=$(python3 -c "import importlib.metadata as m; print(m.version('$name'))" 2>/dev/null || true)
   if [[ $have != "$want" ]]; then
     say "installing $pin (pip; found: ${have:-none})"
+    python3 -m pip install "${pip_pin_flags[@]}" "$pin"
+  fi
+done
+
+for entry in "${PIP_IF_MISSING[@]}"; do
+  module=${entry%%=*}
+  pin=${entry#*=}
+  if ! python3 -c "import $module" 2>/dev/null; then
+    say "installing $pin (pip, with its dependencies)"
     python3 -m pip install "${pip_flags[@]}" "$pin"
   fi
 done
 
-say "ok: nvcc, cmake $cmake_version, ninja, ccache, GoogleTest, ${PIP_PINS[*]}"
+say "ok: nvcc, cmake $cmake_version, ninja, ccache, GoogleTest, ${PIP_PINS[*]}, numpy, pytest"
