@@ -3,6 +3,8 @@
 
 #include <cuda_runtime.h>
 
+#include <algorithm>
+#include <atomic>
 #include <cstdint>
 #include <string>
 
@@ -26,12 +28,11 @@ bool vectorizable(const RowArgs<T>& a) {
 
 struct RowLaunchShape {
   int vecs_per_thread = 0;  // 0: the streaming kernel
-  int threads_per_row = 0;
-  int rows_per_cta = 1;
+  int threads_per_row = 0;  // = threads per CTA
 };
 
-// Fewest vectors per thread that fit the row into kMaxRowThreads threads: short rows get a warp
-// (four rows per CTA), DiT hidden sizes (3072..15360) a CTA of 192-256 threads with 2-8 loads in flight.
+// Fewest vectors per thread that fit the row into kMaxRowThreads threads: DiT hidden sizes
+// (3072..15360) get a CTA of 192-256 threads with 2-8 vectors each.
 inline RowLaunchShape row_launch_shape(int64_t cols, bool vector_ok) {
   RowLaunchShape s;
   const int64_t nvec = cols / kVecElems;
@@ -44,8 +45,47 @@ inline RowLaunchShape row_launch_shape(int64_t cols, bool vector_ok) {
   const int64_t threads = (nvec + vecs - 1) / vecs;
   s.vecs_per_thread = vecs;
   s.threads_per_row = static_cast<int>((threads + 31) / 32 * 32);
-  s.rows_per_cta = s.threads_per_row == 32 ? 4 : 1;
   return s;
+}
+
+// How many CTAs of `kernel` with `threads` threads are resident on the whole GPU at once, computed on
+// first use per (device, thread count) and cached: the query costs microseconds, as long as a kernel.
+// The first use also lifts the kernel's dynamic shared memory limit to what its largest CTA needs.
+template <typename Kernel>
+Status resident_ctas(Kernel kernel, int threads, size_t max_smem, int* out) {
+  constexpr int kMaxDevices = 64;
+  static std::atomic<int> cache[kMaxDevices][kMaxRowThreads / 32 + 1] = {};
+  int device = 0;
+  INT8DIT_RETURN_IF_ERROR(detail::cuda_status(cudaGetDevice(&device), "cudaGetDevice"));
+  std::atomic<int>* slot = device < kMaxDevices ? &cache[device][threads / 32] : nullptr;
+  if (slot && slot->load(std::memory_order_relaxed) > 0) {
+    *out = slot->load(std::memory_order_relaxed);
+    return Status::Ok();
+  }
+  INT8DIT_RETURN_IF_ERROR(detail::cuda_status(
+      cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(max_smem)),
+      "cudaFuncSetAttribute"));
+  int sms = 0, per_sm = 0;
+  INT8DIT_RETURN_IF_ERROR(detail::cuda_status(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device),
+                                              "cudaDeviceGetAttribute"));
+  const size_t smem = max_smem / kMaxRowThreads * threads;
+  INT8DIT_RETURN_IF_ERROR(detail::cuda_status(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, threads, smem),
+                                              "cudaOccupancyMaxActiveBlocksPerMultiprocessor"));
+  *out = std::max(per_sm, 1) * sms;
+  if (slot) slot->store(*out, std::memory_order_relaxed);
+  return Status::Ok();
+}
+
+// As many persistent CTAs as fit on the GPU at once (each loops over rows), at most one per row.
+template <typename T, typename Op, int kVecs>
+Status launch_pipelined(const RowArgs<T>& a, const Op& op, int threads, cudaStream_t stream, const char* name) {
+  auto kernel = row_quantize_pipelined<T, Op, kVecs>;
+  constexpr size_t kSmemPerThread = 2 * sizeof(uint4) * kVecs;  // two stages of kVecs vectors
+  int ctas = 0;
+  INT8DIT_RETURN_IF_ERROR(resident_ctas(kernel, threads, kSmemPerThread * kMaxRowThreads, &ctas));
+  const int64_t grid = std::min<int64_t>(a.rows, ctas);
+  kernel<<<static_cast<unsigned>(grid), threads, kSmemPerThread * threads, stream>>>(a, op);
+  return detail::last_launch_status(name);
 }
 
 // `op_vector_ok`: the op's own per-channel vectors allow 16-byte loads.
@@ -54,17 +94,16 @@ Status launch_row_quantize(const RowArgs<T>& a, const Op& op, bool op_vector_ok,
                            const char* name) {
   if (a.rows == 0) return Status::Ok();
   const RowLaunchShape s = row_launch_shape(a.cols, op_vector_ok && vectorizable(a));
-  const dim3 block(s.threads_per_row, s.rows_per_cta);
-  const dim3 grid(static_cast<unsigned>((a.rows + s.rows_per_cta - 1) / s.rows_per_cta));
   switch (s.vecs_per_thread) {
-    case 0: row_quantize_streaming<T, Op><<<grid, block, 0, stream>>>(a, op); break;
-    case 1: row_quantize_registers<T, Op, 1><<<grid, block, 0, stream>>>(a, op); break;
-    case 2: row_quantize_registers<T, Op, 2><<<grid, block, 0, stream>>>(a, op); break;
-    case 4: row_quantize_registers<T, Op, 4><<<grid, block, 0, stream>>>(a, op); break;
-    case 8: row_quantize_registers<T, Op, 8><<<grid, block, 0, stream>>>(a, op); break;
+    case 0:
+      row_quantize_streaming<T, Op><<<static_cast<unsigned>(a.rows), s.threads_per_row, 0, stream>>>(a, op);
+      return detail::last_launch_status(name);
+    case 1: return launch_pipelined<T, Op, 1>(a, op, s.threads_per_row, stream, name);
+    case 2: return launch_pipelined<T, Op, 2>(a, op, s.threads_per_row, stream, name);
+    case 4: return launch_pipelined<T, Op, 4>(a, op, s.threads_per_row, stream, name);
+    case 8: return launch_pipelined<T, Op, 8>(a, op, s.threads_per_row, stream, name);
     default: return Status(StatusCode::kInternal, std::string(name) + ": no kernel for this row length");
   }
-  return detail::last_launch_status(name);
 }
 
 }  // namespace int8dit::quant
