@@ -119,6 +119,40 @@ void linear_raw(bool host, uintptr_t x, DType x_type, int64_t m, int64_t k, int6
   throw_if_error(run_gemm(host, p, stream), "linear (gemm_w8a8)");
 }
 
+// LayerNorm (no affine) + adaLN modulation + per-token quantization: the producer of the qkv / fc1
+// inputs of a DiT block, fused so that the GEMMs read int8 directly. shift/scale: [batches, cols] of
+// x_type with row stride ld_mod; y (optional, [rows, cols]) receives the modulated activations.
+void layernorm_modulate_quantize_raw(bool host, uintptr_t x, DType x_type, int64_t rows, int64_t cols, int64_t ldx,
+                                     float eps, int64_t tokens_per_batch, uintptr_t shift, uintptr_t scale,
+                                     int64_t ld_mod, uintptr_t smooth, uintptr_t q, uintptr_t q_scale, uintptr_t y,
+                                     uintptr_t stream) {
+  int8dit::LayerNormModulateQuantizeParams p;
+  p.rows = rows;
+  p.cols = cols;
+  p.x = ptr<const void>(x);
+  p.x_type = x_type;
+  p.ldx = ldx;
+  p.eps = eps;
+  p.tokens_per_batch = tokens_per_batch;
+  p.mod_shift = ptr<const void>(shift);
+  p.mod_scale = ptr<const void>(scale);
+  p.ld_mod = ld_mod;
+  p.smooth = ptr<const float>(smooth);
+  p.q = ptr<int8_t>(q);
+  p.ldq = cols;
+  p.scale = ptr<float>(q_scale);
+  p.y = ptr<void>(y);
+  p.ldy = cols;
+  Status st;
+  if (host) {
+    nb::gil_scoped_release release;
+    st = int8dit::ref::layernorm_modulate_quantize(p);
+  } else {
+    st = int8dit::layernorm_modulate_quantize(p, ptr<CUstream_st>(stream));
+  }
+  throw_if_error(st, "layernorm_modulate_quantize");
+}
+
 }  // namespace
 
 void register_raw_api(nb::module_& m) {
@@ -132,6 +166,9 @@ void register_raw_api(nb::module_& m) {
         "bias"_a, "d"_a, "d_type"_a);
   r.def("linear", &linear_raw, "host"_a, "x"_a, "x_type"_a, "m"_a, "k"_a, "ldx"_a, "smooth"_a, "q"_a, "scale_x"_a,
         "w"_a, "n"_a, "scale_w"_a, "bias"_a, "d"_a, "d_type"_a, "workspace"_a, "workspace_bytes"_a, "stream"_a);
+  r.def("layernorm_modulate_quantize", &layernorm_modulate_quantize_raw, "host"_a, "x"_a, "x_type"_a, "rows"_a,
+        "cols"_a, "ldx"_a, "eps"_a, "tokens_per_batch"_a, "shift"_a, "scale"_a, "ld_mod"_a, "smooth"_a, "q"_a,
+        "q_scale"_a, "y"_a, "stream"_a);
 }
 
 }  // namespace int8dit_py

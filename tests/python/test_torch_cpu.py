@@ -178,3 +178,33 @@ def test_loading_into_another_architecture_fails_clearly(tmp_path):
         plain = str(tmp_path / "plain.safetensors")
         save_file({"w": torch.zeros(2)}, plain)
         int8dit.load_quantized(TinyBlock(), plain)
+
+
+def test_fused_layernorm_modulation_feeds_several_layers():
+    from int8dit.torch import modulated_linears
+
+    torch.manual_seed(0)
+    b, t, k = 2, 24, 256
+    bf16 = torch.bfloat16  # the fused producers read bf16/fp16
+    x = (torch.randn(b, t, k) * 3 + 1).to(bf16)
+    shift, scale = (torch.randn(b, k) * 0.5).to(bf16), (torch.randn(b, k) * 0.5).to(bf16)
+    lins = [torch.nn.Linear(k, 128).to(bf16), torch.nn.Linear(k, 64).to(bf16)]
+    qlins = [Linear.from_float(lin) for lin in lins]
+    h = torch.nn.functional.layer_norm(x, (k,), eps=1e-6) * (1 + scale[:, None]) + shift[:, None]
+    fused = modulated_linears(x, shift, scale, qlins)
+    for out, ql, lin in zip(fused, qlins, lins):
+        assert out.shape == (b, t, lin.out_features)
+        assert cos(out, ql(h)) > 0.9999  # the same quantized layer on the unfused input
+        assert cos(out, lin(h)) > 0.999
+
+
+def test_fused_op_passes_opcheck_and_refuses_mixed_smoothing():
+    from int8dit.torch import modulated_linears
+
+    x, shift, scale = (torch.randn(2, 8, 64, dtype=torch.bfloat16), torch.randn(2, 64, dtype=torch.bfloat16),
+                       torch.randn(2, 64, dtype=torch.bfloat16))
+    torch.library.opcheck(torch.ops.int8dit.layernorm_modulate_quantize.default, (x, shift, scale, 1e-6, None))
+    a = Linear.from_float(torch.nn.Linear(64, 32), smooth=torch.rand(64) + 0.5)
+    c = Linear.from_float(torch.nn.Linear(64, 32))
+    with pytest.raises(ValueError, match=r"different SmoothQuant divisors"):
+        modulated_linears(x, shift, scale, [a, c])

@@ -1,4 +1,5 @@
 """PyTorch layer of int8dit: custom ops, the quantized Linear, and quantize_ for whole models."""
+from .fused import layernorm_modulate_quantize, modulated_linears
 from .linear import Linear
 from .ops import gemm_w8a8, linear, linear_w8a8, quantize_rows
 from .quantize import DIT_DEFAULT_EXCLUDE, DIT_MIN_FEATURES, QuantizeReport, quantize_, selected_linears
@@ -11,7 +12,9 @@ __all__ = [
     "QuantizeReport",
     "gemm_w8a8",
     "linear",
+    "layernorm_modulate_quantize",
     "linear_w8a8",
+    "modulated_linears",
     "quantize_",
     "quantize_rows",
     "quantize_weight",

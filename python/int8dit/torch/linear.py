@@ -71,6 +71,14 @@ class Linear(nn.Module):
             raise ValueError(f"input has {x.shape[-1]} features; this layer takes {self.in_features}")
         return linear_w8a8(x, self.weight, self.weight_scale, self.bias, self.smooth)
 
+    def forward_quantized(self, q: Tensor, scale: Tensor, out_dtype: torch.dtype = torch.bfloat16) -> Tensor:
+        """The layer on an input already quantized per token (int8 ``q`` [..., K], fp32 ``scale`` [...]),
+        as the fused producers (int8dit.torch.fused) write it. The producer must have divided by this
+        layer's ``smooth`` when it has one."""
+        if q.shape[-1] != self.in_features:
+            raise ValueError(f"input has {q.shape[-1]} features; this layer takes {self.in_features}")
+        return torch.ops.int8dit.gemm_w8a8(q, self.weight, scale, self.weight_scale, self.bias, out_dtype)
+
     def dequantized_weight(self) -> Tensor:
         """The weight this layer multiplies by, in fp32 (with any smoothing factors divided back out)."""
         w = self.weight.to(torch.float32) * self.weight_scale[:, None]

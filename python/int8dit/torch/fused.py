@@ -1,0 +1,77 @@
+"""Quantization fused into the op that produces a GEMM's input.
+
+In a DiT block, LayerNorm + adaLN modulation produce the input of the q/k/v (or fc1) linears. The
+fused kernel computes that row, quantizes it per token and writes int8 + scales once; each consumer
+then runs only its GEMM (``Linear.forward_quantized``), so the activation is read once for all of
+them instead of once per layer.
+
+    int8dit::layernorm_modulate_quantize(x [B, T, K], shift [B, K], scale [B, K], eps, smooth?)
+        -> (q int8 [B, T, K], q_scale fp32 [B, T])
+"""
+from __future__ import annotations
+
+from typing import Optional, Sequence
+
+import torch
+from torch import Tensor
+
+from .. import _C
+from .linear import Linear
+from .ops import _DTYPES, _ptr, _stream
+
+
+def _modulation_rows(t: Tensor, batches: int, k: int, name: str) -> Tensor:
+    t2 = t.reshape(batches, k) if t.dim() != 2 else t
+    if t2.shape != (batches, k):
+        raise ValueError(f"{name} has shape {tuple(t.shape)}; expected ({batches}, {k}): one row per batch element")
+    return t2 if t2.stride(-1) == 1 else t2.contiguous()
+
+
+def layernorm_modulate_quantize_impl(x: Tensor, shift: Tensor, scale: Tensor, eps: float,
+                                     smooth: Optional[Tensor]) -> tuple[Tensor, Tensor]:
+    if x.dim() != 3:
+        raise ValueError(f"x must be [batch, tokens, features], got shape {tuple(x.shape)}")
+    b, t, k = x.shape
+    x2 = x.reshape(b * t, k)
+    if x2.stride(-1) != 1:
+        x2 = x2.contiguous()
+    sh = _modulation_rows(shift.to(x.dtype), b, k, "shift")
+    sc = _modulation_rows(scale.to(x.dtype), b, k, "scale")
+    if sh.stride(0) != sc.stride(0):
+        sc = sc.contiguous()
+        sh = sh.contiguous()
+    q = torch.empty((b * t, k), dtype=torch.int8, device=x.device)
+    qs = torch.empty((b * t,), dtype=torch.float32, device=x.device)
+    if b * t > 0:
+        _C.raw.layernorm_modulate_quantize(x.device.type == "cpu", x2.data_ptr(), _DTYPES[x.dtype], b * t, k,
+                                           x2.stride(0) if b * t > 1 else k, float(eps), t, sh.data_ptr(),
+                                           sc.data_ptr(), sh.stride(0) if b > 1 else k, _ptr(smooth),
+                                           q.data_ptr(), qs.data_ptr(), 0, _stream(x))
+    return q.view(b, t, k), qs.view(b, t)
+
+
+@torch.library.custom_op("int8dit::layernorm_modulate_quantize", mutates_args=())
+def layernorm_modulate_quantize(x: Tensor, shift: Tensor, scale: Tensor, eps: float,
+                                smooth: Optional[Tensor] = None) -> tuple[Tensor, Tensor]:
+    return layernorm_modulate_quantize_impl(x, shift, scale, eps, smooth)
+
+
+@layernorm_modulate_quantize.register_fake
+def _(x, shift, scale, eps, smooth=None):
+    return x.new_empty(x.shape, dtype=torch.int8), x.new_empty(x.shape[:-1], dtype=torch.float32)
+
+
+def modulated_linears(x: Tensor, shift: Tensor, scale: Tensor, layers: Sequence[Linear],
+                      eps: float = 1e-6) -> list[Tensor]:
+    """``[layer(layer_norm(x) * (1 + scale) + shift) for layer in layers]`` with the norm, the
+    modulation and the quantization done once, in one kernel. The layers must share their SmoothQuant
+    divisor (or have none), since the quantized input is shared."""
+    smooth = layers[0].smooth
+    for layer in layers[1:]:
+        same = (smooth is None and layer.smooth is None) or (
+            smooth is not None and layer.smooth is not None and torch.equal(smooth, layer.smooth))
+        if not same:
+            raise ValueError("modulated_linears: the layers have different SmoothQuant divisors, so they cannot "
+                             "share one quantized input; calibrate them with one divisor or call them one by one")
+    q, qs = torch.ops.int8dit.layernorm_modulate_quantize(x, shift, scale, eps, smooth)
+    return [layer.forward_quantized(q, qs, x.dtype) for layer in layers]
