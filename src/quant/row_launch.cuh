@@ -48,13 +48,16 @@ inline RowLaunchShape row_launch_shape(int64_t cols, bool vector_ok) {
   return s;
 }
 
+constexpr int kMaxDevices = 64;
+// Resident CTAs of one kernel instantiation per (device, threads / 32); 0 = not computed yet.
+using ResidentCtaCache = std::atomic<int>[kMaxDevices][kMaxRowThreads / 32 + 1];
+
 // How many CTAs of `kernel` with `threads` threads are resident on the whole GPU at once, computed on
-// first use per (device, thread count) and cached: the query costs microseconds, as long as a kernel.
-// The first use also lifts the kernel's dynamic shared memory limit to what its largest CTA needs.
+// first use per (device, thread count) and cached in the kernel's own `cache`: the query costs
+// microseconds, as long as a kernel. The first use also lifts the kernel's dynamic shared memory limit
+// to what its largest CTA needs (static + dynamic shared memory above 48 KB needs the opt-in).
 template <typename Kernel>
-Status resident_ctas(Kernel kernel, int threads, size_t max_smem, int* out) {
-  constexpr int kMaxDevices = 64;
-  static std::atomic<int> cache[kMaxDevices][kMaxRowThreads / 32 + 1] = {};
+Status resident_ctas(Kernel kernel, ResidentCtaCache& cache, int threads, size_t max_smem, int* out) {
   int device = 0;
   INT8DIT_RETURN_IF_ERROR(detail::cuda_status(cudaGetDevice(&device), "cudaGetDevice"));
   std::atomic<int>* slot = device < kMaxDevices ? &cache[device][threads / 32] : nullptr;
@@ -80,9 +83,12 @@ Status resident_ctas(Kernel kernel, int threads, size_t max_smem, int* out) {
 template <typename T, typename Op, int kVecs>
 Status launch_pipelined(const RowArgs<T>& a, const Op& op, int threads, cudaStream_t stream, const char* name) {
   auto kernel = row_quantize_pipelined<T, Op, kVecs>;
+  // NOTE: one cache per instantiation: kernels of different kVecs share a function-pointer type, so a
+  // cache keyed by that type alone would hand one kernel another's CTA count and smem opt-in.
+  static ResidentCtaCache cache = {};
   constexpr size_t kSmemPerThread = 2 * sizeof(uint4) * kVecs;  // two stages of kVecs vectors
   int ctas = 0;
-  INT8DIT_RETURN_IF_ERROR(resident_ctas(kernel, threads, kSmemPerThread * kMaxRowThreads, &ctas));
+  INT8DIT_RETURN_IF_ERROR(resident_ctas(kernel, cache, threads, kSmemPerThread * kMaxRowThreads, &ctas));
   const int64_t grid = std::min<int64_t>(a.rows, ctas);
   kernel<<<static_cast<unsigned>(grid), threads, kSmemPerThread * threads, stream>>>(a, op);
   return detail::last_launch_status(name);
