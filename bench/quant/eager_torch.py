@@ -125,6 +125,10 @@ def markdown(report):
         f"**Lowest kernel: {s['min_bandwidth_fraction']:.3f} of the copy bandwidth** ({s['min_bandwidth_case']}; "
         f"target >= {s['target_fraction']}).",
         "",
+    ]
+    if report.get("notes"):
+        lines += ["## Notes", ""] + [f"- {n}" for n in report["notes"]] + [""]
+    lines += [
         "| op | M | K | int8dit us | GB/s | of copy | eager torch us | speedup |",
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
