@@ -47,8 +47,8 @@ Status validate(const QuantizeRowsParams& p);
 // as quantize_rows does. Reductions run in a different order on the GPU than in the CPU reference,
 // so results agree within tolerance (scales 1e-5 relative; int8 values off by at most 1 on at most
 // 0.1% of elements), not bit for bit. x, y and the per-channel vectors share x_type (bf16 or fp16).
-// A row that is not a multiple of 8 elements, or a stride/pointer not 16-byte aligned, takes a slower
-// scalar path; it is still correct.
+// A row that is not a multiple of 8 elements, a stride/pointer not 16-byte aligned, or a row longer
+// than 16384 elements takes a slower scalar path (also for quantize_rows); it is still correct.
 
 // LayerNorm without affine, then adaLN modulation, then quantization (DiT qkv / fc1 inputs):
 //   x_hat = (x - mean) / sqrt(var + eps)        (biased variance over the row)
