@@ -50,7 +50,6 @@ def main(src: str, dst: str) -> None:
     keep[sorted(used)] = True
     weights[emb] = np.where(keep[:, None], weights[emb], 0)
     weights = {k: v.astype(np.float16) if v.dtype == np.float32 else v for k, v in weights.items()}
-    buf = io.BytesIO()
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "model.safetensors")
         save_file(weights, path, metadata={"format": "pt"})

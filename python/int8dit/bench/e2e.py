@@ -151,7 +151,7 @@ def run_model(torch, case, paths, args) -> dict:
             continue
         log(f"{case.name}: {path}")
         entry = {}
-        variant = None
+        variant = fn = None
         try:
             t0 = time.perf_counter()
             variant = make_variant(torch, path, model, chosen)
@@ -182,7 +182,7 @@ def run_model(torch, case, paths, args) -> dict:
             if args.verbose:
                 traceback.print_exc()
         finally:
-            del variant
+            variant = fn = None  # drop the variant's tensors before the next path
             gc.collect()
             torch.cuda.empty_cache()
             if path.endswith("_compile"):
@@ -255,7 +255,7 @@ def environment(torch) -> dict:
 
 
 def main(argv=None) -> int:
-    import torch  # noqa: F401  (before int8dit's library: see int8dit/__init__.py)
+    import torch  # before int8dit's library: see int8dit/__init__.py
 
     from int8dit.bench.models import MODELS
 
@@ -280,8 +280,6 @@ def main(argv=None) -> int:
     bad = [m for m in models if m not in MODELS] + [p for p in paths if p not in PATHS]
     if bad:
         ap.error(f"unknown model or path: {', '.join(bad)}")
-
-    import torch
 
     if not torch.cuda.is_available():
         print("e2e: no CUDA GPU: this benchmark runs on the GPU machine", file=sys.stderr)
