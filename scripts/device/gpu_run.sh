@@ -6,6 +6,7 @@
 #   ARCHS="90a"                        INT8DIT_CUDA_ARCHS for this build
 #   BENCH_ARGS="..."                   extra arguments for scripts/bench.sh
 #   GTEST_FILTER=...                   narrows the C++ tests as usual
+#   STEPS="... tune"                  tune: bench/tune/run.sh (tuned vs heuristic, M sweep cliffs) on this build
 #   STEPS="... pytest e2e"             pytest: build int8dit._C, run tests/python (torch and GPU tests);
 #   E2E_ARGS="..." E2E_TIMEOUT=s      e2e: python -m int8dit.bench.e2e with these arguments. Wheels and
 #                                      the packed MiniLM model travel in .whl/ (carry it).
@@ -55,6 +56,14 @@ fi
 
 if has bench; then
   BUILD="$BUILD" RESULTS="$WORK/results" bash "$ROOT/scripts/bench.sh" ${BENCH_ARGS:-} 2>&1 | tee "$WORK/bench.log" | tail -n 60
+  # Beside results.tgz too, so that a run cut short by its time limit still brings them back.
+  cp "$WORK"/results/gemm.{json,md} "$OUT/" 2>/dev/null || true
+fi
+
+if has tune; then
+  BUILD="$BUILD" ARCHS="$ARCHS" OUT="$WORK/tune" bash "$ROOT/bench/tune/run.sh" 2>&1 | tee "$WORK/tune.log" | tail -n 30
+  [[ ${PIPESTATUS[0]} -eq 0 ]] || status=1
+  cp "$WORK"/tune/tune.{json,md} "$WORK"/tune/*.png "$OUT/" 2>/dev/null || true
 fi
 
 if has pytest || has e2e; then
