@@ -59,12 +59,6 @@ CONFIGS = [
     # Ping-pong on a 128x128 tile: one warp group's epilogue overlaps the other's mainloop, which
     # pays off when K is short (DiT-XL/2 K = 1152: 9 k-iterations per tile).
     Config("bf16", (128, 128, 128), (2, 1), "pingpong"),
-    # The same two tiles without a cluster: a 2x1 cluster pads an odd number of M tiles with a
-    # whole tile of zeros that still runs its mainloop, measured 1.15-1.3x slower than the next
-    # even tile count (M = 384 vs 511 at N = 12288, bench/results/h100/tune.json). The heuristic takes
-    # these where the cluster would pad.
-    Config("bf16", (128, 128, 128), (1, 1), "pingpong"),
-    Config("bf16", (128, 256, 128), (1, 1), "coop"),
     # M <= 64 rows per tile: ping-pong overlaps one tile's epilogue with the next's mainloop.
     Config("bf16", (64, 128, 128), (1, 1), "pingpong"),
     Config("bf16", (64, 256, 128), (1, 1), "pingpong"),

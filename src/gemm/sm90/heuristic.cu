@@ -42,19 +42,9 @@ constexpr Candidate kN192     {"sm90_bf16_128x192x128_2x1_coop",          128, 1
 constexpr Candidate kMid      {"sm90_bf16_128x128x128_2x1_coop",          128, 128, 128, 2, false, 0.863,  5.1};
 constexpr Candidate kMidPP    {"sm90_bf16_128x128x128_2x1_pingpong",      128, 128, 128, 2, false, 0.870,  2.3};
 constexpr Candidate kMidSK    {"sm90_bf16_128x128x128_1x1_coop_streamk",  128, 128, 128, 1, true,  0.665, 19.6};
-// Without a cluster: no B multicast (assumed 3% less efficient, a guess until the tuner's sweep
-// measures them), but no padding of odd M tile counts.
-constexpr Candidate kBig1x1   {"sm90_bf16_128x256x128_1x1_coop",          128, 256, 128, 1, false, 0.970,  4.8};
-constexpr Candidate kMidPP1x1 {"sm90_bf16_128x128x128_1x1_pingpong",      128, 128, 128, 1, false, 0.845,  2.3};
 constexpr Candidate kSmall    {"sm90_bf16_64x128x128_1x1_pingpong",        64, 128, 128, 1, false, 0.443,  0.0};
 constexpr Candidate kSmallN256{"sm90_bf16_64x256x128_1x1_pingpong",        64, 256, 128, 1, false, 0.568,  0.9};
 // clang-format on
-
-// A 2x1 cluster's padding tile (an odd number of M tiles) runs a whole mainloop on zeros, and the
-// measured cost of such a launch was 1.15-1.3x that of the same configuration at the next even tile
-// count (tune.json M sweeps: M = 384 vs 511, 896 vs 1023, 1664 vs 1792), more than the one extra tile
-// explains. Estimates of padded launches are scaled by this.
-constexpr double kClusterPaddingPenalty = 1.25;
 
 // A stream-K pick costs a workspace and a memset launch per call: take it only when the model says it
 // is this much faster than the best data-parallel candidate.
@@ -72,16 +62,16 @@ const std::vector<Bucket>& buckets() {
       {64, {kSmall, kSmallN256, kMidSK}},
       // Small batches of tokens (M <= 256): few tiles; 64-row tiles double them, a 128x128 ping-pong
       // tile is efficient once M fills it, and stream-K fills the machine when K is long.
-      {256, {kSmall, kSmallN256, kMidPP, kMidPP1x1, kMidSK, kBigSK}},
+      {256, {kSmall, kSmallN256, kMidPP, kMidSK, kBigSK}},
       // M = 512..1024 (the Flux text stream): 4-8 M tiles, so N decides. 128x256 leaves most SMs idle
       // at N = 3072 (48 tiles): 128x128 tiles (ping-pong hides the epilogue), 128x192 where N is a
       // multiple of 192, stream-K for long K.
       // 64x128 stays a candidate up to M = 1024: at M = 257..448 it still fits one wave where a 2x1
       // cluster of 128-row tiles pads to the next (measured 12.2 vs 15.5 us at M = 320, N = K = 3072).
-      {1024, {kMidPP, kMid, kN192, kSmallN256, kBigSK, kMidSK, kSmall, kMidPP1x1}},
+      {1024, {kMidPP, kMid, kN192, kSmallN256, kBigSK, kMidSK, kSmall}},
       // Large M (image tokens, M >= 2048): several waves; the big tile wins unless N or the wave count
       // fits 192 or 128 better (DiT-XL/2's N = 1152), or the last wave is mostly empty (stream-K).
-      {INT64_MAX, {kBig, kN192, kMidPP, kMid, kBigSK, kBig1x1, kMidPP1x1}},
+      {INT64_MAX, {kBig, kN192, kMidPP, kMid, kBigSK}},
   };
   return table;
 }
@@ -95,18 +85,16 @@ double estimated_time(const Candidate& c, int64_t m, int64_t n, int64_t k, int s
   // along M): 5 M tiles of a 2x1 cluster run as 6. Leaving this out made the model believe that
   // M = 576, N = 3072 (5 x 24 = 120 tiles of 128x128) fits 132 SMs in one wave; it runs 144 tiles in
   // two, 1.7x slower than M = 704 on a one-wave 64x256 tile (tune.json, the heuristic's worst cliff).
-  const int64_t real_m_tiles = ceil_div(m, c.tile_m);
-  const int64_t m_tiles = ceil_div(real_m_tiles, c.cluster_size) * c.cluster_size;
-  const double padding = m_tiles != real_m_tiles ? kClusterPaddingPenalty : 1.0;
+  const int64_t m_tiles = ceil_div(ceil_div(m, c.tile_m), c.cluster_size) * c.cluster_size;
   const int64_t tiles = m_tiles * ceil_div(n, c.tile_n);
   const int64_t k_iters = ceil_div(k, c.tile_k);
   const double iter_cost = double(c.tile_m) * c.tile_n / (128.0 * 256.0) / c.efficiency;
   if (c.stream_k) {
     const double iters_per_cta = std::ceil(double(tiles * k_iters) / double(ctas));
-    return (iters_per_cta + c.epilogue_ktiles) * iter_cost * padding;
+    return (iters_per_cta + c.epilogue_ktiles) * iter_cost;
   }
   const double waves = double(ceil_div(tiles, ctas));
-  return waves * (double(k_iters) + c.epilogue_ktiles) * iter_cost * padding;
+  return waves * (double(k_iters) + c.epilogue_ktiles) * iter_cost;
 }
 
 const GemmKernel* find(const std::vector<GemmKernel>& table, const char* name) {
