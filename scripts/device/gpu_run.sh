@@ -61,7 +61,7 @@ if has bench; then
 fi
 
 if has tune; then
-  BUILD="$BUILD" ARCHS="$ARCHS" OUT="$WORK/tune" bash "$ROOT/bench/tune/run.sh" 2>&1 | tee "$WORK/tune.log" | tail -n 30
+  BUILD="$BUILD" ARCHS="$ARCHS" OUT="$WORK/tune" BENCH_ARGS="${TUNE_ARGS:-}" bash "$ROOT/bench/tune/run.sh" 2>&1 | tee "$WORK/tune.log" | tail -n 30
   [[ ${PIPESTATUS[0]} -eq 0 ]] || status=1
   cp "$WORK"/tune/tune.{json,md} "$WORK"/tune/*.png "$OUT/" 2>/dev/null || true
 fi
