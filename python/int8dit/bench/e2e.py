@@ -270,6 +270,8 @@ def main(argv=None) -> int:
     ap.add_argument("--quick", action="store_true", help="Flux-dev 1024 only, eager paths, 1 warm-up, 3 runs")
     ap.add_argument("--minilm", action="store_true", help="also evaluate all-MiniLM-L6-v2 (real weights)")
     ap.add_argument("--verbose", action="store_true", help="print tracebacks of failing paths")
+    ap.add_argument("--merge", metavar="E2E_JSON", help="add this run's paths to an earlier e2e.json (same GPU and "
+                    "packages): e.g. the compiled paths of the models an earlier run left out; both commands are kept")
     args = ap.parse_args(argv)
     if args.quick:
         args.models, args.warmup, args.iters = "flux_dev_1024", 1, 3
@@ -287,6 +289,15 @@ def main(argv=None) -> int:
     os.makedirs(args.out, exist_ok=True)
     log(f"models {','.join(models)}; paths {','.join(paths)}; checking the baselines' packages")
     doc = {"environment": environment(torch), "results": {}, "summary": {}}
+    if args.merge:
+        with open(args.merge) as f:
+            earlier = json.load(f)
+        mine, theirs = doc["environment"], earlier["environment"]
+        differ = [k for k in ("gpu", "torch", "diffusers", "int8dit") if k in theirs and mine.get(k) != theirs.get(k)]
+        if differ:
+            ap.error(f"--merge {args.merge}: measured with a different {', '.join(differ)}; run everything again")
+        earlier.setdefault("merged_runs", []).append({k: mine[k] for k in ("date_utc", "command")})
+        doc = earlier
     for path, mod in (("torchao_int8", "torchao"), ("torchao_int8_compile", "torchao"), ("nf4", "bitsandbytes")):
         if path in paths and doc["environment"][mod].startswith("unavailable"):
             log(f"{path}: skipped, {mod} is {doc['environment'][mod]}")
@@ -305,7 +316,11 @@ def main(argv=None) -> int:
         log(f"all-MiniLM-L6-v2: {json.dumps(doc['minilm'])}")
         write_report(doc, args.out)
     for name in models:
-        doc["results"][name] = run_model(torch, MODELS[name], paths, args)
+        result = run_model(torch, MODELS[name], paths, args)
+        if name in doc["results"]:  # --merge: the new paths join (or replace) the earlier ones
+            doc["results"][name]["paths"].update(result["paths"])
+        else:
+            doc["results"][name] = result
         doc["summary"] = summary(doc["results"])
         write_report(doc, args.out)  # after every model, so a cut-off run still leaves its numbers
     log(f"summary: {json.dumps(doc['summary'])}")

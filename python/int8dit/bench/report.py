@@ -24,6 +24,8 @@ def markdown(doc: dict) -> str:
              f"· torchao {env.get('torchao')} · bitsandbytes {env.get('bitsandbytes')} · int8dit {env.get('int8dit')} "
              f"({env.get('int8dit_archs')}) · {env.get('date_utc')} UTC", "",
              f"Command: `{env.get('command')}`", ""]
+    for run in doc.get("merged_runs", []):
+        lines[-1:-1] = [f"Merged in, same GPU and packages, {run['date_utc']} UTC: `{run['command']}`"]
     if env.get("nvidia_smi"):
         lines += ["```", env["nvidia_smi"], "```", ""]
     for path, why in doc.get("not_run", {}).items():
