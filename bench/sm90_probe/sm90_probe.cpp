@@ -5,12 +5,17 @@
 // Timing: kIters runs queued back to back after kWarmup, an event between consecutive runs, median
 // of the intervals; A and B rotate through enough copies that one run's operands are never in L2
 // (50 MB on H100) from the previous run. Host cost is measured apart, at the end.
+//
+//   sm90_probe [MxNxK ...]       these shapes instead of the built-in list
+//   PROBE_EPILOGUE=tensor        per-tensor scales and no bias (isolates the broadcast loads of the
+//                                epilogue: per-row scale_a, per-column scale_b and bias)
 #include <cuda_runtime_api.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <random>
 #include <sstream>
 #include <string>
@@ -48,7 +53,7 @@ std::vector<std::string> split(const std::string& s) {
 
 }  // namespace
 
-int main() {
+int main(int argc, char** argv) {
   using namespace int8dit;
   DeviceInfo dev;
   Status st = current_device(&dev);
@@ -58,7 +63,9 @@ int main() {
   }
   std::printf("device: %s, %d SMs\n", dev.name.c_str(), dev.sm_count);
 
-  const std::vector<Shape> shapes = {
+  std::vector<std::string> labels;  // owns the labels of shapes given on the command line
+  for (int i = 1; i < argc; ++i) labels.emplace_back(argv[i]);
+  std::vector<Shape> shapes = {
       {"flux single lin1", 4608, 21504, 3072}, {"flux single lin2", 4608, 3072, 15360},
       {"flux img qkv", 4096, 9216, 3072},      {"flux img proj", 4096, 3072, 3072},
       {"flux img fc1", 4096, 12288, 3072},     {"flux img fc2", 4096, 3072, 12288},
@@ -68,6 +75,22 @@ int main() {
       {"dit-xl fc1", 2048, 4608, 1152},        {"dit-xl fc2", 2048, 1152, 4608},
       {"square 8192", 8192, 8192, 8192},       {"M=1 proj", 1, 3072, 3072},
   };
+
+  if (!labels.empty()) {
+    shapes.clear();
+    for (const std::string& l : labels) {
+      long long m = 0, n = 0, k = 0;
+      if (std::sscanf(l.c_str(), "%lldx%lldx%lld", &m, &n, &k) != 3 || m < 1 || n < 1 || k < 16 || n > 21504 ||
+          m * n > 8192LL * 21504) {
+        std::printf("sm90_probe: '%s' is not a shape MxNxK (N <= 21504, M*N <= 8192*21504)\n", l.c_str());
+        return 2;
+      }
+      shapes.push_back({l.c_str(), m, n, k});
+    }
+  }
+  const char* epilogue_env = std::getenv("PROBE_EPILOGUE");
+  const bool per_tensor = epilogue_env && std::string(epilogue_env) == "tensor";
+  std::printf("epilogue: %s\n", per_tensor ? "per-tensor scales, no bias" : "per-row x per-column scales, bias");
 
   // Operand pool: random int8, rotated through so every run reads A and B from DRAM.
   std::vector<int8_t> host(kRotateBytes);
@@ -109,7 +132,8 @@ int main() {
     const int64_t slots = std::max<int64_t>(1, int64_t(kRotateBytes) / bytes);
     const int8_t* base = pool + (slot % slots) * bytes;
     p.a = base, p.lda = s.k, p.b = base + s.m * s.k, p.ldb = s.k;
-    p.scale_a = sa, p.scale_b = sb, p.bias = bias;
+    p.scale_a = sa, p.scale_b = sb, p.bias = per_tensor ? nullptr : bias;
+    if (per_tensor) p.scale_a_mode = ScaleMode::kPerTensor, p.scale_b_mode = ScaleMode::kPerTensor;
     p.d = d, p.d_type = DType::kBF16, p.ldd = s.n;
     return p;
   };
