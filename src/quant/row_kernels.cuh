@@ -33,11 +33,6 @@ struct RowArgs {
 constexpr int kMaxRowThreads = 256;
 constexpr int kMaxVecsPerThread = 8;
 constexpr int kStreamThreads = 256;
-// The warp-per-row kernel: rows of up to 32 lanes x 16 vectors x 8 = 4096 elements; 2 rows per CTA.
-// NOTE: small CTAs because a lane holding 12-16 vectors needs 136-169 registers: an SM holds 12-15
-// such warps, which 256-thread CTAs would round down to 8.
-constexpr int kWarpRowThreads = 64;
-constexpr int kMaxWarpRowVecs = 16;
 
 __device__ __forceinline__ float warp_sum(float v) {
 #pragma unroll
@@ -72,49 +67,29 @@ __device__ __forceinline__ float row_max(float v, float* smem) {
   return r;
 }
 
-// The threads that share one row, and how they reduce over it.
-// A whole CTA (long rows): block-wide reductions through shared memory.
-struct CtaTeam {
-  float* sum_smem;
-  float* max_smem;
-  __device__ int rank() const { return threadIdx.x; }
-  __device__ int size() const { return blockDim.x; }
-  __device__ float sum(float v) const { return row_sum(v, sum_smem); }
-  __device__ float max(float v) const { return row_max(v, max_smem); }
-};
-// One warp (rows of up to 4096 elements): shuffles only, no barrier, so the warps of a CTA work on
-// their rows independently and many rows are in flight per SM.
-struct WarpTeam {
-  int lane;
-  __device__ int rank() const { return lane; }
-  __device__ int size() const { return 32; }
-  __device__ float sum(float v) const { return warp_sum(v); }
-  __device__ float max(float v) const { return warp_max(v); }
-};
-
-// One row held in registers, v[i] = elements [8c, 8c + 8) of the row with c = rank + i * team size:
+// One row held in registers, v[i] = elements [8c, 8c + 8) of the row with c = threadIdx.x + i * blockDim.x:
 // the op's statistics, its values (written to y), the SmoothQuant division, the row max, then int8 + scale.
-template <typename T, typename Op, int kVecs, typename Team>
+template <typename T, typename Op, int kVecs>
 __device__ __forceinline__ void quantize_held_row(const RowArgs<T>& a, Op& op, int64_t row, float (&v)[kVecs][kVecElems],
-                                                  int64_t nvec, const Team& team) {
+                                                  int64_t nvec, float* sum_smem, float* max_smem) {
   op.begin_row(row);
 #pragma unroll
   for (int pass = 0; pass < Op::kStatPasses; ++pass) {
     float s = 0.0f;
 #pragma unroll
     for (int i = 0; i < kVecs; ++i) {
-      if (team.rank() + static_cast<int64_t>(i) * team.size() < nvec) {
+      if (threadIdx.x + static_cast<int64_t>(i) * blockDim.x < nvec) {
 #pragma unroll
         for (int e = 0; e < kVecElems; ++e) s += op.stat_term(pass, v[i][e]);
       }
     }
-    op.end_pass(pass, team.sum(s), a.cols);
+    op.end_pass(pass, row_sum(s, sum_smem), a.cols);
   }
 
   float amax = 0.0f;
 #pragma unroll
   for (int i = 0; i < kVecs; ++i) {
-    const int64_t c = team.rank() + static_cast<int64_t>(i) * team.size();
+    const int64_t c = threadIdx.x + static_cast<int64_t>(i) * blockDim.x;
     if (c < nvec) {
       op.apply8(c * kVecElems, v[i]);
       if (a.y) store8(a.y + row * a.ldy + c * kVecElems, v[i]);
@@ -128,23 +103,23 @@ __device__ __forceinline__ void quantize_held_row(const RowArgs<T>& a, Op& op, i
       for (int e = 0; e < kVecElems; ++e) amax = max_nan(amax, fabsf(v[i][e]));
     }
   }
-  const RowQuant rq = row_quant(team.max(amax));
+  const RowQuant rq = row_quant(row_max(amax, max_smem));
 
   int8_t* qr = a.q + row * a.ldq;
   if (rq.fast) {
 #pragma unroll
     for (int i = 0; i < kVecs; ++i) {
-      const int64_t c = team.rank() + static_cast<int64_t>(i) * team.size();
+      const int64_t c = threadIdx.x + static_cast<int64_t>(i) * blockDim.x;
       if (c < nvec) store8_int8_fast(qr + c * kVecElems, v[i], rq.inv);
     }
   } else {
 #pragma unroll
     for (int i = 0; i < kVecs; ++i) {
-      const int64_t c = team.rank() + static_cast<int64_t>(i) * team.size();
+      const int64_t c = threadIdx.x + static_cast<int64_t>(i) * blockDim.x;
       if (c < nvec) store8_int8(qr + c * kVecElems, v[i], rq.inv);
     }
   }
-  if (team.rank() == 0) a.scale[row] = rq.scale;
+  if (threadIdx.x == 0) a.scale[row] = rq.scale;
 }
 
 // Persistent CTAs, one row at a time, global memory read once and written once. While a row is
@@ -189,35 +164,7 @@ __global__ void __launch_bounds__(kMaxRowThreads) row_quantize_pipelined(RowArgs
         for (int e = 0; e < kVecElems; ++e) v[i][e] = 0.0f;
       }
     }
-    quantize_held_row<T, Op, kVecs>(a, op, row, v, nvec, CtaTeam{sum_smem, max_smem});
-  }
-}
-
-// Rows of at most 32 * kVecs vectors: one warp per row, the row loaded straight into registers
-// (kVecs independent 16-byte loads per lane in flight), reduced with shuffles, written out; the
-// warps of the grid stride over the rows.
-// NOTE: why not the pipelined kernel for these rows: a CTA there works on one row at a time with a
-// barrier per reduction, and a DiT activation (4096 rows of 3072) gives each of the ~1300 resident
-// CTAs only ~3 rows, so its pipeline never fills and the last round runs a quarter full
-// (0.45-0.75 of copy bandwidth measured at K = 3072).
-template <typename T, typename Op, int kVecs>
-__global__ void __launch_bounds__(kWarpRowThreads) row_quantize_warp(RowArgs<T> a, Op op) {
-  const int lane = threadIdx.x % 32;
-  const int64_t nvec = a.cols / kVecElems;
-  const int64_t warps = static_cast<int64_t>(gridDim.x) * (blockDim.x / 32);
-  for (int64_t row = (static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x) / 32; row < a.rows; row += warps) {
-    const T* xr = a.x + row * a.ldx;
-    uint4 raw[kVecs];
-#pragma unroll
-    for (int i = 0; i < kVecs; ++i) {
-      const int64_t c = lane + static_cast<int64_t>(i) * 32;
-      // Streaming load: each activation is read once, so it need not displace the per-channel vectors in L1/L2.
-      raw[i] = c < nvec ? __ldcs(reinterpret_cast<const uint4*>(xr + c * kVecElems)) : make_uint4(0, 0, 0, 0);
-    }
-    float v[kVecs][kVecElems];
-#pragma unroll
-    for (int i = 0; i < kVecs; ++i) load8(reinterpret_cast<const T*>(&raw[i]), v[i]);
-    quantize_held_row<T, Op, kVecs>(a, op, row, v, nvec, WarpTeam{lane});
+    quantize_held_row<T, Op, kVecs>(a, op, row, v, nvec, sum_smem, max_smem);
   }
 }
 

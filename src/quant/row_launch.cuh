@@ -31,8 +31,8 @@ struct RowLaunchShape {
   int threads_per_row = 0;  // = threads per CTA
 };
 
-// Fewest vectors per thread that fit the row into kMaxRowThreads threads. Rows this kernel gets are
-// longer than the warp-per-row kernel's 4096 elements (the MLP's 12288-15360): 4 or 8 vectors each.
+// Fewest vectors per thread that fit the row into kMaxRowThreads threads: DiT hidden sizes
+// (3072..15360) get a CTA of 192-256 threads with 2-8 vectors each.
 inline RowLaunchShape row_launch_shape(int64_t cols, bool vector_ok) {
   RowLaunchShape s;
   const int64_t nvec = cols / kVecElems;
@@ -94,35 +94,18 @@ Status launch_pipelined(const RowArgs<T>& a, const Op& op, int threads, cudaStre
   return detail::last_launch_status(name);
 }
 
-// One warp per row for rows of up to 32 * kVecs vectors; a plain grid (a warp slot per row, capped),
-// since rows are short and many: the warp scheduler keeps enough of them in flight.
-template <typename T, typename Op, int kVecs>
-Status launch_warp_rows(const RowArgs<T>& a, const Op& op, cudaStream_t stream, const char* name) {
-  constexpr int kRowsPerCta = kWarpRowThreads / 32;
-  const int64_t grid = std::min<int64_t>((a.rows + kRowsPerCta - 1) / kRowsPerCta, int64_t(1) << 20);
-  row_quantize_warp<T, Op, kVecs><<<static_cast<unsigned>(grid), kWarpRowThreads, 0, stream>>>(a, op);
-  return detail::last_launch_status(name);
-}
-
 // `op_vector_ok`: the op's own per-channel vectors allow 16-byte loads.
 template <typename T, typename Op>
 Status launch_row_quantize(const RowArgs<T>& a, const Op& op, bool op_vector_ok, cudaStream_t stream,
                            const char* name) {
   if (a.rows == 0) return Status::Ok();
-  const bool vector_ok = op_vector_ok && vectorizable(a);
-  const int64_t nvec = a.cols / kVecElems;
-  if (vector_ok && nvec <= 32 * kMaxWarpRowVecs) {
-    // Vectors per lane: 4 / 8 / 12 / 16 cover K <= 1024 / 2048 / 3072 / 4096 (DiT hidden sizes 1152-3072).
-    if (nvec <= 32 * 4) return launch_warp_rows<T, Op, 4>(a, op, stream, name);
-    if (nvec <= 32 * 8) return launch_warp_rows<T, Op, 8>(a, op, stream, name);
-    if (nvec <= 32 * 12) return launch_warp_rows<T, Op, 12>(a, op, stream, name);
-    return launch_warp_rows<T, Op, kMaxWarpRowVecs>(a, op, stream, name);
-  }
-  const RowLaunchShape s = row_launch_shape(a.cols, vector_ok);
+  const RowLaunchShape s = row_launch_shape(a.cols, op_vector_ok && vectorizable(a));
   switch (s.vecs_per_thread) {
     case 0:
       row_quantize_streaming<T, Op><<<static_cast<unsigned>(a.rows), s.threads_per_row, 0, stream>>>(a, op);
       return detail::last_launch_status(name);
+    case 1: return launch_pipelined<T, Op, 1>(a, op, s.threads_per_row, stream, name);
+    case 2: return launch_pipelined<T, Op, 2>(a, op, s.threads_per_row, stream, name);
     case 4: return launch_pipelined<T, Op, 4>(a, op, s.threads_per_row, stream, name);
     case 8: return launch_pipelined<T, Op, 8>(a, op, s.threads_per_row, stream, name);
     default: return Status(StatusCode::kInternal, std::string(name) + ": no kernel for this row length");

@@ -97,8 +97,7 @@ std::vector<Case> cases() {
       {128, 4096, 4096, 4096, DType::kBF16, true, false}, {129, 12288, 12288, 12288, DType::kFP16, true, true},
       {33, 15360, 15360, 15360, DType::kBF16, false, true},
       {9, 20000, 20000, 20000, DType::kBF16, true, true},  // too long for registers: streaming path
-      // The edges of the warp-per-row kernel's register tiers (4 / 8 / 12 / 16 vectors a lane, 4096
-      // elements at most) and the CTA kernel's 4-vector tier beyond them.
+      // The edges of the pipelined kernel's register tiers (1 / 2 / 4 vectors a thread).
       {5, 1024, 1024, 1024, DType::kFP16, false, false},  {6, 2056, 2056, 2056, DType::kBF16, true, true},
       {5, 4104, 4104, 4104, DType::kBF16, false, true},   {4, 8192, 8192, 8192, DType::kFP16, true, false},
   };
