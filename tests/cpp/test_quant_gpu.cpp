@@ -82,9 +82,11 @@ struct Case {
   DType type;
   bool smooth;
   bool y;
+  bool extreme_divisor = false;  // one smoothing divisor of 2^-50: every row takes the kernels' exact-division path
   std::string name() const {
     return std::string(int8dit::to_string(type)) + " " + std::to_string(rows) + "x" + std::to_string(cols) +
-           " ldx " + std::to_string(ldx) + " ldq " + std::to_string(ldq) + (smooth ? " smooth" : "") + (y ? " +y" : "");
+           " ldx " + std::to_string(ldx) + " ldq " + std::to_string(ldq) + (smooth ? " smooth" : "") + (y ? " +y" : "") +
+           (extreme_divisor ? " extreme divisor" : "");
   }
 };
 
@@ -97,9 +99,11 @@ std::vector<Case> cases() {
       {128, 4096, 4096, 4096, DType::kBF16, true, false}, {129, 12288, 12288, 12288, DType::kFP16, true, true},
       {33, 15360, 15360, 15360, DType::kBF16, false, true},
       {9, 20000, 20000, 20000, DType::kBF16, true, true},  // too long for registers: streaming path
-      // The edges of the pipelined kernel's register tiers (1 / 2 / 4 vectors a thread).
+      // The edges of the register kernels' tiers: warp rows of 4 / 8 / 12 vectors a lane, then CTA rows.
       {5, 1024, 1024, 1024, DType::kFP16, false, false},  {6, 2056, 2056, 2056, DType::kBF16, true, true},
       {5, 4104, 4104, 4104, DType::kBF16, false, true},   {4, 8192, 8192, 8192, DType::kFP16, true, false},
+      {9, 3080, 3080, 3080, DType::kBF16, true, true},    {3, 32768, 32768, 32768, DType::kBF16, true, false},
+      {8, 3072, 3072, 3072, DType::kBF16, true, true, true}, {8, 12288, 12288, 12288, DType::kFP16, true, false, true},
   };
   if (!small_shapes()) {
     c.push_back({1000, 3072, 3072, 3072, DType::kBF16, false, true});
@@ -110,7 +114,9 @@ std::vector<Case> cases() {
 }
 
 // Random activations: per-row magnitude 2^[-3, 2], some x8 outliers; padding is NaN so a kernel that
-// reads it gives a NaN scale. Rows 0, 1, 2 (when there are more than 3) are all zeros, hold a NaN, an Inf.
+// reads it gives a NaN scale. Rows 0, 1, 2 (when there are more than 3) are all zeros, hold a NaN, an Inf;
+// with more than 5 rows, row 3 is tiny (magnitude 2^-30) and every other element of row 4 is (2^-70):
+// the edges of the SmoothQuant kernels' fast division (row_kernels.cuh).
 std::vector<uint16_t> random_rows(const Case& c) {
   std::normal_distribution<float> normal(0.0f, 1.0f);
   std::uniform_real_distribution<float> uni(-3.0f, 2.0f);
@@ -122,6 +128,7 @@ std::vector<uint16_t> random_rows(const Case& c) {
       float v = normal(rng()) * mag;
       if (outlier(rng()) == 0) v *= 8.0f;
       if (c.rows > 3 && r == 0) v = 0.0f;
+      if (c.rows > 5 && (r == 3 || (r == 4 && k % 2 == 1))) v *= r == 3 ? 0x1p-30f : 0x1p-70f;
       x[r * c.ldx + k] = to_half(v, c.type);
     }
   }
@@ -132,10 +139,11 @@ std::vector<uint16_t> random_rows(const Case& c) {
   return x;
 }
 
-std::vector<float> random_smooth(int64_t cols) {
+std::vector<float> random_smooth(const Case& c) {
   std::uniform_real_distribution<float> uni(0.25f, 4.0f);
-  std::vector<float> s(static_cast<size_t>(cols));
+  std::vector<float> s(static_cast<size_t>(c.cols));
   for (float& v : s) v = uni(rng());
+  if (c.extreme_divisor) s[s.size() / 3] = 0x1p-50f;
   return s;
 }
 
@@ -221,7 +229,7 @@ TEST(QuantizeRowsGpu, BitExactAgainstReferenceOnRaggedStridedShapes) {
     // Row 4: values near 1e-38 (subnormal in places), where 127 / amax overflows to Inf (the clamped path).
     if (c.rows > 4)
       for (int64_t k = 0; k < c.cols; ++k) x[4 * c.ldx + k] = to_half(from_half(x[4 * c.ldx + k], c.type) * 1e-38f, c.type);
-    const auto smooth = random_smooth(c.cols);
+    const auto smooth = random_smooth(c);
     Outputs ref(c), gpu(c);
     DeviceArray<uint16_t> dx(x);
     DeviceArray<float> dsmooth(smooth);
@@ -298,7 +306,7 @@ void check_fused(const char* op_name, const std::function<Status(const P&)>& ref
   for (const Case& c : cases()) {
     SCOPED_TRACE(std::string(op_name) + " " + c.name());
     const auto x = random_rows(c);
-    const auto smooth = random_smooth(c.cols);
+    const auto smooth = random_smooth(c);
     Outputs ref(c), gpu(c);
     DeviceArray<uint16_t> dx(x), dy(gpu.y);
     DeviceArray<float> dsmooth(smooth);
