@@ -114,20 +114,16 @@ __device__ __forceinline__ void store8_int8_fast(int8_t* p, const float (&v)[kVe
   *reinterpret_cast<uint2*>(p) = make_uint2(quantize4_fast(v, inv), quantize4_fast(v + 4, inv));
 }
 
-// x / s for SmoothQuant, bit for bit what IEEE division (nvcc's '/') gives wherever the caller's range
-// checks pass (row_kernels.cuh): the same instruction sequence as nvcc's division fast path (approximate
-// reciprocal, one Newton step, quotient, exact FMA residual, corrected quotient), without its
-// per-element operand check and branch to the slow path.
-// NOTE: that branch is what makes '/' expensive here: it stops the compiler from interleaving the
-// divisions of a row, so each one pays the full reciprocal + FMA-chain latency. Instead the caller
-// checks each row once: `range` collects max(|s|, |1/s|), and the row max bounds the quotients.
-__device__ __forceinline__ float smooth_div(float x, float s, float& range) {
-  float r0;
-  asm("rcp.approx.ftz.f32 %0, %1;" : "=f"(r0) : "f"(s));
-  const float r1 = __fmaf_rn(r0, __fmaf_rn(-s, r0, 1.0f), r0);
-  range = fmaxf(range, fmaxf(fabsf(s), fabsf(r1)));
-  const float q0 = __fmul_rn(x, r1);
-  return __fmaf_rn(r1, __fmaf_rn(-s, q0, x), q0);
+// cp.async (sm_80+): 16 bytes global -> shared without a register round trip, cached in L2 only.
+__device__ __forceinline__ void cp_async16(void* smem, const void* gmem) {
+  const unsigned s = static_cast<unsigned>(__cvta_generic_to_shared(smem));
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(s), "l"(gmem) : "memory");
+}
+__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::: "memory"); }
+// Waits until at most N of this thread's committed groups are still in flight.
+template <int N>
+__device__ __forceinline__ void cp_async_wait() {
+  asm volatile("cp.async.wait_group %0;\n" ::"n"(N) : "memory");
 }
 
 }  // namespace int8dit::quant

@@ -3,7 +3,10 @@
 
 #include <cuda_runtime.h>
 
+#include <algorithm>
+#include <atomic>
 #include <cstdint>
+#include <string>
 
 #include "core/cuda_check.h"
 #include "quant/row_kernels.cuh"
@@ -23,12 +26,71 @@ bool vectorizable(const RowArgs<T>& a) {
          vector_rows(a.y, a.ldy, sizeof(T)) && (a.smooth == nullptr || aligned_to(a.smooth, 16));
 }
 
-// One warp per row where the row fits kMaxWarpRowVecs vectors a lane: 4 / 8 / 12 vectors cover
-// K <= 1024 / 2048 / 3072 (the DiT hidden sizes 1152-3072 take 8 or 12).
+struct RowLaunchShape {
+  int vecs_per_thread = 0;  // 0: the streaming kernel
+  int threads_per_row = 0;  // = threads per CTA
+};
+
+// Fewest vectors per thread that fit the row into kMaxRowThreads threads: DiT hidden sizes
+// (3072..15360) get a CTA of 192-256 threads with 2-8 vectors each.
+inline RowLaunchShape row_launch_shape(int64_t cols, bool vector_ok) {
+  RowLaunchShape s;
+  const int64_t nvec = cols / kVecElems;
+  if (!vector_ok || nvec > static_cast<int64_t>(kMaxRowThreads) * kMaxVecsPerThread) {
+    s.threads_per_row = kStreamThreads;
+    return s;
+  }
+  int vecs = 1;
+  while (nvec > static_cast<int64_t>(kMaxRowThreads) * vecs) vecs *= 2;
+  const int64_t threads = (nvec + vecs - 1) / vecs;
+  s.vecs_per_thread = vecs;
+  s.threads_per_row = static_cast<int>((threads + 31) / 32 * 32);
+  return s;
+}
+
+constexpr int kMaxDevices = 64;
+// Resident CTAs of one kernel instantiation per (device, threads / 32); 0 = not computed yet.
+using ResidentCtaCache = std::atomic<int>[kMaxDevices][kMaxRowThreads / 32 + 1];
+
+// How many CTAs of `kernel` with `threads` threads are resident on the whole GPU at once, computed on
+// first use per (device, thread count) and cached in the kernel's own `cache`: the query costs
+// microseconds, as long as a kernel. The first use also lifts the kernel's dynamic shared memory limit
+// to what its largest CTA needs (static + dynamic shared memory above 48 KB needs the opt-in).
+template <typename Kernel>
+Status resident_ctas(Kernel kernel, ResidentCtaCache& cache, int threads, size_t max_smem, int* out) {
+  int device = 0;
+  INT8DIT_RETURN_IF_ERROR(detail::cuda_status(cudaGetDevice(&device), "cudaGetDevice"));
+  std::atomic<int>* slot = device < kMaxDevices ? &cache[device][threads / 32] : nullptr;
+  if (slot && slot->load(std::memory_order_relaxed) > 0) {
+    *out = slot->load(std::memory_order_relaxed);
+    return Status::Ok();
+  }
+  INT8DIT_RETURN_IF_ERROR(detail::cuda_status(
+      cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(max_smem)),
+      "cudaFuncSetAttribute"));
+  int sms = 0, per_sm = 0;
+  INT8DIT_RETURN_IF_ERROR(detail::cuda_status(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device),
+                                              "cudaDeviceGetAttribute"));
+  const size_t smem = max_smem / kMaxRowThreads * threads;
+  INT8DIT_RETURN_IF_ERROR(detail::cuda_status(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, threads, smem),
+                                              "cudaOccupancyMaxActiveBlocksPerMultiprocessor"));
+  *out = std::max(per_sm, 1) * sms;
+  if (slot) slot->store(*out, std::memory_order_relaxed);
+  return Status::Ok();
+}
+
+// As many persistent CTAs as fit on the GPU at once (each loops over rows), at most one per row.
 template <typename T, typename Op, int kVecs>
-Status launch_warp_rows(const RowArgs<T>& a, const Op& op, cudaStream_t stream, const char* name) {
-  const int64_t grid = (a.rows + kWarpRowsPerCta - 1) / kWarpRowsPerCta;
-  row_quantize_warp<T, Op, kVecs><<<static_cast<unsigned>(grid), kWarpRowsPerCta * 32, 0, stream>>>(a, op);
+Status launch_pipelined(const RowArgs<T>& a, const Op& op, int threads, cudaStream_t stream, const char* name) {
+  auto kernel = row_quantize_pipelined<T, Op, kVecs>;
+  // NOTE: one cache per instantiation: kernels of different kVecs share a function-pointer type, so a
+  // cache keyed by that type alone would hand one kernel another's CTA count and smem opt-in.
+  static ResidentCtaCache cache = {};
+  constexpr size_t kSmemPerThread = 2 * sizeof(uint4) * kVecs;  // two stages of kVecs vectors
+  int ctas = 0;
+  INT8DIT_RETURN_IF_ERROR(resident_ctas(kernel, cache, threads, kSmemPerThread * kMaxRowThreads, &ctas));
+  const int64_t grid = std::min<int64_t>(a.rows, ctas);
+  kernel<<<static_cast<unsigned>(grid), threads, kSmemPerThread * threads, stream>>>(a, op);
   return detail::last_launch_status(name);
 }
 
@@ -37,21 +99,17 @@ template <typename T, typename Op>
 Status launch_row_quantize(const RowArgs<T>& a, const Op& op, bool op_vector_ok, cudaStream_t stream,
                            const char* name) {
   if (a.rows == 0) return Status::Ok();
-  const int64_t nvec = a.cols / kVecElems;
-  const bool vector_ok = op_vector_ok && vectorizable(a);
-  if (vector_ok && nvec <= 32 * kMaxWarpRowVecs) {
-    if (nvec <= 32 * 4) return launch_warp_rows<T, Op, 4>(a, op, stream, name);
-    if (nvec <= 32 * 8) return launch_warp_rows<T, Op, 8>(a, op, stream, name);
-    return launch_warp_rows<T, Op, kMaxWarpRowVecs>(a, op, stream, name);
+  const RowLaunchShape s = row_launch_shape(a.cols, op_vector_ok && vectorizable(a));
+  switch (s.vecs_per_thread) {
+    case 0:
+      row_quantize_streaming<T, Op><<<static_cast<unsigned>(a.rows), s.threads_per_row, 0, stream>>>(a, op);
+      return detail::last_launch_status(name);
+    case 1: return launch_pipelined<T, Op, 1>(a, op, s.threads_per_row, stream, name);
+    case 2: return launch_pipelined<T, Op, 2>(a, op, s.threads_per_row, stream, name);
+    case 4: return launch_pipelined<T, Op, 4>(a, op, s.threads_per_row, stream, name);
+    case 8: return launch_pipelined<T, Op, 8>(a, op, s.threads_per_row, stream, name);
+    default: return Status(StatusCode::kInternal, std::string(name) + ": no kernel for this row length");
   }
-  if (vector_ok && nvec <= 32 * kMaxRowWarps * kCtaRowVecs) {
-    // Fewest warps that hold the row at kCtaRowVecs vectors a lane: the MLP's 12288 / 15360 get 6 / 8.
-    const int64_t warps = (nvec + 32 * kCtaRowVecs - 1) / (32 * kCtaRowVecs);
-    row_quantize_cta<T, Op, kCtaRowVecs><<<static_cast<unsigned>(a.rows), static_cast<unsigned>(warps * 32), 0, stream>>>(a, op);
-    return detail::last_launch_status(name);
-  }
-  row_quantize_streaming<T, Op><<<static_cast<unsigned>(a.rows), kStreamThreads, 0, stream>>>(a, op);
-  return detail::last_launch_status(name);
 }
 
 }  // namespace int8dit::quant

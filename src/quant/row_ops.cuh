@@ -48,18 +48,12 @@ struct LayerNormModulateOp {
     if (pass == 0) mean = sum / static_cast<float>(cols);
     else rstd = 1.0f / sqrtf(sum / static_cast<float>(cols) + eps);
   }
-  // x_hat (1 + scale) + shift as x_hat * scale + x_hat + shift (no rounded 1 + scale).
-  // NOTE: x - mean stays a separate subtraction: folding it into an FMA with a rounded mean * rstd
-  // loses x_hat's precision on rows with a large mean.
   __device__ void apply8(int64_t k, float (&v)[kVecElems]) const {
     float sh[kVecElems], sc[kVecElems];
     load8_cached(shift_row + k, sh);
     load8_cached(scale_row + k, sc);
 #pragma unroll
-    for (int e = 0; e < kVecElems; ++e) {
-      const float x_hat = (v[e] - mean) * rstd;
-      v[e] = __fmaf_rn(x_hat, sc[e], x_hat) + sh[e];
-    }
+    for (int e = 0; e < kVecElems; ++e) v[e] = (v[e] - mean) * rstd * (1.0f + sc[e]) + sh[e];
   }
   __device__ float apply1(int64_t k, float x) const {
     return (x - mean) * rstd * (1.0f + to_float(__ldg(scale_row + k))) + to_float(__ldg(shift_row + k));
@@ -86,20 +80,15 @@ struct RmsNormOp {
   __device__ float apply1(int64_t k, float x) const { return x * rstd * to_float(__ldg(weight + k)); }
 };
 
-// GELU, tanh approximation, written as x * sigmoid(2u) = x / (1 + 2^(-2u log2 e)), the same function
-// as 0.5 x (1 + tanh(u)) with u = sqrt(2 / pi) (x + 0.044715 x^3).
-// NOTE: tanhf costs ~20 instructions an element and would make this kernel compute-bound; ex2.approx
-// and a fast divide (two SFU operations) keep it at a few ulp (far below the quantization step) and
-// memory-bound. The constants fold -2 log2(e) sqrt(2 / pi) into the polynomial: -2u log2 e = x (kA + kB x^2).
+// GELU, tanh approximation, written as x * sigmoid(2u) = x / (1 + exp(-2u)), the same function as
+// 0.5 x (1 + tanh(u)).
+// NOTE: tanhf costs ~20 instructions an element and would make this kernel compute-bound; __expf and
+// a fast divide keep it at a few ulp (far below the quantization step) and memory-bound.
 struct GeluTanhOp {
   static constexpr int kStatPasses = 0;
   __device__ static float gelu(float x) {
-    constexpr float kA = -2.302208198144325f;   // -2 log2(e) sqrt(2 / pi)
-    constexpr float kB = -0.1029432395800235f;  // kA * 0.044715
-    float e;
-    const float t = x * __fmaf_rn(x * x, kB, kA);
-    asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(e) : "f"(t));
-    return __fdividef(x, 1.0f + e);
+    const float u = 0.7978845608028654f * (x + 0.044715f * x * x * x);
+    return __fdividef(x, 1.0f + __expf(-2.0f * u));
   }
   __device__ void begin_row(int64_t) {}
   __device__ float stat_term(int, float) const { return 0.0f; }

@@ -82,7 +82,7 @@ struct Case {
   DType type;
   bool smooth;
   bool y;
-  bool extreme_divisor = false;  // one smoothing divisor of 2^-50: every row takes the kernels' exact-division path
+  bool extreme_divisor = false;  // one smoothing divisor of 2^-50: quotients far outside the usual range
   std::string name() const {
     return std::string(int8dit::to_string(type)) + " " + std::to_string(rows) + "x" + std::to_string(cols) +
            " ldx " + std::to_string(ldx) + " ldq " + std::to_string(ldq) + (smooth ? " smooth" : "") + (y ? " +y" : "") +
@@ -99,7 +99,8 @@ std::vector<Case> cases() {
       {128, 4096, 4096, 4096, DType::kBF16, true, false}, {129, 12288, 12288, 12288, DType::kFP16, true, true},
       {33, 15360, 15360, 15360, DType::kBF16, false, true},
       {9, 20000, 20000, 20000, DType::kBF16, true, true},  // too long for registers: streaming path
-      // The edges of the register kernels' tiers: warp rows of 4 / 8 / 12 vectors a lane, then CTA rows.
+      // Row lengths at the edges of the kernels' register tiers (the pipelined kernel's 1 / 2 / 4 / 8
+      // vectors a thread; 3072 / 3080 and 32768 were the tier edges of the register-row experiment, 702cca5).
       {5, 1024, 1024, 1024, DType::kFP16, false, false},  {6, 2056, 2056, 2056, DType::kBF16, true, true},
       {5, 4104, 4104, 4104, DType::kBF16, false, true},   {4, 8192, 8192, 8192, DType::kFP16, true, false},
       {9, 3080, 3080, 3080, DType::kBF16, true, true},    {3, 32768, 32768, 32768, DType::kBF16, true, false},
@@ -116,7 +117,7 @@ std::vector<Case> cases() {
 // Random activations: per-row magnitude 2^[-3, 2], some x8 outliers; padding is NaN so a kernel that
 // reads it gives a NaN scale. Rows 0, 1, 2 (when there are more than 3) are all zeros, hold a NaN, an Inf;
 // with more than 5 rows, row 3 is tiny (magnitude 2^-30) and every other element of row 4 is (2^-70):
-// the edges of the SmoothQuant kernels' fast division (row_kernels.cuh).
+// values where a division or normalization that is exact only in the normal range would go wrong.
 std::vector<uint16_t> random_rows(const Case& c) {
   std::normal_distribution<float> normal(0.0f, 1.0f);
   std::uniform_real_distribution<float> uni(-3.0f, 2.0f);
