@@ -55,18 +55,32 @@ Measurement GemmRunner::time(int64_t m, int8dit::TuneMode mode, int warmup, int 
   out.config = int8dit::gemm_selected_config(params(m, 0));  // tunes here in kTuneOnFirstUse
   out.select_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   if (out.config.empty()) throw bench::BenchError("no configuration serves M=" + std::to_string(m));
-  const size_t need = int8dit::gemm_workspace_size(params(m, 0));
+  return time_selected(m, nullptr, warmup, runs, out);
+}
+
+Measurement GemmRunner::time_config(int64_t m, const std::string& config, int warmup, int runs) {
+  if (m > max_m_) throw bench::BenchError("M = " + std::to_string(m) + " exceeds the runner's " + std::to_string(max_m_));
+  int8dit::GemmOptions forced;
+  forced.config = config.c_str();
+  Measurement out;
+  out.config = config;
+  return time_selected(m, &forced, warmup, runs, out);
+}
+
+Measurement GemmRunner::time_selected(int64_t m, const int8dit::GemmOptions* opts, int warmup, int runs,
+                                      Measurement out) {
+  const size_t need = int8dit::gemm_workspace_size(params(m, 0), opts);
   if (need > workspace_.bytes()) {
     BENCH_CUDA(cudaStreamSynchronize(stream_));  // the old workspace may still be in use
     workspace_ = bench::DeviceBuffer(need);
   }
-  int8dit::GemmOptions opts;
-  opts.check_pointers = false;  // checked once below; the timed loop measures the GEMM, not the checks
-  int8dit::Status st = int8dit::gemm_w8a8(params(m, 0), stream_, nullptr);
-  if (!st.ok()) throw bench::BenchError("gemm_w8a8 M=" + std::to_string(m) + ": " + st.to_string());
+  int8dit::GemmOptions timed = opts ? *opts : int8dit::GemmOptions{};
+  timed.check_pointers = false;  // checked once below; the timed loop measures the GEMM, not the checks
+  int8dit::Status st = int8dit::gemm_w8a8(params(m, 0), stream_, opts);
+  if (!st.ok()) throw bench::BenchError("gemm_w8a8 M=" + std::to_string(m) + " (" + out.config + "): " + st.to_string());
   bench::Timing t = timer_.time(
       [&](int i) {
-        int8dit::Status s = int8dit::gemm_w8a8(params(m, i), stream_, &opts);
+        int8dit::Status s = int8dit::gemm_w8a8(params(m, i), stream_, &timed);
         if (!s.ok()) throw bench::BenchError("gemm_w8a8 M=" + std::to_string(m) + ": " + s.to_string());
       },
       warmup, runs);

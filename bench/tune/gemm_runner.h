@@ -29,9 +29,13 @@ class GemmRunner {
   // Selects the configuration first (which tunes the key in kTuneOnFirstUse, outside the timing),
   // then times it. Throws bench::BenchError if the GEMM fails.
   Measurement time(int64_t m, int8dit::TuneMode mode, int warmup, int runs);
+  // Times one configuration forced by name (GemmOptions::config), whatever dispatch would pick.
+  Measurement time_config(int64_t m, const std::string& config, int warmup, int runs);
 
  private:
   int8dit::GemmParams params(int64_t m, int set) const;
+  // Grows the workspace to what `opts` (or dispatch's pick when null) needs at M, then times it.
+  Measurement time_selected(int64_t m, const int8dit::GemmOptions* opts, int warmup, int runs, Measurement out);
 
   int64_t max_m_, n_, k_;
   cudaStream_t stream_;

@@ -8,10 +8,13 @@
 #include <cstdlib>
 #include <ctime>
 #include <iostream>
+#include <string>
+#include <vector>
 
 #include "check.h"
 #include "gpu_info.h"
 #include "int8dit/device.h"
+#include "int8dit/gemm.h"
 #include "int8dit/tune.h"
 #include "kernels.h"
 #include "report.h"
@@ -71,8 +74,25 @@ void run_presets(const Options& o, const bench::GpuInfo& gpu, cudaStream_t strea
   }
 }
 
+// The bf16-output configurations of this GPU's kernel family (what the bf16 heuristic chooses from).
+std::vector<std::string> bf16_config_names() {
+  std::vector<std::string> names;
+  const std::string all = int8dit::gemm_config_names();
+  size_t start = 0;
+  while (start < all.size()) {
+    size_t comma = all.find(',', start);
+    if (comma == std::string::npos) comma = all.size();
+    const std::string name = all.substr(start, comma - start);
+    if (name.find("_bf16_") != std::string::npos) names.push_back(name);
+    start = comma + 1;
+  }
+  if (names.empty()) throw bench::BenchError("--all-configs: this build has no bf16 configuration for this GPU");
+  return names;
+}
+
 void run_sweeps(const Options& o, const bench::GpuInfo& gpu, cudaStream_t stream, Report* r) {
   const std::vector<int64_t> ms = sweep_m_values(o.max_m);
+  const std::vector<std::string> configs = o.all_configs ? bf16_config_names() : std::vector<std::string>{};
   for (auto [n, k] : {std::pair<int64_t, int64_t>{3072, 3072}, {12288, 3072}}) {
     Sweep sw;
     sw.n = n, sw.k = k;
@@ -84,6 +104,7 @@ void run_sweeps(const Options& o, const bench::GpuInfo& gpu, cudaStream_t stream
       p.heuristic = runner.time(m, int8dit::TuneMode::kHeuristic, o.warmup, o.runs);
       p.tuned = runner.time(m, int8dit::TuneMode::kTuneOnFirstUse, o.warmup, o.runs);
       sw.tune_seconds += p.tuned.select_seconds;
+      for (const std::string& c : configs) p.all_configs.push_back(runner.time_config(m, c, o.warmup, o.runs));
       sw.points.push_back(p);
       std::fprintf(stderr, "\rsweep N=%lld K=%lld: M=%-5lld heuristic %8.1f us  tuned %8.1f us", (long long)n,
                    (long long)k, (long long)m, p.heuristic.us, p.tuned.us);

@@ -45,6 +45,9 @@ over an M sweep, and the largest cliff t(smaller M) / t(larger M) in the sweep.
   --runs N            timed runs per measurement, median kept (default 50)
   --max-m N           largest M of the sweep (default 8192)
   --no-sweep          presets only
+  --all-configs       also time every bf16 configuration at every sweep point (forced by name), so
+                      that bench/tune/fit_heuristic.py can judge and refit the heuristic offline
+                      against complete data; about 8x the sweep's device time
   --help
 )";
 }
@@ -68,6 +71,7 @@ Options parse_options(int argc, char** argv) {
     else if (flag == "--runs") o.runs = parse_int(flag, value(), 1);
     else if (flag == "--max-m") o.max_m = parse_int(flag, value(), 2);
     else if (flag == "--no-sweep") o.sweep = false;
+    else if (flag == "--all-configs") o.all_configs = true;
     else throw std::runtime_error("unknown flag " + flag + " (see --help)");
   }
   return o;

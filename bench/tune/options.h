@@ -15,6 +15,7 @@ struct Options {
   int runs = 50;
   int max_m = 8192;         // --max-m: the sweep's largest M
   bool sweep = true;        // --no-sweep
+  bool all_configs = false; // --all-configs: also time every bf16 configuration at every sweep point
   std::string command_line;
   bool help = false;
 };

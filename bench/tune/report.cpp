@@ -132,6 +132,11 @@ static bench::Json report_json(const Report& r) {
       q["bucket_hi"] = p.bucket_hi;
       q["heuristic"] = measurement_json(p.heuristic);
       q["tuned"] = measurement_json(p.tuned);
+      if (!p.all_configs.empty()) {
+        bench::Json& configs = q["configs"];
+        configs = bench::Json::object();
+        for (const Measurement& c : p.all_configs) configs[c.config] = c.us;
+      }
       points.push_back(std::move(q));
     }
     sweeps.push_back(std::move(o));

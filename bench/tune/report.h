@@ -25,6 +25,7 @@ struct PresetRow {
 struct SweepPoint {
   int64_t m = 0, bucket_hi = 0;
   Measurement heuristic, tuned;
+  std::vector<Measurement> all_configs;  // --all-configs: every bf16 configuration, forced
 };
 
 struct Sweep {

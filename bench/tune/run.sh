@@ -6,7 +6,8 @@
 #   OUT=<dir>     where the results go (default: bench/results/h100)
 #   BUILD=<dir>   build directory (default: /tmp/int8dit-build-tune)
 #   ARCHS=<list>  INT8DIT_CUDA_ARCHS (default: 90a)
-#   BENCH_ARGS    extra int8dit_bench_tune flags
+#   BENCH_ARGS    extra int8dit_bench_tune flags; with --all-configs, bench/tune/fit_heuristic.py then
+#                 judges and refits the heuristic on the sweep (OUT/heuristic_fit.txt)
 # Without network, the CUTLASS headers come from .carry/cutlass-*-headers.tgz when it is there.
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -39,4 +40,9 @@ cli=()
 if [[ -x $BUILD/tools/int8dit ]]; then cli=(--cli "$BUILD/tools/int8dit"); else echo "no int8dit CLI built: the tuning time is measured in-process"; fi
 "$BUILD/bench/tune/int8dit_bench_tune" --out "$OUT" "${cli[@]}" ${BENCH_ARGS:-} || status=1
 python3 "$ROOT/bench/plot_tune.py" "$OUT/tune.json" 2>/dev/null || echo "plot skipped (no matplotlib here): run bench/plot_tune.py $OUT/tune.json"
+# With --all-configs every configuration was timed at every M: judge and refit the heuristic on it.
+if [[ " ${BENCH_ARGS:-} " == *" --all-configs "* ]]; then
+  python3 "$ROOT/bench/tune/fit_heuristic.py" "$OUT/tune.json" --refit > "$OUT/heuristic_fit.txt" 2>&1 || status=1
+  cat "$OUT/heuristic_fit.txt"
+fi
 exit $status

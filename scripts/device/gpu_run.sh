@@ -7,6 +7,8 @@
 #   BENCH_ARGS="..."                   extra arguments for scripts/bench.sh
 #   GTEST_FILTER=...                   narrows the C++ tests as usual
 #   STEPS="... tune"                  tune: bench/tune/run.sh (tuned vs heuristic, M sweep cliffs) on this build
+#   TUNE_ARGS="--all-configs"         extra int8dit_bench_tune flags (this one: time every configuration
+#                                      at every M, then judge/refit the heuristic: heuristic_fit.txt)
 #   STEPS="... pytest e2e"             pytest: build int8dit._C, run tests/python (torch and GPU tests);
 #   E2E_ARGS="..." E2E_TIMEOUT=s      e2e: python -m int8dit.bench.e2e with these arguments. Wheels and
 #                                      the packed MiniLM model travel in .whl/ (carry it).
@@ -63,7 +65,7 @@ fi
 if has tune; then
   BUILD="$BUILD" ARCHS="$ARCHS" OUT="$WORK/tune" BENCH_ARGS="${TUNE_ARGS:-}" bash "$ROOT/bench/tune/run.sh" 2>&1 | tee "$WORK/tune.log" | tail -n 30
   [[ ${PIPESTATUS[0]} -eq 0 ]] || status=1
-  cp "$WORK"/tune/tune.{json,md} "$WORK"/tune/*.png "$OUT/" 2>/dev/null || true
+  cp "$WORK"/tune/tune.{json,md} "$WORK"/tune/*.png "$WORK"/tune/heuristic_fit.txt "$OUT/" 2>/dev/null || true
 fi
 
 if has pytest || has e2e; then

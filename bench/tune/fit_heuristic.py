@@ -1,0 +1,279 @@
+#!/usr/bin/env python3
+"""Judge, and optionally refit, the Hopper heuristic's cost model against a complete M sweep.
+
+The heuristic (src/gemm/sm90/heuristic.cu) picks a configuration from a small wave model whose
+per-candidate constants (efficiency, epilogue cost in k-iterations) were fitted to a probe run. The
+tuner's M sweep (int8dit_bench_tune) normally times only two configurations per M (the heuristic's
+pick and the tuner's), which cannot tell what another pick would have cost. Run with
+`--all-configs` it times every bf16 configuration at every M; this script then replays the model on
+that data, where every pick has a measured time:
+
+  python3 bench/tune/fit_heuristic.py tune.json            # judge heuristic.cu as it is
+  python3 bench/tune/fit_heuristic.py tune.json --refit    # search better constants, print them
+
+It reports, per sweep: the worst cliff t(smaller M) / t(larger M) of the model's picks (the issue's
+target is <= 1.15), the same for the best measured configuration at each M (the floor any heuristic
+over these candidates can reach), and the geomean of t(pick) / t(best). The constants and buckets are
+read from heuristic.cu itself; `estimated_time` below mirrors the C++ function of that name and must
+change with it (tests/python/test_fit_heuristic.py checks the parse).
+
+Only the standard library is needed. Refitting fits two (N, K) sweeps: check a refit on the preset
+shapes (the tune benchmark's presets) on the GPU before committing it.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import re
+import sys
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+HEURISTIC_CU = Path(__file__).resolve().parents[2] / "src" / "gemm" / "sm90" / "heuristic.cu"
+CLIFF_TARGET = 1.15
+
+
+@dataclass(frozen=True)
+class Candidate:
+    var: str  # the C++ constant's name (kBig, kMidPP, ...)
+    name: str
+    tile_m: int
+    tile_n: int
+    tile_k: int
+    cluster_size: int
+    stream_k: bool
+    efficiency: float
+    epilogue_ktiles: float
+
+
+@dataclass
+class Model:
+    candidates: dict[str, Candidate]  # by C++ variable name
+    buckets: list[tuple[int, list[str]]]  # (max_m, candidate variable names in preference order)
+    stream_k_margin: float
+
+
+_CANDIDATE = re.compile(
+    r'constexpr\s+Candidate\s+(\w+)\s*\{\s*"([\w]+)"\s*,\s*(\d+)\s*,\s*(\d+)\s*,\s*(\d+)\s*,\s*(\d+)\s*,'
+    r"\s*(true|false)\s*,\s*([\d.]+)\s*,\s*([\d.]+)\s*\}"
+)
+_BUCKET = re.compile(r"\{\s*(\d+|INT64_MAX)\s*,\s*\{([\w\s,]+)\}\s*\}")
+_MARGIN = re.compile(r"kStreamKMargin\s*=\s*([\d.]+)")
+
+
+def parse_heuristic(source: str) -> Model:
+    """Reads the candidates, the M buckets and the stream-K margin out of heuristic.cu's text."""
+    cands = {}
+    for m in _CANDIDATE.finditer(source):
+        var, name, tm, tn, tk, cl, sk, eff, epi = m.groups()
+        cands[var] = Candidate(var, name, int(tm), int(tn), int(tk), int(cl), sk == "true", float(eff), float(epi))
+    table = source[source.find("buckets()") :]
+    buckets = []
+    for m in _BUCKET.finditer(table):
+        max_m = 2**63 - 1 if m.group(1) == "INT64_MAX" else int(m.group(1))
+        names = [v.strip() for v in m.group(2).split(",") if v.strip()]
+        if all(v in cands for v in names):
+            buckets.append((max_m, names))
+    margin = _MARGIN.search(source)
+    if not cands or not buckets or not margin:
+        raise ValueError(
+            "could not read the candidates, buckets or kStreamKMargin from heuristic.cu: "
+            "its table format changed; update the regular expressions in fit_heuristic.py"
+        )
+    return Model(cands, buckets, float(margin.group(1)))
+
+
+def ceil_div(a: int, b: int) -> int:
+    return -(-a // b)
+
+
+def estimated_time(c: Candidate, m: int, n: int, k: int, sm_count: int) -> float:
+    """Mirror of estimated_time() in heuristic.cu (units of one 128x256 k-iteration on one SM)."""
+    ctas = max(c.cluster_size, sm_count // c.cluster_size * c.cluster_size)
+    m_tiles = ceil_div(ceil_div(m, c.tile_m), c.cluster_size) * c.cluster_size
+    tiles = m_tiles * ceil_div(n, c.tile_n)
+    k_iters = ceil_div(k, c.tile_k)
+    iter_cost = c.tile_m * c.tile_n / (128.0 * 256.0) / c.efficiency
+    if c.stream_k:
+        return (math.ceil(tiles * k_iters / ctas) + c.epilogue_ktiles) * iter_cost
+    return ceil_div(tiles, ctas) * (k_iters + c.epilogue_ktiles) * iter_cost
+
+
+def pick(model: Model, m: int, n: int, k: int, sm_count: int, available: set[str] | None = None) -> str:
+    """The configuration name the heuristic chooses (mirror of sm90_heuristic's bf16 branch)."""
+    for max_m, names in model.buckets:
+        if m > max_m:
+            continue
+        best_dp = best_sk = None
+        for var in names:
+            c = model.candidates[var]
+            if available is not None and c.name not in available:
+                continue
+            t = estimated_time(c, m, n, k, sm_count)
+            if c.stream_k and (best_sk is None or t < best_sk[0]):
+                best_sk = (t, c.name)
+            if not c.stream_k and (best_dp is None or t < best_dp[0]):
+                best_dp = (t, c.name)
+        if best_sk and (best_dp is None or best_sk[0] < (1.0 - model.stream_k_margin) * best_dp[0]):
+            return best_sk[1]
+        if best_dp:
+            return best_dp[1]
+        break
+    raise ValueError(f"no candidate for M = {m}")
+
+
+def max_cliff(ms: list[int], us: list[float]) -> tuple[float, int, int]:
+    """Worst t(smaller M) / t(larger M) over the sweep, as bench/tune/m_sweep.cpp computes it."""
+    worst = (0.0, 0, 0)
+    fastest, fastest_m = math.inf, 0
+    for m, t in sorted(zip(ms, us), reverse=True):
+        if fastest_m and t / fastest > worst[0]:
+            worst = (t / fastest, m, fastest_m)
+        if t < fastest:
+            fastest, fastest_m = t, m
+    return worst
+
+
+@dataclass
+class SweepData:
+    n: int
+    k: int
+    ms: list[int]
+    times: list[dict[str, float]]  # per M: configuration name -> measured us
+
+
+def load_sweeps(report: dict) -> list[SweepData]:
+    sweeps = []
+    for s in report.get("m_sweeps", []):
+        points = [p for p in s["points"] if p.get("configs")]
+        if points:
+            sweeps.append(SweepData(s["n"], s["k"], [p["m"] for p in points], [p["configs"] for p in points]))
+    if not sweeps:
+        raise ValueError(
+            "no sweep point carries per-configuration times ('configs'): run "
+            "`int8dit_bench_tune --all-configs --out DIR` on the GPU and pass DIR/tune.json"
+        )
+    return sweeps
+
+
+@dataclass
+class Judgement:
+    n: int
+    k: int
+    cliff: tuple[float, int, int]  # the model's picks
+    best_cliff: tuple[float, int, int]  # the best measured configuration at every M
+    regret: float  # geomean t(pick) / t(best)
+    worst: list[tuple[float, int, str, str]]  # (t(pick)/t(best), M, pick, best), worst first
+
+
+def judge(model: Model, sweeps: list[SweepData], sm_count: int) -> list[Judgement]:
+    out = []
+    for s in sweeps:
+        picked, best, log_regret, rows = [], [], 0.0, []
+        for m, times in zip(s.ms, s.times):
+            name = pick(model, m, s.n, s.k, sm_count, set(times))
+            best_name = min(times, key=times.get)
+            picked.append(times[name])
+            best.append(times[best_name])
+            log_regret += math.log(times[name] / times[best_name])
+            rows.append((times[name] / times[best_name], m, name, best_name))
+        rows.sort(reverse=True)
+        out.append(
+            Judgement(s.n, s.k, max_cliff(s.ms, picked), max_cliff(s.ms, best), math.exp(log_regret / len(s.ms)), rows[:5])
+        )
+    return out
+
+
+def objective(judgements: list[Judgement]) -> float:
+    """Lower is better: geomean regret, plus a steep price on any cliff above the target."""
+    regret = math.exp(sum(math.log(j.regret) for j in judgements) / len(judgements))
+    cliff = max(j.cliff[0] for j in judgements)
+    return regret + 4.0 * max(0.0, cliff - CLIFF_TARGET)
+
+
+# Coarse steps first matter: a pick changes only past a threshold, so small steps alone sit on plateaus.
+_EFFICIENCY_STEPS = (0.33, 0.5, 0.67, 0.8, 0.9, 0.95, 1.05, 1.1, 1.25, 1.5, 2.0, 3.0)
+_EPILOGUE_STEPS = (-8, -4, -2, -1, 1, 2, 4, 8, 16)
+
+
+def refit(model: Model, sweeps: list[SweepData], sm_count: int, rounds: int = 4) -> Model:
+    """Coordinate search over each candidate's efficiency and epilogue cost; keeps every improvement."""
+    best = model
+    best_score = objective(judge(best, sweeps, sm_count))
+    for _ in range(rounds):
+        improved = False
+        for var in list(best.candidates):
+            c = best.candidates[var]
+            trials = [replace(c, efficiency=round(c.efficiency * f, 3)) for f in _EFFICIENCY_STEPS]
+            trials += [replace(c, epilogue_ktiles=round(max(0.0, c.epilogue_ktiles + d), 2)) for d in _EPILOGUE_STEPS]
+            for t in trials:
+                candidates = dict(best.candidates)
+                candidates[var] = t
+                trial = replace(best, candidates=candidates)
+                score = objective(judge(trial, sweeps, sm_count))
+                if score < best_score - 1e-9:
+                    best, best_score, improved = trial, score, True
+        if not improved:
+            break
+    return best
+
+
+def describe(title: str, judgements: list[Judgement]) -> str:
+    lines = [f"## {title}", ""]
+    for j in judgements:
+        c, b = j.cliff, j.best_cliff
+        flag = "" if c[0] <= CLIFF_TARGET else f"  (target <= {CLIFF_TARGET})"
+        lines.append(
+            f"N = {j.n}, K = {j.k}: cliff {c[0]:.3f} (M = {c[1]} vs {c[2]}){flag}; best-per-M cliff {b[0]:.3f} "
+            f"(M = {b[1]} vs {b[2]}); geomean t(pick) / t(best) {j.regret:.3f}"
+        )
+        for ratio, m, name, best_name in j.worst:
+            if ratio > 1.0:
+                lines.append(f"    M = {m}: {name} is {ratio:.3f}x the best ({best_name})")
+    return "\n".join(lines)
+
+
+def constants_diff(old: Model, new: Model) -> str:
+    lines = []
+    for var, c in new.candidates.items():
+        o = old.candidates[var]
+        if (o.efficiency, o.epilogue_ktiles) != (c.efficiency, c.epilogue_ktiles):
+            lines.append(
+                f"  {var:11s} {c.name}: efficiency {o.efficiency:.3f} -> {c.efficiency:.3f}, "
+                f"epilogue_ktiles {o.epilogue_ktiles:.2f} -> {c.epilogue_ktiles:.2f}"
+            )
+    return "\n".join(lines) if lines else "  (no change improves the objective)"
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], epilog="See the module docstring for the method.")
+    ap.add_argument("tune_json", help="tune.json written by `int8dit_bench_tune --all-configs`")
+    ap.add_argument("--heuristic", default=str(HEURISTIC_CU), help="heuristic.cu to read (default: this tree's)")
+    ap.add_argument("--sm-count", type=int, help="SM count of the GPU (default: the report's gpu.sm_count)")
+    ap.add_argument("--refit", action="store_true", help="search better efficiency / epilogue constants")
+    args = ap.parse_args(argv)
+    try:
+        report = json.loads(Path(args.tune_json).read_text())
+        model = parse_heuristic(Path(args.heuristic).read_text())
+        sweeps = load_sweeps(report)
+    except (OSError, ValueError, KeyError) as e:
+        print(f"fit_heuristic: {e}", file=sys.stderr)
+        return 2
+    sm_count = args.sm_count or report.get("gpu", {}).get("sm_count")
+    if not sm_count:
+        print("fit_heuristic: the report has no gpu.sm_count; pass --sm-count", file=sys.stderr)
+        return 2
+    print(f"# Heuristic model vs {args.tune_json} ({report.get('gpu', {}).get('name', '?')}, {sm_count} SMs)\n")
+    print(describe(f"heuristic.cu as it is ({args.heuristic})", judge(model, sweeps, sm_count)))
+    if args.refit:
+        fitted = refit(model, sweeps, sm_count)
+        print()
+        print(describe("refitted constants", judge(fitted, sweeps, sm_count)))
+        print("\nChanges to paste into heuristic.cu (then measure the presets on the GPU):")
+        print(constants_diff(model, fitted))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,105 @@
+"""bench/tune/fit_heuristic.py: it reads heuristic.cu's real table, and judges and refits on data. Standard library only."""
+import importlib.util
+import math
+import re
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+_spec = importlib.util.spec_from_file_location("fit_heuristic", ROOT / "bench" / "tune" / "fit_heuristic.py")
+fit = importlib.util.module_from_spec(_spec)
+sys.modules["fit_heuristic"] = fit  # dataclasses look their module up there
+_spec.loader.exec_module(fit)
+
+SMS = 132
+
+
+def tree_model():
+    return fit.parse_heuristic((ROOT / "src" / "gemm" / "sm90" / "heuristic.cu").read_text())
+
+
+def test_the_parse_reads_every_bucket_and_only_built_configurations():
+    model = tree_model()
+    built = set(re.findall(r"INT8DIT_SM90_KERNEL\((\w+)\)", (ROOT / "src/gemm/sm90/kernel_list.inc").read_text()))
+    assert len(model.buckets) >= 3
+    assert [b[0] for b in model.buckets] == sorted(b[0] for b in model.buckets)
+    assert model.buckets[-1][0] == 2**63 - 1  # the last bucket takes every M
+    for _, names in model.buckets:
+        assert names, "an empty bucket"
+        for var in names:
+            assert model.candidates[var].name in built
+    assert 0 < model.stream_k_margin < 1
+
+
+def test_a_changed_table_format_is_an_error_not_an_empty_model():
+    with pytest.raises(ValueError, match="table format changed"):
+        fit.parse_heuristic("constexpr double kStreamKMargin = 0.05;")
+
+
+def test_max_cliff_compares_each_m_with_the_fastest_larger_m():
+    # M = 2 takes 12 us where M = 4 takes 10: cliff 1.2; M = 3 at 11 us is 1.1.
+    assert fit.max_cliff([1, 2, 3, 4], [9.0, 12.0, 11.0, 10.0]) == (1.2, 2, 4)
+    assert fit.max_cliff([1, 2], [1.0, 2.0])[0] == 0.5  # time growing with M is no cliff (< 1)
+
+
+def synthetic_sweeps(true_model, ms=None):
+    """Every configuration's 'measured' time is the true model's estimate (in arbitrary us)."""
+    ms = ms or [1, 64, 128, 256, 384, 512, 640, 768, 1024, 1536, 2048, 3072, 4096, 6144, 8192]
+    sweeps = []
+    for n, k in ((3072, 3072), (12288, 3072)):
+        times = [{c.name: fit.estimated_time(c, m, n, k, SMS) for c in true_model.candidates.values()} for m in ms]
+        sweeps.append(fit.SweepData(n, k, list(ms), times))
+    return sweeps
+
+
+def one_bucket(model):
+    """Every candidate in one bucket and no stream-K margin: the pick is the modelled minimum over all."""
+    return replace(model, buckets=[(2**63 - 1, list(model.candidates))], stream_k_margin=0.0)
+
+
+def test_a_model_judged_on_its_own_times_has_no_regret():
+    model = one_bucket(tree_model())
+    for j in fit.judge(model, synthetic_sweeps(model), SMS):
+        assert j.regret == pytest.approx(1.0)
+
+
+def test_refit_recovers_from_a_wrong_efficiency():
+    truth = one_bucket(tree_model())
+    cands = dict(truth.candidates)
+    cands["kSmallN256"] = replace(cands["kSmallN256"], efficiency=cands["kSmallN256"].efficiency * 3.0)
+    wrong = replace(truth, candidates=cands)
+    sweeps = synthetic_sweeps(truth)
+    before = fit.judge(wrong, sweeps, SMS)
+    assert max(j.regret for j in before) > 1.01, "the perturbation should cost something"
+    fitted = fit.refit(wrong, sweeps, SMS)
+    after = fit.judge(fitted, sweeps, SMS)
+    assert fit.objective(after) < fit.objective(before)
+    assert math.prod(j.regret for j in after) < math.prod(j.regret for j in before)
+    assert max(j.regret for j in after) < 1.01
+
+
+def test_a_report_without_per_configuration_times_says_how_to_get_them():
+    report = {"m_sweeps": [{"n": 3072, "k": 3072, "points": [{"m": 1, "heuristic": {}, "tuned": {}}]}]}
+    with pytest.raises(ValueError, match="--all-configs"):
+        fit.load_sweeps(report)
+
+
+def test_the_cli_judges_a_report(tmp_path, capsys):
+    import json
+
+    model = tree_model()
+    sweeps = synthetic_sweeps(model, ms=[64, 512, 4096])
+    report = {
+        "gpu": {"name": "synthetic", "sm_count": SMS},
+        "m_sweeps": [
+            {"n": s.n, "k": s.k, "points": [{"m": m, "configs": t} for m, t in zip(s.ms, s.times)]} for s in sweeps
+        ],
+    }
+    path = tmp_path / "tune.json"
+    path.write_text(json.dumps(report))
+    assert fit.main([str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "N = 3072, K = 3072: cliff" in out and "N = 12288, K = 3072: cliff" in out
