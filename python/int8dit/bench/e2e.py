@@ -22,6 +22,8 @@ import sys
 import time
 import traceback
 
+from int8dit.bench.time_limit import time_limit
+
 # In the order they run: the paths the summary needs first, so that a run cut short still has them.
 PATHS = ["bf16", "int8dit", "fp8", "bf16_compile", "int8dit_compile", "fake_quant", "torchao_int8", "nf4",
          "torchao_int8_compile"]
@@ -153,29 +155,31 @@ def run_model(torch, case, paths, args) -> dict:
         entry = {}
         variant = fn = None
         try:
-            t0 = time.perf_counter()
-            variant = make_variant(torch, path, model, chosen)
-            entry["setup_s"] = round(time.perf_counter() - t0, 2)
-            entry["weight_bytes"] = unique_tensor_bytes(variant) if path not in ("bf16", "bf16_compile") else \
-                unique_tensor_bytes(model)
-            with torch.no_grad():
-                fn = lambda: variant(**inputs)  # noqa: E731
+            with time_limit(args.path_timeout, f"{case.name}: {path}"):
                 t0 = time.perf_counter()
-                out = fn()[0]
-                torch.cuda.synchronize()
-                entry["first_call_s"] = round(time.perf_counter() - t0, 2)
-                torch.cuda.reset_peak_memory_stats()
-                base = torch.cuda.memory_allocated()
-                out = fn()[0]
-                torch.cuda.synchronize()
-                entry["activation_peak_bytes"] = torch.cuda.max_memory_allocated() - base
-                # What a process holding only this variant would peak at.
-                entry["peak_bytes"] = entry["weight_bytes"] + entry["activation_peak_bytes"]
-                entry.update(time_forward(torch, lambda: fn(), args.warmup, args.iters))
-            if path in QUANTIZED:
-                entry.update(accuracy(torch, out, ref))
-            log(f"{case.name}: {path}: {entry['median_ms']:.2f} ms, weights {entry['weight_bytes'] / 2**30:.2f} GiB"
-                + (f", cosine {entry['cosine_vs_bf16']:.5f}" if "cosine_vs_bf16" in entry else ""))
+                variant = make_variant(torch, path, model, chosen)
+                entry["setup_s"] = round(time.perf_counter() - t0, 2)
+                entry["weight_bytes"] = unique_tensor_bytes(variant) if path not in ("bf16", "bf16_compile") else \
+                    unique_tensor_bytes(model)
+                with torch.no_grad():
+                    fn = lambda: variant(**inputs)  # noqa: E731
+                    t0 = time.perf_counter()
+                    out = fn()[0]
+                    torch.cuda.synchronize()
+                    entry["first_call_s"] = round(time.perf_counter() - t0, 2)
+                    torch.cuda.reset_peak_memory_stats()
+                    base = torch.cuda.memory_allocated()
+                    out = fn()[0]
+                    torch.cuda.synchronize()
+                    entry["activation_peak_bytes"] = torch.cuda.max_memory_allocated() - base
+                    # What a process holding only this variant would peak at.
+                    entry["peak_bytes"] = entry["weight_bytes"] + entry["activation_peak_bytes"]
+                    entry.update(time_forward(torch, lambda: fn(), args.warmup, args.iters))
+                if path in QUANTIZED:
+                    entry.update(accuracy(torch, out, ref))
+                log(f"{case.name}: {path}: {entry['median_ms']:.2f} ms, "
+                    f"weights {entry['weight_bytes'] / 2**30:.2f} GiB"
+                    + (f", cosine {entry['cosine_vs_bf16']:.5f}" if "cosine_vs_bf16" in entry else ""))
         except Exception as e:  # one failing path must not hide the others' numbers
             entry = {"error": f"{type(e).__name__}: {str(e)[:400]}"}
             log(f"{case.name}: {path}: FAILED {entry['error']}")
@@ -270,6 +274,9 @@ def main(argv=None) -> int:
     ap.add_argument("--quick", action="store_true", help="Flux-dev 1024 only, eager paths, 1 warm-up, 3 runs")
     ap.add_argument("--minilm", action="store_true", help="also evaluate all-MiniLM-L6-v2 (real weights)")
     ap.add_argument("--verbose", action="store_true", help="print tracebacks of failing paths")
+    ap.add_argument("--path-timeout", type=float, default=0, metavar="S",
+                    help="give up a path (model build excluded) after S seconds of wall time and record why, "
+                    "so a hanging compile costs that path, not the run (0 = no limit)")
     ap.add_argument("--merge", metavar="E2E_JSON", help="add this run's paths to an earlier e2e.json (same GPU and "
                     "packages): e.g. the compiled paths of the models an earlier run left out; both commands are kept")
     args = ap.parse_args(argv)
