@@ -48,7 +48,6 @@ int8dit::GemmParams GemmRunner::params(int64_t m, int set) const {
 }
 
 Measurement GemmRunner::time(int64_t m, int8dit::TuneMode mode, int warmup, int runs) {
-  if (m > max_m_) throw bench::BenchError("M = " + std::to_string(m) + " exceeds the runner's " + std::to_string(max_m_));
   int8dit::set_tune_mode(mode);
   Measurement out;
   const auto start = std::chrono::steady_clock::now();
@@ -59,7 +58,6 @@ Measurement GemmRunner::time(int64_t m, int8dit::TuneMode mode, int warmup, int 
 }
 
 Measurement GemmRunner::time_config(int64_t m, const std::string& config, int warmup, int runs) {
-  if (m > max_m_) throw bench::BenchError("M = " + std::to_string(m) + " exceeds the runner's " + std::to_string(max_m_));
   int8dit::GemmOptions forced;
   forced.config = config.c_str();
   Measurement out;
@@ -69,6 +67,7 @@ Measurement GemmRunner::time_config(int64_t m, const std::string& config, int wa
 
 Measurement GemmRunner::time_selected(int64_t m, const int8dit::GemmOptions* opts, int warmup, int runs,
                                       Measurement out) {
+  if (m > max_m_) throw bench::BenchError("M = " + std::to_string(m) + " exceeds the runner's " + std::to_string(max_m_));
   const size_t need = int8dit::gemm_workspace_size(params(m, 0), opts);
   if (need > workspace_.bytes()) {
     BENCH_CUDA(cudaStreamSynchronize(stream_));  // the old workspace may still be in use

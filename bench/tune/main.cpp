@@ -77,15 +77,8 @@ void run_presets(const Options& o, const bench::GpuInfo& gpu, cudaStream_t strea
 // The bf16-output configurations of this GPU's kernel family (what the bf16 heuristic chooses from).
 std::vector<std::string> bf16_config_names() {
   std::vector<std::string> names;
-  const std::string all = int8dit::gemm_config_names();
-  size_t start = 0;
-  while (start < all.size()) {
-    size_t comma = all.find(',', start);
-    if (comma == std::string::npos) comma = all.size();
-    const std::string name = all.substr(start, comma - start);
+  for (const std::string& name : split_commas(int8dit::gemm_config_names()))
     if (name.find("_bf16_") != std::string::npos) names.push_back(name);
-    start = comma + 1;
-  }
   if (names.empty()) throw bench::BenchError("--all-configs: this build has no bf16 configuration for this GPU");
   return names;
 }

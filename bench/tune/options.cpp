@@ -18,6 +18,8 @@ int parse_int(const std::string& flag, const std::string& v, int lo) {
   return x;
 }
 
+}  // namespace
+
 std::vector<std::string> split_commas(const std::string& s) {
   std::vector<std::string> out;
   size_t start = 0;
@@ -29,8 +31,6 @@ std::vector<std::string> split_commas(const std::string& s) {
   }
   return out;
 }
-
-}  // namespace
 
 std::string help_text() {
   return R"(int8dit_bench_tune: tuned vs heuristic W8A8 GEMM time (bf16 out, with bias), per preset shape and

@@ -23,5 +23,7 @@ struct Options {
 // Throws std::runtime_error naming the flag on bad input.
 Options parse_options(int argc, char** argv);
 std::string help_text();
+// "a,b,,c" -> {"a", "b", "c"} (empty items dropped).
+std::vector<std::string> split_commas(const std::string& s);
 
 }  // namespace bench_tune
