@@ -9,7 +9,7 @@ pick and the tuner's), which cannot tell what another pick would have cost. Run 
 that data, where every pick has a measured time:
 
   python3 bench/tune/fit_heuristic.py tune.json            # judge heuristic.cu as it is
-  python3 bench/tune/fit_heuristic.py tune.json --refit    # search better constants, print them
+  python3 bench/tune/fit_heuristic.py tune.json --refit    # search better constants and buckets
 
 It reports, per sweep: the worst cliff t(smaller M) / t(larger M) of the model's picks (the issue's
 target is <= 1.15), the same for the best measured configuration at each M (the floor any heuristic
@@ -197,23 +197,40 @@ _EFFICIENCY_STEPS = (0.33, 0.5, 0.67, 0.8, 0.9, 0.95, 1.05, 1.1, 1.25, 1.5, 2.0,
 _EPILOGUE_STEPS = (-8, -4, -2, -1, 1, 2, 4, 8, 16)
 
 
-def refit(model: Model, sweeps: list[SweepData], sm_count: int, rounds: int = 4) -> Model:
-    """Coordinate search over each candidate's efficiency and epilogue cost; keeps every improvement."""
+def _trials(model: Model):
+    """Every one-step change: a candidate's efficiency or epilogue cost, or a candidate joining a bucket
+    it is not in (last in preference: the model's estimate decides, ties keep the earlier ones), also
+    with its efficiency scaled at once (a candidate the model undervalues gains nothing from either
+    change alone)."""
+    for var, c in model.candidates.items():
+        for f in _EFFICIENCY_STEPS:
+            yield replace(model, candidates={**model.candidates, var: replace(c, efficiency=round(c.efficiency * f, 3))})
+        for d in _EPILOGUE_STEPS:
+            e = round(max(0.0, c.epilogue_ktiles + d), 2)
+            yield replace(model, candidates={**model.candidates, var: replace(c, epilogue_ktiles=e)})
+    for i, (max_m, names) in enumerate(model.buckets):
+        for var in model.candidates:
+            if var not in names:
+                buckets = list(model.buckets)
+                buckets[i] = (max_m, names + [var])
+                joined = replace(model, buckets=buckets)
+                yield joined
+                c = model.candidates[var]
+                for f in _EFFICIENCY_STEPS:
+                    yield replace(joined, candidates={**model.candidates,
+                                                      var: replace(c, efficiency=round(c.efficiency * f, 3))})
+
+
+def refit(model: Model, sweeps: list[SweepData], sm_count: int, rounds: int = 6) -> Model:
+    """Greedy coordinate search over the constants and the bucket membership; keeps every improvement."""
     best = model
     best_score = objective(judge(best, sweeps, sm_count))
     for _ in range(rounds):
         improved = False
-        for var in list(best.candidates):
-            c = best.candidates[var]
-            trials = [replace(c, efficiency=round(c.efficiency * f, 3)) for f in _EFFICIENCY_STEPS]
-            trials += [replace(c, epilogue_ktiles=round(max(0.0, c.epilogue_ktiles + d), 2)) for d in _EPILOGUE_STEPS]
-            for t in trials:
-                candidates = dict(best.candidates)
-                candidates[var] = t
-                trial = replace(best, candidates=candidates)
-                score = objective(judge(trial, sweeps, sm_count))
-                if score < best_score - 1e-9:
-                    best, best_score, improved = trial, score, True
+        for trial in list(_trials(best)):
+            score = objective(judge(trial, sweeps, sm_count))
+            if score < best_score - 1e-9:
+                best, best_score, improved = trial, score, True
         if not improved:
             break
     return best
@@ -243,6 +260,11 @@ def constants_diff(old: Model, new: Model) -> str:
                 f"  {var:11s} {c.name}: efficiency {o.efficiency:.3f} -> {c.efficiency:.3f}, "
                 f"epilogue_ktiles {o.epilogue_ktiles:.2f} -> {c.epilogue_ktiles:.2f}"
             )
+    for (max_m, names), (_, old_names) in zip(new.buckets, old.buckets):
+        added = [v for v in names if v not in old_names]
+        if added:
+            edge = "every larger M" if max_m == 2**63 - 1 else f"M <= {max_m}"
+            lines.append(f"  bucket {edge}: add {', '.join(added)}")
     return "\n".join(lines) if lines else "  (no change improves the objective)"
 
 
@@ -251,7 +273,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("tune_json", help="tune.json written by `int8dit_bench_tune --all-configs`")
     ap.add_argument("--heuristic", default=str(HEURISTIC_CU), help="heuristic.cu to read (default: this tree's)")
     ap.add_argument("--sm-count", type=int, help="SM count of the GPU (default: the report's gpu.sm_count)")
-    ap.add_argument("--refit", action="store_true", help="search better efficiency / epilogue constants")
+    ap.add_argument("--refit", action="store_true",
+                    help="search better efficiency / epilogue constants and bucket membership")
     args = ap.parse_args(argv)
     try:
         report = json.loads(Path(args.tune_json).read_text())

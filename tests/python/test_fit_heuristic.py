@@ -103,3 +103,19 @@ def test_the_cli_judges_a_report(tmp_path, capsys):
     assert fit.main([str(path)]) == 0
     out = capsys.readouterr().out
     assert "N = 3072, K = 3072: cliff" in out and "N = 12288, K = 3072: cliff" in out
+
+
+def test_refit_lets_an_undervalued_candidate_join_the_bucket_where_it_wins():
+    # The truth: 64x256 ping-pong is far better than the table believes, also at large M, where the
+    # table does not offer it. Neither a higher efficiency nor the bucket alone fixes that.
+    tree = tree_model()
+    last_max, last_names = tree.buckets[-1]
+    start = replace(tree, buckets=tree.buckets[:-1] + [(last_max, [v for v in last_names if v != "kSmallN256"])])
+    c = tree.candidates["kSmallN256"]
+    truth = replace(tree, candidates={**tree.candidates, "kSmallN256": replace(c, efficiency=1.2)})
+    sweeps = synthetic_sweeps(truth)
+    assert min(j.regret for j in fit.judge(start, sweeps, SMS)) > 1.1
+    fitted = fit.refit(start, sweeps, SMS)
+    assert "kSmallN256" in fitted.buckets[-1][1]
+    assert max(j.regret for j in fit.judge(fitted, sweeps, SMS)) < 1.01
+    assert "every larger M: add kSmallN256" in fit.constants_diff(start, fitted)
