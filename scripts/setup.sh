@@ -25,7 +25,7 @@ PIP_IF_MISSING=(
 )
 # The torch layer's tests (tests/python/test_torch_*.py: custom ops, opcheck, torch.compile fullgraph,
 # quantize_, SmoothQuant, safetensors round trips) run on the CPU too, so CI runs them. PyPI's torch
-# wheel brings the CUDA runtime libraries: 4.7 GB and 95 s on the 2-core CI machine (measured
+# wheel brings the CUDA runtime libraries: 4.7 GB and 95 s on a 2-core machine like CI's (measured
 # 2026-12-02), well inside CI's budget. INT8DIT_NO_TORCH=1 leaves it out (those tests then skip).
 if [[ -z ${INT8DIT_NO_TORCH:-} ]]; then
   PIP_IF_MISSING+=(
