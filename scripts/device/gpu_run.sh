@@ -10,12 +10,17 @@
 #   TUNE_ARGS="--all-configs"         extra int8dit_bench_tune flags (this one: time every configuration
 #                                      at every M, then judge/refit the heuristic: heuristic_fit.txt)
 #   STEPS="... pytest e2e"             pytest: build int8dit._C, run tests/python (torch and GPU tests);
-#   E2E_ARGS="..." E2E_TIMEOUT=s      e2e: python -m int8dit.bench.e2e with these arguments. Wheels and
+#   E2E_ARGS="..."                     e2e: python -m int8dit.bench.e2e with these arguments. Wheels and
 #                                      the packed MiniLM model travel in .whl/ (carry it).
+#   GPU_RUN_SECONDS=540                the whole run's budget: every step runs under `timeout` with what
+#                                      is left of it (minus 20 s to pack), so a run that would outlast the
+#                                      device call's limit still packs and returns what it measured.
+#                                      (E2E_TIMEOUT / E2E_UNTIL still cap the e2e step alone.)
 #
 # The machine has no network: the CUTLASS headers travel as .carry/cutlass-*.tgz (made by
-# scripts/device/pack_carry.sh). $OUT returns at most 8 files, so everything is packed into
-# $OUT/results.tgz, with the build's ptxas report and the test log beside it.
+# scripts/device/pack_carry.sh). $OUT returns at most 8 files: everything is packed into
+# $OUT/results.tgz; beside it only the few files read first (info_check.txt, heuristic_fit.txt, the
+# step timings, gemm.md, tune.md).
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 OUT=${OUT:-$ROOT/out}
@@ -26,6 +31,20 @@ BUILD=${BUILD:-/tmp/int8dit-build}
 mkdir -p "$OUT" "$WORK"
 has() { [[ " $STEPS " == *" $1 "* ]]; }
 status=0
+deadline=$(( $(date +%s) + ${GPU_RUN_SECONDS:-540} - 20 ))
+left() { local s=$(( deadline - $(date +%s) )); (( s > 1 )) && echo "$s" || echo 1; }
+step_start=$(date +%s)
+step_done() {  # one line per step in $WORK/steps.txt: how long it took, to plan the next device call
+  local now; now=$(date +%s)
+  echo "$1: $((now - step_start)) s (status so far $status)" | tee -a "$WORK/steps.txt"
+  step_start=$now
+}
+finish() {
+  cp "$BUILD"/*.log "$WORK/" 2>/dev/null || true
+  cp "$WORK"/steps.txt "$OUT/" 2>/dev/null || true
+  tar czf "$OUT/results.tgz" -C "$WORK" .
+  echo "gpu_run: steps [$STEPS] status=$status; results in \$OUT/results.tgz"
+}
 
 nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.max.sm,memory.total --format=csv | tee "$WORK/gpu.txt"
 
@@ -35,42 +54,46 @@ if has build; then
     -DINT8DIT_CUTLASS_DIR=/tmp/cutlass/include -DINT8DIT_PTXAS_VERBOSE=ON > "$WORK/configure.log" 2>&1 \
     || { cat "$WORK/configure.log"; status=1; }
   # -k 0: one broken target must not hide the results of the others.
-  ninja -C "$BUILD" -k 0 -j"$(nproc)" > "$WORK/build.log" 2>&1 || { status=1; grep -E "error|FAILED" "$WORK/build.log" | head -40; }
-  grep -E "Function properties|spill|Used [0-9]+ registers" "$WORK/build.log" > "$OUT/ptxas.txt" || true
+  timeout "$(left)" ninja -C "$BUILD" -k 0 -j"$(nproc)" > "$WORK/build.log" 2>&1 || { status=1; grep -E "error|FAILED" "$WORK/build.log" | head -40; }
+  grep -E "Function properties|spill|Used [0-9]+ registers" "$WORK/build.log" > "$WORK/ptxas.txt" || true
   echo "build: $(grep -c 'error' "$WORK/build.log") error lines; spills: $(grep -E '[1-9][0-9]* bytes spill' "$WORK/build.log" | wc -l) kernels"
+  step_done build
 fi
 
 if has test; then
-  (cd "$BUILD" && ctest --output-on-failure -j4 2>&1) | tee "$OUT/test.log" | tail -n 40 || status=1
+  (cd "$BUILD" && timeout "$(left)" ctest --output-on-failure -j4 2>&1) | tee "$WORK/test.log" | tail -n 40 || status=1
   [[ ${PIPESTATUS[0]} -eq 0 ]] || status=1
   # What a user sees first on this GPU: the tool's own report and self-check, kept verbatim.
   { echo "\$ int8dit info"; "$BUILD/tools/int8dit" info; echo "(exit $?)"
     echo; echo "\$ int8dit check"; "$BUILD/tools/int8dit" check; echo "(exit $?)"; } > "$OUT/info_check.txt" 2>&1 || status=1
   [[ $(grep -c "^(exit 0)" "$OUT/info_check.txt") -eq 2 ]] || status=1
   cat "$OUT/info_check.txt"
+  step_done test
 fi
 
 if has sanitize; then
   for tool in memcheck racecheck; do
     for t in "$BUILD"/tests/test_*gpu*; do
       [[ -x $t ]] || continue
-      INT8DIT_SMALL_SHAPES=1 compute-sanitizer --tool $tool --error-exitcode 3 "$t" > "$WORK/sanitize_${tool}_$(basename "$t").log" 2>&1
+      INT8DIT_SMALL_SHAPES=1 timeout "$(left)" compute-sanitizer --tool $tool --error-exitcode 3 "$t" > "$WORK/sanitize_${tool}_$(basename "$t").log" 2>&1
       rc=$?; echo "compute-sanitizer $tool $(basename "$t"): rc=$rc ($(tail -n 1 "$WORK/sanitize_${tool}_$(basename "$t").log"))"
       [[ $rc -eq 0 ]] || status=1
     done
   done | tee "$WORK/sanitize.txt"
+  step_done sanitize
 fi
 
 if has bench; then
-  BUILD="$BUILD" RESULTS="$WORK/results" bash "$ROOT/scripts/bench.sh" ${BENCH_ARGS:-} 2>&1 | tee "$WORK/bench.log" | tail -n 60
-  # Beside results.tgz too, so that a run cut short by its time limit still brings them back.
-  cp "$WORK"/results/gemm.{json,md} "$OUT/" 2>/dev/null || true
+  BUILD="$BUILD" RESULTS="$WORK/results" timeout "$(left)" bash "$ROOT/scripts/bench.sh" ${BENCH_ARGS:-} 2>&1 | tee "$WORK/bench.log" | tail -n 60
+  cp "$WORK"/results/gemm.md "$OUT/" 2>/dev/null || true
+  step_done bench
 fi
 
 if has tune; then
-  BUILD="$BUILD" ARCHS="$ARCHS" OUT="$WORK/tune" BENCH_ARGS="${TUNE_ARGS:-}" bash "$ROOT/bench/tune/run.sh" 2>&1 | tee "$WORK/tune.log" | tail -n 30
+  BUILD="$BUILD" ARCHS="$ARCHS" OUT="$WORK/tune" BENCH_ARGS="${TUNE_ARGS:-}" timeout "$(left)" bash "$ROOT/bench/tune/run.sh" 2>&1 | tee "$WORK/tune.log" | tail -n 30
   [[ ${PIPESTATUS[0]} -eq 0 ]] || status=1
-  cp "$WORK"/tune/tune.{json,md} "$WORK"/tune/*.png "$WORK"/tune/heuristic_fit.txt "$OUT/" 2>/dev/null || true
+  cp "$WORK"/tune/tune.md "$WORK"/tune/heuristic_fit.txt "$OUT/" 2>/dev/null || true
+  step_done tune
 fi
 
 if has pytest || has e2e; then
@@ -85,26 +108,26 @@ if has pytest || has e2e; then
       -DINT8DIT_CUTLASS_DIR=/tmp/cutlass/include -DINT8DIT_BUILD_TESTS=OFF -DINT8DIT_BUILD_BENCH=OFF > "$WORK/configure.log" 2>&1
   fi
   cmake -S "$ROOT" -B "$BUILD" -DINT8DIT_BUILD_PYTHON=ON -DPython_EXECUTABLE="$(command -v python3)" >> "$WORK/configure.log" 2>&1
-  ninja -C "$BUILD" -j"$(nproc)" _C > "$WORK/build_python.log" 2>&1 || { status=1; grep -E "error|FAILED" "$WORK/build_python.log" | head -40; }
+  timeout "$(left)" ninja -C "$BUILD" -j"$(nproc)" _C > "$WORK/build_python.log" 2>&1 || { status=1; grep -E "error|FAILED" "$WORK/build_python.log" | head -40; }
   export PYTHONPATH="$ROOT/python:$BUILD/python:$ROOT/tests/python${PYTHONPATH:+:$PYTHONPATH}" HF_HUB_OFFLINE=1
 fi
 
 if has pytest; then
-  python3 -m pytest -q -rs "$ROOT/tests/python" 2>&1 | tee "$OUT/pytest.log" | tail -n 40
+  timeout "$(left)" python3 -m pytest -q -rs "$ROOT/tests/python" 2>&1 | tee "$WORK/pytest.log" | tail -n 40
   [[ ${PIPESTATUS[0]} -eq 0 ]] || status=1
+  step_done pytest
 fi
 
 if has e2e; then
   # E2E_TIMEOUT (seconds) or E2E_UNTIL (epoch seconds) stops the benchmark early enough that what it
   # wrote still comes back.
-  e2e_limit=${E2E_TIMEOUT:-0}
-  [[ -n ${E2E_UNTIL:-} ]] && e2e_limit=$((E2E_UNTIL - $(date +%s))) && ((e2e_limit < 1)) && e2e_limit=1
+  e2e_limit=$(left)
+  [[ -n ${E2E_TIMEOUT:-} ]] && ((E2E_TIMEOUT < e2e_limit)) && e2e_limit=$E2E_TIMEOUT
+  [[ -n ${E2E_UNTIL:-} ]] && ((E2E_UNTIL - $(date +%s) < e2e_limit)) && e2e_limit=$((E2E_UNTIL - $(date +%s))) && ((e2e_limit < 1)) && e2e_limit=1
   timeout "$e2e_limit" python3 -m int8dit.bench.e2e --out "$WORK/e2e" ${E2E_ARGS:-} 2>&1 | tee "$WORK/e2e.log" | grep -vE "^\s*$" | tail -n 80
   [[ ${PIPESTATUS[0]} -eq 0 ]] || status=1
-  cp "$WORK"/e2e/e2e.* "$OUT/" 2>/dev/null || true
+  step_done e2e
 fi
 
-cp "$BUILD"/*.log "$WORK/" 2>/dev/null || true
-tar czf "$OUT/results.tgz" -C "$WORK" .
-echo "gpu_run: steps [$STEPS] status=$status; results in \$OUT/results.tgz"
+finish
 exit $status
