@@ -42,6 +42,9 @@ Shapes
 
 Timing
   --warmup N           untimed runs before timing (default 10)
+  --warmup-ms MS       ... and the warm-up goes on until it has lasted MS of GPU time (default 30), so
+                       that a path timed right after host-side work does not run at an idle GPU's
+                       lowered clock; 0 turns it off
   --runs N             timed runs per path; the median is reported (default 50)
   --sweep-runs N       runs per candidate when choosing the best forced configuration of ours and
                        the best of the cuBLASLt heuristic's algorithms (default 20); the winner is
@@ -90,6 +93,7 @@ Options parse_options(int argc, char** argv) {
       {"--runs", [&](const std::string& f, const std::string& v) { o.runs = parse_int(f, v, 1); }},
       {"--sweep-runs", [&](const std::string& f, const std::string& v) { o.sweep_runs = parse_int(f, v, 1); }},
       {"--algos", [&](const std::string& f, const std::string& v) { o.algos = parse_int(f, v, 1); }},
+      {"--warmup-ms", [&](const std::string& f, const std::string& v) { o.warmup_ms = parse_double(f, v); }},
       {"--rotate-mb", [&](const std::string& f, const std::string& v) { o.rotate_mb = parse_double(f, v); }},
       {"--tol", [&](const std::string& f, const std::string& v) { o.tol = parse_double(f, v); }},
       {"--host-calls", [&](const std::string& f, const std::string& v) { o.host_calls = parse_int(f, v, 1); }},

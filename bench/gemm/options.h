@@ -14,6 +14,7 @@ struct Options {
   std::string out_dir;               // --out: where gemm.json and gemm.md go (none: print only)
   int device = 0;
   int warmup = 10;
+  double warmup_ms = 30;  // --warmup-ms: the warm-up also lasts this much GPU time (timing.h says why)
   int runs = 50;
   int sweep_runs = 20;     // runs per candidate when picking the best forced config / cuBLASLt algo
   int algos = 4;           // cuBLASLt heuristic candidates tried per baseline

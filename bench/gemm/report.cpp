@@ -142,6 +142,7 @@ Json to_json(const RunReport& r) {
   method["timing"] = "CUDA events around each run, median of runs after warm-up; a holding kernel keeps the "
                      "stream busy while runs are enqueued so only device time is measured";
   method["warmup"] = r.opts.warmup;
+  method["warmup_ms"] = r.opts.warmup_ms;
   method["runs"] = r.opts.runs;
   method["sweep_runs"] = r.opts.sweep_runs;
   method["cublaslt_algos_tried"] = r.opts.algos;
@@ -266,7 +267,7 @@ std::string to_markdown(const RunReport& r) {
        g.peak_source + ")");
   line("- int8dit " + r.library_version + ", built for " + r.built_archs + "; dispatch: " + r.dispatch_mode);
   line("- timing: median of " + std::to_string(r.opts.runs) + " runs after " + std::to_string(r.opts.warmup) +
-       " warm-up runs, CUDA events, buffer sets rotated past L2; cuBLASLt: best of the heuristic's top " +
+       " warm-up runs (lasting at least " + num(r.opts.warmup_ms, "%.0f") + " ms of GPU time), CUDA events, buffer sets rotated past L2; cuBLASLt: best of the heuristic's top " +
        std::to_string(r.opts.algos) + " algorithms, 32 MiB workspace");
   line("");
   line("Cells are `ms / TOPS` (TOPS = 2MNK / t). \"ours\" is int8dit::gemm_w8a8 with default dispatch; \"best\" the "

@@ -73,6 +73,7 @@ struct ShapeBench::Impl {
   std::vector<__nv_bfloat16> h_bias_bf16;
 
   Impl(const Options& o, const GpuInfo& g, cudaStream_t st) : opts(o), gpu(g), stream(st), timer(st) {
+    timer.set_min_warmup_ms(o.warmup_ms);
     BENCH_CUBLAS(cublasLtCreate(&lt));
   }
   ~Impl() {

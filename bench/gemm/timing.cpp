@@ -30,6 +30,19 @@ GpuTimer::~GpuTimer() {
 Timing GpuTimer::time(const std::function<void(int)>& launch, int warmup, int runs) {
   int call = 0;
   for (; call < warmup; ++call) launch(call);
+  if (min_warmup_ms_ > 0) {
+    // Batches that double up to kChunk launches, each followed by a look at the elapsed GPU time.
+    constexpr int kMaxWarmupCalls = 100000;
+    BENCH_CUDA(cudaEventRecord(start_[0], stream_));
+    for (int batch = 1; call < kMaxWarmupCalls; batch = std::min(2 * batch, kChunk)) {
+      for (int j = 0; j < batch; ++j) launch(call++);
+      BENCH_CUDA(cudaEventRecord(stop_[0], stream_));
+      BENCH_CUDA(cudaEventSynchronize(stop_[0]));
+      float elapsed = 0;
+      BENCH_CUDA(cudaEventElapsedTime(&elapsed, start_[0], stop_[0]));
+      if (elapsed >= min_warmup_ms_) break;
+    }
+  }
   BENCH_CUDA(cudaStreamSynchronize(stream_));
 
   Timing t;

@@ -24,15 +24,24 @@ class GpuTimer {
   GpuTimer(const GpuTimer&) = delete;
   GpuTimer& operator=(const GpuTimer&) = delete;
 
-  // Calls launch(i) for i in [0, warmup) untimed, then `runs` timed calls; `i` keeps counting so
-  // the caller can rotate buffer sets with i % sets. launch() enqueues on the timer's stream.
+  // Calls launch(i) for i in [0, warmup) untimed, keeps launching untimed until the warm-up has
+  // also lasted min_warmup_ms of GPU time, then makes `runs` timed calls; `i` keeps counting so the
+  // caller can rotate buffer sets with i % sets. launch() enqueues on the timer's stream.
   Timing time(const std::function<void(int)>& launch, int warmup, int runs);
+
+  // NOTE: a GPU left idle for a moment (host-side setup, checks, allocation) drops its SM clock and
+  // needs milliseconds of load to bring it back; ten runs of a 50 us kernel can end before that. On
+  // an H200 the same configuration of the same shape (4096x9216x3072, 128x256 cooperative) timed
+  // 0.2074 ms in one run of this benchmark and 0.1589 ms in another (2026-12-02); a warm-up measured
+  // in time removes the clock as a cause of such differences.
+  void set_min_warmup_ms(double ms) { min_warmup_ms_ = ms; }
 
  private:
   // NOTE: runs are enqueued in chunks so that the pending work never fills the launch queue
   // (about a thousand entries) while the holding kernel blocks the GPU.
   static constexpr int kChunk = 128;
   cudaStream_t stream_;
+  double min_warmup_ms_ = 0;
   volatile int* release_ = nullptr;  // host-mapped: the host writes 1 to let the GPU go
   int* timed_out_ = nullptr;         // host-mapped: the holding kernel writes 1 on timeout
   std::vector<cudaEvent_t> start_, stop_;

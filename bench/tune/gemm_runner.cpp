@@ -8,8 +8,9 @@
 
 namespace bench_tune {
 
-GemmRunner::GemmRunner(int64_t max_m, int64_t n, int64_t k, size_t l2_bytes, cudaStream_t stream)
+GemmRunner::GemmRunner(int64_t max_m, int64_t n, int64_t k, size_t l2_bytes, cudaStream_t stream, double warmup_ms)
     : max_m_(max_m), n_(n), k_(k), stream_(stream), timer_(stream) {
+  timer_.set_min_warmup_ms(warmup_ms);
   // NOTE: the weights are what a small-M GEMM reads most; enough sets that the weights alone span
   // three times the L2, so every timed run misses L2 like a real layer does.
   const size_t b_bytes = size_t(n) * size_t(k);

@@ -24,7 +24,7 @@ struct Measurement {
 
 class GemmRunner {
  public:
-  GemmRunner(int64_t max_m, int64_t n, int64_t k, size_t l2_bytes, cudaStream_t stream);
+  GemmRunner(int64_t max_m, int64_t n, int64_t k, size_t l2_bytes, cudaStream_t stream, double warmup_ms);
 
   // Selects the configuration first (which tunes the key in kTuneOnFirstUse, outside the timing),
   // then times it. Throws bench::BenchError if the GEMM fails.

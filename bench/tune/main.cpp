@@ -57,7 +57,7 @@ void run_presets(const Options& o, const bench::GpuInfo& gpu, cudaStream_t strea
       PresetRow row;
       row.preset = preset, row.layer = s.layer, row.m = s.m, row.n = s.n, row.k = s.k;
       row.bucket_hi = int8dit::m_bucket(s.m).hi;
-      GemmRunner runner(s.m, s.n, s.k, gpu.l2_bytes, stream);
+      GemmRunner runner(s.m, s.n, s.k, gpu.l2_bytes, stream, o.warmup_ms);
       int8dit::TuneResult tuned;
       const auto start = Clock::now();
       int8dit::Status st = int8dit::tune_gemm(int8dit::TuneProblem{s.m, s.n, s.k, int8dit::DType::kBF16, true}, &tuned);
@@ -89,7 +89,7 @@ void run_sweeps(const Options& o, const bench::GpuInfo& gpu, cudaStream_t stream
   for (auto [n, k] : {std::pair<int64_t, int64_t>{3072, 3072}, {12288, 3072}}) {
     Sweep sw;
     sw.n = n, sw.k = k;
-    GemmRunner runner(o.max_m, n, k, gpu.l2_bytes, stream);
+    GemmRunner runner(o.max_m, n, k, gpu.l2_bytes, stream, o.warmup_ms);
     for (int64_t m : ms) {
       SweepPoint p;
       p.m = m;

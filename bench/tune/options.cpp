@@ -42,6 +42,8 @@ over an M sweep, and the largest cliff t(smaller M) / t(larger M) in the sweep.
   --cli PATH          the int8dit tool: time `PATH tune --preset flux-dev` from an empty cache
                       (without it, the in-process tuning time of the flux-dev shapes is reported)
   --warmup N          untimed runs per measurement (default 10)
+  --warmup-ms MS      ... and at least MS of GPU time of them (default 30; 0: off): an idle GPU's
+                      lowered clock otherwise slows whatever is timed first after host-side work
   --runs N            timed runs per measurement, median kept (default 50)
   --max-m N           largest M of the sweep (default 8192)
   --no-sweep          presets only
@@ -68,6 +70,7 @@ Options parse_options(int argc, char** argv) {
     else if (flag == "--shapes-dir") o.shapes_dir = value();
     else if (flag == "--cli") o.cli = value();
     else if (flag == "--warmup") o.warmup = parse_int(flag, value(), 0);
+    else if (flag == "--warmup-ms") o.warmup_ms = parse_int(flag, value(), 0);
     else if (flag == "--runs") o.runs = parse_int(flag, value(), 1);
     else if (flag == "--max-m") o.max_m = parse_int(flag, value(), 2);
     else if (flag == "--no-sweep") o.sweep = false;

@@ -12,6 +12,7 @@ struct Options {
   std::string out_dir;      // --out: tune.json, tune.md and the private tuning cache go there
   std::string cli;          // --cli PATH: the int8dit tool, to time `int8dit tune --preset flux-dev`
   int warmup = 10;
+  double warmup_ms = 30;     // --warmup-ms: the warm-up also lasts this much GPU time (bench/gemm/timing.h)
   int runs = 50;
   int max_m = 8192;         // --max-m: the sweep's largest M
   bool sweep = true;        // --no-sweep

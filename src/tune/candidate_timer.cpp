@@ -29,6 +29,24 @@ class EventPool {
 
 }  // namespace
 
+Status warm_up_clocks(const detail::GemmKernel& kernel, const TimingBuffers& buffers, cudaStream_t stream,
+                      double min_ms) {
+  EventPool events(2);
+  INT8DIT_RETURN_IF_ERROR(events.create());
+  INT8DIT_RETURN_IF_ERROR(detail::cuda_status(cudaEventRecord(events[0], stream), "cudaEventRecord"));
+  int set = 0;
+  for (int batch = 1; set < 4096; batch = std::min(2 * batch, 64)) {
+    for (int i = 0; i < batch; ++i) INT8DIT_RETURN_IF_ERROR(kernel.run(buffers.params(set++), stream));
+    INT8DIT_RETURN_IF_ERROR(detail::cuda_status(cudaEventRecord(events[1], stream), "cudaEventRecord"));
+    INT8DIT_RETURN_IF_ERROR(detail::cuda_status(cudaEventSynchronize(events[1]), kernel.name));
+    float elapsed = 0;
+    INT8DIT_RETURN_IF_ERROR(
+        detail::cuda_status(cudaEventElapsedTime(&elapsed, events[0], events[1]), "cudaEventElapsedTime"));
+    if (elapsed >= min_ms) break;
+  }
+  return Status::Ok();
+}
+
 Status time_candidate(const detail::GemmKernel& kernel, const TimingBuffers& buffers, const TimingPlan& plan,
                       StreamHold& hold, cudaStream_t stream, double* median_us) {
   const int runs = std::max(1, plan.timed_runs);

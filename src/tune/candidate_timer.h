@@ -19,6 +19,13 @@ struct TimingPlan {
 // the median of the timed launches in microseconds. A launch error is returned, not thrown away.
 // NOTE: timed_runs is kept well below the ~1000-entry launch queue, which would otherwise block the
 // host while the held stream cannot drain.
+// Run `kernel` untimed until min_ms of GPU time have passed (at most a few thousand launches).
+// NOTE: an idle GPU drops its SM clock and needs milliseconds of load to raise it again; without this,
+// whichever candidate is timed first after the host's setup may run at a lowered clock and lose
+// unfairly (bench/gemm/timing.h: one configuration timed 1.3x apart in two runs on an H200).
+Status warm_up_clocks(const detail::GemmKernel& kernel, const TimingBuffers& buffers, cudaStream_t stream,
+                      double min_ms);
+
 Status time_candidate(const detail::GemmKernel& kernel, const TimingBuffers& buffers, const TimingPlan& plan,
                       StreamHold& hold, cudaStream_t stream, double* median_us);
 

@@ -136,6 +136,9 @@ Status time_candidates(const FamilyTable& fam, const TuneKey& key, const TuneOpt
   for (const GemmKernel* k : valid) k->run(buffers.params(0), stream.get());
   cudaStreamSynchronize(stream.get());
   cudaGetLastError();
+  // ... but one pass of short kernels is not load enough to raise the clock (candidate_timer.h).
+  if (!tune::warm_up_clocks(heuristic ? *heuristic : *valid.front(), buffers, stream.get(), 20.0).ok())
+    cudaGetLastError();  // a failing kernel shows up again, and is skipped, when it is timed
 
   best->config_us = std::numeric_limits<double>::infinity();
   best->heuristic = heuristic ? heuristic->name : "";
