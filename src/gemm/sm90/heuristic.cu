@@ -44,6 +44,13 @@ constexpr Candidate kMidPP    {"sm90_bf16_128x128x128_2x1_pingpong",      128, 1
 constexpr Candidate kMidSK    {"sm90_bf16_128x128x128_1x1_coop_streamk",  128, 128, 128, 1, true,  0.665, 19.6};
 constexpr Candidate kSmall    {"sm90_bf16_64x128x128_1x1_pingpong",        64, 128, 128, 1, false, 0.443,  0.0};
 constexpr Candidate kSmallN256{"sm90_bf16_64x256x128_1x1_pingpong",        64, 256, 128, 1, false, 0.568,  0.9};
+// Two tiles run faster, once M spans several tiles, than the probe's single-shape fit says. The H200 M
+// sweep with every configuration timed at every M (bench/results/h200/tune.json, --all-configs; judged
+// with bench/tune/fit_heuristic.py) has 64x256 ping-pong the fastest at N = 12288 for M = 577..3072
+// (up to 1.57x ahead of the pick) and 128x128 ping-pong the fastest at nearly every M > 3072 (1.1-1.4x
+// ahead of 128x256 cooperative). The same kernels, with the efficiencies those regimes show:
+constexpr Candidate kSmallN256Wide{"sm90_bf16_64x256x128_1x1_pingpong",    64, 256, 128, 1, false, 0.900,  0.9};
+constexpr Candidate kMidPPMany{"sm90_bf16_128x128x128_2x1_pingpong",      128, 128, 128, 2, false, 1.000,  2.3};
 // clang-format on
 
 // A stream-K pick costs a workspace and a memset launch per call: take it only when the model says it
@@ -68,10 +75,14 @@ const std::vector<Bucket>& buckets() {
       // multiple of 192, stream-K for long K.
       // 64x128 stays a candidate up to M = 1024: at M = 257..448 it still fits one wave where a 2x1
       // cluster of 128-row tiles pads to the next (measured 12.2 vs 15.5 us at M = 320, N = K = 3072).
-      {1024, {kMidPP, kMid, kN192, kSmallN256, kBigSK, kMidSK, kSmall}},
-      // Large M (image tokens, M >= 2048): several waves; the big tile wins unless N or the wave count
-      // fits 192 or 128 better (DiT-XL/2's N = 1152), or the last wave is mostly empty (stream-K).
-      {INT64_MAX, {kBig, kN192, kMidPP, kMid, kBigSK}},
+      // 64x256 ping-pong at its measured multi-tile efficiency (above).
+      {1024, {kMidPP, kMid, kN192, kSmallN256Wide, kBigSK, kMidSK, kSmall}},
+      // M = 1025..3072 (a few waves): as for large M, plus 64x256 ping-pong, which wins at wide N.
+      {3072, {kBig, kN192, kMidPP, kMid, kBigSK, kSmallN256Wide}},
+      // Large M (image tokens): several waves; 128x128 ping-pong (its epilogue hidden behind the other
+      // consumer's mainloop) unless N or the wave count fits 256 or 192 better (Flux-dev's N = 21504),
+      // or the last wave is mostly empty (stream-K).
+      {INT64_MAX, {kBig, kN192, kMidPPMany, kMid, kBigSK}},
   };
   return table;
 }
