@@ -46,6 +46,9 @@ Timing
                        that a path timed right after host-side work does not run at an idle GPU's
                        lowered clock; 0 turns it off
   --runs N             timed runs per path; the median is reported (default 50)
+  --rounds N           the paths of a row are timed in N interleaved rounds of runs/N runs each
+                       (default 5): under a sustained load the GPU runs at its power cap and its
+                       clock moves, so paths timed one after the other would not see the same clock
   --sweep-runs N       runs per candidate when choosing the best forced configuration of ours and
                        the best of the cuBLASLt heuristic's algorithms (default 20); the winner is
                        then re-timed with --runs
@@ -93,6 +96,7 @@ Options parse_options(int argc, char** argv) {
       {"--runs", [&](const std::string& f, const std::string& v) { o.runs = parse_int(f, v, 1); }},
       {"--sweep-runs", [&](const std::string& f, const std::string& v) { o.sweep_runs = parse_int(f, v, 1); }},
       {"--algos", [&](const std::string& f, const std::string& v) { o.algos = parse_int(f, v, 1); }},
+      {"--rounds", [&](const std::string& f, const std::string& v) { o.rounds = parse_int(f, v, 1); }},
       {"--warmup-ms", [&](const std::string& f, const std::string& v) { o.warmup_ms = parse_double(f, v); }},
       {"--rotate-mb", [&](const std::string& f, const std::string& v) { o.rotate_mb = parse_double(f, v); }},
       {"--tol", [&](const std::string& f, const std::string& v) { o.tol = parse_double(f, v); }},

@@ -143,6 +143,7 @@ Json to_json(const RunReport& r) {
                      "stream busy while runs are enqueued so only device time is measured";
   method["warmup"] = r.opts.warmup;
   method["warmup_ms"] = r.opts.warmup_ms;
+  method["rounds"] = r.opts.rounds;
   method["runs"] = r.opts.runs;
   method["sweep_runs"] = r.opts.sweep_runs;
   method["cublaslt_algos_tried"] = r.opts.algos;
@@ -266,8 +267,11 @@ std::string to_markdown(const RunReport& r) {
   line("- INT8 dense peak: " + (g.int8_dense_peak_tops > 0 ? num(g.int8_dense_peak_tops, "%.0f") + " TOPS (" : "unknown (") +
        g.peak_source + ")");
   line("- int8dit " + r.library_version + ", built for " + r.built_archs + "; dispatch: " + r.dispatch_mode);
-  line("- timing: median of " + std::to_string(r.opts.runs) + " runs after " + std::to_string(r.opts.warmup) +
-       " warm-up runs (lasting at least " + num(r.opts.warmup_ms, "%.0f") + " ms of GPU time), CUDA events, buffer sets rotated past L2; cuBLASLt: best of the heuristic's top " +
+  line("- timing: median of " + std::to_string(r.opts.runs) + " runs per path, taken in " +
+       std::to_string(r.opts.rounds) + " rounds that visit every path of the row in turn (the GPU's clock moves " +
+       "under its power cap; interleaving gives every path the same mix), each after " +
+       std::to_string(r.opts.warmup) + " warm-up runs lasting at least " + num(r.opts.warmup_ms, "%.0f") +
+       " ms of GPU time; CUDA events, buffer sets rotated past L2; cuBLASLt: best of the heuristic's top " +
        std::to_string(r.opts.algos) + " algorithms, 32 MiB workspace");
   line("");
   line("Cells are `ms / TOPS` (TOPS = 2MNK / t). \"ours\" is int8dit::gemm_w8a8 with default dispatch; \"best\" the "

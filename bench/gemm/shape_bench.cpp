@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <deque>
 #include <functional>
 #include <initializer_list>
 #include <limits>
@@ -71,6 +72,22 @@ struct ShapeBench::Impl {
   size_t ours_workspace_bytes = 0;
   std::vector<float> h_scale_x, h_scale_w, h_bias_f32;
   std::vector<__nv_bfloat16> h_bias_bf16;
+
+  // The final timings of a row are taken together, interleaved, once every path has picked its
+  // configuration or algorithm (time_finals). NOTE: under a sustained INT8 or FP8 load an H200 runs
+  // at its 700 W cap and its SM clock swings between ~1.2 and 1.98 GHz (nvidia-smi dmon,
+  // 2026-12-02); timed one after the other, a path's figure depended on what ran before it (the same
+  // kernel 1.3x apart between runs). Rounds that visit every path in turn give each path the same
+  // mix of clock states, so the ratios between paths hold even where the absolute times move.
+  struct Final {
+    PathResult* out;
+    std::function<void(int)> launch;
+  };
+  std::vector<Final> finals;
+  std::vector<std::pair<PathResult*, const PathResult*>> copies_after_finals;  // dst = src once timed
+  std::deque<std::unique_ptr<LtMatmul>> kept_plans;  // cuBLASLt plans the final launches use
+  std::deque<int8dit::GemmOptions> kept_options;     // forced configurations the final launches use
+  std::deque<std::string> kept_names;
 
   Impl(const Options& o, const GpuInfo& g, cudaStream_t st) : opts(o), gpu(g), stream(st), timer(st) {
     timer.set_min_warmup_ms(o.warmup_ms);
@@ -180,13 +197,56 @@ struct ShapeBench::Impl {
 
   Timing time(const std::function<void(int)>& launch, int runs) { return timer.time(launch, opts.warmup, runs); }
 
-  void fill_timing(PathResult& p, const Timing& t, double bytes) {
-    p.status = "ok";
-    p.ms = t.median_ms;
-    p.min_ms = t.min_ms;
-    p.runs = t.runs;
-    p.held = t.held;
-    p.bytes = bytes;
+  // Marks `out` as measured ("ok") and queues its timing for time_finals. `launch` must stay valid
+  // until then: it may capture only this row's kept_* objects, the Impl and values.
+  void defer_timing(PathResult& out, std::function<void(int)> launch, double bytes) {
+    out.status = "ok";
+    out.bytes = bytes;
+    finals.push_back({&out, std::move(launch)});
+  }
+
+  // opts.rounds rounds; in each, every queued path is warmed up and timed for its share of opts.runs.
+  // A path's figure is the median (and min) over all of its runs.
+  void time_finals() {
+    const int rounds = std::max(1, opts.rounds);
+    const int per_round = std::max(1, (opts.runs + rounds - 1) / rounds);
+    std::vector<std::vector<double>> samples(finals.size());
+    std::vector<bool> held(finals.size(), true);
+    for (int r = 0; r < rounds; ++r)
+      for (size_t i = 0; i < finals.size(); ++i) {
+        if (!finals[i].out->ok()) continue;  // failed in an earlier round
+        try {
+          held[i] = timer.time(finals[i].launch, opts.warmup, per_round, &samples[i]).held && held[i];
+        } catch (const BenchError& e) {
+          finals[i].out->status = std::string("error: ") + e.what();
+        }
+      }
+    for (size_t i = 0; i < finals.size(); ++i) {
+      PathResult& p = *finals[i].out;
+      if (!p.ok() || samples[i].empty()) continue;
+      std::vector<double>& ms = samples[i];
+      std::sort(ms.begin(), ms.end());
+      const size_t n = ms.size();
+      p.ms = n % 2 ? ms[n / 2] : 0.5 * (ms[n / 2 - 1] + ms[n / 2]);
+      p.min_ms = ms.front();
+      p.runs = int(n);
+      p.held = held[i];
+    }
+    for (auto& [dst, src] : copies_after_finals) *dst = *src;
+    finals.clear();
+    copies_after_finals.clear();
+  }
+
+  LtMatmul& keep(std::unique_ptr<LtMatmul> plan) {
+    kept_plans.push_back(std::move(plan));
+    return *kept_plans.back();
+  }
+
+  const int8dit::GemmOptions* keep_config(const std::string& name) {
+    kept_names.push_back(name);
+    kept_options.emplace_back();
+    kept_options.back().config = kept_names.back().c_str();
+    return &kept_options.back();
   }
 
   // ---- the reference: cuBLASLt int8 + dequantize on set 0, itself checked on sampled elements ----
@@ -288,10 +348,9 @@ struct ShapeBench::Impl {
         row.check_failed = true;
         std::printf("    !!! ours (heuristic %s): %s\n", h.what.c_str(), h.status.c_str());
       } else {
-        fill_timing(h, time(ours_launch(nullptr), opts.runs), bytes);
+        defer_timing(h, ours_launch(nullptr), bytes);
       }
     }
-    print_path("ours, heuristic", row.ours_heuristic, row.flops, gpu.int8_dense_peak_tops);
 
     if (!opts.sweep) {
       row.ours_best.status = "not measured (--no-sweep)";
@@ -333,15 +392,12 @@ struct ShapeBench::Impl {
                                            : "no configuration could run this shape (see trials)";
     } else if (row.ours_heuristic.ok() && best->name == row.ours_heuristic.what) {
       // The same kernel: one figure for it, so "best" never reads slower than dispatch by noise.
-      row.ours_best = row.ours_heuristic;
+      copies_after_finals.emplace_back(&row.ours_best, &row.ours_heuristic);
     } else {
-      int8dit::GemmOptions o;
-      o.config = best->name.c_str();
       row.ours_best.what = best->name;
       row.ours_best.max_rel_err = best->max_rel_err;
-      fill_timing(row.ours_best, time(ours_launch(&o), opts.runs), bytes);
+      defer_timing(row.ours_best, ours_launch(keep_config(best->name)), bytes);
     }
-    print_path("ours, best of forced configs", row.ours_best, row.flops, gpu.int8_dense_peak_tops);
   }
 
   // Times each heuristic candidate with --sweep-runs and returns the fastest one's index.
@@ -374,7 +430,6 @@ struct ShapeBench::Impl {
   void run_int8(Row& row, LtMatmul& int8, const std::vector<cublasLtMatmulHeuristicResult_t>& algos) {
     if (algos.empty()) {
       row.int8_gemm.status = row.int8_dequant.status = "unsupported: " + int8.last_error();
-      print_path("cuBLASLt int8 + dequantize", row.int8_dequant, row.flops, gpu.int8_dense_peak_tops);
       return;
     }
     auto gemm = [&](const cublasLtMatmulAlgo_t& algo, int i) {
@@ -385,20 +440,23 @@ struct ShapeBench::Impl {
     const size_t pick = pick_algo(algos, gemm);
     const cublasLtMatmulAlgo_t algo = algos[pick].algo;
     row.int8_gemm.what = row.int8_dequant.what = algo_text(algos, pick);
-    fill_timing(row.int8_gemm, time([&](int i) { gemm(algo, i); }, opts.runs), double(mk() + nk() + 4 * mn()));
-    fill_timing(row.int8_dequant,
-                time(
-                    [&](int i) {
-                      gemm(algo, i);
-                      const BufferSet& b = set(i);
-                      dequantize_int32_to_bf16(b.acc.as<int32_t>(), s.m, s.n, scale_x.as<float>(),
-                                               scale_w.as<float>(), bias_f32.as<float>(),
-                                               b.y_dequant.as<__nv_bfloat16>(), stream);
-                    },
-                    opts.runs),
-                double(mk() + nk() + 4 * mn() + 4 * mn() + 2 * mn() + 4 * size_t(s.m) + 8 * size_t(s.n)));
-    print_path("cuBLASLt int8 (GEMM alone)", row.int8_gemm, row.flops, gpu.int8_dense_peak_tops);
-    print_path("cuBLASLt int8 + dequantize", row.int8_dequant, row.flops, gpu.int8_dense_peak_tops);
+    // `int8` is run()'s own plan, alive until time_finals.
+    LtMatmul* plan = &int8;
+    auto final_gemm = [this, plan, algo](int i) {
+      const BufferSet& b = set(i);
+      plan->run(algo, b.x8.as<void>(), b.w8.as<void>(), b.acc.as<void>(), lt_workspace.as<void>(), kLtWorkspaceBytes,
+                stream);
+    };
+    defer_timing(row.int8_gemm, final_gemm, double(mk() + nk() + 4 * mn()));
+    defer_timing(
+        row.int8_dequant,
+        [this, final_gemm](int i) {
+          final_gemm(i);
+          const BufferSet& b = set(i);
+          dequantize_int32_to_bf16(b.acc.as<int32_t>(), s.m, s.n, scale_x.as<float>(), scale_w.as<float>(),
+                                   bias_f32.as<float>(), b.y_dequant.as<__nv_bfloat16>(), stream);
+        },
+        double(mk() + nk() + 4 * mn() + 4 * mn() + 2 * mn() + 4 * size_t(s.m) + 8 * size_t(s.n)));
   }
 
   // A float-output baseline: pick an algorithm, check its set-0 output on sampled elements, time it.
@@ -445,19 +503,27 @@ struct ShapeBench::Impl {
     const size_t pick = pick_algo(algos, launch);
     const cublasLtMatmulAlgo_t algo = algos[pick].algo;
     out.what = algo_text(algos, pick);
-    fill_timing(out, time([&](int i) { launch(algo, i); }, opts.runs), bytes);
+    // By value: the final launch runs after this function (and the caller's lambdas) are gone; `mm`
+    // is a kept plan.
+    LtMatmul* plan = &mm;
+    defer_timing(
+        out,
+        [this, plan, algo, x, w, y](int i) {
+          const BufferSet& b = set(i);
+          plan->run(algo, x(b), w(b), y(b), lt_workspace.as<void>(), kLtWorkspaceBytes, stream);
+        },
+        bytes);
     return true;
   }
 
   void run_bf16(Row& row) {
-    LtMatmul mm(lt, LtPath::kBf16Bias, s.m, s.n, s.k);
+    LtMatmul& mm = keep(std::make_unique<LtMatmul>(lt, LtPath::kBf16Bias, s.m, s.n, s.k));
     mm.set_bias(bias_bf16.as<void>());
     run_float_baseline(
         row.bf16, mm, ElemType::kBf16, [](const BufferSet& b) { return b.x16.as<const void>(); },
         [](const BufferSet& b) { return b.w16.as<const void>(); }, [](const BufferSet& b) { return b.y16.as<void>(); },
         [](int64_t, int64_t) { return 1.0; }, double(2 * mk() + 2 * nk() + 2 * mn() + 2 * size_t(s.n)), true);
     if (!row.bf16.ok()) row.check_failed |= row.bf16.status.rfind("WRONG", 0) == 0;
-    print_path("cuBLAS bf16 + bias epilogue", row.bf16, row.flops, 0);
   }
 
   struct Fp8Variant {
@@ -469,7 +535,8 @@ struct ShapeBench::Impl {
   // One FP8 configuration: outer-vector scales are the per-token / per-channel vectors ours uses,
   // per-tensor scales one value each.
   bool run_fp8_variant(const Fp8Variant& v, PathResult& out) {
-    LtMatmul mm(lt, v.bias ? LtPath::kFp8Bf16Bias : LtPath::kFp8Bf16, s.m, s.n, s.k, v.scaling);
+    LtMatmul& mm = keep(std::make_unique<LtMatmul>(lt, v.bias ? LtPath::kFp8Bf16Bias : LtPath::kFp8Bf16, s.m, s.n,
+                                                   s.k, v.scaling));
     if (v.bias) mm.set_bias(bias_bf16.as<void>());
     const bool outer = v.scaling == Fp8Scaling::kOuterVector;
     if (outer)
@@ -496,31 +563,26 @@ struct ShapeBench::Impl {
     const Fp8Variant per_tensor{Fp8Scaling::kPerTensor, true};
     for (const Fp8Variant& v : {Fp8Variant{Fp8Scaling::kOuterVector, true}, Fp8Variant{Fp8Scaling::kOuterVector, false},
                                 per_tensor}) {
-      PathResult r;
-      if (run_fp8_variant(v, r)) {
-        row.fp8 = r;
+      // The row's own slot: a successful variant queues its timing there (time_finals fills it).
+      row.fp8 = PathResult();
+      if (run_fp8_variant(v, row.fp8)) {
         row.fp8_scaling = to_string(v.scaling);
         row.fp8_bias = v.bias;
-        print_path(("cuBLASLt FP8 e4m3, " + v.name()).c_str(), row.fp8, row.flops, gpu.int8_dense_peak_tops);
         break;
       }
-      row.fp8_note += (row.fp8_note.empty() ? "" : "; ") + v.name() + ": " + r.status;
-      if (r.status.rfind("WRONG", 0) == 0) {
+      row.fp8_note += (row.fp8_note.empty() ? "" : "; ") + v.name() + ": " + row.fp8.status;
+      if (row.fp8.status.rfind("WRONG", 0) == 0) {
         row.check_failed = true;
-        std::printf("    !!! cuBLASLt FP8 %s: %s\n", v.name().c_str(), r.status.c_str());
+        std::printf("    !!! cuBLASLt FP8 %s: %s\n", v.name().c_str(), row.fp8.status.c_str());
       }
     }
-    if (!row.fp8.ok()) {
-      row.fp8.status = "unsupported: " + row.fp8_note;
-      print_path("cuBLASLt FP8 e4m3", row.fp8, row.flops, gpu.int8_dense_peak_tops);
-    }
+    if (!row.fp8.ok()) row.fp8.status = "unsupported: " + row.fp8_note;
     if (row.fp8.ok() && row.fp8_scaling == to_string(Fp8Scaling::kPerTensor)) {
-      row.fp8_per_tensor = row.fp8;
+      copies_after_finals.emplace_back(&row.fp8_per_tensor, &row.fp8);
     } else {
       run_fp8_variant(per_tensor, row.fp8_per_tensor);
       if (row.fp8_per_tensor.status.rfind("WRONG", 0) == 0) row.check_failed = true;
     }
-    print_path("cuBLASLt FP8 e4m3, per_tensor + bias", row.fp8_per_tensor, row.flops, gpu.int8_dense_peak_tops);
   }
 
   Row run(const Shape& shape) {
@@ -556,6 +618,16 @@ struct ShapeBench::Impl {
       guarded({&row.int8_gemm, &row.int8_dequant}, "cuBLASLt int8", [&] { run_int8(row, int8, int8_algos); });
       guarded({&row.bf16}, "cuBLAS bf16", [&] { run_bf16(row); });
       guarded({&row.fp8, &row.fp8_per_tensor}, "cuBLASLt FP8", [&] { run_fp8(row); });
+      guarded({}, "final timing", [&] { time_finals(); });
+      const double peak = gpu.int8_dense_peak_tops;
+      print_path("ours, heuristic", row.ours_heuristic, row.flops, peak);
+      print_path("ours, best of forced configs", row.ours_best, row.flops, peak);
+      print_path("cuBLASLt int8 (GEMM alone)", row.int8_gemm, row.flops, peak);
+      print_path("cuBLASLt int8 + dequantize", row.int8_dequant, row.flops, peak);
+      print_path("cuBLAS bf16 + bias epilogue", row.bf16, row.flops, 0);
+      const std::string fp8_label = "cuBLASLt FP8 e4m3" + (row.fp8.ok() ? ", " + row.fp8_scaling + (row.fp8_bias ? " + bias" : ", no bias") : std::string());
+      print_path(fp8_label.c_str(), row.fp8, row.flops, peak);
+      print_path("cuBLASLt FP8 e4m3, per_tensor + bias", row.fp8_per_tensor, row.flops, peak);
       const PathResult& o = row.ours_heuristic;
       if (o.ok())
         std::printf("    ours (dispatch) speedup: %s vs bf16, %s vs FP8, %s vs FP8 per-tensor\n",
@@ -567,6 +639,11 @@ struct ShapeBench::Impl {
       row.check_failed = true;
       std::printf("    !!! row failed: %s\n", e.what());
     }
+    finals.clear();  // after a thrown row: nothing queued may outlive the row
+    copies_after_finals.clear();
+    kept_plans.clear();
+    kept_options.clear();
+    kept_names.clear();
     sets.clear();
     return row;
   }

@@ -27,7 +27,7 @@ GpuTimer::~GpuTimer() {
   cudaFreeHost(const_cast<int*>(release_));
 }
 
-Timing GpuTimer::time(const std::function<void(int)>& launch, int warmup, int runs) {
+Timing GpuTimer::time(const std::function<void(int)>& launch, int warmup, int runs, std::vector<double>* samples) {
   int call = 0;
   for (; call < warmup; ++call) launch(call);
   if (min_warmup_ms_ > 0) {
@@ -80,6 +80,7 @@ Timing GpuTimer::time(const std::function<void(int)>& launch, int warmup, int ru
       ms.push_back(e);
     }
   }
+  if (samples) samples->insert(samples->end(), ms.begin(), ms.end());
   std::sort(ms.begin(), ms.end());
   t.runs = runs;
   t.min_ms = ms.front();

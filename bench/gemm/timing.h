@@ -27,7 +27,8 @@ class GpuTimer {
   // Calls launch(i) for i in [0, warmup) untimed, keeps launching untimed until the warm-up has
   // also lasted min_warmup_ms of GPU time, then makes `runs` timed calls; `i` keeps counting so the
   // caller can rotate buffer sets with i % sets. launch() enqueues on the timer's stream.
-  Timing time(const std::function<void(int)>& launch, int warmup, int runs);
+  // Every timed run's milliseconds are appended to *samples when it is given.
+  Timing time(const std::function<void(int)>& launch, int warmup, int runs, std::vector<double>* samples = nullptr);
 
   // NOTE: a GPU left idle for a moment (host-side setup, checks, allocation) drops its SM clock and
   // needs milliseconds of load to bring it back; ten runs of a 50 us kernel can end before that. On
