@@ -16,6 +16,24 @@ def test_a_body_past_its_limit_is_interrupted_and_named():
     assert time.monotonic() - start < 10  # interrupted, not slept through
 
 
+def test_a_body_that_swallows_the_first_timeout_is_interrupted_again():
+    # As torch.compile's precompile does: it catches and logs an exception and carries on.
+    swallowed = 0
+    start = time.monotonic()
+    with pytest.raises(PathTimeout):
+        with time_limit(0.2, "compile"):
+            for _ in range(3):
+                try:
+                    time.sleep(30)
+                except PathTimeout:
+                    swallowed += 1
+                    if swallowed > 1:
+                        raise
+    assert swallowed == 2
+    assert time.monotonic() - start < 10
+    assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)
+
+
 def test_a_body_within_its_limit_runs_and_leaves_no_alarm_behind():
     before = signal.getsignal(signal.SIGALRM)
     with time_limit(30, "quick"):

@@ -5,7 +5,10 @@ numbers with it.
 
 SIGALRM-based: main thread of a POSIX process only. The limit interrupts Python code and the waits
 Python makes interruptible (futures, subprocesses, sleeps); a C call that never returns to the
-interpreter is not interrupted.
+interpreter is not interrupted. Once past the limit the alarm fires again every REPEAT_SECONDS until
+the body has stopped: torch.compile's Triton precompile catches and logs any exception around one
+kernel's ptxas call and carries on (seen on the H200, 2026-12-02: the first PathTimeout was logged
+and the compile ran until the device call's own limit ended the whole run).
 """
 from __future__ import annotations
 
@@ -13,6 +16,9 @@ import signal
 import threading
 from contextlib import contextmanager
 from typing import Iterator, Optional
+
+
+REPEAT_SECONDS = 2.0
 
 
 class PathTimeout(Exception):
@@ -32,7 +38,7 @@ def time_limit(seconds: Optional[float], what: str = "this path") -> Iterator[No
         raise PathTimeout(f"{what} ran past its limit of {seconds:g} s")
 
     previous = signal.signal(signal.SIGALRM, on_alarm)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
+    signal.setitimer(signal.ITIMER_REAL, seconds, REPEAT_SECONDS)
     try:
         yield
     finally:
