@@ -45,11 +45,13 @@ constexpr Candidate kMidSK    {"sm90_bf16_128x128x128_1x1_coop_streamk",  128, 1
 constexpr Candidate kSmall    {"sm90_bf16_64x128x128_1x1_pingpong",        64, 128, 128, 1, false, 0.443,  0.0};
 constexpr Candidate kSmallN256{"sm90_bf16_64x256x128_1x1_pingpong",        64, 256, 128, 1, false, 0.568,  0.9};
 // Two tiles run faster, once M spans several tiles, than the probe's single-shape fit says. The H200 M
-// sweep with every configuration timed at every M (bench/results/h200/tune.json, --all-configs; judged
-// with bench/tune/fit_heuristic.py) has 64x256 ping-pong the fastest at N = 12288 for M = 577..3072
-// (up to 1.57x ahead of the pick) and 128x128 ping-pong the fastest at nearly every M > 3072 (1.1-1.4x
-// ahead of 128x256 cooperative). The same kernels, with the efficiencies those regimes show:
-constexpr Candidate kSmallN256Wide{"sm90_bf16_64x256x128_1x1_pingpong",    64, 256, 128, 1, false, 0.900,  0.9};
+// sweeps with every configuration timed at every M (two runs, --all-configs; bench/results/h200/
+// tune.json is the second; judged with bench/tune/fit_heuristic.py) have 64x256 ping-pong the fastest
+// at N = 12288 for M = 577..3008 (up to 1.57x ahead of the old pick) but 1.35-1.6x behind from
+// M = 3072 on, and 128x128 ping-pong the fastest at nearly every M > 3072 (1.1-1.4x ahead of 128x256
+// cooperative). The same kernels, with the efficiencies those regimes show (0.85: at 0.9 the model
+// also picks 64x256 at N = 3072, M = 1536..2304, where it is 1.25x behind):
+constexpr Candidate kSmallN256Wide{"sm90_bf16_64x256x128_1x1_pingpong",    64, 256, 128, 1, false, 0.850,  0.9};
 constexpr Candidate kMidPPMany{"sm90_bf16_128x128x128_2x1_pingpong",      128, 128, 128, 2, false, 1.000,  2.3};
 // clang-format on
 
@@ -68,8 +70,10 @@ const std::vector<Bucket>& buckets() {
       // tiles, plus stream-K for long K, where N alone gives too few tiles for 132 SMs.
       {64, {kSmall, kSmallN256, kMidSK}},
       // Small batches of tokens (M <= 256): few tiles; 64-row tiles double them, a 128x128 ping-pong
-      // tile is efficient once M fills it, and stream-K fills the machine when K is long.
-      {256, {kSmall, kSmallN256, kMidPP, kMidSK, kBigSK}},
+      // tile is efficient once M fills it, and stream-K fills the machine when K is long. At wide N
+      // one wave of 128x256 tiles covers it (M = 129..256, N = 12288: 96 tiles, 1.3x ahead of the
+      // 192 tiles of 128x128 in two waves).
+      {256, {kSmall, kSmallN256, kMidPP, kMidSK, kBigSK, kBig}},
       // M = 512..1024 (the Flux text stream): 4-8 M tiles, so N decides. 128x256 leaves most SMs idle
       // at N = 3072 (48 tiles): 128x128 tiles (ping-pong hides the epilogue), 128x192 where N is a
       // multiple of 192, stream-K for long K.
@@ -77,8 +81,9 @@ const std::vector<Bucket>& buckets() {
       // cluster of 128-row tiles pads to the next (measured 12.2 vs 15.5 us at M = 320, N = K = 3072).
       // 64x256 ping-pong at its measured multi-tile efficiency (above).
       {1024, {kMidPP, kMid, kN192, kSmallN256Wide, kBigSK, kMidSK, kSmall}},
-      // M = 1025..3072 (a few waves): as for large M, plus 64x256 ping-pong, which wins at wide N.
-      {3072, {kBig, kN192, kMidPP, kMid, kBigSK, kSmallN256Wide}},
+      // M = 1025..3008 (a few waves): as for large M, plus 64x256 ping-pong, which wins at wide N up to
+      // M = 3008 and falls behind from M = 3072 on (measured; not modelled).
+      {3008, {kBig, kN192, kMidPP, kMid, kBigSK, kSmallN256Wide}},
       // Large M (image tokens): several waves; 128x128 ping-pong (its epilogue hidden behind the other
       // consumer's mainloop) unless N or the wave count fits 256 or 192 better (Flux-dev's N = 21504),
       // or the last wave is mostly empty (stream-K).
