@@ -48,44 +48,55 @@ int8dit::GemmParams GemmRunner::params(int64_t m, int set) const {
   return p;
 }
 
-Measurement GemmRunner::time(int64_t m, int8dit::TuneMode mode, int warmup, int runs) {
+std::string GemmRunner::selected_config(int64_t m, int8dit::TuneMode mode, double* select_seconds) {
   int8dit::set_tune_mode(mode);
-  Measurement out;
   const auto start = std::chrono::steady_clock::now();
-  out.config = int8dit::gemm_selected_config(params(m, 0));  // tunes here in kTuneOnFirstUse
-  out.select_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  if (out.config.empty()) throw bench::BenchError("no configuration serves M=" + std::to_string(m));
-  return time_selected(m, nullptr, warmup, runs, out);
+  const std::string config = int8dit::gemm_selected_config(params(m, 0));  // tunes here in kTuneOnFirstUse
+  if (select_seconds) *select_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  if (config.empty()) throw bench::BenchError("no configuration serves M=" + std::to_string(m));
+  return config;
 }
 
-Measurement GemmRunner::time_config(int64_t m, const std::string& config, int warmup, int runs) {
-  int8dit::GemmOptions forced;
-  forced.config = config.c_str();
-  Measurement out;
-  out.config = config;
-  return time_selected(m, &forced, warmup, runs, out);
-}
-
-Measurement GemmRunner::time_selected(int64_t m, const int8dit::GemmOptions* opts, int warmup, int runs,
-                                      Measurement out) {
+std::vector<Measurement> GemmRunner::time_interleaved(int64_t m, const std::vector<std::string>& configs, int warmup,
+                                                      int runs, int rounds) {
   if (m > max_m_) throw bench::BenchError("M = " + std::to_string(m) + " exceeds the runner's " + std::to_string(max_m_));
-  const size_t need = int8dit::gemm_workspace_size(params(m, 0), opts);
-  if (need > workspace_.bytes()) {
-    BENCH_CUDA(cudaStreamSynchronize(stream_));  // the old workspace may still be in use
-    workspace_ = bench::DeviceBuffer(need);
+  rounds = std::max(1, rounds);
+  const int per_round = std::max(1, (runs + rounds - 1) / rounds);
+  std::vector<int8dit::GemmOptions> forced(configs.size());
+  for (size_t c = 0; c < configs.size(); ++c) {
+    forced[c].config = configs[c].c_str();
+    forced[c].check_pointers = false;  // checked by the first, untimed call below
+    const size_t need = int8dit::gemm_workspace_size(params(m, 0), &forced[c]);
+    if (need > workspace_.bytes()) {
+      BENCH_CUDA(cudaStreamSynchronize(stream_));  // the old workspace may still be in use
+      workspace_ = bench::DeviceBuffer(need);
+    }
   }
-  int8dit::GemmOptions timed = opts ? *opts : int8dit::GemmOptions{};
-  timed.check_pointers = false;  // checked once below; the timed loop measures the GEMM, not the checks
-  int8dit::Status st = int8dit::gemm_w8a8(params(m, 0), stream_, opts);
-  if (!st.ok()) throw bench::BenchError("gemm_w8a8 M=" + std::to_string(m) + " (" + out.config + "): " + st.to_string());
-  bench::Timing t = timer_.time(
-      [&](int i) {
-        int8dit::Status s = int8dit::gemm_w8a8(params(m, i), stream_, &timed);
-        if (!s.ok()) throw bench::BenchError("gemm_w8a8 M=" + std::to_string(m) + ": " + s.to_string());
-      },
-      warmup, runs);
-  out.us = t.median_ms * 1e3;
-  out.held = t.held;
+  for (size_t c = 0; c < configs.size(); ++c) {
+    int8dit::GemmOptions checked = forced[c];
+    checked.check_pointers = true;
+    const int8dit::Status st = int8dit::gemm_w8a8(params(m, 0), stream_, &checked);
+    if (!st.ok()) throw bench::BenchError("gemm_w8a8 M=" + std::to_string(m) + " (" + configs[c] + "): " + st.to_string());
+  }
+  std::vector<std::vector<double>> samples(configs.size());
+  std::vector<Measurement> out(configs.size());
+  for (int r = 0; r < rounds; ++r)
+    for (size_t c = 0; c < configs.size(); ++c) {
+      const bench::Timing t = timer_.time(
+          [&](int i) {
+            const int8dit::Status s = int8dit::gemm_w8a8(params(m, i), stream_, &forced[c]);
+            if (!s.ok()) throw bench::BenchError("gemm_w8a8 M=" + std::to_string(m) + ": " + s.to_string());
+          },
+          warmup, per_round, &samples[c]);
+      out[c].held = out[c].held && t.held;
+    }
+  for (size_t c = 0; c < configs.size(); ++c) {
+    std::vector<double>& ms = samples[c];
+    std::sort(ms.begin(), ms.end());
+    const size_t n = ms.size();
+    out[c].config = configs[c];
+    out[c].us = 1e3 * (n % 2 ? ms[n / 2] : 0.5 * (ms[n / 2 - 1] + ms[n / 2]));
+  }
   return out;
 }
 

@@ -1,5 +1,6 @@
-// Times the library's own dispatch (gemm_w8a8 with bf16 output and a bias) for one (N, K) and any
-// M up to a maximum, in a given TuneMode, over rotated input sets so L2 does not flatter.
+// Times the library's GEMM (gemm_w8a8 with bf16 output and a bias) for one (N, K) and any M up to a
+// maximum: what dispatch picks in a given TuneMode, and configurations forced by name, over rotated
+// input sets so L2 does not flatter.
 #pragma once
 
 #include <cuda_runtime_api.h>
@@ -26,16 +27,19 @@ class GemmRunner {
  public:
   GemmRunner(int64_t max_m, int64_t n, int64_t k, size_t l2_bytes, cudaStream_t stream, double warmup_ms);
 
-  // Selects the configuration first (which tunes the key in kTuneOnFirstUse, outside the timing),
-  // then times it. Throws bench::BenchError if the GEMM fails.
-  Measurement time(int64_t m, int8dit::TuneMode mode, int warmup, int runs);
-  // Times one configuration forced by name (GemmOptions::config), whatever dispatch would pick.
-  Measurement time_config(int64_t m, const std::string& config, int warmup, int runs);
+  // What dispatch picks at M in `mode` (tuning the key first in kTuneOnFirstUse), with the wall time
+  // of picking in *select_seconds.
+  std::string selected_config(int64_t m, int8dit::TuneMode mode, double* select_seconds = nullptr);
+  // Times every configuration in `configs` (forced by name) at M in `rounds` rounds that visit each
+  // one in turn, runs / rounds timed runs per visit; each result is the median of all its runs.
+  // NOTE: under a sustained load the GPU sits at its power cap and its clock moves (H200: 1.2 to
+  // 1.98 GHz); timed one after the other, the same kernel at the same M read 670 and 473 us
+  // (bench/results/h200/tune.json, M = 7808). Interleaving gives every configuration the same mix.
+  std::vector<Measurement> time_interleaved(int64_t m, const std::vector<std::string>& configs, int warmup, int runs,
+                                            int rounds);
 
  private:
   int8dit::GemmParams params(int64_t m, int set) const;
-  // Grows the workspace to what `opts` (or dispatch's pick when null) needs at M, then times it.
-  Measurement time_selected(int64_t m, const int8dit::GemmOptions* opts, int warmup, int runs, Measurement out);
 
   int64_t max_m_, n_, k_;
   cudaStream_t stream_;

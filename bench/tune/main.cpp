@@ -3,12 +3,15 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <ctime>
 #include <iostream>
 #include <string>
+#include <tuple>
+#include <utility>
 #include <vector>
 
 #include "check.h"
@@ -51,6 +54,30 @@ double time_cli_tune(const std::string& cli, const std::string& out_dir) {
   return s;
 }
 
+// The heuristic's and the tuner's picks at M (tuning first where `tuned_mode` says so), timed
+// interleaved together with `others` (their results in *others_out, in order). Where the two picks
+// are the same configuration, both get the one figure.
+std::pair<Measurement, Measurement> heuristic_and_tuned(GemmRunner& runner, int64_t m, int8dit::TuneMode tuned_mode,
+                                                        const std::vector<std::string>& others, const Options& o,
+                                                        std::vector<Measurement>* others_out = nullptr) {
+  Measurement h, t;
+  h.config = runner.selected_config(m, int8dit::TuneMode::kHeuristic);
+  t.config = runner.selected_config(m, tuned_mode, &t.select_seconds);
+  std::vector<std::string> names = others;
+  for (const std::string& c : {h.config, t.config})
+    if (std::find(names.begin(), names.end(), c) == names.end()) names.push_back(c);
+  const std::vector<Measurement> timed = runner.time_interleaved(m, names, o.warmup, o.runs, o.rounds);
+  auto figure = [&](Measurement& x) {
+    const size_t i = size_t(std::find(names.begin(), names.end(), x.config) - names.begin());
+    x.us = timed[i].us;
+    x.held = timed[i].held;
+  };
+  figure(h);
+  figure(t);
+  if (others_out) others_out->assign(timed.begin(), timed.begin() + long(others.size()));
+  return {h, t};
+}
+
 void run_presets(const Options& o, const bench::GpuInfo& gpu, cudaStream_t stream, Report* r) {
   for (const std::string& preset : o.presets) {
     for (const bench::Shape& s : bench::load_preset(o.shapes_dir, preset)) {
@@ -64,8 +91,7 @@ void run_presets(const Options& o, const bench::GpuInfo& gpu, cudaStream_t strea
       row.tune_seconds = seconds_since(start);
       if (!st.ok()) throw bench::BenchError("tuning " + preset + " " + s.layer + ": " + st.to_string());
       row.candidates = tuned.candidates;
-      row.heuristic = runner.time(s.m, int8dit::TuneMode::kHeuristic, o.warmup, o.runs);
-      row.tuned = runner.time(s.m, int8dit::TuneMode::kUseCache, o.warmup, o.runs);
+      std::tie(row.heuristic, row.tuned) = heuristic_and_tuned(runner, s.m, int8dit::TuneMode::kUseCache, {}, o);
       std::fprintf(stderr, "%-12s M=%-5lld N=%-5lld K=%-5lld heuristic %8.1f us (%s)  tuned %8.1f us (%s)\n",
                    preset.c_str(), (long long)s.m, (long long)s.n, (long long)s.k, row.heuristic.us,
                    row.heuristic.config.c_str(), row.tuned.us, row.tuned.config.c_str());
@@ -94,10 +120,9 @@ void run_sweeps(const Options& o, const bench::GpuInfo& gpu, cudaStream_t stream
       SweepPoint p;
       p.m = m;
       p.bucket_hi = int8dit::m_bucket(m).hi;
-      p.heuristic = runner.time(m, int8dit::TuneMode::kHeuristic, o.warmup, o.runs);
-      p.tuned = runner.time(m, int8dit::TuneMode::kTuneOnFirstUse, o.warmup, o.runs);
+      std::tie(p.heuristic, p.tuned) =
+          heuristic_and_tuned(runner, m, int8dit::TuneMode::kTuneOnFirstUse, configs, o, &p.all_configs);
       sw.tune_seconds += p.tuned.select_seconds;
-      for (const std::string& c : configs) p.all_configs.push_back(runner.time_config(m, c, o.warmup, o.runs));
       sw.points.push_back(p);
       std::fprintf(stderr, "\rsweep N=%lld K=%lld: M=%-5lld heuristic %8.1f us  tuned %8.1f us", (long long)n,
                    (long long)k, (long long)m, p.heuristic.us, p.tuned.us);

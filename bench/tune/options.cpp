@@ -45,6 +45,9 @@ over an M sweep, and the largest cliff t(smaller M) / t(larger M) in the sweep.
   --warmup-ms MS      ... and at least MS of GPU time of them (default 30; 0: off): an idle GPU's
                       lowered clock otherwise slows whatever is timed first after host-side work
   --runs N            timed runs per measurement, median kept (default 50)
+  --rounds N          the configurations compared at one M (heuristic's, tuner's, and with
+                      --all-configs every one) are timed in N interleaved rounds (default 5): under
+                      a sustained load the GPU's clock moves with its power cap
   --max-m N           largest M of the sweep (default 8192)
   --no-sweep          presets only
   --all-configs       also time every bf16 configuration at every sweep point (forced by name), so
@@ -72,6 +75,7 @@ Options parse_options(int argc, char** argv) {
     else if (flag == "--warmup") o.warmup = parse_int(flag, value(), 0);
     else if (flag == "--warmup-ms") o.warmup_ms = parse_int(flag, value(), 0);
     else if (flag == "--runs") o.runs = parse_int(flag, value(), 1);
+    else if (flag == "--rounds") o.rounds = parse_int(flag, value(), 1);
     else if (flag == "--max-m") o.max_m = parse_int(flag, value(), 2);
     else if (flag == "--no-sweep") o.sweep = false;
     else if (flag == "--all-configs") o.all_configs = true;

@@ -14,6 +14,7 @@ struct Options {
   int warmup = 10;
   double warmup_ms = 30;     // --warmup-ms: the warm-up also lasts this much GPU time (bench/gemm/timing.h)
   int runs = 50;
+  int rounds = 5;           // --rounds: the configurations compared at one M interleave in this many rounds
   int max_m = 8192;         // --max-m: the sweep's largest M
   bool sweep = true;        // --no-sweep
   bool all_configs = false; // --all-configs: also time every bf16 configuration at every sweep point

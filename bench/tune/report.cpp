@@ -79,9 +79,10 @@ static bench::Json report_json(const Report& r) {
   settings["bias"] = true;
   settings["warmup"] = r.options.warmup;
   settings["warmup_ms"] = r.options.warmup_ms;
+  settings["rounds"] = r.options.rounds;
   settings["runs"] = r.options.runs;
-  settings["timing"] = "CUDA events around each launch behind a held stream, median; inputs rotated over sets "
-                       "spanning 3x L2";
+  settings["timing"] = "CUDA events around each launch behind a held stream, median over interleaved rounds; "
+                       "inputs rotated over sets spanning 3x L2";
   settings["tuning_cache"] = r.cache_path;
 
   bench::Json& s = j["summary"];
@@ -150,9 +151,10 @@ std::string markdown(const Report& r) {
   md += "GPU: " + r.gpu.name + " (" + std::to_string(r.gpu.sm_count) + " SMs, driver " + r.gpu.driver_version +
         ", SM clock seen " + fmt("%.0f", r.sm_clock_mhz) + " MHz), int8dit " + r.library_version + ", " + r.date +
         ".\nCommand: `" + r.command + "`\n\n";
-  md += "bf16 output with bias; CUDA-event median of " + std::to_string(r.options.runs) +
-        " runs after " + std::to_string(r.options.warmup) + " warm-up runs (and at least " +
-        fmt("%.0f", r.options.warmup_ms) + " ms of warm-up GPU time), inputs rotated over sets spanning 3x L2.\n\n";
+  md += "bf16 output with bias; CUDA-event median of " + std::to_string(r.options.runs) + " runs per configuration, " +
+        "taken in " + std::to_string(r.options.rounds) + " rounds that visit every configuration compared at an M " +
+        "in turn, each visit after " + std::to_string(r.options.warmup) + " warm-up runs (and at least " +
+        fmt("%.0f", r.options.warmup_ms) + " ms of warm-up GPU time); inputs rotated over sets spanning 3x L2.\n\n";
   md += "## Summary\n\n| metric | value | target |\n| --- | --- | --- |\n";
   md += "| geomean heuristic time / tuned time (preset shapes) | " + fmt("%.3f", r.summary.geomean_tuned_vs_heuristic) +
         " | >= 1.0 |\n";

@@ -46,7 +46,8 @@ struct TuneProblem {
 
 struct TuneOptions {
   int warmup_runs = 5;        // untimed launches per candidate before timing
-  int timed_runs = 30;        // timed launches per candidate; the median is kept
+  int timed_runs = 30;        // timed launches per candidate, spread over 3 rounds that interleave the
+                              // candidates; the median of the round medians is kept
   bool retune = false;        // time again even when the cache already holds the key
   bool force_sm80 = false;    // tune the Ampere/Ada family (as GemmOptions::force_sm80)
   bool save = true;           // write the result to the cache file
