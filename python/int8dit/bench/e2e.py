@@ -175,6 +175,10 @@ def run_model(torch, case, paths, args) -> dict:
                     # What a process holding only this variant would peak at.
                     entry["peak_bytes"] = entry["weight_bytes"] + entry["activation_peak_bytes"]
                     entry.update(time_forward(torch, lambda: fn(), args.warmup, args.iters))
+                    if args.profile:
+                        from int8dit.bench.profile import profile_forward
+
+                        entry["profile"] = profile_forward(torch, fn)
                 if path in QUANTIZED:
                     entry.update(accuracy(torch, out, ref))
                 log(f"{case.name}: {path}: {entry['median_ms']:.2f} ms, "
@@ -274,6 +278,9 @@ def main(argv=None) -> int:
     ap.add_argument("--quick", action="store_true", help="Flux-dev 1024 only, eager paths, 1 warm-up, 3 runs")
     ap.add_argument("--minilm", action="store_true", help="also evaluate all-MiniLM-L6-v2 (real weights)")
     ap.add_argument("--verbose", action="store_true", help="print tracebacks of failing paths")
+    ap.add_argument("--profile", action="store_true",
+                    help="also run one forward of every path under torch.profiler: its top operators by GPU time "
+                         "and how busy the GPU was, in e2e.json and e2e.md")
     ap.add_argument("--path-timeout", type=float, default=0, metavar="S",
                     help="give up a path (model build excluded) after S seconds of wall time and record why, "
                     "so a hanging compile costs that path, not the run (0 = no limit)")

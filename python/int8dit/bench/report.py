@@ -58,6 +58,7 @@ def markdown(doc: dict) -> str:
             lines.append(f"| {LABELS.get(path, path)} | {e['median_ms']:.2f} | {speed} | {_gib(e.get('weight_bytes'))} "
                          f"| {_gib(e.get('peak_bytes'))} | {cos} | {rel} |")
         lines.append("")
+        lines += profile_lines(r["paths"])
     m = doc.get("minilm")
     if m:
         lines += ["## Real weights: all-MiniLM-L6-v2 sentence embeddings vs fp32", ""]
@@ -72,6 +73,26 @@ def markdown(doc: dict) -> str:
                 lines.append(f"| {k} | {m[k]['layers_quantized']} | {m[k]['cosine_mean']:.5f} | {m[k]['cosine_min']:.5f} |")
         lines.append("")
     return "\n".join(lines)
+
+
+def profile_lines(paths: dict) -> list:
+    """Per path with a profile (e2e --profile): GPU busy share and the top operators by GPU time."""
+    out = []
+    for path, e in paths.items():
+        p = e.get("profile")
+        if not p:
+            continue
+        if not out:
+            out += ["One forward under torch.profiler, per path: kernel time over wall time (well below 1: the "
+                    "host sets the pace) and the operators with the most self GPU time.", ""]
+        out += [f"**{LABELS.get(path, path)}**: wall {p['wall_us'] / 1e3:.2f} ms, kernels {p['device_us'] / 1e3:.2f} ms "
+                f"(GPU busy {p['device_busy']:.2f})", "", "| operator | calls | GPU ms | CPU ms |", "| --- | --- | --- | --- |"]
+        for row in p["top"]:
+            name = row["name"].replace("|", "/")
+            name = name if len(name) <= 90 else name[:87] + "..."
+            out.append(f"| `{name}` | {row['calls']} | {row['device_us'] / 1e3:.3f} | {row['cpu_us'] / 1e3:.3f} |")
+        out.append("")
+    return out
 
 
 def plot(doc: dict, path: str) -> None:

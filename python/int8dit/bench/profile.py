@@ -1,0 +1,50 @@
+"""One forward under torch.profiler, boiled down to what the e2e report needs: where the GPU time of a
+path goes (its top operators by self GPU time) and whether the GPU was kept busy at all (kernel time
+over wall time), so that a path slower than expected says whether it lost in its kernels or in the
+host's launching of them.
+
+    python -m int8dit.bench.e2e --profile ...   # adds "profile" to every path that ran
+"""
+from __future__ import annotations
+
+import time
+from typing import Callable
+
+
+def _device_us(evt) -> float:
+    # torch >= 2.4 names it self_device_time_total; older releases self_cuda_time_total.
+    for attr in ("self_device_time_total", "self_cuda_time_total"):
+        v = getattr(evt, attr, None)
+        if v is not None:
+            return float(v)
+    return 0.0
+
+
+def profile_forward(torch, fn: Callable[[], object], top: int = 10) -> dict:
+    """Run ``fn`` once (after one untimed call) under torch.profiler and summarize it.
+
+    Returns {"wall_us", "device_us" (sum of self GPU time of all operators), "device_busy" (their
+    ratio; well below 1 means the host, not the kernels, set the pace), "top": [{"name", "calls",
+    "device_us", "cpu_us"}...]} with ``top`` operators by self GPU time (by self CPU time where no GPU
+    ran)."""
+    from torch.profiler import ProfilerActivity, profile
+
+    cuda = torch.cuda.is_available()
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])
+    fn()
+    if cuda:
+        torch.cuda.synchronize()
+    with profile(activities=activities) as prof:
+        t0 = time.perf_counter()
+        fn()
+        if cuda:
+            torch.cuda.synchronize()
+        wall_us = (time.perf_counter() - t0) * 1e6
+    events = list(prof.key_averages())
+    device_us = sum(_device_us(e) for e in events)
+    key = _device_us if device_us > 0 else (lambda e: float(e.self_cpu_time_total))
+    rows = [{"name": e.key, "calls": int(e.count), "device_us": round(_device_us(e), 1),
+             "cpu_us": round(float(e.self_cpu_time_total), 1)}
+            for e in sorted(events, key=key, reverse=True)[:top] if key(e) > 0]
+    return {"wall_us": round(wall_us, 1), "device_us": round(device_us, 1),
+            "device_busy": round(device_us / wall_us, 3) if wall_us > 0 else 0.0, "top": rows}

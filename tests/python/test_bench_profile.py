@@ -1,0 +1,30 @@
+"""int8dit.bench.profile (e2e --profile) and its section of e2e.md, on the CPU. Skips without PyTorch."""
+from helpers import torch_or_skip
+
+torch = torch_or_skip()
+
+from int8dit.bench.profile import profile_forward  # noqa: E402
+from int8dit.bench.report import profile_lines  # noqa: E402
+
+
+def test_a_profile_names_the_operators_that_ran_and_the_wall_time():
+    a, b = torch.randn(256, 512), torch.randn(512, 384)
+    p = profile_forward(torch, lambda: torch.relu(a @ b), top=5)
+    assert p["wall_us"] > 0
+    assert 1 <= len(p["top"]) <= 5
+    names = [row["name"] for row in p["top"]]
+    assert any(n in ("aten::mm", "aten::matmul", "aten::relu", "aten::clamp_min") for n in names), names
+    if not torch.cuda.is_available():
+        assert p["device_us"] == 0 and p["device_busy"] == 0  # no GPU ran: ranked by CPU time instead
+        cpu = [row["cpu_us"] for row in p["top"]]
+        assert cpu == sorted(cpu, reverse=True)
+
+
+def test_the_report_shows_a_table_per_profiled_path_and_nothing_without_profiles():
+    prof = {"wall_us": 2000.0, "device_us": 1500.0, "device_busy": 0.75,
+            "top": [{"name": "int8dit::linear|x", "calls": 6, "device_us": 900.0, "cpu_us": 120.0}]}
+    lines = profile_lines({"bf16": {"median_ms": 1.0}, "int8dit": {"median_ms": 2.0, "profile": prof}})
+    text = "\n".join(lines)
+    assert "**int8dit**: wall 2.00 ms, kernels 1.50 ms (GPU busy 0.75)" in text
+    assert "| `int8dit::linear/x` | 6 | 0.900 | 0.120 |" in text  # a '|' in a name would break the table
+    assert profile_lines({"bf16": {"median_ms": 1.0}}) == []
