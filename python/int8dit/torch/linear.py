@@ -6,7 +6,7 @@ from typing import Optional
 import torch
 from torch import Tensor, nn
 
-from .ops import linear_w8a8
+from .ops import _out_dtype, gemm_w8a8_impl, linear_w8a8, plain_eager_call
 from .weights import quantize_weight
 
 # K must be a multiple of 16 (16-byte int8 rows for TMA/cp.async); N a multiple of 8 (16-byte bf16 output rows).
@@ -66,9 +66,15 @@ class Linear(nn.Module):
             q.bias.copy_(linear.bias.to(torch.float32))
         return q
 
+    # A SharedInputQuantization when quantize_ found siblings reading the same input (shared_input.py).
+    input_share = None
+
     def forward(self, x: Tensor) -> Tensor:
         if x.shape[-1] != self.in_features:
             raise ValueError(f"input has {x.shape[-1]} features; this layer takes {self.in_features}")
+        if self.input_share is not None and self.smooth is None and plain_eager_call(x):
+            q, scale = self.input_share.quantized(x)
+            return gemm_w8a8_impl(q, self.weight, scale, self.weight_scale, self.bias, _out_dtype(x))
         return linear_w8a8(x, self.weight, self.weight_scale, self.bias, self.smooth)
 
     def forward_quantized(self, q: Tensor, scale: Tensor, out_dtype: torch.dtype = torch.bfloat16) -> Tensor:

@@ -183,8 +183,14 @@ def linear_w8a8(x: Tensor, weight: Tensor, weight_scale: Tensor, bias: Optional[
                 smooth: Optional[Tensor] = None) -> Tensor:
     """The quantized linear layer. Eager calls skip the dispatcher (a few microseconds per layer that
     a DiT with hundreds of layers would feel); traced calls go through the registered custom op."""
-    # Fake and functional tensors (tracing outside dynamo, e.g. make_fx) are Tensor subclasses; an
-    # input that needs a gradient goes through the op's autograd formula.
-    if torch.compiler.is_compiling() or type(x) is not torch.Tensor or (x.requires_grad and torch.is_grad_enabled()):
+    if not plain_eager_call(x):
         return linear(x, weight, weight_scale, bias, smooth)
     return linear_impl(x, weight, weight_scale, bias, smooth)
+
+
+def plain_eager_call(x: Tensor) -> bool:
+    """True outside tracing for a plain tensor that needs no gradient: the calls that may skip the
+    dispatcher. Fake and functional tensors (tracing outside dynamo, e.g. make_fx) are Tensor
+    subclasses; an input that needs a gradient goes through the op's autograd formula."""
+    return not (torch.compiler.is_compiling() or type(x) is not torch.Tensor or
+                (x.requires_grad and torch.is_grad_enabled()))

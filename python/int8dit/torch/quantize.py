@@ -33,6 +33,7 @@ class QuantizeReport:
 
     quantized: list[str] = field(default_factory=list)
     skipped: dict[str, str] = field(default_factory=dict)
+    shared_input_groups: int = 0  # groups of sibling layers that quantize a common input once
 
     def __str__(self) -> str:
         lines = [f"int8dit: quantized {len(self.quantized)} linear layers, kept {len(self.skipped)} in float"]
@@ -83,17 +84,24 @@ def _set_submodule(model: nn.Module, name: str, new: nn.Module) -> None:
 @torch.no_grad()
 def quantize_(model: nn.Module, include: Optional[Sequence[str]] = None,
               exclude: Optional[Sequence[str]] = DIT_DEFAULT_EXCLUDE, min_features: int = DIT_MIN_FEATURES,
-              smoothing: Optional[Mapping[str, Tensor]] = None, verbose: bool = False) -> QuantizeReport:
+              smoothing: Optional[Mapping[str, Tensor]] = None, verbose: bool = False,
+              share_inputs: bool = True) -> QuantizeReport:
     """Replace, in place, every nn.Linear of ``model`` whose qualified name matches ``include`` (all when
     None) and no pattern of ``exclude`` (fnmatch patterns; DiT defaults), and whose features are at
     least ``min_features``, by an int8dit Linear. ``smoothing`` maps layer names to SmoothQuant factors
-    (see int8dit.calibrate). The float weights are freed as each layer is replaced."""
+    (see int8dit.calibrate). The float weights are freed as each layer is replaced. With
+    ``share_inputs``, sibling layers that are called on the same tensor (attention's q, k and v)
+    quantize it once (int8dit.torch.shared_input; bit-identical results)."""
     chosen, skipped = selected_linears(model, include, exclude, min_features)
     report = QuantizeReport(skipped=skipped)
     for name, module in chosen.items():
         smooth = smoothing.get(name) if smoothing else None
         _set_submodule(model, name, Linear.from_float(module, smooth=smooth))
         report.quantized.append(name)
+    if share_inputs:
+        from .shared_input import share_sibling_inputs
+
+        report.shared_input_groups = share_sibling_inputs(model)
     if verbose:
         print(report)
     return report
