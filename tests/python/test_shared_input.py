@@ -82,6 +82,15 @@ def test_inputs_that_need_gradients_take_the_usual_path():
     assert shared.to_q.input_share.hits == 0
 
 
+def test_inference_mode_tensors_take_the_usual_path():
+    shared, plain, _ = models()
+    with torch.inference_mode():
+        x = torch.randn(3, 64)
+        assert torch.equal(shared.to_q(x), plain.to_q(x))
+        shared.to_k(x)
+    assert shared.to_q.input_share.hits == 0
+
+
 def test_copies_keep_one_group_with_an_empty_cache_of_their_own():
     shared, _, _ = models()
     with torch.no_grad():

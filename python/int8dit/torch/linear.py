@@ -72,7 +72,9 @@ class Linear(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         if x.shape[-1] != self.in_features:
             raise ValueError(f"input has {x.shape[-1]} features; this layer takes {self.in_features}")
-        if self.input_share is not None and self.smooth is None and plain_eager_call(x):
+        # NOTE: inference-mode tensors keep no version counter, so an in-place write between two
+        # siblings could not be seen: they take the usual path.
+        if self.input_share is not None and self.smooth is None and plain_eager_call(x) and not x.is_inference():
             q, scale = self.input_share.quantized(x)
             return gemm_w8a8_impl(q, self.weight, scale, self.weight_scale, self.bias, _out_dtype(x))
         return linear_w8a8(x, self.weight, self.weight_scale, self.bias, self.smooth)

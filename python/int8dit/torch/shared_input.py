@@ -11,8 +11,9 @@ quantization of a tensor does not depend on which layer asks for it.
 
 The group holds its input only weakly: the int8 copy is dropped when the input is freed, so no
 activation outlives its forward because of the cache, and a new tensor at a recycled address is never
-mistaken for the old one. Only plain eager calls share; traced calls (torch.compile, make_fx) and
-inputs that need a gradient take the layer's usual path.
+mistaken for the old one. Only plain eager calls share; traced calls (torch.compile, make_fx), inputs
+that need a gradient and inference-mode tensors (which keep no version counter, so an in-place write
+between two siblings could not be seen) take the layer's usual path.
 """
 from __future__ import annotations
 
