@@ -224,12 +224,9 @@ struct ShapeBench::Impl {
     for (size_t i = 0; i < finals.size(); ++i) {
       PathResult& p = *finals[i].out;
       if (!p.ok() || samples[i].empty()) continue;
-      std::vector<double>& ms = samples[i];
-      std::sort(ms.begin(), ms.end());
-      const size_t n = ms.size();
-      p.ms = n % 2 ? ms[n / 2] : 0.5 * (ms[n / 2 - 1] + ms[n / 2]);
-      p.min_ms = ms.front();
-      p.runs = int(n);
+      p.ms = sorted_median(samples[i]);
+      p.min_ms = samples[i].front();
+      p.runs = int(samples[i].size());
       p.held = held[i];
     }
     for (auto& [dst, src] : copies_after_finals) *dst = *src;

@@ -27,6 +27,13 @@ GpuTimer::~GpuTimer() {
   cudaFreeHost(const_cast<int*>(release_));
 }
 
+double sorted_median(std::vector<double>& ms) {
+  if (ms.empty()) return 0;
+  std::sort(ms.begin(), ms.end());
+  const size_t n = ms.size();
+  return n % 2 ? ms[n / 2] : 0.5 * (ms[n / 2 - 1] + ms[n / 2]);
+}
+
 Timing GpuTimer::time(const std::function<void(int)>& launch, int warmup, int runs, std::vector<double>* samples) {
   int call = 0;
   for (; call < warmup; ++call) launch(call);
@@ -81,10 +88,9 @@ Timing GpuTimer::time(const std::function<void(int)>& launch, int warmup, int ru
     }
   }
   if (samples) samples->insert(samples->end(), ms.begin(), ms.end());
-  std::sort(ms.begin(), ms.end());
   t.runs = runs;
+  t.median_ms = sorted_median(ms);
   t.min_ms = ms.front();
-  t.median_ms = runs % 2 ? ms[runs / 2] : 0.5 * (ms[runs / 2 - 1] + ms[runs / 2]);
   return t;
 }
 

@@ -10,6 +10,9 @@
 
 namespace bench {
 
+// The median of a list of run times (sorts it in place); 0 for an empty list.
+double sorted_median(std::vector<double>& ms);
+
 struct Timing {
   double median_ms = 0;
   double min_ms = 0;

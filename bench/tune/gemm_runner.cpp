@@ -91,11 +91,8 @@ std::vector<Measurement> GemmRunner::time_interleaved(int64_t m, const std::vect
       out[c].held = out[c].held && t.held;
     }
   for (size_t c = 0; c < configs.size(); ++c) {
-    std::vector<double>& ms = samples[c];
-    std::sort(ms.begin(), ms.end());
-    const size_t n = ms.size();
     out[c].config = configs[c];
-    out[c].us = 1e3 * (n % 2 ? ms[n / 2] : 0.5 * (ms[n / 2 - 1] + ms[n / 2]));
+    out[c].us = 1e3 * bench::sorted_median(samples[c]);
   }
   return out;
 }
