@@ -50,6 +50,7 @@ class GemmRunner {
   bench::DeviceBuffer scale_a_, scale_b_, bias_;
   bench::DeviceBuffer workspace_;  // grown to what the selected configuration needs (stream-K)
   bench::GpuTimer timer_;
+  double warmup_ms_;  // GPU time of warm-up before the first visit of each time_interleaved call
 };
 
 }  // namespace bench_tune
