@@ -14,6 +14,12 @@ def test_a_profile_names_the_operators_that_ran_and_the_wall_time():
     assert 1 <= len(p["top"]) <= 5
     names = [row["name"] for row in p["top"]]
     assert any(n in ("aten::mm", "aten::matmul", "aten::relu", "aten::clamp_min") for n in names), names
+    cpu_names = [row["name"] for row in p["top_cpu"]]
+    assert any(n in ("aten::mm", "aten::matmul", "aten::relu", "aten::clamp_min") for n in cpu_names), cpu_names
+    assert [r["cpu_us"] for r in p["top_cpu"]] == sorted((r["cpu_us"] for r in p["top_cpu"]), reverse=True)
+    py = p["top_python"]
+    assert 1 <= len(py) <= 5 and all(r["calls"] >= 1 and r["cum_us"] >= r["own_us"] >= 0 for r in py)
+    assert any("<lambda>" in r["name"] or "matmul" in r["name"] or "relu" in r["name"] for r in py), py
     if not torch.cuda.is_available():
         assert p["device_us"] == 0 and p["device_busy"] == 0  # no GPU ran: ranked by CPU time instead
         cpu = [row["cpu_us"] for row in p["top"]]
@@ -22,9 +28,13 @@ def test_a_profile_names_the_operators_that_ran_and_the_wall_time():
 
 def test_the_report_shows_a_table_per_profiled_path_and_nothing_without_profiles():
     prof = {"wall_us": 2000.0, "device_us": 1500.0, "device_busy": 0.75,
-            "top": [{"name": "int8dit::linear|x", "calls": 6, "device_us": 900.0, "cpu_us": 120.0}]}
+            "top": [{"name": "int8dit::linear|x", "calls": 6, "device_us": 900.0, "cpu_us": 120.0}],
+            "top_cpu": [{"name": "cudaLaunchKernel", "calls": 12, "device_us": 0.0, "cpu_us": 60.0}],
+            "top_python": [{"name": "ops.py:112(linear_impl)", "calls": 6, "own_us": 30.0, "cum_us": 90.0}]}
     lines = profile_lines({"bf16": {"median_ms": 1.0}, "int8dit": {"median_ms": 2.0, "profile": prof}})
     text = "\n".join(lines)
     assert "**int8dit**: wall 2.00 ms, kernels 1.50 ms (GPU busy 0.75)" in text
     assert "| `int8dit::linear/x` | 6 | 0.900 | 0.120 |" in text  # a '|' in a name would break the table
+    assert "| `cudaLaunchKernel` | 12 | 0.060 | 0.000 |" in text
+    assert "| `ops.py:112(linear_impl)` | 6 | 0.030 | 0.090 |" in text
     assert profile_lines({"bf16": {"median_ms": 1.0}}) == []

@@ -1,12 +1,17 @@
 """One forward under torch.profiler, boiled down to what the e2e report needs: where the GPU time of a
 path goes (its top operators by self GPU time) and whether the GPU was kept busy at all (kernel time
 over wall time), so that a path slower than expected says whether it lost in its kernels or in the
-host's launching of them.
+host's launching of them; and, for the host side, the top entries by self CPU time (operators and
+CUDA runtime calls, whoever made them) and the Python functions with the most own time (cProfile,
+one more forward).
 
     python -m int8dit.bench.e2e --profile ...   # adds "profile" to every path that ran
 """
 from __future__ import annotations
 
+import cProfile
+import os
+import pstats
 import time
 from typing import Callable
 
@@ -43,8 +48,34 @@ def profile_forward(torch, fn: Callable[[], object], top: int = 10) -> dict:
     events = list(prof.key_averages())
     device_us = sum(_device_us(e) for e in events)
     key = _device_us if device_us > 0 else (lambda e: float(e.self_cpu_time_total))
-    rows = [{"name": e.key, "calls": int(e.count), "device_us": round(_device_us(e), 1),
-             "cpu_us": round(float(e.self_cpu_time_total), 1)}
-            for e in sorted(events, key=key, reverse=True)[:top] if key(e) > 0]
+    def row(e) -> dict:
+        return {"name": e.key, "calls": int(e.count), "device_us": round(_device_us(e), 1),
+                "cpu_us": round(float(e.self_cpu_time_total), 1)}
+
+    def cpu(e) -> float:
+        return float(e.self_cpu_time_total)
+
     return {"wall_us": round(wall_us, 1), "device_us": round(device_us, 1),
-            "device_busy": round(device_us / wall_us, 3) if wall_us > 0 else 0.0, "top": rows}
+            "device_busy": round(device_us / wall_us, 3) if wall_us > 0 else 0.0,
+            "top": [row(e) for e in sorted(events, key=key, reverse=True)[:top] if key(e) > 0],
+            "top_cpu": [row(e) for e in sorted(events, key=cpu, reverse=True)[:top] if cpu(e) > 0],
+            "top_python": python_hotspots(torch, fn, top)}
+
+
+def python_hotspots(torch, fn: Callable[[], object], top: int = 10) -> list:
+    """The Python functions with the most own time over one call of ``fn`` (cProfile; built-ins such as
+    torch.empty or a nanobind call count as functions): [{"name", "calls", "own_us", "cum_us"}...].
+    cProfile slows Python itself down, so the figures rank; they do not time."""
+    prof = cProfile.Profile()
+    prof.enable()
+    fn()
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+    prof.disable()
+    stats = pstats.Stats(prof).stats  # (file, line, name) -> (primitive calls, calls, own s, cumulative s, callers)
+    rows = []
+    for (file, line, name), (_prim, calls, own, cum, _callers) in stats.items():
+        where = name if file == "~" else f"{os.path.basename(file)}:{line}({name})"
+        rows.append({"name": where, "calls": int(calls), "own_us": round(own * 1e6, 1), "cum_us": round(cum * 1e6, 1)})
+    rows.sort(key=lambda r: r["own_us"], reverse=True)
+    return rows[:top]

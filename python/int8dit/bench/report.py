@@ -88,11 +88,27 @@ def profile_lines(paths: dict) -> list:
         out += [f"**{LABELS.get(path, path)}**: wall {p['wall_us'] / 1e3:.2f} ms, kernels {p['device_us'] / 1e3:.2f} ms "
                 f"(GPU busy {p['device_busy']:.2f})", "", "| operator | calls | GPU ms | CPU ms |", "| --- | --- | --- | --- |"]
         for row in p["top"]:
-            name = row["name"].replace("|", "/")
-            name = name if len(name) <= 90 else name[:87] + "..."
-            out.append(f"| `{name}` | {row['calls']} | {row['device_us'] / 1e3:.3f} | {row['cpu_us'] / 1e3:.3f} |")
+            out.append(f"| `{_cell(row['name'])}` | {row['calls']} | {row['device_us'] / 1e3:.3f} | {row['cpu_us'] / 1e3:.3f} |")
         out.append("")
+        if p.get("top_cpu"):
+            out += ["Host side, by self CPU time (operators and CUDA runtime calls):", "",
+                    "| entry | calls | CPU ms | GPU ms |", "| --- | --- | --- | --- |"]
+            out += [f"| `{_cell(r['name'])}` | {r['calls']} | {r['cpu_us'] / 1e3:.3f} | {r['device_us'] / 1e3:.3f} |"
+                    for r in p["top_cpu"]]
+            out.append("")
+        if p.get("top_python"):
+            out += ["Python, by own time under cProfile (ranks, does not time):", "",
+                    "| function | calls | own ms | cumulative ms |", "| --- | --- | --- | --- |"]
+            out += [f"| `{_cell(r['name'])}` | {r['calls']} | {r['own_us'] / 1e3:.3f} | {r['cum_us'] / 1e3:.3f} |"
+                    for r in p["top_python"]]
+            out.append("")
     return out
+
+
+def _cell(name: str) -> str:
+    """A name fit for a markdown table cell: no '|', at most 90 characters."""
+    name = name.replace("|", "/")
+    return name if len(name) <= 90 else name[:87] + "..."
 
 
 def plot(doc: dict, path: str) -> None:
