@@ -45,33 +45,48 @@ __device__ __forceinline__ float warp_max(float v) {
   return v;
 }
 
-// Reductions over the threads of one row, which are the whole CTA. The xor butterfly and the fixed order over warps give every thread the same bits.
-__device__ __forceinline__ float row_sum(float v, float* smem) {
-  v = warp_sum(v);
-  if (blockDim.x == 32) return v;
-  __syncthreads();  // the previous reduction's readers are done with smem
-  if (threadIdx.x % 32 == 0) smem[threadIdx.x / 32] = v;
-  __syncthreads();
-  float r = smem[0];
-  for (int w = 1; w < static_cast<int>(blockDim.x / 32); ++w) r += smem[w];
-  return r;
-}
-__device__ __forceinline__ float row_max(float v, float* smem) {
-  v = warp_max(v);
-  if (blockDim.x == 32) return v;
-  __syncthreads();
-  if (threadIdx.x % 32 == 0) smem[threadIdx.x / 32] = v;
-  __syncthreads();
-  float r = smem[0];
-  for (int w = 1; w < static_cast<int>(blockDim.x / 32); ++w) r = max_nan(r, smem[w]);
-  return r;
-}
+// Reductions over the threads of one row, which are the whole CTA. The xor butterfly and the fixed
+// order over warps give every thread the same bits.
+// NOTE: the warps' partials alternate between two shared buffers, so one barrier per reduction is
+// enough: a thread writes buffer p for reduction k + 2 only after passing reduction k + 1's barrier,
+// which every thread reaches only after reading reduction k's values from p. (A single buffer needs
+// a second barrier before each write; a LayerNorm row makes three reductions.)
+struct RowReducer {
+  float (*partials)[32];  // [2][32] in shared memory
+  int parity = 0;
+
+  __device__ float sum(float v) {
+    v = warp_sum(v);
+    if (blockDim.x == 32) return v;
+    float* p = publish(v);
+    float r = p[0];
+    for (int w = 1; w < static_cast<int>(blockDim.x / 32); ++w) r += p[w];
+    return r;
+  }
+  __device__ float max(float v) {
+    v = warp_max(v);
+    if (blockDim.x == 32) return v;
+    float* p = publish(v);
+    float r = p[0];
+    for (int w = 1; w < static_cast<int>(blockDim.x / 32); ++w) r = max_nan(r, p[w]);
+    return r;
+  }
+
+ private:
+  __device__ float* publish(float warp_value) {
+    float* p = partials[parity];
+    parity ^= 1;
+    if (threadIdx.x % 32 == 0) p[threadIdx.x / 32] = warp_value;
+    __syncthreads();
+    return p;
+  }
+};
 
 // One row held in registers, v[i] = elements [8c, 8c + 8) of the row with c = threadIdx.x + i * blockDim.x:
 // the op's statistics, its values (written to y), the SmoothQuant division, the row max, then int8 + scale.
 template <typename T, typename Op, int kVecs>
 __device__ __forceinline__ void quantize_held_row(const RowArgs<T>& a, Op& op, int64_t row, float (&v)[kVecs][kVecElems],
-                                                  int64_t nvec, float* sum_smem, float* max_smem) {
+                                                  int64_t nvec, RowReducer& reduce) {
   op.begin_row(row);
 #pragma unroll
   for (int pass = 0; pass < Op::kStatPasses; ++pass) {
@@ -83,7 +98,7 @@ __device__ __forceinline__ void quantize_held_row(const RowArgs<T>& a, Op& op, i
         for (int e = 0; e < kVecElems; ++e) s += op.stat_term(pass, v[i][e]);
       }
     }
-    op.end_pass(pass, row_sum(s, sum_smem), a.cols);
+    op.end_pass(pass, reduce.sum(s), a.cols);
   }
 
   float amax = 0.0f;
@@ -103,7 +118,7 @@ __device__ __forceinline__ void quantize_held_row(const RowArgs<T>& a, Op& op, i
       for (int e = 0; e < kVecElems; ++e) amax = max_nan(amax, fabsf(v[i][e]));
     }
   }
-  const RowQuant rq = row_quant(row_max(amax, max_smem));
+  const RowQuant rq = row_quant(reduce.max(amax));
 
   int8_t* qr = a.q + row * a.ldq;
   if (rq.fast) {
@@ -122,17 +137,28 @@ __device__ __forceinline__ void quantize_held_row(const RowArgs<T>& a, Op& op, i
   if (threadIdx.x == 0) a.scale[row] = rq.scale;
 }
 
+// Shared-memory stages of the pipelined kernel: rows in flight per CTA while one is processed.
+// NOTE: a CTA handles only a few rows of a DiT activation (4096 x 3072: ~6 rows for each of ~660
+// CTAs), each in ~1 us of reductions; with two stages a row's load had only the previous row's
+// processing to hide behind, less than a loaded DRAM round trip (H200: layernorm_modulate_quantize
+// at 0.33 of copy bandwidth). Short rows (<= 2 vectors a thread) get four stages, whose 4 x 6 KB per
+// CTA still leave ~5 CTAs on an SM; long rows keep two (a 15360-element stage is 30 KB).
+template <int kVecs>
+constexpr int pipeline_stages() { return kVecs <= 2 ? 4 : 2; }
+
 // Persistent CTAs, one row at a time, global memory read once and written once. While a row is
-// processed from registers, the CTA's next row is already streaming into the other half of a
-// two-stage shared-memory buffer (cp.async), so loads stay in flight through the reductions.
-// Needs cols % 8 == 0 and 16-byte aligned rows. Dynamic smem: 2 * kVecs * blockDim.x * 16 bytes.
+// processed from registers, the CTA's next rows are already streaming into the other stages of a
+// shared-memory ring (cp.async), so loads stay in flight through the reductions.
+// Needs cols % 8 == 0 and 16-byte aligned rows. Dynamic smem: stages * kVecs * blockDim.x * 16 bytes.
 // NOTE: each thread copies and later reads only its own 16-byte slots, so the pipeline needs no
-// CTA barrier: cp.async.wait_group makes a thread's own copies visible to it.
+// CTA barrier: cp.async.wait_group makes a thread's own copies visible to it, and the stage a
+// thread refills is one only it has finished reading.
 template <typename T, typename Op, int kVecs>
 __global__ void __launch_bounds__(kMaxRowThreads) row_quantize_pipelined(RowArgs<T> a, Op op) {
-  extern __shared__ uint4 stages[];  // [2][kVecs * blockDim.x] vectors of 8 elements
-  __shared__ float sum_smem[32];
-  __shared__ float max_smem[32];
+  constexpr int kStages = pipeline_stages<kVecs>();
+  extern __shared__ uint4 stages[];  // [kStages][kVecs * blockDim.x] vectors of 8 elements
+  __shared__ float partials[2][32];
+  RowReducer reduce{partials};
   const int64_t nvec = a.cols / kVecElems;
   const int slots = kVecs * blockDim.x;
 
@@ -145,13 +171,19 @@ __global__ void __launch_bounds__(kMaxRowThreads) row_quantize_pipelined(RowArgs
     }
   };
 
+  // Prologue: the first kStages - 1 rows of this CTA, one commit group each (possibly empty).
+#pragma unroll
+  for (int s = 0; s < kStages - 1; ++s) {
+    const int64_t row = blockIdx.x + static_cast<int64_t>(s) * gridDim.x;
+    if (row < a.rows) fetch(row, s);
+    cp_async_commit();
+  }
   int stage = 0;
-  fetch(blockIdx.x, 0);
-  cp_async_commit();
-  for (int64_t row = blockIdx.x; row < a.rows; row += gridDim.x, stage ^= 1) {
-    if (row + gridDim.x < a.rows) fetch(row + gridDim.x, stage ^ 1);
-    cp_async_commit();  // possibly empty: one group per iteration keeps wait_group<1> exact
-    cp_async_wait<1>();
+  for (int64_t row = blockIdx.x; row < a.rows; row += gridDim.x, stage = stage + 1 == kStages ? 0 : stage + 1) {
+    const int64_t ahead = row + static_cast<int64_t>(kStages - 1) * gridDim.x;
+    if (ahead < a.rows) fetch(ahead, stage == 0 ? kStages - 1 : stage - 1);
+    cp_async_commit();  // possibly empty: one group per iteration keeps wait_group<kStages - 1> exact
+    cp_async_wait<kStages - 1>();
 
     float v[kVecs][kVecElems];
 #pragma unroll
@@ -164,7 +196,7 @@ __global__ void __launch_bounds__(kMaxRowThreads) row_quantize_pipelined(RowArgs
         for (int e = 0; e < kVecElems; ++e) v[i][e] = 0.0f;
       }
     }
-    quantize_held_row<T, Op, kVecs>(a, op, row, v, nvec, sum_smem, max_smem);
+    quantize_held_row<T, Op, kVecs>(a, op, row, v, nvec, reduce);
   }
 }
 
@@ -172,8 +204,8 @@ __global__ void __launch_bounds__(kMaxRowThreads) row_quantize_pipelined(RowArgs
 // reading the row again for each pass (the re-reads mostly hit L2). The fallback path.
 template <typename T, typename Op>
 __global__ void __launch_bounds__(kStreamThreads) row_quantize_streaming(RowArgs<T> a, Op op) {
-  __shared__ float sum_smem[32];
-  __shared__ float max_smem[32];
+  __shared__ float partials[2][32];
+  RowReducer reduce{partials};
   const int64_t row = blockIdx.x;
   const T* xr = a.x + row * a.ldx;
 
@@ -181,7 +213,7 @@ __global__ void __launch_bounds__(kStreamThreads) row_quantize_streaming(RowArgs
   for (int pass = 0; pass < Op::kStatPasses; ++pass) {
     float s = 0.0f;
     for (int64_t k = threadIdx.x; k < a.cols; k += blockDim.x) s += op.stat_term(pass, to_float(xr[k]));
-    op.end_pass(pass, row_sum(s, sum_smem), a.cols);
+    op.end_pass(pass, reduce.sum(s), a.cols);
   }
 
   float amax = 0.0f;
@@ -191,7 +223,7 @@ __global__ void __launch_bounds__(kStreamThreads) row_quantize_streaming(RowArgs
     if (a.smooth) v = v / a.smooth[k];
     amax = max_nan(amax, fabsf(v));
   }
-  const RowQuant rq = row_quant(row_max(amax, max_smem));
+  const RowQuant rq = row_quant(reduce.max(amax));
 
   for (int64_t k = threadIdx.x; k < a.cols; k += blockDim.x) {
     float v = op.apply1(k, to_float(xr[k]));
