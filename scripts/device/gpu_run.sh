@@ -2,10 +2,13 @@
 # On the lent GPU machine: build with every core, run the GPU tests (and optionally compute-sanitizer
 # and the benchmarks), and leave logs and results under $OUT.
 #
-#   STEPS="build test sanitize bench"  which steps to run (default: build test bench)
+#   STEPS="build test sanitize bench"  which steps to run, in this order (default: build test bench);
+#                                      list the ones that must come back first (a step cut off by the
+#                                      deadline still leaves the earlier ones' results)
 #   ARCHS="90a"                        INT8DIT_CUDA_ARCHS for this build
 #   BENCH_ARGS="..."                   extra arguments for scripts/bench.sh
 #   GTEST_FILTER=...                   narrows the C++ tests as usual
+#   STEPS="... quant"                  quant: int8dit_bench_quant + its eager PyTorch baseline (quant.json/md)
 #   STEPS="... tune"                  tune: bench/tune/run.sh (tuned vs heuristic, M sweep cliffs) on this build
 #   TUNE_ARGS="--all-configs"         extra int8dit_bench_tune flags (this one: time every configuration
 #                                      at every M, then judge/refit the heuristic: heuristic_fit.txt)
@@ -28,8 +31,8 @@ STEPS=${STEPS:-"build test bench"}
 ARCHS=${ARCHS:-90a}
 WORK=/tmp/int8dit-out
 BUILD=${BUILD:-/tmp/int8dit-build}
+rm -rf "$WORK"  # a machine kept warm between calls still holds the previous call's results
 mkdir -p "$OUT" "$WORK"
-has() { [[ " $STEPS " == *" $1 "* ]]; }
 status=0
 deadline=$(( $(date +%s) + ${GPU_RUN_SECONDS:-540} - 20 ))
 left() { local s=$(( deadline - $(date +%s) )); (( s > 1 )) && echo "$s" || echo 1; }
@@ -48,7 +51,7 @@ finish() {
 
 nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.max.sm,memory.total --format=csv | tee "$WORK/gpu.txt"
 
-if has build; then
+step_build() {
   mkdir -p /tmp/cutlass && tar xzf "$ROOT"/.carry/cutlass-*-headers.tgz -C /tmp/cutlass
   cmake -S "$ROOT" -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release -DINT8DIT_CUDA_ARCHS="$ARCHS" \
     -DINT8DIT_CUTLASS_DIR=/tmp/cutlass/include -DINT8DIT_PTXAS_VERBOSE=ON > "$WORK/configure.log" 2>&1 \
@@ -57,10 +60,9 @@ if has build; then
   timeout "$(left)" ninja -C "$BUILD" -k 0 -j"$(nproc)" > "$WORK/build.log" 2>&1 || { status=1; grep -E "error|FAILED" "$WORK/build.log" | head -40; }
   grep -E "Function properties|spill|Used [0-9]+ registers" "$WORK/build.log" > "$WORK/ptxas.txt" || true
   echo "build: $(grep -c 'error' "$WORK/build.log") error lines; spills: $(grep -E '[1-9][0-9]* bytes spill' "$WORK/build.log" | wc -l) kernels"
-  step_done build
-fi
+}
 
-if has test; then
+step_test() {
   (cd "$BUILD" && timeout "$(left)" ctest --output-on-failure -j4 2>&1) | tee "$WORK/test.log" | tail -n 40 || status=1
   [[ ${PIPESTATUS[0]} -eq 0 ]] || status=1
   # What a user sees first on this GPU: the tool's own report and self-check, kept verbatim.
@@ -68,10 +70,9 @@ if has test; then
     echo; echo "\$ int8dit check"; "$BUILD/tools/int8dit" check; echo "(exit $?)"; } > "$OUT/info_check.txt" 2>&1 || status=1
   [[ $(grep -c "^(exit 0)" "$OUT/info_check.txt") -eq 2 ]] || status=1
   cat "$OUT/info_check.txt"
-  step_done test
-fi
+}
 
-if has sanitize; then
+step_sanitize() {
   for tool in memcheck racecheck; do
     for t in "$BUILD"/tests/test_*gpu*; do
       [[ -x $t ]] || continue
@@ -80,23 +81,32 @@ if has sanitize; then
       [[ $rc -eq 0 ]] || status=1
     done
   done | tee "$WORK/sanitize.txt"
-  step_done sanitize
-fi
+}
 
-if has bench; then
+step_quant() {
+  mkdir -p "$WORK/quant"
+  timeout "$(left)" "$BUILD/bench/quant/int8dit_bench_quant" --out "$WORK/quant" 2>&1 | tee "$WORK/quant/bench.log" | tail -n 40
+  [[ ${PIPESTATUS[0]} -eq 0 ]] || status=1
+  timeout "$(left)" python3 "$ROOT/bench/quant/eager_torch.py" --json "$WORK/quant/quant.json" --md "$WORK/quant/quant.md" \
+    >> "$WORK/quant/bench.log" 2>&1 || status=1
+  grep -E "Lowest kernel" "$WORK/quant/quant.md" 2>/dev/null || true
+}
+
+step_bench() {
   BUILD="$BUILD" RESULTS="$WORK/results" timeout "$(left)" bash "$ROOT/scripts/bench.sh" ${BENCH_ARGS:-} 2>&1 | tee "$WORK/bench.log" | tail -n 60
   cp "$WORK"/results/gemm.md "$OUT/" 2>/dev/null || true
-  step_done bench
-fi
+}
 
-if has tune; then
+step_tune() {
   BUILD="$BUILD" ARCHS="$ARCHS" OUT="$WORK/tune" BENCH_ARGS="${TUNE_ARGS:-}" timeout "$(left)" bash "$ROOT/bench/tune/run.sh" 2>&1 | tee "$WORK/tune.log" | tail -n 30
   [[ ${PIPESTATUS[0]} -eq 0 ]] || status=1
   cp "$WORK"/tune/tune.md "$WORK"/tune/heuristic_fit.txt "$OUT/" 2>/dev/null || true
-  step_done tune
-fi
+}
 
-if has pytest || has e2e; then
+python_ready=0
+python_setup() {  # once, for pytest and e2e: the carried wheels and the int8dit._C module
+  ((python_ready)) && return
+  python_ready=1
   if [[ -d $ROOT/.whl ]]; then
     python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site "$ROOT"/.whl/*.whl \
       && export PYTHONPATH=/tmp/site${PYTHONPATH:+:$PYTHONPATH}
@@ -110,15 +120,16 @@ if has pytest || has e2e; then
   cmake -S "$ROOT" -B "$BUILD" -DINT8DIT_BUILD_PYTHON=ON -DPython_EXECUTABLE="$(command -v python3)" >> "$WORK/configure.log" 2>&1
   timeout "$(left)" ninja -C "$BUILD" -j"$(nproc)" _C > "$WORK/build_python.log" 2>&1 || { status=1; grep -E "error|FAILED" "$WORK/build_python.log" | head -40; }
   export PYTHONPATH="$ROOT/python:$BUILD/python:$ROOT/tests/python${PYTHONPATH:+:$PYTHONPATH}" HF_HUB_OFFLINE=1
-fi
+}
 
-if has pytest; then
+step_pytest() {
+  python_setup
   timeout "$(left)" python3 -m pytest -q -rs "$ROOT/tests/python" 2>&1 | tee "$WORK/pytest.log" | tail -n 40
   [[ ${PIPESTATUS[0]} -eq 0 ]] || status=1
-  step_done pytest
-fi
+}
 
-if has e2e; then
+step_e2e() {
+  python_setup
   # E2E_TIMEOUT (seconds) or E2E_UNTIL (epoch seconds) stops the benchmark early enough that what it
   # wrote still comes back.
   e2e_limit=$(left)
@@ -126,8 +137,15 @@ if has e2e; then
   [[ -n ${E2E_UNTIL:-} ]] && ((E2E_UNTIL - $(date +%s) < e2e_limit)) && e2e_limit=$((E2E_UNTIL - $(date +%s))) && ((e2e_limit < 1)) && e2e_limit=1
   timeout "$e2e_limit" python3 -m int8dit.bench.e2e --out "$WORK/e2e" ${E2E_ARGS:-} 2>&1 | tee "$WORK/e2e.log" | grep -vE "^\s*$" | tail -n 80
   [[ ${PIPESTATUS[0]} -eq 0 ]] || status=1
-  step_done e2e
-fi
+}
+
+for step in $STEPS; do
+  if [[ $(type -t "step_$step") != function ]]; then
+    echo "gpu_run: unknown step '$step' (steps: build test sanitize quant bench tune pytest e2e)"; status=1; continue
+  fi
+  "step_$step"
+  step_done "$step"
+done
 
 finish
 exit $status
