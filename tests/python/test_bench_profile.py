@@ -3,7 +3,7 @@ from helpers import torch_or_skip
 
 torch = torch_or_skip()
 
-from int8dit.bench.profile import profile_forward  # noqa: E402
+from int8dit.bench.profile import device_time_us, profile_forward  # noqa: E402
 from int8dit.bench.report import profile_lines  # noqa: E402
 
 
@@ -38,3 +38,14 @@ def test_the_report_shows_a_table_per_profiled_path_and_nothing_without_profiles
     assert "| `cudaLaunchKernel` | 12 | 0.060 | 0.000 |" in text
     assert "| `ops.py:112(linear_impl)` | 6 | 0.030 | 0.090 |" in text
     assert profile_lines({"bf16": {"median_ms": 1.0}}) == []
+
+
+def test_gpu_time_counts_each_kernel_once_not_again_under_its_operator():
+    from types import SimpleNamespace as Event
+
+    from torch.autograd import DeviceType
+
+    events = [Event(key="aten::addmm", device_type=DeviceType.CPU, self_device_time_total=900.0),
+              Event(key="nvjet_gemm_kernel", device_type=DeviceType.CUDA, self_device_time_total=900.0),
+              Event(key="int8dit_quantize_kernel", device_type=DeviceType.CUDA, self_device_time_total=100.0)]
+    assert device_time_us(events) == 1000.0
