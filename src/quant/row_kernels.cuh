@@ -138,13 +138,13 @@ __device__ __forceinline__ void quantize_held_row(const RowArgs<T>& a, Op& op, i
 }
 
 // Shared-memory stages of the pipelined kernel: rows in flight per CTA while one is processed.
-// NOTE: a CTA handles only a few rows of a DiT activation (4096 x 3072: ~6 rows for each of ~660
-// CTAs), each in ~1 us of reductions; with two stages a row's load had only the previous row's
-// processing to hide behind, less than a loaded DRAM round trip (H200: layernorm_modulate_quantize
-// at 0.33 of copy bandwidth). Short rows (<= 2 vectors a thread) get four stages, whose 4 x 6 KB per
-// CTA still leave ~5 CTAs on an SM; long rows keep two (a 15360-element stage is 30 KB).
+// NOTE: measured, not guessed: four stages for rows of <= 2 vectors a thread (K <= 4096), which should
+// have hidden more of each row's load behind the previous rows' reductions, were slower on the H200
+// (2026-12-02, two runs of the same session: quantize_rows 4096x3072 at 0.525 of copy bandwidth with
+// four, 0.599 with two; layernorm_modulate_quantize 0.306 and 0.325). Why is open (less L1 beside the
+// larger shared-memory carve-out is one suspect); the ring stays general for the next experiment.
 template <int kVecs>
-constexpr int pipeline_stages() { return kVecs <= 2 ? 4 : 2; }
+constexpr int pipeline_stages() { return 2; }
 
 // Persistent CTAs, one row at a time, global memory read once and written once. While a row is
 // processed from registers, the CTA's next rows are already streaming into the other stages of a
