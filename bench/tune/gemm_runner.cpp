@@ -56,43 +56,54 @@ std::string GemmRunner::selected_config(int64_t m, int8dit::TuneMode mode, doubl
   return config;
 }
 
-std::vector<Measurement> GemmRunner::time_interleaved(int64_t m, const std::vector<std::string>& configs, int warmup,
-                                                      int runs, int rounds) {
+void GemmRunner::prepare(int64_t m, const std::vector<std::string>& configs) {
   if (m > max_m_) throw bench::BenchError("M = " + std::to_string(m) + " exceeds the runner's " + std::to_string(max_m_));
-  rounds = std::max(1, rounds);
-  const int per_round = std::max(1, (runs + rounds - 1) / rounds);
-  std::vector<int8dit::GemmOptions> forced(configs.size());
-  for (size_t c = 0; c < configs.size(); ++c) {
-    forced[c].config = configs[c].c_str();
-    forced[c].check_pointers = false;  // checked by the first, untimed call below
-    const size_t need = int8dit::gemm_workspace_size(params(m, 0), &forced[c]);
+  for (const std::string& c : configs) {
+    int8dit::GemmOptions forced;
+    forced.config = c.c_str();
+    const size_t need = int8dit::gemm_workspace_size(params(m, 0), &forced);
     if (need > workspace_.bytes()) {
       BENCH_CUDA(cudaStreamSynchronize(stream_));  // the old workspace may still be in use
       workspace_ = bench::DeviceBuffer(need);
     }
   }
-  for (size_t c = 0; c < configs.size(); ++c) {
-    int8dit::GemmOptions checked = forced[c];
+  for (const std::string& c : configs) {  // checked once here, so the timed calls can skip the checks
+    int8dit::GemmOptions checked;
+    checked.config = c.c_str();
     checked.check_pointers = true;
     const int8dit::Status st = int8dit::gemm_w8a8(params(m, 0), stream_, &checked);
-    if (!st.ok()) throw bench::BenchError("gemm_w8a8 M=" + std::to_string(m) + " (" + configs[c] + "): " + st.to_string());
+    if (!st.ok()) throw bench::BenchError("gemm_w8a8 M=" + std::to_string(m) + " (" + c + "): " + st.to_string());
   }
+}
+
+bool GemmRunner::visit(int64_t m, const std::string& config, int warmup, int runs, bool warm_clock,
+                       std::vector<double>* samples) {
+  int8dit::GemmOptions forced;
+  forced.config = config.c_str();
+  forced.check_pointers = false;  // prepare() checked this (M, configuration)
+  // NOTE: the warm-up measured in GPU time brings the clock back after host-side work; a visit that
+  // follows another visit's GPU load does not need it. Warming every visit for 30 ms made
+  // --all-configs sweeps take 10x their timed work (467 s on the H200).
+  timer_.set_min_warmup_ms(warm_clock ? warmup_ms_ : 0);
+  const bench::Timing t = timer_.time(
+      [&](int i) {
+        const int8dit::Status s = int8dit::gemm_w8a8(params(m, i), stream_, &forced);
+        if (!s.ok()) throw bench::BenchError("gemm_w8a8 M=" + std::to_string(m) + ": " + s.to_string());
+      },
+      warmup, runs, samples);
+  return t.held;
+}
+
+std::vector<Measurement> GemmRunner::time_interleaved(int64_t m, const std::vector<std::string>& configs, int warmup,
+                                                      int runs, int rounds) {
+  prepare(m, configs);
+  rounds = std::max(1, rounds);
+  const int per_round = std::max(1, (runs + rounds - 1) / rounds);
   std::vector<std::vector<double>> samples(configs.size());
   std::vector<Measurement> out(configs.size());
   for (int r = 0; r < rounds; ++r)
-    for (size_t c = 0; c < configs.size(); ++c) {
-      // NOTE: the warm-up measured in GPU time brings the clock back after host-side work; only the
-      // first visit follows such work, the later ones follow the previous visit's GPU load. Warming
-      // every visit for 30 ms made --all-configs sweeps take 10x their timed work (467 s, H200).
-      timer_.set_min_warmup_ms(r == 0 && c == 0 ? warmup_ms_ : 0);
-      const bench::Timing t = timer_.time(
-          [&](int i) {
-            const int8dit::Status s = int8dit::gemm_w8a8(params(m, i), stream_, &forced[c]);
-            if (!s.ok()) throw bench::BenchError("gemm_w8a8 M=" + std::to_string(m) + ": " + s.to_string());
-          },
-          warmup, per_round, &samples[c]);
-      out[c].held = out[c].held && t.held;
-    }
+    for (size_t c = 0; c < configs.size(); ++c)
+      out[c].held = visit(m, configs[c], warmup, per_round, r == 0 && c == 0, &samples[c]) && out[c].held;
   for (size_t c = 0; c < configs.size(); ++c) {
     out[c].config = configs[c];
     out[c].us = 1e3 * bench::sorted_median(samples[c]);

@@ -38,6 +38,14 @@ class GemmRunner {
   std::vector<Measurement> time_interleaved(int64_t m, const std::vector<std::string>& configs, int warmup, int runs,
                                             int rounds);
 
+  // The two halves of time_interleaved, for callers that interleave more widely (the M sweep visits
+  // every M of a sweep in each round): prepare() sizes the workspace and makes one checked call per
+  // configuration at M (throws on an error); visit() then makes `runs` timed calls after `warmup`
+  // untimed ones (and, with warm_clock, the timer's warm-up in GPU time), appending each run's
+  // milliseconds to *samples. Returns false if the stream holder timed out (launch gaps timed).
+  void prepare(int64_t m, const std::vector<std::string>& configs);
+  bool visit(int64_t m, const std::string& config, int warmup, int runs, bool warm_clock, std::vector<double>* samples);
+
  private:
   int8dit::GemmParams params(int64_t m, int set) const;
 

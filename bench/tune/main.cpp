@@ -109,25 +109,69 @@ std::vector<std::string> bf16_config_names() {
   return names;
 }
 
+// NOTE: the cliff criterion compares times at different M, so in a sweep the M points, not only the
+// configurations of one M, must share the GPU's clock. Timed one M after the other, the power-capped
+// H200 read 590 us at M = 8064 and 479 us at M = 8192 (N = 12288) with the same kernel, a 1.23
+// "cliff" that was the clock. So the sweep first picks (and tunes) at every M, then times in rounds
+// that each visit every M and every configuration once, and takes the median over all rounds.
 void run_sweeps(const Options& o, const bench::GpuInfo& gpu, cudaStream_t stream, Report* r) {
   const std::vector<int64_t> ms = sweep_m_values(o.max_m);
   const std::vector<std::string> configs = o.all_configs ? bf16_config_names() : std::vector<std::string>{};
+  const int rounds = std::max(1, o.rounds);
+  const int per_round = std::max(1, (o.runs + rounds - 1) / rounds);
   for (auto [n, k] : {std::pair<int64_t, int64_t>{3072, 3072}, {12288, 3072}}) {
     Sweep sw;
     sw.n = n, sw.k = k;
     GemmRunner runner(o.max_m, n, k, gpu.l2_bytes, stream, o.warmup_ms);
-    for (int64_t m : ms) {
+    // Per point: the configurations timed there (`configs`, then the heuristic's and the tuner's
+    // picks where not among them) and every run's milliseconds of each.
+    std::vector<std::vector<std::string>> names(ms.size());
+    std::vector<std::vector<std::vector<double>>> samples(ms.size());
+    std::vector<std::vector<bool>> held(ms.size());
+    for (size_t i = 0; i < ms.size(); ++i) {
       SweepPoint p;
-      p.m = m;
-      p.bucket_hi = int8dit::m_bucket(m).hi;
-      std::tie(p.heuristic, p.tuned) =
-          heuristic_and_tuned(runner, m, int8dit::TuneMode::kTuneOnFirstUse, configs, o, &p.all_configs);
+      p.m = ms[i];
+      p.bucket_hi = int8dit::m_bucket(p.m).hi;
+      p.heuristic.config = runner.selected_config(p.m, int8dit::TuneMode::kHeuristic);
+      p.tuned.config = runner.selected_config(p.m, int8dit::TuneMode::kTuneOnFirstUse, &p.tuned.select_seconds);
       sw.tune_seconds += p.tuned.select_seconds;
+      names[i] = configs;
+      for (const std::string& c : {p.heuristic.config, p.tuned.config})
+        if (std::find(names[i].begin(), names[i].end(), c) == names[i].end()) names[i].push_back(c);
+      runner.prepare(p.m, names[i]);
+      samples[i].resize(names[i].size());
+      held[i].assign(names[i].size(), true);
       sw.points.push_back(p);
-      std::fprintf(stderr, "\rsweep N=%lld K=%lld: M=%-5lld heuristic %8.1f us  tuned %8.1f us", (long long)n,
-                   (long long)k, (long long)m, p.heuristic.us, p.tuned.us);
+      std::fprintf(stderr, "\rsweep N=%lld K=%lld: picked at M=%-5lld", (long long)n, (long long)k, (long long)p.m);
+    }
+    for (int round = 0; round < rounds; ++round) {
+      for (size_t i = 0; i < ms.size(); ++i)
+        for (size_t c = 0; c < names[i].size(); ++c)
+          held[i][c] = runner.visit(ms[i], names[i][c], o.warmup, per_round, round == 0 && i == 0 && c == 0,
+                                    &samples[i][c]) && held[i][c];
+      std::fprintf(stderr, "\rsweep N=%lld K=%lld: round %d of %d timed   ", (long long)n, (long long)k, round + 1, rounds);
     }
     std::fprintf(stderr, "\n");
+    for (size_t i = 0; i < ms.size(); ++i) {
+      SweepPoint& p = sw.points[i];
+      auto measured = [&](size_t c) {
+        Measurement x;
+        x.config = names[i][c];
+        x.us = 1e3 * bench::sorted_median(samples[i][c]);
+        x.held = held[i][c];
+        return x;
+      };
+      auto index_of = [&](const std::string& c) {
+        return size_t(std::find(names[i].begin(), names[i].end(), c) - names[i].begin());
+      };
+      const double select_seconds = p.tuned.select_seconds;
+      p.heuristic = measured(index_of(p.heuristic.config));
+      p.tuned = measured(index_of(p.tuned.config));
+      p.tuned.select_seconds = select_seconds;
+      for (size_t c = 0; c < configs.size(); ++c) p.all_configs.push_back(measured(c));
+      std::fprintf(stderr, "sweep N=%lld K=%lld: M=%-5lld heuristic %8.1f us  tuned %8.1f us\n", (long long)n,
+                   (long long)k, (long long)p.m, p.heuristic.us, p.tuned.us);
+    }
     r->sweeps.push_back(std::move(sw));
   }
 }

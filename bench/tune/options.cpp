@@ -46,8 +46,9 @@ over an M sweep, and the largest cliff t(smaller M) / t(larger M) in the sweep.
                       lowered clock otherwise slows whatever is timed first after host-side work
   --runs N            timed runs per measurement, median kept (default 50)
   --rounds N          the configurations compared at one M (heuristic's, tuner's, and with
-                      --all-configs every one) are timed in N interleaved rounds (default 5): under
-                      a sustained load the GPU's clock moves with its power cap
+                      --all-configs every one) are timed in N interleaved rounds (default 5), and
+                      in the M sweeps each round visits every M: under a sustained load the GPU's
+                      clock moves with its power cap, and a cliff compares times at different M
   --max-m N           largest M of the sweep (default 8192)
   --no-sweep          presets only
   --all-configs       also time every bf16 configuration at every sweep point (forced by name), so

@@ -81,8 +81,8 @@ static bench::Json report_json(const Report& r) {
   settings["warmup_ms"] = r.options.warmup_ms;
   settings["rounds"] = r.options.rounds;
   settings["runs"] = r.options.runs;
-  settings["timing"] = "CUDA events around each launch behind a held stream, median over interleaved rounds; "
-                       "inputs rotated over sets spanning 3x L2";
+  settings["timing"] = "CUDA events around each launch behind a held stream, median over interleaved rounds "
+                       "(M sweeps: each round visits every M); inputs rotated over sets spanning 3x L2";
   settings["tuning_cache"] = r.cache_path;
 
   bench::Json& s = j["summary"];
@@ -153,8 +153,10 @@ std::string markdown(const Report& r) {
         ".\nCommand: `" + r.command + "`\n\n";
   md += "bf16 output with bias; CUDA-event median of " + std::to_string(r.options.runs) + " runs per configuration, " +
         "taken in " + std::to_string(r.options.rounds) + " rounds that visit every configuration compared at an M " +
-        "in turn, each visit after " + std::to_string(r.options.warmup) + " warm-up runs (and at least " +
-        fmt("%.0f", r.options.warmup_ms) + " ms of warm-up GPU time); inputs rotated over sets spanning 3x L2.\n\n";
+        "in turn (in the M sweeps, every M of the sweep and its configurations in each round, so that times at " +
+        "different M share the clock's ups and downs), each visit after " + std::to_string(r.options.warmup) +
+        " warm-up runs (the first also after " + fmt("%.0f", r.options.warmup_ms) +
+        " ms of warm-up GPU time); inputs rotated over sets spanning 3x L2.\n\n";
   md += "## Summary\n\n| metric | value | target |\n| --- | --- | --- |\n";
   md += "| geomean heuristic time / tuned time (preset shapes) | " + fmt("%.3f", r.summary.geomean_tuned_vs_heuristic) +
         " | >= 1.0 |\n";
