@@ -56,11 +56,11 @@ struct TuneOptions {
 };
 
 struct TuneResult {
-  MBucket bucket;               // the bucket of TuneProblem::m; candidates were timed at M = bucket.hi
-  std::string config;           // the fastest configuration
-  double config_us = 0;         // its median time at M = bucket.hi, microseconds
+  MBucket bucket;               // the bucket of TuneProblem::m; candidates were timed at M = lo + 1, its middle and hi
+  std::string config;           // the candidate with the lowest worst ratio to the fastest at those M
+  double config_us = 0;         // its mean time over the bucket's timing points (lo + 1, middle, hi), us
   std::string heuristic;        // what the heuristic picks at M = bucket.hi
-  double heuristic_us = 0;      // its median time
+  double heuristic_us = 0;      // its mean time over the same M
   int candidates = 0;           // configurations timed
   bool from_cache = false;      // the key was already tuned (nothing was timed)
 };

@@ -47,11 +47,11 @@ Status warm_up_clocks(const detail::GemmKernel& kernel, const TimingBuffers& buf
   return Status::Ok();
 }
 
-Status time_candidate(const detail::GemmKernel& kernel, const TimingBuffers& buffers, const TimingPlan& plan,
-                      StreamHold& hold, cudaStream_t stream, double* median_us) {
+Status time_candidate(const detail::GemmKernel& kernel, const TimingBuffers& buffers, int64_t m,
+                      const TimingPlan& plan, StreamHold& hold, cudaStream_t stream, double* median_us) {
   const int runs = std::max(1, plan.timed_runs);
   int set = 0;
-  for (int i = 0; i < plan.warmup_runs; ++i) INT8DIT_RETURN_IF_ERROR(kernel.run(buffers.params(set++), stream));
+  for (int i = 0; i < plan.warmup_runs; ++i) INT8DIT_RETURN_IF_ERROR(kernel.run(buffers.params(set++, m), stream));
 
   INT8DIT_RETURN_IF_ERROR(detail::cuda_status(cudaStreamSynchronize(stream), kernel.name));
 
@@ -61,7 +61,7 @@ Status time_candidate(const detail::GemmKernel& kernel, const TimingBuffers& buf
   Status launched = Status::Ok();
   for (int i = 0; i < runs && launched.ok(); ++i) {
     cudaEventRecord(events[2 * i], stream);
-    launched = kernel.run(buffers.params(set++), stream);
+    launched = kernel.run(buffers.params(set++, m), stream);
     cudaEventRecord(events[2 * i + 1], stream);
   }
   hold.release();  // also on a launch error, so the spinning kernel does not wait for its timeout

@@ -14,7 +14,7 @@ struct TimingPlan {
   int timed_runs = 30;
 };
 
-// Launch `kernel` warmup_runs times untimed, then timed_runs times behind `hold`, each launch between
+// Launch `kernel` (for M = m rows of the buffers) warmup_runs times untimed, then timed_runs times behind `hold`, each launch between
 // its own pair of events and on the next buffer set (so L2 holds none of its inputs); the result is
 // the median of the timed launches in microseconds. A launch error is returned, not thrown away.
 // NOTE: timed_runs is kept well below the ~1000-entry launch queue, which would otherwise block the
@@ -26,7 +26,7 @@ struct TimingPlan {
 Status warm_up_clocks(const detail::GemmKernel& kernel, const TimingBuffers& buffers, cudaStream_t stream,
                       double min_ms);
 
-Status time_candidate(const detail::GemmKernel& kernel, const TimingBuffers& buffers, const TimingPlan& plan,
-                      StreamHold& hold, cudaStream_t stream, double* median_us);
+Status time_candidate(const detail::GemmKernel& kernel, const TimingBuffers& buffers, int64_t m,
+                      const TimingPlan& plan, StreamHold& hold, cudaStream_t stream, double* median_us);
 
 }  // namespace int8dit::tune

@@ -96,4 +96,10 @@ GemmParams TimingBuffers::params(int i) const {
   return p;
 }
 
+GemmParams TimingBuffers::params(int i, int64_t m) const {
+  GemmParams p = params(i);
+  p.m = std::min(m, m_);
+  return p;
+}
+
 }  // namespace int8dit::tune

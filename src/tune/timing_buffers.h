@@ -27,8 +27,9 @@ class TimingBuffers {
   Status allocate(int64_t m, int64_t n, int64_t k, DType d_type, bool bias, size_t workspace_bytes,
                   cudaStream_t stream);
   int sets() const { return static_cast<int>(sets_.size()); }
-  // Problem parameters pointing at set `i % sets()`.
+  // Problem parameters pointing at set `i % sets()`; with `m`, for that many rows (m <= the allocated M).
   GemmParams params(int i) const;
+  GemmParams params(int i, int64_t m) const;
 
  private:
   struct Set {

@@ -44,7 +44,7 @@ struct TuneKey {
 
 struct TuneEntry {
   std::string config;      // the fastest configuration's name
-  double config_us = 0;    // its median time at M = m_hi
+  double config_us = 0;    // its mean time over the M the bucket is timed at (bottom, middle, top)
   std::string heuristic;   // the heuristic's pick at M = m_hi, for the record
   double heuristic_us = 0;
 };
