@@ -34,7 +34,7 @@ class GemmRunner {
   // one in turn, runs / rounds timed runs per visit; each result is the median of all its runs.
   // NOTE: under a sustained load the GPU sits at its power cap and its clock moves (H200: 1.2 to
   // 1.98 GHz); timed one after the other, the same kernel at the same M read 670 and 473 us
-  // (bench/results/h200/tune.json, M = 7808). Interleaving gives every configuration the same mix.
+  // (bench/results/h200/tune_all_configs.json, M = 7808). Interleaving gives every configuration the same mix.
   std::vector<Measurement> time_interleaved(int64_t m, const std::vector<std::string>& configs, int warmup, int runs,
                                             int rounds);
 
