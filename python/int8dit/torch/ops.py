@@ -149,42 +149,54 @@ def _(a, b, scale_a, scale_b, bias, out_dtype):
     return a.new_empty((*a.shape[:-1], b.shape[0]), dtype=out_dtype)
 
 
-@torch.library.custom_op("int8dit::linear", mutates_args=())
-def linear(x: Tensor, weight: Tensor, weight_scale: Tensor, bias: Optional[Tensor],
-           smooth: Optional[Tensor]) -> Tensor:
-    return linear_impl(x, weight, weight_scale, bias, smooth)
+# NOTE: ``linear`` is registered with the low-level torch.library API, not @custom_op: every call of a
+# @custom_op op runs Python wrappers around the implementation (the autograd kernel and a redispatch,
+# then a backend wrapper with an aliasing check), and on the H200 the compiled int8dit paths spent
+# 72-91 us of host time per quantized layer in them (bench/results/h200/README.md), more than the
+# GEMM itself takes. Registered per backend, the dispatcher calls linear_impl directly; without an
+# autograd kernel of its own, calls that need no gradient pass PyTorch's C++ autograd fallback, and
+# linear_w8a8 routes the ones that do through _LinearFunction.
+_lib = torch.library.Library("int8dit", "FRAGMENT")
+_lib.define("linear(Tensor x, Tensor weight, Tensor weight_scale, Tensor? bias, Tensor? smooth) -> Tensor")
+_lib.impl("linear", linear_impl, "CPU")
+_lib.impl("linear", linear_impl, "CUDA")
+linear = torch.ops.int8dit.linear.default
 
 
-@linear.register_fake
+@torch.library.register_fake("int8dit::linear")
 def _(x, weight, weight_scale, bias, smooth):
     return x.new_empty((*x.shape[:-1], weight.shape[0]), dtype=_out_dtype(x))
 
 
-def _linear_setup_context(ctx, inputs, output):
-    x, weight, weight_scale, _bias, smooth = inputs
-    ctx.save_for_backward(weight, weight_scale, smooth)
-    ctx.x_dtype = x.dtype
+class _LinearFunction(torch.autograd.Function):
+    """int8dit::linear with the gradient with respect to the input, through the dequantized weight
+    (straight-through for the activation rounding), so that adapters trained on top of a quantized
+    model get gradients. The weights are buffers: they get none."""
 
+    @staticmethod
+    def forward(ctx, x, weight, weight_scale, bias, smooth):
+        ctx.save_for_backward(weight, weight_scale, smooth)
+        ctx.x_dtype = x.dtype
+        return torch.ops.int8dit.linear(x, weight, weight_scale, bias, smooth)
 
-def _linear_backward(ctx, grad):
-    # The gradient with respect to the input through the dequantized weight (straight-through for the
-    # activation rounding), so that adapters trained on top of a quantized model get gradients.
-    weight, weight_scale, smooth = ctx.saved_tensors
-    w = weight.to(torch.float32) * weight_scale[:, None]
-    if smooth is not None:
-        w = w / smooth[None, :]
-    return (grad.to(torch.float32) @ w).to(ctx.x_dtype), None, None, None, None
-
-
-linear.register_autograd(_linear_backward, setup_context=_linear_setup_context)
+    @staticmethod
+    def backward(ctx, grad):
+        weight, weight_scale, smooth = ctx.saved_tensors
+        w = weight.to(torch.float32) * weight_scale[:, None]
+        if smooth is not None:
+            w = w / smooth[None, :]
+        return (grad.to(torch.float32) @ w).to(ctx.x_dtype), None, None, None, None
 
 
 def linear_w8a8(x: Tensor, weight: Tensor, weight_scale: Tensor, bias: Optional[Tensor] = None,
                 smooth: Optional[Tensor] = None) -> Tensor:
     """The quantized linear layer. Eager calls skip the dispatcher (a few microseconds per layer that
-    a DiT with hundreds of layers would feel); traced calls go through the registered custom op."""
+    a DiT with hundreds of layers would feel); traced calls go through the registered op, and calls
+    that need the input's gradient through _LinearFunction."""
+    if x.requires_grad and torch.is_grad_enabled():
+        return _LinearFunction.apply(x, weight, weight_scale, bias, smooth)
     if not plain_eager_call(x):
-        return linear(x, weight, weight_scale, bias, smooth)
+        return torch.ops.int8dit.linear(x, weight, weight_scale, bias, smooth)
     return linear_impl(x, weight, weight_scale, bias, smooth)
 
 
