@@ -125,6 +125,31 @@ def make_variant(torch, path: str, model, names):
     return variant
 
 
+# torch._int_mm, under torchao's int8 dynamic layers, needs more than 16 rows on CUDA; compiled, a layer
+# with fewer fails ("self.size(0) needs to be greater than 16": every adaLN modulation linear, whose
+# input is one embedding per batch element). Those layers stay bf16 in the torchao paths.
+TORCHAO_MIN_ROWS = 17
+
+
+def rows_per_call(torch, model, modules: dict, inputs: dict) -> dict:
+    """{name: rows of the input (tokens x batch) in one forward} for the given submodules (the largest
+    if one is called more than once)."""
+    rows: dict = {}
+    hooks = []
+    for name, mod in modules.items():
+        def record(_mod, args, name=name):
+            x = args[0]
+            rows[name] = max(rows.get(name, 0), x.numel() // max(1, x.shape[-1]))
+        hooks.append(mod.register_forward_pre_hook(record))
+    try:
+        with torch.no_grad():
+            model(**inputs)
+    finally:
+        for h in hooks:
+            h.remove()
+    return rows
+
+
 def accuracy(torch, out, ref) -> dict:
     a, b = out.float().flatten(), ref.float().flatten()
     return {"cosine_vs_bf16": torch.nn.functional.cosine_similarity(a, b, dim=0).item(),
@@ -148,6 +173,12 @@ def run_model(torch, case, paths, args) -> dict:
     with torch.no_grad():
         ref = model(**inputs)[0]
     torch.cuda.synchronize()
+    torchao_names = chosen
+    if any(p.startswith("torchao") for p in paths):
+        rows = rows_per_call(torch, model, chosen, inputs)
+        few = sorted(n for n in chosen if rows.get(n, TORCHAO_MIN_ROWS) < TORCHAO_MIN_ROWS)
+        torchao_names = {n: m for n, m in chosen.items() if n not in few}
+        result["torchao_kept_float"] = few  # beside kept_float: too few rows for torch._int_mm
     for path in paths:
         if path.endswith("_compile") and args.compile_models and case.name not in args.compile_models:
             continue
@@ -157,7 +188,7 @@ def run_model(torch, case, paths, args) -> dict:
         try:
             with time_limit(args.path_timeout, f"{case.name}: {path}"):
                 t0 = time.perf_counter()
-                variant = make_variant(torch, path, model, chosen)
+                variant = make_variant(torch, path, model, torchao_names if path.startswith("torchao") else chosen)
                 entry["setup_s"] = round(time.perf_counter() - t0, 2)
                 entry["weight_bytes"] = unique_tensor_bytes(variant) if path not in ("bf16", "bf16_compile") else \
                     unique_tensor_bytes(model)

@@ -44,7 +44,9 @@ def markdown(doc: dict) -> str:
         lines += [f"## {name}: {r['model']} ({r['shape']})", "",
                   f"Config: `{r['config_from']}` transformer/config.json; {r['params'] / 1e9:.2f} B parameters; "
                   f"{r['quantized_linears']} linear layers quantized ({r['quantized_params'] / 1e9:.2f} B parameters); "
-                  f"kept in bf16: {', '.join(r['kept_float'][:8])}{' ...' if len(r['kept_float']) > 8 else ''}", "",
+                  f"kept in bf16: {', '.join(r['kept_float'][:8])}{' ...' if len(r['kept_float']) > 8 else ''}"
+                  + (f"; the torchao paths also keep {len(r['torchao_kept_float'])} layers with <= 16 rows a call "
+                     "in bf16 (torch._int_mm needs more)" if r.get("torchao_kept_float") else ""), "",
                   "| path | latency ms | vs bf16 | weights GiB | peak GiB | cosine | rel. error |",
                   "| --- | --- | --- | --- | --- | --- | --- |"]
         base = r["paths"].get("bf16", {}).get("median_ms")
