@@ -9,6 +9,8 @@
 #   BENCH_ARGS="..."                   extra arguments for scripts/bench.sh
 #   GTEST_FILTER=...                   narrows the C++ tests as usual
 #   STEPS="... quant"                  quant: int8dit_bench_quant + its eager PyTorch baseline (quant.json/md)
+#   STEPS="... probe"                  probe: scripts/device/host_overhead_probe.py (host cost of op plumbing;
+#                                      needs no build)
 #   STEPS="... tune"                  tune: bench/tune/run.sh (tuned vs heuristic, M sweep cliffs) on this build
 #   TUNE_ARGS="--all-configs"         extra int8dit_bench_tune flags (this one: time every configuration
 #                                      at every M, then judge/refit the heuristic: heuristic_fit.txt)
@@ -92,6 +94,11 @@ step_quant() {
   grep -E "Lowest kernel" "$WORK/quant/quant.md" 2>/dev/null || true
 }
 
+step_probe() {
+  timeout "$(left)" python3 "$ROOT/scripts/device/host_overhead_probe.py" 2>&1 | grep -vi warn | tee "$WORK/host_overhead_probe.txt"
+  [[ ${PIPESTATUS[0]} -eq 0 ]] || status=1
+}
+
 step_bench() {
   BUILD="$BUILD" RESULTS="$WORK/results" timeout "$(left)" bash "$ROOT/scripts/bench.sh" ${BENCH_ARGS:-} 2>&1 | tee "$WORK/bench.log" | tail -n 60
   cp "$WORK"/results/gemm.md "$OUT/" 2>/dev/null || true
@@ -141,7 +148,7 @@ step_e2e() {
 
 for step in $STEPS; do
   if [[ $(type -t "step_$step") != function ]]; then
-    echo "gpu_run: unknown step '$step' (steps: build test sanitize quant bench tune pytest e2e)"; status=1; continue
+    echo "gpu_run: unknown step '$step' (steps: build test sanitize quant probe bench tune pytest e2e)"; status=1; continue
   fi
   "step_$step"
   step_done "$step"
