@@ -35,6 +35,7 @@ std::string json_str(const std::string& s) {
 
 int main(int argc, char** argv) {
   std::string out_dir = ".";
+  std::string only;  // --only OP or OP@MxK: one kernel (for ncu), the others skipped
   std::string command = "int8dit_bench_quant";
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
@@ -42,11 +43,35 @@ int main(int argc, char** argv) {
     if (a == "--out" && i + 1 < argc) {
       out_dir = argv[++i];
       command += " " + out_dir;
+    } else if (a == "--only" && i + 1 < argc) {
+      only = argv[++i];
+      command += " " + only;
     } else if (a == "--help" || a == "-h") {
-      std::printf("usage: int8dit_bench_quant [--out DIR]   (writes DIR/quant.json)\n");
+      std::printf(
+          "usage: int8dit_bench_quant [--out DIR] [--only OP[@MxK]]   (writes DIR/quant.json)\n"
+          "  --only OP[@MxK]  time only the cases of this op (and shape), e.g. for ncu:\n"
+          "                   --only layernorm_modulate_quantize@4096x3072\n");
       return 0;
     } else {
       std::fprintf(stderr, "int8dit_bench_quant: unknown argument '%s' (try --help)\n", a.c_str());
+      return 2;
+    }
+  }
+
+  auto selected = [&](const bench_quant::OpCase& c) {
+    return only.empty() || only == c.op || only == c.op + "@" + std::to_string(c.m) + "x" + std::to_string(c.k);
+  };
+  {
+    std::string ops;
+    bool any = false;
+    for (const auto& c : bench_quant::dit_cases()) {
+      any = any || selected(c);
+      if (ops.find(c.op + ",") == std::string::npos) ops += c.op + ",";
+    }
+    if (!any) {
+      ops.pop_back();  // the last comma
+      std::fprintf(stderr, "int8dit_bench_quant: --only %s matches no case (ops: %s; with @MxK, one of the table's shapes)\n",
+                   only.c_str(), ops.c_str());
       return 2;
     }
   }
@@ -71,6 +96,7 @@ int main(int argc, char** argv) {
   std::string min_op;
   bool first = true;
   for (const auto& c : bench_quant::dit_cases()) {
+    if (!selected(c)) continue;
     const bench_quant::OpResult r = bench_quant::run_op_case(c);
     const double gbps = r.bytes / (r.us * 1e3);
     const double fraction = gbps / copy_gbps;

@@ -9,6 +9,9 @@
 #   BENCH_ARGS="..."                   extra arguments for scripts/bench.sh
 #   GTEST_FILTER=...                   narrows the C++ tests as usual
 #   STEPS="... quant"                  quant: int8dit_bench_quant + its eager PyTorch baseline (quant.json/md)
+#   STEPS="... ncu_quant"              ncu_quant: Nsight Compute on one launch of the slowest quantization
+#                                      kernel (NCU_QUANT_CASE, default layernorm_modulate_quantize@4096x3072):
+#                                      throughput, warp stalls, occupancy (is it memory-, latency- or issue-bound?)
 #   STEPS="... probe"                  probe: scripts/device/host_overhead_probe.py (host cost of op plumbing;
 #                                      needs no build)
 #   STEPS="... tune"                  tune: bench/tune/run.sh (tuned vs heuristic, M sweep cliffs) on this build
@@ -94,6 +97,17 @@ step_quant() {
   grep -E "Lowest kernel" "$WORK/quant/quant.md" 2>/dev/null || true
 }
 
+step_ncu_quant() {
+  local case=${NCU_QUANT_CASE:-layernorm_modulate_quantize@4096x3072}
+  mkdir -p "$WORK/ncu_quant"
+  # After the benchmark's warm-up calls (10) and some timed ones: a launch on warm clocks.
+  timeout "$(left)" ncu --kernel-name regex:row_quantize --launch-skip 40 --launch-count 1 \
+    --section SpeedOfLight --section MemoryWorkloadAnalysis --section ComputeWorkloadAnalysis \
+    --section WarpStateStats --section Occupancy --section LaunchStats --section SchedulerStats \
+    "$BUILD/bench/quant/int8dit_bench_quant" --out "$WORK/ncu_quant" --only "$case" > "$WORK/ncu_quant/ncu.txt" 2>&1 || status=1
+  grep -E "Duration|Throughput|Issue Slots|Achieved Occupancy|Stall|Warp Cycles|Registers|No Eligible" "$WORK/ncu_quant/ncu.txt" | head -40
+}
+
 step_probe() {
   timeout "$(left)" python3 "$ROOT/scripts/device/host_overhead_probe.py" 2>&1 | grep -vi warn | tee "$WORK/host_overhead_probe.txt"
   [[ ${PIPESTATUS[0]} -eq 0 ]] || status=1
@@ -148,7 +162,7 @@ step_e2e() {
 
 for step in $STEPS; do
   if [[ $(type -t "step_$step") != function ]]; then
-    echo "gpu_run: unknown step '$step' (steps: build test sanitize quant probe bench tune pytest e2e)"; status=1; continue
+    echo "gpu_run: unknown step '$step' (steps: build test sanitize quant ncu_quant probe bench tune pytest e2e)"; status=1; continue
   fi
   "step_$step"
   step_done "$step"
