@@ -38,3 +38,38 @@ def test_the_report_says_which_layers_the_torchao_paths_kept_in_bf16():
         "paths": {"bf16": {"median_ms": 2.0}}}}}
     text = markdown(doc)
     assert "the torchao paths also keep 2 layers with <= 16 rows a call in bf16" in text
+
+
+def test_captured_forward_warms_up_on_a_side_stream_captures_once_and_replays():
+    from contextlib import contextmanager
+    from types import SimpleNamespace
+
+    from int8dit.bench.e2e import captured_forward
+
+    events = []
+
+    class Graph:
+        def replay(self):
+            events.append("replay")
+
+    @contextmanager
+    def on(stream_or_graph, what):
+        events.append(f"enter {what}")
+        yield
+        events.append(f"exit {what}")
+
+    stream = SimpleNamespace(wait_stream=lambda other: events.append("wait"))
+    fake = SimpleNamespace(cuda=SimpleNamespace(
+        Stream=lambda: stream, current_stream=lambda: stream, CUDAGraph=Graph,
+        stream=lambda s: on(s, "side stream"), graph=lambda g: on(g, "capture")))
+    calls = []
+
+    def model(**inputs):
+        calls.append(inputs)
+        return (f"output {len(calls)}",)
+
+    replay = captured_forward(fake, model, {"x": 1})
+    assert len(calls) == 3  # two warm-up calls, then the captured one; replays do not run the model
+    assert events.index("enter side stream") < events.index("enter capture")
+    assert replay() == ("output 3",) and replay() == ("output 3",)
+    assert events.count("replay") == 2 and isinstance(replay.graph, Graph)

@@ -3,8 +3,9 @@
     python -m int8dit.bench.e2e --out bench/results/h100 [--models flux_dev_1024,...] [--paths bf16,int8dit,...]
                                  [--compile-models flux_dev_1024] [--quick]
 
-For each model (random weights, published config, see models.py) and each path: the transformer's
-forward latency (CUDA events, after warm-up, median), weight bytes, peak GPU memory, and for the
+For each model (random weights, published config, see models.py) and each path (``*_compile``:
+each transformer block compiled; ``*_graph``: the eager forward captured in one CUDA graph and
+replayed, which takes the host's per-launch cost out): the transformer's forward latency (CUDA events, after warm-up, median), weight bytes, peak GPU memory, and for the
 quantized paths the output's cosine similarity and relative error against bf16. Writes e2e.json,
 e2e.md and e2e.png into --out.
 """
@@ -26,8 +27,10 @@ from int8dit.bench.time_limit import time_limit
 
 # In the order they run: the paths the summary needs first, so that a run cut short still has them.
 PATHS = ["bf16", "int8dit", "fp8", "bf16_compile", "int8dit_compile", "fake_quant", "torchao_int8", "nf4",
-         "torchao_int8_compile"]
-QUANTIZED = {"int8dit", "int8dit_compile", "fake_quant", "fp8", "torchao_int8", "torchao_int8_compile", "nf4"}
+         "torchao_int8_compile", "bf16_graph", "int8dit_graph"]
+QUANTIZED = {"int8dit", "int8dit_compile", "fake_quant", "fp8", "torchao_int8", "torchao_int8_compile", "nf4",
+             "int8dit_graph"}
+BF16_PATHS = ("bf16", "bf16_compile", "bf16_graph")
 
 
 def log(msg: str) -> None:
@@ -104,7 +107,7 @@ def make_variant(torch, path: str, model, names):
     from int8dit.bench import baselines
     from int8dit.torch import quantize_
 
-    if path in ("bf16", "bf16_compile"):
+    if path in BF16_PATHS:
         variant = shared_copy(model)
     else:
         variant = shared_copy(model)
@@ -150,6 +153,29 @@ def rows_per_call(torch, model, modules: dict, inputs: dict) -> dict:
     return rows
 
 
+def captured_forward(torch, model, inputs: dict):
+    """The eager forward captured once in a CUDA graph: a function that replays it and returns the
+    captured outputs (overwritten by every replay). What serving code does to take the host's launch
+    overhead out of a forward; int8dit's ops launch only kernels on the current stream, so they
+    capture like any aten op. Warm-up on a side stream first, as torch.cuda.graph requires."""
+    side = torch.cuda.Stream()
+    side.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(side):
+        for _ in range(2):
+            model(**inputs)
+    torch.cuda.current_stream().wait_stream(side)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        static_out = model(**inputs)
+
+    def replay():
+        graph.replay()
+        return static_out
+
+    replay.graph = graph  # keeps the graph (and its memory pool) alive as long as the function
+    return replay
+
+
 def accuracy(torch, out, ref) -> dict:
     a, b = out.float().flatten(), ref.float().flatten()
     return {"cosine_vs_bf16": torch.nn.functional.cosine_similarity(a, b, dim=0).item(),
@@ -190,19 +216,31 @@ def run_model(torch, case, paths, args) -> dict:
                 t0 = time.perf_counter()
                 variant = make_variant(torch, path, model, torchao_names if path.startswith("torchao") else chosen)
                 entry["setup_s"] = round(time.perf_counter() - t0, 2)
-                entry["weight_bytes"] = unique_tensor_bytes(variant) if path not in ("bf16", "bf16_compile") else \
+                entry["weight_bytes"] = unique_tensor_bytes(variant) if path not in BF16_PATHS else \
                     unique_tensor_bytes(model)
                 with torch.no_grad():
-                    fn = lambda: variant(**inputs)  # noqa: E731
-                    t0 = time.perf_counter()
-                    out = fn()[0]
-                    torch.cuda.synchronize()
-                    entry["first_call_s"] = round(time.perf_counter() - t0, 2)
-                    torch.cuda.reset_peak_memory_stats()
-                    base = torch.cuda.memory_allocated()
-                    out = fn()[0]
-                    torch.cuda.synchronize()
-                    entry["activation_peak_bytes"] = torch.cuda.max_memory_allocated() - base
+                    if path.endswith("_graph"):
+                        # Capture allocates the forward's activations from the graph's pool: its peak
+                        # is the capture's, and a replay allocates nothing.
+                        torch.cuda.reset_peak_memory_stats()
+                        base = torch.cuda.memory_allocated()
+                        t0 = time.perf_counter()
+                        fn = captured_forward(torch, variant, inputs)
+                        out = fn()[0]
+                        torch.cuda.synchronize()
+                        entry["first_call_s"] = round(time.perf_counter() - t0, 2)
+                        entry["activation_peak_bytes"] = torch.cuda.max_memory_allocated() - base
+                    else:
+                        fn = lambda: variant(**inputs)  # noqa: E731
+                        t0 = time.perf_counter()
+                        out = fn()[0]
+                        torch.cuda.synchronize()
+                        entry["first_call_s"] = round(time.perf_counter() - t0, 2)
+                        torch.cuda.reset_peak_memory_stats()
+                        base = torch.cuda.memory_allocated()
+                        out = fn()[0]
+                        torch.cuda.synchronize()
+                        entry["activation_peak_bytes"] = torch.cuda.max_memory_allocated() - base
                     # What a process holding only this variant would peak at.
                     entry["peak_bytes"] = entry["weight_bytes"] + entry["activation_peak_bytes"]
                     entry.update(time_forward(torch, lambda: fn(), args.warmup, args.iters))
@@ -320,7 +358,7 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     if args.quick:
         args.models, args.warmup, args.iters = "flux_dev_1024", 1, 3
-        args.paths = ",".join(p for p in args.paths.split(",") if not p.endswith("_compile"))
+        args.paths = ",".join(p for p in args.paths.split(",") if not p.endswith(("_compile", "_graph")))
     args.compile_models = [m for m in args.compile_models.split(",") if m]
     models = [m for m in args.models.split(",") if m]
     paths = [p for p in args.paths.split(",") if p]

@@ -7,7 +7,7 @@ import os
 LABELS = {"bf16": "bf16", "bf16_compile": "bf16 + compile", "int8dit": "int8dit", "int8dit_compile":
           "int8dit + compile", "fake_quant": "fake-quant (int8 -> bf16 matmul)", "fp8": "FP8 rowwise _scaled_mm",
           "torchao_int8": "torchao int8 dynamic", "torchao_int8_compile": "torchao int8 dynamic + compile",
-          "nf4": "NF4 (bitsandbytes)"}
+          "nf4": "NF4 (bitsandbytes)", "bf16_graph": "bf16 + CUDA graph", "int8dit_graph": "int8dit + CUDA graph"}
 TARGETS = {"flux_dev_speedup_vs_bf16": ">= 1.5", "flux_dev_speedup_vs_bf16_compiled": ">= 1.3",
            "flux_dev_speedup_vs_fp8": ">= 1.0", "flux_dev_weight_memory_ratio": "<= 0.55",
            "flux_dev_cosine_vs_bf16": ">= 0.99"}
