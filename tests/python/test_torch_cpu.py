@@ -36,10 +36,11 @@ def test_quantize_rows_op_equals_numpy_semantics():
     np.testing.assert_array_equal(scale.reshape(-1).numpy(), s_ref)
 
 
-def test_linear_is_quantize_then_gemm():
+@pytest.mark.parametrize("shape", [(3, 8, 128), (5, 128), (1, 128)])  # 5 x 128 int8 rows: a padded scratch
+def test_linear_is_quantize_then_gemm(shape):
     lin = torch.nn.Linear(128, 64)
     q = Linear.from_float(lin)
-    x = torch.randn(3, 8, 128)
+    x = torch.randn(*shape)
     qx, sx = torch.ops.int8dit.quantize_rows(x, None)
     expect = torch.ops.int8dit.gemm_w8a8(qx, q.weight, sx, q.weight_scale, q.bias, torch.float32)
     assert torch.equal(q(x), expect)

@@ -25,6 +25,10 @@ _DTYPES = {
     torch.int32: _C.DType.int32,
 }
 
+# The scales follow the int8 rows in linear_impl's scratch buffer at this alignment (the GEMM reads them
+# in 16-byte vectors; the allocator's blocks start 512-byte aligned).
+_SCRATCH_ALIGN = 256
+
 # (device index, m, n, k, dtype, has bias) -> workspace bytes the dispatched GEMM configuration needs.
 _workspace_bytes: dict = {}
 
@@ -63,14 +67,14 @@ def _out_dtype(x: Tensor) -> torch.dtype:
     return x.dtype if x.dtype in (torch.bfloat16, torch.float16, torch.float32) else torch.bfloat16
 
 
-def _workspace(m: int, n: int, k: int, a: Tensor, b: Tensor, sa: Tensor, sb: Tensor, bias, d: Tensor):
+def _workspace(m: int, n: int, k: int, a_ptr: int, b_ptr: int, sa_ptr: int, sb_ptr: int, bias, d: Tensor):
     if d.device.type == "cpu":
         return None, 0
     key = (d.device.index, m, n, k, d.dtype, bias is not None)
     size = _workspace_bytes.get(key)
     if size is None:
-        size = _C.raw.gemm_workspace_size(m, n, k, a.data_ptr(), b.data_ptr(), sa.data_ptr(), sb.data_ptr(),
-                                          _ptr(bias), d.data_ptr(), _DTYPES[d.dtype])
+        size = _C.raw.gemm_workspace_size(m, n, k, a_ptr, b_ptr, sa_ptr, sb_ptr, _ptr(bias), d.data_ptr(),
+                                          _DTYPES[d.dtype])
         _workspace_bytes[key] = size
     if size == 0:
         return None, 0
@@ -101,7 +105,8 @@ def gemm_w8a8_impl(a: Tensor, b: Tensor, scale_a: Tensor, scale_b: Tensor, bias:
         raw = out_dtype == torch.int32
         sa = None if raw else scale_a.reshape(-1)
         sb = None if raw else scale_b.reshape(-1)
-        ws, ws_bytes = (None, 0) if raw else _workspace(m, n, k, a2, b, sa, sb, bias, d)
+        ws, ws_bytes = (None, 0) if raw else _workspace(m, n, k, a2.data_ptr(), b.data_ptr(), sa.data_ptr(),
+                                                         sb.data_ptr(), bias, d)
         _C.raw.gemm_w8a8(a.device.type == "cpu", m, n, k, a2.data_ptr(), _ld(a2), b.data_ptr(), b.stride(0),
                          _ptr(sa), sa is not None and sa.numel() == 1 and m != 1, _ptr(sb),
                          sb is not None and sb.numel() == 1 and n != 1, _ptr(bias), d.data_ptr(), _DTYPES[out_dtype],
@@ -119,11 +124,15 @@ def linear_impl(x: Tensor, weight: Tensor, weight_scale: Tensor, bias: Optional[
     n = weight.shape[0]
     d = torch.empty((m, n), dtype=out_dtype, device=x.device)
     if m > 0:
-        q = torch.empty((m, k), dtype=torch.int8, device=x.device)
-        sx = torch.empty((m,), dtype=torch.float32, device=x.device)
-        ws, ws_bytes = _workspace(m, n, k, q, weight, sx, weight_scale, bias, d)
+        # The int8 rows and their scales live only between the two kernels: one scratch allocation
+        # holds both (each torch.empty is a few microseconds of host time, per layer and forward).
+        q_bytes = (m * k + _SCRATCH_ALIGN - 1) // _SCRATCH_ALIGN * _SCRATCH_ALIGN
+        scratch = torch.empty(q_bytes + 4 * m, dtype=torch.uint8, device=x.device)
+        q_ptr = scratch.data_ptr()
+        sx_ptr = q_ptr + q_bytes
+        ws, ws_bytes = _workspace(m, n, k, q_ptr, weight.data_ptr(), sx_ptr, weight_scale.data_ptr(), bias, d)
         _C.raw.linear(x.device.type == "cpu", x2.data_ptr(), _DTYPES[x2.dtype], m, k, _ld(x2), _ptr(smooth),
-                      q.data_ptr(), sx.data_ptr(), weight.data_ptr(), n, weight_scale.data_ptr(), _ptr(bias),
+                      q_ptr, sx_ptr, weight.data_ptr(), n, weight_scale.data_ptr(), _ptr(bias),
                       d.data_ptr(), _DTYPES[out_dtype], _ptr(ws), ws_bytes, _stream(x))
     return d.view(*x.shape[:-1], n)
 
