@@ -77,8 +77,19 @@ def markdown(doc: dict) -> str:
     return "\n".join(lines)
 
 
+# The profile's tables: (key in the profile, caption, first column, the two figures' headers and keys).
+_PROFILE_TABLES = [
+    ("top", None, "operator", ("GPU ms", "device_us"), ("CPU ms", "cpu_us")),
+    ("top_cpu", "Host side, by self CPU time (operators and CUDA runtime calls):", "entry",
+     ("CPU ms", "cpu_us"), ("GPU ms", "device_us")),
+    ("top_python", "Python, by own time under cProfile (ranks, does not time):", "function",
+     ("own ms", "own_us"), ("cumulative ms", "cum_us")),
+]
+
+
 def profile_lines(paths: dict) -> list:
-    """Per path with a profile (e2e --profile): GPU busy share and the top operators by GPU time."""
+    """Per path with a profile (e2e --profile): GPU busy share, the top operators by GPU time, and the
+    host side's top entries (by self CPU time; Python functions by own time)."""
     out = []
     for path, e in paths.items():
         p = e.get("profile")
@@ -88,21 +99,12 @@ def profile_lines(paths: dict) -> list:
             out += ["One forward under torch.profiler, per path: kernel time over wall time (well below 1: the "
                     "host sets the pace) and the operators with the most self GPU time.", ""]
         out += [f"**{LABELS.get(path, path)}**: wall {p['wall_us'] / 1e3:.2f} ms, kernels {p['device_us'] / 1e3:.2f} ms "
-                f"(GPU busy {p['device_busy']:.2f})", "", "| operator | calls | GPU ms | CPU ms |", "| --- | --- | --- | --- |"]
-        for row in p["top"]:
-            out.append(f"| `{_cell(row['name'])}` | {row['calls']} | {row['device_us'] / 1e3:.3f} | {row['cpu_us'] / 1e3:.3f} |")
-        out.append("")
-        if p.get("top_cpu"):
-            out += ["Host side, by self CPU time (operators and CUDA runtime calls):", "",
-                    "| entry | calls | CPU ms | GPU ms |", "| --- | --- | --- | --- |"]
-            out += [f"| `{_cell(r['name'])}` | {r['calls']} | {r['cpu_us'] / 1e3:.3f} | {r['device_us'] / 1e3:.3f} |"
-                    for r in p["top_cpu"]]
-            out.append("")
-        if p.get("top_python"):
-            out += ["Python, by own time under cProfile (ranks, does not time):", "",
-                    "| function | calls | own ms | cumulative ms |", "| --- | --- | --- | --- |"]
-            out += [f"| `{_cell(r['name'])}` | {r['calls']} | {r['own_us'] / 1e3:.3f} | {r['cum_us'] / 1e3:.3f} |"
-                    for r in p["top_python"]]
+                f"(GPU busy {p['device_busy']:.2f})", ""]
+        for key, caption, first, (h1, k1), (h2, k2) in _PROFILE_TABLES:
+            if not p.get(key):
+                continue
+            out += ([caption, ""] if caption else []) + [f"| {first} | calls | {h1} | {h2} |", "| --- | --- | --- | --- |"]
+            out += [f"| `{_cell(r['name'])}` | {r['calls']} | {r[k1] / 1e3:.3f} | {r[k2] / 1e3:.3f} |" for r in p[key]]
             out.append("")
     return out
 
