@@ -15,6 +15,7 @@
 #include "int8dit/device.h"
 #include "int8dit/gemm.h"
 #include "int8dit/tune.h"
+#include "tune/bucket_choice.h"
 #include "tune/candidate_timer.h"
 #include "tune/device_cache.h"
 #include "tune/stream_hold.h"
@@ -100,29 +101,14 @@ class PrivateStream {
   cudaStream_t stream_ = nullptr;
 };
 
-// The M at which a bucket's candidates are timed: its bottom (lo + 1), its middle and its top (hi).
-// NOTE: timing at hi alone assumed that a configuration never gets faster as M grows. Measured on
-// the H200, that is false for 2x1 clusters of 128-row tiles: 128x128 ping-pong ran 4096-row-aligned
-// M = 2304 in 39.6 us but M = 2112 in 47-48 us (three runs, N = K = 3072), so the winner at hi was
-// 1.22x slower inside its own bucket, a cliff against the next bucket (bench/results/h200/tune.md).
-// Replayed on every configuration's timings of the H200 sweeps, these three points bring the tuned
-// cliffs from 1.19 / 1.32 to 1.11 / 1.16 (the sweeps' own noise floor: 1.10 / 1.16).
-std::vector<int64_t> bucket_timing_ms(const TuneKey& key) {
-  const MBucket b = m_bucket(key.m_hi);
-  std::vector<int64_t> ms = {b.lo + 1, b.lo + (b.hi - b.lo + 1) / 2, b.hi};
-  ms.erase(std::unique(ms.begin(), ms.end()), ms.end());
-  return ms;
-}
-
 // Time every candidate of `fam` for the key's bucket at the M of bucket_timing_ms and keep the one
-// whose worst time relative to the fastest candidate at the same M is lowest (ties: the lower total
-// time). The caller holds tuning_mutex().
+// pick_evenly_fast chooses (bucket_choice.h says why). The caller holds tuning_mutex().
 Status time_candidates(const FamilyTable& fam, const TuneKey& key, const TuneOptions& opts, TuneEntry* best,
                        int* timed) {
   int dev = 0, sms = 0;
   cudaGetDevice(&dev);
   cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev);
-  const std::vector<int64_t> ms = bucket_timing_ms(key);
+  const std::vector<int64_t> ms = tune::bucket_timing_ms(key.m_hi);
 
   // Sizes decide which configurations can run the key and how much workspace they need; the
   // pointers are filled in once the timing buffers exist.
@@ -190,9 +176,8 @@ Status time_candidates(const FamilyTable& fam, const TuneKey& key, const TuneOpt
       if (opts.progress) opts.progress(done, total);
     }
   }
-  // us[i][j]: the median of candidate i's round medians at ms[j]; fastest[j]: the best at ms[j].
+  // us[i][j]: the median of candidate i's round medians at ms[j].
   std::vector<std::vector<double>> us(valid.size(), std::vector<double>(ms.size(), 0.0));
-  std::vector<double> fastest(ms.size(), std::numeric_limits<double>::infinity());
   for (size_t i = 0; i < valid.size(); ++i) {
     if (failed[i]) continue;
     ++*timed;
@@ -200,31 +185,17 @@ Status time_candidates(const FamilyTable& fam, const TuneKey& key, const TuneOpt
       std::vector<double>& r = round_us[i][j];
       std::sort(r.begin(), r.end());
       us[i][j] = r[r.size() / 2];
-      fastest[j] = std::min(fastest[j], us[i][j]);
     }
   }
-  if (*timed == 0) return Status(StatusCode::kInternal, "every configuration failed to run " + key.describe());
-  auto mean = [&](size_t i) {
-    double sum = 0;
-    for (double t : us[i]) sum += t;
-    return sum / static_cast<double>(ms.size());
-  };
-  double best_worst = std::numeric_limits<double>::infinity(), best_mean = 0;
-  best->config.clear();
+  std::vector<double> mean_us;
+  const int pick = tune::pick_evenly_fast(us, failed, &mean_us);
+  if (pick < 0) return Status(StatusCode::kInternal, "every configuration failed to run " + key.describe());
+  best->config = valid[size_t(pick)]->name;
+  best->config_us = mean_us[size_t(pick)];
   best->heuristic = heuristic ? heuristic->name : "";
   best->heuristic_us = 0;
-  for (size_t i = 0; i < valid.size(); ++i) {
-    if (failed[i]) continue;
-    double worst = 0;
-    for (size_t j = 0; j < ms.size(); ++j) worst = std::max(worst, us[i][j] / fastest[j]);
-    if (valid[i] == heuristic) best->heuristic_us = mean(i);
-    if (worst < best_worst || (worst == best_worst && mean(i) < best_mean)) {
-      best_worst = worst;
-      best_mean = mean(i);
-      best->config = valid[i]->name;
-    }
-  }
-  best->config_us = best_mean;
+  for (size_t i = 0; i < valid.size(); ++i)
+    if (valid[i] == heuristic && !failed[i]) best->heuristic_us = mean_us[i];
   return Status::Ok();
 }
 
