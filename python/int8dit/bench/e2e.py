@@ -5,9 +5,10 @@
 
 For each model (random weights, published config, see models.py) and each path (``*_compile``:
 each transformer block compiled; ``*_graph``: the eager forward captured in one CUDA graph and
-replayed, which takes the host's per-launch cost out): the transformer's forward latency (CUDA events, after warm-up, median), weight bytes, peak GPU memory, and for the
-quantized paths the output's cosine similarity and relative error against bf16. Writes e2e.json,
-e2e.md and e2e.png into --out.
+replayed, which takes the host's per-launch cost out): the transformer's forward latency (CUDA
+events, after warm-up, median), weight bytes, peak GPU memory, and for the quantized paths the
+output's cosine similarity and relative error against bf16. Writes e2e.json, e2e.md and e2e.png
+into --out.
 """
 from __future__ import annotations
 
