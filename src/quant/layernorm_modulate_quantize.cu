@@ -19,6 +19,7 @@ Status launch(const LayerNormModulateQuantizeParams& p, cudaStream_t stream) {
   op.ld_mod = p.ld_mod;
   op.tokens_per_batch = p.tokens_per_batch;
   op.eps = p.eps;
+  op.inv_cols = 1.0f / static_cast<float>(p.cols);
   const bool op_vector_ok = quant::vector_rows(p.mod_shift, p.ld_mod, sizeof(T)) &&
                             quant::vector_rows(p.mod_scale, p.ld_mod, sizeof(T));
   return quant::launch_row_quantize(quant::row_args<T>(p), op, op_vector_ok, stream, "layernorm_modulate_quantize");

@@ -16,6 +16,7 @@ Status launch(const RmsNormQuantizeParams& p, cudaStream_t stream) {
   quant::RmsNormOp<T> op;
   op.weight = static_cast<const T*>(p.weight);
   op.eps = p.eps;
+  op.inv_cols = 1.0f / static_cast<float>(p.cols);
   const bool op_vector_ok = quant::aligned_to(p.weight, 16);
   return quant::launch_row_quantize(quant::row_args<T>(p), op, op_vector_ok, stream, "rmsnorm_quantize");
 }

@@ -6,10 +6,9 @@
 
 #include <cstdint>
 
-namespace int8dit::quant {
+#include "quant/row_shape.h"  // kVecElems
 
-// Eight elements of T travel as one 16-byte vector.
-constexpr int kVecElems = 8;
+namespace int8dit::quant {
 
 template <typename T>
 __device__ __forceinline__ float to_float(T v);

@@ -4,8 +4,8 @@
 // An Op provides:
 //   kStatPasses                       reductions over the row before the values exist (LayerNorm: 2)
 //   begin_row(row)                    per-row setup (which batch's modulation vectors)
-//   stat_term(pass, x) / end_pass(pass, sum, cols)
-//   apply8(k, v[8]) / apply1(k, x)    the value of elements k.. from the inputs x
+//   stat_term(pass, x) / end_pass(pass, sum)   (end_pass gets the sum over the whole row)
+//   apply8(k, v[8]) / apply1(k, x)    the value of elements k.. (k: the column) from the inputs x
 #pragma once
 
 #include <cuda_runtime.h>
@@ -29,11 +29,6 @@ struct RowArgs {
   int64_t ldy = 0;
 };
 
-// The pipelined kernel holds a row in at most 256 threads x 8 vectors x 8 elements.
-constexpr int kMaxRowThreads = 256;
-constexpr int kMaxVecsPerThread = 8;
-constexpr int kStreamThreads = 256;
-
 __device__ __forceinline__ float warp_sum(float v) {
 #pragma unroll
   for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
@@ -45,8 +40,11 @@ __device__ __forceinline__ float warp_max(float v) {
   return v;
 }
 
-// Reductions over the threads of one row, which are the whole CTA. The xor butterfly and the fixed
-// order over warps give every thread the same bits.
+// Reductions over the threads of one row, which are the whole CTA: a butterfly in every warp, the
+// warps' results through shared memory, and the same butterfly over those in every warp (a fixed
+// ~12 instructions for any CTA size, where a loop over the warps cost ~3 an element at 6 warps).
+// A butterfly leaves the same bits in every lane (a + b == b + a), and every warp reduces the same
+// partials in the same order, so all threads get the same value.
 // NOTE: the warps' partials alternate between two shared buffers, so one barrier per reduction is
 // enough: a thread writes buffer p for reduction k + 2 only after passing reduction k + 1's barrier,
 // which every thread reaches only after reading reduction k's values from p. (A single buffer needs
@@ -58,59 +56,64 @@ struct RowReducer {
   __device__ float sum(float v) {
     v = warp_sum(v);
     if (blockDim.x == 32) return v;
-    float* p = publish(v);
-    float r = p[0];
-    for (int w = 1; w < static_cast<int>(blockDim.x / 32); ++w) r += p[w];
-    return r;
+    return warp_sum(gather(publish(v), 0.0f));
   }
-  __device__ float max(float v) {
+  // The max of values >= 0 or NaN (the lanes past the last warp contribute 0).
+  __device__ float max_nonneg(float v) {
     v = warp_max(v);
     if (blockDim.x == 32) return v;
-    float* p = publish(v);
-    float r = p[0];
-    for (int w = 1; w < static_cast<int>(blockDim.x / 32); ++w) r = max_nan(r, p[w]);
-    return r;
+    return warp_max(gather(publish(v), 0.0f));
   }
 
  private:
-  __device__ float* publish(float warp_value) {
+  __device__ const float* publish(float warp_value) {
     float* p = partials[parity];
     parity ^= 1;
     if (threadIdx.x % 32 == 0) p[threadIdx.x / 32] = warp_value;
     __syncthreads();
     return p;
   }
+  // Lane w of every warp holds warp w's value, or `none` where there is no warp w.
+  __device__ static float gather(const float* p, float none) {
+    const unsigned lane = threadIdx.x % 32;
+    return lane < blockDim.x / 32 ? p[lane] : none;
+  }
 };
 
-// One row held in registers, v[i] = elements [8c, 8c + 8) of the row with c = threadIdx.x + i * blockDim.x:
-// the op's statistics, its values (written to y), the SmoothQuant division, the row max, then int8 + scale.
+// One row held in registers, v[i] = elements [8c, 8c + 8) of the row with c = threadIdx.x + i * blockDim.x
+// where has[i] (the row's last vectors fall to some threads only): the op's statistics, its values
+// (written to y), the SmoothQuant division, the row max, then int8 + scale.
+// NOTE: columns are 32-bit (validate() bounds cols far below 2^31): 64-bit column arithmetic cost
+// a few instructions a vector in a kernel whose speed is its instruction count.
 template <typename T, typename Op, int kVecs>
 __device__ __forceinline__ void quantize_held_row(const RowArgs<T>& a, Op& op, int64_t row, float (&v)[kVecs][kVecElems],
-                                                  int64_t nvec, RowReducer& reduce) {
+                                                  const bool (&has)[kVecs], RowReducer& reduce) {
+  const int col0 = threadIdx.x * kVecElems, col_step = blockDim.x * kVecElems;
   op.begin_row(row);
 #pragma unroll
   for (int pass = 0; pass < Op::kStatPasses; ++pass) {
     float s = 0.0f;
 #pragma unroll
     for (int i = 0; i < kVecs; ++i) {
-      if (threadIdx.x + static_cast<int64_t>(i) * blockDim.x < nvec) {
+      if (has[i]) {
 #pragma unroll
         for (int e = 0; e < kVecElems; ++e) s += op.stat_term(pass, v[i][e]);
       }
     }
-    op.end_pass(pass, reduce.sum(s), a.cols);
+    op.end_pass(pass, reduce.sum(s));
   }
 
+  T* const yr = a.y ? a.y + row * a.ldy : nullptr;
   float amax = 0.0f;
 #pragma unroll
   for (int i = 0; i < kVecs; ++i) {
-    const int64_t c = threadIdx.x + static_cast<int64_t>(i) * blockDim.x;
-    if (c < nvec) {
-      op.apply8(c * kVecElems, v[i]);
-      if (a.y) store8(a.y + row * a.ldy + c * kVecElems, v[i]);
+    const int k = col0 + i * col_step;
+    if (has[i]) {
+      op.apply8(k, v[i]);
+      if (yr) store8(yr + k, v[i]);
       if (a.smooth) {
         float s[kVecElems];
-        load8_cached(a.smooth + c * kVecElems, s);
+        load8_cached(a.smooth + k, s);
 #pragma unroll
         for (int e = 0; e < kVecElems; ++e) v[i][e] = v[i][e] / s[e];
       }
@@ -118,20 +121,18 @@ __device__ __forceinline__ void quantize_held_row(const RowArgs<T>& a, Op& op, i
       for (int e = 0; e < kVecElems; ++e) amax = max_nan(amax, fabsf(v[i][e]));
     }
   }
-  const RowQuant rq = row_quant(reduce.max(amax));
+  const RowQuant rq = row_quant(reduce.max_nonneg(amax));
 
-  int8_t* qr = a.q + row * a.ldq;
+  int8_t* const qr = a.q + row * a.ldq;
   if (rq.fast) {
 #pragma unroll
     for (int i = 0; i < kVecs; ++i) {
-      const int64_t c = threadIdx.x + static_cast<int64_t>(i) * blockDim.x;
-      if (c < nvec) store8_int8_fast(qr + c * kVecElems, v[i], rq.inv);
+      if (has[i]) store8_int8_fast(qr + col0 + i * col_step, v[i], rq.inv);
     }
   } else {
 #pragma unroll
     for (int i = 0; i < kVecs; ++i) {
-      const int64_t c = threadIdx.x + static_cast<int64_t>(i) * blockDim.x;
-      if (c < nvec) store8_int8(qr + c * kVecElems, v[i], rq.inv);
+      if (has[i]) store8_int8(qr + col0 + i * col_step, v[i], rq.inv);
     }
   }
   if (threadIdx.x == 0) a.scale[row] = rq.scale;
@@ -156,18 +157,23 @@ constexpr int pipeline_stages() { return 2; }
 template <typename T, typename Op, int kVecs>
 __global__ void __launch_bounds__(kMaxRowThreads) row_quantize_pipelined(RowArgs<T> a, Op op) {
   constexpr int kStages = pipeline_stages<kVecs>();
-  extern __shared__ uint4 stages[];  // [kStages][kVecs * blockDim.x] vectors of 8 elements
+  extern __shared__ uint4 stages[];  // [kStages][kVecs][blockDim.x] vectors of 8 elements
   __shared__ float partials[2][32];
   RowReducer reduce{partials};
-  const int64_t nvec = a.cols / kVecElems;
-  const int slots = kVecs * blockDim.x;
+  const int threads = blockDim.x;
+  const int nvec = static_cast<int>(a.cols / kVecElems);
+  // Which of this thread's vector slots hold a vector: the same for every row.
+  bool has[kVecs];
+#pragma unroll
+  for (int i = 0; i < kVecs; ++i) has[i] = static_cast<int>(threadIdx.x) + i * threads < nvec;
+  uint4* const mine = stages + threadIdx.x;  // vector i of stage s: mine[(s * kVecs + i) * threads]
+  const int col0 = threadIdx.x * kVecElems, col_step = threads * kVecElems;
 
   auto fetch = [&](int64_t row, int stage) {
-    const T* xr = a.x + row * a.ldx;
+    const T* xr = a.x + row * a.ldx + col0;
 #pragma unroll
     for (int i = 0; i < kVecs; ++i) {
-      const int64_t c = threadIdx.x + static_cast<int64_t>(i) * blockDim.x;
-      if (c < nvec) cp_async16(&stages[stage * slots + c], xr + c * kVecElems);
+      if (has[i]) cp_async16(mine + (stage * kVecs + i) * threads, xr + i * col_step);
     }
   };
 
@@ -188,15 +194,14 @@ __global__ void __launch_bounds__(kMaxRowThreads) row_quantize_pipelined(RowArgs
     float v[kVecs][kVecElems];
 #pragma unroll
     for (int i = 0; i < kVecs; ++i) {
-      const int64_t c = threadIdx.x + static_cast<int64_t>(i) * blockDim.x;
-      if (c < nvec) {
-        load8(reinterpret_cast<const T*>(&stages[stage * slots + c]), v[i]);
+      if (has[i]) {
+        load8(reinterpret_cast<const T*>(mine + (stage * kVecs + i) * threads), v[i]);
       } else {
 #pragma unroll
         for (int e = 0; e < kVecElems; ++e) v[i][e] = 0.0f;
       }
     }
-    quantize_held_row<T, Op, kVecs>(a, op, row, v, nvec, reduce);
+    quantize_held_row<T, Op, kVecs>(a, op, row, v, has, reduce);
   }
 }
 
@@ -213,7 +218,7 @@ __global__ void __launch_bounds__(kStreamThreads) row_quantize_streaming(RowArgs
   for (int pass = 0; pass < Op::kStatPasses; ++pass) {
     float s = 0.0f;
     for (int64_t k = threadIdx.x; k < a.cols; k += blockDim.x) s += op.stat_term(pass, to_float(xr[k]));
-    op.end_pass(pass, reduce.sum(s), a.cols);
+    op.end_pass(pass, reduce.sum(s));
   }
 
   float amax = 0.0f;
@@ -223,7 +228,7 @@ __global__ void __launch_bounds__(kStreamThreads) row_quantize_streaming(RowArgs
     if (a.smooth) v = v / a.smooth[k];
     amax = max_nan(amax, fabsf(v));
   }
-  const RowQuant rq = row_quant(reduce.max(amax));
+  const RowQuant rq = row_quant(reduce.max_nonneg(amax));
 
   for (int64_t k = threadIdx.x; k < a.cols; k += blockDim.x) {
     float v = op.apply1(k, to_float(xr[k]));

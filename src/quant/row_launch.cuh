@@ -10,6 +10,7 @@
 
 #include "core/cuda_check.h"
 #include "quant/row_kernels.cuh"
+#include "quant/row_shape.h"
 
 namespace int8dit::quant {
 
@@ -24,28 +25,6 @@ template <typename T>
 bool vectorizable(const RowArgs<T>& a) {
   return a.cols % kVecElems == 0 && vector_rows(a.x, a.ldx, sizeof(T)) && vector_rows(a.q, a.ldq, 1) &&
          vector_rows(a.y, a.ldy, sizeof(T)) && (a.smooth == nullptr || aligned_to(a.smooth, 16));
-}
-
-struct RowLaunchShape {
-  int vecs_per_thread = 0;  // 0: the streaming kernel
-  int threads_per_row = 0;  // = threads per CTA
-};
-
-// Fewest vectors per thread that fit the row into kMaxRowThreads threads: DiT hidden sizes
-// (3072..15360) get a CTA of 192-256 threads with 2-8 vectors each.
-inline RowLaunchShape row_launch_shape(int64_t cols, bool vector_ok) {
-  RowLaunchShape s;
-  const int64_t nvec = cols / kVecElems;
-  if (!vector_ok || nvec > static_cast<int64_t>(kMaxRowThreads) * kMaxVecsPerThread) {
-    s.threads_per_row = kStreamThreads;
-    return s;
-  }
-  int vecs = 1;
-  while (nvec > static_cast<int64_t>(kMaxRowThreads) * vecs) vecs *= 2;
-  const int64_t threads = (nvec + vecs - 1) / vecs;
-  s.vecs_per_thread = vecs;
-  s.threads_per_row = static_cast<int>((threads + 31) / 32 * 32);
-  return s;
 }
 
 constexpr int kMaxDevices = 64;

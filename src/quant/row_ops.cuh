@@ -15,12 +15,16 @@ struct IdentityOp {
   static constexpr int kStatPasses = 0;
   __device__ void begin_row(int64_t) {}
   __device__ float stat_term(int, float) const { return 0.0f; }
-  __device__ void end_pass(int, float, int64_t) {}
-  __device__ void apply8(int64_t, float (&)[kVecElems]) const {}
+  __device__ void end_pass(int, float) {}
+  __device__ void apply8(int, float (&)[kVecElems]) const {}
   __device__ float apply1(int64_t, float x) const { return x; }
 };
 
 // LayerNorm (no affine) + adaLN modulation; mean and variance in two passes over the held row.
+// NOTE: per element this is two FFMAs, ((x * rstd) - mean * rstd) * (1 + scale) + shift, and the
+// statistics use rsqrtf and a multiply by 1/cols: a few fp32 ulp from (x - mean) / sqrt(var + eps),
+// far below the int8 step and within DESIGN.md's tolerance for the fused ops. The IEEE divisions and
+// sqrt they replace each cost a slow-path check per row, and the kernel is issue-bound.
 template <typename T>
 struct LayerNormModulateOp {
   static constexpr int kStatPasses = 2;
@@ -29,13 +33,17 @@ struct LayerNormModulateOp {
   int64_t ld_mod = 0;
   int64_t tokens_per_batch = 1;
   float eps = 0.0f;
+  float inv_cols = 0.0f;  // 1 / cols
   // per row
   const T* shift_row = nullptr;
   const T* scale_row = nullptr;
-  float mean = 0.0f, rstd = 0.0f;
+  float mean = 0.0f, rstd = 0.0f, neg_mean_rstd = 0.0f;
 
   __device__ void begin_row(int64_t row) {
-    const int64_t b = row / tokens_per_batch;
+    // 32-bit division where it fits (a 64-bit one is a ~70-instruction call, once per row and thread).
+    const int64_t b = (row | tokens_per_batch) <= 0xffffffffLL
+                          ? static_cast<int64_t>(static_cast<uint32_t>(row) / static_cast<uint32_t>(tokens_per_batch))
+                          : row / tokens_per_batch;
     shift_row = shift + b * ld_mod;
     scale_row = mod_scale + b * ld_mod;
   }
@@ -44,19 +52,23 @@ struct LayerNormModulateOp {
     const float d = x - mean;
     return d * d;
   }
-  __device__ void end_pass(int pass, float sum, int64_t cols) {
-    if (pass == 0) mean = sum / static_cast<float>(cols);
-    else rstd = 1.0f / sqrtf(sum / static_cast<float>(cols) + eps);
+  __device__ void end_pass(int pass, float sum) {
+    if (pass == 0) {
+      mean = sum * inv_cols;
+    } else {
+      rstd = rsqrtf(sum * inv_cols + eps);
+      neg_mean_rstd = -mean * rstd;
+    }
   }
-  __device__ void apply8(int64_t k, float (&v)[kVecElems]) const {
+  __device__ void apply8(int k, float (&v)[kVecElems]) const {
     float sh[kVecElems], sc[kVecElems];
     load8_cached(shift_row + k, sh);
     load8_cached(scale_row + k, sc);
 #pragma unroll
-    for (int e = 0; e < kVecElems; ++e) v[e] = (v[e] - mean) * rstd * (1.0f + sc[e]) + sh[e];
+    for (int e = 0; e < kVecElems; ++e) v[e] = fmaf(fmaf(v[e], rstd, neg_mean_rstd), 1.0f + sc[e], sh[e]);
   }
   __device__ float apply1(int64_t k, float x) const {
-    return (x - mean) * rstd * (1.0f + to_float(__ldg(scale_row + k))) + to_float(__ldg(shift_row + k));
+    return fmaf(fmaf(x, rstd, neg_mean_rstd), 1.0f + to_float(__ldg(scale_row + k)), to_float(__ldg(shift_row + k)));
   }
 };
 
@@ -66,12 +78,13 @@ struct RmsNormOp {
   static constexpr int kStatPasses = 1;
   const T* weight = nullptr;
   float eps = 0.0f;
+  float inv_cols = 0.0f;  // 1 / cols
   float rstd = 0.0f;
 
   __device__ void begin_row(int64_t) {}
   __device__ float stat_term(int, float x) const { return x * x; }
-  __device__ void end_pass(int, float sum, int64_t cols) { rstd = 1.0f / sqrtf(sum / static_cast<float>(cols) + eps); }
-  __device__ void apply8(int64_t k, float (&v)[kVecElems]) const {
+  __device__ void end_pass(int, float sum) { rstd = rsqrtf(sum * inv_cols + eps); }  // as LayerNormModulateOp
+  __device__ void apply8(int k, float (&v)[kVecElems]) const {
     float w[kVecElems];
     load8_cached(weight + k, w);
 #pragma unroll
@@ -92,8 +105,8 @@ struct GeluTanhOp {
   }
   __device__ void begin_row(int64_t) {}
   __device__ float stat_term(int, float) const { return 0.0f; }
-  __device__ void end_pass(int, float, int64_t) {}
-  __device__ void apply8(int64_t, float (&v)[kVecElems]) const {
+  __device__ void end_pass(int, float) {}
+  __device__ void apply8(int, float (&v)[kVecElems]) const {
 #pragma unroll
     for (int e = 0; e < kVecElems; ++e) v[e] = gelu(v[e]);
   }

@@ -1,0 +1,53 @@
+// The pipelined quantization kernel's layout of a row over a CTA, for the DiT hidden sizes and the edges.
+#include <gtest/gtest.h>
+
+#include "quant/row_shape.h"
+
+namespace int8dit::quant {
+namespace {
+
+struct Expect {
+  int64_t cols;
+  int vecs, threads;
+};
+
+TEST(QuantRowShape, DiTHiddenSizesGetFourVectorsAThreadWhereTheRowFillsTheCta) {
+  const Expect cases[] = {
+      {3072, 4, 96},    // Flux: 384 vectors, every slot used
+      {1536, 4, 64},    // SD3-medium: 192 vectors, 3/4 of the slots
+      {1152, 2, 96},    // PixArt, DiT-XL/2: 4 vectors would leave 112 of 256 slots empty
+      {4608, 4, 160},   // 576 vectors
+      {6144, 4, 192},
+      {12288, 8, 192},  // too long for 256 threads x 4
+      {15360, 8, 256},  // Flux's single-stream linear2 input: 1920 vectors
+      {8, 1, 32},       // one vector
+      {16384, 8, 256},  // the longest row the pipelined kernel holds
+  };
+  for (const Expect& e : cases) {
+    const RowLaunchShape s = row_launch_shape(e.cols, true);
+    EXPECT_EQ(s.vecs_per_thread, e.vecs) << "cols " << e.cols;
+    EXPECT_EQ(s.threads_per_row, e.threads) << "cols " << e.cols;
+  }
+}
+
+TEST(QuantRowShape, EveryVectorRowFitsAndThreadsAreWholeWarps) {
+  for (int64_t cols = 8; cols <= kMaxRowThreads * kMaxVecsPerThread * kVecElems; cols += 8) {
+    const RowLaunchShape s = row_launch_shape(cols, true);
+    ASSERT_GT(s.vecs_per_thread, 0) << "cols " << cols;
+    EXPECT_LE(s.vecs_per_thread, kMaxVecsPerThread);
+    EXPECT_EQ(s.threads_per_row % 32, 0);
+    EXPECT_LE(s.threads_per_row, kMaxRowThreads);
+    EXPECT_GE(static_cast<int64_t>(s.threads_per_row) * s.vecs_per_thread * kVecElems, cols) << "cols " << cols;
+    // No whole warp without a vector.
+    EXPECT_LT(static_cast<int64_t>(s.threads_per_row - 32) * s.vecs_per_thread * kVecElems, cols) << "cols " << cols;
+  }
+}
+
+TEST(QuantRowShape, UnalignedOrTooLongRowsStream) {
+  EXPECT_EQ(row_launch_shape(3072, false).vecs_per_thread, 0);
+  EXPECT_EQ(row_launch_shape(3072, false).threads_per_row, kStreamThreads);
+  EXPECT_EQ(row_launch_shape(kMaxRowThreads * kMaxVecsPerThread * kVecElems + 8, true).vecs_per_thread, 0);
+}
+
+}  // namespace
+}  // namespace int8dit::quant
