@@ -65,7 +65,7 @@ Status launch_pipelined(const RowArgs<T>& a, const Op& op, int threads, cudaStre
   // NOTE: one cache per instantiation: kernels of different kVecs share a function-pointer type, so a
   // cache keyed by that type alone would hand one kernel another's CTA count and smem opt-in.
   static ResidentCtaCache cache = {};
-  constexpr size_t kSmemPerThread = pipeline_stages<kVecs>() * sizeof(uint4) * kVecs;  // stages of kVecs vectors
+  constexpr size_t kSmemPerThread = pipelined_smem_per_thread<Op, kVecs>();
   int ctas = 0;
   INT8DIT_RETURN_IF_ERROR(resident_ctas(kernel, cache, threads, kSmemPerThread * kMaxRowThreads, &ctas));
   const int64_t grid = std::min<int64_t>(a.rows, ctas);

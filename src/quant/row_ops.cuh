@@ -13,7 +13,8 @@ namespace int8dit::quant {
 // quantize_rows: the element itself.
 struct IdentityOp {
   static constexpr int kStatPasses = 0;
-  __device__ void begin_row(int64_t) {}
+  static constexpr int kChannelVec4s = 0;
+  __device__ bool begin_row(int64_t) { return false; }
   __device__ float stat_term(int, float) const { return 0.0f; }
   __device__ void end_pass(int, float) {}
   __device__ void apply8(int, float (&)[kVecElems]) const {}
@@ -28,6 +29,7 @@ struct IdentityOp {
 template <typename T>
 struct LayerNormModulateOp {
   static constexpr int kStatPasses = 2;
+  static constexpr int kChannelVec4s = 4;  // 1 + scale and shift as fp32, cached per batch
   const T* shift = nullptr;  // [batches, cols], row stride ld_mod
   const T* mod_scale = nullptr;
   int64_t ld_mod = 0;
@@ -38,14 +40,19 @@ struct LayerNormModulateOp {
   const T* shift_row = nullptr;
   const T* scale_row = nullptr;
   float mean = 0.0f, rstd = 0.0f, neg_mean_rstd = 0.0f;
+  int64_t cached_batch = -1;
 
-  __device__ void begin_row(int64_t row) {
+  // True where this row's batch differs from the previous row's: its channel values need a refill.
+  __device__ bool begin_row(int64_t row) {
     // 32-bit division where it fits (a 64-bit one is a ~70-instruction call, once per row and thread).
     const int64_t b = (row | tokens_per_batch) <= 0xffffffffLL
                           ? static_cast<int64_t>(static_cast<uint32_t>(row) / static_cast<uint32_t>(tokens_per_batch))
                           : row / tokens_per_batch;
     shift_row = shift + b * ld_mod;
     scale_row = mod_scale + b * ld_mod;
+    const bool refill = b != cached_batch;
+    cached_batch = b;
+    return refill;
   }
   __device__ float stat_term(int pass, float x) const {
     if (pass == 0) return x;
@@ -67,6 +74,23 @@ struct LayerNormModulateOp {
 #pragma unroll
     for (int e = 0; e < kVecElems; ++e) v[e] = fmaf(fmaf(v[e], rstd, neg_mean_rstd), 1.0f + sc[e], sh[e]);
   }
+  // The channel values of elements k..k + 7 to dst[0], dst[stride], ...: 1 + scale (two float4), shift (two).
+  __device__ void fill8(int k, float4* dst, int stride) const {
+    float sh[kVecElems], sc[kVecElems];
+    load8_cached(shift_row + k, sh);
+    load8_cached(scale_row + k, sc);
+    dst[0] = make_float4(1.0f + sc[0], 1.0f + sc[1], 1.0f + sc[2], 1.0f + sc[3]);
+    dst[stride] = make_float4(1.0f + sc[4], 1.0f + sc[5], 1.0f + sc[6], 1.0f + sc[7]);
+    dst[2 * stride] = make_float4(sh[0], sh[1], sh[2], sh[3]);
+    dst[3 * stride] = make_float4(sh[4], sh[5], sh[6], sh[7]);
+  }
+  __device__ void apply8_cached(float (&v)[kVecElems], const float4* src, int stride) const {
+    const float4 s0 = src[0], s1 = src[stride], h0 = src[2 * stride], h1 = src[3 * stride];
+    const float sc1[kVecElems] = {s0.x, s0.y, s0.z, s0.w, s1.x, s1.y, s1.z, s1.w};
+    const float sh[kVecElems] = {h0.x, h0.y, h0.z, h0.w, h1.x, h1.y, h1.z, h1.w};
+#pragma unroll
+    for (int e = 0; e < kVecElems; ++e) v[e] = fmaf(fmaf(v[e], rstd, neg_mean_rstd), sc1[e], sh[e]);
+  }
   __device__ float apply1(int64_t k, float x) const {
     return fmaf(fmaf(x, rstd, neg_mean_rstd), 1.0f + to_float(__ldg(scale_row + k)), to_float(__ldg(shift_row + k)));
   }
@@ -76,17 +100,35 @@ struct LayerNormModulateOp {
 template <typename T>
 struct RmsNormOp {
   static constexpr int kStatPasses = 1;
+  static constexpr int kChannelVec4s = 2;  // the weight as fp32, the same for every row
   const T* weight = nullptr;
   float eps = 0.0f;
   float inv_cols = 0.0f;  // 1 / cols
   float rstd = 0.0f;
+  bool filled = false;
 
-  __device__ void begin_row(int64_t) {}
+  __device__ bool begin_row(int64_t) {
+    const bool refill = !filled;
+    filled = true;
+    return refill;
+  }
   __device__ float stat_term(int, float x) const { return x * x; }
   __device__ void end_pass(int, float sum) { rstd = rsqrtf(sum * inv_cols + eps); }  // as LayerNormModulateOp
   __device__ void apply8(int k, float (&v)[kVecElems]) const {
     float w[kVecElems];
     load8_cached(weight + k, w);
+#pragma unroll
+    for (int e = 0; e < kVecElems; ++e) v[e] = v[e] * rstd * w[e];
+  }
+  __device__ void fill8(int k, float4* dst, int stride) const {
+    float w[kVecElems];
+    load8_cached(weight + k, w);
+    dst[0] = make_float4(w[0], w[1], w[2], w[3]);
+    dst[stride] = make_float4(w[4], w[5], w[6], w[7]);
+  }
+  __device__ void apply8_cached(float (&v)[kVecElems], const float4* src, int stride) const {
+    const float4 w0 = src[0], w1 = src[stride];
+    const float w[kVecElems] = {w0.x, w0.y, w0.z, w0.w, w1.x, w1.y, w1.z, w1.w};
 #pragma unroll
     for (int e = 0; e < kVecElems; ++e) v[e] = v[e] * rstd * w[e];
   }
@@ -99,11 +141,12 @@ struct RmsNormOp {
 // a fast divide keep it at a few ulp (far below the quantization step) and memory-bound.
 struct GeluTanhOp {
   static constexpr int kStatPasses = 0;
+  static constexpr int kChannelVec4s = 0;
   __device__ static float gelu(float x) {
     const float u = 0.7978845608028654f * (x + 0.044715f * x * x * x);
     return __fdividef(x, 1.0f + __expf(-2.0f * u));
   }
-  __device__ void begin_row(int64_t) {}
+  __device__ bool begin_row(int64_t) { return false; }
   __device__ float stat_term(int, float) const { return 0.0f; }
   __device__ void end_pass(int, float) {}
   __device__ void apply8(int, float (&v)[kVecElems]) const {

@@ -19,6 +19,11 @@ constexpr int kStreamThreads = 256;
 // copy bandwidth.)
 constexpr int kPreferredVecsPerThread = 4;
 
+// Vector slots [0, full_vector_slots(vecs)) of every thread hold a vector of the row for every row length
+// that row_launch_shape() gives `vecs` vectors a thread (a CPU test walks them all), so the kernel tests
+// for presence only in the remaining slots: the tests and their branches cost ~2 instructions an element.
+constexpr int full_vector_slots(int vecs) { return vecs == 8 ? 6 : vecs - 1; }
+
 struct RowLaunchShape {
   int vecs_per_thread = 0;  // 0: the streaming kernel
   int threads_per_row = 0;  // = threads per CTA, a multiple of 32

@@ -43,6 +43,18 @@ TEST(QuantRowShape, EveryVectorRowFitsAndThreadsAreWholeWarps) {
   }
 }
 
+TEST(QuantRowShape, TheLeadingSlotsOfEveryThreadAreFull) {
+  for (int64_t cols = 8; cols <= kMaxRowThreads * kMaxVecsPerThread * kVecElems; cols += 8) {
+    const RowLaunchShape s = row_launch_shape(cols, true);
+    const int64_t nvec = cols / kVecElems;
+    // Slot i of the last thread is vector (threads - 1) + i * threads.
+    for (int i = 0; i < full_vector_slots(s.vecs_per_thread); ++i) {
+      ASSERT_LT(static_cast<int64_t>(s.threads_per_row - 1) + static_cast<int64_t>(i) * s.threads_per_row, nvec)
+          << "cols " << cols << ": slot " << i << " of " << s.vecs_per_thread << " is not full";
+    }
+  }
+}
+
 TEST(QuantRowShape, UnalignedOrTooLongRowsStream) {
   EXPECT_EQ(row_launch_shape(3072, false).vecs_per_thread, 0);
   EXPECT_EQ(row_launch_shape(3072, false).threads_per_row, kStreamThreads);
