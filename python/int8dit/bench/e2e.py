@@ -184,7 +184,8 @@ def accuracy(torch, out, ref) -> dict:
             "finite": bool(torch.isfinite(a).all().item())}
 
 
-def run_model(torch, case, paths, args) -> dict:
+def run_model(torch, case, paths, args, on_path=None) -> dict:
+    """Every path of one model; `on_path(result)` after each, so that the caller can write what there is."""
     from int8dit.bench.models import build
     from int8dit.torch.quantize import selected_linears
 
@@ -266,6 +267,8 @@ def run_model(torch, case, paths, args) -> dict:
             if path.endswith("_compile"):
                 torch._dynamo.reset()
         result["paths"][path] = entry
+        if on_path:
+            on_path(result)
     del model, ref
     gc.collect()
     torch.cuda.empty_cache()
@@ -400,13 +403,19 @@ def main(argv=None) -> int:
         log(f"all-MiniLM-L6-v2: {json.dumps(doc['minilm'])}")
         write_report(doc, args.out)
     for name in models:
-        result = run_model(torch, MODELS[name], paths, args)
-        if name in doc["results"]:  # --merge: the new paths join (or replace) the earlier ones
-            doc["results"][name]["paths"].update(result["paths"])
-        else:
-            doc["results"][name] = result
-        doc["summary"] = summary(doc["results"])
-        write_report(doc, args.out)  # after every model, so a cut-off run still leaves its numbers
+        earlier = doc["results"].get(name)
+
+        def keep(result, name=name, earlier=earlier):
+            if earlier is not None:  # --merge: the new paths join (or replace) the earlier ones
+                doc["results"][name] = {**earlier, "paths": {**earlier["paths"], **result["paths"]}}
+            else:
+                doc["results"][name] = result
+            doc["summary"] = summary(doc["results"])
+            # After every path: a run cut off by a device call's time limit (or a compile that will not
+            # end) still leaves every number it measured.
+            write_report(doc, args.out)
+
+        keep(run_model(torch, MODELS[name], paths, args, on_path=keep))
     log(f"summary: {json.dumps(doc['summary'])}")
     return 0
 
