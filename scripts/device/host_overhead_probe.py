@@ -89,6 +89,7 @@ def main() -> None:
     pieces = {
         "torch.empty (cuda)": lambda: torch.empty((4, 64), device="cuda"),
         "torch.cuda.current_stream(dev).cuda_stream": lambda: torch.cuda.current_stream(x.device).cuda_stream,
+        "torch._C._cuda_getCurrentRawStream(index)": lambda: torch._C._cuda_getCurrentRawStream(x.device.index),
         "x.device": lambda: x.device,
         "plumbing() called directly": lambda: plumbing(x, w, s, None, None),
         "torch.ops.probe.via_custom_op": lambda: torch.ops.probe.via_custom_op(x, w, s, None, None),
