@@ -95,8 +95,8 @@ struct RowReducer {
 // One row held in registers, v[i] = elements [8c, 8c + 8) of the row with c = threadIdx.x + i * blockDim.x
 // where has[i] (the row's last vectors fall to some threads only): the op's statistics, its values
 // (written to y), the SmoothQuant division, the row max, then int8 + scale.
-// NOTE: columns are 32-bit (validate() bounds cols far below 2^31): 64-bit column arithmetic cost
-// a few instructions a vector in a kernel whose speed is its instruction count.
+// NOTE: columns are 32-bit (this kernel takes rows of at most 16384 columns, row_shape.h): 64-bit
+// column arithmetic cost a few instructions a vector in a kernel whose speed is its instruction count.
 template <typename T, typename Op, int kVecs, bool kCacheChannels>
 __device__ __forceinline__ void quantize_held_row(const RowArgs<T>& a, Op& op, int64_t row, float (&v)[kVecs][kVecElems],
                                                   const bool (&has)[kVecs], RowReducer& reduce, float4* channels) {
