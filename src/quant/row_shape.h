@@ -48,12 +48,14 @@ inline RowLaunchShape row_launch_shape(int64_t cols, bool vector_ok) {
   while (nvec > static_cast<int64_t>(kMaxRowThreads) * fewest) fewest *= 2;
   const auto threads_for = [&](int vecs) { return static_cast<int>((nvec + vecs - 1) / vecs + 31) / 32 * 32; };
   int best = fewest;
+  double best_use = row_shape_use(nvec, fewest, threads_for(fewest));
   for (int vecs = fewest > kPreferredVecsPerThread ? fewest : kPreferredVecsPerThread; vecs >= fewest; vecs /= 2) {
-    if (row_shape_use(nvec, vecs, threads_for(vecs)) >= 0.75) {
+    const double use = row_shape_use(nvec, vecs, threads_for(vecs));
+    if (use >= 0.75) {
       best = vecs;
       break;
     }
-    if (row_shape_use(nvec, vecs, threads_for(vecs)) > row_shape_use(nvec, best, threads_for(best))) best = vecs;
+    if (use > best_use) best = vecs, best_use = use;
   }
   s.vecs_per_thread = best;
   s.threads_per_row = threads_for(best);
