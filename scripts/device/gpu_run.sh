@@ -12,6 +12,9 @@
 #   STEPS="... ncu_quant"              ncu_quant: Nsight Compute on one launch of the slowest quantization
 #                                      kernel (NCU_QUANT_CASE, default layernorm_modulate_quantize@4096x3072):
 #                                      throughput, warp stalls, occupancy (is it memory-, latency- or issue-bound?)
+#   BUILD_TARGETS="..."                build only these ninja targets (default: everything)
+#   STEPS="... layout"                 layout: bench/quant/layout_probe.cu at LAYOUT_SHAPES ("4096x3072 ...")
+#                                      (candidate quantization layouts against the library and the copy ceilings)
 #   STEPS="... probe"                  probe: scripts/device/host_overhead_probe.py (host cost of op plumbing;
 #                                      needs no build)
 #   STEPS="... tune"                  tune: bench/tune/run.sh (tuned vs heuristic, M sweep cliffs) on this build
@@ -62,7 +65,7 @@ step_build() {
     -DINT8DIT_CUTLASS_DIR=/tmp/cutlass/include -DINT8DIT_PTXAS_VERBOSE=ON > "$WORK/configure.log" 2>&1 \
     || { cat "$WORK/configure.log"; status=1; }
   # -k 0: one broken target must not hide the results of the others.
-  timeout "$(left)" ninja -C "$BUILD" -k 0 -j"$(nproc)" > "$WORK/build.log" 2>&1 || { status=1; grep -E "error|FAILED" "$WORK/build.log" | head -40; }
+  timeout "$(left)" ninja -C "$BUILD" -k 0 -j"$(nproc)" ${BUILD_TARGETS:-} > "$WORK/build.log" 2>&1 || { status=1; grep -E "error|FAILED" "$WORK/build.log" | head -40; }
   grep -E "Function properties|spill|Used [0-9]+ registers" "$WORK/build.log" > "$WORK/ptxas.txt" || true
   echo "build: $(grep -c 'error' "$WORK/build.log") error lines; spills: $(grep -E '[1-9][0-9]* bytes spill' "$WORK/build.log" | wc -l) kernels"
 }
@@ -106,6 +109,15 @@ step_ncu_quant() {
     --section WarpStateStats --section Occupancy --section LaunchStats --section SchedulerStats \
     "$BUILD/bench/quant/int8dit_bench_quant" --out "$WORK/ncu_quant" --only "$case" > "$WORK/ncu_quant/ncu.txt" 2>&1 || status=1
   grep -E "Duration|Throughput|Issue Slots|Achieved Occupancy|Stall|Warp Cycles|Registers|No Eligible" "$WORK/ncu_quant/ncu.txt" | head -40
+}
+
+step_layout() {
+  mkdir -p "$WORK/layout"
+  for shape in ${LAYOUT_SHAPES:-4096x3072}; do
+    timeout "$(left)" "$BUILD/bench/quant/int8dit_quant_layout_probe" "${shape%x*}" "${shape#*x}" 2>&1 | tee "$WORK/layout/layout_$shape.txt"
+    [[ ${PIPESTATUS[0]} -eq 0 ]] || status=1
+  done
+  cp "$WORK"/layout/*.txt "$OUT/" 2>/dev/null || true
 }
 
 step_probe() {
