@@ -4,8 +4,9 @@
 //   - the ceilings at this size: cudaMemcpyAsync of the same bytes, and a cast kernel (bf16 -> int8
 //     at a fixed scale: the same reads and writes with no per-row reduction);
 //   - the library's kernels (the public entry points);
-//   - candidate layouts over the library's row ops (row_ops.cuh), checked against the library's
-//     output (quantize_rows bit for bit; LayerNorm: scales within 1e-5 relative, int8 within 1).
+//   - the library's register-row kernel (row_kernels.cuh) in other layouts than its launcher picks,
+//     checked against the library's output (quantize_rows bit for bit; the fused ops: scales within
+//     1e-5 relative, int8 within 1 on at most 0.1% of the values).
 //
 //   int8dit_quant_layout_probe [M K]        (default 4096 3072; a candidate runs where its layout fits K)
 #include <cuda_bf16.h>
@@ -29,125 +30,8 @@ namespace {
 
 using bench_quant::check_cuda;
 using int8dit::quant::kVecElems;
-using int8dit::quant::max_nan;
 using int8dit::quant::RowArgs;
-using int8dit::quant::RowReducer;
 using T = __nv_bfloat16;
-
-__device__ __forceinline__ void unpack8(const uint4& raw, float (&v)[kVecElems]) {
-  const uint32_t w[4] = {raw.x, raw.y, raw.z, raw.w};
-#pragma unroll
-  for (int i = 0; i < 4; ++i) {
-    v[2 * i] = __uint_as_float(w[i] << 16);
-    v[2 * i + 1] = __uint_as_float(w[i] & 0xffff0000u);
-  }
-}
-
-// Candidate: the row in registers straight from global memory (no shared-memory stage), kVecs
-// vectors a thread, threads = cols / (8 kVecs). kPersistent: a grid of resident CTAs striding over
-// rows, the next row's raw vectors loaded before the current row is processed; otherwise one CTA
-// a row and the hardware's block scheduler overlaps rows. Sums in 4 independent chains.
-template <typename Op, int kVecs, bool kPersistent>
-__global__ void __launch_bounds__(256) direct_rows(RowArgs<T> a, Op op) {
-  __shared__ float4 partials[2][2];
-  RowReducer reduce{partials};
-  reduce.init();
-  const int col0 = threadIdx.x * kVecElems, col_step = blockDim.x * kVecElems;
-  int64_t row = blockIdx.x;
-  uint4 raw[kVecs];
-  auto fetch = [&](int64_t r) {
-    const uint4* xr = reinterpret_cast<const uint4*>(a.x + r * a.ldx + col0);
-#pragma unroll
-    for (int i = 0; i < kVecs; ++i) raw[i] = __ldcs(xr + i * blockDim.x);
-  };
-  fetch(row);
-  for (; row < a.rows; row += kPersistent ? gridDim.x : a.rows) {
-    float v[kVecs][kVecElems];
-#pragma unroll
-    for (int i = 0; i < kVecs; ++i) unpack8(raw[i], v[i]);
-    if (kPersistent && row + gridDim.x < a.rows) fetch(row + gridDim.x);
-    op.begin_row(row);
-#pragma unroll
-    for (int pass = 0; pass < Op::kStatPasses; ++pass) {
-      float acc[4] = {0.f, 0.f, 0.f, 0.f};
-#pragma unroll
-      for (int i = 0; i < kVecs; ++i)
-#pragma unroll
-        for (int e = 0; e < kVecElems; ++e) acc[e % 4] += op.stat_term(pass, v[i][e]);
-      op.end_pass(pass, reduce.sum((acc[0] + acc[1]) + (acc[2] + acc[3])));
-    }
-    float m[4] = {0.f, 0.f, 0.f, 0.f};
-#pragma unroll
-    for (int i = 0; i < kVecs; ++i) {
-      op.apply8(col0 + i * col_step, v[i]);
-#pragma unroll
-      for (int e = 0; e < kVecElems; ++e) m[e % 4] = max_nan(m[e % 4], fabsf(v[i][e]));
-    }
-    const auto rq = int8dit::quant::row_quant(reduce.max_nonneg(max_nan(max_nan(m[0], m[1]), max_nan(m[2], m[3]))));
-    int8_t* const qr = a.q + row * a.ldq;
-#pragma unroll
-    for (int i = 0; i < kVecs; ++i) {
-      if (rq.fast) {
-        int8dit::quant::store8_int8_fast(qr + col0 + i * col_step, v[i], rq.inv);
-      } else {
-        int8dit::quant::store8_int8(qr + col0 + i * col_step, v[i], rq.inv);
-      }
-    }
-    if (threadIdx.x == 0) a.scale[row] = rq.scale;
-  }
-}
-
-// Candidate: as direct_rows (one CTA a row), but the row is held as its raw 16-bit vectors (4
-// registers per 8 elements instead of 8) and unpacked again in every pass; the op's values are
-// computed twice (for the max, then for the int8 step). Fewer registers, more instructions.
-template <typename Op, int kVecs>
-__global__ void __launch_bounds__(256) direct_rows_raw(RowArgs<T> a, Op op) {
-  __shared__ float4 partials[2][2];
-  RowReducer reduce{partials};
-  reduce.init();
-  const int col0 = threadIdx.x * kVecElems, col_step = blockDim.x * kVecElems;
-  const int64_t row = blockIdx.x;
-  uint4 raw[kVecs];
-  const uint4* xr = reinterpret_cast<const uint4*>(a.x + row * a.ldx + col0);
-#pragma unroll
-  for (int i = 0; i < kVecs; ++i) raw[i] = __ldcs(xr + i * blockDim.x);
-  op.begin_row(row);
-#pragma unroll
-  for (int pass = 0; pass < Op::kStatPasses; ++pass) {
-    float acc[4] = {0.f, 0.f, 0.f, 0.f};
-#pragma unroll
-    for (int i = 0; i < kVecs; ++i) {
-      float v[kVecElems];
-      unpack8(raw[i], v);
-#pragma unroll
-      for (int e = 0; e < kVecElems; ++e) acc[e % 4] += op.stat_term(pass, v[e]);
-    }
-    op.end_pass(pass, reduce.sum((acc[0] + acc[1]) + (acc[2] + acc[3])));
-  }
-  float m[4] = {0.f, 0.f, 0.f, 0.f};
-#pragma unroll
-  for (int i = 0; i < kVecs; ++i) {
-    float v[kVecElems];
-    unpack8(raw[i], v);
-    op.apply8(col0 + i * col_step, v);
-#pragma unroll
-    for (int e = 0; e < kVecElems; ++e) m[e % 4] = max_nan(m[e % 4], fabsf(v[e]));
-  }
-  const auto rq = int8dit::quant::row_quant(reduce.max_nonneg(max_nan(max_nan(m[0], m[1]), max_nan(m[2], m[3]))));
-  int8_t* const qr = a.q + row * a.ldq;
-#pragma unroll
-  for (int i = 0; i < kVecs; ++i) {
-    float v[kVecElems];
-    unpack8(raw[i], v);
-    op.apply8(col0 + i * col_step, v);
-    if (rq.fast) {
-      int8dit::quant::store8_int8_fast(qr + col0 + i * col_step, v, rq.inv);
-    } else {
-      int8dit::quant::store8_int8(qr + col0 + i * col_step, v, rq.inv);
-    }
-  }
-  if (threadIdx.x == 0) a.scale[row] = rq.scale;
-}
 
 // Ceiling: the same bytes with no reduction, 4 vectors a thread per step.
 __global__ void __launch_bounds__(256) cast_kernel(const uint4* x, uint2* q, int64_t nvec, float inv) {
@@ -160,7 +44,7 @@ __global__ void __launch_bounds__(256) cast_kernel(const uint4* x, uint2* q, int
     for (int j = 0; j < 4; ++j) {
       if (base + j * blockDim.x >= nvec) continue;
       float v[kVecElems];
-      unpack8(raw[j], v);
+      int8dit::quant::unpack8<T>(raw[j], v);
       int8dit::quant::store8_int8_fast(reinterpret_cast<int8_t*>(q + base + j * blockDim.x), v, inv);
     }
   }
@@ -243,7 +127,7 @@ int main(int argc, char** argv) {
   report("memcpy (same bytes: half read, half written)",
          [&](int c) { check_cuda(cudaMemcpyAsync(b.x[c % b.sets], b.x[(c + 1) % b.sets], size_t(bytes / 2), cudaMemcpyDeviceToDevice), "memcpy"); },
          0, "-");
-  for (int threads : {256, 512}) {
+  for (int threads : {128, 256}) {
     cudaFuncAttributes fa{};
     cudaFuncGetAttributes(&fa, cast_kernel);
     int per_sm = 0;
@@ -257,77 +141,109 @@ int main(int argc, char** argv) {
            fa.numRegs, "-");
   }
 
-  for (const bool layernorm : {false, true}) {
-    const char* op_name = layernorm ? "layernorm_modulate_quantize" : "quantize_rows";
+  // The library's entry points, then its register-row kernel in other layouts (vectors a thread,
+  // persistent or one CTA a row, channel cache) on the same inputs.
+  float* smooth = nullptr;
+  check_cuda(cudaMalloc(&smooth, 4 * k), "cudaMalloc");
+  bench_quant::fill_f32(smooth, static_cast<size_t>(k), 0.5f, 2.0f, 7u);
+  const std::vector<std::string> ops = {"quantize_rows", "quantize_rows+smooth", "layernorm_modulate_quantize",
+                                        "rmsnorm_quantize", "gelu_quantize"};
+  for (const std::string& op_name : ops) {
+    const bool exact = op_name.rfind("quantize_rows", 0) == 0;
+    const float* smooth_vec = op_name == "quantize_rows+smooth" ? smooth : nullptr;
     auto library = [&](int c) {
       const int s = c % b.sets;
       int8dit::Status st;
-      if (layernorm) {
+      if (op_name == "layernorm_modulate_quantize") {
         int8dit::LayerNormModulateQuantizeParams p;
         p.rows = m, p.cols = k, p.x = b.x[s], p.ldx = k, p.eps = 1e-6f, p.tokens_per_batch = m;
         p.mod_shift = mod, p.mod_scale = mod + k, p.ld_mod = 2 * k;
         p.q = b.q[s], p.ldq = k, p.scale = b.scale[s];
         st = int8dit::layernorm_modulate_quantize(p, nullptr);
+      } else if (op_name == "rmsnorm_quantize") {
+        int8dit::RmsNormQuantizeParams p;
+        p.rows = m, p.cols = k, p.x = b.x[s], p.ldx = k, p.eps = 1e-6f, p.weight = mod;
+        p.q = b.q[s], p.ldq = k, p.scale = b.scale[s];
+        st = int8dit::rmsnorm_quantize(p, nullptr);
+      } else if (op_name == "gelu_quantize") {
+        int8dit::GeluQuantizeParams p;
+        p.rows = m, p.cols = k, p.x = b.x[s], p.ldx = k, p.q = b.q[s], p.ldq = k, p.scale = b.scale[s];
+        st = int8dit::gelu_quantize(p, nullptr);
       } else {
         int8dit::QuantizeRowsParams p;
         p.rows = m, p.cols = k, p.x = b.x[s], p.ldx = k, p.q = b.q[s], p.ldq = k, p.scale = b.scale[s];
+        p.smooth = smooth_vec;
         st = int8dit::quantize_rows(p, nullptr);
       }
       if (!st.ok()) {
-        std::fprintf(stderr, "%s: %s\n", op_name, st.to_string().c_str());
+        std::fprintf(stderr, "%s: %s\n", op_name.c_str(), st.to_string().c_str());
         std::exit(1);
       }
     };
+    check_cuda(cudaMemset(b.q[0], 0x55, mk), "poison");
     library(0);
     const Reference want = read_back(b, 0, m, k);
-    report(std::string("library ") + op_name, library, 0, "reference");
+    report("library " + op_name, library, 0, "reference");
 
     RowArgs<T> args;
-    args.rows = m, args.cols = k, args.ldx = k, args.ldq = k;
-    int8dit::quant::LayerNormModulateOp<T> ln;
-    ln.shift = mod, ln.mod_scale = mod + k, ln.ld_mod = 2 * k, ln.tokens_per_batch = m, ln.eps = 1e-6f;
-    ln.inv_cols = 1.0f / float(k);
+    args.rows = m, args.cols = k, args.ldx = k, args.ldq = k, args.smooth = smooth_vec;
 
-    auto candidate = [&](auto kernel, auto op, int vecs, bool persistent, const char* hold = "") {
-      const int threads = static_cast<int>(k / 8 / vecs);
-      if ((k / 8) % vecs != 0 || threads % 32 != 0 || threads > 256) return;  // the layout does not fit this K
+    // One layout of the library kernel: kVecs vectors a thread, threads = the fewest whole warps.
+    auto candidate = [&](auto kernel, auto op, int vecs, bool persistent, size_t smem_per_thread) {
+      const int64_t nvec = k / 8;
+      const int threads = static_cast<int>((nvec + vecs - 1) / vecs + 31) / 32 * 32;
+      if (threads > 256 || static_cast<int64_t>(threads - 32) * vecs >= nvec) return;  // the layout does not fit this K
+      // The kernel tests only the trailing slots for presence (row_shape.h's full_vector_slots).
+      if (static_cast<int64_t>(threads) * int8dit::quant::full_vector_slots(vecs) > nvec) return;
       cudaFuncAttributes fa{};
       check_cuda(cudaFuncGetAttributes(&fa, kernel), "cudaFuncGetAttributes");
+      const size_t smem = smem_per_thread * threads;
+      check_cuda(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem)), "smem opt-in");
       int per_sm = 0;
-      check_cuda(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, threads, 0), "occupancy");
+      check_cuda(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, threads, smem), "occupancy");
       const int grid = persistent ? static_cast<int>(std::min<int64_t>(m, int64_t(per_sm) * prop.multiProcessorCount)) : static_cast<int>(m);
-      auto launch = [&, kernel, op, threads, grid](int c) {
+      auto launch = [&, kernel, op, threads, grid, smem](int c) {
         RowArgs<T> a = args;
         a.x = b.x[c % b.sets], a.q = b.q[c % b.sets], a.scale = b.scale[c % b.sets];
-        kernel<<<grid, threads>>>(a, op);
+        kernel<<<grid, threads, smem>>>(a, op);
       };
       check_cuda(cudaMemset(b.q[0], 0x55, mk), "poison");
       launch(0);
       check_cuda(cudaGetLastError(), "launch");
-      const std::string check = compare(want, read_back(b, 0, m, k), !layernorm);
-      report(std::string(op_name) + " direct" + hold + " " + std::to_string(threads) + "x" + std::to_string(vecs) +
-                 (persistent ? " persistent " + std::to_string(per_sm) + "/SM" : " grid=rows " + std::to_string(per_sm) + "/SM"),
+      const std::string check = compare(want, read_back(b, 0, m, k), exact);
+      report(op_name + " " + std::to_string(threads) + "x" + std::to_string(vecs) +
+                 (persistent ? (smem ? " persistent+cache " : " persistent ") : " one CTA a row ") + std::to_string(per_sm) + "/SM",
              launch, fa.numRegs, check);
     };
-    auto both = [&](auto op) {
+    auto layouts = [&](auto op) {
       using Op = decltype(op);
-      candidate(direct_rows<Op, 4, false>, op, 4, false);
-      candidate(direct_rows<Op, 4, true>, op, 4, true);
-      candidate(direct_rows<Op, 2, false>, op, 2, false);
-      candidate(direct_rows<Op, 2, true>, op, 2, true);
-      candidate(direct_rows<Op, 3, false>, op, 3, false);
-      candidate(direct_rows<Op, 6, false>, op, 6, false);
-      candidate(direct_rows<Op, 6, true>, op, 6, true);
-      candidate(direct_rows<Op, 12, false>, op, 12, false);
-      candidate(direct_rows<Op, 12, true>, op, 12, true);
-      candidate(direct_rows_raw<Op, 4>, op, 4, false, " raw");
-      candidate(direct_rows_raw<Op, 6>, op, 6, false, " raw");
-      candidate(direct_rows_raw<Op, 12>, op, 12, false, " raw");
+      using int8dit::quant::row_quantize_registers;
+      constexpr bool kCaches = Op::kChannelVec4s > 0;
+      for (const int vecs : {4, 6}) {
+        if (vecs == 4) {
+          candidate(row_quantize_registers<T, Op, 4, false, false>, op, 4, false, 0);
+          candidate(row_quantize_registers<T, Op, 4, true, false>, op, 4, true, 0);
+          if (kCaches) candidate(row_quantize_registers<T, Op, 4, true, kCaches>, op, 4, true, 64 * Op::kChannelVec4s);
+        } else {
+          candidate(row_quantize_registers<T, Op, 6, false, false>, op, 6, false, 0);
+          candidate(row_quantize_registers<T, Op, 6, true, false>, op, 6, true, 0);
+          if (kCaches) candidate(row_quantize_registers<T, Op, 6, true, kCaches>, op, 6, true, 96 * Op::kChannelVec4s);
+        }
+      }
     };
-    if (layernorm) {
-      both(ln);
+    if (op_name == "layernorm_modulate_quantize") {
+      int8dit::quant::LayerNormModulateOp<T> ln;
+      ln.shift = mod, ln.mod_scale = mod + k, ln.ld_mod = 2 * k, ln.tokens_per_batch = m, ln.eps = 1e-6f;
+      ln.inv_cols = 1.0f / float(k);
+      layouts(ln);
+    } else if (op_name == "rmsnorm_quantize") {
+      int8dit::quant::RmsNormOp<T> rms;
+      rms.weight = mod, rms.eps = 1e-6f, rms.inv_cols = 1.0f / float(k);
+      layouts(rms);
+    } else if (op_name == "gelu_quantize") {
+      layouts(int8dit::quant::GeluTanhOp{});
     } else {
-      both(int8dit::quant::IdentityOp{});
+      layouts(int8dit::quant::IdentityOp{});
     }
   }
   return 0;

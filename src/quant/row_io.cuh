@@ -24,13 +24,21 @@ __device__ __forceinline__ __nv_bfloat16 from_float<__nv_bfloat16>(float v) { re
 template <>
 __device__ __forceinline__ __half from_float<__half>(float v) { return __float2half_rn(v); }
 
-// 8 elements at p (16-byte aligned) as floats.
+// The 8 elements of a 16-byte vector as floats (bf16: a shift or a mask each).
 template <typename T>
-__device__ __forceinline__ void load8(const T* p, float (&v)[kVecElems]) {
-  const uint4 raw = *reinterpret_cast<const uint4*>(p);
+__device__ __forceinline__ void unpack8(const uint4& raw, float (&v)[kVecElems]) {
   const T* e = reinterpret_cast<const T*>(&raw);
 #pragma unroll
   for (int i = 0; i < kVecElems; ++i) v[i] = to_float(e[i]);
+}
+template <>
+__device__ __forceinline__ void unpack8<__nv_bfloat16>(const uint4& raw, float (&v)[kVecElems]) {
+  const uint32_t w[4] = {raw.x, raw.y, raw.z, raw.w};
+#pragma unroll
+  for (int i = 0; i < 4; ++i) {
+    v[2 * i] = __uint_as_float(w[i] << 16);
+    v[2 * i + 1] = __uint_as_float(w[i] & 0xffff0000u);
+  }
 }
 
 // Read-only, cache-friendly variant for per-channel vectors that every row of a batch reads again.
@@ -111,18 +119,6 @@ __device__ __forceinline__ uint32_t quantize4_fast(const float* v, float inv) {
 
 __device__ __forceinline__ void store8_int8_fast(int8_t* p, const float (&v)[kVecElems], float inv) {
   *reinterpret_cast<uint2*>(p) = make_uint2(quantize4_fast(v, inv), quantize4_fast(v + 4, inv));
-}
-
-// cp.async (sm_80+): 16 bytes global -> shared without a register round trip, cached in L2 only.
-__device__ __forceinline__ void cp_async16(void* smem, const void* gmem) {
-  const unsigned s = static_cast<unsigned>(__cvta_generic_to_shared(smem));
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(s), "l"(gmem) : "memory");
-}
-__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::: "memory"); }
-// Waits until at most N of this thread's committed groups are still in flight.
-template <int N>
-__device__ __forceinline__ void cp_async_wait() {
-  asm volatile("cp.async.wait_group %0;\n" ::"n"(N) : "memory");
 }
 
 }  // namespace int8dit::quant

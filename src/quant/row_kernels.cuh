@@ -3,7 +3,7 @@
 //
 // An Op provides:
 //   kStatPasses                       reductions over the row before the values exist (LayerNorm: 2)
-//   kChannelVec4s                     float4s of per-channel values per 8 columns that the pipelined
+//   kChannelVec4s                     float4s of per-channel values per 8 columns that the persistent
 //                                     kernel may keep in shared memory across rows (0: none)
 //   begin_row(row) -> bool            per-row setup (which batch's modulation vectors); true where the
 //                                     channel values differ from the previous row's
@@ -111,21 +111,23 @@ __device__ __forceinline__ void quantize_held_row(const RowArgs<T>& a, Op& op, i
       }
     }
   }
+  // Sums and the max in 4 independent chains: one chain through the row's 32-64 values was a
+  // dependent-latency wait of ~4 cycles a value in every pass.
 #pragma unroll
   for (int pass = 0; pass < Op::kStatPasses; ++pass) {
-    float s = 0.0f;
+    float s[4] = {0.0f, 0.0f, 0.0f, 0.0f};
 #pragma unroll
     for (int i = 0; i < kVecs; ++i) {
       if (has[i]) {
 #pragma unroll
-        for (int e = 0; e < kVecElems; ++e) s += op.stat_term(pass, v[i][e]);
+        for (int e = 0; e < kVecElems; ++e) s[e % 4] += op.stat_term(pass, v[i][e]);
       }
     }
-    op.end_pass(pass, reduce.sum(s));
+    op.end_pass(pass, reduce.sum((s[0] + s[1]) + (s[2] + s[3])));
   }
 
   T* const yr = a.y ? a.y + row * a.ldy : nullptr;
-  float amax = 0.0f;
+  float amax[4] = {0.0f, 0.0f, 0.0f, 0.0f};
 #pragma unroll
   for (int i = 0; i < kVecs; ++i) {
     const int k = col0 + i * col_step;
@@ -143,10 +145,10 @@ __device__ __forceinline__ void quantize_held_row(const RowArgs<T>& a, Op& op, i
         for (int e = 0; e < kVecElems; ++e) v[i][e] = v[i][e] / s[e];
       }
 #pragma unroll
-      for (int e = 0; e < kVecElems; ++e) amax = max_nan(amax, fabsf(v[i][e]));
+      for (int e = 0; e < kVecElems; ++e) amax[e % 4] = max_nan(amax[e % 4], fabsf(v[i][e]));
     }
   }
-  const RowQuant rq = row_quant(reduce.max_nonneg(amax));
+  const RowQuant rq = row_quant(reduce.max_nonneg(max_nan(max_nan(amax[0], amax[1]), max_nan(amax[2], amax[3]))));
 
   int8_t* const qr = a.q + row * a.ldq;
   if (rq.fast) {
@@ -163,42 +165,32 @@ __device__ __forceinline__ void quantize_held_row(const RowArgs<T>& a, Op& op, i
   if (threadIdx.x == 0) a.scale[row] = rq.scale;
 }
 
-// Shared-memory stages of the pipelined kernel: rows in flight per CTA while one is processed.
-// NOTE: measured, not guessed: four stages for rows of <= 2 vectors a thread (K <= 4096), which should
-// have hidden more of each row's load behind the previous rows' reductions, were slower on the H200
-// (2026-12-02, two runs of the same session: quantize_rows 4096x3072 at 0.525 of copy bandwidth with
-// four, 0.599 with two; layernorm_modulate_quantize 0.306 and 0.325). Why is open (less L1 beside the
-// larger shared-memory carve-out is one suspect); the ring stays general for the next experiment.
-template <int kVecs>
-constexpr int pipeline_stages() { return 2; }
-
-// Whether the pipelined kernel keeps the op's per-channel values (LayerNorm's 1 + scale and shift,
-// RMSNorm's weight) in shared memory as fp32 across rows: each thread reads back only its own
-// columns, so like the stages it needs no barrier. Per element that replaces two bf16 loads, their
-// unpacking and the 1 + scale with one shared load (~5 instructions of LayerNorm's ~28). Not at
-// 8 vectors a thread, where LayerNorm's 512 bytes a thread would leave one CTA per SM.
+// Whether the persistent kernel may keep the op's per-channel values (LayerNorm's 1 + scale and
+// shift, RMSNorm's weight) in shared memory as fp32 across rows: each thread reads back only its own
+// columns, so it needs no barrier. Per element that replaces two 16-bit loads, their unpacking and
+// the 1 + scale with one shared load. Not at 8 vectors a thread (the 8-vector kernel is not
+// persistent, row_launch.cuh), and only where the cache takes at most kMaxChannelCacheBytes a CTA.
 template <typename Op, int kVecs>
-constexpr bool caches_channels() { return Op::kChannelVec4s > 0 && kVecs <= 4; }
+constexpr bool caches_channels() { return Op::kChannelVec4s > 0 && kVecs <= 6; }
 
-// Dynamic shared memory per thread of the pipelined kernel: the stages, then the channel cache.
 template <typename Op, int kVecs>
-constexpr size_t pipelined_smem_per_thread() {
-  return sizeof(uint4) * (pipeline_stages<kVecs>() * kVecs + (caches_channels<Op, kVecs>() ? kVecs * Op::kChannelVec4s : 0));
-}
+constexpr size_t channel_cache_bytes_per_thread() { return sizeof(float4) * kVecs * Op::kChannelVec4s; }
 
-// Persistent CTAs, each over a contiguous range of rows (so that rows of one batch, which share the
-// op's channel values, follow each other), one row at a time, global memory read once and written
-// once. While a row is processed from registers, the CTA's next rows are already streaming into the
-// other stages of a shared-memory ring (cp.async), so loads stay in flight through the reductions.
-// Needs cols % 8 == 0 and 16-byte aligned rows. Dynamic smem: pipelined_smem_per_thread() * blockDim.x.
-// NOTE: each thread copies and later reads only its own 16-byte slots, so the pipeline needs no
-// CTA barrier: cp.async.wait_group makes a thread's own copies visible to it, and the stage a
-// thread refills is one only it has finished reading.
-template <typename T, typename Op, int kVecs>
-__global__ void __launch_bounds__(kMaxRowThreads) row_quantize_pipelined(RowArgs<T> a, Op op) {
-  constexpr int kStages = pipeline_stages<kVecs>();
-  constexpr bool kCacheChannels = caches_channels<Op, kVecs>();
-  extern __shared__ uint4 stages[];  // [kStages][kVecs][blockDim.x] vectors, then [kVecs][kChannelVec4s][blockDim.x]
+// NOTE: measured on the H200 (bench/results/h200/quant_layout_*.txt): LayerNorm's cache at 256 threads
+// x 6 vectors is 96 KB a CTA and, with the registers that read it, leaves one CTA an SM: 64.9 us at
+// 4096 x 12288 against 58.9 reading the channel values through L1; at 64 x 6 (24 KB) it gains 4%,
+// RMSNorm's 48 KB at 256 x 6 gains 10%.
+constexpr size_t kMaxChannelCacheBytes = 48 * 1024;
+
+// The row in registers, read straight from global memory (16-byte vectors, evict-first): no
+// shared-memory stage, whose extra copy and shared loads measured slower than this on the H200
+// (bench/quant/layout_probe.cu). kPersistent: as launch_registers() (row_launch.cuh) decides; otherwise one CTA a row (a grid
+// of up to 2^31 - 1 CTAs strides over more). Needs cols % 8 == 0 and 16-byte aligned rows. Dynamic smem: channel_cache_bytes_per_thread() *
+// blockDim.x where kCacheChannels.
+template <typename T, typename Op, int kVecs, bool kPersistent, bool kCacheChannels>
+__global__ void __launch_bounds__(kMaxRowThreads) row_quantize_registers(RowArgs<T> a, Op op) {
+  static_assert(kPersistent || !kCacheChannels, "the channel cache lives across the rows of a persistent CTA");
+  extern __shared__ float4 channel_cache[];  // [kVecs][kChannelVec4s][blockDim.x]
   __shared__ float4 partials[2][2];
   RowReducer reduce{partials};
   reduce.init();
@@ -209,38 +201,25 @@ __global__ void __launch_bounds__(kMaxRowThreads) row_quantize_pipelined(RowArgs
   bool has[kVecs];
 #pragma unroll
   for (int i = 0; i < kVecs; ++i) has[i] = i < full_vector_slots(kVecs) || static_cast<int>(threadIdx.x) + i * threads < nvec;
-  uint4* const mine = stages + threadIdx.x;  // vector i of stage s: mine[(s * kVecs + i) * threads]
-  float4* const channels = kCacheChannels ? reinterpret_cast<float4*>(stages + kStages * kVecs * threads) + threadIdx.x : nullptr;
-  const int col0 = threadIdx.x * kVecElems, col_step = threads * kVecElems;
-  // This CTA's rows: [first, end), the rows split as evenly as the grid allows.
-  const int64_t first = a.rows * blockIdx.x / gridDim.x, end = a.rows * (blockIdx.x + 1) / gridDim.x;
+  float4* const channels = kCacheChannels ? channel_cache + threadIdx.x : nullptr;
 
-  auto fetch = [&](int64_t row, int stage) {
-    const T* xr = a.x + row * a.ldx + col0;
+  uint4 raw[kVecs];  // the next row's vectors, as loaded
+  auto fetch = [&](int64_t row) {
+    const uint4* xr = reinterpret_cast<const uint4*>(a.x + row * a.ldx) + threadIdx.x;
 #pragma unroll
     for (int i = 0; i < kVecs; ++i) {
-      if (has[i]) cp_async16(mine + (stage * kVecs + i) * threads, xr + i * col_step);
+      if (has[i]) raw[i] = __ldcs(xr + i * threads);
     }
   };
-
-  // Prologue: the first kStages - 1 rows of this CTA, one commit group each (possibly empty).
-#pragma unroll
-  for (int s = 0; s < kStages - 1; ++s) {
-    if (first + s < end) fetch(first + s, s);
-    cp_async_commit();
-  }
-  int stage = 0;
-  for (int64_t row = first; row < end; ++row, stage = stage + 1 == kStages ? 0 : stage + 1) {
-    const int64_t ahead = row + (kStages - 1);
-    if (ahead < end) fetch(ahead, stage == 0 ? kStages - 1 : stage - 1);
-    cp_async_commit();  // possibly empty: one group per iteration keeps wait_group<kStages - 1> exact
-    cp_async_wait<kStages - 1>();
-
+  if (kPersistent) fetch(blockIdx.x);
+  for (int64_t row = blockIdx.x; row < a.rows; row += gridDim.x) {
+    if (!kPersistent) fetch(row);
     float v[kVecs][kVecElems];  // slots without a vector stay unset: every use tests has[i]
 #pragma unroll
     for (int i = 0; i < kVecs; ++i) {
-      if (has[i]) load8(reinterpret_cast<const T*>(mine + (stage * kVecs + i) * threads), v[i]);
+      if (has[i]) unpack8<T>(raw[i], v[i]);
     }
+    if (kPersistent && row + gridDim.x < a.rows) fetch(row + gridDim.x);
     quantize_held_row<T, Op, kVecs, kCacheChannels>(a, op, row, v, has, reduce, channels);
   }
 }

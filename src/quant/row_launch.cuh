@@ -58,18 +58,48 @@ Status resident_ctas(Kernel kernel, ResidentCtaCache& cache, int threads, size_t
   return Status::Ok();
 }
 
-// As many persistent CTAs as fit on the GPU at once (each loops over rows), at most one per row.
-template <typename T, typename Op, int kVecs>
-Status launch_pipelined(const RowArgs<T>& a, const Op& op, int threads, cudaStream_t stream, const char* name) {
-  auto kernel = row_quantize_pipelined<T, Op, kVecs>;
+// Persistent CTAs of the register-row kernel: as many as fit on the GPU at once, at most one per row.
+template <typename T, typename Op, int kVecs, bool kCache>
+Status launch_persistent(const RowArgs<T>& a, const Op& op, int threads, cudaStream_t stream) {
+  auto kernel = row_quantize_registers<T, Op, kVecs, true, kCache>;
   // NOTE: one cache per instantiation: kernels of different kVecs share a function-pointer type, so a
   // cache keyed by that type alone would hand one kernel another's CTA count and smem opt-in.
   static ResidentCtaCache cache = {};
-  constexpr size_t kSmemPerThread = pipelined_smem_per_thread<Op, kVecs>();
+  constexpr size_t kSmemPerThread = kCache ? channel_cache_bytes_per_thread<Op, kVecs>() : 0;
   int ctas = 0;
   INT8DIT_RETURN_IF_ERROR(resident_ctas(kernel, cache, threads, kSmemPerThread * kMaxRowThreads, &ctas));
   const int64_t grid = std::min<int64_t>(a.rows, ctas);
   kernel<<<static_cast<unsigned>(grid), threads, kSmemPerThread * threads, stream>>>(a, op);
+  return Status::Ok();
+}
+
+// The register-row kernel for an op and a row shape. Persistent (each CTA loads its next row while it
+// works on the current one, so loads stay in flight through the row's reductions) for ops with row
+// statistics (LayerNorm, RMSNorm) and for CTAs of 192+ threads, of which only 1-2 fit an SM and one
+// CTA a row leaves the SM waiting between a CTA's end and the next one's first loads; one CTA a row
+// otherwise, where many small CTAs an SM overlap on their own. Measured on the H200 at 4096 x 3072
+// and 4096 x 12288 (bench/results/h200/quant_layout_*.txt): quantize_rows 12.7 us one CTA a row vs
+// 13.0 persistent at 96 threads, GELU 54.2 vs 48.9 at 256 threads, LayerNorm 19.1 vs 17.8 at 64.
+// Not at 8 vectors a thread, where the next row's registers leave one 256-thread CTA an SM.
+template <typename T, typename Op, int kVecs>
+Status launch_registers(const RowArgs<T>& a, const Op& op, int threads, cudaStream_t stream, const char* name) {
+  constexpr bool kStats = Op::kStatPasses > 0;
+  if constexpr (kVecs < 8 && (kStats || kVecs == 6)) {
+    if (kStats || threads >= 192) {
+      if constexpr (caches_channels<Op, kVecs>()) {
+        if (channel_cache_bytes_per_thread<Op, kVecs>() * threads <= kMaxChannelCacheBytes) {
+          INT8DIT_RETURN_IF_ERROR((launch_persistent<T, Op, kVecs, true>(a, op, threads, stream)));
+          return detail::last_launch_status(name);
+        }
+      }
+      if constexpr (kVecs == 6 || !caches_channels<Op, kVecs>()) {
+        INT8DIT_RETURN_IF_ERROR((launch_persistent<T, Op, kVecs, false>(a, op, threads, stream)));
+        return detail::last_launch_status(name);
+      }
+    }
+  }
+  const int64_t grid = std::min<int64_t>(a.rows, 0x7fffffff);  // grid.x's limit; the kernel strides past it
+  row_quantize_registers<T, Op, kVecs, false, false><<<static_cast<unsigned>(grid), threads, 0, stream>>>(a, op);
   return detail::last_launch_status(name);
 }
 
@@ -78,15 +108,16 @@ template <typename T, typename Op>
 Status launch_row_quantize(const RowArgs<T>& a, const Op& op, bool op_vector_ok, cudaStream_t stream,
                            const char* name) {
   if (a.rows == 0) return Status::Ok();
-  const RowLaunchShape s = row_launch_shape(a.cols, op_vector_ok && vectorizable(a));
+  const RowLaunchShape s = row_launch_shape(a.cols, op_vector_ok && vectorizable(a), a.smooth ? 4 : kPreferredVecsPerThread);
   switch (s.vecs_per_thread) {
     case 0:
       row_quantize_streaming<T, Op><<<static_cast<unsigned>(a.rows), s.threads_per_row, 0, stream>>>(a, op);
       return detail::last_launch_status(name);
-    case 1: return launch_pipelined<T, Op, 1>(a, op, s.threads_per_row, stream, name);
-    case 2: return launch_pipelined<T, Op, 2>(a, op, s.threads_per_row, stream, name);
-    case 4: return launch_pipelined<T, Op, 4>(a, op, s.threads_per_row, stream, name);
-    case 8: return launch_pipelined<T, Op, 8>(a, op, s.threads_per_row, stream, name);
+    case 1: return launch_registers<T, Op, 1>(a, op, s.threads_per_row, stream, name);
+    case 2: return launch_registers<T, Op, 2>(a, op, s.threads_per_row, stream, name);
+    case 4: return launch_registers<T, Op, 4>(a, op, s.threads_per_row, stream, name);
+    case 6: return launch_registers<T, Op, 6>(a, op, s.threads_per_row, stream, name);
+    case 8: return launch_registers<T, Op, 8>(a, op, s.threads_per_row, stream, name);
     default: return Status(StatusCode::kInternal, std::string(name) + ": no kernel for this row length");
   }
 }

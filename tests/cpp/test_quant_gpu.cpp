@@ -99,8 +99,10 @@ std::vector<Case> cases() {
       {128, 4096, 4096, 4096, DType::kBF16, true, false}, {129, 12288, 12288, 12288, DType::kFP16, true, true},
       {33, 15360, 15360, 15360, DType::kBF16, false, true},
       {9, 20000, 20000, 20000, DType::kBF16, true, true},  // too long for registers: streaming path
-      // Row lengths at the edges of the kernels' register tiers (the pipelined kernel's 1 / 2 / 4 / 8
-      // vectors a thread; 3072 / 3080 and 32768 were the tier edges of the register-row experiment, 702cca5).
+      // Row lengths at the edges of the kernels' register tiers (1 / 2 / 4 / 6 / 8 vectors a thread,
+      // row_shape.h; 3072 / 3080 and 32768 were the tier edges of the register-row experiment, 702cca5).
+      {6, 12280, 12280, 12280, DType::kBF16, true, true}, {5, 12296, 12296, 12296, DType::kFP16, false, true},
+      {7, 2312, 2312, 2312, DType::kBF16, true, false},
       {5, 1024, 1024, 1024, DType::kFP16, false, false},  {6, 2056, 2056, 2056, DType::kBF16, true, true},
       {5, 4104, 4104, 4104, DType::kBF16, false, true},   {4, 8192, 8192, 8192, DType::kFP16, true, false},
       {9, 3080, 3080, 3080, DType::kBF16, true, true},    {3, 32768, 32768, 32768, DType::kBF16, true, false},

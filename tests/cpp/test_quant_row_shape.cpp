@@ -1,4 +1,4 @@
-// The pipelined quantization kernel's layout of a row over a CTA, for the DiT hidden sizes and the edges.
+// The register-row quantization kernel's layout of a row over a CTA, for the DiT hidden sizes and the edges.
 #include <gtest/gtest.h>
 
 #include "quant/row_shape.h"
@@ -11,17 +11,18 @@ struct Expect {
   int vecs, threads;
 };
 
-TEST(QuantRowShape, DiTHiddenSizesGetFourVectorsAThreadWhereTheRowFillsTheCta) {
+TEST(QuantRowShape, DiTHiddenSizesGetSixVectorsAThreadWhereTheRowFillsTheCta) {
   const Expect cases[] = {
-      {3072, 4, 96},    // Flux: 384 vectors, every slot used
-      {1536, 4, 64},    // SD3-medium: 192 vectors, 3/4 of the slots
-      {1152, 2, 96},    // PixArt, DiT-XL/2: 4 vectors would leave 112 of 256 slots empty
-      {4608, 4, 160},   // 576 vectors
-      {6144, 4, 192},
-      {12288, 8, 192},  // too long for 256 threads x 4
-      {15360, 8, 256},  // Flux's single-stream linear2 input: 1920 vectors
+      {3072, 6, 64},    // Flux: 384 vectors, every slot used
+      {1536, 6, 32},    // SD3-medium: one warp
+      {1152, 6, 32},    // PixArt, DiT-XL/2: 144 vectors, 3/4 of one warp's slots
+      {4608, 6, 96},    // 576 vectors
+      {6144, 6, 128},
+      {12288, 6, 256},  // Flux's MLP: 1536 vectors, exactly 256 x 6
+      {15360, 8, 256},  // Flux's single-stream linear2 input: 1920 vectors, too long for 256 x 6
+      {2048, 4, 64},    // 6 would leave 128 of 384 slots empty
       {8, 1, 32},       // one vector
-      {16384, 8, 256},  // the longest row the pipelined kernel holds
+      {16384, 8, 256},  // the longest row the register kernel holds
   };
   for (const Expect& e : cases) {
     const RowLaunchShape s = row_launch_shape(e.cols, true);
@@ -30,9 +31,18 @@ TEST(QuantRowShape, DiTHiddenSizesGetFourVectorsAThreadWhereTheRowFillsTheCta) {
   }
 }
 
+TEST(QuantRowShape, SmoothQuantsPreferenceOfFourVectorsKeepsSixAndEightForLongRows) {
+  EXPECT_EQ(row_launch_shape(3072, true, 4).vecs_per_thread, 4);
+  EXPECT_EQ(row_launch_shape(3072, true, 4).threads_per_row, 96);
+  EXPECT_EQ(row_launch_shape(12288, true, 4).vecs_per_thread, 6);  // 1536 vectors: 256 x 4 cannot hold them
+  EXPECT_EQ(row_launch_shape(15360, true, 4).vecs_per_thread, 8);
+  EXPECT_EQ(row_launch_shape(1152, true, 4).vecs_per_thread, 2);  // 96 x 2 fills 3/4; 64 x 4 would leave 112 of 256 empty
+}
+
 TEST(QuantRowShape, EveryVectorRowFitsAndThreadsAreWholeWarps) {
-  for (int64_t cols = 8; cols <= kMaxRowThreads * kMaxVecsPerThread * kVecElems; cols += 8) {
-    const RowLaunchShape s = row_launch_shape(cols, true);
+  for (int64_t cols = 8; cols <= kMaxRowThreads * kMaxVecsPerThread * kVecElems; cols += 8)
+  for (const int preferred : {4, 6}) {
+    const RowLaunchShape s = row_launch_shape(cols, true, preferred);
     ASSERT_GT(s.vecs_per_thread, 0) << "cols " << cols;
     EXPECT_LE(s.vecs_per_thread, kMaxVecsPerThread);
     EXPECT_EQ(s.threads_per_row % 32, 0);
@@ -44,8 +54,9 @@ TEST(QuantRowShape, EveryVectorRowFitsAndThreadsAreWholeWarps) {
 }
 
 TEST(QuantRowShape, TheLeadingSlotsOfEveryThreadAreFull) {
-  for (int64_t cols = 8; cols <= kMaxRowThreads * kMaxVecsPerThread * kVecElems; cols += 8) {
-    const RowLaunchShape s = row_launch_shape(cols, true);
+  for (int64_t cols = 8; cols <= kMaxRowThreads * kMaxVecsPerThread * kVecElems; cols += 8)
+  for (const int preferred : {4, 6}) {
+    const RowLaunchShape s = row_launch_shape(cols, true, preferred);
     const int64_t nvec = cols / kVecElems;
     // Slot i of the last thread is vector (threads - 1) + i * threads.
     for (int i = 0; i < full_vector_slots(s.vecs_per_thread); ++i) {
