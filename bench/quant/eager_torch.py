@@ -126,16 +126,24 @@ def markdown(report):
         f"target >= {s['target_fraction']}).",
         "",
     ]
+    if "min_fraction_of_same_size_copy" in s:
+        lines += [
+            f"Against a copy of the same bytes (the last columns; {report['same_size_copy_method']}): lowest "
+            f"{s['min_fraction_of_same_size_copy']:.3f} ({s['min_same_size_copy_case']}).",
+            "",
+        ]
     if report.get("notes"):
         lines += ["## Notes", ""] + [f"- {n}" for n in report["notes"]] + [""]
     lines += [
-        "| op | M | K | int8dit us | GB/s | of copy | eager torch us | speedup |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| op | M | K | int8dit us | GB/s | of copy | eager torch us | speedup | same-size copy us | of same-size copy |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for r in report["rows"]:
         eager = f"{r['eager_us']:.1f} | {r['speedup_vs_eager']:.1f}x" if "eager_us" in r else "n/a | n/a"
+        same = (f"{r['same_size_copy_us']:.1f} | {r['fraction_of_same_size_copy']:.3f}"
+                if "same_size_copy_us" in r else "n/a | n/a")
         lines.append(f"| {r['op']} | {r['m']} | {r['k']} | {r['time_us']:.1f} | {r['gbps']:.0f} | "
-                     f"{r['bandwidth_fraction']:.3f} | {eager} |")
+                     f"{r['bandwidth_fraction']:.3f} | {eager} | {same} |")
     return "\n".join(lines) + "\n"
 
 

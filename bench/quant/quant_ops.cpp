@@ -104,6 +104,7 @@ OpResult run_op_case(const OpCase& c) {
     cudaFree(b.x), cudaFree(b.q), cudaFree(b.scale), cudaFree(b.y);
   }
   cudaFree(smooth_vec), cudaFree(mod);
+  r.same_size_copy_us = same_size_copy_us(r.bytes);
   return r;
 }
 

@@ -16,6 +16,7 @@ struct OpCase {
 struct OpResult {
   double us = 0;     // median time of one call
   double bytes = 0;  // bytes read + bytes written by one call
+  double same_size_copy_us = 0;  // a device-to-device copy of the same bytes, timed the same way
 };
 
 // Every op on the DiT shapes of issue 4 (Flux/SD3/PixArt, 4096-4608 tokens).

@@ -83,4 +83,20 @@ double copy_bandwidth_gbps(size_t bytes) {
   return 2.0 * static_cast<double>(bytes) / (us * 1e3);
 }
 
+double same_size_copy_us(double moved_bytes) {
+  const size_t half = static_cast<size_t>(moved_bytes / 2);
+  const int sets = static_cast<int>(std::min(16.0, 256e6 / moved_bytes + 1));
+  std::vector<void*> src(static_cast<size_t>(sets)), dst(static_cast<size_t>(sets));
+  for (int s = 0; s < sets; ++s) {
+    check_cuda(cudaMalloc(&src[s], half), "cudaMalloc");
+    check_cuda(cudaMalloc(&dst[s], half), "cudaMalloc");
+    check_cuda(cudaMemset(src[s], 1, half), "cudaMemset");
+  }
+  const double us = median_us([&](int c) {
+    check_cuda(cudaMemcpyAsync(dst[c % sets], src[c % sets], half, cudaMemcpyDeviceToDevice), "cudaMemcpyAsync");
+  });
+  for (int s = 0; s < sets; ++s) cudaFree(src[s]), cudaFree(dst[s]);
+  return us;
+}
+
 }  // namespace bench_quant
