@@ -12,6 +12,7 @@
 #   STEPS="... ncu_quant"              ncu_quant: Nsight Compute on one launch of the slowest quantization
 #                                      kernel (NCU_QUANT_CASE, default layernorm_modulate_quantize@4096x3072):
 #                                      throughput, warp stalls, occupancy (is it memory-, latency- or issue-bound?)
+#   SANITIZE_TESTS="test_quant_gpu"    which test binaries the sanitize step runs (a glob; default test_*gpu*)
 #   BUILD_TARGETS="..."                build only these ninja targets (default: everything)
 #   STEPS="... layout"                 layout: bench/quant/layout_probe.cu at LAYOUT_SHAPES ("4096x3072 ...")
 #                                      (candidate quantization layouts against the library and the copy ceilings)
@@ -82,7 +83,7 @@ step_test() {
 
 step_sanitize() {
   for tool in memcheck racecheck; do
-    for t in "$BUILD"/tests/test_*gpu*; do
+    for t in "$BUILD"/tests/${SANITIZE_TESTS:-test_*gpu*}; do
       [[ -x $t ]] || continue
       INT8DIT_SMALL_SHAPES=1 timeout "$(left)" compute-sanitizer --tool $tool --error-exitcode 3 "$t" > "$WORK/sanitize_${tool}_$(basename "$t").log" 2>&1
       rc=$?; echo "compute-sanitizer $tool $(basename "$t"): rc=$rc ($(tail -n 1 "$WORK/sanitize_${tool}_$(basename "$t").log"))"
