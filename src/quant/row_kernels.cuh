@@ -20,7 +20,6 @@
 
 #include <cstdint>
 
-#include "quant/moments.h"
 #include "quant/row_io.cuh"
 
 namespace int8dit::quant {
@@ -60,6 +59,19 @@ __device__ __forceinline__ float warp_max(float v) {
 // thread reaches only after reading reduction k's values from p. (A LayerNorm row makes three.)
 constexpr int kMaxRowWarps = kMaxRowThreads / 32;
 static_assert(kMaxRowWarps == 8 && kStreamThreads <= kMaxRowThreads, "the reduction tree adds 8 partials");
+
+// Chan's update of (count, mean, m2) moments: b's values joined to a's. Written over (lower, upper)
+// operands in a fixed order, so two lanes that join the same pair get the same bits.
+struct Moments {
+  float n, mean, m2;
+};
+__device__ __forceinline__ Moments join_moments(const Moments& a, const Moments& b) {
+  const float n = a.n + b.n;
+  if (n == 0.0f) return {0.0f, 0.0f, 0.0f};
+  const float fb = b.n / n;  // counts are small integers: exact inputs
+  const float d = b.mean - a.mean;
+  return {n, fmaf(d, fb, a.mean), fmaf(d * d, a.n * fb, a.m2 + b.m2)};
+}
 
 struct RowReducer {
   float4 (*partials)[2];  // [2 buffers][8 floats] in shared memory
