@@ -188,7 +188,6 @@ int main(int argc, char** argv) {
     RowArgs<T> args;
     args.rows = m, args.cols = k, args.ldx = k, args.ldq = k, args.smooth = smooth_vec;
 
-    std::string variant;  // which form of the op, where the op has several
     // One layout of the library kernel: kVecs vectors a thread, threads = the fewest whole warps.
     auto candidate = [&](auto kernel, auto op, int vecs, bool persistent, size_t smem_per_thread) {
       const int64_t nvec = k / 8;
@@ -212,7 +211,7 @@ int main(int argc, char** argv) {
       launch(0);
       check_cuda(cudaGetLastError(), "launch");
       const std::string check = compare(want, read_back(b, 0, m, k), exact);
-      report(op_name + variant + " " + std::to_string(threads) + "x" + std::to_string(vecs) +
+      report(op_name + " " + std::to_string(threads) + "x" + std::to_string(vecs) +
                  (persistent ? (smem ? " persistent+cache " : " persistent ") : " one CTA a row ") + std::to_string(per_sm) + "/SM",
              launch, fa.numRegs, check);
     };
@@ -233,15 +232,10 @@ int main(int argc, char** argv) {
       }
     };
     if (op_name == "layernorm_modulate_quantize") {
-      auto ln_layouts = [&](auto ln) {
-        ln.shift = mod, ln.mod_scale = mod + k, ln.ld_mod = 2 * k, ln.tokens_per_batch = m, ln.eps = 1e-6f;
-        ln.inv_cols = 1.0f / float(k);
-        layouts(ln);
-      };
-      variant = " (mean+m2, 1 barrier)";
-      ln_layouts(int8dit::quant::LayerNormModulateOp<T, true>{});
-      variant = " (mean, then deviations)";
-      ln_layouts(int8dit::quant::LayerNormModulateOp<T, false>{});
+      int8dit::quant::LayerNormModulateOp<T> ln;
+      ln.shift = mod, ln.mod_scale = mod + k, ln.ld_mod = 2 * k, ln.tokens_per_batch = m, ln.eps = 1e-6f;
+      ln.inv_cols = 1.0f / float(k);
+      layouts(ln);
     } else if (op_name == "rmsnorm_quantize") {
       int8dit::quant::RmsNormOp<T> rms;
       rms.weight = mod, rms.eps = 1e-6f, rms.inv_cols = 1.0f / float(k);

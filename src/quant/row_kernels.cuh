@@ -10,9 +10,6 @@
 //   fill8(k, dst, stride) / apply8_cached(v[8], src, stride)   (kChannelVec4s > 0) those values for
 //                                     columns k..k + 7 to shared memory, and apply8 reading them there
 //   stat_term(pass, x) / end_pass(pass, sum)   (end_pass gets the sum over the whole row)
-//   kMeanVariance                     (register kernel, up to 6 vectors) instead of the passes, one reduction of
-//   set_mean_m2(mean, m2)             (count, mean, sum of squared deviations): the row's mean and
-//                                     m2 = sum over the row of (x - mean)^2
 //   apply8(k, v[8]) / apply1(k, x)    the value of elements k.. (k: the column) from the inputs x
 #pragma once
 
@@ -60,22 +57,8 @@ __device__ __forceinline__ float warp_max(float v) {
 constexpr int kMaxRowWarps = kMaxRowThreads / 32;
 static_assert(kMaxRowWarps == 8 && kStreamThreads <= kMaxRowThreads, "the reduction tree adds 8 partials");
 
-// Chan's update of (count, mean, m2) moments: b's values joined to a's. Written over (lower, upper)
-// operands in a fixed order, so two lanes that join the same pair get the same bits.
-struct Moments {
-  float n, mean, m2;
-};
-__device__ __forceinline__ Moments join_moments(const Moments& a, const Moments& b) {
-  const float n = a.n + b.n;
-  if (n == 0.0f) return {0.0f, 0.0f, 0.0f};
-  const float fb = b.n / n;  // counts are small integers: exact inputs
-  const float d = b.mean - a.mean;
-  return {n, fmaf(d, fb, a.mean), fmaf(d * d, a.n * fb, a.m2 + b.m2)};
-}
-
 struct RowReducer {
   float4 (*partials)[2];  // [2 buffers][8 floats] in shared memory
-  float4* moments;        // [8 warps] (count, mean, m2) in shared memory, for mean_m2()
   int parity = 0;
 
   // Every thread of the CTA, before the first reduction.
@@ -90,33 +73,6 @@ struct RowReducer {
     const float4 a = p[0], b = p[1];
     return ((a.x + a.y) + (a.z + a.w)) + ((b.x + b.y) + (b.z + b.w));
   }
-  // The row's (count, mean, m2) from every thread's own: a butterfly of Chan updates in every warp
-  // (the lower lane's moments always first, so both lanes of a pair compute the same bits), then
-  // every thread joins the warps' results in warp order. One barrier for the mean and the variance,
-  // where a mean then a sum of squared deviations waited on two.
-  // NOTE: one buffer is enough: the next row's mean_m2() writes it only after passing this row's
-  // max_nonneg() barrier, which every thread reaches after reading it here.
-  __device__ Moments mean_m2(Moments m) {
-    const int lane = threadIdx.x % 32;
-#pragma unroll
-    for (int o = 1; o < 32; o <<= 1) {
-      const Moments other = {__shfl_xor_sync(0xffffffffu, m.n, o), __shfl_xor_sync(0xffffffffu, m.mean, o),
-                             __shfl_xor_sync(0xffffffffu, m.m2, o)};
-      m = (lane & o) ? join_moments(other, m) : join_moments(m, other);
-    }
-    if (blockDim.x == 32) return m;
-    if (lane == 0) moments[threadIdx.x / 32] = make_float4(m.n, m.mean, m.m2, 0.0f);
-    __syncthreads();
-    const int warps = blockDim.x / 32;
-    float4 w = moments[0];
-    m = {w.x, w.y, w.z};
-    for (int i = 1; i < warps; ++i) {
-      w = moments[i];
-      m = join_moments(m, {w.x, w.y, w.z});
-    }
-    return m;
-  }
-
   // The max of values >= 0 or NaN.
   __device__ float max_nonneg(float v) {
     v = warp_max(v);
@@ -157,38 +113,8 @@ __device__ __forceinline__ void quantize_held_row(const RowArgs<T>& a, Op& op, i
   }
   // Sums and the max in 4 independent chains: one chain through the row's 32-64 values was a
   // dependent-latency wait of ~4 cycles a value in every pass.
-  // NOTE: not at 8 vectors a thread, where the second set of accumulators took LayerNorm's one-CTA-a-row
-  // kernel from 128 to 156 registers: one 256-thread CTA an SM instead of two.
-  constexpr bool kOneReduction = Op::kMeanVariance && kVecs <= 6;
-  if constexpr (kOneReduction) {
-    float s[4] = {0.0f, 0.0f, 0.0f, 0.0f};
-    int count = 0;
 #pragma unroll
-    for (int i = 0; i < kVecs; ++i) {
-      if (has[i]) {
-        count += kVecElems;
-#pragma unroll
-        for (int e = 0; e < kVecElems; ++e) s[e % 4] += v[i][e];
-      }
-    }
-    const float n = static_cast<float>(count);
-    const float mean = count ? ((s[0] + s[1]) + (s[2] + s[3])) / n : 0.0f;
-    float d2[4] = {0.0f, 0.0f, 0.0f, 0.0f};
-#pragma unroll
-    for (int i = 0; i < kVecs; ++i) {
-      if (has[i]) {
-#pragma unroll
-        for (int e = 0; e < kVecElems; ++e) {
-          const float d = v[i][e] - mean;
-          d2[e % 4] = fmaf(d, d, d2[e % 4]);
-        }
-      }
-    }
-    const Moments row_moments = reduce.mean_m2({n, mean, (d2[0] + d2[1]) + (d2[2] + d2[3])});
-    op.set_mean_m2(row_moments.mean, row_moments.m2);
-  }
-#pragma unroll
-  for (int pass = 0; pass < (kOneReduction ? 0 : Op::kStatPasses); ++pass) {
+  for (int pass = 0; pass < Op::kStatPasses; ++pass) {
     float s[4] = {0.0f, 0.0f, 0.0f, 0.0f};
 #pragma unroll
     for (int i = 0; i < kVecs; ++i) {
@@ -266,8 +192,7 @@ __global__ void __launch_bounds__(kMaxRowThreads) row_quantize_registers(RowArgs
   static_assert(kPersistent || !kCacheChannels, "the channel cache lives across the rows of a persistent CTA");
   extern __shared__ float4 channel_cache[];  // [kVecs][kChannelVec4s][blockDim.x]
   __shared__ float4 partials[2][2];
-  __shared__ float4 moments[kMaxRowWarps];
-  RowReducer reduce{partials, moments};
+  RowReducer reduce{partials};
   reduce.init();
   const int threads = blockDim.x;
   const int nvec = static_cast<int>(a.cols / kVecElems);
@@ -304,7 +229,7 @@ __global__ void __launch_bounds__(kMaxRowThreads) row_quantize_registers(RowArgs
 template <typename T, typename Op>
 __global__ void __launch_bounds__(kStreamThreads) row_quantize_streaming(RowArgs<T> a, Op op) {
   __shared__ float4 partials[2][2];
-  RowReducer reduce{partials, nullptr};
+  RowReducer reduce{partials};
   reduce.init();
   const int64_t row = blockIdx.x;
   const T* xr = a.x + row * a.ldx;

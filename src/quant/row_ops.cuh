@@ -13,7 +13,6 @@ namespace int8dit::quant {
 // quantize_rows: the element itself.
 struct IdentityOp {
   static constexpr int kStatPasses = 0;
-  static constexpr bool kMeanVariance = false;
   static constexpr int kChannelVec4s = 0;
   __device__ bool begin_row(int64_t) { return false; }
   __device__ float stat_term(int, float) const { return 0.0f; }
@@ -27,12 +26,9 @@ struct IdentityOp {
 // statistics use rsqrtf and a multiply by 1/cols: a few fp32 ulp from (x - mean) / sqrt(var + eps),
 // far below the int8 step and within DESIGN.md's tolerance for the fused ops. The IEEE divisions and
 // sqrt they replace each cost a slow-path check per row, and the kernel is issue-bound.
-// kOneReduction: the register kernel reduces (count, mean, m2) in one barrier (RowReducer::mean_m2)
-// instead of a mean and then the squared deviations in two.
-template <typename T, bool kOneReduction = true>
+template <typename T>
 struct LayerNormModulateOp {
-  static constexpr int kStatPasses = 2;  // the streaming kernel's passes: mean, then squared deviations
-  static constexpr bool kMeanVariance = kOneReduction;
+  static constexpr int kStatPasses = 2;
   static constexpr int kChannelVec4s = 4;  // 1 + scale and shift as fp32, cached per batch
   const T* shift = nullptr;  // [batches, cols], row stride ld_mod
   const T* mod_scale = nullptr;
@@ -62,11 +58,6 @@ struct LayerNormModulateOp {
     if (pass == 0) return x;
     const float d = x - mean;
     return d * d;
-  }
-  __device__ void set_mean_m2(float row_mean, float m2) {
-    mean = row_mean;
-    rstd = rsqrtf(m2 * inv_cols + eps);
-    neg_mean_rstd = -mean * rstd;
   }
   __device__ void end_pass(int pass, float sum) {
     if (pass == 0) {
@@ -109,7 +100,6 @@ struct LayerNormModulateOp {
 template <typename T>
 struct RmsNormOp {
   static constexpr int kStatPasses = 1;
-  static constexpr bool kMeanVariance = false;
   static constexpr int kChannelVec4s = 2;  // the weight as fp32, the same for every row
   const T* weight = nullptr;
   float eps = 0.0f;
@@ -156,7 +146,6 @@ struct RmsNormOp {
 // for the scale, and a GPU test failed once on the old form).
 struct GeluTanhOp {
   static constexpr int kStatPasses = 0;
-  static constexpr bool kMeanVariance = false;
   static constexpr int kChannelVec4s = 0;
   static constexpr float kC2 = -2.0f * 0.7978845608028654f * 1.4426950408889634f;
   static constexpr float kC1 = kC2 * 0.044715f;
