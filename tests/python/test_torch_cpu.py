@@ -47,6 +47,17 @@ def test_linear_is_quantize_then_gemm(shape):
     assert cos(q(x), lin(x)) > 0.999
 
 
+@pytest.mark.parametrize("m,k,ws", [(1, 16, 0), (7, 24, 0), (4608, 3072, 0), (333, 1536, 4096), (5, 8, 100)])
+def test_linear_scratch_holds_rows_scales_and_workspace_aligned_and_apart(m, k, ws):
+    from int8dit.torch.ops import _SCRATCH_ALIGN, _scratch_layout
+
+    total, scales, workspace = _scratch_layout(m, k, ws)
+    assert scales % _SCRATCH_ALIGN == 0 and workspace % _SCRATCH_ALIGN == 0
+    assert scales >= m * k  # the int8 rows fit before the scales
+    assert workspace >= scales + 4 * m  # the fp32 scales fit before the workspace
+    assert total == workspace + ws
+
+
 def test_raw_gemm_op_is_exact():
     a = torch.randint(-127, 128, (16, 64), dtype=torch.int8)
     b = torch.randint(-127, 128, (8, 64), dtype=torch.int8)

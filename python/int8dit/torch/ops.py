@@ -37,8 +37,18 @@ def _ptr(t: Optional[Tensor]) -> int:
     return 0 if t is None else t.data_ptr()
 
 
+# The current CUDA stream as an integer without building a torch.cuda.Stream object: what inductor's
+# generated code calls. torch.cuda.current_stream(dev).cuda_stream took 5.7 us a call on an H200 host
+# (scripts/device/host_overhead_probe.py, 2026-12-03), paid by every quantized layer.
+_raw_current_stream = getattr(torch._C, "_cuda_getCurrentRawStream", None)
+
+
 def _stream(t: Tensor) -> int:
-    return 0 if t.device.type == "cpu" else torch.cuda.current_stream(t.device).cuda_stream
+    if t.device.type == "cpu":
+        return 0
+    if _raw_current_stream is not None:
+        return _raw_current_stream(t.device.index)
+    return torch.cuda.current_stream(t.device).cuda_stream
 
 
 def _check_device(t: Tensor, name: str) -> None:
@@ -79,6 +89,19 @@ def _workspace(m: int, n: int, k: int, a_ptr: int, b_ptr: int, sa_ptr: int, sb_p
     if size == 0:
         return None, 0
     return torch.empty(size, dtype=torch.uint8, device=d.device), size
+
+
+def _align(n: int) -> int:
+    return (n + _SCRATCH_ALIGN - 1) // _SCRATCH_ALIGN * _SCRATCH_ALIGN
+
+
+def _scratch_layout(m: int, k: int, workspace_bytes: int) -> tuple[int, int, int]:
+    """linear_impl's one scratch allocation: the int8 rows [m, k], then their fp32 scales, then the
+    GEMM's workspace, each at a _SCRATCH_ALIGN offset. Returns (total bytes, scales offset, workspace
+    offset)."""
+    scales = _align(m * k)
+    workspace = scales + _align(4 * m)
+    return workspace + workspace_bytes, scales, workspace
 
 
 def quantize_rows_impl(x: Tensor, smooth: Optional[Tensor] = None) -> tuple[Tensor, Tensor]:
@@ -124,16 +147,24 @@ def linear_impl(x: Tensor, weight: Tensor, weight_scale: Tensor, bias: Optional[
     n = weight.shape[0]
     d = torch.empty((m, n), dtype=out_dtype, device=x.device)
     if m > 0:
-        # The int8 rows and their scales live only between the two kernels: one scratch allocation
-        # holds both (each torch.empty is a few microseconds of host time, per layer and forward).
-        q_bytes = (m * k + _SCRATCH_ALIGN - 1) // _SCRATCH_ALIGN * _SCRATCH_ALIGN
-        scratch = torch.empty(q_bytes + 4 * m, dtype=torch.uint8, device=x.device)
+        # The int8 rows, their scales and the GEMM's workspace live only during this call: one scratch
+        # allocation holds all three (each torch.empty is a few microseconds of host time, per layer
+        # and forward). The workspace size is known from the second call of a shape on.
+        cuda = x.device.type == "cuda"
+        key = (x.device.index, m, n, k, out_dtype, bias is not None)
+        ws_bytes = _workspace_bytes.get(key, 0) if cuda else 0
+        total, sx_off, ws_off = _scratch_layout(m, k, ws_bytes)
+        scratch = torch.empty(total, dtype=torch.uint8, device=x.device)
         q_ptr = scratch.data_ptr()
-        sx_ptr = q_ptr + q_bytes
-        ws, ws_bytes = _workspace(m, n, k, q_ptr, weight.data_ptr(), sx_ptr, weight_scale.data_ptr(), bias, d)
-        _C.raw.linear(x.device.type == "cpu", x2.data_ptr(), _DTYPES[x2.dtype], m, k, _ld(x2), _ptr(smooth),
+        sx_ptr = q_ptr + sx_off
+        ws_ptr = q_ptr + ws_off if ws_bytes else 0
+        extra = None
+        if cuda and key not in _workspace_bytes:  # first call of this shape: ask the dispatcher
+            extra, ws_bytes = _workspace(m, n, k, q_ptr, weight.data_ptr(), sx_ptr, weight_scale.data_ptr(), bias, d)
+            ws_ptr = _ptr(extra)
+        _C.raw.linear(not cuda, x2.data_ptr(), _DTYPES[x2.dtype], m, k, _ld(x2), _ptr(smooth),
                       q_ptr, sx_ptr, weight.data_ptr(), n, weight_scale.data_ptr(), _ptr(bias),
-                      d.data_ptr(), _DTYPES[out_dtype], _ptr(ws), ws_bytes, _stream(x))
+                      d.data_ptr(), _DTYPES[out_dtype], ws_ptr, ws_bytes, _stream(x))
     return d.view(*x.shape[:-1], n)
 
 
