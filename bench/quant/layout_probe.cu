@@ -197,7 +197,10 @@ int main(int argc, char** argv) {
       if (static_cast<int64_t>(threads) * int8dit::quant::full_vector_slots(vecs) > nvec) return;
       cudaFuncAttributes fa{};
       check_cuda(cudaFuncGetAttributes(&fa, kernel), "cudaFuncGetAttributes");
-      const size_t smem = smem_per_thread * threads;
+      // A persistent CTA keeps SmoothQuant's reciprocals after the op's channel cache (row_kernels.cuh).
+      const bool recips = persistent && args.smooth != nullptr;
+      const size_t smem =
+          (smem_per_thread + (recips ? int8dit::quant::smooth_reciprocal_bytes_per_thread(vecs) : 0)) * threads;
       check_cuda(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem)), "smem opt-in");
       int per_sm = 0;
       check_cuda(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, threads, smem), "occupancy");
@@ -212,7 +215,8 @@ int main(int argc, char** argv) {
       check_cuda(cudaGetLastError(), "launch");
       const std::string check = compare(want, read_back(b, 0, m, k), exact);
       report(op_name + " " + std::to_string(threads) + "x" + std::to_string(vecs) +
-                 (persistent ? (smem ? " persistent+cache " : " persistent ") : " one CTA a row ") + std::to_string(per_sm) + "/SM",
+                 (persistent ? (smem_per_thread ? " persistent+cache " : " persistent ") : " one CTA a row ") +
+                 (recips ? "+reciprocals " : "") + std::to_string(per_sm) + "/SM",
              launch, fa.numRegs, check);
     };
     auto layouts = [&](auto op) {

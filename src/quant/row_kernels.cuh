@@ -18,6 +18,7 @@
 #include <cstdint>
 
 #include "quant/row_io.cuh"
+#include "quant/smooth_division.h"
 
 namespace int8dit::quant {
 
@@ -92,14 +93,90 @@ struct RowReducer {
   }
 };
 
+// SmoothQuant's reciprocals in shared memory, [kVecs][2][blockDim.x] float4 (8 columns a vector slot),
+// each thread reading back only its own: computed from s_k once per persistent CTA, they replace the
+// division of every element of every later row by 3 FP32 operations (smooth_division.h).
+constexpr int smooth_reciprocal_bytes_per_thread(int vecs) { return vecs * 2 * static_cast<int>(sizeof(float4)); }
+
+// Fills this thread's reciprocals at `base` (the thread's first float4) and returns `base`, or nullptr
+// where one of its divisors is outside the fast path's range (then its rows take the IEEE division).
+template <typename T, int kVecs>
+__device__ __forceinline__ const float4* smooth_reciprocals_for_thread(const RowArgs<T>& a, const bool (&has)[kVecs],
+                                                                       float4* base) {
+  const int col0 = threadIdx.x * kVecElems, col_step = blockDim.x * kVecElems;
+  bool ok = true;
+#pragma unroll
+  for (int i = 0; i < kVecs; ++i) {
+    if (has[i]) {
+      float s[kVecElems], r[kVecElems];
+      load8_cached(a.smooth + col0 + i * col_step, s);
+#pragma unroll
+      for (int e = 0; e < kVecElems; ++e) {
+        r[e] = __frcp_rn(s[e]);
+        ok &= divisor_in_fast_range(s[e]);
+      }
+      base[(2 * i) * blockDim.x] = make_float4(r[0], r[1], r[2], r[3]);
+      base[(2 * i + 1) * blockDim.x] = make_float4(r[4], r[5], r[6], r[7]);
+    }
+  }
+  return ok ? base : nullptr;
+}
+
+// v[i][e] /= s_k for this thread's values of the row: through the reciprocals where they exist and
+// every |value| is in the fast range (zeros, NaN and Inf are not), else the IEEE division; the same
+// bits either way.
+template <typename T, int kVecs>
+__device__ __forceinline__ void smooth_held_row(const RowArgs<T>& a, float (&v)[kVecs][kVecElems],
+                                                const bool (&has)[kVecs], const float4* recips) {
+  const int col0 = threadIdx.x * kVecElems, col_step = blockDim.x * kVecElems;
+  bool fast = recips != nullptr;
+  if (fast) {
+    float lo = INFINITY, hi = 0.0f;
+#pragma unroll
+    for (int i = 0; i < kVecs; ++i) {
+      if (has[i]) {
+#pragma unroll
+        for (int e = 0; e < kVecElems; ++e) lo = fminf(lo, fabsf(v[i][e])), hi = max_nan(hi, fabsf(v[i][e]));
+      }
+    }
+    fast = dividends_in_fast_range(lo, hi);
+  }
+  if (fast) {
+#pragma unroll
+    for (int i = 0; i < kVecs; ++i) {
+      if (has[i]) {
+        float s[kVecElems];
+        load8_cached(a.smooth + col0 + i * col_step, s);
+        const float4 r0 = recips[(2 * i) * blockDim.x], r1 = recips[(2 * i + 1) * blockDim.x];
+        const float r[kVecElems] = {r0.x, r0.y, r0.z, r0.w, r1.x, r1.y, r1.z, r1.w};
+#pragma unroll
+        for (int e = 0; e < kVecElems; ++e) v[i][e] = divide_by_reciprocal(v[i][e], s[e], r[e]);
+      }
+    }
+  } else {
+#pragma unroll
+    for (int i = 0; i < kVecs; ++i) {
+      if (has[i]) {
+        float s[kVecElems];
+        load8_cached(a.smooth + col0 + i * col_step, s);
+#pragma unroll
+        for (int e = 0; e < kVecElems; ++e) v[i][e] = v[i][e] / s[e];
+      }
+    }
+  }
+}
+
 // One row held in registers, v[i] = elements [8c, 8c + 8) of the row with c = threadIdx.x + i * blockDim.x
 // where has[i] (the row's last vectors fall to some threads only): the op's statistics, its values
 // (written to y), the SmoothQuant division, the row max, then int8 + scale.
 // NOTE: columns are 32-bit (this kernel takes rows of at most 16384 columns, row_shape.h): 64-bit
 // column arithmetic cost a few instructions a vector in a kernel whose speed is its instruction count.
+// recips: this thread's SmoothQuant reciprocals (smooth_reciprocals_for_thread), or nullptr for the
+// IEEE division.
 template <typename T, typename Op, int kVecs, bool kCacheChannels>
 __device__ __forceinline__ void quantize_held_row(const RowArgs<T>& a, Op& op, int64_t row, float (&v)[kVecs][kVecElems],
-                                                  const bool (&has)[kVecs], RowReducer& reduce, float4* channels) {
+                                                  const bool (&has)[kVecs], RowReducer& reduce, float4* channels,
+                                                  const float4* recips) {
   const int col0 = threadIdx.x * kVecElems, col_step = blockDim.x * kVecElems;
   const int chan_step = Op::kChannelVec4s * blockDim.x;  // channels of vector i: channels + i * chan_step
   const bool refill = op.begin_row(row);
@@ -127,7 +204,6 @@ __device__ __forceinline__ void quantize_held_row(const RowArgs<T>& a, Op& op, i
   }
 
   T* const yr = a.y ? a.y + row * a.ldy : nullptr;
-  float amax[4] = {0.0f, 0.0f, 0.0f, 0.0f};
 #pragma unroll
   for (int i = 0; i < kVecs; ++i) {
     const int k = col0 + i * col_step;
@@ -138,12 +214,13 @@ __device__ __forceinline__ void quantize_held_row(const RowArgs<T>& a, Op& op, i
         op.apply8(k, v[i]);
       }
       if (yr) store8(yr + k, v[i]);
-      if (a.smooth) {
-        float s[kVecElems];
-        load8_cached(a.smooth + k, s);
+    }
+  }
+  if (a.smooth) smooth_held_row(a, v, has, recips);
+  float amax[4] = {0.0f, 0.0f, 0.0f, 0.0f};
 #pragma unroll
-        for (int e = 0; e < kVecElems; ++e) v[i][e] = v[i][e] / s[e];
-      }
+  for (int i = 0; i < kVecs; ++i) {
+    if (has[i]) {
 #pragma unroll
       for (int e = 0; e < kVecElems; ++e) amax[e % 4] = max_nan(amax[e % 4], fabsf(v[i][e]));
     }
@@ -185,8 +262,9 @@ constexpr size_t kMaxChannelCacheBytes = 48 * 1024;
 // The row in registers, read straight from global memory (16-byte vectors, evict-first): no
 // shared-memory stage, whose extra copy and shared loads measured slower than this on the H200
 // (bench/quant/layout_probe.cu). kPersistent: as launch_registers() (row_launch.cuh) decides; otherwise one CTA a row (a grid
-// of up to 2^31 - 1 CTAs strides over more). Needs cols % 8 == 0 and 16-byte aligned rows. Dynamic smem: channel_cache_bytes_per_thread() *
-// blockDim.x where kCacheChannels.
+// of up to 2^31 - 1 CTAs strides over more). Needs cols % 8 == 0 and 16-byte aligned rows. Dynamic smem a
+// thread: channel_cache_bytes_per_thread() where kCacheChannels, then (persistent, with a.smooth)
+// smooth_reciprocal_bytes_per_thread().
 template <typename T, typename Op, int kVecs, bool kPersistent, bool kCacheChannels>
 __global__ void __launch_bounds__(kMaxRowThreads) row_quantize_registers(RowArgs<T> a, Op op) {
   static_assert(kPersistent || !kCacheChannels, "the channel cache lives across the rows of a persistent CTA");
@@ -202,6 +280,14 @@ __global__ void __launch_bounds__(kMaxRowThreads) row_quantize_registers(RowArgs
 #pragma unroll
   for (int i = 0; i < kVecs; ++i) has[i] = i < full_vector_slots(kVecs) || static_cast<int>(threadIdx.x) + i * threads < nvec;
   float4* const channels = kCacheChannels ? channel_cache + threadIdx.x : nullptr;
+  // The persistent kernel's SmoothQuant reciprocals follow the op's channel cache.
+  const float4* recips = nullptr;
+  if constexpr (kPersistent) {
+    if (a.smooth) {
+      float4* base = channel_cache + (kCacheChannels ? kVecs * Op::kChannelVec4s * threads : 0) + threadIdx.x;
+      recips = smooth_reciprocals_for_thread(a, has, base);
+    }
+  }
 
   uint4 raw[kVecs];  // the next row's vectors, as loaded
   auto fetch = [&](int64_t row) {
@@ -220,7 +306,7 @@ __global__ void __launch_bounds__(kMaxRowThreads) row_quantize_registers(RowArgs
       if (has[i]) unpack8<T>(raw[i], v[i]);
     }
     if (kPersistent && row + gridDim.x < a.rows) fetch(row + gridDim.x);
-    quantize_held_row<T, Op, kVecs, kCacheChannels>(a, op, row, v, has, reduce, channels);
+    quantize_held_row<T, Op, kVecs, kCacheChannels>(a, op, row, v, has, reduce, channels, recips);
   }
 }
 

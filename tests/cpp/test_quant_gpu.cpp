@@ -106,6 +106,8 @@ std::vector<Case> cases() {
       // More rows than resident CTAs (also under INT8DIT_SMALL_SHAPES, for the sanitizer): persistent
       // CTAs take several rows each, reusing their channel cache and reduction buffers; padded rows.
       {3000, 1152, 1160, 1168, DType::kBF16, false, true},
+      // ... and with SmoothQuant: the reciprocals a persistent CTA computes once serve all its rows.
+      {2000, 3072, 3072, 3072, DType::kFP16, true, true},
       {5, 1024, 1024, 1024, DType::kFP16, false, false},  {6, 2056, 2056, 2056, DType::kBF16, true, true},
       {5, 4104, 4104, 4104, DType::kBF16, false, true},   {4, 8192, 8192, 8192, DType::kFP16, true, false},
       {9, 3080, 3080, 3080, DType::kBF16, true, true},    {3, 32768, 32768, 32768, DType::kBF16, true, false},
