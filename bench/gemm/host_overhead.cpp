@@ -32,6 +32,21 @@ double median_us_per_call(const int8dit::GemmParams& p, const int8dit::GemmOptio
   return per_call[per_call.size() / 2];
 }
 
+// The same for gemm_can_implement (validation and the configuration choice, no launch).
+double median_us_per_select(const int8dit::GemmParams& p, int calls, int rounds) {
+  std::vector<double> per_call;
+  for (int r = 0; r < rounds; ++r) {
+    const auto t0 = std::chrono::steady_clock::now();
+    int8dit::Status st;
+    for (int c = 0; c < calls && st.ok(); ++c) st = int8dit::gemm_can_implement(p);
+    const auto t1 = std::chrono::steady_clock::now();
+    if (!st.ok()) throw BenchError("int8dit::gemm_can_implement at M = 1: " + st.to_string());
+    per_call.push_back(std::chrono::duration<double, std::micro>(t1 - t0).count() / calls);
+  }
+  std::sort(per_call.begin(), per_call.end());
+  return per_call[per_call.size() / 2];
+}
+
 }  // namespace
 
 HostOverhead measure_host_overhead(const Options& opts, cudaStream_t stream) {
@@ -73,6 +88,8 @@ HostOverhead measure_host_overhead(const Options& opts, cudaStream_t stream) {
   int8dit::GemmOptions no_check;
   no_check.check_pointers = false;
   h.us_per_call_no_pointer_check = median_us_per_call(p, &no_check, stream, h.calls, h.rounds);
+  h.us_per_select = median_us_per_select(p, h.calls, h.rounds);
+  h.us_per_empty_launch = measure_empty_launch_us(stream, h.calls, h.rounds);
   h.status = "ok";
   return h;
 }

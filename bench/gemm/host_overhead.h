@@ -17,6 +17,8 @@ struct HostOverhead {
   std::string config;
   double us_per_call = 0;                 // default options (pointer checks on): what a caller pays
   double us_per_call_no_pointer_check = 0;  // GemmOptions::check_pointers = false
+  double us_per_select = 0;        // gemm_can_implement: validation and the configuration choice alone
+  double us_per_empty_launch = 0;  // the CUDA runtime's floor: an empty kernel (launch_floor.cu)
   int calls = 0, rounds = 0;
 };
 

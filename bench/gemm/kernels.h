@@ -46,4 +46,10 @@ void launch_hold_stream(const volatile int* release, int* timed_out, uint64_t ti
 // (clock64 cycles over globaltimer nanoseconds), averaged over the blocks.
 double measure_sm_clock_mhz(int sm_count, uint64_t duration_ns);
 
+// ---- the host's launch floor (launch_floor.cu) ----
+// Host microseconds per cudaLaunchKernelExC of an empty kernel (132 x 384 threads) whose parameter
+// block is kLaunchFloorParamBytes: the median over `rounds` rounds of `calls` back-to-back launches.
+constexpr int kLaunchFloorParamBytes = 640;
+double measure_empty_launch_us(cudaStream_t stream, int calls, int rounds);
+
 }  // namespace bench

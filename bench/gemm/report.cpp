@@ -6,6 +6,7 @@
 #include <fstream>
 
 #include "check.h"
+#include "kernels.h"
 
 namespace bench {
 namespace {
@@ -215,6 +216,9 @@ Json to_json(const RunReport& r) {
     host["config"] = r.host.config;
     host["us_per_call"] = r.host.us_per_call;
     host["us_per_call_no_pointer_check"] = r.host.us_per_call_no_pointer_check;
+    host["us_per_select"] = r.host.us_per_select;
+    host["us_per_empty_launch"] = r.host.us_per_empty_launch;
+    host["empty_launch_param_bytes"] = kLaunchFloorParamBytes;
     host["calls_per_round"] = r.host.calls;
     host["rounds"] = r.host.rounds;
   }
@@ -328,7 +332,8 @@ std::string to_markdown(const RunReport& r) {
        num(best.tops_flux_single_lin1, "%.0f") + " | >= 1600 |");
   line("| host us per call, M = 1, N = K = 3072 | " +
        (r.host.status == "ok" ? num(r.host.us_per_call) + " (" + num(r.host.us_per_call_no_pointer_check) +
-                                    " without pointer checks)"
+                                    " without pointer checks; the choice alone " + num(r.host.us_per_select) +
+                                    ", an empty kernel's launch " + num(r.host.us_per_empty_launch) + ")"
                               : "n/a: " + r.host.status) +
        " | | <= 5 |");
   line("");
