@@ -89,7 +89,8 @@ HostOverhead measure_host_overhead(const Options& opts, cudaStream_t stream) {
   no_check.check_pointers = false;
   h.us_per_call_no_pointer_check = median_us_per_call(p, &no_check, stream, h.calls, h.rounds);
   h.us_per_select = median_us_per_select(p, h.calls, h.rounds);
-  h.us_per_empty_launch = measure_empty_launch_us(stream, h.calls, h.rounds);
+  h.us_per_empty_launch = measure_empty_launch_us(stream, h.calls, h.rounds, 0);
+  h.us_per_empty_launch_big_smem = measure_empty_launch_us(stream, h.calls, h.rounds, 200 * 1024);
   h.status = "ok";
   return h;
 }

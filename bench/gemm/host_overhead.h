@@ -19,6 +19,7 @@ struct HostOverhead {
   double us_per_call_no_pointer_check = 0;  // GemmOptions::check_pointers = false
   double us_per_select = 0;        // gemm_can_implement: validation and the configuration choice alone
   double us_per_empty_launch = 0;  // the CUDA runtime's floor: an empty kernel (launch_floor.cu)
+  double us_per_empty_launch_big_smem = 0;  // ... asking for 200 KB of dynamic shared memory, as the GEMM does
   int calls = 0, rounds = 0;
 };
 

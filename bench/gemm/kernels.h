@@ -48,8 +48,9 @@ double measure_sm_clock_mhz(int sm_count, uint64_t duration_ns);
 
 // ---- the host's launch floor (launch_floor.cu) ----
 // Host microseconds per cudaLaunchKernelExC of an empty kernel (132 x 384 threads) whose parameter
-// block is kLaunchFloorParamBytes: the median over `rounds` rounds of `calls` back-to-back launches.
+// block is kLaunchFloorParamBytes, with `dynamic_smem` bytes of dynamic shared memory (the GEMM asks
+// for ~200 KB): the median over `rounds` rounds of `calls` back-to-back launches.
 constexpr int kLaunchFloorParamBytes = 640;
-double measure_empty_launch_us(cudaStream_t stream, int calls, int rounds);
+double measure_empty_launch_us(cudaStream_t stream, int calls, int rounds, size_t dynamic_smem);
 
 }  // namespace bench

@@ -23,13 +23,17 @@ __global__ void empty_kernel(ParamBlock p) {
 
 }  // namespace
 
-double measure_empty_launch_us(cudaStream_t stream, int calls, int rounds) {
+double measure_empty_launch_us(cudaStream_t stream, int calls, int rounds, size_t dynamic_smem) {
   ParamBlock params{};
   void* args[] = {&params};
   cudaLaunchConfig_t launch{};
   launch.gridDim = dim3(132);  // what the persistent GEMM launches on an H100/H200
   launch.blockDim = dim3(384);
   launch.stream = stream;
+  launch.dynamicSmemBytes = dynamic_smem;
+  if (dynamic_smem > 48 * 1024)
+    BENCH_CUDA(cudaFuncSetAttribute(reinterpret_cast<const void*>(empty_kernel),
+                                    cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(dynamic_smem)));
   std::vector<double> per_call;
   for (int r = 0; r < rounds + 2; ++r) {  // the first two rounds warm up (module load)
     BENCH_CUDA(cudaStreamSynchronize(stream));

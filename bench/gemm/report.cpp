@@ -218,6 +218,7 @@ Json to_json(const RunReport& r) {
     host["us_per_call_no_pointer_check"] = r.host.us_per_call_no_pointer_check;
     host["us_per_select"] = r.host.us_per_select;
     host["us_per_empty_launch"] = r.host.us_per_empty_launch;
+    host["us_per_empty_launch_200kb_smem"] = r.host.us_per_empty_launch_big_smem;
     host["empty_launch_param_bytes"] = kLaunchFloorParamBytes;
     host["calls_per_round"] = r.host.calls;
     host["rounds"] = r.host.rounds;
@@ -333,7 +334,8 @@ std::string to_markdown(const RunReport& r) {
   line("| host us per call, M = 1, N = K = 3072 | " +
        (r.host.status == "ok" ? num(r.host.us_per_call) + " (" + num(r.host.us_per_call_no_pointer_check) +
                                     " without pointer checks; the choice alone " + num(r.host.us_per_select) +
-                                    ", an empty kernel's launch " + num(r.host.us_per_empty_launch) + ")"
+                                    ", an empty kernel's launch " + num(r.host.us_per_empty_launch) + ", " +
+                                    num(r.host.us_per_empty_launch_big_smem) + " with 200 KB of shared memory)"
                               : "n/a: " + r.host.status) +
        " | | <= 5 |");
   line("");

@@ -189,7 +189,7 @@ int main(int argc, char** argv) {
     args.rows = m, args.cols = k, args.ldx = k, args.ldq = k, args.smooth = smooth_vec;
 
     // One layout of the library kernel: kVecs vectors a thread, threads = the fewest whole warps.
-    auto candidate = [&](auto kernel, auto op, int vecs, bool persistent, size_t smem_per_thread) {
+    auto candidate = [&](auto kernel, auto op, int vecs, bool persistent, size_t smem_per_thread, bool recips = false) {
       const int64_t nvec = k / 8;
       const int threads = static_cast<int>((nvec + vecs - 1) / vecs + 31) / 32 * 32;
       if (threads > 256 || static_cast<int64_t>(threads - 32) * vecs >= nvec) return;  // the layout does not fit this K
@@ -197,10 +197,7 @@ int main(int argc, char** argv) {
       if (static_cast<int64_t>(threads) * int8dit::quant::full_vector_slots(vecs) > nvec) return;
       cudaFuncAttributes fa{};
       check_cuda(cudaFuncGetAttributes(&fa, kernel), "cudaFuncGetAttributes");
-      // A persistent CTA keeps SmoothQuant's reciprocals after the op's channel cache (row_kernels.cuh).
-      const bool recips = persistent && args.smooth != nullptr;
-      const size_t smem =
-          (smem_per_thread + (recips ? int8dit::quant::smooth_reciprocal_bytes_per_thread(vecs) : 0)) * threads;
+      const size_t smem = smem_per_thread * threads;
       check_cuda(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem)), "smem opt-in");
       int per_sm = 0;
       check_cuda(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, threads, smem), "occupancy");
@@ -215,15 +212,20 @@ int main(int argc, char** argv) {
       check_cuda(cudaGetLastError(), "launch");
       const std::string check = compare(want, read_back(b, 0, m, k), exact);
       report(op_name + " " + std::to_string(threads) + "x" + std::to_string(vecs) +
-                 (persistent ? (smem_per_thread ? " persistent+cache " : " persistent ") : " one CTA a row ") +
-                 (recips ? "+reciprocals " : "") + std::to_string(per_sm) + "/SM",
+                 (persistent ? (recips ? " persistent+reciprocals " : smem_per_thread ? " persistent+cache " : " persistent ")
+                             : " one CTA a row ") + std::to_string(per_sm) + "/SM",
              launch, fa.numRegs, check);
     };
     auto layouts = [&](auto op) {
       using Op = decltype(op);
       using int8dit::quant::row_quantize_registers;
       constexpr bool kCaches = Op::kChannelVec4s > 0;
+      using int8dit::quant::smooth_reciprocal_bytes_per_thread;
       for (const int vecs : {4, 6}) {
+        if (args.smooth) {  // SmoothQuant's persistent kernel: the divisors' reciprocals in shared memory
+          if (vecs == 4) candidate(row_quantize_registers<T, Op, 4, true, false, true>, op, 4, true, smooth_reciprocal_bytes_per_thread(4), true);
+          if (vecs == 6) candidate(row_quantize_registers<T, Op, 6, true, false, true>, op, 6, true, smooth_reciprocal_bytes_per_thread(6), true);
+        }
         if (vecs == 4) {
           candidate(row_quantize_registers<T, Op, 4, false, false>, op, 4, false, 0);
           candidate(row_quantize_registers<T, Op, 4, true, false>, op, 4, true, 0);

@@ -171,9 +171,9 @@ __device__ __forceinline__ void smooth_held_row(const RowArgs<T>& a, float (&v)[
 // (written to y), the SmoothQuant division, the row max, then int8 + scale.
 // NOTE: columns are 32-bit (this kernel takes rows of at most 16384 columns, row_shape.h): 64-bit
 // column arithmetic cost a few instructions a vector in a kernel whose speed is its instruction count.
-// recips: this thread's SmoothQuant reciprocals (smooth_reciprocals_for_thread), or nullptr for the
-// IEEE division.
-template <typename T, typename Op, int kVecs, bool kCacheChannels>
+// kRecips: the persistent SmoothQuant kernel, recips this thread's reciprocals
+// (smooth_reciprocals_for_thread) or nullptr for the IEEE division.
+template <typename T, typename Op, int kVecs, bool kCacheChannels, bool kRecips>
 __device__ __forceinline__ void quantize_held_row(const RowArgs<T>& a, Op& op, int64_t row, float (&v)[kVecs][kVecElems],
                                                   const bool (&has)[kVecs], RowReducer& reduce, float4* channels,
                                                   const float4* recips) {
@@ -204,25 +204,47 @@ __device__ __forceinline__ void quantize_held_row(const RowArgs<T>& a, Op& op, i
   }
 
   T* const yr = a.y ? a.y + row * a.ldy : nullptr;
-#pragma unroll
-  for (int i = 0; i < kVecs; ++i) {
-    const int k = col0 + i * col_step;
-    if (has[i]) {
-      if constexpr (kCacheChannels) {
-        op.apply8_cached(v[i], channels + i * chan_step, blockDim.x);
-      } else {
-        op.apply8(k, v[i]);
-      }
-      if (yr) store8(yr + k, v[i]);
-    }
-  }
-  if (a.smooth) smooth_held_row(a, v, has, recips);
   float amax[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+  if constexpr (kRecips) {
+    // The op's values, then the smoothing of all of them (one test of their range), then the max.
 #pragma unroll
-  for (int i = 0; i < kVecs; ++i) {
-    if (has[i]) {
+    for (int i = 0; i < kVecs; ++i) {
+      const int k = col0 + i * col_step;
+      if (has[i]) {
+        op.apply8(k, v[i]);
+        if (yr) store8(yr + k, v[i]);
+      }
+    }
+    smooth_held_row(a, v, has, recips);
 #pragma unroll
-      for (int e = 0; e < kVecElems; ++e) amax[e % 4] = max_nan(amax[e % 4], fabsf(v[i][e]));
+    for (int i = 0; i < kVecs; ++i) {
+      if (has[i]) {
+#pragma unroll
+        for (int e = 0; e < kVecElems; ++e) amax[e % 4] = max_nan(amax[e % 4], fabsf(v[i][e]));
+      }
+    }
+  } else {
+    // NOTE: one pass a vector: the three-pass form above took the 8-vector LayerNorm kernel from
+    // 128 to 216 registers (84.7 -> 124.4 us at 4608 x 15360 on the H200).
+#pragma unroll
+    for (int i = 0; i < kVecs; ++i) {
+      const int k = col0 + i * col_step;
+      if (has[i]) {
+        if constexpr (kCacheChannels) {
+          op.apply8_cached(v[i], channels + i * chan_step, blockDim.x);
+        } else {
+          op.apply8(k, v[i]);
+        }
+        if (yr) store8(yr + k, v[i]);
+        if (a.smooth) {
+          float s[kVecElems];
+          load8_cached(a.smooth + k, s);
+#pragma unroll
+          for (int e = 0; e < kVecElems; ++e) v[i][e] = v[i][e] / s[e];
+        }
+#pragma unroll
+        for (int e = 0; e < kVecElems; ++e) amax[e % 4] = max_nan(amax[e % 4], fabsf(v[i][e]));
+      }
     }
   }
   const RowQuant rq = row_quant(reduce.max_nonneg(max_nan(max_nan(amax[0], amax[1]), max_nan(amax[2], amax[3]))));
@@ -263,11 +285,12 @@ constexpr size_t kMaxChannelCacheBytes = 48 * 1024;
 // shared-memory stage, whose extra copy and shared loads measured slower than this on the H200
 // (bench/quant/layout_probe.cu). kPersistent: as launch_registers() (row_launch.cuh) decides; otherwise one CTA a row (a grid
 // of up to 2^31 - 1 CTAs strides over more). Needs cols % 8 == 0 and 16-byte aligned rows. Dynamic smem a
-// thread: channel_cache_bytes_per_thread() where kCacheChannels, then (persistent, with a.smooth)
-// smooth_reciprocal_bytes_per_thread().
-template <typename T, typename Op, int kVecs, bool kPersistent, bool kCacheChannels>
+// thread: channel_cache_bytes_per_thread() where kCacheChannels, smooth_reciprocal_bytes_per_thread()
+// where kSmoothReciprocals (a persistent kernel for calls with a.smooth, without the op's cache).
+template <typename T, typename Op, int kVecs, bool kPersistent, bool kCacheChannels, bool kSmoothReciprocals = false>
 __global__ void __launch_bounds__(kMaxRowThreads) row_quantize_registers(RowArgs<T> a, Op op) {
   static_assert(kPersistent || !kCacheChannels, "the channel cache lives across the rows of a persistent CTA");
+  static_assert(!kSmoothReciprocals || (kPersistent && !kCacheChannels), "reciprocals: persistent, no op cache");
   extern __shared__ float4 channel_cache[];  // [kVecs][kChannelVec4s][blockDim.x]
   __shared__ float4 partials[2][2];
   RowReducer reduce{partials};
@@ -280,14 +303,8 @@ __global__ void __launch_bounds__(kMaxRowThreads) row_quantize_registers(RowArgs
 #pragma unroll
   for (int i = 0; i < kVecs; ++i) has[i] = i < full_vector_slots(kVecs) || static_cast<int>(threadIdx.x) + i * threads < nvec;
   float4* const channels = kCacheChannels ? channel_cache + threadIdx.x : nullptr;
-  // The persistent kernel's SmoothQuant reciprocals follow the op's channel cache.
   const float4* recips = nullptr;
-  if constexpr (kPersistent) {
-    if (a.smooth) {
-      float4* base = channel_cache + (kCacheChannels ? kVecs * Op::kChannelVec4s * threads : 0) + threadIdx.x;
-      recips = smooth_reciprocals_for_thread(a, has, base);
-    }
-  }
+  if constexpr (kSmoothReciprocals) recips = smooth_reciprocals_for_thread(a, has, channel_cache + threadIdx.x);
 
   uint4 raw[kVecs];  // the next row's vectors, as loaded
   auto fetch = [&](int64_t row) {
@@ -306,7 +323,7 @@ __global__ void __launch_bounds__(kMaxRowThreads) row_quantize_registers(RowArgs
       if (has[i]) unpack8<T>(raw[i], v[i]);
     }
     if (kPersistent && row + gridDim.x < a.rows) fetch(row + gridDim.x);
-    quantize_held_row<T, Op, kVecs, kCacheChannels>(a, op, row, v, has, reduce, channels, recips);
+    quantize_held_row<T, Op, kVecs, kCacheChannels, kSmoothReciprocals>(a, op, row, v, has, reduce, channels, recips);
   }
 }
 

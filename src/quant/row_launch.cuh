@@ -33,9 +33,9 @@ using ResidentCtaCache = std::atomic<int>[kMaxDevices][kMaxRowThreads / 32 + 1];
 
 // How many CTAs of `kernel` with `threads` threads and `smem` bytes of dynamic shared memory are
 // resident on the whole GPU at once, computed on first use per (device, thread count) and cached in
-// `cache` (one cache per kernel and smem rule): the query costs microseconds, as long as a kernel.
-// The first use also lifts the kernel's dynamic shared memory limit to `max_smem`, the most any of its
-// launches takes (static + dynamic shared memory above 48 KB needs the opt-in).
+// `cache` (one cache per kernel): the query costs microseconds, as long as a kernel. The first use
+// also lifts the kernel's dynamic shared memory limit to `max_smem`, what its largest CTA takes
+// (static + dynamic shared memory above 48 KB needs the opt-in).
 template <typename Kernel>
 Status resident_ctas(Kernel kernel, ResidentCtaCache& cache, int threads, size_t max_smem, size_t smem, int* out) {
   int device = 0;
@@ -58,50 +58,47 @@ Status resident_ctas(Kernel kernel, ResidentCtaCache& cache, int threads, size_t
   return Status::Ok();
 }
 
-// Dynamic shared memory a thread of the persistent kernel takes: the op's channel cache (kCache), then
-// SmoothQuant's reciprocals where the call smooths.
-template <typename Op, int kVecs, bool kCache>
-constexpr size_t persistent_smem_per_thread(bool smooth) {
-  return (kCache ? channel_cache_bytes_per_thread<Op, kVecs>() : 0) +
-         (smooth ? static_cast<size_t>(smooth_reciprocal_bytes_per_thread(kVecs)) : 0);
-}
-
 // Persistent CTAs of the register-row kernel: as many as fit on the GPU at once, at most one per row.
-template <typename T, typename Op, int kVecs, bool kCache>
+// kRecips: the SmoothQuant kernel, whose CTAs keep the divisors' reciprocals in shared memory.
+template <typename T, typename Op, int kVecs, bool kCache, bool kRecips = false>
 Status launch_persistent(const RowArgs<T>& a, const Op& op, int threads, cudaStream_t stream) {
-  auto kernel = row_quantize_registers<T, Op, kVecs, true, kCache>;
-  // NOTE: one cache per instantiation and per smoothing: kernels of different kVecs share a
-  // function-pointer type, so a cache keyed by that type alone would hand one kernel another's CTA
-  // count and smem opt-in; the reciprocals' shared memory changes how many CTAs fit.
-  static ResidentCtaCache cache[2] = {};
-  const bool smooth = a.smooth != nullptr;
-  const size_t smem = persistent_smem_per_thread<Op, kVecs, kCache>(smooth) * threads;
-  constexpr size_t kMaxSmem = persistent_smem_per_thread<Op, kVecs, kCache>(true) * kMaxRowThreads;
+  auto kernel = row_quantize_registers<T, Op, kVecs, true, kCache, kRecips>;
+  // NOTE: one cache per instantiation: kernels of different kVecs share a function-pointer type, so a
+  // cache keyed by that type alone would hand one kernel another's CTA count and smem opt-in.
+  static ResidentCtaCache cache = {};
+  constexpr size_t kSmemPerThread = (kCache ? channel_cache_bytes_per_thread<Op, kVecs>() : 0) +
+                                    (kRecips ? smooth_reciprocal_bytes_per_thread(kVecs) : 0);
   int ctas = 0;
-  INT8DIT_RETURN_IF_ERROR(resident_ctas(kernel, cache[smooth], threads, kMaxSmem, smem, &ctas));
+  INT8DIT_RETURN_IF_ERROR(resident_ctas(kernel, cache, threads, kSmemPerThread * kMaxRowThreads,
+                                        kSmemPerThread * threads, &ctas));
   const int64_t grid = std::min<int64_t>(a.rows, ctas);
-  kernel<<<static_cast<unsigned>(grid), threads, smem, stream>>>(a, op);
+  kernel<<<static_cast<unsigned>(grid), threads, kSmemPerThread * threads, stream>>>(a, op);
   return Status::Ok();
 }
 
 // The register-row kernel for an op and a row shape. Persistent (each CTA loads its next row while it
 // works on the current one, so loads stay in flight through the row's reductions) for ops with row
-// statistics (LayerNorm, RMSNorm), for CTAs of 192+ threads, of which only 1-2 fit an SM and one
-// CTA a row leaves the SM waiting between a CTA's end and the next one's first loads, and for
-// SmoothQuant, whose reciprocals a CTA computes once for all its rows; one CTA a row otherwise, where
-// many small CTAs an SM overlap on their own. Measured on the H200 at 4096 x 3072 and 4096 x 12288
-// (bench/results/h200/quant_layout_*.txt): quantize_rows 12.7 us one CTA a row vs 13.0 persistent at
-// 96 threads, GELU 54.2 vs 48.9 at 256 threads, LayerNorm 19.1 vs 17.8 at 64.
+// statistics (LayerNorm, RMSNorm) and for CTAs of 192+ threads, of which only 1-2 fit an SM and one
+// CTA a row leaves the SM waiting between a CTA's end and the next one's first loads; one CTA a row
+// otherwise, where many small CTAs an SM overlap on their own. Measured on the H200 at 4096 x 3072
+// and 4096 x 12288 (bench/results/h200/quant_layout_*.txt): quantize_rows 12.7 us one CTA a row vs
+// 13.0 persistent at 96 threads, GELU 54.2 vs 48.9 at 256 threads, LayerNorm 19.1 vs 17.8 at 64.
+// SmoothQuant calls at 4 or 6 vectors a thread run persistent with the divisors' reciprocals
+// (smooth_division.h): 72.4 -> 56.4 us at 4096 x 12288 (the IEEE division, one CTA a row, before).
 // Not at 8 vectors a thread, where the next row's registers leave one 256-thread CTA an SM.
 template <typename T, typename Op, int kVecs>
 Status launch_registers(const RowArgs<T>& a, const Op& op, int threads, cudaStream_t stream, const char* name) {
   constexpr bool kStats = Op::kStatPasses > 0;
-  // NOTE: (kStats || kVecs >= 4) keeps the instantiations few: rows get 1 or 2 vectors a thread only at
-  // odd widths, which stay one CTA a row (and divide) without row statistics.
-  if constexpr (kVecs < 8 && (kStats || kVecs >= 4)) {
-    if (kStats || (kVecs == 6 && threads >= 192) || a.smooth) {
+  if constexpr (kVecs == 4 || kVecs == 6) {
+    if (a.smooth) {
+      INT8DIT_RETURN_IF_ERROR((launch_persistent<T, Op, kVecs, false, true>(a, op, threads, stream)));
+      return detail::last_launch_status(name);
+    }
+  }
+  if constexpr (kVecs < 8 && (kStats || kVecs == 6)) {
+    if (kStats || threads >= 192) {
       if constexpr (caches_channels<Op, kVecs>()) {
-        if (persistent_smem_per_thread<Op, kVecs, true>(a.smooth != nullptr) * threads <= kMaxChannelCacheBytes) {
+        if (channel_cache_bytes_per_thread<Op, kVecs>() * threads <= kMaxChannelCacheBytes) {
           INT8DIT_RETURN_IF_ERROR((launch_persistent<T, Op, kVecs, true>(a, op, threads, stream)));
           return detail::last_launch_status(name);
         }
