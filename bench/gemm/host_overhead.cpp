@@ -89,8 +89,12 @@ HostOverhead measure_host_overhead(const Options& opts, cudaStream_t stream) {
   no_check.check_pointers = false;
   h.us_per_call_no_pointer_check = median_us_per_call(p, &no_check, stream, h.calls, h.rounds);
   h.us_per_select = median_us_per_select(p, h.calls, h.rounds);
-  h.us_per_empty_launch = measure_empty_launch_us(stream, h.calls, h.rounds, 0);
-  h.us_per_empty_launch_big_smem = measure_empty_launch_us(stream, h.calls, h.rounds, 200 * 1024);
+  h.us_per_empty_launch = measure_empty_launch_us(stream, h.calls, h.rounds, kLaunchFloorSmallParamBytes, 0);
+  h.us_per_empty_launch_gemm_params = measure_empty_launch_us(stream, h.calls, h.rounds, kLaunchFloorGemmParamBytes, 0);
+  h.us_per_empty_launch_gemm_params_smem =
+      measure_empty_launch_us(stream, h.calls, h.rounds, kLaunchFloorGemmParamBytes, 200 * 1024);
+  h.us_per_empty_driver_launch_gemm_params_smem =
+      measure_empty_launch_us(stream, h.calls, h.rounds, kLaunchFloorGemmParamBytes, 200 * 1024, true);
   h.status = "ok";
   return h;
 }

@@ -18,8 +18,10 @@ struct HostOverhead {
   double us_per_call = 0;                 // default options (pointer checks on): what a caller pays
   double us_per_call_no_pointer_check = 0;  // GemmOptions::check_pointers = false
   double us_per_select = 0;        // gemm_can_implement: validation and the configuration choice alone
-  double us_per_empty_launch = 0;  // the CUDA runtime's floor: an empty kernel (launch_floor.cu)
-  double us_per_empty_launch_big_smem = 0;  // ... asking for 200 KB of dynamic shared memory, as the GEMM does
+  // The CUDA runtime's floor (launch_floor.cu): an empty kernel with a 64-byte parameter, with the
+  // GEMM's 1792-byte one, and with that and 200 KB of dynamic shared memory as the GEMM asks.
+  double us_per_empty_launch = 0, us_per_empty_launch_gemm_params = 0, us_per_empty_launch_gemm_params_smem = 0;
+  double us_per_empty_driver_launch_gemm_params_smem = 0;  // the last, through cuLaunchKernelEx
   int calls = 0, rounds = 0;
 };
 

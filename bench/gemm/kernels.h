@@ -48,9 +48,15 @@ double measure_sm_clock_mhz(int sm_count, uint64_t duration_ns);
 
 // ---- the host's launch floor (launch_floor.cu) ----
 // Host microseconds per cudaLaunchKernelExC of an empty kernel (132 x 384 threads) whose parameter
-// block is kLaunchFloorParamBytes, with `dynamic_smem` bytes of dynamic shared memory (the GEMM asks
-// for ~200 KB): the median over `rounds` rounds of `calls` back-to-back launches.
-constexpr int kLaunchFloorParamBytes = 640;
-double measure_empty_launch_us(cudaStream_t stream, int calls, int rounds, size_t dynamic_smem);
+// block is `param_bytes` (one of the two below), with `dynamic_smem` bytes of dynamic shared memory
+// (the GEMM asks for ~200 KB): the median over `rounds` rounds of `calls` back-to-back launches.
+constexpr int kLaunchFloorSmallParamBytes = 64;
+// sizeof(Params) of sm90_bf16_64x128x128_1x1_pingpong (the M = 1 pick) with CUTLASS 4.2, printed by a
+// host program that includes src/gemm/sm90/w8a8_gemm_sm90.cuh.
+constexpr int kLaunchFloorGemmParamBytes = 1792;
+// through_driver: cuLaunchKernelEx with the kernel's CUfunction looked up once, instead of the runtime's
+// cudaLaunchKernelExC (which finds the function from its host stub on every launch).
+double measure_empty_launch_us(cudaStream_t stream, int calls, int rounds, int param_bytes, size_t dynamic_smem,
+                               bool through_driver = false);
 
 }  // namespace bench

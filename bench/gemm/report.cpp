@@ -217,9 +217,13 @@ Json to_json(const RunReport& r) {
     host["us_per_call"] = r.host.us_per_call;
     host["us_per_call_no_pointer_check"] = r.host.us_per_call_no_pointer_check;
     host["us_per_select"] = r.host.us_per_select;
-    host["us_per_empty_launch"] = r.host.us_per_empty_launch;
-    host["us_per_empty_launch_200kb_smem"] = r.host.us_per_empty_launch_big_smem;
-    host["empty_launch_param_bytes"] = kLaunchFloorParamBytes;
+    Json& floor = host["empty_kernel_launch_us"];
+    floor["params_" + std::to_string(kLaunchFloorSmallParamBytes) + "_bytes"] = r.host.us_per_empty_launch;
+    floor["params_" + std::to_string(kLaunchFloorGemmParamBytes) + "_bytes"] = r.host.us_per_empty_launch_gemm_params;
+    floor["params_" + std::to_string(kLaunchFloorGemmParamBytes) + "_bytes_200kb_smem"] =
+        r.host.us_per_empty_launch_gemm_params_smem;
+    floor["params_" + std::to_string(kLaunchFloorGemmParamBytes) + "_bytes_200kb_smem_cuLaunchKernelEx"] =
+        r.host.us_per_empty_driver_launch_gemm_params_smem;
     host["calls_per_round"] = r.host.calls;
     host["rounds"] = r.host.rounds;
   }
@@ -334,8 +338,10 @@ std::string to_markdown(const RunReport& r) {
   line("| host us per call, M = 1, N = K = 3072 | " +
        (r.host.status == "ok" ? num(r.host.us_per_call) + " (" + num(r.host.us_per_call_no_pointer_check) +
                                     " without pointer checks; the choice alone " + num(r.host.us_per_select) +
-                                    ", an empty kernel's launch " + num(r.host.us_per_empty_launch) + ", " +
-                                    num(r.host.us_per_empty_launch_big_smem) + " with 200 KB of shared memory)"
+                                    "; an empty kernel's launch " + num(r.host.us_per_empty_launch) + ", " +
+                                    num(r.host.us_per_empty_launch_gemm_params_smem) +
+                                    " with the GEMM's 1792-byte parameter and 200 KB of shared memory, " +
+                                    num(r.host.us_per_empty_driver_launch_gemm_params_smem) + " through cuLaunchKernelEx)"
                               : "n/a: " + r.host.status) +
        " | | <= 5 |");
   line("");

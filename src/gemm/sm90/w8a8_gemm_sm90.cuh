@@ -5,8 +5,10 @@
 // Host path (the issue's budget is 5 us per call): no GemmUniversalAdapter. The kernel's Params
 // (three TMA descriptors, the scheduler's tiling) are built with Kernel::to_underlying_arguments and
 // kept in a one-entry per-thread cache, so a call that repeats the previous call's arguments (the
-// inference and benchmark case) goes straight to cudaLaunchKernelExC. cudaFuncSetAttribute runs once
-// per kernel and device. Nothing is allocated per call.
+// inference and benchmark case) goes straight to the launch: cuLaunchKernelEx with the kernel's
+// function looked up once per device (core/driver_launch.h; INT8DIT_GEMM_LAUNCH=runtime takes
+// cudaLaunchKernelExC instead). cudaFuncSetAttribute runs once per kernel and device. Nothing is
+// allocated per call.
 #pragma once
 
 #include <cuda_runtime_api.h>
@@ -28,6 +30,7 @@
 #include "cutlass/kernel_hardware_info.h"
 
 #include "core/cuda_check.h"
+#include "core/driver_launch.h"
 #include "gemm/kernel_registry.h"
 #include "gemm/sm90/epilogue_evt.cuh"
 #include "gemm/sm90/gemm_config.h"
@@ -171,16 +174,29 @@ struct W8A8GemmSm90 {
     }
   }
 
-  // Raise the kernel's dynamic shared memory limit once per device.
-  static Status prepare_kernel(int device) {
+  // Raise the kernel's dynamic shared memory limit once per device, and look up its function there
+  // for the driver launch (*function stays null where the runtime launches it).
+  static Status prepare_kernel(int device, cudaFunction_t* function) {
     constexpr int kMaxDevices = 64;
     static std::array<std::atomic<bool>, kMaxDevices> done{};
-    if (device < kMaxDevices && done[device].load(std::memory_order_acquire)) return Status::Ok();
+    static std::array<std::atomic<cudaFunction_t>, kMaxDevices> functions{};
+    if (device < kMaxDevices && done[device].load(std::memory_order_acquire)) {
+      *function = functions[device].load(std::memory_order_relaxed);
+      return Status::Ok();
+    }
     INT8DIT_RETURN_IF_ERROR(cuda_status(cudaFuncSetAttribute(cutlass::device_kernel<Kernel>,
                                                              cudaFuncAttributeMaxDynamicSharedMemorySize,
                                                              static_cast<int>(Kernel::SharedStorageSize)),
                                         "cudaFuncSetAttribute(MaxDynamicSharedMemorySize)"));
-    if (device < kMaxDevices) done[device].store(true, std::memory_order_release);
+    *function = nullptr;
+    if (driver_launch_enabled())
+      INT8DIT_RETURN_IF_ERROR(cuda_status(
+          cudaGetFuncBySymbol(function, reinterpret_cast<const void*>(cutlass::device_kernel<Kernel>)),
+          "cudaGetFuncBySymbol"));
+    if (device < kMaxDevices) {
+      functions[device].store(*function, std::memory_order_relaxed);
+      done[device].store(true, std::memory_order_release);
+    }
     return Status::Ok();
   }
 
@@ -200,7 +216,8 @@ struct W8A8GemmSm90 {
   static Status run_tma_kernel(const GemmParams& p, cudaStream_t stream) {
     int device = 0, sm_count = 0;
     INT8DIT_RETURN_IF_ERROR(device_sm_count(&device, &sm_count));
-    INT8DIT_RETURN_IF_ERROR(prepare_kernel(device));
+    cudaFunction_t function = nullptr;
+    INT8DIT_RETURN_IF_ERROR(prepare_kernel(device, &function));
 
     struct CachedParams {
       CallKey key;
@@ -233,6 +250,8 @@ struct W8A8GemmSm90 {
     launch.attrs = &cluster;
     launch.numAttrs = Config::kClusterM * Config::kClusterN > 1 ? 1 : 0;
     void* args[] = {&cache.params};
+    // The driver launch skips the runtime's per-launch lookup of the function from its host stub.
+    if (function) return driver_launch(function, launch, Config::kClusterM, Config::kClusterN, args, "sm90 W8A8 GEMM launch");
     return cuda_status(
         cudaLaunchKernelExC(&launch, reinterpret_cast<const void*>(cutlass::device_kernel<Kernel>), args),
         "sm90 W8A8 GEMM launch");
