@@ -52,6 +52,13 @@ constexpr Candidate kSmallN256{"sm90_bf16_64x256x128_1x1_pingpong",        64, 2
 // cooperative). The same kernels, with the efficiencies those regimes show (0.85: at 0.9 the model
 // also picks 64x256 at N = 3072, M = 1536..2304, where it is 1.25x behind):
 constexpr Candidate kSmallN256Wide{"sm90_bf16_64x256x128_1x1_pingpong",    64, 256, 128, 1, false, 0.850,  0.9};
+// 64x128 ping-pong once M = 257..1024 gives it several tiles a CTA: the probe's 0.443 had it 1.6x
+// slower than 64x256 at 512 x 9216 x 3072, where it ran 29.3-29.7 us against 32.7-33.2 in three
+// H200 runs (gemm.json, gemm_repeat.json, gemm_flux_ed34c3d.json, config_trials); at 0.70 the model
+// picks it there and at 333 x 1536 x 6144 (14.6-14.9 us against stream-K's 21.5-21.8) and nowhere
+// else in the two M sweeps of tune_all_configs.json (fit_heuristic.py: geomean pick/best 1.014 ->
+// 1.013 at N = 12288, unchanged at N = 3072; 0.775 made a 1.32 cliff at M = 513 vs 576).
+constexpr Candidate kSmallMany{"sm90_bf16_64x128x128_1x1_pingpong",        64, 128, 128, 1, false, 0.700,  0.0};
 constexpr Candidate kMidPPMany{"sm90_bf16_128x128x128_2x1_pingpong",      128, 128, 128, 2, false, 1.000,  2.3};
 // clang-format on
 
@@ -79,8 +86,8 @@ const std::vector<Bucket>& buckets() {
       // multiple of 192, stream-K for long K.
       // 64x128 stays a candidate up to M = 1024: at M = 257..448 it still fits one wave where a 2x1
       // cluster of 128-row tiles pads to the next (measured 12.2 vs 15.5 us at M = 320, N = K = 3072).
-      // 64x256 ping-pong at its measured multi-tile efficiency (above).
-      {1024, {kMidPP, kMid, kN192, kSmallN256Wide, kBigSK, kMidSK, kSmall}},
+      // 64x256 and 64x128 ping-pong at their measured multi-tile efficiencies (above).
+      {1024, {kMidPP, kMid, kN192, kSmallN256Wide, kBigSK, kMidSK, kSmallMany}},
       // M = 1025..3008 (a few waves): as for large M, plus 64x256 ping-pong, which wins at wide N up to
       // M = 3008 and falls behind from M = 3072 on (measured; not modelled).
       {3008, {kBig, kN192, kMidPP, kMid, kBigSK, kSmallN256Wide}},
