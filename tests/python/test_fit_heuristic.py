@@ -129,3 +129,14 @@ def test_refit_lets_an_undervalued_candidate_join_the_bucket_where_it_wins():
     assert "kSmallN256" in fitted.buckets[-1][1]
     assert max(j.regret for j in fit.judge(fitted, sweeps, SMS)) < 1.01
     assert "every larger M: add kSmallN256" in fit.constants_diff(start, fitted)
+
+
+def test_the_tree_model_picks_the_measured_fastest_small_m_kernels():
+    """The picks a177d8b fitted the 64x128 ping-pong constant to: in three H200 runs' config_trials
+    (bench/results/h200/gemm*.json) 64x128 ping-pong was the fastest at these two shapes (29.3-29.7 vs
+    32.7-33.2 us, 14.6-14.9 vs 21.5-21.8), while at 512 x 12288 x 3072 64x256 stayed ahead of it
+    (35.7-36.1 vs 37.7-38.4 us)."""
+    model = tree_model()
+    assert fit.pick(model, 512, 9216, 3072, SMS) == "sm90_bf16_64x128x128_1x1_pingpong"
+    assert fit.pick(model, 333, 1536, 6144, SMS) == "sm90_bf16_64x128x128_1x1_pingpong"
+    assert fit.pick(model, 512, 12288, 3072, SMS) == "sm90_bf16_64x256x128_1x1_pingpong"
