@@ -31,13 +31,12 @@ constexpr int kMaxDevices = 64;
 // Resident CTAs of one kernel instantiation per (device, threads / 32); 0 = not computed yet.
 using ResidentCtaCache = std::atomic<int>[kMaxDevices][kMaxRowThreads / 32 + 1];
 
-// How many CTAs of `kernel` with `threads` threads and `smem` bytes of dynamic shared memory are
-// resident on the whole GPU at once, computed on first use per (device, thread count) and cached in
-// `cache` (one cache per kernel): the query costs microseconds, as long as a kernel. The first use
-// also lifts the kernel's dynamic shared memory limit to `max_smem`, what its largest CTA takes
-// (static + dynamic shared memory above 48 KB needs the opt-in).
+// How many CTAs of `kernel` with `threads` threads are resident on the whole GPU at once, computed on
+// first use per (device, thread count) and cached in the kernel's own `cache`: the query costs
+// microseconds, as long as a kernel. The first use also lifts the kernel's dynamic shared memory limit
+// to what its largest CTA needs (static + dynamic shared memory above 48 KB needs the opt-in).
 template <typename Kernel>
-Status resident_ctas(Kernel kernel, ResidentCtaCache& cache, int threads, size_t max_smem, size_t smem, int* out) {
+Status resident_ctas(Kernel kernel, ResidentCtaCache& cache, int threads, size_t max_smem, int* out) {
   int device = 0;
   INT8DIT_RETURN_IF_ERROR(detail::cuda_status(cudaGetDevice(&device), "cudaGetDevice"));
   std::atomic<int>* slot = device < kMaxDevices ? &cache[device][threads / 32] : nullptr;
@@ -51,6 +50,7 @@ Status resident_ctas(Kernel kernel, ResidentCtaCache& cache, int threads, size_t
   int sms = 0, per_sm = 0;
   INT8DIT_RETURN_IF_ERROR(detail::cuda_status(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device),
                                               "cudaDeviceGetAttribute"));
+  const size_t smem = max_smem / kMaxRowThreads * threads;
   INT8DIT_RETURN_IF_ERROR(detail::cuda_status(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, threads, smem),
                                               "cudaOccupancyMaxActiveBlocksPerMultiprocessor"));
   *out = std::max(per_sm, 1) * sms;
@@ -69,8 +69,7 @@ Status launch_persistent(const RowArgs<T>& a, const Op& op, int threads, cudaStr
   constexpr size_t kSmemPerThread = (kCache ? channel_cache_bytes_per_thread<Op, kVecs>() : 0) +
                                     (kRecips ? smooth_reciprocal_bytes_per_thread(kVecs) : 0);
   int ctas = 0;
-  INT8DIT_RETURN_IF_ERROR(resident_ctas(kernel, cache, threads, kSmemPerThread * kMaxRowThreads,
-                                        kSmemPerThread * threads, &ctas));
+  INT8DIT_RETURN_IF_ERROR(resident_ctas(kernel, cache, threads, kSmemPerThread * kMaxRowThreads, &ctas));
   const int64_t grid = std::min<int64_t>(a.rows, ctas);
   kernel<<<static_cast<unsigned>(grid), threads, kSmemPerThread * threads, stream>>>(a, op);
   return Status::Ok();
@@ -84,7 +83,7 @@ Status launch_persistent(const RowArgs<T>& a, const Op& op, int threads, cudaStr
 // and 4096 x 12288 (bench/results/h200/quant_layout_*.txt): quantize_rows 12.7 us one CTA a row vs
 // 13.0 persistent at 96 threads, GELU 54.2 vs 48.9 at 256 threads, LayerNorm 19.1 vs 17.8 at 64.
 // SmoothQuant calls at 4 or 6 vectors a thread run persistent with the divisors' reciprocals
-// (smooth_division.h): 72.4 -> 56.4 us at 4096 x 12288 (the IEEE division, one CTA a row, before).
+// (smooth_division.h): 72.4 -> 55.8 us at 4096 x 12288 (the IEEE division, one CTA a row, before).
 // Not at 8 vectors a thread, where the next row's registers leave one 256-thread CTA an SM.
 template <typename T, typename Op, int kVecs>
 Status launch_registers(const RowArgs<T>& a, const Op& op, int threads, cudaStream_t stream, const char* name) {
