@@ -221,6 +221,15 @@ int main(int argc, char** argv) {
       using int8dit::quant::row_quantize_registers;
       constexpr bool kCaches = Op::kChannelVec4s > 0;
       using int8dit::quant::smooth_reciprocal_bytes_per_thread;
+      // One warp a row (12 vectors a lane: 3072 columns in 32 threads, 12288 in 128): the row's
+      // reductions are shuffles with no CTA barrier, and each SM holds as many rows as warps fit.
+      candidate(row_quantize_registers<T, Op, 12, false, false>, op, 12, false, 0);
+      candidate(row_quantize_registers<T, Op, 12, true, false>, op, 12, true, 0);
+      if (kCaches) candidate(row_quantize_registers<T, Op, 12, true, kCaches>, op, 12, true, 192 * Op::kChannelVec4s);
+      // More threads a row, fewer registers a thread: more warps an SM to hide the row's latency.
+      candidate(row_quantize_registers<T, Op, 3, false, false>, op, 3, false, 0);
+      candidate(row_quantize_registers<T, Op, 3, true, false>, op, 3, true, 0);
+      if (kCaches) candidate(row_quantize_registers<T, Op, 3, true, kCaches>, op, 3, true, 48 * Op::kChannelVec4s);
       for (const int vecs : {4, 6}) {
         if (args.smooth) {  // SmoothQuant's persistent kernel: the divisors' reciprocals in shared memory
           if (vecs == 4) candidate(row_quantize_registers<T, Op, 4, true, false, true>, op, 4, true, smooth_reciprocal_bytes_per_thread(4), true);

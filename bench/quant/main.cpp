@@ -6,6 +6,7 @@
 #include <cuda_runtime_api.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstdio>
 #include <ctime>
 #include <fstream>
@@ -89,6 +90,14 @@ int main(int argc, char** argv) {
   // 1 GiB each way: far beyond L2, the same regime as the kernels' rotating buffers.
   const double copy_gbps = bench_quant::copy_bandwidth_gbps(size_t{1} << 30);
   std::printf("%s, driver %d; device-to-device copy: %.0f GB/s (read + write)\n", dev.name.c_str(), driver, copy_gbps);
+  // The kernels' row path as the environment chose it (src/quant/row_path.h): unset is the default.
+  const auto env_or_default = [](const char* name) {
+    const char* v = std::getenv(name);
+    return std::string(v && *v ? v : "default");
+  };
+  const std::string row_path = "INT8DIT_QUANT_ROWS=" + env_or_default("INT8DIT_QUANT_ROWS") +
+                               " INT8DIT_QUANT_RING_STAGES=" + env_or_default("INT8DIT_QUANT_RING_STAGES");
+  std::printf("row path: %s\n", row_path.c_str());
   std::printf("%-32s %6s %6s %10s %9s %9s %9s %12s\n", "op", "M", "K", "time_us", "GB/s", "of_copy", "copy_us",
               "of_same_copy");
 
@@ -130,6 +139,7 @@ int main(int argc, char** argv) {
     << "  \"bytes_accounting\": \"bytes read + bytes written by one call: bf16 input, int8 output, fp32 scales, "
        "per-channel vectors once, the bf16 y output where written\",\n"
     << "  \"timing\": \"CUDA events, median of 15 batches of 20 calls after 10 warm-up calls; inputs rotate over >= 256 MB\",\n"
+    << "  \"row_path_env\": " << json_str(row_path) << ",\n"
     << "  \"copy_bandwidth_gbps\": " << copy_gbps << ",\n"
     << "  \"copy_method\": \"cudaMemcpyAsync device to device, 1 GiB, (read + write) / time\",\n"
     << "  \"rows\": [\n" << rows.str() << "\n  ],\n"

@@ -12,6 +12,9 @@
 #   STEPS="... ncu_quant"              ncu_quant: Nsight Compute on one launch of the slowest quantization
 #                                      kernel (NCU_QUANT_CASE, default layernorm_modulate_quantize@4096x3072):
 #                                      throughput, warp stalls, occupancy (is it memory-, latency- or issue-bound?)
+#   STEPS="... quant_paths"            quant_paths: int8dit_bench_quant once per row path in the same call: auto
+#                                      (the library's choice), the register kernel and the bulk ring at 2, 3
+#                                      and 4 stages everywhere (QUANT_PATHS="auto registers ring2 ring3 ring4")
 #   SANITIZE_TESTS="test_quant_gpu"    which test binaries the sanitize step runs (a glob; default test_*gpu*)
 #   BUILD_TARGETS="..."                build only these ninja targets (default: everything)
 #   STEPS="... layout"                 layout: bench/quant/layout_probe.cu at LAYOUT_SHAPES ("4096x3072 ...")
@@ -101,6 +104,19 @@ step_quant() {
   grep -E "Lowest kernel" "$WORK/quant/quant.md" 2>/dev/null || true
 }
 
+step_quant_paths() {
+  local variant
+  for variant in ${QUANT_PATHS:-auto registers ring2 ring3 ring4}; do
+    mkdir -p "$WORK/quant_paths/$variant"
+    local rows=bulk stages=${variant#ring}
+    [ "$variant" = registers ] || [ "$variant" = auto ] && rows=$variant stages=2
+    echo "== $variant (INT8DIT_QUANT_ROWS=$rows INT8DIT_QUANT_RING_STAGES=$stages)"
+    INT8DIT_QUANT_ROWS=$rows INT8DIT_QUANT_RING_STAGES=$stages timeout "$(left)" \
+      "$BUILD/bench/quant/int8dit_bench_quant" --out "$WORK/quant_paths/$variant" > "$WORK/quant_paths/$variant/bench.log" 2>&1 || status=1
+    tail -n 30 "$WORK/quant_paths/$variant/bench.log"
+  done
+}
+
 step_ncu_quant() {
   local case=${NCU_QUANT_CASE:-layernorm_modulate_quantize@4096x3072}
   mkdir -p "$WORK/ncu_quant"
@@ -175,7 +191,7 @@ step_e2e() {
 
 for step in $STEPS; do
   if [[ $(type -t "step_$step") != function ]]; then
-    echo "gpu_run: unknown step '$step' (steps: build test sanitize quant ncu_quant probe bench tune pytest e2e)"; status=1; continue
+    echo "gpu_run: unknown step '$step' (steps: build test sanitize quant quant_paths ncu_quant probe bench tune pytest e2e)"; status=1; continue
   fi
   "step_$step"
   step_done "$step"

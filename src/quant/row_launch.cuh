@@ -9,7 +9,9 @@
 #include <string>
 
 #include "core/cuda_check.h"
+#include "quant/row_bulk_ring.cuh"
 #include "quant/row_kernels.cuh"
+#include "quant/row_path.h"
 #include "quant/row_shape.h"
 
 namespace int8dit::quant {
@@ -75,6 +77,61 @@ Status launch_persistent(const RowArgs<T>& a, const Op& op, int threads, cudaStr
   return Status::Ok();
 }
 
+// Whether `kernel` runs as built for sm_90 or newer on the current device (its SASS and the PTX it came
+// from), computed once per device into `cache` (0 unknown, 1 yes, 2 no). A build without sm_90 (or a
+// GPU before Hopper) loads the ring kernel with an empty body: the launcher must not pick it there.
+template <typename Kernel>
+bool runs_sm90_code(Kernel kernel, std::atomic<int> (&cache)[kMaxDevices]) {
+  int device = 0;
+  if (cudaGetDevice(&device) != cudaSuccess) {
+    cudaGetLastError();
+    return false;
+  }
+  std::atomic<int>* slot = device < kMaxDevices ? &cache[device] : nullptr;
+  if (slot && slot->load(std::memory_order_relaxed) != 0) return slot->load(std::memory_order_relaxed) == 1;
+  cudaFuncAttributes attr{};
+  bool yes = false;
+  if (cudaFuncGetAttributes(&attr, kernel) == cudaSuccess) {
+    yes = attr.binaryVersion >= 90 && attr.ptxVersion >= 90;
+  } else {
+    cudaGetLastError();  // no image for this GPU: the register kernel's launch reports it
+  }
+  if (slot) slot->store(yes ? 1 : 2, std::memory_order_relaxed);
+  return yes;
+}
+
+// The bulk-copy ring kernel (row_bulk_ring.cuh), persistent: as many CTAs as fit, at most one a row.
+// Sets *launched to false, launching nothing, where the loaded binary has no sm_90 code for it.
+template <typename T, typename Op, int kVecs, bool kCache, bool kRecips>
+Status launch_ring(const RowArgs<T>& a, const Op& op, int threads, int stages, cudaStream_t stream, bool* launched) {
+  auto kernel = row_quantize_bulk_ring<T, Op, kVecs, kCache, kRecips>;
+  static std::atomic<int> sm90[kMaxDevices] = {};
+  *launched = false;
+  if (!runs_sm90_code(kernel, sm90)) return Status::Ok();
+  // NOTE: the stage count is fixed for the process (row_path_config), so the shared memory a CTA
+  // takes is a function of its thread count, which is what the resident-CTA cache is keyed by.
+  static ResidentCtaCache cache = {};
+  const size_t per_thread = ring_smem_bytes_per_thread<Op, kVecs, kCache, kRecips>(stages);
+  int ctas = 0;
+  INT8DIT_RETURN_IF_ERROR(resident_ctas(kernel, cache, threads, per_thread * kMaxRowThreads, &ctas));
+  const int64_t grid = std::min<int64_t>(a.rows, ctas);
+  kernel<<<static_cast<unsigned>(grid), threads, per_thread * threads, stream>>>(a, op, stages);
+  *launched = true;
+  return Status::Ok();
+}
+
+// The ring kernel's variant for a call: SmoothQuant's reciprocals where there is a divisor, else the
+// op's channel cache where it fits kMaxChannelCacheBytes (as the register kernel), else neither.
+template <typename T, typename Op, int kVecs>
+Status launch_ring_for(const RowArgs<T>& a, const Op& op, int threads, int stages, cudaStream_t stream, bool* launched) {
+  if (a.smooth) return launch_ring<T, Op, kVecs, false, true>(a, op, threads, stages, stream, launched);
+  if constexpr (caches_channels<Op, kVecs>()) {
+    if (channel_cache_bytes_per_thread<Op, kVecs>() * threads <= kMaxChannelCacheBytes)
+      return launch_ring<T, Op, kVecs, true, false>(a, op, threads, stages, stream, launched);
+  }
+  return launch_ring<T, Op, kVecs, false, false>(a, op, threads, stages, stream, launched);
+}
+
 // The register-row kernel for an op and a row shape. Persistent (each CTA loads its next row while it
 // works on the current one, so loads stay in flight through the row's reductions) for ops with row
 // statistics (LayerNorm, RMSNorm) and for CTAs of 192+ threads, of which only 1-2 fit an SM and one
@@ -88,6 +145,20 @@ Status launch_persistent(const RowArgs<T>& a, const Op& op, int threads, cudaStr
 template <typename T, typename Op, int kVecs>
 Status launch_registers(const RowArgs<T>& a, const Op& op, int threads, cudaStream_t stream, const char* name) {
   constexpr bool kStats = Op::kStatPasses > 0;
+  const RowPathConfig& path = row_path_config();
+  if (!path.error.empty()) return Status(StatusCode::kInvalidArgument, std::string(name) + ": " + path.error);
+  // The ring where it measured faster on the H200 (bench/results/h200/quant_paths_*.txt): 8-vector
+  // rows (15360 columns) of ops with row statistics or a SmoothQuant divisor, whose register kernel
+  // is not persistent. Elsewhere (3072 and 12288 columns) the register kernel was as fast or faster:
+  // the ring's shared memory leaves fewer CTAs an SM, and those rows are bound by how many rows an
+  // SM works on at once, not by loads in flight.
+  const bool ring = path.path == RowPath::kBulkRing ||
+                    (path.path == RowPath::kAuto && kVecs == 8 && (kStats || a.smooth != nullptr));
+  if (ring) {
+    bool launched = false;
+    INT8DIT_RETURN_IF_ERROR((launch_ring_for<T, Op, kVecs>(a, op, threads, path.ring_stages, stream, &launched)));
+    if (launched) return detail::last_launch_status(name);
+  }
   if constexpr (kVecs == 4 || kVecs == 6) {
     if (a.smooth) {
       INT8DIT_RETURN_IF_ERROR((launch_persistent<T, Op, kVecs, false, true>(a, op, threads, stream)));

@@ -1,0 +1,37 @@
+#include "quant/row_path.h"
+
+#include <cstdlib>
+#include <cstring>
+
+namespace int8dit::quant {
+
+RowPathConfig parse_row_path(const char* rows, const char* stages) {
+  RowPathConfig c;
+  if (rows && *rows) {
+    if (std::strcmp(rows, "registers") == 0) {
+      c.path = RowPath::kRegisters;
+    } else if (std::strcmp(rows, "bulk") == 0) {
+      c.path = RowPath::kBulkRing;
+    } else if (std::strcmp(rows, "auto") != 0) {
+      c.error = std::string("INT8DIT_QUANT_ROWS=") + rows + ": expected 'auto' (the default), 'bulk' or 'registers'";
+      return c;
+    }
+  }
+  if (stages && *stages) {
+    char* end = nullptr;
+    const long n = std::strtol(stages, &end, 10);
+    if (*end != '\0' || n < 2 || n > 4) {
+      c.error = std::string("INT8DIT_QUANT_RING_STAGES=") + stages + ": expected 2, 3 or 4 (row slots a CTA; default 2)";
+      return c;
+    }
+    c.ring_stages = static_cast<int>(n);
+  }
+  return c;
+}
+
+const RowPathConfig& row_path_config() {
+  static const RowPathConfig c = parse_row_path(std::getenv("INT8DIT_QUANT_ROWS"), std::getenv("INT8DIT_QUANT_RING_STAGES"));
+  return c;
+}
+
+}  // namespace int8dit::quant

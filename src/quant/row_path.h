@@ -1,0 +1,26 @@
+// Which kernel runs the vectorizable activation-quantization rows, from the environment (read once a
+// process): the register-row kernel (row_kernels.cuh, every GPU) or the sm_90 bulk-copy ring
+// (row_bulk_ring.cuh, where the GPU and the build have sm_90 code). The default takes the ring only
+// where it measured faster on the H200 (row_launch.cuh says where); the other two force one kernel
+// everywhere it can run, to measure and to test both.
+#pragma once
+
+#include <string>
+
+namespace int8dit::quant {
+
+enum class RowPath { kAuto, kBulkRing, kRegisters };
+
+struct RowPathConfig {
+  RowPath path = RowPath::kAuto;
+  int ring_stages = 2;  // row slots a CTA of the ring kernel
+  std::string error;    // non-empty: an environment variable held a value we do not take
+};
+
+// INT8DIT_QUANT_ROWS = auto (default) | bulk | registers; INT8DIT_QUANT_RING_STAGES = 2..4 (default 2).
+const RowPathConfig& row_path_config();
+
+// The same parse, for tests: null means unset.
+RowPathConfig parse_row_path(const char* rows, const char* stages);
+
+}  // namespace int8dit::quant
