@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "int8dit/quantize.h"
+#include "quant/row_bulk_ring.cuh"
 #include "quant/row_kernels.cuh"
 #include "quant/row_ops.cuh"
 #include "timing.h"
@@ -216,7 +217,60 @@ int main(int argc, char** argv) {
                              : " one CTA a row ") + std::to_string(per_sm) + "/SM",
              launch, fa.numRegs, check);
     };
+    // The sm_90 bulk-copy ring (row_bulk_ring.cuh) at 6 vectors a thread: its stage count, with or
+    // without the op's channel cache, and with registers capped for 3 CTAs of 256 threads an SM.
+    auto ring_candidate = [&](auto kernel, auto op, size_t smem_per_thread, int stages, const std::string& what) {
+      const int64_t nvec = k / 8;
+      const int threads = static_cast<int>((nvec + 5) / 6 + 31) / 32 * 32;
+      if (threads > 256 || static_cast<int64_t>(threads - 32) * 6 >= nvec || threads * 4 > nvec) return;
+      cudaFuncAttributes fa{};
+      check_cuda(cudaFuncGetAttributes(&fa, kernel), "cudaFuncGetAttributes");
+      const size_t smem = smem_per_thread * threads;
+      check_cuda(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem)), "smem opt-in");
+      int per_sm = 0;
+      check_cuda(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, threads, smem), "occupancy");
+      const int grid = static_cast<int>(std::min<int64_t>(m, int64_t(per_sm) * prop.multiProcessorCount));
+      auto launch = [&, kernel, op, threads, grid, smem, stages](int c) {
+        RowArgs<T> a = args;
+        a.x = b.x[c % b.sets], a.q = b.q[c % b.sets], a.scale = b.scale[c % b.sets];
+        kernel<<<grid, threads, smem>>>(a, op, stages);
+      };
+      check_cuda(cudaMemset(b.q[0], 0x55, mk), "poison");
+      launch(0);
+      check_cuda(cudaGetLastError(), "launch");
+      report(op_name + " " + std::to_string(threads) + "x6 ring" + std::to_string(stages) + " " + what + " " +
+                 std::to_string(per_sm) + "/SM",
+             launch, fa.numRegs, compare(want, read_back(b, 0, m, k), exact));
+    };
+    auto rings = [&](auto op) {
+      using Op = decltype(op);
+      using int8dit::quant::ring_smem_bytes_per_thread;
+      using int8dit::quant::row_quantize_bulk_ring;
+      constexpr bool kCaches = Op::kChannelVec4s > 0;
+      if (args.smooth) {
+        for (const int stages : {2, 3}) {
+          ring_candidate(row_quantize_bulk_ring<T, Op, 6, false, true>, op,
+                         ring_smem_bytes_per_thread<Op, 6, false, true>(stages), stages, "+reciprocals");
+          ring_candidate(row_quantize_bulk_ring<T, Op, 6, false, true, 3>, op,
+                         ring_smem_bytes_per_thread<Op, 6, false, true>(stages), stages, "+reciprocals <=85 regs");
+        }
+        return;
+      }
+      for (const int stages : {2, 3}) {
+        ring_candidate(row_quantize_bulk_ring<T, Op, 6, false, false>, op,
+                       ring_smem_bytes_per_thread<Op, 6, false, false>(stages), stages, "");
+        ring_candidate(row_quantize_bulk_ring<T, Op, 6, false, false, 3>, op,
+                       ring_smem_bytes_per_thread<Op, 6, false, false>(stages), stages, "<=85 regs");
+        if constexpr (kCaches) {
+          ring_candidate(row_quantize_bulk_ring<T, Op, 6, true, false>, op,
+                         ring_smem_bytes_per_thread<Op, 6, true, false>(stages), stages, "+cache");
+          ring_candidate(row_quantize_bulk_ring<T, Op, 6, true, false, 3>, op,
+                         ring_smem_bytes_per_thread<Op, 6, true, false>(stages), stages, "+cache <=85 regs");
+        }
+      }
+    };
     auto layouts = [&](auto op) {
+      rings(op);
       using Op = decltype(op);
       using int8dit::quant::row_quantize_registers;
       constexpr bool kCaches = Op::kChannelVec4s > 0;
