@@ -132,7 +132,8 @@ Status launch_ring_for(const RowArgs<T>& a, const Op& op, int threads, int stage
   return launch_ring<T, Op, kVecs, false, false>(a, op, threads, stages, stream, launched);
 }
 
-// The register-row kernel for an op and a row shape. Persistent (each CTA loads its next row while it
+// The vectorized kernel for an op and a row shape: the bulk-copy ring where the row path says so
+// (row_path.h: takes_bulk_ring), else the register-row kernel. The register kernel is persistent (each CTA loads its next row while it
 // works on the current one, so loads stay in flight through the row's reductions) for ops with row
 // statistics (LayerNorm, RMSNorm) and for CTAs of 192+ threads, of which only 1-2 fit an SM and one
 // CTA a row leaves the SM waiting between a CTA's end and the next one's first loads; one CTA a row
@@ -143,18 +144,10 @@ Status launch_ring_for(const RowArgs<T>& a, const Op& op, int threads, int stage
 // (smooth_division.h): 72.4 -> 55.8 us at 4096 x 12288 (the IEEE division, one CTA a row, before).
 // Not at 8 vectors a thread, where the next row's registers leave one 256-thread CTA an SM.
 template <typename T, typename Op, int kVecs>
-Status launch_registers(const RowArgs<T>& a, const Op& op, int threads, cudaStream_t stream, const char* name) {
+Status launch_vector_rows(const RowArgs<T>& a, const Op& op, int threads, cudaStream_t stream, const char* name) {
   constexpr bool kStats = Op::kStatPasses > 0;
   const RowPathConfig& path = row_path_config();
-  if (!path.error.empty()) return Status(StatusCode::kInvalidArgument, std::string(name) + ": " + path.error);
-  // The ring where it measured faster on the H200 (bench/results/h200/quant_paths_*.txt): 8-vector
-  // rows (15360 columns) of ops with row statistics or a SmoothQuant divisor, whose register kernel
-  // is not persistent. Elsewhere (3072 and 12288 columns) the register kernel was as fast or faster:
-  // the ring's shared memory leaves fewer CTAs an SM, and those rows are bound by how many rows an
-  // SM works on at once, not by loads in flight.
-  const bool ring = path.path == RowPath::kBulkRing ||
-                    (path.path == RowPath::kAuto && kVecs == 8 && (kStats || a.smooth != nullptr));
-  if (ring) {
+  if (takes_bulk_ring(path.path, kVecs, kStats, a.smooth != nullptr)) {
     bool launched = false;
     INT8DIT_RETURN_IF_ERROR((launch_ring_for<T, Op, kVecs>(a, op, threads, path.ring_stages, stream, &launched)));
     if (launched) return detail::last_launch_status(name);
@@ -189,16 +182,18 @@ template <typename T, typename Op>
 Status launch_row_quantize(const RowArgs<T>& a, const Op& op, bool op_vector_ok, cudaStream_t stream,
                            const char* name) {
   if (a.rows == 0) return Status::Ok();
+  if (const std::string& bad = row_path_config().error; !bad.empty())
+    return Status(StatusCode::kInvalidArgument, std::string(name) + ": " + bad);
   const RowLaunchShape s = row_launch_shape(a.cols, op_vector_ok && vectorizable(a), a.smooth ? 4 : kPreferredVecsPerThread);
   switch (s.vecs_per_thread) {
     case 0:
       row_quantize_streaming<T, Op><<<static_cast<unsigned>(a.rows), s.threads_per_row, 0, stream>>>(a, op);
       return detail::last_launch_status(name);
-    case 1: return launch_registers<T, Op, 1>(a, op, s.threads_per_row, stream, name);
-    case 2: return launch_registers<T, Op, 2>(a, op, s.threads_per_row, stream, name);
-    case 4: return launch_registers<T, Op, 4>(a, op, s.threads_per_row, stream, name);
-    case 6: return launch_registers<T, Op, 6>(a, op, s.threads_per_row, stream, name);
-    case 8: return launch_registers<T, Op, 8>(a, op, s.threads_per_row, stream, name);
+    case 1: return launch_vector_rows<T, Op, 1>(a, op, s.threads_per_row, stream, name);
+    case 2: return launch_vector_rows<T, Op, 2>(a, op, s.threads_per_row, stream, name);
+    case 4: return launch_vector_rows<T, Op, 4>(a, op, s.threads_per_row, stream, name);
+    case 6: return launch_vector_rows<T, Op, 6>(a, op, s.threads_per_row, stream, name);
+    case 8: return launch_vector_rows<T, Op, 8>(a, op, s.threads_per_row, stream, name);
     default: return Status(StatusCode::kInternal, std::string(name) + ": no kernel for this row length");
   }
 }

@@ -20,6 +20,17 @@ struct RowPathConfig {
 // INT8DIT_QUANT_ROWS = auto (default) | bulk | registers; INT8DIT_QUANT_RING_STAGES = 2..4 (default 2).
 const RowPathConfig& row_path_config();
 
+// Whether a vectorized row runs on the bulk-copy ring (where the build and the GPU have it). auto: where
+// it measured faster on the H200 (bench/results/h200/quant_paths_030edec.txt): 8-vector rows (15360
+// columns), whose register kernel cannot be persistent, of ops with row statistics (LayerNorm,
+// RMSNorm) or a SmoothQuant divisor. Elsewhere (3072 and 12288 columns) the register kernel was as
+// fast or faster (quant_paths_ring_first.txt, quant_layout_*_ring.txt): the ring's shared memory
+// leaves fewer CTAs an SM, and those rows are not short of loads in flight.
+constexpr bool takes_bulk_ring(RowPath path, int vecs_per_thread, bool row_statistics, bool smooth) {
+  if (path == RowPath::kAuto) return vecs_per_thread == 8 && (row_statistics || smooth);
+  return path == RowPath::kBulkRing;
+}
+
 // The same parse, for tests: null means unset.
 RowPathConfig parse_row_path(const char* rows, const char* stages);
 

@@ -33,5 +33,19 @@ TEST(QuantRowPath, RejectsWhatItDoesNotTakeWithTheVariableAndTheChoices) {
   }
 }
 
+TEST(QuantRowPath, AutoTakesTheRingOnlyWhereItMeasuredFaster) {
+  // 15360 columns (8 vectors a thread) with row statistics or SmoothQuant: the ring.
+  EXPECT_TRUE(takes_bulk_ring(RowPath::kAuto, 8, true, false));
+  EXPECT_TRUE(takes_bulk_ring(RowPath::kAuto, 8, false, true));
+  // Plain quantize_rows and GELU there, and every narrower row: the register kernel.
+  EXPECT_FALSE(takes_bulk_ring(RowPath::kAuto, 8, false, false));
+  for (const int vecs : {1, 2, 4, 6}) {
+    EXPECT_FALSE(takes_bulk_ring(RowPath::kAuto, vecs, true, true)) << vecs;
+    EXPECT_TRUE(takes_bulk_ring(RowPath::kBulkRing, vecs, false, false)) << vecs;
+    EXPECT_FALSE(takes_bulk_ring(RowPath::kRegisters, vecs, true, true)) << vecs;
+  }
+  EXPECT_FALSE(takes_bulk_ring(RowPath::kRegisters, 8, true, true));
+}
+
 }  // namespace
 }  // namespace int8dit::quant
