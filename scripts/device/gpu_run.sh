@@ -102,6 +102,7 @@ step_quant() {
   timeout "$(left)" python3 "$ROOT/bench/quant/eager_torch.py" --json "$WORK/quant/quant.json" --md "$WORK/quant/quant.md" \
     >> "$WORK/quant/bench.log" 2>&1 || status=1
   grep -E "Lowest kernel" "$WORK/quant/quant.md" 2>/dev/null || true
+  python3 "$ROOT/bench/plot_quant.py" "$WORK/quant/quant.json" >> "$WORK/quant/bench.log" 2>&1 || echo "gpu_run: no quant.png (matplotlib?)"
 }
 
 step_quant_paths() {
