@@ -282,9 +282,10 @@ constexpr size_t channel_cache_bytes_per_thread() { return sizeof(float4) * kVec
 constexpr size_t kMaxChannelCacheBytes = 48 * 1024;
 
 // The row in registers, read straight from global memory (16-byte vectors, evict-first): no
-// shared-memory stage, whose extra copy and shared loads measured slower than this on the H200
-// (bench/quant/layout_probe.cu). kPersistent: as launch_vector_rows() (row_launch.cuh) decides; otherwise one CTA a row (a grid
-// of up to 2^31 - 1 CTAs strides over more). Needs cols % 8 == 0 and 16-byte aligned rows. Dynamic smem a
+// cp.async shared-memory stage, whose extra copy and shared loads measured slower than this on the
+// H200 (bench/quant/layout_probe.cu; Hopper's bulk-copy ring, row_bulk_ring.cuh, is the other form).
+// kPersistent: as launch_vector_rows() (row_launch.cuh) decides; otherwise one CTA a row (a grid of
+// up to 2^31 - 1 CTAs strides over more). Needs cols % 8 == 0 and 16-byte aligned rows. Dynamic smem a
 // thread: channel_cache_bytes_per_thread() where kCacheChannels, smooth_reciprocal_bytes_per_thread()
 // where kSmoothReciprocals (a persistent kernel for calls with a.smooth, without the op's cache).
 template <typename T, typename Op, int kVecs, bool kPersistent, bool kCacheChannels, bool kSmoothReciprocals = false>

@@ -133,8 +133,9 @@ Status launch_ring_for(const RowArgs<T>& a, const Op& op, int threads, int stage
 }
 
 // The vectorized kernel for an op and a row shape: the bulk-copy ring where the row path says so
-// (row_path.h: takes_bulk_ring), else the register-row kernel. The register kernel is persistent (each CTA loads its next row while it
-// works on the current one, so loads stay in flight through the row's reductions) for ops with row
+// (row_path.h: takes_bulk_ring), else the register-row kernel. The register kernel is persistent
+// (each CTA loads its next row while it works on the current one, so loads stay in flight through
+// the row's reductions) for ops with row
 // statistics (LayerNorm, RMSNorm) and for CTAs of 192+ threads, of which only 1-2 fit an SM and one
 // CTA a row leaves the SM waiting between a CTA's end and the next one's first loads; one CTA a row
 // otherwise, where many small CTAs an SM overlap on their own. Measured on the H200 at 4096 x 3072
