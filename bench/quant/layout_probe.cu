@@ -189,8 +189,11 @@ int main(int argc, char** argv) {
     RowArgs<T> args;
     args.rows = m, args.cols = k, args.ldx = k, args.ldq = k, args.smooth = smooth_vec;
 
-    // One layout of the library kernel: kVecs vectors a thread, threads = the fewest whole warps.
-    auto candidate = [&](auto kernel, auto op, int vecs, bool persistent, size_t smem_per_thread, bool recips = false) {
+    // Times one kernel in one layout (vecs vectors a thread, threads = the fewest whole warps; a
+    // persistent grid of as many CTAs as fit, else one CTA a row) and checks it against the library.
+    // `extra`: the kernel's arguments after (RowArgs, op).
+    auto time_layout = [&](auto kernel, auto op, int vecs, bool persistent, size_t smem_per_thread,
+                           const std::string& label, auto... extra) {
       const int64_t nvec = k / 8;
       const int threads = static_cast<int>((nvec + vecs - 1) / vecs + 31) / 32 * 32;
       if (threads > 256 || static_cast<int64_t>(threads - 32) * vecs >= nvec) return;  // the layout does not fit this K
@@ -203,44 +206,30 @@ int main(int argc, char** argv) {
       int per_sm = 0;
       check_cuda(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, threads, smem), "occupancy");
       const int grid = persistent ? static_cast<int>(std::min<int64_t>(m, int64_t(per_sm) * prop.multiProcessorCount)) : static_cast<int>(m);
-      auto launch = [&, kernel, op, threads, grid, smem](int c) {
+      auto launch = [&, kernel, op, threads, grid, smem, extra...](int c) {
         RowArgs<T> a = args;
         a.x = b.x[c % b.sets], a.q = b.q[c % b.sets], a.scale = b.scale[c % b.sets];
-        kernel<<<grid, threads, smem>>>(a, op);
+        kernel<<<grid, threads, smem>>>(a, op, extra...);
       };
       check_cuda(cudaMemset(b.q[0], 0x55, mk), "poison");
       launch(0);
       check_cuda(cudaGetLastError(), "launch");
       const std::string check = compare(want, read_back(b, 0, m, k), exact);
-      report(op_name + " " + std::to_string(threads) + "x" + std::to_string(vecs) +
-                 (persistent ? (recips ? " persistent+reciprocals " : smem_per_thread ? " persistent+cache " : " persistent ")
-                             : " one CTA a row ") + std::to_string(per_sm) + "/SM",
+      report(op_name + " " + std::to_string(threads) + "x" + std::to_string(vecs) + " " + label + " " +
+                 std::to_string(per_sm) + "/SM",
              launch, fa.numRegs, check);
+    };
+    // One layout of the library's register-row kernel.
+    auto candidate = [&](auto kernel, auto op, int vecs, bool persistent, size_t smem_per_thread, bool recips = false) {
+      time_layout(kernel, op, vecs, persistent, smem_per_thread,
+                  persistent ? (recips ? "persistent+reciprocals" : smem_per_thread ? "persistent+cache" : "persistent")
+                             : "one CTA a row");
     };
     // The sm_90 bulk-copy ring (row_bulk_ring.cuh) at 6 vectors a thread: its stage count, with or
     // without the op's channel cache, and with registers capped for 3 CTAs of 256 threads an SM.
     auto ring_candidate = [&](auto kernel, auto op, size_t smem_per_thread, int stages, const std::string& what) {
-      const int64_t nvec = k / 8;
-      const int threads = static_cast<int>((nvec + 5) / 6 + 31) / 32 * 32;
-      if (threads > 256 || static_cast<int64_t>(threads - 32) * 6 >= nvec || threads * 4 > nvec) return;
-      cudaFuncAttributes fa{};
-      check_cuda(cudaFuncGetAttributes(&fa, kernel), "cudaFuncGetAttributes");
-      const size_t smem = smem_per_thread * threads;
-      check_cuda(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem)), "smem opt-in");
-      int per_sm = 0;
-      check_cuda(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, threads, smem), "occupancy");
-      const int grid = static_cast<int>(std::min<int64_t>(m, int64_t(per_sm) * prop.multiProcessorCount));
-      auto launch = [&, kernel, op, threads, grid, smem, stages](int c) {
-        RowArgs<T> a = args;
-        a.x = b.x[c % b.sets], a.q = b.q[c % b.sets], a.scale = b.scale[c % b.sets];
-        kernel<<<grid, threads, smem>>>(a, op, stages);
-      };
-      check_cuda(cudaMemset(b.q[0], 0x55, mk), "poison");
-      launch(0);
-      check_cuda(cudaGetLastError(), "launch");
-      report(op_name + " " + std::to_string(threads) + "x6 ring" + std::to_string(stages) + " " + what + " " +
-                 std::to_string(per_sm) + "/SM",
-             launch, fa.numRegs, compare(want, read_back(b, 0, m, k), exact));
+      time_layout(kernel, op, 6, true, smem_per_thread, "ring" + std::to_string(stages) + (what.empty() ? "" : " " + what),
+                  stages);
     };
     auto rings = [&](auto op) {
       using Op = decltype(op);

@@ -113,10 +113,8 @@ __global__ void __launch_bounds__(kMaxRowThreads, kMinCtas) row_quantize_bulk_ri
   RowReducer reduce{partials};
   reduce.init();  // its barrier also publishes the initialised ring barriers to every thread
 
-  const int nvec = static_cast<int>(a.cols / kVecElems);
   bool has[kVecs];
-#pragma unroll
-  for (int i = 0; i < kVecs; ++i) has[i] = i < full_vector_slots(kVecs) || static_cast<int>(threadIdx.x) + i * threads < nvec;
+  present_vector_slots(a, has);
   float4* const channels = kCacheChannels ? dynamic_smem + threadIdx.x : nullptr;
   const float4* recips = nullptr;
   if constexpr (kRecips) recips = smooth_reciprocals_for_thread(a, has, dynamic_smem + threadIdx.x);

@@ -166,6 +166,16 @@ __device__ __forceinline__ void smooth_held_row(const RowArgs<T>& a, float (&v)[
   }
 }
 
+// Which of this thread's vector slots hold a vector of the row: the same for every row, and known for
+// the leading ones (row_shape.h), which the compiler then emits without a test.
+template <typename T, int kVecs>
+__device__ __forceinline__ void present_vector_slots(const RowArgs<T>& a, bool (&has)[kVecs]) {
+  const int nvec = static_cast<int>(a.cols / kVecElems);
+#pragma unroll
+  for (int i = 0; i < kVecs; ++i)
+    has[i] = i < full_vector_slots(kVecs) || static_cast<int>(threadIdx.x + i * blockDim.x) < nvec;
+}
+
 // One row held in registers, v[i] = elements [8c, 8c + 8) of the row with c = threadIdx.x + i * blockDim.x
 // where has[i] (the row's last vectors fall to some threads only): the op's statistics, its values
 // (written to y), the SmoothQuant division, the row max, then int8 + scale.
@@ -297,12 +307,8 @@ __global__ void __launch_bounds__(kMaxRowThreads) row_quantize_registers(RowArgs
   RowReducer reduce{partials};
   reduce.init();
   const int threads = blockDim.x;
-  const int nvec = static_cast<int>(a.cols / kVecElems);
-  // Which of this thread's vector slots hold a vector: the same for every row, and known for the
-  // leading ones (row_shape.h), which the compiler then emits without a test.
   bool has[kVecs];
-#pragma unroll
-  for (int i = 0; i < kVecs; ++i) has[i] = i < full_vector_slots(kVecs) || static_cast<int>(threadIdx.x) + i * threads < nvec;
+  present_vector_slots(a, has);
   float4* const channels = kCacheChannels ? channel_cache + threadIdx.x : nullptr;
   const float4* recips = nullptr;
   if constexpr (kSmoothReciprocals) recips = smooth_reciprocals_for_thread(a, has, channel_cache + threadIdx.x);
