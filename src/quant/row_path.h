@@ -1,7 +1,7 @@
 // Which kernel runs the vectorizable activation-quantization rows, from the environment (read once a
 // process): the register-row kernel (row_kernels.cuh, every GPU) or the sm_90 bulk-copy ring
 // (row_bulk_ring.cuh, where the GPU and the build have sm_90 code). The default takes the ring only
-// where it measured faster on the H200 (row_launch.cuh says where); the other two force one kernel
+// where it measured faster on the H200 (takes_bulk_ring, below); the other two force one kernel
 // everywhere it can run, to measure and to test both.
 #pragma once
 
