@@ -12,6 +12,12 @@
 #   STEPS="... ncu_quant"              ncu_quant: Nsight Compute on one launch of the slowest quantization
 #                                      kernel (NCU_QUANT_CASE, default layernorm_modulate_quantize@4096x3072):
 #                                      throughput, warp stalls, occupancy (is it memory-, latency- or issue-bound?)
+#   STEPS="... sass"                   sass: scripts/sass_report.sh on this build (IGMMA/IMMA in every GEMM
+#                                      configuration's SASS, registers, local memory) -> sass_gemm.txt
+#   STEPS="... ncu_gemm"               ncu_gemm: Nsight Compute on one timed launch of our GEMM at each of
+#                                      NCU_GEMM_SHAPES (default: Flux linear1, a K = 1152 shape, an M = 333
+#                                      shape): tensor-pipe use, warp stalls, memory; and the names, grids and
+#                                      times of the first cuBLAS kernels at the last shape (what FP8 runs)
 #   STEPS="... quant_paths"            quant_paths: int8dit_bench_quant once per row path in the same call: auto
 #                                      (the library's choice), the register kernel and the bulk ring at 2, 3
 #                                      and 4 stages everywhere (QUANT_PATHS="auto registers ring2 ring3 ring4")
@@ -129,6 +135,44 @@ step_ncu_quant() {
   grep -E "Duration|Throughput|Issue Slots|Achieved Occupancy|Stall|Warp Cycles|Registers|No Eligible" "$WORK/ncu_quant/ncu.txt" | head -40
 }
 
+step_sass() {
+  timeout "$(left)" bash "$ROOT/scripts/sass_report.sh" "$BUILD" 2>&1 | tee "$WORK/sass_gemm.txt"
+  [[ ${PIPESTATUS[0]} -eq 0 ]] || status=1
+}
+
+# One ncu run of the GEMM benchmark at one shape; falls back to the sections alone where this ncu
+# does not know one of the extra metrics (their names move between ncu versions).
+ncu_gemm_run() {
+  local out=$1 shape=$2; shift 2
+  local bench=("$BUILD/bench/gemm/int8dit_bench_gemm" --shapes "$shape" --no-sweep --warmup 10 --warmup-ms 0
+               --runs 50 --rounds 1 --host-calls 1 --host-rounds 1 --out "$WORK/ncu_gemm/bench_$shape")
+  timeout "$(left)" ncu "$@" --metrics "$NCU_GEMM_METRICS" "${bench[@]}" > "$out" 2>&1 \
+    || timeout "$(left)" ncu "$@" "${bench[@]}" > "$out" 2>&1 || status=1
+}
+
+step_ncu_gemm() {
+  mkdir -p "$WORK/ncu_gemm"
+  local sections=(--section SpeedOfLight --section ComputeWorkloadAnalysis --section MemoryWorkloadAnalysis
+                  --section WarpStateStats --section Occupancy --section LaunchStats --section SchedulerStats)
+  # Tensor-pipe (wgmma) activity and every warp-stall reason as a share of issue cycles.
+  NCU_GEMM_METRICS="sm__pipe_tensor_op_gmma_cycles_active.avg.pct_of_peak_sustained_active,sm__inst_executed_pipe_tensor_op_gmma.sum,regex:smsp__average_warps_issue_stalled_.*_per_issue_active.ratio"
+  local shapes=(${NCU_GEMM_SHAPES:-4608x21504x3072 4096x1152x1152 333x1536x1536}) shape
+  for shape in "${shapes[@]}"; do
+    # Launches of our kernel before the 41st: the correctness check of every configuration and the
+    # 10 warm-up runs; the 41st is a timed run of the dispatch's configuration on warm caches.
+    ncu_gemm_run "$WORK/ncu_gemm/ours_$shape.txt" "$shape" --kernel-name regex:device_kernel --launch-skip 40 \
+      --launch-count 1 "${sections[@]}"
+    echo "== ours $shape"
+    grep -E "device_kernel|Duration|SM Frequency|Compute \(SM\) Throughput|Memory Throughput|DRAM Throughput|gmma|Issue Slots Busy|No Eligible|Achieved Occupancy|stalled_(long_scoreboard|barrier|wait|math|mio|lg|short|membar|sleeping|dispatch|no_inst|branch|tex|selected|not_selected|drain|imc|misc)" \
+      "$WORK/ncu_gemm/ours_$shape.txt" | head -40
+  done
+  # cuBLAS at the last shape: the first 12 launches whose names say cuBLAS (the baselines' checks and
+  # algorithm picks), with their grids and times: which kernels bf16 and FP8 run there.
+  ncu_gemm_run "$WORK/ncu_gemm/cublas_${shapes[-1]}.txt" "${shapes[-1]}" --kernel-name "regex:nvjet|xmma|cutlass_?[0-9]|gemm_kernel" \
+    --launch-count 12 --section LaunchStats --section SpeedOfLight
+  grep -E "^  [a-zA-Z_].*\(|Duration|Grid Size|Block Size" "$WORK/ncu_gemm/cublas_${shapes[-1]}.txt" | head -60
+}
+
 step_layout() {
   mkdir -p "$WORK/layout"
   for shape in ${LAYOUT_SHAPES:-4096x3072}; do
@@ -192,7 +236,7 @@ step_e2e() {
 
 for step in $STEPS; do
   if [[ $(type -t "step_$step") != function ]]; then
-    echo "gpu_run: unknown step '$step' (steps: build test sanitize quant quant_paths ncu_quant probe bench tune pytest e2e)"; status=1; continue
+    echo "gpu_run: unknown step '$step' (steps: build test sanitize sass ncu_gemm quant quant_paths ncu_quant layout probe bench tune pytest e2e)"; status=1; continue
   fi
   "step_$step"
   step_done "$step"

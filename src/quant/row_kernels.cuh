@@ -7,8 +7,9 @@
 //                                     kernel may keep in shared memory across rows (0: none)
 //   begin_row(row) -> bool            per-row setup (which batch's modulation vectors); true where the
 //                                     channel values differ from the previous row's
-//   fill8(k, dst, stride) / apply8_cached(v[8], src, stride)   (kChannelVec4s > 0) those values for
-//                                     columns k..k + 7 to shared memory, and apply8 reading them there
+//   fill8(k, dst, stride) / apply8_cached(k, v[8], src, stride)   (kChannelVec4s > 0) those values
+//                                     for columns k..k + 7 to shared memory, and apply8 reading them
+//                                     there (and whatever the op does not cache, at column k)
 //   stat_term(pass, x) / end_pass(pass, sum)   (end_pass gets the sum over the whole row)
 //   apply8(k, v[8]) / apply1(k, x)    the value of elements k.. (k: the column) from the inputs x
 #pragma once
@@ -241,7 +242,7 @@ __device__ __forceinline__ void quantize_held_row(const RowArgs<T>& a, Op& op, i
       const int k = col0 + i * col_step;
       if (has[i]) {
         if constexpr (kCacheChannels) {
-          op.apply8_cached(v[i], channels + i * chan_step, blockDim.x);
+          op.apply8_cached(k, v[i], channels + i * chan_step, blockDim.x);
         } else {
           op.apply8(k, v[i]);
         }
@@ -298,8 +299,11 @@ constexpr size_t kMaxChannelCacheBytes = 48 * 1024;
 // up to 2^31 - 1 CTAs strides over more). Needs cols % 8 == 0 and 16-byte aligned rows. Dynamic smem a
 // thread: channel_cache_bytes_per_thread() where kCacheChannels, smooth_reciprocal_bytes_per_thread()
 // where kSmoothReciprocals (a persistent kernel for calls with a.smooth, without the op's cache).
-template <typename T, typename Op, int kVecs, bool kPersistent, bool kCacheChannels, bool kSmoothReciprocals = false>
-__global__ void __launch_bounds__(kMaxRowThreads) row_quantize_registers(RowArgs<T> a, Op op) {
+// kMinCtas: __launch_bounds__' CTAs an SM, which caps the registers a thread (1: no cap beyond 255;
+// the layout probe tries more).
+template <typename T, typename Op, int kVecs, bool kPersistent, bool kCacheChannels, bool kSmoothReciprocals = false,
+          int kMinCtas = 1>
+__global__ void __launch_bounds__(kMaxRowThreads, kMinCtas) row_quantize_registers(RowArgs<T> a, Op op) {
   static_assert(kPersistent || !kCacheChannels, "the channel cache lives across the rows of a persistent CTA");
   static_assert(!kSmoothReciprocals || (kPersistent && !kCacheChannels), "reciprocals: persistent, no op cache");
   extern __shared__ float4 channel_cache[];  // [kVecs][kChannelVec4s][blockDim.x]

@@ -84,7 +84,7 @@ struct LayerNormModulateOp {
     dst[2 * stride] = make_float4(sh[0], sh[1], sh[2], sh[3]);
     dst[3 * stride] = make_float4(sh[4], sh[5], sh[6], sh[7]);
   }
-  __device__ void apply8_cached(float (&v)[kVecElems], const float4* src, int stride) const {
+  __device__ void apply8_cached(int, float (&v)[kVecElems], const float4* src, int stride) const {
     const float4 s0 = src[0], s1 = src[stride], h0 = src[2 * stride], h1 = src[3 * stride];
     const float sc1[kVecElems] = {s0.x, s0.y, s0.z, s0.w, s1.x, s1.y, s1.z, s1.w};
     const float sh[kVecElems] = {h0.x, h0.y, h0.z, h0.w, h1.x, h1.y, h1.z, h1.w};
@@ -126,7 +126,7 @@ struct RmsNormOp {
     dst[0] = make_float4(w[0], w[1], w[2], w[3]);
     dst[stride] = make_float4(w[4], w[5], w[6], w[7]);
   }
-  __device__ void apply8_cached(float (&v)[kVecElems], const float4* src, int stride) const {
+  __device__ void apply8_cached(int, float (&v)[kVecElems], const float4* src, int stride) const {
     const float4 w0 = src[0], w1 = src[stride];
     const float w[kVecElems] = {w0.x, w0.y, w0.z, w0.w, w1.x, w1.y, w1.z, w1.w};
 #pragma unroll
