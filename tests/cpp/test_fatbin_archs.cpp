@@ -100,4 +100,75 @@ TEST(FatbinArchs, LibraryCarriesSassForSm80Sm86Sm89Sm90a) {
   EXPECT_GT(std::atoi(sass.c_str()), 0) << "no IMMA.16832.S8.S8 instruction in the sm_80 SASS of " << lib;
 }
 
+// The kernels as compiled, per architecture: every GEMM kernel runs the int8 tensor cores (IGMMA on
+// sm_90a, IMMA on the mma.sync family) and no kernel of the library uses local memory (a spill or a
+// stack array would be a silent slowdown of a kernel whose speed we measure). Issue 3 asks for both.
+TEST(FatbinArchs, GemmKernelsUseInt8TensorCoresAndNoKernelSpills) {
+  const std::set<std::string> built = built_archs();
+  const std::string cuobjdump = find_cuobjdump();
+  ASSERT_FALSE(cuobjdump.empty())
+      << "cuobjdump not found (tried $INT8DIT_CUOBJDUMP, PATH, $CUDA_HOME/bin and the pip package): "
+         "run scripts/setup.sh, or pip install the nvidia-cuda-cuobjdump version it pins";
+  const std::string lib = library_path();
+  ASSERT_FALSE(lib.empty()) << "dladdr could not locate the int8dit shared library";
+  int checked_archs = 0;
+  for (const std::string& arch : built) {
+    int rc = -1;
+    // "Function NAME:" then "REG:n STACK:n SHARED:n LOCAL:n ..." for every kernel of this architecture.
+    const std::string res = run("'" + cuobjdump + "' -res-usage -arch sm_" + arch + " '" + lib + "' 2>&1", &rc);
+    ASSERT_EQ(rc, 0) << cuobjdump << " -res-usage -arch sm_" << arch << " failed:\n" << res.substr(0, 2000);
+    int kernels = 0;
+    std::string kernel;
+    for (size_t at = 0; at < res.size();) {
+      const size_t eol = std::min(res.find('\n', at), res.size());
+      const std::string line = res.substr(at, eol - at);
+      at = eol + 1;
+      if (const size_t f = line.find("Function "); f != std::string::npos) {
+        kernel = trim(line.substr(f + 9));
+        if (!kernel.empty() && kernel.back() == ':') kernel.pop_back();
+        continue;
+      }
+      const size_t local = line.find("LOCAL:"), stack = line.find("STACK:");
+      if (kernel.empty() || local == std::string::npos || stack == std::string::npos) continue;
+      ++kernels;
+      EXPECT_EQ(std::atol(line.c_str() + local + 6), 0)
+          << "sm_" << arch << " kernel " << kernel << " uses local memory (" << trim(line)
+          << "): a spill? ptxas -v (INT8DIT_PTXAS_VERBOSE=ON) says why";
+      EXPECT_EQ(std::atol(line.c_str() + stack + 6), 0) << "sm_" << arch << " kernel " << kernel << " has a stack ("
+                                                          << trim(line) << ")";
+      kernel.clear();
+    }
+    EXPECT_GT(kernels, 0) << "no kernel resource lines for sm_" << arch << " in:\n" << res.substr(0, 2000);
+
+    // SASS, one "Function : NAME" block per kernel: each GEMM kernel holds the int8 tensor-core op.
+    const std::string sass = run("'" + cuobjdump + "' -sass -arch sm_" + arch + " '" + lib + "' 2>&1", &rc);
+    ASSERT_EQ(rc, 0) << cuobjdump << " -sass -arch sm_" << arch << " failed:\n" << sass.substr(0, 2000);
+    // (kernel-name marker, its tensor-core op): the mma.sync family is built for every architecture
+    // (on Hopper for INT8DIT_FORCE_SM80), the CUTLASS wgmma family for sm_90a.
+    const bool hopper = arch == "90a";
+    struct Family {
+      const char* kernel;
+      const char* tensor_op;
+      int seen;
+    };
+    Family families[] = {{"sm80_w8a8_gemm_kernel", "IMMA.16832.S8.S8", 0}, {"GemmUniversal", "IGMMA", 0}};
+    for (size_t at = sass.find("Function : "); at != std::string::npos;) {
+      const size_t next = sass.find("Function : ", at + 1);
+      const std::string block = sass.substr(at, next == std::string::npos ? std::string::npos : next - at);
+      const std::string name = block.substr(11, block.find('\n') - 11);
+      for (Family& f : families) {
+        if (name.find(f.kernel) == std::string::npos) continue;
+        ++f.seen;
+        EXPECT_NE(block.find(f.tensor_op), std::string::npos)
+            << "sm_" << arch << " GEMM kernel " << name << " has no " << f.tensor_op << " instruction";
+      }
+      at = next;
+    }
+    EXPECT_GT(families[hopper ? 1 : 0].seen, 0)
+        << "no " << families[hopper ? 1 : 0].kernel << " kernel in the sm_" << arch << " SASS of " << lib;
+    ++checked_archs;
+  }
+  EXPECT_GT(checked_archs, 0) << "int8dit::built_architectures() lists nothing: \"" << int8dit::built_architectures() << "\"";
+}
+
 }  // namespace
