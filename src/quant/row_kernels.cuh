@@ -286,11 +286,17 @@ constexpr bool caches_channels() { return Op::kChannelVec4s > 0 && kVecs <= 6; }
 template <typename Op, int kVecs>
 constexpr size_t channel_cache_bytes_per_thread() { return sizeof(float4) * kVecs * Op::kChannelVec4s; }
 
-// NOTE: measured on the H200 (bench/results/h200/quant_layout_*.txt): LayerNorm's cache at 256 threads
-// x 6 vectors is 96 KB a CTA and, with the registers that read it, leaves one CTA an SM: 64.9 us at
-// 4096 x 12288 against 58.9 reading the channel values through L1; at 64 x 6 (24 KB) it gains 4%,
-// RMSNorm's 48 KB at 256 x 6 gains 10%.
+// NOTE: measured on the H200 (bench/results/h200/quant_layout_*.txt): at 64 x 6 (24 KB) LayerNorm's
+// cache gains 4%, RMSNorm's 48 KB at 256 x 6 gains 10%. Up to kMaxChannelCacheBytes the kernel keeps
+// the registers ptxas gives it.
 constexpr size_t kMaxChannelCacheBytes = 48 * 1024;
+// Above that, up to kMaxCappedChannelCacheBytes, the cache runs with registers capped for two CTAs an
+// SM (kMinCtas = 2), where two such CTAs fit the SM's shared memory (Hopper's 227 KB; not sm_80's 164
+// or sm_86/89's 100 KB). LayerNorm at 256 x 6 (96 KB): uncapped it takes ~160 registers, one CTA an
+// SM, 64.4 us at 4096 x 12288; capped at 128 53.2 us, against 58.4 reading the channel values through
+// L1 (bench/results/h200/quant_layout_4096x12288_cache_capped.txt). The cap costs a 16-byte stack:
+// three loop-invariant address words, spilled before the row loop and reloaded inside it.
+constexpr size_t kMaxCappedChannelCacheBytes = 96 * 1024;
 
 // The row in registers, read straight from global memory (16-byte vectors, evict-first): no
 // cp.async shared-memory stage, whose extra copy and shared loads measured slower than this on the
@@ -299,10 +305,11 @@ constexpr size_t kMaxChannelCacheBytes = 48 * 1024;
 // up to 2^31 - 1 CTAs strides over more). Needs cols % 8 == 0 and 16-byte aligned rows. Dynamic smem a
 // thread: channel_cache_bytes_per_thread() where kCacheChannels, smooth_reciprocal_bytes_per_thread()
 // where kSmoothReciprocals (a persistent kernel for calls with a.smooth, without the op's cache).
-// kMinCtas: __launch_bounds__' CTAs an SM, which caps the registers a thread (1: no cap beyond 255;
-// the layout probe tries more).
+// kMinCtas: __launch_bounds__' CTAs an SM, which caps the registers a thread. 0 states no minimum,
+// which is not the same as 1: with (256, 1) ptxas took up to 40 more registers a thread than with
+// (256) alone (RMSNorm's cached 6-vector kernel 126 -> 146, one CTA an SM instead of two).
 template <typename T, typename Op, int kVecs, bool kPersistent, bool kCacheChannels, bool kSmoothReciprocals = false,
-          int kMinCtas = 1>
+          int kMinCtas = 0>
 __global__ void __launch_bounds__(kMaxRowThreads, kMinCtas) row_quantize_registers(RowArgs<T> a, Op op) {
   static_assert(kPersistent || !kCacheChannels, "the channel cache lives across the rows of a persistent CTA");
   static_assert(!kSmoothReciprocals || (kPersistent && !kCacheChannels), "reciprocals: persistent, no op cache");

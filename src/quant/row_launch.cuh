@@ -77,6 +77,28 @@ Status launch_persistent(const RowArgs<T>& a, const Op& op, int threads, cudaStr
   return Status::Ok();
 }
 
+// The op's channel cache above kMaxChannelCacheBytes, with registers capped for two CTAs an SM
+// (row_kernels.cuh: kMaxCappedChannelCacheBytes): launched only where two such CTAs fit an SM of this
+// device; elsewhere *launched stays false and nothing is launched.
+template <typename T, typename Op, int kVecs>
+Status launch_capped_cache(const RowArgs<T>& a, const Op& op, int threads, cudaStream_t stream, bool* launched) {
+  constexpr int kMinCtas = 2;
+  auto kernel = row_quantize_registers<T, Op, kVecs, true, true, false, kMinCtas>;
+  static ResidentCtaCache cache = {};
+  *launched = false;
+  int ctas = 0, device = 0, sms = 0;
+  INT8DIT_RETURN_IF_ERROR(
+      resident_ctas(kernel, cache, threads, channel_cache_bytes_per_thread<Op, kVecs>() * kMaxRowThreads, &ctas));
+  INT8DIT_RETURN_IF_ERROR(detail::cuda_status(cudaGetDevice(&device), "cudaGetDevice"));
+  INT8DIT_RETURN_IF_ERROR(detail::cuda_status(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device),
+                                              "cudaDeviceGetAttribute"));
+  if (ctas < kMinCtas * sms) return Status::Ok();
+  const size_t smem = channel_cache_bytes_per_thread<Op, kVecs>() * threads;
+  kernel<<<static_cast<unsigned>(std::min<int64_t>(a.rows, ctas)), threads, smem, stream>>>(a, op);
+  *launched = true;
+  return Status::Ok();
+}
+
 // Whether `kernel` runs as built for sm_90 or newer on the current device (its SASS and the PTX it came
 // from), computed once per device into `cache` (0 unknown, 1 yes, 2 no). A build without sm_90 (or a
 // GPU before Hopper) loads the ring kernel with an empty body: the launcher must not pick it there.
@@ -162,9 +184,18 @@ Status launch_vector_rows(const RowArgs<T>& a, const Op& op, int threads, cudaSt
   if constexpr (kVecs < 8 && (kStats || kVecs == 6)) {
     if (kStats || threads >= 192) {
       if constexpr (caches_channels<Op, kVecs>()) {
-        if (channel_cache_bytes_per_thread<Op, kVecs>() * threads <= kMaxChannelCacheBytes) {
+        const size_t cache_bytes = channel_cache_bytes_per_thread<Op, kVecs>() * threads;
+        if (cache_bytes <= kMaxChannelCacheBytes) {
           INT8DIT_RETURN_IF_ERROR((launch_persistent<T, Op, kVecs, true>(a, op, threads, stream)));
           return detail::last_launch_status(name);
+        }
+        // Only ops whose cache can outgrow the uncapped limit (LayerNorm; not RMSNorm) get the capped kernel.
+        if constexpr (kVecs == 6 && channel_cache_bytes_per_thread<Op, kVecs>() * kMaxRowThreads > kMaxChannelCacheBytes) {
+          if (cache_bytes <= kMaxCappedChannelCacheBytes) {
+            bool launched = false;
+            INT8DIT_RETURN_IF_ERROR((launch_capped_cache<T, Op, kVecs>(a, op, threads, stream, &launched)));
+            if (launched) return detail::last_launch_status(name);
+          }
         }
       }
       if constexpr (kVecs == 6 || !caches_channels<Op, kVecs>()) {

@@ -106,6 +106,9 @@ std::vector<Case> cases() {
       // More rows than resident CTAs (also under INT8DIT_SMALL_SHAPES, for the sanitizer): persistent
       // CTAs take several rows each, reusing their channel cache and reduction buffers; padded rows.
       {3000, 1152, 1160, 1168, DType::kBF16, false, true},
+      // ... LayerNorm's 72 KB channel cache with registers capped for two CTAs an SM (9216 columns:
+      // 192 threads x 6 vectors), several rows a CTA and, in the LayerNorm test, several batches:
+      {1200, 9216, 9216, 9216, DType::kBF16, false, true},
       // ... and with SmoothQuant: the reciprocals a persistent CTA computes once serve all its rows.
       {2000, 3072, 3072, 3072, DType::kFP16, true, true},
       {5, 1024, 1024, 1024, DType::kFP16, false, false},  {6, 2056, 2056, 2056, DType::kBF16, true, true},
