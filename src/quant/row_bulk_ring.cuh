@@ -79,12 +79,13 @@ constexpr size_t ring_smem_bytes_per_thread(int stages) {
          static_cast<size_t>(stages) * kVecs * sizeof(uint4);
 }
 
-// kMinCtas: __launch_bounds__' CTAs an SM, which caps the registers a thread (1: no cap beyond 255).
+// kMinCtas: __launch_bounds__' CTAs an SM, which caps the registers a thread (0: no minimum stated,
+// as for the register kernel, row_kernels.cuh says why 1 is not the same).
 // Persistent CTAs striding over the rows; needs cols % 8 == 0 and 16-byte aligned rows (as the
 // register kernel) and 1 < stages <= kMaxRingStages. Dynamic shared memory:
 // ring_smem_bytes_per_thread() x blockDim.x. On GPUs before sm_90 the body is empty: the launcher
 // (row_launch.cuh) runs it only where the loaded binary was built for sm_90 or newer.
-template <typename T, typename Op, int kVecs, bool kCacheChannels, bool kRecips, int kMinCtas = 1>
+template <typename T, typename Op, int kVecs, bool kCacheChannels, bool kRecips, int kMinCtas = 0>
 __global__ void __launch_bounds__(kMaxRowThreads, kMinCtas) row_quantize_bulk_ring(RowArgs<T> a, Op op, int stages) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
   static_assert(!(kCacheChannels && kRecips), "one per-thread cache: the op's channels or the reciprocals");
