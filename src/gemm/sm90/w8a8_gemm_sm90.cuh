@@ -11,6 +11,13 @@
 // allocated per call.
 #pragma once
 
+// CUTLASS's extended wgmma shapes (N = 80, 112, 144, 160, ... 240 besides the powers of two and 96,
+// 192): tile N = 144 divides DiT's 1152 (generate_instances.py). The selector tries the extended
+// shapes between the base ones, so every other tile N here picks the same instruction as without.
+#ifndef CUTE_SM90_EXTENDED_MMA_SHAPES_ENABLED
+#define CUTE_SM90_EXTENDED_MMA_SHAPES_ENABLED
+#endif
+
 #include <cuda_runtime_api.h>
 
 #include <array>
