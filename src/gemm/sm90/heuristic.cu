@@ -60,6 +60,13 @@ constexpr Candidate kSmallN256Wide{"sm90_bf16_64x256x128_1x1_pingpong",    64, 2
 // 1.013 at N = 12288, unchanged at N = 3072; 0.775 made a 1.32 cliff at M = 513 vs 576).
 constexpr Candidate kSmallMany{"sm90_bf16_64x128x128_1x1_pingpong",        64, 128, 128, 1, false, 0.700,  0.0};
 constexpr Candidate kMidPPMany{"sm90_bf16_128x128x128_2x1_pingpong",      128, 128, 128, 2, false, 1.000,  2.3};
+// 128x144 ping-pong: a tile is less efficient than 128x128 (16-column epilogue subtiles), and pays off
+// only where its N = 144 removes a mostly empty last wave: M = 4096, N = 1152 (256 tiles, 1.94 waves,
+// against 288 tiles of 128x128 in 3). Measured on the H200 (bench/results/h200/gemm_n144_trial.md):
+// 16.8 vs 17.9 us at 4096x1152x1152, 37.6 vs 45.3 at 4096x1152x4608; slower at 8192x1152x1152 (27.2
+// vs 25.5), 4096x3456x1152 (36.6 vs 34.0) and 4096x4608x1152 (48.5 vs 40.8). 0.85 (fitted to those
+// five) has the model pick it at the first two and at none of the others nor any preset shape.
+constexpr Candidate kN144PP   {"sm90_bf16_128x144x128_2x1_pingpong",      128, 144, 128, 2, false, 0.850,  2.3};
 // clang-format on
 
 // A stream-K pick costs a workspace and a memset launch per call: take it only when the model says it
@@ -94,7 +101,7 @@ const std::vector<Bucket>& buckets() {
       // Large M (image tokens): several waves; 128x128 ping-pong (its epilogue hidden behind the other
       // consumer's mainloop) unless N or the wave count fits 256 or 192 better (Flux-dev's N = 21504),
       // or the last wave is mostly empty (stream-K).
-      {INT64_MAX, {kBig, kN192, kMidPPMany, kMid, kBigSK}},
+      {INT64_MAX, {kBig, kN192, kMidPPMany, kN144PP, kMid, kBigSK}},
   };
   return table;
 }
