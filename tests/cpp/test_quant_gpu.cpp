@@ -150,11 +150,31 @@ std::vector<uint16_t> random_rows(const Case& c) {
   return x;
 }
 
+// The column whose smoothing divisor is 2^-50 in an extreme_divisor case.
+int64_t extreme_column(const Case& c) { return c.cols / 3; }
+
+// With a 2^-50 divisor the row max is that one column's value / 2^-50, so a scale within 1e-5 of the
+// reference needs that value within 1e-5 relative, which a fused op's few-ulp differences from the
+// reference (rsqrtf, FMA, reduction order) only give where the value is well-conditioned. A random
+// element near its row's mean (LayerNorm: x - mean cancels) or a negative GELU input is not: one
+// such draw failed the scale check on the H200 (LayerNorm, fp16 8 x 12288). This makes the column
+// the row's largest |x| and positive in every ordinary row (3 on); the LayerNorm test also gives it
+// no shift and no scale (modulation terms that could cancel it).
+void condition_extreme_column(const Case& c, std::vector<uint16_t>& x) {
+  if (!c.extreme_divisor || c.rows <= 3) return;
+  const int64_t k_star = extreme_column(c);
+  for (int64_t r = 3; r < c.rows; ++r) {
+    float largest = 0.0f;
+    for (int64_t k = 0; k < c.cols; ++k) largest = std::max(largest, std::fabs(from_half(x[r * c.ldx + k], c.type)));
+    x[r * c.ldx + k_star] = to_half(largest, c.type);
+  }
+}
+
 std::vector<float> random_smooth(const Case& c) {
   std::uniform_real_distribution<float> uni(0.25f, 4.0f);
   std::vector<float> s(static_cast<size_t>(c.cols));
   for (float& v : s) v = uni(rng());
-  if (c.extreme_divisor) s[s.size() / 3] = 0x1p-50f;
+  if (c.extreme_divisor) s[static_cast<size_t>(extreme_column(c))] = 0x1p-50f;
   return s;
 }
 
@@ -316,7 +336,8 @@ void check_fused(const char* op_name, const std::function<Status(const P&)>& ref
   ToleranceTally tally;
   for (const Case& c : cases()) {
     SCOPED_TRACE(std::string(op_name) + " " + c.name());
-    const auto x = random_rows(c);
+    auto x = random_rows(c);
+    condition_extreme_column(c, x);
     const auto smooth = random_smooth(c);
     Outputs ref(c), gpu(c);
     DeviceArray<uint16_t> dx(x), dy(gpu.y);
@@ -358,6 +379,11 @@ struct ChannelVectors {
     device = std::make_unique<DeviceArray<uint16_t>>(host);
   }
   const void* get(bool on_device) const { return on_device ? device->get() : host.data(); }
+  // host[i] = 0 for every i in `indices`, on the device too.
+  void zero(const std::vector<int64_t>& indices) {
+    for (int64_t i : indices) host[static_cast<size_t>(i)] = 0;
+    device = std::make_unique<DeviceArray<uint16_t>>(host);
+  }
   std::vector<uint16_t> host;
   std::unique_ptr<DeviceArray<uint16_t>> device;
 };
@@ -373,7 +399,15 @@ TEST(LayerNormModulateQuantizeGpu, MatchesReferenceWithinToleranceWithPerBatchMo
         // Batches of tokens_per_batch rows; shift and scale are the two halves of one [batches, 2K]
         // tensor, as chunks of the adaLN linear's output are (ld_mod = 2K).
         const int64_t tpb = c.rows % 3 == 0 ? c.rows / 3 : c.rows;
-        if (!on_device) mod = std::make_unique<ChannelVectors>(c, c.rows / tpb * 2 * c.cols, -1.0f, 1.0f);
+        if (!on_device) {
+          mod = std::make_unique<ChannelVectors>(c, c.rows / tpb * 2 * c.cols, -1.0f, 1.0f);
+          if (c.extreme_divisor) {  // no shift or scale at the extreme column (condition_extreme_column)
+            std::vector<int64_t> at;
+            for (int64_t b = 0; b < c.rows / tpb; ++b)
+              at.push_back(b * 2 * c.cols + extreme_column(c)), at.push_back(b * 2 * c.cols + c.cols + extreme_column(c));
+            mod->zero(at);
+          }
+        }
         p.eps = 1e-6f, p.tokens_per_batch = tpb, p.ld_mod = 2 * c.cols;
         p.mod_shift = static_cast<const uint16_t*>(mod->get(on_device));
         p.mod_scale = static_cast<const uint16_t*>(mod->get(on_device)) + c.cols;
