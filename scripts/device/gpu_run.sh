@@ -13,11 +13,11 @@
 #                                      kernel (NCU_QUANT_CASE, default layernorm_modulate_quantize@4096x3072):
 #                                      throughput, warp stalls, occupancy (is it memory-, latency- or issue-bound?)
 #   STEPS="... sass"                   sass: scripts/sass_report.sh on this build (IGMMA/IMMA in every GEMM
-#                                      configuration's SASS, registers, local memory) -> sass_gemm.txt
+#                                      configuration's SASS, registers, stack, local memory) -> sass_gemm.txt
 #   STEPS="... ncu_gemm"               ncu_gemm: Nsight Compute on one timed launch of our GEMM at each of
 #                                      NCU_GEMM_SHAPES (default: Flux linear1, a K = 1152 shape, an M = 333
 #                                      shape): tensor-pipe use, warp stalls, memory; and the names, grids and
-#                                      times of the first cuBLAS kernels at the last shape (what FP8 runs)
+#                                      times of the first cuBLAS kernels at the last shape
 #   STEPS="... quant_paths"            quant_paths: int8dit_bench_quant once per row path in the same call: auto
 #                                      (the library's choice), the register kernel and the bulk ring at 2, 3
 #                                      and 4 stages everywhere (QUANT_PATHS="auto registers ring2 ring3 ring4")
@@ -158,8 +158,8 @@ step_ncu_gemm() {
   NCU_GEMM_METRICS="sm__pipe_tensor_op_gmma_cycles_active.avg.pct_of_peak_sustained_active,sm__inst_executed_pipe_tensor_op_gmma.sum,regex:smsp__average_warps_issue_stalled_.*_per_issue_active.ratio"
   local shapes=(${NCU_GEMM_SHAPES:-4608x21504x3072 4096x1152x1152 333x1536x1536}) shape
   for shape in "${shapes[@]}"; do
-    # Launches of our kernel before the 41st: the correctness check of every configuration and the
-    # 10 warm-up runs; the 41st is a timed run of the dispatch's configuration on warm caches.
+    # With --no-sweep our kernel runs once for the correctness check, 10 times to warm up, then timed:
+    # the 41st launch is a timed run of the dispatch's configuration on warm clocks and caches.
     ncu_gemm_run "$WORK/ncu_gemm/ours_$shape.txt" "$shape" --kernel-name regex:device_kernel --launch-skip 40 \
       --launch-count 1 "${sections[@]}"
     echo "== ours $shape"
@@ -167,7 +167,7 @@ step_ncu_gemm() {
       "$WORK/ncu_gemm/ours_$shape.txt" | head -40
   done
   # cuBLAS at the last shape: the first 12 launches whose names say cuBLAS (the baselines' checks and
-  # algorithm picks), with their grids and times: which kernels bf16 and FP8 run there.
+  # algorithm picks, in path order: bf16 first), with their grids and times.
   ncu_gemm_run "$WORK/ncu_gemm/cublas_${shapes[-1]}.txt" "${shapes[-1]}" --kernel-name "regex:nvjet|xmma|cutlass_?[0-9]|gemm_kernel" \
     --launch-count 12 --section LaunchStats --section SpeedOfLight
   grep -E "^  [a-zA-Z_].*\(|Duration|Grid Size|Block Size" "$WORK/ncu_gemm/cublas_${shapes[-1]}.txt" | head -60

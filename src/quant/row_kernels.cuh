@@ -291,11 +291,13 @@ constexpr size_t channel_cache_bytes_per_thread() { return sizeof(float4) * kVec
 // the registers ptxas gives it.
 constexpr size_t kMaxChannelCacheBytes = 48 * 1024;
 // Above that, up to kMaxCappedChannelCacheBytes, the cache runs with registers capped for two CTAs an
-// SM (kMinCtas = 2), where two such CTAs fit the SM's shared memory (Hopper's 227 KB; not sm_80's 164
-// or sm_86/89's 100 KB). LayerNorm at 256 x 6 (96 KB): uncapped it takes ~160 registers, one CTA an
-// SM, 64.4 us at 4096 x 12288; capped at 128 53.2 us, against 58.4 reading the channel values through
-// L1 (bench/results/h200/quant_layout_4096x12288_cache_capped.txt). The cap costs a 16-byte stack:
-// three loop-invariant address words, spilled before the row loop and reloaded inside it.
+// SM (kMinCtas = 2), where the occupancy API says two such CTAs fit the SM's shared memory (96 KB fits
+// twice in Hopper's 227 KB, not in sm_80's 164 or sm_86/89's 100; elsewhere the channel values come
+// through L1). Measured on Hopper only. LayerNorm at 256 x 6 (96 KB): uncapped it takes ~160
+// registers, one CTA an SM, 64.4 us at 4096 x 12288; capped at 128 53.2 us, against 58.4 reading the
+// channel values through L1 (bench/results/h200/quant_layout_4096x12288_cache_capped.txt). The cap
+// costs a 16-byte stack: three loop-invariant address words, spilled before the row loop and
+// reloaded inside it.
 constexpr size_t kMaxCappedChannelCacheBytes = 96 * 1024;
 
 // The row in registers, read straight from global memory (16-byte vectors, evict-first): no
