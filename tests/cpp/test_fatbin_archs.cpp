@@ -72,6 +72,16 @@ std::string library_path() {
   return info.dli_fname;
 }
 
+// cuobjdump and the loaded int8dit library, or a fatal failure that says what is missing.
+void locate_tools(std::string* cuobjdump, std::string* lib) {
+  *cuobjdump = find_cuobjdump();
+  ASSERT_FALSE(cuobjdump->empty())
+      << "cuobjdump not found (tried $INT8DIT_CUOBJDUMP, PATH, $CUDA_HOME/bin and the pip package): "
+         "run scripts/setup.sh, or pip install the nvidia-cuda-cuobjdump version it pins";
+  *lib = library_path();
+  ASSERT_FALSE(lib->empty()) << "dladdr could not locate the int8dit shared library";
+}
+
 TEST(FatbinArchs, LibraryCarriesSassForSm80Sm86Sm89Sm90a) {
   const std::set<std::string> built = built_archs();
   for (const std::string& a : kRequired)
@@ -79,12 +89,8 @@ TEST(FatbinArchs, LibraryCarriesSassForSm80Sm86Sm89Sm90a) {
       GTEST_SKIP() << "this build's INT8DIT_CUDA_ARCHS is \"" << int8dit::built_architectures()
                    << "\", without " << a << ": configure with -DINT8DIT_CUDA_ARCHS=\"80;86;89;90a\" to check the fatbin";
 
-  const std::string cuobjdump = find_cuobjdump();
-  ASSERT_FALSE(cuobjdump.empty())
-      << "cuobjdump not found (tried $INT8DIT_CUOBJDUMP, PATH, $CUDA_HOME/bin and the pip package): "
-         "run scripts/setup.sh, or pip install the nvidia-cuda-cuobjdump version it pins";
-  const std::string lib = library_path();
-  ASSERT_FALSE(lib.empty()) << "dladdr could not locate the int8dit shared library";
+  std::string cuobjdump, lib;
+  ASSERT_NO_FATAL_FAILURE(locate_tools(&cuobjdump, &lib));
 
   int rc = -1;
   const std::string elves = run("'" + cuobjdump + "' --list-elf '" + lib + "' 2>&1", &rc);
@@ -94,10 +100,7 @@ TEST(FatbinArchs, LibraryCarriesSassForSm80Sm86Sm89Sm90a) {
     const std::regex cubin("\\.sm_" + a + "\\.cubin");
     EXPECT_TRUE(std::regex_search(elves, cubin)) << "no sm_" << a << " SASS in " << lib << "; cuobjdump lists:\n" << elves;
   }
-
-  // The mma.sync family's sm_80 code really runs the int8 tensor cores (IMMA m16n8k32 s8.s8).
-  const std::string sass = run("'" + cuobjdump + "' -sass -arch sm_80 '" + lib + "' 2>&1 | grep -c 'IMMA.16832.S8.S8'");
-  EXPECT_GT(std::atoi(sass.c_str()), 0) << "no IMMA.16832.S8.S8 instruction in the sm_80 SASS of " << lib;
+  // That each architecture's GEMM kernels hold their int8 tensor-core op: the next test.
 }
 
 // The kernels as compiled, per architecture: every GEMM kernel runs the int8 tensor cores (IGMMA on
@@ -107,12 +110,8 @@ TEST(FatbinArchs, LibraryCarriesSassForSm80Sm86Sm89Sm90a) {
 // (LayerNorm's capped channel cache, row_kernels.cuh: 16 bytes, measured faster with it).
 TEST(FatbinArchs, GemmKernelsUseInt8TensorCoresWithoutSpills) {
   const std::set<std::string> built = built_archs();
-  const std::string cuobjdump = find_cuobjdump();
-  ASSERT_FALSE(cuobjdump.empty())
-      << "cuobjdump not found (tried $INT8DIT_CUOBJDUMP, PATH, $CUDA_HOME/bin and the pip package): "
-         "run scripts/setup.sh, or pip install the nvidia-cuda-cuobjdump version it pins";
-  const std::string lib = library_path();
-  ASSERT_FALSE(lib.empty()) << "dladdr could not locate the int8dit shared library";
+  std::string cuobjdump, lib;
+  ASSERT_NO_FATAL_FAILURE(locate_tools(&cuobjdump, &lib));
   int checked_archs = 0;
   for (const std::string& arch : built) {
     int rc = -1;
