@@ -90,7 +90,7 @@ std::string compare(const Reference& want, const Reference& got, bool exact) {
 
 // LayerNorm + modulation caching only 1 + scale as fp32 (2 float4 a vector, half the library op's
 // cache: 48 KB for 256 threads x 6 vectors, where the full cache's 96 KB leaves one CTA an SM) and
-// reading shift through L1: is the cache's gain at 12288 columns in the 1 + scale half? (No: 61.6 us
+// reading shift through L1: is the cache's gain at 12288 columns in the 1 + scale half? (No: 60.9 us
 // capped against the full cache's 53.2, bench/results/h200/quant_layout_4096x12288_cache_capped.txt.)
 template <typename Tin>
 struct LayerNormScaleCachedOp : int8dit::quant::LayerNormModulateOp<Tin> {
