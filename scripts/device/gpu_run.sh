@@ -22,6 +22,10 @@
 #                                      (the library's choice), the register kernel and the bulk ring at 2, 3
 #                                      and 4 stages everywhere (QUANT_PATHS="auto registers ring2 ring3 ring4")
 #   SANITIZE_TESTS="test_quant_gpu"    which test binaries the sanitize step runs (a glob; default test_*gpu*)
+#   STEPS="... repeat"                 repeat: REPEAT_TESTS (a glob, default test_quant_gpu) REPEAT_N times
+#                                      (default 3) under each row path (auto, registers, bulk): the GPU tests
+#                                      draw fresh random inputs every run, so a rare bad draw shows here
+#                                      (repeat.txt: one line a run)
 #   BUILD_TARGETS="..."                build only these ninja targets (default: everything)
 #   STEPS="... layout"                 layout: bench/quant/layout_probe.cu at LAYOUT_SHAPES ("4096x3072 ...")
 #                                      (candidate quantization layouts against the library and the copy ceilings)
@@ -99,6 +103,20 @@ step_sanitize() {
       [[ $rc -eq 0 ]] || status=1
     done
   done | tee "$WORK/sanitize.txt"
+}
+
+step_repeat() {
+  local t rows i rc
+  for t in "$BUILD"/tests/${REPEAT_TESTS:-test_quant_gpu}; do
+    [[ -x $t ]] || continue
+    for rows in auto registers bulk; do
+      for ((i = 1; i <= ${REPEAT_N:-3}; i++)); do
+        INT8DIT_QUANT_ROWS=$rows timeout "$(left)" "$t" > "$WORK/repeat_$(basename "$t")_${rows}_$i.log" 2>&1
+        rc=$?; [[ $rc -eq 0 ]] || status=1
+        echo "$(basename "$t") INT8DIT_QUANT_ROWS=$rows run $i: rc=$rc ($(grep -E "PASSED|FAILED" "$WORK/repeat_$(basename "$t")_${rows}_$i.log" | tr '\n' ' '))" | tee -a "$WORK/repeat.txt"
+      done
+    done
+  done
 }
 
 step_quant() {
@@ -236,7 +254,7 @@ step_e2e() {
 
 for step in $STEPS; do
   if [[ $(type -t "step_$step") != function ]]; then
-    echo "gpu_run: unknown step '$step' (steps: build test sanitize sass ncu_gemm quant quant_paths ncu_quant layout probe bench tune pytest e2e)"; status=1; continue
+    echo "gpu_run: unknown step '$step' (steps: build test sanitize repeat sass ncu_gemm quant quant_paths ncu_quant layout probe bench tune pytest e2e)"; status=1; continue
   fi
   "step_$step"
   step_done "$step"

@@ -5,6 +5,7 @@
 
 #include <cuda_runtime_api.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <limits>
@@ -117,6 +118,38 @@ TEST(DeviceGpu, HostScalesPassedToTheDeviceCheckingModeAreRejected) {
   const Status st = find_nonfinite_rows_on_device(host_scale.data(), 4, nullptr, &rows);
   EXPECT_EQ(st.code(), StatusCode::kInvalidArgument) << st.to_string();
   EXPECT_NE(st.message().find("host memory"), std::string::npos) << st.message();
+}
+
+// The pointer check asks the driver for three attributes (device.cpp); these are the kinds of memory
+// whose answers differ: pinned host memory is CUDA's but not the GPU's, managed memory is usable from
+// the GPU whatever its device field says, and a pointer inside an allocation counts as that allocation.
+TEST(DeviceGpu, PointerCheckTellsPinnedManagedAndInteriorPointersApart) {
+  SKIP_WITHOUT_GPU();
+  const std::vector<float> scales = {0.5f, 1.0f, std::numeric_limits<float>::infinity(), 2.0f};
+  const int64_t count = static_cast<int64_t>(scales.size());
+  std::vector<int64_t> rows;
+
+  float* pinned = nullptr;
+  ASSERT_EQ(cudaMallocHost(reinterpret_cast<void**>(&pinned), sizeof(float) * scales.size()), cudaSuccess);
+  std::copy(scales.begin(), scales.end(), pinned);
+  Status st = find_nonfinite_rows_on_device(pinned, count, nullptr, &rows);
+  cudaFreeHost(pinned);
+  EXPECT_EQ(st.code(), StatusCode::kInvalidArgument) << st.to_string();
+  EXPECT_NE(st.message().find("scale points to host memory"), std::string::npos) << st.message();
+
+  float* managed = nullptr;
+  ASSERT_EQ(cudaMallocManaged(reinterpret_cast<void**>(&managed), sizeof(float) * scales.size()), cudaSuccess);
+  std::copy(scales.begin(), scales.end(), managed);
+  st = find_nonfinite_rows_on_device(managed, count, nullptr, &rows);
+  cudaFree(managed);
+  ASSERT_TRUE(st.ok()) << st.to_string();
+  EXPECT_EQ(rows, (std::vector<int64_t>{2}));
+
+  DeviceArray<float> d(16);
+  ASSERT_EQ(cudaMemcpy(d.ptr + 9, scales.data(), sizeof(float) * scales.size(), cudaMemcpyHostToDevice), cudaSuccess);
+  st = find_nonfinite_rows_on_device(d.ptr + 9, count, nullptr, &rows);
+  ASSERT_TRUE(st.ok()) << st.to_string();
+  EXPECT_EQ(rows, (std::vector<int64_t>{2}));
 }
 
 TEST(DeviceGpu, CheckingModeFindsNonFiniteScalesInDeviceMemory) {
