@@ -132,11 +132,16 @@ def test_refit_lets_an_undervalued_candidate_join_the_bucket_where_it_wins():
 
 
 def test_the_tree_model_picks_the_measured_fastest_small_m_kernels():
-    """The picks a177d8b fitted the 64x128 ping-pong constant to: in three H200 runs' config_trials
-    (bench/results/h200/gemm*.json) 64x128 ping-pong was the fastest at these two shapes (29.3-29.7 vs
-    32.7-33.2 us, 14.6-14.9 vs 21.5-21.8), while at 512 x 12288 x 3072 64x256 stayed ahead of it
-    (35.7-36.1 vs 37.7-38.4 us)."""
+    """The picks the small-M constants were fitted to, from the H200 runs' config_trials
+    (bench/results/h200/gemm*.json): 128x144 ping-pong fastest at 512 x 9216 x 3072 in both runs that
+    timed it (28.1 and 26.9 us against 64x128's 30.2-30.6); 64x128 ping-pong at 333 x 1536 x 6144
+    (14.4-14.9 us against stream-K's 21.5-21.8 and 64x80's 16.4); 64x256 ahead of 64x128 and 64x192 at
+    512 x 12288 x 3072 (35.1-36.1 vs 36.5-38.4 us); 64x192 fastest at 512 x 3072 x 3072 (14.0 against
+    15.1) and 512 x 3072 x 12288 (33.6 against 36.4); 64x48 at 300 x 1152 x 1152 (7.8 against 8.6)."""
     model = tree_model()
-    assert fit.pick(model, 512, 9216, 3072, SMS) == "sm90_bf16_64x128x128_1x1_pingpong"
+    assert fit.pick(model, 512, 9216, 3072, SMS) == "sm90_bf16_128x144x128_2x1_pingpong"
     assert fit.pick(model, 333, 1536, 6144, SMS) == "sm90_bf16_64x128x128_1x1_pingpong"
     assert fit.pick(model, 512, 12288, 3072, SMS) == "sm90_bf16_64x256x128_1x1_pingpong"
+    assert fit.pick(model, 512, 3072, 3072, SMS) == "sm90_bf16_64x192x128_1x1_pingpong"
+    assert fit.pick(model, 512, 3072, 12288, SMS) == "sm90_bf16_64x192x128_1x1_pingpong"
+    assert fit.pick(model, 300, 1152, 1152, SMS) == "sm90_bf16_64x48x128_1x1_pingpong"

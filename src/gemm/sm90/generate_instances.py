@@ -66,6 +66,15 @@ CONFIGS = [
     # M <= 64 rows per tile: ping-pong overlaps one tile's epilogue with the next's mainloop.
     Config("bf16", (64, 128, 128), (1, 1), "pingpong"),
     Config("bf16", (64, 256, 128), (1, 1), "pingpong"),
+    # 64-row tiles whose N fills one wave of 132 SMs at DiT text/caption shapes (M = 300-512), where
+    # 64x128 leaves SMs idle or spills into a second wave (cuBLASLt's FP8 kernels pick such tiles there):
+    #   64x192: M = 512, N = 3072 -> 8 x 16 = 128 tiles (64x128: 192, 1.45 waves; 64x256: 96)
+    #   64x48:  M = 300, N = 1152 -> 5 x 24 = 120 tiles (64x128: 45)
+    # wgmma N = 48 is one of CUTLASS's extended shapes (w8a8_gemm_sm90.cuh enables them). A 64x80 tile
+    # (M = 333, N = 1536: 120 tiles) was timed too and dropped: no faster than 64x128 at K = 1536, 14%
+    # slower at K = 6144 (bench/results/h200/gemm_narrow_trial.md).
+    Config("bf16", (64, 192, 128), (1, 1), "pingpong"),
+    Config("bf16", (64, 48, 128), (1, 1), "pingpong"),
     # Other outputs: one general configuration each.
     Config("fp16", (128, 256, 128), (2, 1), "coop"),
     Config("fp32", (128, 128, 128), (2, 1), "coop"),

@@ -65,8 +65,19 @@ constexpr Candidate kMidPPMany{"sm90_bf16_128x128x128_2x1_pingpong",      128, 1
 // against 288 tiles of 128x128 in 3). Measured on the H200 (bench/results/h200/gemm_n144_trial.md):
 // 16.8 vs 17.9 us at 4096x1152x1152, 37.6 vs 45.3 at 4096x1152x4608; slower at 8192x1152x1152 (27.2
 // vs 25.5), 4096x3456x1152 (36.6 vs 34.0) and 4096x4608x1152 (48.5 vs 40.8). 0.85 (fitted to those
-// five) has the model pick it at the first two and at none of the others nor any preset shape.
+// five) has the model pick it at the first two and at none of the others among the M >= 4096 presets.
+// Also a candidate for M = 257..1024: at 512 x 9216 x 3072 its 4 x 64 = 256 tiles make 1.94 waves and it
+// was the fastest configuration in both runs that timed it there (28.1 and 26.9 us against 64x128's
+// 30.2-30.6; gemm.json, gemm_narrow_trial.json), which the model, unchanged, picks.
 constexpr Candidate kN144PP   {"sm90_bf16_128x144x128_2x1_pingpong",      128, 144, 128, 2, false, 0.850,  2.3};
+// 64-row tiles whose N fills one wave at M = 257..1024 where 64x128 does not (generate_instances.py
+// lists the shapes). Efficiencies fitted to one H200 run's trials of every configuration at the nine
+// preset shapes with M <= 1024 (bench/results/h200/gemm_narrow_trial.md): 64x192 0.70 has the model
+// pick it at 512 x 3072 x 3072 (14.0 us against 15.1 for the next) and 512 x 3072 x 12288 (33.6 against
+// 36.4) and not at 512 x 12288 x 3072, where it was 8% behind; 64x48 0.30 picks it at 300 x 1152 x 1152
+// (7.8 against 8.6 for 64x128) and nowhere else.
+constexpr Candidate kSmallN192{"sm90_bf16_64x192x128_1x1_pingpong",       64, 192, 128, 1, false, 0.700,  0.0};
+constexpr Candidate kSmallN48 {"sm90_bf16_64x48x128_1x1_pingpong",         64,  48, 128, 1, false, 0.300,  0.0};
 // clang-format on
 
 // A stream-K pick costs a workspace and a memset launch per call: take it only when the model says it
@@ -88,13 +99,15 @@ const std::vector<Bucket>& buckets() {
       // one wave of 128x256 tiles covers it (M = 129..256, N = 12288: 96 tiles, 1.3x ahead of the
       // 192 tiles of 128x128 in two waves).
       {256, {kSmall, kSmallN256, kMidPP, kMidSK, kBigSK, kBig}},
-      // M = 512..1024 (the Flux text stream): 4-8 M tiles, so N decides. 128x256 leaves most SMs idle
-      // at N = 3072 (48 tiles): 128x128 tiles (ping-pong hides the epilogue), 128x192 where N is a
-      // multiple of 192, stream-K for long K.
+      // M = 257..1024 (the Flux text stream, SD3's and PixArt's text tokens): 3-8 M tiles, so N
+      // decides. 128x256 leaves most SMs idle at N = 3072 (48 tiles): 128x128 tiles (ping-pong hides
+      // the epilogue), 128x192 where N is a multiple of 192, stream-K for long K.
       // 64x128 stays a candidate up to M = 1024: at M = 257..448 it still fits one wave where a 2x1
       // cluster of 128-row tiles pads to the next (measured 12.2 vs 15.5 us at M = 320, N = K = 3072).
-      // 64x256 and 64x128 ping-pong at their measured multi-tile efficiencies (above).
-      {1024, {kMidPP, kMid, kN192, kSmallN256Wide, kBigSK, kMidSK, kSmallMany}},
+      // 64x256 and 64x128 ping-pong at their measured multi-tile efficiencies (above); 128x144 where
+      // N = 9216 fills two waves with it; the 64x192 and 64x48 tiles that fill one wave (last: a tie
+      // keeps the tiles measured on more shapes).
+      {1024, {kMidPP, kMid, kN192, kSmallN256Wide, kBigSK, kMidSK, kSmallMany, kN144PP, kSmallN192, kSmallN48}},
       // M = 1025..3008 (a few waves): as for large M, plus 64x256 ping-pong, which wins at wide N up to
       // M = 3008 and falls behind from M = 3072 on (measured; not modelled).
       {3008, {kBig, kN192, kMidPP, kMid, kBigSK, kSmallN256Wide}},
