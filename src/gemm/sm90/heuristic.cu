@@ -79,7 +79,8 @@ constexpr Candidate kN144PP   {"sm90_bf16_128x144x128_2x1_pingpong",      128, 1
 // preset shapes with M <= 1024 (bench/results/h200/gemm_narrow_trial.md): 64x192 0.70 has the model
 // pick it at 512 x 3072 x 3072 (14.0 us against 15.1 for the next) and 512 x 3072 x 12288 (33.6 against
 // 36.4) and not at 512 x 12288 x 3072, where it was 8% behind; 64x48 0.30 picks it at 300 x 1152 x 1152
-// (7.8 against 8.6 for 64x128) and nowhere else.
+// (7.8 against 8.6 for 64x128) and nowhere else. The interleaved timings of two runs agree (14.0 us
+// against 64x256's 15.3 before; 37.9-38.1 against 128x128 ping-pong's 43.6; 7.7-7.8 against 8.4).
 constexpr Candidate kSmallN192{"sm90_bf16_64x192x128_1x1_pingpong",       64, 192, 128, 1, false, 0.700,  0.0};
 constexpr Candidate kSmallN48 {"sm90_bf16_64x48x128_1x1_pingpong",         64,  48, 128, 1, false, 0.300,  0.0};
 // clang-format on
