@@ -15,7 +15,9 @@ It reports, per sweep: the worst cliff t(smaller M) / t(larger M) of the model's
 target is <= 1.15), the same for the best measured configuration at each M (the floor any heuristic
 over these candidates can reach), and the geomean of t(pick) / t(best). The constants and buckets are
 read from heuristic.cu itself; `estimated_time` below mirrors the C++ function of that name and must
-change with it (tests/python/test_fit_heuristic.py checks the parse).
+change with it (tests/python/test_fit_heuristic.py checks the parse; the ctest
+Sm90Heuristic.PythonMirrorPicksTheSame, tests/check_heuristic_mirror.py, that this mirror picks what
+the built library picks on a grid of shapes and SM counts).
 
 Only the standard library is needed. Refitting fits two (N, K) sweeps: check a refit on the preset
 shapes (the tune benchmark's presets) on the GPU before committing it.
