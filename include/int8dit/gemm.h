@@ -62,7 +62,8 @@ struct GemmOptions {
   const char* config = nullptr;
   // Force the Ampere/Ada (mma.sync) family even on Hopper, to test it there.
   bool force_sm80 = false;
-  // Check that every pointer is device memory (one cudaPointerGetAttributes per pointer).
+  // Check that every pointer is device memory of the current device (one driver query per pointer,
+  // ~0.15 us each on the H200's host; off saves that where the caller already knows, as torch does).
   bool check_pointers = true;
 };
 

@@ -75,10 +75,11 @@ struct PointerPlace {
   int device = -1;  // for kDevice
 };
 
-// One driver call (cuPointerGetAttributes, three attributes): ~0.2 us a pointer less than
-// cudaPointerGetAttributes, which asks the driver for every attribute it reports (a GEMM call checks
-// six or seven pointers; its host time is an issue-3 target). False where the driver query is missing
-// or fails, so the caller asks the runtime instead.
+// One driver call (cuPointerGetAttributes, three attributes) instead of cudaPointerGetAttributes, which
+// asks the driver for every attribute it reports: a GEMM call checks six or seven pointers and its host
+// time is an issue-3 target (H200 host: the six checks 0.81-1.02 us against 1.24 through the runtime;
+// bench/results/h200/README.md). False where the driver query is missing or fails, so the caller asks
+// the runtime instead.
 bool place_from_driver(const void* ptr, PointerPlace* out) {
   const auto query = driver_api().pointer_get_attributes;
   if (!query) return false;
