@@ -49,6 +49,11 @@ Timing
   --rounds N           the paths of a row are timed in N interleaved rounds of runs/N runs each
                        (default 5): under a sustained load the GPU runs at its power cap and its
                        clock moves, so paths timed one after the other would not see the same clock
+  --calls-per-sample N every timed sample is N back-to-back launches between one pair of CUDA events,
+                       reported per launch (default 1: events around each launch). N > 1 times the
+                       launches as a model issues them, one after the other with nothing between:
+                       where a kernel may start before the previous one ends (ours launches with
+                       programmatic dependent launch on Hopper) that overlap can show only this way
   --sweep-runs N       runs per candidate when choosing the best forced configuration of ours and
                        the best of the cuBLASLt heuristic's algorithms (default 20); the winner is
                        then re-timed with --runs
@@ -96,6 +101,8 @@ Options parse_options(int argc, char** argv) {
       {"--runs", [&](const std::string& f, const std::string& v) { o.runs = parse_int(f, v, 1); }},
       {"--sweep-runs", [&](const std::string& f, const std::string& v) { o.sweep_runs = parse_int(f, v, 1); }},
       {"--algos", [&](const std::string& f, const std::string& v) { o.algos = parse_int(f, v, 1); }},
+      {"--calls-per-sample",
+       [&](const std::string& f, const std::string& v) { o.calls_per_sample = parse_int(f, v, 1); }},
       {"--rounds", [&](const std::string& f, const std::string& v) { o.rounds = parse_int(f, v, 1); }},
       {"--warmup-ms", [&](const std::string& f, const std::string& v) { o.warmup_ms = parse_double(f, v); }},
       {"--rotate-mb", [&](const std::string& f, const std::string& v) { o.rotate_mb = parse_double(f, v); }},

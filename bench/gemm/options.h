@@ -16,6 +16,7 @@ struct Options {
   int warmup = 10;
   double warmup_ms = 30;  // --warmup-ms: the warm-up also lasts this much GPU time (timing.h says why)
   int runs = 50;
+  int calls_per_sample = 1;  // --calls-per-sample: back-to-back launches between one pair of events
   int rounds = 5;          // --rounds: the final timings of a row interleave in this many rounds
   int sweep_runs = 20;     // runs per candidate when picking the best forced config / cuBLASLt algo
   int algos = 4;           // cuBLASLt heuristic candidates tried per baseline

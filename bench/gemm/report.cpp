@@ -25,7 +25,11 @@ constexpr Target kTargets[] = {
 
 double tops(const Row& row, const PathResult& p) { return p.ok() ? row.flops / (p.ms * 1e-3) / 1e12 : 0; }
 
-const PathResult& ours(const Row& row, bool best) { return best ? row.ours_best : row.ours_heuristic; }
+const PathResult& ours(const Row& row, Ours which) {
+  return which == Ours::kBestConfig            ? row.ours_best
+         : which == Ours::kDispatchStreamOrder ? row.ours_stream_order
+                                               : row.ours_heuristic;
+}
 
 double speedup(const PathResult& base, const PathResult& o) { return base.ok() && o.ok() ? base.ms / o.ms : 0; }
 
@@ -77,12 +81,12 @@ std::string num(double v, const char* f = "%.2f") {
 
 }  // namespace
 
-Summary summarize(const std::vector<Row>& rows, bool best_config) {
+Summary summarize(const std::vector<Row>& rows, Ours which) {
   Summary s;
   double log_bf16_large = 0, log_fp8_large = 0, log_bf16_small = 0, log_fp8t_large = 0;
   int fp8_large = 0, fp8t_large = 0;
   for (const Row& row : rows) {
-    const PathResult& o = ours(row, best_config);
+    const PathResult& o = ours(row, which);
     if (!o.ok()) continue;
     if (row.shape.m == 4608 && row.shape.n == 21504 && row.shape.k == 3072) s.tops_flux_single_lin1 = tops(row, o);
     if (row.shape.m >= 4096 && row.bf16.ok()) {
@@ -158,6 +162,11 @@ Json to_json(const RunReport& r) {
                           "checked on sampled elements against a host dot product (int8 paths exactly)";
   method["tolerance"] = r.opts.tol;
   method["ours"] = "int8dit::gemm_w8a8, bf16 out, per-token scale_a x per-channel scale_b, fp32 bias";
+  method["calls_per_sample"] = r.opts.calls_per_sample;
+  method["calls_per_sample_means"] =
+      r.opts.calls_per_sample > 1
+          ? "each sample is that many back-to-back launches of a path between one pair of events, per launch"
+          : "events around every launch";
   method["cublas_bf16_bias"] = "cuBLASLt bf16 x bf16 -> bf16, fp32 compute, CUBLASLT_EPILOGUE_BIAS, TN";
   method["cublaslt_int8_dequant"] = "cuBLASLt int8 x int8 -> int32 (TN, COMPUTE_32I), then the benchmark's "
                                     "dequantize kernel (int32 -> bf16 with both scales and the bias)";
@@ -183,6 +192,7 @@ Json to_json(const RunReport& r) {
     jr["reference"] = row.reference;
     Json& paths = jr["paths"];
     paths["ours_heuristic"] = path_json(row, row.ours_heuristic, peak, &row.bf16, &row.fp8);
+    paths["ours_heuristic_stream_order"] = path_json(row, row.ours_stream_order, peak, &row.bf16, &row.fp8);
     paths["ours_best"] = path_json(row, row.ours_best, peak, &row.bf16, &row.fp8);
     paths["cublas_bf16_bias"] = path_json(row, row.bf16, 0, nullptr, nullptr);
     paths["cublaslt_int8_gemm"] = path_json(row, row.int8_gemm, peak, &row.bf16, &row.fp8);
@@ -228,9 +238,12 @@ Json to_json(const RunReport& r) {
     host["rounds"] = r.host.rounds;
   }
 
-  const Summary heur = summarize(r.rows, false), best = summarize(r.rows, true);
+  const Summary heur = summarize(r.rows, Ours::kDispatch), best = summarize(r.rows, Ours::kBestConfig);
+  const Summary stream_order = summarize(r.rows, Ours::kDispatchStreamOrder);
   Json summary = summary_json(heur, &r.host);
   summary["ours"] = "int8dit::gemm_w8a8 with default dispatch (no configuration forced)";
+  summary["stream_order"] = summary_json(stream_order, nullptr);
+  summary["stream_order"]["ours"] = "the same calls with GemmOptions::programmatic_launch = false (plain stream order)";
   summary["best_config"] = summary_json(best, nullptr);
   summary["best_config"]["ours"] = "the fastest configuration forced by name, per shape";
   const bool all_checks_passed = [&] {
@@ -283,19 +296,25 @@ std::string to_markdown(const RunReport& r) {
        " ms of GPU time; CUDA events, buffer sets rotated past L2; cuBLASLt: best of the heuristic's top " +
        std::to_string(r.opts.algos) + " algorithms, 32 MiB workspace");
   line("");
-  line("Cells are `ms / TOPS` (TOPS = 2MNK / t). \"ours\" is int8dit::gemm_w8a8 with default dispatch; \"best\" the "
-       "fastest configuration forced by name. Speedups are ours vs the baseline (dispatch / best).");
+  line("- samples: " + (r.opts.calls_per_sample > 1
+                            ? std::to_string(r.opts.calls_per_sample) +
+                                  " back-to-back launches between one pair of events, reported per launch"
+                            : std::string("CUDA events around every launch")));
   line("");
-  line("| preset | M x N x K | layer | ours | ours config | best | best config | cuBLAS bf16+bias | "
+  line("Cells are `ms / TOPS` (TOPS = 2MNK / t). \"ours\" is int8dit::gemm_w8a8 with default dispatch (on Hopper "
+       "a programmatic dependent launch); \"no PDL\" the same call in plain stream order; \"best\" the fastest "
+       "configuration forced by name. Speedups are ours vs the baseline (dispatch / best).");
+  line("");
+  line("| preset | M x N x K | layer | ours | ours config | ours, no PDL | best | best config | cuBLAS bf16+bias | "
        "cuBLASLt int8 + dequant (GEMM alone) | cuBLASLt FP8 rowwise | FP8 per-tensor | vs bf16 | vs FP8 rowwise | "
        "vs FP8 per-tensor | % INT8 peak | max rel err |");
-  line("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+  line("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
   for (const Row& row : r.rows) {
     const std::string shape =
         std::to_string(row.shape.m) + "x" + std::to_string(row.shape.n) + "x" + std::to_string(row.shape.k);
     if (!row.error.empty()) {
       line("| " + row.shape.preset + " | " + shape + " | " + row.shape.layer + " | row failed: " + row.error +
-           " |||||||||||||");
+           " ||||||||||||||");
       continue;
     }
     const PathResult& h = row.ours_heuristic;
@@ -305,7 +324,7 @@ std::string to_markdown(const RunReport& r) {
     const double peak = g.int8_dense_peak_tops;
     line("| " + row.shape.preset + " | " + shape + " | " + row.shape.layer + " | " +
          (h.ok() ? cell(row, h) : (h.status.rfind("MISMATCH", 0) == 0 ? "**MISMATCH**" : h.status)) + " | " + h.what +
-         " | " + cell(row, b) + " | " + b.what + " | " + cell(row, row.bf16) + " | " + cell(row, row.int8_dequant) +
+         " | " + cell(row, row.ours_stream_order) + " | " + cell(row, b) + " | " + b.what + " | " + cell(row, row.bf16) + " | " + cell(row, row.int8_dequant) +
          " (" + cell(row, row.int8_gemm) + ") | " + fp8 + " | " + cell(row, row.fp8_per_tensor) + " | " +
          num(speedup(row.bf16, h)) + " / " + num(speedup(row.bf16, b)) + " | " + num(speedup(row.fp8, h)) + " / " +
          num(speedup(row.fp8, b)) + " | " + num(speedup(row.fp8_per_tensor, h)) + " / " +
@@ -322,19 +341,23 @@ std::string to_markdown(const RunReport& r) {
     line("**Some checks failed or rows could not run: the figures below leave those rows out and prove nothing.**");
     line("");
   }
-  const Summary heur = summarize(r.rows, false), best = summarize(r.rows, true);
-  line("| figure | ours (dispatch) | ours (best config) | target |");
-  line("|---|---|---|---|");
+  const Summary heur = summarize(r.rows, Ours::kDispatch), best = summarize(r.rows, Ours::kBestConfig);
+  const Summary plain = summarize(r.rows, Ours::kDispatchStreamOrder);
+  line("| figure | ours (dispatch) | ours, no PDL | ours (best config) | target |");
+  line("|---|---|---|---|---|");
   line("| geomean speedup vs bf16, M >= 4096 (" + std::to_string(heur.large_rows) + " shapes) | " +
-       num(heur.geomean_vs_bf16_large) + " | " + num(best.geomean_vs_bf16_large) + " | >= 2.0 |");
+       num(heur.geomean_vs_bf16_large) + " | " + num(plain.geomean_vs_bf16_large) + " | " +
+       num(best.geomean_vs_bf16_large) + " | >= 2.0 |");
   line("| geomean speedup vs FP8 rowwise (outer-vector), M >= 4096 | " + num(heur.geomean_vs_fp8_large) + " | " +
-       num(best.geomean_vs_fp8_large) + " | >= 1.15 |");
+       num(plain.geomean_vs_fp8_large) + " | " + num(best.geomean_vs_fp8_large) + " | >= 1.15 |");
   line("| geomean speedup vs FP8 per-tensor, M >= 4096 | " + num(heur.geomean_vs_fp8_per_tensor_large) + " | " +
-       num(best.geomean_vs_fp8_per_tensor_large) + " | (for reference) |");
+       num(plain.geomean_vs_fp8_per_tensor_large) + " | " + num(best.geomean_vs_fp8_per_tensor_large) +
+       " | (for reference) |");
   line("| geomean speedup vs bf16, M <= 1024 (" + std::to_string(heur.small_rows) + " shapes) | " +
-       num(heur.geomean_vs_bf16_small) + " | " + num(best.geomean_vs_bf16_small) + " | >= 1.5 |");
+       num(heur.geomean_vs_bf16_small) + " | " + num(plain.geomean_vs_bf16_small) + " | " +
+       num(best.geomean_vs_bf16_small) + " | >= 1.5 |");
   line("| TOPS on Flux single-stream linear1, 4608x21504x3072 | " + num(heur.tops_flux_single_lin1, "%.0f") + " | " +
-       num(best.tops_flux_single_lin1, "%.0f") + " | >= 1600 |");
+       num(plain.tops_flux_single_lin1, "%.0f") + " | " + num(best.tops_flux_single_lin1, "%.0f") + " | >= 1600 |");
   line("| host us per call, M = 1, N = K = 3072 | " +
        (r.host.status == "ok" ? num(r.host.us_per_call) + " (" + num(r.host.us_per_call_no_pointer_check) +
                                     " without pointer checks; the choice alone " + num(r.host.us_per_select) +
@@ -343,7 +366,7 @@ std::string to_markdown(const RunReport& r) {
                                     " with the GEMM's 1792-byte parameter and 200 KB of shared memory, " +
                                     num(r.host.us_per_empty_driver_launch_gemm_params_smem) + " through cuLaunchKernelEx)"
                               : "n/a: " + r.host.status) +
-       " | | <= 5 |");
+       " | | | <= 5 |");
   line("");
   bool fp8_fallback = false;
   for (const Row& row : r.rows) fp8_fallback |= row.fp8.ok() && (row.fp8_scaling == "per_tensor" || !row.fp8_bias);

@@ -24,15 +24,17 @@ struct RunReport {
   std::vector<Row> rows;
 };
 
-// The summary the targets refer to, for the default dispatch ("ours") or the best forced
-// configuration per shape ("best").
+// Which of ours a summary is of: the default dispatch (what the targets refer to), the same in
+// plain stream order (no programmatic dependent launch), or the best forced configuration per shape.
+enum class Ours { kDispatch, kDispatchStreamOrder, kBestConfig };
+
 struct Summary {
   double geomean_vs_bf16_large = 0, geomean_vs_fp8_large = 0, geomean_vs_bf16_small = 0;
   double geomean_vs_fp8_per_tensor_large = 0;  // against cuBLASLt's per-tensor FP8 (the faster FP8 bar)
   int large_rows = 0, small_rows = 0;
   double tops_flux_single_lin1 = 0;  // 0: the shape was not measured or ours did not run
 };
-Summary summarize(const std::vector<Row>& rows, bool best_config);
+Summary summarize(const std::vector<Row>& rows, Ours which);
 
 Json to_json(const RunReport& r);
 std::string to_markdown(const RunReport& r);

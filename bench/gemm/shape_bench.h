@@ -44,6 +44,8 @@ struct Row {
   std::string error;       // set when the row could not run at all
   bool check_failed = false;
   PathResult ours_heuristic, ours_best, bf16, int8_gemm, int8_dequant, fp8;
+  // ours_heuristic launched in plain stream order (GemmOptions::programmatic_launch = false).
+  PathResult ours_stream_order;
   std::string fp8_scaling;  // "outer_vector" or "per_tensor"
   bool fp8_bias = true;     // false: cuBLASLt had no outer-vector kernel with the bias epilogue
   std::string fp8_note;     // why per-tensor, where outer-vector was not available

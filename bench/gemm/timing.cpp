@@ -57,7 +57,7 @@ Timing GpuTimer::time(const std::function<void(int)>& launch, int warmup, int ru
   ms.reserve(runs);
   constexpr uint64_t kHoldTimeoutNs = 2'000'000'000ull;
   while (int(ms.size()) < runs) {
-    const int chunk = std::min(kChunk, runs - int(ms.size()));
+    const int chunk = std::min(std::max(1, kChunk / calls_per_sample_), runs - int(ms.size()));
     *release_ = 0;
     *timed_out_ = 0;
     std::atomic_thread_fence(std::memory_order_seq_cst);
@@ -69,7 +69,8 @@ Timing GpuTimer::time(const std::function<void(int)>& launch, int warmup, int ru
     try {
       for (int j = 0; j < chunk; ++j, ++call) {
         BENCH_CUDA(cudaEventRecord(start_[j], stream_));
-        launch(call);
+        for (int c = 0; c < calls_per_sample_; ++c) launch(call + c);
+        call += calls_per_sample_ - 1;
         BENCH_CUDA(cudaEventRecord(stop_[j], stream_));
       }
     } catch (...) {
@@ -84,7 +85,7 @@ Timing GpuTimer::time(const std::function<void(int)>& launch, int warmup, int ru
     for (int j = 0; j < chunk; ++j) {
       float e = 0;
       BENCH_CUDA(cudaEventElapsedTime(&e, start_[j], stop_[j]));
-      ms.push_back(e);
+      ms.push_back(double(e) / calls_per_sample_);
     }
   }
   if (samples) samples->insert(samples->end(), ms.begin(), ms.end());

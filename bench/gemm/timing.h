@@ -40,12 +40,19 @@ class GpuTimer {
   // in time removes the clock as a cause of such differences.
   void set_min_warmup_ms(double ms) { min_warmup_ms_ = ms; }
 
+  // Each timed sample covers `calls` back-to-back launches between one pair of events and reports
+  // their mean (default 1: events around every launch). With more than one, a launch that overlaps
+  // the one before it (programmatic dependent launch) shows its gain; events between launches may
+  // keep the GPU from overlapping them.
+  void set_calls_per_sample(int calls) { calls_per_sample_ = calls < 1 ? 1 : calls; }
+
  private:
   // NOTE: runs are enqueued in chunks so that the pending work never fills the launch queue
   // (about a thousand entries) while the holding kernel blocks the GPU.
   static constexpr int kChunk = 128;
   cudaStream_t stream_;
   double min_warmup_ms_ = 0;
+  int calls_per_sample_ = 1;
   volatile int* release_ = nullptr;  // host-mapped: the host writes 1 to let the GPU go
   int* timed_out_ = nullptr;         // host-mapped: the holding kernel writes 1 on timeout
   std::vector<cudaEvent_t> start_, stop_;

@@ -65,6 +65,11 @@ struct GemmOptions {
   // Check that every pointer is device memory of the current device (one driver query per pointer,
   // ~0.15 us each on the H200's host; off saves that where the caller already knows, as torch does).
   bool check_pointers = true;
+  // Hopper: launch with programmatic dependent launch (PDL), so the GEMM's blocks start and set up
+  // (barriers, TMA descriptors) while the kernel before it in the stream finishes; they read and write
+  // global memory only once that kernel has completed and its writes are visible (griddepcontrol.wait).
+  // false, or INT8DIT_PDL=0 in the environment, launches in plain stream order. Ampere/Ada ignore it.
+  bool programmatic_launch = true;
 };
 
 // Argument checks (sizes, strides, alignment, types), no CUDA calls. The GEMM runs these itself.

@@ -21,6 +21,9 @@
 #   STEPS="... quant_paths"            quant_paths: int8dit_bench_quant once per row path in the same call: auto
 #                                      (the library's choice), the register kernel and the bulk ring at 2, 3
 #                                      and 4 stages everywhere (QUANT_PATHS="auto registers ring2 ring3 ring4")
+#   STEPS="... bench_back_to_back"     bench_back_to_back: the bench step's benchmark again with --calls-per-sample
+#                                      ${B2B_CALLS:-10} (launches back to back between two events, as a model issues
+#                                      them: where programmatic dependent launch overlaps them) -> back_to_back/
 #   SANITIZE_TESTS="test_quant_gpu"    which test binaries the sanitize step runs (a glob; default test_*gpu*)
 #   STEPS="... repeat"                 repeat: REPEAT_TESTS (a glob, default test_quant_gpu) REPEAT_N times
 #                                      (default 3) under each row path (auto, registers, bulk): the GPU tests
@@ -210,6 +213,11 @@ step_bench() {
   cp "$WORK"/results/gemm.md "$OUT/" 2>/dev/null || true
 }
 
+step_bench_back_to_back() {
+  BUILD="$BUILD" RESULTS="$WORK/results/back_to_back" timeout "$(left)" bash "$ROOT/scripts/bench.sh" ${BENCH_ARGS:-} \
+    --calls-per-sample "${B2B_CALLS:-10}" 2>&1 | tee "$WORK/bench_back_to_back.log" | tail -n 60
+}
+
 step_tune() {
   BUILD="$BUILD" ARCHS="$ARCHS" OUT="$WORK/tune" BENCH_ARGS="${TUNE_ARGS:-}" timeout "$(left)" bash "$ROOT/bench/tune/run.sh" 2>&1 | tee "$WORK/tune.log" | tail -n 30
   [[ ${PIPESTATUS[0]} -eq 0 ]] || status=1
@@ -254,7 +262,7 @@ step_e2e() {
 
 for step in $STEPS; do
   if [[ $(type -t "step_$step") != function ]]; then
-    echo "gpu_run: unknown step '$step' (steps: build test sanitize repeat sass ncu_gemm quant quant_paths ncu_quant layout probe bench tune pytest e2e)"; status=1; continue
+    echo "gpu_run: unknown step '$step' (steps: build test sanitize repeat sass ncu_gemm quant quant_paths ncu_quant layout probe bench bench_back_to_back tune pytest e2e)"; status=1; continue
   fi
   "step_$step"
   step_done "$step"

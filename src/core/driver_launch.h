@@ -14,8 +14,9 @@ namespace int8dit::detail {
 bool driver_launch_enabled();
 
 // Launches `function` (from cudaGetFuncBySymbol, for the current device) with `config`'s grid, block,
-// dynamic shared memory, stream and cluster shape (cluster_x * cluster_y > 1 adds the attribute).
+// dynamic shared memory and stream (config.attrs is not read), the cluster shape (cluster_x * cluster_y
+// > 1 adds the attribute) and, where `programmatic`, programmatic stream serialization (PDL).
 Status driver_launch(cudaFunction_t function, const cudaLaunchConfig_t& config, unsigned cluster_x,
-                     unsigned cluster_y, void** args, const char* what);
+                     unsigned cluster_y, bool programmatic, void** args, const char* what);
 
 }  // namespace int8dit::detail

@@ -61,6 +61,16 @@ bool env_forces_sm80() {
   return forced;
 }
 
+// INT8DIT_PDL=0 turns programmatic dependent launch off for every call (read once): a switch for
+// ruling it out when a kernel of another library misbehaves next to ours.
+bool env_disables_pdl() {
+  static const bool off = [] {
+    const char* v = std::getenv("INT8DIT_PDL");
+    return v && std::strcmp(v, "0") == 0;
+  }();
+  return off;
+}
+
 std::string sm_name(int cc) { return "sm_" + std::to_string(cc); }
 
 // Which family serves this call, and its kernel table.
@@ -131,6 +141,13 @@ Status check_pointers(const GemmParams& p) {
 
 }  // namespace
 
+namespace detail {
+StreamOrder stream_order_for(const GemmOptions* opts) {
+  const bool programmatic = (!opts || opts->programmatic_launch) && !env_disables_pdl();
+  return programmatic ? StreamOrder::kProgrammatic : StreamOrder::kFull;
+}
+}  // namespace detail
+
 Status gemm_can_implement(const GemmParams& p, const GemmOptions* opts) {
   INT8DIT_RETURN_IF_ERROR(validate(p));
   if (p.m == 0) return Status::Ok();
@@ -174,7 +191,7 @@ Status gemm_w8a8(const GemmParams& p, cudaStream_t stream, const GemmOptions* op
                   std::string("configuration ") + k->name + " needs " + std::to_string(need) +
                       " bytes of workspace but workspace_bytes = " + std::to_string(p.workspace_bytes) +
                       ": allocate gemm_workspace_size() bytes");
-  return k->run(p, stream);
+  return k->run(p, stream, detail::stream_order_for(opts));
 }
 
 }  // namespace int8dit

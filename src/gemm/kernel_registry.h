@@ -12,6 +12,11 @@
 
 namespace int8dit::detail {
 
+// How a launch orders itself after the kernel before it in the stream: kFull waits for it to finish
+// before any block starts; kProgrammatic (Hopper PDL) lets blocks start early, the kernel itself
+// waiting (griddepcontrol.wait) before it touches global memory.
+enum class StreamOrder { kFull, kProgrammatic };
+
 struct GemmKernel {
   const char* name;  // unique, says arch, output type, tile, cluster, schedule: "sm90_bf16_128x256x128_2x1_coop"
   KernelFamily family;
@@ -19,8 +24,12 @@ struct GemmKernel {
   // Ok if this kernel can run the (already validated) problem; otherwise why not.
   Status (*can_implement)(const GemmParams& p);
   size_t (*workspace_size)(const GemmParams& p);
-  Status (*run)(const GemmParams& p, cudaStream_t stream);
+  Status (*run)(const GemmParams& p, cudaStream_t stream, StreamOrder order);
 };
+
+// The order a call launches in: kProgrammatic unless opts->programmatic_launch is false or the
+// environment holds INT8DIT_PDL=0 (opts may be null).
+StreamOrder stream_order_for(const GemmOptions* opts);
 
 // Kernels compiled into this library for a family (empty when that family was trimmed).
 const std::vector<GemmKernel>& sm90_kernels();

@@ -31,12 +31,13 @@ class EventPool {
 
 Status warm_up_clocks(const detail::GemmKernel& kernel, const TimingBuffers& buffers, cudaStream_t stream,
                       double min_ms) {
+  const detail::StreamOrder order = detail::stream_order_for(nullptr);  // as dispatch launches
   EventPool events(2);
   INT8DIT_RETURN_IF_ERROR(events.create());
   INT8DIT_RETURN_IF_ERROR(detail::cuda_status(cudaEventRecord(events[0], stream), "cudaEventRecord"));
   int set = 0;
   for (int batch = 1; set < 4096; batch = std::min(2 * batch, 64)) {
-    for (int i = 0; i < batch; ++i) INT8DIT_RETURN_IF_ERROR(kernel.run(buffers.params(set++), stream));
+    for (int i = 0; i < batch; ++i) INT8DIT_RETURN_IF_ERROR(kernel.run(buffers.params(set++), stream, order));
     INT8DIT_RETURN_IF_ERROR(detail::cuda_status(cudaEventRecord(events[1], stream), "cudaEventRecord"));
     INT8DIT_RETURN_IF_ERROR(detail::cuda_status(cudaEventSynchronize(events[1]), kernel.name));
     float elapsed = 0;
@@ -49,9 +50,10 @@ Status warm_up_clocks(const detail::GemmKernel& kernel, const TimingBuffers& buf
 
 Status time_candidate(const detail::GemmKernel& kernel, const TimingBuffers& buffers, int64_t m,
                       const TimingPlan& plan, StreamHold& hold, cudaStream_t stream, double* median_us) {
+  const detail::StreamOrder order = detail::stream_order_for(nullptr);  // as dispatch launches
   const int runs = std::max(1, plan.timed_runs);
   int set = 0;
-  for (int i = 0; i < plan.warmup_runs; ++i) INT8DIT_RETURN_IF_ERROR(kernel.run(buffers.params(set++, m), stream));
+  for (int i = 0; i < plan.warmup_runs; ++i) INT8DIT_RETURN_IF_ERROR(kernel.run(buffers.params(set++, m), stream, order));
 
   INT8DIT_RETURN_IF_ERROR(detail::cuda_status(cudaStreamSynchronize(stream), kernel.name));
 
@@ -61,7 +63,7 @@ Status time_candidate(const detail::GemmKernel& kernel, const TimingBuffers& buf
   Status launched = Status::Ok();
   for (int i = 0; i < runs && launched.ok(); ++i) {
     cudaEventRecord(events[2 * i], stream);
-    launched = kernel.run(buffers.params(set++, m), stream);
+    launched = kernel.run(buffers.params(set++, m), stream, order);
     cudaEventRecord(events[2 * i + 1], stream);
   }
   hold.release();  // also on a launch error, so the spinning kernel does not wait for its timeout

@@ -148,7 +148,7 @@ Status time_candidates(const FamilyTable& fam, const TuneKey& key, const TuneOpt
   INT8DIT_RETURN_IF_ERROR(hold.create());
   // One untimed pass over every candidate: loads each kernel's module (CUDA lazy loading) and brings
   // the clocks up before the first timing.
-  for (const GemmKernel* k : valid) k->run(buffers.params(0), stream.get());
+  for (const GemmKernel* k : valid) k->run(buffers.params(0), stream.get(), detail::StreamOrder::kFull);
   cudaStreamSynchronize(stream.get());
   cudaGetLastError();
   // ... but one pass of short kernels is not load enough to raise the clock (candidate_timer.h).

@@ -25,12 +25,18 @@ Status sm80_can_implement(const GemmParams& p) {
 
 size_t no_workspace(const GemmParams&) { return 0; }
 
+// Programmatic dependent launch is a Hopper feature: these kernels always run in full stream order.
+template <DType Out, int BM, int BN, int BK, int WM, int WN, int ST>
+Status run_in_stream_order(const GemmParams& p, cudaStream_t stream, StreamOrder) {
+  return sm80::sm80_gemm_run<Out, BM, BN, BK, WM, WN, ST>(p, stream);
+}
+
 }  // namespace
 
 const std::vector<GemmKernel>& sm80_kernels() {
   static const std::vector<GemmKernel> table = {
 #define INT8DIT_SM80_KERNEL(name, out, bm, bn, bk, wm, wn, st) \
-  {#name, KernelFamily::kSm80MmaSync, out, &sm80_can_implement<bn>, &no_workspace, &sm80::sm80_gemm_run<out, bm, bn, bk, wm, wn, st>},
+  {#name, KernelFamily::kSm80MmaSync, out, &sm80_can_implement<bn>, &no_workspace, &run_in_stream_order<out, bm, bn, bk, wm, wn, st>},
 #include "gemm/sm80/inst/sm80_kernel_list.inc"
 #undef INT8DIT_SM80_KERNEL
   };

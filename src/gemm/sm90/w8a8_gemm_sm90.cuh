@@ -46,6 +46,15 @@
 
 namespace int8dit::detail::sm90 {
 
+// Whether this translation unit's kernel waits for the previous grid before its first global access
+// (CUTLASS_ENABLE_GDC_FOR_SM90, defined by the instantiation files generate_instances.py writes):
+// only then may run() launch it programmatically (PDL). Each configuration lives in a file of its own.
+#if defined(CUTLASS_ENABLE_GDC_FOR_SM90)
+constexpr bool kWaitsForPreviousGrid = true;
+#else
+constexpr bool kWaitsForPreviousGrid = false;
+#endif
+
 // Multiprocessor count of a device, read once (the persistent grid is sized by it).
 inline Status device_sm_count(int* device, int* sm_count) {
   INT8DIT_RETURN_IF_ERROR(cuda_status(cudaGetDevice(device), "cudaGetDevice"));
@@ -93,6 +102,9 @@ struct W8A8GemmSm90 {
   static constexpr bool kRaw = std::is_same_v<ElementD, int32_t>;
   static constexpr bool kCooperative = Config::kSchedule == Schedule::kCooperative;
   static constexpr bool kStreamK = Config::kScheduling == TileScheduling::kStreamK;
+  static_assert(kStreamK || kWaitsForPreviousGrid,
+                "persistent configurations are built for programmatic launch: define CUTLASS_ENABLE_GDC_FOR_SM90 "
+                "before including this header (generate_instances.py does)");
 
   using TileShape = cute::Shape<cute::Int<Config::kTileM>, cute::Int<Config::kTileN>, cute::Int<Config::kTileK>>;
   using ClusterShape = cute::Shape<cute::Int<Config::kClusterM>, cute::Int<Config::kClusterN>, cute::_1>;
@@ -207,12 +219,12 @@ struct W8A8GemmSm90 {
     return Status::Ok();
   }
 
-  static Status run(const GemmParams& p, cudaStream_t stream) {
+  static Status run(const GemmParams& p, cudaStream_t stream, StreamOrder order) {
     const int64_t n_main = aligned_columns(p.n);
     if (n_main > 0) {
       GemmParams main = p;
       main.n = n_main;
-      INT8DIT_RETURN_IF_ERROR(run_tma_kernel(main, stream));
+      INT8DIT_RETURN_IF_ERROR(run_tma_kernel(main, stream, order));
     }
     if (n_main < p.n)
       return cuda_status(launch_ragged_columns<ElementD>(p, n_main, stream), "sm90 W8A8 GEMM ragged columns launch");
@@ -220,7 +232,7 @@ struct W8A8GemmSm90 {
   }
 
   // The wgmma kernel over a problem whose N is a multiple of 16 bytes of D.
-  static Status run_tma_kernel(const GemmParams& p, cudaStream_t stream) {
+  static Status run_tma_kernel(const GemmParams& p, cudaStream_t stream, StreamOrder order) {
     int device = 0, sm_count = 0;
     INT8DIT_RETURN_IF_ERROR(device_sm_count(&device, &sm_count));
     cudaFunction_t function = nullptr;
@@ -248,17 +260,32 @@ struct W8A8GemmSm90 {
     launch.blockDim = Kernel::get_block_shape();
     launch.dynamicSmemBytes = Kernel::SharedStorageSize;
     launch.stream = stream;
-    cudaLaunchAttribute cluster{};
-    cluster.id = cudaLaunchAttributeClusterDimension;
-    cluster.val.clusterDim.x = Config::kClusterM;
-    cluster.val.clusterDim.y = Config::kClusterN;
-    cluster.val.clusterDim.z = 1;
     // NOTE: a 1x1 configuration launches without the cluster attribute (the plain, cheaper launch path).
-    launch.attrs = &cluster;
-    launch.numAttrs = Config::kClusterM * Config::kClusterN > 1 ? 1 : 0;
+    const bool clustered = Config::kClusterM * Config::kClusterN > 1;
+    // Programmatic: the load warps wait for the previous kernel (griddepcontrol.wait) before their
+    // first global access, and the consumers signal launch_dependents once they reach their last tile.
+    const bool programmatic = kWaitsForPreviousGrid && order == StreamOrder::kProgrammatic;
+    cudaLaunchAttribute attrs[2]{};
+    unsigned num_attrs = 0;
+    if (clustered) {
+      attrs[num_attrs].id = cudaLaunchAttributeClusterDimension;
+      attrs[num_attrs].val.clusterDim.x = Config::kClusterM;
+      attrs[num_attrs].val.clusterDim.y = Config::kClusterN;
+      attrs[num_attrs].val.clusterDim.z = 1;
+      ++num_attrs;
+    }
+    if (programmatic) {
+      attrs[num_attrs].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+      attrs[num_attrs].val.programmaticStreamSerializationAllowed = 1;
+      ++num_attrs;
+    }
+    launch.attrs = attrs;
+    launch.numAttrs = num_attrs;
     void* args[] = {&cache.params};
     // The driver launch skips the runtime's per-launch lookup of the function from its host stub.
-    if (function) return driver_launch(function, launch, Config::kClusterM, Config::kClusterN, args, "sm90 W8A8 GEMM launch");
+    if (function)
+      return driver_launch(function, launch, Config::kClusterM, Config::kClusterN, programmatic, args,
+                           "sm90 W8A8 GEMM launch");
     return cuda_status(
         cudaLaunchKernelExC(&launch, reinterpret_cast<const void*>(cutlass::device_kernel<Kernel>), args),
         "sm90 W8A8 GEMM launch");

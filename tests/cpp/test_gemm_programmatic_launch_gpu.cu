@@ -1,0 +1,219 @@
+// Programmatic dependent launch (GemmOptions::programmatic_launch, on by default on Hopper) lets the
+// GEMM's blocks start before the kernel ahead of it in the stream has finished. It must never let the
+// GEMM read an input that kernel is still writing, nor write an output it is still reading.
+//
+// The setup: a writer kernel releases its dependents at once (griddepcontrol.launch_dependents),
+// spins for a while, then overwrites A with new values and reads D. Launched right behind it:
+//   - a probe launched programmatically that does not wait: it must see the old A, which proves the
+//     GPU did start the next kernel early here (otherwise the GEMM check below would prove nothing);
+//   - the GEMM, every configuration forced by name: its output must be bit-identical to the same GEMM
+//     run on the new A in plain stream order, and the writer must have read D before the GEMM wrote it.
+#include <gtest/gtest.h>
+
+#include <cuda_runtime.h>
+
+#include <cstdint>
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "int8dit/device.h"
+#include "int8dit/gemm.h"
+
+namespace int8dit {
+namespace {
+
+constexpr uint64_t kSpinNs = 300'000;  // far longer than a launch: the early start cannot be missed
+
+__device__ void release_dependents() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
+#endif
+}
+
+__device__ uint64_t global_ns() {
+  uint64_t t;
+  asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t));
+  return t;
+}
+
+// Releases its dependents, waits kSpinNs, copies `fresh` into `a`, and records the first word of `d`
+// (what the GEMM's output held while this kernel ran) in *d_seen.
+__global__ void late_writer(int8_t* a, const int8_t* fresh, int64_t bytes, const uint32_t* d, uint32_t* d_seen) {
+  release_dependents();
+  const uint64_t start = global_ns();
+  while (global_ns() - start < kSpinNs) {
+  }
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < bytes; i += int64_t(gridDim.x) * blockDim.x)
+    a[i] = fresh[i];
+  if (blockIdx.x == 0 && threadIdx.x == 0) *d_seen = *d;
+}
+
+// Reads a[0] with no griddepcontrol.wait.
+__global__ void impatient_probe(const int8_t* a, int8_t* seen) { *seen = a[0]; }
+
+std::string hopper_unavailable_reason() {
+  DeviceInfo info;
+  Status st = current_device(&info);
+  if (!st.ok()) return "no CUDA GPU: " + st.message();
+  if (info.cc / 10 != 9) return "the GPU is " + info.name + " (sm_" + std::to_string(info.cc) + "), not Hopper (sm_90)";
+  if (!info.family_built) return "this build holds no sm_90a kernels (INT8DIT_CUDA_ARCHS lacks 90a)";
+  return "";
+}
+
+#define SKIP_UNLESS_HOPPER()                                                    \
+  do {                                                                          \
+    const std::string why = hopper_unavailable_reason();                        \
+    if (!why.empty()) GTEST_SKIP() << "programmatic launch tests: " << why;     \
+  } while (0)
+
+#define CUDA_OK(call) ASSERT_EQ((call), cudaSuccess) << #call
+
+template <class T>
+struct Buffer {
+  T* ptr = nullptr;
+  size_t count = 0;
+  explicit Buffer(size_t n) : count(n) { EXPECT_EQ(cudaMalloc(reinterpret_cast<void**>(&ptr), n * sizeof(T)), cudaSuccess); }
+  ~Buffer() { cudaFree(ptr); }
+  Buffer(const Buffer&) = delete;
+  Buffer& operator=(const Buffer&) = delete;
+  void upload(const std::vector<T>& h) { EXPECT_EQ(cudaMemcpy(ptr, h.data(), h.size() * sizeof(T), cudaMemcpyHostToDevice), cudaSuccess); }
+  std::vector<T> download() const {
+    std::vector<T> h(count);
+    EXPECT_EQ(cudaMemcpy(h.data(), ptr, count * sizeof(T), cudaMemcpyDeviceToHost), cudaSuccess);
+    return h;
+  }
+};
+
+std::vector<int8_t> random_int8(size_t n, std::mt19937& rng) {
+  std::uniform_int_distribution<int> dist(-127, 127);
+  std::vector<int8_t> v(n);
+  for (auto& x : v) x = static_cast<int8_t>(dist(rng));
+  return v;
+}
+
+cudaError_t launch_programmatic(void (*kernel)(const int8_t*, int8_t*), const int8_t* a, int8_t* seen, cudaStream_t s) {
+  cudaLaunchConfig_t config{};
+  config.gridDim = dim3(1), config.blockDim = dim3(1), config.stream = s;
+  cudaLaunchAttribute attr{};
+  attr.id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  attr.val.programmaticStreamSerializationAllowed = 1;
+  config.attrs = &attr, config.numAttrs = 1;
+  return cudaLaunchKernelEx(&config, kernel, a, seen);
+}
+
+TEST(ProgrammaticLaunch, TheGpuStartsTheNextKernelEarlyHere) {
+  SKIP_UNLESS_HOPPER();
+  const std::vector<int8_t> old_a = {11}, new_a = {-42};
+  Buffer<int8_t> a(1), fresh(1), seen(1);
+  Buffer<uint32_t> d(1), d_seen(1);
+  a.upload(old_a), fresh.upload(new_a);
+  CUDA_OK(cudaDeviceSynchronize());  // the uploads are done before anything runs on the non-blocking stream
+  cudaStream_t s;
+  CUDA_OK(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking));
+  late_writer<<<4, 128, 0, s>>>(a.ptr, fresh.ptr, 1, d.ptr, d_seen.ptr);
+  CUDA_OK(launch_programmatic(impatient_probe, a.ptr, seen.ptr, s));
+  CUDA_OK(cudaStreamSynchronize(s));
+  CUDA_OK(cudaStreamDestroy(s));
+  EXPECT_EQ(seen.download()[0], old_a[0])
+      << "a kernel launched programmatically behind one that released its dependents did not start before it "
+         "ended: the GEMM test below would then pass without testing anything";
+  EXPECT_EQ(a.download()[0], new_a[0]);
+}
+
+// Every configuration, forced by name, with the output type its name says.
+class ProgrammaticGemm : public ::testing::TestWithParam<std::string> {};
+
+DType output_type_of(const std::string& config) {
+  const std::string t = config.substr(5, config.find('_', 5) - 5);
+  if (t == "bf16") return DType::kBF16;
+  if (t == "fp16") return DType::kFP16;
+  if (t == "fp32") return DType::kFP32;
+  return DType::kInt32;
+}
+
+size_t element_bytes(DType t) { return t == DType::kBF16 || t == DType::kFP16 ? 2 : 4; }
+
+TEST_P(ProgrammaticGemm, WaitsForTheKernelThatWritesItsInput) {
+  SKIP_UNLESS_HOPPER();
+  const std::string config = GetParam();
+  const unsigned seed = std::random_device{}();
+  std::mt19937 rng(seed);
+  SCOPED_TRACE("config " + config + ", seed " + std::to_string(seed));
+  const int64_t m = 333, n = 1152, k = 1536;
+  const DType d_type = output_type_of(config);
+  const size_t d_bytes = size_t(m) * n * element_bytes(d_type);
+
+  Buffer<int8_t> a(size_t(m) * k), fresh(size_t(m) * k), b(size_t(n) * k);
+  Buffer<float> sa(m), sb(n), bias(n);
+  Buffer<uint8_t> d(d_bytes), expected(d_bytes);
+  Buffer<uint32_t> d_seen(1);
+  fresh.upload(random_int8(size_t(m) * k, rng));
+  b.upload(random_int8(size_t(n) * k, rng));
+  std::uniform_real_distribution<float> scale(1e-3f, 2e-3f), offset(-1.0f, 1.0f);
+  std::vector<float> h(m);
+  for (auto& x : h) x = scale(rng);
+  sa.upload(h);
+  h.resize(n);
+  for (auto& x : h) x = scale(rng);
+  sb.upload(h);
+  for (auto& x : h) x = offset(rng);
+  bias.upload(h);
+
+  GemmParams p;
+  p.m = m, p.n = n, p.k = k, p.lda = k, p.ldb = k, p.ldd = n;
+  p.a = a.ptr, p.b = b.ptr, p.d_type = d_type;
+  if (d_type != DType::kInt32) p.scale_a = sa.ptr, p.scale_b = sb.ptr, p.bias = bias.ptr;  // raw: none
+  GemmOptions opts;
+  opts.config = config.c_str();
+  const size_t ws_bytes = gemm_workspace_size(p, &opts);
+  Buffer<uint8_t> ws(ws_bytes ? ws_bytes : 1);
+  p.workspace = ws.ptr, p.workspace_bytes = ws_bytes;
+
+  CUDA_OK(cudaDeviceSynchronize());  // the uploads are done before anything runs on the non-blocking stream
+  cudaStream_t s;
+  CUDA_OK(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking));
+  // The expected output: the new A, plain stream order.
+  CUDA_OK(cudaMemcpy(a.ptr, fresh.ptr, a.count, cudaMemcpyDeviceToDevice));
+  GemmOptions plain = opts;
+  plain.programmatic_launch = false;
+  p.d = expected.ptr;
+  ASSERT_TRUE(gemm_w8a8(p, s, &plain).ok());
+  CUDA_OK(cudaStreamSynchronize(s));
+
+  // The old A (other random values) and a poisoned D; the writer replaces A while the GEMM waits.
+  a.upload(random_int8(size_t(m) * k, rng));
+  CUDA_OK(cudaMemset(d.ptr, 0xFF, d_bytes));
+  CUDA_OK(cudaMemset(d_seen.ptr, 0, 4));
+  CUDA_OK(cudaDeviceSynchronize());
+  p.d = d.ptr;
+  late_writer<<<8, 256, 0, s>>>(a.ptr, fresh.ptr, int64_t(a.count), reinterpret_cast<const uint32_t*>(d.ptr),
+                                d_seen.ptr);
+  const Status st = gemm_w8a8(p, s, &opts);
+  ASSERT_TRUE(st.ok()) << st.to_string();
+  CUDA_OK(cudaStreamSynchronize(s));
+  CUDA_OK(cudaStreamDestroy(s));
+
+  EXPECT_EQ(d_seen.download()[0], 0xFFFFFFFFu) << "the GEMM wrote D while the kernel before it still read it";
+  const std::vector<uint8_t> got = d.download(), want = expected.download();
+  size_t differing = 0;
+  for (size_t i = 0; i < got.size(); ++i) differing += got[i] != want[i];
+  EXPECT_EQ(differing, 0u) << "bytes of D differ from the same GEMM run in plain stream order on the new A: the "
+                              "GEMM read A before the kernel writing it had finished";
+}
+
+const std::vector<std::string>& sm90_config_names() {
+  static const std::vector<std::string> names = {
+#define INT8DIT_SM90_KERNEL(name) #name,
+#include "gemm/sm90/kernel_list.inc"
+#undef INT8DIT_SM90_KERNEL
+  };
+  return names;
+}
+
+INSTANTIATE_TEST_SUITE_P(Sm90, ProgrammaticGemm, ::testing::ValuesIn(sm90_config_names()),
+                         [](const ::testing::TestParamInfo<std::string>& info) { return info.param; });
+
+}  // namespace
+}  // namespace int8dit
