@@ -19,6 +19,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 # (key in row["paths"], legend label, colour)
 PATHS = [
     ("ours_heuristic", "int8dit (dispatch)", "#1b7837"),
+    ("ours_heuristic_stream_order", "int8dit (dispatch, no programmatic launch)", "#5aae61"),
     ("ours_best", "int8dit (best config)", "#7fbf7b"),
     ("cublaslt_fp8", "cuBLASLt FP8 e4m3", "#2166ac"),
     ("cublaslt_fp8_per_tensor", "cuBLASLt FP8 e4m3 (per-tensor scales)", "#92c5de"),
@@ -41,14 +42,16 @@ def main():
         sys.exit(f"plot_gemm.py: {args.json} holds no measured rows")
     out = args.output or os.path.join(os.path.dirname(os.path.abspath(args.json)), "gemm.png")
 
-    width = 0.8 / len(PATHS)
+    # Paths an older gemm.json does not hold get no bar slot and no legend entry.
+    paths = [p for p in PATHS if any(p[0] in r["paths"] for r in rows)]
+    width = 0.8 / len(paths)
     fig, ax = plt.subplots(figsize=(max(8.0, 1.3 * len(rows) + 3), 5.5))
-    for i, (key, label, colour) in enumerate(PATHS):
+    for i, (key, label, colour) in enumerate(paths):
         xs, ys = [], []
         for j, row in enumerate(rows):
             p = row["paths"].get(key, {})
             if p.get("status") == "ok":
-                xs.append(j + (i - (len(PATHS) - 1) / 2) * width)
+                xs.append(j + (i - (len(paths) - 1) / 2) * width)
                 ys.append(p["tops"])
         if key == "cublaslt_fp8":
             scalings = {r["paths"]["cublaslt_fp8"].get("scaling") for r in rows}
@@ -67,7 +70,9 @@ def main():
     ax.set_xticks(range(len(rows)))
     ax.set_xticklabels(labels, fontsize=7)
     ax.set_ylabel("TOPS (2MNK / median time)")
-    ax.set_title(f"W8A8 GEMM, bf16 out with bias, on {data['gpu']['name']} ({data['date_utc']})", fontsize=10)
+    calls = data.get("method", {}).get("calls_per_sample", 1)
+    timing = f", {calls} launches back to back a sample" if calls > 1 else ""
+    ax.set_title(f"W8A8 GEMM, bf16 out with bias, on {data['gpu']['name']} ({data['date_utc']}{timing})", fontsize=10)
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     ax.set_ylim(0, max(peak or 0, max((p.get("tops", 0) for r in rows for p in r["paths"].values()), default=0)) * 1.1)
     ax.grid(axis="y", alpha=0.3)
