@@ -295,7 +295,6 @@ std::string to_markdown(const RunReport& r) {
        std::to_string(r.opts.warmup) + " warm-up runs lasting at least " + num(r.opts.warmup_ms, "%.0f") +
        " ms of GPU time; CUDA events, buffer sets rotated past L2; cuBLASLt: best of the heuristic's top " +
        std::to_string(r.opts.algos) + " algorithms, 32 MiB workspace");
-  line("");
   line("- samples: " + (r.opts.calls_per_sample > 1
                             ? std::to_string(r.opts.calls_per_sample) +
                                   " back-to-back launches between one pair of events, reported per launch"
