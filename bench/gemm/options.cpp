@@ -48,7 +48,8 @@ Timing
   --runs N             timed runs per path; the median is reported (default 50)
   --rounds N           the paths of a row are timed in N interleaved rounds of runs/N runs each
                        (default 5): under a sustained load the GPU runs at its power cap and its
-                       clock moves, so paths timed one after the other would not see the same clock
+                       clock moves, so paths timed one after the other would not see the same clock;
+                       the rounds alternate direction, so no path always follows the same other one
   --calls-per-sample N every timed sample is N back-to-back launches between one pair of CUDA events,
                        reported per launch (default 1: events around each launch). N > 1 times the
                        launches as a model issues them, one after the other with nothing between:

@@ -290,7 +290,7 @@ std::string to_markdown(const RunReport& r) {
        g.peak_source + ")");
   line("- int8dit " + r.library_version + ", built for " + r.built_archs + "; dispatch: " + r.dispatch_mode);
   line("- timing: median of " + std::to_string(r.opts.runs) + " runs per path, taken in " +
-       std::to_string(r.opts.rounds) + " rounds that visit every path of the row in turn (the GPU's clock moves " +
+       std::to_string(r.opts.rounds) + " rounds that visit every path of the row in turn, in alternating directions (the GPU's clock moves " +
        "under its power cap; interleaving gives every path the same mix), each after " +
        std::to_string(r.opts.warmup) + " warm-up runs lasting at least " + num(r.opts.warmup_ms, "%.0f") +
        " ms of GPU time; CUDA events, buffer sets rotated past L2; cuBLASLt: best of the heuristic's top " +
