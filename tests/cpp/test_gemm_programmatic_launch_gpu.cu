@@ -20,6 +20,7 @@
 
 #include "int8dit/device.h"
 #include "int8dit/gemm.h"
+#include "sm90_test_support.h"
 
 namespace int8dit {
 namespace {
@@ -54,20 +55,7 @@ __global__ void late_writer(int8_t* a, const int8_t* fresh, int64_t bytes, const
 // Reads a[0] with no griddepcontrol.wait.
 __global__ void impatient_probe(const int8_t* a, int8_t* seen) { *seen = a[0]; }
 
-std::string hopper_unavailable_reason() {
-  DeviceInfo info;
-  Status st = current_device(&info);
-  if (!st.ok()) return "no CUDA GPU: " + st.message();
-  if (info.cc / 10 != 9) return "the GPU is " + info.name + " (sm_" + std::to_string(info.cc) + "), not Hopper (sm_90)";
-  if (!info.family_built) return "this build holds no sm_90a kernels (INT8DIT_CUDA_ARCHS lacks 90a)";
-  return "";
-}
-
-#define SKIP_UNLESS_HOPPER()                                                    \
-  do {                                                                          \
-    const std::string why = hopper_unavailable_reason();                        \
-    if (!why.empty()) GTEST_SKIP() << "programmatic launch tests: " << why;     \
-  } while (0)
+#define SKIP_UNLESS_HOPPER() INT8DIT_SKIP_UNLESS_HOPPER("programmatic launch tests")
 
 #define CUDA_OK(call) ASSERT_EQ((call), cudaSuccess) << #call
 
@@ -136,13 +124,6 @@ TEST(ProgrammaticLaunch, TheGpuStartsTheNextKernelEarlyHere) {
 // Every configuration, forced by name, with the output type its name says.
 class ProgrammaticGemm : public ::testing::TestWithParam<std::string> {};
 
-DType output_type_of(const std::string& config) {
-  const std::string t = config.substr(5, config.find('_', 5) - 5);
-  if (t == "bf16") return DType::kBF16;
-  if (t == "fp16") return DType::kFP16;
-  if (t == "fp32") return DType::kFP32;
-  return DType::kInt32;
-}
 
 size_t element_bytes(DType t) { return t == DType::kBF16 || t == DType::kFP16 ? 2 : 4; }
 
@@ -153,7 +134,7 @@ TEST_P(ProgrammaticGemm, WaitsForTheKernelThatWritesItsInput) {
   std::mt19937 rng(seed);
   SCOPED_TRACE("config " + config + ", seed " + std::to_string(seed));
   const int64_t m = 333, n = 1152, k = 1536;
-  const DType d_type = output_type_of(config);
+  const DType d_type = test::output_type_of(config);
   const size_t d_bytes = size_t(m) * n * element_bytes(d_type);
 
   Buffer<int8_t> a(size_t(m) * k), fresh(size_t(m) * k), b(size_t(n) * k);
@@ -217,16 +198,8 @@ TEST_P(ProgrammaticGemm, WaitsForTheKernelThatWritesItsInput) {
                               "GEMM read A before the kernel writing it had finished";
 }
 
-const std::vector<std::string>& sm90_config_names() {
-  static const std::vector<std::string> names = {
-#define INT8DIT_SM90_KERNEL(name) #name,
-#include "gemm/sm90/kernel_list.inc"
-#undef INT8DIT_SM90_KERNEL
-  };
-  return names;
-}
 
-INSTANTIATE_TEST_SUITE_P(Sm90, ProgrammaticGemm, ::testing::ValuesIn(sm90_config_names()),
+INSTANTIATE_TEST_SUITE_P(Sm90, ProgrammaticGemm, ::testing::ValuesIn(test::sm90_config_names()),
                          [](const ::testing::TestParamInfo<std::string>& info) { return info.param; });
 
 }  // namespace

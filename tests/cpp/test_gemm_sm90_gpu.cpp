@@ -24,49 +24,19 @@
 #include "int8dit/device.h"
 #include "int8dit/gemm.h"
 #include "int8dit/reference.h"
+#include "sm90_test_support.h"
 
 namespace int8dit {
 namespace {
-
-// Every configuration the generator writes (src/gemm/sm90/generate_instances.py), by name.
-const std::vector<std::string>& sm90_config_names() {
-  static const std::vector<std::string> names = {
-#define INT8DIT_SM90_KERNEL(name) #name,
-#include "gemm/sm90/kernel_list.inc"
-#undef INT8DIT_SM90_KERNEL
-  };
-  return names;
-}
-
-// "sm90_bf16_128x256x128_2x1_coop" -> kBF16.
-DType output_type_of(const std::string& config) {
-  const std::string t = config.substr(5, config.find('_', 5) - 5);
-  if (t == "bf16") return DType::kBF16;
-  if (t == "fp16") return DType::kFP16;
-  if (t == "fp32") return DType::kFP32;
-  return DType::kInt32;
-}
 
 bool small_shapes() {
   const char* v = std::getenv("INT8DIT_SMALL_SHAPES");
   return v && *v && std::strcmp(v, "0") != 0;
 }
 
-// Why the Hopper tests cannot run here, or "" when they can.
-std::string hopper_unavailable_reason() {
-  DeviceInfo info;
-  Status st = current_device(&info);
-  if (!st.ok()) return "no CUDA GPU: " + st.message();
-  if (info.cc / 10 != 9) return "the GPU is " + info.name + " (sm_" + std::to_string(info.cc) + "), not Hopper (sm_90)";
-  if (!info.family_built) return "this build holds no sm_90a kernels (INT8DIT_CUDA_ARCHS lacks 90a)";
-  return "";
-}
-
-#define SKIP_UNLESS_HOPPER()                                      \
-  do {                                                            \
-    const std::string why = hopper_unavailable_reason();          \
-    if (!why.empty()) GTEST_SKIP() << "sm90 GEMM tests: " << why; \
-  } while (0)
+using test::output_type_of;
+using test::sm90_config_names;
+#define SKIP_UNLESS_HOPPER() INT8DIT_SKIP_UNLESS_HOPPER("sm90 GEMM tests")
 
 // ---- numbers ----
 
