@@ -89,6 +89,7 @@ template <typename T, typename Op, int kVecs, bool kCacheChannels, bool kRecips,
 __global__ void __launch_bounds__(kMaxRowThreads, kMinCtas) row_quantize_bulk_ring(RowArgs<T> a, Op op, int stages) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
   static_assert(!(kCacheChannels && kRecips), "one per-thread cache: the op's channels or the reciprocals");
+  release_dependent_launch();
   extern __shared__ float4 dynamic_smem[];  // [per-thread cache][blockDim.x] then [stages][threads * kVecs] uint4
   __shared__ float4 partials[2][2];
   __shared__ uint64_t full[kMaxRingStages];

@@ -47,6 +47,20 @@ __device__ __forceinline__ float warp_max(float v) {
   return v;
 }
 
+// Lets the kernel launched after this one with programmatic stream serialization be scheduled now,
+// where it used to wait for this grid's end: that is our Hopper GEMM, which reads what these kernels
+// write, and whose launch and prologue (barrier set-up, tensor-map prefetch) then overlap this
+// kernel's last rows. Safe at the very start of every kernel: the release takes effect once every CTA
+// of the grid has issued it (so all of them have started), and it grants no memory ordering at all;
+// the GEMM waits for this grid to complete and its writes to be visible (griddepcontrol.wait) before
+// its first global access. Kernels launched without that attribute (every non-int8dit kernel) are not
+// affected. A no-op before sm_90.
+__device__ __forceinline__ void release_dependent_launch() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
+#endif
+}
+
 // Reductions over the threads of one row, which are the whole CTA: a butterfly in every warp, then
 // every thread adds the (at most 8) warps' results from shared memory in one fixed tree: ~8
 // instructions and one shared load's latency after the barrier, where a second butterfly was five
@@ -315,6 +329,7 @@ template <typename T, typename Op, int kVecs, bool kPersistent, bool kCacheChann
 __global__ void __launch_bounds__(kMaxRowThreads, kMinCtas) row_quantize_registers(RowArgs<T> a, Op op) {
   static_assert(kPersistent || !kCacheChannels, "the channel cache lives across the rows of a persistent CTA");
   static_assert(!kSmoothReciprocals || (kPersistent && !kCacheChannels), "reciprocals: persistent, no op cache");
+  release_dependent_launch();
   extern __shared__ float4 channel_cache[];  // [kVecs][kChannelVec4s][blockDim.x]
   __shared__ float4 partials[2][2];
   RowReducer reduce{partials};
@@ -351,6 +366,7 @@ __global__ void __launch_bounds__(kMaxRowThreads, kMinCtas) row_quantize_registe
 // reading the row again for each pass (the re-reads mostly hit L2). The fallback path.
 template <typename T, typename Op>
 __global__ void __launch_bounds__(kStreamThreads) row_quantize_streaming(RowArgs<T> a, Op op) {
+  release_dependent_launch();
   __shared__ float4 partials[2][2];
   RowReducer reduce{partials};
   reduce.init();

@@ -2,6 +2,7 @@
 // says, and the skip (with its reason) where there is no Hopper GPU or no sm_90a build.
 #pragma once
 
+#include <cuda_runtime.h>
 #include <gtest/gtest.h>
 
 #include <string>
@@ -39,6 +40,19 @@ inline std::string hopper_unavailable_reason() {
   if (info.cc / 10 != 9) return "the GPU is " + info.name + " (sm_" + std::to_string(info.cc) + "), not Hopper (sm_90)";
   if (!info.family_built) return "this build holds no sm_90a kernels (INT8DIT_CUDA_ARCHS lacks 90a)";
   return "";
+}
+
+// Launches `kernel` on one thread of one CTA in `stream`, with programmatic stream serialization: it
+// may start as soon as the kernel before it releases its dependents (griddepcontrol.launch_dependents).
+template <class... Params, class... Args>
+cudaError_t launch_one_thread_programmatic(void (*kernel)(Params...), cudaStream_t stream, Args... args) {
+  cudaLaunchConfig_t config{};
+  config.gridDim = dim3(1), config.blockDim = dim3(1), config.stream = stream;
+  cudaLaunchAttribute attr{};
+  attr.id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  attr.val.programmaticStreamSerializationAllowed = 1;
+  config.attrs = &attr, config.numAttrs = 1;
+  return cudaLaunchKernelEx(&config, kernel, static_cast<Params>(args)...);
 }
 
 }  // namespace int8dit::test

@@ -20,6 +20,7 @@
 
 #include "int8dit/device.h"
 #include "int8dit/gemm.h"
+#include "device_buffer.h"
 #include "sm90_test_support.h"
 
 namespace int8dit {
@@ -60,20 +61,7 @@ __global__ void impatient_probe(const int8_t* a, int8_t* seen) { *seen = a[0]; }
 #define CUDA_OK(call) ASSERT_EQ((call), cudaSuccess) << #call
 
 template <class T>
-struct Buffer {
-  T* ptr = nullptr;
-  size_t count = 0;
-  explicit Buffer(size_t n) : count(n) { EXPECT_EQ(cudaMalloc(reinterpret_cast<void**>(&ptr), n * sizeof(T)), cudaSuccess); }
-  ~Buffer() { cudaFree(ptr); }
-  Buffer(const Buffer&) = delete;
-  Buffer& operator=(const Buffer&) = delete;
-  void upload(const std::vector<T>& h) { EXPECT_EQ(cudaMemcpy(ptr, h.data(), h.size() * sizeof(T), cudaMemcpyHostToDevice), cudaSuccess); }
-  std::vector<T> download() const {
-    std::vector<T> h(count);
-    EXPECT_EQ(cudaMemcpy(h.data(), ptr, count * sizeof(T), cudaMemcpyDeviceToHost), cudaSuccess);
-    return h;
-  }
-};
+using Buffer = test::DeviceBuffer<T>;
 
 std::vector<int8_t> random_int8(size_t n, std::mt19937& rng) {
   std::uniform_int_distribution<int> dist(-127, 127);
@@ -91,28 +79,18 @@ void load_kernels(int8_t* a, const int8_t* fresh, const uint32_t* d, uint32_t* d
   EXPECT_EQ(cudaDeviceSynchronize(), cudaSuccess);
 }
 
-cudaError_t launch_programmatic(void (*kernel)(const int8_t*, int8_t*), const int8_t* a, int8_t* seen, cudaStream_t s) {
-  cudaLaunchConfig_t config{};
-  config.gridDim = dim3(1), config.blockDim = dim3(1), config.stream = s;
-  cudaLaunchAttribute attr{};
-  attr.id = cudaLaunchAttributeProgrammaticStreamSerialization;
-  attr.val.programmaticStreamSerializationAllowed = 1;
-  config.attrs = &attr, config.numAttrs = 1;
-  return cudaLaunchKernelEx(&config, kernel, a, seen);
-}
-
 TEST(ProgrammaticLaunch, TheGpuStartsTheNextKernelEarlyHere) {
   SKIP_UNLESS_HOPPER();
   const std::vector<int8_t> old_a = {11}, new_a = {-42};
   Buffer<int8_t> a(1), fresh(1), seen(1);
   Buffer<uint32_t> d(1), d_seen(1);
   a.upload(old_a), fresh.upload(new_a);
-  load_kernels(a.ptr, fresh.ptr, d.ptr, d_seen.ptr, seen.ptr);
+  load_kernels(a.get(), fresh.get(), d.get(), d_seen.get(), seen.get());
   CUDA_OK(cudaDeviceSynchronize());  // the uploads are done before anything runs on the non-blocking stream
   cudaStream_t s;
   CUDA_OK(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking));
-  late_writer<<<4, 128, 0, s>>>(a.ptr, fresh.ptr, 1, d.ptr, d_seen.ptr, kSpinNs);
-  CUDA_OK(launch_programmatic(impatient_probe, a.ptr, seen.ptr, s));
+  late_writer<<<4, 128, 0, s>>>(a.get(), fresh.get(), 1, d.get(), d_seen.get(), kSpinNs);
+  CUDA_OK(test::launch_one_thread_programmatic(impatient_probe, s, a.get(), seen.get()));
   CUDA_OK(cudaStreamSynchronize(s));
   CUDA_OK(cudaStreamDestroy(s));
   EXPECT_EQ(seen.download()[0], old_a[0])
@@ -142,7 +120,7 @@ TEST_P(ProgrammaticGemm, WaitsForTheKernelThatWritesItsInput) {
   Buffer<uint8_t> d(d_bytes), expected(d_bytes);
   Buffer<uint32_t> d_seen(1);
   Buffer<int8_t> probe_seen(1);
-  load_kernels(a.ptr, fresh.ptr, reinterpret_cast<const uint32_t*>(d.ptr), d_seen.ptr, probe_seen.ptr);
+  load_kernels(a.get(), fresh.get(), reinterpret_cast<const uint32_t*>(d.get()), d_seen.get(), probe_seen.get());
   fresh.upload(random_int8(size_t(m) * k, rng));
   b.upload(random_int8(size_t(n) * k, rng));
   std::uniform_real_distribution<float> scale(1e-3f, 2e-3f), offset(-1.0f, 1.0f);
@@ -157,20 +135,20 @@ TEST_P(ProgrammaticGemm, WaitsForTheKernelThatWritesItsInput) {
 
   GemmParams p;
   p.m = m, p.n = n, p.k = k, p.lda = k, p.ldb = k, p.ldd = n;
-  p.a = a.ptr, p.b = b.ptr, p.d_type = d_type;
-  if (d_type != DType::kInt32) p.scale_a = sa.ptr, p.scale_b = sb.ptr, p.bias = bias.ptr;  // raw: none
-  p.d = expected.ptr;  // the workspace query validates the whole call
+  p.a = a.get(), p.b = b.get(), p.d_type = d_type;
+  if (d_type != DType::kInt32) p.scale_a = sa.get(), p.scale_b = sb.get(), p.bias = bias.get();  // raw: none
+  p.d = expected.get();  // the workspace query validates the whole call
   GemmOptions opts;
   opts.config = config.c_str();
   const size_t ws_bytes = gemm_workspace_size(p, &opts);
   Buffer<uint8_t> ws(ws_bytes ? ws_bytes : 1);
-  p.workspace = ws.ptr, p.workspace_bytes = ws_bytes;
+  p.workspace = ws.get(), p.workspace_bytes = ws_bytes;
 
   CUDA_OK(cudaDeviceSynchronize());  // the uploads are done before anything runs on the non-blocking stream
   cudaStream_t s;
   CUDA_OK(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking));
   // The expected output: the new A, plain stream order.
-  CUDA_OK(cudaMemcpy(a.ptr, fresh.ptr, a.count, cudaMemcpyDeviceToDevice));
+  CUDA_OK(cudaMemcpy(a.get(), fresh.get(), a.count(), cudaMemcpyDeviceToDevice));
   GemmOptions plain = opts;
   plain.programmatic_launch = false;
   const Status expected_status = gemm_w8a8(p, s, &plain);
@@ -179,12 +157,12 @@ TEST_P(ProgrammaticGemm, WaitsForTheKernelThatWritesItsInput) {
 
   // The old A (other random values) and a poisoned D; the writer replaces A while the GEMM waits.
   a.upload(random_int8(size_t(m) * k, rng));
-  CUDA_OK(cudaMemset(d.ptr, 0xFF, d_bytes));
-  CUDA_OK(cudaMemset(d_seen.ptr, 0, 4));
+  CUDA_OK(cudaMemset(d.get(), 0xFF, d_bytes));
+  CUDA_OK(cudaMemset(d_seen.get(), 0, 4));
   CUDA_OK(cudaDeviceSynchronize());
-  p.d = d.ptr;
-  late_writer<<<8, 256, 0, s>>>(a.ptr, fresh.ptr, int64_t(a.count), reinterpret_cast<const uint32_t*>(d.ptr),
-                                d_seen.ptr, kSpinNs);
+  p.d = d.get();
+  late_writer<<<8, 256, 0, s>>>(a.get(), fresh.get(), int64_t(a.count()), reinterpret_cast<const uint32_t*>(d.get()),
+                                d_seen.get(), kSpinNs);
   const Status st = gemm_w8a8(p, s, &opts);
   ASSERT_TRUE(st.ok()) << st.to_string();
   CUDA_OK(cudaStreamSynchronize(s));

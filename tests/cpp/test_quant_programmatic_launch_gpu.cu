@@ -1,0 +1,229 @@
+// The activation-quantization kernels release the kernel after them early (release_dependent_launch,
+// src/quant/row_kernels.cuh): the Hopper GEMM that reads their output, launched programmatically (the
+// default), may then be scheduled while they still run, and must still read only finished rows.
+//
+//   - The release happens: a probe launched programmatically behind a long quantization, reading
+//     without waiting, finds the last row's scale not yet written. (Without it the second test could
+//     pass without anything having started early.)
+//   - Quantization then GEMM, as int8dit's linear layer runs them, for every producer and each kind
+//     of row kernel (one CTA a row, persistent, persistent with the SmoothQuant reciprocals or the
+//     channel cache, Hopper's bulk-copy ring, the scalar fallback): the GEMM's output is bit for bit
+//     that of the same pair in plain stream order, with the quantized rows and D poisoned in between.
+#include <gtest/gtest.h>
+
+#include <cuda_bf16.h>
+#include <cuda_runtime.h>
+
+#include <cstdint>
+#include <cstring>
+#include <functional>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "device_buffer.h"
+#include "int8dit/gemm.h"
+#include "int8dit/quantize.h"
+#include "sm90_test_support.h"
+
+namespace int8dit {
+namespace {
+
+using test::DeviceBuffer;
+
+#define SKIP_UNLESS_HOPPER() INT8DIT_SKIP_UNLESS_HOPPER("programmatic launch after quantization")
+#define CUDA_OK(call) ASSERT_EQ((call), cudaSuccess) << #call
+#define STATUS_OK(call)                            \
+  do {                                             \
+    const Status st_ = (call);                     \
+    ASSERT_TRUE(st_.ok()) << #call << ": " << st_.to_string(); \
+  } while (0)
+
+constexpr uint32_t kPoisonWord = 0xFFFFFFFFu;  // a NaN: never a scale the kernels write for finite rows
+
+// Reads *word with no griddepcontrol.wait.
+__global__ void read_without_waiting(const uint32_t* word, uint32_t* seen) { *seen = *word; }
+
+std::vector<uint16_t> random_bf16(size_t n, std::mt19937& rng, float lo, float hi) {
+  std::uniform_real_distribution<float> dist(lo, hi);
+  std::vector<uint16_t> v(n);
+  for (auto& x : v) {
+    const __nv_bfloat16 b = __float2bfloat16(dist(rng));
+    std::memcpy(&x, &b, sizeof(x));
+  }
+  return v;
+}
+
+TEST(QuantProgrammaticLaunch, ReleasesTheNextKernelBeforeItEnds) {
+  SKIP_UNLESS_HOPPER();
+  // SmoothQuant rows of 3072: the persistent kernel, every CTA resident from the start. Its registers
+  // leave room on the SMs for the one-thread probe. ~50k rows: a couple of hundred microseconds.
+  const int64_t rows = 50'000, cols = 3072;
+  DeviceBuffer<__nv_bfloat16> x(size_t(rows) * cols);
+  DeviceBuffer<float> smooth(cols), scale(rows);
+  DeviceBuffer<int8_t> q(size_t(rows) * cols);
+  DeviceBuffer<uint32_t> seen(1);
+  x.fill_bytes(0x3c);  // every element 0x3c3c, about 0.0115
+  smooth.upload(std::vector<float>(cols, 0.5f));
+  QuantizeRowsParams p;
+  p.rows = rows, p.cols = cols, p.x = x.get(), p.ldx = cols, p.smooth = smooth.get();
+  p.q = q.get(), p.ldq = cols, p.scale = scale.get();
+  const uint32_t* last_scale = reinterpret_cast<const uint32_t*>(scale.get() + rows - 1);
+
+  cudaStream_t s;
+  CUDA_OK(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking));
+  // NOTE: a kernel's first (lazily loaded) launch did not overlap the one before it on the H200
+  // (test_gemm_programmatic_launch_gpu.cu): both kernels run once before the launch that is checked.
+  STATUS_OK(quantize_rows(p, s));
+  CUDA_OK(test::launch_one_thread_programmatic(read_without_waiting, s, last_scale, seen.get()));
+  CUDA_OK(cudaStreamSynchronize(s));
+
+  scale.fill_bytes(0xFF);
+  seen.fill_bytes(0);
+  CUDA_OK(cudaDeviceSynchronize());
+  STATUS_OK(quantize_rows(p, s));
+  CUDA_OK(test::launch_one_thread_programmatic(read_without_waiting, s, last_scale, seen.get()));
+  CUDA_OK(cudaStreamSynchronize(s));
+  CUDA_OK(cudaStreamDestroy(s));
+
+  EXPECT_EQ(seen.download()[0], kPoisonWord)
+      << "a kernel launched programmatically behind quantize_rows started only once the last row was done: "
+         "the quantization kernel did not release its dependents early";
+  uint32_t written = 0;
+  CUDA_OK(cudaMemcpy(&written, last_scale, sizeof(written), cudaMemcpyDeviceToHost));
+  EXPECT_NE(written, kPoisonWord) << "the last row's scale was never written";
+}
+
+// One producer of GEMM inputs, as a call on the stream writing q [rows, cols] and scale [rows].
+struct Producer {
+  std::string name;
+  int64_t cols;
+  int64_t ldx;  // cols + 1 (rows not 16-byte aligned): the scalar kernel
+  // (x, per-channel vector of x's type, smooth or null, q, scale, stream)
+  std::function<Status(const void*, const void*, const float*, int8_t*, float*, int64_t, int64_t, int64_t,
+                       cudaStream_t)>
+      run;
+  bool smooth;
+};
+
+constexpr int64_t kRows = 4093;  // ragged; ~10-60 us of quantization, long enough for the GEMM to start early
+
+Status run_quantize_rows(const void* x, const void*, const float* smooth, int8_t* q, float* scale, int64_t rows,
+                         int64_t cols, int64_t ldx, cudaStream_t s) {
+  QuantizeRowsParams p;
+  p.rows = rows, p.cols = cols, p.x = x, p.ldx = ldx, p.smooth = smooth, p.q = q, p.ldq = cols, p.scale = scale;
+  return quantize_rows(p, s);
+}
+
+Status run_layernorm(const void* x, const void* vec, const float* smooth, int8_t* q, float* scale, int64_t rows,
+                     int64_t cols, int64_t ldx, cudaStream_t s) {
+  LayerNormModulateQuantizeParams p;
+  p.rows = rows, p.cols = cols, p.x = x, p.ldx = ldx, p.tokens_per_batch = rows;
+  p.mod_shift = vec, p.mod_scale = vec, p.ld_mod = cols, p.smooth = smooth;
+  p.q = q, p.ldq = cols, p.scale = scale;
+  return layernorm_modulate_quantize(p, s);
+}
+
+Status run_rmsnorm(const void* x, const void* vec, const float* smooth, int8_t* q, float* scale, int64_t rows,
+                   int64_t cols, int64_t ldx, cudaStream_t s) {
+  RmsNormQuantizeParams p;
+  p.rows = rows, p.cols = cols, p.x = x, p.ldx = ldx, p.weight = vec, p.smooth = smooth;
+  p.q = q, p.ldq = cols, p.scale = scale;
+  return rmsnorm_quantize(p, s);
+}
+
+Status run_gelu(const void* x, const void*, const float* smooth, int8_t* q, float* scale, int64_t rows, int64_t cols,
+                int64_t ldx, cudaStream_t s) {
+  GeluQuantizeParams p;
+  p.rows = rows, p.cols = cols, p.x = x, p.ldx = ldx, p.smooth = smooth, p.q = q, p.ldq = cols, p.scale = scale;
+  return gelu_quantize(p, s);
+}
+
+std::vector<Producer> producers() {
+  return {
+      {"quantize_rows_3072", 3072, 3072, run_quantize_rows, false},
+      {"quantize_rows_smooth_3072", 3072, 3072, run_quantize_rows, true},
+      {"quantize_rows_scalar_rows_3072", 3072, 3073, run_quantize_rows, false},
+      {"layernorm_3072", 3072, 3072, run_layernorm, false},
+      {"layernorm_15360", 15360, 15360, run_layernorm, false},
+      {"quantize_rows_smooth_15360", 15360, 15360, run_quantize_rows, true},
+      {"rmsnorm_3072", 3072, 3072, run_rmsnorm, false},
+      {"gelu_12288", 12288, 12288, run_gelu, false},
+  };
+}
+
+class QuantThenGemm : public ::testing::TestWithParam<Producer> {};
+
+TEST_P(QuantThenGemm, GemmLaunchedProgrammaticallyReadsTheFinishedRows) {
+  SKIP_UNLESS_HOPPER();
+  const Producer& prod = GetParam();
+  const unsigned seed = std::random_device{}();
+  std::mt19937 rng(seed);
+  SCOPED_TRACE(prod.name + ", seed " + std::to_string(seed));
+  const int64_t m = kRows, k = prod.cols, n = 1152;
+
+  DeviceBuffer<uint16_t> x(size_t(m) * prod.ldx), vec(k);
+  DeviceBuffer<float> smooth(k), sx(m), sw(n), bias(n);
+  DeviceBuffer<int8_t> q(size_t(m) * k), w(size_t(n) * k);
+  DeviceBuffer<__nv_bfloat16> d(size_t(m) * n), expected(size_t(m) * n);
+  x.upload(random_bf16(x.count(), rng, -3.0f, 3.0f));
+  vec.upload(random_bf16(k, rng, -0.5f, 0.5f));
+  {
+    std::uniform_real_distribution<float> pos(0.5f, 2.0f), sym(-1.0f, 1.0f), small(1e-3f, 2e-3f);
+    std::vector<float> h(k);
+    for (auto& v : h) v = pos(rng);
+    smooth.upload(h);
+    h.resize(n);
+    for (auto& v : h) v = small(rng);
+    sw.upload(h);
+    for (auto& v : h) v = sym(rng);
+    bias.upload(h);
+    std::uniform_int_distribution<int> i8(-127, 127);
+    std::vector<int8_t> hw(size_t(n) * k);
+    for (auto& v : hw) v = static_cast<int8_t>(i8(rng));
+    w.upload(hw);
+  }
+  const float* smooth_ptr = prod.smooth ? smooth.get() : nullptr;
+
+  GemmParams g;
+  g.m = m, g.n = n, g.k = k, g.a = q.get(), g.lda = k, g.b = w.get(), g.ldb = k;
+  g.scale_a = sx.get(), g.scale_b = sw.get(), g.bias = bias.get(), g.d_type = DType::kBF16, g.ldd = n;
+  g.d = expected.get();
+  const size_t ws_bytes = gemm_workspace_size(g);
+  DeviceBuffer<uint8_t> ws(ws_bytes ? ws_bytes : 1);
+  g.workspace = ws.get(), g.workspace_bytes = ws_bytes;
+  GemmOptions plain;
+  plain.programmatic_launch = false;
+
+  CUDA_OK(cudaDeviceSynchronize());  // the uploads are done before anything runs on the non-blocking stream
+  cudaStream_t s;
+  CUDA_OK(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking));
+  auto quantize = [&] { return prod.run(x.get(), vec.get(), smooth_ptr, q.get(), sx.get(), m, k, prod.ldx, s); };
+  // The expected output, in plain stream order (and every kernel loaded before the checked pair).
+  STATUS_OK(quantize());
+  STATUS_OK(gemm_w8a8(g, s, &plain));
+  CUDA_OK(cudaStreamSynchronize(s));
+
+  q.fill_bytes(0x80);  // -128: never a quantized value
+  sx.fill_bytes(0xFF);
+  d.fill_bytes(0xFF);
+  CUDA_OK(cudaDeviceSynchronize());
+  g.d = d.get();
+  STATUS_OK(quantize());
+  STATUS_OK(gemm_w8a8(g, s));  // programmatic: the default on Hopper
+  CUDA_OK(cudaStreamSynchronize(s));
+  CUDA_OK(cudaStreamDestroy(s));
+
+  const std::vector<__nv_bfloat16> got = d.download(), want = expected.download();
+  size_t differing = 0;
+  for (size_t i = 0; i < got.size(); ++i)
+    differing += std::memcmp(&got[i], &want[i], sizeof(got[i])) != 0;
+  EXPECT_EQ(differing, 0u) << "elements of D differ from the same quantization and GEMM in plain stream order: the "
+                              "GEMM read rows the quantization kernel had not finished";
+}
+
+INSTANTIATE_TEST_SUITE_P(Producers, QuantThenGemm, ::testing::ValuesIn(producers()),
+                         [](const ::testing::TestParamInfo<Producer>& info) { return info.param.name; });
+
+}  // namespace
+}  // namespace int8dit
