@@ -21,6 +21,7 @@ PATHS = [
     ("ours_heuristic", "int8dit (dispatch)", "#1b7837"),
     ("ours_heuristic_stream_order", "int8dit (dispatch, no programmatic launch)", "#5aae61"),
     ("ours_best", "int8dit (best config)", "#7fbf7b"),
+    ("ours_linear", "int8dit linear layer (quantize_rows + GEMM)", "#c2a5cf"),
     ("cublaslt_fp8", "cuBLASLt FP8 e4m3", "#2166ac"),
     ("cublaslt_fp8_per_tensor", "cuBLASLt FP8 e4m3 (per-tensor scales)", "#92c5de"),
     ("cublaslt_int8_gemm", "cuBLASLt int8 GEMM alone", "#bababa"),

@@ -30,7 +30,8 @@ double parse_double(const std::string& flag, const std::string& v) {
 std::string help_text() {
   return R"(int8dit_bench_gemm: the W8A8 GEMM (bf16 out, bias, per-token x per-channel scales) against
 cuBLAS bf16 (+bias epilogue), cuBLASLt int8 (int32 out) + a dequantize kernel, and cuBLASLt FP8 e4m3
-(bf16 out, +bias), all in one process on one GPU. Every path is checked before it is timed.
+(bf16 out, +bias), all in one process on one GPU; and int8dit's whole linear layer on a bf16 input
+(quantize_rows, then the GEMM), against bf16. Every path is checked before it is timed.
 
 Usage: int8dit_bench_gemm [flags]
 

@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <tuple>
 
 #include "check.h"
 #include "kernels.h"
@@ -26,9 +27,14 @@ constexpr Target kTargets[] = {
 double tops(const Row& row, const PathResult& p) { return p.ok() ? row.flops / (p.ms * 1e-3) / 1e12 : 0; }
 
 const PathResult& ours(const Row& row, Ours which) {
-  return which == Ours::kBestConfig            ? row.ours_best
-         : which == Ours::kDispatchStreamOrder ? row.ours_stream_order
-                                               : row.ours_heuristic;
+  switch (which) {
+    case Ours::kBestConfig: return row.ours_best;
+    case Ours::kDispatchStreamOrder: return row.ours_stream_order;
+    case Ours::kLinear: return row.linear;
+    case Ours::kLinearStreamOrder: return row.linear_stream_order;
+    case Ours::kDispatch: break;
+  }
+  return row.ours_heuristic;
 }
 
 double speedup(const PathResult& base, const PathResult& o) { return base.ok() && o.ok() ? base.ms / o.ms : 0; }
@@ -194,6 +200,10 @@ Json to_json(const RunReport& r) {
     paths["ours_heuristic"] = path_json(row, row.ours_heuristic, peak, &row.bf16, &row.fp8);
     paths["ours_heuristic_stream_order"] = path_json(row, row.ours_stream_order, peak, &row.bf16, &row.fp8);
     paths["ours_best"] = path_json(row, row.ours_best, peak, &row.bf16, &row.fp8);
+    // The linear layer takes bf16 in, as cuBLAS bf16 does; the FP8 figures leave out FP8's own
+    // quantization, so the linear layer is compared with bf16 only.
+    paths["ours_linear"] = path_json(row, row.linear, peak, &row.bf16, nullptr);
+    paths["ours_linear_stream_order"] = path_json(row, row.linear_stream_order, peak, &row.bf16, nullptr);
     paths["cublas_bf16_bias"] = path_json(row, row.bf16, 0, nullptr, nullptr);
     paths["cublaslt_int8_gemm"] = path_json(row, row.int8_gemm, peak, &row.bf16, &row.fp8);
     paths["cublaslt_int8_dequant"] = path_json(row, row.int8_dequant, peak, &row.bf16, &row.fp8);
@@ -244,6 +254,22 @@ Json to_json(const RunReport& r) {
   summary["ours"] = "int8dit::gemm_w8a8 with default dispatch (no configuration forced)";
   summary["stream_order"] = summary_json(stream_order, nullptr);
   summary["stream_order"]["ours"] = "the same calls with GemmOptions::programmatic_launch = false (plain stream order)";
+  for (const auto& [key, which, what] :
+       {std::tuple<const char*, Ours, const char*>{
+            "linear", Ours::kLinear,
+            "the linear layer on a bf16 input: quantize_rows then the dispatched GEMM (programmatic), against "
+            "cuBLAS bf16 (fp8 figures leave out FP8's own quantization: not comparable, left empty)"},
+        {"linear_stream_order", Ours::kLinearStreamOrder,
+         "the linear layer with the GEMM in plain stream order (it starts when the quantization has ended)"}}) {
+    const Summary lin = summarize(r.rows, which);
+    Json& jl = summary[key];
+    jl["geomean_vs_bf16_large"] = lin.large_rows ? Json(lin.geomean_vs_bf16_large) : Json();
+    jl["geomean_vs_bf16_small"] = lin.small_rows ? Json(lin.geomean_vs_bf16_small) : Json();
+    jl["tops_flux_single_lin1"] = lin.tops_flux_single_lin1 > 0 ? Json(lin.tops_flux_single_lin1) : Json();
+    jl["large_rows"] = lin.large_rows;
+    jl["small_rows"] = lin.small_rows;
+    jl["ours"] = what;
+  }
   summary["best_config"] = summary_json(best, nullptr);
   summary["best_config"]["ours"] = "the fastest configuration forced by name, per shape";
   const bool all_checks_passed = [&] {
@@ -302,18 +328,20 @@ std::string to_markdown(const RunReport& r) {
   line("");
   line("Cells are `ms / TOPS` (TOPS = 2MNK / t). \"ours\" is int8dit::gemm_w8a8 with default dispatch (on Hopper "
        "a programmatic dependent launch); \"no PDL\" the same call in plain stream order; \"best\" the fastest "
-       "configuration forced by name. Speedups are ours vs the baseline (dispatch / best).");
+       "configuration forced by name. Speedups are ours vs the baseline (dispatch / best). \"linear\" is the "
+       "whole int8dit linear layer on a bf16 input (quantize_rows, then the GEMM; \"no PDL\": the GEMM in plain "
+       "stream order), compared with cuBLAS bf16, which takes the same input.");
   line("");
   line("| preset | M x N x K | layer | ours | ours config | ours, no PDL | best | best config | cuBLAS bf16+bias | "
        "cuBLASLt int8 + dequant (GEMM alone) | cuBLASLt FP8 rowwise | FP8 per-tensor | vs bf16 | vs FP8 rowwise | "
-       "vs FP8 per-tensor | % INT8 peak | max rel err |");
-  line("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+       "vs FP8 per-tensor | % INT8 peak | max rel err | linear | linear, no PDL | linear vs bf16 |");
+  line("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
   for (const Row& row : r.rows) {
     const std::string shape =
         std::to_string(row.shape.m) + "x" + std::to_string(row.shape.n) + "x" + std::to_string(row.shape.k);
     if (!row.error.empty()) {
       line("| " + row.shape.preset + " | " + shape + " | " + row.shape.layer + " | row failed: " + row.error +
-           " ||||||||||||||");
+           " |||||||||||||||||");
       continue;
     }
     const PathResult& h = row.ours_heuristic;
@@ -329,7 +357,8 @@ std::string to_markdown(const RunReport& r) {
          num(speedup(row.fp8, b)) + " | " + num(speedup(row.fp8_per_tensor, h)) + " / " +
          num(speedup(row.fp8_per_tensor, b)) + " | " +
          (peak > 0 && h.ok() ? num(100 * tops(row, h) / peak, "%.1f") : "n/a") + " | " +
-         (h.max_rel_err >= 0 ? num(h.max_rel_err, "%.1e") : "n/a") + " |");
+         (h.max_rel_err >= 0 ? num(h.max_rel_err, "%.1e") : "n/a") + " | " + cell(row, row.linear) + " | " +
+         cell(row, row.linear_stream_order) + " | " + num(speedup(row.bf16, row.linear)) + " |");
   }
   line("");
   line("## Summary");
@@ -366,6 +395,18 @@ std::string to_markdown(const RunReport& r) {
                                     num(r.host.us_per_empty_driver_launch_gemm_params_smem) + " through cuLaunchKernelEx)"
                               : "n/a: " + r.host.status) +
        " | | | <= 5 |");
+  const Summary lin = summarize(r.rows, Ours::kLinear), lin_plain = summarize(r.rows, Ours::kLinearStreamOrder);
+  line("");
+  line("The linear layer (quantize_rows + GEMM, bf16 in) against cuBLAS bf16 (same input):");
+  line("");
+  line("| figure | linear (GEMM programmatic) | linear, GEMM in plain stream order |");
+  line("|---|---|---|");
+  line("| geomean speedup vs bf16, M >= 4096 (" + std::to_string(lin.large_rows) + " shapes) | " +
+       num(lin.geomean_vs_bf16_large) + " | " + num(lin_plain.geomean_vs_bf16_large) + " |");
+  line("| geomean speedup vs bf16, M <= 1024 (" + std::to_string(lin.small_rows) + " shapes) | " +
+       num(lin.geomean_vs_bf16_small) + " | " + num(lin_plain.geomean_vs_bf16_small) + " |");
+  line("| effective TOPS on Flux single-stream linear1 | " + num(lin.tops_flux_single_lin1, "%.0f") + " | " +
+       num(lin_plain.tops_flux_single_lin1, "%.0f") + " |");
   line("");
   bool fp8_fallback = false;
   for (const Row& row : r.rows) fp8_fallback |= row.fp8.ok() && (row.fp8_scaling == "per_tensor" || !row.fp8_bias);

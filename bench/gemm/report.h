@@ -26,7 +26,8 @@ struct RunReport {
 
 // Which of ours a summary is of: the default dispatch (what the targets refer to), the same in
 // plain stream order (no programmatic dependent launch), or the best forced configuration per shape.
-enum class Ours { kDispatch, kDispatchStreamOrder, kBestConfig };
+// kLinear*: the linear layer (quantize_rows + GEMM), Row::linear and Row::linear_stream_order.
+enum class Ours { kDispatch, kDispatchStreamOrder, kBestConfig, kLinear, kLinearStreamOrder };
 
 struct Summary {
   double geomean_vs_bf16_large = 0, geomean_vs_fp8_large = 0, geomean_vs_bf16_small = 0;

@@ -14,6 +14,7 @@
 #include "check.h"
 #include "device_buffer.h"
 #include "int8dit/gemm.h"
+#include "int8dit/quantize.h"
 #include "int8dit/reference.h"
 #include "kernels.h"
 #include "lt_matmul.h"
@@ -32,6 +33,7 @@ struct BufferSet {
   DeviceBuffer y_dequant;     // bf16 [M, N]: the dequantize kernel
   DeviceBuffer x16, w16, y16; // bf16 path
   DeviceBuffer xf8, wf8, yf8; // FP8 path
+  DeviceBuffer q_lin, sx_lin, y_lin;  // the linear path: x16 quantized (int8, fp32 per row), its bf16 output
 };
 
 std::string fmt(const char* f, double a) {
@@ -112,7 +114,8 @@ struct ShapeBench::Impl {
     const double target = opts.rotate_mb > 0 ? opts.rotate_mb * 1e6 : 3.0 * double(gpu.l2_bytes);
     int count = int(std::ceil(target / ours_bytes));
     count = std::clamp(count, 2, 64);
-    const double per_set = double(mk() + nk()) * 4 /* int8, bf16 x2, fp8 */ + double(mn()) * (2 + 4 + 2 + 2 + 2);
+    const double per_set = double(mk() + nk()) * 4 /* int8, bf16 x2, fp8 */ + double(mk()) /* linear's int8 */ +
+                           double(mn()) * (2 + 4 + 2 + 2 + 2 + 2) + 4.0 * double(s.m);
     size_t free_bytes = 0, total_bytes = 0;
     BENCH_CUDA(cudaMemGetInfo(&free_bytes, &total_bytes));
     const int fits = int(0.8 * double(free_bytes) / per_set);
@@ -139,6 +142,9 @@ struct ShapeBench::Impl {
       b.xf8 = DeviceBuffer(mk());
       b.wf8 = DeviceBuffer(nk());
       b.yf8 = DeviceBuffer(2 * mn());
+      b.q_lin = DeviceBuffer(mk());
+      b.sx_lin = DeviceBuffer(4 * size_t(s.m));
+      b.y_lin = DeviceBuffer(2 * mn());
       fill_int8(b.x8.as<int8_t>(), mk(), seed + 1, stream);
       fill_int8(b.w8.as<int8_t>(), nk(), seed + 2, stream);
       fill_bf16(b.x16.as<__nv_bfloat16>(), mk(), seed + 3, -1.0f, 1.0f, stream);
@@ -309,6 +315,55 @@ struct ShapeBench::Impl {
       const int8dit::Status st = int8dit::gemm_w8a8(ours_params(i), stream, o);
       if (!st.ok()) throw BenchError("int8dit::gemm_w8a8: " + st.to_string());
     };
+  }
+
+  // The linear layer on set i's bf16 input: quantize_rows into the set's own int8 rows and scales,
+  // then the GEMM (options o) on them.
+  void linear_call(int i, const int8dit::GemmOptions* o) {
+    const BufferSet& b = set(i);
+    int8dit::QuantizeRowsParams qp;
+    qp.rows = s.m;
+    qp.cols = s.k;
+    qp.x = b.x16.as<void>();
+    qp.x_type = int8dit::DType::kBF16;
+    qp.ldx = s.k;
+    qp.q = b.q_lin.as<int8_t>();
+    qp.ldq = s.k;
+    qp.scale = b.sx_lin.as<float>();
+    const int8dit::Status qs = int8dit::quantize_rows(qp, stream);
+    if (!qs.ok()) throw BenchError("int8dit::quantize_rows: " + qs.to_string());
+    int8dit::GemmParams p = ours_params(i);
+    p.a = b.q_lin.as<int8_t>();
+    p.scale_a = b.sx_lin.as<float>();
+    p.d = b.y_lin.as<void>();
+    const int8dit::Status st = int8dit::gemm_w8a8(p, stream, o);
+    if (!st.ok()) throw BenchError("int8dit::gemm_w8a8 (linear): " + st.to_string());
+  }
+
+  // Checks the linear path on set 0 (output poisoned first) against the same GEMM in plain stream
+  // order on the rows it quantized, bit for bit, then queues both launch orders for timing.
+  void run_linear(Row& row) {
+    const double bytes = double(2 * mk() + nk() + 2 * mn() + 8 * size_t(s.n));  // bf16 in, weights, bf16 out
+    row.linear.what = row.linear_stream_order.what = row.ours_heuristic.what;
+    const BufferSet& b = sets[0];
+    BENCH_CUDA(cudaMemsetAsync(b.y_lin.as<void>(), 0xFF, 2 * mn(), stream));
+    linear_call(0, nullptr);
+    int8dit::GemmParams p = ours_params(0);
+    p.a = b.q_lin.as<int8_t>();
+    p.scale_a = b.sx_lin.as<float>();
+    p.d = reference_out.as<void>();  // the GEMM paths are checked by now: the buffer is free
+    const int8dit::Status st = int8dit::gemm_w8a8(p, stream, &stream_order_options);
+    if (!st.ok()) throw BenchError("int8dit::gemm_w8a8 (linear's check): " + st.to_string());
+    const CompareResult c =
+        compare_bf16(b.y_lin.as<__nv_bfloat16>(), reference_out.as<__nv_bfloat16>(), s.m, s.n, 0.0, stream);
+    if (!c.ok()) {
+      row.linear.status = row.linear_stream_order.status = mismatch_text(c) + " (against the GEMM alone on its rows)";
+      row.check_failed = true;
+      std::printf("    !!! ours linear: %s\n", row.linear.status.c_str());
+      return;
+    }
+    defer_timing(row.linear, [this](int i) { linear_call(i, nullptr); }, bytes);
+    defer_timing(row.linear_stream_order, [this](int i) { linear_call(i, &stream_order_options); }, bytes);
   }
 
   static std::string mismatch_text(const CompareResult& c) {
@@ -626,6 +681,12 @@ struct ShapeBench::Impl {
       };
       guarded({&row.ours_heuristic, &row.ours_stream_order, &row.ours_best}, "ours", [&] { run_ours(row); });
       guarded({&row.int8_gemm, &row.int8_dequant}, "cuBLASLt int8", [&] { run_int8(row, int8, int8_algos); });
+      // After every check against reference_out: the linear path's own check overwrites it.
+      if (row.ours_heuristic.ok()) {
+        guarded({&row.linear, &row.linear_stream_order}, "ours linear", [&] { run_linear(row); });
+      } else {
+        row.linear.status = row.linear_stream_order.status = "not timed: the GEMM alone did not pass its check";
+      }
       guarded({&row.bf16}, "cuBLAS bf16", [&] { run_bf16(row); });
       guarded({&row.fp8, &row.fp8_per_tensor}, "cuBLASLt FP8", [&] { run_fp8(row); });
       guarded({}, "final timing", [&] { time_finals(); });
@@ -633,6 +694,8 @@ struct ShapeBench::Impl {
       print_path("ours, heuristic", row.ours_heuristic, row.flops, peak);
       print_path("ours, heuristic, no PDL", row.ours_stream_order, row.flops, peak);
       print_path("ours, best of forced configs", row.ours_best, row.flops, peak);
+      print_path("ours linear (quantize + GEMM)", row.linear, row.flops, peak);
+      print_path("ours linear, GEMM without PDL", row.linear_stream_order, row.flops, peak);
       print_path("cuBLASLt int8 (GEMM alone)", row.int8_gemm, row.flops, peak);
       print_path("cuBLASLt int8 + dequantize", row.int8_dequant, row.flops, peak);
       print_path("cuBLAS bf16 + bias epilogue", row.bf16, row.flops, 0);
@@ -645,6 +708,9 @@ struct ShapeBench::Impl {
                     row.bf16.ok() ? fmt("%.2fx", row.bf16.ms / o.ms).c_str() : "n/a",
                     row.fp8.ok() ? fmt("%.2fx", row.fp8.ms / o.ms).c_str() : "n/a",
                     row.fp8_per_tensor.ok() ? fmt("%.2fx", row.fp8_per_tensor.ms / o.ms).c_str() : "n/a");
+      if (row.linear.ok() && row.bf16.ok())
+        std::printf("    ours linear (bf16 in, quantization included) speedup: %.2fx vs bf16\n",
+                    row.bf16.ms / row.linear.ms);
     } catch (const BenchError& e) {
       row.error = e.what();
       row.check_failed = true;

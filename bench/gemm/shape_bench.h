@@ -46,6 +46,11 @@ struct Row {
   PathResult ours_heuristic, ours_best, bf16, int8_gemm, int8_dequant, fp8;
   // ours_heuristic launched in plain stream order (GemmOptions::programmatic_launch = false).
   PathResult ours_stream_order;
+  // The whole int8dit linear layer on a bf16 input, as the Python layer runs it: quantize_rows (per-token
+  // int8 + scales), then the dispatched GEMM (programmatic on Hopper, so it may start during the
+  // quantization's last rows), and the same pair with the GEMM in plain stream order. Against
+  // cuBLAS bf16, which takes the same bf16 input: the layer's speedup with its quantization paid.
+  PathResult linear, linear_stream_order;
   std::string fp8_scaling;  // "outer_vector" or "per_tensor"
   bool fp8_bias = true;     // false: cuBLASLt had no outer-vector kernel with the bias epilogue
   std::string fp8_note;     // why per-tensor, where outer-vector was not available
