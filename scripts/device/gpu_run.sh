@@ -40,6 +40,7 @@
 #   STEPS="... pytest e2e"             pytest: build int8dit._C, run tests/python (torch and GPU tests);
 #   E2E_ARGS="..."                     e2e: python -m int8dit.bench.e2e with these arguments. Wheels and
 #                                      the packed MiniLM model travel in .whl/ (carry it).
+#   STEPS="... e2e_pdl_off"            e2e_pdl_off: the e2e step again with INT8DIT_PDL=0 -> e2e_pdl_off/
 #   GPU_RUN_SECONDS=540                the whole run's budget: every step runs under `timeout` with what
 #                                      is left of it (minus 20 s to pack), so a run that would outlast the
 #                                      device call's limit still packs and returns what it measured.
@@ -249,20 +250,25 @@ step_pytest() {
   [[ ${PIPESTATUS[0]} -eq 0 ]] || status=1
 }
 
-step_e2e() {
+run_e2e() {  # $1: the output folder's name under $WORK
   python_setup
   # E2E_TIMEOUT (seconds) or E2E_UNTIL (epoch seconds) stops the benchmark early enough that what it
   # wrote still comes back.
   e2e_limit=$(left)
   [[ -n ${E2E_TIMEOUT:-} ]] && ((E2E_TIMEOUT < e2e_limit)) && e2e_limit=$E2E_TIMEOUT
   [[ -n ${E2E_UNTIL:-} ]] && ((E2E_UNTIL - $(date +%s) < e2e_limit)) && e2e_limit=$((E2E_UNTIL - $(date +%s))) && ((e2e_limit < 1)) && e2e_limit=1
-  timeout "$e2e_limit" python3 -m int8dit.bench.e2e --out "$WORK/e2e" ${E2E_ARGS:-} 2>&1 | tee "$WORK/e2e.log" | grep -vE "^\s*$" | tail -n 80
+  timeout "$e2e_limit" python3 -m int8dit.bench.e2e --out "$WORK/$1" ${E2E_ARGS:-} 2>&1 | tee "$WORK/$1.log" | grep -vE "^\s*$" | tail -n 80
   [[ ${PIPESTATUS[0]} -eq 0 ]] || status=1
 }
 
+step_e2e() { run_e2e e2e; }
+# The same with programmatic dependent launch off (INT8DIT_PDL=0), into e2e_pdl_off/: what it is worth
+# in a model, where each GEMM follows its quantization kernel.
+step_e2e_pdl_off() { INT8DIT_PDL=0 run_e2e e2e_pdl_off; }
+
 for step in $STEPS; do
   if [[ $(type -t "step_$step") != function ]]; then
-    echo "gpu_run: unknown step '$step' (steps: build test sanitize repeat sass ncu_gemm quant quant_paths ncu_quant layout probe bench bench_back_to_back tune pytest e2e)"; status=1; continue
+    echo "gpu_run: unknown step '$step' (steps: build test sanitize repeat sass ncu_gemm quant quant_paths ncu_quant layout probe bench bench_back_to_back tune pytest e2e e2e_pdl_off)"; status=1; continue
   fi
   "step_$step"
   step_done "$step"
