@@ -215,11 +215,14 @@ int main(int argc, char** argv) {
     // Times one kernel in one layout (vecs vectors a thread, threads = the fewest whole warps; a
     // persistent grid of as many CTAs as fit, else one CTA a row) and checks it against the library.
     // `extra`: the kernel's arguments after (RowArgs, op).
-    auto time_layout = [&](auto kernel, auto op, int vecs, bool persistent, size_t smem_per_thread,
-                           const std::string& label, auto... extra) {
+    // max_threads: the kernel's launch bounds (kMaxRowThreads; kWideRowThreads for the wide ones,
+    // which are timed only where the layout needs more than kMaxRowThreads).
+    auto time_layout_up_to = [&](int max_threads, auto kernel, auto op, int vecs, bool persistent, size_t smem_per_thread,
+                                 const std::string& label, auto... extra) {
       const int64_t nvec = k / 8;
       const int threads = static_cast<int>((nvec + vecs - 1) / vecs + 31) / 32 * 32;
-      if (threads > 256 || static_cast<int64_t>(threads - 32) * vecs >= nvec) return;  // the layout does not fit this K
+      if (threads > max_threads || static_cast<int64_t>(threads - 32) * vecs >= nvec) return;  // the layout does not fit this K
+      if (max_threads > int8dit::quant::kMaxRowThreads && threads <= int8dit::quant::kMaxRowThreads) return;
       // The kernel tests only the trailing slots for presence (row_shape.h's full_vector_slots).
       if (static_cast<int64_t>(threads) * int8dit::quant::full_vector_slots(vecs) > nvec) return;
       cudaFuncAttributes fa{};
@@ -241,6 +244,10 @@ int main(int argc, char** argv) {
       report(op_name + " " + std::to_string(threads) + "x" + std::to_string(vecs) + " " + label + " " +
                  std::to_string(per_sm) + "/SM",
              launch, fa.numRegs, check);
+    };
+    auto time_layout = [&](auto kernel, auto op, int vecs, bool persistent, size_t smem_per_thread,
+                           const std::string& label, auto... extra) {
+      time_layout_up_to(int8dit::quant::kMaxRowThreads, kernel, op, vecs, persistent, smem_per_thread, label, extra...);
     };
     // One layout of the library's register-row kernel.
     auto candidate = [&](auto kernel, auto op, int vecs, bool persistent, size_t smem_per_thread, bool recips = false) {
@@ -281,7 +288,43 @@ int main(int argc, char** argv) {
         }
       }
     };
+    // The wide kernels (up to kWideRowThreads threads, 128 registers a thread) where a row needs more
+    // than kMaxRowThreads threads at 3, 4 or 6 vectors a thread: twice the warps an SM on long rows.
+    auto wide = [&](auto op) {
+      using Op = decltype(op);
+      using int8dit::quant::row_quantize_bulk_ring;
+      using int8dit::quant::row_quantize_registers;
+      using int8dit::quant::ring_smem_bytes_per_thread;
+      using int8dit::quant::smooth_reciprocal_bytes_per_thread;
+      constexpr int kWide = int8dit::quant::kWideRowThreads;
+      constexpr bool kCaches = Op::kChannelVec4s > 0;
+      auto reg = [&](auto kernel, int vecs, size_t smem, const std::string& label) {
+        time_layout_up_to(kWide, kernel, op, vecs, true, smem, "wide " + label);
+      };
+      auto ring = [&](auto kernel, int vecs, size_t smem, const std::string& label) {
+        time_layout_up_to(kWide, kernel, op, vecs, true, smem, "wide ring2 " + label, 2);
+      };
+      reg(row_quantize_registers<T, Op, 3, true, false, false, 0, kWide>, 3, 0, "persistent");
+      reg(row_quantize_registers<T, Op, 4, true, false, false, 0, kWide>, 4, 0, "persistent");
+      reg(row_quantize_registers<T, Op, 6, true, false, false, 0, kWide>, 6, 0, "persistent");
+      ring(row_quantize_bulk_ring<T, Op, 4, false, false, 0, kWide>, 4, ring_smem_bytes_per_thread<Op, 4, false, false>(2), "");
+      if (args.smooth) {
+        reg(row_quantize_registers<T, Op, 4, true, false, true, 0, kWide>, 4, smooth_reciprocal_bytes_per_thread(4),
+            "persistent+reciprocals");
+        reg(row_quantize_registers<T, Op, 6, true, false, true, 0, kWide>, 6, smooth_reciprocal_bytes_per_thread(6),
+            "persistent+reciprocals");
+        ring(row_quantize_bulk_ring<T, Op, 4, false, true, 0, kWide>, 4, ring_smem_bytes_per_thread<Op, 4, false, true>(2),
+             "+reciprocals");
+      }
+      if constexpr (kCaches) {
+        reg(row_quantize_registers<T, Op, 4, true, true, false, 0, kWide>, 4, 64 * Op::kChannelVec4s, "persistent+cache");
+        reg(row_quantize_registers<T, Op, 6, true, true, false, 0, kWide>, 6, 96 * Op::kChannelVec4s, "persistent+cache");
+        ring(row_quantize_bulk_ring<T, Op, 4, true, false, 0, kWide>, 4, ring_smem_bytes_per_thread<Op, 4, true, false>(2),
+             "+cache");
+      }
+    };
     auto layouts = [&](auto op) {
+      wide(op);
       rings(op);
       using Op = decltype(op);
       using int8dit::quant::row_quantize_registers;

@@ -85,13 +85,16 @@ constexpr size_t ring_smem_bytes_per_thread(int stages) {
 // register kernel) and 1 < stages <= kMaxRingStages. Dynamic shared memory:
 // ring_smem_bytes_per_thread() x blockDim.x. On GPUs before sm_90 the body is empty: the launcher
 // (row_launch.cuh) runs it only where the loaded binary was built for sm_90 or newer.
-template <typename T, typename Op, int kVecs, bool kCacheChannels, bool kRecips, int kMinCtas = 0>
-__global__ void __launch_bounds__(kMaxRowThreads, kMinCtas) row_quantize_bulk_ring(RowArgs<T> a, Op op, int stages) {
+// kMaxThreads: kMaxRowThreads, or kWideRowThreads for the wide kernel (launch bounds and reducer).
+template <typename T, typename Op, int kVecs, bool kCacheChannels, bool kRecips, int kMinCtas = 0,
+          int kMaxThreads = kMaxRowThreads>
+__global__ void __launch_bounds__(kMaxThreads, kMinCtas) row_quantize_bulk_ring(RowArgs<T> a, Op op, int stages) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
   static_assert(!(kCacheChannels && kRecips), "one per-thread cache: the op's channels or the reciprocals");
   release_dependent_launch();
   extern __shared__ float4 dynamic_smem[];  // [per-thread cache][blockDim.x] then [stages][threads * kVecs] uint4
-  __shared__ float4 partials[2][2];
+  using Reducer = RowReducerFor<kMaxThreads>;
+  __shared__ float4 partials[2][Reducer::kVec4s];
   __shared__ uint64_t full[kMaxRingStages];
   const int threads = blockDim.x;
   const size_t cache_vec4s = ((kCacheChannels ? channel_cache_bytes_per_thread<Op, kVecs>() : 0) +
@@ -112,7 +115,7 @@ __global__ void __launch_bounds__(kMaxRowThreads, kMinCtas) row_quantize_bulk_ri
       if (row < a.rows) bulk::copy_row(ring + s * slot_vecs, a.x + row * a.ldx, row_bytes, &full[s], policy);
     }
   }
-  RowReducer reduce{partials};
+  Reducer reduce{partials};
   reduce.init();  // its barrier also publishes the initialised ring barriers to every thread
 
   bool has[kVecs];

@@ -62,40 +62,51 @@ __device__ __forceinline__ void release_dependent_launch() {
 }
 
 // Reductions over the threads of one row, which are the whole CTA: a butterfly in every warp, then
-// every thread adds the (at most 8) warps' results from shared memory in one fixed tree: ~8
-// instructions and one shared load's latency after the barrier, where a second butterfly was five
-// dependent shuffles. A butterfly leaves the same bits in every lane (a + b == b + a) and all threads
-// add the same partials in the same order, so every thread gets the same value.
+// every thread adds the (at most kWarps: 8, or 16 in the wide kernels) warps' results from shared
+// memory in one fixed tree: ~8 instructions and one shared load's latency after the barrier, where a
+// second butterfly was five dependent shuffles. A butterfly leaves the same bits in every lane
+// (a + b == b + a) and all threads add the same partials in the same order, so every thread gets the
+// same value.
 // NOTE: the slots past the last warp stay zero from init(), which is why max is for values >= 0.
 // The partials alternate between two buffers, so one barrier per reduction is enough: a thread
 // writes buffer p for reduction k + 2 only after passing reduction k + 1's barrier, which every
 // thread reaches only after reading reduction k's values from p. (A LayerNorm row makes three.)
-constexpr int kMaxRowWarps = kMaxRowThreads / 32;
-static_assert(kMaxRowWarps == 8 && kStreamThreads <= kMaxRowThreads, "the reduction tree adds 8 partials");
-
+template <int kWarps>
 struct RowReducer {
-  float4 (*partials)[2];  // [2 buffers][8 floats] in shared memory
+  static_assert(kWarps == 8 || kWarps == 16, "the reduction tree adds 8 or 16 partials");
+  static constexpr int kVec4s = kWarps / 4;
+  float4 (*partials)[kVec4s];  // [2 buffers][kWarps floats] in shared memory
   int parity = 0;
 
   // Every thread of the CTA, before the first reduction.
   __device__ void init() {
-    if (threadIdx.x < 2 * kMaxRowWarps) reinterpret_cast<float*>(partials)[threadIdx.x] = 0.0f;
+    if (threadIdx.x < 2 * kWarps) reinterpret_cast<float*>(partials)[threadIdx.x] = 0.0f;
     __syncthreads();
   }
   __device__ float sum(float v) {
     v = warp_sum(v);
     if (blockDim.x == 32) return v;
     const float4* p = publish(v);
-    const float4 a = p[0], b = p[1];
-    return ((a.x + a.y) + (a.z + a.w)) + ((b.x + b.y) + (b.z + b.w));
+    float part[kVec4s];
+#pragma unroll
+    for (int i = 0; i < kVec4s; ++i) {
+      const float4 a = p[i];
+      part[i] = (a.x + a.y) + (a.z + a.w);
+    }
+    return kVec4s == 2 ? part[0] + part[1] : (part[0] + part[1]) + (part[kVec4s - 2] + part[kVec4s - 1]);
   }
   // The max of values >= 0 or NaN.
   __device__ float max_nonneg(float v) {
     v = warp_max(v);
     if (blockDim.x == 32) return v;
     const float4* p = publish(v);
-    const float4 a = p[0], b = p[1];
-    return max_nan(max_nan(max_nan(a.x, a.y), max_nan(a.z, a.w)), max_nan(max_nan(b.x, b.y), max_nan(b.z, b.w)));
+    float m = 0.0f;
+#pragma unroll
+    for (int i = 0; i < kVec4s; ++i) {
+      const float4 a = p[i];
+      m = max_nan(m, max_nan(max_nan(a.x, a.y), max_nan(a.z, a.w)));
+    }
+    return m;
   }
 
  private:
@@ -107,6 +118,12 @@ struct RowReducer {
     return p;
   }
 };
+static_assert(kMaxRowThreads == 8 * 32 && kWideRowThreads == 16 * 32 && kStreamThreads <= kMaxRowThreads,
+              "RowReducer<8> serves the kernels of up to kMaxRowThreads, RowReducer<16> the wide ones");
+
+// The reducer and its shared partials for a kernel of at most kMaxThreads threads.
+template <int kMaxThreads>
+using RowReducerFor = RowReducer<kMaxThreads / 32>;
 
 // SmoothQuant's reciprocals in shared memory, [kVecs][2][blockDim.x] float4 (8 columns a vector slot),
 // each thread reading back only its own: computed from s_k once per persistent CTA, they replace the
@@ -198,9 +215,9 @@ __device__ __forceinline__ void present_vector_slots(const RowArgs<T>& a, bool (
 // column arithmetic cost a few instructions a vector in a kernel whose speed is its instruction count.
 // kRecips: the persistent SmoothQuant kernel, recips this thread's reciprocals
 // (smooth_reciprocals_for_thread) or nullptr for the IEEE division.
-template <typename T, typename Op, int kVecs, bool kCacheChannels, bool kRecips>
+template <typename T, typename Op, int kVecs, bool kCacheChannels, bool kRecips, typename Reducer>
 __device__ __forceinline__ void quantize_held_row(const RowArgs<T>& a, Op& op, int64_t row, float (&v)[kVecs][kVecElems],
-                                                  const bool (&has)[kVecs], RowReducer& reduce, float4* channels,
+                                                  const bool (&has)[kVecs], Reducer& reduce, float4* channels,
                                                   const float4* recips) {
   const int col0 = threadIdx.x * kVecElems, col_step = blockDim.x * kVecElems;
   const int chan_step = Op::kChannelVec4s * blockDim.x;  // channels of vector i: channels + i * chan_step
@@ -324,15 +341,17 @@ constexpr size_t kMaxCappedChannelCacheBytes = 96 * 1024;
 // kMinCtas: __launch_bounds__' CTAs an SM, which caps the registers a thread. 0 states no minimum,
 // which is not the same as 1: with (256, 1) ptxas took up to 40 more registers a thread than with
 // (256) alone (RMSNorm's cached 6-vector kernel 126 -> 146, one CTA an SM instead of two).
+// kMaxThreads: kMaxRowThreads, or kWideRowThreads for the wide kernels (launch bounds and reducer).
 template <typename T, typename Op, int kVecs, bool kPersistent, bool kCacheChannels, bool kSmoothReciprocals = false,
-          int kMinCtas = 0>
-__global__ void __launch_bounds__(kMaxRowThreads, kMinCtas) row_quantize_registers(RowArgs<T> a, Op op) {
+          int kMinCtas = 0, int kMaxThreads = kMaxRowThreads>
+__global__ void __launch_bounds__(kMaxThreads, kMinCtas) row_quantize_registers(RowArgs<T> a, Op op) {
   static_assert(kPersistent || !kCacheChannels, "the channel cache lives across the rows of a persistent CTA");
   static_assert(!kSmoothReciprocals || (kPersistent && !kCacheChannels), "reciprocals: persistent, no op cache");
   release_dependent_launch();
   extern __shared__ float4 channel_cache[];  // [kVecs][kChannelVec4s][blockDim.x]
-  __shared__ float4 partials[2][2];
-  RowReducer reduce{partials};
+  using Reducer = RowReducerFor<kMaxThreads>;
+  __shared__ float4 partials[2][Reducer::kVec4s];
+  Reducer reduce{partials};
   reduce.init();
   const int threads = blockDim.x;
   bool has[kVecs];
@@ -367,8 +386,9 @@ __global__ void __launch_bounds__(kMaxRowThreads, kMinCtas) row_quantize_registe
 template <typename T, typename Op>
 __global__ void __launch_bounds__(kStreamThreads) row_quantize_streaming(RowArgs<T> a, Op op) {
   release_dependent_launch();
-  __shared__ float4 partials[2][2];
-  RowReducer reduce{partials};
+  using Reducer = RowReducerFor<kStreamThreads>;
+  __shared__ float4 partials[2][Reducer::kVec4s];
+  Reducer reduce{partials};
   reduce.init();
   const int64_t row = blockIdx.x;
   const T* xr = a.x + row * a.ldx;

@@ -11,6 +11,9 @@ namespace int8dit::quant {
 constexpr int kVecElems = 8;
 // The register-row kernel holds a row in at most 256 threads x 8 vectors x 8 elements.
 constexpr int kMaxRowThreads = 256;
+// The wide kernels (a template argument of the row kernels) take up to 512 threads a row, with
+// registers capped at 128 a thread by their launch bounds: for long rows, twice the warps an SM.
+constexpr int kWideRowThreads = 512;
 constexpr int kMaxVecsPerThread = 8;
 constexpr int kStreamThreads = 256;
 // Vectors a thread holds when the row allows: every row costs each thread a fixed ~150 instructions
