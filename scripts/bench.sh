@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The README's main job: measure int8dit's W8A8 GEMM against cuBLAS bf16, cuBLASLt int8 + dequantize
-# and cuBLASLt FP8 on this machine's GPU, and keep the results.
+# and cuBLASLt FP8 on this machine's GPU, and the whole int8dit linear layer (quantization included)
+# against bf16, and keep the results.
 #
 #   scripts/bench.sh [int8dit_bench_gemm flags...]     e.g. scripts/bench.sh --preset all
 #
