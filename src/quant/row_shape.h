@@ -13,6 +13,9 @@ constexpr int kVecElems = 8;
 constexpr int kMaxRowThreads = 256;
 // The wide kernels (a template argument of the row kernels) take up to 512 threads a row, with
 // registers capped at 128 a thread by their launch bounds: for long rows, twice the warps an SM.
+// Only the layout probe (bench/quant/layout_probe.cu) runs them: they measured slower than the
+// 256-thread kernels on the H200 but for SmoothQuant at 15360 columns (docs/quantization.md), and
+// row_launch_shape() never gives more than kMaxRowThreads.
 constexpr int kWideRowThreads = 512;
 constexpr int kMaxVecsPerThread = 8;
 constexpr int kStreamThreads = 256;
