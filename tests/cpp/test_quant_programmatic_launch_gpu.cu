@@ -99,7 +99,8 @@ struct Producer {
   std::string name;
   int64_t cols;
   int64_t ldx;  // cols + 1 (rows not 16-byte aligned): the scalar kernel
-  // (x, per-channel vector of x's type, smooth or null, q, scale, stream)
+  // (x, a per-channel vector of x's type (modulation or weight), smooth or null, q, scale, rows, cols,
+  // ldx, stream)
   std::function<Status(const void*, const void*, const float*, int8_t*, float*, int64_t, int64_t, int64_t,
                        cudaStream_t)>
       run;
