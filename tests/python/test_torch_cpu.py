@@ -124,6 +124,36 @@ def test_include_and_exclude_select_layers():
     assert report.quantized == ["ff.0"]
 
 
+def test_documented_sd3_context_stream_exclusion_keeps_exactly_those_layers_in_bf16():
+    """docs/python.md's example: SD3's text-stream linears by name, the image stream still quantized."""
+    from int8dit.torch import DIT_DEFAULT_EXCLUDE
+
+    def lin():
+        return torch.nn.Linear(256, 256)
+
+    attn = torch.nn.Module()
+    for name in ("to_q", "to_k", "to_v", "add_q_proj", "add_k_proj", "add_v_proj", "to_add_out"):
+        setattr(attn, name, lin())
+    attn.to_out = torch.nn.ModuleList([lin()])
+    block = torch.nn.Module()
+    block.attn = attn
+    for ff in ("ff", "ff_context"):
+        mlp = torch.nn.Module()
+        mlp.net = torch.nn.ModuleList([torch.nn.Module(), torch.nn.GELU(), lin()])
+        mlp.net[0].proj = lin()
+        setattr(block, ff, mlp)
+    model = torch.nn.Module()
+    model.transformer_blocks = torch.nn.ModuleList([block])
+
+    report = quantize_(model, exclude=DIT_DEFAULT_EXCLUDE + ("*.add_*_proj", "*.to_add_out", "*.ff_context.*"))
+    prefix = "transformer_blocks.0."
+    assert sorted(report.quantized) == sorted(prefix + n for n in (
+        "attn.to_q", "attn.to_k", "attn.to_v", "attn.to_out.0", "ff.net.0.proj", "ff.net.2"))
+    assert sorted(report.skipped) == sorted(prefix + n for n in (
+        "attn.add_q_proj", "attn.add_k_proj", "attn.add_v_proj", "attn.to_add_out", "ff_context.net.0.proj",
+        "ff_context.net.2"))
+
+
 def test_quantized_model_compiles_fullgraph_and_matches_eager():
     torch.manual_seed(0)
     m = TinyBlock()
