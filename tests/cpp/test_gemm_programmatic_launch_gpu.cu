@@ -21,6 +21,7 @@
 #include "int8dit/device.h"
 #include "int8dit/gemm.h"
 #include "device_buffer.h"
+#include "random_values.h"
 #include "sm90_test_support.h"
 
 namespace int8dit {
@@ -62,13 +63,6 @@ __global__ void impatient_probe(const int8_t* a, int8_t* seen) { *seen = a[0]; }
 
 template <class T>
 using Buffer = test::DeviceBuffer<T>;
-
-std::vector<int8_t> random_int8(size_t n, std::mt19937& rng) {
-  std::uniform_int_distribution<int> dist(-127, 127);
-  std::vector<int8_t> v(n);
-  for (auto& x : v) x = static_cast<int8_t>(dist(rng));
-  return v;
-}
 
 // NOTE: CUDA loads a kernel's module on its first launch (lazy loading), and that first launch did not
 // overlap the kernel before it (the H200, driver 580): each test runs both kernels once before timing
@@ -121,17 +115,11 @@ TEST_P(ProgrammaticGemm, WaitsForTheKernelThatWritesItsInput) {
   Buffer<uint32_t> d_seen(1);
   Buffer<int8_t> probe_seen(1);
   load_kernels(a.get(), fresh.get(), reinterpret_cast<const uint32_t*>(d.get()), d_seen.get(), probe_seen.get());
-  fresh.upload(random_int8(size_t(m) * k, rng));
-  b.upload(random_int8(size_t(n) * k, rng));
-  std::uniform_real_distribution<float> scale(1e-3f, 2e-3f), offset(-1.0f, 1.0f);
-  std::vector<float> h(m);
-  for (auto& x : h) x = scale(rng);
-  sa.upload(h);
-  h.resize(n);
-  for (auto& x : h) x = scale(rng);
-  sb.upload(h);
-  for (auto& x : h) x = offset(rng);
-  bias.upload(h);
+  fresh.upload(test::uniform_int8(size_t(m) * k, rng));
+  b.upload(test::uniform_int8(size_t(n) * k, rng));
+  sa.upload(test::uniform_floats(m, rng, 1e-3f, 2e-3f));
+  sb.upload(test::uniform_floats(n, rng, 1e-3f, 2e-3f));
+  bias.upload(test::uniform_floats(n, rng, -1.0f, 1.0f));
 
   GemmParams p;
   p.m = m, p.n = n, p.k = k, p.lda = k, p.ldb = k, p.ldd = n;
@@ -156,7 +144,7 @@ TEST_P(ProgrammaticGemm, WaitsForTheKernelThatWritesItsInput) {
   CUDA_OK(cudaStreamSynchronize(s));
 
   // The old A (other random values) and a poisoned D; the writer replaces A while the GEMM waits.
-  a.upload(random_int8(size_t(m) * k, rng));
+  a.upload(test::uniform_int8(size_t(m) * k, rng));
   CUDA_OK(cudaMemset(d.get(), 0xFF, d_bytes));
   CUDA_OK(cudaMemset(d_seen.get(), 0, 4));
   CUDA_OK(cudaDeviceSynchronize());

@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "device_buffer.h"
+#include "random_values.h"
 #include "int8dit/gemm.h"
 #include "int8dit/quantize.h"
 #include "sm90_test_support.h"
@@ -44,12 +45,13 @@ constexpr uint32_t kPoisonWord = 0xFFFFFFFFu;  // a NaN: never a scale the kerne
 // Reads *word with no griddepcontrol.wait.
 __global__ void read_without_waiting(const uint32_t* word, uint32_t* seen) { *seen = *word; }
 
+// n bf16 bit patterns of values drawn uniformly from [lo, hi).
 std::vector<uint16_t> random_bf16(size_t n, std::mt19937& rng, float lo, float hi) {
-  std::uniform_real_distribution<float> dist(lo, hi);
+  const std::vector<float> f = test::uniform_floats(n, rng, lo, hi);
   std::vector<uint16_t> v(n);
-  for (auto& x : v) {
-    const __nv_bfloat16 b = __float2bfloat16(dist(rng));
-    std::memcpy(&x, &b, sizeof(x));
+  for (size_t i = 0; i < n; ++i) {
+    const __nv_bfloat16 b = __float2bfloat16(f[i]);
+    std::memcpy(&v[i], &b, sizeof(v[i]));
   }
   return v;
 }
@@ -169,21 +171,10 @@ TEST_P(QuantThenGemm, GemmLaunchedProgrammaticallyReadsTheFinishedRows) {
   DeviceBuffer<__nv_bfloat16> d(size_t(m) * n), expected(size_t(m) * n);
   x.upload(random_bf16(x.count(), rng, -3.0f, 3.0f));
   vec.upload(random_bf16(k, rng, -0.5f, 0.5f));
-  {
-    std::uniform_real_distribution<float> pos(0.5f, 2.0f), sym(-1.0f, 1.0f), small(1e-3f, 2e-3f);
-    std::vector<float> h(k);
-    for (auto& v : h) v = pos(rng);
-    smooth.upload(h);
-    h.resize(n);
-    for (auto& v : h) v = small(rng);
-    sw.upload(h);
-    for (auto& v : h) v = sym(rng);
-    bias.upload(h);
-    std::uniform_int_distribution<int> i8(-127, 127);
-    std::vector<int8_t> hw(size_t(n) * k);
-    for (auto& v : hw) v = static_cast<int8_t>(i8(rng));
-    w.upload(hw);
-  }
+  smooth.upload(test::uniform_floats(k, rng, 0.5f, 2.0f));
+  sw.upload(test::uniform_floats(n, rng, 1e-3f, 2e-3f));
+  bias.upload(test::uniform_floats(n, rng, -1.0f, 1.0f));
+  w.upload(test::uniform_int8(size_t(n) * k, rng));
   const float* smooth_ptr = prod.smooth ? smooth.get() : nullptr;
 
   GemmParams g;
