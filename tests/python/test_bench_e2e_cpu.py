@@ -40,6 +40,37 @@ def test_the_report_says_which_layers_the_torchao_paths_kept_in_bf16():
     assert "the torchao paths also keep 2 layers with <= 16 rows a call in bf16" in text
 
 
+def _row(doc_text: str, label: str) -> list:
+    line = next(l for l in doc_text.splitlines() if l.startswith(f"| {label} |"))
+    return [c.strip() for c in line.strip("|").split("|")]
+
+
+def test_each_path_is_also_compared_with_bf16_run_the_same_way():
+    paths = {"bf16": {"median_ms": 30.0}, "int8dit": {"median_ms": 40.0}, "bf16_compile": {"median_ms": 20.0},
+             "int8dit_compile": {"median_ms": 16.0}, "bf16_graph": {"median_ms": 24.0},
+             "int8dit_graph": {"median_ms": 20.0}}
+    doc = {"environment": {"int8dit_env": {"INT8DIT_PDL": "0"}}, "summary": {}, "results": {"dit": {
+        "model": "DiT", "shape": "512", "config_from": "x", "params": 1e9, "quantized_linears": 3,
+        "quantized_params": 5e8, "kept_float": [], "paths": paths}}}
+    text = markdown(doc)
+    assert "Environment: `INT8DIT_PDL=0`" in text
+    # label, latency, vs eager bf16, vs bf16 run the same way
+    assert _row(text, "int8dit")[1:4] == ["40.00", "0.75x", "0.75x"]
+    assert _row(text, "int8dit + compile")[1:4] == ["16.00", "1.88x", "1.25x"]
+    assert _row(text, "int8dit + CUDA graph")[1:4] == ["20.00", "1.50x", "1.20x"]
+    assert _row(text, "bf16 + CUDA graph")[1:4] == ["24.00", "1.25x", ""]
+    # a run of the graph paths alone still gets its same-mode ratio
+    del paths["bf16"], paths["int8dit"], paths["bf16_compile"], paths["int8dit_compile"]
+    assert _row(markdown(doc), "int8dit + CUDA graph")[1:4] == ["20.00", "", "1.20x"]
+
+
+def test_the_run_records_the_int8dit_switches_it_ran_with():
+    from int8dit.bench.e2e import int8dit_switches
+
+    assert int8dit_switches({"INT8DIT_PDL": "0", "PATH": "/bin", "INT8DIT_QUANT_ROWS": "bulk"}) == {
+        "INT8DIT_PDL": "0", "INT8DIT_QUANT_ROWS": "bulk"}
+
+
 def test_captured_forward_warms_up_on_a_side_stream_captures_once_and_replays():
     from contextlib import contextmanager
     from types import SimpleNamespace

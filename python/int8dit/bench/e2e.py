@@ -315,6 +315,12 @@ def probe_import(mod: str) -> str:
     return r.stdout.strip().splitlines()[-1]
 
 
+def int8dit_switches(environ) -> dict:
+    """The INT8DIT_* variables set for this run (INT8DIT_PDL=0, INT8DIT_QUANT_ROWS, ...): they change
+    which kernels run and how they launch, so a result without them could not be reproduced."""
+    return {k: v for k, v in sorted(environ.items()) if k.startswith("INT8DIT_")}
+
+
 def environment(torch) -> dict:
     import int8dit
 
@@ -324,6 +330,7 @@ def environment(torch) -> dict:
            "cuda": torch.version.cuda}
     for mod in ("diffusers", "torchao", "bitsandbytes"):
         env[mod] = probe_import(mod)
+    env["int8dit_env"] = int8dit_switches(os.environ)
     try:
         import subprocess
 
