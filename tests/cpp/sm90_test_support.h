@@ -5,6 +5,7 @@
 #include <cuda_runtime.h>
 #include <gtest/gtest.h>
 
+#include <cstdlib>
 #include <string>
 #include <vector>
 
@@ -41,6 +42,11 @@ inline std::string hopper_unavailable_reason() {
   if (!info.family_built) return "this build holds no sm_90a kernels (INT8DIT_CUDA_ARCHS lacks 90a)";
   return "";
 }
+
+// The compute-sanitizer runs (scripts/device/gpu_run.sh, step sanitize) set INT8DIT_SMALL_SHAPES. The
+// tool serializes kernel launches, so a test that asserts two kernels overlapped skips there, and the
+// others take smaller shapes.
+inline bool sanitizer_run() { return std::getenv("INT8DIT_SMALL_SHAPES") != nullptr; }
 
 // Launches `kernel` on one thread of one CTA in `stream`, with programmatic stream serialization: it
 // may start as soon as the kernel before it releases its dependents (griddepcontrol.launch_dependents).
