@@ -8,6 +8,8 @@
 //     GPU did start the next kernel early here (otherwise the GEMM check below would prove nothing);
 //   - the GEMM, every configuration forced by name: its output must be bit-identical to the same GEMM
 //     run on the new A in plain stream order, and the writer must have read D before the GEMM wrote it.
+// And the same with the writer replacing B, scale_b and bias instead of A: the GEMM prefetches those
+// into L2 before it waits (operand_prefetch.cuh), which must stay a hint that never yields old values.
 #include <gtest/gtest.h>
 
 #include <cuda_runtime.h>
@@ -41,16 +43,35 @@ __device__ uint64_t global_ns() {
   return t;
 }
 
-// Releases its dependents, waits spin_ns, copies `fresh` into `a`, and records the first word of `d`
+// Byte ranges the writer overwrites: dst[i] = src[i] for i < bytes, for each of `count` regions.
+struct Copies {
+  struct Region {
+    void* dst = nullptr;
+    const void* src = nullptr;
+    int64_t bytes = 0;
+  };
+  Region regions[3];
+  int count = 0;
+
+  Copies& add(void* dst, const void* src, int64_t bytes) {
+    regions[count++] = {dst, src, bytes};
+    return *this;
+  }
+};
+
+// Releases its dependents, waits spin_ns, performs `copies`, and records the first word of `d`
 // (what the GEMM's output held while this kernel ran) in *d_seen.
-__global__ void late_writer(int8_t* a, const int8_t* fresh, int64_t bytes, const uint32_t* d, uint32_t* d_seen,
-                            uint64_t spin_ns) {
+__global__ void late_writer(Copies copies, const uint32_t* d, uint32_t* d_seen, uint64_t spin_ns) {
   release_dependents();
   const uint64_t start = global_ns();
   while (global_ns() - start < spin_ns) {
   }
-  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < bytes; i += int64_t(gridDim.x) * blockDim.x)
-    a[i] = fresh[i];
+  const int64_t first = blockIdx.x * int64_t(blockDim.x) + threadIdx.x, step = int64_t(gridDim.x) * blockDim.x;
+  for (int r = 0; r < copies.count; ++r) {
+    auto* dst = static_cast<uint8_t*>(copies.regions[r].dst);
+    const auto* src = static_cast<const uint8_t*>(copies.regions[r].src);
+    for (int64_t i = first; i < copies.regions[r].bytes; i += step) dst[i] = src[i];
+  }
   if (blockIdx.x == 0 && threadIdx.x == 0) *d_seen = *d;
 }
 
@@ -68,7 +89,7 @@ using Buffer = test::DeviceBuffer<T>;
 // overlap the kernel before it (the H200, driver 580): each test runs both kernels once before timing
 // anything, so the launches it checks are not first launches.
 void load_kernels(int8_t* a, const int8_t* fresh, const uint32_t* d, uint32_t* d_seen, int8_t* seen) {
-  late_writer<<<1, 32>>>(a, fresh, 0, d, d_seen, 0);
+  late_writer<<<1, 32>>>(Copies{}.add(a, fresh, 0), d, d_seen, 0);
   impatient_probe<<<1, 1>>>(a, seen);
   EXPECT_EQ(cudaDeviceSynchronize(), cudaSuccess);
 }
@@ -84,7 +105,7 @@ TEST(ProgrammaticLaunch, TheGpuStartsTheNextKernelEarlyHere) {
   CUDA_OK(cudaDeviceSynchronize());  // the uploads are done before anything runs on the non-blocking stream
   cudaStream_t s;
   CUDA_OK(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking));
-  late_writer<<<4, 128, 0, s>>>(a.get(), fresh.get(), 1, d.get(), d_seen.get(), kSpinNs);
+  late_writer<<<4, 128, 0, s>>>(Copies{}.add(a.get(), fresh.get(), 1), d.get(), d_seen.get(), kSpinNs);
   CUDA_OK(test::launch_one_thread_programmatic(impatient_probe, s, a.get(), seen.get()));
   CUDA_OK(cudaStreamSynchronize(s));
   CUDA_OK(cudaStreamDestroy(s));
@@ -100,32 +121,41 @@ class ProgrammaticGemm : public ::testing::TestWithParam<std::string> {};
 
 size_t element_bytes(DType t) { return t == DType::kBF16 || t == DType::kFP16 ? 2 : 4; }
 
-TEST_P(ProgrammaticGemm, WaitsForTheKernelThatWritesItsInput) {
-  SKIP_UNLESS_HOPPER();
-  const std::string config = GetParam();
+// Which operands the writer replaces while the GEMM waits for it.
+enum class Replaced {
+  kActivation,  // A: what the GEMM loads after griddepcontrol.wait
+  kParameters,  // B, scale_b and bias: what it prefetches into L2 before it waits
+};
+
+// The GEMM launched programmatically right behind a writer that replaces `replaced` 300 us after
+// releasing it: D must be bit-identical to the same GEMM run in plain stream order on the new values,
+// and D must not be written before the writer read it.
+void check_against_plain_order(const std::string& config, Replaced replaced) {
   const unsigned seed = std::random_device{}();
   std::mt19937 rng(seed);
   SCOPED_TRACE("config " + config + ", seed " + std::to_string(seed));
   const int64_t m = 333, n = 1152, k = 1536;
   const DType d_type = test::output_type_of(config);
+  const bool scaled = d_type != DType::kInt32;  // raw int32: no scales, no bias
   const size_t d_bytes = size_t(m) * n * element_bytes(d_type);
 
-  Buffer<int8_t> a(size_t(m) * k), fresh(size_t(m) * k), b(size_t(n) * k);
-  Buffer<float> sa(m), sb(n), bias(n);
+  // Each operand: the buffer the GEMM reads and the values it must end up computing with.
+  Buffer<int8_t> a(size_t(m) * k), a_new(size_t(m) * k), b(size_t(n) * k), b_new(size_t(n) * k);
+  Buffer<float> sa(m), sb(n), sb_new(n), bias(n), bias_new(n);
   Buffer<uint8_t> d(d_bytes), expected(d_bytes);
   Buffer<uint32_t> d_seen(1);
   Buffer<int8_t> probe_seen(1);
-  load_kernels(a.get(), fresh.get(), reinterpret_cast<const uint32_t*>(d.get()), d_seen.get(), probe_seen.get());
-  fresh.upload(test::uniform_int8(size_t(m) * k, rng));
-  b.upload(test::uniform_int8(size_t(n) * k, rng));
+  load_kernels(a.get(), a_new.get(), reinterpret_cast<const uint32_t*>(d.get()), d_seen.get(), probe_seen.get());
+  a_new.upload(test::uniform_int8(size_t(m) * k, rng));
+  b_new.upload(test::uniform_int8(size_t(n) * k, rng));
   sa.upload(test::uniform_floats(m, rng, 1e-3f, 2e-3f));
-  sb.upload(test::uniform_floats(n, rng, 1e-3f, 2e-3f));
-  bias.upload(test::uniform_floats(n, rng, -1.0f, 1.0f));
+  sb_new.upload(test::uniform_floats(n, rng, 1e-3f, 2e-3f));
+  bias_new.upload(test::uniform_floats(n, rng, -1.0f, 1.0f));
 
   GemmParams p;
   p.m = m, p.n = n, p.k = k, p.lda = k, p.ldb = k, p.ldd = n;
   p.a = a.get(), p.b = b.get(), p.d_type = d_type;
-  if (d_type != DType::kInt32) p.scale_a = sa.get(), p.scale_b = sb.get(), p.bias = bias.get();  // raw: none
+  if (scaled) p.scale_a = sa.get(), p.scale_b = sb.get(), p.bias = bias.get();
   p.d = expected.get();  // the workspace query validates the whole call
   GemmOptions opts;
   opts.config = config.c_str();
@@ -136,22 +166,37 @@ TEST_P(ProgrammaticGemm, WaitsForTheKernelThatWritesItsInput) {
   CUDA_OK(cudaDeviceSynchronize());  // the uploads are done before anything runs on the non-blocking stream
   cudaStream_t s;
   CUDA_OK(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking));
-  // The expected output: the new A, plain stream order.
-  CUDA_OK(cudaMemcpy(a.get(), fresh.get(), a.count(), cudaMemcpyDeviceToDevice));
+  // The expected output: every operand at its new value, plain stream order.
+  CUDA_OK(cudaMemcpy(a.get(), a_new.get(), a.count(), cudaMemcpyDeviceToDevice));
+  CUDA_OK(cudaMemcpy(b.get(), b_new.get(), b.count(), cudaMemcpyDeviceToDevice));
+  CUDA_OK(cudaMemcpy(sb.get(), sb_new.get(), sb.count() * sizeof(float), cudaMemcpyDeviceToDevice));
+  CUDA_OK(cudaMemcpy(bias.get(), bias_new.get(), bias.count() * sizeof(float), cudaMemcpyDeviceToDevice));
   GemmOptions plain = opts;
   plain.programmatic_launch = false;
   const Status expected_status = gemm_w8a8(p, s, &plain);
   ASSERT_TRUE(expected_status.ok()) << expected_status.to_string();
   CUDA_OK(cudaStreamSynchronize(s));
 
-  // The old A (other random values) and a poisoned D; the writer replaces A while the GEMM waits.
-  a.upload(test::uniform_int8(size_t(m) * k, rng));
+  // Old values (other random draws) in what the writer replaces, and a poisoned D.
+  Copies copies;
+  if (replaced == Replaced::kActivation) {
+    a.upload(test::uniform_int8(size_t(m) * k, rng));
+    copies.add(a.get(), a_new.get(), int64_t(a.count()));
+  } else {
+    b.upload(test::uniform_int8(size_t(n) * k, rng));
+    copies.add(b.get(), b_new.get(), int64_t(b.count()));
+    if (scaled) {
+      sb.upload(test::uniform_floats(n, rng, 3e-3f, 4e-3f));
+      bias.upload(test::uniform_floats(n, rng, 2.0f, 3.0f));
+      copies.add(sb.get(), sb_new.get(), int64_t(sb.count() * sizeof(float)));
+      copies.add(bias.get(), bias_new.get(), int64_t(bias.count() * sizeof(float)));
+    }
+  }
   CUDA_OK(cudaMemset(d.get(), 0xFF, d_bytes));
   CUDA_OK(cudaMemset(d_seen.get(), 0, 4));
   CUDA_OK(cudaDeviceSynchronize());
   p.d = d.get();
-  late_writer<<<8, 256, 0, s>>>(a.get(), fresh.get(), int64_t(a.count()), reinterpret_cast<const uint32_t*>(d.get()),
-                                d_seen.get(), kSpinNs);
+  late_writer<<<8, 256, 0, s>>>(copies, reinterpret_cast<const uint32_t*>(d.get()), d_seen.get(), kSpinNs);
   const Status st = gemm_w8a8(p, s, &opts);
   ASSERT_TRUE(st.ok()) << st.to_string();
   CUDA_OK(cudaStreamSynchronize(s));
@@ -161,10 +206,19 @@ TEST_P(ProgrammaticGemm, WaitsForTheKernelThatWritesItsInput) {
   const std::vector<uint8_t> got = d.download(), want = expected.download();
   size_t differing = 0;
   for (size_t i = 0; i < got.size(); ++i) differing += got[i] != want[i];
-  EXPECT_EQ(differing, 0u) << "bytes of D differ from the same GEMM run in plain stream order on the new A: the "
-                              "GEMM read A before the kernel writing it had finished";
+  EXPECT_EQ(differing, 0u) << "bytes of D differ from the same GEMM run in plain stream order on the new values: "
+                              "the GEMM used an operand before the kernel writing it had finished";
 }
 
+TEST_P(ProgrammaticGemm, WaitsForTheKernelThatWritesItsInput) {
+  SKIP_UNLESS_HOPPER();
+  check_against_plain_order(GetParam(), Replaced::kActivation);
+}
+
+TEST_P(ProgrammaticGemm, ItsEarlyPrefetchOfTheParametersNeverYieldsOldValues) {
+  SKIP_UNLESS_HOPPER();
+  check_against_plain_order(GetParam(), Replaced::kParameters);
+}
 
 INSTANTIATE_TEST_SUITE_P(Sm90, ProgrammaticGemm, ::testing::ValuesIn(test::sm90_config_names()),
                          [](const ::testing::TestParamInfo<std::string>& info) { return info.param; });
