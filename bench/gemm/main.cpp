@@ -4,9 +4,12 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <ctime>
 #include <string>
 #include <vector>
+
+#include <unistd.h>  // environ
 
 #include "check.h"
 #include "gpu_info.h"
@@ -99,6 +102,10 @@ int main(int argc, char** argv) {
   report.config_names = int8dit::gemm_config_names();
   const char* tune = std::getenv("INT8DIT_TUNE");
   report.dispatch_mode = tune && *tune ? std::string("INT8DIT_TUNE=") + tune : "INT8DIT_TUNE unset: the heuristic";
+  // The switches change which kernels run and how (INT8DIT_PDL=0, INT8DIT_GEMM_PREFETCH=0, ...): an A/B
+  // pair of runs differs only here.
+  for (char** e = environ; *e; ++e)
+    if (std::strncmp(*e, "INT8DIT_", 8) == 0) report.switches += (report.switches.empty() ? "" : ", ") + std::string(*e);
 
   std::printf("int8dit_bench_gemm on %s (sm_%d, %d SMs, L2 %.0f MB), driver %s, CUDA %d, cuBLASLt %d\n",
               g.name.c_str(), g.cc, g.sm_count, g.l2_bytes / 1e6, g.driver_version.empty() ? "?" : g.driver_version.c_str(),

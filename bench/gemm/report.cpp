@@ -129,6 +129,7 @@ Json to_json(const RunReport& r) {
   j["library"]["built_architectures"] = r.built_archs;
   j["library"]["configurations"] = r.config_names;
   j["library"]["dispatch_mode"] = r.dispatch_mode;
+  j["library"]["int8dit_switches"] = r.switches;
   Json& gpu = j["gpu"];
   gpu["name"] = g.name;
   gpu["pci_bus_id"] = g.pci_bus_id;
@@ -314,7 +315,8 @@ std::string to_markdown(const RunReport& r) {
        (g.smi_max_sm_clock_mhz.empty() ? std::to_string(g.max_sm_clock_mhz) : g.smi_max_sm_clock_mhz) + " MHz");
   line("- INT8 dense peak: " + (g.int8_dense_peak_tops > 0 ? num(g.int8_dense_peak_tops, "%.0f") + " TOPS (" : "unknown (") +
        g.peak_source + ")");
-  line("- int8dit " + r.library_version + ", built for " + r.built_archs + "; dispatch: " + r.dispatch_mode);
+  line("- int8dit " + r.library_version + ", built for " + r.built_archs + "; dispatch: " + r.dispatch_mode +
+       "; INT8DIT_* environment: " + (r.switches.empty() ? "none" : r.switches));
   line("- timing: median of " + std::to_string(r.opts.runs) + " runs per path, taken in " +
        std::to_string(r.opts.rounds) + " rounds that visit every path of the row in turn, in alternating directions (the GPU's clock moves " +
        "under its power cap; interleaving gives every path the same mix), each after " +

@@ -24,6 +24,9 @@
 #   STEPS="... bench_back_to_back"     bench_back_to_back: the bench step's benchmark again with --calls-per-sample
 #                                      ${B2B_CALLS:-10} (launches back to back between two events, as a model issues
 #                                      them: where programmatic dependent launch overlaps them) -> back_to_back/
+#   STEPS="... bench_prefetch_off"     bench_prefetch_off: the bench step's benchmark again with
+#                                      INT8DIT_GEMM_PREFETCH=0 (no kernel-start L2 prefetch of the weight and
+#                                      vectors) -> prefetch_off/, for the A/B against the bench step
 #   SANITIZE_TESTS="test_quant_gpu"    which test binaries the sanitize step runs (a glob; default test_*gpu*)
 #   STEPS="... repeat"                 repeat: REPEAT_TESTS (a glob, default test_quant_gpu) REPEAT_N times
 #                                      (default 3) under each row path (auto, registers, bulk): the GPU tests
@@ -219,6 +222,11 @@ step_bench_back_to_back() {
     --calls-per-sample "${B2B_CALLS:-10}" 2>&1 | tee "$WORK/bench_back_to_back.log" | tail -n 60
 }
 
+step_bench_prefetch_off() {
+  INT8DIT_GEMM_PREFETCH=0 BUILD="$BUILD" RESULTS="$WORK/results/prefetch_off" timeout "$(left)" bash "$ROOT/scripts/bench.sh" \
+    ${BENCH_ARGS:-} 2>&1 | tee "$WORK/bench_prefetch_off.log" | tail -n 60
+}
+
 step_tune() {
   BUILD="$BUILD" ARCHS="$ARCHS" OUT="$WORK/tune" BENCH_ARGS="${TUNE_ARGS:-}" timeout "$(left)" bash "$ROOT/bench/tune/run.sh" 2>&1 | tee "$WORK/tune.log" | tail -n 30
   [[ ${PIPESTATUS[0]} -eq 0 ]] || status=1
@@ -268,7 +276,7 @@ step_e2e_pdl_off() { INT8DIT_PDL=0 run_e2e e2e_pdl_off; }
 
 for step in $STEPS; do
   if [[ $(type -t "step_$step") != function ]]; then
-    echo "gpu_run: unknown step '$step' (steps: build test sanitize repeat sass ncu_gemm quant quant_paths ncu_quant layout probe bench bench_back_to_back tune pytest e2e e2e_pdl_off)"; status=1; continue
+    echo "gpu_run: unknown step '$step' (steps: build test sanitize repeat sass ncu_gemm quant quant_paths ncu_quant layout probe bench bench_back_to_back bench_prefetch_off tune pytest e2e e2e_pdl_off)"; status=1; continue
   fi
   "step_$step"
   step_done "$step"
