@@ -12,9 +12,14 @@
 // before griddepcontrol.wait cannot observe a stale value even if the previous kernel did write
 // these bytes. The producer warp group of every CTA issues it (the CUTLASS kernels construct the
 // epilogue, and with it this node, in every thread as they start; the consumers construct it again
-// later, and skip), each thread one weight row's leading bytes (cp.async.bulk.prefetch, one
-// instruction a row) and one 128-byte line of each vector, the rows and lines spread over the grid.
-// INT8DIT_GEMM_PREFETCH=0 turns it off (read once), for A/B measurement.
+// later, and skip): 128-byte lines (prefetch.global.L2, through the load/store unit), spread evenly
+// over every producer thread of the grid, the weight's lines in k order (all rows' first line, then
+// all rows' second, ...).
+// NOTE: a first version issued one cp.async.bulk.prefetch per weight row from consecutive threads:
+// the bulk prefetches go through the SM's TMA unit, ahead of the mainloop's own TMA loads, and a
+// dozen CTAs took all of them (700 KB each at 333 x 1536 x 6144): GEMMs 2-20% slower on the H200.
+// INT8DIT_GEMM_PREFETCH = 0 (none) | vectors (the per-channel vectors only) | unset (all); read once,
+// for A/B measurement.
 #pragma once
 
 #include <cstdint>
@@ -31,7 +36,7 @@ struct OperandPrefetch {
   const int8_t* weight = nullptr;
   int64_t weight_pitch = 0;
   int32_t weight_rows = 0;
-  int32_t weight_row_bytes = 0;  // a multiple of 16 (the bulk prefetch's granule), 0 = none
+  int32_t weight_row_bytes = 0;  // 0 = none
   // Per-channel vectors of `channel_count` floats (scale_b in per-column mode, bias), null = none.
   const float* channel_vectors[2] = {nullptr, nullptr};
   int32_t channel_count = 0;
@@ -42,30 +47,40 @@ struct OperandPrefetch {
   // sixth of the H200's L2.
   static constexpr int64_t kWeightBudgetBytes = int64_t{8} << 20;
 
-  static bool enabled() {
-    static const bool on = [] {
-      const char* v = std::getenv("INT8DIT_GEMM_PREFETCH");
-      return !(v && std::strcmp(v, "0") == 0);
-    }();
-    return on;
+  enum class Mode { kOff, kVectors, kAll };
+
+  static Mode mode_from(const char* v) {
+    if (v && std::strcmp(v, "0") == 0) return Mode::kOff;
+    if (v && std::strcmp(v, "vectors") == 0) return Mode::kVectors;
+    return Mode::kAll;
+  }
+  static Mode mode() {
+    static const Mode m = mode_from(std::getenv("INT8DIT_GEMM_PREFETCH"));
+    return m;
   }
 
   // The plan for a call (host; p is the TMA kernel's part of the problem, already validated).
-  static OperandPrefetch plan(const GemmParams& p, bool on = enabled()) {
+  static OperandPrefetch plan(const GemmParams& p, Mode m = mode()) {
     OperandPrefetch f;
-    if (!on || p.n <= 0 || p.k <= 0) return f;
-    const int64_t per_row = kWeightBudgetBytes / p.n / 16 * 16;
-    f.weight = p.b;
-    f.weight_pitch = p.ldb;
-    f.weight_rows = static_cast<int32_t>(p.n);
-    f.weight_row_bytes = static_cast<int32_t>(per_row < p.k ? per_row : p.k);  // K is a multiple of 16
+    if (m == Mode::kOff || p.n <= 0 || p.k <= 0) return f;
+    if (m == Mode::kAll) {
+      const int64_t per_row = kWeightBudgetBytes / p.n;
+      f.weight = p.b;
+      f.weight_pitch = p.ldb;
+      f.weight_rows = static_cast<int32_t>(p.n);
+      f.weight_row_bytes = static_cast<int32_t>(per_row < p.k ? per_row : p.k);
+    }
     f.channel_vectors[0] = p.scale_b_mode == ScaleMode::kPerCol ? p.scale_b : nullptr;
     f.channel_vectors[1] = p.bias;
     f.channel_count = static_cast<int32_t>(p.n);
     return f;
   }
 
-  #if defined(__CUDACC__)
+#if defined(__CUDACC__)
+  __device__ static void prefetch_line(const void* p) {
+    asm volatile("prefetch.global.L2 [%0];" ::"l"(__cvta_generic_to_global(p)) : "memory");
+  }
+
   __device__ void issue() const {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
     constexpr int kIssuingThreads = 128;  // the producer warp group (threads 0-127 in both schedules)
@@ -73,20 +88,15 @@ struct OperandPrefetch {
     const int64_t cta = blockIdx.x + int64_t{gridDim.x} * (blockIdx.y + int64_t{gridDim.y} * blockIdx.z);
     const int64_t workers = int64_t{gridDim.x} * gridDim.y * gridDim.z * kIssuingThreads;
     const int64_t worker = cta * kIssuingThreads + threadIdx.x;
-    if (weight_row_bytes > 0) {
-      for (int64_t r = worker; r < weight_rows; r += workers) {
-        const size_t row = __cvta_generic_to_global(weight + r * weight_pitch);
-        asm volatile("cp.async.bulk.prefetch.L2.global [%0], %1;" ::"l"(row), "r"(weight_row_bytes) : "memory");
-      }
-    }
+    // Line j of the weight: row j % rows, bytes from 128 (j / rows) on (< weight_row_bytes <= K).
+    const int64_t weight_lines = int64_t{weight_rows} * ((weight_row_bytes + 127) / 128);
+    for (int64_t j = worker; j < weight_lines; j += workers)
+      prefetch_line(weight + (j % weight_rows) * weight_pitch + (j / weight_rows) * 128);
     const int64_t lines = (int64_t{channel_count} * int64_t{sizeof(float)} + 127) / 128;
     for (const float* vector : channel_vectors) {
       if (vector == nullptr) continue;
       // Line j starts at element 32 j < channel_count: every address lies inside the vector.
-      for (int64_t j = worker; j < lines; j += workers) {
-        const size_t line = __cvta_generic_to_global(vector + j * 32);
-        asm volatile("prefetch.global.L2 [%0];" ::"l"(line) : "memory");
-      }
+      for (int64_t j = worker; j < lines; j += workers) prefetch_line(vector + j * 32);
     }
 #endif
   }
