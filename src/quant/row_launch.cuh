@@ -7,10 +7,12 @@
 #include <atomic>
 #include <cstdint>
 #include <string>
+#include <type_traits>
 
 #include "core/cuda_check.h"
 #include "quant/row_bulk_ring.cuh"
 #include "quant/row_kernels.cuh"
+#include "quant/row_ops.cuh"
 #include "quant/row_path.h"
 #include "quant/row_shape.h"
 
@@ -30,15 +32,19 @@ bool vectorizable(const RowArgs<T>& a) {
 }
 
 constexpr int kMaxDevices = 64;
-// Resident CTAs of one kernel instantiation per (device, threads / 32); 0 = not computed yet.
-using ResidentCtaCache = std::atomic<int>[kMaxDevices][kMaxRowThreads / 32 + 1];
+// Resident CTAs of one kernel instantiation per (device, threads / 32); 0 = not computed yet. Sized
+// for the wide kernels' kWideRowThreads.
+using ResidentCtaCache = std::atomic<int>[kMaxDevices][kWideRowThreads / 32 + 1];
 
 // How many CTAs of `kernel` with `threads` threads are resident on the whole GPU at once, computed on
 // first use per (device, thread count) and cached in the kernel's own `cache`: the query costs
 // microseconds, as long as a kernel. The first use also lifts the kernel's dynamic shared memory limit
 // to what its largest CTA needs (static + dynamic shared memory above 48 KB needs the opt-in).
+// `max_smem`: the dynamic shared memory of a CTA of `max_threads` (the kernel's launch bound), which
+// a CTA of `threads` takes in proportion.
 template <typename Kernel>
-Status resident_ctas(Kernel kernel, ResidentCtaCache& cache, int threads, size_t max_smem, int* out) {
+Status resident_ctas(Kernel kernel, ResidentCtaCache& cache, int threads, size_t max_smem, int* out,
+                     int max_threads = kMaxRowThreads) {
   int device = 0;
   INT8DIT_RETURN_IF_ERROR(detail::cuda_status(cudaGetDevice(&device), "cudaGetDevice"));
   std::atomic<int>* slot = device < kMaxDevices ? &cache[device][threads / 32] : nullptr;
@@ -52,7 +58,7 @@ Status resident_ctas(Kernel kernel, ResidentCtaCache& cache, int threads, size_t
   int sms = 0, per_sm = 0;
   INT8DIT_RETURN_IF_ERROR(detail::cuda_status(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device),
                                               "cudaDeviceGetAttribute"));
-  const size_t smem = max_smem / kMaxRowThreads * threads;
+  const size_t smem = max_smem / max_threads * threads;
   INT8DIT_RETURN_IF_ERROR(detail::cuda_status(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, threads, smem),
                                               "cudaOccupancyMaxActiveBlocksPerMultiprocessor"));
   *out = std::max(per_sm, 1) * sms;
@@ -62,16 +68,17 @@ Status resident_ctas(Kernel kernel, ResidentCtaCache& cache, int threads, size_t
 
 // Persistent CTAs of the register-row kernel: as many as fit on the GPU at once, at most one per row.
 // kRecips: the SmoothQuant kernel, whose CTAs keep the divisors' reciprocals in shared memory.
-template <typename T, typename Op, int kVecs, bool kCache, bool kRecips = false>
+// kMaxThreads: the kernel's launch bound, kWideRowThreads for the wide kernel (row_shape.h).
+template <typename T, typename Op, int kVecs, bool kCache, bool kRecips = false, int kMaxThreads = kMaxRowThreads>
 Status launch_persistent(const RowArgs<T>& a, const Op& op, int threads, cudaStream_t stream) {
-  auto kernel = row_quantize_registers<T, Op, kVecs, true, kCache, kRecips>;
+  auto kernel = row_quantize_registers<T, Op, kVecs, true, kCache, kRecips, 0, kMaxThreads>;
   // NOTE: one cache per instantiation: kernels of different kVecs share a function-pointer type, so a
   // cache keyed by that type alone would hand one kernel another's CTA count and smem opt-in.
   static ResidentCtaCache cache = {};
   constexpr size_t kSmemPerThread = (kCache ? channel_cache_bytes_per_thread<Op, kVecs>() : 0) +
                                     (kRecips ? smooth_reciprocal_bytes_per_thread(kVecs) : 0);
   int ctas = 0;
-  INT8DIT_RETURN_IF_ERROR(resident_ctas(kernel, cache, threads, kSmemPerThread * kMaxRowThreads, &ctas));
+  INT8DIT_RETURN_IF_ERROR(resident_ctas(kernel, cache, threads, kSmemPerThread * kMaxThreads, &ctas, kMaxThreads));
   const int64_t grid = std::min<int64_t>(a.rows, ctas);
   kernel<<<static_cast<unsigned>(grid), threads, kSmemPerThread * threads, stream>>>(a, op);
   return Status::Ok();
@@ -154,6 +161,26 @@ Status launch_ring_for(const RowArgs<T>& a, const Op& op, int threads, int stage
   return launch_ring<T, Op, kVecs, false, false>(a, op, threads, stages, stream, launched);
 }
 
+// The wide SmoothQuant kernel (row_path.h: takes_wide_reciprocals): the register kernel with the
+// divisors' reciprocals at wide_row_threads(cols) threads x kWideVecsPerThread vectors, persistent, as
+// many CTAs as fit (one an SM on the H200: 480 threads at 96 registers for bf16, 101 for fp16, no
+// spills; 60 KB of reciprocals), laid out as the layout probe timed it (bench/quant/layout_probe.cu). Only where the loaded binary has
+// sm_90 code for it (it was measured on Hopper only, against the ring it replaces there); elsewhere,
+// and for a row it does not hold, *launched stays false and nothing is launched.
+template <typename T, typename Op>
+Status launch_wide_reciprocals(const RowArgs<T>& a, const Op& op, cudaStream_t stream, bool* launched) {
+  *launched = false;
+  const int threads = wide_row_threads(a.cols);
+  if (threads == 0) return Status::Ok();
+  static std::atomic<int> sm90[kMaxDevices] = {};
+  if (!runs_sm90_code(row_quantize_registers<T, Op, kWideVecsPerThread, true, false, true, 0, kWideRowThreads>, sm90))
+    return Status::Ok();
+  INT8DIT_RETURN_IF_ERROR(
+      (launch_persistent<T, Op, kWideVecsPerThread, false, true, kWideRowThreads>(a, op, threads, stream)));
+  *launched = true;
+  return Status::Ok();
+}
+
 // The vectorized kernel for an op and a row shape: the bulk-copy ring where the row path says so
 // (row_path.h: takes_bulk_ring), else the register-row kernel. The register kernel is persistent
 // (each CTA loads its next row while it works on the current one, so loads stay in flight through
@@ -165,11 +192,22 @@ Status launch_ring_for(const RowArgs<T>& a, const Op& op, int threads, int stage
 // 13.0 persistent at 96 threads, GELU 54.2 vs 48.9 at 256 threads, LayerNorm 19.1 vs 17.8 at 64.
 // SmoothQuant calls at 4 or 6 vectors a thread run persistent with the divisors' reciprocals
 // (smooth_division.h): 72.4 -> 55.8 us at 4096 x 12288 (the IEEE division, one CTA a row, before).
-// Not at 8 vectors a thread, where the next row's registers leave one 256-thread CTA an SM.
+// Not at 8 vectors a thread, where the next row's registers leave one 256-thread CTA an SM: there
+// quantize_rows with a divisor takes the wide kernel on Hopper (4 vectors a thread, up to 512
+// threads: 80.3 us at 4608 x 15360 against the ring's 88.5, quant_layout_4608x15360_wide.txt).
 template <typename T, typename Op, int kVecs>
 Status launch_vector_rows(const RowArgs<T>& a, const Op& op, int threads, cudaStream_t stream, const char* name) {
   constexpr bool kStats = Op::kStatPasses > 0;
   const RowPathConfig& path = row_path_config();
+  // NOTE: instantiated for quantize_rows' 8-vector rows only: the other ops would each compile a
+  // wide kernel that no path takes.
+  if constexpr (kVecs == 8 && std::is_same_v<Op, IdentityOp>) {
+    if (takes_wide_reciprocals(path.path, kVecs, true, a.smooth != nullptr)) {
+      bool launched = false;
+      INT8DIT_RETURN_IF_ERROR((launch_wide_reciprocals<T, Op>(a, op, stream, &launched)));
+      if (launched) return detail::last_launch_status(name);
+    }
+  }
   if (takes_bulk_ring(path.path, kVecs, kStats, a.smooth != nullptr)) {
     bool launched = false;
     INT8DIT_RETURN_IF_ERROR((launch_ring_for<T, Op, kVecs>(a, op, threads, path.ring_stages, stream, &launched)));

@@ -1,8 +1,9 @@
 // Which kernel runs the vectorizable activation-quantization rows, from the environment (read once a
 // process): the register-row kernel (row_kernels.cuh, every GPU) or the sm_90 bulk-copy ring
-// (row_bulk_ring.cuh, where the GPU and the build have sm_90 code). The default takes the ring only
-// where it measured faster on the H200 (takes_bulk_ring, below); the other two force one kernel
-// everywhere it can run, to measure and to test both.
+// (row_bulk_ring.cuh, where the GPU and the build have sm_90 code). The default takes the ring, or
+// for SmoothQuant's quantize_rows the wide register kernel, only where it measured faster on the
+// H200 (takes_bulk_ring, takes_wide_reciprocals, below); the other two force one kernel everywhere
+// it can run, to measure and to test both.
 #pragma once
 
 #include <string>
@@ -26,9 +27,25 @@ const RowPathConfig& row_path_config();
 // RMSNorm) or a SmoothQuant divisor. Elsewhere (3072 and 12288 columns) the register kernel was as
 // fast or faster (quant_paths_ring_first.txt, quant_layout_*_ring.txt): the ring's shared memory
 // leaves fewer CTAs an SM, and those rows are not short of loads in flight.
+// The launcher asks takes_wide_reciprocals() (below) first: under auto, SmoothQuant's plain
+// quantize_rows at 8 vectors a thread takes the wide register kernel instead of the ring.
 constexpr bool takes_bulk_ring(RowPath path, int vecs_per_thread, bool row_statistics, bool smooth) {
   if (path == RowPath::kAuto) return vecs_per_thread == 8 && (row_statistics || smooth);
   return path == RowPath::kBulkRing;
+}
+
+// Whether a vectorized row runs the wide register kernel with SmoothQuant's reciprocals
+// (row_quantize_registers at kWideRowThreads, kWideVecsPerThread vectors a thread, persistent; where
+// the GPU and the build have sm_90 code, as the ring it replaces). auto only, and only for
+// quantize_rows itself (`plain_rows`: no op before the quantization) with a divisor, on the rows
+// that take 8 vectors a thread (12296..16384 columns): at 4608 x 15360 on the H200 it measured
+// 80.3 us against the ring's 88.5 (bench/results/h200/quant_layout_4608x15360_wide.txt, 480 x 4, one
+// CTA an SM). The fused ops with a divisor keep the ring: the probe timed their wide kernels without
+// a divisor only (LayerNorm and GELU slower than the library's kernels, RMSNorm within a few percent).
+// `registers` keeps the 256-thread 8-vector kernel (with the division) and `bulk` the ring, so the
+// three settings run three different kernels on these rows.
+constexpr bool takes_wide_reciprocals(RowPath path, int vecs_per_thread, bool plain_rows, bool smooth) {
+  return path == RowPath::kAuto && vecs_per_thread == 8 && plain_rows && smooth;
 }
 
 // The same parse, for tests: null means unset.

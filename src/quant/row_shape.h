@@ -13,10 +13,14 @@ constexpr int kVecElems = 8;
 constexpr int kMaxRowThreads = 256;
 // The wide kernels (a template argument of the row kernels) take up to 512 threads a row, with
 // registers capped at 128 a thread by their launch bounds: for long rows, twice the warps an SM.
-// Only the layout probe (bench/quant/layout_probe.cu) runs them: they measured slower than the
-// 256-thread kernels on the H200 but for SmoothQuant at 15360 columns (docs/quantization.md), and
+// They measured slower than the 256-thread kernels on the H200 but for SmoothQuant at 15360 columns
+// (docs/quantization.md), so the library runs one of them only there (wide_row_threads(), below;
+// row_path.h: takes_wide_reciprocals); the layout probe (bench/quant/layout_probe.cu) times the rest.
 // row_launch_shape() never gives more than kMaxRowThreads.
 constexpr int kWideRowThreads = 512;
+// Vectors a thread of the wide SmoothQuant kernel: 480 threads x 4 at 15360 columns measured 80.3 us
+// at 4608 x 15360 against 84.4 for 320 x 6 (bench/results/h200/quant_layout_4608x15360_wide.txt).
+constexpr int kWideVecsPerThread = 4;
 constexpr int kMaxVecsPerThread = 8;
 constexpr int kStreamThreads = 256;
 // Vectors a thread holds when the row allows: every row costs each thread a fixed ~150 instructions
@@ -74,6 +78,19 @@ inline RowLaunchShape row_launch_shape(int64_t cols, bool vector_ok, int preferr
   s.vecs_per_thread = best;
   s.threads_per_row = threads_for(best);
   return s;
+}
+
+// Threads a row of the wide SmoothQuant kernel (kWideVecsPerThread vectors a thread): the fewest
+// whole warps that hold the row, as the layout probe lays it out; 0 where that does not fit
+// kWideRowThreads or would leave one of the thread's leading full_vector_slots() empty (the kernel
+// tests only the trailing slot for presence). Every row that row_launch_shape() gives 8 vectors a
+// thread (12296..16384 columns: 416..512 threads) fits; a CPU test walks them.
+inline int wide_row_threads(int64_t cols) {
+  const int64_t nvec = cols / kVecElems;
+  if (cols % kVecElems != 0 || nvec <= 0) return 0;
+  const int64_t threads = ((nvec + kWideVecsPerThread - 1) / kWideVecsPerThread + 31) / 32 * 32;
+  if (threads > kWideRowThreads || threads * full_vector_slots(kWideVecsPerThread) > nvec) return 0;
+  return static_cast<int>(threads);
 }
 
 }  // namespace int8dit::quant

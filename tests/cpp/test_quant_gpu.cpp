@@ -115,6 +115,13 @@ std::vector<Case> cases() {
       {5, 4104, 4104, 4104, DType::kBF16, false, true},   {4, 8192, 8192, 8192, DType::kFP16, true, false},
       {9, 3080, 3080, 3080, DType::kBF16, true, true},    {3, 32768, 32768, 32768, DType::kBF16, true, false},
       {8, 3072, 3072, 3072, DType::kBF16, true, true, true}, {8, 12288, 12288, 12288, DType::kFP16, true, false, true},
+      // SmoothQuant on the rows of 8 vectors a thread (12296..16384 columns): quantize_rows takes the
+      // wide kernel there on Hopper (row_path.h: takes_wide_reciprocals; 480 threads x 4 at 15360),
+      // the fused ops the ring. More rows than its resident CTAs (one an SM) and not a multiple of
+      // them, padded rows; a 2^-50 divisor (that thread divides); the shortest and longest rows.
+      {333, 15360, 15368, 15376, DType::kBF16, true, true},
+      {8, 15360, 15360, 15360, DType::kFP16, true, false, true},
+      {6, 12296, 12296, 12296, DType::kBF16, true, false}, {4, 16384, 16384, 16384, DType::kFP16, true, true},
   };
   if (!small_shapes()) {
     c.push_back({1000, 3072, 3072, 3072, DType::kBF16, false, true});

@@ -47,5 +47,26 @@ TEST(QuantRowPath, AutoTakesTheRingOnlyWhereItMeasuredFaster) {
   EXPECT_FALSE(takes_bulk_ring(RowPath::kRegisters, 8, true, true));
 }
 
+TEST(QuantRowPath, AutoTakesTheWideKernelOnlyForSmoothQuantsQuantizeRowsAtEightVectors) {
+  // quantize_rows with a divisor at 15360 columns (8 vectors a thread): the wide kernel, measured
+  // faster than the ring (bench/results/h200/quant_layout_4608x15360_wide.txt).
+  EXPECT_TRUE(takes_wide_reciprocals(RowPath::kAuto, 8, true, true));
+  // Without a divisor, for the fused ops (their own op before the quantization), or narrower rows:
+  // not the wide kernel.
+  EXPECT_FALSE(takes_wide_reciprocals(RowPath::kAuto, 8, true, false));
+  EXPECT_FALSE(takes_wide_reciprocals(RowPath::kAuto, 8, false, true));
+  for (const int vecs : {1, 2, 4, 6}) EXPECT_FALSE(takes_wide_reciprocals(RowPath::kAuto, vecs, true, true)) << vecs;
+  // The forced paths keep their kernels: the ring, or the 256-thread register kernel.
+  for (const int vecs : {1, 2, 4, 6, 8}) {
+    EXPECT_FALSE(takes_wide_reciprocals(RowPath::kBulkRing, vecs, true, true)) << vecs;
+    EXPECT_FALSE(takes_wide_reciprocals(RowPath::kRegisters, vecs, true, true)) << vecs;
+  }
+  EXPECT_TRUE(takes_bulk_ring(RowPath::kBulkRing, 8, false, true));
+  EXPECT_FALSE(takes_bulk_ring(RowPath::kRegisters, 8, false, true));
+  // The fused ops at 8 vectors are unchanged: the ring with row statistics or a divisor, else not.
+  EXPECT_TRUE(takes_bulk_ring(RowPath::kAuto, 8, true, true));
+  EXPECT_FALSE(takes_bulk_ring(RowPath::kAuto, 8, false, false));
+}
+
 }  // namespace
 }  // namespace int8dit::quant

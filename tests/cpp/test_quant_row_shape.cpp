@@ -66,6 +66,32 @@ TEST(QuantRowShape, TheLeadingSlotsOfEveryThreadAreFull) {
   }
 }
 
+TEST(QuantRowShape, TheWideSmoothQuantKernelHoldsEveryEightVectorRow) {
+  // As the layout probe timed it: 15360 columns in 480 threads x 4 vectors, every slot used.
+  EXPECT_EQ(wide_row_threads(15360), 480);
+  EXPECT_EQ(wide_row_threads(16384), kWideRowThreads);  // the longest row: 512 x 4
+  EXPECT_EQ(wide_row_threads(12296), 416);              // the shortest 8-vector row: 1537 vectors
+  EXPECT_EQ(wide_row_threads(16392), 0);                // too long
+  EXPECT_EQ(wide_row_threads(15364), 0);                // not whole vectors
+  int wide_rows = 0;
+  for (int64_t cols = 8; cols <= kMaxRowThreads * kMaxVecsPerThread * kVecElems; cols += 8) {
+    // Every row the launcher gives 8 vectors a thread with a SmoothQuant divisor.
+    if (row_launch_shape(cols, true, 4).vecs_per_thread != 8) continue;
+    ++wide_rows;
+    const int threads = wide_row_threads(cols);
+    const int64_t nvec = cols / kVecElems;
+    ASSERT_GT(threads, kMaxRowThreads) << "cols " << cols;
+    EXPECT_LE(threads, kWideRowThreads) << "cols " << cols;
+    EXPECT_EQ(threads % 32, 0) << "cols " << cols;
+    EXPECT_GE(static_cast<int64_t>(threads) * kWideVecsPerThread, nvec) << "cols " << cols;
+    EXPECT_LT(static_cast<int64_t>(threads - 32) * kWideVecsPerThread, nvec) << "cols " << cols;  // no empty warp
+    // The leading slots of the last thread hold a vector (the kernel tests only the others).
+    for (int i = 0; i < full_vector_slots(kWideVecsPerThread); ++i)
+      ASSERT_LT(static_cast<int64_t>(threads - 1) + static_cast<int64_t>(i) * threads, nvec) << "cols " << cols << ": slot " << i;
+  }
+  EXPECT_EQ(wide_rows, (16384 - 12288) / 8);  // 12296..16384
+}
+
 TEST(QuantRowShape, UnalignedOrTooLongRowsStream) {
   EXPECT_EQ(row_launch_shape(3072, false).vecs_per_thread, 0);
   EXPECT_EQ(row_launch_shape(3072, false).threads_per_row, kStreamThreads);
