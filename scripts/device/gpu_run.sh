@@ -24,11 +24,6 @@
 #   STEPS="... bench_back_to_back"     bench_back_to_back: the bench step's benchmark again with --calls-per-sample
 #                                      ${B2B_CALLS:-10} (launches back to back between two events, as a model issues
 #                                      them: where programmatic dependent launch overlaps them) -> back_to_back/
-#   STEPS="... bench_prefetch_off"     bench_prefetch_off: the bench step's benchmark again with
-#                                      INT8DIT_GEMM_PREFETCH=0 (no kernel-start L2 prefetch of the weight and
-#                                      vectors) -> prefetch_off/, for the A/B against the bench step;
-#                                      bench_prefetch_vectors: with =vectors (the vectors only) -> prefetch_vectors/;
-#                                      both take AB_BENCH_ARGS where set (a subset of shapes), else BENCH_ARGS
 #   SANITIZE_TESTS="test_quant_gpu"    which test binaries the sanitize step runs (a glob; default test_*gpu*)
 #   STEPS="... repeat"                 repeat: REPEAT_TESTS (a glob, default test_quant_gpu) REPEAT_N times
 #                                      (default 3) under each row path (auto, registers, bulk): the GPU tests
@@ -224,13 +219,6 @@ step_bench_back_to_back() {
     --calls-per-sample "${B2B_CALLS:-10}" 2>&1 | tee "$WORK/bench_back_to_back.log" | tail -n 60
 }
 
-bench_with_prefetch() {  # $1: INT8DIT_GEMM_PREFETCH, $2: the results' subdirectory
-  INT8DIT_GEMM_PREFETCH=$1 BUILD="$BUILD" RESULTS="$WORK/results/$2" timeout "$(left)" bash "$ROOT/scripts/bench.sh" \
-    ${AB_BENCH_ARGS:-${BENCH_ARGS:-}} 2>&1 | tee "$WORK/bench_$2.log" | tail -n 12
-}
-step_bench_prefetch_off() { bench_with_prefetch 0 prefetch_off; }
-step_bench_prefetch_vectors() { bench_with_prefetch vectors prefetch_vectors; }
-
 step_tune() {
   BUILD="$BUILD" ARCHS="$ARCHS" OUT="$WORK/tune" BENCH_ARGS="${TUNE_ARGS:-}" timeout "$(left)" bash "$ROOT/bench/tune/run.sh" 2>&1 | tee "$WORK/tune.log" | tail -n 30
   [[ ${PIPESTATUS[0]} -eq 0 ]] || status=1
@@ -280,7 +268,7 @@ step_e2e_pdl_off() { INT8DIT_PDL=0 run_e2e e2e_pdl_off; }
 
 for step in $STEPS; do
   if [[ $(type -t "step_$step") != function ]]; then
-    echo "gpu_run: unknown step '$step' (steps: build test sanitize repeat sass ncu_gemm quant quant_paths ncu_quant layout probe bench bench_back_to_back bench_prefetch_off bench_prefetch_vectors tune pytest e2e e2e_pdl_off)"; status=1; continue
+    echo "gpu_run: unknown step '$step' (steps: build test sanitize repeat sass ncu_gemm quant quant_paths ncu_quant layout probe bench bench_back_to_back tune pytest e2e e2e_pdl_off)"; status=1; continue
   fi
   "step_$step"
   step_done "$step"

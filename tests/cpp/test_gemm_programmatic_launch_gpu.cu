@@ -8,8 +8,10 @@
 //     GPU did start the next kernel early here (otherwise the GEMM check below would prove nothing);
 //   - the GEMM, every configuration forced by name: its output must be bit-identical to the same GEMM
 //     run on the new A in plain stream order, and the writer must have read D before the GEMM wrote it.
-// And the same with the writer replacing B, scale_b and bias instead of A: the GEMM prefetches those
-// into L2 before it waits (operand_prefetch.cuh), which must stay a hint that never yields old values.
+// And the same with the writer replacing B, scale_b and bias instead of A: those are the layer's
+// parameters, which a kernel may be tempted to touch before it waits (a kernel-start L2 prefetch of
+// them was tried and dropped, bench/results/h200/README.md), and the GEMM must compute with their new
+// values all the same.
 #include <gtest/gtest.h>
 
 #include <cuda_runtime.h>
@@ -124,7 +126,7 @@ size_t element_bytes(DType t) { return t == DType::kBF16 || t == DType::kFP16 ? 
 // Which operands the writer replaces while the GEMM waits for it.
 enum class Replaced {
   kActivation,  // A: what the GEMM loads after griddepcontrol.wait
-  kParameters,  // B, scale_b and bias: what it prefetches into L2 before it waits
+  kParameters,  // B, scale_b and bias: the layer's parameters
 };
 
 // The GEMM launched programmatically right behind a writer that replaces `replaced` 300 us after
@@ -215,7 +217,7 @@ TEST_P(ProgrammaticGemm, WaitsForTheKernelThatWritesItsInput) {
   check_against_plain_order(GetParam(), Replaced::kActivation);
 }
 
-TEST_P(ProgrammaticGemm, ItsEarlyPrefetchOfTheParametersNeverYieldsOldValues) {
+TEST_P(ProgrammaticGemm, WaitsForTheKernelThatWritesItsParameters) {
   SKIP_UNLESS_HOPPER();
   check_against_plain_order(GetParam(), Replaced::kParameters);
 }

@@ -7,8 +7,6 @@
 // broadcast strides are `bool` (true = vector, false = scalar at index 0), so one instantiation serves
 // all four scale combinations. bias is a row broadcast whose null pointer reads as -0 (the identity of
 // fp32 addition, so without bias y is exactly float(acc) * s, as in the CPU reference).
-// The scale_b node also prefetches the weight's first k-blocks and the per-channel vectors into L2 as
-// the kernel starts (operand_prefetch.cuh says why).
 #pragma once
 
 #include "cute/tensor.hpp"
@@ -18,7 +16,6 @@
 #include "cutlass/epilogue/thread/activation.h"
 #include "cutlass/functional.h"
 
-#include "gemm/sm90/operand_prefetch.cuh"
 #include "int8dit/gemm.h"
 
 namespace int8dit::detail::sm90 {
@@ -34,10 +31,8 @@ struct ScaledEpilogue {
 
   // Per-token scale of A: one value per row m (stride true) or one value (stride false).
   using ScaleA = evt::Sm90ColBroadcast<0, CtaTileShapeMNK, float, float, cute::Stride<bool, _0, _0>>;
-  // Per-channel scale of B: one value per column n (stride true) or one value (stride false); its node
-  // carries the kernel-start prefetch of B and the vectors.
-  using ScaleB = PrefetchingRowBroadcast<
-      evt::Sm90RowBroadcast<0, CtaTileShapeMNK, float, float, cute::Stride<_0, bool, _0>>>;
+  // Per-channel scale of B: one value per column n (stride true) or one value (stride false).
+  using ScaleB = evt::Sm90RowBroadcast<0, CtaTileShapeMNK, float, float, cute::Stride<_0, bool, _0>>;
   // Optional bias per column n; a null pointer reads as 0.
   using Bias = evt::Sm90RowBroadcast<0, CtaTileShapeMNK, float, float, cute::Stride<_0, _1, _0>>;
 
@@ -53,9 +48,7 @@ struct ScaledEpilogue {
     const bool sb_vector = p.scale_b_mode == ScaleMode::kPerCol;
     return {
         {},                                                                              // acc
-        {{p.scale_a, 0.f, {sa_vector, _0{}, _0{}}},                                      // sa * sb
-         {{p.scale_b, 0.f, {_0{}, sb_vector, _0{}}}, OperandPrefetch::plan(p)},
-         {}},
+        {{p.scale_a, 0.f, {sa_vector, _0{}, _0{}}}, {p.scale_b, 0.f, {_0{}, sb_vector, _0{}}}, {}},  // sa * sb
         {p.bias, -0.f, {}},                                                              // bias (none: -0)
         {},                                                                              // fma
     };
