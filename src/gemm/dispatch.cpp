@@ -9,6 +9,7 @@
 #include <string>
 
 #include "core/cuda_check.h"
+#include "core/pdl_switch.h"
 #include "gemm/kernel_registry.h"
 #include "int8dit/gemm.h"
 #include "tune/tuned_dispatch.h"
@@ -59,16 +60,6 @@ bool env_forces_sm80() {
     return v && *v && std::strcmp(v, "0") != 0;
   }();
   return forced;
-}
-
-// INT8DIT_PDL=0 turns programmatic dependent launch off for every call (read once): a switch for
-// ruling it out when a kernel of another library misbehaves next to ours.
-bool env_disables_pdl() {
-  static const bool off = [] {
-    const char* v = std::getenv("INT8DIT_PDL");
-    return v && std::strcmp(v, "0") == 0;
-  }();
-  return off;
 }
 
 std::string sm_name(int cc) { return "sm_" + std::to_string(cc); }
@@ -143,7 +134,7 @@ Status check_pointers(const GemmParams& p) {
 
 namespace detail {
 StreamOrder stream_order_for(const GemmOptions* opts) {
-  const bool programmatic = (!opts || opts->programmatic_launch) && !env_disables_pdl();
+  const bool programmatic = (!opts || opts->programmatic_launch) && !detail::env_disables_pdl();
   return programmatic ? StreamOrder::kProgrammatic : StreamOrder::kFull;
 }
 }  // namespace detail

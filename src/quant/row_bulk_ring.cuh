@@ -92,6 +92,7 @@ __global__ void __launch_bounds__(kMaxThreads, kMinCtas) row_quantize_bulk_ring(
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
   static_assert(!(kCacheChannels && kRecips), "one per-thread cache: the op's channels or the reciprocals");
   release_dependent_launch();
+  wait_for_previous_grid();
   extern __shared__ float4 dynamic_smem[];  // [per-thread cache][blockDim.x] then [stages][threads * kVecs] uint4
   using Reducer = RowReducerFor<kMaxThreads>;
   __shared__ float4 partials[2][Reducer::kVec4s];

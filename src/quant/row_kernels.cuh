@@ -61,6 +61,19 @@ __device__ __forceinline__ void release_dependent_launch() {
 #endif
 }
 
+// Waits until the kernel before this one in the stream has completed and its writes are visible
+// (griddepcontrol.wait). On Hopper the row kernels are launched programmatically (row_launch.cuh:
+// launch_row_kernel), so that their launch and set-up overlap the end of the kernel before them (the
+// previous layer's GEMM, which releases its dependents at its last tiles); every row kernel therefore
+// calls this before its first global access, read or write (its input may be that kernel's output,
+// its output buffers that kernel's input). Returns at once in a kernel launched without the attribute;
+// a no-op before sm_90, where the launcher never sets it.
+__device__ __forceinline__ void wait_for_previous_grid() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.wait;" ::: "memory");
+#endif
+}
+
 // Reductions over the threads of one row, which are the whole CTA: a butterfly in every warp, then
 // every thread adds the (at most kWarps: 8, or 16 in the wide kernels) warps' results from shared
 // memory in one fixed tree: ~8 instructions and one shared load's latency after the barrier, where a
@@ -348,6 +361,7 @@ __global__ void __launch_bounds__(kMaxThreads, kMinCtas) row_quantize_registers(
   static_assert(kPersistent || !kCacheChannels, "the channel cache lives across the rows of a persistent CTA");
   static_assert(!kSmoothReciprocals || (kPersistent && !kCacheChannels), "reciprocals: persistent, no op cache");
   release_dependent_launch();
+  wait_for_previous_grid();
   extern __shared__ float4 channel_cache[];  // [kVecs][kChannelVec4s][blockDim.x]
   using Reducer = RowReducerFor<kMaxThreads>;
   __shared__ float4 partials[2][Reducer::kVec4s];
@@ -386,6 +400,7 @@ __global__ void __launch_bounds__(kMaxThreads, kMinCtas) row_quantize_registers(
 template <typename T, typename Op>
 __global__ void __launch_bounds__(kStreamThreads) row_quantize_streaming(RowArgs<T> a, Op op) {
   release_dependent_launch();
+  wait_for_previous_grid();
   using Reducer = RowReducerFor<kStreamThreads>;
   __shared__ float4 partials[2][Reducer::kVec4s];
   Reducer reduce{partials};

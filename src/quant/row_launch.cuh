@@ -10,6 +10,7 @@
 #include <type_traits>
 
 #include "core/cuda_check.h"
+#include "core/pdl_switch.h"
 #include "quant/row_bulk_ring.cuh"
 #include "quant/row_kernels.cuh"
 #include "quant/row_ops.cuh"
@@ -66,46 +67,6 @@ Status resident_ctas(Kernel kernel, ResidentCtaCache& cache, int threads, size_t
   return Status::Ok();
 }
 
-// Persistent CTAs of the register-row kernel: as many as fit on the GPU at once, at most one per row.
-// kRecips: the SmoothQuant kernel, whose CTAs keep the divisors' reciprocals in shared memory.
-// kMaxThreads: the kernel's launch bound, kWideRowThreads for the wide kernel (row_shape.h).
-template <typename T, typename Op, int kVecs, bool kCache, bool kRecips = false, int kMaxThreads = kMaxRowThreads>
-Status launch_persistent(const RowArgs<T>& a, const Op& op, int threads, cudaStream_t stream) {
-  auto kernel = row_quantize_registers<T, Op, kVecs, true, kCache, kRecips, 0, kMaxThreads>;
-  // NOTE: one cache per instantiation: kernels of different kVecs share a function-pointer type, so a
-  // cache keyed by that type alone would hand one kernel another's CTA count and smem opt-in.
-  static ResidentCtaCache cache = {};
-  constexpr size_t kSmemPerThread = (kCache ? channel_cache_bytes_per_thread<Op, kVecs>() : 0) +
-                                    (kRecips ? smooth_reciprocal_bytes_per_thread(kVecs) : 0);
-  int ctas = 0;
-  INT8DIT_RETURN_IF_ERROR(resident_ctas(kernel, cache, threads, kSmemPerThread * kMaxThreads, &ctas, kMaxThreads));
-  const int64_t grid = std::min<int64_t>(a.rows, ctas);
-  kernel<<<static_cast<unsigned>(grid), threads, kSmemPerThread * threads, stream>>>(a, op);
-  return Status::Ok();
-}
-
-// The op's channel cache above kMaxChannelCacheBytes, with registers capped for two CTAs an SM
-// (row_kernels.cuh: kMaxCappedChannelCacheBytes): launched only where two such CTAs fit an SM of this
-// device; elsewhere *launched stays false and nothing is launched.
-template <typename T, typename Op, int kVecs>
-Status launch_capped_cache(const RowArgs<T>& a, const Op& op, int threads, cudaStream_t stream, bool* launched) {
-  constexpr int kMinCtas = 2;
-  auto kernel = row_quantize_registers<T, Op, kVecs, true, true, false, kMinCtas>;
-  static ResidentCtaCache cache = {};
-  *launched = false;
-  int ctas = 0, device = 0, sms = 0;
-  INT8DIT_RETURN_IF_ERROR(
-      resident_ctas(kernel, cache, threads, channel_cache_bytes_per_thread<Op, kVecs>() * kMaxRowThreads, &ctas));
-  INT8DIT_RETURN_IF_ERROR(detail::cuda_status(cudaGetDevice(&device), "cudaGetDevice"));
-  INT8DIT_RETURN_IF_ERROR(detail::cuda_status(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device),
-                                              "cudaDeviceGetAttribute"));
-  if (ctas < kMinCtas * sms) return Status::Ok();
-  const size_t smem = channel_cache_bytes_per_thread<Op, kVecs>() * threads;
-  kernel<<<static_cast<unsigned>(std::min<int64_t>(a.rows, ctas)), threads, smem, stream>>>(a, op);
-  *launched = true;
-  return Status::Ok();
-}
-
 // Whether `kernel` runs as built for sm_90 or newer on the current device (its SASS and the PTX it came
 // from), computed once per device into `cache` (0 unknown, 1 yes, 2 no). A build without sm_90 (or a
 // GPU before Hopper) loads the ring kernel with an empty body: the launcher must not pick it there.
@@ -129,6 +90,71 @@ bool runs_sm90_code(Kernel kernel, std::atomic<int> (&cache)[kMaxDevices]) {
   return yes;
 }
 
+// Launches a row kernel (`<<<grid, threads, smem, stream>>>(args...)`; errors surface through
+// detail::last_launch_status as for <<<>>>), on Hopper with programmatic stream serialization: its
+// launch and set-up then overlap the end of the kernel before it, which the row kernels wait for
+// before their first global access (row_kernels.cuh: wait_for_previous_grid). Only where `kernel`
+// runs sm_90 code (the wait is compiled for sm_90 only) and INT8DIT_PDL is not 0. `sm90`: the
+// caller's cache for this kernel (runs_sm90_code).
+template <typename... Params, typename... Args>
+void launch_row_kernel(void (*kernel)(Params...), std::atomic<int> (&sm90)[kMaxDevices], int64_t grid, int threads,
+                       size_t smem, cudaStream_t stream, const Args&... args) {
+  cudaLaunchConfig_t config{};
+  config.gridDim = dim3(static_cast<unsigned>(grid));
+  config.blockDim = dim3(static_cast<unsigned>(threads));
+  config.dynamicSmemBytes = smem;
+  config.stream = stream;
+  cudaLaunchAttribute programmatic{};
+  programmatic.id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  programmatic.val.programmaticStreamSerializationAllowed = 1;
+  if (!detail::env_disables_pdl() && runs_sm90_code(kernel, sm90)) {
+    config.attrs = &programmatic;
+    config.numAttrs = 1;
+  }
+  (void)cudaLaunchKernelEx(&config, kernel, args...);
+}
+
+// Persistent CTAs of the register-row kernel: as many as fit on the GPU at once, at most one per row.
+// kRecips: the SmoothQuant kernel, whose CTAs keep the divisors' reciprocals in shared memory.
+// kMaxThreads: the kernel's launch bound, kWideRowThreads for the wide kernel (row_shape.h).
+template <typename T, typename Op, int kVecs, bool kCache, bool kRecips = false, int kMaxThreads = kMaxRowThreads>
+Status launch_persistent(const RowArgs<T>& a, const Op& op, int threads, cudaStream_t stream) {
+  auto kernel = row_quantize_registers<T, Op, kVecs, true, kCache, kRecips, 0, kMaxThreads>;
+  // NOTE: one cache per instantiation: kernels of different kVecs share a function-pointer type, so a
+  // cache keyed by that type alone would hand one kernel another's CTA count and smem opt-in.
+  static ResidentCtaCache cache = {};
+  constexpr size_t kSmemPerThread = (kCache ? channel_cache_bytes_per_thread<Op, kVecs>() : 0) +
+                                    (kRecips ? smooth_reciprocal_bytes_per_thread(kVecs) : 0);
+  int ctas = 0;
+  INT8DIT_RETURN_IF_ERROR(resident_ctas(kernel, cache, threads, kSmemPerThread * kMaxThreads, &ctas, kMaxThreads));
+  static std::atomic<int> sm90[kMaxDevices] = {};
+  launch_row_kernel(kernel, sm90, std::min<int64_t>(a.rows, ctas), threads, kSmemPerThread * threads, stream, a, op);
+  return Status::Ok();
+}
+
+// The op's channel cache above kMaxChannelCacheBytes, with registers capped for two CTAs an SM
+// (row_kernels.cuh: kMaxCappedChannelCacheBytes): launched only where two such CTAs fit an SM of this
+// device; elsewhere *launched stays false and nothing is launched.
+template <typename T, typename Op, int kVecs>
+Status launch_capped_cache(const RowArgs<T>& a, const Op& op, int threads, cudaStream_t stream, bool* launched) {
+  constexpr int kMinCtas = 2;
+  auto kernel = row_quantize_registers<T, Op, kVecs, true, true, false, kMinCtas>;
+  static ResidentCtaCache cache = {};
+  *launched = false;
+  int ctas = 0, device = 0, sms = 0;
+  INT8DIT_RETURN_IF_ERROR(
+      resident_ctas(kernel, cache, threads, channel_cache_bytes_per_thread<Op, kVecs>() * kMaxRowThreads, &ctas));
+  INT8DIT_RETURN_IF_ERROR(detail::cuda_status(cudaGetDevice(&device), "cudaGetDevice"));
+  INT8DIT_RETURN_IF_ERROR(detail::cuda_status(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device),
+                                              "cudaDeviceGetAttribute"));
+  if (ctas < kMinCtas * sms) return Status::Ok();
+  const size_t smem = channel_cache_bytes_per_thread<Op, kVecs>() * threads;
+  static std::atomic<int> sm90[kMaxDevices] = {};
+  launch_row_kernel(kernel, sm90, std::min<int64_t>(a.rows, ctas), threads, smem, stream, a, op);
+  *launched = true;
+  return Status::Ok();
+}
+
 // The bulk-copy ring kernel (row_bulk_ring.cuh), persistent: as many CTAs as fit, at most one a row.
 // Sets *launched to false, launching nothing, where the loaded binary has no sm_90 code for it.
 template <typename T, typename Op, int kVecs, bool kCache, bool kRecips>
@@ -143,8 +169,7 @@ Status launch_ring(const RowArgs<T>& a, const Op& op, int threads, int stages, c
   const size_t per_thread = ring_smem_bytes_per_thread<Op, kVecs, kCache, kRecips>(stages);
   int ctas = 0;
   INT8DIT_RETURN_IF_ERROR(resident_ctas(kernel, cache, threads, per_thread * kMaxRowThreads, &ctas));
-  const int64_t grid = std::min<int64_t>(a.rows, ctas);
-  kernel<<<static_cast<unsigned>(grid), threads, per_thread * threads, stream>>>(a, op, stages);
+  launch_row_kernel(kernel, sm90, std::min<int64_t>(a.rows, ctas), threads, per_thread * threads, stream, a, op, stages);
   *launched = true;
   return Status::Ok();
 }
@@ -243,7 +268,8 @@ Status launch_vector_rows(const RowArgs<T>& a, const Op& op, int threads, cudaSt
     }
   }
   const int64_t grid = std::min<int64_t>(a.rows, 0x7fffffff);  // grid.x's limit; the kernel strides past it
-  row_quantize_registers<T, Op, kVecs, false, false><<<static_cast<unsigned>(grid), threads, 0, stream>>>(a, op);
+  static std::atomic<int> sm90[kMaxDevices] = {};
+  launch_row_kernel(row_quantize_registers<T, Op, kVecs, false, false>, sm90, grid, threads, 0, stream, a, op);
   return detail::last_launch_status(name);
 }
 
@@ -256,9 +282,11 @@ Status launch_row_quantize(const RowArgs<T>& a, const Op& op, bool op_vector_ok,
     return Status(StatusCode::kInvalidArgument, std::string(name) + ": " + bad);
   const RowLaunchShape s = row_launch_shape(a.cols, op_vector_ok && vectorizable(a), a.smooth ? 4 : kPreferredVecsPerThread);
   switch (s.vecs_per_thread) {
-    case 0:
-      row_quantize_streaming<T, Op><<<static_cast<unsigned>(a.rows), s.threads_per_row, 0, stream>>>(a, op);
+    case 0: {
+      static std::atomic<int> sm90[kMaxDevices] = {};
+      launch_row_kernel(row_quantize_streaming<T, Op>, sm90, a.rows, s.threads_per_row, 0, stream, a, op);
       return detail::last_launch_status(name);
+    }
     case 1: return launch_vector_rows<T, Op, 1>(a, op, s.threads_per_row, stream, name);
     case 2: return launch_vector_rows<T, Op, 2>(a, op, s.threads_per_row, stream, name);
     case 4: return launch_vector_rows<T, Op, 4>(a, op, s.threads_per_row, stream, name);

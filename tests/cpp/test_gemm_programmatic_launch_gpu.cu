@@ -25,57 +25,12 @@
 #include "int8dit/device.h"
 #include "int8dit/gemm.h"
 #include "device_buffer.h"
+#include "late_writer.cuh"
 #include "random_values.h"
 #include "sm90_test_support.h"
 
 namespace int8dit {
 namespace {
-
-constexpr uint64_t kSpinNs = 300'000;  // far longer than a launch: the early start cannot be missed
-
-__device__ void release_dependents() {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-  asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
-#endif
-}
-
-__device__ uint64_t global_ns() {
-  uint64_t t;
-  asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t));
-  return t;
-}
-
-// Byte ranges the writer overwrites: dst[i] = src[i] for i < bytes, for each of `count` regions.
-struct Copies {
-  struct Region {
-    void* dst = nullptr;
-    const void* src = nullptr;
-    int64_t bytes = 0;
-  };
-  Region regions[3];
-  int count = 0;
-
-  Copies& add(void* dst, const void* src, int64_t bytes) {
-    regions[count++] = {dst, src, bytes};
-    return *this;
-  }
-};
-
-// Releases its dependents, waits spin_ns, performs `copies`, and records the first word of `d`
-// (what the GEMM's output held while this kernel ran) in *d_seen.
-__global__ void late_writer(Copies copies, const uint32_t* d, uint32_t* d_seen, uint64_t spin_ns) {
-  release_dependents();
-  const uint64_t start = global_ns();
-  while (global_ns() - start < spin_ns) {
-  }
-  const int64_t first = blockIdx.x * int64_t(blockDim.x) + threadIdx.x, step = int64_t(gridDim.x) * blockDim.x;
-  for (int r = 0; r < copies.count; ++r) {
-    auto* dst = static_cast<uint8_t*>(copies.regions[r].dst);
-    const auto* src = static_cast<const uint8_t*>(copies.regions[r].src);
-    for (int64_t i = first; i < copies.regions[r].bytes; i += step) dst[i] = src[i];
-  }
-  if (blockIdx.x == 0 && threadIdx.x == 0) *d_seen = *d;
-}
 
 // Reads a[0] with no griddepcontrol.wait.
 __global__ void impatient_probe(const int8_t* a, int8_t* seen) { *seen = a[0]; }
@@ -91,7 +46,7 @@ using Buffer = test::DeviceBuffer<T>;
 // overlap the kernel before it (the H200, driver 580): each test runs both kernels once before timing
 // anything, so the launches it checks are not first launches.
 void load_kernels(int8_t* a, const int8_t* fresh, const uint32_t* d, uint32_t* d_seen, int8_t* seen) {
-  late_writer<<<1, 32>>>(Copies{}.add(a, fresh, 0), d, d_seen, 0);
+  test::late_writer<<<1, 32>>>(test::Copies{}.add(a, fresh, 0), d, d_seen, 0);
   impatient_probe<<<1, 1>>>(a, seen);
   EXPECT_EQ(cudaDeviceSynchronize(), cudaSuccess);
 }
@@ -107,7 +62,8 @@ TEST(ProgrammaticLaunch, TheGpuStartsTheNextKernelEarlyHere) {
   CUDA_OK(cudaDeviceSynchronize());  // the uploads are done before anything runs on the non-blocking stream
   cudaStream_t s;
   CUDA_OK(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking));
-  late_writer<<<4, 128, 0, s>>>(Copies{}.add(a.get(), fresh.get(), 1), d.get(), d_seen.get(), kSpinNs);
+  test::late_writer<<<4, 128, 0, s>>>(test::Copies{}.add(a.get(), fresh.get(), 1), d.get(), d_seen.get(),
+                                      test::kLateWriterSpinNs);
   CUDA_OK(test::launch_one_thread_programmatic(impatient_probe, s, a.get(), seen.get()));
   CUDA_OK(cudaStreamSynchronize(s));
   CUDA_OK(cudaStreamDestroy(s));
@@ -180,7 +136,7 @@ void check_against_plain_order(const std::string& config, Replaced replaced) {
   CUDA_OK(cudaStreamSynchronize(s));
 
   // Old values (other random draws) in what the writer replaces, and a poisoned D.
-  Copies copies;
+  test::Copies copies;
   if (replaced == Replaced::kActivation) {
     a.upload(test::uniform_int8(size_t(m) * k, rng));
     copies.add(a.get(), a_new.get(), int64_t(a.count()));
@@ -198,7 +154,8 @@ void check_against_plain_order(const std::string& config, Replaced replaced) {
   CUDA_OK(cudaMemset(d_seen.get(), 0, 4));
   CUDA_OK(cudaDeviceSynchronize());
   p.d = d.get();
-  late_writer<<<8, 256, 0, s>>>(copies, reinterpret_cast<const uint32_t*>(d.get()), d_seen.get(), kSpinNs);
+  test::late_writer<<<8, 256, 0, s>>>(copies, reinterpret_cast<const uint32_t*>(d.get()), d_seen.get(),
+                                      test::kLateWriterSpinNs);
   const Status st = gemm_w8a8(p, s, &opts);
   ASSERT_TRUE(st.ok()) << st.to_string();
   CUDA_OK(cudaStreamSynchronize(s));

@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "device_buffer.h"
+#include "late_writer.cuh"
 #include "random_values.h"
 #include "int8dit/gemm.h"
 #include "int8dit/quantize.h"
@@ -215,6 +216,69 @@ TEST_P(QuantThenGemm, GemmLaunchedProgrammaticallyReadsTheFinishedRows) {
   EXPECT_EQ(differing, 0u) << "elements of D differ from the same quantization and GEMM in plain stream order: the "
                               "GEMM read rows the quantization kernel had not finished";
 }
+
+// The row kernels are themselves launched programmatically on Hopper (row_launch.cuh), behind
+// whatever ran before them: each must wait for that kernel before it reads its input or writes its
+// outputs. A writer that releases its dependents at once replaces x 300 us later and records q's first
+// word meanwhile; the quantization launched right behind it must give q and the scales bit for bit as
+// on the new x in plain order, and not have written q while the writer ran.
+class QuantAfterWriter : public ::testing::TestWithParam<Producer> {};
+
+TEST_P(QuantAfterWriter, WaitsForTheKernelThatWritesItsInput) {
+  SKIP_UNLESS_HOPPER();
+  const Producer& prod = GetParam();
+  const unsigned seed = std::random_device{}();
+  std::mt19937 rng(seed);
+  SCOPED_TRACE(prod.name + ", seed " + std::to_string(seed));
+  const int64_t m = test::sanitizer_run() ? 333 : kRows, k = prod.cols;
+
+  DeviceBuffer<uint16_t> x(size_t(m) * prod.ldx), x_new(size_t(m) * prod.ldx), vec(k);
+  DeviceBuffer<float> smooth(k), scale(m), scale_expected(m);
+  DeviceBuffer<int8_t> q(size_t(m) * k), q_expected(size_t(m) * k);
+  DeviceBuffer<uint32_t> q_seen(1);
+  x_new.upload(random_bf16(x.count(), rng, -3.0f, 3.0f));
+  vec.upload(random_bf16(k, rng, -0.5f, 0.5f));
+  smooth.upload(test::uniform_floats(k, rng, 0.5f, 2.0f));
+  const float* smooth_ptr = prod.smooth ? smooth.get() : nullptr;
+  const uint32_t* q_word = reinterpret_cast<const uint32_t*>(q.get());
+
+  CUDA_OK(cudaDeviceSynchronize());  // the uploads are done before anything runs on the non-blocking stream
+  cudaStream_t s;
+  CUDA_OK(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking));
+  auto quantize = [&](int8_t* qd, float* sd) {
+    return prod.run(x.get(), vec.get(), smooth_ptr, qd, sd, m, k, prod.ldx, s);
+  };
+  // The expected rows: the new x, nothing running before the quantization (which also loads every kernel).
+  test::late_writer<<<1, 32, 0, s>>>(test::Copies{}, q_word, q_seen.get(), 0);
+  CUDA_OK(cudaMemcpyAsync(x.get(), x_new.get(), x.count() * sizeof(uint16_t), cudaMemcpyDeviceToDevice, s));
+  CUDA_OK(cudaStreamSynchronize(s));
+  STATUS_OK(quantize(q_expected.get(), scale_expected.get()));
+  CUDA_OK(cudaStreamSynchronize(s));
+
+  x.upload(random_bf16(x.count(), rng, -30.0f, 30.0f));  // the old x: other values, other scales
+  q.fill_bytes(0x80);                                      // -128: never a quantized value
+  scale.fill_bytes(0xFF);
+  q_seen.fill_bytes(0);
+  CUDA_OK(cudaDeviceSynchronize());
+  test::late_writer<<<8, 256, 0, s>>>(test::Copies{}.add(x.get(), x_new.get(), int64_t(x.count() * sizeof(uint16_t))),
+                                      q_word, q_seen.get(), test::kLateWriterSpinNs);
+  STATUS_OK(quantize(q.get(), scale.get()));  // programmatic: the default on Hopper
+  CUDA_OK(cudaStreamSynchronize(s));
+  CUDA_OK(cudaStreamDestroy(s));
+
+  EXPECT_EQ(q_seen.download()[0], 0x80808080u) << "the quantization wrote q while the kernel before it still ran";
+  const std::vector<int8_t> got_q = q.download(), want_q = q_expected.download();
+  size_t differing = 0;
+  for (size_t i = 0; i < got_q.size(); ++i) differing += got_q[i] != want_q[i];
+  EXPECT_EQ(differing, 0u) << "int8 values differ from the same quantization of the new x in plain order: the kernel "
+                              "read x before the kernel writing it had finished";
+  const std::vector<float> got_s = scale.download(), want_s = scale_expected.download();
+  EXPECT_EQ(std::memcmp(got_s.data(), want_s.data(), got_s.size() * sizeof(float)), 0)
+      << "row scales differ from the same quantization of the new x in plain order";
+}
+
+INSTANTIATE_TEST_SUITE_P(Producers, QuantAfterWriter, ::testing::ValuesIn(producers()),
+                         [](const ::testing::TestParamInfo<Producer>& info) { return info.param.name; });
 
 INSTANTIATE_TEST_SUITE_P(Producers, QuantThenGemm, ::testing::ValuesIn(producers()),
                          [](const ::testing::TestParamInfo<Producer>& info) { return info.param.name; });
