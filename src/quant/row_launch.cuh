@@ -169,7 +169,8 @@ Status launch_ring(const RowArgs<T>& a, const Op& op, int threads, int stages, c
   const size_t per_thread = ring_smem_bytes_per_thread<Op, kVecs, kCache, kRecips>(stages);
   int ctas = 0;
   INT8DIT_RETURN_IF_ERROR(resident_ctas(kernel, cache, threads, per_thread * kMaxRowThreads, &ctas));
-  launch_row_kernel(kernel, sm90, std::min<int64_t>(a.rows, ctas), threads, per_thread * threads, stream, a, op, stages);
+  launch_row_kernel(kernel, sm90, std::min<int64_t>(a.rows, ctas), threads, per_thread * threads, stream, a, op,
+                    stages);
   *launched = true;
   return Status::Ok();
 }

@@ -24,6 +24,7 @@
 
 #include "int8dit/device.h"
 #include "int8dit/gemm.h"
+#include "bitwise.h"
 #include "device_buffer.h"
 #include "late_writer.cuh"
 #include "random_values.h"
@@ -162,11 +163,9 @@ void check_against_plain_order(const std::string& config, Replaced replaced) {
   CUDA_OK(cudaStreamDestroy(s));
 
   EXPECT_EQ(d_seen.download()[0], 0xFFFFFFFFu) << "the GEMM wrote D while the kernel before it still read it";
-  const std::vector<uint8_t> got = d.download(), want = expected.download();
-  size_t differing = 0;
-  for (size_t i = 0; i < got.size(); ++i) differing += got[i] != want[i];
-  EXPECT_EQ(differing, 0u) << "bytes of D differ from the same GEMM run in plain stream order on the new values: "
-                              "the GEMM used an operand before the kernel writing it had finished";
+  EXPECT_EQ(test::differing_elements(d.download(), expected.download()), 0u)
+      << "bytes of D differ from the same GEMM run in plain stream order on the new values: the GEMM used an "
+         "operand before the kernel writing it had finished";
 }
 
 TEST_P(ProgrammaticGemm, WaitsForTheKernelThatWritesItsInput) {

@@ -22,6 +22,7 @@
 #include <string>
 #include <vector>
 
+#include "bitwise.h"
 #include "device_buffer.h"
 #include "late_writer.cuh"
 #include "random_values.h"
@@ -209,12 +210,9 @@ TEST_P(QuantThenGemm, GemmLaunchedProgrammaticallyReadsTheFinishedRows) {
   CUDA_OK(cudaStreamSynchronize(s));
   CUDA_OK(cudaStreamDestroy(s));
 
-  const std::vector<__nv_bfloat16> got = d.download(), want = expected.download();
-  size_t differing = 0;
-  for (size_t i = 0; i < got.size(); ++i)
-    differing += std::memcmp(&got[i], &want[i], sizeof(got[i])) != 0;
-  EXPECT_EQ(differing, 0u) << "elements of D differ from the same quantization and GEMM in plain stream order: the "
-                              "GEMM read rows the quantization kernel had not finished";
+  EXPECT_EQ(test::differing_elements(d.download(), expected.download()), 0u)
+      << "elements of D differ from the same quantization and GEMM in plain stream order: the "
+         "GEMM read rows the quantization kernel had not finished";
 }
 
 // The row kernels are themselves launched programmatically on Hopper (row_launch.cuh), behind
@@ -267,13 +265,10 @@ TEST_P(QuantAfterWriter, WaitsForTheKernelThatWritesItsInput) {
   CUDA_OK(cudaStreamDestroy(s));
 
   EXPECT_EQ(q_seen.download()[0], 0x80808080u) << "the quantization wrote q while the kernel before it still ran";
-  const std::vector<int8_t> got_q = q.download(), want_q = q_expected.download();
-  size_t differing = 0;
-  for (size_t i = 0; i < got_q.size(); ++i) differing += got_q[i] != want_q[i];
-  EXPECT_EQ(differing, 0u) << "int8 values differ from the same quantization of the new x in plain order: the kernel "
-                              "read x before the kernel writing it had finished";
-  const std::vector<float> got_s = scale.download(), want_s = scale_expected.download();
-  EXPECT_EQ(std::memcmp(got_s.data(), want_s.data(), got_s.size() * sizeof(float)), 0)
+  EXPECT_EQ(test::differing_elements(q.download(), q_expected.download()), 0u)
+      << "int8 values differ from the same quantization of the new x in plain order: the kernel "
+         "read x before the kernel writing it had finished";
+  EXPECT_EQ(test::differing_elements(scale.download(), scale_expected.download()), 0u)
       << "row scales differ from the same quantization of the new x in plain order";
 }
 
