@@ -69,7 +69,8 @@ Status resident_ctas(Kernel kernel, ResidentCtaCache& cache, int threads, size_t
 
 // Whether `kernel` runs as built for sm_90 or newer on the current device (its SASS and the PTX it came
 // from), computed once per device into `cache` (0 unknown, 1 yes, 2 no). A build without sm_90 (or a
-// GPU before Hopper) loads the ring kernel with an empty body: the launcher must not pick it there.
+// GPU before Hopper) loads the ring kernel with an empty body and the row kernels without their
+// griddepcontrol.wait: the launcher must neither pick the ring nor launch programmatically there.
 template <typename Kernel>
 bool runs_sm90_code(Kernel kernel, std::atomic<int> (&cache)[kMaxDevices]) {
   int device = 0;
