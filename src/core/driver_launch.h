@@ -13,10 +13,16 @@ namespace int8dit::detail {
 // or this driver has no cuLaunchKernelEx.
 bool driver_launch_enabled();
 
-// Launches `function` (from cudaGetFuncBySymbol, for the current device) with `config`'s grid, block,
-// dynamic shared memory and stream (config.attrs is not read), the cluster shape (cluster_x * cluster_y
-// > 1 adds the attribute) and, where `programmatic`, programmatic stream serialization (PDL).
-Status driver_launch(cudaFunction_t function, const cudaLaunchConfig_t& config, unsigned cluster_x,
-                     unsigned cluster_y, bool programmatic, void** args, const char* what);
+// What a launch asks for besides its grid, block, dynamic shared memory and stream.
+struct LaunchAttributes {
+  unsigned cluster_x = 1, cluster_y = 1;  // a cluster shape above 1 x 1 adds the cluster attribute
+  bool programmatic = false;              // programmatic stream serialization (PDL)
+};
+
+// Launches the kernel with `config`'s grid, block, dynamic shared memory and stream (config.attrs is
+// not read) and `attributes`: through the driver where `function` is set (cudaGetFuncBySymbol, for the
+// current device, where driver_launch_enabled()), else through the runtime with `host_stub`.
+Status launch_kernel(const void* host_stub, cudaFunction_t function, const cudaLaunchConfig_t& config,
+                     const LaunchAttributes& attributes, void** args, const char* what);
 
 }  // namespace int8dit::detail

@@ -260,35 +260,16 @@ struct W8A8GemmSm90 {
     launch.blockDim = Kernel::get_block_shape();
     launch.dynamicSmemBytes = Kernel::SharedStorageSize;
     launch.stream = stream;
-    // NOTE: a 1x1 configuration launches without the cluster attribute (the plain, cheaper launch path).
-    const bool clustered = Config::kClusterM * Config::kClusterN > 1;
     // Programmatic: the load warps wait for the previous kernel (griddepcontrol.wait) before their
     // first global access, and the consumers signal launch_dependents once they reach their last tile.
-    const bool programmatic = kWaitsForPreviousGrid && order == StreamOrder::kProgrammatic;
-    cudaLaunchAttribute attrs[2]{};
-    unsigned num_attrs = 0;
-    if (clustered) {
-      attrs[num_attrs].id = cudaLaunchAttributeClusterDimension;
-      attrs[num_attrs].val.clusterDim.x = Config::kClusterM;
-      attrs[num_attrs].val.clusterDim.y = Config::kClusterN;
-      attrs[num_attrs].val.clusterDim.z = 1;
-      ++num_attrs;
-    }
-    if (programmatic) {
-      attrs[num_attrs].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-      attrs[num_attrs].val.programmaticStreamSerializationAllowed = 1;
-      ++num_attrs;
-    }
-    launch.attrs = attrs;
-    launch.numAttrs = num_attrs;
+    // NOTE: a 1x1 configuration launches without the cluster attribute (the plain, cheaper launch path).
+    const LaunchAttributes attributes{Config::kClusterM, Config::kClusterN,
+                                      kWaitsForPreviousGrid && order == StreamOrder::kProgrammatic};
     void* args[] = {&cache.params};
-    // The driver launch skips the runtime's per-launch lookup of the function from its host stub.
-    if (function)
-      return driver_launch(function, launch, Config::kClusterM, Config::kClusterN, programmatic, args,
-                           "sm90 W8A8 GEMM launch");
-    return cuda_status(
-        cudaLaunchKernelExC(&launch, reinterpret_cast<const void*>(cutlass::device_kernel<Kernel>), args),
-        "sm90 W8A8 GEMM launch");
+    // The driver launch (where `function` is set) skips the runtime's per-launch lookup of the
+    // function from its host stub.
+    return launch_kernel(reinterpret_cast<const void*>(cutlass::device_kernel<Kernel>), function, launch, attributes,
+                         args, "sm90 W8A8 GEMM launch");
   }
 };
 
