@@ -144,7 +144,7 @@ int main(int argc, char** argv) {
     << "  \"copy_method\": \"cudaMemcpyAsync device to device, 1 GiB, (read + write) / time\",\n"
     << "  \"rows\": [\n" << rows.str() << "\n  ],\n"
     << "  \"same_size_copy_method\": \"cudaMemcpyAsync device to device moving the same bytes as the call (half read, "
-       "half written), buffers rotating over >= 256 MB, timed as the kernels\",\n"
+       "half written, each half rounded up to whole 64 KiB), buffers rotating over >= 256 MB, timed as the kernels\",\n"
     << "  \"summary\": {\"min_bandwidth_fraction\": " << min_fraction << ", \"min_bandwidth_case\": " << json_str(min_op)
     << ", \"min_fraction_of_same_size_copy\": " << min_same << ", \"min_same_size_copy_case\": " << json_str(min_same_op)
     << ", \"target_fraction\": 0.8}\n}\n";
