@@ -4,6 +4,7 @@
 #include <cuda_fp16.h>
 
 #include "int8dit/quantize.h"
+#include "quant/fused_args.cuh"
 #include "quant/gpu_checks.cuh"
 #include "quant/row_launch.cuh"
 #include "quant/row_ops.cuh"
@@ -13,16 +14,7 @@ namespace {
 
 template <typename T>
 Status launch(const QuantizeRowsParams& p, cudaStream_t stream) {
-  quant::RowArgs<T> a;
-  a.rows = p.rows;
-  a.cols = p.cols;
-  a.x = static_cast<const T*>(p.x);
-  a.ldx = p.ldx;
-  a.smooth = p.smooth;
-  a.q = p.q;
-  a.ldq = p.ldq;
-  a.scale = p.scale;
-  return quant::launch_row_quantize(a, quant::IdentityOp{}, true, stream, "quantize_rows");
+  return quant::launch_row_quantize(quant::row_args_in_out<T>(p), quant::IdentityOp{}, true, stream, "quantize_rows");
 }
 
 }  // namespace
