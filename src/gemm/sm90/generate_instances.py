@@ -81,11 +81,13 @@ CONFIGS = [
     # slower at K = 6144 (bench/results/h200/gemm_narrow_trial.md).
     Config("bf16", (64, 192, 128), (1, 1), "pingpong"),
     Config("bf16", (64, 48, 128), (1, 1), "pingpong"),
-    # 64x128 with a 2x1 cluster: the two CTAs of a cluster (adjacent M tiles) share each B tile, which
-    # TMA multicasts to both. At M = 333 B is read once per 64-row M tile from L2: 333x6144x1536 moves
-    # 6 x 9.4 MB of it, ~10 us of L2 bandwidth in a 14.6 us call; the cluster halves that. (Trial: not
-    # in the heuristic until timed.)
+    # 64-row tiles with a 2x1 cluster: the two CTAs of a cluster (adjacent M tiles) share each B tile,
+    # which TMA multicasts to both. With 64-row tiles every M tile reads all of B from L2: 333x6144x1536
+    # moves 6 x 9.4 MB of it, 512x12288x3072 8 x 37.7 MB (300 MB in a 38.5 us call); the cluster
+    # halves that. (Trial: not in the heuristic until timed.)
     Config("bf16", (64, 128, 128), (2, 1), "pingpong"),
+    Config("bf16", (64, 192, 128), (2, 1), "pingpong"),
+    Config("bf16", (64, 256, 128), (2, 1), "pingpong"),
     # Other outputs: one general configuration each.
     Config("fp16", (128, 256, 128), (2, 1), "coop"),
     Config("fp32", (128, 128, 128), (2, 1), "coop"),
