@@ -78,16 +78,12 @@ CONFIGS = [
     #   64x48:  M = 300, N = 1152 -> 5 x 24 = 120 tiles (64x128: 45)
     # wgmma N = 48 is one of CUTLASS's extended shapes (w8a8_gemm_sm90.cuh enables them). A 64x80 tile
     # (M = 333, N = 1536: 120 tiles) was timed too and dropped: no faster than 64x128 at K = 1536, 14%
-    # slower at K = 6144 (bench/results/h200/gemm_narrow_trial.md).
+    # slower at K = 6144 (bench/results/h200/gemm_narrow_trial.md). The 64-row tiles with a 2x1 cluster
+    # (B multicast to two adjacent M tiles, half of B's L2 reads) were timed too and dropped: as fast
+    # at best, up to 8% slower at M = 300-512 (gemm_cluster64_trial*.md): those GEMMs are not bound by
+    # L2 bandwidth, and the cluster couples each pair of CTAs to the slower one.
     Config("bf16", (64, 192, 128), (1, 1), "pingpong"),
     Config("bf16", (64, 48, 128), (1, 1), "pingpong"),
-    # 64-row tiles with a 2x1 cluster: the two CTAs of a cluster (adjacent M tiles) share each B tile,
-    # which TMA multicasts to both. With 64-row tiles every M tile reads all of B from L2: 333x6144x1536
-    # moves 6 x 9.4 MB of it, 512x12288x3072 8 x 37.7 MB (300 MB in a 38.5 us call); the cluster
-    # halves that. (Trial: not in the heuristic until timed.)
-    Config("bf16", (64, 128, 128), (2, 1), "pingpong"),
-    Config("bf16", (64, 192, 128), (2, 1), "pingpong"),
-    Config("bf16", (64, 256, 128), (2, 1), "pingpong"),
     # Other outputs: one general configuration each.
     Config("fp16", (128, 256, 128), (2, 1), "coop"),
     Config("fp32", (128, 128, 128), (2, 1), "coop"),
