@@ -6,6 +6,7 @@
 
 #include "core/cuda_check.h"
 #include "core/driver_api.h"
+#include "core/launch_attributes.h"
 
 namespace int8dit::detail {
 
@@ -41,8 +42,7 @@ unsigned fill_attributes(Attribute (&list)[2], const LaunchAttributes& attribute
 Status runtime_launch(const void* host_stub, cudaLaunchConfig_t config, const LaunchAttributes& attributes,
                       void** args, const char* what) {
   cudaLaunchAttribute list[2]{};
-  config.numAttrs = fill_attributes<cudaLaunchAttribute, &cudaLaunchAttribute::val>(
-      list, attributes, cudaLaunchAttributeClusterDimension, cudaLaunchAttributeProgrammaticStreamSerialization);
+  config.numAttrs = runtime_launch_attributes(attributes, list);
   config.attrs = list;
   return cuda_status(cudaLaunchKernelExC(&config, host_stub, args), what);
 }
@@ -55,8 +55,7 @@ Status driver_launch(cudaFunction_t function, const cudaLaunchConfig_t& config, 
   c.sharedMemBytes = static_cast<unsigned>(config.dynamicSmemBytes);
   c.hStream = reinterpret_cast<CUstream>(config.stream);
   CUlaunchAttribute list[2]{};
-  c.numAttrs = fill_attributes<CUlaunchAttribute, &CUlaunchAttribute::value>(
-      list, attributes, CU_LAUNCH_ATTRIBUTE_CLUSTER_DIMENSION, CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION);
+  c.numAttrs = driver_launch_attributes(attributes, list);
   c.attrs = list;
   const CUresult r = driver_api().launch_kernel_ex(&c, reinterpret_cast<CUfunction>(function), args, nullptr);
   if (r == CUDA_SUCCESS) return Status::Ok();
@@ -66,6 +65,16 @@ Status driver_launch(cudaFunction_t function, const cudaLaunchConfig_t& config, 
 }
 
 }  // namespace
+
+unsigned runtime_launch_attributes(const LaunchAttributes& attributes, cudaLaunchAttribute (&list)[2]) {
+  return fill_attributes<cudaLaunchAttribute, &cudaLaunchAttribute::val>(
+      list, attributes, cudaLaunchAttributeClusterDimension, cudaLaunchAttributeProgrammaticStreamSerialization);
+}
+
+unsigned driver_launch_attributes(const LaunchAttributes& attributes, CUlaunchAttribute (&list)[2]) {
+  return fill_attributes<CUlaunchAttribute, &CUlaunchAttribute::value>(
+      list, attributes, CU_LAUNCH_ATTRIBUTE_CLUSTER_DIMENSION, CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION);
+}
 
 Status launch_kernel(const void* host_stub, cudaFunction_t function, const cudaLaunchConfig_t& config,
                      const LaunchAttributes& attributes, void** args, const char* what) {
