@@ -10,53 +10,56 @@ using int8dit::detail::driver_launch_attributes;
 using int8dit::detail::LaunchAttributes;
 using int8dit::detail::runtime_launch_attributes;
 
-TEST(LaunchAttributes, PlainLaunchCarriesNone) {
+// Both lists for `a` hold the cluster shape first where it is above 1 x 1, then the PDL flag where
+// asked, and nothing else. `kValue`: the list's value member (.val for the runtime, .value for the
+// driver).
+template <auto kValue, class Attribute, class Id>
+void expect_list(const LaunchAttributes& a, const Attribute (&list)[2], unsigned filled, Id cluster_id,
+                 Id programmatic_id) {
+  const bool clustered = a.cluster_x * a.cluster_y > 1;
+  ASSERT_EQ(filled, unsigned(clustered) + unsigned(a.programmatic));
+  unsigned i = 0;
+  if (clustered) {
+    EXPECT_EQ(list[i].id, cluster_id);
+    const auto& value = list[i].*kValue;
+    EXPECT_EQ(value.clusterDim.x, a.cluster_x);
+    EXPECT_EQ(value.clusterDim.y, a.cluster_y);
+    EXPECT_EQ(value.clusterDim.z, 1u);
+    ++i;
+  }
+  if (a.programmatic) {
+    EXPECT_EQ(list[i].id, programmatic_id);
+    EXPECT_EQ((list[i].*kValue).programmaticStreamSerializationAllowed, 1);
+  }
+}
+
+void expect_both_lists(const LaunchAttributes& a) {
+  SCOPED_TRACE(testing::Message() << "cluster " << a.cluster_x << "x" << a.cluster_y << ", programmatic "
+                                  << a.programmatic);
   cudaLaunchAttribute runtime[2]{};
+  const unsigned runtime_filled = runtime_launch_attributes(a, runtime);
+  expect_list<&cudaLaunchAttribute::val>(a, runtime, runtime_filled, cudaLaunchAttributeClusterDimension,
+                                         cudaLaunchAttributeProgrammaticStreamSerialization);
   CUlaunchAttribute driver[2]{};
+  const unsigned driver_filled = driver_launch_attributes(a, driver);
+  expect_list<&CUlaunchAttribute::value>(a, driver, driver_filled, CU_LAUNCH_ATTRIBUTE_CLUSTER_DIMENSION,
+                                         CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION);
+}
+
+TEST(LaunchAttributes, PlainLaunchCarriesNone) { expect_both_lists(LaunchAttributes{1, 1, false}); }
+
+TEST(LaunchAttributes, ProgrammaticAloneWithoutCluster) { expect_both_lists(LaunchAttributes{1, 1, true}); }
+
+TEST(LaunchAttributes, ClusterThenProgrammatic) { expect_both_lists(LaunchAttributes{2, 1, true}); }
+
+TEST(LaunchAttributes, ClusterAlongNWithoutProgrammatic) { expect_both_lists(LaunchAttributes{1, 2, false}); }
+
+// A list filled twice holds only the second call's entries (launch_kernel builds a fresh one each
+// launch, but the count must never carry over).
+TEST(LaunchAttributes, CountIsThisCallsOnly) {
+  cudaLaunchAttribute runtime[2]{};
+  EXPECT_EQ(runtime_launch_attributes(LaunchAttributes{2, 1, true}, runtime), 2u);
   EXPECT_EQ(runtime_launch_attributes(LaunchAttributes{1, 1, false}, runtime), 0u);
-  EXPECT_EQ(driver_launch_attributes(LaunchAttributes{1, 1, false}, driver), 0u);
-}
-
-TEST(LaunchAttributes, ProgrammaticAloneWithoutCluster) {
-  cudaLaunchAttribute runtime[2]{};
-  CUlaunchAttribute driver[2]{};
-  ASSERT_EQ(runtime_launch_attributes(LaunchAttributes{1, 1, true}, runtime), 1u);
-  EXPECT_EQ(runtime[0].id, cudaLaunchAttributeProgrammaticStreamSerialization);
-  EXPECT_EQ(runtime[0].val.programmaticStreamSerializationAllowed, 1);
-  ASSERT_EQ(driver_launch_attributes(LaunchAttributes{1, 1, true}, driver), 1u);
-  EXPECT_EQ(driver[0].id, CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION);
-  EXPECT_EQ(driver[0].value.programmaticStreamSerializationAllowed, 1);
-}
-
-TEST(LaunchAttributes, ClusterThenProgrammaticInBothLists) {
-  cudaLaunchAttribute runtime[2]{};
-  CUlaunchAttribute driver[2]{};
-  const LaunchAttributes a{2, 1, true};
-  ASSERT_EQ(runtime_launch_attributes(a, runtime), 2u);
-  EXPECT_EQ(runtime[0].id, cudaLaunchAttributeClusterDimension);
-  EXPECT_EQ(runtime[0].val.clusterDim.x, 2u);
-  EXPECT_EQ(runtime[0].val.clusterDim.y, 1u);
-  EXPECT_EQ(runtime[0].val.clusterDim.z, 1u);
-  EXPECT_EQ(runtime[1].id, cudaLaunchAttributeProgrammaticStreamSerialization);
-  ASSERT_EQ(driver_launch_attributes(a, driver), 2u);
-  EXPECT_EQ(driver[0].id, CU_LAUNCH_ATTRIBUTE_CLUSTER_DIMENSION);
-  EXPECT_EQ(driver[0].value.clusterDim.x, 2u);
-  EXPECT_EQ(driver[0].value.clusterDim.y, 1u);
-  EXPECT_EQ(driver[0].value.clusterDim.z, 1u);
-  EXPECT_EQ(driver[1].id, CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION);
-}
-
-TEST(LaunchAttributes, ClusterAlongNWithoutProgrammatic) {
-  cudaLaunchAttribute runtime[2]{};
-  CUlaunchAttribute driver[2]{};
-  const LaunchAttributes a{1, 2, false};
-  ASSERT_EQ(runtime_launch_attributes(a, runtime), 1u);
-  EXPECT_EQ(runtime[0].id, cudaLaunchAttributeClusterDimension);
-  EXPECT_EQ(runtime[0].val.clusterDim.x, 1u);
-  EXPECT_EQ(runtime[0].val.clusterDim.y, 2u);
-  ASSERT_EQ(driver_launch_attributes(a, driver), 1u);
-  EXPECT_EQ(driver[0].id, CU_LAUNCH_ATTRIBUTE_CLUSTER_DIMENSION);
-  EXPECT_EQ(driver[0].value.clusterDim.y, 2u);
 }
 
 }  // namespace
