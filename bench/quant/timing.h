@@ -27,8 +27,8 @@ double copy_bandwidth_gbps(size_t bytes);
 // Median microseconds of a cudaMemcpyAsync device to device that reads and writes `moved_bytes` in
 // all (moved_bytes / 2 each way, rounded up to whole 64 KiB: the copy's fast sizes), over buffers
 // rotating through >= 256 MB as the kernels' inputs do: the copy of the same traffic as one kernel
-// call, launch and ramp included. (At 37.8 MB, a
-// 4096 x 3072 quantization's traffic, the H200 copies at 0.68 of its 1 GiB copy bandwidth.)
+// call, launch and ramp included. (At 37.8 MB, a 4096 x 3072 quantization's traffic, the H200
+// copies at 0.75 of its 1 GiB copy bandwidth.)
 double same_size_copy_us(double moved_bytes);
 
 }  // namespace bench_quant

@@ -1,6 +1,7 @@
-// Internal: kernel launches through the driver's cuLaunchKernelEx with a CUfunction looked up once,
-// instead of the runtime's cudaLaunchKernelExC, which maps the kernel's host stub to its function on
-// every launch. For the GEMM, whose host cost per call is an issue-3 target (host_us_per_call).
+// Internal: the GEMM's kernel launches, through the driver's cuLaunchKernelEx with a CUfunction looked
+// up once by default, or through the runtime's cudaLaunchKernelExC, which maps the kernel's host stub
+// to its function on every launch. The GEMM's host cost per call is an issue-3 target
+// (host_us_per_call).
 #pragma once
 
 #include <cuda_runtime_api.h>
