@@ -10,6 +10,12 @@ that data, where every pick has a measured time:
 
   python3 bench/tune/fit_heuristic.py tune.json            # judge heuristic.cu as it is
   python3 bench/tune/fit_heuristic.py tune.json --refit    # search better constants and buckets
+  python3 bench/tune/fit_heuristic.py tune.json --presets gemm.json [more.json ...] --refit
+
+The M sweeps are all at K = 3072. `--presets` adds the model shapes of gemm benchmark reports
+(int8dit_bench_gemm's "config_trials": every configuration timed at every preset shape), so the long-K
+shapes (K = 4608..15360) count too: each report's shapes are judged as one more set, and the refit's
+objective weighs each set as much as one sweep.
 
 It reports, per sweep: the worst cliff t(smaller M) / t(larger M) of the model's picks (the issue's
 target is <= 1.15), the same for the best measured configuration at each M (the floor any heuristic
@@ -169,6 +175,50 @@ class Judgement:
     worst: list[tuple[float, int, str, str]]  # (t(pick)/t(best), M, pick, best), worst first
 
 
+@dataclass
+class PresetData:
+    source: str  # the report's file name
+    shapes: list[tuple[int, int, int]]
+    times: list[dict[str, float]]  # per shape: configuration name -> measured us
+
+
+def load_presets(report: dict, source: str) -> PresetData:
+    """The bf16 configuration trials of a gemm benchmark report, one entry per distinct (M, N, K)."""
+    shapes, times, seen = [], [], set()
+    for row in report.get("rows", []):
+        key = (row["m"], row["n"], row["k"])
+        trials = {t["config"]: t["ms"] * 1e3 for t in row.get("config_trials", [])
+                  if t.get("status") == "ok" and t["config"].startswith("sm90_bf16_")}
+        if trials and key not in seen:
+            seen.add(key)
+            shapes.append(key)
+            times.append(trials)
+    if not shapes:
+        raise ValueError(f"{source}: no row carries config_trials (a report of int8dit_bench_gemm on Hopper)")
+    return PresetData(source, shapes, times)
+
+
+@dataclass
+class PresetJudgement:
+    source: str
+    regret: float  # geomean t(pick) / t(best)
+    worst: list[tuple[float, tuple[int, int, int], str, str]]
+
+
+def judge_presets(model: Model, presets: list[PresetData], sm_count: int) -> list[PresetJudgement]:
+    out = []
+    for p in presets:
+        log_regret, rows = 0.0, []
+        for (m, n, k), times in zip(p.shapes, p.times):
+            name = pick(model, m, n, k, sm_count, set(times))
+            best_name = min(times, key=times.get)
+            log_regret += math.log(times[name] / times[best_name])
+            rows.append((times[name] / times[best_name], (m, n, k), name, best_name))
+        rows.sort(reverse=True)
+        out.append(PresetJudgement(p.source, math.exp(log_regret / len(p.shapes)), rows[:5]))
+    return out
+
+
 def judge(model: Model, sweeps: list[SweepData], sm_count: int) -> list[Judgement]:
     out = []
     for s in sweeps:
@@ -187,9 +237,11 @@ def judge(model: Model, sweeps: list[SweepData], sm_count: int) -> list[Judgemen
     return out
 
 
-def objective(judgements: list[Judgement]) -> float:
-    """Lower is better: geomean regret, plus a steep price on any cliff above the target."""
-    regret = math.exp(sum(math.log(j.regret) for j in judgements) / len(judgements))
+def objective(judgements: list[Judgement], preset_judgements: list[PresetJudgement] = ()) -> float:
+    """Lower is better: geomean regret over the sweeps and preset sets, plus a steep price on any
+    sweep cliff above the target."""
+    regrets = [j.regret for j in judgements] + [p.regret for p in preset_judgements]
+    regret = math.exp(sum(math.log(r) for r in regrets) / len(regrets))
     cliff = max(j.cliff[0] for j in judgements)
     return regret + 4.0 * max(0.0, cliff - CLIFF_TARGET)
 
@@ -223,14 +275,18 @@ def _trials(model: Model):
                                                       var: replace(c, efficiency=round(c.efficiency * f, 3))})
 
 
-def refit(model: Model, sweeps: list[SweepData], sm_count: int, rounds: int = 6) -> Model:
+def refit(model: Model, sweeps: list[SweepData], sm_count: int, rounds: int = 6,
+          presets: list[PresetData] = ()) -> Model:
     """Greedy coordinate search over the constants and the bucket membership; keeps every improvement."""
+    def score_of(m: Model) -> float:
+        return objective(judge(m, sweeps, sm_count), judge_presets(m, presets, sm_count))
+
     best = model
-    best_score = objective(judge(best, sweeps, sm_count))
+    best_score = score_of(best)
     for _ in range(rounds):
         improved = False
         for trial in list(_trials(best)):
-            score = objective(judge(trial, sweeps, sm_count))
+            score = score_of(trial)
             if score < best_score - 1e-9:
                 best, best_score, improved = trial, score, True
         if not improved:
@@ -250,6 +306,16 @@ def describe(title: str, judgements: list[Judgement]) -> str:
         for ratio, m, name, best_name in j.worst:
             if ratio > 1.0:
                 lines.append(f"    M = {m}: {name} is {ratio:.3f}x the best ({best_name})")
+    return "\n".join(lines)
+
+
+def describe_presets(presets: list[PresetJudgement]) -> str:
+    lines = []
+    for p in presets:
+        lines.append(f"presets of {p.source}: geomean t(pick) / t(best) {p.regret:.3f}")
+        for ratio, (m, n, k), name, best_name in p.worst:
+            if ratio > 1.0:
+                lines.append(f"    {m}x{n}x{k}: {name} is {ratio:.3f}x the best ({best_name})")
     return "\n".join(lines)
 
 
@@ -277,11 +343,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--sm-count", type=int, help="SM count of the GPU (default: the report's gpu.sm_count)")
     ap.add_argument("--refit", action="store_true",
                     help="search better efficiency / epilogue constants and bucket membership")
+    ap.add_argument("--presets", nargs="+", default=[], metavar="GEMM_JSON",
+                    help="gemm.json reports of int8dit_bench_gemm whose config_trials are judged (and fitted) too")
     args = ap.parse_args(argv)
     try:
         report = json.loads(Path(args.tune_json).read_text())
         model = parse_heuristic(Path(args.heuristic).read_text())
         sweeps = load_sweeps(report)
+        presets = [load_presets(json.loads(Path(f).read_text()), Path(f).name) for f in args.presets]
     except (OSError, ValueError, KeyError) as e:
         print(f"fit_heuristic: {e}", file=sys.stderr)
         return 2
@@ -291,10 +360,14 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     print(f"# Heuristic model vs {args.tune_json} ({report.get('gpu', {}).get('name', '?')}, {sm_count} SMs)\n")
     print(describe(f"heuristic.cu as it is ({args.heuristic})", judge(model, sweeps, sm_count)))
+    if presets:
+        print(describe_presets(judge_presets(model, presets, sm_count)))
     if args.refit:
-        fitted = refit(model, sweeps, sm_count)
+        fitted = refit(model, sweeps, sm_count, presets=presets)
         print()
         print(describe("refitted constants", judge(fitted, sweeps, sm_count)))
+        if presets:
+            print(describe_presets(judge_presets(fitted, presets, sm_count)))
         print("\nChanges to paste into heuristic.cu (then measure the presets on the GPU):")
         print(constants_diff(model, fitted))
     return 0

@@ -145,3 +145,33 @@ def test_the_tree_model_picks_the_measured_fastest_small_m_kernels():
     assert fit.pick(model, 512, 3072, 3072, SMS) == "sm90_bf16_64x192x128_1x1_pingpong"
     assert fit.pick(model, 512, 3072, 12288, SMS) == "sm90_bf16_64x192x128_1x1_pingpong"
     assert fit.pick(model, 300, 1152, 1152, SMS) == "sm90_bf16_64x48x128_1x1_pingpong"
+
+
+def test_presets_are_read_per_distinct_shape_and_judged_against_their_best_trial():
+    model = tree_model()
+    m, n, k = 4096, 3072, 3072
+    picked = fit.pick(model, m, n, k, SMS)
+    other = "sm90_bf16_some_other_config"
+    trial = lambda name, ms, status="ok": {"config": name, "status": status, "ms": ms}  # noqa: E731
+    report = {"rows": [
+        # The heuristic's pick at 2 ms, another configuration at 1 ms: a regret of 2.
+        {"m": m, "n": n, "k": k, "config_trials": [trial(picked, 0.002), trial(other, 0.001)]},
+        # The same shape again (another layer name): not counted twice.
+        {"m": m, "n": n, "k": k, "config_trials": [trial(picked, 0.004), trial(other, 0.001)]},
+        # A failed trial and a non-bf16 configuration are not candidates.
+        {"m": 8192, "n": n, "k": k, "config_trials": [trial(fit.pick(model, 8192, n, k, SMS), 0.003),
+                                                      trial(other, 0.0001, "error"),
+                                                      trial("sm90_f32_128x128", 0.0001)]},
+        {"m": 1, "n": 1, "k": 16},  # no trials: skipped
+    ]}
+    presets = fit.load_presets(report, "r.json")
+    assert presets.shapes == [(m, n, k), (8192, n, k)]
+    assert set(presets.times[1]) == {fit.pick(model, 8192, n, k, SMS)}
+    (j,) = fit.judge_presets(model, [presets], SMS)
+    assert j.regret == pytest.approx(math.sqrt(2.0))  # geomean of 2 and 1
+    assert j.worst[0][1:] == ((m, n, k), picked, other)
+
+
+def test_a_report_without_config_trials_is_refused_with_what_to_run():
+    with pytest.raises(ValueError, match="config_trials"):
+        fit.load_presets({"rows": [{"m": 1, "n": 1, "k": 16}]}, "r.json")
