@@ -63,7 +63,14 @@ constexpr Candidate kSmallN256Wide{"sm90_bf16_64x256x128_1x1_pingpong",    64, 2
 // else in the two M sweeps of tune_all_configs.json (fit_heuristic.py: geomean pick/best 1.014 ->
 // 1.013 at N = 12288, unchanged at N = 3072; 0.775 made a 1.32 cliff at M = 513 vs 576).
 constexpr Candidate kSmallMany{"sm90_bf16_64x128x128_1x1_pingpong",        64, 128, 128, 1, false, 0.700,  0.0};
-constexpr Candidate kMidPPMany{"sm90_bf16_128x128x128_2x1_pingpong",      128, 128, 128, 2, false, 1.000,  2.3};
+// 128x128 ping-pong at large M: its edge over 128x256 cooperative is the epilogue it hides behind the
+// other consumer's mainloop, worth most at short K. At 1.000 / 2.3 (fitted to the K = 3072 sweeps
+// alone) the model kept it at long K too, where three H200 runs' config trials (gemm.json,
+// gemm_back_to_back.json, gemm_repeat.json) had it 1.09-1.14x behind 128x256 cooperative at
+// 4096 x 3072 x 12288 and behind 128x192 cooperative at 8192 x 1152 x 4608. 0.902 / 1.3 (the
+// preset-aware refit, `fit_heuristic.py tune_all_configs.json --presets ...`) moves those two picks
+// and no pick of the K = 3072 sweeps (their cliffs and regrets unchanged).
+constexpr Candidate kMidPPMany{"sm90_bf16_128x128x128_2x1_pingpong",      128, 128, 128, 2, false, 0.902,  1.3};
 // 128x144 ping-pong: a tile is less efficient than 128x128 (16-column epilogue subtiles), and pays off
 // only where its N = 144 removes a mostly empty last wave: M = 4096, N = 1152 (256 tiles, 1.94 waves,
 // against 288 tiles of 128x128 in 3). Measured on the H200 (bench/results/h200/gemm_n144_trial.md):
