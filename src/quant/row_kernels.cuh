@@ -343,12 +343,6 @@ constexpr size_t kMaxChannelCacheBytes = 48 * 1024;
 // costs a 16-byte stack: three loop-invariant address words, spilled before the row loop and
 // reloaded inside it.
 constexpr size_t kMaxCappedChannelCacheBytes = 96 * 1024;
-// The capped kernel's __launch_bounds__ minimum of CTAs an SM (with kMaxRowThreads: 128 registers a
-// thread). Smaller caches take it too where it fits more CTAs an SM than the uncapped kernel: LayerNorm
-// at 64 x 6 (3072 columns) takes 157 registers uncapped, which with its 24.6 KB of cache leaves 6 CTAs
-// of two warps an SM (ncu at e059b28: 0.97 eligible warps a scheduler, issue slots 46% busy); capped,
-// 8 fit.
-constexpr int kCappedChannelCacheMinCtas = 2;
 
 // The row in registers, read straight from global memory (16-byte vectors, evict-first): no
 // cp.async shared-memory stage, whose extra copy and shared loads measured slower than this on the

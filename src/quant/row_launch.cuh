@@ -119,60 +119,41 @@ void launch_row_kernel(void (*kernel)(Params...), std::atomic<int> (&sm90)[kMaxD
 // kRecips: the SmoothQuant kernel, whose CTAs keep the divisors' reciprocals in shared memory.
 // kMaxThreads: the kernel's launch bound, kWideRowThreads for the wide kernel (row_shape.h).
 template <typename T, typename Op, int kVecs, bool kCache, bool kRecips = false, int kMaxThreads = kMaxRowThreads>
-constexpr size_t persistent_smem_per_thread() {
-  return (kCache ? channel_cache_bytes_per_thread<Op, kVecs>() : 0) +
-         (kRecips ? smooth_reciprocal_bytes_per_thread(kVecs) : 0);
-}
-
-// Resident CTAs (whole GPU) of the persistent register-row kernel at `threads` threads.
-// NOTE: one cache per instantiation: kernels of different kVecs share a function-pointer type, so a
-// cache keyed by that type alone would hand one kernel another's CTA count and smem opt-in.
-template <typename T, typename Op, int kVecs, bool kCache, bool kRecips = false, int kMaxThreads = kMaxRowThreads>
-Status persistent_ctas(int threads, int* ctas) {
-  static ResidentCtaCache cache = {};
-  constexpr size_t kSmem = persistent_smem_per_thread<T, Op, kVecs, kCache, kRecips, kMaxThreads>() * kMaxThreads;
-  return resident_ctas(row_quantize_registers<T, Op, kVecs, true, kCache, kRecips, 0, kMaxThreads>, cache, threads,
-                       kSmem, ctas, kMaxThreads);
-}
-
-template <typename T, typename Op, int kVecs, bool kCache, bool kRecips = false, int kMaxThreads = kMaxRowThreads>
 Status launch_persistent(const RowArgs<T>& a, const Op& op, int threads, cudaStream_t stream) {
   auto kernel = row_quantize_registers<T, Op, kVecs, true, kCache, kRecips, 0, kMaxThreads>;
+  // NOTE: one cache per instantiation: kernels of different kVecs share a function-pointer type, so a
+  // cache keyed by that type alone would hand one kernel another's CTA count and smem opt-in.
+  static ResidentCtaCache cache = {};
+  constexpr size_t kSmemPerThread = (kCache ? channel_cache_bytes_per_thread<Op, kVecs>() : 0) +
+                                    (kRecips ? smooth_reciprocal_bytes_per_thread(kVecs) : 0);
   int ctas = 0;
-  INT8DIT_RETURN_IF_ERROR((persistent_ctas<T, Op, kVecs, kCache, kRecips, kMaxThreads>(threads, &ctas)));
+  INT8DIT_RETURN_IF_ERROR(resident_ctas(kernel, cache, threads, kSmemPerThread * kMaxThreads, &ctas, kMaxThreads));
   static std::atomic<int> sm90[kMaxDevices] = {};
-  launch_row_kernel(kernel, sm90, std::min<int64_t>(a.rows, ctas), threads,
-                    persistent_smem_per_thread<T, Op, kVecs, kCache, kRecips, kMaxThreads>() * threads, stream, a, op);
+  launch_row_kernel(kernel, sm90, std::min<int64_t>(a.rows, ctas), threads, kSmemPerThread * threads, stream, a, op);
   return Status::Ok();
 }
 
-// The op's channel cache with registers capped for two 256-thread CTAs an SM (128 a thread;
-// row_kernels.cuh: kMaxCappedChannelCacheBytes), launched only where at least `min_ctas` of its CTAs
-// (whole GPU) are resident at once on this device; elsewhere *launched stays false and nothing is
-// launched. Two callers: the caches above kMaxChannelCacheBytes (min_ctas: two CTAs an SM), and the
-// smaller ones where the cap fits more CTAs an SM than the uncapped kernel (min_ctas: one more than it).
+// The op's channel cache above kMaxChannelCacheBytes, with registers capped for two CTAs an SM
+// (row_kernels.cuh: kMaxCappedChannelCacheBytes): launched only where two such CTAs fit an SM of this
+// device; elsewhere *launched stays false and nothing is launched.
 template <typename T, typename Op, int kVecs>
-Status launch_capped_cache(const RowArgs<T>& a, const Op& op, int threads, int64_t min_ctas, cudaStream_t stream,
-                           bool* launched) {
-  auto kernel = row_quantize_registers<T, Op, kVecs, true, true, false, kCappedChannelCacheMinCtas>;
+Status launch_capped_cache(const RowArgs<T>& a, const Op& op, int threads, cudaStream_t stream, bool* launched) {
+  constexpr int kMinCtas = 2;
+  auto kernel = row_quantize_registers<T, Op, kVecs, true, true, false, kMinCtas>;
   static ResidentCtaCache cache = {};
   *launched = false;
-  int ctas = 0;
+  int ctas = 0, device = 0, sms = 0;
   INT8DIT_RETURN_IF_ERROR(
       resident_ctas(kernel, cache, threads, channel_cache_bytes_per_thread<Op, kVecs>() * kMaxRowThreads, &ctas));
-  if (ctas < min_ctas) return Status::Ok();
+  INT8DIT_RETURN_IF_ERROR(detail::cuda_status(cudaGetDevice(&device), "cudaGetDevice"));
+  INT8DIT_RETURN_IF_ERROR(detail::cuda_status(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device),
+                                              "cudaDeviceGetAttribute"));
+  if (ctas < kMinCtas * sms) return Status::Ok();
   const size_t smem = channel_cache_bytes_per_thread<Op, kVecs>() * threads;
   static std::atomic<int> sm90[kMaxDevices] = {};
   launch_row_kernel(kernel, sm90, std::min<int64_t>(a.rows, ctas), threads, smem, stream, a, op);
   *launched = true;
   return Status::Ok();
-}
-
-inline Status sm_count(int* sms) {
-  int device = 0;
-  INT8DIT_RETURN_IF_ERROR(detail::cuda_status(cudaGetDevice(&device), "cudaGetDevice"));
-  return detail::cuda_status(cudaDeviceGetAttribute(sms, cudaDevAttrMultiProcessorCount, device),
-                             "cudaDeviceGetAttribute");
 }
 
 // The bulk-copy ring kernel (row_bulk_ring.cuh), persistent: as many CTAs as fit, at most one a row.
@@ -269,30 +250,15 @@ Status launch_vector_rows(const RowArgs<T>& a, const Op& op, int threads, cudaSt
     if (kStats || threads >= 192) {
       if constexpr (caches_channels<Op, kVecs>()) {
         const size_t cache_bytes = channel_cache_bytes_per_thread<Op, kVecs>() * threads;
-        // Only ops whose cache can outgrow the uncapped limit (LayerNorm; not RMSNorm) get the capped kernel.
-        constexpr bool kHasCapped =
-            kVecs == 6 && channel_cache_bytes_per_thread<Op, kVecs>() * kMaxRowThreads > kMaxChannelCacheBytes;
         if (cache_bytes <= kMaxChannelCacheBytes) {
-          if constexpr (kHasCapped) {
-            // The capped kernel where it fits more CTAs an SM: on the H200 every row of 32-128 threads
-            // x 6 (1152-6144 columns; 3072 at 64 x 6: 6 -> 8 CTAs an SM). See kCappedChannelCacheMinCtas.
-            int uncapped = 0, sms = 0;
-            INT8DIT_RETURN_IF_ERROR((persistent_ctas<T, Op, kVecs, true>(threads, &uncapped)));
-            INT8DIT_RETURN_IF_ERROR(sm_count(&sms));
-            bool launched = false;
-            INT8DIT_RETURN_IF_ERROR((launch_capped_cache<T, Op, kVecs>(a, op, threads, uncapped + sms, stream, &launched)));
-            if (launched) return detail::last_launch_status(name);
-          }
           INT8DIT_RETURN_IF_ERROR((launch_persistent<T, Op, kVecs, true>(a, op, threads, stream)));
           return detail::last_launch_status(name);
         }
-        if constexpr (kHasCapped) {
+        // Only ops whose cache can outgrow the uncapped limit (LayerNorm; not RMSNorm) get the capped kernel.
+        if constexpr (kVecs == 6 && channel_cache_bytes_per_thread<Op, kVecs>() * kMaxRowThreads > kMaxChannelCacheBytes) {
           if (cache_bytes <= kMaxCappedChannelCacheBytes) {
-            int sms = 0;
-            INT8DIT_RETURN_IF_ERROR(sm_count(&sms));
             bool launched = false;
-            INT8DIT_RETURN_IF_ERROR((launch_capped_cache<T, Op, kVecs>(
-                a, op, threads, int64_t{kCappedChannelCacheMinCtas} * sms, stream, &launched)));
+            INT8DIT_RETURN_IF_ERROR((launch_capped_cache<T, Op, kVecs>(a, op, threads, stream, &launched)));
             if (launched) return detail::last_launch_status(name);
           }
         }
