@@ -69,7 +69,8 @@ constexpr Candidate kSmallMany{"sm90_bf16_64x128x128_1x1_pingpong",        64, 1
 // gemm_back_to_back.json, gemm_repeat.json) had it 1.09-1.14x behind 128x256 cooperative at
 // 4096 x 3072 x 12288 and behind 128x192 cooperative at 8192 x 1152 x 4608. 0.902 / 1.3 (the
 // preset-aware refit, `fit_heuristic.py tune_all_configs.json --presets ...`) moves those two picks
-// and no pick of the K = 3072 sweeps (their cliffs and regrets unchanged).
+// and no pick of the K = 3072 sweeps (their cliffs and regrets unchanged); measured next in the
+// library's benchmark: 246.1 -> 217.0 us and 77.4 -> 71.9 us (bench/results/h200/gemm.md).
 constexpr Candidate kMidPPMany{"sm90_bf16_128x128x128_2x1_pingpong",      128, 128, 128, 2, false, 0.902,  1.3};
 // 128x144 ping-pong: a tile is less efficient than 128x128 (16-column epilogue subtiles), and pays off
 // only where its N = 144 removes a mostly empty last wave: M = 4096, N = 1152 (256 tiles, 1.94 waves,
