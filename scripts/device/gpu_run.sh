@@ -150,11 +150,18 @@ step_ncu_quant() {
   local case=${NCU_QUANT_CASE:-layernorm_modulate_quantize@4096x3072}
   mkdir -p "$WORK/ncu_quant"
   # After the benchmark's warm-up calls (10) and some timed ones: a launch on warm clocks.
+  # --print-details all: the Warp State section's stall reasons (its chart) as text. SourceCounters
+  # samples the warps' program counters: the report's source page gives each SASS instruction's
+  # stall samples (sass_stalls.csv), which says where in the row loop the cycles go.
   timeout "$(left)" ncu --kernel-name regex:row_quantize --launch-skip 40 --launch-count 1 \
     --section SpeedOfLight --section MemoryWorkloadAnalysis --section ComputeWorkloadAnalysis \
     --section WarpStateStats --section Occupancy --section LaunchStats --section SchedulerStats \
+    --section SourceCounters --print-details all --export "$WORK/ncu_quant/report" --force-overwrite \
     "$BUILD/bench/quant/int8dit_bench_quant" --out "$WORK/ncu_quant" --only "$case" > "$WORK/ncu_quant/ncu.txt" 2>&1 || status=1
+  timeout "$(left)" ncu --import "$WORK/ncu_quant/report.ncu-rep" --page source --print-source sass --csv \
+    > "$WORK/ncu_quant/sass_stalls.csv" 2> "$WORK/ncu_quant/sass_stalls.err" || status=1
   grep -E "Duration|Throughput|Issue Slots|Achieved Occupancy|Stall|Warp Cycles|Registers|No Eligible" "$WORK/ncu_quant/ncu.txt" | head -40
+  wc -l "$WORK/ncu_quant/sass_stalls.csv"; head -c 600 "$WORK/ncu_quant/sass_stalls.err"
 }
 
 step_sass() {
