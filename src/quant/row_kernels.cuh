@@ -211,6 +211,11 @@ __device__ __forceinline__ void smooth_held_row(const RowArgs<T>& a, float (&v)[
   }
 }
 
+// Calls with a SmoothQuant divisor at 4 or 6 vectors a thread run the persistent reciprocal kernel
+// (kSmoothReciprocals; row_launch.cuh), never the op's cached kernel, which is then built without the
+// division.
+constexpr bool smooth_takes_reciprocals(int vecs) { return vecs == 4 || vecs == 6; }
+
 // Which of this thread's vector slots hold a vector of the row: the same for every row, and known for
 // the leading ones (row_shape.h), which the compiler then emits without a test.
 template <typename T, int kVecs>
@@ -281,6 +286,10 @@ __device__ __forceinline__ void quantize_held_row(const RowArgs<T>& a, Op& op, i
   } else {
     // NOTE: one pass a vector: the three-pass form above took the 8-vector LayerNorm kernel from
     // 128 to 216 registers (84.7 -> 124.4 us at 4608 x 15360 on the H200).
+    // Cached kernels of 4 and 6 vectors never see a divisor (the launcher sends those calls to the
+    // reciprocal kernel: smooth_takes_reciprocals) and are built without the division, whose IEEE
+    // slow path held registers across the whole row: LayerNorm at 64 x 6 (3072 columns) 157 -> 128.
+    constexpr bool kMaySmooth = !kCacheChannels || !smooth_takes_reciprocals(kVecs);
 #pragma unroll
     for (int i = 0; i < kVecs; ++i) {
       const int k = col0 + i * col_step;
@@ -291,11 +300,13 @@ __device__ __forceinline__ void quantize_held_row(const RowArgs<T>& a, Op& op, i
           op.apply8(k, v[i]);
         }
         if (yr) store8(yr + k, v[i]);
-        if (a.smooth) {
-          float s[kVecElems];
-          load8_cached(a.smooth + k, s);
+        if constexpr (kMaySmooth) {
+          if (a.smooth) {
+            float s[kVecElems];
+            load8_cached(a.smooth + k, s);
 #pragma unroll
-          for (int e = 0; e < kVecElems; ++e) v[i][e] = v[i][e] / s[e];
+            for (int e = 0; e < kVecElems; ++e) v[i][e] = v[i][e] / s[e];
+          }
         }
 #pragma unroll
         for (int e = 0; e < kVecElems; ++e) amax[e % 4] = max_nan(amax[e % 4], fabsf(v[i][e]));

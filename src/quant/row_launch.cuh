@@ -240,7 +240,7 @@ Status launch_vector_rows(const RowArgs<T>& a, const Op& op, int threads, cudaSt
     INT8DIT_RETURN_IF_ERROR((launch_ring_for<T, Op, kVecs>(a, op, threads, path.ring_stages, stream, &launched)));
     if (launched) return detail::last_launch_status(name);
   }
-  if constexpr (kVecs == 4 || kVecs == 6) {
+  if constexpr (smooth_takes_reciprocals(kVecs)) {
     if (a.smooth) {
       INT8DIT_RETURN_IF_ERROR((launch_persistent<T, Op, kVecs, false, true>(a, op, threads, stream)));
       return detail::last_launch_status(name);
