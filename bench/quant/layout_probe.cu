@@ -217,6 +217,10 @@ int main(int argc, char** argv) {
     // `extra`: the kernel's arguments after (RowArgs, op).
     // max_threads: the kernel's launch bounds (kMaxRowThreads; kWideRowThreads for the wide ones,
     // which are timed only where the layout needs more than kMaxRowThreads).
+    // carveout: -1 leaves the kernel's shared-memory carveout to the driver (which picks the one that
+    // fits the most CTAs); a percentage asks for that share of the SM's shared memory, leaving the rest
+    // to L1 (and fitting fewer CTAs). Reset to -1 after the timing: the library launches the same kernels.
+    int carveout = -1;
     auto time_layout_up_to = [&](int max_threads, auto kernel, auto op, int vecs, bool persistent, size_t smem_per_thread,
                                  const std::string& label, auto... extra) {
       const int64_t nvec = k / 8;
@@ -229,6 +233,7 @@ int main(int argc, char** argv) {
       check_cuda(cudaFuncGetAttributes(&fa, kernel), "cudaFuncGetAttributes");
       const size_t smem = smem_per_thread * threads;
       check_cuda(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem)), "smem opt-in");
+      check_cuda(cudaFuncSetAttribute(kernel, cudaFuncAttributePreferredSharedMemoryCarveout, carveout), "carveout");
       int per_sm = 0;
       check_cuda(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, threads, smem), "occupancy");
       const int grid = persistent ? static_cast<int>(std::min<int64_t>(m, int64_t(per_sm) * prop.multiProcessorCount)) : static_cast<int>(m);
@@ -242,8 +247,9 @@ int main(int argc, char** argv) {
       check_cuda(cudaGetLastError(), "launch");
       const std::string check = compare(want, read_back(b, 0, m, k), exact);
       report(op_name + " " + std::to_string(threads) + "x" + std::to_string(vecs) + " " + label + " " +
-                 std::to_string(per_sm) + "/SM",
+                 std::to_string(per_sm) + "/SM" + (carveout >= 0 ? " carveout " + std::to_string(carveout) + "%" : ""),
              launch, fa.numRegs, check);
+      check_cuda(cudaFuncSetAttribute(kernel, cudaFuncAttributePreferredSharedMemoryCarveout, -1), "carveout reset");
     };
     auto time_layout = [&](auto kernel, auto op, int vecs, bool persistent, size_t smem_per_thread,
                            const std::string& label, auto... extra) {
@@ -375,6 +381,18 @@ int main(int argc, char** argv) {
       time_layout(row_quantize_registers<T, HalfCache, 6, true, true, false, 2>, half_cache, 6, true,
                   96 * HalfCache::kChannelVec4s, label + " <=128 regs");
       time_layout(row_quantize_registers<T, HalfCache, 12, true, true>, half_cache, 12, true, 192 * HalfCache::kChannelVec4s, label);
+      // The library's cached kernel and the half cache at 6 vectors with the shared-memory carveout
+      // capped, so that fewer CTAs fit and L1 keeps the rest (of 228 KB: 71% -> 164 KB, 85% -> 196 KB,
+      // 57% -> 132 KB, 43% -> 100 KB). At 64 x 6 with 128 registers the driver's own choice fits 8
+      // CTAs of 25.6 KB and leaves L1 ~28 KB for 8 x 6 KB of rows in flight.
+      for (const int percent : {85, 71, 57, 43}) {
+        carveout = percent;
+        time_layout(row_quantize_registers<T, decltype(ln), 6, true, true>, ln, 6, true, 96 * decltype(ln)::kChannelVec4s,
+                    "persistent+cache");
+        time_layout(row_quantize_registers<T, HalfCache, 6, true, true>, half_cache, 6, true,
+                    96 * HalfCache::kChannelVec4s, label);
+      }
+      carveout = -1;
     } else if (op_name == "rmsnorm_quantize") {
       int8dit::quant::RmsNormOp<T> rms;
       rms.weight = mod, rms.eps = 1e-6f, rms.inv_cols = 1.0f / float(k);
