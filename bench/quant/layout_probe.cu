@@ -219,7 +219,8 @@ int main(int argc, char** argv) {
     // which are timed only where the layout needs more than kMaxRowThreads).
     // carveout: -1 leaves the kernel's shared-memory carveout to the driver (which picks the one that
     // fits the most CTAs); a percentage asks for that share of the SM's shared memory, leaving the rest
-    // to L1 (and fitting fewer CTAs). Reset to -1 after the timing: the library launches the same kernels.
+    // to L1 (and fitting fewer CTAs). The kernel's own setting is put back after the timing: the library
+    // launches the same kernels, and sets it for its cached ones (row_launch.cuh: kKeptL1CarveoutKb).
     int carveout = -1;
     auto time_layout_up_to = [&](int max_threads, auto kernel, auto op, int vecs, bool persistent, size_t smem_per_thread,
                                  const std::string& label, auto... extra) {
@@ -233,6 +234,7 @@ int main(int argc, char** argv) {
       check_cuda(cudaFuncGetAttributes(&fa, kernel), "cudaFuncGetAttributes");
       const size_t smem = smem_per_thread * threads;
       check_cuda(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem)), "smem opt-in");
+      const int library_carveout = fa.preferredShmemCarveout;
       check_cuda(cudaFuncSetAttribute(kernel, cudaFuncAttributePreferredSharedMemoryCarveout, carveout), "carveout");
       int per_sm = 0;
       check_cuda(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, threads, smem), "occupancy");
@@ -249,7 +251,8 @@ int main(int argc, char** argv) {
       report(op_name + " " + std::to_string(threads) + "x" + std::to_string(vecs) + " " + label + " " +
                  std::to_string(per_sm) + "/SM" + (carveout >= 0 ? " carveout " + std::to_string(carveout) + "%" : ""),
              launch, fa.numRegs, check);
-      check_cuda(cudaFuncSetAttribute(kernel, cudaFuncAttributePreferredSharedMemoryCarveout, -1), "carveout reset");
+      check_cuda(cudaFuncSetAttribute(kernel, cudaFuncAttributePreferredSharedMemoryCarveout, library_carveout),
+                 "carveout reset");
     };
     auto time_layout = [&](auto kernel, auto op, int vecs, bool persistent, size_t smem_per_thread,
                            const std::string& label, auto... extra) {
