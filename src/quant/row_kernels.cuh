@@ -17,6 +17,7 @@
 #include <cuda_runtime.h>
 
 #include <cstdint>
+#include <type_traits>
 
 #include "quant/row_io.cuh"
 #include "quant/smooth_division.h"
@@ -340,6 +341,19 @@ constexpr bool caches_channels() { return Op::kChannelVec4s > 0 && kVecs <= 6; }
 
 template <typename Op, int kVecs>
 constexpr size_t channel_cache_bytes_per_thread() { return sizeof(float4) * kVecs * Op::kChannelVec4s; }
+
+// The __launch_bounds__ minimum of CTAs an SM (kMinCtas) of an op's persistent cached kernel: the op's
+// kCachedMinCtas where it states one (RMSNorm: 2, 128 registers), else none.
+template <typename Op, typename = void>
+struct CachedKernelMinCtas {
+  static constexpr int value = 0;
+};
+template <typename Op>
+struct CachedKernelMinCtas<Op, std::void_t<decltype(Op::kCachedMinCtas)>> {
+  static constexpr int value = Op::kCachedMinCtas;
+};
+template <typename Op>
+constexpr int cached_kernel_min_ctas() { return CachedKernelMinCtas<Op>::value; }
 
 // NOTE: measured on the H200 (bench/results/h200/quant_layout_*.txt): at 64 x 6 (24 KB) LayerNorm's
 // cache gains 4%, RMSNorm's 48 KB at 256 x 6 gains 10%. Up to kMaxChannelCacheBytes the kernel keeps

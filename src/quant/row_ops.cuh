@@ -101,6 +101,10 @@ template <typename T>
 struct RmsNormOp {
   static constexpr int kStatPasses = 1;
   static constexpr int kChannelVec4s = 2;  // the weight as fp32, the same for every row
+  // The 6-vector cached kernel's registers capped for two 256-thread CTAs an SM (128, no spills for
+  // bf16; row_kernels.cuh: cached_kernel_min_ctas). Uncapped it took 142 once it no longer carried the
+  // SmoothQuant division (c1ed37e): one CTA an SM at 12288 columns, 46.4 -> 48.0 us at 4096 x 12288.
+  static constexpr int kCachedMinCtas = 2;
   const T* weight = nullptr;
   float eps = 0.0f;
   float inv_cols = 0.0f;  // 1 / cols
