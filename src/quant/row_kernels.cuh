@@ -365,8 +365,9 @@ constexpr size_t kMaxChannelCacheBytes = 48 * 1024;
 // through L1). Measured on Hopper only. LayerNorm at 256 x 6 (96 KB): uncapped it takes ~160
 // registers, one CTA an SM, 64.4 us at 4096 x 12288; capped at 128 53.2 us, against 58.4 reading the
 // channel values through L1 (bench/results/h200/quant_layout_4096x12288_cache_capped.txt). The cap
-// costs a 16-byte stack: three loop-invariant address words, spilled before the row loop and
-// reloaded inside it.
+// then cost a 16-byte stack (three address words reloaded in the row loop). Since c1ed37e the cached
+// kernels carry no SmoothQuant division and LayerNorm's takes 128 registers, no stack, capped or not;
+// the cap stays as the guarantee that two CTAs fit.
 constexpr size_t kMaxCappedChannelCacheBytes = 96 * 1024;
 
 // The row in registers, read straight from global memory (16-byte vectors, evict-first): no
