@@ -220,7 +220,7 @@ int main(int argc, char** argv) {
     // carveout: -1 leaves the kernel's shared-memory carveout to the driver (which picks the one that
     // fits the most CTAs); a percentage asks for that share of the SM's shared memory, leaving the rest
     // to L1 (and fitting fewer CTAs). The kernel's own setting is put back after the timing: the library
-    // launches the same kernels, and sets it for its cached ones (row_launch.cuh: kKeptL1CarveoutKb).
+    // launches the same kernels, and sets it for its cached ones (row_path.h: kKeptL1CarveoutKb).
     int carveout = -1;
     auto time_layout_up_to = [&](int max_threads, auto kernel, auto op, int vecs, bool persistent, size_t smem_per_thread,
                                  const std::string& label, auto... extra) {

@@ -34,15 +34,6 @@ bool vectorizable(const RowArgs<T>& a) {
 
 constexpr int kMaxDevices = 64;
 
-// The largest shared-memory carveout the register kernels with the op's channel cache take on Hopper:
-// 164 KB of the 228, leaving 92 KB of the SM's 256 to L1. Left to the driver, LayerNorm at 64 x 6
-// (3072 columns; 128 registers since c1ed37e, 25.6 KB a CTA) runs 8 CTAs an SM in a 228 KB carveout
-// with 28 KB of L1, 12% slower than 6 CTAs at 164 KB (19.36 vs 17.32 us at 4096 x 3072; 7 CTAs at
-// 196 KB 19.28, 5 at 132 KB 18.08: bench/results/h200/quant_layout_4096x3072_carveout.txt). The half
-// cache at 8 CTAs an SM said the same: 19.83 / 18.23 / 17.73 us with 60 / 92 / 124 KB of L1. The rows'
-// loads in flight and the per-channel vectors read through L1 need the room.
-constexpr int kKeptL1CarveoutKb = 164;
-constexpr int kHopperMaxCarveoutKb = 228;
 // Resident CTAs of one kernel instantiation per (device, threads / 32); 0 = not computed yet. Sized
 // for the wide kernels' kWideRowThreads.
 using ResidentCtaCache = std::atomic<int>[kMaxDevices][kWideRowThreads / 32 + 1];
@@ -53,8 +44,9 @@ using ResidentCtaCache = std::atomic<int>[kMaxDevices][kWideRowThreads / 32 + 1]
 // to what its largest CTA needs (static + dynamic shared memory above 48 KB needs the opt-in).
 // `max_smem`: the dynamic shared memory of a CTA of `max_threads` (the kernel's launch bound), which
 // a CTA of `threads` takes in proportion.
-// `keep_l1`: on Hopper, where the CTAs that fit would take more than kKeptL1CarveoutKb of shared
-// memory, ask for that carveout instead (fewer CTAs, more L1); elsewhere the driver's choice stands.
+// `keep_l1`: where caps_carveout_for_l1() says so (row_path.h: on Hopper, where the CTAs that fit
+// would take more than kKeptL1CarveoutKb of shared memory), ask for that carveout instead (fewer CTAs,
+// more L1); elsewhere the driver's choice stands.
 template <typename Kernel>
 Status resident_ctas(Kernel kernel, ResidentCtaCache& cache, int threads, size_t max_smem, int* out,
                      int max_threads = kMaxRowThreads, bool keep_l1 = false) {
@@ -80,12 +72,10 @@ Status resident_ctas(Kernel kernel, ResidentCtaCache& cache, int threads, size_t
         cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device), "cudaDeviceGetAttribute"));
     INT8DIT_RETURN_IF_ERROR(detail::cuda_status(
         cudaDeviceGetAttribute(&reserved, cudaDevAttrReservedSharedMemoryPerBlock, device), "cudaDeviceGetAttribute"));
-    if (major == 9 && static_cast<size_t>(per_sm) * (smem + reserved) > kKeptL1CarveoutKb * size_t{1024}) {
+    if (caps_carveout_for_l1(major, per_sm, static_cast<int64_t>(smem), reserved)) {
       // A hint that the occupancy query honours: it then counts only the CTAs the capped carveout holds.
-      // (Percent of the maximum, rounded down: the driver rounds up to the next carveout it has.)
       INT8DIT_RETURN_IF_ERROR(detail::cuda_status(
-          cudaFuncSetAttribute(kernel, cudaFuncAttributePreferredSharedMemoryCarveout,
-                               kKeptL1CarveoutKb * 100 / kHopperMaxCarveoutKb),
+          cudaFuncSetAttribute(kernel, cudaFuncAttributePreferredSharedMemoryCarveout, kept_l1_carveout_percent()),
           "cudaFuncSetAttribute"));
       INT8DIT_RETURN_IF_ERROR(detail::cuda_status(
           cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, threads, smem),

@@ -6,6 +6,7 @@
 // it can run, to measure and to test both.
 #pragma once
 
+#include <cstdint>
 #include <string>
 
 namespace int8dit::quant {
@@ -47,6 +48,28 @@ constexpr bool takes_bulk_ring(RowPath path, int vecs_per_thread, bool row_stati
 constexpr bool takes_wide_reciprocals(RowPath path, int vecs_per_thread, bool plain_rows, bool smooth) {
   return path == RowPath::kAuto && vecs_per_thread == 8 && plain_rows && smooth;
 }
+
+// The largest shared-memory carveout the register kernels with the op's channel cache take on Hopper:
+// 164 KB of the 228, leaving 92 KB of the SM's 256 to L1. Left to the driver, LayerNorm at 64 x 6
+// (3072 columns; 128 registers since c1ed37e, 25.6 KB a CTA) runs 8 CTAs an SM in a 228 KB carveout
+// with 28 KB of L1, 12% slower than 6 CTAs at 164 KB (19.36 vs 17.32 us at 4096 x 3072; 7 CTAs at
+// 196 KB 19.28, 5 at 132 KB 18.08: bench/results/h200/quant_layout_4096x3072_carveout.txt). The half
+// cache at 8 CTAs an SM said the same: 19.83 / 18.23 / 17.73 us with 60 / 92 / 124 KB of L1. The rows'
+// loads in flight and the per-channel vectors read through L1 need the room.
+constexpr int kKeptL1CarveoutKb = 164;
+constexpr int kHopperMaxCarveoutKb = 228;
+
+// Whether the launcher asks for the kKeptL1CarveoutKb carveout (row_launch.cuh: resident_ctas): on
+// Hopper (compute capability 9.x), where the CTAs an SM that the kernel fits with the driver's own
+// carveout would take more shared memory than that (each CTA's dynamic shared memory and the
+// driver's reserve). Elsewhere it was not measured, and the driver's choice stands.
+constexpr bool caps_carveout_for_l1(int cc_major, int ctas_per_sm, int64_t smem_per_cta, int64_t reserved_per_cta) {
+  return cc_major == 9 && ctas_per_sm * (smem_per_cta + reserved_per_cta) > int64_t{kKeptL1CarveoutKb} * 1024;
+}
+
+// The carveout hint, in percent of the maximum as cudaFuncAttributePreferredSharedMemoryCarveout takes
+// it: rounded down, since the driver rounds a hint up to the next carveout it has (71% = 161.9 KB -> 164).
+constexpr int kept_l1_carveout_percent() { return kKeptL1CarveoutKb * 100 / kHopperMaxCarveoutKb; }
 
 // The same parse, for tests: null means unset.
 RowPathConfig parse_row_path(const char* rows, const char* stages);

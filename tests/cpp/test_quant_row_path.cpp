@@ -68,5 +68,25 @@ TEST(QuantRowPath, AutoTakesTheWideKernelOnlyForSmoothQuantsQuantizeRowsAtEightV
   EXPECT_FALSE(takes_bulk_ring(RowPath::kAuto, 8, false, false));
 }
 
+// The carveout cap of the cached row kernels (row_path.h: caps_carveout_for_l1), with the figures of
+// the H200 (1 KB reserved a CTA).
+TEST(QuantRowPath, CapsTheCarveoutOnlyWhereTheCtasWouldTakeMoreThanItOnHopper) {
+  constexpr int64_t kLayerNorm64x6 = 64 * 6 * 64, kRmsNorm64x6 = 64 * 6 * 32, kReserved = 1024;  // bytes a CTA
+  EXPECT_TRUE(caps_carveout_for_l1(9, 8, kLayerNorm64x6, kReserved));   // 8 x 25 KB = 200 KB
+  EXPECT_TRUE(caps_carveout_for_l1(9, 7, kLayerNorm64x6, kReserved));   // 175 KB
+  EXPECT_FALSE(caps_carveout_for_l1(9, 6, kLayerNorm64x6, kReserved));  // 150 KB: the driver's choice fits
+  EXPECT_FALSE(caps_carveout_for_l1(9, 8, kRmsNorm64x6, kReserved));    // 104 KB
+  EXPECT_FALSE(caps_carveout_for_l1(8, 8, kLayerNorm64x6, kReserved));  // not measured before Hopper
+  EXPECT_FALSE(caps_carveout_for_l1(10, 8, kLayerNorm64x6, kReserved));
+  EXPECT_FALSE(caps_carveout_for_l1(9, 0, kLayerNorm64x6, kReserved));
+}
+
+TEST(QuantRowPath, TheCarveoutHintLandsOnTheKeptCarveoutNotTheNextOneUp) {
+  // The driver rounds the hint up to the next carveout it has (Hopper: ..., 132, 164, 196, 228 KB).
+  const double hinted_kb = kept_l1_carveout_percent() / 100.0 * kHopperMaxCarveoutKb;
+  EXPECT_LE(hinted_kb, kKeptL1CarveoutKb);
+  EXPECT_GT(hinted_kb, 132);
+}
+
 }  // namespace
 }  // namespace int8dit::quant
