@@ -33,7 +33,6 @@ bool vectorizable(const RowArgs<T>& a) {
 }
 
 constexpr int kMaxDevices = 64;
-
 // Resident CTAs of one kernel instantiation per (device, threads / 32); 0 = not computed yet. Sized
 // for the wide kernels' kWideRowThreads.
 using ResidentCtaCache = std::atomic<int>[kMaxDevices][kWideRowThreads / 32 + 1];
