@@ -11,7 +11,8 @@
 #   STEPS="... quant"                  quant: int8dit_bench_quant + its eager PyTorch baseline (quant.json/md)
 #   STEPS="... ncu_quant"              ncu_quant: Nsight Compute on one launch of the slowest quantization
 #                                      kernel (NCU_QUANT_CASE, default layernorm_modulate_quantize@4096x3072):
-#                                      throughput, warp stalls, occupancy (is it memory-, latency- or issue-bound?)
+#                                      throughput, warp stalls, occupancy (is it memory-, latency- or issue-bound?),
+#                                      and the stall samples by warp state and SASS instruction (stalls.txt)
 #   STEPS="... sass"                   sass: scripts/sass_report.sh on this build (IGMMA/IMMA in every GEMM
 #                                      configuration's SASS, registers, stack, local memory) -> sass_gemm.txt
 #   STEPS="... ncu_gemm"               ncu_gemm: Nsight Compute on one timed launch of our GEMM at each of
@@ -150,18 +151,23 @@ step_ncu_quant() {
   local case=${NCU_QUANT_CASE:-layernorm_modulate_quantize@4096x3072}
   mkdir -p "$WORK/ncu_quant"
   # After the benchmark's warm-up calls (10) and some timed ones: a launch on warm clocks.
-  # --print-details all: the Warp State section's stall reasons (its chart) as text. SourceCounters
-  # samples the warps' program counters: the report's source page gives each SASS instruction's
-  # stall samples (sass_stalls.csv), which says where in the row loop the cycles go.
+  # The profile goes to a report (the benchmark's own output to bench.txt); its details page, with
+  # every section's body (--print-details all: the Warp State chart's stall reasons as text), to
+  # ncu.txt. SourceCounters samples the warps' program counters: the report's source page gives each
+  # SASS instruction's stall samples (sass_stalls.csv), which scripts/ncu_stall_report.py sums up by
+  # warp state and instruction (stalls.txt): where in the row loop the cycles go.
   timeout "$(left)" ncu --kernel-name regex:row_quantize --launch-skip 40 --launch-count 1 \
     --section SpeedOfLight --section MemoryWorkloadAnalysis --section ComputeWorkloadAnalysis \
     --section WarpStateStats --section Occupancy --section LaunchStats --section SchedulerStats \
-    --section SourceCounters --print-details all --export "$WORK/ncu_quant/report" --force-overwrite \
-    "$BUILD/bench/quant/int8dit_bench_quant" --out "$WORK/ncu_quant" --only "$case" > "$WORK/ncu_quant/ncu.txt" 2>&1 || status=1
+    --section SourceCounters --export "$WORK/ncu_quant/report" --force-overwrite \
+    "$BUILD/bench/quant/int8dit_bench_quant" --out "$WORK/ncu_quant" --only "$case" > "$WORK/ncu_quant/bench.txt" 2>&1 || status=1
+  timeout "$(left)" ncu --import "$WORK/ncu_quant/report.ncu-rep" --page details --print-details all \
+    > "$WORK/ncu_quant/ncu.txt" 2>&1 || status=1
   timeout "$(left)" ncu --import "$WORK/ncu_quant/report.ncu-rep" --page source --print-source sass --csv \
     > "$WORK/ncu_quant/sass_stalls.csv" 2> "$WORK/ncu_quant/sass_stalls.err" || status=1
+  python3 "$ROOT/scripts/ncu_stall_report.py" "$WORK/ncu_quant/sass_stalls.csv" > "$WORK/ncu_quant/stalls.txt" 2>&1 || status=1
   grep -E "Duration|Throughput|Issue Slots|Achieved Occupancy|Stall|Warp Cycles|Registers|No Eligible" "$WORK/ncu_quant/ncu.txt" | head -40
-  wc -l "$WORK/ncu_quant/sass_stalls.csv"; head -c 600 "$WORK/ncu_quant/sass_stalls.err"
+  head -20 "$WORK/ncu_quant/stalls.txt"
 }
 
 step_sass() {
