@@ -157,7 +157,9 @@ Status launch_persistent(const RowArgs<T>& a, const Op& op, int threads, cudaStr
 
 // The op's channel cache above kMaxChannelCacheBytes, with registers capped for two CTAs an SM
 // (row_kernels.cuh: kMaxCappedChannelCacheBytes): launched only where two such CTAs fit an SM of this
-// device; elsewhere *launched stays false and nothing is launched.
+// device; elsewhere *launched stays false and nothing is launched. No L1-keeping carveout cap here
+// (resident_ctas' keep_l1): two CTAs of up to 96 KB need more than its 164 KB, and one CTA an SM
+// measured slower (bench/results/h200/quant_layout_4096x12288_cache_capped.txt).
 template <typename T, typename Op, int kVecs>
 Status launch_capped_cache(const RowArgs<T>& a, const Op& op, int threads, cudaStream_t stream, bool* launched) {
   constexpr int kMinCtas = 2;
