@@ -44,7 +44,16 @@ std::vector<OpCase> dit_cases() {
   std::vector<OpCase> cases;
   for (const auto& [m, k] : shapes)
     for (const auto& op : ops) cases.push_back({op, m, k});
+  // SD3-medium at 1024 px with guidance (2 x 4096 tokens, 1536 wide) and DiT-XL/2 at 512 px, batch 8
+  // (8 x 1024 tokens, 1152 wide; below the target's M x K, timed for the model).
+  for (const int64_t batches : {1, 2}) cases.push_back({"layernorm_modulate_quantize", 8192, 1536, batches});
+  for (const int64_t batches : {1, 8}) cases.push_back({"layernorm_modulate_quantize", 8192, 1152, batches});
   return cases;
+}
+
+std::string OpCase::label() const {
+  std::string s = op + "@" + std::to_string(m) + "x" + std::to_string(k);
+  return batches > 1 ? s + "/" + std::to_string(batches) : s;
 }
 
 OpResult run_op_case(const OpCase& c) {
@@ -55,7 +64,7 @@ OpResult run_op_case(const OpCase& c) {
   OpResult r;
   r.bytes = 2.0 * mk + mk + 4.0 * c.m + (with_y ? 2.0 * mk : 0.0);
   if (smooth) r.bytes += 4.0 * c.k;
-  if (c.op.rfind("layernorm", 0) == 0) r.bytes += 2.0 * 2 * c.k;  // one batch element's shift and scale
+  if (c.op.rfind("layernorm", 0) == 0) r.bytes += 2.0 * 2 * c.k * c.batches;  // each batch element's shift and scale
   if (c.op == "rmsnorm_quantize") r.bytes += 2.0 * c.k;
 
   const int sets = static_cast<int>(std::clamp(kRotationBytes / r.bytes + 1.0, 1.0, 16.0));
@@ -67,11 +76,15 @@ OpResult run_op_case(const OpCase& c) {
     if (with_y) bufs[s].y = device_alloc<uint16_t>(mk);
     fill_bf16(bufs[s].x, mk, 1234u + s);
   }
-  // Per-channel vectors: SmoothQuant divisor, adaLN shift|scale ([1, 2K], one batch element), RMSNorm weight.
+  // Per-channel vectors: SmoothQuant divisor, adaLN shift|scale ([batches, 2K]), RMSNorm weight.
+  if (c.batches < 1 || c.m % c.batches != 0) {
+    std::fprintf(stderr, "int8dit_bench_quant: %s: M must be a multiple of the batch count\n", c.label().c_str());
+    std::exit(2);
+  }
   float* smooth_vec = device_alloc<float>(static_cast<size_t>(c.k));
-  uint16_t* mod = device_alloc<uint16_t>(static_cast<size_t>(2 * c.k));
+  uint16_t* mod = device_alloc<uint16_t>(static_cast<size_t>(2 * c.k * c.batches));
   fill_f32(smooth_vec, static_cast<size_t>(c.k), 0.5f, 2.0f, 7u);
-  fill_bf16(mod, static_cast<size_t>(2 * c.k), 11u);
+  fill_bf16(mod, static_cast<size_t>(2 * c.k * c.batches), 11u);
   check_cuda(cudaDeviceSynchronize(), "fill");
 
   auto launch = [&](int call) {
@@ -83,7 +96,7 @@ OpResult run_op_case(const OpCase& c) {
       require_ok(int8dit::quantize_rows(p, nullptr), c.op);
     } else if (c.op.rfind("layernorm_modulate_quantize", 0) == 0) {
       int8dit::LayerNormModulateQuantizeParams p;
-      p.rows = c.m, p.cols = c.k, p.x = b.x, p.ldx = c.k, p.eps = 1e-6f, p.tokens_per_batch = c.m;
+      p.rows = c.m, p.cols = c.k, p.x = b.x, p.ldx = c.k, p.eps = 1e-6f, p.tokens_per_batch = c.m / c.batches;
       p.mod_shift = mod, p.mod_scale = mod + c.k, p.ld_mod = 2 * c.k;
       p.q = b.q, p.ldq = c.k, p.scale = b.scale, p.y = b.y, p.ldy = c.k;
       require_ok(int8dit::layernorm_modulate_quantize(p, nullptr), c.op);
