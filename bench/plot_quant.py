@@ -22,13 +22,18 @@ def main() -> None:
     args = ap.parse_args()
     report = json.loads(pathlib.Path(args.json).read_text())
     rows = report["rows"]
-    shapes = list(dict.fromkeys(f"{r['m']}x{r['k']}" for r in rows))
+
+    def shape_of(r):  # M x K, with the adaLN batch elements where there are several
+        b = r.get("batches", 1)
+        return f"{r['m']}x{r['k']}" + (f", {b} batch elements" if b > 1 else "")
+
+    shapes = list(dict.fromkeys(shape_of(r) for r in rows))
     ops = list(dict.fromkeys(r["op"] for r in rows))
     fig, axes = plt.subplots(1, len(shapes), figsize=(4.2 * len(shapes), 5.2), sharey=True, squeeze=False)
     for ax, shape in zip(axes[0], shapes):
         of_copy, of_same = [], []
         for op in ops:
-            r = next((r for r in rows if r["op"] == op and f"{r['m']}x{r['k']}" == shape), None)
+            r = next((r for r in rows if r["op"] == op and shape_of(r) == shape), None)
             of_copy.append(r["bandwidth_fraction"] if r else 0.0)
             of_same.append(r["fraction_of_same_size_copy"] if r else 0.0)
         y = range(len(ops))
@@ -45,8 +50,10 @@ def main() -> None:
     handles, labels = axes[0][0].get_legend_handles_labels()
     fig.legend(handles, labels, fontsize=8, loc="lower center", ncol=3)
     s = report["summary"]
+    lowest = s["min_bandwidth_fraction"]
     fig.suptitle(f"int8dit activation quantization on {report['gpu']['name']} ({report['date']}): lowest "
-                 f"{s['min_bandwidth_fraction']:.3f} of the copy ({s['min_bandwidth_case']})", fontsize=10)
+                 + (f"{lowest:.3f} of the copy ({s['min_bandwidth_case']})" if lowest is not None else "n/a"),
+                 fontsize=10)
     fig.tight_layout(rect=(0, 0.06, 1, 1))
     out = pathlib.Path(args.output) if args.output else pathlib.Path(args.json).with_name("quant.png")
     fig.savefig(out, dpi=110)
