@@ -10,6 +10,10 @@
 //   fill8(k, dst, stride) / apply8_cached(k, v[8], src, stride)   (kChannelVec4s > 0) those values
 //                                     for columns k..k + 7 to shared memory, and apply8 reading them
 //                                     there (and whatever the op does not cache, at column k)
+//   kChannelsVaryByRow                (kChannelVec4s > 0) whether the op's channel values can differ
+//                                     between rows; where true, also channels_vary(rows) (host: they
+//                                     do in this call) and row_blocks, which the launcher then sets
+//                                     for the cached persistent CTAs to take contiguous rows
 //   stat_term(pass, x) / end_pass(pass, sum)   (end_pass gets the sum over the whole row)
 //   apply8(k, v[8]) / apply1(k, x)    the value of elements k.. (k: the column) from the inputs x
 #pragma once
@@ -370,6 +374,19 @@ constexpr size_t kMaxChannelCacheBytes = 48 * 1024;
 // the cap stays as the guarantee that two CTAs fit.
 constexpr size_t kMaxCappedChannelCacheBytes = 96 * 1024;
 
+// The rows of one persistent CTA: row = first, first + step, ... < end. Strided (CTA b takes rows b,
+// b + gridDim.x, ...: the grid sweeps the rows together) unless the launcher gave each CTA a
+// contiguous block (`blocks`: the op's row_blocks, row_launch.cuh: with_row_blocks).
+struct PersistentRows {
+  int64_t first, end, step;
+};
+
+__device__ __forceinline__ PersistentRows persistent_rows(int64_t rows, const ContiguousRows& blocks) {
+  if (blocks.rows_per_cta == 0) return {blockIdx.x, rows, gridDim.x};
+  const int64_t first = contiguous_block_first(blockIdx.x, blocks);
+  return {first, first + contiguous_block_rows(blockIdx.x, blocks), 1};
+}
+
 // The row in registers, read straight from global memory (16-byte vectors, evict-first): no
 // cp.async shared-memory stage, whose extra copy and shared loads measured slower than this on the
 // H200 (bench/quant/layout_probe.cu; Hopper's bulk-copy ring, row_bulk_ring.cuh, is the other form).
@@ -408,15 +425,22 @@ __global__ void __launch_bounds__(kMaxThreads, kMinCtas) row_quantize_registers(
       if (has[i]) raw[i] = __ldcs(xr + i * threads);
     }
   };
-  if (kPersistent) fetch(blockIdx.x);
-  for (int64_t row = blockIdx.x; row < a.rows; row += gridDim.x) {
+  // (Contiguous blocks are compiled only where they can be asked for, and live in the op: with the
+  // test in every kernel, or the blocks in RowArgs, other kernels' registers moved by up to 30 and
+  // RMSNorm's capped 6-vector kernel took a 16-24 byte stack.)
+  PersistentRows rows{blockIdx.x, a.rows, gridDim.x};
+  if constexpr (kPersistent && kCacheChannels) {
+    if constexpr (Op::kChannelsVaryByRow) rows = persistent_rows(a.rows, op.row_blocks);
+  }
+  if (kPersistent) fetch(rows.first);  // every CTA has a row: grid <= rows
+  for (int64_t row = rows.first; row < rows.end; row += rows.step) {
     if (!kPersistent) fetch(row);
     float v[kVecs][kVecElems];  // slots without a vector stay unset: every use tests has[i]
 #pragma unroll
     for (int i = 0; i < kVecs; ++i) {
       if (has[i]) unpack8<T>(raw[i], v[i]);
     }
-    if (kPersistent && row + gridDim.x < a.rows) fetch(row + gridDim.x);
+    if (kPersistent && row + rows.step < rows.end) fetch(row + rows.step);
     quantize_held_row<T, Op, kVecs, kCacheChannels, kSmoothReciprocals>(a, op, row, v, has, reduce, channels, recips);
   }
 }

@@ -134,6 +134,22 @@ void launch_row_kernel(void (*kernel)(Params...), std::atomic<int> (&sm90)[kMaxD
   (void)cudaLaunchKernelEx(&config, kernel, args...);
 }
 
+// The op of a persistent kernel with the op's channel cache on a grid of `grid` CTAs: each CTA
+// a contiguous block of rows where the op's channel values change between rows (LayerNorm with
+// several batch elements), so that a CTA refills its cache once a batch element it enters; strided
+// rows a grid apart changed batch element at almost every row. DiT-XL/2 (8 x 1024 rows of 1152):
+// 19.97 us strided against 15.59 with one batch element (bench/results/h200/quant_428776d.md).
+// Elsewhere the rows stay strided, as measured.
+template <typename Op>
+Op with_row_blocks(Op op, int64_t rows, int64_t grid) {
+  if constexpr (Op::kChannelVec4s > 0) {
+    if constexpr (Op::kChannelsVaryByRow) {
+      if (op.channels_vary(rows)) op.row_blocks = contiguous_rows(rows, grid);
+    }
+  }
+  return op;
+}
+
 // Persistent CTAs of the register-row kernel: as many as fit on the GPU at once, at most one per row.
 // kRecips: the SmoothQuant kernel, whose CTAs keep the divisors' reciprocals in shared memory.
 // kMaxThreads: the kernel's launch bound, kWideRowThreads for the wide kernel (row_shape.h).
@@ -151,7 +167,9 @@ Status launch_persistent(const RowArgs<T>& a, const Op& op, int threads, cudaStr
   INT8DIT_RETURN_IF_ERROR(
       resident_ctas(kernel, cache, threads, kSmemPerThread * kMaxThreads, &ctas, kMaxThreads, /*keep_l1=*/kCache));
   static std::atomic<int> sm90[kMaxDevices] = {};
-  launch_row_kernel(kernel, sm90, std::min<int64_t>(a.rows, ctas), threads, kSmemPerThread * threads, stream, a, op);
+  const int64_t grid = std::min<int64_t>(a.rows, ctas);
+  launch_row_kernel(kernel, sm90, grid, threads, kSmemPerThread * threads, stream, a,
+                    kCache ? with_row_blocks(op, a.rows, grid) : op);
   return Status::Ok();
 }
 
@@ -175,7 +193,8 @@ Status launch_capped_cache(const RowArgs<T>& a, const Op& op, int threads, cudaS
   if (ctas < kMinCtas * sms) return Status::Ok();
   const size_t smem = channel_cache_bytes_per_thread<Op, kVecs>() * threads;
   static std::atomic<int> sm90[kMaxDevices] = {};
-  launch_row_kernel(kernel, sm90, std::min<int64_t>(a.rows, ctas), threads, smem, stream, a, op);
+  const int64_t grid = std::min<int64_t>(a.rows, ctas);
+  launch_row_kernel(kernel, sm90, grid, threads, smem, stream, a, with_row_blocks(op, a.rows, grid));
   *launched = true;
   return Status::Ok();
 }

@@ -54,6 +54,11 @@ struct LayerNormModulateOp {
     cached_batch = b;
     return refill;
   }
+  // Several batch elements in the call: their rows have different channel values, and the launcher
+  // gives each CTA of a cached kernel contiguous rows (row_kernels.cuh: persistent_rows).
+  static constexpr bool kChannelsVaryByRow = true;
+  bool channels_vary(int64_t rows) const { return tokens_per_batch < rows; }
+  ContiguousRows row_blocks;  // none: strided rows
   __device__ float stat_term(int pass, float x) const {
     if (pass == 0) return x;
     const float d = x - mean;
@@ -116,6 +121,7 @@ struct RmsNormOp {
     filled = true;
     return refill;
   }
+  static constexpr bool kChannelsVaryByRow = false;  // one weight for every row
   __device__ float stat_term(int, float x) const { return x * x; }
   __device__ void end_pass(int, float sum) { rstd = rsqrtf(sum * inv_cols + eps); }  // as LayerNormModulateOp
   __device__ void apply8(int k, float (&v)[kVecElems]) const {

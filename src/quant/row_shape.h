@@ -80,6 +80,22 @@ inline RowLaunchShape row_launch_shape(int64_t cols, bool vector_ok, int preferr
   return s;
 }
 
+// Persistent CTAs on contiguous blocks of rows (row_kernels.cuh: persistent_rows, where the op's
+// channel values change between rows): `ctas` CTAs share `rows` rows, CTA b taking rows_per_cta rows,
+// one more where b < extra_rows, from contiguous_block_first(b). Blocks tile [0, rows) in order
+// (a CPU test walks them).
+struct ContiguousRows {
+  int64_t rows_per_cta = 0;  // 0: strided rows (the default)
+  int64_t extra_rows = 0;
+};
+constexpr ContiguousRows contiguous_rows(int64_t rows, int64_t ctas) { return {rows / ctas, rows % ctas}; }
+constexpr int64_t contiguous_block_first(int64_t b, const ContiguousRows& c) {
+  return b * c.rows_per_cta + (b < c.extra_rows ? b : c.extra_rows);
+}
+constexpr int64_t contiguous_block_rows(int64_t b, const ContiguousRows& c) {
+  return c.rows_per_cta + (b < c.extra_rows ? 1 : 0);
+}
+
 // Threads a row of the wide SmoothQuant kernel (kWideVecsPerThread vectors a thread): the fewest
 // whole warps that hold the row, as the layout probe lays it out; 0 where that does not fit
 // kWideRowThreads or would leave one of the thread's leading full_vector_slots() empty (the kernel

@@ -1,6 +1,8 @@
 // The register-row quantization kernel's layout of a row over a CTA, for the DiT hidden sizes and the edges.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include "quant/row_shape.h"
 
 namespace int8dit::quant {
@@ -100,3 +102,28 @@ TEST(QuantRowShape, UnalignedOrTooLongRowsStream) {
 
 }  // namespace
 }  // namespace int8dit::quant
+
+// The contiguous blocks of persistent CTAs (row_kernels.cuh: persistent_rows) tile the rows in order,
+// each CTA at least one row where the grid is no larger than the rows (the launcher's rule), the
+// blocks differing by at most one row.
+TEST(QuantRowShape, ContiguousRowBlocksTileTheRowsInOrder) {
+  using int8dit::quant::contiguous_block_first;
+  using int8dit::quant::contiguous_block_rows;
+  using int8dit::quant::contiguous_rows;
+  for (const int64_t rows : {1, 2, 7, 792, 793, 3000, 4096, 8192, 100003}) {
+    for (const int64_t ctas : {1, 2, 3, 131, 792, 1584, 4096}) {
+      if (ctas > rows) continue;
+      const auto blocks = contiguous_rows(rows, ctas);
+      int64_t next = 0, fewest = rows, most = 0;
+      for (int64_t b = 0; b < ctas; ++b) {
+        ASSERT_EQ(contiguous_block_first(b, blocks), next) << rows << " rows, " << ctas << " CTAs, CTA " << b;
+        const int64_t n = contiguous_block_rows(b, blocks);
+        fewest = std::min(fewest, n), most = std::max(most, n);
+        next += n;
+      }
+      EXPECT_EQ(next, rows) << rows << " rows, " << ctas << " CTAs";
+      EXPECT_GE(fewest, 1) << rows << " rows, " << ctas << " CTAs";
+      EXPECT_LE(most - fewest, 1) << rows << " rows, " << ctas << " CTAs";
+    }
+  }
+}
