@@ -174,4 +174,51 @@ TEST(FatbinArchs, GemmKernelsUseInt8TensorCoresWithoutSpills) {
   EXPECT_GT(checked_archs, 0) << "int8dit::built_architectures() lists nothing: \"" << int8dit::built_architectures() << "\"";
 }
 
+// The sm_90a GEMM kernels launched with programmatic dependent launch (those whose SASS holds ACQBULK,
+// griddepcontrol.wait; the stream-K ones launch in plain order and have none) may start while the
+// kernel before them still writes their inputs: A, the scales, the bias. The code every warp runs
+// before its role's work (up to the first of ACQBULK, the producer's wait, and WARPGROUP.ARRIVE, the
+// consumers' first wgmma, which only follows TMA loads issued after the wait) must therefore read no
+// global memory. CUTLASS's Sm90RowBroadcast / Sm90ColBroadcast constructors read scale[0] there for a
+// per-tensor scale (to skip a source load when it is zero); our epilogue tree never asks for that
+// answer, so ptxas drops the load today (the first global load is the consumers' epilogue, after the
+// mainloop). This test fails where a CUTLASS update or an epilogue change puts such a read back.
+// Tensor-map prefetches (UTMACCTL.PF) read the kernel's own parameters and are allowed.
+TEST(FatbinArchs, ProgrammaticGemmKernelsReadNoGlobalMemoryBeforeTheWait) {
+  const std::set<std::string> built = built_archs();
+  if (!built.count("90a")) GTEST_SKIP() << "no sm_90a in this build (\"" << int8dit::built_architectures() << "\")";
+  std::string cuobjdump, lib;
+  ASSERT_NO_FATAL_FAILURE(locate_tools(&cuobjdump, &lib));
+  int rc = -1;
+  const std::string sass = run("'" + cuobjdump + "' -sass -arch sm_90a '" + lib + "' 2>&1", &rc);
+  ASSERT_EQ(rc, 0) << cuobjdump << " -sass -arch sm_90a failed:\n" << sass.substr(0, 2000);
+  // Opcodes that read global (or generic) memory: loads, atomics, cp.async, TMA and bulk copies.
+  const std::regex global_read(R"(\b(LDG|LD|ATOMG|ATOM|RED|LDGSTS|UTMALDG|UBLKCP)(\.[A-Z0-9_.]+)?\b)");
+  const std::regex instruction(R"(/\*[0-9a-f]{4,}\*/\s+(@!?U?P[0-9T]+\s+)?([A-Z][A-Z0-9_.]*)([^;]*);)");
+  int programmatic = 0;
+  for (size_t at = sass.find("Function : "); at != std::string::npos;) {
+    const size_t next = sass.find("Function : ", at + 1);
+    const std::string block = sass.substr(at, next == std::string::npos ? std::string::npos : next - at);
+    at = next;
+    const std::string name = block.substr(11, block.find('\n') - 11);
+    if (name.find("GemmUniversal") == std::string::npos || block.find("ACQBULK") == std::string::npos) continue;
+    ++programmatic;
+    int index = 0;
+    bool reached_role_work = false;
+    for (std::sregex_iterator it(block.begin(), block.end(), instruction), end; it != end && !reached_role_work; ++it, ++index) {
+      const std::string opcode = (*it)[2];
+      if (opcode == "ACQBULK" || opcode.rfind("WARPGROUP.ARRIVE", 0) == 0) {
+        reached_role_work = true;
+        continue;
+      }
+      EXPECT_FALSE(std::regex_match(opcode, global_read))
+          << "sm_90a GEMM kernel " << name << ": instruction " << index << " (" << trim((*it)[0])
+          << ") reads global memory before the kernel's griddepcontrol.wait or first wgmma";
+    }
+    EXPECT_TRUE(reached_role_work) << name << ": neither ACQBULK nor WARPGROUP.ARRIVE found by the parser";
+  }
+  EXPECT_GT(programmatic, 0) << "no sm_90a GemmUniversal kernel with ACQBULK in " << lib
+                             << ": has the SASS name of griddepcontrol.wait changed?";
+}
+
 }  // namespace
