@@ -8,7 +8,11 @@
 //     checked against the library's output (quantize_rows bit for bit; the fused ops: scales within
 //     1e-5 relative, int8 within 1 on at most 0.1% of the values).
 //
-//   int8dit_quant_layout_probe [M K]        (default 4096 3072; a candidate runs where its layout fits K)
+//   int8dit_quant_layout_probe [M K [BATCHES]]   (default 4096 3072 1; a candidate runs where its layout
+//                                                fits K)
+// BATCHES: LayerNorm's adaLN batch elements (M / BATCHES rows share one shift and scale); with more
+// than one, the cached LayerNorm layouts run twice: rows strided over the grid, then each CTA a
+// contiguous block (what the library launches since 576777a).
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
 
@@ -25,6 +29,7 @@
 #include "quant/row_bulk_ring.cuh"
 #include "quant/row_kernels.cuh"
 #include "quant/row_ops.cuh"
+#include "quant/row_path.h"
 #include "timing.h"
 
 namespace {
@@ -111,12 +116,30 @@ struct LayerNormScaleCachedOp : int8dit::quant::LayerNormModulateOp<Tin> {
   }
 };
 
+// The op with contiguous row blocks on a grid of `grid` CTAs where `contiguous` (and the op has
+// channel values that vary by row: LayerNorm); otherwise as given (strided rows).
+template <typename Op>
+Op with_contiguous_rows(Op op, bool contiguous, int64_t rows, int64_t grid) {
+  if constexpr (Op::kChannelVec4s > 0) {
+    if constexpr (Op::kChannelsVaryByRow) {
+      if (contiguous) op.row_blocks = int8dit::quant::contiguous_rows(rows, grid);
+    }
+  }
+  return op;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   const int64_t m = argc > 2 ? std::atoll(argv[1]) : 4096, k = argc > 2 ? std::atoll(argv[2]) : 3072;
+  const int64_t batches = argc > 3 ? std::atoll(argv[3]) : 1;
   if (k % 8 != 0 || m < 1) {
     std::fprintf(stderr, "int8dit_quant_layout_probe: K = %lld must be a multiple of 8 and M >= 1\n", (long long)k);
+    return 2;
+  }
+  if (batches < 1 || m % batches != 0) {
+    std::fprintf(stderr, "int8dit_quant_layout_probe: BATCHES = %lld must divide M = %lld\n", (long long)batches,
+                 (long long)m);
     return 2;
   }
   cudaDeviceProp prop{};
@@ -132,12 +155,13 @@ int main(int argc, char** argv) {
     bench_quant::fill_bf16(static_cast<uint16_t*>(x), mk, 99u + s);
     b.x.push_back(static_cast<T*>(x)), b.q.push_back(static_cast<int8_t*>(q)), b.scale.push_back(static_cast<float*>(sc));
   }
-  T* mod = nullptr;
-  check_cuda(cudaMalloc(&mod, 4 * k), "cudaMalloc");
-  bench_quant::fill_bf16(reinterpret_cast<uint16_t*>(mod), 2 * k, 5u);
+  T* mod = nullptr;  // [batches, 2K]: shift | scale of each batch element (RMSNorm's weight: the first K)
+  check_cuda(cudaMalloc(&mod, 4 * k * batches), "cudaMalloc");
+  bench_quant::fill_bf16(reinterpret_cast<uint16_t*>(mod), 2 * k * batches, 5u);
   const double copy_gbps = bench_quant::copy_bandwidth_gbps(size_t(1) << 30);
-  std::printf("# %s, %d SMs; M = %lld, K = %lld; bytes a call %.1f MB; copy bandwidth (1 GiB) %.0f GB/s\n", prop.name,
-              prop.multiProcessorCount, (long long)m, (long long)k, bytes / 1e6, copy_gbps);
+  std::printf("# %s, %d SMs; M = %lld, K = %lld, %lld LayerNorm batch element(s); bytes a call %.1f MB; copy bandwidth "
+              "(1 GiB) %.0f GB/s\n",
+              prop.name, prop.multiProcessorCount, (long long)m, (long long)k, (long long)batches, bytes / 1e6, copy_gbps);
   std::printf("%-44s %9s %9s %8s %5s  %s\n", "kernel", "us", "GB/s", "of copy", "regs", "check");
 
   auto report = [&](const std::string& name, const std::function<void(int)>& launch, int regs, const std::string& check) {
@@ -180,7 +204,7 @@ int main(int argc, char** argv) {
       int8dit::Status st;
       if (op_name == "layernorm_modulate_quantize") {
         int8dit::LayerNormModulateQuantizeParams p;
-        p.rows = m, p.cols = k, p.x = b.x[s], p.ldx = k, p.eps = 1e-6f, p.tokens_per_batch = m;
+        p.rows = m, p.cols = k, p.x = b.x[s], p.ldx = k, p.eps = 1e-6f, p.tokens_per_batch = m / batches;
         p.mod_shift = mod, p.mod_scale = mod + k, p.ld_mod = 2 * k;
         p.q = b.q[s], p.ldq = k, p.scale = b.scale[s];
         st = int8dit::layernorm_modulate_quantize(p, nullptr);
@@ -222,6 +246,7 @@ int main(int argc, char** argv) {
     // to L1 (and fitting fewer CTAs). The kernel's own setting is put back after the timing: the library
     // launches the same kernels, and sets it for its cached ones (row_path.h: kKeptL1CarveoutKb).
     int carveout = -1;
+    bool contiguous = false;  // LayerNorm's cached layouts: contiguous rows a CTA (with_contiguous_rows)
     auto time_layout_up_to = [&](int max_threads, auto kernel, auto op, int vecs, bool persistent, size_t smem_per_thread,
                                  const std::string& label, auto... extra) {
       const int64_t nvec = k / 8;
@@ -239,17 +264,19 @@ int main(int argc, char** argv) {
       int per_sm = 0;
       check_cuda(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, threads, smem), "occupancy");
       const int grid = persistent ? static_cast<int>(std::min<int64_t>(m, int64_t(per_sm) * prop.multiProcessorCount)) : static_cast<int>(m);
-      auto launch = [&, kernel, op, threads, grid, smem, extra...](int c) {
+      const auto rows_op = with_contiguous_rows(op, contiguous, m, grid);
+      auto launch = [&, kernel, rows_op, threads, grid, smem, extra...](int c) {
         RowArgs<T> a = args;
         a.x = b.x[c % b.sets], a.q = b.q[c % b.sets], a.scale = b.scale[c % b.sets];
-        kernel<<<grid, threads, smem>>>(a, op, extra...);
+        kernel<<<grid, threads, smem>>>(a, rows_op, extra...);
       };
       check_cuda(cudaMemset(b.q[0], 0x55, mk), "poison");
       launch(0);
       check_cuda(cudaGetLastError(), "launch");
       const std::string check = compare(want, read_back(b, 0, m, k), exact);
       report(op_name + " " + std::to_string(threads) + "x" + std::to_string(vecs) + " " + label + " " +
-                 std::to_string(per_sm) + "/SM" + (carveout >= 0 ? " carveout " + std::to_string(carveout) + "%" : ""),
+                 std::to_string(per_sm) + "/SM" + (carveout >= 0 ? " carveout " + std::to_string(carveout) + "%" : "") +
+                 (contiguous ? " contiguous rows" : ""),
              launch, fa.numRegs, check);
       check_cuda(cudaFuncSetAttribute(kernel, cudaFuncAttributePreferredSharedMemoryCarveout, library_carveout),
                  "carveout reset");
@@ -366,13 +393,33 @@ int main(int argc, char** argv) {
     };
     if (op_name == "layernorm_modulate_quantize") {
       int8dit::quant::LayerNormModulateOp<T> ln;
-      ln.shift = mod, ln.mod_scale = mod + k, ln.ld_mod = 2 * k, ln.tokens_per_batch = m, ln.eps = 1e-6f;
+      ln.shift = mod, ln.mod_scale = mod + k, ln.ld_mod = 2 * k, ln.tokens_per_batch = m / batches, ln.eps = 1e-6f;
       ln.inv_cols = 1.0f / float(k);
       layouts(ln);
+      using int8dit::quant::row_quantize_registers;
+      if (batches > 1) {
+        // The cached layouts again with contiguous rows a CTA (the strided ones ran in layouts()): with
+        // rows a grid apart a CTA changes batch element, and refills its cache, at almost every row.
+        contiguous = true;
+        using Ln = decltype(ln);
+        candidate(row_quantize_registers<T, Ln, 3, true, true>, ln, 3, true, 48 * Ln::kChannelVec4s);
+        candidate(row_quantize_registers<T, Ln, 4, true, true>, ln, 4, true, 64 * Ln::kChannelVec4s);
+        candidate(row_quantize_registers<T, Ln, 6, true, true>, ln, 6, true, 96 * Ln::kChannelVec4s);
+        time_layout(row_quantize_registers<T, Ln, 6, true, true, false, 2>, ln, 6, true, 96 * Ln::kChannelVec4s,
+                    "persistent+cache <=128 regs");
+        // The library's 6-vector cached kernel at the carveout the library gives it on Hopper
+        // (row_path.h: kept_l1_carveout_percent), both row orders back to back.
+        carveout = int8dit::quant::kept_l1_carveout_percent();
+        for (const bool blocks : {false, true}) {
+          contiguous = blocks;
+          candidate(row_quantize_registers<T, Ln, 6, true, true>, ln, 6, true, 96 * Ln::kChannelVec4s);
+        }
+        carveout = -1;
+        contiguous = false;
+      }
       LayerNormScaleCachedOp<T> half_cache;
       static_cast<int8dit::quant::LayerNormModulateOp<T>&>(half_cache) = ln;
       using HalfCache = LayerNormScaleCachedOp<T>;
-      using int8dit::quant::row_quantize_registers;
       const std::string label = "persistent+(1+scale) cache";
       time_layout(row_quantize_registers<T, HalfCache, 4, true, true>, half_cache, 4, true, 64 * HalfCache::kChannelVec4s, label);
       time_layout(row_quantize_registers<T, HalfCache, 6, true, true>, half_cache, 6, true, 96 * HalfCache::kChannelVec4s, label);

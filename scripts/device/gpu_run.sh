@@ -31,7 +31,8 @@
 #                                      draw fresh random inputs every run, so a rare bad draw shows here
 #                                      (repeat.txt: one line a run)
 #   BUILD_TARGETS="..."                build only these ninja targets (default: everything)
-#   STEPS="... layout"                 layout: bench/quant/layout_probe.cu at LAYOUT_SHAPES ("4096x3072 ...")
+#   STEPS="... layout"                 layout: bench/quant/layout_probe.cu at LAYOUT_SHAPES ("4096x3072 ...";
+#                                      "8192x1152/8": LayerNorm with 8 adaLN batch elements)
 #                                      (candidate quantization layouts against the library and the copy ceilings)
 #   STEPS="... probe"                  probe: scripts/device/host_overhead_probe.py (host cost of op plumbing;
 #                                      needs no build)
@@ -211,7 +212,11 @@ step_ncu_gemm() {
 step_layout() {
   mkdir -p "$WORK/layout"
   for shape in ${LAYOUT_SHAPES:-4096x3072}; do
-    timeout "$(left)" "$BUILD/bench/quant/int8dit_quant_layout_probe" "${shape%x*}" "${shape#*x}" 2>&1 | tee "$WORK/layout/layout_$shape.txt"
+    # MxK or MxK/BATCHES (LayerNorm's adaLN batch elements)
+    local mk=${shape%/*} batches=1
+    [[ $shape == */* ]] && batches=${shape#*/}
+    timeout "$(left)" "$BUILD/bench/quant/int8dit_quant_layout_probe" "${mk%x*}" "${mk#*x}" "$batches" 2>&1 \
+      | tee "$WORK/layout/layout_${shape//\//_b}.txt"
     [[ ${PIPESTATUS[0]} -eq 0 ]] || status=1
   done
   cp "$WORK"/layout/*.txt "$OUT/" 2>/dev/null || true
