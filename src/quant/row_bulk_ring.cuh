@@ -104,6 +104,9 @@ __global__ void __launch_bounds__(kMaxThreads, kMinCtas) row_quantize_bulk_ring(
   uint4* const ring = reinterpret_cast<uint4*>(dynamic_smem + cache_vec4s * threads);
   const int slot_vecs = threads * kVecs;
   const uint32_t row_bytes = static_cast<uint32_t>(a.cols * sizeof(T));
+  // NOTE: rows strided over the grid, also where LayerNorm's channel values vary by row (several batch
+  // elements): the register kernel's contiguous blocks (row_kernels.cuh: persistent_rows) are not
+  // here, since the ring caches channels only at 4-6 vectors a thread, which `auto` never sends it.
   const int64_t stride = gridDim.x;
 
   uint64_t policy = 0;
