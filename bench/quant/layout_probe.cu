@@ -116,15 +116,11 @@ struct LayerNormScaleCachedOp : int8dit::quant::LayerNormModulateOp<Tin> {
   }
 };
 
-// The op with contiguous row blocks on a grid of `grid` CTAs where `contiguous` (and the op has
-// channel values that vary by row: LayerNorm); otherwise as given (strided rows).
+// The op as a persistent grid of `grid` CTAs runs it: an op wrapped in WithRowBlocks (row_kernels.cuh)
+// gets its contiguous blocks of rows, as the library's launcher gives them; any other op strides.
 template <typename Op>
-Op with_contiguous_rows(Op op, bool contiguous, int64_t rows, int64_t grid) {
-  if constexpr (Op::kChannelVec4s > 0) {
-    if constexpr (Op::kChannelsVaryByRow) {
-      if (contiguous) op.row_blocks = int8dit::quant::contiguous_rows(rows, grid);
-    }
-  }
+Op for_grid(Op op, int64_t rows, int64_t grid) {
+  if constexpr (int8dit::quant::TakesRowBlocks<Op>::value) op.row_blocks = int8dit::quant::contiguous_rows(rows, grid);
   return op;
 }
 
@@ -246,7 +242,6 @@ int main(int argc, char** argv) {
     // to L1 (and fitting fewer CTAs). The kernel's own setting is put back after the timing: the library
     // launches the same kernels, and sets it for its cached ones (row_path.h: kKeptL1CarveoutKb).
     int carveout = -1;
-    bool contiguous = false;  // LayerNorm's cached layouts: contiguous rows a CTA (with_contiguous_rows)
     auto time_layout_up_to = [&](int max_threads, auto kernel, auto op, int vecs, bool persistent, size_t smem_per_thread,
                                  const std::string& label, auto... extra) {
       const int64_t nvec = k / 8;
@@ -264,7 +259,8 @@ int main(int argc, char** argv) {
       int per_sm = 0;
       check_cuda(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, threads, smem), "occupancy");
       const int grid = persistent ? static_cast<int>(std::min<int64_t>(m, int64_t(per_sm) * prop.multiProcessorCount)) : static_cast<int>(m);
-      const auto rows_op = with_contiguous_rows(op, contiguous, m, grid);
+      const auto rows_op = for_grid(op, m, grid);
+      constexpr bool kContiguous = int8dit::quant::TakesRowBlocks<decltype(op)>::value;
       auto launch = [&, kernel, rows_op, threads, grid, smem, extra...](int c) {
         RowArgs<T> a = args;
         a.x = b.x[c % b.sets], a.q = b.q[c % b.sets], a.scale = b.scale[c % b.sets];
@@ -276,7 +272,7 @@ int main(int argc, char** argv) {
       const std::string check = compare(want, read_back(b, 0, m, k), exact);
       report(op_name + " " + std::to_string(threads) + "x" + std::to_string(vecs) + " " + label + " " +
                  std::to_string(per_sm) + "/SM" + (carveout >= 0 ? " carveout " + std::to_string(carveout) + "%" : "") +
-                 (contiguous ? " contiguous rows" : ""),
+                 (kContiguous ? " contiguous rows" : ""),
              launch, fa.numRegs, check);
       check_cuda(cudaFuncSetAttribute(kernel, cudaFuncAttributePreferredSharedMemoryCarveout, library_carveout),
                  "carveout reset");
@@ -400,22 +396,21 @@ int main(int argc, char** argv) {
       if (batches > 1) {
         // The cached layouts again with contiguous rows a CTA (the strided ones ran in layouts()): with
         // rows a grid apart a CTA changes batch element, and refills its cache, at almost every row.
-        contiguous = true;
         using Ln = decltype(ln);
-        candidate(row_quantize_registers<T, Ln, 3, true, true>, ln, 3, true, 48 * Ln::kChannelVec4s);
-        candidate(row_quantize_registers<T, Ln, 4, true, true>, ln, 4, true, 64 * Ln::kChannelVec4s);
-        candidate(row_quantize_registers<T, Ln, 6, true, true>, ln, 6, true, 96 * Ln::kChannelVec4s);
-        time_layout(row_quantize_registers<T, Ln, 6, true, true, false, 2>, ln, 6, true, 96 * Ln::kChannelVec4s,
+        using Blocks = int8dit::quant::WithRowBlocks<Ln>;
+        Blocks blocks;
+        static_cast<Ln&>(blocks) = ln;
+        candidate(row_quantize_registers<T, Blocks, 3, true, true>, blocks, 3, true, 48 * Ln::kChannelVec4s);
+        candidate(row_quantize_registers<T, Blocks, 4, true, true>, blocks, 4, true, 64 * Ln::kChannelVec4s);
+        candidate(row_quantize_registers<T, Blocks, 6, true, true>, blocks, 6, true, 96 * Ln::kChannelVec4s);
+        time_layout(row_quantize_registers<T, Blocks, 6, true, true, false, 2>, blocks, 6, true, 96 * Ln::kChannelVec4s,
                     "persistent+cache <=128 regs");
         // The library's 6-vector cached kernel at the carveout the library gives it on Hopper
         // (row_path.h: kept_l1_carveout_percent), both row orders back to back.
         carveout = int8dit::quant::kept_l1_carveout_percent();
-        for (const bool blocks : {false, true}) {
-          contiguous = blocks;
-          candidate(row_quantize_registers<T, Ln, 6, true, true>, ln, 6, true, 96 * Ln::kChannelVec4s);
-        }
+        candidate(row_quantize_registers<T, Ln, 6, true, true>, ln, 6, true, 96 * Ln::kChannelVec4s);
+        candidate(row_quantize_registers<T, Blocks, 6, true, true>, blocks, 6, true, 96 * Ln::kChannelVec4s);
         carveout = -1;
-        contiguous = false;
       }
       LayerNormScaleCachedOp<T> half_cache;
       static_cast<int8dit::quant::LayerNormModulateOp<T>&>(half_cache) = ln;

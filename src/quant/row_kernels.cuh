@@ -12,8 +12,8 @@
 //                                     there (and whatever the op does not cache, at column k)
 //   kChannelsVaryByRow                (kChannelVec4s > 0) whether the op's channel values can differ
 //                                     between rows; where true, also channels_vary(rows) (host: they
-//                                     do in this call) and row_blocks, which the launcher then sets
-//                                     for the cached persistent CTAs to take contiguous rows
+//                                     do in this call), and the launcher then runs the cached kernel
+//                                     on WithRowBlocks<Op>: contiguous rows a persistent CTA
 //   stat_term(pass, x) / end_pass(pass, sum)   (end_pass gets the sum over the whole row)
 //   apply8(k, v[8]) / apply1(k, x)    the value of elements k.. (k: the column) from the inputs x
 #pragma once
@@ -375,17 +375,29 @@ constexpr size_t kMaxChannelCacheBytes = 48 * 1024;
 constexpr size_t kMaxCappedChannelCacheBytes = 96 * 1024;
 
 // The rows of one persistent CTA: row = first, first + step, ... < end. Strided (CTA b takes rows b,
-// b + gridDim.x, ...: the grid sweeps the rows together) unless the launcher gave each CTA a
-// contiguous block (`blocks`: the op's row_blocks, row_launch.cuh: with_row_blocks).
+// b + gridDim.x, ...: the grid sweeps the rows together), or one contiguous block a CTA for an op
+// wrapped in WithRowBlocks (below).
 struct PersistentRows {
   int64_t first, end, step;
 };
 
-__device__ __forceinline__ PersistentRows persistent_rows(int64_t rows, const ContiguousRows& blocks) {
-  if (blocks.rows_per_cta == 0) return {blockIdx.x, rows, gridDim.x};
-  const int64_t first = contiguous_block_first(blockIdx.x, blocks);
-  return {first, first + contiguous_block_rows(blockIdx.x, blocks), 1};
-}
+// An op whose persistent CTAs each take one contiguous block of rows (row_shape.h: contiguous_rows,
+// which the launcher fills in for its grid): what the launcher runs where the op's channel values
+// change between rows (LayerNorm with several batch elements, row_launch.cuh: launch_cached). Strided
+// rows a grid apart change batch element at almost every row, and a cached kernel then refills its
+// channel cache each row: 8192 x 1152 took 19.97 us with 8 batch elements against 15.59 with one
+// (bench/results/h200/quant_428776d.md). A separate instantiation, so that the kernels of one batch
+// element compile as before: with the blocks as a run-time choice inside them ptxas moved registers
+// by up to 30 and gave RMSNorm's capped kernel a stack.
+template <typename Op>
+struct WithRowBlocks : Op {
+  static constexpr bool kRowBlocks = true;
+  ContiguousRows row_blocks;
+};
+template <typename Op, typename = void>
+struct TakesRowBlocks : std::false_type {};
+template <typename Op>
+struct TakesRowBlocks<Op, std::void_t<decltype(Op::kRowBlocks)>> : std::true_type {};
 
 // The row in registers, read straight from global memory (16-byte vectors, evict-first): no
 // cp.async shared-memory stage, whose extra copy and shared loads measured slower than this on the
@@ -425,12 +437,10 @@ __global__ void __launch_bounds__(kMaxThreads, kMinCtas) row_quantize_registers(
       if (has[i]) raw[i] = __ldcs(xr + i * threads);
     }
   };
-  // (Contiguous blocks are compiled only where they can be asked for, and live in the op: with the
-  // test in every kernel, or the blocks in RowArgs, other kernels' registers moved by up to 30 and
-  // RMSNorm's capped 6-vector kernel took a 16-24 byte stack.)
   PersistentRows rows{blockIdx.x, a.rows, gridDim.x};
-  if constexpr (kPersistent && kCacheChannels) {
-    if constexpr (Op::kChannelsVaryByRow) rows = persistent_rows(a.rows, op.row_blocks);
+  if constexpr (kPersistent && TakesRowBlocks<Op>::value) {
+    const int64_t first = contiguous_block_first(blockIdx.x, op.row_blocks);
+    rows = {first, first + contiguous_block_rows(blockIdx.x, op.row_blocks), 1};
   }
   if (kPersistent) fetch(rows.first);  // every CTA has a row: grid <= rows
   for (int64_t row = rows.first; row < rows.end; row += rows.step) {

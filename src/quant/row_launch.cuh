@@ -134,20 +134,19 @@ void launch_row_kernel(void (*kernel)(Params...), std::atomic<int> (&sm90)[kMaxD
   (void)cudaLaunchKernelEx(&config, kernel, args...);
 }
 
-// The op of a persistent kernel with the op's channel cache on a grid of `grid` CTAs: each CTA
-// a contiguous block of rows where the op's channel values change between rows (LayerNorm with
-// several batch elements), so that a CTA refills its cache once a batch element it enters; strided
-// rows a grid apart changed batch element at almost every row. DiT-XL/2 (8 x 1024 rows of 1152):
-// 19.97 us strided against 15.59 with one batch element (bench/results/h200/quant_428776d.md).
-// Elsewhere the rows stay strided, as measured.
+// The op as a persistent grid of `grid` CTAs runs it: a WithRowBlocks op gets its contiguous blocks
+// of rows (row_kernels.cuh), any other op goes as it is (strided rows).
 template <typename Op>
-Op with_row_blocks(Op op, int64_t rows, int64_t grid) {
-  if constexpr (Op::kChannelVec4s > 0) {
-    if constexpr (Op::kChannelsVaryByRow) {
-      if (op.channels_vary(rows)) op.row_blocks = contiguous_rows(rows, grid);
-    }
-  }
+Op for_grid(Op op, int64_t rows, int64_t grid) {
+  if constexpr (TakesRowBlocks<Op>::value) op.row_blocks = contiguous_rows(rows, grid);
   return op;
+}
+
+template <typename Op>
+WithRowBlocks<Op> with_row_blocks(const Op& op) {
+  WithRowBlocks<Op> w;
+  static_cast<Op&>(w) = op;
+  return w;
 }
 
 // Persistent CTAs of the register-row kernel: as many as fit on the GPU at once, at most one per row.
@@ -168,9 +167,20 @@ Status launch_persistent(const RowArgs<T>& a, const Op& op, int threads, cudaStr
       resident_ctas(kernel, cache, threads, kSmemPerThread * kMaxThreads, &ctas, kMaxThreads, /*keep_l1=*/kCache));
   static std::atomic<int> sm90[kMaxDevices] = {};
   const int64_t grid = std::min<int64_t>(a.rows, ctas);
-  launch_row_kernel(kernel, sm90, grid, threads, kSmemPerThread * threads, stream, a,
-                    kCache ? with_row_blocks(op, a.rows, grid) : op);
+  launch_row_kernel(kernel, sm90, grid, threads, kSmemPerThread * threads, stream, a, for_grid(op, a.rows, grid));
   return Status::Ok();
+}
+
+// The persistent kernel with the op's channel cache: on contiguous rows a CTA (WithRowBlocks) where
+// the op's channel values change between the call's rows (LayerNorm with several batch elements),
+// strided elsewhere, as measured before.
+template <typename T, typename Op, int kVecs>
+Status launch_cached(const RowArgs<T>& a, const Op& op, int threads, cudaStream_t stream) {
+  if constexpr (Op::kChannelsVaryByRow) {
+    if (op.channels_vary(a.rows))
+      return launch_persistent<T, WithRowBlocks<Op>, kVecs, true>(a, with_row_blocks(op), threads, stream);
+  }
+  return launch_persistent<T, Op, kVecs, true>(a, op, threads, stream);
 }
 
 // The op's channel cache above kMaxChannelCacheBytes, with registers capped for two CTAs an SM
@@ -194,7 +204,7 @@ Status launch_capped_cache(const RowArgs<T>& a, const Op& op, int threads, cudaS
   const size_t smem = channel_cache_bytes_per_thread<Op, kVecs>() * threads;
   static std::atomic<int> sm90[kMaxDevices] = {};
   const int64_t grid = std::min<int64_t>(a.rows, ctas);
-  launch_row_kernel(kernel, sm90, grid, threads, smem, stream, a, with_row_blocks(op, a.rows, grid));
+  launch_row_kernel(kernel, sm90, grid, threads, smem, stream, a, for_grid(op, a.rows, grid));
   *launched = true;
   return Status::Ok();
 }
@@ -294,13 +304,20 @@ Status launch_vector_rows(const RowArgs<T>& a, const Op& op, int threads, cudaSt
       if constexpr (caches_channels<Op, kVecs>()) {
         const size_t cache_bytes = channel_cache_bytes_per_thread<Op, kVecs>() * threads;
         if (cache_bytes <= kMaxChannelCacheBytes) {
-          INT8DIT_RETURN_IF_ERROR((launch_persistent<T, Op, kVecs, true>(a, op, threads, stream)));
+          INT8DIT_RETURN_IF_ERROR((launch_cached<T, Op, kVecs>(a, op, threads, stream)));
           return detail::last_launch_status(name);
         }
         // Only ops whose cache can outgrow the uncapped limit (LayerNorm; not RMSNorm) get the capped kernel.
         if constexpr (kVecs == 6 && channel_cache_bytes_per_thread<Op, kVecs>() * kMaxRowThreads > kMaxChannelCacheBytes) {
           if (cache_bytes <= kMaxCappedChannelCacheBytes) {
             bool launched = false;
+            if constexpr (Op::kChannelsVaryByRow) {
+              if (op.channels_vary(a.rows)) {
+                INT8DIT_RETURN_IF_ERROR(
+                    (launch_capped_cache<T, WithRowBlocks<Op>, kVecs>(a, with_row_blocks(op), threads, stream, &launched)));
+                if (launched) return detail::last_launch_status(name);
+              }
+            }
             INT8DIT_RETURN_IF_ERROR((launch_capped_cache<T, Op, kVecs>(a, op, threads, stream, &launched)));
             if (launched) return detail::last_launch_status(name);
           }

@@ -55,10 +55,9 @@ struct LayerNormModulateOp {
     return refill;
   }
   // Several batch elements in the call: their rows have different channel values, and the launcher
-  // gives each CTA of a cached kernel contiguous rows (row_kernels.cuh: persistent_rows).
+  // gives each CTA of a cached kernel contiguous rows (row_kernels.cuh: WithRowBlocks).
   static constexpr bool kChannelsVaryByRow = true;
   bool channels_vary(int64_t rows) const { return tokens_per_batch < rows; }
-  ContiguousRows row_blocks;  // none: strided rows
   __device__ float stat_term(int pass, float x) const {
     if (pass == 0) return x;
     const float d = x - mean;
