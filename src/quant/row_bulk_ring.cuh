@@ -105,7 +105,7 @@ __global__ void __launch_bounds__(kMaxThreads, kMinCtas) row_quantize_bulk_ring(
   const int slot_vecs = threads * kVecs;
   const uint32_t row_bytes = static_cast<uint32_t>(a.cols * sizeof(T));
   // NOTE: rows strided over the grid, also where LayerNorm's channel values vary by row (several batch
-  // elements): the register kernel's contiguous blocks (row_kernels.cuh: persistent_rows) are not
+  // elements): the register kernel's contiguous blocks (row_kernels.cuh: WithRowBlocks) are not
   // here, since the ring caches channels only on rows of fewer than 8 vectors a thread, which `auto`
   // never sends it (INT8DIT_QUANT_ROWS=bulk does).
   const int64_t stride = gridDim.x;

@@ -80,7 +80,7 @@ inline RowLaunchShape row_launch_shape(int64_t cols, bool vector_ok, int preferr
   return s;
 }
 
-// Persistent CTAs on contiguous blocks of rows (row_kernels.cuh: persistent_rows, where the op's
+// Persistent CTAs on contiguous blocks of rows (row_kernels.cuh: WithRowBlocks, where the op's
 // channel values change between rows): `ctas` CTAs share `rows` rows, CTA b taking rows_per_cta rows,
 // one more where b < extra_rows, from contiguous_block_first(b). Blocks tile [0, rows) in order
 // (a CPU test walks them).

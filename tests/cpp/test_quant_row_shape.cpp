@@ -103,7 +103,7 @@ TEST(QuantRowShape, UnalignedOrTooLongRowsStream) {
 }  // namespace
 }  // namespace int8dit::quant
 
-// The contiguous blocks of persistent CTAs (row_kernels.cuh: persistent_rows) tile the rows in order,
+// The contiguous blocks of persistent CTAs (row_kernels.cuh: WithRowBlocks) tile the rows in order,
 // each CTA at least one row where the grid is no larger than the rows (the launcher's rule), the
 // blocks differing by at most one row.
 TEST(QuantRowShape, ContiguousRowBlocksTileTheRowsInOrder) {
