@@ -106,6 +106,9 @@ std::vector<Case> cases() {
       // More rows than resident CTAs (also under INT8DIT_SMALL_SHAPES, for the sanitizer): persistent
       // CTAs take several rows each, reusing their channel cache and reduction buffers; padded rows.
       {3000, 1152, 1160, 1168, DType::kBF16, false, true},
+      // ... in the LayerNorm test, 3 batch elements: contiguous rows a CTA (row_kernels.cuh:
+      // WithRowBlocks), whose blocks straddle the batch boundaries; 32 threads x 6 above, x 4 here.
+      {3000, 768, 776, 784, DType::kFP16, false, true},
       // ... LayerNorm's 72 KB channel cache with registers capped for two CTAs an SM (9216 columns:
       // 192 threads x 6 vectors), several rows a CTA and, in the LayerNorm test, several batches:
       {1200, 9216, 9216, 9216, DType::kBF16, false, true},
