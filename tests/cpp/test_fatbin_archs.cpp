@@ -181,7 +181,7 @@ TEST(FatbinArchs, GemmKernelsUseInt8TensorCoresWithoutSpills) {
 // consumers' first wgmma, which only follows TMA loads issued after the wait) must therefore read no
 // global memory. CUTLASS's Sm90RowBroadcast / Sm90ColBroadcast constructors read scale[0] there for a
 // per-tensor scale (to skip a source load when it is zero); our epilogue tree never asks for that
-// answer, so ptxas drops the load today (the first global load is the consumers' epilogue, after the
+// answer, so the compiler drops the load today (the first global load is the consumers' epilogue, after the
 // mainloop). This test fails where a CUTLASS update or an epilogue change puts such a read back.
 // Tensor-map prefetches (UTMACCTL.PF) read the kernel's own parameters and are allowed.
 TEST(FatbinArchs, ProgrammaticGemmKernelsReadNoGlobalMemoryBeforeTheWait) {
