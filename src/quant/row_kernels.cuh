@@ -383,7 +383,7 @@ struct PersistentRows {
 
 // An op whose persistent CTAs each take one contiguous block of rows (row_shape.h: contiguous_rows,
 // which the launcher fills in for its grid): what the launcher runs where the op's channel values
-// change between rows (LayerNorm with several batch elements, row_launch.cuh: launch_cached). Strided
+// change between rows (LayerNorm with several batch elements, row_launch.cuh: with_cached_rows). Strided
 // rows a grid apart change batch element at almost every row, and a cached kernel then refills its
 // channel cache each row: 8192 x 1152 took 19.97 us with 8 batch elements against 15.59 with one
 // (bench/results/h200/quant_428776d.md). A separate instantiation, so that the kernels of one batch

@@ -171,16 +171,15 @@ Status launch_persistent(const RowArgs<T>& a, const Op& op, int threads, cudaStr
   return Status::Ok();
 }
 
-// The persistent kernel with the op's channel cache: on contiguous rows a CTA (WithRowBlocks) where
-// the op's channel values change between the call's rows (LayerNorm with several batch elements),
-// strided elsewhere, as measured before.
-template <typename T, typename Op, int kVecs>
-Status launch_cached(const RowArgs<T>& a, const Op& op, int threads, cudaStream_t stream) {
+// Calls `launch` with the op a cached kernel runs: wrapped in WithRowBlocks (contiguous rows a CTA)
+// where the op's channel values change between the call's rows (LayerNorm with several batch
+// elements), else the op itself (strided rows, as measured before).
+template <typename Op, typename Launch>
+Status with_cached_rows(const Op& op, int64_t rows, Launch&& launch) {
   if constexpr (Op::kChannelsVaryByRow) {
-    if (op.channels_vary(a.rows))
-      return launch_persistent<T, WithRowBlocks<Op>, kVecs, true>(a, with_row_blocks(op), threads, stream);
+    if (op.channels_vary(rows)) return launch(with_row_blocks(op));
   }
-  return launch_persistent<T, Op, kVecs, true>(a, op, threads, stream);
+  return launch(op);
 }
 
 // The op's channel cache above kMaxChannelCacheBytes, with registers capped for two CTAs an SM
@@ -304,21 +303,18 @@ Status launch_vector_rows(const RowArgs<T>& a, const Op& op, int threads, cudaSt
       if constexpr (caches_channels<Op, kVecs>()) {
         const size_t cache_bytes = channel_cache_bytes_per_thread<Op, kVecs>() * threads;
         if (cache_bytes <= kMaxChannelCacheBytes) {
-          INT8DIT_RETURN_IF_ERROR((launch_cached<T, Op, kVecs>(a, op, threads, stream)));
+          INT8DIT_RETURN_IF_ERROR(with_cached_rows(op, a.rows, [&](const auto& o) {
+            return launch_persistent<T, std::decay_t<decltype(o)>, kVecs, true>(a, o, threads, stream);
+          }));
           return detail::last_launch_status(name);
         }
         // Only ops whose cache can outgrow the uncapped limit (LayerNorm; not RMSNorm) get the capped kernel.
         if constexpr (kVecs == 6 && channel_cache_bytes_per_thread<Op, kVecs>() * kMaxRowThreads > kMaxChannelCacheBytes) {
           if (cache_bytes <= kMaxCappedChannelCacheBytes) {
             bool launched = false;
-            if constexpr (Op::kChannelsVaryByRow) {
-              if (op.channels_vary(a.rows)) {
-                INT8DIT_RETURN_IF_ERROR(
-                    (launch_capped_cache<T, WithRowBlocks<Op>, kVecs>(a, with_row_blocks(op), threads, stream, &launched)));
-                if (launched) return detail::last_launch_status(name);
-              }
-            }
-            INT8DIT_RETURN_IF_ERROR((launch_capped_cache<T, Op, kVecs>(a, op, threads, stream, &launched)));
+            INT8DIT_RETURN_IF_ERROR(with_cached_rows(op, a.rows, [&](const auto& o) {
+              return launch_capped_cache<T, std::decay_t<decltype(o)>, kVecs>(a, o, threads, stream, &launched);
+            }));
             if (launched) return detail::last_launch_status(name);
           }
         }

@@ -85,7 +85,7 @@ inline RowLaunchShape row_launch_shape(int64_t cols, bool vector_ok, int preferr
 // one more where b < extra_rows, from contiguous_block_first(b). Blocks tile [0, rows) in order
 // (a CPU test walks them).
 struct ContiguousRows {
-  int64_t rows_per_cta = 0;  // 0: strided rows (the default)
+  int64_t rows_per_cta = 0;
   int64_t extra_rows = 0;
 };
 constexpr ContiguousRows contiguous_rows(int64_t rows, int64_t ctas) { return {rows / ctas, rows % ctas}; }
