@@ -12,7 +12,7 @@
 //                                                fits K)
 // BATCHES: LayerNorm's adaLN batch elements (M / BATCHES rows share one shift and scale); with more
 // than one, the cached LayerNorm layouts run twice: rows strided over the grid, then each CTA a
-// contiguous block (what the library launches since 576777a).
+// contiguous block (WithRowBlocks: what the library launches for such calls).
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
 
