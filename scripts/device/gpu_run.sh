@@ -34,6 +34,8 @@
 #   STEPS="... layout"                 layout: bench/quant/layout_probe.cu at LAYOUT_SHAPES ("4096x3072 ...";
 #                                      "8192x1152/8": LayerNorm with 8 adaLN batch elements)
 #                                      (candidate quantization layouts against the library and the copy ceilings)
+#   STEPS="... gelu_epilogue"          gelu_epilogue: bench/gelu_epilogue (fc1 GEMM + gelu_quantize against
+#                                      the GEMM with GELU in its epilogue + quantize_rows; gelu_epilogue.json)
 #   STEPS="... probe"                  probe: scripts/device/host_overhead_probe.py (host cost of op plumbing;
 #                                      needs no build)
 #   STEPS="... tune"                  tune: bench/tune/run.sh (tuned vs heuristic, M sweep cliffs) on this build
@@ -222,6 +224,15 @@ step_layout() {
   cp "$WORK"/layout/*.txt "$OUT/" 2>/dev/null || true
 }
 
+# Where the MLP's GELU runs (issue 4): fc1 GEMM + gelu_quantize against the GEMM with GELU in its
+# epilogue + quantize_rows (bench/gelu_epilogue), gelu_epilogue.json.
+step_gelu_epilogue() {
+  mkdir -p "$WORK/gelu_epilogue"
+  timeout "$(left)" "$BUILD/bench/gelu_epilogue/int8dit_bench_gelu_epilogue" --out "$WORK/gelu_epilogue" 2>&1 \
+    | tee "$WORK/gelu_epilogue/bench.log"
+  [[ ${PIPESTATUS[0]} -eq 0 ]] || status=1
+}
+
 step_probe() {
   timeout "$(left)" python3 "$ROOT/scripts/device/host_overhead_probe.py" 2>&1 | grep -vi warn | tee "$WORK/host_overhead_probe.txt"
   [[ ${PIPESTATUS[0]} -eq 0 ]] || status=1
@@ -286,7 +297,7 @@ step_e2e_pdl_off() { INT8DIT_PDL=0 run_e2e e2e_pdl_off; }
 
 for step in $STEPS; do
   if [[ $(type -t "step_$step") != function ]]; then
-    echo "gpu_run: unknown step '$step' (steps: build test sanitize repeat sass ncu_gemm quant quant_paths ncu_quant layout probe bench bench_back_to_back tune pytest e2e e2e_pdl_off)"; status=1; continue
+    echo "gpu_run: unknown step '$step' (steps: build test sanitize repeat sass ncu_gemm quant quant_paths ncu_quant layout gelu_epilogue probe bench bench_back_to_back tune pytest e2e e2e_pdl_off)"; status=1; continue
   fi
   "step_$step"
   step_done "$step"

@@ -96,7 +96,9 @@ struct CallKey {
   }
 };
 
-template <class Config>
+// ScaledEpilogueT: the scaled epilogue's EVT (epilogue_evt.cuh: ScaledEpilogue, the library's). A
+// benchmark may put another in its place (bench/gelu_epilogue: GELU after the scaled epilogue).
+template <class Config, template <class, class> class ScaledEpilogueT = ScaledEpilogue>
 struct W8A8GemmSm90 {
   using ElementD = typename Config::ElementD;
   static constexpr bool kRaw = std::is_same_v<ElementD, int32_t>;
@@ -114,7 +116,7 @@ struct W8A8GemmSm90 {
                                               cutlass::epilogue::TmaWarpSpecialized>;
   using TileScheduler =
       std::conditional_t<kStreamK, cutlass::gemm::StreamKScheduler, cutlass::gemm::PersistentScheduler>;
-  using Epilogue = std::conditional_t<kRaw, RawAccumulatorEpilogue<TileShape>, ScaledEpilogue<ElementD, TileShape>>;
+  using Epilogue = std::conditional_t<kRaw, RawAccumulatorEpilogue<TileShape>, ScaledEpilogueT<ElementD, TileShape>>;
 
   // 16-byte vectors everywhere: TMA moves 16-byte granules (validate() checks pointers and pitches).
   static constexpr int kAlignD = 16 / sizeof(ElementD);
