@@ -54,4 +54,11 @@ struct ScaledGeluEpilogue {
   }
 };
 
+// The body of every trial_*.cu: the library's kernel for `Config` with the GELU epilogue.
+template <class Config>
+int8dit::Status run_gelu(const int8dit::GemmParams& p, cudaStream_t stream) {
+  using int8dit::detail::sm90::W8A8GemmSm90;
+  return W8A8GemmSm90<Config, ScaledGeluEpilogue>::run(p, stream, int8dit::detail::StreamOrder::kProgrammatic);
+}
+
 }  // namespace gelu_trial

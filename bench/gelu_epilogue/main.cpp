@@ -36,6 +36,7 @@
 namespace {
 
 using bench_quant::check_cuda;
+using bench_quant::device_alloc;
 
 struct Shape {
   int64_t m, n, k;
@@ -55,13 +56,6 @@ void require(const int8dit::Status& st, const std::string& what) {
   if (st.ok()) return;
   std::fprintf(stderr, "int8dit_bench_gelu_epilogue: %s: %s\n", what.c_str(), st.to_string().c_str());
   std::exit(1);
-}
-
-template <typename T>
-T* device_alloc(size_t n) {
-  void* p = nullptr;
-  check_cuda(cudaMalloc(&p, std::max<size_t>(n, 1) * sizeof(T)), "cudaMalloc");
-  return static_cast<T*>(p);
 }
 
 struct Output {

@@ -2,13 +2,7 @@
 #define CUTLASS_ENABLE_GDC_FOR_SM90 1
 #include "gelu_epilogue.cuh"
 
-namespace gelu_trial {
-
-using namespace int8dit::detail::sm90;
-
-int8dit::Status run_gelu_128x256_coop(const int8dit::GemmParams& p, cudaStream_t stream) {
-  using Config = GemmConfig<cutlass::bfloat16_t, 128, 256, 128, 2, 1, Schedule::kCooperative, TileScheduling::kPersistent>;
-  return W8A8GemmSm90<Config, ScaledGeluEpilogue>::run(p, stream, int8dit::detail::StreamOrder::kProgrammatic);
+int8dit::Status gelu_trial::run_gelu_128x256_coop(const int8dit::GemmParams& p, cudaStream_t stream) {
+  using namespace int8dit::detail::sm90;
+  return run_gelu<GemmConfig<cutlass::bfloat16_t, 128, 256, 128, 2, 1, Schedule::kCooperative, TileScheduling::kPersistent>>(p, stream);
 }
-
-}  // namespace gelu_trial

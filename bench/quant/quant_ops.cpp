@@ -15,13 +15,6 @@ namespace {
 // NOTE: the rotating sets together span >= 256 MB (5x the H100's L2), so each call reads from DRAM.
 constexpr double kRotationBytes = 256e6;
 
-template <typename T>
-T* device_alloc(size_t n) {
-  void* p = nullptr;
-  check_cuda(cudaMalloc(&p, std::max<size_t>(n, 1) * sizeof(T)), "cudaMalloc");
-  return static_cast<T*>(p);
-}
-
 struct BufferSet {
   uint16_t* x = nullptr;
   int8_t* q = nullptr;

@@ -4,6 +4,7 @@
 
 #include <cuda_runtime_api.h>
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -12,6 +13,14 @@ namespace bench_quant {
 
 // Aborts with the CUDA error string: a benchmark has no way to recover.
 void check_cuda(cudaError_t err, const char* what);
+
+// cudaMalloc of n values of T (at least one), aborting with the CUDA error where it fails.
+template <typename T>
+T* device_alloc(size_t n) {
+  void* p = nullptr;
+  check_cuda(cudaMalloc(&p, std::max<size_t>(n, 1) * sizeof(T)), "cudaMalloc");
+  return static_cast<T*>(p);
+}
 
 // Fills n 16-bit values with bf16 numbers drawn uniformly from [-4, 4) (seeded, on the device).
 void fill_bf16(uint16_t* p, size_t n, uint32_t seed);
