@@ -8,9 +8,10 @@
 // GEMM's epilogue, which the cooperative kernels do not overlap with their mainloop and the ping-pong
 // ones do. For each MLP fc1 shape and each configuration built with the GELU epilogue, in one process:
 // the GEMM alone with each epilogue (same configuration, forced by name), both pipelines, and the
-// library's own pick in pipeline A. Checked once a configuration: the GELU GEMM's bf16 output against
-// GELU (double precision, tanh form) of the plain GEMM's bf16 output, within 2^-8 (|y| + |gelu(y)|)
-// (either may be off by half a bf16 step of its own value, and gelu' <= 1.13); B's int8 output
+// library's own pick in pipeline A; to tell where A's time goes, C (pipeline A without GELU: the
+// GEMM, then quantize_rows) and each quantization alone on the GEMM's output. Checked once a
+// configuration: the GELU GEMM's bf16 output against GELU (double precision, tanh form) of the
+// plain GEMM's bf16 output, within 2^-8 (|y| + |gelu(y)|) (either may be off by half a bf16 step of its own value, and gelu' <= 1.13); B's int8 output
 // against A's: scales within 1%, int8 within 1 (A rounds to bf16 before GELU, B after it).
 //
 //   int8dit_bench_gelu_epilogue [--out DIR] [--shapes MxNxK,...]   (writes DIR/gelu_epilogue.json)
@@ -169,7 +170,8 @@ int main(int argc, char** argv) {
   int trial_count = 0;
   const gelu_trial::Trial* trials = gelu_trial::trials(&trial_count);
   std::printf("%s; MLP fc1: GEMM + gelu_quantize (A) against GEMM with GELU epilogue + quantize_rows (B)\n", dev.name.c_str());
-  std::printf("%-17s %-36s %9s %9s %9s %9s  %s\n", "shape", "configuration", "gemm_us", "gelu_gemm", "A_us", "B_us", "check");
+  std::printf("%-17s %-36s %9s %9s %9s %9s %9s %9s %9s  %s\n", "shape", "configuration", "gemm_us", "gelu_gemm", "A_us", "B_us",
+              "C_us", "gelu_q", "quant", "check");
 
   std::ostringstream rows;
   bool first = true;
@@ -211,8 +213,8 @@ int main(int argc, char** argv) {
       require(int8dit::gemm_w8a8(p, nullptr), "gemm");
       require(int8dit::gelu_quantize(gq, nullptr), "gelu_quantize");
     });
-    std::printf("%-17s %-36s %9.2f %9s %9.2f %9s  %s\n", shape.c_str(), ("library pick: " + pick).c_str(), lib_gemm_us, "-",
-                lib_a_us, "-", "-");
+    std::printf("%-17s %-36s %9.2f %9s %9.2f %9s %9s %9s %9s  %s\n", shape.c_str(), ("library pick: " + pick).c_str(),
+                lib_gemm_us, "-", lib_a_us, "-", "-", "-", "-", "-");
 
     for (int t = 0; t < trial_count; ++t) {
       int8dit::GemmOptions opts;
@@ -228,6 +230,15 @@ int main(int argc, char** argv) {
         require(trials[t].run(p, nullptr), "GELU GEMM");
         require(int8dit::quantize_rows(rq, nullptr), "quantize_rows");
       });
+      // Where A's time goes: C is A without GELU (the same GEMM, then quantize_rows), so A - C is what
+      // GELU costs inside the quantization after this GEMM and B - C what it costs in the epilogue;
+      // and each quantization alone on the GEMM's output, back to back with nothing before it.
+      const double c_us = bench_quant::median_us([&](int) {
+        require(int8dit::gemm_w8a8(p, nullptr, &opts), "gemm");
+        require(int8dit::quantize_rows(rq, nullptr), "quantize_rows");
+      });
+      const double gelu_quant_us = bench_quant::median_us([&](int) { require(int8dit::gelu_quantize(gq, nullptr), "gelu_quantize"); });
+      const double quant_us = bench_quant::median_us([&](int) { require(int8dit::quantize_rows(rq, nullptr), "quantize_rows"); });
       // One run of each pipeline, outputs poisoned first: the GELU GEMM's D against GELU of the plain
       // GEMM's, then B's int8 output against A's.
       check_cuda(cudaMemset(q, 0x55, mn), "poison");
@@ -242,14 +253,15 @@ int main(int argc, char** argv) {
       std::string check = compare_gelu(y, read_bf16(d, mn));
       require(int8dit::quantize_rows(rq, nullptr), "quantize_rows");
       if (check == "ok") check = compare(want, read_output(q, qs, s.m, s.n));
-      std::printf("%-17s %-36s %9.2f %9.2f %9.2f %9.2f  %s\n", shape.c_str(), trials[t].config, gemm_us, gelu_gemm_us, a_us,
-                  b_us, check.c_str());
+      std::printf("%-17s %-36s %9.2f %9.2f %9.2f %9.2f %9.2f %9.2f %9.2f  %s\n", shape.c_str(), trials[t].config, gemm_us,
+                  gelu_gemm_us, a_us, b_us, c_us, gelu_quant_us, quant_us, check.c_str());
       std::fflush(stdout);
       rows << (first ? "" : ",\n") << "    {\"m\": " << s.m << ", \"n\": " << s.n << ", \"k\": " << s.k << ", \"model\": \""
            << s.model << "\", \"config\": \"" << trials[t].config << "\", \"library_pick\": \"" << pick
            << "\", \"library_pick_gemm_us\": " << lib_gemm_us << ", \"library_pick_a_us\": " << lib_a_us
            << ", \"gemm_us\": " << gemm_us << ", \"gelu_gemm_us\": " << gelu_gemm_us << ", \"a_us\": " << a_us
-           << ", \"b_us\": " << b_us << ", \"b_over_a\": " << b_us / a_us << ", \"check\": \"" << check << "\"}";
+           << ", \"b_us\": " << b_us << ", \"c_us\": " << c_us << ", \"gelu_quantize_alone_us\": " << gelu_quant_us
+           << ", \"quantize_rows_alone_us\": " << quant_us << ", \"b_over_a\": " << b_us / a_us << ", \"check\": \"" << check << "\"}";
       first = false;
     }
     for (void* ptr : {static_cast<void*>(x), static_cast<void*>(w), static_cast<void*>(a), static_cast<void*>(b),
@@ -264,7 +276,7 @@ int main(int argc, char** argv) {
     << utc_now() << "\",\n  \"gpu\": {\"name\": \"" << dev.name << "\", \"cc\": " << dev.cc << ", \"sm_count\": " << dev.sm_count
     << "},\n  \"timing\": \"CUDA events, median of 15 batches of 20 calls (a pipeline: both kernels) after 10 warm-up calls\",\n"
     << "  \"pipelines\": {\"A\": \"fc1 GEMM (bf16, bias) then gelu_quantize\", \"B\": \"fc1 GEMM with GELU in the epilogue "
-       "then quantize_rows\"},\n  \"rows\": [\n" << rows.str() << "\n  ]\n}\n";
+       "then quantize_rows\", \"C\": \"fc1 GEMM (bf16, bias) then quantize_rows (A without GELU)\"},\n  \"rows\": [\n" << rows.str() << "\n  ]\n}\n";
   if (!f) {
     std::fprintf(stderr, "int8dit_bench_gelu_epilogue: cannot write %s\n", path.c_str());
     return 1;
