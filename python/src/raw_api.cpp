@@ -153,6 +153,30 @@ void layernorm_modulate_quantize_raw(bool host, uintptr_t x, DType x_type, int64
   throw_if_error(st, "layernorm_modulate_quantize");
 }
 
+// GELU (tanh form) + per-token quantization: the producer of the MLP's second linear input (fc2),
+// so that fc1's bf16 output is read once and the GELU output never written.
+void gelu_quantize_raw(bool host, uintptr_t x, DType x_type, int64_t rows, int64_t cols, int64_t ldx, uintptr_t smooth,
+                       uintptr_t q, uintptr_t q_scale, uintptr_t stream) {
+  int8dit::GeluQuantizeParams p;
+  p.rows = rows;
+  p.cols = cols;
+  p.x = ptr<const void>(x);
+  p.x_type = x_type;
+  p.ldx = ldx;
+  p.smooth = ptr<const float>(smooth);
+  p.q = ptr<int8_t>(q);
+  p.ldq = cols;
+  p.scale = ptr<float>(q_scale);
+  Status st;
+  if (host) {
+    nb::gil_scoped_release release;
+    st = int8dit::ref::gelu_quantize(p);
+  } else {
+    st = int8dit::gelu_quantize(p, ptr<CUstream_st>(stream));
+  }
+  throw_if_error(st, "gelu_quantize");
+}
+
 }  // namespace
 
 void register_raw_api(nb::module_& m) {
@@ -169,6 +193,8 @@ void register_raw_api(nb::module_& m) {
   r.def("layernorm_modulate_quantize", &layernorm_modulate_quantize_raw, "host"_a, "x"_a, "x_type"_a, "rows"_a,
         "cols"_a, "ldx"_a, "eps"_a, "tokens_per_batch"_a, "shift"_a, "scale"_a, "ld_mod"_a, "smooth"_a, "q"_a,
         "q_scale"_a, "y"_a, "stream"_a);
+  r.def("gelu_quantize", &gelu_quantize_raw, "host"_a, "x"_a, "x_type"_a, "rows"_a, "cols"_a, "ldx"_a, "smooth"_a,
+        "q"_a, "q_scale"_a, "stream"_a);
 }
 
 }  // namespace int8dit_py

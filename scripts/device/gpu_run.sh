@@ -45,6 +45,7 @@
 #   E2E_ARGS="..."                     e2e: python -m int8dit.bench.e2e with these arguments. Wheels and
 #                                      the packed MiniLM model travel in .whl/ (carry it).
 #   STEPS="... e2e_pdl_off"            e2e_pdl_off: the e2e step again with INT8DIT_PDL=0 -> e2e_pdl_off/
+#   STEPS="... e2e_unfused"            e2e_unfused: the e2e step again with --no-fuse-gelu -> e2e_unfused/
 #   GPU_RUN_SECONDS=540                the whole run's budget: every step runs under `timeout` with what
 #                                      is left of it (minus 20 s to pack), so a run that would outlast the
 #                                      device call's limit still packs and returns what it measured.
@@ -294,10 +295,13 @@ step_e2e() { run_e2e e2e; }
 # The same with programmatic dependent launch off (INT8DIT_PDL=0), into e2e_pdl_off/: what it is worth
 # in a model, where each GEMM follows its quantization kernel.
 step_e2e_pdl_off() { INT8DIT_PDL=0 run_e2e e2e_pdl_off; }
+# The same with GELU and fc2's quantization kept apart (--no-fuse-gelu), into e2e_unfused/: what the
+# fused GELU MLP (int8dit.torch.mlp) is worth in a model.
+step_e2e_unfused() { E2E_ARGS="${E2E_ARGS:-} --no-fuse-gelu" run_e2e e2e_unfused; }
 
 for step in $STEPS; do
   if [[ $(type -t "step_$step") != function ]]; then
-    echo "gpu_run: unknown step '$step' (steps: build test sanitize repeat sass ncu_gemm quant quant_paths ncu_quant layout gelu_epilogue probe bench bench_back_to_back tune pytest e2e e2e_pdl_off)"; status=1; continue
+    echo "gpu_run: unknown step '$step' (steps: build test sanitize repeat sass ncu_gemm quant quant_paths ncu_quant layout gelu_epilogue probe bench bench_back_to_back tune pytest e2e e2e_pdl_off e2e_unfused)"; status=1; continue
   fi
   "step_$step"
   step_done "$step"

@@ -104,7 +104,7 @@ def compile_blocks(torch, model, fullgraph: bool = True):
     return n
 
 
-def make_variant(torch, path: str, model, names):
+def make_variant(torch, path: str, model, names, fuse_gelu: bool = True):
     from int8dit.bench import baselines
     from int8dit.torch import quantize_
 
@@ -113,7 +113,7 @@ def make_variant(torch, path: str, model, names):
     else:
         variant = shared_copy(model)
         if path.startswith("int8dit"):
-            quantize_(variant, include=sorted(names), exclude=(), min_features=0)
+            quantize_(variant, include=sorted(names), exclude=(), min_features=0, fuse_gelu=fuse_gelu)
         elif path == "fake_quant":
             baselines.apply_fake_quant(variant, names)
         elif path == "fp8":
@@ -216,7 +216,8 @@ def run_model(torch, case, paths, args, on_path=None) -> dict:
         try:
             with time_limit(args.path_timeout, f"{case.name}: {path}"):
                 t0 = time.perf_counter()
-                variant = make_variant(torch, path, model, torchao_names if path.startswith("torchao") else chosen)
+                variant = make_variant(torch, path, model, torchao_names if path.startswith("torchao") else chosen,
+                                       fuse_gelu=not getattr(args, "no_fuse_gelu", False))
                 entry["setup_s"] = round(time.perf_counter() - t0, 2)
                 entry["weight_bytes"] = unique_tensor_bytes(variant) if path not in BF16_PATHS else \
                     unique_tensor_bytes(model)
@@ -364,6 +365,9 @@ def main(argv=None) -> int:
     ap.add_argument("--path-timeout", type=float, default=0, metavar="S",
                     help="give up a path (model build excluded) after S seconds of wall time and record why, "
                     "so a hanging compile costs that path, not the run (0 = no limit)")
+    ap.add_argument("--no-fuse-gelu", action="store_true",
+                    help="int8dit paths: keep GELU and fc2's quantization apart (quantize_(fuse_gelu=False)), "
+                    "to measure what the fused GELU MLP is worth")
     ap.add_argument("--merge", metavar="E2E_JSON", help="add this run's paths to an earlier e2e.json (same GPU and "
                     "packages): e.g. the compiled paths of the models an earlier run left out; both commands are kept")
     args = ap.parse_args(argv)
@@ -383,6 +387,7 @@ def main(argv=None) -> int:
     os.makedirs(args.out, exist_ok=True)
     log(f"models {','.join(models)}; paths {','.join(paths)}; checking the baselines' packages")
     doc = {"environment": environment(torch), "results": {}, "summary": {}}
+    doc["environment"]["int8dit_fuse_gelu"] = not args.no_fuse_gelu
     if args.merge:
         with open(args.merge) as f:
             earlier = json.load(f)

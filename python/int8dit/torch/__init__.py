@@ -1,6 +1,7 @@
 """PyTorch layer of int8dit: custom ops, the quantized Linear, and quantize_ for whole models."""
-from .fused import layernorm_modulate_quantize, modulated_linears
+from .fused import gelu_quantize, layernorm_modulate_quantize, modulated_linears
 from .linear import Linear
+from .mlp import GeluMLP, fuse_gelu_mlps
 from .ops import gemm_w8a8, linear, linear_w8a8, quantize_rows
 from .quantize import DIT_DEFAULT_EXCLUDE, DIT_MIN_FEATURES, QuantizeReport, quantize_, selected_linears
 from .weights import quantize_weight
@@ -8,8 +9,11 @@ from .weights import quantize_weight
 __all__ = [
     "DIT_DEFAULT_EXCLUDE",
     "DIT_MIN_FEATURES",
+    "GeluMLP",
     "Linear",
     "QuantizeReport",
+    "fuse_gelu_mlps",
+    "gelu_quantize",
     "gemm_w8a8",
     "linear",
     "layernorm_modulate_quantize",

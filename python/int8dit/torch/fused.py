@@ -7,6 +7,12 @@ them instead of once per layer.
 
     int8dit::layernorm_modulate_quantize(x [B, T, K], shift [B, K], scale [B, K], eps, smooth?)
         -> (q int8 [B, T, K], q_scale fp32 [B, T])
+
+Likewise GELU (tanh form) produces the input of an MLP's second linear; ``gelu_quantize`` computes
+it from the first linear's output and quantizes it in the same pass, so the GELU output is never
+written in bf16 (int8dit.torch.mlp wires it into diffusers' FeedForward):
+
+    int8dit::gelu_quantize(x [..., K] bf16/fp16, smooth?) -> (q int8 [..., K], q_scale fp32 [...])
 """
 from __future__ import annotations
 
@@ -58,6 +64,31 @@ def layernorm_modulate_quantize(x: Tensor, shift: Tensor, scale: Tensor, eps: fl
 
 @layernorm_modulate_quantize.register_fake
 def _(x, shift, scale, eps, smooth=None):
+    return x.new_empty(x.shape, dtype=torch.int8), x.new_empty(x.shape[:-1], dtype=torch.float32)
+
+
+def gelu_quantize_impl(x: Tensor, smooth: Optional[Tensor]) -> tuple[Tensor, Tensor]:
+    x2 = x.reshape(-1, x.shape[-1])
+    if x2.stride(-1) != 1:
+        x2 = x2.contiguous()
+    m, k = x2.shape
+    q = torch.empty((m, k), dtype=torch.int8, device=x.device)
+    qs = torch.empty((m,), dtype=torch.float32, device=x.device)
+    if m > 0:
+        _C.raw.gelu_quantize(x.device.type == "cpu", x2.data_ptr(), _DTYPES[x.dtype], m, k,
+                             x2.stride(0) if m > 1 else k, _ptr(smooth), q.data_ptr(), qs.data_ptr(), _stream(x))
+    return q.view(x.shape), qs.view(x.shape[:-1])
+
+
+@torch.library.custom_op("int8dit::gelu_quantize", mutates_args=())
+def gelu_quantize(x: Tensor, smooth: Optional[Tensor] = None) -> tuple[Tensor, Tensor]:
+    """GELU (tanh approximation) of ``x`` (bf16 or fp16, [..., K]), divided by ``smooth`` where given,
+    quantized per row: int8 [..., K] and fp32 scales [...]."""
+    return gelu_quantize_impl(x, smooth)
+
+
+@gelu_quantize.register_fake
+def _(x, smooth=None):
     return x.new_empty(x.shape, dtype=torch.int8), x.new_empty(x.shape[:-1], dtype=torch.float32)
 
 
