@@ -45,7 +45,9 @@
 #   E2E_ARGS="..."                     e2e: python -m int8dit.bench.e2e with these arguments. Wheels and
 #                                      the packed MiniLM model travel in .whl/ (carry it).
 #   STEPS="... e2e_pdl_off"            e2e_pdl_off: the e2e step again with INT8DIT_PDL=0 -> e2e_pdl_off/
-#   STEPS="... e2e_unfused"            e2e_unfused: the e2e step again with --no-fuse-gelu -> e2e_unfused/
+#   STEPS="... e2e_unfused"            e2e_unfused: the e2e step again with the fused producers off -> e2e_unfused/
+#   E2E_UNFUSED_FLAGS="--no-fuse-norms" which of them (default: --no-fuse-gelu --no-fuse-norms)
+#   PYTEST_TARGETS="tests/python/x.py" what the pytest step runs (default: tests/python)
 #   GPU_RUN_SECONDS=540                the whole run's budget: every step runs under `timeout` with what
 #                                      is left of it (minus 20 s to pack), so a run that would outlast the
 #                                      device call's limit still packs and returns what it measured.
@@ -276,7 +278,9 @@ python_setup() {  # once, for pytest and e2e: the carried wheels and the int8dit
 
 step_pytest() {
   python_setup
-  timeout "$(left)" python3 -m pytest -q -rs "$ROOT/tests/python" 2>&1 | tee "$WORK/pytest.log" | tail -n 40
+  local targets=() t
+  for t in ${PYTEST_TARGETS:-tests/python}; do targets+=("$ROOT/$t"); done
+  timeout "$(left)" python3 -m pytest -q -rs "${targets[@]}" 2>&1 | tee "$WORK/pytest.log" | tail -n 40
   [[ ${PIPESTATUS[0]} -eq 0 ]] || status=1
 }
 
@@ -295,9 +299,9 @@ step_e2e() { run_e2e e2e; }
 # The same with programmatic dependent launch off (INT8DIT_PDL=0), into e2e_pdl_off/: what it is worth
 # in a model, where each GEMM follows its quantization kernel.
 step_e2e_pdl_off() { INT8DIT_PDL=0 run_e2e e2e_pdl_off; }
-# The same with GELU and fc2's quantization kept apart (--no-fuse-gelu), into e2e_unfused/: what the
-# fused GELU MLP (int8dit.torch.mlp) is worth in a model.
-step_e2e_unfused() { E2E_ARGS="${E2E_ARGS:-} --no-fuse-gelu" run_e2e e2e_unfused; }
+# The same with the fused producers off (--no-fuse-gelu --no-fuse-norms, or E2E_UNFUSED_FLAGS), into
+# e2e_unfused/: what the fused GELU MLP and adaLN-Zero norms (int8dit.torch.mlp, .adanorm) are worth.
+step_e2e_unfused() { E2E_ARGS="${E2E_ARGS:-} ${E2E_UNFUSED_FLAGS:---no-fuse-gelu --no-fuse-norms}" run_e2e e2e_unfused; }
 
 for step in $STEPS; do
   if [[ $(type -t "step_$step") != function ]]; then

@@ -189,3 +189,34 @@ def test_gpu_diffusers_gelu_feed_forward_is_fused_and_matches_the_unfused_path()
     static_x.copy_(x * 0.5)
     graph.replay()
     assert torch.equal(static_out, fused(x * 0.5))
+
+
+@torch.no_grad()
+def test_gpu_diffusers_dit_norms_feed_their_int8_rows_to_the_attention():
+    diffusers = pytest.importorskip("diffusers", reason="diffusers is not installed (carry its wheel)")
+    from int8dit.torch import FusedAdaLayerNormZero
+    from int8dit.torch.produced import PRODUCED
+
+    torch.manual_seed(0)
+    config = dict(activation_fn="gelu-approximate", attention_bias=True, attention_head_dim=72, dropout=0.0,
+                  in_channels=4, norm_elementwise_affine=False, norm_num_groups=32, norm_type="ada_norm_zero",
+                  num_attention_heads=16, num_embeds_ada_norm=1000, num_layers=2, out_channels=8, patch_size=2,
+                  sample_size=64, upcast_attention=False)  # DiT-XL/2 at 512 px with 2 of its 28 blocks
+
+    def model():
+        return diffusers.DiTTransformer2DModel(**config).to("cuda", torch.bfloat16).eval()
+
+    fused, unfused, ref = model(), model(), model()
+    unfused.load_state_dict(fused.state_dict())
+    ref.load_state_dict(fused.state_dict())
+    report = quantize_(fused)
+    quantize_(unfused, fuse_norms=False, fuse_gelu=False)
+    assert report.fused_norms == 2 and isinstance(fused.transformer_blocks[0].norm1, FusedAdaLayerNormZero)
+    inputs = dict(hidden_states=torch.randn(4, 4, 64, 64, device="cuda", dtype=torch.bfloat16),
+                  timestep=torch.full((4,), 500, device="cuda"), class_labels=torch.arange(4, device="cuda"),
+                  return_dict=False)
+    hits = PRODUCED.hits
+    out = fused(**inputs)[0]
+    # diffusers' attention processor hands the norm's very output to q, k and v: 3 reads a block
+    assert PRODUCED.hits - hits == 3 * 2
+    assert cos(out, unfused(**inputs)[0]) > 0.9999 and cos(out, ref(**inputs)[0]) > 0.995

@@ -104,7 +104,7 @@ def compile_blocks(torch, model, fullgraph: bool = True):
     return n
 
 
-def make_variant(torch, path: str, model, names, fuse_gelu: bool = True):
+def make_variant(torch, path: str, model, names, fuse_gelu: bool = True, fuse_norms: bool = True):
     from int8dit.bench import baselines
     from int8dit.torch import quantize_
 
@@ -113,7 +113,8 @@ def make_variant(torch, path: str, model, names, fuse_gelu: bool = True):
     else:
         variant = shared_copy(model)
         if path.startswith("int8dit"):
-            quantize_(variant, include=sorted(names), exclude=(), min_features=0, fuse_gelu=fuse_gelu)
+            quantize_(variant, include=sorted(names), exclude=(), min_features=0, fuse_gelu=fuse_gelu,
+                      fuse_norms=fuse_norms)
         elif path == "fake_quant":
             baselines.apply_fake_quant(variant, names)
         elif path == "fp8":
@@ -217,7 +218,8 @@ def run_model(torch, case, paths, args, on_path=None) -> dict:
             with time_limit(args.path_timeout, f"{case.name}: {path}"):
                 t0 = time.perf_counter()
                 variant = make_variant(torch, path, model, torchao_names if path.startswith("torchao") else chosen,
-                                       fuse_gelu=not getattr(args, "no_fuse_gelu", False))
+                                       fuse_gelu=not getattr(args, "no_fuse_gelu", False),
+                                       fuse_norms=not getattr(args, "no_fuse_norms", False))
                 entry["setup_s"] = round(time.perf_counter() - t0, 2)
                 entry["weight_bytes"] = unique_tensor_bytes(variant) if path not in BF16_PATHS else \
                     unique_tensor_bytes(model)
@@ -368,6 +370,9 @@ def main(argv=None) -> int:
     ap.add_argument("--no-fuse-gelu", action="store_true",
                     help="int8dit paths: keep GELU and fc2's quantization apart (quantize_(fuse_gelu=False)), "
                     "to measure what the fused GELU MLP is worth")
+    ap.add_argument("--no-fuse-norms", action="store_true",
+                    help="int8dit paths: keep diffusers' adaLN-Zero norms as they are and let each layer quantize "
+                    "their output (quantize_(fuse_norms=False))")
     ap.add_argument("--merge", metavar="E2E_JSON", help="add this run's paths to an earlier e2e.json (same GPU and "
                     "packages): e.g. the compiled paths of the models an earlier run left out; both commands are kept")
     args = ap.parse_args(argv)
@@ -388,6 +393,7 @@ def main(argv=None) -> int:
     log(f"models {','.join(models)}; paths {','.join(paths)}; checking the baselines' packages")
     doc = {"environment": environment(torch), "results": {}, "summary": {}}
     doc["environment"]["int8dit_fuse_gelu"] = not args.no_fuse_gelu
+    doc["environment"]["int8dit_fuse_norms"] = not args.no_fuse_norms
     if args.merge:
         with open(args.merge) as f:
             earlier = json.load(f)

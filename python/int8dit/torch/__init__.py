@@ -1,4 +1,5 @@
 """PyTorch layer of int8dit: custom ops, the quantized Linear, and quantize_ for whole models."""
+from .adanorm import FusedAdaLayerNormZero, fuse_adaln_zero
 from .fused import gelu_quantize, layernorm_modulate_quantize, modulated_linears
 from .linear import Linear
 from .mlp import GeluMLP, fuse_gelu_mlps
@@ -9,9 +10,11 @@ from .weights import quantize_weight
 __all__ = [
     "DIT_DEFAULT_EXCLUDE",
     "DIT_MIN_FEATURES",
+    "FusedAdaLayerNormZero",
     "GeluMLP",
     "Linear",
     "QuantizeReport",
+    "fuse_adaln_zero",
     "fuse_gelu_mlps",
     "gelu_quantize",
     "gemm_w8a8",

@@ -35,6 +35,15 @@ def _modulation_rows(t: Tensor, batches: int, k: int, name: str) -> Tensor:
 
 def layernorm_modulate_quantize_impl(x: Tensor, shift: Tensor, scale: Tensor, eps: float,
                                      smooth: Optional[Tensor]) -> tuple[Tensor, Tensor]:
+    q, qs, _ = layernorm_modulate_quantize_with_output(x, shift, scale, eps, smooth, want_y=False)
+    return q, qs
+
+
+def layernorm_modulate_quantize_with_output(x: Tensor, shift: Tensor, scale: Tensor, eps: float,
+                                            smooth: Optional[Tensor], want_y: bool = True
+                                            ) -> tuple[Tensor, Tensor, Optional[Tensor]]:
+    """(q, q_scale, y): as layernorm_modulate_quantize, and with ``want_y`` also the modulated rows
+    themselves (x's dtype, [B, T, K], rounded once from the fp32 value that q quantizes)."""
     if x.dim() != 3:
         raise ValueError(f"x must be [batch, tokens, features], got shape {tuple(x.shape)}")
     b, t, k = x.shape
@@ -48,12 +57,13 @@ def layernorm_modulate_quantize_impl(x: Tensor, shift: Tensor, scale: Tensor, ep
         sh = sh.contiguous()
     q = torch.empty((b * t, k), dtype=torch.int8, device=x.device)
     qs = torch.empty((b * t,), dtype=torch.float32, device=x.device)
+    y = torch.empty((b, t, k), dtype=x.dtype, device=x.device) if want_y else None
     if b * t > 0:
         _C.raw.layernorm_modulate_quantize(x.device.type == "cpu", x2.data_ptr(), _DTYPES[x.dtype], b * t, k,
                                            x2.stride(0) if b * t > 1 else k, float(eps), t, sh.data_ptr(),
                                            sc.data_ptr(), sh.stride(0) if b > 1 else k, _ptr(smooth),
-                                           q.data_ptr(), qs.data_ptr(), 0, _stream(x))
-    return q.view(b, t, k), qs.view(b, t)
+                                           q.data_ptr(), qs.data_ptr(), _ptr(y), _stream(x))
+    return q.view(b, t, k), qs.view(b, t), y
 
 
 @torch.library.custom_op("int8dit::layernorm_modulate_quantize", mutates_args=())

@@ -7,6 +7,7 @@ import torch
 from torch import Tensor, nn
 
 from .ops import _out_dtype, gemm_w8a8_impl, linear_w8a8, plain_eager_call
+from .produced import PRODUCED
 from .weights import quantize_weight
 
 # K must be a multiple of 16 (16-byte int8 rows for TMA/cp.async); N a multiple of 8 (16-byte bf16 output rows).
@@ -74,9 +75,14 @@ class Linear(nn.Module):
             raise ValueError(f"input has {x.shape[-1]} features; this layer takes {self.in_features}")
         # NOTE: inference-mode tensors keep no version counter, so an in-place write between two
         # siblings could not be seen: they take the usual path.
-        if self.input_share is not None and self.smooth is None and plain_eager_call(x) and not x.is_inference():
-            q, scale = self.input_share.quantized(x)
-            return gemm_w8a8_impl(q, self.weight, scale, self.weight_scale, self.bias, _out_dtype(x))
+        if self.smooth is None and (self.input_share is not None or len(PRODUCED)) and plain_eager_call(x) and \
+                not x.is_inference():
+            # A fused producer may have quantized x already (produced.py); else siblings share one pass.
+            hit = PRODUCED.lookup(x) if len(PRODUCED) else None
+            if hit is None and self.input_share is not None:
+                hit = self.input_share.quantized(x)
+            if hit is not None:
+                return gemm_w8a8_impl(hit[0], self.weight, hit[1], self.weight_scale, self.bias, _out_dtype(x))
         return linear_w8a8(x, self.weight, self.weight_scale, self.bias, self.smooth)
 
     def forward_quantized(self, q: Tensor, scale: Tensor, out_dtype: torch.dtype = torch.bfloat16) -> Tensor:

@@ -35,11 +35,14 @@ class QuantizeReport:
     skipped: dict[str, str] = field(default_factory=dict)
     shared_input_groups: int = 0  # groups of sibling layers that quantize a common input once
     gelu_mlps: int = 0  # tanh-GELU FeedForwards whose fc2 reads int8 straight from the GELU (mlp.py)
+    fused_norms: int = 0  # adaLN-Zero norms whose output carries its quantization (adanorm.py)
 
     def __str__(self) -> str:
         lines = [f"int8dit: quantized {len(self.quantized)} linear layers, kept {len(self.skipped)} in float"]
         if self.gelu_mlps:
             lines.append(f"  {self.gelu_mlps} GELU MLPs quantize fc2's input in the GELU kernel")
+        if self.fused_norms:
+            lines.append(f"  {self.fused_norms} adaLN-Zero norms quantize their output in the norm kernel")
         lines += [f"  kept {name}: {why}" for name, why in self.skipped.items()]
         return "\n".join(lines)
 
@@ -88,7 +91,7 @@ def _set_submodule(model: nn.Module, name: str, new: nn.Module) -> None:
 def quantize_(model: nn.Module, include: Optional[Sequence[str]] = None,
               exclude: Optional[Sequence[str]] = DIT_DEFAULT_EXCLUDE, min_features: int = DIT_MIN_FEATURES,
               smoothing: Optional[Mapping[str, Tensor]] = None, verbose: bool = False,
-              share_inputs: bool = True, fuse_gelu: bool = True) -> QuantizeReport:
+              share_inputs: bool = True, fuse_gelu: bool = True, fuse_norms: bool = True) -> QuantizeReport:
     """Replace, in place, every nn.Linear of ``model`` whose qualified name matches ``include`` (all when
     None) and no pattern of ``exclude`` (fnmatch patterns; DiT defaults), and whose features are at
     least ``min_features``, by an int8dit Linear. ``smoothing`` maps layer names to SmoothQuant factors
@@ -96,7 +99,10 @@ def quantize_(model: nn.Module, include: Optional[Sequence[str]] = None,
     ``share_inputs``, sibling layers that are called on the same tensor (attention's q, k and v)
     quantize it once (int8dit.torch.shared_input; bit-identical results). With ``fuse_gelu``, diffusers'
     tanh-GELU FeedForwards run GELU and fc2's quantization in one kernel (int8dit.torch.mlp; int8
-    values may differ by one from the unfused path, which rounds GELU's output to bf16 first)."""
+    values may differ by one from the unfused path, which rounds GELU's output to bf16 first). With
+    ``fuse_norms``, diffusers' AdaLayerNormZero(Single) compute LayerNorm + modulation and the int8 rows
+    of their output in one kernel, and the int8dit Linears reading that output run only their GEMMs
+    (int8dit.torch.adanorm; the output is rounded once where PyTorch rounds three times)."""
     chosen, skipped = selected_linears(model, include, exclude, min_features)
     report = QuantizeReport(skipped=skipped)
     for name, module in chosen.items():
@@ -111,6 +117,10 @@ def quantize_(model: nn.Module, include: Optional[Sequence[str]] = None,
         from .mlp import fuse_gelu_mlps
 
         report.gelu_mlps = fuse_gelu_mlps(model)
+    if fuse_norms:
+        from .adanorm import fuse_adaln_zero
+
+        report.fused_norms = fuse_adaln_zero(model)
     if verbose:
         print(report)
     return report
