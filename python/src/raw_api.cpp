@@ -24,9 +24,11 @@ T* ptr(uintptr_t p) {
   return reinterpret_cast<T*>(p);
 }
 
-QuantizeRowsParams quantize_params(uintptr_t x, DType x_type, int64_t rows, int64_t cols, int64_t ldx,
-                                   uintptr_t smooth, uintptr_t q, int64_t ldq, uintptr_t scale) {
-  QuantizeRowsParams p;
+// The fields that quantize_rows and the fused row ops (GELU) share, by name.
+template <typename Params>
+Params row_params(uintptr_t x, DType x_type, int64_t rows, int64_t cols, int64_t ldx, uintptr_t smooth, uintptr_t q,
+                  int64_t ldq, uintptr_t scale) {
+  Params p;
   p.rows = rows;
   p.cols = cols;
   p.x = ptr<const void>(x);
@@ -37,6 +39,11 @@ QuantizeRowsParams quantize_params(uintptr_t x, DType x_type, int64_t rows, int6
   p.ldq = ldq;
   p.scale = ptr<float>(scale);
   return p;
+}
+
+QuantizeRowsParams quantize_params(uintptr_t x, DType x_type, int64_t rows, int64_t cols, int64_t ldx,
+                                   uintptr_t smooth, uintptr_t q, int64_t ldq, uintptr_t scale) {
+  return row_params<QuantizeRowsParams>(x, x_type, rows, cols, ldx, smooth, q, ldq, scale);
 }
 
 Status run_quantize(bool host, const QuantizeRowsParams& p, uintptr_t stream) {
@@ -119,6 +126,20 @@ void linear_raw(bool host, uintptr_t x, DType x_type, int64_t m, int64_t k, int6
   throw_if_error(run_gemm(host, p, stream), "linear (gemm_w8a8)");
 }
 
+// A fused producer on the CPU reference (host pointers, the GIL released) or the GPU; raises on error.
+template <typename Params>
+void run_fused_op(bool host, const Params& p, uintptr_t stream, Status (*on_host)(const Params&),
+                  Status (*on_gpu)(const Params&, cudaStream_t), const char* name) {
+  Status st;
+  if (host) {
+    nb::gil_scoped_release release;
+    st = on_host(p);
+  } else {
+    st = on_gpu(p, ptr<CUstream_st>(stream));
+  }
+  throw_if_error(st, name);
+}
+
 // LayerNorm (no affine) + adaLN modulation + per-token quantization: the producer of the qkv / fc1
 // inputs of a DiT block, fused so that the GEMMs read int8 directly. shift/scale: [batches, cols] of
 // x_type with row stride ld_mod; y (optional, [rows, cols]) receives the modulated activations.
@@ -143,38 +164,16 @@ void layernorm_modulate_quantize_raw(bool host, uintptr_t x, DType x_type, int64
   p.scale = ptr<float>(q_scale);
   p.y = ptr<void>(y);
   p.ldy = cols;
-  Status st;
-  if (host) {
-    nb::gil_scoped_release release;
-    st = int8dit::ref::layernorm_modulate_quantize(p);
-  } else {
-    st = int8dit::layernorm_modulate_quantize(p, ptr<CUstream_st>(stream));
-  }
-  throw_if_error(st, "layernorm_modulate_quantize");
+  run_fused_op(host, p, stream, &int8dit::ref::layernorm_modulate_quantize, &int8dit::layernorm_modulate_quantize,
+               "layernorm_modulate_quantize");
 }
 
 // GELU (tanh form) + per-token quantization: the producer of the MLP's second linear input (fc2),
 // so that fc1's bf16 output is read once and the GELU output never written.
 void gelu_quantize_raw(bool host, uintptr_t x, DType x_type, int64_t rows, int64_t cols, int64_t ldx, uintptr_t smooth,
                        uintptr_t q, uintptr_t q_scale, uintptr_t stream) {
-  int8dit::GeluQuantizeParams p;
-  p.rows = rows;
-  p.cols = cols;
-  p.x = ptr<const void>(x);
-  p.x_type = x_type;
-  p.ldx = ldx;
-  p.smooth = ptr<const float>(smooth);
-  p.q = ptr<int8_t>(q);
-  p.ldq = cols;
-  p.scale = ptr<float>(q_scale);
-  Status st;
-  if (host) {
-    nb::gil_scoped_release release;
-    st = int8dit::ref::gelu_quantize(p);
-  } else {
-    st = int8dit::gelu_quantize(p, ptr<CUstream_st>(stream));
-  }
-  throw_if_error(st, "gelu_quantize");
+  const auto p = row_params<int8dit::GeluQuantizeParams>(x, x_type, rows, cols, ldx, smooth, q, cols, q_scale);
+  run_fused_op(host, p, stream, &int8dit::ref::gelu_quantize, &int8dit::gelu_quantize, "gelu_quantize");
 }
 
 }  // namespace
