@@ -87,10 +87,13 @@ def save_quantized(model, path: str) -> None:
     save_file(state, path, metadata=make_metadata(table, __version__))
 
 
-def load_quantized(model, path: str, device=None, strict: bool = True):
+def load_quantized(model, path: str, device=None, strict: bool = True, share_inputs: bool = True,
+                   fuse_gelu: bool = True, fuse_norms: bool = True):
     """Load a checkpoint written by save_quantized into ``model``, an unquantized skeleton of the same
     architecture: the layers the file lists become int8dit Linear modules, then every tensor is
-    loaded (``strict``: the file and the model hold exactly the same tensors). Returns ``model``."""
+    loaded (``strict``: the file and the model hold exactly the same tensors), then the model gets
+    quantize_'s rewrites (``share_inputs``, ``fuse_gelu``, ``fuse_norms``: the same switches, the same
+    defaults; they change no tensor). Returns ``model``."""
     import torch
     from safetensors import safe_open
 
@@ -129,4 +132,7 @@ def load_quantized(model, path: str, device=None, strict: bool = True):
         raise FormatError(f"{path} does not fit this model: missing {result.missing_keys[:5]}"
                           f"{'...' if len(result.missing_keys) > 5 else ''}, unexpected {result.unexpected_keys[:5]}"
                           f"{'...' if len(result.unexpected_keys) > 5 else ''}")
+    from .torch.quantize import QuantizeReport, apply_fusions
+
+    apply_fusions(model, QuantizeReport(), share_inputs=share_inputs, fuse_gelu=fuse_gelu, fuse_norms=fuse_norms)
     return model

@@ -5,6 +5,8 @@ run the real ones. Skips without PyTorch."""
 import copy
 import gc
 
+import pytest
+
 from helpers import torch_or_skip
 
 torch = torch_or_skip()
@@ -140,3 +142,22 @@ def test_untraceable_calls_take_the_original_ops():
         compiled = torch.compile(fused, fullgraph=True, backend="aot_eager")(x, temb)
         eager = plain(x, temb)
     assert torch.equal(compiled, eager)  # traced: PyTorch's ops and each layer's own quantization
+
+
+def test_a_fused_model_saves_and_loads_into_a_plain_skeleton_fused_again(tmp_path):
+    pytest.importorskip("safetensors", reason="safetensors is not installed")
+    import int8dit
+
+    _, fused, _, _ = blocks()
+    path = str(tmp_path / "fused.safetensors")
+    int8dit.save_quantized(fused, path)
+    with torch.device("meta"):
+        skeleton = Block().to(BF16)
+    int8dit.load_quantized(skeleton, path)
+    assert isinstance(skeleton.norm1, FusedAdaLayerNormZero) and isinstance(skeleton.norm, FusedAdaLayerNormZero)
+    assert skeleton.attn.to_q.input_share is not None  # the sibling share too, as quantize_ gives it
+    x, temb = inputs()
+    with torch.no_grad():
+        assert torch.equal(skeleton(x, temb), fused(x, temb))
+    plain = int8dit.load_quantized(Block().to(BF16), path, fuse_norms=False)
+    assert type(plain.norm1).__name__ == "AdaLayerNormZero"

@@ -147,3 +147,17 @@ def test_fused_mlp_traces_fullgraph():
         eager = fused.ff(x)
         compiled = torch.compile(fused.ff, fullgraph=True, backend="aot_eager")(x)
     assert torch.equal(eager, compiled)
+
+
+def test_a_fused_mlp_saves_and_loads_into_a_plain_skeleton_fused_again(tmp_path):
+    pytest.importorskip("safetensors", reason="safetensors is not installed")
+    import int8dit
+
+    fused, _, _, _ = quantized_blocks()
+    path = str(tmp_path / "mlp.safetensors")
+    int8dit.save_quantized(fused, path)
+    skeleton = int8dit.load_quantized(Block().to(BF16).eval(), path)
+    assert isinstance(skeleton.ff, GeluMLP) and type(skeleton.ff_context).__name__ == "FeedForward"
+    x = torch.randn(2, 8, 128).to(BF16)
+    with torch.no_grad():
+        assert torch.equal(skeleton(x), fused(x))

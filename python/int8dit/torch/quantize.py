@@ -109,6 +109,17 @@ def quantize_(model: nn.Module, include: Optional[Sequence[str]] = None,
         smooth = smoothing.get(name) if smoothing else None
         _set_submodule(model, name, Linear.from_float(module, smooth=smooth))
         report.quantized.append(name)
+    apply_fusions(model, report, share_inputs=share_inputs, fuse_gelu=fuse_gelu, fuse_norms=fuse_norms)
+    if verbose:
+        print(report)
+    return report
+
+
+def apply_fusions(model: nn.Module, report: QuantizeReport, share_inputs: bool = True, fuse_gelu: bool = True,
+                  fuse_norms: bool = True) -> QuantizeReport:
+    """The rewrites quantize_ makes once the layers are int8dit Linears (load_quantized makes them too):
+    sibling layers sharing one quantization of their input, GELU MLPs and adaLN-Zero norms that
+    quantize their own output. Counts what it did into ``report``."""
     if share_inputs:
         from .shared_input import share_sibling_inputs
 
@@ -121,6 +132,4 @@ def quantize_(model: nn.Module, include: Optional[Sequence[str]] = None,
         from .adanorm import fuse_adaln_zero
 
         report.fused_norms = fuse_adaln_zero(model)
-    if verbose:
-        print(report)
     return report
