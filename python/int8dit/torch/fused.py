@@ -22,8 +22,9 @@ import torch
 from torch import Tensor
 
 from .. import _C
+from .checks import check_smooth
 from .linear import Linear
-from .ops import _DTYPES, _ptr, _stream
+from .ops import _DTYPES, _check_device, _ptr, _stream
 
 
 def _modulation_rows(t: Tensor, batches: int, k: int, name: str) -> Tensor:
@@ -44,9 +45,11 @@ def layernorm_modulate_quantize_with_output(x: Tensor, shift: Tensor, scale: Ten
                                             ) -> tuple[Tensor, Tensor, Optional[Tensor]]:
     """(q, q_scale, y): as layernorm_modulate_quantize, and with ``want_y`` also the modulated rows
     themselves (x's dtype, [B, T, K], rounded once from the fp32 value that q quantizes)."""
+    _check_device(x, "x")
     if x.dim() != 3:
         raise ValueError(f"x must be [batch, tokens, features], got shape {tuple(x.shape)}")
     b, t, k = x.shape
+    check_smooth("layernorm_modulate_quantize", smooth, k, x.device)
     x2 = x.reshape(b * t, k)
     if x2.stride(-1) != 1:
         x2 = x2.contiguous()
@@ -78,6 +81,8 @@ def _(x, shift, scale, eps, smooth=None):
 
 
 def gelu_quantize_impl(x: Tensor, smooth: Optional[Tensor]) -> tuple[Tensor, Tensor]:
+    _check_device(x, "x")
+    check_smooth("gelu_quantize", smooth, x.shape[-1], x.device)
     x2 = x.reshape(-1, x.shape[-1])
     if x2.stride(-1) != 1:
         x2 = x2.contiguous()

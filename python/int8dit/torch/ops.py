@@ -17,6 +17,7 @@ import torch
 from torch import Tensor
 
 from .. import _C
+from .checks import check_gemm, check_linear, check_smooth
 
 _DTYPES = {
     torch.bfloat16: _C.DType.bf16,
@@ -106,6 +107,7 @@ def _scratch_layout(m: int, k: int, workspace_bytes: int) -> tuple[int, int, int
 
 def quantize_rows_impl(x: Tensor, smooth: Optional[Tensor] = None) -> tuple[Tensor, Tensor]:
     _check_device(x, "x")
+    check_smooth("quantize_rows", smooth, x.shape[-1], x.device)
     x = _quant_input(x)
     x2 = _rows(x)
     m, k = x2.shape
@@ -120,6 +122,7 @@ def quantize_rows_impl(x: Tensor, smooth: Optional[Tensor] = None) -> tuple[Tens
 def gemm_w8a8_impl(a: Tensor, b: Tensor, scale_a: Tensor, scale_b: Tensor, bias: Optional[Tensor],
                    out_dtype: torch.dtype) -> Tensor:
     _check_device(a, "a")
+    check_gemm("gemm_w8a8", a, b, scale_a, scale_b, bias, out_dtype)
     a2 = _rows(a)
     m, k = a2.shape
     n = b.shape[0]
@@ -140,6 +143,7 @@ def gemm_w8a8_impl(a: Tensor, b: Tensor, scale_a: Tensor, scale_b: Tensor, bias:
 def linear_impl(x: Tensor, weight: Tensor, weight_scale: Tensor, bias: Optional[Tensor],
                 smooth: Optional[Tensor]) -> Tensor:
     _check_device(x, "x")
+    check_linear("linear", x, weight, weight_scale, bias, smooth)
     out_dtype = _out_dtype(x)
     xq = _quant_input(x)
     x2 = _rows(xq)
