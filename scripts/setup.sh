@@ -30,7 +30,8 @@ PIP_IF_MISSING=(
 if [[ -z ${INT8DIT_NO_TORCH:-} ]]; then
   PIP_IF_MISSING+=(
     torch=torch==2.11.0              # int8dit.torch (tests/python/test_torch_*.py)
-    safetensors=safetensors==0.7.0   # int8dit.save/load (tests/python/test_torch_cpu.py)
+    safetensors=safetensors==0.8.0   # int8dit.save/load (tests/python/test_torch_cpu.py); diffusers needs >= 0.8
+    diffusers=diffusers==0.42.1      # quantize_'s rewrites of real diffusers blocks (test_torch_diffusers_fusions.py)
   )
 fi
 
@@ -99,6 +100,6 @@ for entry in "${PIP_IF_MISSING[@]}"; do
   fi
 done
 
-torch_note=", torch, safetensors"
+torch_note=", torch, safetensors, diffusers"
 [[ -z ${INT8DIT_NO_TORCH:-} ]] || torch_note=" (torch left out: INT8DIT_NO_TORCH is set)"
 say "ok: nvcc, cmake $cmake_version, ninja, ccache, GoogleTest, ${PIP_PINS[*]}, numpy, pytest$torch_note"

@@ -36,6 +36,7 @@ class QuantizeReport:
     shared_input_groups: int = 0  # groups of sibling layers that quantize a common input once
     gelu_mlps: int = 0  # tanh-GELU FeedForwards whose fc2 reads int8 straight from the GELU (mlp.py)
     fused_norms: int = 0  # adaLN-Zero norms whose output carries its quantization (adanorm.py)
+    fused_blocks: int = 0  # DiT/PixArt blocks whose inline modulated norms do the same (blocks.py)
 
     def __str__(self) -> str:
         lines = [f"int8dit: quantized {len(self.quantized)} linear layers, kept {len(self.skipped)} in float"]
@@ -43,6 +44,8 @@ class QuantizeReport:
             lines.append(f"  {self.gelu_mlps} GELU MLPs quantize fc2's input in the GELU kernel")
         if self.fused_norms:
             lines.append(f"  {self.fused_norms} adaLN-Zero norms quantize their output in the norm kernel")
+        if self.fused_blocks:
+            lines.append(f"  {self.fused_blocks} DiT/PixArt blocks quantize their modulated norms' output in the norm kernel")
         lines += [f"  kept {name}: {why}" for name, why in self.skipped.items()]
         return "\n".join(lines)
 
@@ -102,7 +105,8 @@ def quantize_(model: nn.Module, include: Optional[Sequence[str]] = None,
     values may differ by one from the unfused path, which rounds GELU's output to bf16 first). With
     ``fuse_norms``, diffusers' AdaLayerNormZero(Single) compute LayerNorm + modulation and the int8 rows
     of their output in one kernel, and the int8dit Linears reading that output run only their GEMMs
-    (int8dit.torch.adanorm; the output is rounded once where PyTorch rounds three times)."""
+    (int8dit.torch.adanorm; the output is rounded once where PyTorch rounds three times), and so do
+    the modulated norms inside diffusers' DiT and PixArt blocks (int8dit.torch.blocks)."""
     chosen, skipped = selected_linears(model, include, exclude, min_features)
     report = QuantizeReport(skipped=skipped)
     for name, module in chosen.items():
@@ -130,6 +134,8 @@ def apply_fusions(model: nn.Module, report: QuantizeReport, share_inputs: bool =
         report.gelu_mlps = fuse_gelu_mlps(model)
     if fuse_norms:
         from .adanorm import fuse_adaln_zero
+        from .blocks import fuse_block_norms
 
         report.fused_norms = fuse_adaln_zero(model)
+        report.fused_blocks = fuse_block_norms(model)
     return report

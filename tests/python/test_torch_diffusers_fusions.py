@@ -1,0 +1,93 @@
+"""quantize_'s fused producers on real diffusers models (small configurations, CPU tensors through the
+C++ reference): which modules are rewritten, that the layers reading a fused producer's output take its
+int8 rows, and that the outputs match the unfused int8 path and bf16. Skips without PyTorch or diffusers
+(scripts/setup.sh installs the pinned diffusers)."""
+import copy
+
+import pytest
+
+from helpers import torch_or_skip
+
+torch = torch_or_skip()
+diffusers = pytest.importorskip("diffusers", reason="diffusers is not installed (scripts/setup.sh pins it)")
+
+from int8dit.torch import FusedAdaLayerNormZero, GeluMLP, quantize_  # noqa: E402
+from int8dit.torch.produced import PRODUCED  # noqa: E402
+
+BF16 = torch.bfloat16
+# DiT-XL/2's and PixArt-Sigma's block configurations (bench/models.py), 2 blocks, 8 heads, small latents
+DIT = dict(activation_fn="gelu-approximate", attention_bias=True, attention_head_dim=16, dropout=0.0, in_channels=4,
+           norm_elementwise_affine=False, norm_num_groups=32, norm_type="ada_norm_zero", num_attention_heads=8,
+           num_embeds_ada_norm=1000, num_layers=2, out_channels=8, patch_size=2, sample_size=8,
+           upcast_attention=False)
+PIXART = dict(activation_fn="gelu-approximate", attention_bias=True, attention_head_dim=16, attention_type="default",
+              caption_channels=64, cross_attention_dim=128, dropout=0.0, in_channels=4, interpolation_scale=1,
+              norm_elementwise_affine=False, norm_eps=1e-6, norm_num_groups=32, norm_type="ada_norm_single",
+              num_attention_heads=8, num_embeds_ada_norm=1000, num_layers=2, out_channels=8, patch_size=2,
+              sample_size=8, upcast_attention=False, use_additional_conditions=False)
+
+
+def cos(a, b):
+    return torch.nn.functional.cosine_similarity(a.float().flatten(), b.float().flatten(), dim=0).item()
+
+
+def variants(model):
+    model = model.to(BF16).eval()
+    fused, plain = copy.deepcopy(model), copy.deepcopy(model)
+    report = quantize_(fused, min_features=64)
+    quantize_(plain, min_features=64, fuse_norms=False, fuse_gelu=False)
+    return model, fused, plain, report
+
+
+def dit_inputs():
+    return dict(hidden_states=torch.randn(2, 4, 8, 8, dtype=BF16), timestep=torch.tensor([10, 500]),
+                class_labels=torch.tensor([1, 7]), return_dict=False)
+
+
+def pixart_inputs():
+    return dict(hidden_states=torch.randn(2, 4, 8, 8, dtype=BF16), encoder_hidden_states=torch.randn(2, 12, 64, dtype=BF16),
+                timestep=torch.tensor([10, 500]), added_cond_kwargs={"resolution": None, "aspect_ratio": None},
+                return_dict=False)
+
+
+@torch.no_grad()
+def test_dit_blocks_fuse_both_norms_and_the_gelu_mlp_and_match_the_unfused_path():
+    torch.manual_seed(0)
+    ref, fused, plain, report = variants(diffusers.DiTTransformer2DModel(**DIT))
+    assert (report.fused_norms, report.fused_blocks, report.gelu_mlps) == (2, 2, 2)
+    block = fused.transformer_blocks[0]
+    assert isinstance(block.norm1, FusedAdaLayerNormZero) and isinstance(block.ff, GeluMLP)
+    assert fused.state_dict().keys() == plain.state_dict().keys()
+    inputs = dit_inputs()
+    hits = PRODUCED.hits
+    out = fused(**inputs)[0]
+    assert PRODUCED.hits - hits == 2 * (3 + 1)  # per block: q, k, v from norm1; the MLP's fc1 from norm3
+    assert cos(out, plain(**inputs)[0]) > 0.9999 and cos(out, ref(**inputs)[0]) > 0.999
+
+
+@torch.no_grad()
+def test_pixart_blocks_fuse_their_inline_norms_and_match_the_unfused_path():
+    torch.manual_seed(0)
+    ref, fused, plain, report = variants(diffusers.PixArtTransformer2DModel(**PIXART))
+    assert (report.fused_norms, report.fused_blocks, report.gelu_mlps) == (0, 2, 2)
+    inputs = pixart_inputs()
+    hits = PRODUCED.hits
+    out = fused(**inputs)[0]
+    assert PRODUCED.hits - hits == 2 * (3 + 1)  # per block: q, k, v of the self-attention; fc1
+    assert cos(out, plain(**inputs)[0]) > 0.9999 and cos(out, ref(**inputs)[0]) > 0.999
+
+
+@torch.no_grad()
+def test_fused_blocks_fall_back_where_the_fused_forward_does_not_apply():
+    torch.manual_seed(0)
+    _, fused, plain, _ = variants(diffusers.DiTTransformer2DModel(**DIT))
+    inputs = dit_inputs()
+    for block in fused.transformer_blocks:
+        block.set_chunk_feed_forward(2, 1)  # chunked feed-forward: the class's own forward
+    hits = PRODUCED.hits
+    chunked = fused(**inputs)[0]
+    assert PRODUCED.hits - hits == 2 * 3  # only norm1 (a module of its own) still feeds q, k, v
+    hits = PRODUCED.hits
+    compiled = torch.compile(fused, fullgraph=True, backend="aot_eager")(**inputs)[0]
+    assert PRODUCED.hits == hits  # traced: PyTorch's norms, each layer quantizing its own input
+    assert cos(compiled, plain(**inputs)[0]) > 0.9999 and cos(chunked, compiled) > 0.9999
