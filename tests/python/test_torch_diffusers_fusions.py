@@ -45,9 +45,9 @@ def dit_inputs():
 
 
 def pixart_inputs():
-    return dict(hidden_states=torch.randn(2, 4, 8, 8, dtype=BF16), encoder_hidden_states=torch.randn(2, 12, 64, dtype=BF16),
-                timestep=torch.tensor([10, 500]), added_cond_kwargs={"resolution": None, "aspect_ratio": None},
-                return_dict=False)
+    return dict(hidden_states=torch.randn(2, 4, 8, 8, dtype=BF16),
+                encoder_hidden_states=torch.randn(2, 12, 64, dtype=BF16), timestep=torch.tensor([10, 500]),
+                added_cond_kwargs={"resolution": None, "aspect_ratio": None}, return_dict=False)
 
 
 @torch.no_grad()
@@ -91,3 +91,46 @@ def test_fused_blocks_fall_back_where_the_fused_forward_does_not_apply():
     compiled = torch.compile(fused, fullgraph=True, backend="aot_eager")(**inputs)[0]
     assert PRODUCED.hits == hits  # traced: PyTorch's norms, each layer quantizing its own input
     assert cos(compiled, plain(**inputs)[0]) > 0.9999 and cos(chunked, compiled) > 0.9999
+
+
+SD3 = dict(sample_size=16, patch_size=2, in_channels=4, num_layers=2, attention_head_dim=16, num_attention_heads=8,
+           joint_attention_dim=64, caption_projection_dim=128, pooled_projection_dim=32, out_channels=4,
+           pos_embed_max_size=32)
+FLUX = dict(patch_size=1, in_channels=16, num_layers=1, num_single_layers=2, attention_head_dim=32,
+            num_attention_heads=4, joint_attention_dim=64, pooled_projection_dim=32, guidance_embeds=True,
+            axes_dims_rope=(8, 12, 12))
+
+
+@torch.no_grad()
+def test_sd3_joint_blocks_fuse_the_norms_before_both_mlps():
+    torch.manual_seed(0)
+    ref, fused, plain, report = variants(diffusers.SD3Transformer2DModel(**SD3))
+    # norm1 and norm1_context of both blocks but the last block's context norm (AdaLayerNormContinuous)
+    assert (report.fused_norms, report.fused_blocks, report.gelu_mlps) == (3, 2, 3)
+    inputs = dict(hidden_states=torch.randn(2, 4, 16, 16, dtype=BF16),
+                  encoder_hidden_states=torch.randn(2, 12, 64, dtype=BF16),
+                  pooled_projections=torch.randn(2, 32, dtype=BF16), timestep=torch.tensor([10, 500]),
+                  return_dict=False)
+    hits = PRODUCED.hits
+    out = fused(**inputs)[0]
+    # block 0: q, k, v; the text's q, k, v; both fc1s. Block 1 (context_pre_only): q, k, v; fc1
+    assert PRODUCED.hits - hits == (3 + 3 + 1 + 1) + (3 + 1)
+    assert cos(out, plain(**inputs)[0]) > 0.9999 and cos(out, ref(**inputs)[0]) > 0.999
+
+
+@torch.no_grad()
+def test_flux_double_blocks_fuse_the_norms_before_both_mlps():
+    torch.manual_seed(0)
+    ref, fused, plain, report = variants(diffusers.FluxTransformer2DModel(**FLUX))
+    assert (report.fused_norms, report.fused_blocks, report.gelu_mlps) == (2 + 2, 1, 2)
+    img, txt = 64, 16
+    inputs = dict(hidden_states=torch.randn(1, img, 16, dtype=BF16),
+                  encoder_hidden_states=torch.randn(1, txt, 64, dtype=BF16),
+                  pooled_projections=torch.randn(1, 32, dtype=BF16), timestep=torch.tensor([0.5]),
+                  guidance=torch.tensor([3.5]), img_ids=torch.zeros(img, 3), txt_ids=torch.zeros(txt, 3),
+                  return_dict=False)
+    hits = PRODUCED.hits
+    out = fused(**inputs)[0]
+    # the double block: both streams' q, k, v and fc1; each single block: q, k, v and the MLP's linear
+    assert PRODUCED.hits - hits == (3 + 3 + 1 + 1) + 2 * (3 + 1)
+    assert cos(out, plain(**inputs)[0]) > 0.9999 and cos(out, ref(**inputs)[0]) > 0.999

@@ -18,7 +18,8 @@ ONES4, ONES8 = torch.ones(4), torch.ones(8)
 
 
 @pytest.mark.parametrize("smooth,message", [
-    (torch.ones(3), r"quantize_rows: smooth has 3 elements; it takes one SmoothQuant divisor per input feature \(64\)"),
+    (torch.ones(3),
+     r"quantize_rows: smooth has 3 elements; it takes one SmoothQuant divisor per input feature \(64\)"),
     (torch.ones(64, dtype=torch.float64), r"smooth is torch.float64; it must be float32"),
     (torch.ones(128)[::2], r"smooth is a strided view: pass smooth.contiguous\(\)"),
 ])
@@ -39,8 +40,10 @@ def test_the_fused_producers_check_their_divisor_too():
 
 @pytest.mark.parametrize("args,message", [
     ((A, B[:, :32].contiguous(), ONES4, ONES8, None), r"b has shape \(8, 32\); it must be \[N, K\] with K = 64"),
-    ((A, B, torch.ones(3), ONES8, None), r"scale_a has 3 elements; it takes 1 \(per tensor\) or one per row of a \(4\)"),
-    ((A, B, ONES4, torch.ones(7), None), r"scale_b has 7 elements; it takes 1 \(per tensor\) or one per row of b \(8\)"),
+    ((A, B, torch.ones(3), ONES8, None),
+     r"scale_a has 3 elements; it takes 1 \(per tensor\) or one per row of a \(4\)"),
+    ((A, B, ONES4, torch.ones(7), None),
+     r"scale_b has 7 elements; it takes 1 \(per tensor\) or one per row of b \(8\)"),
     ((A, B, ONES4, ONES8, torch.ones(5)), r"bias has 5 elements; it takes one per output feature \(8\)"),
     ((A, B, ONES4, ONES8.double(), None), r"scale_b is torch.float64; it must be float32"),
     ((A.float(), B, ONES4, ONES8, None), r"a and b must be int8"),
@@ -57,7 +60,8 @@ def test_gemm_scales_per_tensor_pass_and_int32_mode_needs_none():
 
 
 @pytest.mark.parametrize("args,message", [
-    ((X, B[:, :32].contiguous(), ONES8, None, None), r"linear: weight is torch.int8 \(8, 32\); it must be int8 \[N, K\] with K = 64"),
+    ((X, B[:, :32].contiguous(), ONES8, None, None),
+     r"linear: weight is torch.int8 \(8, 32\); it must be int8 \[N, K\] with K = 64"),
     ((X, B, torch.ones(9), None, None), r"weight_scale has 9 elements; it takes one per output feature \(8\)"),
     ((X, B, ONES8, torch.ones(4), None), r"bias has 4 elements"),
     ((X, B, ONES8, None, torch.ones(63)), r"linear: smooth has 63 elements"),

@@ -1,17 +1,24 @@
-"""DiT blocks whose inline modulated norms quantize their own output.
+"""Transformer blocks whose inline modulated norms quantize their own output.
 
-diffusers' BasicTransformerBlock (DiT: ``norm_type="ada_norm_zero"``; PixArt: ``"ada_norm_single"``)
-modulates some LayerNorms inline in its forward, ``layer_norm(h) * (1 + scale) + shift`` as three
-PyTorch passes, and feeds the result to int8dit Linears that quantize it once more: the MLP's first
-linear in both, and in PixArt the attention's q, k and v too. Those norms are not modules of their
-own, so int8dit.torch.adanorm cannot replace them; ``fuse_block_norms`` gives each such block a forward
-of its own that computes them with ``layernorm_modulate_quantize`` (the bf16 output and its int8
-rows in one kernel) and records the rows for the layers that read them (produced.py).
+diffusers' transformer blocks modulate some LayerNorms inline in their forward,
+``layer_norm(h) * (1 + scale) + shift`` as three PyTorch passes, and feed the result to int8dit Linears
+that quantize it once more:
 
-The block's forward is replaced on the instance, so the module, its class, its children and its
-state dict stay as they are. The replacement handles the configurations DiT and PixArt use (no
-positional embedding, no GLIGEN, no chunked feed-forward, self-attention first) on plain eager
-calls with bf16/fp16 activations; any other call runs the class's own forward. (A model pickled with
+- BasicTransformerBlock (DiT: ``norm_type="ada_norm_zero"``; PixArt: ``"ada_norm_single"``): the norm
+  before the MLP, and in PixArt the one before self-attention too;
+- JointTransformerBlock (SD3) and FluxTransformerBlock (Flux's double-stream blocks): the norms
+  before the image and the text stream's MLPs.
+
+Those norms are not modules of their own, so int8dit.torch.adanorm cannot replace them;
+``fuse_block_norms`` gives each such block a forward of its own that computes them with
+``layernorm_modulate_quantize`` (the bf16 output and its int8 rows in one kernel) and records the rows
+for the layers that read them (produced.py). Everything else is the block's own computation, op for
+op, in the same order.
+
+The forward is replaced on the instance, so the module, its class, its children and its state dict
+stay as they are. The replacements handle the configurations the models use (no positional
+embedding, GLIGEN, chunked feed-forward or SD3.5's dual attention) on plain eager calls with
+bf16/fp16 activations; any other call runs the class's own forward. (A model pickled with
 ``torch.save`` would carry the bound forward: save it with int8dit.save_quantized.)
 """
 from __future__ import annotations
@@ -35,18 +42,19 @@ def _plain_layer_norm(norm: Optional[nn.Module]) -> bool:
             len(norm.normalized_shape) == 1)
 
 
-def _is_fusable_block(block: nn.Module) -> bool:
-    """A diffusers BasicTransformerBlock in a configuration the fused forward reproduces (matched by
-    class name and attributes, so diffusers need not be importable here)."""
-    if type(block).__name__ != "BasicTransformerBlock" or getattr(block, "norm_type", None) not in _NORM_TYPES:
+def _basic_block_fits(block: nn.Module) -> bool:
+    if getattr(block, "norm_type", None) not in _NORM_TYPES:
         return False
     if getattr(block, "pos_embed", True) is not None or getattr(block, "only_cross_attention", True):
-        return False
-    if getattr(block, "_int8dit_fused_norms", False):
         return False
     if block.norm_type == "ada_norm_zero":
         return _plain_layer_norm(getattr(block, "norm3", None))
     return _plain_layer_norm(getattr(block, "norm1", None)) and _plain_layer_norm(getattr(block, "norm2", None))
+
+
+def _joint_block_fits(block: nn.Module) -> bool:
+    return _plain_layer_norm(getattr(block, "norm2", None)) and (
+        getattr(block, "context_pre_only", False) or _plain_layer_norm(getattr(block, "norm2_context", None)))
 
 
 def _modulated_norm(norm: nn.LayerNorm, x: Tensor, shift: Tensor, scale: Tensor) -> Tensor:
@@ -59,16 +67,16 @@ def _modulated_norm(norm: nn.LayerNorm, x: Tensor, shift: Tensor, scale: Tensor)
     return y
 
 
-def _takes_fused_path(block: nn.Module, x: Tensor, cross_attention_kwargs) -> bool:
-    return (x.dim() == 3 and x.dtype in _FUSED_DTYPES and x.shape[-1] % 8 == 0 and block._chunk_size is None and
-            not (cross_attention_kwargs and "gligen" in cross_attention_kwargs) and plain_eager_call(x) and
+def _fusable_input(x: Tensor) -> bool:
+    return (x.dim() == 3 and x.dtype in _FUSED_DTYPES and x.shape[-1] % 8 == 0 and plain_eager_call(x) and
             not x.is_inference() and not torch.is_inference_mode_enabled())
 
 
-def _fused_forward(self, hidden_states: Tensor, attention_mask=None, encoder_hidden_states=None,
+def _basic_forward(self, hidden_states: Tensor, attention_mask=None, encoder_hidden_states=None,
                    encoder_attention_mask=None, timestep=None, cross_attention_kwargs=None, class_labels=None,
                    added_cond_kwargs=None) -> Tensor:
-    if not _takes_fused_path(self, hidden_states, cross_attention_kwargs):
+    if (not _fusable_input(hidden_states) or self._chunk_size is not None or
+            (cross_attention_kwargs and "gligen" in cross_attention_kwargs)):
         return type(self).forward(self, hidden_states, attention_mask, encoder_hidden_states, encoder_attention_mask,
                                   timestep, cross_attention_kwargs, class_labels, added_cond_kwargs)
     kwargs = dict(cross_attention_kwargs) if cross_attention_kwargs else {}
@@ -93,13 +101,72 @@ def _fused_forward(self, hidden_states: Tensor, attention_mask=None, encoder_hid
     return gate_mlp * self.ff(y) + hidden_states
 
 
+def _sd3_forward(self, hidden_states: Tensor, encoder_hidden_states: Tensor, temb: Tensor,
+                 joint_attention_kwargs=None):
+    if (not _fusable_input(hidden_states) or not _fusable_input(encoder_hidden_states) or
+            self._chunk_size is not None or self.use_dual_attention):
+        return type(self).forward(self, hidden_states, encoder_hidden_states, temb, joint_attention_kwargs)
+    kwargs = joint_attention_kwargs or {}
+    norm_hidden, gate_msa, shift_mlp, scale_mlp, gate_mlp = self.norm1(hidden_states, emb=temb)
+    if self.context_pre_only:
+        norm_context = self.norm1_context(encoder_hidden_states, temb)
+    else:
+        norm_context, c_gate_msa, c_shift_mlp, c_scale_mlp, c_gate_mlp = self.norm1_context(encoder_hidden_states,
+                                                                                           emb=temb)
+    attn_output, context_attn_output = self.attn(hidden_states=norm_hidden, encoder_hidden_states=norm_context,
+                                                 **kwargs)
+    hidden_states = hidden_states + gate_msa.unsqueeze(1) * attn_output
+    y = _modulated_norm(self.norm2, hidden_states, shift_mlp, scale_mlp)
+    hidden_states = hidden_states + gate_mlp.unsqueeze(1) * self.ff(y)
+    if self.context_pre_only:
+        return None, hidden_states
+    encoder_hidden_states = encoder_hidden_states + c_gate_msa.unsqueeze(1) * context_attn_output
+    y = _modulated_norm(self.norm2_context, encoder_hidden_states, c_shift_mlp, c_scale_mlp)
+    encoder_hidden_states = encoder_hidden_states + c_gate_mlp.unsqueeze(1) * self.ff_context(y)
+    return encoder_hidden_states, hidden_states
+
+
+def _flux_forward(self, hidden_states: Tensor, encoder_hidden_states: Tensor, temb: Tensor, image_rotary_emb=None,
+                  joint_attention_kwargs=None):
+    if not _fusable_input(hidden_states) or not _fusable_input(encoder_hidden_states):
+        return type(self).forward(self, hidden_states, encoder_hidden_states, temb, image_rotary_emb,
+                                  joint_attention_kwargs)
+    norm_hidden, gate_msa, shift_mlp, scale_mlp, gate_mlp = self.norm1(hidden_states, emb=temb)
+    norm_context, c_gate_msa, c_shift_mlp, c_scale_mlp, c_gate_mlp = self.norm1_context(encoder_hidden_states, emb=temb)
+    outputs = self.attn(hidden_states=norm_hidden, encoder_hidden_states=norm_context,
+                        image_rotary_emb=image_rotary_emb, **(joint_attention_kwargs or {}))
+    attn_output, context_attn_output = outputs[0], outputs[1]
+    hidden_states = hidden_states + gate_msa.unsqueeze(1) * attn_output
+    y = _modulated_norm(self.norm2, hidden_states, shift_mlp, scale_mlp)
+    hidden_states = hidden_states + gate_mlp.unsqueeze(1) * self.ff(y)
+    if len(outputs) == 3:  # an IP-adapter's attention output
+        hidden_states = hidden_states + outputs[2]
+    encoder_hidden_states = encoder_hidden_states + c_gate_msa.unsqueeze(1) * context_attn_output
+    y = _modulated_norm(self.norm2_context, encoder_hidden_states, c_shift_mlp, c_scale_mlp)
+    encoder_hidden_states = encoder_hidden_states + c_gate_mlp.unsqueeze(1) * self.ff_context(y)
+    if encoder_hidden_states.dtype == torch.float16:
+        encoder_hidden_states = encoder_hidden_states.clip(-65504, 65504)
+    return encoder_hidden_states, hidden_states
+
+
+# diffusers class name -> (whether an instance's configuration fits, the fused forward)
+_BLOCKS = {
+    "BasicTransformerBlock": (_basic_block_fits, _basic_forward),
+    "JointTransformerBlock": (_joint_block_fits, _sd3_forward),
+    "FluxTransformerBlock": (_joint_block_fits, _flux_forward),
+}
+
+
 def fuse_block_norms(model: nn.Module) -> int:
-    """Give every diffusers BasicTransformerBlock of ``model`` that DiT or PixArt configure the fused
-    forward (see the module docstring). Returns how many."""
+    """Give every diffusers DiT, PixArt, SD3 or Flux double-stream block of ``model`` the fused forward
+    (see the module docstring), matched by class name and attributes so that diffusers need not be
+    importable here. Returns how many."""
     count = 0
     for module in model.modules():
-        if _is_fusable_block(module):
-            module.forward = types.MethodType(_fused_forward, module)
-            module._int8dit_fused_norms = True
-            count += 1
+        entry = _BLOCKS.get(type(module).__name__)
+        if entry is None or getattr(module, "_int8dit_fused_norms", False) or not entry[0](module):
+            continue
+        module.forward = types.MethodType(entry[1], module)
+        module._int8dit_fused_norms = True
+        count += 1
     return count

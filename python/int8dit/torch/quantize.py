@@ -36,7 +36,7 @@ class QuantizeReport:
     shared_input_groups: int = 0  # groups of sibling layers that quantize a common input once
     gelu_mlps: int = 0  # tanh-GELU FeedForwards whose fc2 reads int8 straight from the GELU (mlp.py)
     fused_norms: int = 0  # adaLN-Zero norms whose output carries its quantization (adanorm.py)
-    fused_blocks: int = 0  # DiT/PixArt blocks whose inline modulated norms do the same (blocks.py)
+    fused_blocks: int = 0  # DiT, PixArt, SD3 and Flux blocks whose inline modulated norms do the same (blocks.py)
 
     def __str__(self) -> str:
         lines = [f"int8dit: quantized {len(self.quantized)} linear layers, kept {len(self.skipped)} in float"]
@@ -45,7 +45,7 @@ class QuantizeReport:
         if self.fused_norms:
             lines.append(f"  {self.fused_norms} adaLN-Zero norms quantize their output in the norm kernel")
         if self.fused_blocks:
-            lines.append(f"  {self.fused_blocks} DiT/PixArt blocks quantize their modulated norms' output in the norm kernel")
+            lines.append(f"  {self.fused_blocks} transformer blocks quantize their inline modulated norms' output")
         lines += [f"  kept {name}: {why}" for name, why in self.skipped.items()]
         return "\n".join(lines)
 
@@ -106,7 +106,7 @@ def quantize_(model: nn.Module, include: Optional[Sequence[str]] = None,
     ``fuse_norms``, diffusers' AdaLayerNormZero(Single) compute LayerNorm + modulation and the int8 rows
     of their output in one kernel, and the int8dit Linears reading that output run only their GEMMs
     (int8dit.torch.adanorm; the output is rounded once where PyTorch rounds three times), and so do
-    the modulated norms inside diffusers' DiT and PixArt blocks (int8dit.torch.blocks)."""
+    the modulated norms inside diffusers' DiT, PixArt, SD3 and Flux blocks (int8dit.torch.blocks)."""
     chosen, skipped = selected_linears(model, include, exclude, min_features)
     report = QuantizeReport(skipped=skipped)
     for name, module in chosen.items():
