@@ -104,3 +104,27 @@ def test_captured_forward_warms_up_on_a_side_stream_captures_once_and_replays():
     assert events.index("enter side stream") < events.index("enter capture")
     assert replay() == ("output 3",) and replay() == ("output 3",)
     assert events.count("replay") == 2 and isinstance(replay.graph, Graph)
+
+
+def test_an_int8dit_variant_records_which_producers_quantize_rewrote():
+    from test_torch_gelu_mlp import Block
+
+    from int8dit.bench.e2e import make_variant
+    from int8dit.torch import selected_linears
+
+    model = Block().to(torch.bfloat16).eval()
+    names, _ = selected_linears(model, min_features=64)
+    fused = make_variant(torch, "int8dit", model, names)
+    assert fused._int8dit_rewrites == {"shared_input_groups": 0, "gelu_mlps": 1, "fused_norms": 0, "fused_blocks": 0}
+    plain = make_variant(torch, "int8dit", model, names, fuse_gelu=False)
+    assert plain._int8dit_rewrites["gelu_mlps"] == 0
+
+
+def test_the_report_says_which_producers_quantize_fused():
+    from int8dit.bench.report import rewrites_note
+
+    rewrites = {"shared_input_groups": 28, "gelu_mlps": 28, "fused_norms": 28, "fused_blocks": 28}
+    result = {"paths": {"bf16": {"median_ms": 2.0}, "int8dit": {"median_ms": 1.0, "int8dit_rewrites": rewrites}}}
+    assert rewrites_note(result) == ("; int8dit also rewrote 28 shared input groups, 28 gelu mlps, 28 fused norms, "
+                                     "28 fused blocks (quantize_'s fused producers)")
+    assert rewrites_note({"paths": {"bf16": {"median_ms": 2.0}}}) == ""

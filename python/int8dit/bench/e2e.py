@@ -104,6 +104,12 @@ def compile_blocks(torch, model, fullgraph: bool = True):
     return n
 
 
+def rewrites_of(report) -> dict:
+    """What quantize_ rewrote beyond the layers, for the results: the fused producers change the timing."""
+    return {"shared_input_groups": report.shared_input_groups, "gelu_mlps": report.gelu_mlps,
+            "fused_norms": report.fused_norms, "fused_blocks": report.fused_blocks}
+
+
 def make_variant(torch, path: str, model, names, fuse_gelu: bool = True, fuse_norms: bool = True):
     from int8dit.bench import baselines
     from int8dit.torch import quantize_
@@ -113,8 +119,9 @@ def make_variant(torch, path: str, model, names, fuse_gelu: bool = True, fuse_no
     else:
         variant = shared_copy(model)
         if path.startswith("int8dit"):
-            quantize_(variant, include=sorted(names), exclude=(), min_features=0, fuse_gelu=fuse_gelu,
-                      fuse_norms=fuse_norms)
+            report = quantize_(variant, include=sorted(names), exclude=(), min_features=0, fuse_gelu=fuse_gelu,
+                               fuse_norms=fuse_norms)
+            variant._int8dit_rewrites = rewrites_of(report)
         elif path == "fake_quant":
             baselines.apply_fake_quant(variant, names)
         elif path == "fp8":
@@ -221,6 +228,8 @@ def run_model(torch, case, paths, args, on_path=None) -> dict:
                                        fuse_gelu=not getattr(args, "no_fuse_gelu", False),
                                        fuse_norms=not getattr(args, "no_fuse_norms", False))
                 entry["setup_s"] = round(time.perf_counter() - t0, 2)
+                if hasattr(variant, "_int8dit_rewrites"):
+                    entry["int8dit_rewrites"] = variant._int8dit_rewrites
                 entry["weight_bytes"] = unique_tensor_bytes(variant) if path not in BF16_PATHS else \
                     unique_tensor_bytes(model)
                 with torch.no_grad():

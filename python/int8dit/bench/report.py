@@ -26,6 +26,15 @@ def _gib(b):
     return f"{b / 2**30:.2f}" if b is not None else ""
 
 
+def rewrites_note(result: dict) -> str:
+    """quantize_'s rewrites beyond the layers, as the int8dit paths of one model recorded them."""
+    rewrites = next((e["int8dit_rewrites"] for e in result["paths"].values() if "int8dit_rewrites" in e), None)
+    if not rewrites:
+        return ""
+    return ("; int8dit also rewrote " + ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in rewrites.items()) +
+            " (quantize_'s fused producers)")
+
+
 def markdown(doc: dict) -> str:
     env = doc["environment"]
     lines = ["# int8dit end to end: diffusers transformers (random weights, published configs)", "",
@@ -58,7 +67,8 @@ def markdown(doc: dict) -> str:
                   f"{r['quantized_linears']} linear layers quantized ({r['quantized_params'] / 1e9:.2f} B parameters); "
                   f"kept in bf16: {', '.join(r['kept_float'][:8])}{' ...' if len(r['kept_float']) > 8 else ''}"
                   + (f"; the torchao paths also keep {len(r['torchao_kept_float'])} layers with <= 16 rows a call "
-                     "in bf16 (torch._int_mm needs more)" if r.get("torchao_kept_float") else ""), "",
+                     "in bf16 (torch._int_mm needs more)" if r.get("torchao_kept_float") else "")
+                  + rewrites_note(r), "",
                   "| path | latency ms | vs bf16 | vs bf16 run the same way | weights GiB | peak GiB | cosine | "
                   "rel. error |",
                   "| --- | --- | --- | --- | --- | --- | --- | --- |"]
