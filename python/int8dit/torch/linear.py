@@ -6,7 +6,7 @@ from typing import Optional
 import torch
 from torch import Tensor, nn
 
-from .ops import _out_dtype, gemm_w8a8_impl, linear_w8a8, plain_eager_call
+from .ops import _out_dtype, gemm_unchecked, linear_unchecked, linear_w8a8, plain_eager_call
 from .produced import PRODUCED
 from .weights import quantize_weight
 
@@ -75,15 +75,20 @@ class Linear(nn.Module):
             raise ValueError(f"input has {x.shape[-1]} features; this layer takes {self.in_features}")
         # NOTE: inference-mode tensors keep no version counter, so an in-place write between two
         # siblings could not be seen: they take the usual path.
-        if self.smooth is None and (self.input_share is not None or len(PRODUCED)) and plain_eager_call(x) and \
-                not x.is_inference():
+        if not plain_eager_call(x):  # traced, or the input needs a gradient: the op's own paths
+            return linear_w8a8(x, self.weight, self.weight_scale, self.bias, self.smooth)
+        # Eager: this layer's tensors fit each other by construction, so only x is checked here and the
+        # operand checks of the public ops (checks.py) are skipped.
+        if x.device != self.weight.device:
+            raise ValueError(f"input is on {x.device} and this layer on {self.weight.device}: move one of them")
+        if self.smooth is None and (self.input_share is not None or len(PRODUCED)) and not x.is_inference():
             # A fused producer may have quantized x already (produced.py); else siblings share one pass.
             hit = PRODUCED.lookup(x) if len(PRODUCED) else None
             if hit is None and self.input_share is not None:
                 hit = self.input_share.quantized(x)
             if hit is not None:
-                return gemm_w8a8_impl(hit[0], self.weight, hit[1], self.weight_scale, self.bias, _out_dtype(x))
-        return linear_w8a8(x, self.weight, self.weight_scale, self.bias, self.smooth)
+                return gemm_unchecked(hit[0], self.weight, hit[1], self.weight_scale, self.bias, _out_dtype(x))
+        return linear_unchecked(x, self.weight, self.weight_scale, self.bias, self.smooth)
 
     def forward_quantized(self, q: Tensor, scale: Tensor, out_dtype: torch.dtype = torch.bfloat16) -> Tensor:
         """The layer on an input already quantized per token (int8 ``q`` [..., K], fp32 ``scale`` [...]),
