@@ -22,12 +22,12 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <ctime>
 #include <fstream>
 #include <sstream>
 #include <string>
 #include <vector>
 
+#include "bench_cli.h"
 #include "gelu_trials.h"
 #include "int8dit/device.h"
 #include "int8dit/gemm.h"
@@ -114,49 +114,35 @@ std::string compare_gelu(const std::vector<uint16_t>& y, const std::vector<uint1
   return "ok";
 }
 
-std::string utc_now() {
-  const std::time_t t = std::time(nullptr);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
-  return buf;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
   std::string out_dir = ".";
+  std::string shape_list;  // --shapes MxNxK,...: replaces the DiT fc1 shapes
+  std::string command;
+  const char* usage =
+      "usage: int8dit_bench_gelu_epilogue [--out DIR] [--shapes MxNxK,...]   (writes DIR/gelu_epilogue.json)\n"
+      "  Times the MLP's fc1 GEMM + gelu_quantize against the same GEMM with GELU in its epilogue +\n"
+      "  quantize_rows, per configuration built with the GELU epilogue, on the DiT fc1 shapes\n"
+      "  (default) or --shapes (N a multiple of 8, K of 16). Hopper only.\n";
+  switch (bench_cli::parse_value_options("int8dit_bench_gelu_epilogue", argc, argv,
+                                         {{"--out", &out_dir}, {"--shapes", &shape_list}}, usage, &command)) {
+    case bench_cli::Parsed::kHelpShown: return 0;
+    case bench_cli::Parsed::kBadArgument: return 2;
+    case bench_cli::Parsed::kRun: break;
+  }
   std::vector<Shape> shapes = default_shapes();
-  std::string command = "int8dit_bench_gelu_epilogue";
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    command += " " + a;
-    if (a == "--out" && i + 1 < argc) {
-      out_dir = argv[++i];
-      command += " " + out_dir;
-    } else if (a == "--shapes" && i + 1 < argc) {
-      const std::string list = argv[++i];
-      command += " " + list;
-      shapes.clear();
-      std::stringstream ss(list);
-      for (std::string item; std::getline(ss, item, ',');) {
-        Shape s{0, 0, 0, "custom"};
-        if (std::sscanf(item.c_str(), "%ldx%ldx%ld", &s.m, &s.n, &s.k) != 3 || s.m < 1 || s.n % 8 != 0 || s.k % 16 != 0) {
-          std::fprintf(stderr, "int8dit_bench_gelu_epilogue: --shapes item '%s' is not MxNxK with N %% 8 == 0 and K %% 16 == 0\n",
-                       item.c_str());
-          return 2;
-        }
-        shapes.push_back(s);
+  if (!shape_list.empty()) {
+    shapes.clear();
+    std::stringstream ss(shape_list);
+    for (std::string item; std::getline(ss, item, ',');) {
+      Shape s{0, 0, 0, "custom"};
+      if (std::sscanf(item.c_str(), "%ldx%ldx%ld", &s.m, &s.n, &s.k) != 3 || s.m < 1 || s.n % 8 != 0 || s.k % 16 != 0) {
+        std::fprintf(stderr, "int8dit_bench_gelu_epilogue: --shapes item '%s' is not MxNxK with N %% 8 == 0 and K %% 16 == 0\n",
+                     item.c_str());
+        return 2;
       }
-    } else if (a == "--help" || a == "-h") {
-      std::printf(
-          "usage: int8dit_bench_gelu_epilogue [--out DIR] [--shapes MxNxK,...]   (writes DIR/gelu_epilogue.json)\n"
-          "  Times the MLP's fc1 GEMM + gelu_quantize against the same GEMM with GELU in its epilogue +\n"
-          "  quantize_rows, per configuration built with the GELU epilogue, on the DiT fc1 shapes\n"
-          "  (default) or --shapes (N a multiple of 8, K of 16). Hopper only.\n");
-      return 0;
-    } else {
-      std::fprintf(stderr, "int8dit_bench_gelu_epilogue: unknown argument '%s' (try --help)\n", a.c_str());
-      return 2;
+      shapes.push_back(s);
     }
   }
 
@@ -272,8 +258,8 @@ int main(int argc, char** argv) {
 
   const std::string path = out_dir + "/gelu_epilogue.json";
   std::ofstream f(path);
-  f << "{\n  \"benchmark\": \"int8dit_bench_gelu_epilogue\",\n  \"command\": \"" << command << "\",\n  \"date\": \""
-    << utc_now() << "\",\n  \"gpu\": {\"name\": \"" << dev.name << "\", \"cc\": " << dev.cc << ", \"sm_count\": " << dev.sm_count
+  f << "{\n  \"benchmark\": \"int8dit_bench_gelu_epilogue\",\n  \"command\": " << bench_cli::json_quote(command)
+    << ",\n  \"date\": \"" << bench_cli::utc_now() << "\",\n  \"gpu\": {\"name\": " << bench_cli::json_quote(dev.name) << ", \"cc\": " << dev.cc << ", \"sm_count\": " << dev.sm_count
     << "},\n  \"timing\": \"CUDA events, median of 15 batches of 20 calls (a pipeline: both kernels) after 10 warm-up calls\",\n"
     << "  \"pipelines\": {\"A\": \"fc1 GEMM (bf16, bias) then gelu_quantize\", \"B\": \"fc1 GEMM with GELU in the epilogue "
        "then quantize_rows\", \"C\": \"fc1 GEMM (bf16, bias) then quantize_rows (A without GELU)\"},\n  \"rows\": [\n" << rows.str() << "\n  ]\n}\n";

@@ -5,12 +5,12 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <ctime>
 #include <string>
 #include <vector>
 
 #include <unistd.h>  // environ
 
+#include "bench_cli.h"
 #include "check.h"
 #include "gpu_info.h"
 #include "host_overhead.h"
@@ -23,15 +23,6 @@
 #include "shapes.h"
 
 namespace {
-
-std::string utc_now() {
-  const std::time_t t = std::time(nullptr);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
 
 std::vector<bench::Shape> collect_shapes(const bench::Options& o) {
   std::vector<bench::Shape> shapes;
@@ -96,7 +87,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   const bench::GpuInfo& g = report.gpu;
-  report.date_utc = utc_now();
+  report.date_utc = bench_cli::utc_now();
   report.library_version = int8dit::version();
   report.built_archs = int8dit::built_architectures();
   report.config_names = int8dit::gemm_config_names();

@@ -1,4 +1,4 @@
-// int8dit_bench_quant [--out DIR]
+// int8dit_bench_quant [--out DIR] [--only OP[@MxK[/BATCHES]]]
 // Times every activation-quantization kernel on the DiT shapes and the device-to-device copy in the
 // same process, prints a table and writes DIR/quant.json (default: the current directory).
 // Then `python3 bench/quant/eager_torch.py --json DIR/quant.json --md DIR/quant.md` adds the eager
@@ -8,58 +8,33 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstdio>
-#include <ctime>
 #include <fstream>
 #include <sstream>
 #include <string>
 
+#include "bench_cli.h"
 #include "int8dit/device.h"
 #include "quant_ops.h"
 #include "timing.h"
 
-namespace {
-
-std::string utc_now() {
-  const std::time_t t = std::time(nullptr);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
-  return buf;
-}
-
-std::string json_str(const std::string& s) {
-  std::string o = "\"";
-  for (char ch : s) o += (ch == '"' || ch == '\\') ? std::string("\\") + ch : std::string(1, ch);
-  return o + "\"";
-}
-
-}  // namespace
+using bench_cli::json_quote;
 
 int main(int argc, char** argv) {
   std::string out_dir = ".";
   std::string only;  // --only OP or OP@MxK: one kernel (for ncu), the others skipped
-  std::string command = "int8dit_bench_quant";
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    command += " " + a;
-    if (a == "--out" && i + 1 < argc) {
-      out_dir = argv[++i];
-      command += " " + out_dir;
-    } else if (a == "--only" && i + 1 < argc) {
-      only = argv[++i];
-      command += " " + only;
-    } else if (a == "--help" || a == "-h") {
-      std::printf(
-          "usage: int8dit_bench_quant [--out DIR] [--only OP[@MxK[/BATCHES]]]   (writes DIR/quant.json)\n"
-          "  --only OP[@MxK[/BATCHES]]  time only the cases of this op (and shape; /BATCHES for the\n"
-          "                   LayerNorm cases with several batch elements), e.g. for ncu:\n"
-          "                   --only layernorm_modulate_quantize@4096x3072\n"
-          "                   --only layernorm_modulate_quantize@8192x1152/8\n"
-          "  The summary's lowest fractions cover the cases with M x K >= 4096 x 3072 (issue 4's target).\n");
-      return 0;
-    } else {
-      std::fprintf(stderr, "int8dit_bench_quant: unknown argument '%s' (try --help)\n", a.c_str());
-      return 2;
-    }
+  std::string command;
+  const char* usage =
+      "usage: int8dit_bench_quant [--out DIR] [--only OP[@MxK[/BATCHES]]]   (writes DIR/quant.json)\n"
+      "  --only OP[@MxK[/BATCHES]]  time only the cases of this op (and shape; /BATCHES for the\n"
+      "                   LayerNorm cases with several batch elements), e.g. for ncu:\n"
+      "                   --only layernorm_modulate_quantize@4096x3072\n"
+      "                   --only layernorm_modulate_quantize@8192x1152/8\n"
+      "  The summary's lowest fractions cover the cases with M x K >= 4096 x 3072 (issue 4's target).\n";
+  switch (bench_cli::parse_value_options("int8dit_bench_quant", argc, argv, {{"--out", &out_dir}, {"--only", &only}}, usage,
+                                         &command)) {
+    case bench_cli::Parsed::kHelpShown: return 0;
+    case bench_cli::Parsed::kBadArgument: return 2;
+    case bench_cli::Parsed::kRun: break;
   }
 
   auto selected = [&](const bench_quant::OpCase& c) {
@@ -122,7 +97,7 @@ int main(int argc, char** argv) {
     if (c.batches > 1) name += " (" + std::to_string(c.batches) + " batch elements)";
     if (c.counts_for_target() && fraction < min_fraction) min_fraction = fraction, min_op = name;
     if (c.counts_for_target() && of_same < min_same) min_same = of_same, min_same_op = name;
-    rows << (first ? "" : ",\n") << "    {\"op\": " << json_str(c.op) << ", \"m\": " << c.m << ", \"k\": " << c.k
+    rows << (first ? "" : ",\n") << "    {\"op\": " << json_quote(c.op) << ", \"m\": " << c.m << ", \"k\": " << c.k
          << ", \"batches\": " << c.batches << ", \"counts_for_target\": " << (c.counts_for_target() ? "true" : "false")
          << ", \"dtype\": \"bf16\", \"bytes\": " << static_cast<long long>(r.bytes) << ", \"time_us\": " << r.us
          << ", \"gbps\": " << gbps << ", \"bandwidth_fraction\": " << fraction
@@ -134,23 +109,23 @@ int main(int argc, char** argv) {
   const auto json_num = [](double v) { return v < 1e9 ? std::to_string(v) : std::string("null"); };
   const std::string path = out_dir + "/quant.json";
   std::ofstream f(path);
-  f << "{\n  \"benchmark\": \"int8dit_bench_quant\",\n  \"command\": " << json_str(command) << ",\n"
-    << "  \"date\": " << json_str(utc_now()) << ",\n"
-    << "  \"gpu\": {\"name\": " << json_str(dev.name) << ", \"cc\": " << dev.cc << ", \"sm_count\": " << dev.sm_count
+  f << "{\n  \"benchmark\": \"int8dit_bench_quant\",\n  \"command\": " << json_quote(command) << ",\n"
+    << "  \"date\": " << json_quote(bench_cli::utc_now()) << ",\n"
+    << "  \"gpu\": {\"name\": " << json_quote(dev.name) << ", \"cc\": " << dev.cc << ", \"sm_count\": " << dev.sm_count
     << ", \"driver\": " << driver << ", \"sm_clock_khz\": " << dev.clock_khz << ", \"mem_clock_khz\": " << mem_clock_khz
     << ", \"l2_bytes\": " << dev.l2_bytes << "},\n"
     << "  \"bytes_accounting\": \"bytes read + bytes written by one call: bf16 input, int8 output, fp32 scales, "
        "per-channel vectors once (each batch element's adaLN vectors), the bf16 y output where written\",\n"
     << "  \"timing\": \"CUDA events, median of 15 batches of 20 calls after 10 warm-up calls; inputs rotate over >= 256 MB\",\n"
-    << "  \"row_path_env\": " << json_str(row_path) << ",\n"
+    << "  \"row_path_env\": " << json_quote(row_path) << ",\n"
     << "  \"copy_bandwidth_gbps\": " << copy_gbps << ",\n"
     << "  \"copy_method\": \"cudaMemcpyAsync device to device, 1 GiB, (read + write) / time\",\n"
     << "  \"rows\": [\n" << rows.str() << "\n  ],\n"
     << "  \"same_size_copy_method\": \"cudaMemcpyAsync device to device moving the same bytes as the call (half read, "
        "half written, each half rounded up to whole 64 KiB), buffers rotating over >= 256 MB, timed as the kernels\",\n"
     << "  \"summary\": {\"min_bandwidth_fraction\": " << json_num(min_fraction)
-    << ", \"min_bandwidth_case\": " << json_str(min_op) << ", \"min_fraction_of_same_size_copy\": " << json_num(min_same)
-    << ", \"min_same_size_copy_case\": " << json_str(min_same_op)
+    << ", \"min_bandwidth_case\": " << json_quote(min_op) << ", \"min_fraction_of_same_size_copy\": " << json_num(min_same)
+    << ", \"min_same_size_copy_case\": " << json_quote(min_same_op)
     << ", \"target_fraction\": 0.8, \"target_covers\": \"cases with M x K >= 4096 x 3072\"}\n}\n";
   if (!f) {
     std::fprintf(stderr, "int8dit_bench_quant: cannot write %s\n", path.c_str());

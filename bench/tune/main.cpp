@@ -7,13 +7,13 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
-#include <ctime>
 #include <iostream>
 #include <string>
 #include <tuple>
 #include <utility>
 #include <vector>
 
+#include "bench_cli.h"
 #include "check.h"
 #include "gpu_info.h"
 #include "int8dit/device.h"
@@ -28,13 +28,6 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
-
-std::string utc_now() {
-  std::time_t t = std::time(nullptr);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
-  return buf;
-}
 
 void remove_cache(const std::string& path) {
   std::remove(path.c_str());
@@ -182,7 +175,7 @@ int run(const Options& o) {
   Report r;
   r.options = o;
   r.command = o.command_line;
-  r.date = utc_now();
+  r.date = bench_cli::utc_now();
   r.library_version = int8dit::version();
   // A private, empty cache: every number here comes from tuning in this run.
   r.cache_path = scratch + "/tune_cache_" + std::to_string(getpid()) + ".json";
