@@ -49,6 +49,10 @@ def eager_op(op, k, torch, F, batches=1):
         return rms
     if op == "gelu_quantize":
         return lambda x: quantize(F.gelu(x, approximate="tanh"), torch)
+    if op == "concat_gelu_quantize":
+        # Flux's single-stream block: proj_out(cat([attention, GELU(proj_mlp)], -1)), the first K / 5 columns
+        # as they are.
+        return lambda x: quantize(torch.cat([x[:, :k // 5], F.gelu(x[:, k // 5:], approximate="tanh")], -1), torch)
     raise ValueError(f"no eager equivalent for {op}")
 
 
@@ -79,7 +83,8 @@ def measure(report):
     report["eager"] = {
         "method": "PyTorch eager on the same GPU (CUDA events, median of 10 batches of 5 calls, inputs rotating "
                   "over >= 256 MB): quantize = x.abs().amax(-1) / 127, round(x / scale).clamp(-127, 127).to(int8), "
-                  "after F.layer_norm * (1 + scale) + shift, diffusers RMSNorm, or F.gelu(approximate='tanh')",
+                  "after F.layer_norm * (1 + scale) + shift, diffusers RMSNorm, F.gelu(approximate='tanh'), or "
+                  "torch.cat of a slice and F.gelu of the rest",
         "torch": torch.__version__,
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
     }

@@ -41,6 +41,8 @@ std::vector<OpCase> dit_cases() {
   // (8 x 1024 tokens, 1152 wide; below the target's M x K, timed for the model).
   for (const int64_t batches : {1, 2}) cases.push_back({"layernorm_modulate_quantize", 8192, 1536, batches});
   for (const int64_t batches : {1, 8}) cases.push_back({"layernorm_modulate_quantize", 8192, 1152, batches});
+  // Flux's single-stream proj_out input at 1024 px: [attention (3072) | GELU(proj_mlp) (12288)].
+  cases.push_back({"concat_gelu_quantize", 4608, 15360});
   return cases;
 }
 
@@ -98,6 +100,13 @@ OpResult run_op_case(const OpCase& c) {
       p.rows = c.m, p.cols = c.k, p.x = b.x, p.ldx = c.k, p.eps = 1e-6f, p.weight = mod;
       p.q = b.q, p.ldq = c.k, p.scale = b.scale;
       require_ok(int8dit::rmsnorm_quantize(p, nullptr), c.op);
+    } else if (c.op == "concat_gelu_quantize") {
+      // The two inputs share the set's x buffer: a [M, K / 5] first, then h [M, K - K / 5].
+      int8dit::ConcatGeluQuantizeParams p;
+      p.rows = c.m, p.a = b.x, p.a_cols = c.k / 5, p.lda = c.k / 5;
+      p.h = b.x + c.m * (c.k / 5), p.h_cols = c.k - c.k / 5, p.ldh = c.k - c.k / 5;
+      p.q = b.q, p.ldq = c.k, p.scale = b.scale;
+      require_ok(int8dit::concat_gelu_quantize(p, nullptr), c.op);
     } else {
       int8dit::GeluQuantizeParams p;
       p.rows = c.m, p.cols = c.k, p.x = b.x, p.ldx = c.k, p.q = b.q, p.ldq = c.k, p.scale = b.scale;

@@ -9,7 +9,8 @@
 namespace bench_quant {
 
 struct OpCase {
-  std::string op;  // quantize_rows, quantize_rows+smooth, layernorm_modulate_quantize(+y), rmsnorm_quantize, gelu_quantize
+  std::string op;  // quantize_rows, quantize_rows+smooth, layernorm_modulate_quantize(+y), rmsnorm_quantize,
+                  // gelu_quantize, concat_gelu_quantize (K / 5 columns as they are, then GELU of the rest)
   int64_t m = 0, k = 0;
   // adaLN modulation vectors (LayerNorm ops only): rows m / batches share one batch element's shift and
   // scale, as a batch of images (or classifier-free guidance's two) runs in a DiT.
@@ -29,7 +30,8 @@ struct OpResult {
 
 // Every op on the DiT shapes of issue 4 (Flux/SD3/PixArt, 4096-4608 tokens, one batch element), then
 // LayerNorm + modulation as SD3 (classifier-free guidance: 2 batch elements) and DiT-XL/2 (8 images)
-// run it, each beside the same shape with one batch element.
+// run it, each beside the same shape with one batch element; and Flux's single-stream proj_out input,
+// the concatenation [attention | GELU(proj_mlp)] (concat_gelu_quantize).
 std::vector<OpCase> dit_cases();
 
 // Times one case; exits with a message if the op returns an error.

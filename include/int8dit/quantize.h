@@ -105,14 +105,38 @@ struct GeluQuantizeParams {
   int64_t ldy = 0;
 };
 
+// GELU of one input concatenated after another, then quantization: Flux's single-stream block feeds
+// proj_out with cat([attention output, GELU(proj_mlp output)], -1), which in PyTorch is a GELU pass, a
+// concatenation pass and proj_out's own quantization pass. Here one pass reads both inputs once:
+//   v = [a_0, ..., a_{a_cols - 1}, GELU(h_0), ..., GELU(h_{h_cols - 1})]     (cols = a_cols + h_cols)
+// a and h share x_type. No y output: the concatenated bf16 row is what this op exists to not write.
+// Where a_cols is a multiple of 8 and a, h, q and their strides allow 16-byte vectors, the vector
+// kernels run (each 8-column vector comes from one input); otherwise the scalar path, still correct.
+struct ConcatGeluQuantizeParams {
+  int64_t rows = 0;
+  const void* a = nullptr;      // [rows, a_cols], row stride lda: quantized as it is
+  int64_t a_cols = 0;
+  int64_t lda = 0;              // >= a_cols
+  const void* h = nullptr;      // [rows, h_cols], row stride ldh: GELU (tanh form) applied
+  int64_t h_cols = 0;
+  int64_t ldh = 0;              // >= h_cols
+  DType x_type = DType::kBF16;  // of a and h: kBF16 or kFP16
+  const float* smooth = nullptr;  // optional SmoothQuant divisor s_k (length a_cols + h_cols)
+  int8_t* q = nullptr;          // [rows, a_cols + h_cols], row stride ldq
+  int64_t ldq = 0;              // >= a_cols + h_cols
+  float* scale = nullptr;       // [rows] fp32
+};
+
 // GPU entry points (device pointers). Every argument is checked before anything is launched, so
 // on an error nothing is written.
 Status layernorm_modulate_quantize(const LayerNormModulateQuantizeParams& p, cudaStream_t stream);
 Status rmsnorm_quantize(const RmsNormQuantizeParams& p, cudaStream_t stream);
 Status gelu_quantize(const GeluQuantizeParams& p, cudaStream_t stream);
+Status concat_gelu_quantize(const ConcatGeluQuantizeParams& p, cudaStream_t stream);
 
 Status validate(const LayerNormModulateQuantizeParams& p);
 Status validate(const RmsNormQuantizeParams& p);
 Status validate(const GeluQuantizeParams& p);
+Status validate(const ConcatGeluQuantizeParams& p);
 
 }  // namespace int8dit

@@ -399,6 +399,13 @@ struct TakesRowBlocks : std::false_type {};
 template <typename Op>
 struct TakesRowBlocks<Op, std::void_t<decltype(Op::kRowBlocks)>> : std::true_type {};
 
+// An op whose row continues in a second input (row_ops.cuh: ConcatGeluOp): element(x, ldx, row, k)
+// says where element k lives. A compile-time branch, so that the one-input kernels compile as before.
+template <typename Op, typename = void>
+struct ReadsSecondInput : std::false_type {};
+template <typename Op>
+struct ReadsSecondInput<Op, std::void_t<decltype(Op::kSecondInput)>> : std::true_type {};
+
 // The row in registers, read straight from global memory (16-byte vectors, evict-first): no
 // cp.async shared-memory stage, whose extra copy and shared loads measured slower than this on the
 // H200 (bench/quant/layout_probe.cu; Hopper's bulk-copy ring, row_bulk_ring.cuh, is the other form).
@@ -431,10 +438,18 @@ __global__ void __launch_bounds__(kMaxThreads, kMinCtas) row_quantize_registers(
 
   uint4 raw[kVecs];  // the next row's vectors, as loaded
   auto fetch = [&](int64_t row) {
-    const uint4* xr = reinterpret_cast<const uint4*>(a.x + row * a.ldx) + threadIdx.x;
+    if constexpr (ReadsSecondInput<Op>::value) {
 #pragma unroll
-    for (int i = 0; i < kVecs; ++i) {
-      if (has[i]) raw[i] = __ldcs(xr + i * threads);
+      for (int i = 0; i < kVecs; ++i) {
+        const int64_t k = static_cast<int64_t>(threadIdx.x + i * threads) * kVecElems;
+        if (has[i]) raw[i] = __ldcs(reinterpret_cast<const uint4*>(op.element(a.x, a.ldx, row, k)));
+      }
+    } else {
+      const uint4* xr = reinterpret_cast<const uint4*>(a.x + row * a.ldx) + threadIdx.x;
+#pragma unroll
+      for (int i = 0; i < kVecs; ++i) {
+        if (has[i]) raw[i] = __ldcs(xr + i * threads);
+      }
     }
   };
   PersistentRows rows{blockIdx.x, a.rows, gridDim.x};
@@ -467,17 +482,24 @@ __global__ void __launch_bounds__(kStreamThreads) row_quantize_streaming(RowArgs
   reduce.init();
   const int64_t row = blockIdx.x;
   const T* xr = a.x + row * a.ldx;
+  auto element = [&](int64_t k) {
+    if constexpr (ReadsSecondInput<Op>::value) {
+      return to_float(*op.element(a.x, a.ldx, row, k));
+    } else {
+      return to_float(xr[k]);
+    }
+  };
 
   op.begin_row(row);
   for (int pass = 0; pass < Op::kStatPasses; ++pass) {
     float s = 0.0f;
-    for (int64_t k = threadIdx.x; k < a.cols; k += blockDim.x) s += op.stat_term(pass, to_float(xr[k]));
+    for (int64_t k = threadIdx.x; k < a.cols; k += blockDim.x) s += op.stat_term(pass, element(k));
     op.end_pass(pass, reduce.sum(s));
   }
 
   float amax = 0.0f;
   for (int64_t k = threadIdx.x; k < a.cols; k += blockDim.x) {
-    float v = op.apply1(k, to_float(xr[k]));
+    float v = op.apply1(k, element(k));
     if (a.y) a.y[row * a.ldy + k] = from_float<T>(v);
     if (a.smooth) v = v / a.smooth[k];
     amax = max_nan(amax, fabsf(v));
@@ -485,7 +507,7 @@ __global__ void __launch_bounds__(kStreamThreads) row_quantize_streaming(RowArgs
   const RowQuant rq = row_quant(reduce.max_nonneg(amax));
 
   for (int64_t k = threadIdx.x; k < a.cols; k += blockDim.x) {
-    float v = op.apply1(k, to_float(xr[k]));
+    float v = op.apply1(k, element(k));
     if (a.smooth) v = v / a.smooth[k];
     a.q[row * a.ldq + k] = quantize_value(v, rq.inv);
   }

@@ -287,10 +287,13 @@ Status launch_vector_rows(const RowArgs<T>& a, const Op& op, int threads, cudaSt
       if (launched) return detail::last_launch_status(name);
     }
   }
-  if (takes_bulk_ring(path.path, kVecs, kStats, a.smooth != nullptr)) {
-    bool launched = false;
-    INT8DIT_RETURN_IF_ERROR((launch_ring_for<T, Op, kVecs>(a, op, threads, path.ring_stages, stream, &launched)));
-    if (launched) return detail::last_launch_status(name);
+  // NOTE: the ring copies one input row into shared memory; an op reading two inputs never takes it.
+  if constexpr (!ReadsSecondInput<Op>::value) {
+    if (takes_bulk_ring(path.path, kVecs, kStats, a.smooth != nullptr)) {
+      bool launched = false;
+      INT8DIT_RETURN_IF_ERROR((launch_ring_for<T, Op, kVecs>(a, op, threads, path.ring_stages, stream, &launched)));
+      if (launched) return detail::last_launch_status(name);
+    }
   }
   if constexpr (smooth_takes_reciprocals(kVecs)) {
     if (a.smooth) {

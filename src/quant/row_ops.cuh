@@ -174,4 +174,30 @@ struct GeluTanhOp {
   __device__ float apply1(int64_t, float x) const { return gelu(x); }
 };
 
+// concat_gelu_quantize: the row [a | GELU(h)] of Flux's single-stream proj_out, read from two inputs.
+// The kernels read a as their x; an op with kSecondInput tells them where each element lives
+// (element(), row_kernels.cuh), so that the concatenation is never written. The vector kernels run
+// it only where gelu_from is a multiple of 8 (each 16-byte vector from one input) and h's rows allow
+// 16-byte loads (the launcher's op_vector_ok).
+template <typename T>
+struct ConcatGeluOp {
+  static constexpr int kStatPasses = 0;
+  static constexpr int kChannelVec4s = 0;
+  static constexpr bool kSecondInput = true;
+  const T* h = nullptr;    // [rows, cols - gelu_from], row stride ldh
+  int64_t ldh = 0;
+  int64_t gelu_from = 0;   // the first column taken from h (a's column count)
+  __device__ bool begin_row(int64_t) { return false; }
+  __device__ float stat_term(int, float) const { return 0.0f; }
+  __device__ void end_pass(int, float) {}
+  __device__ void apply8(int k, float (&v)[kVecElems]) const {
+    if (k >= gelu_from) GeluTanhOp{}.apply8(k, v);
+  }
+  __device__ float apply1(int64_t k, float x) const { return k >= gelu_from ? GeluTanhOp::gelu(x) : x; }
+  // Element k of the row `row`, whose first input is x (row stride ldx).
+  __device__ const T* element(const T* x, int64_t ldx, int64_t row, int64_t k) const {
+    return k < gelu_from ? x + row * ldx + k : h + row * ldh + (k - gelu_from);
+  }
+};
+
 }  // namespace int8dit::quant

@@ -87,4 +87,30 @@ Status validate(const RmsNormQuantizeParams& p) {
 
 Status validate(const GeluQuantizeParams& p) { return validate_fused_common(p, "gelu_quantize"); }
 
+Status validate(const ConcatGeluQuantizeParams& p) {
+  const std::string o = "concat_gelu_quantize: ";
+  if (p.rows < 0 || p.a_cols < 0 || p.h_cols < 0)
+    return invalid(o + "negative size rows = " + str(p.rows) + ", a_cols = " + str(p.a_cols) + ", h_cols = " +
+                   str(p.h_cols) + ": sizes must be >= 0");
+  if (p.a_cols == 0 || p.h_cols == 0)
+    return invalid(o + "a_cols = " + str(p.a_cols) + ", h_cols = " + str(p.h_cols) +
+                   ": both inputs need at least one column (with no a, call gelu_quantize; with no h, quantize_rows)");
+  if (p.x_type != DType::kBF16 && p.x_type != DType::kFP16)
+    return invalid(o + "input type " + to_string(p.x_type) + " is not supported: use bf16 or fp16");
+  const int64_t cols = p.a_cols + p.h_cols;
+  if (p.lda < p.a_cols)
+    return invalid(o + "lda = " + str(p.lda) + " is smaller than a_cols = " + str(p.a_cols) + ": lda must be >= a_cols");
+  if (p.ldh < p.h_cols)
+    return invalid(o + "ldh = " + str(p.ldh) + " is smaller than h_cols = " + str(p.h_cols) + ": ldh must be >= h_cols");
+  if (p.ldq < cols)
+    return invalid(o + "ldq = " + str(p.ldq) + " is smaller than a_cols + h_cols = " + str(cols) +
+                   ": the int8 row holds both inputs' columns");
+  if (p.rows == 0) return Status::Ok();
+  if (!p.a) return invalid(o + "a (the input quantized as it is) is null");
+  if (!p.h) return invalid(o + "h (the input GELU applies to) is null");
+  if (!p.q) return invalid(o + "q (the int8 output) is null");
+  if (!p.scale) return invalid(o + "scale (the per-row fp32 output) is null");
+  return Status::Ok();
+}
+
 }  // namespace int8dit

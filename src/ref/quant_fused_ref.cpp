@@ -21,6 +21,22 @@ void store16(void* base, DType type, int64_t i, float v) {
   static_cast<uint16_t*>(base)[i] = type == DType::kBF16 ? float_to_bf16(v) : float_to_fp16(v);
 }
 
+// The op's fp32 values [rows, cols] through the shared quantization (with the SmoothQuant divisor).
+Status quantize_values(const std::vector<float>& v, int64_t rows, int64_t cols, const float* smooth, int8_t* q,
+                       int64_t ldq, float* scale) {
+  QuantizeRowsParams qp;
+  qp.rows = rows;
+  qp.cols = cols;
+  qp.x = v.data();
+  qp.x_type = DType::kFP32;
+  qp.ldx = cols;
+  qp.smooth = smooth;
+  qp.q = q;
+  qp.ldq = ldq;
+  qp.scale = scale;
+  return quantize_rows(qp);
+}
+
 // Runs `row_values(row, x_row, v)` for every row (filling v[0, cols) from the input row), writes y,
 // then quantizes the fp32 values. Common to every fused op.
 template <typename P, typename RowValues>
@@ -34,17 +50,7 @@ Status fused_quantize(const P& p, RowValues row_values) {
         for (int64_t k = 0; k < p.cols; ++k) store16(p.y, p.x_type, r * p.ldy + k, vr[k]);
     }
   });
-  QuantizeRowsParams qp;
-  qp.rows = p.rows;
-  qp.cols = p.cols;
-  qp.x = v.data();
-  qp.x_type = DType::kFP32;
-  qp.ldx = p.cols;
-  qp.smooth = p.smooth;
-  qp.q = p.q;
-  qp.ldq = p.ldq;
-  qp.scale = p.scale;
-  return quantize_rows(qp);
+  return quantize_values(v, p.rows, p.cols, p.smooth, p.q, p.ldq, p.scale);
 }
 
 double gelu_tanh(double x) {
@@ -97,6 +103,22 @@ Status gelu_quantize(const GeluQuantizeParams& p) {
   return fused_quantize(p, [&p](int64_t, const uint16_t* x, float* v) {
     for (int64_t k = 0; k < p.cols; ++k) v[k] = static_cast<float>(gelu_tanh(load16(x, p.x_type, k)));
   });
+}
+
+Status concat_gelu_quantize(const ConcatGeluQuantizeParams& p) {
+  Status st = validate(p);
+  if (!st.ok() || p.rows == 0) return st;
+  const int64_t cols = p.a_cols + p.h_cols;
+  std::vector<float> v(static_cast<size_t>(p.rows * cols));
+  parallel_rows(p.rows, cols, [&](int64_t begin, int64_t end) {
+    for (int64_t r = begin; r < end; ++r) {
+      float* vr = v.data() + r * cols;
+      for (int64_t k = 0; k < p.a_cols; ++k) vr[k] = static_cast<float>(load16(p.a, p.x_type, r * p.lda + k));
+      for (int64_t k = 0; k < p.h_cols; ++k)
+        vr[p.a_cols + k] = static_cast<float>(gelu_tanh(load16(p.h, p.x_type, r * p.ldh + k)));
+    }
+  });
+  return quantize_values(v, p.rows, cols, p.smooth, p.q, p.ldq, p.scale);
 }
 
 }  // namespace int8dit::ref

@@ -1,0 +1,94 @@
+// concat_gelu_quantize on the GPU against the CPU reference, within the fused ops' tolerance: the
+// row [a | GELU(h)] of Flux's single-stream proj_out, read from two separate, padded inputs. Every
+// shape of the quantization tests (quant_gpu_test_support.h), split in two: where a's width is a
+// multiple of 8 the vector kernels run (each vector from one input), where it is not, the scalar
+// path. Padding is NaN, so a kernel that reads past either input's row gives a NaN scale.
+#include <cuda_runtime_api.h>
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "int8dit/quantize.h"
+#include "int8dit/reference.h"
+#include "quant_gpu_test_support.h"
+
+namespace {
+
+using namespace quant_gpu_test;
+
+// a's share of a case's row: about a fifth (Flux: 3072 of 15360), a multiple of 8 except in every
+// third case, where 3 columns more send the call to the scalar path.
+int64_t a_columns(const Case& c, size_t index) {
+  int64_t a = std::max<int64_t>(8, c.cols / 5 / 8 * 8);
+  if (index % 3 == 2) a += 3;
+  return std::min(a, c.cols - 1);
+}
+
+// Columns [first, first + cols) of x's rows as rows of their own, with `pad` NaN columns after each.
+std::vector<uint16_t> take_columns(const Case& c, const std::vector<uint16_t>& x, int64_t first, int64_t cols, int64_t pad) {
+  std::vector<uint16_t> out(static_cast<size_t>(c.rows * (cols + pad)), to_half(kNaN, c.type));
+  for (int64_t r = 0; r < c.rows; ++r)
+    for (int64_t k = 0; k < cols; ++k) out[r * (cols + pad) + k] = x[r * c.ldx + first + k];
+  return out;
+}
+
+TEST(ConcatGeluQuantizeGpu, MatchesReferenceWithinToleranceFromTwoPaddedInputs) {
+  REQUIRE_GPU();
+  ToleranceTally tally;
+  const std::vector<Case> all = cases();
+  for (size_t i = 0; i < all.size(); ++i) {
+    Case c = all[i];
+    c.y = false;  // the op has no y output
+    const int64_t a_cols = a_columns(c, i), h_cols = c.cols - a_cols;
+    const int64_t pad = c.ldx - c.cols;  // the case's padding, odd where its stride is odd
+    SCOPED_TRACE(c.name() + " a_cols " + std::to_string(a_cols));
+    auto x = random_rows(c);
+    condition_extreme_column(c, x);
+    const auto a = take_columns(c, x, 0, a_cols, pad), h = take_columns(c, x, a_cols, h_cols, pad + 8);
+    const auto smooth = random_smooth(c);
+    Outputs ref(c), gpu(c);
+    DeviceArray<uint16_t> da(a), dh(h);
+    DeviceArray<float> dsmooth(smooth);
+    DeviceArray<int8_t> dq(gpu.q);
+    DeviceArray<float> dscale(gpu.scale);
+
+    int8dit::ConcatGeluQuantizeParams p;
+    p.rows = c.rows, p.a = a.data(), p.a_cols = a_cols, p.lda = a_cols + pad;
+    p.h = h.data(), p.h_cols = h_cols, p.ldh = h_cols + pad + 8, p.x_type = c.type;
+    p.smooth = c.smooth ? smooth.data() : nullptr;
+    p.q = ref.q.data(), p.ldq = c.ldq, p.scale = ref.scale.data();
+    ASSERT_TRUE(int8dit::ref::concat_gelu_quantize(p).ok());
+
+    p.a = da.get(), p.h = dh.get(), p.smooth = c.smooth ? dsmooth.get() : nullptr, p.q = dq.get(), p.scale = dscale.get();
+    const Status st = int8dit::concat_gelu_quantize(p, nullptr);
+    ASSERT_TRUE(st.ok()) << st.to_string();
+    ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+    gpu.q = dq.download();
+    gpu.scale = dscale.download();
+    expect_within_tolerance(c, gpu, ref, tally);
+    if (c.rows > 3) {
+      EXPECT_TRUE(std::isnan(gpu.scale[1]) && std::isnan(gpu.scale[2])) << "NaN/Inf rows have a NaN scale";
+    }
+  }
+  tally.expect_within_bound();
+}
+
+TEST(ConcatGeluQuantizeGpu, BadArgumentsAreRefusedBeforeAnythingIsWritten) {
+  REQUIRE_GPU();
+  RefusedCallBuffers b;
+  int8dit::ConcatGeluQuantizeParams p;
+  p.rows = 4, p.a = b.dx.get(), p.a_cols = 16, p.lda = 64, p.h = b.dx.get(), p.h_cols = 48, p.ldh = 64;
+  p.q = b.dq.get(), p.ldq = 48, p.scale = b.dscale.get();
+  Status st = int8dit::concat_gelu_quantize(p, nullptr);
+  EXPECT_NE(st.message().find("ldq = 48"), std::string::npos) << st.message();
+  p.ldq = 64;
+  p.h = b.x.data();  // host memory
+  st = int8dit::concat_gelu_quantize(p, nullptr);
+  EXPECT_NE(st.message().find("h (the input GELU applies to)"), std::string::npos) << st.message();
+  b.expect_nothing_written();
+}
+
+}  // namespace
