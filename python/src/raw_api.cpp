@@ -176,6 +176,28 @@ void gelu_quantize_raw(bool host, uintptr_t x, DType x_type, int64_t rows, int64
   run_fused_op(host, p, stream, &int8dit::ref::gelu_quantize, &int8dit::gelu_quantize, "gelu_quantize");
 }
 
+// [a | GELU(h)] + per-token quantization: Flux's single-stream proj_out input, read from the attention
+// output and proj_mlp's output, so that neither GELU's output nor the concatenation is written.
+void concat_gelu_quantize_raw(bool host, uintptr_t a, int64_t a_cols, int64_t lda, uintptr_t h, int64_t h_cols,
+                              int64_t ldh, DType x_type, int64_t rows, uintptr_t smooth, uintptr_t q, uintptr_t q_scale,
+                              uintptr_t stream) {
+  int8dit::ConcatGeluQuantizeParams p;
+  p.rows = rows;
+  p.a = ptr<const void>(a);
+  p.a_cols = a_cols;
+  p.lda = lda;
+  p.h = ptr<const void>(h);
+  p.h_cols = h_cols;
+  p.ldh = ldh;
+  p.x_type = x_type;
+  p.smooth = ptr<const float>(smooth);
+  p.q = ptr<int8_t>(q);
+  p.ldq = a_cols + h_cols;
+  p.scale = ptr<float>(q_scale);
+  run_fused_op(host, p, stream, &int8dit::ref::concat_gelu_quantize, &int8dit::concat_gelu_quantize,
+               "concat_gelu_quantize");
+}
+
 }  // namespace
 
 void register_raw_api(nb::module_& m) {
@@ -194,6 +216,8 @@ void register_raw_api(nb::module_& m) {
         "q_scale"_a, "y"_a, "stream"_a);
   r.def("gelu_quantize", &gelu_quantize_raw, "host"_a, "x"_a, "x_type"_a, "rows"_a, "cols"_a, "ldx"_a, "smooth"_a,
         "q"_a, "q_scale"_a, "stream"_a);
+  r.def("concat_gelu_quantize", &concat_gelu_quantize_raw, "host"_a, "a"_a, "a_cols"_a, "lda"_a, "h"_a, "h_cols"_a,
+        "ldh"_a, "x_type"_a, "rows"_a, "smooth"_a, "q"_a, "q_scale"_a, "stream"_a);
 }
 
 }  // namespace int8dit_py

@@ -101,6 +101,18 @@ FLUX = dict(patch_size=1, in_channels=16, num_layers=1, num_single_layers=2, att
             axes_dims_rope=(8, 12, 12))
 
 
+FLUX_IMAGE_TOKENS, FLUX_TEXT_TOKENS = 64, 16
+FLUX_TOKENS = FLUX_IMAGE_TOKENS + FLUX_TEXT_TOKENS  # the single-stream blocks' joint sequence
+
+
+def flux_inputs():
+    img, txt = FLUX_IMAGE_TOKENS, FLUX_TEXT_TOKENS
+    return dict(hidden_states=torch.randn(1, img, 16, dtype=BF16), encoder_hidden_states=torch.randn(1, txt, 64, dtype=BF16),
+                pooled_projections=torch.randn(1, 32, dtype=BF16), timestep=torch.tensor([0.5]),
+                guidance=torch.tensor([3.5]), img_ids=torch.zeros(img, 3), txt_ids=torch.zeros(txt, 3),
+                return_dict=False)
+
+
 @torch.no_grad()
 def test_sd3_joint_blocks_fuse_the_norms_before_both_mlps():
     torch.manual_seed(0)
@@ -123,12 +135,7 @@ def test_flux_double_blocks_fuse_the_norms_before_both_mlps():
     torch.manual_seed(0)
     ref, fused, plain, report = variants(diffusers.FluxTransformer2DModel(**FLUX))
     assert (report.fused_norms, report.fused_blocks, report.gelu_mlps) == (2 + 2, 1, 2)
-    img, txt = 64, 16
-    inputs = dict(hidden_states=torch.randn(1, img, 16, dtype=BF16),
-                  encoder_hidden_states=torch.randn(1, txt, 64, dtype=BF16),
-                  pooled_projections=torch.randn(1, 32, dtype=BF16), timestep=torch.tensor([0.5]),
-                  guidance=torch.tensor([3.5]), img_ids=torch.zeros(img, 3), txt_ids=torch.zeros(txt, 3),
-                  return_dict=False)
+    inputs = flux_inputs()
     hits = PRODUCED.hits
     out = fused(**inputs)[0]
     # the double block: both streams' q, k, v and fc1; each single block: q, k, v and the MLP's linear
@@ -138,3 +145,42 @@ def test_flux_double_blocks_fuse_the_norms_before_both_mlps():
         for block in blocks:  # as int8dit.bench.e2e compiles them: the fused forward traces the class's
             block.compile(fullgraph=True, backend="aot_eager")
     assert cos(fused(**inputs)[0], out) > 0.9999
+
+
+@torch.no_grad()
+def test_flux_single_blocks_quantize_proj_outs_input_in_one_kernel(monkeypatch):
+    import int8dit.torch.flux_single as flux_single
+
+    torch.manual_seed(0)
+    ref, fused, plain, report = variants(diffusers.FluxTransformer2DModel(**FLUX))
+    assert report.concat_gelu_blocks == 2 and "2 Flux single-stream blocks" in str(report)
+    assert fused.state_dict().keys() == plain.state_dict().keys()
+    calls = []
+    real = flux_single.concat_gelu_quantize_impl
+
+    def counting(a, h, smooth):
+        calls.append((tuple(a.shape), tuple(h.shape)))
+        return real(a, h, smooth)
+
+    monkeypatch.setattr(flux_single, "concat_gelu_quantize_impl", counting)
+    inputs = flux_inputs()
+    out = fused(**inputs)[0]
+    # each single block: [attention (128) | proj_mlp's output (512)] over the 80 joint tokens
+    assert calls == [((1, FLUX_TOKENS, 128), (1, FLUX_TOKENS, 512))] * 2
+    assert cos(out, plain(**inputs)[0]) > 0.9999 and cos(out, ref(**inputs)[0]) > 0.999
+    unfused_gelu = copy.deepcopy(ref)
+    assert quantize_(unfused_gelu, min_features=64, fuse_gelu=False).concat_gelu_blocks == 0
+    assert cos(out, unfused_gelu(**inputs)[0]) > 0.9999
+    calls.clear()
+    for block in fused.single_transformer_blocks:  # traced: the class's forward, unfused
+        block.compile(fullgraph=True, backend="aot_eager")
+    assert cos(fused(**inputs)[0], out) > 0.9999 and calls == []
+
+
+@torch.no_grad()
+def test_flux_single_blocks_keep_their_forward_where_proj_out_stays_bf16():
+    torch.manual_seed(0)
+    model = diffusers.FluxTransformer2DModel(**FLUX).to(BF16).eval()
+    report = quantize_(model, min_features=64, exclude=["*single_transformer_blocks.*.proj_out"])
+    assert report.concat_gelu_blocks == 0 and report.gelu_mlps == 2
+    assert all("forward" not in vars(block) for block in model.single_transformer_blocks)

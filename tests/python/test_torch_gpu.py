@@ -120,6 +120,7 @@ def test_gpu_diffusers_flux_block_stack():
     ref = model(**inputs)[0]
     report = quantize_(model)
     assert any("ff" in n for n in report.quantized) and "x_embedder" in report.skipped
+    assert report.concat_gelu_blocks == 4  # the single-stream blocks: proj_out reads [attention | GELU] as int8
     out = model(**inputs)[0]
     assert cos(out, ref) > 0.98
     for blocks in (model.transformer_blocks, model.single_transformer_blocks):
@@ -155,6 +156,21 @@ def test_gpu_gelu_quantize_matches_the_cpu_reference():
     for div in (None, smooth):
         q, s = torch.ops.int8dit.gelu_quantize(x, div)
         q_cpu, s_cpu = torch.ops.int8dit.gelu_quantize(x.cpu(), None if div is None else div.cpu())
+        torch.testing.assert_close(s.cpu(), s_cpu, rtol=1e-5, atol=0)
+        off = (q.cpu().int() - q_cpu.int()).abs()
+        assert off.max() <= 1 and (off > 0).float().mean() <= 1e-3
+
+
+@torch.no_grad()
+def test_gpu_concat_gelu_quantize_matches_the_cpu_reference():
+    # Flux's single-stream proj_out input at 1024 px: [attention (3072) | GELU(proj_mlp) (12288)],
+    # the attention output a strided view, as the vector kernels read two inputs.
+    a = (torch.randn(4608, 3200, device="cuda", dtype=torch.bfloat16) * 3)[:, :3072]
+    h = torch.randn(4608, 12288, device="cuda", dtype=torch.bfloat16) * 3
+    smooth = torch.rand(15360, device="cuda") + 0.5
+    for div in (None, smooth):
+        q, s = torch.ops.int8dit.concat_gelu_quantize(a, h, div)
+        q_cpu, s_cpu = torch.ops.int8dit.concat_gelu_quantize(a.cpu(), h.cpu(), None if div is None else div.cpu())
         torch.testing.assert_close(s.cpu(), s_cpu, rtol=1e-5, atol=0)
         off = (q.cpu().int() - q_cpu.int()).abs()
         assert off.max() <= 1 and (off > 0).float().mean() <= 1e-3

@@ -107,7 +107,8 @@ def compile_blocks(torch, model, fullgraph: bool = True):
 def rewrites_of(report) -> dict:
     """What quantize_ rewrote beyond the layers, for the results: the fused producers change the timing."""
     return {"shared_input_groups": report.shared_input_groups, "gelu_mlps": report.gelu_mlps,
-            "fused_norms": report.fused_norms, "fused_blocks": report.fused_blocks}
+            "concat_gelu_blocks": report.concat_gelu_blocks, "fused_norms": report.fused_norms,
+            "fused_blocks": report.fused_blocks}
 
 
 def make_variant(torch, path: str, model, names, fuse_gelu: bool = True, fuse_norms: bool = True):

@@ -1,6 +1,7 @@
 """PyTorch layer of int8dit: custom ops, the quantized Linear, and quantize_ for whole models."""
 from .adanorm import FusedAdaLayerNormZero, fuse_adaln_zero
-from .fused import gelu_quantize, layernorm_modulate_quantize, modulated_linears
+from .flux_single import fuse_flux_single_blocks
+from .fused import concat_gelu_quantize, gelu_quantize, layernorm_modulate_quantize, modulated_linears
 from .linear import Linear
 from .mlp import GeluMLP, fuse_gelu_mlps
 from .ops import gemm_w8a8, linear, linear_w8a8, quantize_rows
@@ -14,7 +15,9 @@ __all__ = [
     "GeluMLP",
     "Linear",
     "QuantizeReport",
+    "concat_gelu_quantize",
     "fuse_adaln_zero",
+    "fuse_flux_single_blocks",
     "fuse_gelu_mlps",
     "gelu_quantize",
     "gemm_w8a8",

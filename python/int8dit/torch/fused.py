@@ -13,6 +13,12 @@ it from the first linear's output and quantizes it in the same pass, so the GELU
 written in bf16 (int8dit.torch.mlp wires it into diffusers' FeedForward):
 
     int8dit::gelu_quantize(x [..., K] bf16/fp16, smooth?) -> (q int8 [..., K], q_scale fp32 [...])
+
+Flux's single-stream blocks feed proj_out with ``cat([attention output, GELU(proj_mlp output)], -1)``;
+``concat_gelu_quantize`` reads both inputs once and writes only the int8 rows of that concatenation
+(int8dit.torch.flux_single wires it into diffusers' FluxSingleTransformerBlock):
+
+    int8dit::concat_gelu_quantize(a [..., Ka], h [..., Kh], smooth?) -> (q int8 [..., Ka + Kh], q_scale fp32 [...])
 """
 from __future__ import annotations
 
@@ -105,6 +111,50 @@ def gelu_quantize(x: Tensor, smooth: Optional[Tensor] = None) -> tuple[Tensor, T
 @gelu_quantize.register_fake
 def _(x, smooth=None):
     return x.new_empty(x.shape, dtype=torch.int8), x.new_empty(x.shape[:-1], dtype=torch.float32)
+
+
+def _fused_input_rows(op: str, t: Tensor, name: str) -> Tensor:
+    """``t`` as [M, K] rows with unit stride along K; a 16-bit float on the CPU or a CUDA device."""
+    _check_device(t, name)
+    if t.dtype not in (torch.bfloat16, torch.float16):
+        raise ValueError(f"int8dit.{op}: {name} is {t.dtype}; it must be bfloat16 or float16")
+    t2 = t.reshape(-1, t.shape[-1])
+    return t2 if t2.stride(-1) == 1 else t2.contiguous()
+
+
+def concat_gelu_quantize_impl(a: Tensor, h: Tensor, smooth: Optional[Tensor]) -> tuple[Tensor, Tensor]:
+    op = "concat_gelu_quantize"
+    if a.shape[:-1] != h.shape[:-1] or a.dtype != h.dtype or a.device != h.device:
+        raise ValueError(f"int8dit.{op}: a is {a.dtype} {tuple(a.shape)} on {a.device} and h {h.dtype} "
+                         f"{tuple(h.shape)} on {h.device}; they must match in every dimension but the last, in dtype "
+                         "and in device (their rows are concatenated)")
+    ka, kh = a.shape[-1], h.shape[-1]
+    if ka == 0 or kh == 0:
+        raise ValueError(f"int8dit.{op}: a has {ka} and h {kh} features; each needs at least one")
+    a2, h2 = _fused_input_rows(op, a, "a"), _fused_input_rows(op, h, "h")
+    m = a2.shape[0]
+    check_smooth(op, smooth, ka + kh, a.device)
+    q = torch.empty((m, ka + kh), dtype=torch.int8, device=a.device)
+    qs = torch.empty((m,), dtype=torch.float32, device=a.device)
+    if m > 0:
+        _C.raw.concat_gelu_quantize(a.device.type == "cpu", a2.data_ptr(), ka, a2.stride(0) if m > 1 else ka,
+                                    h2.data_ptr(), kh, h2.stride(0) if m > 1 else kh, _DTYPES[a.dtype], m,
+                                    _ptr(smooth), q.data_ptr(), qs.data_ptr(), _stream(a))
+    return q.view(*a.shape[:-1], ka + kh), qs.view(a.shape[:-1])
+
+
+@torch.library.custom_op("int8dit::concat_gelu_quantize", mutates_args=())
+def concat_gelu_quantize(a: Tensor, h: Tensor, smooth: Optional[Tensor] = None) -> tuple[Tensor, Tensor]:
+    """``cat([a, GELU(h)], -1)`` (GELU's tanh form; a and h bf16 or fp16 with the same leading shape),
+    divided by ``smooth`` where given, quantized per row without the concatenation ever being written:
+    int8 [..., Ka + Kh] and fp32 scales [...]."""
+    return concat_gelu_quantize_impl(a, h, smooth)
+
+
+@concat_gelu_quantize.register_fake
+def _(a, h, smooth=None):
+    return (a.new_empty((*a.shape[:-1], a.shape[-1] + h.shape[-1]), dtype=torch.int8),
+            a.new_empty(a.shape[:-1], dtype=torch.float32))
 
 
 def modulated_linears(x: Tensor, shift: Tensor, scale: Tensor, layers: Sequence[Linear],

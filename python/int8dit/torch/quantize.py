@@ -35,6 +35,7 @@ class QuantizeReport:
     skipped: dict[str, str] = field(default_factory=dict)
     shared_input_groups: int = 0  # groups of sibling layers that quantize a common input once
     gelu_mlps: int = 0  # tanh-GELU FeedForwards whose fc2 reads int8 straight from the GELU (mlp.py)
+    concat_gelu_blocks: int = 0  # Flux single-stream blocks whose proj_out reads [attention | GELU] as int8 (flux_single.py)
     fused_norms: int = 0  # adaLN-Zero norms whose output carries its quantization (adanorm.py)
     fused_blocks: int = 0  # DiT, PixArt, SD3 and Flux blocks whose inline modulated norms do the same (blocks.py)
 
@@ -42,6 +43,9 @@ class QuantizeReport:
         lines = [f"int8dit: quantized {len(self.quantized)} linear layers, kept {len(self.skipped)} in float"]
         if self.gelu_mlps:
             lines.append(f"  {self.gelu_mlps} GELU MLPs quantize fc2's input in the GELU kernel")
+        if self.concat_gelu_blocks:
+            lines.append(f"  {self.concat_gelu_blocks} Flux single-stream blocks quantize proj_out's input "
+                         "[attention | GELU] in one kernel")
         if self.fused_norms:
             lines.append(f"  {self.fused_norms} adaLN-Zero norms quantize their output in the norm kernel")
         if self.fused_blocks:
@@ -102,7 +106,9 @@ def quantize_(model: nn.Module, include: Optional[Sequence[str]] = None,
     ``share_inputs``, sibling layers that are called on the same tensor (attention's q, k and v)
     quantize it once (int8dit.torch.shared_input; bit-identical results). With ``fuse_gelu``, diffusers'
     tanh-GELU FeedForwards run GELU and fc2's quantization in one kernel (int8dit.torch.mlp; int8
-    values may differ by one from the unfused path, which rounds GELU's output to bf16 first). With
+    values may differ by one from the unfused path, which rounds GELU's output to bf16 first), and
+    Flux's single-stream blocks quantize proj_out's input [attention | GELU(proj_mlp)] in one kernel
+    without writing GELU's output or the concatenation (int8dit.torch.flux_single). With
     ``fuse_norms``, diffusers' AdaLayerNormZero(Single) compute LayerNorm + modulation and the int8 rows
     of their output in one kernel, and the int8dit Linears reading that output run only their GEMMs
     (int8dit.torch.adanorm; the output is rounded once where PyTorch rounds three times), and so do
@@ -122,16 +128,18 @@ def quantize_(model: nn.Module, include: Optional[Sequence[str]] = None,
 def apply_fusions(model: nn.Module, report: QuantizeReport, share_inputs: bool = True, fuse_gelu: bool = True,
                   fuse_norms: bool = True) -> QuantizeReport:
     """The rewrites quantize_ makes once the layers are int8dit Linears (load_quantized makes them too):
-    sibling layers sharing one quantization of their input, GELU MLPs and adaLN-Zero norms that
-    quantize their own output. Counts what it did into ``report``."""
+    sibling layers sharing one quantization of their input, GELU MLPs, Flux single-stream blocks and
+    adaLN-Zero norms that quantize their own output. Counts what it did into ``report``."""
     if share_inputs:
         from .shared_input import share_sibling_inputs
 
         report.shared_input_groups = share_sibling_inputs(model)
     if fuse_gelu:
+        from .flux_single import fuse_flux_single_blocks
         from .mlp import fuse_gelu_mlps
 
         report.gelu_mlps = fuse_gelu_mlps(model)
+        report.concat_gelu_blocks = fuse_flux_single_blocks(model)
     if fuse_norms:
         from .adanorm import fuse_adaln_zero
         from .blocks import fuse_block_norms

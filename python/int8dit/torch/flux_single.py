@@ -1,0 +1,87 @@
+"""Flux's single-stream blocks with GELU and the concatenation fused into proj_out's quantization.
+
+diffusers' FluxSingleTransformerBlock computes ``proj_out(cat([attn(n), GELU(proj_mlp(n))], -1))``.
+With int8dit Linears that is a GELU pass over proj_mlp's output (4608 x 12288 at 1024 px), a
+concatenation pass over both inputs (4608 x 15360) and proj_out's own quantization pass reading the
+concatenation back: about 0.5 GB a block moved that ``concat_gelu_quantize`` does not move. It reads
+the attention output and proj_mlp's output once and writes only proj_out's int8 rows, and proj_out
+then runs only its GEMM.
+
+``fuse_flux_single_blocks`` gives each such block a forward of its own, set on the instance (the
+module, its class, children and state dict stay as they are). It is the block's own computation op
+for op, with the GELU moved after the attention (they are independent) and fused. It applies where
+proj_out is an int8dit Linear and act_mlp the tanh GELU, on plain eager calls with bf16/fp16
+activations; any other call runs the class's forward.
+
+Numerics: the unfused path rounds GELU's output to bf16 before quantizing it; the fused one
+quantizes the fp32 GELU value, so int8 values may differ by one, as in int8dit.torch.mlp.
+"""
+from __future__ import annotations
+
+import types
+
+import torch
+from torch import Tensor, nn
+
+from .fused import concat_gelu_quantize_impl
+from .linear import Linear
+from .ops import gemm_unchecked, plain_eager_call
+
+_FUSED_DTYPES = (torch.bfloat16, torch.float16)
+
+
+def _single_block_fits(block: nn.Module) -> bool:
+    """A diffusers FluxSingleTransformerBlock (matched by class name and attributes, so diffusers need
+    not be importable here) whose proj_out is an int8dit Linear reading [attention | GELU(proj_mlp)]."""
+    if type(block).__name__ != "FluxSingleTransformerBlock":
+        return False
+    act, proj_mlp, proj_out = (getattr(block, n, None) for n in ("act_mlp", "proj_mlp", "proj_out"))
+    return (isinstance(act, nn.GELU) and act.approximate == "tanh" and isinstance(proj_out, Linear) and
+            proj_mlp is not None and getattr(proj_mlp, "out_features", -1) < proj_out.in_features)
+
+
+def _fusable(x: Tensor) -> bool:
+    return x.dim() == 3 and x.dtype in _FUSED_DTYPES and plain_eager_call(x)
+
+
+def _single_forward(self, hidden_states: Tensor, encoder_hidden_states: Tensor, temb: Tensor,
+                    image_rotary_emb=None, joint_attention_kwargs=None):
+    if not _fusable(hidden_states) or not _fusable(encoder_hidden_states):
+        return type(self).forward(self, hidden_states, encoder_hidden_states, temb, image_rotary_emb,
+                                  joint_attention_kwargs)
+    text_seq_len = encoder_hidden_states.shape[1]
+    hidden_states = torch.cat([encoder_hidden_states, hidden_states], dim=1)
+
+    residual = hidden_states
+    norm_hidden_states, gate = self.norm(hidden_states, emb=temb)
+    mlp_hidden_states = self.proj_mlp(norm_hidden_states)  # GELU: fused below
+    attn_output = self.attn(hidden_states=norm_hidden_states, image_rotary_emb=image_rotary_emb,
+                            **(joint_attention_kwargs or {}))
+
+    proj_out = self.proj_out
+    if attn_output.dtype == mlp_hidden_states.dtype and attn_output.shape[:-1] == mlp_hidden_states.shape[:-1]:
+        q, q_scale = concat_gelu_quantize_impl(attn_output, mlp_hidden_states, proj_out.smooth)
+        out = gemm_unchecked(q, proj_out.weight, q_scale, proj_out.weight_scale, proj_out.bias,
+                             hidden_states.dtype)
+    else:  # an attention processor that changed the dtype: the block's own ops
+        out = proj_out(torch.cat([attn_output, self.act_mlp(mlp_hidden_states)], dim=2))
+    hidden_states = gate.unsqueeze(1) * out
+    hidden_states = residual + hidden_states
+    if hidden_states.dtype == torch.float16:
+        hidden_states = hidden_states.clip(-65504, 65504)
+
+    encoder_hidden_states, hidden_states = hidden_states[:, :text_seq_len], hidden_states[:, text_seq_len:]
+    return encoder_hidden_states, hidden_states
+
+
+def fuse_flux_single_blocks(model: nn.Module) -> int:
+    """Give every Flux single-stream block of ``model`` whose proj_out is an int8dit Linear the fused
+    forward (see the module docstring). Returns how many."""
+    count = 0
+    for module in model.modules():
+        if getattr(module, "_int8dit_fused_concat_gelu", False) or not _single_block_fits(module):
+            continue
+        module.forward = types.MethodType(_single_forward, module)
+        module._int8dit_fused_concat_gelu = True
+        count += 1
+    return count
