@@ -1,4 +1,5 @@
 #include <algorithm>
+#include <cerrno>  // program_invocation_short_name (glibc)
 #include <cstdio>
 #include <cstdlib>
 #include <vector>
@@ -9,7 +10,8 @@ namespace bench_quant {
 
 void check_cuda(cudaError_t err, const char* what) {
   if (err == cudaSuccess) return;
-  std::fprintf(stderr, "int8dit_bench_quant: %s failed: %s\n", what, cudaGetErrorString(err));
+  // The program's own name: four benchmark programs share this file.
+  std::fprintf(stderr, "%s: %s failed: %s\n", program_invocation_short_name, what, cudaGetErrorString(err));
   std::exit(1);
 }
 

@@ -36,6 +36,9 @@
 #                                      (candidate quantization layouts against the library and the copy ceilings)
 #   STEPS="... gelu_epilogue"          gelu_epilogue: bench/gelu_epilogue (fc1 GEMM + gelu_quantize against
 #                                      the GEMM with GELU in its epilogue + quantize_rows; gelu_epilogue.json)
+#   STEPS="... pdl_probe"              pdl_probe: bench/quant/pdl_placement_probe.cu (CTAs an SM and start
+#                                      spread of back-to-back persistent launches, PDL on and off;
+#                                      PDL_PROBE_ARGS="THREADS SMEM CARVEOUT SPIN_US LAUNCHES") -> pdl_placement.txt
 #   STEPS="... probe"                  probe: scripts/device/host_overhead_probe.py (host cost of op plumbing;
 #                                      needs no build)
 #   STEPS="... tune"                  tune: bench/tune/run.sh (tuned vs heuristic, M sweep cliffs) on this build
@@ -236,6 +239,13 @@ step_gelu_epilogue() {
   [[ ${PIPESTATUS[0]} -eq 0 ]] || status=1
 }
 
+# Where back-to-back persistent launches place their CTAs, with and without programmatic dependent
+# launch (bench/quant/pdl_placement_probe.cu; PDL_PROBE_ARGS, default the one-warp LayerNorm CTA).
+step_pdl_probe() {
+  timeout "$(left)" "$BUILD/bench/quant/int8dit_pdl_placement_probe" ${PDL_PROBE_ARGS:-} 2>&1 | tee "$WORK/pdl_placement.txt"
+  [[ ${PIPESTATUS[0]} -eq 0 ]] || status=1
+}
+
 step_probe() {
   timeout "$(left)" python3 "$ROOT/scripts/device/host_overhead_probe.py" 2>&1 | grep -vi warn | tee "$WORK/host_overhead_probe.txt"
   [[ ${PIPESTATUS[0]} -eq 0 ]] || status=1
@@ -305,7 +315,7 @@ step_e2e_unfused() { E2E_ARGS="${E2E_ARGS:-} ${E2E_UNFUSED_FLAGS:---no-fuse-gelu
 
 for step in $STEPS; do
   if [[ $(type -t "step_$step") != function ]]; then
-    echo "gpu_run: unknown step '$step' (steps: build test sanitize repeat sass ncu_gemm quant quant_paths ncu_quant layout gelu_epilogue probe bench bench_back_to_back tune pytest e2e e2e_pdl_off e2e_unfused)"; status=1; continue
+    echo "gpu_run: unknown step '$step' (steps: build test sanitize repeat sass ncu_gemm quant quant_paths ncu_quant layout gelu_epilogue pdl_probe probe bench bench_back_to_back tune pytest e2e e2e_pdl_off e2e_unfused)"; status=1; continue
   fi
   "step_$step"
   step_done "$step"
