@@ -10,8 +10,9 @@ then runs only its GEMM.
 ``fuse_flux_single_blocks`` gives each such block a forward of its own, set on the instance (the
 module, its class, children and state dict stay as they are). It is the block's own computation op
 for op, with the GELU moved after the attention (they are independent) and fused. It applies where
-proj_out is an int8dit Linear and act_mlp the tanh GELU, on plain eager calls with bf16/fp16
-activations; any other call runs the class's forward.
+proj_out is an int8dit Linear and act_mlp the tanh GELU, to calls with bf16/fp16 activations that
+need no gradient, eager (straight to the implementation) or traced (torch.compile: through the
+registered op); any other call runs the class's forward.
 
 Numerics: the unfused path rounds GELU's output to bf16 before quantizing it; the fused one
 quantizes the fp32 GELU value, so int8 values may differ by one, as in int8dit.torch.mlp.
@@ -41,7 +42,9 @@ def _single_block_fits(block: nn.Module) -> bool:
 
 
 def _fusable(x: Tensor) -> bool:
-    return x.dim() == 3 and x.dtype in _FUSED_DTYPES and plain_eager_call(x)
+    # Traced calls fuse too (through the registered op): unlike the producers' table of the fused norms,
+    # this rewrite holds no state between ops. Calls that need a gradient take the class's forward.
+    return x.dim() == 3 and x.dtype in _FUSED_DTYPES and not (x.requires_grad and torch.is_grad_enabled())
 
 
 def _single_forward(self, hidden_states: Tensor, encoder_hidden_states: Tensor, temb: Tensor,
@@ -59,12 +62,16 @@ def _single_forward(self, hidden_states: Tensor, encoder_hidden_states: Tensor, 
                             **(joint_attention_kwargs or {}))
 
     proj_out = self.proj_out
-    if attn_output.dtype == mlp_hidden_states.dtype and attn_output.shape[:-1] == mlp_hidden_states.shape[:-1]:
+    if attn_output.dtype != mlp_hidden_states.dtype or attn_output.shape[:-1] != mlp_hidden_states.shape[:-1]:
+        # an attention processor that changed the dtype or the tokens: the block's own ops
+        out = proj_out(torch.cat([attn_output, self.act_mlp(mlp_hidden_states)], dim=2))
+    elif plain_eager_call(attn_output):  # skip the custom ops' Python wrappers (ops.py says why)
         q, q_scale = concat_gelu_quantize_impl(attn_output, mlp_hidden_states, proj_out.smooth)
         out = gemm_unchecked(q, proj_out.weight, q_scale, proj_out.weight_scale, proj_out.bias,
                              hidden_states.dtype)
-    else:  # an attention processor that changed the dtype: the block's own ops
-        out = proj_out(torch.cat([attn_output, self.act_mlp(mlp_hidden_states)], dim=2))
+    else:  # traced (torch.compile, make_fx): the registered ops, which have fake implementations
+        q, q_scale = torch.ops.int8dit.concat_gelu_quantize(attn_output, mlp_hidden_states, proj_out.smooth)
+        out = proj_out.forward_quantized(q, q_scale, hidden_states.dtype)
     hidden_states = gate.unsqueeze(1) * out
     hidden_states = residual + hidden_states
     if hidden_states.dtype == torch.float16:
