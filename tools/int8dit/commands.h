@@ -10,3 +10,4 @@
 int cmd_info(const std::vector<std::string>& args);   // cmd_info.cpp
 int cmd_check(const std::vector<std::string>& args);  // cmd_check.cpp
 int cmd_tune(const std::vector<std::string>& args);   // cmd_tune.cpp
+int cmd_bench(const std::vector<std::string>& args);  // cmd_bench.cpp

@@ -20,6 +20,7 @@ constexpr Command kCommands[] = {
     {"info", cmd_info, "the GPU, the kernel family that serves it, and what this build holds"},
     {"check", cmd_check, "verify the install: CPU reference self-check, then the GPU path against it"},
     {"tune", cmd_tune, "time every GEMM configuration per shape and keep the fastest in the tuning cache"},
+    {"bench", cmd_bench, "run a benchmark program (GEMM, quantization, tuning) on this GPU"},
 };
 
 void usage(FILE* to) {
