@@ -49,3 +49,52 @@ def test_gpu_time_counts_each_kernel_once_not_again_under_its_operator():
               Event(key="nvjet_gemm_kernel", device_type=DeviceType.CUDA, self_device_time_total=900.0),
               Event(key="int8dit_quantize_kernel", device_type=DeviceType.CUDA, self_device_time_total=100.0)]
     assert device_time_us(events) == 1000.0
+
+
+def test_kernels_are_sorted_into_kinds_by_their_names():
+    from int8dit.bench.profile import kernel_kind
+
+    kinds = {
+        "void int8dit::quant::row_quantize_registers<__nv_bfloat16, int8dit::quant::ConcatGeluOp<...>, 8>": "int8dit quantization",
+        "pytorch_flash::flash_fwd_kernel<Flash_fwd_kernel_traits<128, 128, 64, 4>, true>": "attention",
+        "fmha_cutlassF_bf16_aligned_64x64_rf_sm80(PyTorchMemEffAttention::AttentionKernel<...>)": "attention",
+        "cudnn_generated_fort_native_sdpa_sm90_flash_fprop_wgmma_f16_knob_3_64x64x128": "attention",
+        "void cutlass::device_kernel<cutlass::gemm::kernel::GemmUniversal<cute::tuple<int, int, int, int>, ...>>": "CUTLASS GEMM",
+        "void int8dit::gemm::sm80::sm80_w8a8_gemm_kernel<int8dit::gemm::sm80::Mainloop<128, 128, 64>>": "int8dit GEMM",
+        "nvjet_hsh_128x256_64x4_2x1_v_bz_coopA_NTN": "cuBLAS GEMM",
+        "sm90_xmma_gemm_bf16bf16_bf16f32_f32_tn_n_tilesize128x128x64_warpgroupsize1x1x1": "cuBLAS GEMM",
+        "void at::native::(anonymous namespace)::vectorized_layer_norm_kernel<c10::BFloat16, float>": "normalization",
+        "triton_red_fused_native_layer_norm_0": "normalization",
+        "void at::native::vectorized_elementwise_kernel<4, at::native::CUDAFunctor_add<c10::BFloat16>>": "elementwise, reductions, copies",
+        "void at::native::(anonymous namespace)::CatArrayBatchedCopy<...>": "elementwise, reductions, copies",
+        "triton_poi_fused_add_mul_0": "elementwise, reductions, copies",
+        "Memcpy DtoD (Device -> Device)": "elementwise, reductions, copies",
+        "some_kernel_nobody_named": "other",
+    }
+    for name, kind in kinds.items():
+        assert kernel_kind(name) == kind, name
+
+
+def test_gpu_time_is_summed_by_kind_over_device_events_only():
+    from types import SimpleNamespace
+
+    from int8dit.bench.profile import gpu_time_by_kind
+
+    def event(key, us, count=1, device="DeviceType.CUDA"):
+        return SimpleNamespace(key=key, count=count, device_type=device, self_device_time_total=us)
+
+    events = [event("row_quantize_registers<...>", 30.0, 2), event("row_quantize_streaming<...>", 5.0),
+              event("nvjet_hsh_128x256", 40.0, 3), event("int8dit::linear", 70.0, 3, "DeviceType.CPU"),
+              event("flash_fwd_kernel", 0.0)]
+    assert gpu_time_by_kind(events) == [
+        {"kind": "cuBLAS GEMM", "device_us": 40.0, "kernels": 3},
+        {"kind": "int8dit quantization", "device_us": 35.0, "kernels": 3},
+    ]  # the CPU-side operator (whose self device time repeats its kernels') and idle kernels are left out
+
+
+def test_the_report_shows_the_gpu_time_by_kind():
+    prof = {"wall_us": 2000.0, "device_us": 1000.0, "device_busy": 0.5, "top": [],
+            "by_kind": [{"kind": "int8dit GEMM", "device_us": 600.0, "kernels": 12},
+                        {"kind": "attention", "device_us": 400.0, "kernels": 2}]}
+    text = "\n".join(profile_lines({"int8dit": {"median_ms": 2.0, "profile": prof}}))
+    assert "| int8dit GEMM | 12 | 0.600 | 0.60 |" in text and "| attention | 2 | 0.400 | 0.40 |" in text

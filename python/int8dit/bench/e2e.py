@@ -372,8 +372,8 @@ def main(argv=None) -> int:
     ap.add_argument("--minilm", action="store_true", help="also evaluate all-MiniLM-L6-v2 (real weights)")
     ap.add_argument("--verbose", action="store_true", help="print tracebacks of failing paths")
     ap.add_argument("--profile", action="store_true",
-                    help="also run one forward of every path under torch.profiler: its top operators by GPU time "
-                         "and how busy the GPU was, in e2e.json and e2e.md")
+                    help="also run one forward of every path under torch.profiler: its top operators by GPU time, "
+                         "its GPU time by kind of kernel and how busy the GPU was, in e2e.json and e2e.md")
     ap.add_argument("--path-timeout", type=float, default=0, metavar="S",
                     help="give up a path (model build excluded) after S seconds of wall time and record why, "
                     "so a hanging compile costs that path, not the run (0 = no limit)")

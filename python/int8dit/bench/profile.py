@@ -1,9 +1,9 @@
 """One forward under torch.profiler, boiled down to what the e2e report needs: where the GPU time of a
-path goes (its top operators by self GPU time) and whether the GPU was kept busy at all (kernel time
-over wall time), so that a path slower than expected says whether it lost in its kernels or in the
-host's launching of them; and, for the host side, the top entries by self CPU time (operators and
-CUDA runtime calls, whoever made them) and the Python functions with the most own time (cProfile,
-one more forward).
+path goes (its top operators by self GPU time, and all of it by kind of kernel: what is left to fuse)
+and whether the GPU was kept busy at all (kernel time over wall time), so that a path slower than
+expected says whether it lost in its kernels or in the host's launching of them; and, for the host
+side, the top entries by self CPU time (operators and CUDA runtime calls, whoever made them) and the
+Python functions with the most own time (cProfile, one more forward).
 
     python -m int8dit.bench.e2e --profile ...   # adds "profile" to every path that ran
 """
@@ -30,6 +30,46 @@ def _on_device(evt) -> bool:
     return device_type is not None and str(device_type) != "DeviceType.CPU"
 
 
+# Kernel kinds by name, first match wins (case-insensitive substrings). Attention comes before the
+# GEMMs because the memory-efficient SDPA kernels are CUTLASS kernels ("fmha_cutlass..."). int8dit's
+# Hopper GEMMs are CUTLASS GemmUniversal instantiations, not all of whose names mention int8dit (14 of
+# the 36 of a sm_90a build, 2026-12-04), so they count as CUTLASS GEMMs: in an int8dit path those are
+# its W8A8 kernels (PyTorch's own CUTLASS GEMMs, e.g. FP8 rowwise, run in the FP8 paths).
+KERNEL_KINDS = (
+    ("int8dit quantization", ("row_quantize",)),
+    ("attention", ("flash", "fmha", "sdpa", "attention", "attn")),
+    ("int8dit GEMM", ("int8dit", "w8a8")),
+    ("CUTLASS GEMM", ("gemmuniversal", "cutlass")),
+    ("cuBLAS GEMM", ("gemm", "nvjet", "xmma", "cublas", "matmul")),
+    ("normalization", ("norm",)),
+    ("elementwise, reductions, copies", ("elementwise", "vectorized", "unrolled", "reduce", "copy", "cat",
+                                        "memcpy", "memset", "triton", "index", "where")),
+)
+
+
+def kernel_kind(name: str) -> str:
+    """Which of KERNEL_KINDS a kernel's name says it is, or "other"."""
+    low = name.lower()
+    for kind, needles in KERNEL_KINDS:
+        if any(n in low for n in needles):
+            return kind
+    return "other"
+
+
+def gpu_time_by_kind(events) -> list:
+    """GPU time of the device-side events grouped by kernel_kind: [{"kind", "device_us", "kernels"}...],
+    most time first."""
+    kinds: dict = {}
+    for e in events:
+        if not _on_device(e) or _device_us(e) <= 0:
+            continue
+        k = kinds.setdefault(kernel_kind(e.key), {"device_us": 0.0, "kernels": 0})
+        k["device_us"] += _device_us(e)
+        k["kernels"] += int(e.count)
+    return sorted(({"kind": k, "device_us": round(v["device_us"], 1), "kernels": v["kernels"]} for k, v in kinds.items()),
+                  key=lambda r: r["device_us"], reverse=True)
+
+
 def device_time_us(events) -> float:
     """GPU time of the device-side events (kernels, copies) among profiler events, each counted once."""
     return sum(_device_us(e) for e in events if _on_device(e))
@@ -39,9 +79,11 @@ def profile_forward(torch, fn: Callable[[], object], top: int = 10) -> dict:
     """Run ``fn`` once (after one untimed call) under torch.profiler and summarize it.
 
     Returns {"wall_us", "device_us" (GPU time of all kernels and copies), "device_busy" (its
-    ratio; well below 1 means the host, not the kernels, set the pace), "top": [{"name", "calls",
-    "device_us", "cpu_us"}...]} with ``top`` operators by self GPU time (by self CPU time where no GPU
-    ran)."""
+    ratio; well below 1 means the host, not the kernels, set the pace), "by_kind" (that GPU time by
+    kind of kernel: int8dit's quantization, attention, GEMMs (CUTLASS: int8dit's W8A8 in its paths;
+    cuBLAS), norms, elementwise),
+    "top": [{"name", "calls", "device_us", "cpu_us"}...]} with ``top`` operators by self GPU time (by
+    self CPU time where no GPU ran)."""
     from torch.profiler import ProfilerActivity, profile
 
     cuda = torch.cuda.is_available()
@@ -71,6 +113,7 @@ def profile_forward(torch, fn: Callable[[], object], top: int = 10) -> dict:
 
     return {"wall_us": round(wall_us, 1), "device_us": round(device_us, 1),
             "device_busy": round(device_us / wall_us, 3) if wall_us > 0 else 0.0,
+            "by_kind": gpu_time_by_kind(events),
             "top": [row(e) for e in sorted(events, key=key, reverse=True)[:top] if key(e) > 0],
             "top_cpu": [row(e) for e in sorted(events, key=cpu, reverse=True)[:top] if cpu(e) > 0],
             "top_python": python_hotspots(torch, fn, top)}

@@ -128,6 +128,13 @@ def profile_lines(paths: dict) -> list:
                     "host sets the pace) and the operators with the most self GPU time.", ""]
         out += [f"**{LABELS.get(path, path)}**: wall {p['wall_us'] / 1e3:.2f} ms, kernels {p['device_us'] / 1e3:.2f} ms "
                 f"(GPU busy {p['device_busy']:.2f})", ""]
+        if p.get("by_kind") and p["device_us"] > 0:
+            out += ["GPU time by kind of kernel (int8dit.bench.profile.KERNEL_KINDS; in an int8dit path the CUTLASS "
+                    "GEMMs are its W8A8 kernels):", "",
+                    "| kind of kernel | kernels | GPU ms | share |", "| --- | --- | --- | --- |"]
+            out += [f"| {r['kind']} | {r['kernels']} | {r['device_us'] / 1e3:.3f} | {r['device_us'] / p['device_us']:.2f} |"
+                    for r in p["by_kind"]]
+            out.append("")
         for key, caption, first, (h1, k1), (h2, k2) in _PROFILE_TABLES:
             if not p.get(key):
                 continue
