@@ -193,3 +193,18 @@ def test_flux_single_blocks_keep_their_forward_where_proj_out_stays_bf16():
     report = quantize_(model, min_features=64, exclude=["*single_transformer_blocks.*.proj_out"])
     assert report.concat_gelu_blocks == 0 and report.gelu_mlps == 2
     assert all("forward" not in vars(block) for block in model.single_transformer_blocks)
+
+
+@torch.no_grad()
+def test_a_loaded_flux_checkpoint_gets_the_fused_single_blocks(tmp_path):
+    import int8dit
+
+    torch.manual_seed(0)
+    model = diffusers.FluxTransformer2DModel(**FLUX).to(BF16).eval()
+    skeleton = copy.deepcopy(model)
+    quantize_(model, min_features=64)
+    int8dit.save_quantized(model, str(tmp_path / "flux.safetensors"))
+    loaded = int8dit.load_quantized(skeleton, str(tmp_path / "flux.safetensors"))
+    assert all(getattr(b, "_int8dit_fused_concat_gelu", False) for b in loaded.single_transformer_blocks)
+    inputs = flux_inputs()
+    assert torch.equal(loaded(**inputs)[0], model(**inputs)[0])
