@@ -16,6 +16,9 @@
 //                                     on WithRowBlocks<Op>: contiguous rows a persistent CTA
 //   stat_term(pass, x) / end_pass(pass, sum)   (end_pass gets the sum over the whole row)
 //   apply8(k, v[8]) / apply1(k, x)    the value of elements k.. (k: the column) from the inputs x
+//   kSecondInput, element(x, ldx, row, k)   (optional) the row continues in a second input: where
+//                                     element k of the row lives (ConcatGeluOp); such an op never
+//                                     takes the bulk-copy ring, which stages one input row
 #pragma once
 
 #include <cuda_runtime.h>
