@@ -1,0 +1,118 @@
+#!/usr/bin/env python3
+"""Host time of int8dit's PyTorch layer itself: what one eager call of a quantized layer spends in
+Python and PyTorch's allocator before and after the C++ entry point, with that entry point stubbed
+out (so no kernel and no CPU reference runs, on any machine).
+
+An eager DiT forward makes one such call per quantized layer (197 on DiT-XL/2, 335 on SD3-medium)
+and is host-bound on the H200's host (docs/python.md), so every microsecond here is paid per layer.
+The figures are this machine's: the H200's host ran the same Python ~1.5-3x slower (5.7 us for a
+call that takes ~2 us here; scripts/device/host_overhead_probe.py). Compare figures of one machine,
+and runs minutes apart: a 2-core machine's timings move by ~10%.
+
+    python3 bench/host/python_overhead.py [--calls N] [--json FILE]
+
+Paths timed (CPU tensors, bf16, M = 4 tokens x K = N = 64; the shapes do not matter with the
+kernels stubbed):
+  linear          Linear.forward -> linear_unchecked: the layer quantizes its own input (2 kernels)
+  linear_3d       the same on a [1, 4, 64] input, as a transformer block passes it
+  produced_hit    Linear.forward on a tensor a fused producer quantized (int8dit.torch.produced):
+                  only the GEMM
+  gelu_mlp        GeluMLP.forward: fc1, gelu_quantize, fc2's GEMM (3 entry points)
+  torch_empty     one torch.empty of the output's size: the unit the others are counted in
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+import types
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def per_call_us(fn, calls: int, repeats: int = 5) -> float:
+    """Median over `repeats` of the mean time of `calls` calls."""
+    for _ in range(min(calls, 2000)):
+        fn()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        for _ in range(calls):
+            fn()
+        times.append((time.perf_counter() - t0) / calls * 1e6)
+    return sorted(times)[len(times) // 2]
+
+
+def stub_entry_points(ops_module, fused_module) -> None:
+    """Replace the C++ module the layer calls by one whose pointer-level entry points do nothing."""
+    real = ops_module._C
+    raw = types.SimpleNamespace(**{name: (lambda *a, **k: None) for name in dir(real.raw) if not name.startswith("_")})
+    raw.gemm_workspace_size = lambda *a, **k: 0
+    fake = types.SimpleNamespace(raw=raw, DType=real.DType)
+    ops_module._C = fake
+    fused_module._C = fake
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--calls", type=int, default=20000, help="calls per timing (default 20000)")
+    ap.add_argument("--json", metavar="FILE", help="also write the figures, the machine and the commit to FILE")
+    args = ap.parse_args()
+
+    import torch
+
+    from int8dit.torch import GeluMLP, Linear
+    from int8dit.torch import fused as fused_module
+    from int8dit.torch import ops as ops_module
+    from int8dit.torch.produced import PRODUCED
+
+    stub_entry_points(ops_module, fused_module)
+    torch.set_grad_enabled(False)
+    torch.manual_seed(0)
+    # from_float runs the C++ weight quantization, stubbed here: build the layer from its buffers instead.
+    lin = Linear(64, 64)
+    x = torch.randn(4, 64, dtype=torch.bfloat16)
+    x3 = x.view(1, 4, 64)
+    y = torch.randn(4, 64, dtype=torch.bfloat16)
+    PRODUCED.remember(y, torch.empty(4, 64, dtype=torch.int8), torch.empty(4, dtype=torch.float32))
+    gelu = torch.nn.GELU(approximate="tanh")
+    gelu.proj = Linear(64, 256)
+    mlp = GeluMLP(torch.nn.ModuleList([gelu, torch.nn.Dropout(0.0), Linear(256, 64)])).eval()
+
+    paths = {
+        "linear": lambda: lin(x),
+        "linear_3d": lambda: lin(x3),
+        "produced_hit": lambda: lin(y),
+        "gelu_mlp": lambda: mlp(x),
+        "torch_empty": lambda: torch.empty((4, 64), dtype=torch.bfloat16),
+    }
+    hits = PRODUCED.hits
+    results = {name: round(per_call_us(fn, args.calls), 2) for name, fn in paths.items()}
+    if PRODUCED.hits == hits:
+        print("python_overhead: the produced_hit path did not take the producer's rows", file=sys.stderr)
+        return 1
+    try:
+        commit = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                                check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        commit = "unknown"
+    doc = {"benchmark": "bench/host/python_overhead.py", "command": " ".join(["python3"] + sys.argv),
+           "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "commit": commit,
+           "machine": {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
+                       "python": platform.python_version(), "torch": torch.__version__},
+           "unit": "microseconds of host time per call, C++ entry points stubbed", "us_per_call": results}
+    for name, us in results.items():
+        print(f"{name:14s} {us:7.2f} us")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(doc, f, indent=1)
+            f.write("\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
