@@ -18,6 +18,9 @@ kernels stubbed):
   produced_hit    Linear.forward on a tensor a fused producer quantized (int8dit.torch.produced):
                   only the GEMM
   gelu_mlp        GeluMLP.forward: fc1, gelu_quantize, fc2's GEMM (3 entry points)
+  modulated_norm  a block's inline modulated LayerNorm (int8dit.torch.blocks): y and its int8 rows in
+                  one entry point, recorded for the readers
+  concat_gelu     Flux's single-stream proj_out input: concat_gelu_quantize, then proj_out's GEMM
   torch_empty     one torch.empty of the output's size: the unit the others are counted in
 """
 from __future__ import annotations
@@ -83,11 +86,28 @@ def main() -> int:
     gelu.proj = Linear(64, 256)
     mlp = GeluMLP(torch.nn.ModuleList([gelu, torch.nn.Dropout(0.0), Linear(256, 64)])).eval()
 
+    from int8dit.torch.blocks import _modulated_norm
+    from int8dit.torch.fused import concat_gelu_quantize_impl
+    from int8dit.torch.ops import gemm_unchecked
+
+    norm = torch.nn.LayerNorm(64, elementwise_affine=False, eps=1e-6)
+    x_btk = torch.randn(2, 4, 64, dtype=torch.bfloat16)
+    shift, scale = torch.randn(2, 64, dtype=torch.bfloat16), torch.randn(2, 64, dtype=torch.bfloat16)
+    attn, h = torch.randn(1, 4, 64, dtype=torch.bfloat16), torch.randn(1, 4, 256, dtype=torch.bfloat16)
+    proj_out = Linear(320, 64)
+
+    def concat_gelu():
+        q, s = concat_gelu_quantize_impl(attn, h, None)
+        b = proj_out._buffers
+        return gemm_unchecked(q, b["weight"], s, b["weight_scale"], b["bias"], torch.bfloat16)
+
     paths = {
         "linear": lambda: lin(x),
         "linear_3d": lambda: lin(x3),
         "produced_hit": lambda: lin(y),
         "gelu_mlp": lambda: mlp(x),
+        "modulated_norm": lambda: _modulated_norm(norm, x_btk, shift, scale),
+        "concat_gelu": concat_gelu,
         "torch_empty": lambda: torch.empty((4, 64), dtype=torch.bfloat16),
     }
     hits = PRODUCED.hits

@@ -60,9 +60,7 @@ def _joint_block_fits(block: nn.Module) -> bool:
 def _modulated_norm(norm: nn.LayerNorm, x: Tensor, shift: Tensor, scale: Tensor) -> Tensor:
     """layer_norm(x) * (1 + scale) + shift, rounded once, with its int8 rows recorded for its readers.
     shift and scale: one row per batch element ([B, K] or [B, 1, K])."""
-    b, k = x.shape[0], x.shape[-1]
-    q, q_scale, y = layernorm_modulate_quantize_with_output(x, shift.reshape(b, k), scale.reshape(b, k), norm.eps,
-                                                            None)
+    q, q_scale, y = layernorm_modulate_quantize_with_output(x, shift, scale, norm.eps, None)
     PRODUCED.remember(y, q, q_scale)
     return y
 

@@ -30,14 +30,29 @@ from torch import Tensor
 from .. import _C
 from .checks import check_smooth
 from .linear import Linear
-from .ops import _DTYPES, _check_device, _ptr, _stream
+from .ops import _DTYPES, _check_device, _current_stream, _ptr
 
 
-def _modulation_rows(t: Tensor, batches: int, k: int, name: str) -> Tensor:
+def _modulation_rows(t: Tensor, batches: int, k: int, name: str, dtype: torch.dtype) -> Tensor:
+    if t.dtype != dtype:
+        t = t.to(dtype)
     t2 = t.reshape(batches, k) if t.dim() != 2 else t
     if t2.shape != (batches, k):
         raise ValueError(f"{name} has shape {tuple(t.shape)}; expected ({batches}, {k}): one row per batch element")
     return t2 if t2.stride(-1) == 1 else t2.contiguous()
+
+
+def _rows_of(x: Tensor, k: int) -> tuple[Tensor, int, int]:
+    """(rows, row count, row stride): x's rows of k elements as a tensor the caller must keep until the
+    C++ call has read it (it may be a copy): x itself where contiguous (no reshape: ~1 us of host time
+    a call), else its [M, k] view, or a contiguous copy where the rows are not evenly strided."""
+    if x.is_contiguous():
+        return x, (x.numel() // k if k else 0), k
+    x2 = x.reshape(-1, k)
+    if x2.stride(-1) != 1:
+        x2 = x2.contiguous()
+    m = x2.shape[0]
+    return x2, m, x2.stride(0) if m > 1 else k
 
 
 def layernorm_modulate_quantize_impl(x: Tensor, shift: Tensor, scale: Tensor, eps: float,
@@ -50,29 +65,32 @@ def layernorm_modulate_quantize_with_output(x: Tensor, shift: Tensor, scale: Ten
                                             smooth: Optional[Tensor], want_y: bool = True
                                             ) -> tuple[Tensor, Tensor, Optional[Tensor]]:
     """(q, q_scale, y): as layernorm_modulate_quantize, and with ``want_y`` also the modulated rows
-    themselves (x's dtype, [B, T, K], rounded once from the fp32 value that q quantizes)."""
-    _check_device(x, "x")
+    themselves (x's dtype, [B, T, K], rounded once from the fp32 value that q quantizes). Written for
+    host time (bench/host/python_overhead.py): the blocks call it once per norm and forward."""
+    if not (x.is_cuda or x.is_cpu):
+        _check_device(x, "x")
     if x.dim() != 3:
         raise ValueError(f"x must be [batch, tokens, features], got shape {tuple(x.shape)}")
     b, t, k = x.shape
-    check_smooth("layernorm_modulate_quantize", smooth, k, x.device)
-    x2 = x.reshape(b * t, k)
-    if x2.stride(-1) != 1:
-        x2 = x2.contiguous()
-    sh = _modulation_rows(shift.to(x.dtype), b, k, "shift")
-    sc = _modulation_rows(scale.to(x.dtype), b, k, "scale")
+    if smooth is not None:
+        check_smooth("layernorm_modulate_quantize", smooth, k, x.device)
+    dtype = x.dtype
+    rows, m, ldx = _rows_of(x, k)
+    sh = _modulation_rows(shift, b, k, "shift", dtype)
+    sc = _modulation_rows(scale, b, k, "scale", dtype)
     if sh.stride(0) != sc.stride(0):
         sc = sc.contiguous()
         sh = sh.contiguous()
-    q = torch.empty((b * t, k), dtype=torch.int8, device=x.device)
-    qs = torch.empty((b * t,), dtype=torch.float32, device=x.device)
-    y = torch.empty((b, t, k), dtype=x.dtype, device=x.device) if want_y else None
-    if b * t > 0:
-        _C.raw.layernorm_modulate_quantize(x.device.type == "cpu", x2.data_ptr(), _DTYPES[x.dtype], b * t, k,
-                                           x2.stride(0) if b * t > 1 else k, float(eps), t, sh.data_ptr(),
-                                           sc.data_ptr(), sh.stride(0) if b > 1 else k, _ptr(smooth),
-                                           q.data_ptr(), qs.data_ptr(), _ptr(y), _stream(x))
-    return q.view(b, t, k), qs.view(b, t), y
+    dev = x.device
+    q = torch.empty((b, t, k), dtype=torch.int8, device=dev)
+    qs = torch.empty((b, t), dtype=torch.float32, device=dev)
+    y = torch.empty((b, t, k), dtype=dtype, device=dev) if want_y else None
+    if m > 0:
+        cuda = x.is_cuda
+        _C.raw.layernorm_modulate_quantize(not cuda, rows.data_ptr(), _DTYPES[dtype], m, k, ldx, float(eps), t,
+                                           sh.data_ptr(), sc.data_ptr(), sh.stride(0) if b > 1 else k, _ptr(smooth),
+                                           q.data_ptr(), qs.data_ptr(), _ptr(y), _current_stream(dev) if cuda else 0)
+    return q, qs, y
 
 
 @torch.library.custom_op("int8dit::layernorm_modulate_quantize", mutates_args=())
@@ -87,18 +105,20 @@ def _(x, shift, scale, eps, smooth=None):
 
 
 def gelu_quantize_impl(x: Tensor, smooth: Optional[Tensor]) -> tuple[Tensor, Tensor]:
-    _check_device(x, "x")
-    check_smooth("gelu_quantize", smooth, x.shape[-1], x.device)
-    x2 = x.reshape(-1, x.shape[-1])
-    if x2.stride(-1) != 1:
-        x2 = x2.contiguous()
-    m, k = x2.shape
-    q = torch.empty((m, k), dtype=torch.int8, device=x.device)
-    qs = torch.empty((m,), dtype=torch.float32, device=x.device)
+    # Written for host time, as ops.linear_unchecked: GeluMLP calls it once per MLP and forward.
+    if not (x.is_cuda or x.is_cpu):
+        _check_device(x, "x")
+    k = x.shape[-1]
+    if smooth is not None:
+        check_smooth("gelu_quantize", smooth, k, x.device)
+    rows, m, ldx = _rows_of(x, k)
+    dev = x.device
+    q = torch.empty(x.shape, dtype=torch.int8, device=dev)
+    qs = torch.empty(x.shape[:-1], dtype=torch.float32, device=dev)
     if m > 0:
-        _C.raw.gelu_quantize(x.device.type == "cpu", x2.data_ptr(), _DTYPES[x.dtype], m, k,
-                             x2.stride(0) if m > 1 else k, _ptr(smooth), q.data_ptr(), qs.data_ptr(), _stream(x))
-    return q.view(x.shape), qs.view(x.shape[:-1])
+        _C.raw.gelu_quantize(not x.is_cuda, rows.data_ptr(), _DTYPES[x.dtype], m, k, ldx, _ptr(smooth), q.data_ptr(),
+                             qs.data_ptr(), _current_stream(dev) if x.is_cuda else 0)
+    return q, qs
 
 
 @torch.library.custom_op("int8dit::gelu_quantize", mutates_args=())
@@ -113,34 +133,35 @@ def _(x, smooth=None):
     return x.new_empty(x.shape, dtype=torch.int8), x.new_empty(x.shape[:-1], dtype=torch.float32)
 
 
-def _fused_input_rows(op: str, t: Tensor, name: str) -> Tensor:
-    """``t`` as [M, K] rows with unit stride along K; a 16-bit float on the CPU or a CUDA device."""
-    _check_device(t, name)
-    if t.dtype not in (torch.bfloat16, torch.float16):
-        raise ValueError(f"int8dit.{op}: {name} is {t.dtype}; it must be bfloat16 or float16")
-    t2 = t.reshape(-1, t.shape[-1])
-    return t2 if t2.stride(-1) == 1 else t2.contiguous()
-
-
 def concat_gelu_quantize_impl(a: Tensor, h: Tensor, smooth: Optional[Tensor]) -> tuple[Tensor, Tensor]:
+    # Written for host time, as ops.linear_unchecked: each Flux single-stream block calls it per forward.
     op = "concat_gelu_quantize"
-    if a.shape[:-1] != h.shape[:-1] or a.dtype != h.dtype or a.device != h.device:
+    lead = a.shape[:-1]
+    dtype = a.dtype
+    if lead != h.shape[:-1] or dtype != h.dtype or a.get_device() != h.get_device():
         raise ValueError(f"int8dit.{op}: a is {a.dtype} {tuple(a.shape)} on {a.device} and h {h.dtype} "
                          f"{tuple(h.shape)} on {h.device}; they must match in every dimension but the last, in dtype "
                          "and in device (their rows are concatenated)")
+    if not (a.is_cuda or a.is_cpu):
+        _check_device(a, "a")
+    if dtype not in (torch.bfloat16, torch.float16):
+        raise ValueError(f"int8dit.{op}: a and h are {dtype}; they must be bfloat16 or float16")
     ka, kh = a.shape[-1], h.shape[-1]
     if ka == 0 or kh == 0:
         raise ValueError(f"int8dit.{op}: a has {ka} and h {kh} features; each needs at least one")
-    a2, h2 = _fused_input_rows(op, a, "a"), _fused_input_rows(op, h, "h")
-    m = a2.shape[0]
-    check_smooth(op, smooth, ka + kh, a.device)
-    q = torch.empty((m, ka + kh), dtype=torch.int8, device=a.device)
-    qs = torch.empty((m,), dtype=torch.float32, device=a.device)
+    if smooth is not None:
+        check_smooth(op, smooth, ka + kh, a.device)
+    a_rows, m, lda = _rows_of(a, ka)
+    h_rows, _, ldh = _rows_of(h, kh)
+    dev = a.device
+    q = torch.empty((*lead, ka + kh), dtype=torch.int8, device=dev)
+    qs = torch.empty(lead, dtype=torch.float32, device=dev)
     if m > 0:
-        _C.raw.concat_gelu_quantize(a.device.type == "cpu", a2.data_ptr(), ka, a2.stride(0) if m > 1 else ka,
-                                    h2.data_ptr(), kh, h2.stride(0) if m > 1 else kh, _DTYPES[a.dtype], m,
-                                    _ptr(smooth), q.data_ptr(), qs.data_ptr(), _stream(a))
-    return q.view(*a.shape[:-1], ka + kh), qs.view(a.shape[:-1])
+        cuda = a.is_cuda
+        _C.raw.concat_gelu_quantize(not cuda, a_rows.data_ptr(), ka, lda, h_rows.data_ptr(), kh, ldh, _DTYPES[dtype], m,
+                                    _ptr(smooth),
+                                    q.data_ptr(), qs.data_ptr(), _current_stream(dev) if cuda else 0)
+    return q, qs
 
 
 @torch.library.custom_op("int8dit::concat_gelu_quantize", mutates_args=())

@@ -79,16 +79,21 @@ class Linear(nn.Module):
             return linear_w8a8(x, self.weight, self.weight_scale, self.bias, self.smooth)
         # Eager: this layer's tensors fit each other by construction, so only x is checked here and the
         # operand checks of the public ops (checks.py) are skipped.
-        if x.device != self.weight.device:
-            raise ValueError(f"input is on {x.device} and this layer on {self.weight.device}: move one of them")
-        if self.smooth is None and (self.input_share is not None or len(PRODUCED)) and not x.is_inference():
+        # NOTE: the buffers are read from _buffers: `self.weight` goes through nn.Module.__getattr__,
+        # ~0.4 us each, four of them per call (bench/host/python_overhead.py). _buffers is what .to(),
+        # load_state_dict and register_buffer update, so this reads the current tensors.
+        buffers = self._buffers
+        weight, weight_scale, bias, smooth = buffers["weight"], buffers["weight_scale"], buffers["bias"], buffers["smooth"]
+        if x.get_device() != weight.get_device():  # (comparing torch.device objects costs ~0.8 us)
+            raise ValueError(f"input is on {x.device} and this layer on {weight.device}: move one of them")
+        if smooth is None and (self.input_share is not None or PRODUCED.holds_any()) and not x.is_inference():
             # A fused producer may have quantized x already (produced.py); else siblings share one pass.
-            hit = PRODUCED.lookup(x) if len(PRODUCED) else None
+            hit = PRODUCED.lookup(x)
             if hit is None and self.input_share is not None:
                 hit = self.input_share.quantized(x)
             if hit is not None:
-                return gemm_unchecked(hit[0], self.weight, hit[1], self.weight_scale, self.bias, _out_dtype(x))
-        return linear_unchecked(x, self.weight, self.weight_scale, self.bias, self.smooth)
+                return gemm_unchecked(hit[0], weight, hit[1], weight_scale, bias, _out_dtype(x))
+        return linear_unchecked(x, weight, weight_scale, bias, smooth)
 
     def forward_quantized(self, q: Tensor, scale: Tensor, out_dtype: torch.dtype = torch.bfloat16) -> Tensor:
         """The layer on an input already quantized per token (int8 ``q`` [..., K], fp32 ``scale`` [...]),

@@ -44,12 +44,15 @@ def _ptr(t: Optional[Tensor]) -> int:
 _raw_current_stream = getattr(torch._C, "_cuda_getCurrentRawStream", None)
 
 
-def _stream(t: Tensor) -> int:
-    if t.device.type == "cpu":
-        return 0
+def _current_stream(device: torch.device) -> int:
+    """The current stream of a CUDA device, as the integer the C++ entry points take."""
     if _raw_current_stream is not None:
-        return _raw_current_stream(t.device.index)
-    return torch.cuda.current_stream(t.device).cuda_stream
+        return _raw_current_stream(device.index)
+    return torch.cuda.current_stream(device).cuda_stream
+
+
+def _stream(t: Tensor) -> int:
+    return _current_stream(t.device) if t.is_cuda else 0
 
 
 def _check_device(t: Tensor, name: str) -> None:
@@ -74,8 +77,11 @@ def _quant_input(x: Tensor) -> Tensor:
     return x
 
 
+_FLOAT_DTYPES = (torch.bfloat16, torch.float16, torch.float32)
+
+
 def _out_dtype(x: Tensor) -> torch.dtype:
-    return x.dtype if x.dtype in (torch.bfloat16, torch.float16, torch.float32) else torch.bfloat16
+    return x.dtype if x.dtype in _FLOAT_DTYPES else torch.bfloat16
 
 
 def _workspace(m: int, n: int, k: int, a_ptr: int, b_ptr: int, sa_ptr: int, sb_ptr: int, bias, d: Tensor):
@@ -92,16 +98,13 @@ def _workspace(m: int, n: int, k: int, a_ptr: int, b_ptr: int, sa_ptr: int, sb_p
     return torch.empty(size, dtype=torch.uint8, device=d.device), size
 
 
-def _align(n: int) -> int:
-    return (n + _SCRATCH_ALIGN - 1) // _SCRATCH_ALIGN * _SCRATCH_ALIGN
-
-
 def _scratch_layout(m: int, k: int, workspace_bytes: int) -> tuple[int, int, int]:
     """linear_impl's one scratch allocation: the int8 rows [m, k], then their fp32 scales, then the
     GEMM's workspace, each at a _SCRATCH_ALIGN offset. Returns (total bytes, scales offset, workspace
     offset)."""
-    scales = _align(m * k)
-    workspace = scales + _align(4 * m)
+    # NOTE: rounded up inline: this runs once per layer call, and a Python call costs ~0.5 us.
+    scales = -(-m * k // _SCRATCH_ALIGN) * _SCRATCH_ALIGN
+    workspace = scales - (-4 * m // _SCRATCH_ALIGN) * _SCRATCH_ALIGN
     return workspace + workspace_bytes, scales, workspace
 
 
@@ -130,22 +133,34 @@ def gemm_unchecked(a: Tensor, b: Tensor, scale_a: Tensor, scale_b: Tensor, bias:
                    out_dtype: torch.dtype) -> Tensor:
     """gemm_w8a8_impl without the operand checks, for callers whose operands fit by construction
     (an int8dit Linear's own weight, scales from the kernel that quantized a): ~1-2 us of host time
-    a layer that a host-bound eager forward would feel."""
-    a2 = _rows(a)
-    m, k = a2.shape
+    a layer that a host-bound eager forward would feel. Written for host time (bench/host/
+    python_overhead.py): one device lookup, no reshape or view where the tensors already fit."""
+    k = a.shape[-1]
     n = b.shape[0]
-    d = torch.empty((m, n), dtype=out_dtype, device=a.device)
+    dev = a.device
+    cuda = a.is_cuda
+    if a.is_contiguous():
+        a_ptr, lda = a.data_ptr(), k
+        m = a.numel() // k if k else 0
+    else:
+        a2 = _rows(a)
+        m = a2.shape[0]
+        a_ptr, lda = a2.data_ptr(), _ld(a2)
+    d = torch.empty((*a.shape[:-1], n), dtype=out_dtype, device=dev)
     if m > 0:
         raw = out_dtype == torch.int32
-        sa = None if raw else scale_a.reshape(-1)
-        sb = None if raw else scale_b.reshape(-1)
-        ws, ws_bytes = (None, 0) if raw else _workspace(m, n, k, a2.data_ptr(), b.data_ptr(), sa.data_ptr(),
-                                                         sb.data_ptr(), bias, d)
-        _C.raw.gemm_w8a8(a.device.type == "cpu", m, n, k, a2.data_ptr(), _ld(a2), b.data_ptr(), b.stride(0),
-                         _ptr(sa), sa is not None and sa.numel() == 1 and m != 1, _ptr(sb),
-                         sb is not None and sb.numel() == 1 and n != 1, _ptr(bias), d.data_ptr(), _DTYPES[out_dtype],
-                         n, _ptr(ws), ws_bytes, _stream(a))
-    return d.view(*a.shape[:-1], n)
+        sa = None if raw else (scale_a if scale_a.dim() == 1 else scale_a.reshape(-1))
+        sb = None if raw else (scale_b if scale_b.dim() == 1 else scale_b.reshape(-1))
+        ws, ws_bytes = None, 0
+        if cuda and not raw:
+            ws, ws_bytes = _workspace(m, n, k, a_ptr, b.data_ptr(), sa.data_ptr(), sb.data_ptr(), bias, d)
+        _C.raw.gemm_w8a8(not cuda, m, n, k, a_ptr, lda, b.data_ptr(), b.stride(0),
+                         0 if sa is None else sa.data_ptr(), sa is not None and m != 1 and sa.numel() == 1,
+                         0 if sb is None else sb.data_ptr(), sb is not None and n != 1 and sb.numel() == 1,
+                         0 if bias is None else bias.data_ptr(), d.data_ptr(), _DTYPES[out_dtype], n,
+                         0 if ws is None else ws.data_ptr(), ws_bytes,
+                         _current_stream(dev) if cuda else 0)
+    return d
 
 
 def linear_impl(x: Tensor, weight: Tensor, weight_scale: Tensor, bias: Optional[Tensor],
@@ -158,22 +173,34 @@ def linear_impl(x: Tensor, weight: Tensor, weight_scale: Tensor, bias: Optional[
 def linear_unchecked(x: Tensor, weight: Tensor, weight_scale: Tensor, bias: Optional[Tensor],
                      smooth: Optional[Tensor]) -> Tensor:
     """linear_impl without the operand checks, for an int8dit Linear's eager calls: its weight,
-    scales, bias and divisor fit each other by construction, and it checks x itself."""
-    out_dtype = _out_dtype(x)
-    xq = _quant_input(x)
-    x2 = _rows(xq)
-    m, k = x2.shape
+    scales, bias and divisor fit each other by construction, and it checks x itself. Written for host
+    time (bench/host/python_overhead.py): one device lookup, no reshape or view where x is contiguous,
+    the output allocated in its final shape."""
+    dtype = x.dtype
+    out_dtype = dtype if dtype in _FLOAT_DTYPES else torch.bfloat16
+    cuda = x.is_cuda
+    if cuda and dtype == torch.float32:
+        # NOTE: the GPU quantization kernel reads bf16/fp16; fp32 activations are rounded to bf16 first.
+        x = x.to(torch.bfloat16)
+    dev = x.device
+    k = x.shape[-1]
     n = weight.shape[0]
-    d = torch.empty((m, n), dtype=out_dtype, device=x.device)
+    if x.is_contiguous():
+        x_ptr, ldx = x.data_ptr(), k
+        m = x.numel() // k if k else 0
+    else:
+        x2 = _rows(x)
+        m = x2.shape[0]
+        x_ptr, ldx = x2.data_ptr(), _ld(x2)
+    d = torch.empty((*x.shape[:-1], n), dtype=out_dtype, device=dev)
     if m > 0:
         # The int8 rows, their scales and the GEMM's workspace live only during this call: one scratch
         # allocation holds all three (each torch.empty is a few microseconds of host time, per layer
         # and forward). The workspace size is known from the second call of a shape on.
-        cuda = x.device.type == "cuda"
-        key = (x.device.index, m, n, k, out_dtype, bias is not None)
+        key = (dev.index, m, n, k, out_dtype, bias is not None)
         ws_bytes = _workspace_bytes.get(key, 0) if cuda else 0
         total, sx_off, ws_off = _scratch_layout(m, k, ws_bytes)
-        scratch = torch.empty(total, dtype=torch.uint8, device=x.device)
+        scratch = torch.empty(total, dtype=torch.uint8, device=dev)
         q_ptr = scratch.data_ptr()
         sx_ptr = q_ptr + sx_off
         ws_ptr = q_ptr + ws_off if ws_bytes else 0
@@ -181,10 +208,11 @@ def linear_unchecked(x: Tensor, weight: Tensor, weight_scale: Tensor, bias: Opti
         if cuda and key not in _workspace_bytes:  # first call of this shape: ask the dispatcher
             extra, ws_bytes = _workspace(m, n, k, q_ptr, weight.data_ptr(), sx_ptr, weight_scale.data_ptr(), bias, d)
             ws_ptr = _ptr(extra)
-        _C.raw.linear(not cuda, x2.data_ptr(), _DTYPES[x2.dtype], m, k, _ld(x2), _ptr(smooth),
-                      q_ptr, sx_ptr, weight.data_ptr(), n, weight_scale.data_ptr(), _ptr(bias),
-                      d.data_ptr(), _DTYPES[out_dtype], ws_ptr, ws_bytes, _stream(x))
-    return d.view(*x.shape[:-1], n)
+        _C.raw.linear(not cuda, x_ptr, _DTYPES[x.dtype], m, k, ldx, 0 if smooth is None else smooth.data_ptr(),
+                      q_ptr, sx_ptr, weight.data_ptr(), n, weight_scale.data_ptr(),
+                      0 if bias is None else bias.data_ptr(), d.data_ptr(), _DTYPES[out_dtype], ws_ptr, ws_bytes,
+                      _current_stream(dev) if cuda else 0)
+    return d
 
 
 @torch.library.custom_op("int8dit::quantize_rows", mutates_args=())

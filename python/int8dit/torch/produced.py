@@ -44,6 +44,10 @@ class ProducedQuantizations:
     def __len__(self) -> int:
         return len(self._entries)
 
+    def holds_any(self) -> bool:
+        """Whether any entry is recorded: what a consumer asks on every call (cheaper than len())."""
+        return bool(self._entries)
+
     def remember(self, y: Tensor, q: Tensor, scale: Tensor) -> None:
         """Record that (q, scale) are ``y``'s int8 rows and per-row scales."""
         self._entries = [e for e in self._entries if e.ref() is not y][-(_CAPACITY - 1):]

@@ -1,0 +1,58 @@
+"""Every PyTorch entry point of int8dit on inputs whose rows are not contiguous in memory: a strided
+view (rows evenly spaced: read in place) and a transposed tensor (rows not evenly spaced: copied
+first, and the copy must live until the C++ call has read it). Each must give exactly what the same
+values in a contiguous tensor give. CPU tensors (the C++ reference)."""
+from helpers import torch_or_skip
+
+torch = torch_or_skip()
+
+from int8dit.torch import Linear  # noqa: E402
+from int8dit.torch.fused import (concat_gelu_quantize_impl, gelu_quantize_impl,  # noqa: E402
+                                 layernorm_modulate_quantize_with_output)
+from int8dit.torch.ops import gemm_unchecked, linear_unchecked, quantize_rows_impl  # noqa: E402
+
+BF16 = torch.bfloat16
+
+
+def layouts(shape):
+    """The same random values as (contiguous, strided view, transposed) tensors of `shape` [B, T, K]."""
+    b, t, k = shape
+    base = torch.randn(b, t, k + 16, dtype=BF16)
+    strided = base[..., 8:8 + k]  # rows k apart in a row of k + 16
+    transposed = strided.contiguous().transpose(0, 1).contiguous().transpose(0, 1)  # [B, T, K] with T outermost
+    assert not strided.is_contiguous() and not transposed.is_contiguous()
+    return strided.contiguous(), strided, transposed
+
+
+def assert_same(got, want):
+    for g, w in zip(got, want):
+        assert g.shape == w.shape and torch.equal(g, w)
+
+
+def test_linear_and_gemm_read_any_row_layout():
+    torch.manual_seed(0)
+    lin = Linear.from_float(torch.nn.Linear(64, 32).to(BF16))
+    b = lin._buffers
+    contiguous, *others = layouts((3, 5, 64))
+    want = linear_unchecked(contiguous, b["weight"], b["weight_scale"], b["bias"], b["smooth"])
+    for x in others:
+        assert_same([linear_unchecked(x, b["weight"], b["weight_scale"], b["bias"], b["smooth"])], [want])
+        assert_same([lin(x)], [want])
+    q, s = quantize_rows_impl(contiguous)
+    want = gemm_unchecked(q, b["weight"], s, b["weight_scale"], b["bias"], BF16)
+    assert_same([gemm_unchecked(q.transpose(0, 1).contiguous().transpose(0, 1), b["weight"], s, b["weight_scale"],
+                                b["bias"], BF16)], [want])
+
+
+def test_fused_producers_read_any_row_layout():
+    torch.manual_seed(1)
+    contiguous, *others = layouts((2, 6, 64))
+    shift, scale = torch.randn(2, 64, dtype=BF16), torch.randn(2, 64, dtype=BF16)
+    want_ln = layernorm_modulate_quantize_with_output(contiguous, shift, scale, 1e-6, None)
+    want_gelu = gelu_quantize_impl(contiguous, None)
+    h_contiguous, *h_others = layouts((2, 6, 32))
+    want_concat = concat_gelu_quantize_impl(contiguous, h_contiguous, None)
+    for x, h in zip(others, h_others):
+        assert_same(layernorm_modulate_quantize_with_output(x, shift, scale, 1e-6, None), want_ln)
+        assert_same(gelu_quantize_impl(x, None), want_gelu)
+        assert_same(concat_gelu_quantize_impl(x, h, None), want_concat)
