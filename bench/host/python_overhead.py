@@ -34,9 +34,6 @@ import sys
 import time
 import types
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-
 def per_call_us(fn, calls: int, repeats: int = 5) -> float:
     """Median over `repeats` of the mean time of `calls` calls."""
     for _ in range(min(calls, 2000)):
@@ -115,9 +112,11 @@ def main() -> int:
     if PRODUCED.hits == hits:
         print("python_overhead: the produced_hit path did not take the producer's rows", file=sys.stderr)
         return 1
-    try:
-        commit = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                                check=True).stdout.strip()
+    import int8dit
+
+    try:  # the commit of the int8dit package that ran (PYTHONPATH may point at another checkout)
+        commit = subprocess.run(["git", "-C", os.path.dirname(int8dit.__file__), "rev-parse", "--short", "HEAD"],
+                                capture_output=True, text=True, check=True).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         commit = "unknown"
     doc = {"benchmark": "bench/host/python_overhead.py", "command": " ".join(["python3"] + sys.argv),
