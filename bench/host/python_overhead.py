@@ -47,6 +47,17 @@ def per_call_us(fn, calls: int, repeats: int = 5) -> float:
     return sorted(times)[len(times) // 2]
 
 
+def cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def stub_entry_points(ops_module, fused_module) -> None:
     """Replace the C++ module the layer calls by one whose pointer-level entry points do nothing."""
     real = ops_module._C
@@ -121,7 +132,7 @@ def main() -> int:
         commit = "unknown"
     doc = {"benchmark": "bench/host/python_overhead.py", "command": " ".join(["python3"] + sys.argv),
            "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "commit": commit,
-           "machine": {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
+           "machine": {"cpu": cpu_model(), "cores": os.cpu_count(),
                        "python": platform.python_version(), "torch": torch.__version__},
            "unit": "microseconds of host time per call, C++ entry points stubbed", "us_per_call": results}
     for name, us in results.items():
