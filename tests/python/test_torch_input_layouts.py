@@ -39,6 +39,8 @@ def test_linear_and_gemm_read_any_row_layout():
         assert_same([linear_unchecked(x, b["weight"], b["weight_scale"], b["bias"], b["smooth"])], [want])
         assert_same([lin(x)], [want])
     q, s = quantize_rows_impl(contiguous)
+    for x in others:
+        assert_same(quantize_rows_impl(x), (q, s))
     want = gemm_unchecked(q, b["weight"], s, b["weight_scale"], b["bias"], BF16)
     assert_same([gemm_unchecked(q.transpose(0, 1).contiguous().transpose(0, 1), b["weight"], s, b["weight_scale"],
                                 b["bias"], BF16)], [want])

@@ -30,7 +30,7 @@ from torch import Tensor
 from .. import _C
 from .checks import check_smooth
 from .linear import Linear
-from .ops import _DTYPES, _check_device, _current_stream, _ptr
+from .ops import _DTYPES, _check_device, _current_stream, _ptr, _rows_of
 
 
 def _modulation_rows(t: Tensor, batches: int, k: int, name: str, dtype: torch.dtype) -> Tensor:
@@ -40,19 +40,6 @@ def _modulation_rows(t: Tensor, batches: int, k: int, name: str, dtype: torch.dt
     if t2.shape != (batches, k):
         raise ValueError(f"{name} has shape {tuple(t.shape)}; expected ({batches}, {k}): one row per batch element")
     return t2 if t2.stride(-1) == 1 else t2.contiguous()
-
-
-def _rows_of(x: Tensor, k: int) -> tuple[Tensor, int, int]:
-    """(rows, row count, row stride): x's rows of k elements as a tensor the caller must keep until the
-    C++ call has read it (it may be a copy): x itself where contiguous (no reshape: ~1 us of host time
-    a call), else its [M, k] view, or a contiguous copy where the rows are not evenly strided."""
-    if x.is_contiguous():
-        return x, (x.numel() // k if k else 0), k
-    x2 = x.reshape(-1, k)
-    if x2.stride(-1) != 1:
-        x2 = x2.contiguous()
-    m = x2.shape[0]
-    return x2, m, x2.stride(0) if m > 1 else k
 
 
 def layernorm_modulate_quantize_impl(x: Tensor, shift: Tensor, scale: Tensor, eps: float,

@@ -60,21 +60,17 @@ def _check_device(t: Tensor, name: str) -> None:
         raise ValueError(f"{name} is on {t.device}: int8dit runs on CUDA devices and on the CPU (reference)")
 
 
-def _rows(x: Tensor) -> Tensor:
-    """x as [M, K] with unit stride along K (a view when possible)."""
-    x2 = x.reshape(-1, x.shape[-1])
-    return x2 if x2.stride(-1) == 1 else x2.contiguous()
-
-
-def _ld(x2: Tensor) -> int:
-    return x2.stride(0) if x2.shape[0] > 1 else x2.shape[1]
-
-
-def _quant_input(x: Tensor) -> Tensor:
-    # NOTE: the GPU quantization kernel reads bf16/fp16; fp32 activations are rounded to bf16 first.
-    if x.device.type == "cuda" and x.dtype == torch.float32:
-        return x.to(torch.bfloat16)
-    return x
+def _rows_of(x: Tensor, k: int) -> tuple[Tensor, int, int]:
+    """(rows, row count, row stride): x's rows of k elements as a tensor the caller must keep until the
+    C++ call has read it (it may be a copy): x itself where contiguous (no reshape: ~1 us of host time
+    a call), else its [M, k] view, or a contiguous copy where the rows are not evenly strided."""
+    if x.is_contiguous():
+        return x, (x.numel() // k if k else 0), k
+    x2 = x.reshape(-1, k)
+    if x2.stride(-1) != 1:
+        x2 = x2.contiguous()
+    m = x2.shape[0]
+    return x2, m, x2.stride(0) if m > 1 else k
 
 
 _FLOAT_DTYPES = (torch.bfloat16, torch.float16, torch.float32)
@@ -109,17 +105,24 @@ def _scratch_layout(m: int, k: int, workspace_bytes: int) -> tuple[int, int, int
 
 
 def quantize_rows_impl(x: Tensor, smooth: Optional[Tensor] = None) -> tuple[Tensor, Tensor]:
-    _check_device(x, "x")
-    check_smooth("quantize_rows", smooth, x.shape[-1], x.device)
-    x = _quant_input(x)
-    x2 = _rows(x)
-    m, k = x2.shape
-    q = torch.empty((m, k), dtype=torch.int8, device=x.device)
-    scale = torch.empty((m,), dtype=torch.float32, device=x.device)
+    # Written for host time, as linear_unchecked: sibling layers that share an input call it per forward.
+    if not (x.is_cuda or x.is_cpu):
+        _check_device(x, "x")
+    k = x.shape[-1]
+    if smooth is not None:
+        check_smooth("quantize_rows", smooth, k, x.device)
+    cuda = x.is_cuda
+    if cuda and x.dtype == torch.float32:
+        # NOTE: the GPU quantization kernel reads bf16/fp16; fp32 activations are rounded to bf16 first.
+        x = x.to(torch.bfloat16)
+    rows, m, ldx = _rows_of(x, k)
+    dev = x.device
+    q = torch.empty(x.shape, dtype=torch.int8, device=dev)
+    scale = torch.empty(x.shape[:-1], dtype=torch.float32, device=dev)
     if m > 0:
-        _C.raw.quantize_rows(x.device.type == "cpu", x2.data_ptr(), _DTYPES[x2.dtype], m, k, _ld(x2), _ptr(smooth),
-                             q.data_ptr(), k, scale.data_ptr(), _stream(x))
-    return q.view(x.shape), scale.view(x.shape[:-1])
+        _C.raw.quantize_rows(not cuda, rows.data_ptr(), _DTYPES[x.dtype], m, k, ldx, _ptr(smooth), q.data_ptr(), k,
+                             scale.data_ptr(), _current_stream(dev) if cuda else 0)
+    return q, scale
 
 
 def gemm_w8a8_impl(a: Tensor, b: Tensor, scale_a: Tensor, scale_b: Tensor, bias: Optional[Tensor],
@@ -139,13 +142,8 @@ def gemm_unchecked(a: Tensor, b: Tensor, scale_a: Tensor, scale_b: Tensor, bias:
     n = b.shape[0]
     dev = a.device
     cuda = a.is_cuda
-    if a.is_contiguous():
-        a_ptr, lda = a.data_ptr(), k
-        m = a.numel() // k if k else 0
-    else:
-        a2 = _rows(a)
-        m = a2.shape[0]
-        a_ptr, lda = a2.data_ptr(), _ld(a2)
+    rows, m, lda = _rows_of(a, k)
+    a_ptr = rows.data_ptr()
     d = torch.empty((*a.shape[:-1], n), dtype=out_dtype, device=dev)
     if m > 0:
         raw = out_dtype == torch.int32
@@ -185,13 +183,8 @@ def linear_unchecked(x: Tensor, weight: Tensor, weight_scale: Tensor, bias: Opti
     dev = x.device
     k = x.shape[-1]
     n = weight.shape[0]
-    if x.is_contiguous():
-        x_ptr, ldx = x.data_ptr(), k
-        m = x.numel() // k if k else 0
-    else:
-        x2 = _rows(x)
-        m = x2.shape[0]
-        x_ptr, ldx = x2.data_ptr(), _ld(x2)
+    rows, m, ldx = _rows_of(x, k)
+    x_ptr = rows.data_ptr()
     d = torch.empty((*x.shape[:-1], n), dtype=out_dtype, device=dev)
     if m > 0:
         # The int8 rows, their scales and the GEMM's workspace live only during this call: one scratch
