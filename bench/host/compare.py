@@ -17,6 +17,7 @@ DESCRIPTIONS = {
     "linear_3d": "the same on a [1, 4, 64] input",
     "produced_hit": "Linear on a fused producer's int8 rows (GEMM only)",
     "gelu_mlp": "GeluMLP: fc1, gelu_quantize, fc2's GEMM",
+    "siblings": "q, k and v on one fresh input, quantized once",
     "modulated_norm": "a block's inline modulated LayerNorm (y + int8 rows)",
     "concat_gelu": "Flux single block: concat_gelu_quantize + proj_out's GEMM",
     "torch_empty": "one torch.empty (the unit)",

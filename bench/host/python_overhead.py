@@ -18,6 +18,8 @@ kernels stubbed):
   produced_hit    Linear.forward on a tensor a fused producer quantized (int8dit.torch.produced):
                   only the GEMM
   gelu_mlp        GeluMLP.forward: fc1, gelu_quantize, fc2's GEMM (3 entry points)
+  siblings        q, k and v layers on one input, quantized once for the three (shared_input.py):
+                  a fresh input each call, as a forward makes
   modulated_norm  a block's inline modulated LayerNorm (int8dit.torch.blocks): y and its int8 rows in
                   one entry point, recorded for the readers
   concat_gelu     Flux's single-stream proj_out input: concat_gelu_quantize, then proj_out's GEMM
@@ -104,6 +106,16 @@ def main() -> int:
     attn, h = torch.randn(1, 4, 64, dtype=torch.bfloat16), torch.randn(1, 4, 256, dtype=torch.bfloat16)
     proj_out = Linear(320, 64)
 
+    attention = torch.nn.Module()
+    attention.to_q, attention.to_k, attention.to_v = Linear(64, 64), Linear(64, 64), Linear(64, 64)
+    from int8dit.torch.shared_input import share_sibling_inputs
+
+    share_sibling_inputs(attention)
+
+    def siblings():
+        xs = x.clone()  # a new activation, as each block's norm makes
+        return attention.to_q(xs), attention.to_k(xs), attention.to_v(xs)
+
     def concat_gelu():
         q, s = concat_gelu_quantize_impl(attn, h, None)
         b = proj_out._buffers
@@ -114,6 +126,7 @@ def main() -> int:
         "linear_3d": lambda: lin(x3),
         "produced_hit": lambda: lin(y),
         "gelu_mlp": lambda: mlp(x),
+        "siblings": siblings,
         "modulated_norm": lambda: _modulated_norm(norm, x_btk, shift, scale),
         "concat_gelu": concat_gelu,
         "torch_empty": lambda: torch.empty((4, 64), dtype=torch.bfloat16),

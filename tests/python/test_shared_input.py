@@ -1,6 +1,6 @@
-"""int8dit.torch.shared_input: sibling layers quantize a common input once, with the same results,
-never reusing a stale or freed input's quantization. CPU tensors (the C++ reference). Skips without
-PyTorch."""
+"""int8dit.torch.shared_input: sibling layers quantize a common input once (recording it in the
+producers' table, int8dit.torch.produced), with the same results, never reusing a stale or freed
+input's quantization. CPU tensors (the C++ reference). Skips without PyTorch."""
 import copy
 import gc
 import pickle
@@ -12,6 +12,7 @@ torch = torch_or_skip()
 from torch import nn  # noqa: E402
 
 from int8dit.torch import quantize_  # noqa: E402
+from int8dit.torch.produced import PRODUCED  # noqa: E402
 
 
 class Attention(nn.Module):
@@ -30,6 +31,7 @@ class Attention(nn.Module):
 
 def models():
     torch.manual_seed(0)
+    PRODUCED.clear()
     base = Attention()
     shared, plain = copy.deepcopy(base), copy.deepcopy(base)
     r = quantize_(shared, exclude=(), min_features=0)
@@ -37,65 +39,86 @@ def models():
     return shared, plain, r
 
 
+def test_any_layer_reads_a_recorded_quantization_of_its_input():
+    # The table is one for the process: a layer outside the group (or in another block) that reads a
+    # tensor a sibling quantized runs only its GEMM too, with the same bits.
+    shared, plain, _ = models()
+    x = torch.randn(4, 64)
+    with torch.no_grad():
+        shared.to_q(x)
+        hits = PRODUCED.hits
+        got = plain.to_v(x)
+    assert PRODUCED.hits - hits == 1
+    assert torch.equal(got, plain.to_v(x.clone()))
+
+
 def test_siblings_quantize_a_common_input_once_and_give_the_same_bits():
     shared, plain, report = models()
     assert report.shared_input_groups == 1  # to_q, to_k, to_v, to_out (64 in) share; add_k_proj alone
+    assert shared.to_q.shares_input and shared.to_out.shares_input and not shared.add_k_proj.shares_input
+    assert not plain.to_q.shares_input
     x, c = torch.randn(5, 64), torch.randn(5, 48)
+    hits = PRODUCED.hits
     with torch.no_grad():
-        got, want = shared(x, c), plain(x, c)
+        got = shared(x, c)
+    assert PRODUCED.hits - hits == 2  # k and v reuse q's quantization; to_out's input is new
+    with torch.no_grad():
+        want = plain(x, c)
     assert torch.equal(got[0], want[0]) and torch.equal(got[1], want[1])
-    assert shared.to_q.input_share is shared.to_v.input_share
-    assert shared.to_q.input_share.hits == 2  # k and v reuse q's quantization; to_out's input is new
-    assert plain.to_q.input_share is None
 
 
 def test_an_input_written_in_place_is_quantized_again():
     shared, plain, _ = models()
     x = torch.randn(3, 64)
     with torch.no_grad():
+        want_a, want_b = plain.to_q(x), plain.to_k(2 * x)
+        hits = PRODUCED.hits
         a = shared.to_q(x)
         x.mul_(2)  # same object, new version
         b = shared.to_k(x)
-        assert torch.equal(a, plain.to_q(x / 2))
-        assert torch.equal(b, plain.to_k(x))
-    assert shared.to_q.input_share.hits == 0
+    assert PRODUCED.hits == hits
+    assert torch.equal(a, want_a) and torch.equal(b, want_b)
 
 
-def test_the_cache_lets_go_of_a_freed_input():
+def test_the_table_lets_go_of_a_freed_input():
     shared, _, _ = models()
-    share = shared.to_q.input_share
     x = torch.randn(3, 64)
     with torch.no_grad():
         shared.to_q(x)
-    assert share._q is not None
+    assert len(PRODUCED) == 1
     del x
     gc.collect()
-    assert share._q is None and share._ref is None
+    assert len(PRODUCED) == 0
 
 
 def test_inputs_that_need_gradients_take_the_usual_path():
     shared, _, _ = models()
     x = torch.randn(3, 64, requires_grad=True)
+    hits = PRODUCED.hits
     y = shared.to_q(x) + shared.to_k(x)
     y.sum().backward()
     assert x.grad is not None
-    assert shared.to_q.input_share.hits == 0
+    assert PRODUCED.hits == hits and len(PRODUCED) == 0
 
 
 def test_inference_mode_tensors_take_the_usual_path():
     shared, plain, _ = models()
+    hits = PRODUCED.hits
     with torch.inference_mode():
         x = torch.randn(3, 64)
         assert torch.equal(shared.to_q(x), plain.to_q(x))
         shared.to_k(x)
-    assert shared.to_q.input_share.hits == 0
+    assert PRODUCED.hits == hits and len(PRODUCED) == 0
 
 
-def test_copies_keep_one_group_with_an_empty_cache_of_their_own():
-    shared, _, _ = models()
-    with torch.no_grad():
-        shared.to_q(torch.randn(2, 64))
+def test_copies_keep_the_grouping():
+    shared, plain, _ = models()
     for clone in (copy.deepcopy(shared), pickle.loads(pickle.dumps(shared))):
-        assert clone.to_q.input_share is clone.to_k.input_share
-        assert clone.to_q.input_share is not shared.to_q.input_share
-        assert clone.to_q.input_share._q is None
+        assert clone.to_q.shares_input and clone.to_k.shares_input and not clone.add_k_proj.shares_input
+        x, c = torch.randn(2, 64), torch.randn(2, 48)
+        hits = PRODUCED.hits
+        with torch.no_grad():
+            got = clone(x, c)
+        assert PRODUCED.hits - hits == 2
+        with torch.no_grad():
+            assert torch.equal(got[0], plain(x, c)[0])

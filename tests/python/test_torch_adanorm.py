@@ -155,7 +155,7 @@ def test_a_fused_model_saves_and_loads_into_a_plain_skeleton_fused_again(tmp_pat
         skeleton = Block().to(BF16)
     int8dit.load_quantized(skeleton, path)
     assert isinstance(skeleton.norm1, FusedAdaLayerNormZero) and isinstance(skeleton.norm, FusedAdaLayerNormZero)
-    assert skeleton.attn.to_q.input_share is not None  # the sibling share too, as quantize_ gives it
+    assert skeleton.attn.to_q.shares_input  # the sibling share too, as quantize_ gives it
     x, temb = inputs()
     with torch.no_grad():
         assert torch.equal(skeleton(x, temb), fused(x, temb))

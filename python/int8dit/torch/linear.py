@@ -6,7 +6,7 @@ from typing import Optional
 import torch
 from torch import Tensor, nn
 
-from .ops import _out_dtype, gemm_unchecked, linear_unchecked, linear_w8a8, plain_eager_call
+from .ops import _out_dtype, gemm_unchecked, linear_unchecked, linear_w8a8, plain_eager_call, quantize_rows_impl
 from .produced import PRODUCED
 from .weights import quantize_weight
 
@@ -67,8 +67,9 @@ class Linear(nn.Module):
             q.bias.copy_(linear.bias.to(torch.float32))
         return q
 
-    # A SharedInputQuantization when quantize_ found siblings reading the same input (shared_input.py).
-    input_share = None
+    # True where quantize_ found siblings reading the same input (shared_input.py): a quantization this
+    # layer makes of its input is then recorded for them in the producers' table (produced.py).
+    shares_input = False
 
     def forward(self, x: Tensor) -> Tensor:
         if x.shape[-1] != self.in_features:
@@ -86,11 +87,13 @@ class Linear(nn.Module):
         weight, weight_scale, bias, smooth = buffers["weight"], buffers["weight_scale"], buffers["bias"], buffers["smooth"]
         if x.get_device() != weight.get_device():  # (comparing torch.device objects costs ~0.8 us)
             raise ValueError(f"input is on {x.device} and this layer on {weight.device}: move one of them")
-        if smooth is None and (self.input_share is not None or PRODUCED.holds_any()) and not x.is_inference():
-            # A fused producer may have quantized x already (produced.py); else siblings share one pass.
+        shares = self.shares_input
+        if smooth is None and (shares or PRODUCED.holds_any()) and not x.is_inference():
+            # A fused producer or a sibling may have quantized x already (produced.py).
             hit = PRODUCED.lookup(x)
-            if hit is None and self.input_share is not None:
-                hit = self.input_share.quantized(x)
+            if hit is None and shares:  # quantize it here, for the siblings to find
+                hit = quantize_rows_impl(x)
+                PRODUCED.remember(x, *hit)
             if hit is not None:
                 return gemm_unchecked(hit[0], weight, hit[1], weight_scale, bias, _out_dtype(x))
         return linear_unchecked(x, weight, weight_scale, bias, smooth)

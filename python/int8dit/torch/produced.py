@@ -3,17 +3,19 @@
 A fused producer (int8dit.torch.adanorm: LayerNorm + adaLN modulation) writes its bf16 output ``y``
 and, in the same kernel, ``y``'s int8 rows and per-token scales. It records them here; an int8dit
 Linear called on that very tensor (same object, not written since, same stream) then runs only its
-GEMM, whichever module it belongs to (attention's q/k/v, Flux's single-block MLP beside them).
+GEMM, whichever module it belongs to (attention's q/k/v, Flux's single-block MLP beside them). A
+layer whose siblings read the same input (shared_input.py) records the quantization it makes of it
+here too, for them.
 
-Entries are held weakly, as in shared_input.py: an entry goes when its tensor is freed, so no
-activation outlives its forward because of this table and a new tensor at a recycled address is
-never mistaken for the old one. At most ``_CAPACITY`` entries are kept (a joint block produces the
-image and the text stream's before either is consumed); the oldest goes first.
+Entries are held weakly: an entry goes when its tensor is freed, so no activation outlives its
+forward because of this table and a new tensor at a recycled address is never mistaken for the old
+one. At most ``_CAPACITY`` entries are kept (a joint block produces the image and the text stream's
+before either is consumed); the oldest goes first.
 
-The quantization recorded is that of the producer's fp32 value before its rounding to bf16, so a
-consumer reads int8 values that may differ by one from quantizing ``y`` itself (DESIGN.md's
-tolerance for the fused producers). Only layers without a SmoothQuant divisor take them, since the
-producer divided by none.
+The quantization a fused producer records is that of its fp32 value before the rounding to bf16, so
+a consumer reads int8 values that may differ by one from quantizing ``y`` itself (DESIGN.md's
+tolerance for the fused producers); a sibling's is that of ``y`` itself, bit for bit. Only layers
+without a SmoothQuant divisor take them, since no producer divided by one.
 """
 from __future__ import annotations
 
@@ -37,37 +39,44 @@ class _Entry:
 
 
 class ProducedQuantizations:
+    # NOTE: entries are found by id() and then confirmed by their weak reference (an id is reused once
+    # its tensor is freed, and the entry goes with the tensor): one dict lookup a consumer call, where
+    # scanning a list of weak references cost ~1 us more per sibling group (bench/host/python_overhead.py).
     def __init__(self) -> None:
-        self._entries: list[_Entry] = []
+        self._by_id: dict[int, _Entry] = {}  # insertion order: the oldest first
         self.hits = 0  # lookups served (for tests and curiosity)
 
     def __len__(self) -> int:
-        return len(self._entries)
+        return len(self._by_id)
 
     def holds_any(self) -> bool:
         """Whether any entry is recorded: what a consumer asks on every call (cheaper than len())."""
-        return bool(self._entries)
+        return bool(self._by_id)
 
     def remember(self, y: Tensor, q: Tensor, scale: Tensor) -> None:
         """Record that (q, scale) are ``y``'s int8 rows and per-row scales."""
-        self._entries = [e for e in self._entries if e.ref() is not y][-(_CAPACITY - 1):]
-        self._entries.append(_Entry(y, q, scale, self._on_freed))
+        entries = self._by_id
+        entries.pop(id(y), None)
+        if len(entries) >= _CAPACITY:
+            del entries[next(iter(entries))]
+        entries[id(y)] = _Entry(y, q, scale, self._on_freed)
 
     def lookup(self, x: Tensor) -> Optional[tuple[Tensor, Tensor]]:
         """``x``'s recorded (q, scale), or None when ``x`` has none or was written since."""
-        for e in self._entries:
-            if e.ref() is x:
-                if e.key != (x._version, _stream(x)):
-                    return None
-                self.hits += 1
-                return e.q, e.scale
-        return None
+        e = self._by_id.get(id(x))
+        if e is None or e.ref() is not x or e.key != (x._version, _stream(x)):
+            return None
+        self.hits += 1
+        return e.q, e.scale
 
     def clear(self) -> None:
-        self._entries = []
+        self._by_id = {}
 
     def _on_freed(self, ref: weakref.ref) -> None:
-        self._entries = [e for e in self._entries if e.ref is not ref]
+        for key, e in self._by_id.items():
+            if e.ref is ref:
+                del self._by_id[key]
+                return
 
 
 # One table for the process: producers and consumers meet on the tensor itself.
