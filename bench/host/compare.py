@@ -20,6 +20,7 @@ DESCRIPTIONS = {
     "siblings": "q, k and v on one fresh input, quantized once",
     "modulated_norm": "a block's inline modulated LayerNorm (y + int8 rows)",
     "concat_gelu": "Flux single block: concat_gelu_quantize + proj_out's GEMM",
+    "compiled_layer": "a layer of a Linear stack under torch.compile (the registered op)",
     "torch_empty": "one torch.empty (the unit)",
 }
 

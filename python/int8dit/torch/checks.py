@@ -3,8 +3,9 @@
 The C++ library takes raw pointers with row counts and strides: it cannot see that a SmoothQuant
 divisor has fewer than K elements, that a weight is narrower than the activation, or that a scale
 vector is short, and would read past the end. The ops check every tensor's size, dtype and device
-here, before anything is allocated or launched, and say what was wrong and what they take. (Cost:
-1.8 us of host time for a linear layer's checks on the 2-core development machine, 2026-12-04.)
+here, before anything is allocated or launched, and say what was wrong and what they take. Devices
+are compared by index (get_device(): -1 for the CPU), not as torch.device objects, which cost ~0.8 us
+a comparison; a compiled int8dit::linear runs these checks on every call (bench/host/python_overhead.py).
 """
 from __future__ import annotations
 
@@ -18,21 +19,24 @@ def _fail(op: str, msg: str) -> None:
     raise ValueError(f"int8dit.{op}: {msg}")
 
 
-def _vector(op: str, name: str, t: Tensor, sizes: tuple[int, ...], what: str, device: torch.device) -> None:
-    """``t`` is a float32 vector on ``device`` with one of ``sizes`` elements, unit stride."""
+def _vector(op: str, name: str, t: Tensor, sizes: tuple[int, ...], what: str, x: Tensor) -> None:
+    """``t`` is a float32 vector on ``x``'s device with one of ``sizes`` elements, unit stride. ``what``
+    says what it takes, with {} for the last of ``sizes`` (formatted only for the message: an f-string
+    built on every call cost ~0.4 us)."""
     if t.dtype != torch.float32:
         _fail(op, f"{name} is {t.dtype}; it must be float32")
-    if t.device != device:
-        _fail(op, f"{name} is on {t.device} and the activations on {device}: move it there")
+    if t.get_device() != x.get_device():
+        _fail(op, f"{name} is on {t.device} and the activations on {x.device}: move it there")
     if t.numel() not in sizes:
-        _fail(op, f"{name} has {t.numel()} elements; it takes {what}")
+        _fail(op, f"{name} has {t.numel()} elements; it takes {what.format(sizes[-1])}")
     if not t.is_contiguous():
         _fail(op, f"{name} is a strided view: pass {name}.contiguous()")
 
 
-def check_smooth(op: str, smooth: Optional[Tensor], k: int, device: torch.device) -> None:
+def check_smooth(op: str, smooth: Optional[Tensor], k: int, x: Tensor) -> None:
+    """``smooth``, where given, is one float32 divisor per input feature on ``x``'s device."""
     if smooth is not None:
-        _vector(op, "smooth", smooth, (k,), f"one SmoothQuant divisor per input feature ({k})", device)
+        _vector(op, "smooth", smooth, (k,), "one SmoothQuant divisor per input feature ({})", x)
 
 
 def check_gemm(op: str, a: Tensor, b: Tensor, scale_a: Tensor, scale_b: Tensor, bias: Optional[Tensor],
@@ -41,7 +45,7 @@ def check_gemm(op: str, a: Tensor, b: Tensor, scale_a: Tensor, scale_b: Tensor, 
         _fail(op, f"a and b must be int8 (got {a.dtype} and {b.dtype}): quantize them first")
     if b.dim() != 2 or b.shape[1] != a.shape[-1]:
         _fail(op, f"b has shape {tuple(b.shape)}; it must be [N, K] with K = {a.shape[-1]}, a's last dimension")
-    if b.device != a.device:
+    if b.get_device() != a.get_device():
         _fail(op, f"b is on {b.device} and a on {a.device}: move it there")
     if b.stride(1) != 1:
         _fail(op, "b's rows are not contiguous: pass b.contiguous()")
@@ -49,10 +53,10 @@ def check_gemm(op: str, a: Tensor, b: Tensor, scale_a: Tensor, scale_b: Tensor, 
         return  # raw accumulators: no scales, no bias
     m = a.numel() // a.shape[-1] if a.shape[-1] else 0
     n = b.shape[0]
-    _vector(op, "scale_a", scale_a, (1, m), f"1 (per tensor) or one per row of a ({m})", a.device)
-    _vector(op, "scale_b", scale_b, (1, n), f"1 (per tensor) or one per row of b ({n})", a.device)
+    _vector(op, "scale_a", scale_a, (1, m), "1 (per tensor) or one per row of a ({})", a)
+    _vector(op, "scale_b", scale_b, (1, n), "1 (per tensor) or one per row of b ({})", a)
     if bias is not None:
-        _vector(op, "bias", bias, (n,), f"one per output feature ({n})", a.device)
+        _vector(op, "bias", bias, (n,), "one per output feature ({})", a)
 
 
 def check_linear(op: str, x: Tensor, weight: Tensor, weight_scale: Tensor, bias: Optional[Tensor],
@@ -61,12 +65,12 @@ def check_linear(op: str, x: Tensor, weight: Tensor, weight_scale: Tensor, bias:
     if weight.dtype != torch.int8 or weight.dim() != 2 or weight.shape[1] != k:
         _fail(op, f"weight is {weight.dtype} {tuple(weight.shape)}; it must be int8 [N, K] with K = {k}, x's last "
                   "dimension (int8dit.torch.quantize_weight makes it)")
-    if weight.device != x.device:
+    if weight.get_device() != x.get_device():
         _fail(op, f"weight is on {weight.device} and x on {x.device}: move it there")
     if not weight.is_contiguous():
         _fail(op, "weight is not contiguous: pass weight.contiguous()")
     n = weight.shape[0]
-    _vector(op, "weight_scale", weight_scale, (n,), f"one per output feature ({n})", x.device)
+    _vector(op, "weight_scale", weight_scale, (n,), "one per output feature ({})", x)
     if bias is not None:
-        _vector(op, "bias", bias, (n,), f"one per output feature ({n})", x.device)
-    check_smooth(op, smooth, k, x.device)
+        _vector(op, "bias", bias, (n,), "one per output feature ({})", x)
+    check_smooth(op, smooth, k, x)

@@ -60,7 +60,7 @@ def layernorm_modulate_quantize_with_output(x: Tensor, shift: Tensor, scale: Ten
         raise ValueError(f"x must be [batch, tokens, features], got shape {tuple(x.shape)}")
     b, t, k = x.shape
     if smooth is not None:
-        check_smooth("layernorm_modulate_quantize", smooth, k, x.device)
+        check_smooth("layernorm_modulate_quantize", smooth, k, x)
     dtype = x.dtype
     rows, m, ldx = _rows_of(x, k)
     sh = _modulation_rows(shift, b, k, "shift", dtype)
@@ -97,7 +97,7 @@ def gelu_quantize_impl(x: Tensor, smooth: Optional[Tensor]) -> tuple[Tensor, Ten
         _check_device(x, "x")
     k = x.shape[-1]
     if smooth is not None:
-        check_smooth("gelu_quantize", smooth, k, x.device)
+        check_smooth("gelu_quantize", smooth, k, x)
     rows, m, ldx = _rows_of(x, k)
     dev = x.device
     q = torch.empty(x.shape, dtype=torch.int8, device=dev)
@@ -137,7 +137,7 @@ def concat_gelu_quantize_impl(a: Tensor, h: Tensor, smooth: Optional[Tensor]) ->
     if ka == 0 or kh == 0:
         raise ValueError(f"int8dit.{op}: a has {ka} and h {kh} features; each needs at least one")
     if smooth is not None:
-        check_smooth(op, smooth, ka + kh, a.device)
+        check_smooth(op, smooth, ka + kh, a)
     a_rows, m, lda = _rows_of(a, ka)
     h_rows, _, ldh = _rows_of(h, kh)
     dev = a.device

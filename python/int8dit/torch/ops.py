@@ -56,7 +56,7 @@ def _stream(t: Tensor) -> int:
 
 
 def _check_device(t: Tensor, name: str) -> None:
-    if t.device.type not in ("cpu", "cuda"):
+    if not (t.is_cuda or t.is_cpu):
         raise ValueError(f"{name} is on {t.device}: int8dit runs on CUDA devices and on the CPU (reference)")
 
 
@@ -110,7 +110,7 @@ def quantize_rows_impl(x: Tensor, smooth: Optional[Tensor] = None) -> tuple[Tens
         _check_device(x, "x")
     k = x.shape[-1]
     if smooth is not None:
-        check_smooth("quantize_rows", smooth, k, x.device)
+        check_smooth("quantize_rows", smooth, k, x)
     cuda = x.is_cuda
     if cuda and x.dtype == torch.float32:
         # NOTE: the GPU quantization kernel reads bf16/fp16; fp32 activations are rounded to bf16 first.
