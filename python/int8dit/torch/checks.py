@@ -5,7 +5,7 @@ divisor has fewer than K elements, that a weight is narrower than the activation
 vector is short, and would read past the end. The ops check every tensor's size, dtype and device
 here, before anything is allocated or launched, and say what was wrong and what they take. Devices
 are compared by index (get_device(): -1 for the CPU), not as torch.device objects, which cost ~0.8 us
-a comparison; a compiled int8dit::linear runs these checks on every call (bench/host/python_overhead.py).
+a comparison; the public ops run them on every call (bench/host/python_overhead.py).
 """
 from __future__ import annotations
 

@@ -77,7 +77,10 @@ class Linear(nn.Module):
         # NOTE: inference-mode tensors keep no version counter, so an in-place write between two
         # siblings could not be seen: they take the usual path.
         if not plain_eager_call(x):  # traced, or the input needs a gradient: the op's own paths
-            return linear_w8a8(x, self.weight, self.weight_scale, self.bias, self.smooth)
+            if (x.requires_grad and torch.is_grad_enabled()) or x.get_device() != self.weight.get_device():
+                # (a device mismatch: the checked op says so while tracing)
+                return linear_w8a8(x, self.weight, self.weight_scale, self.bias, self.smooth)
+            return torch.ops.int8dit.linear_layer(x, self.weight, self.weight_scale, self.bias, self.smooth)
         # Eager: this layer's tensors fit each other by construction, so only x is checked here and the
         # operand checks of the public ops (checks.py) are skipped.
         # NOTE: the buffers are read from _buffers: `self.weight` goes through nn.Module.__getattr__,

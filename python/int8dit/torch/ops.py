@@ -248,6 +248,20 @@ def _(x, weight, weight_scale, bias, smooth):
     return x.new_empty((*x.shape[:-1], weight.shape[0]), dtype=_out_dtype(x))
 
 
+# int8dit::linear_layer is int8dit::linear without the operand checks, for an int8dit Linear's own
+# traced calls (torch.compile): its buffers fit each other by construction, and its forward checks x's
+# features and device while tracing, on which the compiled graph is guarded. A compiled layer paid
+# ~3 us of host time a call for the checks on the development machine (bench/host/python_overhead.py).
+_lib.define("linear_layer(Tensor x, Tensor weight, Tensor weight_scale, Tensor? bias, Tensor? smooth) -> Tensor")
+_lib.impl("linear_layer", linear_unchecked, "CPU")
+_lib.impl("linear_layer", linear_unchecked, "CUDA")
+
+
+@torch.library.register_fake("int8dit::linear_layer")
+def _(x, weight, weight_scale, bias, smooth):
+    return x.new_empty((*x.shape[:-1], weight.shape[0]), dtype=_out_dtype(x))
+
+
 class _LinearFunction(torch.autograd.Function):
     """int8dit::linear with the gradient with respect to the input, through the dequantized weight
     (straight-through for the activation rounding), so that adapters trained on top of a quantized
