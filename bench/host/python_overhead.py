@@ -25,6 +25,7 @@ kernels stubbed):
   concat_gelu     Flux's single-stream proj_out input: concat_gelu_quantize, then proj_out's GEMM
   compiled_layer  one layer of a 10-Linear stack under torch.compile(fullgraph=True, backend="aot_eager"):
                   the registered int8dit::linear op, its dispatch and operand checks (per layer)
+  compiled_gelu_mlp  one GeluMLP of a stack of 5 under torch.compile(fullgraph=True, backend="aot_eager")
   torch_empty     one torch.empty of the output's size: the unit the others are counted in
 """
 from __future__ import annotations
@@ -94,9 +95,6 @@ def main() -> int:
     x3 = x.view(1, 4, 64)
     y = torch.randn(4, 64, dtype=torch.bfloat16)
     PRODUCED.remember(y, torch.empty(4, 64, dtype=torch.int8), torch.empty(4, dtype=torch.float32))
-    gelu = torch.nn.GELU(approximate="tanh")
-    gelu.proj = Linear(64, 256)
-    mlp = GeluMLP(torch.nn.ModuleList([gelu, torch.nn.Dropout(0.0), Linear(256, 64)])).eval()
 
     from int8dit.torch.blocks import _modulated_norm
     from int8dit.torch.fused import concat_gelu_quantize_impl
@@ -121,6 +119,15 @@ def main() -> int:
     stack = torch.nn.Sequential(*[Linear(64, 64) for _ in range(10)])
     compiled_stack = torch.compile(stack, fullgraph=True, backend="aot_eager")
 
+    def gelu_mlp():
+        act = torch.nn.GELU(approximate="tanh")
+        act.proj = Linear(64, 256)
+        return GeluMLP(torch.nn.ModuleList([act, torch.nn.Dropout(0.0), Linear(256, 64)])).eval()
+
+    eager_mlp = gelu_mlp()
+    compiled_mlps = torch.compile(torch.nn.Sequential(*[gelu_mlp() for _ in range(5)]), fullgraph=True,
+                                  backend="aot_eager")
+
     def concat_gelu():
         q, s = concat_gelu_quantize_impl(attn, h, None)
         b = proj_out._buffers
@@ -130,14 +137,15 @@ def main() -> int:
         "linear": lambda: lin(x),
         "linear_3d": lambda: lin(x3),
         "produced_hit": lambda: lin(y),
-        "gelu_mlp": lambda: mlp(x),
+        "gelu_mlp": lambda: eager_mlp(x),
         "siblings": siblings,
         "modulated_norm": lambda: _modulated_norm(norm, x_btk, shift, scale),
         "concat_gelu": concat_gelu,
         "compiled_layer": lambda: compiled_stack(x),
+        "compiled_gelu_mlp": lambda: compiled_mlps(x),
         "torch_empty": lambda: torch.empty((4, 64), dtype=torch.bfloat16),
     }
-    per_layer = {"compiled_layer": 10}
+    per_layer = {"compiled_layer": 10, "compiled_gelu_mlp": 5}
     hits = PRODUCED.hits
     results = {name: round(per_call_us(fn, max(1, args.calls // per_layer.get(name, 1))) / per_layer.get(name, 1), 2)
                for name, fn in paths.items()}

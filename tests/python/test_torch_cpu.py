@@ -76,7 +76,7 @@ def test_from_float_refuses_shapes_the_gemm_cannot_run():
         Linear.from_float(torch.nn.Linear(30, 64))
 
 
-@pytest.mark.parametrize("op", ["quantize_rows", "gemm_w8a8", "linear", "linear_layer"])
+@pytest.mark.parametrize("op", ["quantize_rows", "gemm_w8a8", "gemm_layer", "linear", "linear_layer"])
 def test_custom_ops_pass_opcheck(op):
     lin = Linear.from_float(torch.nn.Linear(64, 32))
     x = torch.randn(8, 64)
@@ -84,6 +84,7 @@ def test_custom_ops_pass_opcheck(op):
     args = {
         "quantize_rows": (x, None),
         "gemm_w8a8": (qx, lin.weight, sx, lin.weight_scale, lin.bias, torch.float32),
+        "gemm_layer": (qx, lin.weight, sx, lin.weight_scale, lin.bias, torch.float32),
         "linear": (x, lin.weight, lin.weight_scale, lin.bias, None),
         "linear_layer": (x, lin.weight, lin.weight_scale, lin.bias, None),
     }[op]

@@ -26,7 +26,7 @@ from torch import Tensor, nn
 
 from .fused import concat_gelu_quantize_impl
 from .linear import Linear
-from .ops import gemm_unchecked, plain_eager_call
+from .ops import plain_eager_call
 
 _FUSED_DTYPES = (torch.bfloat16, torch.float16)
 
@@ -65,13 +65,13 @@ def _single_forward(self, hidden_states: Tensor, encoder_hidden_states: Tensor, 
     if attn_output.dtype != mlp_hidden_states.dtype or attn_output.shape[:-1] != mlp_hidden_states.shape[:-1]:
         # an attention processor that changed the dtype or the tokens: the block's own ops
         out = proj_out(torch.cat([attn_output, self.act_mlp(mlp_hidden_states)], dim=2))
-    elif plain_eager_call(attn_output):  # skip the custom ops' Python wrappers (ops.py says why)
-        q, q_scale = concat_gelu_quantize_impl(attn_output, mlp_hidden_states, proj_out.smooth)
-        out = gemm_unchecked(q, proj_out.weight, q_scale, proj_out.weight_scale, proj_out.bias,
-                             hidden_states.dtype)
-    else:  # traced (torch.compile, make_fx): the registered ops, which have fake implementations
-        q, q_scale = torch.ops.int8dit.concat_gelu_quantize(attn_output, mlp_hidden_states, proj_out.smooth)
-        out = proj_out.forward_quantized(q, q_scale, hidden_states.dtype)
+    else:
+        smooth = proj_out._buffers["smooth"]
+        if plain_eager_call(attn_output):  # skip the dispatcher (ops.py says why)
+            q, q_scale = concat_gelu_quantize_impl(attn_output, mlp_hidden_states, smooth)
+        else:  # traced (torch.compile, make_fx): the registered op, which has a fake implementation
+            q, q_scale = torch.ops.int8dit.concat_gelu_quantize(attn_output, mlp_hidden_states, smooth)
+        out = proj_out.gemm_on_own_rows(q, q_scale, hidden_states.dtype)
     hidden_states = gate.unsqueeze(1) * out
     hidden_states = residual + hidden_states
     if hidden_states.dtype == torch.float16:

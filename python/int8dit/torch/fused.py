@@ -30,7 +30,7 @@ from torch import Tensor
 from .. import _C
 from .checks import check_smooth
 from .linear import Linear
-from .ops import _DTYPES, _check_device, _current_stream, _ptr, _rows_of
+from .ops import _DTYPES, _check_device, _current_stream, _ptr, _rows_and_scales_like, _rows_of, register_op
 
 
 def _modulation_rows(t: Tensor, batches: int, k: int, name: str, dtype: torch.dtype) -> Tensor:
@@ -43,7 +43,7 @@ def _modulation_rows(t: Tensor, batches: int, k: int, name: str, dtype: torch.dt
 
 
 def layernorm_modulate_quantize_impl(x: Tensor, shift: Tensor, scale: Tensor, eps: float,
-                                     smooth: Optional[Tensor]) -> tuple[Tensor, Tensor]:
+                                     smooth: Optional[Tensor] = None) -> tuple[Tensor, Tensor]:
     q, qs, _ = layernorm_modulate_quantize_with_output(x, shift, scale, eps, smooth, want_y=False)
     return q, qs
 
@@ -80,18 +80,20 @@ def layernorm_modulate_quantize_with_output(x: Tensor, shift: Tensor, scale: Ten
     return q, qs, y
 
 
-@torch.library.custom_op("int8dit::layernorm_modulate_quantize", mutates_args=())
+register_op("layernorm_modulate_quantize", "(Tensor x, Tensor shift, Tensor scale, float eps, Tensor? smooth=None) "
+            "-> (Tensor, Tensor)", layernorm_modulate_quantize_impl,
+            lambda x, shift, scale, eps, smooth=None: _rows_and_scales_like(x))
+
+
 def layernorm_modulate_quantize(x: Tensor, shift: Tensor, scale: Tensor, eps: float,
                                 smooth: Optional[Tensor] = None) -> tuple[Tensor, Tensor]:
-    return layernorm_modulate_quantize_impl(x, shift, scale, eps, smooth)
+    """LayerNorm without affine of ``x`` [B, T, K], modulated by one shift and scale row per batch
+    element, divided by ``smooth`` where given, quantized per token: int8 [B, T, K] and fp32 scales
+    [B, T] (torch.ops.int8dit.layernorm_modulate_quantize)."""
+    return torch.ops.int8dit.layernorm_modulate_quantize(x, shift, scale, eps, smooth)
 
 
-@layernorm_modulate_quantize.register_fake
-def _(x, shift, scale, eps, smooth=None):
-    return x.new_empty(x.shape, dtype=torch.int8), x.new_empty(x.shape[:-1], dtype=torch.float32)
-
-
-def gelu_quantize_impl(x: Tensor, smooth: Optional[Tensor]) -> tuple[Tensor, Tensor]:
+def gelu_quantize_impl(x: Tensor, smooth: Optional[Tensor] = None) -> tuple[Tensor, Tensor]:
     # Written for host time, as ops.linear_unchecked: GeluMLP calls it once per MLP and forward.
     if not (x.is_cuda or x.is_cpu):
         _check_device(x, "x")
@@ -108,19 +110,17 @@ def gelu_quantize_impl(x: Tensor, smooth: Optional[Tensor]) -> tuple[Tensor, Ten
     return q, qs
 
 
-@torch.library.custom_op("int8dit::gelu_quantize", mutates_args=())
+register_op("gelu_quantize", "(Tensor x, Tensor? smooth=None) -> (Tensor, Tensor)", gelu_quantize_impl,
+            lambda x, smooth=None: _rows_and_scales_like(x))
+
+
 def gelu_quantize(x: Tensor, smooth: Optional[Tensor] = None) -> tuple[Tensor, Tensor]:
     """GELU (tanh approximation) of ``x`` (bf16 or fp16, [..., K]), divided by ``smooth`` where given,
-    quantized per row: int8 [..., K] and fp32 scales [...]."""
-    return gelu_quantize_impl(x, smooth)
+    quantized per row: int8 [..., K] and fp32 scales [...] (torch.ops.int8dit.gelu_quantize)."""
+    return torch.ops.int8dit.gelu_quantize(x, smooth)
 
 
-@gelu_quantize.register_fake
-def _(x, smooth=None):
-    return x.new_empty(x.shape, dtype=torch.int8), x.new_empty(x.shape[:-1], dtype=torch.float32)
-
-
-def concat_gelu_quantize_impl(a: Tensor, h: Tensor, smooth: Optional[Tensor]) -> tuple[Tensor, Tensor]:
+def concat_gelu_quantize_impl(a: Tensor, h: Tensor, smooth: Optional[Tensor] = None) -> tuple[Tensor, Tensor]:
     # Written for host time, as ops.linear_unchecked: each Flux single-stream block calls it per forward.
     op = "concat_gelu_quantize"
     lead = a.shape[:-1]
@@ -151,18 +151,15 @@ def concat_gelu_quantize_impl(a: Tensor, h: Tensor, smooth: Optional[Tensor]) ->
     return q, qs
 
 
-@torch.library.custom_op("int8dit::concat_gelu_quantize", mutates_args=())
+register_op("concat_gelu_quantize", "(Tensor a, Tensor h, Tensor? smooth=None) -> (Tensor, Tensor)",
+            concat_gelu_quantize_impl, lambda a, h, smooth=None: _rows_and_scales_like(a, a.shape[-1] + h.shape[-1]))
+
+
 def concat_gelu_quantize(a: Tensor, h: Tensor, smooth: Optional[Tensor] = None) -> tuple[Tensor, Tensor]:
     """``cat([a, GELU(h)], -1)`` (GELU's tanh form; a and h bf16 or fp16 with the same leading shape),
     divided by ``smooth`` where given, quantized per row without the concatenation ever being written:
-    int8 [..., Ka + Kh] and fp32 scales [...]."""
-    return concat_gelu_quantize_impl(a, h, smooth)
-
-
-@concat_gelu_quantize.register_fake
-def _(a, h, smooth=None):
-    return (a.new_empty((*a.shape[:-1], a.shape[-1] + h.shape[-1]), dtype=torch.int8),
-            a.new_empty(a.shape[:-1], dtype=torch.float32))
+    int8 [..., Ka + Kh] and fp32 scales [...] (torch.ops.int8dit.concat_gelu_quantize)."""
+    return torch.ops.int8dit.concat_gelu_quantize(a, h, smooth)
 
 
 def modulated_linears(x: Tensor, shift: Tensor, scale: Tensor, layers: Sequence[Linear],

@@ -101,6 +101,14 @@ class Linear(nn.Module):
                 return gemm_unchecked(hit[0], weight, hit[1], weight_scale, bias, _out_dtype(x))
         return linear_unchecked(x, weight, weight_scale, bias, smooth)
 
+    def gemm_on_own_rows(self, q: Tensor, scale: Tensor, out_dtype: torch.dtype) -> Tensor:
+        """forward_quantized for int8dit's own fused modules, whose ``q`` and ``scale`` come straight from
+        one of int8dit's quantization kernels for this layer: no operand checks, eager or traced."""
+        b = self._buffers
+        if plain_eager_call(q):
+            return gemm_unchecked(q, b["weight"], scale, b["weight_scale"], b["bias"], out_dtype)
+        return torch.ops.int8dit.gemm_layer(q, b["weight"], scale, b["weight_scale"], b["bias"], out_dtype)
+
     def forward_quantized(self, q: Tensor, scale: Tensor, out_dtype: torch.dtype = torch.bfloat16) -> Tensor:
         """The layer on an input already quantized per token (int8 ``q`` [..., K], fp32 ``scale`` [...]),
         as the fused producers (int8dit.torch.fused) write it. The producer must have divided by this

@@ -23,7 +23,7 @@ from torch import Tensor, nn
 
 from .fused import gelu_quantize_impl
 from .linear import Linear
-from .ops import gemm_unchecked, plain_eager_call
+from .ops import plain_eager_call
 
 _FUSED_DTYPES = (torch.bfloat16, torch.float16)
 
@@ -73,12 +73,12 @@ class GeluMLP(nn.Module):
         if h.dtype not in _FUSED_DTYPES or (h.requires_grad and torch.is_grad_enabled()):
             return self._unfused_after_fc1(h)
         fc2 = net["2"]
-        if plain_eager_call(h):  # skip the custom ops' Python wrappers (ops.py says why)
-            b = fc2._buffers
-            q, scale = gelu_quantize_impl(h, b["smooth"])
-            return gemm_unchecked(q, b["weight"], scale, b["weight_scale"], b["bias"], h.dtype)
-        q, scale = torch.ops.int8dit.gelu_quantize(h, fc2.smooth)
-        return fc2.forward_quantized(q, scale, h.dtype)
+        smooth = fc2._buffers["smooth"]
+        if plain_eager_call(h):  # skip the dispatcher (ops.py says why)
+            q, scale = gelu_quantize_impl(h, smooth)
+        else:
+            q, scale = torch.ops.int8dit.gelu_quantize(h, smooth)
+        return fc2.gemm_on_own_rows(q, scale, h.dtype)
 
     def _unfused(self, x: Tensor) -> Tensor:
         for module in self.net:

@@ -208,58 +208,75 @@ def linear_unchecked(x: Tensor, weight: Tensor, weight_scale: Tensor, bias: Opti
     return d
 
 
-@torch.library.custom_op("int8dit::quantize_rows", mutates_args=())
-def quantize_rows(x: Tensor, smooth: Optional[Tensor] = None) -> tuple[Tensor, Tensor]:
-    return quantize_rows_impl(x, smooth)
-
-
-@quantize_rows.register_fake
-def _(x, smooth=None):
-    return x.new_empty(x.shape, dtype=torch.int8), x.new_empty(x.shape[:-1], dtype=torch.float32)
-
-
-@torch.library.custom_op("int8dit::gemm_w8a8", mutates_args=())
-def gemm_w8a8(a: Tensor, b: Tensor, scale_a: Tensor, scale_b: Tensor, bias: Optional[Tensor],
-              out_dtype: torch.dtype) -> Tensor:
-    return gemm_w8a8_impl(a, b, scale_a, scale_b, bias, out_dtype)
-
-
-@gemm_w8a8.register_fake
-def _(a, b, scale_a, scale_b, bias, out_dtype):
-    return a.new_empty((*a.shape[:-1], b.shape[0]), dtype=out_dtype)
-
-
-# NOTE: ``linear`` is registered with the low-level torch.library API, not @custom_op: every call of a
+# NOTE: every op is registered with the low-level torch.library API, not @custom_op: every call of a
 # @custom_op op runs Python wrappers around the implementation (the autograd kernel and a redispatch,
 # then a backend wrapper with an aliasing check), and on the H200 the compiled int8dit paths spent
 # 72-91 us of host time per quantized layer in them (bench/results/h200/README.md), more than the
-# GEMM itself takes. Registered per backend, the dispatcher calls linear_impl directly; without an
-# autograd kernel of its own, calls that need no gradient pass PyTorch's C++ autograd fallback, and
-# linear_w8a8 routes the ones that do through _LinearFunction.
+# GEMM itself takes; on the development machine a compiled GeluMLP (gelu_quantize + gemm_w8a8) took
+# 51 us of host time against 28 for the unfused MLP's two linear calls (bench/host/python_overhead.py).
+# Registered per backend, the dispatcher calls the implementation directly; without an autograd
+# kernel of their own, calls that need no gradient pass PyTorch's C++ autograd fallback (linear_w8a8
+# routes the ones that do through _LinearFunction). Every implementation returns new tensors, as the
+# schemas (no alias annotations) say.
 _lib = torch.library.Library("int8dit", "FRAGMENT")
-_lib.define("linear(Tensor x, Tensor weight, Tensor weight_scale, Tensor? bias, Tensor? smooth) -> Tensor")
-_lib.impl("linear", linear_impl, "CPU")
-_lib.impl("linear", linear_impl, "CUDA")
+
+
+def register_op(name: str, schema: str, impl, fake) -> None:
+    """Define int8dit::<name><schema>, implemented by ``impl`` on CPU and CUDA tensors, with ``fake``
+    (output shapes and dtypes) for tracing."""
+    _lib.define(name + schema)
+    _lib.impl(name, impl, "CPU")
+    _lib.impl(name, impl, "CUDA")
+    torch.library.register_fake("int8dit::" + name)(fake)
+
+
+def _rows_and_scales_like(x: Tensor, k: Optional[int] = None) -> tuple[Tensor, Tensor]:
+    """The fake outputs of a row quantization of x (k columns, x's by default)."""
+    return (x.new_empty((*x.shape[:-1], x.shape[-1] if k is None else k), dtype=torch.int8),
+            x.new_empty(x.shape[:-1], dtype=torch.float32))
+
+
+register_op("quantize_rows", "(Tensor x, Tensor? smooth=None) -> (Tensor, Tensor)", quantize_rows_impl,
+            lambda x, smooth=None: _rows_and_scales_like(x))
+register_op("gemm_w8a8", "(Tensor a, Tensor b, Tensor scale_a, Tensor scale_b, Tensor? bias, ScalarType out_dtype) "
+            "-> Tensor", gemm_w8a8_impl,
+            lambda a, b, scale_a, scale_b, bias, out_dtype: a.new_empty((*a.shape[:-1], b.shape[0]), dtype=out_dtype))
+
+
+# int8dit::gemm_layer is int8dit::gemm_w8a8 without the operand checks, for the traced calls of
+# int8dit's own modules (GeluMLP's fc2, Flux's proj_out) on the int8 rows and scales one of int8dit's
+# quantization ops just wrote, with the layer's own weight: they fit by construction.
+register_op("gemm_layer", "(Tensor a, Tensor b, Tensor scale_a, Tensor scale_b, Tensor? bias, ScalarType out_dtype) "
+            "-> Tensor", gemm_unchecked,
+            lambda a, b, scale_a, scale_b, bias, out_dtype: a.new_empty((*a.shape[:-1], b.shape[0]), dtype=out_dtype))
+
+
+def quantize_rows(x: Tensor, smooth: Optional[Tensor] = None) -> tuple[Tensor, Tensor]:
+    """Per-row int8 quantization of ``x`` [..., K] (bf16/fp16; fp32 on the CPU), divided by ``smooth``
+    where given: int8 [..., K] and fp32 scales [...] (torch.ops.int8dit.quantize_rows)."""
+    return torch.ops.int8dit.quantize_rows(x, smooth)
+
+
+def gemm_w8a8(a: Tensor, b: Tensor, scale_a: Tensor, scale_b: Tensor, bias: Optional[Tensor],
+              out_dtype: torch.dtype) -> Tensor:
+    """The fused W8A8 GEMM: float(a @ b.T) * scale_a[m] * scale_b[n] + bias[n] in ``out_dtype``
+    (torch.int32: the raw accumulators) (torch.ops.int8dit.gemm_w8a8)."""
+    return torch.ops.int8dit.gemm_w8a8(a, b, scale_a, scale_b, bias, out_dtype)
+
+
+_lin_fake = lambda x, weight, weight_scale, bias, smooth: x.new_empty(  # noqa: E731
+    (*x.shape[:-1], weight.shape[0]), dtype=_out_dtype(x))
+register_op("linear", "(Tensor x, Tensor weight, Tensor weight_scale, Tensor? bias, Tensor? smooth) -> Tensor",
+            linear_impl, _lin_fake)
 linear = torch.ops.int8dit.linear.default
-
-
-@torch.library.register_fake("int8dit::linear")
-def _(x, weight, weight_scale, bias, smooth):
-    return x.new_empty((*x.shape[:-1], weight.shape[0]), dtype=_out_dtype(x))
 
 
 # int8dit::linear_layer is int8dit::linear without the operand checks, for an int8dit Linear's own
 # traced calls (torch.compile): its buffers fit each other by construction, and its forward checks x's
 # features and device while tracing, on which the compiled graph is guarded. A compiled layer paid
 # ~3 us of host time a call for the checks on the development machine (bench/host/python_overhead.py).
-_lib.define("linear_layer(Tensor x, Tensor weight, Tensor weight_scale, Tensor? bias, Tensor? smooth) -> Tensor")
-_lib.impl("linear_layer", linear_unchecked, "CPU")
-_lib.impl("linear_layer", linear_unchecked, "CUDA")
-
-
-@torch.library.register_fake("int8dit::linear_layer")
-def _(x, weight, weight_scale, bias, smooth):
-    return x.new_empty((*x.shape[:-1], weight.shape[0]), dtype=_out_dtype(x))
+register_op("linear_layer", "(Tensor x, Tensor weight, Tensor weight_scale, Tensor? bias, Tensor? smooth) -> Tensor",
+            linear_unchecked, _lin_fake)
 
 
 class _LinearFunction(torch.autograd.Function):
