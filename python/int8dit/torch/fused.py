@@ -30,7 +30,8 @@ from torch import Tensor
 from .. import _C
 from .checks import check_smooth
 from .linear import Linear
-from .ops import _DTYPES, _check_device, _current_stream, _ptr, _rows_and_scales_like, _rows_of, register_op
+from .ops import (_DTYPES, _check_device, _current_stream, _ptr, _rows_and_scales_like, _rows_of, register_op,
+                  row_quantization_io)
 
 
 def _modulation_rows(t: Tensor, batches: int, k: int, name: str, dtype: torch.dtype) -> Tensor:
@@ -94,19 +95,11 @@ def layernorm_modulate_quantize(x: Tensor, shift: Tensor, scale: Tensor, eps: fl
 
 
 def gelu_quantize_impl(x: Tensor, smooth: Optional[Tensor] = None) -> tuple[Tensor, Tensor]:
-    # Written for host time, as ops.linear_unchecked: GeluMLP calls it once per MLP and forward.
-    if not (x.is_cuda or x.is_cpu):
-        _check_device(x, "x")
-    k = x.shape[-1]
-    if smooth is not None:
-        check_smooth("gelu_quantize", smooth, k, x)
-    rows, m, ldx = _rows_of(x, k)
-    dev = x.device
-    q = torch.empty(x.shape, dtype=torch.int8, device=dev)
-    qs = torch.empty(x.shape[:-1], dtype=torch.float32, device=dev)
+    rows, m, ldx, k, q, qs = row_quantization_io("gelu_quantize", x, smooth)
     if m > 0:
-        _C.raw.gelu_quantize(not x.is_cuda, rows.data_ptr(), _DTYPES[x.dtype], m, k, ldx, _ptr(smooth), q.data_ptr(),
-                             qs.data_ptr(), _current_stream(dev) if x.is_cuda else 0)
+        cuda = x.is_cuda
+        _C.raw.gelu_quantize(not cuda, rows.data_ptr(), _DTYPES[x.dtype], m, k, ldx, _ptr(smooth), q.data_ptr(),
+                             qs.data_ptr(), _current_stream(x.device) if cuda else 0)
     return q, qs
 
 

@@ -104,24 +104,31 @@ def _scratch_layout(m: int, k: int, workspace_bytes: int) -> tuple[int, int, int
     return workspace + workspace_bytes, scales, workspace
 
 
-def quantize_rows_impl(x: Tensor, smooth: Optional[Tensor] = None) -> tuple[Tensor, Tensor]:
-    # Written for host time, as linear_unchecked: sibling layers that share an input call it per forward.
+def row_quantization_io(op: str, x: Tensor, smooth: Optional[Tensor]
+                        ) -> tuple[Tensor, int, int, int, Tensor, Tensor]:
+    """For a per-row quantization op on ``x`` [..., K]: x's device and divisor checked, then (rows, M,
+    row stride, K, int8 output [..., K], fp32 scales [...]). ``rows`` may be a copy: keep it until the
+    C++ call has read it. Written for host time (bench/host/python_overhead.py)."""
     if not (x.is_cuda or x.is_cpu):
         _check_device(x, "x")
     k = x.shape[-1]
     if smooth is not None:
-        check_smooth("quantize_rows", smooth, k, x)
+        check_smooth(op, smooth, k, x)
+    rows, m, ldx = _rows_of(x, k)
+    dev = x.device
+    return (rows, m, ldx, k, torch.empty(x.shape, dtype=torch.int8, device=dev),
+            torch.empty(x.shape[:-1], dtype=torch.float32, device=dev))
+
+
+def quantize_rows_impl(x: Tensor, smooth: Optional[Tensor] = None) -> tuple[Tensor, Tensor]:
     cuda = x.is_cuda
     if cuda and x.dtype == torch.float32:
         # NOTE: the GPU quantization kernel reads bf16/fp16; fp32 activations are rounded to bf16 first.
         x = x.to(torch.bfloat16)
-    rows, m, ldx = _rows_of(x, k)
-    dev = x.device
-    q = torch.empty(x.shape, dtype=torch.int8, device=dev)
-    scale = torch.empty(x.shape[:-1], dtype=torch.float32, device=dev)
+    rows, m, ldx, k, q, scale = row_quantization_io("quantize_rows", x, smooth)
     if m > 0:
         _C.raw.quantize_rows(not cuda, rows.data_ptr(), _DTYPES[x.dtype], m, k, ldx, _ptr(smooth), q.data_ptr(), k,
-                             scale.data_ptr(), _current_stream(dev) if cuda else 0)
+                             scale.data_ptr(), _current_stream(x.device) if cuda else 0)
     return q, scale
 
 
