@@ -1,4 +1,4 @@
-"""int8dit operations as torch.library custom ops.
+"""int8dit operations as torch.library ops (registered per backend: register_op below).
 
 Each op has a fake (meta) implementation, so torch.compile(fullgraph=True) traces through it and
 CUDA graphs capture it. CUDA tensors run the GPU kernels on the current stream; CPU tensors run the
@@ -8,6 +8,11 @@ layer launches two kernels (per-token quantization, then the fused GEMM) and not
     int8dit::quantize_rows(x, smooth?)                       -> (q int8 [..., K], scale fp32 [...])
     int8dit::gemm_w8a8(a, b, scale_a, scale_b, bias?, dtype) -> [..., N]
     int8dit::linear(x, weight, weight_scale, bias?, smooth?) -> [..., N] in x's dtype
+    int8dit::linear_layer, int8dit::gemm_layer               linear and gemm_w8a8 without the operand
+                                                             checks, for int8dit's own modules' traced calls
+
+The fused producers' ops (layernorm_modulate_quantize, gelu_quantize, concat_gelu_quantize) are in
+fused.py.
 """
 from __future__ import annotations
 
