@@ -8,7 +8,9 @@
 // memory, carveout hint, a grid of exactly the resident CTAs, launch_dependents at its start as the
 // row kernels do), which records for every CTA its SM, its warp slot and global-timer stamps, and
 // reports per launch: CTAs an SM (min / max), the most CTAs of any two launches resident on one SM
-// at once, how many warps share a scheduler (warp slot % 4) at most, and the spread of start times.
+// at once (from each CTA's arrival, waiting included), how many CTAs arrived before the previous
+// launch ended ("early"), how many warps share a scheduler (warp slot % 4) at most, and the spread of
+// start times.
 //
 //   int8dit_pdl_placement_probe [THREADS SMEM_BYTES CARVEOUT_PERCENT SPIN_US LAUNCHES]
 //   (default 32 12288 71 16 20: the one-warp LayerNorm CTA at 8192 x 1536, ~16 us a launch)
@@ -30,6 +32,7 @@ using bench_quant::check_cuda;
 
 struct CtaRecord {
   uint32_t sm = 0, warp_slot = 0;
+  uint64_t arrive_ns = 0;  // when the CTA began, before griddepcontrol.wait: it holds its SM slot from here
   uint64_t start_ns = 0, end_ns = 0;  // after griddepcontrol.wait, and when the CTA is done
 };
 
@@ -42,6 +45,7 @@ __device__ __forceinline__ uint64_t global_ns() {
 // Holds its SM slot for spin_ns after the previous launch completes, as a persistent row kernel holds
 // it for its rows; dynamic shared memory is only occupied (its size sets the CTAs an SM).
 __global__ void marker(CtaRecord* records, uint64_t spin_ns) {
+  const uint64_t arrive = global_ns();
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
   asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
   asm volatile("griddepcontrol.wait;" ::: "memory");
@@ -53,7 +57,7 @@ __global__ void marker(CtaRecord* records, uint64_t spin_ns) {
     uint32_t sm, slot;
     asm volatile("mov.u32 %0, %%smid;" : "=r"(sm));
     asm volatile("mov.u32 %0, %%warpid;" : "=r"(slot));
-    records[blockIdx.x] = {sm, slot, start, global_ns()};
+    records[blockIdx.x] = {sm, slot, arrive, start, global_ns()};
   }
 }
 
@@ -81,11 +85,12 @@ LaunchStats stats_of(const std::vector<CtaRecord>& r, int sms) {
   return s;
 }
 
-// The most CTAs (of launches a and b together) resident on one SM at one instant.
+// The most CTAs (of launches a and b together) resident on one SM at one instant, a CTA counting from
+// its arrival (waiting in griddepcontrol.wait included) to its end.
 int max_overlap_per_sm(const std::vector<CtaRecord>& a, const std::vector<CtaRecord>& b) {
-  std::map<uint32_t, std::vector<std::pair<uint64_t, int>>> events;  // SM -> (time, +1 start / -1 end)
+  std::map<uint32_t, std::vector<std::pair<uint64_t, int>>> events;  // SM -> (time, +1 arrival / -1 end)
   for (const auto* launch : {&a, &b})
-    for (const CtaRecord& c : *launch) events[c.sm].push_back({c.start_ns, 1}), events[c.sm].push_back({c.end_ns, -1});
+    for (const CtaRecord& c : *launch) events[c.sm].push_back({c.arrive_ns, 1}), events[c.sm].push_back({c.end_ns, -1});
   int most = 0;
   for (auto& [sm, ev] : events) {
     std::sort(ev.begin(), ev.end(), [](const auto& x, const auto& y) { return x.first != y.first ? x.first < y.first : x.second < y.second; });
@@ -118,18 +123,21 @@ void run(bool pdl, int threads, int smem, int carveout, uint64_t spin_ns, int la
   std::printf("\n%s, %d launches of %d CTAs (%d threads, %d B dynamic shared memory, carveout %d%%):\n",
               pdl ? "PDL (launch_dependents at the start, as the row kernels)" : "stream order", launches, grid, threads,
               smem, carveout);
-  std::printf("%6s %10s %10s %16s %16s %14s %10s\n", "launch", "min/SM", "max/SM", "max warps/sched", "max with prev/SM",
-              "start spread", "span us");
+  std::printf("%6s %10s %10s %16s %16s %8s %14s %10s\n", "launch", "min/SM", "max/SM", "max warps/sched",
+              "max with prev/SM", "early", "start spread", "span us");
   for (int i = 0; i < launches; ++i) {
     const std::vector<CtaRecord> cur(h.begin() + static_cast<ptrdiff_t>(i) * grid, h.begin() + static_cast<ptrdiff_t>(i + 1) * grid);
     const LaunchStats s = stats_of(cur, sms);
-    int overlap = 0;
+    int overlap = 0, early = 0;
     if (i > 0) {
       const std::vector<CtaRecord> prev(h.begin() + static_cast<ptrdiff_t>(i - 1) * grid, h.begin() + static_cast<ptrdiff_t>(i) * grid);
       overlap = max_overlap_per_sm(prev, cur);
+      uint64_t prev_end = 0;
+      for (const CtaRecord& c : prev) prev_end = std::max(prev_end, c.end_ns);
+      for (const CtaRecord& c : cur) early += c.arrive_ns < prev_end;
     }
-    std::printf("%6d %10d %10d %16d %16d %11.2f us %10.2f\n", i, s.min_per_sm, s.max_per_sm, s.max_warps_per_scheduler,
-                overlap, s.start_spread_us, s.span_us);
+    std::printf("%6d %10d %10d %16d %16d %8d %11.2f us %10.2f\n", i, s.min_per_sm, s.max_per_sm,
+                s.max_warps_per_scheduler, overlap, early, s.start_spread_us, s.span_us);
   }
   cudaFree(d);
   cudaStreamDestroy(stream);
