@@ -122,3 +122,12 @@ def test_copies_keep_the_grouping():
         assert PRODUCED.hits - hits == 2
         with torch.no_grad():
             assert torch.equal(got[0], plain(x, c)[0])
+
+
+def test_the_text_streams_output_projection_keeps_its_own_input():
+    # diffusers' joint attention: to_add_out projects the text stream's attention output, which no sibling
+    # reads, so it is left out of the group (recording its rows would be host time for nobody).
+    joint = nn.Module()
+    joint.to_q, joint.to_k, joint.add_q_proj, joint.to_add_out = (nn.Linear(64, 64) for _ in range(4))
+    quantize_(joint, exclude=(), min_features=0)
+    assert joint.to_q.shares_input and joint.add_q_proj.shares_input and not joint.to_add_out.shares_input

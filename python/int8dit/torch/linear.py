@@ -6,7 +6,7 @@ from typing import Optional
 import torch
 from torch import Tensor, nn
 
-from .ops import _out_dtype, gemm_unchecked, linear_unchecked, linear_w8a8, plain_eager_call, quantize_rows_impl
+from .ops import _out_dtype, gemm_unchecked, linear_keeping_rows, linear_unchecked, linear_w8a8, plain_eager_call
 from .produced import PRODUCED
 from .weights import quantize_weight
 
@@ -94,9 +94,11 @@ class Linear(nn.Module):
         if smooth is None and (shares or PRODUCED.holds_any()) and not x.is_inference():
             # A fused producer or a sibling may have quantized x already (produced.py).
             hit = PRODUCED.lookup(x)
-            if hit is None and shares:  # quantize it here, for the siblings to find
-                hit = quantize_rows_impl(x)
-                PRODUCED.remember(x, *hit)
+            if hit is None and shares:  # quantize it in this layer's own call, and record the rows for the siblings
+                d, q, scale = linear_keeping_rows(x, weight, weight_scale, bias, smooth)
+                if q is not None:
+                    PRODUCED.remember(x, q, scale)
+                return d
             if hit is not None:
                 return gemm_unchecked(hit[0], weight, hit[1], weight_scale, bias, _out_dtype(x))
         return linear_unchecked(x, weight, weight_scale, bias, smooth)

@@ -186,6 +186,15 @@ def linear_unchecked(x: Tensor, weight: Tensor, weight_scale: Tensor, bias: Opti
     scales, bias and divisor fit each other by construction, and it checks x itself. Written for host
     time (bench/host/python_overhead.py): one device lookup, no reshape or view where x is contiguous,
     the output allocated in its final shape."""
+    return linear_keeping_rows(x, weight, weight_scale, bias, smooth, keep=False)[0]
+
+
+def linear_keeping_rows(x: Tensor, weight: Tensor, weight_scale: Tensor, bias: Optional[Tensor],
+                        smooth: Optional[Tensor], keep: bool = True
+                        ) -> tuple[Tensor, Optional[Tensor], Optional[Tensor]]:
+    """linear_unchecked that also returns x's int8 rows [..., K] and scales [...] where ``keep`` (None
+    where x has no rows), for a layer whose siblings read the same input: one C++ call instead of a
+    quantization call and a GEMM call."""
     dtype = x.dtype
     out_dtype = dtype if dtype in _FLOAT_DTYPES else torch.bfloat16
     cuda = x.is_cuda
@@ -204,11 +213,18 @@ def linear_unchecked(x: Tensor, weight: Tensor, weight_scale: Tensor, bias: Opti
         # and forward). The workspace size is known from the second call of a shape on.
         key = (dev.index, m, n, k, out_dtype, bias is not None)
         ws_bytes = _workspace_bytes.get(key, 0) if cuda else 0
-        total, sx_off, ws_off = _scratch_layout(m, k, ws_bytes)
-        scratch = torch.empty(total, dtype=torch.uint8, device=dev)
-        q_ptr = scratch.data_ptr()
-        sx_ptr = q_ptr + sx_off
-        ws_ptr = q_ptr + ws_off if ws_bytes else 0
+        if keep:  # rows and scales as tensors of their own (views of the scratch cost ~7 us more)
+            q, scale = torch.empty(x.shape, dtype=torch.int8, device=dev), torch.empty(x.shape[:-1], dtype=torch.float32,
+                                                                                       device=dev)
+            q_ptr, sx_ptr = q.data_ptr(), scale.data_ptr()
+            scratch = torch.empty(ws_bytes, dtype=torch.int8, device=dev) if ws_bytes else None
+            ws_ptr = 0 if scratch is None else scratch.data_ptr()
+        else:
+            total, sx_off, ws_off = _scratch_layout(m, k, ws_bytes)
+            scratch = torch.empty(total, dtype=torch.int8, device=dev)
+            q_ptr = scratch.data_ptr()
+            sx_ptr = q_ptr + sx_off
+            ws_ptr = q_ptr + ws_off if ws_bytes else 0
         extra = None
         if cuda and key not in _workspace_bytes:  # first call of this shape: ask the dispatcher
             extra, ws_bytes = _workspace(m, n, k, q_ptr, weight.data_ptr(), sx_ptr, weight_scale.data_ptr(), bias, d)
@@ -217,7 +233,9 @@ def linear_unchecked(x: Tensor, weight: Tensor, weight_scale: Tensor, bias: Opti
                       q_ptr, sx_ptr, weight.data_ptr(), n, weight_scale.data_ptr(),
                       0 if bias is None else bias.data_ptr(), d.data_ptr(), _DTYPES[out_dtype], ws_ptr, ws_bytes,
                       _current_stream(dev) if cuda else 0)
-    return d
+        if keep:
+            return d, q, scale
+    return d, None, None
 
 
 # NOTE: every op is registered with the low-level torch.library API, not @custom_op: every call of a

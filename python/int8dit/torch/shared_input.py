@@ -21,17 +21,23 @@ from __future__ import annotations
 import torch
 
 
+# Children that read an input of their own by construction, never their siblings' (diffusers' joint
+# attention's projection of the text stream's attention output): recording its rows would cost host
+# time for nobody to read them.
+_OWN_INPUT_NAMES = ("to_add_out",)
+
+
 def share_sibling_inputs(model: torch.nn.Module) -> int:
     """Mark every group of >= 2 int8dit Linears that are children of one module, with the same
-    in_features and device and no SmoothQuant divisor, as sharing their input. Returns the number of
-    groups."""
+    in_features and device and no SmoothQuant divisor, as sharing their input (but for the output
+    projections of _OWN_INPUT_NAMES). Returns the number of groups."""
     from .linear import Linear
 
     groups = 0
     for parent in model.modules():
         by_key: dict = {}
-        for child in parent.children():
-            if isinstance(child, Linear) and child.smooth is None:
+        for name, child in parent.named_children():
+            if isinstance(child, Linear) and child.smooth is None and name not in _OWN_INPUT_NAMES:
                 by_key.setdefault((child.in_features, child.weight.device), []).append(child)
         for members in by_key.values():
             if len(members) < 2:
