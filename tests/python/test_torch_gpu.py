@@ -52,6 +52,28 @@ def test_gpu_linear_with_smoothing():
     assert cos(q(x), lin(x)) > 0.999
 
 
+@torch.no_grad()
+def test_gpu_sibling_layers_share_one_quantization_bit_for_bit():
+    # The sibling path on CUDA tensors: the first layer's linear call keeps its int8 rows
+    # (ops.linear_keeping_rows), the others run only their GEMM on them; a strided input and a
+    # 3-D one; the same bits as each layer alone. Shapes whose GEMM takes a workspace included.
+    from int8dit.torch.produced import PRODUCED
+
+    torch.manual_seed(0)
+    attn = torch.nn.Module()
+    attn.to_q, attn.to_k, attn.to_v = (torch.nn.Linear(1152, 1152, device="cuda", dtype=torch.bfloat16)
+                                       for _ in range(3))
+    alone = {n: Linear.from_float(getattr(attn, n)) for n in ("to_q", "to_k", "to_v")}
+    assert quantize_(attn, exclude=(), min_features=0).shared_input_groups == 1
+    for x in (torch.randn(2, 1024, 1152, device="cuda", dtype=torch.bfloat16),
+              torch.randn(333, 1280, device="cuda", dtype=torch.bfloat16)[:, :1152]):
+        hits = PRODUCED.hits
+        got = [attn.to_q(x), attn.to_k(x), attn.to_v(x)]
+        assert PRODUCED.hits - hits == 2
+        for name, y in zip(("to_q", "to_k", "to_v"), got):
+            assert torch.equal(y, alone[name](x.contiguous())), name
+
+
 def _mlp():
     torch.manual_seed(0)
     return torch.nn.Sequential(torch.nn.Linear(1024, 4096), torch.nn.GELU(approximate="tanh"),
