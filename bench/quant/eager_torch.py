@@ -34,6 +34,18 @@ def eager_op(op, k, torch, F, batches=1):
         return lambda x: quantize(x, torch)
     if op == "quantize_rows+smooth":
         return lambda x: quantize(x / smooth, torch)
+    if op == "layernorm_modulate_quantize+residual":
+        # h = gate * attention + h (PyTorch's product, then the sum), then the norm as below. One attention
+        # tensor for every call: where it fits the L2 this baseline is lenient.
+        gate = torch.randn(batches, 1, k, device=dev, dtype=torch.bfloat16)
+        attention = {}
+
+        def ln_residual(x):
+            a = attention.setdefault(tuple(x.shape), torch.randn_like(x))
+            h = gate * a.view(batches, -1, k) + x.view(batches, -1, k)
+            y = F.layer_norm(h, (k,), eps=1e-6) * (1 + mod_scale) + shift
+            return quantize(y.view(x.shape[0], k), torch)
+        return ln_residual
     if op.startswith("layernorm_modulate_quantize"):
         # DiT / Flux adaLN: norm(x) * (1 + scale) + shift, per batch element; y is produced anyway.
         def ln(x):

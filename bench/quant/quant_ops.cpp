@@ -20,6 +20,8 @@ struct BufferSet {
   int8_t* q = nullptr;
   float* scale = nullptr;
   uint16_t* y = nullptr;
+  uint16_t* update = nullptr;  // the gated residual cases: the attention output added to x
+  uint16_t* x_out = nullptr;
 };
 
 void require_ok(const int8dit::Status& st, const std::string& op) {
@@ -43,6 +45,10 @@ std::vector<OpCase> dit_cases() {
   for (const int64_t batches : {1, 8}) cases.push_back({"layernorm_modulate_quantize", 8192, 1152, batches});
   // Flux's single-stream proj_out input at 1024 px: [attention (3072) | GELU(proj_mlp) (12288)].
   cases.push_back({"concat_gelu_quantize", 4608, 15360});
+  // A block's gated residual update fused into its MLP's norm (h = h + gate * attention, written, then
+  // the norm with y): DiT-XL/2 (8 images) and Flux's image stream.
+  cases.push_back({"layernorm_modulate_quantize+residual", 8192, 1152, 8});
+  cases.push_back({"layernorm_modulate_quantize+residual", 4096, 3072});
   return cases;
 }
 
@@ -53,13 +59,15 @@ std::string OpCase::label() const {
 
 OpResult run_op_case(const OpCase& c) {
   const bool smooth = c.op == "quantize_rows+smooth";
-  const bool with_y = c.op == "layernorm_modulate_quantize+y";
+  const bool residual = c.op == "layernorm_modulate_quantize+residual";
+  const bool with_y = c.op == "layernorm_modulate_quantize+y" || residual;
   const size_t mk = static_cast<size_t>(c.m * c.k);
 
   OpResult r;
   r.bytes = 2.0 * mk + mk + 4.0 * c.m + (with_y ? 2.0 * mk : 0.0);
   if (smooth) r.bytes += 4.0 * c.k;
   if (c.op.rfind("layernorm", 0) == 0) r.bytes += 2.0 * 2 * c.k * c.batches;  // each batch element's shift and scale
+  if (residual) r.bytes += 2.0 * mk + 2.0 * mk + 2.0 * c.k * c.batches;  // the update read, h written, the gates
   if (c.op == "rmsnorm_quantize") r.bytes += 2.0 * c.k;
 
   const int sets = static_cast<int>(std::clamp(kRotationBytes / r.bytes + 1.0, 1.0, 16.0));
@@ -69,6 +77,11 @@ OpResult run_op_case(const OpCase& c) {
     bufs[s].q = device_alloc<int8_t>(mk);
     bufs[s].scale = device_alloc<float>(static_cast<size_t>(c.m));
     if (with_y) bufs[s].y = device_alloc<uint16_t>(mk);
+    if (residual) {
+      bufs[s].update = device_alloc<uint16_t>(mk);
+      bufs[s].x_out = device_alloc<uint16_t>(mk);
+      fill_bf16(bufs[s].update, mk, 4321u + s);
+    }
     fill_bf16(bufs[s].x, mk, 1234u + s);
   }
   // Per-channel vectors: SmoothQuant divisor, adaLN shift|scale ([batches, 2K]), RMSNorm weight.
@@ -94,6 +107,9 @@ OpResult run_op_case(const OpCase& c) {
       p.rows = c.m, p.cols = c.k, p.x = b.x, p.ldx = c.k, p.eps = 1e-6f, p.tokens_per_batch = c.m / c.batches;
       p.mod_shift = mod, p.mod_scale = mod + c.k, p.ld_mod = 2 * c.k;
       p.q = b.q, p.ldq = c.k, p.scale = b.scale, p.y = b.y, p.ldy = c.k;
+      if (residual) {  // the gates: the modulation buffer's shift rows, as one chunk of an adaLN output
+        p.update = b.update, p.ld_update = c.k, p.gate = mod, p.ld_gate = 2 * c.k, p.x_out = b.x_out, p.ld_x_out = c.k;
+      }
       require_ok(int8dit::layernorm_modulate_quantize(p, nullptr), c.op);
     } else if (c.op == "rmsnorm_quantize") {
       int8dit::RmsNormQuantizeParams p;
@@ -116,7 +132,7 @@ OpResult run_op_case(const OpCase& c) {
   r.us = median_us(launch);
 
   for (BufferSet& b : bufs) {
-    cudaFree(b.x), cudaFree(b.q), cudaFree(b.scale), cudaFree(b.y);
+    cudaFree(b.x), cudaFree(b.q), cudaFree(b.scale), cudaFree(b.y), cudaFree(b.update), cudaFree(b.x_out);
   }
   cudaFree(smooth_vec), cudaFree(mod);
   r.same_size_copy_us = same_size_copy_us(r.bytes);

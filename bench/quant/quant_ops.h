@@ -10,7 +10,8 @@ namespace bench_quant {
 
 struct OpCase {
   std::string op;  // quantize_rows, quantize_rows+smooth, layernorm_modulate_quantize(+y), rmsnorm_quantize,
-                  // gelu_quantize, concat_gelu_quantize (K / 5 columns as they are, then GELU of the rest)
+                  // gelu_quantize, concat_gelu_quantize (K / 5 columns as they are, then GELU of the rest),
+                  // layernorm_modulate_quantize+residual (the gated residual update first, y written)
   int64_t m = 0, k = 0;
   // adaLN modulation vectors (LayerNorm ops only): rows m / batches share one batch element's shift and
   // scale, as a batch of images (or classifier-free guidance's two) runs in a DiT.

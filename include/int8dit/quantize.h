@@ -70,6 +70,18 @@ struct LayerNormModulateQuantizeParams {
   float* scale = nullptr;            // [rows] fp32
   void* y = nullptr;                 // optional: v (before smoothing) as x_type, row stride ldy
   int64_t ldy = 0;
+  // Optional gated residual update ahead of the norm (a DiT block's h = h + gate_b * attention, right
+  // before its MLP's norm): where `update` is set, the row normalized is r = x + gate[b][k] * update
+  // (gate 1 where null), one fp32 fused multiply-add rounded once to x_type, and r is also written to
+  // x_out, the new residual stream. The GPU kernels take it where cols % 8 == 0 and every row of x,
+  // update, gate, x_out, y and q starts 16-byte aligned; elsewhere they refuse it with a message (the
+  // reference takes any layout).
+  const void* update = nullptr;      // [rows, cols] of x_type, row stride ld_update
+  int64_t ld_update = 0;
+  const void* gate = nullptr;        // optional [rows / tokens_per_batch, cols] of x_type, row stride ld_gate
+  int64_t ld_gate = 0;
+  void* x_out = nullptr;             // [rows, cols] of x_type, row stride ld_x_out; required with update
+  int64_t ld_x_out = 0;
 };
 
 // RMSNorm with weight, then quantization: v = x / sqrt(mean(x^2) + eps) * weight[k].

@@ -16,6 +16,8 @@
 //                                     on WithRowBlocks<Op>: contiguous rows a persistent CTA
 //   stat_term(pass, x) / end_pass(pass, sum)   (end_pass gets the sum over the whole row)
 //   apply8(k, v[8]) / apply1(k, x)    the value of elements k.. (k: the column) from the inputs x
+//   kTransformsInput, begin_transform(row), transform8(k, v[8])   (optional) the loaded row becomes
+//                                     the row the op works on (vector kernels only)
 //   kSecondInput, element(x, ldx, row, k)   (optional) the row continues in a second input: where
 //                                     element k of the row lives (ConcatGeluOp); such an op never
 //                                     takes the bulk-copy ring, which stages one input row
@@ -402,6 +404,14 @@ struct TakesRowBlocks : std::false_type {};
 template <typename Op>
 struct TakesRowBlocks<Op, std::void_t<decltype(Op::kRowBlocks)>> : std::true_type {};
 
+// An op that turns the loaded row into the one it works on (row_ops.cuh: GatedResidualLayerNormModulateOp):
+// begin_transform(row), then transform8(k, v) for each vector. Vector kernels only; compile-time, so the
+// other kernels compile as before.
+template <typename Op, typename = void>
+struct TransformsInput : std::false_type {};
+template <typename Op>
+struct TransformsInput<Op, std::void_t<decltype(Op::kTransformsInput)>> : std::true_type {};
+
 // An op whose row continues in a second input (row_ops.cuh: ConcatGeluOp): element(x, ldx, row, k)
 // says where element k lives. A compile-time branch, so that the one-input kernels compile as before.
 template <typename Op, typename = void>
@@ -467,6 +477,13 @@ __global__ void __launch_bounds__(kMaxThreads, kMinCtas) row_quantize_registers(
 #pragma unroll
     for (int i = 0; i < kVecs; ++i) {
       if (has[i]) unpack8<T>(raw[i], v[i]);
+    }
+    if constexpr (TransformsInput<Op>::value) {
+      op.begin_transform(row);
+#pragma unroll
+      for (int i = 0; i < kVecs; ++i) {
+        if (has[i]) op.transform8(static_cast<int>(threadIdx.x + i * threads) * kVecElems, v[i]);
+      }
     }
     if (kPersistent && row + rows.step < rows.end) fetch(row + rows.step);
     quantize_held_row<T, Op, kVecs, kCacheChannels, kSmoothReciprocals>(a, op, row, v, has, reduce, channels, recips);

@@ -287,8 +287,9 @@ Status launch_vector_rows(const RowArgs<T>& a, const Op& op, int threads, cudaSt
       if (launched) return detail::last_launch_status(name);
     }
   }
-  // NOTE: the ring copies one input row into shared memory; an op reading two inputs never takes it.
-  if constexpr (!ReadsSecondInput<Op>::value) {
+  // NOTE: the ring copies one input row into shared memory and works on it as loaded; an op reading two
+  // inputs, or transforming its row, never takes it.
+  if constexpr (!ReadsSecondInput<Op>::value && !TransformsInput<Op>::value) {
     if (takes_bulk_ring(path.path, kVecs, kStats, a.smooth != nullptr)) {
       bool launched = false;
       INT8DIT_RETURN_IF_ERROR((launch_ring_for<T, Op, kVecs>(a, op, threads, path.ring_stages, stream, &launched)));
@@ -344,9 +345,14 @@ Status launch_row_quantize(const RowArgs<T>& a, const Op& op, bool op_vector_ok,
   const RowLaunchShape s = row_launch_shape(a.cols, op_vector_ok && vectorizable(a), a.smooth ? 4 : kPreferredVecsPerThread);
   switch (s.vecs_per_thread) {
     case 0: {
-      static std::atomic<int> sm90[kMaxDevices] = {};
-      launch_row_kernel(row_quantize_streaming<T, Op>, sm90, a.rows, s.threads_per_row, 0, stream, a, op);
-      return detail::last_launch_status(name);
+      if constexpr (TransformsInput<Op>::value) {
+        // The entry point checks the layout first; the scalar kernel has no transform.
+        return Status(StatusCode::kInternal, std::string(name) + ": the transforming op reached the scalar path");
+      } else {
+        static std::atomic<int> sm90[kMaxDevices] = {};
+        launch_row_kernel(row_quantize_streaming<T, Op>, sm90, a.rows, s.threads_per_row, 0, stream, a, op);
+        return detail::last_launch_status(name);
+      }
     }
     case 1: return launch_vector_rows<T, Op, 1>(a, op, s.threads_per_row, stream, name);
     case 2: return launch_vector_rows<T, Op, 2>(a, op, s.threads_per_row, stream, name);

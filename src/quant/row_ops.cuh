@@ -100,6 +100,46 @@ struct LayerNormModulateOp {
   }
 };
 
+// LayerNorm + modulation of the row r = x + gate[b] * update, with r written to x_out: a DiT block's
+// gated residual update fused into its MLP's norm (quantize.h). The kernels load x as usual; an op with
+// kTransformsInput then turns each vector of x into r (begin_transform(row), transform8(k, v);
+// row_kernels.cuh), before the statistics. Vector kernels only (the launcher refuses other layouts).
+template <typename T>
+struct GatedResidualLayerNormModulateOp : LayerNormModulateOp<T> {
+  static constexpr bool kTransformsInput = true;
+  const T* update = nullptr;  // [rows, cols], row stride ld_update
+  int64_t ld_update = 0;
+  const T* gate = nullptr;    // [batches, cols], row stride ld_gate; null: 1
+  int64_t ld_gate = 0;
+  T* x_out = nullptr;         // [rows, cols], row stride ld_x_out
+  int64_t ld_x_out = 0;
+  // per row
+  const T* update_row = nullptr;
+  const T* gate_row = nullptr;
+  T* out_row = nullptr;
+
+  __device__ void begin_transform(int64_t row) {
+    update_row = update + row * ld_update;
+    out_row = x_out + row * ld_x_out;
+    if (gate) gate_row = gate + (row / this->tokens_per_batch) * ld_gate;
+  }
+  // v (x's elements k..k + 7) becomes r, rounded to T as it is stored, and stored to x_out.
+  __device__ void transform8(int k, float (&v)[kVecElems]) const {
+    float u[kVecElems];
+    unpack8<T>(__ldcs(reinterpret_cast<const uint4*>(update_row + k)), u);
+    float g[kVecElems];
+    if (gate_row) {
+      load8_cached(gate_row + k, g);
+    } else {
+#pragma unroll
+      for (int e = 0; e < kVecElems; ++e) g[e] = 1.0f;
+    }
+#pragma unroll
+    for (int e = 0; e < kVecElems; ++e) v[e] = to_float(from_float<T>(fmaf(g[e], u[e], v[e])));
+    store8(out_row + k, v);
+  }
+};
+
 // RMSNorm with a per-channel weight.
 template <typename T>
 struct RmsNormOp {

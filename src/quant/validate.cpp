@@ -71,9 +71,24 @@ Status validate(const LayerNormModulateQuantizeParams& p) {
   if (p.ld_mod < p.cols)
     return invalid(std::string(op) + ": ld_mod = " + str(p.ld_mod) + " is smaller than cols = " + str(p.cols) +
                    ": ld_mod must be >= cols");
+  if (!p.update && (p.gate || p.x_out))
+    return invalid(std::string(op) + ": gate and x_out belong to the gated residual update: set update too, or neither");
+  if (p.update) {
+    if (p.ld_update < p.cols)
+      return invalid(std::string(op) + ": ld_update = " + str(p.ld_update) + " is smaller than cols = " + str(p.cols) +
+                     ": ld_update must be >= cols");
+    if (p.ld_x_out < p.cols)
+      return invalid(std::string(op) + ": ld_x_out = " + str(p.ld_x_out) + " is smaller than cols = " + str(p.cols) +
+                     ": ld_x_out must be >= cols");
+    if (p.gate && p.ld_gate < p.cols)
+      return invalid(std::string(op) + ": ld_gate = " + str(p.ld_gate) + " is smaller than cols = " + str(p.cols) +
+                     ": ld_gate must be >= cols");
+  }
   if (p.rows == 0) return Status::Ok();
   if (!p.mod_shift) return invalid(std::string(op) + ": mod_shift (the adaLN shift, [batches, cols]) is null");
   if (!p.mod_scale) return invalid(std::string(op) + ": mod_scale (the adaLN scale, [batches, cols]) is null");
+  if (p.update && !p.x_out)
+    return invalid(std::string(op) + ": x_out (where the updated residual r = x + gate * update goes) is null");
   return Status::Ok();
 }
 

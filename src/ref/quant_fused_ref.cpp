@@ -63,7 +63,22 @@ double gelu_tanh(double x) {
 Status layernorm_modulate_quantize(const LayerNormModulateQuantizeParams& p) {
   Status st = validate(p);
   if (!st.ok() || p.rows == 0) return st;
-  return fused_quantize(p, [&p](int64_t r, const uint16_t* x, float* v) {
+  return fused_quantize(p, [&p](int64_t r, const uint16_t* x_in, float* v) {
+    // With the gated residual update the row is r = x + gate * update (one fp32 FMA, rounded once to
+    // x_type and written to x_out), and the norm reads that rounded row.
+    const uint16_t* x = x_in;
+    std::vector<uint16_t> updated;
+    if (p.update) {
+      updated.resize(static_cast<size_t>(p.cols));
+      const int64_t gate_row = (r / p.tokens_per_batch) * p.ld_gate;
+      for (int64_t k = 0; k < p.cols; ++k) {
+        const float g = p.gate ? static_cast<float>(load16(p.gate, p.x_type, gate_row + k)) : 1.0f;
+        const float u = static_cast<float>(load16(p.update, p.x_type, r * p.ld_update + k));
+        store16(p.x_out, p.x_type, r * p.ld_x_out + k, std::fma(g, u, static_cast<float>(load16(x_in, p.x_type, k))));
+        updated[static_cast<size_t>(k)] = static_cast<const uint16_t*>(p.x_out)[r * p.ld_x_out + k];
+      }
+      x = updated.data();
+    }
     double sum = 0.0;
     for (int64_t k = 0; k < p.cols; ++k) sum += load16(x, p.x_type, k);
     const double mean = sum / static_cast<double>(p.cols);

@@ -162,4 +162,61 @@ TEST(QuantRefValidation, EmptyBatchIsOkAndNeedsNoPointers) {
   EXPECT_TRUE(int8dit::ref::gelu_quantize(p).ok());
 }
 
+// LayerNorm + modulation of 2 rows (2 batch elements, one token each) of 4 columns, optionally with the
+// gated residual update; q, scale and x_out written to `out` and `x_out`.
+int8dit::Status layernorm_rows(const std::vector<uint16_t>& x, const std::vector<uint16_t>* update,
+                               const std::vector<uint16_t>* gate, Outputs& out, std::vector<uint16_t>* x_out) {
+  static const auto mod = bf16({0.5f, -0.25f, 0.0f, 1.0f, 0.25f, 0.5f, -0.5f, 0.0f});  // shift | scale, per batch
+  int8dit::LayerNormModulateQuantizeParams p;
+  p.rows = 2, p.cols = 4, p.x = x.data(), p.ldx = 4, p.eps = 1e-6f, p.tokens_per_batch = 1;
+  p.mod_shift = mod.data(), p.mod_scale = mod.data() + 4, p.ld_mod = 4;
+  p.q = out.q.data(), p.ldq = 4, p.scale = out.scale.data();
+  if (update) {
+    p.update = update->data(), p.ld_update = 4, p.x_out = x_out->data(), p.ld_x_out = 4;
+    if (gate) p.gate = gate->data(), p.ld_gate = 4;
+  }
+  return int8dit::ref::layernorm_modulate_quantize(p);
+}
+
+TEST(QuantRefLayerNormModulate, GatedResidualUpdateNormalizesAndWritesXPlusGateTimesUpdate) {
+  const auto x = bf16({1, 2, 3, 4, -1, 0, 1, 8});
+  const auto update = bf16({1, 1, 1, 1, 2, -2, 0.5f, 4});
+  const auto gate = bf16({2, 2, 2, 2, 0.5f, 0.5f, 0.5f, -1});
+  const auto r_gated = bf16({3, 4, 5, 6, 0, -1, 1.25f, 4});  // x + gate * update, exact in bf16
+  const auto r_plain = bf16({2, 3, 4, 5, 1, -2, 1.5f, 12});  // no gate: x + update
+  for (const bool gated : {true, false}) {
+    SCOPED_TRACE(gated ? "gate" : "no gate (1)");
+    Outputs fused(2, 4), want(2, 4);
+    std::vector<uint16_t> x_out(8, 0xffff);
+    ASSERT_TRUE(layernorm_rows(x, &update, gated ? &gate : nullptr, fused, &x_out).ok());
+    const auto& r = gated ? r_gated : r_plain;
+    EXPECT_EQ(x_out, r);
+    ASSERT_TRUE(layernorm_rows(r, nullptr, nullptr, want, nullptr).ok());
+    EXPECT_EQ(fused.q, want.q);
+    EXPECT_EQ(fused.scale, want.scale);
+  }
+}
+
+TEST(QuantRefLayerNormModulate, GatedResidualArgumentsComeTogether) {
+  const auto x = bf16({1, 2, 3, 4, 5, 6, 7, 8});
+  Outputs out(2, 4);
+  std::vector<uint16_t> x_out(8, 0);
+  int8dit::LayerNormModulateQuantizeParams p;
+  p.rows = 2, p.cols = 4, p.x = x.data(), p.ldx = 4, p.tokens_per_batch = 1, p.mod_shift = x.data(),
+  p.mod_scale = x.data(), p.ld_mod = 4, p.q = out.q.data(), p.ldq = 4, p.scale = out.scale.data();
+  p.gate = x.data(), p.ld_gate = 4;
+  auto st = int8dit::ref::layernorm_modulate_quantize(p);
+  EXPECT_NE(st.message().find("set update too"), std::string::npos) << st.message();
+  p.update = x.data(), p.ld_update = 4;
+  st = int8dit::ref::layernorm_modulate_quantize(p);
+  EXPECT_NE(st.message().find("ld_x_out = 0"), std::string::npos) << st.message();
+  p.ld_x_out = 4;
+  st = int8dit::ref::layernorm_modulate_quantize(p);
+  EXPECT_NE(st.message().find("x_out (where the updated residual"), std::string::npos) << st.message();
+  p.ld_gate = 2, p.x_out = x_out.data();
+  st = int8dit::ref::layernorm_modulate_quantize(p);
+  EXPECT_NE(st.message().find("ld_gate = 2"), std::string::npos) << st.message();
+  for (int8_t v : out.q) EXPECT_EQ(v, kPoisonQ);
+}
+
 }  // namespace
