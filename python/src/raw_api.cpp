@@ -143,10 +143,13 @@ void run_fused_op(bool host, const Params& p, uintptr_t stream, Status (*on_host
 // LayerNorm (no affine) + adaLN modulation + per-token quantization: the producer of the qkv / fc1
 // inputs of a DiT block, fused so that the GEMMs read int8 directly. shift/scale: [batches, cols] of
 // x_type with row stride ld_mod; y (optional, [rows, cols]) receives the modulated activations.
+// Optionally with the gated residual update ahead of the norm: update (row stride ld_update), gate
+// ([batches, cols], row stride ld_gate; 0: none) and x_out (row stride ld_x_out) receive r = x + gate * update.
 void layernorm_modulate_quantize_raw(bool host, uintptr_t x, DType x_type, int64_t rows, int64_t cols, int64_t ldx,
                                      float eps, int64_t tokens_per_batch, uintptr_t shift, uintptr_t scale,
                                      int64_t ld_mod, uintptr_t smooth, uintptr_t q, uintptr_t q_scale, uintptr_t y,
-                                     uintptr_t stream) {
+                                     uintptr_t stream, uintptr_t update, int64_t ld_update, uintptr_t gate,
+                                     int64_t ld_gate, uintptr_t x_out, int64_t ld_x_out) {
   int8dit::LayerNormModulateQuantizeParams p;
   p.rows = rows;
   p.cols = cols;
@@ -164,6 +167,12 @@ void layernorm_modulate_quantize_raw(bool host, uintptr_t x, DType x_type, int64
   p.scale = ptr<float>(q_scale);
   p.y = ptr<void>(y);
   p.ldy = cols;
+  p.update = ptr<const void>(update);
+  p.ld_update = ld_update;
+  p.gate = ptr<const void>(gate);
+  p.ld_gate = ld_gate;
+  p.x_out = ptr<void>(x_out);
+  p.ld_x_out = ld_x_out;
   run_fused_op(host, p, stream, &int8dit::ref::layernorm_modulate_quantize, &int8dit::layernorm_modulate_quantize,
                "layernorm_modulate_quantize");
 }
@@ -213,7 +222,8 @@ void register_raw_api(nb::module_& m) {
         "w"_a, "n"_a, "scale_w"_a, "bias"_a, "d"_a, "d_type"_a, "workspace"_a, "workspace_bytes"_a, "stream"_a);
   r.def("layernorm_modulate_quantize", &layernorm_modulate_quantize_raw, "host"_a, "x"_a, "x_type"_a, "rows"_a,
         "cols"_a, "ldx"_a, "eps"_a, "tokens_per_batch"_a, "shift"_a, "scale"_a, "ld_mod"_a, "smooth"_a, "q"_a,
-        "q_scale"_a, "y"_a, "stream"_a);
+        "q_scale"_a, "y"_a, "stream"_a, "update"_a = 0, "ld_update"_a = 0, "gate"_a = 0, "ld_gate"_a = 0,
+        "x_out"_a = 0, "ld_x_out"_a = 0);
   r.def("gelu_quantize", &gelu_quantize_raw, "host"_a, "x"_a, "x_type"_a, "rows"_a, "cols"_a, "ldx"_a, "smooth"_a,
         "q"_a, "q_scale"_a, "stream"_a);
   r.def("concat_gelu_quantize", &concat_gelu_quantize_raw, "host"_a, "a"_a, "a_cols"_a, "lda"_a, "h"_a, "h_cols"_a,

@@ -211,3 +211,47 @@ def test_a_loaded_flux_checkpoint_gets_the_fused_single_blocks(tmp_path):
     assert all(getattr(b, "_int8dit_fused_concat_gelu", False) for b in loaded.single_transformer_blocks)
     inputs = flux_inputs()
     assert torch.equal(loaded(**inputs)[0], model(**inputs)[0])
+
+
+@torch.no_grad()
+def test_the_residual_update_before_each_mlp_norm_runs_in_the_norms_kernel(monkeypatch):
+    import int8dit.torch.blocks as blocks
+
+    calls = []
+    real = blocks.gated_residual_layernorm_modulate
+
+    def counting(x, update, gate, shift, scale, eps):
+        calls.append(gate is not None)
+        return real(x, update, gate, shift, scale, eps)
+
+    monkeypatch.setattr(blocks, "gated_residual_layernorm_modulate", counting)
+    cases = [
+        # gate_msa * attention; the first block's residual stream is the patch embedding's transposed view,
+        # which the kernel does not read (the block adds it itself)
+        (diffusers.DiTTransformer2DModel(**DIT), dit_inputs, [True]),
+        (diffusers.PixArtTransformer2DModel(**PIXART), pixart_inputs, [False] * 2),  # the cross-attention's, ungated
+        (diffusers.FluxTransformer2DModel(**FLUX), flux_inputs, [True] * 2),  # image and text stream
+    ]
+    for model, make_inputs, want in cases:
+        torch.manual_seed(0)
+        ref, fused, plain, _ = variants(model)
+        inputs = make_inputs()
+        calls.clear()
+        out = fused(**inputs)[0]
+        assert calls == want, type(model).__name__
+        assert cos(out, plain(**inputs)[0]) > 0.9999 and cos(out, ref(**inputs)[0]) > 0.999
+
+
+def test_gated_residual_norm_equals_the_sum_then_the_norm():
+    from int8dit.torch.fused import gated_residual_layernorm_modulate, layernorm_modulate_quantize_with_output
+
+    torch.manual_seed(3)
+    x, u = torch.randn(2, 5, 64, dtype=BF16), torch.randn(2, 5, 64, dtype=BF16)
+    gate = torch.randn(2, 6 * 64, dtype=BF16)[:, 128:192]  # a chunk of an adaLN output: row stride 384
+    shift, scale = torch.randn(2, 64, dtype=BF16), torch.randn(2, 64, dtype=BF16)
+    for g in (gate, None):
+        h, y, q, qs = gated_residual_layernorm_modulate(x, u, g, shift, scale, 1e-6)
+        want_h = (x.float() + (1.0 if g is None else g.float()[:, None]) * u.float()).to(BF16)
+        assert ((h.float() - want_h.float()).abs() <= want_h.float().abs() * 2**-7).all()  # one FMA, one rounding
+        want_q, want_qs, want_y = layernorm_modulate_quantize_with_output(h, shift, scale, 1e-6, None)
+        assert torch.equal(y, want_y) and torch.equal(q, want_q) and torch.equal(qs, want_qs)

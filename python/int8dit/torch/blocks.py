@@ -29,7 +29,7 @@ from typing import Optional
 import torch
 from torch import Tensor, nn
 
-from .fused import layernorm_modulate_quantize_with_output
+from .fused import gated_residual_fits, gated_residual_layernorm_modulate, layernorm_modulate_quantize_with_output
 from .ops import plain_eager_call
 from .produced import PRODUCED
 
@@ -65,6 +65,20 @@ def _modulated_norm(norm: nn.LayerNorm, x: Tensor, shift: Tensor, scale: Tensor)
     return y
 
 
+def _residual_then_modulated_norm(norm: nn.LayerNorm, h: Tensor, update: Tensor, gate: Optional[Tensor],
+                                  shift: Tensor, scale: Tensor) -> tuple[Tensor, Tensor]:
+    """(h + gate * update, the modulated norm of that), gate None meaning 1: the residual update a block
+    makes right before its MLP's norm, fused into the norm's kernel (one pass instead of PyTorch's
+    product, sum and the norm's read of the sum) where the tensors' layout allows, else as the block
+    computes it. The sum is rounded once where PyTorch rounds the product first."""
+    if gated_residual_fits(h, update, gate):
+        h, y, q, q_scale = gated_residual_layernorm_modulate(h, update, gate, shift, scale, norm.eps)
+        PRODUCED.remember(y, q, q_scale)
+        return h, y
+    h = (update if gate is None else gate * update) + h
+    return h, _modulated_norm(norm, h, shift, scale)
+
+
 def _fusable_input(x: Tensor) -> bool:
     return (x.dim() == 3 and x.dtype in _FUSED_DTYPES and x.shape[-1] % 8 == 0 and plain_eager_call(x) and
             not x.is_inference() and not torch.is_inference_mode_enabled())
@@ -89,13 +103,16 @@ def _basic_forward(self, hidden_states: Tensor, attention_mask=None, encoder_hid
             self.scale_shift_table[None] + timestep.reshape(batch, 6, -1)).chunk(6, dim=1)
         y = _modulated_norm(self.norm1, hidden_states, shift_msa, scale_msa)
 
-    hidden_states = gate_msa * self.attn1(y, encoder_hidden_states=None, attention_mask=attention_mask,
-                                          **kwargs) + hidden_states
+    # The residual update right before the MLP's norm is fused into it: self-attention's (gated) where
+    # there is no cross-attention (DiT), else the cross-attention's (ungated).
+    update, gate = self.attn1(y, encoder_hidden_states=None, attention_mask=attention_mask, **kwargs), gate_msa
     if self.attn2 is not None:  # cross-attention: PixArt reads the residual stream as it is
+        hidden_states = gate * update + hidden_states
         h = self.norm2(hidden_states) if zero else hidden_states
-        hidden_states = self.attn2(h, encoder_hidden_states=encoder_hidden_states,
-                                   attention_mask=encoder_attention_mask, **kwargs) + hidden_states
-    y = _modulated_norm(self.norm3 if zero else self.norm2, hidden_states, shift_mlp, scale_mlp)
+        update, gate = self.attn2(h, encoder_hidden_states=encoder_hidden_states,
+                                  attention_mask=encoder_attention_mask, **kwargs), None
+    hidden_states, y = _residual_then_modulated_norm(self.norm3 if zero else self.norm2, hidden_states, update, gate,
+                                                     shift_mlp, scale_mlp)
     return gate_mlp * self.ff(y) + hidden_states
 
 
@@ -113,13 +130,14 @@ def _sd3_forward(self, hidden_states: Tensor, encoder_hidden_states: Tensor, tem
                                                                                            emb=temb)
     attn_output, context_attn_output = self.attn(hidden_states=norm_hidden, encoder_hidden_states=norm_context,
                                                  **kwargs)
-    hidden_states = hidden_states + gate_msa.unsqueeze(1) * attn_output
-    y = _modulated_norm(self.norm2, hidden_states, shift_mlp, scale_mlp)
+    hidden_states, y = _residual_then_modulated_norm(self.norm2, hidden_states, attn_output, gate_msa.unsqueeze(1),
+                                                     shift_mlp, scale_mlp)
     hidden_states = hidden_states + gate_mlp.unsqueeze(1) * self.ff(y)
     if self.context_pre_only:
         return None, hidden_states
-    encoder_hidden_states = encoder_hidden_states + c_gate_msa.unsqueeze(1) * context_attn_output
-    y = _modulated_norm(self.norm2_context, encoder_hidden_states, c_shift_mlp, c_scale_mlp)
+    encoder_hidden_states, y = _residual_then_modulated_norm(self.norm2_context, encoder_hidden_states,
+                                                             context_attn_output, c_gate_msa.unsqueeze(1), c_shift_mlp,
+                                                             c_scale_mlp)
     encoder_hidden_states = encoder_hidden_states + c_gate_mlp.unsqueeze(1) * self.ff_context(y)
     return encoder_hidden_states, hidden_states
 
@@ -134,13 +152,14 @@ def _flux_forward(self, hidden_states: Tensor, encoder_hidden_states: Tensor, te
     outputs = self.attn(hidden_states=norm_hidden, encoder_hidden_states=norm_context,
                         image_rotary_emb=image_rotary_emb, **(joint_attention_kwargs or {}))
     attn_output, context_attn_output = outputs[0], outputs[1]
-    hidden_states = hidden_states + gate_msa.unsqueeze(1) * attn_output
-    y = _modulated_norm(self.norm2, hidden_states, shift_mlp, scale_mlp)
+    hidden_states, y = _residual_then_modulated_norm(self.norm2, hidden_states, attn_output, gate_msa.unsqueeze(1),
+                                                     shift_mlp, scale_mlp)
     hidden_states = hidden_states + gate_mlp.unsqueeze(1) * self.ff(y)
     if len(outputs) == 3:  # an IP-adapter's attention output
         hidden_states = hidden_states + outputs[2]
-    encoder_hidden_states = encoder_hidden_states + c_gate_msa.unsqueeze(1) * context_attn_output
-    y = _modulated_norm(self.norm2_context, encoder_hidden_states, c_shift_mlp, c_scale_mlp)
+    encoder_hidden_states, y = _residual_then_modulated_norm(self.norm2_context, encoder_hidden_states,
+                                                             context_attn_output, c_gate_msa.unsqueeze(1), c_shift_mlp,
+                                                             c_scale_mlp)
     encoder_hidden_states = encoder_hidden_states + c_gate_mlp.unsqueeze(1) * self.ff_context(y)
     if encoder_hidden_states.dtype == torch.float16:
         encoder_hidden_states = encoder_hidden_states.clip(-65504, 65504)

@@ -55,6 +55,36 @@ def layernorm_modulate_quantize_with_output(x: Tensor, shift: Tensor, scale: Ten
     """(q, q_scale, y): as layernorm_modulate_quantize, and with ``want_y`` also the modulated rows
     themselves (x's dtype, [B, T, K], rounded once from the fp32 value that q quantizes). Written for
     host time (bench/host/python_overhead.py): the blocks call it once per norm and forward."""
+    q, qs, y, _ = _layernorm_modulate(x, shift, scale, eps, smooth, want_y, None, None)
+    return q, qs, y
+
+
+def gated_residual_layernorm_modulate(x: Tensor, update: Tensor, gate: Optional[Tensor], shift: Tensor,
+                                      scale: Tensor, eps: float) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """(h, y, q, q_scale) of a DiT block's gated residual update and the modulated norm after it, in
+    one kernel: h = x + gate * update (gate [B, K], [B, 1, K] or None for 1; one fp32 FMA rounded once
+    to x's dtype), y = layer_norm(h) * (1 + scale) + shift, and y's int8 rows. The GPU kernel takes
+    rows of K % 8 == 0 (K <= 16384) whose every tensor is 16-byte aligned with strides a multiple of 8
+    elements (gated_residual_fits says so); it refuses others."""
+    q, qs, y, h = _layernorm_modulate(x, shift, scale, eps, None, True, update, gate)
+    return h, y, q, qs
+
+
+def gated_residual_fits(x: Tensor, update: Tensor, gate: Optional[Tensor]) -> bool:
+    """Whether gated_residual_layernorm_modulate takes these tensors on the GPU (see there)."""
+    k = x.shape[-1]
+    if not (k % 8 == 0 and k <= 16384 and x.is_contiguous() and update.is_contiguous() and
+            update.shape == x.shape and update.dtype == x.dtype and x.data_ptr() % 16 == 0 and
+            update.data_ptr() % 16 == 0):
+        return False
+    if gate is None:
+        return True
+    return (gate.dtype == x.dtype and gate.stride(-1) == 1 and gate.numel() == x.shape[0] * k and
+            gate.data_ptr() % 16 == 0 and (gate.shape[0] == 1 or gate.stride(0) % 8 == 0))
+
+
+def _layernorm_modulate(x: Tensor, shift: Tensor, scale: Tensor, eps: float, smooth: Optional[Tensor],
+                        want_y: bool, update: Optional[Tensor], gate: Optional[Tensor]):
     if not (x.is_cuda or x.is_cpu):
         _check_device(x, "x")
     if x.dim() != 3:
@@ -73,12 +103,23 @@ def layernorm_modulate_quantize_with_output(x: Tensor, shift: Tensor, scale: Ten
     q = torch.empty((b, t, k), dtype=torch.int8, device=dev)
     qs = torch.empty((b, t), dtype=torch.float32, device=dev)
     y = torch.empty((b, t, k), dtype=dtype, device=dev) if want_y else None
+    h = g = None
+    if update is not None:
+        if update.shape != x.shape or update.dtype != dtype:
+            raise ValueError(f"the residual update is {update.dtype} {tuple(update.shape)}; it must be x's "
+                             f"{dtype} {tuple(x.shape)}")
+        update = update if update.is_contiguous() else update.contiguous()
+        h = torch.empty((b, t, k), dtype=dtype, device=dev)
+        g = None if gate is None else _modulation_rows(gate, b, k, "gate", dtype)
     if m > 0:
         cuda = x.is_cuda
+        extra = () if update is None else (update.data_ptr(), k, _ptr(g), 0 if g is None else (g.stride(0) if b > 1 else k),
+                                           h.data_ptr(), k)
         _C.raw.layernorm_modulate_quantize(not cuda, rows.data_ptr(), _DTYPES[dtype], m, k, ldx, float(eps), t,
                                            sh.data_ptr(), sc.data_ptr(), sh.stride(0) if b > 1 else k, _ptr(smooth),
-                                           q.data_ptr(), qs.data_ptr(), _ptr(y), _current_stream(dev) if cuda else 0)
-    return q, qs, y
+                                           q.data_ptr(), qs.data_ptr(), _ptr(y), _current_stream(dev) if cuda else 0,
+                                           *extra)
+    return q, qs, y, h
 
 
 register_op("layernorm_modulate_quantize", "(Tensor x, Tensor shift, Tensor scale, float eps, Tensor? smooth=None) "
