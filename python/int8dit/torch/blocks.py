@@ -71,7 +71,7 @@ def _residual_then_modulated_norm(norm: nn.LayerNorm, h: Tensor, update: Tensor,
     makes right before its MLP's norm, fused into the norm's kernel (one pass instead of PyTorch's
     product, sum and the norm's read of the sum) where the tensors' layout allows, else as the block
     computes it. The sum is rounded once where PyTorch rounds the product first."""
-    if gated_residual_fits(h, update, gate):
+    if gated_residual_fits(h, update, gate, shift, scale):
         h, y, q, q_scale = gated_residual_layernorm_modulate(h, update, gate, shift, scale, norm.eps)
         PRODUCED.remember(y, q, q_scale)
         return h, y

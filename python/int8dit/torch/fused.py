@@ -70,17 +70,19 @@ def gated_residual_layernorm_modulate(x: Tensor, update: Tensor, gate: Optional[
     return h, y, q, qs
 
 
-def gated_residual_fits(x: Tensor, update: Tensor, gate: Optional[Tensor]) -> bool:
-    """Whether gated_residual_layernorm_modulate takes these tensors on the GPU (see there)."""
+def gated_residual_fits(x: Tensor, update: Tensor, gate: Optional[Tensor], shift: Tensor, scale: Tensor) -> bool:
+    """Whether gated_residual_layernorm_modulate takes these tensors on the GPU (see there): x and the
+    update contiguous and 16-byte aligned, and each per-batch row (gate, shift, scale) too."""
     k = x.shape[-1]
     if not (k % 8 == 0 and k <= 16384 and x.is_contiguous() and update.is_contiguous() and
             update.shape == x.shape and update.dtype == x.dtype and x.data_ptr() % 16 == 0 and
             update.data_ptr() % 16 == 0):
         return False
-    if gate is None:
-        return True
-    return (gate.dtype == x.dtype and gate.stride(-1) == 1 and gate.numel() == x.shape[0] * k and
-            gate.data_ptr() % 16 == 0 and (gate.shape[0] == 1 or gate.stride(0) % 8 == 0))
+    for rows in (shift, scale) if gate is None else (gate, shift, scale):
+        if not (rows.dtype == x.dtype and rows.stride(-1) == 1 and rows.numel() == x.shape[0] * k and
+                rows.data_ptr() % 16 == 0 and (rows.shape[0] == 1 or rows.stride(0) % 8 == 0)):
+            return False
+    return True
 
 
 def _layernorm_modulate(x: Tensor, shift: Tensor, scale: Tensor, eps: float, smooth: Optional[Tensor],
