@@ -255,3 +255,22 @@ def test_gated_residual_norm_equals_the_sum_then_the_norm():
         assert ((h.float() - want_h.float()).abs() <= want_h.float().abs() * 2**-7).all()  # one FMA, one rounding
         want_q, want_qs, want_y = layernorm_modulate_quantize_with_output(h, shift, scale, 1e-6, None)
         assert torch.equal(y, want_y) and torch.equal(q, want_q) and torch.equal(qs, want_qs)
+
+
+def test_tensors_the_residual_kernel_does_not_take_fall_back_to_the_blocks_own_ops():
+    from int8dit.torch.blocks import _residual_then_modulated_norm
+    from int8dit.torch.fused import gated_residual_fits
+
+    torch.manual_seed(4)
+    norm = torch.nn.LayerNorm(64, elementwise_affine=False, eps=1e-6)
+    h, u = torch.randn(2, 5, 64, dtype=BF16), torch.randn(2, 5, 64, dtype=BF16)
+    gate = torch.randn(2, 1, 64, dtype=BF16)
+    shift = torch.randn(2, 65, dtype=BF16)[:, 1:]  # rows that start 2 bytes into an allocation
+    scale = torch.randn(2, 64, dtype=BF16)
+    assert not gated_residual_fits(h, u, gate, shift, scale)
+    got_h, got_y = _residual_then_modulated_norm(norm, h, u, gate, shift, scale)
+    want_h = gate * u + h
+    assert torch.equal(got_h, want_h)
+    want_y = torch.nn.functional.layer_norm(want_h.float(), (64,), eps=1e-6) * (1 + scale.float()[:, None]) + \
+        shift.float()[:, None]
+    assert ((got_y.float() - want_y).abs() <= want_y.abs() * 2**-7 + 1e-3).all()
