@@ -122,8 +122,9 @@ struct GeluQuantizeParams {
 // concatenation pass and proj_out's own quantization pass. Here one pass reads both inputs once:
 //   v = [a_0, ..., a_{a_cols - 1}, GELU(h_0), ..., GELU(h_{h_cols - 1})]     (cols = a_cols + h_cols)
 // a and h share x_type. No y output: the concatenated bf16 row is what this op exists to not write.
-// Where a_cols is a multiple of 8 and a, h, q and their strides allow 16-byte vectors, the vector
-// kernels run (each 8-column vector comes from one input); otherwise the scalar path, still correct.
+// The vector kernels run (each 8-column vector from one input) where a_cols and a_cols + h_cols are
+// multiples of 8, a_cols + h_cols <= 16384, a and h and their strides allow 16-byte loads, q and ldq
+// 8-byte stores, and smooth (if any) is 16-byte aligned; otherwise the scalar path, still correct.
 struct ConcatGeluQuantizeParams {
   int64_t rows = 0;
   const void* a = nullptr;      // [rows, a_cols], row stride lda: quantized as it is

@@ -8,12 +8,26 @@
 
 namespace int8dit {
 
+namespace {
+
+// The kernels launch up to a CTA a row, and a grid's x dimension holds at most 2^31 - 1.
+constexpr int64_t kMaxRowCount = 2147483647;
+
+Status validate_row_count(int64_t rows, const char* op) {
+  if (rows <= kMaxRowCount) return Status::Ok();
+  return Status(StatusCode::kInvalidArgument, std::string(op) + ": rows = " + std::to_string(rows) +
+                                                  " is more than one call takes (2^31 - 1): split the rows over calls");
+}
+
+}  // namespace
+
 Status validate(const QuantizeRowsParams& p) {
   auto invalid = [](const std::string& m) { return Status(StatusCode::kInvalidArgument, m); };
   auto s = [](int64_t v) { return std::to_string(v); };
   if (p.rows < 0 || p.cols < 0)
     return invalid("negative size rows = " + s(p.rows) + ", cols = " + s(p.cols) + ": sizes must be >= 0");
   if (p.cols == 0) return invalid("cols (K) = 0: there is nothing to quantize in a row; K must be > 0");
+  if (Status st = validate_row_count(p.rows, "quantize_rows"); !st.ok()) return st;
   if (p.x_type != DType::kBF16 && p.x_type != DType::kFP16 && p.x_type != DType::kFP32)
     return invalid(std::string("input type ") + to_string(p.x_type) + " cannot be quantized: use bf16 or fp16 (fp32 on the CPU)");
   if (p.ldx < p.cols) return invalid("ldx = " + s(p.ldx) + " is smaller than cols = " + s(p.cols) + ": ldx must be >= cols");
@@ -37,6 +51,7 @@ Status validate_fused_common(const P& p, const char* op) {
   if (p.rows < 0 || p.cols < 0)
     return invalid(o + "negative size rows = " + str(p.rows) + ", cols = " + str(p.cols) + ": sizes must be >= 0");
   if (p.cols == 0) return invalid(o + "cols (K) = 0: a row needs at least one element");
+  if (Status st = validate_row_count(p.rows, op); !st.ok()) return st;
   if (p.x_type != DType::kBF16 && p.x_type != DType::kFP16)
     return invalid(o + "input type " + to_string(p.x_type) + " is not supported: use bf16 or fp16");
   if (p.ldx < p.cols) return invalid(o + "ldx = " + str(p.ldx) + " is smaller than cols = " + str(p.cols) + ": ldx must be >= cols");
@@ -110,6 +125,10 @@ Status validate(const ConcatGeluQuantizeParams& p) {
   if (p.a_cols == 0 || p.h_cols == 0)
     return invalid(o + "a_cols = " + str(p.a_cols) + ", h_cols = " + str(p.h_cols) +
                    ": both inputs need at least one column (with no a, call gelu_quantize; with no h, quantize_rows)");
+  if (Status st = validate_row_count(p.rows, "concat_gelu_quantize"); !st.ok()) return st;
+  if (p.a_cols > kMaxRowCount || p.h_cols > kMaxRowCount)
+    return invalid(o + "a_cols = " + str(p.a_cols) + ", h_cols = " + str(p.h_cols) + ": each must be <= " +
+                   str(kMaxRowCount));
   if (p.x_type != DType::kBF16 && p.x_type != DType::kFP16)
     return invalid(o + "input type " + to_string(p.x_type) + " is not supported: use bf16 or fp16");
   const int64_t cols = p.a_cols + p.h_cols;

@@ -55,7 +55,11 @@ Status fused_quantize(const P& p, RowValues row_values) {
 
 double gelu_tanh(double x) {
   const double kSqrt2OverPi = 0.79788456080286535588;
-  return 0.5 * x * (1.0 + std::tanh(kSqrt2OverPi * (x + 0.044715 * x * x * x)));
+  const double u = kSqrt2OverPi * (x + 0.044715 * x * x * x);
+  // NOTE: 0.5 * x * (1 + tanh(u)) in that form cancels for x < 0, where tanh(u) -> -1: 0.7% off at
+  // x = -7 and exactly 0 below about -7.3. x * sigmoid(2u) is the same function without the
+  // cancellation (exp overflows to inf for very negative x, giving -0, correct to double precision).
+  return x / (1.0 + std::exp(-2.0 * u));
 }
 
 }  // namespace

@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <limits>
 #include <random>
@@ -70,8 +71,15 @@ class DeviceArray {
 inline uint16_t to_half(float f, DType t) { return t == DType::kBF16 ? int8dit::ref::float_to_bf16(f) : int8dit::ref::float_to_fp16(f); }
 inline float from_half(uint16_t h, DType t) { return t == DType::kBF16 ? int8dit::ref::bf16_to_float(h) : int8dit::ref::fp16_to_float(h); }
 
+// Fresh inputs every run, from a seed printed once a process; INT8DIT_TEST_SEED=<seed> replays a run.
 inline std::mt19937& rng() {
-  static std::mt19937 gen(std::random_device{}());
+  static std::mt19937 gen([] {
+    const char* forced = std::getenv("INT8DIT_TEST_SEED");
+    const unsigned seed = forced && *forced ? static_cast<unsigned>(std::strtoul(forced, nullptr, 10))
+                                            : std::random_device{}();
+    std::fprintf(stderr, "quantization GPU tests: random seed %u (INT8DIT_TEST_SEED=%u replays this run)\n", seed, seed);
+    return seed;
+  }());
   return gen;
 }
 

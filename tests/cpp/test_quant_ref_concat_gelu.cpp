@@ -14,9 +14,9 @@ namespace {
 
 using namespace quant_ref_test;
 
-float gelu_tanh(float x) {
+float gelu_tanh(float x) {  // as x * sigmoid(2u): the 0.5 * x * (1 + tanh(u)) form cancels for x < 0
   const double d = x;
-  return static_cast<float>(0.5 * d * (1.0 + std::tanh(0.7978845608028654 * (d + 0.044715 * d * d * d))));
+  return static_cast<float>(d / (1.0 + std::exp(-2.0 * 0.7978845608028654 * (d + 0.044715 * d * d * d))));
 }
 
 TEST(QuantRefConcatGelu, QuantizesTheRowOfAThenGeluOfHFromStridedInputs) {
@@ -54,7 +54,7 @@ TEST(QuantRefConcatGelu, QuantizesTheRowOfAThenGeluOfHFromStridedInputs) {
 }
 
 TEST(QuantRefConcatGelu, GeluAppliesToHOnlyAndNaNInEitherInputGivesANaNScale) {
-  // a = [4, -4], h = [-4]: GELU(-4) = -0.00012, so the row max is 4 from a, untouched by GELU.
+  // a = [4, -4], h = [-4]: GELU(-4) = -7.0e-5, so the row max is 4 from a, untouched by GELU.
   const auto a = bf16({4.0f, -4.0f, 1.0f, std::numeric_limits<float>::quiet_NaN()});
   const auto h = bf16({-4.0f, 1.0f});
   Outputs out(2, 3);
@@ -65,8 +65,26 @@ TEST(QuantRefConcatGelu, GeluAppliesToHOnlyAndNaNInEitherInputGivesANaNScale) {
   EXPECT_EQ(out.scale[0], 4.0f / 127.0f);
   EXPECT_EQ(out.q[0], 127);
   EXPECT_EQ(out.q[1], -127);
-  EXPECT_EQ(out.q[2], 0);  // -0.00012 / (4 / 127) rounds to 0: GELU was applied
+  EXPECT_EQ(out.q[2], 0);  // -7.0e-5 / (4 / 127) rounds to 0: GELU was applied
   EXPECT_TRUE(std::isnan(out.scale[1]));
+}
+
+TEST(QuantRefConcatGelu, GelusTinyNegativeTailIsNotRoundedToZero) {
+  // GELU(-8) = -8 * sigmoid(2u) ~ -1e-21: the form 0.5 * x * (1 + tanh(u)) cancels to exactly 0 in
+  // double there, which made this row a zero row (scale 0) where the GPU, computing x / (1 + 2^a),
+  // gives the tiny value and scale |GELU(-8)| / 127.
+  const auto a = bf16({0.0f});
+  const auto h = bf16({-8.0f});
+  Outputs out(1, 2);
+  int8dit::ConcatGeluQuantizeParams p;
+  p.rows = 1, p.a = a.data(), p.a_cols = 1, p.lda = 1, p.h = h.data(), p.h_cols = 1, p.ldh = 1;
+  p.q = out.q.data(), p.ldq = 2, p.scale = out.scale.data();
+  ASSERT_TRUE(int8dit::ref::concat_gelu_quantize(p).ok());
+  const float g = gelu_tanh(-8.0f);
+  ASSERT_LT(g, 0.0f);
+  EXPECT_NEAR(out.scale[0], -g / 127.0f, -g / 127.0f * 1e-6f);
+  EXPECT_EQ(out.q[0], 0);
+  EXPECT_EQ(out.q[1], -127);
 }
 
 TEST(QuantRefConcatGelu, BadArgumentsSayWhatIsWrongAndWriteNothing) {

@@ -220,6 +220,21 @@ TEST(QuantizeValidation, NegativeSizesAndZeroColumnsAreRejected) {
   { ValidQuantize v; v.p.cols = 0; expect_invalid(v.p, "cols (K) = 0"); }
 }
 
+TEST(QuantizeValidation, MoreRowsThanAGridHoldsAreRejectedWithTheAdviceToSplit) {
+  // The kernels launch up to a CTA a row; a grid's x dimension ends at 2^31 - 1 (and a 32-bit cast
+  // of 2^32 rows would launch none). The check comes before any pointer is read.
+  ValidQuantize v;
+  v.p.rows = int64_t{1} << 31;
+  expect_invalid(v.p, "rows = 2147483648 is more than one call takes (2^31 - 1): split the rows over calls");
+  int8dit::GeluQuantizeParams gelu;
+  gelu.rows = int64_t{1} << 32, gelu.cols = 8, gelu.ldx = 8, gelu.ldq = 8;
+  EXPECT_NE(ref::gelu_quantize(gelu).message().find("gelu_quantize: rows = 4294967296 is more"), std::string::npos);
+  int8dit::ConcatGeluQuantizeParams concat;
+  concat.rows = int64_t{1} << 31, concat.a_cols = 8, concat.lda = 8, concat.h_cols = 8, concat.ldh = 8, concat.ldq = 16;
+  EXPECT_NE(ref::concat_gelu_quantize(concat).message().find("concat_gelu_quantize: rows = 2147483648"),
+            std::string::npos);
+}
+
 TEST(QuantizeValidation, LeadingDimensionsSmallerThanTheRowAreRejected) {
   { ValidQuantize v; v.p.ldx = 8; expect_invalid(v.p, "ldx = 8 is smaller than cols = 16"); }
   { ValidQuantize v; v.p.ldq = 15; expect_invalid(v.p, "ldq = 15 is smaller than cols = 16"); }

@@ -99,8 +99,10 @@ def _single_forward(self, hidden_states: Tensor, encoder_hidden_states: Tensor, 
                             **(joint_attention_kwargs or {}))
 
     proj_out = self.proj_out
-    if attn_output.dtype != mlp_hidden_states.dtype or attn_output.shape[:-1] != mlp_hidden_states.shape[:-1]:
-        # an attention processor that changed the dtype or the tokens: the block's own ops
+    if (attn_output.dtype != mlp_hidden_states.dtype or attn_output.shape[:-1] != mlp_hidden_states.shape[:-1] or
+            attn_output.shape[-1] + mlp_hidden_states.shape[-1] != proj_out.in_features):
+        # an attention processor that changed the dtype, the tokens or the width: the block's own ops
+        # (proj_out then says what does not fit)
         out = proj_out(torch.cat([attn_output, self.act_mlp(mlp_hidden_states)], dim=2))
     else:
         smooth = proj_out._buffers["smooth"]
