@@ -30,8 +30,9 @@ namespace {
 
 using bench_quant::check_cuda;
 
+// One a warp: lane 0 of every warp writes its own (warp_in_cta 0 stands for the CTA).
 struct CtaRecord {
-  uint32_t sm = 0, warp_slot = 0;
+  uint32_t sm = 0, warp_slot = 0, warp_in_cta = 0;
   uint64_t arrive_ns = 0;  // when the CTA began, before griddepcontrol.wait: it holds its SM slot from here
   uint64_t start_ns = 0, end_ns = 0;  // after griddepcontrol.wait, and when the CTA is done
 };
@@ -53,11 +54,12 @@ __global__ void marker(CtaRecord* records, uint64_t spin_ns) {
   const uint64_t start = global_ns();
   while (global_ns() - start < spin_ns) {
   }
-  if (threadIdx.x == 0) {
+  if (threadIdx.x % 32 == 0) {
     uint32_t sm, slot;
     asm volatile("mov.u32 %0, %%smid;" : "=r"(sm));
     asm volatile("mov.u32 %0, %%warpid;" : "=r"(slot));
-    records[blockIdx.x] = {sm, slot, arrive, start, global_ns()};
+    const uint32_t warp = threadIdx.x / 32;
+    records[blockIdx.x * (blockDim.x / 32) + warp] = {sm, slot, warp, arrive, start, global_ns()};
   }
 }
 
@@ -67,26 +69,28 @@ struct LaunchStats {
   double span_us = 0;          // first start to last end
 };
 
+// NOTE: counted by the %smid values seen, which need not be 0..sms-1 on every part; SMs that got no CTA
+// make the minimum 0.
 LaunchStats stats_of(const std::vector<CtaRecord>& r, int sms) {
-  std::vector<int> per_sm(static_cast<size_t>(sms), 0);
+  std::map<uint32_t, int> per_sm;
   std::map<std::pair<uint32_t, uint32_t>, int> per_scheduler;
   uint64_t first = UINT64_MAX, last = 0, end = 0;
   for (const CtaRecord& c : r) {
-    if (c.sm < per_sm.size()) ++per_sm[c.sm];
+    per_sm[c.sm] += c.warp_in_cta == 0;
     ++per_scheduler[{c.sm, c.warp_slot % 4}];
     first = std::min(first, c.start_ns), last = std::max(last, c.start_ns), end = std::max(end, c.end_ns);
   }
   LaunchStats s;
-  s.min_per_sm = *std::min_element(per_sm.begin(), per_sm.end());
-  s.max_per_sm = *std::max_element(per_sm.begin(), per_sm.end());
+  s.min_per_sm = static_cast<int>(per_sm.size()) < sms ? 0 : sms > 0 ? INT32_MAX : 0;
+  for (const auto& [sm, n] : per_sm) s.min_per_sm = std::min(s.min_per_sm, n), s.max_per_sm = std::max(s.max_per_sm, n);
   for (const auto& [key, n] : per_scheduler) s.max_warps_per_scheduler = std::max(s.max_warps_per_scheduler, n);
   s.start_spread_us = (last - first) / 1e3;
   s.span_us = (end - first) / 1e3;
   return s;
 }
 
-// The most CTAs (of launches a and b together) resident on one SM at one instant, a CTA counting from
-// its arrival (waiting in griddepcontrol.wait included) to its end.
+// The most warps (of launches a and b together) resident on one SM at one instant, a warp counting from
+// its arrival (waiting in griddepcontrol.wait included) to its end; divide by the warps a CTA for CTAs.
 int max_overlap_per_sm(const std::vector<CtaRecord>& a, const std::vector<CtaRecord>& b) {
   std::map<uint32_t, std::vector<std::pair<uint64_t, int>>> events;  // SM -> (time, +1 arrival / -1 end)
   for (const auto* launch : {&a, &b})
@@ -101,7 +105,9 @@ int max_overlap_per_sm(const std::vector<CtaRecord>& a, const std::vector<CtaRec
 }
 
 void run(bool pdl, int threads, int smem, int carveout, uint64_t spin_ns, int launches, int grid, int sms) {
-  CtaRecord* d = bench_quant::device_alloc<CtaRecord>(static_cast<size_t>(grid) * launches);
+  const int warps = threads / 32;
+  const int records = grid * warps;  // a launch's
+  CtaRecord* d = bench_quant::device_alloc<CtaRecord>(static_cast<size_t>(records) * launches);
   cudaStream_t stream;
   check_cuda(cudaStreamCreate(&stream), "cudaStreamCreate");
   cudaLaunchAttribute attr{};
@@ -115,10 +121,10 @@ void run(bool pdl, int threads, int smem, int carveout, uint64_t spin_ns, int la
     cfg.stream = stream;
     cfg.attrs = pdl ? &attr : nullptr;
     cfg.numAttrs = pdl ? 1 : 0;
-    check_cuda(cudaLaunchKernelEx(&cfg, marker, d + static_cast<size_t>(i) * grid, spin_ns), "launch");
+    check_cuda(cudaLaunchKernelEx(&cfg, marker, d + static_cast<size_t>(i) * records, spin_ns), "launch");
   }
   check_cuda(cudaStreamSynchronize(stream), "sync");
-  std::vector<CtaRecord> h(static_cast<size_t>(grid) * launches);
+  std::vector<CtaRecord> h(static_cast<size_t>(records) * launches);
   check_cuda(cudaMemcpy(h.data(), d, h.size() * sizeof(CtaRecord), cudaMemcpyDeviceToHost), "copy");
   std::printf("\n%s, %d launches of %d CTAs (%d threads, %d B dynamic shared memory, carveout %d%%):\n",
               pdl ? "PDL (launch_dependents at the start, as the row kernels)" : "stream order", launches, grid, threads,
@@ -126,15 +132,17 @@ void run(bool pdl, int threads, int smem, int carveout, uint64_t spin_ns, int la
   std::printf("%6s %10s %10s %16s %16s %8s %14s %10s\n", "launch", "min/SM", "max/SM", "max warps/sched",
               "max with prev/SM", "early", "start spread", "span us");
   for (int i = 0; i < launches; ++i) {
-    const std::vector<CtaRecord> cur(h.begin() + static_cast<ptrdiff_t>(i) * grid, h.begin() + static_cast<ptrdiff_t>(i + 1) * grid);
+    const std::vector<CtaRecord> cur(h.begin() + static_cast<ptrdiff_t>(i) * records,
+                                     h.begin() + static_cast<ptrdiff_t>(i + 1) * records);
     const LaunchStats s = stats_of(cur, sms);
     int overlap = 0, early = 0;
     if (i > 0) {
-      const std::vector<CtaRecord> prev(h.begin() + static_cast<ptrdiff_t>(i - 1) * grid, h.begin() + static_cast<ptrdiff_t>(i) * grid);
-      overlap = max_overlap_per_sm(prev, cur);
+      const std::vector<CtaRecord> prev(h.begin() + static_cast<ptrdiff_t>(i - 1) * records,
+                                        h.begin() + static_cast<ptrdiff_t>(i) * records);
+      overlap = max_overlap_per_sm(prev, cur) / warps;
       uint64_t prev_end = 0;
       for (const CtaRecord& c : prev) prev_end = std::max(prev_end, c.end_ns);
-      for (const CtaRecord& c : cur) early += c.arrive_ns < prev_end;
+      for (const CtaRecord& c : cur) early += c.warp_in_cta == 0 && c.arrive_ns < prev_end;
     }
     std::printf("%6d %10d %10d %16d %16d %8d %11.2f us %10.2f\n", i, s.min_per_sm, s.max_per_sm,
                 s.max_warps_per_scheduler, overlap, early, s.start_spread_us, s.span_us);
@@ -177,6 +185,11 @@ int main(int argc, char** argv) {
   check_cuda(cudaFuncSetAttribute(marker, cudaFuncAttributeMaxDynamicSharedMemorySize, smem), "smem opt-in");
   check_cuda(cudaFuncSetAttribute(marker, cudaFuncAttributePreferredSharedMemoryCarveout, carveout), "carveout");
   check_cuda(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, marker, threads, smem), "occupancy");
+  if (per_sm == 0) {
+    std::fprintf(stderr, "int8dit_pdl_placement_probe: no CTA of %d threads and %d B of shared memory fits an SM at "
+                         "a %d%% carveout: ask for less shared memory or a larger carveout\n", threads, smem, carveout);
+    return 1;
+  }
   const int grid = per_sm * sms;  // the persistent grid, as resident_ctas() sizes it
   std::printf("%d SMs, %d CTAs an SM by the occupancy API: grid %d\n", sms, per_sm, grid);
   const auto spin_ns = static_cast<uint64_t>(spin_us * 1e3);

@@ -73,9 +73,11 @@ struct LayerNormModulateQuantizeParams {
   // Optional gated residual update ahead of the norm (a DiT block's h = h + gate_b * attention, right
   // before its MLP's norm): where `update` is set, the row normalized is r = x + gate[b][k] * update
   // (gate 1 where null), one fp32 fused multiply-add rounded once to x_type, and r is also written to
-  // x_out, the new residual stream. The GPU kernels take it where cols % 8 == 0 and every row of x,
-  // update, gate, x_out, y and q starts 16-byte aligned; elsewhere they refuse it with a message (the
-  // reference takes any layout).
+  // x_out, the new residual stream. The GPU kernels take it where cols % 8 == 0, cols <= 16384, every
+  // row of x, update, gate, x_out, y, mod_shift and mod_scale starts 16-byte aligned (pointers and
+  // strides), q's rows 8-byte aligned and smooth (if any) 16-byte aligned; elsewhere they refuse it
+  // with a message (the reference takes any layout). x_out may be x itself or the update (the same
+  // pointer and stride: each element is read before it is written), never a partial overlap.
   const void* update = nullptr;      // [rows, cols] of x_type, row stride ld_update
   int64_t ld_update = 0;
   const void* gate = nullptr;        // optional [rows / tokens_per_batch, cols] of x_type, row stride ld_gate

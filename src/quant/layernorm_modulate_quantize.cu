@@ -39,8 +39,8 @@ Status launch(const LayerNormModulateQuantizeParams& p, cudaStream_t stream) {
     return Status(StatusCode::kInvalidArgument,
                   std::string(name) + ": the gated residual update (update = set) needs cols % 8 == 0 (cols = " +
                       std::to_string(p.cols) + "), at most 16384 columns, and 16-byte aligned rows and strides (a "
-                      "multiple of 8 elements) for x, update, gate, x_out, y, q and the modulation: add the residual "
-                      "first and call without update");
+                      "multiple of 8 elements) for x, update, gate, x_out, y, q, the modulation and smooth: add the "
+                      "residual first and call without update");
   quant::GatedResidualLayerNormModulateOp<T> op;
   set_norm<T>(op, p);
   op.update = static_cast<const T*>(p.update);

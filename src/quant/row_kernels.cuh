@@ -16,8 +16,9 @@
 //                                     on WithRowBlocks<Op>: contiguous rows a persistent CTA
 //   stat_term(pass, x) / end_pass(pass, sum)   (end_pass gets the sum over the whole row)
 //   apply8(k, v[8]) / apply1(k, x)    the value of elements k.. (k: the column) from the inputs x
-//   kTransformsInput, begin_transform(row), transform8(k, v[8])   (optional) the loaded row becomes
-//                                     the row the op works on (vector kernels only)
+//   kTransformsInput, fetch8(row, k), begin_transform(row), transform8(k, v[8], fetched),
+//   store_transformed8(k, v[8])       (optional) the loaded row becomes the row the op works on, from
+//                                     a second row input the kernel fetches with x's (vector kernels only)
 //   kSecondInput, element(x, ldx, row, k)   (optional) the row continues in a second input: where
 //                                     element k of the row lives (ConcatGeluOp); such an op never
 //                                     takes the bulk-copy ring, which stages one input row
@@ -405,8 +406,8 @@ template <typename Op>
 struct TakesRowBlocks<Op, std::void_t<decltype(Op::kRowBlocks)>> : std::true_type {};
 
 // An op that turns the loaded row into the one it works on (row_ops.cuh: GatedResidualLayerNormModulateOp):
-// begin_transform(row), then transform8(k, v) for each vector. Vector kernels only; compile-time, so the
-// other kernels compile as before.
+// fetch8(row, k) with x's vectors, then begin_transform(row), transform8(k, v, fetched) for each vector and
+// store_transformed8(k, v) for each. Vector kernels only; compile-time, so the other kernels compile as before.
 template <typename Op, typename = void>
 struct TransformsInput : std::false_type {};
 template <typename Op>
@@ -450,7 +451,16 @@ __global__ void __launch_bounds__(kMaxThreads, kMinCtas) row_quantize_registers(
   if constexpr (kSmoothReciprocals) recips = smooth_reciprocals_for_thread(a, has, channel_cache + threadIdx.x);
 
   uint4 raw[kVecs];  // the next row's vectors, as loaded
+  // A transforming op's second row input (the residual update), fetched with x's: a row ahead in the
+  // persistent kernels, so its latency hides behind the row before as x's does.
+  uint4 raw_in[TransformsInput<Op>::value ? kVecs : 1];
   auto fetch = [&](int64_t row) {
+    if constexpr (TransformsInput<Op>::value) {
+#pragma unroll
+      for (int i = 0; i < kVecs; ++i) {
+        if (has[i]) raw_in[i] = op.fetch8(row, static_cast<int64_t>(threadIdx.x + i * threads) * kVecElems);
+      }
+    }
     if constexpr (ReadsSecondInput<Op>::value) {
 #pragma unroll
       for (int i = 0; i < kVecs; ++i) {
@@ -482,7 +492,14 @@ __global__ void __launch_bounds__(kMaxThreads, kMinCtas) row_quantize_registers(
       op.begin_transform(row);
 #pragma unroll
       for (int i = 0; i < kVecs; ++i) {
-        if (has[i]) op.transform8(static_cast<int>(threadIdx.x + i * threads) * kVecElems, v[i]);
+        if (has[i]) op.transform8(static_cast<int>(threadIdx.x + i * threads) * kVecElems, v[i], raw_in[i]);
+      }
+      // NOTE: stored only once every vector is transformed: the op's output may alias its inputs as far
+      // as the compiler knows, so a store between two vectors would hold the next vector's gate loads
+      // behind it.
+#pragma unroll
+      for (int i = 0; i < kVecs; ++i) {
+        if (has[i]) op.store_transformed8(static_cast<int>(threadIdx.x + i * threads) * kVecElems, v[i]);
       }
     }
     if (kPersistent && row + rows.step < rows.end) fetch(row + rows.step);

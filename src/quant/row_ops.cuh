@@ -42,12 +42,15 @@ struct LayerNormModulateOp {
   float mean = 0.0f, rstd = 0.0f, neg_mean_rstd = 0.0f;
   int64_t cached_batch = -1;
 
+  __device__ int64_t batch_of(int64_t row) const {
+    // 32-bit division where it fits (a 64-bit one is a ~70-instruction call, once per row and thread).
+    return (row | tokens_per_batch) <= 0xffffffffLL
+               ? static_cast<int64_t>(static_cast<uint32_t>(row) / static_cast<uint32_t>(tokens_per_batch))
+               : row / tokens_per_batch;
+  }
   // True where this row's batch differs from the previous row's: its channel values need a refill.
   __device__ bool begin_row(int64_t row) {
-    // 32-bit division where it fits (a 64-bit one is a ~70-instruction call, once per row and thread).
-    const int64_t b = (row | tokens_per_batch) <= 0xffffffffLL
-                          ? static_cast<int64_t>(static_cast<uint32_t>(row) / static_cast<uint32_t>(tokens_per_batch))
-                          : row / tokens_per_batch;
+    const int64_t b = batch_of(row);
     shift_row = shift + b * ld_mod;
     scale_row = mod_scale + b * ld_mod;
     const bool refill = b != cached_batch;
@@ -101,9 +104,10 @@ struct LayerNormModulateOp {
 };
 
 // LayerNorm + modulation of the row r = x + gate[b] * update, with r written to x_out: a DiT block's
-// gated residual update fused into its MLP's norm (quantize.h). The kernels load x as usual; an op with
-// kTransformsInput then turns each vector of x into r (begin_transform(row), transform8(k, v);
-// row_kernels.cuh), before the statistics. Vector kernels only (the launcher refuses other layouts).
+// gated residual update fused into its MLP's norm (quantize.h). The kernels load x and the update
+// (fetch8) as usual; an op with kTransformsInput then turns each vector of x into r (begin_transform(row),
+// transform8), stores r (store_transformed8), and the statistics follow (row_kernels.cuh). Vector
+// kernels only (the launcher refuses other layouts).
 template <typename T>
 struct GatedResidualLayerNormModulateOp : LayerNormModulateOp<T> {
   static constexpr bool kTransformsInput = true;
@@ -114,19 +118,21 @@ struct GatedResidualLayerNormModulateOp : LayerNormModulateOp<T> {
   T* x_out = nullptr;         // [rows, cols], row stride ld_x_out
   int64_t ld_x_out = 0;
   // per row
-  const T* update_row = nullptr;
   const T* gate_row = nullptr;
   T* out_row = nullptr;
 
-  __device__ void begin_transform(int64_t row) {
-    update_row = update + row * ld_update;
-    out_row = x_out + row * ld_x_out;
-    if (gate) gate_row = gate + (row / this->tokens_per_batch) * ld_gate;
+  // The update's elements k..k + 7 of a row, as loaded (evict-first: read once).
+  __device__ uint4 fetch8(int64_t row, int64_t k) const {
+    return __ldcs(reinterpret_cast<const uint4*>(update + row * ld_update + k));
   }
-  // v (x's elements k..k + 7) becomes r, rounded to T as it is stored, and stored to x_out.
-  __device__ void transform8(int k, float (&v)[kVecElems]) const {
+  __device__ void begin_transform(int64_t row) {
+    out_row = x_out + row * ld_x_out;
+    if (gate) gate_row = gate + this->batch_of(row) * ld_gate;
+  }
+  // v (x's elements k..k + 7) becomes r = x + g * u, rounded to T.
+  __device__ void transform8(int k, float (&v)[kVecElems], uint4 update8) const {
     float u[kVecElems];
-    unpack8<T>(__ldcs(reinterpret_cast<const uint4*>(update_row + k)), u);
+    unpack8<T>(update8, u);
     float g[kVecElems];
     if (gate_row) {
       load8_cached(gate_row + k, g);
@@ -136,8 +142,8 @@ struct GatedResidualLayerNormModulateOp : LayerNormModulateOp<T> {
     }
 #pragma unroll
     for (int e = 0; e < kVecElems; ++e) v[e] = to_float(from_float<T>(fmaf(g[e], u[e], v[e])));
-    store8(out_row + k, v);
   }
+  __device__ void store_transformed8(int k, const float (&v)[kVecElems]) const { store8(out_row + k, v); }
 };
 
 // RMSNorm with a per-channel weight.

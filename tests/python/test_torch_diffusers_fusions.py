@@ -280,3 +280,19 @@ def test_tensors_the_residual_kernel_does_not_take_fall_back_to_the_blocks_own_o
     want_y = torch.nn.functional.layer_norm(want_h.float(), (64,), eps=1e-6) * (1 + scale.float()[:, None]) + \
         shift.float()[:, None]
     assert ((got_y.float() - want_y).abs() <= want_y.abs() * 2**-7 + 1e-3).all()
+
+
+def test_broadcast_modulation_rows_are_read_from_a_copy_and_never_sent_to_the_residual_kernel():
+    # expand()'s rows have a batch stride of 0, below the kernels' ld_mod >= cols: the norm reads a
+    # copy (it raised before), and gated_residual_fits turns such rows away, so a block falls back.
+    from int8dit.torch.fused import gated_residual_fits, layernorm_modulate_quantize_with_output
+
+    torch.manual_seed(5)
+    x = torch.randn(3, 5, 64, dtype=BF16)
+    shift, scale = torch.randn(1, 64, dtype=BF16).expand(3, 64), torch.randn(3, 64, dtype=BF16)
+    got = layernorm_modulate_quantize_with_output(x, shift, scale, 1e-6, None)
+    want = layernorm_modulate_quantize_with_output(x, shift.contiguous(), scale, 1e-6, None)
+    assert all(torch.equal(g, w) for g, w in zip(got, want))
+    assert not gated_residual_fits(x, x, None, shift, scale)
+    assert gated_residual_fits(x, x, None, shift.contiguous(), scale)
+    assert not gated_residual_fits(x, x, scale.unsqueeze(0), scale, scale)  # [1, B, K]: not one row a batch

@@ -40,7 +40,8 @@ def _modulation_rows(t: Tensor, batches: int, k: int, name: str, dtype: torch.dt
     t2 = t.reshape(batches, k) if t.dim() != 2 else t
     if t2.shape != (batches, k):
         raise ValueError(f"{name} has shape {tuple(t.shape)}; expected ({batches}, {k}): one row per batch element")
-    return t2 if t2.stride(-1) == 1 else t2.contiguous()
+    # (a broadcast row, such as expand()'s, has a batch stride below k, which the kernels refuse)
+    return t2 if t2.stride(-1) == 1 and (batches == 1 or t2.stride(0) >= k) else t2.contiguous()
 
 
 def layernorm_modulate_quantize_impl(x: Tensor, shift: Tensor, scale: Tensor, eps: float,
@@ -78,9 +79,13 @@ def gated_residual_fits(x: Tensor, update: Tensor, gate: Optional[Tensor], shift
             update.shape == x.shape and update.dtype == x.dtype and x.data_ptr() % 16 == 0 and
             update.data_ptr() % 16 == 0):
         return False
+    batches = x.shape[0]
     for rows in (shift, scale) if gate is None else (gate, shift, scale):
-        if not (rows.dtype == x.dtype and rows.stride(-1) == 1 and rows.numel() == x.shape[0] * k and
-                rows.data_ptr() % 16 == 0 and (rows.shape[0] == 1 or rows.stride(0) % 8 == 0)):
+        if not (rows.dtype == x.dtype and rows.stride(-1) == 1 and rows.numel() == batches * k and
+                rows.data_ptr() % 16 == 0):
+            return False
+        # [B, K] or [B, 1, K]: each batch element's row its own, 16-byte aligned (not a broadcast view)
+        if batches > 1 and not (rows.shape[0] == batches and rows.stride(0) >= k and rows.stride(0) % 8 == 0):
             return False
     return True
 
