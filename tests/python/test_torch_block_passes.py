@@ -65,3 +65,37 @@ def test_other_layouts_are_concatenated(case):
     joined = joined_tokens(text, image)
     assert torch.equal(joined, torch.cat([text, image], dim=1))
     assert joined.data_ptr() not in (text.data_ptr(), image.data_ptr())
+
+
+@pytest.mark.parametrize("with_smooth", [False, True])
+@torch.no_grad()
+def test_an_mlp_fed_straight_from_the_norms_kernel_matches_the_mlp_on_the_norms_output(with_smooth):
+    # _residual_then_mlp: the norm writes only fc1's int8 rows (divided by fc1's SmoothQuant divisor where
+    # it has one) and the MLP starts at fc1's GEMM: the same bits as fc1 reading the norm's recorded rows,
+    # and close to fc1 quantizing the norm's bf16 output itself.
+    diffusers = pytest.importorskip("diffusers")
+    from diffusers.models.attention import FeedForward
+
+    from int8dit.torch import Linear
+    from int8dit.torch.blocks import _residual_then_mlp, _residual_then_modulated_norm
+    from int8dit.torch.mlp import GeluMLP
+
+    torch.manual_seed(6)
+    ff = FeedForward(64, activation_fn="gelu-approximate").to(torch.bfloat16).eval()
+    smooth = torch.rand(64) + 0.5 if with_smooth else None
+    ff.net[0].proj = Linear.from_float(ff.net[0].proj, smooth=smooth)
+    ff.net[2] = Linear.from_float(ff.net[2])
+    mlp = GeluMLP(ff.net)
+    assert mlp.int8_fc1() is mlp.fc1
+    norm = torch.nn.LayerNorm(64, elementwise_affine=False, eps=1e-6)
+    h, u = torch.randn(2, 5, 64, dtype=torch.bfloat16), torch.randn(2, 5, 64, dtype=torch.bfloat16)
+    gate = torch.randn(2, 1, 64, dtype=torch.bfloat16)
+    shift, scale = torch.randn(2, 64, dtype=torch.bfloat16) * 0.3, torch.randn(2, 64, dtype=torch.bfloat16) * 0.3
+    got_h, got = _residual_then_mlp(norm, mlp, h, u, gate, shift, scale)
+    want_h, y = _residual_then_modulated_norm(norm, h, u, gate, shift, scale)
+    assert torch.equal(got_h, want_h)
+    if not with_smooth:  # the norm recorded its rows for y (no divisor): fc1 reads them from the table
+        assert torch.equal(got, mlp(y))
+    # fc1 quantizing the rounded bf16 output instead: int8 values may differ by one
+    rel = (got.float() - mlp(y.clone()).float()).norm() / got.float().norm()
+    assert rel < 0.02, rel  # 0.012-0.015 at K = 64

@@ -61,13 +61,17 @@ def layernorm_modulate_quantize_with_output(x: Tensor, shift: Tensor, scale: Ten
 
 
 def gated_residual_layernorm_modulate(x: Tensor, update: Tensor, gate: Optional[Tensor], shift: Tensor,
-                                      scale: Tensor, eps: float) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+                                      scale: Tensor, eps: float, want_y: bool = True,
+                                      smooth: Optional[Tensor] = None
+                                      ) -> tuple[Tensor, Optional[Tensor], Tensor, Tensor]:
     """(h, y, q, q_scale) of a DiT block's gated residual update and the modulated norm after it, in
     one kernel: h = x + gate * update (gate [B, K], [B, 1, K] or None for 1; one fp32 FMA rounded once
-    to x's dtype), y = layer_norm(h) * (1 + scale) + shift, and y's int8 rows. The GPU kernel takes
-    rows of K % 8 == 0 (K <= 16384) whose every tensor is 16-byte aligned with strides a multiple of 8
-    elements (gated_residual_fits says so); it refuses others."""
-    q, qs, y, h = _layernorm_modulate(x, shift, scale, eps, None, True, update, gate)
+    to x's dtype), y = layer_norm(h) * (1 + scale) + shift (None unless ``want_y``), and the int8 rows
+    of y / smooth. The GPU kernel takes rows of K % 8 == 0 (K <= 16384) whose every tensor is 16-byte
+    aligned with strides a multiple of 8 elements (gated_residual_fits says so); it refuses others."""
+    if smooth is not None:
+        check_smooth("layernorm_modulate_quantize", smooth, x.shape[-1], x)
+    q, qs, y, h = _layernorm_modulate(x, shift, scale, eps, smooth, want_y, update, gate)
     return h, y, q, qs
 
 

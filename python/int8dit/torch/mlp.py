@@ -18,6 +18,8 @@ quantization step (tests/python/test_torch_cpu.py bounds the difference in the o
 """
 from __future__ import annotations
 
+from typing import Optional
+
 import torch
 from torch import Tensor, nn
 
@@ -69,7 +71,21 @@ class GeluMLP(nn.Module):
         # (each nn.Module.__getattr__ costs ~0.4 us; bench/host/python_overhead.py); those dicts are
         # what assignment, .to() and load_state_dict update, so they hold the current modules and tensors.
         net = self._modules["net"]._modules
-        h = net["0"]._modules["proj"](hidden_states)  # fc1
+        return self._after_fc1(net["0"]._modules["proj"](hidden_states), net)
+
+    def int8_fc1(self) -> Optional[Linear]:
+        """fc1, where forward_on_rows can take its input as int8 rows: an int8dit Linear, and no dropout
+        that acts."""
+        fc1 = self._modules["net"]._modules["0"]._modules["proj"]
+        return fc1 if isinstance(fc1, Linear) and not self._dropouts_act() else None
+
+    def forward_on_rows(self, q: Tensor, scale: Tensor, out_dtype: torch.dtype) -> Tensor:
+        """The MLP on an input that int8dit's own quantization kernel wrote as int8 rows for fc1 (divided
+        by fc1's ``smooth`` where it has one): fc1's GEMM, then as forward. Only where int8_fc1() is fc1."""
+        net = self._modules["net"]._modules
+        return self._after_fc1(net["0"]._modules["proj"].gemm_on_own_rows(q, scale, out_dtype), net)
+
+    def _after_fc1(self, h: Tensor, net) -> Tensor:
         if h.dtype not in _FUSED_DTYPES or (h.requires_grad and torch.is_grad_enabled()):
             return self._unfused_after_fc1(h)
         fc2 = net["2"]
