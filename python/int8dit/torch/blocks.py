@@ -29,7 +29,8 @@ from typing import Optional
 import torch
 from torch import Tensor, nn
 
-from .fused import gated_residual_fits, gated_residual_layernorm_modulate, layernorm_modulate_quantize_with_output
+from .fused import (gated_residual_fits, gated_residual_layernorm_modulate, layernorm_modulate_quantize_impl,
+                    layernorm_modulate_quantize_with_output)
 from .mlp import GeluMLP
 from .ops import plain_eager_call
 from .produced import PRODUCED
@@ -87,12 +88,17 @@ def _residual_then_mlp(norm: nn.LayerNorm, ff: nn.Module, h: Tensor, update: Ten
     not the bf16 values no one would read (an [M, K] tensor: 19 MB a DiT-XL/2 block), and fc1 runs its
     GEMM on them."""
     fc1 = ff.int8_fc1() if isinstance(ff, GeluMLP) else None
-    if fc1 is not None and gated_residual_fits(h, update, gate, shift, scale):
+    if fc1 is None:
+        h, y = _residual_then_modulated_norm(norm, h, update, gate, shift, scale)
+        return h, ff(y)
+    smooth = fc1._buffers["smooth"]
+    if gated_residual_fits(h, update, gate, shift, scale):
         h, _, q, q_scale = gated_residual_layernorm_modulate(h, update, gate, shift, scale, norm.eps, want_y=False,
-                                                             smooth=fc1._buffers["smooth"])
-        return h, ff.forward_on_rows(q, q_scale, h.dtype)
-    h, y = _residual_then_modulated_norm(norm, h, update, gate, shift, scale)
-    return h, ff(y)
+                                                             smooth=smooth)
+    else:  # (DiT's first block: the patch embedding's transposed view) the sum apart, then the norm
+        h = gated_add(h, gate, update)
+        q, q_scale = layernorm_modulate_quantize_impl(h, shift, scale, norm.eps, smooth)
+    return h, ff.forward_on_rows(q, q_scale, h.dtype)
 
 
 def gated_add(h: Tensor, gate: Optional[Tensor], update: Tensor) -> Tensor:
