@@ -102,8 +102,9 @@ step_test() {
   (cd "$BUILD" && timeout "$(left)" ctest --output-on-failure -j4 2>&1) | tee "$WORK/test.log" | tail -n 40 || status=1
   [[ ${PIPESTATUS[0]} -eq 0 ]] || status=1
   # What a user sees first on this GPU: the tool's own report and self-check, kept verbatim.
-  { echo "\$ int8dit info"; "$BUILD/tools/int8dit" info; echo "(exit $?)"
-    echo; echo "\$ int8dit check"; "$BUILD/tools/int8dit" check; echo "(exit $?)"; } > "$OUT/info_check.txt" 2>&1 || status=1
+  # (each under its own timeout: a hang here must not outlast the call and lose results.tgz)
+  { echo "\$ int8dit info"; timeout 60 "$BUILD/tools/int8dit" info; echo "(exit $?)"
+    echo; echo "\$ int8dit check"; timeout 120 "$BUILD/tools/int8dit" check; echo "(exit $?)"; } > "$OUT/info_check.txt" 2>&1 || status=1
   [[ $(grep -c "^(exit 0)" "$OUT/info_check.txt") -eq 2 ]] || status=1
   cat "$OUT/info_check.txt"
 }

@@ -129,3 +129,41 @@ def test_the_report_says_which_producers_quantize_fused():
     assert rewrites_note(result) == ("; int8dit also rewrote 28 shared input groups, 28 gelu mlps, 28 fused norms, "
                                      "28 fused blocks (quantize_'s fused producers)")
     assert rewrites_note({"paths": {"bf16": {"median_ms": 2.0}}}) == ""
+
+
+def test_the_summary_gives_every_models_graph_speedup_against_bf16s_graph():
+    from int8dit.bench.e2e import summary
+
+    results = {"dit_xl_2_512": {"paths": {"bf16_graph": {"median_ms": 23.4}, "int8dit_graph": {"median_ms": 17.4}}},
+               "flux_dev_1024": {"paths": {"bf16_graph": {"median_ms": 172.0}, "int8dit_graph": {"median_ms": 134.0},
+                                           "int8dit": {"median_ms": 143.0}, "bf16": {"median_ms": 176.0}}},
+               "sd3_medium_1024": {"paths": {"int8dit_graph": {"error": "RuntimeError: ..."}}}}
+    s = summary(results)
+    assert abs(s["dit_xl_2_512_graph_speedup_vs_bf16_graph"] - 23.4 / 17.4) < 1e-12
+    assert abs(s["flux_dev_1024_graph_speedup_vs_bf16_graph"] - 172.0 / 134.0) < 1e-12
+    assert "sd3_medium_1024_graph_speedup_vs_bf16_graph" not in s
+    assert s["flux_dev_best_int8dit_path"] == "int8dit" and abs(s["flux_dev_speedup_vs_bf16"] - 176.0 / 143.0) < 1e-12
+    graphs_only = {k: v for k, v in results.items() if k != "flux_dev_1024"}
+    assert list(summary(graphs_only)) == ["dit_xl_2_512_graph_speedup_vs_bf16_graph"]
+
+
+def test_only_the_packages_a_requested_path_needs_are_probed(monkeypatch):
+    import int8dit.bench.e2e as e2e
+
+    probed = []
+    monkeypatch.setattr(e2e, "probe_import", lambda mod: probed.append(mod) or "1.0")
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda *a: "a test GPU")
+    env = e2e.environment(torch, ["bf16_graph", "int8dit_graph"])
+    assert probed == ["diffusers"] and env["torchao"].startswith("not probed")
+    probed.clear()
+    e2e.environment(torch, ["int8dit", "torchao_int8", "nf4"])
+    assert probed == ["diffusers", "torchao", "bitsandbytes"]
+
+
+def test_the_report_files_are_replaced_whole(tmp_path):
+    from int8dit.bench.report import write_report
+
+    doc = {"environment": {}, "summary": {}, "results": {}}
+    write_report(doc, str(tmp_path))
+    write_report(doc, str(tmp_path))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["e2e.json", "e2e.md"]  # no plot yet, no temporary left

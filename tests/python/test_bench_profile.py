@@ -40,15 +40,35 @@ def test_the_report_shows_a_table_per_profiled_path_and_nothing_without_profiles
     assert profile_lines({"bf16": {"median_ms": 1.0}}) == []
 
 
+def _event(name, start, end, device="DeviceType.CUDA"):
+    from types import SimpleNamespace
+
+    return SimpleNamespace(name=name, device_type=device, time_range=SimpleNamespace(start=start, end=end))
+
+
 def test_gpu_time_counts_each_kernel_once_not_again_under_its_operator():
-    from types import SimpleNamespace as Event
+    from int8dit.bench.profile import device_intervals
 
-    from torch.autograd import DeviceType
+    events = [_event("aten::addmm", 0.0, 905.0, "DeviceType.CPU"), _event("nvjet_gemm_kernel", 5.0, 905.0),
+              _event("row_quantize_registers", 910.0, 1010.0)]
+    assert device_time_us(device_intervals(events)) == 1000.0
 
-    events = [Event(key="aten::addmm", device_type=DeviceType.CPU, self_device_time_total=900.0),
-              Event(key="nvjet_gemm_kernel", device_type=DeviceType.CUDA, self_device_time_total=900.0),
-              Event(key="int8dit_quantize_kernel", device_type=DeviceType.CUDA, self_device_time_total=100.0)]
-    assert device_time_us(events) == 1000.0
+
+def test_kernels_overlapping_under_programmatic_launch_count_their_overlap_once():
+    # A PDL launch starts while the kernel before it runs and waits in griddepcontrol.wait: its recorded
+    # interval covers the wait. The busy time is the union; each kernel owns what no earlier one covers.
+    from int8dit.bench.profile import device_intervals, gpu_time_by_kind
+
+    events = [_event("row_quantize_registers<...>", 0.0, 20.0),
+              _event("cutlass::device_kernel<GemmUniversal<...>>", 15.0, 60.0),  # started 5 us early
+              _event("row_quantize_registers<...>", 58.0, 70.0),
+              _event("flash_fwd_kernel", 80.0, 80.0)]  # no duration: left out
+    intervals = device_intervals(events)
+    assert device_time_us(intervals) == 70.0
+    assert gpu_time_by_kind(intervals) == [
+        {"kind": "CUTLASS GEMM", "device_us": 40.0, "kernels": 1},
+        {"kind": "int8dit quantization", "device_us": 30.0, "kernels": 2},
+    ]
 
 
 def test_kernels_are_sorted_into_kinds_by_their_names():
@@ -69,6 +89,11 @@ def test_kernels_are_sorted_into_kinds_by_their_names():
         "void at::native::(anonymous namespace)::CatArrayBatchedCopy<...>": "elementwise, reductions, copies",
         "triton_poi_fused_add_mul_0": "elementwise, reductions, copies",
         "Memcpy DtoD (Device -> Device)": "elementwise, reductions, copies",
+        # cuBLAS's and cuDNN's own CUTLASS-built kernels and GEMVs are not int8dit's W8A8 GEMMs
+        "void gemv2T_kernel_val<int, int, __nv_bfloat16, __nv_bfloat16, float, 128, 16, 4, 4, false>": "cuBLAS GEMM",
+        "void cutlass::Kernel2<cutlass_80_tensorop_bf16_s16816gemm_relu_bf16_64x64_64x4_tn_align8>(...)": "cuBLAS GEMM",
+        "cutlass3x_sm90_tensorop_gemm_e4m3_e4m3_f32_bf16_bf16_128x128x128_1x2x1_0_tnn_align16": "cuBLAS GEMM",
+        "_ZN7cutlass13device_kernelINS_4gemm6kernel13GemmUniversalIN4cute5tupleIJiiiiEEE": "CUTLASS GEMM",
         "some_kernel_nobody_named": "other",
     }
     for name, kind in kinds.items():
@@ -76,20 +101,15 @@ def test_kernels_are_sorted_into_kinds_by_their_names():
 
 
 def test_gpu_time_is_summed_by_kind_over_device_events_only():
-    from types import SimpleNamespace
+    from int8dit.bench.profile import device_intervals, gpu_time_by_kind
 
-    from int8dit.bench.profile import gpu_time_by_kind
-
-    def event(key, us, count=1, device="DeviceType.CUDA"):
-        return SimpleNamespace(key=key, count=count, device_type=device, self_device_time_total=us)
-
-    events = [event("row_quantize_registers<...>", 30.0, 2), event("row_quantize_streaming<...>", 5.0),
-              event("nvjet_hsh_128x256", 40.0, 3), event("int8dit::linear", 70.0, 3, "DeviceType.CPU"),
-              event("flash_fwd_kernel", 0.0)]
-    assert gpu_time_by_kind(events) == [
-        {"kind": "cuBLAS GEMM", "device_us": 40.0, "kernels": 3},
+    events = [_event("row_quantize_registers<...>", 0.0, 20.0), _event("row_quantize_registers<...>", 100.0, 110.0),
+              _event("row_quantize_streaming<...>", 200.0, 205.0), _event("nvjet_hsh_128x256", 20.0, 60.0),
+              _event("int8dit::linear", 0.0, 300.0, "DeviceType.CPU")]
+    assert gpu_time_by_kind(device_intervals(events)) == [
+        {"kind": "cuBLAS GEMM", "device_us": 40.0, "kernels": 1},
         {"kind": "int8dit quantization", "device_us": 35.0, "kernels": 3},
-    ]  # the CPU-side operator (whose self device time repeats its kernels') and idle kernels are left out
+    ]  # the CPU-side operator (whose interval spans its kernels') is left out
 
 
 def test_the_report_shows_the_gpu_time_by_kind():

@@ -53,7 +53,7 @@ def markdown(doc: dict) -> str:
     if doc.get("not_run"):
         lines.append("")
     if doc.get("summary"):
-        lines += ["## Summary (Flux-dev 1024x1024)", "", "| metric | value | target |", "| --- | --- | --- |"]
+        lines += ["## Summary (targets: Flux-dev 1024x1024)", "", "| metric | value | target |", "| --- | --- | --- |"]
         for k, v in doc["summary"].items():
             lines.append(f"| {k} | {v:.3f} | {TARGETS.get(k, '')} |" if isinstance(v, float) else f"| {k} | {v} | |")
         lines.append("")
@@ -127,10 +127,11 @@ def profile_lines(paths: dict) -> list:
             out += ["One forward under torch.profiler, per path: kernel time over wall time (well below 1: the "
                     "host sets the pace) and the operators with the most self GPU time.", ""]
         out += [f"**{LABELS.get(path, path)}**: wall {p['wall_us'] / 1e3:.2f} ms, kernels {p['device_us'] / 1e3:.2f} ms "
-                f"(GPU busy {p['device_busy']:.2f})", ""]
+                f"(GPU busy {p['device_busy']:.2f})" + (f"; {p['note']}" if p.get("note") else ""), ""]
         if p.get("by_kind") and p["device_us"] > 0:
             out += ["GPU time by kind of kernel (int8dit.bench.profile.KERNEL_KINDS; in an int8dit path the CUTLASS "
-                    "GEMMs are its W8A8 kernels):", "",
+                    "GEMMs are its W8A8 kernels; a kernel launched early under programmatic dependent launch owns "
+                    "only the time after the kernel before it ends):", "",
                     "| kind of kernel | kernels | GPU ms | share |", "| --- | --- | --- | --- |"]
             out += [f"| {r['kind']} | {r['kernels']} | {r['device_us'] / 1e3:.3f} | {r['device_us'] / p['device_us']:.2f} |"
                     for r in p["by_kind"]]
@@ -162,15 +163,16 @@ def plot(doc: dict, path: str) -> None:
     width = 0.8 / max(1, len(paths))
     for i, p in enumerate(paths):
         xs, ys = [], []
+        base = same_mode_bf16(p)
         for j, m in enumerate(models):
             e = doc["results"][m]["paths"]
-            if "median_ms" in e.get(p, {}) and "median_ms" in e.get("bf16", {}):
+            if "median_ms" in e.get(p, {}) and "median_ms" in e.get(base, {}):
                 xs.append(j + i * width)
-                ys.append(e["bf16"]["median_ms"] / e[p]["median_ms"])
+                ys.append(e[base]["median_ms"] / e[p]["median_ms"])
         ax.bar(xs, ys, width, label=LABELS[p])
     ax.axhline(1.0, color="black", linewidth=0.8)
     ax.set_xticks([j + 0.4 - width / 2 for j in range(len(models))], models)
-    ax.set_ylabel("speed-up over eager bf16 (higher is better)")
+    ax.set_ylabel("speed-up over bf16 run the same way:\neager, compiled or in a CUDA graph (higher is better)")
     ax.set_title(f"Transformer forward, {doc['environment'].get('gpu')}")
     ax.legend(fontsize=7, ncol=2)
     fig.tight_layout()
@@ -178,11 +180,21 @@ def plot(doc: dict, path: str) -> None:
     plt.close(fig)
 
 
-def write_report(doc: dict, out: str) -> None:
-    with open(os.path.join(out, "e2e.json"), "w") as f:
-        json.dump(doc, f, indent=2)
-    with open(os.path.join(out, "e2e.md"), "w") as f:
-        f.write(markdown(doc))
+def _write_atomically(path: str, text: str) -> None:
+    # A run killed by a device call's time limit while writing must leave the previous file, not half of one.
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+def write_report(doc: dict, out: str, with_plot: bool = False) -> None:
+    """e2e.json and e2e.md (after every path: a run cut off keeps what it measured), and the plot where
+    asked (once, at the end)."""
+    _write_atomically(os.path.join(out, "e2e.json"), json.dumps(doc, indent=2))
+    _write_atomically(os.path.join(out, "e2e.md"), markdown(doc))
+    if not with_plot:
+        return
     try:
         plot(doc, os.path.join(out, "e2e.png"))
     except Exception as e:  # the numbers matter more than the picture
