@@ -319,3 +319,24 @@ def test_broadcast_modulation_rows_are_read_from_a_copy_and_never_sent_to_the_re
     assert not gated_residual_fits(x, x, None, shift, scale)
     assert gated_residual_fits(x, x, None, shift.contiguous(), scale)
     assert not gated_residual_fits(x, x, scale.unsqueeze(0), scale, scale)  # [1, B, K]: not one row a batch
+
+
+def test_a_trainable_modulation_gets_its_whole_gradient_through_the_fused_blocks():
+    # A trainable embedding feeding the adaLN modulation (or an adapter's output) requires a gradient
+    # while the residual stream does not: the fused kernels' outputs have no autograd history, so the
+    # blocks must take PyTorch's ops there. The gradient must match the unfused int8 path's.
+    torch.manual_seed(7)
+    model = diffusers.DiTTransformer2DModel(**DIT).to(BF16).eval().requires_grad_(False)
+    fused, plain = copy.deepcopy(model), copy.deepcopy(model)
+    quantize_(fused, min_features=64)
+    quantize_(plain, min_features=64, fuse_norms=False, fuse_gelu=False)
+    inputs = dit_inputs()
+    grads = []
+    for m in (fused, plain):
+        tables = [block.norm1.emb.class_embedder.embedding_table.weight for block in m.transformer_blocks]
+        for t in tables:
+            t.requires_grad_(True)
+        m(**inputs)[0].float().square().sum().backward()
+        grads.append([t.grad.float() for t in tables])
+    for block, (got, want) in enumerate(zip(*grads)):  # block 0: the residual stream needs no gradient there
+        assert got.abs().sum() > 0 and cos(got, want) > 0.9999, block  # 0.989 with the shift and scale rows lost

@@ -23,7 +23,7 @@ import torch
 from torch import Tensor, nn
 
 from .fused import layernorm_modulate_quantize_with_output
-from .ops import plain_eager_call
+from .ops import any_needs_grad, plain_eager_call
 from .produced import PRODUCED
 
 _FUSED_DTYPES = (torch.bfloat16, torch.float16)
@@ -66,7 +66,7 @@ class FusedAdaLayerNormZero(nn.Module):
         emb = self.linear(self.silu(emb))
         chunks = emb.chunk(self.chunks, dim=1)
         shift_msa, scale_msa = chunks[0], chunks[1]
-        if self._fusable(x):
+        if self._fusable(x) and not any_needs_grad(shift_msa, scale_msa):
             q, scale, y = layernorm_modulate_quantize_with_output(x, shift_msa, scale_msa, self.norm.eps, None)
             PRODUCED.remember(y, q, scale)
         else:

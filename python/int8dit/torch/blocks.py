@@ -32,7 +32,7 @@ from torch import Tensor, nn
 from .fused import (gated_residual_fits, gated_residual_layernorm_modulate, layernorm_modulate_quantize_impl,
                     layernorm_modulate_quantize_with_output)
 from .mlp import GeluMLP
-from .ops import plain_eager_call
+from .ops import any_needs_grad, plain_eager_call
 from .produced import PRODUCED
 
 _NORM_TYPES = ("ada_norm_zero", "ada_norm_single")
@@ -61,7 +61,11 @@ def _joint_block_fits(block: nn.Module) -> bool:
 
 def _modulated_norm(norm: nn.LayerNorm, x: Tensor, shift: Tensor, scale: Tensor) -> Tensor:
     """layer_norm(x) * (1 + scale) + shift, rounded once, with its int8 rows recorded for its readers.
-    shift and scale: one row per batch element ([B, K] or [B, 1, K])."""
+    shift and scale: one row per batch element ([B, K] or [B, 1, K]). Where autograd must see it (a
+    trainable adaLN linear or adapter), the block's own three ops."""
+    if any_needs_grad(x, shift, scale):
+        rows = (x.shape[0], 1, x.shape[-1])
+        return norm(x) * (1 + scale.reshape(rows)) + shift.reshape(rows)
     q, q_scale, y = layernorm_modulate_quantize_with_output(x, shift, scale, norm.eps, None)
     PRODUCED.remember(y, q, q_scale)
     return y
@@ -73,7 +77,7 @@ def _residual_then_modulated_norm(norm: nn.LayerNorm, h: Tensor, update: Tensor,
     makes right before its MLP's norm, fused into the norm's kernel (one pass instead of PyTorch's
     product, sum and the norm's read of the sum) where the tensors' layout allows, else as the block
     computes it. The sum is rounded once where PyTorch rounds the product first."""
-    if gated_residual_fits(h, update, gate, shift, scale):
+    if gated_residual_fits(h, update, gate, shift, scale) and not any_needs_grad(h, update, gate, shift, scale):
         h, y, q, q_scale = gated_residual_layernorm_modulate(h, update, gate, shift, scale, norm.eps)
         PRODUCED.remember(y, q, q_scale)
         return h, y
@@ -88,7 +92,7 @@ def _residual_then_mlp(norm: nn.LayerNorm, ff: nn.Module, h: Tensor, update: Ten
     not the bf16 values no one would read (an [M, K] tensor: 19 MB a DiT-XL/2 block), and fc1 runs its
     GEMM on them."""
     fc1 = ff.int8_fc1() if isinstance(ff, GeluMLP) else None
-    if fc1 is None:
+    if fc1 is None or any_needs_grad(h, update, gate, shift, scale):
         h, y = _residual_then_modulated_norm(norm, h, update, gate, shift, scale)
         return h, ff(y)
     smooth = fc1._buffers["smooth"]

@@ -33,7 +33,7 @@ from torch import Tensor, nn
 from .blocks import gated_add
 from .fused import concat_gelu_quantize_impl
 from .linear import Linear
-from .ops import plain_eager_call
+from .ops import any_needs_grad, plain_eager_call
 
 _FUSED_DTYPES = (torch.bfloat16, torch.float16)
 
@@ -100,9 +100,11 @@ def _single_forward(self, hidden_states: Tensor, encoder_hidden_states: Tensor, 
 
     proj_out = self.proj_out
     if (attn_output.dtype != mlp_hidden_states.dtype or attn_output.shape[:-1] != mlp_hidden_states.shape[:-1] or
-            attn_output.shape[-1] + mlp_hidden_states.shape[-1] != proj_out.in_features):
-        # an attention processor that changed the dtype, the tokens or the width: the block's own ops
-        # (proj_out then says what does not fit)
+            attn_output.shape[-1] + mlp_hidden_states.shape[-1] != proj_out.in_features or
+            any_needs_grad(attn_output, mlp_hidden_states)):
+        # an attention processor that changed the dtype, the tokens or the width (proj_out then says what
+        # does not fit), or inputs autograd must see (an adapter on the attention or on proj_mlp): the
+        # block's own ops
         out = proj_out(torch.cat([attn_output, self.act_mlp(mlp_hidden_states)], dim=2))
     else:
         smooth = proj_out._buffers["smooth"]

@@ -341,6 +341,13 @@ def linear_w8a8(x: Tensor, weight: Tensor, weight_scale: Tensor, bias: Optional[
     return linear_impl(x, weight, weight_scale, bias, smooth)
 
 
+def any_needs_grad(*tensors: Optional[Tensor]) -> bool:
+    """Whether autograd records an op on these tensors: grad mode on and any of them (None skipped)
+    requiring a gradient, as the output of a LoRA adapter or of a trainable adaLN linear does. The
+    fused producers' outputs have no autograd history, so such calls must take PyTorch's ops."""
+    return torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in tensors)
+
+
 def plain_eager_call(x: Tensor) -> bool:
     """True outside tracing for a plain tensor that needs no gradient: the calls that may skip the
     dispatcher. Fake and functional tensors (tracing outside dynamo, e.g. make_fx) are Tensor
