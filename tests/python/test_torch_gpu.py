@@ -234,6 +234,35 @@ def test_gpu_gated_residual_norm_matches_the_cpu_reference(dtype):
 
 
 @torch.no_grad()
+def test_gpu_tensors_on_two_devices_are_refused_before_a_kernel_reads_them():
+    from int8dit.torch.fused import layernorm_modulate_quantize_with_output
+
+    x = torch.randn(2, 8, 64, dtype=torch.bfloat16)
+    with pytest.raises(ValueError, match="x is on cpu and shift on cuda"):
+        layernorm_modulate_quantize_with_output(x, torch.zeros(2, 64, dtype=torch.bfloat16, device="cuda"),
+                                                torch.zeros(2, 64, dtype=torch.bfloat16), 1e-6, None)
+    layer = Linear.from_float(torch.nn.Linear(64, 32, dtype=torch.bfloat16))  # on the CPU
+    q, scale = torch.ops.int8dit.quantize_rows(x.cuda(), None)
+    with pytest.raises(ValueError, match="int8 rows on cuda:0 for a layer on cpu"):
+        layer.gemm_on_own_rows(q, scale, torch.bfloat16)
+
+
+@torch.no_grad()
+@pytest.mark.skipif(torch.cuda.device_count() < 2, reason="needs two GPUs: a layer on the one that is not current")
+def test_gpu_a_layer_on_another_gpu_than_the_current_one_runs_there():
+    # The C++ entry points launch on the current device; the PyTorch layer makes the tensors' device
+    # current for the call, as PyTorch's own ops do.
+    lin = torch.nn.Linear(1024, 512, dtype=torch.bfloat16, device="cuda:1")
+    q = Linear.from_float(lin)
+    x = torch.randn(300, 1024, dtype=torch.bfloat16, device="cuda:1")
+    assert torch.cuda.current_device() == 0
+    y = q(x)
+    assert y.device == x.device and cos(y, lin(x)) > 0.999
+    y_cpu = q.cpu()(x.cpu())  # the reference: the same rounding of the same fp32 value, within one bf16 ulp
+    assert ((y.cpu().float() - y_cpu.float()).abs() <= y_cpu.float().abs() * 2**-7 + 1e-6).all()
+
+
+@torch.no_grad()
 def test_gpu_diffusers_gelu_feed_forward_is_fused_and_matches_the_unfused_path():
     diffusers = pytest.importorskip("diffusers", reason="diffusers is not installed (carry its wheel)")
     from diffusers.models.attention import FeedForward

@@ -58,3 +58,14 @@ def test_fused_producers_read_any_row_layout():
         assert_same(layernorm_modulate_quantize_with_output(x, shift, scale, 1e-6, None), want_ln)
         assert_same(gelu_quantize_impl(x, None), want_gelu)
         assert_same(concat_gelu_quantize_impl(x, h, None), want_concat)
+
+
+def test_broadcast_rows_are_read_as_the_values_they_show():
+    # expand() repeats one row with a row stride of 0, which the kernels' ldx >= K refuses: read from a copy.
+    torch.manual_seed(1)
+    lin = Linear.from_float(torch.nn.Linear(64, 32).to(BF16))
+    row = torch.randn(1, 64, dtype=BF16)
+    for x in (row.expand(6, 64), row.expand(2, 3, 64)):
+        assert x.stride(-2) == 0
+        assert_same([lin(x)], [lin(x.contiguous())])
+        assert_same(quantize_rows_impl(x), quantize_rows_impl(x.contiguous()))

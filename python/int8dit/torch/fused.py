@@ -30,8 +30,8 @@ from torch import Tensor
 from .. import _C
 from .checks import check_smooth
 from .linear import Linear
-from .ops import (_DTYPES, _check_device, _current_stream, _ptr, _rows_and_scales_like, _rows_of, register_op,
-                  row_quantization_io)
+from .ops import (_DTYPES, _check_device, _current_stream, _ptr, _rows_and_scales_like, _rows_of, off_current_device,
+                  on_device_of, register_op, row_quantization_io)
 
 
 def _modulation_rows(t: Tensor, batches: int, k: int, name: str, dtype: torch.dtype) -> Tensor:
@@ -96,11 +96,19 @@ def gated_residual_fits(x: Tensor, update: Tensor, gate: Optional[Tensor], shift
 
 def _layernorm_modulate(x: Tensor, shift: Tensor, scale: Tensor, eps: float, smooth: Optional[Tensor],
                         want_y: bool, update: Optional[Tensor], gate: Optional[Tensor]):
+    if off_current_device(x):
+        return on_device_of(x, _layernorm_modulate, x, shift, scale, eps, smooth, want_y, update, gate)
     if not (x.is_cuda or x.is_cpu):
         _check_device(x, "x")
     if x.dim() != 3:
         raise ValueError(f"x must be [batch, tokens, features], got shape {tuple(x.shape)}")
     b, t, k = x.shape
+    device = x.get_device()
+    for name, other in (("shift", shift), ("scale", scale), ("update", update), ("gate", gate)):
+        # (the CPU reference would read a CUDA tensor's pointer as host memory)
+        if other is not None and other.get_device() != device:
+            raise ValueError(f"layernorm_modulate_quantize: x is on {x.device} and {name} on {other.device}: "
+                             "move them to one device")
     if smooth is not None:
         check_smooth("layernorm_modulate_quantize", smooth, k, x)
     dtype = x.dtype
@@ -147,6 +155,8 @@ def layernorm_modulate_quantize(x: Tensor, shift: Tensor, scale: Tensor, eps: fl
 
 
 def gelu_quantize_impl(x: Tensor, smooth: Optional[Tensor] = None) -> tuple[Tensor, Tensor]:
+    if off_current_device(x):
+        return on_device_of(x, gelu_quantize_impl, x, smooth)
     rows, m, ldx, k, q, qs = row_quantization_io("gelu_quantize", x, smooth)
     if m > 0:
         cuda = x.is_cuda
@@ -174,6 +184,8 @@ def concat_gelu_quantize_impl(a: Tensor, h: Tensor, smooth: Optional[Tensor] = N
         raise ValueError(f"int8dit.{op}: a is {a.dtype} {tuple(a.shape)} on {a.device} and h {h.dtype} "
                          f"{tuple(h.shape)} on {h.device}; they must match in every dimension but the last, in dtype "
                          "and in device (their rows are concatenated)")
+    if off_current_device(a):
+        return on_device_of(a, concat_gelu_quantize_impl, a, h, smooth)
     if not (a.is_cuda or a.is_cpu):
         _check_device(a, "a")
     if dtype not in (torch.bfloat16, torch.float16):

@@ -107,6 +107,8 @@ class Linear(nn.Module):
         """forward_quantized for int8dit's own fused modules, whose ``q`` and ``scale`` come straight from
         one of int8dit's quantization kernels for this layer: no operand checks, eager or traced."""
         b = self._buffers
+        if q.get_device() != b["weight"].get_device():  # the GEMM checks no pointer: a foreign one would fault
+            raise ValueError(f"int8 rows on {q.device} for a layer on {b['weight'].device}: move one of them")
         if plain_eager_call(q):
             return gemm_unchecked(q, b["weight"], scale, b["weight_scale"], b["bias"], out_dtype)
         return torch.ops.int8dit.gemm_layer(q, b["weight"], scale, b["weight_scale"], b["bias"], out_dtype)

@@ -56,6 +56,24 @@ def _current_stream(device: torch.device) -> int:
     return torch.cuda.current_stream(device).cuda_stream
 
 
+# The current CUDA device's index, without the torch.cuda wrapper's lazy-init checks (~0.1 us).
+_raw_current_device = getattr(torch._C, "_cuda_getDevice", None)
+
+
+def off_current_device(t: Tensor) -> bool:
+    """A CUDA tensor on another device than the current one. The C++ entry points run on the current
+    device (its kernels, SM count and tuning), as PyTorch's own ops do inside their device guard, so
+    such a call must switch to the tensor's device first (on_device_of): a model moved to cuda:1 while
+    cuda:0 is current."""
+    return t.is_cuda and t.get_device() != _raw_current_device()
+
+
+def on_device_of(t: Tensor, fn, *args):
+    """fn(*args) with t's device current."""
+    with torch.cuda.device(t.device):
+        return fn(*args)
+
+
 def _stream(t: Tensor) -> int:
     return _current_stream(t.device) if t.is_cuda else 0
 
@@ -72,7 +90,7 @@ def _rows_of(x: Tensor, k: int) -> tuple[Tensor, int, int]:
     if x.is_contiguous():
         return x, (x.numel() // k if k else 0), k
     x2 = x.reshape(-1, k)
-    if x2.stride(-1) != 1:
+    if x2.stride(-1) != 1 or (x2.shape[0] > 1 and x2.stride(0) < k):  # (a broadcast view: rows overlap)
         x2 = x2.contiguous()
     m = x2.shape[0]
     return x2, m, x2.stride(0) if m > 1 else k
@@ -126,6 +144,8 @@ def row_quantization_io(op: str, x: Tensor, smooth: Optional[Tensor]
 
 
 def quantize_rows_impl(x: Tensor, smooth: Optional[Tensor] = None) -> tuple[Tensor, Tensor]:
+    if off_current_device(x):
+        return on_device_of(x, quantize_rows_impl, x, smooth)
     cuda = x.is_cuda
     if cuda and x.dtype == torch.float32:
         # NOTE: the GPU quantization kernel reads bf16/fp16; fp32 activations are rounded to bf16 first.
@@ -150,6 +170,8 @@ def gemm_unchecked(a: Tensor, b: Tensor, scale_a: Tensor, scale_b: Tensor, bias:
     (an int8dit Linear's own weight, scales from the kernel that quantized a): ~1-2 us of host time
     a layer that a host-bound eager forward would feel. Written for host time (bench/host/
     python_overhead.py): one device lookup, no reshape or view where the tensors already fit."""
+    if off_current_device(a):
+        return on_device_of(a, gemm_unchecked, a, b, scale_a, scale_b, bias, out_dtype)
     k = a.shape[-1]
     n = b.shape[0]
     dev = a.device
@@ -195,6 +217,8 @@ def linear_keeping_rows(x: Tensor, weight: Tensor, weight_scale: Tensor, bias: O
     """linear_unchecked that also returns x's int8 rows [..., K] and scales [...] where ``keep`` (None
     where x has no rows), for a layer whose siblings read the same input: one C++ call instead of a
     quantization call and a GEMM call."""
+    if off_current_device(x):
+        return on_device_of(x, linear_keeping_rows, x, weight, weight_scale, bias, smooth, keep)
     dtype = x.dtype
     out_dtype = dtype if dtype in _FLOAT_DTYPES else torch.bfloat16
     cuda = x.is_cuda
