@@ -76,6 +76,34 @@ def test_gpu_sibling_layers_share_one_quantization_bit_for_bit():
             assert torch.equal(y, want[name]), name
 
 
+@torch.no_grad()
+def test_gpu_a_graph_capture_never_reads_rows_recorded_outside_it():
+    # Rows recorded by an eager call on a stream are not what a graph captured on that stream may read:
+    # its replays would read the eager rows (freed by then), not the replayed input's.
+    from int8dit.torch.produced import PRODUCED
+
+    torch.manual_seed(0)
+    attn = torch.nn.Module()
+    attn.to_q, attn.to_k = (torch.nn.Linear(1152, 1152, device="cuda", dtype=torch.bfloat16) for _ in range(2))
+    alone_k = Linear.from_float(attn.to_k)
+    assert quantize_(attn, exclude=(), min_features=0).shared_input_groups == 1
+    x = torch.randn(2, 256, 1152, device="cuda", dtype=torch.bfloat16)
+    stream = torch.cuda.Stream()
+    stream.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(stream):
+        attn.to_q(x)  # eager: records x's rows on this stream
+        hits = PRODUCED.hits
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph, stream=stream):
+            y = attn.to_k(x)
+        assert PRODUCED.hits == hits
+    torch.cuda.current_stream().wait_stream(stream)
+    x.copy_(torch.randn_like(x))
+    graph.replay()
+    torch.cuda.synchronize()
+    assert torch.equal(y, alone_k(x.clone()))
+
+
 def _mlp():
     torch.manual_seed(0)
     return torch.nn.Sequential(torch.nn.Linear(1024, 4096), torch.nn.GELU(approximate="tanh"),

@@ -2,8 +2,9 @@
 
 A fused producer (int8dit.torch.adanorm: LayerNorm + adaLN modulation) writes its bf16 output ``y``
 and, in the same kernel, ``y``'s int8 rows and per-token scales. It records them here; an int8dit
-Linear called on that very tensor (same object, not written since, same stream) then runs only its
-GEMM, whichever module it belongs to (attention's q/k/v, Flux's single-block MLP beside them). A
+Linear called on that very tensor (same object, not written since, same stream, and both in or both
+out of a CUDA graph capture) then runs only its GEMM, whichever module it belongs to (attention's
+q/k/v, Flux's single-block MLP beside them). A
 layer whose siblings read the same input (shared_input.py) records the quantization it makes of it
 here too, for them.
 
@@ -22,11 +23,25 @@ from __future__ import annotations
 import weakref
 from typing import Optional
 
+import torch
 from torch import Tensor
 
 from .ops import _stream
 
 _CAPACITY = 4
+
+# Whether the current CUDA stream is capturing a graph (the raw call: ~0.1 us).
+_capturing = getattr(torch._C, "_cuda_isCurrentStreamCapturing", lambda: False)
+
+
+def _key(t: Tensor) -> tuple:
+    """What must not have changed between a record and its use: the tensor's version, the stream, and
+    whether that stream is capturing a CUDA graph. An entry recorded eagerly must not be read by a graph
+    being captured (replays would read the eager rows, long freed), nor one recorded in a capture (rows
+    of the graph's pool, not written until a replay) by an eager call."""
+    if t.is_cuda:
+        return t._version, _stream(t), _capturing()
+    return t._version, 0, False
 
 
 class _Entry:
@@ -34,7 +49,7 @@ class _Entry:
 
     def __init__(self, y: Tensor, q: Tensor, scale: Tensor, on_freed) -> None:
         self.ref = weakref.ref(y, on_freed)
-        self.key = (y._version, _stream(y))
+        self.key = _key(y)
         self.q, self.scale = q, scale
 
 
@@ -64,7 +79,7 @@ class ProducedQuantizations:
     def lookup(self, x: Tensor) -> Optional[tuple[Tensor, Tensor]]:
         """``x``'s recorded (q, scale), or None when ``x`` has none or was written since."""
         e = self._by_id.get(id(x))
-        if e is None or e.ref() is not x or e.key != (x._version, _stream(x)):
+        if e is None or e.ref() is not x or e.key != _key(x):
             return None
         self.hits += 1
         return e.q, e.scale
