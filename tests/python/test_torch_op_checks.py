@@ -70,3 +70,17 @@ def test_gemm_scales_per_tensor_pass_and_int32_mode_needs_none():
 def test_linear_refuses_a_weight_or_vector_that_does_not_fit(args, message):
     with pytest.raises(ValueError, match=message):
         ops.linear(*args)
+
+
+def test_a_traced_call_is_refused_where_the_eager_one_is():
+    # The fake implementation checks what the real one checks, so tracing fails with the same message
+    # instead of succeeding and failing at run time.
+    from torch._subclasses.fake_tensor import FakeTensorMode
+
+    shift = scale = torch.zeros(2, 64, dtype=torch.bfloat16)
+    with pytest.raises(ValueError, match=r"\[batch, tokens, features\]"):
+        torch.ops.int8dit.layernorm_modulate_quantize(torch.zeros(5, 64, dtype=torch.bfloat16), shift, scale, 1e-6)
+    with FakeTensorMode() as mode:
+        x, s = mode.from_tensor(torch.zeros(5, 64, dtype=torch.bfloat16)), mode.from_tensor(shift)
+        with pytest.raises(ValueError, match=r"\[batch, tokens, features\]"):
+            torch.ops.int8dit.layernorm_modulate_quantize(x, s, s, 1e-6)

@@ -100,8 +100,7 @@ def _layernorm_modulate(x: Tensor, shift: Tensor, scale: Tensor, eps: float, smo
         return on_device_of(x, _layernorm_modulate, x, shift, scale, eps, smooth, want_y, update, gate)
     if not (x.is_cuda or x.is_cpu):
         _check_device(x, "x")
-    if x.dim() != 3:
-        raise ValueError(f"x must be [batch, tokens, features], got shape {tuple(x.shape)}")
+    _check_three_dims(x)
     b, t, k = x.shape
     device = x.get_device()
     for name, other in (("shift", shift), ("scale", scale), ("update", update), ("gate", gate)):
@@ -141,9 +140,19 @@ def _layernorm_modulate(x: Tensor, shift: Tensor, scale: Tensor, eps: float, smo
     return q, qs, y, h
 
 
+def _check_three_dims(x: Tensor) -> None:
+    if x.dim() != 3:
+        raise ValueError(f"x must be [batch, tokens, features], got shape {tuple(x.shape)}")
+
+
+def _layernorm_modulate_quantize_fake(x: Tensor, shift: Tensor, scale: Tensor, eps: float,
+                                      smooth: Optional[Tensor] = None) -> tuple[Tensor, Tensor]:
+    _check_three_dims(x)  # as the implementation: a traced call fails where the eager one would
+    return _rows_and_scales_like(x)
+
+
 register_op("layernorm_modulate_quantize", "(Tensor x, Tensor shift, Tensor scale, float eps, Tensor? smooth=None) "
-            "-> (Tensor, Tensor)", layernorm_modulate_quantize_impl,
-            lambda x, shift, scale, eps, smooth=None: _rows_and_scales_like(x))
+            "-> (Tensor, Tensor)", layernorm_modulate_quantize_impl, _layernorm_modulate_quantize_fake)
 
 
 def layernorm_modulate_quantize(x: Tensor, shift: Tensor, scale: Tensor, eps: float,
