@@ -50,7 +50,10 @@
 #   STEPS="... e2e_pdl_off"            e2e_pdl_off: the e2e step again with INT8DIT_PDL=0 -> e2e_pdl_off/
 #   STEPS="... e2e_unfused"            e2e_unfused: the e2e step again with the fused producers off -> e2e_unfused/
 #   E2E_UNFUSED_FLAGS="--no-fuse-norms" which of them (default: --no-fuse-gelu --no-fuse-norms)
-#   PYTEST_TARGETS="tests/python/x.py" what the pytest step runs (default: tests/python)
+#   PYTEST_TARGETS="tests/python/x.py" what the pytest step runs (default: the tests that need a GPU,
+#                                      tests/python/*_gpu.py, and the profiler's, which take another
+#                                      branch where CUDA is; the others are CPU tests that CI runs:
+#                                      PYTEST_TARGETS=tests/python for all of them, ~3-4 min more)
 #   GPU_RUN_SECONDS=540                the whole run's budget: every step runs under `timeout` with what
 #                                      is left of it (minus 20 s to pack), so a run that would outlast the
 #                                      device call's limit still packs and returns what it measured.
@@ -290,7 +293,9 @@ python_setup() {  # once, for pytest and e2e: the carried wheels and the int8dit
 step_pytest() {
   python_setup
   local targets=() t
-  for t in ${PYTEST_TARGETS:-tests/python}; do targets+=("$ROOT/$t"); done
+  for t in ${PYTEST_TARGETS:-$(cd "$ROOT" && echo tests/python/*_gpu.py tests/python/test_bench_profile.py)}; do
+    targets+=("$ROOT/$t")
+  done
   timeout "$(left)" python3 -m pytest -q -rs "${targets[@]}" 2>&1 | tee "$WORK/pytest.log" | tail -n 40
   [[ ${PIPESTATUS[0]} -eq 0 ]] || status=1
 }
