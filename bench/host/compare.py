@@ -20,6 +20,7 @@ DESCRIPTIONS = {
     "siblings": "q, k and v on one fresh input, quantized once",
     "modulated_norm": "a block's inline modulated LayerNorm (y + int8 rows)",
     "concat_gelu": "Flux single block: concat_gelu_quantize + proj_out's GEMM",
+    "mlp_half": "a DiT block's second half: residual update + MLP norm, GeluMLP, residual update",
     "compiled_layer": "a layer of a Linear stack under torch.compile (the registered op)",
     "compiled_gelu_mlp": "a GeluMLP of a stack under torch.compile (gelu_quantize + fc2's GEMM ops)",
     "torch_empty": "one torch.empty (the unit)",

@@ -23,6 +23,9 @@ kernels stubbed):
   modulated_norm  a block's inline modulated LayerNorm (int8dit.torch.blocks): y and its int8 rows in
                   one entry point, recorded for the readers
   concat_gelu     Flux's single-stream proj_out input: concat_gelu_quantize, then proj_out's GEMM
+  mlp_half        a DiT block's second half as its fused forward runs it (int8dit.torch.blocks): the
+                  attention's gated residual update in the MLP norm's kernel, the GeluMLP, the MLP's
+                  gated residual update (the same steps through the functions of an older checkout)
   compiled_layer  one layer of a 10-Linear stack under torch.compile(fullgraph=True, backend="aot_eager"):
                   the registered int8dit::linear op, its dispatch and operand checks (per layer)
   compiled_gelu_mlp  one GeluMLP of a stack of 5 under torch.compile(fullgraph=True, backend="aot_eager")
@@ -133,6 +136,21 @@ def main() -> int:
         b = proj_out._buffers
         return gemm_unchecked(q, b["weight"], s, b["weight_scale"], b["bias"], torch.bfloat16)
 
+    from int8dit.torch import blocks as blocks_module
+
+    mlp_of_block = gelu_mlp()
+    update, gate = torch.randn(2, 4, 64, dtype=torch.bfloat16), torch.randn(2, 1, 64, dtype=torch.bfloat16)
+
+    def mlp_half():
+        # NOTE: written against older checkouts too (bench/host/compare.py): where the blocks have no
+        # _residual_then_mlp (before a71d998) or gated_add (before aebd846), the steps they took instead.
+        if hasattr(blocks_module, "_residual_then_mlp"):
+            h2, out = blocks_module._residual_then_mlp(norm, mlp_of_block, x_btk, update, gate, shift, scale)
+        else:
+            h2, y2 = blocks_module._residual_then_modulated_norm(norm, x_btk, update, gate, shift, scale)
+            out = mlp_of_block(y2)
+        return blocks_module.gated_add(h2, gate, out) if hasattr(blocks_module, "gated_add") else gate * out + h2
+
     paths = {
         "linear": lambda: lin(x),
         "linear_3d": lambda: lin(x3),
@@ -141,6 +159,7 @@ def main() -> int:
         "siblings": siblings,
         "modulated_norm": lambda: _modulated_norm(norm, x_btk, shift, scale),
         "concat_gelu": concat_gelu,
+        "mlp_half": mlp_half,
         "compiled_layer": lambda: compiled_stack(x),
         "compiled_gelu_mlp": lambda: compiled_mlps(x),
         "torch_empty": lambda: torch.empty((4, 64), dtype=torch.bfloat16),

@@ -102,12 +102,12 @@ def _layernorm_modulate(x: Tensor, shift: Tensor, scale: Tensor, eps: float, smo
         _check_device(x, "x")
     _check_three_dims(x)
     b, t, k = x.shape
-    device = x.get_device()
-    for name, other in (("shift", shift), ("scale", scale), ("update", update), ("gate", gate)):
-        # (the CPU reference would read a CUDA tensor's pointer as host memory)
-        if other is not None and other.get_device() != device:
-            raise ValueError(f"layernorm_modulate_quantize: x is on {x.device} and {name} on {other.device}: "
-                             "move them to one device")
+    if not x.is_cuda:  # (the CPU reference would read a CUDA tensor's pointer as host memory; the GPU
+        # entry point checks its pointers itself)
+        for name, other in (("shift", shift), ("scale", scale), ("update", update), ("gate", gate)):
+            if other is not None and not other.is_cpu:
+                raise ValueError(f"layernorm_modulate_quantize: x is on {x.device} and {name} on {other.device}: "
+                                 "move them to one device")
     if smooth is not None:
         check_smooth("layernorm_modulate_quantize", smooth, k, x)
     dtype = x.dtype
