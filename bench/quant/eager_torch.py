@@ -34,7 +34,7 @@ def eager_op(op, k, torch, F, batches=1):
         return lambda x: quantize(x, torch)
     if op == "quantize_rows+smooth":
         return lambda x: quantize(x / smooth, torch)
-    if op == "layernorm_modulate_quantize+residual":
+    if op.startswith("layernorm_modulate_quantize+residual"):
         # h = gate * attention + h (PyTorch's product, then the sum), then the norm as below. One attention
         # tensor for every call: where it fits the L2 this baseline is lenient.
         gate = torch.randn(batches, 1, k, device=dev, dtype=torch.bfloat16)
