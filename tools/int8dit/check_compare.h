@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <string>
 
@@ -42,6 +43,18 @@ Comparison compare_block(const T* got, const T* want, int64_t rows, int64_t cols
       }
     }
   return c;
+}
+
+// One line for a comparison: "ok" with its figures, or "FAIL" with the first difference. True where ok.
+inline bool report(const char* what, const Comparison& c, const char* rule) {
+  if (c.mismatches == 0) {
+    std::printf("  ok    %-34s %lld values, %lld bit-exact, max %lld ulp (%s)\n", what, (long long)c.compared,
+                (long long)c.exact, (long long)c.max_ulp, rule);
+    return true;
+  }
+  std::printf("  FAIL  %-34s %lld of %lld values differ (%s); first at %s\n", what, (long long)c.mismatches,
+              (long long)c.compared, rule, c.first.c_str());
+  return false;
 }
 
 inline int64_t bf16_distance(uint16_t a, uint16_t b) {

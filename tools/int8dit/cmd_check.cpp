@@ -1,7 +1,8 @@
 // `int8dit check`: verifies the install. Runs the CPU reference on a small problem (quantize X and
 // W, GEMM with bf16 output and bias, raw int32) and checks it against exact integer / double
 // arithmetic; then, on a CUDA GPU, runs the GPU path on the same inputs and compares it with the
-// reference (quantized values, scales and int32 bit-exact; bf16 within 1 ulp).
+// reference (quantized values, scales and int32 bit-exact; bf16 within 1 ulp), and the fused producers
+// against the reference within their tolerance (check_fused.h).
 //
 // Exit codes: 0 = everything that ran agrees (a GPU path that answers "not implemented" or "not
 // supported" is reported, not counted as a failure, unless --require-gpu); 1 = a mismatch or an
@@ -17,6 +18,8 @@
 #include <vector>
 
 #include "check_compare.h"
+#include "check_device.h"
+#include "check_fused.h"
 #include "commands.h"
 #include "int8dit/check.h"
 #include "int8dit/device.h"
@@ -29,6 +32,9 @@ namespace {
 
 using namespace int8dit;
 using cli::Comparison;
+using cli::report;
+using cli::DeviceBuffer;
+using cli::synchronize;
 
 const char* kHelp = R"(usage: int8dit check [--m M] [--n N] [--k K] [--seed S] [--require-gpu]
 
@@ -37,7 +43,11 @@ Verifies the install on a small problem, fresh random bf16 inputs with one row h
      and bias, and raw int32; checked against exact integer sums and a double epilogue (<= 1 ulp),
      the NaN row must give a NaN output row and be reported by the checking mode;
   2. on a CUDA GPU, the GPU path on the same inputs against the reference: quantized values, scales
-     and int32 bit-exact, bf16 within 1 ulp.
+     and int32 bit-exact, bf16 within 1 ulp;
+  3. on a CUDA GPU, the fused producers on X against the reference (LayerNorm + adaLN modulation,
+     with and without a gated residual update ahead of it, RMSNorm, GELU, Flux's [a | GELU(h)]):
+     scales within 1e-5 relative, int8 values within 1 on at most 0.1% of them (they reduce in
+     another order), bf16 outputs within 1 ulp (or 1e-6), the residual stream bit-exact.
 
   --m M, --n N, --k K   problem size (default 77 x 200 x 512; K a multiple of 16)
   --seed S              random seed (default: a fresh one, printed)
@@ -138,17 +148,6 @@ GemmParams gemm_params(const Problem& p, const int8_t* a, const int8_t* b, const
   return g;
 }
 
-bool report(const char* what, const Comparison& c, const char* rule) {
-  if (c.mismatches == 0) {
-    std::printf("  ok    %-34s %lld values, %lld bit-exact, max %lld ulp (%s)\n", what, (long long)c.compared,
-                (long long)c.exact, (long long)c.max_ulp, rule);
-    return true;
-  }
-  std::printf("  FAIL  %-34s %lld of %lld values differ (%s); first at %s\n", what, (long long)c.mismatches,
-              (long long)c.compared, rule, c.first.c_str());
-  return false;
-}
-
 bool status_ok(const char* what, const Status& st) {
   if (st.ok()) return true;
   std::printf("  FAIL  %s: %s\n", what, st.to_string().c_str());
@@ -205,31 +204,6 @@ bool run_reference(Problem& p) {
   return ok && nan_reported && nan_row_is_nan;
 }
 
-// Device memory freed at scope exit.
-template <typename T>
-struct DeviceBuffer {
-  T* ptr = nullptr;
-  cudaError_t err;
-  explicit DeviceBuffer(size_t n) : err(cudaMalloc(reinterpret_cast<void**>(&ptr), n * sizeof(T))) {}
-  ~DeviceBuffer() { cudaFree(ptr); }
-  bool upload(const std::vector<T>& h) {
-    return cudaMemcpy(ptr, h.data(), h.size() * sizeof(T), cudaMemcpyHostToDevice) == cudaSuccess;
-  }
-  std::vector<T> download(size_t n) const {
-    std::vector<T> h(n);
-    cudaMemcpy(h.data(), ptr, n * sizeof(T), cudaMemcpyDeviceToHost);
-    return h;
-  }
-};
-
-// Waits for the GPU; a kernel fault surfaces here with its CUDA error string.
-Status synchronize() {
-  const cudaError_t e = cudaDeviceSynchronize();
-  if (e == cudaSuccess) return Status::Ok();
-  return Status(StatusCode::kCudaError,
-                std::string("cudaDeviceSynchronize: ") + cudaGetErrorName(e) + " (" + cudaGetErrorString(e) + ")");
-}
-
 enum class GpuResult { kAgrees, kMismatch, kUnavailable };
 
 // A GPU call that answers "not implemented"/"not supported" is reported as unavailable, not failed.
@@ -244,7 +218,7 @@ GpuResult classify(const char* what, const Status& st) {
 }
 
 // Step 2: the GPU path on the same inputs, against the reference.
-GpuResult run_gpu(const Problem& p) {
+GpuResult run_gpu(const Problem& p, uint32_t seed) {
   DeviceBuffer<uint16_t> x(p.x.size()), w(p.w.size()), y(p.m * p.ldd);
   DeviceBuffer<int8_t> qx(p.qx.size()), qw(p.qw.size());
   DeviceBuffer<float> sx(p.m), sw(p.n), bias(p.n);
@@ -329,6 +303,12 @@ GpuResult run_gpu(const Problem& p) {
             : GpuResult::kMismatch;
   note(g);
 
+  std::printf("  fused producers on X:\n");
+  switch (cli::check_fused_producers(p.x, p.m, p.k, seed)) {
+    case cli::FusedVerdict::kAgree: break;
+    case cli::FusedVerdict::kMismatch: note(GpuResult::kMismatch); break;
+    case cli::FusedVerdict::kUnavailable: note(GpuResult::kUnavailable); break;
+  }
   return mismatch ? GpuResult::kMismatch : unavailable ? GpuResult::kUnavailable : GpuResult::kAgrees;
 }
 
@@ -353,7 +333,7 @@ int cmd_check(const std::vector<std::string>& raw_args) {
   if (st.ok()) {
     std::printf("GPU %d: %s (sm_%d, %s%s):\n", dev.index, dev.name.c_str(), dev.cc, to_string(dev.family),
                 dev.family_built ? "" : ", NOT built");
-    gpu = run_gpu(p);
+    gpu = run_gpu(p, args.seed);
   } else {
     std::printf("GPU: none: %s\n", st.message().c_str());
   }
