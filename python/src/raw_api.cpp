@@ -185,6 +185,15 @@ void gelu_quantize_raw(bool host, uintptr_t x, DType x_type, int64_t rows, int64
   run_fused_op(host, p, stream, &int8dit::ref::gelu_quantize, &int8dit::gelu_quantize, "gelu_quantize");
 }
 
+// RMSNorm with its weight + per-token quantization (quantize.h): the producer for linears after an RMSNorm.
+void rmsnorm_quantize_raw(bool host, uintptr_t x, DType x_type, int64_t rows, int64_t cols, int64_t ldx, float eps,
+                          uintptr_t weight, uintptr_t smooth, uintptr_t q, uintptr_t q_scale, uintptr_t stream) {
+  auto p = row_params<int8dit::RmsNormQuantizeParams>(x, x_type, rows, cols, ldx, smooth, q, cols, q_scale);
+  p.eps = eps;
+  p.weight = ptr<const void>(weight);
+  run_fused_op(host, p, stream, &int8dit::ref::rmsnorm_quantize, &int8dit::rmsnorm_quantize, "rmsnorm_quantize");
+}
+
 // [a | GELU(h)] + per-token quantization: Flux's single-stream proj_out input, read from the attention
 // output and proj_mlp's output, so that neither GELU's output nor the concatenation is written.
 void concat_gelu_quantize_raw(bool host, uintptr_t a, int64_t a_cols, int64_t lda, uintptr_t h, int64_t h_cols,
@@ -226,6 +235,8 @@ void register_raw_api(nb::module_& m) {
         "x_out"_a = 0, "ld_x_out"_a = 0);
   r.def("gelu_quantize", &gelu_quantize_raw, "host"_a, "x"_a, "x_type"_a, "rows"_a, "cols"_a, "ldx"_a, "smooth"_a,
         "q"_a, "q_scale"_a, "stream"_a);
+  r.def("rmsnorm_quantize", &rmsnorm_quantize_raw, "host"_a, "x"_a, "x_type"_a, "rows"_a, "cols"_a, "ldx"_a, "eps"_a,
+        "weight"_a, "smooth"_a, "q"_a, "q_scale"_a, "stream"_a);
   r.def("concat_gelu_quantize", &concat_gelu_quantize_raw, "host"_a, "a"_a, "a_cols"_a, "lda"_a, "h"_a, "h_cols"_a,
         "ldh"_a, "x_type"_a, "rows"_a, "smooth"_a, "q"_a, "q_scale"_a, "stream"_a);
 }

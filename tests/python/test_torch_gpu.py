@@ -202,6 +202,19 @@ def test_gpu_fused_layernorm_modulation_matches_the_cpu_reference():
 
 
 @torch.no_grad()
+def test_gpu_rmsnorm_quantize_matches_the_cpu_reference():
+    from int8dit.torch import rmsnorm_quantize
+
+    x = torch.randn(4096, 3072, device="cuda", dtype=torch.bfloat16) * 2
+    weight = torch.rand(3072, device="cuda", dtype=torch.bfloat16) + 0.5
+    q, s = rmsnorm_quantize(x, weight, 1e-6)
+    q_cpu, s_cpu = rmsnorm_quantize(x.cpu(), weight.cpu(), 1e-6)
+    torch.testing.assert_close(s.cpu(), s_cpu, rtol=1e-5, atol=0)
+    off = (q.cpu().int() - q_cpu.int()).abs()
+    assert off.max() <= 1 and (off > 0).float().mean() <= 1e-3
+
+
+@torch.no_grad()
 def test_gpu_gelu_quantize_matches_the_cpu_reference():
     x = torch.randn(2, 512, 4608, device="cuda", dtype=torch.bfloat16) * 3
     smooth = torch.rand(4608, device="cuda") + 0.5

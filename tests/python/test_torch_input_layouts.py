@@ -8,7 +8,7 @@ torch = torch_or_skip()
 
 from int8dit.torch import Linear  # noqa: E402
 from int8dit.torch.fused import (concat_gelu_quantize_impl, gelu_quantize_impl,  # noqa: E402
-                                 layernorm_modulate_quantize_with_output)
+                                 layernorm_modulate_quantize_with_output, rmsnorm_quantize_impl)
 from int8dit.torch.ops import gemm_unchecked, linear_unchecked, quantize_rows_impl  # noqa: E402
 
 BF16 = torch.bfloat16
@@ -52,11 +52,14 @@ def test_fused_producers_read_any_row_layout():
     shift, scale = torch.randn(2, 64, dtype=BF16), torch.randn(2, 64, dtype=BF16)
     want_ln = layernorm_modulate_quantize_with_output(contiguous, shift, scale, 1e-6, None)
     want_gelu = gelu_quantize_impl(contiguous, None)
+    weight = torch.rand(64, dtype=BF16) + 0.5
+    want_rms = rmsnorm_quantize_impl(contiguous, weight, 1e-6)
     h_contiguous, *h_others = layouts((2, 6, 32))
     want_concat = concat_gelu_quantize_impl(contiguous, h_contiguous, None)
     for x, h in zip(others, h_others):
         assert_same(layernorm_modulate_quantize_with_output(x, shift, scale, 1e-6, None), want_ln)
         assert_same(gelu_quantize_impl(x, None), want_gelu)
+        assert_same(rmsnorm_quantize_impl(x, weight, 1e-6), want_rms)
         assert_same(concat_gelu_quantize_impl(x, h, None), want_concat)
 
 

@@ -1,7 +1,8 @@
 """PyTorch layer of int8dit: custom ops, the quantized Linear, and quantize_ for whole models."""
 from .adanorm import FusedAdaLayerNormZero, fuse_adaln_zero
 from .flux_single import fuse_flux_single_blocks
-from .fused import concat_gelu_quantize, gelu_quantize, layernorm_modulate_quantize, modulated_linears
+from .fused import (concat_gelu_quantize, gelu_quantize, layernorm_modulate_quantize, modulated_linears,
+                    rmsnorm_quantize)
 from .linear import Linear
 from .mlp import GeluMLP, fuse_gelu_mlps
 from .ops import gemm_w8a8, linear, linear_w8a8, quantize_rows
@@ -28,5 +29,6 @@ __all__ = [
     "quantize_",
     "quantize_rows",
     "quantize_weight",
+    "rmsnorm_quantize",
     "selected_linears",
 ]

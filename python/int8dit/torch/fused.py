@@ -184,6 +184,38 @@ def gelu_quantize(x: Tensor, smooth: Optional[Tensor] = None) -> tuple[Tensor, T
     return torch.ops.int8dit.gelu_quantize(x, smooth)
 
 
+def rmsnorm_quantize_impl(x: Tensor, weight: Tensor, eps: float,
+                          smooth: Optional[Tensor] = None) -> tuple[Tensor, Tensor]:
+    if off_current_device(x):
+        return on_device_of(x, rmsnorm_quantize_impl, x, weight, eps, smooth)
+    if x.dtype not in (torch.bfloat16, torch.float16):
+        raise ValueError(f"int8dit.rmsnorm_quantize: x is {x.dtype}; it must be bfloat16 or float16")
+    rows, m, ldx, k, q, qs = row_quantization_io("rmsnorm_quantize", x, smooth)
+    if weight.shape != (k,) or weight.get_device() != x.get_device():
+        raise ValueError(f"int8dit.rmsnorm_quantize: weight is {tuple(weight.shape)} on {weight.device}; it takes one "
+                         f"value per feature ({k},) on x's device ({x.device})")
+    # NOTE: the kernels read the weight in x's dtype (diffusers keeps RMSNorm weights in the model's dtype;
+    # an fp32 weight is rounded here, once a call).
+    w = weight if weight.dtype == x.dtype and weight.is_contiguous() else weight.to(x.dtype).contiguous()
+    if m > 0:
+        cuda = x.is_cuda
+        _C.raw.rmsnorm_quantize(not cuda, rows.data_ptr(), _DTYPES[x.dtype], m, k, ldx, float(eps), w.data_ptr(),
+                                _ptr(smooth), q.data_ptr(), qs.data_ptr(), _current_stream(x.device) if cuda else 0)
+    return q, qs
+
+
+register_op("rmsnorm_quantize", "(Tensor x, Tensor weight, float eps, Tensor? smooth=None) -> (Tensor, Tensor)",
+            rmsnorm_quantize_impl, lambda x, weight, eps, smooth=None: _rows_and_scales_like(x))
+
+
+def rmsnorm_quantize(x: Tensor, weight: Tensor, eps: float, smooth: Optional[Tensor] = None) -> tuple[Tensor, Tensor]:
+    """RMSNorm of ``x`` (bf16 or fp16, [..., K]) with its weight [K] (x / sqrt(mean(x^2) + eps) * weight,
+    the weight in x's dtype), divided by ``smooth`` where given, quantized per row: int8 [..., K] and fp32
+    scales [...] (torch.ops.int8dit.rmsnorm_quantize). For linears that read an RMSNorm's output, through
+    Linear.forward_quantized."""
+    return torch.ops.int8dit.rmsnorm_quantize(x, weight, eps, smooth)
+
+
 def concat_gelu_quantize_impl(a: Tensor, h: Tensor, smooth: Optional[Tensor] = None) -> tuple[Tensor, Tensor]:
     # Written for host time, as ops.linear_unchecked: each Flux single-stream block calls it per forward.
     op = "concat_gelu_quantize"

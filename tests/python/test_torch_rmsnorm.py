@@ -1,0 +1,63 @@
+"""int8dit::rmsnorm_quantize on CPU tensors (the C++ reference): RMSNorm with its weight, then per-token
+quantization, against PyTorch's RMSNorm and quantize_rows; its registration and its refusals."""
+import pytest
+
+from helpers import torch_or_skip
+
+torch = torch_or_skip()
+
+from int8dit.torch import Linear, quantize_rows, rmsnorm_quantize  # noqa: E402
+
+
+def unfused(x, weight, eps, smooth=None):
+    """What the op computes: RMSNorm in fp32 with the weight in x's dtype, quantized from fp32."""
+    xf = x.float()
+    v = xf * torch.rsqrt(xf.square().mean(-1, keepdim=True) + eps) * weight.to(x.dtype).float()
+    return quantize_rows(v, smooth)
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+@pytest.mark.parametrize("with_smooth", [False, True])
+def test_matches_pytorch_rmsnorm_then_quantization(dtype, with_smooth):
+    torch.manual_seed(0)
+    x = torch.randn(3, 7, 96, dtype=dtype) * 3
+    weight = torch.rand(96) + 0.5  # fp32, as some models keep it: rounded to x's dtype by the op
+    smooth = torch.rand(96) + 0.5 if with_smooth else None
+    q, scale = rmsnorm_quantize(x, weight, 1e-6, smooth)
+    want_q, want_scale = unfused(x, weight, 1e-6, smooth)
+    assert q.shape == (3, 7, 96) and q.dtype == torch.int8 and scale.shape == (3, 7)
+    torch.testing.assert_close(scale, want_scale, rtol=1e-5, atol=0)
+    off = (q.int() - want_q.int()).abs()
+    assert off.max().item() <= 1 and (off > 0).float().mean().item() < 0.01
+
+
+def test_a_linear_reads_the_rows():
+    torch.manual_seed(1)
+    x = torch.randn(5, 64, dtype=torch.bfloat16)
+    weight = torch.rand(64, dtype=torch.bfloat16) + 0.5
+    lin = Linear.from_float(torch.nn.Linear(64, 32).to(torch.bfloat16))
+    q, scale = rmsnorm_quantize(x, weight, 1e-6)
+    y = lin.forward_quantized(q, scale)
+    normed = (x.float() * torch.rsqrt(x.float().square().mean(-1, keepdim=True) + 1e-6) * weight.float()).to(x.dtype)
+    ref = lin(normed)
+    assert torch.nn.functional.cosine_similarity(y.float().flatten(), ref.float().flatten(), dim=0) > 0.999
+
+
+def test_opcheck_and_a_compiled_call():
+    x = torch.randn(4, 64, dtype=torch.bfloat16)
+    weight = torch.rand(64, dtype=torch.bfloat16) + 0.5
+    torch.library.opcheck(torch.ops.int8dit.rmsnorm_quantize.default, (x, weight, 1e-6, None))
+    compiled = torch.compile(lambda t: rmsnorm_quantize(t, weight, 1e-6), fullgraph=True, backend="aot_eager")
+    q, s = compiled(x)
+    q2, s2 = rmsnorm_quantize(x, weight, 1e-6)
+    assert torch.equal(q, q2) and torch.equal(s, s2)
+
+
+@pytest.mark.parametrize("x,weight,says", [
+    (torch.randn(4, 64), torch.ones(64), "x is torch.float32; it must be bfloat16 or float16"),
+    (torch.randn(4, 64, dtype=torch.bfloat16), torch.ones(32), r"weight is \(32,\) on cpu; it takes one value per "
+                                                                r"feature \(64,\)"),
+])
+def test_bad_inputs_are_refused_with_the_reason(x, weight, says):
+    with pytest.raises(ValueError, match=says):
+        rmsnorm_quantize(x, weight, 1e-6)
