@@ -104,7 +104,8 @@ def quantize_(model: nn.Module, include: Optional[Sequence[str]] = None,
     least ``min_features``, by an int8dit Linear. ``smoothing`` maps layer names to SmoothQuant factors
     (see int8dit.calibrate). The float weights are freed as each layer is replaced. With
     ``share_inputs``, sibling layers that are called on the same tensor (attention's q, k and v)
-    quantize it once (int8dit.torch.shared_input; bit-identical results). With ``fuse_gelu``, diffusers'
+    quantize it once (int8dit.torch.shared_input; bit-identical results), also in graphs inductor
+    compiles (int8dit.torch.graph_passes, installed for the process). With ``fuse_gelu``, diffusers'
     tanh-GELU FeedForwards run GELU and fc2's quantization in one kernel (int8dit.torch.mlp; int8
     values may differ by one from the unfused path, which rounds GELU's output to bf16 first), and
     Flux's single-stream blocks quantize proj_out's input [attention | GELU(proj_mlp)] in one kernel
@@ -131,9 +132,11 @@ def apply_fusions(model: nn.Module, report: QuantizeReport, share_inputs: bool =
     sibling layers sharing one quantization of their input, GELU MLPs, Flux single-stream blocks and
     adaLN-Zero norms that quantize their own output. Counts what it did into ``report``."""
     if share_inputs:
+        from .graph_passes import install_compile_pass
         from .shared_input import share_sibling_inputs
 
         report.shared_input_groups = share_sibling_inputs(model)
+        install_compile_pass()  # the same under torch.compile (inductor), process-wide
     if fuse_gelu:
         from .flux_single import fuse_flux_single_blocks
         from .mlp import fuse_gelu_mlps
