@@ -5,9 +5,10 @@ single-block proj_mlp beside them) quantize it once through the producers' table
 tracing cannot see: a compiled graph holds one ``int8dit::linear_layer`` per layer, each quantizing the
 same input again (on Flux-dev's single blocks four passes over 4608 x 3072 where one would do).
 
-``share_quantized_inputs`` rewrites a graph so that the ``linear_layer`` calls on one input (none with
-a SmoothQuant divisor) become one ``int8dit::quantize_rows`` and a ``int8dit::gemm_layer`` each: the
-same kernels as ``linear_layer`` runs, so the same bits. ``install_compile_pass`` adds it to
+``share_quantized_inputs`` rewrites a graph so that of the ``linear_layer`` calls on one input (none
+with a SmoothQuant divisor) the first becomes ``int8dit::linear_keeping_rows`` (the same call, which
+also returns the int8 rows and scales it made) and the others ``int8dit::gemm_layer`` on those: the
+same kernels as before, so the same bits, and no more op calls (host time) than before. ``install_compile_pass`` adds it to
 inductor's post-grad passes (``torch._inductor.config.post_grad_custom_pre_pass``, chained after a
 pass already set there), which ``quantize_`` does where it shares sibling inputs.
 """
@@ -21,42 +22,39 @@ import torch
 from . import ops  # noqa: F401  (registers the int8dit ops named below)
 
 _LINEAR = torch.ops.int8dit.linear_layer.default
-_QUANTIZE = torch.ops.int8dit.quantize_rows.default
+_KEEPING = torch.ops.int8dit.linear_keeping_rows.default
 _GEMM = torch.ops.int8dit.gemm_layer.default
 
 
 def share_quantized_inputs(graph: torch.fx.Graph) -> int:
     """Rewrite ``graph`` in place (see the module docstring). Returns how many linear_layer calls now
-    read a shared quantization."""
+    read a quantization another made."""
     groups: dict = {}
     for node in graph.nodes:
-        if node.op == "call_function" and node.target is _LINEAR and len(node.args) >= 5 and node.args[4] is None:
+        if (node.op == "call_function" and node.target is _LINEAR and len(node.args) >= 5 and node.args[4] is None
+                and _dtype_of(node) is not None):
             groups.setdefault(node.args[0], []).append(node)
     shared = 0
     for x, layers in groups.items():
         if len(layers) < 2:
             continue
-        with graph.inserting_before(layers[0]):
-            quantized = graph.call_function(_QUANTIZE, (x, None))
-            q = graph.call_function(operator.getitem, (quantized, 0))
-            scale = graph.call_function(operator.getitem, (quantized, 1))
-        _set_fake_values(x, quantized, q, scale)
-        for layer in layers:
+        first = layers[0]
+        with graph.inserting_before(first):
+            kept = graph.call_function(_KEEPING, tuple(first.args[:5]))
+            out, q, scale = (graph.call_function(operator.getitem, (kept, i)) for i in range(3))
+        _set_fake_values(first, kept, (out, q, scale))
+        first.replace_all_uses_with(out)
+        graph.erase_node(first)
+        for layer in layers[1:]:
             _, weight, weight_scale, bias, _ = layer.args[:5]
-            out_dtype = _dtype_of(layer)
-            if out_dtype is None:  # no metadata to take the output type from: leave this layer as it was
-                continue
             with graph.inserting_before(layer):
-                gemm = graph.call_function(_GEMM, (q, weight, scale, weight_scale, bias, out_dtype))
+                gemm = graph.call_function(_GEMM, (q, weight, scale, weight_scale, bias, _dtype_of(layer)))
             # (only the output's value: the layer's other metadata, such as its eager input values, describe
             # linear_layer's arguments, which inductor would match against gemm_layer's schema)
             gemm.meta["val"] = layer.meta["val"]
             layer.replace_all_uses_with(gemm)
             graph.erase_node(layer)
             shared += 1
-        if not q.users and not scale.users:  # no layer could take it after all
-            for n in (scale, q, quantized):
-                graph.erase_node(n)
     return shared
 
 
@@ -64,16 +62,19 @@ def _dtype_of(node: torch.fx.Node) -> Optional[torch.dtype]:
     return getattr(node.meta.get("val"), "dtype", None)
 
 
-def _set_fake_values(x: torch.fx.Node, quantized: torch.fx.Node, q: torch.fx.Node, scale: torch.fx.Node) -> None:
-    """The new nodes' metadata ("val"), as inductor's lowering reads it, from the fake implementation."""
-    x_val = x.meta.get("val")
-    mode = getattr(x_val, "fake_mode", None)
+def _set_fake_values(first: torch.fx.Node, kept: torch.fx.Node, items) -> None:
+    """The new nodes' metadata ("val"), as inductor's lowering reads it, from the op's fake implementation
+    (where the graph carries fake values at all)."""
+    vals = [a.meta.get("val") for a in first.args[:5] if isinstance(a, torch.fx.Node)]
+    mode = getattr(vals[0] if vals else None, "fake_mode", None)
     if mode is None:
         return
+    args = [a.meta["val"] if isinstance(a, torch.fx.Node) else a for a in first.args[:5]]
     with mode:
-        val = _QUANTIZE(x_val, None)
-    quantized.meta["val"] = val
-    q.meta["val"], scale.meta["val"] = val[0], val[1]
+        val = _KEEPING(*args)
+    kept.meta["val"] = val
+    for item, v in zip(items, val):
+        item.meta["val"] = v
 
 
 try:  # inductor's pass type, with the identity its FX graph cache keys on

@@ -333,6 +333,22 @@ register_op("linear_layer", "(Tensor x, Tensor weight, Tensor weight_scale, Tens
             linear_unchecked, _lin_fake)
 
 
+def _linear_keeping_rows_op(x: Tensor, weight: Tensor, weight_scale: Tensor, bias: Optional[Tensor],
+                            smooth: Optional[Tensor]) -> tuple[Tensor, Tensor, Tensor]:
+    d, q, scale = linear_keeping_rows(x, weight, weight_scale, bias, smooth)
+    if q is None:  # no rows: empty ones, as the schema returns tensors
+        q, scale = _rows_and_scales_like(x)
+    return d, q, scale
+
+
+# int8dit::linear_keeping_rows: linear_layer that also returns x's int8 rows and scales, for the first of
+# the layers of a compiled graph that read one input (graph_passes.py); the others run gemm_layer on them.
+register_op("linear_keeping_rows", "(Tensor x, Tensor weight, Tensor weight_scale, Tensor? bias, Tensor? smooth) -> "
+            "(Tensor, Tensor, Tensor)", _linear_keeping_rows_op,
+            lambda x, weight, weight_scale, bias, smooth: (_lin_fake(x, weight, weight_scale, bias, smooth),
+                                                           *_rows_and_scales_like(x)))
+
+
 class _LinearFunction(torch.autograd.Function):
     """int8dit::linear with the gradient with respect to the input, through the dequantized weight
     (straight-through for the activation rounding), so that adapters trained on top of a quantized
