@@ -76,7 +76,8 @@ def test_from_float_refuses_shapes_the_gemm_cannot_run():
         Linear.from_float(torch.nn.Linear(30, 64))
 
 
-@pytest.mark.parametrize("op", ["quantize_rows", "gemm_w8a8", "gemm_layer", "linear", "linear_layer"])
+@pytest.mark.parametrize("op", ["quantize_rows", "gemm_w8a8", "gemm_layer", "linear", "linear_layer",
+                                "linear_keeping_rows"])
 def test_custom_ops_pass_opcheck(op):
     lin = Linear.from_float(torch.nn.Linear(64, 32))
     x = torch.randn(8, 64)
@@ -87,6 +88,7 @@ def test_custom_ops_pass_opcheck(op):
         "gemm_layer": (qx, lin.weight, sx, lin.weight_scale, lin.bias, torch.float32),
         "linear": (x, lin.weight, lin.weight_scale, lin.bias, None),
         "linear_layer": (x, lin.weight, lin.weight_scale, lin.bias, None),
+        "linear_keeping_rows": (x, lin.weight, lin.weight_scale, lin.bias, None),
     }[op]
     torch.library.opcheck(getattr(torch.ops.int8dit, op).default, args)
 
