@@ -23,6 +23,7 @@ DESCRIPTIONS = {
     "mlp_half": "a DiT block's second half: residual update + MLP norm, GeluMLP, residual update",
     "compiled_layer": "a layer of a Linear stack under torch.compile (the registered op)",
     "compiled_gelu_mlp": "a GeluMLP of a stack under torch.compile (gelu_quantize + fc2's GEMM ops)",
+    "compiled_siblings": "q, k and v on one input under torch.compile (with the sibling pass where there is one)",
     "torch_empty": "one torch.empty (the unit)",
 }
 

@@ -29,6 +29,8 @@ kernels stubbed):
   compiled_layer  one layer of a 10-Linear stack under torch.compile(fullgraph=True, backend="aot_eager"):
                   the registered int8dit::linear op, its dispatch and operand checks (per layer)
   compiled_gelu_mlp  one GeluMLP of a stack of 5 under torch.compile(fullgraph=True, backend="aot_eager")
+  compiled_siblings  q, k and v on one input under torch.compile (aot_autograd, with inductor's post-grad
+                  sibling pass applied to the graph where the checkout has it: int8dit.torch.graph_passes)
   torch_empty     one torch.empty of the output's size: the unit the others are counted in
 """
 from __future__ import annotations
@@ -131,6 +133,27 @@ def main() -> int:
     compiled_mlps = torch.compile(torch.nn.Sequential(*[gelu_mlp() for _ in range(5)]), fullgraph=True,
                                   backend="aot_eager")
 
+    def compiled_siblings_fn():
+        from torch._dynamo.backends.common import aot_autograd
+
+        try:  # the post-grad pass inductor runs (a checkout without it compiles the plain graph)
+            from int8dit.torch.graph_passes import share_quantized_inputs
+        except ImportError:
+            share_quantized_inputs = None
+
+        def forward_compiler(gm, example_inputs):
+            if share_quantized_inputs is not None:
+                share_quantized_inputs(gm.graph)
+                gm.recompile()
+            return gm.forward
+
+        def qkv(t):
+            return attention.to_q(t), attention.to_k(t), attention.to_v(t)
+
+        return torch.compile(qkv, fullgraph=True, backend=aot_autograd(fw_compiler=forward_compiler))
+
+    compiled_siblings = compiled_siblings_fn()
+
     def concat_gelu():
         q, s = concat_gelu_quantize_impl(attn, h, None)
         b = proj_out._buffers
@@ -162,6 +185,7 @@ def main() -> int:
         "mlp_half": mlp_half,
         "compiled_layer": lambda: compiled_stack(x),
         "compiled_gelu_mlp": lambda: compiled_mlps(x),
+        "compiled_siblings": lambda: compiled_siblings(x),
         "torch_empty": lambda: torch.empty((4, 64), dtype=torch.bfloat16),
     }
     per_layer = {"compiled_layer": 10, "compiled_gelu_mlp": 5}

@@ -77,7 +77,7 @@ def test_from_float_refuses_shapes_the_gemm_cannot_run():
 
 
 @pytest.mark.parametrize("op", ["quantize_rows", "gemm_w8a8", "gemm_layer", "linear", "linear_layer",
-                                "linear_keeping_rows"])
+                                "linear_group"])
 def test_custom_ops_pass_opcheck(op):
     lin = Linear.from_float(torch.nn.Linear(64, 32))
     x = torch.randn(8, 64)
@@ -88,7 +88,7 @@ def test_custom_ops_pass_opcheck(op):
         "gemm_layer": (qx, lin.weight, sx, lin.weight_scale, lin.bias, torch.float32),
         "linear": (x, lin.weight, lin.weight_scale, lin.bias, None),
         "linear_layer": (x, lin.weight, lin.weight_scale, lin.bias, None),
-        "linear_keeping_rows": (x, lin.weight, lin.weight_scale, lin.bias, None),
+        "linear_group": (x, [lin.weight, lin.weight], [lin.weight_scale, lin.weight_scale], [lin.bias, None]),
     }[op]
     torch.library.opcheck(getattr(torch.ops.int8dit, op).default, args)
 

@@ -10,7 +10,8 @@ torch = torch_or_skip()
 from torch import nn  # noqa: E402
 
 from int8dit.torch import Linear, quantize_  # noqa: E402
-from int8dit.torch.graph_passes import install_compile_pass, share_quantized_inputs  # noqa: E402
+from int8dit.torch.graph_passes import (install_compile_pass, share_quantized_inputs,  # noqa: E402
+                                        uninstall_compile_pass)
 
 OPS = torch.ops.int8dit
 
@@ -57,7 +58,7 @@ def test_siblings_share_one_quantization_in_a_compiled_graph_and_give_the_same_b
     got = compiled(x, c)
     assert seen["shared"] == 2  # k and v read q's rows
     targets = seen["targets"]
-    assert targets.count(OPS.linear_keeping_rows.default) == 1 and targets.count(OPS.gemm_layer.default) == 2
+    assert targets.count(OPS.linear_group.default) == 1
     assert targets.count(OPS.linear_layer.default) == 1  # proj reads another input
     for g, e in zip(got, eager):
         assert torch.equal(g, e)
@@ -74,7 +75,7 @@ def test_layers_with_a_divisor_and_lone_layers_keep_their_own_quantization():
     compiled, seen = compile_with_pass(block)
     got = compiled(x, c)
     assert seen["shared"] == 1  # v reads q's rows; k divides by its own factors
-    assert seen["targets"].count(OPS.linear_layer.default) == 2
+    assert seen["targets"].count(OPS.linear_layer.default) == 2 and seen["targets"].count(OPS.linear_group.default) == 1
     for g, e in zip(got, eager):
         assert torch.equal(g, e)
 
@@ -97,6 +98,8 @@ def test_quantize_installs_the_pass_in_inductor_once_after_a_pass_already_there(
         installed(torch.fx.Graph())
         assert len(calls) == 1  # the earlier pass still runs, first
         assert installed.uuid() is not None
+        uninstall_compile_pass()
+        assert config.post_grad_custom_pre_pass is installed.previous
     finally:
         config.post_grad_custom_pre_pass = saved
 

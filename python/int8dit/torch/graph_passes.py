@@ -5,10 +5,10 @@ single-block proj_mlp beside them) quantize it once through the producers' table
 tracing cannot see: a compiled graph holds one ``int8dit::linear_layer`` per layer, each quantizing the
 same input again (on Flux-dev's single blocks four passes over 4608 x 3072 where one would do).
 
-``share_quantized_inputs`` rewrites a graph so that of the ``linear_layer`` calls on one input (none
-with a SmoothQuant divisor) the first becomes ``int8dit::linear_keeping_rows`` (the same call, which
-also returns the int8 rows and scales it made) and the others ``int8dit::gemm_layer`` on those: the
-same kernels as before, so the same bits, and no more op calls (host time) than before. ``install_compile_pass`` adds it to
+``share_quantized_inputs`` rewrites a graph so that the ``linear_layer`` calls on one input (none with
+a SmoothQuant divisor) become one ``int8dit::linear_group`` call: the first layer's quantization and
+GEMM, then the others' GEMMs on its int8 rows. The same kernels as before, so the same bits, and one
+op call where there were several (host time, which the narrower compiled DiTs are bound by). ``install_compile_pass`` adds it to
 inductor's post-grad passes (``torch._inductor.config.post_grad_custom_pre_pass``, chained after a
 pass already set there), which ``quantize_`` does where it shares sibling inputs.
 """
@@ -22,8 +22,7 @@ import torch
 from . import ops  # noqa: F401  (registers the int8dit ops named below)
 
 _LINEAR = torch.ops.int8dit.linear_layer.default
-_KEEPING = torch.ops.int8dit.linear_keeping_rows.default
-_GEMM = torch.ops.int8dit.gemm_layer.default
+_GROUP = torch.ops.int8dit.linear_group.default
 
 
 def share_quantized_inputs(graph: torch.fx.Graph) -> int:
@@ -34,47 +33,33 @@ def share_quantized_inputs(graph: torch.fx.Graph) -> int:
         if (node.op == "call_function" and node.target is _LINEAR and len(node.args) >= 5 and node.args[4] is None
                 and _dtype_of(node) is not None):
             groups.setdefault(node.args[0], []).append(node)
+    order = {n: i for i, n in enumerate(graph.nodes)}
     shared = 0
     for x, layers in groups.items():
         if len(layers) < 2:
             continue
-        first = layers[0]
-        with graph.inserting_before(first):
-            kept = graph.call_function(_KEEPING, tuple(first.args[:5]))
-            out, q, scale = (graph.call_function(operator.getitem, (kept, i)) for i in range(3))
-        _set_fake_values(first, kept, (out, q, scale))
-        first.replace_all_uses_with(out)
-        graph.erase_node(first)
-        for layer in layers[1:]:
-            _, weight, weight_scale, bias, _ = layer.args[:5]
-            with graph.inserting_before(layer):
-                gemm = graph.call_function(_GEMM, (q, weight, scale, weight_scale, bias, _dtype_of(layer)))
+        # NOTE: the group goes at the first layer's place, so every layer's weights must be defined there:
+        # an int8dit Linear's buffers are graph inputs or constants, defined before any layer.
+        first = order[layers[0]]
+        if any(isinstance(a, torch.fx.Node) and order[a] > first for layer in layers[1:] for a in layer.args[1:4]):
+            continue
+        with graph.inserting_before(layers[0]):
+            group = graph.call_function(_GROUP, (x, [n.args[1] for n in layers], [n.args[2] for n in layers],
+                                                 [n.args[3] for n in layers]))
+            outputs = [graph.call_function(operator.getitem, (group, i)) for i in range(len(layers))]
+        group.meta["val"] = [layer.meta["val"] for layer in layers]
+        for layer, out in zip(layers, outputs):
             # (only the output's value: the layer's other metadata, such as its eager input values, describe
-            # linear_layer's arguments, which inductor would match against gemm_layer's schema)
-            gemm.meta["val"] = layer.meta["val"]
-            layer.replace_all_uses_with(gemm)
+            # linear_layer's arguments, which inductor would match against another schema)
+            out.meta["val"] = layer.meta["val"]
+            layer.replace_all_uses_with(out)
             graph.erase_node(layer)
-            shared += 1
+        shared += len(layers) - 1
     return shared
 
 
 def _dtype_of(node: torch.fx.Node) -> Optional[torch.dtype]:
     return getattr(node.meta.get("val"), "dtype", None)
-
-
-def _set_fake_values(first: torch.fx.Node, kept: torch.fx.Node, items) -> None:
-    """The new nodes' metadata ("val"), as inductor's lowering reads it, from the op's fake implementation
-    (where the graph carries fake values at all)."""
-    vals = [a.meta.get("val") for a in first.args[:5] if isinstance(a, torch.fx.Node)]
-    mode = getattr(vals[0] if vals else None, "fake_mode", None)
-    if mode is None:
-        return
-    args = [a.meta["val"] if isinstance(a, torch.fx.Node) else a for a in first.args[:5]]
-    with mode:
-        val = _KEEPING(*args)
-    kept.meta["val"] = val
-    for item, v in zip(items, val):
-        item.meta["val"] = v
 
 
 try:  # inductor's pass type, with the identity its FX graph cache keys on
@@ -113,3 +98,14 @@ def install_compile_pass() -> bool:
         return True
     config.post_grad_custom_pre_pass = _SharePass(current)
     return True
+
+
+def uninstall_compile_pass() -> None:
+    """Put back the post-grad pass that was set before install_compile_pass (None if none was)."""
+    if CustomGraphPass is None:
+        return
+    from torch._inductor import config
+
+    current = config.post_grad_custom_pre_pass
+    if isinstance(current, _SharePass):
+        config.post_grad_custom_pre_pass = current.previous

@@ -333,20 +333,22 @@ register_op("linear_layer", "(Tensor x, Tensor weight, Tensor weight_scale, Tens
             linear_unchecked, _lin_fake)
 
 
-def _linear_keeping_rows_op(x: Tensor, weight: Tensor, weight_scale: Tensor, bias: Optional[Tensor],
-                            smooth: Optional[Tensor]) -> tuple[Tensor, Tensor, Tensor]:
-    d, q, scale = linear_keeping_rows(x, weight, weight_scale, bias, smooth)
-    if q is None:  # no rows: empty ones, as the schema returns tensors
-        q, scale = _rows_and_scales_like(x)
-    return d, q, scale
+def linear_group_impl(x: Tensor, weights: list[Tensor], weight_scales: list[Tensor],
+                      biases: list[Optional[Tensor]]) -> list[Tensor]:
+    """Layers without a divisor on one input: x quantized once (by the first layer's call, which keeps its
+    rows) and every layer's GEMM on those rows; the same bits as each layer alone. One op call for the
+    group: host time the compiled paths would otherwise pay per layer (graph_passes.py)."""
+    d, q, scale = linear_keeping_rows(x, weights[0], weight_scales[0], biases[0], None)
+    if q is None:  # no rows: nothing to multiply
+        return [d] + [torch.empty((*x.shape[:-1], w.shape[0]), dtype=d.dtype, device=d.device) for w in weights[1:]]
+    return [d] + [gemm_unchecked(q, w, scale, ws, b, d.dtype)
+                  for w, ws, b in zip(weights[1:], weight_scales[1:], biases[1:])]
 
 
-# int8dit::linear_keeping_rows: linear_layer that also returns x's int8 rows and scales, for the first of
-# the layers of a compiled graph that read one input (graph_passes.py); the others run gemm_layer on them.
-register_op("linear_keeping_rows", "(Tensor x, Tensor weight, Tensor weight_scale, Tensor? bias, Tensor? smooth) -> "
-            "(Tensor, Tensor, Tensor)", _linear_keeping_rows_op,
-            lambda x, weight, weight_scale, bias, smooth: (_lin_fake(x, weight, weight_scale, bias, smooth),
-                                                           *_rows_and_scales_like(x)))
+# int8dit::linear_group: the layers of a compiled graph that read one input (graph_passes.py).
+register_op("linear_group", "(Tensor x, Tensor[] weights, Tensor[] weight_scales, Tensor?[] biases) -> Tensor[]",
+            linear_group_impl,
+            lambda x, weights, weight_scales, biases: [_lin_fake(x, w, None, None, None) for w in weights])
 
 
 class _LinearFunction(torch.autograd.Function):
