@@ -77,6 +77,35 @@ def test_gpu_sibling_layers_share_one_quantization_bit_for_bit():
 
 
 @torch.no_grad()
+def test_gpu_compiled_siblings_share_one_quantization_bit_for_bit():
+    # Under torch.compile (inductor) the sibling pass makes q, k and v one int8dit::linear_group call:
+    # its first call asks the dispatcher for each GEMM's workspace, later ones share one scratch.
+    # Shapes whose GEMMs take a workspace (stream-K) included.
+    from torch._inductor import config
+
+    from int8dit.torch.graph_passes import install_compile_pass
+
+    torch.manual_seed(0)
+    attn = torch.nn.Module()
+    attn.to_q, attn.to_k, attn.to_v = (torch.nn.Linear(3072, n, device="cuda", dtype=torch.bfloat16)
+                                       for n in (3072, 3072, 12288))
+    quantize_(attn, exclude=(), min_features=0)
+    assert install_compile_pass()
+
+    def qkv(t):
+        return attn.to_q(t), attn.to_k(t), attn.to_v(t)
+
+    with config.patch(fx_graph_cache=False):
+        compiled = torch.compile(qkv, fullgraph=True)
+        for m in (333, 4608):
+            x = torch.randn(m, 3072, device="cuda", dtype=torch.bfloat16)
+            want = [layer(x.clone()) for layer in (attn.to_q, attn.to_k, attn.to_v)]
+            for _ in range(2):  # the first call, then the one with the workspace sizes known
+                got = compiled(x)
+                assert all(torch.equal(g, w) for g, w in zip(got, want))
+
+
+@torch.no_grad()
 def test_gpu_a_graph_capture_never_reads_rows_recorded_outside_it():
     # Rows recorded by an eager call on a stream are not what a graph captured on that stream may read:
     # its replays would read the eager rows (freed by then), not the replayed input's.

@@ -335,14 +335,46 @@ register_op("linear_layer", "(Tensor x, Tensor weight, Tensor weight_scale, Tens
 
 def linear_group_impl(x: Tensor, weights: list[Tensor], weight_scales: list[Tensor],
                       biases: list[Optional[Tensor]]) -> list[Tensor]:
-    """Layers without a divisor on one input: x quantized once (by the first layer's call, which keeps its
-    rows) and every layer's GEMM on those rows; the same bits as each layer alone. One op call for the
-    group: host time the compiled paths would otherwise pay per layer (graph_passes.py)."""
-    d, q, scale = linear_keeping_rows(x, weights[0], weight_scales[0], biases[0], None)
-    if q is None:  # no rows: nothing to multiply
-        return [d] + [torch.empty((*x.shape[:-1], w.shape[0]), dtype=d.dtype, device=d.device) for w in weights[1:]]
-    return [d] + [gemm_unchecked(q, w, scale, ws, b, d.dtype)
-                  for w, ws, b in zip(weights[1:], weight_scales[1:], biases[1:])]
+    """Layers without a divisor on one input: x quantized once (in the first layer's call) and every
+    layer's GEMM on those int8 rows; the same bits as each layer alone. One op call for the group, and
+    one scratch allocation (rows, scales, the largest workspace) for all of it: the compiled paths'
+    host time (graph_passes.py; bench/host/python_overhead.py, compiled_siblings)."""
+    if off_current_device(x):
+        return on_device_of(x, linear_group_impl, x, weights, weight_scales, biases)
+    out_dtype = _out_dtype(x)
+    cuda = x.is_cuda
+    if cuda and x.dtype == torch.float32:
+        # NOTE: the GPU quantization kernel reads bf16/fp16; fp32 activations are rounded to bf16 first.
+        x = x.to(torch.bfloat16)
+    dev = x.device
+    k = x.shape[-1]
+    rows, m, ldx = _rows_of(x, k)
+    outs = [torch.empty((*x.shape[:-1], w.shape[0]), dtype=out_dtype, device=dev) for w in weights]
+    if m == 0:
+        return outs
+    ws_bytes = 0
+    if cuda:  # the largest workspace of the layers' GEMM configurations, known from a shape's second call on
+        sizes = [_workspace_bytes.get((dev.index, m, w.shape[0], k, out_dtype, b is not None))
+                 for w, b in zip(weights, biases)]
+        if None in sizes:  # a first call: the layers one by one, which ask the dispatcher
+            d, q, scale = linear_keeping_rows(x, weights[0], weight_scales[0], biases[0], None)
+            return [d] + [gemm_unchecked(q, w, scale, ws, b, out_dtype)
+                          for w, ws, b in zip(weights[1:], weight_scales[1:], biases[1:])]
+        ws_bytes = max(sizes)
+    total, sx_off, ws_off = _scratch_layout(m, k, ws_bytes)
+    scratch = torch.empty(total, dtype=torch.int8, device=dev)
+    q_ptr = scratch.data_ptr()
+    sx_ptr, ws_ptr = q_ptr + sx_off, (q_ptr + ws_off if ws_bytes else 0)
+    stream = _current_stream(dev) if cuda else 0
+    out_type = _DTYPES[out_dtype]
+    w, n = weights[0], weights[0].shape[0]
+    _C.raw.linear(not cuda, rows.data_ptr(), _DTYPES[x.dtype], m, k, ldx, 0, q_ptr, sx_ptr, w.data_ptr(), n,
+                  weight_scales[0].data_ptr(), _ptr(biases[0]), outs[0].data_ptr(), out_type, ws_ptr, ws_bytes, stream)
+    for w, ws, b, d in zip(weights[1:], weight_scales[1:], biases[1:], outs[1:]):
+        n = w.shape[0]  # (scales per row and per column: neither is per tensor)
+        _C.raw.gemm_w8a8(not cuda, m, n, k, q_ptr, k, w.data_ptr(), w.stride(0), sx_ptr, False, ws.data_ptr(), False,
+                         _ptr(b), d.data_ptr(), out_type, n, ws_ptr, ws_bytes, stream)
+    return outs
 
 
 # int8dit::linear_group: the layers of a compiled graph that read one input (graph_passes.py).
