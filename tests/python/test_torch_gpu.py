@@ -97,12 +97,13 @@ def test_gpu_compiled_siblings_share_one_quantization_bit_for_bit():
 
     with config.patch(fx_graph_cache=False):
         compiled = torch.compile(qkv, fullgraph=True)
-        for m in (333, 4608):
-            x = torch.randn(m, 3072, device="cuda", dtype=torch.bfloat16)
+        # (fp32 activations: rounded to bf16 for the quantization, fp32 out, first call and later ones)
+        for m, dtype in ((333, torch.bfloat16), (4608, torch.bfloat16), (333, torch.float32)):
+            x = torch.randn(m, 3072, device="cuda", dtype=dtype)
             want = [layer(x.clone()) for layer in (attn.to_q, attn.to_k, attn.to_v)]
             for _ in range(2):  # the first call, then the one with the workspace sizes known
                 got = compiled(x)
-                assert all(torch.equal(g, w) for g, w in zip(got, want))
+                assert all(g.dtype == dtype and torch.equal(g, w) for g, w in zip(got, want))
 
 
 @torch.no_grad()

@@ -97,7 +97,8 @@ def test_quantize_installs_the_pass_in_inductor_once_after_a_pass_already_there(
         assert isinstance(installed, _SharePass) and not isinstance(installed.previous, _SharePass)
         installed(torch.fx.Graph())
         assert len(calls) == 1  # the earlier pass still runs, first
-        assert installed.uuid() is not None
+        assert installed.uuid() is None  # a plain callable opts out of the FX graph cache; the chain must too
+        assert _SharePass().uuid() is not None
         uninstall_compile_pass()
         assert config.post_grad_custom_pre_pass is installed.previous
     finally:
@@ -137,5 +138,29 @@ def test_inductor_runs_the_pass_and_the_compiled_block_gives_the_same_bits(monke
         config.post_grad_custom_pre_pass = saved
         torch._dynamo.reset()
     assert shared == [2]
+    for g, e in zip(got, eager):
+        assert torch.equal(g, e)
+
+
+@torch.no_grad()
+def test_a_group_whose_input_another_group_rewrote_compiles():
+    # y = a(x) and z = b(x) share x; c(y) and d(y) share y, which the first rewrite replaced.
+    class Chain(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a, self.b, self.c, self.d = (nn.Linear(64, 64) for _ in range(4))
+
+        def forward(self, x):
+            y, z = self.a(x), self.b(x)
+            return self.c(y), self.d(y), z
+
+    torch.manual_seed(3)
+    chain = Chain().to(torch.bfloat16)
+    quantize_(chain, exclude=(), min_features=0)
+    x = torch.randn(5, 64, dtype=torch.bfloat16)
+    eager = chain(x)
+    compiled, seen = compile_with_pass(chain)
+    got = compiled(x)
+    assert seen["shared"] == 2 and seen["targets"].count(OPS.linear_group.default) == 2
     for g, e in zip(got, eager):
         assert torch.equal(g, e)

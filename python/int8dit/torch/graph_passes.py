@@ -43,9 +43,12 @@ def share_quantized_inputs(graph: torch.fx.Graph) -> int:
         first = order[layers[0]]
         if any(isinstance(a, torch.fx.Node) and order[a] > first for layer in layers[1:] for a in layer.args[1:4]):
             continue
+        # NOTE: the input as the first layer reads it now, not the key: a group rewritten before this one
+        # may have replaced that node (y = a(x) and z = b(x), then c(y) and d(y)). The later layers'
+        # outputs are made here too, so they live from the first layer on.
         with graph.inserting_before(layers[0]):
-            group = graph.call_function(_GROUP, (x, [n.args[1] for n in layers], [n.args[2] for n in layers],
-                                                 [n.args[3] for n in layers]))
+            group = graph.call_function(_GROUP, (layers[0].args[0], [n.args[1] for n in layers],
+                                                 [n.args[2] for n in layers], [n.args[3] for n in layers]))
             outputs = [graph.call_function(operator.getitem, (group, i)) for i in range(len(layers))]
         group.meta["val"] = [layer.meta["val"] for layer in layers]
         for layer, out in zip(layers, outputs):
@@ -81,9 +84,14 @@ if CustomGraphPass is not None:
             share_quantized_inputs(graph)
 
         def uuid(self):
-            mine = get_hash_for_files((__file__,))
-            before = self.previous.uuid() if hasattr(self.previous, "uuid") else None
-            return (before, mine) if self.previous is not None else mine
+            # (this file and ops.py, whose op schemas the cached code calls)
+            mine = get_hash_for_files((__file__, ops.__file__))
+            if self.previous is None:
+                return mine
+            # A previous pass that is no CustomGraphPass, or whose uuid is None, opts out of inductor's FX
+            # graph cache: so does the chain, or a change in it would be served stale code.
+            before = self.previous.uuid() if isinstance(self.previous, CustomGraphPass) else None
+            return None if before is None else (before, mine)
 
 
 def install_compile_pass() -> bool:

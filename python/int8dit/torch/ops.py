@@ -343,24 +343,25 @@ def linear_group_impl(x: Tensor, weights: list[Tensor], weight_scales: list[Tens
         return on_device_of(x, linear_group_impl, x, weights, weight_scales, biases)
     out_dtype = _out_dtype(x)
     cuda = x.is_cuda
-    if cuda and x.dtype == torch.float32:
-        # NOTE: the GPU quantization kernel reads bf16/fp16; fp32 activations are rounded to bf16 first.
-        x = x.to(torch.bfloat16)
     dev = x.device
     k = x.shape[-1]
-    rows, m, ldx = _rows_of(x, k)
-    outs = [torch.empty((*x.shape[:-1], w.shape[0]), dtype=out_dtype, device=dev) for w in weights]
-    if m == 0:
-        return outs
+    m = x.numel() // k if k else 0
     ws_bytes = 0
-    if cuda:  # the largest workspace of the layers' GEMM configurations, known from a shape's second call on
+    if cuda and m > 0:  # the largest workspace of the layers' GEMM configurations, known from a shape's second call on
         sizes = [_workspace_bytes.get((dev.index, m, w.shape[0], k, out_dtype, b is not None))
                  for w, b in zip(weights, biases)]
-        if None in sizes:  # a first call: the layers one by one, which ask the dispatcher
+        if None in sizes:  # a first call: the layers one by one (on x as given), which ask the dispatcher
             d, q, scale = linear_keeping_rows(x, weights[0], weight_scales[0], biases[0], None)
             return [d] + [gemm_unchecked(q, w, scale, ws, b, out_dtype)
                           for w, ws, b in zip(weights[1:], weight_scales[1:], biases[1:])]
         ws_bytes = max(sizes)
+    if cuda and x.dtype == torch.float32:
+        # NOTE: the GPU quantization kernel reads bf16/fp16; fp32 activations are rounded to bf16 first.
+        x = x.to(torch.bfloat16)
+    rows, m, ldx = _rows_of(x, k)
+    outs = [torch.empty((*x.shape[:-1], w.shape[0]), dtype=out_dtype, device=dev) for w in weights]
+    if m == 0:
+        return outs
     total, sx_off, ws_off = _scratch_layout(m, k, ws_bytes)
     scratch = torch.empty(total, dtype=torch.int8, device=dev)
     q_ptr = scratch.data_ptr()
