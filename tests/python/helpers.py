@@ -29,3 +29,15 @@ def cuda_or_skip():
     if not torch.cuda.is_available():
         pytest.skip("no CUDA GPU: this test runs on the GPU machine", allow_module_level=True)
     return torch
+
+
+def assert_close_quantization(q, scale, want_q, want_scale, off_by_one_fraction=0.01):
+    """A fused op's int8 rows and scales against an unfused computation of the same values: scales
+    within 1e-5 relative, int8 values within 1 on at most ``off_by_one_fraction`` of them (the two
+    compute the fp32 values in another order)."""
+    import torch
+
+    assert q.shape == want_q.shape and q.dtype == torch.int8 and scale.shape == want_scale.shape
+    torch.testing.assert_close(scale, want_scale, rtol=1e-5, atol=0)
+    off = (q.int() - want_q.int()).abs()
+    assert off.max().item() <= 1 and (off > 0).float().mean().item() < off_by_one_fraction
