@@ -81,8 +81,9 @@ LaunchStats stats_of(const std::vector<CtaRecord>& r, int sms) {
     first = std::min(first, c.start_ns), last = std::max(last, c.start_ns), end = std::max(end, c.end_ns);
   }
   LaunchStats s;
-  s.min_per_sm = static_cast<int>(per_sm.size()) < sms ? 0 : sms > 0 ? INT32_MAX : 0;
+  s.min_per_sm = INT32_MAX;
   for (const auto& [sm, n] : per_sm) s.min_per_sm = std::min(s.min_per_sm, n), s.max_per_sm = std::max(s.max_per_sm, n);
+  if (static_cast<int>(per_sm.size()) < sms) s.min_per_sm = 0;  // an SM that got no CTA
   for (const auto& [key, n] : per_scheduler) s.max_warps_per_scheduler = std::max(s.max_warps_per_scheduler, n);
   s.start_spread_us = (last - first) / 1e3;
   s.span_us = (end - first) / 1e3;

@@ -12,6 +12,7 @@ namespace {
 
 // The kernels launch up to a CTA a row, and a grid's x dimension holds at most 2^31 - 1.
 constexpr int64_t kMaxRowCount = 2147483647;
+constexpr int64_t kMaxInputCols = 2147483647;
 
 Status validate_row_count(int64_t rows, const char* op) {
   if (rows <= kMaxRowCount) return Status::Ok();
@@ -126,9 +127,10 @@ Status validate(const ConcatGeluQuantizeParams& p) {
     return invalid(o + "a_cols = " + str(p.a_cols) + ", h_cols = " + str(p.h_cols) +
                    ": both inputs need at least one column (with no a, call gelu_quantize; with no h, quantize_rows)");
   if (Status st = validate_row_count(p.rows, "concat_gelu_quantize"); !st.ok()) return st;
-  if (p.a_cols > kMaxRowCount || p.h_cols > kMaxRowCount)
+  // (bounded so that their sum cannot overflow; no kernel takes rows anywhere near this long)
+  if (p.a_cols > kMaxInputCols || p.h_cols > kMaxInputCols)
     return invalid(o + "a_cols = " + str(p.a_cols) + ", h_cols = " + str(p.h_cols) + ": each must be <= " +
-                   str(kMaxRowCount));
+                   str(kMaxInputCols));
   if (p.x_type != DType::kBF16 && p.x_type != DType::kFP16)
     return invalid(o + "input type " + to_string(p.x_type) + " is not supported: use bf16 or fp16");
   const int64_t cols = p.a_cols + p.h_cols;

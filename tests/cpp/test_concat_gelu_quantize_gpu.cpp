@@ -88,9 +88,10 @@ TEST(ConcatGeluQuantizeGpu, MatchesReferenceWithinToleranceFromTwoPaddedInputs) 
   tally.expect_within_bound();
 }
 
-TEST(ConcatGeluQuantizeGpu, AnHThatAllowsNo16ByteLoadsTakesTheScalarPath) {
+TEST(ConcatGeluQuantizeGpu, AnHThatAllowsNo16ByteLoadsIsReadAsItIs) {
   // a's width is a multiple of 8 and every other operand allows vectors, but h's row stride is odd:
-  // the op must not take the vector kernels (which would load h in misaligned 16-byte vectors).
+  // the op must not take the vector kernels (which would load h in misaligned 16-byte vectors, a fault
+  // or wrong values); the scalar path must read it right.
   REQUIRE_GPU();
   ToleranceTally tally;
   for (const Case& c : {Case{64, 5120, 5120, 5120, DType::kBF16, false, false},

@@ -1,6 +1,7 @@
-"""The elementwise passes int8dit's block forwards save around the kernels: the residual update as one
-addcmul (blocks.gated_add) and Flux's token concatenation without a copy where the text and image
-tokens are the halves of one tensor (flux_single.joined_tokens)."""
+"""The passes over memory int8dit's block forwards save around the kernels: the residual update as one
+addcmul (blocks.gated_add), Flux's token concatenation without a copy where the text and image tokens
+are the halves of one tensor (flux_single.joined_tokens), and the MLP fed its int8 rows straight from
+its norm's kernel (blocks._residual_then_mlp)."""
 import pytest
 
 from helpers import torch_or_skip

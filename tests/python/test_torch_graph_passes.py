@@ -1,6 +1,7 @@
 """int8dit.torch.graph_passes: under torch.compile, int8dit Linears reading one input quantize it once.
-The pass runs on the AOT (post-grad-like) graph here, through aot_autograd with the CPU reference; the
-inductor hook is checked to be installed by quantize_. Skips without PyTorch."""
+The pass runs on the AOT (post-grad-like) graph through aot_autograd with the CPU reference, and once
+through inductor itself (CPU code generation), installed as quantize_ installs it. Skips without
+PyTorch."""
 import copy
 
 from helpers import torch_or_skip

@@ -3,6 +3,7 @@
 
 #include <cuda_runtime_api.h>
 
+#include <cstdio>
 #include <string>
 #include <vector>
 
@@ -28,6 +29,20 @@ struct DeviceBuffer {
     return h;
   }
 };
+
+enum class GpuResult { kAgrees, kMismatch, kUnavailable };
+
+// A GPU call's status as a result: "not implemented"/"not supported" is reported as unavailable, not
+// failed; other errors fail, with their message.
+inline GpuResult classify(const char* what, const Status& st) {
+  if (st.ok()) return GpuResult::kAgrees;
+  if (st.code() == StatusCode::kNotImplemented || st.code() == StatusCode::kNotSupported) {
+    std::printf("  --    %-34s not run: %s\n", what, st.to_string().c_str());
+    return GpuResult::kUnavailable;
+  }
+  std::printf("  FAIL  %s: %s\n", what, st.to_string().c_str());
+  return GpuResult::kMismatch;
+}
 
 // Waits for the GPU; a kernel fault surfaces here with its CUDA error string.
 inline Status synchronize() {

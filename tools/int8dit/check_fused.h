@@ -5,15 +5,15 @@
 #include <cstdint>
 #include <vector>
 
-namespace int8dit::cli {
+#include "check_device.h"
 
-enum class FusedVerdict { kAgree, kMismatch, kUnavailable };
+namespace int8dit::cli {
 
 // On the check's activations x [m, k] (bf16, row stride k, one row holding a NaN), with modulation,
 // gate, update and weight drawn from `seed`. Prints one line a comparison. Tolerances are DESIGN.md's
 // for the fused ops, which reduce in another order than the reference: scales within 1e-5 relative,
 // int8 values within 1 on at most 0.1% of them (at least one); bf16 outputs within 1 ulp or 1e-6;
 // the residual stream x_out bit-exact (one FMA rounded once on both sides).
-FusedVerdict check_fused_producers(const std::vector<uint16_t>& x, int64_t m, int64_t k, uint32_t seed);
+GpuResult check_fused_producers(const std::vector<uint16_t>& x, int64_t m, int64_t k, uint32_t seed);
 
 }  // namespace int8dit::cli

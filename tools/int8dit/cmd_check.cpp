@@ -33,7 +33,9 @@ namespace {
 using namespace int8dit;
 using cli::Comparison;
 using cli::report;
+using cli::classify;
 using cli::DeviceBuffer;
+using cli::GpuResult;
 using cli::synchronize;
 
 const char* kHelp = R"(usage: int8dit check [--m M] [--n N] [--k K] [--seed S] [--require-gpu]
@@ -204,19 +206,6 @@ bool run_reference(Problem& p) {
   return ok && nan_reported && nan_row_is_nan;
 }
 
-enum class GpuResult { kAgrees, kMismatch, kUnavailable };
-
-// A GPU call that answers "not implemented"/"not supported" is reported as unavailable, not failed.
-GpuResult classify(const char* what, const Status& st) {
-  if (st.ok()) return GpuResult::kAgrees;
-  if (st.code() == StatusCode::kNotImplemented || st.code() == StatusCode::kNotSupported) {
-    std::printf("  --    %-34s not run: %s\n", what, st.to_string().c_str());
-    return GpuResult::kUnavailable;
-  }
-  std::printf("  FAIL  %s: %s\n", what, st.to_string().c_str());
-  return GpuResult::kMismatch;
-}
-
 // Step 2: the GPU path on the same inputs, against the reference.
 GpuResult run_gpu(const Problem& p, uint32_t seed) {
   DeviceBuffer<uint16_t> x(p.x.size()), w(p.w.size()), y(p.m * p.ldd);
@@ -304,11 +293,7 @@ GpuResult run_gpu(const Problem& p, uint32_t seed) {
   note(g);
 
   std::printf("  fused producers on X:\n");
-  switch (cli::check_fused_producers(p.x, p.m, p.k, seed)) {
-    case cli::FusedVerdict::kAgree: break;
-    case cli::FusedVerdict::kMismatch: note(GpuResult::kMismatch); break;
-    case cli::FusedVerdict::kUnavailable: note(GpuResult::kUnavailable); break;
-  }
+  note(cli::check_fused_producers(p.x, p.m, p.k, seed));
   return mismatch ? GpuResult::kMismatch : unavailable ? GpuResult::kUnavailable : GpuResult::kAgrees;
 }
 

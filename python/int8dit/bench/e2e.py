@@ -319,7 +319,7 @@ def summary(results: dict) -> dict:
     return out
 
 
-def prepare_profiler_for_cuda_graphs(torch) -> None:
+def prepare_profiler_for_cuda_graphs() -> None:
     """Start the profiler's CUDA tracing once before any graph is captured: a graph captured before
     CUPTI first started can hang or fault when it is replayed under the profiler (pytorch/pytorch
     #75504). PyTorch's own workaround, a private function: where it is missing, the graph paths'
@@ -428,7 +428,7 @@ def main(argv=None) -> int:
     os.makedirs(args.out, exist_ok=True)
     log(f"models {','.join(models)}; paths {','.join(paths)}; checking the baselines' packages")
     if args.profile and any(p.endswith("_graph") for p in paths):
-        prepare_profiler_for_cuda_graphs(torch)
+        prepare_profiler_for_cuda_graphs()
     doc = {"environment": environment(torch, paths), "results": {}, "summary": {}}
     doc["environment"]["int8dit_fuse_gelu"] = not args.no_fuse_gelu
     doc["environment"]["int8dit_fuse_norms"] = not args.no_fuse_norms

@@ -96,7 +96,7 @@ def _residual_then_mlp(norm: nn.LayerNorm, ff: nn.Module, h: Tensor, update: Ten
         h, y = _residual_then_modulated_norm(norm, h, update, gate, shift, scale)
         return h, ff(y)
     smooth = fc1._buffers["smooth"]
-    if gated_residual_fits(h, update, gate, shift, scale) and (smooth is None or smooth.data_ptr() % 16 == 0):
+    if gated_residual_fits(h, update, gate, shift, scale, smooth):
         h, _, q, q_scale = gated_residual_layernorm_modulate(h, update, gate, shift, scale, norm.eps, want_y=False,
                                                              smooth=smooth)
     else:  # (DiT's first block: the patch embedding's transposed view) the sum apart, then the norm

@@ -51,7 +51,7 @@ def _single_block_fits(block: nn.Module) -> bool:
 def _fusable(x: Tensor) -> bool:
     # Traced calls fuse too (through the registered op): unlike the producers' table of the fused norms,
     # this rewrite holds no state between ops. Calls that need a gradient take the class's forward.
-    return x.dim() == 3 and x.dtype in _FUSED_DTYPES and not (x.requires_grad and torch.is_grad_enabled())
+    return x.dim() == 3 and x.dtype in _FUSED_DTYPES and not any_needs_grad(x)
 
 
 def joined_tokens(text: Tensor, image: Tensor) -> Tensor:

@@ -19,6 +19,14 @@ Flux's single-stream blocks feed proj_out with ``cat([attention output, GELU(pro
 (int8dit.torch.flux_single wires it into diffusers' FluxSingleTransformerBlock):
 
     int8dit::concat_gelu_quantize(a [..., Ka], h [..., Kh], smooth?) -> (q int8 [..., Ka + Kh], q_scale fp32 [...])
+
+RMSNorm with its weight produces the input of the linears after it in T5-style encoders (no diffusers
+DiT block feeds a quantized linear from one):
+
+    int8dit::rmsnorm_quantize(x [..., K] bf16/fp16, weight [K], eps, smooth?) -> (q int8 [..., K], q_scale fp32 [...])
+
+The gated residual update right before a block's MLP norm runs in the norm's kernel too
+(gated_residual_layernorm_modulate; int8dit.torch.blocks uses it, eagerly: it is not a registered op).
 """
 from __future__ import annotations
 
@@ -69,15 +77,16 @@ def gated_residual_layernorm_modulate(x: Tensor, update: Tensor, gate: Optional[
     to x's dtype), y = layer_norm(h) * (1 + scale) + shift (None unless ``want_y``), and the int8 rows
     of y / smooth. The GPU kernel takes rows of K % 8 == 0 (K <= 16384) whose every tensor is 16-byte
     aligned with strides a multiple of 8 elements (gated_residual_fits says so); it refuses others."""
-    if smooth is not None:
-        check_smooth("layernorm_modulate_quantize", smooth, x.shape[-1], x)
     q, qs, y, h = _layernorm_modulate(x, shift, scale, eps, smooth, want_y, update, gate)
     return h, y, q, qs
 
 
-def gated_residual_fits(x: Tensor, update: Tensor, gate: Optional[Tensor], shift: Tensor, scale: Tensor) -> bool:
+def gated_residual_fits(x: Tensor, update: Tensor, gate: Optional[Tensor], shift: Tensor, scale: Tensor,
+                        smooth: Optional[Tensor] = None) -> bool:
     """Whether gated_residual_layernorm_modulate takes these tensors on the GPU (see there): x and the
-    update contiguous and 16-byte aligned, and each per-batch row (gate, shift, scale) too."""
+    update contiguous and 16-byte aligned, each per-batch row (gate, shift, scale) too, and the divisor."""
+    if smooth is not None and smooth.data_ptr() % 16:
+        return False
     k = x.shape[-1]
     if not (k % 8 == 0 and k <= 16384 and x.is_contiguous() and update.is_contiguous() and
             update.shape == x.shape and update.dtype == x.dtype and x.data_ptr() % 16 == 0 and

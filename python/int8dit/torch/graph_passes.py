@@ -8,18 +8,18 @@ same input again (on Flux-dev's single blocks four passes over 4608 x 3072 where
 ``share_quantized_inputs`` rewrites a graph so that the ``linear_layer`` calls on one input (none with
 a SmoothQuant divisor) become one ``int8dit::linear_group`` call: the first layer's quantization and
 GEMM, then the others' GEMMs on its int8 rows. The same kernels as before, so the same bits, and one
-op call where there were several (host time, which the narrower compiled DiTs are bound by). ``install_compile_pass`` adds it to
-inductor's post-grad passes (``torch._inductor.config.post_grad_custom_pre_pass``, chained after a
-pass already set there), which ``quantize_`` does where it shares sibling inputs.
+op call where there were several (host time, which the narrower compiled DiTs are bound by).
+``install_compile_pass`` adds it to inductor's post-grad passes
+(``torch._inductor.config.post_grad_custom_pre_pass``, chained after a pass already set there), which
+``quantize_`` does where it shares sibling inputs; it then holds for the process, every compiled graph
+(``uninstall_compile_pass`` takes it out).
 """
 from __future__ import annotations
 
 import operator
-from typing import Optional
-
 import torch
 
-from . import ops  # noqa: F401  (registers the int8dit ops named below)
+from . import ops  # registers the int8dit ops named below; its file is part of the pass's cache key
 
 _LINEAR = torch.ops.int8dit.linear_layer.default
 _GROUP = torch.ops.int8dit.linear_group.default
@@ -31,7 +31,7 @@ def share_quantized_inputs(graph: torch.fx.Graph) -> int:
     groups: dict = {}
     for node in graph.nodes:
         if (node.op == "call_function" and node.target is _LINEAR and len(node.args) >= 5 and node.args[4] is None
-                and _dtype_of(node) is not None):
+                and "val" in node.meta):
             groups.setdefault(node.args[0], []).append(node)
     order = {n: i for i, n in enumerate(graph.nodes)}
     shared = 0
@@ -59,10 +59,6 @@ def share_quantized_inputs(graph: torch.fx.Graph) -> int:
             graph.erase_node(layer)
         shared += len(layers) - 1
     return shared
-
-
-def _dtype_of(node: torch.fx.Node) -> Optional[torch.dtype]:
-    return getattr(node.meta.get("val"), "dtype", None)
 
 
 try:  # inductor's pass type, with the identity its FX graph cache keys on

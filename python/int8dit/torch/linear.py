@@ -105,7 +105,8 @@ class Linear(nn.Module):
 
     def gemm_on_own_rows(self, q: Tensor, scale: Tensor, out_dtype: torch.dtype) -> Tensor:
         """forward_quantized for int8dit's own fused modules, whose ``q`` and ``scale`` come straight from
-        one of int8dit's quantization kernels for this layer: no operand checks, eager or traced."""
+        one of int8dit's quantization kernels for this layer: no operand checks but the device, eager or
+        traced."""
         b = self._buffers
         if q.get_device() != b["weight"].get_device():  # the GEMM checks no pointer: a foreign one would fault
             raise ValueError(f"int8 rows on {q.device} for a layer on {b['weight'].device}: move one of them")

@@ -25,7 +25,7 @@ from torch import Tensor, nn
 
 from .fused import gelu_quantize_impl
 from .linear import Linear
-from .ops import plain_eager_call
+from .ops import any_needs_grad, plain_eager_call
 
 _FUSED_DTYPES = (torch.bfloat16, torch.float16)
 
@@ -86,7 +86,7 @@ class GeluMLP(nn.Module):
         return self._after_fc1(net["0"]._modules["proj"].gemm_on_own_rows(q, scale, out_dtype), net)
 
     def _after_fc1(self, h: Tensor, net) -> Tensor:
-        if h.dtype not in _FUSED_DTYPES or (h.requires_grad and torch.is_grad_enabled()):
+        if h.dtype not in _FUSED_DTYPES or any_needs_grad(h):
             return self._unfused_after_fc1(h)
         fc2 = net["2"]
         smooth = fc2._buffers["smooth"]

@@ -10,9 +10,12 @@ layer launches two kernels (per-token quantization, then the fused GEMM) and not
     int8dit::linear(x, weight, weight_scale, bias?, smooth?) -> [..., N] in x's dtype
     int8dit::linear_layer, int8dit::gemm_layer               linear and gemm_w8a8 without the operand
                                                              checks, for int8dit's own modules' traced calls
+    int8dit::linear_group(x, weights[], weight_scales[], biases?[]) -> [[..., N_i]]
+                                                             layers on one input, x quantized once
+                                                             (graph_passes.py makes them in compiled graphs)
 
-The fused producers' ops (layernorm_modulate_quantize, gelu_quantize, concat_gelu_quantize) are in
-fused.py.
+The fused producers' ops (layernorm_modulate_quantize, rmsnorm_quantize, gelu_quantize,
+concat_gelu_quantize) are in fused.py.
 """
 from __future__ import annotations
 
