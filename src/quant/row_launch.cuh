@@ -114,11 +114,13 @@ bool runs_sm90_code(Kernel kernel, std::atomic<int> (&cache)[kMaxDevices]) {
 // detail::last_launch_status as for <<<>>>), on Hopper with programmatic stream serialization: its
 // launch and set-up then overlap the end of the kernel before it, which the row kernels wait for
 // before their first global access (row_kernels.cuh: wait_for_previous_grid). Only where `kernel`
-// runs sm_90 code (the wait is compiled for sm_90 only) and INT8DIT_PDL is not 0. `sm90`: the
-// caller's cache for this kernel (runs_sm90_code).
+// runs sm_90 code (the wait is compiled for sm_90 only), INT8DIT_PDL is not 0, and the grid is not
+// one that lands badly that way (row_path.h: launches_programmatically; `persistent_grid`: a grid sized
+// to the CTAs the GPU holds, each CTA taking a fixed share of the rows). `sm90`: the caller's cache for
+// this kernel (runs_sm90_code).
 template <typename... Params, typename... Args>
-void launch_row_kernel(void (*kernel)(Params...), std::atomic<int> (&sm90)[kMaxDevices], int64_t grid, int threads,
-                       size_t smem, cudaStream_t stream, const Args&... args) {
+void launch_row_kernel(void (*kernel)(Params...), std::atomic<int> (&sm90)[kMaxDevices], bool persistent_grid,
+                       int64_t grid, int threads, size_t smem, cudaStream_t stream, const Args&... args) {
   cudaLaunchConfig_t config{};
   config.gridDim = dim3(static_cast<unsigned>(grid));
   config.blockDim = dim3(static_cast<unsigned>(threads));
@@ -127,7 +129,8 @@ void launch_row_kernel(void (*kernel)(Params...), std::atomic<int> (&sm90)[kMaxD
   cudaLaunchAttribute programmatic{};
   programmatic.id = cudaLaunchAttributeProgrammaticStreamSerialization;
   programmatic.val.programmaticStreamSerializationAllowed = 1;
-  if (!detail::env_disables_pdl() && runs_sm90_code(kernel, sm90)) {
+  if (launches_programmatically(threads, persistent_grid) && !detail::env_disables_pdl() &&
+      runs_sm90_code(kernel, sm90)) {
     config.attrs = &programmatic;
     config.numAttrs = 1;
   }
@@ -167,7 +170,8 @@ Status launch_persistent(const RowArgs<T>& a, const Op& op, int threads, cudaStr
       resident_ctas(kernel, cache, threads, kSmemPerThread * kMaxThreads, &ctas, kMaxThreads, /*keep_l1=*/kCache));
   static std::atomic<int> sm90[kMaxDevices] = {};
   const int64_t grid = std::min<int64_t>(a.rows, ctas);
-  launch_row_kernel(kernel, sm90, grid, threads, kSmemPerThread * threads, stream, a, for_grid(op, a.rows, grid));
+  launch_row_kernel(kernel, sm90, /*persistent_grid=*/true, grid, threads, kSmemPerThread * threads, stream, a,
+                    for_grid(op, a.rows, grid));
   return Status::Ok();
 }
 
@@ -203,7 +207,7 @@ Status launch_capped_cache(const RowArgs<T>& a, const Op& op, int threads, cudaS
   const size_t smem = channel_cache_bytes_per_thread<Op, kVecs>() * threads;
   static std::atomic<int> sm90[kMaxDevices] = {};
   const int64_t grid = std::min<int64_t>(a.rows, ctas);
-  launch_row_kernel(kernel, sm90, grid, threads, smem, stream, a, for_grid(op, a.rows, grid));
+  launch_row_kernel(kernel, sm90, /*persistent_grid=*/true, grid, threads, smem, stream, a, for_grid(op, a.rows, grid));
   *launched = true;
   return Status::Ok();
 }
@@ -222,8 +226,8 @@ Status launch_ring(const RowArgs<T>& a, const Op& op, int threads, int stages, c
   const size_t per_thread = ring_smem_bytes_per_thread<Op, kVecs, kCache, kRecips>(stages);
   int ctas = 0;
   INT8DIT_RETURN_IF_ERROR(resident_ctas(kernel, cache, threads, per_thread * kMaxRowThreads, &ctas));
-  launch_row_kernel(kernel, sm90, std::min<int64_t>(a.rows, ctas), threads, per_thread * threads, stream, a, op,
-                    stages);
+  launch_row_kernel(kernel, sm90, /*persistent_grid=*/true, std::min<int64_t>(a.rows, ctas), threads,
+                    per_thread * threads, stream, a, op, stages);
   *launched = true;
   return Status::Ok();
 }
@@ -331,7 +335,8 @@ Status launch_vector_rows(const RowArgs<T>& a, const Op& op, int threads, cudaSt
   }
   const int64_t grid = std::min<int64_t>(a.rows, 0x7fffffff);  // grid.x's limit; the kernel strides past it
   static std::atomic<int> sm90[kMaxDevices] = {};
-  launch_row_kernel(row_quantize_registers<T, Op, kVecs, false, false>, sm90, grid, threads, 0, stream, a, op);
+  launch_row_kernel(row_quantize_registers<T, Op, kVecs, false, false>, sm90, /*persistent_grid=*/false, grid, threads,
+                    0, stream, a, op);
   return detail::last_launch_status(name);
 }
 
@@ -350,7 +355,8 @@ Status launch_row_quantize(const RowArgs<T>& a, const Op& op, bool op_vector_ok,
         return Status(StatusCode::kInternal, std::string(name) + ": the transforming op reached the scalar path");
       } else {
         static std::atomic<int> sm90[kMaxDevices] = {};
-        launch_row_kernel(row_quantize_streaming<T, Op>, sm90, a.rows, s.threads_per_row, 0, stream, a, op);
+        launch_row_kernel(row_quantize_streaming<T, Op>, sm90, /*persistent_grid=*/false, a.rows, s.threads_per_row, 0,
+                          stream, a, op);
         return detail::last_launch_status(name);
       }
     }

@@ -71,6 +71,19 @@ constexpr bool caps_carveout_for_l1(int cc_major, int ctas_per_sm, int64_t smem_
 // it: rounded down, since the driver rounds a hint up to the next carveout it has (71% = 161.9 KB -> 164).
 constexpr int kept_l1_carveout_percent() { return kKeptL1CarveoutKb * 100 / kHopperMaxCarveoutKb; }
 
+// Whether a row kernel is launched with programmatic stream serialization (on Hopper, INT8DIT_PDL not
+// 0; row_launch.cuh: launch_row_kernel). Every row kernel, except a persistent grid of one-warp CTAs
+// (the 1152- and 1536-column rows). Such a grid sizes itself to the CTAs an SM holds (12 for
+// LayerNorm's cached 32 x 6 kernel) and splits its rows evenly over them; launched programmatically,
+// its CTAs land as the previous grid's leave, 3 an SM beside that grid's and the rest wherever room
+// opens first: 2-7 on the emptiest SM and 15 on the fullest (bench/results/h200/pdl_placement_800f999.txt),
+// so the grid waits for its most crowded SM. Measured: LayerNorm 8192 x 1536 16.37 us in stream order
+// against 17.47 programmatic, while the 64-thread and wider kernels were ~1 us faster programmatic
+// (quant_pdl_off_02ef5b3.txt). The kernel still releases the one after it early either way.
+constexpr bool launches_programmatically(int threads_per_cta, bool persistent_grid) {
+  return !(persistent_grid && threads_per_cta <= 32);
+}
+
 // The same parse, for tests: null means unset.
 RowPathConfig parse_row_path(const char* rows, const char* stages);
 

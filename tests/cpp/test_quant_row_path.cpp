@@ -88,5 +88,13 @@ TEST(QuantRowPath, TheCarveoutHintLandsOnTheKeptCarveoutNotTheNextOneUp) {
   EXPECT_GT(hinted_kb, 132);
 }
 
+TEST(QuantRowPath, OnlyPersistentOneWarpGridsLaunchInPlainStreamOrder) {
+  EXPECT_FALSE(launches_programmatically(32, /*persistent_grid=*/true));  // LayerNorm's 32 x 6 rows
+  EXPECT_TRUE(launches_programmatically(64, true));    // 3072 columns: faster programmatic
+  EXPECT_TRUE(launches_programmatically(256, true));
+  EXPECT_TRUE(launches_programmatically(32, false));   // one CTA a row: the hardware places each as room opens
+  EXPECT_TRUE(launches_programmatically(128, false));
+}
+
 }  // namespace
 }  // namespace int8dit::quant
