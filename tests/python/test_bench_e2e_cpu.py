@@ -59,6 +59,8 @@ def test_each_path_is_also_compared_with_bf16_run_the_same_way():
     assert _row(text, "int8dit + compile")[1:4] == ["16.00", "1.88x", "1.25x"]
     assert _row(text, "int8dit + CUDA graph")[1:4] == ["20.00", "1.50x", "1.20x"]
     assert _row(text, "bf16 + CUDA graph")[1:4] == ["24.00", "1.25x", ""]
+    paths["bf16_compile_graph"], paths["int8dit_compile_graph"] = {"median_ms": 15.0}, {"median_ms": 10.0}
+    assert _row(markdown(doc), "int8dit + compile + CUDA graph")[1:4] == ["10.00", "3.00x", "1.50x"]
     # a run of the graph paths alone still gets its same-mode ratio
     del paths["bf16"], paths["int8dit"], paths["bf16_compile"], paths["int8dit_compile"]
     assert _row(markdown(doc), "int8dit + CUDA graph")[1:4] == ["20.00", "", "1.20x"]
@@ -145,6 +147,38 @@ def test_the_summary_gives_every_models_graph_speedup_against_bf16s_graph():
     assert s["flux_dev_best_int8dit_path"] == "int8dit" and abs(s["flux_dev_speedup_vs_bf16"] - 176.0 / 143.0) < 1e-12
     graphs_only = {k: v for k, v in results.items() if k != "flux_dev_1024"}
     assert list(summary(graphs_only)) == ["dit_xl_2_512_graph_speedup_vs_bf16_graph"]
+
+
+def test_the_summary_gives_the_compiled_and_captured_speedup_where_both_ran():
+    from int8dit.bench.e2e import summary
+
+    results = {"flux_dev_1024": {"paths": {"bf16_compile_graph": {"median_ms": 128.0},
+                                           "int8dit_compile_graph": {"median_ms": 80.0}}},
+               "dit_xl_2_512": {"paths": {"int8dit_compile_graph": {"median_ms": 9.0}}}}
+    s = summary(results)
+    assert abs(s["flux_dev_1024_compile_graph_speedup_vs_bf16_compile_graph"] - 1.6) < 1e-12
+    assert "dit_xl_2_512_compile_graph_speedup_vs_bf16_compile_graph" not in s
+
+
+def test_every_path_says_whether_it_compiles_and_whether_it_replays_a_graph():
+    from int8dit.bench.e2e import BF16_PATHS, PATHS, QUANTIZED, captures, compiles
+
+    assert [p for p in PATHS if compiles(p)] == ["bf16_compile", "int8dit_compile", "torchao_int8_compile",
+                                                 "bf16_compile_graph", "int8dit_compile_graph"]
+    assert [p for p in PATHS if captures(p)] == ["bf16_graph", "int8dit_graph", "bf16_compile_graph",
+                                                 "int8dit_compile_graph"]
+    assert set(PATHS) == set(BF16_PATHS) | QUANTIZED  # each path is either a baseline or measured for accuracy
+
+
+def test_a_compiled_and_captured_variant_compiles_its_blocks(monkeypatch):
+    from int8dit.bench import e2e
+
+    compiled = []
+    monkeypatch.setattr(e2e, "compile_blocks", lambda torch, variant, fullgraph: compiled.append(fullgraph))
+    model = AdaLNBlock().to(torch.bfloat16).eval()
+    e2e.make_variant(torch, "bf16_compile_graph", model, {})
+    e2e.make_variant(torch, "bf16_graph", model, {})
+    assert compiled == [True]
 
 
 def test_only_the_packages_a_requested_path_needs_are_probed(monkeypatch):

@@ -5,7 +5,8 @@
 
 For each model (random weights, published config, see models.py) and each path (``*_compile``:
 each transformer block compiled; ``*_graph``: the eager forward captured in one CUDA graph and
-replayed, which takes the host's per-launch cost out): the transformer's forward latency (CUDA
+replayed, which takes the host's per-launch cost out; ``*_compile_graph``: both, the compiled
+forward captured): the transformer's forward latency (CUDA
 events, after warm-up, median), weight bytes, peak GPU memory, and for the quantized paths the
 output's cosine similarity and relative error against bf16. Writes e2e.json, e2e.md and e2e.png
 into --out.
@@ -28,10 +29,20 @@ from int8dit.bench.time_limit import time_limit
 
 # In the order they run: the paths the summary needs first, so that a run cut short still has them.
 PATHS = ["bf16", "int8dit", "fp8", "bf16_compile", "int8dit_compile", "fake_quant", "torchao_int8", "nf4",
-         "torchao_int8_compile", "bf16_graph", "int8dit_graph"]
+         "torchao_int8_compile", "bf16_graph", "int8dit_graph", "bf16_compile_graph", "int8dit_compile_graph"]
 QUANTIZED = {"int8dit", "int8dit_compile", "fake_quant", "fp8", "torchao_int8", "torchao_int8_compile", "nf4",
-             "int8dit_graph"}
-BF16_PATHS = ("bf16", "bf16_compile", "bf16_graph")
+             "int8dit_graph", "int8dit_compile_graph"}
+BF16_PATHS = ("bf16", "bf16_compile", "bf16_graph", "bf16_compile_graph")
+
+
+def compiles(path: str) -> bool:
+    """Whether the path compiles its transformer blocks (*_compile, *_compile_graph)."""
+    return path.endswith(("_compile", "_compile_graph"))
+
+
+def captures(path: str) -> bool:
+    """Whether the path replays its forward from one CUDA graph (*_graph, *_compile_graph)."""
+    return path.endswith("_graph")
 
 
 def log(msg: str) -> None:
@@ -133,7 +144,7 @@ def make_variant(torch, path: str, model, names, fuse_gelu: bool = True, fuse_no
             baselines.apply_nf4(variant, names)
         else:
             raise ValueError(f"unknown path {path!r}; choose from {', '.join(PATHS)}")
-    if path.endswith("_compile"):
+    if compiles(path):
         compile_blocks(torch, variant, fullgraph=not path.startswith("torchao"))
     return variant
 
@@ -217,7 +228,7 @@ def run_model(torch, case, paths, args, on_path=None) -> dict:
         torchao_names = {n: m for n, m in chosen.items() if n not in few}
         result["torchao_kept_float"] = few  # beside kept_float: too few rows for torch._int_mm
     for path in paths:
-        if path.endswith("_compile") and args.compile_models and case.name not in args.compile_models:
+        if compiles(path) and args.compile_models and case.name not in args.compile_models:
             continue
         log(f"{case.name}: {path}")
         entry = {}
@@ -234,7 +245,7 @@ def run_model(torch, case, paths, args, on_path=None) -> dict:
                 entry["weight_bytes"] = unique_tensor_bytes(variant) if path not in BF16_PATHS else \
                     unique_tensor_bytes(model)
                 with torch.no_grad():
-                    if path.endswith("_graph"):
+                    if captures(path):
                         # Capture allocates the forward's activations from the graph's pool: its peak
                         # is the capture's, and a replay allocates nothing.
                         torch.cuda.reset_peak_memory_stats()
@@ -277,7 +288,7 @@ def run_model(torch, case, paths, args, on_path=None) -> dict:
             variant = fn = None  # drop the variant's tensors before the next path
             gc.collect()
             torch.cuda.empty_cache()
-            if path.endswith("_compile"):
+            if compiles(path):
                 torch._dynamo.reset()
         result["paths"][path] = entry
         if on_path:
@@ -301,6 +312,9 @@ def summary(results: dict) -> dict:
         graph, bf16_graph = (paths.get(p, {}).get("median_ms") for p in ("int8dit_graph", "bf16_graph"))
         if graph and bf16_graph:
             out[f"{model}_graph_speedup_vs_bf16_graph"] = bf16_graph / graph
+        both, bf16_both = (paths.get(p, {}).get("median_ms") for p in ("int8dit_compile_graph", "bf16_compile_graph"))
+        if both and bf16_both:
+            out[f"{model}_compile_graph_speedup_vs_bf16_compile_graph"] = bf16_both / both
     ours = [p for p in ("int8dit", "int8dit_compile") if ms(p)]
     if not ours:
         return out
@@ -390,7 +404,7 @@ def main(argv=None) -> int:
     ap.add_argument("--out", default="bench/results/h100", help="folder for e2e.json, e2e.md, e2e.png")
     ap.add_argument("--models", default=",".join(MODELS), help=f"comma-separated, from {','.join(MODELS)}")
     ap.add_argument("--paths", default=",".join(PATHS), help=f"comma-separated, from {','.join(PATHS)}")
-    ap.add_argument("--compile-models", default="", help="run the *_compile paths only for these models "
+    ap.add_argument("--compile-models", default="", help="run the compiled paths (*_compile, *_compile_graph) only for these models "
                     "(compilation takes tens of seconds per model); empty = all")
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--iters", type=int, default=10)
