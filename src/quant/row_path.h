@@ -73,15 +73,19 @@ constexpr int kept_l1_carveout_percent() { return kKeptL1CarveoutKb * 100 / kHop
 
 // Whether a row kernel is launched with programmatic stream serialization (on Hopper, INT8DIT_PDL not
 // 0; row_launch.cuh: launch_row_kernel). Every row kernel, except a persistent grid of one-warp CTAs
-// (the 1152- and 1536-column rows). Such a grid sizes itself to the CTAs an SM holds (12 for
-// LayerNorm's cached 32 x 6 kernel) and splits its rows evenly over them; launched programmatically,
-// its CTAs land as the previous grid's leave, 3 an SM beside that grid's and the rest wherever room
-// opens first: 2-7 on the emptiest SM and 15 on the fullest (bench/results/h200/pdl_placement_800f999.txt),
-// so the grid waits for its most crowded SM. Measured: LayerNorm 8192 x 1536 16.37 us in stream order
-// against 17.47 programmatic, while the 64-thread and wider kernels were ~1 us faster programmatic
-// (quant_pdl_off_02ef5b3.txt). The kernel still releases the one after it early either way.
-constexpr bool launches_programmatically(int threads_per_cta, bool persistent_grid) {
-  return !(persistent_grid && threads_per_cta <= 32);
+// whose CTAs an SM the L1-keeping carveout cap set (caps_carveout_for_l1: LayerNorm's cached 32 x 6
+// kernel at 1152 and 1536 columns, 12 an SM). Such a grid splits its rows evenly over its CTAs;
+// launched programmatically, they land as the previous grid's leave, 3 an SM beside that grid's and
+// the rest wherever room opens first: 2-7 on the emptiest SM and 15, more than the cap's 12, on the
+// fullest (bench/results/h200/pdl_placement_800f999.txt), and the grid waits for its most crowded SM.
+// Measured on the H200 (bench/results/h200/quant_pdl_placement_*.md): LayerNorm 8192 x 1536 16.0 us
+// in stream order against 17.6 programmatic. Where registers set the count instead (the gated residual
+// norm's one-warp kernel, 178 registers, 11 an SM) the launches stayed balanced and programmatic was
+// 7% faster (24.9 against 26.6 us at 8192 x 1152); so were the 64-thread kernels (~1 us at 3072
+// columns; the probe at 64 threads, 24 KB and the same cap kept 6 an SM on every SM). The kernel still
+// releases the one after it early either way.
+constexpr bool launches_programmatically(int threads_per_cta, bool carveout_sized_grid) {
+  return !(carveout_sized_grid && threads_per_cta <= 32);
 }
 
 // The same parse, for tests: null means unset.

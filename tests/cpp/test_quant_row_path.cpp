@@ -88,12 +88,12 @@ TEST(QuantRowPath, TheCarveoutHintLandsOnTheKeptCarveoutNotTheNextOneUp) {
   EXPECT_GT(hinted_kb, 132);
 }
 
-TEST(QuantRowPath, OnlyPersistentOneWarpGridsLaunchInPlainStreamOrder) {
-  EXPECT_FALSE(launches_programmatically(32, /*persistent_grid=*/true));  // LayerNorm's 32 x 6 rows
+TEST(QuantRowPath, OnlyOneWarpGridsSizedByTheCarveoutCapLaunchInPlainStreamOrder) {
+  EXPECT_FALSE(launches_programmatically(32, /*carveout_sized_grid=*/true));  // LayerNorm's cached 32 x 6 rows
+  EXPECT_TRUE(launches_programmatically(32, false));   // registers set the count: the gated residual norm
   EXPECT_TRUE(launches_programmatically(64, true));    // 3072 columns: faster programmatic
   EXPECT_TRUE(launches_programmatically(256, true));
-  EXPECT_TRUE(launches_programmatically(32, false));   // one CTA a row: the hardware places each as room opens
-  EXPECT_TRUE(launches_programmatically(128, false));
+  EXPECT_TRUE(launches_programmatically(128, false));  // one CTA a row: the hardware places each as room opens
 }
 
 }  // namespace
