@@ -33,9 +33,9 @@ bool vectorizable(const RowArgs<T>& a) {
 }
 
 constexpr int kMaxDevices = 64;
-// Resident CTAs of one kernel instantiation per (device, threads / 32), times 2, plus 1 where the
-// L1-keeping carveout cap set that count (resident_ctas' keep_l1); 0 = not computed yet. Sized for the
-// wide kernels' kWideRowThreads.
+// Resident CTAs of one kernel instantiation per (device, threads / 32), times 2, plus 1 where shared
+// memory sets that count (resident_ctas' smem_limited); 0 = not computed yet. Sized for the wide
+// kernels' kWideRowThreads.
 using ResidentCtaCache = std::atomic<int>[kMaxDevices][kWideRowThreads / 32 + 1];
 
 // How many CTAs of `kernel` with `threads` threads are resident on the whole GPU at once, computed on
@@ -46,19 +46,23 @@ using ResidentCtaCache = std::atomic<int>[kMaxDevices][kWideRowThreads / 32 + 1]
 // a CTA of `threads` takes in proportion.
 // `keep_l1`: where caps_carveout_for_l1() says so (row_path.h: on Hopper, where the CTAs that fit
 // would take more than kKeptL1CarveoutKb of shared memory), ask for that carveout instead (fewer CTAs,
-// more L1); elsewhere the driver's choice stands. `*carveout_capped` (where given): whether it did.
+// more L1); elsewhere the driver's choice stands.
+// `*smem_limited` (where given): whether the CTAs' shared memory, at the carveout the kernel runs with,
+// is what holds the count below what registers and threads allow. (Not "whether this call capped the
+// carveout": the carveout is the kernel's, not the thread count's, so a kernel another thread count
+// capped first runs every thread count at that carveout; measured so at c5ccc31,
+// bench/results/h200/quant_c5ccc31.md.)
 template <typename Kernel>
 Status resident_ctas(Kernel kernel, ResidentCtaCache& cache, int threads, size_t max_smem, int* out,
-                     int max_threads = kMaxRowThreads, bool keep_l1 = false, bool* carveout_capped = nullptr) {
+                     int max_threads = kMaxRowThreads, bool keep_l1 = false, bool* smem_limited = nullptr) {
   int device = 0;
   INT8DIT_RETURN_IF_ERROR(detail::cuda_status(cudaGetDevice(&device), "cudaGetDevice"));
   std::atomic<int>* slot = device < kMaxDevices ? &cache[device][threads / 32] : nullptr;
   if (const int packed = slot ? slot->load(std::memory_order_relaxed) : 0; packed > 0) {
     *out = packed >> 1;
-    if (carveout_capped) *carveout_capped = (packed & 1) != 0;
+    if (smem_limited) *smem_limited = (packed & 1) != 0;
     return Status::Ok();
   }
-  bool capped = false;
   INT8DIT_RETURN_IF_ERROR(detail::cuda_status(
       cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(max_smem)),
       "cudaFuncSetAttribute"));
@@ -75,7 +79,6 @@ Status resident_ctas(Kernel kernel, ResidentCtaCache& cache, int threads, size_t
     INT8DIT_RETURN_IF_ERROR(detail::cuda_status(
         cudaDeviceGetAttribute(&reserved, cudaDevAttrReservedSharedMemoryPerBlock, device), "cudaDeviceGetAttribute"));
     if (caps_carveout_for_l1(major, per_sm, static_cast<int64_t>(smem), reserved)) {
-      capped = true;
       // A hint that the occupancy query honours: it then counts only the CTAs the capped carveout holds.
       INT8DIT_RETURN_IF_ERROR(detail::cuda_status(
           cudaFuncSetAttribute(kernel, cudaFuncAttributePreferredSharedMemoryCarveout, kept_l1_carveout_percent()),
@@ -85,9 +88,13 @@ Status resident_ctas(Kernel kernel, ResidentCtaCache& cache, int threads, size_t
           "cudaOccupancyMaxActiveBlocksPerMultiprocessor"));
     }
   }
+  int without_smem = 0;  // the CTAs an SM with no dynamic shared memory: what registers and threads allow
+  INT8DIT_RETURN_IF_ERROR(detail::cuda_status(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&without_smem, kernel, threads, 0),
+                                              "cudaOccupancyMaxActiveBlocksPerMultiprocessor"));
+  const bool limited = per_sm < without_smem;
   *out = std::max(per_sm, 1) * sms;
-  if (carveout_capped) *carveout_capped = capped;
-  if (slot) slot->store(*out * 2 + (capped ? 1 : 0), std::memory_order_relaxed);
+  if (smem_limited) *smem_limited = limited;
+  if (slot) slot->store(*out * 2 + (limited ? 1 : 0), std::memory_order_relaxed);
   return Status::Ok();
 }
 
@@ -120,11 +127,11 @@ bool runs_sm90_code(Kernel kernel, std::atomic<int> (&cache)[kMaxDevices]) {
 // launch and set-up then overlap the end of the kernel before it, which the row kernels wait for
 // before their first global access (row_kernels.cuh: wait_for_previous_grid). Only where `kernel`
 // runs sm_90 code (the wait is compiled for sm_90 only), INT8DIT_PDL is not 0, and the grid is not
-// one that lands badly that way (row_path.h: launches_programmatically; `carveout_sized_grid`: a
-// persistent grid sized to the CTAs an SM that the L1-keeping carveout cap allows, resident_ctas).
+// one that lands badly that way (row_path.h: launches_programmatically; `smem_sized_grid`: a persistent
+// grid sized to the CTAs an SM that shared memory allows, resident_ctas' smem_limited).
 // `sm90`: the caller's cache for this kernel (runs_sm90_code).
 template <typename... Params, typename... Args>
-void launch_row_kernel(void (*kernel)(Params...), std::atomic<int> (&sm90)[kMaxDevices], bool carveout_sized_grid,
+void launch_row_kernel(void (*kernel)(Params...), std::atomic<int> (&sm90)[kMaxDevices], bool smem_sized_grid,
                        int64_t grid, int threads, size_t smem, cudaStream_t stream, const Args&... args) {
   cudaLaunchConfig_t config{};
   config.gridDim = dim3(static_cast<unsigned>(grid));
@@ -134,7 +141,7 @@ void launch_row_kernel(void (*kernel)(Params...), std::atomic<int> (&sm90)[kMaxD
   cudaLaunchAttribute programmatic{};
   programmatic.id = cudaLaunchAttributeProgrammaticStreamSerialization;
   programmatic.val.programmaticStreamSerializationAllowed = 1;
-  if (launches_programmatically(threads, carveout_sized_grid) && !detail::env_disables_pdl() &&
+  if (launches_programmatically(threads, smem_sized_grid) && !detail::env_disables_pdl() &&
       runs_sm90_code(kernel, sm90)) {
     config.attrs = &programmatic;
     config.numAttrs = 1;
@@ -171,12 +178,12 @@ Status launch_persistent(const RowArgs<T>& a, const Op& op, int threads, cudaStr
   constexpr size_t kSmemPerThread = (kCache ? channel_cache_bytes_per_thread<Op, kVecs>() : 0) +
                                     (kRecips ? smooth_reciprocal_bytes_per_thread(kVecs) : 0);
   int ctas = 0;
-  bool carveout_sized = false;
+  bool smem_sized = false;
   INT8DIT_RETURN_IF_ERROR(resident_ctas(kernel, cache, threads, kSmemPerThread * kMaxThreads, &ctas, kMaxThreads,
-                                        /*keep_l1=*/kCache, &carveout_sized));
+                                        /*keep_l1=*/kCache, &smem_sized));
   static std::atomic<int> sm90[kMaxDevices] = {};
   const int64_t grid = std::min<int64_t>(a.rows, ctas);
-  launch_row_kernel(kernel, sm90, carveout_sized, grid, threads, kSmemPerThread * threads, stream, a,
+  launch_row_kernel(kernel, sm90, smem_sized, grid, threads, kSmemPerThread * threads, stream, a,
                     for_grid(op, a.rows, grid));
   return Status::Ok();
 }
@@ -213,7 +220,7 @@ Status launch_capped_cache(const RowArgs<T>& a, const Op& op, int threads, cudaS
   const size_t smem = channel_cache_bytes_per_thread<Op, kVecs>() * threads;
   static std::atomic<int> sm90[kMaxDevices] = {};
   const int64_t grid = std::min<int64_t>(a.rows, ctas);
-  launch_row_kernel(kernel, sm90, /*carveout_sized_grid=*/false, grid, threads, smem, stream, a, for_grid(op, a.rows, grid));
+  launch_row_kernel(kernel, sm90, /*smem_sized_grid=*/false, grid, threads, smem, stream, a, for_grid(op, a.rows, grid));
   *launched = true;
   return Status::Ok();
 }
@@ -232,7 +239,7 @@ Status launch_ring(const RowArgs<T>& a, const Op& op, int threads, int stages, c
   const size_t per_thread = ring_smem_bytes_per_thread<Op, kVecs, kCache, kRecips>(stages);
   int ctas = 0;
   INT8DIT_RETURN_IF_ERROR(resident_ctas(kernel, cache, threads, per_thread * kMaxRowThreads, &ctas));
-  launch_row_kernel(kernel, sm90, /*carveout_sized_grid=*/false, std::min<int64_t>(a.rows, ctas), threads,
+  launch_row_kernel(kernel, sm90, /*smem_sized_grid=*/false, std::min<int64_t>(a.rows, ctas), threads,
                     per_thread * threads, stream, a, op, stages);
   *launched = true;
   return Status::Ok();
@@ -341,7 +348,7 @@ Status launch_vector_rows(const RowArgs<T>& a, const Op& op, int threads, cudaSt
   }
   const int64_t grid = std::min<int64_t>(a.rows, 0x7fffffff);  // grid.x's limit; the kernel strides past it
   static std::atomic<int> sm90[kMaxDevices] = {};
-  launch_row_kernel(row_quantize_registers<T, Op, kVecs, false, false>, sm90, /*carveout_sized_grid=*/false, grid, threads,
+  launch_row_kernel(row_quantize_registers<T, Op, kVecs, false, false>, sm90, /*smem_sized_grid=*/false, grid, threads,
                     0, stream, a, op);
   return detail::last_launch_status(name);
 }
@@ -361,7 +368,7 @@ Status launch_row_quantize(const RowArgs<T>& a, const Op& op, bool op_vector_ok,
         return Status(StatusCode::kInternal, std::string(name) + ": the transforming op reached the scalar path");
       } else {
         static std::atomic<int> sm90[kMaxDevices] = {};
-        launch_row_kernel(row_quantize_streaming<T, Op>, sm90, /*carveout_sized_grid=*/false, a.rows, s.threads_per_row, 0,
+        launch_row_kernel(row_quantize_streaming<T, Op>, sm90, /*smem_sized_grid=*/false, a.rows, s.threads_per_row, 0,
                           stream, a, op);
         return detail::last_launch_status(name);
       }

@@ -73,19 +73,20 @@ constexpr int kept_l1_carveout_percent() { return kKeptL1CarveoutKb * 100 / kHop
 
 // Whether a row kernel is launched with programmatic stream serialization (on Hopper, INT8DIT_PDL not
 // 0; row_launch.cuh: launch_row_kernel). Every row kernel, except a persistent grid of one-warp CTAs
-// whose CTAs an SM the L1-keeping carveout cap set (caps_carveout_for_l1: LayerNorm's cached 32 x 6
-// kernel at 1152 and 1536 columns, 12 an SM). Such a grid splits its rows evenly over its CTAs;
-// launched programmatically, they land as the previous grid's leave, 3 an SM beside that grid's and
-// the rest wherever room opens first: 2-7 on the emptiest SM and 15, more than the cap's 12, on the
-// fullest (bench/results/h200/pdl_placement_800f999.txt), and the grid waits for its most crowded SM.
-// Measured on the H200 (bench/results/h200/quant_pdl_placement_*.md): LayerNorm 8192 x 1536 16.0 us
-// in stream order against 17.6 programmatic. Where registers set the count instead (the gated residual
-// norm's one-warp kernel, 178 registers, 11 an SM) the launches stayed balanced and programmatic was
-// 7% faster (24.9 against 26.6 us at 8192 x 1152); so were the 64-thread kernels (~1 us at 3072
-// columns; the probe at 64 threads, 24 KB and the same cap kept 6 an SM on every SM). The kernel still
-// releases the one after it early either way.
-constexpr bool launches_programmatically(int threads_per_cta, bool carveout_sized_grid) {
-  return !(carveout_sized_grid && threads_per_cta <= 32);
+// whose CTAs an SM shared memory sets (resident_ctas' smem_limited: LayerNorm's cached 32 x 6 kernel
+// at 1152 and 1536 columns, 12 KB a CTA, 12 an SM at the L1-keeping carveout where registers allow 16).
+// Such a grid splits its rows evenly over its CTAs; launched programmatically, they land as the
+// previous grid's leave, 3 an SM beside that grid's and the rest wherever room opens first: 2-7 on
+// the emptiest SM and 15, more than the 12 the grid is sized for, on the fullest
+// (bench/results/h200/pdl_placement_800f999.txt), and the grid waits for its most crowded SM.
+// Measured on the H200: LayerNorm 8192 x 1536 16.0 us in stream order against 17.6 programmatic
+// (quant_pdl_placement_9f1f05d.md, quant_c5ccc31.md). Where registers set the count instead (the gated
+// residual norm's one-warp kernel, 178 registers, 11 an SM) programmatic was 7% faster (24.9 against
+// 26.6 us at 8192 x 1152); so were the 64-thread kernels (~1 us at 3072 columns; the probe at 64
+// threads and 24 KB, 6 an SM by shared memory, kept 6 on every SM). The kernel still releases the one
+// after it early either way.
+constexpr bool launches_programmatically(int threads_per_cta, bool smem_sized_grid) {
+  return !(smem_sized_grid && threads_per_cta <= 32);
 }
 
 // The same parse, for tests: null means unset.

@@ -88,8 +88,8 @@ TEST(QuantRowPath, TheCarveoutHintLandsOnTheKeptCarveoutNotTheNextOneUp) {
   EXPECT_GT(hinted_kb, 132);
 }
 
-TEST(QuantRowPath, OnlyOneWarpGridsSizedByTheCarveoutCapLaunchInPlainStreamOrder) {
-  EXPECT_FALSE(launches_programmatically(32, /*carveout_sized_grid=*/true));  // LayerNorm's cached 32 x 6 rows
+TEST(QuantRowPath, OnlyOneWarpGridsThatSharedMemorySizesLaunchInPlainStreamOrder) {
+  EXPECT_FALSE(launches_programmatically(32, /*smem_sized_grid=*/true));  // LayerNorm's cached 32 x 6 rows
   EXPECT_TRUE(launches_programmatically(32, false));   // registers set the count: the gated residual norm
   EXPECT_TRUE(launches_programmatically(64, true));    // 3072 columns: faster programmatic
   EXPECT_TRUE(launches_programmatically(256, true));
