@@ -74,9 +74,10 @@ __device__ __forceinline__ void release_dependent_launch() {
 
 // Waits until the kernel before this one in the stream has completed and its writes are visible
 // (griddepcontrol.wait). On Hopper the row kernels are launched programmatically (row_launch.cuh:
-// launch_row_kernel; all but the persistent one-warp grids, row_path.h: launches_programmatically), so
-// that their launch and set-up overlap the end of the kernel before them (the previous layer's GEMM,
-// which releases its dependents at its last tiles); every row kernel therefore
+// launch_row_kernel; all but the persistent one-warp grids whose CTA count shared memory sets,
+// row_path.h: launches_programmatically), so that their launch and set-up overlap the end of the
+// kernel before them (the previous layer's GEMM, which releases its dependents at its last tiles);
+// every row kernel therefore
 // calls this before its first global access, read or write (its input may be that kernel's output,
 // its output buffers that kernel's input). Returns at once in a kernel launched without the attribute;
 // a no-op before sm_90, where the launcher never sets it.

@@ -88,7 +88,9 @@ Status resident_ctas(Kernel kernel, ResidentCtaCache& cache, int threads, size_t
           "cudaOccupancyMaxActiveBlocksPerMultiprocessor"));
     }
   }
-  int without_smem = 0;  // the CTAs an SM with no dynamic shared memory: what registers and threads allow
+  // The CTAs an SM with no dynamic shared memory, at the kernel's carveout: what registers, threads and
+  // static shared memory allow.
+  int without_smem = 0;
   INT8DIT_RETURN_IF_ERROR(detail::cuda_status(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&without_smem, kernel, threads, 0),
                                               "cudaOccupancyMaxActiveBlocksPerMultiprocessor"));
   const bool limited = per_sm < without_smem;
@@ -238,8 +240,10 @@ Status launch_ring(const RowArgs<T>& a, const Op& op, int threads, int stages, c
   static ResidentCtaCache cache = {};
   const size_t per_thread = ring_smem_bytes_per_thread<Op, kVecs, kCache, kRecips>(stages);
   int ctas = 0;
-  INT8DIT_RETURN_IF_ERROR(resident_ctas(kernel, cache, threads, per_thread * kMaxRowThreads, &ctas));
-  launch_row_kernel(kernel, sm90, /*smem_sized_grid=*/false, std::min<int64_t>(a.rows, ctas), threads,
+  bool smem_sized = false;
+  INT8DIT_RETURN_IF_ERROR(resident_ctas(kernel, cache, threads, per_thread * kMaxRowThreads, &ctas, kMaxRowThreads,
+                                        /*keep_l1=*/false, &smem_sized));
+  launch_row_kernel(kernel, sm90, smem_sized, std::min<int64_t>(a.rows, ctas), threads,
                     per_thread * threads, stream, a, op, stages);
   *launched = true;
   return Status::Ok();

@@ -81,8 +81,8 @@ constexpr int kept_l1_carveout_percent() { return kKeptL1CarveoutKb * 100 / kHop
 // (bench/results/h200/pdl_placement_800f999.txt), and the grid waits for its most crowded SM.
 // Measured on the H200: LayerNorm 8192 x 1536 16.0 us in stream order against 17.6 programmatic
 // (quant_pdl_placement_9f1f05d.md, quant_c5ccc31.md). Where registers set the count instead (the gated
-// residual norm's one-warp kernel, 178 registers, 11 an SM) programmatic was 7% faster (24.9 against
-// 26.6 us at 8192 x 1152); so were the 64-thread kernels (~1 us at 3072 columns; the probe at 64
+// residual norm's one-warp kernels: 178 registers and 11 an SM for several batch elements, 165 and 12
+// for one) programmatic was 7% faster (24.9 against 26.6 us at 8192 x 1152 with 8); so were the 64-thread kernels (~1 us at 3072 columns; the probe at 64
 // threads and 24 KB, 6 an SM by shared memory, kept 6 on every SM). The kernel still releases the one
 // after it early either way.
 constexpr bool launches_programmatically(int threads_per_cta, bool smem_sized_grid) {

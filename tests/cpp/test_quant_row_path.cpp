@@ -93,7 +93,7 @@ TEST(QuantRowPath, OnlyOneWarpGridsThatSharedMemorySizesLaunchInPlainStreamOrder
   EXPECT_TRUE(launches_programmatically(32, false));   // registers set the count: the gated residual norm
   EXPECT_TRUE(launches_programmatically(64, true));    // 3072 columns: faster programmatic
   EXPECT_TRUE(launches_programmatically(256, true));
-  EXPECT_TRUE(launches_programmatically(128, false));  // one CTA a row: the hardware places each as room opens
+  EXPECT_TRUE(launches_programmatically(128, false));  // e.g. one CTA a row, which the hardware places as room opens
 }
 
 }  // namespace
