@@ -152,6 +152,57 @@ TEST(DeviceGpu, PointerCheckTellsPinnedManagedAndInteriorPointersApart) {
   EXPECT_EQ(rows, (std::vector<int64_t>{2}));
 }
 
+// The check remembers the allocations it found good (src/core/pointer_check.cpp): a second look at a
+// pointer, or one into the same allocation, is answered from that memory and must agree with the
+// driver's answer; host memory checked after device memory is still refused.
+TEST(DeviceGpu, PointerCheckRemembersGoodAllocationsAndStillRefusesHostMemory) {
+  SKIP_WITHOUT_GPU();
+  DeviceArray<float> d(1024);
+  ASSERT_TRUE(detail::check_device_pointer(d.ptr, "x").ok());
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_TRUE(detail::check_device_pointer(d.ptr, "x").ok());
+    EXPECT_TRUE(detail::check_device_pointer(d.ptr + 777, "x").ok());
+  }
+  std::vector<float> host(1024);
+  Status st = detail::check_device_pointer(host.data(), "y");
+  EXPECT_EQ(st.code(), StatusCode::kInvalidArgument) << st.to_string();
+  EXPECT_NE(st.message().find("y points to host memory"), std::string::npos) << st.message();
+
+  float* pinned = nullptr;
+  ASSERT_EQ(cudaMallocHost(reinterpret_cast<void**>(&pinned), 4096), cudaSuccess);
+  for (int i = 0; i < 2; ++i) {  // a refusal is never remembered: the second answer is the driver's again
+    st = detail::check_device_pointer(pinned + 8, "z");
+    EXPECT_EQ(st.code(), StatusCode::kInvalidArgument) << st.to_string();
+  }
+  cudaFreeHost(pinned);
+
+  // More allocations than the memory holds: every one still passes, the first ones by a new query.
+  std::vector<float*> many(40, nullptr);
+  for (float*& p : many) ASSERT_EQ(cudaMalloc(reinterpret_cast<void**>(&p), 256), cudaSuccess);
+  for (int round = 0; round < 2; ++round) {
+    for (float* p : many) EXPECT_TRUE(detail::check_device_pointer(p + 3, "w").ok());
+  }
+  for (float* p : many) cudaFree(p);
+}
+
+// A pointer the memory would refuse is asked about again, and the error then is the driver's: here a
+// remembered allocation of device 0 checked while device 1 is current.
+TEST(DeviceGpu, PointerCheckOnAnotherDeviceStillFailsOnceRemembered) {
+  SKIP_WITHOUT_GPU();
+  int count = 0;
+  cudaGetDeviceCount(&count);
+  if (count < 2) GTEST_SKIP() << "needs two CUDA GPUs (this machine has " << count << ")";
+  ASSERT_EQ(cudaSetDevice(0), cudaSuccess);
+  DeviceArray<float> d(64);
+  ASSERT_TRUE(detail::check_device_pointer(d.ptr, "x").ok());
+  ASSERT_EQ(cudaSetDevice(1), cudaSuccess);
+  const Status st = detail::check_device_pointer(d.ptr, "x");
+  ASSERT_EQ(cudaSetDevice(0), cudaSuccess);
+  EXPECT_EQ(st.code(), StatusCode::kInvalidArgument) << st.to_string();
+  EXPECT_NE(st.message().find("x lives on device 0 but the current device is 1"), std::string::npos) << st.message();
+  EXPECT_TRUE(detail::check_device_pointer(d.ptr, "x").ok());
+}
+
 TEST(DeviceGpu, CheckingModeFindsNonFiniteScalesInDeviceMemory) {
   SKIP_WITHOUT_GPU();
   const float nan = std::numeric_limits<float>::quiet_NaN();

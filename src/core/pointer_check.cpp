@@ -1,0 +1,113 @@
+// check_device_pointer (cuda_check.h): is a pointer memory the current device can use?
+//
+// Every GPU entry point checks its pointers, so that a host pointer or one on another device gets an
+// error that says so instead of an illegal-address fault that ends the CUDA context. The check is one
+// driver query a pointer, ~0.15-0.2 us on the H200's host, and a GEMM call makes up to seven: 1.5 us
+// of host time where issue 3 asks for 5 us a call, launch included (bench/results/h200/gemm.md). So
+// each thread remembers the allocations it has found good (KnownRanges, keyed by the allocation's
+// address range, which the same query reports), and a pointer into one of them is judged from memory.
+//
+// NOTE: what memory cannot see is an allocation freed since it was remembered. A pointer into it
+// passes the check as it passed before (where the driver would now call it unknown, or name the
+// device that reused its addresses), so the check does not catch use after free, which no query at
+// call time can catch reliably anyway (PyTorch's caching allocator never frees). A pointer the memory
+// would reject is always asked about again before the call fails, so a reused address range never
+// turns a good pointer into an error.
+#include <cuda_runtime_api.h>
+
+#include <cstdint>
+#include <string>
+
+#include "core/cuda_check.h"
+#include "core/driver_api.h"
+#include "core/known_ranges.h"
+
+namespace int8dit::detail {
+namespace {
+
+thread_local KnownRanges known_ranges;
+
+// One driver call (cuPointerGetAttributes, five attributes) instead of cudaPointerGetAttributes, which
+// asks the driver for every attribute it reports (H200 host: six checks 0.81-1.02 us against 1.24
+// through the runtime; bench/results/h200/README.md). *range_size is 0 where the driver knows no
+// allocation there. False where the driver query is missing or fails, so the caller asks the runtime.
+bool place_from_driver(const void* ptr, PointerPlace* out, uintptr_t* range_begin, size_t* range_size) {
+  const auto query = driver_api().pointer_get_attributes;
+  if (!query) return false;
+  unsigned int memory_type = 0;
+  unsigned int is_managed = 0;  // zero-initialised: nonzero whether the driver writes one byte or four
+  int device = -1;
+  CUdeviceptr begin = 0;
+  size_t size = 0;
+  CUpointer_attribute attrs[5] = {CU_POINTER_ATTRIBUTE_MEMORY_TYPE, CU_POINTER_ATTRIBUTE_IS_MANAGED,
+                                  CU_POINTER_ATTRIBUTE_DEVICE_ORDINAL, CU_POINTER_ATTRIBUTE_RANGE_START_ADDR,
+                                  CU_POINTER_ATTRIBUTE_RANGE_SIZE};
+  void* data[5] = {&memory_type, &is_managed, &device, &begin, &size};
+  if (query(5, attrs, data, reinterpret_cast<CUdeviceptr>(ptr)) != CUDA_SUCCESS) return false;
+  if (is_managed != 0) {
+    out->kind = PointerPlace::kManaged;
+  } else if (memory_type == CU_MEMORYTYPE_DEVICE) {
+    out->kind = PointerPlace::kDevice;
+    out->device = device;
+  } else {
+    out->kind = PointerPlace::kHost;  // pinned, registered, or memory CUDA does not know
+  }
+  *range_begin = static_cast<uintptr_t>(begin);
+  *range_size = size;
+  return true;
+}
+
+Status place_from_runtime(const void* ptr, const char* name, PointerPlace* out) {
+  cudaPointerAttributes attr{};
+  cudaError_t err = cudaPointerGetAttributes(&attr, ptr);
+  if (err != cudaSuccess) {
+    cudaGetLastError();
+    return Status(StatusCode::kInvalidArgument,
+                  std::string(name) + " is not a pointer CUDA knows (" + cudaGetErrorString(err) +
+                      "): pass device memory from cudaMalloc or a CUDA tensor");
+  }
+  out->kind = attr.type == cudaMemoryTypeDevice    ? PointerPlace::kDevice
+              : attr.type == cudaMemoryTypeManaged ? PointerPlace::kManaged
+                                                   : PointerPlace::kHost;
+  out->device = attr.device;
+  return Status::Ok();
+}
+
+Status judge(const PointerPlace& place, const char* name) {
+  if (place.kind == PointerPlace::kHost) {
+    return Status(StatusCode::kInvalidArgument,
+                  std::string(name) + " points to host memory: the GPU entry points take device memory "
+                                      "(copy it with cudaMemcpy, or call int8dit::ref:: for the CPU)");
+  }
+  if (place.kind == PointerPlace::kDevice) {
+    int dev = 0;
+    cudaGetDevice(&dev);
+    if (place.device != dev) {
+      return Status(StatusCode::kInvalidArgument,
+                    std::string(name) + " lives on device " + std::to_string(place.device) +
+                        " but the current device is " + std::to_string(dev) + ": call cudaSetDevice first");
+    }
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Status check_device_pointer(const void* ptr, const char* name) {
+  const auto address = reinterpret_cast<uintptr_t>(ptr);
+  PointerPlace place;
+  if (known_ranges.find(address, &place)) {
+    if (judge(place, name).ok()) return Status::Ok();
+    known_ranges.forget(address);  // freed and reused since, or the current device changed: ask again
+  }
+  uintptr_t range_begin = 0;
+  size_t range_size = 0;
+  if (!place_from_driver(ptr, &place, &range_begin, &range_size)) {
+    INT8DIT_RETURN_IF_ERROR(place_from_runtime(ptr, name, &place));
+  }
+  Status st = judge(place, name);
+  if (st.ok()) known_ranges.add(range_begin, range_size, place);
+  return st;
+}
+
+}  // namespace int8dit::detail
