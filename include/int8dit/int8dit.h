@@ -6,6 +6,7 @@
 #include "int8dit/gemm.h"
 #include "int8dit/quantize.h"
 #include "int8dit/reference.h"
+#include "int8dit/residual.h"
 #include "int8dit/status.h"
 #include "int8dit/types.h"
 #include "int8dit/tune.h"
