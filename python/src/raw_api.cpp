@@ -6,6 +6,7 @@
 #include "int8dit/gemm.h"
 #include "int8dit/quantize.h"
 #include "int8dit/reference.h"
+#include "int8dit/residual.h"
 
 namespace nb = nanobind;
 using namespace nb::literals;
@@ -216,6 +217,27 @@ void concat_gelu_quantize_raw(bool host, uintptr_t a, int64_t a_cols, int64_t ld
                "concat_gelu_quantize");
 }
 
+// The gated residual update out = x + gate[b] * update (residual.h): the end of a DiT block, where
+// PyTorch's broadcasting addcmul does not vectorize. gate 0: none (1); out may be x or update itself.
+void gated_add_raw(bool host, DType type, int64_t rows, int64_t cols, uintptr_t x, int64_t ldx, uintptr_t update,
+                   int64_t ld_update, uintptr_t gate, int64_t ld_gate, int64_t tokens_per_batch, uintptr_t out,
+                   int64_t ld_out, uintptr_t stream) {
+  int8dit::GatedAddParams p;
+  p.rows = rows;
+  p.cols = cols;
+  p.type = type;
+  p.x = ptr<const void>(x);
+  p.ldx = ldx;
+  p.update = ptr<const void>(update);
+  p.ld_update = ld_update;
+  p.gate = ptr<const void>(gate);
+  p.ld_gate = ld_gate;
+  p.tokens_per_batch = tokens_per_batch;
+  p.out = ptr<void>(out);
+  p.ld_out = ld_out;
+  run_fused_op(host, p, stream, &int8dit::ref::gated_add, &int8dit::gated_add, "gated_add");
+}
+
 }  // namespace
 
 void register_raw_api(nb::module_& m) {
@@ -239,6 +261,8 @@ void register_raw_api(nb::module_& m) {
         "weight"_a, "smooth"_a, "q"_a, "q_scale"_a, "stream"_a);
   r.def("concat_gelu_quantize", &concat_gelu_quantize_raw, "host"_a, "a"_a, "a_cols"_a, "lda"_a, "h"_a, "h_cols"_a,
         "ldh"_a, "x_type"_a, "rows"_a, "smooth"_a, "q"_a, "q_scale"_a, "stream"_a);
+  r.def("gated_add", &gated_add_raw, "host"_a, "type"_a, "rows"_a, "cols"_a, "x"_a, "ldx"_a, "update"_a, "ld_update"_a,
+        "gate"_a, "ld_gate"_a, "tokens_per_batch"_a, "out"_a, "ld_out"_a, "stream"_a);
 }
 
 }  // namespace int8dit_py

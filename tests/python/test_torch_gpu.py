@@ -393,3 +393,19 @@ def test_gpu_diffusers_dit_norms_feed_their_int8_rows_to_their_readers():
     # and the block's fused forward its MLP norm's int8 rows straight to fc1
     assert PRODUCED.hits - hits == 3 * 2 and len(fed) == 2
     assert cos(out, unfused(**inputs)[0]) > 0.9999 and cos(out, ref(**inputs)[0]) > 0.995
+
+
+def test_gpu_gated_residual_add_matches_the_cpu_reference():
+    """The end of a DiT-XL/2 block (8 x 1024 x 1152, the gate a chunk of adaLN's six rows) and a row
+    length the 16-byte vectors do not fit, bit for bit against the C++ reference."""
+    from int8dit.torch.blocks import _gated_add_fits
+    from int8dit.torch.fused import gated_residual_add
+    torch.manual_seed(3)
+    for shape in ((8, 1024, 1152), (3, 50, 1001)):
+        h = torch.randn(*shape, dtype=torch.bfloat16)
+        update = torch.randn_like(h)
+        gate = torch.randn(shape[0], 6, shape[2], dtype=torch.bfloat16).chunk(6, 1)[5]
+        want = gated_residual_add(h, gate, update)
+        hc, gc, uc = h.cuda(), gate.cuda(), update.cuda()
+        assert _gated_add_fits(hc, gc, uc)
+        assert torch.equal(gated_residual_add(hc, gc, uc).cpu(), want)
