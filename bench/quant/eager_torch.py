@@ -13,7 +13,8 @@ import datetime
 import json
 import subprocess
 
-ROTATION_BYTES = 256e6  # as the C++ benchmark: inputs rotate over >= 256 MB so they come from DRAM
+ROTATION_BYTES = 256e6
+NOT_QUANTIZATION = {"gated_add"}  # timed beside the kernels for the models, outside issue 4's figures  # as the C++ benchmark: inputs rotate over >= 256 MB so they come from DRAM
 
 
 def quantize(v, torch):
@@ -34,6 +35,16 @@ def eager_op(op, k, torch, F, batches=1):
         return lambda x: quantize(x, torch)
     if op == "quantize_rows+smooth":
         return lambda x: quantize(x / smooth, torch)
+    if op == "gated_add":
+        # The end of a DiT block as diffusers runs it: torch.addcmul with the gate broadcast over the tokens
+        # (int8dit's blocks ran this before gated_add). One update tensor for every call, as below.
+        gate = torch.randn(batches, 1, k, device=dev, dtype=torch.bfloat16)
+        updates = {}
+
+        def add(x):
+            u = updates.setdefault(tuple(x.shape), torch.randn_like(x))
+            return torch.addcmul(x.view(batches, -1, k), gate, u.view(batches, -1, k))
+        return add
     if op.startswith("layernorm_modulate_quantize+residual"):
         # h = gate * attention + h (PyTorch's product, then the sum), then the norm as below. One attention
         # tensor for every call: where it fits the L2 this baseline is lenient.
@@ -111,7 +122,8 @@ def measure(report):
         row["speedup_vs_eager"] = us / row["time_us"]
         del inputs
         torch.cuda.empty_cache()
-    speedups = [r["speedup_vs_eager"] for r in report["rows"]]
+    # (over the quantization kernels: gated_add's baseline is a single PyTorch kernel, not an eager chain)
+    speedups = [r["speedup_vs_eager"] for r in report["rows"] if r["op"] not in NOT_QUANTIZATION]
     report["summary"]["min_speedup_vs_eager"] = min(speedups)
 
 

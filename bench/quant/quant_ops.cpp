@@ -7,6 +7,7 @@
 #include <cstdlib>
 
 #include "int8dit/quantize.h"
+#include "int8dit/residual.h"
 #include "timing.h"
 
 namespace bench_quant {
@@ -51,6 +52,9 @@ std::vector<OpCase> dit_cases() {
   cases.push_back({"layernorm_modulate_quantize+residual", 8192, 1152, 8});
   cases.push_back({"layernorm_modulate_quantize+residual+y", 8192, 1152, 8});
   cases.push_back({"layernorm_modulate_quantize+residual", 4096, 3072});
+  // The residual update that ends a DiT-XL/2 block (h + gate * MLP output; no quantization), which
+  // PyTorch's broadcasting addcmul runs at 1.7 TB/s: below the target's M x K, timed for the model.
+  cases.push_back({"gated_add", 8192, 1152, 8});
   return cases;
 }
 
@@ -63,10 +67,12 @@ OpResult run_op_case(const OpCase& c) {
   const bool smooth = c.op == "quantize_rows+smooth";
   const bool residual = c.op.rfind("layernorm_modulate_quantize+residual", 0) == 0;
   const bool with_y = c.op == "layernorm_modulate_quantize+y" || c.op == "layernorm_modulate_quantize+residual+y";
+  const bool gated_add = c.op == "gated_add";
   const size_t mk = static_cast<size_t>(c.m * c.k);
 
   OpResult r;
-  r.bytes = 2.0 * mk + mk + 4.0 * c.m + (with_y ? 2.0 * mk : 0.0);
+  r.bytes = gated_add ? 3 * 2.0 * mk + 2.0 * c.k * c.batches  // x and the update read, the sum written, the gates
+                      : 2.0 * mk + mk + 4.0 * c.m + (with_y ? 2.0 * mk : 0.0);
   if (smooth) r.bytes += 4.0 * c.k;
   if (c.op.rfind("layernorm", 0) == 0) r.bytes += 2.0 * 2 * c.k * c.batches;  // each batch element's shift and scale
   if (residual) r.bytes += 2.0 * mk + 2.0 * mk + 2.0 * c.k * c.batches;  // the update read, h written, the gates
@@ -79,7 +85,7 @@ OpResult run_op_case(const OpCase& c) {
     bufs[s].q = device_alloc<int8_t>(mk);
     bufs[s].scale = device_alloc<float>(static_cast<size_t>(c.m));
     if (with_y) bufs[s].y = device_alloc<uint16_t>(mk);
-    if (residual) {
+    if (residual || gated_add) {
       bufs[s].update = device_alloc<uint16_t>(mk);
       bufs[s].x_out = device_alloc<uint16_t>(mk);
       fill_bf16(bufs[s].update, mk, 4321u + s);
@@ -99,7 +105,12 @@ OpResult run_op_case(const OpCase& c) {
 
   auto launch = [&](int call) {
     const BufferSet& b = bufs[static_cast<size_t>(call % sets)];
-    if (c.op.rfind("quantize_rows", 0) == 0) {
+    if (gated_add) {  // the gates: the modulation buffer's shift rows, as one chunk of an adaLN output
+      int8dit::GatedAddParams p;
+      p.rows = c.m, p.cols = c.k, p.x = b.x, p.ldx = c.k, p.update = b.update, p.ld_update = c.k;
+      p.gate = mod, p.ld_gate = 2 * c.k, p.tokens_per_batch = c.m / c.batches, p.out = b.x_out, p.ld_out = c.k;
+      require_ok(int8dit::gated_add(p, nullptr), c.op);
+    } else if (c.op.rfind("quantize_rows", 0) == 0) {
       int8dit::QuantizeRowsParams p;
       p.rows = c.m, p.cols = c.k, p.x = b.x, p.ldx = c.k, p.q = b.q, p.ldq = c.k, p.scale = b.scale;
       p.smooth = smooth ? smooth_vec : nullptr;
