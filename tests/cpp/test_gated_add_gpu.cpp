@@ -6,6 +6,7 @@
 #include <cuda_runtime_api.h>
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -21,9 +22,11 @@ using int8dit::Status;
 
 enum class Where { kSeparate, kOverX, kOverUpdate };
 
-struct Run {
-  std::vector<uint16_t> out;  // the output buffer after the call, padding included
-};
+// Equal bits, or both NaN: the GPU's conversions write the canonical NaN (0x7fff) where the reference
+// keeps the sign and quiets the payload; DESIGN.md asks for NaN in, NaN out, not for its bits.
+bool same_value(uint16_t got, uint16_t want, DType t) {
+  return got == want || (std::isnan(from_half(got, t)) && std::isnan(from_half(want, t)));
+}
 
 // x and update: [rows, ldx]; gate: [batches, 3 * cols] with the gate in its middle third; out [rows, ld_out].
 void check_case(const Case& c, bool gated, Where where, int64_t misalign) {
@@ -68,7 +71,7 @@ void check_case(const Case& c, bool gated, Where where, int64_t misalign) {
   // Bit for bit, padding included: the reference leaves padding (and the misaligned lead) poisoned.
   int64_t bad = 0;
   for (size_t i = 0; i < got.size() && bad < 5; ++i) {
-    if (got[i] != want[i]) {
+    if (!same_value(got[i], want[i], c.type)) {
       ++bad;
       ADD_FAILURE() << "element " << i << " (row " << (static_cast<int64_t>(i) - misalign) / ld_out << "): got 0x"
                     << std::hex << got[i] << ", want 0x" << want[i] << std::dec;
@@ -105,7 +108,10 @@ TEST(GatedAddGpu, ManyBatchesOfOneRowEach) {
   DeviceArray<uint16_t> dx(x), du(update), dg(gate), dout(std::vector<uint16_t>(x.size(), kPoisonHalf));
   p.x = dx.get(), p.update = du.get(), p.gate = dg.get(), p.out = dout.get();
   ASSERT_TRUE(int8dit::gated_add(p, nullptr).ok());
-  EXPECT_EQ(dout.download(), want);
+  const auto got = dout.download();
+  int64_t bad = 0;
+  for (size_t i = 0; i < got.size(); ++i) bad += same_value(got[i], want[i], c.type) ? 0 : 1;
+  EXPECT_EQ(bad, 0);
 }
 
 TEST(GatedAddGpu, BadCallsAreRefusedAndWriteNothing) {
