@@ -107,7 +107,8 @@ def measure(report):
         "method": "PyTorch eager on the same GPU (CUDA events, median of 10 batches of 5 calls, inputs rotating "
                   "over >= 256 MB): quantize = x.abs().amax(-1) / 127, round(x / scale).clamp(-127, 127).to(int8), "
                   "after F.layer_norm * (1 + scale) + shift, diffusers RMSNorm, F.gelu(approximate='tanh'), or "
-                  "torch.cat of a slice and F.gelu of the rest",
+                  "torch.cat of a slice and F.gelu of the rest; gated_add against torch.addcmul with the gate "
+                  "broadcast over the tokens (its update tensor the same every call)",
         "torch": torch.__version__,
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
     }
