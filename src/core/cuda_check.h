@@ -3,7 +3,9 @@
 
 #include <cuda_runtime_api.h>
 
+#include <initializer_list>
 #include <string>
+#include <utility>
 
 #include "int8dit/status.h"
 
@@ -22,6 +24,9 @@ inline Status last_launch_status(const char* kernel) {
 
 // Ok if `ptr` is device (or managed) memory the current device can use; a clear error otherwise.
 Status check_device_pointer(const void* ptr, const char* name);
+// The same for each non-null pointer of a call, in order (the first error is returned), asking for the
+// current device and the thread's remembered allocations once for all of them (pointer_check.cpp).
+Status check_device_pointers(std::initializer_list<std::pair<const void*, const char*>> pointers);
 
 }  // namespace int8dit::detail
 

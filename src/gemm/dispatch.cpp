@@ -119,15 +119,13 @@ Status select_kernel(const GemmParams& p, const GemmOptions* opts, const GemmKer
 }
 
 Status check_pointers(const GemmParams& p) {
-  using detail::check_device_pointer;
-  INT8DIT_RETURN_IF_ERROR(check_device_pointer(p.a, "A"));
-  INT8DIT_RETURN_IF_ERROR(check_device_pointer(p.b, "B"));
-  INT8DIT_RETURN_IF_ERROR(check_device_pointer(p.d, "D"));
-  if (p.scale_a) INT8DIT_RETURN_IF_ERROR(check_device_pointer(p.scale_a, "scale_a"));
-  if (p.scale_b) INT8DIT_RETURN_IF_ERROR(check_device_pointer(p.scale_b, "scale_b"));
-  if (p.bias) INT8DIT_RETURN_IF_ERROR(check_device_pointer(p.bias, "bias"));
-  if (p.workspace) INT8DIT_RETURN_IF_ERROR(check_device_pointer(p.workspace, "workspace"));
-  return Status::Ok();
+  return detail::check_device_pointers({{p.a, "A"},
+                                        {p.b, "B"},
+                                        {p.d, "D"},
+                                        {p.scale_a, "scale_a"},
+                                        {p.scale_b, "scale_b"},
+                                        {p.bias, "bias"},
+                                        {p.workspace, "workspace"}});
 }
 
 }  // namespace

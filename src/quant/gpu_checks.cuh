@@ -19,9 +19,7 @@ inline Status check_gpu_input_type(DType t, const char* op) {
 
 // Each non-null pointer must be memory the current device can use.
 inline Status check_device_pointers(std::initializer_list<std::pair<const void*, const char*>> ptrs) {
-  for (const auto& [ptr, name] : ptrs)
-    if (ptr) INT8DIT_RETURN_IF_ERROR(detail::check_device_pointer(ptr, name));
-  return Status::Ok();
+  return detail::check_device_pointers(ptrs);
 }
 
 }  // namespace int8dit::quant
