@@ -169,8 +169,8 @@ def markdown(report):
     if report.get("notes"):
         lines += ["## Notes", ""] + [f"- {n}" for n in report["notes"]] + [""]
     lines += [
-        "Batches: the adaLN batch elements (rows M / batches share one shift and scale); * below the target's "
-        "M x K (not in the summary).",
+        "Batches: the adaLN batch elements (rows M / batches share one shift and scale); * not in the summary: "
+        "below the target's M x K, or not a quantization kernel (gated_add).",
         "",
         "| op | M | K | batches | int8dit us | GB/s | of copy | eager torch us | speedup | same-size copy us | "
         "of same-size copy |",

@@ -91,7 +91,7 @@ int main(int argc, char** argv) {
     const double of_same = r.same_size_copy_us / r.us;  // the kernel's bandwidth over the same-size copy's
     std::printf("%-32s %6lld %6lld %7lld %10.2f %9.0f %9.3f %9.2f %12.3f%s\n", c.op.c_str(), static_cast<long long>(c.m),
                 static_cast<long long>(c.k), static_cast<long long>(c.batches), r.us, gbps, fraction,
-                r.same_size_copy_us, of_same, c.counts_for_target() ? "" : "  (below the target's M x K)");
+                r.same_size_copy_us, of_same, c.counts_for_target() ? "" : "  (not in the summary)");
     std::fflush(stdout);
     std::string name = c.op + " " + std::to_string(c.m) + "x" + std::to_string(c.k);
     if (c.batches > 1) name += " (" + std::to_string(c.batches) + " batch elements)";
