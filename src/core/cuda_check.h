@@ -22,9 +22,10 @@ inline Status last_launch_status(const char* kernel) {
   return cuda_status(cudaGetLastError(), kernel);
 }
 
-// Ok if `ptr` is device (or managed) memory the current device can use; a clear error otherwise.
+// Ok if `ptr` is device (or managed) memory the current device can use; a clear error otherwise (null
+// included).
 Status check_device_pointer(const void* ptr, const char* name);
-// The same for each non-null pointer of a call, in order (the first error is returned), asking for the
+// The same for each non-null pointer of a call (null ones are the call's optional inputs, skipped), in order (the first error is returned), asking for the
 // current device and the thread's remembered allocations once for all of them (pointer_check.cpp).
 Status check_device_pointers(std::initializer_list<std::pair<const void*, const char*>> pointers);
 

@@ -133,6 +133,9 @@ Status check_device_pointers(std::initializer_list<std::pair<const void*, const 
   return Status::Ok();
 }
 
-Status check_device_pointer(const void* ptr, const char* name) { return check_device_pointers({{ptr, name}}); }
+Status check_device_pointer(const void* ptr, const char* name) {
+  if (!ptr) return Status(StatusCode::kInvalidArgument, std::string(name) + " is null: pass device memory");
+  return check_device_pointers({{ptr, name}});
+}
 
 }  // namespace int8dit::detail

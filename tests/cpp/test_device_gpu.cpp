@@ -50,6 +50,19 @@ TEST(KernelFamily, AmpereAndAdaUseMmaSyncAndHopperUsesWgmma) {
   EXPECT_EQ(kernel_family_for(90), KernelFamily::kSm90Wgmma);
 }
 
+// A null pointer is refused by name before any CUDA call (so on any machine), where the device
+// checking mode would otherwise hand it to cudaMemcpyAsync.
+TEST(PointerCheck, NullIsRefusedByNameWithoutACudaCall) {
+  Status st = detail::check_device_pointer(nullptr, "scale");
+  EXPECT_EQ(st.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(st.message().find("scale is null"), std::string::npos) << st.message();
+  std::vector<int64_t> rows;
+  st = find_nonfinite_rows_on_device(nullptr, 4, nullptr, &rows);
+  EXPECT_EQ(st.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(st.message().find("scale is null"), std::string::npos) << st.message();
+  EXPECT_TRUE(detail::check_device_pointers({{nullptr, "optional"}}).ok());  // a call's optional inputs
+}
+
 TEST(CudaErrors, StatusCarriesTheCudaErrorNameAndString) {
   const Status st = detail::cuda_status(cudaErrorInvalidValue, "cudaMemcpy (test)");
   EXPECT_EQ(st.code(), StatusCode::kCudaError);
