@@ -118,3 +118,27 @@ def test_the_report_shows_the_gpu_time_by_kind():
                         {"kind": "attention", "device_us": 400.0, "kernels": 2}]}
     text = "\n".join(profile_lines({"int8dit": {"median_ms": 2.0, "profile": prof}}))
     assert "| int8dit GEMM | 12 | 0.600 | 0.60 |" in text and "| attention | 2 | 0.400 | 0.40 |" in text
+
+
+def test_the_kernel_table_gives_each_kernel_the_time_it_owns_and_the_wait_of_its_early_start():
+    # A gated_add launched early behind a GEMM (PDL) is recorded from its early start: 50 us, of which it
+    # owns the 20 after the GEMM ends. The table ranks by owned time and keeps the wait apart.
+    from int8dit.bench.profile import device_intervals, top_kernels
+
+    events = [_event("gemm", 0.0, 100.0), _event("gated_add", 70.0, 120.0), _event("gemm", 120.0, 150.0),
+              _event("gated_add", 150.0, 170.0), _event("flash_fwd", 170.0, 175.0),
+              _event("aten::add", 60.0, 180.0, "DeviceType.CPU")]
+    rows = top_kernels(device_intervals(events), top=2)
+    assert rows == [{"name": "gemm", "calls": 2, "device_us": 130.0, "early_us": 0.0},
+                    {"name": "gated_add", "calls": 2, "device_us": 40.0, "early_us": 30.0}]
+
+
+def test_the_report_renders_the_kernel_table_and_older_operator_tables():
+    kernels = {"wall_us": 2000.0, "device_us": 1000.0, "device_busy": 0.5,
+               "top": [{"name": "gated_add_kernel", "calls": 4, "device_us": 80.0, "early_us": 120.0}]}
+    text = "\n".join(profile_lines({"int8dit": {"median_ms": 2.0, "profile": kernels}}))
+    assert "| kernel | calls | GPU ms | started early, ms |" in text
+    assert "| `gated_add_kernel` | 4 | 0.080 | 0.120 |" in text
+    older = dict(kernels, top=[{"name": "gated_add_kernel", "calls": 4, "device_us": 200.0, "cpu_us": 0.0}])
+    text = "\n".join(profile_lines({"int8dit": {"median_ms": 2.0, "profile": older}}))
+    assert "| operator | calls | GPU ms | CPU ms |" in text and "| `gated_add_kernel` | 4 | 0.200 | 0.000 |" in text

@@ -68,14 +68,15 @@ def device_intervals(events) -> list:
 
 
 def _exclusive_spans(intervals) -> list:
-    """[(name, us)]: each interval's time not already covered by an earlier-starting one. A kernel
-    launched with programmatic dependent launch starts (and is timed from) while the one before it still
-    runs, then waits for it in griddepcontrol.wait: summed as they are, the overlap would count twice
-    and the GPU look more than busy. One stream's kernels run one at a time otherwise, so the time a
-    kernel owns is from the later of its start and the previous kernel's end."""
+    """[(name, owned us, recorded us)]: each interval's time not already covered by an earlier-starting
+    one, and its whole recorded duration. A kernel launched with programmatic dependent launch starts
+    (and is timed from) while the one before it still runs, then waits for it in griddepcontrol.wait:
+    summed as they are, the overlap would count twice and the GPU look more than busy. One stream's
+    kernels run one at a time otherwise, so the time a kernel owns is from the later of its start and
+    the previous kernel's end."""
     spans, covered_to = [], float("-inf")
     for name, start, end in sorted(intervals, key=lambda i: i[1]):
-        spans.append((name, max(0.0, end - max(start, covered_to))))
+        spans.append((name, max(0.0, end - max(start, covered_to)), end - start))
         covered_to = max(covered_to, end)
     return spans
 
@@ -85,7 +86,7 @@ def gpu_time_by_kind(intervals) -> list:
     time no earlier kernel covers (_exclusive_spans): [{"kind", "device_us", "kernels"}...], most time
     first."""
     kinds: dict = {}
-    for name, us in _exclusive_spans(intervals):
+    for name, us, _ in _exclusive_spans(intervals):
         k = kinds.setdefault(kernel_kind(name), {"device_us": 0.0, "kernels": 0})
         k["device_us"] += us
         k["kernels"] += 1
@@ -93,9 +94,27 @@ def gpu_time_by_kind(intervals) -> list:
                   key=lambda r: r["device_us"], reverse=True)
 
 
+def top_kernels(intervals, top: int) -> list:
+    """The ``top`` kernels by the GPU time they own (_exclusive_spans), by name: [{"name", "calls",
+    "device_us", "early_us"}...], early_us being the rest of their recorded time, spent launched early
+    under programmatic dependent launch while the kernel before them still ran. A kernel's recorded
+    time (what torch.profiler's own tables give) counts that wait, which can be a whole tile of the
+    GEMM before it (CUTLASS's Hopper GEMMs release their dependents once their last tiles' mainloops
+    are done): the tables up to e2e_gated_add_54907e6.md listed recorded times, where int8dit's
+    gated_add read 48 us a call in Flux-dev, more than twice a copy of its bytes."""
+    rows: dict = {}
+    for name, own, recorded in _exclusive_spans(intervals):
+        r = rows.setdefault(name, {"name": name, "calls": 0, "device_us": 0.0, "early_us": 0.0})
+        r["calls"] += 1
+        r["device_us"] += own
+        r["early_us"] += recorded - own
+    ranked = sorted(rows.values(), key=lambda r: r["device_us"], reverse=True)[:top]
+    return [dict(r, device_us=round(r["device_us"], 1), early_us=round(r["early_us"], 1)) for r in ranked]
+
+
 def device_time_us(intervals) -> float:
     """The time at least one device-side event ran: the union of the intervals (overlaps once)."""
-    return sum(us for _, us in _exclusive_spans(intervals))
+    return sum(us for _, us, _ in _exclusive_spans(intervals))
 
 
 def profile_forward(torch, fn: Callable[[], object], top: int = 10) -> dict:
@@ -105,8 +124,9 @@ def profile_forward(torch, fn: Callable[[], object], top: int = 10) -> dict:
     ratio; well below 1 means the host, not the kernels, set the pace), "by_kind" (that GPU time by
     kind of kernel: int8dit's quantization, attention, GEMMs (CUTLASS: int8dit's W8A8 in its paths;
     cuBLAS), norms, elementwise),
-    "top": [{"name", "calls", "device_us", "cpu_us"}...]} with ``top`` operators by self GPU time (by
-    self CPU time where no GPU ran)."""
+    "top": the ``top`` kernels by the GPU time they own (top_kernels: [{"name", "calls", "device_us",
+    "early_us"}...]), or where no kernel ran the operators by self CPU time ([{"name", "calls",
+    "device_us", "cpu_us"}...])}."""
     from torch.profiler import ProfilerActivity, profile
 
     cuda = torch.cuda.is_available()
@@ -127,7 +147,6 @@ def profile_forward(torch, fn: Callable[[], object], top: int = 10) -> dict:
     # events (kernels, copies) make the total, each kernel's own time (PDL overlaps once).
     intervals = device_intervals(prof.events())
     device_us = device_time_us(intervals)
-    key = _device_us if device_us > 0 else (lambda e: float(e.self_cpu_time_total))
     def row(e) -> dict:
         return {"name": e.key, "calls": int(e.count), "device_us": round(_device_us(e), 1),
                 "cpu_us": round(float(e.self_cpu_time_total), 1)}
@@ -138,7 +157,8 @@ def profile_forward(torch, fn: Callable[[], object], top: int = 10) -> dict:
     result = {"wall_us": round(wall_us, 1), "device_us": round(device_us, 1),
               "device_busy": round(device_us / wall_us, 3) if wall_us > 0 else 0.0,
               "by_kind": gpu_time_by_kind(intervals),
-              "top": [row(e) for e in sorted(events, key=key, reverse=True)[:top] if key(e) > 0],
+              "top": (top_kernels(intervals, top) if device_us > 0 else
+                      [row(e) for e in sorted(events, key=cpu, reverse=True)[:top] if cpu(e) > 0]),
               "top_cpu": [row(e) for e in sorted(events, key=cpu, reverse=True)[:top] if cpu(e) > 0],
               "top_python": python_hotspots(torch, fn, top)}
     if cuda and device_us == 0:

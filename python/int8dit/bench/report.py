@@ -117,6 +117,14 @@ _PROFILE_TABLES = [
 ]
 
 
+# The top table of a profile with kernels in it (profile.top_kernels; e2e JSON files written before it
+# hold operators by their recorded GPU time, which the first row of _PROFILE_TABLES renders).
+_TOP_KERNELS = ("Kernels by the GPU time they own (a kernel launched early under programmatic dependent launch "
+                "owns only the time after the kernel before it ends; \"started early\" is the rest of its recorded "
+                "time, spent waiting for that kernel):", "kernel", ("GPU ms", "device_us"),
+                ("started early, ms", "early_us"))
+
+
 def profile_lines(paths: dict) -> list:
     """Per path with a profile (e2e --profile): GPU busy share, the top operators by GPU time, and the
     host side's top entries (by self CPU time; Python functions by own time)."""
@@ -141,6 +149,8 @@ def profile_lines(paths: dict) -> list:
         for key, caption, first, (h1, k1), (h2, k2) in _PROFILE_TABLES:
             if not p.get(key):
                 continue
+            if key == "top" and "early_us" in p[key][0]:  # kernels by owned time (profile.top_kernels)
+                caption, first, (h1, k1), (h2, k2) = _TOP_KERNELS
             out += ([caption, ""] if caption else []) + [f"| {first} | calls | {h1} | {h2} |", "| --- | --- | --- | --- |"]
             out += [f"| `{_cell(r['name'])}` | {r['calls']} | {r[k1] / 1e3:.3f} | {r[k2] / 1e3:.3f} |" for r in p[key]]
             out.append("")
