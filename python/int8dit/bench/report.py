@@ -135,7 +135,7 @@ def profile_lines(paths: dict) -> list:
             continue
         if not out:
             out += ["One forward under torch.profiler, per path: kernel time over wall time (well below 1: the "
-                    "host sets the pace) and the operators with the most self GPU time.", ""]
+                    "host sets the pace) and the kernels with the most GPU time.", ""]
         out += [f"**{LABELS.get(path, path)}**: wall {p['wall_us'] / 1e3:.2f} ms, kernels {p['device_us'] / 1e3:.2f} ms "
                 f"(GPU busy {p['device_busy']:.2f})" + (f"; {p['note']}" if p.get("note") else ""), ""]
         if p.get("by_kind") and p["device_us"] > 0:
