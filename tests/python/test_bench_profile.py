@@ -143,3 +143,26 @@ def test_the_report_renders_the_kernel_table_and_older_operator_tables():
     older = dict(kernels, top=[{"name": "gated_add_kernel", "calls": 4, "device_us": 200.0, "cpu_us": 0.0}])
     text = "\n".join(profile_lines({"int8dit": {"median_ms": 2.0, "profile": older}}))
     assert "| operator | calls | GPU ms | CPU ms |" in text and "| `gated_add_kernel` | 4 | 0.200 | 0.000 |" in text
+
+
+def test_the_report_sets_each_kind_of_kernel_beside_the_bf16_path_run_the_same_way():
+    from int8dit.bench.report import kind_comparison_lines
+
+    def prof(kinds):
+        return {"profile": {"wall_us": 1.0, "device_us": 1.0, "device_busy": 1.0,
+                            "by_kind": [{"kind": k, "device_us": us, "kernels": n} for k, us, n in kinds]}}
+
+    paths = {"bf16_graph": prof([("cuBLAS GEMM", 9000.0, 10), ("attention", 2000.0, 2)]),
+             "int8dit_graph": prof([("CUTLASS GEMM", 5000.0, 10), ("attention", 2000.0, 2),
+                                    ("int8dit quantization", 500.0, 6)]),
+             "int8dit": prof([("CUTLASS GEMM", 5000.0, 10)])}  # no eager bf16 profile: no table
+    text = "\n".join(kind_comparison_lines(paths))
+    assert text.count("| kind of kernel |") == 1
+    assert "| kind of kernel | bf16 + CUDA graph | int8dit + CUDA graph | difference |" in text
+    assert "| cuBLAS GEMM | 9.000 (10) | - | -9.000 |" in text
+    assert "| CUTLASS GEMM | - | 5.000 (10) | +5.000 |" in text
+    assert "| attention | 2.000 (2) | 2.000 (2) | +0.000 |" in text
+    assert "| int8dit quantization | - | 0.500 (6) | +0.500 |" in text
+    assert "| all kernels | 11.000 | 7.500 | -3.500 |" in text
+    rows = [line.split(" | ")[0] for line in text.splitlines() if line.startswith("| ") and "kind of" not in line and "---" not in line]
+    assert rows[:2] == ["| cuBLAS GEMM", "| CUTLASS GEMM"]  # the largest kinds first

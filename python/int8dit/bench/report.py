@@ -90,6 +90,7 @@ def markdown(doc: dict) -> str:
             lines.append(f"| {LABELS.get(path, path)} | {e['median_ms']:.2f} | {speed} | {same} "
                          f"| {_gib(e.get('weight_bytes'))} | {_gib(e.get('peak_bytes'))} | {cos} | {rel} |")
         lines.append("")
+        lines += kind_comparison_lines(r["paths"])
         lines += profile_lines(r["paths"])
     m = doc.get("minilm")
     if m:
@@ -115,6 +116,39 @@ _PROFILE_TABLES = [
     ("top_python", "Python, by own time under cProfile (ranks, does not time):", "function",
      ("own ms", "own_us"), ("cumulative ms", "cum_us")),
 ]
+
+
+def kind_comparison_lines(paths: dict) -> list:
+    """Per profiled path with a profiled bf16 twin run the same way (same_mode_bf16): the GPU time of each
+    kind of kernel in both, side by side, and the difference: where the quantized forward saves and
+    where it spends (its quantization passes), and what both still spend alike (attention, the
+    elementwise work around it)."""
+    out = []
+    for path, e in paths.items():
+        twin = same_mode_bf16(path)
+        mine, theirs = (e.get("profile") or {}).get("by_kind"), (paths.get(twin, {}).get("profile") or {}).get("by_kind")
+        if twin == path or not mine or not theirs:
+            continue
+        ours = {r["kind"]: r for r in mine}
+        bf16 = {r["kind"]: r for r in theirs}
+        kinds = sorted(set(ours) | set(bf16), key=lambda k: -max(ours.get(k, {}).get("device_us", 0.0),
+                                                                  bf16.get(k, {}).get("device_us", 0.0)))
+        label, twin_label = LABELS.get(path, path), LABELS.get(twin, twin)
+        out += [f"GPU time by kind of kernel, {label} against {twin_label} (ms; kernels in brackets; "
+                "each kernel owning only the time after the kernel before it ends):", "",
+                f"| kind of kernel | {twin_label} | {label} | difference |", "| --- | --- | --- | --- |"]
+
+        def cell(r):
+            return f"{r['device_us'] / 1e3:.3f} ({r['kernels']})" if r else "-"
+
+        for k in kinds:
+            a, b = bf16.get(k), ours.get(k)
+            diff = ((b or {}).get("device_us", 0.0) - (a or {}).get("device_us", 0.0)) / 1e3
+            out.append(f"| {k} | {cell(a)} | {cell(b)} | {diff:+.3f} |")
+        total_a = sum(r["device_us"] for r in theirs) / 1e3
+        total_b = sum(r["device_us"] for r in mine) / 1e3
+        out += [f"| all kernels | {total_a:.3f} | {total_b:.3f} | {total_b - total_a:+.3f} |", ""]
+    return out
 
 
 # The top table of a profile with kernels in it (profile.top_kernels; e2e JSON files written before it
