@@ -51,6 +51,8 @@ _TORCH_NAMES = {
     "calibrate": "int8dit.calibration",
     "save_quantized": "int8dit.serialization",
     "load_quantized": "int8dit.serialization",
+    "use_cuda_graphs": "int8dit.torch.cuda_graphs",
+    "stop_cuda_graphs": "int8dit.torch.cuda_graphs",
 }
 
 

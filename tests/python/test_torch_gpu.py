@@ -409,3 +409,53 @@ def test_gpu_gated_residual_add_matches_the_cpu_reference():
         hc, gc, uc = h.cuda(), gate.cuda(), update.cuda()
         assert _gated_add_fits(hc, gc, uc)
         assert torch.equal(gated_residual_add(hc, gc, uc).cpu(), want)
+
+
+@torch.no_grad()
+def test_gpu_use_cuda_graphs_replays_the_eager_forward_on_new_inputs():
+    # One capture a signature; later calls copy their tensors in and replay. The int8dit MLP's kernels
+    # are deterministic, so the replay is the eager forward bit for bit, on every new input.
+    from int8dit.torch import cuda_graphs_of, stop_cuda_graphs, use_cuda_graphs
+
+    m = _mlp()
+    quantize_(m)
+    xs = [torch.randn(2, 256, 1024, device="cuda", dtype=torch.bfloat16) for _ in range(3)]
+    expect = [m(x) for x in xs]
+    use_cuda_graphs(m)
+    got = [m(x) for x in xs]
+    for g, e in zip(got, expect):
+        assert torch.equal(g, e)
+    graphs = cuda_graphs_of(m)
+    assert len(graphs.graphs) == 1 and graphs.replays == 3 and graphs.eager_calls == 0
+    assert torch.equal(m(xs[0][:, :100]), expect[0][:, :100])  # a new shape: a second graph
+    assert len(graphs.graphs) == 2
+    stop_cuda_graphs(m)
+    assert torch.equal(m(xs[1]), expect[1])
+
+
+@torch.no_grad()
+def test_gpu_use_cuda_graphs_serves_a_quantized_diffusers_dit_across_timesteps():
+    # As a pipeline calls its transformer: the same shapes every step, new latents and timesteps.
+    diffusers = pytest.importorskip("diffusers", reason="diffusers is not installed (carry its wheel)")
+    from int8dit.torch import cuda_graphs_of, use_cuda_graphs
+
+    torch.manual_seed(0)
+    model = diffusers.DiTTransformer2DModel(
+        activation_fn="gelu-approximate", attention_bias=True, attention_head_dim=72, dropout=0.0, in_channels=4,
+        norm_elementwise_affine=False, norm_num_groups=32, norm_type="ada_norm_zero", num_attention_heads=16,
+        num_embeds_ada_norm=1000, num_layers=2, out_channels=8, patch_size=2, sample_size=64,
+        upcast_attention=False).to("cuda", torch.bfloat16).eval()
+    quantize_(model)
+
+    def step(t):
+        return dict(hidden_states=torch.randn(2, 4, 64, 64, device="cuda", dtype=torch.bfloat16),
+                    timestep=torch.full((2,), t, device="cuda"), class_labels=torch.tensor([3, 7], device="cuda"),
+                    return_dict=False)
+
+    steps = [step(t) for t in (900, 500, 100)]
+    expect = [model(**s)[0] for s in steps]
+    use_cuda_graphs(model)
+    for s, e in zip(steps, expect):
+        assert cos(model(**s)[0], e) > 0.99999
+    graphs = cuda_graphs_of(model)
+    assert len(graphs.graphs) == 1 and graphs.replays == 3 and not graphs.failed

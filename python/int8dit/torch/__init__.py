@@ -1,5 +1,6 @@
 """PyTorch layer of int8dit: custom ops, the quantized Linear, and quantize_ for whole models."""
 from .adanorm import FusedAdaLayerNormZero, fuse_adaln_zero
+from .cuda_graphs import cuda_graphs_of, stop_cuda_graphs, use_cuda_graphs
 from .flux_single import fuse_flux_single_blocks
 from .fused import (concat_gelu_quantize, gelu_quantize, layernorm_modulate_quantize, modulated_linears,
                     rmsnorm_quantize)
@@ -17,6 +18,7 @@ __all__ = [
     "Linear",
     "QuantizeReport",
     "concat_gelu_quantize",
+    "cuda_graphs_of",
     "fuse_adaln_zero",
     "fuse_flux_single_blocks",
     "fuse_gelu_mlps",
@@ -31,4 +33,6 @@ __all__ = [
     "quantize_weight",
     "rmsnorm_quantize",
     "selected_linears",
+    "stop_cuda_graphs",
+    "use_cuda_graphs",
 ]
