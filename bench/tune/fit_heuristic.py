@@ -53,6 +53,7 @@ class Candidate:
     stream_k: bool
     efficiency: float
     epilogue_ktiles: float
+    min_k: int = 0  # considered only where K >= min_k
 
 
 @dataclass
@@ -64,7 +65,7 @@ class Model:
 
 _CANDIDATE = re.compile(
     r'constexpr\s+Candidate\s+(\w+)\s*\{\s*"([\w]+)"\s*,\s*(\d+)\s*,\s*(\d+)\s*,\s*(\d+)\s*,\s*(\d+)\s*,'
-    r"\s*(true|false)\s*,\s*([\d.]+)\s*,\s*([\d.]+)\s*\}"
+    r"\s*(true|false)\s*,\s*([\d.]+)\s*,\s*([\d.]+)\s*(?:,\s*(\d+)\s*)?\}"
 )
 _BUCKET = re.compile(r"\{\s*(\d+|INT64_MAX)\s*,\s*\{([\w\s,]+)\}\s*\}")
 _MARGIN = re.compile(r"kStreamKMargin\s*=\s*([\d.]+)")
@@ -74,8 +75,9 @@ def parse_heuristic(source: str) -> Model:
     """Reads the candidates, the M buckets and the stream-K margin out of heuristic.cu's text."""
     cands = {}
     for m in _CANDIDATE.finditer(source):
-        var, name, tm, tn, tk, cl, sk, eff, epi = m.groups()
-        cands[var] = Candidate(var, name, int(tm), int(tn), int(tk), int(cl), sk == "true", float(eff), float(epi))
+        var, name, tm, tn, tk, cl, sk, eff, epi, min_k = m.groups()
+        cands[var] = Candidate(var, name, int(tm), int(tn), int(tk), int(cl), sk == "true", float(eff), float(epi),
+                               int(min_k or 0))
     table = source[source.find("buckets()") :]
     buckets = []
     for m in _BUCKET.finditer(table):
@@ -116,7 +118,7 @@ def pick(model: Model, m: int, n: int, k: int, sm_count: int, available: set[str
         best_dp = best_sk = None
         for var in names:
             c = model.candidates[var]
-            if available is not None and c.name not in available:
+            if (available is not None and c.name not in available) or k < c.min_k:
                 continue
             t = estimated_time(c, m, n, k, sm_count)
             if c.stream_k and (best_sk is None or t < best_sk[0]):

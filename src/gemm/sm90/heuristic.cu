@@ -25,6 +25,7 @@ struct Candidate {
   bool stream_k;
   double efficiency;       // relative per-SM throughput of a full tile (128x256 cooperative = 1)
   double epilogue_ktiles;  // cost of a tile's prologue + epilogue, in k-iterations (pingpong hides most)
+  int64_t min_k = 0;       // considered only where K >= min_k (a regime the constants were fitted to)
 };
 
 // Efficiency and per-tile overhead fitted (least squares on log time) to the H100 probe run over the
@@ -91,6 +92,20 @@ constexpr Candidate kN144PP   {"sm90_bf16_128x144x128_2x1_pingpong",      128, 1
 // against 64x256's 15.3 before; 37.9-38.1 against 128x128 ping-pong's 43.6; 7.7-7.8 against 8.4).
 constexpr Candidate kSmallN192{"sm90_bf16_64x192x128_1x1_pingpong",       64, 192, 128, 1, false, 0.700,  0.0};
 constexpr Candidate kSmallN48 {"sm90_bf16_64x48x128_1x1_pingpong",         64,  48, 128, 1, false, 0.300,  0.0};
+// 128x256 stream-K at long K, where each CTA's share of the k-iterations (~390 at 4608 x 3072 x 15360)
+// amortizes its fix-ups: at Flux-dev's single-stream linear2 (4608 x 3072 x 15360) four H200 runs'
+// config trials (gemm.json, gemm_03b6a52.json, gemm_back_to_back.json, gemm_repeat.json) had it the
+// fastest configuration, at 0.885-0.898 of the time of the model's pick, 128x128 ping-pong (864 tiles:
+// 6.5 waves), and 0.93-0.97 of 128x256 cooperative's; kBigSK's 0.80, fitted to the K = 3072 sweeps,
+// never lets the model take it there. Those trials fit an efficiency of 0.98 at that shape, the only
+// long-K shape measured so far. 0.93 is the least at which the model picks it there (with the 5%
+// stream-K margin), so it takes stream-K at K >= 12288 only where the data-parallel waves waste as
+// much as there or more (15 of the 5292 grid picks of tests/cpp/print_sm90_heuristic.cpp at 132 SMs,
+// most at M = 4097, one row past a whole tile); it keeps 128x256 cooperative at 4096 x 3072 x 12288,
+// where the trials split (stream-K ahead in one run of four, 3-5% behind in the other three), and
+// moves no pick of the K = 3072 sweeps (bench/tune/fit_heuristic.py). Not timed yet: the picks it
+// moves other than linear2.
+constexpr Candidate kBigSKLongK{"sm90_bf16_128x256x128_2x1_coop_streamk",  128, 256, 128, 2, true,  0.930, 18.5, 12288};
 // clang-format on
 
 // A stream-K pick costs a workspace and a memset launch per call: take it only when the model says it
@@ -127,7 +142,7 @@ const std::vector<Bucket>& buckets() {
       // Large M (image tokens): several waves; 128x128 ping-pong (its epilogue hidden behind the other
       // consumer's mainloop) unless N or the wave count fits 256 or 192 better (Flux-dev's N = 21504),
       // or the last wave is mostly empty (stream-K).
-      {INT64_MAX, {kBig, kN192, kMidPPMany, kN144PP, kMid, kBigSK}},
+      {INT64_MAX, {kBig, kN192, kMidPPMany, kN144PP, kMid, kBigSK, kBigSKLongK}},
   };
   return table;
 }
@@ -188,7 +203,7 @@ const GemmKernel* sm90_heuristic(const GemmParams& p, int sm_count) {
       const GemmKernel* best_sk = nullptr;  // best stream-K candidate
       double dp_time = 0, sk_time = 0;
       for (const auto& [c, k] : b.candidates) {
-        if (!k || !k->can_implement(p).ok()) continue;
+        if (!k || p.k < c.min_k || !k->can_implement(p).ok()) continue;
         const double t = estimated_time(c, p.m, p.n, p.k, sm_count);
         // Ties keep the earlier (preferred) candidate.
         if (c.stream_k && (!best_sk || t < sk_time)) best_sk = k, sk_time = t;
