@@ -96,9 +96,12 @@ constexpr Candidate kSmallN48 {"sm90_bf16_64x48x128_1x1_pingpong",         64,  
 // amortizes its fix-ups: at Flux-dev's single-stream linear2 (4608 x 3072 x 15360) four H200 runs'
 // config trials (gemm.json, gemm_03b6a52.json, gemm_back_to_back.json, gemm_repeat.json) had it the
 // fastest configuration, at 0.885-0.898 of the time of the model's pick, 128x128 ping-pong (864 tiles:
-// 6.5 waves), and 0.93-0.97 of 128x256 cooperative's; kBigSK's 0.80, fitted to the K = 3072 sweeps,
-// never lets the model take it there. Those trials fit an efficiency of 0.98 at that shape, the only
-// long-K shape measured so far. 0.93 is the least at which the model picks it there (with the 5%
+// 6.5 waves), and 0.93-0.97 of 128x256 cooperative's. Timed in the interleaved rounds too (the
+// reports' "best" column against the dispatch's pick), it took 0.930 / 0.945 / 0.934 of the pick's time
+// in three of them (329.2 vs 353.8 us, 320.6 vs 339.4, 314.1 vs 336.2, back to back in the last): not
+// the block trials' advantage alone, which misled before (kN192, kMidPPMany above). kBigSK's 0.80,
+// fitted to the K = 3072 sweeps, never lets the model take it there. The block trials fit an
+// efficiency of 0.98 at that shape, the only long-K shape measured so far. 0.93 is the least at which the model picks it there (with the 5%
 // stream-K margin), so it takes stream-K at K >= 12288 only where the data-parallel waves waste as
 // much as there or more (15 of the 5292 grid picks of tests/cpp/print_sm90_heuristic.cpp at 132 SMs,
 // most at M = 4097, one row past a whole tile); it keeps 128x256 cooperative at 4096 x 3072 x 12288,
