@@ -221,3 +221,31 @@ def test_bad_settings_are_refused_with_the_reason():
         use_cuda_graphs(Scale(), max_graphs=0)
     with pytest.raises(ValueError, match="warmup .0."):
         use_cuda_graphs(Scale(), warmup=0)
+
+
+@torch.no_grad()
+def test_quantized_diffusers_transformers_go_through_as_a_pipeline_calls_them():
+    # The argument kinds and output classes of real forwards: DiT's (class labels, return_dict) and
+    # PixArt's (a dict of Nones among the keywords), quantized, bf16 on the CPU; every step the same
+    # shapes with new latents and timesteps, as a pipeline's loop makes them.
+    diffusers = pytest.importorskip("diffusers", reason="diffusers is not installed (scripts/setup.sh pins it)")
+    from test_torch_diffusers_fusions import DIT, PIXART, dit_inputs, pixart_inputs
+
+    from int8dit.torch import quantize_
+
+    for config, cls, inputs in ((DIT, diffusers.DiTTransformer2DModel, dit_inputs),
+                                (PIXART, diffusers.PixArtTransformer2DModel, pixart_inputs)):
+        torch.manual_seed(0)
+        model = cls(**config).to(torch.bfloat16).eval()
+        quantize_(model, min_features=64)
+        steps = [inputs() for _ in range(3)]
+        for s, t in zip(steps, (900, 500, 100)):
+            s["timestep"] = torch.tensor([t, t])
+        expect = [model(**s)[0] for s in steps]
+        graphed(model)
+        for s, e in zip(steps, expect):
+            assert torch.equal(model(**s)[0], e)
+        out = model(**dict(steps[0], return_dict=True))  # the output class, rebuilt around copies
+        assert type(out).__name__ == "Transformer2DModelOutput" and torch.equal(out.sample, expect[0])
+        g = cuda_graphs_of(model)
+        assert len(g.graphs) == 2 and g.replays == 4 and g.eager_calls == 0, cls.__name__
