@@ -2,12 +2,15 @@
 
 #include <algorithm>
 #include <chrono>
+#include <functional>
+#include <utility>
 #include <vector>
 
 #include "check.h"
 #include "device_buffer.h"
 #include "int8dit/gemm.h"
 #include "kernels.h"
+#include "timing.h"
 
 namespace bench {
 namespace {
@@ -84,17 +87,34 @@ HostOverhead measure_host_overhead(const Options& opts, cudaStream_t stream) {
   h.calls = opts.host_calls;
   h.rounds = opts.host_rounds;
   median_us_per_call(p, nullptr, stream, h.calls, 2);  // warm-up: first-call costs (module load, caches)
-  h.us_per_call = median_us_per_call(p, nullptr, stream, h.calls, h.rounds);
   int8dit::GemmOptions no_check;
   no_check.check_pointers = false;
-  h.us_per_call_no_pointer_check = median_us_per_call(p, &no_check, stream, h.calls, h.rounds);
-  h.us_per_select = median_us_per_select(p, h.calls, h.rounds);
-  h.us_per_empty_launch = measure_empty_launch_us(stream, h.calls, h.rounds, kLaunchFloorSmallParamBytes, 0);
-  h.us_per_empty_launch_gemm_params = measure_empty_launch_us(stream, h.calls, h.rounds, kLaunchFloorGemmParamBytes, 0);
-  h.us_per_empty_launch_gemm_params_smem =
-      measure_empty_launch_us(stream, h.calls, h.rounds, kLaunchFloorGemmParamBytes, 200 * 1024);
-  h.us_per_empty_driver_launch_gemm_params_smem =
-      measure_empty_launch_us(stream, h.calls, h.rounds, kLaunchFloorGemmParamBytes, 200 * 1024, true);
+  const int calls = h.calls;
+  // Every round times each figure once, in alternating order, and each figure is the median of its
+  // rounds: the host's own speed moved the floor by up to a microsecond between runs minutes apart
+  // (bench/results/h200/README.md), and figures timed one after another in blocks of rounds could each
+  // see a different host; interleaved, every comparison in the report is between neighbours in time.
+  const std::vector<std::pair<double*, std::function<double()>>> figures = {
+      {&h.us_per_call, [&] { return median_us_per_call(p, nullptr, stream, calls, 1); }},
+      {&h.us_per_call_no_pointer_check, [&] { return median_us_per_call(p, &no_check, stream, calls, 1); }},
+      {&h.us_per_select, [&] { return median_us_per_select(p, calls, 1); }},
+      {&h.us_per_empty_launch,
+       [&] { return measure_empty_launch_us(stream, calls, 1, kLaunchFloorSmallParamBytes, 0); }},
+      {&h.us_per_empty_launch_gemm_params,
+       [&] { return measure_empty_launch_us(stream, calls, 1, kLaunchFloorGemmParamBytes, 0); }},
+      {&h.us_per_empty_launch_gemm_params_smem,
+       [&] { return measure_empty_launch_us(stream, calls, 1, kLaunchFloorGemmParamBytes, 200 * 1024); }},
+      {&h.us_per_empty_driver_launch_gemm_params_smem,
+       [&] { return measure_empty_launch_us(stream, calls, 1, kLaunchFloorGemmParamBytes, 200 * 1024, true); }},
+  };
+  std::vector<std::vector<double>> samples(figures.size());
+  for (int r = 0; r < h.rounds; ++r) {
+    for (size_t i = 0; i < figures.size(); ++i) {
+      const size_t f = r % 2 == 0 ? i : figures.size() - 1 - i;
+      samples[f].push_back(figures[f].second());
+    }
+  }
+  for (size_t f = 0; f < figures.size(); ++f) *figures[f].first = sorted_median(samples[f]);
   h.status = "ok";
   return h;
 }

@@ -394,7 +394,10 @@ std::string to_markdown(const RunReport& r) {
                                     "; an empty kernel's launch " + num(r.host.us_per_empty_launch) + ", " +
                                     num(r.host.us_per_empty_launch_gemm_params_smem) +
                                     " with the GEMM's 1792-byte parameter and 200 KB of shared memory, " +
-                                    num(r.host.us_per_empty_driver_launch_gemm_params_smem) + " through cuLaunchKernelEx)"
+                                    num(r.host.us_per_empty_driver_launch_gemm_params_smem) +
+                                    " through cuLaunchKernelEx; each the median of " + std::to_string(r.host.rounds) +
+                                    " rounds of " + std::to_string(r.host.calls) +
+                                    " calls, every round timing all of them in turn)"
                               : "n/a: " + r.host.status) +
        " | | | <= 5 |");
   const Summary lin = summarize(r.rows, Ours::kLinear), lin_plain = summarize(r.rows, Ours::kLinearStreamOrder);
