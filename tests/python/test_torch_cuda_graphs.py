@@ -249,3 +249,43 @@ def test_quantized_diffusers_transformers_go_through_as_a_pipeline_calls_them():
         assert type(out).__name__ == "Transformer2DModelOutput" and torch.equal(out.sample, expect[0])
         g = cuda_graphs_of(model)
         assert len(g.graphs) == 2 and g.replays == 4 and g.eager_calls == 0, cls.__name__
+
+
+def test_the_capture_warms_up_on_a_side_stream_then_captures_once(monkeypatch):
+    # GraphedForward._capture against a stand-in torch.cuda that records the calls: torch.cuda.graph's
+    # own requirement (warm-up on a side stream that waited for the current one, the current stream
+    # waiting for it before the capture), and one run of the forward under the capture.
+    from contextlib import contextmanager
+    from types import SimpleNamespace
+
+    from int8dit.torch import cuda_graphs
+
+    events = []
+
+    class Graph:
+        def replay(self):
+            events.append("replay")
+
+    @contextmanager
+    def on(_what, name):
+        events.append(f"enter {name}")
+        yield
+        events.append(f"exit {name}")
+
+    side, current = SimpleNamespace(name="side"), SimpleNamespace(name="current")
+    side.wait_stream = lambda other: events.append(f"side waits for {other.name}")
+    current.wait_stream = lambda other: events.append(f"current waits for {other.name}")
+    fake_cuda = SimpleNamespace(Stream=lambda: side, current_stream=lambda: current, CUDAGraph=Graph,
+                                stream=lambda s: on(s, f"{s.name} stream"), graph=lambda g: on(g, "capture"))
+    monkeypatch.setattr(cuda_graphs, "torch", SimpleNamespace(cuda=fake_cuda))
+    runs = []
+
+    def run():
+        runs.append(events[-1])
+        return f"output {len(runs)}"
+
+    graph, out = GraphedForward(run, max_graphs=1, warmup=2, clone_outputs=True)._capture(run)
+    assert runs == ["enter side stream", "enter side stream", "enter capture"]
+    assert out == "output 3" and isinstance(graph, Graph)
+    assert events == ["side waits for current", "enter side stream", "exit side stream", "current waits for side",
+                      "enter capture", "exit capture"]

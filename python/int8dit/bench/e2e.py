@@ -4,9 +4,10 @@
                                  [--compile-models flux_dev_1024] [--quick]
 
 For each model (random weights, published config, see models.py) and each path (``*_compile``:
-each transformer block compiled; ``*_graph``: the eager forward captured in one CUDA graph and
-replayed, which takes the host's per-launch cost out; ``*_compile_graph``: both, the compiled
-forward captured): the transformer's forward latency (CUDA
+each transformer block compiled; ``*_graph``: the eager forward replayed from a CUDA graph through
+``int8dit.use_cuda_graphs``, as a pipeline would run it (each call copies its inputs into the graph's
+and its outputs out), which takes the host's per-launch cost out; ``*_compile_graph``: both, the
+compiled forward captured): the transformer's forward latency (CUDA
 events, after warm-up, median), weight bytes, peak GPU memory, and for the quantized paths the
 output's cosine similarity and relative error against bf16. Writes e2e.json, e2e.md and e2e.png
 into --out.
@@ -174,27 +175,25 @@ def rows_per_call(torch, model, modules: dict, inputs: dict) -> dict:
     return rows
 
 
-def captured_forward(torch, model, inputs: dict):
-    """The eager forward captured once in a CUDA graph: a function that replays it and returns the
-    captured outputs (overwritten by every replay). What serving code does to take the host's launch
-    overhead out of a forward; int8dit's ops launch only kernels on the current stream, so they
-    capture like any aten op. Warm-up on a side stream first, as torch.cuda.graph requires."""
-    side = torch.cuda.Stream()
-    side.wait_stream(torch.cuda.current_stream())
-    with torch.cuda.stream(side):
-        for _ in range(2):
-            model(**inputs)
-    torch.cuda.current_stream().wait_stream(side)
-    graph = torch.cuda.CUDAGraph()
-    with torch.cuda.graph(graph):
-        static_out = model(**inputs)
+def replayed_forward(model, inputs: dict):
+    """The forward replayed from a CUDA graph as a pipeline would get it (int8dit.use_cuda_graphs on the
+    variant: captured on the first call, after two warm-up runs; each call copies the inputs in and the
+    outputs out): a function that runs it. Raises where the first call did not replay a graph (autograd
+    on, a capture that failed), so that a graph path never times the eager forward under its name."""
+    from int8dit.torch.cuda_graphs import cuda_graphs_of, use_cuda_graphs
 
-    def replay():
-        graph.replay()
-        return static_out
+    use_cuda_graphs(model)
+    graphs = cuda_graphs_of(model)
 
-    replay.graph = graph  # keeps the graph (and its memory pool) alive as long as the function
-    return replay
+    def forward():
+        return model(**inputs)
+
+    first = forward()
+    if graphs.replays == 0:
+        why = "; ".join(graphs.failed.values()) or "autograd was on or an input could not be captured"
+        raise RuntimeError(f"the forward did not replay a CUDA graph ({why})")
+    forward.first = first
+    return forward
 
 
 def accuracy(torch, out, ref) -> dict:
@@ -251,8 +250,8 @@ def run_model(torch, case, paths, args, on_path=None) -> dict:
                         torch.cuda.reset_peak_memory_stats()
                         base = torch.cuda.memory_allocated()
                         t0 = time.perf_counter()
-                        fn = captured_forward(torch, variant, inputs)
-                        out = fn()[0]
+                        fn = replayed_forward(variant, inputs)
+                        out = fn.first[0]
                         torch.cuda.synchronize()
                         entry["first_call_s"] = round(time.perf_counter() - t0, 2)
                         entry["activation_peak_bytes"] = torch.cuda.max_memory_allocated() - base
@@ -285,6 +284,10 @@ def run_model(torch, case, paths, args, on_path=None) -> dict:
             if args.verbose:
                 traceback.print_exc()
         finally:
+            if variant is not None:
+                from int8dit.torch.cuda_graphs import stop_cuda_graphs
+
+                stop_cuda_graphs(variant)  # its graphs' memory, and a variant that shares modules with the next
             variant = fn = None  # drop the variant's tensors before the next path
             gc.collect()
             torch.cuda.empty_cache()

@@ -121,7 +121,7 @@ class GraphedForward:
         return t.is_cuda
 
     def _capture(self, run: Callable[[], Any]):
-        """(graph, outputs): `run` warmed up on a side stream, then captured (the bench's captured_forward)."""
+        """(graph, outputs): `run` warmed up on a side stream (as torch.cuda.graph requires), then captured."""
         side = torch.cuda.Stream()
         side.wait_stream(torch.cuda.current_stream())
         with torch.cuda.stream(side):
