@@ -118,6 +118,7 @@ int main(int argc, char** argv) {
     report.sm_clock_mhz_start = bench::measure_sm_clock_mhz(g.sm_count, 50'000'000);
     {
       bench::ShapeBench shape_bench(o, g, stream);
+      report.clock_sampling = shape_bench.clock_sampling();
       for (size_t i = 0; i < shapes.size(); ++i) {
         const bench::Shape& s = shapes[i];
         std::printf("[%zu/%zu] %s %lldx%lldx%lld  %s\n", i + 1, shapes.size(), s.preset.c_str(), (long long)s.m,

@@ -53,6 +53,11 @@ Json path_json(const Row& row, const PathResult& p, double peak, const PathResul
   j["frac_of_int8_dense_peak"] = peak > 0 ? Json(tops(row, p) / peak) : Json();
   if (bf16) j["speedup_vs_bf16"] = bf16->ok() ? Json(speedup(*bf16, p)) : Json();
   if (fp8) j["speedup_vs_fp8"] = fp8->ok() ? Json(speedup(*fp8, p)) : Json();
+  if (p.clock_samples > 0) {
+    j["sm_mhz"] = p.sm_mhz;
+    j["tops_per_ghz"] = tops(row, p) / (p.sm_mhz / 1e3);
+    j["clock_samples"] = p.clock_samples;
+  }
   if (!p.held) j["warning"] = "the stream-holding kernel timed out: some runs may include launch gaps";
   return j;
 }
@@ -158,6 +163,7 @@ Json to_json(const RunReport& r) {
   method["rounds"] = r.opts.rounds;
   method["runs"] = r.opts.runs;
   method["sweep_runs"] = r.opts.sweep_runs;
+  method["sm_clock_per_path"] = r.clock_sampling;
   method["cublaslt_algos_tried"] = r.opts.algos;
   method["cublaslt_workspace_bytes"] = int64_t(32) << 20;
   method["rotation"] = "each run uses the next of several buffer sets whose total exceeds the rotation target";
@@ -298,6 +304,33 @@ Json to_json(const RunReport& r) {
   return j;
 }
 
+namespace {
+
+// The clock each path ran at and what its schedule does per clock: under a power cap a large GEMM's
+// TOPS are both (clock_monitor.h). Empty where no path's clock was sampled.
+std::string clock_section(const RunReport& r) {
+  bool any = false;
+  for (const Row& row : r.rows) any = any || row.ours_heuristic.clock_samples > 0;
+  if (!any) return "";
+  std::string md = "## SM clock while each path ran\n\nCells are `MHz / TOPS per GHz` (TOPS over the mean SM clock the path "
+                   "ran at: the work its schedule does per clock; the clock is what the GPU's power cap left it).\n\n"
+                   "| M x N x K | ours | cuBLAS bf16+bias | cuBLASLt FP8 rowwise | ours, best config |\n"
+                   "|---|---|---|---|---|\n";
+  auto cell = [](const Row& row, const PathResult& p) {
+    return p.ok() && p.clock_samples > 0 ? num(p.sm_mhz, "%.0f") + " / " + num(tops(row, p) / (p.sm_mhz / 1e3), "%.0f")
+                                         : std::string("n/a");
+  };
+  for (const Row& row : r.rows) {
+    if (!row.error.empty()) continue;
+    md += "| " + std::to_string(row.shape.m) + "x" + std::to_string(row.shape.n) + "x" + std::to_string(row.shape.k) +
+          " | " + cell(row, row.ours_heuristic) + " | " + cell(row, row.bf16) + " | " + cell(row, row.fp8) + " | " +
+          cell(row, row.ours_best) + " |\n";
+  }
+  return md + "\n";
+}
+
+}  // namespace
+
 std::string to_markdown(const RunReport& r) {
   const GpuInfo& g = r.gpu;
   std::string md;
@@ -323,6 +356,8 @@ std::string to_markdown(const RunReport& r) {
        std::to_string(r.opts.warmup) + " warm-up runs lasting at least " + num(r.opts.warmup_ms, "%.0f") +
        " ms of GPU time; CUDA events, buffer sets rotated past L2; cuBLASLt: best of the heuristic's top " +
        std::to_string(r.opts.algos) + " algorithms, 32 MiB workspace");
+  line("- SM clock while each path ran (its warm-up and timed runs, every round): " +
+       (r.clock_sampling.empty() ? std::string("not sampled") : r.clock_sampling));
   line("- samples: " + (r.opts.calls_per_sample > 1
                             ? std::to_string(r.opts.calls_per_sample) +
                                   " back-to-back launches between one pair of events, reported per launch"
@@ -363,6 +398,7 @@ std::string to_markdown(const RunReport& r) {
          cell(row, row.linear_stream_order) + " | " + num(speedup(row.bf16, row.linear)) + " |");
   }
   line("");
+  md += clock_section(r);
   line("## Summary");
   line("");
   bool all_checks_passed = true;

@@ -21,6 +21,7 @@ struct RunReport {
   std::string dispatch_mode;  // INT8DIT_TUNE as the library saw it: heuristic, tuner cache, or tune on first use
   std::string switches;       // every INT8DIT_* environment variable of the run ("NAME=value, ..."; empty: none)
   double sm_clock_mhz_start = 0, sm_clock_mhz_end = 0;  // clock probe before and after the rows
+  std::string clock_sampling;  // how each path's SM clock was sampled (ShapeBench::clock_sampling), or why not
   HostOverhead host;
   std::vector<Row> rows;
 };

@@ -12,6 +12,7 @@
 #include <limits>
 
 #include "check.h"
+#include "clock_monitor.h"
 #include "device_buffer.h"
 #include "int8dit/gemm.h"
 #include "int8dit/quantize.h"
@@ -66,6 +67,7 @@ struct ShapeBench::Impl {
   cublasLtHandle_t lt = nullptr;
   DeviceBuffer lt_workspace{kLtWorkspaceBytes};
   GpuTimer timer;
+  ClockMonitor clock;
 
   // Per-shape state.
   Shape s;
@@ -92,7 +94,7 @@ struct ShapeBench::Impl {
   std::deque<std::string> kept_names;
   int8dit::GemmOptions stream_order_options;  // ours without programmatic dependent launch
 
-  Impl(const Options& o, const GpuInfo& g, cudaStream_t st) : opts(o), gpu(g), stream(st), timer(st) {
+  Impl(const Options& o, const GpuInfo& g, cudaStream_t st) : opts(o), gpu(g), stream(st), timer(st), clock(g.pci_bus_id) {
     timer.set_min_warmup_ms(o.warmup_ms);
     timer.set_calls_per_sample(o.calls_per_sample);
     stream_order_options.programmatic_launch = false;
@@ -225,13 +227,17 @@ struct ShapeBench::Impl {
     const int per_round = std::max(1, (opts.runs + rounds - 1) / rounds);
     std::vector<std::vector<double>> samples(finals.size());
     std::vector<bool> held(finals.size(), true);
+    std::vector<ClockTally> clocks(finals.size());
     for (int r = 0; r < rounds; ++r)
       for (size_t j = 0; j < finals.size(); ++j) {
         const size_t i = r % 2 ? finals.size() - 1 - j : j;
         if (!finals[i].out->ok()) continue;  // failed in an earlier round
         try {
+          clock.begin();
           held[i] = timer.time(finals[i].launch, opts.warmup, per_round, &samples[i]).held && held[i];
+          clocks[i].merge(clock.end());
         } catch (const BenchError& e) {
+          clock.end();
           finals[i].out->status = std::string("error: ") + e.what();
         }
       }
@@ -242,6 +248,8 @@ struct ShapeBench::Impl {
       p.min_ms = samples[i].front();
       p.runs = int(samples[i].size());
       p.held = held[i];
+      p.sm_mhz = clocks[i].mean_mhz();
+      p.clock_samples = clocks[i].samples;
     }
     for (auto& [dst, src] : copies_after_finals) *dst = *src;
     finals.clear();
@@ -730,5 +738,9 @@ ShapeBench::ShapeBench(const Options& opts, const GpuInfo& gpu, cudaStream_t str
     : impl_(std::make_unique<Impl>(opts, gpu, stream)) {}
 ShapeBench::~ShapeBench() = default;
 Row ShapeBench::run(const Shape& shape) { return impl_->run(shape); }
+std::string ShapeBench::clock_sampling() const {
+  const ClockMonitor& c = impl_->clock;
+  return c.available() ? "every " + std::to_string(c.sample_us()) + " us from NVML" : c.status();
+}
 
 }  // namespace bench

@@ -25,6 +25,10 @@ struct PathResult {
   bool held = true;         // see Timing::held
   double bytes = 0;         // the least DRAM traffic of this path, for GB/s
   double max_rel_err = -1;  // ours: against the reference (< 0: not compared)
+  // The mean SM clock while the path ran (NVML samples over its warm-up and timed runs in every
+  // round; clock_monitor.h); 0 where it was not sampled.
+  double sm_mhz = 0;
+  int clock_samples = 0;
   bool ok() const { return status == "ok"; }
 };
 
@@ -68,6 +72,8 @@ class ShapeBench {
   ShapeBench& operator=(const ShapeBench&) = delete;
 
   Row run(const Shape& shape);
+  // How the SM clock is sampled while each path runs ("every N us from NVML"), or why it is not.
+  std::string clock_sampling() const;
 
  private:
   struct Impl;
