@@ -1,0 +1,84 @@
+"""quantize_ as a drop-in on diffusers transformers beyond the four the benchmark times: SD3.5's
+blocks (q/k RMSNorm, dual attention), AuraFlow, Sana (linear attention), CogView3-Plus and Lumina2,
+small configurations on the CPU. What a user of one of them gets: the linear layers quantized, the
+fused producers where the blocks are ones int8dit knows and the block's own code elsewhere, and an
+output that follows bf16's. (The PyTorch layer patches diffusers' DiT, PixArt, SD3 and Flux blocks;
+a patch that assumed something of every block would break these first.) Skips without PyTorch or
+diffusers."""
+import copy
+
+import pytest
+
+from helpers import torch_or_skip
+
+torch = torch_or_skip()
+diffusers = pytest.importorskip("diffusers", reason="diffusers is not installed (scripts/setup.sh pins it)")
+
+from int8dit.torch import quantize_  # noqa: E402
+
+BF16 = torch.bfloat16
+SD3 = dict(sample_size=16, patch_size=2, in_channels=4, num_layers=3, attention_head_dim=16, num_attention_heads=8,
+           joint_attention_dim=64, caption_projection_dim=128, pooled_projection_dim=32, out_channels=4,
+           pos_embed_max_size=32)
+
+
+def sd3_inputs():
+    return dict(hidden_states=torch.randn(2, 4, 16, 16, dtype=BF16), encoder_hidden_states=torch.randn(2, 12, 64, dtype=BF16),
+                pooled_projections=torch.randn(2, 32, dtype=BF16), timestep=torch.tensor([10, 500]), return_dict=False)
+
+
+def text_image_inputs(**extra):
+    def make():
+        return dict(hidden_states=torch.randn(1, 4, 16, 16, dtype=BF16), encoder_hidden_states=torch.randn(1, 8, 64, dtype=BF16),
+                    timestep=torch.tensor([500.0]), return_dict=False, **extra)
+    return make
+
+
+CASES = {
+    "sd3.5 (q/k RMSNorm)": ("SD3Transformer2DModel", dict(SD3, qk_norm="rms_norm"), sd3_inputs),
+    "sd3.5 (dual attention)": ("SD3Transformer2DModel", dict(SD3, qk_norm="rms_norm", dual_attention_layers=(0, 1)),
+                               sd3_inputs),
+    "auraflow": ("AuraFlowTransformer2DModel",
+                 dict(sample_size=16, patch_size=2, in_channels=4, num_mmdit_layers=1, num_single_dit_layers=2,
+                      attention_head_dim=16, num_attention_heads=4, joint_attention_dim=64, caption_projection_dim=64,
+                      out_channels=4, pos_embed_max_size=64), text_image_inputs()),
+    "sana": ("SanaTransformer2DModel",
+             dict(in_channels=4, out_channels=4, num_attention_heads=2, attention_head_dim=32, num_layers=2,
+                  num_cross_attention_heads=2, cross_attention_head_dim=32, cross_attention_dim=64, caption_channels=64,
+                  mlp_ratio=2.5, sample_size=16, patch_size=1), text_image_inputs()),
+    "cogview3-plus": ("CogView3PlusTransformer2DModel",
+                      dict(patch_size=2, in_channels=4, num_layers=2, attention_head_dim=16, num_attention_heads=4,
+                           out_channels=4, text_embed_dim=64, time_embed_dim=64, condition_dim=16, pos_embed_max_size=32,
+                           sample_size=16),
+                      lambda: dict(text_image_inputs()(), timestep=torch.tensor([500]),
+                                   original_size=torch.tensor([[128.0, 128.0]]), target_size=torch.tensor([[128.0, 128.0]]),
+                                   crop_coords=torch.tensor([[0.0, 0.0]]))),
+    "lumina2": ("Lumina2Transformer2DModel",
+                dict(sample_size=16, patch_size=2, in_channels=4, hidden_size=64, num_layers=2, num_refiner_layers=1,
+                     num_attention_heads=4, num_kv_heads=2, multiple_of=16, norm_eps=1e-5, scaling_factor=1.0,
+                     axes_dim_rope=(8, 4, 4), axes_lens=(64, 32, 32), cap_feat_dim=32),
+                lambda: dict(hidden_states=torch.randn(1, 4, 16, 16, dtype=BF16), timestep=torch.tensor([0.5]),
+                             encoder_hidden_states=torch.randn(1, 8, 32, dtype=BF16),
+                             encoder_attention_mask=torch.ones(1, 8, dtype=torch.bool), return_dict=False)),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+@torch.no_grad()
+def test_quantize_is_a_drop_in_on_more_diffusers_transformers(case):
+    cls_name, config, inputs = CASES[case]
+    cls = getattr(diffusers, cls_name, None)
+    if cls is None:
+        pytest.skip(f"diffusers {diffusers.__version__} has no {cls_name}")
+    torch.manual_seed(0)
+    model = cls(**config).to(BF16).eval()
+    quantized = copy.deepcopy(model)
+    report = quantize_(quantized, min_features=32)
+    assert len(report.quantized) >= 10, report.quantized
+    assert all(type(m).__name__ == "Linear" and type(m).__module__.startswith("int8dit")
+               for name, m in quantized.named_modules() if name in report.quantized)
+    x = inputs()
+    ref, out = model(**x)[0], quantized(**x)[0]
+    assert out.shape == ref.shape and torch.isfinite(out.float()).all()
+    cosine = torch.nn.functional.cosine_similarity(out.float().flatten(), ref.float().flatten(), dim=0).item()
+    assert cosine > 0.999, cosine
