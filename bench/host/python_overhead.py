@@ -154,10 +154,12 @@ def main() -> int:
 
     compiled_siblings = compiled_siblings_fn()
 
+    # (looked up once: the weight is a parameter since 2026-12-05, a buffer before, and compare.py runs both)
+    proj_w, proj_b = proj_out.weight, proj_out._buffers
+
     def concat_gelu():
         q, s = concat_gelu_quantize_impl(attn, h, None)
-        b = proj_out._buffers
-        return gemm_unchecked(q, b["weight"], s, b["weight_scale"], b["bias"], torch.bfloat16)
+        return gemm_unchecked(q, proj_w, s, proj_b["weight_scale"], proj_b["bias"], torch.bfloat16)
 
     from int8dit.torch import blocks as blocks_module
 

@@ -1,6 +1,6 @@
 """quantize_ as a drop-in on diffusers transformers beyond the four the benchmark times: SD3.5's
-blocks (q/k RMSNorm, dual attention), AuraFlow, Sana (linear attention), CogView3-Plus and Lumina2,
-small configurations on the CPU. What a user of one of them gets: the linear layers quantized, the
+blocks (q/k RMSNorm, dual attention), AuraFlow, Sana (linear attention), CogView3-Plus, Lumina2 and the
+video transformers Wan, CogVideoX, LTX-Video and HunyuanVideo, small configurations on the CPU. What a user of one of them gets: the linear layers quantized, the
 fused producers where the blocks are ones int8dit knows and the block's own code elsewhere, and an
 output that follows bf16's. (The PyTorch layer patches diffusers' DiT, PixArt, SD3 and Flux blocks;
 a patch that assumed something of every block would break these first.) Skips without PyTorch or
@@ -60,6 +60,35 @@ CASES = {
                 lambda: dict(hidden_states=torch.randn(1, 4, 16, 16, dtype=BF16), timestep=torch.tensor([0.5]),
                              encoder_hidden_states=torch.randn(1, 8, 32, dtype=BF16),
                              encoder_attention_mask=torch.ones(1, 8, dtype=torch.bool), return_dict=False)),
+    # Wan's condition embedder reads its time embedder's dtype from the first parameter
+    # (next(iter(self.time_embedder.parameters()))): StopIteration while int8dit's weights were buffers.
+    "wan": ("WanTransformer3DModel",
+            dict(patch_size=(1, 2, 2), num_attention_heads=2, attention_head_dim=32, in_channels=4, out_channels=4,
+                 text_dim=64, freq_dim=32, ffn_dim=128, num_layers=2, rope_max_seq_len=32),
+            lambda: dict(hidden_states=torch.randn(1, 4, 2, 8, 8, dtype=BF16), timestep=torch.tensor([500]),
+                         encoder_hidden_states=torch.randn(1, 8, 64, dtype=BF16), return_dict=False)),
+    "cogvideox": ("CogVideoXTransformer3DModel",
+                  dict(num_attention_heads=2, attention_head_dim=32, in_channels=4, out_channels=4, time_embed_dim=64,
+                       text_embed_dim=64, num_layers=2, sample_width=8, sample_height=8, sample_frames=5, patch_size=2,
+                       temporal_compression_ratio=4, max_text_seq_length=8),
+                  lambda: dict(hidden_states=torch.randn(1, 2, 4, 8, 8, dtype=BF16),
+                               encoder_hidden_states=torch.randn(1, 8, 64, dtype=BF16), timestep=torch.tensor([500]),
+                               return_dict=False)),
+    "ltx-video": ("LTXVideoTransformer3DModel",
+                  dict(in_channels=8, out_channels=8, patch_size=1, patch_size_t=1, num_attention_heads=2,
+                       attention_head_dim=32, cross_attention_dim=64, num_layers=2, caption_channels=64),
+                  lambda: dict(hidden_states=torch.randn(1, 2 * 4 * 4, 8, dtype=BF16),
+                               encoder_hidden_states=torch.randn(1, 8, 64, dtype=BF16), timestep=torch.tensor([500]),
+                               encoder_attention_mask=torch.ones(1, 8), num_frames=2, height=4, width=4,
+                               return_dict=False)),
+    "hunyuanvideo": ("HunyuanVideoTransformer3DModel",
+                     dict(in_channels=4, out_channels=4, num_attention_heads=2, attention_head_dim=32, num_layers=1,
+                          num_single_layers=1, num_refiner_layers=1, patch_size=1, patch_size_t=1, text_embed_dim=64,
+                          pooled_projection_dim=32, rope_axes_dim=(8, 12, 12)),
+                     lambda: dict(hidden_states=torch.randn(1, 4, 2, 4, 4, dtype=BF16), timestep=torch.tensor([500]),
+                                  encoder_hidden_states=torch.randn(1, 8, 64, dtype=BF16),
+                                  encoder_attention_mask=torch.ones(1, 8), pooled_projections=torch.randn(1, 32, dtype=BF16),
+                                  guidance=torch.tensor([3.5]), return_dict=False)),
 }
 
 
@@ -82,3 +111,20 @@ def test_quantize_is_a_drop_in_on_more_diffusers_transformers(case):
     assert out.shape == ref.shape and torch.isfinite(out.float()).all()
     cosine = torch.nn.functional.cosine_similarity(out.float().flatten(), ref.float().flatten(), dim=0).item()
     assert cosine > 0.999, cosine
+
+
+def test_a_quantized_layer_shows_diffusers_an_int8_parameter():
+    # What diffusers' code reads of a quantized module: its first parameter's dtype (int8: quantized, do
+    # not cast the input to it), and the model's dtype, the first floating-point parameter's.
+    from int8dit.torch import Linear
+
+    lin = Linear.from_float(torch.nn.Linear(64, 32).to(BF16))
+    params = dict(lin.named_parameters())
+    assert list(params) == ["weight"] and params["weight"].dtype == torch.int8 and not params["weight"].requires_grad
+    assert set(dict(lin.named_buffers())) == {"weight_scale", "bias"}
+    assert set(lin.state_dict()) == {"weight", "weight_scale", "bias"}  # the saved layout as before
+    model = diffusers.SD3Transformer2DModel(**SD3).to(BF16)
+    quantize_(model, min_features=32)
+    assert model.dtype == BF16
+    lin.to(torch.float16)  # a cast leaves the int8 weight alone
+    assert lin.weight.dtype == torch.int8

@@ -27,8 +27,12 @@ def unsupported_reason(in_features: int, out_features: int) -> Optional[str]:
 class Linear(nn.Module):
     """y = x W^T + b with W int8 per output channel and x quantized per token at run time.
 
-    Buffers: ``weight`` int8 [N, K], ``weight_scale`` fp32 [N], ``bias`` fp32 [N] (optional) and
-    ``smooth`` fp32 [K] (optional SmoothQuant divisor, already folded into ``weight``). The output
+    ``weight`` int8 [N, K] is a parameter that takes no gradient; ``weight_scale`` fp32 [N], ``bias``
+    fp32 [N] (optional) and ``smooth`` fp32 [K] (optional SmoothQuant divisor, already folded into
+    ``weight``) are buffers. The weight is a parameter because diffusers reads a module's dtype from
+    its first parameter, and takes int8 to mean a quantized module (Wan's time embedder:
+    ``next(iter(self.time_embedder.parameters())).dtype``, StopIteration on a module whose weights were
+    all buffers), as bitsandbytes' int8 layers have it. The output
     has the input's dtype (bf16 or fp16 on the GPU; fp32 inputs are rounded to bf16 before
     quantization there). CPU tensors run the C++ reference.
     """
@@ -42,7 +46,8 @@ class Linear(nn.Module):
                              "bf16 (quantize_ skips it) or pad the features")
         self.in_features = in_features
         self.out_features = out_features
-        self.register_buffer("weight", torch.zeros(out_features, in_features, dtype=torch.int8, device=device))
+        self.weight = nn.Parameter(torch.zeros(out_features, in_features, dtype=torch.int8, device=device),
+                                   requires_grad=False)
         self.register_buffer("weight_scale", torch.zeros(out_features, dtype=torch.float32, device=device))
         self.register_buffer("bias", torch.zeros(out_features, dtype=torch.float32, device=device) if bias else None)
         self.register_buffer("smooth", torch.ones(in_features, dtype=torch.float32, device=device) if smooth else None)
@@ -83,11 +88,13 @@ class Linear(nn.Module):
             return torch.ops.int8dit.linear_layer(x, self.weight, self.weight_scale, self.bias, self.smooth)
         # Eager: this layer's tensors fit each other by construction, so only x is checked here and the
         # operand checks of the public ops (checks.py) are skipped.
-        # NOTE: the buffers are read from _buffers: `self.weight` goes through nn.Module.__getattr__,
-        # ~0.4 us each, four of them per call (bench/host/python_overhead.py). _buffers is what .to(),
-        # load_state_dict and register_buffer update, so this reads the current tensors.
+        # NOTE: the tensors are read from _parameters and _buffers: `self.weight` goes through
+        # nn.Module.__getattr__, ~0.4 us each, four of them per call (bench/host/python_overhead.py).
+        # Those dicts are what .to(), load_state_dict and registration update, so this reads the current
+        # tensors.
         buffers = self._buffers
-        weight, weight_scale, bias, smooth = buffers["weight"], buffers["weight_scale"], buffers["bias"], buffers["smooth"]
+        weight = self._parameters["weight"]
+        weight_scale, bias, smooth = buffers["weight_scale"], buffers["bias"], buffers["smooth"]
         if x.get_device() != weight.get_device():  # (comparing torch.device objects costs ~0.8 us)
             raise ValueError(f"input is on {x.device} and this layer on {weight.device}: move one of them")
         shares = self.shares_input
@@ -107,12 +114,12 @@ class Linear(nn.Module):
         """forward_quantized for int8dit's own fused modules, whose ``q`` and ``scale`` come straight from
         one of int8dit's quantization kernels for this layer: no operand checks but the device, eager or
         traced."""
-        b = self._buffers
-        if q.get_device() != b["weight"].get_device():  # the GEMM checks no pointer: a foreign one would fault
-            raise ValueError(f"int8 rows on {q.device} for a layer on {b['weight'].device}: move one of them")
+        b, weight = self._buffers, self._parameters["weight"]
+        if q.get_device() != weight.get_device():  # the GEMM checks no pointer: a foreign one would fault
+            raise ValueError(f"int8 rows on {q.device} for a layer on {weight.device}: move one of them")
         if plain_eager_call(q):
-            return gemm_unchecked(q, b["weight"], scale, b["weight_scale"], b["bias"], out_dtype)
-        return torch.ops.int8dit.gemm_layer(q, b["weight"], scale, b["weight_scale"], b["bias"], out_dtype)
+            return gemm_unchecked(q, weight, scale, b["weight_scale"], b["bias"], out_dtype)
+        return torch.ops.int8dit.gemm_layer(q, weight, scale, b["weight_scale"], b["bias"], out_dtype)
 
     def forward_quantized(self, q: Tensor, scale: Tensor, out_dtype: torch.dtype = torch.bfloat16) -> Tensor:
         """The layer on an input already quantized per token (int8 ``q`` [..., K], fp32 ``scale`` [...]),
