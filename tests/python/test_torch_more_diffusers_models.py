@@ -1,6 +1,7 @@
 """quantize_ as a drop-in on diffusers transformers beyond the four the benchmark times: SD3.5's
-blocks (q/k RMSNorm, dual attention), AuraFlow, Sana (linear attention), CogView3-Plus, Lumina2 and the
-video transformers Wan, CogVideoX, LTX-Video and HunyuanVideo, small configurations on the CPU. What a user of one of them gets: the linear layers quantized, the
+blocks (q/k RMSNorm, dual attention), AuraFlow, Sana (linear attention), CogView3-Plus, Lumina2, Chroma,
+Qwen-Image and the video transformers Wan, CogVideoX, LTX-Video, HunyuanVideo and Mochi, small
+configurations on the CPU. What a user of one of them gets: the linear layers quantized, the
 fused producers where the blocks are ones int8dit knows and the block's own code elsewhere, and an
 output that follows bf16's. (The PyTorch layer patches diffusers' DiT, PixArt, SD3 and Flux blocks;
 a patch that assumed something of every block would break these first.) Skips without PyTorch or
@@ -60,6 +61,26 @@ CASES = {
                 lambda: dict(hidden_states=torch.randn(1, 4, 16, 16, dtype=BF16), timestep=torch.tensor([0.5]),
                              encoder_hidden_states=torch.randn(1, 8, 32, dtype=BF16),
                              encoder_attention_mask=torch.ones(1, 8, dtype=torch.bool), return_dict=False)),
+    "chroma": ("ChromaTransformer2DModel",
+               dict(patch_size=1, in_channels=16, num_layers=1, num_single_layers=2, attention_head_dim=32,
+                    num_attention_heads=2, joint_attention_dim=64, axes_dims_rope=(8, 12, 12), approximator_num_channels=16,
+                    approximator_hidden_dim=64, approximator_layers=2),
+               lambda: dict(hidden_states=torch.randn(1, 16, 16, dtype=BF16), encoder_hidden_states=torch.randn(1, 8, 64, dtype=BF16),
+                            timestep=torch.tensor([0.5]), img_ids=torch.zeros(16, 3), txt_ids=torch.zeros(8, 3),
+                            return_dict=False)),
+    "qwen-image": ("QwenImageTransformer2DModel",
+                   dict(patch_size=2, in_channels=16, out_channels=4, num_layers=2, attention_head_dim=32,
+                        num_attention_heads=2, joint_attention_dim=64, axes_dims_rope=(8, 12, 12)),
+                   lambda: dict(hidden_states=torch.randn(1, 16, 16, dtype=BF16),
+                                encoder_hidden_states=torch.randn(1, 8, 64, dtype=BF16),
+                                encoder_hidden_states_mask=torch.ones(1, 8), timestep=torch.tensor([0.5]),
+                                img_shapes=[(1, 4, 4)], return_dict=False)),
+    "mochi": ("MochiTransformer3DModel",
+              dict(patch_size=2, num_attention_heads=2, attention_head_dim=32, num_layers=2, pooled_projection_dim=32,
+                   in_channels=4, text_embed_dim=64, time_embed_dim=32, max_sequence_length=8),
+              lambda: dict(hidden_states=torch.randn(1, 4, 2, 8, 8, dtype=BF16), encoder_hidden_states=torch.randn(1, 8, 64, dtype=BF16),
+                           timestep=torch.tensor([500]), encoder_attention_mask=torch.ones(1, 8, dtype=torch.bool),
+                           return_dict=False)),
     # Wan's condition embedder reads its time embedder's dtype from the first parameter
     # (next(iter(self.time_embedder.parameters()))): StopIteration while int8dit's weights were buffers.
     "wan": ("WanTransformer3DModel",
