@@ -59,6 +59,9 @@
 #                                      device call's limit still packs and returns what it measured.
 #                                      (E2E_TIMEOUT / E2E_UNTIL still cap the e2e step alone.)
 #
+# Back here: `python3 scripts/device/summarize_results.py /work/.device/N/results.tgz` prints the run's
+# verdicts and figures against the issues' targets in one screen.
+#
 # The machine has no network: the CUTLASS headers travel as .carry/cutlass-*.tgz (made by
 # scripts/device/pack_carry.sh). $OUT returns at most 8 files: everything is packed into
 # $OUT/results.tgz; beside it only the few files read first (info_check.txt, heuristic_fit.txt, the
