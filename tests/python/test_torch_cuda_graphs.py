@@ -119,13 +119,14 @@ def test_nested_arguments_are_copied_into_the_graph_and_outputs_keep_their_types
 
     class Multi(torch.nn.Module):
         def forward(self, x):
-            return Pair(x + 1, [x * 2]), Output(sample=x - 1)
+            return Pair(x + 1, [x * 2]), Output(sample=x - 1), {0: x * 3}
 
     g = graphed(Multi())
     for _ in range(2):
         x = torch.randn(3)
-        pair, out = g(x)
+        pair, out, by_index = g(x)
         assert type(pair) is Pair and torch.equal(pair.a, x + 1) and torch.equal(pair.b[0], x * 2)
+        assert torch.equal(by_index[0], x * 3)
         assert type(out) is Output and torch.equal(out.sample, x - 1) and torch.equal(out["sample"], x - 1)
 
 

@@ -89,7 +89,9 @@ def _clone_outputs(out: Any) -> Any:
         items = [_clone_outputs(o) for o in out]
         return type(out)(*items) if hasattr(out, "_fields") else type(out)(items)
     if isinstance(out, dict):
-        return type(out)(**{k: _clone_outputs(v) for k, v in out.items()})
+        cloned = {k: _clone_outputs(v) for k, v in out.items()}
+        # diffusers' outputs take their fields as keywords; a mapping with other keys, as a mapping
+        return type(out)(**cloned) if all(isinstance(k, str) for k in cloned) else type(out)(cloned)
     return out
 
 
