@@ -1,6 +1,7 @@
 // int8dit: native INT8 (W8A8) inference kernels for diffusion transformers. Umbrella header.
 #pragma once
 
+#include "int8dit/attention.h"
 #include "int8dit/check.h"
 #include "int8dit/device.h"
 #include "int8dit/gemm.h"

@@ -1,0 +1,70 @@
+// int8dit: the query/key preparation of a rotary-embedding DiT's attention in one pass: per head,
+// RMSNorm with a per-channel weight, then the rotary embedding (interleaved pairs).
+//
+// Flux (and Qwen-Image, HunyuanVideo, Wan, ...) normalizes each head of q and k and rotates it before
+// attention. PyTorch runs that as a norm kernel and about eight elementwise kernels (float casts, the
+// pair swap, two products, a sum, the cast back) over [batch, tokens, heads, head_dim], and a copy to
+// join the text and image tokens: in Flux-dev at 1024 px those took 36.6 + 9.2 ms of a 121 ms forward
+// on the H200, more than its int8 GEMMs (bench/results/h200/e2e_gated_add_54907e6.md). This kernel
+// reads each element once and writes it once, straight into a slice of the joined buffer.
+#pragma once
+
+#include <cuda_runtime_api.h>
+
+#include <cstdint>
+
+#include "int8dit/status.h"
+#include "int8dit/types.h"
+
+namespace int8dit {
+
+// x and out are [batches, tokens, heads, head_dim] with any strides (in elements) for the first three
+// dimensions and head_dim contiguous. For each row of head_dim elements (one token's head):
+//
+//   ss    = sum of x_j * x_j in fp32, in the fixed order below
+//   rstd  = 1 / sqrt(ss / head_dim + eps), each step rounded to fp32 (IEEE sqrt and division)
+//   n_j   = round_T((x_j * rstd) * w_j)             (w = 1 without a weight: round_T(x_j * rstd))
+//   then, with cos/sin: for each pair (a, b) = (n_2i, n_2i+1), c = cos[p][.], s = sin[p][.],
+//   p = rope_offset + token:
+//   out_2i   = round_T(a * c_2i   + (-b) * s_2i)    (two fp32 products and a sum, each rounded:
+//   out_2i+1 = round_T(b * c_2i+1 +   a  * s_2i+1)   diffusers' apply_rotary_emb, use_real_unbind_dim=-1)
+//   without cos/sin, out_j = n_j.
+//
+// The sum of squares: lane l of the head_dim / 8 lanes a row sums elements 8l..8l+7 in order with
+// fused multiply-adds from 0, then the lanes' sums meet in a butterfly (lane l with lane l + L/2, then
+// L/4, ... for L lanes). The CPU reference sums in the same order, so the GPU and the reference agree
+// bit for bit. (torch's rms_norm uses an approximate rsqrt: ours is within an ulp of it.)
+// NaN or Inf in a row makes that row's outputs NaN; a zero row with eps = 0 gives NaN too (0 * Inf).
+struct QKNormRopeParams {
+  int64_t batches = 0;
+  int64_t tokens = 0;
+  int64_t heads = 0;
+  int64_t head_dim = 0;       // a power of two from 16 to 256
+  DType type = DType::kBF16;  // kBF16 or kFP16: x, weight and out
+  const void* x = nullptr;    // [batches, tokens, heads, head_dim]
+  int64_t x_batch_stride = 0, x_token_stride = 0, x_head_stride = 0;
+  const void* weight = nullptr;  // [head_dim] of `type`; null: no weight (1)
+  float eps = 1e-6f;             // >= 0
+  const float* cos = nullptr;    // [rope_rows, head_dim] fp32, row stride ld_rope; null with sin: no rotation
+  const float* sin = nullptr;
+  int64_t ld_rope = 0;           // >= head_dim
+  int64_t rope_rows = 0;         // rows of cos and sin: >= rope_offset + tokens
+  int64_t rope_offset = 0;       // the cos/sin row of token 0 (its position in the joined sequence)
+  void* out = nullptr;           // [batches, tokens, heads, head_dim]; may be x itself (the same strides)
+  int64_t out_batch_stride = 0, out_token_stride = 0, out_head_stride = 0;
+};
+
+// On the GPU, asynchronous on `stream`; every pointer device memory of the current device. The kernel
+// moves 16-byte vectors: x, out and weight 16-byte aligned, cos and sin too, every stride (x's, out's
+// and ld_rope) a multiple of 8 elements (ld_rope: of 4 floats); other layouts are refused with
+// kNotSupported before anything runs (the CPU reference takes them).
+Status qk_norm_rope(const QKNormRopeParams& p, cudaStream_t stream);
+// Argument checks (sizes, strides, overlap), no CUDA calls; both entry points run them.
+Status validate(const QKNormRopeParams& p);
+
+namespace ref {
+// The CPU reference: host pointers, any layout validate() accepts.
+Status qk_norm_rope(const QKNormRopeParams& p);
+}  // namespace ref
+
+}  // namespace int8dit

@@ -1,0 +1,191 @@
+// qk_norm_rope (attention.h): per head, RMSNorm with a weight, then the rotary embedding, one pass.
+//
+// Memory-bound: each row of head_dim elements is read once and written once; the weight and the
+// cos/sin rows (fp32, one a token, read by each of its heads) come from L1/L2. A row is
+// head_dim / 8 lanes of one warp, each holding one 16-byte vector, so the row's sum of squares is a
+// few shuffles and no shared memory. Each thread takes kUnroll rows, all loads issued before any
+// arithmetic, for loads in flight. Rows go in [batch, token, head] order, so that the heads of a token
+// follow each other and its cos/sin rows stay in L1.
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+
+#include <atomic>
+#include <cstdint>
+
+#include "int8dit/attention.h"
+#include "quant/gpu_checks.cuh"
+#include "quant/row_io.cuh"
+#include "quant/row_kernels.cuh"  // release_dependent_launch, wait_for_previous_grid
+#include "quant/row_launch.cuh"   // launch_row_kernel
+
+namespace int8dit {
+namespace {
+
+using quant::kVecElems;
+
+constexpr int kThreads = 256;
+constexpr int kUnroll = 2;
+
+template <typename T>
+struct QKArgs {
+  const T* x;
+  const T* weight;  // null: 1
+  const float* cos;  // null: no rotation
+  const float* sin;
+  T* out;
+  int64_t x_batch_stride, x_token_stride, x_head_stride;
+  int64_t out_batch_stride, out_token_stride, out_head_stride;
+  int64_t ld_rope, rope_offset;
+  int64_t rows;  // batches * tokens * heads
+  int64_t tokens, heads;
+  float eps, inv_head_dim;
+};
+
+// a / b with a 32-bit division where the operands fit (a 64-bit one is a ~70-instruction call).
+__device__ __forceinline__ int64_t div64(int64_t a, int64_t b) {
+  return (a | b) <= 0xffffffffLL ? static_cast<int64_t>(static_cast<uint32_t>(a) / static_cast<uint32_t>(b)) : a / b;
+}
+
+// kLanes threads (head_dim / 8) a row. kRope: cos/sin given.
+template <typename T, int kLanes, bool kRope>
+__global__ void __launch_bounds__(kThreads) qk_norm_rope_kernel(QKArgs<T> a) {
+  quant::release_dependent_launch();
+  quant::wait_for_previous_grid();
+  constexpr int kRowsPerPass = kThreads / kLanes;
+  const int lane = static_cast<int>(threadIdx.x) % kLanes;
+  const int col = lane * kVecElems;
+  const int64_t first = static_cast<int64_t>(blockIdx.x) * (kRowsPerPass * kUnroll) + threadIdx.x / kLanes;
+  bool live[kUnroll];
+  int64_t out_at[kUnroll];
+  uint4 xv[kUnroll];
+  float4 cs[kUnroll][4];  // cos (two float4), then sin (two)
+#pragma unroll
+  for (int j = 0; j < kUnroll; ++j) {
+    const int64_t r = first + j * kRowsPerPass;
+    live[j] = r < a.rows;
+    xv[j] = make_uint4(0, 0, 0, 0);
+    out_at[j] = 0;
+    if (!live[j]) continue;
+    const int64_t bt = div64(r, a.heads);
+    const int64_t h = r - bt * a.heads;
+    const int64_t b = div64(bt, a.tokens);
+    const int64_t t = bt - b * a.tokens;
+    // x is read once: evict-first, so that it does not push the weight and the rotary rows out of L2.
+    xv[j] = __ldcs(reinterpret_cast<const uint4*>(a.x + b * a.x_batch_stride + t * a.x_token_stride +
+                                                   h * a.x_head_stride + col));
+    out_at[j] = b * a.out_batch_stride + t * a.out_token_stride + h * a.out_head_stride + col;
+    if constexpr (kRope) {
+      const int64_t rope_row = (a.rope_offset + t) * a.ld_rope + col;
+      const float4* c = reinterpret_cast<const float4*>(a.cos + rope_row);
+      const float4* s = reinterpret_cast<const float4*>(a.sin + rope_row);
+      cs[j][0] = __ldg(c);
+      cs[j][1] = __ldg(c + 1);
+      cs[j][2] = __ldg(s);
+      cs[j][3] = __ldg(s + 1);
+    }
+  }
+  float w[kVecElems];
+  if (a.weight) {
+    quant::load8_cached(a.weight + col, w);
+  } else {
+#pragma unroll
+    for (int e = 0; e < kVecElems; ++e) w[e] = 1.0f;
+  }
+#pragma unroll
+  for (int j = 0; j < kUnroll; ++j) {
+    float v[kVecElems];
+    quant::unpack8<T>(xv[j], v);
+    // The header's order: this lane's 8 squares by fused multiply-adds from 0, then the butterfly.
+    float ss = 0.0f;
+#pragma unroll
+    for (int e = 0; e < kVecElems; ++e) ss = __fmaf_rn(v[e], v[e], ss);
+    // (every lane of the warp takes part in the shuffles, rows past the end included)
+#pragma unroll
+    for (int half = kLanes / 2; half >= 1; half /= 2) ss = __fadd_rn(ss, __shfl_xor_sync(0xffffffffu, ss, half));
+    if (!live[j]) continue;
+    // IEEE sqrt and division: once a row, and the reference computes the same bits.
+    const float rstd = __fdiv_rn(1.0f, __fsqrt_rn(__fadd_rn(__fmul_rn(ss, a.inv_head_dim), a.eps)));
+    float n[kVecElems];
+#pragma unroll
+    for (int e = 0; e < kVecElems; ++e)
+      n[e] = quant::to_float(quant::from_float<T>(__fmul_rn(__fmul_rn(v[e], rstd), w[e])));
+    if constexpr (kRope) {
+      const float c[kVecElems] = {cs[j][0].x, cs[j][0].y, cs[j][0].z, cs[j][0].w,
+                                  cs[j][1].x, cs[j][1].y, cs[j][1].z, cs[j][1].w};
+      const float s[kVecElems] = {cs[j][2].x, cs[j][2].y, cs[j][2].z, cs[j][2].w,
+                                  cs[j][3].x, cs[j][3].y, cs[j][3].z, cs[j][3].w};
+#pragma unroll
+      for (int e = 0; e < kVecElems; e += 2) {
+        const float even = __fadd_rn(__fmul_rn(n[e], c[e]), __fmul_rn(-n[e + 1], s[e]));
+        const float odd = __fadd_rn(__fmul_rn(n[e + 1], c[e + 1]), __fmul_rn(n[e], s[e + 1]));
+        n[e] = even;
+        n[e + 1] = odd;
+      }
+    }
+    quant::store8(a.out + out_at[j], n);
+  }
+}
+
+bool aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }
+
+// What keeps the 16-byte kernel from this layout (empty: nothing).
+const char* vector_misfit(const QKNormRopeParams& p) {
+  const auto strides_ok = [](int64_t a, int64_t b, int64_t c) { return a % 8 == 0 && b % 8 == 0 && c % 8 == 0; };
+  if (!aligned16(p.x) || !strides_ok(p.x_batch_stride, p.x_token_stride, p.x_head_stride))
+    return "x must be 16-byte aligned with strides that are multiples of 8 elements";
+  if (!aligned16(p.out) || !strides_ok(p.out_batch_stride, p.out_token_stride, p.out_head_stride))
+    return "out must be 16-byte aligned with strides that are multiples of 8 elements";
+  if (p.weight && !aligned16(p.weight)) return "the weight must be 16-byte aligned";
+  if (p.cos && (!aligned16(p.cos) || !aligned16(p.sin) || p.ld_rope % 4 != 0))
+    return "cos and sin must be 16-byte aligned with a row stride (ld_rope) that is a multiple of 4";
+  return nullptr;
+}
+
+template <typename T, int kLanes, bool kRope>
+Status launch(const QKNormRopeParams& p, cudaStream_t stream) {
+  static std::atomic<int> sm90[quant::kMaxDevices];
+  QKArgs<T> a{static_cast<const T*>(p.x), static_cast<const T*>(p.weight), p.cos, p.sin, static_cast<T*>(p.out),
+              p.x_batch_stride, p.x_token_stride, p.x_head_stride,
+              p.out_batch_stride, p.out_token_stride, p.out_head_stride,
+              p.ld_rope, p.rope_offset, p.batches * p.tokens * p.heads, p.tokens, p.heads,
+              p.eps, 1.0f / static_cast<float>(p.head_dim)};
+  constexpr int64_t kRowsPerCta = (kThreads / kLanes) * kUnroll;
+  const int64_t grid = (a.rows + kRowsPerCta - 1) / kRowsPerCta;
+  if (grid > 2147483647)
+    return Status(StatusCode::kInvalidArgument, "qk_norm_rope: " + std::to_string(a.rows) +
+                                                    " rows are more than one call takes: split the batch over calls");
+  quant::launch_row_kernel(qk_norm_rope_kernel<T, kLanes, kRope>, sm90, false, grid, kThreads, 0, stream, a);
+  return detail::last_launch_status("qk_norm_rope");
+}
+
+template <typename T, bool kRope>
+Status launch_for_head_dim(const QKNormRopeParams& p, cudaStream_t stream) {
+  switch (p.head_dim) {
+    case 16: return launch<T, 2, kRope>(p, stream);
+    case 32: return launch<T, 4, kRope>(p, stream);
+    case 64: return launch<T, 8, kRope>(p, stream);
+    case 128: return launch<T, 16, kRope>(p, stream);
+    default: return launch<T, 32, kRope>(p, stream);  // 256 (validate() allows nothing else)
+  }
+}
+
+template <typename T>
+Status launch_typed(const QKNormRopeParams& p, cudaStream_t stream) {
+  return p.cos ? launch_for_head_dim<T, true>(p, stream) : launch_for_head_dim<T, false>(p, stream);
+}
+
+}  // namespace
+
+Status qk_norm_rope(const QKNormRopeParams& p, cudaStream_t stream) {
+  INT8DIT_RETURN_IF_ERROR(validate(p));
+  if (p.batches == 0 || p.tokens == 0 || p.heads == 0) return Status::Ok();
+  if (const char* why = vector_misfit(p))
+    return Status(StatusCode::kNotSupported,
+                  std::string("qk_norm_rope: the GPU kernel moves 16-byte vectors: ") + why +
+                      " (a contiguous tensor from PyTorch's allocator is; the CPU reference takes any layout)");
+  INT8DIT_RETURN_IF_ERROR(quant::check_device_pointers(
+      {{p.x, "x (the queries or keys)"}, {p.weight, "weight"}, {p.cos, "cos"}, {p.sin, "sin"}, {p.out, "out"}}));
+  return p.type == DType::kBF16 ? launch_typed<__nv_bfloat16>(p, stream) : launch_typed<__half>(p, stream);
+}
+
+}  // namespace int8dit

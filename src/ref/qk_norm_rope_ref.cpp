@@ -1,0 +1,86 @@
+// CPU reference of qk_norm_rope (attention.h): the tests' oracle. It follows the header's formula
+// step by step, the sum of squares in the GPU kernel's order, so that the two agree bit for bit.
+// NOTE: built with -ffp-contract=off (src/CMakeLists.txt): the products and sums below are rounded
+// one by one, as the formula says; a contracted multiply-add would round once and change bits.
+#include <cmath>
+#include <cstdint>
+#include <vector>
+
+#include "int8dit/attention.h"
+#include "ref/half_bits.h"
+
+namespace int8dit::ref {
+namespace {
+
+constexpr int kLaneElems = 8;  // elements a lane of the GPU kernel sums
+
+float load(const void* base, DType type, int64_t i) {
+  const uint16_t bits = static_cast<const uint16_t*>(base)[i];
+  return type == DType::kBF16 ? bf16_to_float(bits) : fp16_to_float(bits);
+}
+uint16_t round_to(DType type, float v) { return type == DType::kBF16 ? float_to_bf16(v) : float_to_fp16(v); }
+float rounded(DType type, float v) {
+  const uint16_t bits = round_to(type, v);
+  return type == DType::kBF16 ? bf16_to_float(bits) : fp16_to_float(bits);
+}
+
+// The sum of squares of one row: per lane of 8 elements with fused multiply-adds from 0, then the
+// lanes' sums halved in a butterfly (lane l with lane l + half).
+float sum_of_squares(const float* v, int64_t head_dim, std::vector<float>& lanes) {
+  const int64_t lane_count = head_dim / kLaneElems;
+  lanes.assign(static_cast<size_t>(lane_count), 0.0f);
+  for (int64_t l = 0; l < lane_count; ++l) {
+    float acc = 0.0f;
+    for (int e = 0; e < kLaneElems; ++e) acc = std::fma(v[l * kLaneElems + e], v[l * kLaneElems + e], acc);
+    lanes[l] = acc;
+  }
+  for (int64_t half = lane_count / 2; half >= 1; half /= 2) {
+    for (int64_t l = 0; l < half; ++l) lanes[l] = lanes[l] + lanes[l + half];
+  }
+  return lanes[0];
+}
+
+}  // namespace
+
+Status qk_norm_rope(const QKNormRopeParams& p) {
+  if (Status st = validate(p); !st.ok()) return st;
+  const int64_t d = p.head_dim;
+  const float inv_d = 1.0f / static_cast<float>(d);  // exact: head_dim is a power of two
+  std::vector<float> in(static_cast<size_t>(d)), n(static_cast<size_t>(d)), lanes;
+  std::vector<uint16_t> row_out(static_cast<size_t>(d));
+  auto* out = static_cast<uint16_t*>(p.out);
+  for (int64_t b = 0; b < p.batches; ++b) {
+    for (int64_t t = 0; t < p.tokens; ++t) {
+      const float* c = p.cos ? p.cos + (p.rope_offset + t) * p.ld_rope : nullptr;
+      const float* s = p.sin ? p.sin + (p.rope_offset + t) * p.ld_rope : nullptr;
+      for (int64_t h = 0; h < p.heads; ++h) {
+        const int64_t x_row = b * p.x_batch_stride + t * p.x_token_stride + h * p.x_head_stride;
+        for (int64_t j = 0; j < d; ++j) in[j] = load(p.x, p.type, x_row + j);
+        const float ss = sum_of_squares(in.data(), d, lanes);
+        const float rstd = 1.0f / std::sqrt(ss * inv_d + p.eps);
+        for (int64_t j = 0; j < d; ++j) {
+          const float normed = in[j] * rstd;
+          n[j] = rounded(p.type, p.weight ? normed * load(p.weight, p.type, j) : normed);
+        }
+        for (int64_t j = 0; j < d; j += 2) {
+          const float a = n[j], bb = n[j + 1];
+          if (c) {
+            const float even = a * c[j] + (-bb) * s[j];
+            const float odd = bb * c[j + 1] + a * s[j + 1];
+            row_out[j] = round_to(p.type, even);
+            row_out[j + 1] = round_to(p.type, odd);
+          } else {
+            row_out[j] = round_to(p.type, a);
+            row_out[j + 1] = round_to(p.type, bb);
+          }
+        }
+        // (written after the whole row is read: out may be x itself)
+        const int64_t o_row = b * p.out_batch_stride + t * p.out_token_stride + h * p.out_head_stride;
+        for (int64_t j = 0; j < d; ++j) out[o_row + j] = row_out[j];
+      }
+    }
+  }
+  return Status::Ok();
+}
+
+}  // namespace int8dit::ref

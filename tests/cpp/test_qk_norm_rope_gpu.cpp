@@ -1,0 +1,177 @@
+// qk_norm_rope (attention.h) on the GPU against the CPU reference, bit for bit (the header fixes the
+// sum's order and asks for IEEE sqrt and division, so the two compute the same bits): bf16 and fp16,
+// every head_dim, with and without the weight and the rotation, queries read as a strided view of a
+// fused QKV output and written into a token slice of a joined buffer whose other rows and padding stay
+// poisoned, in place, rows holding NaN and Inf, a Flux-sized call, and the calls the kernel must
+// refuse, refused with nothing written.
+#include <cuda_runtime_api.h>
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "int8dit/attention.h"
+#include "quant_gpu_test_support.h"
+
+namespace {
+
+using namespace quant_gpu_test;
+using int8dit::QKNormRopeParams;
+
+bool same_value(uint16_t got, uint16_t want, DType t) {
+  return got == want || (std::isnan(from_half(got, t)) && std::isnan(from_half(want, t)));
+}
+
+struct Shape {
+  int64_t batches, tokens, text_tokens, heads, head_dim;
+};
+
+struct Inputs {
+  std::vector<uint16_t> qkv;  // [batches, tokens, 3, heads, head_dim]: the queries are part 0
+  std::vector<uint16_t> weight;
+  std::vector<float> cos, sin;  // [text_tokens + tokens, head_dim]
+};
+
+Inputs random_inputs(const Shape& s, DType type, bool specials) {
+  Inputs in;
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  std::uniform_real_distribution<float> mag(-6.0f, 6.0f);
+  const int64_t row = 3 * s.heads * s.head_dim;
+  in.qkv.resize(static_cast<size_t>(s.batches * s.tokens * row));
+  for (int64_t r = 0; r < s.batches * s.tokens * 3 * s.heads; ++r) {
+    const float m = std::exp2(mag(rng()));  // rows of very different sizes
+    for (int64_t j = 0; j < s.head_dim; ++j) in.qkv[r * s.head_dim + j] = to_half(normal(rng()) * m, type);
+  }
+  if (specials && s.tokens >= 3) {
+    in.qkv[1 * row + 3] = to_half(kNaN, type);  // token 1, head 0
+    in.qkv[2 * row + s.head_dim - 1] = to_half(kInf, type);  // token 2, head 0
+    for (int64_t j = 0; j < s.head_dim; ++j) in.qkv[row + s.head_dim + j] = to_half(0.0f, type);  // token 1, head 1
+  }
+  for (int64_t j = 0; j < s.head_dim; ++j) in.weight.push_back(to_half(1.0f + 0.25f * normal(rng()), type));
+  const int64_t rope_rows = s.text_tokens + s.tokens;
+  for (int64_t r = 0; r < rope_rows; ++r) {
+    for (int64_t j = 0; j < s.head_dim; j += 2) {
+      const double theta = r * std::pow(10000.0, -static_cast<double>(j) / s.head_dim);
+      for (int e = 0; e < 2; ++e) {
+        in.cos.push_back(static_cast<float>(std::cos(theta)));
+        in.sin.push_back(static_cast<float>(std::sin(theta)));
+      }
+    }
+  }
+  return in;
+}
+
+// The queries of `in` into the image rows of a joined [batches, text + tokens, heads, head_dim] buffer
+// (or in place over the qkv buffer), on the GPU and with the reference, compared whole.
+void check_case(const Shape& s, DType type, bool weight, bool rope, bool in_place, bool specials) {
+  SCOPED_TRACE(std::string(type == DType::kBF16 ? "bf16" : "fp16") + " " + std::to_string(s.batches) + "x" +
+               std::to_string(s.tokens) + "x" + std::to_string(s.heads) + "x" + std::to_string(s.head_dim) +
+               (weight ? " weight" : " no weight") + (rope ? " rope" : " no rope") + (in_place ? " in place" : ""));
+  const Inputs in = random_inputs(s, type, specials);
+  const int64_t joined_tokens = s.text_tokens + s.tokens;
+  QKNormRopeParams p;
+  p.batches = s.batches, p.tokens = s.tokens, p.heads = s.heads, p.head_dim = s.head_dim, p.type = type;
+  p.eps = 1e-6f;
+  p.x_batch_stride = s.tokens * 3 * s.heads * s.head_dim, p.x_token_stride = 3 * s.heads * s.head_dim;
+  p.x_head_stride = s.head_dim;
+  if (in_place) {
+    p.out_batch_stride = p.x_batch_stride, p.out_token_stride = p.x_token_stride, p.out_head_stride = p.x_head_stride;
+  } else {
+    p.out_batch_stride = joined_tokens * s.heads * s.head_dim, p.out_token_stride = s.heads * s.head_dim;
+    p.out_head_stride = s.head_dim;
+  }
+  p.ld_rope = s.head_dim, p.rope_rows = joined_tokens, p.rope_offset = s.text_tokens;
+  const int64_t out_lead = s.text_tokens * s.heads * s.head_dim;  // the image rows start after the text
+  std::vector<uint16_t> joined(static_cast<size_t>(s.batches * joined_tokens * s.heads * s.head_dim), kPoisonHalf);
+
+  std::vector<uint16_t> want_qkv = in.qkv, want_joined = joined;
+  p.x = want_qkv.data(), p.weight = weight ? in.weight.data() : nullptr;
+  p.cos = rope ? in.cos.data() : nullptr, p.sin = rope ? in.sin.data() : nullptr;
+  p.out = in_place ? static_cast<void*>(want_qkv.data()) : want_joined.data() + out_lead;
+  ASSERT_TRUE(int8dit::ref::qk_norm_rope(p).ok());
+
+  DeviceArray<uint16_t> dqkv(in.qkv), dw(in.weight), djoined(joined);
+  DeviceArray<float> dcos(in.cos), dsin(in.sin);
+  p.x = dqkv.get(), p.weight = weight ? dw.get() : nullptr;
+  p.cos = rope ? dcos.get() : nullptr, p.sin = rope ? dsin.get() : nullptr;
+  p.out = in_place ? static_cast<void*>(dqkv.get()) : djoined.get() + out_lead;
+  const Status st = int8dit::qk_norm_rope(p, nullptr);
+  ASSERT_TRUE(st.ok()) << st.to_string();
+  ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+  const std::vector<uint16_t> got = in_place ? dqkv.download() : djoined.download();
+  const std::vector<uint16_t>& want = in_place ? want_qkv : want_joined;
+  ASSERT_EQ(got.size(), want.size());
+  int64_t bad = 0;
+  for (size_t i = 0; i < got.size() && bad < 5; ++i) {
+    if (!same_value(got[i], want[i], type)) {
+      ++bad;
+      ADD_FAILURE() << "element " << i << " (row " << i / s.head_dim << ", column " << i % s.head_dim << "): got 0x"
+                    << std::hex << got[i] << ", want 0x" << want[i] << std::dec;
+    }
+  }
+  if (!in_place) EXPECT_EQ(dqkv.download(), in.qkv) << "x changed";
+}
+
+TEST(QKNormRopeGpu, MatchesReferenceBitExact) {
+  REQUIRE_GPU();
+  for (DType type : {DType::kBF16, DType::kFP16}) {
+    for (int64_t d : {16, 32, 64, 128, 256}) {
+      // 7 tokens and 3 heads: rows that end mid-CTA; 2 batch elements.
+      const Shape s{2, 7, 3, 3, d};
+      for (bool weight : {true, false}) {
+        for (bool rope : {true, false}) check_case(s, type, weight, rope, false, true);
+      }
+      check_case(s, type, true, true, true, true);
+    }
+  }
+}
+
+TEST(QKNormRopeGpu, FluxSizedCallsMatchReference) {
+  REQUIRE_GPU();
+  if (small_shapes()) GTEST_SKIP() << "INT8DIT_SMALL_SHAPES: the Flux-sized call is left out";
+  // Flux-dev at 1024 px: 4096 image tokens after 512 text tokens, 24 heads of 128.
+  check_case(Shape{1, 4096, 512, 24, 128}, DType::kBF16, true, true, false, false);
+  // ... and the text tokens at the start of the joined buffer.
+  check_case(Shape{1, 512, 0, 24, 128}, DType::kBF16, true, true, false, false);
+}
+
+TEST(QKNormRopeGpu, BadCallsAreRefusedAndWriteNothing) {
+  REQUIRE_GPU();
+  const int64_t d = 64;
+  const std::vector<uint16_t> poison(16 * d, kPoisonHalf);
+  DeviceArray<uint16_t> dx(poison), dout(poison);
+  DeviceArray<float> dtable(std::vector<float>(16 * d, 0.5f));
+  QKNormRopeParams p;
+  p.batches = 1, p.tokens = 4, p.heads = 2, p.head_dim = d;
+  p.x_head_stride = p.out_head_stride = d, p.x_token_stride = p.out_token_stride = 2 * d;
+  p.x_batch_stride = p.out_batch_stride = 8 * d;
+  p.x = dx.get(), p.out = dout.get();
+  p.cos = dtable.get(), p.sin = dtable.get() + 4 * d, p.ld_rope = d, p.rope_rows = 4;
+  ASSERT_TRUE(int8dit::validate(p).ok());
+  auto refused = [&](QKNormRopeParams q, const std::string& says) {
+    const Status st = int8dit::qk_norm_rope(q, nullptr);
+    EXPECT_FALSE(st.ok()) << says;
+    EXPECT_NE(st.message().find(says), std::string::npos) << st.message();
+  };
+  QKNormRopeParams q = p;
+  q.head_dim = 48;
+  refused(q, "head_dim = 48 is not supported");
+  q = p, q.x = dx.get() + 1;
+  refused(q, "x must be 16-byte aligned");
+  q = p, q.out_token_stride = 2 * d + 4, q.out_batch_stride = 9 * d;
+  refused(q, "out must be 16-byte aligned with strides that are multiples of 8 elements");
+  q = p, q.ld_rope = d + 2, q.rope_rows = 3, q.tokens = 3;
+  refused(q, "cos and sin must be 16-byte aligned with a row stride (ld_rope) that is a multiple of 4");
+  q = p, q.out = dx.get() + 8;
+  refused(q, "out overlaps x without being it");
+  std::vector<uint16_t> host(16 * d);
+  q = p, q.x = host.data();
+  refused(q, "points to host memory");
+  ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+  EXPECT_EQ(dout.download(), poison);
+  EXPECT_EQ(dx.download(), poison);
+}
+
+}  // namespace

@@ -1,0 +1,216 @@
+// The CPU reference of qk_norm_rope (attention.h) and its argument checks: hand-computable rows (the
+// norm, the weight, the pair rotation and its signs, the rotary row of each token), the strided
+// layouts of a fused QKV output and a joined buffer, in place, random rows against a double-precision
+// evaluation of the formula, and the calls it must refuse with nothing written.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdint>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "int8dit/attention.h"
+#include "ref/half_bits.h"
+
+namespace {
+
+using int8dit::DType;
+using int8dit::QKNormRopeParams;
+using int8dit::Status;
+using int8dit::ref::bf16_to_float;
+using int8dit::ref::float_to_bf16;
+
+std::vector<uint16_t> bf16s(const std::vector<float>& v) {
+  std::vector<uint16_t> h;
+  for (float f : v) h.push_back(float_to_bf16(f));
+  return h;
+}
+
+// [batches, tokens, heads, d] contiguous.
+QKNormRopeParams contiguous(int64_t batches, int64_t tokens, int64_t heads, int64_t d) {
+  QKNormRopeParams p;
+  p.batches = batches, p.tokens = tokens, p.heads = heads, p.head_dim = d;
+  p.x_head_stride = p.out_head_stride = d;
+  p.x_token_stride = p.out_token_stride = heads * d;
+  p.x_batch_stride = p.out_batch_stride = tokens * heads * d;
+  return p;
+}
+
+TEST(RefQKNormRope, NormWeightAndPairRotationOnExactValues) {
+  const int64_t d = 16;
+  // One row of 3s: mean square 9, eps 0: rstd 1/3, so every normed value is 1; the weight j + 1.
+  std::vector<float> w(d), cos(2 * d), sin(2 * d);
+  for (int64_t j = 0; j < d; ++j) w[j] = static_cast<float>(j + 1);
+  // Token 0's rotary row: the identity (cos 1, sin 0). Token 1's: a quarter turn (cos 0, sin 1).
+  for (int64_t j = 0; j < d; ++j) cos[j] = 1.0f, sin[j] = 0.0f, cos[d + j] = 0.0f, sin[d + j] = 1.0f;
+  const auto x = bf16s(std::vector<float>(2 * d, 3.0f));
+  const auto wb = bf16s(w);
+  std::vector<uint16_t> out(2 * d, 0xffff);
+  QKNormRopeParams p = contiguous(1, 2, 1, d);
+  p.x = x.data(), p.weight = wb.data(), p.eps = 0.0f, p.out = out.data();
+  p.cos = cos.data(), p.sin = sin.data(), p.ld_rope = d, p.rope_rows = 2;
+  ASSERT_TRUE(int8dit::ref::qk_norm_rope(p).ok());
+  for (int64_t j = 0; j < d; ++j) EXPECT_EQ(bf16_to_float(out[j]), w[j]) << "token 0 keeps n_j = w_j, j = " << j;
+  // A quarter turn: (a, b) -> (-b, a).
+  for (int64_t j = 0; j < d; j += 2) {
+    EXPECT_EQ(bf16_to_float(out[d + j]), -w[j + 1]) << j;
+    EXPECT_EQ(bf16_to_float(out[d + j + 1]), w[j]) << j;
+  }
+  // rope_offset shifts the rotary rows: token 0 now takes row 1's quarter turn.
+  p.tokens = 1, p.rope_offset = 1;
+  ASSERT_TRUE(int8dit::ref::qk_norm_rope(p).ok());
+  EXPECT_EQ(bf16_to_float(out[0]), -w[1]);
+  EXPECT_EQ(bf16_to_float(out[1]), w[0]);
+  // Without cos/sin and weight: the bare RMSNorm, all ones.
+  p.cos = p.sin = nullptr, p.weight = nullptr;
+  ASSERT_TRUE(int8dit::ref::qk_norm_rope(p).ok());
+  for (int64_t j = 0; j < d; ++j) EXPECT_EQ(bf16_to_float(out[j]), 1.0f) << j;
+}
+
+TEST(RefQKNormRope, EpsEntersTheMeanSquare) {
+  const int64_t d = 16;
+  const auto x = bf16s(std::vector<float>(d, 1.0f));
+  std::vector<uint16_t> out(d);
+  QKNormRopeParams p = contiguous(1, 1, 1, d);
+  p.x = x.data(), p.out = out.data(), p.eps = 3.0f;  // rstd = 1 / sqrt(1 + 3) = 0.5
+  ASSERT_TRUE(int8dit::ref::qk_norm_rope(p).ok());
+  for (int64_t j = 0; j < d; ++j) EXPECT_EQ(bf16_to_float(out[j]), 0.5f);
+}
+
+// Random rows of a fused QKV output ([B, T, 3, H, D]: the queries a strided view) written into the
+// image part of a joined [B, T_txt + T, H, D] buffer, against the formula in double precision: each
+// output within one bf16 step of it (the reference rounds n to bf16 before rotating, as PyTorch does),
+// the text rows and the padding untouched.
+TEST(RefQKNormRope, StridedInputIntoAJoinedBufferMatchesTheFormula) {
+  const int64_t b = 2, t = 5, t_txt = 3, h = 3, d = 64;
+  std::mt19937 gen(7);
+  std::normal_distribution<float> normal(0.0f, 2.0f);
+  std::vector<uint16_t> qkv(static_cast<size_t>(b * t * 3 * h * d)), w(d);
+  for (auto& v : qkv) v = float_to_bf16(normal(gen));
+  for (auto& v : w) v = float_to_bf16(1.0f + 0.1f * normal(gen));
+  const int64_t rope_rows = t_txt + t;
+  std::vector<float> cos(static_cast<size_t>(rope_rows * d)), sin(cos.size());
+  for (int64_t r = 0; r < rope_rows; ++r) {
+    for (int64_t j = 0; j < d; j += 2) {
+      const double theta = r * std::pow(10000.0, -static_cast<double>(j) / d);
+      cos[r * d + j] = cos[r * d + j + 1] = static_cast<float>(std::cos(theta));
+      sin[r * d + j] = sin[r * d + j + 1] = static_cast<float>(std::sin(theta));
+    }
+  }
+  std::vector<uint16_t> joined(static_cast<size_t>(b * rope_rows * h * d), 0x7fff);
+  QKNormRopeParams p;
+  p.batches = b, p.tokens = t, p.heads = h, p.head_dim = d, p.eps = 1e-6f;
+  p.x = qkv.data(), p.x_batch_stride = t * 3 * h * d, p.x_token_stride = 3 * h * d, p.x_head_stride = d;
+  p.weight = w.data();
+  p.cos = cos.data(), p.sin = sin.data(), p.ld_rope = d, p.rope_rows = rope_rows, p.rope_offset = t_txt;
+  p.out = joined.data() + t_txt * h * d;
+  p.out_batch_stride = rope_rows * h * d, p.out_token_stride = h * d, p.out_head_stride = d;
+  ASSERT_TRUE(int8dit::ref::qk_norm_rope(p).ok());
+  int64_t checked = 0;
+  for (int64_t bi = 0; bi < b; ++bi) {
+    for (int64_t ti = 0; ti < rope_rows; ++ti) {
+      for (int64_t hi = 0; hi < h; ++hi) {
+        const uint16_t* o = joined.data() + ((bi * rope_rows + ti) * h + hi) * d;
+        if (ti < t_txt) {
+          for (int64_t j = 0; j < d; ++j) ASSERT_EQ(o[j], 0x7fff) << "a text row was written";
+          continue;
+        }
+        const uint16_t* xr = qkv.data() + bi * p.x_batch_stride + (ti - t_txt) * p.x_token_stride + hi * d;
+        double ss = 0;
+        for (int64_t j = 0; j < d; ++j) ss += std::pow(bf16_to_float(xr[j]), 2);
+        const double rstd = 1.0 / std::sqrt(ss / d + 1e-6);
+        for (int64_t j = 0; j < d; j += 2) {
+          const double a = bf16_to_float(xr[j]) * rstd * bf16_to_float(w[j]);
+          const double bb = bf16_to_float(xr[j + 1]) * rstd * bf16_to_float(w[j + 1]);
+          const double c0 = cos[ti * d + j], s0 = sin[ti * d + j];
+          const double want[2] = {a * c0 - bb * s0, bb * c0 + a * s0};
+          for (int e = 0; e < 2; ++e) {
+            const double got = bf16_to_float(o[j + e]);
+            // two bf16 roundings (n, then the output) of values up to ~|a| + |b|
+            const double tol = (std::fabs(a) + std::fabs(bb)) * std::ldexp(1.0, -7) + 1e-6;
+            ASSERT_NEAR(got, want[e], tol) << "batch " << bi << " token " << ti << " head " << hi << " j " << j + e;
+            ++checked;
+          }
+        }
+      }
+    }
+  }
+  EXPECT_EQ(checked, b * t * h * d);
+}
+
+TEST(RefQKNormRope, InPlaceEqualsSeparateAndNonFiniteRowsFollowTheFormula) {
+  const int64_t d = 32, tokens = 4;
+  std::mt19937 gen(3);
+  std::normal_distribution<float> normal;
+  std::vector<float> v(static_cast<size_t>(tokens * d));
+  for (auto& f : v) f = normal(gen);
+  v[1 * d + 5] = NAN;       // a NaN: the whole row NaN
+  v[2 * d + 7] = INFINITY;  // an Inf: rstd 0, NaN where the Inf was (Inf * 0), 0 elsewhere
+  auto x = bf16s(v);
+  std::vector<uint16_t> out(x.size());
+  QKNormRopeParams p = contiguous(1, tokens, 1, d);
+  p.x = x.data(), p.out = out.data();
+  ASSERT_TRUE(int8dit::ref::qk_norm_rope(p).ok());
+  p.out = x.data();
+  ASSERT_TRUE(int8dit::ref::qk_norm_rope(p).ok());
+  for (size_t i = 0; i < x.size(); ++i) {
+    const float a = bf16_to_float(x[i]), b = bf16_to_float(out[i]);
+    EXPECT_TRUE(a == b || (std::isnan(a) && std::isnan(b))) << i;
+  }
+  for (int64_t j = 0; j < d; ++j) EXPECT_TRUE(std::isnan(bf16_to_float(out[1 * d + j]))) << j;
+  for (int64_t j = 0; j < d; ++j) {
+    const float o = bf16_to_float(out[2 * d + j]);
+    if (j == 7) {
+      EXPECT_TRUE(std::isnan(o));
+    } else {
+      EXPECT_EQ(o, 0.0f) << j;
+    }
+  }
+}
+
+TEST(RefQKNormRope, BadCallsAreRefusedWithNothingWritten) {
+  const int64_t d = 64;
+  std::vector<uint16_t> x(4 * d, float_to_bf16(1.0f)), out(4 * d, 0x7fff), w(d, float_to_bf16(1.0f));
+  std::vector<float> table(4 * d, 0.5f);
+  QKNormRopeParams p = contiguous(1, 4, 1, d);
+  p.x = x.data(), p.out = out.data(), p.weight = w.data();
+  p.cos = table.data(), p.sin = table.data(), p.ld_rope = d, p.rope_rows = 4;
+  ASSERT_TRUE(int8dit::validate(p).ok());
+  auto refused = [&](QKNormRopeParams q, const std::string& says) {
+    const Status st = int8dit::ref::qk_norm_rope(q);
+    EXPECT_FALSE(st.ok()) << says;
+    EXPECT_NE(st.message().find(says), std::string::npos) << st.message();
+  };
+  QKNormRopeParams q = p;
+  q.head_dim = 96;
+  refused(q, "head_dim = 96 is not supported: it must be a power of two from 16 to 256");
+  q = p, q.type = DType::kFP32;
+  refused(q, "is not supported: use bf16 or fp16");
+  q = p, q.sin = nullptr;
+  refused(q, "only cos was given");
+  q = p, q.rope_offset = 1;
+  refused(q, "cos and sin have 4 rows but tokens 1..4 need rows up to 4");
+  q = p, q.ld_rope = 32;
+  refused(q, "ld_rope = 32 is smaller than head_dim = 64");
+  q = p, q.eps = -1.0f;
+  refused(q, "must be finite and >= 0");
+  q = p, q.out_token_stride = 32;
+  refused(q, "make rows of head_dim = 64 elements share memory");
+  q = p, q.out = x.data() + 8;
+  refused(q, "out overlaps x without being it");
+  q = p, q.out = x.data(), q.out_token_stride = 2 * d, q.out_batch_stride = 8 * d, q.x = x.data();
+  refused(q, "out overlaps x without being it");  // the same pointer, other strides
+  q = p, q.x_head_stride = -1;
+  refused(q, "x_head_stride = -1 is negative");
+  q = p, q.batches = -1;
+  refused(q, "negative size");
+  q = p, q.x = nullptr;
+  refused(q, "x (the queries or keys) is null");
+  EXPECT_EQ(out, std::vector<uint16_t>(4 * d, 0x7fff));
+  // Empty calls are fine with null pointers.
+  q = p, q.tokens = 0, q.x = nullptr, q.out = nullptr, q.cos = q.sin = nullptr;
+  EXPECT_TRUE(int8dit::ref::qk_norm_rope(q).ok());
+}
+
+}  // namespace
