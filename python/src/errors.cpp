@@ -24,7 +24,9 @@ void register_errors(nb::module_& m) {
 void throw_if_error(const int8dit::Status& st, const char* what) {
   using int8dit::StatusCode;
   if (st.ok()) return;
-  const std::string msg = std::string(what) + ": " + st.message();
+  // (the fused ops' own checks already name the op: "gated_add: ..."; say it once)
+  const std::string prefix = std::string(what) + ": ";
+  const std::string msg = st.message().rfind(prefix, 0) == 0 ? st.message() : prefix + st.message();
   switch (st.code()) {
     case StatusCode::kInvalidArgument: throw nb::value_error(msg.c_str());
     case StatusCode::kNotImplemented: throw KernelNotImplemented(msg);

@@ -3,6 +3,7 @@
 #include <cstdint>
 
 #include "errors.h"
+#include "int8dit/attention.h"
 #include "int8dit/gemm.h"
 #include "int8dit/quantize.h"
 #include "int8dit/reference.h"
@@ -238,6 +239,37 @@ void gated_add_raw(bool host, DType type, int64_t rows, int64_t cols, uintptr_t 
   run_fused_op(host, p, stream, &int8dit::ref::gated_add, &int8dit::gated_add, "gated_add");
 }
 
+// Per-head RMSNorm + rotary embedding of queries or keys (attention.h): x and out [batches, tokens,
+// heads, head_dim] with element strides; weight, cos and sin 0 where absent.
+void qk_norm_rope_raw(bool host, DType type, int64_t batches, int64_t tokens, int64_t heads, int64_t head_dim,
+                      uintptr_t x, int64_t x_batch_stride, int64_t x_token_stride, int64_t x_head_stride,
+                      uintptr_t weight, float eps, uintptr_t cos, uintptr_t sin, int64_t ld_rope, int64_t rope_rows,
+                      int64_t rope_offset, uintptr_t out, int64_t out_batch_stride, int64_t out_token_stride,
+                      int64_t out_head_stride, uintptr_t stream) {
+  int8dit::QKNormRopeParams p;
+  p.batches = batches;
+  p.tokens = tokens;
+  p.heads = heads;
+  p.head_dim = head_dim;
+  p.type = type;
+  p.x = ptr<const void>(x);
+  p.x_batch_stride = x_batch_stride;
+  p.x_token_stride = x_token_stride;
+  p.x_head_stride = x_head_stride;
+  p.weight = ptr<const void>(weight);
+  p.eps = eps;
+  p.cos = ptr<const float>(cos);
+  p.sin = ptr<const float>(sin);
+  p.ld_rope = ld_rope;
+  p.rope_rows = rope_rows;
+  p.rope_offset = rope_offset;
+  p.out = ptr<void>(out);
+  p.out_batch_stride = out_batch_stride;
+  p.out_token_stride = out_token_stride;
+  p.out_head_stride = out_head_stride;
+  run_fused_op(host, p, stream, &int8dit::ref::qk_norm_rope, &int8dit::qk_norm_rope, "qk_norm_rope");
+}
+
 }  // namespace
 
 void register_raw_api(nb::module_& m) {
@@ -263,6 +295,10 @@ void register_raw_api(nb::module_& m) {
         "ldh"_a, "x_type"_a, "rows"_a, "smooth"_a, "q"_a, "q_scale"_a, "stream"_a);
   r.def("gated_add", &gated_add_raw, "host"_a, "type"_a, "rows"_a, "cols"_a, "x"_a, "ldx"_a, "update"_a, "ld_update"_a,
         "gate"_a, "ld_gate"_a, "tokens_per_batch"_a, "out"_a, "ld_out"_a, "stream"_a);
+  r.def("qk_norm_rope", &qk_norm_rope_raw, "host"_a, "type"_a, "batches"_a, "tokens"_a, "heads"_a, "head_dim"_a,
+        "x"_a, "x_batch_stride"_a, "x_token_stride"_a, "x_head_stride"_a, "weight"_a, "eps"_a, "cos"_a, "sin"_a,
+        "ld_rope"_a, "rope_rows"_a, "rope_offset"_a, "out"_a, "out_batch_stride"_a, "out_token_stride"_a,
+        "out_head_stride"_a, "stream"_a);
 }
 
 }  // namespace int8dit_py

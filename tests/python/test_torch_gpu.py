@@ -459,3 +459,66 @@ def test_gpu_use_cuda_graphs_serves_a_quantized_diffusers_dit_across_timesteps()
         assert cos(model(**s)[0], e) > 0.99999
     graphs = cuda_graphs_of(model)
     assert len(graphs.graphs) == 1 and graphs.replays == 3 and not graphs.failed
+
+
+@torch.no_grad()
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_gpu_qk_norm_rope_is_bit_exact_against_the_cpu_reference(dtype):
+    from int8dit.torch import qk_norm_rope
+
+    # Flux's text and image queries of a 1024 px double-stream block, into one joined buffer
+    b, txt, img, h, d = 1, 512, 4096, 24, 128
+    qkv = (torch.randn(b, img, 3 * h * d, device="cuda") * 3).to(dtype)
+    query = qkv[..., : h * d].unflatten(-1, (h, d))  # strided: the fused projection's first third
+    text = (torch.randn(b, txt, h, d, device="cuda") * 3).to(dtype)
+    weight = (1 + 0.2 * torch.randn(d, device="cuda")).to(dtype)
+    pos = torch.arange(txt + img, device="cuda", dtype=torch.float64)[:, None]
+    angles = pos * torch.pow(10000.0, -torch.arange(0, d, 2, device="cuda") / d)[None]
+    rotary = (angles.cos().repeat_interleave(2, 1).float(), angles.sin().repeat_interleave(2, 1).float())
+    joined = torch.full((b, txt + img, h, d), float("nan"), device="cuda", dtype=dtype)
+    qk_norm_rope(text, weight, 1e-6, rotary, out=joined[:, :txt])
+    qk_norm_rope(query, weight, 1e-6, rotary, out=joined[:, txt:], rope_offset=txt)
+    want = torch.empty_like(joined, device="cpu")
+    rotary_cpu = tuple(t.cpu() for t in rotary)
+    qk_norm_rope(text.cpu(), weight.cpu(), 1e-6, rotary_cpu, out=want[:, :txt])
+    qk_norm_rope(query.cpu(), weight.cpu(), 1e-6, rotary_cpu, out=want[:, txt:], rope_offset=txt)
+    assert torch.equal(joined.cpu(), want)
+
+
+@torch.no_grad()
+@pytest.mark.parametrize("quantized", [False, True])
+def test_gpu_fused_flux_attention_matches_the_stock_processor_in_and_out_of_a_cuda_graph(quantized):
+    diffusers = pytest.importorskip("diffusers")
+    import copy
+
+    from int8dit.torch import cuda_graphs_of, fuse_qk_norm_rope, use_cuda_graphs
+    from int8dit.torch.flux_attention import FluxQKNormRopeProcessor
+
+    torch.manual_seed(0)
+    model = diffusers.FluxTransformer2DModel(
+        patch_size=1, in_channels=64, num_layers=2, num_single_layers=2, attention_head_dim=128,
+        num_attention_heads=4, joint_attention_dim=256, pooled_projection_dim=64, guidance_embeds=True,
+        axes_dims_rope=(16, 56, 56)).to("cuda", torch.bfloat16).eval()
+    if quantized:
+        quantize_(model, min_features=64)
+    fused = copy.deepcopy(model)
+    assert fuse_qk_norm_rope(fused) == 4
+    img, txt = 1024, 128
+    side = torch.arange(img, device="cuda")
+    img_ids = torch.stack([torch.zeros_like(side), side // 32, side % 32], dim=1).float()
+    inputs = dict(hidden_states=torch.randn(1, img, 64, device="cuda", dtype=torch.bfloat16),
+                  encoder_hidden_states=torch.randn(1, txt, 256, device="cuda", dtype=torch.bfloat16),
+                  pooled_projections=torch.randn(1, 64, device="cuda", dtype=torch.bfloat16),
+                  timestep=torch.tensor([0.5], device="cuda"), guidance=torch.tensor([3.5], device="cuda"),
+                  img_ids=img_ids, txt_ids=torch.zeros(txt, 3, device="cuda"), return_dict=False)
+    want = model(**inputs)[0]
+    got = fused(**inputs)[0]
+    calls = sum(m.processor.fused_calls for m in fused.modules()
+                if isinstance(getattr(m, "processor", None), FluxQKNormRopeProcessor))
+    assert calls == 4
+    assert cos(got, want) > 0.9999
+    use_cuda_graphs(fused)
+    replayed = [fused(**inputs)[0] for _ in range(2)]
+    assert cuda_graphs_of(fused).replays >= 1
+    assert torch.equal(replayed[0], replayed[1])
+    assert cos(replayed[1], want) > 0.9999

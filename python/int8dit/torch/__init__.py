@@ -1,6 +1,8 @@
 """PyTorch layer of int8dit: custom ops, the quantized Linear, and quantize_ for whole models."""
 from .adanorm import FusedAdaLayerNormZero, fuse_adaln_zero
+from .attention import qk_norm_rope
 from .cuda_graphs import cuda_graphs_of, stop_cuda_graphs, use_cuda_graphs
+from .flux_attention import FluxQKNormRopeProcessor, fuse_qk_norm_rope, unfuse_qk_norm_rope
 from .flux_single import fuse_flux_single_blocks
 from .fused import (concat_gelu_quantize, gelu_quantize, layernorm_modulate_quantize, modulated_linears,
                     rmsnorm_quantize)
@@ -13,6 +15,7 @@ from .weights import quantize_weight
 __all__ = [
     "DIT_DEFAULT_EXCLUDE",
     "DIT_MIN_FEATURES",
+    "FluxQKNormRopeProcessor",
     "FusedAdaLayerNormZero",
     "GeluMLP",
     "Linear",
@@ -22,6 +25,7 @@ __all__ = [
     "fuse_adaln_zero",
     "fuse_flux_single_blocks",
     "fuse_gelu_mlps",
+    "fuse_qk_norm_rope",
     "gelu_quantize",
     "gemm_w8a8",
     "linear",
@@ -30,9 +34,11 @@ __all__ = [
     "modulated_linears",
     "quantize_",
     "quantize_rows",
+    "qk_norm_rope",
     "quantize_weight",
     "rmsnorm_quantize",
     "selected_linears",
     "stop_cuda_graphs",
+    "unfuse_qk_norm_rope",
     "use_cuda_graphs",
 ]

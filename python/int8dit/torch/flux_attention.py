@@ -1,0 +1,171 @@
+"""Flux's attention with the q/k RMSNorm, the rotary embedding and the token join in one kernel a tensor.
+
+diffusers' FluxAttnProcessor normalizes q and k per head (``norm_q``/``norm_k``, and
+``norm_added_q``/``norm_added_k`` for the text tokens of the double-stream blocks), joins the text
+and image tokens with ``torch.cat`` and rotates q and k with ``apply_rotary_emb``. In Flux-dev at
+1024 px that is about eleven kernels over 57 MB tensors a block: on the H200, 36.6 ms of elementwise
+and 9.2 ms of norm kernels in a 121 ms forward (bench/results/h200/e2e_gated_add_54907e6.md).
+
+``fuse_qk_norm_rope(model)`` gives each FluxAttention that runs the stock processor a
+``FluxQKNormRopeProcessor``. It computes the projections as diffusers does, then writes each of q and
+k with ``int8dit.torch.attention.qk_norm_rope`` straight into its joined [B, T_txt + T_img, H, D]
+buffer (text rows first, rotary rows offset by the text tokens), joins v with ``torch.cat`` and runs
+diffusers' ``dispatch_attention_fn`` and output projections unchanged. It works on bf16 and on
+int8dit-quantized models alike; the rotation is not an int8 matter, so the end-to-end benchmark times
+it on both (``--paths ..._rope_graph``).
+
+It takes the fused path for eager bf16/fp16 calls that autograd does not record, with the norms'
+weights in the activations' dtype and a head_dim of 16..256 (a power of two). Every other call
+(torch.compile tracing, autograd, fp32, a double-stream block called without its text tokens) goes to
+the processor it replaced; IP-adapter processors are not replaced at all. The result is the stock one
+up to the rounding of the norm (include/int8dit/attention.h: an IEEE 1/sqrt where PyTorch's rsqrt is
+approximate; a unit in the last place at most).
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+import torch
+from torch import Tensor, nn
+
+from .attention import HEAD_DIMS, qk_norm_rope
+from .ops import any_needs_grad, plain_eager_call
+
+_FUSED_DTYPES = (torch.bfloat16, torch.float16)
+
+
+def _norm_eps_weight(norm: nn.Module, dtype: torch.dtype):
+    """(eps, weight or None) of an RMSNorm the kernel computes, or None where it cannot: torch.nn.RMSNorm
+    or diffusers' RMSNorm (no bias), with its weight (if any) in the activations' dtype."""
+    name = type(norm).__name__
+    if name != "RMSNorm" or getattr(norm, "bias", None) is not None:
+        return None
+    weight = getattr(norm, "weight", None)
+    if weight is not None and (weight.dtype != dtype or weight.dim() != 1):
+        return None
+    eps = getattr(norm, "eps", None)
+    if eps is None:  # torch.nn.RMSNorm(eps=None): the dtype's machine epsilon, as torch computes it
+        eps = torch.finfo(dtype).eps
+    return float(eps), weight
+
+
+def _rotary_fits(rotary, head_dim: int, tokens: int, device: torch.device) -> bool:
+    if rotary is None:
+        return True
+    if not (isinstance(rotary, (tuple, list)) and len(rotary) == 2):
+        return False
+    cos, sin = rotary
+    return all(isinstance(t, Tensor) and t.dtype == torch.float32 and t.dim() == 2 and t.shape[1] == head_dim and
+               t.shape[0] == tokens and t.device == device for t in (cos, sin))
+
+
+class FluxQKNormRopeProcessor:
+    """A FluxAttention processor: diffusers' FluxAttnProcessor with q/k's norm, rotation and token join
+    fused (module docstring). ``fallback`` is the processor it replaced: it serves the calls this one
+    does not fuse, and ``unfuse_qk_norm_rope`` puts it back."""
+
+    _attention_backend = None
+    _parallel_config = None
+
+    def __init__(self, fallback):
+        self.fallback = fallback
+        self._attention_backend = getattr(fallback, "_attention_backend", None)
+        self._parallel_config = getattr(fallback, "_parallel_config", None)
+        from diffusers.models.attention_dispatch import dispatch_attention_fn
+        from diffusers.models.transformers.transformer_flux import _get_qkv_projections
+        self._dispatch = dispatch_attention_fn
+        self._projections = _get_qkv_projections
+        self.fused_calls = 0  # calls that took the fused path (tests and the benchmark read it)
+
+    def _fits(self, attn: nn.Module, hidden_states: Tensor, encoder_hidden_states: Optional[Tensor],
+              image_rotary_emb) -> bool:
+        if not plain_eager_call(hidden_states) or hidden_states.dtype not in _FUSED_DTYPES:
+            return False
+        # the kernel has no backward: with autograd recording (a trainable projection or norm, or an
+        # input that needs a gradient), PyTorch's ops
+        if torch.is_grad_enabled() and (any_needs_grad(encoder_hidden_states) or
+                                        any(p.requires_grad for p in attn.parameters())):
+            return False
+        if attn.head_dim not in HEAD_DIMS or not (hidden_states.is_cuda or hidden_states.is_cpu):
+            return False
+        dtype = hidden_states.dtype
+        norms = [attn.norm_q, attn.norm_k]
+        text_tokens = 0
+        if encoder_hidden_states is not None:
+            if attn.added_kv_proj_dim is None:
+                return False  # (diffusers ignores the text tokens there; the fallback does the same)
+            norms += [attn.norm_added_q, attn.norm_added_k]
+            text_tokens = encoder_hidden_states.shape[1]
+        elif attn.added_kv_proj_dim is not None:
+            return False
+        if any(_norm_eps_weight(n, dtype) is None for n in norms):
+            return False
+        return _rotary_fits(image_rotary_emb, attn.head_dim, text_tokens + hidden_states.shape[1], hidden_states.device)
+
+    def __call__(self, attn: nn.Module, hidden_states: Tensor, encoder_hidden_states: Optional[Tensor] = None,
+                 attention_mask: Optional[Tensor] = None, image_rotary_emb=None) -> Tensor:
+        if not self._fits(attn, hidden_states, encoder_hidden_states, image_rotary_emb):
+            return self.fallback(attn, hidden_states, encoder_hidden_states, attention_mask, image_rotary_emb)
+        self.fused_calls += 1
+        query, key, value, text_query, text_key, text_value = self._projections(attn, hidden_states,
+                                                                                encoder_hidden_states)
+        d = attn.head_dim
+        query, key, value = (t.unflatten(-1, (-1, d)) for t in (query, key, value))
+        b, image_tokens, heads, _ = query.shape
+        pairs = [(query, attn.norm_q), (key, attn.norm_k)]
+        text_tokens = 0
+        if encoder_hidden_states is not None:
+            text_query, text_key, text_value = (t.unflatten(-1, (-1, d)) for t in (text_query, text_key, text_value))
+            text_tokens = text_query.shape[1]
+            value = torch.cat([text_value, value], dim=1)
+        joined = []
+        for i, (image_part, norm) in enumerate(pairs):
+            out = torch.empty((b, text_tokens + image_tokens, heads, d), dtype=image_part.dtype,
+                              device=image_part.device)
+            if text_tokens:
+                text_part, text_norm = (text_query, attn.norm_added_q) if i == 0 else (text_key, attn.norm_added_k)
+                eps, weight = _norm_eps_weight(text_norm, text_part.dtype)
+                qk_norm_rope(text_part, weight, eps, image_rotary_emb, out=out[:, :text_tokens], rope_offset=0)
+            eps, weight = _norm_eps_weight(norm, image_part.dtype)
+            qk_norm_rope(image_part, weight, eps, image_rotary_emb, out=out[:, text_tokens:], rope_offset=text_tokens)
+            joined.append(out)
+        query, key = joined
+        hidden_states = self._dispatch(query, key, value, attn_mask=attention_mask, backend=self._attention_backend,
+                                       parallel_config=self._parallel_config)
+        hidden_states = hidden_states.flatten(2, 3).to(query.dtype)
+        if encoder_hidden_states is None:
+            return hidden_states
+        text_out, image_out = hidden_states.split_with_sizes([text_tokens, image_tokens], dim=1)
+        image_out = attn.to_out[1](attn.to_out[0](image_out.contiguous()))
+        text_out = attn.to_add_out(text_out.contiguous())
+        return image_out, text_out
+
+
+def _stock_flux_attention(module: nn.Module) -> bool:
+    """A diffusers FluxAttention running the stock FluxAttnProcessor (matched by class names, so that a
+    module wrapping the processor, an IP-adapter processor or one of ours is left alone)."""
+    return (type(module).__name__ == "FluxAttention" and
+            type(getattr(module, "processor", None)).__name__ == "FluxAttnProcessor")
+
+
+def fuse_qk_norm_rope(model: nn.Module) -> int:
+    """Give every FluxAttention of ``model`` running diffusers' stock processor a FluxQKNormRopeProcessor
+    (module docstring); returns how many. The module, its parameters and state dict are unchanged.
+    Needs diffusers (its dispatch_attention_fn and projections are called as they are)."""
+    count = 0
+    for module in model.modules():
+        if _stock_flux_attention(module):
+            module.processor = FluxQKNormRopeProcessor(module.processor)
+            count += 1
+    return count
+
+
+def unfuse_qk_norm_rope(model: nn.Module) -> int:
+    """Put back the processors fuse_qk_norm_rope replaced; returns how many."""
+    count = 0
+    for module in model.modules():
+        processor = getattr(module, "processor", None)
+        if isinstance(processor, FluxQKNormRopeProcessor):
+            module.processor = processor.fallback
+            count += 1
+    return count
