@@ -30,10 +30,18 @@ from int8dit.bench.time_limit import time_limit
 
 # In the order they run: the paths the summary needs first, so that a run cut short still has them.
 PATHS = ["bf16", "int8dit", "fp8", "bf16_compile", "int8dit_compile", "fake_quant", "torchao_int8", "nf4",
-         "torchao_int8_compile", "bf16_graph", "int8dit_graph", "bf16_compile_graph", "int8dit_compile_graph"]
+         "torchao_int8_compile", "bf16_graph", "int8dit_graph", "bf16_compile_graph", "int8dit_compile_graph",
+         "bf16_rope_graph", "int8dit_rope_graph"]
 QUANTIZED = {"int8dit", "int8dit_compile", "fake_quant", "fp8", "torchao_int8", "torchao_int8_compile", "nf4",
-             "int8dit_graph", "int8dit_compile_graph"}
-BF16_PATHS = ("bf16", "bf16_compile", "bf16_graph", "bf16_compile_graph")
+             "int8dit_graph", "int8dit_compile_graph", "int8dit_rope_graph"}
+BF16_PATHS = ("bf16", "bf16_compile", "bf16_graph", "bf16_compile_graph", "bf16_rope_graph")
+
+
+def fuses_attention(path: str) -> bool:
+    """Whether the path also fuses the attention's q/k norm, rotation and token join (*_rope_*:
+    int8dit.torch.fuse_qk_norm_rope; Flux-style attention only). Not an int8 matter, so bf16 runs it
+    too: bf16_rope_graph against bf16_graph is the fusion's own gain."""
+    return "_rope_" in path
 
 
 def compiles(path: str) -> bool:
@@ -145,6 +153,13 @@ def make_variant(torch, path: str, model, names, fuse_gelu: bool = True, fuse_no
             baselines.apply_nf4(variant, names)
         else:
             raise ValueError(f"unknown path {path!r}; choose from {', '.join(PATHS)}")
+    if fuses_attention(path):
+        from int8dit.torch import fuse_qk_norm_rope
+
+        variant._int8dit_fused_attention = fuse_qk_norm_rope(variant)
+        if variant._int8dit_fused_attention == 0:
+            raise RuntimeError("no attention module of this model runs diffusers' stock FluxAttnProcessor: the "
+                               "*_rope_* paths time the fused q/k norm + rotation of Flux-style attention only")
     if compiles(path):
         compile_blocks(torch, variant, fullgraph=not path.startswith("torchao"))
     return variant
@@ -241,6 +256,8 @@ def run_model(torch, case, paths, args, on_path=None) -> dict:
                 entry["setup_s"] = round(time.perf_counter() - t0, 2)
                 if hasattr(variant, "_int8dit_rewrites"):
                     entry["int8dit_rewrites"] = variant._int8dit_rewrites
+                if hasattr(variant, "_int8dit_fused_attention"):
+                    entry["fused_attention_modules"] = variant._int8dit_fused_attention
                 entry["weight_bytes"] = unique_tensor_bytes(variant) if path not in BF16_PATHS else \
                     unique_tensor_bytes(model)
                 with torch.no_grad():
@@ -273,7 +290,7 @@ def run_model(torch, case, paths, args, on_path=None) -> dict:
                         from int8dit.bench.profile import profile_forward
 
                         entry["profile"] = profile_forward(torch, fn)
-                if path in QUANTIZED:
+                if path in QUANTIZED or fuses_attention(path):
                     entry.update(accuracy(torch, out, ref))
                 log(f"{case.name}: {path}: {entry['median_ms']:.2f} ms, "
                     f"weights {entry['weight_bytes'] / 2**30:.2f} GiB"
@@ -318,6 +335,14 @@ def summary(results: dict) -> dict:
         both, bf16_both = (paths.get(p, {}).get("median_ms") for p in ("int8dit_compile_graph", "bf16_compile_graph"))
         if both and bf16_both:
             out[f"{model}_compile_graph_speedup_vs_bf16_compile_graph"] = bf16_both / both
+        # The fused q/k norm + rotation: int8dit with it against stock bf16, and each against its twin
+        rope, bf16_rope = (paths.get(p, {}).get("median_ms") for p in ("int8dit_rope_graph", "bf16_rope_graph"))
+        if rope and bf16_graph:
+            out[f"{model}_rope_graph_speedup_vs_bf16_graph"] = bf16_graph / rope
+        if rope and bf16_rope:
+            out[f"{model}_rope_graph_speedup_vs_bf16_rope_graph"] = bf16_rope / rope
+        if bf16_rope and bf16_graph:
+            out[f"{model}_bf16_rope_graph_speedup_vs_bf16_graph"] = bf16_graph / bf16_rope
     ours = [p for p in ("int8dit", "int8dit_compile") if ms(p)]
     if not ours:
         return out
