@@ -14,7 +14,7 @@ import json
 import subprocess
 
 ROTATION_BYTES = 256e6
-NOT_QUANTIZATION = {"gated_add"}  # timed beside the kernels for the models, outside issue 4's figures  # as the C++ benchmark: inputs rotate over >= 256 MB so they come from DRAM
+NOT_QUANTIZATION = {"gated_add", "qk_norm_rope"}  # timed beside the kernels for the models, outside issue 4's figures  # as the C++ benchmark: inputs rotate over >= 256 MB so they come from DRAM
 
 
 def quantize(v, torch):
@@ -72,6 +72,21 @@ def eager_op(op, k, torch, F, batches=1):
         return rms
     if op == "gelu_quantize":
         return lambda x: quantize(F.gelu(x, approximate="tanh"), torch)
+    if op == "qk_norm_rope":
+        # Flux's attention as diffusers runs it: torch.nn.RMSNorm over each head of 128, then the rotary
+        # embedding on pairs in fp32 (x * cos + x_rotated * sin, x_rotated = (-x_odd, x_even)).
+        d = 128
+        norm_weight = torch.rand(d, device=dev, dtype=torch.bfloat16) + 0.5
+        tables = {}
+
+        def qk(x):
+            m = x.shape[0]
+            cos, sin = tables.setdefault(m, (torch.rand(m, 1, d, device=dev), torch.rand(m, 1, d, device=dev)))
+            h = F.rms_norm(x.view(m, k // d, d), (d,), norm_weight, eps=1e-6)
+            even, odd = h.unflatten(-1, (-1, 2)).unbind(-1)
+            rotated = torch.stack([-odd, even], dim=-1).flatten(-2)
+            return (h.float() * cos + rotated.float() * sin).to(x.dtype)
+        return qk
     if op == "concat_gelu_quantize":
         # Flux's single-stream block: proj_out(cat([attention, GELU(proj_mlp)], -1)), the first K / 5 columns
         # as they are.
@@ -107,7 +122,8 @@ def measure(report):
         "method": "PyTorch eager on the same GPU (CUDA events, median of 10 batches of 5 calls, inputs rotating "
                   "over >= 256 MB): quantize = x.abs().amax(-1) / 127, round(x / scale).clamp(-127, 127).to(int8), "
                   "after F.layer_norm * (1 + scale) + shift, diffusers RMSNorm, F.gelu(approximate='tanh'), or "
-                  "torch.cat of a slice and F.gelu of the rest; gated_add against torch.addcmul with the gate "
+                  "torch.cat of a slice and F.gelu of the rest; qk_norm_rope against F.rms_norm and diffusers' "
+                  "rotation formula in fp32; gated_add against torch.addcmul with the gate "
                   "broadcast over the tokens (its update tensor the same every call)",
         "torch": torch.__version__,
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
@@ -170,7 +186,7 @@ def markdown(report):
         lines += ["## Notes", ""] + [f"- {n}" for n in report["notes"]] + [""]
     lines += [
         "Batches: the adaLN batch elements (rows M / batches share one shift and scale); * not in the summary: "
-        "below the target's M x K, or not a quantization kernel (gated_add).",
+        "below the target's M x K, or not a quantization kernel (gated_add, qk_norm_rope).",
         "",
         "| op | M | K | batches | int8dit us | GB/s | of copy | eager torch us | speedup | same-size copy us | "
         "of same-size copy |",

@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <cstdlib>
 
+#include "int8dit/attention.h"
 #include "int8dit/quantize.h"
 #include "int8dit/residual.h"
 #include "timing.h"
@@ -62,6 +63,11 @@ std::vector<OpCase> dit_cases() {
   // Timed alone here, the kernel's own figure.
   cases.push_back({"gated_add", 4608, 3072});
   cases.push_back({"gated_add", 4096, 3072});
+  // Flux's q (or k) before attention at 1024 px: 24 heads of 128, per-head RMSNorm + rotary embedding
+  // (int8dit::qk_norm_rope; PyTorch runs a norm kernel and ~8 elementwise ones). The single-stream
+  // blocks' 4608 tokens and the double-stream image stream's 4096.
+  cases.push_back({"qk_norm_rope", 4608, 3072});
+  cases.push_back({"qk_norm_rope", 4096, 3072});
   return cases;
 }
 
@@ -75,10 +81,13 @@ OpResult run_op_case(const OpCase& c) {
   const bool residual = c.op.rfind("layernorm_modulate_quantize+residual", 0) == 0;
   const bool with_y = c.op == "layernorm_modulate_quantize+y" || c.op == "layernorm_modulate_quantize+residual+y";
   const bool gated_add = c.op == "gated_add";
+  const bool qk_rope = c.op == "qk_norm_rope";
+  constexpr int64_t kHeadDim = 128;  // qk_norm_rope: Flux's heads
   const size_t mk = static_cast<size_t>(c.m * c.k);
 
   OpResult r;
   r.bytes = gated_add ? 3 * 2.0 * mk + 2.0 * c.k * c.batches  // x and the update read, the sum written, the gates
+            : qk_rope ? 2 * 2.0 * mk + 2.0 * kHeadDim + 2 * 4.0 * kHeadDim * c.m  // x, out, weight, cos and sin rows
                       : 2.0 * mk + mk + 4.0 * c.m + (with_y ? 2.0 * mk : 0.0);
   if (smooth) r.bytes += 4.0 * c.k;
   if (c.op.rfind("layernorm", 0) == 0) r.bytes += 2.0 * 2 * c.k * c.batches;  // each batch element's shift and scale
@@ -92,7 +101,7 @@ OpResult run_op_case(const OpCase& c) {
     bufs[s].q = device_alloc<int8_t>(mk);
     bufs[s].scale = device_alloc<float>(static_cast<size_t>(c.m));
     if (with_y) bufs[s].y = device_alloc<uint16_t>(mk);
-    if (residual || gated_add) {
+    if (residual || gated_add || qk_rope) {
       bufs[s].update = device_alloc<uint16_t>(mk);
       bufs[s].x_out = device_alloc<uint16_t>(mk);
       fill_bf16(bufs[s].update, mk, 4321u + s);
@@ -105,6 +114,9 @@ OpResult run_op_case(const OpCase& c) {
     std::exit(2);
   }
   float* smooth_vec = device_alloc<float>(static_cast<size_t>(c.k));
+  // qk_norm_rope's cos and sin tables, [m, 128] fp32 each (values in [0.5, 2): the timing does not care)
+  float* rope = qk_rope ? device_alloc<float>(static_cast<size_t>(2 * kHeadDim * c.m)) : nullptr;
+  if (rope) fill_f32(rope, static_cast<size_t>(2 * kHeadDim * c.m), 0.5f, 2.0f, 13u);
   uint16_t* mod = device_alloc<uint16_t>(static_cast<size_t>(2 * c.k * c.batches));
   fill_f32(smooth_vec, static_cast<size_t>(c.k), 0.5f, 2.0f, 7u);
   fill_bf16(mod, static_cast<size_t>(2 * c.k * c.batches), 11u);
@@ -112,7 +124,14 @@ OpResult run_op_case(const OpCase& c) {
 
   auto launch = [&](int call) {
     const BufferSet& b = bufs[static_cast<size_t>(call % sets)];
-    if (gated_add) {  // the gates: the modulation buffer's shift rows, as one chunk of an adaLN output
+    if (qk_rope) {  // x [1, m, k / 128, 128] into the set's x_out; the weight: the modulation buffer's first row
+      int8dit::QKNormRopeParams p;
+      p.batches = 1, p.tokens = c.m, p.heads = c.k / kHeadDim, p.head_dim = kHeadDim, p.eps = 1e-6f;
+      p.x = b.x, p.x_batch_stride = c.m * c.k, p.x_token_stride = c.k, p.x_head_stride = kHeadDim;
+      p.weight = mod, p.cos = rope, p.sin = rope + kHeadDim * c.m, p.ld_rope = kHeadDim, p.rope_rows = c.m;
+      p.out = b.x_out, p.out_batch_stride = c.m * c.k, p.out_token_stride = c.k, p.out_head_stride = kHeadDim;
+      require_ok(int8dit::qk_norm_rope(p, nullptr), c.op);
+    } else if (gated_add) {  // the gates: the modulation buffer's shift rows, as one chunk of an adaLN output
       int8dit::GatedAddParams p;
       p.rows = c.m, p.cols = c.k, p.x = b.x, p.ldx = c.k, p.update = b.update, p.ld_update = c.k;
       p.gate = mod, p.ld_gate = 2 * c.k, p.tokens_per_batch = c.m / c.batches, p.out = b.x_out, p.ld_out = c.k;
@@ -154,7 +173,7 @@ OpResult run_op_case(const OpCase& c) {
   for (BufferSet& b : bufs) {
     cudaFree(b.x), cudaFree(b.q), cudaFree(b.scale), cudaFree(b.y), cudaFree(b.update), cudaFree(b.x_out);
   }
-  cudaFree(smooth_vec), cudaFree(mod);
+  cudaFree(smooth_vec), cudaFree(mod), cudaFree(rope);
   r.same_size_copy_us = same_size_copy_us(r.bytes);
   return r;
 }

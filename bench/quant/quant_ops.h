@@ -12,7 +12,9 @@ struct OpCase {
   std::string op;  // quantize_rows, quantize_rows+smooth, layernorm_modulate_quantize(+y), rmsnorm_quantize,
                   // gelu_quantize, concat_gelu_quantize (K / 5 columns as they are, then GELU of the rest),
                   // layernorm_modulate_quantize+residual (the gated residual update first, y written);
-                  // gated_add (the residual update that ends a block: no quantization, never in the summary)
+                  // gated_add (the residual update that ends a block: no quantization, never in the summary);
+                  // qk_norm_rope (attention's per-head RMSNorm + rotary embedding, k = heads x 128: no
+                  // quantization, never in the summary)
   int64_t m = 0, k = 0;
   // adaLN modulation vectors (LayerNorm ops only): rows m / batches share one batch element's shift and
   // scale, as a batch of images (or classifier-free guidance's two) runs in a DiT.
@@ -21,8 +23,10 @@ struct OpCase {
   // "OP@MxK", with "/BATCHES" where batches > 1: what --only selects and the tables print.
   std::string label() const;
   // Issue 4's speed target covers the quantization kernels at M x K >= 4096 x 3072; smaller cases, and
-  // gated_add, are timed but not in the summary.
-  bool counts_for_target() const { return op != "gated_add" && m * k >= int64_t{4096} * 3072; }
+  // gated_add and qk_norm_rope, are timed but not in the summary.
+  bool counts_for_target() const {
+    return op != "gated_add" && op != "qk_norm_rope" && m * k >= int64_t{4096} * 3072;
+  }
 };
 
 struct OpResult {
