@@ -196,3 +196,28 @@ def test_flux_processor_hands_calls_it_does_not_fuse_to_the_stock_one():
     with torch.no_grad():
         assert torch.equal(fused32(**inputs32)[0], model32(**inputs32)[0])
     assert fused_calls(fused32) == 0
+
+
+@torch.no_grad()
+def test_chroma_with_a_text_mask_takes_the_fused_processor_too():
+    # Chroma's blocks are FluxAttention with the stock processor and pass a padding mask to attention,
+    # which the fused processor hands to dispatch_attention_fn as it is.
+    torch.manual_seed(0)
+    model = diffusers.ChromaTransformer2DModel(
+        patch_size=1, in_channels=16, num_layers=1, num_single_layers=2, attention_head_dim=32, num_attention_heads=2,
+        joint_attention_dim=64, axes_dims_rope=(8, 12, 12), approximator_num_channels=16, approximator_hidden_dim=64,
+        approximator_layers=2).to(torch.bfloat16).eval()
+    fused = copy.deepcopy(model)
+    assert fuse_qk_norm_rope(fused) == 3
+    img_ids = torch.stack([torch.zeros(16), torch.arange(16) // 4, torch.arange(16) % 4], dim=1).float()
+    mask = torch.ones(1, 8 + 16)  # over the joined sequence, as ChromaPipeline builds it
+    mask[:, 6:8] = 0  # two padded text tokens
+    inputs = dict(hidden_states=torch.randn(1, 16, 16, dtype=torch.bfloat16),
+                  encoder_hidden_states=torch.randn(1, 8, 64, dtype=torch.bfloat16), timestep=torch.tensor([0.5]),
+                  img_ids=img_ids, txt_ids=torch.zeros(8, 3), attention_mask=mask, return_dict=False)
+    want = model(**inputs)[0]
+    got = fused(**inputs)[0]
+    assert fused_calls(fused) == 3
+    assert cosine(got, want) > 0.99999
+    unmasked = dict(inputs, attention_mask=None)
+    assert not torch.allclose(model(**unmasked)[0], want)  # (the mask matters to this output)
