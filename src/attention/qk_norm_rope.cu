@@ -6,12 +6,18 @@
 // few shuffles and no shared memory. Each thread takes kUnroll rows, all loads issued before any
 // arithmetic, for loads in flight. Rows go in [batch, token, head] order, so that the heads of a token
 // follow each other and its cos/sin rows stay in L1.
+//
+// Where every offset fits 31 bits (a Flux-dev q: 99 M elements) the rows are split into (batch, token,
+// head) with multiply-high divisions and indexed in 32 bits: kNarrow. The 64-bit build of the kernel
+// spent ~250 of its ~700 instructions (two rows a thread) on 64-bit index products and two 32/64-bit
+// divisions, in a kernel that must stay below the SMs' issue rate at the copy's bandwidth.
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
 #include <atomic>
 #include <cstdint>
 
+#include "core/magic_division.h"
 #include "int8dit/attention.h"
 #include "quant/gpu_checks.cuh"
 #include "quant/row_io.cuh"
@@ -26,6 +32,11 @@ using quant::kVecElems;
 constexpr int kThreads = 256;
 constexpr int kUnroll = 2;
 
+// a / b with a 32-bit division where the operands fit (a 64-bit one is a ~70-instruction call).
+__device__ __forceinline__ int64_t div64(int64_t a, int64_t b) {
+  return (a | b) <= 0xffffffffLL ? static_cast<int64_t>(static_cast<uint32_t>(a) / static_cast<uint32_t>(b)) : a / b;
+}
+
 template <typename T>
 struct QKArgs {
   const T* x;
@@ -38,16 +49,40 @@ struct QKArgs {
   int64_t ld_rope, rope_offset;
   int64_t rows;  // batches * tokens * heads
   int64_t tokens, heads;
+  detail::MagicDivisor by_tokens, by_heads;  // kNarrow: the same divisions, as multiply-highs
   float eps, inv_head_dim;
 };
 
-// a / b with a 32-bit division where the operands fit (a 64-bit one is a ~70-instruction call).
-__device__ __forceinline__ int64_t div64(int64_t a, int64_t b) {
-  return (a | b) <= 0xffffffffLL ? static_cast<int64_t>(static_cast<uint32_t>(a) / static_cast<uint32_t>(b)) : a / b;
+// Where a row's elements are: x's and out's first element and the row of cos/sin (in elements).
+struct RowAt {
+  int64_t x, out, rope;
+};
+
+// Row r's offsets; kNarrow: every one (and r) below 2^31, computed in 32 bits.
+template <bool kNarrow, typename T>
+__device__ __forceinline__ RowAt row_at(const QKArgs<T>& a, int64_t r) {
+  if constexpr (kNarrow) {
+    const uint32_t r32 = static_cast<uint32_t>(r);
+    const uint32_t bt = a.by_heads.divide(r32);
+    const uint32_t h = r32 - bt * static_cast<uint32_t>(a.heads);
+    const uint32_t b = a.by_tokens.divide(bt);
+    const uint32_t t = bt - b * static_cast<uint32_t>(a.tokens);
+    const auto s = [](int64_t v) { return static_cast<uint32_t>(v); };
+    return {static_cast<int64_t>(b * s(a.x_batch_stride) + t * s(a.x_token_stride) + h * s(a.x_head_stride)),
+            static_cast<int64_t>(b * s(a.out_batch_stride) + t * s(a.out_token_stride) + h * s(a.out_head_stride)),
+            static_cast<int64_t>((s(a.rope_offset) + t) * s(a.ld_rope))};
+  } else {
+    const int64_t bt = div64(r, a.heads);
+    const int64_t h = r - bt * a.heads;
+    const int64_t b = div64(bt, a.tokens);
+    const int64_t t = bt - b * a.tokens;
+    return {b * a.x_batch_stride + t * a.x_token_stride + h * a.x_head_stride,
+            b * a.out_batch_stride + t * a.out_token_stride + h * a.out_head_stride, (a.rope_offset + t) * a.ld_rope};
+  }
 }
 
-// kLanes threads (head_dim / 8) a row. kRope: cos/sin given.
-template <typename T, int kLanes, bool kRope>
+// kLanes threads (head_dim / 8) a row. kRope: cos/sin given. kNarrow: 32-bit offsets (row_at).
+template <typename T, int kLanes, bool kRope, bool kNarrow>
 __global__ void __launch_bounds__(kThreads) qk_norm_rope_kernel(QKArgs<T> a) {
   quant::release_dependent_launch();
   quant::wait_for_previous_grid();
@@ -66,16 +101,12 @@ __global__ void __launch_bounds__(kThreads) qk_norm_rope_kernel(QKArgs<T> a) {
     xv[j] = make_uint4(0, 0, 0, 0);
     out_at[j] = 0;
     if (!live[j]) continue;
-    const int64_t bt = div64(r, a.heads);
-    const int64_t h = r - bt * a.heads;
-    const int64_t b = div64(bt, a.tokens);
-    const int64_t t = bt - b * a.tokens;
+    const RowAt at = row_at<kNarrow>(a, r);
     // x is read once: evict-first, so that it does not push the weight and the rotary rows out of L2.
-    xv[j] = __ldcs(reinterpret_cast<const uint4*>(a.x + b * a.x_batch_stride + t * a.x_token_stride +
-                                                   h * a.x_head_stride + col));
-    out_at[j] = b * a.out_batch_stride + t * a.out_token_stride + h * a.out_head_stride + col;
+    xv[j] = __ldcs(reinterpret_cast<const uint4*>(a.x + at.x + col));
+    out_at[j] = at.out + col;
     if constexpr (kRope) {
-      const int64_t rope_row = (a.rope_offset + t) * a.ld_rope + col;
+      const int64_t rope_row = at.rope + col;
       const float4* c = reinterpret_cast<const float4*>(a.cos + rope_row);
       const float4* s = reinterpret_cast<const float4*>(a.sin + rope_row);
       cs[j][0] = __ldg(c);
@@ -141,37 +172,56 @@ const char* vector_misfit(const QKNormRopeParams& p) {
   return nullptr;
 }
 
-template <typename T, int kLanes, bool kRope>
+// Whether every row index and element offset of the call is below 2^31 (row_at's kNarrow).
+bool offsets_fit_31_bits(const QKNormRopeParams& p) {
+  constexpr int64_t kLimit = int64_t{1} << 31;
+  const int64_t x_last = (p.batches - 1) * p.x_batch_stride + (p.tokens - 1) * p.x_token_stride +
+                         (p.heads - 1) * p.x_head_stride + p.head_dim;
+  const int64_t out_last = (p.batches - 1) * p.out_batch_stride + (p.tokens - 1) * p.out_token_stride +
+                           (p.heads - 1) * p.out_head_stride + p.head_dim;
+  const int64_t rope_last = p.cos ? (p.rope_offset + p.tokens) * p.ld_rope : 0;
+  return p.batches * p.tokens * p.heads < kLimit && x_last < kLimit && out_last < kLimit && rope_last < kLimit;
+}
+
+template <typename T, int kLanes, bool kRope, bool kNarrow>
 Status launch(const QKNormRopeParams& p, cudaStream_t stream) {
   static std::atomic<int> sm90[quant::kMaxDevices];
   QKArgs<T> a{static_cast<const T*>(p.x), static_cast<const T*>(p.weight), p.cos, p.sin, static_cast<T*>(p.out),
               p.x_batch_stride, p.x_token_stride, p.x_head_stride,
               p.out_batch_stride, p.out_token_stride, p.out_head_stride,
-              p.ld_rope, p.rope_offset, p.batches * p.tokens * p.heads, p.tokens, p.heads,
+              p.ld_rope, p.rope_offset, p.batches * p.tokens * p.heads, p.tokens, p.heads, {}, {},
               p.eps, 1.0f / static_cast<float>(p.head_dim)};
+  if constexpr (kNarrow) {
+    a.by_tokens = detail::MagicDivisor::of(static_cast<uint32_t>(p.tokens));
+    a.by_heads = detail::MagicDivisor::of(static_cast<uint32_t>(p.heads));
+  }
   constexpr int64_t kRowsPerCta = (kThreads / kLanes) * kUnroll;
   const int64_t grid = (a.rows + kRowsPerCta - 1) / kRowsPerCta;
   if (grid > 2147483647)
     return Status(StatusCode::kInvalidArgument, "qk_norm_rope: " + std::to_string(a.rows) +
                                                     " rows are more than one call takes: split the batch over calls");
-  quant::launch_row_kernel(qk_norm_rope_kernel<T, kLanes, kRope>, sm90, false, grid, kThreads, 0, stream, a);
+  quant::launch_row_kernel(qk_norm_rope_kernel<T, kLanes, kRope, kNarrow>, sm90, false, grid, kThreads, 0, stream, a);
   return detail::last_launch_status("qk_norm_rope");
 }
 
-template <typename T, bool kRope>
+template <typename T, bool kRope, bool kNarrow>
 Status launch_for_head_dim(const QKNormRopeParams& p, cudaStream_t stream) {
   switch (p.head_dim) {
-    case 16: return launch<T, 2, kRope>(p, stream);
-    case 32: return launch<T, 4, kRope>(p, stream);
-    case 64: return launch<T, 8, kRope>(p, stream);
-    case 128: return launch<T, 16, kRope>(p, stream);
-    default: return launch<T, 32, kRope>(p, stream);  // 256 (validate() allows nothing else)
+    case 16: return launch<T, 2, kRope, kNarrow>(p, stream);
+    case 32: return launch<T, 4, kRope, kNarrow>(p, stream);
+    case 64: return launch<T, 8, kRope, kNarrow>(p, stream);
+    case 128: return launch<T, 16, kRope, kNarrow>(p, stream);
+    default: return launch<T, 32, kRope, kNarrow>(p, stream);  // 256 (validate() allows nothing else)
   }
 }
 
+// NOTE: the 64-bit kernels are built for head_dim 128 and the rest alike (calls of over 2^31 elements:
+// video models at long clips), all without being measured.
 template <typename T>
 Status launch_typed(const QKNormRopeParams& p, cudaStream_t stream) {
-  return p.cos ? launch_for_head_dim<T, true>(p, stream) : launch_for_head_dim<T, false>(p, stream);
+  if (offsets_fit_31_bits(p))
+    return p.cos ? launch_for_head_dim<T, true, true>(p, stream) : launch_for_head_dim<T, false, true>(p, stream);
+  return p.cos ? launch_for_head_dim<T, true, false>(p, stream) : launch_for_head_dim<T, false, false>(p, stream);
 }
 
 }  // namespace

@@ -137,6 +137,49 @@ TEST(QKNormRopeGpu, FluxSizedCallsMatchReference) {
   check_case(Shape{1, 512, 0, 24, 128}, DType::kBF16, true, true, false, false);
 }
 
+// Offsets past 2^31 elements take the 64-bit kernel (every other test takes the 32-bit one): x's two
+// batch elements 2^31 elements apart in a 4 GiB buffer, against the reference on a compact copy.
+TEST(QKNormRopeGpu, OffsetsPast31BitsTakeTheWideKernel) {
+  REQUIRE_GPU();
+  if (small_shapes()) GTEST_SKIP() << "INT8DIT_SMALL_SHAPES: the 4 GiB buffer is left out";
+  const int64_t d = 128, heads = 2, tokens = 3, batch_stride = int64_t{1} << 31;
+  const Inputs in = random_inputs(Shape{2, tokens, 0, heads, d}, DType::kBF16, false);
+  // compact x: [2, tokens, heads, d] taken from the qkv rows' first third
+  std::vector<uint16_t> compact;
+  for (int64_t b = 0; b < 2; ++b)
+    for (int64_t t = 0; t < tokens; ++t)
+      for (int64_t j = 0; j < heads * d; ++j) compact.push_back(in.qkv[(b * tokens + t) * 3 * heads * d + j]);
+  QKNormRopeParams p;
+  p.batches = 2, p.tokens = tokens, p.heads = heads, p.head_dim = d, p.eps = 1e-6f;
+  p.x_batch_stride = tokens * heads * d, p.x_token_stride = heads * d, p.x_head_stride = d;
+  p.out_batch_stride = tokens * heads * d, p.out_token_stride = heads * d, p.out_head_stride = d;
+  p.ld_rope = d, p.rope_rows = tokens;
+  std::vector<uint16_t> want(compact.size());
+  p.x = compact.data(), p.weight = in.weight.data(), p.cos = in.cos.data(), p.sin = in.sin.data(), p.out = want.data();
+  ASSERT_TRUE(int8dit::ref::qk_norm_rope(p).ok());
+
+  const size_t batch_bytes = static_cast<size_t>(tokens * heads * d) * 2;
+  uint16_t* wide = nullptr;
+  const size_t wide_elems = static_cast<size_t>(batch_stride) + tokens * heads * d;
+  if (cudaMalloc(reinterpret_cast<void**>(&wide), wide_elems * 2) != cudaSuccess) {
+    cudaGetLastError();
+    GTEST_SKIP() << "could not allocate the 4 GiB buffer";
+  }
+  ASSERT_EQ(cudaMemcpy(wide, compact.data(), batch_bytes, cudaMemcpyHostToDevice), cudaSuccess);
+  ASSERT_EQ(cudaMemcpy(wide + batch_stride, compact.data() + tokens * heads * d, batch_bytes, cudaMemcpyHostToDevice),
+            cudaSuccess);
+  DeviceArray<uint16_t> dw(in.weight), dout(std::vector<uint16_t>(compact.size(), kPoisonHalf));
+  DeviceArray<float> dcos(in.cos), dsin(in.sin);
+  p.x = wide, p.x_batch_stride = batch_stride;
+  p.weight = dw.get(), p.cos = dcos.get(), p.sin = dsin.get(), p.out = dout.get();
+  const Status st = int8dit::qk_norm_rope(p, nullptr);
+  ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+  cudaFree(wide);
+  ASSERT_TRUE(st.ok()) << st.to_string();
+  const auto got = dout.download();
+  for (size_t i = 0; i < got.size(); ++i) ASSERT_TRUE(same_value(got[i], want[i], DType::kBF16)) << "element " << i;
+}
+
 TEST(QKNormRopeGpu, BadCallsAreRefusedAndWriteNothing) {
   REQUIRE_GPU();
   const int64_t d = 64;
