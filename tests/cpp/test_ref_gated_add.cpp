@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "int8dit/residual.h"
+#include "half_values.h"
 #include "ref/half_bits.h"
 
 namespace {
@@ -17,12 +18,6 @@ using int8dit::GatedAddParams;
 using int8dit::Status;
 using int8dit::ref::bf16_to_float;
 using int8dit::ref::float_to_bf16;
-
-std::vector<uint16_t> bf16s(const std::vector<float>& v) {
-  std::vector<uint16_t> h;
-  for (float f : v) h.push_back(float_to_bf16(f));
-  return h;
-}
 
 TEST(RefGatedAdd, EachRowTakesItsBatchElementsGateAsOneFma) {
   // 4 rows of 2, 2 tokens a batch element; padded rows (ld 3)

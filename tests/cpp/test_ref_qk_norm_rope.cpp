@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "int8dit/attention.h"
+#include "half_values.h"
 #include "ref/half_bits.h"
 
 namespace {
@@ -20,12 +21,6 @@ using int8dit::QKNormRopeParams;
 using int8dit::Status;
 using int8dit::ref::bf16_to_float;
 using int8dit::ref::float_to_bf16;
-
-std::vector<uint16_t> bf16s(const std::vector<float>& v) {
-  std::vector<uint16_t> h;
-  for (float f : v) h.push_back(float_to_bf16(f));
-  return h;
-}
 
 // [batches, tokens, heads, d] contiguous.
 QKNormRopeParams contiguous(int64_t batches, int64_t tokens, int64_t heads, int64_t d) {
