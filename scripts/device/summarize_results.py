@@ -89,6 +89,12 @@ def quant_lines(report: dict) -> list[str]:
                    f"target {s.get('target_fraction')}: {'met' if s['min_bandwidth_fraction'] >= s.get('target_fraction', 1) else 'MISSED'}")
     if "min_fraction_of_same_size_copy" in s:
         out.append(f"  lowest of a same-size copy {s['min_fraction_of_same_size_copy']:.3f} ({s.get('min_same_size_copy_case')})")
+    # the kernels timed beside the quantization (gated_add, qk_norm_rope): their own rate
+    for row in report.get("rows", []):
+        if row.get("counts_for_target") is False and row.get("op") in ("gated_add", "qk_norm_rope"):
+            eager = f", {row['speedup_vs_eager']:.1f}x eager torch" if "speedup_vs_eager" in row else ""
+            out.append(f"  {row['op']} {row['m']}x{row['k']}: {row['time_us']:.1f} us, "
+                       f"{row.get('fraction_of_same_size_copy', 0):.3f} of a same-size copy{eager}")
     return out
 
 
@@ -103,6 +109,8 @@ def e2e_lines(report: dict) -> list[str]:
             elif "median_ms" in e:
                 cells.append(f"{path} {e['median_ms']:.2f} ms")
         twins = [(p, "bf16" + p[len("int8dit"):]) for p in paths if p.startswith("int8dit")]
+        # the fused q/k norm + rotation's own gain: bf16 with it against bf16 without
+        twins += [(p, p.replace("_rope", "")) for p in paths if p.startswith("bf16_rope")]
         ratios = [f"{p}/{t} {paths[t]['median_ms'] / paths[p]['median_ms']:.2f}x" for p, t in twins
                   if paths.get(t, {}).get("median_ms") and paths[p].get("median_ms")]
         out.append(f"  {model}: " + ", ".join(cells) + (f"; speedups {', '.join(ratios)}" if ratios else ""))
