@@ -17,7 +17,7 @@
 #include <atomic>
 #include <cstdint>
 
-#include "core/magic_division.h"
+#include "attention/qk_rows.h"
 #include "int8dit/attention.h"
 #include "quant/gpu_checks.cuh"
 #include "quant/row_io.cuh"
@@ -32,56 +32,18 @@ using quant::kVecElems;
 constexpr int kThreads = 256;
 constexpr int kUnroll = 2;
 
-// a / b with a 32-bit division where the operands fit (a 64-bit one is a ~70-instruction call).
-__device__ __forceinline__ int64_t div64(int64_t a, int64_t b) {
-  return (a | b) <= 0xffffffffLL ? static_cast<int64_t>(static_cast<uint32_t>(a) / static_cast<uint32_t>(b)) : a / b;
-}
-
 template <typename T>
 struct QKArgs {
   const T* x;
-  const T* weight;  // null: 1
+  const T* weight;   // null: 1
   const float* cos;  // null: no rotation
   const float* sin;
   T* out;
-  int64_t x_batch_stride, x_token_stride, x_head_stride;
-  int64_t out_batch_stride, out_token_stride, out_head_stride;
-  int64_t ld_rope, rope_offset;
-  int64_t rows;  // batches * tokens * heads
-  int64_t tokens, heads;
-  detail::MagicDivisor by_tokens, by_heads;  // kNarrow: the same divisions, as multiply-highs
+  attention::RowIndex index;
   float eps, inv_head_dim;
 };
 
-// Where a row's elements are: x's and out's first element and the row of cos/sin (in elements).
-struct RowAt {
-  int64_t x, out, rope;
-};
-
-// Row r's offsets; kNarrow: every one (and r) below 2^31, computed in 32 bits.
-template <bool kNarrow, typename T>
-__device__ __forceinline__ RowAt row_at(const QKArgs<T>& a, int64_t r) {
-  if constexpr (kNarrow) {
-    const uint32_t r32 = static_cast<uint32_t>(r);
-    const uint32_t bt = a.by_heads.divide(r32);
-    const uint32_t h = r32 - bt * static_cast<uint32_t>(a.heads);
-    const uint32_t b = a.by_tokens.divide(bt);
-    const uint32_t t = bt - b * static_cast<uint32_t>(a.tokens);
-    const auto s = [](int64_t v) { return static_cast<uint32_t>(v); };
-    return {static_cast<int64_t>(b * s(a.x_batch_stride) + t * s(a.x_token_stride) + h * s(a.x_head_stride)),
-            static_cast<int64_t>(b * s(a.out_batch_stride) + t * s(a.out_token_stride) + h * s(a.out_head_stride)),
-            static_cast<int64_t>((s(a.rope_offset) + t) * s(a.ld_rope))};
-  } else {
-    const int64_t bt = div64(r, a.heads);
-    const int64_t h = r - bt * a.heads;
-    const int64_t b = div64(bt, a.tokens);
-    const int64_t t = bt - b * a.tokens;
-    return {b * a.x_batch_stride + t * a.x_token_stride + h * a.x_head_stride,
-            b * a.out_batch_stride + t * a.out_token_stride + h * a.out_head_stride, (a.rope_offset + t) * a.ld_rope};
-  }
-}
-
-// kLanes threads (head_dim / 8) a row. kRope: cos/sin given. kNarrow: 32-bit offsets (row_at).
+// kLanes threads (head_dim / 8) a row. kRope: cos/sin given. kNarrow: 32-bit offsets (qk_rows.h).
 template <typename T, int kLanes, bool kRope, bool kNarrow>
 __global__ void __launch_bounds__(kThreads) qk_norm_rope_kernel(QKArgs<T> a) {
   quant::release_dependent_launch();
@@ -97,11 +59,11 @@ __global__ void __launch_bounds__(kThreads) qk_norm_rope_kernel(QKArgs<T> a) {
 #pragma unroll
   for (int j = 0; j < kUnroll; ++j) {
     const int64_t r = first + j * kRowsPerPass;
-    live[j] = r < a.rows;
+    live[j] = r < a.index.rows;
     xv[j] = make_uint4(0, 0, 0, 0);
     out_at[j] = 0;
     if (!live[j]) continue;
-    const RowAt at = row_at<kNarrow>(a, r);
+    const attention::RowAt at = attention::row_at<kNarrow>(a.index, r);
     // x is read once: evict-first, so that it does not push the weight and the rotary rows out of L2.
     xv[j] = __ldcs(reinterpret_cast<const uint4*>(a.x + at.x + col));
     out_at[j] = at.out + col;
@@ -172,33 +134,15 @@ const char* vector_misfit(const QKNormRopeParams& p) {
   return nullptr;
 }
 
-// Whether every row index and element offset of the call is below 2^31 (row_at's kNarrow).
-bool offsets_fit_31_bits(const QKNormRopeParams& p) {
-  constexpr int64_t kLimit = int64_t{1} << 31;
-  const int64_t x_last = (p.batches - 1) * p.x_batch_stride + (p.tokens - 1) * p.x_token_stride +
-                         (p.heads - 1) * p.x_head_stride + p.head_dim;
-  const int64_t out_last = (p.batches - 1) * p.out_batch_stride + (p.tokens - 1) * p.out_token_stride +
-                           (p.heads - 1) * p.out_head_stride + p.head_dim;
-  const int64_t rope_last = p.cos ? (p.rope_offset + p.tokens) * p.ld_rope : 0;
-  return p.batches * p.tokens * p.heads < kLimit && x_last < kLimit && out_last < kLimit && rope_last < kLimit;
-}
-
 template <typename T, int kLanes, bool kRope, bool kNarrow>
 Status launch(const QKNormRopeParams& p, cudaStream_t stream) {
   static std::atomic<int> sm90[quant::kMaxDevices];
-  QKArgs<T> a{static_cast<const T*>(p.x), static_cast<const T*>(p.weight), p.cos, p.sin, static_cast<T*>(p.out),
-              p.x_batch_stride, p.x_token_stride, p.x_head_stride,
-              p.out_batch_stride, p.out_token_stride, p.out_head_stride,
-              p.ld_rope, p.rope_offset, p.batches * p.tokens * p.heads, p.tokens, p.heads, {}, {},
-              p.eps, 1.0f / static_cast<float>(p.head_dim)};
-  if constexpr (kNarrow) {
-    a.by_tokens = detail::MagicDivisor::of(static_cast<uint32_t>(p.tokens));
-    a.by_heads = detail::MagicDivisor::of(static_cast<uint32_t>(p.heads));
-  }
+  const QKArgs<T> a{static_cast<const T*>(p.x), static_cast<const T*>(p.weight), p.cos, p.sin,
+                    static_cast<T*>(p.out), attention::row_index(p), p.eps, 1.0f / static_cast<float>(p.head_dim)};
   constexpr int64_t kRowsPerCta = (kThreads / kLanes) * kUnroll;
-  const int64_t grid = (a.rows + kRowsPerCta - 1) / kRowsPerCta;
+  const int64_t grid = (a.index.rows + kRowsPerCta - 1) / kRowsPerCta;
   if (grid > 2147483647)
-    return Status(StatusCode::kInvalidArgument, "qk_norm_rope: " + std::to_string(a.rows) +
+    return Status(StatusCode::kInvalidArgument, "qk_norm_rope: " + std::to_string(a.index.rows) +
                                                     " rows are more than one call takes: split the batch over calls");
   quant::launch_row_kernel(qk_norm_rope_kernel<T, kLanes, kRope, kNarrow>, sm90, false, grid, kThreads, 0, stream, a);
   return detail::last_launch_status("qk_norm_rope");
@@ -219,7 +163,7 @@ Status launch_for_head_dim(const QKNormRopeParams& p, cudaStream_t stream) {
 // video models at long clips), all without being measured.
 template <typename T>
 Status launch_typed(const QKNormRopeParams& p, cudaStream_t stream) {
-  if (offsets_fit_31_bits(p))
+  if (attention::offsets_fit_31_bits(p))
     return p.cos ? launch_for_head_dim<T, true, true>(p, stream) : launch_for_head_dim<T, false, true>(p, stream);
   return p.cos ? launch_for_head_dim<T, true, false>(p, stream) : launch_for_head_dim<T, false, false>(p, stream);
 }
