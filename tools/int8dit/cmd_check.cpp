@@ -2,7 +2,8 @@
 // W, GEMM with bf16 output and bias, raw int32) and checks it against exact integer / double
 // arithmetic; then, on a CUDA GPU, runs the GPU path on the same inputs and compares it with the
 // reference (quantized values, scales and int32 bit-exact; bf16 within 1 ulp), and the fused producers
-// against the reference within their tolerance (check_fused.h).
+// against the reference within their tolerance (check_fused.h), and the block ops beside them
+// (gated_add, qk_norm_rope) bit for bit (check_block_ops.h).
 //
 // Exit codes: 0 = everything that ran agrees (a GPU path that answers "not implemented" or "not
 // supported" is reported, not counted as a failure, unless --require-gpu); 1 = a mismatch or an
@@ -18,6 +19,7 @@
 #include <vector>
 
 #include "check_compare.h"
+#include "check_block_ops.h"
 #include "check_device.h"
 #include "check_fused.h"
 #include "commands.h"
@@ -49,7 +51,10 @@ Verifies the install on a small problem, fresh random bf16 inputs with one row h
   3. on a CUDA GPU, the fused producers on X against the reference (LayerNorm + adaLN modulation,
      with and without a gated residual update ahead of it, RMSNorm, GELU, Flux's [a | GELU(h)]):
      scales within 1e-5 relative, int8 values within 1 on at most 0.1% of them (they reduce in
-     another order), bf16 outputs within 1 ulp (or 1e-6), the residual stream bit-exact.
+     another order), bf16 outputs within 1 ulp (or 1e-6), the residual stream bit-exact;
+  4. on a CUDA GPU, the block ops on X against the reference, bit-exact: the gated residual update
+     (gated_add) and attention's per-head RMSNorm + rotary embedding (qk_norm_rope, X as tokens of
+     heads of up to 128).
 
   --m M, --n N, --k K   problem size (default 77 x 200 x 512; K a multiple of 16)
   --seed S              random seed (default: a fresh one, printed)
@@ -294,6 +299,8 @@ GpuResult run_gpu(const Problem& p, uint32_t seed) {
 
   std::printf("  fused producers on X:\n");
   note(cli::check_fused_producers(p.x, p.m, p.k, seed));
+  std::printf("  block ops on X:\n");
+  note(cli::check_block_ops(p.x, p.m, p.k, seed));
   return mismatch ? GpuResult::kMismatch : unavailable ? GpuResult::kUnavailable : GpuResult::kAgrees;
 }
 

@@ -20,25 +20,7 @@
 #include "int8dit/quantize.h"
 #include "ref/half_bits.h"
 
-// The CUDA runtime as check_fused.cpp and check_device.h use it, on host memory.
-extern "C" {
-cudaError_t cudaMalloc(void** p, size_t n) {
-  *p = std::malloc(n ? n : 1);
-  return cudaSuccess;
-}
-cudaError_t cudaFree(void* p) {
-  std::free(p);
-  return cudaSuccess;
-}
-cudaError_t cudaMemcpy(void* dst, const void* src, size_t n, cudaMemcpyKind) {
-  std::memcpy(dst, src, n);
-  return cudaSuccess;
-}
-cudaError_t cudaDeviceSynchronize() { return cudaSuccess; }
-cudaError_t cudaGetLastError() { return cudaSuccess; }
-const char* cudaGetErrorString(cudaError_t) { return "(stub)"; }
-const char* cudaGetErrorName(cudaError_t) { return "(stub)"; }
-}
+// (The CUDA runtime: cuda_runtime_stubs.cpp.)
 
 namespace {
 
