@@ -17,6 +17,7 @@
 #include "check_block_ops.h"
 #include "int8dit/attention.h"
 #include "int8dit/residual.h"
+#include "emulated_check.h"
 #include "ref/half_bits.h"
 
 namespace {
@@ -59,23 +60,14 @@ namespace {
 
 using int8dit::cli::GpuResult;
 
-// The check's own inputs: normal activations (sigma 2), one NaN in row 1.
 GpuResult check(int64_t m, int64_t k, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> act(0.0f, 2.0f);
-  std::vector<uint16_t> x(static_cast<size_t>(m * k));
-  for (uint16_t& v : x) v = int8dit::ref::float_to_bf16(act(rng));
-  if (m > 1) x[static_cast<size_t>(k + k / 3)] = 0x7fc0;
-  return int8dit::cli::check_block_ops(x, m, k, seed);
+  return int8dit::cli::check_block_ops(check_activations(m, k, seed), m, k, seed);
 }
 
-struct BugGuard {  // every test leaves the model correct
-  explicit BugGuard(Bug b) { g_bug = b; }
-  ~BugGuard() { g_bug = Bug::kNone; }
-};
+using BugGuard = ScopedSet<Bug>;
 
 TEST(CheckBlockOpsEmulated, CorrectKernelsPassOverSeedsAndShapes) {
-  BugGuard none(Bug::kNone);
+  BugGuard none(g_bug, Bug::kNone);
   // K = 512 (head_dim 128), 16 (16), 48 (16: the largest power of two dividing it), 1008 (16), 192 (64)
   for (const auto& [m, k] : {std::pair<int64_t, int64_t>{77, 512}, {1, 16}, {2, 48}, {64, 1008}, {9, 192}})
     for (uint32_t seed = 1; seed <= 4; ++seed) EXPECT_EQ(check(m, k, seed), GpuResult::kAgrees) << m << " x " << k;
@@ -83,7 +75,7 @@ TEST(CheckBlockOpsEmulated, CorrectKernelsPassOverSeedsAndShapes) {
 
 TEST(CheckBlockOpsEmulated, KernelsThatLeaveOutputsUnwrittenOrWrongFail) {
   for (const Bug bug : {Bug::kLastElementUnwritten, Bug::kOneUlpOff, Bug::kRowOfZeros, Bug::kCosSinSwapped}) {
-    BugGuard with(bug);
+    BugGuard with(g_bug, bug);
     EXPECT_EQ(check(77, 512, 1), GpuResult::kMismatch) << "bug " << static_cast<int>(bug);
   }
 }

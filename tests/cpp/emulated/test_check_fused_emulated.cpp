@@ -18,6 +18,7 @@
 
 #include "check_fused.h"
 #include "int8dit/quantize.h"
+#include "emulated_check.h"
 #include "ref/half_bits.h"
 
 // (The CUDA runtime: cuda_runtime_stubs.cpp.)
@@ -143,35 +144,26 @@ namespace {
 
 using int8dit::cli::GpuResult;
 
-// The check's own inputs: normal activations (sigma 2), one NaN in row 1.
 GpuResult check(int64_t m, int64_t k, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> act(0.0f, 2.0f);
-  std::vector<uint16_t> x(static_cast<size_t>(m * k));
-  for (uint16_t& v : x) v = float_to_bf16(act(rng));
-  if (m > 1) x[static_cast<size_t>(k + k / 3)] = 0x7fc0;
-  return int8dit::cli::check_fused_producers(x, m, k, seed);
+  return int8dit::cli::check_fused_producers(check_activations(m, k, seed), m, k, seed);
 }
 
-struct BugGuard {  // every test leaves the model correct
-  explicit BugGuard(Bug b) { g_bug = b; }
-  ~BugGuard() { g_bug = Bug::kNone; }
-};
+using BugGuard = ScopedSet<Bug>;
 
 TEST(CheckFusedEmulated, AModelOfCorrectKernelsPassesOverSeedsAndShapes) {
-  BugGuard none(Bug::kNone);
+  BugGuard none(g_bug, Bug::kNone);
   for (const auto& [m, k] : {std::pair<int64_t, int64_t>{77, 512}, {1, 16}, {2, 16}, {3, 32}, {64, 1008}})
     for (uint32_t seed = 1; seed <= 8; ++seed) EXPECT_EQ(check(m, k, seed), GpuResult::kAgrees) << m << " x " << k;
 }
 
 TEST(CheckFusedEmulated, RowsWiderThanTheResidualKernelTakesSkipItWithoutFailing) {
-  BugGuard none(Bug::kNone);
+  BugGuard none(g_bug, Bug::kNone);
   EXPECT_EQ(check(4, 16400, 1), GpuResult::kAgrees);
 }
 
 TEST(CheckFusedEmulated, KernelsThatLeaveOutputsUnwrittenOrWrongFail) {
   for (const Bug bug : {Bug::kNaNRowUnwritten, Bug::kLastElementUnwritten, Bug::kNaNRowGarbage}) {
-    BugGuard with(bug);
+    BugGuard with(g_bug, bug);
     EXPECT_EQ(check(77, 512, 1), GpuResult::kMismatch) << "bug " << static_cast<int>(bug);
   }
 }
