@@ -53,8 +53,8 @@ _TORCH_NAMES = {
     "load_quantized": "int8dit.serialization",
     "use_cuda_graphs": "int8dit.torch.cuda_graphs",
     "stop_cuda_graphs": "int8dit.torch.cuda_graphs",
-    "fuse_qk_norm_rope": "int8dit.torch.flux_attention",
-    "unfuse_qk_norm_rope": "int8dit.torch.flux_attention",
+    "fuse_attention_prep": "int8dit.torch.attention_prep",
+    "unfuse_attention_prep": "int8dit.torch.attention_prep",
 }
 
 

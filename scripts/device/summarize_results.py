@@ -109,8 +109,8 @@ def e2e_lines(report: dict) -> list[str]:
             elif "median_ms" in e:
                 cells.append(f"{path} {e['median_ms']:.2f} ms")
         twins = [(p, "bf16" + p[len("int8dit"):]) for p in paths if p.startswith("int8dit")]
-        # the fused q/k norm + rotation's own gain: bf16 with it against bf16 without
-        twins += [(p, p.replace("_rope", "")) for p in paths if p.startswith("bf16_rope")]
+        # the fused attention prep's own gain: bf16 with it against bf16 without
+        twins += [(p, p.replace("_prep", "")) for p in paths if p.startswith("bf16_prep")]
         ratios = [f"{p}/{t} {paths[t]['median_ms'] / paths[p]['median_ms']:.2f}x" for p, t in twins
                   if paths.get(t, {}).get("median_ms") and paths[p].get("median_ms")]
         out.append(f"  {model}: " + ", ".join(cells) + (f"; speedups {', '.join(ratios)}" if ratios else ""))

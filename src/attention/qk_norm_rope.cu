@@ -43,8 +43,9 @@ struct QKArgs {
   float eps, inv_head_dim;
 };
 
-// kLanes threads (head_dim / 8) a row. kRope: cos/sin given. kNarrow: 32-bit offsets (qk_rows.h).
-template <typename T, int kLanes, bool kRope, bool kNarrow>
+// kLanes threads (head_dim / 8) a row. kNorm: the RMSNorm (else the row as it is). kRope: cos/sin
+// given. kNarrow: 32-bit offsets (qk_rows.h).
+template <typename T, int kLanes, bool kNorm, bool kRope, bool kNarrow>
 __global__ void __launch_bounds__(kThreads) qk_norm_rope_kernel(QKArgs<T> a) {
   quant::release_dependent_launch();
   quant::wait_for_previous_grid();
@@ -78,7 +79,7 @@ __global__ void __launch_bounds__(kThreads) qk_norm_rope_kernel(QKArgs<T> a) {
     }
   }
   float w[kVecElems];
-  if (a.weight) {
+  if (kNorm && a.weight) {
     quant::load8_cached(a.weight + col, w);
   } else {
 #pragma unroll
@@ -86,22 +87,27 @@ __global__ void __launch_bounds__(kThreads) qk_norm_rope_kernel(QKArgs<T> a) {
   }
 #pragma unroll
   for (int j = 0; j < kUnroll; ++j) {
-    float v[kVecElems];
-    quant::unpack8<T>(xv[j], v);
-    // The header's order: this lane's 8 squares by fused multiply-adds from 0, then the butterfly.
-    float ss = 0.0f;
-#pragma unroll
-    for (int e = 0; e < kVecElems; ++e) ss = __fmaf_rn(v[e], v[e], ss);
-    // (every lane of the warp takes part in the shuffles, rows past the end included)
-#pragma unroll
-    for (int half = kLanes / 2; half >= 1; half /= 2) ss = __fadd_rn(ss, __shfl_xor_sync(0xffffffffu, ss, half));
-    if (!live[j]) continue;
-    // IEEE sqrt and division: once a row, and the reference computes the same bits.
-    const float rstd = __fdiv_rn(1.0f, __fsqrt_rn(__fadd_rn(__fmul_rn(ss, a.inv_head_dim), a.eps)));
     float n[kVecElems];
+    quant::unpack8<T>(xv[j], n);
+    if constexpr (kNorm) {
+      // The header's order: this lane's 8 squares by fused multiply-adds from 0, then the butterfly.
+      float ss = 0.0f;
 #pragma unroll
-    for (int e = 0; e < kVecElems; ++e)
-      n[e] = quant::to_float(quant::from_float<T>(__fmul_rn(__fmul_rn(v[e], rstd), w[e])));
+      for (int e = 0; e < kVecElems; ++e) ss = __fmaf_rn(n[e], n[e], ss);
+      // (every lane of the warp takes part in the shuffles, rows past the end included)
+#pragma unroll
+      for (int half = kLanes / 2; half >= 1; half /= 2) ss = __fadd_rn(ss, __shfl_xor_sync(0xffffffffu, ss, half));
+      // IEEE sqrt and division: once a row, and the reference computes the same bits.
+      const float rstd = __fdiv_rn(1.0f, __fsqrt_rn(__fadd_rn(__fmul_rn(ss, a.inv_head_dim), a.eps)));
+#pragma unroll
+      for (int e = 0; e < kVecElems; ++e)
+        n[e] = quant::to_float(quant::from_float<T>(__fmul_rn(__fmul_rn(n[e], rstd), w[e])));
+    }
+    if (!live[j]) continue;
+    if constexpr (!kNorm && !kRope) {
+      *reinterpret_cast<uint4*>(a.out + out_at[j]) = xv[j];  // the join alone: the vector as it came
+      continue;
+    }
     if constexpr (kRope) {
       const float c[kVecElems] = {cs[j][0].x, cs[j][0].y, cs[j][0].z, cs[j][0].w,
                                   cs[j][1].x, cs[j][1].y, cs[j][1].z, cs[j][1].w};
@@ -134,7 +140,7 @@ const char* vector_misfit(const QKNormRopeParams& p) {
   return nullptr;
 }
 
-template <typename T, int kLanes, bool kRope, bool kNarrow>
+template <typename T, int kLanes, bool kNorm, bool kRope, bool kNarrow>
 Status launch(const QKNormRopeParams& p, cudaStream_t stream) {
   static std::atomic<int> sm90[quant::kMaxDevices];
   const QKArgs<T> a{static_cast<const T*>(p.x), static_cast<const T*>(p.weight), p.cos, p.sin,
@@ -144,28 +150,38 @@ Status launch(const QKNormRopeParams& p, cudaStream_t stream) {
   if (grid > 2147483647)
     return Status(StatusCode::kInvalidArgument, "qk_norm_rope: " + std::to_string(a.index.rows) +
                                                     " rows are more than one call takes: split the batch over calls");
-  quant::launch_row_kernel(qk_norm_rope_kernel<T, kLanes, kRope, kNarrow>, sm90, false, grid, kThreads, 0, stream, a);
+  quant::launch_row_kernel(qk_norm_rope_kernel<T, kLanes, kNorm, kRope, kNarrow>, sm90, false, grid, kThreads, 0, stream, a);
   return detail::last_launch_status("qk_norm_rope");
 }
 
-template <typename T, bool kRope, bool kNarrow>
+template <typename T, bool kNorm, bool kRope, bool kNarrow>
 Status launch_for_head_dim(const QKNormRopeParams& p, cudaStream_t stream) {
   switch (p.head_dim) {
-    case 16: return launch<T, 2, kRope, kNarrow>(p, stream);
-    case 32: return launch<T, 4, kRope, kNarrow>(p, stream);
-    case 64: return launch<T, 8, kRope, kNarrow>(p, stream);
-    case 128: return launch<T, 16, kRope, kNarrow>(p, stream);
-    default: return launch<T, 32, kRope, kNarrow>(p, stream);  // 256 (validate() allows nothing else)
+    case 16: return launch<T, 2, kNorm, kRope, kNarrow>(p, stream);
+    case 32: return launch<T, 4, kNorm, kRope, kNarrow>(p, stream);
+    case 64: return launch<T, 8, kNorm, kRope, kNarrow>(p, stream);
+    case 128: return launch<T, 16, kNorm, kRope, kNarrow>(p, stream);
+    default: return launch<T, 32, kNorm, kRope, kNarrow>(p, stream);  // 256 (validate() allows nothing else)
   }
+}
+
+template <typename T, bool kNorm, bool kNarrow>
+Status launch_rope_or_not(const QKNormRopeParams& p, cudaStream_t stream) {
+  return p.cos ? launch_for_head_dim<T, kNorm, true, kNarrow>(p, stream)
+               : launch_for_head_dim<T, kNorm, false, kNarrow>(p, stream);
+}
+
+template <typename T, bool kNarrow>
+Status launch_norm_or_not(const QKNormRopeParams& p, cudaStream_t stream) {
+  return p.normalize ? launch_rope_or_not<T, true, kNarrow>(p, stream) : launch_rope_or_not<T, false, kNarrow>(p, stream);
 }
 
 // NOTE: the 64-bit kernels are built for head_dim 128 and the rest alike (calls of over 2^31 elements:
 // video models at long clips), all without being measured.
 template <typename T>
 Status launch_typed(const QKNormRopeParams& p, cudaStream_t stream) {
-  if (attention::offsets_fit_31_bits(p))
-    return p.cos ? launch_for_head_dim<T, true, true>(p, stream) : launch_for_head_dim<T, false, true>(p, stream);
-  return p.cos ? launch_for_head_dim<T, true, false>(p, stream) : launch_for_head_dim<T, false, false>(p, stream);
+  return attention::offsets_fit_31_bits(p) ? launch_norm_or_not<T, true>(p, stream)
+                                           : launch_norm_or_not<T, false>(p, stream);
 }
 
 }  // namespace

@@ -75,6 +75,8 @@ Status validate(const QKNormRopeParams& p) {
       (p.batches > 0 && p.tokens > 0 && p.heads > 0 && p.batches * p.tokens > (int64_t{1} << 40) / p.heads))
     return invalid("batches * tokens * heads = " + str(p.batches) + " * " + str(p.tokens) + " * " + str(p.heads) +
                    " is over 2^40 rows: split the call");
+  if (!p.normalize && p.weight)
+    return invalid("a weight was given with normalize = false: the weight is the RMSNorm's; pass neither or both");
   if (!(p.eps >= 0.0f) || std::isinf(p.eps))
     return invalid("eps = " + std::to_string(p.eps) + " must be finite and >= 0");
   const Dims xd{{p.batches, p.tokens, p.heads}, {p.x_batch_stride, p.x_token_stride, p.x_head_stride}};

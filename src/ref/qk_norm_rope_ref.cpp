@@ -56,11 +56,15 @@ Status qk_norm_rope(const QKNormRopeParams& p) {
       for (int64_t h = 0; h < p.heads; ++h) {
         const int64_t x_row = b * p.x_batch_stride + t * p.x_token_stride + h * p.x_head_stride;
         for (int64_t j = 0; j < d; ++j) in[j] = load(p.x, p.type, x_row + j);
-        const float ss = sum_of_squares(in.data(), d, lanes);
-        const float rstd = 1.0f / std::sqrt(ss * inv_d + p.eps);
-        for (int64_t j = 0; j < d; ++j) {
-          const float normed = in[j] * rstd;
-          n[j] = rounded(p.type, p.weight ? normed * load(p.weight, p.type, j) : normed);
+        if (p.normalize) {
+          const float ss = sum_of_squares(in.data(), d, lanes);
+          const float rstd = 1.0f / std::sqrt(ss * inv_d + p.eps);
+          for (int64_t j = 0; j < d; ++j) {
+            const float normed = in[j] * rstd;
+            n[j] = rounded(p.type, p.weight ? normed * load(p.weight, p.type, j) : normed);
+          }
+        } else {
+          n = in;
         }
         for (int64_t j = 0; j < d; j += 2) {
           const float a = n[j], bb = n[j + 1];

@@ -65,36 +65,41 @@ Inputs random_inputs(const Shape& s, DType type, bool specials) {
 
 // The queries of `in` into the image rows of a joined [batches, text + tokens, heads, head_dim] buffer
 // (or in place over the qkv buffer), on the GPU and with the reference, compared whole.
-void check_case(const Shape& s, DType type, bool weight, bool rope, bool in_place, bool specials) {
-  SCOPED_TRACE(std::string(type == DType::kBF16 ? "bf16" : "fp16") + " " + std::to_string(s.batches) + "x" +
+void check_case(const Shape& s, DType type, bool weight, bool rope, bool in_place, bool specials,
+                bool normalize = true, bool heads_major_out = false) {
+  SCOPED_TRACE(std::string(normalize ? "" : "no norm ") + (heads_major_out ? "[B, H, S, D] out " : "") +std::string(type == DType::kBF16 ? "bf16" : "fp16") + " " + std::to_string(s.batches) + "x" +
                std::to_string(s.tokens) + "x" + std::to_string(s.heads) + "x" + std::to_string(s.head_dim) +
                (weight ? " weight" : " no weight") + (rope ? " rope" : " no rope") + (in_place ? " in place" : ""));
   const Inputs in = random_inputs(s, type, specials);
   const int64_t joined_tokens = s.text_tokens + s.tokens;
   QKNormRopeParams p;
   p.batches = s.batches, p.tokens = s.tokens, p.heads = s.heads, p.head_dim = s.head_dim, p.type = type;
-  p.eps = 1e-6f;
+  p.eps = 1e-6f, p.normalize = normalize;
   p.x_batch_stride = s.tokens * 3 * s.heads * s.head_dim, p.x_token_stride = 3 * s.heads * s.head_dim;
   p.x_head_stride = s.head_dim;
   if (in_place) {
     p.out_batch_stride = p.x_batch_stride, p.out_token_stride = p.x_token_stride, p.out_head_stride = p.x_head_stride;
+  } else if (heads_major_out) {  // SD3's joint layout [B, H, S_total, D], these rows from token `text_tokens` on
+    p.out_batch_stride = s.heads * joined_tokens * s.head_dim, p.out_head_stride = joined_tokens * s.head_dim;
+    p.out_token_stride = s.head_dim;
   } else {
     p.out_batch_stride = joined_tokens * s.heads * s.head_dim, p.out_token_stride = s.heads * s.head_dim;
     p.out_head_stride = s.head_dim;
   }
   p.ld_rope = s.head_dim, p.rope_rows = joined_tokens, p.rope_offset = s.text_tokens;
-  const int64_t out_lead = s.text_tokens * s.heads * s.head_dim;  // the image rows start after the text
+  // where the image rows start: after the text tokens (of the first head, in the heads-major layout)
+  const int64_t out_lead = s.text_tokens * (heads_major_out ? 1 : s.heads) * s.head_dim;
   std::vector<uint16_t> joined(static_cast<size_t>(s.batches * joined_tokens * s.heads * s.head_dim), kPoisonHalf);
 
   std::vector<uint16_t> want_qkv = in.qkv, want_joined = joined;
-  p.x = want_qkv.data(), p.weight = weight ? in.weight.data() : nullptr;
+  p.x = want_qkv.data(), p.weight = weight && normalize ? in.weight.data() : nullptr;
   p.cos = rope ? in.cos.data() : nullptr, p.sin = rope ? in.sin.data() : nullptr;
   p.out = in_place ? static_cast<void*>(want_qkv.data()) : want_joined.data() + out_lead;
   ASSERT_TRUE(int8dit::ref::qk_norm_rope(p).ok());
 
   DeviceArray<uint16_t> dqkv(in.qkv), dw(in.weight), djoined(joined);
   DeviceArray<float> dcos(in.cos), dsin(in.sin);
-  p.x = dqkv.get(), p.weight = weight ? dw.get() : nullptr;
+  p.x = dqkv.get(), p.weight = weight && normalize ? dw.get() : nullptr;
   p.cos = rope ? dcos.get() : nullptr, p.sin = rope ? dsin.get() : nullptr;
   p.out = in_place ? static_cast<void*>(dqkv.get()) : djoined.get() + out_lead;
   const Status st = int8dit::qk_norm_rope(p, nullptr);
@@ -124,6 +129,12 @@ TEST(QKNormRopeGpu, MatchesReferenceBitExact) {
         for (bool rope : {true, false}) check_case(s, type, weight, rope, false, true);
       }
       check_case(s, type, true, true, true, true);
+      // the join alone, and rotated without a norm, into SD3's heads-major layout and Flux's
+      for (bool rope : {false, true}) {
+        check_case(s, type, false, rope, false, true, /*normalize=*/false, /*heads_major_out=*/true);
+        check_case(s, type, false, rope, false, true, /*normalize=*/false, /*heads_major_out=*/false);
+      }
+      check_case(s, type, true, false, false, true, /*normalize=*/true, /*heads_major_out=*/true);
     }
   }
 }
@@ -135,6 +146,8 @@ TEST(QKNormRopeGpu, FluxSizedCallsMatchReference) {
   check_case(Shape{1, 4096, 512, 24, 128}, DType::kBF16, true, true, false, false);
   // ... and the text tokens at the start of the joined buffer.
   check_case(Shape{1, 512, 0, 24, 128}, DType::kBF16, true, true, false, false);
+  // SD3-medium's joint attention at 1024 px: 4096 image tokens, then 333 text tokens, 24 heads of 64, joined
+  check_case(Shape{1, 4096, 0, 24, 64}, DType::kBF16, false, false, false, false, false, true);
 }
 
 // Offsets past 2^31 elements take the 64-bit kernel (every other test takes the 32-bit one): x's two

@@ -63,6 +63,37 @@ TEST(RefQKNormRope, NormWeightAndPairRotationOnExactValues) {
   for (int64_t j = 0; j < d; ++j) EXPECT_EQ(bf16_to_float(out[j]), 1.0f) << j;
 }
 
+// normalize = false: the rows as they are, moved into another layout (SD3's [B, H, S_total, D] join,
+// image tokens first), rotated only where cos/sin are given.
+TEST(RefQKNormRope, WithoutTheNormRowsMoveAsTheyAre) {
+  const int64_t b = 2, t = 3, txt = 2, h = 2, d = 16, total = t + txt;
+  std::vector<float> v(static_cast<size_t>(b * t * h * d));
+  for (size_t i = 0; i < v.size(); ++i) v[i] = static_cast<float>(i % 97) - 40.0f;
+  const auto x = bf16s(v);
+  std::vector<uint16_t> joined(static_cast<size_t>(b * h * total * d), 0x7fff);
+  QKNormRopeParams p = contiguous(b, t, h, d);
+  p.normalize = false, p.x = x.data(), p.out = joined.data();
+  p.out_batch_stride = h * total * d, p.out_head_stride = total * d, p.out_token_stride = d;
+  ASSERT_TRUE(int8dit::ref::qk_norm_rope(p).ok());
+  for (int64_t bi = 0; bi < b; ++bi)
+    for (int64_t hi = 0; hi < h; ++hi)
+      for (int64_t ti = 0; ti < total; ++ti)
+        for (int64_t j = 0; j < d; ++j) {
+          const uint16_t got = joined[((bi * h + hi) * total + ti) * d + j];
+          if (ti >= t) {
+            ASSERT_EQ(got, 0x7fff) << "a text row was written";
+          } else {
+            ASSERT_EQ(got, x[((bi * t + ti) * h + hi) * d + j]) << bi << " " << hi << " " << ti << " " << j;
+          }
+        }
+  // with a quarter-turn rotation and no norm: (a, b) -> (-b, a) of the raw values
+  std::vector<float> cos(3 * d, 0.0f), sin(3 * d, 1.0f);
+  p.cos = cos.data(), p.sin = sin.data(), p.ld_rope = d, p.rope_rows = 3;
+  ASSERT_TRUE(int8dit::ref::qk_norm_rope(p).ok());
+  EXPECT_EQ(bf16_to_float(joined[0]), -bf16_to_float(x[1]));
+  EXPECT_EQ(bf16_to_float(joined[1]), bf16_to_float(x[0]));
+}
+
 TEST(RefQKNormRope, EpsEntersTheMeanSquare) {
   const int64_t d = 16;
   const auto x = bf16s(std::vector<float>(d, 1.0f));
@@ -188,6 +219,8 @@ TEST(RefQKNormRope, BadCallsAreRefusedWithNothingWritten) {
   refused(q, "cos and sin have 4 rows but tokens 1..4 need rows up to 4");
   q = p, q.ld_rope = 32;
   refused(q, "ld_rope = 32 is smaller than head_dim = 64");
+  q = p, q.normalize = false;
+  refused(q, "a weight was given with normalize = false");
   q = p, q.eps = -1.0f;
   refused(q, "must be finite and >= 0");
   q = p, q.out_token_stride = 32;

@@ -145,7 +145,7 @@ def test_every_path_says_whether_it_compiles_and_whether_it_replays_a_graph():
     assert [p for p in PATHS if compiles(p)] == ["bf16_compile", "int8dit_compile", "torchao_int8_compile",
                                                  "bf16_compile_graph", "int8dit_compile_graph"]
     assert [p for p in PATHS if captures(p)] == ["bf16_graph", "int8dit_graph", "bf16_compile_graph",
-                                                 "int8dit_compile_graph", "bf16_rope_graph", "int8dit_rope_graph"]
+                                                 "int8dit_compile_graph", "bf16_prep_graph", "int8dit_prep_graph"]
     assert set(PATHS) == set(BF16_PATHS) | QUANTIZED  # each path is either a baseline or measured for accuracy
 
 
@@ -187,31 +187,31 @@ def test_the_fused_attention_paths_compare_with_their_own_twins():
     from int8dit.bench.report import same_mode_bf16
 
     # int8dit with the fusion against bf16 with it; bf16 with it against plain bf16 (the fusion's gain)
-    assert same_mode_bf16("int8dit_rope_graph") == "bf16_rope_graph"
-    assert same_mode_bf16("bf16_rope_graph") == "bf16_graph"
+    assert same_mode_bf16("int8dit_prep_graph") == "bf16_prep_graph"
+    assert same_mode_bf16("bf16_prep_graph") == "bf16_graph"
     assert same_mode_bf16("int8dit_graph") == "bf16_graph"
     paths = {"bf16_graph": {"median_ms": 170.0}, "int8dit_graph": {"median_ms": 117.0},
-             "bf16_rope_graph": {"median_ms": 136.0}, "int8dit_rope_graph": {"median_ms": 85.0}}
+             "bf16_prep_graph": {"median_ms": 136.0}, "int8dit_prep_graph": {"median_ms": 85.0}}
     s = summary({"flux_dev_1024": {"paths": paths}})
-    assert abs(s["flux_dev_1024_rope_graph_speedup_vs_bf16_graph"] - 170.0 / 85.0) < 1e-12
-    assert abs(s["flux_dev_1024_rope_graph_speedup_vs_bf16_rope_graph"] - 136.0 / 85.0) < 1e-12
-    assert abs(s["flux_dev_1024_bf16_rope_graph_speedup_vs_bf16_graph"] - 170.0 / 136.0) < 1e-12
+    assert abs(s["flux_dev_1024_prep_graph_speedup_vs_bf16_graph"] - 170.0 / 85.0) < 1e-12
+    assert abs(s["flux_dev_1024_prep_graph_speedup_vs_bf16_prep_graph"] - 136.0 / 85.0) < 1e-12
+    assert abs(s["flux_dev_1024_bf16_prep_graph_speedup_vs_bf16_graph"] - 170.0 / 136.0) < 1e-12
     doc = {"environment": {}, "summary": {}, "results": {"flux": {
         "model": "Flux", "shape": "1024", "config_from": "x", "params": 1e9, "quantized_linears": 3,
         "quantized_params": 5e8, "kept_float": [], "paths": paths}}}
     text = markdown(doc)
-    assert _row(text, "int8dit + fused q/k norm+RoPE + CUDA graph")[1:4] == ["85.00", "", "1.60x"]
-    assert _row(text, "bf16 + fused q/k norm+RoPE + CUDA graph")[1:4] == ["136.00", "", "1.25x"]
+    assert _row(text, "int8dit + fused attention prep + CUDA graph")[1:4] == ["85.00", "", "1.60x"]
+    assert _row(text, "bf16 + fused attention prep + CUDA graph")[1:4] == ["136.00", "", "1.25x"]
 
 
 def test_a_fused_attention_variant_refuses_a_model_without_flux_attention():
     from int8dit.bench.e2e import fuses_attention, make_variant
 
-    assert fuses_attention("bf16_rope_graph") and fuses_attention("int8dit_rope_graph")
+    assert fuses_attention("bf16_prep_graph") and fuses_attention("int8dit_prep_graph")
     assert not fuses_attention("int8dit_graph")
     model = AdaLNBlock().to(torch.bfloat16).eval()
-    with pytest.raises(RuntimeError, match="Flux-style attention only"):
-        make_variant(torch, "bf16_rope_graph", model, {})
+    with pytest.raises(RuntimeError, match="nothing to time"):
+        make_variant(torch, "bf16_prep_graph", model, {})
 
 
 def test_a_fused_attention_variant_of_flux_gets_the_fused_processors():
@@ -222,7 +222,7 @@ def test_a_fused_attention_variant_of_flux_gets_the_fused_processors():
     model = diffusers.FluxTransformer2DModel(
         patch_size=1, in_channels=16, num_layers=1, num_single_layers=1, attention_head_dim=32, num_attention_heads=2,
         joint_attention_dim=32, pooled_projection_dim=16, guidance_embeds=False, axes_dims_rope=(8, 12, 12))
-    variant = make_variant(torch, "bf16_rope_graph", model.to(torch.bfloat16).eval(), {})
+    variant = make_variant(torch, "bf16_prep_graph", model.to(torch.bfloat16).eval(), {})
     assert variant._int8dit_fused_attention == 2
     assert isinstance(variant.transformer_blocks[0].attn.processor, FluxQKNormRopeProcessor)
     assert type(model.transformer_blocks[0].attn.processor).__name__ == "FluxAttnProcessor"  # the original's kept

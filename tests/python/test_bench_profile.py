@@ -82,7 +82,7 @@ def test_kernels_are_sorted_into_kinds_by_their_names():
         "void cutlass::device_kernel<cutlass::gemm::kernel::GemmUniversal<cute::tuple<int, int, int, int>, ...>>": "CUTLASS GEMM",
         "void int8dit::gemm::sm80::sm80_w8a8_gemm_kernel<int8dit::gemm::sm80::Mainloop<128, 128, 64>>": "int8dit GEMM",
         "void int8dit::(anonymous namespace)::gated_add_kernel<__nv_bfloat16, true>(int8dit::(an...": "int8dit residual update",
-        "void int8dit::(anonymous namespace)::qk_norm_rope_kernel<__nv_bfloat16, 16, true>(int8dit::(...": "int8dit q/k norm + RoPE",
+        "void int8dit::(anonymous namespace)::qk_norm_rope_kernel<__nv_bfloat16, 16, true>(int8dit::(...": "int8dit attention prep",
         "nvjet_hsh_128x256_64x4_2x1_v_bz_coopA_NTN": "cuBLAS GEMM",
         "sm90_xmma_gemm_bf16bf16_bf16f32_f32_tn_n_tilesize128x128x64_warpgroupsize1x1x1": "cuBLAS GEMM",
         "void at::native::(anonymous namespace)::vectorized_layer_norm_kernel<c10::BFloat16, float>": "normalization",

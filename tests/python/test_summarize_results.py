@@ -37,8 +37,8 @@ def test_a_run_reads_as_its_verdicts_and_its_figures_against_the_targets(tmp_pat
                       {"op": "quantize_rows", "m": 4608, "k": 3072, "counts_for_target": True, "time_us": 13.0}]}
     e2e = {"results": {"dit": {"paths": {"bf16_graph": {"median_ms": 24.0}, "int8dit_graph": {"median_ms": 12.0},
                                          "int8dit": {"error": "boom"}}},
-                       "flux": {"paths": {"bf16_graph": {"median_ms": 170.0}, "bf16_rope_graph": {"median_ms": 136.0},
-                                          "int8dit_rope_graph": {"median_ms": 85.0}}}}}
+                       "flux": {"paths": {"bf16_graph": {"median_ms": 170.0}, "bf16_prep_graph": {"median_ms": 136.0},
+                                          "int8dit_prep_graph": {"median_ms": 85.0}}}}}
     tgz = _tgz(tmp_path / "results.tgz", {
         "gpu.txt": "name, driver_version\nNVIDIA H100 80GB HBM3, 580.159.04\n",
         "steps.txt": "build: 190 s (status so far 0)\ntest: 50 s (status so far 1)\n",
@@ -59,7 +59,7 @@ def test_a_run_reads_as_its_verdicts_and_its_figures_against_the_targets(tmp_pat
     assert "dit: bf16_graph 24.00 ms, int8dit_graph 12.00 ms, int8dit FAILED; speedups int8dit_graph/bf16_graph 2.00x" in out
     assert "qk_norm_rope 4608x3072: 21.5 us, 0.910 of a same-size copy, 18.2x eager torch" in out
     assert "quantize_rows 4608x3072" not in out  # (the summary's kernels are in its lowest-fraction line)
-    assert "int8dit_rope_graph/bf16_rope_graph 1.60x, bf16_rope_graph/bf16_graph 1.25x" in out
+    assert "int8dit_prep_graph/bf16_prep_graph 1.60x, bf16_prep_graph/bf16_graph 1.25x" in out
 
 
 def test_a_folder_works_as_the_archive_does_and_a_missing_source_is_refused(tmp_path):

@@ -491,8 +491,8 @@ def test_gpu_fused_flux_attention_matches_the_stock_processor_in_and_out_of_a_cu
     diffusers = pytest.importorskip("diffusers")
     import copy
 
-    from int8dit.torch import cuda_graphs_of, fuse_qk_norm_rope, use_cuda_graphs
-    from int8dit.torch.flux_attention import FluxQKNormRopeProcessor
+    from int8dit.torch import cuda_graphs_of, fuse_attention_prep, use_cuda_graphs
+    from int8dit.torch.attention_prep import fused_attention_calls
 
     torch.manual_seed(0)
     model = diffusers.FluxTransformer2DModel(
@@ -502,7 +502,7 @@ def test_gpu_fused_flux_attention_matches_the_stock_processor_in_and_out_of_a_cu
     if quantized:
         quantize_(model, min_features=64)
     fused = copy.deepcopy(model)
-    assert fuse_qk_norm_rope(fused) == 4
+    assert fuse_attention_prep(fused) == 4
     img, txt = 1024, 128
     side = torch.arange(img, device="cuda")
     img_ids = torch.stack([torch.zeros_like(side), side // 32, side % 32], dim=1).float()
@@ -513,12 +513,40 @@ def test_gpu_fused_flux_attention_matches_the_stock_processor_in_and_out_of_a_cu
                   img_ids=img_ids, txt_ids=torch.zeros(txt, 3, device="cuda"), return_dict=False)
     want = model(**inputs)[0]
     got = fused(**inputs)[0]
-    calls = sum(m.processor.fused_calls for m in fused.modules()
-                if isinstance(getattr(m, "processor", None), FluxQKNormRopeProcessor))
-    assert calls == 4
+    assert fused_attention_calls(fused) == 4
     assert cos(got, want) > 0.9999
     use_cuda_graphs(fused)
     replayed = [fused(**inputs)[0] for _ in range(2)]
     assert cuda_graphs_of(fused).replays >= 1
     assert torch.equal(replayed[0], replayed[1])
     assert cos(replayed[1], want) > 0.9999
+
+
+@torch.no_grad()
+@pytest.mark.parametrize("qk_norm", [None, "rms_norm"])
+def test_gpu_fused_sd3_joint_attention_matches_the_stock_processor(qk_norm):
+    # SD3-medium (no q/k norm: the join moves rows, so bit for bit) and SD3.5 (q/k RMSNorm: an ulp apart)
+    diffusers = pytest.importorskip("diffusers")
+    import copy
+
+    from int8dit.torch import fuse_attention_prep
+    from int8dit.torch.attention_prep import fused_attention_calls
+
+    torch.manual_seed(0)
+    model = diffusers.SD3Transformer2DModel(
+        sample_size=64, patch_size=2, in_channels=16, num_layers=2, attention_head_dim=64, num_attention_heads=4,
+        joint_attention_dim=128, caption_projection_dim=256, pooled_projection_dim=64, out_channels=16,
+        pos_embed_max_size=96, qk_norm=qk_norm).to("cuda", torch.bfloat16).eval()
+    fused = copy.deepcopy(model)
+    assert fuse_attention_prep(fused) == 2
+    inputs = dict(hidden_states=torch.randn(2, 16, 64, 64, device="cuda", dtype=torch.bfloat16),
+                  encoder_hidden_states=torch.randn(2, 77, 128, device="cuda", dtype=torch.bfloat16),
+                  pooled_projections=torch.randn(2, 64, device="cuda", dtype=torch.bfloat16),
+                  timestep=torch.tensor([10, 500], device="cuda"), return_dict=False)
+    want = model(**inputs)[0]
+    got = fused(**inputs)[0]
+    assert fused_attention_calls(fused) == 2
+    if qk_norm is None:
+        assert torch.equal(got, want)
+    else:
+        assert cos(got, want) > 0.9999

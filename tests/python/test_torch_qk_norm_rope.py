@@ -1,9 +1,7 @@
-"""int8dit.torch.attention.qk_norm_rope (CPU tensors through the C++ reference) against PyTorch's RMSNorm and
-diffusers' apply_rotary_emb, its layouts (a strided view of a fused QKV output into a token slice of a
-joined buffer) and refusals; and fuse_qk_norm_rope on a small diffusers Flux transformer, bf16 and
-int8dit-quantized, against the stock processor. Skips without PyTorch or diffusers."""
-import copy
-
+"""int8dit.torch.attention.qk_norm_rope and join_heads (CPU tensors through the C++ reference) against
+PyTorch's RMSNorm and diffusers' apply_rotary_emb, their layouts (a strided view of a fused QKV output
+into a token slice of a joined buffer, SD3's [B, H, S, D] join) and refusals. The processors that use
+them are tested in test_torch_attention_prep.py. Skips without PyTorch or diffusers."""
 import pytest
 
 from helpers import torch_or_skip
@@ -13,9 +11,7 @@ diffusers = pytest.importorskip("diffusers", reason="diffusers is not installed 
 
 from diffusers.models.embeddings import apply_rotary_emb  # noqa: E402
 
-from int8dit.torch import quantize_  # noqa: E402
-from int8dit.torch.attention import qk_norm_rope  # noqa: E402
-from int8dit.torch.flux_attention import FluxQKNormRopeProcessor, fuse_qk_norm_rope, unfuse_qk_norm_rope  # noqa: E402
+from int8dit.torch.attention import join_heads, qk_norm_rope  # noqa: E402
 
 
 def rotary_table(positions, d):
@@ -97,127 +93,16 @@ def test_bad_calls_are_refused():
         qk_norm_rope(x, None, 1e-6, rotary, rope_offset=1)
 
 
-FLUX = dict(patch_size=1, in_channels=16, num_layers=1, num_single_layers=2, attention_head_dim=32,
-            num_attention_heads=4, joint_attention_dim=64, pooled_projection_dim=32, guidance_embeds=True,
-            axes_dims_rope=(8, 12, 12))
-IMAGE_TOKENS, TEXT_TOKENS = 64, 16
-
-
-def flux_inputs():
-    # positions that make the rotation turn (all-zero ids would make it the identity)
-    img_ids = torch.stack([torch.zeros(IMAGE_TOKENS), torch.arange(IMAGE_TOKENS) // 8, torch.arange(IMAGE_TOKENS) % 8],
-                          dim=1).float()
-    return dict(hidden_states=torch.randn(1, IMAGE_TOKENS, 16, dtype=torch.bfloat16),
-                encoder_hidden_states=torch.randn(1, TEXT_TOKENS, 64, dtype=torch.bfloat16),
-                pooled_projections=torch.randn(1, 32, dtype=torch.bfloat16), timestep=torch.tensor([0.5]),
-                guidance=torch.tensor([3.5]), img_ids=img_ids, txt_ids=torch.zeros(TEXT_TOKENS, 3),
-                return_dict=False)
-
-
-def cosine(a, b):
-    return torch.nn.functional.cosine_similarity(a.float().flatten(), b.float().flatten(), dim=0).item()
-
-
-def fused_calls(model):
-    return sum(m.processor.fused_calls for m in model.modules() if isinstance(getattr(m, "processor", None),
-                                                                                FluxQKNormRopeProcessor))
-
-
-@pytest.mark.parametrize("quantized", [False, True])
 @torch.no_grad()
-def test_flux_processor_matches_the_stock_one(quantized):
-    torch.manual_seed(0)
-    model = diffusers.FluxTransformer2DModel(**FLUX).to(torch.bfloat16).eval()
-    # weights away from their initial ones, so that the norms' weights matter
-    for name, p in model.named_parameters():
-        if "norm_" in name:
-            p.copy_(1 + 0.2 * torch.randn_like(p))
-    if quantized:
-        quantize_(model, min_features=32)
-    fused = copy.deepcopy(model)
-    assert fuse_qk_norm_rope(fused) == 3  # one double-stream block, two single-stream blocks
-    assert fuse_qk_norm_rope(fused) == 0  # already fused: left alone
-    inputs = flux_inputs()
-    want = model(**inputs)[0]
-    got = fused(**inputs)[0]
-    assert fused_calls(fused) == 3
-    # (a wrong rotary offset for the image tokens moves this output by 0.5% of its largest value)
-    assert cosine(got, want) > 0.99999
-    assert (got.float() - want.float()).abs().max().item() <= 0.002 * want.float().abs().max().item()
-    # back to the stock processors: the stock output exactly
-    assert unfuse_qk_norm_rope(fused) == 3
-    assert torch.equal(fused(**inputs)[0], want)
-
-
-@torch.no_grad()
-def test_flux_double_stream_attention_matches_the_stock_one():
-    """One double-stream attention module, outputs compared where they are not averaged over a model: a
-    wrong rotary offset or text/image order moves them by about half their largest value."""
-    torch.manual_seed(0)
-    model = diffusers.FluxTransformer2DModel(**FLUX).to(torch.bfloat16).eval()
-    for name, p in model.named_parameters():
-        if "norm_" in name:
-            p.copy_(1 + 0.2 * torch.randn_like(p))
-    attn = model.transformer_blocks[0].attn
-    fused = copy.deepcopy(attn)
-    fused.processor = FluxQKNormRopeProcessor(fused.processor)
-    inputs = flux_inputs()
-    rotary = model.pos_embed(torch.cat([inputs["txt_ids"], inputs["img_ids"]]))
-    image = torch.randn(1, IMAGE_TOKENS, 128, dtype=torch.bfloat16) * 3
-    text = torch.randn(1, TEXT_TOKENS, 128, dtype=torch.bfloat16) * 3
-    want = attn(image, text, image_rotary_emb=rotary)
-    got = fused(image, text, image_rotary_emb=rotary)
-    assert fused.processor.fused_calls == 1
-    for g, w in zip(got, want):
-        assert g.shape == w.shape and g.dtype == w.dtype
-        assert (g.float() - w.float()).abs().max().item() <= 0.02 * w.float().abs().max().item()
-
-
-def test_flux_processor_hands_calls_it_does_not_fuse_to_the_stock_one():
-    torch.manual_seed(0)
-    model = diffusers.FluxTransformer2DModel(**FLUX).to(torch.bfloat16).eval()
-    fused = copy.deepcopy(model)
-    fuse_qk_norm_rope(fused)
-    inputs = flux_inputs()
-    # autograd on, with parameters that need a gradient: every call takes the stock path, also where
-    # the attention's own input needs none (called on a detached input)
-    got = fused(**inputs)[0]
-    assert fused_calls(fused) == 0
-    assert torch.equal(got, model(**inputs)[0])
-    attn = fused.transformer_blocks[0].attn
-    image, text = torch.randn(1, IMAGE_TOKENS, 128, dtype=torch.bfloat16), torch.randn(1, TEXT_TOKENS, 128,
-                                                                                        dtype=torch.bfloat16)
-    out = attn(image, text)
-    assert out[0].requires_grad and attn.processor.fused_calls == 0
-    # fp32: likewise
-    model32, fused32 = model.float(), copy.deepcopy(fused).float()
-    inputs32 = {k: v.float() if isinstance(v, torch.Tensor) and v.is_floating_point() else v
-                for k, v in inputs.items()}
-    with torch.no_grad():
-        assert torch.equal(fused32(**inputs32)[0], model32(**inputs32)[0])
-    assert fused_calls(fused32) == 0
-
-
-@torch.no_grad()
-def test_chroma_with_a_text_mask_takes_the_fused_processor_too():
-    # Chroma's blocks are FluxAttention with the stock processor and pass a padding mask to attention,
-    # which the fused processor hands to dispatch_attention_fn as it is.
-    torch.manual_seed(0)
-    model = diffusers.ChromaTransformer2DModel(
-        patch_size=1, in_channels=16, num_layers=1, num_single_layers=2, attention_head_dim=32, num_attention_heads=2,
-        joint_attention_dim=64, axes_dims_rope=(8, 12, 12), approximator_num_channels=16, approximator_hidden_dim=64,
-        approximator_layers=2).to(torch.bfloat16).eval()
-    fused = copy.deepcopy(model)
-    assert fuse_qk_norm_rope(fused) == 3
-    img_ids = torch.stack([torch.zeros(16), torch.arange(16) // 4, torch.arange(16) % 4], dim=1).float()
-    mask = torch.ones(1, 8 + 16)  # over the joined sequence, as ChromaPipeline builds it
-    mask[:, 6:8] = 0  # two padded text tokens
-    inputs = dict(hidden_states=torch.randn(1, 16, 16, dtype=torch.bfloat16),
-                  encoder_hidden_states=torch.randn(1, 8, 64, dtype=torch.bfloat16), timestep=torch.tensor([0.5]),
-                  img_ids=img_ids, txt_ids=torch.zeros(8, 3), attention_mask=mask, return_dict=False)
-    want = model(**inputs)[0]
-    got = fused(**inputs)[0]
-    assert fused_calls(fused) == 3
-    assert cosine(got, want) > 0.99999
-    unmasked = dict(inputs, attention_mask=None)
-    assert not torch.allclose(model(**unmasked)[0], want)  # (the mask matters to this output)
+def test_join_heads_moves_rows_into_a_heads_major_joined_buffer_bit_for_bit():
+    torch.manual_seed(2)
+    b, img, txt, h, d = 2, 7, 3, 4, 64
+    image = torch.randn(b, img, h * d).bfloat16().unflatten(-1, (h, d))
+    text = torch.randn(b, txt, h * d).bfloat16().unflatten(-1, (h, d))
+    joined = torch.full((b, h, img + txt, d), float("nan"), dtype=torch.bfloat16)
+    join_heads(image, joined[:, :, :img].transpose(1, 2))
+    join_heads(text, joined[:, :, img:].transpose(1, 2))
+    # what SD3's processor built with torch.cat over transposed views
+    assert torch.equal(joined, torch.cat([image.transpose(1, 2), text.transpose(1, 2)], dim=2))
+    with pytest.raises(ValueError, match="a weight was given with normalize=False"):
+        qk_norm_rope(image, torch.ones(d, dtype=torch.bfloat16), 1e-6, normalize=False)

@@ -31,17 +31,17 @@ from int8dit.bench.time_limit import time_limit
 # In the order they run: the paths the summary needs first, so that a run cut short still has them.
 PATHS = ["bf16", "int8dit", "fp8", "bf16_compile", "int8dit_compile", "fake_quant", "torchao_int8", "nf4",
          "torchao_int8_compile", "bf16_graph", "int8dit_graph", "bf16_compile_graph", "int8dit_compile_graph",
-         "bf16_rope_graph", "int8dit_rope_graph"]
+         "bf16_prep_graph", "int8dit_prep_graph"]
 QUANTIZED = {"int8dit", "int8dit_compile", "fake_quant", "fp8", "torchao_int8", "torchao_int8_compile", "nf4",
-             "int8dit_graph", "int8dit_compile_graph", "int8dit_rope_graph"}
-BF16_PATHS = ("bf16", "bf16_compile", "bf16_graph", "bf16_compile_graph", "bf16_rope_graph")
+             "int8dit_graph", "int8dit_compile_graph", "int8dit_prep_graph"}
+BF16_PATHS = ("bf16", "bf16_compile", "bf16_graph", "bf16_compile_graph", "bf16_prep_graph")
 
 
 def fuses_attention(path: str) -> bool:
-    """Whether the path also fuses the attention's q/k norm, rotation and token join (*_rope_*:
-    int8dit.torch.fuse_qk_norm_rope; Flux-style attention only). Not an int8 matter, so bf16 runs it
-    too: bf16_rope_graph against bf16_graph is the fusion's own gain."""
-    return "_rope_" in path
+    """Whether the path also fuses the work between the q/k/v projections and attention (*_prep_*:
+    int8dit.fuse_attention_prep; Flux's q/k norm, rotation and join, SD3's join). Not an int8 matter, so
+    bf16 runs it too: bf16_prep_graph against bf16_graph is the fusion's own gain."""
+    return "_prep_" in path
 
 
 def compiles(path: str) -> bool:
@@ -154,12 +154,12 @@ def make_variant(torch, path: str, model, names, fuse_gelu: bool = True, fuse_no
         else:
             raise ValueError(f"unknown path {path!r}; choose from {', '.join(PATHS)}")
     if fuses_attention(path):
-        from int8dit.torch import fuse_qk_norm_rope
+        from int8dit.torch import fuse_attention_prep
 
-        variant._int8dit_fused_attention = fuse_qk_norm_rope(variant)
+        variant._int8dit_fused_attention = fuse_attention_prep(variant)
         if variant._int8dit_fused_attention == 0:
-            raise RuntimeError("no attention module of this model runs diffusers' stock FluxAttnProcessor: the "
-                               "*_rope_* paths time the fused q/k norm + rotation of Flux-style attention only")
+            raise RuntimeError("no attention module of this model runs a processor int8dit.fuse_attention_prep "
+                               "replaces (Flux's FluxAttnProcessor, SD3's JointAttnProcessor2_0): nothing to time")
     if compiles(path):
         compile_blocks(torch, variant, fullgraph=not path.startswith("torchao"))
     return variant
@@ -335,14 +335,14 @@ def summary(results: dict) -> dict:
         both, bf16_both = (paths.get(p, {}).get("median_ms") for p in ("int8dit_compile_graph", "bf16_compile_graph"))
         if both and bf16_both:
             out[f"{model}_compile_graph_speedup_vs_bf16_compile_graph"] = bf16_both / both
-        # The fused q/k norm + rotation: int8dit with it against stock bf16, and each against its twin
-        rope, bf16_rope = (paths.get(p, {}).get("median_ms") for p in ("int8dit_rope_graph", "bf16_rope_graph"))
-        if rope and bf16_graph:
-            out[f"{model}_rope_graph_speedup_vs_bf16_graph"] = bf16_graph / rope
-        if rope and bf16_rope:
-            out[f"{model}_rope_graph_speedup_vs_bf16_rope_graph"] = bf16_rope / rope
-        if bf16_rope and bf16_graph:
-            out[f"{model}_bf16_rope_graph_speedup_vs_bf16_graph"] = bf16_graph / bf16_rope
+        # The fused attention prep: int8dit with it against stock bf16, and each against its twin
+        prep, bf16_prep = (paths.get(p, {}).get("median_ms") for p in ("int8dit_prep_graph", "bf16_prep_graph"))
+        if prep and bf16_graph:
+            out[f"{model}_prep_graph_speedup_vs_bf16_graph"] = bf16_graph / prep
+        if prep and bf16_prep:
+            out[f"{model}_prep_graph_speedup_vs_bf16_prep_graph"] = bf16_prep / prep
+        if bf16_prep and bf16_graph:
+            out[f"{model}_bf16_prep_graph_speedup_vs_bf16_graph"] = bf16_graph / bf16_prep
     ours = [p for p in ("int8dit", "int8dit_compile") if ms(p)]
     if not ours:
         return out

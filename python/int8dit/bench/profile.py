@@ -44,7 +44,7 @@ KERNEL_KINDS = (
     # before "int8dit GEMM", which every other kernel in int8dit's namespace would match (the profiles of
     # 54907e6 counted the gated_add kernels as int8dit GEMMs: in Flux-dev 76 kernels, 1.267 ms)
     ("int8dit residual update", ("gated_add",)),
-    ("int8dit q/k norm + RoPE", ("qk_norm_rope",)),
+    ("int8dit attention prep", ("qk_norm_rope",)),  # q/k norm, rotary embedding, token join
     ("int8dit GEMM", ("int8dit", "w8a8")),
     ("cuBLAS GEMM", ("gemv", "cutlass_8", "cutlass_9", "kernel2<cutlass", "cutlass3x", "cudnn", "nvjet", "xmma",
                      "cublas")),

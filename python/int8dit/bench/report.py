@@ -9,8 +9,8 @@ LABELS = {"bf16": "bf16", "bf16_compile": "bf16 + compile", "int8dit": "int8dit"
           "torchao_int8": "torchao int8 dynamic", "torchao_int8_compile": "torchao int8 dynamic + compile",
           "nf4": "NF4 (bitsandbytes)", "bf16_graph": "bf16 + CUDA graph", "int8dit_graph": "int8dit + CUDA graph",
           "bf16_compile_graph": "bf16 + compile + CUDA graph", "int8dit_compile_graph": "int8dit + compile + CUDA graph",
-          "bf16_rope_graph": "bf16 + fused q/k norm+RoPE + CUDA graph",
-          "int8dit_rope_graph": "int8dit + fused q/k norm+RoPE + CUDA graph"}
+          "bf16_prep_graph": "bf16 + fused attention prep + CUDA graph",
+          "int8dit_prep_graph": "int8dit + fused attention prep + CUDA graph"}
 TARGETS = {"flux_dev_speedup_vs_bf16": ">= 1.5", "flux_dev_speedup_vs_bf16_compiled": ">= 1.3",
            "flux_dev_speedup_vs_fp8": ">= 1.0", "flux_dev_weight_memory_ratio": "<= 0.55",
            "flux_dev_cosine_vs_bf16": ">= 0.99"}
@@ -19,13 +19,13 @@ TARGETS = {"flux_dev_speedup_vs_bf16": ">= 1.5", "flux_dev_speedup_vs_bf16_compi
 def same_mode_bf16(path: str) -> str:
     """The bf16 path run the way `path` runs: eagerly, compiled (*_compile), replayed from a CUDA
     graph (*_graph) or both (*_compile_graph). Against it, a path's speedup is the quantization's alone,
-    not the execution mode's. With the fused q/k norm + rotation (*_rope_*), int8dit's twin is bf16 with
-    the same fusion, and that bf16 path's twin is plain bf16: the fusion's own gain."""
-    rope = "_rope" if "_rope_" in path and not path.startswith("bf16") else ""
+    not the execution mode's. With the fused attention prep (*_prep_*), int8dit's twin is bf16 with the
+    same fusion, and that bf16 path's twin is plain bf16: the fusion's own gain."""
+    prep = "_prep" if "_prep_" in path and not path.startswith("bf16") else ""
     for suffix in ("_compile_graph", "_compile", "_graph"):
         if path.endswith(suffix):
-            return "bf16" + rope + suffix
-    return "bf16" + rope
+            return "bf16" + prep + suffix
+    return "bf16" + prep
 
 
 def _gib(b):

@@ -1,11 +1,13 @@
 """PyTorch layer of int8dit: custom ops, the quantized Linear, and quantize_ for whole models."""
 from .adanorm import FusedAdaLayerNormZero, fuse_adaln_zero
-from .attention import qk_norm_rope
+from .attention import join_heads, qk_norm_rope
+from .attention_prep import fuse_attention_prep, unfuse_attention_prep
 from .cuda_graphs import cuda_graphs_of, stop_cuda_graphs, use_cuda_graphs
-from .flux_attention import FluxQKNormRopeProcessor, fuse_qk_norm_rope, unfuse_qk_norm_rope
+from .flux_attention import FluxQKNormRopeProcessor
 from .flux_single import fuse_flux_single_blocks
 from .fused import (concat_gelu_quantize, gelu_quantize, layernorm_modulate_quantize, modulated_linears,
                     rmsnorm_quantize)
+from .joint_attention import JointAttentionPrepProcessor
 from .linear import Linear
 from .mlp import GeluMLP, fuse_gelu_mlps
 from .ops import gemm_w8a8, linear, linear_w8a8, quantize_rows
@@ -18,16 +20,18 @@ __all__ = [
     "FluxQKNormRopeProcessor",
     "FusedAdaLayerNormZero",
     "GeluMLP",
+    "JointAttentionPrepProcessor",
     "Linear",
     "QuantizeReport",
     "concat_gelu_quantize",
     "cuda_graphs_of",
     "fuse_adaln_zero",
+    "fuse_attention_prep",
     "fuse_flux_single_blocks",
     "fuse_gelu_mlps",
-    "fuse_qk_norm_rope",
     "gelu_quantize",
     "gemm_w8a8",
+    "join_heads",
     "linear",
     "layernorm_modulate_quantize",
     "linear_w8a8",
@@ -39,6 +43,6 @@ __all__ = [
     "rmsnorm_quantize",
     "selected_linears",
     "stop_cuda_graphs",
-    "unfuse_qk_norm_rope",
+    "unfuse_attention_prep",
     "use_cuda_graphs",
 ]

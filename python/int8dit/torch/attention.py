@@ -8,6 +8,9 @@ row once and writes it once, into a token slice of the joined buffer where one i
     int8dit::qk_norm_rope(x [B, T, H, D] bf16/fp16, weight [D]?, eps, (cos, sin) fp32 [S, D]?,
                           out [B, T, H, D]?, rope_offset) -> out
 
+``join_heads`` is the same kernel without the norm or the rotation: it moves [B, T, H, D] rows into any
+layout (SD3's joint attention joins q, k and v into [B, H, S, D]).
+
 The numerics (include/int8dit/attention.h): n = round((x * rstd) * w) with rstd = 1 / sqrt(mean(x^2)
 + eps), then diffusers' apply_rotary_emb on pairs (use_real_unbind_dim=-1): out_2i = a cos - b sin,
 out_2i+1 = b cos + a sin in fp32, rounded once. PyTorch's fused rms_norm uses an approximate rsqrt, so
@@ -38,8 +41,9 @@ def _gpu_ready(t: Tensor, vector: int) -> Tensor:
 
 def qk_norm_rope(x: Tensor, weight: Optional[Tensor], eps: float,
                  rotary: Optional[Sequence[Tensor]] = None, *, out: Optional[Tensor] = None,
-                 rope_offset: int = 0) -> Tensor:
-    """Per-head RMSNorm with ``weight`` (None: none) and the rotary embedding ``rotary = (cos, sin)``
+                 rope_offset: int = 0, normalize: bool = True) -> Tensor:
+    """Per-head RMSNorm with ``weight`` (None: none; ``normalize=False``: no norm at all, the rows as
+    they are, so that the call only moves them: a join) and the rotary embedding ``rotary = (cos, sin)``
     (fp32 [S, D], diffusers' ``image_rotary_emb``; None: no rotation) of x [B, T, H, D] (bf16 or fp16,
     any strides; the GPU kernel needs 16-byte aligned rows, others are copied first). Token t takes
     rotary row ``rope_offset + t``. Written into ``out`` (a [B, T, H, D] tensor of x's dtype, any
@@ -56,6 +60,8 @@ def qk_norm_rope(x: Tensor, weight: Optional[Tensor], eps: float,
     if d not in HEAD_DIMS:
         raise ValueError(f"qk_norm_rope: head_dim {d} is not supported: it must be one of {HEAD_DIMS}")
     tensors = {"x": x}
+    if weight is not None and not normalize:
+        raise ValueError("qk_norm_rope: a weight was given with normalize=False: the weight is the RMSNorm's")
     if weight is not None:
         if weight.shape != (d,) or weight.dtype != x.dtype:
             raise ValueError(f"qk_norm_rope: the weight is {weight.dtype} {tuple(weight.shape)}; it must be "
@@ -96,5 +102,12 @@ def qk_norm_rope(x: Tensor, weight: Optional[Tensor], eps: float,
     _C.raw.qk_norm_rope(not cuda, _DTYPES[x.dtype], b, t, h, d, x.data_ptr(), x.stride(0), x.stride(1), x.stride(2),
                         _ptr(weight), float(eps), _ptr(cos), _ptr(sin), 0 if cos is None else cos.stride(0),
                         0 if cos is None else cos.shape[0], int(rope_offset), out.data_ptr(), out.stride(0),
-                        out.stride(1), out.stride(2), _current_stream(x.device) if cuda else 0)
+                        out.stride(1), out.stride(2), _current_stream(x.device) if cuda else 0, normalize)
     return out
+
+
+def join_heads(x: Tensor, out: Tensor) -> Tensor:
+    """out[...] = x for x [B, T, H, D] and out a [B, T, H, D] view with any strides (a token slice of a
+    joined buffer, or of a [B, H, S, D] one seen through a transpose): qk_norm_rope without the norm or
+    the rotation, 16-byte vectors a row where PyTorch's copy of a transposed view moves elements."""
+    return qk_norm_rope(x, None, 0.0, None, out=out, normalize=False)

@@ -6,13 +6,13 @@ and image tokens with ``torch.cat`` and rotates q and k with ``apply_rotary_emb`
 1024 px that is about eleven kernels over 57 MB tensors a block: on the H200, 36.6 ms of elementwise
 and 9.2 ms of norm kernels in a 121 ms forward (bench/results/h200/e2e_gated_add_54907e6.md).
 
-``fuse_qk_norm_rope(model)`` gives each FluxAttention that runs the stock processor a
-``FluxQKNormRopeProcessor``. It computes the projections as diffusers does, then writes each of q and
+``int8dit.fuse_attention_prep(model)`` (int8dit.torch.attention_prep) gives each FluxAttention that
+runs the stock processor a ``FluxQKNormRopeProcessor``. It computes the projections as diffusers does, then writes each of q and
 k with ``int8dit.torch.attention.qk_norm_rope`` straight into its joined [B, T_txt + T_img, H, D]
 buffer (text rows first, rotary rows offset by the text tokens), joins v with ``torch.cat`` and runs
 diffusers' ``dispatch_attention_fn`` and output projections unchanged. It works on bf16 and on
 int8dit-quantized models alike; the rotation is not an int8 matter, so the end-to-end benchmark times
-it on both (``--paths ..._rope_graph``).
+it on both (``--paths ..._prep_graph``).
 
 It takes the fused path for eager bf16/fp16 calls that autograd does not record, with the norms'
 weights in the activations' dtype and a head_dim of 16..256 (a power of two). Every other call
@@ -62,7 +62,7 @@ def _rotary_fits(rotary, head_dim: int, tokens: int, device: torch.device) -> bo
 class FluxQKNormRopeProcessor:
     """A FluxAttention processor: diffusers' FluxAttnProcessor with q/k's norm, rotation and token join
     fused (module docstring). ``fallback`` is the processor it replaced: it serves the calls this one
-    does not fuse, and ``unfuse_qk_norm_rope`` puts it back."""
+    does not fuse, and ``int8dit.unfuse_attention_prep`` puts it back."""
 
     _attention_backend = None
     _parallel_config = None
@@ -139,33 +139,3 @@ class FluxQKNormRopeProcessor:
         image_out = attn.to_out[1](attn.to_out[0](image_out.contiguous()))
         text_out = attn.to_add_out(text_out.contiguous())
         return image_out, text_out
-
-
-def _stock_flux_attention(module: nn.Module) -> bool:
-    """A diffusers FluxAttention running the stock FluxAttnProcessor (matched by class names, so that a
-    module wrapping the processor, an IP-adapter processor or one of ours is left alone)."""
-    return (type(module).__name__ == "FluxAttention" and
-            type(getattr(module, "processor", None)).__name__ == "FluxAttnProcessor")
-
-
-def fuse_qk_norm_rope(model: nn.Module) -> int:
-    """Give every FluxAttention of ``model`` running diffusers' stock processor a FluxQKNormRopeProcessor
-    (module docstring); returns how many. The module, its parameters and state dict are unchanged.
-    Needs diffusers (its dispatch_attention_fn and projections are called as they are)."""
-    count = 0
-    for module in model.modules():
-        if _stock_flux_attention(module):
-            module.processor = FluxQKNormRopeProcessor(module.processor)
-            count += 1
-    return count
-
-
-def unfuse_qk_norm_rope(model: nn.Module) -> int:
-    """Put back the processors fuse_qk_norm_rope replaced; returns how many."""
-    count = 0
-    for module in model.modules():
-        processor = getattr(module, "processor", None)
-        if isinstance(processor, FluxQKNormRopeProcessor):
-            module.processor = processor.fallback
-            count += 1
-    return count

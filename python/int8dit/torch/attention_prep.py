@@ -1,0 +1,56 @@
+"""``fuse_attention_prep(model)``: the work between the q/k/v projections and attention, fused.
+
+Two processors of diffusers spend more on the tensors' way into attention than their layouts need:
+
+- FluxAttention's stock FluxAttnProcessor (Flux, Chroma): per-head RMSNorm of q and k, the text/image
+  join and the rotary embedding, about eleven kernels a block over the whole sequence
+  (``FluxQKNormRopeProcessor``: one kernel per tensor part, int8dit.torch.flux_attention);
+- Attention's JointAttnProcessor2_0 (SD3, SD3.5): the text/image join of q, k and v over transposed
+  views, an element-by-element gather, and SD3.5's q/k RMSNorm (``JointAttentionPrepProcessor``,
+  int8dit.torch.joint_attention).
+
+Both work on bf16 and int8dit-quantized models alike (the kernels are not int8 ones; the end-to-end
+benchmark's ``*_prep_graph`` paths time them on both), serve eager calls that autograd does not record,
+and hand every other call to the processor they replaced, which ``unfuse_attention_prep`` puts back.
+The module, its parameters and state dict are unchanged. Needs diffusers.
+"""
+from __future__ import annotations
+
+from torch import nn
+
+from .flux_attention import FluxQKNormRopeProcessor
+from .joint_attention import JointAttentionPrepProcessor
+
+# The stock processors by class name (diffusers need not be imported to match them), and what replaces them.
+_REPLACEMENTS = {"FluxAttnProcessor": FluxQKNormRopeProcessor, "JointAttnProcessor2_0": JointAttentionPrepProcessor}
+_FUSED = tuple(set(_REPLACEMENTS.values()))
+
+
+def fuse_attention_prep(model: nn.Module) -> int:
+    """Give every attention module of ``model`` that runs one of the stock processors above its fused
+    processor (module docstring); returns how many. Modules with any other processor (IP-adapters,
+    custom ones, ones already fused) are left alone."""
+    count = 0
+    for module in model.modules():
+        processor = getattr(module, "processor", None)
+        replacement = _REPLACEMENTS.get(type(processor).__name__)
+        if replacement is not None:
+            module.processor = replacement(processor)
+            count += 1
+    return count
+
+
+def unfuse_attention_prep(model: nn.Module) -> int:
+    """Put back the processors fuse_attention_prep replaced; returns how many."""
+    count = 0
+    for module in model.modules():
+        processor = getattr(module, "processor", None)
+        if isinstance(processor, _FUSED):
+            module.processor = processor.fallback
+            count += 1
+    return count
+
+
+def fused_attention_calls(model: nn.Module) -> int:
+    """How many calls of ``model``'s fused processors took the fused path (not the fallback), in all."""
+    return sum(m.processor.fused_calls for m in model.modules() if isinstance(getattr(m, "processor", None), _FUSED))

@@ -1,0 +1,230 @@
+"""int8dit.fuse_attention_prep on small diffusers transformers (CPU tensors through the C++ reference):
+Flux's and Chroma's FluxAttention (q/k RMSNorm, rotary embedding, text/image join) and SD3's and
+SD3.5's joint attention (the join, SD3.5's q/k RMSNorm), bf16 and int8dit-quantized, against the stock
+processors; which calls fall back; and unfusing. Skips without PyTorch or diffusers."""
+import copy
+
+import pytest
+
+from helpers import torch_or_skip
+
+torch = torch_or_skip()
+diffusers = pytest.importorskip("diffusers", reason="diffusers is not installed (scripts/setup.sh pins it)")
+
+from int8dit.torch import quantize_  # noqa: E402
+from int8dit.torch.attention_prep import fuse_attention_prep, fused_attention_calls, unfuse_attention_prep  # noqa: E402
+from int8dit.torch.flux_attention import FluxQKNormRopeProcessor  # noqa: E402
+from int8dit.torch.joint_attention import JointAttentionPrepProcessor  # noqa: E402
+
+
+FLUX = dict(patch_size=1, in_channels=16, num_layers=1, num_single_layers=2, attention_head_dim=32,
+            num_attention_heads=4, joint_attention_dim=64, pooled_projection_dim=32, guidance_embeds=True,
+            axes_dims_rope=(8, 12, 12))
+IMAGE_TOKENS, TEXT_TOKENS = 64, 16
+
+
+def flux_inputs():
+    # positions that make the rotation turn (all-zero ids would make it the identity)
+    img_ids = torch.stack([torch.zeros(IMAGE_TOKENS), torch.arange(IMAGE_TOKENS) // 8, torch.arange(IMAGE_TOKENS) % 8],
+                          dim=1).float()
+    return dict(hidden_states=torch.randn(1, IMAGE_TOKENS, 16, dtype=torch.bfloat16),
+                encoder_hidden_states=torch.randn(1, TEXT_TOKENS, 64, dtype=torch.bfloat16),
+                pooled_projections=torch.randn(1, 32, dtype=torch.bfloat16), timestep=torch.tensor([0.5]),
+                guidance=torch.tensor([3.5]), img_ids=img_ids, txt_ids=torch.zeros(TEXT_TOKENS, 3),
+                return_dict=False)
+
+
+def cosine(a, b):
+    return torch.nn.functional.cosine_similarity(a.float().flatten(), b.float().flatten(), dim=0).item()
+
+
+@pytest.mark.parametrize("quantized", [False, True])
+@torch.no_grad()
+def test_flux_processor_matches_the_stock_one(quantized):
+    torch.manual_seed(0)
+    model = diffusers.FluxTransformer2DModel(**FLUX).to(torch.bfloat16).eval()
+    # weights away from their initial ones, so that the norms' weights matter
+    for name, p in model.named_parameters():
+        if "norm_" in name:
+            p.copy_(1 + 0.2 * torch.randn_like(p))
+    if quantized:
+        quantize_(model, min_features=32)
+    fused = copy.deepcopy(model)
+    assert fuse_attention_prep(fused) == 3  # one double-stream block, two single-stream blocks
+    assert fuse_attention_prep(fused) == 0  # already fused: left alone
+    inputs = flux_inputs()
+    want = model(**inputs)[0]
+    got = fused(**inputs)[0]
+    assert fused_attention_calls(fused) == 3
+    # (a wrong rotary offset for the image tokens moves this output by 0.5% of its largest value)
+    assert cosine(got, want) > 0.99999
+    assert (got.float() - want.float()).abs().max().item() <= 0.002 * want.float().abs().max().item()
+    # back to the stock processors: the stock output exactly
+    assert unfuse_attention_prep(fused) == 3
+    assert torch.equal(fused(**inputs)[0], want)
+
+
+@torch.no_grad()
+def test_flux_double_stream_attention_matches_the_stock_one():
+    """One double-stream attention module, outputs compared where they are not averaged over a model: a
+    wrong rotary offset or text/image order moves them by about half their largest value."""
+    torch.manual_seed(0)
+    model = diffusers.FluxTransformer2DModel(**FLUX).to(torch.bfloat16).eval()
+    for name, p in model.named_parameters():
+        if "norm_" in name:
+            p.copy_(1 + 0.2 * torch.randn_like(p))
+    attn = model.transformer_blocks[0].attn
+    fused = copy.deepcopy(attn)
+    fused.processor = FluxQKNormRopeProcessor(fused.processor)
+    inputs = flux_inputs()
+    rotary = model.pos_embed(torch.cat([inputs["txt_ids"], inputs["img_ids"]]))
+    image = torch.randn(1, IMAGE_TOKENS, 128, dtype=torch.bfloat16) * 3
+    text = torch.randn(1, TEXT_TOKENS, 128, dtype=torch.bfloat16) * 3
+    want = attn(image, text, image_rotary_emb=rotary)
+    got = fused(image, text, image_rotary_emb=rotary)
+    assert fused.processor.fused_calls == 1
+    for g, w in zip(got, want):
+        assert g.shape == w.shape and g.dtype == w.dtype
+        assert (g.float() - w.float()).abs().max().item() <= 0.02 * w.float().abs().max().item()
+
+
+def test_flux_processor_hands_calls_it_does_not_fuse_to_the_stock_one():
+    torch.manual_seed(0)
+    model = diffusers.FluxTransformer2DModel(**FLUX).to(torch.bfloat16).eval()
+    fused = copy.deepcopy(model)
+    fuse_attention_prep(fused)
+    inputs = flux_inputs()
+    # autograd on, with parameters that need a gradient: every call takes the stock path, also where
+    # the attention's own input needs none (called on a detached input)
+    got = fused(**inputs)[0]
+    assert fused_attention_calls(fused) == 0
+    assert torch.equal(got, model(**inputs)[0])
+    attn = fused.transformer_blocks[0].attn
+    image, text = torch.randn(1, IMAGE_TOKENS, 128, dtype=torch.bfloat16), torch.randn(1, TEXT_TOKENS, 128,
+                                                                                        dtype=torch.bfloat16)
+    out = attn(image, text)
+    assert out[0].requires_grad and attn.processor.fused_calls == 0
+    # fp32: likewise
+    model32, fused32 = model.float(), copy.deepcopy(fused).float()
+    inputs32 = {k: v.float() if isinstance(v, torch.Tensor) and v.is_floating_point() else v
+                for k, v in inputs.items()}
+    with torch.no_grad():
+        assert torch.equal(fused32(**inputs32)[0], model32(**inputs32)[0])
+    assert fused_attention_calls(fused32) == 0
+
+
+@torch.no_grad()
+def test_chroma_with_a_text_mask_takes_the_fused_processor_too():
+    # Chroma's blocks are FluxAttention with the stock processor and pass a padding mask to attention,
+    # which the fused processor hands to dispatch_attention_fn as it is.
+    torch.manual_seed(0)
+    model = diffusers.ChromaTransformer2DModel(
+        patch_size=1, in_channels=16, num_layers=1, num_single_layers=2, attention_head_dim=32, num_attention_heads=2,
+        joint_attention_dim=64, axes_dims_rope=(8, 12, 12), approximator_num_channels=16, approximator_hidden_dim=64,
+        approximator_layers=2).to(torch.bfloat16).eval()
+    fused = copy.deepcopy(model)
+    assert fuse_attention_prep(fused) == 3
+    img_ids = torch.stack([torch.zeros(16), torch.arange(16) // 4, torch.arange(16) % 4], dim=1).float()
+    mask = torch.ones(1, 8 + 16)  # over the joined sequence, as ChromaPipeline builds it
+    mask[:, 6:8] = 0  # two padded text tokens
+    inputs = dict(hidden_states=torch.randn(1, 16, 16, dtype=torch.bfloat16),
+                  encoder_hidden_states=torch.randn(1, 8, 64, dtype=torch.bfloat16), timestep=torch.tensor([0.5]),
+                  img_ids=img_ids, txt_ids=torch.zeros(8, 3), attention_mask=mask, return_dict=False)
+    want = model(**inputs)[0]
+    got = fused(**inputs)[0]
+    assert fused_attention_calls(fused) == 3
+    assert cosine(got, want) > 0.99999
+    unmasked = dict(inputs, attention_mask=None)
+    assert not torch.allclose(model(**unmasked)[0], want)  # (the mask matters to this output)
+
+
+# SD3-medium's blocks (no q/k norm) and SD3.5's (q/k RMSNorm), small: 2 joint blocks, 4 heads of 32
+SD3 = dict(sample_size=16, patch_size=2, in_channels=4, num_layers=2, attention_head_dim=32, num_attention_heads=4,
+           joint_attention_dim=64, caption_projection_dim=128, pooled_projection_dim=32, out_channels=4,
+           pos_embed_max_size=32)
+
+
+def sd3_inputs(batch=2):
+    return dict(hidden_states=torch.randn(batch, 4, 16, 16, dtype=torch.bfloat16),
+                encoder_hidden_states=torch.randn(batch, 12, 64, dtype=torch.bfloat16),
+                pooled_projections=torch.randn(batch, 32, dtype=torch.bfloat16),
+                timestep=torch.tensor([10, 500][:batch]), return_dict=False)
+
+
+@pytest.mark.parametrize("quantized", [False, True])
+@torch.no_grad()
+def test_sd3_joint_attention_join_is_the_stock_one_bit_for_bit(quantized):
+    # No q/k norm: the kernel only moves rows, so the forward is the stock one exactly.
+    torch.manual_seed(0)
+    model = diffusers.SD3Transformer2DModel(**SD3).to(torch.bfloat16).eval()
+    if quantized:
+        quantize_(model, min_features=64)
+    fused = copy.deepcopy(model)
+    assert fuse_attention_prep(fused) == 2
+    assert isinstance(fused.transformer_blocks[0].attn.processor, JointAttentionPrepProcessor)
+    inputs = sd3_inputs()
+    want = model(**inputs)[0]
+    got = fused(**inputs)[0]
+    assert fused_attention_calls(fused) == 2
+    assert torch.equal(got, want)
+
+
+@torch.no_grad()
+def test_sd35_joint_attention_with_qk_rmsnorm_matches_the_stock_one():
+    torch.manual_seed(0)
+    model = diffusers.SD3Transformer2DModel(**SD3, qk_norm="rms_norm").to(torch.bfloat16).eval()
+    for name, p in model.named_parameters():
+        if "norm_q" in name or "norm_k" in name or "norm_added" in name:
+            p.copy_(1 + 0.2 * torch.randn_like(p))
+    fused = copy.deepcopy(model)
+    assert fuse_attention_prep(fused) == 2
+    attn = model.transformer_blocks[0].attn
+    assert type(attn.norm_q).__name__ == "RMSNorm" and attn.norm_q.weight is not None
+    inputs = sd3_inputs()
+    want = model(**inputs)[0]
+    got = fused(**inputs)[0]
+    assert fused_attention_calls(fused) == 2
+    # diffusers' RMSNorm rounds x * rstd to bf16 before the weight, the kernel once after it
+    assert cosine(got, want) > 0.99999
+    assert (got.float() - want.float()).abs().max().item() <= 0.01 * want.float().abs().max().item()
+
+
+@torch.no_grad()
+def test_one_sd3_attention_module_matches_where_a_wrong_join_would_show():
+    """The attention module's own outputs: text and image tokens swapped in the join, or one of q/k/v
+    joined wrong, moves them by about their size."""
+    torch.manual_seed(1)
+    model = diffusers.SD3Transformer2DModel(**SD3).to(torch.bfloat16).eval()
+    attn = model.transformer_blocks[0].attn
+    fused = copy.deepcopy(attn)
+    fused.processor = JointAttentionPrepProcessor(fused.processor)
+    image = torch.randn(2, 64, 128, dtype=torch.bfloat16)
+    text = torch.randn(2, 12, 128, dtype=torch.bfloat16)
+    want = attn(image, text)
+    got = fused(image, text)
+    assert fused.processor.fused_calls == 1
+    for g, w in zip(got, want):
+        assert torch.equal(g, w)
+    # (the check can fail: the same call with the text tokens joined first differs)
+    from int8dit.torch.attention import join_heads
+
+    real = join_heads
+    try:
+        import int8dit.torch.joint_attention as ja
+
+        ja.join_heads = lambda x, out: real(x.flip(1), out)  # tokens reversed inside each part
+        assert not torch.equal(fused(image, text)[0], want[0])
+    finally:
+        ja.join_heads = real
+
+
+def test_sd3_calls_it_cannot_fuse_go_to_the_stock_processor_and_unfuse_restores_it():
+    torch.manual_seed(0)
+    model = diffusers.SD3Transformer2DModel(**SD3).to(torch.bfloat16).eval()
+    fused = copy.deepcopy(model)
+    fuse_attention_prep(fused)
+    inputs = sd3_inputs()
+    assert torch.equal(fused(**inputs)[0], model(**inputs)[0])  # autograd on, trainable weights: stock path
+    assert fused_attention_calls(fused) == 0
+    assert unfuse_attention_prep(fused) == 2
+    assert type(fused.transformer_blocks[0].attn.processor).__name__ == "JointAttnProcessor2_0"
