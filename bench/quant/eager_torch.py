@@ -14,7 +14,7 @@ import json
 import subprocess
 
 ROTATION_BYTES = 256e6
-NOT_QUANTIZATION = {"gated_add", "qk_norm_rope"}  # timed beside the kernels for the models, outside issue 4's figures  # as the C++ benchmark: inputs rotate over >= 256 MB so they come from DRAM
+NOT_QUANTIZATION = {"gated_add", "qk_norm_rope", "join_heads"}  # timed beside the kernels for the models, outside issue 4's figures  # as the C++ benchmark: inputs rotate over >= 256 MB so they come from DRAM
 
 
 def quantize(v, torch):
@@ -87,6 +87,10 @@ def eager_op(op, k, torch, F, batches=1):
             rotated = torch.stack([-odd, even], dim=-1).flatten(-2)
             return (h.float() * cos + rotated.float() * sin).to(x.dtype)
         return qk
+    if op == "join_heads":
+        # SD3's JointAttnProcessor2_0: the [1, m, heads, 64] projection seen as [1, heads, m, 64] and
+        # gathered into a contiguous buffer (what its torch.cat over transposed views does, one part)
+        return lambda x: x.view(1, x.shape[0], k // 64, 64).transpose(1, 2).contiguous()
     if op == "concat_gelu_quantize":
         # Flux's single-stream block: proj_out(cat([attention, GELU(proj_mlp)], -1)), the first K / 5 columns
         # as they are.
@@ -123,7 +127,7 @@ def measure(report):
                   "over >= 256 MB): quantize = x.abs().amax(-1) / 127, round(x / scale).clamp(-127, 127).to(int8), "
                   "after F.layer_norm * (1 + scale) + shift, diffusers RMSNorm, F.gelu(approximate='tanh'), or "
                   "torch.cat of a slice and F.gelu of the rest; qk_norm_rope against F.rms_norm and diffusers' "
-                  "rotation formula in fp32; gated_add against torch.addcmul with the gate "
+                  "rotation formula in fp32; join_heads against .transpose(1, 2).contiguous(); gated_add against torch.addcmul with the gate "
                   "broadcast over the tokens (its update tensor the same every call)",
         "torch": torch.__version__,
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
@@ -186,7 +190,7 @@ def markdown(report):
         lines += ["## Notes", ""] + [f"- {n}" for n in report["notes"]] + [""]
     lines += [
         "Batches: the adaLN batch elements (rows M / batches share one shift and scale); * not in the summary: "
-        "below the target's M x K, or not a quantization kernel (gated_add, qk_norm_rope).",
+        "below the target's M x K, or not a quantization kernel (gated_add, qk_norm_rope, join_heads).",
         "",
         "| op | M | K | batches | int8dit us | GB/s | of copy | eager torch us | speedup | same-size copy us | "
         "of same-size copy |",

@@ -68,6 +68,9 @@ std::vector<OpCase> dit_cases() {
   // blocks' 4608 tokens and the double-stream image stream's 4096.
   cases.push_back({"qk_norm_rope", 4608, 3072});
   cases.push_back({"qk_norm_rope", 4096, 3072});
+  // SD3-medium's joint attention at 1024 px: the image part of q, k or v (4096 tokens, 24 heads of 64)
+  // into the [1, 24, S, 64] buffer attention reads (PyTorch: torch.cat over transposed views).
+  cases.push_back({"join_heads", 4096, 1536});
   return cases;
 }
 
@@ -82,12 +85,15 @@ OpResult run_op_case(const OpCase& c) {
   const bool with_y = c.op == "layernorm_modulate_quantize+y" || c.op == "layernorm_modulate_quantize+residual+y";
   const bool gated_add = c.op == "gated_add";
   const bool qk_rope = c.op == "qk_norm_rope";
+  const bool join = c.op == "join_heads";
   constexpr int64_t kHeadDim = 128;  // qk_norm_rope: Flux's heads
+  constexpr int64_t kJoinHeadDim = 64;  // join_heads: SD3's
   const size_t mk = static_cast<size_t>(c.m * c.k);
 
   OpResult r;
   r.bytes = gated_add ? 3 * 2.0 * mk + 2.0 * c.k * c.batches  // x and the update read, the sum written, the gates
             : qk_rope ? 2 * 2.0 * mk + 2.0 * kHeadDim + 2 * 4.0 * kHeadDim * c.m  // x, out, weight, cos and sin rows
+            : join    ? 2 * 2.0 * mk                                               // x read, out written
                       : 2.0 * mk + mk + 4.0 * c.m + (with_y ? 2.0 * mk : 0.0);
   if (smooth) r.bytes += 4.0 * c.k;
   if (c.op.rfind("layernorm", 0) == 0) r.bytes += 2.0 * 2 * c.k * c.batches;  // each batch element's shift and scale
@@ -101,7 +107,7 @@ OpResult run_op_case(const OpCase& c) {
     bufs[s].q = device_alloc<int8_t>(mk);
     bufs[s].scale = device_alloc<float>(static_cast<size_t>(c.m));
     if (with_y) bufs[s].y = device_alloc<uint16_t>(mk);
-    if (residual || gated_add || qk_rope) {
+    if (residual || gated_add || qk_rope || join) {
       bufs[s].update = device_alloc<uint16_t>(mk);
       bufs[s].x_out = device_alloc<uint16_t>(mk);
       fill_bf16(bufs[s].update, mk, 4321u + s);
@@ -124,7 +130,14 @@ OpResult run_op_case(const OpCase& c) {
 
   auto launch = [&](int call) {
     const BufferSet& b = bufs[static_cast<size_t>(call % sets)];
-    if (qk_rope) {  // x [1, m, k / 128, 128] into the set's x_out; the weight: the modulation buffer's first row
+    if (join) {  // x [1, m, k / 64, 64] into the set's x_out as [1, k / 64, m, 64]
+      int8dit::QKNormRopeParams p;
+      p.batches = 1, p.tokens = c.m, p.heads = c.k / kJoinHeadDim, p.head_dim = kJoinHeadDim, p.normalize = false;
+      p.x = b.x, p.x_batch_stride = c.m * c.k, p.x_token_stride = c.k, p.x_head_stride = kJoinHeadDim;
+      p.out = b.x_out, p.out_batch_stride = c.m * c.k, p.out_token_stride = kJoinHeadDim;
+      p.out_head_stride = c.m * kJoinHeadDim;
+      require_ok(int8dit::qk_norm_rope(p, nullptr), c.op);
+    } else if (qk_rope) {  // x [1, m, k / 128, 128] into the set's x_out; the weight: the modulation buffer's first row
       int8dit::QKNormRopeParams p;
       p.batches = 1, p.tokens = c.m, p.heads = c.k / kHeadDim, p.head_dim = kHeadDim, p.eps = 1e-6f;
       p.x = b.x, p.x_batch_stride = c.m * c.k, p.x_token_stride = c.k, p.x_head_stride = kHeadDim;

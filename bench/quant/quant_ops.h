@@ -14,7 +14,8 @@ struct OpCase {
                   // layernorm_modulate_quantize+residual (the gated residual update first, y written);
                   // gated_add (the residual update that ends a block: no quantization, never in the summary);
                   // qk_norm_rope (attention's per-head RMSNorm + rotary embedding, k = heads x 128: no
-                  // quantization, never in the summary)
+                  // quantization, never in the summary); join_heads (qk_norm_rope without norm or rotation
+                  // into SD3's [1, heads, m, 64] layout, k = heads x 64: never in the summary)
   int64_t m = 0, k = 0;
   // adaLN modulation vectors (LayerNorm ops only): rows m / batches share one batch element's shift and
   // scale, as a batch of images (or classifier-free guidance's two) runs in a DiT.
@@ -25,7 +26,7 @@ struct OpCase {
   // Issue 4's speed target covers the quantization kernels at M x K >= 4096 x 3072; smaller cases, and
   // gated_add and qk_norm_rope, are timed but not in the summary.
   bool counts_for_target() const {
-    return op != "gated_add" && op != "qk_norm_rope" && m * k >= int64_t{4096} * 3072;
+    return op != "gated_add" && op != "qk_norm_rope" && op != "join_heads" && m * k >= int64_t{4096} * 3072;
   }
 };
 

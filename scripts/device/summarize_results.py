@@ -89,9 +89,9 @@ def quant_lines(report: dict) -> list[str]:
                    f"target {s.get('target_fraction')}: {'met' if s['min_bandwidth_fraction'] >= s.get('target_fraction', 1) else 'MISSED'}")
     if "min_fraction_of_same_size_copy" in s:
         out.append(f"  lowest of a same-size copy {s['min_fraction_of_same_size_copy']:.3f} ({s.get('min_same_size_copy_case')})")
-    # the kernels timed beside the quantization (gated_add, qk_norm_rope): their own rate
+    # the kernels timed beside the quantization (gated_add, qk_norm_rope, join_heads): their own rate
     for row in report.get("rows", []):
-        if row.get("counts_for_target") is False and row.get("op") in ("gated_add", "qk_norm_rope"):
+        if row.get("counts_for_target") is False and row.get("op") in ("gated_add", "qk_norm_rope", "join_heads"):
             eager = f", {row['speedup_vs_eager']:.1f}x eager torch" if "speedup_vs_eager" in row else ""
             out.append(f"  {row['op']} {row['m']}x{row['k']}: {row['time_us']:.1f} us, "
                        f"{row.get('fraction_of_same_size_copy', 0):.3f} of a same-size copy{eager}")
