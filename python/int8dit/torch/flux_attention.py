@@ -71,8 +71,13 @@ class FluxQKNormRopeProcessor:
         self.fallback = fallback
         self._attention_backend = getattr(fallback, "_attention_backend", None)
         self._parallel_config = getattr(fallback, "_parallel_config", None)
-        from diffusers.models.attention_dispatch import dispatch_attention_fn
-        from diffusers.models.transformers.transformer_flux import _get_qkv_projections
+        try:
+            from diffusers.models.attention_dispatch import dispatch_attention_fn
+            from diffusers.models.transformers.transformer_flux import _get_qkv_projections
+        except ImportError as e:  # a diffusers whose FluxAttnProcessor predates these (0.42.1 is pinned)
+            raise RuntimeError(f"FluxQKNormRopeProcessor calls diffusers' dispatch_attention_fn and "
+                               f"_get_qkv_projections, which this diffusers lacks ({e}): install the "
+                               "version scripts/setup.sh pins") from e
         self._dispatch = dispatch_attention_fn
         self._projections = _get_qkv_projections
         self.fused_calls = 0  # calls that took the fused path (tests and the benchmark read it)
