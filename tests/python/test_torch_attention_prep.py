@@ -228,3 +228,15 @@ def test_sd3_calls_it_cannot_fuse_go_to_the_stock_processor_and_unfuse_restores_
     assert fused_attention_calls(fused) == 0
     assert unfuse_attention_prep(fused) == 2
     assert type(fused.transformer_blocks[0].attn.processor).__name__ == "JointAttnProcessor2_0"
+
+
+def test_attention_prep_applies_counts_without_changing_anything():
+    from int8dit.torch.attention_prep import attention_prep_applies
+
+    flux = diffusers.FluxTransformer2DModel(**FLUX)
+    sd3 = diffusers.SD3Transformer2DModel(**SD3)
+    assert (attention_prep_applies(flux), attention_prep_applies(sd3)) == (3, 2)
+    assert type(flux.transformer_blocks[0].attn.processor).__name__ == "FluxAttnProcessor"
+    assert attention_prep_applies(torch.nn.Sequential(torch.nn.Linear(4, 4))) == 0  # the e2e bench skips such models
+    fuse_attention_prep(sd3)
+    assert attention_prep_applies(sd3) == 0  # already fused

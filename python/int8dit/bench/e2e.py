@@ -241,8 +241,13 @@ def run_model(torch, case, paths, args, on_path=None) -> dict:
         few = sorted(n for n in chosen if rows.get(n, TORCHAO_MIN_ROWS) < TORCHAO_MIN_ROWS)
         torchao_names = {n: m for n, m in chosen.items() if n not in few}
         result["torchao_kept_float"] = few  # beside kept_float: too few rows for torch._int_mm
+    from int8dit.torch.attention_prep import attention_prep_applies
+
     for path in paths:
         if compiles(path) and args.compile_models and case.name not in args.compile_models:
+            continue
+        if fuses_attention(path) and not attention_prep_applies(model):
+            log(f"{case.name}: {path}: skipped (no attention processor that fuse_attention_prep replaces)")
             continue
         log(f"{case.name}: {path}")
         entry = {}

@@ -40,6 +40,11 @@ def fuse_attention_prep(model: nn.Module) -> int:
     return count
 
 
+def attention_prep_applies(model: nn.Module) -> int:
+    """How many attention modules fuse_attention_prep would change in ``model`` (nothing is changed)."""
+    return sum(type(getattr(m, "processor", None)).__name__ in _REPLACEMENTS for m in model.modules())
+
+
 def unfuse_attention_prep(model: nn.Module) -> int:
     """Put back the processors fuse_attention_prep replaced; returns how many."""
     count = 0
