@@ -34,6 +34,13 @@ def flux_inputs():
                 return_dict=False)
 
 
+def perturb_qk_norm_weights(model):
+    """The q/k norms' weights away from their initial ones, so that a kernel ignoring them would show."""
+    for name, p in model.named_parameters():
+        if any(n in name for n in ("norm_q", "norm_k", "norm_added_q", "norm_added_k")):
+            p.copy_(1 + 0.2 * torch.randn_like(p))
+
+
 def cosine(a, b):
     return torch.nn.functional.cosine_similarity(a.float().flatten(), b.float().flatten(), dim=0).item()
 
@@ -43,10 +50,7 @@ def cosine(a, b):
 def test_flux_processor_matches_the_stock_one(quantized):
     torch.manual_seed(0)
     model = diffusers.FluxTransformer2DModel(**FLUX).to(torch.bfloat16).eval()
-    # weights away from their initial ones, so that the norms' weights matter
-    for name, p in model.named_parameters():
-        if "norm_" in name:
-            p.copy_(1 + 0.2 * torch.randn_like(p))
+    perturb_qk_norm_weights(model)
     if quantized:
         quantize_(model, min_features=32)
     fused = copy.deepcopy(model)
@@ -70,9 +74,7 @@ def test_flux_double_stream_attention_matches_the_stock_one():
     wrong rotary offset or text/image order moves them by about half their largest value."""
     torch.manual_seed(0)
     model = diffusers.FluxTransformer2DModel(**FLUX).to(torch.bfloat16).eval()
-    for name, p in model.named_parameters():
-        if "norm_" in name:
-            p.copy_(1 + 0.2 * torch.randn_like(p))
+    perturb_qk_norm_weights(model)
     attn = model.transformer_blocks[0].attn
     fused = copy.deepcopy(attn)
     fused.processor = FluxQKNormRopeProcessor(fused.processor)
@@ -173,9 +175,7 @@ def test_sd3_joint_attention_join_is_the_stock_one_bit_for_bit(quantized):
 def test_sd35_joint_attention_with_qk_rmsnorm_matches_the_stock_one():
     torch.manual_seed(0)
     model = diffusers.SD3Transformer2DModel(**SD3, qk_norm="rms_norm").to(torch.bfloat16).eval()
-    for name, p in model.named_parameters():
-        if "norm_q" in name or "norm_k" in name or "norm_added" in name:
-            p.copy_(1 + 0.2 * torch.randn_like(p))
+    perturb_qk_norm_weights(model)
     fused = copy.deepcopy(model)
     assert fuse_attention_prep(fused) == 2
     attn = model.transformer_blocks[0].attn
