@@ -40,7 +40,8 @@ namespace int8dit {
 // fused multiply-adds from 0, then the lanes' sums meet in a butterfly (lane l with lane l + L/2, then
 // L/4, ... for L lanes). The CPU reference sums in the same order, so the GPU and the reference agree
 // bit for bit. (torch's rms_norm uses an approximate rsqrt: ours is within an ulp of it.)
-// NaN or Inf in a row makes that row's outputs NaN; a zero row with eps = 0 gives NaN too (0 * Inf).
+// Non-finite rows follow the formula, as PyTorch's ops do: a NaN makes the whole row NaN; an Inf makes
+// rstd 0, so NaN where the Inf was (Inf * 0) and 0 elsewhere; a zero row with eps = 0 gives NaN (0 * Inf).
 struct QKNormRopeParams {
   int64_t batches = 0;
   int64_t tokens = 0;
