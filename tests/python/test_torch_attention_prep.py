@@ -15,6 +15,7 @@ from int8dit.torch import quantize_  # noqa: E402
 from int8dit.torch.attention_prep import fuse_attention_prep, fused_attention_calls, unfuse_attention_prep  # noqa: E402
 from int8dit.torch.flux_attention import FluxQKNormRopeProcessor  # noqa: E402
 from int8dit.torch.joint_attention import JointAttentionPrepProcessor  # noqa: E402
+from int8dit.torch.qwen_attention import QwenAttentionPrepProcessor  # noqa: E402
 
 
 FLUX = dict(patch_size=1, in_channels=16, num_layers=1, num_single_layers=2, attention_head_dim=32,
@@ -240,3 +241,60 @@ def test_attention_prep_applies_counts_without_changing_anything():
     assert attention_prep_applies(torch.nn.Sequential(torch.nn.Linear(4, 4))) == 0  # the e2e bench skips such models
     fuse_attention_prep(sd3)
     assert attention_prep_applies(sd3) == 0  # already fused
+
+
+QWEN = dict(patch_size=2, in_channels=16, out_channels=4, num_layers=2, attention_head_dim=32, num_attention_heads=2,
+            joint_attention_dim=64, axes_dims_rope=(8, 12, 12))
+
+
+def qwen_inputs(mask=None):
+    return dict(hidden_states=torch.randn(1, 64, 16, dtype=torch.bfloat16),
+                encoder_hidden_states=torch.randn(1, 8, 64, dtype=torch.bfloat16),
+                encoder_hidden_states_mask=torch.ones(1, 8) if mask is None else mask,
+                timestep=torch.tensor([0.5]), img_shapes=[(1, 8, 8)], return_dict=False)
+
+
+@pytest.mark.parametrize("quantized", [False, True])
+@torch.no_grad()
+def test_qwen_image_processor_matches_the_stock_one(quantized):
+    torch.manual_seed(0)
+    model = diffusers.QwenImageTransformer2DModel(**QWEN).to(torch.bfloat16).eval()
+    perturb_qk_norm_weights(model)
+    if quantized:
+        quantize_(model, min_features=32)
+    fused = copy.deepcopy(model)
+    assert fuse_attention_prep(fused) == 2
+    assert isinstance(fused.transformer_blocks[0].attn.processor, QwenAttentionPrepProcessor)
+    mask = torch.ones(1, 8)
+    mask[:, 6:] = 0  # two padded text tokens
+    inputs = qwen_inputs(mask)
+    want = model(**inputs)[0]
+    got = fused(**inputs)[0]
+    assert fused_attention_calls(fused) == 2
+    assert cosine(got, want) > 0.99999
+    assert (got.float() - want.float()).abs().max().item() <= 0.01 * want.float().abs().max().item()
+
+
+@torch.no_grad()
+def test_one_qwen_attention_module_matches_where_a_wrong_rotation_would_show():
+    torch.manual_seed(3)
+    model = diffusers.QwenImageTransformer2DModel(**QWEN).to(torch.bfloat16).eval()
+    perturb_qk_norm_weights(model)
+    attn = model.transformer_blocks[0].attn
+    fused = copy.deepcopy(attn)
+    fused.processor = QwenAttentionPrepProcessor(fused.processor)
+    rotary = model.pos_embed([(1, 8, 8)], max_txt_seq_len=8, device=torch.device("cpu"))
+    image = torch.randn(1, 64, 64, dtype=torch.bfloat16) * 3
+    text = torch.randn(1, 8, 64, dtype=torch.bfloat16) * 3
+    want = attn(hidden_states=image, encoder_hidden_states=text, image_rotary_emb=rotary)
+    got = fused(hidden_states=image, encoder_hidden_states=text, image_rotary_emb=rotary)
+    assert fused.processor.fused_calls == 1
+    for g, w in zip(got, want):
+        assert (g.float() - w.float()).abs().max().item() <= 0.02 * w.float().abs().max().item()
+    # the tables are made once for a rotary pair and kept while it comes back
+    tables = fused.processor._image_tables.of(rotary[0])
+    assert fused.processor._image_tables.of(rotary[0]) is tables
+    # (the check can fail: the image tokens rotated by the text table's angles differ by about their size)
+    swapped = (rotary[1][:1].expand(64, -1).contiguous(), rotary[1])
+    bad = fused(hidden_states=image, encoder_hidden_states=text, image_rotary_emb=swapped)
+    assert (bad[0].float() - want[0].float()).abs().max().item() > 0.05 * want[0].float().abs().max().item()

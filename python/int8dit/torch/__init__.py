@@ -11,6 +11,7 @@ from .joint_attention import JointAttentionPrepProcessor
 from .linear import Linear
 from .mlp import GeluMLP, fuse_gelu_mlps
 from .ops import gemm_w8a8, linear, linear_w8a8, quantize_rows
+from .qwen_attention import QwenAttentionPrepProcessor
 from .quantize import DIT_DEFAULT_EXCLUDE, DIT_MIN_FEATURES, QuantizeReport, quantize_, selected_linears
 from .weights import quantize_weight
 
@@ -23,6 +24,7 @@ __all__ = [
     "JointAttentionPrepProcessor",
     "Linear",
     "QuantizeReport",
+    "QwenAttentionPrepProcessor",
     "concat_gelu_quantize",
     "cuda_graphs_of",
     "fuse_adaln_zero",

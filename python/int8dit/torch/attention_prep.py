@@ -7,7 +7,9 @@ Two processors of diffusers spend more on the tensors' way into attention than t
   (``FluxQKNormRopeProcessor``: one kernel per tensor part, int8dit.torch.flux_attention);
 - Attention's JointAttnProcessor2_0 (SD3, SD3.5): the text/image join of q, k and v over transposed
   views, an element-by-element gather, and SD3.5's q/k RMSNorm (``JointAttentionPrepProcessor``,
-  int8dit.torch.joint_attention).
+  int8dit.torch.joint_attention);
+- Attention's QwenDoubleStreamAttnProcessor2_0 (Qwen-Image): as Flux's, with complex rotary tables
+  (``QwenAttentionPrepProcessor``, int8dit.torch.qwen_attention).
 
 Both work on bf16 and int8dit-quantized models alike (the kernels are not int8 ones; the end-to-end
 benchmark's ``*_prep_graph`` paths time them on both), serve eager calls that autograd does not record,
@@ -20,9 +22,11 @@ from torch import nn
 
 from .flux_attention import FluxQKNormRopeProcessor
 from .joint_attention import JointAttentionPrepProcessor
+from .qwen_attention import QwenAttentionPrepProcessor
 
 # The stock processors by class name (diffusers need not be imported to match them), and what replaces them.
-_REPLACEMENTS = {"FluxAttnProcessor": FluxQKNormRopeProcessor, "JointAttnProcessor2_0": JointAttentionPrepProcessor}
+_REPLACEMENTS = {"FluxAttnProcessor": FluxQKNormRopeProcessor, "JointAttnProcessor2_0": JointAttentionPrepProcessor,
+                 "QwenDoubleStreamAttnProcessor2_0": QwenAttentionPrepProcessor}
 _FUSED = tuple(set(_REPLACEMENTS.values()))
 
 
