@@ -11,8 +11,8 @@ from .joint_attention import JointAttentionPrepProcessor
 from .linear import Linear
 from .mlp import GeluMLP, fuse_gelu_mlps
 from .ops import gemm_w8a8, linear, linear_w8a8, quantize_rows
-from .qwen_attention import QwenAttentionPrepProcessor
 from .quantize import DIT_DEFAULT_EXCLUDE, DIT_MIN_FEATURES, QuantizeReport, quantize_, selected_linears
+from .qwen_attention import QwenAttentionPrepProcessor
 from .weights import quantize_weight
 
 __all__ = [
