@@ -550,3 +550,29 @@ def test_gpu_fused_sd3_joint_attention_matches_the_stock_processor(qk_norm):
         assert torch.equal(got, want)
     else:
         assert cos(got, want) > 0.9999
+
+
+@torch.no_grad()
+def test_gpu_fused_qwen_image_attention_matches_the_stock_processor():
+    diffusers = pytest.importorskip("diffusers")
+    import copy
+
+    from int8dit.torch import fuse_attention_prep
+    from int8dit.torch.attention_prep import fused_attention_calls
+
+    torch.manual_seed(0)
+    model = diffusers.QwenImageTransformer2DModel(
+        patch_size=2, in_channels=64, out_channels=16, num_layers=2, attention_head_dim=128, num_attention_heads=4,
+        joint_attention_dim=256, axes_dims_rope=(16, 56, 56)).to("cuda", torch.bfloat16).eval()
+    fused = copy.deepcopy(model)
+    assert fuse_attention_prep(fused) == 2
+    mask = torch.ones(1, 64, device="cuda")
+    mask[:, 50:] = 0
+    inputs = dict(hidden_states=torch.randn(1, 1024, 64, device="cuda", dtype=torch.bfloat16),
+                  encoder_hidden_states=torch.randn(1, 64, 256, device="cuda", dtype=torch.bfloat16),
+                  encoder_hidden_states_mask=mask, timestep=torch.tensor([0.5], device="cuda"),
+                  img_shapes=[(1, 32, 32)], return_dict=False)
+    want = model(**inputs)[0]
+    got = fused(**inputs)[0]
+    assert fused_attention_calls(fused) == 2
+    assert cos(got, want) > 0.9999
