@@ -28,25 +28,8 @@ from typing import Optional
 import torch
 from torch import Tensor, nn
 
-from .attention import HEAD_DIMS, qk_norm_rope
-from .ops import any_needs_grad, plain_eager_call
-
-_FUSED_DTYPES = (torch.bfloat16, torch.float16)
-
-
-def _norm_eps_weight(norm: nn.Module, dtype: torch.dtype):
-    """(eps, weight or None) of an RMSNorm the kernel computes, or None where it cannot: torch.nn.RMSNorm
-    or diffusers' RMSNorm (no bias), with its weight (if any) in the activations' dtype."""
-    name = type(norm).__name__
-    if name != "RMSNorm" or getattr(norm, "bias", None) is not None:
-        return None
-    weight = getattr(norm, "weight", None)
-    if weight is not None and (weight.dtype != dtype or weight.dim() != 1):
-        return None
-    eps = getattr(norm, "eps", None)
-    if eps is None:  # torch.nn.RMSNorm(eps=None): the dtype's machine epsilon, as torch computes it
-        eps = torch.finfo(dtype).eps
-    return float(eps), weight
+from .attention import qk_norm_rope
+from .fused_processor import FusedProcessor, norm_eps_weight
 
 
 def _rotary_fits(rotary, head_dim: int, tokens: int, device: torch.device) -> bool:
@@ -59,51 +42,28 @@ def _rotary_fits(rotary, head_dim: int, tokens: int, device: torch.device) -> bo
                t.shape[0] == tokens and t.device == device for t in (cos, sin))
 
 
-class FluxQKNormRopeProcessor:
+class FluxQKNormRopeProcessor(FusedProcessor):
     """A FluxAttention processor: diffusers' FluxAttnProcessor with q/k's norm, rotation and token join
     fused (module docstring). ``fallback`` is the processor it replaced: it serves the calls this one
     does not fuse, and ``int8dit.unfuse_attention_prep`` puts it back."""
 
-    _attention_backend = None
-    _parallel_config = None
-
     def __init__(self, fallback):
-        self.fallback = fallback
-        self._attention_backend = getattr(fallback, "_attention_backend", None)
-        self._parallel_config = getattr(fallback, "_parallel_config", None)
-        try:
-            from diffusers.models.attention_dispatch import dispatch_attention_fn
-            from diffusers.models.transformers.transformer_flux import _get_qkv_projections
-        except ImportError as e:  # a diffusers whose FluxAttnProcessor predates these (0.42.1 is pinned)
-            raise RuntimeError(f"FluxQKNormRopeProcessor calls diffusers' dispatch_attention_fn and "
-                               f"_get_qkv_projections, which this diffusers lacks ({e}): install the "
-                               "version scripts/setup.sh pins") from e
-        self._dispatch = dispatch_attention_fn
+        super().__init__(fallback, dispatch=True)
+        from diffusers.models.transformers.transformer_flux import _get_qkv_projections
         self._projections = _get_qkv_projections
-        self.fused_calls = 0  # calls that took the fused path (tests and the benchmark read it)
 
     def _fits(self, attn: nn.Module, hidden_states: Tensor, encoder_hidden_states: Optional[Tensor],
               image_rotary_emb) -> bool:
-        if not plain_eager_call(hidden_states) or hidden_states.dtype not in _FUSED_DTYPES:
+        if not self.call_fits(attn, hidden_states, encoder_hidden_states, attn.head_dim):
             return False
-        # the kernel has no backward: with autograd recording (a trainable projection or norm, or an
-        # input that needs a gradient), PyTorch's ops
-        if torch.is_grad_enabled() and (any_needs_grad(encoder_hidden_states) or
-                                        any(p.requires_grad for p in attn.parameters())):
+        if attn.norm_q is None or attn.norm_k is None:
             return False
-        if attn.head_dim not in HEAD_DIMS or not (hidden_states.is_cuda or hidden_states.is_cpu):
-            return False
-        dtype = hidden_states.dtype
-        norms = [attn.norm_q, attn.norm_k]
         text_tokens = 0
         if encoder_hidden_states is not None:
-            if attn.added_kv_proj_dim is None:
-                return False  # (diffusers ignores the text tokens there; the fallback does the same)
-            norms += [attn.norm_added_q, attn.norm_added_k]
+            if attn.added_kv_proj_dim is None or attn.norm_added_q is None or attn.norm_added_k is None:
+                return False  # (diffusers ignores the text tokens without added projections; so does the fallback)
             text_tokens = encoder_hidden_states.shape[1]
         elif attn.added_kv_proj_dim is not None:
-            return False
-        if any(_norm_eps_weight(n, dtype) is None for n in norms):
             return False
         return _rotary_fits(image_rotary_emb, attn.head_dim, text_tokens + hidden_states.shape[1], hidden_states.device)
 
@@ -129,9 +89,9 @@ class FluxQKNormRopeProcessor:
                               device=image_part.device)
             if text_tokens:
                 text_part, text_norm = (text_query, attn.norm_added_q) if i == 0 else (text_key, attn.norm_added_k)
-                eps, weight = _norm_eps_weight(text_norm, text_part.dtype)
+                eps, weight = norm_eps_weight(text_norm, text_part.dtype)
                 qk_norm_rope(text_part, weight, eps, image_rotary_emb, out=out[:, :text_tokens], rope_offset=0)
-            eps, weight = _norm_eps_weight(norm, image_part.dtype)
+            eps, weight = norm_eps_weight(norm, image_part.dtype)
             qk_norm_rope(image_part, weight, eps, image_rotary_emb, out=out[:, text_tokens:], rope_offset=text_tokens)
             joined.append(out)
         query, key = joined

@@ -26,43 +26,27 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .attention import HEAD_DIMS, join_heads, qk_norm_rope
-from .flux_attention import _norm_eps_weight
-from .ops import any_needs_grad, plain_eager_call
-
-_FUSED_DTYPES = (torch.bfloat16, torch.float16)
+from .fused_processor import FusedProcessor, norm_eps_weight
 
 
-class JointAttentionPrepProcessor:
+class JointAttentionPrepProcessor(FusedProcessor):
     """An Attention processor: diffusers' JointAttnProcessor2_0 with the token join (and q/k norm) fused
     (module docstring). ``fallback`` is the processor it replaced: it serves the calls this one does not
     fuse, and ``int8dit.unfuse_attention_prep`` puts it back."""
 
-    def __init__(self, fallback):
-        self.fallback = fallback
-        self.fused_calls = 0  # calls that took the fused path (tests and the benchmark read it)
-
     @staticmethod
     def _norm(norm: Optional[nn.Module], dtype: torch.dtype):
-        """(fits, normalize, eps, weight) for a q/k norm slot: None is no norm; an RMSNorm the kernel computes."""
+        """(normalize, eps, weight) for a q/k norm slot (call_fits has checked it): None is no norm."""
         if norm is None:
-            return True, False, 0.0, None
-        spec = _norm_eps_weight(norm, dtype)
-        if spec is None:
-            return False, False, 0.0, None
-        return True, True, spec[0], spec[1]
+            return False, 0.0, None
+        eps, weight = norm_eps_weight(norm, dtype)
+        return True, eps, weight
 
     def _fits(self, attn: nn.Module, hidden_states: Tensor, encoder_hidden_states: Optional[Tensor]) -> bool:
-        if encoder_hidden_states is None or not plain_eager_call(hidden_states):
+        if encoder_hidden_states is None or hidden_states.dim() != 3 or encoder_hidden_states.dim() != 3:
             return False
-        if hidden_states.dtype not in _FUSED_DTYPES or hidden_states.dim() != 3 or encoder_hidden_states.dim() != 3:
-            return False
-        if not (hidden_states.is_cuda or hidden_states.is_cpu):
-            return False
-        if torch.is_grad_enabled() and (any_needs_grad(encoder_hidden_states) or
-                                        any(p.requires_grad for p in attn.parameters())):
-            return False
-        return all(self._norm(getattr(attn, n, None), hidden_states.dtype)[0]
-                   for n in ("norm_q", "norm_k", "norm_added_q", "norm_added_k"))
+        # (the stock processor reads head_dim off the key projection; __call__ checks that it agrees)
+        return self.call_fits(attn, hidden_states, encoder_hidden_states, getattr(attn, "inner_dim", 0) // attn.heads)
 
     def __call__(self, attn: nn.Module, hidden_states: Tensor, encoder_hidden_states: Optional[Tensor] = None,
                  attention_mask: Optional[Tensor] = None, *args, **kwargs) -> Tensor:
@@ -74,7 +58,7 @@ class JointAttentionPrepProcessor:
                           attn.add_v_proj(encoder_hidden_states)]}
         heads = attn.heads
         head_dim = parts["image"][1].shape[-1] // heads
-        if head_dim not in HEAD_DIMS:
+        if head_dim not in HEAD_DIMS or head_dim * heads != getattr(attn, "inner_dim", 0):
             return self.fallback(attn, hidden_states, encoder_hidden_states, attention_mask, *args, **kwargs)
         self.fused_calls += 1
         text_tokens = encoder_hidden_states.shape[1]
@@ -87,7 +71,7 @@ class JointAttentionPrepProcessor:
             for name, first in (("image", 0), ("text", image_tokens)):
                 rows = parts[name][i].unflatten(-1, (heads, head_dim))
                 target = out[:, :, first:first + rows.shape[1]].transpose(1, 2)  # [B, T, H, D] view
-                _, normalize, eps, weight = self._norm(norms[name][i], dtype)
+                normalize, eps, weight = self._norm(norms[name][i], dtype)
                 if normalize:
                     qk_norm_rope(rows, weight, eps, None, out=target)
                 else:

@@ -25,11 +25,8 @@ from typing import Optional
 import torch
 from torch import Tensor, nn
 
-from .attention import HEAD_DIMS, join_heads, qk_norm_rope
-from .flux_attention import _norm_eps_weight
-from .ops import any_needs_grad, plain_eager_call
-
-_FUSED_DTYPES = (torch.bfloat16, torch.float16)
+from .attention import join_heads, qk_norm_rope
+from .fused_processor import FusedProcessor, norm_eps_weight
 
 
 class _RotaryTables:
@@ -48,42 +45,21 @@ class _RotaryTables:
         return self._tables
 
 
-class QwenAttentionPrepProcessor:
+class QwenAttentionPrepProcessor(FusedProcessor):
     """An Attention processor: diffusers' QwenDoubleStreamAttnProcessor2_0 with q/k's norm, rotation and
     token join fused (module docstring). ``fallback`` is the processor it replaced: it serves the calls
     this one does not fuse, and ``int8dit.unfuse_attention_prep`` puts it back."""
 
-    _attention_backend = None
-    _parallel_config = None
-
     def __init__(self, fallback):
-        self.fallback = fallback
-        self._attention_backend = getattr(fallback, "_attention_backend", None)
-        self._parallel_config = getattr(fallback, "_parallel_config", None)
-        try:
-            from diffusers.models.attention_dispatch import dispatch_attention_fn
-        except ImportError as e:
-            raise RuntimeError(f"QwenAttentionPrepProcessor calls diffusers' dispatch_attention_fn, which this "
-                               f"diffusers lacks ({e}): install the version scripts/setup.sh pins") from e
-        self._dispatch = dispatch_attention_fn
+        super().__init__(fallback, dispatch=True)
         self._image_tables, self._text_tables = _RotaryTables(), _RotaryTables()
-        self.fused_calls = 0  # calls that took the fused path (tests and the benchmark read it)
 
     def _fits(self, attn: nn.Module, hidden_states: Tensor, encoder_hidden_states: Optional[Tensor],
               attention_mask, image_rotary_emb) -> bool:
-        if encoder_hidden_states is None or attention_mask is not None or not plain_eager_call(hidden_states):
+        if encoder_hidden_states is None or attention_mask is not None:
             return False  # (the stock processor raises on both; let it say so)
-        if hidden_states.dtype not in _FUSED_DTYPES or not (hidden_states.is_cuda or hidden_states.is_cpu):
+        if not self.call_fits(attn, hidden_states, encoder_hidden_states, attn.inner_dim // attn.heads):
             return False
-        if attn.inner_dim // attn.heads not in HEAD_DIMS:
-            return False
-        if torch.is_grad_enabled() and (any_needs_grad(encoder_hidden_states) or
-                                        any(p.requires_grad for p in attn.parameters())):
-            return False
-        for name in ("norm_q", "norm_k", "norm_added_q", "norm_added_k"):
-            norm = getattr(attn, name, None)
-            if norm is not None and _norm_eps_weight(norm, hidden_states.dtype) is None:
-                return False
         if image_rotary_emb is None:
             return True
         if not (isinstance(image_rotary_emb, (tuple, list)) and len(image_rotary_emb) == 2):
@@ -121,7 +97,7 @@ class QwenAttentionPrepProcessor:
             for part, (rows, first) in enumerate(((text[i], 0), (image[i], text_tokens))):
                 target = out[:, first:first + rows.shape[1]]
                 norm = norms[part][i] if i < 2 else None
-                spec = _norm_eps_weight(norm, rows.dtype) if norm is not None else None
+                spec = norm_eps_weight(norm, rows.dtype) if norm is not None else None
                 rotary = tables[part] if i < 2 else None
                 if spec is None and rotary is None:
                     join_heads(rows, target)

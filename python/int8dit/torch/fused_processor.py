@@ -1,0 +1,68 @@
+"""What int8dit's fused attention processors (int8dit.torch.attention_prep) share: the processor each
+replaced, which serves the calls it does not fuse and which unfuse_attention_prep puts back; the
+attention backend settings diffusers keeps on a processor; the count of fused calls; and the tests of
+whether a call may take the fused path at all."""
+from __future__ import annotations
+
+from typing import Optional
+
+import torch
+from torch import Tensor, nn
+
+from .attention import HEAD_DIMS
+from .ops import any_needs_grad, plain_eager_call
+
+_FUSED_DTYPES = (torch.bfloat16, torch.float16)
+_QK_NORMS = ("norm_q", "norm_k", "norm_added_q", "norm_added_k")
+
+
+def norm_eps_weight(norm: nn.Module, dtype: torch.dtype):
+    """(eps, weight or None) of an RMSNorm the kernel computes, or None where it cannot: torch.nn.RMSNorm
+    or diffusers' RMSNorm (no bias), with its weight (if any) in the activations' dtype."""
+    if type(norm).__name__ != "RMSNorm" or getattr(norm, "bias", None) is not None:
+        return None
+    weight = getattr(norm, "weight", None)
+    if weight is not None and (weight.dtype != dtype or weight.dim() != 1):
+        return None
+    eps = getattr(norm, "eps", None)
+    if eps is None:  # torch.nn.RMSNorm(eps=None): the dtype's machine epsilon, as torch computes it
+        eps = torch.finfo(dtype).eps
+    return float(eps), weight
+
+
+class FusedProcessor:
+    """The base of the fused processors. ``fallback``: the processor replaced. ``fused_calls``: calls that
+    took the fused path (tests and the benchmark read it)."""
+
+    _attention_backend = None
+    _parallel_config = None
+
+    def __init__(self, fallback, dispatch: bool = False):
+        self.fallback = fallback
+        self._attention_backend = getattr(fallback, "_attention_backend", None)
+        self._parallel_config = getattr(fallback, "_parallel_config", None)
+        self.fused_calls = 0
+        if dispatch:
+            try:
+                from diffusers.models.attention_dispatch import dispatch_attention_fn
+            except ImportError as e:  # a diffusers older than the processor it replaces (0.42.1 is pinned)
+                raise RuntimeError(f"{type(self).__name__} calls diffusers' dispatch_attention_fn, which this "
+                                   f"diffusers lacks ({e}): install the version scripts/setup.sh pins") from e
+            self._dispatch = dispatch_attention_fn
+
+    @staticmethod
+    def call_fits(attn: nn.Module, hidden_states: Tensor, encoder_hidden_states: Optional[Tensor], head_dim: int) -> bool:
+        """What every fused path needs: an eager bf16/fp16 call on CUDA (or the CPU reference) that autograd
+        does not record, a head_dim the kernel takes, and q/k norms that are RMSNorms the kernel computes
+        (or none)."""
+        if not plain_eager_call(hidden_states) or hidden_states.dtype not in _FUSED_DTYPES:
+            return False
+        if head_dim not in HEAD_DIMS or not (hidden_states.is_cuda or hidden_states.is_cpu):
+            return False
+        # the kernel has no backward: with autograd recording (a trainable projection or norm, or an input
+        # that needs a gradient), PyTorch's ops
+        if torch.is_grad_enabled() and (any_needs_grad(encoder_hidden_states) or
+                                        any(p.requires_grad for p in attn.parameters())):
+            return False
+        norms = (getattr(attn, n, None) for n in _QK_NORMS)
+        return all(n is None or norm_eps_weight(n, hidden_states.dtype) is not None for n in norms)
