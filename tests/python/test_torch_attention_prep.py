@@ -46,6 +46,23 @@ def cosine(a, b):
     return torch.nn.functional.cosine_similarity(a.float().flatten(), b.float().flatten(), dim=0).item()
 
 
+def run_fused_and_stock(model, inputs, modules):
+    """A fused copy of ``model`` (every one of its ``modules`` attention modules changed, each call fused)
+    and both outputs on ``inputs``: (fused model, fused output, stock output)."""
+    fused = copy.deepcopy(model)
+    assert fuse_attention_prep(fused) == modules
+    want = model(**inputs)[0]
+    got = fused(**inputs)[0]
+    assert fused_attention_calls(fused) == modules
+    return fused, got, want
+
+
+def assert_follows(got, want, max_relative):
+    """got within the norm's rounding of want: cosine, and the largest difference against want's largest value."""
+    assert cosine(got, want) > 0.99999
+    assert (got.float() - want.float()).abs().max().item() <= max_relative * want.float().abs().max().item()
+
+
 @pytest.mark.parametrize("quantized", [False, True])
 @torch.no_grad()
 def test_flux_processor_matches_the_stock_one(quantized):
@@ -54,16 +71,11 @@ def test_flux_processor_matches_the_stock_one(quantized):
     perturb_qk_norm_weights(model)
     if quantized:
         quantize_(model, min_features=32)
-    fused = copy.deepcopy(model)
-    assert fuse_attention_prep(fused) == 3  # one double-stream block, two single-stream blocks
-    assert fuse_attention_prep(fused) == 0  # already fused: left alone
     inputs = flux_inputs()
-    want = model(**inputs)[0]
-    got = fused(**inputs)[0]
-    assert fused_attention_calls(fused) == 3
+    fused, got, want = run_fused_and_stock(model, inputs, 3)  # one double-stream block, two single-stream
+    assert fuse_attention_prep(fused) == 0  # already fused: left alone
     # (a wrong rotary offset for the image tokens moves this output by 0.5% of its largest value)
-    assert cosine(got, want) > 0.99999
-    assert (got.float() - want.float()).abs().max().item() <= 0.002 * want.float().abs().max().item()
+    assert_follows(got, want, 0.002)
     # back to the stock processors: the stock output exactly
     assert unfuse_attention_prep(fused) == 3
     assert torch.equal(fused(**inputs)[0], want)
@@ -125,17 +137,13 @@ def test_chroma_with_a_text_mask_takes_the_fused_processor_too():
         patch_size=1, in_channels=16, num_layers=1, num_single_layers=2, attention_head_dim=32, num_attention_heads=2,
         joint_attention_dim=64, axes_dims_rope=(8, 12, 12), approximator_num_channels=16, approximator_hidden_dim=64,
         approximator_layers=2).to(torch.bfloat16).eval()
-    fused = copy.deepcopy(model)
-    assert fuse_attention_prep(fused) == 3
     img_ids = torch.stack([torch.zeros(16), torch.arange(16) // 4, torch.arange(16) % 4], dim=1).float()
     mask = torch.ones(1, 8 + 16)  # over the joined sequence, as ChromaPipeline builds it
     mask[:, 6:8] = 0  # two padded text tokens
     inputs = dict(hidden_states=torch.randn(1, 16, 16, dtype=torch.bfloat16),
                   encoder_hidden_states=torch.randn(1, 8, 64, dtype=torch.bfloat16), timestep=torch.tensor([0.5]),
                   img_ids=img_ids, txt_ids=torch.zeros(8, 3), attention_mask=mask, return_dict=False)
-    want = model(**inputs)[0]
-    got = fused(**inputs)[0]
-    assert fused_attention_calls(fused) == 3
+    _, got, want = run_fused_and_stock(model, inputs, 3)
     assert cosine(got, want) > 0.99999
     unmasked = dict(inputs, attention_mask=None)
     assert not torch.allclose(model(**unmasked)[0], want)  # (the mask matters to this output)
@@ -162,13 +170,8 @@ def test_sd3_joint_attention_join_is_the_stock_one_bit_for_bit(quantized):
     model = diffusers.SD3Transformer2DModel(**SD3).to(torch.bfloat16).eval()
     if quantized:
         quantize_(model, min_features=64)
-    fused = copy.deepcopy(model)
-    assert fuse_attention_prep(fused) == 2
+    fused, got, want = run_fused_and_stock(model, sd3_inputs(), 2)
     assert isinstance(fused.transformer_blocks[0].attn.processor, JointAttentionPrepProcessor)
-    inputs = sd3_inputs()
-    want = model(**inputs)[0]
-    got = fused(**inputs)[0]
-    assert fused_attention_calls(fused) == 2
     assert torch.equal(got, want)
 
 
@@ -177,17 +180,11 @@ def test_sd35_joint_attention_with_qk_rmsnorm_matches_the_stock_one():
     torch.manual_seed(0)
     model = diffusers.SD3Transformer2DModel(**SD3, qk_norm="rms_norm").to(torch.bfloat16).eval()
     perturb_qk_norm_weights(model)
-    fused = copy.deepcopy(model)
-    assert fuse_attention_prep(fused) == 2
     attn = model.transformer_blocks[0].attn
     assert type(attn.norm_q).__name__ == "RMSNorm" and attn.norm_q.weight is not None
-    inputs = sd3_inputs()
-    want = model(**inputs)[0]
-    got = fused(**inputs)[0]
-    assert fused_attention_calls(fused) == 2
+    _, got, want = run_fused_and_stock(model, sd3_inputs(), 2)
     # diffusers' RMSNorm rounds x * rstd to bf16 before the weight, the kernel once after it
-    assert cosine(got, want) > 0.99999
-    assert (got.float() - want.float()).abs().max().item() <= 0.01 * want.float().abs().max().item()
+    assert_follows(got, want, 0.01)
 
 
 @torch.no_grad()
@@ -262,17 +259,11 @@ def test_qwen_image_processor_matches_the_stock_one(quantized):
     perturb_qk_norm_weights(model)
     if quantized:
         quantize_(model, min_features=32)
-    fused = copy.deepcopy(model)
-    assert fuse_attention_prep(fused) == 2
-    assert isinstance(fused.transformer_blocks[0].attn.processor, QwenAttentionPrepProcessor)
     mask = torch.ones(1, 8)
     mask[:, 6:] = 0  # two padded text tokens
-    inputs = qwen_inputs(mask)
-    want = model(**inputs)[0]
-    got = fused(**inputs)[0]
-    assert fused_attention_calls(fused) == 2
-    assert cosine(got, want) > 0.99999
-    assert (got.float() - want.float()).abs().max().item() <= 0.01 * want.float().abs().max().item()
+    fused, got, want = run_fused_and_stock(model, qwen_inputs(mask), 2)
+    assert isinstance(fused.transformer_blocks[0].attn.processor, QwenAttentionPrepProcessor)
+    assert_follows(got, want, 0.01)
 
 
 @torch.no_grad()
