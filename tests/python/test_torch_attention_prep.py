@@ -9,6 +9,7 @@ import pytest
 from helpers import torch_or_skip
 
 torch = torch_or_skip()
+F = torch.nn.functional
 diffusers = pytest.importorskip("diffusers", reason="diffusers is not installed (scripts/setup.sh pins it)")
 
 from int8dit.torch import quantize_  # noqa: E402
@@ -214,6 +215,36 @@ def test_one_sd3_attention_module_matches_where_a_wrong_join_would_show():
         assert not torch.equal(fused(image, text)[0], want[0])
     finally:
         ja.join_heads = real
+
+
+@torch.no_grad()
+def test_sd3_attention_output_reaches_the_projection_without_a_copy(monkeypatch):
+    """The fused processor's token-major q/k/v make attention's output token-major too, so the image
+    tokens reach to_out[0] as a view of it; the stock processor's heads-major cat makes that a copy."""
+    torch.manual_seed(0)
+    model = diffusers.SD3Transformer2DModel(**SD3).to(torch.bfloat16).eval()
+    stock = model.transformer_blocks[0].attn
+    fused = copy.deepcopy(stock)
+    fused.processor = JointAttentionPrepProcessor(fused.processor)
+    seen = {}
+    real_sdpa = F.scaled_dot_product_attention
+
+    def sdpa(q, k, v, **kwargs):
+        seen["attention"] = real_sdpa(q, k, v, **kwargs)
+        return seen["attention"]
+
+    monkeypatch.setattr(F, "scaled_dot_product_attention", sdpa)
+    image = torch.randn(1, 64, 128, dtype=torch.bfloat16)
+    text = torch.randn(1, 12, 128, dtype=torch.bfloat16)
+    shares = {}
+    for name, attn in (("stock", stock), ("fused", fused)):
+        hook = attn.to_out[0].register_forward_pre_hook(
+            lambda module, args, name=name: shares.__setitem__(
+                name, args[0].data_ptr() == seen["attention"].data_ptr()))
+        attn(image, text)
+        hook.remove()
+    assert fused.processor.fused_calls == 1
+    assert shares == {"stock": False, "fused": True}
 
 
 def test_sd3_calls_it_cannot_fuse_go_to_the_stock_processor_and_unfuse_restores_it():

@@ -546,10 +546,44 @@ def test_gpu_fused_sd3_joint_attention_matches_the_stock_processor(qk_norm):
     want = model(**inputs)[0]
     got = fused(**inputs)[0]
     assert fused_attention_calls(fused) == 2
-    if qk_norm is None:
+    if qk_norm is None:  # (the fused q/k/v are token-major, the stock ones heads-major: the same values)
         assert torch.equal(got, want)
     else:
         assert cos(got, want) > 0.9999
+
+
+@torch.no_grad()
+def test_gpu_sd3_attention_output_reaches_the_projection_without_a_copy(monkeypatch):
+    # The fused processor's token-major q/k/v: attention on the GPU (cuDNN or flash) writes its output
+    # token-major too, so to_out[0] reads a view of it, where the stock processor copies it.
+    diffusers = pytest.importorskip("diffusers")
+    import copy
+
+    from int8dit.torch.joint_attention import JointAttentionPrepProcessor
+
+    torch.manual_seed(0)
+    stock = diffusers.SD3Transformer2DModel(
+        sample_size=64, patch_size=2, in_channels=16, num_layers=1, attention_head_dim=64, num_attention_heads=4,
+        joint_attention_dim=128, caption_projection_dim=256, pooled_projection_dim=64, out_channels=16,
+        pos_embed_max_size=96).to("cuda", torch.bfloat16).eval().transformer_blocks[0].attn
+    fused = copy.deepcopy(stock)
+    fused.processor = JointAttentionPrepProcessor(fused.processor)
+    seen = {}
+    sdpa = torch.nn.functional.scaled_dot_product_attention
+    monkeypatch.setattr(torch.nn.functional, "scaled_dot_product_attention",
+                        lambda *a, **k: seen.__setitem__("out", sdpa(*a, **k)) or seen["out"])
+    image = torch.randn(1, 1024, 256, device="cuda", dtype=torch.bfloat16)
+    text = torch.randn(1, 77, 256, device="cuda", dtype=torch.bfloat16)
+    shares = {}
+    for name, attn in (("stock", stock), ("fused", fused)):
+        hook = attn.to_out[0].register_forward_pre_hook(
+            lambda module, args, name=name: shares.__setitem__(name, args[0].data_ptr() == seen["out"].data_ptr()))
+        want = attn(image, text)
+        hook.remove()
+        shares[name + " result"] = want[0]
+    assert fused.processor.fused_calls == 1
+    assert (shares["stock"], shares["fused"]) == (False, True)
+    assert torch.equal(shares["fused result"], shares["stock result"])
 
 
 @torch.no_grad()
