@@ -106,3 +106,27 @@ def test_join_heads_moves_rows_into_a_heads_major_joined_buffer_bit_for_bit():
     assert torch.equal(joined, torch.cat([image.transpose(1, 2), text.transpose(1, 2)], dim=2))
     with pytest.raises(ValueError, match="a weight was given with normalize=False"):
         qk_norm_rope(image, torch.ones(d, dtype=torch.bfloat16), 1e-6, normalize=False)
+
+
+@torch.no_grad()
+def test_a_call_on_another_device_keeps_every_argument(monkeypatch):
+    """A tensor on a CUDA device other than the current one is served under that device's guard
+    (ops.on_device_of): the call made there must be the same call, normalize=False and the rotary
+    offset included. Simulated on the CPU: the first check says "another device", the guard is a
+    no-op."""
+    import contextlib
+
+    import int8dit.torch.attention as attention
+
+    answers = iter([True])
+    monkeypatch.setattr(attention, "off_current_device", lambda t: next(answers, False))
+    monkeypatch.setattr(torch.cuda, "device", lambda device: contextlib.nullcontext())
+    x = torch.randn(1, 3, 2, 64).bfloat16() * 4
+    joined = torch.zeros(1, 5, 2, 64, dtype=torch.bfloat16)
+    join_heads(x, joined[:, 2:])
+    assert torch.equal(joined[:, 2:], x) and not joined[:, :2].any()  # moved, not normalized
+    cos, sin = torch.rand(5, 64), torch.rand(5, 64)
+    answers = iter([True])
+    got = qk_norm_rope(x, None, 1e-6, (cos, sin), rope_offset=2)
+    assert torch.equal(got, qk_norm_rope(x, None, 1e-6, (cos, sin), rope_offset=2))
+    assert not torch.equal(got, qk_norm_rope(x, None, 1e-6, (cos, sin), rope_offset=0))

@@ -50,7 +50,8 @@ def qk_norm_rope(x: Tensor, weight: Optional[Tensor], eps: float,
     strides, e.g. a token slice of a joined buffer; x itself for in place) or a new contiguous tensor;
     returns it. On the CPU, the C++ reference."""
     if off_current_device(x):
-        return on_device_of(x, qk_norm_rope, x, weight, eps, rotary, out=out, rope_offset=rope_offset)
+        return on_device_of(x, qk_norm_rope, x, weight, eps, rotary, out=out, rope_offset=rope_offset,
+                            normalize=normalize)
     _check_device(x, "x")
     if x.dim() != 4:
         raise ValueError(f"qk_norm_rope takes x as [batch, tokens, heads, head_dim], got shape {tuple(x.shape)}")

@@ -71,10 +71,10 @@ def off_current_device(t: Tensor) -> bool:
     return t.is_cuda and t.get_device() != _raw_current_device()
 
 
-def on_device_of(t: Tensor, fn, *args):
-    """fn(*args) with t's device current."""
+def on_device_of(t: Tensor, fn, *args, **kwargs):
+    """fn(*args, **kwargs) with t's device current."""
     with torch.cuda.device(t.device):
-        return fn(*args)
+        return fn(*args, **kwargs)
 
 
 def _stream(t: Tensor) -> int:
