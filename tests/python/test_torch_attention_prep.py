@@ -12,6 +12,7 @@ torch = torch_or_skip()
 F = torch.nn.functional
 diffusers = pytest.importorskip("diffusers", reason="diffusers is not installed (scripts/setup.sh pins it)")
 
+from attention_prep_helpers import assert_follows, cosine, perturb_qk_norm_weights, run_fused_and_stock  # noqa: E402
 from int8dit.torch import quantize_  # noqa: E402
 from int8dit.torch.attention_prep import fuse_attention_prep, fused_attention_calls, unfuse_attention_prep  # noqa: E402
 from int8dit.torch.flux_attention import FluxQKNormRopeProcessor  # noqa: E402
@@ -34,34 +35,6 @@ def flux_inputs():
                 pooled_projections=torch.randn(1, 32, dtype=torch.bfloat16), timestep=torch.tensor([0.5]),
                 guidance=torch.tensor([3.5]), img_ids=img_ids, txt_ids=torch.zeros(TEXT_TOKENS, 3),
                 return_dict=False)
-
-
-def perturb_qk_norm_weights(model):
-    """The q/k norms' weights away from their initial ones, so that a kernel ignoring them would show."""
-    for name, p in model.named_parameters():
-        if any(n in name for n in ("norm_q", "norm_k", "norm_added_q", "norm_added_k")):
-            p.copy_(1 + 0.2 * torch.randn_like(p))
-
-
-def cosine(a, b):
-    return torch.nn.functional.cosine_similarity(a.float().flatten(), b.float().flatten(), dim=0).item()
-
-
-def run_fused_and_stock(model, inputs, modules):
-    """A fused copy of ``model`` (every one of its ``modules`` attention modules changed, each call fused)
-    and both outputs on ``inputs``: (fused model, fused output, stock output)."""
-    fused = copy.deepcopy(model)
-    assert fuse_attention_prep(fused) == modules
-    want = model(**inputs)[0]
-    got = fused(**inputs)[0]
-    assert fused_attention_calls(fused) == modules
-    return fused, got, want
-
-
-def assert_follows(got, want, max_relative):
-    """got within the norm's rounding of want: cosine, and the largest difference against want's largest value."""
-    assert cosine(got, want) > 0.99999
-    assert (got.float() - want.float()).abs().max().item() <= max_relative * want.float().abs().max().item()
 
 
 @pytest.mark.parametrize("quantized", [False, True])

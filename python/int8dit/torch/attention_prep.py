@@ -1,6 +1,6 @@
 """``fuse_attention_prep(model)``: the work between the q/k/v projections and attention, fused.
 
-Two processors of diffusers spend more on the tensors' way into attention than their layouts need:
+Some processors of diffusers spend more on the tensors' way into attention than their layouts need:
 
 - FluxAttention's stock FluxAttnProcessor (Flux, Chroma): per-head RMSNorm of q and k, the text/image
   join and the rotary embedding, about eleven kernels a block over the whole sequence
@@ -9,9 +9,13 @@ Two processors of diffusers spend more on the tensors' way into attention than t
   views, an element-by-element gather, and SD3.5's q/k RMSNorm (``JointAttentionPrepProcessor``,
   int8dit.torch.joint_attention);
 - Attention's QwenDoubleStreamAttnProcessor2_0 (Qwen-Image): as Flux's, with complex rotary tables
-  (``QwenAttentionPrepProcessor``, int8dit.torch.qwen_attention).
+  (``QwenAttentionPrepProcessor``, int8dit.torch.qwen_attention);
+- Attention's HunyuanVideoAttnProcessor2_0 (HunyuanVideo): as Flux's, the text tokens after the video
+  tokens (``HunyuanVideoAttentionPrepProcessor``, int8dit.torch.hunyuan_video_attention);
+- WanAttention's WanAttnProcessor (Wan 2.1 / 2.2): the rotary embedding alone, its q/k norm being one
+  across the heads (``WanRotaryProcessor``, int8dit.torch.wan_attention).
 
-Both work on bf16 and int8dit-quantized models alike (the kernels are not int8 ones; the end-to-end
+They work on bf16 and int8dit-quantized models alike (the kernels are not int8 ones; the end-to-end
 benchmark's ``*_prep_graph`` paths time them on both), serve eager calls that autograd does not record,
 and hand every other call to the processor they replaced, which ``unfuse_attention_prep`` puts back.
 The module, its parameters and state dict are unchanged. Needs diffusers.
@@ -21,12 +25,16 @@ from __future__ import annotations
 from torch import nn
 
 from .flux_attention import FluxQKNormRopeProcessor
+from .hunyuan_video_attention import HunyuanVideoAttentionPrepProcessor
 from .joint_attention import JointAttentionPrepProcessor
 from .qwen_attention import QwenAttentionPrepProcessor
+from .wan_attention import WanRotaryProcessor
 
 # The stock processors by class name (diffusers need not be imported to match them), and what replaces them.
 _REPLACEMENTS = {"FluxAttnProcessor": FluxQKNormRopeProcessor, "JointAttnProcessor2_0": JointAttentionPrepProcessor,
-                 "QwenDoubleStreamAttnProcessor2_0": QwenAttentionPrepProcessor}
+                 "QwenDoubleStreamAttnProcessor2_0": QwenAttentionPrepProcessor,
+                 "HunyuanVideoAttnProcessor2_0": HunyuanVideoAttentionPrepProcessor,
+                 "WanAttnProcessor": WanRotaryProcessor}
 _FUSED = tuple(set(_REPLACEMENTS.values()))
 
 

@@ -29,17 +29,7 @@ import torch
 from torch import Tensor, nn
 
 from .attention import qk_norm_rope
-from .fused_processor import FusedProcessor, norm_eps_weight
-
-
-def _rotary_fits(rotary, head_dim: int, tokens: int, device: torch.device) -> bool:
-    if rotary is None:
-        return True
-    if not (isinstance(rotary, (tuple, list)) and len(rotary) == 2):
-        return False
-    cos, sin = rotary
-    return all(isinstance(t, Tensor) and t.dtype == torch.float32 and t.dim() == 2 and t.shape[1] == head_dim and
-               t.shape[0] == tokens and t.device == device for t in (cos, sin))
+from .fused_processor import FusedProcessor, norm_eps_weight, real_rotary_fits
 
 
 class FluxQKNormRopeProcessor(FusedProcessor):
@@ -65,7 +55,7 @@ class FluxQKNormRopeProcessor(FusedProcessor):
             text_tokens = encoder_hidden_states.shape[1]
         elif attn.added_kv_proj_dim is not None:
             return False
-        return _rotary_fits(image_rotary_emb, attn.head_dim, text_tokens + hidden_states.shape[1], hidden_states.device)
+        return real_rotary_fits(image_rotary_emb, attn.head_dim, text_tokens + hidden_states.shape[1], hidden_states.device)
 
     def __call__(self, attn: nn.Module, hidden_states: Tensor, encoder_hidden_states: Optional[Tensor] = None,
                  attention_mask: Optional[Tensor] = None, image_rotary_emb=None) -> Tensor:

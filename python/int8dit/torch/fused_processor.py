@@ -9,7 +9,7 @@ from typing import Optional
 import torch
 from torch import Tensor, nn
 
-from .attention import HEAD_DIMS
+from .attention import HEAD_DIMS, join_heads, qk_norm_rope
 from .ops import any_needs_grad, plain_eager_call
 
 _FUSED_DTYPES = (torch.bfloat16, torch.float16)
@@ -51,10 +51,11 @@ class FusedProcessor:
             self._dispatch = dispatch_attention_fn
 
     @staticmethod
-    def call_fits(attn: nn.Module, hidden_states: Tensor, encoder_hidden_states: Optional[Tensor], head_dim: int) -> bool:
+    def call_fits(attn: nn.Module, hidden_states: Tensor, encoder_hidden_states: Optional[Tensor], head_dim: int,
+                  kernel_norms: bool = True) -> bool:
         """What every fused path needs: an eager bf16/fp16 call on CUDA (or the CPU reference) that autograd
-        does not record, a head_dim the kernel takes, and q/k norms that are RMSNorms the kernel computes
-        (or none)."""
+        does not record, a head_dim the kernel takes, and (``kernel_norms``: the kernel computes them) q/k
+        norms that are per-head RMSNorms the kernel computes, or none."""
         if not plain_eager_call(hidden_states) or hidden_states.dtype not in _FUSED_DTYPES:
             return False
         if head_dim not in HEAD_DIMS or not (hidden_states.is_cuda or hidden_states.is_cpu):
@@ -64,5 +65,38 @@ class FusedProcessor:
         if torch.is_grad_enabled() and (any_needs_grad(encoder_hidden_states) or
                                         any(p.requires_grad for p in attn.parameters())):
             return False
+        if not kernel_norms:
+            return True
         norms = (getattr(attn, n, None) for n in _QK_NORMS)
-        return all(n is None or norm_eps_weight(n, hidden_states.dtype) is not None for n in norms)
+        return all(n is None or head_norm(n, hidden_states.dtype, head_dim) is not None for n in norms)
+
+
+def head_norm(norm: Optional[nn.Module], dtype: torch.dtype, head_dim: int):
+    """(eps, weight or None) of a per-head q/k norm the kernel computes (norm_eps_weight, with a weight of
+    head_dim elements, not one across the heads), or None: no norm, or one the kernel cannot compute."""
+    spec = norm_eps_weight(norm, dtype) if norm is not None else None
+    if spec is None or (spec[1] is not None and spec[1].shape[0] != head_dim):
+        return None
+    return spec
+
+
+def real_rotary_fits(rotary, head_dim: int, tokens: int, device: torch.device) -> bool:
+    """Whether ``rotary`` is None or diffusers' real (cos, sin) pair the kernel takes for ``tokens``
+    tokens: fp32 [tokens, head_dim] on ``device``."""
+    if rotary is None:
+        return True
+    if not (isinstance(rotary, (tuple, list)) and len(rotary) == 2):
+        return False
+    return all(isinstance(t, Tensor) and t.dtype == torch.float32 and t.dim() == 2 and t.shape[1] == head_dim and
+               t.shape[0] == tokens and t.device == device for t in rotary)
+
+
+def write_heads(rows: Tensor, target: Tensor, norm=None, rotary=None, rope_offset: int = 0) -> None:
+    """rows [B, T, H, D] into target (a [B, T, H, D] view): normalized where ``norm`` is head_norm's
+    (eps, weight), rotated where ``rotary`` is a (cos, sin) pair (token t takes row rope_offset + t),
+    moved as they are where neither; one kernel either way."""
+    if norm is None and rotary is None:
+        join_heads(rows, target)
+        return
+    eps, weight = norm if norm is not None else (0.0, None)
+    qk_norm_rope(rows, weight, eps, rotary, out=target, rope_offset=rope_offset, normalize=norm is not None)

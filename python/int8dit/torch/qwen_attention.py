@@ -25,8 +25,7 @@ from typing import Optional
 import torch
 from torch import Tensor, nn
 
-from .attention import join_heads, qk_norm_rope
-from .fused_processor import FusedProcessor, norm_eps_weight
+from .fused_processor import FusedProcessor, head_norm, write_heads
 
 
 class _RotaryTables:
@@ -95,15 +94,8 @@ class QwenAttentionPrepProcessor(FusedProcessor):
             out = torch.empty((b, text_tokens + image_tokens, heads, head_dim), dtype=hidden_states.dtype,
                               device=hidden_states.device)
             for part, (rows, first) in enumerate(((text[i], 0), (image[i], text_tokens))):
-                target = out[:, first:first + rows.shape[1]]
-                norm = norms[part][i] if i < 2 else None
-                spec = norm_eps_weight(norm, rows.dtype) if norm is not None else None
-                rotary = tables[part] if i < 2 else None
-                if spec is None and rotary is None:
-                    join_heads(rows, target)
-                else:
-                    eps, weight = spec if spec is not None else (0.0, None)
-                    qk_norm_rope(rows, weight, eps, rotary, out=target, normalize=spec is not None)
+                norm = head_norm(norms[part][i], rows.dtype, head_dim) if i < 2 else None
+                write_heads(rows, out[:, first:first + rows.shape[1]], norm, tables[part] if i < 2 else None)
             joined.append(out)
         query, key, value = joined
         hidden = self._dispatch(query, key, value, attn_mask=attention_mask, dropout_p=0.0, is_causal=False,

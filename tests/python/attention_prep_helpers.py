@@ -1,0 +1,35 @@
+"""What the attention-prep tests share: a fused copy of a model run beside the stock one, the
+tolerance of the norm's rounding, and q/k norm weights that a kernel ignoring them would show."""
+import copy
+
+import torch
+
+from int8dit.torch.attention_prep import fuse_attention_prep, fused_attention_calls
+
+
+def perturb_qk_norm_weights(model):
+    """The q/k norms' weights away from their initial ones, so that a kernel ignoring them would show."""
+    for name, p in model.named_parameters():
+        if any(n in name for n in ("norm_q", "norm_k", "norm_added_q", "norm_added_k")):
+            p.copy_(1 + 0.2 * torch.randn_like(p))
+
+
+def cosine(a, b):
+    return torch.nn.functional.cosine_similarity(a.float().flatten(), b.float().flatten(), dim=0).item()
+
+
+def run_fused_and_stock(model, inputs, modules):
+    """A fused copy of ``model`` (every one of its ``modules`` attention modules changed, each call fused)
+    and both outputs on ``inputs``: (fused model, fused output, stock output)."""
+    fused = copy.deepcopy(model)
+    assert fuse_attention_prep(fused) == modules
+    want = model(**inputs)[0]
+    got = fused(**inputs)[0]
+    assert fused_attention_calls(fused) == modules
+    return fused, got, want
+
+
+def assert_follows(got, want, max_relative):
+    """got within the norm's rounding of want: cosine, and the largest difference against want's largest value."""
+    assert cosine(got, want) > 0.99999
+    assert (got.float() - want.float()).abs().max().item() <= max_relative * want.float().abs().max().item()

@@ -1,0 +1,175 @@
+"""int8dit.fuse_attention_prep on the video DiTs (CPU tensors through the C++ reference): HunyuanVideo's
+attention (per-head q/k RMSNorm, rotation of the video tokens, video/text join, in dual- and
+single-stream blocks) and Wan's self-attention (the rotation alone), bf16 and int8dit-quantized,
+against the stock processors; which calls fall back. Skips without PyTorch or diffusers."""
+import copy
+
+import pytest
+
+from helpers import torch_or_skip
+
+torch = torch_or_skip()
+diffusers = pytest.importorskip("diffusers", reason="diffusers is not installed (scripts/setup.sh pins it)")
+
+from attention_prep_helpers import assert_follows, perturb_qk_norm_weights, run_fused_and_stock  # noqa: E402
+from int8dit.torch import quantize_  # noqa: E402
+from int8dit.torch.attention_prep import (attention_prep_applies, fuse_attention_prep,  # noqa: E402
+                                          fused_attention_calls, unfuse_attention_prep)
+from int8dit.torch.hunyuan_video_attention import HunyuanVideoAttentionPrepProcessor  # noqa: E402
+from int8dit.torch.wan_attention import WanRotaryProcessor  # noqa: E402
+
+BF16 = torch.bfloat16
+# 2 dual-stream and 2 single-stream blocks, 2 heads of 32; a 3 x 4 x 4 latent video: 48 video tokens
+HUNYUAN = dict(in_channels=4, out_channels=4, num_attention_heads=2, attention_head_dim=32, num_layers=2,
+               num_single_layers=2, num_refiner_layers=1, patch_size=1, patch_size_t=1, text_embed_dim=64,
+               pooled_projection_dim=32, rope_axes_dim=(8, 12, 12))
+
+
+def hunyuan_inputs():
+    mask = torch.ones(2, 8)
+    mask[1, 6:] = 0  # the second prompt is two tokens shorter
+    return dict(hidden_states=torch.randn(2, 4, 3, 4, 4, dtype=BF16), timestep=torch.tensor([500, 10]),
+                encoder_hidden_states=torch.randn(2, 8, 64, dtype=BF16), encoder_attention_mask=mask,
+                pooled_projections=torch.randn(2, 32, dtype=BF16), guidance=torch.tensor([3500.0, 3500.0]),
+                return_dict=False)
+
+
+@pytest.mark.parametrize("quantized", [False, True])
+@torch.no_grad()
+def test_hunyuan_video_processor_matches_the_stock_one(quantized):
+    torch.manual_seed(0)
+    model = diffusers.HunyuanVideoTransformer3DModel(**HUNYUAN).to(BF16).eval()
+    perturb_qk_norm_weights(model)
+    if quantized:
+        quantize_(model, min_features=32)
+    # the 4 blocks' attentions; the token refiner's plain attention keeps its processor
+    fused, got, want = run_fused_and_stock(model, hunyuan_inputs(), 4)
+    assert isinstance(fused.single_transformer_blocks[0].attn.processor, HunyuanVideoAttentionPrepProcessor)
+    assert_follows(got, want, 0.01)
+
+
+def hunyuan_attention(model, single: bool):
+    blocks = model.single_transformer_blocks if single else model.transformer_blocks
+    attn = blocks[0].attn
+    fused = copy.deepcopy(attn)
+    fused.processor = HunyuanVideoAttentionPrepProcessor(fused.processor)
+    return attn, fused
+
+
+@pytest.mark.parametrize("single", [False, True])
+@torch.no_grad()
+def test_one_hunyuan_video_attention_matches_where_a_wrong_rotation_would_show(single, monkeypatch):
+    """One attention module's own outputs, video and text: rotating the text tokens too, or the video
+    tokens from the wrong table row, moves them by about their size."""
+    torch.manual_seed(4)
+    model = diffusers.HunyuanVideoTransformer3DModel(**HUNYUAN).to(BF16).eval()
+    perturb_qk_norm_weights(model)
+    stock, fused = hunyuan_attention(model, single)
+    video = torch.randn(1, 48, 64, dtype=BF16) * 3
+    text = torch.randn(1, 8, 64, dtype=BF16) * 3
+    angles = torch.rand(48, 16) * 6.3
+    rotary = (angles.cos().repeat_interleave(2, -1), angles.sin().repeat_interleave(2, -1))
+    want = stock(video, text, image_rotary_emb=rotary)
+    got = fused(video, text, image_rotary_emb=rotary)
+    assert fused.processor.fused_calls == 1
+    for g, w in zip(got, want):
+        assert (g.float() - w.float()).abs().max().item() <= 0.02 * w.float().abs().max().item()
+    # (the check can fail: the video tokens one table row off)
+    shifted = (torch.cat([rotary[0][1:], rotary[0][:1]]), torch.cat([rotary[1][1:], rotary[1][:1]]))
+    bad = fused(video, text, image_rotary_emb=shifted)
+    assert (bad[0].float() - want[0].float()).abs().max().item() > 0.05 * want[0].float().abs().max().item()
+
+
+@torch.no_grad()
+def test_hunyuan_video_calls_without_text_or_rotation_follow_the_stock_processor():
+    torch.manual_seed(5)
+    model = diffusers.HunyuanVideoTransformer3DModel(**HUNYUAN).to(BF16).eval()
+    perturb_qk_norm_weights(model)
+    for single in (False, True):
+        stock, fused = hunyuan_attention(model, single)
+        video = torch.randn(2, 48, 64, dtype=BF16)
+        text = torch.randn(2, 8, 64, dtype=BF16)
+        for args in ((video, None), (video, text)):  # no rotation; without text also no output projection
+            want, got = stock(*args), fused(*args)
+            assert (got[1] is None) == (want[1] is None)
+            for g, w in zip(got, want):
+                if w is not None:
+                    assert g.shape == w.shape
+                    assert (g.float() - w.float()).abs().max().item() <= 0.02 * w.float().abs().max().item()
+        assert fused.processor.fused_calls == 2
+        # an empty text (the stock slices [:-0] would keep no video token) goes to the stock processor
+        fused(video, text[:, :0])
+        assert fused.processor.fused_calls == 2
+
+
+WAN = dict(patch_size=(1, 2, 2), num_attention_heads=2, attention_head_dim=32, in_channels=4, out_channels=4,
+           text_dim=64, freq_dim=32, ffn_dim=128, num_layers=2, rope_max_seq_len=32)
+
+
+def wan_model():
+    """A small Wan in bf16 with its rotary tables in fp32, as from_pretrained(torch_dtype=bf16) keeps them."""
+    model = diffusers.WanTransformer3DModel(**WAN).to(BF16).eval()
+    model.rope.float()
+    return model
+
+
+def wan_inputs():
+    return dict(hidden_states=torch.randn(2, 4, 3, 8, 8, dtype=BF16), timestep=torch.tensor([500, 20]),
+                encoder_hidden_states=torch.randn(2, 8, 64, dtype=BF16), return_dict=False)
+
+
+@pytest.mark.parametrize("quantized", [False, True])
+@torch.no_grad()
+def test_wan_rotation_is_the_stock_one_bit_for_bit(quantized):
+    torch.manual_seed(0)
+    model = wan_model()
+    if quantized:
+        quantize_(model, min_features=32)
+    # both attentions of each block change processor; only the self-attentions rotate, so they fuse
+    fused = copy.deepcopy(model)
+    assert fuse_attention_prep(fused) == 4
+    inputs = wan_inputs()
+    want, got = model(**inputs)[0], fused(**inputs)[0]
+    assert fused_attention_calls(fused) == 2
+    assert isinstance(fused.blocks[0].attn1.processor, WanRotaryProcessor)
+    assert torch.equal(got, want)
+
+
+@torch.no_grad()
+def test_one_wan_attention_with_unpaired_tables_is_the_stock_one_bit_for_bit():
+    """Wan reads cos at the pair's first channel and sin at its second; tables whose pairs differ show
+    whether the kernel's tables were made to match (with the stock tables as they are, they would not)."""
+    torch.manual_seed(6)
+    attn = wan_model().blocks[0].attn1
+    fused = copy.deepcopy(attn)
+    fused.processor = WanRotaryProcessor(fused.processor)
+    x = torch.randn(1, 40, 64, dtype=BF16) * 3
+    rotary = (torch.randn(1, 40, 1, 32), torch.randn(1, 40, 1, 32))
+    want = attn(x, rotary_emb=rotary)
+    assert torch.equal(fused(x, rotary_emb=rotary), want)
+    assert fused.processor.fused_calls == 1
+    # the kernel's tables are made once for a pair of table objects and kept while it comes back
+    tables = fused.processor._tables.of(*rotary)
+    assert fused.processor._tables.of(*rotary) is tables
+    # (the check can fail: the tables as they are)
+    fused.processor._tables.of = lambda cos, sin: (cos.reshape(40, 32), sin.reshape(40, 32))
+    assert not torch.equal(fused(x, rotary_emb=rotary), want)
+
+
+@torch.no_grad()
+def test_wan_calls_it_cannot_fuse_go_to_the_stock_processor():
+    torch.manual_seed(0)
+    model = diffusers.WanTransformer3DModel(**WAN).to(BF16).eval()  # .to(bf16) cast the tables to bf16 too
+    fused = copy.deepcopy(model)
+    fuse_attention_prep(fused)
+    inputs = wan_inputs()
+    assert torch.equal(fused(**inputs)[0], model(**inputs)[0])
+    assert fused_attention_calls(fused) == 0
+    assert unfuse_attention_prep(fused) == 4
+    assert type(fused.blocks[0].attn1.processor).__name__ == "WanAttnProcessor"
+
+
+def test_attention_prep_applies_counts_the_video_models():
+    hunyuan = diffusers.HunyuanVideoTransformer3DModel(**HUNYUAN)
+    wan = diffusers.WanTransformer3DModel(**WAN)
+    assert (attention_prep_applies(hunyuan), attention_prep_applies(wan)) == (4, 4)
