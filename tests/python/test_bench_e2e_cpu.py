@@ -226,3 +226,27 @@ def test_a_fused_attention_variant_of_flux_gets_the_fused_processors():
     assert variant._int8dit_fused_attention == 2
     assert isinstance(variant.transformer_blocks[0].attn.processor, FluxQKNormRopeProcessor)
     assert type(model.transformer_blocks[0].attn.processor).__name__ == "FluxAttnProcessor"  # the original's kept
+
+
+def test_build_keeps_the_modules_a_class_keeps_in_fp32_and_the_video_model_is_opt_in():
+    """Wan keeps its rotary tables, time embedder, norms and scale_shift_table in fp32 when loaded with
+    torch_dtype; the benchmark's random-weight model must too (with bf16 tables the fused attention
+    prep would fall back, and the model would not be the one users run)."""
+    pytest.importorskip("diffusers", reason="diffusers is not installed (scripts/setup.sh pins it)")
+    from int8dit.bench.models import MODELS, ModelCase, build, _wan_inputs
+
+    tiny = dict(patch_size=(1, 2, 2), num_attention_heads=2, attention_head_dim=32, in_channels=16, out_channels=16,
+                text_dim=4096, freq_dim=32, ffn_dim=128, num_layers=1, rope_max_seq_len=64,
+                qk_norm="rms_norm_across_heads", cross_attn_norm=True, eps=1e-6)
+    model = build(ModelCase("wan_tiny", "WanTransformer3DModel", tiny, "-", "-", _wan_inputs(5, 32, 32)), torch, "cpu",
+                  torch.bfloat16)
+    assert model.rope.freqs_cos.dtype == torch.float32
+    assert model.scale_shift_table.dtype == model.blocks[0].scale_shift_table.dtype == torch.float32
+    assert model.condition_embedder.time_embedder.linear_1.weight.dtype == torch.float32
+    assert model.blocks[0].attn1.to_q.weight.dtype == torch.bfloat16  # the rest is bf16
+    assert model.proj_out.weight.dtype == torch.bfloat16
+    # the published config builds (shapes only checked here), and only by name
+    wan = MODELS["wan2_1_1_3b_480p"]
+    assert not wan.default and all(case.default for name, case in MODELS.items() if name != wan.name)
+    latent = wan.inputs(torch, "cpu", torch.bfloat16)["hidden_states"]
+    assert tuple(latent.shape) == (1, 16, 21, 60, 104)  # 21 x 30 x 52 = 32760 tokens after the 1x2x2 patches

@@ -435,7 +435,10 @@ def main(argv=None) -> int:
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", default="bench/results/h100", help="folder for e2e.json, e2e.md, e2e.png")
-    ap.add_argument("--models", default=",".join(MODELS), help=f"comma-separated, from {','.join(MODELS)}")
+    defaults = [name for name, case in MODELS.items() if case.default]
+    ap.add_argument("--models", default=",".join(defaults),
+                    help=f"comma-separated, from {','.join(MODELS)} (default: {','.join(defaults)}; the others "
+                    "are run when named)")
     ap.add_argument("--paths", default=",".join(PATHS), help=f"comma-separated, from {','.join(PATHS)}")
     ap.add_argument("--compile-models", default="", help="run the compiled paths (*_compile, *_compile_graph) only for these models "
                     "(compilation takes tens of seconds per model); empty = all")

@@ -29,6 +29,11 @@ DIT_XL_2_512 = dict(activation_fn="gelu-approximate", attention_bias=True, atten
                     in_channels=4, norm_elementwise_affine=False, norm_num_groups=32, norm_type="ada_norm_zero",
                     num_attention_heads=16, num_embeds_ada_norm=1000, num_layers=28, out_channels=8, patch_size=2,
                     sample_size=64, upcast_attention=False)
+# Wan-AI/Wan2.1-T2V-1.3B-Diffusers, transformer/config.json
+WAN21_T2V_1_3B = dict(added_kv_proj_dim=None, attention_head_dim=128, cross_attn_norm=True, eps=1e-6, ffn_dim=8960,
+                      freq_dim=256, image_dim=None, in_channels=16, num_attention_heads=12, num_layers=30,
+                      out_channels=16, patch_size=(1, 2, 2), qk_norm="rms_norm_across_heads", rope_max_seq_len=1024,
+                      text_dim=4096)
 
 
 @dataclass
@@ -39,6 +44,7 @@ class ModelCase:
     repo: str                # where the config comes from
     shape: str               # what the inputs stand for
     inputs: Callable         # (torch, device, dtype) -> kwargs of forward
+    default: bool = True     # run when --models is not given (the video model is asked for by name)
 
 
 def _flux_inputs(image_tokens: int, text_tokens: int = 512):
@@ -81,6 +87,19 @@ def _dit_inputs(torch, device, dtype):
                 class_labels=torch.arange(8, device=device, dtype=torch.long) * 100, return_dict=False)
 
 
+def _wan_inputs(frames: int, height: int, width: int):
+    """Wan's latent video for ``frames`` frames of height x width pixels (its VAE: 4x in time after the
+    first frame, 8x in space), 512 umT5 text tokens."""
+    def make(torch, device, dtype):
+        g = torch.Generator(device=device).manual_seed(0)
+        latent = (1, 16, (frames - 1) // 4 + 1, height // 8, width // 8)
+        return dict(hidden_states=torch.randn(*latent, generator=g, device=device, dtype=dtype),
+                    timestep=torch.tensor([500], device=device),
+                    encoder_hidden_states=torch.randn(1, 512, 4096, generator=g, device=device, dtype=dtype),
+                    return_dict=False)
+    return make
+
+
 MODELS = {
     "flux_dev_1024": ModelCase("flux_dev_1024", "FluxTransformer2DModel", FLUX_DEV, "black-forest-labs/FLUX.1-dev",
                                "1024x1024: 4096 image + 512 text tokens, batch 1", _flux_inputs(4096)),
@@ -94,11 +113,17 @@ MODELS = {
                                    "1024x1024: 4096 image tokens, 300 text tokens, batch 1", _pixart_inputs),
     "dit_xl_2_512": ModelCase("dit_xl_2_512", "DiTTransformer2DModel", DIT_XL_2_512, "facebook/DiT-XL-2-512",
                               "512x512: 1024 tokens, batch 8", _dit_inputs),
+    "wan2_1_1_3b_480p": ModelCase("wan2_1_1_3b_480p", "WanTransformer3DModel", WAN21_T2V_1_3B,
+                                  "Wan-AI/Wan2.1-T2V-1.3B-Diffusers",
+                                  "832x480, 81 frames: 32760 video tokens, 512 text tokens, batch 1",
+                                  _wan_inputs(81, 480, 832), default=False),
 }
 
 
 def build(case: ModelCase, torch, device: str, dtype):
-    """The transformer with random weights, created directly in ``dtype`` on ``device``."""
+    """The transformer with random weights, created directly in ``dtype`` on ``device``, except the
+    modules its class keeps in fp32 (``_keep_in_fp32_modules``: Wan's rotary tables, time embedder and
+    norms), which stay fp32 as ``from_pretrained(torch_dtype=dtype)`` leaves them."""
     import diffusers
 
     cls = getattr(diffusers, case.cls_name)
@@ -109,4 +134,22 @@ def build(case: ModelCase, torch, device: str, dtype):
             model = cls(**case.config)
     finally:
         torch.set_default_dtype(old)
-    return model.to(device=device, dtype=dtype).eval().requires_grad_(False)
+    # (torch's own .to: diffusers' warns where a class keeps modules in fp32, which the next line does)
+    model = torch.nn.Module.to(model, device=device, dtype=dtype).eval().requires_grad_(False)
+    return keep_fp32_modules(model, getattr(cls, "_keep_in_fp32_modules", None) or ())
+
+
+def keep_fp32_modules(model, names):
+    """Cast to fp32 every floating-point parameter and buffer whose dotted name has one of ``names`` as
+    a part (how diffusers' from_pretrained matches ``_keep_in_fp32_modules``: a module's or a
+    parameter's own name, e.g. Wan's ``rope`` and ``scale_shift_table``); returns the model."""
+    keep = set(names)
+    if not keep:
+        return model
+    for module_name, module in model.named_modules():
+        for tensors in (module._parameters, module._buffers):
+            for name, tensor in tensors.items():
+                full = f"{module_name}.{name}" if module_name else name
+                if tensor is not None and tensor.is_floating_point() and keep.intersection(full.split(".")):
+                    tensor.data = tensor.data.float()
+    return model
