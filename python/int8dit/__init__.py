@@ -55,6 +55,7 @@ _TORCH_NAMES = {
     "stop_cuda_graphs": "int8dit.torch.cuda_graphs",
     "fuse_attention_prep": "int8dit.torch.attention_prep",
     "unfuse_attention_prep": "int8dit.torch.attention_prep",
+    "fuse_lora": "int8dit.torch.lora",
 }
 
 

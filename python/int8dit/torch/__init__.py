@@ -9,6 +9,7 @@ from .fused import (concat_gelu_quantize, gelu_quantize, layernorm_modulate_quan
                     rmsnorm_quantize)
 from .joint_attention import JointAttentionPrepProcessor
 from .linear import Linear
+from .lora import LoraFusion, fuse_lora
 from .mlp import GeluMLP, fuse_gelu_mlps
 from .ops import gemm_w8a8, linear, linear_w8a8, quantize_rows
 from .quantize import DIT_DEFAULT_EXCLUDE, DIT_MIN_FEATURES, QuantizeReport, quantize_, selected_linears
@@ -23,6 +24,7 @@ __all__ = [
     "GeluMLP",
     "JointAttentionPrepProcessor",
     "Linear",
+    "LoraFusion",
     "QuantizeReport",
     "QwenAttentionPrepProcessor",
     "concat_gelu_quantize",
@@ -31,6 +33,7 @@ __all__ = [
     "fuse_attention_prep",
     "fuse_flux_single_blocks",
     "fuse_gelu_mlps",
+    "fuse_lora",
     "gelu_quantize",
     "gemm_w8a8",
     "join_heads",
