@@ -18,14 +18,14 @@ def cosine(a, b):
     return torch.nn.functional.cosine_similarity(a.float().flatten(), b.float().flatten(), dim=0).item()
 
 
-def run_fused_and_stock(model, inputs, modules):
-    """A fused copy of ``model`` (every one of its ``modules`` attention modules changed, each call fused)
-    and both outputs on ``inputs``: (fused model, fused output, stock output)."""
+def run_fused_and_stock(model, inputs, modules, fused_calls=None):
+    """A fused copy of ``model`` (``modules`` attention modules changed, ``fused_calls`` calls fused: by
+    default one a module) and both outputs on ``inputs``: (fused model, fused output, stock output)."""
     fused = copy.deepcopy(model)
     assert fuse_attention_prep(fused) == modules
     want = model(**inputs)[0]
     got = fused(**inputs)[0]
-    assert fused_attention_calls(fused) == modules
+    assert fused_attention_calls(fused) == (modules if fused_calls is None else fused_calls)
     return fused, got, want
 
 

@@ -527,25 +527,18 @@ def test_gpu_fused_flux_attention_matches_the_stock_processor_in_and_out_of_a_cu
 def test_gpu_fused_sd3_joint_attention_matches_the_stock_processor(qk_norm):
     # SD3-medium (no q/k norm: the join moves rows, so bit for bit) and SD3.5 (q/k RMSNorm: an ulp apart)
     diffusers = pytest.importorskip("diffusers")
-    import copy
-
-    from int8dit.torch import fuse_attention_prep
-    from int8dit.torch.attention_prep import fused_attention_calls
+    from attention_prep_helpers import run_fused_and_stock
 
     torch.manual_seed(0)
     model = diffusers.SD3Transformer2DModel(
         sample_size=64, patch_size=2, in_channels=16, num_layers=2, attention_head_dim=64, num_attention_heads=4,
         joint_attention_dim=128, caption_projection_dim=256, pooled_projection_dim=64, out_channels=16,
         pos_embed_max_size=96, qk_norm=qk_norm).to("cuda", torch.bfloat16).eval()
-    fused = copy.deepcopy(model)
-    assert fuse_attention_prep(fused) == 2
     inputs = dict(hidden_states=torch.randn(2, 16, 64, 64, device="cuda", dtype=torch.bfloat16),
                   encoder_hidden_states=torch.randn(2, 77, 128, device="cuda", dtype=torch.bfloat16),
                   pooled_projections=torch.randn(2, 64, device="cuda", dtype=torch.bfloat16),
                   timestep=torch.tensor([10, 500], device="cuda"), return_dict=False)
-    want = model(**inputs)[0]
-    got = fused(**inputs)[0]
-    assert fused_attention_calls(fused) == 2
+    _, got, want = run_fused_and_stock(model, inputs, 2)
     if qk_norm is None:  # (the fused q/k/v are token-major, the stock ones heads-major: the same values)
         assert torch.equal(got, want)
     else:
@@ -589,26 +582,19 @@ def test_gpu_sd3_attention_output_reaches_the_projection_without_a_copy(monkeypa
 @torch.no_grad()
 def test_gpu_fused_qwen_image_attention_matches_the_stock_processor():
     diffusers = pytest.importorskip("diffusers")
-    import copy
-
-    from int8dit.torch import fuse_attention_prep
-    from int8dit.torch.attention_prep import fused_attention_calls
+    from attention_prep_helpers import run_fused_and_stock
 
     torch.manual_seed(0)
     model = diffusers.QwenImageTransformer2DModel(
         patch_size=2, in_channels=64, out_channels=16, num_layers=2, attention_head_dim=128, num_attention_heads=4,
         joint_attention_dim=256, axes_dims_rope=(16, 56, 56)).to("cuda", torch.bfloat16).eval()
-    fused = copy.deepcopy(model)
-    assert fuse_attention_prep(fused) == 2
     mask = torch.ones(1, 64, device="cuda")
     mask[:, 50:] = 0
     inputs = dict(hidden_states=torch.randn(1, 1024, 64, device="cuda", dtype=torch.bfloat16),
                   encoder_hidden_states=torch.randn(1, 64, 256, device="cuda", dtype=torch.bfloat16),
                   encoder_hidden_states_mask=mask, timestep=torch.tensor([0.5], device="cuda"),
                   img_shapes=[(1, 32, 32)], return_dict=False)
-    want = model(**inputs)[0]
-    got = fused(**inputs)[0]
-    assert fused_attention_calls(fused) == 2
+    _, got, want = run_fused_and_stock(model, inputs, 2)
     assert cos(got, want) > 0.9999
 
 
@@ -616,18 +602,13 @@ def test_gpu_fused_qwen_image_attention_matches_the_stock_processor():
 def test_gpu_fused_hunyuan_video_attention_matches_the_stock_processor():
     # dual- and single-stream blocks; a padded prompt; 8 x 16 x 16 video tokens
     diffusers = pytest.importorskip("diffusers")
-    import copy
-
-    from int8dit.torch import fuse_attention_prep
-    from int8dit.torch.attention_prep import fused_attention_calls
+    from attention_prep_helpers import run_fused_and_stock
 
     torch.manual_seed(0)
     model = diffusers.HunyuanVideoTransformer3DModel(
         in_channels=16, out_channels=16, num_attention_heads=4, attention_head_dim=128, num_layers=2,
         num_single_layers=2, num_refiner_layers=1, patch_size=1, patch_size_t=1, text_embed_dim=256,
         pooled_projection_dim=64, rope_axes_dim=(16, 56, 56)).to("cuda", torch.bfloat16).eval()
-    fused = copy.deepcopy(model)
-    assert fuse_attention_prep(fused) == 4
     mask = torch.ones(1, 64, device="cuda")
     mask[:, 50:] = 0
     inputs = dict(hidden_states=torch.randn(1, 16, 8, 16, 16, device="cuda", dtype=torch.bfloat16),
@@ -636,9 +617,7 @@ def test_gpu_fused_hunyuan_video_attention_matches_the_stock_processor():
                   encoder_attention_mask=mask,
                   pooled_projections=torch.randn(1, 64, device="cuda", dtype=torch.bfloat16),
                   guidance=torch.tensor([3500.0], device="cuda"), return_dict=False)
-    want = model(**inputs)[0]
-    got = fused(**inputs)[0]
-    assert fused_attention_calls(fused) == 4
+    _, got, want = run_fused_and_stock(model, inputs, 4)
     assert cos(got, want) > 0.9999
 
 
@@ -646,23 +625,17 @@ def test_gpu_fused_hunyuan_video_attention_matches_the_stock_processor():
 def test_gpu_fused_wan_rotation_is_the_stock_one_bit_for_bit():
     # the rotation alone is fused, and rounds as the stock one: the forward is the stock one exactly
     diffusers = pytest.importorskip("diffusers")
-    import copy
-
-    from int8dit.torch import fuse_attention_prep
-    from int8dit.torch.attention_prep import fused_attention_calls
+    from attention_prep_helpers import run_fused_and_stock
 
     torch.manual_seed(0)
     model = diffusers.WanTransformer3DModel(
         patch_size=(1, 2, 2), num_attention_heads=4, attention_head_dim=128, in_channels=16, out_channels=16,
         text_dim=256, freq_dim=64, ffn_dim=1024, num_layers=2, rope_max_seq_len=256).to("cuda", torch.bfloat16).eval()
     model.rope.float()  # as from_pretrained(torch_dtype=torch.bfloat16) keeps it
-    fused = copy.deepcopy(model)
-    assert fuse_attention_prep(fused) == 4  # both attentions of each block; the self-attentions rotate
     inputs = dict(hidden_states=torch.randn(1, 16, 5, 32, 32, device="cuda", dtype=torch.bfloat16),
                   timestep=torch.tensor([500], device="cuda"),
                   encoder_hidden_states=torch.randn(1, 64, 256, device="cuda", dtype=torch.bfloat16),
                   return_dict=False)
-    want = model(**inputs)[0]
-    got = fused(**inputs)[0]
-    assert fused_attention_calls(fused) == 2
+    # both attentions of each block change processor; the self-attentions rotate, so they fuse
+    _, got, want = run_fused_and_stock(model, inputs, 4, fused_calls=2)
     assert torch.equal(got, want)
