@@ -639,3 +639,24 @@ def test_gpu_fused_wan_rotation_is_the_stock_one_bit_for_bit():
     # both attentions of each block change processor; the self-attentions rotate, so they fuse
     _, got, want = run_fused_and_stock(model, inputs, 4, fused_calls=2)
     assert torch.equal(got, want)
+
+
+@torch.no_grad()
+def test_gpu_fused_flux2_attention_matches_the_stock_processors():
+    # the double-stream and the single-stream (parallel) processors; 32 x 32 image tokens
+    diffusers = pytest.importorskip("diffusers")
+    from attention_prep_helpers import run_fused_and_stock
+
+    torch.manual_seed(0)
+    model = diffusers.Flux2Transformer2DModel(
+        patch_size=1, in_channels=64, num_layers=2, num_single_layers=2, attention_head_dim=128, num_attention_heads=4,
+        joint_attention_dim=256, timestep_guidance_channels=64, axes_dims_rope=(32, 32, 32, 32)
+    ).to("cuda", torch.bfloat16).eval()
+    side = torch.arange(1024, device="cuda")
+    img_ids = torch.stack([torch.zeros_like(side), side // 32, side % 32, torch.zeros_like(side)], dim=1).float()
+    inputs = dict(hidden_states=torch.randn(1, 1024, 64, device="cuda", dtype=torch.bfloat16),
+                  encoder_hidden_states=torch.randn(1, 64, 256, device="cuda", dtype=torch.bfloat16),
+                  timestep=torch.tensor([0.5], device="cuda"), guidance=torch.tensor([3.5], device="cuda"),
+                  img_ids=img_ids, txt_ids=torch.zeros(64, 4, device="cuda"), return_dict=False)
+    _, got, want = run_fused_and_stock(model, inputs, 4)
+    assert cos(got, want) > 0.9999

@@ -1,6 +1,6 @@
 """quantize_ as a drop-in on diffusers transformers beyond the four the benchmark times: SD3.5's
 blocks (q/k RMSNorm, dual attention), AuraFlow, Sana (linear attention), CogView3-Plus, Lumina2, Chroma,
-Qwen-Image and the video transformers Wan, CogVideoX, LTX-Video, HunyuanVideo and Mochi, small
+Qwen-Image, FLUX.2 and the video transformers Wan, CogVideoX, LTX-Video, HunyuanVideo and Mochi, small
 configurations on the CPU. What a user of one of them gets: the linear layers quantized, the
 fused producers where the blocks are ones int8dit knows and the block's own code elsewhere, and an
 output that follows bf16's. (The PyTorch layer patches diffusers' DiT, PixArt, SD3 and Flux blocks;
@@ -110,6 +110,14 @@ CASES = {
                                   encoder_hidden_states=torch.randn(1, 8, 64, dtype=BF16),
                                   encoder_attention_mask=torch.ones(1, 8), pooled_projections=torch.randn(1, 32, dtype=BF16),
                                   guidance=torch.tensor([3.5]), return_dict=False)),
+    "flux2": ("Flux2Transformer2DModel",
+              dict(patch_size=1, in_channels=16, num_layers=1, num_single_layers=2, attention_head_dim=32,
+                   num_attention_heads=4, joint_attention_dim=64, timestep_guidance_channels=32,
+                   axes_dims_rope=(8, 8, 8, 8)),
+              lambda: dict(hidden_states=torch.randn(1, 64, 16, dtype=BF16), encoder_hidden_states=torch.randn(1, 8, 64, dtype=BF16),
+                           timestep=torch.tensor([0.5]), guidance=torch.tensor([3.5]), return_dict=False,
+                           img_ids=torch.stack([torch.zeros(64), torch.arange(64) // 8, torch.arange(64) % 8,
+                                                torch.zeros(64)], dim=1).float(), txt_ids=torch.zeros(8, 4))),
 }
 
 

@@ -5,6 +5,8 @@ Some processors of diffusers spend more on the tensors' way into attention than 
 - FluxAttention's stock FluxAttnProcessor (Flux, Chroma): per-head RMSNorm of q and k, the text/image
   join and the rotary embedding, about eleven kernels a block over the whole sequence
   (``FluxQKNormRopeProcessor``: one kernel per tensor part, int8dit.torch.flux_attention);
+- Flux2Attention's Flux2AttnProcessor and Flux2ParallelSelfAttention's Flux2ParallelSelfAttnProcessor
+  (FLUX.2): as Flux's, in its double- and single-stream blocks (int8dit.torch.flux2_attention);
 - Attention's JointAttnProcessor2_0 (SD3, SD3.5): the text/image join of q, k and v over transposed
   views, an element-by-element gather, and SD3.5's q/k RMSNorm (``JointAttentionPrepProcessor``,
   int8dit.torch.joint_attention);
@@ -24,6 +26,7 @@ from __future__ import annotations
 
 from torch import nn
 
+from .flux2_attention import Flux2ParallelQKNormRopeProcessor, Flux2QKNormRopeProcessor
 from .flux_attention import FluxQKNormRopeProcessor
 from .hunyuan_video_attention import HunyuanVideoAttentionPrepProcessor
 from .joint_attention import JointAttentionPrepProcessor
@@ -34,7 +37,8 @@ from .wan_attention import WanRotaryProcessor
 _REPLACEMENTS = {"FluxAttnProcessor": FluxQKNormRopeProcessor, "JointAttnProcessor2_0": JointAttentionPrepProcessor,
                  "QwenDoubleStreamAttnProcessor2_0": QwenAttentionPrepProcessor,
                  "HunyuanVideoAttnProcessor2_0": HunyuanVideoAttentionPrepProcessor,
-                 "WanAttnProcessor": WanRotaryProcessor}
+                 "WanAttnProcessor": WanRotaryProcessor, "Flux2AttnProcessor": Flux2QKNormRopeProcessor,
+                 "Flux2ParallelSelfAttnProcessor": Flux2ParallelQKNormRopeProcessor}
 _FUSED = tuple(set(_REPLACEMENTS.values()))
 
 

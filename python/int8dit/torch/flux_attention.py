@@ -39,8 +39,13 @@ class FluxQKNormRopeProcessor(FusedProcessor):
 
     def __init__(self, fallback):
         super().__init__(fallback, dispatch=True)
+        self._projections = self._stock_projections()
+
+    @staticmethod
+    def _stock_projections():
+        """diffusers' q/k/v projection helper of the replaced processor's model."""
         from diffusers.models.transformers.transformer_flux import _get_qkv_projections
-        self._projections = _get_qkv_projections
+        return _get_qkv_projections
 
     def _fits(self, attn: nn.Module, hidden_states: Tensor, encoder_hidden_states: Optional[Tensor],
               image_rotary_emb) -> bool:
@@ -87,10 +92,15 @@ class FluxQKNormRopeProcessor(FusedProcessor):
         query, key = joined
         hidden_states = self._dispatch(query, key, value, attn_mask=attention_mask, backend=self._attention_backend,
                                        parallel_config=self._parallel_config)
-        hidden_states = hidden_states.flatten(2, 3).to(query.dtype)
-        if encoder_hidden_states is None:
+        return self._output(attn, hidden_states.flatten(2, 3).to(query.dtype), text_tokens,
+                            encoder_hidden_states is not None)
+
+    @staticmethod
+    def _output(attn: nn.Module, hidden_states: Tensor, text_tokens: int, has_text: bool):
+        """The stock processor's end: Flux's single-stream blocks project outside the attention."""
+        if not has_text:
             return hidden_states
-        text_out, image_out = hidden_states.split_with_sizes([text_tokens, image_tokens], dim=1)
+        text_out, image_out = hidden_states[:, :text_tokens], hidden_states[:, text_tokens:]
         image_out = attn.to_out[1](attn.to_out[0](image_out.contiguous()))
         text_out = attn.to_add_out(text_out.contiguous())
         return image_out, text_out
