@@ -660,3 +660,21 @@ def test_gpu_fused_flux2_attention_matches_the_stock_processors():
                   img_ids=img_ids, txt_ids=torch.zeros(64, 4, device="cuda"), return_dict=False)
     _, got, want = run_fused_and_stock(model, inputs, 4)
     assert cos(got, want) > 0.9999
+
+
+@torch.no_grad()
+def test_gpu_fused_z_image_attention_matches_the_stock_processor():
+    # two samples with prompts of different lengths: a rotary table each
+    diffusers = pytest.importorskip("diffusers")
+    from attention_prep_helpers import run_fused_and_stock
+
+    torch.manual_seed(0)
+    model = diffusers.ZImageTransformer2DModel(
+        all_patch_size=(2,), all_f_patch_size=(1,), in_channels=16, dim=512, n_layers=2, n_refiner_layers=1, n_heads=4,
+        n_kv_heads=4, cap_feat_dim=256, axes_dims=[32, 48, 48], axes_lens=[256, 64, 64]).to("cuda", torch.bfloat16).eval()
+    inputs = dict(x=[torch.randn(16, 1, 64, 64, device="cuda", dtype=torch.bfloat16) for _ in range(2)],
+                  t=torch.tensor([0.5, 0.3], device="cuda"),
+                  cap_feats=[torch.randn(n, 256, device="cuda", dtype=torch.bfloat16) for n in (32, 77)],
+                  return_dict=False)
+    _, got, want = run_fused_and_stock(model, inputs, 4)
+    assert cos(torch.cat([g.flatten() for g in got]), torch.cat([w.flatten() for w in want])) > 0.9999

@@ -157,3 +157,24 @@ def test_a_quantized_layer_shows_diffusers_an_int8_parameter():
     assert model.dtype == BF16
     lin.to(torch.float16)  # a cast leaves the int8 weight alone
     assert lin.weight.dtype == torch.int8
+
+
+@torch.no_grad()
+def test_quantize_is_a_drop_in_on_z_image():
+    # Z-Image takes and returns lists (one tensor a sample, prompts of their own lengths)
+    cls = getattr(diffusers, "ZImageTransformer2DModel", None)
+    if cls is None:
+        pytest.skip(f"diffusers {diffusers.__version__} has no ZImageTransformer2DModel")
+    torch.manual_seed(0)
+    model = cls(all_patch_size=(2,), all_f_patch_size=(1,), in_channels=16, dim=192, n_layers=2, n_refiner_layers=1,
+                n_heads=4, n_kv_heads=4, cap_feat_dim=64, axes_dims=[16, 16, 16], axes_lens=[64, 32, 32]).to(BF16).eval()
+    quantized = copy.deepcopy(model)
+    report = quantize_(quantized, min_features=32)
+    assert len(report.quantized) >= 20 and any(name.endswith("feed_forward.w2") for name in report.quantized)
+    x = dict(x=[torch.randn(16, 1, 16, 16, dtype=BF16), torch.randn(16, 1, 16, 16, dtype=BF16)], t=torch.tensor([0.5, 0.3]),
+             cap_feats=[torch.randn(8, 64, dtype=BF16), torch.randn(13, 64, dtype=BF16)], return_dict=False)
+    ref, out = model(**x)[0], quantized(**x)[0]
+    assert [o.shape for o in out] == [r.shape for r in ref]
+    ref, out = torch.cat([r.float().flatten() for r in ref]), torch.cat([o.float().flatten() for o in out])
+    assert torch.isfinite(out).all()
+    assert torch.nn.functional.cosine_similarity(out, ref, dim=0).item() > 0.999

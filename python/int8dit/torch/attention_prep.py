@@ -14,6 +14,8 @@ Some processors of diffusers spend more on the tensors' way into attention than 
   (``QwenAttentionPrepProcessor``, int8dit.torch.qwen_attention);
 - Attention's HunyuanVideoAttnProcessor2_0 (HunyuanVideo): as Flux's, the text tokens after the video
   tokens (``HunyuanVideoAttentionPrepProcessor``, int8dit.torch.hunyuan_video_attention);
+- Attention's ZSingleStreamAttnProcessor (Z-Image): per-head q/k RMSNorm and a complex rotation with
+  one table per sample (``ZImageAttentionPrepProcessor``, int8dit.torch.z_image_attention);
 - WanAttention's WanAttnProcessor (Wan 2.1 / 2.2): the rotary embedding alone, its q/k norm being one
   across the heads (``WanRotaryProcessor``, int8dit.torch.wan_attention).
 
@@ -32,13 +34,15 @@ from .hunyuan_video_attention import HunyuanVideoAttentionPrepProcessor
 from .joint_attention import JointAttentionPrepProcessor
 from .qwen_attention import QwenAttentionPrepProcessor
 from .wan_attention import WanRotaryProcessor
+from .z_image_attention import ZImageAttentionPrepProcessor
 
 # The stock processors by class name (diffusers need not be imported to match them), and what replaces them.
 _REPLACEMENTS = {"FluxAttnProcessor": FluxQKNormRopeProcessor, "JointAttnProcessor2_0": JointAttentionPrepProcessor,
                  "QwenDoubleStreamAttnProcessor2_0": QwenAttentionPrepProcessor,
                  "HunyuanVideoAttnProcessor2_0": HunyuanVideoAttentionPrepProcessor,
                  "WanAttnProcessor": WanRotaryProcessor, "Flux2AttnProcessor": Flux2QKNormRopeProcessor,
-                 "Flux2ParallelSelfAttnProcessor": Flux2ParallelQKNormRopeProcessor}
+                 "Flux2ParallelSelfAttnProcessor": Flux2ParallelQKNormRopeProcessor,
+                 "ZSingleStreamAttnProcessor": ZImageAttentionPrepProcessor}
 _FUSED = tuple(set(_REPLACEMENTS.values()))
 
 

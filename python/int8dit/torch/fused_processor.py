@@ -4,6 +4,7 @@ attention backend settings diffusers keeps on a processor; the count of fused ca
 whether a call may take the fused path at all."""
 from __future__ import annotations
 
+import weakref
 from typing import Optional
 
 import torch
@@ -100,3 +101,21 @@ def write_heads(rows: Tensor, target: Tensor, norm=None, rotary=None, rope_offse
         return
     eps, weight = norm if norm is not None else (0.0, None)
     qk_norm_rope(rows, weight, eps, rotary, out=target, rope_offset=rope_offset, normalize=norm is not None)
+
+
+class ComplexRotaryTables:
+    """The kernel's cos/sin [..., S, D] fp32 of a complex rotary table [..., S, D/2] (a complex product
+    per pair is the kernel's pair rotation with cos = Re and sin = Im on both elements), remembered for
+    the last table object seen: a model makes one table a forward and every block reuses it."""
+
+    def __init__(self):
+        self._source = None  # weakref to the table the kernel's were made from
+        self._tables = None
+
+    def of(self, freqs: Tensor):
+        if self._source is not None and self._source() is freqs:
+            return self._tables
+        cos = freqs.real.float().repeat_interleave(2, dim=-1).contiguous()
+        sin = freqs.imag.float().repeat_interleave(2, dim=-1).contiguous()
+        self._source, self._tables = weakref.ref(freqs), (cos, sin)
+        return self._tables

@@ -19,29 +19,12 @@ kernel's two products and sum, up to how PyTorch's complex multiply contracts th
 """
 from __future__ import annotations
 
-import weakref
 from typing import Optional
 
 import torch
 from torch import Tensor, nn
 
-from .fused_processor import FusedProcessor, head_norm, write_heads
-
-
-class _RotaryTables:
-    """cos/sin [S, D] fp32 of a complex freqs table [S, D/2], remembered for the last table object seen."""
-
-    def __init__(self):
-        self._source = None  # weakref to the freqs tensor the tables were made from
-        self._tables = None
-
-    def of(self, freqs: Tensor):
-        if self._source is not None and self._source() is freqs:
-            return self._tables
-        cos = freqs.real.float().repeat_interleave(2, dim=-1).contiguous()
-        sin = freqs.imag.float().repeat_interleave(2, dim=-1).contiguous()
-        self._source, self._tables = weakref.ref(freqs), (cos, sin)
-        return self._tables
+from .fused_processor import ComplexRotaryTables, FusedProcessor, head_norm, write_heads
 
 
 class QwenAttentionPrepProcessor(FusedProcessor):
@@ -51,7 +34,7 @@ class QwenAttentionPrepProcessor(FusedProcessor):
 
     def __init__(self, fallback):
         super().__init__(fallback, dispatch=True)
-        self._image_tables, self._text_tables = _RotaryTables(), _RotaryTables()
+        self._image_tables, self._text_tables = ComplexRotaryTables(), ComplexRotaryTables()
 
     def _fits(self, attn: nn.Module, hidden_states: Tensor, encoder_hidden_states: Optional[Tensor],
               attention_mask, image_rotary_emb) -> bool:

@@ -1,7 +1,8 @@
-"""int8dit.fuse_attention_prep on FLUX.2 (CPU tensors through the C++ reference): its double-stream
-attention (per-head q/k RMSNorm, text/image join, rotation over the joined sequence, both output
-projections) and its single-stream parallel attention (q/k/v and the MLP input from one projection),
-bf16 and int8dit-quantized, against the stock processors. Skips without PyTorch or diffusers."""
+"""int8dit.fuse_attention_prep on FLUX.2 and Z-Image (CPU tensors through the C++ reference), bf16 and
+int8dit-quantized, against the stock processors: FLUX.2's double-stream attention (per-head q/k
+RMSNorm, text/image join, rotation over the joined sequence, both output projections) and its
+single-stream parallel attention (q/k/v and the MLP input from one projection); Z-Image's per-head
+q/k RMSNorm and complex rotation with one table per sample. Skips without PyTorch or diffusers."""
 import copy
 
 import pytest
@@ -11,10 +12,11 @@ from helpers import torch_or_skip
 torch = torch_or_skip()
 diffusers = pytest.importorskip("diffusers", reason="diffusers is not installed (scripts/setup.sh pins it)")
 
-from attention_prep_helpers import perturb_qk_norm_weights, run_fused_and_stock  # noqa: E402
+from attention_prep_helpers import assert_follows, perturb_qk_norm_weights, run_fused_and_stock  # noqa: E402
 from int8dit.torch import quantize_  # noqa: E402
 from int8dit.torch.attention_prep import attention_prep_applies  # noqa: E402
 from int8dit.torch.flux2_attention import Flux2ParallelQKNormRopeProcessor, Flux2QKNormRopeProcessor  # noqa: E402
+from int8dit.torch.z_image_attention import ZImageAttentionPrepProcessor  # noqa: E402
 
 BF16 = torch.bfloat16
 # 1 double-stream and 2 single-stream blocks, 4 heads of 32, FLUX.2's four rotary axes
@@ -96,3 +98,64 @@ def test_an_attention_without_a_text_stream_still_projects_its_output():
 def test_attention_prep_applies_counts_flux2s_attentions():
     model = diffusers.Flux2Transformer2DModel(**FLUX2)
     assert attention_prep_applies(model) == 3
+
+
+# Z-Image: 1 noise refiner, 1 context refiner and 2 main blocks, 4 heads of 32
+Z_IMAGE = dict(all_patch_size=(2,), all_f_patch_size=(1,), in_channels=16, dim=128, n_layers=2, n_refiner_layers=1,
+               n_heads=4, n_kv_heads=4, cap_feat_dim=64, axes_dims=[8, 12, 12], axes_lens=[64, 32, 32])
+
+
+def z_image_inputs():
+    # two samples with prompts of different lengths: each sample's tokens have positions of their own
+    return dict(x=[torch.randn(16, 1, 16, 16, dtype=BF16), torch.randn(16, 1, 16, 16, dtype=BF16)],
+                t=torch.tensor([0.5, 0.3]), cap_feats=[torch.randn(8, 64, dtype=BF16), torch.randn(13, 64, dtype=BF16)],
+                return_dict=False)
+
+
+def flat(outputs):
+    return torch.cat([o.float().flatten() for o in outputs])
+
+
+@pytest.mark.parametrize("quantized", [False, True])
+@torch.no_grad()
+def test_z_image_processor_matches_the_stock_one(quantized):
+    torch.manual_seed(0)
+    model = diffusers.ZImageTransformer2DModel(**Z_IMAGE).to(BF16).eval()
+    if quantized:
+        quantize_(model, min_features=32)
+    # With the norms' initial unit weights the roundings agree, and the forward (projections, per-sample
+    # rotation, masks, output) is the stock one bit for bit.
+    fused, got, want = run_fused_and_stock(model, z_image_inputs(), 4)
+    assert isinstance(fused.layers[0].attention.processor, ZImageAttentionPrepProcessor)
+    assert torch.equal(flat(got), flat(want))
+    # Trained weights: diffusers' RMSNorm rounds x * rstd to bf16 before the weight, the kernel once after
+    # it; an ulp on most elements of q and k, through four blocks.
+    perturb_qk_norm_weights(model)
+    _, got, want = run_fused_and_stock(model, z_image_inputs(), 4)
+    assert_follows(flat(got), flat(want), 0.01, min_cosine=0.9999)
+
+
+@torch.no_grad()
+def test_one_z_image_attention_rotates_each_sample_with_its_own_table():
+    torch.manual_seed(9)
+    model = diffusers.ZImageTransformer2DModel(**Z_IMAGE).to(BF16).eval()
+    perturb_qk_norm_weights(model)
+    stock = model.layers[0].attention
+    fused = copy.deepcopy(stock)
+    fused.processor = ZImageAttentionPrepProcessor(fused.processor)
+    x = torch.randn(2, 40, 128, dtype=BF16) * 3
+    freqs = torch.polar(torch.ones(2, 40, 16), torch.rand(2, 40, 16) * 6.3)  # a table per sample
+    want = stock(x, freqs_cis=freqs)
+    got = fused(x, freqs_cis=freqs)
+    assert fused.processor.fused_calls == 1
+    assert (got.float() - want.float()).abs().max().item() <= 0.02 * want.float().abs().max().item()
+    # one table for the batch takes one call for both samples, with the same result as two equal tables
+    one = freqs[:1]
+    assert torch.equal(fused(x, freqs_cis=one), fused(x, freqs_cis=one.expand(2, -1, -1).clone()))
+    # (the check can fail: the first sample's table for both)
+    bad = fused(x, freqs_cis=torch.cat([freqs[:1], freqs[:1]]))
+    assert (bad[1].float() - want[1].float()).abs().max().item() > 0.05 * want.float().abs().max().item()
+
+
+def test_attention_prep_applies_counts_z_images_attentions():
+    assert attention_prep_applies(diffusers.ZImageTransformer2DModel(**Z_IMAGE)) == 4
