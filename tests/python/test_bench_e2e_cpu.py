@@ -247,6 +247,24 @@ def test_build_keeps_the_modules_a_class_keeps_in_fp32_and_the_video_model_is_op
     assert model.proj_out.weight.dtype == torch.bfloat16
     # the published config builds (shapes only checked here), and only by name
     wan = MODELS["wan2_1_1_3b_480p"]
-    assert not wan.default and all(case.default for name, case in MODELS.items() if name != wan.name)
+    defaults = {name for name, case in MODELS.items() if case.default}
+    assert defaults == {"flux_dev_1024", "flux_dev_768", "sd3_medium_1024", "pixart_sigma_1024", "dit_xl_2_512"}
     latent = wan.inputs(torch, "cpu", torch.bfloat16)["hidden_states"]
     assert tuple(latent.shape) == (1, 16, 21, 60, 104)  # 21 x 30 x 52 = 32760 tokens after the 1x2x2 patches
+
+
+def test_accuracy_takes_a_list_output_and_the_z_image_case_builds_its_inputs():
+    """Z-Image takes and returns lists, one tensor a sample: the accuracy figures join them."""
+    from int8dit.bench.e2e import accuracy
+    from int8dit.bench.models import MODELS
+
+    ref = [torch.randn(16, 1, 8, 8), torch.randn(16, 1, 4, 4)]
+    near = [r + 1e-3 * torch.randn_like(r) for r in ref]
+    got = accuracy(torch, near, ref)
+    assert got["cosine_vs_bf16"] > 0.999 and got["finite"]
+    assert accuracy(torch, [ref[0], -ref[1]], ref)["cosine_vs_bf16"] < 0.9  # the second sample counts too
+    case = MODELS["z_image_turbo_1024"]
+    inputs = case.inputs(torch, "cpu", torch.bfloat16)
+    assert not case.default
+    assert [tuple(x.shape) for x in inputs["x"]] == [(16, 1, 128, 128)]  # 64 x 64 patches of 2 x 2: 4096 tokens
+    assert [tuple(c.shape) for c in inputs["cap_feats"]] == [(256, 2560)]

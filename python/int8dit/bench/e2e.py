@@ -211,8 +211,16 @@ def replayed_forward(model, inputs: dict):
     return forward
 
 
+def flat_output(torch, out):
+    """A forward's output as one fp32 vector: a tensor, or a list of tensors (one a sample, as Z-Image
+    returns them)."""
+    if isinstance(out, (list, tuple)):
+        return torch.cat([o.float().flatten() for o in out])
+    return out.float().flatten()
+
+
 def accuracy(torch, out, ref) -> dict:
-    a, b = out.float().flatten(), ref.float().flatten()
+    a, b = flat_output(torch, out), flat_output(torch, ref)
     return {"cosine_vs_bf16": torch.nn.functional.cosine_similarity(a, b, dim=0).item(),
             "rel_error_vs_bf16": ((a - b).norm() / b.norm()).item(),
             "finite": bool(torch.isfinite(a).all().item())}

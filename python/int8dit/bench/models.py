@@ -34,6 +34,10 @@ WAN21_T2V_1_3B = dict(added_kv_proj_dim=None, attention_head_dim=128, cross_attn
                       freq_dim=256, image_dim=None, in_channels=16, num_attention_heads=12, num_layers=30,
                       out_channels=16, patch_size=(1, 2, 2), qk_norm="rms_norm_across_heads", rope_max_seq_len=1024,
                       text_dim=4096)
+# Tongyi-MAI/Z-Image-Turbo, transformer/config.json (the keys that differ from diffusers' defaults,
+# which are this model's)
+Z_IMAGE_TURBO = dict(all_patch_size=(2,), all_f_patch_size=(1,), in_channels=16, dim=3840, n_layers=30,
+                     n_refiner_layers=2, n_heads=30, n_kv_heads=30, cap_feat_dim=2560, axes_dims=[32, 48, 48])
 
 
 @dataclass
@@ -100,6 +104,18 @@ def _wan_inputs(frames: int, height: int, width: int):
     return make
 
 
+def _z_image_inputs(side: int, text_tokens: int):
+    """Z-Image's inputs: lists of one sample (a latent image [16, 1, side/8, side/8] and its prompt's
+    Qwen3 features), as its pipeline passes them."""
+    def make(torch, device, dtype):
+        g = torch.Generator(device=device).manual_seed(0)
+        return dict(x=[torch.randn(16, 1, side // 8, side // 8, generator=g, device=device, dtype=dtype)],
+                    t=torch.tensor([0.5], device=device),
+                    cap_feats=[torch.randn(text_tokens, 2560, generator=g, device=device, dtype=dtype)],
+                    return_dict=False)
+    return make
+
+
 MODELS = {
     "flux_dev_1024": ModelCase("flux_dev_1024", "FluxTransformer2DModel", FLUX_DEV, "black-forest-labs/FLUX.1-dev",
                                "1024x1024: 4096 image + 512 text tokens, batch 1", _flux_inputs(4096)),
@@ -117,6 +133,10 @@ MODELS = {
                                   "Wan-AI/Wan2.1-T2V-1.3B-Diffusers",
                                   "832x480, 81 frames: 32760 video tokens, 512 text tokens, batch 1",
                                   _wan_inputs(81, 480, 832), default=False),
+    "z_image_turbo_1024": ModelCase("z_image_turbo_1024", "ZImageTransformer2DModel", Z_IMAGE_TURBO,
+                                    "Tongyi-MAI/Z-Image-Turbo",
+                                    "1024x1024: 4096 image + 256 text tokens, batch 1 (the Turbo model runs "
+                                    "without guidance)", _z_image_inputs(1024, 256), default=False),
 }
 
 
