@@ -95,6 +95,14 @@ def eager_op(op, k, torch, F, batches=1):
         # Flux's single-stream block: proj_out(cat([attention, GELU(proj_mlp)], -1)), the first K / 5 columns
         # as they are.
         return lambda x: quantize(torch.cat([x[:, :k // 5], F.gelu(x[:, k // 5:], approximate="tanh")], -1), torch)
+    if op == "swiglu_quantize":
+        # Z-Image's FeedForward: F.silu(w1 x) * w3 x (x here is w1's output; w3's, one fixed tensor per shape)
+        ups = {}
+
+        def swiglu(x):
+            up = ups.setdefault(x.shape, torch.randn(x.shape, device=dev, dtype=x.dtype))
+            return quantize(F.silu(x) * up, torch)
+        return swiglu
     raise ValueError(f"no eager equivalent for {op}")
 
 
@@ -126,7 +134,7 @@ def measure(report):
         "method": "PyTorch eager on the same GPU (CUDA events, median of 10 batches of 5 calls, inputs rotating "
                   "over >= 256 MB): quantize = x.abs().amax(-1) / 127, round(x / scale).clamp(-127, 127).to(int8), "
                   "after F.layer_norm * (1 + scale) + shift, diffusers RMSNorm, F.gelu(approximate='tanh'), or "
-                  "torch.cat of a slice and F.gelu of the rest; qk_norm_rope against F.rms_norm and diffusers' "
+                  "torch.cat of a slice and F.gelu of the rest, or F.silu(gate) * up; qk_norm_rope against F.rms_norm and diffusers' "
                   "rotation formula in fp32; join_heads against .transpose(1, 2).contiguous(); gated_add against torch.addcmul with the gate "
                   "broadcast over the tokens (its update tensor the same every call)",
         "torch": torch.__version__,

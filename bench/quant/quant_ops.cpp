@@ -47,6 +47,9 @@ std::vector<OpCase> dit_cases() {
   for (const int64_t batches : {1, 8}) cases.push_back({"layernorm_modulate_quantize", 8192, 1152, batches});
   // Flux's single-stream proj_out input at 1024 px: [attention (3072) | GELU(proj_mlp) (12288)].
   cases.push_back({"concat_gelu_quantize", 4608, 15360});
+  // A gated MLP's second-linear input, silu(w1 x) * w3 x, from the two GEMM outputs: Z-Image's
+  // feed-forward at 1024 px (4096 image + 512 text tokens, 10240 wide).
+  cases.push_back({"swiglu_quantize", 4608, 10240});
   // A block's gated residual update fused into its MLP's norm (h = h + gate * attention, written, then
   // the norm; no y where the MLP takes the int8 rows straight, as the blocks run it since a71d998, and
   // with y where it does not): DiT-XL/2 (8 images) and Flux's image stream.
@@ -86,6 +89,7 @@ OpResult run_op_case(const OpCase& c) {
   const bool gated_add = c.op == "gated_add";
   const bool qk_rope = c.op == "qk_norm_rope";
   const bool join = c.op == "join_heads";
+  const bool swiglu = c.op == "swiglu_quantize";
   constexpr int64_t kHeadDim = 128;  // qk_norm_rope: Flux's heads
   constexpr int64_t kJoinHeadDim = 64;  // join_heads: SD3's
   const size_t mk = static_cast<size_t>(c.m * c.k);
@@ -94,6 +98,7 @@ OpResult run_op_case(const OpCase& c) {
   r.bytes = gated_add ? 3 * 2.0 * mk + 2.0 * c.k * c.batches  // x and the update read, the sum written, the gates
             : qk_rope ? 2 * 2.0 * mk + 2.0 * kHeadDim + 2 * 4.0 * kHeadDim * c.m  // x, out, weight, cos and sin rows
             : join    ? 2 * 2.0 * mk                                               // x read, out written
+            : swiglu  ? 2 * 2.0 * mk + mk + 4.0 * c.m                              // gate and up read, q and scales
                       : 2.0 * mk + mk + 4.0 * c.m + (with_y ? 2.0 * mk : 0.0);
   if (smooth) r.bytes += 4.0 * c.k;
   if (c.op.rfind("layernorm", 0) == 0) r.bytes += 2.0 * 2 * c.k * c.batches;  // each batch element's shift and scale
@@ -107,7 +112,7 @@ OpResult run_op_case(const OpCase& c) {
     bufs[s].q = device_alloc<int8_t>(mk);
     bufs[s].scale = device_alloc<float>(static_cast<size_t>(c.m));
     if (with_y) bufs[s].y = device_alloc<uint16_t>(mk);
-    if (residual || gated_add || qk_rope || join) {
+    if (residual || gated_add || qk_rope || join || swiglu) {
       bufs[s].update = device_alloc<uint16_t>(mk);
       bufs[s].x_out = device_alloc<uint16_t>(mk);
       fill_bf16(bufs[s].update, mk, 4321u + s);
@@ -168,6 +173,11 @@ OpResult run_op_case(const OpCase& c) {
       p.rows = c.m, p.cols = c.k, p.x = b.x, p.ldx = c.k, p.eps = 1e-6f, p.weight = mod;
       p.q = b.q, p.ldq = c.k, p.scale = b.scale;
       require_ok(int8dit::rmsnorm_quantize(p, nullptr), c.op);
+    } else if (swiglu) {  // gate: the set's x, up: its update buffer
+      int8dit::SwigluQuantizeParams p;
+      p.rows = c.m, p.cols = c.k, p.gate = b.x, p.ld_gate = c.k, p.up = b.update, p.ld_up = c.k;
+      p.q = b.q, p.ldq = c.k, p.scale = b.scale;
+      require_ok(int8dit::swiglu_quantize(p, nullptr), c.op);
     } else if (c.op == "concat_gelu_quantize") {
       // The two inputs share the set's x buffer: a [M, K / 5] first, then h [M, K - K / 5].
       int8dit::ConcatGeluQuantizeParams p;

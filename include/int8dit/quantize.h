@@ -142,16 +142,40 @@ struct ConcatGeluQuantizeParams {
   float* scale = nullptr;       // [rows] fp32
 };
 
+// SwiGLU, then quantization: the second linear's input of a gated MLP (FLUX.2's feed-forward, Z-Image's
+// w2), which in PyTorch is a SiLU pass, a product pass and the linear's own quantization pass. Here one
+// pass reads both inputs once:
+//   v_k = silu(gate_k) * up_k,   silu(g) = g / (1 + e^-g)       (in fp32; the product is not rounded)
+// gate and up are two GEMM outputs, or the two halves of one ([rows, 2 cols], gate first: ld = 2 cols).
+// GPU: the vector kernels only: cols % 8 == 0 and <= 16384, gate, up and their strides 16-byte loads,
+// q and ldq 8-byte stores, smooth (if any) 16-byte aligned; other layouts are refused with
+// kNotSupported before anything runs (the CPU reference takes any).
+struct SwigluQuantizeParams {
+  int64_t rows = 0;
+  int64_t cols = 0;             // of gate, up and q
+  const void* gate = nullptr;   // [rows, cols], row stride ld_gate: SiLU applied
+  int64_t ld_gate = 0;          // >= cols
+  const void* up = nullptr;     // [rows, cols], row stride ld_up
+  int64_t ld_up = 0;            // >= cols
+  DType x_type = DType::kBF16;  // of gate and up: kBF16 or kFP16
+  const float* smooth = nullptr;  // optional SmoothQuant divisor s_k [cols]
+  int8_t* q = nullptr;          // [rows, cols], row stride ldq
+  int64_t ldq = 0;              // >= cols
+  float* scale = nullptr;       // [rows] fp32
+};
+
 // GPU entry points (device pointers). Every argument is checked before anything is launched, so
 // on an error nothing is written.
 Status layernorm_modulate_quantize(const LayerNormModulateQuantizeParams& p, cudaStream_t stream);
 Status rmsnorm_quantize(const RmsNormQuantizeParams& p, cudaStream_t stream);
 Status gelu_quantize(const GeluQuantizeParams& p, cudaStream_t stream);
 Status concat_gelu_quantize(const ConcatGeluQuantizeParams& p, cudaStream_t stream);
+Status swiglu_quantize(const SwigluQuantizeParams& p, cudaStream_t stream);
 
 Status validate(const LayerNormModulateQuantizeParams& p);
 Status validate(const RmsNormQuantizeParams& p);
 Status validate(const GeluQuantizeParams& p);
 Status validate(const ConcatGeluQuantizeParams& p);
+Status validate(const SwigluQuantizeParams& p);
 
 }  // namespace int8dit

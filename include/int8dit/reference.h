@@ -24,6 +24,7 @@ Status layernorm_modulate_quantize(const LayerNormModulateQuantizeParams& p);
 Status rmsnorm_quantize(const RmsNormQuantizeParams& p);
 Status gelu_quantize(const GeluQuantizeParams& p);
 Status concat_gelu_quantize(const ConcatGeluQuantizeParams& p);
+Status swiglu_quantize(const SwigluQuantizeParams& p);
 
 // The W8A8 GEMM with its epilogue, bit-exact int32 and once-rounded scaled outputs (round to
 // nearest even). Multithreaded over rows of the output. Ignores workspace. Validation is

@@ -88,11 +88,11 @@ def save_quantized(model, path: str) -> None:
 
 
 def load_quantized(model, path: str, device=None, strict: bool = True, share_inputs: bool = True,
-                   fuse_gelu: bool = True, fuse_norms: bool = True):
+                   fuse_gelu: bool = True, fuse_norms: bool = True, fuse_swiglu: bool = False):
     """Load a checkpoint written by save_quantized into ``model``, an unquantized skeleton of the same
     architecture: the layers the file lists become int8dit Linear modules, then every tensor is
     loaded (``strict``: the file and the model hold exactly the same tensors), then the model gets
-    quantize_'s rewrites (``share_inputs``, ``fuse_gelu``, ``fuse_norms``: the same switches, the same
+    quantize_'s rewrites (``share_inputs``, ``fuse_gelu``, ``fuse_norms``, ``fuse_swiglu``: the same switches, the same
     defaults; they change no tensor). Returns ``model``."""
     import torch
     from safetensors import safe_open
@@ -134,5 +134,6 @@ def load_quantized(model, path: str, device=None, strict: bool = True, share_inp
                           f"{'...' if len(result.unexpected_keys) > 5 else ''}")
     from .torch.quantize import QuantizeReport, apply_fusions
 
-    apply_fusions(model, QuantizeReport(), share_inputs=share_inputs, fuse_gelu=fuse_gelu, fuse_norms=fuse_norms)
+    apply_fusions(model, QuantizeReport(), share_inputs=share_inputs, fuse_gelu=fuse_gelu, fuse_norms=fuse_norms,
+                  fuse_swiglu=fuse_swiglu)
     return model

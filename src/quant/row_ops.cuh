@@ -220,6 +220,44 @@ struct GeluTanhOp {
   __device__ float apply1(int64_t, float x) const { return gelu(x); }
 };
 
+// swiglu_quantize: v = silu(gate) * up, the gated MLP's second-linear input (quantize.h). The kernels
+// read gate as their x and fetch up's vectors with it (kTransformsInput): the product never exists in
+// memory. silu(g) = g / (1 + 2^(-g log2 e)) with ex2.approx and a fast divide, as GELU above: a few
+// ulp, memory-bound (2^a overflows to +inf for g < -88, and g / inf = -0, silu's limit). Vector kernels
+// only (the entry point refuses other layouts).
+template <typename T>
+struct SwigluOp {
+  static constexpr int kStatPasses = 0;
+  static constexpr int kChannelVec4s = 0;
+  static constexpr bool kTransformsInput = true;
+  static constexpr float kNegLog2e = -1.4426950408889634f;
+  const T* up = nullptr;  // [rows, cols], row stride ld_up
+  int64_t ld_up = 0;
+  __device__ static float silu(float g) {
+    float p;  // 2^(-g log2 e) = e^-g
+    asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(p) : "f"(g * kNegLog2e));
+    return __fdividef(g, 1.0f + p);
+  }
+  __device__ bool begin_row(int64_t) { return false; }
+  __device__ float stat_term(int, float) const { return 0.0f; }
+  __device__ void end_pass(int, float) {}
+  // up's elements k..k + 7 of a row, as loaded (evict-first: read once).
+  __device__ uint4 fetch8(int64_t row, int64_t k) const {
+    return __ldcs(reinterpret_cast<const uint4*>(up + row * ld_up + k));
+  }
+  __device__ void begin_transform(int64_t) {}
+  // v (gate's elements k..k + 7) becomes silu(gate) * up, in fp32 (not rounded to T: what is quantized).
+  __device__ void transform8(int, float (&v)[kVecElems], uint4 up8) const {
+    float u[kVecElems];
+    unpack8<T>(up8, u);
+#pragma unroll
+    for (int e = 0; e < kVecElems; ++e) v[e] = silu(v[e]) * u[e];
+  }
+  __device__ void store_transformed8(int, const float (&)[kVecElems]) const {}  // nothing to write back
+  __device__ void apply8(int, float (&)[kVecElems]) const {}
+  __device__ float apply1(int64_t, float x) const { return x; }
+};
+
 // concat_gelu_quantize: the row [a | GELU(h)] of Flux's single-stream proj_out, read from two inputs.
 // The kernels read a as their x; an op with kSecondInput tells them where each element lives
 // (element(), row_kernels.cuh), so that the concatenation is never written. The vector kernels run

@@ -149,4 +149,27 @@ Status validate(const ConcatGeluQuantizeParams& p) {
   return Status::Ok();
 }
 
+Status validate(const SwigluQuantizeParams& p) {
+  const std::string o = "swiglu_quantize: ";
+  if (p.rows < 0 || p.cols < 0)
+    return invalid(o + "negative size rows = " + str(p.rows) + ", cols = " + str(p.cols) + ": sizes must be >= 0");
+  if (p.cols == 0) return invalid(o + "cols = 0: there is nothing to quantize in a row; cols must be > 0");
+  if (Status st = validate_row_count(p.rows, "swiglu_quantize"); !st.ok()) return st;
+  if (p.cols > kMaxInputCols) return invalid(o + "cols = " + str(p.cols) + " must be <= " + str(kMaxInputCols));
+  if (p.x_type != DType::kBF16 && p.x_type != DType::kFP16)
+    return invalid(o + "input type " + to_string(p.x_type) + " is not supported: use bf16 or fp16");
+  if (p.ld_gate < p.cols)
+    return invalid(o + "ld_gate = " + str(p.ld_gate) + " is smaller than cols = " + str(p.cols) + ": ld_gate must be >= cols");
+  if (p.ld_up < p.cols)
+    return invalid(o + "ld_up = " + str(p.ld_up) + " is smaller than cols = " + str(p.cols) + ": ld_up must be >= cols");
+  if (p.ldq < p.cols)
+    return invalid(o + "ldq = " + str(p.ldq) + " is smaller than cols = " + str(p.cols) + ": ldq must be >= cols");
+  if (p.rows == 0) return Status::Ok();
+  if (!p.gate) return invalid(o + "gate (the input SiLU applies to) is null");
+  if (!p.up) return invalid(o + "up (the input the SiLU multiplies) is null");
+  if (!p.q) return invalid(o + "q (the int8 output) is null");
+  if (!p.scale) return invalid(o + "scale (the per-row fp32 output) is null");
+  return Status::Ok();
+}
+
 }  // namespace int8dit

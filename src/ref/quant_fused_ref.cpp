@@ -140,4 +140,20 @@ Status concat_gelu_quantize(const ConcatGeluQuantizeParams& p) {
   return quantize_values(v, p.rows, cols, p.smooth, p.q, p.ldq, p.scale);
 }
 
+Status swiglu_quantize(const SwigluQuantizeParams& p) {
+  Status st = validate(p);
+  if (!st.ok() || p.rows == 0) return st;
+  std::vector<float> v(static_cast<size_t>(p.rows * p.cols));
+  parallel_rows(p.rows, p.cols, [&](int64_t begin, int64_t end) {
+    for (int64_t r = begin; r < end; ++r) {
+      float* vr = v.data() + r * p.cols;
+      for (int64_t k = 0; k < p.cols; ++k) {
+        const double g = load16(p.gate, p.x_type, r * p.ld_gate + k);
+        vr[k] = static_cast<float>(g / (1.0 + std::exp(-g)) * load16(p.up, p.x_type, r * p.ld_up + k));
+      }
+    }
+  });
+  return quantize_values(v, p.rows, p.cols, p.smooth, p.q, p.ldq, p.scale);
+}
+
 }  // namespace int8dit::ref

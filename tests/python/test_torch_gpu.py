@@ -678,3 +678,41 @@ def test_gpu_fused_z_image_attention_matches_the_stock_processor():
                   return_dict=False)
     _, got, want = run_fused_and_stock(model, inputs, 4)
     assert cos(torch.cat([g.flatten() for g in got]), torch.cat([w.flatten() for w in want])) > 0.9999
+
+
+def test_gpu_swiglu_quantize_matches_the_cpu_reference():
+    # two inputs with strides of their own, and the halves of one projection (FLUX.2), bf16 and fp16
+    from int8dit.torch import swiglu_quantize
+
+    torch.manual_seed(0)
+    for dtype in (torch.bfloat16, torch.float16):
+        h = torch.randn(333, 2 * 10240, device="cuda", dtype=dtype)
+        up = torch.randn(333, 10240 + 8, device="cuda", dtype=dtype)[:, :10240]
+        smooth = torch.rand(10240, device="cuda") + 0.5
+        for gate, other, s in ((h[:, :10240], up, None), (h[:, :10240], h[:, 10240:], smooth)):
+            q, scale = swiglu_quantize(gate, other, s)
+            q_cpu, s_cpu = swiglu_quantize(gate.cpu(), other.cpu(), None if s is None else s.cpu())
+            assert_close_quantization(q.cpu(), scale.cpu(), q_cpu, s_cpu, off_by_one_fraction=1.001e-3)
+
+
+@torch.no_grad()
+def test_gpu_fused_swiglu_mlps_follow_the_unfused_quantized_z_image():
+    diffusers = pytest.importorskip("diffusers")
+    import copy
+
+    from int8dit.torch import SwigluMLP
+
+    torch.manual_seed(0)
+    model = diffusers.ZImageTransformer2DModel(
+        all_patch_size=(2,), all_f_patch_size=(1,), in_channels=16, dim=384, n_layers=2, n_refiner_layers=1, n_heads=4,
+        n_kv_heads=4, cap_feat_dim=256, axes_dims=[32, 32, 32], axes_lens=[256, 64, 64]).to("cuda", torch.bfloat16).eval()
+    unfused, fused = copy.deepcopy(model), copy.deepcopy(model)  # (hidden width 384 / 3 * 8 = 1024)
+    quantize_(unfused)
+    assert quantize_(fused, fuse_swiglu=True).swiglu_mlps == 4
+    assert isinstance(fused.layers[0].feed_forward, SwigluMLP)
+    inputs = dict(x=[torch.randn(16, 1, 64, 64, device="cuda", dtype=torch.bfloat16) for _ in range(2)],
+                  t=torch.tensor([0.5, 0.3], device="cuda"),
+                  cap_feats=[torch.randn(n, 256, device="cuda", dtype=torch.bfloat16) for n in (32, 77)],
+                  return_dict=False)
+    want, got = unfused(**inputs)[0], fused(**inputs)[0]
+    assert cos(torch.cat([g.flatten() for g in got]), torch.cat([w.flatten() for w in want])) > 0.9999

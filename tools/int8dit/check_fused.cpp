@@ -96,6 +96,15 @@ ConcatGeluQuantizeParams concat_params(const Operands& o, const Pointers& p) {
   return cp;
 }
 
+// silu(gate) * up with the activations as the gate and the residual update's operand as up (two inputs
+// of their own, as a gated MLP's two GEMM outputs are).
+SwigluQuantizeParams swiglu_params(const Operands& o, const Pointers& p) {
+  SwigluQuantizeParams sp;
+  sp.rows = o.m, sp.cols = o.k, sp.gate = p.x, sp.ld_gate = o.k, sp.up = p.update, sp.ld_up = o.k;
+  sp.x_type = DType::kBF16, sp.q = p.q, sp.ldq = o.k, sp.scale = p.scale;
+  return sp;
+}
+
 // DESIGN.md's tolerance for the fused producers: scales within 1e-5 relative, int8 values within 1 on
 // at most 0.1% of them. A NaN row's scale must be NaN and its int8 values the reference's (zeros)
 // exactly: there is no reduction order to differ in.
@@ -227,6 +236,15 @@ GpuResult check_fused_producers(const std::vector<uint16_t>& x, int64_t m, int64
       "[a | GELU(h)]", o, [&](const Pointers& p) { return concat_params(o, p); },
       [](const ConcatGeluQuantizeParams& p) { return ref::concat_gelu_quantize(p); },
       [](const ConcatGeluQuantizeParams& p) { return concat_gelu_quantize(p, nullptr); }, false, false));
+  if (k % 8 == 0 && k <= kMaxGatedResidualCols) {
+    note(check_op(
+        "silu(gate) * up", o, [&](const Pointers& p) { return swiglu_params(o, p); },
+        [](const SwigluQuantizeParams& p) { return ref::swiglu_quantize(p); },
+        [](const SwigluQuantizeParams& p) { return swiglu_quantize(p, nullptr); }, false, false));
+  } else {
+    std::printf("  --    %-34s not run: the GPU kernels take a multiple of 8 columns up to %lld, not K = %lld\n",
+                "silu(gate) * up", (long long)kMaxGatedResidualCols, (long long)k);
+  }
   return mismatch ? GpuResult::kMismatch : unavailable ? GpuResult::kUnavailable : GpuResult::kAgrees;
 }
 

@@ -14,6 +14,7 @@ from .mlp import GeluMLP, fuse_gelu_mlps
 from .ops import gemm_w8a8, linear, linear_w8a8, quantize_rows
 from .quantize import DIT_DEFAULT_EXCLUDE, DIT_MIN_FEATURES, QuantizeReport, quantize_, selected_linears
 from .qwen_attention import QwenAttentionPrepProcessor
+from .swiglu import PackedSwigluMLP, SwigluMLP, fuse_swiglu_mlps, swiglu_quantize
 from .weights import quantize_weight
 
 __all__ = [
@@ -26,7 +27,9 @@ __all__ = [
     "Linear",
     "LoraFusion",
     "QuantizeReport",
+    "PackedSwigluMLP",
     "QwenAttentionPrepProcessor",
+    "SwigluMLP",
     "concat_gelu_quantize",
     "cuda_graphs_of",
     "fuse_adaln_zero",
@@ -34,6 +37,7 @@ __all__ = [
     "fuse_flux_single_blocks",
     "fuse_gelu_mlps",
     "fuse_lora",
+    "fuse_swiglu_mlps",
     "gelu_quantize",
     "gemm_w8a8",
     "join_heads",
@@ -48,6 +52,7 @@ __all__ = [
     "rmsnorm_quantize",
     "selected_linears",
     "stop_cuda_graphs",
+    "swiglu_quantize",
     "unfuse_attention_prep",
     "use_cuda_graphs",
 ]

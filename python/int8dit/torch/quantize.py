@@ -38,6 +38,7 @@ class QuantizeReport:
     concat_gelu_blocks: int = 0  # Flux single-stream blocks whose proj_out reads [attention | GELU] as int8 (flux_single.py)
     fused_norms: int = 0  # adaLN-Zero norms whose output carries its quantization (adanorm.py)
     fused_blocks: int = 0  # DiT, PixArt, SD3 and Flux blocks whose inline modulated norms do the same (blocks.py)
+    swiglu_mlps: int = 0  # gated MLPs whose second linear reads int8 straight from the gate (swiglu.py)
 
     def __str__(self) -> str:
         lines = [f"int8dit: quantized {len(self.quantized)} linear layers, kept {len(self.skipped)} in float"]
@@ -50,6 +51,8 @@ class QuantizeReport:
             lines.append(f"  {self.fused_norms} adaLN-Zero norms quantize their output in the norm kernel")
         if self.fused_blocks:
             lines.append(f"  {self.fused_blocks} transformer blocks quantize their inline modulated norms' output")
+        if self.swiglu_mlps:
+            lines.append(f"  {self.swiglu_mlps} SwiGLU MLPs quantize the second linear's input in the gate kernel")
         lines += [f"  kept {name}: {why}" for name, why in self.skipped.items()]
         return "\n".join(lines)
 
@@ -98,7 +101,8 @@ def _set_submodule(model: nn.Module, name: str, new: nn.Module) -> None:
 def quantize_(model: nn.Module, include: Optional[Sequence[str]] = None,
               exclude: Optional[Sequence[str]] = DIT_DEFAULT_EXCLUDE, min_features: int = DIT_MIN_FEATURES,
               smoothing: Optional[Mapping[str, Tensor]] = None, verbose: bool = False,
-              share_inputs: bool = True, fuse_gelu: bool = True, fuse_norms: bool = True) -> QuantizeReport:
+              share_inputs: bool = True, fuse_gelu: bool = True, fuse_norms: bool = True,
+              fuse_swiglu: bool = False) -> QuantizeReport:
     """Replace, in place, every nn.Linear of ``model`` whose qualified name matches ``include`` (all when
     None) and no pattern of ``exclude`` (fnmatch patterns; DiT defaults), and whose features are at
     least ``min_features``, by an int8dit Linear. ``smoothing`` maps layer names to SmoothQuant factors
@@ -113,21 +117,24 @@ def quantize_(model: nn.Module, include: Optional[Sequence[str]] = None,
     ``fuse_norms``, diffusers' AdaLayerNormZero(Single) compute LayerNorm + modulation and the int8 rows
     of their output in one kernel, and the int8dit Linears reading that output run only their GEMMs
     (int8dit.torch.adanorm; the output is rounded once where PyTorch rounds three times), and so do
-    the modulated norms inside diffusers' DiT, PixArt, SD3 and Flux blocks (int8dit.torch.blocks)."""
+    the modulated norms inside diffusers' DiT, PixArt, SD3 and Flux blocks (int8dit.torch.blocks). With
+    ``fuse_swiglu``, Z-Image's and FLUX.2's gated MLPs run SiLU, the product and the second linear's
+    quantization in one kernel (int8dit.torch.swiglu; off by default until its kernel has run on a GPU)."""
     chosen, skipped = selected_linears(model, include, exclude, min_features)
     report = QuantizeReport(skipped=skipped)
     for name, module in chosen.items():
         smooth = smoothing.get(name) if smoothing else None
         _set_submodule(model, name, Linear.from_float(module, smooth=smooth))
         report.quantized.append(name)
-    apply_fusions(model, report, share_inputs=share_inputs, fuse_gelu=fuse_gelu, fuse_norms=fuse_norms)
+    apply_fusions(model, report, share_inputs=share_inputs, fuse_gelu=fuse_gelu, fuse_norms=fuse_norms,
+                  fuse_swiglu=fuse_swiglu)
     if verbose:
         print(report)
     return report
 
 
 def apply_fusions(model: nn.Module, report: QuantizeReport, share_inputs: bool = True, fuse_gelu: bool = True,
-                  fuse_norms: bool = True) -> QuantizeReport:
+                  fuse_norms: bool = True, fuse_swiglu: bool = False) -> QuantizeReport:
     """The rewrites quantize_ makes once the layers are int8dit Linears (load_quantized makes them too):
     sibling layers sharing one quantization of their input, GELU MLPs, Flux single-stream blocks and
     adaLN-Zero norms that quantize their own output. Counts what it did into ``report``."""
@@ -149,4 +156,8 @@ def apply_fusions(model: nn.Module, report: QuantizeReport, share_inputs: bool =
 
         report.fused_norms = fuse_adaln_zero(model)
         report.fused_blocks = fuse_block_norms(model)
+    if fuse_swiglu:
+        from .swiglu import fuse_swiglu_mlps
+
+        report.swiglu_mlps = fuse_swiglu_mlps(model)
     return report

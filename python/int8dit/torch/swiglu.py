@@ -1,0 +1,173 @@
+"""Gated (SwiGLU) MLPs whose second linear reads int8 straight from the gate.
+
+Newer DiTs use a gated MLP: ``w2(silu(w1(x)) * w3(x))`` (Z-Image's FeedForward) or the same with w1
+and w3 as the halves of one projection (FLUX.2's Flux2FeedForward: ``linear_out(silu(h[:, :H]) *
+h[:, H:])`` with ``h = linear_in(x)``). With int8dit Linears that is the first GEMM(s), a SiLU pass and
+a product pass that each write bf16, and the second linear's own quantization pass that reads the
+product back: on Z-Image at 1024 px (4608 tokens x 10240) ~0.5 GB of traffic a block that the data
+does not need. ``swiglu_quantize`` reads gate and up once and writes the int8 rows the second GEMM
+takes (one kernel, src/quant/swiglu_quantize.cu).
+
+``fuse_swiglu_mlps(model)`` (``quantize_(fuse_swiglu=True)``) gives those modules a forward that does
+so, keeping their children and state-dict keys. It takes the fused path where it computes the same
+function: inference (no input needing a gradient), the second linear an int8dit Linear, the hidden
+width a multiple of 8 of at most 16384 on the GPU (the row kernels' registers; FLUX.2-dev's 18432
+runs unfused), bf16 or fp16 activations. Anything else runs the original modules.
+
+Numerics: the unfused path rounds SiLU's output and the product to bf16 before quantizing; the fused
+one quantizes the fp32 product, so an int8 value may differ by one where those roundings cross a
+quantization step (as GeluMLP; tests/python/test_torch_swiglu.py bounds the output's difference).
+
+NOTE: new on 2026-12-05, **not yet run on a GPU**, hence off by default in quantize_.
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from .. import _C
+from .checks import check_smooth
+from .linear import Linear
+from .ops import (_DTYPES, _check_device, _current_stream, _ptr, _rows_and_scales_like, _rows_of, any_needs_grad,
+                  off_current_device, on_device_of, plain_eager_call, register_op)
+
+_FUSED_DTYPES = (torch.bfloat16, torch.float16)
+MAX_GPU_COLS = 16384  # the row kernels hold a row in registers: at most 16384 columns (quantize.h)
+
+
+def _gpu_rows(rows: Tensor, ld: int, k: int) -> tuple[Tensor, int]:
+    """rows (an [M, k] view with row stride ld) as the GPU kernel takes them: 16-byte aligned rows and
+    a row stride of a multiple of 8 elements; a contiguous copy where they are not."""
+    if rows.data_ptr() % 16 == 0 and ld % 8 == 0:
+        return rows, ld
+    return rows.reshape(-1, k).contiguous(), k
+
+
+def swiglu_quantize_impl(gate: Tensor, up: Tensor, smooth: Optional[Tensor] = None) -> tuple[Tensor, Tensor]:
+    op = "swiglu_quantize"
+    lead, dtype = gate.shape[:-1], gate.dtype
+    if gate.shape != up.shape or dtype != up.dtype or gate.get_device() != up.get_device():
+        raise ValueError(f"int8dit.{op}: gate is {gate.dtype} {tuple(gate.shape)} on {gate.device} and up {up.dtype} "
+                         f"{tuple(up.shape)} on {up.device}; they must match in shape, dtype and device")
+    if off_current_device(gate):
+        return on_device_of(gate, swiglu_quantize_impl, gate, up, smooth)
+    if not (gate.is_cuda or gate.is_cpu):
+        _check_device(gate, "gate")
+    if dtype not in _FUSED_DTYPES:
+        raise ValueError(f"int8dit.{op}: gate and up are {dtype}; they must be bfloat16 or float16")
+    k = gate.shape[-1]
+    if k == 0:
+        raise ValueError(f"int8dit.{op}: the inputs have no features; they need at least one")
+    cuda = gate.is_cuda
+    if cuda and (k % 8 or k > MAX_GPU_COLS):
+        raise ValueError(f"int8dit.{op}: {k} features: the GPU kernel takes a multiple of 8 up to {MAX_GPU_COLS}; "
+                         "compute F.silu(gate) * up and quantize that (int8dit.torch.quantize_rows)")
+    if smooth is not None:
+        check_smooth(op, smooth, k, gate)
+    g_rows, m, ld_gate = _rows_of(gate, k)
+    u_rows, _, ld_up = _rows_of(up, k)
+    if cuda:
+        g_rows, ld_gate = _gpu_rows(g_rows, ld_gate, k)
+        u_rows, ld_up = _gpu_rows(u_rows, ld_up, k)
+    q = torch.empty(gate.shape, dtype=torch.int8, device=gate.device)
+    qs = torch.empty(lead, dtype=torch.float32, device=gate.device)
+    if m > 0:
+        _C.raw.swiglu_quantize(not cuda, g_rows.data_ptr(), ld_gate, u_rows.data_ptr(), ld_up, _DTYPES[dtype], m, k,
+                               _ptr(smooth), q.data_ptr(), qs.data_ptr(), _current_stream(gate.device) if cuda else 0)
+    return q, qs
+
+
+register_op("swiglu_quantize", "(Tensor gate, Tensor up, Tensor? smooth=None) -> (Tensor, Tensor)",
+            swiglu_quantize_impl, lambda gate, up, smooth=None: _rows_and_scales_like(gate))
+
+
+def swiglu_quantize(gate: Tensor, up: Tensor, smooth: Optional[Tensor] = None) -> tuple[Tensor, Tensor]:
+    """``silu(gate) * up`` (bf16 or fp16, the same shape [..., K]; in fp32, not rounded), divided by
+    ``smooth`` where given, quantized per row without the product ever being written: int8 [..., K] and
+    fp32 scales [...] (torch.ops.int8dit.swiglu_quantize). On the GPU K must be a multiple of 8 of at
+    most 16384."""
+    return torch.ops.int8dit.swiglu_quantize(gate, up, smooth)
+
+
+def _fused_fits(h: Tensor, second: nn.Module) -> bool:
+    """Whether the product of gate and up (each [..., K] like h) may go through swiglu_quantize."""
+    if not isinstance(second, Linear) or h.dtype not in _FUSED_DTYPES or any_needs_grad(h):
+        return False
+    k = second.in_features
+    return h.is_cpu or (h.is_cuda and k % 8 == 0 and k <= MAX_GPU_COLS)
+
+
+def _second_linear(second: Linear, gate: Tensor, up: Tensor) -> Tensor:
+    smooth = second._buffers["smooth"]
+    if plain_eager_call(gate):  # skip the dispatcher (ops.py says why)
+        q, scale = swiglu_quantize_impl(gate, up, smooth)
+    else:
+        q, scale = torch.ops.int8dit.swiglu_quantize(gate, up, smooth)
+    return second.gemm_on_own_rows(q, scale, gate.dtype)
+
+
+class SwigluMLP(nn.Module):
+    """A gated MLP ``w2(silu(w1(x)) * w3(x))`` (Z-Image's FeedForward) with the gate fused into w2's
+    quantization (module docstring). Holds the original w1, w2 and w3."""
+
+    def __init__(self, w1: nn.Module, w2: nn.Module, w3: nn.Module) -> None:
+        super().__init__()
+        self.w1, self.w2, self.w3 = w1, w2, w3
+
+    def forward(self, x: Tensor) -> Tensor:
+        modules = self._modules
+        gate, up = modules["w1"](x), modules["w3"](x)
+        if _fused_fits(gate, modules["w2"]):
+            return _second_linear(modules["w2"], gate, up)
+        return modules["w2"](F.silu(gate) * up)
+
+
+class PackedSwigluMLP(nn.Module):
+    """A gated MLP whose gate and up are the halves of one projection, ``linear_out(act_fn(linear_in(x)))``
+    with act_fn the SwiGLU of the halves (FLUX.2's Flux2FeedForward), with the gate fused into
+    linear_out's quantization (module docstring). Holds the original linear_in, act_fn and linear_out."""
+
+    def __init__(self, linear_in: nn.Module, act_fn: nn.Module, linear_out: nn.Module) -> None:
+        super().__init__()
+        self.linear_in, self.act_fn, self.linear_out = linear_in, act_fn, linear_out
+
+    def forward(self, x: Tensor) -> Tensor:
+        modules = self._modules
+        h = modules["linear_in"](x)
+        half = h.shape[-1] // 2
+        if _fused_fits(h, modules["linear_out"]):
+            return _second_linear(modules["linear_out"], h[..., :half], h[..., half:])
+        return modules["linear_out"](modules["act_fn"](h))
+
+
+def _is_z_image_feed_forward(m: nn.Module) -> bool:
+    """Z-Image's FeedForward: w1, w2, w3 and the SiLU gating method (matched by structure and names, so
+    diffusers need not be importable here)."""
+    return (type(m).__name__ == "FeedForward" and callable(getattr(m, "_forward_silu_gating", None)) and
+            all(isinstance(getattr(m, n, None), nn.Module) for n in ("w1", "w2", "w3")) and isinstance(m.w2, Linear))
+
+
+def _is_flux2_feed_forward(m: nn.Module) -> bool:
+    return (type(m).__name__ == "Flux2FeedForward" and type(getattr(m, "act_fn", None)).__name__ == "Flux2SwiGLU" and
+            isinstance(getattr(m, "linear_in", None), nn.Module) and isinstance(getattr(m, "linear_out", None), Linear))
+
+
+def fuse_swiglu_mlps(model: nn.Module) -> int:
+    """Replace, in place, every Z-Image FeedForward and FLUX.2 Flux2FeedForward of ``model`` whose second
+    linear is an int8dit Linear by a SwigluMLP / PackedSwigluMLP holding the same modules. Returns how
+    many."""
+    targets = [(name, m) for name, m in model.named_modules()
+               if name and (_is_z_image_feed_forward(m) or _is_flux2_feed_forward(m))]
+    for name, old in targets:
+        parent_name, _, child = name.rpartition(".")
+        parent = model.get_submodule(parent_name) if parent_name else model
+        if _is_z_image_feed_forward(old):
+            new = SwigluMLP(old.w1, old.w2, old.w3)
+        else:
+            new = PackedSwigluMLP(old.linear_in, old.act_fn, old.linear_out)
+        new.train(old.training)
+        setattr(parent, child, new)
+    return len(targets)

@@ -1,0 +1,120 @@
+// swiglu_quantize on the GPU against the CPU reference, within the fused ops' tolerance: silu(gate) *
+// up from two separate inputs with strides of their own. Every shape of the quantization tests
+// (quant_gpu_test_support.h) that the vector kernels take (the op's only kernels: cols % 8 == 0 up to
+// 16384, strides of whole vectors); the others must be refused with kNotSupported, nothing written.
+// Padding is NaN, so a kernel that reads past either input's row gives a NaN scale.
+#include <cuda_runtime_api.h>
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "int8dit/quantize.h"
+#include "int8dit/reference.h"
+#include "quant_gpu_test_support.h"
+
+namespace {
+
+using namespace quant_gpu_test;
+
+bool vector_kernels_take(const Case& c) { return c.cols % 8 == 0 && c.cols <= 16384 && c.ldx % 8 == 0 && c.ldq % 8 == 0; }
+
+// One case against the reference: gate = the case's random rows (with its NaN/Inf rows), up = another
+// draw with 8 more padding columns a row (its own stride, so a kernel reading up with gate's is caught).
+void expect_case_matches_reference(const Case& c, ToleranceTally& tally) {
+  SCOPED_TRACE(c.name());
+  auto gate = random_rows(c);
+  condition_extreme_column(c, gate);
+  Case up_case = c;
+  up_case.ldx = c.ldx + 8;
+  const auto up = random_rows(up_case);
+  const auto smooth = random_smooth(c);
+  Outputs ref(c), gpu(c);
+  DeviceArray<uint16_t> dgate(gate), dup(up);
+  DeviceArray<float> dsmooth(smooth);
+  DeviceArray<int8_t> dq(gpu.q);
+  DeviceArray<float> dscale(gpu.scale);
+
+  int8dit::SwigluQuantizeParams p;
+  p.rows = c.rows, p.cols = c.cols, p.gate = gate.data(), p.ld_gate = c.ldx, p.up = up.data(), p.ld_up = up_case.ldx;
+  p.x_type = c.type, p.smooth = c.smooth ? smooth.data() : nullptr;
+  p.q = ref.q.data(), p.ldq = c.ldq, p.scale = ref.scale.data();
+  ASSERT_TRUE(int8dit::ref::swiglu_quantize(p).ok());
+
+  p.gate = dgate.get(), p.up = dup.get(), p.smooth = c.smooth ? dsmooth.get() : nullptr;
+  p.q = dq.get(), p.scale = dscale.get();
+  const Status st = int8dit::swiglu_quantize(p, nullptr);
+  if (!vector_kernels_take(c)) {
+    EXPECT_EQ(st.code(), int8dit::StatusCode::kNotSupported) << st.to_string();
+    ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+    for (int8_t v : dq.download()) ASSERT_EQ(v, kPoisonQ);
+    return;
+  }
+  ASSERT_TRUE(st.ok()) << st.to_string();
+  ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+  gpu.q = dq.download();
+  gpu.scale = dscale.download();
+  expect_within_tolerance(c, gpu, ref, tally);
+  if (c.rows > 3) {
+    EXPECT_TRUE(std::isnan(gpu.scale[1]) && std::isnan(gpu.scale[2])) << "NaN/Inf rows have a NaN scale";
+  }
+}
+
+TEST(SwigluQuantizeGpu, MatchesReferenceWithinToleranceFromTwoPaddedInputs) {
+  REQUIRE_GPU();
+  ToleranceTally tally;
+  int taken = 0;
+  for (Case c : cases()) {
+    c.y = false;  // the op has no y output
+    taken += vector_kernels_take(c);
+    expect_case_matches_reference(c, tally);
+  }
+  EXPECT_GT(taken, 10);
+  tally.expect_within_bound();
+}
+
+TEST(SwigluQuantizeGpu, TheHalvesOfOneProjectionAreReadInPlace) {
+  // FLUX.2's feed-forward: gate and up are the two halves of one [rows, 2 cols] output.
+  REQUIRE_GPU();
+  ToleranceTally tally;
+  const Case c{333, 3072, 6144, 3072, DType::kBF16, false, false};
+  const auto h = random_rows(c);  // rows of 6144: gate in the first 3072 columns, up in the rest
+  Outputs ref(c), gpu(c);
+  DeviceArray<uint16_t> dh(h);
+  DeviceArray<int8_t> dq(gpu.q);
+  DeviceArray<float> dscale(gpu.scale);
+  int8dit::SwigluQuantizeParams p;
+  p.rows = c.rows, p.cols = c.cols, p.gate = h.data(), p.ld_gate = 6144, p.up = h.data() + 3072, p.ld_up = 6144;
+  p.q = ref.q.data(), p.ldq = c.ldq, p.scale = ref.scale.data();
+  ASSERT_TRUE(int8dit::ref::swiglu_quantize(p).ok());
+  p.gate = dh.get(), p.up = dh.get() + 3072, p.q = dq.get(), p.scale = dscale.get();
+  const Status st = int8dit::swiglu_quantize(p, nullptr);
+  ASSERT_TRUE(st.ok()) << st.to_string();
+  ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+  gpu.q = dq.download();
+  gpu.scale = dscale.download();
+  expect_within_tolerance(c, gpu, ref, tally);
+  tally.expect_within_bound();
+}
+
+TEST(SwigluQuantizeGpu, BadArgumentsAreRefusedBeforeAnythingIsWritten) {
+  REQUIRE_GPU();
+  RefusedCallBuffers b;
+  int8dit::SwigluQuantizeParams p;
+  p.rows = 4, p.cols = 64, p.gate = b.dx.get(), p.ld_gate = 64, p.up = b.dx.get(), p.ld_up = 64;
+  p.q = b.dq.get(), p.ldq = 48, p.scale = b.dscale.get();
+  Status st = int8dit::swiglu_quantize(p, nullptr);
+  EXPECT_NE(st.message().find("ldq = 48"), std::string::npos) << st.message();
+  p.ldq = 64;
+  p.up = b.x.data();  // host memory
+  st = int8dit::swiglu_quantize(p, nullptr);
+  EXPECT_NE(st.message().find("up (the input the SiLU multiplies)"), std::string::npos) << st.message();
+  p.up = b.dx.get(), p.ld_up = 65;  // an odd stride: no 16-byte loads, and no scalar kernel for this op
+  st = int8dit::swiglu_quantize(p, nullptr);
+  EXPECT_EQ(st.code(), int8dit::StatusCode::kNotSupported) << st.to_string();
+  b.expect_nothing_written();
+}
+
+}  // namespace
