@@ -97,7 +97,7 @@ def test_an_int8dit_variant_records_which_producers_quantize_rewrote():
     names, _ = selected_linears(model, min_features=64)
     fused = make_variant(torch, "int8dit", model, names)
     assert fused._int8dit_rewrites == {"shared_input_groups": 0, "gelu_mlps": 1, "concat_gelu_blocks": 0,
-                                       "fused_norms": 0, "fused_blocks": 0}
+                                       "fused_norms": 0, "fused_blocks": 0, "swiglu_mlps": 0}
     plain = make_variant(torch, "int8dit", model, names, fuse_gelu=False)
     assert plain._int8dit_rewrites["gelu_mlps"] == 0
 
