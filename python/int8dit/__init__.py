@@ -56,6 +56,7 @@ _TORCH_NAMES = {
     "fuse_attention_prep": "int8dit.torch.attention_prep",
     "unfuse_attention_prep": "int8dit.torch.attention_prep",
     "fuse_lora": "int8dit.torch.lora",
+    "unfuse_lora": "int8dit.torch.lora",
 }
 
 

@@ -13,6 +13,8 @@ torch = torch_or_skip()
 import int8dit  # noqa: E402
 from int8dit.torch import Linear, fuse_lora, quantize_, quantize_weight  # noqa: E402
 
+BF16 = torch.bfloat16
+
 
 def lora_for(layer, rank=4, scale=0.05, seed=0):
     g = torch.Generator().manual_seed(seed)
@@ -145,3 +147,29 @@ def test_a_flux_lora_on_the_quantized_model_follows_the_lora_on_the_float_one():
 
     assert cosine(got, want) > 0.9995
     assert cosine(without, want) < cosine(got, want) - 0.001  # the LoRA moved the output, and the fusion follows
+
+
+@torch.no_grad()
+def test_unfuse_puts_back_the_weights_before_any_lora_bit_for_bit():
+    torch.manual_seed(4)
+    model = TwoLayers().to(BF16)
+    model.proj = Linear.from_float(model.proj)
+    before = copy.deepcopy(model.state_dict())
+    storage = model.proj.weight.data_ptr()
+    first, second = [], []
+    for layers, seed in ((first, 0), (second, 1)):
+        for name in ("proj", "out"):
+            a, b = lora_for(getattr(model, name), seed=seed)
+            layers += [(f"{name}.lora_A.weight", a), (f"{name}.lora_B.weight", b)]
+    int8dit.fuse_lora(model, dict(first), keep_original=True)
+    int8dit.fuse_lora(model, dict(second), scale=0.5, keep_original=True)  # a second adapter on top
+    changed = model.state_dict()
+    assert not torch.equal(changed["proj.weight"], before["proj.weight"])
+    assert int8dit.unfuse_lora(model) == 2
+    after = model.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)
+    assert model.proj.weight.data_ptr() == storage  # in place: CUDA graphs see it
+    assert int8dit.unfuse_lora(model) == 0  # nothing kept any more
+    # without keep_original there is nothing to put back
+    int8dit.fuse_lora(model, dict(first))
+    assert int8dit.unfuse_lora(model) == 0 and not torch.equal(model.state_dict()["proj.weight"], before["proj.weight"])

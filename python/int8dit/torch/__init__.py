@@ -9,7 +9,7 @@ from .fused import (concat_gelu_quantize, gelu_quantize, layernorm_modulate_quan
                     rmsnorm_quantize)
 from .joint_attention import JointAttentionPrepProcessor
 from .linear import Linear
-from .lora import LoraFusion, fuse_lora
+from .lora import LoraFusion, fuse_lora, unfuse_lora
 from .mlp import GeluMLP, fuse_gelu_mlps
 from .ops import gemm_w8a8, linear, linear_w8a8, quantize_rows
 from .quantize import DIT_DEFAULT_EXCLUDE, DIT_MIN_FEATURES, QuantizeReport, quantize_, selected_linears
@@ -54,5 +54,6 @@ __all__ = [
     "stop_cuda_graphs",
     "swiglu_quantize",
     "unfuse_attention_prep",
+    "unfuse_lora",
     "use_cuda_graphs",
 ]

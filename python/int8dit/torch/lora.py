@@ -22,8 +22,11 @@ The state dict takes diffusers' naming, ``<module path>.lora_A.weight`` / ``.lor
 ``transformer.`` prefix or without), which ``<Pipeline>.lora_state_dict(path)`` returns for the
 formats it converts (kohya, XLabs, the original repositories'); ``<module path>.alpha`` (or the
 ``network_alphas`` diffusers returns with ``return_alphas=True``) scales the update by alpha / r.
-There is no unfuse: keep the quantized checkpoint (``int8dit.save_quantized``) and load it again to
-change adapters.
+``keep_original=True`` keeps a copy of every weight the call changes (on the CPU: int8 weights and
+their fp32 scales, the float layers' weights as they are) so that ``unfuse_lora`` can put them back
+bit for bit; the first fusion's copies are kept across later fusions, so unfuse_lora returns to the
+model before any LoRA. Without it, keep the quantized checkpoint (``int8dit.save_quantized``) and
+load it again to change adapters.
 """
 from __future__ import annotations
 
@@ -128,11 +131,36 @@ def _fuse_one(module: nn.Module, update: Tensor) -> bool:
     return False
 
 
+_ORIGINALS = "_int8dit_lora_originals"  # the model attribute keep_original=True fills: {path: tensors}
+
+
+def _keep_original(model: nn.Module, path: str, module: nn.Module) -> None:
+    originals = model.__dict__.setdefault(_ORIGINALS, {})
+    if path in originals:  # an earlier fusion's copy: the weights before any LoRA
+        return
+    names = ("weight", "weight_scale") if isinstance(module, Linear) else ("weight",)
+    originals[path] = {n: getattr(module, n).detach().to("cpu", copy=True) for n in names}
+
+
+@torch.no_grad()
+def unfuse_lora(model: nn.Module) -> int:
+    """Put back the weights ``fuse_lora(..., keep_original=True)`` kept, bit for bit (in place, as the
+    fusion wrote them); returns how many layers. A model without kept weights is left as it is (0)."""
+    originals = model.__dict__.pop(_ORIGINALS, {})
+    for path, tensors in originals.items():
+        module = model.get_submodule(path)
+        for name, value in tensors.items():
+            getattr(module, name).copy_(value)
+    return len(originals)
+
+
 def fuse_lora(model: nn.Module, state_dict: Mapping[str, Tensor], *, scale: float = 1.0,
-              network_alphas: Optional[Mapping[str, float]] = None, prefix: str = _PREFIX) -> LoraFusion:
+              network_alphas: Optional[Mapping[str, float]] = None, prefix: str = _PREFIX,
+              keep_original: bool = False) -> LoraFusion:
     """Add the LoRA ``state_dict`` (diffusers naming; module docstring) times ``scale`` to ``model``'s
-    weights, int8dit-quantized layers and float ones alike. Returns a LoraFusion; raises ValueError,
-    leaving the model unchanged, where any key cannot be applied."""
+    weights, int8dit-quantized layers and float ones alike; ``keep_original``: keep copies of the
+    weights for ``unfuse_lora``. Returns a LoraFusion; raises ValueError, leaving the model unchanged,
+    where any key cannot be applied."""
     report = LoraFusion()
     adapters, unknown = _adapters(state_dict, network_alphas, prefix, report)
     problems = _problems(model, adapters, unknown)
@@ -150,6 +178,8 @@ def fuse_lora(model: nn.Module, state_dict: Mapping[str, Tensor], *, scale: floa
         device = module.weight.device
         a = parts["A"].to(device=device, dtype=torch.float32)
         b = parts["B"].to(device=device, dtype=torch.float32)
+        if keep_original:
+            _keep_original(model, path, module)
         multiplier = float(scale)
         if "alpha" in parts:
             multiplier *= float(parts["alpha"]) / a.shape[0]
