@@ -44,6 +44,15 @@ def test_the_halves_of_one_projection_and_strided_rows_are_read_in_place():
     assert torch.equal(q, want_q) and torch.equal(scale, want_scale)
 
 
+def test_opcheck_and_compiled_calls():
+    gate, up = torch.randn(3, 16, dtype=BF16), torch.randn(3, 16, dtype=BF16)
+    torch.library.opcheck(torch.ops.int8dit.swiglu_quantize.default, (gate, up, None))
+    compiled = torch.compile(lambda g, u: swiglu_quantize(g, u), fullgraph=True, backend="aot_eager")
+    q, scale = compiled(gate, up)
+    q2, scale2 = swiglu_quantize(gate, up)
+    assert torch.equal(q, q2) and torch.equal(scale, scale2)
+
+
 def test_bad_calls_are_refused_with_what_to_change():
     g = torch.randn(4, 16, dtype=BF16)
     with pytest.raises(ValueError, match="they must match in shape, dtype and device"):

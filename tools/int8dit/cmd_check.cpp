@@ -49,7 +49,8 @@ Verifies the install on a small problem, fresh random bf16 inputs with one row h
   2. on a CUDA GPU, the GPU path on the same inputs against the reference: quantized values, scales
      and int32 bit-exact, bf16 within 1 ulp;
   3. on a CUDA GPU, the fused producers on X against the reference (LayerNorm + adaLN modulation,
-     with and without a gated residual update ahead of it, RMSNorm, GELU, Flux's [a | GELU(h)]):
+     with and without a gated residual update ahead of it, RMSNorm, GELU, Flux's [a | GELU(h)],
+     a gated MLP's silu(gate) * up):
      scales within 1e-5 relative, int8 values within 1 on at most 0.1% of them (they reduce in
      another order), bf16 outputs within 1 ulp (or 1e-6), the residual stream bit-exact;
   4. on a CUDA GPU, the block ops on X against the reference, bit-exact: the gated residual update
