@@ -68,20 +68,24 @@ def _flux_inputs(image_tokens: int, text_tokens: int = 512):
     return make
 
 
-def _sd3_inputs(torch, device, dtype):
-    g = torch.Generator(device=device).manual_seed(0)
-    return dict(hidden_states=torch.randn(1, 16, 128, 128, generator=g, device=device, dtype=dtype),
-                encoder_hidden_states=torch.randn(1, 333, 4096, generator=g, device=device, dtype=dtype),
-                pooled_projections=torch.randn(1, 2048, generator=g, device=device, dtype=dtype),
-                timestep=torch.tensor([500.0], device=device), return_dict=False)
+def _sd3_inputs(batch: int = 1):
+    def make(torch, device, dtype):
+        g = torch.Generator(device=device).manual_seed(0)
+        return dict(hidden_states=torch.randn(batch, 16, 128, 128, generator=g, device=device, dtype=dtype),
+                    encoder_hidden_states=torch.randn(batch, 333, 4096, generator=g, device=device, dtype=dtype),
+                    pooled_projections=torch.randn(batch, 2048, generator=g, device=device, dtype=dtype),
+                    timestep=torch.full((batch,), 500.0, device=device), return_dict=False)
+    return make
 
 
-def _pixart_inputs(torch, device, dtype):
-    g = torch.Generator(device=device).manual_seed(0)
-    return dict(hidden_states=torch.randn(1, 4, 128, 128, generator=g, device=device, dtype=dtype),
-                encoder_hidden_states=torch.randn(1, 300, 4096, generator=g, device=device, dtype=dtype),
-                timestep=torch.tensor([500], device=device),
-                added_cond_kwargs={"resolution": None, "aspect_ratio": None}, return_dict=False)
+def _pixart_inputs(batch: int = 1):
+    def make(torch, device, dtype):
+        g = torch.Generator(device=device).manual_seed(0)
+        return dict(hidden_states=torch.randn(batch, 4, 128, 128, generator=g, device=device, dtype=dtype),
+                    encoder_hidden_states=torch.randn(batch, 300, 4096, generator=g, device=device, dtype=dtype),
+                    timestep=torch.full((batch,), 500, device=device),
+                    added_cond_kwargs={"resolution": None, "aspect_ratio": None}, return_dict=False)
+    return make
 
 
 def _dit_inputs(torch, device, dtype):
@@ -123,10 +127,20 @@ MODELS = {
                               "768x768: 2304 image + 512 text tokens, batch 1", _flux_inputs(2304)),
     "sd3_medium_1024": ModelCase("sd3_medium_1024", "SD3Transformer2DModel", SD3_MEDIUM,
                                  "stabilityai/stable-diffusion-3-medium-diffusers",
-                                 "1024x1024: 4096 image + 333 text tokens, batch 1", _sd3_inputs),
+                                 "1024x1024: 4096 image + 333 text tokens, batch 1", _sd3_inputs()),
     "pixart_sigma_1024": ModelCase("pixart_sigma_1024", "PixArtTransformer2DModel", PIXART_SIGMA,
                                    "PixArt-alpha/PixArt-Sigma-XL-2-1024-MS",
-                                   "1024x1024: 4096 image tokens, 300 text tokens, batch 1", _pixart_inputs),
+                                   "1024x1024: 4096 image tokens, 300 text tokens, batch 1", _pixart_inputs()),
+    # As their pipelines run them with classifier-free guidance: the conditional and unconditional
+    # halves in one batch of 2.
+    "sd3_medium_1024_cfg": ModelCase("sd3_medium_1024_cfg", "SD3Transformer2DModel", SD3_MEDIUM,
+                                     "stabilityai/stable-diffusion-3-medium-diffusers",
+                                     "1024x1024 with guidance: 4096 image + 333 text tokens, batch 2", _sd3_inputs(2),
+                                     default=False),
+    "pixart_sigma_1024_cfg": ModelCase("pixart_sigma_1024_cfg", "PixArtTransformer2DModel", PIXART_SIGMA,
+                                       "PixArt-alpha/PixArt-Sigma-XL-2-1024-MS",
+                                       "1024x1024 with guidance: 4096 image tokens, 300 text tokens, batch 2",
+                                       _pixart_inputs(2), default=False),
     "dit_xl_2_512": ModelCase("dit_xl_2_512", "DiTTransformer2DModel", DIT_XL_2_512, "facebook/DiT-XL-2-512",
                               "512x512: 1024 tokens, batch 8", _dit_inputs),
     "wan2_1_1_3b_480p": ModelCase("wan2_1_1_3b_480p", "WanTransformer3DModel", WAN21_T2V_1_3B,
