@@ -243,6 +243,15 @@ def test_attention_prep_applies_counts_without_changing_anything():
     fuse_attention_prep(sd3)
     assert attention_prep_applies(sd3) == 0  # already fused
 
+    class FluxAttnProcessor:  # a user's own processor that happens to share the stock one's name
+        def __call__(self, *args, **kwargs):
+            raise AssertionError("not called here")
+
+    attn = flux.transformer_blocks[0].attn
+    attn.processor = FluxAttnProcessor()
+    assert attention_prep_applies(flux) == 2 and fuse_attention_prep(flux) == 2
+    assert type(attn.processor) is FluxAttnProcessor
+
 
 QWEN = dict(patch_size=2, in_channels=16, out_channels=4, num_layers=2, attention_head_dim=32, num_attention_heads=2,
             joint_attention_dim=64, axes_dims_rope=(8, 12, 12))

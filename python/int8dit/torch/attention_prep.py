@@ -46,6 +46,15 @@ _REPLACEMENTS = {"FluxAttnProcessor": FluxQKNormRopeProcessor, "JointAttnProcess
 _FUSED = tuple(set(_REPLACEMENTS.values()))
 
 
+def _replacement_for(processor):
+    """The fused processor for a stock one: diffusers' own class of one of the names above (matched by
+    name, so diffusers need not be imported; a user's class that shares a name is left alone)."""
+    cls = type(processor)
+    if not cls.__module__.startswith("diffusers."):
+        return None
+    return _REPLACEMENTS.get(cls.__name__)
+
+
 def fuse_attention_prep(model: nn.Module) -> int:
     """Give every attention module of ``model`` that runs one of the stock processors above its fused
     processor (module docstring); returns how many. Modules with any other processor (IP-adapters,
@@ -53,7 +62,7 @@ def fuse_attention_prep(model: nn.Module) -> int:
     count = 0
     for module in model.modules():
         processor = getattr(module, "processor", None)
-        replacement = _REPLACEMENTS.get(type(processor).__name__)
+        replacement = _replacement_for(processor)
         if replacement is not None:
             module.processor = replacement(processor)
             count += 1
@@ -62,7 +71,7 @@ def fuse_attention_prep(model: nn.Module) -> int:
 
 def attention_prep_applies(model: nn.Module) -> int:
     """How many attention modules fuse_attention_prep would change in ``model`` (nothing is changed)."""
-    return sum(type(getattr(m, "processor", None)).__name__ in _REPLACEMENTS for m in model.modules())
+    return sum(_replacement_for(getattr(m, "processor", None)) is not None for m in model.modules())
 
 
 def unfuse_attention_prep(model: nn.Module) -> int:
