@@ -15,7 +15,8 @@ from attention_prep_helpers import assert_follows, perturb_qk_norm_weights, run_
 from int8dit.torch import quantize_  # noqa: E402
 from int8dit.torch.attention_prep import (attention_prep_applies, fuse_attention_prep,  # noqa: E402
                                           fused_attention_calls, unfuse_attention_prep)
-from int8dit.torch.hunyuan_video_attention import HunyuanVideoAttentionPrepProcessor  # noqa: E402
+from int8dit.torch.hunyuan_video_attention import (HunyuanVideo15AttentionPrepProcessor,  # noqa: E402
+                                                   HunyuanVideoAttentionPrepProcessor)
 from int8dit.torch.wan_attention import WanRotaryProcessor  # noqa: E402
 
 BF16 = torch.bfloat16
@@ -102,6 +103,59 @@ def test_hunyuan_video_calls_without_text_or_rotation_follow_the_stock_processor
         assert fused.processor.fused_calls == 2
 
 
+# HunyuanVideo 1.5: 2 dual-stream blocks, 2 heads of 32, text-to-video
+HUNYUAN15 = dict(in_channels=8, out_channels=4, num_attention_heads=2, attention_head_dim=32, num_layers=2,
+                 num_refiner_layers=1, text_embed_dim=64, text_embed_2_dim=32, image_embed_dim=32,
+                 rope_axes_dim=(8, 12, 12), task_type="t2v")
+
+
+def hunyuan15_inputs():
+    mask = torch.ones(2, 8)
+    mask[1, 6:] = 0  # the second prompt is two tokens shorter
+    return dict(hidden_states=torch.randn(2, 8, 3, 4, 4, dtype=BF16), timestep=torch.tensor([500.0, 10.0], dtype=BF16),
+                encoder_hidden_states=torch.randn(2, 8, 64, dtype=BF16), encoder_attention_mask=mask,
+                encoder_hidden_states_2=torch.randn(2, 4, 32, dtype=BF16), encoder_attention_mask_2=torch.ones(2, 4),
+                image_embeds=torch.zeros(2, 729, 32, dtype=BF16), return_dict=False)
+
+
+@pytest.mark.parametrize("quantized", [False, True])
+@torch.no_grad()
+def test_hunyuan_video_15_processor_matches_the_stock_one(quantized):
+    torch.manual_seed(0)
+    model = diffusers.HunyuanVideo15Transformer3DModel(**HUNYUAN15).to(BF16).eval()
+    perturb_qk_norm_weights(model)
+    if quantized:
+        quantize_(model, min_features=32)
+    fused, got, want = run_fused_and_stock(model, hunyuan15_inputs(), 2)
+    assert isinstance(fused.transformer_blocks[0].attn.processor, HunyuanVideo15AttentionPrepProcessor)
+    assert_follows(got, want, 0.01)
+
+
+@torch.no_grad()
+def test_one_hunyuan_video_15_attention_masks_the_padded_text_tokens_as_the_stock_one():
+    torch.manual_seed(10)
+    model = diffusers.HunyuanVideo15Transformer3DModel(**HUNYUAN15).to(BF16).eval()
+    stock = model.transformer_blocks[0].attn
+    fused = copy.deepcopy(stock)
+    fused.processor = HunyuanVideo15AttentionPrepProcessor(fused.processor)
+    video, text = torch.randn(1, 48, 64, dtype=BF16) * 3, torch.randn(1, 8, 64, dtype=BF16) * 3
+    mask = torch.tensor([[1, 1, 1, 1, 1, 0, 0, 0]])
+    angles = torch.rand(48, 16) * 6.3
+    rotary = (angles.cos().repeat_interleave(2, -1), angles.sin().repeat_interleave(2, -1))
+    want = stock(video, text, attention_mask=mask, image_rotary_emb=rotary)
+    got = fused(video, text, attention_mask=mask, image_rotary_emb=rotary)
+    assert fused.processor.fused_calls == 1
+    for g, w in zip(got, want):
+        assert (g.float() - w.float()).abs().max().item() <= 0.02 * w.float().abs().max().item()
+    # (the check can fail: the padded text tokens attended to)
+    unmasked = fused(video, text, attention_mask=torch.ones(1, 8), image_rotary_emb=rotary)
+    assert (unmasked[0].float() - want[0].float()).abs().max().item() > 0.02 * want[0].float().abs().max().item()
+    # without a text mask the stock processor cannot build its mask: the call is its to refuse
+    with pytest.raises(Exception):
+        fused(video, text, image_rotary_emb=rotary)
+    assert fused.processor.fused_calls == 2  # (the refused call did not take the fused path)
+
+
 WAN = dict(patch_size=(1, 2, 2), num_attention_heads=2, attention_head_dim=32, in_channels=4, out_channels=4,
            text_dim=64, freq_dim=32, ffn_dim=128, num_layers=2, rope_max_seq_len=32)
 
@@ -171,5 +225,6 @@ def test_wan_calls_it_cannot_fuse_go_to_the_stock_processor():
 
 def test_attention_prep_applies_counts_the_video_models():
     hunyuan = diffusers.HunyuanVideoTransformer3DModel(**HUNYUAN)
+    hunyuan15 = diffusers.HunyuanVideo15Transformer3DModel(**HUNYUAN15)
     wan = diffusers.WanTransformer3DModel(**WAN)
-    assert (attention_prep_applies(hunyuan), attention_prep_applies(wan)) == (4, 4)
+    assert [attention_prep_applies(m) for m in (hunyuan, hunyuan15, wan)] == [4, 2, 4]

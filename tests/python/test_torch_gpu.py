@@ -716,3 +716,27 @@ def test_gpu_fused_swiglu_mlps_follow_the_unfused_quantized_z_image():
                   return_dict=False)
     want, got = unfused(**inputs)[0], fused(**inputs)[0]
     assert cos(torch.cat([g.flatten() for g in got]), torch.cat([w.flatten() for w in want])) > 0.9999
+
+
+@torch.no_grad()
+def test_gpu_fused_hunyuan_video_15_attention_matches_the_stock_processor():
+    # the dual-stream blocks with the [B, 1, S, S] mask the processor builds; a padded prompt
+    diffusers = pytest.importorskip("diffusers")
+    from attention_prep_helpers import run_fused_and_stock
+
+    torch.manual_seed(0)
+    model = diffusers.HunyuanVideo15Transformer3DModel(
+        in_channels=16, out_channels=8, num_attention_heads=4, attention_head_dim=128, num_layers=2, num_refiner_layers=1,
+        text_embed_dim=256, text_embed_2_dim=64, image_embed_dim=64, rope_axes_dim=(16, 56, 56), task_type="t2v"
+    ).to("cuda", torch.bfloat16).eval()
+    mask = torch.ones(1, 64, device="cuda")
+    mask[:, 50:] = 0
+    inputs = dict(hidden_states=torch.randn(1, 16, 8, 16, 16, device="cuda", dtype=torch.bfloat16),
+                  timestep=torch.tensor([500.0], device="cuda", dtype=torch.bfloat16),
+                  encoder_hidden_states=torch.randn(1, 64, 256, device="cuda", dtype=torch.bfloat16),
+                  encoder_attention_mask=mask,
+                  encoder_hidden_states_2=torch.randn(1, 16, 64, device="cuda", dtype=torch.bfloat16),
+                  encoder_attention_mask_2=torch.ones(1, 16, device="cuda"),
+                  image_embeds=torch.zeros(1, 729, 64, device="cuda", dtype=torch.bfloat16), return_dict=False)
+    _, got, want = run_fused_and_stock(model, inputs, 2)
+    assert cos(got, want) > 0.9999

@@ -12,8 +12,10 @@ Some processors of diffusers spend more on the tensors' way into attention than 
   int8dit.torch.joint_attention);
 - Attention's QwenDoubleStreamAttnProcessor2_0 (Qwen-Image): as Flux's, with complex rotary tables
   (``QwenAttentionPrepProcessor``, int8dit.torch.qwen_attention);
-- Attention's HunyuanVideoAttnProcessor2_0 (HunyuanVideo): as Flux's, the text tokens after the video
-  tokens (``HunyuanVideoAttentionPrepProcessor``, int8dit.torch.hunyuan_video_attention);
+- Attention's HunyuanVideoAttnProcessor2_0 (HunyuanVideo) and HunyuanVideo15AttnProcessor2_0
+  (HunyuanVideo 1.5): as Flux's, the text tokens after the video tokens
+  (``HunyuanVideoAttentionPrepProcessor``, ``HunyuanVideo15AttentionPrepProcessor``,
+  int8dit.torch.hunyuan_video_attention);
 - Attention's ZSingleStreamAttnProcessor (Z-Image): per-head q/k RMSNorm and a complex rotation with
   one table per sample (``ZImageAttentionPrepProcessor``, int8dit.torch.z_image_attention);
 - WanAttention's WanAttnProcessor (Wan 2.1 / 2.2): the rotary embedding alone, its q/k norm being one
@@ -30,7 +32,7 @@ from torch import nn
 
 from .flux2_attention import Flux2ParallelQKNormRopeProcessor, Flux2QKNormRopeProcessor
 from .flux_attention import FluxQKNormRopeProcessor
-from .hunyuan_video_attention import HunyuanVideoAttentionPrepProcessor
+from .hunyuan_video_attention import HunyuanVideo15AttentionPrepProcessor, HunyuanVideoAttentionPrepProcessor
 from .joint_attention import JointAttentionPrepProcessor
 from .qwen_attention import QwenAttentionPrepProcessor
 from .wan_attention import WanRotaryProcessor
@@ -40,6 +42,7 @@ from .z_image_attention import ZImageAttentionPrepProcessor
 _REPLACEMENTS = {"FluxAttnProcessor": FluxQKNormRopeProcessor, "JointAttnProcessor2_0": JointAttentionPrepProcessor,
                  "QwenDoubleStreamAttnProcessor2_0": QwenAttentionPrepProcessor,
                  "HunyuanVideoAttnProcessor2_0": HunyuanVideoAttentionPrepProcessor,
+                 "HunyuanVideo15AttnProcessor2_0": HunyuanVideo15AttentionPrepProcessor,
                  "WanAttnProcessor": WanRotaryProcessor, "Flux2AttnProcessor": Flux2QKNormRopeProcessor,
                  "Flux2ParallelSelfAttnProcessor": Flux2ParallelQKNormRopeProcessor,
                  "ZSingleStreamAttnProcessor": ZImageAttentionPrepProcessor}

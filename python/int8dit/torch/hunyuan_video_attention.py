@@ -17,6 +17,10 @@ part of q and k with ``int8dit.torch.attention.qk_norm_rope`` (each part of v wi
 straight into a joined [B, S_video + S_text, H, D] buffer, then runs diffusers' ``dispatch_attention_fn``
 (attention backends and masks as before) and the output projections unchanged.
 
+HunyuanVideo 1.5's processor (HunyuanVideo15AttnProcessor2_0) is the dual-stream path with a mask of
+its own making, [B, 1, S, S] from the text mask: ``HunyuanVideo15AttentionPrepProcessor`` builds it
+the same way.
+
 It serves eager bf16/fp16 calls that autograd does not record, with per-head RMSNorm q/k norms (or none)
 in the activations' dtype, a head_dim of 16..256 (a power of two) and, where there is one, a real
 rotary pair fp32 [S_video, D]; every other call goes to the processor it replaced. The result is the
@@ -27,6 +31,7 @@ from __future__ import annotations
 from typing import Optional
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .fused_processor import FusedProcessor, head_norm, real_rotary_fits, write_heads
@@ -40,8 +45,13 @@ class HunyuanVideoAttentionPrepProcessor(FusedProcessor):
     def __init__(self, fallback):
         super().__init__(fallback, dispatch=True)
 
+    @staticmethod
+    def _mask(attention_mask, batch: int, tokens: int):
+        """The mask attention takes: HunyuanVideo's processor passes it as it comes."""
+        return attention_mask
+
     def _fits(self, attn: nn.Module, hidden_states: Tensor, encoder_hidden_states: Optional[Tensor],
-              image_rotary_emb) -> bool:
+              attention_mask: Optional[Tensor], image_rotary_emb) -> bool:
         heads, inner_dim = getattr(attn, "heads", 0), getattr(attn, "inner_dim", 0)
         if not heads or inner_dim % heads or hidden_states.dim() != 3:
             return False
@@ -55,7 +65,7 @@ class HunyuanVideoAttentionPrepProcessor(FusedProcessor):
 
     def __call__(self, attn: nn.Module, hidden_states: Tensor, encoder_hidden_states: Optional[Tensor] = None,
                  attention_mask: Optional[Tensor] = None, image_rotary_emb=None):
-        if not self._fits(attn, hidden_states, encoder_hidden_states, image_rotary_emb):
+        if not self._fits(attn, hidden_states, encoder_hidden_states, attention_mask, image_rotary_emb):
             return self.fallback(attn, hidden_states, encoder_hidden_states, attention_mask, image_rotary_emb)
         self.fused_calls += 1
         heads, dtype = attn.heads, hidden_states.dtype
@@ -91,6 +101,7 @@ class HunyuanVideoAttentionPrepProcessor(FusedProcessor):
                 write_heads(text[i], out[:, video_tokens:], text_norms[i])
             joined.append(out)
         query, key, value = joined
+        attention_mask = self._mask(attention_mask, query.shape[0], query.shape[1])
         hidden_states = self._dispatch(query, key, value, attn_mask=attention_mask, dropout_p=0.0, is_causal=False,
                                        backend=self._attention_backend, parallel_config=self._parallel_config)
         hidden_states = hidden_states.flatten(2, 3).to(query.dtype)
@@ -102,3 +113,26 @@ class HunyuanVideoAttentionPrepProcessor(FusedProcessor):
         if getattr(attn, "to_add_out", None) is not None:
             encoder_hidden_states = attn.to_add_out(encoder_hidden_states)
         return hidden_states, encoder_hidden_states
+
+
+class HunyuanVideo15AttentionPrepProcessor(HunyuanVideoAttentionPrepProcessor):
+    """An Attention processor: diffusers' HunyuanVideo15AttnProcessor2_0 (HunyuanVideo 1.5) with q/k's
+    norm, rotation and the token join fused. Its blocks are all dual-stream (text projections of their
+    own); it builds attention's [B, 1, S, S] mask from the text mask as the stock processor does."""
+
+    @staticmethod
+    def _mask(attention_mask, batch: int, tokens: int):
+        # The stock processor's construction: the text mask padded with True in front (the video tokens)
+        # to the joined length, then each pair of tokens allowed where both are.
+        mask = F.pad(attention_mask, (tokens - attention_mask.shape[1], 0), value=True).bool()
+        rows = mask.view(batch, 1, 1, tokens).repeat(1, 1, tokens, 1)
+        return rows & rows.transpose(2, 3)
+
+    def _fits(self, attn: nn.Module, hidden_states: Tensor, encoder_hidden_states: Optional[Tensor],
+              attention_mask: Optional[Tensor], image_rotary_emb) -> bool:
+        # (the stock processor needs the text mask and, with text, the text projections; let it say so)
+        if attention_mask is None or attention_mask.dim() != 2:
+            return False
+        if encoder_hidden_states is not None and attn.add_q_proj is None:
+            return False
+        return super()._fits(attn, hidden_states, encoder_hidden_states, attention_mask, image_rotary_emb)
