@@ -1,7 +1,9 @@
 """What int8dit's fused attention processors (int8dit.torch.attention_prep) share: the processor each
 replaced, which serves the calls it does not fuse and which unfuse_attention_prep puts back; the
-attention backend settings diffusers keeps on a processor; the count of fused calls; and the tests of
-whether a call may take the fused path at all."""
+attention backend settings diffusers keeps on a processor; the count of fused calls; the tests of
+whether a call may take the fused path at all (per-head norms, diffusers' real rotary pairs); one
+part of q, k or v written into its place with one kernel (write_heads); and complex rotary tables in
+the kernel's cos/sin form, made once a forward."""
 from __future__ import annotations
 
 import weakref
