@@ -132,8 +132,52 @@ def test_a_gated_mlp_computes_silu_of_w1_times_w3_and_falls_back_where_it_must()
     unfused = mlp.w2(torch.nn.functional.silu(mlp.w1(x)) * mlp.w3(x))
     assert cosine(fused, unfused) > 0.9999
     # (the check can fail: w1 and w3 swapped)
-    swapped = SwigluMLP(mlp.w3, mlp.w2, mlp.w1)
+    swapped = SwigluMLP({"w1": mlp.w1, "w2": mlp.w2, "w3": mlp.w3}, "w3", "w1", "w2")
     assert cosine(swapped(x), unfused) < 0.99
     # an input that needs a gradient takes the original modules
     with torch.enable_grad():
         assert torch.equal(mlp(x.requires_grad_()), unfused)
+
+
+def gated_feed_forwards():
+    """One of each other gated MLP fuse_swiglu_mlps knows, at widths int8dit quantizes."""
+    from diffusers.models.attention import FeedForward, LuminaFeedForward
+    from diffusers.models.transformers.auraflow_transformer_2d import AuraFlowFeedForward
+
+    return {"lumina2": LuminaFeedForward(dim=64, inner_dim=256, multiple_of=64),
+            "auraflow": AuraFlowFeedForward(64, hidden_dim=384),
+            "mochi (FeedForward, swiglu)": FeedForward(64, inner_dim=256, activation_fn="swiglu", bias=False)}
+
+
+@pytest.mark.parametrize("name", sorted(gated_feed_forwards()))
+@torch.no_grad()
+def test_other_gated_feed_forwards_take_their_gate_and_up_from_the_right_place(name):
+    """Lumina2 and AuraFlow name their three linears otherwise; diffusers' SwiGLU puts the gate in the
+    second half of its projection. Each fused module follows the stock one quantized, and the same
+    module with gate and up exchanged does not."""
+    torch.manual_seed(3)
+    stock = torch.nn.Sequential(gated_feed_forwards()[name]).to(BF16).eval()
+    quantize_(stock, min_features=32)
+    fused = copy.deepcopy(stock)
+    from int8dit.torch import fuse_swiglu_mlps
+
+    assert fuse_swiglu_mlps(fused) == 1
+    assert fused.state_dict().keys() == stock.state_dict().keys()
+    x = torch.randn(2, 9, 64, dtype=BF16) * 2
+    want, got = stock(x), fused(x)
+    assert cosine(got, want) > 0.9999
+    # (the check can fail: gate and up exchanged)
+    mlp = fused[0]
+    if isinstance(mlp, SwigluMLP):
+        gate, up, down = mlp._roles
+        mlp._roles = (up, gate, down)
+        assert cosine(fused(x), want) < 0.99
+    else:
+        from int8dit.torch import swiglu
+
+        real = swiglu._second_linear
+        swiglu._second_linear = lambda down, gate, up: real(down, up, gate)
+        try:
+            assert cosine(fused(x), want) < 0.99
+        finally:
+            swiglu._second_linear = real

@@ -118,8 +118,9 @@ def quantize_(model: nn.Module, include: Optional[Sequence[str]] = None,
     of their output in one kernel, and the int8dit Linears reading that output run only their GEMMs
     (int8dit.torch.adanorm; the output is rounded once where PyTorch rounds three times), and so do
     the modulated norms inside diffusers' DiT, PixArt, SD3 and Flux blocks (int8dit.torch.blocks). With
-    ``fuse_swiglu``, Z-Image's and FLUX.2's gated MLPs run SiLU, the product and the second linear's
-    quantization in one kernel (int8dit.torch.swiglu; off by default until its kernel has run on a GPU)."""
+    ``fuse_swiglu``, gated MLPs (Z-Image, FLUX.2, Lumina2, AuraFlow, Mochi) run SiLU, the product and
+    the second linear's quantization in one kernel (int8dit.torch.swiglu; off by default until its
+    kernel has run on a GPU)."""
     chosen, skipped = selected_linears(model, include, exclude, min_features)
     report = QuantizeReport(skipped=skipped)
     for name, module in chosen.items():

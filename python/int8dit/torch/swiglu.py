@@ -1,8 +1,9 @@
 """Gated (SwiGLU) MLPs whose second linear reads int8 straight from the gate.
 
-Newer DiTs use a gated MLP: ``w2(silu(w1(x)) * w3(x))`` (Z-Image's FeedForward) or the same with w1
-and w3 as the halves of one projection (FLUX.2's Flux2FeedForward: ``linear_out(silu(h[:, :H]) *
-h[:, H:])`` with ``h = linear_in(x)``). With int8dit Linears that is the first GEMM(s), a SiLU pass and
+Newer DiTs use a gated MLP: ``w2(silu(w1(x)) * w3(x))`` (Z-Image's FeedForward; Lumina2's and
+AuraFlow's under other names) or the same with w1 and w3 as the halves of one projection (FLUX.2's
+Flux2FeedForward: ``linear_out(silu(h[:, :H]) * h[:, H:])`` with ``h = linear_in(x)``; diffusers'
+FeedForward with a SwiGLU activation, Mochi's, with the gate in the second half). With int8dit Linears that is the first GEMM(s), a SiLU pass and
 a product pass that each write bf16, and the second linear's own quantization pass that reads the
 product back: on Z-Image at 1024 px (4608 tokens x 10240) ~0.5 GB of traffic a block that the data
 does not need. ``swiglu_quantize`` reads gate and up once and writes the int8 rows the second GEMM
@@ -110,25 +111,31 @@ def _second_linear(second: Linear, gate: Tensor, up: Tensor) -> Tensor:
 
 
 class SwigluMLP(nn.Module):
-    """A gated MLP ``w2(silu(w1(x)) * w3(x))`` (Z-Image's FeedForward) with the gate fused into w2's
-    quantization (module docstring). Holds the original w1, w2 and w3."""
+    """A gated MLP ``down(silu(gate(x)) * up(x))`` with the gate fused into down's quantization (module
+    docstring). Holds the three linears of the module it replaced under their names there (Z-Image:
+    w1, w3, w2; Lumina2: linear_1, linear_3, linear_2; AuraFlow: linear_1, linear_2, out_projection),
+    so its checkpoint keys are that module's."""
 
-    def __init__(self, w1: nn.Module, w2: nn.Module, w3: nn.Module) -> None:
+    def __init__(self, linears: dict, gate: str, up: str, down: str) -> None:
         super().__init__()
-        self.w1, self.w2, self.w3 = w1, w2, w3
+        for name, module in linears.items():
+            self.add_module(name, module)
+        self._roles = (gate, up, down)
 
     def forward(self, x: Tensor) -> Tensor:
         modules = self._modules
-        gate, up = modules["w1"](x), modules["w3"](x)
-        if _fused_fits(gate, modules["w2"]):
-            return _second_linear(modules["w2"], gate, up)
-        return modules["w2"](F.silu(gate) * up)
+        gate_name, up_name, down_name = self._roles
+        gate, up, down = modules[gate_name](x), modules[up_name](x), modules[down_name]
+        if _fused_fits(gate, down):
+            return _second_linear(down, gate, up)
+        return down(F.silu(gate) * up)
 
 
 class PackedSwigluMLP(nn.Module):
     """A gated MLP whose gate and up are the halves of one projection, ``linear_out(act_fn(linear_in(x)))``
-    with act_fn the SwiGLU of the halves (FLUX.2's Flux2FeedForward), with the gate fused into
-    linear_out's quantization (module docstring). Holds the original linear_in, act_fn and linear_out."""
+    with act_fn the SwiGLU of the halves, gate first (FLUX.2's Flux2FeedForward), with the gate fused
+    into linear_out's quantization (module docstring). Holds the original linear_in, act_fn and
+    linear_out."""
 
     def __init__(self, linear_in: nn.Module, act_fn: nn.Module, linear_out: nn.Module) -> None:
         super().__init__()
@@ -143,11 +150,42 @@ class PackedSwigluMLP(nn.Module):
         return modules["linear_out"](modules["act_fn"](h))
 
 
-def _is_z_image_feed_forward(m: nn.Module) -> bool:
-    """Z-Image's FeedForward: w1, w2, w3 and the SiLU gating method (matched by structure and names, so
-    diffusers need not be importable here)."""
-    return (type(m).__name__ == "FeedForward" and callable(getattr(m, "_forward_silu_gating", None)) and
-            all(isinstance(getattr(m, n, None), nn.Module) for n in ("w1", "w2", "w3")) and isinstance(m.w2, Linear))
+class SwigluFeedForward(nn.Module):
+    """diffusers' FeedForward built with activation_fn="swiglu" (Mochi): ``net`` = [SwiGLU, Dropout,
+    Linear (, Dropout)], where SwiGLU's projection gives [hidden | gate] (gate second) and returns
+    hidden * silu(gate); with the gate fused into the Linear's quantization. Keeps ``net``."""
+
+    def __init__(self, net: nn.ModuleList) -> None:
+        super().__init__()
+        self.net = net
+
+    def forward(self, hidden_states: Tensor, *args, **kwargs) -> Tensor:
+        # (extra arguments accepted and ignored, as FeedForward does)
+        net = self._modules["net"]._modules
+        if not (self.training and any(m.p > 0 for i, m in enumerate(self.net) if i not in (0, 2))):
+            h = net["0"]._modules["proj"](hidden_states)
+            half = h.shape[-1] // 2
+            if _fused_fits(h, net["2"]):
+                return _second_linear(net["2"], h[..., half:], h[..., :half])
+        for module in self.net:
+            hidden_states = module(hidden_states)
+        return hidden_states
+
+
+# Gated MLPs with the three linears as children: class name -> (gate, up, down)
+_SEPARATE = {"FeedForward": ("w1", "w3", "w2"), "LuminaFeedForward": ("linear_1", "linear_3", "linear_2"),
+             "AuraFlowFeedForward": ("linear_1", "linear_2", "out_projection")}
+
+
+def _separate_roles(m: nn.Module):
+    """(gate, up, down) child names where ``m`` is one of the gated MLPs above with an int8dit down
+    projection (matched by class name and children, so diffusers need not be importable here)."""
+    roles = _SEPARATE.get(type(m).__name__)
+    if roles is None or not all(isinstance(m._modules.get(n), nn.Module) for n in roles):
+        return None
+    if type(m).__name__ == "FeedForward" and not callable(getattr(m, "_forward_silu_gating", None)):
+        return None  # (diffusers' own FeedForward: net, below)
+    return roles if isinstance(m._modules[roles[2]], Linear) else None
 
 
 def _is_flux2_feed_forward(m: nn.Module) -> bool:
@@ -155,19 +193,41 @@ def _is_flux2_feed_forward(m: nn.Module) -> bool:
             isinstance(getattr(m, "linear_in", None), nn.Module) and isinstance(getattr(m, "linear_out", None), Linear))
 
 
+def _is_swiglu_feed_forward(m: nn.Module) -> bool:
+    net = getattr(m, "net", None)
+    if type(m).__name__ != "FeedForward" or not isinstance(net, nn.ModuleList) or len(net) not in (3, 4):
+        return False
+    return (type(net[0]).__name__ == "SwiGLU" and isinstance(getattr(net[0], "proj", None), nn.Module) and
+            isinstance(net[1], nn.Dropout) and isinstance(net[2], Linear) and
+            (len(net) == 3 or isinstance(net[3], nn.Dropout)))
+
+
+def _fused_module(m: nn.Module) -> Optional[nn.Module]:
+    roles = _separate_roles(m)
+    if roles is not None:
+        return SwigluMLP({n: c for n, c in m._modules.items()}, *roles)
+    if _is_flux2_feed_forward(m):
+        return PackedSwigluMLP(m.linear_in, m.act_fn, m.linear_out)
+    if _is_swiglu_feed_forward(m):
+        return SwigluFeedForward(m.net)
+    return None
+
+
 def fuse_swiglu_mlps(model: nn.Module) -> int:
-    """Replace, in place, every Z-Image FeedForward and FLUX.2 Flux2FeedForward of ``model`` whose second
-    linear is an int8dit Linear by a SwigluMLP / PackedSwigluMLP holding the same modules. Returns how
-    many."""
-    targets = [(name, m) for name, m in model.named_modules()
-               if name and (_is_z_image_feed_forward(m) or _is_flux2_feed_forward(m))]
+    """Replace, in place, every gated MLP of ``model`` that this module knows (Z-Image's FeedForward,
+    Lumina2's LuminaFeedForward, AuraFlow's AuraFlowFeedForward, FLUX.2's Flux2FeedForward, diffusers'
+    FeedForward with a SwiGLU activation) whose down projection is an int8dit Linear, by the module
+    that runs it through swiglu_quantize, holding the same children. Returns how many."""
+    targets = [(name, m) for name, m in model.named_modules() if name and not isinstance(
+        m, (SwigluMLP, PackedSwigluMLP, SwigluFeedForward))]
+    count = 0
     for name, old in targets:
+        new = _fused_module(old)
+        if new is None:
+            continue
         parent_name, _, child = name.rpartition(".")
         parent = model.get_submodule(parent_name) if parent_name else model
-        if _is_z_image_feed_forward(old):
-            new = SwigluMLP(old.w1, old.w2, old.w3)
-        else:
-            new = PackedSwigluMLP(old.linear_in, old.act_fn, old.linear_out)
         new.train(old.training)
         setattr(parent, child, new)
-    return len(targets)
+        count += 1
+    return count
