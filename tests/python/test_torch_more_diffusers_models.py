@@ -1,7 +1,7 @@
 """quantize_ as a drop-in on diffusers transformers beyond the four the benchmark times: SD3.5's
 blocks (q/k RMSNorm, dual attention), AuraFlow, Sana (linear attention), CogView3-Plus, Lumina2, Chroma,
-Qwen-Image, FLUX.2 and the video transformers Wan, CogVideoX, LTX-Video, HunyuanVideo and Mochi, small
-configurations on the CPU. What a user of one of them gets: the linear layers quantized, the
+Qwen-Image, FLUX.2, Z-Image and the video transformers Wan, CogVideoX, LTX-Video, HunyuanVideo (1 and
+1.5) and Mochi, small configurations on the CPU. What a user of one of them gets: the linear layers quantized, the
 fused producers where the blocks are ones int8dit knows and the block's own code elsewhere, and an
 output that follows bf16's. (The PyTorch layer patches diffusers' DiT, PixArt, SD3 and Flux blocks;
 a patch that assumed something of every block would break these first.) Skips without PyTorch or
@@ -110,6 +110,17 @@ CASES = {
                                   encoder_hidden_states=torch.randn(1, 8, 64, dtype=BF16),
                                   encoder_attention_mask=torch.ones(1, 8), pooled_projections=torch.randn(1, 32, dtype=BF16),
                                   guidance=torch.tensor([3.5]), return_dict=False)),
+    "hunyuanvideo-1.5": ("HunyuanVideo15Transformer3DModel",
+                         dict(in_channels=8, out_channels=4, num_attention_heads=2, attention_head_dim=32, num_layers=2,
+                              num_refiner_layers=1, text_embed_dim=64, text_embed_2_dim=32, image_embed_dim=32,
+                              rope_axes_dim=(8, 12, 12), task_type="t2v"),
+                         lambda: dict(hidden_states=torch.randn(1, 8, 3, 4, 4, dtype=BF16),
+                                      timestep=torch.tensor([500.0], dtype=BF16),
+                                      encoder_hidden_states=torch.randn(1, 8, 64, dtype=BF16),
+                                      encoder_attention_mask=torch.ones(1, 8),
+                                      encoder_hidden_states_2=torch.randn(1, 4, 32, dtype=BF16),
+                                      encoder_attention_mask_2=torch.ones(1, 4),
+                                      image_embeds=torch.zeros(1, 729, 32, dtype=BF16), return_dict=False)),
     "flux2": ("Flux2Transformer2DModel",
               dict(patch_size=1, in_channels=16, num_layers=1, num_single_layers=2, attention_head_dim=32,
                    num_attention_heads=4, joint_attention_dim=64, timestep_guidance_channels=32,
