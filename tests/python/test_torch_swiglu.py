@@ -181,3 +181,16 @@ def test_other_gated_feed_forwards_take_their_gate_and_up_from_the_right_place(n
             assert cosine(fused(x), want) < 0.99
         finally:
             swiglu._second_linear = real
+
+
+@torch.no_grad()
+def test_a_fused_gated_mlp_compiles_whole_and_gives_the_eager_result():
+    from diffusers.models.attention import LuminaFeedForward
+
+    torch.manual_seed(5)
+    model = torch.nn.Sequential(LuminaFeedForward(dim=64, inner_dim=256, multiple_of=64)).to(BF16).eval()
+    quantize_(model, min_features=32, fuse_swiglu=True)
+    assert isinstance(model[0], SwigluMLP)
+    x = torch.randn(2, 9, 64, dtype=BF16)
+    compiled = torch.compile(model, fullgraph=True, backend="aot_eager")
+    assert torch.equal(compiled(x), model(x))
