@@ -688,10 +688,11 @@ def test_gpu_swiglu_quantize_matches_the_cpu_reference():
     for dtype in (torch.bfloat16, torch.float16):
         h = torch.randn(333, 2 * 10240, device="cuda", dtype=dtype)
         up = torch.randn(333, 10240 + 8, device="cuda", dtype=dtype)[:, :10240]
+        odd = torch.randn(333, 2 * 10240 + 1, device="cuda", dtype=dtype)
         smooth = torch.rand(10240, device="cuda") + 0.5
         # (the last pair starts one element in: rows no 16-byte load can take, which the op copies first)
         for gate, other, s in ((h[:, :10240], up, None), (h[:, :10240], h[:, 10240:], smooth),
-                               (h[:, 1:10241], h[:, 10241:], None)):
+                               (odd[:, 1:10241], odd[:, 10241:], None)):
             q, scale = swiglu_quantize(gate, other, s)
             q_cpu, s_cpu = swiglu_quantize(gate.cpu(), other.cpu(), None if s is None else s.cpu())
             assert_close_quantization(q.cpu(), scale.cpu(), q_cpu, s_cpu, off_by_one_fraction=1.001e-3)
