@@ -51,6 +51,7 @@ _TORCH_NAMES = {
     "calibrate": "int8dit.calibration",
     "save_quantized": "int8dit.serialization",
     "load_quantized": "int8dit.serialization",
+    "load_quantized_model": "int8dit.serialization",
     "use_cuda_graphs": "int8dit.torch.cuda_graphs",
     "stop_cuda_graphs": "int8dit.torch.cuda_graphs",
     "fuse_attention_prep": "int8dit.torch.attention_prep",

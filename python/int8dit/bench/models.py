@@ -168,22 +168,9 @@ def build(case: ModelCase, torch, device: str, dtype):
             model = cls(**case.config)
     finally:
         torch.set_default_dtype(old)
-    # (torch's own .to: diffusers' warns where a class keeps modules in fp32, which the next line does)
-    model = torch.nn.Module.to(model, device=device, dtype=dtype).eval().requires_grad_(False)
-    return keep_fp32_modules(model, getattr(cls, "_keep_in_fp32_modules", None) or ())
+    from int8dit.serialization import cast_floating
 
-
-def keep_fp32_modules(model, names):
-    """Cast to fp32 every floating-point parameter and buffer whose dotted name has one of ``names`` as
-    a part (how diffusers' from_pretrained matches ``_keep_in_fp32_modules``: a module's or a
-    parameter's own name, e.g. Wan's ``rope`` and ``scale_shift_table``); returns the model."""
-    keep = set(names)
-    if not keep:
-        return model
-    for module_name, module in model.named_modules():
-        for tensors in (module._parameters, module._buffers):
-            for name, tensor in tensors.items():
-                full = f"{module_name}.{name}" if module_name else name
-                if tensor is not None and tensor.is_floating_point() and keep.intersection(full.split(".")):
-                    tensor.data = tensor.data.float()
-    return model
+    # (not the model's .to(dtype): diffusers' warns where a class keeps modules in fp32, and a bf16 cast
+    # first would round what those modules computed, Wan's rotary tables, before their fp32 cast)
+    model = torch.nn.Module.to(model, device=device).eval().requires_grad_(False)
+    return cast_floating(model, dtype, getattr(cls, "_keep_in_fp32_modules", None) or ())
