@@ -11,8 +11,10 @@ written with int8dit.save_quantized, which records the class and config, so that
 
     transformer = int8dit.load_quantized_model("flux-dev-int8.safetensors", device="cuda")
 
-rebuilds it without the original weights (about half their size on disk). ``--verify`` loads the
-file back and compares every tensor with the quantized model. Quantization runs where ``--device``
+rebuilds it without the original weights (about half their size on disk). ``--lora FILE[:SCALE]``
+fuses LoRAs into the float weights first (int8dit.fuse_lora), so the checkpoint carries them at the
+best accuracy int8 allows. ``--verify`` loads the file back and compares every tensor with the
+quantized model. Quantization runs where ``--device``
 says (default: the GPU where there is one; the CPU works, slower).
 """
 from __future__ import annotations
@@ -68,6 +70,10 @@ def main(argv=None) -> int:
                     f"list, {', '.join(DIT_DEFAULT_EXCLUDE)})")
     ap.add_argument("--min-features", type=int, default=DIT_MIN_FEATURES,
                     help=f"keep layers narrower than this in float (default {DIT_MIN_FEATURES})")
+    ap.add_argument("--lora", action="append", default=None, metavar="FILE[:SCALE]",
+                    help="fuse this LoRA (a .safetensors state dict in diffusers' naming, as "
+                    "<Pipeline>.lora_state_dict returns it; SCALE default 1) into the float weights before "
+                    "quantizing: the closest int8 weights to the adapted model (repeatable)")
     ap.add_argument("--verify", action="store_true", help="load the file back and compare every tensor")
     ap.add_argument("--force", action="store_true", help="overwrite --out if it exists")
     args = ap.parse_args(argv)
@@ -113,6 +119,17 @@ def main(argv=None) -> int:
     # (diffusers without accelerate leaves the weights in fp32 whatever torch_dtype says: cast as it would)
     model = cast_floating(model, dtype, getattr(cls, "_keep_in_fp32_modules", None) or ()).to(device).eval()
     float_bytes = sum(t.numel() * t.element_size() for t in model.state_dict().values())
+
+    for spec in args.lora or ():
+        path, _, scale = spec.partition(":")
+        try:
+            from safetensors.torch import load_file
+
+            fusion = int8dit.fuse_lora(model, load_file(path), scale=float(scale or 1.0))
+        except (OSError, ValueError) as e:
+            print(f"int8dit.convert: --lora {spec}: {e}", file=sys.stderr)
+            return 2
+        _log("1/3", f"fused the LoRA {path} (scale {float(scale or 1.0):g}) into {fusion.layers} layers")
 
     _log("2/3", "quantizing")
     exclude = tuple(args.exclude) if args.exclude is not None else DIT_DEFAULT_EXCLUDE

@@ -59,3 +59,35 @@ def test_bad_calls_say_what_to_do_and_write_nothing(pipeline_folder, tmp_path, c
     assert main([str(pipeline_folder), "--out", str(tmp_path / "w.safetensors"), "--device", "cpu"]) == 2
     assert "no linear layer of SD3Transformer2DModel was quantized" in capsys.readouterr().err  # (all < 256 wide)
     assert not (tmp_path / "y.safetensors").exists() and not (tmp_path / "w.safetensors").exists()
+
+
+@torch.no_grad()
+def test_a_lora_is_fused_into_the_float_weights_before_quantizing(pipeline_folder, tmp_path, capsys):
+    from safetensors.torch import save_file
+
+    from int8dit.serialization import cast_floating
+
+    torch.manual_seed(1)
+    layer = "transformer_blocks.0.attn.to_q"
+    lora = {f"transformer.{layer}.lora_A.weight": torch.randn(4, 128) * 0.1,
+            f"transformer.{layer}.lora_B.weight": torch.randn(128, 4) * 0.1}
+    save_file(lora, str(tmp_path / "lora.safetensors"))
+    out = str(tmp_path / "with-lora.safetensors")
+    assert main([str(pipeline_folder), "--out", out, "--device", "cpu", "--min-features", "32",
+                 "--lora", f"{tmp_path / 'lora.safetensors'}:0.5"]) == 0
+    assert "fused the LoRA" in capsys.readouterr().out
+    want = cast_floating(diffusers.SD3Transformer2DModel.from_pretrained(str(pipeline_folder), subfolder="transformer"),
+                         torch.bfloat16)
+    int8dit.fuse_lora(want, lora, scale=0.5)
+    quantize_(want, min_features=32)
+    loaded = int8dit.load_quantized_model(out)
+    assert torch.equal(loaded.get_submodule(layer).weight, want.get_submodule(layer).weight)
+    plain = diffusers.SD3Transformer2DModel.from_pretrained(str(pipeline_folder), subfolder="transformer")
+    quantize_(cast_floating(plain, torch.bfloat16), min_features=32)
+    assert not torch.equal(loaded.get_submodule(layer).weight, plain.get_submodule(layer).weight)
+    # a LoRA for another model is refused with the fuse's message, nothing written
+    save_file({"transformer.nope.lora_A.weight": torch.zeros(4, 8), "transformer.nope.lora_B.weight": torch.zeros(8, 4)},
+              str(tmp_path / "bad.safetensors"))
+    assert main([str(pipeline_folder), "--out", str(tmp_path / "bad-out.safetensors"), "--device", "cpu",
+                 "--lora", str(tmp_path / "bad.safetensors")]) == 2
+    assert "nope: no such module" in capsys.readouterr().err and not (tmp_path / "bad-out.safetensors").exists()
