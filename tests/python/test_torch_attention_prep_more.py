@@ -33,20 +33,27 @@ def flux2_inputs():
                 guidance=torch.tensor([3.5]), return_dict=False)
 
 
-@pytest.mark.parametrize("quantized", [False, True])
+@pytest.mark.parametrize("quantized, dtype", [(False, BF16), (True, BF16), (True, torch.float16)])
 @torch.no_grad()
-def test_flux2_processors_give_the_stock_forward_bit_for_bit(quantized):
+def test_flux2_processors_give_the_stock_forward_bit_for_bit(quantized, dtype):
     # torch.nn.RMSNorm (FLUX.2's q/k norm) rounds once after the weight on the CPU, as the kernel does,
-    # so here the whole forward is the stock one exactly (on the GPU an ulp apart: its rsqrt)
+    # so in bf16 the whole forward is the stock one exactly (on the GPU an ulp apart: its rsqrt). fp16's
+    # 3 more mantissa bits show the rsqrt's last-bit differences on an element now and then (one of
+    # q's 18432 in block 0 here): within the norm's rounding.
     torch.manual_seed(0)
-    model = diffusers.Flux2Transformer2DModel(**FLUX2).to(BF16).eval()
+    model = diffusers.Flux2Transformer2DModel(**FLUX2).to(dtype).eval()
     perturb_qk_norm_weights(model)
     if quantized:
         quantize_(model, min_features=32)
-    fused, got, want = run_fused_and_stock(model, flux2_inputs(), 3)
+    inputs = {k: v.to(dtype) if isinstance(v, torch.Tensor) and v.dtype == BF16 else v for k, v in flux2_inputs().items()}
+    fused, got, want = run_fused_and_stock(model, inputs, 3)
+    assert got.dtype == dtype
     assert isinstance(fused.transformer_blocks[0].attn.processor, Flux2QKNormRopeProcessor)
     assert isinstance(fused.single_transformer_blocks[0].attn.processor, Flux2ParallelQKNormRopeProcessor)
-    assert torch.equal(got, want)
+    if dtype == BF16:
+        assert torch.equal(got, want)
+    else:
+        assert_follows(got, want, 0.01)
 
 
 def rotary_for(tokens, head_dim=32):
