@@ -189,3 +189,17 @@ def test_quantize_is_a_drop_in_on_z_image():
     ref, out = torch.cat([r.float().flatten() for r in ref]), torch.cat([o.float().flatten() for o in out])
     assert torch.isfinite(out).all()
     assert torch.nn.functional.cosine_similarity(out, ref, dim=0).item() > 0.999
+
+
+def test_the_layers_a_model_keeps_in_fp32_stay_in_float_unless_included():
+    # Wan keeps its time embedder in fp32 (_keep_in_fp32_modules): quantize_ leaves those layers alone
+    cls_name, config, _ = CASES["wan"]
+    model = getattr(diffusers, cls_name)(**config)
+    report = quantize_(model, min_features=32)
+    kept = {n for n, why in report.skipped.items() if "_keep_in_fp32_modules" in why}
+    assert kept == {"condition_embedder.time_embedder.linear_1", "condition_embedder.time_embedder.linear_2"}
+    assert type(model.condition_embedder.time_embedder.linear_1) is torch.nn.Linear
+    # naming them in include quantizes them all the same
+    model = getattr(diffusers, cls_name)(**config)
+    report = quantize_(model, include=["*time_embedder*"], min_features=32)
+    assert sorted(report.quantized) == sorted(kept)

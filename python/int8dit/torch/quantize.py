@@ -77,13 +77,18 @@ def skip_reason(name: str, module: nn.Linear, include: Optional[Sequence[str]], 
 def selected_linears(model: nn.Module, include: Optional[Sequence[str]] = None,
                      exclude: Optional[Sequence[str]] = DIT_DEFAULT_EXCLUDE,
                      min_features: int = DIT_MIN_FEATURES) -> tuple[dict[str, nn.Linear], dict[str, str]]:
-    """The nn.Linear modules quantize_ would replace (by name), and the skipped ones with reasons."""
+    """The nn.Linear modules quantize_ would replace (by name), and the skipped ones with reasons. Layers
+    in the modules the model's class keeps in fp32 (diffusers' ``_keep_in_fp32_modules``: Wan's time
+    embedder) stay in float unless ``include`` names them: their authors keep them precise."""
     chosen: dict[str, nn.Linear] = {}
     skipped: dict[str, str] = {}
+    keep_fp32 = set(getattr(type(model), "_keep_in_fp32_modules", None) or ())
     for name, module in model.named_modules():
         if type(module) is not nn.Linear:
             continue
         why = skip_reason(name, module, include, exclude, min_features)
+        if not why and include is None and keep_fp32.intersection(name.split(".")):
+            why = f"{type(model).__name__} keeps it in fp32 (_keep_in_fp32_modules)"
         if why:
             skipped[name] = why
         else:
