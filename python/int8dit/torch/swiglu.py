@@ -3,9 +3,9 @@
 Newer DiTs use a gated MLP: ``w2(silu(w1(x)) * w3(x))`` (Z-Image's FeedForward; Lumina2's and
 AuraFlow's under other names) or the same with w1 and w3 as the halves of one projection (FLUX.2's
 Flux2FeedForward: ``linear_out(silu(h[:, :H]) * h[:, H:])`` with ``h = linear_in(x)``; diffusers'
-FeedForward with a SwiGLU activation, Mochi's, with the gate in the second half). With int8dit Linears that is the first GEMM(s), a SiLU pass and
-a product pass that each write bf16, and the second linear's own quantization pass that reads the
-product back: on Z-Image at 1024 px (4608 tokens x 10240) ~0.5 GB of traffic a block that the data
+FeedForward with a SwiGLU activation, Mochi's, with the gate in the second half). With int8dit
+Linears that is the first GEMM(s), a SiLU pass and a product pass that each write bf16, and the
+second linear's own quantization pass that reads the product back: on Z-Image at 1024 px (4608 tokens x 10240) ~0.5 GB of traffic a block that the data
 does not need. ``swiglu_quantize`` reads gate and up once and writes the int8 rows the second GEMM
 takes (one kernel, src/quant/swiglu_quantize.cu).
 
