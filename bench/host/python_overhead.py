@@ -31,6 +31,10 @@ kernels stubbed):
   compiled_gelu_mlp  one GeluMLP of a stack of 5 under torch.compile(fullgraph=True, backend="aot_eager")
   compiled_siblings  q, k and v on one input under torch.compile (aot_autograd, with inductor's post-grad
                   sibling pass applied to the graph where the checkout has it: int8dit.torch.graph_passes)
+  swiglu_mlp      a gated MLP as quantize_(fuse_swiglu=True) runs it (int8dit.torch.swiglu.SwigluMLP):
+                  w1 and w3 on one input quantized once, swiglu_quantize, w2's GEMM (where the checkout has it)
+  swiglu_mlp_unfused  the same module's layers as the stock module calls them: w1, w3, F.silu, the
+                  product, w2 (which quantizes the product itself)
   torch_empty     one torch.empty of the output's size: the unit the others are counted in
 """
 from __future__ import annotations
@@ -92,6 +96,12 @@ def main() -> int:
     from int8dit.torch.produced import PRODUCED
 
     stub_entry_points(ops_module, fused_module)
+    try:  # (a checkout before 2026-12-05 has no gated MLPs: those paths are left out)
+        from int8dit.torch import swiglu as swiglu_module
+
+        swiglu_module._C = ops_module._C
+    except ImportError:
+        swiglu_module = None
     torch.set_grad_enabled(False)
     torch.manual_seed(0)
     # from_float runs the C++ weight quantization, stubbed here: build the layer from its buffers instead.
@@ -190,6 +200,19 @@ def main() -> int:
         "compiled_siblings": lambda: compiled_siblings(x),
         "torch_empty": lambda: torch.empty((4, 64), dtype=torch.bfloat16),
     }
+    if swiglu_module is not None:
+        from int8dit.torch.shared_input import share_sibling_inputs as share
+
+        gated = swiglu_module.SwigluMLP({"w1": Linear(64, 256), "w2": Linear(256, 64), "w3": Linear(64, 256)},
+                                        "w1", "w3", "w2")
+        share(gated)  # as quantize_ marks w1 and w3 (one input) before fuse_swiglu
+
+        def swiglu_unfused():
+            xs = x.clone()  # a new activation, as each block makes
+            return gated.w2(torch.nn.functional.silu(gated.w1(xs)) * gated.w3(xs))
+
+        paths["swiglu_mlp"] = lambda: gated(x.clone())
+        paths["swiglu_mlp_unfused"] = swiglu_unfused
     per_layer = {"compiled_layer": 10, "compiled_gelu_mlp": 5}
     hits = PRODUCED.hits
     results = {name: round(per_call_us(fn, max(1, args.calls // per_layer.get(name, 1))) / per_layer.get(name, 1), 2)

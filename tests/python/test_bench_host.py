@@ -23,7 +23,8 @@ def run_benchmark(tmp_path, name):
 def test_the_benchmark_times_every_path_and_records_its_machine(tmp_path):
     doc = json.loads(run_benchmark(tmp_path, "run").read_text())
     assert set(doc["us_per_call"]) == {"linear", "linear_3d", "produced_hit", "gelu_mlp", "siblings", "modulated_norm",
-                                      "concat_gelu", "mlp_half", "compiled_layer", "compiled_siblings", "compiled_gelu_mlp", "torch_empty"}
+                                      "concat_gelu", "mlp_half", "compiled_layer", "compiled_siblings", "compiled_gelu_mlp", "torch_empty",
+                                      "swiglu_mlp", "swiglu_mlp_unfused"}
     assert all(us > 0 for us in doc["us_per_call"].values())
     assert doc["machine"]["cores"] >= 1 and doc["commit"]
 
