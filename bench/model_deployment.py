@@ -112,7 +112,10 @@ def fmt(x, spec="{:.2f}x"):
 
 def main():
     measured = {fam: measure(*spec) for fam, spec in INPUTS.items()}
-    # The baselines' efficiencies do not depend on our family: take them from the default run if present.
+    # A family's INT8 efficiency is set against the baselines' efficiencies of the same run: runs differ in
+    # how hot the GPU is held under its power cap (the sm90 run of 2026-12-05 interleaves paths after 30 ms
+    # warm-ups and reads every path ~10% lower than the short runs of 2026-11-25), so mixing runs would
+    # credit INT8 with the difference. The default run's baselines serve a run that lacks its own.
     base = measured["sm90"] or measured["sm80"]
     out = []
     w = out.append
@@ -151,7 +154,8 @@ def main():
             vb = vf = "not measured yet"
         else:
             int8_t = m["eff"]["int8"] * int8
-            bf16_e, fp8_e = base["eff"]["bf16"], base["eff"]["fp8"]
+            bf16_e = m["eff"]["bf16"] or base["eff"]["bf16"]
+            fp8_e = m["eff"]["fp8"] or base["eff"]["fp8"]
             tag = "modelled, pessimistic for INT8" if fam == "sm80" else "modelled"
             vb = f"{fmt(int8_t / (bf16_e * bf16))} ({tag})" if bf16_e else "n/a"
             vf = f"{fmt(int8_t / (fp8_e * fp8))} ({tag})" if fp8 and fp8_e else "n/a"
@@ -170,7 +174,8 @@ def main():
       "cannot reach the wgmma peak the efficiency is divided by: on Ampere and Ada, where mma.sync is the "
       "native path, the modelled INT8 figures are a lower bound. (mma.sync is commonly reported to issue at "
       "about half of wgmma's rate on Hopper; no datasheet states an mma.sync peak, so the model does not use one.)")
-    w("- cuBLAS bf16 and cuBLASLt FP8 are assumed to keep their H100 efficiencies on every GPU.")
+    w("- cuBLAS bf16 and cuBLASLt FP8 are assumed to keep their H100 efficiencies on every GPU, taken from "
+      "the same run as the family's INT8 efficiency.")
     w("- Compute-bound shapes only: memory bandwidth (936 GB/s on an RTX 3090 against 4.8 TB/s on an H200) "
       "decides the small-M rows, where INT8 gains from halving the bytes moved rather than from the peak ratio.")
     w("- GeForce boards (RTX 3090 / 4090) boost and throttle with power and cooling; datasheet peaks are at "
