@@ -207,7 +207,7 @@ def _materialize(model, state: Mapping[str, Any], device) -> None:
 
 
 def load_quantized(model, path: str, device=None, strict: bool = True, share_inputs: bool = True,
-                   fuse_gelu: bool = True, fuse_norms: bool = True, fuse_swiglu: bool = False):
+                   fuse_gelu: bool = True, fuse_norms: bool = True, fuse_swiglu: bool = True):
     """Load a checkpoint written by save_quantized into ``model``, an unquantized skeleton of the same
     architecture: the layers the file lists become int8dit Linear modules, then every tensor is
     loaded (``strict``: the file and the model hold exactly the same tensors), then the model gets

@@ -49,7 +49,7 @@
 #                                      the packed MiniLM model travel in .whl/ (carry it).
 #   STEPS="... e2e_pdl_off"            e2e_pdl_off: the e2e step again with INT8DIT_PDL=0 -> e2e_pdl_off/
 #   STEPS="... e2e_unfused"            e2e_unfused: the e2e step again with the fused producers off -> e2e_unfused/
-#   E2E_UNFUSED_FLAGS="--no-fuse-norms" which of them (default: --no-fuse-gelu --no-fuse-norms)
+#   E2E_UNFUSED_FLAGS="--no-fuse-norms" which of them (default: --no-fuse-gelu --no-fuse-norms --no-fuse-swiglu)
 #   PYTEST_TARGETS="tests/python/x.py" what the pytest step runs (default: the tests that need a GPU,
 #                                      tests/python/*_gpu.py, and the profiler's, which take another
 #                                      branch where CUDA is; the others are CPU tests that CI runs:
@@ -318,9 +318,9 @@ step_e2e() { run_e2e e2e; }
 # The same with programmatic dependent launch off (INT8DIT_PDL=0), into e2e_pdl_off/: what it is worth
 # in a model, where each GEMM follows its quantization kernel.
 step_e2e_pdl_off() { INT8DIT_PDL=0 run_e2e e2e_pdl_off; }
-# The same with the fused producers off (--no-fuse-gelu --no-fuse-norms, or E2E_UNFUSED_FLAGS), into
+# The same with the fused producers off (--no-fuse-gelu --no-fuse-norms --no-fuse-swiglu, or E2E_UNFUSED_FLAGS), into
 # e2e_unfused/: what the fused GELU MLP and adaLN-Zero norms (int8dit.torch.mlp, .adanorm) are worth.
-step_e2e_unfused() { E2E_ARGS="${E2E_ARGS:-} ${E2E_UNFUSED_FLAGS:---no-fuse-gelu --no-fuse-norms}" run_e2e e2e_unfused; }
+step_e2e_unfused() { E2E_ARGS="${E2E_ARGS:-} ${E2E_UNFUSED_FLAGS:---no-fuse-gelu --no-fuse-norms --no-fuse-swiglu}" run_e2e e2e_unfused; }
 
 for step in $STEPS; do
   if [[ $(type -t "step_$step") != function ]]; then

@@ -108,8 +108,8 @@ def test_fused_gated_mlps_follow_the_unfused_quantized_model(name, build, inputs
     torch.manual_seed(0)
     model = build()
     unfused, fused = copy.deepcopy(model), copy.deepcopy(model)
-    assert quantize_(unfused, min_features=32).swiglu_mlps == 0  # off by default
-    report = quantize_(fused, min_features=32, fuse_swiglu=True)
+    assert quantize_(unfused, min_features=32, fuse_swiglu=False).swiglu_mlps == 0
+    report = quantize_(fused, min_features=32)  # on by default
     assert report.swiglu_mlps == mlps and "SwiGLU MLPs" in str(report)
     assert sum(isinstance(m, cls) for m in fused.modules()) == report.swiglu_mlps
     assert fused.state_dict().keys() == unfused.state_dict().keys()  # the same children, the same checkpoint
@@ -157,7 +157,7 @@ def test_other_gated_feed_forwards_take_their_gate_and_up_from_the_right_place(n
     module with gate and up exchanged does not."""
     torch.manual_seed(3)
     stock = torch.nn.Sequential(gated_feed_forwards()[name]).to(BF16).eval()
-    quantize_(stock, min_features=32)
+    quantize_(stock, min_features=32, fuse_swiglu=False)
     fused = copy.deepcopy(stock)
     from int8dit.torch import fuse_swiglu_mlps
 

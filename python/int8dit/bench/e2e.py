@@ -132,7 +132,7 @@ def rewrites_of(report) -> dict:
 
 
 def make_variant(torch, path: str, model, names, fuse_gelu: bool = True, fuse_norms: bool = True,
-                 fuse_swiglu: bool = False):
+                 fuse_swiglu: bool = True):
     from int8dit.bench import baselines
     from int8dit.torch import quantize_
 
@@ -267,7 +267,7 @@ def run_model(torch, case, paths, args, on_path=None) -> dict:
                 variant = make_variant(torch, path, model, torchao_names if path.startswith("torchao") else chosen,
                                        fuse_gelu=not getattr(args, "no_fuse_gelu", False),
                                        fuse_norms=not getattr(args, "no_fuse_norms", False),
-                                       fuse_swiglu=getattr(args, "fuse_swiglu", False))
+                                       fuse_swiglu=not getattr(args, "no_fuse_swiglu", False))
                 entry["setup_s"] = round(time.perf_counter() - t0, 2)
                 if hasattr(variant, "_int8dit_rewrites"):
                     entry["int8dit_rewrites"] = variant._int8dit_rewrites
@@ -469,9 +469,9 @@ def main(argv=None) -> int:
     ap.add_argument("--no-fuse-norms", action="store_true",
                     help="int8dit paths: keep diffusers' adaLN-Zero norms as they are and let each layer quantize "
                     "their output (quantize_(fuse_norms=False))")
-    ap.add_argument("--fuse-swiglu", action="store_true",
-                    help="int8dit paths: run gated MLPs (Z-Image, FLUX.2) through swiglu_quantize "
-                    "(quantize_(fuse_swiglu=True); off by default until its kernel has run on a GPU)")
+    ap.add_argument("--no-fuse-swiglu", action="store_true",
+                    help="int8dit paths: keep the gated MLPs' SiLU and product apart from the second linear's "
+                    "quantization (quantize_(fuse_swiglu=False)), to measure what swiglu_quantize is worth")
     ap.add_argument("--merge", metavar="E2E_JSON", help="add this run's paths to an earlier e2e.json (same GPU and "
                     "packages): e.g. the compiled paths of the models an earlier run left out; both commands are kept")
     args = ap.parse_args(argv)
@@ -495,7 +495,7 @@ def main(argv=None) -> int:
     doc = {"environment": environment(torch, paths), "results": {}, "summary": {}}
     doc["environment"]["int8dit_fuse_gelu"] = not args.no_fuse_gelu
     doc["environment"]["int8dit_fuse_norms"] = not args.no_fuse_norms
-    doc["environment"]["int8dit_fuse_swiglu"] = args.fuse_swiglu
+    doc["environment"]["int8dit_fuse_swiglu"] = not args.no_fuse_swiglu
     if args.merge:
         with open(args.merge) as f:
             earlier = json.load(f)

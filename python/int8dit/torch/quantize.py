@@ -107,7 +107,7 @@ def quantize_(model: nn.Module, include: Optional[Sequence[str]] = None,
               exclude: Optional[Sequence[str]] = DIT_DEFAULT_EXCLUDE, min_features: int = DIT_MIN_FEATURES,
               smoothing: Optional[Mapping[str, Tensor]] = None, verbose: bool = False,
               share_inputs: bool = True, fuse_gelu: bool = True, fuse_norms: bool = True,
-              fuse_swiglu: bool = False) -> QuantizeReport:
+              fuse_swiglu: bool = True) -> QuantizeReport:
     """Replace, in place, every nn.Linear of ``model`` whose qualified name matches ``include`` (all when
     None) and no pattern of ``exclude`` (fnmatch patterns; DiT defaults), and whose features are at
     least ``min_features``, by an int8dit Linear. ``smoothing`` maps layer names to SmoothQuant factors
@@ -124,8 +124,8 @@ def quantize_(model: nn.Module, include: Optional[Sequence[str]] = None,
     (int8dit.torch.adanorm; the output is rounded once where PyTorch rounds three times), and so do
     the modulated norms inside diffusers' DiT, PixArt, SD3 and Flux blocks (int8dit.torch.blocks). With
     ``fuse_swiglu``, gated MLPs (Z-Image, FLUX.2, Lumina2, AuraFlow, Mochi) run SiLU, the product and
-    the second linear's quantization in one kernel (int8dit.torch.swiglu; off by default until its
-    kernel has run on a GPU)."""
+    the second linear's quantization in one kernel (int8dit.torch.swiglu; int8 values may differ by one
+    from the unfused path, which rounds SiLU's output and the product to bf16 first)."""
     chosen, skipped = selected_linears(model, include, exclude, min_features)
     report = QuantizeReport(skipped=skipped)
     for name, module in chosen.items():
@@ -140,7 +140,7 @@ def quantize_(model: nn.Module, include: Optional[Sequence[str]] = None,
 
 
 def apply_fusions(model: nn.Module, report: QuantizeReport, share_inputs: bool = True, fuse_gelu: bool = True,
-                  fuse_norms: bool = True, fuse_swiglu: bool = False) -> QuantizeReport:
+                  fuse_norms: bool = True, fuse_swiglu: bool = True) -> QuantizeReport:
     """The rewrites quantize_ makes once the layers are int8dit Linears (load_quantized makes them too):
     sibling layers sharing one quantization of their input, GELU MLPs, Flux single-stream blocks and
     adaLN-Zero norms that quantize their own output. Counts what it did into ``report``."""
