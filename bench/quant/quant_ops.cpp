@@ -50,6 +50,8 @@ std::vector<OpCase> dit_cases() {
   // A gated MLP's second-linear input, silu(w1 x) * w3 x, from the two GEMM outputs: Z-Image's
   // feed-forward at 1024 px (4096 image + 512 text tokens, 10240 wide).
   cases.push_back({"swiglu_quantize", 4608, 10240});
+  // FLUX.2-dev's double-stream image MLP at 1024 px (4096 tokens, 18432 wide): the 512-thread kernel.
+  cases.push_back({"swiglu_quantize", 4096, 18432});
   // A block's gated residual update fused into its MLP's norm (h = h + gate * attention, written, then
   // the norm; no y where the MLP takes the int8 rows straight, as the blocks run it since a71d998, and
   // with y where it does not): DiT-XL/2 (8 images) and Flux's image stream.

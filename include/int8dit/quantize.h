@@ -147,7 +147,8 @@ struct ConcatGeluQuantizeParams {
 // pass reads both inputs once:
 //   v_k = silu(gate_k) * up_k,   silu(g) = g / (1 + e^-g)       (in fp32; the product is not rounded)
 // gate and up are two GEMM outputs, or the two halves of one ([rows, 2 cols], gate first: ld = 2 cols).
-// GPU: the vector kernels only: cols % 8 == 0 and <= 16384, gate, up and their strides 16-byte loads,
+// GPU: the vector kernels only: cols % 8 == 0 and <= 24576 (FLUX.2-dev's 18432 included; rows over
+// 16384 run a 512-thread kernel, not yet run on a GPU), gate, up and their strides 16-byte loads,
 // q and ldq 8-byte stores, smooth (if any) 16-byte aligned; other layouts are refused with
 // kNotSupported before anything runs (the CPU reference takes any).
 struct SwigluQuantizeParams {

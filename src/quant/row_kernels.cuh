@@ -19,6 +19,8 @@
 //   kTransformsInput, fetch8(row, k), begin_transform(row), transform8(k, v[8], fetched),
 //   store_transformed8(k, v[8])       (optional) the loaded row becomes the row the op works on, from
 //                                     a second row input the kernel fetches with x's (vector kernels only)
+//   kWideRows                         (optional, with kTransformsInput) rows of 16392..24576 columns
+//                                     run in the 512-thread register kernel (TakesWideRows)
 //   kSecondInput, element(x, ldx, row, k)   (optional) the row continues in a second input: where
 //                                     element k of the row lives (ConcatGeluOp); such an op never
 //                                     takes the bulk-copy ring, which stages one input row
@@ -242,7 +244,7 @@ __device__ __forceinline__ void present_vector_slots(const RowArgs<T>& a, bool (
 // One row held in registers, v[i] = elements [8c, 8c + 8) of the row with c = threadIdx.x + i * blockDim.x
 // where has[i] (the row's last vectors fall to some threads only): the op's statistics, its values
 // (written to y), the SmoothQuant division, the row max, then int8 + scale.
-// NOTE: columns are 32-bit (this kernel takes rows of at most 16384 columns, row_shape.h): 64-bit
+// NOTE: columns are 32-bit (this kernel takes rows of at most 24576 columns, row_shape.h): 64-bit
 // column arithmetic cost a few instructions a vector in a kernel whose speed is its instruction count.
 // kRecips: the persistent SmoothQuant kernel, recips this thread's reciprocals
 // (smooth_reciprocals_for_thread) or nullptr for the IEEE division.
@@ -414,6 +416,14 @@ template <typename Op, typename = void>
 struct TransformsInput : std::false_type {};
 template <typename Op>
 struct TransformsInput<Op, std::void_t<decltype(Op::kTransformsInput)>> : std::true_type {};
+
+// A transforming op that also runs rows too long for the 256-thread kernels, in the 512-thread one
+// (row_shape.h: wide_transform_row_threads; row_ops.cuh: SwigluOp). Opt-in, so that the other ops do
+// not each compile a kernel their entry points never launch.
+template <typename Op, typename = void>
+struct TakesWideRows : std::false_type {};
+template <typename Op>
+struct TakesWideRows<Op, std::void_t<decltype(Op::kWideRows)>> : std::true_type {};
 
 // An op whose row continues in a second input (row_ops.cuh: ConcatGeluOp): element(x, ldx, row, k)
 // says where element k lives. A compile-time branch, so that the one-input kernels compile as before.

@@ -367,6 +367,19 @@ Status launch_row_quantize(const RowArgs<T>& a, const Op& op, bool op_vector_ok,
   const RowLaunchShape s = row_launch_shape(a.cols, op_vector_ok && vectorizable(a), a.smooth ? 4 : kPreferredVecsPerThread);
   switch (s.vecs_per_thread) {
     case 0: {
+      if constexpr (TakesWideRows<Op>::value) {
+        // Over 16384 columns: one CTA a row of up to 512 threads x 6 vectors (registers capped at 128
+        // by the launch bound). Not persistent: the next row's gate and up would need 48 more registers.
+        const int threads = wide_transform_row_threads(a.cols);
+        if (threads > 0 && op_vector_ok && vectorizable(a)) {
+          static std::atomic<int> sm90[kMaxDevices] = {};
+          const int64_t grid = std::min<int64_t>(a.rows, 0x7fffffff);  // the kernel strides past grid.x's limit
+          launch_row_kernel(row_quantize_registers<T, Op, kWideTransformVecsPerThread, false, false, false, 0,
+                                                   kWideRowThreads>,
+                            sm90, /*smem_sized_grid=*/false, grid, threads, 0, stream, a, op);
+          return detail::last_launch_status(name);
+        }
+      }
       if constexpr (TransformsInput<Op>::value) {
         // The entry point checks the layout first; the scalar kernel has no transform.
         return Status(StatusCode::kInternal, std::string(name) + ": the transforming op reached the scalar path");

@@ -224,12 +224,13 @@ struct GeluTanhOp {
 // read gate as their x and fetch up's vectors with it (kTransformsInput): the product never exists in
 // memory. silu(g) = g / (1 + 2^(-g log2 e)) with ex2.approx and a fast divide, as GELU above: a few
 // ulp, memory-bound (2^a overflows to +inf for g < -88, and g / inf = -0, silu's limit). Vector kernels
-// only (the entry point refuses other layouts).
+// only (the entry point refuses other layouts), up to 24576 columns through the wide one.
 template <typename T>
 struct SwigluOp {
   static constexpr int kStatPasses = 0;
   static constexpr int kChannelVec4s = 0;
   static constexpr bool kTransformsInput = true;
+  static constexpr bool kWideRows = true;  // FLUX.2-dev's 18432-wide MLP (row_shape.h)
   static constexpr float kNegLog2e = -1.4426950408889634f;
   const T* up = nullptr;  // [rows, cols], row stride ld_up
   int64_t ld_up = 0;

@@ -109,4 +109,19 @@ inline int wide_row_threads(int64_t cols) {
   return static_cast<int>(threads);
 }
 
+// The wide kernel for transforming ops that ask for it (row_kernels.cuh: TakesWideRows; swiglu_quantize):
+// rows longer than the 256-thread kernels hold (over 16384 columns), kWideTransformVecsPerThread
+// vectors a thread, one CTA a row, up to kWideRowThreads x 6 x 8 = 24576 columns. FLUX.2-dev's gated
+// MLP (18432 wide) is exactly 384 threads x 6. Returns the fewest whole warps that hold the row, or 0
+// where it is not whole vectors, fits the 256-thread kernels, or does not fit this one. Every row it
+// takes keeps the thread's leading full_vector_slots() full (a CPU test walks them).
+constexpr int kWideTransformVecsPerThread = 6;
+inline int wide_transform_row_threads(int64_t cols) {
+  const int64_t nvec = cols / kVecElems;
+  if (cols % kVecElems != 0 || nvec <= static_cast<int64_t>(kMaxRowThreads) * kMaxVecsPerThread) return 0;
+  const int64_t threads = ((nvec + kWideTransformVecsPerThread - 1) / kWideTransformVecsPerThread + 31) / 32 * 32;
+  if (threads > kWideRowThreads || threads * full_vector_slots(kWideTransformVecsPerThread) > nvec) return 0;
+  return static_cast<int>(threads);
+}
+
 }  // namespace int8dit::quant

@@ -25,12 +25,14 @@ Status launch(const SwigluQuantizeParams& p, cudaStream_t stream) {
   a.q = p.q;
   a.ldq = p.ldq;
   a.scale = p.scale;
-  // The op transforms its row (the product), which the vector kernels alone do (row_kernels.cuh).
-  if (!(quant::vectorizable(a) && quant::vector_rows(p.up, p.ld_up, sizeof(T)) &&
-        quant::row_launch_shape(p.cols, true, p.smooth ? 4 : quant::kPreferredVecsPerThread).vecs_per_thread > 0))
+  // The op transforms its row (the product), which the vector kernels alone do (row_kernels.cuh): the
+  // 256-thread ones up to 16384 columns, the 512-thread one up to 24576 (row_shape.h).
+  const bool fits = quant::row_launch_shape(p.cols, true, p.smooth ? 4 : quant::kPreferredVecsPerThread).vecs_per_thread > 0 ||
+                    quant::wide_transform_row_threads(p.cols) > 0;
+  if (!(quant::vectorizable(a) && quant::vector_rows(p.up, p.ld_up, sizeof(T)) && fits))
     return Status(StatusCode::kNotSupported,
                   std::string(name) + ": the GPU kernel needs cols % 8 == 0 (cols = " + std::to_string(p.cols) +
-                      "), at most 16384 columns, and 16-byte aligned rows and strides (a multiple of 8 elements) "
+                      "), at most 24576 columns, and 16-byte aligned rows and strides (a multiple of 8 elements) "
                       "for gate, up, q and smooth: compute silu(gate) * up and call quantize_rows");
   quant::SwigluOp<T> op;
   op.up = static_cast<const T*>(p.up);

@@ -94,6 +94,32 @@ TEST(QuantRowShape, TheWideSmoothQuantKernelHoldsEveryEightVectorRow) {
   EXPECT_EQ(wide_rows, (16384 - 12288) / 8);  // 12296..16384
 }
 
+TEST(QuantRowShape, TheWideTransformKernelTakesTheRowsTheOthersCannotHoldUpTo24576) {
+  EXPECT_EQ(wide_transform_row_threads(18432), 384);  // FLUX.2-dev's gated MLP: 2304 vectors, 384 x 6
+  EXPECT_EQ(wide_transform_row_threads(24576), kWideRowThreads);
+  EXPECT_EQ(wide_transform_row_threads(16392), 352);  // the shortest: 2049 vectors
+  EXPECT_EQ(wide_transform_row_threads(16384), 0);    // the 256-thread kernels hold it
+  EXPECT_EQ(wide_transform_row_threads(10240), 0);
+  EXPECT_EQ(wide_transform_row_threads(24584), 0);    // too long
+  EXPECT_EQ(wide_transform_row_threads(18436), 0);    // not whole vectors
+  int rows = 0;
+  for (int64_t cols = 8; cols <= 32768; cols += 8) {
+    const int threads = wide_transform_row_threads(cols);
+    // Exactly the vector rows the 256-thread kernels leave, up to the wide kernel's capacity.
+    const bool left = row_launch_shape(cols, true).vecs_per_thread == 0 && row_launch_shape(cols, true, 4).vecs_per_thread == 0;
+    ASSERT_EQ(threads > 0, left && cols <= 24576) << "cols " << cols;
+    if (threads == 0) continue;
+    ++rows;
+    const int64_t nvec = cols / kVecElems;
+    EXPECT_EQ(threads % 32, 0) << "cols " << cols;
+    EXPECT_GE(static_cast<int64_t>(threads) * kWideTransformVecsPerThread, nvec) << "cols " << cols;
+    EXPECT_LT(static_cast<int64_t>(threads - 32) * kWideTransformVecsPerThread, nvec) << "cols " << cols;
+    for (int i = 0; i < full_vector_slots(kWideTransformVecsPerThread); ++i)
+      ASSERT_LT(static_cast<int64_t>(threads - 1) + static_cast<int64_t>(i) * threads, nvec) << "cols " << cols << ": slot " << i;
+  }
+  EXPECT_EQ(rows, (24576 - 16384) / 8);
+}
+
 TEST(QuantRowShape, UnalignedOrTooLongRowsStream) {
   EXPECT_EQ(row_launch_shape(3072, false).vecs_per_thread, 0);
   EXPECT_EQ(row_launch_shape(3072, false).threads_per_row, kStreamThreads);

@@ -698,6 +698,23 @@ def test_gpu_swiglu_quantize_matches_the_cpu_reference():
             assert_close_quantization(q.cpu(), scale.cpu(), q_cpu, s_cpu, off_by_one_fraction=1.001e-3)
 
 
+def test_gpu_swiglu_quantize_takes_flux2_devs_18432_wide_halves():
+    # FLUX.2-dev's feed-forward: linear_in's [rows, 2 x 18432] output, gate first; over 16384 columns the
+    # op runs the 512-thread kernel (row_shape.h). 24576 is that kernel's longest row; one vector more
+    # is refused with the way out in the message.
+    from int8dit.torch import swiglu_quantize
+
+    torch.manual_seed(1)
+    for k in (18432, 24576):
+        h = torch.randn(77, 2 * k, device="cuda", dtype=torch.bfloat16)
+        q, scale = swiglu_quantize(h[:, :k], h[:, k:])
+        q_cpu, s_cpu = swiglu_quantize(h[:, :k].cpu(), h[:, k:].cpu())
+        assert_close_quantization(q.cpu(), scale.cpu(), q_cpu, s_cpu, off_by_one_fraction=1.001e-3)
+    wide = torch.randn(2, 24584, device="cuda", dtype=torch.bfloat16)
+    with pytest.raises(ValueError, match="up to 24576"):
+        swiglu_quantize(wide, wide)
+
+
 @torch.no_grad()
 def test_gpu_fused_swiglu_mlps_follow_the_unfused_quantized_z_image():
     diffusers = pytest.importorskip("diffusers")
@@ -710,8 +727,8 @@ def test_gpu_fused_swiglu_mlps_follow_the_unfused_quantized_z_image():
         all_patch_size=(2,), all_f_patch_size=(1,), in_channels=16, dim=384, n_layers=2, n_refiner_layers=1, n_heads=4,
         n_kv_heads=4, cap_feat_dim=256, axes_dims=[32, 32, 32], axes_lens=[256, 64, 64]).to("cuda", torch.bfloat16).eval()
     unfused, fused = copy.deepcopy(model), copy.deepcopy(model)  # (hidden width 384 / 3 * 8 = 1024)
-    quantize_(unfused)
-    assert quantize_(fused, fuse_swiglu=True).swiglu_mlps == 4
+    assert quantize_(unfused, fuse_swiglu=False).swiglu_mlps == 0
+    assert quantize_(fused).swiglu_mlps == 4  # on by default
     assert isinstance(fused.layers[0].feed_forward, SwigluMLP)
     inputs = dict(x=[torch.randn(16, 1, 64, 64, device="cuda", dtype=torch.bfloat16) for _ in range(2)],
                   t=torch.tensor([0.5, 0.3], device="cuda"),

@@ -12,8 +12,11 @@ takes (one kernel, src/quant/swiglu_quantize.cu).
 ``fuse_swiglu_mlps(model)`` (``quantize_(fuse_swiglu=True)``) gives those modules a forward that does
 so, keeping their children and state-dict keys. It takes the fused path where it computes the same
 function: inference (no input needing a gradient), the second linear an int8dit Linear, the hidden
-width a multiple of 8 of at most 16384 on the GPU (the row kernels' registers; FLUX.2-dev's 18432
-runs unfused), bf16 or fp16 activations. Anything else runs the original modules.
+width a multiple of 8 of at most FUSED_GPU_COLS = 16384 on the GPU, bf16 or fp16 activations.
+Anything else runs the original modules. The op itself takes up to 24576 (MAX_GPU_COLS: rows over
+16384 run a 512-thread kernel, which FLUX.2-dev's 18432-wide MLP needs); the modules route those rows
+to it once that kernel has run on a GPU (its tests are written: test_gpu_swiglu_quantize_takes_flux2_*
+and the C++ SwigluQuantizeGpu tests). Until then FLUX.2-dev's MLPs run unfused.
 
 Numerics: the unfused path rounds SiLU's output and the product to bf16 before quantizing; the fused
 one quantizes the fp32 product, so an int8 value may differ by one where those roundings cross a
@@ -36,7 +39,10 @@ from .ops import (_DTYPES, _check_device, _current_stream, _ptr, _rows_and_scale
                   off_current_device, on_device_of, plain_eager_call, register_op)
 
 _FUSED_DTYPES = (torch.bfloat16, torch.float16)
-MAX_GPU_COLS = 16384  # the row kernels hold a row in registers: at most 16384 columns (quantize.h)
+MAX_GPU_COLS = 24576  # the row kernels hold a row in registers: at most 24576 columns (quantize.h)
+# The widest hidden size the fused modules send to the GPU kernel: the 256-thread kernels' 16384, which
+# have run on a GPU; the 512-thread kernel's rows (up to MAX_GPU_COLS) have not yet (module docstring).
+FUSED_GPU_COLS = 16384
 
 
 def _gpu_rows(rows: Tensor, ld: int, k: int) -> tuple[Tensor, int]:
@@ -89,7 +95,7 @@ def swiglu_quantize(gate: Tensor, up: Tensor, smooth: Optional[Tensor] = None) -
     """``silu(gate) * up`` (bf16 or fp16, the same shape [..., K]; in fp32, not rounded), divided by
     ``smooth`` where given, quantized per row without the product ever being written: int8 [..., K] and
     fp32 scales [...] (torch.ops.int8dit.swiglu_quantize). On the GPU K must be a multiple of 8 of at
-    most 16384."""
+    most 24576 (over 16384: the 512-thread kernel, not yet run on a GPU)."""
     return torch.ops.int8dit.swiglu_quantize(gate, up, smooth)
 
 
@@ -98,7 +104,7 @@ def _fused_fits(h: Tensor, second: nn.Module) -> bool:
     if not isinstance(second, Linear) or h.dtype not in _FUSED_DTYPES or any_needs_grad(h):
         return False
     k = second.in_features
-    return h.is_cpu or (h.is_cuda and k % 8 == 0 and k <= MAX_GPU_COLS)
+    return h.is_cpu or (h.is_cuda and k % 8 == 0 and k <= FUSED_GPU_COLS)
 
 
 def _second_linear(second: Linear, gate: Tensor, up: Tensor) -> Tensor:
