@@ -268,3 +268,31 @@ def test_accuracy_takes_a_list_output_and_the_z_image_case_builds_its_inputs():
     assert not case.default
     assert [tuple(x.shape) for x in inputs["x"]] == [(16, 1, 128, 128)]  # 64 x 64 patches of 2 x 2: 4096 tokens
     assert [tuple(c.shape) for c in inputs["cap_feats"]] == [(256, 2560)]
+
+
+def test_the_flux2_dev_case_is_the_published_config_and_its_inputs_run_a_small_flux2():
+    pytest.importorskip("diffusers", reason="diffusers is not installed (scripts/setup.sh pins it)")
+    import inspect
+
+    import diffusers
+    from int8dit.bench.models import MODELS, ModelCase, _flux2_inputs, build
+
+    case = MODELS["flux2_dev_1024"]
+    assert not case.default
+    # FLUX.2-dev's config is diffusers' defaults for the class: nothing of it may drift from them
+    defaults = {k: p.default for k, p in inspect.signature(diffusers.Flux2Transformer2DModel.__init__).parameters.items()
+                if k in case.config}
+    assert {k: tuple(v) if isinstance(v, list) else v for k, v in case.config.items()} == defaults
+    inputs = case.inputs(torch, "cpu", torch.bfloat16)
+    assert tuple(inputs["hidden_states"].shape) == (1, 4096, 128)
+    assert tuple(inputs["encoder_hidden_states"].shape) == (1, 512, 15360)
+    assert tuple(inputs["img_ids"].shape) == (4096, 4) and inputs["img_ids"][-1].tolist() == [0, 63, 63, 0]
+    assert inputs["txt_ids"][:, 3].tolist() == list(range(512))
+    # the same helper's inputs run a small FLUX.2
+    tiny = dict(patch_size=1, in_channels=16, num_layers=1, num_single_layers=1, attention_head_dim=32,
+                num_attention_heads=2, joint_attention_dim=64, timestep_guidance_channels=32, mlp_ratio=3.0,
+                axes_dims_rope=(8, 8, 8, 8), guidance_embeds=True)
+    small = ModelCase("flux2_tiny", "Flux2Transformer2DModel", tiny, "-", "-", _flux2_inputs(64, 8, 16, 64))
+    model = build(small, torch, "cpu", torch.bfloat16)
+    out = model(**small.inputs(torch, "cpu", torch.bfloat16))[0]
+    assert tuple(out.shape) == (1, 64, 16) and torch.isfinite(out).all()

@@ -39,6 +39,12 @@ WAN21_T2V_1_3B = dict(added_kv_proj_dim=None, attention_head_dim=128, cross_attn
 Z_IMAGE_TURBO = dict(all_patch_size=(2,), all_f_patch_size=(1,), in_channels=16, dim=3840, n_layers=30,
                      n_refiner_layers=2, n_heads=30, n_kv_heads=30, cap_feat_dim=2560, axes_dims=[32, 48, 48])
 
+# black-forest-labs/FLUX.2-dev, transformer/config.json (32B parameters: 8 double-stream and 48
+# single-stream blocks of 6144, 18432-wide gated MLPs; the values are also diffusers' defaults)
+FLUX2_DEV = dict(patch_size=1, in_channels=128, num_layers=8, num_single_layers=48, attention_head_dim=128,
+                 num_attention_heads=48, joint_attention_dim=15360, timestep_guidance_channels=256, mlp_ratio=3.0,
+                 axes_dims_rope=(32, 32, 32, 32), rope_theta=2000, eps=1e-6, guidance_embeds=True)
+
 
 @dataclass
 class ModelCase:
@@ -65,6 +71,26 @@ def _flux_inputs(image_tokens: int, text_tokens: int = 512):
             timestep=torch.tensor([0.5], device=device, dtype=dtype),
             guidance=torch.tensor([3.5], device=device, dtype=dtype),
             img_ids=ids.reshape(-1, 3), txt_ids=torch.zeros(text_tokens, 3, device=device), return_dict=False)
+    return make
+
+
+def _flux2_inputs(image_tokens: int, text_tokens: int = 512, channels: int = 128, text_dim: int = 15360):
+    """FLUX.2's inputs: packed latent patches (its VAE's 32 channels, 2 x 2 patches: 128), the Mistral
+    features of the prompt (3 layers x 5120), and 4-axis positions (t, h, w, l): the image's on h and w,
+    the text's on l, as its pipeline makes them."""
+    def make(torch, device, dtype):
+        g = torch.Generator(device=device).manual_seed(0)
+        side = int(image_tokens ** 0.5)
+        img_ids = torch.zeros(side, side, 4, device=device)
+        img_ids[..., 1] = torch.arange(side, device=device)[:, None]
+        img_ids[..., 2] = torch.arange(side, device=device)[None, :]
+        txt_ids = torch.zeros(text_tokens, 4, device=device)
+        txt_ids[:, 3] = torch.arange(text_tokens, device=device)
+        return dict(hidden_states=torch.randn(1, image_tokens, channels, generator=g, device=device, dtype=dtype),
+                    encoder_hidden_states=torch.randn(1, text_tokens, text_dim, generator=g, device=device, dtype=dtype),
+                    timestep=torch.tensor([0.5], device=device, dtype=dtype),
+                    guidance=torch.tensor([4.0], device=device, dtype=dtype),
+                    img_ids=img_ids.reshape(-1, 4), txt_ids=txt_ids, return_dict=False)
     return make
 
 
@@ -147,6 +173,11 @@ MODELS = {
                                   "Wan-AI/Wan2.1-T2V-1.3B-Diffusers",
                                   "832x480, 81 frames: 32760 video tokens, 512 text tokens, batch 1",
                                   _wan_inputs(81, 480, 832), default=False),
+    # bf16 weights alone are 64 GB, and the int8 variant is built beside them (another 32 GB): an
+    # H200's 141 GB, not an H100's 80.
+    "flux2_dev_1024": ModelCase("flux2_dev_1024", "Flux2Transformer2DModel", FLUX2_DEV, "black-forest-labs/FLUX.2-dev",
+                                "1024x1024: 4096 image + 512 text tokens, batch 1 (guidance distilled)",
+                                _flux2_inputs(4096), default=False),
     "z_image_turbo_1024": ModelCase("z_image_turbo_1024", "ZImageTransformer2DModel", Z_IMAGE_TURBO,
                                     "Tongyi-MAI/Z-Image-Turbo",
                                     "1024x1024: 4096 image + 256 text tokens, batch 1 (the Turbo model runs "
