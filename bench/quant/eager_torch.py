@@ -103,6 +103,16 @@ def eager_op(op, k, torch, F, batches=1):
             up = ups.setdefault(x.shape, torch.randn(x.shape, device=dev, dtype=x.dtype))
             return quantize(F.silu(x) * up, torch)
         return swiglu
+    if op == "concat_swiglu_quantize":
+        # FLUX.2's single-stream end: to_out(cat([attention, silu(gate) * up], -1)), the first K / 4 columns the
+        # attention output; x's last 3K / 4 columns stand for gate, up is one fixed tensor per shape.
+        ups = {}
+
+        def concat_swiglu(x):
+            gate = x[:, k // 4:]
+            up = ups.setdefault(gate.shape, torch.randn(gate.shape, device=dev, dtype=x.dtype))
+            return quantize(torch.cat([x[:, :k // 4], F.silu(gate) * up], -1), torch)
+        return concat_swiglu
     raise ValueError(f"no eager equivalent for {op}")
 
 

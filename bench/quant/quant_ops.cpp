@@ -52,6 +52,8 @@ std::vector<OpCase> dit_cases() {
   cases.push_back({"swiglu_quantize", 4608, 10240});
   // FLUX.2-dev's double-stream image MLP at 1024 px (4096 tokens, 18432 wide): the 512-thread kernel.
   cases.push_back({"swiglu_quantize", 4096, 18432});
+  // FLUX.2-dev's single-stream to_out input at 1024 px: [attention (6144) | silu(gate) * up (18432)].
+  cases.push_back({"concat_swiglu_quantize", 4608, 24576});
   // A block's gated residual update fused into its MLP's norm (h = h + gate * attention, written, then
   // the norm; no y where the MLP takes the int8 rows straight, as the blocks run it since a71d998, and
   // with y where it does not): DiT-XL/2 (8 images) and Flux's image stream.
@@ -92,6 +94,7 @@ OpResult run_op_case(const OpCase& c) {
   const bool qk_rope = c.op == "qk_norm_rope";
   const bool join = c.op == "join_heads";
   const bool swiglu = c.op == "swiglu_quantize";
+  const bool concat_swiglu = c.op == "concat_swiglu_quantize";  // a: K / 4 columns, gate and up: 3K / 4 each
   constexpr int64_t kHeadDim = 128;  // qk_norm_rope: Flux's heads
   constexpr int64_t kJoinHeadDim = 64;  // join_heads: SD3's
   const size_t mk = static_cast<size_t>(c.m * c.k);
@@ -101,6 +104,7 @@ OpResult run_op_case(const OpCase& c) {
             : qk_rope ? 2 * 2.0 * mk + 2.0 * kHeadDim + 2 * 4.0 * kHeadDim * c.m  // x, out, weight, cos and sin rows
             : join    ? 2 * 2.0 * mk                                               // x read, out written
             : swiglu  ? 2 * 2.0 * mk + mk + 4.0 * c.m                              // gate and up read, q and scales
+            : concat_swiglu ? 2.0 * mk + 2.0 * (mk - mk / 4) + mk + 4.0 * c.m      // a, gate and up read; q, scales
                       : 2.0 * mk + mk + 4.0 * c.m + (with_y ? 2.0 * mk : 0.0);
   if (smooth) r.bytes += 4.0 * c.k;
   if (c.op.rfind("layernorm", 0) == 0) r.bytes += 2.0 * 2 * c.k * c.batches;  // each batch element's shift and scale
@@ -114,7 +118,7 @@ OpResult run_op_case(const OpCase& c) {
     bufs[s].q = device_alloc<int8_t>(mk);
     bufs[s].scale = device_alloc<float>(static_cast<size_t>(c.m));
     if (with_y) bufs[s].y = device_alloc<uint16_t>(mk);
-    if (residual || gated_add || qk_rope || join || swiglu) {
+    if (residual || gated_add || qk_rope || join || swiglu || concat_swiglu) {
       bufs[s].update = device_alloc<uint16_t>(mk);
       bufs[s].x_out = device_alloc<uint16_t>(mk);
       fill_bf16(bufs[s].update, mk, 4321u + s);
@@ -180,6 +184,13 @@ OpResult run_op_case(const OpCase& c) {
       p.rows = c.m, p.cols = c.k, p.gate = b.x, p.ld_gate = c.k, p.up = b.update, p.ld_up = c.k;
       p.q = b.q, p.ldq = c.k, p.scale = b.scale;
       require_ok(int8dit::swiglu_quantize(p, nullptr), c.op);
+    } else if (concat_swiglu) {
+      // a [M, K / 4] then gate [M, 3K / 4] in the set's x buffer, up in its update buffer.
+      int8dit::ConcatSwigluQuantizeParams p;
+      const int64_t ka = c.k / 4, kh = c.k - c.k / 4;
+      p.rows = c.m, p.a = b.x, p.a_cols = ka, p.lda = ka, p.gate = b.x + c.m * ka, p.ld_gate = kh;
+      p.up = b.update, p.ld_up = kh, p.h_cols = kh, p.q = b.q, p.ldq = c.k, p.scale = b.scale;
+      require_ok(int8dit::concat_swiglu_quantize(p, nullptr), c.op);
     } else if (c.op == "concat_gelu_quantize") {
       // The two inputs share the set's x buffer: a [M, K / 5] first, then h [M, K - K / 5].
       int8dit::ConcatGeluQuantizeParams p;

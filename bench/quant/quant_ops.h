@@ -11,7 +11,8 @@ namespace bench_quant {
 struct OpCase {
   std::string op;  // quantize_rows, quantize_rows+smooth, layernorm_modulate_quantize(+y), rmsnorm_quantize,
                   // gelu_quantize, concat_gelu_quantize (K / 5 columns as they are, then GELU of the rest),
-                  // swiglu_quantize (silu(gate) * up from two [M, K] inputs),
+                  // swiglu_quantize (silu(gate) * up from two [M, K] inputs), concat_swiglu_quantize
+                  // (K / 4 columns as they are, then silu(gate) * up of the rest),
                   // layernorm_modulate_quantize+residual (the gated residual update first, y written);
                   // gated_add (the residual update that ends a block: no quantization, never in the summary);
                   // qk_norm_rope (attention's per-head RMSNorm + rotary embedding, k = heads x 128: no

@@ -165,6 +165,34 @@ struct SwigluQuantizeParams {
   float* scale = nullptr;       // [rows] fp32
 };
 
+// The SwiGLU of a gated MLP concatenated after another input, then quantization: FLUX.2's single-stream
+// blocks (48 of FLUX.2-dev's 56) feed to_out with cat([attention output, silu(gate) * up], -1), gate
+// and up the two halves of the MLP part of one fused projection. In PyTorch that is a SiLU pass, a
+// product pass, a concatenation pass and to_out's quantization pass; here one pass reads a, gate and
+// up once:
+//   v = [a_0, ..., a_{a_cols - 1}, silu(gate_0) * up_0, ..., silu(gate_{h_cols - 1}) * up_{h_cols - 1}]
+// (cols = a_cols + h_cols; the product in fp32, not rounded). a, gate and up share x_type.
+// GPU: the vector kernels only: a_cols and h_cols multiples of 8, cols <= 24576 (FLUX.2-dev: 6144 +
+// 18432, the 512-thread kernel), a, gate, up and their strides 16-byte loads, q and ldq 8-byte stores,
+// smooth (if any) 16-byte aligned; other layouts are refused with kNotSupported before anything runs
+// (the CPU reference takes any). NOTE: new on 2026-12-05, not yet run on a GPU.
+struct ConcatSwigluQuantizeParams {
+  int64_t rows = 0;
+  const void* a = nullptr;      // [rows, a_cols], row stride lda: quantized as it is
+  int64_t a_cols = 0;
+  int64_t lda = 0;              // >= a_cols
+  const void* gate = nullptr;   // [rows, h_cols], row stride ld_gate: SiLU applied
+  int64_t ld_gate = 0;          // >= h_cols
+  const void* up = nullptr;     // [rows, h_cols], row stride ld_up
+  int64_t ld_up = 0;            // >= h_cols
+  int64_t h_cols = 0;
+  DType x_type = DType::kBF16;  // of a, gate and up: kBF16 or kFP16
+  const float* smooth = nullptr;  // optional SmoothQuant divisor s_k [a_cols + h_cols]
+  int8_t* q = nullptr;          // [rows, a_cols + h_cols], row stride ldq
+  int64_t ldq = 0;              // >= a_cols + h_cols
+  float* scale = nullptr;       // [rows] fp32
+};
+
 // GPU entry points (device pointers). Every argument is checked before anything is launched, so
 // on an error nothing is written.
 Status layernorm_modulate_quantize(const LayerNormModulateQuantizeParams& p, cudaStream_t stream);
@@ -172,11 +200,13 @@ Status rmsnorm_quantize(const RmsNormQuantizeParams& p, cudaStream_t stream);
 Status gelu_quantize(const GeluQuantizeParams& p, cudaStream_t stream);
 Status concat_gelu_quantize(const ConcatGeluQuantizeParams& p, cudaStream_t stream);
 Status swiglu_quantize(const SwigluQuantizeParams& p, cudaStream_t stream);
+Status concat_swiglu_quantize(const ConcatSwigluQuantizeParams& p, cudaStream_t stream);
 
 Status validate(const LayerNormModulateQuantizeParams& p);
 Status validate(const RmsNormQuantizeParams& p);
 Status validate(const GeluQuantizeParams& p);
 Status validate(const ConcatGeluQuantizeParams& p);
 Status validate(const SwigluQuantizeParams& p);
+Status validate(const ConcatSwigluQuantizeParams& p);
 
 }  // namespace int8dit

@@ -25,6 +25,7 @@ Status rmsnorm_quantize(const RmsNormQuantizeParams& p);
 Status gelu_quantize(const GeluQuantizeParams& p);
 Status concat_gelu_quantize(const ConcatGeluQuantizeParams& p);
 Status swiglu_quantize(const SwigluQuantizeParams& p);
+Status concat_swiglu_quantize(const ConcatSwigluQuantizeParams& p);
 
 // The W8A8 GEMM with its epilogue, bit-exact int32 and once-rounded scaled outputs (round to
 // nearest even). Multithreaded over rows of the output. Ignores workspace. Validation is

@@ -237,6 +237,29 @@ void swiglu_quantize_raw(bool host, uintptr_t gate, int64_t ld_gate, uintptr_t u
   run_fused_op(host, p, stream, &int8dit::ref::swiglu_quantize, &int8dit::swiglu_quantize, "swiglu_quantize");
 }
 
+// [a | silu(gate) * up] quantized (quantize.h): FLUX.2's single-stream to_out input. q is [rows, a_cols + h_cols].
+void concat_swiglu_quantize_raw(bool host, uintptr_t a, int64_t a_cols, int64_t lda, uintptr_t gate, int64_t ld_gate,
+                                uintptr_t up, int64_t ld_up, int64_t h_cols, DType x_type, int64_t rows,
+                                uintptr_t smooth, uintptr_t q, uintptr_t q_scale, uintptr_t stream) {
+  int8dit::ConcatSwigluQuantizeParams p;
+  p.rows = rows;
+  p.a = ptr<const void>(a);
+  p.a_cols = a_cols;
+  p.lda = lda;
+  p.gate = ptr<const void>(gate);
+  p.ld_gate = ld_gate;
+  p.up = ptr<const void>(up);
+  p.ld_up = ld_up;
+  p.h_cols = h_cols;
+  p.x_type = x_type;
+  p.smooth = ptr<const float>(smooth);
+  p.q = ptr<int8_t>(q);
+  p.ldq = a_cols + h_cols;
+  p.scale = ptr<float>(q_scale);
+  run_fused_op(host, p, stream, &int8dit::ref::concat_swiglu_quantize, &int8dit::concat_swiglu_quantize,
+               "concat_swiglu_quantize");
+}
+
 // The gated residual update out = x + gate[b] * update (residual.h): the end of a DiT block, where
 // PyTorch's broadcasting addcmul does not vectorize. gate 0: none (1); out may be x or update itself.
 void gated_add_raw(bool host, DType type, int64_t rows, int64_t cols, uintptr_t x, int64_t ldx, uintptr_t update,
@@ -315,6 +338,8 @@ void register_raw_api(nb::module_& m) {
         "ldh"_a, "x_type"_a, "rows"_a, "smooth"_a, "q"_a, "q_scale"_a, "stream"_a);
   r.def("swiglu_quantize", &swiglu_quantize_raw, "host"_a, "gate"_a, "ld_gate"_a, "up"_a, "ld_up"_a, "x_type"_a,
         "rows"_a, "cols"_a, "smooth"_a, "q"_a, "q_scale"_a, "stream"_a);
+  r.def("concat_swiglu_quantize", &concat_swiglu_quantize_raw, "host"_a, "a"_a, "a_cols"_a, "lda"_a, "gate"_a,
+        "ld_gate"_a, "up"_a, "ld_up"_a, "h_cols"_a, "x_type"_a, "rows"_a, "smooth"_a, "q"_a, "q_scale"_a, "stream"_a);
   r.def("gated_add", &gated_add_raw, "host"_a, "type"_a, "rows"_a, "cols"_a, "x"_a, "ldx"_a, "update"_a, "ld_update"_a,
         "gate"_a, "ld_gate"_a, "tokens_per_batch"_a, "out"_a, "ld_out"_a, "stream"_a);
   r.def("qk_norm_rope", &qk_norm_rope_raw, "host"_a, "type"_a, "batches"_a, "tokens"_a, "heads"_a, "head_dim"_a,

@@ -285,4 +285,42 @@ struct ConcatGeluOp {
   }
 };
 
+// concat_swiglu_quantize: the row [a | silu(gate) * up] of FLUX.2's single-stream to_out, from three
+// inputs: a is the kernels' x, gate the second input the row continues in (kSecondInput, as
+// ConcatGeluOp's h), and up's vectors are fetched with gate's and multiply them (kTransformsInput, as
+// SwigluOp). Neither the product nor the concatenation is written. Vector kernels only, up to 24576
+// columns (kWideRows: FLUX.2-dev's 6144 + 18432); the entry point checks that every 16-byte vector
+// comes from one input (a_cols % 8 == 0) and that all three allow 16-byte loads.
+template <typename T>
+struct ConcatSwigluOp {
+  static constexpr int kStatPasses = 0;
+  static constexpr int kChannelVec4s = 0;
+  static constexpr bool kSecondInput = true;
+  static constexpr bool kTransformsInput = true;
+  static constexpr bool kWideRows = true;
+  const T* gate = nullptr;  // [rows, cols - swiglu_from], row stride ld_gate
+  int64_t ld_gate = 0;
+  const T* up = nullptr;    // [rows, cols - swiglu_from], row stride ld_up
+  int64_t ld_up = 0;
+  int64_t swiglu_from = 0;  // the first column of the gated part (a's column count)
+  __device__ bool begin_row(int64_t) { return false; }
+  __device__ float stat_term(int, float) const { return 0.0f; }
+  __device__ void end_pass(int, float) {}
+  __device__ const T* element(const T* x, int64_t ldx, int64_t row, int64_t k) const {
+    return k < swiglu_from ? x + row * ldx + k : gate + row * ld_gate + (k - swiglu_from);
+  }
+  // up's elements for the row's columns k..k + 7 where they are in the gated part; nothing is read for a's.
+  __device__ uint4 fetch8(int64_t row, int64_t k) const {
+    if (k < swiglu_from) return make_uint4(0u, 0u, 0u, 0u);
+    return __ldcs(reinterpret_cast<const uint4*>(up + row * ld_up + (k - swiglu_from)));
+  }
+  __device__ void begin_transform(int64_t) {}
+  __device__ void transform8(int k, float (&v)[kVecElems], uint4 up8) const {
+    if (k >= swiglu_from) SwigluOp<T>{}.transform8(k, v, up8);
+  }
+  __device__ void store_transformed8(int, const float (&)[kVecElems]) const {}  // nothing to write back
+  __device__ void apply8(int, float (&)[kVecElems]) const {}
+  __device__ float apply1(int64_t, float x) const { return x; }
+};
+
 }  // namespace int8dit::quant

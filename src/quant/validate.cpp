@@ -172,4 +172,41 @@ Status validate(const SwigluQuantizeParams& p) {
   return Status::Ok();
 }
 
+Status validate(const ConcatSwigluQuantizeParams& p) {
+  const std::string o = "concat_swiglu_quantize: ";
+  if (p.rows < 0 || p.a_cols < 0 || p.h_cols < 0)
+    return invalid(o + "negative size rows = " + str(p.rows) + ", a_cols = " + str(p.a_cols) + ", h_cols = " +
+                   str(p.h_cols) + ": sizes must be >= 0");
+  if (p.a_cols == 0 || p.h_cols == 0)
+    return invalid(o + "a_cols = " + str(p.a_cols) + ", h_cols = " + str(p.h_cols) +
+                   ": both parts need at least one column (with no a, call swiglu_quantize; with no gated part, "
+                   "quantize_rows)");
+  if (Status st = validate_row_count(p.rows, "concat_swiglu_quantize"); !st.ok()) return st;
+  // (bounded so that their sum cannot overflow; no kernel takes rows anywhere near this long)
+  if (p.a_cols > kMaxInputCols || p.h_cols > kMaxInputCols)
+    return invalid(o + "a_cols = " + str(p.a_cols) + ", h_cols = " + str(p.h_cols) + ": each must be <= " +
+                   str(kMaxInputCols));
+  if (p.x_type != DType::kBF16 && p.x_type != DType::kFP16)
+    return invalid(o + "input type " + to_string(p.x_type) + " is not supported: use bf16 or fp16");
+  const int64_t cols = p.a_cols + p.h_cols;
+  if (p.lda < p.a_cols)
+    return invalid(o + "lda = " + str(p.lda) + " is smaller than a_cols = " + str(p.a_cols) + ": lda must be >= a_cols");
+  if (p.ld_gate < p.h_cols)
+    return invalid(o + "ld_gate = " + str(p.ld_gate) + " is smaller than h_cols = " + str(p.h_cols) +
+                   ": ld_gate must be >= h_cols");
+  if (p.ld_up < p.h_cols)
+    return invalid(o + "ld_up = " + str(p.ld_up) + " is smaller than h_cols = " + str(p.h_cols) +
+                   ": ld_up must be >= h_cols");
+  if (p.ldq < cols)
+    return invalid(o + "ldq = " + str(p.ldq) + " is smaller than a_cols + h_cols = " + str(cols) +
+                   ": the int8 row holds both parts' columns");
+  if (p.rows == 0) return Status::Ok();
+  if (!p.a) return invalid(o + "a (the input quantized as it is) is null");
+  if (!p.gate) return invalid(o + "gate (the input SiLU applies to) is null");
+  if (!p.up) return invalid(o + "up (the input the SiLU multiplies) is null");
+  if (!p.q) return invalid(o + "q (the int8 output) is null");
+  if (!p.scale) return invalid(o + "scale (the per-row fp32 output) is null");
+  return Status::Ok();
+}
+
 }  // namespace int8dit

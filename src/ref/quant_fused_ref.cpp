@@ -156,4 +156,22 @@ Status swiglu_quantize(const SwigluQuantizeParams& p) {
   return quantize_values(v, p.rows, p.cols, p.smooth, p.q, p.ldq, p.scale);
 }
 
+Status concat_swiglu_quantize(const ConcatSwigluQuantizeParams& p) {
+  Status st = validate(p);
+  if (!st.ok() || p.rows == 0) return st;
+  const int64_t cols = p.a_cols + p.h_cols;
+  std::vector<float> v(static_cast<size_t>(p.rows * cols));
+  parallel_rows(p.rows, cols, [&](int64_t begin, int64_t end) {
+    for (int64_t r = begin; r < end; ++r) {
+      float* vr = v.data() + r * cols;
+      for (int64_t k = 0; k < p.a_cols; ++k) vr[k] = static_cast<float>(load16(p.a, p.x_type, r * p.lda + k));
+      for (int64_t k = 0; k < p.h_cols; ++k) {
+        const double g = load16(p.gate, p.x_type, r * p.ld_gate + k);
+        vr[p.a_cols + k] = static_cast<float>(g / (1.0 + std::exp(-g)) * load16(p.up, p.x_type, r * p.ld_up + k));
+      }
+    }
+  });
+  return quantize_values(v, p.rows, cols, p.smooth, p.q, p.ldq, p.scale);
+}
+
 }  // namespace int8dit::ref

@@ -35,11 +35,17 @@ def flux2_inputs():
 
 @pytest.mark.parametrize("quantized, dtype", [(False, BF16), (True, BF16), (True, torch.float16)])
 @torch.no_grad()
-def test_flux2_processors_give_the_stock_forward_bit_for_bit(quantized, dtype):
+def test_flux2_processors_give_the_stock_forward_bit_for_bit(quantized, dtype, monkeypatch):
     # torch.nn.RMSNorm (FLUX.2's q/k norm) rounds once after the weight on the CPU, as the kernel does,
     # so in bf16 the whole forward is the stock one exactly (on the GPU an ulp apart: its rsqrt). fp16's
     # 3 more mantissa bits show the rsqrt's last-bit differences on an element now and then (one of
-    # q's 18432 in block 0 here): within the norm's rounding.
+    # q's 18432 in block 0 here): within the norm's rounding. Quantized, the single-stream processor
+    # also joins attention and SwiGLU into to_out's int8 rows (flux2_attention.parallel_output), which
+    # quantizes the fp32 product: test_torch_concat_swiglu.py checks that end; here it is held to the
+    # stock end, so that the rest is seen bit for bit.
+    from int8dit.torch import flux2_attention
+
+    monkeypatch.setattr(flux2_attention, "_stock_swiglu", lambda act: False)
     torch.manual_seed(0)
     model = diffusers.Flux2Transformer2DModel(**FLUX2).to(dtype).eval()
     perturb_qk_norm_weights(model)
@@ -166,3 +172,17 @@ def test_one_z_image_attention_rotates_each_sample_with_its_own_table():
 
 def test_attention_prep_applies_counts_z_images_attentions():
     assert attention_prep_applies(diffusers.ZImageTransformer2DModel(**Z_IMAGE)) == 4
+
+
+@torch.no_grad()
+def test_a_quantized_flux2_with_the_single_stream_end_fused_follows_the_stock_forward():
+    # every processor fused, the single-stream end through concat_swiglu_quantize: within the rounding of
+    # the product (quantized in fp32 where the stock path rounds SiLU's output and the product to bf16)
+    torch.manual_seed(0)
+    model = diffusers.Flux2Transformer2DModel(**FLUX2).to(BF16).eval()
+    perturb_qk_norm_weights(model)
+    quantize_(model, min_features=32)
+    fused, got, want = run_fused_and_stock(model, flux2_inputs(), 3)
+    assert isinstance(fused.single_transformer_blocks[0].attn.processor, Flux2ParallelQKNormRopeProcessor)
+    assert not torch.equal(got, want)  # (the end did run: the stock end gives these bits exactly, above)
+    assert_follows(got, want, 0.05, min_cosine=0.9999)

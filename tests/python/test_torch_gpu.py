@@ -662,6 +662,52 @@ def test_gpu_fused_flux2_attention_matches_the_stock_processors():
     assert cos(got, want) > 0.9999
 
 
+def test_gpu_concat_swiglu_quantize_matches_the_cpu_reference():
+    # FLUX.2-dev's single stream (a 6144 wide, gate and up the 18432-wide halves of the projection's MLP
+    # part, read in place: the 512-thread kernel) and a small FLUX.2's (256 + 768: the 256-thread ones)
+    from int8dit.torch import concat_swiglu_quantize
+
+    torch.manual_seed(2)
+    for inner, hidden, dtype in ((6144, 18432, torch.bfloat16), (256, 768, torch.float16)):
+        attention = torch.randn(77, inner, device="cuda", dtype=dtype)
+        projected = torch.randn(77, 3 * inner + 2 * hidden, device="cuda", dtype=dtype)
+        gate, up = projected[:, 3 * inner:3 * inner + hidden], projected[:, 3 * inner + hidden:]
+        smooth = torch.rand(inner + hidden, device="cuda") + 0.5
+        for s in (None, smooth):
+            q, scale = concat_swiglu_quantize(attention, gate, up, s)
+            q_cpu, s_cpu = concat_swiglu_quantize(attention.cpu(), gate.cpu(), up.cpu(), None if s is None else s.cpu())
+            assert_close_quantization(q.cpu(), scale.cpu(), q_cpu, s_cpu, off_by_one_fraction=1.001e-3)
+
+
+@torch.no_grad()
+def test_gpu_flux2_single_stream_end_through_concat_swiglu_follows_the_stock_forward(monkeypatch):
+    # the quantized model with every processor fused and the single-stream end let onto the GPU kernel
+    # (flux2_attention.CONCAT_SWIGLU_GPU_COLS, 0 until this test has passed) against the stock forward
+    diffusers = pytest.importorskip("diffusers")
+    from attention_prep_helpers import run_fused_and_stock
+    from int8dit.torch import flux2_attention, swiglu
+
+    monkeypatch.setattr(flux2_attention, "CONCAT_SWIGLU_GPU_COLS", swiglu.MAX_GPU_COLS)
+    calls = []
+    original = swiglu.concat_swiglu_quantize_impl
+    monkeypatch.setattr(swiglu, "concat_swiglu_quantize_impl", lambda *a: calls.append(1) or original(*a))
+    torch.manual_seed(0)
+    model = diffusers.Flux2Transformer2DModel(
+        patch_size=1, in_channels=64, num_layers=1, num_single_layers=2, attention_head_dim=128, num_attention_heads=4,
+        joint_attention_dim=256, timestep_guidance_channels=64, axes_dims_rope=(32, 32, 32, 32)
+    ).to("cuda", torch.bfloat16).eval()
+    quantize_(model)
+    side = torch.arange(1024, device="cuda")
+    img_ids = torch.stack([torch.zeros_like(side), side // 32, side % 32, torch.zeros_like(side)], dim=1).float()
+    inputs = dict(hidden_states=torch.randn(1, 1024, 64, device="cuda", dtype=torch.bfloat16),
+                  encoder_hidden_states=torch.randn(1, 64, 256, device="cuda", dtype=torch.bfloat16),
+                  timestep=torch.tensor([0.5], device="cuda"), guidance=torch.tensor([3.5], device="cuda"),
+                  img_ids=img_ids, txt_ids=torch.zeros(64, 4, device="cuda"), return_dict=False)
+    _, got, want = run_fused_and_stock(model, inputs, 3)
+    assert calls, "the single-stream end did not take concat_swiglu_quantize"
+    assert cos(got, want) > 0.9999
+
+
 @torch.no_grad()
 def test_gpu_fused_z_image_attention_matches_the_stock_processor():
     # two samples with prompts of different lengths: a rotary table each

@@ -14,7 +14,8 @@ from .mlp import GeluMLP, fuse_gelu_mlps
 from .ops import gemm_w8a8, linear, linear_w8a8, quantize_rows
 from .quantize import DIT_DEFAULT_EXCLUDE, DIT_MIN_FEATURES, QuantizeReport, quantize_, selected_linears
 from .qwen_attention import QwenAttentionPrepProcessor
-from .swiglu import PackedSwigluMLP, SwigluFeedForward, SwigluMLP, fuse_swiglu_mlps, swiglu_quantize
+from .swiglu import (PackedSwigluMLP, SwigluFeedForward, SwigluMLP, concat_swiglu_quantize, fuse_swiglu_mlps,
+                     swiglu_quantize)
 from .weights import quantize_weight
 
 __all__ = [
@@ -32,6 +33,7 @@ __all__ = [
     "SwigluFeedForward",
     "SwigluMLP",
     "concat_gelu_quantize",
+    "concat_swiglu_quantize",
     "cuda_graphs_of",
     "fuse_adaln_zero",
     "fuse_attention_prep",

@@ -12,7 +12,11 @@ around attention happens:
   and the MLP input out of one fused projection, normalizes and rotates q and k, and after attention
   joins its output with the SwiGLU of the MLP input for one output projection:
   ``Flux2ParallelQKNormRopeProcessor`` writes q and k with one ``qk_norm_rope`` call each (read once,
-  written once) and leaves the rest as it was.
+  written once). Where to_out is an int8dit Linear it also quantizes to_out's input
+  ``[attention | silu(gate) * up]`` in one ``concat_swiglu_quantize`` call, which writes neither the
+  SwiGLU nor the join (FLUX.2-dev: 6144 + 18432 columns, 4608 rows, 48 blocks; about 170 KB less
+  traffic a token and block than the SiLU, product, cat and quantization passes), and runs only
+  to_out's GEMM. On the GPU that kernel takes rows of up to CONCAT_SWIGLU_GPU_COLS columns (below).
 
 Calls they cannot serve (autograd, compile tracing, fp32, norms that are not per-head RMSNorms, other
 rotary forms) go to the processors they replaced; the KV-cache processors of FLUX.2's reference-image
@@ -27,6 +31,43 @@ from torch import Tensor, nn
 
 from .flux_attention import FluxQKNormRopeProcessor
 from .fused_processor import FusedProcessor, head_norm, real_rotary_fits, write_heads
+from .linear import Linear
+from .ops import any_needs_grad
+
+# The widest to_out row the single-stream processor sends to the GPU's concat_swiglu_quantize: 0, none,
+# until that kernel's GPU tests have run (it is new on 2026-12-05: tests/cpp/test_concat_swiglu_quantize_gpu.cpp,
+# tests/python/test_torch_gpu.py); then 16384 (the 256-thread kernels) and 24576 (the 512-thread one,
+# FLUX.2-dev) as each passes. CPU tensors always take it (the C++ reference).
+CONCAT_SWIGLU_GPU_COLS = 0
+
+
+def _stock_swiglu(act: nn.Module) -> bool:
+    """Whether ``act`` is diffusers' Flux2SwiGLU (silu of the first half times the second), not a user's."""
+    from diffusers.models.transformers.transformer_flux2 import Flux2SwiGLU
+    return type(act) is Flux2SwiGLU
+
+
+def parallel_output(attn: nn.Module, attention: Tensor, mlp_hidden_states: Tensor) -> Tensor:
+    """``attn.to_out(cat([attention, attn.mlp_act_fn(mlp_hidden_states)], -1))``, the end of FLUX.2's
+    single-stream attention: through concat_swiglu_quantize and to_out's GEMM where to_out is an int8dit
+    Linear and the row fits the kernel (module docstring), else as the stock processor computes it."""
+    to_out = attn.to_out
+    half = mlp_hidden_states.shape[-1] // 2
+    k = attention.shape[-1] + half
+    fits = (isinstance(to_out, Linear) and _stock_swiglu(attn.mlp_act_fn) and mlp_hidden_states.shape[-1] % 2 == 0
+            and k == to_out.in_features and attention.dtype == mlp_hidden_states.dtype
+            and attention.dtype in (torch.bfloat16, torch.float16)
+            and attention.shape[:-1] == mlp_hidden_states.shape[:-1]
+            and not any_needs_grad(attention, mlp_hidden_states))
+    if fits and attention.is_cuda:
+        fits = attention.shape[-1] % 8 == 0 and half % 8 == 0 and k <= CONCAT_SWIGLU_GPU_COLS
+    if not fits:
+        return to_out(torch.cat([attention, attn.mlp_act_fn(mlp_hidden_states)], dim=-1))
+    from .swiglu import concat_swiglu_quantize_impl
+
+    q, scale = concat_swiglu_quantize_impl(attention, mlp_hidden_states[..., :half], mlp_hidden_states[..., half:],
+                                           to_out._buffers["smooth"])
+    return to_out.gemm_on_own_rows(q, scale, attention.dtype)
 
 
 class Flux2QKNormRopeProcessor(FluxQKNormRopeProcessor):
@@ -84,5 +125,4 @@ class Flux2ParallelQKNormRopeProcessor(FusedProcessor):
         hidden_states = self._dispatch(query, key, value, attn_mask=attention_mask, backend=self._attention_backend,
                                        parallel_config=self._parallel_config)
         hidden_states = hidden_states.flatten(2, 3).to(query.dtype)
-        mlp_hidden_states = attn.mlp_act_fn(mlp_hidden_states)
-        return attn.to_out(torch.cat([hidden_states, mlp_hidden_states], dim=-1))
+        return parallel_output(attn, hidden_states, mlp_hidden_states)

@@ -22,7 +22,9 @@ Numerics: the unfused path rounds SiLU's output and the product to bf16 before q
 one quantizes the fp32 product, so an int8 value may differ by one where those roundings cross a
 quantization step (as GeluMLP; tests/python/test_torch_swiglu.py bounds the output's difference).
 
-NOTE: new on 2026-12-05, **not yet run on a GPU**, hence off by default in quantize_.
+``concat_swiglu_quantize(a, gate, up)`` quantizes ``cat([a, silu(gate) * up], -1)`` the same way, for
+FLUX.2's single-stream blocks, whose output projection reads the attention output joined with the
+MLP's SwiGLU (int8dit.torch.flux2_attention uses it).
 """
 from __future__ import annotations
 
@@ -89,6 +91,62 @@ def swiglu_quantize_impl(gate: Tensor, up: Tensor, smooth: Optional[Tensor] = No
 
 register_op("swiglu_quantize", "(Tensor gate, Tensor up, Tensor? smooth=None) -> (Tensor, Tensor)",
             swiglu_quantize_impl, lambda gate, up, smooth=None: _rows_and_scales_like(gate))
+
+
+def concat_swiglu_quantize_impl(a: Tensor, gate: Tensor, up: Tensor,
+                                smooth: Optional[Tensor] = None) -> tuple[Tensor, Tensor]:
+    op = "concat_swiglu_quantize"
+    lead, dtype = a.shape[:-1], a.dtype
+    if (gate.shape != up.shape or gate.shape[:-1] != lead or not dtype == gate.dtype == up.dtype or
+            not a.get_device() == gate.get_device() == up.get_device()):
+        raise ValueError(f"int8dit.{op}: a is {a.dtype} {tuple(a.shape)} on {a.device}, gate {gate.dtype} "
+                         f"{tuple(gate.shape)} on {gate.device}, up {up.dtype} {tuple(up.shape)} on {up.device}; gate "
+                         "and up must match in shape, and all three in every dimension but the last, in dtype and "
+                         "in device (their rows are joined)")
+    if off_current_device(a):
+        return on_device_of(a, concat_swiglu_quantize_impl, a, gate, up, smooth)
+    if not (a.is_cuda or a.is_cpu):
+        _check_device(a, "a")
+    if dtype not in _FUSED_DTYPES:
+        raise ValueError(f"int8dit.{op}: the inputs are {dtype}; they must be bfloat16 or float16")
+    ka, kh = a.shape[-1], gate.shape[-1]
+    if ka == 0 or kh == 0:
+        raise ValueError(f"int8dit.{op}: a has {ka} and gate {kh} features; each needs at least one")
+    cuda = a.is_cuda
+    if cuda and (ka % 8 or kh % 8 or ka + kh > MAX_GPU_COLS):
+        raise ValueError(f"int8dit.{op}: {ka} + {kh} features: the GPU kernel takes multiples of 8, up to "
+                         f"{MAX_GPU_COLS} in all; compute cat([a, F.silu(gate) * up], -1) and quantize that "
+                         "(int8dit.torch.quantize_rows)")
+    if smooth is not None:
+        check_smooth(op, smooth, ka + kh, a)
+    a_rows, m, lda = _rows_of(a, ka)
+    g_rows, _, ld_gate = _rows_of(gate, kh)
+    u_rows, _, ld_up = _rows_of(up, kh)
+    if cuda:
+        a_rows, lda = _gpu_rows(a_rows, lda, ka)
+        g_rows, ld_gate = _gpu_rows(g_rows, ld_gate, kh)
+        u_rows, ld_up = _gpu_rows(u_rows, ld_up, kh)
+    q = torch.empty((*lead, ka + kh), dtype=torch.int8, device=a.device)
+    qs = torch.empty(lead, dtype=torch.float32, device=a.device)
+    if m > 0:
+        _C.raw.concat_swiglu_quantize(not cuda, a_rows.data_ptr(), ka, lda, g_rows.data_ptr(), ld_gate,
+                                      u_rows.data_ptr(), ld_up, kh, _DTYPES[dtype], m, _ptr(smooth), q.data_ptr(),
+                                      qs.data_ptr(), _current_stream(a.device) if cuda else 0)
+    return q, qs
+
+
+register_op("concat_swiglu_quantize", "(Tensor a, Tensor gate, Tensor up, Tensor? smooth=None) -> (Tensor, Tensor)",
+            concat_swiglu_quantize_impl,
+            lambda a, gate, up, smooth=None: _rows_and_scales_like(a, a.shape[-1] + gate.shape[-1]))
+
+
+def concat_swiglu_quantize(a: Tensor, gate: Tensor, up: Tensor, smooth: Optional[Tensor] = None) -> tuple[Tensor, Tensor]:
+    """``cat([a, silu(gate) * up], -1)`` (bf16 or fp16; gate and up the same shape, a the same leading
+    shape; the product in fp32, not rounded), divided by ``smooth`` where given, quantized per row
+    without the product or the concatenation ever being written: int8 [..., Ka + Kh] and fp32 scales
+    [...] (torch.ops.int8dit.concat_swiglu_quantize). On the GPU Ka and Kh must be multiples of 8, at
+    most 24576 in all. NOTE: its GPU kernel is new on 2026-12-05 and has not yet run on a GPU."""
+    return torch.ops.int8dit.concat_swiglu_quantize(a, gate, up, smooth)
 
 
 def swiglu_quantize(gate: Tensor, up: Tensor, smooth: Optional[Tensor] = None) -> tuple[Tensor, Tensor]:
