@@ -118,29 +118,43 @@ Status validate(const RmsNormQuantizeParams& p) {
 
 Status validate(const GeluQuantizeParams& p) { return validate_fused_common(p, "gelu_quantize"); }
 
+namespace {
+
+// The checks the two concatenating ops share: a row of a_cols columns of a, then h_cols of the op's
+// second part, quantized into rows of ldq. `if_empty` says what to call instead where a part is empty.
+Status validate_concat_row(const std::string& o, const char* op, int64_t rows, int64_t a_cols, int64_t lda,
+                           int64_t h_cols, int64_t ldq, DType x_type, const char* if_empty) {
+  if (rows < 0 || a_cols < 0 || h_cols < 0)
+    return invalid(o + "negative size rows = " + str(rows) + ", a_cols = " + str(a_cols) + ", h_cols = " +
+                   str(h_cols) + ": sizes must be >= 0");
+  if (a_cols == 0 || h_cols == 0)
+    return invalid(o + "a_cols = " + str(a_cols) + ", h_cols = " + str(h_cols) + ": both parts need at least one column (" +
+                   if_empty + ")");
+  if (Status st = validate_row_count(rows, op); !st.ok()) return st;
+  // (bounded so that their sum cannot overflow; no kernel takes rows anywhere near this long)
+  if (a_cols > kMaxInputCols || h_cols > kMaxInputCols)
+    return invalid(o + "a_cols = " + str(a_cols) + ", h_cols = " + str(h_cols) + ": each must be <= " +
+                   str(kMaxInputCols));
+  if (x_type != DType::kBF16 && x_type != DType::kFP16)
+    return invalid(o + "input type " + to_string(x_type) + " is not supported: use bf16 or fp16");
+  if (lda < a_cols)
+    return invalid(o + "lda = " + str(lda) + " is smaller than a_cols = " + str(a_cols) + ": lda must be >= a_cols");
+  if (ldq < a_cols + h_cols)
+    return invalid(o + "ldq = " + str(ldq) + " is smaller than a_cols + h_cols = " + str(a_cols + h_cols) +
+                   ": the int8 row holds both parts' columns");
+  return Status::Ok();
+}
+
+}  // namespace
+
 Status validate(const ConcatGeluQuantizeParams& p) {
   const std::string o = "concat_gelu_quantize: ";
-  if (p.rows < 0 || p.a_cols < 0 || p.h_cols < 0)
-    return invalid(o + "negative size rows = " + str(p.rows) + ", a_cols = " + str(p.a_cols) + ", h_cols = " +
-                   str(p.h_cols) + ": sizes must be >= 0");
-  if (p.a_cols == 0 || p.h_cols == 0)
-    return invalid(o + "a_cols = " + str(p.a_cols) + ", h_cols = " + str(p.h_cols) +
-                   ": both inputs need at least one column (with no a, call gelu_quantize; with no h, quantize_rows)");
-  if (Status st = validate_row_count(p.rows, "concat_gelu_quantize"); !st.ok()) return st;
-  // (bounded so that their sum cannot overflow; no kernel takes rows anywhere near this long)
-  if (p.a_cols > kMaxInputCols || p.h_cols > kMaxInputCols)
-    return invalid(o + "a_cols = " + str(p.a_cols) + ", h_cols = " + str(p.h_cols) + ": each must be <= " +
-                   str(kMaxInputCols));
-  if (p.x_type != DType::kBF16 && p.x_type != DType::kFP16)
-    return invalid(o + "input type " + to_string(p.x_type) + " is not supported: use bf16 or fp16");
-  const int64_t cols = p.a_cols + p.h_cols;
-  if (p.lda < p.a_cols)
-    return invalid(o + "lda = " + str(p.lda) + " is smaller than a_cols = " + str(p.a_cols) + ": lda must be >= a_cols");
+  if (Status st = validate_concat_row(o, "concat_gelu_quantize", p.rows, p.a_cols, p.lda, p.h_cols, p.ldq, p.x_type,
+                                      "with no a, call gelu_quantize; with no h, quantize_rows");
+      !st.ok())
+    return st;
   if (p.ldh < p.h_cols)
     return invalid(o + "ldh = " + str(p.ldh) + " is smaller than h_cols = " + str(p.h_cols) + ": ldh must be >= h_cols");
-  if (p.ldq < cols)
-    return invalid(o + "ldq = " + str(p.ldq) + " is smaller than a_cols + h_cols = " + str(cols) +
-                   ": the int8 row holds both inputs' columns");
   if (p.rows == 0) return Status::Ok();
   if (!p.a) return invalid(o + "a (the input quantized as it is) is null");
   if (!p.h) return invalid(o + "h (the input GELU applies to) is null");
@@ -174,32 +188,16 @@ Status validate(const SwigluQuantizeParams& p) {
 
 Status validate(const ConcatSwigluQuantizeParams& p) {
   const std::string o = "concat_swiglu_quantize: ";
-  if (p.rows < 0 || p.a_cols < 0 || p.h_cols < 0)
-    return invalid(o + "negative size rows = " + str(p.rows) + ", a_cols = " + str(p.a_cols) + ", h_cols = " +
-                   str(p.h_cols) + ": sizes must be >= 0");
-  if (p.a_cols == 0 || p.h_cols == 0)
-    return invalid(o + "a_cols = " + str(p.a_cols) + ", h_cols = " + str(p.h_cols) +
-                   ": both parts need at least one column (with no a, call swiglu_quantize; with no gated part, "
-                   "quantize_rows)");
-  if (Status st = validate_row_count(p.rows, "concat_swiglu_quantize"); !st.ok()) return st;
-  // (bounded so that their sum cannot overflow; no kernel takes rows anywhere near this long)
-  if (p.a_cols > kMaxInputCols || p.h_cols > kMaxInputCols)
-    return invalid(o + "a_cols = " + str(p.a_cols) + ", h_cols = " + str(p.h_cols) + ": each must be <= " +
-                   str(kMaxInputCols));
-  if (p.x_type != DType::kBF16 && p.x_type != DType::kFP16)
-    return invalid(o + "input type " + to_string(p.x_type) + " is not supported: use bf16 or fp16");
-  const int64_t cols = p.a_cols + p.h_cols;
-  if (p.lda < p.a_cols)
-    return invalid(o + "lda = " + str(p.lda) + " is smaller than a_cols = " + str(p.a_cols) + ": lda must be >= a_cols");
+  if (Status st = validate_concat_row(o, "concat_swiglu_quantize", p.rows, p.a_cols, p.lda, p.h_cols, p.ldq, p.x_type,
+                                      "with no a, call swiglu_quantize; with no gated part, quantize_rows");
+      !st.ok())
+    return st;
   if (p.ld_gate < p.h_cols)
     return invalid(o + "ld_gate = " + str(p.ld_gate) + " is smaller than h_cols = " + str(p.h_cols) +
                    ": ld_gate must be >= h_cols");
   if (p.ld_up < p.h_cols)
     return invalid(o + "ld_up = " + str(p.ld_up) + " is smaller than h_cols = " + str(p.h_cols) +
                    ": ld_up must be >= h_cols");
-  if (p.ldq < cols)
-    return invalid(o + "ldq = " + str(p.ldq) + " is smaller than a_cols + h_cols = " + str(cols) +
-                   ": the int8 row holds both parts' columns");
   if (p.rows == 0) return Status::Ok();
   if (!p.a) return invalid(o + "a (the input quantized as it is) is null");
   if (!p.gate) return invalid(o + "gate (the input SiLU applies to) is null");

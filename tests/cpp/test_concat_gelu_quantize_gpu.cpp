@@ -19,22 +19,6 @@ namespace {
 
 using namespace quant_gpu_test;
 
-// a's share of a case's row: about a fifth (Flux: 3072 of 15360), a multiple of 8 except in every
-// third case, where 3 columns more send the call to the scalar path.
-int64_t a_columns(const Case& c, size_t index) {
-  int64_t a = std::max<int64_t>(8, c.cols / 5 / 8 * 8);
-  if (index % 3 == 2) a += 3;
-  return std::min(a, c.cols - 1);
-}
-
-// Columns [first, first + cols) of x's rows as rows of their own, with `pad` NaN columns after each.
-std::vector<uint16_t> take_columns(const Case& c, const std::vector<uint16_t>& x, int64_t first, int64_t cols, int64_t pad) {
-  std::vector<uint16_t> out(static_cast<size_t>(c.rows * (cols + pad)), to_half(kNaN, c.type));
-  for (int64_t r = 0; r < c.rows; ++r)
-    for (int64_t k = 0; k < cols; ++k) out[r * (cols + pad) + k] = x[r * c.ldx + first + k];
-  return out;
-}
-
 // One case against the reference: a = the first a_cols columns of the case's random rows, padded as
 // the case pads; h = the rest, with h_pad padding columns (its own stride, so a kernel reading h with
 // a's stride is caught).

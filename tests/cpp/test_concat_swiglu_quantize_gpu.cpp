@@ -1,7 +1,7 @@
 // concat_swiglu_quantize on the GPU against the CPU reference, within the fused ops' tolerance: the row
 // [a | silu(gate) * up] of FLUX.2's single-stream to_out, read from three separate, padded inputs.
-// Every shape of the quantization tests (quant_gpu_test_support.h) split into a (about a fifth, as
-// FLUX.2-dev's 6144 of 24576) and the gated part: the vector kernels take it where both widths are
+// Every shape of the quantization tests (quant_gpu_test_support.h) split into a (about a fifth:
+// a_columns) and the gated part; FLUX.2-dev's own row (6144 + 18432) has a test of its own: the vector kernels take it where both widths are
 // multiples of 8, the strides allow 16-byte loads and the row is at most 24576 columns (over 16384: the
 // 512-thread kernel); otherwise the call is refused with kNotSupported and nothing is written. Padding
 // is NaN, so a kernel that reads past any input's row gives a NaN scale. NOTE: new on 2026-12-05, not
@@ -22,21 +22,6 @@
 namespace {
 
 using namespace quant_gpu_test;
-
-// a's share of a case's row: about a fifth, a multiple of 8 except in every third case (3 more).
-int64_t a_columns(const Case& c, size_t index) {
-  int64_t a = std::max<int64_t>(8, c.cols / 5 / 8 * 8);
-  if (index % 3 == 2) a += 3;
-  return std::min(a, c.cols - 1);
-}
-
-// Columns [first, first + cols) of x's rows as rows of their own, with `pad` NaN columns after each.
-std::vector<uint16_t> take_columns(const Case& c, const std::vector<uint16_t>& x, int64_t first, int64_t cols, int64_t pad) {
-  std::vector<uint16_t> out(static_cast<size_t>(c.rows * (cols + pad)), to_half(kNaN, c.type));
-  for (int64_t r = 0; r < c.rows; ++r)
-    for (int64_t k = 0; k < cols; ++k) out[r * (cols + pad) + k] = x[r * c.ldx + first + k];
-  return out;
-}
 
 bool vector_kernels_take(const Case& c, int64_t a_cols, int64_t pad) {
   return a_cols % 8 == 0 && c.cols % 8 == 0 && c.cols <= 24576 && pad % 8 == 0 && c.ldq % 8 == 0;
