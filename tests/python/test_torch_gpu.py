@@ -641,6 +641,24 @@ def test_gpu_fused_wan_rotation_is_the_stock_one_bit_for_bit():
     assert torch.equal(got, want)
 
 
+def small_flux2(diffusers, double_blocks):
+    """A FLUX.2 of 4 heads of 128 with two single-stream blocks, bf16 on the GPU."""
+    return diffusers.Flux2Transformer2DModel(
+        patch_size=1, in_channels=64, num_layers=double_blocks, num_single_layers=2, attention_head_dim=128,
+        num_attention_heads=4, joint_attention_dim=256, timestep_guidance_channels=64, axes_dims_rope=(32, 32, 32, 32)
+    ).to("cuda", torch.bfloat16).eval()
+
+
+def small_flux2_inputs():
+    """small_flux2's inputs: 32 x 32 image tokens at their positions, 64 text tokens."""
+    side = torch.arange(1024, device="cuda")
+    img_ids = torch.stack([torch.zeros_like(side), side // 32, side % 32, torch.zeros_like(side)], dim=1).float()
+    return dict(hidden_states=torch.randn(1, 1024, 64, device="cuda", dtype=torch.bfloat16),
+                encoder_hidden_states=torch.randn(1, 64, 256, device="cuda", dtype=torch.bfloat16),
+                timestep=torch.tensor([0.5], device="cuda"), guidance=torch.tensor([3.5], device="cuda"),
+                img_ids=img_ids, txt_ids=torch.zeros(64, 4, device="cuda"), return_dict=False)
+
+
 @torch.no_grad()
 def test_gpu_fused_flux2_attention_matches_the_stock_processors():
     # the double-stream and the single-stream (parallel) processors; 32 x 32 image tokens
@@ -648,16 +666,8 @@ def test_gpu_fused_flux2_attention_matches_the_stock_processors():
     from attention_prep_helpers import run_fused_and_stock
 
     torch.manual_seed(0)
-    model = diffusers.Flux2Transformer2DModel(
-        patch_size=1, in_channels=64, num_layers=2, num_single_layers=2, attention_head_dim=128, num_attention_heads=4,
-        joint_attention_dim=256, timestep_guidance_channels=64, axes_dims_rope=(32, 32, 32, 32)
-    ).to("cuda", torch.bfloat16).eval()
-    side = torch.arange(1024, device="cuda")
-    img_ids = torch.stack([torch.zeros_like(side), side // 32, side % 32, torch.zeros_like(side)], dim=1).float()
-    inputs = dict(hidden_states=torch.randn(1, 1024, 64, device="cuda", dtype=torch.bfloat16),
-                  encoder_hidden_states=torch.randn(1, 64, 256, device="cuda", dtype=torch.bfloat16),
-                  timestep=torch.tensor([0.5], device="cuda"), guidance=torch.tensor([3.5], device="cuda"),
-                  img_ids=img_ids, txt_ids=torch.zeros(64, 4, device="cuda"), return_dict=False)
+    model = small_flux2(diffusers, double_blocks=2)
+    inputs = small_flux2_inputs()
     _, got, want = run_fused_and_stock(model, inputs, 4)
     assert cos(got, want) > 0.9999
 
@@ -692,17 +702,9 @@ def test_gpu_flux2_single_stream_end_through_concat_swiglu_follows_the_stock_for
     original = swiglu.concat_swiglu_quantize_impl
     monkeypatch.setattr(swiglu, "concat_swiglu_quantize_impl", lambda *a: calls.append(1) or original(*a))
     torch.manual_seed(0)
-    model = diffusers.Flux2Transformer2DModel(
-        patch_size=1, in_channels=64, num_layers=1, num_single_layers=2, attention_head_dim=128, num_attention_heads=4,
-        joint_attention_dim=256, timestep_guidance_channels=64, axes_dims_rope=(32, 32, 32, 32)
-    ).to("cuda", torch.bfloat16).eval()
+    model = small_flux2(diffusers, double_blocks=1)
     quantize_(model)
-    side = torch.arange(1024, device="cuda")
-    img_ids = torch.stack([torch.zeros_like(side), side // 32, side % 32, torch.zeros_like(side)], dim=1).float()
-    inputs = dict(hidden_states=torch.randn(1, 1024, 64, device="cuda", dtype=torch.bfloat16),
-                  encoder_hidden_states=torch.randn(1, 64, 256, device="cuda", dtype=torch.bfloat16),
-                  timestep=torch.tensor([0.5], device="cuda"), guidance=torch.tensor([3.5], device="cuda"),
-                  img_ids=img_ids, txt_ids=torch.zeros(64, 4, device="cuda"), return_dict=False)
+    inputs = small_flux2_inputs()
     _, got, want = run_fused_and_stock(model, inputs, 3)
     assert calls, "the single-stream end did not take concat_swiglu_quantize"
     assert cos(got, want) > 0.9999
