@@ -105,6 +105,18 @@ SwigluQuantizeParams swiglu_params(const Operands& o, const Pointers& p) {
   return sp;
 }
 
+// [a | silu(gate) * up] with a and gate the two column ranges of x (a about a quarter, as FLUX.2-dev's
+// 6144 of 24576) and up the gated range of the residual update's operand, all read in place (row
+// stride k): FLUX.2's single-stream to_out input, scaled.
+ConcatSwigluQuantizeParams concat_swiglu_params(const Operands& o, const Pointers& p) {
+  const int64_t a_cols = std::max<int64_t>(8, o.k / 4 / 8 * 8);
+  ConcatSwigluQuantizeParams cp;
+  cp.rows = o.m, cp.a = p.x, cp.a_cols = a_cols, cp.lda = o.k;
+  cp.gate = p.x + a_cols, cp.ld_gate = o.k, cp.up = p.update + a_cols, cp.ld_up = o.k, cp.h_cols = o.k - a_cols;
+  cp.x_type = DType::kBF16, cp.q = p.q, cp.ldq = o.k, cp.scale = p.scale;
+  return cp;
+}
+
 // DESIGN.md's tolerance for the fused producers: scales within 1e-5 relative, int8 values within 1 on
 // at most 0.1% of them. A NaN row's scale must be NaN and its int8 values the reference's (zeros)
 // exactly: there is no reduction order to differ in.
@@ -142,6 +154,8 @@ bool report_quantized(const char* what, const Outputs& got, const Outputs& want,
 
 // The widest rows the gated residual update takes on the GPU (quantize.h; the vector kernels only).
 constexpr int64_t kMaxGatedResidualCols = 16384;
+// The widest the SwiGLU ops take (their 512-thread kernel; quantize.h).
+constexpr int64_t kMaxSwigluCols = 24576;
 
 std::string show_bf16(uint16_t h) { return std::to_string(ref::bf16_to_float(h)); }
 
@@ -236,14 +250,23 @@ GpuResult check_fused_producers(const std::vector<uint16_t>& x, int64_t m, int64
       "[a | GELU(h)]", o, [&](const Pointers& p) { return concat_params(o, p); },
       [](const ConcatGeluQuantizeParams& p) { return ref::concat_gelu_quantize(p); },
       [](const ConcatGeluQuantizeParams& p) { return concat_gelu_quantize(p, nullptr); }, false, false));
-  if (k % 8 == 0 && k <= kMaxGatedResidualCols) {
+  if (k % 8 == 0 && k <= kMaxSwigluCols) {
     note(check_op(
         "silu(gate) * up", o, [&](const Pointers& p) { return swiglu_params(o, p); },
         [](const SwigluQuantizeParams& p) { return ref::swiglu_quantize(p); },
         [](const SwigluQuantizeParams& p) { return swiglu_quantize(p, nullptr); }, false, false));
   } else {
     std::printf("  --    %-34s not run: the GPU kernels take a multiple of 8 columns up to %lld, not K = %lld\n",
-                "silu(gate) * up", (long long)kMaxGatedResidualCols, (long long)k);
+                "silu(gate) * up", (long long)kMaxSwigluCols, (long long)k);
+  }
+  if (k % 8 == 0 && k >= 16 && k <= kMaxSwigluCols) {
+    note(check_op(
+        "[a | silu(gate) * up]", o, [&](const Pointers& p) { return concat_swiglu_params(o, p); },
+        [](const ConcatSwigluQuantizeParams& p) { return ref::concat_swiglu_quantize(p); },
+        [](const ConcatSwigluQuantizeParams& p) { return concat_swiglu_quantize(p, nullptr); }, false, false));
+  } else {
+    std::printf("  --    %-34s not run: the GPU kernels take a multiple of 8 columns from 16 to %lld, not K = %lld\n",
+                "[a | silu(gate) * up]", (long long)kMaxSwigluCols, (long long)k);
   }
   return mismatch ? GpuResult::kMismatch : unavailable ? GpuResult::kUnavailable : GpuResult::kAgrees;
 }
