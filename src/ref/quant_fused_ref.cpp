@@ -140,6 +140,9 @@ Status concat_gelu_quantize(const ConcatGeluQuantizeParams& p) {
   return quantize_values(v, p.rows, cols, p.smooth, p.q, p.ldq, p.scale);
 }
 
+// silu(g) * u in double, rounded once to fp32: the value the SwiGLU ops quantize.
+static float silu_times(double g, double u) { return static_cast<float>(g / (1.0 + std::exp(-g)) * u); }
+
 Status swiglu_quantize(const SwigluQuantizeParams& p) {
   Status st = validate(p);
   if (!st.ok() || p.rows == 0) return st;
@@ -148,8 +151,7 @@ Status swiglu_quantize(const SwigluQuantizeParams& p) {
     for (int64_t r = begin; r < end; ++r) {
       float* vr = v.data() + r * p.cols;
       for (int64_t k = 0; k < p.cols; ++k) {
-        const double g = load16(p.gate, p.x_type, r * p.ld_gate + k);
-        vr[k] = static_cast<float>(g / (1.0 + std::exp(-g)) * load16(p.up, p.x_type, r * p.ld_up + k));
+        vr[k] = silu_times(load16(p.gate, p.x_type, r * p.ld_gate + k), load16(p.up, p.x_type, r * p.ld_up + k));
       }
     }
   });
@@ -166,8 +168,8 @@ Status concat_swiglu_quantize(const ConcatSwigluQuantizeParams& p) {
       float* vr = v.data() + r * cols;
       for (int64_t k = 0; k < p.a_cols; ++k) vr[k] = static_cast<float>(load16(p.a, p.x_type, r * p.lda + k));
       for (int64_t k = 0; k < p.h_cols; ++k) {
-        const double g = load16(p.gate, p.x_type, r * p.ld_gate + k);
-        vr[p.a_cols + k] = static_cast<float>(g / (1.0 + std::exp(-g)) * load16(p.up, p.x_type, r * p.ld_up + k));
+        vr[p.a_cols + k] =
+            silu_times(load16(p.gate, p.x_type, r * p.ld_gate + k), load16(p.up, p.x_type, r * p.ld_up + k));
       }
     }
   });

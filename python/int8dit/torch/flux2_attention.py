@@ -24,6 +24,7 @@ editing are not replaced. The result is the stock one up to the norm's rounding 
 """
 from __future__ import annotations
 
+import functools
 from typing import Optional
 
 import torch
@@ -41,10 +42,15 @@ from .ops import any_needs_grad
 CONCAT_SWIGLU_GPU_COLS = 0
 
 
+@functools.lru_cache(maxsize=None)
+def _flux2_swiglu_class() -> type:
+    from diffusers.models.transformers.transformer_flux2 import Flux2SwiGLU
+    return Flux2SwiGLU
+
+
 def _stock_swiglu(act: nn.Module) -> bool:
     """Whether ``act`` is diffusers' Flux2SwiGLU (silu of the first half times the second), not a user's."""
-    from diffusers.models.transformers.transformer_flux2 import Flux2SwiGLU
-    return type(act) is Flux2SwiGLU
+    return type(act) is _flux2_swiglu_class()
 
 
 def parallel_output(attn: nn.Module, attention: Tensor, mlp_hidden_states: Tensor) -> Tensor:

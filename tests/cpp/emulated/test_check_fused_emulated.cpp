@@ -138,14 +138,16 @@ Status concat_gelu_quantize(const ConcatGeluQuantizeParams& p, cudaStream_t) {
   return Status::Ok();
 }
 
+// SiLU as the kernels compute it, g / (1 + 2^(-g log2 e)), each step a couple of ulps off.
+static float kernel_silu(float g) { return off_by_ulps(g / (1.0f + off_by_ulps(std::exp2(-g * 1.4426950408889634f), 2)), 2); }
+
 Status swiglu_quantize(const SwigluQuantizeParams& p, cudaStream_t) {
   if (Status st = validate(p); !st.ok()) return st;
   if (p.cols % 8 != 0 || p.cols > 24576) return Status(StatusCode::kNotSupported, "swiglu: not a vector layout");
   for (int64_t r = 0; r < p.rows; ++r) {
     std::vector<float> v(p.cols);
     for (int64_t k = 0; k < p.cols; ++k) {  // the kernel's form, g / (1 + 2^(-g log2 e)), times up
-      const float g = at(p.gate, r * p.ld_gate + k);
-      v[k] = off_by_ulps(g / (1.0f + off_by_ulps(std::exp2(-g * 1.4426950408889634f), 2)), 2) * at(p.up, r * p.ld_up + k);
+      v[k] = kernel_silu(at(p.gate, r * p.ld_gate + k)) * at(p.up, r * p.ld_up + k);
     }
     quantize_row(v, p.q + r * p.ldq, p.scale, r);
   }
@@ -160,9 +162,7 @@ Status concat_swiglu_quantize(const ConcatSwigluQuantizeParams& p, cudaStream_t)
     std::vector<float> v(p.a_cols + p.h_cols);
     for (int64_t k = 0; k < p.a_cols; ++k) v[k] = at(p.a, r * p.lda + k);
     for (int64_t k = 0; k < p.h_cols; ++k) {  // the kernel's form, as swiglu_quantize above
-      const float g = at(p.gate, r * p.ld_gate + k);
-      v[p.a_cols + k] =
-          off_by_ulps(g / (1.0f + off_by_ulps(std::exp2(-g * 1.4426950408889634f), 2)), 2) * at(p.up, r * p.ld_up + k);
+      v[p.a_cols + k] = kernel_silu(at(p.gate, r * p.ld_gate + k)) * at(p.up, r * p.ld_up + k);
     }
     quantize_row(v, p.q + r * p.ldq, p.scale, r);
   }
