@@ -7,7 +7,7 @@ from helpers import torch_or_skip
 
 torch = torch_or_skip()
 
-from int8dit.bench.e2e import TORCHAO_MIN_ROWS, rows_per_call  # noqa: E402
+from int8dit.bench.e2e import TORCHAO_MIN_ROWS, offload_needed, rows_per_call  # noqa: E402
 from int8dit.bench.report import markdown  # noqa: E402
 
 
@@ -296,3 +296,14 @@ def test_the_flux2_dev_case_is_the_published_config_and_its_inputs_run_a_small_f
     model = build(small, torch, "cpu", torch.bfloat16)
     out = model(**small.inputs(torch, "cpu", torch.bfloat16))[0]
     assert tuple(out.shape) == (1, 64, 16) and torch.isfinite(out).all()
+
+
+def test_the_float_layers_go_to_host_memory_only_where_weights_and_int8_copy_do_not_fit():
+    gib = 2**30
+    assert offload_needed("auto", 64 * gib, 80 * gib)       # FLUX.2-dev on an H100: 96 GB > 72
+    assert not offload_needed("auto", 64 * gib, 141 * gib)  # on an H200
+    assert not offload_needed("auto", 24 * gib, 80 * gib)   # FLUX.1-dev
+    assert offload_needed("on", 1, 80 * gib) and not offload_needed("off", 64 * gib, 80 * gib)
+    with pytest.raises(ValueError, match="choose auto, on or off"):
+        offload_needed("yes", 1, 1)
+

@@ -122,6 +122,28 @@ def test_quantize_defaults_keep_embedders_and_narrow_layers_in_float():
     assert isinstance(m.ff[0], Linear) and type(m.proj_out) is torch.nn.Linear
 
 
+def test_quantize_to_a_device_leaves_the_float_layers_as_they_were():
+    """quantize_(device=...) quantizes a copy of each float weight there: a model sharing its float
+    tensors with the quantized one (int8dit.bench.e2e's variants of FLUX.2-dev held in host memory)
+    keeps them where and as they were, and the int8 layers are those quantize_ makes in place."""
+    from int8dit.bench.e2e import shared_copy
+
+    m = TinyBlock()
+    before = m.ff[0].weight.detach().clone()
+    streamed = shared_copy(m)
+    assert streamed.ff[0].weight is m.ff[0].weight
+    quantize_(streamed, device="cpu")
+    assert type(m.ff[0]) is torch.nn.Linear and torch.equal(m.ff[0].weight, before)
+    in_place = copy.deepcopy(m)
+    quantize_(in_place)
+    assert isinstance(streamed.ff[0], Linear) and streamed.ff[0].weight.device.type == "cpu"
+    assert torch.equal(streamed.ff[0].weight, in_place.ff[0].weight)
+    assert torch.equal(streamed.ff[0].weight_scale, in_place.ff[0].weight_scale)
+    assert torch.equal(streamed.ff[0].bias, in_place.ff[0].bias)
+    with pytest.raises(RuntimeError):
+        Linear.from_float(torch.nn.Linear(256, 256), device="no_such_device")
+
+
 def test_include_and_exclude_select_layers():
     m = TinyBlock()
     report = quantize_(m, include=["ff.*"], exclude=["ff.2"])

@@ -808,3 +808,31 @@ def test_gpu_fused_hunyuan_video_15_attention_matches_the_stock_processor():
                   image_embeds=torch.zeros(1, 729, 64, device="cuda", dtype=torch.bfloat16), return_dict=False)
     _, got, want = run_fused_and_stock(model, inputs, 2)
     assert cos(got, want) > 0.9999
+
+
+def test_gpu_a_float_model_in_host_memory_is_quantized_onto_the_gpu_as_in_place():
+    """int8dit.bench.e2e's offload: the float layers moved to host memory under every shared copy, then
+    quantize_(device="cuda") builds the same int8 layers as quantizing on the GPU, leaving the host
+    copies where they are."""
+    from int8dit.bench.e2e import place_float_layers, shared_copy
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(512, 1024), torch.nn.GELU(), torch.nn.Linear(1024, 256))
+    model = model.to("cuda", torch.bfloat16)
+    on_gpu = shared_copy(model)
+    quantize_(on_gpu, min_features=0)
+    layers = {"0": model[0], "2": model[2]}
+    weight = model[0].weight
+    variant = shared_copy(model)
+    place_float_layers(layers, "cpu")
+    assert model[0].weight is weight and variant[0].weight is weight and weight.device.type == "cpu"
+    quantize_(variant, min_features=0, device="cuda")
+    for i in (0, 2):
+        assert variant[i].weight.device.type == "cuda" and model[i].weight.device.type == "cpu"
+        assert torch.equal(variant[i].weight, on_gpu[i].weight)
+        assert torch.equal(variant[i].weight_scale, on_gpu[i].weight_scale)
+        assert torch.equal(variant[i].bias, on_gpu[i].bias)
+    place_float_layers(layers, "cuda")
+    assert model[0].weight is weight and weight.device.type == "cuda"
+    x = torch.randn(64, 512, device="cuda", dtype=torch.bfloat16)
+    assert torch.equal(variant(x), on_gpu(x))

@@ -131,8 +131,27 @@ def rewrites_of(report) -> dict:
             "fused_blocks": report.fused_blocks, "swiglu_mlps": report.swiglu_mlps}
 
 
+def offload_needed(mode: str, float_bytes: int, gpu_bytes: int) -> bool:
+    """Whether the int8dit paths build their variants from float weights held in host memory (mode
+    "auto": when the model's weights and an int8 copy of them, 1.5 times its bytes, would not fit in
+    90% of the GPU's memory: FLUX.2-dev's 64 GB on an 80 GB H100, not on a 141 GB H200)."""
+    if mode not in ("auto", "on", "off"):
+        raise ValueError(f"offload mode {mode!r}: choose auto, on or off")
+    return mode == "on" or (mode == "auto" and 1.5 * float_bytes > 0.9 * gpu_bytes)
+
+
+def place_float_layers(layers: dict, device: str) -> float:
+    """Move the float layers quantize_ replaces (their weights and biases) to ``device`` in place, so
+    every shared copy of the model sees them there; returns the seconds it took."""
+    t0 = time.perf_counter()
+    for module in layers.values():
+        for t in itertools.chain(module.parameters(), module.buffers()):
+            t.data = t.data.to(device)  # the same tensor object, its storage moved (module.to may replace it)
+    return time.perf_counter() - t0
+
+
 def make_variant(torch, path: str, model, names, fuse_gelu: bool = True, fuse_norms: bool = True,
-                 fuse_swiglu: bool = True):
+                 fuse_swiglu: bool = True, device=None):
     from int8dit.bench import baselines
     from int8dit.torch import quantize_
 
@@ -142,7 +161,7 @@ def make_variant(torch, path: str, model, names, fuse_gelu: bool = True, fuse_no
         variant = shared_copy(model)
         if path.startswith("int8dit"):
             report = quantize_(variant, include=sorted(names), exclude=(), min_features=0, fuse_gelu=fuse_gelu,
-                               fuse_norms=fuse_norms, fuse_swiglu=fuse_swiglu)
+                               fuse_norms=fuse_norms, fuse_swiglu=fuse_swiglu, device=device)
             variant._int8dit_rewrites = rewrites_of(report)
         elif path == "fake_quant":
             baselines.apply_fake_quant(variant, names)
@@ -252,6 +271,10 @@ def run_model(torch, case, paths, args, on_path=None) -> dict:
         result["torchao_kept_float"] = few  # beside kept_float: too few rows for torch._int_mm
     from int8dit.torch.attention_prep import attention_prep_applies
 
+    offload = offload_needed(getattr(args, "offload", "auto"), unique_tensor_bytes(model),
+                             torch.cuda.get_device_properties(torch.cuda.current_device()).total_memory)
+    result["float_layers_offloaded"] = offload
+    on_host = False
     for path in paths:
         if compiles(path) and args.compile_models and case.name not in args.compile_models:
             continue
@@ -263,11 +286,18 @@ def run_model(torch, case, paths, args, on_path=None) -> dict:
         variant = fn = None
         try:
             with time_limit(args.path_timeout, f"{case.name}: {path}"):
+                if offload and path.startswith("int8dit") != on_host:
+                    # The int8dit variants are quantized onto the GPU a layer at a time from host memory;
+                    # every other path runs the float layers on the GPU.
+                    on_host = not on_host
+                    where = "cpu" if on_host else "cuda"
+                    log(f"{case.name}: float layers to {where} in {place_float_layers(chosen, where):.1f} s")
                 t0 = time.perf_counter()
                 variant = make_variant(torch, path, model, torchao_names if path.startswith("torchao") else chosen,
                                        fuse_gelu=not getattr(args, "no_fuse_gelu", False),
                                        fuse_norms=not getattr(args, "no_fuse_norms", False),
-                                       fuse_swiglu=not getattr(args, "no_fuse_swiglu", False))
+                                       fuse_swiglu=not getattr(args, "no_fuse_swiglu", False),
+                                       device="cuda" if on_host else None)
                 entry["setup_s"] = round(time.perf_counter() - t0, 2)
                 if hasattr(variant, "_int8dit_rewrites"):
                     entry["int8dit_rewrites"] = variant._int8dit_rewrites
@@ -472,6 +502,10 @@ def main(argv=None) -> int:
     ap.add_argument("--no-fuse-swiglu", action="store_true",
                     help="int8dit paths: keep the gated MLPs' SiLU and product apart from the second linear's "
                     "quantization (quantize_(fuse_swiglu=False)), to measure what swiglu_quantize is worth")
+    ap.add_argument("--offload", choices=("auto", "on", "off"), default="auto",
+                    help="hold the float layers in host memory while the int8dit variants are quantized onto "
+                    "the GPU and timed (auto: where the weights and an int8 copy would not fit in 90%% of the "
+                    "GPU's memory, e.g. FLUX.2-dev on an 80 GB GPU)")
     ap.add_argument("--merge", metavar="E2E_JSON", help="add this run's paths to an earlier e2e.json (same GPU and "
                     "packages): e.g. the compiled paths of the models an earlier run left out; both commands are kept")
     args = ap.parse_args(argv)

@@ -173,8 +173,9 @@ MODELS = {
                                   "Wan-AI/Wan2.1-T2V-1.3B-Diffusers",
                                   "832x480, 81 frames: 32760 video tokens, 512 text tokens, batch 1",
                                   _wan_inputs(81, 480, 832), default=False),
-    # bf16 weights alone are 64 GB, and the int8 variant is built beside them (another 32 GB): an
-    # H200's 141 GB, not an H100's 80.
+    # bf16 weights alone are 64 GB, and an int8 variant built beside them takes another 32 GB: on an
+    # 80 GB H100 the benchmark quantizes its int8dit variants from float layers held in host memory
+    # (e2e --offload auto).
     "flux2_dev_1024": ModelCase("flux2_dev_1024", "Flux2Transformer2DModel", FLUX2_DEV, "black-forest-labs/FLUX.2-dev",
                                 "1024x1024: 4096 image + 512 text tokens, batch 1 (guidance distilled)",
                                 _flux2_inputs(4096), default=False),

@@ -54,10 +54,13 @@ class Linear(nn.Module):
 
     @classmethod
     @torch.no_grad()
-    def from_float(cls, linear: nn.Linear, smooth: Optional[Tensor] = None) -> "Linear":
-        """Quantize an nn.Linear (any float dtype, on its own device). ``smooth`` [K]: SmoothQuant
-        factors s (activations are divided by s, the weight columns multiplied by it)."""
-        w = linear.weight
+    def from_float(cls, linear: nn.Linear, smooth: Optional[Tensor] = None, device=None) -> "Linear":
+        """Quantize an nn.Linear (any float dtype). ``smooth`` [K]: SmoothQuant factors s (activations are
+        divided by s, the weight columns multiplied by it). ``device``: where the int8 layer is built
+        (default: the float weight's device); the float weight is copied there for the quantization
+        and ``linear`` itself is left as it was (a model held in host memory, quantized onto the GPU a
+        layer at a time: quantize_(device=...))."""
+        w = linear.weight if device is None else linear.weight.to(device)
         q = cls(linear.in_features, linear.out_features, bias=linear.bias is not None, smooth=smooth is not None,
                 device=w.device)
         if smooth is not None:

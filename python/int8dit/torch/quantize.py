@@ -107,7 +107,7 @@ def quantize_(model: nn.Module, include: Optional[Sequence[str]] = None,
               exclude: Optional[Sequence[str]] = DIT_DEFAULT_EXCLUDE, min_features: int = DIT_MIN_FEATURES,
               smoothing: Optional[Mapping[str, Tensor]] = None, verbose: bool = False,
               share_inputs: bool = True, fuse_gelu: bool = True, fuse_norms: bool = True,
-              fuse_swiglu: bool = True) -> QuantizeReport:
+              fuse_swiglu: bool = True, device=None) -> QuantizeReport:
     """Replace, in place, every nn.Linear of ``model`` whose qualified name matches ``include`` (all when
     None) and no pattern of ``exclude`` (fnmatch patterns; DiT defaults), and whose features are at
     least ``min_features``, by an int8dit Linear. ``smoothing`` maps layer names to SmoothQuant factors
@@ -125,12 +125,18 @@ def quantize_(model: nn.Module, include: Optional[Sequence[str]] = None,
     the modulated norms inside diffusers' DiT, PixArt, SD3 and Flux blocks (int8dit.torch.blocks). With
     ``fuse_swiglu``, gated MLPs (Z-Image, FLUX.2, Lumina2, AuraFlow, Mochi) run SiLU, the product and
     the second linear's quantization in one kernel (int8dit.torch.swiglu; int8 values may differ by one
-    from the unfused path, which rounds SiLU's output and the product to bf16 first)."""
+    from the unfused path, which rounds SiLU's output and the product to bf16 first).
+
+    ``device`` builds the int8 layers there instead of on each float layer's own device: a model held
+    in host memory is quantized onto the GPU one layer at a time, so its float weights never need GPU
+    memory all together (FLUX.2-dev: 64 GB of bf16 weights, 32 GB as int8, on an 80 GB GPU). Only the
+    replaced layers move; ``model.to(device)`` moves the rest (norms, embedders, the layers kept in
+    float) afterwards."""
     chosen, skipped = selected_linears(model, include, exclude, min_features)
     report = QuantizeReport(skipped=skipped)
     for name, module in chosen.items():
         smooth = smoothing.get(name) if smoothing else None
-        _set_submodule(model, name, Linear.from_float(module, smooth=smooth))
+        _set_submodule(model, name, Linear.from_float(module, smooth=smooth, device=device))
         report.quantized.append(name)
     apply_fusions(model, report, share_inputs=share_inputs, fuse_gelu=fuse_gelu, fuse_norms=fuse_norms,
                   fuse_swiglu=fuse_swiglu)
