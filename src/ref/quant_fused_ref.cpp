@@ -124,20 +124,28 @@ Status gelu_quantize(const GeluQuantizeParams& p) {
   });
 }
 
-Status concat_gelu_quantize(const ConcatGeluQuantizeParams& p) {
-  Status st = validate(p);
-  if (!st.ok() || p.rows == 0) return st;
+// [a | tail] quantized per row: a's a_cols values as they are, then h_cols values tail(r, k) writes;
+// the shared part of the concat_* references.
+template <typename Params, typename Tail>
+static Status quantize_concatenated(const Params& p, Tail tail) {
   const int64_t cols = p.a_cols + p.h_cols;
   std::vector<float> v(static_cast<size_t>(p.rows * cols));
   parallel_rows(p.rows, cols, [&](int64_t begin, int64_t end) {
     for (int64_t r = begin; r < end; ++r) {
       float* vr = v.data() + r * cols;
       for (int64_t k = 0; k < p.a_cols; ++k) vr[k] = static_cast<float>(load16(p.a, p.x_type, r * p.lda + k));
-      for (int64_t k = 0; k < p.h_cols; ++k)
-        vr[p.a_cols + k] = static_cast<float>(gelu_tanh(load16(p.h, p.x_type, r * p.ldh + k)));
+      for (int64_t k = 0; k < p.h_cols; ++k) vr[p.a_cols + k] = tail(r, k);
     }
   });
   return quantize_values(v, p.rows, cols, p.smooth, p.q, p.ldq, p.scale);
+}
+
+Status concat_gelu_quantize(const ConcatGeluQuantizeParams& p) {
+  Status st = validate(p);
+  if (!st.ok() || p.rows == 0) return st;
+  return quantize_concatenated(p, [&p](int64_t r, int64_t k) {
+    return static_cast<float>(gelu_tanh(load16(p.h, p.x_type, r * p.ldh + k)));
+  });
 }
 
 // silu(g) * u in double, rounded once to fp32: the value the SwiGLU ops quantize.
@@ -161,19 +169,9 @@ Status swiglu_quantize(const SwigluQuantizeParams& p) {
 Status concat_swiglu_quantize(const ConcatSwigluQuantizeParams& p) {
   Status st = validate(p);
   if (!st.ok() || p.rows == 0) return st;
-  const int64_t cols = p.a_cols + p.h_cols;
-  std::vector<float> v(static_cast<size_t>(p.rows * cols));
-  parallel_rows(p.rows, cols, [&](int64_t begin, int64_t end) {
-    for (int64_t r = begin; r < end; ++r) {
-      float* vr = v.data() + r * cols;
-      for (int64_t k = 0; k < p.a_cols; ++k) vr[k] = static_cast<float>(load16(p.a, p.x_type, r * p.lda + k));
-      for (int64_t k = 0; k < p.h_cols; ++k) {
-        vr[p.a_cols + k] =
-            silu_times(load16(p.gate, p.x_type, r * p.ld_gate + k), load16(p.up, p.x_type, r * p.ld_up + k));
-      }
-    }
+  return quantize_concatenated(p, [&p](int64_t r, int64_t k) {
+    return silu_times(load16(p.gate, p.x_type, r * p.ld_gate + k), load16(p.up, p.x_type, r * p.ld_up + k));
   });
-  return quantize_values(v, p.rows, cols, p.smooth, p.q, p.ldq, p.scale);
 }
 
 }  // namespace int8dit::ref
