@@ -35,11 +35,11 @@ from .fused_processor import FusedProcessor, head_norm, real_rotary_fits, write_
 from .linear import Linear
 from .ops import any_needs_grad
 
-# The widest to_out row the single-stream processor sends to the GPU's concat_swiglu_quantize: 0, none,
-# until that kernel's GPU tests have run (it is new on 2026-12-05: tests/cpp/test_concat_swiglu_quantize_gpu.cpp,
-# tests/python/test_torch_gpu.py); then 16384 (the 256-thread kernels) and 24576 (the 512-thread one,
-# FLUX.2-dev) as each passes. CPU tensors always take it (the C++ reference).
-CONCAT_SWIGLU_GPU_COLS = 0
+# The widest to_out row the single-stream processor sends to the GPU's concat_swiglu_quantize: all the op
+# takes, since its GPU tests passed on 2026-12-05 (tests/cpp/test_concat_swiglu_quantize_gpu.cpp,
+# tests/python/test_torch_gpu.py). A module attribute so a test can route rows around the kernel.
+# CPU tensors always take it (the C++ reference).
+CONCAT_SWIGLU_GPU_COLS = 24576
 
 
 @functools.lru_cache(maxsize=None)

@@ -12,11 +12,9 @@ takes (one kernel, src/quant/swiglu_quantize.cu).
 ``fuse_swiglu_mlps(model)`` (``quantize_(fuse_swiglu=True)``) gives those modules a forward that does
 so, keeping their children and state-dict keys. It takes the fused path where it computes the same
 function: inference (no input needing a gradient), the second linear an int8dit Linear, the hidden
-width a multiple of 8 of at most FUSED_GPU_COLS = 16384 on the GPU, bf16 or fp16 activations.
-Anything else runs the original modules. The op itself takes up to 24576 (MAX_GPU_COLS: rows over
-16384 run a 512-thread kernel, which FLUX.2-dev's 18432-wide MLP needs); the modules route those rows
-to it once that kernel has run on a GPU (its tests are written: test_gpu_swiglu_quantize_takes_flux2_*
-and the C++ SwigluQuantizeGpu tests). Until then FLUX.2-dev's MLPs run unfused.
+width a multiple of 8 of at most FUSED_GPU_COLS on the GPU (all the op takes: MAX_GPU_COLS = 24576;
+rows over 16384 run a 512-thread kernel, which FLUX.2-dev's 18432-wide MLPs need), bf16 or fp16
+activations. Anything else runs the original modules.
 
 Numerics: the unfused path rounds SiLU's output and the product to bf16 before quantizing; the fused
 one quantizes the fp32 product, so an int8 value may differ by one where those roundings cross a
@@ -42,9 +40,9 @@ from .ops import (_DTYPES, _check_device, _current_stream, _ptr, _rows_and_scale
 
 _FUSED_DTYPES = (torch.bfloat16, torch.float16)
 MAX_GPU_COLS = 24576  # the row kernels hold a row in registers: at most 24576 columns (quantize.h)
-# The widest hidden size the fused modules send to the GPU kernel: the 256-thread kernels' 16384, which
-# have run on a GPU; the 512-thread kernel's rows (up to MAX_GPU_COLS) have not yet (module docstring).
-FUSED_GPU_COLS = 16384
+# The widest hidden size the fused modules send to the GPU kernel: all the op takes (the 512-thread
+# kernel's rows over 16384 passed their GPU tests on 2026-12-05; module docstring).
+FUSED_GPU_COLS = MAX_GPU_COLS
 
 
 def _gpu_rows(rows: Tensor, ld: int, k: int) -> tuple[Tensor, int]:
@@ -145,7 +143,7 @@ def concat_swiglu_quantize(a: Tensor, gate: Tensor, up: Tensor, smooth: Optional
     shape; the product in fp32, not rounded), divided by ``smooth`` where given, quantized per row
     without the product or the concatenation ever being written: int8 [..., Ka + Kh] and fp32 scales
     [...] (torch.ops.int8dit.concat_swiglu_quantize). On the GPU Ka and Kh must be multiples of 8, at
-    most 24576 in all. NOTE: its GPU kernel is new on 2026-12-05 and has not yet run on a GPU."""
+    most 24576 in all."""
     return torch.ops.int8dit.concat_swiglu_quantize(a, gate, up, smooth)
 
 
@@ -153,7 +151,7 @@ def swiglu_quantize(gate: Tensor, up: Tensor, smooth: Optional[Tensor] = None) -
     """``silu(gate) * up`` (bf16 or fp16, the same shape [..., K]; in fp32, not rounded), divided by
     ``smooth`` where given, quantized per row without the product ever being written: int8 [..., K] and
     fp32 scales [...] (torch.ops.int8dit.swiglu_quantize). On the GPU K must be a multiple of 8 of at
-    most 24576 (over 16384: the 512-thread kernel, not yet run on a GPU)."""
+    most 24576 (over 16384: a 512-thread kernel, one CTA a row)."""
     return torch.ops.int8dit.swiglu_quantize(gate, up, smooth)
 
 
