@@ -36,8 +36,10 @@ cuBLAS bf16 (+bias epilogue), cuBLASLt int8 (int32 out) + a dequantize kernel, a
 Usage: int8dit_bench_gemm [flags]
 
 Shapes
-  --preset NAME        flux-dev (default), sd3-medium, pixart-sigma, dit-xl-2, or all; repeatable or
-                       comma-separated. Shapes and their layer names come from <shapes-dir>/NAME.csv.
+  --preset NAME        flux-dev (default), sd3-medium, pixart-sigma, dit-xl-2, or all (those four: the
+                       issue's shape set, which the summary's targets are defined on); flux2-dev
+                       (FLUX.2-dev's 32B model at 1024 px) by name only; repeatable or comma-separated.
+                       Shapes and their layer names come from <shapes-dir>/NAME.csv.
   --shapes LIST        MxNxK[,MxNxK...] instead of (or besides) presets, e.g. 4096x3072x3072.
   --shapes-dir DIR     where the preset files live (default: the source tree's bench/shapes).
 

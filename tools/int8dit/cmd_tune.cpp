@@ -18,7 +18,10 @@
 
 namespace {
 
+// `all`: the benchmark's four-model set (bench/gemm/shapes.cpp: preset_names). The larger models' presets
+// are tuned by name only.
 constexpr const char* kPresets[] = {"flux-dev", "sd3-medium", "pixart-sigma", "dit-xl-2"};
+constexpr const char* kNamedOnlyPresets[] = {"flux2-dev"};
 
 const char* kHelp = R"(usage: int8dit tune (--preset NAME[,NAME...] | --shapes-file FILE) [options]
 
@@ -26,7 +29,8 @@ Times every GEMM configuration that can run each shape on this GPU, keeps the fa
 cache, and prints the choice and its gain over the heuristic. Use the cache afterwards with
 INT8DIT_TUNE=cache (or INT8DIT_TUNE=1, which also tunes new shapes on first use). docs/tuning.md.
 
-  --preset NAME       flux-dev, sd3-medium, pixart-sigma, dit-xl-2, or all (comma-separated list ok)
+  --preset NAME       flux-dev, sd3-medium, pixart-sigma, dit-xl-2, or all (those four); flux2-dev
+                      (FLUX.2-dev, by name only); a comma-separated list is ok
   --shapes-file FILE  lines "m,n,k[,layer]"; '#' starts a comment; an "m,n,k,..." header is skipped
   --shapes-dir DIR    where <preset>.csv live (default: $INT8DIT_SHAPES_DIR, else bench/shapes of the
                       source tree this program was built from)
@@ -142,7 +146,9 @@ Args parse_args(const std::vector<std::string>& argv) {
         }
         bool known = false;
         for (const char* k : kPresets) known |= p == k;
-        if (!known) throw UsageError{"unknown preset \"" + p + "\": use flux-dev, sd3-medium, pixart-sigma, dit-xl-2 or all"};
+        for (const char* k : kNamedOnlyPresets) known |= p == k;
+        if (!known)
+          throw UsageError{"unknown preset \"" + p + "\": use flux-dev, sd3-medium, pixart-sigma, dit-xl-2, all or flux2-dev"};
         a.presets.push_back(p);
       }
     } else if (flag == "--shapes-file") {
