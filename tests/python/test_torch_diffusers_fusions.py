@@ -340,3 +340,63 @@ def test_a_trainable_modulation_gets_its_whole_gradient_through_the_fused_blocks
         grads.append([t.grad.float() for t in tables])
     for block, (got, want) in enumerate(zip(*grads)):  # block 0: the residual stream needs no gradient there
         assert got.abs().sum() > 0 and cos(got, want) > 0.9999, block  # 0.989 with the shift and scale rows lost
+
+
+@torch.no_grad()
+def test_flux2_blocks_fuse_every_norm_and_match_the_unfused_path(monkeypatch):
+    import int8dit.torch.blocks as blocks
+    from test_torch_attention_prep_more import FLUX2, flux2_inputs
+
+    residual_norms = []
+    real = blocks.gated_residual_layernorm_modulate
+
+    def counting(x, update, gate, shift, scale, eps, **kwargs):
+        residual_norms.append(tuple(x.shape))
+        return real(x, update, gate, shift, scale, eps, **kwargs)
+
+    monkeypatch.setattr(blocks, "gated_residual_layernorm_modulate", counting)
+    torch.manual_seed(0)
+    ref, fused, plain, report = variants(diffusers.Flux2Transformer2DModel(**FLUX2))
+    # the double-stream block and both single-stream blocks (FLUX.2 has no adaLN norm modules)
+    assert (report.fused_norms, report.fused_blocks, report.gelu_mlps, report.swiglu_mlps) == (0, 3, 0, 2)
+    assert "forward" not in vars(plain.transformer_blocks[0])
+    inputs = flux2_inputs()
+    hits = PRODUCED.hits
+    out = fused(**inputs)[0]
+    # the double block: both streams' q, k, v and their MLPs' linear_in; each single block: its fused
+    # qkv + MLP projection
+    assert PRODUCED.hits - hits == (3 + 3) + 2 + 2 * 1
+    # the residual update before each MLP norm (image: 64 tokens, text: 8), in the norm's kernel
+    assert residual_norms == [(1, 64, 128), (1, 8, 128)]
+    unfused = plain(**inputs)[0]
+    assert cos(out, unfused) > 0.9999 and cos(out, ref(**inputs)[0]) > 0.999
+    assert not torch.equal(out, unfused)  # the fused path ran: its roundings differ from the unfused one's
+
+
+def test_flux2_blocks_take_their_own_forward_for_a_modulation_row_per_token(monkeypatch):
+    # FLUX.2's reference-image editing (KV-cache extract mode) blends a modulation row per token, which
+    # the fused norms do not take: the blocks' own forward computes those calls.
+    import int8dit.torch.blocks as blocks
+    from test_torch_attention_prep_more import FLUX2
+
+    fused_norms = []
+    real = blocks.layernorm_modulate_quantize_with_output
+    monkeypatch.setattr(blocks, "layernorm_modulate_quantize_with_output",
+                        lambda x, *a, **k: fused_norms.append(tuple(x.shape)) or real(x, *a, **k))
+    torch.manual_seed(0)
+    model = diffusers.Flux2Transformer2DModel(**FLUX2).to(BF16).eval()
+    quantize_(model, min_features=64)
+    single = model.single_transformer_blocks[0]
+    double = model.transformer_blocks[0]
+    x, txt = torch.randn(1, 24, 128, dtype=BF16), torch.randn(1, 8, 128, dtype=BF16)
+    with torch.no_grad():
+        per_token = torch.randn(1, 24, 3 * 128, dtype=BF16)
+        assert torch.equal(single(x, None, per_token), type(single).forward(single, x, None, per_token))
+        per_token_img, per_token_txt = torch.randn(1, 24, 6 * 128, dtype=BF16), torch.randn(1, 8, 6 * 128, dtype=BF16)
+        got = double(x, txt, per_token_img, per_token_txt)
+        want = type(double).forward(double, x, txt, per_token_img, per_token_txt)
+        assert all(torch.equal(g, w) for g, w in zip(got, want))
+        assert fused_norms == []
+        # one row per batch element takes the fused norm
+        single(x, None, torch.randn(1, 3 * 128, dtype=BF16))
+        assert fused_norms == [(1, 24, 128)]

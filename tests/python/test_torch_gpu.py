@@ -1,5 +1,7 @@
 """The PyTorch layer on the GPU: kernels against the CPU reference, torch.compile(fullgraph=True),
 CUDA graph capture, and a diffusers transformer end to end. Skips without PyTorch or a CUDA GPU."""
+import copy
+
 import numpy as np
 import pytest
 
@@ -669,6 +671,27 @@ def test_gpu_fused_flux2_attention_matches_the_stock_processors():
     model = small_flux2(diffusers, double_blocks=2)
     inputs = small_flux2_inputs()
     _, got, want = run_fused_and_stock(model, inputs, 4)
+    assert cos(got, want) > 0.9999
+
+
+@torch.no_grad()
+def test_gpu_flux2_blocks_with_fused_norms_follow_the_unfused_int8_path():
+    # FLUX.2's double- and single-stream blocks with every modulated norm in layernorm_modulate_quantize
+    # (blocks.py; the residual update before each MLP norm in the norm's kernel), against the same
+    # quantized model with the blocks' own norms
+    diffusers = pytest.importorskip("diffusers")
+    from int8dit.torch.produced import PRODUCED
+
+    torch.manual_seed(0)
+    model = small_flux2(diffusers, double_blocks=1)
+    plain = copy.deepcopy(model)
+    assert quantize_(model).fused_blocks == 1 + 2
+    assert quantize_(plain, fuse_norms=False).fused_blocks == 0
+    inputs = small_flux2_inputs()
+    hits = PRODUCED.hits
+    got = model(**inputs)[0]
+    assert PRODUCED.hits - hits == (3 + 3) + 2 + 2  # q, k, v of both streams, both MLPs, each single block
+    want = plain(**inputs)[0]
     assert cos(got, want) > 0.9999
 
 

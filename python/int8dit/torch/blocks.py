@@ -7,7 +7,12 @@ that quantize it once more:
 - BasicTransformerBlock (DiT: ``norm_type="ada_norm_zero"``; PixArt: ``"ada_norm_single"``): the norm
   before the MLP, and in PixArt the one before self-attention too;
 - JointTransformerBlock (SD3) and FluxTransformerBlock (Flux's double-stream blocks): the norms
-  before the image and the text stream's MLPs.
+  before the image and the text stream's MLPs;
+- Flux2TransformerBlock and Flux2SingleTransformerBlock (FLUX.2): every norm, whose modulation comes
+  from the model's shared modulation tables rather than a norm module: both streams' before attention
+  and before the MLPs (the residual update before each MLP norm in the norm's kernel), and the
+  single-stream block's before its fused qkv + MLP projection, whose gated residual update then runs
+  as one gated_add.
 
 Those norms are not modules of their own, so int8dit.torch.adanorm cannot replace them;
 ``fuse_block_norms`` gives each such block a forward of its own that computes them with
@@ -219,16 +224,89 @@ def _flux_forward(self, hidden_states: Tensor, encoder_hidden_states: Tensor, te
     return encoder_hidden_states, hidden_states
 
 
+def _flux2_block_fits(block: nn.Module) -> bool:
+    return all(_plain_layer_norm(getattr(block, name, None)) for name in ("norm1", "norm1_context", "norm2",
+                                                                           "norm2_context"))
+
+
+def _flux2_single_block_fits(block: nn.Module) -> bool:
+    return _plain_layer_norm(getattr(block, "norm", None))
+
+
+def _flux2_modulation(mod: Tensor, sets: int) -> tuple[tuple[Tensor, Tensor, Tensor], ...]:
+    """FLUX.2's (shift, scale, gate) sets from one modulation table (diffusers' Flux2Modulation.split,
+    restated so that diffusers need not be importable here): [B, 1, K] views of [B, (1,) 3 * sets * K]."""
+    if mod.dim() == 2:
+        mod = mod.unsqueeze(1)
+    params = mod.chunk(3 * sets, dim=-1)
+    return tuple(params[3 * i:3 * (i + 1)] for i in range(sets))
+
+
+def _flux2_per_batch_modulation(mod: Tensor, x: Tensor) -> bool:
+    """Whether a FLUX.2 modulation table holds one row per batch element of x ([B, n] or [B, 1, n]), as
+    the fused norms take it; the reference-image editing's KV-cache extract mode blends one row per
+    token, which the blocks' own forward computes."""
+    return mod.shape[0] == x.shape[0] and (mod.dim() == 2 or (mod.dim() == 3 and mod.shape[1] == 1))
+
+
+def _flux2_forward(self, hidden_states: Tensor, encoder_hidden_states: Tensor, temb_mod_img: Tensor,
+                   temb_mod_txt: Tensor, image_rotary_emb=None, joint_attention_kwargs=None):
+    if (not _fusable_input(hidden_states) or not _fusable_input(encoder_hidden_states) or
+            not _flux2_per_batch_modulation(temb_mod_img, hidden_states) or
+            not _flux2_per_batch_modulation(temb_mod_txt, encoder_hidden_states)):
+        return type(self).forward(self, hidden_states, encoder_hidden_states, temb_mod_img, temb_mod_txt,
+                                  image_rotary_emb, joint_attention_kwargs)
+    (shift_msa, scale_msa, gate_msa), (shift_mlp, scale_mlp, gate_mlp) = _flux2_modulation(temb_mod_img, 2)
+    (c_shift_msa, c_scale_msa, c_gate_msa), (c_shift_mlp, c_scale_mlp, c_gate_mlp) = _flux2_modulation(temb_mod_txt, 2)
+    norm_hidden = _modulated_norm(self.norm1, hidden_states, shift_msa, scale_msa)
+    norm_context = _modulated_norm(self.norm1_context, encoder_hidden_states, c_shift_msa, c_scale_msa)
+    attn_output, context_attn_output = self.attn(hidden_states=norm_hidden, encoder_hidden_states=norm_context,
+                                                 image_rotary_emb=image_rotary_emb, **(joint_attention_kwargs or {}))
+    hidden_states, ff_output = _residual_then_mlp(self.norm2, self.ff, hidden_states, attn_output, gate_msa,
+                                                  shift_mlp, scale_mlp)
+    hidden_states = gated_add(hidden_states, gate_mlp, ff_output)
+    encoder_hidden_states, ff_output = _residual_then_mlp(self.norm2_context, self.ff_context, encoder_hidden_states,
+                                                          context_attn_output, c_gate_msa, c_shift_mlp, c_scale_mlp)
+    encoder_hidden_states = gated_add(encoder_hidden_states, c_gate_mlp, ff_output)
+    if encoder_hidden_states.dtype == torch.float16:
+        encoder_hidden_states = encoder_hidden_states.clip(-65504, 65504)
+    return encoder_hidden_states, hidden_states
+
+
+def _flux2_single_forward(self, hidden_states: Tensor, encoder_hidden_states: Optional[Tensor], temb_mod: Tensor,
+                          image_rotary_emb=None, joint_attention_kwargs=None, split_hidden_states: bool = False,
+                          text_seq_len: Optional[int] = None):
+    if (not _fusable_input(hidden_states) or not _flux2_per_batch_modulation(temb_mod, hidden_states) or
+            (encoder_hidden_states is not None and not _fusable_input(encoder_hidden_states))):
+        return type(self).forward(self, hidden_states, encoder_hidden_states, temb_mod, image_rotary_emb,
+                                  joint_attention_kwargs, split_hidden_states, text_seq_len)
+    if encoder_hidden_states is not None:
+        text_seq_len = encoder_hidden_states.shape[1]
+        hidden_states = torch.cat([encoder_hidden_states, hidden_states], dim=1)
+    (shift, scale, gate), = _flux2_modulation(temb_mod, 1)
+    norm_hidden = _modulated_norm(self.norm, hidden_states, shift, scale)
+    attn_output = self.attn(hidden_states=norm_hidden, image_rotary_emb=image_rotary_emb,
+                            **(joint_attention_kwargs or {}))
+    hidden_states = gated_add(hidden_states, gate, attn_output)
+    if hidden_states.dtype == torch.float16:
+        hidden_states = hidden_states.clip(-65504, 65504)
+    if split_hidden_states:
+        return hidden_states[:, :text_seq_len], hidden_states[:, text_seq_len:]
+    return hidden_states
+
+
 # diffusers class name -> (whether an instance's configuration fits, the fused forward)
 _BLOCKS = {
     "BasicTransformerBlock": (_basic_block_fits, _basic_forward),
     "JointTransformerBlock": (_joint_block_fits, _sd3_forward),
     "FluxTransformerBlock": (_joint_block_fits, _flux_forward),
+    "Flux2TransformerBlock": (_flux2_block_fits, _flux2_forward),
+    "Flux2SingleTransformerBlock": (_flux2_single_block_fits, _flux2_single_forward),
 }
 
 
 def fuse_block_norms(model: nn.Module) -> int:
-    """Give every diffusers DiT, PixArt, SD3 or Flux double-stream block of ``model`` the fused forward
+    """Give every diffusers DiT, PixArt, SD3, Flux double-stream or FLUX.2 block of ``model`` the fused forward
     (see the module docstring), matched by class name and attributes so that diffusers need not be
     importable here. Returns how many."""
     count = 0
