@@ -491,7 +491,6 @@ def test_gpu_qk_norm_rope_is_bit_exact_against_the_cpu_reference(dtype):
 @pytest.mark.parametrize("quantized", [False, True])
 def test_gpu_fused_flux_attention_matches_the_stock_processor_in_and_out_of_a_cuda_graph(quantized):
     diffusers = pytest.importorskip("diffusers")
-    import copy
 
     from int8dit.torch import cuda_graphs_of, fuse_attention_prep, use_cuda_graphs
     from int8dit.torch.attention_prep import fused_attention_calls
@@ -552,7 +551,6 @@ def test_gpu_sd3_attention_output_reaches_the_projection_without_a_copy(monkeypa
     # The fused processor's token-major q/k/v: attention on the GPU (cuDNN or flash) writes its output
     # token-major too, so to_out[0] reads a view of it, where the stock processor copies it.
     diffusers = pytest.importorskip("diffusers")
-    import copy
 
     from int8dit.torch.joint_attention import JointAttentionPrepProcessor
 
@@ -790,7 +788,6 @@ def test_gpu_swiglu_quantize_takes_flux2_devs_18432_wide_halves():
 @torch.no_grad()
 def test_gpu_fused_swiglu_mlps_follow_the_unfused_quantized_z_image():
     diffusers = pytest.importorskip("diffusers")
-    import copy
 
     from int8dit.torch import SwigluMLP
 
