@@ -404,3 +404,48 @@ def test_flux2_blocks_take_their_own_forward_for_a_modulation_row_per_token(monk
         # one row per batch element takes the fused norm
         single(x, None, torch.randn(1, 3 * 128, dtype=BF16))
         assert fused_norms == [(1, 24, 128)]
+
+
+@torch.no_grad()
+def test_qwen_image_blocks_fuse_every_norm_and_match_the_unfused_path(direct_mlps):
+    from test_torch_attention_prep import QWEN, qwen_inputs
+
+    torch.manual_seed(0)
+    ref, fused, plain, report = variants(diffusers.QwenImageTransformer2DModel(**QWEN))
+    assert (report.fused_norms, report.fused_blocks, report.gelu_mlps) == (0, 2, 4)
+    inputs = qwen_inputs()
+    hits = PRODUCED.hits
+    out = fused(**inputs)[0]
+    # each block: both streams' q, k, v from the norm1 kernels; both MLPs' fc1 straight from the norm2 kernels
+    assert PRODUCED.hits - hits == 2 * (3 + 3) and len(direct_mlps) == 2 * 2
+    unfused = plain(**inputs)[0]
+    assert cos(out, unfused) > 0.9999 and cos(out, ref(**inputs)[0]) > 0.999
+    assert not torch.equal(out, unfused)
+    for block in fused.transformer_blocks:  # compiled: the class's forward, traced
+        block.compile(fullgraph=True, backend="aot_eager")
+    assert cos(fused(**inputs)[0], out) > 0.9999
+
+
+@torch.no_grad()
+def test_qwen_image_blocks_take_their_own_forward_for_edit_modes_modulate_index(monkeypatch):
+    # Qwen-Image's edit mode picks each token's modulation by an index (zero_cond_t): not one row per
+    # sample, so the block's own forward computes it.
+    import int8dit.torch.blocks as blocks
+    from test_torch_attention_prep import QWEN
+
+    fused_norms = []
+    real = blocks.layernorm_modulate_quantize_with_output
+    monkeypatch.setattr(blocks, "layernorm_modulate_quantize_with_output",
+                        lambda x, *a, **k: fused_norms.append(tuple(x.shape)) or real(x, *a, **k))
+    torch.manual_seed(0)
+    model = diffusers.QwenImageTransformer2DModel(**QWEN).to(BF16).eval()
+    quantize_(model, min_features=64)
+    block = model.transformer_blocks[0]
+    x, txt = torch.randn(1, 16, 64, dtype=BF16), torch.randn(1, 8, 64, dtype=BF16)
+    mask = torch.ones(1, 8)
+    block.zero_cond_t = True
+    temb = torch.randn(2, 64, dtype=BF16)  # two rows a sample in edit mode
+    index = torch.tensor([[0] * 8 + [1] * 8])
+    got = block(x, txt, mask, temb, None, None, index)
+    want = type(block).forward(block, x, txt, mask, temb, None, None, index)
+    assert all(torch.equal(g, w) for g, w in zip(got, want)) and fused_norms == []

@@ -693,6 +693,31 @@ def test_gpu_flux2_blocks_with_fused_norms_follow_the_unfused_int8_path():
     assert cos(got, want) > 0.9999
 
 
+@torch.no_grad()
+def test_gpu_qwen_image_blocks_with_fused_norms_follow_the_unfused_int8_path():
+    # Qwen-Image's blocks with both streams' norms in layernorm_modulate_quantize (blocks.py), against the
+    # same quantized model with the blocks' own norms; 32 x 32 image tokens, 64 text tokens
+    diffusers = pytest.importorskip("diffusers")
+    from int8dit.torch.produced import PRODUCED
+
+    torch.manual_seed(0)
+    model = diffusers.QwenImageTransformer2DModel(
+        patch_size=2, in_channels=64, out_channels=16, num_layers=2, attention_head_dim=128, num_attention_heads=4,
+        joint_attention_dim=256, axes_dims_rope=(32, 48, 48)).to("cuda", torch.bfloat16).eval()
+    plain = copy.deepcopy(model)
+    assert quantize_(model).fused_blocks == 2
+    assert quantize_(plain, fuse_norms=False).fused_blocks == 0
+    inputs = dict(hidden_states=torch.randn(1, 1024, 64, device="cuda", dtype=torch.bfloat16),
+                  encoder_hidden_states=torch.randn(1, 64, 256, device="cuda", dtype=torch.bfloat16),
+                  encoder_hidden_states_mask=torch.ones(1, 64, device="cuda"),
+                  timestep=torch.tensor([0.5], device="cuda"), img_shapes=[(1, 32, 32)], return_dict=False)
+    hits = PRODUCED.hits
+    got = model(**inputs)[0]
+    assert PRODUCED.hits - hits == 2 * (3 + 3)  # each block: both streams' q, k, v (the MLPs take the rows directly)
+    want = plain(**inputs)[0]
+    assert cos(got, want) > 0.9999
+
+
 def test_gpu_concat_swiglu_quantize_matches_the_cpu_reference():
     # FLUX.2-dev's single stream (a 6144 wide, gate and up the 18432-wide halves of the projection's MLP
     # part, read in place: the 512-thread kernel) and a small FLUX.2's (256 + 768: the 256-thread ones)

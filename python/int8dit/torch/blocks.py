@@ -12,7 +12,9 @@ that quantize it once more:
   from the model's shared modulation tables rather than a norm module: both streams' before attention
   and before the MLPs (the residual update before each MLP norm in the norm's kernel), and the
   single-stream block's before its fused qkv + MLP projection, whose gated residual update then runs
-  as one gated_add.
+  as one gated_add;
+- QwenImageTransformerBlock (Qwen-Image): both streams' norms before attention and before the MLPs,
+  modulated from the block's own img_mod / txt_mod tables.
 
 Those norms are not modules of their own, so int8dit.torch.adanorm cannot replace them;
 ``fuse_block_norms`` gives each such block a forward of its own that computes them with
@@ -242,18 +244,19 @@ def _flux2_modulation(mod: Tensor, sets: int) -> tuple[tuple[Tensor, Tensor, Ten
     return tuple(params[3 * i:3 * (i + 1)] for i in range(sets))
 
 
-def _flux2_per_batch_modulation(mod: Tensor, x: Tensor) -> bool:
-    """Whether a FLUX.2 modulation table holds one row per batch element of x ([B, n] or [B, 1, n]), as
-    the fused norms take it; the reference-image editing's KV-cache extract mode blends one row per
-    token, which the blocks' own forward computes."""
+def _per_batch_modulation(mod: Tensor, x: Tensor) -> bool:
+    """Whether a modulation table holds one row per batch element of x ([B, n] or [B, 1, n]), as the
+    fused norms take it. FLUX.2's reference-image editing (KV-cache extract mode) blends one row per
+    token, and Qwen-Image's edit mode (zero_cond_t) holds two per sample: the blocks' own forward
+    computes those calls."""
     return mod.shape[0] == x.shape[0] and (mod.dim() == 2 or (mod.dim() == 3 and mod.shape[1] == 1))
 
 
 def _flux2_forward(self, hidden_states: Tensor, encoder_hidden_states: Tensor, temb_mod_img: Tensor,
                    temb_mod_txt: Tensor, image_rotary_emb=None, joint_attention_kwargs=None):
     if (not _fusable_input(hidden_states) or not _fusable_input(encoder_hidden_states) or
-            not _flux2_per_batch_modulation(temb_mod_img, hidden_states) or
-            not _flux2_per_batch_modulation(temb_mod_txt, encoder_hidden_states)):
+            not _per_batch_modulation(temb_mod_img, hidden_states) or
+            not _per_batch_modulation(temb_mod_txt, encoder_hidden_states)):
         return type(self).forward(self, hidden_states, encoder_hidden_states, temb_mod_img, temb_mod_txt,
                                   image_rotary_emb, joint_attention_kwargs)
     (shift_msa, scale_msa, gate_msa), (shift_mlp, scale_mlp, gate_mlp) = _flux2_modulation(temb_mod_img, 2)
@@ -276,7 +279,7 @@ def _flux2_forward(self, hidden_states: Tensor, encoder_hidden_states: Tensor, t
 def _flux2_single_forward(self, hidden_states: Tensor, encoder_hidden_states: Optional[Tensor], temb_mod: Tensor,
                           image_rotary_emb=None, joint_attention_kwargs=None, split_hidden_states: bool = False,
                           text_seq_len: Optional[int] = None):
-    if (not _fusable_input(hidden_states) or not _flux2_per_batch_modulation(temb_mod, hidden_states) or
+    if (not _fusable_input(hidden_states) or not _per_batch_modulation(temb_mod, hidden_states) or
             (encoder_hidden_states is not None and not _fusable_input(encoder_hidden_states))):
         return type(self).forward(self, hidden_states, encoder_hidden_states, temb_mod, image_rotary_emb,
                                   joint_attention_kwargs, split_hidden_states, text_seq_len)
@@ -295,6 +298,45 @@ def _flux2_single_forward(self, hidden_states: Tensor, encoder_hidden_states: Op
     return hidden_states
 
 
+def _qwen_block_fits(block: nn.Module) -> bool:
+    return all(_plain_layer_norm(getattr(block, name, None)) for name in ("img_norm1", "img_norm2", "txt_norm1",
+                                                                           "txt_norm2"))
+
+
+def _qwen_forward(self, hidden_states: Tensor, encoder_hidden_states: Tensor, encoder_hidden_states_mask: Tensor,
+                  temb: Tensor, image_rotary_emb=None, joint_attention_kwargs=None, modulate_index=None):
+    def own_forward():
+        return type(self).forward(self, hidden_states, encoder_hidden_states, encoder_hidden_states_mask, temb,
+                                  image_rotary_emb, joint_attention_kwargs, modulate_index)
+
+    if modulate_index is not None or not _fusable_input(hidden_states) or not _fusable_input(encoder_hidden_states):
+        return own_forward()
+    img_mod_params = self.img_mod(temb)  # [B, 6K]: shift, scale, gate of norm1, then of norm2
+    txt_mod_params = self.txt_mod(torch.chunk(temb, 2, dim=0)[0] if self.zero_cond_t else temb)
+    if not (_per_batch_modulation(img_mod_params, hidden_states) and
+            _per_batch_modulation(txt_mod_params, encoder_hidden_states)):
+        return own_forward()
+    (shift1, scale1, gate1), (shift2, scale2, gate2) = (m.chunk(3, dim=-1) for m in img_mod_params.chunk(2, dim=-1))
+    (c_shift1, c_scale1, c_gate1), (c_shift2, c_scale2, c_gate2) = (m.chunk(3, dim=-1)
+                                                                    for m in txt_mod_params.chunk(2, dim=-1))
+    img_modulated = _modulated_norm(self.img_norm1, hidden_states, shift1, scale1)
+    txt_modulated = _modulated_norm(self.txt_norm1, encoder_hidden_states, c_shift1, c_scale1)
+    img_attn_output, txt_attn_output = self.attn(hidden_states=img_modulated, encoder_hidden_states=txt_modulated,
+                                                 encoder_hidden_states_mask=encoder_hidden_states_mask,
+                                                 image_rotary_emb=image_rotary_emb, **(joint_attention_kwargs or {}))
+    hidden_states, mlp_output = _residual_then_mlp(self.img_norm2, self.img_mlp, hidden_states, img_attn_output,
+                                                   gate1.unsqueeze(1), shift2, scale2)
+    hidden_states = gated_add(hidden_states, gate2.unsqueeze(1), mlp_output)
+    encoder_hidden_states, mlp_output = _residual_then_mlp(self.txt_norm2, self.txt_mlp, encoder_hidden_states,
+                                                           txt_attn_output, c_gate1.unsqueeze(1), c_shift2, c_scale2)
+    encoder_hidden_states = gated_add(encoder_hidden_states, c_gate2.unsqueeze(1), mlp_output)
+    if encoder_hidden_states.dtype == torch.float16:
+        encoder_hidden_states = encoder_hidden_states.clip(-65504, 65504)
+    if hidden_states.dtype == torch.float16:
+        hidden_states = hidden_states.clip(-65504, 65504)
+    return encoder_hidden_states, hidden_states
+
+
 # diffusers class name -> (whether an instance's configuration fits, the fused forward)
 _BLOCKS = {
     "BasicTransformerBlock": (_basic_block_fits, _basic_forward),
@@ -302,13 +344,14 @@ _BLOCKS = {
     "FluxTransformerBlock": (_joint_block_fits, _flux_forward),
     "Flux2TransformerBlock": (_flux2_block_fits, _flux2_forward),
     "Flux2SingleTransformerBlock": (_flux2_single_block_fits, _flux2_single_forward),
+    "QwenImageTransformerBlock": (_qwen_block_fits, _qwen_forward),
 }
 
 
 def fuse_block_norms(model: nn.Module) -> int:
-    """Give every diffusers DiT, PixArt, SD3, Flux double-stream or FLUX.2 block of ``model`` the fused forward
-    (see the module docstring), matched by class name and attributes so that diffusers need not be
-    importable here. Returns how many."""
+    """Give every diffusers DiT, PixArt, SD3, Flux double-stream, FLUX.2 or Qwen-Image block of ``model``
+    the fused forward (see the module docstring), matched by class name and attributes so that diffusers
+    need not be importable here. Returns how many."""
     count = 0
     for module in model.modules():
         entry = _BLOCKS.get(type(module).__name__)
