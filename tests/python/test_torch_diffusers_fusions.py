@@ -449,3 +449,32 @@ def test_qwen_image_blocks_take_their_own_forward_for_edit_modes_modulate_index(
     got = block(x, txt, mask, temb, None, None, index)
     want = type(block).forward(block, x, txt, mask, temb, None, None, index)
     assert all(torch.equal(g, w) for g, w in zip(got, want)) and fused_norms == []
+
+
+@torch.no_grad()
+def test_chroma_blocks_fuse_their_pruned_norms_and_match_the_unfused_path(direct_mlps):
+    import test_torch_more_diffusers_models as more
+
+    cls_name, config, make_inputs = more.CASES["chroma"]
+    torch.manual_seed(0)
+    ref, fused, plain, report = variants(getattr(diffusers, cls_name)(**config))
+    assert (report.fused_norms, report.fused_blocks, report.gelu_mlps) == (0, 1 + 2, 2)
+    inputs = make_inputs()
+    hits = PRODUCED.hits
+    out = fused(**inputs)[0]
+    # the double block: both streams' q, k, v (their fc1s straight from the MLP norms' kernels); each
+    # single block: q, k, v and proj_mlp
+    assert PRODUCED.hits - hits == (3 + 3) + 2 * (3 + 1) and len(direct_mlps) == 2
+    unfused = plain(**inputs)[0]
+    assert cos(out, unfused) > 0.9999 and cos(out, ref(**inputs)[0]) > 0.999
+    assert not torch.equal(out, unfused)
+    # Chroma's pipeline masks the text's padding: the fused blocks pass the mask on as the stock ones do
+    mask = torch.ones(1, 8 + 16)
+    mask[:, 5:8] = 0
+    masked = dict(inputs, attention_mask=mask)
+    got, want = fused(**masked)[0], plain(**masked)[0]
+    assert cos(got, want) > 0.9999 and cos(got, out) < 0.99999  # the mask changed the output
+    for blocks_ in (fused.transformer_blocks, fused.single_transformer_blocks):
+        for block in blocks_:
+            block.compile(fullgraph=True, backend="aot_eager")
+    assert cos(fused(**inputs)[0], out) > 0.9999

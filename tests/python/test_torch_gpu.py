@@ -718,6 +718,34 @@ def test_gpu_qwen_image_blocks_with_fused_norms_follow_the_unfused_int8_path():
     assert cos(got, want) > 0.9999
 
 
+@torch.no_grad()
+def test_gpu_chroma_blocks_with_fused_norms_follow_the_unfused_int8_path():
+    # Chroma's blocks with their pruned adaLN norms and the MLP norms in layernorm_modulate_quantize
+    # (blocks.py), against the same quantized model with the blocks' own norms; a padded prompt
+    diffusers = pytest.importorskip("diffusers")
+    from int8dit.torch.produced import PRODUCED
+
+    torch.manual_seed(0)
+    model = diffusers.ChromaTransformer2DModel(
+        patch_size=1, in_channels=64, num_layers=1, num_single_layers=2, attention_head_dim=128, num_attention_heads=4,
+        joint_attention_dim=256, axes_dims_rope=(16, 56, 56), approximator_num_channels=16, approximator_hidden_dim=256,
+        approximator_layers=2).to("cuda", torch.bfloat16).eval()
+    plain = copy.deepcopy(model)
+    assert quantize_(model).fused_blocks == 1 + 2
+    assert quantize_(plain, fuse_norms=False).fused_blocks == 0
+    mask = torch.ones(1, 64 + 1024, device="cuda")
+    mask[:, 40:64] = 0
+    inputs = dict(hidden_states=torch.randn(1, 1024, 64, device="cuda", dtype=torch.bfloat16),
+                  encoder_hidden_states=torch.randn(1, 64, 256, device="cuda", dtype=torch.bfloat16),
+                  timestep=torch.tensor([0.5], device="cuda"), img_ids=torch.zeros(1024, 3, device="cuda"),
+                  txt_ids=torch.zeros(64, 3, device="cuda"), attention_mask=mask, return_dict=False)
+    hits = PRODUCED.hits
+    got = model(**inputs)[0]
+    assert PRODUCED.hits - hits == (3 + 3) + 2 * (3 + 1)  # both streams' q, k, v; each single block's q, k, v, proj_mlp
+    want = plain(**inputs)[0]
+    assert cos(got, want) > 0.9999
+
+
 def test_gpu_concat_swiglu_quantize_matches_the_cpu_reference():
     # FLUX.2-dev's single stream (a 6144 wide, gate and up the 18432-wide halves of the projection's MLP
     # part, read in place: the 512-thread kernel) and a small FLUX.2's (256 + 768: the 256-thread ones)

@@ -14,7 +14,10 @@ that quantize it once more:
   single-stream block's before its fused qkv + MLP projection, whose gated residual update then runs
   as one gated_add;
 - QwenImageTransformerBlock (Qwen-Image): both streams' norms before attention and before the MLPs,
-  modulated from the block's own img_mod / txt_mod tables.
+  modulated from the block's own img_mod / txt_mod tables;
+- ChromaTransformerBlock and ChromaSingleTransformerBlock (Chroma): the pruned adaLN norms (modules
+  without parameters, fed the model's precomputed modulation rows) and the double-stream block's norms
+  before both MLPs; the single-stream block's gated residual update as one gated_add.
 
 Those norms are not modules of their own, so int8dit.torch.adanorm cannot replace them;
 ``fuse_block_norms`` gives each such block a forward of its own that computes them with
@@ -337,6 +340,79 @@ def _qwen_forward(self, hidden_states: Tensor, encoder_hidden_states: Tensor, en
     return encoder_hidden_states, hidden_states
 
 
+def _chroma_pruned_norm(norm: Optional[nn.Module]) -> bool:
+    """Chroma's pruned adaLN norm (ChromaAdaLayerNormZero(Single)Pruned) over a plain LayerNorm, fed its
+    modulation rows (no embedding of its own)."""
+    return norm is not None and getattr(norm, "emb", None) is None and _plain_layer_norm(getattr(norm, "norm", None))
+
+
+def _chroma_block_fits(block: nn.Module) -> bool:
+    return (_chroma_pruned_norm(getattr(block, "norm1", None)) and _chroma_pruned_norm(getattr(block, "norm1_context", None))
+            and _joint_block_fits(block))
+
+
+def _chroma_single_block_fits(block: nn.Module) -> bool:
+    return _chroma_pruned_norm(getattr(block, "norm", None))
+
+
+def _chroma_rows(temb: Tensor, sets: int, x: Tensor) -> Optional[tuple[Tensor, ...]]:
+    """Chroma's modulation rows for one norm module: temb [B, sets, K] as the pruned norms split it
+    (shift, scale, gate, ...: [B, K] each), or None where they are not one row set per batch element of x."""
+    if temb.dim() != 3 or temb.shape[:2] != (x.shape[0], sets) or temb.shape[2] != x.shape[-1]:
+        return None
+    return temb.flatten(1, 2).chunk(sets, dim=1)
+
+
+def _chroma_forward(self, hidden_states: Tensor, encoder_hidden_states: Tensor, temb: Tensor, image_rotary_emb=None,
+                    attention_mask=None, joint_attention_kwargs=None):
+    rows = _chroma_rows(temb[:, :6], 6, hidden_states) if temb.dim() == 3 else None
+    c_rows = _chroma_rows(temb[:, 6:], 6, encoder_hidden_states) if temb.dim() == 3 else None
+    if rows is None or c_rows is None or not _fusable_input(hidden_states) or not _fusable_input(encoder_hidden_states):
+        return type(self).forward(self, hidden_states, encoder_hidden_states, temb, image_rotary_emb, attention_mask,
+                                  joint_attention_kwargs)
+    shift_msa, scale_msa, gate_msa, shift_mlp, scale_mlp, gate_mlp = rows
+    c_shift_msa, c_scale_msa, c_gate_msa, c_shift_mlp, c_scale_mlp, c_gate_mlp = c_rows
+    norm_hidden = _modulated_norm(self.norm1.norm, hidden_states, shift_msa, scale_msa)
+    norm_context = _modulated_norm(self.norm1_context.norm, encoder_hidden_states, c_shift_msa, c_scale_msa)
+    if attention_mask is not None:
+        attention_mask = attention_mask[:, None, None, :] * attention_mask[:, None, :, None]
+    outputs = self.attn(hidden_states=norm_hidden, encoder_hidden_states=norm_context,
+                        image_rotary_emb=image_rotary_emb, attention_mask=attention_mask,
+                        **(joint_attention_kwargs or {}))
+    attn_output, context_attn_output = outputs[0], outputs[1]
+    hidden_states, ff_output = _residual_then_mlp(self.norm2, self.ff, hidden_states, attn_output,
+                                                  gate_msa.unsqueeze(1), shift_mlp, scale_mlp)
+    hidden_states = gated_add(hidden_states, gate_mlp.unsqueeze(1), ff_output)
+    if len(outputs) == 3:  # an IP-adapter's attention output
+        hidden_states = hidden_states + outputs[2]
+    encoder_hidden_states, ff_output = _residual_then_mlp(self.norm2_context, self.ff_context, encoder_hidden_states,
+                                                          context_attn_output, c_gate_msa.unsqueeze(1), c_shift_mlp,
+                                                          c_scale_mlp)
+    encoder_hidden_states = gated_add(encoder_hidden_states, c_gate_mlp.unsqueeze(1), ff_output)
+    if encoder_hidden_states.dtype == torch.float16:
+        encoder_hidden_states = encoder_hidden_states.clip(-65504, 65504)
+    return encoder_hidden_states, hidden_states
+
+
+def _chroma_single_forward(self, hidden_states: Tensor, temb: Tensor, image_rotary_emb=None, attention_mask=None,
+                           joint_attention_kwargs=None):
+    rows = _chroma_rows(temb, 3, hidden_states)
+    if rows is None or not _fusable_input(hidden_states):
+        return type(self).forward(self, hidden_states, temb, image_rotary_emb, attention_mask, joint_attention_kwargs)
+    shift, scale, gate = rows
+    norm_hidden = _modulated_norm(self.norm.norm, hidden_states, shift, scale)
+    mlp_hidden_states = self.act_mlp(self.proj_mlp(norm_hidden))
+    if attention_mask is not None:
+        attention_mask = attention_mask[:, None, None, :] * attention_mask[:, None, :, None]
+    attn_output = self.attn(hidden_states=norm_hidden, image_rotary_emb=image_rotary_emb, attention_mask=attention_mask,
+                            **(joint_attention_kwargs or {}))
+    out = self.proj_out(torch.cat([attn_output, mlp_hidden_states], dim=2))
+    hidden_states = gated_add(hidden_states, gate.unsqueeze(1), out)
+    if hidden_states.dtype == torch.float16:
+        hidden_states = hidden_states.clip(-65504, 65504)
+    return hidden_states
+
+
 # diffusers class name -> (whether an instance's configuration fits, the fused forward)
 _BLOCKS = {
     "BasicTransformerBlock": (_basic_block_fits, _basic_forward),
@@ -345,12 +421,14 @@ _BLOCKS = {
     "Flux2TransformerBlock": (_flux2_block_fits, _flux2_forward),
     "Flux2SingleTransformerBlock": (_flux2_single_block_fits, _flux2_single_forward),
     "QwenImageTransformerBlock": (_qwen_block_fits, _qwen_forward),
+    "ChromaTransformerBlock": (_chroma_block_fits, _chroma_forward),
+    "ChromaSingleTransformerBlock": (_chroma_single_block_fits, _chroma_single_forward),
 }
 
 
 def fuse_block_norms(model: nn.Module) -> int:
-    """Give every diffusers DiT, PixArt, SD3, Flux double-stream, FLUX.2 or Qwen-Image block of ``model``
-    the fused forward (see the module docstring), matched by class name and attributes so that diffusers
+    """Give every diffusers DiT, PixArt, SD3, Flux double-stream, FLUX.2, Qwen-Image or Chroma block of
+    ``model`` the fused forward (see the module docstring), matched by class name and attributes so that diffusers
     need not be importable here. Returns how many."""
     count = 0
     for module in model.modules():
