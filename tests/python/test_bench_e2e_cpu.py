@@ -307,3 +307,37 @@ def test_the_float_layers_go_to_host_memory_only_where_weights_and_int8_copy_do_
     with pytest.raises(ValueError, match="choose auto, on or off"):
         offload_needed("yes", 1, 1)
 
+
+
+@pytest.mark.parametrize("name, cls_name", [("qwen_image_1024", "QwenImageTransformer2DModel"),
+                                            ("chroma_1024", "ChromaTransformer2DModel")])
+def test_the_qwen_image_and_chroma_cases_are_their_published_configs_and_their_inputs_run_small_models(name, cls_name):
+    pytest.importorskip("diffusers", reason="diffusers is not installed (scripts/setup.sh pins it)")
+    import inspect
+
+    import diffusers
+    from int8dit.bench import models
+    from int8dit.bench.models import MODELS, ModelCase, build
+
+    case = MODELS[name]
+    assert not case.default and case.cls_name == cls_name
+    # the published configs are diffusers' defaults for the classes: nothing of them may drift
+    defaults = {k: p.default for k, p in inspect.signature(getattr(diffusers, cls_name).__init__).parameters.items()
+                if k in case.config}
+    assert {k: tuple(v) if isinstance(v, list) else v for k, v in case.config.items()} == defaults
+    inputs = case.inputs(torch, "cpu", torch.bfloat16)
+    assert tuple(inputs["hidden_states"].shape) == (1, 4096, 64)  # 1024 px: 64 x 64 patches
+    # the same helpers' inputs run small models of the class (the text features at the real widths)
+    if name == "qwen_image_1024":
+        tiny = dict(patch_size=2, in_channels=64, out_channels=16, num_layers=1, attention_head_dim=32,
+                    num_attention_heads=2, joint_attention_dim=3584, axes_dims_rope=(8, 12, 12))
+        make = models._qwen_image_inputs(128, 8)
+    else:
+        tiny = dict(patch_size=1, in_channels=64, num_layers=1, num_single_layers=1, attention_head_dim=32,
+                    num_attention_heads=2, joint_attention_dim=4096, axes_dims_rope=(8, 12, 12),
+                    approximator_num_channels=16, approximator_hidden_dim=64, approximator_layers=1)
+        make = models._chroma_inputs(64, 8)
+    small = ModelCase(name + "_tiny", cls_name, tiny, "-", "-", make)
+    model = build(small, torch, "cpu", torch.bfloat16)
+    out = model(**small.inputs(torch, "cpu", torch.bfloat16))[0]
+    assert tuple(out.shape[:2]) == (1, 64) and torch.isfinite(out).all()

@@ -45,6 +45,16 @@ FLUX2_DEV = dict(patch_size=1, in_channels=128, num_layers=8, num_single_layers=
                  num_attention_heads=48, joint_attention_dim=15360, timestep_guidance_channels=256, mlp_ratio=3.0,
                  axes_dims_rope=(32, 32, 32, 32), rope_theta=2000, eps=1e-6, guidance_embeds=True)
 
+# Qwen/Qwen-Image, transformer/config.json (20B parameters: 60 double-stream blocks of 24 heads of 128,
+# Qwen2.5-VL features of 3584): diffusers' defaults for the class
+QWEN_IMAGE = dict(patch_size=2, in_channels=64, out_channels=16, num_layers=60, attention_head_dim=128,
+                  num_attention_heads=24, joint_attention_dim=3584, guidance_embeds=False, axes_dims_rope=(16, 56, 56))
+# lodestones/Chroma1-HD, transformer/config.json (8.9B parameters: FLUX.1-schnell's 19 + 38 blocks with
+# the modulation computed once by an approximator network): diffusers' defaults for the class
+CHROMA = dict(patch_size=1, in_channels=64, num_layers=19, num_single_layers=38, attention_head_dim=128,
+              num_attention_heads=24, joint_attention_dim=4096, axes_dims_rope=(16, 56, 56),
+              approximator_num_channels=64, approximator_hidden_dim=5120, approximator_layers=5)
+
 
 @dataclass
 class ModelCase:
@@ -134,6 +144,38 @@ def _wan_inputs(frames: int, height: int, width: int):
     return make
 
 
+def _qwen_image_inputs(side: int, text_tokens: int):
+    """Qwen-Image's inputs: packed latent patches (its VAE's 16 channels, 2 x 2 patches: 64) of a side x side
+    image, the prompt's Qwen2.5-VL features and their mask (every token valid), one sample: its pipeline
+    runs the conditional and unconditional passes of true CFG one after the other."""
+    def make(torch, device, dtype):
+        g = torch.Generator(device=device).manual_seed(0)
+        grid = side // 16
+        return dict(hidden_states=torch.randn(1, grid * grid, 64, generator=g, device=device, dtype=dtype),
+                    encoder_hidden_states=torch.randn(1, text_tokens, 3584, generator=g, device=device, dtype=dtype),
+                    encoder_hidden_states_mask=torch.ones(1, text_tokens, device=device),
+                    timestep=torch.tensor([0.5], device=device, dtype=dtype), img_shapes=[(1, grid, grid)],
+                    return_dict=False)
+    return make
+
+
+def _chroma_inputs(image_tokens: int, text_tokens: int = 512):
+    """Chroma's inputs: FLUX.1's packed latents and positions, T5 features of text_tokens, one sample, no
+    padding mask (its pipeline passes one over the prompt's padding; without it SDPA keeps its
+    flash kernel, as for Flux)."""
+    def make(torch, device, dtype):
+        g = torch.Generator(device=device).manual_seed(0)
+        side = int(image_tokens ** 0.5)
+        ids = torch.zeros(side, side, 3, device=device)
+        ids[..., 1] = torch.arange(side, device=device)[:, None]
+        ids[..., 2] = torch.arange(side, device=device)[None, :]
+        return dict(hidden_states=torch.randn(1, image_tokens, 64, generator=g, device=device, dtype=dtype),
+                    encoder_hidden_states=torch.randn(1, text_tokens, 4096, generator=g, device=device, dtype=dtype),
+                    timestep=torch.tensor([0.5], device=device, dtype=dtype), img_ids=ids.reshape(-1, 3),
+                    txt_ids=torch.zeros(text_tokens, 3, device=device), return_dict=False)
+    return make
+
+
 def _z_image_inputs(side: int, text_tokens: int):
     """Z-Image's inputs: lists of one sample (a latent image [16, 1, side/8, side/8] and its prompt's
     Qwen3 features), as its pipeline passes them."""
@@ -183,6 +225,13 @@ MODELS = {
                                     "Tongyi-MAI/Z-Image-Turbo",
                                     "1024x1024: 4096 image + 256 text tokens, batch 1 (the Turbo model runs "
                                     "without guidance)", _z_image_inputs(1024, 256), default=False),
+    # bf16 weights 41 GB: on an 80 GB H100 an int8 variant (20 GB) fits beside them
+    "qwen_image_1024": ModelCase("qwen_image_1024", "QwenImageTransformer2DModel", QWEN_IMAGE, "Qwen/Qwen-Image",
+                                 "1024x1024: 4096 image + 256 text tokens, batch 1 (one pass of its true CFG)",
+                                 _qwen_image_inputs(1024, 256), default=False),
+    "chroma_1024": ModelCase("chroma_1024", "ChromaTransformer2DModel", CHROMA, "lodestones/Chroma1-HD",
+                             "1024x1024: 4096 image + 512 text tokens, batch 1, no padding mask",
+                             _chroma_inputs(4096), default=False),
 }
 
 
