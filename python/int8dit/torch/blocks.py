@@ -115,6 +115,14 @@ def _residual_then_mlp(norm: nn.LayerNorm, ff: nn.Module, h: Tensor, update: Ten
     return h, ff.forward_on_rows(q, q_scale, h.dtype)
 
 
+def _residual_mlp_update(norm: nn.LayerNorm, ff: nn.Module, h: Tensor, update: Tensor, gate: Optional[Tensor],
+                         shift: Tensor, scale: Tensor, gate_mlp: Optional[Tensor]) -> Tensor:
+    """The second half of a block's stream: h + gate * update (the attention's), its modulated norm through
+    the MLP (_residual_then_mlp), and that sum + gate_mlp * the MLP's output (gated_add; gates None meaning 1)."""
+    h, ff_output = _residual_then_mlp(norm, ff, h, update, gate, shift, scale)
+    return gated_add(h, gate_mlp, ff_output)
+
+
 def gated_add(h: Tensor, gate: Optional[Tensor], update: Tensor) -> Tensor:
     """h + gate * update (gate None meaning 1) as one kernel: int8dit's gated_add where the tensors fit it
     (one FMA rounded once, 16-byte vectors), else torch.addcmul, which reads h, gate and the update and
@@ -174,9 +182,8 @@ def _basic_forward(self, hidden_states: Tensor, attention_mask=None, encoder_hid
         h = self.norm2(hidden_states) if zero else hidden_states
         update, gate = self.attn2(h, encoder_hidden_states=encoder_hidden_states,
                                   attention_mask=encoder_attention_mask, **kwargs), None
-    hidden_states, ff_output = _residual_then_mlp(self.norm3 if zero else self.norm2, self.ff, hidden_states, update,
-                                                  gate, shift_mlp, scale_mlp)
-    return gated_add(hidden_states, gate_mlp, ff_output)
+    return _residual_mlp_update(self.norm3 if zero else self.norm2, self.ff, hidden_states, update, gate, shift_mlp,
+                                scale_mlp, gate_mlp)
 
 
 def _sd3_forward(self, hidden_states: Tensor, encoder_hidden_states: Tensor, temb: Tensor,
@@ -193,15 +200,13 @@ def _sd3_forward(self, hidden_states: Tensor, encoder_hidden_states: Tensor, tem
                                                                                            emb=temb)
     attn_output, context_attn_output = self.attn(hidden_states=norm_hidden, encoder_hidden_states=norm_context,
                                                  **kwargs)
-    hidden_states, ff_output = _residual_then_mlp(self.norm2, self.ff, hidden_states, attn_output,
-                                                  gate_msa.unsqueeze(1), shift_mlp, scale_mlp)
-    hidden_states = gated_add(hidden_states, gate_mlp.unsqueeze(1), ff_output)
+    hidden_states = _residual_mlp_update(self.norm2, self.ff, hidden_states, attn_output, gate_msa.unsqueeze(1),
+                                         shift_mlp, scale_mlp, gate_mlp.unsqueeze(1))
     if self.context_pre_only:
         return None, hidden_states
-    encoder_hidden_states, ff_output = _residual_then_mlp(self.norm2_context, self.ff_context, encoder_hidden_states,
-                                                          context_attn_output, c_gate_msa.unsqueeze(1), c_shift_mlp,
-                                                          c_scale_mlp)
-    encoder_hidden_states = gated_add(encoder_hidden_states, c_gate_mlp.unsqueeze(1), ff_output)
+    encoder_hidden_states = _residual_mlp_update(self.norm2_context, self.ff_context, encoder_hidden_states,
+                                                 context_attn_output, c_gate_msa.unsqueeze(1), c_shift_mlp, c_scale_mlp,
+                                                 c_gate_mlp.unsqueeze(1))
     return encoder_hidden_states, hidden_states
 
 
@@ -215,15 +220,13 @@ def _flux_forward(self, hidden_states: Tensor, encoder_hidden_states: Tensor, te
     outputs = self.attn(hidden_states=norm_hidden, encoder_hidden_states=norm_context,
                         image_rotary_emb=image_rotary_emb, **(joint_attention_kwargs or {}))
     attn_output, context_attn_output = outputs[0], outputs[1]
-    hidden_states, ff_output = _residual_then_mlp(self.norm2, self.ff, hidden_states, attn_output,
-                                                  gate_msa.unsqueeze(1), shift_mlp, scale_mlp)
-    hidden_states = gated_add(hidden_states, gate_mlp.unsqueeze(1), ff_output)
+    hidden_states = _residual_mlp_update(self.norm2, self.ff, hidden_states, attn_output, gate_msa.unsqueeze(1),
+                                         shift_mlp, scale_mlp, gate_mlp.unsqueeze(1))
     if len(outputs) == 3:  # an IP-adapter's attention output
         hidden_states = hidden_states + outputs[2]
-    encoder_hidden_states, ff_output = _residual_then_mlp(self.norm2_context, self.ff_context, encoder_hidden_states,
-                                                          context_attn_output, c_gate_msa.unsqueeze(1), c_shift_mlp,
-                                                          c_scale_mlp)
-    encoder_hidden_states = gated_add(encoder_hidden_states, c_gate_mlp.unsqueeze(1), ff_output)
+    encoder_hidden_states = _residual_mlp_update(self.norm2_context, self.ff_context, encoder_hidden_states,
+                                                 context_attn_output, c_gate_msa.unsqueeze(1), c_shift_mlp, c_scale_mlp,
+                                                 c_gate_mlp.unsqueeze(1))
     if encoder_hidden_states.dtype == torch.float16:
         encoder_hidden_states = encoder_hidden_states.clip(-65504, 65504)
     return encoder_hidden_states, hidden_states
@@ -268,12 +271,10 @@ def _flux2_forward(self, hidden_states: Tensor, encoder_hidden_states: Tensor, t
     norm_context = _modulated_norm(self.norm1_context, encoder_hidden_states, c_shift_msa, c_scale_msa)
     attn_output, context_attn_output = self.attn(hidden_states=norm_hidden, encoder_hidden_states=norm_context,
                                                  image_rotary_emb=image_rotary_emb, **(joint_attention_kwargs or {}))
-    hidden_states, ff_output = _residual_then_mlp(self.norm2, self.ff, hidden_states, attn_output, gate_msa,
-                                                  shift_mlp, scale_mlp)
-    hidden_states = gated_add(hidden_states, gate_mlp, ff_output)
-    encoder_hidden_states, ff_output = _residual_then_mlp(self.norm2_context, self.ff_context, encoder_hidden_states,
-                                                          context_attn_output, c_gate_msa, c_shift_mlp, c_scale_mlp)
-    encoder_hidden_states = gated_add(encoder_hidden_states, c_gate_mlp, ff_output)
+    hidden_states = _residual_mlp_update(self.norm2, self.ff, hidden_states, attn_output, gate_msa, shift_mlp,
+                                         scale_mlp, gate_mlp)
+    encoder_hidden_states = _residual_mlp_update(self.norm2_context, self.ff_context, encoder_hidden_states,
+                                                 context_attn_output, c_gate_msa, c_shift_mlp, c_scale_mlp, c_gate_mlp)
     if encoder_hidden_states.dtype == torch.float16:
         encoder_hidden_states = encoder_hidden_states.clip(-65504, 65504)
     return encoder_hidden_states, hidden_states
@@ -327,12 +328,10 @@ def _qwen_forward(self, hidden_states: Tensor, encoder_hidden_states: Tensor, en
     img_attn_output, txt_attn_output = self.attn(hidden_states=img_modulated, encoder_hidden_states=txt_modulated,
                                                  encoder_hidden_states_mask=encoder_hidden_states_mask,
                                                  image_rotary_emb=image_rotary_emb, **(joint_attention_kwargs or {}))
-    hidden_states, mlp_output = _residual_then_mlp(self.img_norm2, self.img_mlp, hidden_states, img_attn_output,
-                                                   gate1.unsqueeze(1), shift2, scale2)
-    hidden_states = gated_add(hidden_states, gate2.unsqueeze(1), mlp_output)
-    encoder_hidden_states, mlp_output = _residual_then_mlp(self.txt_norm2, self.txt_mlp, encoder_hidden_states,
-                                                           txt_attn_output, c_gate1.unsqueeze(1), c_shift2, c_scale2)
-    encoder_hidden_states = gated_add(encoder_hidden_states, c_gate2.unsqueeze(1), mlp_output)
+    hidden_states = _residual_mlp_update(self.img_norm2, self.img_mlp, hidden_states, img_attn_output,
+                                         gate1.unsqueeze(1), shift2, scale2, gate2.unsqueeze(1))
+    encoder_hidden_states = _residual_mlp_update(self.txt_norm2, self.txt_mlp, encoder_hidden_states, txt_attn_output,
+                                                 c_gate1.unsqueeze(1), c_shift2, c_scale2, c_gate2.unsqueeze(1))
     if encoder_hidden_states.dtype == torch.float16:
         encoder_hidden_states = encoder_hidden_states.clip(-65504, 65504)
     if hidden_states.dtype == torch.float16:
@@ -347,8 +346,8 @@ def _chroma_pruned_norm(norm: Optional[nn.Module]) -> bool:
 
 
 def _chroma_block_fits(block: nn.Module) -> bool:
-    return (_chroma_pruned_norm(getattr(block, "norm1", None)) and _chroma_pruned_norm(getattr(block, "norm1_context", None))
-            and _joint_block_fits(block))
+    return (_chroma_pruned_norm(getattr(block, "norm1", None)) and
+            _chroma_pruned_norm(getattr(block, "norm1_context", None)) and _joint_block_fits(block))
 
 
 def _chroma_single_block_fits(block: nn.Module) -> bool:
@@ -380,15 +379,13 @@ def _chroma_forward(self, hidden_states: Tensor, encoder_hidden_states: Tensor, 
                         image_rotary_emb=image_rotary_emb, attention_mask=attention_mask,
                         **(joint_attention_kwargs or {}))
     attn_output, context_attn_output = outputs[0], outputs[1]
-    hidden_states, ff_output = _residual_then_mlp(self.norm2, self.ff, hidden_states, attn_output,
-                                                  gate_msa.unsqueeze(1), shift_mlp, scale_mlp)
-    hidden_states = gated_add(hidden_states, gate_mlp.unsqueeze(1), ff_output)
+    hidden_states = _residual_mlp_update(self.norm2, self.ff, hidden_states, attn_output, gate_msa.unsqueeze(1),
+                                         shift_mlp, scale_mlp, gate_mlp.unsqueeze(1))
     if len(outputs) == 3:  # an IP-adapter's attention output
         hidden_states = hidden_states + outputs[2]
-    encoder_hidden_states, ff_output = _residual_then_mlp(self.norm2_context, self.ff_context, encoder_hidden_states,
-                                                          context_attn_output, c_gate_msa.unsqueeze(1), c_shift_mlp,
-                                                          c_scale_mlp)
-    encoder_hidden_states = gated_add(encoder_hidden_states, c_gate_mlp.unsqueeze(1), ff_output)
+    encoder_hidden_states = _residual_mlp_update(self.norm2_context, self.ff_context, encoder_hidden_states,
+                                                 context_attn_output, c_gate_msa.unsqueeze(1), c_shift_mlp, c_scale_mlp,
+                                                 c_gate_mlp.unsqueeze(1))
     if encoder_hidden_states.dtype == torch.float16:
         encoder_hidden_states = encoder_hidden_states.clip(-65504, 65504)
     return encoder_hidden_states, hidden_states
