@@ -672,78 +672,64 @@ def test_gpu_fused_flux2_attention_matches_the_stock_processors():
     assert cos(got, want) > 0.9999
 
 
+def assert_fused_blocks_follow_the_unfused_int8_path(model, inputs, blocks, producer_hits):
+    """``model`` quantized with its blocks' modulated norms fused (blocks.py: ``blocks`` of them) against a
+    copy quantized with the blocks' own norms: the fused norms' rows are read ``producer_hits`` times in a
+    forward (int8dit.torch.produced), and the outputs agree to cosine 0.9999."""
+    from int8dit.torch.produced import PRODUCED
+
+    plain = copy.deepcopy(model)
+    assert quantize_(model).fused_blocks == blocks
+    assert quantize_(plain, fuse_norms=False).fused_blocks == 0
+    hits = PRODUCED.hits
+    got = model(**inputs)[0]
+    assert PRODUCED.hits - hits == producer_hits
+    assert cos(got, plain(**inputs)[0]) > 0.9999
+
+
 @torch.no_grad()
 def test_gpu_flux2_blocks_with_fused_norms_follow_the_unfused_int8_path():
     # FLUX.2's double- and single-stream blocks with every modulated norm in layernorm_modulate_quantize
-    # (blocks.py; the residual update before each MLP norm in the norm's kernel), against the same
-    # quantized model with the blocks' own norms
+    # (the residual update before each MLP norm in the norm's kernel): the rows are read by q, k, v of
+    # both streams, both MLPs' linear_in and each single block's fused projection
     diffusers = pytest.importorskip("diffusers")
-    from int8dit.torch.produced import PRODUCED
-
     torch.manual_seed(0)
-    model = small_flux2(diffusers, double_blocks=1)
-    plain = copy.deepcopy(model)
-    assert quantize_(model).fused_blocks == 1 + 2
-    assert quantize_(plain, fuse_norms=False).fused_blocks == 0
-    inputs = small_flux2_inputs()
-    hits = PRODUCED.hits
-    got = model(**inputs)[0]
-    assert PRODUCED.hits - hits == (3 + 3) + 2 + 2  # q, k, v of both streams, both MLPs, each single block
-    want = plain(**inputs)[0]
-    assert cos(got, want) > 0.9999
+    assert_fused_blocks_follow_the_unfused_int8_path(small_flux2(diffusers, double_blocks=1), small_flux2_inputs(),
+                                                     blocks=1 + 2, producer_hits=(3 + 3) + 2 + 2)
 
 
 @torch.no_grad()
 def test_gpu_qwen_image_blocks_with_fused_norms_follow_the_unfused_int8_path():
-    # Qwen-Image's blocks with both streams' norms in layernorm_modulate_quantize (blocks.py), against the
-    # same quantized model with the blocks' own norms; 32 x 32 image tokens, 64 text tokens
+    # Qwen-Image's blocks, 32 x 32 image tokens and 64 text tokens: each block's q, k, v of both streams
+    # read the rows (its fc1s take theirs straight from the MLP norms' kernels)
     diffusers = pytest.importorskip("diffusers")
-    from int8dit.torch.produced import PRODUCED
-
     torch.manual_seed(0)
     model = diffusers.QwenImageTransformer2DModel(
         patch_size=2, in_channels=64, out_channels=16, num_layers=2, attention_head_dim=128, num_attention_heads=4,
         joint_attention_dim=256, axes_dims_rope=(32, 48, 48)).to("cuda", torch.bfloat16).eval()
-    plain = copy.deepcopy(model)
-    assert quantize_(model).fused_blocks == 2
-    assert quantize_(plain, fuse_norms=False).fused_blocks == 0
     inputs = dict(hidden_states=torch.randn(1, 1024, 64, device="cuda", dtype=torch.bfloat16),
                   encoder_hidden_states=torch.randn(1, 64, 256, device="cuda", dtype=torch.bfloat16),
                   encoder_hidden_states_mask=torch.ones(1, 64, device="cuda"),
                   timestep=torch.tensor([0.5], device="cuda"), img_shapes=[(1, 32, 32)], return_dict=False)
-    hits = PRODUCED.hits
-    got = model(**inputs)[0]
-    assert PRODUCED.hits - hits == 2 * (3 + 3)  # each block: both streams' q, k, v (the MLPs take the rows directly)
-    want = plain(**inputs)[0]
-    assert cos(got, want) > 0.9999
+    assert_fused_blocks_follow_the_unfused_int8_path(model, inputs, blocks=2, producer_hits=2 * (3 + 3))
 
 
 @torch.no_grad()
 def test_gpu_chroma_blocks_with_fused_norms_follow_the_unfused_int8_path():
-    # Chroma's blocks with their pruned adaLN norms and the MLP norms in layernorm_modulate_quantize
-    # (blocks.py), against the same quantized model with the blocks' own norms; a padded prompt
+    # Chroma's blocks with a padded prompt: both streams' q, k, v, and each single block's q, k, v and proj_mlp
     diffusers = pytest.importorskip("diffusers")
-    from int8dit.torch.produced import PRODUCED
-
     torch.manual_seed(0)
     model = diffusers.ChromaTransformer2DModel(
         patch_size=1, in_channels=64, num_layers=1, num_single_layers=2, attention_head_dim=128, num_attention_heads=4,
         joint_attention_dim=256, axes_dims_rope=(16, 56, 56), approximator_num_channels=16, approximator_hidden_dim=256,
         approximator_layers=2).to("cuda", torch.bfloat16).eval()
-    plain = copy.deepcopy(model)
-    assert quantize_(model).fused_blocks == 1 + 2
-    assert quantize_(plain, fuse_norms=False).fused_blocks == 0
     mask = torch.ones(1, 64 + 1024, device="cuda")
     mask[:, 40:64] = 0
     inputs = dict(hidden_states=torch.randn(1, 1024, 64, device="cuda", dtype=torch.bfloat16),
                   encoder_hidden_states=torch.randn(1, 64, 256, device="cuda", dtype=torch.bfloat16),
                   timestep=torch.tensor([0.5], device="cuda"), img_ids=torch.zeros(1024, 3, device="cuda"),
                   txt_ids=torch.zeros(64, 3, device="cuda"), attention_mask=mask, return_dict=False)
-    hits = PRODUCED.hits
-    got = model(**inputs)[0]
-    assert PRODUCED.hits - hits == (3 + 3) + 2 * (3 + 1)  # both streams' q, k, v; each single block's q, k, v, proj_mlp
-    want = plain(**inputs)[0]
-    assert cos(got, want) > 0.9999
+    assert_fused_blocks_follow_the_unfused_int8_path(model, inputs, blocks=1 + 2, producer_hits=(3 + 3) + 2 * (3 + 1))
 
 
 def test_gpu_concat_swiglu_quantize_matches_the_cpu_reference():

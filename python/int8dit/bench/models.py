@@ -160,19 +160,15 @@ def _qwen_image_inputs(side: int, text_tokens: int):
 
 
 def _chroma_inputs(image_tokens: int, text_tokens: int = 512):
-    """Chroma's inputs: FLUX.1's packed latents and positions, T5 features of text_tokens, one sample, no
-    padding mask (its pipeline passes one over the prompt's padding; without it SDPA keeps its
-    flash kernel, as for Flux)."""
+    """Chroma's inputs: FLUX.1's (packed latents, positions, T5 features of text_tokens, one sample) without
+    the pooled CLIP projection and the guidance, which Chroma does not take; no padding mask (its pipeline
+    passes one over the prompt's padding; without it SDPA keeps its flash kernel, as for Flux)."""
+    flux = _flux_inputs(image_tokens, text_tokens)
+
     def make(torch, device, dtype):
-        g = torch.Generator(device=device).manual_seed(0)
-        side = int(image_tokens ** 0.5)
-        ids = torch.zeros(side, side, 3, device=device)
-        ids[..., 1] = torch.arange(side, device=device)[:, None]
-        ids[..., 2] = torch.arange(side, device=device)[None, :]
-        return dict(hidden_states=torch.randn(1, image_tokens, 64, generator=g, device=device, dtype=dtype),
-                    encoder_hidden_states=torch.randn(1, text_tokens, 4096, generator=g, device=device, dtype=dtype),
-                    timestep=torch.tensor([0.5], device=device, dtype=dtype), img_ids=ids.reshape(-1, 3),
-                    txt_ids=torch.zeros(text_tokens, 3, device=device), return_dict=False)
+        inputs = flux(torch, device, dtype)
+        del inputs["pooled_projections"], inputs["guidance"]
+        return inputs
     return make
 
 

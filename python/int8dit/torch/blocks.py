@@ -210,6 +210,25 @@ def _sd3_forward(self, hidden_states: Tensor, encoder_hidden_states: Tensor, tem
     return encoder_hidden_states, hidden_states
 
 
+def _flux_streams_after_attention(block: nn.Module, hidden_states: Tensor, encoder_hidden_states: Tensor,
+                                  outputs: tuple, image: tuple, text: tuple) -> tuple[Tensor, Tensor]:
+    """The end of a Flux (or Chroma) double-stream block after its attention: each stream's gated update,
+    MLP norm and gated MLP update, from its (gate_msa, shift_mlp, scale_mlp, gate_mlp) rows [B, K], and
+    an IP-adapter's attention output (outputs[2]) added to the image stream where there is one."""
+    gate_msa, shift_mlp, scale_mlp, gate_mlp = image
+    hidden_states = _residual_mlp_update(block.norm2, block.ff, hidden_states, outputs[0], gate_msa.unsqueeze(1),
+                                         shift_mlp, scale_mlp, gate_mlp.unsqueeze(1))
+    if len(outputs) == 3:
+        hidden_states = hidden_states + outputs[2]
+    gate_msa, shift_mlp, scale_mlp, gate_mlp = text
+    encoder_hidden_states = _residual_mlp_update(block.norm2_context, block.ff_context, encoder_hidden_states,
+                                                 outputs[1], gate_msa.unsqueeze(1), shift_mlp, scale_mlp,
+                                                 gate_mlp.unsqueeze(1))
+    if encoder_hidden_states.dtype == torch.float16:
+        encoder_hidden_states = encoder_hidden_states.clip(-65504, 65504)
+    return encoder_hidden_states, hidden_states
+
+
 def _flux_forward(self, hidden_states: Tensor, encoder_hidden_states: Tensor, temb: Tensor, image_rotary_emb=None,
                   joint_attention_kwargs=None):
     if not _fusable_input(hidden_states) or not _fusable_input(encoder_hidden_states):
@@ -219,17 +238,9 @@ def _flux_forward(self, hidden_states: Tensor, encoder_hidden_states: Tensor, te
     norm_context, c_gate_msa, c_shift_mlp, c_scale_mlp, c_gate_mlp = self.norm1_context(encoder_hidden_states, emb=temb)
     outputs = self.attn(hidden_states=norm_hidden, encoder_hidden_states=norm_context,
                         image_rotary_emb=image_rotary_emb, **(joint_attention_kwargs or {}))
-    attn_output, context_attn_output = outputs[0], outputs[1]
-    hidden_states = _residual_mlp_update(self.norm2, self.ff, hidden_states, attn_output, gate_msa.unsqueeze(1),
-                                         shift_mlp, scale_mlp, gate_mlp.unsqueeze(1))
-    if len(outputs) == 3:  # an IP-adapter's attention output
-        hidden_states = hidden_states + outputs[2]
-    encoder_hidden_states = _residual_mlp_update(self.norm2_context, self.ff_context, encoder_hidden_states,
-                                                 context_attn_output, c_gate_msa.unsqueeze(1), c_shift_mlp, c_scale_mlp,
-                                                 c_gate_mlp.unsqueeze(1))
-    if encoder_hidden_states.dtype == torch.float16:
-        encoder_hidden_states = encoder_hidden_states.clip(-65504, 65504)
-    return encoder_hidden_states, hidden_states
+    return _flux_streams_after_attention(self, hidden_states, encoder_hidden_states, outputs,
+                                         (gate_msa, shift_mlp, scale_mlp, gate_mlp),
+                                         (c_gate_msa, c_shift_mlp, c_scale_mlp, c_gate_mlp))
 
 
 def _flux2_block_fits(block: nn.Module) -> bool:
@@ -378,17 +389,9 @@ def _chroma_forward(self, hidden_states: Tensor, encoder_hidden_states: Tensor, 
     outputs = self.attn(hidden_states=norm_hidden, encoder_hidden_states=norm_context,
                         image_rotary_emb=image_rotary_emb, attention_mask=attention_mask,
                         **(joint_attention_kwargs or {}))
-    attn_output, context_attn_output = outputs[0], outputs[1]
-    hidden_states = _residual_mlp_update(self.norm2, self.ff, hidden_states, attn_output, gate_msa.unsqueeze(1),
-                                         shift_mlp, scale_mlp, gate_mlp.unsqueeze(1))
-    if len(outputs) == 3:  # an IP-adapter's attention output
-        hidden_states = hidden_states + outputs[2]
-    encoder_hidden_states = _residual_mlp_update(self.norm2_context, self.ff_context, encoder_hidden_states,
-                                                 context_attn_output, c_gate_msa.unsqueeze(1), c_shift_mlp, c_scale_mlp,
-                                                 c_gate_mlp.unsqueeze(1))
-    if encoder_hidden_states.dtype == torch.float16:
-        encoder_hidden_states = encoder_hidden_states.clip(-65504, 65504)
-    return encoder_hidden_states, hidden_states
+    return _flux_streams_after_attention(self, hidden_states, encoder_hidden_states, outputs,
+                                         (gate_msa, shift_mlp, scale_mlp, gate_mlp),
+                                         (c_gate_msa, c_shift_mlp, c_scale_mlp, c_gate_mlp))
 
 
 def _chroma_single_forward(self, hidden_states: Tensor, temb: Tensor, image_rotary_emb=None, attention_mask=None,
