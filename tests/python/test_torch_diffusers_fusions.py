@@ -56,6 +56,18 @@ def direct_mlps(monkeypatch):
     return calls
 
 
+@pytest.fixture
+def fused_norms(monkeypatch):
+    """A list of the row shapes each fused block norm (blocks.py's layernorm_modulate_quantize calls) took."""
+    import int8dit.torch.blocks as blocks
+
+    calls = []
+    real = blocks.layernorm_modulate_quantize_with_output
+    monkeypatch.setattr(blocks, "layernorm_modulate_quantize_with_output",
+                        lambda x, *a, **k: calls.append(tuple(x.shape)) or real(x, *a, **k))
+    return calls
+
+
 def dit_inputs():
     return dict(hidden_states=torch.randn(2, 4, 8, 8, dtype=BF16), timestep=torch.tensor([10, 500]),
                 class_labels=torch.tensor([1, 7]), return_dict=False)
@@ -377,16 +389,11 @@ def test_flux2_blocks_fuse_every_norm_and_match_the_unfused_path(monkeypatch):
     assert cos(fused(**inputs)[0], out) > 0.9999
 
 
-def test_flux2_blocks_take_their_own_forward_for_a_modulation_row_per_token(monkeypatch):
+def test_flux2_blocks_take_their_own_forward_for_a_modulation_row_per_token(fused_norms):
     # FLUX.2's reference-image editing (KV-cache extract mode) blends a modulation row per token, which
     # the fused norms do not take: the blocks' own forward computes those calls.
-    import int8dit.torch.blocks as blocks
     from test_torch_attention_prep_more import FLUX2
 
-    fused_norms = []
-    real = blocks.layernorm_modulate_quantize_with_output
-    monkeypatch.setattr(blocks, "layernorm_modulate_quantize_with_output",
-                        lambda x, *a, **k: fused_norms.append(tuple(x.shape)) or real(x, *a, **k))
     torch.manual_seed(0)
     model = diffusers.Flux2Transformer2DModel(**FLUX2).to(BF16).eval()
     quantize_(model, min_features=64)
@@ -427,16 +434,11 @@ def test_qwen_image_blocks_fuse_every_norm_and_match_the_unfused_path(direct_mlp
 
 
 @torch.no_grad()
-def test_qwen_image_blocks_take_their_own_forward_for_edit_modes_modulate_index(monkeypatch):
+def test_qwen_image_blocks_take_their_own_forward_for_edit_modes_modulate_index(fused_norms):
     # Qwen-Image's edit mode picks each token's modulation by an index (zero_cond_t): not one row per
     # sample, so the block's own forward computes it.
-    import int8dit.torch.blocks as blocks
     from test_torch_attention_prep import QWEN
 
-    fused_norms = []
-    real = blocks.layernorm_modulate_quantize_with_output
-    monkeypatch.setattr(blocks, "layernorm_modulate_quantize_with_output",
-                        lambda x, *a, **k: fused_norms.append(tuple(x.shape)) or real(x, *a, **k))
     torch.manual_seed(0)
     model = diffusers.QwenImageTransformer2DModel(**QWEN).to(BF16).eval()
     quantize_(model, min_features=64)

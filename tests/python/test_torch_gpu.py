@@ -579,22 +579,30 @@ def test_gpu_sd3_attention_output_reaches_the_projection_without_a_copy(monkeypa
     assert torch.equal(shares["fused result"], shares["stock result"])
 
 
+def small_qwen_image(diffusers, axes_dims_rope=(16, 56, 56)):
+    """A Qwen-Image of 4 heads of 128 with two blocks, bf16 on the GPU."""
+    return diffusers.QwenImageTransformer2DModel(
+        patch_size=2, in_channels=64, out_channels=16, num_layers=2, attention_head_dim=128, num_attention_heads=4,
+        joint_attention_dim=256, axes_dims_rope=axes_dims_rope).to("cuda", torch.bfloat16).eval()
+
+
+def small_qwen_image_inputs(valid_text_tokens=64):
+    """small_qwen_image's inputs: 32 x 32 image tokens, 64 text tokens of which the first ones are valid."""
+    mask = torch.ones(1, 64, device="cuda")
+    mask[:, valid_text_tokens:] = 0
+    return dict(hidden_states=torch.randn(1, 1024, 64, device="cuda", dtype=torch.bfloat16),
+                encoder_hidden_states=torch.randn(1, 64, 256, device="cuda", dtype=torch.bfloat16),
+                encoder_hidden_states_mask=mask, timestep=torch.tensor([0.5], device="cuda"),
+                img_shapes=[(1, 32, 32)], return_dict=False)
+
+
 @torch.no_grad()
 def test_gpu_fused_qwen_image_attention_matches_the_stock_processor():
     diffusers = pytest.importorskip("diffusers")
     from attention_prep_helpers import run_fused_and_stock
 
     torch.manual_seed(0)
-    model = diffusers.QwenImageTransformer2DModel(
-        patch_size=2, in_channels=64, out_channels=16, num_layers=2, attention_head_dim=128, num_attention_heads=4,
-        joint_attention_dim=256, axes_dims_rope=(16, 56, 56)).to("cuda", torch.bfloat16).eval()
-    mask = torch.ones(1, 64, device="cuda")
-    mask[:, 50:] = 0
-    inputs = dict(hidden_states=torch.randn(1, 1024, 64, device="cuda", dtype=torch.bfloat16),
-                  encoder_hidden_states=torch.randn(1, 64, 256, device="cuda", dtype=torch.bfloat16),
-                  encoder_hidden_states_mask=mask, timestep=torch.tensor([0.5], device="cuda"),
-                  img_shapes=[(1, 32, 32)], return_dict=False)
-    _, got, want = run_fused_and_stock(model, inputs, 2)
+    _, got, want = run_fused_and_stock(small_qwen_image(diffusers), small_qwen_image_inputs(valid_text_tokens=50), 2)
     assert cos(got, want) > 0.9999
 
 
@@ -704,14 +712,8 @@ def test_gpu_qwen_image_blocks_with_fused_norms_follow_the_unfused_int8_path():
     # read the rows (its fc1s take theirs straight from the MLP norms' kernels)
     diffusers = pytest.importorskip("diffusers")
     torch.manual_seed(0)
-    model = diffusers.QwenImageTransformer2DModel(
-        patch_size=2, in_channels=64, out_channels=16, num_layers=2, attention_head_dim=128, num_attention_heads=4,
-        joint_attention_dim=256, axes_dims_rope=(32, 48, 48)).to("cuda", torch.bfloat16).eval()
-    inputs = dict(hidden_states=torch.randn(1, 1024, 64, device="cuda", dtype=torch.bfloat16),
-                  encoder_hidden_states=torch.randn(1, 64, 256, device="cuda", dtype=torch.bfloat16),
-                  encoder_hidden_states_mask=torch.ones(1, 64, device="cuda"),
-                  timestep=torch.tensor([0.5], device="cuda"), img_shapes=[(1, 32, 32)], return_dict=False)
-    assert_fused_blocks_follow_the_unfused_int8_path(model, inputs, blocks=2, producer_hits=2 * (3 + 3))
+    assert_fused_blocks_follow_the_unfused_int8_path(small_qwen_image(diffusers), small_qwen_image_inputs(), blocks=2,
+                                                     producer_hits=2 * (3 + 3))
 
 
 @torch.no_grad()
