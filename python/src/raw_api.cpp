@@ -187,12 +187,16 @@ void gelu_quantize_raw(bool host, uintptr_t x, DType x_type, int64_t rows, int64
   run_fused_op(host, p, stream, &int8dit::ref::gelu_quantize, &int8dit::gelu_quantize, "gelu_quantize");
 }
 
-// RMSNorm with its weight + per-token quantization (quantize.h): the producer for linears after an RMSNorm.
+// RMSNorm with its weight + per-token quantization (quantize.h): the producer for linears after an RMSNorm;
+// y (optional, [rows, cols] contiguous): the normalized rows themselves, rounded once to x_type.
 void rmsnorm_quantize_raw(bool host, uintptr_t x, DType x_type, int64_t rows, int64_t cols, int64_t ldx, float eps,
-                          uintptr_t weight, uintptr_t smooth, uintptr_t q, uintptr_t q_scale, uintptr_t stream) {
+                          uintptr_t weight, uintptr_t smooth, uintptr_t q, uintptr_t q_scale, uintptr_t stream,
+                          uintptr_t y) {
   auto p = row_params<int8dit::RmsNormQuantizeParams>(x, x_type, rows, cols, ldx, smooth, q, cols, q_scale);
   p.eps = eps;
   p.weight = ptr<const void>(weight);
+  p.y = ptr<void>(y);
+  p.ldy = cols;
   run_fused_op(host, p, stream, &int8dit::ref::rmsnorm_quantize, &int8dit::rmsnorm_quantize, "rmsnorm_quantize");
 }
 
@@ -333,7 +337,7 @@ void register_raw_api(nb::module_& m) {
   r.def("gelu_quantize", &gelu_quantize_raw, "host"_a, "x"_a, "x_type"_a, "rows"_a, "cols"_a, "ldx"_a, "smooth"_a,
         "q"_a, "q_scale"_a, "stream"_a);
   r.def("rmsnorm_quantize", &rmsnorm_quantize_raw, "host"_a, "x"_a, "x_type"_a, "rows"_a, "cols"_a, "ldx"_a, "eps"_a,
-        "weight"_a, "smooth"_a, "q"_a, "q_scale"_a, "stream"_a);
+        "weight"_a, "smooth"_a, "q"_a, "q_scale"_a, "stream"_a, "y"_a = 0);
   r.def("concat_gelu_quantize", &concat_gelu_quantize_raw, "host"_a, "a"_a, "a_cols"_a, "lda"_a, "h"_a, "h_cols"_a,
         "ldh"_a, "x_type"_a, "rows"_a, "smooth"_a, "q"_a, "q_scale"_a, "stream"_a);
   r.def("swiglu_quantize", &swiglu_quantize_raw, "host"_a, "gate"_a, "ld_gate"_a, "up"_a, "ld_up"_a, "x_type"_a,

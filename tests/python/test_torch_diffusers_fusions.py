@@ -480,3 +480,36 @@ def test_chroma_blocks_fuse_their_pruned_norms_and_match_the_unfused_path(direct
         for block in blocks_:
             block.compile(fullgraph=True, backend="aot_eager")
     assert cos(fused(**inputs)[0], out) > 0.9999
+
+
+@torch.no_grad()
+def test_z_image_blocks_fold_the_modulation_into_one_rmsnorm_kernel_for_one_sample(monkeypatch):
+    import int8dit.torch.blocks as blocks
+    from test_torch_attention_prep_more import Z_IMAGE
+
+    rms_norms = []
+    real = blocks.rmsnorm_quantize_with_output
+    monkeypatch.setattr(blocks, "rmsnorm_quantize_with_output",
+                        lambda x, *a, **k: rms_norms.append(tuple(x.shape)) or real(x, *a, **k))
+    torch.manual_seed(0)
+    ref, fused, plain, report = variants(diffusers.ZImageTransformer2DModel(**dict(Z_IMAGE, dim=192,
+                                                                                   axes_dims=[16, 16, 16])))
+    # the noise refiner's and the main layers' blocks (the context refiner's are not modulated)
+    assert (report.fused_norms, report.fused_blocks) == (0, 1 + 2)
+    one = dict(x=[torch.randn(16, 1, 16, 16, dtype=BF16)], t=torch.tensor([0.5]),
+               cap_feats=[torch.randn(8, 64, dtype=BF16)], return_dict=False)
+    hits = PRODUCED.hits
+    out = fused(**one)[0]
+    # each fused block: q, k, v read the attention norm's rows, the MLP's w1 and w3 the MLP norm's; the
+    # context refiner's block shares its own quantization (k, v after q, w3 after w1)
+    assert PRODUCED.hits - hits == 3 * (3 + 2) + (2 + 1) and len(rms_norms) == 3 * 2
+    flat = lambda outputs: torch.cat([o.flatten() for o in outputs])  # noqa: E731
+    unfused = plain(**one)[0]
+    assert cos(flat(out), flat(unfused)) > 0.9999 and cos(flat(out), flat(ref(**one)[0])) > 0.999
+    assert not torch.equal(flat(out), flat(unfused))
+    # two samples: a modulation row each, which one weight cannot fold: the blocks' own forward
+    rms_norms.clear()
+    two = dict(x=[torch.randn(16, 1, 16, 16, dtype=BF16)] * 2, t=torch.tensor([0.5, 0.3]),
+               cap_feats=[torch.randn(8, 64, dtype=BF16), torch.randn(13, 64, dtype=BF16)], return_dict=False)
+    got, want = fused(**two)[0], plain(**two)[0]
+    assert rms_norms == [] and all(torch.equal(g, w) for g, w in zip(got, want))

@@ -240,6 +240,14 @@ def test_gpu_rmsnorm_quantize_matches_the_cpu_reference():
     q, s = rmsnorm_quantize(x, weight, 1e-6)
     q_cpu, s_cpu = rmsnorm_quantize(x.cpu(), weight.cpu(), 1e-6)
     assert_close_quantization(q.cpu(), s.cpu(), q_cpu, s_cpu, off_by_one_fraction=1.001e-3)
+    # with the normalized rows written too (Z-Image's fused blocks): the same int8 rows, y within an ulp
+    from int8dit.torch.fused import rmsnorm_quantize_with_output
+
+    q_y, s_y, y = rmsnorm_quantize_with_output(x, weight, 1e-6)
+    assert torch.equal(q_y, q) and torch.equal(s_y, s)
+    y_cpu = rmsnorm_quantize_with_output(x.cpu(), weight.cpu(), 1e-6)[2]
+    ulp = (y_cpu.float().abs() * 2.0 ** -7).clamp_min(2.0 ** -126)  # bf16: 8 significant bits
+    assert ((y.cpu().float() - y_cpu.float()).abs() <= ulp).all()
 
 
 @torch.no_grad()
@@ -692,7 +700,8 @@ def assert_fused_blocks_follow_the_unfused_int8_path(model, inputs, blocks, prod
     hits = PRODUCED.hits
     got = model(**inputs)[0]
     assert PRODUCED.hits - hits == producer_hits
-    assert cos(got, plain(**inputs)[0]) > 0.9999
+    flat = lambda out: torch.cat([o.flatten() for o in out]) if isinstance(out, list) else out  # noqa: E731
+    assert cos(flat(got), flat(plain(**inputs)[0])) > 0.9999
 
 
 @torch.no_grad()
@@ -789,6 +798,21 @@ def test_gpu_fused_z_image_attention_matches_the_stock_processor():
                   return_dict=False)
     _, got, want = run_fused_and_stock(model, inputs, 4)
     assert cos(torch.cat([g.flatten() for g in got]), torch.cat([w.flatten() for w in want])) > 0.9999
+
+
+@torch.no_grad()
+def test_gpu_z_image_blocks_with_fused_norms_follow_the_unfused_int8_path():
+    # one sample (its modulation folds into each RMSNorm's weight): the noise refiner's and the main
+    # layers' blocks, whose q, k, v and SwiGLU w1, w3 read the norms' rows; the context refiner's block
+    # (not modulated) shares its own quantization (k, v after q; w3 after w1)
+    diffusers = pytest.importorskip("diffusers")
+    torch.manual_seed(0)
+    model = diffusers.ZImageTransformer2DModel(
+        all_patch_size=(2,), all_f_patch_size=(1,), in_channels=16, dim=384, n_layers=2, n_refiner_layers=1, n_heads=4,
+        n_kv_heads=4, cap_feat_dim=256, axes_dims=[32, 32, 32], axes_lens=[256, 64, 64]).to("cuda", torch.bfloat16).eval()
+    inputs = dict(x=[torch.randn(16, 1, 64, 64, device="cuda", dtype=torch.bfloat16)], t=torch.tensor([0.5], device="cuda"),
+                  cap_feats=[torch.randn(77, 256, device="cuda", dtype=torch.bfloat16)], return_dict=False)
+    assert_fused_blocks_follow_the_unfused_int8_path(model, inputs, blocks=1 + 2, producer_hits=3 * (3 + 2) + (2 + 1))
 
 
 def test_gpu_swiglu_quantize_matches_the_cpu_reference():

@@ -28,6 +28,22 @@ def test_matches_pytorch_rmsnorm_then_quantization(dtype, with_smooth):
     assert_close_quantization(q, scale, *unfused(x, weight, 1e-6, smooth))
 
 
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_with_output_also_writes_the_normalized_rows_rounded_once(dtype):
+    from int8dit.torch.fused import rmsnorm_quantize_with_output
+
+    torch.manual_seed(2)
+    x = torch.randn(2, 9, 96, dtype=dtype) * 3
+    weight = torch.rand(96, dtype=dtype) + 0.5
+    q, scale, y = rmsnorm_quantize_with_output(x, weight, 1e-6)
+    q2, scale2 = rmsnorm_quantize(x, weight, 1e-6)
+    assert torch.equal(q, q2) and torch.equal(scale, scale2)  # the same rows as without the output
+    xd = x.double()
+    want = (xd * torch.rsqrt(xd.square().mean(-1, keepdim=True) + 1e-6) * weight.double()).float().to(dtype)
+    assert y.shape == x.shape and y.dtype == dtype and y.is_contiguous()
+    assert torch.equal(y, want)
+    assert rmsnorm_quantize_with_output(x, weight, 1e-6, want_y=False)[2] is None
+
 def test_a_linear_reads_the_rows():
     torch.manual_seed(1)
     x = torch.randn(5, 64, dtype=torch.bfloat16)

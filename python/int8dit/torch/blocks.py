@@ -17,7 +17,9 @@ that quantize it once more:
   modulated from the block's own img_mod / txt_mod tables;
 - ChromaTransformerBlock and ChromaSingleTransformerBlock (Chroma): the pruned adaLN norms (modules
   without parameters, fed the model's precomputed modulation rows) and the double-stream block's norms
-  before both MLPs; the single-stream block's gated residual update as one gated_add.
+  before both MLPs; the single-stream block's gated residual update as one gated_add;
+- ZImageTransformerBlock (Z-Image): the RMSNorms before attention and before the MLP, scaled by the
+  block's modulation (one sample a call: the scale folds into the norm's weight).
 
 Those norms are not modules of their own, so int8dit.torch.adanorm cannot replace them;
 ``fuse_block_norms`` gives each such block a forward of its own that computes them with
@@ -40,7 +42,8 @@ import torch
 from torch import Tensor, nn
 
 from .fused import (gated_residual_add, gated_residual_fits, gated_residual_layernorm_modulate,
-                    layernorm_modulate_quantize_impl, layernorm_modulate_quantize_with_output)
+                    layernorm_modulate_quantize_impl, layernorm_modulate_quantize_with_output,
+                    rmsnorm_quantize_with_output)
 from .mlp import GeluMLP
 from .ops import any_needs_grad, plain_eager_call
 from .produced import PRODUCED
@@ -413,6 +416,52 @@ def _chroma_single_forward(self, hidden_states: Tensor, temb: Tensor, image_rota
     return hidden_states
 
 
+def _weighted_rms_norm(norm: Optional[nn.Module], dim: int) -> bool:
+    """diffusers' RMSNorm with its weight over the last dimension (Z-Image's norms)."""
+    weight = getattr(norm, "weight", None)
+    return (norm is not None and type(norm).__name__ == "RMSNorm" and isinstance(weight, Tensor) and
+            tuple(weight.shape) == (dim,) and getattr(norm, "bias", None) is None and
+            isinstance(getattr(norm, "eps", None), float))
+
+
+def _z_image_block_fits(block: nn.Module) -> bool:
+    dim = getattr(block, "dim", None)
+    return (getattr(block, "modulation", False) and isinstance(dim, int) and
+            _weighted_rms_norm(getattr(block, "attention_norm1", None), dim) and
+            _weighted_rms_norm(getattr(block, "ffn_norm1", None), dim))
+
+
+def _scaled_rms_norm(norm: nn.Module, x: Tensor, scale: Tensor) -> Tensor:
+    """norm(x) * scale for one sample (x [1, T, K], scale [1, 1, K]) with its int8 rows recorded for its
+    readers: RMSNorm's weight times the scale in fp32 is the weight of one rmsnorm_quantize kernel, which
+    rounds once where diffusers rounds the normalized rows, their product with the weight and the scaled
+    value (and the product's weight is rounded to x's dtype once a call). Where autograd must see it, the
+    block's own ops."""
+    if any_needs_grad(x, scale, norm.weight):
+        return norm(x) * scale
+    weight = norm.weight.float() * scale.reshape(-1).float()
+    q, q_scale, y = rmsnorm_quantize_with_output(x, weight, norm.eps)
+    PRODUCED.remember(y, q, q_scale)
+    return y
+
+
+def _z_image_forward(self, x: Tensor, attn_mask: Tensor, freqs_cis: Tensor, adaln_input: Optional[Tensor] = None,
+                     noise_mask: Optional[Tensor] = None, adaln_noisy: Optional[Tensor] = None,
+                     adaln_clean: Optional[Tensor] = None) -> Tensor:
+    # One sample, one modulation row: the scale folds into the norm's weight (several samples' would need
+    # a weight each; a noise mask picks a row per token). The class's forward computes the others.
+    if (noise_mask is not None or adaln_input is None or x.shape[0] != 1 or adaln_input.shape[0] != 1 or
+            not _fusable_input(x)):
+        return type(self).forward(self, x, attn_mask, freqs_cis, adaln_input, noise_mask, adaln_noisy, adaln_clean)
+    scale_msa, gate_msa, scale_mlp, gate_mlp = self.adaLN_modulation(adaln_input).unsqueeze(1).chunk(4, dim=2)
+    gate_msa, gate_mlp = gate_msa.tanh(), gate_mlp.tanh()
+    scale_msa, scale_mlp = 1.0 + scale_msa, 1.0 + scale_mlp
+    attn_out = self.attention(_scaled_rms_norm(self.attention_norm1, x, scale_msa), attention_mask=attn_mask,
+                              freqs_cis=freqs_cis)
+    x = x + gate_msa * self.attention_norm2(attn_out)
+    return x + gate_mlp * self.ffn_norm2(self.feed_forward(_scaled_rms_norm(self.ffn_norm1, x, scale_mlp)))
+
+
 # diffusers class name -> (whether an instance's configuration fits, the fused forward)
 _BLOCKS = {
     "BasicTransformerBlock": (_basic_block_fits, _basic_forward),
@@ -423,12 +472,13 @@ _BLOCKS = {
     "QwenImageTransformerBlock": (_qwen_block_fits, _qwen_forward),
     "ChromaTransformerBlock": (_chroma_block_fits, _chroma_forward),
     "ChromaSingleTransformerBlock": (_chroma_single_block_fits, _chroma_single_forward),
+    "ZImageTransformerBlock": (_z_image_block_fits, _z_image_forward),
 }
 
 
 def fuse_block_norms(model: nn.Module) -> int:
-    """Give every diffusers DiT, PixArt, SD3, Flux double-stream, FLUX.2, Qwen-Image or Chroma block of
-    ``model`` the fused forward (see the module docstring), matched by class name and attributes so that diffusers
+    """Give every diffusers DiT, PixArt, SD3, Flux double-stream, FLUX.2, Qwen-Image, Chroma or Z-Image
+    block of ``model`` the fused forward (see the module docstring), matched by class name and attributes so that diffusers
     need not be importable here. Returns how many."""
     count = 0
     for module in model.modules():

@@ -229,8 +229,16 @@ def gelu_quantize(x: Tensor, smooth: Optional[Tensor] = None) -> tuple[Tensor, T
 
 def rmsnorm_quantize_impl(x: Tensor, weight: Tensor, eps: float,
                           smooth: Optional[Tensor] = None) -> tuple[Tensor, Tensor]:
+    q, qs, _ = rmsnorm_quantize_with_output(x, weight, eps, smooth, want_y=False)
+    return q, qs
+
+
+def rmsnorm_quantize_with_output(x: Tensor, weight: Tensor, eps: float, smooth: Optional[Tensor] = None,
+                                 want_y: bool = True) -> tuple[Tensor, Tensor, Optional[Tensor]]:
+    """(q, q_scale, y): as rmsnorm_quantize, and with ``want_y`` also the normalized rows themselves (x's
+    dtype and shape, contiguous; rounded once from the fp32 value that q quantizes)."""
     if off_current_device(x):
-        return on_device_of(x, rmsnorm_quantize_impl, x, weight, eps, smooth)
+        return on_device_of(x, rmsnorm_quantize_with_output, x, weight, eps, smooth, want_y)
     if x.dtype not in (torch.bfloat16, torch.float16):
         raise ValueError(f"int8dit.rmsnorm_quantize: x is {x.dtype}; it must be bfloat16 or float16")
     rows, m, ldx, k, q, qs = row_quantization_io("rmsnorm_quantize", x, smooth)
@@ -240,11 +248,13 @@ def rmsnorm_quantize_impl(x: Tensor, weight: Tensor, eps: float,
     # NOTE: the kernels read the weight in x's dtype (diffusers keeps RMSNorm weights in the model's dtype;
     # an fp32 weight is rounded here, once a call).
     w = weight if weight.dtype == x.dtype and weight.is_contiguous() else weight.to(x.dtype).contiguous()
+    y = torch.empty(x.shape, dtype=x.dtype, device=x.device) if want_y else None
     if m > 0:
         cuda = x.is_cuda
         _C.raw.rmsnorm_quantize(not cuda, rows.data_ptr(), _DTYPES[x.dtype], m, k, ldx, float(eps), w.data_ptr(),
-                                _ptr(smooth), q.data_ptr(), qs.data_ptr(), _current_stream(x.device) if cuda else 0)
-    return q, qs
+                                _ptr(smooth), q.data_ptr(), qs.data_ptr(), _current_stream(x.device) if cuda else 0,
+                                _ptr(y))
+    return q, qs, y
 
 
 register_op("rmsnorm_quantize", "(Tensor x, Tensor weight, float eps, Tensor? smooth=None) -> (Tensor, Tensor)",
