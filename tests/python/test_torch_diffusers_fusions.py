@@ -513,3 +513,36 @@ def test_z_image_blocks_fold_the_modulation_into_one_rmsnorm_kernel_for_one_samp
                cap_feats=[torch.randn(8, 64, dtype=BF16), torch.randn(13, 64, dtype=BF16)], return_dict=False)
     got, want = fused(**two)[0], plain(**two)[0]
     assert rms_norms == [] and all(torch.equal(g, w) for g, w in zip(got, want))
+
+
+@torch.no_grad()
+def test_wan_blocks_fuse_the_fp32_modulated_norms_and_their_residual_updates(direct_mlps, fused_norms, monkeypatch):
+    from test_torch_attention_prep_video import wan_inputs, wan_model
+
+    torch.manual_seed(0)
+    ref, fused, plain, report = variants(wan_model())
+    assert (report.fused_norms, report.fused_blocks, report.gelu_mlps) == (0, 2, 2)
+    inputs = wan_inputs()  # two samples at different timesteps: a modulation row set each
+    video_rows = []  # the video tokens' rows the layers found recorded (48 tokens a sample)
+    lookup = type(PRODUCED).lookup
+
+    def counting_lookup(self, x):
+        found = lookup(self, x)
+        if found is not None and x.shape[1] == 48:
+            video_rows.append(tuple(x.shape))
+        return found
+
+    monkeypatch.setattr(type(PRODUCED), "lookup", counting_lookup)
+    out = fused(**inputs)[0]
+    # each block: norm1's kernel, whose rows self-attention's q, k and v all read, and norm3's (with the
+    # cross-attention's update), whose rows fc1 takes straight from it
+    assert len(fused_norms) == 2 and len(video_rows) == 2 * 3 and len(direct_mlps) == 2
+    assert out.dtype == BF16
+    video_rows.clear()
+    unfused = plain(**inputs)[0]
+    assert len(video_rows) == 2 * 2  # unfused: q quantizes, k and v share it
+    assert cos(out, unfused) > 0.9999 and cos(out, ref(**inputs)[0]) > 0.999
+    assert not torch.equal(out, unfused)
+    for block in fused.blocks:  # compiled: the class's forward, traced
+        block.compile(fullgraph=True, backend="aot_eager")
+    assert cos(fused(**inputs)[0], out) > 0.9999

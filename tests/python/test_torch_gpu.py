@@ -815,6 +815,30 @@ def test_gpu_z_image_blocks_with_fused_norms_follow_the_unfused_int8_path():
     assert_fused_blocks_follow_the_unfused_int8_path(model, inputs, blocks=1 + 2, producer_hits=3 * (3 + 2) + (2 + 1))
 
 
+@torch.no_grad()
+def test_gpu_wan_blocks_with_fused_norms_follow_the_unfused_int8_path():
+    # Wan's norms before self-attention and the MLP (fp32 in diffusers) through the fused kernels, two
+    # samples at different timesteps, against the same quantized model with the blocks' own fp32 ops
+    diffusers = pytest.importorskip("diffusers")
+    torch.manual_seed(0)
+    model = diffusers.WanTransformer3DModel(
+        patch_size=(1, 2, 2), num_attention_heads=4, attention_head_dim=128, in_channels=16, out_channels=16,
+        text_dim=256, freq_dim=64, ffn_dim=1024, num_layers=2, rope_max_seq_len=256).to("cuda", torch.bfloat16).eval()
+    for module in [model.rope, *(b.norm2 for b in model.blocks)]:  # as from_pretrained(torch_dtype=bf16) keeps them
+        module.float()
+    for block in model.blocks:
+        block.scale_shift_table.data = block.scale_shift_table.data.float()
+    plain = copy.deepcopy(model)
+    assert quantize_(model).fused_blocks == 2
+    assert quantize_(plain, fuse_norms=False).fused_blocks == 0
+    inputs = dict(hidden_states=torch.randn(2, 16, 5, 32, 32, device="cuda", dtype=torch.bfloat16),
+                  timestep=torch.tensor([500, 20], device="cuda"),
+                  encoder_hidden_states=torch.randn(2, 64, 256, device="cuda", dtype=torch.bfloat16),
+                  return_dict=False)
+    got, want = model(**inputs)[0], plain(**inputs)[0]
+    assert got.dtype == torch.bfloat16 and cos(got, want) > 0.9999
+
+
 def test_gpu_swiglu_quantize_matches_the_cpu_reference():
     # two inputs with strides of their own, and the halves of one projection (FLUX.2), bf16 and fp16
     from int8dit.torch import swiglu_quantize

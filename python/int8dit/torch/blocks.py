@@ -19,7 +19,11 @@ that quantize it once more:
   without parameters, fed the model's precomputed modulation rows) and the double-stream block's norms
   before both MLPs; the single-stream block's gated residual update as one gated_add;
 - ZImageTransformerBlock (Z-Image): the RMSNorms before attention and before the MLP, scaled by the
-  block's modulation (one sample a call: the scale folds into the norm's weight).
+  block's modulation (one sample a call: the scale folds into the norm's weight);
+- WanTransformerBlock (Wan 2.1 / 2.2): the norms before self-attention and the MLP, which diffusers runs
+  in fp32 over the whole [tokens, dim] stream (an fp32 copy, the norm, the product, the sum and the
+  rounding back: ~2 GB a norm at 480p), and the gated residual updates around them; the modulation
+  rows are rounded to the stream's dtype for the kernels.
 
 Those norms are not modules of their own, so int8dit.torch.adanorm cannot replace them;
 ``fuse_block_norms`` gives each such block a forward of its own that computes them with
@@ -462,6 +466,29 @@ def _z_image_forward(self, x: Tensor, attn_mask: Tensor, freqs_cis: Tensor, adal
     return x + gate_mlp * self.ffn_norm2(self.feed_forward(_scaled_rms_norm(self.ffn_norm1, x, scale_mlp)))
 
 
+def _wan_block_fits(block: nn.Module) -> bool:
+    return (_plain_layer_norm(getattr(block, "norm1", None)) and _plain_layer_norm(getattr(block, "norm3", None)) and
+            isinstance(getattr(block, "scale_shift_table", None), Tensor))
+
+
+def _wan_forward(self, hidden_states: Tensor, encoder_hidden_states: Tensor, temb: Tensor, rotary_emb) -> Tensor:
+    # One modulation row set per sample ([B, 6, K]); Wan 2.2 TI2V's per-token rows ([B, T, 6, K]) take the
+    # class's forward.
+    if temb.dim() != 3 or not _fusable_input(hidden_states):
+        return type(self).forward(self, hidden_states, encoder_hidden_states, temb, rotary_emb)
+    # NOTE: diffusers keeps the modulation in fp32 and the stream's updates in fp32 until a final rounding;
+    # the kernels read the rows in the stream's dtype and round each result once (within an ulp of it).
+    rows = (self.scale_shift_table + temb.float()).to(hidden_states.dtype).chunk(6, dim=1)
+    shift_msa, scale_msa, gate_msa, c_shift_msa, c_scale_msa, c_gate_msa = rows
+    attn_output = self.attn1(_modulated_norm(self.norm1, hidden_states, shift_msa, scale_msa), None, None, rotary_emb)
+    hidden_states = gated_add(hidden_states, gate_msa, attn_output)
+    attn_output = self.attn2(self.norm2(hidden_states.float()).type_as(hidden_states), encoder_hidden_states, None,
+                             None)
+    # the cross-attention's (ungated) update, in the MLP norm's kernel
+    return _residual_mlp_update(self.norm3, self.ffn, hidden_states, attn_output, None, c_shift_msa, c_scale_msa,
+                                c_gate_msa)
+
+
 # diffusers class name -> (whether an instance's configuration fits, the fused forward)
 _BLOCKS = {
     "BasicTransformerBlock": (_basic_block_fits, _basic_forward),
@@ -473,12 +500,13 @@ _BLOCKS = {
     "ChromaTransformerBlock": (_chroma_block_fits, _chroma_forward),
     "ChromaSingleTransformerBlock": (_chroma_single_block_fits, _chroma_single_forward),
     "ZImageTransformerBlock": (_z_image_block_fits, _z_image_forward),
+    "WanTransformerBlock": (_wan_block_fits, _wan_forward),
 }
 
 
 def fuse_block_norms(model: nn.Module) -> int:
-    """Give every diffusers DiT, PixArt, SD3, Flux double-stream, FLUX.2, Qwen-Image, Chroma or Z-Image
-    block of ``model`` the fused forward (see the module docstring), matched by class name and attributes so that diffusers
+    """Give every diffusers DiT, PixArt, SD3, Flux double-stream, FLUX.2, Qwen-Image, Chroma, Z-Image or
+    Wan block of ``model`` the fused forward (see the module docstring), matched by class name and attributes so that diffusers
     need not be importable here. Returns how many."""
     count = 0
     for module in model.modules():
