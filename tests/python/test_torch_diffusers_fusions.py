@@ -546,3 +546,22 @@ def test_wan_blocks_fuse_the_fp32_modulated_norms_and_their_residual_updates(dir
     for block in fused.blocks:  # compiled: the class's forward, traced
         block.compile(fullgraph=True, backend="aot_eager")
     assert cos(fused(**inputs)[0], out) > 0.9999
+
+
+@pytest.mark.parametrize("version", ["1", "1.5"])
+@torch.no_grad()
+def test_hunyuan_video_dual_stream_blocks_fuse_the_norms_before_both_mlps(direct_mlps, version):
+    import test_torch_attention_prep_video as video
+
+    config, make_inputs, cls_name = ((video.HUNYUAN, video.hunyuan_inputs, "HunyuanVideoTransformer3DModel")
+                                     if version == "1" else
+                                     (video.HUNYUAN15, video.hunyuan15_inputs, "HunyuanVideo15Transformer3DModel"))
+    torch.manual_seed(0)
+    ref, fused, plain, report = variants(getattr(diffusers, cls_name)(**config))
+    assert report.fused_blocks == config["num_layers"]  # the dual-stream blocks
+    inputs = make_inputs()
+    out = fused(**inputs)[0]
+    assert len(direct_mlps) == 2 * config["num_layers"]  # both streams' fc1 straight from their norms' kernels
+    unfused = plain(**inputs)[0]
+    assert cos(out, unfused) > 0.9999 and cos(out, ref(**inputs)[0]) > 0.999
+    assert not torch.equal(out, unfused)

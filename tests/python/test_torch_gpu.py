@@ -614,6 +614,26 @@ def test_gpu_fused_qwen_image_attention_matches_the_stock_processor():
     assert cos(got, want) > 0.9999
 
 
+def small_hunyuan_video(diffusers):
+    """A HunyuanVideo of 4 heads of 128: two dual- and two single-stream blocks, bf16 on the GPU."""
+    return diffusers.HunyuanVideoTransformer3DModel(
+        in_channels=16, out_channels=16, num_attention_heads=4, attention_head_dim=128, num_layers=2,
+        num_single_layers=2, num_refiner_layers=1, patch_size=1, patch_size_t=1, text_embed_dim=256,
+        pooled_projection_dim=64, rope_axes_dim=(16, 56, 56)).to("cuda", torch.bfloat16).eval()
+
+
+def small_hunyuan_video_inputs():
+    """small_hunyuan_video's inputs: 8 x 16 x 16 video tokens, a prompt of 64 tokens, 50 of them valid."""
+    mask = torch.ones(1, 64, device="cuda")
+    mask[:, 50:] = 0
+    return dict(hidden_states=torch.randn(1, 16, 8, 16, 16, device="cuda", dtype=torch.bfloat16),
+                timestep=torch.tensor([500], device="cuda"),
+                encoder_hidden_states=torch.randn(1, 64, 256, device="cuda", dtype=torch.bfloat16),
+                encoder_attention_mask=mask,
+                pooled_projections=torch.randn(1, 64, device="cuda", dtype=torch.bfloat16),
+                guidance=torch.tensor([3500.0], device="cuda"), return_dict=False)
+
+
 @torch.no_grad()
 def test_gpu_fused_hunyuan_video_attention_matches_the_stock_processor():
     # dual- and single-stream blocks; a padded prompt; 8 x 16 x 16 video tokens
@@ -621,20 +641,22 @@ def test_gpu_fused_hunyuan_video_attention_matches_the_stock_processor():
     from attention_prep_helpers import run_fused_and_stock
 
     torch.manual_seed(0)
-    model = diffusers.HunyuanVideoTransformer3DModel(
-        in_channels=16, out_channels=16, num_attention_heads=4, attention_head_dim=128, num_layers=2,
-        num_single_layers=2, num_refiner_layers=1, patch_size=1, patch_size_t=1, text_embed_dim=256,
-        pooled_projection_dim=64, rope_axes_dim=(16, 56, 56)).to("cuda", torch.bfloat16).eval()
-    mask = torch.ones(1, 64, device="cuda")
-    mask[:, 50:] = 0
-    inputs = dict(hidden_states=torch.randn(1, 16, 8, 16, 16, device="cuda", dtype=torch.bfloat16),
-                  timestep=torch.tensor([500], device="cuda"),
-                  encoder_hidden_states=torch.randn(1, 64, 256, device="cuda", dtype=torch.bfloat16),
-                  encoder_attention_mask=mask,
-                  pooled_projections=torch.randn(1, 64, device="cuda", dtype=torch.bfloat16),
-                  guidance=torch.tensor([3500.0], device="cuda"), return_dict=False)
-    _, got, want = run_fused_and_stock(model, inputs, 4)
+    _, got, want = run_fused_and_stock(small_hunyuan_video(diffusers), small_hunyuan_video_inputs(), 4)
     assert cos(got, want) > 0.9999
+
+
+@torch.no_grad()
+def test_gpu_hunyuan_video_blocks_with_fused_norms_follow_the_unfused_int8_path():
+    # the dual-stream blocks' MLP norms (both streams) through the fused kernel, against the same quantized
+    # model with the blocks' own norms
+    diffusers = pytest.importorskip("diffusers")
+    torch.manual_seed(0)
+    model = small_hunyuan_video(diffusers)
+    plain = copy.deepcopy(model)
+    assert quantize_(model).fused_blocks == 2
+    assert quantize_(plain, fuse_norms=False).fused_blocks == 0
+    inputs = small_hunyuan_video_inputs()
+    assert cos(model(**inputs)[0], plain(**inputs)[0]) > 0.9999
 
 
 @torch.no_grad()

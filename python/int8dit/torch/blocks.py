@@ -20,6 +20,8 @@ that quantize it once more:
   before both MLPs; the single-stream block's gated residual update as one gated_add;
 - ZImageTransformerBlock (Z-Image): the RMSNorms before attention and before the MLP, scaled by the
   block's modulation (one sample a call: the scale folds into the norm's weight);
+- HunyuanVideoTransformerBlock and HunyuanVideo15TransformerBlock (HunyuanVideo 1 and 1.5's
+  dual-stream blocks): the norms before both streams' MLPs, as Flux's;
 - WanTransformerBlock (Wan 2.1 / 2.2): the norms before self-attention and the MLP, which diffusers runs
   in fp32 over the whole [tokens, dim] stream (an fp32 copy, the norm, the product, the sum and the
   rounding back: ~2 GB a norm at 480p), and the gated residual updates around them; the modulation
@@ -466,6 +468,23 @@ def _z_image_forward(self, x: Tensor, attn_mask: Tensor, freqs_cis: Tensor, adal
     return x + gate_mlp * self.ffn_norm2(self.feed_forward(_scaled_rms_norm(self.ffn_norm1, x, scale_mlp)))
 
 
+def _hunyuan_video_forward(self, hidden_states: Tensor, encoder_hidden_states: Tensor, temb: Tensor,
+                           attention_mask: Optional[Tensor] = None, freqs_cis=None, *args, **kwargs):
+    if not _fusable_input(hidden_states) or not _fusable_input(encoder_hidden_states):
+        return type(self).forward(self, hidden_states, encoder_hidden_states, temb, attention_mask, freqs_cis, *args,
+                                  **kwargs)
+    norm_hidden, gate_msa, shift_mlp, scale_mlp, gate_mlp = self.norm1(hidden_states, emb=temb)
+    norm_context, c_gate_msa, c_shift_mlp, c_scale_mlp, c_gate_mlp = self.norm1_context(encoder_hidden_states, emb=temb)
+    attn_output, context_attn_output = self.attn(hidden_states=norm_hidden, encoder_hidden_states=norm_context,
+                                                 attention_mask=attention_mask, image_rotary_emb=freqs_cis)
+    hidden_states = _residual_mlp_update(self.norm2, self.ff, hidden_states, attn_output, gate_msa.unsqueeze(1),
+                                         shift_mlp, scale_mlp, gate_mlp.unsqueeze(1))
+    encoder_hidden_states = _residual_mlp_update(self.norm2_context, self.ff_context, encoder_hidden_states,
+                                                 context_attn_output, c_gate_msa.unsqueeze(1), c_shift_mlp, c_scale_mlp,
+                                                 c_gate_mlp.unsqueeze(1))
+    return hidden_states, encoder_hidden_states  # (this order: HunyuanVideo's blocks return the image stream first)
+
+
 def _wan_block_fits(block: nn.Module) -> bool:
     return (_plain_layer_norm(getattr(block, "norm1", None)) and _plain_layer_norm(getattr(block, "norm3", None)) and
             isinstance(getattr(block, "scale_shift_table", None), Tensor))
@@ -501,12 +520,14 @@ _BLOCKS = {
     "ChromaSingleTransformerBlock": (_chroma_single_block_fits, _chroma_single_forward),
     "ZImageTransformerBlock": (_z_image_block_fits, _z_image_forward),
     "WanTransformerBlock": (_wan_block_fits, _wan_forward),
+    "HunyuanVideoTransformerBlock": (_joint_block_fits, _hunyuan_video_forward),
+    "HunyuanVideo15TransformerBlock": (_joint_block_fits, _hunyuan_video_forward),
 }
 
 
 def fuse_block_norms(model: nn.Module) -> int:
-    """Give every diffusers DiT, PixArt, SD3, Flux double-stream, FLUX.2, Qwen-Image, Chroma, Z-Image or
-    Wan block of ``model`` the fused forward (see the module docstring), matched by class name and attributes so that diffusers
+    """Give every diffusers DiT, PixArt, SD3, Flux double-stream, FLUX.2, Qwen-Image, Chroma, Z-Image, Wan
+    or HunyuanVideo (1, 1.5) dual-stream block of ``model`` the fused forward (see the module docstring), matched by class name and attributes so that diffusers
     need not be importable here. Returns how many."""
     count = 0
     for module in model.modules():
