@@ -20,10 +20,10 @@ kernels stubbed):
   gelu_mlp        GeluMLP.forward: fc1, gelu_quantize, fc2's GEMM (3 entry points)
   siblings        q, k and v layers on one input, quantized once for the three (shared_input.py):
                   a fresh input each call, as a forward makes
-  modulated_norm  a block's inline modulated LayerNorm (int8dit.torch.blocks): y and its int8 rows in
+  modulated_norm  a block's inline modulated LayerNorm (int8dit.torch.block_steps): y and its int8 rows in
                   one entry point, recorded for the readers
   concat_gelu     Flux's single-stream proj_out input: concat_gelu_quantize, then proj_out's GEMM
-  mlp_half        a DiT block's second half as its fused forward runs it (int8dit.torch.blocks): the
+  mlp_half        a DiT block's second half as its fused forward runs it (int8dit.torch.block_steps): the
                   attention's gated residual update in the MLP norm's kernel, the GeluMLP, the MLP's
                   gated residual update (the same steps through the functions of an older checkout)
   compiled_layer  one layer of a 10-Linear stack under torch.compile(fullgraph=True, backend="aot_eager"):
@@ -111,7 +111,22 @@ def main() -> int:
     y = torch.randn(4, 64, dtype=torch.bfloat16)
     PRODUCED.remember(y, torch.empty(4, 64, dtype=torch.int8), torch.empty(4, dtype=torch.float32))
 
-    from int8dit.torch.blocks import _modulated_norm
+    # NOTE: written against older checkouts too (bench/host/compare.py): the block steps live in
+    # int8dit.torch.block_steps since 2026-12-05, before that in .blocks under underscored names.
+    try:
+        from int8dit.torch import block_steps as steps
+
+        modulated_norm = steps.modulated_norm
+        residual_then_mlp = steps.residual_then_mlp
+        residual_then_modulated_norm = steps.residual_then_modulated_norm
+        gated_add = steps.gated_add
+    except ImportError:
+        from int8dit.torch import blocks as steps
+
+        modulated_norm = steps._modulated_norm
+        residual_then_mlp = getattr(steps, "_residual_then_mlp", None)
+        residual_then_modulated_norm = steps._residual_then_modulated_norm
+        gated_add = getattr(steps, "gated_add", None)
     from int8dit.torch.fused import concat_gelu_quantize_impl
     from int8dit.torch.ops import gemm_unchecked
 
@@ -171,20 +186,18 @@ def main() -> int:
         q, s = concat_gelu_quantize_impl(attn, h, None)
         return gemm_unchecked(q, proj_w, s, proj_b["weight_scale"], proj_b["bias"], torch.bfloat16)
 
-    from int8dit.torch import blocks as blocks_module
-
     mlp_of_block = gelu_mlp()
     update, gate = torch.randn(2, 4, 64, dtype=torch.bfloat16), torch.randn(2, 1, 64, dtype=torch.bfloat16)
 
     def mlp_half():
         # NOTE: written against older checkouts too (bench/host/compare.py): where the blocks have no
         # _residual_then_mlp (before a71d998) or gated_add (before aebd846), the steps they took instead.
-        if hasattr(blocks_module, "_residual_then_mlp"):
-            h2, out = blocks_module._residual_then_mlp(norm, mlp_of_block, x_btk, update, gate, shift, scale)
+        if residual_then_mlp is not None:
+            h2, out = residual_then_mlp(norm, mlp_of_block, x_btk, update, gate, shift, scale)
         else:
-            h2, y2 = blocks_module._residual_then_modulated_norm(norm, x_btk, update, gate, shift, scale)
+            h2, y2 = residual_then_modulated_norm(norm, x_btk, update, gate, shift, scale)
             out = mlp_of_block(y2)
-        return blocks_module.gated_add(h2, gate, out) if hasattr(blocks_module, "gated_add") else gate * out + h2
+        return gated_add(h2, gate, out) if gated_add is not None else gate * out + h2
 
     paths = {
         "linear": lambda: lin(x),
@@ -192,7 +205,7 @@ def main() -> int:
         "produced_hit": lambda: lin(y),
         "gelu_mlp": lambda: eager_mlp(x),
         "siblings": siblings,
-        "modulated_norm": lambda: _modulated_norm(norm, x_btk, shift, scale),
+        "modulated_norm": lambda: modulated_norm(norm, x_btk, shift, scale),
         "concat_gelu": concat_gelu,
         "mlp_half": mlp_half,
         "compiled_layer": lambda: compiled_stack(x),

@@ -1,14 +1,14 @@
 """The passes over memory int8dit's block forwards save around the kernels: the residual update as one
-addcmul (blocks.gated_add), Flux's token concatenation without a copy where the text and image tokens
+addcmul (block_steps.gated_add), Flux's token concatenation without a copy where the text and image tokens
 are the halves of one tensor (flux_single.joined_tokens), and the MLP fed its int8 rows straight from
-its norm's kernel (blocks._residual_then_mlp)."""
+its norm's kernel (block_steps.residual_then_mlp)."""
 import pytest
 
 from helpers import torch_or_skip
 
 torch = torch_or_skip()
 
-from int8dit.torch.blocks import gated_add  # noqa: E402
+from int8dit.torch.block_steps import gated_add  # noqa: E402
 from int8dit.torch.flux_single import joined_tokens  # noqa: E402
 
 
@@ -78,7 +78,7 @@ def test_an_mlp_fed_straight_from_the_norms_kernel_matches_the_mlp_on_the_norms_
     from diffusers.models.attention import FeedForward
 
     from int8dit.torch import Linear
-    from int8dit.torch.blocks import _residual_then_mlp, _residual_then_modulated_norm
+    from int8dit.torch.block_steps import residual_then_mlp, residual_then_modulated_norm
     from int8dit.torch.mlp import GeluMLP
 
     torch.manual_seed(6)
@@ -92,8 +92,8 @@ def test_an_mlp_fed_straight_from_the_norms_kernel_matches_the_mlp_on_the_norms_
     h, u = torch.randn(2, 5, 64, dtype=torch.bfloat16), torch.randn(2, 5, 64, dtype=torch.bfloat16)
     gate = torch.randn(2, 1, 64, dtype=torch.bfloat16)
     shift, scale = torch.randn(2, 64, dtype=torch.bfloat16) * 0.3, torch.randn(2, 64, dtype=torch.bfloat16) * 0.3
-    got_h, got = _residual_then_mlp(norm, mlp, h, u, gate, shift, scale)
-    want_h, y = _residual_then_modulated_norm(norm, h, u, gate, shift, scale)
+    got_h, got = residual_then_mlp(norm, mlp, h, u, gate, shift, scale)
+    want_h, y = residual_then_modulated_norm(norm, h, u, gate, shift, scale)
     assert torch.equal(got_h, want_h)
     if not with_smooth:  # the norm recorded its rows for y (no divisor): fc1 reads them from the table
         assert torch.equal(got, mlp(y))

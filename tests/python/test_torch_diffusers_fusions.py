@@ -58,12 +58,12 @@ def direct_mlps(monkeypatch):
 
 @pytest.fixture
 def fused_norms(monkeypatch):
-    """A list of the row shapes each fused block norm (blocks.py's layernorm_modulate_quantize calls) took."""
-    import int8dit.torch.blocks as blocks
+    """A list of the row shapes each fused block norm (block_steps.py's layernorm_modulate_quantize calls) took."""
+    import int8dit.torch.block_steps as block_steps
 
     calls = []
-    real = blocks.layernorm_modulate_quantize_with_output
-    monkeypatch.setattr(blocks, "layernorm_modulate_quantize_with_output",
+    real = block_steps.layernorm_modulate_quantize_with_output
+    monkeypatch.setattr(block_steps, "layernorm_modulate_quantize_with_output",
                         lambda x, *a, **k: calls.append(tuple(x.shape)) or real(x, *a, **k))
     return calls
 
@@ -254,10 +254,10 @@ def test_a_loaded_flux_checkpoint_gets_the_fused_single_blocks(tmp_path):
 
 @torch.no_grad()
 def test_the_residual_update_before_each_mlp_norm_runs_in_the_norms_kernel(monkeypatch):
-    import int8dit.torch.blocks as blocks
+    import int8dit.torch.block_steps as block_steps
 
     calls = []
-    real = blocks.gated_residual_layernorm_modulate
+    real = block_steps.gated_residual_layernorm_modulate
 
     def counting(x, update, gate, shift, scale, eps, **kwargs):
         calls.append(gate is not None)
@@ -265,7 +265,7 @@ def test_the_residual_update_before_each_mlp_norm_runs_in_the_norms_kernel(monke
         assert kwargs.get("want_y") is False
         return real(x, update, gate, shift, scale, eps, **kwargs)
 
-    monkeypatch.setattr(blocks, "gated_residual_layernorm_modulate", counting)
+    monkeypatch.setattr(block_steps, "gated_residual_layernorm_modulate", counting)
     cases = [
         # gate_msa * attention; the first block's residual stream is the patch embedding's transposed view,
         # which the kernel does not read (the block adds it itself)
@@ -299,7 +299,7 @@ def test_gated_residual_norm_equals_the_sum_then_the_norm():
 
 
 def test_tensors_the_residual_kernel_does_not_take_fall_back_to_the_blocks_own_ops():
-    from int8dit.torch.blocks import _residual_then_modulated_norm
+    from int8dit.torch.block_steps import residual_then_modulated_norm
     from int8dit.torch.fused import gated_residual_fits
 
     torch.manual_seed(4)
@@ -309,7 +309,7 @@ def test_tensors_the_residual_kernel_does_not_take_fall_back_to_the_blocks_own_o
     shift = torch.randn(2, 65, dtype=BF16)[:, 1:]  # rows that start 2 bytes into an allocation
     scale = torch.randn(2, 64, dtype=BF16)
     assert not gated_residual_fits(h, u, gate, shift, scale)
-    got_h, got_y = _residual_then_modulated_norm(norm, h, u, gate, shift, scale)
+    got_h, got_y = residual_then_modulated_norm(norm, h, u, gate, shift, scale)
     want_h = (h.float() + gate.float() * u.float()).to(BF16)  # one addcmul: rounded once
     assert torch.equal(got_h, want_h)
     want_y = torch.nn.functional.layer_norm(want_h.float(), (64,), eps=1e-6) * (1 + scale.float()[:, None]) + \
@@ -356,17 +356,17 @@ def test_a_trainable_modulation_gets_its_whole_gradient_through_the_fused_blocks
 
 @torch.no_grad()
 def test_flux2_blocks_fuse_every_norm_and_match_the_unfused_path(monkeypatch):
-    import int8dit.torch.blocks as blocks
+    import int8dit.torch.block_steps as block_steps
     from test_torch_attention_prep_more import FLUX2, flux2_inputs
 
     residual_norms = []
-    real = blocks.gated_residual_layernorm_modulate
+    real = block_steps.gated_residual_layernorm_modulate
 
     def counting(x, update, gate, shift, scale, eps, **kwargs):
         residual_norms.append(tuple(x.shape))
         return real(x, update, gate, shift, scale, eps, **kwargs)
 
-    monkeypatch.setattr(blocks, "gated_residual_layernorm_modulate", counting)
+    monkeypatch.setattr(block_steps, "gated_residual_layernorm_modulate", counting)
     torch.manual_seed(0)
     ref, fused, plain, report = variants(diffusers.Flux2Transformer2DModel(**FLUX2))
     # the double-stream block and both single-stream blocks (FLUX.2 has no adaLN norm modules)
@@ -484,12 +484,12 @@ def test_chroma_blocks_fuse_their_pruned_norms_and_match_the_unfused_path(direct
 
 @torch.no_grad()
 def test_z_image_blocks_fold_the_modulation_into_one_rmsnorm_kernel_for_one_sample(monkeypatch):
-    import int8dit.torch.blocks as blocks
+    import int8dit.torch.block_steps as block_steps
     from test_torch_attention_prep_more import Z_IMAGE
 
     rms_norms = []
-    real = blocks.rmsnorm_quantize_with_output
-    monkeypatch.setattr(blocks, "rmsnorm_quantize_with_output",
+    real = block_steps.rmsnorm_quantize_with_output
+    monkeypatch.setattr(block_steps, "rmsnorm_quantize_with_output",
                         lambda x, *a, **k: rms_norms.append(tuple(x.shape)) or real(x, *a, **k))
     torch.manual_seed(0)
     ref, fused, plain, report = variants(diffusers.ZImageTransformer2DModel(**dict(Z_IMAGE, dim=192,

@@ -1,13 +1,13 @@
 """int8dit's gated residual update, h + gate * update (fused.gated_residual_add), on CPU tensors (the
 C++ reference): one fp32 FMA rounded once, each batch element's gate row, the layouts it takes and the
-ones it refuses; and which updates the DiT blocks send to it (blocks.gated_add)."""
+ones it refuses; and which updates the DiT blocks send to it (block_steps.gated_add)."""
 import pytest
 
 from helpers import torch_or_skip
 
 torch = torch_or_skip()
 
-from int8dit.torch.blocks import _gated_add_fits, gated_add  # noqa: E402
+from int8dit.torch.block_steps import gated_add, gated_add_fits  # noqa: E402
 from int8dit.torch.fused import gated_residual_add  # noqa: E402
 
 
@@ -56,7 +56,7 @@ def test_refusals_say_what_was_wrong():
 def test_the_blocks_send_only_plain_cuda_updates_to_it():
     h = torch.zeros(2, 3, 8, dtype=torch.bfloat16)
     gate = torch.ones(2, 1, 8, dtype=torch.bfloat16)
-    assert not _gated_add_fits(h, gate, h)  # a CPU tensor: PyTorch's addcmul
+    assert not gated_add_fits(h, gate, h)  # a CPU tensor: PyTorch's addcmul
     # and on the CPU gated_add stays PyTorch's (addcmul computes the same sum here)
     update = torch.randn(2, 3, 8, dtype=torch.bfloat16)
     assert torch.equal(gated_add(h, gate, update), torch.addcmul(h, gate, update))

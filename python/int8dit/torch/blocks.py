@@ -30,8 +30,8 @@ that quantize it once more:
 Those norms are not modules of their own, so int8dit.torch.adanorm cannot replace them;
 ``fuse_block_norms`` gives each such block a forward of its own that computes them with
 ``layernorm_modulate_quantize`` (the bf16 output and its int8 rows in one kernel) and records the rows
-for the layers that read them (produced.py). Everything else is the block's own computation, op for
-op, in the same order.
+for the layers that read them (produced.py), built from the steps of block_steps.py. Everything else is
+the block's own computation, op for op, in the same order.
 
 The forward is replaced on the instance, so the module, its class, its children and its state dict
 stay as they are. The replacements handle the configurations the models use (no positional
@@ -47,20 +47,11 @@ from typing import Optional
 import torch
 from torch import Tensor, nn
 
-from .fused import (gated_residual_add, gated_residual_fits, gated_residual_layernorm_modulate,
-                    layernorm_modulate_quantize_impl, layernorm_modulate_quantize_with_output,
-                    rmsnorm_quantize_with_output)
-from .mlp import GeluMLP
-from .ops import any_needs_grad, plain_eager_call
-from .produced import PRODUCED
+from .block_steps import (fusable_input, gated_add, modulated_norm, per_batch_modulation, plain_layer_norm,
+                          residual_mlp_update, scaled_rms_norm, weighted_rms_norm)
+
 
 _NORM_TYPES = ("ada_norm_zero", "ada_norm_single")
-_FUSED_DTYPES = (torch.bfloat16, torch.float16)
-
-
-def _plain_layer_norm(norm: Optional[nn.Module]) -> bool:
-    return (isinstance(norm, nn.LayerNorm) and norm.weight is None and norm.bias is None and
-            len(norm.normalized_shape) == 1)
 
 
 def _basic_block_fits(block: nn.Module) -> bool:
@@ -69,105 +60,19 @@ def _basic_block_fits(block: nn.Module) -> bool:
     if getattr(block, "pos_embed", True) is not None or getattr(block, "only_cross_attention", True):
         return False
     if block.norm_type == "ada_norm_zero":
-        return _plain_layer_norm(getattr(block, "norm3", None))
-    return _plain_layer_norm(getattr(block, "norm1", None)) and _plain_layer_norm(getattr(block, "norm2", None))
+        return plain_layer_norm(getattr(block, "norm3", None))
+    return plain_layer_norm(getattr(block, "norm1", None)) and plain_layer_norm(getattr(block, "norm2", None))
 
 
 def _joint_block_fits(block: nn.Module) -> bool:
-    return _plain_layer_norm(getattr(block, "norm2", None)) and (
-        getattr(block, "context_pre_only", False) or _plain_layer_norm(getattr(block, "norm2_context", None)))
-
-
-def _modulated_norm(norm: nn.LayerNorm, x: Tensor, shift: Tensor, scale: Tensor) -> Tensor:
-    """layer_norm(x) * (1 + scale) + shift, rounded once, with its int8 rows recorded for its readers.
-    shift and scale: one row per batch element ([B, K] or [B, 1, K]). Where autograd must see it (a
-    trainable adaLN linear or adapter), the block's own three ops."""
-    if any_needs_grad(x, shift, scale):
-        rows = (x.shape[0], 1, x.shape[-1])
-        return norm(x) * (1 + scale.reshape(rows)) + shift.reshape(rows)
-    q, q_scale, y = layernorm_modulate_quantize_with_output(x, shift, scale, norm.eps, None)
-    PRODUCED.remember(y, q, q_scale)
-    return y
-
-
-def _residual_then_modulated_norm(norm: nn.LayerNorm, h: Tensor, update: Tensor, gate: Optional[Tensor],
-                                  shift: Tensor, scale: Tensor) -> tuple[Tensor, Tensor]:
-    """(h + gate * update, the modulated norm of that), gate None meaning 1: the residual update a block
-    makes right before its MLP's norm, fused into the norm's kernel (one pass instead of PyTorch's
-    product, sum and the norm's read of the sum) where the tensors' layout allows, else as the block
-    computes it. The sum is rounded once where PyTorch rounds the product first."""
-    if gated_residual_fits(h, update, gate, shift, scale) and not any_needs_grad(h, update, gate, shift, scale):
-        h, y, q, q_scale = gated_residual_layernorm_modulate(h, update, gate, shift, scale, norm.eps)
-        PRODUCED.remember(y, q, q_scale)
-        return h, y
-    h = gated_add(h, gate, update)
-    return h, _modulated_norm(norm, h, shift, scale)
-
-
-def _residual_then_mlp(norm: nn.LayerNorm, ff: nn.Module, h: Tensor, update: Tensor, gate: Optional[Tensor],
-                       shift: Tensor, scale: Tensor) -> tuple[Tensor, Tensor]:
-    """(h + gate * update, ff(modulated norm of that)): as _residual_then_modulated_norm, then the MLP.
-    Where the MLP is int8dit's GeluMLP on an int8dit fc1, the norm's kernel writes only fc1's int8 rows,
-    not the bf16 values no one would read (an [M, K] tensor: 19 MB a DiT-XL/2 block), and fc1 runs its
-    GEMM on them."""
-    fc1 = ff.int8_fc1() if isinstance(ff, GeluMLP) else None
-    if fc1 is None or any_needs_grad(h, update, gate, shift, scale):
-        h, y = _residual_then_modulated_norm(norm, h, update, gate, shift, scale)
-        return h, ff(y)
-    smooth = fc1._buffers["smooth"]
-    if gated_residual_fits(h, update, gate, shift, scale, smooth):
-        h, _, q, q_scale = gated_residual_layernorm_modulate(h, update, gate, shift, scale, norm.eps, want_y=False,
-                                                             smooth=smooth)
-    else:  # (DiT's first block: the patch embedding's transposed view) the sum apart, then the norm
-        h = gated_add(h, gate, update)
-        q, q_scale = layernorm_modulate_quantize_impl(h, shift, scale, norm.eps, smooth)
-    return h, ff.forward_on_rows(q, q_scale, h.dtype)
-
-
-def _residual_mlp_update(norm: nn.LayerNorm, ff: nn.Module, h: Tensor, update: Tensor, gate: Optional[Tensor],
-                         shift: Tensor, scale: Tensor, gate_mlp: Optional[Tensor]) -> Tensor:
-    """The second half of a block's stream: h + gate * update (the attention's), its modulated norm through
-    the MLP (_residual_then_mlp), and that sum + gate_mlp * the MLP's output (gated_add; gates None meaning 1)."""
-    h, ff_output = _residual_then_mlp(norm, ff, h, update, gate, shift, scale)
-    return gated_add(h, gate_mlp, ff_output)
-
-
-def gated_add(h: Tensor, gate: Optional[Tensor], update: Tensor) -> Tensor:
-    """h + gate * update (gate None meaning 1) as one kernel: int8dit's gated_add where the tensors fit it
-    (one FMA rounded once, 16-byte vectors), else torch.addcmul, which reads h, gate and the update and
-    writes the sum rounded once but, with the gate broadcast over the tokens, does not vectorize
-    (32.7 us a DiT-XL/2 block on the H200 for 57 MB). Either way the product and the sum are not two
-    ops that write the product and read it back (an [M, N] tensor each way: 38 MB a DiT-XL/2 update).
-    The sum takes the layout of the update, as the two ops give it."""
-    if gate is None:
-        return update + h
-    if _gated_add_fits(h, gate, update):
-        return gated_residual_add(h, gate, update)
-    if h.is_contiguous():
-        return torch.addcmul(h, gate, update)
-    # NOTE: addcmul's output would take h's layout: DiT's first block reads the patch embedding's
-    # transposed view, and every later block would then get a residual stream the fused norms refuse.
-    return gate * update + h
-
-
-def _gated_add_fits(h: Tensor, gate: Tensor, update: Tensor) -> bool:
-    """Whether int8dit's gated_add takes this update (fused.gated_residual_add): plain eager CUDA tensors
-    of one half dtype, h and the update contiguous [B, T, K], the gate one row per batch element."""
-    return (h.is_cuda and h.dim() == 3 and h.dtype in _FUSED_DTYPES and update.dtype == h.dtype and
-            gate.dtype == h.dtype and update.shape == h.shape and gate.device == h.device and
-            gate.numel() == h.shape[0] * h.shape[2] and gate.shape[-1] == h.shape[2] and h.is_contiguous() and
-            update.is_contiguous() and plain_eager_call(h) and not any_needs_grad(h, gate, update))
-
-
-def _fusable_input(x: Tensor) -> bool:
-    return (x.dim() == 3 and x.dtype in _FUSED_DTYPES and x.shape[-1] % 8 == 0 and plain_eager_call(x) and
-            not x.is_inference() and not torch.is_inference_mode_enabled())
+    return plain_layer_norm(getattr(block, "norm2", None)) and (
+        getattr(block, "context_pre_only", False) or plain_layer_norm(getattr(block, "norm2_context", None)))
 
 
 def _basic_forward(self, hidden_states: Tensor, attention_mask=None, encoder_hidden_states=None,
                    encoder_attention_mask=None, timestep=None, cross_attention_kwargs=None, class_labels=None,
                    added_cond_kwargs=None) -> Tensor:
-    if (not _fusable_input(hidden_states) or self._chunk_size is not None or
+    if (not fusable_input(hidden_states) or self._chunk_size is not None or
             (cross_attention_kwargs and "gligen" in cross_attention_kwargs)):
         return type(self).forward(self, hidden_states, attention_mask, encoder_hidden_states, encoder_attention_mask,
                                   timestep, cross_attention_kwargs, class_labels, added_cond_kwargs)
@@ -181,7 +86,7 @@ def _basic_forward(self, hidden_states: Tensor, attention_mask=None, encoder_hid
         batch = hidden_states.shape[0]
         shift_msa, scale_msa, gate_msa, shift_mlp, scale_mlp, gate_mlp = (
             self.scale_shift_table[None] + timestep.reshape(batch, 6, -1)).chunk(6, dim=1)
-        y = _modulated_norm(self.norm1, hidden_states, shift_msa, scale_msa)
+        y = modulated_norm(self.norm1, hidden_states, shift_msa, scale_msa)
 
     # The residual update right before the MLP's norm is fused into it: self-attention's (gated) where
     # there is no cross-attention (DiT), else the cross-attention's (ungated).
@@ -191,13 +96,13 @@ def _basic_forward(self, hidden_states: Tensor, attention_mask=None, encoder_hid
         h = self.norm2(hidden_states) if zero else hidden_states
         update, gate = self.attn2(h, encoder_hidden_states=encoder_hidden_states,
                                   attention_mask=encoder_attention_mask, **kwargs), None
-    return _residual_mlp_update(self.norm3 if zero else self.norm2, self.ff, hidden_states, update, gate, shift_mlp,
+    return residual_mlp_update(self.norm3 if zero else self.norm2, self.ff, hidden_states, update, gate, shift_mlp,
                                 scale_mlp, gate_mlp)
 
 
 def _sd3_forward(self, hidden_states: Tensor, encoder_hidden_states: Tensor, temb: Tensor,
                  joint_attention_kwargs=None):
-    if (not _fusable_input(hidden_states) or not _fusable_input(encoder_hidden_states) or
+    if (not fusable_input(hidden_states) or not fusable_input(encoder_hidden_states) or
             self._chunk_size is not None or self.use_dual_attention):
         return type(self).forward(self, hidden_states, encoder_hidden_states, temb, joint_attention_kwargs)
     kwargs = joint_attention_kwargs or {}
@@ -209,11 +114,11 @@ def _sd3_forward(self, hidden_states: Tensor, encoder_hidden_states: Tensor, tem
                                                                                            emb=temb)
     attn_output, context_attn_output = self.attn(hidden_states=norm_hidden, encoder_hidden_states=norm_context,
                                                  **kwargs)
-    hidden_states = _residual_mlp_update(self.norm2, self.ff, hidden_states, attn_output, gate_msa.unsqueeze(1),
+    hidden_states = residual_mlp_update(self.norm2, self.ff, hidden_states, attn_output, gate_msa.unsqueeze(1),
                                          shift_mlp, scale_mlp, gate_mlp.unsqueeze(1))
     if self.context_pre_only:
         return None, hidden_states
-    encoder_hidden_states = _residual_mlp_update(self.norm2_context, self.ff_context, encoder_hidden_states,
+    encoder_hidden_states = residual_mlp_update(self.norm2_context, self.ff_context, encoder_hidden_states,
                                                  context_attn_output, c_gate_msa.unsqueeze(1), c_shift_mlp, c_scale_mlp,
                                                  c_gate_mlp.unsqueeze(1))
     return encoder_hidden_states, hidden_states
@@ -225,12 +130,12 @@ def _flux_streams_after_attention(block: nn.Module, hidden_states: Tensor, encod
     MLP norm and gated MLP update, from its (gate_msa, shift_mlp, scale_mlp, gate_mlp) rows [B, K], and
     an IP-adapter's attention output (outputs[2]) added to the image stream where there is one."""
     gate_msa, shift_mlp, scale_mlp, gate_mlp = image
-    hidden_states = _residual_mlp_update(block.norm2, block.ff, hidden_states, outputs[0], gate_msa.unsqueeze(1),
+    hidden_states = residual_mlp_update(block.norm2, block.ff, hidden_states, outputs[0], gate_msa.unsqueeze(1),
                                          shift_mlp, scale_mlp, gate_mlp.unsqueeze(1))
     if len(outputs) == 3:
         hidden_states = hidden_states + outputs[2]
     gate_msa, shift_mlp, scale_mlp, gate_mlp = text
-    encoder_hidden_states = _residual_mlp_update(block.norm2_context, block.ff_context, encoder_hidden_states,
+    encoder_hidden_states = residual_mlp_update(block.norm2_context, block.ff_context, encoder_hidden_states,
                                                  outputs[1], gate_msa.unsqueeze(1), shift_mlp, scale_mlp,
                                                  gate_mlp.unsqueeze(1))
     if encoder_hidden_states.dtype == torch.float16:
@@ -240,7 +145,7 @@ def _flux_streams_after_attention(block: nn.Module, hidden_states: Tensor, encod
 
 def _flux_forward(self, hidden_states: Tensor, encoder_hidden_states: Tensor, temb: Tensor, image_rotary_emb=None,
                   joint_attention_kwargs=None):
-    if not _fusable_input(hidden_states) or not _fusable_input(encoder_hidden_states):
+    if not fusable_input(hidden_states) or not fusable_input(encoder_hidden_states):
         return type(self).forward(self, hidden_states, encoder_hidden_states, temb, image_rotary_emb,
                                   joint_attention_kwargs)
     norm_hidden, gate_msa, shift_mlp, scale_mlp, gate_mlp = self.norm1(hidden_states, emb=temb)
@@ -253,12 +158,12 @@ def _flux_forward(self, hidden_states: Tensor, encoder_hidden_states: Tensor, te
 
 
 def _flux2_block_fits(block: nn.Module) -> bool:
-    return all(_plain_layer_norm(getattr(block, name, None)) for name in ("norm1", "norm1_context", "norm2",
+    return all(plain_layer_norm(getattr(block, name, None)) for name in ("norm1", "norm1_context", "norm2",
                                                                            "norm2_context"))
 
 
 def _flux2_single_block_fits(block: nn.Module) -> bool:
-    return _plain_layer_norm(getattr(block, "norm", None))
+    return plain_layer_norm(getattr(block, "norm", None))
 
 
 def _flux2_modulation(mod: Tensor, sets: int) -> tuple[tuple[Tensor, Tensor, Tensor], ...]:
@@ -270,30 +175,22 @@ def _flux2_modulation(mod: Tensor, sets: int) -> tuple[tuple[Tensor, Tensor, Ten
     return tuple(params[3 * i:3 * (i + 1)] for i in range(sets))
 
 
-def _per_batch_modulation(mod: Tensor, x: Tensor) -> bool:
-    """Whether a modulation table holds one row per batch element of x ([B, n] or [B, 1, n]), as the
-    fused norms take it. FLUX.2's reference-image editing (KV-cache extract mode) blends one row per
-    token, and Qwen-Image's edit mode (zero_cond_t) holds two per sample: the blocks' own forward
-    computes those calls."""
-    return mod.shape[0] == x.shape[0] and (mod.dim() == 2 or (mod.dim() == 3 and mod.shape[1] == 1))
-
-
 def _flux2_forward(self, hidden_states: Tensor, encoder_hidden_states: Tensor, temb_mod_img: Tensor,
                    temb_mod_txt: Tensor, image_rotary_emb=None, joint_attention_kwargs=None):
-    if (not _fusable_input(hidden_states) or not _fusable_input(encoder_hidden_states) or
-            not _per_batch_modulation(temb_mod_img, hidden_states) or
-            not _per_batch_modulation(temb_mod_txt, encoder_hidden_states)):
+    if (not fusable_input(hidden_states) or not fusable_input(encoder_hidden_states) or
+            not per_batch_modulation(temb_mod_img, hidden_states) or
+            not per_batch_modulation(temb_mod_txt, encoder_hidden_states)):
         return type(self).forward(self, hidden_states, encoder_hidden_states, temb_mod_img, temb_mod_txt,
                                   image_rotary_emb, joint_attention_kwargs)
     (shift_msa, scale_msa, gate_msa), (shift_mlp, scale_mlp, gate_mlp) = _flux2_modulation(temb_mod_img, 2)
     (c_shift_msa, c_scale_msa, c_gate_msa), (c_shift_mlp, c_scale_mlp, c_gate_mlp) = _flux2_modulation(temb_mod_txt, 2)
-    norm_hidden = _modulated_norm(self.norm1, hidden_states, shift_msa, scale_msa)
-    norm_context = _modulated_norm(self.norm1_context, encoder_hidden_states, c_shift_msa, c_scale_msa)
+    norm_hidden = modulated_norm(self.norm1, hidden_states, shift_msa, scale_msa)
+    norm_context = modulated_norm(self.norm1_context, encoder_hidden_states, c_shift_msa, c_scale_msa)
     attn_output, context_attn_output = self.attn(hidden_states=norm_hidden, encoder_hidden_states=norm_context,
                                                  image_rotary_emb=image_rotary_emb, **(joint_attention_kwargs or {}))
-    hidden_states = _residual_mlp_update(self.norm2, self.ff, hidden_states, attn_output, gate_msa, shift_mlp,
+    hidden_states = residual_mlp_update(self.norm2, self.ff, hidden_states, attn_output, gate_msa, shift_mlp,
                                          scale_mlp, gate_mlp)
-    encoder_hidden_states = _residual_mlp_update(self.norm2_context, self.ff_context, encoder_hidden_states,
+    encoder_hidden_states = residual_mlp_update(self.norm2_context, self.ff_context, encoder_hidden_states,
                                                  context_attn_output, c_gate_msa, c_shift_mlp, c_scale_mlp, c_gate_mlp)
     if encoder_hidden_states.dtype == torch.float16:
         encoder_hidden_states = encoder_hidden_states.clip(-65504, 65504)
@@ -303,15 +200,15 @@ def _flux2_forward(self, hidden_states: Tensor, encoder_hidden_states: Tensor, t
 def _flux2_single_forward(self, hidden_states: Tensor, encoder_hidden_states: Optional[Tensor], temb_mod: Tensor,
                           image_rotary_emb=None, joint_attention_kwargs=None, split_hidden_states: bool = False,
                           text_seq_len: Optional[int] = None):
-    if (not _fusable_input(hidden_states) or not _per_batch_modulation(temb_mod, hidden_states) or
-            (encoder_hidden_states is not None and not _fusable_input(encoder_hidden_states))):
+    if (not fusable_input(hidden_states) or not per_batch_modulation(temb_mod, hidden_states) or
+            (encoder_hidden_states is not None and not fusable_input(encoder_hidden_states))):
         return type(self).forward(self, hidden_states, encoder_hidden_states, temb_mod, image_rotary_emb,
                                   joint_attention_kwargs, split_hidden_states, text_seq_len)
     if encoder_hidden_states is not None:
         text_seq_len = encoder_hidden_states.shape[1]
         hidden_states = torch.cat([encoder_hidden_states, hidden_states], dim=1)
     (shift, scale, gate), = _flux2_modulation(temb_mod, 1)
-    norm_hidden = _modulated_norm(self.norm, hidden_states, shift, scale)
+    norm_hidden = modulated_norm(self.norm, hidden_states, shift, scale)
     attn_output = self.attn(hidden_states=norm_hidden, image_rotary_emb=image_rotary_emb,
                             **(joint_attention_kwargs or {}))
     hidden_states = gated_add(hidden_states, gate, attn_output)
@@ -323,7 +220,7 @@ def _flux2_single_forward(self, hidden_states: Tensor, encoder_hidden_states: Op
 
 
 def _qwen_block_fits(block: nn.Module) -> bool:
-    return all(_plain_layer_norm(getattr(block, name, None)) for name in ("img_norm1", "img_norm2", "txt_norm1",
+    return all(plain_layer_norm(getattr(block, name, None)) for name in ("img_norm1", "img_norm2", "txt_norm1",
                                                                            "txt_norm2"))
 
 
@@ -333,24 +230,24 @@ def _qwen_forward(self, hidden_states: Tensor, encoder_hidden_states: Tensor, en
         return type(self).forward(self, hidden_states, encoder_hidden_states, encoder_hidden_states_mask, temb,
                                   image_rotary_emb, joint_attention_kwargs, modulate_index)
 
-    if modulate_index is not None or not _fusable_input(hidden_states) or not _fusable_input(encoder_hidden_states):
+    if modulate_index is not None or not fusable_input(hidden_states) or not fusable_input(encoder_hidden_states):
         return own_forward()
     img_mod_params = self.img_mod(temb)  # [B, 6K]: shift, scale, gate of norm1, then of norm2
     txt_mod_params = self.txt_mod(torch.chunk(temb, 2, dim=0)[0] if self.zero_cond_t else temb)
-    if not (_per_batch_modulation(img_mod_params, hidden_states) and
-            _per_batch_modulation(txt_mod_params, encoder_hidden_states)):
+    if not (per_batch_modulation(img_mod_params, hidden_states) and
+            per_batch_modulation(txt_mod_params, encoder_hidden_states)):
         return own_forward()
     (shift1, scale1, gate1), (shift2, scale2, gate2) = (m.chunk(3, dim=-1) for m in img_mod_params.chunk(2, dim=-1))
     (c_shift1, c_scale1, c_gate1), (c_shift2, c_scale2, c_gate2) = (m.chunk(3, dim=-1)
                                                                     for m in txt_mod_params.chunk(2, dim=-1))
-    img_modulated = _modulated_norm(self.img_norm1, hidden_states, shift1, scale1)
-    txt_modulated = _modulated_norm(self.txt_norm1, encoder_hidden_states, c_shift1, c_scale1)
+    img_modulated = modulated_norm(self.img_norm1, hidden_states, shift1, scale1)
+    txt_modulated = modulated_norm(self.txt_norm1, encoder_hidden_states, c_shift1, c_scale1)
     img_attn_output, txt_attn_output = self.attn(hidden_states=img_modulated, encoder_hidden_states=txt_modulated,
                                                  encoder_hidden_states_mask=encoder_hidden_states_mask,
                                                  image_rotary_emb=image_rotary_emb, **(joint_attention_kwargs or {}))
-    hidden_states = _residual_mlp_update(self.img_norm2, self.img_mlp, hidden_states, img_attn_output,
+    hidden_states = residual_mlp_update(self.img_norm2, self.img_mlp, hidden_states, img_attn_output,
                                          gate1.unsqueeze(1), shift2, scale2, gate2.unsqueeze(1))
-    encoder_hidden_states = _residual_mlp_update(self.txt_norm2, self.txt_mlp, encoder_hidden_states, txt_attn_output,
+    encoder_hidden_states = residual_mlp_update(self.txt_norm2, self.txt_mlp, encoder_hidden_states, txt_attn_output,
                                                  c_gate1.unsqueeze(1), c_shift2, c_scale2, c_gate2.unsqueeze(1))
     if encoder_hidden_states.dtype == torch.float16:
         encoder_hidden_states = encoder_hidden_states.clip(-65504, 65504)
@@ -362,7 +259,7 @@ def _qwen_forward(self, hidden_states: Tensor, encoder_hidden_states: Tensor, en
 def _chroma_pruned_norm(norm: Optional[nn.Module]) -> bool:
     """Chroma's pruned adaLN norm (ChromaAdaLayerNormZero(Single)Pruned) over a plain LayerNorm, fed its
     modulation rows (no embedding of its own)."""
-    return norm is not None and getattr(norm, "emb", None) is None and _plain_layer_norm(getattr(norm, "norm", None))
+    return norm is not None and getattr(norm, "emb", None) is None and plain_layer_norm(getattr(norm, "norm", None))
 
 
 def _chroma_block_fits(block: nn.Module) -> bool:
@@ -386,13 +283,13 @@ def _chroma_forward(self, hidden_states: Tensor, encoder_hidden_states: Tensor, 
                     attention_mask=None, joint_attention_kwargs=None):
     rows = _chroma_rows(temb[:, :6], 6, hidden_states) if temb.dim() == 3 else None
     c_rows = _chroma_rows(temb[:, 6:], 6, encoder_hidden_states) if temb.dim() == 3 else None
-    if rows is None or c_rows is None or not _fusable_input(hidden_states) or not _fusable_input(encoder_hidden_states):
+    if rows is None or c_rows is None or not fusable_input(hidden_states) or not fusable_input(encoder_hidden_states):
         return type(self).forward(self, hidden_states, encoder_hidden_states, temb, image_rotary_emb, attention_mask,
                                   joint_attention_kwargs)
     shift_msa, scale_msa, gate_msa, shift_mlp, scale_mlp, gate_mlp = rows
     c_shift_msa, c_scale_msa, c_gate_msa, c_shift_mlp, c_scale_mlp, c_gate_mlp = c_rows
-    norm_hidden = _modulated_norm(self.norm1.norm, hidden_states, shift_msa, scale_msa)
-    norm_context = _modulated_norm(self.norm1_context.norm, encoder_hidden_states, c_shift_msa, c_scale_msa)
+    norm_hidden = modulated_norm(self.norm1.norm, hidden_states, shift_msa, scale_msa)
+    norm_context = modulated_norm(self.norm1_context.norm, encoder_hidden_states, c_shift_msa, c_scale_msa)
     if attention_mask is not None:
         attention_mask = attention_mask[:, None, None, :] * attention_mask[:, None, :, None]
     outputs = self.attn(hidden_states=norm_hidden, encoder_hidden_states=norm_context,
@@ -406,10 +303,10 @@ def _chroma_forward(self, hidden_states: Tensor, encoder_hidden_states: Tensor, 
 def _chroma_single_forward(self, hidden_states: Tensor, temb: Tensor, image_rotary_emb=None, attention_mask=None,
                            joint_attention_kwargs=None):
     rows = _chroma_rows(temb, 3, hidden_states)
-    if rows is None or not _fusable_input(hidden_states):
+    if rows is None or not fusable_input(hidden_states):
         return type(self).forward(self, hidden_states, temb, image_rotary_emb, attention_mask, joint_attention_kwargs)
     shift, scale, gate = rows
-    norm_hidden = _modulated_norm(self.norm.norm, hidden_states, shift, scale)
+    norm_hidden = modulated_norm(self.norm.norm, hidden_states, shift, scale)
     mlp_hidden_states = self.act_mlp(self.proj_mlp(norm_hidden))
     if attention_mask is not None:
         attention_mask = attention_mask[:, None, None, :] * attention_mask[:, None, :, None]
@@ -422,33 +319,11 @@ def _chroma_single_forward(self, hidden_states: Tensor, temb: Tensor, image_rota
     return hidden_states
 
 
-def _weighted_rms_norm(norm: Optional[nn.Module], dim: int) -> bool:
-    """diffusers' RMSNorm with its weight over the last dimension (Z-Image's norms)."""
-    weight = getattr(norm, "weight", None)
-    return (norm is not None and type(norm).__name__ == "RMSNorm" and isinstance(weight, Tensor) and
-            tuple(weight.shape) == (dim,) and getattr(norm, "bias", None) is None and
-            isinstance(getattr(norm, "eps", None), float))
-
-
 def _z_image_block_fits(block: nn.Module) -> bool:
     dim = getattr(block, "dim", None)
     return (getattr(block, "modulation", False) and isinstance(dim, int) and
-            _weighted_rms_norm(getattr(block, "attention_norm1", None), dim) and
-            _weighted_rms_norm(getattr(block, "ffn_norm1", None), dim))
-
-
-def _scaled_rms_norm(norm: nn.Module, x: Tensor, scale: Tensor) -> Tensor:
-    """norm(x) * scale for one sample (x [1, T, K], scale [1, 1, K]) with its int8 rows recorded for its
-    readers: RMSNorm's weight times the scale in fp32 is the weight of one rmsnorm_quantize kernel, which
-    rounds once where diffusers rounds the normalized rows, their product with the weight and the scaled
-    value (and the product's weight is rounded to x's dtype once a call). Where autograd must see it, the
-    block's own ops."""
-    if any_needs_grad(x, scale, norm.weight):
-        return norm(x) * scale
-    weight = norm.weight.float() * scale.reshape(-1).float()
-    q, q_scale, y = rmsnorm_quantize_with_output(x, weight, norm.eps)
-    PRODUCED.remember(y, q, q_scale)
-    return y
+            weighted_rms_norm(getattr(block, "attention_norm1", None), dim) and
+            weighted_rms_norm(getattr(block, "ffn_norm1", None), dim))
 
 
 def _z_image_forward(self, x: Tensor, attn_mask: Tensor, freqs_cis: Tensor, adaln_input: Optional[Tensor] = None,
@@ -457,54 +332,54 @@ def _z_image_forward(self, x: Tensor, attn_mask: Tensor, freqs_cis: Tensor, adal
     # One sample, one modulation row: the scale folds into the norm's weight (several samples' would need
     # a weight each; a noise mask picks a row per token). The class's forward computes the others.
     if (noise_mask is not None or adaln_input is None or x.shape[0] != 1 or adaln_input.shape[0] != 1 or
-            not _fusable_input(x)):
+            not fusable_input(x)):
         return type(self).forward(self, x, attn_mask, freqs_cis, adaln_input, noise_mask, adaln_noisy, adaln_clean)
     scale_msa, gate_msa, scale_mlp, gate_mlp = self.adaLN_modulation(adaln_input).unsqueeze(1).chunk(4, dim=2)
     gate_msa, gate_mlp = gate_msa.tanh(), gate_mlp.tanh()
     scale_msa, scale_mlp = 1.0 + scale_msa, 1.0 + scale_mlp
-    attn_out = self.attention(_scaled_rms_norm(self.attention_norm1, x, scale_msa), attention_mask=attn_mask,
+    attn_out = self.attention(scaled_rms_norm(self.attention_norm1, x, scale_msa), attention_mask=attn_mask,
                               freqs_cis=freqs_cis)
     x = x + gate_msa * self.attention_norm2(attn_out)
-    return x + gate_mlp * self.ffn_norm2(self.feed_forward(_scaled_rms_norm(self.ffn_norm1, x, scale_mlp)))
+    return x + gate_mlp * self.ffn_norm2(self.feed_forward(scaled_rms_norm(self.ffn_norm1, x, scale_mlp)))
 
 
 def _hunyuan_video_forward(self, hidden_states: Tensor, encoder_hidden_states: Tensor, temb: Tensor,
                            attention_mask: Optional[Tensor] = None, freqs_cis=None, *args, **kwargs):
-    if not _fusable_input(hidden_states) or not _fusable_input(encoder_hidden_states):
+    if not fusable_input(hidden_states) or not fusable_input(encoder_hidden_states):
         return type(self).forward(self, hidden_states, encoder_hidden_states, temb, attention_mask, freqs_cis, *args,
                                   **kwargs)
     norm_hidden, gate_msa, shift_mlp, scale_mlp, gate_mlp = self.norm1(hidden_states, emb=temb)
     norm_context, c_gate_msa, c_shift_mlp, c_scale_mlp, c_gate_mlp = self.norm1_context(encoder_hidden_states, emb=temb)
     attn_output, context_attn_output = self.attn(hidden_states=norm_hidden, encoder_hidden_states=norm_context,
                                                  attention_mask=attention_mask, image_rotary_emb=freqs_cis)
-    hidden_states = _residual_mlp_update(self.norm2, self.ff, hidden_states, attn_output, gate_msa.unsqueeze(1),
+    hidden_states = residual_mlp_update(self.norm2, self.ff, hidden_states, attn_output, gate_msa.unsqueeze(1),
                                          shift_mlp, scale_mlp, gate_mlp.unsqueeze(1))
-    encoder_hidden_states = _residual_mlp_update(self.norm2_context, self.ff_context, encoder_hidden_states,
+    encoder_hidden_states = residual_mlp_update(self.norm2_context, self.ff_context, encoder_hidden_states,
                                                  context_attn_output, c_gate_msa.unsqueeze(1), c_shift_mlp, c_scale_mlp,
                                                  c_gate_mlp.unsqueeze(1))
     return hidden_states, encoder_hidden_states  # (this order: HunyuanVideo's blocks return the image stream first)
 
 
 def _wan_block_fits(block: nn.Module) -> bool:
-    return (_plain_layer_norm(getattr(block, "norm1", None)) and _plain_layer_norm(getattr(block, "norm3", None)) and
+    return (plain_layer_norm(getattr(block, "norm1", None)) and plain_layer_norm(getattr(block, "norm3", None)) and
             isinstance(getattr(block, "scale_shift_table", None), Tensor))
 
 
 def _wan_forward(self, hidden_states: Tensor, encoder_hidden_states: Tensor, temb: Tensor, rotary_emb) -> Tensor:
     # One modulation row set per sample ([B, 6, K]); Wan 2.2 TI2V's per-token rows ([B, T, 6, K]) take the
     # class's forward.
-    if temb.dim() != 3 or not _fusable_input(hidden_states):
+    if temb.dim() != 3 or not fusable_input(hidden_states):
         return type(self).forward(self, hidden_states, encoder_hidden_states, temb, rotary_emb)
     # NOTE: diffusers keeps the modulation in fp32 and the stream's updates in fp32 until a final rounding;
     # the kernels read the rows in the stream's dtype and round each result once (within an ulp of it).
     rows = (self.scale_shift_table + temb.float()).to(hidden_states.dtype).chunk(6, dim=1)
     shift_msa, scale_msa, gate_msa, c_shift_msa, c_scale_msa, c_gate_msa = rows
-    attn_output = self.attn1(_modulated_norm(self.norm1, hidden_states, shift_msa, scale_msa), None, None, rotary_emb)
+    attn_output = self.attn1(modulated_norm(self.norm1, hidden_states, shift_msa, scale_msa), None, None, rotary_emb)
     hidden_states = gated_add(hidden_states, gate_msa, attn_output)
     attn_output = self.attn2(self.norm2(hidden_states.float()).type_as(hidden_states), encoder_hidden_states, None,
                              None)
     # the cross-attention's (ungated) update, in the MLP norm's kernel
-    return _residual_mlp_update(self.norm3, self.ffn, hidden_states, attn_output, None, c_shift_msa, c_scale_msa,
+    return residual_mlp_update(self.norm3, self.ffn, hidden_states, attn_output, None, c_shift_msa, c_scale_msa,
                                 c_gate_msa)
 
 

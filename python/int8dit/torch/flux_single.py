@@ -15,7 +15,7 @@ need no gradient, eager (straight to the implementation) or traced (torch.compil
 registered op); any other call runs the class's forward.
 
 Two more passes go where the block's tensors allow (eager calls): the residual update is one
-``torch.addcmul`` (blocks.gated_add), and the concatenation of the text and image tokens at the
+``torch.addcmul`` (block_steps.gated_add), and the concatenation of the text and image tokens at the
 block's start is no copy where they are the two halves of the previous single block's output, as
 they are from the second block on (``joined_tokens``): 4608 x 3072 read and written again, 57 MB a
 block at 1024 px.
@@ -30,7 +30,7 @@ import types
 import torch
 from torch import Tensor, nn
 
-from .blocks import gated_add
+from .block_steps import gated_add
 from .fused import concat_gelu_quantize_impl
 from .linear import Linear
 from .ops import any_needs_grad, plain_eager_call

@@ -1,0 +1,142 @@
+"""The steps int8dit.torch.blocks builds its fused block forwards from: a modulated norm that quantizes
+its own output and records the rows for its readers (produced.py), the residual update before an MLP's
+norm in that norm's kernel, the MLP on the norm's rows, and the gated residual update as one kernel; and
+the tests of which inputs the fused kernels take (the rest runs the blocks' own ops)."""
+from __future__ import annotations
+
+from typing import Optional
+
+import torch
+from torch import Tensor, nn
+
+from .fused import (gated_residual_add, gated_residual_fits, gated_residual_layernorm_modulate,
+                    layernorm_modulate_quantize_impl, layernorm_modulate_quantize_with_output,
+                    rmsnorm_quantize_with_output)
+from .mlp import GeluMLP
+from .ops import any_needs_grad, plain_eager_call
+from .produced import PRODUCED
+
+
+# The activation dtypes the fused kernels take.
+FUSED_DTYPES = (torch.bfloat16, torch.float16)
+
+
+def plain_layer_norm(norm: Optional[nn.Module]) -> bool:
+    return (isinstance(norm, nn.LayerNorm) and norm.weight is None and norm.bias is None and
+            len(norm.normalized_shape) == 1)
+
+
+def modulated_norm(norm: nn.LayerNorm, x: Tensor, shift: Tensor, scale: Tensor) -> Tensor:
+    """layer_norm(x) * (1 + scale) + shift, rounded once, with its int8 rows recorded for its readers.
+    shift and scale: one row per batch element ([B, K] or [B, 1, K]). Where autograd must see it (a
+    trainable adaLN linear or adapter), the block's own three ops."""
+    if any_needs_grad(x, shift, scale):
+        rows = (x.shape[0], 1, x.shape[-1])
+        return norm(x) * (1 + scale.reshape(rows)) + shift.reshape(rows)
+    q, q_scale, y = layernorm_modulate_quantize_with_output(x, shift, scale, norm.eps, None)
+    PRODUCED.remember(y, q, q_scale)
+    return y
+
+
+def residual_then_modulated_norm(norm: nn.LayerNorm, h: Tensor, update: Tensor, gate: Optional[Tensor],
+                                  shift: Tensor, scale: Tensor) -> tuple[Tensor, Tensor]:
+    """(h + gate * update, the modulated norm of that), gate None meaning 1: the residual update a block
+    makes right before its MLP's norm, fused into the norm's kernel (one pass instead of PyTorch's
+    product, sum and the norm's read of the sum) where the tensors' layout allows, else as the block
+    computes it. The sum is rounded once where PyTorch rounds the product first."""
+    if gated_residual_fits(h, update, gate, shift, scale) and not any_needs_grad(h, update, gate, shift, scale):
+        h, y, q, q_scale = gated_residual_layernorm_modulate(h, update, gate, shift, scale, norm.eps)
+        PRODUCED.remember(y, q, q_scale)
+        return h, y
+    h = gated_add(h, gate, update)
+    return h, modulated_norm(norm, h, shift, scale)
+
+
+def residual_then_mlp(norm: nn.LayerNorm, ff: nn.Module, h: Tensor, update: Tensor, gate: Optional[Tensor],
+                       shift: Tensor, scale: Tensor) -> tuple[Tensor, Tensor]:
+    """(h + gate * update, ff(modulated norm of that)): as residual_then_modulated_norm, then the MLP.
+    Where the MLP is int8dit's GeluMLP on an int8dit fc1, the norm's kernel writes only fc1's int8 rows,
+    not the bf16 values no one would read (an [M, K] tensor: 19 MB a DiT-XL/2 block), and fc1 runs its
+    GEMM on them."""
+    fc1 = ff.int8_fc1() if isinstance(ff, GeluMLP) else None
+    if fc1 is None or any_needs_grad(h, update, gate, shift, scale):
+        h, y = residual_then_modulated_norm(norm, h, update, gate, shift, scale)
+        return h, ff(y)
+    smooth = fc1._buffers["smooth"]
+    if gated_residual_fits(h, update, gate, shift, scale, smooth):
+        h, _, q, q_scale = gated_residual_layernorm_modulate(h, update, gate, shift, scale, norm.eps, want_y=False,
+                                                             smooth=smooth)
+    else:  # (DiT's first block: the patch embedding's transposed view) the sum apart, then the norm
+        h = gated_add(h, gate, update)
+        q, q_scale = layernorm_modulate_quantize_impl(h, shift, scale, norm.eps, smooth)
+    return h, ff.forward_on_rows(q, q_scale, h.dtype)
+
+
+def residual_mlp_update(norm: nn.LayerNorm, ff: nn.Module, h: Tensor, update: Tensor, gate: Optional[Tensor],
+                         shift: Tensor, scale: Tensor, gate_mlp: Optional[Tensor]) -> Tensor:
+    """The second half of a block's stream: h + gate * update (the attention's), its modulated norm through
+    the MLP (residual_then_mlp), and that sum + gate_mlp * the MLP's output (gated_add; gates None meaning 1)."""
+    h, ff_output = residual_then_mlp(norm, ff, h, update, gate, shift, scale)
+    return gated_add(h, gate_mlp, ff_output)
+
+
+def gated_add(h: Tensor, gate: Optional[Tensor], update: Tensor) -> Tensor:
+    """h + gate * update (gate None meaning 1) as one kernel: int8dit's gated_add where the tensors fit it
+    (one FMA rounded once, 16-byte vectors), else torch.addcmul, which reads h, gate and the update and
+    writes the sum rounded once but, with the gate broadcast over the tokens, does not vectorize
+    (32.7 us a DiT-XL/2 block on the H200 for 57 MB). Either way the product and the sum are not two
+    ops that write the product and read it back (an [M, N] tensor each way: 38 MB a DiT-XL/2 update).
+    The sum takes the layout of the update, as the two ops give it."""
+    if gate is None:
+        return update + h
+    if gated_add_fits(h, gate, update):
+        return gated_residual_add(h, gate, update)
+    if h.is_contiguous():
+        return torch.addcmul(h, gate, update)
+    # NOTE: addcmul's output would take h's layout: DiT's first block reads the patch embedding's
+    # transposed view, and every later block would then get a residual stream the fused norms refuse.
+    return gate * update + h
+
+
+def gated_add_fits(h: Tensor, gate: Tensor, update: Tensor) -> bool:
+    """Whether int8dit's gated_add takes this update (fused.gated_residual_add): plain eager CUDA tensors
+    of one half dtype, h and the update contiguous [B, T, K], the gate one row per batch element."""
+    return (h.is_cuda and h.dim() == 3 and h.dtype in FUSED_DTYPES and update.dtype == h.dtype and
+            gate.dtype == h.dtype and update.shape == h.shape and gate.device == h.device and
+            gate.numel() == h.shape[0] * h.shape[2] and gate.shape[-1] == h.shape[2] and h.is_contiguous() and
+            update.is_contiguous() and plain_eager_call(h) and not any_needs_grad(h, gate, update))
+
+
+def fusable_input(x: Tensor) -> bool:
+    return (x.dim() == 3 and x.dtype in FUSED_DTYPES and x.shape[-1] % 8 == 0 and plain_eager_call(x) and
+            not x.is_inference() and not torch.is_inference_mode_enabled())
+
+
+def per_batch_modulation(mod: Tensor, x: Tensor) -> bool:
+    """Whether a modulation table holds one row per batch element of x ([B, n] or [B, 1, n]), as the
+    fused norms take it. FLUX.2's reference-image editing (KV-cache extract mode) blends one row per
+    token, and Qwen-Image's edit mode (zero_cond_t) holds two per sample: the blocks' own forward
+    computes those calls."""
+    return mod.shape[0] == x.shape[0] and (mod.dim() == 2 or (mod.dim() == 3 and mod.shape[1] == 1))
+
+
+def weighted_rms_norm(norm: Optional[nn.Module], dim: int) -> bool:
+    """diffusers' RMSNorm with its weight over the last dimension (Z-Image's norms)."""
+    weight = getattr(norm, "weight", None)
+    return (norm is not None and type(norm).__name__ == "RMSNorm" and isinstance(weight, Tensor) and
+            tuple(weight.shape) == (dim,) and getattr(norm, "bias", None) is None and
+            isinstance(getattr(norm, "eps", None), float))
+
+
+def scaled_rms_norm(norm: nn.Module, x: Tensor, scale: Tensor) -> Tensor:
+    """norm(x) * scale for one sample (x [1, T, K], scale [1, 1, K]) with its int8 rows recorded for its
+    readers: RMSNorm's weight times the scale in fp32 is the weight of one rmsnorm_quantize kernel, which
+    rounds once where diffusers rounds the normalized rows, their product with the weight and the scaled
+    value (and the product's weight is rounded to x's dtype once a call). Where autograd must see it, the
+    block's own ops."""
+    if any_needs_grad(x, scale, norm.weight):
+        return norm(x) * scale
+    weight = norm.weight.float() * scale.reshape(-1).float()
+    q, q_scale, y = rmsnorm_quantize_with_output(x, weight, norm.eps)
+    PRODUCED.remember(y, q, q_scale)
+    return y
