@@ -804,6 +804,23 @@ def test_gpu_flux2_single_stream_end_through_concat_swiglu_follows_the_stock_for
     assert cos(got, want) > 0.9999
 
 
+def small_z_image(diffusers, dim, axes_dims):
+    """A Z-Image of 4 heads (dim / 4 wide, axes_dims its rotary split): two layers, one refiner layer of
+    each kind, bf16 on the GPU."""
+    return diffusers.ZImageTransformer2DModel(
+        all_patch_size=(2,), all_f_patch_size=(1,), in_channels=16, dim=dim, n_layers=2, n_refiner_layers=1, n_heads=4,
+        n_kv_heads=4, cap_feat_dim=256, axes_dims=axes_dims, axes_lens=[256, 64, 64]).to("cuda", torch.bfloat16).eval()
+
+
+def small_z_image_inputs(prompt_lengths):
+    """small_z_image's inputs: a 64 x 64 latent and a prompt of each length a sample."""
+    n = len(prompt_lengths)
+    return dict(x=[torch.randn(16, 1, 64, 64, device="cuda", dtype=torch.bfloat16) for _ in range(n)],
+                t=torch.tensor([0.5, 0.3][:n], device="cuda"),
+                cap_feats=[torch.randn(k, 256, device="cuda", dtype=torch.bfloat16) for k in prompt_lengths],
+                return_dict=False)
+
+
 @torch.no_grad()
 def test_gpu_fused_z_image_attention_matches_the_stock_processor():
     # two samples with prompts of different lengths: a rotary table each
@@ -811,14 +828,7 @@ def test_gpu_fused_z_image_attention_matches_the_stock_processor():
     from attention_prep_helpers import run_fused_and_stock
 
     torch.manual_seed(0)
-    model = diffusers.ZImageTransformer2DModel(
-        all_patch_size=(2,), all_f_patch_size=(1,), in_channels=16, dim=512, n_layers=2, n_refiner_layers=1, n_heads=4,
-        n_kv_heads=4, cap_feat_dim=256, axes_dims=[32, 48, 48], axes_lens=[256, 64, 64]).to("cuda", torch.bfloat16).eval()
-    inputs = dict(x=[torch.randn(16, 1, 64, 64, device="cuda", dtype=torch.bfloat16) for _ in range(2)],
-                  t=torch.tensor([0.5, 0.3], device="cuda"),
-                  cap_feats=[torch.randn(n, 256, device="cuda", dtype=torch.bfloat16) for n in (32, 77)],
-                  return_dict=False)
-    _, got, want = run_fused_and_stock(model, inputs, 4)
+    _, got, want = run_fused_and_stock(small_z_image(diffusers, 512, [32, 48, 48]), small_z_image_inputs((32, 77)), 4)
     assert cos(torch.cat([g.flatten() for g in got]), torch.cat([w.flatten() for w in want])) > 0.9999
 
 
@@ -829,12 +839,8 @@ def test_gpu_z_image_blocks_with_fused_norms_follow_the_unfused_int8_path():
     # (not modulated) shares its own quantization (k, v after q; w3 after w1)
     diffusers = pytest.importorskip("diffusers")
     torch.manual_seed(0)
-    model = diffusers.ZImageTransformer2DModel(
-        all_patch_size=(2,), all_f_patch_size=(1,), in_channels=16, dim=384, n_layers=2, n_refiner_layers=1, n_heads=4,
-        n_kv_heads=4, cap_feat_dim=256, axes_dims=[32, 32, 32], axes_lens=[256, 64, 64]).to("cuda", torch.bfloat16).eval()
-    inputs = dict(x=[torch.randn(16, 1, 64, 64, device="cuda", dtype=torch.bfloat16)], t=torch.tensor([0.5], device="cuda"),
-                  cap_feats=[torch.randn(77, 256, device="cuda", dtype=torch.bfloat16)], return_dict=False)
-    assert_fused_blocks_follow_the_unfused_int8_path(model, inputs, blocks=1 + 2, producer_hits=3 * (3 + 2) + (2 + 1))
+    assert_fused_blocks_follow_the_unfused_int8_path(small_z_image(diffusers, 384, [32, 32, 32]), small_z_image_inputs((77,)),
+                                                     blocks=1 + 2, producer_hits=3 * (3 + 2) + (2 + 1))
 
 
 @torch.no_grad()
@@ -903,17 +909,12 @@ def test_gpu_fused_swiglu_mlps_follow_the_unfused_quantized_z_image():
     from int8dit.torch import SwigluMLP
 
     torch.manual_seed(0)
-    model = diffusers.ZImageTransformer2DModel(
-        all_patch_size=(2,), all_f_patch_size=(1,), in_channels=16, dim=384, n_layers=2, n_refiner_layers=1, n_heads=4,
-        n_kv_heads=4, cap_feat_dim=256, axes_dims=[32, 32, 32], axes_lens=[256, 64, 64]).to("cuda", torch.bfloat16).eval()
+    model = small_z_image(diffusers, 384, [32, 32, 32])
     unfused, fused = copy.deepcopy(model), copy.deepcopy(model)  # (hidden width 384 / 3 * 8 = 1024)
     assert quantize_(unfused, fuse_swiglu=False).swiglu_mlps == 0
     assert quantize_(fused).swiglu_mlps == 4  # on by default
     assert isinstance(fused.layers[0].feed_forward, SwigluMLP)
-    inputs = dict(x=[torch.randn(16, 1, 64, 64, device="cuda", dtype=torch.bfloat16) for _ in range(2)],
-                  t=torch.tensor([0.5, 0.3], device="cuda"),
-                  cap_feats=[torch.randn(n, 256, device="cuda", dtype=torch.bfloat16) for n in (32, 77)],
-                  return_dict=False)
+    inputs = small_z_image_inputs((32, 77))
     want, got = unfused(**inputs)[0], fused(**inputs)[0]
     assert cos(torch.cat([g.flatten() for g in got]), torch.cat([w.flatten() for w in want])) > 0.9999
 
