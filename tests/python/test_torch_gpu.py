@@ -659,6 +659,13 @@ def test_gpu_hunyuan_video_blocks_with_fused_norms_follow_the_unfused_int8_path(
     assert cos(model(**inputs)[0], plain(**inputs)[0]) > 0.9999
 
 
+def small_wan(diffusers):
+    """A Wan of 4 heads of 128 with two blocks, bf16 on the GPU (its fp32 modules as the tests set them)."""
+    return diffusers.WanTransformer3DModel(
+        patch_size=(1, 2, 2), num_attention_heads=4, attention_head_dim=128, in_channels=16, out_channels=16,
+        text_dim=256, freq_dim=64, ffn_dim=1024, num_layers=2, rope_max_seq_len=256).to("cuda", torch.bfloat16).eval()
+
+
 @torch.no_grad()
 def test_gpu_fused_wan_rotation_is_the_stock_one_bit_for_bit():
     # the rotation alone is fused, and rounds as the stock one: the forward is the stock one exactly
@@ -666,9 +673,7 @@ def test_gpu_fused_wan_rotation_is_the_stock_one_bit_for_bit():
     from attention_prep_helpers import run_fused_and_stock
 
     torch.manual_seed(0)
-    model = diffusers.WanTransformer3DModel(
-        patch_size=(1, 2, 2), num_attention_heads=4, attention_head_dim=128, in_channels=16, out_channels=16,
-        text_dim=256, freq_dim=64, ffn_dim=1024, num_layers=2, rope_max_seq_len=256).to("cuda", torch.bfloat16).eval()
+    model = small_wan(diffusers)
     model.rope.float()  # as from_pretrained(torch_dtype=torch.bfloat16) keeps it
     inputs = dict(hidden_states=torch.randn(1, 16, 5, 32, 32, device="cuda", dtype=torch.bfloat16),
                   timestep=torch.tensor([500], device="cuda"),
@@ -849,9 +854,7 @@ def test_gpu_wan_blocks_with_fused_norms_follow_the_unfused_int8_path():
     # samples at different timesteps, against the same quantized model with the blocks' own fp32 ops
     diffusers = pytest.importorskip("diffusers")
     torch.manual_seed(0)
-    model = diffusers.WanTransformer3DModel(
-        patch_size=(1, 2, 2), num_attention_heads=4, attention_head_dim=128, in_channels=16, out_channels=16,
-        text_dim=256, freq_dim=64, ffn_dim=1024, num_layers=2, rope_max_seq_len=256).to("cuda", torch.bfloat16).eval()
+    model = small_wan(diffusers)
     for module in [model.rope, *(b.norm2 for b in model.blocks)]:  # as from_pretrained(torch_dtype=bf16) keeps them
         module.float()
     for block in model.blocks:
