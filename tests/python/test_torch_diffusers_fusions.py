@@ -516,6 +516,43 @@ def test_z_image_blocks_fold_the_modulation_into_one_rmsnorm_kernel_for_one_samp
 
 
 @torch.no_grad()
+def test_lumina2_blocks_fold_the_modulation_into_one_rmsnorm_kernel_for_one_sample(monkeypatch):
+    import int8dit.torch.block_steps as block_steps
+    import test_torch_more_diffusers_models as more
+
+    rms_norms = []
+    real = block_steps.rmsnorm_quantize_with_output
+    monkeypatch.setattr(block_steps, "rmsnorm_quantize_with_output",
+                        lambda x, *a, **k: rms_norms.append(tuple(x.shape)) or real(x, *a, **k))
+    cls_name, config, make_inputs = more.CASES["lumina2"]
+    torch.manual_seed(0)
+    ref, fused, plain, report = variants(getattr(diffusers, cls_name)(**config))
+    # the noise refiner's block and the main layers' (the context refiner's are not modulated)
+    assert report.fused_blocks == 1 + 2
+    one = make_inputs()
+    hits = PRODUCED.hits
+    out = fused(**one)[0]
+    assert len(rms_norms) == 3 * 2  # each fused block: the attention's norm and the MLP's
+    # each fused block: q reads the attention norm's rows (k and v, 32 wide here, stay bf16 under
+    # min_features=64), the MLP's linear_1 and linear_3 the MLP norm's; the context refiner's block
+    # shares its own quantization (linear_3 after linear_1)
+    assert PRODUCED.hits - hits == 3 * (1 + 2) + 1
+    unfused = plain(**one)[0]
+    assert cos(out, unfused) > 0.9999 and cos(out, ref(**one)[0]) > 0.999
+    assert not torch.equal(out, unfused)
+    # compiled, the fused blocks give what they gave eagerly
+    for block in list(fused.noise_refiner) + list(fused.layers):
+        block.compile(fullgraph=True, backend="aot_eager")
+    assert cos(fused(**one)[0], out) > 0.9999
+    # two samples: a modulation row each, which one weight cannot fold: the blocks' own forward
+    rms_norms.clear()
+    two = {k: torch.cat([v, v]) if isinstance(v, torch.Tensor) and v.dim() else v for k, v in one.items()}
+    two["timestep"] = torch.tensor([0.5, 0.3])
+    got, want = fused(**two)[0], plain(**two)[0]
+    assert rms_norms == [] and torch.equal(got, want)
+
+
+@torch.no_grad()
 def test_wan_blocks_fuse_the_fp32_modulated_norms_and_their_residual_updates(direct_mlps, fused_norms, monkeypatch):
     from test_torch_attention_prep_video import wan_inputs, wan_model
 

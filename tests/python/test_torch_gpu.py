@@ -827,6 +827,25 @@ def small_z_image_inputs(prompt_lengths):
 
 
 @torch.no_grad()
+def test_gpu_lumina2_blocks_with_fused_norms_follow_the_unfused_int8_path():
+    # Lumina 2, Z-Image's ancestor, one sample (4 heads of 128 sharing 2 key/value heads, so k and v are
+    # 256 wide and quantized): the noise refiner's and the main layers' blocks, whose q, k, v and SwiGLU
+    # linear_1, linear_3 read the norms' rows; the context refiner's block (not modulated) shares its own
+    # quantization (k, v after q; linear_3 after linear_1)
+    diffusers = pytest.importorskip("diffusers")
+    torch.manual_seed(0)
+    model = diffusers.Lumina2Transformer2DModel(
+        sample_size=32, patch_size=2, in_channels=16, hidden_size=512, num_layers=2, num_refiner_layers=1,
+        num_attention_heads=4, num_kv_heads=2, multiple_of=256, norm_eps=1e-5, scaling_factor=1.0,
+        axes_dim_rope=(32, 48, 48), axes_lens=(300, 64, 64), cap_feat_dim=256).to("cuda", torch.bfloat16).eval()
+    inputs = dict(hidden_states=torch.randn(1, 16, 64, 64, device="cuda", dtype=torch.bfloat16),
+                  timestep=torch.tensor([0.5], device="cuda"),
+                  encoder_hidden_states=torch.randn(1, 77, 256, device="cuda", dtype=torch.bfloat16),
+                  encoder_attention_mask=torch.ones(1, 77, device="cuda", dtype=torch.bool), return_dict=False)
+    assert_fused_blocks_follow_the_unfused_int8_path(model, inputs, blocks=1 + 2, producer_hits=3 * (3 + 2) + (2 + 1))
+
+
+@torch.no_grad()
 def test_gpu_fused_z_image_attention_matches_the_stock_processor():
     # two samples with prompts of different lengths: a rotary table each
     diffusers = pytest.importorskip("diffusers")

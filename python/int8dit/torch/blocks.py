@@ -20,6 +20,8 @@ that quantize it once more:
   before both MLPs; the single-stream block's gated residual update as one gated_add;
 - ZImageTransformerBlock (Z-Image): the RMSNorms before attention and before the MLP, scaled by the
   block's modulation (one sample a call: the scale folds into the norm's weight);
+- Lumina2TransformerBlock (Lumina-Image 2.0): the same two RMSNorms as Z-Image's, its ancestor, with
+  the attention norm's scale computed by LuminaRMSNormZero's linear (one sample a call);
 - HunyuanVideoTransformerBlock and HunyuanVideo15TransformerBlock (HunyuanVideo 1 and 1.5's
   dual-stream blocks): the norms before both streams' MLPs, as Flux's;
 - WanTransformerBlock (Wan 2.1 / 2.2): the norms before self-attention and the MLP, which diffusers runs
@@ -343,6 +345,32 @@ def _z_image_forward(self, x: Tensor, attn_mask: Tensor, freqs_cis: Tensor, adal
     return x + gate_mlp * self.ffn_norm2(self.feed_forward(scaled_rms_norm(self.ffn_norm1, x, scale_mlp)))
 
 
+def _lumina2_block_fits(block: nn.Module) -> bool:
+    norm1, dim = getattr(block, "norm1", None), None
+    weight = getattr(getattr(norm1, "norm", None), "weight", None)
+    if isinstance(weight, Tensor) and weight.dim() == 1:
+        dim = weight.shape[0]
+    return (getattr(block, "modulation", False) and type(norm1).__name__ == "LuminaRMSNormZero" and
+            isinstance(getattr(norm1, "linear", None), nn.Module) and dim is not None and
+            weighted_rms_norm(norm1.norm, dim) and weighted_rms_norm(getattr(block, "ffn_norm1", None), dim))
+
+
+def _lumina2_forward(self, hidden_states: Tensor, attention_mask: Tensor, image_rotary_emb: Tensor,
+                     temb: Optional[Tensor] = None) -> Tensor:
+    # Z-Image's fold: one sample, one modulation row (Lumina 2's pipeline runs the conditional and
+    # unconditional passes one after the other); other calls take the class's forward.
+    if temb is None or hidden_states.shape[0] != 1 or temb.shape[0] != 1 or not fusable_input(hidden_states):
+        return type(self).forward(self, hidden_states, attention_mask, image_rotary_emb, temb)
+    # LuminaRMSNormZero's own steps, with its RMSNorm and product in one kernel
+    scale_msa, gate_msa, scale_mlp, gate_mlp = self.norm1.linear(self.norm1.silu(temb)).chunk(4, dim=1)
+    norm_hidden_states = scaled_rms_norm(self.norm1.norm, hidden_states, 1 + scale_msa[:, None])
+    attn_output = self.attn(hidden_states=norm_hidden_states, encoder_hidden_states=norm_hidden_states,
+                            attention_mask=attention_mask, image_rotary_emb=image_rotary_emb)
+    hidden_states = hidden_states + gate_msa.unsqueeze(1).tanh() * self.norm2(attn_output)
+    mlp_output = self.feed_forward(scaled_rms_norm(self.ffn_norm1, hidden_states, 1 + scale_mlp.unsqueeze(1)))
+    return hidden_states + gate_mlp.unsqueeze(1).tanh() * self.ffn_norm2(mlp_output)
+
+
 def _hunyuan_video_forward(self, hidden_states: Tensor, encoder_hidden_states: Tensor, temb: Tensor,
                            attention_mask: Optional[Tensor] = None, freqs_cis=None, *args, **kwargs):
     if not fusable_input(hidden_states) or not fusable_input(encoder_hidden_states):
@@ -394,6 +422,7 @@ _BLOCKS = {
     "ChromaTransformerBlock": (_chroma_block_fits, _chroma_forward),
     "ChromaSingleTransformerBlock": (_chroma_single_block_fits, _chroma_single_forward),
     "ZImageTransformerBlock": (_z_image_block_fits, _z_image_forward),
+    "Lumina2TransformerBlock": (_lumina2_block_fits, _lumina2_forward),
     "WanTransformerBlock": (_wan_block_fits, _wan_forward),
     "HunyuanVideoTransformerBlock": (_joint_block_fits, _hunyuan_video_forward),
     "HunyuanVideo15TransformerBlock": (_joint_block_fits, _hunyuan_video_forward),
