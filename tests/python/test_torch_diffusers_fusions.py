@@ -68,6 +68,18 @@ def fused_norms(monkeypatch):
     return calls
 
 
+@pytest.fixture
+def rms_norms(monkeypatch):
+    """A list of the row shapes each fused RMSNorm (block_steps.py's rmsnorm_quantize calls) took."""
+    import int8dit.torch.block_steps as block_steps
+
+    calls = []
+    real = block_steps.rmsnorm_quantize_with_output
+    monkeypatch.setattr(block_steps, "rmsnorm_quantize_with_output",
+                        lambda x, *a, **k: calls.append(tuple(x.shape)) or real(x, *a, **k))
+    return calls
+
+
 def dit_inputs():
     return dict(hidden_states=torch.randn(2, 4, 8, 8, dtype=BF16), timestep=torch.tensor([10, 500]),
                 class_labels=torch.tensor([1, 7]), return_dict=False)
@@ -483,14 +495,9 @@ def test_chroma_blocks_fuse_their_pruned_norms_and_match_the_unfused_path(direct
 
 
 @torch.no_grad()
-def test_z_image_blocks_fold_the_modulation_into_one_rmsnorm_kernel_for_one_sample(monkeypatch):
-    import int8dit.torch.block_steps as block_steps
+def test_z_image_blocks_fold_the_modulation_into_one_rmsnorm_kernel_for_one_sample(rms_norms):
     from test_torch_attention_prep_more import Z_IMAGE
 
-    rms_norms = []
-    real = block_steps.rmsnorm_quantize_with_output
-    monkeypatch.setattr(block_steps, "rmsnorm_quantize_with_output",
-                        lambda x, *a, **k: rms_norms.append(tuple(x.shape)) or real(x, *a, **k))
     torch.manual_seed(0)
     ref, fused, plain, report = variants(diffusers.ZImageTransformer2DModel(**dict(Z_IMAGE, dim=192,
                                                                                    axes_dims=[16, 16, 16])))
@@ -516,14 +523,9 @@ def test_z_image_blocks_fold_the_modulation_into_one_rmsnorm_kernel_for_one_samp
 
 
 @torch.no_grad()
-def test_lumina2_blocks_fold_the_modulation_into_one_rmsnorm_kernel_for_one_sample(monkeypatch):
-    import int8dit.torch.block_steps as block_steps
+def test_lumina2_blocks_fold_the_modulation_into_one_rmsnorm_kernel_for_one_sample(rms_norms):
     import test_torch_more_diffusers_models as more
 
-    rms_norms = []
-    real = block_steps.rmsnorm_quantize_with_output
-    monkeypatch.setattr(block_steps, "rmsnorm_quantize_with_output",
-                        lambda x, *a, **k: rms_norms.append(tuple(x.shape)) or real(x, *a, **k))
     cls_name, config, make_inputs = more.CASES["lumina2"]
     torch.manual_seed(0)
     ref, fused, plain, report = variants(getattr(diffusers, cls_name)(**config))
