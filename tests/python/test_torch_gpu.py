@@ -472,6 +472,35 @@ def test_gpu_use_cuda_graphs_serves_a_quantized_diffusers_dit_across_timesteps()
 
 
 @torch.no_grad()
+def test_gpu_use_cuda_graphs_captures_a_quantized_chroma():
+    # diffusers' Chroma copies a host tensor to the GPU in every forward (its timestep embedding's guidance
+    # input), which no capture takes: use_cuda_graphs makes it on the GPU (int8dit.torch.capturable)
+    diffusers = pytest.importorskip("diffusers", reason="diffusers is not installed (carry its wheel)")
+    from int8dit.torch import cuda_graphs_of, use_cuda_graphs
+
+    torch.manual_seed(0)
+    model = diffusers.ChromaTransformer2DModel(
+        patch_size=1, in_channels=64, num_layers=1, num_single_layers=2, attention_head_dim=128, num_attention_heads=4,
+        joint_attention_dim=256, axes_dims_rope=(16, 56, 56), approximator_num_channels=16, approximator_hidden_dim=256,
+        approximator_layers=2).to("cuda", torch.bfloat16).eval()
+    quantize_(model)
+
+    def step(t):
+        return dict(hidden_states=torch.randn(1, 256, 64, device="cuda", dtype=torch.bfloat16),
+                    encoder_hidden_states=torch.randn(1, 32, 256, device="cuda", dtype=torch.bfloat16),
+                    timestep=torch.tensor([t], device="cuda"), img_ids=torch.zeros(256, 3, device="cuda"),
+                    txt_ids=torch.zeros(32, 3, device="cuda"), return_dict=False)
+
+    steps = [step(t) for t in (0.9, 0.5, 0.1)]
+    expect = [model(**s)[0] for s in steps]
+    use_cuda_graphs(model)
+    for s, e in zip(steps, expect):
+        assert cos(model(**s)[0], e) > 0.99999
+    graphs = cuda_graphs_of(model)
+    assert len(graphs.graphs) == 1 and graphs.replays == 3 and not graphs.failed
+
+
+@torch.no_grad()
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
 def test_gpu_qk_norm_rope_is_bit_exact_against_the_cpu_reference(dtype):
     from int8dit.torch import qk_norm_rope

@@ -278,9 +278,6 @@ def run_model(torch, case, paths, args, on_path=None) -> dict:
     for path in paths:
         if compiles(path) and args.compile_models and case.name not in args.compile_models:
             continue
-        if captures(path) and case.no_cuda_graph:
-            log(f"{case.name}: {path}: skipped (no CUDA graph: {case.no_cuda_graph}; the paths without _graph run it)")
-            continue
         if fuses_attention(path) and not attention_prep_applies(model):
             log(f"{case.name}: {path}: skipped (no attention processor that fuse_attention_prep replaces)")
             continue

@@ -65,9 +65,6 @@ class ModelCase:
     shape: str               # what the inputs stand for
     inputs: Callable         # (torch, device, dtype) -> kwargs of forward
     default: bool = True     # run when --models is not given (the video model is asked for by name)
-    # Why the class's forward cannot be captured in a CUDA graph ("" where it can): e2e skips the
-    # graph paths for it, saying so, instead of building each variant to watch its capture fail.
-    no_cuda_graph: str = ""
 
 
 def _flux_inputs(image_tokens: int, text_tokens: int = 512):
@@ -231,9 +228,7 @@ MODELS = {
                                  _qwen_image_inputs(1024, 256), default=False),
     "chroma_1024": ModelCase("chroma_1024", "ChromaTransformer2DModel", CHROMA, "lodestones/Chroma1-HD",
                              "1024x1024: 4096 image + 512 text tokens, batch 1, no padding mask",
-                             _chroma_inputs(4096), default=False,
-                             no_cuda_graph="diffusers' ChromaApproximator builds its guidance input on the host "
-                                           "and copies it to the GPU in every forward"),
+                             _chroma_inputs(4096), default=False),
 }
 
 

@@ -24,7 +24,8 @@ A call runs eagerly instead, with the same results, where a graph cannot serve i
 (capture inference only: call under ``torch.no_grad()`` or ``torch.inference_mode()``), an argument
 tensor not on the GPU, an argument of another kind (an object, a callable), ``max_graphs`` signatures
 already captured, or a capture that failed (the forward synchronized, read a tensor's value on the
-host, ...: warned once, with the reason). Numbers are part of a signature, so a forward called with a
+host, ...: warned once, with the reason; the diffusers modules that copy a host tensor to the GPU in
+every forward are rewritten first, see int8dit.torch.capturable). Numbers are part of a signature, so a forward called with a
 new Python float each step (a timestep as a float, not a tensor) captures a graph per value until
 ``max_graphs`` and then runs eagerly: pass such values as tensors.
 
@@ -41,6 +42,8 @@ from typing import Any, Callable, Optional
 
 import torch
 from torch import Tensor, nn
+
+from .capturable import make_capturable
 
 _VALUE_TYPES = (type(None), bool, int, float, str, torch.dtype, torch.device)
 
@@ -180,9 +183,12 @@ def use_cuda_graphs(module: nn.Module, *, max_graphs: int = 4, warmup: int = 2, 
                     _forward_class: type = GraphedForward) -> nn.Module:
     """Make ``module``'s forward replay CUDA graphs, one per input signature (this module's docstring says
     what a call does and when it runs eagerly instead). Returns the module, changed in place; calling it
-    again on the same module changes nothing. ``stop_cuda_graphs(module)`` undoes it."""
+    again on the same module changes nothing. ``stop_cuda_graphs(module)`` undoes it. The diffusers
+    submodules that copy a host tensor to the GPU in every forward (Chroma's timestep embedding) get a
+    forward that makes it on the GPU, with the same values (int8dit.torch.capturable); those stay."""
     if isinstance(module.__dict__.get("forward"), GraphedForward):
         return module
+    make_capturable(module)
     module.forward = _forward_class(module.forward, max_graphs, warmup, clone_outputs)
     return module
 

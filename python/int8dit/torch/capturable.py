@@ -1,0 +1,51 @@
+"""Forwards of diffusers modules that copy a host tensor to the GPU on every call, rewritten to build it
+on the GPU, so that a CUDA graph can capture the model (use_cuda_graphs applies them).
+
+A CUDA graph cannot capture a copy from pageable host memory ("Cannot copy between CPU and CUDA tensors
+during CUDA graph capture unless the CPU tensor is pinned"), and the capture of the whole forward then
+fails. Each rewrite here computes the same values, bit for bit, with the tensor made on the device the
+module's inputs are on; it is set on the instance (the class, the state dict and the hooks stay), and
+any call it does not handle runs the class's forward.
+
+- ChromaCombinedTimestepTextProjEmbeddings (Chroma, diffusers 0.42.1): projects a guidance of 0 made
+  with ``torch.tensor([0] * batch)`` on the host. Its sinusoidal embedding is sin(0) = 0 and cos(0) = 1
+  in every channel on any device, so the rewrite makes the zeros on the timestep's device.
+"""
+from __future__ import annotations
+
+import types
+
+import torch
+from torch import Tensor, nn
+
+
+def _chroma_time_text_forward(self, timestep: Tensor) -> Tensor:
+    batch = timestep.shape[0]
+    dtype = timestep.dtype
+    time = self.time_proj(timestep).to(dtype=dtype)
+    # the class's forward projects torch.tensor([0] * batch), an int64 host tensor: the same zeros here
+    guidance = self.guidance_proj(torch.zeros(batch, dtype=torch.long, device=timestep.device)).to(dtype=dtype)
+    index = self.mod_proj.to(dtype=time.dtype, device=time.device).repeat(batch, 1, 1)
+    time_guidance = torch.cat([time, guidance], dim=1).unsqueeze(1).repeat(1, index.shape[1], 1)
+    return torch.cat([time_guidance, index], dim=-1).to(dtype)
+
+
+# diffusers class name -> the forward that builds its host tensor on the device
+_REWRITES = {
+    "ChromaCombinedTimestepTextProjEmbeddings": _chroma_time_text_forward,
+}
+
+
+def make_capturable(model: nn.Module) -> int:
+    """Give every module of ``model`` whose diffusers class copies a host tensor to the GPU in each
+    forward (this module's docstring lists them) a forward that builds it on the device instead, with the
+    same values. Returns how many modules it changed; calling it again changes nothing more."""
+    changed = 0
+    for module in model.modules():
+        forward = _REWRITES.get(type(module).__name__)
+        current = module.__dict__.get("forward")
+        if forward is None or (isinstance(current, types.MethodType) and current.__func__ is forward):
+            continue
+        module.forward = types.MethodType(forward, module)
+        changed += 1
+    return changed
