@@ -248,6 +248,13 @@ def test_gpu_rmsnorm_quantize_matches_the_cpu_reference():
     y_cpu = rmsnorm_quantize_with_output(x.cpu(), weight.cpu(), 1e-6)[2]
     ulp = (y_cpu.float().abs() * 2.0 ** -7).clamp_min(2.0 ** -126)  # bf16: 8 significant bits
     assert ((y.cpu().float() - y_cpu.float()).abs() <= ulp).all()
+    # a weight per sample (Z-Image's and Lumina 2's folded modulation): a call a sample, each into its
+    # part of the outputs, the same bits as that sample's own call
+    xs, weights = x.view(2, 2048, 3072), torch.rand(2, 3072, device="cuda") + 0.5
+    q2, s2, y2 = rmsnorm_quantize_with_output(xs, weights, 1e-6)
+    for b in range(2):
+        qb, sb, yb = rmsnorm_quantize_with_output(xs[b], weights[b], 1e-6)
+        assert torch.equal(q2[b], qb) and torch.equal(s2[b], sb) and torch.equal(y2[b], yb)
 
 
 @torch.no_grad()
@@ -886,14 +893,17 @@ def test_gpu_fused_z_image_attention_matches_the_stock_processor():
 
 
 @torch.no_grad()
-def test_gpu_z_image_blocks_with_fused_norms_follow_the_unfused_int8_path():
-    # one sample (its modulation folds into each RMSNorm's weight): the noise refiner's and the main
-    # layers' blocks, whose q, k, v and SwiGLU w1, w3 read the norms' rows; the context refiner's block
-    # (not modulated) shares its own quantization (k, v after q; w3 after w1)
+@pytest.mark.parametrize("prompt_lengths", [(77,), (32, 77)])
+def test_gpu_z_image_blocks_with_fused_norms_follow_the_unfused_int8_path(prompt_lengths):
+    # one sample (Turbo) or two (the base model's guidance): each sample's modulation folds into its
+    # RMSNorm's weight; the noise refiner's and the main layers' blocks, whose q, k, v and SwiGLU w1, w3
+    # read the norms' rows; the context refiner's block (not modulated) shares its own quantization (k, v
+    # after q; w3 after w1)
     diffusers = pytest.importorskip("diffusers")
     torch.manual_seed(0)
-    assert_fused_blocks_follow_the_unfused_int8_path(small_z_image(diffusers, 384, [32, 32, 32]), small_z_image_inputs((77,)),
-                                                     blocks=1 + 2, producer_hits=3 * (3 + 2) + (2 + 1))
+    assert_fused_blocks_follow_the_unfused_int8_path(small_z_image(diffusers, 384, [32, 32, 32]),
+                                                     small_z_image_inputs(prompt_lengths), blocks=1 + 2,
+                                                     producer_hits=3 * (3 + 2) + (2 + 1))
 
 
 @torch.no_grad()

@@ -44,6 +44,26 @@ def test_with_output_also_writes_the_normalized_rows_rounded_once(dtype):
     assert torch.equal(y, want)
     assert rmsnorm_quantize_with_output(x, weight, 1e-6, want_y=False)[2] is None
 
+
+def test_a_weight_per_sample_gives_each_samples_rows_what_its_own_call_gives():
+    from int8dit.torch.fused import rmsnorm_quantize_with_output
+
+    torch.manual_seed(3)
+    # a strided x (the first 96 of 128 features), as the rows a block hands its norm may be
+    x = (torch.randn(3, 5, 128, dtype=torch.bfloat16) * 3)[..., :96]
+    weights = torch.rand(3, 96) + 0.5
+    smooth = torch.rand(96) + 0.5
+    q, scale, y = rmsnorm_quantize_with_output(x, weights, 1e-6, smooth)
+    assert q.shape == (3, 5, 96) and scale.shape == (3, 5) and y.shape == (3, 5, 96)
+    for b in range(3):
+        qb, sb, yb = rmsnorm_quantize_with_output(x[b], weights[b], 1e-6, smooth)
+        assert torch.equal(q[b], qb) and torch.equal(scale[b], sb) and torch.equal(y[b], yb)
+    # a weight row per leading index only: other shapes are refused, naming what it takes
+    for bad in (torch.rand(2, 96), torch.rand(3, 95), torch.rand(1, 3, 96)):
+        with pytest.raises(ValueError, match=r"a row of them per leading index of x \(3, 96\)"):
+            rmsnorm_quantize_with_output(x, bad, 1e-6)
+
+
 def test_a_linear_reads_the_rows():
     torch.manual_seed(1)
     x = torch.randn(5, 64, dtype=torch.bfloat16)

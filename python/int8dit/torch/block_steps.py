@@ -129,14 +129,16 @@ def weighted_rms_norm(norm: Optional[nn.Module], dim: int) -> bool:
 
 
 def scaled_rms_norm(norm: nn.Module, x: Tensor, scale: Tensor) -> Tensor:
-    """norm(x) * scale for one sample (x [1, T, K], scale [1, 1, K]) with its int8 rows recorded for its
-    readers: RMSNorm's weight times the scale in fp32 is the weight of one rmsnorm_quantize kernel, which
-    rounds once where diffusers rounds the normalized rows, their product with the weight and the scaled
-    value (and the product's weight is rounded to x's dtype once a call). Where autograd must see it, the
-    block's own ops."""
+    """norm(x) * scale (x [B, T, K], scale [B, 1, K]: a row per sample) with its int8 rows recorded for
+    its readers: RMSNorm's weight times a sample's scale in fp32 is the weight of that sample's
+    rmsnorm_quantize kernel (one call a sample), which rounds once where diffusers rounds the normalized
+    rows, their product with the weight and the scaled value (and the product's weight is rounded to x's
+    dtype once a call). Where autograd must see it, the block's own ops."""
     if any_needs_grad(x, scale, norm.weight):
         return norm(x) * scale
-    weight = norm.weight.float() * scale.reshape(-1).float()
+    batch = x.shape[0]
+    weight = norm.weight.float() * scale.reshape(batch, -1).float()
+    weight = weight[0] if batch == 1 else weight
     q, q_scale, y = rmsnorm_quantize_with_output(x, weight, norm.eps)
     PRODUCED.remember(y, q, q_scale)
     return y

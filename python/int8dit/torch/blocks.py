@@ -19,9 +19,9 @@ that quantize it once more:
   without parameters, fed the model's precomputed modulation rows) and the double-stream block's norms
   before both MLPs; the single-stream block's gated residual update as one gated_add;
 - ZImageTransformerBlock (Z-Image): the RMSNorms before attention and before the MLP, scaled by the
-  block's modulation (one sample a call: the scale folds into the norm's weight);
+  block's modulation (each sample's scale folds into its norm's weight: a kernel call a sample);
 - Lumina2TransformerBlock (Lumina-Image 2.0): the same two RMSNorms as Z-Image's, its ancestor, with
-  the attention norm's scale computed by LuminaRMSNormZero's linear (one sample a call);
+  the attention norm's scale computed by LuminaRMSNormZero's linear;
 - HunyuanVideoTransformerBlock and HunyuanVideo15TransformerBlock (HunyuanVideo 1 and 1.5's
   dual-stream blocks): the norms before both streams' MLPs, as Flux's;
 - WanTransformerBlock (Wan 2.1 / 2.2): the norms before self-attention and the MLP, which diffusers runs
@@ -331,10 +331,9 @@ def _z_image_block_fits(block: nn.Module) -> bool:
 def _z_image_forward(self, x: Tensor, attn_mask: Tensor, freqs_cis: Tensor, adaln_input: Optional[Tensor] = None,
                      noise_mask: Optional[Tensor] = None, adaln_noisy: Optional[Tensor] = None,
                      adaln_clean: Optional[Tensor] = None) -> Tensor:
-    # One sample, one modulation row: the scale folds into the norm's weight (several samples' would need
-    # a weight each; a noise mask picks a row per token). The class's forward computes the others.
-    if (noise_mask is not None or adaln_input is None or x.shape[0] != 1 or adaln_input.shape[0] != 1 or
-            not fusable_input(x)):
+    # A modulation row per sample: each sample's scale folds into its norm's weight (a noise mask picks a
+    # row per token; the class's forward computes that).
+    if noise_mask is not None or adaln_input is None or adaln_input.shape[0] != x.shape[0] or not fusable_input(x):
         return type(self).forward(self, x, attn_mask, freqs_cis, adaln_input, noise_mask, adaln_noisy, adaln_clean)
     scale_msa, gate_msa, scale_mlp, gate_mlp = self.adaLN_modulation(adaln_input).unsqueeze(1).chunk(4, dim=2)
     gate_msa, gate_mlp = gate_msa.tanh(), gate_mlp.tanh()
@@ -357,9 +356,8 @@ def _lumina2_block_fits(block: nn.Module) -> bool:
 
 def _lumina2_forward(self, hidden_states: Tensor, attention_mask: Tensor, image_rotary_emb: Tensor,
                      temb: Optional[Tensor] = None) -> Tensor:
-    # Z-Image's fold: one sample, one modulation row (Lumina 2's pipeline runs the conditional and
-    # unconditional passes one after the other); other calls take the class's forward.
-    if temb is None or hidden_states.shape[0] != 1 or temb.shape[0] != 1 or not fusable_input(hidden_states):
+    # Z-Image's fold: a modulation row per sample, folded into its norm's weight
+    if temb is None or temb.shape[0] != hidden_states.shape[0] or not fusable_input(hidden_states):
         return type(self).forward(self, hidden_states, attention_mask, image_rotary_emb, temb)
     # LuminaRMSNormZero's own steps, with its RMSNorm and product in one kernel
     scale_msa, gate_msa, scale_mlp, gate_mlp = self.norm1.linear(self.norm1.silu(temb)).chunk(4, dim=1)

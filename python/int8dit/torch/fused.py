@@ -236,24 +236,34 @@ def rmsnorm_quantize_impl(x: Tensor, weight: Tensor, eps: float,
 def rmsnorm_quantize_with_output(x: Tensor, weight: Tensor, eps: float, smooth: Optional[Tensor] = None,
                                  want_y: bool = True) -> tuple[Tensor, Tensor, Optional[Tensor]]:
     """(q, q_scale, y): as rmsnorm_quantize, and with ``want_y`` also the normalized rows themselves (x's
-    dtype and shape, contiguous; rounded once from the fp32 value that q quantizes)."""
+    dtype and shape, contiguous; rounded once from the fp32 value that q quantizes).
+
+    ``weight`` is [K], or [G, K] for x [G, ..., K]: one weight per leading index (a sample's modulation
+    folded into its norm's weight), each applied to that index's rows by a kernel call of its own."""
     if off_current_device(x):
         return on_device_of(x, rmsnorm_quantize_with_output, x, weight, eps, smooth, want_y)
     if x.dtype not in (torch.bfloat16, torch.float16):
         raise ValueError(f"int8dit.rmsnorm_quantize: x is {x.dtype}; it must be bfloat16 or float16")
     rows, m, ldx, k, q, qs = row_quantization_io("rmsnorm_quantize", x, smooth)
-    if weight.shape != (k,) or weight.get_device() != x.get_device():
+    groups = x.shape[0] if weight.dim() == 2 and x.dim() >= 2 else 1
+    expected = (k,) if weight.dim() == 1 else (groups, k)
+    if weight.dim() not in (1, 2) or tuple(weight.shape) != expected or weight.get_device() != x.get_device():
         raise ValueError(f"int8dit.rmsnorm_quantize: weight is {tuple(weight.shape)} on {weight.device}; it takes one "
-                         f"value per feature ({k},) on x's device ({x.device})")
+                         f"value per feature ({k},), or a row of them per leading index of x ({x.shape[0]}, {k}), "
+                         f"on x's device ({x.device})")
     # NOTE: the kernels read the weight in x's dtype (diffusers keeps RMSNorm weights in the model's dtype;
     # an fp32 weight is rounded here, once a call).
     w = weight if weight.dtype == x.dtype and weight.is_contiguous() else weight.to(x.dtype).contiguous()
     y = torch.empty(x.shape, dtype=x.dtype, device=x.device) if want_y else None
     if m > 0:
         cuda = x.is_cuda
-        _C.raw.rmsnorm_quantize(not cuda, rows.data_ptr(), _DTYPES[x.dtype], m, k, ldx, float(eps), w.data_ptr(),
-                                _ptr(smooth), q.data_ptr(), qs.data_ptr(), _current_stream(x.device) if cuda else 0,
-                                _ptr(y))
+        stream = _current_stream(x.device) if cuda else 0
+        per = m // groups  # rows of each leading index: rows, q, scales and y hold them one index after another
+        for g in range(groups):
+            _C.raw.rmsnorm_quantize(not cuda, rows.data_ptr() + g * per * ldx * rows.element_size(), _DTYPES[x.dtype],
+                                    per, k, ldx, float(eps), w.data_ptr() + g * k * w.element_size(), _ptr(smooth),
+                                    q.data_ptr() + g * per * k, qs.data_ptr() + g * per * 4, stream,
+                                    _ptr(y) + g * per * k * y.element_size() if y is not None else 0)
     return q, qs, y
 
 
