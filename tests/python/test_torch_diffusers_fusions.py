@@ -571,6 +571,41 @@ def test_lumina2_blocks_fold_the_modulation_into_one_rmsnorm_kernel_for_one_samp
 
 
 @torch.no_grad()
+def test_mochi_blocks_scale_their_fp32_rmsnorms_in_one_kernel_a_sample(rms_norms):
+    import test_torch_more_diffusers_models as more
+
+    cls_name, config, make_inputs = more.CASES["mochi"]
+    torch.manual_seed(0)
+    # heads of 48 and a 96-wide text stream: MLPs of 256, whose linears int8dit quantizes
+    config = dict(config, attention_head_dim=48, pooled_projection_dim=96)
+    ref, fused, plain, report = variants(getattr(diffusers, cls_name)(**config))
+    assert report.fused_blocks == 2
+    one = make_inputs()
+    hits = PRODUCED.hits
+    out = fused(**one)[0]
+    # the first block: both streams' norms before attention and before the MLPs; the last block
+    # (context_pre_only) the image stream's two
+    assert rms_norms == [(1, 32, 96), (1, 8, 96)] * 2 + [(1, 32, 96)] * 2
+    # each block's image q, k, v and MLP input projection read the rows; the first block's text stream's
+    # added q, k, v and MLP too; the last block's added k and v share its added q's own quantization
+    assert PRODUCED.hits - hits == 2 * (3 + 1) + (3 + 1) + 2
+    unfused = plain(**one)[0]
+    assert cos(out, unfused) > 0.9999 and cos(out, ref(**one)[0]) > 0.999
+    assert not torch.equal(out, unfused)
+    # two samples (its pipeline batches the guidance): a modulation row each, in its own kernel call
+    rms_norms.clear()
+    two = {k: torch.cat([v, v]) if isinstance(v, torch.Tensor) and v.dim() else v for k, v in one.items()}
+    two["timestep"] = torch.tensor([500, 300])
+    got, want = fused(**two)[0], plain(**two)[0]
+    assert len(rms_norms) == 6 and all(shape[0] == 2 for shape in rms_norms)
+    assert cos(got, want) > 0.9999 and cos(got[:1], out) > 0.99999
+    # compiled, the fused blocks give what they gave eagerly
+    for block in fused.transformer_blocks:
+        block.compile(fullgraph=True, backend="aot_eager")
+    assert cos(fused(**one)[0], out) > 0.9999
+
+
+@torch.no_grad()
 def test_wan_blocks_fuse_the_fp32_modulated_norms_and_their_residual_updates(direct_mlps, fused_norms, monkeypatch):
     from test_torch_attention_prep_video import wan_inputs, wan_model
 

@@ -882,6 +882,24 @@ def test_gpu_lumina2_blocks_with_fused_norms_follow_the_unfused_int8_path():
 
 
 @torch.no_grad()
+@pytest.mark.parametrize("batch", [1, 2])
+def test_gpu_mochi_blocks_with_fused_norms_follow_the_unfused_int8_path(batch):
+    # Mochi's fp32 RMSNorms scaled by its modulation, a kernel call a sample (its pipeline batches the
+    # guidance): both blocks' image q, k, v and MLP projection, the first block's text stream's too; the
+    # last block's added k and v share its added q's own quantization
+    diffusers = pytest.importorskip("diffusers")
+    torch.manual_seed(0)
+    model = diffusers.MochiTransformer3DModel(
+        patch_size=2, num_attention_heads=3, attention_head_dim=128, num_layers=2, pooled_projection_dim=384,
+        in_channels=12, text_embed_dim=256, time_embed_dim=256, max_sequence_length=64).to("cuda", torch.bfloat16).eval()
+    inputs = dict(hidden_states=torch.randn(batch, 12, 3, 32, 32, device="cuda", dtype=torch.bfloat16),
+                  encoder_hidden_states=torch.randn(batch, 64, 256, device="cuda", dtype=torch.bfloat16),
+                  timestep=torch.tensor([500, 300][:batch], device="cuda"),
+                  encoder_attention_mask=torch.ones(batch, 64, device="cuda", dtype=torch.bool), return_dict=False)
+    assert_fused_blocks_follow_the_unfused_int8_path(model, inputs, blocks=2, producer_hits=2 * (3 + 1) + (3 + 1) + 2)
+
+
+@torch.no_grad()
 def test_gpu_fused_z_image_attention_matches_the_stock_processor():
     # two samples with prompts of different lengths: a rotary table each
     diffusers = pytest.importorskip("diffusers")

@@ -120,6 +120,12 @@ def per_batch_modulation(mod: Tensor, x: Tensor) -> bool:
     return mod.shape[0] == x.shape[0] and (mod.dim() == 2 or (mod.dim() == 3 and mod.shape[1] == 1))
 
 
+def unweighted_rms_norm(norm: Optional[nn.Module]) -> bool:
+    """diffusers' RMSNorm without elementwise affine (Mochi's, inside its modulated norm modules)."""
+    return (norm is not None and type(norm).__name__ == "RMSNorm" and getattr(norm, "weight", 0) is None and
+            isinstance(getattr(norm, "eps", None), float))
+
+
 def weighted_rms_norm(norm: Optional[nn.Module], dim: int) -> bool:
     """diffusers' RMSNorm with its weight over the last dimension (Z-Image's norms)."""
     weight = getattr(norm, "weight", None)
@@ -137,7 +143,9 @@ def scaled_rms_norm(norm: nn.Module, x: Tensor, scale: Tensor) -> Tensor:
     if any_needs_grad(x, scale, norm.weight):
         return norm(x) * scale
     batch = x.shape[0]
-    weight = norm.weight.float() * scale.reshape(batch, -1).float()
+    weight = scale.reshape(batch, -1).float()
+    if norm.weight is not None:  # (an RMSNorm without elementwise affine: the scale alone, as Mochi's)
+        weight = norm.weight.float() * weight
     weight = weight[0] if batch == 1 else weight
     q, q_scale, y = rmsnorm_quantize_with_output(x, weight, norm.eps)
     PRODUCED.remember(y, q, q_scale)

@@ -22,6 +22,9 @@ that quantize it once more:
   block's modulation (each sample's scale folds into its norm's weight: a kernel call a sample);
 - Lumina2TransformerBlock (Lumina-Image 2.0): the same two RMSNorms as Z-Image's, its ancestor, with
   the attention norm's scale computed by LuminaRMSNormZero's linear;
+- MochiTransformerBlock (Mochi): the unweighted RMSNorms before attention and before both streams'
+  MLPs, which diffusers runs in fp32 and scales by (1 + the block's modulation): the scale is the
+  weight of the norm's kernel (a kernel call a sample, as Z-Image's);
 - HunyuanVideoTransformerBlock and HunyuanVideo15TransformerBlock (HunyuanVideo 1 and 1.5's
   dual-stream blocks): the norms before both streams' MLPs, as Flux's;
 - WanTransformerBlock (Wan 2.1 / 2.2): the norms before self-attention and the MLP, which diffusers runs
@@ -50,7 +53,7 @@ import torch
 from torch import Tensor, nn
 
 from .block_steps import (fusable_input, gated_add, modulated_norm, per_batch_modulation, plain_layer_norm,
-                          residual_mlp_update, scaled_rms_norm, weighted_rms_norm)
+                          residual_mlp_update, scaled_rms_norm, unweighted_rms_norm, weighted_rms_norm)
 
 
 _NORM_TYPES = ("ada_norm_zero", "ada_norm_single")
@@ -369,6 +372,53 @@ def _lumina2_forward(self, hidden_states: Tensor, attention_mask: Tensor, image_
     return hidden_states + gate_mlp.unsqueeze(1).tanh() * self.ffn_norm2(mlp_output)
 
 
+def _mochi_rms_norms(block: nn.Module, zero: str, modulated: str) -> bool:
+    norm_zero, norm_mod = getattr(block, zero, None), getattr(block, modulated, None)
+    return (type(norm_zero).__name__ == "MochiRMSNormZero" and unweighted_rms_norm(getattr(norm_zero, "norm", None)) and
+            isinstance(getattr(norm_zero, "linear", None), nn.Module) and
+            type(norm_mod).__name__ == "MochiModulatedRMSNorm" and unweighted_rms_norm(getattr(norm_mod, "norm", None)))
+
+
+def _mochi_block_fits(block: nn.Module) -> bool:
+    return _mochi_rms_norms(block, "norm1", "norm3") and (
+        getattr(block, "context_pre_only", None) is True or _mochi_rms_norms(block, "norm1_context", "norm3_context"))
+
+
+def _mochi_zero_norm(norm: nn.Module, x: Tensor, temb: Tensor):
+    # MochiRMSNormZero's steps, with its fp32 RMSNorm, product and rounding in one kernel
+    scale_msa, gate_msa, scale_mlp, gate_mlp = norm.linear(norm.silu(temb)).chunk(4, dim=1)
+    return scaled_rms_norm(norm.norm, x, 1 + scale_msa[:, None].float()), gate_msa, scale_mlp, gate_mlp
+
+
+def _mochi_forward(self, hidden_states: Tensor, encoder_hidden_states: Tensor, temb: Tensor,
+                   encoder_attention_mask: Tensor, image_rotary_emb: Optional[Tensor] = None):
+    # A modulation row per sample (each folded into its norms' weights), as the model always computes it
+    if (temb.dim() != 2 or temb.shape[0] != hidden_states.shape[0] or not fusable_input(hidden_states) or
+            not fusable_input(encoder_hidden_states)):
+        return type(self).forward(self, hidden_states, encoder_hidden_states, temb, encoder_attention_mask,
+                                  image_rotary_emb)
+    norm_hidden_states, gate_msa, scale_mlp, gate_mlp = _mochi_zero_norm(self.norm1, hidden_states, temb)
+    if not self.context_pre_only:
+        norm_context, enc_gate_msa, enc_scale_mlp, enc_gate_mlp = _mochi_zero_norm(self.norm1_context,
+                                                                                 encoder_hidden_states, temb)
+    else:
+        norm_context = self.norm1_context(encoder_hidden_states, temb)
+    attn_hidden_states, context_attn_hidden_states = self.attn1(
+        hidden_states=norm_hidden_states, encoder_hidden_states=norm_context, image_rotary_emb=image_rotary_emb,
+        attention_mask=encoder_attention_mask)
+    hidden_states = hidden_states + self.norm2(attn_hidden_states, torch.tanh(gate_msa).unsqueeze(1))
+    ff_output = self.ff(scaled_rms_norm(self.norm3.norm, hidden_states, 1 + scale_mlp.unsqueeze(1).float()))
+    hidden_states = hidden_states + self.norm4(ff_output, torch.tanh(gate_mlp).unsqueeze(1))
+    if not self.context_pre_only:
+        encoder_hidden_states = encoder_hidden_states + self.norm2_context(context_attn_hidden_states,
+                                                                           torch.tanh(enc_gate_msa).unsqueeze(1))
+        context_ff_output = self.ff_context(scaled_rms_norm(self.norm3_context.norm, encoder_hidden_states,
+                                                            1 + enc_scale_mlp.unsqueeze(1).float()))
+        encoder_hidden_states = encoder_hidden_states + self.norm4_context(context_ff_output,
+                                                                           torch.tanh(enc_gate_mlp).unsqueeze(1))
+    return hidden_states, encoder_hidden_states
+
+
 def _hunyuan_video_forward(self, hidden_states: Tensor, encoder_hidden_states: Tensor, temb: Tensor,
                            attention_mask: Optional[Tensor] = None, freqs_cis=None, *args, **kwargs):
     if not fusable_input(hidden_states) or not fusable_input(encoder_hidden_states):
@@ -421,6 +471,7 @@ _BLOCKS = {
     "ChromaSingleTransformerBlock": (_chroma_single_block_fits, _chroma_single_forward),
     "ZImageTransformerBlock": (_z_image_block_fits, _z_image_forward),
     "Lumina2TransformerBlock": (_lumina2_block_fits, _lumina2_forward),
+    "MochiTransformerBlock": (_mochi_block_fits, _mochi_forward),
     "WanTransformerBlock": (_wan_block_fits, _wan_forward),
     "HunyuanVideoTransformerBlock": (_joint_block_fits, _hunyuan_video_forward),
     "HunyuanVideo15TransformerBlock": (_joint_block_fits, _hunyuan_video_forward),
