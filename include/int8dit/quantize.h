@@ -84,6 +84,9 @@ struct LayerNormModulateQuantizeParams {
   int64_t ld_gate = 0;
   void* x_out = nullptr;             // [rows, cols] of x_type, row stride ld_x_out; required with update
   int64_t ld_x_out = 0;
+  // RMSNorm's statistics instead of LayerNorm's (LTX-Video's norms): no mean subtracted,
+  // v = x / sqrt(mean(x^2) + eps) * (1 + scale_b[k]) + shift_b[k]; everything else as above.
+  bool rms_norm = false;
 };
 
 // RMSNorm with weight, then quantization: v = x / sqrt(mean(x^2) + eps) * weight[k].

@@ -19,6 +19,7 @@ void set_norm(Op& op, const LayerNormModulateQuantizeParams& p) {
   op.tokens_per_batch = p.tokens_per_batch;
   op.eps = p.eps;
   op.inv_cols = 1.0f / static_cast<float>(p.cols);
+  op.rms = p.rms_norm;
 }
 
 template <typename T>

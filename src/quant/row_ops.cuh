@@ -36,6 +36,10 @@ struct LayerNormModulateOp {
   int64_t tokens_per_batch = 1;
   float eps = 0.0f;
   float inv_cols = 0.0f;  // 1 / cols
+  // RMSNorm's statistics (LayerNormModulateQuantizeParams::rms_norm): the mean taken as 0, so the second
+  // pass sums x^2. A runtime flag rather than an op of its own: the row kernels are instantiated per op,
+  // and the first pass's reduction it wastes costs less than doubling them.
+  bool rms = false;
   // per row
   const T* shift_row = nullptr;
   const T* scale_row = nullptr;
@@ -68,7 +72,7 @@ struct LayerNormModulateOp {
   }
   __device__ void end_pass(int pass, float sum) {
     if (pass == 0) {
-      mean = sum * inv_cols;
+      mean = rms ? 0.0f : sum * inv_cols;
     } else {
       rstd = rsqrtf(sum * inv_cols + eps);
       neg_mean_rstd = -mean * rstd;

@@ -85,7 +85,7 @@ Status layernorm_modulate_quantize(const LayerNormModulateQuantizeParams& p) {
     }
     double sum = 0.0;
     for (int64_t k = 0; k < p.cols; ++k) sum += load16(x, p.x_type, k);
-    const double mean = sum / static_cast<double>(p.cols);
+    const double mean = p.rms_norm ? 0.0 : sum / static_cast<double>(p.cols);
     double sq = 0.0;
     for (int64_t k = 0; k < p.cols; ++k) {
       const double d = load16(x, p.x_type, k) - mean;

@@ -150,14 +150,15 @@ struct ChannelVectors {
   std::unique_ptr<DeviceArray<uint16_t>> device;
 };
 
-TEST(LayerNormModulateQuantizeGpu, MatchesReferenceWithinToleranceWithPerBatchModulation) {
-  REQUIRE_GPU();
+// rms_norm: RMSNorm's statistics (no mean subtracted), as LTX-Video's norms.
+void check_layernorm_modulate_quantize(bool rms_norm) {
   std::unique_ptr<ChannelVectors> mod;
   check_fused<int8dit::LayerNormModulateQuantizeParams>(
       "layernorm_modulate_quantize",
       [](const auto& p) { return int8dit::ref::layernorm_modulate_quantize(p); },
       [](const auto& p, cudaStream_t s) { return int8dit::layernorm_modulate_quantize(p, s); },
-      [&mod](auto& p, const Case& c, bool on_device) {
+      [&mod, rms_norm](auto& p, const Case& c, bool on_device) {
+        p.rms_norm = rms_norm;
         // Batches of tokens_per_batch rows; shift and scale are the two halves of one [batches, 2K]
         // tensor, as chunks of the adaLN linear's output are (ld_mod = 2K).
         const int64_t tpb = c.rows % 3 == 0 ? c.rows / 3 : c.rows;
@@ -174,6 +175,16 @@ TEST(LayerNormModulateQuantizeGpu, MatchesReferenceWithinToleranceWithPerBatchMo
         p.mod_shift = static_cast<const uint16_t*>(mod->get(on_device));
         p.mod_scale = static_cast<const uint16_t*>(mod->get(on_device)) + c.cols;
       });
+}
+
+TEST(LayerNormModulateQuantizeGpu, MatchesReferenceWithinToleranceWithPerBatchModulation) {
+  REQUIRE_GPU();
+  check_layernorm_modulate_quantize(false);
+}
+
+TEST(LayerNormModulateQuantizeGpu, RmsNormStatisticsMatchReferenceWithinTolerance) {
+  REQUIRE_GPU();
+  check_layernorm_modulate_quantize(true);
 }
 
 TEST(RmsNormQuantizeGpu, MatchesReferenceWithinTolerance) {

@@ -57,6 +57,30 @@ TEST(QuantRefLayerNormModulate, EachBatchElementUsesItsOwnShiftAndScaleAndYIsWri
   EXPECT_EQ(out.scale[0], out.scale[1]);
 }
 
+TEST(QuantRefLayerNormModulate, RmsNormStatisticsSubtractNoMean) {
+  // LTX-Video's norms: v = x / sqrt(mean(x^2) + eps) * (1 + scale) + shift
+  const auto x = bf16({3, 4});
+  const auto shift = bf16({0.5f, -0.5f});
+  const auto scale = bf16({0, 1});
+  Outputs out(1, 2);
+  std::vector<uint16_t> y(2, 0xffff);
+  int8dit::LayerNormModulateQuantizeParams p;
+  p.rows = 1, p.cols = 2, p.x = x.data(), p.ldx = 2, p.eps = 0.0f, p.tokens_per_batch = 1, p.rms_norm = true;
+  p.mod_shift = shift.data(), p.mod_scale = scale.data(), p.ld_mod = 2;
+  p.q = out.q.data(), p.ldq = 2, p.scale = out.scale.data(), p.y = y.data(), p.ldy = 2;
+  ASSERT_TRUE(int8dit::ref::layernorm_modulate_quantize(p).ok());
+  // rms = sqrt(12.5); v = {3 / rms + 0.5, 8 / rms - 0.5} = {1.3485, 1.7627}; 1.3485 / 1.7627 * 127 = 97.2
+  const double rms = std::sqrt(12.5);
+  EXPECT_EQ(y, (std::vector<uint16_t>{float_to_bf16(static_cast<float>(3 / rms + 0.5)),
+                                      float_to_bf16(static_cast<float>(8 / rms - 0.5))}));
+  EXPECT_EQ(out.q, (std::vector<int8_t>{97, 127}));
+  EXPECT_NEAR(out.scale[0], (8 / rms - 0.5) / 127.0, 1e-7);
+  // the same row as a LayerNorm (mean 3.5, x_hat = {-1, 1}, v = {-0.5, 1.5}) gives other values
+  p.rms_norm = false;
+  ASSERT_TRUE(int8dit::ref::layernorm_modulate_quantize(p).ok());
+  EXPECT_EQ(out.q, (std::vector<int8_t>{-42, 127}));
+}
+
 TEST(QuantRefRmsNorm, HandComputedRowWithWeight) {
   const auto x = bf16({3, 4});
   const auto w = bf16({1, 2});

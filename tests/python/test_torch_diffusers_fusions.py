@@ -571,6 +571,43 @@ def test_lumina2_blocks_fold_the_modulation_into_one_rmsnorm_kernel_for_one_samp
 
 
 @torch.no_grad()
+def test_ltx_video_blocks_modulate_their_rmsnorms_in_the_layernorm_kernels(direct_mlps, fused_norms):
+    import test_torch_more_diffusers_models as more
+
+    cls_name, config, make_inputs = more.CASES["ltx-video"]
+    torch.manual_seed(0)
+    ref, fused, plain, report = variants(getattr(diffusers, cls_name)(**config))
+    assert (report.fused_norms, report.fused_blocks, report.gelu_mlps) == (0, 2, 2)
+    one = make_inputs()
+    hits = PRODUCED.hits
+    out = fused(**one)[0]
+    # each block: norm1's kernel (RMSNorm statistics), whose rows self-attention's q, k and v read, and
+    # norm2's with the cross-attention's update, whose rows fc1 takes straight from it; the text
+    # features' own quantization is shared by the cross-attentions' k and v (3 of the 9)
+    assert fused_norms == [(1, 32, 64)] * 2 and len(direct_mlps) == 2
+    assert PRODUCED.hits - hits == 2 * 3 + 3
+    unfused = plain(**one)[0]
+    assert cos(out, unfused) > 0.9999 and cos(out, ref(**one)[0]) > 0.999
+    assert not torch.equal(out, unfused)
+    # two samples (its pipeline batches the guidance): a modulation row set each
+    two = {k: torch.cat([v, v]) if isinstance(v, torch.Tensor) and v.dim() else v for k, v in one.items()}
+    two["timestep"] = torch.tensor([500, 300])
+    got, want = fused(**two)[0], plain(**two)[0]
+    assert cos(got, want) > 0.9999 and cos(got[:1], out) > 0.99999
+    # per-token timesteps (the conditioning pipelines'): a modulation row per token, the class's forward
+    block = fused.transformer_blocks[0]
+    x, text = torch.randn(1, 32, 64, dtype=BF16), torch.randn(1, 8, 64, dtype=BF16)
+    temb = torch.randn(1, 32, 6 * 64, dtype=BF16)
+    fused_norms.clear()
+    got = block(x, text, temb)
+    assert fused_norms == [] and torch.equal(got, type(block).forward(block, x, text, temb))
+    # compiled, the fused blocks give what they gave eagerly
+    for b in fused.transformer_blocks:
+        b.compile(fullgraph=True, backend="aot_eager")
+    assert cos(fused(**one)[0], out) > 0.9999
+
+
+@torch.no_grad()
 def test_mochi_blocks_scale_their_fp32_rmsnorms_in_one_kernel_a_sample(rms_norms):
     import test_torch_more_diffusers_models as more
 

@@ -882,6 +882,27 @@ def test_gpu_lumina2_blocks_with_fused_norms_follow_the_unfused_int8_path():
 
 
 @torch.no_grad()
+def test_gpu_ltx_video_blocks_with_fused_norms_follow_the_unfused_int8_path(monkeypatch):
+    # LTX-Video's RMSNorms through layernorm_modulate_quantize's RMSNorm statistics, which the blocks take
+    # on CUDA tensors once this passes (blocks.LTX_FUSED_ON_GPU): each block's self-attention q, k, v read
+    # norm1's rows (fc1 takes norm2's straight from its kernel); the cross-attentions' k and v share the
+    # text features' own quantization (the first block's k quantizes it)
+    import int8dit.torch.blocks as blocks
+
+    diffusers = pytest.importorskip("diffusers")
+    monkeypatch.setattr(blocks, "LTX_FUSED_ON_GPU", True)
+    torch.manual_seed(0)
+    model = diffusers.LTXVideoTransformer3DModel(
+        in_channels=8, out_channels=8, patch_size=1, patch_size_t=1, num_attention_heads=4, attention_head_dim=64,
+        cross_attention_dim=256, num_layers=2, caption_channels=256).to("cuda", torch.bfloat16).eval()
+    inputs = dict(hidden_states=torch.randn(2, 4 * 16 * 16, 8, device="cuda", dtype=torch.bfloat16),
+                  encoder_hidden_states=torch.randn(2, 64, 256, device="cuda", dtype=torch.bfloat16),
+                  timestep=torch.tensor([500, 300], device="cuda"), encoder_attention_mask=torch.ones(2, 64, device="cuda"),
+                  num_frames=4, height=16, width=16, return_dict=False)
+    assert_fused_blocks_follow_the_unfused_int8_path(model, inputs, blocks=2, producer_hits=2 * 3 + 3)
+
+
+@torch.no_grad()
 @pytest.mark.parametrize("batch", [1, 2])
 def test_gpu_mochi_blocks_with_fused_norms_follow_the_unfused_int8_path(batch):
     # Mochi's fp32 RMSNorms scaled by its modulation, a kernel call a sample (its pipeline batches the

@@ -10,7 +10,7 @@ import torch
 from torch import Tensor, nn
 
 from .fused import (gated_residual_add, gated_residual_fits, gated_residual_layernorm_modulate,
-                    layernorm_modulate_quantize_impl, layernorm_modulate_quantize_with_output,
+                    layernorm_modulate_quantize_with_output,
                     rmsnorm_quantize_with_output)
 from .mlp import GeluMLP
 from .ops import any_needs_grad, plain_eager_call
@@ -26,33 +26,41 @@ def plain_layer_norm(norm: Optional[nn.Module]) -> bool:
             len(norm.normalized_shape) == 1)
 
 
-def modulated_norm(norm: nn.LayerNorm, x: Tensor, shift: Tensor, scale: Tensor) -> Tensor:
-    """layer_norm(x) * (1 + scale) + shift, rounded once, with its int8 rows recorded for its readers.
-    shift and scale: one row per batch element ([B, K] or [B, 1, K]). Where autograd must see it (a
-    trainable adaLN linear or adapter), the block's own three ops."""
+def is_rms_norm(norm: nn.Module) -> bool:
+    """Whether a block's norm (plain_layer_norm or unweighted_rms_norm) is the RMSNorm: the kernels then
+    subtract no mean."""
+    return not isinstance(norm, nn.LayerNorm)
+
+
+def modulated_norm(norm: nn.Module, x: Tensor, shift: Tensor, scale: Tensor) -> Tensor:
+    """norm(x) * (1 + scale) + shift, rounded once, with its int8 rows recorded for its readers; norm a
+    LayerNorm or an RMSNorm, either without weight (plain_layer_norm, unweighted_rms_norm). shift and
+    scale: one row per batch element ([B, K] or [B, 1, K]). Where autograd must see it (a trainable adaLN
+    linear or adapter), the block's own three ops."""
     if any_needs_grad(x, shift, scale):
         rows = (x.shape[0], 1, x.shape[-1])
         return norm(x) * (1 + scale.reshape(rows)) + shift.reshape(rows)
-    q, q_scale, y = layernorm_modulate_quantize_with_output(x, shift, scale, norm.eps, None)
+    q, q_scale, y = layernorm_modulate_quantize_with_output(x, shift, scale, norm.eps, None, rms=is_rms_norm(norm))
     PRODUCED.remember(y, q, q_scale)
     return y
 
 
-def residual_then_modulated_norm(norm: nn.LayerNorm, h: Tensor, update: Tensor, gate: Optional[Tensor],
+def residual_then_modulated_norm(norm: nn.Module, h: Tensor, update: Tensor, gate: Optional[Tensor],
                                   shift: Tensor, scale: Tensor) -> tuple[Tensor, Tensor]:
     """(h + gate * update, the modulated norm of that), gate None meaning 1: the residual update a block
     makes right before its MLP's norm, fused into the norm's kernel (one pass instead of PyTorch's
     product, sum and the norm's read of the sum) where the tensors' layout allows, else as the block
     computes it. The sum is rounded once where PyTorch rounds the product first."""
     if gated_residual_fits(h, update, gate, shift, scale) and not any_needs_grad(h, update, gate, shift, scale):
-        h, y, q, q_scale = gated_residual_layernorm_modulate(h, update, gate, shift, scale, norm.eps)
+        h, y, q, q_scale = gated_residual_layernorm_modulate(h, update, gate, shift, scale, norm.eps,
+                                                             rms=is_rms_norm(norm))
         PRODUCED.remember(y, q, q_scale)
         return h, y
     h = gated_add(h, gate, update)
     return h, modulated_norm(norm, h, shift, scale)
 
 
-def residual_then_mlp(norm: nn.LayerNorm, ff: nn.Module, h: Tensor, update: Tensor, gate: Optional[Tensor],
+def residual_then_mlp(norm: nn.Module, ff: nn.Module, h: Tensor, update: Tensor, gate: Optional[Tensor],
                        shift: Tensor, scale: Tensor) -> tuple[Tensor, Tensor]:
     """(h + gate * update, ff(modulated norm of that)): as residual_then_modulated_norm, then the MLP.
     Where the MLP is int8dit's GeluMLP on an int8dit fc1, the norm's kernel writes only fc1's int8 rows,
@@ -62,17 +70,17 @@ def residual_then_mlp(norm: nn.LayerNorm, ff: nn.Module, h: Tensor, update: Tens
     if fc1 is None or any_needs_grad(h, update, gate, shift, scale):
         h, y = residual_then_modulated_norm(norm, h, update, gate, shift, scale)
         return h, ff(y)
-    smooth = fc1._buffers["smooth"]
+    smooth, rms = fc1._buffers["smooth"], is_rms_norm(norm)
     if gated_residual_fits(h, update, gate, shift, scale, smooth):
         h, _, q, q_scale = gated_residual_layernorm_modulate(h, update, gate, shift, scale, norm.eps, want_y=False,
-                                                             smooth=smooth)
+                                                             smooth=smooth, rms=rms)
     else:  # (DiT's first block: the patch embedding's transposed view) the sum apart, then the norm
         h = gated_add(h, gate, update)
-        q, q_scale = layernorm_modulate_quantize_impl(h, shift, scale, norm.eps, smooth)
+        q, q_scale, _ = layernorm_modulate_quantize_with_output(h, shift, scale, norm.eps, smooth, want_y=False, rms=rms)
     return h, ff.forward_on_rows(q, q_scale, h.dtype)
 
 
-def residual_mlp_update(norm: nn.LayerNorm, ff: nn.Module, h: Tensor, update: Tensor, gate: Optional[Tensor],
+def residual_mlp_update(norm: nn.Module, ff: nn.Module, h: Tensor, update: Tensor, gate: Optional[Tensor],
                          shift: Tensor, scale: Tensor, gate_mlp: Optional[Tensor]) -> Tensor:
     """The second half of a block's stream: h + gate * update (the attention's), its modulated norm through
     the MLP (residual_then_mlp), and that sum + gate_mlp * the MLP's output (gated_add; gates None meaning 1)."""

@@ -22,6 +22,10 @@ that quantize it once more:
   block's modulation (each sample's scale folds into its norm's weight: a kernel call a sample);
 - Lumina2TransformerBlock (Lumina-Image 2.0): the same two RMSNorms as Z-Image's, its ancestor, with
   the attention norm's scale computed by LuminaRMSNormZero's linear;
+- LTXVideoTransformerBlock (LTX-Video): the RMSNorms (without weight) before self-attention and the
+  MLP, modulated with a shift and a scale: layernorm_modulate_quantize with RMSNorm's statistics, the
+  cross-attention's update in the MLP norm's kernel (on CUDA tensors once that flag has passed its GPU
+  tests: LTX_FUSED_ON_GPU);
 - MochiTransformerBlock (Mochi): the unweighted RMSNorms before attention and before both streams'
   MLPs, which diffusers runs in fp32 and scales by (1 + the block's modulation): the scale is the
   weight of the norm's kernel (a kernel call a sample, as Z-Image's);
@@ -372,6 +376,39 @@ def _lumina2_forward(self, hidden_states: Tensor, attention_mask: Tensor, image_
     return hidden_states + gate_mlp.unsqueeze(1).tanh() * self.ffn_norm2(mlp_output)
 
 
+# The RMSNorm statistics of layernorm_modulate_quantize (LTX-Video's norms) are a flag of the LayerNorm
+# kernels that no GPU has run yet: until their GPU tests pass (test_quant_gpu's
+# LayerNormModulateQuantizeGpu.RmsNormStatistics*, test_torch_gpu's LTX-Video block test), LTX blocks on
+# CUDA tensors run the class's forward. The CPU path is the C++ reference, checked by the CPU tests.
+LTX_FUSED_ON_GPU = False
+
+
+def _ltx_block_fits(block: nn.Module) -> bool:
+    return (unweighted_rms_norm(getattr(block, "norm1", None)) and unweighted_rms_norm(getattr(block, "norm2", None))
+            and isinstance(getattr(block, "scale_shift_table", None), Tensor))
+
+
+def _ltx_forward(self, hidden_states: Tensor, encoder_hidden_states: Tensor, temb: Tensor,
+                 image_rotary_emb=None, encoder_attention_mask: Optional[Tensor] = None) -> Tensor:
+    # One modulation row set per sample ([B, 1, 6K]); per-token timesteps ([B, T, 6K], the conditioning
+    # pipelines') take the class's forward.
+    if (temb.dim() != 3 or temb.shape[1] != 1 or not fusable_input(hidden_states) or
+            (hidden_states.is_cuda and not LTX_FUSED_ON_GPU)):
+        return type(self).forward(self, hidden_states, encoder_hidden_states, temb, image_rotary_emb,
+                                  encoder_attention_mask)
+    batch_size, dtype = hidden_states.shape[0], hidden_states.dtype
+    ada_values = self.scale_shift_table[None, None].to(temb.device) + temb.reshape(batch_size, 1, 6, -1)
+    shift_msa, scale_msa, gate_msa, shift_mlp, scale_mlp, gate_mlp = (v.to(dtype) for v in ada_values.unbind(dim=2))
+    attn_hidden_states = self.attn1(hidden_states=modulated_norm(self.norm1, hidden_states, shift_msa, scale_msa),
+                                    encoder_hidden_states=None, image_rotary_emb=image_rotary_emb)
+    hidden_states = gated_add(hidden_states, gate_msa, attn_hidden_states)
+    attn_hidden_states = self.attn2(hidden_states, encoder_hidden_states=encoder_hidden_states, image_rotary_emb=None,
+                                    attention_mask=encoder_attention_mask)
+    # the cross-attention's (ungated) update in the MLP norm's kernel, the MLP, its gated update
+    return residual_mlp_update(self.norm2, self.ff, hidden_states, attn_hidden_states, None, shift_mlp, scale_mlp,
+                               gate_mlp)
+
+
 def _mochi_rms_norms(block: nn.Module, zero: str, modulated: str) -> bool:
     norm_zero, norm_mod = getattr(block, zero, None), getattr(block, modulated, None)
     return (type(norm_zero).__name__ == "MochiRMSNormZero" and unweighted_rms_norm(getattr(norm_zero, "norm", None)) and
@@ -471,6 +508,7 @@ _BLOCKS = {
     "ChromaSingleTransformerBlock": (_chroma_single_block_fits, _chroma_single_forward),
     "ZImageTransformerBlock": (_z_image_block_fits, _z_image_forward),
     "Lumina2TransformerBlock": (_lumina2_block_fits, _lumina2_forward),
+    "LTXVideoTransformerBlock": (_ltx_block_fits, _ltx_forward),
     "MochiTransformerBlock": (_mochi_block_fits, _mochi_forward),
     "WanTransformerBlock": (_wan_block_fits, _wan_forward),
     "HunyuanVideoTransformerBlock": (_joint_block_fits, _hunyuan_video_forward),

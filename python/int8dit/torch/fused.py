@@ -60,25 +60,27 @@ def layernorm_modulate_quantize_impl(x: Tensor, shift: Tensor, scale: Tensor, ep
 
 
 def layernorm_modulate_quantize_with_output(x: Tensor, shift: Tensor, scale: Tensor, eps: float,
-                                            smooth: Optional[Tensor], want_y: bool = True
+                                            smooth: Optional[Tensor], want_y: bool = True, rms: bool = False
                                             ) -> tuple[Tensor, Tensor, Optional[Tensor]]:
     """(q, q_scale, y): as layernorm_modulate_quantize, and with ``want_y`` also the modulated rows
-    themselves (x's dtype, [B, T, K], rounded once from the fp32 value that q quantizes). Written for
-    host time (bench/host/python_overhead.py): the blocks call it once per norm and forward."""
-    q, qs, y, _ = _layernorm_modulate(x, shift, scale, eps, smooth, want_y, None, None)
+    themselves (x's dtype, [B, T, K], rounded once from the fp32 value that q quantizes). ``rms``: an
+    RMSNorm without weight in place of the LayerNorm (no mean subtracted; LTX-Video's norms). Written
+    for host time (bench/host/python_overhead.py): the blocks call it once per norm and forward."""
+    q, qs, y, _ = _layernorm_modulate(x, shift, scale, eps, smooth, want_y, None, None, rms)
     return q, qs, y
 
 
 def gated_residual_layernorm_modulate(x: Tensor, update: Tensor, gate: Optional[Tensor], shift: Tensor,
                                       scale: Tensor, eps: float, want_y: bool = True,
-                                      smooth: Optional[Tensor] = None
+                                      smooth: Optional[Tensor] = None, rms: bool = False
                                       ) -> tuple[Tensor, Optional[Tensor], Tensor, Tensor]:
     """(h, y, q, q_scale) of a DiT block's gated residual update and the modulated norm after it, in
     one kernel: h = x + gate * update (gate [B, K], [B, 1, K] or None for 1; one fp32 FMA rounded once
     to x's dtype), y = layer_norm(h) * (1 + scale) + shift (None unless ``want_y``), and the int8 rows
     of y / smooth. The GPU kernel takes rows of K % 8 == 0 (K <= 16384) whose every tensor is 16-byte
-    aligned with strides a multiple of 8 elements (gated_residual_fits says so); it refuses others."""
-    q, qs, y, h = _layernorm_modulate(x, shift, scale, eps, smooth, want_y, update, gate)
+    aligned with strides a multiple of 8 elements (gated_residual_fits says so); it refuses others.
+    ``rms``: the norm is an RMSNorm without weight (no mean subtracted)."""
+    q, qs, y, h = _layernorm_modulate(x, shift, scale, eps, smooth, want_y, update, gate, rms)
     return h, y, q, qs
 
 
@@ -138,9 +140,9 @@ def gated_residual_add(h: Tensor, gate: Optional[Tensor], update: Tensor) -> Ten
 
 
 def _layernorm_modulate(x: Tensor, shift: Tensor, scale: Tensor, eps: float, smooth: Optional[Tensor],
-                        want_y: bool, update: Optional[Tensor], gate: Optional[Tensor]):
+                        want_y: bool, update: Optional[Tensor], gate: Optional[Tensor], rms: bool = False):
     if off_current_device(x):
-        return on_device_of(x, _layernorm_modulate, x, shift, scale, eps, smooth, want_y, update, gate)
+        return on_device_of(x, _layernorm_modulate, x, shift, scale, eps, smooth, want_y, update, gate, rms)
     if not (x.is_cuda or x.is_cpu):
         _check_device(x, "x")
     _check_three_dims(x)
@@ -174,12 +176,12 @@ def _layernorm_modulate(x: Tensor, shift: Tensor, scale: Tensor, eps: float, smo
         g = None if gate is None else _modulation_rows(gate, b, k, "gate", dtype)
     if m > 0:
         cuda = x.is_cuda
-        extra = () if update is None else (update.data_ptr(), k, _ptr(g), 0 if g is None else (g.stride(0) if b > 1 else k),
-                                           h.data_ptr(), k)
+        extra = (0, 0, 0, 0, 0, 0) if update is None else (
+            update.data_ptr(), k, _ptr(g), 0 if g is None else (g.stride(0) if b > 1 else k), h.data_ptr(), k)
         _C.raw.layernorm_modulate_quantize(not cuda, rows.data_ptr(), _DTYPES[dtype], m, k, ldx, float(eps), t,
                                            sh.data_ptr(), sc.data_ptr(), sh.stride(0) if b > 1 else k, _ptr(smooth),
                                            q.data_ptr(), qs.data_ptr(), _ptr(y), _current_stream(dev) if cuda else 0,
-                                           *extra)
+                                           *extra, rms)
     return q, qs, y, h
 
 
