@@ -56,28 +56,26 @@ def direct_mlps(monkeypatch):
     return calls
 
 
-@pytest.fixture
-def fused_norms(monkeypatch):
-    """A list of the row shapes each fused block norm (block_steps.py's layernorm_modulate_quantize calls) took."""
+def recorded_calls(monkeypatch, name: str) -> list:
+    """A list of the row shapes each call of block_steps.py's ``name`` takes (the call itself unchanged)."""
     import int8dit.torch.block_steps as block_steps
 
     calls = []
-    real = block_steps.layernorm_modulate_quantize_with_output
-    monkeypatch.setattr(block_steps, "layernorm_modulate_quantize_with_output",
-                        lambda x, *a, **k: calls.append(tuple(x.shape)) or real(x, *a, **k))
+    real = getattr(block_steps, name)
+    monkeypatch.setattr(block_steps, name, lambda x, *a, **k: calls.append(tuple(x.shape)) or real(x, *a, **k))
     return calls
+
+
+@pytest.fixture
+def fused_norms(monkeypatch):
+    """The row shapes each fused block norm (block_steps.py's layernorm_modulate_quantize calls) took."""
+    return recorded_calls(monkeypatch, "layernorm_modulate_quantize_with_output")
 
 
 @pytest.fixture
 def rms_norms(monkeypatch):
-    """A list of the row shapes each fused RMSNorm (block_steps.py's rmsnorm_quantize calls) took."""
-    import int8dit.torch.block_steps as block_steps
-
-    calls = []
-    real = block_steps.rmsnorm_quantize_with_output
-    monkeypatch.setattr(block_steps, "rmsnorm_quantize_with_output",
-                        lambda x, *a, **k: calls.append(tuple(x.shape)) or real(x, *a, **k))
-    return calls
+    """The row shapes each fused RMSNorm (block_steps.py's rmsnorm_quantize calls) took."""
+    return recorded_calls(monkeypatch, "rmsnorm_quantize_with_output")
 
 
 def dit_inputs():
