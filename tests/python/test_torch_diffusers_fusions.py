@@ -78,6 +78,14 @@ def rms_norms(monkeypatch):
     return recorded_calls(monkeypatch, "rmsnorm_quantize_with_output")
 
 
+def two_samples(inputs: dict, timesteps: list) -> dict:
+    """``inputs`` twice over (each tensor argument stacked on itself) at two timesteps: the call of a
+    pipeline that batches its guidance."""
+    two = {k: torch.cat([v, v]) if isinstance(v, torch.Tensor) and v.dim() else v for k, v in inputs.items()}
+    two["timestep"] = torch.tensor(timesteps)
+    return two
+
+
 def dit_inputs():
     return dict(hidden_states=torch.randn(2, 4, 8, 8, dtype=BF16), timestep=torch.tensor([10, 500]),
                 class_labels=torch.tensor([1, 7]), return_dict=False)
@@ -556,8 +564,7 @@ def test_lumina2_blocks_fold_the_modulation_into_one_rmsnorm_kernel_for_one_samp
     # two samples (a pipeline that batches its guidance): a modulation row each, each folded into its own
     # weight; the first sample's rows are what it gets alone
     rms_norms.clear()
-    two = {k: torch.cat([v, v]) if isinstance(v, torch.Tensor) and v.dim() else v for k, v in one.items()}
-    two["timestep"] = torch.tensor([0.5, 0.3])
+    two = two_samples(one, [0.5, 0.3])
     got, want = fused(**two)[0], plain(**two)[0]
     assert len(rms_norms) == 3 * 2 and all(shape[0] == 2 for shape in rms_norms)
     assert cos(got, want) > 0.9999 and not torch.equal(got, want)
@@ -588,8 +595,7 @@ def test_ltx_video_blocks_modulate_their_rmsnorms_in_the_layernorm_kernels(direc
     assert cos(out, unfused) > 0.9999 and cos(out, ref(**one)[0]) > 0.999
     assert not torch.equal(out, unfused)
     # two samples (its pipeline batches the guidance): a modulation row set each
-    two = {k: torch.cat([v, v]) if isinstance(v, torch.Tensor) and v.dim() else v for k, v in one.items()}
-    two["timestep"] = torch.tensor([500, 300])
+    two = two_samples(one, [500, 300])
     got, want = fused(**two)[0], plain(**two)[0]
     assert cos(got, want) > 0.9999 and cos(got[:1], out) > 0.99999
     # per-token timesteps (the conditioning pipelines'): a modulation row per token, the class's forward
@@ -629,8 +635,7 @@ def test_mochi_blocks_scale_their_fp32_rmsnorms_in_one_kernel_a_sample(rms_norms
     assert not torch.equal(out, unfused)
     # two samples (its pipeline batches the guidance): a modulation row each, in its own kernel call
     rms_norms.clear()
-    two = {k: torch.cat([v, v]) if isinstance(v, torch.Tensor) and v.dim() else v for k, v in one.items()}
-    two["timestep"] = torch.tensor([500, 300])
+    two = two_samples(one, [500, 300])
     got, want = fused(**two)[0], plain(**two)[0]
     assert len(rms_norms) == 6 and all(shape[0] == 2 for shape in rms_norms)
     assert cos(got, want) > 0.9999 and cos(got[:1], out) > 0.99999
