@@ -309,6 +309,29 @@ def test_the_float_layers_go_to_host_memory_only_where_weights_and_int8_copy_do_
 
 
 
+def test_the_ltx_video_case_is_the_classs_defaults_and_its_inputs_run_a_small_model():
+    pytest.importorskip("diffusers", reason="diffusers is not installed (scripts/setup.sh pins it)")
+    import inspect
+
+    import diffusers
+    from int8dit.bench import models
+    from int8dit.bench.models import MODELS, ModelCase, build
+
+    case = MODELS["ltx_video_768x512"]
+    assert not case.default and case.cls_name == "LTXVideoTransformer3DModel"
+    defaults = {k: p.default for k, p in inspect.signature(diffusers.LTXVideoTransformer3DModel.__init__).parameters.items()
+                if k in case.config}
+    assert case.config == defaults
+    inputs = case.inputs(torch, "cpu", torch.bfloat16)
+    assert tuple(inputs["hidden_states"].shape) == (2, 16 * 16 * 24, 128)  # 121 frames -> 16, 512 x 768 -> 16 x 24
+    tiny = dict(in_channels=128, out_channels=128, num_attention_heads=2, attention_head_dim=32, cross_attention_dim=64,
+                num_layers=1, caption_channels=4096)
+    small = ModelCase("ltx_tiny", case.cls_name, tiny, "-", "-", models._ltx_video_inputs(9, 64, 96, text_tokens=8))
+    model = build(small, torch, "cpu", torch.bfloat16)
+    out = model(**small.inputs(torch, "cpu", torch.bfloat16))[0]
+    assert tuple(out.shape) == (2, 2 * 2 * 3, 128) and torch.isfinite(out).all()
+
+
 @pytest.mark.parametrize("name, cls_name", [("qwen_image_1024", "QwenImageTransformer2DModel"),
                                             ("chroma_1024", "ChromaTransformer2DModel")])
 def test_the_qwen_image_and_chroma_cases_are_their_published_configs_and_their_inputs_run_small_models(name, cls_name):

@@ -55,6 +55,11 @@ CHROMA = dict(patch_size=1, in_channels=64, num_layers=19, num_single_layers=38,
               num_attention_heads=24, joint_attention_dim=4096, axes_dims_rope=(16, 56, 56),
               approximator_num_channels=64, approximator_hidden_dim=5120, approximator_layers=5)
 
+# LTX-Video (2B): diffusers' defaults for the class, which it documents as LTX-Video's (not checked against
+# Lightricks/LTX-Video's transformer/config.json here: no network)
+LTX_VIDEO = dict(in_channels=128, out_channels=128, patch_size=1, patch_size_t=1, num_attention_heads=32,
+                 attention_head_dim=64, cross_attention_dim=2048, num_layers=28, caption_channels=4096)
+
 
 @dataclass
 class ModelCase:
@@ -144,6 +149,22 @@ def _wan_inputs(frames: int, height: int, width: int):
     return make
 
 
+def _ltx_video_inputs(frames: int, height: int, width: int, batch: int = 2, text_tokens: int = 128):
+    """LTX-Video's packed latent tokens for ``frames`` frames of height x width pixels (its VAE: 8x in time
+    after the first frame, 32x in space, 128 channels) and its T5 features (128 tokens, all valid), batch
+    2: its pipeline stacks the conditional and unconditional passes. The rotary scale is the pipeline's
+    at 25 frames a second."""
+    def make(torch, device, dtype):
+        g = torch.Generator(device=device).manual_seed(0)
+        f, h, w = (frames - 1) // 8 + 1, height // 32, width // 32
+        return dict(hidden_states=torch.randn(batch, f * h * w, 128, generator=g, device=device, dtype=dtype),
+                    encoder_hidden_states=torch.randn(batch, text_tokens, 4096, generator=g, device=device, dtype=dtype),
+                    timestep=torch.tensor([500] * batch, device=device),
+                    encoder_attention_mask=torch.ones(batch, text_tokens, device=device),
+                    num_frames=f, height=h, width=w, rope_interpolation_scale=(8 / 25, 32, 32), return_dict=False)
+    return make
+
+
 def _qwen_image_inputs(side: int, text_tokens: int):
     """Qwen-Image's inputs: packed latent patches (its VAE's 16 channels, 2 x 2 patches: 64) of a side x side
     image and the prompt's Qwen2.5-VL features, one sample: its pipeline runs the conditional and
@@ -226,6 +247,9 @@ MODELS = {
     "qwen_image_1024": ModelCase("qwen_image_1024", "QwenImageTransformer2DModel", QWEN_IMAGE, "Qwen/Qwen-Image",
                                  "1024x1024: 4096 image + 256 text tokens, batch 1 (one pass of its true CFG)",
                                  _qwen_image_inputs(1024, 256), default=False),
+    "ltx_video_768x512": ModelCase("ltx_video_768x512", "LTXVideoTransformer3DModel", LTX_VIDEO, "Lightricks/LTX-Video",
+                                   "768x512, 121 frames: 6144 video tokens, 128 text tokens, batch 2 (guidance)",
+                                   _ltx_video_inputs(121, 512, 768), default=False),
     "chroma_1024": ModelCase("chroma_1024", "ChromaTransformer2DModel", CHROMA, "lodestones/Chroma1-HD",
                              "1024x1024: 4096 image + 512 text tokens, batch 1, no padding mask",
                              _chroma_inputs(4096), default=False),
