@@ -576,6 +576,34 @@ def test_lumina2_blocks_fold_the_modulation_into_one_rmsnorm_kernel_for_one_samp
 
 
 @torch.no_grad()
+def test_sana_blocks_fuse_the_norm_before_their_linear_attention(fused_norms):
+    import test_torch_more_diffusers_models as more
+
+    cls_name, config, make_inputs = more.CASES["sana"]
+    torch.manual_seed(0)
+    ref, fused, plain, report = variants(getattr(diffusers, cls_name)(**config))
+    assert report.fused_blocks == 2
+    one = make_inputs()
+    hits = PRODUCED.hits
+    out = fused(**one)[0]
+    # each block: norm1's kernel, whose rows the linear attention's q, k and v read (the MLP's norm feeds
+    # GLUMBConv's convolutions, not fused); the caption's own quantization is shared by the
+    # cross-attentions' k and v (3 of the 9)
+    assert fused_norms == [(1, 256, 64)] * 2 and PRODUCED.hits - hits == 2 * 3 + 3
+    unfused = plain(**one)[0]
+    assert cos(out, unfused) > 0.9999 and cos(out, ref(**one)[0]) > 0.999
+    assert not torch.equal(out, unfused)
+    # two samples (its pipeline batches the guidance): a modulation row set each
+    fused_norms.clear()
+    got, want = fused(**two_samples(one, [500, 300]))[0], plain(**two_samples(one, [500, 300]))[0]
+    assert fused_norms == [(2, 256, 64)] * 2 and cos(got, want) > 0.9999 and cos(got[:1], out) > 0.99999
+    # compiled, the fused blocks give what they gave eagerly
+    for b in fused.transformer_blocks:
+        b.compile(fullgraph=True, backend="aot_eager")
+    assert cos(fused(**one)[0], out) > 0.9999
+
+
+@torch.no_grad()
 def test_ltx_video_blocks_modulate_their_rmsnorms_in_the_layernorm_kernels(direct_mlps, fused_norms):
     import test_torch_more_diffusers_models as more
 

@@ -882,6 +882,22 @@ def test_gpu_lumina2_blocks_with_fused_norms_follow_the_unfused_int8_path():
 
 
 @torch.no_grad()
+def test_gpu_sana_blocks_with_fused_norms_follow_the_unfused_int8_path():
+    # Sana's norm before its linear self-attention (q, k, v read the rows) and the gated update after it;
+    # the cross-attentions' k and v share the caption's own quantization (the first block's k quantizes it)
+    diffusers = pytest.importorskip("diffusers")
+    torch.manual_seed(0)
+    model = diffusers.SanaTransformer2DModel(
+        in_channels=4, out_channels=4, num_attention_heads=8, attention_head_dim=32, num_layers=2,
+        num_cross_attention_heads=2, cross_attention_head_dim=128, cross_attention_dim=256, caption_channels=256,
+        mlp_ratio=2.5, sample_size=32, patch_size=1).to("cuda", torch.bfloat16).eval()
+    inputs = dict(hidden_states=torch.randn(2, 4, 32, 32, device="cuda", dtype=torch.bfloat16),
+                  encoder_hidden_states=torch.randn(2, 64, 256, device="cuda", dtype=torch.bfloat16),
+                  timestep=torch.tensor([500, 300], device="cuda"), return_dict=False)
+    assert_fused_blocks_follow_the_unfused_int8_path(model, inputs, blocks=2, producer_hits=2 * 3 + 3)
+
+
+@torch.no_grad()
 def test_gpu_ltx_video_blocks_with_fused_norms_follow_the_unfused_int8_path(monkeypatch):
     # LTX-Video's RMSNorms through layernorm_modulate_quantize's RMSNorm statistics, which the blocks take
     # on CUDA tensors once this passes (blocks.LTX_FUSED_ON_GPU): each block's self-attention q, k, v read

@@ -22,6 +22,8 @@ that quantize it once more:
   block's modulation (each sample's scale folds into its norm's weight: a kernel call a sample);
 - Lumina2TransformerBlock (Lumina-Image 2.0): the same two RMSNorms as Z-Image's, its ancestor, with
   the attention norm's scale computed by LuminaRMSNormZero's linear;
+- SanaTransformerBlock (Sana): the norm before its linear self-attention, and the gated residual update
+  after it as one gated_add (the MLP's norm feeds GLUMBConv's convolutions and stays as it is);
 - LTXVideoTransformerBlock (LTX-Video): the RMSNorms (without weight) before self-attention and the
   MLP, modulated with a shift and a scale: layernorm_modulate_quantize with RMSNorm's statistics, the
   cross-attention's update in the MLP norm's kernel (on CUDA tensors once that flag has passed its GPU
@@ -376,6 +378,36 @@ def _lumina2_forward(self, hidden_states: Tensor, attention_mask: Tensor, image_
     return hidden_states + gate_mlp.unsqueeze(1).tanh() * self.ffn_norm2(mlp_output)
 
 
+def _sana_block_fits(block: nn.Module) -> bool:
+    return (plain_layer_norm(getattr(block, "norm1", None)) and
+            isinstance(getattr(block, "scale_shift_table", None), Tensor) and hasattr(block, "attn1"))
+
+
+def _sana_forward(self, hidden_states: Tensor, attention_mask: Optional[Tensor] = None,
+                  encoder_hidden_states: Optional[Tensor] = None, encoder_attention_mask: Optional[Tensor] = None,
+                  timestep: Optional[Tensor] = None, height: Optional[int] = None, width: Optional[int] = None) -> Tensor:
+    # A modulation row set per sample, in the stream's dtype (a table of another dtype would promote the
+    # block's sums: the class's forward computes that)
+    dtype = hidden_states.dtype
+    if (timestep is None or not fusable_input(hidden_states) or self.scale_shift_table.dtype != dtype or
+            timestep.dtype != dtype or timestep.numel() != hidden_states.shape[0] * self.scale_shift_table.numel()):
+        return type(self).forward(self, hidden_states, attention_mask, encoder_hidden_states, encoder_attention_mask,
+                                  timestep, height, width)
+    batch_size = hidden_states.shape[0]
+    shift_msa, scale_msa, gate_msa, shift_mlp, scale_mlp, gate_mlp = (
+        self.scale_shift_table[None] + timestep.reshape(batch_size, 6, -1)).chunk(6, dim=1)
+    attn_output = self.attn1(modulated_norm(self.norm1, hidden_states, shift_msa, scale_msa))
+    hidden_states = gated_add(hidden_states, gate_msa, attn_output)
+    if self.attn2 is not None:
+        attn_output = self.attn2(hidden_states, encoder_hidden_states=encoder_hidden_states,
+                                 attention_mask=encoder_attention_mask)
+        hidden_states = attn_output + hidden_states
+    # the MLP's norm feeds GLUMBConv's convolutions, which int8dit does not quantize: the block's own ops
+    norm_hidden_states = self.norm2(hidden_states) * (1 + scale_mlp) + shift_mlp
+    ff_output = self.ff(norm_hidden_states.unflatten(1, (height, width)).permute(0, 3, 1, 2))
+    return hidden_states + gate_mlp * ff_output.flatten(2, 3).permute(0, 2, 1)
+
+
 # The RMSNorm statistics of layernorm_modulate_quantize (LTX-Video's norms) are a flag of the LayerNorm
 # kernels that no GPU has run yet: until their GPU tests pass (test_quant_gpu's
 # LayerNormModulateQuantizeGpu.RmsNormStatistics*, test_torch_gpu's LTX-Video block test), LTX blocks on
@@ -509,6 +541,7 @@ _BLOCKS = {
     "ZImageTransformerBlock": (_z_image_block_fits, _z_image_forward),
     "Lumina2TransformerBlock": (_lumina2_block_fits, _lumina2_forward),
     "LTXVideoTransformerBlock": (_ltx_block_fits, _ltx_forward),
+    "SanaTransformerBlock": (_sana_block_fits, _sana_forward),
     "MochiTransformerBlock": (_mochi_block_fits, _mochi_forward),
     "WanTransformerBlock": (_wan_block_fits, _wan_forward),
     "HunyuanVideoTransformerBlock": (_joint_block_fits, _hunyuan_video_forward),
