@@ -41,6 +41,8 @@
 #                                      PDL_PROBE_ARGS="THREADS SMEM CARVEOUT SPIN_US LAUNCHES") -> pdl_placement.txt
 #   STEPS="... probe"                  probe: scripts/device/host_overhead_probe.py (host cost of op plumbing;
 #                                      needs no build)
+#   STEPS="... capture_probe"          capture_probe: scripts/device/capture_probe.py (does use_cuda_graphs capture
+#                                      Chroma and Qwen-Image? needs the carried wheels, no build)
 #   STEPS="... tune"                  tune: bench/tune/run.sh (tuned vs heuristic, M sweep cliffs) on this build
 #   TUNE_ARGS="--all-configs"         extra int8dit_bench_tune flags (this one: time every configuration
 #                                      at every M, then judge/refit the heuristic: heuristic_fit.txt)
@@ -322,9 +324,20 @@ step_e2e_pdl_off() { INT8DIT_PDL=0 run_e2e e2e_pdl_off; }
 # e2e_unfused/: what the fused GELU MLP and adaLN-Zero norms (int8dit.torch.mlp, .adanorm) are worth.
 step_e2e_unfused() { E2E_ARGS="${E2E_ARGS:-} ${E2E_UNFUSED_FLAGS:---no-fuse-gelu --no-fuse-norms --no-fuse-swiglu}" run_e2e e2e_unfused; }
 
+# Whether use_cuda_graphs captures Chroma and Qwen-Image (scripts/device/capture_probe.py): needs the carried
+# wheels but no int8dit build, so it answers in seconds on a fresh machine -> capture_probe.txt.
+step_capture_probe() {
+  if [[ -d $ROOT/.whl ]]; then
+    python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site "$ROOT"/.whl/*.whl
+  fi
+  PYTHONPATH=/tmp/site${PYTHONPATH:+:$PYTHONPATH} timeout "$(left)" python3 "$ROOT/scripts/device/capture_probe.py" \
+    > "$WORK/capture_probe.txt" 2>&1 || status=1
+  grep -E "^(ok|FAIL)|capture_probe:" "$WORK/capture_probe.txt"
+}
+
 for step in $STEPS; do
   if [[ $(type -t "step_$step") != function ]]; then
-    echo "gpu_run: unknown step '$step' (steps: build test sanitize repeat sass ncu_gemm quant quant_paths ncu_quant layout gelu_epilogue pdl_probe probe bench bench_back_to_back tune pytest e2e e2e_pdl_off e2e_unfused)"; status=1; continue
+    echo "gpu_run: unknown step '$step' (steps: build test sanitize repeat sass ncu_gemm quant quant_paths ncu_quant layout gelu_epilogue pdl_probe probe capture_probe bench bench_back_to_back tune pytest e2e e2e_pdl_off e2e_unfused)"; status=1; continue
   fi
   "step_$step"
   step_done "$step"
