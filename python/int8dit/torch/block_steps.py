@@ -32,6 +32,13 @@ def is_rms_norm(norm: nn.Module) -> bool:
     return not isinstance(norm, nn.LayerNorm)
 
 
+def joint_block_fits(block: nn.Module) -> bool:
+    """A double-stream block's MLP norms (Flux, SD3, HunyuanVideo): plain LayerNorms for the image stream
+    and, unless the block ends the text stream (context_pre_only), for the text stream."""
+    return plain_layer_norm(getattr(block, "norm2", None)) and (
+        getattr(block, "context_pre_only", False) or plain_layer_norm(getattr(block, "norm2_context", None)))
+
+
 def modulated_norm(norm: nn.Module, x: Tensor, shift: Tensor, scale: Tensor) -> Tensor:
     """norm(x) * (1 + scale) + shift, rounded once, with its int8 rows recorded for its readers; norm a
     LayerNorm or an RMSNorm, either without weight (plain_layer_norm, unweighted_rms_norm). shift and

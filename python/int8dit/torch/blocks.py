@@ -1,4 +1,6 @@
-"""Transformer blocks whose inline modulated norms quantize their own output.
+"""Transformer blocks whose inline modulated norms quantize their own output: the image models' fused
+forwards, and the registry of all of them (the video models' from blocks_video.py) that
+fuse_block_norms reads.
 
 diffusers' transformer blocks modulate some LayerNorms inline in their forward,
 ``layer_norm(h) * (1 + scale) + shift`` as three PyTorch passes, and feed the result to int8dit Linears
@@ -24,19 +26,8 @@ that quantize it once more:
   the attention norm's scale computed by LuminaRMSNormZero's linear;
 - SanaTransformerBlock (Sana): the norm before its linear self-attention, and the gated residual update
   after it as one gated_add (the MLP's norm feeds GLUMBConv's convolutions and stays as it is);
-- LTXVideoTransformerBlock (LTX-Video): the RMSNorms (without weight) before self-attention and the
-  MLP, modulated with a shift and a scale: layernorm_modulate_quantize with RMSNorm's statistics, the
-  cross-attention's update in the MLP norm's kernel (on CUDA tensors once that flag has passed its GPU
-  tests: LTX_FUSED_ON_GPU);
-- MochiTransformerBlock (Mochi): the unweighted RMSNorms before attention and before both streams'
-  MLPs, which diffusers runs in fp32 and scales by (1 + the block's modulation): the scale is the
-  weight of the norm's kernel (a kernel call a sample, as Z-Image's);
-- HunyuanVideoTransformerBlock and HunyuanVideo15TransformerBlock (HunyuanVideo 1 and 1.5's
-  dual-stream blocks): the norms before both streams' MLPs, as Flux's;
-- WanTransformerBlock (Wan 2.1 / 2.2): the norms before self-attention and the MLP, which diffusers runs
-  in fp32 over the whole [tokens, dim] stream (an fp32 copy, the norm, the product, the sum and the
-  rounding back: ~2 GB a norm at 480p), and the gated residual updates around them; the modulation
-  rows are rounded to the stream's dtype for the kernels.
+- the video models' blocks (LTX-Video, Mochi, HunyuanVideo 1 and 1.5, Wan), whose forwards live in
+  blocks_video.py (its docstring lists what each fuses).
 
 Those norms are not modules of their own, so int8dit.torch.adanorm cannot replace them;
 ``fuse_block_norms`` gives each such block a forward of its own that computes them with
@@ -58,8 +49,9 @@ from typing import Optional
 import torch
 from torch import Tensor, nn
 
-from .block_steps import (fusable_input, gated_add, modulated_norm, per_batch_modulation, plain_layer_norm,
-                          residual_mlp_update, scaled_rms_norm, unweighted_rms_norm, weighted_rms_norm)
+from .block_steps import (fusable_input, gated_add, joint_block_fits, modulated_norm, per_batch_modulation,
+                          plain_layer_norm, residual_mlp_update, scaled_rms_norm, weighted_rms_norm)
+from .blocks_video import VIDEO_BLOCKS
 
 
 _NORM_TYPES = ("ada_norm_zero", "ada_norm_single")
@@ -73,11 +65,6 @@ def _basic_block_fits(block: nn.Module) -> bool:
     if block.norm_type == "ada_norm_zero":
         return plain_layer_norm(getattr(block, "norm3", None))
     return plain_layer_norm(getattr(block, "norm1", None)) and plain_layer_norm(getattr(block, "norm2", None))
-
-
-def _joint_block_fits(block: nn.Module) -> bool:
-    return plain_layer_norm(getattr(block, "norm2", None)) and (
-        getattr(block, "context_pre_only", False) or plain_layer_norm(getattr(block, "norm2_context", None)))
 
 
 def _basic_forward(self, hidden_states: Tensor, attention_mask=None, encoder_hidden_states=None,
@@ -275,7 +262,7 @@ def _chroma_pruned_norm(norm: Optional[nn.Module]) -> bool:
 
 def _chroma_block_fits(block: nn.Module) -> bool:
     return (_chroma_pruned_norm(getattr(block, "norm1", None)) and
-            _chroma_pruned_norm(getattr(block, "norm1_context", None)) and _joint_block_fits(block))
+            _chroma_pruned_norm(getattr(block, "norm1_context", None)) and joint_block_fits(block))
 
 
 def _chroma_single_block_fits(block: nn.Module) -> bool:
@@ -408,131 +395,11 @@ def _sana_forward(self, hidden_states: Tensor, attention_mask: Optional[Tensor] 
     return hidden_states + gate_mlp * ff_output.flatten(2, 3).permute(0, 2, 1)
 
 
-# The RMSNorm statistics of layernorm_modulate_quantize (LTX-Video's norms) are a flag of the LayerNorm
-# kernels that no GPU has run yet: until their GPU tests pass (test_quant_gpu's
-# LayerNormModulateQuantizeGpu.RmsNormStatistics*, test_torch_gpu's LTX-Video block test), LTX blocks on
-# CUDA tensors run the class's forward. The CPU path is the C++ reference, checked by the CPU tests.
-LTX_FUSED_ON_GPU = False
-
-
-def _ltx_block_fits(block: nn.Module) -> bool:
-    return (unweighted_rms_norm(getattr(block, "norm1", None)) and unweighted_rms_norm(getattr(block, "norm2", None))
-            and isinstance(getattr(block, "scale_shift_table", None), Tensor))
-
-
-def _ltx_forward(self, hidden_states: Tensor, encoder_hidden_states: Tensor, temb: Tensor,
-                 image_rotary_emb=None, encoder_attention_mask: Optional[Tensor] = None) -> Tensor:
-    # One modulation row set per sample ([B, 1, 6K]); per-token timesteps ([B, T, 6K], the conditioning
-    # pipelines') take the class's forward.
-    if (temb.dim() != 3 or temb.shape[1] != 1 or not fusable_input(hidden_states) or
-            (hidden_states.is_cuda and not LTX_FUSED_ON_GPU)):
-        return type(self).forward(self, hidden_states, encoder_hidden_states, temb, image_rotary_emb,
-                                  encoder_attention_mask)
-    batch_size, dtype = hidden_states.shape[0], hidden_states.dtype
-    ada_values = self.scale_shift_table[None, None].to(temb.device) + temb.reshape(batch_size, 1, 6, -1)
-    shift_msa, scale_msa, gate_msa, shift_mlp, scale_mlp, gate_mlp = (v.to(dtype) for v in ada_values.unbind(dim=2))
-    attn_hidden_states = self.attn1(hidden_states=modulated_norm(self.norm1, hidden_states, shift_msa, scale_msa),
-                                    encoder_hidden_states=None, image_rotary_emb=image_rotary_emb)
-    hidden_states = gated_add(hidden_states, gate_msa, attn_hidden_states)
-    attn_hidden_states = self.attn2(hidden_states, encoder_hidden_states=encoder_hidden_states, image_rotary_emb=None,
-                                    attention_mask=encoder_attention_mask)
-    # the cross-attention's (ungated) update in the MLP norm's kernel, the MLP, its gated update
-    return residual_mlp_update(self.norm2, self.ff, hidden_states, attn_hidden_states, None, shift_mlp, scale_mlp,
-                               gate_mlp)
-
-
-def _mochi_rms_norms(block: nn.Module, zero: str, modulated: str) -> bool:
-    norm_zero, norm_mod = getattr(block, zero, None), getattr(block, modulated, None)
-    return (type(norm_zero).__name__ == "MochiRMSNormZero" and unweighted_rms_norm(getattr(norm_zero, "norm", None)) and
-            isinstance(getattr(norm_zero, "linear", None), nn.Module) and
-            type(norm_mod).__name__ == "MochiModulatedRMSNorm" and unweighted_rms_norm(getattr(norm_mod, "norm", None)))
-
-
-def _mochi_block_fits(block: nn.Module) -> bool:
-    return _mochi_rms_norms(block, "norm1", "norm3") and (
-        getattr(block, "context_pre_only", None) is True or _mochi_rms_norms(block, "norm1_context", "norm3_context"))
-
-
-def _mochi_zero_norm(norm: nn.Module, x: Tensor, temb: Tensor):
-    # MochiRMSNormZero's steps, with its fp32 RMSNorm, product and rounding in one kernel
-    scale_msa, gate_msa, scale_mlp, gate_mlp = norm.linear(norm.silu(temb)).chunk(4, dim=1)
-    return scaled_rms_norm(norm.norm, x, 1 + scale_msa[:, None].float()), gate_msa, scale_mlp, gate_mlp
-
-
-def _mochi_forward(self, hidden_states: Tensor, encoder_hidden_states: Tensor, temb: Tensor,
-                   encoder_attention_mask: Tensor, image_rotary_emb: Optional[Tensor] = None):
-    # A modulation row per sample (each folded into its norms' weights), as the model always computes it
-    if (temb.dim() != 2 or temb.shape[0] != hidden_states.shape[0] or not fusable_input(hidden_states) or
-            not fusable_input(encoder_hidden_states)):
-        return type(self).forward(self, hidden_states, encoder_hidden_states, temb, encoder_attention_mask,
-                                  image_rotary_emb)
-    norm_hidden_states, gate_msa, scale_mlp, gate_mlp = _mochi_zero_norm(self.norm1, hidden_states, temb)
-    if not self.context_pre_only:
-        norm_context, enc_gate_msa, enc_scale_mlp, enc_gate_mlp = _mochi_zero_norm(self.norm1_context,
-                                                                                 encoder_hidden_states, temb)
-    else:
-        norm_context = self.norm1_context(encoder_hidden_states, temb)
-    attn_hidden_states, context_attn_hidden_states = self.attn1(
-        hidden_states=norm_hidden_states, encoder_hidden_states=norm_context, image_rotary_emb=image_rotary_emb,
-        attention_mask=encoder_attention_mask)
-    hidden_states = hidden_states + self.norm2(attn_hidden_states, torch.tanh(gate_msa).unsqueeze(1))
-    ff_output = self.ff(scaled_rms_norm(self.norm3.norm, hidden_states, 1 + scale_mlp.unsqueeze(1).float()))
-    hidden_states = hidden_states + self.norm4(ff_output, torch.tanh(gate_mlp).unsqueeze(1))
-    if not self.context_pre_only:
-        encoder_hidden_states = encoder_hidden_states + self.norm2_context(context_attn_hidden_states,
-                                                                           torch.tanh(enc_gate_msa).unsqueeze(1))
-        context_ff_output = self.ff_context(scaled_rms_norm(self.norm3_context.norm, encoder_hidden_states,
-                                                            1 + enc_scale_mlp.unsqueeze(1).float()))
-        encoder_hidden_states = encoder_hidden_states + self.norm4_context(context_ff_output,
-                                                                           torch.tanh(enc_gate_mlp).unsqueeze(1))
-    return hidden_states, encoder_hidden_states
-
-
-def _hunyuan_video_forward(self, hidden_states: Tensor, encoder_hidden_states: Tensor, temb: Tensor,
-                           attention_mask: Optional[Tensor] = None, freqs_cis=None, *args, **kwargs):
-    if not fusable_input(hidden_states) or not fusable_input(encoder_hidden_states):
-        return type(self).forward(self, hidden_states, encoder_hidden_states, temb, attention_mask, freqs_cis, *args,
-                                  **kwargs)
-    norm_hidden, gate_msa, shift_mlp, scale_mlp, gate_mlp = self.norm1(hidden_states, emb=temb)
-    norm_context, c_gate_msa, c_shift_mlp, c_scale_mlp, c_gate_mlp = self.norm1_context(encoder_hidden_states, emb=temb)
-    attn_output, context_attn_output = self.attn(hidden_states=norm_hidden, encoder_hidden_states=norm_context,
-                                                 attention_mask=attention_mask, image_rotary_emb=freqs_cis)
-    hidden_states = residual_mlp_update(self.norm2, self.ff, hidden_states, attn_output, gate_msa.unsqueeze(1),
-                                         shift_mlp, scale_mlp, gate_mlp.unsqueeze(1))
-    encoder_hidden_states = residual_mlp_update(self.norm2_context, self.ff_context, encoder_hidden_states,
-                                                 context_attn_output, c_gate_msa.unsqueeze(1), c_shift_mlp, c_scale_mlp,
-                                                 c_gate_mlp.unsqueeze(1))
-    return hidden_states, encoder_hidden_states  # (this order: HunyuanVideo's blocks return the image stream first)
-
-
-def _wan_block_fits(block: nn.Module) -> bool:
-    return (plain_layer_norm(getattr(block, "norm1", None)) and plain_layer_norm(getattr(block, "norm3", None)) and
-            isinstance(getattr(block, "scale_shift_table", None), Tensor))
-
-
-def _wan_forward(self, hidden_states: Tensor, encoder_hidden_states: Tensor, temb: Tensor, rotary_emb) -> Tensor:
-    # One modulation row set per sample ([B, 6, K]); Wan 2.2 TI2V's per-token rows ([B, T, 6, K]) take the
-    # class's forward.
-    if temb.dim() != 3 or not fusable_input(hidden_states):
-        return type(self).forward(self, hidden_states, encoder_hidden_states, temb, rotary_emb)
-    # NOTE: diffusers keeps the modulation in fp32 and the stream's updates in fp32 until a final rounding;
-    # the kernels read the rows in the stream's dtype and round each result once (within an ulp of it).
-    rows = (self.scale_shift_table + temb.float()).to(hidden_states.dtype).chunk(6, dim=1)
-    shift_msa, scale_msa, gate_msa, c_shift_msa, c_scale_msa, c_gate_msa = rows
-    attn_output = self.attn1(modulated_norm(self.norm1, hidden_states, shift_msa, scale_msa), None, None, rotary_emb)
-    hidden_states = gated_add(hidden_states, gate_msa, attn_output)
-    attn_output = self.attn2(self.norm2(hidden_states.float()).type_as(hidden_states), encoder_hidden_states, None,
-                             None)
-    # the cross-attention's (ungated) update, in the MLP norm's kernel
-    return residual_mlp_update(self.norm3, self.ffn, hidden_states, attn_output, None, c_shift_msa, c_scale_msa,
-                                c_gate_msa)
-
-
 # diffusers class name -> (whether an instance's configuration fits, the fused forward)
 _BLOCKS = {
     "BasicTransformerBlock": (_basic_block_fits, _basic_forward),
-    "JointTransformerBlock": (_joint_block_fits, _sd3_forward),
-    "FluxTransformerBlock": (_joint_block_fits, _flux_forward),
+    "JointTransformerBlock": (joint_block_fits, _sd3_forward),
+    "FluxTransformerBlock": (joint_block_fits, _flux_forward),
     "Flux2TransformerBlock": (_flux2_block_fits, _flux2_forward),
     "Flux2SingleTransformerBlock": (_flux2_single_block_fits, _flux2_single_forward),
     "QwenImageTransformerBlock": (_qwen_block_fits, _qwen_forward),
@@ -540,19 +407,16 @@ _BLOCKS = {
     "ChromaSingleTransformerBlock": (_chroma_single_block_fits, _chroma_single_forward),
     "ZImageTransformerBlock": (_z_image_block_fits, _z_image_forward),
     "Lumina2TransformerBlock": (_lumina2_block_fits, _lumina2_forward),
-    "LTXVideoTransformerBlock": (_ltx_block_fits, _ltx_forward),
     "SanaTransformerBlock": (_sana_block_fits, _sana_forward),
-    "MochiTransformerBlock": (_mochi_block_fits, _mochi_forward),
-    "WanTransformerBlock": (_wan_block_fits, _wan_forward),
-    "HunyuanVideoTransformerBlock": (_joint_block_fits, _hunyuan_video_forward),
-    "HunyuanVideo15TransformerBlock": (_joint_block_fits, _hunyuan_video_forward),
+    **VIDEO_BLOCKS,
 }
 
 
 def fuse_block_norms(model: nn.Module) -> int:
-    """Give every diffusers DiT, PixArt, SD3, Flux double-stream, FLUX.2, Qwen-Image, Chroma, Z-Image, Wan
-    or HunyuanVideo (1, 1.5) dual-stream block of ``model`` the fused forward (see the module docstring), matched by class name and attributes so that diffusers
-    need not be importable here. Returns how many."""
+    """Give every block of ``model`` whose diffusers class _BLOCKS names (DiT, PixArt, SD3, Flux, FLUX.2,
+    Qwen-Image, Chroma, Z-Image, Lumina 2, Sana; LTX-Video, Mochi, HunyuanVideo 1 and 1.5, Wan) and whose
+    configuration fits the fused forward (see the module docstring), matched by class name and attributes
+    so that diffusers need not be importable here. Returns how many."""
     count = 0
     for module in model.modules():
         entry = _BLOCKS.get(type(module).__name__)
