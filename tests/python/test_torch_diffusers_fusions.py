@@ -78,6 +78,23 @@ def rms_norms(monkeypatch):
     return recorded_calls(monkeypatch, "rmsnorm_quantize_with_output")
 
 
+def case_variants(name: str, **overrides):
+    """(ref, fused, plain, report, inputs): variants() of the small model test_torch_more_diffusers_models
+    holds for ``name`` (its config updated with ``overrides``), and that case's inputs."""
+    import test_torch_more_diffusers_models as more
+
+    cls_name, config, make_inputs = more.CASES[name]
+    torch.manual_seed(0)
+    return (*variants(getattr(diffusers, cls_name)(**dict(config, **overrides))), make_inputs())
+
+
+def assert_compiled_blocks_match(model, blocks, inputs: dict, eager_out) -> None:
+    """Compiled (fullgraph, aot_eager), the fused blocks give what they gave eagerly."""
+    for block in blocks:
+        block.compile(fullgraph=True, backend="aot_eager")
+    assert cos(model(**inputs)[0], eager_out) > 0.9999
+
+
 def two_samples(inputs: dict, timesteps: list) -> dict:
     """``inputs`` twice over (each tensor argument stacked on itself) at two timesteps: the call of a
     pipeline that batches its guidance."""
@@ -473,13 +490,8 @@ def test_qwen_image_blocks_take_their_own_forward_for_edit_modes_modulate_index(
 
 @torch.no_grad()
 def test_chroma_blocks_fuse_their_pruned_norms_and_match_the_unfused_path(direct_mlps):
-    import test_torch_more_diffusers_models as more
-
-    cls_name, config, make_inputs = more.CASES["chroma"]
-    torch.manual_seed(0)
-    ref, fused, plain, report = variants(getattr(diffusers, cls_name)(**config))
+    ref, fused, plain, report, inputs = case_variants("chroma")
     assert (report.fused_norms, report.fused_blocks, report.gelu_mlps) == (0, 1 + 2, 2)
-    inputs = make_inputs()
     hits = PRODUCED.hits
     out = fused(**inputs)[0]
     # the double block: both streams' q, k, v (their fc1s straight from the MLP norms' kernels); each
@@ -543,14 +555,9 @@ def test_z_image_blocks_fold_the_modulation_into_one_rmsnorm_kernel_for_one_samp
 
 @torch.no_grad()
 def test_lumina2_blocks_fold_the_modulation_into_one_rmsnorm_kernel_for_one_sample(rms_norms):
-    import test_torch_more_diffusers_models as more
-
-    cls_name, config, make_inputs = more.CASES["lumina2"]
-    torch.manual_seed(0)
-    ref, fused, plain, report = variants(getattr(diffusers, cls_name)(**config))
+    ref, fused, plain, report, one = case_variants("lumina2")
     # the noise refiner's block and the main layers' (the context refiner's are not modulated)
     assert report.fused_blocks == 1 + 2
-    one = make_inputs()
     hits = PRODUCED.hits
     out = fused(**one)[0]
     assert len(rms_norms) == 3 * 2  # each fused block: the attention's norm and the MLP's
@@ -569,21 +576,13 @@ def test_lumina2_blocks_fold_the_modulation_into_one_rmsnorm_kernel_for_one_samp
     assert len(rms_norms) == 3 * 2 and all(shape[0] == 2 for shape in rms_norms)
     assert cos(got, want) > 0.9999 and not torch.equal(got, want)
     assert cos(got[:1], out) > 0.99999
-    # compiled, the fused blocks give what they gave eagerly
-    for block in list(fused.noise_refiner) + list(fused.layers):
-        block.compile(fullgraph=True, backend="aot_eager")
-    assert cos(fused(**one)[0], out) > 0.9999
+    assert_compiled_blocks_match(fused, list(fused.noise_refiner) + list(fused.layers), one, out)
 
 
 @torch.no_grad()
 def test_sana_blocks_fuse_the_norm_before_their_linear_attention(fused_norms):
-    import test_torch_more_diffusers_models as more
-
-    cls_name, config, make_inputs = more.CASES["sana"]
-    torch.manual_seed(0)
-    ref, fused, plain, report = variants(getattr(diffusers, cls_name)(**config))
+    ref, fused, plain, report, one = case_variants("sana")
     assert report.fused_blocks == 2
-    one = make_inputs()
     hits = PRODUCED.hits
     out = fused(**one)[0]
     # each block: norm1's kernel, whose rows the linear attention's q, k and v read (the MLP's norm feeds
@@ -597,21 +596,13 @@ def test_sana_blocks_fuse_the_norm_before_their_linear_attention(fused_norms):
     fused_norms.clear()
     got, want = fused(**two_samples(one, [500, 300]))[0], plain(**two_samples(one, [500, 300]))[0]
     assert fused_norms == [(2, 256, 64)] * 2 and cos(got, want) > 0.9999 and cos(got[:1], out) > 0.99999
-    # compiled, the fused blocks give what they gave eagerly
-    for b in fused.transformer_blocks:
-        b.compile(fullgraph=True, backend="aot_eager")
-    assert cos(fused(**one)[0], out) > 0.9999
+    assert_compiled_blocks_match(fused, fused.transformer_blocks, one, out)
 
 
 @torch.no_grad()
 def test_ltx_video_blocks_modulate_their_rmsnorms_in_the_layernorm_kernels(direct_mlps, fused_norms):
-    import test_torch_more_diffusers_models as more
-
-    cls_name, config, make_inputs = more.CASES["ltx-video"]
-    torch.manual_seed(0)
-    ref, fused, plain, report = variants(getattr(diffusers, cls_name)(**config))
+    ref, fused, plain, report, one = case_variants("ltx-video")
     assert (report.fused_norms, report.fused_blocks, report.gelu_mlps) == (0, 2, 2)
-    one = make_inputs()
     hits = PRODUCED.hits
     out = fused(**one)[0]
     # each block: norm1's kernel (RMSNorm statistics), whose rows self-attention's q, k and v read, and
@@ -633,23 +624,14 @@ def test_ltx_video_blocks_modulate_their_rmsnorms_in_the_layernorm_kernels(direc
     fused_norms.clear()
     got = block(x, text, temb)
     assert fused_norms == [] and torch.equal(got, type(block).forward(block, x, text, temb))
-    # compiled, the fused blocks give what they gave eagerly
-    for b in fused.transformer_blocks:
-        b.compile(fullgraph=True, backend="aot_eager")
-    assert cos(fused(**one)[0], out) > 0.9999
+    assert_compiled_blocks_match(fused, fused.transformer_blocks, one, out)
 
 
 @torch.no_grad()
 def test_mochi_blocks_scale_their_fp32_rmsnorms_in_one_kernel_a_sample(rms_norms):
-    import test_torch_more_diffusers_models as more
-
-    cls_name, config, make_inputs = more.CASES["mochi"]
-    torch.manual_seed(0)
     # heads of 48 and a 96-wide text stream: MLPs of 256, whose linears int8dit quantizes
-    config = dict(config, attention_head_dim=48, pooled_projection_dim=96)
-    ref, fused, plain, report = variants(getattr(diffusers, cls_name)(**config))
+    ref, fused, plain, report, one = case_variants("mochi", attention_head_dim=48, pooled_projection_dim=96)
     assert report.fused_blocks == 2
-    one = make_inputs()
     hits = PRODUCED.hits
     out = fused(**one)[0]
     # the first block: both streams' norms before attention and before the MLPs; the last block
@@ -667,10 +649,7 @@ def test_mochi_blocks_scale_their_fp32_rmsnorms_in_one_kernel_a_sample(rms_norms
     got, want = fused(**two)[0], plain(**two)[0]
     assert len(rms_norms) == 6 and all(shape[0] == 2 for shape in rms_norms)
     assert cos(got, want) > 0.9999 and cos(got[:1], out) > 0.99999
-    # compiled, the fused blocks give what they gave eagerly
-    for block in fused.transformer_blocks:
-        block.compile(fullgraph=True, backend="aot_eager")
-    assert cos(fused(**one)[0], out) > 0.9999
+    assert_compiled_blocks_match(fused, fused.transformer_blocks, one, out)
 
 
 @torch.no_grad()
