@@ -649,6 +649,19 @@ def test_mochi_blocks_scale_their_fp32_rmsnorms_in_one_kernel_a_sample(rms_norms
     got, want = fused(**two)[0], plain(**two)[0]
     assert len(rms_norms) == 6 and all(shape[0] == 2 for shape in rms_norms)
     assert cos(got, want) > 0.9999 and cos(got[:1], out) > 0.99999
+    # where autograd must see a scaled norm (a trainable modulation, as a LoRA on it makes): PyTorch's ops,
+    # rounded to the stream's dtype as the kernel's output is, though Mochi's scale is fp32
+    from diffusers.models.normalization import RMSNorm
+
+    from int8dit.torch.block_steps import scaled_rms_norm
+
+    rms_norms.clear()
+    x, scale = torch.randn(2, 5, 64, dtype=BF16), (1 + 0.1 * torch.randn(2, 1, 64)).requires_grad_()
+    with torch.enable_grad():
+        got = scaled_rms_norm(RMSNorm(0, 1e-6, False), x, scale)
+    assert rms_norms == [] and got.dtype == BF16 and got.requires_grad
+    want = (x.float() * torch.rsqrt(x.float().square().mean(-1, keepdim=True) + 1e-6) * scale.detach()).to(BF16)
+    assert cos(got.detach(), want) > 0.9999
     assert_compiled_blocks_match(fused, fused.transformer_blocks, one, out)
 
 

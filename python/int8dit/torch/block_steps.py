@@ -156,7 +156,7 @@ def scaled_rms_norm(norm: nn.Module, x: Tensor, scale: Tensor) -> Tensor:
     rows, their product with the weight and the scaled value (and the product's weight is rounded to x's
     dtype once a call). Where autograd must see it, the block's own ops."""
     if any_needs_grad(x, scale, norm.weight):
-        return norm(x) * scale
+        return (norm(x) * scale).to(x.dtype)  # (an fp32 scale, as Mochi's, would promote the product)
     batch = x.shape[0]
     weight = scale.reshape(batch, -1).float()
     if norm.weight is not None:  # (an RMSNorm without elementwise affine: the scale alone, as Mochi's)
