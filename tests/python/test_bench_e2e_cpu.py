@@ -309,6 +309,30 @@ def test_the_float_layers_go_to_host_memory_only_where_weights_and_int8_copy_do_
 
 
 
+def test_the_hunyuan_video_case_is_the_classs_defaults_and_its_inputs_run_a_small_model():
+    pytest.importorskip("diffusers", reason="diffusers is not installed (scripts/setup.sh pins it)")
+    import inspect
+
+    import diffusers
+    from int8dit.bench import models
+    from int8dit.bench.models import MODELS, ModelCase, build
+
+    case = MODELS["hunyuan_video_544p_61f"]
+    assert not case.default and case.cls_name == "HunyuanVideoTransformer3DModel"
+    defaults = {k: p.default for k, p in
+                inspect.signature(diffusers.HunyuanVideoTransformer3DModel.__init__).parameters.items() if k in case.config}
+    assert case.config == defaults
+    inputs = case.inputs(torch, "cpu", torch.bfloat16)
+    assert tuple(inputs["hidden_states"].shape) == (1, 16, 16, 68, 120)  # 16 x 34 x 60 = 32640 tokens of 2 x 2
+    tiny = dict(in_channels=16, out_channels=16, num_attention_heads=2, attention_head_dim=32, num_layers=1,
+                num_single_layers=1, num_refiner_layers=1, text_embed_dim=4096, pooled_projection_dim=768,
+                rope_axes_dim=(8, 12, 12))
+    small = ModelCase("hunyuan_tiny", case.cls_name, tiny, "-", "-", models._hunyuan_video_inputs(5, 32, 32, text_tokens=8))
+    model = build(small, torch, "cpu", torch.bfloat16)
+    out = model(**small.inputs(torch, "cpu", torch.bfloat16))[0]
+    assert tuple(out.shape) == (1, 16, 2, 4, 4) and torch.isfinite(out).all()
+
+
 def test_the_ltx_video_case_is_the_classs_defaults_and_its_inputs_run_a_small_model():
     pytest.importorskip("diffusers", reason="diffusers is not installed (scripts/setup.sh pins it)")
     import inspect

@@ -60,6 +60,12 @@ CHROMA = dict(patch_size=1, in_channels=64, num_layers=19, num_single_layers=38,
 LTX_VIDEO = dict(in_channels=128, out_channels=128, patch_size=1, patch_size_t=1, num_attention_heads=32,
                  attention_head_dim=64, cross_attention_dim=2048, num_layers=28, caption_channels=4096)
 
+# HunyuanVideo (13B): diffusers' defaults for the class (hunyuanvideo-community/HunyuanVideo's, not
+# checked against its transformer/config.json here: no network)
+HUNYUAN_VIDEO = dict(in_channels=16, out_channels=16, num_attention_heads=24, attention_head_dim=128, num_layers=20,
+                     num_single_layers=40, num_refiner_layers=2, mlp_ratio=4.0, patch_size=2, patch_size_t=1,
+                     guidance_embeds=True, text_embed_dim=4096, pooled_projection_dim=768)
+
 
 @dataclass
 class ModelCase:
@@ -165,6 +171,23 @@ def _ltx_video_inputs(frames: int, height: int, width: int, batch: int = 2, text
     return make
 
 
+def _hunyuan_video_inputs(frames: int, height: int, width: int, text_tokens: int = 256):
+    """HunyuanVideo's latent video for ``frames`` frames of height x width pixels (its VAE: 4x in time after
+    the first frame, 8x in space, 16 channels; the model's 2 x 2 patches), its LLaVA-Llama features
+    (256 tokens, all valid) and CLIP's pooled projection, one sample: the model is guidance-distilled,
+    its guidance scale an input."""
+    def make(torch, device, dtype):
+        g = torch.Generator(device=device).manual_seed(0)
+        latent = (1, 16, (frames - 1) // 4 + 1, height // 8, width // 8)
+        return dict(hidden_states=torch.randn(*latent, generator=g, device=device, dtype=dtype),
+                    timestep=torch.tensor([500], device=device),
+                    encoder_hidden_states=torch.randn(1, text_tokens, 4096, generator=g, device=device, dtype=dtype),
+                    encoder_attention_mask=torch.ones(1, text_tokens, device=device),
+                    pooled_projections=torch.randn(1, 768, generator=g, device=device, dtype=dtype),
+                    guidance=torch.tensor([6000.0], device=device, dtype=dtype), return_dict=False)
+    return make
+
+
 def _qwen_image_inputs(side: int, text_tokens: int):
     """Qwen-Image's inputs: packed latent patches (its VAE's 16 channels, 2 x 2 patches: 64) of a side x side
     image and the prompt's Qwen2.5-VL features, one sample: its pipeline runs the conditional and
@@ -250,6 +273,10 @@ MODELS = {
     "ltx_video_768x512": ModelCase("ltx_video_768x512", "LTXVideoTransformer3DModel", LTX_VIDEO, "Lightricks/LTX-Video",
                                    "768x512, 121 frames: 6144 video tokens, 128 text tokens, batch 2 (guidance)",
                                    _ltx_video_inputs(121, 512, 768), default=False),
+    "hunyuan_video_544p_61f": ModelCase("hunyuan_video_544p_61f", "HunyuanVideoTransformer3DModel", HUNYUAN_VIDEO,
+                                    "hunyuanvideo-community/HunyuanVideo",
+                                    "960x544, 61 frames: 32640 video tokens, 256 text tokens, batch 1",
+                                    _hunyuan_video_inputs(61, 544, 960), default=False),
     "chroma_1024": ModelCase("chroma_1024", "ChromaTransformer2DModel", CHROMA, "lodestones/Chroma1-HD",
                              "1024x1024: 4096 image + 512 text tokens, batch 1, no padding mask",
                              _chroma_inputs(4096), default=False),
