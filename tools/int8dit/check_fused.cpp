@@ -60,8 +60,10 @@ struct Operands {
   }
 };
 
-LayerNormModulateQuantizeParams layernorm_params(const Operands& o, const Pointers& p, bool residual) {
+// rms: RMSNorm's statistics (LTX-Video's modulated norms), residual: the gated residual update ahead of the norm.
+LayerNormModulateQuantizeParams layernorm_params(const Operands& o, const Pointers& p, bool residual, bool rms = false) {
   LayerNormModulateQuantizeParams lp;
+  lp.rms_norm = rms;
   lp.rows = o.m, lp.cols = o.k, lp.x = p.x, lp.x_type = DType::kBF16, lp.ldx = o.k, lp.eps = 1e-6f;
   lp.tokens_per_batch = o.m / o.batches, lp.mod_shift = p.mod, lp.mod_scale = p.mod + o.k, lp.ld_mod = 2 * o.k;
   lp.q = p.q, lp.ldq = o.k, lp.scale = p.scale, lp.y = p.y, lp.ldy = o.k;
@@ -229,6 +231,9 @@ GpuResult check_fused_producers(const std::vector<uint16_t>& x, int64_t m, int64
   auto ln_gpu = [](const LayerNormModulateQuantizeParams& p) { return layernorm_modulate_quantize(p, nullptr); };
   note(check_op(
       "LayerNorm + modulation", o, [&](const Pointers& p) { return layernorm_params(o, p, false); }, ln_ref,
+      ln_gpu, true, false));
+  note(check_op(
+      "RMSNorm + modulation", o, [&](const Pointers& p) { return layernorm_params(o, p, false, true); }, ln_ref,
       ln_gpu, true, false));
   if (k <= kMaxGatedResidualCols) {
     note(check_op(
