@@ -751,6 +751,14 @@ def test_gpu_fused_flux2_attention_matches_the_stock_processors():
     assert cos(got, want) > 0.9999
 
 
+def small_gpu_model(cls_name: str, **config):
+    """A diffusers transformer of ``cls_name`` built from ``config``, bf16 on the GPU in eval mode, after
+    seeding the generator (the test skips where diffusers is not installed)."""
+    diffusers = pytest.importorskip("diffusers")
+    torch.manual_seed(0)
+    return getattr(diffusers, cls_name)(**config).to("cuda", torch.bfloat16).eval()
+
+
 def assert_fused_blocks_follow_the_unfused_int8_path(model, inputs, blocks, producer_hits):
     """``model`` quantized with its blocks' modulated norms fused (blocks.py: ``blocks`` of them) against a
     copy quantized with the blocks' own norms: the fused norms' rows are read ``producer_hits`` times in a
@@ -791,12 +799,10 @@ def test_gpu_qwen_image_blocks_with_fused_norms_follow_the_unfused_int8_path():
 @torch.no_grad()
 def test_gpu_chroma_blocks_with_fused_norms_follow_the_unfused_int8_path():
     # Chroma's blocks with a padded prompt: both streams' q, k, v, and each single block's q, k, v and proj_mlp
-    diffusers = pytest.importorskip("diffusers")
-    torch.manual_seed(0)
-    model = diffusers.ChromaTransformer2DModel(
+    model = small_gpu_model("ChromaTransformer2DModel",
         patch_size=1, in_channels=64, num_layers=1, num_single_layers=2, attention_head_dim=128, num_attention_heads=4,
         joint_attention_dim=256, axes_dims_rope=(16, 56, 56), approximator_num_channels=16, approximator_hidden_dim=256,
-        approximator_layers=2).to("cuda", torch.bfloat16).eval()
+        approximator_layers=2)
     mask = torch.ones(1, 64 + 1024, device="cuda")
     mask[:, 40:64] = 0
     inputs = dict(hidden_states=torch.randn(1, 1024, 64, device="cuda", dtype=torch.bfloat16),
@@ -868,12 +874,10 @@ def test_gpu_lumina2_blocks_with_fused_norms_follow_the_unfused_int8_path():
     # 256 wide and quantized): the noise refiner's and the main layers' blocks, whose q, k, v and SwiGLU
     # linear_1, linear_3 read the norms' rows; the context refiner's block (not modulated) shares its own
     # quantization (k, v after q; linear_3 after linear_1)
-    diffusers = pytest.importorskip("diffusers")
-    torch.manual_seed(0)
-    model = diffusers.Lumina2Transformer2DModel(
+    model = small_gpu_model("Lumina2Transformer2DModel",
         sample_size=32, patch_size=2, in_channels=16, hidden_size=512, num_layers=2, num_refiner_layers=1,
         num_attention_heads=4, num_kv_heads=2, multiple_of=256, norm_eps=1e-5, scaling_factor=1.0,
-        axes_dim_rope=(32, 48, 48), axes_lens=(300, 64, 64), cap_feat_dim=256).to("cuda", torch.bfloat16).eval()
+        axes_dim_rope=(32, 48, 48), axes_lens=(300, 64, 64), cap_feat_dim=256)
     inputs = dict(hidden_states=torch.randn(1, 16, 64, 64, device="cuda", dtype=torch.bfloat16),
                   timestep=torch.tensor([0.5], device="cuda"),
                   encoder_hidden_states=torch.randn(1, 77, 256, device="cuda", dtype=torch.bfloat16),
@@ -885,12 +889,10 @@ def test_gpu_lumina2_blocks_with_fused_norms_follow_the_unfused_int8_path():
 def test_gpu_sana_blocks_with_fused_norms_follow_the_unfused_int8_path():
     # Sana's norm before its linear self-attention (q, k, v read the rows) and the gated update after it;
     # the cross-attentions' k and v share the caption's own quantization (the first block's k quantizes it)
-    diffusers = pytest.importorskip("diffusers")
-    torch.manual_seed(0)
-    model = diffusers.SanaTransformer2DModel(
+    model = small_gpu_model("SanaTransformer2DModel",
         in_channels=4, out_channels=4, num_attention_heads=8, attention_head_dim=32, num_layers=2,
         num_cross_attention_heads=2, cross_attention_head_dim=128, cross_attention_dim=256, caption_channels=256,
-        mlp_ratio=2.5, sample_size=32, patch_size=1).to("cuda", torch.bfloat16).eval()
+        mlp_ratio=2.5, sample_size=32, patch_size=1)
     inputs = dict(hidden_states=torch.randn(2, 4, 32, 32, device="cuda", dtype=torch.bfloat16),
                   encoder_hidden_states=torch.randn(2, 64, 256, device="cuda", dtype=torch.bfloat16),
                   timestep=torch.tensor([500, 300], device="cuda"), return_dict=False)
@@ -905,12 +907,10 @@ def test_gpu_ltx_video_blocks_with_fused_norms_follow_the_unfused_int8_path(monk
     # text features' own quantization (the first block's k quantizes it)
     import int8dit.torch.blocks_video as blocks_video
 
-    diffusers = pytest.importorskip("diffusers")
     monkeypatch.setattr(blocks_video, "LTX_FUSED_ON_GPU", True)
-    torch.manual_seed(0)
-    model = diffusers.LTXVideoTransformer3DModel(
+    model = small_gpu_model("LTXVideoTransformer3DModel",
         in_channels=8, out_channels=8, patch_size=1, patch_size_t=1, num_attention_heads=4, attention_head_dim=64,
-        cross_attention_dim=256, num_layers=2, caption_channels=256).to("cuda", torch.bfloat16).eval()
+        cross_attention_dim=256, num_layers=2, caption_channels=256)
     inputs = dict(hidden_states=torch.randn(2, 4 * 16 * 16, 8, device="cuda", dtype=torch.bfloat16),
                   encoder_hidden_states=torch.randn(2, 64, 256, device="cuda", dtype=torch.bfloat16),
                   timestep=torch.tensor([500, 300], device="cuda"), encoder_attention_mask=torch.ones(2, 64, device="cuda"),
@@ -924,11 +924,9 @@ def test_gpu_mochi_blocks_with_fused_norms_follow_the_unfused_int8_path(batch):
     # Mochi's fp32 RMSNorms scaled by its modulation, a kernel call a sample (its pipeline batches the
     # guidance): both blocks' image q, k, v and MLP projection, the first block's text stream's too; the
     # last block's added k and v share its added q's own quantization
-    diffusers = pytest.importorskip("diffusers")
-    torch.manual_seed(0)
-    model = diffusers.MochiTransformer3DModel(
+    model = small_gpu_model("MochiTransformer3DModel",
         patch_size=2, num_attention_heads=3, attention_head_dim=128, num_layers=2, pooled_projection_dim=384,
-        in_channels=12, text_embed_dim=256, time_embed_dim=256, max_sequence_length=64).to("cuda", torch.bfloat16).eval()
+        in_channels=12, text_embed_dim=256, time_embed_dim=256, max_sequence_length=64)
     inputs = dict(hidden_states=torch.randn(batch, 12, 3, 32, 32, device="cuda", dtype=torch.bfloat16),
                   encoder_hidden_states=torch.randn(batch, 64, 256, device="cuda", dtype=torch.bfloat16),
                   timestep=torch.tensor([500, 300][:batch], device="cuda"),
