@@ -450,12 +450,23 @@ def test_gpu_use_cuda_graphs_replays_the_eager_forward_on_new_inputs():
     assert torch.equal(m(xs[1]), expect[1])
 
 
+def assert_graphs_replay_the_eager_forward(model, steps: list) -> None:
+    """As a pipeline calls its transformer (the same shapes every step, new tensors): under
+    use_cuda_graphs one graph is captured and replayed for every step, each giving the eager output."""
+    from int8dit.torch import cuda_graphs_of, use_cuda_graphs
+
+    expect = [model(**s)[0] for s in steps]
+    use_cuda_graphs(model)
+    for s, e in zip(steps, expect):
+        assert cos(model(**s)[0], e) > 0.99999
+    graphs = cuda_graphs_of(model)
+    assert len(graphs.graphs) == 1 and graphs.replays == len(steps) and not graphs.failed
+
+
 @torch.no_grad()
 def test_gpu_use_cuda_graphs_serves_a_quantized_diffusers_dit_across_timesteps():
     # As a pipeline calls its transformer: the same shapes every step, new latents and timesteps.
     diffusers = pytest.importorskip("diffusers", reason="diffusers is not installed (carry its wheel)")
-    from int8dit.torch import cuda_graphs_of, use_cuda_graphs
-
     torch.manual_seed(0)
     model = diffusers.DiTTransformer2DModel(
         activation_fn="gelu-approximate", attention_bias=True, attention_head_dim=72, dropout=0.0, in_channels=4,
@@ -469,13 +480,7 @@ def test_gpu_use_cuda_graphs_serves_a_quantized_diffusers_dit_across_timesteps()
                     timestep=torch.full((2,), t, device="cuda"), class_labels=torch.tensor([3, 7], device="cuda"),
                     return_dict=False)
 
-    steps = [step(t) for t in (900, 500, 100)]
-    expect = [model(**s)[0] for s in steps]
-    use_cuda_graphs(model)
-    for s, e in zip(steps, expect):
-        assert cos(model(**s)[0], e) > 0.99999
-    graphs = cuda_graphs_of(model)
-    assert len(graphs.graphs) == 1 and graphs.replays == 3 and not graphs.failed
+    assert_graphs_replay_the_eager_forward(model, [step(t) for t in (900, 500, 100)])
 
 
 @torch.no_grad()
@@ -483,8 +488,6 @@ def test_gpu_use_cuda_graphs_captures_a_quantized_chroma():
     # diffusers' Chroma copies a host tensor to the GPU in every forward (its timestep embedding's guidance
     # input), which no capture takes: use_cuda_graphs makes it on the GPU (int8dit.torch.capturable)
     diffusers = pytest.importorskip("diffusers", reason="diffusers is not installed (carry its wheel)")
-    from int8dit.torch import cuda_graphs_of, use_cuda_graphs
-
     torch.manual_seed(0)
     model = diffusers.ChromaTransformer2DModel(
         patch_size=1, in_channels=64, num_layers=1, num_single_layers=2, attention_head_dim=128, num_attention_heads=4,
@@ -498,13 +501,7 @@ def test_gpu_use_cuda_graphs_captures_a_quantized_chroma():
                     timestep=torch.tensor([t], device="cuda"), img_ids=torch.zeros(256, 3, device="cuda"),
                     txt_ids=torch.zeros(32, 3, device="cuda"), return_dict=False)
 
-    steps = [step(t) for t in (0.9, 0.5, 0.1)]
-    expect = [model(**s)[0] for s in steps]
-    use_cuda_graphs(model)
-    for s, e in zip(steps, expect):
-        assert cos(model(**s)[0], e) > 0.99999
-    graphs = cuda_graphs_of(model)
-    assert len(graphs.graphs) == 1 and graphs.replays == 3 and not graphs.failed
+    assert_graphs_replay_the_eager_forward(model, [step(t) for t in (0.9, 0.5, 0.1)])
 
 
 @torch.no_grad()
