@@ -391,3 +391,30 @@ def test_the_qwen_image_and_chroma_cases_are_their_published_configs_and_their_i
     model = build(small, torch, "cpu", torch.bfloat16)
     out = model(**small.inputs(torch, "cpu", torch.bfloat16))[0]
     assert tuple(out.shape[:2]) == (1, 64) and torch.isfinite(out).all()
+
+
+def test_the_flux3_case_is_the_class_defaults_and_its_inputs_run_a_small_flux3():
+    pytest.importorskip("diffusers", reason="diffusers is not installed (scripts/setup.sh pins it)")
+    import inspect
+
+    import diffusers
+    from int8dit.bench.e2e import compile_blocks
+    from int8dit.bench.models import MODELS, ModelCase, _flux3_inputs, build
+
+    case = MODELS["flux3_1024"]
+    assert not case.default
+    defaults = {k: p.default for k, p in inspect.signature(diffusers.Flux3Transformer2DModel.__init__).parameters.items()
+                if k in case.config}
+    assert {k: tuple(v) if isinstance(v, list) else v for k, v in case.config.items()} == defaults
+    inputs = case.inputs(torch, "cpu", torch.bfloat16)
+    assert "guidance" not in inputs and tuple(inputs["encoder_hidden_states"].shape) == (1, 512, 20480)
+    assert tuple(inputs["hidden_states"].shape) == (1, 4096, 128) and tuple(inputs["img_ids"].shape) == (4096, 4)
+    tiny = dict(in_channels=16, cond_in_channels=16, num_layers=1, num_single_layers=1, attention_head_dim=32,
+                num_attention_heads=2, joint_attention_dim=64, timestep_channels=32, axes_dims_rope=(8, 8, 8, 8))
+    small = ModelCase("flux3_tiny", "Flux3Transformer2DModel", tiny, "-", "-", _flux3_inputs(64, 8, 16, 64))
+    model = build(small, torch, "cpu", torch.bfloat16)
+    out = model(**small.inputs(torch, "cpu", torch.bfloat16))[0]
+    assert tuple(out.shape) == (1, 64, 16) and torch.isfinite(out).all()
+    # regional compilation reaches the per-mode blocks inside their ModuleDict: text, image and reference
+    # blocks and the joint block
+    assert compile_blocks(torch, model) == 4

@@ -16,6 +16,7 @@ import test_torch_more_diffusers_models as more  # noqa: E402
 from test_torch_attention_prep import FLUX, QWEN, SD3  # noqa: E402
 from test_torch_attention_prep_more import FLUX2, Z_IMAGE  # noqa: E402
 from test_torch_attention_prep_video import HUNYUAN, HUNYUAN15, WAN  # noqa: E402
+from test_torch_flux3 import FLUX3  # noqa: E402
 
 TABLE = pathlib.Path(__file__).resolve().parents[2] / "docs" / "models.md"
 
@@ -26,7 +27,8 @@ CONFIGS = {
     "PixArt-Sigma": dict(num_attention_heads=2, attention_head_dim=32, in_channels=4, out_channels=8, num_layers=2,
                          sample_size=8, patch_size=2, cross_attention_dim=64, caption_channels=64,
                          norm_type="ada_norm_single", num_embeds_ada_norm=10),
-    "SD3, SD3.5": SD3, "FLUX.1": FLUX, "Chroma": more.CASES["chroma"][1], "FLUX.2": FLUX2, "Qwen-Image": QWEN,
+    "SD3, SD3.5": SD3, "FLUX.1": FLUX, "Chroma": more.CASES["chroma"][1], "FLUX.2": FLUX2, "FLUX.3": FLUX3,
+    "Qwen-Image": QWEN,
     "Z-Image": dict(Z_IMAGE, dim=192, axes_dims=[16, 16, 16]), "AuraFlow": more.CASES["auraflow"][1],
     "Lumina2": more.CASES["lumina2"][1], "Sana": more.CASES["sana"][1], "CogView3-Plus": more.CASES["cogview3-plus"][1],
     "Wan 2.1 / 2.2": WAN, "CogVideoX": more.CASES["cogvideox"][1], "LTX-Video": more.CASES["ltx-video"][1],

@@ -784,6 +784,24 @@ def test_gpu_flux2_blocks_with_fused_norms_follow_the_unfused_int8_path():
 
 
 @torch.no_grad()
+def test_gpu_flux3_modulation_once_and_fused_norms_follow_the_int8_path():
+    # FLUX.3 of 4 heads of 64, one block per mode and two joint blocks, 32 x 32 image and 64 text tokens
+    small = dict(in_channels=64, cond_in_channels=64, num_layers=1, num_single_layers=2, attention_head_dim=64,
+                 num_attention_heads=4, joint_attention_dim=256, timestep_channels=64, axes_dims_rope=(16, 16, 16, 16))
+    from int8dit.bench.models import _flux3_inputs
+
+    model = small_gpu_model("Flux3Transformer2DModel", **small)
+    inputs = _flux3_inputs(1024, 64, 64, 256)(torch, "cuda", torch.bfloat16)
+    # the modulation heads on one row a sample through int8dit Linears: the per-token forward's bits
+    linears_only = copy.deepcopy(model)
+    assert quantize_(linears_only, fuse_norms=False, fuse_gelu=False, fuse_swiglu=False).modulation_once == 1
+    assert torch.equal(linears_only(**inputs)[0], type(linears_only).forward(linears_only, **inputs)[0])
+    # the per-mode blocks' norms (text, image; the reference's block runs without reference tokens) and
+    # both joint blocks' two norms into the joined sequence: each read by q, k, v and linear_in
+    assert_fused_blocks_follow_the_unfused_int8_path(model, inputs, blocks=3 + 2, producer_hits=4 * (3 + 1))
+
+
+@torch.no_grad()
 def test_gpu_qwen_image_blocks_with_fused_norms_follow_the_unfused_int8_path():
     # Qwen-Image's blocks, 32 x 32 image tokens and 64 text tokens: each block's q, k, v of both streams
     # read the rows (its fc1s take theirs straight from the MLP norms' kernels)

@@ -117,10 +117,13 @@ def compile_blocks(torch, model, fullgraph: bool = True):
     as diffusers recommends for these models; the embedders and the output layer stay eager."""
     n = 0
     for child in model.children():
-        if isinstance(child, torch.nn.ModuleList):
-            for block in child:
-                block.compile(fullgraph=fullgraph)
-                n += 1
+        # (FLUX.3 keeps its per-mode block lists in a ModuleDict)
+        lists = child.values() if isinstance(child, torch.nn.ModuleDict) else [child]
+        for blocks in lists:
+            if isinstance(blocks, torch.nn.ModuleList):
+                for block in blocks:
+                    block.compile(fullgraph=fullgraph)
+                    n += 1
     return n
 
 
@@ -128,7 +131,8 @@ def rewrites_of(report) -> dict:
     """What quantize_ rewrote beyond the layers, for the results: the fused producers change the timing."""
     return {"shared_input_groups": report.shared_input_groups, "gelu_mlps": report.gelu_mlps,
             "concat_gelu_blocks": report.concat_gelu_blocks, "fused_norms": report.fused_norms,
-            "fused_blocks": report.fused_blocks, "swiglu_mlps": report.swiglu_mlps}
+            "fused_blocks": report.fused_blocks, "swiglu_mlps": report.swiglu_mlps,
+            "modulation_once": report.modulation_once}
 
 
 def offload_needed(mode: str, float_bytes: int, gpu_bytes: int) -> bool:
@@ -173,6 +177,11 @@ def make_variant(torch, path: str, model, names, fuse_gelu: bool = True, fuse_no
             baselines.apply_nf4(variant, names)
         else:
             raise ValueError(f"unknown path {path!r}; choose from {', '.join(PATHS)}")
+    # FLUX.3's modulation once a sample rather than once a token (int8dit.torch.flux3; quantize_ applies it
+    # to the int8dit paths): nothing int8 in it, so every path gets it and the speedups are int8's alone
+    from int8dit.torch.flux3 import compute_modulation_once
+
+    compute_modulation_once(variant)
     if fuses_attention(path):
         from int8dit.torch import fuse_attention_prep
 

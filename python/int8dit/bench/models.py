@@ -45,6 +45,14 @@ FLUX2_DEV = dict(patch_size=1, in_channels=128, num_layers=8, num_single_layers=
                  num_attention_heads=48, joint_attention_dim=15360, timestep_guidance_channels=256, mlp_ratio=3.0,
                  axes_dims_rope=(32, 32, 32, 32), rope_theta=2000, eps=1e-6, guidance_embeds=True)
 
+# FLUX.3 (diffusers' Flux3Transformer2DModel, 0.42.1): diffusers' defaults for the class (~5.5B parameters:
+# 5 per-mode blocks for each of text, image and reference tokens, then 28 joint blocks, all 3072 wide
+# with 9216-wide gated MLPs; Qwen3-VL text features of 20480). No published transformer/config.json
+# was checked here (no network).
+FLUX3 = dict(in_channels=128, cond_in_channels=128, num_layers=5, num_single_layers=28, attention_head_dim=128,
+             num_attention_heads=24, joint_attention_dim=20480, timestep_channels=256, mlp_ratio=3.0,
+             axes_dims_rope=(32, 32, 32, 32), rope_theta=10000, eps=1e-6, flow_map=False)
+
 # Qwen/Qwen-Image, transformer/config.json (20B parameters: 60 double-stream blocks of 24 heads of 128,
 # Qwen2.5-VL features of 3584): diffusers' defaults for the class
 QWEN_IMAGE = dict(patch_size=2, in_channels=64, out_channels=16, num_layers=60, attention_head_dim=128,
@@ -112,6 +120,18 @@ def _flux2_inputs(image_tokens: int, text_tokens: int = 512, channels: int = 128
                     timestep=torch.tensor([0.5], device=device, dtype=dtype),
                     guidance=torch.tensor([4.0], device=device, dtype=dtype),
                     img_ids=img_ids.reshape(-1, 4), txt_ids=txt_ids, return_dict=False)
+    return make
+
+
+def _flux3_inputs(image_tokens: int, text_tokens: int = 512, channels: int = 128, text_dim: int = 20480):
+    """FLUX.3's inputs: FLUX.2's packed latents and 4-axis positions, the prompt's stacked Qwen3-VL
+    features (20480), a timestep in [0, 1] and no guidance input (text-to-image: no reference tokens)."""
+    flux2 = _flux2_inputs(image_tokens, text_tokens, channels, text_dim)
+
+    def make(torch, device, dtype):
+        inputs = flux2(torch, device, dtype)
+        del inputs["guidance"]
+        return inputs
     return make
 
 
@@ -262,6 +282,9 @@ MODELS = {
     "flux2_dev_1024": ModelCase("flux2_dev_1024", "Flux2Transformer2DModel", FLUX2_DEV, "black-forest-labs/FLUX.2-dev",
                                 "1024x1024: 4096 image + 512 text tokens, batch 1 (guidance distilled)",
                                 _flux2_inputs(4096), default=False),
+    "flux3_1024": ModelCase("flux3_1024", "Flux3Transformer2DModel", FLUX3, "diffusers' class defaults (FLUX.3)",
+                            "1024x1024: 4096 image + 512 text tokens, batch 1 (text to image)",
+                            _flux3_inputs(4096), default=False),
     "z_image_turbo_1024": ModelCase("z_image_turbo_1024", "ZImageTransformer2DModel", Z_IMAGE_TURBO,
                                     "Tongyi-MAI/Z-Image-Turbo",
                                     "1024x1024: 4096 image + 256 text tokens, batch 1 (the Turbo model runs "

@@ -26,6 +26,8 @@ that quantize it once more:
   the attention norm's scale computed by LuminaRMSNormZero's linear;
 - SanaTransformerBlock (Sana): the norm before its linear self-attention, and the gated residual update
   after it as one gated_add (the MLP's norm feeds GLUMBConv's convolutions and stays as it is);
+- Flux3ModeTransformerBlock and Flux3SingleTransformerBlock (FLUX.3), whose forwards live in flux3.py
+  with the model's forward that gives them one modulation row a sample;
 - the video models' blocks (LTX-Video, Mochi, HunyuanVideo 1 and 1.5, Wan), whose forwards live in
   blocks_video.py (its docstring lists what each fuses).
 
@@ -52,6 +54,7 @@ from torch import Tensor, nn
 from .block_steps import (fusable_input, gated_add, joint_block_fits, modulated_norm, per_batch_modulation,
                           plain_layer_norm, residual_mlp_update, scaled_rms_norm, weighted_rms_norm)
 from .blocks_video import VIDEO_BLOCKS
+from .flux3 import FLUX3_BLOCKS
 
 
 _NORM_TYPES = ("ada_norm_zero", "ada_norm_single")
@@ -408,13 +411,14 @@ _BLOCKS = {
     "ZImageTransformerBlock": (_z_image_block_fits, _z_image_forward),
     "Lumina2TransformerBlock": (_lumina2_block_fits, _lumina2_forward),
     "SanaTransformerBlock": (_sana_block_fits, _sana_forward),
+    **FLUX3_BLOCKS,
     **VIDEO_BLOCKS,
 }
 
 
 def fuse_block_norms(model: nn.Module) -> int:
     """Give every block of ``model`` whose diffusers class _BLOCKS names (DiT, PixArt, SD3, Flux, FLUX.2,
-    Qwen-Image, Chroma, Z-Image, Lumina 2, Sana; LTX-Video, Mochi, HunyuanVideo 1 and 1.5, Wan) and whose
+    FLUX.3, Qwen-Image, Chroma, Z-Image, Lumina 2, Sana; LTX-Video, Mochi, HunyuanVideo 1 and 1.5, Wan) and whose
     configuration fits the fused forward (see the module docstring), matched by class name and attributes
     so that diffusers need not be importable here. Returns how many."""
     count = 0

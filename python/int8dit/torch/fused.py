@@ -139,10 +139,26 @@ def gated_residual_add(h: Tensor, gate: Optional[Tensor], update: Tensor) -> Ten
     return out
 
 
+def layernorm_modulate_quantize_into(x: Tensor, shift: Tensor, scale: Tensor, eps: float, q: Tensor,
+                                     q_scale: Tensor, y: Tensor, rms: bool = False) -> None:
+    """layernorm_modulate_quantize_with_output writing into given outputs: q (int8) and y (x's dtype)
+    shaped as x, q_scale (fp32) as x's rows, each holding its rows one after another (contiguous; views
+    of a larger tensor's consecutive rows are): FLUX.3's joint blocks normalize the text and the image
+    tokens straight into the halves of their concatenation."""
+    for name, out, dtype, shape in (("q", q, torch.int8, x.shape), ("q_scale", q_scale, torch.float32, x.shape[:-1]),
+                                    ("y", y, x.dtype, x.shape)):
+        if out.dtype != dtype or out.shape != shape or not out.is_contiguous() or out.device != x.device:
+            raise ValueError(f"layernorm_modulate_quantize_into: {name} must be a contiguous {dtype} tensor of "
+                             f"shape {tuple(shape)} on {x.device}, got {out.dtype} {tuple(out.shape)} on "
+                             f"{out.device}{'' if out.is_contiguous() else ' (not contiguous)'}")
+    _layernorm_modulate(x, shift, scale, eps, None, True, None, None, rms, out=(q, q_scale, y))
+
+
 def _layernorm_modulate(x: Tensor, shift: Tensor, scale: Tensor, eps: float, smooth: Optional[Tensor],
-                        want_y: bool, update: Optional[Tensor], gate: Optional[Tensor], rms: bool = False):
+                        want_y: bool, update: Optional[Tensor], gate: Optional[Tensor], rms: bool = False,
+                        out: Optional[tuple[Tensor, Tensor, Tensor]] = None):
     if off_current_device(x):
-        return on_device_of(x, _layernorm_modulate, x, shift, scale, eps, smooth, want_y, update, gate, rms)
+        return on_device_of(x, _layernorm_modulate, x, shift, scale, eps, smooth, want_y, update, gate, rms, out)
     if not (x.is_cuda or x.is_cpu):
         _check_device(x, "x")
     _check_three_dims(x)
@@ -163,9 +179,12 @@ def _layernorm_modulate(x: Tensor, shift: Tensor, scale: Tensor, eps: float, smo
         sc = sc.contiguous()
         sh = sh.contiguous()
     dev = x.device
-    q = torch.empty((b, t, k), dtype=torch.int8, device=dev)
-    qs = torch.empty((b, t), dtype=torch.float32, device=dev)
-    y = torch.empty((b, t, k), dtype=dtype, device=dev) if want_y else None
+    if out is None:
+        q = torch.empty((b, t, k), dtype=torch.int8, device=dev)
+        qs = torch.empty((b, t), dtype=torch.float32, device=dev)
+        y = torch.empty((b, t, k), dtype=dtype, device=dev) if want_y else None
+    else:
+        q, qs, y = out
     h = g = None
     if update is not None:
         if update.shape != x.shape or update.dtype != dtype:

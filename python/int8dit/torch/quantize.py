@@ -39,6 +39,7 @@ class QuantizeReport:
     fused_norms: int = 0  # adaLN-Zero norms whose output carries its quantization (adanorm.py)
     fused_blocks: int = 0  # DiT, PixArt, SD3 and Flux blocks whose inline modulated norms do the same (blocks.py)
     swiglu_mlps: int = 0  # gated MLPs whose second linear reads int8 straight from the gate (swiglu.py)
+    modulation_once: int = 0  # FLUX.3 models computing each mode's modulation once a sample (flux3.py)
 
     def __str__(self) -> str:
         lines = [f"int8dit: quantized {len(self.quantized)} linear layers, kept {len(self.skipped)} in float"]
@@ -53,6 +54,9 @@ class QuantizeReport:
             lines.append(f"  {self.fused_blocks} transformer blocks quantize their inline modulated norms' output")
         if self.swiglu_mlps:
             lines.append(f"  {self.swiglu_mlps} SwiGLU MLPs quantize the second linear's input in the gate kernel")
+        if self.modulation_once:
+            lines.append(f"  {self.modulation_once} FLUX.3 models compute each mode's modulation once a sample, "
+                         "not once a token")
         lines += [f"  kept {name}: {why}" for name, why in self.skipped.items()]
         return "\n".join(lines)
 
@@ -122,9 +126,9 @@ def quantize_(model: nn.Module, include: Optional[Sequence[str]] = None,
     ``fuse_norms``, diffusers' AdaLayerNormZero(Single) compute LayerNorm + modulation and the int8 rows
     of their output in one kernel, and the int8dit Linears reading that output run only their GEMMs
     (int8dit.torch.adanorm; the output is rounded once where PyTorch rounds three times), and so do
-    the modulated norms inside diffusers' DiT, PixArt, SD3, Flux, FLUX.2, Qwen-Image, Chroma, Z-Image,
+    the modulated norms inside diffusers' DiT, PixArt, SD3, Flux, FLUX.2, FLUX.3, Qwen-Image, Chroma, Z-Image,
     Wan and HunyuanVideo blocks (int8dit.torch.blocks). With
-    ``fuse_swiglu``, gated MLPs (Z-Image, FLUX.2, Lumina2, AuraFlow, Mochi) run SiLU, the product and
+    ``fuse_swiglu``, gated MLPs (Z-Image, FLUX.2, FLUX.3, Lumina2, AuraFlow, Mochi) run SiLU, the product and
     the second linear's quantization in one kernel (int8dit.torch.swiglu; int8 values may differ by one
     from the unfused path, which rounds SiLU's output and the product to bf16 first).
 
@@ -150,7 +154,12 @@ def apply_fusions(model: nn.Module, report: QuantizeReport, share_inputs: bool =
                   fuse_norms: bool = True, fuse_swiglu: bool = True) -> QuantizeReport:
     """The rewrites quantize_ makes once the layers are int8dit Linears (load_quantized makes them too):
     sibling layers sharing one quantization of their input, GELU MLPs, Flux single-stream blocks and
-    adaLN-Zero norms that quantize their own output. Counts what it did into ``report``."""
+    adaLN-Zero norms that quantize their own output; and, whatever the flags, FLUX.3's modulation computed
+    once a sample (int8dit.torch.flux3: the same rows, without which its norms could not fuse). Counts
+    what it did into ``report``."""
+    from .flux3 import compute_modulation_once
+
+    report.modulation_once = compute_modulation_once(model)
     if share_inputs:
         from .graph_passes import install_compile_pass
         from .shared_input import share_sibling_inputs

@@ -2,7 +2,8 @@
 
 Newer DiTs use a gated MLP: ``w2(silu(w1(x)) * w3(x))`` (Z-Image's FeedForward; Lumina2's and
 AuraFlow's under other names) or the same with w1 and w3 as the halves of one projection (FLUX.2's
-Flux2FeedForward: ``linear_out(silu(h[:, :H]) * h[:, H:])`` with ``h = linear_in(x)``; diffusers'
+Flux2FeedForward and FLUX.3's copy of it: ``linear_out(silu(h[:, :H]) * h[:, H:])`` with
+``h = linear_in(x)``; diffusers'
 FeedForward with a SwiGLU activation, Mochi's, with the gate in the second half). With int8dit
 Linears that is the first GEMM(s), a SiLU pass and a product pass that each write bf16, and the
 second linear's own quantization pass that reads the product back: on Z-Image at 1024 px (4608 tokens x 10240) ~0.5 GB of traffic a block that the data
@@ -251,7 +252,9 @@ def _separate_roles(m: nn.Module):
 
 
 def _is_flux2_feed_forward(m: nn.Module) -> bool:
-    return (type(m).__name__ == "Flux2FeedForward" and type(getattr(m, "act_fn", None)).__name__ == "Flux2SwiGLU" and
+    # FLUX.3's Flux3FeedForward / Flux3SwiGLU are diffusers' copies of FLUX.2's
+    return (type(m).__name__ in ("Flux2FeedForward", "Flux3FeedForward") and
+            type(getattr(m, "act_fn", None)).__name__ in ("Flux2SwiGLU", "Flux3SwiGLU") and
             isinstance(getattr(m, "linear_in", None), nn.Module) and isinstance(getattr(m, "linear_out", None), Linear))
 
 

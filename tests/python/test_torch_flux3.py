@@ -1,0 +1,177 @@
+"""FLUX.3 (diffusers' Flux3Transformer2DModel, small configurations, CPU tensors through the C++
+reference): the modulation computed once a sample (int8dit.torch.flux3) against the class's per-token
+forward, and the blocks' fused norms against the unfused int8 path. Skips without PyTorch or diffusers."""
+import copy
+
+import pytest
+
+from helpers import torch_or_skip
+
+torch = torch_or_skip()
+diffusers = pytest.importorskip("diffusers", reason="diffusers is not installed (scripts/setup.sh pins it)")
+
+from int8dit.torch import quantize_  # noqa: E402
+from int8dit.torch.flux3 import compute_modulation_once  # noqa: E402
+from int8dit.torch.fused import (layernorm_modulate_quantize_into,  # noqa: E402
+                                 layernorm_modulate_quantize_with_output)
+from int8dit.torch.produced import PRODUCED  # noqa: E402
+from test_torch_diffusers_fusions import assert_compiled_blocks_match, cos, recorded_calls  # noqa: E402
+
+BF16 = torch.bfloat16
+# FLUX.3's structure (per-mode blocks for text, image and reference tokens, then joint blocks), small:
+# width 128 (4 heads of 32), one block per mode and two joint blocks
+FLUX3 = dict(in_channels=16, cond_in_channels=16, num_layers=1, num_single_layers=2, attention_head_dim=32,
+             num_attention_heads=4, joint_attention_dim=64, timestep_channels=32, axes_dims_rope=(8, 8, 8, 8))
+IMAGE, TEXT, COND = 64, 8, 16
+
+
+def positions(tokens: int, frame: float = 0.0):
+    ids = torch.zeros(tokens, 4)
+    ids[:, 0] = frame
+    ids[:, 1], ids[:, 2] = torch.arange(tokens) // 8, torch.arange(tokens) % 8
+    return ids
+
+
+def flux3_inputs(batch: int = 1, cond: bool = False, **extra) -> dict:
+    inputs = dict(hidden_states=torch.randn(batch, IMAGE, 16, dtype=BF16),
+                  encoder_hidden_states=torch.randn(batch, TEXT, 64, dtype=BF16),
+                  timestep=torch.linspace(0.7, 0.3, batch), img_ids=positions(IMAGE), txt_ids=torch.zeros(TEXT, 4),
+                  return_dict=False, **extra)
+    if cond:
+        inputs.update(image_cond_hidden_states=torch.randn(batch, COND, 16, dtype=BF16),
+                      image_cond_ids=positions(COND, frame=1.0))
+    return inputs
+
+
+def flux3(**overrides):
+    torch.manual_seed(0)
+    return diffusers.Flux3Transformer2DModel(**dict(FLUX3, **overrides)).to(BF16).eval()
+
+
+def modulation_rows(model, inputs) -> dict:
+    """{head name: the row shape of its linear's input} in one forward of ``model``."""
+    shapes, hooks = {}, []
+    for group in ("early_stream_modulations", "single_stream_modulations"):
+        for mode, head in getattr(model, group).items():
+            hooks.append(head.register_forward_hook(
+                lambda m, args, out, key=f"{group}.{mode}": shapes.__setitem__(key, tuple(args[0].shape))))
+    model(**inputs)
+    for h in hooks:
+        h.remove()
+    return shapes
+
+
+@torch.no_grad()
+@pytest.mark.parametrize("cond", [False, True], ids=["text_to_image", "reference_image"])
+def test_the_modulation_is_computed_once_a_sample_with_the_same_bits_through_int8_linears(cond):
+    model = flux3()
+    quantize_(model, min_features=64, fuse_norms=False, fuse_gelu=False, fuse_swiglu=False)
+    assert model.forward.__func__.__name__ == "_flux3_model_forward"
+    inputs = flux3_inputs(batch=2, cond=cond)
+    stock = type(model).forward(model, **inputs)[0]
+    # the heads ran on one row a sample (the class's forward runs them on every token)
+    assert set(modulation_rows(model, inputs).values()) == {(2, 1, 128)}
+    # an int8dit Linear gives a row the same bits whatever other rows it is called with
+    assert torch.equal(model(**inputs)[0], stock)
+
+
+@torch.no_grad()
+def test_the_float_model_computes_its_modulation_once_too_and_keeps_its_output():
+    model = flux3(flow_map=True)  # (the step-distilled form: a second timestep embedder)
+    inputs = flux3_inputs(target_timestep=torch.tensor([0.2]))
+    stock = model(**inputs)[0]
+    assert compute_modulation_once(model) == 1 and compute_modulation_once(model) == 0
+    # float products of one row may round differently from the same row among many: close, not equal
+    assert cos(model(**inputs)[0], stock) > 0.99999
+
+
+@torch.no_grad()
+def test_calls_the_rewrite_does_not_handle_run_the_class_forward(monkeypatch):
+    model = flux3()
+    compute_modulation_once(model)
+    ran = []
+    real = type(model).forward
+    monkeypatch.setattr(type(model), "forward", lambda self, *a, **k: ran.append(1) or real(self, *a, **k))
+    model(**flux3_inputs(attention_kwargs={"scale": 1.0}))  # LoRA scaling is the class forward's
+    assert ran == [1]
+    with pytest.raises(ValueError, match="image_cond_ids"):  # and so are its errors
+        model(**dict(flux3_inputs(), image_cond_hidden_states=torch.randn(1, COND, 16, dtype=BF16)))
+
+
+@torch.no_grad()
+def test_flux3_blocks_fuse_their_norms_and_match_the_unfused_path(monkeypatch):
+    joined = recorded_calls_into(monkeypatch)
+    model = flux3()
+    fused, plain = copy.deepcopy(model), copy.deepcopy(model)
+    report = quantize_(fused, min_features=64)
+    quantize_(plain, min_features=64, fuse_norms=False)
+    # three per-mode blocks (text, image, reference) and two joint blocks; every block's SwiGLU MLP
+    assert (report.fused_blocks, report.swiglu_mlps, report.modulation_once) == (5, 5, 1)
+    inputs = flux3_inputs()
+    hits = PRODUCED.hits
+    out = fused(**inputs)[0]
+    # every block run (text, image, two joint) has its q, k, v and its MLP's linear_in read the rows
+    assert PRODUCED.hits - hits == 4 * (3 + 1)
+    # each joint block: the text's and the image's norm straight into the joined sequence
+    assert joined == [(1, TEXT, 128), (1, IMAGE, 128)] * 2
+    unfused = plain(**inputs)[0]
+    assert cos(out, unfused) > 0.9999 and cos(out, model(**inputs)[0]) > 0.999
+    assert not torch.equal(out, unfused)  # the fused path ran: its roundings differ from the unfused one's
+    assert_compiled_blocks_match(fused, [*fused.txt_mode_blocks, *fused.mode_blocks["image"],
+                                         *fused.single_transformer_blocks], inputs, out)
+
+
+@torch.no_grad()
+def test_flux3_fused_blocks_take_two_samples_and_reference_tokens(monkeypatch):
+    joined = recorded_calls_into(monkeypatch)
+    model = flux3()
+    fused, plain = copy.deepcopy(model), copy.deepcopy(model)
+    quantize_(fused, min_features=64)
+    quantize_(plain, min_features=64, fuse_norms=False)
+    two = flux3_inputs(batch=2)
+    assert cos(fused(**two)[0], plain(**two)[0]) > 0.9999
+    assert len(joined) == 2 * 2 * 2  # a call a part and sample, in each joint block
+    # reference tokens: the content's modulation is a row per token, so the joint blocks take their own
+    # forward (the per-mode blocks, the reference's among them, still fuse)
+    joined.clear()
+    with_cond = flux3_inputs(cond=True)
+    hits = PRODUCED.hits
+    out = fused(**with_cond)[0]
+    # the three per-mode blocks' norms read by q, k, v and linear_in; in each joint block's own forward
+    # to_q quantizes the joined sequence once for to_k, to_v and linear_in (shared_input.py)
+    assert joined == [] and PRODUCED.hits - hits == 3 * (3 + 1) + 2 * 3
+    assert cos(out, plain(**with_cond)[0]) > 0.9999
+
+
+def recorded_calls_into(monkeypatch) -> list:
+    """The row shapes each of flux3.py's layernorm_modulate_quantize_into calls took."""
+    import int8dit.torch.flux3 as flux3_module
+
+    calls = []
+    real = flux3_module.layernorm_modulate_quantize_into
+    monkeypatch.setattr(flux3_module, "layernorm_modulate_quantize_into",
+                        lambda x, *a, **k: calls.append(tuple(x.shape)) or real(x, *a, **k))
+    return calls
+
+
+def test_layernorm_modulate_quantize_into_writes_what_with_output_returns_and_refuses_bad_outputs():
+    torch.manual_seed(0)
+    x = torch.randn(1, 12, 64, dtype=BF16)
+    shift, scale = torch.randn(1, 64, dtype=BF16), torch.randn(1, 64, dtype=BF16)
+    want_q, want_s, want_y = layernorm_modulate_quantize_with_output(x, shift, scale, 1e-6, None)
+    # into rows 3..15 of larger outputs (the other rows untouched)
+    q = torch.full((1, 20, 64), 5, dtype=torch.int8)
+    s = torch.full((1, 20), 5.0)
+    y = torch.full((1, 20, 64), 5.0, dtype=BF16)
+    layernorm_modulate_quantize_into(x, shift, scale, 1e-6, q[:, 3:15], s[:, 3:15], y[:, 3:15])
+    assert torch.equal(q[:, 3:15], want_q) and torch.equal(s[:, 3:15], want_s) and torch.equal(y[:, 3:15], want_y)
+    assert (q[:, :3] == 5).all() and (q[:, 15:] == 5).all() and (s[:, 15:] == 5).all() and (y[:, :3] == 5).all()
+    bad = [(q[:, :12].float(), s[:, :12], y[:, :12], "q must be a contiguous torch.int8"),
+           (q[:, :11], s[:, :12], y[:, :12], r"shape \(1, 12, 64\)"),
+           (q[:, :12], s[:, :12].double(), y[:, :12], "q_scale must be"),
+           (q[:, :12], s[:, :12], torch.empty(1, 64, 12, dtype=BF16).transpose(1, 2), "not contiguous")]
+    for bq, bs, by, message in bad:
+        before = [t.clone() for t in (q, s, y)]
+        with pytest.raises(ValueError, match=message):
+            layernorm_modulate_quantize_into(x, shift, scale, 1e-6, bq, bs, by)
+        assert all(torch.equal(a, b) for a, b in zip(before, (q, s, y)))  # nothing written
