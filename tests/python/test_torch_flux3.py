@@ -15,7 +15,7 @@ from int8dit.torch.flux3 import compute_modulation_once  # noqa: E402
 from int8dit.torch.fused import (layernorm_modulate_quantize_into,  # noqa: E402
                                  layernorm_modulate_quantize_with_output)
 from int8dit.torch.produced import PRODUCED  # noqa: E402
-from test_torch_diffusers_fusions import assert_compiled_blocks_match, cos, recorded_calls  # noqa: E402
+from test_torch_diffusers_fusions import assert_compiled_blocks_match, cos  # noqa: E402
 
 BF16 = torch.bfloat16
 # FLUX.3's structure (per-mode blocks for text, image and reference tokens, then joint blocks), small:
