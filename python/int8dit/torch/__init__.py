@@ -3,6 +3,7 @@ from .adanorm import FusedAdaLayerNormZero, fuse_adaln_zero
 from .attention import join_heads, qk_norm_rope
 from .attention_prep import fuse_attention_prep, unfuse_attention_prep
 from .cuda_graphs import cuda_graphs_of, stop_cuda_graphs, use_cuda_graphs
+from .flux3 import compute_modulation_once
 from .flux_attention import FluxQKNormRopeProcessor
 from .flux_single import fuse_flux_single_blocks
 from .fused import (concat_gelu_quantize, gelu_quantize, layernorm_modulate_quantize, modulated_linears,
@@ -33,6 +34,7 @@ __all__ = [
     "SwigluFeedForward",
     "SwigluMLP",
     "concat_gelu_quantize",
+    "compute_modulation_once",
     "concat_swiglu_quantize",
     "cuda_graphs_of",
     "fuse_adaln_zero",
