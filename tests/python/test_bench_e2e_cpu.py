@@ -97,7 +97,8 @@ def test_an_int8dit_variant_records_which_producers_quantize_rewrote():
     names, _ = selected_linears(model, min_features=64)
     fused = make_variant(torch, "int8dit", model, names)
     assert fused._int8dit_rewrites == {"shared_input_groups": 0, "gelu_mlps": 1, "concat_gelu_blocks": 0,
-                                       "fused_norms": 0, "fused_blocks": 0, "swiglu_mlps": 0}
+                                       "fused_norms": 0, "fused_blocks": 0, "swiglu_mlps": 0,
+                                       "modulation_once": 0}
     plain = make_variant(torch, "int8dit", model, names, fuse_gelu=False)
     assert plain._int8dit_rewrites["gelu_mlps"] == 0
 
@@ -110,6 +111,29 @@ def test_the_report_says_which_producers_quantize_fused():
     assert rewrites_note(result) == ("; int8dit also rewrote 28 shared input groups, 28 gelu mlps, 28 fused norms, "
                                      "28 fused blocks (quantize_'s fused producers)")
     assert rewrites_note({"paths": {"bf16": {"median_ms": 2.0}}}) == ""
+    # FLUX.3: every path computes its modulation once a sample, which the note says for all of them
+    flux3 = {"paths": {"bf16_graph": {"median_ms": 2.0, "modulation_once": 1},
+                       "int8dit_graph": {"median_ms": 1.0, "modulation_once": 1,
+                                         "int8dit_rewrites": {"fused_blocks": 43, "modulation_once": 1}}}}
+    assert rewrites_note(flux3) == ("; int8dit also rewrote 43 fused blocks (quantize_'s fused producers); every path, "
+                                    "bf16 too, computes FLUX.3's modulation once a sample, not once a token "
+                                    "(int8dit.torch.compute_modulation_once: nothing int8 in it)")
+
+
+def test_every_path_of_a_flux3_gets_the_modulation_once_forward():
+    pytest.importorskip("diffusers", reason="diffusers is not installed (scripts/setup.sh pins it)")
+    import diffusers
+    from test_torch_flux3 import FLUX3
+
+    from int8dit.bench.e2e import make_variant
+    from int8dit.torch import selected_linears
+
+    model = diffusers.Flux3Transformer2DModel(**FLUX3).to(torch.bfloat16).eval()
+    names, _ = selected_linears(model, min_features=64)
+    for path in ("bf16", "int8dit"):
+        variant = make_variant(torch, path, model, names)
+        assert variant._int8dit_modulation_once == 1 and "forward" in vars(variant)
+    assert "forward" not in vars(model)  # the model the variants were copied from keeps its class's forward
 
 
 def test_the_summary_gives_every_models_graph_speedup_against_bf16s_graph():

@@ -181,7 +181,8 @@ def make_variant(torch, path: str, model, names, fuse_gelu: bool = True, fuse_no
     # to the int8dit paths): nothing int8 in it, so every path gets it and the speedups are int8's alone
     from int8dit.torch.flux3 import compute_modulation_once
 
-    compute_modulation_once(variant)
+    applied = compute_modulation_once(variant)  # (0 where quantize_ did it: its report counts it)
+    variant._int8dit_modulation_once = applied or getattr(variant, "_int8dit_rewrites", {}).get("modulation_once", 0)
     if fuses_attention(path):
         from int8dit.torch import fuse_attention_prep
 
@@ -310,6 +311,8 @@ def run_model(torch, case, paths, args, on_path=None) -> dict:
                 entry["setup_s"] = round(time.perf_counter() - t0, 2)
                 if hasattr(variant, "_int8dit_rewrites"):
                     entry["int8dit_rewrites"] = variant._int8dit_rewrites
+                if getattr(variant, "_int8dit_modulation_once", 0):  # (every path of a FLUX.3)
+                    entry["modulation_once"] = variant._int8dit_modulation_once
                 if hasattr(variant, "_int8dit_fused_attention"):
                     entry["fused_attention_modules"] = variant._int8dit_fused_attention
                 entry["weight_bytes"] = unique_tensor_bytes(variant) if path not in BF16_PATHS else \

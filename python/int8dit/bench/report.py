@@ -35,10 +35,14 @@ def _gib(b):
 def rewrites_note(result: dict) -> str:
     """quantize_'s rewrites beyond the layers, as the int8dit paths of one model recorded them."""
     rewrites = next((e["int8dit_rewrites"] for e in result["paths"].values() if "int8dit_rewrites" in e), None)
-    if not rewrites:
-        return ""
-    return ("; int8dit also rewrote " + ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in rewrites.items()) +
-            " (quantize_'s fused producers)")
+    note = ""
+    if rewrites:
+        note = ("; int8dit also rewrote " + ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in rewrites.items()
+                                                       if k != "modulation_once") + " (quantize_'s fused producers)")
+    if any(e.get("modulation_once") for e in result["paths"].values()):
+        note += ("; every path, bf16 too, computes FLUX.3's modulation once a sample, not once a token "
+                 "(int8dit.torch.compute_modulation_once: nothing int8 in it)")
+    return note
 
 
 def markdown(doc: dict) -> str:
