@@ -915,14 +915,10 @@ def test_gpu_sana_blocks_with_fused_norms_follow_the_unfused_int8_path():
 
 
 @torch.no_grad()
-def test_gpu_ltx_video_blocks_with_fused_norms_follow_the_unfused_int8_path(monkeypatch):
-    # LTX-Video's RMSNorms through layernorm_modulate_quantize's RMSNorm statistics, which the blocks take
-    # on CUDA tensors once this passes (blocks_video.LTX_FUSED_ON_GPU): each block's self-attention q, k, v read
-    # norm1's rows (fc1 takes norm2's straight from its kernel); the cross-attentions' k and v share the
-    # text features' own quantization (the first block's k quantizes it)
-    import int8dit.torch.blocks_video as blocks_video
-
-    monkeypatch.setattr(blocks_video, "LTX_FUSED_ON_GPU", True)
+def test_gpu_ltx_video_blocks_with_fused_norms_follow_the_unfused_int8_path():
+    # LTX-Video's RMSNorms through layernorm_modulate_quantize's RMSNorm statistics: each block's
+    # self-attention q, k, v read norm1's rows (fc1 takes norm2's straight from its kernel); the
+    # cross-attentions' k and v share the text features' own quantization (the first block's k quantizes it)
     model = small_gpu_model("LTXVideoTransformer3DModel",
         in_channels=8, out_channels=8, patch_size=1, patch_size_t=1, num_attention_heads=4, attention_head_dim=64,
         cross_attention_dim=256, num_layers=2, caption_channels=256)

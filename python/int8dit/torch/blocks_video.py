@@ -3,8 +3,7 @@ holds the registry that fuse_block_norms reads; these are its video half):
 
 - LTXVideoTransformerBlock (LTX-Video): the RMSNorms (without weight) before self-attention and the MLP,
   modulated with a shift and a scale: layernorm_modulate_quantize with RMSNorm's statistics, the
-  cross-attention's update in the MLP norm's kernel (on CUDA tensors once that flag has passed its GPU
-  tests: LTX_FUSED_ON_GPU);
+  cross-attention's update in the MLP norm's kernel;
 - MochiTransformerBlock (Mochi): the unweighted RMSNorms before attention and before both streams'
   MLPs, which diffusers runs in fp32 and scales by (1 + the block's modulation): the scale is the
   weight of the norm's kernel (a kernel call a sample, as Z-Image's);
@@ -26,13 +25,6 @@ from .block_steps import (fusable_input, gated_add, joint_block_fits, modulated_
                           residual_mlp_update, scaled_rms_norm, unweighted_rms_norm)
 
 
-# The RMSNorm statistics of layernorm_modulate_quantize (LTX-Video's norms) are a flag of the LayerNorm
-# kernels that no GPU has run yet: until their GPU tests pass (test_quant_gpu's
-# LayerNormModulateQuantizeGpu.RmsNormStatistics*, test_torch_gpu's LTX-Video block test), LTX blocks on
-# CUDA tensors run the class's forward. The CPU path is the C++ reference, checked by the CPU tests.
-LTX_FUSED_ON_GPU = False
-
-
 def _ltx_block_fits(block: nn.Module) -> bool:
     return (unweighted_rms_norm(getattr(block, "norm1", None)) and unweighted_rms_norm(getattr(block, "norm2", None))
             and isinstance(getattr(block, "scale_shift_table", None), Tensor))
@@ -42,8 +34,7 @@ def _ltx_forward(self, hidden_states: Tensor, encoder_hidden_states: Tensor, tem
                  image_rotary_emb=None, encoder_attention_mask: Optional[Tensor] = None) -> Tensor:
     # One modulation row set per sample ([B, 1, 6K]); per-token timesteps ([B, T, 6K], the conditioning
     # pipelines') take the class's forward.
-    if (temb.dim() != 3 or temb.shape[1] != 1 or not fusable_input(hidden_states) or
-            (hidden_states.is_cuda and not LTX_FUSED_ON_GPU)):
+    if temb.dim() != 3 or temb.shape[1] != 1 or not fusable_input(hidden_states):
         return type(self).forward(self, hidden_states, encoder_hidden_states, temb, image_rotary_emb,
                                   encoder_attention_mask)
     batch_size, dtype = hidden_states.shape[0], hidden_states.dtype
