@@ -175,3 +175,51 @@ def test_layernorm_modulate_quantize_into_writes_what_with_output_returns_and_re
         with pytest.raises(ValueError, match=message):
             layernorm_modulate_quantize_into(x, shift, scale, 1e-6, bq, bs, by)
         assert all(torch.equal(a, b) for a, b in zip(before, (q, s, y)))  # nothing written
+
+
+def flux3_with_fp32_qk_norms():
+    """flux3() with its q/k norms in fp32 as from_pretrained(torch_dtype=bf16) keeps them, their weights
+    moved off one to bf16 values (what a bf16 checkpoint holds), so that a kernel ignoring them would show."""
+    model = flux3()
+    for name, module in model.named_modules():
+        if name.endswith(("norm_q", "norm_k")):
+            module.float()
+            module.weight.copy_((1 + 0.2 * torch.randn_like(module.weight)).to(BF16).float())
+    return model
+
+
+@pytest.mark.parametrize("quantized", [False, True])
+@torch.no_grad()
+def test_flux3_attention_prep_follows_the_stock_processor(quantized):
+    from attention_prep_helpers import assert_follows, run_fused_and_stock
+
+    from int8dit.torch.flux3_attention import Flux3AttentionPrepProcessor
+
+    model = flux3_with_fp32_qk_norms()
+    if quantized:
+        quantize_(model, min_features=64)
+    inputs = flux3_inputs()
+    # the text's and the image's per-mode blocks, the two joint blocks (the reference's block does not run)
+    fused, got, want = run_fused_and_stock(model, inputs, 5, fused_calls=4)
+    assert isinstance(fused.single_transformer_blocks[0].attn.processor, Flux3AttentionPrepProcessor)
+    # the stock processor rounds the fp32 norm and rotation once, as the kernel does: up to the order of
+    # the norm's sum
+    assert_follows(got, want, 0.01)
+
+
+@torch.no_grad()
+def test_flux3_attention_prep_leaves_norm_weights_that_would_round_to_the_stock_processor():
+    from attention_prep_helpers import run_fused_and_stock
+
+    model = flux3_with_fp32_qk_norms()
+    attn = model.single_transformer_blocks[0].attn
+    attn.norm_k.weight.add_(1e-4)  # fp32 values between bf16's: the kernel's bf16 products would differ
+    inputs = flux3_inputs()
+    fused, got, want = run_fused_and_stock(model, inputs, 5, fused_calls=3)
+    assert cos(got, want) > 0.99999
+    # a weight changed in place is checked again (its version counter moves)
+    processor = fused.single_transformer_blocks[0].attn.processor
+    calls = processor.fused_calls
+    fused.single_transformer_blocks[0].attn.norm_k.weight.copy_(torch.ones(32))
+    fused(**inputs)
+    assert processor.fused_calls == calls + 1

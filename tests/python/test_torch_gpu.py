@@ -783,15 +783,35 @@ def test_gpu_flux2_blocks_with_fused_norms_follow_the_unfused_int8_path():
                                                      blocks=1 + 2, producer_hits=(3 + 3) + 2 + 2)
 
 
-@torch.no_grad()
-def test_gpu_flux3_modulation_once_and_fused_norms_follow_the_int8_path():
-    # FLUX.3 of 4 heads of 64, one block per mode and two joint blocks, 32 x 32 image and 64 text tokens
-    small = dict(in_channels=64, cond_in_channels=64, num_layers=1, num_single_layers=2, attention_head_dim=64,
-                 num_attention_heads=4, joint_attention_dim=256, timestep_channels=64, axes_dims_rope=(16, 16, 16, 16))
+def small_flux3():
+    """A FLUX.3 of 4 heads of 64, one block per mode and two joint blocks, bf16 on the GPU, and its inputs:
+    32 x 32 image and 64 text tokens."""
     from int8dit.bench.models import _flux3_inputs
 
-    model = small_gpu_model("Flux3Transformer2DModel", **small)
-    inputs = _flux3_inputs(1024, 64, 64, 256)(torch, "cuda", torch.bfloat16)
+    model = small_gpu_model("Flux3Transformer2DModel", in_channels=64, cond_in_channels=64, num_layers=1,
+                            num_single_layers=2, attention_head_dim=64, num_attention_heads=4, joint_attention_dim=256,
+                            timestep_channels=64, axes_dims_rope=(16, 16, 16, 16))
+    return model, _flux3_inputs(1024, 64, 64, 256)(torch, "cuda", torch.bfloat16)
+
+
+@torch.no_grad()
+def test_gpu_fused_flux3_attention_follows_the_stock_processor():
+    # q/k norms in fp32 as from_pretrained keeps them, with bf16-valued weights (a bf16 checkpoint's): the
+    # kernel takes their bf16 copy; every block's attention fuses (the reference block does not run)
+    from attention_prep_helpers import assert_follows, run_fused_and_stock
+
+    model, inputs = small_flux3()
+    for name, module in model.named_modules():
+        if name.endswith(("norm_q", "norm_k")):
+            module.float()
+            module.weight.copy_((1 + 0.2 * torch.randn_like(module.weight)).to(torch.bfloat16).float())
+    _, got, want = run_fused_and_stock(model, inputs, 5, fused_calls=4)
+    assert_follows(got, want, 0.01)
+
+
+@torch.no_grad()
+def test_gpu_flux3_modulation_once_and_fused_norms_follow_the_int8_path():
+    model, inputs = small_flux3()
     # the modulation heads on one row a sample through int8dit Linears: the per-token forward's bits
     linears_only = copy.deepcopy(model)
     assert quantize_(linears_only, fuse_norms=False, fuse_gelu=False, fuse_swiglu=False).modulation_once == 1

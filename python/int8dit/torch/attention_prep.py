@@ -16,6 +16,8 @@ Some processors of diffusers spend more on the tensors' way into attention than 
   (HunyuanVideo 1.5): as Flux's, the text tokens after the video tokens
   (``HunyuanVideoAttentionPrepProcessor``, ``HunyuanVideo15AttentionPrepProcessor``,
   int8dit.torch.hunyuan_video_attention);
+- Flux3Attention's Flux3AttnProcessor (FLUX.3): per-head fp32 RMSNorm of q and k and the rotary
+  embedding, rounded once (``Flux3AttentionPrepProcessor``, int8dit.torch.flux3_attention);
 - Attention's ZSingleStreamAttnProcessor (Z-Image): per-head q/k RMSNorm and a complex rotation with
   one table per sample (``ZImageAttentionPrepProcessor``, int8dit.torch.z_image_attention);
 - WanAttention's WanAttnProcessor (Wan 2.1 / 2.2): the rotary embedding alone, its q/k norm being one
@@ -31,6 +33,7 @@ from __future__ import annotations
 from torch import nn
 
 from .flux2_attention import Flux2ParallelQKNormRopeProcessor, Flux2QKNormRopeProcessor
+from .flux3_attention import Flux3AttentionPrepProcessor
 from .flux_attention import FluxQKNormRopeProcessor
 from .hunyuan_video_attention import HunyuanVideo15AttentionPrepProcessor, HunyuanVideoAttentionPrepProcessor
 from .joint_attention import JointAttentionPrepProcessor
@@ -45,7 +48,8 @@ _REPLACEMENTS = {"FluxAttnProcessor": FluxQKNormRopeProcessor, "JointAttnProcess
                  "HunyuanVideo15AttnProcessor2_0": HunyuanVideo15AttentionPrepProcessor,
                  "WanAttnProcessor": WanRotaryProcessor, "Flux2AttnProcessor": Flux2QKNormRopeProcessor,
                  "Flux2ParallelSelfAttnProcessor": Flux2ParallelQKNormRopeProcessor,
-                 "ZSingleStreamAttnProcessor": ZImageAttentionPrepProcessor}
+                 "ZSingleStreamAttnProcessor": ZImageAttentionPrepProcessor,
+                 "Flux3AttnProcessor": Flux3AttentionPrepProcessor}
 _FUSED = tuple(set(_REPLACEMENTS.values()))
 
 
