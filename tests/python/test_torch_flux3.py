@@ -223,3 +223,25 @@ def test_flux3_attention_prep_leaves_norm_weights_that_would_round_to_the_stock_
     fused.single_transformer_blocks[0].attn.norm_k.weight.copy_(torch.ones(32))
     fused(**inputs)
     assert processor.fused_calls == calls + 1
+
+
+@torch.no_grad()
+def test_the_rewrite_goes_under_an_accelerate_hook_that_wraps_the_forward():
+    # accelerate's add_hook_to_module (enable_model_cpu_offload) keeps the forward it found as
+    # _old_forward and installs a wrapper that calls it: replacing the wrapper would drop the offload
+    model = flux3()
+    inputs = flux3_inputs()
+    want = model(**inputs)[0]
+    calls = []
+    model._hf_hook = object()
+    model._old_forward = model.forward
+
+    def hooked(*args, **kwargs):
+        calls.append(1)  # (accelerate moves the weights here)
+        return model._old_forward(*args, **kwargs)
+
+    model.forward = hooked
+    assert compute_modulation_once(model) == 1 and compute_modulation_once(model) == 0
+    assert model.forward is hooked and model._old_forward.__func__.__name__ == "_flux3_model_forward"
+    got = model(**inputs)[0]
+    assert calls == [1] and cos(got, want) > 0.99999

@@ -60,11 +60,14 @@ def compute_modulation_once(model: nn.Module) -> int:
     changes nothing more."""
     changed = 0
     for module in model.modules():
-        current = module.__dict__.get("forward")
+        # accelerate's hooks (a pipeline's enable_model_cpu_offload) wrap the forward they found and call
+        # it as _old_forward: the rewrite goes there, under the hook, which keeps moving the weights
+        slot = "_old_forward" if hasattr(module, "_hf_hook") and "_old_forward" in module.__dict__ else "forward"
+        current = module.__dict__.get(slot)
         if not _is_flux3_model(module) or (isinstance(current, types.MethodType) and
                                            current.__func__ is _flux3_model_forward):
             continue
-        module.forward = types.MethodType(_flux3_model_forward, module)
+        setattr(module, slot, types.MethodType(_flux3_model_forward, module))
         changed += 1
     return changed
 
