@@ -131,16 +131,33 @@ def test_flux3_fused_blocks_take_two_samples_and_reference_tokens(monkeypatch):
     two = flux3_inputs(batch=2)
     assert cos(fused(**two)[0], plain(**two)[0]) > 0.9999
     assert len(joined) == 2 * 2 * 2  # a call a part and sample, in each joint block
-    # reference tokens: the content's modulation is a row per token, so the joint blocks take their own
-    # forward (the per-mode blocks, the reference's among them, still fuse)
+    # reference tokens: the content's table is a row per token, each of the image's and the reference's
+    # rows repeated, which the model's forward registers: each joint block normalizes the text, the image
+    # and the reference tokens with their own rows (three kernel calls)
     joined.clear()
     with_cond = flux3_inputs(cond=True)
     hits = PRODUCED.hits
     out = fused(**with_cond)[0]
-    # the three per-mode blocks' norms read by q, k, v and linear_in; in each joint block's own forward
-    # to_q quantizes the joined sequence once for to_k, to_v and linear_in (shared_input.py)
-    assert joined == [] and PRODUCED.hits - hits == 3 * (3 + 1) + 2 * 3
+    assert joined == [(1, TEXT, 128), (1, IMAGE, 128), (1, COND, 128)] * 2
+    # every block run (text, image, reference, two joint) has its q, k, v and linear_in read the rows
+    assert PRODUCED.hits - hits == 5 * (3 + 1)
     assert cos(out, plain(**with_cond)[0]) > 0.9999
+    two_with_cond = flux3_inputs(batch=2, cond=True)
+    assert cos(fused(**two_with_cond)[0], plain(**two_with_cond)[0]) > 0.9999
+
+
+@torch.no_grad()
+def test_a_joint_block_given_a_per_token_table_it_was_not_told_about_runs_its_class_forward(monkeypatch):
+    joined = recorded_calls_into(monkeypatch)
+    model = flux3()
+    quantize_(model, min_features=64)
+    block = model.single_transformer_blocks[0]
+    text, content = torch.randn(1, TEXT, 128, dtype=BF16), torch.randn(1, IMAGE, 128, dtype=BF16)
+    per_token, text_rows = torch.randn(1, IMAGE, 3 * 128, dtype=BF16), torch.randn(1, 1, 3 * 128, dtype=BF16)
+    rotary = model.pos_embed(torch.cat([torch.zeros(TEXT, 4), positions(IMAGE)]))
+    got = block(content, text, per_token, text_rows, rotary)
+    want = type(block).forward(block, content, text, per_token, text_rows, rotary)
+    assert joined == [] and all(torch.equal(g, w) for g, w in zip(got, want))
 
 
 def recorded_calls_into(monkeypatch) -> list:

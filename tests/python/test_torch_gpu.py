@@ -822,6 +822,18 @@ def test_gpu_flux3_modulation_once_and_fused_norms_follow_the_int8_path():
 
 
 @torch.no_grad()
+def test_gpu_flux3_with_reference_tokens_follows_the_unfused_int8_path():
+    # image-to-image: 16 x 16 reference tokens with their own modulation inside the joint blocks' content
+    # (three norm kernels a joint block); every block runs, the reference's too
+    model, inputs = small_flux3()
+    side = torch.arange(256, device="cuda")
+    inputs.update(image_cond_hidden_states=torch.randn(1, 256, 64, device="cuda", dtype=torch.bfloat16),
+                  image_cond_ids=torch.stack([torch.ones_like(side), side // 16, side % 16, torch.zeros_like(side)],
+                                             dim=1).float())
+    assert_fused_blocks_follow_the_unfused_int8_path(model, inputs, blocks=3 + 2, producer_hits=5 * (3 + 1))
+
+
+@torch.no_grad()
 def test_gpu_qwen_image_blocks_with_fused_norms_follow_the_unfused_int8_path():
     # Qwen-Image's blocks, 32 x 32 image tokens and 64 text tokens: each block's q, k, v of both streams
     # read the rows (its fc1s take theirs straight from the MLP norms' kernels)

@@ -27,13 +27,18 @@ With one row a sample, the blocks' norms fuse (``FLUX3_BLOCKS``, in fuse_block_n
   written by two kernels straight into the halves of the concatenated sequence that attention and MLP
   read (no torch.cat of the bf16 values, and the int8 rows of the whole sequence recorded for them).
 
-Reference-image tokens (``image_cond_hidden_states``) carry a modulation of their own inside the
-joint blocks' content sequence: those calls build the content table per token, as the class does, and
-the single blocks then run their class's forward.
+Reference-image tokens (``image_cond_hidden_states``, image-to-image) carry a modulation of their own
+inside the joint blocks' content sequence [image | reference]. The model's forward then builds the
+content table per token, as the class does (a block that runs its class's forward reads it), and
+registers which rows it repeats (``content_parts``): a fused joint block given that very table
+normalizes the image and the reference tokens each with its own row (three kernel calls a sample with
+the text's) and gates their update with the table's per-token gate in one addcmul.
 """
 from __future__ import annotations
 
+import contextlib
 import types
+import weakref
 from typing import Any, Optional
 
 import torch
@@ -126,19 +131,23 @@ def _flux3_model_forward(self, hidden_states: Tensor, encoder_hidden_states: Ten
     # per token, as the class builds it
     if image_cond_hidden_states is not None:
         content_states = torch.cat([hidden_states, image_cond_hidden_states], dim=1)
+        cond_seq_len = image_cond_hidden_states.shape[1]
         content_mod = torch.cat([image_single_mod.expand(-1, image_seq_len, -1),
-                                 cond_single_mod.expand(-1, image_cond_hidden_states.shape[1], -1)], dim=1)
+                                 cond_single_mod.expand(-1, cond_seq_len, -1)], dim=1)
         joint_rotary_emb = tuple(torch.cat([txt_rotary_emb[i], image_rotary_emb[i], cond_rotary_emb[i]], dim=0)
                                  for i in range(2))
+        parts = ((image_seq_len, image_single_mod), (cond_seq_len, cond_single_mod))
     else:
         content_states = hidden_states
         content_mod = image_single_mod
         joint_rotary_emb = tuple(torch.cat([txt_rotary_emb[i], image_rotary_emb[i]], dim=0) for i in range(2))
-    for block in self.single_transformer_blocks:
-        encoder_hidden_states, content_states = block(hidden_states=content_states,
-                                                      encoder_hidden_states=encoder_hidden_states,
-                                                      temb_mod=content_mod, temb_mod_context=txt_single_mod,
-                                                      image_rotary_emb=joint_rotary_emb)
+        parts = None
+    with content_parts(content_mod, parts):
+        for block in self.single_transformer_blocks:
+            encoder_hidden_states, content_states = block(hidden_states=content_states,
+                                                          encoder_hidden_states=encoder_hidden_states,
+                                                          temb_mod=content_mod, temb_mod_context=txt_single_mod,
+                                                          image_rotary_emb=joint_rotary_emb)
 
     # 7. Output layers on the image tokens (the output norm's linear on one row a sample too)
     output = self.proj_out(self.norm_out(content_states[:, :image_seq_len], image_temb))
@@ -186,23 +195,59 @@ def _joint_modulated_norms(norm: nn.Module, parts: list[tuple[Tensor, Tensor, Te
     return y
 
 
+# id(a per-token content table) -> (a weak reference to it, its parts: (tokens, [B, 1, 3K] row) each), for
+# the joint blocks of the forward that built it (content_parts)
+_CONTENT_PARTS: dict = {}
+
+
+@contextlib.contextmanager
+def content_parts(table: Tensor, parts):
+    """While the joint blocks run: ``table`` (per token) repeats each row of ``parts`` over its tokens."""
+    if parts is None:
+        yield
+        return
+    _CONTENT_PARTS[id(table)] = (weakref.ref(table), parts)
+    try:
+        yield
+    finally:
+        _CONTENT_PARTS.pop(id(table), None)
+
+
+def _content_rows(temb_mod: Tensor, hidden_states: Tensor):
+    """The content's modulation as parts (tokens, [B, 1, 3K] row), or None where it is a row per token
+    that content_parts did not register."""
+    if per_batch_modulation(temb_mod, hidden_states):
+        return ((hidden_states.shape[1], temb_mod),)
+    entry = _CONTENT_PARTS.get(id(temb_mod))
+    if entry is None or entry[0]() is not temb_mod or sum(n for n, _ in entry[1]) != hidden_states.shape[1]:
+        return None
+    return entry[1] if all(per_batch_modulation(row, hidden_states) for _, row in entry[1]) else None
+
+
 def _flux3_single_forward(self, hidden_states: Tensor, encoder_hidden_states: Tensor, temb_mod: Tensor,
                           temb_mod_context: Tensor, image_rotary_emb) -> tuple[Tensor, Tensor]:
-    if (not fusable_input(hidden_states) or not fusable_input(encoder_hidden_states) or
-            not per_batch_modulation(temb_mod, hidden_states) or
+    parts = _content_rows(temb_mod, hidden_states)
+    if (parts is None or not fusable_input(hidden_states) or not fusable_input(encoder_hidden_states) or
             not per_batch_modulation(temb_mod_context, encoder_hidden_states) or
             any_needs_grad(hidden_states, encoder_hidden_states, temb_mod, temb_mod_context)):
         return type(self).forward(self, hidden_states, encoder_hidden_states, temb_mod, temb_mod_context,
                                   image_rotary_emb)
-    shift, scale, gate = temb_mod.chunk(3, dim=-1)
     c_shift, c_scale, c_gate = temb_mod_context.chunk(3, dim=-1)
-    text_tokens = encoder_hidden_states.shape[1]
-    combined = _joint_modulated_norms(self.norm, [(encoder_hidden_states, c_shift, c_scale),
-                                                  (hidden_states, shift, scale)])
+    norm_parts, start = [(encoder_hidden_states, c_shift, c_scale)], 0
+    for tokens, row in parts:
+        shift, scale, _ = row.chunk(3, dim=-1)
+        norm_parts.append((hidden_states[:, start:start + tokens], shift, scale))
+        start += tokens
+    combined = _joint_modulated_norms(self.norm, norm_parts)
     attn_output = self.attn(hidden_states=combined, image_rotary_emb=image_rotary_emb)
     output = attn_output + self.ff(combined)
+    text_tokens = encoder_hidden_states.shape[1]
     context_output, content_output = output.split([text_tokens, hidden_states.shape[1]], dim=1)
-    return gated_add(encoder_hidden_states, c_gate, context_output), gated_add(hidden_states, gate, content_output)
+    # one row for all content tokens: one gated_add; several: the table's per-token gate, one addcmul
+    gate = parts[0][1].chunk(3, dim=-1)[2] if len(parts) == 1 else temb_mod.chunk(3, dim=-1)[2]
+    content = (gated_add(hidden_states, gate, content_output) if len(parts) == 1 else
+               torch.addcmul(hidden_states, gate, content_output))
+    return gated_add(encoder_hidden_states, c_gate, context_output), content
 
 
 # diffusers class name -> (whether an instance's configuration fits, the fused forward)
