@@ -47,6 +47,10 @@
 #   TUNE_ARGS="--all-configs"         extra int8dit_bench_tune flags (this one: time every configuration
 #                                      at every M, then judge/refit the heuristic: heuristic_fit.txt)
 #   STEPS="... pytest e2e"             pytest: build int8dit._C, run tests/python (torch and GPU tests);
+#   PREBUILT_PYTHON=build-prebuilt     pytest and e2e skip that build (~160 s) and use a carried one: the
+#                                      folder (carry it) holds python/int8dit/_C.cpython-312-*.so and
+#                                      libint8dit.so, built for this machine's Python (3.12) and 90a by
+#                                      scripts/device/prebuild_python.sh;
 #   E2E_ARGS="..."                     e2e: python -m int8dit.bench.e2e with these arguments. Wheels and
 #                                      the packed MiniLM model travel in .whl/ (carry it).
 #   STEPS="... e2e_pdl_off"            e2e_pdl_off: the e2e step again with INT8DIT_PDL=0 -> e2e_pdl_off/
@@ -284,6 +288,11 @@ python_setup() {  # once, for pytest and e2e: the carried wheels and the int8dit
     python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site "$ROOT"/.whl/*.whl \
       && export PYTHONPATH=/tmp/site${PYTHONPATH:+:$PYTHONPATH}
     [[ -f $ROOT/.whl/minilm.tgz ]] && tar xzf "$ROOT/.whl/minilm.tgz" -C /tmp && export INT8DIT_MINILM_DIR=/tmp/minilm
+  fi
+  if [[ -n ${PREBUILT_PYTHON:-} ]]; then  # int8dit._C and libint8dit.so built elsewhere, carried in
+    export PYTHONPATH="$ROOT/python:$ROOT/$PREBUILT_PYTHON/python:$ROOT/tests/python${PYTHONPATH:+:$PYTHONPATH}" \
+      LD_LIBRARY_PATH="$ROOT/$PREBUILT_PYTHON${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" HF_HUB_OFFLINE=1
+    return
   fi
   if [[ ! -f $BUILD/build.ninja ]]; then
     mkdir -p /tmp/cutlass && tar xzf "$ROOT"/.carry/cutlass-*-headers.tgz -C /tmp/cutlass
