@@ -12,7 +12,6 @@ report (without a figure this script knows) prints what it has. Standard library
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import re
 import sys

@@ -74,7 +74,7 @@ def test_an_mlp_fed_straight_from_the_norms_kernel_matches_the_mlp_on_the_norms_
     # _residual_then_mlp: the norm writes only fc1's int8 rows (divided by fc1's SmoothQuant divisor where
     # it has one) and the MLP starts at fc1's GEMM: the same bits as fc1 reading the norm's recorded rows,
     # and close to fc1 quantizing the norm's bf16 output itself.
-    diffusers = pytest.importorskip("diffusers")
+    pytest.importorskip("diffusers")
     from diffusers.models.attention import FeedForward
 
     from int8dit.torch import Linear

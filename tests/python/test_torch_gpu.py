@@ -342,7 +342,7 @@ def test_gpu_a_layer_on_another_gpu_than_the_current_one_runs_there():
 
 @torch.no_grad()
 def test_gpu_diffusers_gelu_feed_forward_is_fused_and_matches_the_unfused_path():
-    diffusers = pytest.importorskip("diffusers", reason="diffusers is not installed (carry its wheel)")
+    pytest.importorskip("diffusers", reason="diffusers is not installed (carry its wheel)")
     from diffusers.models.attention import FeedForward
 
     from int8dit.torch import GeluMLP

@@ -2,15 +2,13 @@
 The pass runs on the AOT (post-grad-like) graph through aot_autograd with the CPU reference, and once
 through inductor itself (CPU code generation), installed as quantize_ installs it. Skips without
 PyTorch."""
-import copy
-
 from helpers import torch_or_skip
 
 torch = torch_or_skip()
 
 from torch import nn  # noqa: E402
 
-from int8dit.torch import Linear, quantize_  # noqa: E402
+from int8dit.torch import quantize_  # noqa: E402
 from int8dit.torch.graph_passes import (install_compile_pass, share_quantized_inputs,  # noqa: E402
                                         uninstall_compile_pass)
 
