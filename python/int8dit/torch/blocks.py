@@ -45,7 +45,6 @@ bf16/fp16 activations; any other call runs the class's own forward. (A model pic
 """
 from __future__ import annotations
 
-import types
 from typing import Optional
 
 import torch
@@ -55,6 +54,7 @@ from .block_steps import (fusable_input, gated_add, joint_block_fits, modulated_
                           plain_layer_norm, residual_mlp_update, scaled_rms_norm, weighted_rms_norm)
 from .blocks_video import VIDEO_BLOCKS
 from .flux3 import FLUX3_BLOCKS
+from .instance_forward import set_forward
 
 
 _NORM_TYPES = ("ada_norm_zero", "ada_norm_single")
@@ -426,7 +426,7 @@ def fuse_block_norms(model: nn.Module) -> int:
         entry = _BLOCKS.get(type(module).__name__)
         if entry is None or getattr(module, "_int8dit_fused_norms", False) or not entry[0](module):
             continue
-        module.forward = types.MethodType(entry[1], module)
+        set_forward(module, entry[1])
         module._int8dit_fused_norms = True
         count += 1
     return count

@@ -13,10 +13,10 @@ any call it does not handle runs the class's forward.
 """
 from __future__ import annotations
 
-import types
-
 import torch
 from torch import Tensor, nn
+
+from .instance_forward import has_forward, set_forward
 
 
 def _chroma_time_text_forward(self, timestep: Tensor) -> Tensor:
@@ -43,9 +43,8 @@ def make_capturable(model: nn.Module) -> int:
     changed = 0
     for module in model.modules():
         forward = _REWRITES.get(type(module).__name__)
-        current = module.__dict__.get("forward")
-        if forward is None or (isinstance(current, types.MethodType) and current.__func__ is forward):
+        if forward is None or has_forward(module, forward):
             continue
-        module.forward = types.MethodType(forward, module)
+        set_forward(module, forward)
         changed += 1
     return changed

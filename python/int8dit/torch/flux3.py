@@ -37,7 +37,6 @@ the text's) and gates their update with the table's per-token gate in one addcmu
 from __future__ import annotations
 
 import contextlib
-import types
 import weakref
 from typing import Any, Optional
 
@@ -47,6 +46,7 @@ from torch import Tensor, nn
 
 from .block_steps import fusable_input, gated_add, modulated_norm, per_batch_modulation, plain_layer_norm
 from .fused import layernorm_modulate_quantize_into
+from .instance_forward import has_forward, set_forward
 from .ops import any_needs_grad
 from .produced import PRODUCED
 
@@ -65,14 +65,9 @@ def compute_modulation_once(model: nn.Module) -> int:
     changes nothing more."""
     changed = 0
     for module in model.modules():
-        # accelerate's hooks (a pipeline's enable_model_cpu_offload) wrap the forward they found and call
-        # it as _old_forward: the rewrite goes there, under the hook, which keeps moving the weights
-        slot = "_old_forward" if hasattr(module, "_hf_hook") and "_old_forward" in module.__dict__ else "forward"
-        current = module.__dict__.get(slot)
-        if not _is_flux3_model(module) or (isinstance(current, types.MethodType) and
-                                           current.__func__ is _flux3_model_forward):
+        if not _is_flux3_model(module) or has_forward(module, _flux3_model_forward):
             continue
-        setattr(module, slot, types.MethodType(_flux3_model_forward, module))
+        set_forward(module, _flux3_model_forward)  # (under accelerate's hook where it has one)
         changed += 1
     return changed
 

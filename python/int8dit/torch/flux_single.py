@@ -25,13 +25,12 @@ quantizes the fp32 GELU value, so int8 values may differ by one, as in int8dit.t
 """
 from __future__ import annotations
 
-import types
-
 import torch
 from torch import Tensor, nn
 
 from .block_steps import gated_add
 from .fused import concat_gelu_quantize_impl
+from .instance_forward import set_forward
 from .linear import Linear
 from .ops import any_needs_grad, plain_eager_call
 
@@ -128,7 +127,7 @@ def fuse_flux_single_blocks(model: nn.Module) -> int:
     for module in model.modules():
         if getattr(module, "_int8dit_fused_concat_gelu", False) or not _single_block_fits(module):
             continue
-        module.forward = types.MethodType(_single_forward, module)
+        set_forward(module, _single_forward)
         module._int8dit_fused_concat_gelu = True
         count += 1
     return count
