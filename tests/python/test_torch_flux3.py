@@ -262,3 +262,20 @@ def test_the_rewrite_goes_under_an_accelerate_hook_that_wraps_the_forward():
     assert model.forward is hooked and model._old_forward.__func__.__name__ == "_flux3_model_forward"
     got = model(**inputs)[0]
     assert calls == [1] and cos(got, want) > 0.99999
+
+
+@pytest.mark.parametrize("cond", [False, True], ids=["text_to_image", "reference_image"])
+@torch.no_grad()
+def test_the_whole_quantized_model_compiles_in_one_graph(cond):
+    # torch.compile(fullgraph=True) traces the model's forward: nothing in it may break the graph (the
+    # reference tokens' registration is skipped while tracing; traced blocks run their class's forward)
+    model = flux3()
+    quantize_(model, min_features=64)
+    inputs = flux3_inputs(cond=cond)
+    eager = model(**inputs)[0]
+    torch._dynamo.reset()
+    try:
+        compiled = torch.compile(model, fullgraph=True, backend="aot_eager")
+        assert cos(compiled(**inputs)[0], eager) > 0.9999
+    finally:
+        torch._dynamo.reset()

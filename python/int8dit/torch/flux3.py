@@ -197,8 +197,9 @@ _CONTENT_PARTS: dict = {}
 
 @contextlib.contextmanager
 def content_parts(table: Tensor, parts):
-    """While the joint blocks run: ``table`` (per token) repeats each row of ``parts`` over its tokens."""
-    if parts is None:
+    """While the joint blocks run: ``table`` (per token) repeats each row of ``parts`` over its tokens.
+    Traced calls (torch.compile) register nothing: their blocks run the class's forward anyway."""
+    if parts is None or torch.compiler.is_compiling():
         yield
         return
     _CONTENT_PARTS[id(table)] = (weakref.ref(table), parts)
@@ -221,10 +222,12 @@ def _content_rows(temb_mod: Tensor, hidden_states: Tensor):
 
 def _flux3_single_forward(self, hidden_states: Tensor, encoder_hidden_states: Tensor, temb_mod: Tensor,
                           temb_mod_context: Tensor, image_rotary_emb) -> tuple[Tensor, Tensor]:
-    parts = _content_rows(temb_mod, hidden_states)
-    if (parts is None or not fusable_input(hidden_states) or not fusable_input(encoder_hidden_states) or
-            not per_batch_modulation(temb_mod_context, encoder_hidden_states) or
-            any_needs_grad(hidden_states, encoder_hidden_states, temb_mod, temb_mod_context)):
+    # (fusable_input first: a traced call must not reach _content_rows' id())
+    fits = (fusable_input(hidden_states) and fusable_input(encoder_hidden_states) and
+            per_batch_modulation(temb_mod_context, encoder_hidden_states) and
+            not any_needs_grad(hidden_states, encoder_hidden_states, temb_mod, temb_mod_context))
+    parts = _content_rows(temb_mod, hidden_states) if fits else None
+    if parts is None:
         return type(self).forward(self, hidden_states, encoder_hidden_states, temb_mod, temb_mod_context,
                                   image_rotary_emb)
     c_shift, c_scale, c_gate = temb_mod_context.chunk(3, dim=-1)
