@@ -38,7 +38,8 @@ Usage: int8dit_bench_gemm [flags]
 Shapes
   --preset NAME        flux-dev (default), sd3-medium, pixart-sigma, dit-xl-2, or all (those four: the
                        issue's shape set, which the summary's targets are defined on); flux2-dev
-                       (FLUX.2-dev's 32B model at 1024 px) by name only; repeatable or comma-separated.
+                       (FLUX.2-dev's 32B model at 1024 px) and flux3 (FLUX.3 at 1024 px) by name only;
+                       repeatable or comma-separated.
                        Shapes and their layer names come from <shapes-dir>/NAME.csv.
   --shapes LIST        MxNxK[,MxNxK...] instead of (or besides) presets, e.g. 4096x3072x3072.
   --shapes-dir DIR     where the preset files live (default: the source tree's bench/shapes).

@@ -32,7 +32,7 @@ std::vector<Shape> load_preset(const std::string& dir, const std::string& preset
   std::ifstream in(path);
   if (!in)
     throw BenchError("cannot open preset file " + path + ": known presets are flux-dev, sd3-medium, pixart-sigma, " +
-                     "dit-xl-2, all (those four), flux2-dev (use --shapes-dir if the shape files live elsewhere)");
+                     "dit-xl-2, all (those four), flux2-dev, flux3 (use --shapes-dir if the shape files live elsewhere)");
   std::vector<Shape> shapes;
   std::string line;
   bool header_seen = false;

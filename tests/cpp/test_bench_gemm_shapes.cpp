@@ -38,7 +38,7 @@ TEST(GemmBenchShapes, EveryShippedPresetParsesIntoShapesTheGemmTakes) {
   }
 }
 
-TEST(GemmBenchShapes, AllIsTheIssuesFourModelsAndFlux2DevLoadsByName) {
+TEST(GemmBenchShapes, AllIsTheIssuesFourModelsAndFlux2DevAndFlux3LoadByName) {
   const std::vector<std::string>& all = bench::preset_names();
   EXPECT_EQ(all, (std::vector<std::string>{"flux-dev", "sd3-medium", "pixart-sigma", "dit-xl-2"}));
   // FLUX.2-dev's shapes, as int8dit runs them in diffusers (q, k, v separate; single-stream 6144 -> 55296).
@@ -48,15 +48,23 @@ TEST(GemmBenchShapes, AllIsTheIssuesFourModelsAndFlux2DevLoadsByName) {
   EXPECT_EQ(flux2[0].n, 3 * 6144 + 2 * 18432);
   EXPECT_EQ(flux2[0].k, 6144);
   EXPECT_EQ(flux2[1].k, 6144 + 18432);
+  // FLUX.3's: the joint blocks over 4608 tokens first, SwiGLU's linear_in 3072 -> 2 * 9216
+  const std::vector<bench::Shape> flux3 = bench::load_preset(kShapesDir, "flux3");
+  ASSERT_EQ(flux3.size(), 10u);
+  EXPECT_EQ(flux3[0].m, 4608);
+  EXPECT_EQ(flux3[1].n, 2 * 9216);
+  EXPECT_EQ(flux3[2].k, 9216);
+  EXPECT_EQ(flux3[9].k, 20480);
 }
 
 TEST(GemmBenchShapes, AnUnknownPresetIsRefusedWithTheKnownOnes) {
   try {
-    bench::load_preset(kShapesDir, "flux-3");
+    bench::load_preset(kShapesDir, "flux-9");
     FAIL() << "an unknown preset loaded";
   } catch (const bench::BenchError& e) {
     const std::string what = e.what();
-    EXPECT_NE(what.find("flux-3.csv"), std::string::npos) << what;
+    EXPECT_NE(what.find("flux-9.csv"), std::string::npos) << what;
+    EXPECT_NE(what.find("flux3"), std::string::npos) << what;
     EXPECT_NE(what.find("flux2-dev"), std::string::npos) << what;
     EXPECT_NE(what.find("--shapes-dir"), std::string::npos) << what;
   }

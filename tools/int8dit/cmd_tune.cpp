@@ -21,7 +21,7 @@ namespace {
 // `all`: the benchmark's four-model set (bench/gemm/shapes.cpp: preset_names). The larger models' presets
 // are tuned by name only.
 constexpr const char* kPresets[] = {"flux-dev", "sd3-medium", "pixart-sigma", "dit-xl-2"};
-constexpr const char* kNamedOnlyPresets[] = {"flux2-dev"};
+constexpr const char* kNamedOnlyPresets[] = {"flux2-dev", "flux3"};
 
 const char* kHelp = R"(usage: int8dit tune (--preset NAME[,NAME...] | --shapes-file FILE) [options]
 
@@ -30,7 +30,7 @@ cache, and prints the choice and its gain over the heuristic. Use the cache afte
 INT8DIT_TUNE=cache (or INT8DIT_TUNE=1, which also tunes new shapes on first use). docs/tuning.md.
 
   --preset NAME       flux-dev, sd3-medium, pixart-sigma, dit-xl-2, or all (those four); flux2-dev
-                      (FLUX.2-dev, by name only); a comma-separated list is ok
+                      (FLUX.2-dev) and flux3 (FLUX.3), by name only; a comma-separated list is ok
   --shapes-file FILE  lines "m,n,k[,layer]"; '#' starts a comment; an "m,n,k,..." header is skipped
   --shapes-dir DIR    where <preset>.csv live (default: $INT8DIT_SHAPES_DIR, else bench/shapes of the
                       source tree this program was built from)
@@ -148,7 +148,7 @@ Args parse_args(const std::vector<std::string>& argv) {
         for (const char* k : kPresets) known |= p == k;
         for (const char* k : kNamedOnlyPresets) known |= p == k;
         if (!known)
-          throw UsageError{"unknown preset \"" + p + "\": use flux-dev, sd3-medium, pixart-sigma, dit-xl-2, all or flux2-dev"};
+          throw UsageError{"unknown preset \"" + p + "\": use flux-dev, sd3-medium, pixart-sigma, dit-xl-2, all, flux2-dev or flux3"};
         a.presets.push_back(p);
       }
     } else if (flag == "--shapes-file") {
