@@ -27,7 +27,7 @@ CONFIGS = {
     "PixArt-Sigma": dict(num_attention_heads=2, attention_head_dim=32, in_channels=4, out_channels=8, num_layers=2,
                          sample_size=8, patch_size=2, cross_attention_dim=64, caption_channels=64,
                          norm_type="ada_norm_single", num_embeds_ada_norm=10),
-    "SD3, SD3.5": SD3, "FLUX.1": FLUX, "Chroma": more.CASES["chroma"][1], "FLUX.2": FLUX2, "FLUX.3": FLUX3,
+    "SD3, SD3.5": SD3, "FLUX.1": FLUX, "Chroma": more.CASES["chroma"][1], "FLUX.2": FLUX2, "FLUX.3": FLUX3, "Krea 2": more.CASES["krea2"][1],
     "Qwen-Image": QWEN,
     "Z-Image": dict(Z_IMAGE, dim=192, axes_dims=[16, 16, 16]), "AuraFlow": more.CASES["auraflow"][1],
     "Lumina2": more.CASES["lumina2"][1], "Sana": more.CASES["sana"][1], "CogView3-Plus": more.CASES["cogview3-plus"][1],

@@ -834,6 +834,29 @@ def test_gpu_flux3_with_reference_tokens_follows_the_unfused_int8_path():
 
 
 @torch.no_grad()
+def test_gpu_krea2_blocks_with_fused_norms_follow_the_unfused_int8_path():
+    # Krea 2's fp32 RMSNorms, their zero-centered weights folded into the modulation's scale, through the
+    # LayerNorm kernel with RMSNorm's statistics: 64 text + 32 x 32 image tokens, 4 heads of 64 (2 for
+    # k and v); each block's q, k, v and its SwiGLU's gate and up read the rows, and the text fusion
+    # blocks' siblings share their own quantization (k, v, up: three a block)
+    model = small_gpu_model("Krea2Transformer2DModel", in_channels=64, num_layers=2, attention_head_dim=64,
+                            num_attention_heads=4, num_key_value_heads=2, intermediate_size=512, timestep_embed_dim=64,
+                            text_hidden_dim=256, num_text_layers=3, text_num_attention_heads=2,
+                            text_num_key_value_heads=2, text_intermediate_size=512, num_layerwise_text_blocks=1,
+                            num_refiner_text_blocks=1, axes_dims_rope=(16, 24, 24))
+    for name, p in model.named_parameters():
+        if "norm" in name or "scale_shift_table" in name:
+            p.copy_(0.2 * torch.randn_like(p))
+    side = torch.arange(1024, device="cuda")
+    positions = torch.cat([torch.zeros(64, 3, device="cuda"),
+                           torch.stack([torch.zeros_like(side), side // 32, side % 32], dim=1).float()])
+    inputs = dict(hidden_states=torch.randn(1, 1024, 64, device="cuda", dtype=torch.bfloat16),
+                  encoder_hidden_states=torch.randn(1, 64, 3, 256, device="cuda", dtype=torch.bfloat16),
+                  timestep=torch.tensor([0.5], device="cuda"), position_ids=positions, return_dict=False)
+    assert_fused_blocks_follow_the_unfused_int8_path(model, inputs, blocks=2, producer_hits=2 * 5 + 2 * 3)
+
+
+@torch.no_grad()
 def test_gpu_qwen_image_blocks_with_fused_norms_follow_the_unfused_int8_path():
     # Qwen-Image's blocks, 32 x 32 image tokens and 64 text tokens: each block's q, k, v of both streams
     # read the rows (its fc1s take theirs straight from the MLP norms' kernels)

@@ -1,6 +1,6 @@
 """quantize_ as a drop-in on diffusers transformers beyond the four the benchmark times: SD3.5's
 blocks (q/k RMSNorm, dual attention), AuraFlow, Sana (linear attention), CogView3-Plus, Lumina2, Chroma,
-Qwen-Image, FLUX.2, Z-Image and the video transformers Wan, CogVideoX, LTX-Video, HunyuanVideo (1 and
+Qwen-Image, FLUX.2, Krea 2, Z-Image and the video transformers Wan, CogVideoX, LTX-Video, HunyuanVideo (1 and
 1.5) and Mochi, small configurations on the CPU. What a user of one of them gets: the linear layers quantized, the
 fused producers where the blocks are ones int8dit knows and the block's own code elsewhere, and an
 output that follows bf16's. (The PyTorch layer patches diffusers' DiT, PixArt, SD3 and Flux blocks;
@@ -129,6 +129,17 @@ CASES = {
                            timestep=torch.tensor([0.5]), guidance=torch.tensor([3.5]), return_dict=False,
                            img_ids=torch.stack([torch.zeros(64), torch.arange(64) // 8, torch.arange(64) % 8,
                                                 torch.zeros(64)], dim=1).float(), txt_ids=torch.zeros(8, 4))),
+    # Krea 2: text features stacked over 3 tapped layers, a [text, image] sequence with (t, h, w) positions
+    "krea2": ("Krea2Transformer2DModel",
+              dict(in_channels=16, num_layers=2, attention_head_dim=32, num_attention_heads=4, num_key_value_heads=2,
+                   intermediate_size=256, timestep_embed_dim=32, text_hidden_dim=64, num_text_layers=3,
+                   text_num_attention_heads=2, text_num_key_value_heads=2, text_intermediate_size=128,
+                   num_layerwise_text_blocks=1, num_refiner_text_blocks=1, axes_dims_rope=(8, 12, 12)),
+              lambda: dict(hidden_states=torch.randn(1, 64, 16, dtype=BF16),
+                           encoder_hidden_states=torch.randn(1, 8, 3, 64, dtype=BF16), timestep=torch.tensor([0.5]),
+                           position_ids=torch.cat([torch.zeros(8, 3), torch.stack(
+                               [torch.zeros(64), torch.arange(64) // 8, torch.arange(64) % 8], dim=1).float()]),
+                           return_dict=False)),
 }
 
 

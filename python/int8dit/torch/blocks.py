@@ -26,6 +26,9 @@ that quantize it once more:
   the attention norm's scale computed by LuminaRMSNormZero's linear;
 - SanaTransformerBlock (Sana): the norm before its linear self-attention, and the gated residual update
   after it as one gated_add (the MLP's norm feeds GLUMBConv's convolutions and stays as it is);
+- Krea2TransformerBlock (Krea 2): its fp32 RMSNorms before attention and the MLP, modulated with a shift
+  and a scale, into which the norm's zero-centered weight folds (the LayerNorm kernel with RMSNorm's
+  statistics), the attention's gated update in the MLP norm's kernel;
 - Flux3ModeTransformerBlock and Flux3SingleTransformerBlock (FLUX.3), whose forwards live in flux3.py
   with the model's forward that gives them one modulation row a sample;
 - the video models' blocks (LTX-Video, Mochi, HunyuanVideo 1 and 1.5, Wan), whose forwards live in
@@ -51,10 +54,12 @@ import torch
 from torch import Tensor, nn
 
 from .block_steps import (fusable_input, gated_add, joint_block_fits, modulated_norm, per_batch_modulation,
-                          plain_layer_norm, residual_mlp_update, scaled_rms_norm, weighted_rms_norm)
+                          plain_layer_norm, residual_mlp_update, residual_then_modulated_norm, scaled_rms_norm,
+                          weighted_rms_norm)
 from .blocks_video import VIDEO_BLOCKS
 from .flux3 import FLUX3_BLOCKS
 from .instance_forward import set_forward
+from .ops import any_needs_grad
 
 
 _NORM_TYPES = ("ada_norm_zero", "ada_norm_single")
@@ -398,6 +403,44 @@ def _sana_forward(self, hidden_states: Tensor, attention_mask: Optional[Tensor] 
     return hidden_states + gate_mlp * ff_output.flatten(2, 3).permute(0, 2, 1)
 
 
+def _krea2_norm(norm: Optional[nn.Module], dim: int) -> bool:
+    """Krea 2's RMSNorm: a zero-centered fp32 weight (the multiplier is 1 + weight), no bias."""
+    weight = getattr(norm, "weight", None)
+    return (type(norm).__name__ == "Krea2RMSNorm" and isinstance(weight, Tensor) and tuple(weight.shape) == (dim,)
+            and isinstance(getattr(norm, "eps", None), float))
+
+
+def _krea2_block_fits(block: nn.Module) -> bool:
+    table = getattr(block, "scale_shift_table", None)
+    if not isinstance(table, Tensor) or table.dim() != 2 or table.shape[0] != 6:
+        return False
+    return _krea2_norm(getattr(block, "norm1", None), table.shape[1]) and _krea2_norm(getattr(block, "norm2", None),
+                                                                                       table.shape[1])
+
+
+def _krea2_scale(norm: nn.Module, scale: Tensor, dtype: torch.dtype) -> Tensor:
+    """(1 + scale) * norm(h) = rms(h) * (1 + scale) * (1 + weight): the norm's zero-centered weight folded into
+    the modulation's scale (in fp32, rounded once to the stream's dtype), so that the LayerNorm kernel with
+    RMSNorm's statistics computes the modulated norm in one pass."""
+    return ((1 + scale.float()) * (1 + norm.weight.float()) - 1).to(dtype)
+
+
+def _krea2_forward(self, hidden_states: Tensor, temb: Tensor, image_rotary_emb, attention_mask=None) -> Tensor:
+    # One modulation row set a sample ([B, 1, 6K]); autograd through the table or the norms' weights takes
+    # the class's forward (the folded scale is not its computation).
+    if (not fusable_input(hidden_states) or temb.dim() != 3 or temb.shape[1] != 1 or temb.shape[0] != hidden_states.shape[0]
+            or any_needs_grad(hidden_states, temb, self.scale_shift_table, self.norm1.weight, self.norm2.weight)):
+        return type(self).forward(self, hidden_states, temb, image_rotary_emb, attention_mask)
+    dtype = hidden_states.dtype
+    modulation = temb.unflatten(-1, (6, -1)) + self.scale_shift_table
+    prescale, preshift, pregate, postscale, postshift, postgate = modulation.unbind(-2)
+    norm_hidden = modulated_norm(self.norm1, hidden_states, preshift, _krea2_scale(self.norm1, prescale, dtype))
+    attn_out = self.attn(norm_hidden, attention_mask=attention_mask, image_rotary_emb=image_rotary_emb)
+    hidden_states, norm_hidden = residual_then_modulated_norm(self.norm2, hidden_states, attn_out, pregate, postshift,
+                                                               _krea2_scale(self.norm2, postscale, dtype))
+    return gated_add(hidden_states, postgate, self.ff(norm_hidden))
+
+
 # diffusers class name -> (whether an instance's configuration fits, the fused forward)
 _BLOCKS = {
     "BasicTransformerBlock": (_basic_block_fits, _basic_forward),
@@ -411,6 +454,7 @@ _BLOCKS = {
     "ZImageTransformerBlock": (_z_image_block_fits, _z_image_forward),
     "Lumina2TransformerBlock": (_lumina2_block_fits, _lumina2_forward),
     "SanaTransformerBlock": (_sana_block_fits, _sana_forward),
+    "Krea2TransformerBlock": (_krea2_block_fits, _krea2_forward),
     **FLUX3_BLOCKS,
     **VIDEO_BLOCKS,
 }
@@ -418,7 +462,7 @@ _BLOCKS = {
 
 def fuse_block_norms(model: nn.Module) -> int:
     """Give every block of ``model`` whose diffusers class _BLOCKS names (DiT, PixArt, SD3, Flux, FLUX.2,
-    FLUX.3, Qwen-Image, Chroma, Z-Image, Lumina 2, Sana; LTX-Video, Mochi, HunyuanVideo 1 and 1.5, Wan) and whose
+    FLUX.3, Qwen-Image, Chroma, Z-Image, Lumina 2, Sana, Krea 2; LTX-Video, Mochi, HunyuanVideo 1 and 1.5, Wan) and whose
     configuration fits the fused forward (see the module docstring), matched by class name and attributes
     so that diffusers need not be importable here. Returns how many."""
     count = 0

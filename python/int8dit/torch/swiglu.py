@@ -1,7 +1,7 @@
 """Gated (SwiGLU) MLPs whose second linear reads int8 straight from the gate.
 
-Newer DiTs use a gated MLP: ``w2(silu(w1(x)) * w3(x))`` (Z-Image's FeedForward; Lumina2's and
-AuraFlow's under other names) or the same with w1 and w3 as the halves of one projection (FLUX.2's
+Newer DiTs use a gated MLP: ``w2(silu(w1(x)) * w3(x))`` (Z-Image's FeedForward; Lumina2's,
+AuraFlow's and Krea 2's under other names) or the same with w1 and w3 as the halves of one projection (FLUX.2's
 Flux2FeedForward and FLUX.3's copy of it: ``linear_out(silu(h[:, :H]) * h[:, H:])`` with
 ``h = linear_in(x)``; diffusers'
 FeedForward with a SwiGLU activation, Mochi's, with the gate in the second half). With int8dit
@@ -237,7 +237,7 @@ class SwigluFeedForward(nn.Module):
 
 # Gated MLPs with the three linears as children: class name -> (gate, up, down)
 _SEPARATE = {"FeedForward": ("w1", "w3", "w2"), "LuminaFeedForward": ("linear_1", "linear_3", "linear_2"),
-             "AuraFlowFeedForward": ("linear_1", "linear_2", "out_projection")}
+             "AuraFlowFeedForward": ("linear_1", "linear_2", "out_projection"), "Krea2SwiGLU": ("gate", "up", "down")}
 
 
 def _separate_roles(m: nn.Module):
