@@ -442,3 +442,25 @@ def test_the_flux3_case_is_the_class_defaults_and_its_inputs_run_a_small_flux3()
     # regional compilation reaches the per-mode blocks inside their ModuleDict: text, image and reference
     # blocks and the joint block
     assert compile_blocks(torch, model) == 4
+
+
+def test_the_krea2_case_is_the_class_defaults_and_its_inputs_run_a_small_krea2():
+    pytest.importorskip("diffusers", reason="diffusers is not installed (scripts/setup.sh pins it)")
+    import inspect
+
+    import diffusers
+    from int8dit.bench.models import MODELS, ModelCase, _krea2_inputs, build
+    from test_torch_more_diffusers_models import CASES
+
+    case = MODELS["krea2_1024"]
+    assert not case.default
+    defaults = {k: p.default for k, p in inspect.signature(diffusers.Krea2Transformer2DModel.__init__).parameters.items()
+                if k in case.config}
+    assert {k: tuple(v) if isinstance(v, list) else v for k, v in case.config.items()} == defaults
+    inputs = case.inputs(torch, "cpu", torch.bfloat16)
+    assert tuple(inputs["encoder_hidden_states"].shape) == (1, 512, 12, 2560)
+    assert tuple(inputs["position_ids"].shape) == (512 + 4096, 3) and inputs["position_ids"][-1].tolist() == [0, 63, 63]
+    small = ModelCase("krea2_tiny", "Krea2Transformer2DModel", CASES["krea2"][1], "-", "-", _krea2_inputs(64, 8, 16, 3, 64))
+    model = build(small, torch, "cpu", torch.bfloat16)
+    out = model(**small.inputs(torch, "cpu", torch.bfloat16))[0]
+    assert tuple(out.shape) == (1, 64, 16) and torch.isfinite(out).all()

@@ -53,6 +53,16 @@ FLUX3 = dict(in_channels=128, cond_in_channels=128, num_layers=5, num_single_lay
              num_attention_heads=24, joint_attention_dim=20480, timestep_channels=256, mlp_ratio=3.0,
              axes_dims_rope=(32, 32, 32, 32), rope_theta=10000, eps=1e-6, flow_map=False)
 
+# Krea 2 (diffusers' Krea2Transformer2DModel, 0.42.1): diffusers' defaults for the class (~11 B parameters:
+# 28 single-stream blocks of 48 heads of 128 = 6144, grouped-query attention with 12 key/value heads,
+# 16384-wide SwiGLU MLPs; the text encoder's hidden states of 2560 tapped at 12 layers). No published
+# transformer/config.json was checked here (no network).
+KREA2 = dict(in_channels=64, num_layers=28, attention_head_dim=128, num_attention_heads=48, num_key_value_heads=12,
+             intermediate_size=16384, timestep_embed_dim=256, text_hidden_dim=2560, num_text_layers=12,
+             text_num_attention_heads=20, text_num_key_value_heads=20, text_intermediate_size=6912,
+             num_layerwise_text_blocks=2, num_refiner_text_blocks=2, axes_dims_rope=(32, 48, 48), rope_theta=1000.0,
+             norm_eps=1e-5)
+
 # Qwen/Qwen-Image, transformer/config.json (20B parameters: 60 double-stream blocks of 24 heads of 128,
 # Qwen2.5-VL features of 3584): diffusers' defaults for the class
 QWEN_IMAGE = dict(patch_size=2, in_channels=64, out_channels=16, num_layers=60, attention_head_dim=128,
@@ -132,6 +142,24 @@ def _flux3_inputs(image_tokens: int, text_tokens: int = 512, channels: int = 128
         inputs = flux2(torch, device, dtype)
         del inputs["guidance"]
         return inputs
+    return make
+
+
+def _krea2_inputs(image_tokens: int, text_tokens: int = 512, channels: int = 64, text_layers: int = 12,
+                  text_dim: int = 2560):
+    """Krea 2's inputs: packed latent patches, the prompt's hidden states tapped at ``text_layers`` layers of
+    its text encoder, a timestep in [0, 1], and (t, h, w) positions of the [text, image] sequence (the
+    text's all zero, the image's its grid)."""
+    def make(torch, device, dtype):
+        g = torch.Generator(device=device).manual_seed(0)
+        side = int(image_tokens ** 0.5)
+        grid = torch.arange(image_tokens, device=device)
+        image_ids = torch.stack([torch.zeros_like(grid), grid // side, grid % side], dim=1).float()
+        return dict(hidden_states=torch.randn(1, image_tokens, channels, generator=g, device=device, dtype=dtype),
+                    encoder_hidden_states=torch.randn(1, text_tokens, text_layers, text_dim, generator=g, device=device,
+                                                      dtype=dtype),
+                    timestep=torch.tensor([0.5], device=device, dtype=dtype),
+                    position_ids=torch.cat([torch.zeros(text_tokens, 3, device=device), image_ids]), return_dict=False)
     return make
 
 
@@ -285,6 +313,8 @@ MODELS = {
     "flux3_1024": ModelCase("flux3_1024", "Flux3Transformer2DModel", FLUX3, "diffusers' class defaults (FLUX.3)",
                             "1024x1024: 4096 image + 512 text tokens, batch 1 (text to image)",
                             _flux3_inputs(4096), default=False),
+    "krea2_1024": ModelCase("krea2_1024", "Krea2Transformer2DModel", KREA2, "diffusers' class defaults (Krea 2)",
+                            "1024x1024: 4096 image + 512 text tokens, batch 1", _krea2_inputs(4096), default=False),
     "z_image_turbo_1024": ModelCase("z_image_turbo_1024", "ZImageTransformer2DModel", Z_IMAGE_TURBO,
                                     "Tongyi-MAI/Z-Image-Turbo",
                                     "1024x1024: 4096 image + 256 text tokens, batch 1 (the Turbo model runs "
