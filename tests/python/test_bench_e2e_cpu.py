@@ -294,19 +294,29 @@ def test_accuracy_takes_a_list_output_and_the_z_image_case_builds_its_inputs():
     assert [tuple(c.shape) for c in inputs["cap_feats"]] == [(256, 2560)]
 
 
-def test_the_flux2_dev_case_is_the_published_config_and_its_inputs_run_a_small_flux2():
+def opt_in_case_with_class_defaults(name: str, cls_name: str):
+    """MODELS[name], checked to be opt-in, of ``cls_name``, and configured with nothing but diffusers'
+    defaults for that class (the cases whose configs are the published ones or the class's: nothing of
+    them may drift). Skips without diffusers."""
     pytest.importorskip("diffusers", reason="diffusers is not installed (scripts/setup.sh pins it)")
     import inspect
 
     import diffusers
-    from int8dit.bench.models import MODELS, ModelCase, _flux2_inputs, build
+    from int8dit.bench.models import MODELS
 
-    case = MODELS["flux2_dev_1024"]
-    assert not case.default
-    # FLUX.2-dev's config is diffusers' defaults for the class: nothing of it may drift from them
-    defaults = {k: p.default for k, p in inspect.signature(diffusers.Flux2Transformer2DModel.__init__).parameters.items()
+    case = MODELS[name]
+    assert not case.default and case.cls_name == cls_name
+    defaults = {k: p.default for k, p in inspect.signature(getattr(diffusers, cls_name).__init__).parameters.items()
                 if k in case.config}
     assert {k: tuple(v) if isinstance(v, list) else v for k, v in case.config.items()} == defaults
+    return case
+
+
+def test_the_flux2_dev_case_is_the_published_config_and_its_inputs_run_a_small_flux2():
+    # FLUX.2-dev's config is diffusers' defaults for the class
+    case = opt_in_case_with_class_defaults("flux2_dev_1024", "Flux2Transformer2DModel")
+    from int8dit.bench.models import ModelCase, _flux2_inputs, build
+
     inputs = case.inputs(torch, "cpu", torch.bfloat16)
     assert tuple(inputs["hidden_states"].shape) == (1, 4096, 128)
     assert tuple(inputs["encoder_hidden_states"].shape) == (1, 512, 15360)
@@ -332,20 +342,11 @@ def test_the_float_layers_go_to_host_memory_only_where_weights_and_int8_copy_do_
         offload_needed("yes", 1, 1)
 
 
-
 def test_the_hunyuan_video_case_is_the_classs_defaults_and_its_inputs_run_a_small_model():
-    pytest.importorskip("diffusers", reason="diffusers is not installed (scripts/setup.sh pins it)")
-    import inspect
-
-    import diffusers
+    case = opt_in_case_with_class_defaults("hunyuan_video_544p_61f", "HunyuanVideoTransformer3DModel")
     from int8dit.bench import models
-    from int8dit.bench.models import MODELS, ModelCase, build
+    from int8dit.bench.models import ModelCase, build
 
-    case = MODELS["hunyuan_video_544p_61f"]
-    assert not case.default and case.cls_name == "HunyuanVideoTransformer3DModel"
-    defaults = {k: p.default for k, p in
-                inspect.signature(diffusers.HunyuanVideoTransformer3DModel.__init__).parameters.items() if k in case.config}
-    assert case.config == defaults
     inputs = case.inputs(torch, "cpu", torch.bfloat16)
     assert tuple(inputs["hidden_states"].shape) == (1, 16, 16, 68, 120)  # 16 x 34 x 60 = 32640 tokens of 2 x 2
     tiny = dict(in_channels=16, out_channels=16, num_attention_heads=2, attention_head_dim=32, num_layers=1,
@@ -358,18 +359,10 @@ def test_the_hunyuan_video_case_is_the_classs_defaults_and_its_inputs_run_a_smal
 
 
 def test_the_ltx_video_case_is_the_classs_defaults_and_its_inputs_run_a_small_model():
-    pytest.importorskip("diffusers", reason="diffusers is not installed (scripts/setup.sh pins it)")
-    import inspect
-
-    import diffusers
+    case = opt_in_case_with_class_defaults("ltx_video_768x512", "LTXVideoTransformer3DModel")
     from int8dit.bench import models
-    from int8dit.bench.models import MODELS, ModelCase, build
+    from int8dit.bench.models import ModelCase, build
 
-    case = MODELS["ltx_video_768x512"]
-    assert not case.default and case.cls_name == "LTXVideoTransformer3DModel"
-    defaults = {k: p.default for k, p in inspect.signature(diffusers.LTXVideoTransformer3DModel.__init__).parameters.items()
-                if k in case.config}
-    assert case.config == defaults
     inputs = case.inputs(torch, "cpu", torch.bfloat16)
     assert tuple(inputs["hidden_states"].shape) == (2, 16 * 16 * 24, 128)  # 121 frames -> 16, 512 x 768 -> 16 x 24
     tiny = dict(in_channels=128, out_channels=128, num_attention_heads=2, attention_head_dim=32, cross_attention_dim=64,
@@ -383,19 +376,11 @@ def test_the_ltx_video_case_is_the_classs_defaults_and_its_inputs_run_a_small_mo
 @pytest.mark.parametrize("name, cls_name", [("qwen_image_1024", "QwenImageTransformer2DModel"),
                                             ("chroma_1024", "ChromaTransformer2DModel")])
 def test_the_qwen_image_and_chroma_cases_are_their_published_configs_and_their_inputs_run_small_models(name, cls_name):
-    pytest.importorskip("diffusers", reason="diffusers is not installed (scripts/setup.sh pins it)")
-    import inspect
-
-    import diffusers
+    # the published configs are diffusers' defaults for the classes
+    case = opt_in_case_with_class_defaults(name, cls_name)
     from int8dit.bench import models
-    from int8dit.bench.models import MODELS, ModelCase, build
+    from int8dit.bench.models import ModelCase, build
 
-    case = MODELS[name]
-    assert not case.default and case.cls_name == cls_name
-    # the published configs are diffusers' defaults for the classes: nothing of them may drift
-    defaults = {k: p.default for k, p in inspect.signature(getattr(diffusers, cls_name).__init__).parameters.items()
-                if k in case.config}
-    assert {k: tuple(v) if isinstance(v, list) else v for k, v in case.config.items()} == defaults
     inputs = case.inputs(torch, "cpu", torch.bfloat16)
     assert tuple(inputs["hidden_states"].shape) == (1, 4096, 64)  # 1024 px: 64 x 64 patches
     # Qwen-Image's code for a text mask copies a host value to the GPU (no CUDA graph), and its pipeline
@@ -418,18 +403,10 @@ def test_the_qwen_image_and_chroma_cases_are_their_published_configs_and_their_i
 
 
 def test_the_flux3_case_is_the_class_defaults_and_its_inputs_run_a_small_flux3():
-    pytest.importorskip("diffusers", reason="diffusers is not installed (scripts/setup.sh pins it)")
-    import inspect
-
-    import diffusers
+    case = opt_in_case_with_class_defaults("flux3_1024", "Flux3Transformer2DModel")
     from int8dit.bench.e2e import compile_blocks
-    from int8dit.bench.models import MODELS, ModelCase, _flux3_inputs, build
+    from int8dit.bench.models import ModelCase, _flux3_inputs, build
 
-    case = MODELS["flux3_1024"]
-    assert not case.default
-    defaults = {k: p.default for k, p in inspect.signature(diffusers.Flux3Transformer2DModel.__init__).parameters.items()
-                if k in case.config}
-    assert {k: tuple(v) if isinstance(v, list) else v for k, v in case.config.items()} == defaults
     inputs = case.inputs(torch, "cpu", torch.bfloat16)
     assert "guidance" not in inputs and tuple(inputs["encoder_hidden_states"].shape) == (1, 512, 20480)
     assert tuple(inputs["hidden_states"].shape) == (1, 4096, 128) and tuple(inputs["img_ids"].shape) == (4096, 4)
@@ -445,18 +422,10 @@ def test_the_flux3_case_is_the_class_defaults_and_its_inputs_run_a_small_flux3()
 
 
 def test_the_krea2_case_is_the_class_defaults_and_its_inputs_run_a_small_krea2():
-    pytest.importorskip("diffusers", reason="diffusers is not installed (scripts/setup.sh pins it)")
-    import inspect
-
-    import diffusers
-    from int8dit.bench.models import MODELS, ModelCase, _krea2_inputs, build
+    case = opt_in_case_with_class_defaults("krea2_1024", "Krea2Transformer2DModel")
+    from int8dit.bench.models import ModelCase, _krea2_inputs, build
     from test_torch_more_diffusers_models import CASES
 
-    case = MODELS["krea2_1024"]
-    assert not case.default
-    defaults = {k: p.default for k, p in inspect.signature(diffusers.Krea2Transformer2DModel.__init__).parameters.items()
-                if k in case.config}
-    assert {k: tuple(v) if isinstance(v, list) else v for k, v in case.config.items()} == defaults
     inputs = case.inputs(torch, "cpu", torch.bfloat16)
     assert tuple(inputs["encoder_hidden_states"].shape) == (1, 512, 12, 2560)
     assert tuple(inputs["position_ids"].shape) == (512 + 4096, 3) and inputs["position_ids"][-1].tolist() == [0, 63, 63]
