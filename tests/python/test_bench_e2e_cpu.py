@@ -415,6 +415,12 @@ def test_the_flux3_case_is_the_class_defaults_and_its_inputs_run_a_small_flux3()
     small = ModelCase("flux3_tiny", "Flux3Transformer2DModel", tiny, "-", "-", _flux3_inputs(64, 8, 16, 64))
     model = build(small, torch, "cpu", torch.bfloat16)
     out = model(**small.inputs(torch, "cpu", torch.bfloat16))[0]
+    # image to image: 16 reference tokens beside the 64 image tokens; the output is the image's
+    edit = _flux3_inputs(64, 8, 16, 64, reference_tokens=16)(torch, "cpu", torch.bfloat16)
+    assert tuple(edit["image_cond_ids"].shape) == (16, 4) and edit["image_cond_ids"][-1].tolist() == [1, 3, 3, 0]
+    assert tuple(model(**edit)[0].shape) == (1, 64, 16)
+    edit_case = opt_in_case_with_class_defaults("flux3_edit_1024", "Flux3Transformer2DModel")
+    assert tuple(edit_case.inputs(torch, "cpu", torch.bfloat16)["image_cond_hidden_states"].shape) == (1, 4096, 128)
     assert tuple(out.shape) == (1, 64, 16) and torch.isfinite(out).all()
     # regional compilation reaches the per-mode blocks inside their ModuleDict: text, image and reference
     # blocks and the joint block

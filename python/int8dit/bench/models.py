@@ -133,14 +133,24 @@ def _flux2_inputs(image_tokens: int, text_tokens: int = 512, channels: int = 128
     return make
 
 
-def _flux3_inputs(image_tokens: int, text_tokens: int = 512, channels: int = 128, text_dim: int = 20480):
+def _flux3_inputs(image_tokens: int, text_tokens: int = 512, channels: int = 128, text_dim: int = 20480,
+                  reference_tokens: int = 0):
     """FLUX.3's inputs: FLUX.2's packed latents and 4-axis positions, the prompt's stacked Qwen3-VL
-    features (20480), a timestep in [0, 1] and no guidance input (text-to-image: no reference tokens)."""
+    features (20480), a timestep in [0, 1] and no guidance input; with ``reference_tokens``, a reference
+    image's VAE latents (image to image) at the same grid positions one step along t."""
     flux2 = _flux2_inputs(image_tokens, text_tokens, channels, text_dim)
 
     def make(torch, device, dtype):
         inputs = flux2(torch, device, dtype)
         del inputs["guidance"]
+        if reference_tokens:
+            g = torch.Generator(device=device).manual_seed(1)
+            side = int(reference_tokens ** 0.5)
+            grid = torch.arange(reference_tokens, device=device)
+            inputs["image_cond_hidden_states"] = torch.randn(1, reference_tokens, channels, generator=g, device=device,
+                                                             dtype=dtype)
+            inputs["image_cond_ids"] = torch.stack([torch.ones_like(grid), grid // side, grid % side,
+                                                    torch.zeros_like(grid)], dim=1).float()
         return inputs
     return make
 
@@ -313,6 +323,10 @@ MODELS = {
     "flux3_1024": ModelCase("flux3_1024", "Flux3Transformer2DModel", FLUX3, "diffusers' class defaults (FLUX.3)",
                             "1024x1024: 4096 image + 512 text tokens, batch 1 (text to image)",
                             _flux3_inputs(4096), default=False),
+    "flux3_edit_1024": ModelCase("flux3_edit_1024", "Flux3Transformer2DModel", FLUX3,
+                                 "diffusers' class defaults (FLUX.3)",
+                                 "1024x1024 image to image: 4096 image + 4096 reference + 512 text tokens, batch 1",
+                                 _flux3_inputs(4096, reference_tokens=4096), default=False),
     "krea2_1024": ModelCase("krea2_1024", "Krea2Transformer2DModel", KREA2, "diffusers' class defaults (Krea 2)",
                             "1024x1024: 4096 image + 512 text tokens, batch 1", _krea2_inputs(4096), default=False),
     "z_image_turbo_1024": ModelCase("z_image_turbo_1024", "ZImageTransformer2DModel", Z_IMAGE_TURBO,
