@@ -23,6 +23,7 @@ import torch
 from torch import Tensor, nn
 
 from .fused import layernorm_modulate_quantize_with_output
+from .instance_forward import hooks_around
 from .ops import any_needs_grad, plain_eager_call
 from .produced import PRODUCED
 
@@ -80,7 +81,8 @@ class FusedAdaLayerNormZero(nn.Module):
 def fuse_adaln_zero(model: nn.Module) -> int:
     """Replace, in place, every diffusers AdaLayerNormZero(Single) of ``model`` by a
     FusedAdaLayerNormZero holding the same modules. Returns how many."""
-    targets = [name for name, m in model.named_modules() if name and _is_adaln_zero(m)]
+    targets = [name for name, m in model.named_modules()
+               if name and _is_adaln_zero(m) and not hooks_around(m)]  # (a hooked one stays)
     for name in targets:
         parent_name, _, child = name.rpartition(".")
         parent = model.get_submodule(parent_name) if parent_name else model

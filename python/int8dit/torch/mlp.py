@@ -24,6 +24,7 @@ import torch
 from torch import Tensor, nn
 
 from .fused import gelu_quantize_impl
+from .instance_forward import hooks_around
 from .linear import Linear
 from .ops import any_needs_grad, plain_eager_call
 
@@ -111,7 +112,8 @@ class GeluMLP(nn.Module):
 def fuse_gelu_mlps(model: nn.Module) -> int:
     """Replace, in place, every diffusers FeedForward of ``model`` that uses the tanh GELU and whose
     second linear is an int8dit Linear by a GeluMLP holding the same modules. Returns how many."""
-    targets = [name for name, m in model.named_modules() if name and _is_tanh_gelu_feed_forward(m)]
+    targets = [name for name, m in model.named_modules()
+               if name and _is_tanh_gelu_feed_forward(m) and not hooks_around(m)]  # (a hooked one stays)
     for name in targets:
         parent_name, _, child = name.rpartition(".")
         parent = model.get_submodule(parent_name) if parent_name else model

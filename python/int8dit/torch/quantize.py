@@ -5,12 +5,14 @@ The defaults suit diffusion transformers (docs/python.md says which layers stay 
 from __future__ import annotations
 
 import fnmatch
+import warnings
 from dataclasses import dataclass, field
 from typing import Iterable, Mapping, Optional, Sequence
 
 import torch
 from torch import Tensor, nn
 
+from .instance_forward import hooks_around
 from .linear import Linear, unsupported_reason
 
 # Layers kept bf16 by default, by qualified-name pattern (fnmatch), in the naming of diffusers'
@@ -65,6 +67,9 @@ def _matches(name: str, patterns: Optional[Iterable[str]]) -> bool:
     return any(fnmatch.fnmatchcase(name, p) for p in patterns or ())
 
 
+_HOOKED = "hooks wrap its forward"
+
+
 def skip_reason(name: str, module: nn.Linear, include: Optional[Sequence[str]], exclude: Optional[Sequence[str]],
                 min_features: int) -> Optional[str]:
     """Why quantize_ keeps this nn.Linear in float, or None when it quantizes it."""
@@ -72,6 +77,10 @@ def skip_reason(name: str, module: nn.Linear, include: Optional[Sequence[str]], 
         return "not matched by include"
     if _matches(name, exclude):
         return "matched by exclude"
+    hooks = hooks_around(module)
+    if hooks:
+        return (f"{_HOOKED} ({', '.join(hooks)}): replacing the layer would drop them; quantize_ "
+                f"first, then install them (enable offload, layerwise casting or caching after quantize_)")
     if min(module.in_features, module.out_features) < min_features:
         return (f"{module.in_features} -> {module.out_features} is narrower than min_features = {min_features}: "
                 "too little work for int8 to win")
@@ -138,6 +147,10 @@ def quantize_(model: nn.Module, include: Optional[Sequence[str]] = None,
     replaced layers move; ``model.to(device)`` moves the rest (norms, embedders, the layers kept in
     float) afterwards."""
     chosen, skipped = selected_linears(model, include, exclude, min_features)
+    hooked = [name for name, why in skipped.items() if why.startswith(_HOOKED)]
+    if hooked:
+        warnings.warn(f"quantize_ kept {len(hooked)} nn.Linear layer(s) in float because hooks wrap them (first: "
+                      f"{hooked[0]}: {skipped[hooked[0]]})", stacklevel=2)
     report = QuantizeReport(skipped=skipped)
     for name, module in chosen.items():
         smooth = smoothing.get(name) if smoothing else None

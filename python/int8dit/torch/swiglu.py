@@ -35,6 +35,7 @@ from torch import Tensor, nn
 
 from .. import _C
 from .checks import check_smooth
+from .instance_forward import hooks_around
 from .linear import Linear
 from .ops import (_DTYPES, _check_device, _current_stream, _ptr, _rows_and_scales_like, _rows_of, any_needs_grad,
                   off_current_device, on_device_of, plain_eager_call, register_op)
@@ -287,7 +288,7 @@ def fuse_swiglu_mlps(model: nn.Module) -> int:
         m, (SwigluMLP, PackedSwigluMLP, SwigluFeedForward))]
     count = 0
     for name, old in targets:
-        new = _fused_module(old)
+        new = None if hooks_around(old) else _fused_module(old)  # (a hooked one stays: replacing drops its hooks)
         if new is None:
             continue
         parent_name, _, child = name.rpartition(".")
