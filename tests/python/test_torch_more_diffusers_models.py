@@ -1,7 +1,10 @@
 """quantize_ as a drop-in on diffusers transformers beyond the four the benchmark times: SD3.5's
 blocks (q/k RMSNorm, dual attention), AuraFlow, Sana (linear attention), CogView3-Plus, Lumina2, Chroma,
 Qwen-Image, FLUX.2, Krea 2, Z-Image and the video transformers Wan, CogVideoX, LTX-Video, HunyuanVideo (1 and
-1.5) and Mochi, small configurations on the CPU. What a user of one of them gets: the linear layers quantized, the
+1.5) and Mochi here, and 23 more image and video transformers in diffusers_cases_image.py and
+diffusers_cases_video.py (CogView4, HiDream, HunyuanImage, ERNIE-Image, Qwen-Image 2.1, Bria, LongCat,
+Ovis, GLM-Image, PRX; LTX-2, Kandinsky 5 and 6, SkyReels-V2, Wan VACE, Sana-Video, Cosmos, Allegro, Latte,
+EasyAnimate, FramePack, OmniGen), small configurations on the CPU. What a user of one of them gets: the linear layers quantized, the
 fused producers where the blocks are ones int8dit knows and the block's own code elsewhere, and an
 output that follows bf16's. (The PyTorch layer patches diffusers' DiT, PixArt, SD3 and Flux blocks;
 a patch that assumed something of every block would break these first.) Skips without PyTorch or
@@ -16,6 +19,8 @@ torch = torch_or_skip()
 diffusers = pytest.importorskip("diffusers", reason="diffusers is not installed (scripts/setup.sh pins it)")
 
 from int8dit.torch import quantize_  # noqa: E402
+from diffusers_cases_image import IMAGE_CASES  # noqa: E402
+from diffusers_cases_video import VIDEO_CASES  # noqa: E402
 
 BF16 = torch.bfloat16
 SD3 = dict(sample_size=16, patch_size=2, in_channels=4, num_layers=3, attention_head_dim=16, num_attention_heads=8,
@@ -141,6 +146,32 @@ CASES = {
                                [torch.zeros(64), torch.arange(64) // 8, torch.arange(64) % 8], dim=1).float()]),
                            return_dict=False)),
 }
+CASES.update(IMAGE_CASES)
+CASES.update(VIDEO_CASES)
+
+
+def as_loaded(model):
+    """The model in bf16 as from_pretrained(torch_dtype=bf16) gives it, which .to(BF16) alone does not: the
+    modules the class names in _keep_in_fp32_modules stay fp32 (Kandinsky 5 feeds its time embedder fp32)."""
+    keep = set(getattr(type(model), "_keep_in_fp32_modules", None) or ())
+    model = model.to(BF16)
+    for name, module in model.named_modules():
+        if keep.intersection(name.split(".")):
+            module.float()
+    return model
+
+
+def wake_zero_layers(model) -> list:
+    """Give every nn.Linear whose weight is all zeros nn.Linear's default initialization, and return their
+    names. Many DiTs zero their adaLN modulation or gates (adaLN-Zero) and some their final layer, so a
+    freshly built one adds nothing in its blocks (or outputs zeros), and a cosine against it could not see a
+    block that int8dit runs wrongly: with the layers woken, every block reaches the output."""
+    woken = []
+    for name, module in model.named_modules():
+        if isinstance(module, torch.nn.Linear) and not module.weight.any():
+            module.reset_parameters()
+            woken.append(name)
+    return woken
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
@@ -151,7 +182,9 @@ def test_quantize_is_a_drop_in_on_more_diffusers_transformers(case):
     if cls is None:
         pytest.skip(f"diffusers {diffusers.__version__} has no {cls_name}")
     torch.manual_seed(0)
-    model = cls(**config).to(BF16).eval()
+    model = cls(**config)
+    wake_zero_layers(model)
+    model = as_loaded(model).eval()
     quantized = copy.deepcopy(model)
     report = quantize_(quantized, min_features=32)
     assert len(report.quantized) >= 10, report.quantized
