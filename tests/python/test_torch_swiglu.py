@@ -144,9 +144,17 @@ def gated_feed_forwards():
     from diffusers.models.attention import FeedForward, LuminaFeedForward
     from diffusers.models.transformers.auraflow_transformer_2d import AuraFlowFeedForward
 
-    return {"lumina2": LuminaFeedForward(dim=64, inner_dim=256, multiple_of=64),
+    mlps = {"lumina2": LuminaFeedForward(dim=64, inner_dim=256, multiple_of=64),
             "auraflow": AuraFlowFeedForward(64, hidden_dim=384),
             "mochi (FeedForward, swiglu)": FeedForward(64, inner_dim=256, activation_fn="swiglu", bias=False)}
+    try:  # (newer diffusers classes)
+        from diffusers.models.transformers.transformer_hidream_image import HiDreamImageFeedForwardSwiGLU
+        from diffusers.models.transformers.transformer_qwenimage21 import QwenImage21SwiGLUFeedForward
+    except ImportError:
+        return mlps
+    mlps["hidream"] = HiDreamImageFeedForwardSwiGLU(64, hidden_dim=256)
+    mlps["qwen-image-2.1"] = QwenImage21SwiGLUFeedForward(64, 256)
+    return mlps
 
 
 @pytest.mark.parametrize("name", sorted(gated_feed_forwards()))

@@ -135,10 +135,10 @@ def quantize_(model: nn.Module, include: Optional[Sequence[str]] = None,
     ``fuse_norms``, diffusers' AdaLayerNormZero(Single) compute LayerNorm + modulation and the int8 rows
     of their output in one kernel, and the int8dit Linears reading that output run only their GEMMs
     (int8dit.torch.adanorm; the output is rounded once where PyTorch rounds three times), and so do
-    the modulated norms inside diffusers' DiT, PixArt, SD3, Flux, FLUX.2, FLUX.3, Krea 2, Qwen-Image, Chroma, Z-Image,
-    Wan and HunyuanVideo blocks (int8dit.torch.blocks). With
-    ``fuse_swiglu``, gated MLPs (Z-Image, FLUX.2, FLUX.3, Krea 2, Lumina2, AuraFlow, Mochi) run SiLU, the product and
-    the second linear's quantization in one kernel (int8dit.torch.swiglu; int8 values may differ by one
+    the modulated norms inside diffusers' DiT, PixArt, SD3, Flux, FLUX.2, FLUX.3, Krea 2, Qwen-Image,
+    Chroma, Z-Image, Wan and HunyuanVideo blocks (int8dit.torch.blocks). With ``fuse_swiglu``, gated
+    MLPs (Z-Image, FLUX.2, FLUX.3, Krea 2, Lumina2, AuraFlow, Mochi, HiDream, Qwen-Image 2.1) run SiLU,
+    the product and the second linear's quantization in one kernel (int8dit.torch.swiglu; int8 values may differ by one
     from the unfused path, which rounds SiLU's output and the product to bf16 first).
 
     ``device`` builds the int8 layers there instead of on each float layer's own device: a model held

@@ -238,7 +238,11 @@ class SwigluFeedForward(nn.Module):
 
 # Gated MLPs with the three linears as children: class name -> (gate, up, down)
 _SEPARATE = {"FeedForward": ("w1", "w3", "w2"), "LuminaFeedForward": ("linear_1", "linear_3", "linear_2"),
-             "AuraFlowFeedForward": ("linear_1", "linear_2", "out_projection"), "Krea2SwiGLU": ("gate", "up", "down")}
+             "AuraFlowFeedForward": ("linear_1", "linear_2", "out_projection"), "Krea2SwiGLU": ("gate", "up", "down"),
+             # HiDream-I1's dense, shared and routed experts: w2(silu(w1(x)) * w3(x))
+             "HiDreamImageFeedForwardSwiGLU": ("w1", "w3", "w2"),
+             # Qwen-Image 2.1: out(silu(gate_layer(x)) * proj(x))
+             "QwenImage21SwiGLUFeedForward": ("gate_layer", "proj", "out")}
 
 
 def _separate_roles(m: nn.Module):
