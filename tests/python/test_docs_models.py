@@ -34,6 +34,15 @@ CONFIGS = {
     "Wan 2.1 / 2.2": WAN, "CogVideoX": more.CASES["cogvideox"][1], "LTX-Video": more.CASES["ltx-video"][1],
     "HunyuanVideo": HUNYUAN, "HunyuanVideo 1.5": HUNYUAN15,
     "Mochi": dict(more.CASES["mochi"][1], num_attention_heads=3),  # 96 wide: a SwiGLU of 256 that quantizes
+    # the drop-in cases of diffusers_cases_image.py and diffusers_cases_video.py
+    **{name: more.CASES[case][1] for name, case in {
+        "CogView4": "cogview4", "HiDream-I1": "hidream", "HunyuanImage 2.1": "hunyuanimage",
+        "ERNIE-Image": "ernie-image", "Qwen-Image 2.1": "qwen-image-2.1", "Bria": "bria", "Bria FIBO": "bria-fibo",
+        "LongCat-Image": "longcat-image", "Ovis-Image": "ovis-image", "GLM-Image": "glm-image", "PRX": "prx",
+        "OmniGen": "omnigen", "LTX-2": "ltx2.3", "Kandinsky 5": "kandinsky5", "Kandinsky 6": "kandinsky6",
+        "SkyReels-V2": "skyreels-v2-i2v", "Wan VACE": "wan-vace", "Sana-Video": "sana-video", "Cosmos": "cosmos-2.5",
+        "Allegro": "allegro", "Latte": "latte", "EasyAnimate": "easyanimate",
+        "HunyuanVideo FramePack": "hunyuanvideo-framepack"}.items()},
 }
 KINDS = {"fused_norms": "adaLN-Zero norms", "fused_blocks": "block norms", "gelu_mlps": "GELU MLPs",
          "concat_gelu_blocks": "[attention | GELU]"}

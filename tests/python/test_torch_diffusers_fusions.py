@@ -715,3 +715,24 @@ def test_hunyuan_video_dual_stream_blocks_fuse_the_norms_before_both_mlps(direct
     unfused = plain(**inputs)[0]
     assert cos(out, unfused) > 0.9999 and cos(out, ref(**inputs)[0]) > 0.999
     assert not torch.equal(out, unfused)
+
+
+@pytest.mark.parametrize("name, single_blocks_fused, hits", [
+    ("longcat-image", 1, 6 + 4),  # double block: q, k, v of both streams; single: q, k, v and proj_mlp
+    ("bria", 1, 6 + 4),           # (Bria names the attention keywords attention_kwargs)
+    ("bria-fibo", 0, 6 + 4),      # its single block has no text stream: only its norm fuses (adanorm)
+    ("ovis-image", 0, 6 + 2 + 4),  # + the SwiGLU MLPs' first linears; its single block gates with SiLU
+])
+@torch.no_grad()
+def test_diffusers_copies_of_flux_blocks_take_flux_fused_forwards(name, single_blocks_fused, hits):
+    """LongCat-Image, Bria, Bria FIBO and Ovis-Image carry diffusers' copies of Flux's blocks under their
+    own names: the same fused forwards, following the unfused int8 path."""
+    ref, fused, plain, report, inputs = case_variants(name)
+    assert (report.fused_blocks, report.concat_gelu_blocks) == (1, single_blocks_fused)
+    before = PRODUCED.hits
+    out = fused(**inputs)[0]
+    assert PRODUCED.hits - before == hits
+    unfused = plain(**inputs)[0]
+    assert cos(out, unfused) > 0.9999 and cos(out, ref(**inputs)[0]) > 0.999
+    assert not torch.equal(out, unfused)  # (the fused path ran: its roundings differ)
+    assert_compiled_blocks_match(fused, [*fused.transformer_blocks, *fused.single_transformer_blocks], inputs, out)

@@ -252,6 +252,36 @@ def test_gpu_first_block_cache_hooks_enabled_before_quantize_keep_skipping_the_f
     assert cos(again, first) > 0.999
 
 
+def on_cuda(value):
+    if isinstance(value, torch.Tensor):
+        return value.to("cuda")
+    if isinstance(value, (list, tuple)):
+        return type(value)(on_cuda(v) for v in value)
+    return value
+
+
+@torch.no_grad()
+@pytest.mark.parametrize("name", ["longcat-image", "bria", "ovis-image"])
+def test_gpu_diffusers_copies_of_flux_blocks_follow_the_unfused_int8_path(name):
+    diffusers = pytest.importorskip("diffusers", reason="diffusers is not installed (carry its wheel)")
+    from test_torch_more_diffusers_models import CASES
+
+    from int8dit.torch.produced import PRODUCED
+
+    cls_name, config, make_inputs = CASES[name]
+    torch.manual_seed(0)
+    model = getattr(diffusers, cls_name)(**config).to("cuda", torch.bfloat16).eval()
+    fused, plain = copy.deepcopy(model), copy.deepcopy(model)
+    report = quantize_(fused, min_features=32)
+    quantize_(plain, min_features=32, fuse_norms=False, fuse_gelu=False)
+    assert report.fused_blocks == 1
+    inputs = {k: on_cuda(v) for k, v in make_inputs().items()}
+    hits = PRODUCED.hits
+    out = fused(**inputs)[0]
+    assert PRODUCED.hits > hits  # (the fused norms' rows were read)
+    assert cos(out, plain(**inputs)[0]) > 0.9999 and cos(out, model(**inputs)[0]) > 0.999
+
+
 @torch.no_grad()
 def test_gpu_fused_layernorm_modulation_matches_the_cpu_reference():
     from int8dit.torch import modulated_linears

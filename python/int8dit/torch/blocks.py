@@ -163,6 +163,12 @@ def _flux_forward(self, hidden_states: Tensor, encoder_hidden_states: Tensor, te
                                          (c_gate_msa, c_shift_mlp, c_scale_mlp, c_gate_mlp))
 
 
+def _bria_forward(self, hidden_states: Tensor, encoder_hidden_states: Tensor, temb: Tensor, image_rotary_emb=None,
+                  attention_kwargs=None):
+    # Bria's block is Flux's with the attention keywords under another name
+    return _flux_forward(self, hidden_states, encoder_hidden_states, temb, image_rotary_emb, attention_kwargs)
+
+
 def _flux2_block_fits(block: nn.Module) -> bool:
     return all(plain_layer_norm(getattr(block, name, None)) for name in ("norm1", "norm1_context", "norm2",
                                                                            "norm2_context"))
@@ -446,6 +452,12 @@ _BLOCKS = {
     "BasicTransformerBlock": (_basic_block_fits, _basic_forward),
     "JointTransformerBlock": (joint_block_fits, _sd3_forward),
     "FluxTransformerBlock": (joint_block_fits, _flux_forward),
+    # diffusers' copies of Flux's double-stream block, forward for forward (Ovis's MLPs are SwiGLU, which
+    # the fused forward calls as it calls any MLP)
+    "LongCatImageTransformerBlock": (joint_block_fits, _flux_forward),
+    "BriaFiboTransformerBlock": (joint_block_fits, _flux_forward),
+    "OvisImageTransformerBlock": (joint_block_fits, _flux_forward),
+    "BriaTransformerBlock": (joint_block_fits, _bria_forward),
     "Flux2TransformerBlock": (_flux2_block_fits, _flux2_forward),
     "Flux2SingleTransformerBlock": (_flux2_single_block_fits, _flux2_single_forward),
     "QwenImageTransformerBlock": (_qwen_block_fits, _qwen_forward),
@@ -461,8 +473,9 @@ _BLOCKS = {
 
 
 def fuse_block_norms(model: nn.Module) -> int:
-    """Give every block of ``model`` whose diffusers class _BLOCKS names (DiT, PixArt, SD3, Flux, FLUX.2,
-    FLUX.3, Qwen-Image, Chroma, Z-Image, Lumina 2, Sana, Krea 2; LTX-Video, Mochi, HunyuanVideo 1 and 1.5, Wan) and whose
+    """Give every block of ``model`` whose diffusers class _BLOCKS names (DiT, PixArt, SD3, Flux and its
+    copies in LongCat-Image, Bria, Bria FIBO and Ovis-Image, FLUX.2, FLUX.3, Qwen-Image, Chroma, Z-Image,
+    Lumina 2, Sana, Krea 2; LTX-Video, Mochi, HunyuanVideo 1 and 1.5, Wan) and whose
     configuration fits the fused forward (see the module docstring), matched by class name and attributes
     so that diffusers need not be importable here. Returns how many."""
     count = 0

@@ -38,9 +38,10 @@ _FUSED_DTYPES = (torch.bfloat16, torch.float16)
 
 
 def _single_block_fits(block: nn.Module) -> bool:
-    """A diffusers FluxSingleTransformerBlock (matched by class name and attributes, so diffusers need
-    not be importable here) whose proj_out is an int8dit Linear reading [attention | GELU(proj_mlp)]."""
-    if type(block).__name__ != "FluxSingleTransformerBlock":
+    """A diffusers FluxSingleTransformerBlock, or one of its copies (_COPIES), matched by class name and
+    attributes so that diffusers need not be importable here, whose proj_out is an int8dit Linear reading
+    [attention | GELU(proj_mlp)]."""
+    if type(block).__name__ != "FluxSingleTransformerBlock" and type(block).__name__ not in _COPIES:
         return False
     act, proj_mlp, proj_out = (getattr(block, n, None) for n in ("act_mlp", "proj_mlp", "proj_out"))
     return (isinstance(act, nn.GELU) and act.approximate == "tanh" and isinstance(proj_out, Linear) and
@@ -120,6 +121,17 @@ def _single_forward(self, hidden_states: Tensor, encoder_hidden_states: Tensor, 
     return encoder_hidden_states, hidden_states
 
 
+def _bria_single_forward(self, hidden_states: Tensor, encoder_hidden_states: Tensor, temb: Tensor,
+                         image_rotary_emb=None, attention_kwargs=None):
+    # Bria's single-stream block is Flux's with the attention keywords under another name
+    return _single_forward(self, hidden_states, encoder_hidden_states, temb, image_rotary_emb, attention_kwargs)
+
+
+# diffusers' copies of Flux's single-stream block, forward for forward -> the fused forward they take.
+# (Ovis-Image's gates its MLP with SiLU and Bria FIBO's has no text stream: neither is one.)
+_COPIES = {"LongCatImageSingleTransformerBlock": _single_forward, "BriaSingleTransformerBlock": _bria_single_forward}
+
+
 def fuse_flux_single_blocks(model: nn.Module) -> int:
     """Give every Flux single-stream block of ``model`` whose proj_out is an int8dit Linear the fused
     forward (see the module docstring). Returns how many."""
@@ -127,7 +139,7 @@ def fuse_flux_single_blocks(model: nn.Module) -> int:
     for module in model.modules():
         if getattr(module, "_int8dit_fused_concat_gelu", False) or not _single_block_fits(module):
             continue
-        set_forward(module, _single_forward)
+        set_forward(module, _COPIES.get(type(module).__name__, _single_forward))
         module._int8dit_fused_concat_gelu = True
         count += 1
     return count
