@@ -717,21 +717,29 @@ def test_hunyuan_video_dual_stream_blocks_fuse_the_norms_before_both_mlps(direct
     assert not torch.equal(out, unfused)
 
 
-@pytest.mark.parametrize("name, single_blocks_fused, hits", [
-    ("longcat-image", 1, 6 + 4),  # double block: q, k, v of both streams; single: q, k, v and proj_mlp
-    ("bria", 1, 6 + 4),           # (Bria names the attention keywords attention_kwargs)
-    ("bria-fibo", 0, 6 + 4),      # its single block has no text stream: only its norm fuses (adanorm)
-    ("ovis-image", 0, 6 + 2 + 4),  # + the SwiGLU MLPs' first linears; its single block gates with SiLU
+@pytest.mark.parametrize("name, single_blocks_fused, direct", [
+    ("longcat-image", 1, 2),  # the double block's two GELU MLPs read their norms' rows straight
+    ("bria", 1, 2),           # (Bria names the attention keywords attention_kwargs)
+    ("bria-fibo", 0, 2),      # its single block has no text stream: only its norm fuses (adanorm)
+    ("ovis-image", 0, 0),     # SwiGLU MLPs (their first linears read the rows); its single block gates with SiLU
+    ("hunyuanimage", 0, 2),   # HunyuanVideo's double-stream block, the rotary embedding as image_rotary_emb
 ])
 @torch.no_grad()
-def test_diffusers_copies_of_flux_blocks_take_flux_fused_forwards(name, single_blocks_fused, hits):
+def test_diffusers_copies_of_flux_blocks_take_flux_fused_forwards(name, single_blocks_fused, direct, direct_mlps,
+                                                                 monkeypatch):
     """LongCat-Image, Bria, Bria FIBO and Ovis-Image carry diffusers' copies of Flux's blocks under their
-    own names: the same fused forwards, following the unfused int8 path."""
+    own names, HunyuanImage 2.1 a copy of HunyuanVideo's: the same fused forwards, following the unfused
+    int8 path."""
+    import int8dit.torch.block_steps as block_steps
+
+    mlp_steps, real = [], block_steps.residual_then_mlp
+    monkeypatch.setattr(block_steps, "residual_then_mlp", lambda *a, **k: mlp_steps.append(1) or real(*a, **k))
     ref, fused, plain, report, inputs = case_variants(name)
     assert (report.fused_blocks, report.concat_gelu_blocks) == (1, single_blocks_fused)
-    before = PRODUCED.hits
     out = fused(**inputs)[0]
-    assert PRODUCED.hits - before == hits
+    # the double block's two streams ran the fused residual + MLP norm steps (block_steps), whose GELU MLPs
+    # read the norms' int8 rows straight
+    assert len(mlp_steps) == 2 and len(direct_mlps) == direct
     unfused = plain(**inputs)[0]
     assert cos(out, unfused) > 0.9999 and cos(out, ref(**inputs)[0]) > 0.999
     assert not torch.equal(out, unfused)  # (the fused path ran: its roundings differ)

@@ -261,7 +261,7 @@ def on_cuda(value):
 
 
 @torch.no_grad()
-@pytest.mark.parametrize("name", ["longcat-image", "bria", "ovis-image"])
+@pytest.mark.parametrize("name", ["longcat-image", "bria", "ovis-image", "hunyuanimage"])
 def test_gpu_diffusers_copies_of_flux_blocks_follow_the_unfused_int8_path(name):
     diffusers = pytest.importorskip("diffusers", reason="diffusers is not installed (carry its wheel)")
     from test_torch_more_diffusers_models import CASES

@@ -114,6 +114,14 @@ def _hunyuan_video_forward(self, hidden_states: Tensor, encoder_hidden_states: T
     return hidden_states, encoder_hidden_states  # (this order: HunyuanVideo's blocks return the image stream first)
 
 
+def _hunyuan_image_forward(self, hidden_states: Tensor, encoder_hidden_states: Tensor, temb: Tensor,
+                           attention_mask: Optional[Tensor] = None, image_rotary_emb=None, *args, **kwargs):
+    # HunyuanImage 2.1's double-stream block is HunyuanVideo's with the rotary embedding under another name
+    # (its model passes it by keyword)
+    return _hunyuan_video_forward(self, hidden_states, encoder_hidden_states, temb, attention_mask, image_rotary_emb,
+                                  *args, **kwargs)
+
+
 def _wan_block_fits(block: nn.Module) -> bool:
     return (plain_layer_norm(getattr(block, "norm1", None)) and plain_layer_norm(getattr(block, "norm3", None)) and
             isinstance(getattr(block, "scale_shift_table", None), Tensor))
@@ -144,4 +152,5 @@ VIDEO_BLOCKS = {
     "WanTransformerBlock": (_wan_block_fits, _wan_forward),
     "HunyuanVideoTransformerBlock": (joint_block_fits, _hunyuan_video_forward),
     "HunyuanVideo15TransformerBlock": (joint_block_fits, _hunyuan_video_forward),
+    "HunyuanImageTransformerBlock": (joint_block_fits, _hunyuan_image_forward),
 }
