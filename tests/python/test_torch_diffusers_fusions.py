@@ -224,7 +224,7 @@ def test_flux_single_blocks_quantize_proj_outs_input_in_one_kernel(monkeypatch):
 
     torch.manual_seed(0)
     ref, fused, plain, report = variants(diffusers.FluxTransformer2DModel(**FLUX))
-    assert report.concat_gelu_blocks == 2 and "2 Flux single-stream blocks" in str(report)
+    assert report.concat_gelu_blocks == 2 and "2 single-stream blocks" in str(report)
     assert fused.state_dict().keys() == plain.state_dict().keys()
     calls = []
     real = flux_single.concat_gelu_quantize_impl
@@ -722,14 +722,21 @@ def test_hunyuan_video_dual_stream_blocks_fuse_the_norms_before_both_mlps(direct
     ("bria", 1, 2),           # (Bria names the attention keywords attention_kwargs)
     ("bria-fibo", 0, 2),      # its single block has no text stream: only its norm fuses (adanorm)
     ("ovis-image", 0, 0),     # SwiGLU MLPs (their first linears read the rows); its single block gates with SiLU
-    ("hunyuanimage", 0, 2),   # HunyuanVideo's double-stream block, the rotary embedding as image_rotary_emb
+    # HunyuanVideo's blocks: the double-stream one (HunyuanImage passes the rotary embedding as
+    # image_rotary_emb) and the single-stream one, image tokens first
+    ("hunyuanimage", 1, 2), ("hunyuanvideo", 1, 2), ("hunyuanvideo-framepack", 1, 2),
 ])
 @torch.no_grad()
-def test_diffusers_copies_of_flux_blocks_take_flux_fused_forwards(name, single_blocks_fused, direct, direct_mlps,
-                                                                 monkeypatch):
+def test_flux_and_hunyuan_block_copies_take_their_fused_forwards(name, single_blocks_fused, direct, direct_mlps,
+                                                                  monkeypatch):
     """LongCat-Image, Bria, Bria FIBO and Ovis-Image carry diffusers' copies of Flux's blocks under their
-    own names, HunyuanImage 2.1 a copy of HunyuanVideo's: the same fused forwards, following the unfused
-    int8 path."""
+    own names, HunyuanImage 2.1 and FramePack HunyuanVideo's: the same fused forwards, following the
+    unfused int8 path."""
+    import int8dit.torch.flux_single as flux_single
+
+    concat_calls, real_concat = [], flux_single.concat_gelu_quantize_impl
+    monkeypatch.setattr(flux_single, "concat_gelu_quantize_impl",
+                        lambda *a, **k: concat_calls.append(1) or real_concat(*a, **k))
     import int8dit.torch.block_steps as block_steps
 
     mlp_steps, real = [], block_steps.residual_then_mlp
@@ -740,6 +747,7 @@ def test_diffusers_copies_of_flux_blocks_take_flux_fused_forwards(name, single_b
     # the double block's two streams ran the fused residual + MLP norm steps (block_steps), whose GELU MLPs
     # read the norms' int8 rows straight
     assert len(mlp_steps) == 2 and len(direct_mlps) == direct
+    assert len(concat_calls) == single_blocks_fused  # [attention | GELU] in proj_out's quantization
     unfused = plain(**inputs)[0]
     assert cos(out, unfused) > 0.9999 and cos(out, ref(**inputs)[0]) > 0.999
     assert not torch.equal(out, unfused)  # (the fused path ran: its roundings differ)

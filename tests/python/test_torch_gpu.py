@@ -261,8 +261,9 @@ def on_cuda(value):
 
 
 @torch.no_grad()
-@pytest.mark.parametrize("name", ["longcat-image", "bria", "ovis-image", "hunyuanimage"])
-def test_gpu_diffusers_copies_of_flux_blocks_follow_the_unfused_int8_path(name):
+@pytest.mark.parametrize("name", ["longcat-image", "bria", "ovis-image", "hunyuanimage", "hunyuanvideo"])
+def test_gpu_flux_and_hunyuan_block_copies_follow_the_unfused_int8_path(name):
+    # (hunyuanvideo: its single-stream block's [attention | GELU] into proj_out's quantization)
     diffusers = pytest.importorskip("diffusers", reason="diffusers is not installed (carry its wheel)")
     from test_torch_more_diffusers_models import CASES
 

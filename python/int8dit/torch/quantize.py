@@ -37,7 +37,7 @@ class QuantizeReport:
     skipped: dict[str, str] = field(default_factory=dict)
     shared_input_groups: int = 0  # groups of sibling layers that quantize a common input once
     gelu_mlps: int = 0  # tanh-GELU FeedForwards whose fc2 reads int8 straight from the GELU (mlp.py)
-    concat_gelu_blocks: int = 0  # Flux single-stream blocks whose proj_out reads [attention | GELU] as int8 (flux_single.py)
+    concat_gelu_blocks: int = 0  # Flux / HunyuanVideo single-stream blocks whose proj_out reads [attention | GELU] as int8 (flux_single.py)
     fused_norms: int = 0  # adaLN-Zero norms whose output carries its quantization (adanorm.py)
     fused_blocks: int = 0  # DiT, PixArt, SD3 and Flux blocks whose inline modulated norms do the same (blocks.py)
     swiglu_mlps: int = 0  # gated MLPs whose second linear reads int8 straight from the gate (swiglu.py)
@@ -48,7 +48,7 @@ class QuantizeReport:
         if self.gelu_mlps:
             lines.append(f"  {self.gelu_mlps} GELU MLPs quantize fc2's input in the GELU kernel")
         if self.concat_gelu_blocks:
-            lines.append(f"  {self.concat_gelu_blocks} Flux single-stream blocks quantize proj_out's input "
+            lines.append(f"  {self.concat_gelu_blocks} single-stream blocks quantize proj_out's input "
                          "[attention | GELU] in one kernel")
         if self.fused_norms:
             lines.append(f"  {self.fused_norms} adaLN-Zero norms quantize their output in the norm kernel")
@@ -130,8 +130,9 @@ def quantize_(model: nn.Module, include: Optional[Sequence[str]] = None,
     compiles (int8dit.torch.graph_passes, installed for the process). With ``fuse_gelu``, diffusers'
     tanh-GELU FeedForwards run GELU and fc2's quantization in one kernel (int8dit.torch.mlp; int8
     values may differ by one from the unfused path, which rounds GELU's output to bf16 first), and
-    Flux's single-stream blocks quantize proj_out's input [attention | GELU(proj_mlp)] in one kernel
-    without writing GELU's output or the concatenation (int8dit.torch.flux_single). With
+    Flux's and HunyuanVideo's single-stream blocks quantize proj_out's input [attention |
+    GELU(proj_mlp)] in one kernel without writing GELU's output or the concatenation
+    (int8dit.torch.flux_single). With
     ``fuse_norms``, diffusers' AdaLayerNormZero(Single) compute LayerNorm + modulation and the int8 rows
     of their output in one kernel, and the int8dit Linears reading that output run only their GEMMs
     (int8dit.torch.adanorm; the output is rounded once where PyTorch rounds three times), and so do
