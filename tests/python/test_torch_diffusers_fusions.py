@@ -752,3 +752,22 @@ def test_flux_and_hunyuan_block_copies_take_their_fused_forwards(name, single_bl
     assert cos(out, unfused) > 0.9999 and cos(out, ref(**inputs)[0]) > 0.999
     assert not torch.equal(out, unfused)  # (the fused path ran: its roundings differ)
     assert_compiled_blocks_match(fused, [*fused.transformer_blocks, *fused.single_transformer_blocks], inputs, out)
+
+
+@pytest.mark.parametrize("mode", ["causal_mask", "diffusion_forcing", "image_to_video"])
+@torch.no_grad()
+def test_skyreels_v2_blocks_take_wans_fused_forward_with_their_mask(mode, monkeypatch):
+    """SkyReels-V2's block is Wan's with a self-attention mask: the fused forward passes the mask (causal
+    frame blocks), and diffusion forcing's per-frame modulation ([B, 6, T, K]) takes the class's forward."""
+    import int8dit.torch.blocks_video as blocks_video
+
+    masks, real = [], blocks_video._wan_fused
+    monkeypatch.setattr(blocks_video, "_wan_fused", lambda self, h, e, t, r, m: masks.append(m) or real(self, h, e, t, r, m))
+    ref, fused, plain, report, inputs = case_variants("skyreels-v2-i2v" if mode == "image_to_video" else "skyreels-v2-df")
+    if mode == "causal_mask":  # one timestep for every frame, the causal frame blocks still on
+        inputs = dict(inputs, timestep=torch.tensor([500]), enable_diffusion_forcing=False)
+    assert report.fused_blocks == 2
+    out = fused(**inputs)[0]
+    expected_masked = {"causal_mask": [True, True], "diffusion_forcing": [], "image_to_video": [False, False]}[mode]
+    assert [m is not None for m in masks] == expected_masked
+    assert cos(out, plain(**inputs)[0]) > 0.9999 and cos(out, ref(**inputs)[0]) > 0.999

@@ -261,7 +261,8 @@ def on_cuda(value):
 
 
 @torch.no_grad()
-@pytest.mark.parametrize("name", ["longcat-image", "bria", "ovis-image", "hunyuanimage", "hunyuanvideo"])
+@pytest.mark.parametrize("name", ["longcat-image", "bria", "ovis-image", "hunyuanimage", "hunyuanvideo",
+                                  "skyreels-v2-i2v"])
 def test_gpu_flux_and_hunyuan_block_copies_follow_the_unfused_int8_path(name):
     # (hunyuanvideo: its single-stream block's [attention | GELU] into proj_out's quantization)
     diffusers = pytest.importorskip("diffusers", reason="diffusers is not installed (carry its wheel)")
@@ -275,7 +276,7 @@ def test_gpu_flux_and_hunyuan_block_copies_follow_the_unfused_int8_path(name):
     fused, plain = copy.deepcopy(model), copy.deepcopy(model)
     report = quantize_(fused, min_features=32)
     quantize_(plain, min_features=32, fuse_norms=False, fuse_gelu=False)
-    assert report.fused_blocks == 1
+    assert report.fused_blocks >= 1
     inputs = {k: on_cuda(v) for k, v in make_inputs().items()}
     hits = PRODUCED.hits
     out = fused(**inputs)[0]

@@ -132,11 +132,26 @@ def _wan_forward(self, hidden_states: Tensor, encoder_hidden_states: Tensor, tem
     # class's forward.
     if temb.dim() != 3 or not fusable_input(hidden_states):
         return type(self).forward(self, hidden_states, encoder_hidden_states, temb, rotary_emb)
+    return _wan_fused(self, hidden_states, encoder_hidden_states, temb, rotary_emb, None)
+
+
+def _skyreels_forward(self, hidden_states: Tensor, encoder_hidden_states: Tensor, temb: Tensor, rotary_emb,
+                      attention_mask: Optional[Tensor] = None) -> Tensor:
+    # SkyReels-V2's block is Wan's with a self-attention mask (diffusion forcing's causal frame blocks);
+    # diffusion forcing's per-frame modulation ([B, 6, T, K]) takes the class's forward
+    if temb.dim() != 3 or not fusable_input(hidden_states):
+        return type(self).forward(self, hidden_states, encoder_hidden_states, temb, rotary_emb, attention_mask)
+    return _wan_fused(self, hidden_states, encoder_hidden_states, temb, rotary_emb, attention_mask)
+
+
+def _wan_fused(self, hidden_states: Tensor, encoder_hidden_states: Tensor, temb: Tensor, rotary_emb,
+               attention_mask: Optional[Tensor]) -> Tensor:
     # NOTE: diffusers keeps the modulation in fp32 and the stream's updates in fp32 until a final rounding;
     # the kernels read the rows in the stream's dtype and round each result once (within an ulp of it).
     rows = (self.scale_shift_table + temb.float()).to(hidden_states.dtype).chunk(6, dim=1)
     shift_msa, scale_msa, gate_msa, c_shift_msa, c_scale_msa, c_gate_msa = rows
-    attn_output = self.attn1(modulated_norm(self.norm1, hidden_states, shift_msa, scale_msa), None, None, rotary_emb)
+    attn_output = self.attn1(modulated_norm(self.norm1, hidden_states, shift_msa, scale_msa), None, attention_mask,
+                             rotary_emb)
     hidden_states = gated_add(hidden_states, gate_msa, attn_output)
     attn_output = self.attn2(self.norm2(hidden_states.float()).type_as(hidden_states), encoder_hidden_states, None,
                              None)
@@ -150,6 +165,7 @@ VIDEO_BLOCKS = {
     "LTXVideoTransformerBlock": (_ltx_block_fits, _ltx_forward),
     "MochiTransformerBlock": (_mochi_block_fits, _mochi_forward),
     "WanTransformerBlock": (_wan_block_fits, _wan_forward),
+    "SkyReelsV2TransformerBlock": (_wan_block_fits, _skyreels_forward),
     "HunyuanVideoTransformerBlock": (joint_block_fits, _hunyuan_video_forward),
     "HunyuanVideo15TransformerBlock": (joint_block_fits, _hunyuan_video_forward),
     "HunyuanImageTransformerBlock": (joint_block_fits, _hunyuan_image_forward),
