@@ -771,3 +771,19 @@ def test_skyreels_v2_blocks_take_wans_fused_forward_with_their_mask(mode, monkey
     expected_masked = {"causal_mask": [True, True], "diffusion_forcing": [], "image_to_video": [False, False]}[mode]
     assert [m is not None for m in masks] == expected_masked
     assert cos(out, plain(**inputs)[0]) > 0.9999 and cos(out, ref(**inputs)[0]) > 0.999
+
+
+@torch.no_grad()
+def test_allegro_blocks_fuse_their_pixart_style_norms(direct_mlps, fused_norms):
+    """Allegro's block modulates as PixArt's does (one table for the model plus the block's own), with
+    the MLP's norm in norm2: both norms fuse, the MLP reads its norm's rows straight."""
+    ref, fused, plain, report, inputs = case_variants("allegro")
+    assert report.fused_blocks == 2
+    out = fused(**inputs)[0]
+    # each block: the self-attention's norm (its q, k, v) here; the MLP's (after the cross-attention's
+    # update) in the residual step, whose GELU MLP reads the rows
+    assert len(fused_norms) == 2 and len(direct_mlps) == 2
+    unfused = plain(**inputs)[0]
+    assert cos(out, unfused) > 0.9999 and cos(out, ref(**inputs)[0]) > 0.999
+    assert not torch.equal(out, unfused)
+    assert_compiled_blocks_match(fused, list(fused.transformer_blocks), inputs, out)

@@ -160,12 +160,41 @@ def _wan_fused(self, hidden_states: Tensor, encoder_hidden_states: Tensor, temb:
                                 c_gate_msa)
 
 
+def _allegro_block_fits(block: nn.Module) -> bool:
+    return (plain_layer_norm(getattr(block, "norm1", None)) and plain_layer_norm(getattr(block, "norm2", None)) and
+            isinstance(getattr(block, "scale_shift_table", None), Tensor))
+
+
+def _allegro_forward(self, hidden_states: Tensor, encoder_hidden_states: Optional[Tensor] = None,
+                     temb: Optional[Tensor] = None, attention_mask: Optional[Tensor] = None,
+                     encoder_attention_mask: Optional[Tensor] = None, image_rotary_emb=None) -> Tensor:
+    # Allegro's block: PixArt's (one modulation table for the model, added to the block's own; the
+    # cross-attention reads the residual stream as it is), with the MLP's norm in norm2 (norm3 unused)
+    if temb is None or hidden_states.dim() != 3 or not fusable_input(hidden_states):
+        return type(self).forward(self, hidden_states, encoder_hidden_states, temb, attention_mask, encoder_attention_mask,
+                                  image_rotary_emb)
+    batch = hidden_states.shape[0]
+    shift_msa, scale_msa, gate_msa, shift_mlp, scale_mlp, gate_mlp = (
+        self.scale_shift_table[None] + temb.reshape(batch, 6, -1)).chunk(6, dim=1)
+    update = self.attn1(modulated_norm(self.norm1, hidden_states, shift_msa, scale_msa), encoder_hidden_states=None,
+                        attention_mask=attention_mask, image_rotary_emb=image_rotary_emb)
+    gate = gate_msa
+    if self.attn2 is not None:
+        hidden_states = gated_add(hidden_states, gate_msa, update)
+        update = self.attn2(hidden_states, encoder_hidden_states=encoder_hidden_states,
+                            attention_mask=encoder_attention_mask, image_rotary_emb=None)
+        gate = None
+    # the last residual update, in the MLP norm's kernel
+    return residual_mlp_update(self.norm2, self.ff, hidden_states, update, gate, shift_mlp, scale_mlp, gate_mlp)
+
+
 # diffusers class name -> (whether an instance's configuration fits, the fused forward)
 VIDEO_BLOCKS = {
     "LTXVideoTransformerBlock": (_ltx_block_fits, _ltx_forward),
     "MochiTransformerBlock": (_mochi_block_fits, _mochi_forward),
     "WanTransformerBlock": (_wan_block_fits, _wan_forward),
     "SkyReelsV2TransformerBlock": (_wan_block_fits, _skyreels_forward),
+    "AllegroTransformerBlock": (_allegro_block_fits, _allegro_forward),
     "HunyuanVideoTransformerBlock": (joint_block_fits, _hunyuan_video_forward),
     "HunyuanVideo15TransformerBlock": (joint_block_fits, _hunyuan_video_forward),
     "HunyuanImageTransformerBlock": (joint_block_fits, _hunyuan_image_forward),
