@@ -787,3 +787,21 @@ def test_allegro_blocks_fuse_their_pixart_style_norms(direct_mlps, fused_norms):
     assert cos(out, unfused) > 0.9999 and cos(out, ref(**inputs)[0]) > 0.999
     assert not torch.equal(out, unfused)
     assert_compiled_blocks_match(fused, list(fused.transformer_blocks), inputs, out)
+
+
+@pytest.mark.parametrize("name", ["cogview4", "glm-image"])
+@torch.no_grad()
+def test_cogview4_blocks_fuse_both_streams_norms(name, direct_mlps, fused_norms):
+    """CogView4's joint block (GLM-Image's is the same with a kv_cache) norms and modulates both streams
+    inside its own adaLN-Zero and runs one MLP for both: all four norms fuse."""
+    ref, fused, plain, report, inputs = case_variants(name)
+    blocks = len(fused.transformer_blocks)
+    assert report.fused_blocks == blocks
+    out = fused(**inputs)[0]
+    # each block: both streams' attention norms here, both MLP norms in the residual steps (whose GELU MLP
+    # reads the rows straight)
+    assert len(fused_norms) == 2 * blocks and len(direct_mlps) == 2 * blocks
+    unfused = plain(**inputs)[0]
+    assert cos(out, unfused) > 0.9999 and cos(out, ref(**inputs)[0]) > 0.999
+    assert not torch.equal(out, unfused)
+    assert_compiled_blocks_match(fused, list(fused.transformer_blocks), inputs, out)

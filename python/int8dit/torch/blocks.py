@@ -169,6 +169,43 @@ def _bria_forward(self, hidden_states: Tensor, encoder_hidden_states: Tensor, te
     return _flux_forward(self, hidden_states, encoder_hidden_states, temb, image_rotary_emb, attention_kwargs)
 
 
+def _cogview4_block_fits(block: nn.Module) -> bool:
+    norm1 = getattr(block, "norm1", None)
+    return (all(plain_layer_norm(getattr(norm1, name, None)) for name in ("norm", "norm_context")) and
+            isinstance(getattr(norm1, "linear", None), nn.Module) and
+            plain_layer_norm(getattr(block, "norm2", None)) and plain_layer_norm(getattr(block, "norm2_context", None)))
+
+
+def _cogview4_forward(self, hidden_states: Tensor, encoder_hidden_states: Tensor, temb: Optional[Tensor] = None,
+                      image_rotary_emb=None, attention_mask=None, attention_kwargs=None, **attention_extra):
+    # CogView4's joint block (and GLM-Image's, whose kv_cache comes in attention_extra): its own
+    # adaLN-Zero (CogView4AdaLayerNormZero: twelve rows, both streams' attention norms inside it) and one
+    # MLP for both streams
+    if temb is None or not fusable_input(hidden_states) or not fusable_input(encoder_hidden_states):
+        return type(self).forward(self, hidden_states, encoder_hidden_states, temb, image_rotary_emb, attention_mask,
+                                  attention_kwargs, **attention_extra)
+    adaln = self.norm1
+    (shift_msa, c_shift_msa, scale_msa, c_scale_msa, gate_msa, c_gate_msa, shift_mlp, c_shift_mlp, scale_mlp,
+     c_scale_mlp, gate_mlp, c_gate_mlp) = adaln.linear(temb).chunk(12, dim=1)
+    attn_hidden, attn_context = self.attn1(
+        hidden_states=modulated_norm(adaln.norm, hidden_states, shift_msa, scale_msa),
+        encoder_hidden_states=modulated_norm(adaln.norm_context, encoder_hidden_states, c_shift_msa, c_scale_msa),
+        image_rotary_emb=image_rotary_emb, attention_mask=attention_mask, **attention_extra, **(attention_kwargs or {}))
+    hidden_states = residual_mlp_update(self.norm2, self.ff, hidden_states, attn_hidden, gate_msa.unsqueeze(1),
+                                         shift_mlp, scale_mlp, gate_mlp.unsqueeze(1))
+    encoder_hidden_states = residual_mlp_update(self.norm2_context, self.ff, encoder_hidden_states, attn_context,
+                                                 c_gate_msa.unsqueeze(1), c_shift_mlp, c_scale_mlp,
+                                                 c_gate_mlp.unsqueeze(1))
+    return hidden_states, encoder_hidden_states
+
+
+def _glm_image_forward(self, hidden_states: Tensor, encoder_hidden_states: Tensor, temb: Optional[Tensor] = None,
+                       image_rotary_emb=None, attention_mask=None, attention_kwargs=None, kv_cache=None):
+    # GLM-Image's block is CogView4's with a kv_cache for its attention (positional under gradient checkpointing)
+    return _cogview4_forward(self, hidden_states, encoder_hidden_states, temb, image_rotary_emb, attention_mask,
+                             attention_kwargs, kv_cache=kv_cache)
+
+
 def _flux2_block_fits(block: nn.Module) -> bool:
     return all(plain_layer_norm(getattr(block, name, None)) for name in ("norm1", "norm1_context", "norm2",
                                                                            "norm2_context"))
@@ -458,6 +495,8 @@ _BLOCKS = {
     "BriaFiboTransformerBlock": (joint_block_fits, _flux_forward),
     "OvisImageTransformerBlock": (joint_block_fits, _flux_forward),
     "BriaTransformerBlock": (joint_block_fits, _bria_forward),
+    "CogView4TransformerBlock": (_cogview4_block_fits, _cogview4_forward),
+    "GlmImageTransformerBlock": (_cogview4_block_fits, _glm_image_forward),
     "Flux2TransformerBlock": (_flux2_block_fits, _flux2_forward),
     "Flux2SingleTransformerBlock": (_flux2_single_block_fits, _flux2_single_forward),
     "QwenImageTransformerBlock": (_qwen_block_fits, _qwen_forward),
@@ -474,7 +513,8 @@ _BLOCKS = {
 
 def fuse_block_norms(model: nn.Module) -> int:
     """Give every block of ``model`` whose diffusers class _BLOCKS names (DiT, PixArt, SD3, Flux and its
-    copies in LongCat-Image, Bria, Bria FIBO and Ovis-Image, FLUX.2, FLUX.3, Qwen-Image, Chroma, Z-Image,
+    copies in LongCat-Image, Bria, Bria FIBO and Ovis-Image, CogView4, GLM-Image, FLUX.2, FLUX.3, Qwen-Image,
+    Chroma, Z-Image,
     Lumina 2, Sana, Krea 2; LTX-Video, Mochi, HunyuanVideo 1 and 1.5 and its copy in HunyuanImage 2.1, Wan and
     SkyReels-V2, Allegro) and whose
     configuration fits the fused forward (see the module docstring), matched by class name and attributes
