@@ -805,3 +805,22 @@ def test_cogview4_blocks_fuse_both_streams_norms(name, direct_mlps, fused_norms)
     assert cos(out, unfused) > 0.9999 and cos(out, ref(**inputs)[0]) > 0.999
     assert not torch.equal(out, unfused)
     assert_compiled_blocks_match(fused, list(fused.transformer_blocks), inputs, out)
+
+
+@torch.no_grad()
+def test_hidream_blocks_fuse_their_norms_before_attention_and_the_moe(fused_norms):
+    """HiDream-I1's double-stream block (both streams) and single-stream block: the attention norms and
+    the MLP norms (in front of the routed MoE and the text stream's SwiGLU) fuse."""
+    import int8dit.torch.block_steps as block_steps
+
+    ref, fused, plain, report, inputs = case_variants("hidream")
+    assert report.fused_blocks == 2
+    steps, real = [], block_steps.residual_then_mlp
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(block_steps, "residual_then_mlp", lambda *a, **k: steps.append(1) or real(*a, **k))
+        out = fused(**inputs)[0]
+    # attention norms: the double block's two, the single block's one; MLP norms: 2 + 1
+    assert len(fused_norms) == 3 and len(steps) == 3
+    unfused = plain(**inputs)[0]
+    assert cos(out, unfused) > 0.9999 and cos(out, ref(**inputs)[0]) > 0.999
+    assert not torch.equal(out, unfused)

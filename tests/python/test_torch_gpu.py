@@ -262,7 +262,7 @@ def on_cuda(value):
 
 @torch.no_grad()
 @pytest.mark.parametrize("name", ["longcat-image", "bria", "ovis-image", "hunyuanimage", "hunyuanvideo",
-                                  "skyreels-v2-i2v", "allegro", "cogview4"])
+                                  "skyreels-v2-i2v", "allegro", "cogview4", "hidream"])
 def test_gpu_flux_and_hunyuan_block_copies_follow_the_unfused_int8_path(name):
     # (hunyuanvideo: its single-stream block's [attention | GELU] into proj_out's quantization)
     diffusers = pytest.importorskip("diffusers", reason="diffusers is not installed (carry its wheel)")

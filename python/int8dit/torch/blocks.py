@@ -206,6 +206,45 @@ def _glm_image_forward(self, hidden_states: Tensor, encoder_hidden_states: Tenso
                              attention_kwargs, kv_cache=kv_cache)
 
 
+def _hidream_block_fits(block: nn.Module) -> bool:
+    names = ("norm1_i", "norm3_i") + (("norm1_t", "norm3_t") if hasattr(block, "ff_t") else ())
+    return all(plain_layer_norm(getattr(block, name, None)) for name in names) and isinstance(
+        getattr(block, "adaLN_modulation", None), nn.Module)
+
+
+def _hidream_forward(self, hidden_states: Tensor, hidden_states_masks=None, encoder_hidden_states=None,
+                     temb: Optional[Tensor] = None, image_rotary_emb=None):
+    # HiDream-I1's double-stream block: one adaLN linear giving both streams' twelve rows ([B, 1, K] each)
+    if (temb is None or encoder_hidden_states is None or not fusable_input(hidden_states) or
+            not fusable_input(encoder_hidden_states)):
+        return type(self).forward(self, hidden_states, hidden_states_masks, encoder_hidden_states, temb,
+                                  image_rotary_emb)
+    (shift_msa_i, scale_msa_i, gate_msa_i, shift_mlp_i, scale_mlp_i, gate_mlp_i, shift_msa_t, scale_msa_t, gate_msa_t,
+     shift_mlp_t, scale_mlp_t, gate_mlp_t) = self.adaLN_modulation(temb)[:, None].chunk(12, dim=-1)
+    attn_image, attn_text = self.attn1(modulated_norm(self.norm1_i, hidden_states, shift_msa_i, scale_msa_i),
+                                       hidden_states_masks,
+                                       modulated_norm(self.norm1_t, encoder_hidden_states, shift_msa_t, scale_msa_t),
+                                       image_rotary_emb=image_rotary_emb)
+    hidden_states = residual_mlp_update(self.norm3_i, self.ff_i, hidden_states, attn_image, gate_msa_i, shift_mlp_i,
+                                         scale_mlp_i, gate_mlp_i)
+    encoder_hidden_states = residual_mlp_update(self.norm3_t, self.ff_t, encoder_hidden_states, attn_text, gate_msa_t,
+                                                 shift_mlp_t, scale_mlp_t, gate_mlp_t)
+    return hidden_states, encoder_hidden_states
+
+
+def _hidream_single_forward(self, hidden_states: Tensor, hidden_states_masks=None, encoder_hidden_states=None,
+                            temb: Optional[Tensor] = None, image_rotary_emb=None) -> Tensor:
+    # HiDream-I1's single-stream block (its tokens already joined by the model)
+    if temb is None or not fusable_input(hidden_states):
+        return type(self).forward(self, hidden_states, hidden_states_masks, encoder_hidden_states, temb,
+                                  image_rotary_emb)
+    shift_msa, scale_msa, gate_msa, shift_mlp, scale_mlp, gate_mlp = self.adaLN_modulation(temb)[:, None].chunk(6, dim=-1)
+    attn_output = self.attn1(modulated_norm(self.norm1_i, hidden_states, shift_msa, scale_msa), hidden_states_masks,
+                             image_rotary_emb=image_rotary_emb)
+    return residual_mlp_update(self.norm3_i, self.ff_i, hidden_states, attn_output, gate_msa, shift_mlp, scale_mlp,
+                               gate_mlp)
+
+
 def _flux2_block_fits(block: nn.Module) -> bool:
     return all(plain_layer_norm(getattr(block, name, None)) for name in ("norm1", "norm1_context", "norm2",
                                                                            "norm2_context"))
@@ -497,6 +536,8 @@ _BLOCKS = {
     "BriaTransformerBlock": (joint_block_fits, _bria_forward),
     "CogView4TransformerBlock": (_cogview4_block_fits, _cogview4_forward),
     "GlmImageTransformerBlock": (_cogview4_block_fits, _glm_image_forward),
+    "HiDreamImageTransformerBlock": (_hidream_block_fits, _hidream_forward),
+    "HiDreamImageSingleTransformerBlock": (_hidream_block_fits, _hidream_single_forward),
     "Flux2TransformerBlock": (_flux2_block_fits, _flux2_forward),
     "Flux2SingleTransformerBlock": (_flux2_single_block_fits, _flux2_single_forward),
     "QwenImageTransformerBlock": (_qwen_block_fits, _qwen_forward),
@@ -512,13 +553,12 @@ _BLOCKS = {
 
 
 def fuse_block_norms(model: nn.Module) -> int:
-    """Give every block of ``model`` whose diffusers class _BLOCKS names (DiT, PixArt, SD3, Flux and its
-    copies in LongCat-Image, Bria, Bria FIBO and Ovis-Image, CogView4, GLM-Image, FLUX.2, FLUX.3, Qwen-Image,
-    Chroma, Z-Image,
-    Lumina 2, Sana, Krea 2; LTX-Video, Mochi, HunyuanVideo 1 and 1.5 and its copy in HunyuanImage 2.1, Wan and
-    SkyReels-V2, Allegro) and whose
-    configuration fits the fused forward (see the module docstring), matched by class name and attributes
-    so that diffusers need not be importable here. Returns how many."""
+    """Give every block of ``model`` whose diffusers class _BLOCKS names (DiT, PixArt, SD3, Flux and its copies
+    in LongCat-Image, Bria, Bria FIBO and Ovis-Image, CogView4, GLM-Image, HiDream-I1, FLUX.2, FLUX.3,
+    Qwen-Image, Chroma, Z-Image, Lumina 2, Sana, Krea 2; LTX-Video, Mochi, HunyuanVideo 1 and 1.5 and its copy in
+    HunyuanImage 2.1, Wan and SkyReels-V2, Allegro) and whose configuration fits the fused forward (see the
+    module docstring), matched by class name and attributes so that diffusers need not be importable here.
+    Returns how many."""
     count = 0
     for module in model.modules():
         entry = _BLOCKS.get(type(module).__name__)
