@@ -824,3 +824,18 @@ def test_hidream_blocks_fuse_their_norms_before_attention_and_the_moe(fused_norm
     unfused = plain(**inputs)[0]
     assert cos(out, unfused) > 0.9999 and cos(out, ref(**inputs)[0]) > 0.999
     assert not torch.equal(out, unfused)
+
+
+@pytest.mark.parametrize("name, fused_calls", [
+    ("cosmos-1.0", 6),  # 2 blocks x (self-attention, cross-attention, MLP) norms, one row set a sample
+    ("cosmos-2.5", 0),  # a timestep a frame: per-token rows, which take the class's ops
+])
+@torch.no_grad()
+def test_cosmos_adaln_lora_norms_fuse_where_the_modulation_is_one_row_a_sample(name, fused_calls, fused_norms):
+    ref, fused, plain, report, inputs = case_variants(name)
+    assert report.fused_norms == 6
+    out = fused(**inputs)[0]
+    assert len(fused_norms) == fused_calls
+    unfused = plain(**inputs)[0]
+    assert cos(out, unfused) > 0.9999 and cos(out, ref(**inputs)[0]) > 0.999
+    assert torch.equal(out, unfused) == (fused_calls == 0)

@@ -262,9 +262,10 @@ def on_cuda(value):
 
 @torch.no_grad()
 @pytest.mark.parametrize("name", ["longcat-image", "bria", "ovis-image", "hunyuanimage", "hunyuanvideo",
-                                  "skyreels-v2-i2v", "allegro", "cogview4", "hidream"])
-def test_gpu_flux_and_hunyuan_block_copies_follow_the_unfused_int8_path(name):
-    # (hunyuanvideo: its single-stream block's [attention | GELU] into proj_out's quantization)
+                                  "skyreels-v2-i2v", "allegro", "cogview4", "hidream", "cosmos-1.0"])
+def test_gpu_block_fusions_added_on_the_cpu_follow_the_unfused_int8_path(name):
+    # diffusers' copies of Flux's and HunyuanVideo's blocks, HunyuanVideo's single-stream [attention | GELU],
+    # SkyReels-V2's, Allegro's, CogView4's and HiDream's blocks, Cosmos' adaLN-LoRA norms (2026-12-06)
     diffusers = pytest.importorskip("diffusers", reason="diffusers is not installed (carry its wheel)")
     from test_torch_more_diffusers_models import CASES
 
@@ -276,7 +277,7 @@ def test_gpu_flux_and_hunyuan_block_copies_follow_the_unfused_int8_path(name):
     fused, plain = copy.deepcopy(model), copy.deepcopy(model)
     report = quantize_(fused, min_features=32)
     quantize_(plain, min_features=32, fuse_norms=False, fuse_gelu=False)
-    assert report.fused_blocks >= 1
+    assert report.fused_blocks + report.fused_norms + report.concat_gelu_blocks >= 1
     inputs = {k: on_cuda(v) for k, v in make_inputs().items()}
     hits = PRODUCED.hits
     out = fused(**inputs)[0]

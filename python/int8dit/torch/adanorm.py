@@ -22,8 +22,9 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from .block_steps import fusable_input, modulated_norm, per_batch_modulation
 from .fused import layernorm_modulate_quantize_with_output
-from .instance_forward import hooks_around
+from .instance_forward import hooks_around, set_forward
 from .ops import any_needs_grad, plain_eager_call
 from .produced import PRODUCED
 
@@ -78,9 +79,33 @@ class FusedAdaLayerNormZero(nn.Module):
         return f"fused {self.original_class}: LayerNorm + modulation + per-token int8 in one kernel"
 
 
+def _is_cosmos_adaln_zero(module: nn.Module) -> bool:
+    """Cosmos' CosmosAdaLayerNormZero (an adaLN-LoRA: SiLU, linear_1, linear_2 giving shift, scale and gate,
+    plus the block's temb) over a plain LayerNorm."""
+    norm = getattr(module, "norm", None)
+    return (type(module).__name__ == "CosmosAdaLayerNormZero" and isinstance(norm, nn.LayerNorm) and
+            norm.weight is None and norm.bias is None and
+            all(isinstance(getattr(module, n, None), nn.Module) for n in ("activation", "linear_1", "linear_2")))
+
+
+def _cosmos_adaln_forward(self, hidden_states: Tensor, embedded_timestep: Tensor, temb=None):
+    # The class's computation, with the modulated norm in one kernel (rows recorded for its readers) where
+    # the modulation is one row a sample; Cosmos 2.5's per-frame rows ([B, tokens, 3K]) take its ops.
+    emb = self.linear_2(self.linear_1(self.activation(embedded_timestep)))
+    if temb is not None:
+        emb = emb + temb
+    shift, scale, gate = emb.chunk(3, dim=-1)
+    if emb.ndim == 2:
+        shift, scale, gate = (t.unsqueeze(1) for t in (shift, scale, gate))
+    if fusable_input(hidden_states) and per_batch_modulation(emb, hidden_states):
+        return modulated_norm(self.norm, hidden_states, shift, scale), gate
+    return self.norm(hidden_states) * (1 + scale) + shift, gate
+
+
 def fuse_adaln_zero(model: nn.Module) -> int:
     """Replace, in place, every diffusers AdaLayerNormZero(Single) of ``model`` by a
-    FusedAdaLayerNormZero holding the same modules. Returns how many."""
+    FusedAdaLayerNormZero holding the same modules, and give every Cosmos adaLN-Zero norm a fused
+    forward of its own (set on the instance). Returns how many."""
     targets = [name for name, m in model.named_modules()
                if name and _is_adaln_zero(m) and not hooks_around(m)]  # (a hooked one stays)
     for name in targets:
@@ -90,4 +115,8 @@ def fuse_adaln_zero(model: nn.Module) -> int:
         new = FusedAdaLayerNormZero(old)
         new.train(old.training)
         setattr(parent, child, new)
-    return len(targets)
+    cosmos = [m for m in model.modules() if _is_cosmos_adaln_zero(m) and not getattr(m, "_int8dit_fused_norms", False)]
+    for module in cosmos:
+        set_forward(module, _cosmos_adaln_forward)
+        module._int8dit_fused_norms = True
+    return len(targets) + len(cosmos)
