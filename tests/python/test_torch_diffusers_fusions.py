@@ -839,3 +839,19 @@ def test_cosmos_adaln_lora_norms_fuse_where_the_modulation_is_one_row_a_sample(n
     unfused = plain(**inputs)[0]
     assert cos(out, unfused) > 0.9999 and cos(out, ref(**inputs)[0]) > 0.999
     assert torch.equal(out, unfused) == (fused_calls == 0)
+
+
+@pytest.mark.parametrize("name, fused_calls", [
+    ("sana-video", 2),      # text to video: one modulation row set a sample, each block's attention norm fuses
+    ("sana-video-i2v", 0),  # image to video: a row set a token (the first frame at t = 0): the class's forward
+])
+@torch.no_grad()
+def test_sana_video_blocks_fuse_the_attention_norm_where_the_modulation_is_one_row_a_sample(name, fused_calls,
+                                                                                            fused_norms):
+    ref, fused, plain, report, inputs = case_variants(name)
+    assert report.fused_blocks == 2
+    out = fused(**inputs)[0]
+    assert len(fused_norms) == fused_calls
+    unfused = plain(**inputs)[0]
+    assert cos(out, unfused) > 0.9999 and cos(out, ref(**inputs)[0]) > 0.999
+    assert torch.equal(out, unfused) == (fused_calls == 0)

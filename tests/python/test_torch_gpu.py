@@ -262,7 +262,7 @@ def on_cuda(value):
 
 @torch.no_grad()
 @pytest.mark.parametrize("name", ["longcat-image", "bria", "ovis-image", "hunyuanimage", "hunyuanvideo",
-                                  "skyreels-v2-i2v", "allegro", "cogview4", "hidream", "cosmos-1.0"])
+                                  "skyreels-v2-i2v", "allegro", "cogview4", "hidream", "cosmos-1.0", "sana-video"])
 def test_gpu_block_fusions_added_on_the_cpu_follow_the_unfused_int8_path(name):
     # diffusers' copies of Flux's and HunyuanVideo's blocks, HunyuanVideo's single-stream [attention | GELU],
     # SkyReels-V2's, Allegro's, CogView4's and HiDream's blocks, Cosmos' adaLN-LoRA norms (2026-12-06)

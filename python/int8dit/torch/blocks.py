@@ -485,6 +485,33 @@ def _sana_forward(self, hidden_states: Tensor, attention_mask: Optional[Tensor] 
     return hidden_states + gate_mlp * ff_output.flatten(2, 3).permute(0, 2, 1)
 
 
+def _sana_video_forward(self, hidden_states: Tensor, attention_mask: Optional[Tensor] = None,
+                        encoder_hidden_states: Optional[Tensor] = None, encoder_attention_mask: Optional[Tensor] = None,
+                        timestep: Optional[Tensor] = None, frames: Optional[int] = None, height: Optional[int] = None,
+                        width: Optional[int] = None, rotary_emb=None) -> Tensor:
+    # Sana-Video's block: Sana's with rotary q/k and a 3-D MLP. One modulation row set a sample
+    # ([B, 1, 6K], text to video) fuses the attention's norm; image to video's row set a token takes the
+    # class's forward, as does a table of another dtype than the stream's.
+    dtype = hidden_states.dtype
+    if (timestep is None or not fusable_input(hidden_states) or self.scale_shift_table.dtype != dtype or
+            timestep.dtype != dtype or timestep.dim() != 3 or timestep.shape[1] != 1):
+        return type(self).forward(self, hidden_states, attention_mask, encoder_hidden_states, encoder_attention_mask,
+                                  timestep, frames, height, width, rotary_emb)
+    batch_size = hidden_states.shape[0]
+    shift_msa, scale_msa, gate_msa, shift_mlp, scale_mlp, gate_mlp = (
+        self.scale_shift_table[None, None] + timestep.reshape(batch_size, 1, 6, -1)).unbind(dim=2)
+    attn_output = self.attn1(modulated_norm(self.norm1, hidden_states, shift_msa, scale_msa), rotary_emb=rotary_emb)
+    hidden_states = gated_add(hidden_states, gate_msa, attn_output)
+    if self.attn2 is not None:
+        attn_output = self.attn2(hidden_states, encoder_hidden_states=encoder_hidden_states,
+                                 attention_mask=encoder_attention_mask)
+        hidden_states = attn_output + hidden_states
+    # the MLP's norm feeds convolutions, which int8dit does not quantize: the block's own ops
+    norm_hidden_states = self.norm2(hidden_states) * (1 + scale_mlp) + shift_mlp
+    ff_output = self.ff(norm_hidden_states.unflatten(1, (frames, height, width)))
+    return hidden_states + gate_mlp * ff_output.flatten(1, 3)
+
+
 def _krea2_norm(norm: Optional[nn.Module], dim: int) -> bool:
     """Krea 2's RMSNorm: a zero-centered fp32 weight (the multiplier is 1 + weight), no bias."""
     weight = getattr(norm, "weight", None)
@@ -546,6 +573,7 @@ _BLOCKS = {
     "ZImageTransformerBlock": (_z_image_block_fits, _z_image_forward),
     "Lumina2TransformerBlock": (_lumina2_block_fits, _lumina2_forward),
     "SanaTransformerBlock": (_sana_block_fits, _sana_forward),
+    "SanaVideoTransformerBlock": (_sana_block_fits, _sana_video_forward),
     "Krea2TransformerBlock": (_krea2_block_fits, _krea2_forward),
     **FLUX3_BLOCKS,
     **VIDEO_BLOCKS,
@@ -555,7 +583,7 @@ _BLOCKS = {
 def fuse_block_norms(model: nn.Module) -> int:
     """Give every block of ``model`` whose diffusers class _BLOCKS names (DiT, PixArt, SD3, Flux and its copies
     in LongCat-Image, Bria, Bria FIBO and Ovis-Image, CogView4, GLM-Image, HiDream-I1, FLUX.2, FLUX.3,
-    Qwen-Image, Chroma, Z-Image, Lumina 2, Sana, Krea 2; LTX-Video, Mochi, HunyuanVideo 1 and 1.5 and its copy in
+    Qwen-Image, Chroma, Z-Image, Lumina 2, Sana, Krea 2; Sana-Video, LTX-Video, Mochi, HunyuanVideo 1 and 1.5 and its copy in
     HunyuanImage 2.1, Wan and SkyReels-V2, Allegro) and whose configuration fits the fused forward (see the
     module docstring), matched by class name and attributes so that diffusers need not be importable here.
     Returns how many."""
