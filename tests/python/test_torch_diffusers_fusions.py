@@ -855,3 +855,34 @@ def test_sana_video_blocks_fuse_the_attention_norm_where_the_modulation_is_one_r
     unfused = plain(**inputs)[0]
     assert cos(out, unfused) > 0.9999 and cos(out, ref(**inputs)[0]) > 0.999
     assert torch.equal(out, unfused) == (fused_calls == 0)
+
+
+@torch.no_grad()
+def test_kandinsky5_visual_blocks_fuse_their_three_modulated_norms(fused_norms, monkeypatch):
+    """Kandinsky 5's visual blocks (loaded as a checkpoint is: modulation and time embedding in fp32; the
+    zero-initialized modulation woken): the self-attention's norm, the cross-attention's with the residual
+    update before it, and the MLP's fuse."""
+    import int8dit.torch.block_steps as block_steps
+    import test_torch_more_diffusers_models as more
+
+    cls_name, config, make_inputs = more.CASES["kandinsky5"]
+    torch.manual_seed(0)
+    model = getattr(diffusers, cls_name)(**config)
+    more.wake_zero_layers(model)
+    model = more.as_loaded(model).eval()
+    fused, plain = copy.deepcopy(model), copy.deepcopy(model)
+    assert quantize_(fused, min_features=32).fused_blocks == 2
+    quantize_(plain, min_features=32, fuse_norms=False, fuse_gelu=False)
+    import int8dit.torch.blocks_video as blocks_video
+
+    # (the cross-attention's norm is blocks_video's call; the MLP's, block_steps')
+    steps = {(blocks_video, "residual_then_modulated_norm"): [], (block_steps, "residual_then_mlp"): []}
+    for (module, name), calls in steps.items():
+        real = getattr(module, name)
+        monkeypatch.setattr(module, name, lambda *a, _c=calls, _r=real, **k: _c.append(1) or _r(*a, **k))
+    inputs = make_inputs()
+    out = fused(**inputs)[0]
+    assert len(fused_norms) == 2 and [len(c) for c in steps.values()] == [2, 2]
+    unfused = plain(**inputs)[0]
+    assert cos(out, unfused) > 0.9999 and cos(out, model(**inputs)[0]) > 0.999
+    assert not torch.equal(out, unfused)

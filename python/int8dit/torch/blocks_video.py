@@ -22,7 +22,7 @@ import torch
 from torch import Tensor, nn
 
 from .block_steps import (fusable_input, gated_add, joint_block_fits, modulated_norm, plain_layer_norm,
-                          residual_mlp_update, scaled_rms_norm, unweighted_rms_norm)
+                          residual_mlp_update, residual_then_modulated_norm, scaled_rms_norm, unweighted_rms_norm)
 
 
 def _ltx_block_fits(block: nn.Module) -> bool:
@@ -188,6 +188,30 @@ def _allegro_forward(self, hidden_states: Tensor, encoder_hidden_states: Optiona
     return residual_mlp_update(self.norm2, self.ff, hidden_states, update, gate, shift_mlp, scale_mlp, gate_mlp)
 
 
+def _kandinsky5_block_fits(block: nn.Module) -> bool:
+    return all(plain_layer_norm(getattr(block, name, None)) for name in (
+        "self_attention_norm", "cross_attention_norm", "feed_forward_norm")) and isinstance(
+        getattr(block, "visual_modulation", None), nn.Module)
+
+
+def _kandinsky5_forward(self, visual_embed: Tensor, text_embed: Tensor, time_embed: Tensor, rope,
+                        sparse_params) -> Tensor:
+    # Kandinsky 5's visual block: three modulated norms (self-attention, cross-attention, MLP) from one fp32
+    # modulation of nine rows a sample. diffusers computes each norm and residual update in fp32 and
+    # rounds once; the kernels do too, reading the rows rounded to the stream's dtype.
+    if time_embed.dim() != 2 or not fusable_input(visual_embed):
+        return type(self).forward(self, visual_embed, text_embed, time_embed, rope, sparse_params)
+    (shift_sa, scale_sa, gate_sa, shift_ca, scale_ca, gate_ca, shift_ff, scale_ff, gate_ff) = (
+        self.visual_modulation(time_embed).to(visual_embed.dtype).unsqueeze(1).chunk(9, dim=-1))
+    update = self.self_attention(modulated_norm(self.self_attention_norm, visual_embed, shift_sa, scale_sa),
+                                 rotary_emb=rope, sparse_params=sparse_params)
+    visual_embed, y = residual_then_modulated_norm(self.cross_attention_norm, visual_embed, update, gate_sa, shift_ca,
+                                                   scale_ca)
+    update = self.cross_attention(y, encoder_hidden_states=text_embed)
+    return residual_mlp_update(self.feed_forward_norm, self.feed_forward, visual_embed, update, gate_ca, shift_ff,
+                               scale_ff, gate_ff)
+
+
 # diffusers class name -> (whether an instance's configuration fits, the fused forward)
 VIDEO_BLOCKS = {
     "LTXVideoTransformerBlock": (_ltx_block_fits, _ltx_forward),
@@ -195,6 +219,7 @@ VIDEO_BLOCKS = {
     "WanTransformerBlock": (_wan_block_fits, _wan_forward),
     "SkyReelsV2TransformerBlock": (_wan_block_fits, _skyreels_forward),
     "AllegroTransformerBlock": (_allegro_block_fits, _allegro_forward),
+    "Kandinsky5TransformerDecoderBlock": (_kandinsky5_block_fits, _kandinsky5_forward),
     "HunyuanVideoTransformerBlock": (joint_block_fits, _hunyuan_video_forward),
     "HunyuanVideo15TransformerBlock": (joint_block_fits, _hunyuan_video_forward),
     "HunyuanImageTransformerBlock": (joint_block_fits, _hunyuan_image_forward),
