@@ -886,3 +886,17 @@ def test_kandinsky5_visual_blocks_fuse_their_three_modulated_norms(fused_norms, 
     unfused = plain(**inputs)[0]
     assert cos(out, unfused) > 0.9999 and cos(out, model(**inputs)[0]) > 0.999
     assert not torch.equal(out, unfused)
+
+
+@pytest.mark.parametrize("name, blocks", [
+    ("sana-video", "transformer_blocks"), ("cosmos-1.0", "transformer_blocks"), ("skyreels-v2-i2v", "blocks"),
+    ("hunyuanvideo", "single_transformer_blocks"), ("hunyuanimage", "transformer_blocks"),
+    ("longcat-image", "single_transformer_blocks"),
+])
+@torch.no_grad()
+def test_the_fused_forwards_added_for_more_models_compile_whole(name, blocks):
+    """As int8dit.bench.e2e compiles a model's blocks (fullgraph): the fused forwards trace, and give what
+    they gave eagerly."""
+    ref, fused, plain, report, inputs = case_variants(name)
+    out = fused(**inputs)[0]
+    assert_compiled_blocks_match(fused, list(getattr(fused, blocks)), inputs, out)
