@@ -150,11 +150,12 @@ CASES.update(IMAGE_CASES)
 CASES.update(VIDEO_CASES)
 
 
-def as_loaded(model):
-    """The model in bf16 as from_pretrained(torch_dtype=bf16) gives it, which .to(BF16) alone does not: the
-    modules the class names in _keep_in_fp32_modules stay fp32 (Kandinsky 5 feeds its time embedder fp32)."""
+def as_loaded(model, dtype=BF16):
+    """The model in ``dtype`` as from_pretrained(torch_dtype=dtype) gives it, which .to(dtype) alone does
+    not: the modules the class names in _keep_in_fp32_modules stay fp32 (Kandinsky 5 feeds its time
+    embedder fp32)."""
     keep = set(getattr(type(model), "_keep_in_fp32_modules", None) or ())
-    model = model.to(BF16)
+    model = model.to(dtype)
     for name, module in model.named_modules():
         if keep.intersection(name.split(".")):
             module.float()
@@ -174,9 +175,19 @@ def wake_zero_layers(model) -> list:
     return woken
 
 
+def in_dtype(value, dtype):
+    """The cases' bf16 input tensors (also inside lists and tuples) in ``dtype``; the rest as they are."""
+    if isinstance(value, torch.Tensor):
+        return value.to(dtype) if value.dtype == BF16 else value
+    if isinstance(value, (list, tuple)):
+        return type(value)(in_dtype(v, dtype) for v in value)
+    return value
+
+
+@pytest.mark.parametrize("dtype", [BF16, torch.float16], ids=["bf16", "fp16"])
 @pytest.mark.parametrize("case", sorted(CASES))
 @torch.no_grad()
-def test_quantize_is_a_drop_in_on_more_diffusers_transformers(case):
+def test_quantize_is_a_drop_in_on_more_diffusers_transformers(case, dtype):
     cls_name, config, inputs = CASES[case]
     cls = getattr(diffusers, cls_name, None)
     if cls is None:
@@ -184,15 +195,15 @@ def test_quantize_is_a_drop_in_on_more_diffusers_transformers(case):
     torch.manual_seed(0)
     model = cls(**config)
     wake_zero_layers(model)
-    model = as_loaded(model).eval()
+    model = as_loaded(model, dtype).eval()
     quantized = copy.deepcopy(model)
     report = quantize_(quantized, min_features=32)
     assert len(report.quantized) >= 10, report.quantized
     assert all(type(m).__name__ == "Linear" and type(m).__module__.startswith("int8dit")
                for name, m in quantized.named_modules() if name in report.quantized)
-    x = inputs()
+    x = {name: in_dtype(value, dtype) for name, value in inputs().items()}
     ref, out = model(**x)[0], quantized(**x)[0]
-    assert out.shape == ref.shape and torch.isfinite(out.float()).all()
+    assert out.shape == ref.shape and out.dtype == ref.dtype and torch.isfinite(out.float()).all()
     cosine = torch.nn.functional.cosine_similarity(out.float().flatten(), ref.float().flatten(), dim=0).item()
     assert cosine > 0.999, cosine
 
