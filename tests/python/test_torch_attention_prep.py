@@ -302,3 +302,27 @@ def test_one_qwen_attention_module_matches_where_a_wrong_rotation_would_show():
     swapped = (rotary[1][:1].expand(64, -1).contiguous(), rotary[1])
     bad = fused(hidden_states=image, encoder_hidden_states=text, image_rotary_emb=swapped)
     assert (bad[0].float() - want[0].float()).abs().max().item() > 0.05 * want[0].float().abs().max().item()
+
+
+@pytest.mark.parametrize("name, modules", [
+    ("longcat-image", 2), ("bria", 2), ("ovis-image", 2),  # one double-stream block, one single-stream
+    ("bria-fibo", 1),  # its single-stream block's plain Attention (no head_dim) keeps its processor
+])
+@pytest.mark.parametrize("quantized", [False, True])
+@torch.no_grad()
+def test_the_flux_processor_copies_of_other_models_take_the_flux_prep(name, modules, quantized):
+    """LongCat-Image's, Bria's, Bria FIBO's and Ovis-Image's attention processors are diffusers' copies of
+    FluxAttnProcessor: the Flux prep follows each, and unfusing gives the stock output back."""
+    import test_torch_more_diffusers_models as more
+
+    cls_name, config, make_inputs = more.CASES[name]
+    torch.manual_seed(0)
+    model = getattr(diffusers, cls_name)(**config).to(torch.bfloat16).eval()
+    perturb_qk_norm_weights(model)
+    if quantized:
+        quantize_(model, min_features=32)
+    inputs = make_inputs()
+    fused, got, want = run_fused_and_stock(model, inputs, modules)
+    assert_follows(got, want, 0.002)
+    assert unfuse_attention_prep(fused) == modules
+    assert torch.equal(fused(**inputs)[0], want)

@@ -283,6 +283,10 @@ def test_gpu_block_fusions_added_on_the_cpu_follow_the_unfused_int8_path(name):
     out = fused(**inputs)[0]
     assert PRODUCED.hits > hits  # (the fused norms' rows were read)
     assert cos(out, plain(**inputs)[0]) > 0.9999 and cos(out, model(**inputs)[0]) > 0.999
+    from int8dit.torch.attention_prep import fuse_attention_prep, fused_attention_calls
+
+    if fuse_attention_prep(fused):  # (the Flux processor's copies: LongCat-Image, Bria, Ovis-Image)
+        assert cos(fused(**inputs)[0], out) > 0.9999 and fused_attention_calls(fused) > 0
 
 
 @torch.no_grad()

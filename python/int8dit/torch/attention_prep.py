@@ -2,7 +2,8 @@
 
 Some processors of diffusers spend more on the tensors' way into attention than their layouts need:
 
-- FluxAttention's stock FluxAttnProcessor (Flux, Chroma): per-head RMSNorm of q and k, the text/image
+- FluxAttention's stock FluxAttnProcessor (Flux, Chroma; diffusers' copies of it in LongCat-Image, Bria,
+  Bria FIBO and Ovis-Image): per-head RMSNorm of q and k, the text/image
   join and the rotary embedding, about eleven kernels a block over the whole sequence
   (``FluxQKNormRopeProcessor``: one kernel per tensor part, int8dit.torch.flux_attention);
 - Flux2Attention's Flux2AttnProcessor and Flux2ParallelSelfAttention's Flux2ParallelSelfAttnProcessor
@@ -49,17 +50,23 @@ _REPLACEMENTS = {"FluxAttnProcessor": FluxQKNormRopeProcessor, "JointAttnProcess
                  "WanAttnProcessor": WanRotaryProcessor, "Flux2AttnProcessor": Flux2QKNormRopeProcessor,
                  "Flux2ParallelSelfAttnProcessor": Flux2ParallelQKNormRopeProcessor,
                  "ZSingleStreamAttnProcessor": ZImageAttentionPrepProcessor,
-                 "Flux3AttnProcessor": Flux3AttentionPrepProcessor}
+                 "Flux3AttnProcessor": Flux3AttentionPrepProcessor,
+                 # diffusers' copies of FluxAttnProcessor (heads split by count rather than by width: the same
+                 # split without tensor parallelism, which the fused processor does not serve either)
+                 "LongCatImageAttnProcessor": FluxQKNormRopeProcessor, "BriaAttnProcessor": FluxQKNormRopeProcessor,
+                 "BriaFiboAttnProcessor": FluxQKNormRopeProcessor, "OvisImageAttnProcessor": FluxQKNormRopeProcessor}
 _FUSED = tuple(set(_REPLACEMENTS.values()))
 
 
-def _replacement_for(processor):
-    """The fused processor for a stock one: diffusers' own class of one of the names above (matched by
-    name, so diffusers need not be imported; a user's class that shares a name is left alone)."""
-    cls = type(processor)
+def _replacement_for(module: nn.Module):
+    """The fused processor for a module's stock one: diffusers' own class of one of the names above
+    (matched by name, so diffusers need not be imported; a user's class that shares a name is left alone),
+    where the fused processor serves that kind of module."""
+    cls = type(getattr(module, "processor", None))
     if not cls.__module__.startswith("diffusers."):
         return None
-    return _REPLACEMENTS.get(cls.__name__)
+    replacement = _REPLACEMENTS.get(cls.__name__)
+    return replacement if replacement is not None and replacement.applies_to(module) else None
 
 
 def fuse_attention_prep(model: nn.Module) -> int:
@@ -68,17 +75,16 @@ def fuse_attention_prep(model: nn.Module) -> int:
     custom ones, ones already fused) are left alone."""
     count = 0
     for module in model.modules():
-        processor = getattr(module, "processor", None)
-        replacement = _replacement_for(processor)
+        replacement = _replacement_for(module)
         if replacement is not None:
-            module.processor = replacement(processor)
+            module.processor = replacement(module.processor)
             count += 1
     return count
 
 
 def attention_prep_applies(model: nn.Module) -> int:
     """How many attention modules fuse_attention_prep would change in ``model`` (nothing is changed)."""
-    return sum(_replacement_for(getattr(m, "processor", None)) is not None for m in model.modules())
+    return sum(_replacement_for(m) is not None for m in model.modules())
 
 
 def unfuse_attention_prep(model: nn.Module) -> int:

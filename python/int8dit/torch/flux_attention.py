@@ -42,6 +42,12 @@ class FluxQKNormRopeProcessor(FusedProcessor):
         self._projections = self._stock_projections()
 
     @staticmethod
+    def applies_to(attn: nn.Module) -> bool:
+        # FluxAttention and its copies, which know their head_dim; a plain diffusers Attention given a copy
+        # of the processor (Bria FIBO's single-stream blocks) keeps it
+        return isinstance(getattr(attn, "head_dim", None), int)
+
+    @staticmethod
     def _stock_projections():
         """diffusers' q/k/v projection helper of the replaced processor's model."""
         from diffusers.models.transformers.transformer_flux import _get_qkv_projections

@@ -54,6 +54,11 @@ class FusedProcessor:
             self._dispatch = dispatch_attention_fn
 
     @staticmethod
+    def applies_to(attn: nn.Module) -> bool:
+        """Whether this processor serves ``attn`` at all (fuse_attention_prep leaves the others' processors)."""
+        return True
+
+    @staticmethod
     def call_fits(attn: nn.Module, hidden_states: Tensor, encoder_hidden_states: Optional[Tensor], head_dim: int,
                   kernel_norms: bool = True) -> bool:
         """What every fused path needs: an eager bf16/fp16 call on CUDA (or the CPU reference) that autograd
