@@ -228,3 +228,47 @@ def test_attention_prep_applies_counts_the_video_models():
     hunyuan15 = diffusers.HunyuanVideo15Transformer3DModel(**HUNYUAN15)
     wan = diffusers.WanTransformer3DModel(**WAN)
     assert [attention_prep_applies(m) for m in (hunyuan, hunyuan15, wan)] == [4, 2, 4]
+
+
+@pytest.mark.parametrize("case, modules, fused_calls", [
+    ("skyreels-v2-i2v", 4, 2),  # every attention changes processor; the two self-attentions rotate
+    ("skyreels-v2-df", 4, 2),   # diffusion forcing: the self-attentions with the causal frame-block mask
+])
+@pytest.mark.parametrize("quantized", [False, True])
+@torch.no_grad()
+def test_skyreels_v2_rotation_is_the_stock_one_bit_for_bit(case, modules, fused_calls, quantized):
+    """SkyReels-V2's processor is diffusers' copy of Wan's (context parallelism aside): Wan's rotation
+    processor, bit for bit, with the rotary tables in fp32 as from_pretrained keeps them."""
+    import test_torch_more_diffusers_models as more
+
+    cls_name, config, make_inputs = more.CASES[case]
+    torch.manual_seed(0)
+    model = getattr(diffusers, cls_name)(**config).to(BF16).eval()
+    model.rope.float()
+    if quantized:
+        quantize_(model, min_features=32)
+    fused = copy.deepcopy(model)
+    assert fuse_attention_prep(fused) == modules
+    inputs = make_inputs()
+    want, got = model(**inputs)[0], fused(**inputs)[0]
+    assert fused_attention_calls(fused) == fused_calls
+    assert torch.equal(got, want)
+
+
+@pytest.mark.parametrize("quantized", [False, True])
+@torch.no_grad()
+def test_hunyuan_image_attention_takes_hunyuan_videos_prep(quantized):
+    """HunyuanImage 2.1's processor is diffusers' copy of HunyuanVideo's: its prep follows it."""
+    import test_torch_more_diffusers_models as more
+
+    cls_name, config, make_inputs = more.CASES["hunyuanimage"]
+    torch.manual_seed(0)
+    model = getattr(diffusers, cls_name)(**config).to(BF16).eval()
+    if quantized:
+        quantize_(model, min_features=32)
+    fused = copy.deepcopy(model)
+    assert fuse_attention_prep(fused) == 2  # the double-stream block's and the single-stream block's
+    inputs = make_inputs()
+    want, got = model(**inputs)[0], fused(**inputs)[0]
+    assert fused_attention_calls(fused) == 2
+    assert_follows(got, want, 0.01)

@@ -13,16 +13,16 @@ Some processors of diffusers spend more on the tensors' way into attention than 
   int8dit.torch.joint_attention);
 - Attention's QwenDoubleStreamAttnProcessor2_0 (Qwen-Image): as Flux's, with complex rotary tables
   (``QwenAttentionPrepProcessor``, int8dit.torch.qwen_attention);
-- Attention's HunyuanVideoAttnProcessor2_0 (HunyuanVideo) and HunyuanVideo15AttnProcessor2_0
-  (HunyuanVideo 1.5): as Flux's, the text tokens after the video tokens
+- Attention's HunyuanVideoAttnProcessor2_0 (HunyuanVideo; HunyuanImage 2.1's copy of it) and
+  HunyuanVideo15AttnProcessor2_0 (HunyuanVideo 1.5): as Flux's, the text tokens after the video tokens
   (``HunyuanVideoAttentionPrepProcessor``, ``HunyuanVideo15AttentionPrepProcessor``,
   int8dit.torch.hunyuan_video_attention);
 - Flux3Attention's Flux3AttnProcessor (FLUX.3): per-head fp32 RMSNorm of q and k and the rotary
   embedding, rounded once (``Flux3AttentionPrepProcessor``, int8dit.torch.flux3_attention);
 - Attention's ZSingleStreamAttnProcessor (Z-Image): per-head q/k RMSNorm and a complex rotation with
   one table per sample (``ZImageAttentionPrepProcessor``, int8dit.torch.z_image_attention);
-- WanAttention's WanAttnProcessor (Wan 2.1 / 2.2): the rotary embedding alone, its q/k norm being one
-  across the heads (``WanRotaryProcessor``, int8dit.torch.wan_attention).
+- WanAttention's WanAttnProcessor (Wan 2.1 / 2.2; SkyReels-V2's copy of it): the rotary embedding
+  alone, its q/k norm being one across the heads (``WanRotaryProcessor``, int8dit.torch.wan_attention).
 
 They work on bf16 and int8dit-quantized models alike (the kernels are not int8 ones; the end-to-end
 benchmark's ``*_prep_graph`` paths time them on both), serve eager calls that autograd does not record,
@@ -54,7 +54,10 @@ _REPLACEMENTS = {"FluxAttnProcessor": FluxQKNormRopeProcessor, "JointAttnProcess
                  # diffusers' copies of FluxAttnProcessor (heads split by count rather than by width: the same
                  # split without tensor parallelism, which the fused processor does not serve either)
                  "LongCatImageAttnProcessor": FluxQKNormRopeProcessor, "BriaAttnProcessor": FluxQKNormRopeProcessor,
-                 "BriaFiboAttnProcessor": FluxQKNormRopeProcessor, "OvisImageAttnProcessor": FluxQKNormRopeProcessor}
+                 "BriaFiboAttnProcessor": FluxQKNormRopeProcessor, "OvisImageAttnProcessor": FluxQKNormRopeProcessor,
+                 # and of HunyuanVideo's (HunyuanImage 2.1) and Wan's (SkyReels-V2) processors
+                 "HunyuanImageAttnProcessor": HunyuanVideoAttentionPrepProcessor,
+                 "SkyReelsV2AttnProcessor": WanRotaryProcessor}
 _FUSED = tuple(set(_REPLACEMENTS.values()))
 
 
