@@ -306,9 +306,12 @@ def opt_in_case_with_class_defaults(name: str, cls_name: str):
 
     case = MODELS[name]
     assert not case.default and case.cls_name == cls_name
-    defaults = {k: p.default for k, p in inspect.signature(getattr(diffusers, cls_name).__init__).parameters.items()
+    def plain(v):  # (a list default and a tuple in the case are the same configuration)
+        return tuple(v) if isinstance(v, list) else v
+
+    defaults = {k: plain(p.default) for k, p in inspect.signature(getattr(diffusers, cls_name).__init__).parameters.items()
                 if k in case.config}
-    assert {k: tuple(v) if isinstance(v, list) else v for k, v in case.config.items()} == defaults
+    assert {k: plain(v) for k, v in case.config.items()} == defaults
     return case
 
 
@@ -436,6 +439,21 @@ def test_the_krea2_case_is_the_class_defaults_and_its_inputs_run_a_small_krea2()
     assert tuple(inputs["encoder_hidden_states"].shape) == (1, 512, 12, 2560)
     assert tuple(inputs["position_ids"].shape) == (512 + 4096, 3) and inputs["position_ids"][-1].tolist() == [0, 63, 63]
     small = ModelCase("krea2_tiny", "Krea2Transformer2DModel", CASES["krea2"][1], "-", "-", _krea2_inputs(64, 8, 16, 3, 64))
+    model = build(small, torch, "cpu", torch.bfloat16)
+    out = model(**small.inputs(torch, "cpu", torch.bfloat16))[0]
+    assert tuple(out.shape) == (1, 64, 16) and torch.isfinite(out).all()
+
+
+def test_the_longcat_image_case_is_the_class_defaults_and_its_inputs_run_a_small_longcat():
+    case = opt_in_case_with_class_defaults("longcat_image_1024", "LongCatImageTransformer2DModel")
+    from int8dit.bench.models import ModelCase, _longcat_image_inputs, build
+    from test_torch_more_diffusers_models import CASES
+
+    inputs = case.inputs(torch, "cpu", torch.bfloat16)
+    assert tuple(inputs["encoder_hidden_states"].shape) == (1, 512, 3584)
+    assert tuple(inputs["img_ids"].shape) == (4096, 3) and inputs["img_ids"][-1].tolist() == [0, 63, 63]
+    small = ModelCase("longcat_tiny", "LongCatImageTransformer2DModel", CASES["longcat-image"][1], "-", "-",
+                      _longcat_image_inputs(64, 8, 16, 64))
     model = build(small, torch, "cpu", torch.bfloat16)
     out = model(**small.inputs(torch, "cpu", torch.bfloat16))[0]
     assert tuple(out.shape) == (1, 64, 16) and torch.isfinite(out).all()

@@ -57,6 +57,11 @@ FLUX3 = dict(in_channels=128, cond_in_channels=128, num_layers=5, num_single_lay
 # 28 single-stream blocks of 48 heads of 128 = 6144, grouped-query attention with 12 key/value heads,
 # 16384-wide SwiGLU MLPs; the text encoder's hidden states of 2560 tapped at 12 layers). No published
 # transformer/config.json was checked here (no network).
+# LongCat-Image: diffusers' class defaults (Flux's double- and single-stream blocks under LongCat's names,
+# a 3584-wide text stream)
+LONGCAT_IMAGE = dict(patch_size=1, in_channels=64, num_layers=19, num_single_layers=38, attention_head_dim=128,
+                     num_attention_heads=24, joint_attention_dim=3584, pooled_projection_dim=3584,
+                     axes_dims_rope=(16, 56, 56))
 KREA2 = dict(in_channels=64, num_layers=28, attention_head_dim=128, num_attention_heads=48, num_key_value_heads=12,
              intermediate_size=16384, timestep_embed_dim=256, text_hidden_dim=2560, num_text_layers=12,
              text_num_attention_heads=20, text_num_key_value_heads=20, text_intermediate_size=6912,
@@ -152,6 +157,23 @@ def _flux3_inputs(image_tokens: int, text_tokens: int = 512, channels: int = 128
             inputs["image_cond_ids"] = torch.stack([torch.ones_like(grid), grid // side, grid % side,
                                                     torch.zeros_like(grid)], dim=1).float()
         return inputs
+    return make
+
+
+def _longcat_image_inputs(image_tokens: int, text_tokens: int = 512, channels: int = 64, text_dim: int = 3584):
+    """LongCat-Image's inputs: Flux's packed latents and (0, row, col) positions, its text encoder's
+    features, a timestep in [0, 1], no pooled projection and no guidance embedding."""
+    def make(torch, device, dtype):
+        g = torch.Generator(device=device).manual_seed(0)
+        side = int(image_tokens ** 0.5)
+        ids = torch.zeros(side, side, 3, device=device)
+        ids[..., 1] = torch.arange(side, device=device)[:, None]
+        ids[..., 2] = torch.arange(side, device=device)[None, :]
+        return dict(
+            hidden_states=torch.randn(1, image_tokens, channels, generator=g, device=device, dtype=dtype),
+            encoder_hidden_states=torch.randn(1, text_tokens, text_dim, generator=g, device=device, dtype=dtype),
+            timestep=torch.tensor([0.5], device=device, dtype=dtype), img_ids=ids.reshape(-1, 3),
+            txt_ids=torch.zeros(text_tokens, 3, device=device), return_dict=False)
     return make
 
 
@@ -344,6 +366,10 @@ MODELS = {
                                     "hunyuanvideo-community/HunyuanVideo",
                                     "960x544, 61 frames: 32640 video tokens, 256 text tokens, batch 1",
                                     _hunyuan_video_inputs(61, 544, 960), default=False),
+    "longcat_image_1024": ModelCase("longcat_image_1024", "LongCatImageTransformer2DModel", LONGCAT_IMAGE,
+                                    "diffusers' class defaults (LongCat-Image)",
+                                    "1024x1024: 4096 image + 512 text tokens, batch 1",
+                                    _longcat_image_inputs(4096), default=False),
     "chroma_1024": ModelCase("chroma_1024", "ChromaTransformer2DModel", CHROMA, "lodestones/Chroma1-HD",
                              "1024x1024: 4096 image + 512 text tokens, batch 1, no padding mask",
                              _chroma_inputs(4096), default=False),
