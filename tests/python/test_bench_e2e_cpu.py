@@ -446,14 +446,15 @@ def test_the_krea2_case_is_the_class_defaults_and_its_inputs_run_a_small_krea2()
 
 def test_the_longcat_image_case_is_the_class_defaults_and_its_inputs_run_a_small_longcat():
     case = opt_in_case_with_class_defaults("longcat_image_1024", "LongCatImageTransformer2DModel")
-    from int8dit.bench.models import ModelCase, _longcat_image_inputs, build
+    from int8dit.bench.models import ModelCase, _flux_inputs, build
     from test_torch_more_diffusers_models import CASES
 
     inputs = case.inputs(torch, "cpu", torch.bfloat16)
     assert tuple(inputs["encoder_hidden_states"].shape) == (1, 512, 3584)
+    assert "pooled_projections" not in inputs and "guidance" not in inputs
     assert tuple(inputs["img_ids"].shape) == (4096, 3) and inputs["img_ids"][-1].tolist() == [0, 63, 63]
     small = ModelCase("longcat_tiny", "LongCatImageTransformer2DModel", CASES["longcat-image"][1], "-", "-",
-                      _longcat_image_inputs(64, 8, 16, 64))
+                      _flux_inputs(64, 8, 16, 64, pooled_dim=0, guidance=False))
     model = build(small, torch, "cpu", torch.bfloat16)
     out = model(**small.inputs(torch, "cpu", torch.bfloat16))[0]
     assert tuple(out.shape) == (1, 64, 16) and torch.isfinite(out).all()

@@ -826,30 +826,19 @@ def test_hidream_blocks_fuse_their_norms_before_attention_and_the_moe(fused_norm
     assert not torch.equal(out, unfused)
 
 
-@pytest.mark.parametrize("name, fused_calls", [
-    ("cosmos-1.0", 6),  # 2 blocks x (self-attention, cross-attention, MLP) norms, one row set a sample
-    ("cosmos-2.5", 0),  # a timestep a frame: per-token rows, which take the class's ops
+@pytest.mark.parametrize("name, rewrite, rewritten, fused_calls", [
+    # Cosmos' adaLN-LoRA norms: 2 blocks x (self-attention, cross-attention, MLP), one row set a sample
+    ("cosmos-1.0", "fused_norms", 6, 6),
+    ("cosmos-2.5", "fused_norms", 6, 0),  # a timestep a frame: per-token rows, which take the class's ops
+    # Sana-Video's blocks: text to video, one row set a sample (each block's attention norm fuses)
+    ("sana-video", "fused_blocks", 2, 2),
+    ("sana-video-i2v", "fused_blocks", 2, 0),  # image to video: a row set a token (the first frame at t = 0)
 ])
 @torch.no_grad()
-def test_cosmos_adaln_lora_norms_fuse_where_the_modulation_is_one_row_a_sample(name, fused_calls, fused_norms):
+def test_norms_fuse_where_the_modulation_is_one_row_a_sample_and_per_token_rows_take_the_class_ops(
+        name, rewrite, rewritten, fused_calls, fused_norms):
     ref, fused, plain, report, inputs = case_variants(name)
-    assert report.fused_norms == 6
-    out = fused(**inputs)[0]
-    assert len(fused_norms) == fused_calls
-    unfused = plain(**inputs)[0]
-    assert cos(out, unfused) > 0.9999 and cos(out, ref(**inputs)[0]) > 0.999
-    assert torch.equal(out, unfused) == (fused_calls == 0)
-
-
-@pytest.mark.parametrize("name, fused_calls", [
-    ("sana-video", 2),      # text to video: one modulation row set a sample, each block's attention norm fuses
-    ("sana-video-i2v", 0),  # image to video: a row set a token (the first frame at t = 0): the class's forward
-])
-@torch.no_grad()
-def test_sana_video_blocks_fuse_the_attention_norm_where_the_modulation_is_one_row_a_sample(name, fused_calls,
-                                                                                            fused_norms):
-    ref, fused, plain, report, inputs = case_variants(name)
-    assert report.fused_blocks == 2
+    assert getattr(report, rewrite) == rewritten
     out = fused(**inputs)[0]
     assert len(fused_norms) == fused_calls
     unfused = plain(**inputs)[0]

@@ -19,6 +19,18 @@ from test_torch_diffusers_fusions import BF16, FLUX, cos, flux_inputs  # noqa: E
 DOUBLE_BLOCK_HITS, SINGLE_BLOCK_HITS = 3 + 3, 3 + 1
 
 
+def twice_under_the_cache(model, inputs):
+    """The model called twice on the same inputs in one cache context: (first output, the fused rows its
+    blocks read, second output, the rows read the second time)."""
+    with model.cache_context("cond"):
+        hits = PRODUCED.hits
+        first = model(**inputs)[0]
+        every_block = PRODUCED.hits - hits
+        hits = PRODUCED.hits
+        again = model(**inputs)[0]
+        return first, every_block, again, PRODUCED.hits - hits
+
+
 @pytest.mark.parametrize("cache_first", [True, False], ids=["cache_then_quantize", "quantize_then_cache"])
 @torch.no_grad()
 def test_first_block_cache_keeps_skipping_the_fused_blocks_in_either_order(cache_first):
@@ -35,13 +47,7 @@ def test_first_block_cache_keeps_skipping_the_fused_blocks_in_either_order(cache
     assert report.fused_blocks == 2 and all(hasattr(b, "_diffusers_hook") for b in model.transformer_blocks)
     inputs = flux_inputs()
     want = uncached(**inputs)[0]
-    with model.cache_context("cond"):
-        hits = PRODUCED.hits
-        first = model(**inputs)[0]
-        every_block = PRODUCED.hits - hits
-        hits = PRODUCED.hits
-        again = model(**inputs)[0]
-        head_only = PRODUCED.hits - hits
+    first, every_block, again, head_only = twice_under_the_cache(model, inputs)
     # the first call runs every block through its fused forward (the same bits as without the cache),
     # the second only the head block: the rest is the cached residual
     assert torch.equal(first, want)

@@ -186,14 +186,14 @@ def test_gpu_compile_reduce_overhead_uses_cuda_graphs():
     assert cos(y, m(x)) > 0.9999
 
 
-@torch.no_grad()
-def test_gpu_diffusers_flux_block_stack():
+def small_flux_on_gpu(num_layers: int, num_single_layers: int):
+    """A Flux of 1024-wide blocks in bf16 on the GPU and inputs of 1024 image + 128 text tokens."""
     diffusers = pytest.importorskip("diffusers", reason="diffusers is not installed (carry its wheel)")
     torch.manual_seed(0)
     model = diffusers.FluxTransformer2DModel(
-        patch_size=1, in_channels=64, num_layers=2, num_single_layers=4, attention_head_dim=128,
-        num_attention_heads=8, joint_attention_dim=1024, pooled_projection_dim=256, guidance_embeds=True,
-        axes_dims_rope=(16, 56, 56)).to("cuda", torch.bfloat16).eval()
+        patch_size=1, in_channels=64, num_layers=num_layers, num_single_layers=num_single_layers,
+        attention_head_dim=128, num_attention_heads=8, joint_attention_dim=1024, pooled_projection_dim=256,
+        guidance_embeds=True, axes_dims_rope=(16, 56, 56)).to("cuda", torch.bfloat16).eval()
     img, txt = 1024, 128
     inputs = dict(
         hidden_states=torch.randn(1, img, 64, device="cuda", dtype=torch.bfloat16),
@@ -201,6 +201,12 @@ def test_gpu_diffusers_flux_block_stack():
         pooled_projections=torch.randn(1, 256, device="cuda", dtype=torch.bfloat16),
         timestep=torch.tensor([0.5], device="cuda"), guidance=torch.tensor([3.5], device="cuda"),
         img_ids=torch.zeros(img, 3, device="cuda"), txt_ids=torch.zeros(txt, 3, device="cuda"), return_dict=False)
+    return model, inputs
+
+
+@torch.no_grad()
+def test_gpu_diffusers_flux_block_stack():
+    model, inputs = small_flux_on_gpu(2, 4)
     ref = model(**inputs)[0]
     report = quantize_(model)
     assert any("ff" in n for n in report.quantized) and "x_embedder" in report.skipped
@@ -217,35 +223,17 @@ def test_gpu_diffusers_flux_block_stack():
 def test_gpu_first_block_cache_hooks_enabled_before_quantize_keep_skipping_the_fused_blocks():
     # diffusers' HookRegistry around each block: the fused block forwards go beneath it
     # (int8dit.torch.instance_forward), so the cache still runs them and still skips them
-    diffusers = pytest.importorskip("diffusers", reason="diffusers is not installed (carry its wheel)")
+    pytest.importorskip("diffusers", reason="diffusers is not installed (carry its wheel)")
     from diffusers.hooks import FirstBlockCacheConfig
+    from test_torch_diffusers_hooks import twice_under_the_cache
 
-    from int8dit.torch.produced import PRODUCED
-
-    torch.manual_seed(0)
-    model = diffusers.FluxTransformer2DModel(
-        patch_size=1, in_channels=64, num_layers=2, num_single_layers=2, attention_head_dim=128,
-        num_attention_heads=8, joint_attention_dim=1024, pooled_projection_dim=256, guidance_embeds=True,
-        axes_dims_rope=(16, 56, 56)).to("cuda", torch.bfloat16).eval()
-    img, txt = 1024, 128
-    inputs = dict(
-        hidden_states=torch.randn(1, img, 64, device="cuda", dtype=torch.bfloat16),
-        encoder_hidden_states=torch.randn(1, txt, 1024, device="cuda", dtype=torch.bfloat16),
-        pooled_projections=torch.randn(1, 256, device="cuda", dtype=torch.bfloat16),
-        timestep=torch.tensor([0.5], device="cuda"), guidance=torch.tensor([3.5], device="cuda"),
-        img_ids=torch.zeros(img, 3, device="cuda"), txt_ids=torch.zeros(txt, 3, device="cuda"), return_dict=False)
+    model, inputs = small_flux_on_gpu(2, 2)
     uncached = copy.deepcopy(model)
     quantize_(uncached)
     model.enable_cache(FirstBlockCacheConfig(threshold=0.05))
     assert quantize_(model).fused_blocks == 2
     want = uncached(**inputs)[0]
-    with model.cache_context("cond"):
-        hits = PRODUCED.hits
-        first = model(**inputs)[0]
-        every_block = PRODUCED.hits - hits
-        hits = PRODUCED.hits
-        again = model(**inputs)[0]
-        head_only = PRODUCED.hits - hits
+    first, every_block, again, head_only = twice_under_the_cache(model, inputs)
     assert cos(first, want) > 0.99999  # (the same path; no bitwise-determinism promise on the GPU)
     # per double block both streams' q, k, v; per single block q, k, v and the MLP's linear
     assert (every_block, head_only) == (2 * 6 + 2 * 4, 6)

@@ -101,20 +101,27 @@ class ModelCase:
     default: bool = True     # run when --models is not given (the video model is asked for by name)
 
 
-def _flux_inputs(image_tokens: int, text_tokens: int = 512):
+def _flux_inputs(image_tokens: int, text_tokens: int = 512, channels: int = 64, text_dim: int = 4096,
+                 pooled_dim: int = 768, guidance: bool = True):
+    """Flux's inputs (and those of its copies): packed latents with (0, row, col) positions, the text
+    encoder's features, a pooled projection and a guidance value where the model takes them
+    (pooled_dim 0, guidance False: LongCat-Image takes neither)."""
     def make(torch, device, dtype):
         g = torch.Generator(device=device).manual_seed(0)
         side = int(image_tokens ** 0.5)
         ids = torch.zeros(side, side, 3, device=device)
         ids[..., 1] = torch.arange(side, device=device)[:, None]
         ids[..., 2] = torch.arange(side, device=device)[None, :]
-        return dict(
-            hidden_states=torch.randn(1, image_tokens, 64, generator=g, device=device, dtype=dtype),
-            encoder_hidden_states=torch.randn(1, text_tokens, 4096, generator=g, device=device, dtype=dtype),
-            pooled_projections=torch.randn(1, 768, generator=g, device=device, dtype=dtype),
+        inputs = dict(
+            hidden_states=torch.randn(1, image_tokens, channels, generator=g, device=device, dtype=dtype),
+            encoder_hidden_states=torch.randn(1, text_tokens, text_dim, generator=g, device=device, dtype=dtype),
             timestep=torch.tensor([0.5], device=device, dtype=dtype),
-            guidance=torch.tensor([3.5], device=device, dtype=dtype),
             img_ids=ids.reshape(-1, 3), txt_ids=torch.zeros(text_tokens, 3, device=device), return_dict=False)
+        if pooled_dim:
+            inputs["pooled_projections"] = torch.randn(1, pooled_dim, generator=g, device=device, dtype=dtype)
+        if guidance:
+            inputs["guidance"] = torch.tensor([3.5], device=device, dtype=dtype)
+        return inputs
     return make
 
 
@@ -157,23 +164,6 @@ def _flux3_inputs(image_tokens: int, text_tokens: int = 512, channels: int = 128
             inputs["image_cond_ids"] = torch.stack([torch.ones_like(grid), grid // side, grid % side,
                                                     torch.zeros_like(grid)], dim=1).float()
         return inputs
-    return make
-
-
-def _longcat_image_inputs(image_tokens: int, text_tokens: int = 512, channels: int = 64, text_dim: int = 3584):
-    """LongCat-Image's inputs: Flux's packed latents and (0, row, col) positions, its text encoder's
-    features, a timestep in [0, 1], no pooled projection and no guidance embedding."""
-    def make(torch, device, dtype):
-        g = torch.Generator(device=device).manual_seed(0)
-        side = int(image_tokens ** 0.5)
-        ids = torch.zeros(side, side, 3, device=device)
-        ids[..., 1] = torch.arange(side, device=device)[:, None]
-        ids[..., 2] = torch.arange(side, device=device)[None, :]
-        return dict(
-            hidden_states=torch.randn(1, image_tokens, channels, generator=g, device=device, dtype=dtype),
-            encoder_hidden_states=torch.randn(1, text_tokens, text_dim, generator=g, device=device, dtype=dtype),
-            timestep=torch.tensor([0.5], device=device, dtype=dtype), img_ids=ids.reshape(-1, 3),
-            txt_ids=torch.zeros(text_tokens, 3, device=device), return_dict=False)
     return make
 
 
@@ -288,13 +278,7 @@ def _chroma_inputs(image_tokens: int, text_tokens: int = 512):
     """Chroma's inputs: FLUX.1's (packed latents, positions, T5 features of text_tokens, one sample) without
     the pooled CLIP projection and the guidance, which Chroma does not take; no padding mask (its pipeline
     passes one over the prompt's padding; without it SDPA keeps its flash kernel, as for Flux)."""
-    flux = _flux_inputs(image_tokens, text_tokens)
-
-    def make(torch, device, dtype):
-        inputs = flux(torch, device, dtype)
-        del inputs["pooled_projections"], inputs["guidance"]
-        return inputs
-    return make
+    return _flux_inputs(image_tokens, text_tokens, pooled_dim=0, guidance=False)
 
 
 def _z_image_inputs(side: int, text_tokens: int):
@@ -369,7 +353,7 @@ MODELS = {
     "longcat_image_1024": ModelCase("longcat_image_1024", "LongCatImageTransformer2DModel", LONGCAT_IMAGE,
                                     "diffusers' class defaults (LongCat-Image)",
                                     "1024x1024: 4096 image + 512 text tokens, batch 1",
-                                    _longcat_image_inputs(4096), default=False),
+                                    _flux_inputs(4096, text_dim=3584, pooled_dim=0, guidance=False), default=False),
     "chroma_1024": ModelCase("chroma_1024", "ChromaTransformer2DModel", CHROMA, "lodestones/Chroma1-HD",
                              "1024x1024: 4096 image + 512 text tokens, batch 1, no padding mask",
                              _chroma_inputs(4096), default=False),

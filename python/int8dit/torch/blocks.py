@@ -460,6 +460,15 @@ def _sana_block_fits(block: nn.Module) -> bool:
             isinstance(getattr(block, "scale_shift_table", None), Tensor) and hasattr(block, "attn1"))
 
 
+def _sana_cross_attention(self, hidden_states: Tensor, encoder_hidden_states: Optional[Tensor],
+                          encoder_attention_mask: Optional[Tensor]) -> Tensor:
+    # Sana's (and Sana-Video's) cross-attention reads the residual stream as it is, its update ungated
+    if self.attn2 is None:
+        return hidden_states
+    return self.attn2(hidden_states, encoder_hidden_states=encoder_hidden_states,
+                      attention_mask=encoder_attention_mask) + hidden_states
+
+
 def _sana_forward(self, hidden_states: Tensor, attention_mask: Optional[Tensor] = None,
                   encoder_hidden_states: Optional[Tensor] = None, encoder_attention_mask: Optional[Tensor] = None,
                   timestep: Optional[Tensor] = None, height: Optional[int] = None, width: Optional[int] = None) -> Tensor:
@@ -474,11 +483,8 @@ def _sana_forward(self, hidden_states: Tensor, attention_mask: Optional[Tensor] 
     shift_msa, scale_msa, gate_msa, shift_mlp, scale_mlp, gate_mlp = (
         self.scale_shift_table[None] + timestep.reshape(batch_size, 6, -1)).chunk(6, dim=1)
     attn_output = self.attn1(modulated_norm(self.norm1, hidden_states, shift_msa, scale_msa))
-    hidden_states = gated_add(hidden_states, gate_msa, attn_output)
-    if self.attn2 is not None:
-        attn_output = self.attn2(hidden_states, encoder_hidden_states=encoder_hidden_states,
-                                 attention_mask=encoder_attention_mask)
-        hidden_states = attn_output + hidden_states
+    hidden_states = _sana_cross_attention(self, gated_add(hidden_states, gate_msa, attn_output), encoder_hidden_states,
+                                          encoder_attention_mask)
     # the MLP's norm feeds GLUMBConv's convolutions, which int8dit does not quantize: the block's own ops
     norm_hidden_states = self.norm2(hidden_states) * (1 + scale_mlp) + shift_mlp
     ff_output = self.ff(norm_hidden_states.unflatten(1, (height, width)).permute(0, 3, 1, 2))
@@ -501,11 +507,8 @@ def _sana_video_forward(self, hidden_states: Tensor, attention_mask: Optional[Te
     shift_msa, scale_msa, gate_msa, shift_mlp, scale_mlp, gate_mlp = (
         self.scale_shift_table[None, None] + timestep.reshape(batch_size, 1, 6, -1)).unbind(dim=2)
     attn_output = self.attn1(modulated_norm(self.norm1, hidden_states, shift_msa, scale_msa), rotary_emb=rotary_emb)
-    hidden_states = gated_add(hidden_states, gate_msa, attn_output)
-    if self.attn2 is not None:
-        attn_output = self.attn2(hidden_states, encoder_hidden_states=encoder_hidden_states,
-                                 attention_mask=encoder_attention_mask)
-        hidden_states = attn_output + hidden_states
+    hidden_states = _sana_cross_attention(self, gated_add(hidden_states, gate_msa, attn_output), encoder_hidden_states,
+                                          encoder_attention_mask)
     # the MLP's norm feeds convolutions, which int8dit does not quantize: the block's own ops
     norm_hidden_states = self.norm2(hidden_states) * (1 + scale_mlp) + shift_mlp
     ff_output = self.ff(norm_hidden_states.unflatten(1, (frames, height, width)))
