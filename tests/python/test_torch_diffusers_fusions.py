@@ -889,3 +889,30 @@ def test_the_fused_forwards_added_for_more_models_compile_whole(name, blocks):
     ref, fused, plain, report, inputs = case_variants(name)
     out = fused(**inputs)[0]
     assert_compiled_blocks_match(fused, list(getattr(fused, blocks)), inputs, out)
+
+
+@torch.no_grad()
+def test_prx_blocks_fuse_the_attention_norm_and_the_mlp_norm_with_its_residual_update(fused_norms, monkeypatch):
+    """PRX's block (its zero-initialized modulation woken, so that the block reaches the output): the image
+    tokens' attention norm, and the MLP's norm with the attention's gated update before it."""
+    import int8dit.torch.blocks as blocks
+    import test_torch_more_diffusers_models as more
+
+    cls_name, config, make_inputs = more.CASES["prx"]
+    torch.manual_seed(0)
+    model = getattr(diffusers, cls_name)(**config)
+    assert more.wake_zero_layers(model)
+    model = model.to(BF16).eval()
+    fused, plain = copy.deepcopy(model), copy.deepcopy(model)
+    assert quantize_(fused, min_features=32).fused_blocks == 1
+    quantize_(plain, min_features=32, fuse_norms=False, fuse_gelu=False)
+    residual_norms, real = [], blocks.residual_then_modulated_norm
+    monkeypatch.setattr(blocks, "residual_then_modulated_norm",
+                        lambda *a, **k: residual_norms.append(1) or real(*a, **k))
+    inputs = make_inputs()
+    out = fused(**inputs)[0]
+    assert len(fused_norms) == 1 and len(residual_norms) == 1
+    unfused = plain(**inputs)[0]
+    assert cos(out, unfused) > 0.9999 and cos(out, model(**inputs)[0]) > 0.999
+    assert not torch.equal(out, unfused)
+    assert_compiled_blocks_match(fused, list(fused.blocks), inputs, out)

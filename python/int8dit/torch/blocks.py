@@ -245,6 +245,28 @@ def _hidream_single_forward(self, hidden_states: Tensor, hidden_states_masks=Non
                                gate_mlp)
 
 
+def _prx_block_fits(block: nn.Module) -> bool:
+    return (plain_layer_norm(getattr(block, "img_pre_norm", None)) and
+            plain_layer_norm(getattr(block, "post_attention_layernorm", None)) and
+            isinstance(getattr(block, "modulation", None), nn.Module))
+
+
+def _prx_forward(self, hidden_states: Tensor, encoder_hidden_states: Tensor, temb: Tensor, image_rotary_emb,
+                 attention_mask: Optional[Tensor] = None, **kwargs) -> Tensor:
+    # PRX's block: the image tokens' attention norm and (after the attention's gated update) the MLP's
+    # norm, modulated by one row set a sample ([B, 1, K] each); its MLP is gated with tanh-GELU
+    if not fusable_input(hidden_states):
+        return type(self).forward(self, hidden_states, encoder_hidden_states, temb, image_rotary_emb, attention_mask,
+                                  **kwargs)
+    (attn_shift, attn_scale, attn_gate), (mlp_shift, mlp_scale, mlp_gate) = self.modulation(temb)
+    attn_out = self.attention(hidden_states=modulated_norm(self.img_pre_norm, hidden_states, attn_shift, attn_scale),
+                              encoder_hidden_states=encoder_hidden_states, attention_mask=attention_mask,
+                              image_rotary_emb=image_rotary_emb)
+    hidden_states, x = residual_then_modulated_norm(self.post_attention_layernorm, hidden_states, attn_out, attn_gate,
+                                                    mlp_shift, mlp_scale)
+    return gated_add(hidden_states, mlp_gate, self.down_proj(self.mlp_act(self.gate_proj(x)) * self.up_proj(x)))
+
+
 def _flux2_block_fits(block: nn.Module) -> bool:
     return all(plain_layer_norm(getattr(block, name, None)) for name in ("norm1", "norm1_context", "norm2",
                                                                            "norm2_context"))
@@ -568,6 +590,7 @@ _BLOCKS = {
     "GlmImageTransformerBlock": (_cogview4_block_fits, _glm_image_forward),
     "HiDreamImageTransformerBlock": (_hidream_block_fits, _hidream_forward),
     "HiDreamImageSingleTransformerBlock": (_hidream_block_fits, _hidream_single_forward),
+    "PRXBlock": (_prx_block_fits, _prx_forward),
     "Flux2TransformerBlock": (_flux2_block_fits, _flux2_forward),
     "Flux2SingleTransformerBlock": (_flux2_single_block_fits, _flux2_single_forward),
     "QwenImageTransformerBlock": (_qwen_block_fits, _qwen_forward),
@@ -585,7 +608,7 @@ _BLOCKS = {
 
 def fuse_block_norms(model: nn.Module) -> int:
     """Give every block of ``model`` whose diffusers class _BLOCKS names (DiT, PixArt, SD3, Flux and its copies
-    in LongCat-Image, Bria, Bria FIBO and Ovis-Image, CogView4, GLM-Image, HiDream-I1, FLUX.2, FLUX.3,
+    in LongCat-Image, Bria, Bria FIBO and Ovis-Image, CogView4, GLM-Image, HiDream-I1, PRX, FLUX.2, FLUX.3,
     Qwen-Image, Chroma, Z-Image, Lumina 2, Sana, Krea 2; Sana-Video, LTX-Video, Mochi, HunyuanVideo 1 and 1.5 and its copy in
     HunyuanImage 2.1, Wan and SkyReels-V2, Allegro) and whose configuration fits the fused forward (see the
     module docstring), matched by class name and attributes so that diffusers need not be importable here.
