@@ -458,3 +458,27 @@ def test_the_longcat_image_case_is_the_class_defaults_and_its_inputs_run_a_small
     model = build(small, torch, "cpu", torch.bfloat16)
     out = model(**small.inputs(torch, "cpu", torch.bfloat16))[0]
     assert tuple(out.shape) == (1, 64, 16) and torch.isfinite(out).all()
+
+
+@pytest.mark.parametrize("name, cls_name, patch", [
+    ("cogview4_1024", "CogView4Transformer2DModel", 2), ("hunyuan_image_2048", "HunyuanImageTransformer2DModel", 1),
+])
+def test_the_cogview4_and_hunyuan_image_cases_are_class_defaults_and_their_inputs_run_small_models(
+        name, cls_name, patch):
+    case = opt_in_case_with_class_defaults(name, cls_name)
+    from int8dit.bench.models import ModelCase, _cogview4_inputs, _hunyuan_image_inputs, build
+    from test_torch_more_diffusers_models import CASES
+
+    latent = case.inputs(torch, "cpu", torch.bfloat16)["hidden_states"]
+    assert latent.shape[-2] * latent.shape[-1] // patch ** 2 == 4096  # image tokens
+    # the same input builders at a small model's widths (HunyuanImage as the class defaults it: no byT5
+    # glyph stream, no guidance or meanflow embedders)
+    if name.startswith("cogview4"):
+        config, make = CASES["cogview4"][1], _cogview4_inputs(128, 8, 4, 64)
+    else:
+        config = dict(CASES["hunyuanimage"][1], text_embed_2_dim=None, guidance_embeds=False, use_meanflow=False)
+        make = _hunyuan_image_inputs(256, 8, 16, 64)
+    small = ModelCase(name + "_tiny", cls_name, config, "-", "-", make)
+    inputs = small.inputs(torch, "cpu", torch.bfloat16)
+    out = build(small, torch, "cpu", torch.bfloat16)(**inputs)[0]
+    assert out.shape == inputs["hidden_states"].shape and torch.isfinite(out).all()

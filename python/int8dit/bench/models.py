@@ -62,6 +62,14 @@ FLUX3 = dict(in_channels=128, cond_in_channels=128, num_layers=5, num_single_lay
 LONGCAT_IMAGE = dict(patch_size=1, in_channels=64, num_layers=19, num_single_layers=38, attention_head_dim=128,
                      num_attention_heads=24, joint_attention_dim=3584, pooled_projection_dim=3584,
                      axes_dims_rope=(16, 56, 56))
+# CogView4-6B and HunyuanImage 2.1 (17B): diffusers' class defaults
+COGVIEW4 = dict(patch_size=2, in_channels=16, out_channels=16, num_layers=30, attention_head_dim=40,
+                num_attention_heads=64, text_embed_dim=4096, time_embed_dim=512, condition_dim=256,
+                pos_embed_max_size=128, sample_size=128, rope_axes_dim=(256, 256))
+HUNYUAN_IMAGE = dict(in_channels=64, out_channels=64, num_attention_heads=28, attention_head_dim=128, num_layers=20,
+                     num_single_layers=40, num_refiner_layers=2, mlp_ratio=4.0, patch_size=(1, 1), qk_norm="rms_norm",
+                     guidance_embeds=False, text_embed_dim=3584, text_embed_2_dim=None, rope_theta=256.0,
+                     rope_axes_dim=(64, 64), use_meanflow=False)
 KREA2 = dict(in_channels=64, num_layers=28, attention_head_dim=128, num_attention_heads=48, num_key_value_heads=12,
              intermediate_size=16384, timestep_embed_dim=256, text_hidden_dim=2560, num_text_layers=12,
              text_num_attention_heads=20, text_num_key_value_heads=20, text_intermediate_size=6912,
@@ -164,6 +172,33 @@ def _flux3_inputs(image_tokens: int, text_tokens: int = 512, channels: int = 128
             inputs["image_cond_ids"] = torch.stack([torch.ones_like(grid), grid // side, grid % side,
                                                     torch.zeros_like(grid)], dim=1).float()
         return inputs
+    return make
+
+
+def _cogview4_inputs(side: int, text_tokens: int = 256, channels: int = 16, text_dim: int = 4096):
+    """CogView4's inputs: the latent image [1, channels, side/8, side/8] (2 x 2 patches: (side/16)^2
+    tokens), its GLM text features, a timestep in [0, 1000] and SDXL-style size conditions."""
+    def make(torch, device, dtype):
+        g = torch.Generator(device=device).manual_seed(0)
+        size = torch.tensor([[float(side), float(side)]], device=device)
+        return dict(hidden_states=torch.randn(1, channels, side // 8, side // 8, generator=g, device=device, dtype=dtype),
+                    encoder_hidden_states=torch.randn(1, text_tokens, text_dim, generator=g, device=device, dtype=dtype),
+                    timestep=torch.tensor([500.0], device=device), original_size=size, target_size=size,
+                    crop_coords=torch.zeros(1, 2, device=device), return_dict=False)
+    return make
+
+
+def _hunyuan_image_inputs(side: int, text_tokens: int = 256, channels: int = 64, text_dim: int = 3584):
+    """HunyuanImage 2.1's inputs: the latent image [1, channels, side/32, side/32] (its 32x VAE, 1 x 1 patches),
+    its Qwen2.5-VL text features with a mask of valid tokens (all of them), a timestep in [0, 1000]."""
+    def make(torch, device, dtype):
+        g = torch.Generator(device=device).manual_seed(0)
+        return dict(hidden_states=torch.randn(1, channels, side // 32, side // 32, generator=g, device=device,
+                                              dtype=dtype),
+                    timestep=torch.tensor([500.0], device=device, dtype=dtype),
+                    encoder_hidden_states=torch.randn(1, text_tokens, text_dim, generator=g, device=device, dtype=dtype),
+                    encoder_attention_mask=torch.ones(1, text_tokens, device=device, dtype=torch.int64),
+                    return_dict=False)
     return make
 
 
@@ -354,6 +389,14 @@ MODELS = {
                                     "diffusers' class defaults (LongCat-Image)",
                                     "1024x1024: 4096 image + 512 text tokens, batch 1",
                                     _flux_inputs(4096, text_dim=3584, pooled_dim=0, guidance=False), default=False),
+    "cogview4_1024": ModelCase("cogview4_1024", "CogView4Transformer2DModel", COGVIEW4,
+                               "diffusers' class defaults (CogView4-6B)",
+                               "1024x1024: 4096 image + 256 text tokens, batch 1", _cogview4_inputs(1024),
+                               default=False),
+    "hunyuan_image_2048": ModelCase("hunyuan_image_2048", "HunyuanImageTransformer2DModel", HUNYUAN_IMAGE,
+                                    "diffusers' class defaults (HunyuanImage 2.1)",
+                                    "2048x2048: 4096 image + 256 text tokens, batch 1", _hunyuan_image_inputs(2048),
+                                    default=False),
     "chroma_1024": ModelCase("chroma_1024", "ChromaTransformer2DModel", CHROMA, "lodestones/Chroma1-HD",
                              "1024x1024: 4096 image + 512 text tokens, batch 1, no padding mask",
                              _chroma_inputs(4096), default=False),
