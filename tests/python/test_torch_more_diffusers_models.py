@@ -208,6 +208,26 @@ def test_quantize_is_a_drop_in_on_more_diffusers_transformers(case, dtype):
     assert cosine > 0.999, cosine
 
 
+@pytest.mark.parametrize("case", sorted(CASES))
+@torch.no_grad()
+def test_quantize_twice_is_quantize_once(case):
+    """A second quantize_ (a script that runs it again, a loaded checkpoint given it) finds nothing left to
+    replace or fuse, and the model computes what it did."""
+    cls_name, config, inputs = CASES[case]
+    torch.manual_seed(0)
+    model = getattr(diffusers, cls_name)(**config)
+    wake_zero_layers(model)
+    model = as_loaded(model).eval()
+    quantize_(model, min_features=32)
+    x = inputs()
+    once = model(**x)[0]
+    again = quantize_(model, min_features=32)
+    assert not again.quantized
+    assert (again.fused_norms, again.fused_blocks, again.gelu_mlps, again.concat_gelu_blocks, again.swiglu_mlps,
+            again.modulation_once) == (0, 0, 0, 0, 0, 0)
+    assert torch.equal(model(**x)[0], once)
+
+
 def test_a_quantized_layer_shows_diffusers_an_int8_parameter():
     # What diffusers' code reads of a quantized module: its first parameter's dtype (int8: quantized, do
     # not cast the input to it), and the model's dtype, the first floating-point parameter's.
