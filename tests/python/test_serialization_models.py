@@ -2,7 +2,8 @@
 load_quantized_model rebuilds the model from them (empty_skeleton: parameters on the meta device,
 buffers computed) and gives the saved model's outputs bit for bit, in its dtypes; a meta skeleton
 whose non-persistent buffers the file cannot fill is refused before anything changes. CPU tensors.
-Skips without PyTorch, safetensors or diffusers."""
+Every drop-in model of test_torch_more_diffusers_models round-trips bit for bit. Skips without PyTorch,
+safetensors or diffusers."""
 import copy
 
 import pytest
@@ -16,6 +17,7 @@ diffusers = pytest.importorskip("diffusers", reason="diffusers is not installed 
 import int8dit  # noqa: E402
 from int8dit.serialization import FormatError, empty_skeleton, load_quantized_model  # noqa: E402
 from int8dit.torch import quantize_  # noqa: E402
+import test_torch_more_diffusers_models as more  # noqa: E402
 
 BF16 = torch.bfloat16
 # PixArt's position embedding is a non-persistent buffer (pos_embed_max_size unset): not in any file.
@@ -103,3 +105,24 @@ def test_a_checkpoint_of_a_model_that_is_not_diffusers_names_no_class(tmp_path):
     skeleton = torch.nn.Sequential(torch.nn.Linear(64, 64))
     loaded = int8dit.load_quantized(skeleton, path)
     assert torch.equal(loaded[0].weight, model[0].weight) and copy.deepcopy(loaded) is not None
+
+
+@pytest.mark.parametrize("case", sorted(more.CASES))
+@torch.no_grad()
+def test_every_drop_in_model_rebuilds_from_its_checkpoint_bit_for_bit(case, tmp_path):
+    """save_quantized then load_quantized_model on each drop-in case (loaded as from_pretrained would, its
+    zero-initialized layers woken): the same output, bit for bit, with every fused forward in place."""
+    cls_name, config, make_inputs = more.CASES[case]
+    torch.manual_seed(0)
+    model = getattr(diffusers, cls_name)(**config)
+    more.wake_zero_layers(model)
+    model = more.as_loaded(model).eval()
+    report = quantize_(model, min_features=32)
+    path = str(tmp_path / "model.safetensors")
+    int8dit.save_quantized(model, path)
+    loaded = int8dit.load_quantized_model(path)
+    inputs = make_inputs()
+    assert torch.equal(loaded(**inputs)[0], model(**inputs)[0])
+    rewritten = sum(getattr(m, "_int8dit_fused_norms", False) for m in loaded.modules())
+    assert rewritten == sum(getattr(m, "_int8dit_fused_norms", False) for m in model.modules())
+    assert report.quantized

@@ -155,10 +155,11 @@ def as_loaded(model, dtype=BF16):
     not: the modules the class names in _keep_in_fp32_modules stay fp32 (Kandinsky 5 feeds its time
     embedder fp32)."""
     keep = set(getattr(type(model), "_keep_in_fp32_modules", None) or ())
-    model = model.to(dtype)
-    for name, module in model.named_modules():
-        if keep.intersection(name.split(".")):
-            module.float()
+    # by each tensor's name, as diffusers matches them (Wan keeps its scale_shift_table parameters and its
+    # rotary tables too), the kept ones from their values as made: not rounded to ``dtype`` on the way
+    for name, tensor in [*model.named_parameters(), *model.named_buffers()]:
+        if tensor.is_floating_point():
+            tensor.data = tensor.data.float() if keep.intersection(name.split(".")) else tensor.data.to(dtype)
     return model
 
 
