@@ -877,20 +877,6 @@ def test_kandinsky5_visual_blocks_fuse_their_three_modulated_norms(fused_norms, 
     assert not torch.equal(out, unfused)
 
 
-@pytest.mark.parametrize("name, blocks", [
-    ("sana-video", "transformer_blocks"), ("cosmos-1.0", "transformer_blocks"), ("skyreels-v2-i2v", "blocks"),
-    ("hunyuanvideo", "single_transformer_blocks"), ("hunyuanimage", "transformer_blocks"),
-    ("longcat-image", "single_transformer_blocks"),
-])
-@torch.no_grad()
-def test_the_fused_forwards_added_for_more_models_compile_whole(name, blocks):
-    """As int8dit.bench.e2e compiles a model's blocks (fullgraph): the fused forwards trace, and give what
-    they gave eagerly."""
-    ref, fused, plain, report, inputs = case_variants(name)
-    out = fused(**inputs)[0]
-    assert_compiled_blocks_match(fused, list(getattr(fused, blocks)), inputs, out)
-
-
 @torch.no_grad()
 def test_prx_blocks_fuse_the_attention_norm_and_the_mlp_norm_with_its_residual_update(fused_norms, monkeypatch):
     """PRX's block (its zero-initialized modulation woken, so that the block reaches the output): the image
