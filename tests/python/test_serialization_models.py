@@ -112,11 +112,7 @@ def test_a_checkpoint_of_a_model_that_is_not_diffusers_names_no_class(tmp_path):
 def test_every_drop_in_model_rebuilds_from_its_checkpoint_bit_for_bit(case, tmp_path):
     """save_quantized then load_quantized_model on each drop-in case (loaded as from_pretrained would, its
     zero-initialized layers woken): the same output, bit for bit, with every fused forward in place."""
-    cls_name, config, make_inputs = more.CASES[case]
-    torch.manual_seed(0)
-    model = getattr(diffusers, cls_name)(**config)
-    more.wake_zero_layers(model)
-    model = more.as_loaded(model).eval()
+    model, make_inputs = more.built(case)
     report = quantize_(model, min_features=32)
     path = str(tmp_path / "model.safetensors")
     int8dit.save_quantized(model, path)

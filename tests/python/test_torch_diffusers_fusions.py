@@ -854,11 +854,7 @@ def test_kandinsky5_visual_blocks_fuse_their_three_modulated_norms(fused_norms, 
     import int8dit.torch.block_steps as block_steps
     import test_torch_more_diffusers_models as more
 
-    cls_name, config, make_inputs = more.CASES["kandinsky5"]
-    torch.manual_seed(0)
-    model = getattr(diffusers, cls_name)(**config)
-    more.wake_zero_layers(model)
-    model = more.as_loaded(model).eval()
+    model, make_inputs = more.built("kandinsky5")
     fused, plain = copy.deepcopy(model), copy.deepcopy(model)
     assert quantize_(fused, min_features=32).fused_blocks == 2
     quantize_(plain, min_features=32, fuse_norms=False, fuse_gelu=False)
@@ -884,11 +880,7 @@ def test_prx_blocks_fuse_the_attention_norm_and_the_mlp_norm_with_its_residual_u
     import int8dit.torch.blocks as blocks
     import test_torch_more_diffusers_models as more
 
-    cls_name, config, make_inputs = more.CASES["prx"]
-    torch.manual_seed(0)
-    model = getattr(diffusers, cls_name)(**config)
-    assert more.wake_zero_layers(model)
-    model = model.to(BF16).eval()
+    model, make_inputs = more.built("prx")
     fused, plain = copy.deepcopy(model), copy.deepcopy(model)
     assert quantize_(fused, min_features=32).fused_blocks == 1
     quantize_(plain, min_features=32, fuse_norms=False, fuse_gelu=False)

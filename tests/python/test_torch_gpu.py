@@ -256,16 +256,15 @@ def test_gpu_block_fusions_added_on_the_cpu_follow_the_unfused_int8_path(name):
     # diffusers' copies of Flux's and HunyuanVideo's blocks, HunyuanVideo's single-stream [attention | GELU],
     # SkyReels-V2's, Allegro's, CogView4's, HiDream's, PRX's, Kandinsky 5's and Sana-Video's blocks, Cosmos'
     # adaLN-LoRA norms (2026-12-06)
-    diffusers = pytest.importorskip("diffusers", reason="diffusers is not installed (carry its wheel)")
-    from test_torch_more_diffusers_models import CASES, as_loaded, wake_zero_layers
+    pytest.importorskip("diffusers", reason="diffusers is not installed (carry its wheel)")
+    from test_torch_more_diffusers_models import built
 
     from int8dit.torch.produced import PRODUCED
 
-    cls_name, config, make_inputs = CASES[name]
-    torch.manual_seed(0)
-    model = getattr(diffusers, cls_name)(**config)
-    wake_zero_layers(model)  # (PRX's and Kandinsky 5's zero-initialized modulation: blocks that reach the output)
-    model = as_loaded(model).to("cuda").eval()
+    # (as from_pretrained loads it, its zero-initialized modulation woken: PRX's and Kandinsky 5's blocks
+    # then reach the output)
+    model, make_inputs = built(name)
+    model = model.to("cuda")
     if name.startswith("skyreels"):
         model.rope.float()  # (its rotary tables in fp32, as from_pretrained keeps them: the Wan prep's case)
     fused, plain = copy.deepcopy(model), copy.deepcopy(model)

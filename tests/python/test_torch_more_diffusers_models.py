@@ -176,6 +176,19 @@ def wake_zero_layers(model) -> list:
     return woken
 
 
+def built(case: str, dtype=BF16):
+    """The case's model as from_pretrained(torch_dtype=dtype) gives it (as_loaded), its zero-initialized
+    layers woken, in eval mode, and the case's inputs function. Skips where diffusers lacks the class."""
+    cls_name, config, inputs = CASES[case]
+    cls = getattr(diffusers, cls_name, None)
+    if cls is None:
+        pytest.skip(f"diffusers {diffusers.__version__} has no {cls_name}")
+    torch.manual_seed(0)
+    model = cls(**config)
+    wake_zero_layers(model)
+    return as_loaded(model, dtype).eval(), inputs
+
+
 def in_dtype(value, dtype):
     """The cases' bf16 input tensors (also inside lists and tuples) in ``dtype``; the rest as they are."""
     if isinstance(value, torch.Tensor):
@@ -189,14 +202,7 @@ def in_dtype(value, dtype):
 @pytest.mark.parametrize("case", sorted(CASES))
 @torch.no_grad()
 def test_quantize_is_a_drop_in_on_more_diffusers_transformers(case, dtype):
-    cls_name, config, inputs = CASES[case]
-    cls = getattr(diffusers, cls_name, None)
-    if cls is None:
-        pytest.skip(f"diffusers {diffusers.__version__} has no {cls_name}")
-    torch.manual_seed(0)
-    model = cls(**config)
-    wake_zero_layers(model)
-    model = as_loaded(model, dtype).eval()
+    model, inputs = built(case, dtype)
     quantized = copy.deepcopy(model)
     report = quantize_(quantized, min_features=32)
     assert len(report.quantized) >= 10, report.quantized
@@ -214,11 +220,7 @@ def test_quantize_is_a_drop_in_on_more_diffusers_transformers(case, dtype):
 def test_quantize_twice_is_quantize_once(case):
     """A second quantize_ (a script that runs it again, a loaded checkpoint given it) finds nothing left to
     replace or fuse, and the model computes what it did."""
-    cls_name, config, inputs = CASES[case]
-    torch.manual_seed(0)
-    model = getattr(diffusers, cls_name)(**config)
-    wake_zero_layers(model)
-    model = as_loaded(model).eval()
+    model, inputs = built(case)
     quantize_(model, min_features=32)
     x = inputs()
     once = model(**x)[0]
@@ -303,11 +305,7 @@ def test_every_quantized_block_compiles_whole_and_gives_its_eager_output(case):
     """As int8dit.bench.e2e compiles a model's blocks (fullgraph): every block of the quantized model, with
     whatever int8dit gave it (fused forwards, norms, MLPs, int8 layers), traces without a graph break, and
     the model gives what it gave eagerly."""
-    cls_name, config, inputs = CASES[case]
-    torch.manual_seed(0)
-    model = getattr(diffusers, cls_name)(**config)
-    wake_zero_layers(model)
-    model = as_loaded(model).eval()
+    model, inputs = built(case)
     quantize_(model, min_features=32)
     blocks = block_lists(model)
     assert blocks
