@@ -277,6 +277,42 @@ def test_build_keeps_the_modules_a_class_keeps_in_fp32_and_the_video_model_is_op
     assert tuple(latent.shape) == (1, 16, 21, 60, 104)  # 21 x 30 x 52 = 32760 tokens after the 1x2x2 patches
 
 
+def test_the_wan_2_2_ti2v_case_gives_a_timestep_per_token_and_its_inputs_run_a_small_wan_fused():
+    """Wan 2.2 TI2V-5B at 720p: 48 latent channels of its 4 x 16 x 16 VAE, a timestep per video token (the
+    first frame's at 0, as image to video conditions it); the same helper's inputs run a small Wan whose
+    blocks then modulate per token in the fused kernels."""
+    pytest.importorskip("diffusers", reason="diffusers is not installed (scripts/setup.sh pins it)")
+    from int8dit.bench.models import MODELS, ModelCase, _wan_inputs, build
+    from int8dit.torch import quantize_
+
+    case = MODELS["wan2_2_ti2v_5b_720p"]
+    assert not case.default and case.config["in_channels"] == 48 and case.config["num_layers"] == 30
+    inputs = case.inputs(torch, "cpu", torch.bfloat16)
+    assert tuple(inputs["hidden_states"].shape) == (1, 48, 31, 44, 80)
+    timestep = inputs["timestep"]
+    assert tuple(timestep.shape) == (1, 31 * 22 * 40)  # 27280 tokens after the 1 x 2 x 2 patches
+    assert (timestep[0, :880] == 0).all() and (timestep[0, 880:] == 500).all()
+
+    tiny = dict(case.config, num_attention_heads=2, attention_head_dim=32, ffn_dim=128, num_layers=1, freq_dim=32)
+    model = build(ModelCase("wan22_tiny", "WanTransformer3DModel", tiny, "-", "-",
+                            _wan_inputs(5, 64, 64, channels=48, vae_scale=16, per_token_timesteps=True)),
+                  torch, "cpu", torch.bfloat16)
+    small = _wan_inputs(5, 64, 64, channels=48, vae_scale=16, per_token_timesteps=True)(torch, "cpu", torch.bfloat16)
+    assert tuple(small["timestep"].shape) == (1, 2 * 2 * 2)
+    import int8dit.torch.blocks_video as blocks_video
+    calls, real = [], blocks_video._wan_fused
+    blocks_video._wan_fused = lambda *a, **k: calls.append(a[-1] is not None) or real(*a, **k)
+    try:
+        with torch.no_grad():
+            want = model(**small)[0]
+            assert quantize_(model, min_features=32).fused_blocks == 1
+            got = model(**small)[0]
+    finally:
+        blocks_video._wan_fused = real
+    assert calls == [True]  # the block's fused forward, with the per-token rows
+    assert torch.nn.functional.cosine_similarity(got.flatten().float(), want.flatten().float(), dim=0) > 0.99
+
+
 def test_accuracy_takes_a_list_output_and_the_z_image_case_builds_its_inputs():
     """Z-Image takes and returns lists, one tensor a sample: the accuracy figures join them."""
     from int8dit.bench.e2e import accuracy

@@ -617,13 +617,24 @@ def test_ltx_video_blocks_modulate_their_rmsnorms_in_the_layernorm_kernels(direc
     two = two_samples(one, [500, 300])
     got, want = fused(**two)[0], plain(**two)[0]
     assert cos(got, want) > 0.9999 and cos(got[:1], out) > 0.99999
-    # per-token timesteps (the conditioning pipelines'): a modulation row per token, the class's forward
-    block = fused.transformer_blocks[0]
+    # per-token timesteps (the conditioning pipelines'): a modulation row set per token, read by the
+    # kernels (the block's unfused int8 forward for comparison); a table of another length, the class's ops
+    block, plain_block = fused.transformer_blocks[0], plain.transformer_blocks[0]
     x, text = torch.randn(1, 32, 64, dtype=BF16), torch.randn(1, 8, 64, dtype=BF16)
     temb = torch.randn(1, 32, 6 * 64, dtype=BF16)
     fused_norms.clear()
     got = block(x, text, temb)
-    assert fused_norms == [] and torch.equal(got, type(block).forward(block, x, text, temb))
+    assert fused_norms == [(1, 32, 64)]
+    want = plain_block(x, text, temb)
+    assert cos(got, want) > 0.9999 and not torch.equal(got, want)
+    # every token's row the same: what one row for the sample gives, bit for bit
+    row = temb[:, :1]
+    assert torch.equal(block(x, text, row.expand(1, 32, 6 * 64).contiguous()), block(x, text, row))
+    fused_norms.clear()
+    odd = torch.randn(1, 5, 6 * 64, dtype=BF16)
+    with pytest.raises(RuntimeError):  # (the class's ops: 5 rows do not broadcast over 32 tokens)
+        block(x, text, odd)
+    assert fused_norms == []
     assert_compiled_blocks_match(fused, fused.transformer_blocks, one, out)
 
 
@@ -698,6 +709,33 @@ def test_wan_blocks_fuse_the_fp32_modulated_norms_and_their_residual_updates(dir
     assert cos(fused(**inputs)[0], out) > 0.9999
 
 
+@torch.no_grad()
+def test_wan_blocks_fuse_a_modulation_row_set_per_token_as_wan_2_2_ti2v_gives_them(direct_mlps, fused_norms):
+    """Wan 2.2 TI2V's pipeline gives every token its own timestep (the conditioning image's first frame at 0):
+    the blocks then get a modulation row set per token ([B, T, 6, K]), which the kernels read in place of one
+    per sample; until now those calls took the class's forward."""
+    from test_torch_attention_prep_video import wan_inputs, wan_model
+
+    torch.manual_seed(0)
+    ref, fused, plain, report = variants(wan_model())
+    inputs = wan_inputs()  # two samples, 48 video tokens each (3 frames of 16)
+    per_sample = fused(**inputs)[0]
+    fused_norms.clear()
+    direct_mlps.clear()
+    # every token at its sample's timestep: the per-sample result, bit for bit, through the per-token kernels
+    uniform = dict(inputs, timestep=inputs["timestep"][:, None].expand(2, 48).contiguous())
+    assert torch.equal(fused(**uniform)[0], per_sample)
+    assert fused_norms == [(2, 48, 64)] * 2 and len(direct_mlps) == 2
+    # the first frame at t = 0, as image-to-video conditions it
+    timestep = uniform["timestep"].clone()
+    timestep[:, :16] = 0
+    conditioned = dict(inputs, timestep=timestep)
+    out = fused(**conditioned)[0]
+    unfused = plain(**conditioned)[0]
+    assert cos(out, unfused) > 0.9999 and cos(out, ref(**conditioned)[0]) > 0.999
+    assert not torch.equal(out, unfused) and cos(out, per_sample) < 0.9999
+
+
 @pytest.mark.parametrize("version", ["1", "1.5"])
 @torch.no_grad()
 def test_hunyuan_video_dual_stream_blocks_fuse_the_norms_before_both_mlps(direct_mlps, version):
@@ -758,17 +796,19 @@ def test_flux_and_hunyuan_block_copies_take_their_fused_forwards(name, single_bl
 @torch.no_grad()
 def test_skyreels_v2_blocks_take_wans_fused_forward_with_their_mask(mode, monkeypatch):
     """SkyReels-V2's block is Wan's with a self-attention mask: the fused forward passes the mask (causal
-    frame blocks), and diffusion forcing's per-frame modulation ([B, 6, T, K]) takes the class's forward."""
+    frame blocks), diffusion forcing's per-frame modulation ([B, 6, T, K], a row per token) included."""
     import int8dit.torch.blocks_video as blocks_video
 
     masks, real = [], blocks_video._wan_fused
-    monkeypatch.setattr(blocks_video, "_wan_fused", lambda self, h, e, t, r, m: masks.append(m) or real(self, h, e, t, r, m))
+    monkeypatch.setattr(blocks_video, "_wan_fused",
+                        lambda self, h, e, t, r, m, *rows: masks.append(m) or real(self, h, e, t, r, m, *rows))
     ref, fused, plain, report, inputs = case_variants("skyreels-v2-i2v" if mode == "image_to_video" else "skyreels-v2-df")
     if mode == "causal_mask":  # one timestep for every frame, the causal frame blocks still on
         inputs = dict(inputs, timestep=torch.tensor([500]), enable_diffusion_forcing=False)
     assert report.fused_blocks == 2
     out = fused(**inputs)[0]
-    expected_masked = {"causal_mask": [True, True], "diffusion_forcing": [], "image_to_video": [False, False]}[mode]
+    expected_masked = {"causal_mask": [True, True], "diffusion_forcing": [True, True],
+                       "image_to_video": [False, False]}[mode]
     assert [m is not None for m in masks] == expected_masked
     assert cos(out, plain(**inputs)[0]) > 0.9999 and cos(out, ref(**inputs)[0]) > 0.999
 
@@ -829,13 +869,13 @@ def test_hidream_blocks_fuse_their_norms_before_attention_and_the_moe(fused_norm
 @pytest.mark.parametrize("name, rewrite, rewritten, fused_calls", [
     # Cosmos' adaLN-LoRA norms: 2 blocks x (self-attention, cross-attention, MLP), one row set a sample
     ("cosmos-1.0", "fused_norms", 6, 6),
-    ("cosmos-2.5", "fused_norms", 6, 0),  # a timestep a frame: per-token rows, which take the class's ops
+    ("cosmos-2.5", "fused_norms", 6, 6),  # a timestep a frame: a row per token
     # Sana-Video's blocks: text to video, one row set a sample (each block's attention norm fuses)
     ("sana-video", "fused_blocks", 2, 2),
-    ("sana-video-i2v", "fused_blocks", 2, 0),  # image to video: a row set a token (the first frame at t = 0)
+    ("sana-video-i2v", "fused_blocks", 2, 2),  # image to video: a row set a token (the first frame at t = 0)
 ])
 @torch.no_grad()
-def test_norms_fuse_where_the_modulation_is_one_row_a_sample_and_per_token_rows_take_the_class_ops(
+def test_norms_fuse_where_the_modulation_is_one_row_a_sample_or_a_token_else_the_class_ops_run(
         name, rewrite, rewritten, fused_calls, fused_norms):
     ref, fused, plain, report, inputs = case_variants(name)
     assert getattr(report, rewrite) == rewritten

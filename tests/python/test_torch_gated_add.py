@@ -1,5 +1,5 @@
 """int8dit's gated residual update, h + gate * update (fused.gated_residual_add), on CPU tensors (the
-C++ reference): one fp32 FMA rounded once, each batch element's gate row, the layouts it takes and the
+C++ reference): one fp32 FMA rounded once, each batch element's (or token's) gate row, the layouts it takes and the
 ones it refuses; and which updates the DiT blocks send to it (block_steps.gated_add)."""
 import pytest
 
@@ -39,6 +39,18 @@ def test_a_gate_chunked_from_a_wider_row_and_padded_rows():
     h = torch.randn(2, 7, 32, dtype=torch.bfloat16)[..., :24]  # rows padded to 32
     update = torch.randn(2, 7, 24, dtype=torch.bfloat16)
     assert torch.equal(gated_residual_add(h, gate, update), one_fma(h, gate, update))
+
+
+def test_a_gate_row_per_token_read_in_place_from_the_per_token_table():
+    # Wan 2.2 TI2V's modulation: a [B, T, 6, K] table, the gate one of its six [B, T, K] views (row stride 6K)
+    torch.manual_seed(2)
+    table = torch.randn(2, 5, 6, 24, dtype=torch.bfloat16)
+    gate = table.unbind(dim=2)[2]
+    h, update = torch.randn(2, 5, 24, dtype=torch.bfloat16), torch.randn(2, 5, 24, dtype=torch.bfloat16)
+    want = (h.double() + gate.double() * update.double()).float().to(h.dtype)
+    assert torch.equal(gated_residual_add(h, gate, update), want)
+    # each token's gate its own: a gate row per sample gives another sum
+    assert not torch.equal(gated_residual_add(h, gate[:, :1], update), want)
 
 
 def test_refusals_say_what_was_wrong():

@@ -381,6 +381,47 @@ def test_gpu_gated_residual_norm_matches_the_cpu_reference(dtype):
 
 
 @torch.no_grad()
+def test_gpu_per_token_modulation_tables_match_the_cpu_reference():
+    """Wan 2.2 TI2V's blocks at 720p: a modulation row set per token ([B, T, 6, K], shift, scale and gate
+    read in place as views at a row stride of 6K), through the fused norm, the gated residual norm and the
+    gated add, against the C++ reference; a small TI2V model fused against its unfused int8 forward."""
+    from int8dit.torch.block_steps import gated_add_fits
+    from int8dit.torch.fused import (gated_residual_add, gated_residual_fits, gated_residual_layernorm_modulate,
+                                     layernorm_modulate_quantize_with_output)
+
+    torch.manual_seed(4)
+    b, t, k = 2, 880, 3072  # one 704 x 1280 latent frame of tokens a sample
+    x = torch.randn(b, t, k, device="cuda", dtype=torch.bfloat16)
+    update = torch.randn_like(x)
+    table = torch.randn(b, t, 6, k, device="cuda", dtype=torch.bfloat16) * 0.3
+    shift, scale, gate = table.unbind(dim=2)[:3]
+    cpu = [v.cpu() for v in (x, update, shift, scale, gate)]
+    q, qs, y = layernorm_modulate_quantize_with_output(x, shift, scale, 1e-6, None)
+    q_cpu, qs_cpu, y_cpu = layernorm_modulate_quantize_with_output(cpu[0], cpu[2], cpu[3], 1e-6, None)
+    assert ((y.cpu().float() - y_cpu.float()).abs() <= y_cpu.float().abs() * 2**-7 + 1e-6).all()
+    assert_close_quantization(q.cpu(), qs.cpu(), q_cpu, qs_cpu, off_by_one_fraction=1.001e-3)
+    assert gated_residual_fits(x, update, gate, shift, scale)
+    h, y, q, qs = gated_residual_layernorm_modulate(x, update, gate, shift, scale, 1e-6)
+    h_cpu, y_cpu, q_cpu, qs_cpu = gated_residual_layernorm_modulate(cpu[0], cpu[1], cpu[4], cpu[2], cpu[3], 1e-6)
+    assert torch.equal(h.cpu(), h_cpu)
+    assert_close_quantization(q.cpu(), qs.cpu(), q_cpu, qs_cpu, off_by_one_fraction=1.001e-3)
+    assert gated_add_fits(x, gate, update)
+    assert torch.equal(gated_residual_add(x, gate, update).cpu(), gated_residual_add(cpu[0], cpu[4], cpu[1]))
+
+    from test_torch_attention_prep_video import wan_inputs, wan_model
+    model = wan_model().cuda()
+    fused, plain = copy.deepcopy(model), copy.deepcopy(model)
+    assert quantize_(fused, min_features=32).fused_blocks == 2
+    quantize_(plain, min_features=32, fuse_norms=False, fuse_gelu=False)
+    inputs = {key: v.cuda() if isinstance(v, torch.Tensor) else v for key, v in wan_inputs().items()}
+    timestep = inputs["timestep"][:, None].repeat(1, 48)
+    timestep[:, :16] = 0  # the first frame conditions the video
+    inputs["timestep"] = timestep
+    out = fused(**inputs)[0]
+    assert cos(out, plain(**inputs)[0]) > 0.9999 and cos(out, model(**inputs)[0]) > 0.999
+
+
+@torch.no_grad()
 def test_gpu_tensors_on_two_devices_are_refused_before_a_kernel_reads_them():
     from int8dit.torch.fused import layernorm_modulate_quantize_with_output
 

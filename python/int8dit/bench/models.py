@@ -34,6 +34,12 @@ WAN21_T2V_1_3B = dict(added_kv_proj_dim=None, attention_head_dim=128, cross_attn
                       freq_dim=256, image_dim=None, in_channels=16, num_attention_heads=12, num_layers=30,
                       out_channels=16, patch_size=(1, 2, 2), qk_norm="rms_norm_across_heads", rope_max_seq_len=1024,
                       text_dim=4096)
+# Wan-AI/Wan2.2-TI2V-5B-Diffusers, transformer/config.json (Wan 2.2's text/image to video model: 48 latent
+# channels of its 4 x 16 x 16 VAE, 24 heads of 128, 30 layers)
+WAN22_TI2V_5B = dict(added_kv_proj_dim=None, attention_head_dim=128, cross_attn_norm=True, eps=1e-6, ffn_dim=14336,
+                     freq_dim=256, image_dim=None, in_channels=48, num_attention_heads=24, num_layers=30,
+                     out_channels=48, patch_size=(1, 2, 2), qk_norm="rms_norm_across_heads", rope_max_seq_len=1024,
+                     text_dim=4096)
 # Tongyi-MAI/Z-Image-Turbo, transformer/config.json (the keys that differ from diffusers' defaults,
 # which are this model's)
 Z_IMAGE_TURBO = dict(all_patch_size=(2,), all_f_patch_size=(1,), in_channels=16, dim=3840, n_layers=30,
@@ -247,14 +253,22 @@ def _dit_inputs(torch, device, dtype):
                 class_labels=torch.arange(8, device=device, dtype=torch.long) * 100, return_dict=False)
 
 
-def _wan_inputs(frames: int, height: int, width: int):
+def _wan_inputs(frames: int, height: int, width: int, channels: int = 16, vae_scale: int = 8,
+                per_token_timesteps: bool = False):
     """Wan's latent video for ``frames`` frames of height x width pixels (its VAE: 4x in time after the
-    first frame, 8x in space), 512 umT5 text tokens."""
+    first frame, ``vae_scale`` in space, ``channels`` latent channels), 512 umT5 text tokens. With
+    ``per_token_timesteps`` a timestep per video token as Wan 2.2 TI2V's pipeline gives them (its
+    expand_timesteps): the first latent frame, the conditioning image, at 0, the others at 500."""
     def make(torch, device, dtype):
         g = torch.Generator(device=device).manual_seed(0)
-        latent = (1, 16, (frames - 1) // 4 + 1, height // 8, width // 8)
+        latent = (1, channels, (frames - 1) // 4 + 1, height // vae_scale, width // vae_scale)
+        timestep = torch.tensor([500], device=device)
+        if per_token_timesteps:  # (2 x 2 patches)
+            frame_tokens = (latent[3] // 2) * (latent[4] // 2)
+            timestep = torch.full((1, latent[2] * frame_tokens), 500, device=device)
+            timestep[:, :frame_tokens] = 0
         return dict(hidden_states=torch.randn(*latent, generator=g, device=device, dtype=dtype),
-                    timestep=torch.tensor([500], device=device),
+                    timestep=timestep,
                     encoder_hidden_states=torch.randn(1, 512, 4096, generator=g, device=device, dtype=dtype),
                     return_dict=False)
     return make
@@ -355,6 +369,12 @@ MODELS = {
                                   "Wan-AI/Wan2.1-T2V-1.3B-Diffusers",
                                   "832x480, 81 frames: 32760 video tokens, 512 text tokens, batch 1",
                                   _wan_inputs(81, 480, 832), default=False),
+    "wan2_2_ti2v_5b_720p": ModelCase("wan2_2_ti2v_5b_720p", "WanTransformer3DModel", WAN22_TI2V_5B,
+                                     "Wan-AI/Wan2.2-TI2V-5B-Diffusers",
+                                     "1280x704, 121 frames, image to video: 27280 video tokens (a timestep each, "
+                                     "the first frame's at 0), 512 text tokens, batch 1",
+                                     _wan_inputs(121, 704, 1280, channels=48, vae_scale=16, per_token_timesteps=True),
+                                     default=False),
     # bf16 weights alone are 64 GB, and an int8 variant built beside them takes another 32 GB: on an
     # 80 GB H100 the benchmark quantizes its int8dit variants from float layers held in host memory
     # (e2e --offload auto).

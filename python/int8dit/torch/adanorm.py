@@ -23,7 +23,7 @@ import torch
 from torch import Tensor, nn
 
 from .block_steps import fusable_input, modulated_norm, per_batch_modulation
-from .fused import layernorm_modulate_quantize_with_output
+from .fused import layernorm_modulate_quantize_with_output, per_token_rows
 from .instance_forward import hooks_around, set_forward
 from .ops import any_needs_grad, plain_eager_call
 from .produced import PRODUCED
@@ -90,14 +90,15 @@ def _is_cosmos_adaln_zero(module: nn.Module) -> bool:
 
 def _cosmos_adaln_forward(self, hidden_states: Tensor, embedded_timestep: Tensor, temb=None):
     # The class's computation, with the modulated norm in one kernel (rows recorded for its readers) where
-    # the modulation is one row a sample; Cosmos 2.5's per-frame rows ([B, tokens, 3K]) take its ops.
+    # the modulation is one row a sample, or one a token (Cosmos 2.5's per-frame rows, [B, tokens, 3K]).
     emb = self.linear_2(self.linear_1(self.activation(embedded_timestep)))
     if temb is not None:
         emb = emb + temb
     shift, scale, gate = emb.chunk(3, dim=-1)
     if emb.ndim == 2:
         shift, scale, gate = (t.unsqueeze(1) for t in (shift, scale, gate))
-    if fusable_input(hidden_states) and per_batch_modulation(emb, hidden_states):
+    if fusable_input(hidden_states) and (per_batch_modulation(emb, hidden_states) or
+                                         per_token_rows(shift, hidden_states)):
         return modulated_norm(self.norm, hidden_states, shift, scale), gate
     return self.norm(hidden_states) * (1 + scale) + shift, gate
 

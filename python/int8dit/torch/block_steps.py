@@ -10,7 +10,7 @@ import torch
 from torch import Tensor, nn
 
 from .fused import (gated_residual_add, gated_residual_fits, gated_residual_layernorm_modulate,
-                    layernorm_modulate_quantize_with_output,
+                    layernorm_modulate_quantize_with_output, per_token_rows,
                     rmsnorm_quantize_with_output)
 from .mlp import GeluMLP
 from .ops import any_needs_grad, plain_eager_call
@@ -42,10 +42,10 @@ def joint_block_fits(block: nn.Module) -> bool:
 def modulated_norm(norm: nn.Module, x: Tensor, shift: Tensor, scale: Tensor) -> Tensor:
     """norm(x) * (1 + scale) + shift, rounded once, with its int8 rows recorded for its readers; norm a
     LayerNorm or an RMSNorm, either without weight (plain_layer_norm, unweighted_rms_norm). shift and
-    scale: one row per batch element ([B, K] or [B, 1, K]). Where autograd must see it (a trainable adaLN
-    linear or adapter), the block's own three ops."""
+    scale: one row per batch element ([B, K] or [B, 1, K]) or one per token ([B, T, K]: per_token_rows).
+    Where autograd must see it (a trainable adaLN linear or adapter), the block's own three ops."""
     if any_needs_grad(x, shift, scale):
-        rows = (x.shape[0], 1, x.shape[-1])
+        rows = x.shape if per_token_rows(shift, x) else (x.shape[0], 1, x.shape[-1])
         return norm(x) * (1 + scale.reshape(rows)) + shift.reshape(rows)
     q, q_scale, y = layernorm_modulate_quantize_with_output(x, shift, scale, norm.eps, None, rms=is_rms_norm(norm))
     PRODUCED.remember(y, q, q_scale)
@@ -115,10 +115,12 @@ def gated_add(h: Tensor, gate: Optional[Tensor], update: Tensor) -> Tensor:
 
 def gated_add_fits(h: Tensor, gate: Tensor, update: Tensor) -> bool:
     """Whether int8dit's gated_add takes this update (fused.gated_residual_add): plain eager CUDA tensors
-    of one half dtype, h and the update contiguous [B, T, K], the gate one row per batch element."""
+    of one half dtype, h and the update contiguous [B, T, K], the gate one row per batch element or one
+    per token (per_token_rows)."""
     return (h.is_cuda and h.dim() == 3 and h.dtype in FUSED_DTYPES and update.dtype == h.dtype and
             gate.dtype == h.dtype and update.shape == h.shape and gate.device == h.device and
-            gate.numel() == h.shape[0] * h.shape[2] and gate.shape[-1] == h.shape[2] and h.is_contiguous() and
+            (gate.numel() == h.shape[0] * h.shape[2] or per_token_rows(gate, h)) and
+            gate.shape[-1] == h.shape[2] and h.is_contiguous() and
             update.is_contiguous() and plain_eager_call(h) and not any_needs_grad(h, gate, update))
 
 
@@ -133,6 +135,17 @@ def per_batch_modulation(mod: Tensor, x: Tensor) -> bool:
     token, and Qwen-Image's edit mode (zero_cond_t) holds two per sample: the blocks' own forward
     computes those calls."""
     return mod.shape[0] == x.shape[0] and (mod.dim() == 2 or (mod.dim() == 3 and mod.shape[1] == 1))
+
+
+def rounded_modulation(table: Tensor, temb: Tensor, dtype: torch.dtype) -> Tensor:
+    """table + temb (broadcast) summed in fp32 and rounded once to ``dtype``, as ``(table + temb.float()).to(dtype)``
+    gives it bit for bit, without that fp32 sum in memory: for per-token modulation (Wan 2.2 TI2V's [B, T, 6, K]
+    rows at 720p) it would be a 2 GB tensor a block, written and read back. Where autograd must see the sum,
+    that expression."""
+    if torch.is_grad_enabled() and (table.requires_grad or temb.requires_grad):
+        return (table + temb.float()).to(dtype)
+    out = torch.empty(torch.broadcast_shapes(table.shape, temb.shape), dtype=dtype, device=temb.device)
+    return torch.add(temb, table, out=out)
 
 
 def unweighted_rms_norm(norm: Optional[nn.Module]) -> bool:

@@ -518,16 +518,16 @@ def _sana_video_forward(self, hidden_states: Tensor, attention_mask: Optional[Te
                         timestep: Optional[Tensor] = None, frames: Optional[int] = None, height: Optional[int] = None,
                         width: Optional[int] = None, rotary_emb=None) -> Tensor:
     # Sana-Video's block: Sana's with rotary q/k and a 3-D MLP. One modulation row set a sample
-    # ([B, 1, 6K], text to video) fuses the attention's norm; image to video's row set a token takes the
-    # class's forward, as does a table of another dtype than the stream's.
+    # ([B, 1, 6K], text to video) or, image to video, one a token ([B, T, 6K]: the first frame at t = 0)
+    # fuses the attention's norm; a table of another dtype than the stream's takes the class's forward.
     dtype = hidden_states.dtype
     if (timestep is None or not fusable_input(hidden_states) or self.scale_shift_table.dtype != dtype or
-            timestep.dtype != dtype or timestep.dim() != 3 or timestep.shape[1] != 1):
+            timestep.dtype != dtype or timestep.dim() != 3 or timestep.shape[1] not in (1, hidden_states.shape[1])):
         return type(self).forward(self, hidden_states, attention_mask, encoder_hidden_states, encoder_attention_mask,
                                   timestep, frames, height, width, rotary_emb)
     batch_size = hidden_states.shape[0]
     shift_msa, scale_msa, gate_msa, shift_mlp, scale_mlp, gate_mlp = (
-        self.scale_shift_table[None, None] + timestep.reshape(batch_size, 1, 6, -1)).unbind(dim=2)
+        self.scale_shift_table[None, None] + timestep.reshape(batch_size, timestep.shape[1], 6, -1)).unbind(dim=2)
     attn_output = self.attn1(modulated_norm(self.norm1, hidden_states, shift_msa, scale_msa), rotary_emb=rotary_emb)
     hidden_states = _sana_cross_attention(self, gated_add(hidden_states, gate_msa, attn_output), encoder_hidden_states,
                                           encoder_attention_mask)

@@ -2,7 +2,8 @@
 holds the registry that fuse_block_norms reads; these are its video half):
 
 - LTXVideoTransformerBlock (LTX-Video): the RMSNorms (without weight) before self-attention and the MLP,
-  modulated with a shift and a scale: layernorm_modulate_quantize with RMSNorm's statistics, the
+  modulated with a shift and a scale (a row set per sample, or per token with the conditioning
+  pipelines' per-token timesteps): layernorm_modulate_quantize with RMSNorm's statistics, the
   cross-attention's update in the MLP norm's kernel;
 - MochiTransformerBlock (Mochi): the unweighted RMSNorms before attention and before both streams'
   MLPs, which diffusers runs in fp32 and scales by (1 + the block's modulation): the scale is the
@@ -12,7 +13,9 @@ holds the registry that fuse_block_norms reads; these are its video half):
 - WanTransformerBlock (Wan 2.1 / 2.2): the norms before self-attention and the MLP, which diffusers runs
   in fp32 over the whole [tokens, dim] stream (an fp32 copy, the norm, the product, the sum and the
   rounding back: ~2 GB a norm at 480p), and the gated residual updates around them; the modulation
-  rows are rounded to the stream's dtype for the kernels.
+  rows are rounded to the stream's dtype for the kernels. Wan 2.2 TI2V's per-token timesteps (a row set
+  per token, [B, T, 6, K]) and SkyReels-V2's diffusion forcing (per frame, as a row per token) too: the
+  kernels read a row per token where they read one per sample.
 """
 from __future__ import annotations
 
@@ -22,7 +25,8 @@ import torch
 from torch import Tensor, nn
 
 from .block_steps import (fusable_input, gated_add, joint_block_fits, modulated_norm, plain_layer_norm,
-                          residual_mlp_update, residual_then_modulated_norm, scaled_rms_norm, unweighted_rms_norm)
+                          residual_mlp_update, residual_then_modulated_norm, rounded_modulation, scaled_rms_norm,
+                          unweighted_rms_norm)
 
 
 def _ltx_block_fits(block: nn.Module) -> bool:
@@ -32,14 +36,16 @@ def _ltx_block_fits(block: nn.Module) -> bool:
 
 def _ltx_forward(self, hidden_states: Tensor, encoder_hidden_states: Tensor, temb: Tensor,
                  image_rotary_emb=None, encoder_attention_mask: Optional[Tensor] = None) -> Tensor:
-    # One modulation row set per sample ([B, 1, 6K]); per-token timesteps ([B, T, 6K], the conditioning
-    # pipelines') take the class's forward.
-    if temb.dim() != 3 or temb.shape[1] != 1 or not fusable_input(hidden_states):
+    # One modulation row set per sample ([B, 1, 6K]) or, with per-token timesteps (the conditioning
+    # pipelines'), one per token ([B, T, 6K]); the kernels read either.
+    if (not fusable_input(hidden_states) or temb.dim() != 3 or
+            temb.shape[1] not in (1, hidden_states.shape[1])):
         return type(self).forward(self, hidden_states, encoder_hidden_states, temb, image_rotary_emb,
                                   encoder_attention_mask)
     batch_size, dtype = hidden_states.shape[0], hidden_states.dtype
-    ada_values = self.scale_shift_table[None, None].to(temb.device) + temb.reshape(batch_size, 1, 6, -1)
-    shift_msa, scale_msa, gate_msa, shift_mlp, scale_mlp, gate_mlp = (v.to(dtype) for v in ada_values.unbind(dim=2))
+    ada_values = rounded_modulation(self.scale_shift_table[None, None].to(temb.device),
+                                    temb.reshape(batch_size, temb.shape[1], 6, -1), dtype)
+    shift_msa, scale_msa, gate_msa, shift_mlp, scale_mlp, gate_mlp = ada_values.unbind(dim=2)
     attn_hidden_states = self.attn1(hidden_states=modulated_norm(self.norm1, hidden_states, shift_msa, scale_msa),
                                     encoder_hidden_states=None, image_rotary_emb=image_rotary_emb)
     hidden_states = gated_add(hidden_states, gate_msa, attn_hidden_states)
@@ -128,27 +134,35 @@ def _wan_block_fits(block: nn.Module) -> bool:
 
 
 def _wan_forward(self, hidden_states: Tensor, encoder_hidden_states: Tensor, temb: Tensor, rotary_emb) -> Tensor:
-    # One modulation row set per sample ([B, 6, K]); Wan 2.2 TI2V's per-token rows ([B, T, 6, K]) take the
-    # class's forward.
-    if temb.dim() != 3 or not fusable_input(hidden_states):
+    # One modulation row set per sample ([B, 6, K]) or, Wan 2.2 TI2V's per-token timesteps, one per token
+    # ([B, T, 6, K]); the kernels read either.
+    tokens = hidden_states.shape[1] if hidden_states.dim() == 3 else -1
+    if not fusable_input(hidden_states) or not (temb.dim() == 3 or (temb.dim() == 4 and temb.shape[1] == tokens)):
         return type(self).forward(self, hidden_states, encoder_hidden_states, temb, rotary_emb)
-    return _wan_fused(self, hidden_states, encoder_hidden_states, temb, rotary_emb, None)
+    rows = (rounded_modulation(self.scale_shift_table.unsqueeze(0), temb, hidden_states.dtype).unbind(dim=2)
+            if temb.dim() == 4 else None)
+    return _wan_fused(self, hidden_states, encoder_hidden_states, temb, rotary_emb, None, rows)
 
 
 def _skyreels_forward(self, hidden_states: Tensor, encoder_hidden_states: Tensor, temb: Tensor, rotary_emb,
                       attention_mask: Optional[Tensor] = None) -> Tensor:
     # SkyReels-V2's block is Wan's with a self-attention mask (diffusion forcing's causal frame blocks);
-    # diffusion forcing's per-frame modulation ([B, 6, T, K]) takes the class's forward
-    if temb.dim() != 3 or not fusable_input(hidden_states):
+    # diffusion forcing modulates per frame, as a row per token ([B, 6, T, K])
+    tokens = hidden_states.shape[1] if hidden_states.dim() == 3 else -1
+    if not fusable_input(hidden_states) or not (temb.dim() == 3 or (temb.dim() == 4 and temb.shape[2] == tokens)):
         return type(self).forward(self, hidden_states, encoder_hidden_states, temb, rotary_emb, attention_mask)
-    return _wan_fused(self, hidden_states, encoder_hidden_states, temb, rotary_emb, attention_mask)
+    rows = (rounded_modulation(self.scale_shift_table.unsqueeze(2), temb, hidden_states.dtype).unbind(dim=1)
+            if temb.dim() == 4 else None)
+    return _wan_fused(self, hidden_states, encoder_hidden_states, temb, rotary_emb, attention_mask, rows)
 
 
 def _wan_fused(self, hidden_states: Tensor, encoder_hidden_states: Tensor, temb: Tensor, rotary_emb,
-               attention_mask: Optional[Tensor]) -> Tensor:
+               attention_mask: Optional[Tensor], token_rows: Optional[tuple[Tensor, ...]] = None) -> Tensor:
     # NOTE: diffusers keeps the modulation in fp32 and the stream's updates in fp32 until a final rounding;
     # the kernels read the rows in the stream's dtype and round each result once (within an ulp of it).
-    rows = (self.scale_shift_table + temb.float()).to(hidden_states.dtype).chunk(6, dim=1)
+    # token_rows: the six [B, T, K] tables of per-token modulation, already rounded (views read in place)
+    rows = token_rows if token_rows is not None else (
+        (self.scale_shift_table + temb.float()).to(hidden_states.dtype).chunk(6, dim=1))
     shift_msa, scale_msa, gate_msa, c_shift_msa, c_scale_msa, c_gate_msa = rows
     attn_output = self.attn1(modulated_norm(self.norm1, hidden_states, shift_msa, scale_msa), None, attention_mask,
                              rotary_emb)

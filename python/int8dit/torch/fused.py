@@ -53,6 +53,29 @@ def _modulation_rows(t: Tensor, batches: int, k: int, name: str, dtype: torch.dt
     return t2 if t2.stride(-1) == 1 and (batches == 1 or t2.stride(0) >= k) else t2.contiguous()
 
 
+def per_token_rows(t: Optional[Tensor], x: Tensor) -> bool:
+    """Whether a modulation table (shift, scale or gate) holds one row per token of x [B, T, K] ([B, T, K]
+    with T > 1: Wan 2.2 TI2V's per-token timesteps, LTX-Video's conditioning) rather than one per batch
+    element ([B, K] or [B, 1, K])."""
+    return t is not None and t.dim() == 3 and x.dim() == 3 and x.shape[1] > 1 and t.shape == x.shape
+
+
+def _modulation_table(t: Tensor, x: Tensor, name: str) -> tuple[Tensor, int]:
+    """(rows [n, K], tokens each row serves) of a modulation table for x [B, T, K]: one row per batch element
+    (n = B, serving T tokens) or, per_token_rows, one per token (n = B * T, serving 1). The kernels read
+    row r's table row r // tokens at a fixed row stride: a per-token table that is a view with one (a chunk
+    of Wan's [B, T, 6, K] rows) is read in place, else copied."""
+    b, tokens, k = x.shape
+    if not per_token_rows(t, x):
+        return _modulation_rows(t, b, k, name, x.dtype), tokens
+    rows = (t if t.dtype == x.dtype else t.to(x.dtype)).reshape(b * tokens, k)
+    return (rows if rows.stride(-1) == 1 and rows.stride(0) >= k else rows.contiguous()), 1
+
+
+def _row_stride(rows: Tensor) -> int:
+    return rows.stride(0) if rows.shape[0] > 1 else rows.shape[1]
+
+
 def layernorm_modulate_quantize_impl(x: Tensor, shift: Tensor, scale: Tensor, eps: float,
                                      smooth: Optional[Tensor] = None) -> tuple[Tensor, Tensor]:
     q, qs, _ = layernorm_modulate_quantize_with_output(x, shift, scale, eps, smooth, want_y=False)
@@ -75,7 +98,8 @@ def gated_residual_layernorm_modulate(x: Tensor, update: Tensor, gate: Optional[
                                       smooth: Optional[Tensor] = None, rms: bool = False
                                       ) -> tuple[Tensor, Optional[Tensor], Tensor, Tensor]:
     """(h, y, q, q_scale) of a DiT block's gated residual update and the modulated norm after it, in
-    one kernel: h = x + gate * update (gate [B, K], [B, 1, K] or None for 1; one fp32 FMA rounded once
+    one kernel: h = x + gate * update (gate [B, K], [B, 1, K], [B, T, K] with shift and scale per token too,
+    or None for 1; one fp32 FMA rounded once
     to x's dtype), y = layer_norm(h) * (1 + scale) + shift (None unless ``want_y``), and the int8 rows
     of y / smooth. The GPU kernel takes rows of K % 8 == 0 (K <= 16384) whose every tensor is 16-byte
     aligned with strides a multiple of 8 elements (gated_residual_fits says so); it refuses others.
@@ -95,8 +119,15 @@ def gated_residual_fits(x: Tensor, update: Tensor, gate: Optional[Tensor], shift
             update.shape == x.shape and update.dtype == x.dtype and x.data_ptr() % 16 == 0 and
             update.data_ptr() % 16 == 0):
         return False
-    batches = x.shape[0]
-    for rows in (shift, scale) if gate is None else (gate, shift, scale):
+    batches, tokens = x.shape[0], x.shape[1]
+    tables = (shift, scale) if gate is None else (gate, shift, scale)
+    if per_token_rows(shift, x):
+        # one row per token, each table alike: rows at one stride a multiple of 8 elements, read in place
+        return all(per_token_rows(rows, x) and rows.dtype == x.dtype and rows.stride(-1) == 1 and
+                   rows.stride(1) >= k and rows.stride(1) % 8 == 0 and
+                   (batches == 1 or rows.stride(0) == tokens * rows.stride(1)) and rows.data_ptr() % 16 == 0
+                   for rows in tables)
+    for rows in tables:
         if not (rows.dtype == x.dtype and rows.stride(-1) == 1 and rows.numel() == batches * k and
                 rows.data_ptr() % 16 == 0):
             return False
@@ -108,7 +139,8 @@ def gated_residual_fits(x: Tensor, update: Tensor, gate: Optional[Tensor], shift
 
 def gated_residual_add(h: Tensor, gate: Optional[Tensor], update: Tensor) -> Tensor:
     """h + gate * update in one int8dit kernel (int8dit::gated_add): h and update [B, T, K] of one dtype
-    (bf16 or fp16), gate [B, K] or [B, 1, K] (each batch element's row for its tokens) or None for 1.
+    (bf16 or fp16), gate [B, K] or [B, 1, K] (each batch element's row for its tokens), [B, T, K] (a row
+    per token) or None for 1.
     One fp32 FMA rounded once, as the fused norm's update; a new contiguous tensor. The GPU kernel moves
     16-byte vectors where every row allows, else elements; on the CPU, the reference. Where PyTorch's
     broadcasting addcmul does not vectorize (1.7 TB/s on the H200 at DiT-XL/2's 8192 x 1152), this runs
@@ -125,16 +157,16 @@ def gated_residual_add(h: Tensor, gate: Optional[Tensor], update: Tensor) -> Ten
     b, t, k = h.shape
     rows, m, ldx = _rows_of(h, k)
     urows, _, ld_update = _rows_of(update, k)
-    g = None
+    g, tokens = None, t
     if gate is not None:
         if gate.device != h.device:
             raise ValueError(f"gated_residual_add: h is on {h.device} and the gate on {gate.device}: move them to one device")
-        g = _modulation_rows(gate, b, k, "gate", h.dtype)
+        g, tokens = _modulation_table(gate, h, "gate")
     out = torch.empty((b, t, k), dtype=h.dtype, device=h.device)
     if m > 0 and k > 0:
         cuda = h.is_cuda
         _C.raw.gated_add(not cuda, _DTYPES[h.dtype], m, k, rows.data_ptr(), ldx, urows.data_ptr(), ld_update, _ptr(g),
-                         0 if g is None else (g.stride(0) if b > 1 else k), t, out.data_ptr(), k,
+                         0 if g is None else _row_stride(g), tokens, out.data_ptr(), k,
                          _current_stream(h.device) if cuda else 0)
     return out
 
@@ -173,9 +205,12 @@ def _layernorm_modulate(x: Tensor, shift: Tensor, scale: Tensor, eps: float, smo
         check_smooth("layernorm_modulate_quantize", smooth, k, x)
     dtype = x.dtype
     rows, m, ldx = _rows_of(x, k)
-    sh = _modulation_rows(shift, b, k, "shift", dtype)
-    sc = _modulation_rows(scale, b, k, "scale", dtype)
-    if sh.stride(0) != sc.stride(0):
+    sh, tokens = _modulation_table(shift, x, "shift")
+    sc, scale_tokens = _modulation_table(scale, x, "scale")
+    if scale_tokens != tokens:
+        raise ValueError(f"layernorm_modulate_quantize: shift {tuple(shift.shape)} and scale {tuple(scale.shape)} "
+                         "must both hold one row per batch element or both one row per token")
+    if _row_stride(sh) != _row_stride(sc):
         sc = sc.contiguous()
         sh = sh.contiguous()
     dev = x.device
@@ -192,13 +227,18 @@ def _layernorm_modulate(x: Tensor, shift: Tensor, scale: Tensor, eps: float, smo
                              f"{dtype} {tuple(x.shape)}")
         update = update if update.is_contiguous() else update.contiguous()
         h = torch.empty((b, t, k), dtype=dtype, device=dev)
-        g = None if gate is None else _modulation_rows(gate, b, k, "gate", dtype)
+        g = None
+        if gate is not None:
+            g, gate_tokens = _modulation_table(gate, x, "gate")
+            if gate_tokens != tokens:
+                raise ValueError(f"the gate {tuple(gate.shape)} must hold one row per batch element or per token "
+                                 f"as shift {tuple(shift.shape)} does")
     if m > 0:
         cuda = x.is_cuda
         extra = (0, 0, 0, 0, 0, 0) if update is None else (
-            update.data_ptr(), k, _ptr(g), 0 if g is None else (g.stride(0) if b > 1 else k), h.data_ptr(), k)
-        _C.raw.layernorm_modulate_quantize(not cuda, rows.data_ptr(), _DTYPES[dtype], m, k, ldx, float(eps), t,
-                                           sh.data_ptr(), sc.data_ptr(), sh.stride(0) if b > 1 else k, _ptr(smooth),
+            update.data_ptr(), k, _ptr(g), 0 if g is None else _row_stride(g), h.data_ptr(), k)
+        _C.raw.layernorm_modulate_quantize(not cuda, rows.data_ptr(), _DTYPES[dtype], m, k, ldx, float(eps), tokens,
+                                           sh.data_ptr(), sc.data_ptr(), _row_stride(sh), _ptr(smooth),
                                            q.data_ptr(), qs.data_ptr(), _ptr(y), _current_stream(dev) if cuda else 0,
                                            *extra, rms)
     return q, qs, y, h
@@ -222,7 +262,7 @@ register_op("layernorm_modulate_quantize", "(Tensor x, Tensor shift, Tensor scal
 def layernorm_modulate_quantize(x: Tensor, shift: Tensor, scale: Tensor, eps: float,
                                 smooth: Optional[Tensor] = None) -> tuple[Tensor, Tensor]:
     """LayerNorm without affine of ``x`` [B, T, K], modulated by one shift and scale row per batch
-    element, divided by ``smooth`` where given, quantized per token: int8 [B, T, K] and fp32 scales
+    element ([B, K] or [B, 1, K]) or per token ([B, T, K]), divided by ``smooth`` where given, quantized per token: int8 [B, T, K] and fp32 scales
     [B, T] (torch.ops.int8dit.layernorm_modulate_quantize)."""
     return torch.ops.int8dit.layernorm_modulate_quantize(x, shift, scale, eps, smooth)
 
