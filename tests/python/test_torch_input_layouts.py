@@ -72,3 +72,26 @@ def test_broadcast_rows_are_read_as_the_values_they_show():
         assert x.stride(-2) == 0
         assert_same([lin(x)], [lin(x.contiguous())])
         assert_same(quantize_rows_impl(x), quantize_rows_impl(x.contiguous()))
+
+
+def test_a_modulation_row_per_token_in_any_layout_is_each_tokens_own():
+    """shift and scale with a row per token ([B, T, K]: Wan 2.2 TI2V's views of its [B, T, 6, K] table, a
+    row stride of 6K; SkyReels-V2's [B, 6, T, K], whose views' batch stride is not T rows; contiguous
+    tables): every token is modulated by its own row, as if each were a batch element of one token."""
+    import pytest
+
+    torch.manual_seed(2)
+    b, t, k = 2, 5, 64
+    x = torch.randn(b, t, k, dtype=BF16)
+    one_token_each = x.reshape(b * t, 1, k)
+    wan = torch.randn(b, t, 6, k, dtype=BF16)
+    skyreels = torch.randn(b, 6, t, k, dtype=BF16)
+    for shift, scale in ((wan[:, :, 0], wan[:, :, 1]), (skyreels[:, 0], skyreels[:, 1]),
+                         (wan[:, :, 3].contiguous(), wan[:, :, 4].contiguous())):
+        want = layernorm_modulate_quantize_with_output(one_token_each, shift.reshape(b * t, k),
+                                                       scale.reshape(b * t, k), 1e-6, None)
+        got = layernorm_modulate_quantize_with_output(x, shift, scale, 1e-6, None)
+        assert_same([g.reshape(b * t, -1) for g in got], [w.reshape(b * t, -1) for w in want])
+    # a per-sample shift with a per-token scale is neither: refused, saying so
+    with pytest.raises(ValueError, match="both hold one row per batch element or both one row per token"):
+        layernorm_modulate_quantize_with_output(x, wan[:, 0, 0], wan[:, :, 1], 1e-6, None)
