@@ -424,28 +424,41 @@ def test_flux2_blocks_fuse_every_norm_and_match_the_unfused_path(monkeypatch):
     assert cos(fused(**inputs)[0], out) > 0.9999
 
 
-def test_flux2_blocks_take_their_own_forward_for_a_modulation_row_per_token(fused_norms):
-    # FLUX.2's reference-image editing (KV-cache extract mode) blends a modulation row per token, which
-    # the fused norms do not take: the blocks' own forward computes those calls.
+def test_flux2_blocks_fuse_a_modulation_row_per_token(fused_norms):
+    # FLUX.2's reference-image editing (KV-cache extract mode) blends a modulation row per token: the fused
+    # norms read it as such, following the unfused int8 path; a table of another length takes the class's
+    # forward.
     from test_torch_attention_prep_more import FLUX2
 
     torch.manual_seed(0)
     model = diffusers.Flux2Transformer2DModel(**FLUX2).to(BF16).eval()
+    plain = copy.deepcopy(model)
     quantize_(model, min_features=64)
-    single = model.single_transformer_blocks[0]
-    double = model.transformer_blocks[0]
+    quantize_(plain, min_features=64, fuse_norms=False, fuse_gelu=False, fuse_swiglu=False)
+    single, plain_single = model.single_transformer_blocks[0], plain.single_transformer_blocks[0]
+    double, plain_double = model.transformer_blocks[0], plain.transformer_blocks[0]
     x, txt = torch.randn(1, 24, 128, dtype=BF16), torch.randn(1, 8, 128, dtype=BF16)
     with torch.no_grad():
         per_token = torch.randn(1, 24, 3 * 128, dtype=BF16)
-        assert torch.equal(single(x, None, per_token), type(single).forward(single, x, None, per_token))
+        got, want = single(x, None, per_token), plain_single(x, None, per_token)
+        assert fused_norms == [(1, 24, 128)] and cos(got, want) > 0.9999 and not torch.equal(got, want)
+        # the text and image tokens joined in the block: a row for each of the 8 + 24
+        joined = torch.randn(1, 32, 3 * 128, dtype=BF16)
+        got, want = single(x, txt, joined), plain_single(x, txt, joined)
+        assert fused_norms[-1] == (1, 32, 128) and cos(got, want) > 0.9999
         per_token_img, per_token_txt = torch.randn(1, 24, 6 * 128, dtype=BF16), torch.randn(1, 8, 6 * 128, dtype=BF16)
         got = double(x, txt, per_token_img, per_token_txt)
-        want = type(double).forward(double, x, txt, per_token_img, per_token_txt)
-        assert all(torch.equal(g, w) for g, w in zip(got, want))
+        want = plain_double(x, txt, per_token_img, per_token_txt)
+        assert all(cos(g, w) > 0.9999 and not torch.equal(g, w) for g, w in zip(got, want))
+        assert fused_norms[-2:] == [(1, 24, 128), (1, 8, 128)]
+        # every token's row the same: one row for the sample, bit for bit
+        row = per_token[:, :1]
+        assert torch.equal(single(x, None, row.expand(1, 24, 3 * 128).contiguous()), single(x, None, row))
+        fused_norms.clear()
+        odd = torch.randn(1, 5, 3 * 128, dtype=BF16)
+        with pytest.raises(RuntimeError):  # (the class's ops: 5 rows do not broadcast over 24 tokens)
+            single(x, None, odd)
         assert fused_norms == []
-        # one row per batch element takes the fused norm
-        single(x, None, torch.randn(1, 3 * 128, dtype=BF16))
-        assert fused_norms == [(1, 24, 128)]
 
 
 @torch.no_grad()
@@ -469,23 +482,39 @@ def test_qwen_image_blocks_fuse_every_norm_and_match_the_unfused_path(direct_mlp
 
 
 @torch.no_grad()
-def test_qwen_image_blocks_take_their_own_forward_for_edit_modes_modulate_index(fused_norms):
-    # Qwen-Image's edit mode picks each token's modulation by an index (zero_cond_t): not one row per
-    # sample, so the block's own forward computes it.
+def test_qwen_image_edit_modes_modulate_index_fuses_as_a_row_set_per_token(fused_norms):
+    """Qwen-Image's edit mode (zero_cond_t) holds two modulation row sets a sample and picks one for each image
+    token by an index (the target image's tokens 0, the condition images' 1): the fused forward reads that
+    choice as a row set per token, following the unfused int8 path."""
     from test_torch_attention_prep import QWEN
 
     torch.manual_seed(0)
     model = diffusers.QwenImageTransformer2DModel(**QWEN).to(BF16).eval()
+    plain = copy.deepcopy(model)
     quantize_(model, min_features=64)
-    block = model.transformer_blocks[0]
+    quantize_(plain, min_features=64, fuse_norms=False, fuse_gelu=False)
+    block, plain_block = model.transformer_blocks[0], plain.transformer_blocks[0]
+    block.zero_cond_t = plain_block.zero_cond_t = True
     x, txt = torch.randn(1, 16, 64, dtype=BF16), torch.randn(1, 8, 64, dtype=BF16)
     mask = torch.ones(1, 8)
-    block.zero_cond_t = True
-    temb = torch.randn(2, 64, dtype=BF16)  # two rows a sample in edit mode
+    temb = torch.randn(2, 64, dtype=BF16)  # two row sets a sample in edit mode
     index = torch.tensor([[0] * 8 + [1] * 8])
     got = block(x, txt, mask, temb, None, None, index)
-    want = type(block).forward(block, x, txt, mask, temb, None, None, index)
-    assert all(torch.equal(g, w) for g, w in zip(got, want)) and fused_norms == []
+    # the image stream's and the text stream's attention norms (the MLP norms are residual steps)
+    assert fused_norms == [(1, 16, 64), (1, 8, 64)]
+    want = plain_block(x, txt, mask, temb, None, None, index)
+    assert all(cos(g, w) > 0.9999 and not torch.equal(g, w) for g, w in zip(got, want))
+    # every token on the first row set: the result of that row set alone, a row set a sample, bit for bit
+    block.zero_cond_t = False
+    alone = block(x, txt, mask, temb[:1], None, None, None)
+    block.zero_cond_t = True
+    assert all(torch.equal(g, w) for g, w in zip(block(x, txt, mask, temb, None, None, torch.zeros_like(index)), alone))
+    # an index of another shape: the class's forward
+    fused_norms.clear()
+    odd = torch.tensor([[0] * 4 + [1] * 4])
+    with pytest.raises(RuntimeError):  # (its torch.where does not broadcast 8 indices over 16 tokens)
+        block(x, txt, mask, temb, None, None, odd)
+    assert fused_norms == []
 
 
 @torch.no_grad()

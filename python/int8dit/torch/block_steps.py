@@ -130,11 +130,15 @@ def fusable_input(x: Tensor) -> bool:
 
 
 def per_batch_modulation(mod: Tensor, x: Tensor) -> bool:
-    """Whether a modulation table holds one row per batch element of x ([B, n] or [B, 1, n]), as the
-    fused norms take it. FLUX.2's reference-image editing (KV-cache extract mode) blends one row per
-    token, and Qwen-Image's edit mode (zero_cond_t) holds two per sample: the blocks' own forward
-    computes those calls."""
+    """Whether a modulation table holds one row per batch element of x ([B, n] or [B, 1, n])."""
     return mod.shape[0] == x.shape[0] and (mod.dim() == 2 or (mod.dim() == 3 and mod.shape[1] == 1))
+
+
+def modulation_fits(mod: Tensor, batch: int, tokens: int) -> bool:
+    """Whether a modulation table holds one row per sample ([B, n] or [B, 1, n]) or one per token
+    ([B, T, n]) of a [batch, tokens, K] stream: the fused norms take either (FLUX.2's reference-image
+    editing, KV-cache extract mode, blends a row per token)."""
+    return mod.shape[0] == batch and (mod.dim() == 2 or (mod.dim() == 3 and mod.shape[1] in (1, tokens)))
 
 
 def rounded_modulation(table: Tensor, temb: Tensor, dtype: torch.dtype) -> Tensor:

@@ -53,9 +53,9 @@ from typing import Optional
 import torch
 from torch import Tensor, nn
 
-from .block_steps import (fusable_input, gated_add, joint_block_fits, modulated_norm, per_batch_modulation,
-                          plain_layer_norm, residual_mlp_update, residual_then_modulated_norm, scaled_rms_norm,
-                          weighted_rms_norm)
+from .block_steps import (fusable_input, gated_add, joint_block_fits, modulated_norm, modulation_fits,
+                          per_batch_modulation, plain_layer_norm, residual_mlp_update, residual_then_modulated_norm,
+                          scaled_rms_norm, weighted_rms_norm)
 from .blocks_video import VIDEO_BLOCKS
 from .flux3 import FLUX3_BLOCKS
 from .instance_forward import set_forward
@@ -278,7 +278,8 @@ def _flux2_single_block_fits(block: nn.Module) -> bool:
 
 def _flux2_modulation(mod: Tensor, sets: int) -> tuple[tuple[Tensor, Tensor, Tensor], ...]:
     """FLUX.2's (shift, scale, gate) sets from one modulation table (diffusers' Flux2Modulation.split,
-    restated so that diffusers need not be importable here): [B, 1, K] views of [B, (1,) 3 * sets * K]."""
+    restated so that diffusers need not be importable here): [B, 1, K] views of [B, (1,) 3 * sets * K], or
+    [B, T, K] views of a table with a row per token."""
     if mod.dim() == 2:
         mod = mod.unsqueeze(1)
     params = mod.chunk(3 * sets, dim=-1)
@@ -288,8 +289,8 @@ def _flux2_modulation(mod: Tensor, sets: int) -> tuple[tuple[Tensor, Tensor, Ten
 def _flux2_forward(self, hidden_states: Tensor, encoder_hidden_states: Tensor, temb_mod_img: Tensor,
                    temb_mod_txt: Tensor, image_rotary_emb=None, joint_attention_kwargs=None):
     if (not fusable_input(hidden_states) or not fusable_input(encoder_hidden_states) or
-            not per_batch_modulation(temb_mod_img, hidden_states) or
-            not per_batch_modulation(temb_mod_txt, encoder_hidden_states)):
+            not modulation_fits(temb_mod_img, *hidden_states.shape[:2]) or
+            not modulation_fits(temb_mod_txt, *encoder_hidden_states.shape[:2])):
         return type(self).forward(self, hidden_states, encoder_hidden_states, temb_mod_img, temb_mod_txt,
                                   image_rotary_emb, joint_attention_kwargs)
     (shift_msa, scale_msa, gate_msa), (shift_mlp, scale_mlp, gate_mlp) = _flux2_modulation(temb_mod_img, 2)
@@ -310,7 +311,8 @@ def _flux2_forward(self, hidden_states: Tensor, encoder_hidden_states: Tensor, t
 def _flux2_single_forward(self, hidden_states: Tensor, encoder_hidden_states: Optional[Tensor], temb_mod: Tensor,
                           image_rotary_emb=None, joint_attention_kwargs=None, split_hidden_states: bool = False,
                           text_seq_len: Optional[int] = None):
-    if (not fusable_input(hidden_states) or not per_batch_modulation(temb_mod, hidden_states) or
+    tokens = hidden_states.shape[1] + (0 if encoder_hidden_states is None else encoder_hidden_states.shape[1])
+    if (not fusable_input(hidden_states) or not modulation_fits(temb_mod, hidden_states.shape[0], tokens) or
             (encoder_hidden_states is not None and not fusable_input(encoder_hidden_states))):
         return type(self).forward(self, hidden_states, encoder_hidden_states, temb_mod, image_rotary_emb,
                                   joint_attention_kwargs, split_hidden_states, text_seq_len)
@@ -334,18 +336,37 @@ def _qwen_block_fits(block: nn.Module) -> bool:
                                                                            "txt_norm2"))
 
 
+def _rows_picked_per_token(mod_params: Tensor, index: Tensor, x: Tensor) -> Optional[Tensor]:
+    """Qwen-Image's edit-mode modulation: mod_params [2B, n] holds two row sets a sample (the first B rows, then
+    the second B), index [B, L] picks one for each of x's L tokens (0: the first). Returns the [B, L, n] table
+    of each token's row set, or None where the shapes are not those."""
+    batch, tokens = x.shape[0], x.shape[1]
+    if not (mod_params.dim() == 2 and mod_params.shape[0] == 2 * batch and isinstance(index, Tensor) and
+            tuple(index.shape) == (batch, tokens) and index.device == mod_params.device):
+        return None
+    return torch.where((index == 0).unsqueeze(-1), mod_params[:batch].unsqueeze(1), mod_params[batch:].unsqueeze(1))
+
+
 def _qwen_forward(self, hidden_states: Tensor, encoder_hidden_states: Tensor, encoder_hidden_states_mask: Tensor,
                   temb: Tensor, image_rotary_emb=None, joint_attention_kwargs=None, modulate_index=None):
     def own_forward():
         return type(self).forward(self, hidden_states, encoder_hidden_states, encoder_hidden_states_mask, temb,
                                   image_rotary_emb, joint_attention_kwargs, modulate_index)
 
-    if modulate_index is not None or not fusable_input(hidden_states) or not fusable_input(encoder_hidden_states):
+    if not fusable_input(hidden_states) or not fusable_input(encoder_hidden_states):
         return own_forward()
     img_mod_params = self.img_mod(temb)  # [B, 6K]: shift, scale, gate of norm1, then of norm2
     txt_mod_params = self.txt_mod(torch.chunk(temb, 2, dim=0)[0] if self.zero_cond_t else temb)
-    if not (per_batch_modulation(img_mod_params, hidden_states) and
-            per_batch_modulation(txt_mod_params, encoder_hidden_states)):
+    if modulate_index is not None:
+        # Edit mode (zero_cond_t): two row sets a sample (the timestep's, then t = 0's), each image token
+        # picking one by its index (the target image's tokens 0, the condition images' 1), as the class's
+        # torch.where picks them: a table of a row set per token, [B, L, 6K], that the kernels read as such.
+        img_mod_params = _rows_picked_per_token(img_mod_params, modulate_index, hidden_states)
+        if img_mod_params is None:
+            return own_forward()
+    elif not per_batch_modulation(img_mod_params, hidden_states):
+        return own_forward()
+    if not per_batch_modulation(txt_mod_params, encoder_hidden_states):
         return own_forward()
     (shift1, scale1, gate1), (shift2, scale2, gate2) = (m.chunk(3, dim=-1) for m in img_mod_params.chunk(2, dim=-1))
     (c_shift1, c_scale1, c_gate1), (c_shift2, c_scale2, c_gate2) = (m.chunk(3, dim=-1)
@@ -355,8 +376,10 @@ def _qwen_forward(self, hidden_states: Tensor, encoder_hidden_states: Tensor, en
     img_attn_output, txt_attn_output = self.attn(hidden_states=img_modulated, encoder_hidden_states=txt_modulated,
                                                  encoder_hidden_states_mask=encoder_hidden_states_mask,
                                                  image_rotary_emb=image_rotary_emb, **(joint_attention_kwargs or {}))
+    if gate1.dim() == 2:  # (a row per sample: over its tokens)
+        gate1, gate2 = gate1.unsqueeze(1), gate2.unsqueeze(1)
     hidden_states = residual_mlp_update(self.img_norm2, self.img_mlp, hidden_states, img_attn_output,
-                                         gate1.unsqueeze(1), shift2, scale2, gate2.unsqueeze(1))
+                                         gate1, shift2, scale2, gate2)
     encoder_hidden_states = residual_mlp_update(self.txt_norm2, self.txt_mlp, encoder_hidden_states, txt_attn_output,
                                                  c_gate1.unsqueeze(1), c_shift2, c_scale2, c_gate2.unsqueeze(1))
     if encoder_hidden_states.dtype == torch.float16:
