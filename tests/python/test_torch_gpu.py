@@ -384,7 +384,8 @@ def test_gpu_gated_residual_norm_matches_the_cpu_reference(dtype):
 def test_gpu_per_token_modulation_tables_match_the_cpu_reference():
     """Wan 2.2 TI2V's blocks at 720p: a modulation row set per token ([B, T, 6, K], shift, scale and gate
     read in place as views at a row stride of 6K), through the fused norm, the gated residual norm and the
-    gated add, against the C++ reference; a small TI2V model fused against its unfused int8 forward."""
+    gated add, against the C++ reference; a small TI2V model and a Qwen-Image edit-mode block fused against
+    their unfused int8 forwards."""
     from int8dit.torch.block_steps import gated_add_fits
     from int8dit.torch.fused import (gated_residual_add, gated_residual_fits, gated_residual_layernorm_modulate,
                                      layernorm_modulate_quantize_with_output)
@@ -419,6 +420,22 @@ def test_gpu_per_token_modulation_tables_match_the_cpu_reference():
     inputs["timestep"] = timestep
     out = fused(**inputs)[0]
     assert cos(out, plain(**inputs)[0]) > 0.9999 and cos(out, model(**inputs)[0]) > 0.999
+
+    # Qwen-Image's edit mode: each image token picks one of two row sets (a [B, L, 6K] table)
+    import diffusers
+    from test_torch_attention_prep import QWEN
+    model = diffusers.QwenImageTransformer2DModel(**QWEN).to(torch.bfloat16).eval().cuda()
+    fused, plain = copy.deepcopy(model), copy.deepcopy(model)
+    quantize_(fused, min_features=64)
+    quantize_(plain, min_features=64, fuse_norms=False, fuse_gelu=False)
+    block, plain_block = fused.transformer_blocks[0], plain.transformer_blocks[0]
+    block.zero_cond_t = plain_block.zero_cond_t = True
+    x, txt = torch.randn(1, 16, 64, device="cuda", dtype=torch.bfloat16), torch.randn(1, 8, 64, device="cuda",
+                                                                                     dtype=torch.bfloat16)
+    mask, temb = torch.ones(1, 8, device="cuda"), torch.randn(2, 64, device="cuda", dtype=torch.bfloat16)
+    index = torch.tensor([[0] * 8 + [1] * 8], device="cuda")
+    got, want = block(x, txt, mask, temb, None, None, index), plain_block(x, txt, mask, temb, None, None, index)
+    assert all(cos(g, w) > 0.9999 for g, w in zip(got, want))
 
 
 @torch.no_grad()
