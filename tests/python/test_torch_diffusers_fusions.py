@@ -517,6 +517,30 @@ def test_qwen_image_edit_modes_modulate_index_fuses_as_a_row_set_per_token(fused
     assert fused_norms == []
 
 
+@pytest.mark.parametrize("causal_condition", [True, False])
+@torch.no_grad()
+def test_qwen_image21_blocks_fuse_both_norms_from_the_shared_modulation(causal_condition, monkeypatch):
+    """Qwen-Image 2.1's single-stream blocks scale both LayerNorms by (1 + scale), without a shift, from one
+    modulation the model shares: with causal_condition the text and condition-image tokens take the t = 0
+    row and the target image's tokens their sample's (a row set per token), else one row set a sample."""
+    import int8dit.torch.blocks as blocks
+
+    tables = []
+    real = blocks.modulated_norm
+    monkeypatch.setattr(blocks, "modulated_norm", lambda norm, x, shift, scale: tables.append(
+        (tuple(x.shape), tuple(scale.shape), bool((shift == 0).all()))) or real(norm, x, shift, scale))
+    ref, fused, plain, report, inputs = case_variants("qwen-image-2.1", causal_condition=causal_condition)
+    assert report.fused_blocks == 2
+    out = fused(**inputs)[0]
+    assert len(tables) == 2 and all(no_shift for _, _, no_shift in tables)
+    rows, table_rows = tables[0][0][1], tables[0][1][1]
+    assert table_rows == (rows if causal_condition else 1)
+    unfused = plain(**inputs)[0]
+    assert cos(out, unfused) > 0.9999 and cos(out, ref(**inputs)[0]) > 0.999
+    assert not torch.equal(out, unfused)
+    assert_compiled_blocks_match(fused, list(fused.transformer_blocks), inputs, out)
+
+
 @torch.no_grad()
 def test_chroma_blocks_fuse_their_pruned_norms_and_match_the_unfused_path(direct_mlps):
     ref, fused, plain, report, inputs = case_variants("chroma")

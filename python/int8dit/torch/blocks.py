@@ -16,7 +16,9 @@ that quantize it once more:
   single-stream block's before its fused qkv + MLP projection, whose gated residual update then runs
   as one gated_add;
 - QwenImageTransformerBlock (Qwen-Image): both streams' norms before attention and before the MLPs,
-  modulated from the block's own img_mod / txt_mod tables;
+  modulated from the block's own img_mod / txt_mod tables (in edit mode a row set per image token);
+- QwenImage21TransformerBlock (Qwen-Image 2.1): both norms of its single-stream block, scaled (no shift)
+  from the model's shared modulation, a row set per token with causal_condition;
 - ChromaTransformerBlock and ChromaSingleTransformerBlock (Chroma): the pruned adaLN norms (modules
   without parameters, fed the model's precomputed modulation rows) and the double-stream block's norms
   before both MLPs; the single-stream block's gated residual update as one gated_add;
@@ -389,6 +391,49 @@ def _qwen_forward(self, hidden_states: Tensor, encoder_hidden_states: Tensor, en
     return encoder_hidden_states, hidden_states
 
 
+def _qwen_image21_block_fits(block: nn.Module) -> bool:
+    return plain_layer_norm(getattr(block, "img_norm1", None)) and plain_layer_norm(getattr(block, "img_norm2", None))
+
+
+def _qwen_image21_rows(modulation: Tensor, target_token_mask: Optional[Tensor], x: Tensor) -> Optional[Tensor]:
+    """Qwen-Image 2.1's shared modulation as its blocks read it (diffusers' _select_modulation_rows): [B, 1, n]
+    from [B, n], or with causal_condition ([B + 1, n] and a [L] mask, True at the target image's tokens) the
+    [B, L, n] table whose target tokens take their sample's row and the others the trailing t = 0 row. None
+    where the shapes are not those."""
+    batch, tokens = x.shape[0], x.shape[1]
+    if modulation.dim() != 2:
+        return None
+    if target_token_mask is None:
+        return modulation.unsqueeze(1) if modulation.shape[0] == batch else None
+    if (modulation.shape[0] != batch + 1 or not isinstance(target_token_mask, Tensor) or
+            target_token_mask.numel() != tokens or target_token_mask.device != modulation.device):
+        return None
+    return torch.where(target_token_mask.view(1, -1, 1), modulation[:-1].unsqueeze(1), modulation[-1:].unsqueeze(0))
+
+
+def _qwen_image21_forward(self, hidden_states: Tensor, modulation: Tensor, rotary_emb=None, attention_mask=None,
+                          target_token_mask: Optional[Tensor] = None, layer_cache=None, kv_cache_mode=None,
+                          cache_write_slice=None, segments=None, key_valid=None) -> Tensor:
+    # Qwen-Image 2.1's single-stream block: both LayerNorms scaled by (1 + scale) without a shift (the
+    # kernels' shift a zero table), each residual update gated by tanh(gate); the modulation one row set a
+    # sample or, with causal_condition, one a token. The attention's cache arguments pass through.
+    attention = dict(attention_mask=attention_mask, rotary_emb=rotary_emb, layer_cache=layer_cache,
+                     kv_cache_mode=kv_cache_mode, cache_write_slice=cache_write_slice, segments=segments,
+                     key_valid=key_valid)
+    rows = _qwen_image21_rows(modulation, target_token_mask, hidden_states) if fusable_input(hidden_states) else None
+    if rows is None:
+        return type(self).forward(self, hidden_states, modulation, target_token_mask=target_token_mask, **attention)
+    scale1, gate1, scale2, gate2 = rows.chunk(4, dim=-1)
+    no_shift = torch.zeros(scale1.shape, dtype=scale1.dtype, device=scale1.device)
+    attn_output = self.attn(hidden_states=modulated_norm(self.img_norm1, hidden_states, no_shift, scale1), **attention)
+    hidden_states, y = residual_then_modulated_norm(self.img_norm2, hidden_states, attn_output, gate1.tanh(), no_shift,
+                                                    scale2)
+    hidden_states = gated_add(hidden_states, gate2.tanh(), self.img_mlp(y))
+    if hidden_states.dtype == torch.float16:
+        hidden_states = hidden_states.clip(-65504, 65504)
+    return hidden_states
+
+
 def _chroma_pruned_norm(norm: Optional[nn.Module]) -> bool:
     """Chroma's pruned adaLN norm (ChromaAdaLayerNormZero(Single)Pruned) over a plain LayerNorm, fed its
     modulation rows (no embedding of its own)."""
@@ -623,6 +668,7 @@ _BLOCKS = {
     "Lumina2TransformerBlock": (_lumina2_block_fits, _lumina2_forward),
     "SanaTransformerBlock": (_sana_block_fits, _sana_forward),
     "SanaVideoTransformerBlock": (_sana_block_fits, _sana_video_forward),
+    "QwenImage21TransformerBlock": (_qwen_image21_block_fits, _qwen_image21_forward),
     "Krea2TransformerBlock": (_krea2_block_fits, _krea2_forward),
     **FLUX3_BLOCKS,
     **VIDEO_BLOCKS,
@@ -632,7 +678,7 @@ _BLOCKS = {
 def fuse_block_norms(model: nn.Module) -> int:
     """Give every block of ``model`` whose diffusers class _BLOCKS names (DiT, PixArt, SD3, Flux and its copies
     in LongCat-Image, Bria, Bria FIBO and Ovis-Image, CogView4, GLM-Image, HiDream-I1, PRX, FLUX.2, FLUX.3,
-    Qwen-Image, Chroma, Z-Image, Lumina 2, Sana, Krea 2; Sana-Video, LTX-Video, Mochi, HunyuanVideo 1 and 1.5 and its copy in
+    Qwen-Image and Qwen-Image 2.1, Chroma, Z-Image, Lumina 2, Sana, Krea 2; Sana-Video, LTX-Video, Mochi, HunyuanVideo 1 and 1.5 and its copy in
     HunyuanImage 2.1, Wan and SkyReels-V2, Allegro) and whose configuration fits the fused forward (see the
     module docstring), matched by class name and attributes so that diffusers need not be importable here.
     Returns how many."""
