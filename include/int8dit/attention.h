@@ -29,7 +29,8 @@ namespace int8dit {
 //   ss    = sum of x_j * x_j in fp32, in the fixed order below
 //   rstd  = 1 / sqrt(ss / head_dim + eps), each step rounded to fp32 (IEEE sqrt and division)
 //   n_j   = round_T((x_j * rstd) * w_j)             (w = 1 without a weight: round_T(x_j * rstd);
-//                                                    normalize = false: n_j = x_j, no weight allowed)
+//                                                    normalize = false: n_j = x_j, no weight allowed;
+//                                                    w_j of `type`, or fp32 with weight_fp32)
 //   then, with cos/sin: for each pair (a, b) = (n_2i, n_2i+1), c = cos[p][.], s = sin[p][.],
 //   p = rope_offset + token:
 //   out_2i   = round_T(a * c_2i   + (-b) * s_2i)    (two fp32 products and a sum, each rounded:
@@ -52,6 +53,9 @@ struct QKNormRopeParams {
   int64_t x_batch_stride = 0, x_token_stride = 0, x_head_stride = 0;
   bool normalize = true;         // false: no RMSNorm (n = x); weight must then be null
   const void* weight = nullptr;  // [head_dim] of `type`; null: no weight (1)
+  // Or the weight in fp32 (a norm a model keeps in fp32, whose values `type` cannot hold: Krea 2's
+  // zero-centered 1 + weight); at most one of weight and weight_fp32.
+  const float* weight_fp32 = nullptr;
   float eps = 1e-6f;             // >= 0
   const float* cos = nullptr;    // [rope_rows, head_dim] fp32, row stride ld_rope; null with sin: no rotation
   const float* sin = nullptr;

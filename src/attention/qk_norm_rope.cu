@@ -35,7 +35,8 @@ constexpr int kUnroll = 2;
 template <typename T>
 struct QKArgs {
   const T* x;
-  const T* weight;   // null: 1
+  const T* weight;   // null: weight_fp32's, or 1
+  const float* weight_fp32;
   const float* cos;  // null: no rotation
   const float* sin;
   T* out;
@@ -81,6 +82,10 @@ __global__ void __launch_bounds__(kThreads) qk_norm_rope_kernel(QKArgs<T> a) {
   float w[kVecElems];
   if (kNorm && a.weight) {
     quant::load8_cached(a.weight + col, w);
+  } else if (kNorm && a.weight_fp32) {
+    const float4 w0 = __ldg(reinterpret_cast<const float4*>(a.weight_fp32 + col));
+    const float4 w1 = __ldg(reinterpret_cast<const float4*>(a.weight_fp32 + col) + 1);
+    w[0] = w0.x, w[1] = w0.y, w[2] = w0.z, w[3] = w0.w, w[4] = w1.x, w[5] = w1.y, w[6] = w1.z, w[7] = w1.w;
   } else {
 #pragma unroll
     for (int e = 0; e < kVecElems; ++e) w[e] = 1.0f;
@@ -135,6 +140,7 @@ const char* vector_misfit(const QKNormRopeParams& p) {
   if (!aligned16(p.out) || !strides_ok(p.out_batch_stride, p.out_token_stride, p.out_head_stride))
     return "out must be 16-byte aligned with strides that are multiples of 8 elements";
   if (p.weight && !aligned16(p.weight)) return "the weight must be 16-byte aligned";
+  if (p.weight_fp32 && !aligned16(p.weight_fp32)) return "weight_fp32 must be 16-byte aligned";
   if (p.cos && (!aligned16(p.cos) || !aligned16(p.sin) || p.ld_rope % 4 != 0))
     return "cos and sin must be 16-byte aligned with a row stride (ld_rope) that is a multiple of 4";
   return nullptr;
@@ -143,7 +149,7 @@ const char* vector_misfit(const QKNormRopeParams& p) {
 template <typename T, int kLanes, bool kNorm, bool kRope, bool kNarrow>
 Status launch(const QKNormRopeParams& p, cudaStream_t stream) {
   static std::atomic<int> sm90[quant::kMaxDevices];
-  const QKArgs<T> a{static_cast<const T*>(p.x), static_cast<const T*>(p.weight), p.cos, p.sin,
+  const QKArgs<T> a{static_cast<const T*>(p.x), static_cast<const T*>(p.weight), p.weight_fp32, p.cos, p.sin,
                     static_cast<T*>(p.out), attention::row_index(p), p.eps, 1.0f / static_cast<float>(p.head_dim)};
   constexpr int64_t kRowsPerCta = (kThreads / kLanes) * kUnroll;
   const int64_t grid = (a.index.rows + kRowsPerCta - 1) / kRowsPerCta;
@@ -194,7 +200,8 @@ Status qk_norm_rope(const QKNormRopeParams& p, cudaStream_t stream) {
                   std::string("qk_norm_rope: the GPU kernel moves 16-byte vectors: ") + why +
                       " (a contiguous tensor from PyTorch's allocator is; the CPU reference takes any layout)");
   INT8DIT_RETURN_IF_ERROR(quant::check_device_pointers(
-      {{p.x, "x (the queries or keys)"}, {p.weight, "weight"}, {p.cos, "cos"}, {p.sin, "sin"}, {p.out, "out"}}));
+      {{p.x, "x (the queries or keys)"}, {p.weight, "weight"}, {p.weight_fp32, "weight_fp32"}, {p.cos, "cos"},
+       {p.sin, "sin"}, {p.out, "out"}}));
   return p.type == DType::kBF16 ? launch_typed<__nv_bfloat16>(p, stream) : launch_typed<__half>(p, stream);
 }
 

@@ -75,8 +75,10 @@ Status validate(const QKNormRopeParams& p) {
       (p.batches > 0 && p.tokens > 0 && p.heads > 0 && p.batches * p.tokens > (int64_t{1} << 40) / p.heads))
     return invalid("batches * tokens * heads = " + str(p.batches) + " * " + str(p.tokens) + " * " + str(p.heads) +
                    " is over 2^40 rows: split the call");
-  if (!p.normalize && p.weight)
+  if (!p.normalize && (p.weight || p.weight_fp32))
     return invalid("a weight was given with normalize = false: the weight is the RMSNorm's; pass neither or both");
+  if (p.weight && p.weight_fp32)
+    return invalid("both weight and weight_fp32 were given: pass the norm's weight once, in `type` or in fp32");
   if (!(p.eps >= 0.0f) || std::isinf(p.eps))
     return invalid("eps = " + std::to_string(p.eps) + " must be finite and >= 0");
   const Dims xd{{p.batches, p.tokens, p.heads}, {p.x_batch_stride, p.x_token_stride, p.x_head_stride}};
@@ -115,6 +117,9 @@ Status validate(const QKNormRopeParams& p) {
   if (p.weight && overlaps(out_span, {reinterpret_cast<uintptr_t>(p.weight),
                                       reinterpret_cast<uintptr_t>(p.weight) + static_cast<uintptr_t>(p.head_dim * 2)}))
     return invalid("out overlaps the weight, which every row reads: write elsewhere");
+  if (p.weight_fp32 && overlaps(out_span, {reinterpret_cast<uintptr_t>(p.weight_fp32),
+                                           reinterpret_cast<uintptr_t>(p.weight_fp32 + p.head_dim)}))
+    return invalid("out overlaps weight_fp32, which every row reads: write elsewhere");
   if (rope) {
     const int64_t rope_bytes = ((p.rope_rows - 1) * p.ld_rope + p.head_dim) * 4;
     for (const float* table : {p.cos, p.sin}) {

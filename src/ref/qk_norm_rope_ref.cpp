@@ -61,7 +61,8 @@ Status qk_norm_rope(const QKNormRopeParams& p) {
           const float rstd = 1.0f / std::sqrt(ss * inv_d + p.eps);
           for (int64_t j = 0; j < d; ++j) {
             const float normed = in[j] * rstd;
-            n[j] = rounded(p.type, p.weight ? normed * load(p.weight, p.type, j) : normed);
+            const float w = p.weight ? load(p.weight, p.type, j) : p.weight_fp32 ? p.weight_fp32[j] : 1.0f;
+            n[j] = rounded(p.type, p.weight || p.weight_fp32 ? normed * w : normed);
           }
         } else {
           n = in;

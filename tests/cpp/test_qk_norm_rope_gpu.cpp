@@ -1,6 +1,6 @@
 // qk_norm_rope (attention.h) on the GPU against the CPU reference, bit for bit (the header fixes the
 // sum's order and asks for IEEE sqrt and division, so the two compute the same bits): bf16 and fp16,
-// every head_dim, with and without the weight and the rotation, queries read as a strided view of a
+// every head_dim, with and without the weight (of the activations' type or fp32) and the rotation, queries read as a strided view of a
 // fused QKV output and written into a token slice of a joined buffer whose other rows and padding stay
 // poisoned, in place, rows holding NaN and Inf, a Flux-sized call, and the calls the kernel must
 // refuse, refused with nothing written.
@@ -31,6 +31,7 @@ struct Shape {
 struct Inputs {
   std::vector<uint16_t> qkv;  // [batches, tokens, 3, heads, head_dim]: the queries are part 0
   std::vector<uint16_t> weight;
+  std::vector<float> weight32;  // the fp32 weight (weight_fp32): values bf16/fp16 cannot hold
   std::vector<float> cos, sin;  // [text_tokens + tokens, head_dim]
 };
 
@@ -50,6 +51,7 @@ Inputs random_inputs(const Shape& s, DType type, bool specials) {
     for (int64_t j = 0; j < s.head_dim; ++j) in.qkv[row + s.head_dim + j] = to_half(0.0f, type);  // token 1, head 1
   }
   for (int64_t j = 0; j < s.head_dim; ++j) in.weight.push_back(to_half(1.0f + 0.25f * normal(rng()), type));
+  for (int64_t j = 0; j < s.head_dim; ++j) in.weight32.push_back(1.0f + 0.25f * normal(rng()));
   const int64_t rope_rows = s.text_tokens + s.tokens;
   for (int64_t r = 0; r < rope_rows; ++r) {
     for (int64_t j = 0; j < s.head_dim; j += 2) {
@@ -66,10 +68,11 @@ Inputs random_inputs(const Shape& s, DType type, bool specials) {
 // The queries of `in` into the image rows of a joined [batches, text + tokens, heads, head_dim] buffer
 // (or in place over the qkv buffer), on the GPU and with the reference, compared whole.
 void check_case(const Shape& s, DType type, bool weight, bool rope, bool in_place, bool specials,
-                bool normalize = true, bool heads_major_out = false) {
+                bool normalize = true, bool heads_major_out = false, bool fp32_weight = false) {
   SCOPED_TRACE(std::string(normalize ? "" : "no norm ") + (heads_major_out ? "[B, H, S, D] out " : "") +std::string(type == DType::kBF16 ? "bf16" : "fp16") + " " + std::to_string(s.batches) + "x" +
                std::to_string(s.tokens) + "x" + std::to_string(s.heads) + "x" + std::to_string(s.head_dim) +
-               (weight ? " weight" : " no weight") + (rope ? " rope" : " no rope") + (in_place ? " in place" : ""));
+               (weight ? (fp32_weight ? " fp32 weight" : " weight") : " no weight") + (rope ? " rope" : " no rope") +
+               (in_place ? " in place" : ""));
   const Inputs in = random_inputs(s, type, specials);
   const int64_t joined_tokens = s.text_tokens + s.tokens;
   QKNormRopeParams p;
@@ -92,14 +95,18 @@ void check_case(const Shape& s, DType type, bool weight, bool rope, bool in_plac
   std::vector<uint16_t> joined(static_cast<size_t>(s.batches * joined_tokens * s.heads * s.head_dim), kPoisonHalf);
 
   std::vector<uint16_t> want_qkv = in.qkv, want_joined = joined;
-  p.x = want_qkv.data(), p.weight = weight && normalize ? in.weight.data() : nullptr;
+  const bool typed_weight = weight && normalize && !fp32_weight;
+  p.x = want_qkv.data(), p.weight = typed_weight ? in.weight.data() : nullptr;
+  p.weight_fp32 = weight && normalize && fp32_weight ? in.weight32.data() : nullptr;
   p.cos = rope ? in.cos.data() : nullptr, p.sin = rope ? in.sin.data() : nullptr;
   p.out = in_place ? static_cast<void*>(want_qkv.data()) : want_joined.data() + out_lead;
   ASSERT_TRUE(int8dit::ref::qk_norm_rope(p).ok());
 
   DeviceArray<uint16_t> dqkv(in.qkv), dw(in.weight), djoined(joined);
+  DeviceArray<float> dw32(in.weight32);
   DeviceArray<float> dcos(in.cos), dsin(in.sin);
-  p.x = dqkv.get(), p.weight = weight && normalize ? dw.get() : nullptr;
+  p.x = dqkv.get(), p.weight = typed_weight ? dw.get() : nullptr;
+  p.weight_fp32 = weight && normalize && fp32_weight ? dw32.get() : nullptr;
   p.cos = rope ? dcos.get() : nullptr, p.sin = rope ? dsin.get() : nullptr;
   p.out = in_place ? static_cast<void*>(dqkv.get()) : djoined.get() + out_lead;
   const Status st = int8dit::qk_norm_rope(p, nullptr);
@@ -135,6 +142,9 @@ TEST(QKNormRopeGpu, MatchesReferenceBitExact) {
         check_case(s, type, false, rope, false, true, /*normalize=*/false, /*heads_major_out=*/false);
       }
       check_case(s, type, true, false, false, true, /*normalize=*/true, /*heads_major_out=*/true);
+      // the weight in fp32 (a norm a model keeps in fp32: Krea 2's)
+      for (bool rope : {true, false})
+        check_case(s, type, true, rope, false, true, /*normalize=*/true, /*heads_major_out=*/false, /*fp32_weight=*/true);
     }
   }
 }

@@ -63,6 +63,29 @@ TEST(RefQKNormRope, NormWeightAndPairRotationOnExactValues) {
   for (int64_t j = 0; j < d; ++j) EXPECT_EQ(bf16_to_float(out[j]), 1.0f) << j;
 }
 
+// weight_fp32: the norm's weight in fp32 (Krea 2 keeps its zero-centered 1 + w so), values bf16 cannot
+// hold: each normed value is multiplied by the fp32 weight and rounded once.
+TEST(RefQKNormRope, AnFp32WeightMultipliesInFp32AndRoundsOnce) {
+  const int64_t d = 16;
+  // A row of 3s at eps 0: every normed value is exactly 1, so n_j = round_bf16(w_j).
+  std::vector<float> w(d);
+  for (int64_t j = 0; j < d; ++j) w[j] = 1.0f + std::ldexp(static_cast<float>(j + 1), -20);  // 1 + (j + 1) 2^-20
+  const auto x = bf16s(std::vector<float>(d, 3.0f));
+  std::vector<uint16_t> out(d, 0xffff);
+  QKNormRopeParams p = contiguous(1, 1, 1, d);
+  p.x = x.data(), p.weight_fp32 = w.data(), p.eps = 0.0f, p.out = out.data();
+  ASSERT_TRUE(int8dit::ref::qk_norm_rope(p).ok());
+  for (int64_t j = 0; j < d; ++j) EXPECT_EQ(out[j], float_to_bf16(w[j])) << j;  // all round to 1 in bf16
+  // A row of 2^-4 multiples where the fp32 weight shows: normed 0.5, weight 1.75 + 2^-12: 0.875 + 2^-13 -> 0.875
+  const std::vector<float> halves(d, 0.5f);
+  const auto xh = bf16s(halves);
+  std::vector<float> w2(d, 1.75f + std::ldexp(1.0f, -12));
+  p.x = xh.data(), p.weight_fp32 = w2.data();
+  ASSERT_TRUE(int8dit::ref::qk_norm_rope(p).ok());
+  // rstd of a row of 0.5s is 2 (eps 0): normed 1, times 1.75 + 2^-12 rounds to bf16's 1.75
+  for (int64_t j = 0; j < d; ++j) EXPECT_EQ(bf16_to_float(out[j]), 1.75f) << j;
+}
+
 // normalize = false: the rows as they are, moved into another layout (SD3's [B, H, S_total, D] join,
 // image tokens first), rotated only where cos/sin are given.
 TEST(RefQKNormRope, WithoutTheNormRowsMoveAsTheyAre) {
@@ -220,6 +243,11 @@ TEST(RefQKNormRope, BadCallsAreRefusedWithNothingWritten) {
   q = p, q.ld_rope = 32;
   refused(q, "ld_rope = 32 is smaller than head_dim = 64");
   q = p, q.normalize = false;
+  refused(q, "a weight was given with normalize = false");
+  std::vector<float> w32(d, 1.0f);
+  q = p, q.weight_fp32 = w32.data();
+  refused(q, "both weight and weight_fp32 were given");
+  q = p, q.weight = nullptr, q.weight_fp32 = w32.data(), q.normalize = false;
   refused(q, "a weight was given with normalize = false");
   q = p, q.eps = -1.0f;
   refused(q, "must be finite and >= 0");

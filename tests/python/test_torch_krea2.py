@@ -58,3 +58,43 @@ def test_krea2_blocks_take_their_own_forward_where_autograd_sees_the_table():
     assert got.requires_grad  # the class's forward, which autograd records
     got.float().sum().backward()
     assert block.scale_shift_table.grad is not None and torch.isfinite(block.scale_shift_table.grad).all()
+
+
+@pytest.mark.parametrize("quantized", [False, True])
+@torch.no_grad()
+def test_krea2_attention_prep_norms_with_the_fp32_weight_and_rotates_as_the_stock_processor(quantized):
+    """Krea2AttentionPrepProcessor: q and k of every Krea2Attention (the image blocks' and the text-fusion
+    blocks', these without a rotation) through one qk_norm_rope call each, the zero-centered norm weight's
+    fp32 1 + w as the kernel's fp32 weight. Against the stock processor: the same bits here (the CPU
+    reference and PyTorch's CPU rms_norm round alike; on the GPU an ulp of the norm's rsqrt may differ),
+    with weights that bf16 cannot hold."""
+    import copy
+
+    from attention_prep_helpers import run_fused_and_stock
+    from int8dit.torch import quantize_
+    from int8dit.torch.attention_prep import unfuse_attention_prep
+    from int8dit.torch.krea2_attention import Krea2AttentionPrepProcessor
+
+    import test_torch_more_diffusers_models as more
+
+    model, make_inputs = more.built("krea2")
+    torch.manual_seed(2)
+    for name, p in model.named_parameters():
+        if "norm_q" in name or "norm_k" in name:  # zero-centered: 1 + w, w values bf16 cannot hold exactly
+            p.copy_(0.2 * torch.randn_like(p) + 2.0**-12)
+    assert model.transformer_blocks[0].attn.norm_q.weight.dtype == torch.float32
+    if quantized:
+        quantize_(model, min_features=32)
+    inputs = make_inputs()
+    attentions = sum(type(m).__name__ == "Krea2Attention" for m in model.modules())
+    fused, got, want = run_fused_and_stock(model, inputs, attentions)
+    assert isinstance(fused.transformer_blocks[0].attn.processor, Krea2AttentionPrepProcessor)
+    assert torch.equal(got, want)
+    # a weight stored in bf16 would round 1 + w: the fp32 multiplier is what makes the outputs this close
+    rounded = copy.deepcopy(fused)
+    for name, p in rounded.named_parameters():
+        if "norm_q" in name or "norm_k" in name:
+            p.copy_((p + 1).to(torch.bfloat16).float() - 1)
+    assert not torch.equal(rounded(**inputs)[0], got)
+    assert unfuse_attention_prep(fused) == attentions
+    assert torch.equal(fused(**inputs)[0], want)

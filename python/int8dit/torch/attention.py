@@ -42,7 +42,8 @@ def _gpu_ready(t: Tensor, vector: int) -> Tensor:
 def qk_norm_rope(x: Tensor, weight: Optional[Tensor], eps: float,
                  rotary: Optional[Sequence[Tensor]] = None, *, out: Optional[Tensor] = None,
                  rope_offset: int = 0, normalize: bool = True) -> Tensor:
-    """Per-head RMSNorm with ``weight`` (None: none; ``normalize=False``: no norm at all, the rows as
+    """Per-head RMSNorm with ``weight`` (x's dtype or float32, for a norm kept in fp32; None: none;
+    ``normalize=False``: no norm at all, the rows as
     they are, so that the call only moves them: a join) and the rotary embedding ``rotary = (cos, sin)``
     (fp32 [S, D], diffusers' ``image_rotary_emb``; None: no rotation) of x [B, T, H, D] (bf16 or fp16,
     any strides; the GPU kernel needs 16-byte aligned rows, others are copied first). Token t takes
@@ -63,12 +64,17 @@ def qk_norm_rope(x: Tensor, weight: Optional[Tensor], eps: float,
     tensors = {"x": x}
     if weight is not None and not normalize:
         raise ValueError("qk_norm_rope: a weight was given with normalize=False: the weight is the RMSNorm's")
+    weight_fp32 = None
     if weight is not None:
-        if weight.shape != (d,) or weight.dtype != x.dtype:
+        if weight.shape != (d,) or weight.dtype not in (x.dtype, torch.float32):
             raise ValueError(f"qk_norm_rope: the weight is {weight.dtype} {tuple(weight.shape)}; it must be "
-                             f"x's {x.dtype} ({d},): cast the norm to the activations' dtype")
-        weight = _gpu_ready(weight, 8)
-        tensors["weight"] = weight
+                             f"x's {x.dtype} or float32, shaped ({d},)")
+        if weight.dtype != x.dtype:  # (a norm kept in fp32: the kernel multiplies by the fp32 values)
+            weight, weight_fp32 = None, _gpu_ready(weight, 4)
+            tensors["weight"] = weight_fp32
+        else:
+            weight = _gpu_ready(weight, 8)
+            tensors["weight"] = weight
     cos = sin = None
     if rotary is not None:
         if len(rotary) != 2:
@@ -103,7 +109,8 @@ def qk_norm_rope(x: Tensor, weight: Optional[Tensor], eps: float,
     _C.raw.qk_norm_rope(not cuda, _DTYPES[x.dtype], b, t, h, d, x.data_ptr(), x.stride(0), x.stride(1), x.stride(2),
                         _ptr(weight), float(eps), _ptr(cos), _ptr(sin), 0 if cos is None else cos.stride(0),
                         0 if cos is None else cos.shape[0], int(rope_offset), out.data_ptr(), out.stride(0),
-                        out.stride(1), out.stride(2), _current_stream(x.device) if cuda else 0, normalize)
+                        out.stride(1), out.stride(2), _current_stream(x.device) if cuda else 0, normalize,
+                        _ptr(weight_fp32))
     return out
 
 

@@ -19,6 +19,9 @@ Some processors of diffusers spend more on the tensors' way into attention than 
   int8dit.torch.hunyuan_video_attention);
 - Flux3Attention's Flux3AttnProcessor (FLUX.3): per-head fp32 RMSNorm of q and k and the rotary
   embedding, rounded once (``Flux3AttentionPrepProcessor``, int8dit.torch.flux3_attention);
+- Krea2Attention's Krea2AttnProcessor (Krea 2): per-head fp32 RMSNorm of q and k with a zero-centered
+  fp32 weight and the rotary embedding, each rounded once (``Krea2AttentionPrepProcessor``,
+  int8dit.torch.krea2_attention);
 - Attention's ZSingleStreamAttnProcessor (Z-Image): per-head q/k RMSNorm and a complex rotation with
   one table per sample (``ZImageAttentionPrepProcessor``, int8dit.torch.z_image_attention);
 - WanAttention's WanAttnProcessor (Wan 2.1 / 2.2; SkyReels-V2's copy of it): the rotary embedding
@@ -38,6 +41,7 @@ from .flux3_attention import Flux3AttentionPrepProcessor
 from .flux_attention import FluxQKNormRopeProcessor
 from .hunyuan_video_attention import HunyuanVideo15AttentionPrepProcessor, HunyuanVideoAttentionPrepProcessor
 from .joint_attention import JointAttentionPrepProcessor
+from .krea2_attention import Krea2AttentionPrepProcessor
 from .qwen_attention import QwenAttentionPrepProcessor
 from .wan_attention import WanRotaryProcessor
 from .z_image_attention import ZImageAttentionPrepProcessor
@@ -50,7 +54,7 @@ _REPLACEMENTS = {"FluxAttnProcessor": FluxQKNormRopeProcessor, "JointAttnProcess
                  "WanAttnProcessor": WanRotaryProcessor, "Flux2AttnProcessor": Flux2QKNormRopeProcessor,
                  "Flux2ParallelSelfAttnProcessor": Flux2ParallelQKNormRopeProcessor,
                  "ZSingleStreamAttnProcessor": ZImageAttentionPrepProcessor,
-                 "Flux3AttnProcessor": Flux3AttentionPrepProcessor,
+                 "Flux3AttnProcessor": Flux3AttentionPrepProcessor, "Krea2AttnProcessor": Krea2AttentionPrepProcessor,
                  # diffusers' copies of FluxAttnProcessor (heads split by count rather than by width: the same
                  # split without tensor parallelism, which the fused processor does not serve either)
                  "LongCatImageAttnProcessor": FluxQKNormRopeProcessor, "BriaAttnProcessor": FluxQKNormRopeProcessor,
