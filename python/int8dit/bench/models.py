@@ -68,7 +68,7 @@ FLUX3 = dict(in_channels=128, cond_in_channels=128, num_layers=5, num_single_lay
 LONGCAT_IMAGE = dict(patch_size=1, in_channels=64, num_layers=19, num_single_layers=38, attention_head_dim=128,
                      num_attention_heads=24, joint_attention_dim=3584, pooled_projection_dim=3584,
                      axes_dims_rope=(16, 56, 56))
-# CogView4-6B and HunyuanImage 2.1 (17B): diffusers' class defaults
+# CogView4 (2.85B: not the published 6B's config) and HunyuanImage 2.1 (17B): diffusers' class defaults
 COGVIEW4 = dict(patch_size=2, in_channels=16, out_channels=16, num_layers=30, attention_head_dim=40,
                 num_attention_heads=64, text_embed_dim=4096, time_embed_dim=512, condition_dim=256,
                 pos_embed_max_size=128, sample_size=128, rope_axes_dim=(256, 256))
@@ -410,7 +410,7 @@ MODELS = {
                                     "1024x1024: 4096 image + 512 text tokens, batch 1",
                                     _flux_inputs(4096, text_dim=3584, pooled_dim=0, guidance=False), default=False),
     "cogview4_1024": ModelCase("cogview4_1024", "CogView4Transformer2DModel", COGVIEW4,
-                               "diffusers' class defaults (CogView4-6B)",
+                               "diffusers' class defaults (CogView4, 2.85B)",
                                "1024x1024: 4096 image + 256 text tokens, batch 1", _cogview4_inputs(1024),
                                default=False),
     "hunyuan_image_2048": ModelCase("hunyuan_image_2048", "HunyuanImageTransformer2DModel", HUNYUAN_IMAGE,
