@@ -69,3 +69,27 @@ def test_use_cuda_graphs_rewrites_them_and_leaves_them_after_stop():
     assert "forward" in model.time_text_embed.__dict__ and make_capturable(model) == 0
     stop_cuda_graphs(model)
     assert "forward" in model.time_text_embed.__dict__
+
+
+@torch.no_grad()
+def test_cogview4_copies_its_rotary_tables_to_the_device_once_per_size_and_gives_the_stock_bits():
+    cls_name, config, make_inputs = more.CASES["cogview4"]
+    torch.manual_seed(0)
+    model, inputs = getattr(diffusers, cls_name)(**config).to(torch.bfloat16).eval(), make_inputs()
+    want = model(**inputs)[0]
+    assert make_capturable(model) == 1 and make_capturable(model) == 0
+    assert torch.equal(model(**inputs)[0], want)
+    # on the meta device: the stock module makes its tables on the host every call; the rewritten one on
+    # the first call of a size only, then hands back the device copies it kept
+    latent = torch.empty(1, 16, 8, 8, device="meta")
+    stock, first, again = HostResults(), HostResults(), HostResults()
+    with stock:
+        type(model.rope).forward(model.rope, latent)
+    with first:
+        tables = model.rope(latent)
+    with again:
+        assert model.rope(latent) is tables
+    assert stock.ops and first.ops and again.ops == set()
+    assert all(t.device.type == "meta" for t in tables)
+    other = model.rope(torch.empty(1, 16, 16, 16, device="meta"))  # another size: its own tables
+    assert other[0].shape[0] == 64 and tables[0].shape[0] == 16

@@ -634,6 +634,25 @@ def test_gpu_use_cuda_graphs_captures_a_quantized_chroma():
 
 
 @torch.no_grad()
+def test_gpu_use_cuda_graphs_captures_a_quantized_cogview4():
+    # diffusers' CogView4 makes its rotary tables on the host every forward and each attention copies them
+    # to the GPU: use_cuda_graphs keeps device copies made in its warm-up (int8dit.torch.capturable)
+    pytest.importorskip("diffusers", reason="diffusers is not installed (carry its wheel)")
+    from test_torch_more_diffusers_models import built
+
+    model, make_inputs = built("cogview4")
+    model = model.to("cuda")
+    quantize_(model, min_features=32)
+
+    def step(t):
+        inputs = {k: on_cuda(v) for k, v in make_inputs().items()}
+        inputs["timestep"] = torch.tensor([t], device="cuda")
+        return inputs
+
+    assert_graphs_replay_the_eager_forward(model, [step(t) for t in (900.0, 500.0, 100.0)])
+
+
+@torch.no_grad()
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
 def test_gpu_qk_norm_rope_is_bit_exact_against_the_cpu_reference(dtype):
     from int8dit.torch import qk_norm_rope

@@ -10,6 +10,11 @@ any call it does not handle runs the class's forward.
 - ChromaCombinedTimestepTextProjEmbeddings (Chroma, diffusers 0.42.1): projects a guidance of 0 made
   with ``torch.tensor([0] * batch)`` on the host. Its sinusoidal embedding is sin(0) = 0 and cos(0) = 1
   in every channel on any device, so the rewrite makes the zeros on the timestep's device.
+- CogView4RotaryPosEmbed (CogView4, diffusers 0.42.1): computes its (cos, sin) tables on the host every
+  forward, which each attention then copies to the GPU (apply_rotary_emb). They depend on the latent's
+  height and width only: the rewrite computes them with the class's forward once per size and device (the
+  first call, which use_cuda_graphs makes in its warm-up, before the capture) and keeps the device copies,
+  the same bits, for the later calls.
 """
 from __future__ import annotations
 
@@ -30,9 +35,22 @@ def _chroma_time_text_forward(self, timestep: Tensor) -> Tensor:
     return torch.cat([time_guidance, index], dim=-1).to(dtype)
 
 
+def _cogview4_rope_forward(self, hidden_states: Tensor) -> tuple[Tensor, Tensor]:
+    # the tables depend on the module's constants and the latent's height and width (the batch and channels
+    # not at all): made once per size and device by the class's forward, kept on the device
+    key = (tuple(hidden_states.shape[-2:]), hidden_states.device, self.dim, self.patch_size,
+           tuple(self.rope_axes_dim), self.theta)
+    tables = self.__dict__.setdefault("_int8dit_device_tables", {})
+    if key not in tables:
+        cos, sin = type(self).forward(self, hidden_states)
+        tables[key] = (cos.to(hidden_states.device), sin.to(hidden_states.device))
+    return tables[key]
+
+
 # diffusers class name -> the forward that builds its host tensor on the device
 _REWRITES = {
     "ChromaCombinedTimestepTextProjEmbeddings": _chroma_time_text_forward,
+    "CogView4RotaryPosEmbed": _cogview4_rope_forward,
 }
 
 
