@@ -441,6 +441,36 @@ def test_the_qwen_image_and_chroma_cases_are_their_published_configs_and_their_i
     assert tuple(out.shape[:2]) == (1, 64) and torch.isfinite(out).all()
 
 
+def test_the_qwen_image_edit_case_runs_a_small_edit_model_whose_blocks_fuse_per_token():
+    """qwen_image_edit_1024: Qwen-Image with zero_cond_t and a condition image beside the target (8192 image
+    tokens); the same helper's inputs run a small edit model whose blocks fuse their modulation per token."""
+    pytest.importorskip("diffusers", reason="diffusers is not installed (scripts/setup.sh pins it)")
+    from int8dit.bench.models import MODELS, ModelCase, _qwen_image_inputs, build
+    from int8dit.torch import quantize_
+
+    case = MODELS["qwen_image_edit_1024"]
+    assert not case.default and case.config["zero_cond_t"] is True
+    inputs = case.inputs(torch, "cpu", torch.bfloat16)
+    assert tuple(inputs["hidden_states"].shape) == (1, 8192, 64) and inputs["img_shapes"] == [[(1, 64, 64)] * 2]
+    tiny = dict(patch_size=2, in_channels=64, out_channels=16, num_layers=1, attention_head_dim=32,
+                num_attention_heads=2, joint_attention_dim=3584, axes_dims_rope=(8, 12, 12), zero_cond_t=True)
+    make = _qwen_image_inputs(128, 8, condition_images=1)
+    model = build(ModelCase("qwen_edit_tiny", case.cls_name, tiny, "-", "-", make), torch, "cpu", torch.bfloat16)
+    small = make(torch, "cpu", torch.bfloat16)
+    import int8dit.torch.blocks as blocks
+    picked, real = [], blocks._rows_picked_per_token
+    with torch.no_grad():
+        want = model(**small)[0]
+        assert quantize_(model, min_features=32).fused_blocks == 1
+        blocks._rows_picked_per_token = lambda *a: picked.append(1) or real(*a)
+        try:
+            got = model(**small)[0]
+        finally:
+            blocks._rows_picked_per_token = real
+    assert picked == [1] and tuple(got.shape[:2]) == (1, 2 * 64)
+    assert torch.nn.functional.cosine_similarity(got.flatten().float(), want.flatten().float(), dim=0) > 0.99
+
+
 def test_the_flux3_case_is_the_class_defaults_and_its_inputs_run_a_small_flux3():
     case = opt_in_case_with_class_defaults("flux3_1024", "Flux3Transformer2DModel")
     from int8dit.bench.e2e import compile_blocks

@@ -307,19 +307,23 @@ def _hunyuan_video_inputs(frames: int, height: int, width: int, text_tokens: int
     return make
 
 
-def _qwen_image_inputs(side: int, text_tokens: int):
+def _qwen_image_inputs(side: int, text_tokens: int, condition_images: int = 0):
     """Qwen-Image's inputs: packed latent patches (its VAE's 16 channels, 2 x 2 patches: 64) of a side x side
     image and the prompt's Qwen2.5-VL features, one sample: its pipeline runs the conditional and
     unconditional passes of true CFG one after the other. No mask: the pipeline drops a mask in which
     every token is valid (one prompt, trimmed to its length), and the model's code for a mask copies a
-    host value to the GPU each forward, which a CUDA graph cannot capture."""
+    host value to the GPU each forward, which a CUDA graph cannot capture. With ``condition_images``, the
+    edit models' call: that many side x side condition images' tokens after the target image's, listed
+    in img_shapes (the model then modulates them from t = 0, zero_cond_t)."""
     def make(torch, device, dtype):
         g = torch.Generator(device=device).manual_seed(0)
         grid = side // 16
-        return dict(hidden_states=torch.randn(1, grid * grid, 64, generator=g, device=device, dtype=dtype),
+        images = 1 + condition_images
+        shapes = [(1, grid, grid)] * images
+        return dict(hidden_states=torch.randn(1, images * grid * grid, 64, generator=g, device=device, dtype=dtype),
                     encoder_hidden_states=torch.randn(1, text_tokens, 3584, generator=g, device=device, dtype=dtype),
-                    timestep=torch.tensor([0.5], device=device, dtype=dtype), img_shapes=[(1, grid, grid)],
-                    return_dict=False)
+                    timestep=torch.tensor([0.5], device=device, dtype=dtype),
+                    img_shapes=[shapes] if condition_images else shapes, return_dict=False)
     return make
 
 
@@ -398,6 +402,14 @@ MODELS = {
     "qwen_image_1024": ModelCase("qwen_image_1024", "QwenImageTransformer2DModel", QWEN_IMAGE, "Qwen/Qwen-Image",
                                  "1024x1024: 4096 image + 256 text tokens, batch 1 (one pass of its true CFG)",
                                  _qwen_image_inputs(1024, 256), default=False),
+    # The edit models' call (zero_cond_t: each image token picks its modulation row set, the target image's
+    # tokens the timestep's, the condition image's t = 0's); eager only: the model makes that index with
+    # torch.tensor on the host each forward, which a CUDA graph cannot capture
+    "qwen_image_edit_1024": ModelCase("qwen_image_edit_1024", "QwenImageTransformer2DModel",
+                                      dict(QWEN_IMAGE, zero_cond_t=True),
+                                      "Qwen-Image's config with zero_cond_t (as the Qwen-Image-Edit-2511 models set it)",
+                                      "1024x1024 image editing: 4096 target + 4096 condition image + 256 text tokens, "
+                                      "batch 1", _qwen_image_inputs(1024, 256, condition_images=1), default=False),
     "ltx_video_768x512": ModelCase("ltx_video_768x512", "LTXVideoTransformer3DModel", LTX_VIDEO, "Lightricks/LTX-Video",
                                    "768x512, 121 frames: 6144 video tokens, 128 text tokens, batch 2 (guidance)",
                                    _ltx_video_inputs(121, 512, 768), default=False),
