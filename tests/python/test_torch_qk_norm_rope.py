@@ -79,8 +79,11 @@ def test_bad_calls_are_refused():
     rotary = rotary_table(4, 64)
     with pytest.raises(ValueError, match="head_dim 48 is not supported"):
         qk_norm_rope(torch.randn(1, 4, 2, 48).bfloat16(), None, 1e-6)
-    with pytest.raises(ValueError, match="cast the norm to the activations' dtype"):
-        qk_norm_rope(x, torch.ones(64), 1e-6)
+    with pytest.raises(ValueError, match="it must be x's torch.bfloat16 or float32"):
+        qk_norm_rope(x, torch.ones(64, dtype=torch.float64), 1e-6)
+    # an fp32 weight (a norm kept in fp32) is the kernel's weight_fp32: values bf16 holds give bf16's bits
+    weight = 1 + torch.randn(64).bfloat16()
+    assert torch.equal(qk_norm_rope(x, weight.float(), 1e-6), qk_norm_rope(x, weight, 1e-6))
     with pytest.raises(ValueError, match="cos is torch.float64"):
         qk_norm_rope(x, None, 1e-6, (rotary[0].double(), rotary[1]))
     with pytest.raises(ValueError, match="takes bf16 or fp16"):
