@@ -95,6 +95,19 @@ def assert_compiled_blocks_match(model, blocks, inputs: dict, eager_out) -> None
     assert cos(model(**inputs)[0], eager_out) > 0.9999
 
 
+def assert_per_token_rows_follow_the_per_sample_path(run, per_token, fused_norms) -> None:
+    """``run(table)`` a block given a modulation table: with every token's row the same, what one row for the
+    sample gives, bit for bit; a table of another length takes the class's ops (whose broadcast fails),
+    not the fused norms."""
+    batch, tokens, width = per_token.shape
+    row = per_token[:, :1]
+    assert torch.equal(run(row.expand(batch, tokens, width).contiguous()), run(row))
+    fused_norms.clear()
+    with pytest.raises(RuntimeError):  # (5 rows do not broadcast over the tokens)
+        run(torch.randn(batch, 5, width, dtype=per_token.dtype))
+    assert fused_norms == []
+
+
 def two_samples(inputs: dict, timesteps: list) -> dict:
     """``inputs`` twice over (each tensor argument stacked on itself) at two timesteps: the call of a
     pipeline that batches its guidance."""
@@ -451,14 +464,7 @@ def test_flux2_blocks_fuse_a_modulation_row_per_token(fused_norms):
         want = plain_double(x, txt, per_token_img, per_token_txt)
         assert all(cos(g, w) > 0.9999 and not torch.equal(g, w) for g, w in zip(got, want))
         assert fused_norms[-2:] == [(1, 24, 128), (1, 8, 128)]
-        # every token's row the same: one row for the sample, bit for bit
-        row = per_token[:, :1]
-        assert torch.equal(single(x, None, row.expand(1, 24, 3 * 128).contiguous()), single(x, None, row))
-        fused_norms.clear()
-        odd = torch.randn(1, 5, 3 * 128, dtype=BF16)
-        with pytest.raises(RuntimeError):  # (the class's ops: 5 rows do not broadcast over 24 tokens)
-            single(x, None, odd)
-        assert fused_norms == []
+        assert_per_token_rows_follow_the_per_sample_path(lambda mod: single(x, None, mod), per_token, fused_norms)
 
 
 @torch.no_grad()
@@ -680,14 +686,7 @@ def test_ltx_video_blocks_modulate_their_rmsnorms_in_the_layernorm_kernels(direc
     assert fused_norms == [(1, 32, 64)]
     want = plain_block(x, text, temb)
     assert cos(got, want) > 0.9999 and not torch.equal(got, want)
-    # every token's row the same: what one row for the sample gives, bit for bit
-    row = temb[:, :1]
-    assert torch.equal(block(x, text, row.expand(1, 32, 6 * 64).contiguous()), block(x, text, row))
-    fused_norms.clear()
-    odd = torch.randn(1, 5, 6 * 64, dtype=BF16)
-    with pytest.raises(RuntimeError):  # (the class's ops: 5 rows do not broadcast over 32 tokens)
-        block(x, text, odd)
-    assert fused_norms == []
+    assert_per_token_rows_follow_the_per_sample_path(lambda mod: block(x, text, mod), temb, fused_norms)
     assert_compiled_blocks_match(fused, fused.transformer_blocks, one, out)
 
 

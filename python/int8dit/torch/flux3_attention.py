@@ -24,7 +24,7 @@ from typing import Optional
 import torch
 from torch import Tensor, nn
 
-from .fused_processor import FusedProcessor, real_rotary_fits, write_heads
+from .fused_processor import FusedProcessor, prepared_heads
 
 
 class ExactNormWeights:
@@ -64,12 +64,9 @@ class Flux3AttentionPrepProcessor(FusedProcessor):
         self._weights = ExactNormWeights()
 
     def _norms(self, attn: nn.Module, hidden_states: Tensor, image_rotary_emb):
-        head_dim = getattr(attn, "head_dim", 0)
-        if hidden_states.dim() != 3 or not self.call_fits(attn, hidden_states, None, head_dim, kernel_norms=False):
+        if not self.sequence_call_fits(attn, hidden_states, image_rotary_emb):
             return None
-        if not real_rotary_fits(image_rotary_emb, head_dim, hidden_states.shape[1], hidden_states.device):
-            return None
-        norms = tuple(self._weights.of(getattr(attn, n, None), hidden_states.dtype, head_dim)
+        norms = tuple(self._weights.of(getattr(attn, n, None), hidden_states.dtype, attn.head_dim)
                       for n in ("norm_q", "norm_k"))
         return None if None in norms else norms
 
@@ -83,12 +80,7 @@ class Flux3AttentionPrepProcessor(FusedProcessor):
 
         dtype = hidden_states.dtype
         query, key, value = (t.unflatten(-1, (attn.heads, -1)) for t in _get_qkv_projections(attn, hidden_states))
-        prepared = []
-        for rows, norm in zip((query, key), norms):
-            out = torch.empty(rows.shape, dtype=dtype, device=rows.device)
-            write_heads(rows, out, norm, image_rotary_emb)
-            prepared.append(out)
-        query, key = prepared
+        query, key = prepared_heads((query, key), norms, image_rotary_emb)
         hidden_states = self._dispatch(query, key, value, attn_mask=attention_mask, backend=self._attention_backend,
                                        parallel_config=self._parallel_config)
         hidden_states = hidden_states.flatten(2, 3).to(dtype)

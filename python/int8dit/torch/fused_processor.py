@@ -79,6 +79,15 @@ class FusedProcessor:
         return all(n is None or head_norm(n, hidden_states.dtype, head_dim) is not None for n in norms)
 
 
+    def sequence_call_fits(self, attn: nn.Module, hidden_states: Tensor, rotary) -> bool:
+        """A self-attention call over one [B, S, K] sequence that the fused path serves: call_fits for the
+        module's head_dim (the processor checks its norms itself) and diffusers' real (cos, sin) pair, or
+        none, for the S tokens."""
+        head_dim = getattr(attn, "head_dim", 0)
+        return (hidden_states.dim() == 3 and self.call_fits(attn, hidden_states, None, head_dim, kernel_norms=False)
+                and real_rotary_fits(rotary, head_dim, hidden_states.shape[1], hidden_states.device))
+
+
 def head_norm(norm: Optional[nn.Module], dtype: torch.dtype, head_dim: int):
     """(eps, weight or None) of a per-head q/k norm the kernel computes (norm_eps_weight, with a weight of
     head_dim elements, not one across the heads), or None: no norm, or one the kernel cannot compute."""
@@ -108,6 +117,17 @@ def write_heads(rows: Tensor, target: Tensor, norm=None, rotary=None, rope_offse
         return
     eps, weight = norm if norm is not None else (0.0, None)
     qk_norm_rope(rows, weight, eps, rotary, out=target, rope_offset=rope_offset, normalize=norm is not None)
+
+
+def prepared_heads(tensors, norms, rotary) -> list:
+    """Each of ``tensors`` ([B, T, H, D]: q, k) normalized with its norm (head_norm's (eps, weight)) and
+    rotated where ``rotary`` is a (cos, sin) pair, into a new tensor of its own: one kernel each."""
+    prepared = []
+    for rows, norm in zip(tensors, norms):
+        out = torch.empty(rows.shape, dtype=rows.dtype, device=rows.device)
+        write_heads(rows, out, norm, rotary)
+        prepared.append(out)
+    return prepared
 
 
 class ComplexRotaryTables:

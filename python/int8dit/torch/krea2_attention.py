@@ -23,7 +23,7 @@ from typing import Optional
 import torch
 from torch import Tensor, nn
 
-from .fused_processor import FusedProcessor, real_rotary_fits, write_heads
+from .fused_processor import FusedProcessor, prepared_heads
 
 
 class ZeroCenteredNormWeights:
@@ -62,12 +62,9 @@ class Krea2AttentionPrepProcessor(FusedProcessor):
         return all(hasattr(attn, name) for name in ("num_heads", "num_kv_heads", "head_dim", "to_gate"))
 
     def _norms(self, attn: nn.Module, hidden_states: Tensor, image_rotary_emb):
-        head_dim = getattr(attn, "head_dim", 0)
-        if hidden_states.dim() != 3 or not self.call_fits(attn, hidden_states, None, head_dim, kernel_norms=False):
+        if not self.sequence_call_fits(attn, hidden_states, image_rotary_emb):
             return None
-        if not real_rotary_fits(image_rotary_emb, head_dim, hidden_states.shape[1], hidden_states.device):
-            return None
-        norms = tuple(self._weights.of(getattr(attn, n, None), head_dim) for n in ("norm_q", "norm_k"))
+        norms = tuple(self._weights.of(getattr(attn, n, None), attn.head_dim) for n in ("norm_q", "norm_k"))
         if None in norms or any(w.device != hidden_states.device for _, w in norms):
             return None
         return norms
@@ -78,17 +75,11 @@ class Krea2AttentionPrepProcessor(FusedProcessor):
         if norms is None:
             return self.fallback(attn, hidden_states, attention_mask, image_rotary_emb)
         self.fused_calls += 1
-        dtype = hidden_states.dtype
         query = attn.to_q(hidden_states).unflatten(-1, (attn.num_heads, attn.head_dim))
         key = attn.to_k(hidden_states).unflatten(-1, (attn.num_kv_heads, attn.head_dim))
         value = attn.to_v(hidden_states).unflatten(-1, (attn.num_kv_heads, attn.head_dim))
         gate = attn.to_gate(hidden_states)
-        prepared = []
-        for rows, norm in zip((query, key), norms):
-            out = torch.empty(rows.shape, dtype=dtype, device=rows.device)
-            write_heads(rows, out, norm, image_rotary_emb)
-            prepared.append(out)
-        query, key = prepared
+        query, key = prepared_heads((query, key), norms, image_rotary_emb)
         # (as the stock processor: the key/value heads repeated for the grouped query heads, which every
         # attention backend takes with a mask)
         groups = attn.num_heads // attn.num_kv_heads
