@@ -11,6 +11,7 @@
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <vector>
 
 #include "bench_cli.h"
 #include "int8dit/device.h"
@@ -24,9 +25,9 @@ int main(int argc, char** argv) {
   std::string only;  // --only OP or OP@MxK: one kernel (for ncu), the others skipped
   std::string command;
   const char* usage =
-      "usage: int8dit_bench_quant [--out DIR] [--only OP[@MxK[/BATCHES]]]   (writes DIR/quant.json)\n"
-      "  --only OP[@MxK[/BATCHES]]  time only the cases of this op (and shape; /BATCHES for the\n"
-      "                   LayerNorm cases with several batch elements), e.g. for ncu:\n"
+      "usage: int8dit_bench_quant [--out DIR] [--only OP[@MxK[/BATCHES]][,...]]   (writes DIR/quant.json)\n"
+      "  --only OP[@MxK[/BATCHES]][,...]  time only the cases of these ops (and shapes; /BATCHES for the\n"
+      "                   LayerNorm cases with several batch elements, /M for a row per token), e.g. for ncu:\n"
       "                   --only layernorm_modulate_quantize@4096x3072\n"
       "                   --only layernorm_modulate_quantize@8192x1152/8\n"
       "  The summary's lowest fractions cover the cases with M x K >= 4096 x 3072 (issue 4's target).\n";
@@ -37,8 +38,17 @@ int main(int argc, char** argv) {
     case bench_cli::Parsed::kRun: break;
   }
 
+  // --only takes a comma-separated list of ops and cases
+  std::vector<std::string> picks;
+  for (size_t at = 0; at <= only.size() && !only.empty();) {
+    const size_t comma = std::min(only.find(',', at), only.size());
+    picks.push_back(only.substr(at, comma - at));
+    at = comma + 1;
+  }
   auto selected = [&](const bench_quant::OpCase& c) {
-    return only.empty() || only == c.op || only == c.label();
+    return picks.empty() || std::any_of(picks.begin(), picks.end(), [&](const std::string& pick) {
+             return pick == c.op || pick == c.label();
+           });
   };
   {
     std::string ops;

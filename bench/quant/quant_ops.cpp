@@ -24,6 +24,7 @@ struct BufferSet {
   uint16_t* y = nullptr;
   uint16_t* update = nullptr;  // the gated residual cases: the attention output added to x
   uint16_t* x_out = nullptr;
+  uint16_t* mod = nullptr;     // per-token cases: this set's [m, 2K] shift | scale rows
 };
 
 void require_ok(const int8dit::Status& st, const std::string& op) {
@@ -60,6 +61,11 @@ std::vector<OpCase> dit_cases() {
   cases.push_back({"layernorm_modulate_quantize+residual", 8192, 1152, 8});
   cases.push_back({"layernorm_modulate_quantize+residual+y", 8192, 1152, 8});
   cases.push_back({"layernorm_modulate_quantize+residual", 4096, 3072});
+  // A modulation row per token (Wan 2.2 TI2V's per-token timesteps; not issue 4's target): the norm, the
+  // norm with the gated update before it, and the gated add, each table as large as x.
+  cases.push_back({"layernorm_modulate_quantize", 4096, 3072, 4096});
+  cases.push_back({"layernorm_modulate_quantize+residual", 4096, 3072, 4096});
+  cases.push_back({"gated_add", 4096, 3072, 4096});
   // The residual update that ends a DiT-XL/2 block (h + gate * MLP output; no quantization), which
   // PyTorch's broadcasting addcmul runs at 1.7 TB/s: below the target's M x K, timed for the model.
   cases.push_back({"gated_add", 8192, 1152, 8});
@@ -134,13 +140,20 @@ OpResult run_op_case(const OpCase& c) {
   // qk_norm_rope's cos and sin tables, [m, 128] fp32 each (values in [0.5, 2): the timing does not care)
   float* rope = qk_rope ? device_alloc<float>(static_cast<size_t>(2 * kHeadDim * c.m)) : nullptr;
   if (rope) fill_f32(rope, static_cast<size_t>(2 * kHeadDim * c.m), 0.5f, 2.0f, 13u);
-  uint16_t* mod = device_alloc<uint16_t>(static_cast<size_t>(2 * c.k * c.batches));
+  // (a per-token table is as large as x: each set its own, so that it comes from DRAM as x does)
+  const size_t mod_elems = static_cast<size_t>(2 * c.k * c.batches);
+  uint16_t* shared_mod = device_alloc<uint16_t>(mod_elems);
   fill_f32(smooth_vec, static_cast<size_t>(c.k), 0.5f, 2.0f, 7u);
-  fill_bf16(mod, static_cast<size_t>(2 * c.k * c.batches), 11u);
+  fill_bf16(shared_mod, mod_elems, 11u);
+  for (int s = 0; s < sets && c.per_token(); ++s) {
+    bufs[s].mod = device_alloc<uint16_t>(mod_elems);
+    fill_bf16(bufs[s].mod, mod_elems, 17u + s);
+  }
   check_cuda(cudaDeviceSynchronize(), "fill");
 
   auto launch = [&](int call) {
     const BufferSet& b = bufs[static_cast<size_t>(call % sets)];
+    uint16_t* const mod = b.mod ? b.mod : shared_mod;
     if (join) {  // x [1, m, k / 64, 64] into the set's x_out as [1, k / 64, m, 64]
       int8dit::QKNormRopeParams p;
       p.batches = 1, p.tokens = c.m, p.heads = c.k / kJoinHeadDim, p.head_dim = kJoinHeadDim, p.normalize = false;
@@ -207,9 +220,9 @@ OpResult run_op_case(const OpCase& c) {
   r.us = median_us(launch);
 
   for (BufferSet& b : bufs) {
-    cudaFree(b.x), cudaFree(b.q), cudaFree(b.scale), cudaFree(b.y), cudaFree(b.update), cudaFree(b.x_out);
+    cudaFree(b.x), cudaFree(b.q), cudaFree(b.scale), cudaFree(b.y), cudaFree(b.update), cudaFree(b.x_out), cudaFree(b.mod);
   }
-  cudaFree(smooth_vec), cudaFree(mod), cudaFree(rope);
+  cudaFree(smooth_vec), cudaFree(shared_mod), cudaFree(rope);
   r.same_size_copy_us = same_size_copy_us(r.bytes);
   return r;
 }

@@ -20,15 +20,19 @@ struct OpCase {
                   // into SD3's [1, heads, m, 64] layout, k = heads x 64: never in the summary)
   int64_t m = 0, k = 0;
   // adaLN modulation vectors (LayerNorm ops only): rows m / batches share one batch element's shift and
-  // scale, as a batch of images (or classifier-free guidance's two) runs in a DiT.
+  // scale, as a batch of images (or classifier-free guidance's two) runs in a DiT. batches = m: a row
+  // per token (Wan 2.2 TI2V's per-token timesteps), whose tables rotate with the inputs.
   int64_t batches = 1;
+  bool per_token() const { return m > 1 && batches == m; }
 
   // "OP@MxK", with "/BATCHES" where batches > 1: what --only selects and the tables print.
   std::string label() const;
-  // Issue 4's speed target covers the quantization kernels at M x K >= 4096 x 3072; smaller cases, and
-  // gated_add and qk_norm_rope, are timed but not in the summary.
+  // Issue 4's speed target covers the quantization kernels at M x K >= 4096 x 3072 with the modulation
+  // it specifies (a row per batch element); smaller cases, per-token tables, and gated_add and
+  // qk_norm_rope, are timed but not in the summary.
   bool counts_for_target() const {
-    return op != "gated_add" && op != "qk_norm_rope" && op != "join_heads" && m * k >= int64_t{4096} * 3072;
+    return op != "gated_add" && op != "qk_norm_rope" && op != "join_heads" && !per_token() &&
+           m * k >= int64_t{4096} * 3072;
   }
 };
 
