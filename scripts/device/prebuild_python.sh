@@ -3,6 +3,11 @@
 # build-prebuilt/ (ignored by git), so that a device call whose budget cannot pay for the ~160 s build
 # there can carry them: run(carry=[".carry", ".whl", "build-prebuilt"]) with PREBUILT_PYTHON=build-prebuilt
 # (scripts/device/gpu_run.sh). Needs a Python 3.12 here with nanobind==2.9.2 (PYTHON312=...).
+#
+# PREBUILT_EXTRA="tests/test_qk_norm_rope_gpu bench/quant/int8dit_bench_quant": C++ test or benchmark
+# binaries of a 90a build here (BUILD_DIR, default build-local; build them first with ninja) copied into
+# build-prebuilt/tests and build-prebuilt/bench, to run on the device against the carried library without
+# the device's build: LD_LIBRARY_PATH=build-prebuilt build-prebuilt/tests/test_qk_norm_rope_gpu.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 PY=
@@ -21,4 +26,13 @@ ninja -C "$ROOT/build-py312" _C
 rm -rf "$ROOT/build-prebuilt" && mkdir -p "$ROOT/build-prebuilt/python/int8dit"
 cp "$ROOT"/build-py312/python/int8dit/_C.cpython-312-*.so "$ROOT/build-prebuilt/python/int8dit/"
 cp "$ROOT/build-py312/src/libint8dit.so" "$ROOT/build-prebuilt/"
+for target in ${PREBUILT_EXTRA:-}; do
+  binary="$ROOT/${BUILD_DIR:-build-local}/$target"
+  if [[ ! -x $binary ]]; then
+    echo "prebuild_python: $binary is not built (ninja -C ${BUILD_DIR:-build-local} $(basename "$target"), a 90a build)" >&2
+    exit 1
+  fi
+  dest="$ROOT/build-prebuilt/${target%%/*}"  # tests/... -> build-prebuilt/tests, bench/... -> build-prebuilt/bench
+  mkdir -p "$dest" && cp "$binary" "$dest/"
+done
 du -sh "$ROOT/build-prebuilt"
