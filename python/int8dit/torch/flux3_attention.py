@@ -24,7 +24,7 @@ from typing import Optional
 import torch
 from torch import Tensor, nn
 
-from .fused_processor import FusedProcessor, prepared_heads
+from .fused_processor import SequencePrepProcessor, prepared_heads
 
 
 class ExactNormWeights:
@@ -54,7 +54,7 @@ class ExactNormWeights:
         return None if seen[3] is None else (eps, seen[3])
 
 
-class Flux3AttentionPrepProcessor(FusedProcessor):
+class Flux3AttentionPrepProcessor(SequencePrepProcessor):
     """A Flux3Attention processor: diffusers' Flux3AttnProcessor with q's and k's norm and rotation
     fused (module docstring). ``fallback`` is the processor it replaced: it serves the calls this one
     does not fuse, and ``int8dit.unfuse_attention_prep`` puts it back."""
@@ -63,19 +63,13 @@ class Flux3AttentionPrepProcessor(FusedProcessor):
         super().__init__(fallback, dispatch=True)
         self._weights = ExactNormWeights()
 
-    def _norms(self, attn: nn.Module, hidden_states: Tensor, image_rotary_emb):
-        if not self.sequence_call_fits(attn, hidden_states, image_rotary_emb):
-            return None
+    def _norms(self, attn: nn.Module, hidden_states: Tensor):
         norms = tuple(self._weights.of(getattr(attn, n, None), hidden_states.dtype, attn.head_dim)
                       for n in ("norm_q", "norm_k"))
         return None if None in norms else norms
 
-    def __call__(self, attn: nn.Module, hidden_states: Tensor, attention_mask: Optional[Tensor] = None,
-                 image_rotary_emb=None) -> Tensor:
-        norms = self._norms(attn, hidden_states, image_rotary_emb)
-        if norms is None:
-            return self.fallback(attn, hidden_states, attention_mask, image_rotary_emb)
-        self.fused_calls += 1
+    def _fused(self, attn: nn.Module, hidden_states: Tensor, attention_mask: Optional[Tensor], image_rotary_emb,
+               norms) -> Tensor:
         from diffusers.models.transformers.transformer_flux3 import _get_qkv_projections
 
         dtype = hidden_states.dtype

@@ -79,13 +79,30 @@ class FusedProcessor:
         return all(n is None or head_norm(n, hidden_states.dtype, head_dim) is not None for n in norms)
 
 
-    def sequence_call_fits(self, attn: nn.Module, hidden_states: Tensor, rotary) -> bool:
-        """A self-attention call over one [B, S, K] sequence that the fused path serves: call_fits for the
-        module's head_dim (the processor checks its norms itself) and diffusers' real (cos, sin) pair, or
-        none, for the S tokens."""
+
+class SequencePrepProcessor(FusedProcessor):
+    """The fused processors of diffusers' self-attention processors over one [B, S, K] sequence, called as
+    (attn, hidden_states, attention_mask, image_rotary_emb) (FLUX.3's, Krea 2's): a call fuses where it is
+    an eager bf16/fp16 call with diffusers' real (cos, sin) pair (or none) for its S tokens and ``_norms``
+    gives q's and k's norms as (eps, weight) pairs; ``_fused`` then computes it. Others go to the fallback."""
+
+    def _norms(self, attn: nn.Module, hidden_states: Tensor):
+        raise NotImplementedError
+
+    def _fused(self, attn: nn.Module, hidden_states: Tensor, attention_mask: Optional[Tensor], image_rotary_emb,
+               norms) -> Tensor:
+        raise NotImplementedError
+
+    def __call__(self, attn: nn.Module, hidden_states: Tensor, attention_mask: Optional[Tensor] = None,
+                 image_rotary_emb=None) -> Tensor:
         head_dim = getattr(attn, "head_dim", 0)
-        return (hidden_states.dim() == 3 and self.call_fits(attn, hidden_states, None, head_dim, kernel_norms=False)
-                and real_rotary_fits(rotary, head_dim, hidden_states.shape[1], hidden_states.device))
+        fits = (hidden_states.dim() == 3 and self.call_fits(attn, hidden_states, None, head_dim, kernel_norms=False)
+                and real_rotary_fits(image_rotary_emb, head_dim, hidden_states.shape[1], hidden_states.device))
+        norms = self._norms(attn, hidden_states) if fits else None
+        if norms is None:
+            return self.fallback(attn, hidden_states, attention_mask, image_rotary_emb)
+        self.fused_calls += 1
+        return self._fused(attn, hidden_states, attention_mask, image_rotary_emb, norms)
 
 
 def head_norm(norm: Optional[nn.Module], dtype: torch.dtype, head_dim: int):

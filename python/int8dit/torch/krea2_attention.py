@@ -23,7 +23,7 @@ from typing import Optional
 import torch
 from torch import Tensor, nn
 
-from .fused_processor import FusedProcessor, prepared_heads
+from .fused_processor import SequencePrepProcessor, prepared_heads
 
 
 class ZeroCenteredNormWeights:
@@ -48,7 +48,7 @@ class ZeroCenteredNormWeights:
         return float(norm.eps), seen[2]
 
 
-class Krea2AttentionPrepProcessor(FusedProcessor):
+class Krea2AttentionPrepProcessor(SequencePrepProcessor):
     """A Krea2Attention processor: diffusers' Krea2AttnProcessor with q's and k's norm and rotation fused
     (module docstring). ``fallback`` is the processor it replaced: it serves the calls this one does not
     fuse, and ``int8dit.unfuse_attention_prep`` puts it back."""
@@ -61,20 +61,14 @@ class Krea2AttentionPrepProcessor(FusedProcessor):
     def applies_to(attn: nn.Module) -> bool:
         return all(hasattr(attn, name) for name in ("num_heads", "num_kv_heads", "head_dim", "to_gate"))
 
-    def _norms(self, attn: nn.Module, hidden_states: Tensor, image_rotary_emb):
-        if not self.sequence_call_fits(attn, hidden_states, image_rotary_emb):
-            return None
+    def _norms(self, attn: nn.Module, hidden_states: Tensor):
         norms = tuple(self._weights.of(getattr(attn, n, None), attn.head_dim) for n in ("norm_q", "norm_k"))
         if None in norms or any(w.device != hidden_states.device for _, w in norms):
             return None
         return norms
 
-    def __call__(self, attn: nn.Module, hidden_states: Tensor, attention_mask: Optional[Tensor] = None,
-                 image_rotary_emb=None) -> Tensor:
-        norms = self._norms(attn, hidden_states, image_rotary_emb)
-        if norms is None:
-            return self.fallback(attn, hidden_states, attention_mask, image_rotary_emb)
-        self.fused_calls += 1
+    def _fused(self, attn: nn.Module, hidden_states: Tensor, attention_mask: Optional[Tensor], image_rotary_emb,
+               norms) -> Tensor:
         query = attn.to_q(hidden_states).unflatten(-1, (attn.num_heads, attn.head_dim))
         key = attn.to_k(hidden_states).unflatten(-1, (attn.num_kv_heads, attn.head_dim))
         value = attn.to_v(hidden_states).unflatten(-1, (attn.num_kv_heads, attn.head_dim))
