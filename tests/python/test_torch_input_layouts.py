@@ -95,3 +95,24 @@ def test_a_modulation_row_per_token_in_any_layout_is_each_tokens_own():
     # a per-sample shift with a per-token scale is neither: refused, saying so
     with pytest.raises(ValueError, match="both hold one row per batch element or both one row per token"):
         layernorm_modulate_quantize_with_output(x, wan[:, 0, 0], wan[:, :, 1], 1e-6, None)
+
+
+def test_a_per_token_table_is_rounded_once_without_an_fp32_copy_and_autograd_still_sees_it():
+    """block_steps.rounded_modulation: table + temb summed in fp32 and rounded once, the bits of diffusers'
+    (table + temb.float()).to(dtype); where the table needs a gradient (a trainable modulation), that
+    expression itself, which autograd records."""
+    from int8dit.torch.block_steps import rounded_modulation
+
+    torch.manual_seed(3)
+    table = torch.randn(1, 1, 6, 64)  # Wan's fp32 scale_shift_table, as the blocks broadcast it
+    temb = torch.randn(2, 5, 6, 64, dtype=BF16)
+    with torch.no_grad():
+        got = rounded_modulation(table, temb, BF16)
+    assert got.dtype == BF16 and got.shape == temb.shape
+    assert torch.equal(got, (table + temb.float()).to(BF16))
+    table.requires_grad_(True)
+    with torch.enable_grad():
+        tracked = rounded_modulation(table, temb, BF16)
+        assert tracked.requires_grad
+        tracked.float().sum().backward()
+    assert table.grad is not None and torch.equal(tracked.detach(), got)
