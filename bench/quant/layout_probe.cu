@@ -8,8 +8,12 @@
 //     checked against the library's output (quantize_rows bit for bit; the fused ops: scales within
 //     1e-5 relative, int8 within 1 on at most 0.1% of the values).
 //
-//   int8dit_quant_layout_probe [M K [BATCHES]]   (default 4096 3072 1; a candidate runs where its layout
-//                                                fits K)
+//   int8dit_quant_layout_probe [M K [BATCHES [OPS]]]   (default 4096 3072 1, every op; a candidate runs
+//                                                      where its layout fits K)
+// OPS: a comma-separated list of the ops below (quantize_rows,quantize_rows+smooth,...) to time only those.
+// Candidates launch in plain stream order, except those labelled "PDL": launched as the library
+// launches its row kernels on Hopper (programmatic stream serialization, row_launch.cuh), so that
+// the back-to-back calls of a timed batch overlap their starts as the library's do.
 // BATCHES: LayerNorm's adaLN batch elements (M / BATCHES rows share one shift and scale); with more
 // than one, the cached LayerNorm layouts run twice: rows strided over the grid, then each CTA a
 // contiguous block (WithRowBlocks: what the library launches for such calls).
@@ -129,6 +133,7 @@ Op for_grid(Op op, int64_t rows, int64_t grid) {
 int main(int argc, char** argv) {
   const int64_t m = argc > 2 ? std::atoll(argv[1]) : 4096, k = argc > 2 ? std::atoll(argv[2]) : 3072;
   const int64_t batches = argc > 3 ? std::atoll(argv[3]) : 1;
+  const std::string only_ops = argc > 4 ? argv[4] : "";  // comma-separated; empty: every op
   if (k % 8 != 0 || m < 1) {
     std::fprintf(stderr, "int8dit_quant_layout_probe: K = %lld must be a multiple of 8 and M >= 1\n", (long long)k);
     return 2;
@@ -193,6 +198,7 @@ int main(int argc, char** argv) {
   const std::vector<std::string> ops = {"quantize_rows", "quantize_rows+smooth", "layernorm_modulate_quantize",
                                         "rmsnorm_quantize", "gelu_quantize"};
   for (const std::string& op_name : ops) {
+    if (!only_ops.empty() && ("," + only_ops + ",").find("," + op_name + ",") == std::string::npos) continue;
     const bool exact = op_name.rfind("quantize_rows", 0) == 0;
     const float* smooth_vec = op_name == "quantize_rows+smooth" ? smooth : nullptr;
     auto library = [&](int c) {
@@ -242,6 +248,7 @@ int main(int argc, char** argv) {
     // to L1 (and fitting fewer CTAs). The kernel's own setting is put back after the timing: the library
     // launches the same kernels, and sets it for its cached ones (row_path.h: kKeptL1CarveoutKb).
     int carveout = -1;
+    bool programmatic = false;  // launch with programmatic stream serialization, as the library does on Hopper
     auto time_layout_up_to = [&](int max_threads, auto kernel, auto op, int vecs, bool persistent, size_t smem_per_thread,
                                  const std::string& label, auto... extra) {
       const int64_t nvec = k / 8;
@@ -264,7 +271,20 @@ int main(int argc, char** argv) {
       auto launch = [&, kernel, rows_op, threads, grid, smem, extra...](int c) {
         RowArgs<T> a = args;
         a.x = b.x[c % b.sets], a.q = b.q[c % b.sets], a.scale = b.scale[c % b.sets];
-        kernel<<<grid, threads, smem>>>(a, rows_op, extra...);
+        if (!programmatic) {
+          kernel<<<grid, threads, smem>>>(a, rows_op, extra...);
+          return;
+        }
+        cudaLaunchConfig_t config{};
+        config.gridDim = dim3(static_cast<unsigned>(grid));
+        config.blockDim = dim3(static_cast<unsigned>(threads));
+        config.dynamicSmemBytes = smem;
+        cudaLaunchAttribute attr{};
+        attr.id = cudaLaunchAttributeProgrammaticStreamSerialization;
+        attr.val.programmaticStreamSerializationAllowed = 1;
+        config.attrs = &attr;
+        config.numAttrs = 1;
+        check_cuda(cudaLaunchKernelEx(&config, kernel, a, rows_op, extra...), "programmatic launch");
       };
       check_cuda(cudaMemset(b.q[0], 0x55, mk), "poison");
       launch(0);
@@ -272,7 +292,7 @@ int main(int argc, char** argv) {
       const std::string check = compare(want, read_back(b, 0, m, k), exact);
       report(op_name + " " + std::to_string(threads) + "x" + std::to_string(vecs) + " " + label + " " +
                  std::to_string(per_sm) + "/SM" + (carveout >= 0 ? " carveout " + std::to_string(carveout) + "%" : "") +
-                 (kContiguous ? " contiguous rows" : ""),
+                 (kContiguous ? " contiguous rows" : "") + (programmatic ? " PDL" : ""),
              launch, fa.numRegs, check);
       check_cuda(cudaFuncSetAttribute(kernel, cudaFuncAttributePreferredSharedMemoryCarveout, library_carveout),
                  "carveout reset");
@@ -387,11 +407,45 @@ int main(int argc, char** argv) {
         }
       }
     };
+    // The register-row layouts again, launched programmatically as the library launches them (its own
+    // layout among them, as a check of the probe against the library's figure): the fixed cost a call
+    // pays at its start and end (the first row's load, the last row's reductions) is where the layouts
+    // differ at 3072 columns, and the overlap of calls moves it.
+    auto programmatic_layouts = [&](auto op) {
+      using Op = decltype(op);
+      using int8dit::quant::row_quantize_registers;
+      using int8dit::quant::smooth_reciprocal_bytes_per_thread;
+      constexpr bool kCaches = Op::kChannelVec4s > 0;
+      programmatic = true;
+      candidate(row_quantize_registers<T, Op, 2, false, false>, op, 2, false, 0);
+      candidate(row_quantize_registers<T, Op, 3, false, false>, op, 3, false, 0);
+      candidate(row_quantize_registers<T, Op, 4, false, false>, op, 4, false, 0);
+      candidate(row_quantize_registers<T, Op, 6, false, false>, op, 6, false, 0);
+      candidate(row_quantize_registers<T, Op, 2, true, false>, op, 2, true, 0);
+      candidate(row_quantize_registers<T, Op, 3, true, false>, op, 3, true, 0);
+      candidate(row_quantize_registers<T, Op, 4, true, false>, op, 4, true, 0);
+      if (args.smooth) {
+        candidate(row_quantize_registers<T, Op, 2, true, false, true>, op, 2, true, smooth_reciprocal_bytes_per_thread(2), true);
+        candidate(row_quantize_registers<T, Op, 3, true, false, true>, op, 3, true, smooth_reciprocal_bytes_per_thread(3), true);
+        candidate(row_quantize_registers<T, Op, 4, true, false, true>, op, 4, true, smooth_reciprocal_bytes_per_thread(4), true);
+        candidate(row_quantize_registers<T, Op, 6, true, false, true>, op, 6, true, smooth_reciprocal_bytes_per_thread(6), true);
+      }
+      if constexpr (kCaches) {
+        carveout = int8dit::quant::kept_l1_carveout_percent();
+        candidate(row_quantize_registers<T, Op, 2, true, true>, op, 2, true, 32 * Op::kChannelVec4s);
+        candidate(row_quantize_registers<T, Op, 3, true, true>, op, 3, true, 48 * Op::kChannelVec4s);
+        candidate(row_quantize_registers<T, Op, 4, true, true>, op, 4, true, 64 * Op::kChannelVec4s);
+        candidate(row_quantize_registers<T, Op, 6, true, true>, op, 6, true, 96 * Op::kChannelVec4s);
+        carveout = -1;
+      }
+      programmatic = false;
+    };
     if (op_name == "layernorm_modulate_quantize") {
       int8dit::quant::LayerNormModulateOp<T> ln;
       ln.shift = mod, ln.mod_scale = mod + k, ln.ld_mod = 2 * k, ln.tokens_per_batch = m / batches, ln.eps = 1e-6f;
       ln.inv_cols = 1.0f / float(k);
       layouts(ln);
+      programmatic_layouts(ln);
       using int8dit::quant::row_quantize_registers;
       if (batches > 1) {
         // The cached layouts again with contiguous rows a CTA (the strided ones ran in layouts()): with
@@ -442,10 +496,13 @@ int main(int argc, char** argv) {
       int8dit::quant::RmsNormOp<T> rms;
       rms.weight = mod, rms.eps = 1e-6f, rms.inv_cols = 1.0f / float(k);
       layouts(rms);
+      programmatic_layouts(rms);
     } else if (op_name == "gelu_quantize") {
       layouts(int8dit::quant::GeluTanhOp{});
+      programmatic_layouts(int8dit::quant::GeluTanhOp{});
     } else {
       layouts(int8dit::quant::IdentityOp{});
+      programmatic_layouts(int8dit::quant::IdentityOp{});
     }
   }
   return 0;
