@@ -357,6 +357,17 @@ Status launch_vector_rows(const RowArgs<T>& a, const Op& op, int threads, cudaSt
   return detail::last_launch_status(name);
 }
 
+// SmoothQuant's plain rows on their own layout (row_shape.h: smooth_row_shape): one CTA a row of
+// kVecs (2 or 3) vectors a thread, the IEEE division.
+template <typename T, int kVecs>
+Status launch_smooth_rows(const RowArgs<T>& a, int threads, cudaStream_t stream, const char* name) {
+  static std::atomic<int> sm90[kMaxDevices] = {};
+  const int64_t grid = std::min<int64_t>(a.rows, 0x7fffffff);  // grid.x's limit; the kernel strides past it
+  launch_row_kernel(row_quantize_registers<T, IdentityOp, kVecs, false, false>, sm90, /*smem_sized_grid=*/false, grid,
+                    threads, 0, stream, a, IdentityOp{});
+  return detail::last_launch_status(name);
+}
+
 // `op_vector_ok`: the op's own per-channel vectors allow 16-byte loads.
 template <typename T, typename Op>
 Status launch_row_quantize(const RowArgs<T>& a, const Op& op, bool op_vector_ok, cudaStream_t stream,
@@ -364,6 +375,14 @@ Status launch_row_quantize(const RowArgs<T>& a, const Op& op, bool op_vector_ok,
   if (a.rows == 0) return Status::Ok();
   if (const std::string& bad = row_path_config().error; !bad.empty())
     return Status(StatusCode::kInvalidArgument, std::string(name) + ": " + bad);
+  if constexpr (std::is_same_v<Op, IdentityOp>) {
+    // quantize_rows with a divisor, up to 6144 columns (INT8DIT_QUANT_ROWS=bulk keeps the ring).
+    if (a.smooth && op_vector_ok && vectorizable(a) && row_path_config().path != RowPath::kBulkRing) {
+      const RowLaunchShape sq = smooth_row_shape(a.cols);
+      if (sq.vecs_per_thread == 3) return launch_smooth_rows<T, 3>(a, sq.threads_per_row, stream, name);
+      if (sq.vecs_per_thread == 2) return launch_smooth_rows<T, 2>(a, sq.threads_per_row, stream, name);
+    }
+  }
   const RowLaunchShape s = row_launch_shape(a.cols, op_vector_ok && vectorizable(a), a.smooth ? 4 : kPreferredVecsPerThread);
   switch (s.vecs_per_thread) {
     case 0: {

@@ -80,6 +80,36 @@ inline RowLaunchShape row_launch_shape(int64_t cols, bool vector_ok, int preferr
   return s;
 }
 
+// SmoothQuant's plain rows (quantize_rows with a divisor, no op before it) of up to 256 threads x 3
+// vectors (6144 columns): one CTA a row with 2 or 3 vectors a thread, whichever puts the CTA nearer
+// kSmoothRowThreads, and the IEEE division. The division's latency an element wants more threads a row
+// than the other ops do; against the layout row_launch_shape(cols, true, 4) gives (3072: the persistent
+// 96 x 4 kernel with the divisors' reciprocals), on the H100 in one process, both launched
+// programmatically (bench/results/h100/quant_smooth_layouts_6c1515a.md): 4096 x 3072 19.76 -> 17.95 us
+// (128 x 3), 4608 x 3072 21.49 -> 19.90, 8192 x 1536 19.04 -> 17.64 (96 x 2), 4096 x 4608 26.20 ->
+// 25.88 (192 x 3), 4096 x 6144 34.25 -> 32.83 (256 x 3), 512 x 3072 6.81 -> 5.89, 333 x 1536 4.11 ->
+// 3.19; 8192 x 1152 15.64 -> 15.60 (96 x 2; 64 x 3 read 16.01, hence the thread target).
+// Returns vecs_per_thread 0 where neither count fits: more than 256 threads, or a trailing thread
+// whose leading slots (full_vector_slots) would not all hold a vector.
+constexpr int kSmoothRowThreads = 128;
+inline RowLaunchShape smooth_row_shape(int64_t cols) {
+  RowLaunchShape s;
+  const int64_t nvec = cols / kVecElems;
+  if (cols % kVecElems != 0 || nvec <= 0) return s;
+  int64_t best_distance = -1;
+  for (const int vecs : {3, 2}) {
+    const int64_t threads = ((nvec + vecs - 1) / vecs + 31) / 32 * 32;
+    if (threads > kMaxRowThreads || threads * full_vector_slots(vecs) > nvec) continue;
+    const int64_t distance = threads > kSmoothRowThreads ? threads - kSmoothRowThreads : kSmoothRowThreads - threads;
+    if (best_distance < 0 || distance < best_distance) {
+      best_distance = distance;
+      s.vecs_per_thread = vecs;
+      s.threads_per_row = static_cast<int>(threads);
+    }
+  }
+  return s;
+}
+
 // Persistent CTAs on contiguous blocks of rows (row_kernels.cuh: WithRowBlocks, where the op's
 // channel values change between rows): `ctas` CTAs share `rows` rows, CTA b taking rows_per_cta rows,
 // one more where b < extra_rows, from contiguous_block_first(b). Blocks tile [0, rows) in order

@@ -120,6 +120,48 @@ TEST(QuantRowShape, TheWideTransformKernelTakesTheRowsTheOthersCannotHoldUpTo245
   EXPECT_EQ(rows, (24576 - 16384) / 8);
 }
 
+TEST(QuantRowShape, SmoothQuantsPlainRowsTakeTwoOrThreeVectorsNearestTo128Threads) {
+  const Expect cases[] = {
+      {3072, 3, 128},  // Flux: 384 vectors, 128 x 3 (2 would take 192 threads)
+      {1536, 2, 96},   // SD3-medium: 96 x 2 is nearer 128 than 64 x 3
+      {1152, 2, 96},   // PixArt, DiT-XL/2: 64 x 3 measured slower
+      {4608, 3, 192},  // 2 vectors would take 288 threads
+      {6144, 3, 256},  // the longest row it takes
+      {2048, 2, 128},
+  };
+  for (const Expect& e : cases) {
+    const RowLaunchShape s = smooth_row_shape(e.cols);
+    EXPECT_EQ(s.vecs_per_thread, e.vecs) << "cols " << e.cols;
+    EXPECT_EQ(s.threads_per_row, e.threads) << "cols " << e.cols;
+  }
+  EXPECT_EQ(smooth_row_shape(6152).vecs_per_thread, 0);   // 769 vectors: 257 threads of 3
+  EXPECT_EQ(smooth_row_shape(12288).vecs_per_thread, 0);  // the long rows keep their kernels
+  EXPECT_EQ(smooth_row_shape(3076).vecs_per_thread, 0);   // not whole vectors
+  EXPECT_EQ(smooth_row_shape(8).vecs_per_thread, 0);      // one vector: a warp's leading slot would be empty
+}
+
+TEST(QuantRowShape, EverySmoothQuantRowItTakesFitsWithItsLeadingSlotsFull) {
+  int taken = 0;
+  for (int64_t cols = 8; cols <= 8192; cols += 8) {
+    const RowLaunchShape s = smooth_row_shape(cols);
+    if (s.vecs_per_thread == 0) continue;
+    ++taken;
+    const int64_t nvec = cols / kVecElems;
+    ASSERT_TRUE(s.vecs_per_thread == 2 || s.vecs_per_thread == 3) << "cols " << cols;
+    EXPECT_EQ(s.threads_per_row % 32, 0) << "cols " << cols;
+    EXPECT_LE(s.threads_per_row, kMaxRowThreads) << "cols " << cols;
+    EXPECT_GE(static_cast<int64_t>(s.threads_per_row) * s.vecs_per_thread, nvec) << "cols " << cols;
+    EXPECT_LT(static_cast<int64_t>(s.threads_per_row - 32) * s.vecs_per_thread, nvec) << "cols " << cols;  // no empty warp
+    for (int i = 0; i < full_vector_slots(s.vecs_per_thread); ++i)
+      ASSERT_LT(static_cast<int64_t>(s.threads_per_row - 1) + static_cast<int64_t>(i) * s.threads_per_row, nvec)
+          << "cols " << cols << ": slot " << i;
+  }
+  // Every row of 256..6144 columns: below 32 vectors a warp's leading slot would be empty.
+  EXPECT_EQ(taken, (6144 - 256) / 8 + 1);
+  EXPECT_EQ(smooth_row_shape(256).threads_per_row, 32);  // 32 vectors: one warp of 2, its first slot full
+  EXPECT_EQ(smooth_row_shape(248).vecs_per_thread, 0);
+}
+
 TEST(QuantRowShape, UnalignedOrTooLongRowsStream) {
   EXPECT_EQ(row_launch_shape(3072, false).vecs_per_thread, 0);
   EXPECT_EQ(row_launch_shape(3072, false).threads_per_row, kStreamThreads);
