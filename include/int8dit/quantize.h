@@ -87,6 +87,10 @@ struct LayerNormModulateQuantizeParams {
   // RMSNorm's statistics instead of LayerNorm's (LTX-Video's norms): no mean subtracted,
   // v = x / sqrt(mean(x^2) + eps) * (1 + scale_b[k]) + shift_b[k]; everything else as above.
   bool rms_norm = false;
+  // mod_scale is the norm's own weight and mod_shift its bias: v = x_hat * mod_scale[b][k] +
+  // mod_shift[b][k], without the modulation's 1 + (a LayerNorm with elementwise affine, such as Wan's
+  // norm before its cross-attention, given its weight and bias as the rows).
+  bool scale_is_weight = false;
 };
 
 // RMSNorm with weight, then quantization: v = x / sqrt(mean(x^2) + eps) * weight[k].

@@ -147,13 +147,16 @@ void run_fused_op(bool host, const Params& p, uintptr_t stream, Status (*on_host
 // x_type with row stride ld_mod; y (optional, [rows, cols]) receives the modulated activations.
 // Optionally with the gated residual update ahead of the norm: update (row stride ld_update), gate
 // ([batches, cols], row stride ld_gate; 0: none) and x_out (row stride ld_x_out) receive r = x + gate * update.
+// scale_is_weight: scale and shift are a LayerNorm's own weight and bias (no 1 + scale).
 void layernorm_modulate_quantize_raw(bool host, uintptr_t x, DType x_type, int64_t rows, int64_t cols, int64_t ldx,
                                      float eps, int64_t tokens_per_batch, uintptr_t shift, uintptr_t scale,
                                      int64_t ld_mod, uintptr_t smooth, uintptr_t q, uintptr_t q_scale, uintptr_t y,
                                      uintptr_t stream, uintptr_t update, int64_t ld_update, uintptr_t gate,
-                                     int64_t ld_gate, uintptr_t x_out, int64_t ld_x_out, bool rms_norm) {
+                                     int64_t ld_gate, uintptr_t x_out, int64_t ld_x_out, bool rms_norm,
+                                     bool scale_is_weight) {
   int8dit::LayerNormModulateQuantizeParams p;
   p.rms_norm = rms_norm;
+  p.scale_is_weight = scale_is_weight;
   p.rows = rows;
   p.cols = cols;
   p.x = ptr<const void>(x);
@@ -336,7 +339,7 @@ void register_raw_api(nb::module_& m) {
   r.def("layernorm_modulate_quantize", &layernorm_modulate_quantize_raw, "host"_a, "x"_a, "x_type"_a, "rows"_a,
         "cols"_a, "ldx"_a, "eps"_a, "tokens_per_batch"_a, "shift"_a, "scale"_a, "ld_mod"_a, "smooth"_a, "q"_a,
         "q_scale"_a, "y"_a, "stream"_a, "update"_a = 0, "ld_update"_a = 0, "gate"_a = 0, "ld_gate"_a = 0,
-        "x_out"_a = 0, "ld_x_out"_a = 0, "rms_norm"_a = false);
+        "x_out"_a = 0, "ld_x_out"_a = 0, "rms_norm"_a = false, "scale_is_weight"_a = false);
   r.def("gelu_quantize", &gelu_quantize_raw, "host"_a, "x"_a, "x_type"_a, "rows"_a, "cols"_a, "ldx"_a, "smooth"_a,
         "q"_a, "q_scale"_a, "stream"_a);
   r.def("rmsnorm_quantize", &rmsnorm_quantize_raw, "host"_a, "x"_a, "x_type"_a, "rows"_a, "cols"_a, "ldx"_a, "eps"_a,

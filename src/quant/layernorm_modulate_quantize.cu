@@ -1,4 +1,5 @@
-// LayerNorm (no affine) + adaLN modulation + per-token quantization in one pass over the activations.
+// LayerNorm (no affine) + adaLN modulation + per-token quantization in one pass over the activations
+// (or a LayerNorm with its own weight and bias: scale_is_weight).
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
@@ -20,6 +21,7 @@ void set_norm(Op& op, const LayerNormModulateQuantizeParams& p) {
   op.eps = p.eps;
   op.inv_cols = 1.0f / static_cast<float>(p.cols);
   op.rms = p.rms_norm;
+  op.scale_offset = p.scale_is_weight ? 0.0f : 1.0f;
 }
 
 template <typename T>

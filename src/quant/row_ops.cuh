@@ -40,6 +40,10 @@ struct LayerNormModulateOp {
   // pass sums x^2. A runtime flag rather than an op of its own: the row kernels are instantiated per op,
   // and the first pass's reduction it wastes costs less than doubling them.
   bool rms = false;
+  // The multiplier is scale_offset + scale: 1 for the modulation's 1 + scale, 0 where the rows are the
+  // norm's own weight (LayerNormModulateQuantizeParams::scale_is_weight). A kernel parameter, so the sum
+  // costs the FADD that 1 + scale did.
+  float scale_offset = 1.0f;
   // per row
   const T* shift_row = nullptr;
   const T* scale_row = nullptr;
@@ -83,15 +87,16 @@ struct LayerNormModulateOp {
     load8_cached(shift_row + k, sh);
     load8_cached(scale_row + k, sc);
 #pragma unroll
-    for (int e = 0; e < kVecElems; ++e) v[e] = fmaf(fmaf(v[e], rstd, neg_mean_rstd), 1.0f + sc[e], sh[e]);
+    for (int e = 0; e < kVecElems; ++e) v[e] = fmaf(fmaf(v[e], rstd, neg_mean_rstd), scale_offset + sc[e], sh[e]);
   }
   // The channel values of elements k..k + 7 to dst[0], dst[stride], ...: 1 + scale (two float4), shift (two).
   __device__ void fill8(int k, float4* dst, int stride) const {
     float sh[kVecElems], sc[kVecElems];
     load8_cached(shift_row + k, sh);
     load8_cached(scale_row + k, sc);
-    dst[0] = make_float4(1.0f + sc[0], 1.0f + sc[1], 1.0f + sc[2], 1.0f + sc[3]);
-    dst[stride] = make_float4(1.0f + sc[4], 1.0f + sc[5], 1.0f + sc[6], 1.0f + sc[7]);
+    const float o = scale_offset;
+    dst[0] = make_float4(o + sc[0], o + sc[1], o + sc[2], o + sc[3]);
+    dst[stride] = make_float4(o + sc[4], o + sc[5], o + sc[6], o + sc[7]);
     dst[2 * stride] = make_float4(sh[0], sh[1], sh[2], sh[3]);
     dst[3 * stride] = make_float4(sh[4], sh[5], sh[6], sh[7]);
   }
@@ -103,7 +108,8 @@ struct LayerNormModulateOp {
     for (int e = 0; e < kVecElems; ++e) v[e] = fmaf(fmaf(v[e], rstd, neg_mean_rstd), sc1[e], sh[e]);
   }
   __device__ float apply1(int64_t k, float x) const {
-    return fmaf(fmaf(x, rstd, neg_mean_rstd), 1.0f + to_float(__ldg(scale_row + k)), to_float(__ldg(shift_row + k)));
+    return fmaf(fmaf(x, rstd, neg_mean_rstd), scale_offset + to_float(__ldg(scale_row + k)),
+                to_float(__ldg(shift_row + k)));
   }
 };
 

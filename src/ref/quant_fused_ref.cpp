@@ -93,9 +93,10 @@ Status layernorm_modulate_quantize(const LayerNormModulateQuantizeParams& p) {
     }
     const double rstd = 1.0 / std::sqrt(sq / static_cast<double>(p.cols) + static_cast<double>(p.eps));
     const int64_t mod_row = (r / p.tokens_per_batch) * p.ld_mod;
+    const double scale_offset = p.scale_is_weight ? 0.0 : 1.0;  // the norm's weight, or 1 + the modulation's scale
     for (int64_t k = 0; k < p.cols; ++k) {
       const double x_hat = (load16(x, p.x_type, k) - mean) * rstd;
-      v[k] = static_cast<float>(x_hat * (1.0 + load16(p.mod_scale, p.x_type, mod_row + k)) +
+      v[k] = static_cast<float>(x_hat * (scale_offset + load16(p.mod_scale, p.x_type, mod_row + k)) +
                                 load16(p.mod_shift, p.x_type, mod_row + k));
     }
   });

@@ -150,15 +150,17 @@ struct ChannelVectors {
   std::unique_ptr<DeviceArray<uint16_t>> device;
 };
 
-// rms_norm: RMSNorm's statistics (no mean subtracted), as LTX-Video's norms.
-void check_layernorm_modulate_quantize(bool rms_norm) {
+// rms_norm: RMSNorm's statistics (no mean subtracted), as LTX-Video's norms. scale_is_weight: the rows
+// are the norm's own weight and bias (a LayerNorm with elementwise affine), no 1 + scale.
+void check_layernorm_modulate_quantize(bool rms_norm, bool scale_is_weight = false) {
   std::unique_ptr<ChannelVectors> mod;
   check_fused<int8dit::LayerNormModulateQuantizeParams>(
       "layernorm_modulate_quantize",
       [](const auto& p) { return int8dit::ref::layernorm_modulate_quantize(p); },
       [](const auto& p, cudaStream_t s) { return int8dit::layernorm_modulate_quantize(p, s); },
-      [&mod, rms_norm](auto& p, const Case& c, bool on_device) {
+      [&mod, rms_norm, scale_is_weight](auto& p, const Case& c, bool on_device) {
         p.rms_norm = rms_norm;
+        p.scale_is_weight = scale_is_weight;
         // Batches of tokens_per_batch rows; shift and scale are the two halves of one [batches, 2K]
         // tensor, as chunks of the adaLN linear's output are (ld_mod = 2K).
         const int64_t tpb = c.rows % 3 == 0 ? c.rows / 3 : c.rows;
@@ -185,6 +187,12 @@ TEST(LayerNormModulateQuantizeGpu, MatchesReferenceWithinToleranceWithPerBatchMo
 TEST(LayerNormModulateQuantizeGpu, RmsNormStatisticsMatchReferenceWithinTolerance) {
   REQUIRE_GPU();
   check_layernorm_modulate_quantize(true);
+}
+
+TEST(LayerNormModulateQuantizeGpu, TheNormsOwnWeightAndBiasMatchReferenceWithinTolerance) {
+  REQUIRE_GPU();
+  // weights in [-1, 1]: a multiplier near 0, where 1 + scale would be near 1, is what tells them apart
+  check_layernorm_modulate_quantize(false, true);
 }
 
 TEST(RmsNormQuantizeGpu, MatchesReferenceWithinTolerance) {

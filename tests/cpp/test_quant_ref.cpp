@@ -81,6 +81,28 @@ TEST(QuantRefLayerNormModulate, RmsNormStatisticsSubtractNoMean) {
   EXPECT_EQ(out.q, (std::vector<int8_t>{-42, 127}));
 }
 
+TEST(QuantRefLayerNormModulate, ScaleIsWeightTakesTheNormsOwnWeightAndBias) {
+  // A LayerNorm with elementwise affine: v = x_hat * weight + bias (no 1 + scale)
+  const auto x = bf16({3, 4});
+  const auto bias = bf16({0.25f, -0.5f});
+  const auto weight = bf16({2, 0.5f});
+  Outputs out(1, 2);
+  std::vector<uint16_t> y(2, 0xffff);
+  int8dit::LayerNormModulateQuantizeParams p;
+  p.rows = 1, p.cols = 2, p.x = x.data(), p.ldx = 2, p.eps = 0.0f, p.tokens_per_batch = 1, p.scale_is_weight = true;
+  p.mod_shift = bias.data(), p.mod_scale = weight.data(), p.ld_mod = 2;
+  p.q = out.q.data(), p.ldq = 2, p.scale = out.scale.data(), p.y = y.data(), p.ldy = 2;
+  ASSERT_TRUE(int8dit::ref::layernorm_modulate_quantize(p).ok());
+  // mean 3.5, x_hat = {-1, 1}: v = {-2 + 0.25, 0.5 - 0.5} = {-1.75, 0}
+  EXPECT_EQ(y, (std::vector<uint16_t>{float_to_bf16(-1.75f), float_to_bf16(0.0f)}));
+  EXPECT_EQ(out.q, (std::vector<int8_t>{-127, 0}));
+  EXPECT_NEAR(out.scale[0], 1.75 / 127.0, 1e-7);
+  // as a modulation: v = {-1 * 3 + 0.25, 1 * 1.5 - 0.5} = {-2.75, 1}; 1 / 2.75 * 127 = 46.2
+  p.scale_is_weight = false;
+  ASSERT_TRUE(int8dit::ref::layernorm_modulate_quantize(p).ok());
+  EXPECT_EQ(out.q, (std::vector<int8_t>{-127, 46}));
+}
+
 TEST(QuantRefRmsNorm, HandComputedRowWithWeight) {
   const auto x = bf16({3, 4});
   const auto w = bf16({1, 2});

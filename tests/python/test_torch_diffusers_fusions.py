@@ -747,9 +747,10 @@ def test_wan_blocks_fuse_the_fp32_modulated_norms_and_their_residual_updates(dir
 
     monkeypatch.setattr(type(PRODUCED), "lookup", counting_lookup)
     out = fused(**inputs)[0]
-    # each block: norm1's kernel, whose rows self-attention's q, k and v all read, and norm3's (with the
+    # each block: norm1's kernel, whose rows self-attention's q, k and v all read, norm2's (the
+    # cross-attention's, with its weight and bias), whose rows its q reads, and norm3's (with the
     # cross-attention's update), whose rows fc1 takes straight from it
-    assert len(fused_norms) == 2 and len(video_rows) == 2 * 3 and len(direct_mlps) == 2
+    assert len(fused_norms) == 2 * 2 and len(video_rows) == 2 * 4 and len(direct_mlps) == 2
     assert out.dtype == BF16
     video_rows.clear()
     unfused = plain(**inputs)[0]
@@ -759,6 +760,48 @@ def test_wan_blocks_fuse_the_fp32_modulated_norms_and_their_residual_updates(dir
     for block in fused.blocks:  # compiled: the class's forward, traced
         block.compile(fullgraph=True, backend="aot_eager")
     assert cos(fused(**inputs)[0], out) > 0.9999
+
+
+@pytest.mark.parametrize("weight_dtype", [BF16, torch.float32])
+@torch.no_grad()
+def test_a_layer_norm_with_weight_and_bias_is_wans_fp32_norm_rounded_once(weight_dtype):
+    """Wan's cross-attention norm (FP32LayerNorm with elementwise affine) through the modulation kernel with
+    its weight and bias as the rows: PyTorch's fp32 norm rounded once, within an ulp where the weight is kept
+    in fp32 (the kernel reads it in bf16, as the fused blocks read Wan's fp32 modulation); its int8 rows
+    recorded for the q projection."""
+    from diffusers.models.normalization import FP32LayerNorm
+
+    from int8dit.torch.block_steps import affine_layer_norm, affine_layer_norm_fits
+
+    torch.manual_seed(0)
+    norm = FP32LayerNorm(64, 1e-6, elementwise_affine=True)
+    norm.weight.copy_(torch.randn(64) * 0.5)  # some near 0, where the modulation's 1 + scale would be near 1
+    norm.bias.copy_(torch.randn(64) * 0.1)
+    norm.to(weight_dtype)
+    x = (torch.randn(2, 48, 64) * 3 + 1).to(BF16)
+    assert affine_layer_norm_fits(norm, x)
+    assert not affine_layer_norm_fits(FP32LayerNorm(64, 1e-6, elementwise_affine=False), x)
+    assert not affine_layer_norm_fits(norm, x[..., :32].contiguous())
+    hits = PRODUCED.hits
+    got = affine_layer_norm(norm, x)
+    want = norm(x)  # the stock module: fp32 inside, rounded to bf16
+    assert got.dtype == BF16 and got.shape == x.shape
+    # the same norm with the weight and bias as bf16 (what the kernel reads), in fp32, rounded once: the
+    # kernel's rows are within an ulp of it (only its reductions' order differs)
+    rounded = torch.nn.functional.layer_norm(x.float(), (64,), norm.weight.to(BF16).float(),
+                                             norm.bias.to(BF16).float(), 1e-6).to(BF16)
+    ulp = torch.finfo(BF16).eps * rounded.float().abs()
+    assert ((got.float() - rounded.float()).abs() <= ulp).all() and (got != rounded).float().mean() < 0.01
+    if weight_dtype == BF16:
+        assert torch.equal(rounded, want)  # bf16 weights: exactly the stock module's values
+    else:
+        assert cos(got, want) > 0.99999 and not torch.equal(rounded, want)  # fp32 weights, read as bf16
+    assert PRODUCED.lookup(got) is not None and PRODUCED.hits == hits + 1
+    # where autograd must see the norm: the module's own ops, rounded to x's dtype
+    norm.weight.requires_grad_(True)
+    with torch.enable_grad():
+        traced = affine_layer_norm(norm, x)
+    assert traced.requires_grad and torch.equal(traced.detach(), want)
 
 
 @torch.no_grad()
@@ -777,7 +820,7 @@ def test_wan_blocks_fuse_a_modulation_row_set_per_token_as_wan_2_2_ti2v_gives_th
     # every token at its sample's timestep: the per-sample result, bit for bit, through the per-token kernels
     uniform = dict(inputs, timestep=inputs["timestep"][:, None].expand(2, 48).contiguous())
     assert torch.equal(fused(**uniform)[0], per_sample)
-    assert fused_norms == [(2, 48, 64)] * 2 and len(direct_mlps) == 2
+    assert fused_norms == [(2, 48, 64)] * 4 and len(direct_mlps) == 2  # norm1 and norm2 a block
     # the first frame at t = 0, as image-to-video conditions it
     timestep = uniform["timestep"].clone()
     timestep[:, :16] = 0

@@ -52,6 +52,32 @@ def modulated_norm(norm: nn.Module, x: Tensor, shift: Tensor, scale: Tensor) -> 
     return y
 
 
+def affine_layer_norm_fits(norm: Optional[nn.Module], x: Tensor) -> bool:
+    """A LayerNorm over x's last dimension with its own weight and bias (elementwise affine: Wan's
+    FP32LayerNorm before its cross-attention)."""
+    weight, bias = getattr(norm, "weight", None), getattr(norm, "bias", None)
+    return (isinstance(norm, nn.LayerNorm) and isinstance(weight, Tensor) and isinstance(bias, Tensor) and
+            tuple(norm.normalized_shape) == (x.shape[-1],) and weight.device == x.device and
+            bias.device == x.device)
+
+
+def affine_layer_norm(norm: nn.LayerNorm, x: Tensor) -> Tensor:
+    """norm(x) for a LayerNorm with weight and bias (affine_layer_norm_fits), rounded once to x's dtype,
+    with its int8 rows recorded for its readers: the modulation kernel with the weight and bias as its
+    rows (scale_is_weight), in place of PyTorch's fp32 copy, norm and cast back (FP32LayerNorm) and the
+    next linear's quantization of the result. The kernel reads the weight and bias in x's dtype: exact
+    where the model holds them in it, within an ulp of the output where it keeps them in fp32 (as
+    diffusers' from_pretrained keeps Wan's norms), as the fused blocks' modulation rows are. Where
+    autograd must see it, the module itself."""
+    if any_needs_grad(x, norm.weight, norm.bias):
+        return norm(x.float()).type_as(x)
+    rows = (x.shape[0], x.shape[-1])
+    q, q_scale, y = layernorm_modulate_quantize_with_output(x, norm.bias.expand(rows), norm.weight.expand(rows),
+                                                            norm.eps, None, scale_is_weight=True)
+    PRODUCED.remember(y, q, q_scale)
+    return y
+
+
 def residual_then_modulated_norm(norm: nn.Module, h: Tensor, update: Tensor, gate: Optional[Tensor],
                                   shift: Tensor, scale: Tensor) -> tuple[Tensor, Tensor]:
     """(h + gate * update, the modulated norm of that), gate None meaning 1: the residual update a block

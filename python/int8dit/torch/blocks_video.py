@@ -24,9 +24,9 @@ from typing import Optional
 import torch
 from torch import Tensor, nn
 
-from .block_steps import (fusable_input, gated_add, joint_block_fits, modulated_norm, plain_layer_norm,
-                          residual_mlp_update, residual_then_modulated_norm, rounded_modulation, scaled_rms_norm,
-                          unweighted_rms_norm)
+from .block_steps import (affine_layer_norm, affine_layer_norm_fits, fusable_input, gated_add, joint_block_fits,
+                          modulated_norm, plain_layer_norm, residual_mlp_update, residual_then_modulated_norm,
+                          rounded_modulation, scaled_rms_norm, unweighted_rms_norm)
 
 
 def _ltx_block_fits(block: nn.Module) -> bool:
@@ -167,8 +167,11 @@ def _wan_fused(self, hidden_states: Tensor, encoder_hidden_states: Tensor, temb:
     attn_output = self.attn1(modulated_norm(self.norm1, hidden_states, shift_msa, scale_msa), None, attention_mask,
                              rotary_emb)
     hidden_states = gated_add(hidden_states, gate_msa, attn_output)
-    attn_output = self.attn2(self.norm2(hidden_states.float()).type_as(hidden_states), encoder_hidden_states, None,
-                             None)
+    # the cross-attention's norm (FP32LayerNorm with weight and bias, where the config sets cross_attn_norm)
+    # in the kernel whose int8 rows its q projection reads
+    normed = (affine_layer_norm(self.norm2, hidden_states) if affine_layer_norm_fits(self.norm2, hidden_states)
+              else self.norm2(hidden_states.float()).type_as(hidden_states))
+    attn_output = self.attn2(normed, encoder_hidden_states, None, None)
     # the cross-attention's (ungated) update, in the MLP norm's kernel
     return residual_mlp_update(self.norm3, self.ffn, hidden_states, attn_output, None, c_shift_msa, c_scale_msa,
                                 c_gate_msa)

@@ -83,13 +83,17 @@ def layernorm_modulate_quantize_impl(x: Tensor, shift: Tensor, scale: Tensor, ep
 
 
 def layernorm_modulate_quantize_with_output(x: Tensor, shift: Tensor, scale: Tensor, eps: float,
-                                            smooth: Optional[Tensor], want_y: bool = True, rms: bool = False
+                                            smooth: Optional[Tensor], want_y: bool = True, rms: bool = False,
+                                            scale_is_weight: bool = False
                                             ) -> tuple[Tensor, Tensor, Optional[Tensor]]:
     """(q, q_scale, y): as layernorm_modulate_quantize, and with ``want_y`` also the modulated rows
     themselves (x's dtype, [B, T, K], rounded once from the fp32 value that q quantizes). ``rms``: an
-    RMSNorm without weight in place of the LayerNorm (no mean subtracted; LTX-Video's norms). Written
-    for host time (bench/host/python_overhead.py): the blocks call it once per norm and forward."""
-    q, qs, y, _ = _layernorm_modulate(x, shift, scale, eps, smooth, want_y, None, None, rms)
+    RMSNorm without weight in place of the LayerNorm (no mean subtracted; LTX-Video's norms).
+    ``scale_is_weight``: scale and shift are the norm's own weight and bias, y = layer_norm(x) * scale +
+    shift (no 1 +: a LayerNorm with elementwise affine). Written for host time
+    (bench/host/python_overhead.py): the blocks call it once per norm and forward."""
+    q, qs, y, _ = _layernorm_modulate(x, shift, scale, eps, smooth, want_y, None, None, rms,
+                                      scale_is_weight=scale_is_weight)
     return q, qs, y
 
 
@@ -188,9 +192,10 @@ def layernorm_modulate_quantize_into(x: Tensor, shift: Tensor, scale: Tensor, ep
 
 def _layernorm_modulate(x: Tensor, shift: Tensor, scale: Tensor, eps: float, smooth: Optional[Tensor],
                         want_y: bool, update: Optional[Tensor], gate: Optional[Tensor], rms: bool = False,
-                        out: Optional[tuple[Tensor, Tensor, Tensor]] = None):
+                        out: Optional[tuple[Tensor, Tensor, Tensor]] = None, scale_is_weight: bool = False):
     if off_current_device(x):
-        return on_device_of(x, _layernorm_modulate, x, shift, scale, eps, smooth, want_y, update, gate, rms, out)
+        return on_device_of(x, _layernorm_modulate, x, shift, scale, eps, smooth, want_y, update, gate, rms, out,
+                            scale_is_weight)
     if not (x.is_cuda or x.is_cpu):
         _check_device(x, "x")
     _check_three_dims(x)
@@ -240,7 +245,7 @@ def _layernorm_modulate(x: Tensor, shift: Tensor, scale: Tensor, eps: float, smo
         _C.raw.layernorm_modulate_quantize(not cuda, rows.data_ptr(), _DTYPES[dtype], m, k, ldx, float(eps), tokens,
                                            sh.data_ptr(), sc.data_ptr(), _row_stride(sh), _ptr(smooth),
                                            q.data_ptr(), qs.data_ptr(), _ptr(y), _current_stream(dev) if cuda else 0,
-                                           *extra, rms)
+                                           *extra, rms, scale_is_weight)
     return q, qs, y, h
 
 
