@@ -270,9 +270,10 @@ void concat_swiglu_quantize_raw(bool host, uintptr_t a, int64_t a_cols, int64_t 
 
 // The gated residual update out = x + gate[b] * update (residual.h): the end of a DiT block, where
 // PyTorch's broadcasting addcmul does not vectorize. gate 0: none (1); out may be x or update itself.
+// gate_fp32: the gate in fp32 instead; update 0: 1 (out = x + gate: a modulation table added to rows).
 void gated_add_raw(bool host, DType type, int64_t rows, int64_t cols, uintptr_t x, int64_t ldx, uintptr_t update,
                    int64_t ld_update, uintptr_t gate, int64_t ld_gate, int64_t tokens_per_batch, uintptr_t out,
-                   int64_t ld_out, uintptr_t stream) {
+                   int64_t ld_out, uintptr_t stream, uintptr_t gate_fp32) {
   int8dit::GatedAddParams p;
   p.rows = rows;
   p.cols = cols;
@@ -282,6 +283,7 @@ void gated_add_raw(bool host, DType type, int64_t rows, int64_t cols, uintptr_t 
   p.update = ptr<const void>(update);
   p.ld_update = ld_update;
   p.gate = ptr<const void>(gate);
+  p.gate_fp32 = ptr<const float>(gate_fp32);
   p.ld_gate = ld_gate;
   p.tokens_per_batch = tokens_per_batch;
   p.out = ptr<void>(out);
@@ -351,7 +353,7 @@ void register_raw_api(nb::module_& m) {
   r.def("concat_swiglu_quantize", &concat_swiglu_quantize_raw, "host"_a, "a"_a, "a_cols"_a, "lda"_a, "gate"_a,
         "ld_gate"_a, "up"_a, "ld_up"_a, "h_cols"_a, "x_type"_a, "rows"_a, "smooth"_a, "q"_a, "q_scale"_a, "stream"_a);
   r.def("gated_add", &gated_add_raw, "host"_a, "type"_a, "rows"_a, "cols"_a, "x"_a, "ldx"_a, "update"_a, "ld_update"_a,
-        "gate"_a, "ld_gate"_a, "tokens_per_batch"_a, "out"_a, "ld_out"_a, "stream"_a);
+        "gate"_a, "ld_gate"_a, "tokens_per_batch"_a, "out"_a, "ld_out"_a, "stream"_a, "gate_fp32"_a = 0);
   r.def("qk_norm_rope", &qk_norm_rope_raw, "host"_a, "type"_a, "batches"_a, "tokens"_a, "heads"_a, "head_dim"_a,
         "x"_a, "x_batch_stride"_a, "x_token_stride"_a, "x_head_stride"_a, "weight"_a, "eps"_a, "cos"_a, "sin"_a,
         "ld_rope"_a, "rope_rows"_a, "rope_offset"_a, "out"_a, "out_batch_stride"_a, "out_token_stride"_a,

@@ -1,4 +1,5 @@
-// gated_add (residual.h): out = x + gate_b * update, one fp32 FMA an element, rounded once.
+// gated_add (residual.h): out = x + gate_b * update, one fp32 FMA an element, rounded once (update null:
+// 1, so out = x + gate; the gate in the activations' type or in fp32).
 //
 // Memory-bound: three [rows, cols] passes (x and update read, out written) and the gate's rows, which
 // stay in L1/L2. Each thread moves kUnroll 16-byte vectors of each input, all loads issued before any
@@ -27,8 +28,9 @@ constexpr int kUnroll = 4;
 template <typename T>
 struct GatedAddArgs {
   const T* x;
-  const T* update;
-  const T* gate;  // null: 1
+  const T* update;        // null: 1
+  const T* gate;          // null (and no gate_f32): 1
+  const float* gate_f32;  // the gate in fp32 instead
   T* out;
   int64_t ldx, ld_update, ld_gate, ld_out;
   int64_t tokens_per_batch;  // 1 without a gate (unused)
@@ -61,10 +63,10 @@ __global__ void __launch_bounds__(kThreads) gated_add_kernel(GatedAddArgs<T> a) 
     if constexpr (kVector) {
       // x and update are read once: evict-first, so that they do not push the gate rows out of L2.
       xv[j] = __ldcs(reinterpret_cast<const uint4*>(a.x + row[j] * a.ldx + col[j]));
-      uv[j] = __ldcs(reinterpret_cast<const uint4*>(a.update + row[j] * a.ld_update + col[j]));
+      if (a.update) uv[j] = __ldcs(reinterpret_cast<const uint4*>(a.update + row[j] * a.ld_update + col[j]));
     } else {
       xs[j] = a.x[row[j] * a.ldx + col[j]];
-      us[j] = a.update[row[j] * a.ld_update + col[j]];
+      if (a.update) us[j] = a.update[row[j] * a.ld_update + col[j]];
     }
   }
 #pragma unroll
@@ -73,12 +75,27 @@ __global__ void __launch_bounds__(kThreads) gated_add_kernel(GatedAddArgs<T> a) 
     float x[kVecElems], u[kVecElems], g[kVecElems];
     if constexpr (kVector) {
       quant::unpack8<T>(xv[j], x);
-      quant::unpack8<T>(uv[j], u);
     } else {
       x[0] = quant::to_float(xs[j]);
+    }
+    if (!a.update) {
+#pragma unroll
+      for (int e = 0; e < kElems; ++e) u[e] = 1.0f;
+    } else if constexpr (kVector) {
+      quant::unpack8<T>(uv[j], u);
+    } else {
       u[0] = quant::to_float(us[j]);
     }
-    if (a.gate) {
+    if (a.gate_f32) {
+      const float* gate_row = a.gate_f32 + div_units(row[j], a.tokens_per_batch) * a.ld_gate + col[j];
+      if constexpr (kVector) {
+        const float4 g0 = __ldg(reinterpret_cast<const float4*>(gate_row));
+        const float4 g1 = __ldg(reinterpret_cast<const float4*>(gate_row) + 1);
+        g[0] = g0.x, g[1] = g0.y, g[2] = g0.z, g[3] = g0.w, g[4] = g1.x, g[5] = g1.y, g[6] = g1.z, g[7] = g1.w;
+      } else {
+        g[0] = __ldg(gate_row);
+      }
+    } else if (a.gate) {
       const T* gate_row = a.gate + div_units(row[j], a.tokens_per_batch) * a.ld_gate + col[j];
       if constexpr (kVector) {
         quant::load8_cached(gate_row, g);
@@ -101,19 +118,21 @@ __global__ void __launch_bounds__(kThreads) gated_add_kernel(GatedAddArgs<T> a) 
 
 bool aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }
 
-// 16-byte vectors fit every row of every operand.
+// 16-byte vectors fit every row of every operand (an fp32 gate's 8 columns are two of them).
 bool rows_take_vectors(const GatedAddParams& p) {
-  const bool strides = p.cols % kVecElems == 0 && p.ldx % kVecElems == 0 && p.ld_update % kVecElems == 0 &&
-                       p.ld_out % kVecElems == 0 && (!p.gate || p.ld_gate % kVecElems == 0);
-  return strides && aligned16(p.x) && aligned16(p.update) && aligned16(p.out) && (!p.gate || aligned16(p.gate));
+  const bool strides = p.cols % kVecElems == 0 && p.ldx % kVecElems == 0 &&
+                       (!p.update || p.ld_update % kVecElems == 0) && p.ld_out % kVecElems == 0 &&
+                       (!p.gate || p.ld_gate % kVecElems == 0) && (!p.gate_fp32 || p.ld_gate % 4 == 0);
+  return strides && aligned16(p.x) && (!p.update || aligned16(p.update)) && aligned16(p.out) &&
+         (!p.gate || aligned16(p.gate)) && (!p.gate_fp32 || aligned16(p.gate_fp32));
 }
 
 template <typename T, bool kVector>
 Status launch(const GatedAddParams& p, cudaStream_t stream) {
   static std::atomic<int> sm90[quant::kMaxDevices];
   GatedAddArgs<T> a{static_cast<const T*>(p.x), static_cast<const T*>(p.update), static_cast<const T*>(p.gate),
-                    static_cast<T*>(p.out), p.ldx, p.ld_update, p.ld_gate, p.ld_out,
-                    p.gate ? p.tokens_per_batch : 1, p.cols / (kVector ? kVecElems : 1), 0};
+                    p.gate_fp32, static_cast<T*>(p.out), p.ldx, p.ld_update, p.ld_gate, p.ld_out,
+                    p.gate || p.gate_fp32 ? p.tokens_per_batch : 1, p.cols / (kVector ? kVecElems : 1), 0};
   a.units = p.rows * a.units_per_row;
   const int64_t grid = (a.units + kThreads * kUnroll - 1) / (kThreads * kUnroll);
   if (grid > 2147483647)
@@ -136,6 +155,7 @@ Status gated_add(const GatedAddParams& p, cudaStream_t stream) {
   INT8DIT_RETURN_IF_ERROR(quant::check_device_pointers({{p.x, "x (the residual stream)"},
                                                         {p.update, "update"},
                                                         {p.gate, "gate"},
+                                                        {p.gate_fp32, "gate_fp32"},
                                                         {p.out, "out"}}));
   return p.type == DType::kBF16 ? launch<__nv_bfloat16>(p, stream) : launch<__half>(p, stream);
 }

@@ -90,6 +90,41 @@ TEST(GatedAddGpu, MatchesReferenceBitExactInEveryLayout) {
   }
 }
 
+// x + an fp32 table (gate_fp32, no update): a per-token modulation's block table added to its time
+// embedding rows, bit for bit with the reference in every test shape, the table one row for all rows or
+// one per batch element, and 2 bytes off alignment (the element path).
+TEST(GatedAddGpu, AnFp32TableAddedToRowsWithoutAnUpdateMatchesTheReferenceBitForBit) {
+  REQUIRE_GPU();
+  for (const Case& c : cases()) {
+    for (const int64_t misalign : {int64_t{0}, int64_t{1}}) {
+      if (misalign && c.rows * c.cols > 4096 * 3072) continue;
+      SCOPED_TRACE(c.name() + (misalign ? " misaligned by 1" : ""));
+      const int64_t tpb = c.rows % 3 == 0 ? c.rows / 3 : c.rows, batches = c.rows / tpb, ld_gate = c.cols + 4;
+      std::vector<uint16_t> x(static_cast<size_t>(misalign), kPoisonHalf);
+      const auto xr = random_rows(c);
+      x.insert(x.end(), xr.begin(), xr.end());
+      std::vector<float> table(static_cast<size_t>(batches * ld_gate));
+      std::uniform_real_distribution<float> uni(-2.0f, 2.0f);
+      for (float& v : table) v = uni(rng());
+      std::vector<uint16_t> want(static_cast<size_t>(misalign + c.rows * c.ldx), kPoisonHalf);
+      GatedAddParams p;
+      p.rows = c.rows, p.cols = c.cols, p.type = c.type, p.ldx = c.ldx, p.ld_update = c.ldx, p.ld_out = c.ldx;
+      p.ld_gate = ld_gate, p.tokens_per_batch = tpb;
+      p.x = x.data() + misalign, p.gate_fp32 = table.data(), p.out = want.data() + misalign;
+      ASSERT_TRUE(int8dit::ref::gated_add(p).ok());
+      DeviceArray<uint16_t> dx(x), dout(std::vector<uint16_t>(want.size(), kPoisonHalf));
+      DeviceArray<float> dtable(table);
+      p.x = dx.get() + misalign, p.gate_fp32 = dtable.get(), p.out = dout.get() + misalign;
+      const Status st = int8dit::gated_add(p, nullptr);
+      ASSERT_TRUE(st.ok()) << st.to_string();
+      const auto got = dout.download();
+      int64_t bad = 0;
+      for (size_t i = 0; i < got.size(); ++i) bad += same_value(got[i], want[i], c.type) ? 0 : 1;
+      EXPECT_EQ(bad, 0);
+    }
+  }
+}
+
 // The same rows split over several calls, and one call, agree: the grid-wide index splits rows across
 // CTAs arbitrarily, which a wrong row or column from a vector index would show on many rows at once.
 TEST(GatedAddGpu, ManyBatchesOfOneRowEach) {

@@ -52,6 +52,21 @@ TEST(RefGatedAdd, WithoutAGateAddsTheUpdateAndWorksInPlace) {
   EXPECT_EQ(x, bf16s({1.5f, 2.25f, 0, 5}));
 }
 
+TEST(RefGatedAdd, AnFp32TableWithoutAnUpdateIsAddedInFp32ThenRoundedAsPyTorchDoes) {
+  // out = x + gate_fp32 (update null: 1): (table + x.float()).to(bf16), the fp32 sum rounded to bf16.
+  // x = 1 and g = 2^-8 + 2^-40: the fp32 sum is 1 + 2^-8 (2^-40 is below fp32's ulp), exactly halfway
+  // between two bf16 values, which rounds to even (1); the exact sum rounded to bf16 once would be 1 + 2^-7.
+  const auto x = bf16s({1, 1, 2, -3});
+  const std::vector<float> table = {0x1p-8f + 0x1p-40f, 0.375f};
+  std::vector<uint16_t> out(4, 0xffff);
+  GatedAddParams p;
+  p.rows = 2, p.cols = 2, p.type = DType::kBF16, p.x = x.data(), p.ldx = 2, p.ld_update = 2;
+  p.gate_fp32 = table.data(), p.ld_gate = 2, p.tokens_per_batch = 2, p.out = out.data(), p.ld_out = 2;
+  ASSERT_TRUE(int8dit::ref::gated_add(p).ok());
+  EXPECT_EQ(out, bf16s({1, 1.375f, 2, -2.625f}));
+  EXPECT_EQ(out[0], float_to_bf16(1.0f + (0x1p-8f + 0x1p-40f)));
+}
+
 TEST(RefGatedAdd, RefusesWhatTheKernelsCannotDoSafely) {
   std::vector<uint16_t> buf(64, 0);
   GatedAddParams p;
@@ -76,8 +91,13 @@ TEST(RefGatedAdd, RefusesWhatTheKernelsCannotDoSafely) {
   says(q, "ldx = 3 is smaller than cols = 4");
   q = p, q.type = DType::kInt8;
   says(q, "use bf16 or fp16");
-  q = p, q.update = nullptr;
-  says(q, "update (what the gate scales) is null");
+  q = p, q.update = nullptr;  // no update: 1 (out = x + gate)
+  EXPECT_TRUE(int8dit::validate(q).ok());
+  const std::vector<float> table(8, 0.5f);
+  q = p, q.gate = buf.data() + 48, q.gate_fp32 = table.data(), q.ld_gate = 4, q.tokens_per_batch = 4;
+  says(q, "both gate and gate_fp32 are set");
+  q = p, q.gate_fp32 = reinterpret_cast<const float*>(buf.data() + 30), q.ld_gate = 4, q.tokens_per_batch = 4;
+  says(q, "out overlaps gate_fp32");  // 4 fp32 values from element 30 reach into out (from element 32)
   q = p, q.rows = -1;
   says(q, "negative size");
   q = p, q.out = buf.data(), q.ld_out = 4;  // in place over x: allowed

@@ -101,6 +101,8 @@ def test_a_per_token_table_is_rounded_once_without_an_fp32_copy_and_autograd_sti
     """block_steps.rounded_modulation: table + temb summed in fp32 and rounded once, the bits of diffusers'
     (table + temb.float()).to(dtype); where the table needs a gradient (a trainable modulation), that
     expression itself, which autograd records."""
+    import pytest
+
     from int8dit.torch.block_steps import rounded_modulation
 
     torch.manual_seed(3)
@@ -110,6 +112,18 @@ def test_a_per_token_table_is_rounded_once_without_an_fp32_copy_and_autograd_sti
         got = rounded_modulation(table, temb, BF16)
     assert got.dtype == BF16 and got.shape == temb.shape
     assert torch.equal(got, (table + temb.float()).to(BF16))
+    # a table broadcast over another dimension than the leading ones (SkyReels-V2's [1, 6, 1, K] over
+    # [B, 6, T, K]) is not rows_plus_table's: PyTorch's add, the same bits
+    from int8dit.torch.fused import rows_plus_table, rows_plus_table_fits
+
+    skyreels_table, skyreels_temb = torch.randn(1, 6, 1, 64), torch.randn(2, 6, 5, 64, dtype=BF16)
+    assert not rows_plus_table_fits(skyreels_temb, skyreels_table)
+    with torch.no_grad():
+        assert torch.equal(rounded_modulation(skyreels_table, skyreels_temb, BF16),
+                           (skyreels_table + skyreels_temb.float()).to(BF16))
+    with pytest.raises(ValueError, match="the table, its leading 1s dropped, x's trailing dimensions"):
+        rows_plus_table(skyreels_temb, skyreels_table)
+    assert rows_plus_table_fits(temb, table[0, 0]) and torch.equal(rows_plus_table(temb, table[0, 0]), got)
     table.requires_grad_(True)
     with torch.enable_grad():
         tracked = rounded_modulation(table, temb, BF16)

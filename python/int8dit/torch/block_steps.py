@@ -10,7 +10,7 @@ import torch
 from torch import Tensor, nn
 
 from .fused import (gated_residual_add, gated_residual_fits, gated_residual_layernorm_modulate,
-                    layernorm_modulate_quantize_with_output, per_token_rows,
+                    layernorm_modulate_quantize_with_output, per_token_rows, rows_plus_table, rows_plus_table_fits,
                     rmsnorm_quantize_with_output)
 from .mlp import GeluMLP
 from .ops import any_needs_grad, plain_eager_call
@@ -174,6 +174,8 @@ def rounded_modulation(table: Tensor, temb: Tensor, dtype: torch.dtype) -> Tenso
     that expression."""
     if torch.is_grad_enabled() and (table.requires_grad or temb.requires_grad):
         return (table + temb.float()).to(dtype)
+    if temb.dtype == dtype and rows_plus_table_fits(temb, table):
+        return rows_plus_table(temb, table)  # one vectorized kernel (PyTorch's mixed-dtype add is not)
     out = torch.empty(torch.broadcast_shapes(table.shape, temb.shape), dtype=dtype, device=temb.device)
     return torch.add(temb, table, out=out)
 
