@@ -272,3 +272,62 @@ def test_hunyuan_image_attention_takes_hunyuan_videos_prep(quantized):
     want, got = model(**inputs)[0], fused(**inputs)[0]
     assert fused_attention_calls(fused) == 2
     assert_follows(got, want, 0.01)
+
+
+LTX = dict(in_channels=8, out_channels=8, patch_size=1, patch_size_t=1, num_attention_heads=4, attention_head_dim=128,
+           cross_attention_dim=512, num_layers=2, caption_channels=64)
+
+
+def ltx_inputs():
+    return dict(hidden_states=torch.randn(2, 2 * 4 * 4, 8, dtype=BF16), encoder_hidden_states=torch.randn(2, 8, 64, dtype=BF16),
+                timestep=torch.tensor([500, 500]), encoder_attention_mask=torch.ones(2, 8), num_frames=2, height=4,
+                width=4, return_dict=False)
+
+
+@pytest.mark.parametrize("quantized", [False, True])
+@torch.no_grad()
+def test_ltx_video_rotation_is_the_stock_one_bit_for_bit(quantized):
+    """LTX-Video's self-attentions rotate a whole row of 512 channels (4 heads of 128) with tables that differ
+    in every channel: the kernel takes them as rows of 256 channels, the same values as the stock processor."""
+    from int8dit.torch.ltx_attention import LTXRotaryProcessor
+
+    torch.manual_seed(0)
+    model = diffusers.LTXVideoTransformer3DModel(**LTX).to(BF16).eval()
+    if quantized:
+        quantize_(model, min_features=32)
+    fused = copy.deepcopy(model)
+    assert attention_prep_applies(fused) == 4 and fuse_attention_prep(fused) == 4  # both attentions a block
+    inputs = ltx_inputs()
+    want, got = model(**inputs)[0], fused(**inputs)[0]
+    assert fused_attention_calls(fused) == 2  # the self-attentions (the cross-attentions do not rotate)
+    assert isinstance(fused.transformer_blocks[0].attn1.processor, LTXRotaryProcessor)
+    assert torch.equal(got, want)
+    assert unfuse_attention_prep(fused) == 4
+    assert type(fused.transformer_blocks[0].attn1.processor).__name__ == "LTXVideoAttnProcessor"
+
+
+@torch.no_grad()
+def test_one_ltx_attention_with_tables_of_their_own_per_sample_and_channel_is_the_stock_one_bit_for_bit():
+    from int8dit.torch.ltx_attention import LTXRotaryProcessor, row_split
+
+    torch.manual_seed(6)
+    model = diffusers.LTXVideoTransformer3DModel(**LTX).to(BF16).eval()
+    attn = model.transformer_blocks[0].attn1
+    fused = copy.deepcopy(attn)
+    fused.processor = LTXRotaryProcessor(fused.processor)
+    assert row_split(512) == 256 and row_split(2048) == 256 and row_split(96) == 32 and row_split(24) == 0
+    x = torch.randn(2, 40, 512, dtype=BF16) * 3
+    rotary = (torch.randn(2, 40, 512), torch.randn(2, 40, 512))  # every sample, token and channel its own
+    want = attn(x, image_rotary_emb=rotary)
+    assert torch.equal(fused(x, image_rotary_emb=rotary), want)
+    assert fused.processor.fused_calls == 1
+    # (the check can fail: the first sample's tables for both samples)
+    shared = (rotary[0][:1].expand(2, -1, -1).contiguous(), rotary[1][:1].expand(2, -1, -1).contiguous())
+    assert not torch.equal(fused(x, image_rotary_emb=shared), want)
+    # calls it does not take go to the stock processor: a cross-attention, bf16 tables, a mask
+    calls = fused.processor.fused_calls
+    text = torch.randn(2, 8, 512, dtype=BF16)
+    assert torch.equal(fused(x, encoder_hidden_states=text), attn(x, encoder_hidden_states=text))
+    half_tables = tuple(t.to(BF16) for t in rotary)
+    assert torch.equal(fused(x, image_rotary_emb=half_tables), attn(x, image_rotary_emb=half_tables))
+    assert fused.processor.fused_calls == calls

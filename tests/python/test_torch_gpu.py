@@ -865,6 +865,26 @@ def test_gpu_fused_wan_rotation_is_the_stock_one_bit_for_bit():
     assert torch.equal(got, want)
 
 
+@torch.no_grad()
+def test_gpu_fused_ltx_video_rotation_is_the_stock_one_bit_for_bit():
+    # LTX-Video's rotation of whole 2048-channel rows (tables differing in every channel) as rows of 256
+    # channels through the kernel, batch 2 as its guidance runs it: the forward is the stock one exactly
+    diffusers = pytest.importorskip("diffusers")
+    from attention_prep_helpers import run_fused_and_stock
+
+    torch.manual_seed(0)
+    model = diffusers.LTXVideoTransformer3DModel(
+        in_channels=128, out_channels=128, patch_size=1, patch_size_t=1, num_attention_heads=32, attention_head_dim=64,
+        cross_attention_dim=2048, num_layers=2, caption_channels=256).to("cuda", torch.bfloat16).eval()
+    inputs = dict(hidden_states=torch.randn(2, 3 * 8 * 12, 128, device="cuda", dtype=torch.bfloat16),
+                  encoder_hidden_states=torch.randn(2, 16, 256, device="cuda", dtype=torch.bfloat16),
+                  timestep=torch.tensor([500, 500], device="cuda"), encoder_attention_mask=torch.ones(2, 16, device="cuda"),
+                  num_frames=3, height=8, width=12, return_dict=False)
+    # both attentions of each block change processor; the self-attentions rotate, so they fuse
+    _, got, want = run_fused_and_stock(model, inputs, 4, fused_calls=2)
+    assert torch.equal(got, want)
+
+
 def small_flux2(diffusers, double_blocks):
     """A FLUX.2 of 4 heads of 128 with two single-stream blocks, bf16 on the GPU."""
     return diffusers.Flux2Transformer2DModel(

@@ -25,7 +25,9 @@ Some processors of diffusers spend more on the tensors' way into attention than 
 - Attention's ZSingleStreamAttnProcessor (Z-Image): per-head q/k RMSNorm and a complex rotation with
   one table per sample (``ZImageAttentionPrepProcessor``, int8dit.torch.z_image_attention);
 - WanAttention's WanAttnProcessor (Wan 2.1 / 2.2; SkyReels-V2's copy of it): the rotary embedding
-  alone, its q/k norm being one across the heads (``WanRotaryProcessor``, int8dit.torch.wan_attention).
+  alone, its q/k norm being one across the heads (``WanRotaryProcessor``, int8dit.torch.wan_attention);
+- LTXAttention's LTXVideoAttnProcessor (LTX-Video): the rotary embedding alone, with tables that differ
+  in every channel of the row (``LTXRotaryProcessor``, int8dit.torch.ltx_attention).
 
 They work on bf16 and int8dit-quantized models alike (the kernels are not int8 ones; the end-to-end
 benchmark's ``*_prep_graph`` paths time them on both), serve eager calls that autograd does not record,
@@ -42,6 +44,7 @@ from .flux_attention import FluxQKNormRopeProcessor
 from .hunyuan_video_attention import HunyuanVideo15AttentionPrepProcessor, HunyuanVideoAttentionPrepProcessor
 from .joint_attention import JointAttentionPrepProcessor
 from .krea2_attention import Krea2AttentionPrepProcessor
+from .ltx_attention import LTXRotaryProcessor
 from .qwen_attention import QwenAttentionPrepProcessor
 from .wan_attention import WanRotaryProcessor
 from .z_image_attention import ZImageAttentionPrepProcessor
@@ -61,7 +64,7 @@ _REPLACEMENTS = {"FluxAttnProcessor": FluxQKNormRopeProcessor, "JointAttnProcess
                  "BriaFiboAttnProcessor": FluxQKNormRopeProcessor, "OvisImageAttnProcessor": FluxQKNormRopeProcessor,
                  # and of HunyuanVideo's (HunyuanImage 2.1) and Wan's (SkyReels-V2) processors
                  "HunyuanImageAttnProcessor": HunyuanVideoAttentionPrepProcessor,
-                 "SkyReelsV2AttnProcessor": WanRotaryProcessor}
+                 "SkyReelsV2AttnProcessor": WanRotaryProcessor, "LTXVideoAttnProcessor": LTXRotaryProcessor}
 _FUSED = tuple(set(_REPLACEMENTS.values()))
 
 
