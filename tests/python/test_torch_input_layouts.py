@@ -112,18 +112,23 @@ def test_a_per_token_table_is_rounded_once_without_an_fp32_copy_and_autograd_sti
         got = rounded_modulation(table, temb, BF16)
     assert got.dtype == BF16 and got.shape == temb.shape
     assert torch.equal(got, (table + temb.float()).to(BF16))
-    # a table broadcast over another dimension than the leading ones (SkyReels-V2's [1, 6, 1, K] over
-    # [B, 6, T, K]) is not rows_plus_table's: PyTorch's add, the same bits
+    # one table row a group of tokens: SkyReels-V2's per-frame [1, 6, 1, K] over [B, 6, T, K] (a row of K for
+    # each of the B * 6 groups), and a table that matches the batch dimension itself
     from int8dit.torch.fused import rows_plus_table, rows_plus_table_fits
 
     skyreels_table, skyreels_temb = torch.randn(1, 6, 1, 64), torch.randn(2, 6, 5, 64, dtype=BF16)
-    assert not rows_plus_table_fits(skyreels_temb, skyreels_table)
+    per_sample_table = torch.randn(2, 1, 6, 64)
+    for t, x in ((skyreels_table, skyreels_temb), (per_sample_table, temb), (table[0, 0], temb)):
+        assert rows_plus_table_fits(x, t)
+        with torch.no_grad():
+            assert torch.equal(rounded_modulation(t, x, BF16), (t + x.float()).to(BF16))
+    # a table with no trailing run of x's columns is not one: PyTorch's add, the same bits
+    odd = torch.randn(1, 6, 5, 1)
+    assert not rows_plus_table_fits(skyreels_temb, odd)
     with torch.no_grad():
-        assert torch.equal(rounded_modulation(skyreels_table, skyreels_temb, BF16),
-                           (skyreels_table + skyreels_temb.float()).to(BF16))
-    with pytest.raises(ValueError, match="the table, its leading 1s dropped, x's trailing dimensions"):
-        rows_plus_table(skyreels_temb, skyreels_table)
-    assert rows_plus_table_fits(temb, table[0, 0]) and torch.equal(rows_plus_table(temb, table[0, 0]), got)
+        assert torch.equal(rounded_modulation(odd, skyreels_temb, BF16), (odd + skyreels_temb.float()).to(BF16))
+    with pytest.raises(ValueError, match="the table one row per group of x's tokens"):
+        rows_plus_table(skyreels_temb, odd)
     table.requires_grad_(True)
     with torch.enable_grad():
         tracked = rounded_modulation(table, temb, BF16)

@@ -31,6 +31,7 @@ and the one that ends a block in a kernel of its own (gated_residual_add, likewi
 """
 from __future__ import annotations
 
+import math
 from typing import Optional, Sequence
 
 import torch
@@ -141,40 +142,65 @@ def gated_residual_fits(x: Tensor, update: Tensor, gate: Optional[Tensor], shift
     return True
 
 
+def _table_layout(x: Tensor, table: Tensor) -> Optional[tuple[int, int]]:
+    """(j, i): x's dimensions split as [:j] groups, [j:i] tokens, [i:] columns, where ``table`` matches x
+    over the trailing columns, is 1 over the tokens (what it broadcasts over) and matches x or is 1 over
+    the leading groups: x's elements are then [groups, tokens, cols] rows and the table one row of cols a
+    group, the same for the group's tokens. None where the table does not broadcast so."""
+    if table.dim() > x.dim():
+        return None
+    shape = (1,) * (x.dim() - table.dim()) + tuple(table.shape)
+    i = x.dim()
+    while i > 0 and shape[i - 1] == x.shape[i - 1] and shape[i - 1] != 1:
+        i -= 1
+    if i == x.dim():
+        return None  # (no trailing run of columns: not a row table)
+    j = i
+    while j > 0 and shape[j - 1] == 1:
+        j -= 1
+    if any(shape[d] not in (1, x.shape[d]) for d in range(j)):
+        return None
+    return j, i
+
+
 def rows_plus_table_fits(x: Tensor, table: Tensor) -> bool:
     """Whether rows_plus_table takes these: x contiguous bf16/fp16 on the GPU or the CPU, and ``table``
-    (fp32, bf16 or fp16 on x's device), its leading 1s dropped, exactly x's trailing dimensions."""
+    (fp32, bf16 or fp16 on x's device) broadcast over x as one row per group of x's tokens (_table_layout):
+    Wan's and LTX-Video's [1, 1, 6, K] table over [B, T, 6, K], SkyReels-V2's [1, 6, 1, K] over [B, 6, T, K]."""
     if x.dtype not in (torch.bfloat16, torch.float16) or not x.is_contiguous() or table.device != x.device:
         return False
     if not (x.is_cuda or x.is_cpu) or table.dtype not in (torch.float32, torch.bfloat16, torch.float16):
         return False
-    shape = list(table.shape)
-    while shape and shape[0] == 1:
-        shape.pop(0)
-    return 0 < len(shape) <= x.dim() and tuple(shape) == tuple(x.shape[x.dim() - len(shape):])
+    return _table_layout(x, table) is not None
 
 
 def rows_plus_table(x: Tensor, table: Tensor) -> Tensor:
-    """(table + x.float()).to(x.dtype) for a ``table`` broadcast over x's leading dimensions
-    (rows_plus_table_fits): each sum in fp32, rounded once, the same bits, in one int8dit kernel (gated_add
-    with the table as an fp32 gate and no update) that moves 16-byte vectors, where PyTorch's mixed-dtype
-    broadcast runs element by element (2.5 ms against ~0.7 for a Wan 2.2 TI2V block's per-token modulation
-    at 720p on the H100) and the expression as written also writes an fp32 copy. A new contiguous tensor;
-    on the CPU, the reference."""
+    """(table + x.float()).to(x.dtype) for a ``table`` that broadcasts over x as rows_plus_table_fits says:
+    each sum in fp32, rounded once, the same bits, in one int8dit kernel (gated_add with the table's rows
+    as an fp32 gate, one a group of tokens, and no update) that moves 16-byte vectors, where PyTorch's
+    mixed-dtype broadcast runs element by element (2.5 ms against ~0.7 for a Wan 2.2 TI2V block's
+    per-token modulation at 720p on the H100) and the expression as written also writes an fp32 copy.
+    A new contiguous tensor; on the CPU, the reference."""
     if off_current_device(x):
         return on_device_of(x, rows_plus_table, x, table)
-    if not rows_plus_table_fits(x, table):
+    layout = _table_layout(x, table) if rows_plus_table_fits(x, table) else None
+    if layout is None:
         raise ValueError(f"rows_plus_table: x {x.dtype} {tuple(x.shape)} (contiguous: {x.is_contiguous()}) and table "
                          f"{table.dtype} {tuple(table.shape)} do not fit: x must be a contiguous bf16 or fp16 tensor and "
-                         "the table, its leading 1s dropped, x's trailing dimensions, on x's device")
-    cols = table.numel()
-    rows = x.numel() // cols
-    gate = table.to(torch.float32).contiguous().reshape(cols)
+                         "the table one row per group of x's tokens (its trailing dimensions x's, then 1s), on x's device")
+    j, i = layout
+    shape = (1,) * (x.dim() - table.dim()) + tuple(table.shape)
+    groups, tokens, cols = math.prod(x.shape[:j]), math.prod(x.shape[j:i]), math.prod(x.shape[i:])
+    # the table's rows without the token dimensions it broadcasts over, one a group (a small copy where a
+    # leading dimension broadcasts: Wan's over the batch)
+    gate = table.to(torch.float32).reshape(shape[:j] + shape[i:]).expand(*x.shape[:j], *x.shape[i:])
+    gate = gate.contiguous().reshape(groups, cols)
     out = torch.empty_like(x)
-    if rows > 0:
+    if x.numel() > 0:
         cuda = x.is_cuda
-        _C.raw.gated_add(not cuda, _DTYPES[x.dtype], rows, cols, x.data_ptr(), cols, 0, cols, 0, cols, rows,
-                         out.data_ptr(), cols, _current_stream(x.device) if cuda else 0, gate_fp32=gate.data_ptr())
+        _C.raw.gated_add(not cuda, _DTYPES[x.dtype], groups * tokens, cols, x.data_ptr(), cols, 0, cols, 0, cols,
+                         tokens, out.data_ptr(), cols, _current_stream(x.device) if cuda else 0,
+                         gate_fp32=gate.data_ptr())
     return out
 
 
