@@ -557,6 +557,20 @@ def test_gpu_gated_residual_add_matches_the_cpu_reference():
         assert torch.equal(gated_residual_add(hc, gc, uc).cpu(), want)
 
 
+def test_gpu_rows_plus_table_is_pytorchs_fp32_sum_rounded_once():
+    """A per-token modulation table: Wan 2.2 TI2V's block table [1, 1, 6, K] over its tokens' time embedding
+    [B, T, 6, K] (one fp32 gate row), SkyReels-V2's per-frame [1, 6, 1, K] over [B, 6, T, K] (a gate row a
+    group of tokens) and a row length the 16-byte vectors do not fit: the bits of (table + x.float()).to(bf16)."""
+    from int8dit.torch.fused import rows_plus_table, rows_plus_table_fits
+    torch.manual_seed(4)
+    for table, x in ((torch.randn(1, 1, 6, 3072), torch.randn(2, 300, 6, 3072, dtype=torch.bfloat16)),
+                     (torch.randn(1, 6, 1, 1536), torch.randn(2, 6, 77, 1536, dtype=torch.bfloat16)),
+                     (torch.randn(1, 1, 6, 1001), torch.randn(1, 40, 6, 1001, dtype=torch.bfloat16))):
+        tc, xc = table.cuda(), x.cuda()
+        assert rows_plus_table_fits(xc, tc)
+        assert torch.equal(rows_plus_table(xc, tc), (tc + xc.float()).to(torch.bfloat16))
+
+
 @torch.no_grad()
 def test_gpu_use_cuda_graphs_replays_the_eager_forward_on_new_inputs():
     # One capture a signature; later calls copy their tensors in and replay. The int8dit MLP's kernels
