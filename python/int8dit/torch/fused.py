@@ -142,8 +142,8 @@ def gated_residual_fits(x: Tensor, update: Tensor, gate: Optional[Tensor], shift
     return True
 
 
-def _table_layout(x: Tensor, table: Tensor) -> Optional[tuple[int, int]]:
-    """(j, i): x's dimensions split as [:j] groups, [j:i] tokens, [i:] columns, where ``table`` matches x
+def _table_layout(x: Tensor, table: Tensor) -> Optional[tuple[int, int, tuple]]:
+    """(j, i, the table's shape with x's rank): x's dimensions split as [:j] groups, [j:i] tokens, [i:] columns, where ``table`` matches x
     over the trailing columns, is 1 over the tokens (what it broadcasts over) and matches x or is 1 over
     the leading groups: x's elements are then [groups, tokens, cols] rows and the table one row of cols a
     group, the same for the group's tokens. None where the table does not broadcast so."""
@@ -160,18 +160,22 @@ def _table_layout(x: Tensor, table: Tensor) -> Optional[tuple[int, int]]:
         j -= 1
     if any(shape[d] not in (1, x.shape[d]) for d in range(j)):
         return None
-    return j, i
+    return j, i, shape
+
+
+def _rows_plus_table_layout(x: Tensor, table: Tensor):
+    if x.dtype not in (torch.bfloat16, torch.float16) or not x.is_contiguous() or table.device != x.device:
+        return None
+    if not (x.is_cuda or x.is_cpu) or table.dtype not in (torch.float32, torch.bfloat16, torch.float16):
+        return None
+    return _table_layout(x, table)
 
 
 def rows_plus_table_fits(x: Tensor, table: Tensor) -> bool:
     """Whether rows_plus_table takes these: x contiguous bf16/fp16 on the GPU or the CPU, and ``table``
     (fp32, bf16 or fp16 on x's device) broadcast over x as one row per group of x's tokens (_table_layout):
     Wan's and LTX-Video's [1, 1, 6, K] table over [B, T, 6, K], SkyReels-V2's [1, 6, 1, K] over [B, 6, T, K]."""
-    if x.dtype not in (torch.bfloat16, torch.float16) or not x.is_contiguous() or table.device != x.device:
-        return False
-    if not (x.is_cuda or x.is_cpu) or table.dtype not in (torch.float32, torch.bfloat16, torch.float16):
-        return False
-    return _table_layout(x, table) is not None
+    return _rows_plus_table_layout(x, table) is not None
 
 
 def rows_plus_table(x: Tensor, table: Tensor) -> Tensor:
@@ -183,13 +187,12 @@ def rows_plus_table(x: Tensor, table: Tensor) -> Tensor:
     A new contiguous tensor; on the CPU, the reference."""
     if off_current_device(x):
         return on_device_of(x, rows_plus_table, x, table)
-    layout = _table_layout(x, table) if rows_plus_table_fits(x, table) else None
+    layout = _rows_plus_table_layout(x, table)
     if layout is None:
         raise ValueError(f"rows_plus_table: x {x.dtype} {tuple(x.shape)} (contiguous: {x.is_contiguous()}) and table "
                          f"{table.dtype} {tuple(table.shape)} do not fit: x must be a contiguous bf16 or fp16 tensor and "
                          "the table one row per group of x's tokens (its trailing dimensions x's, then 1s), on x's device")
-    j, i = layout
-    shape = (1,) * (x.dim() - table.dim()) + tuple(table.shape)
+    j, i, shape = layout
     groups, tokens, cols = math.prod(x.shape[:j]), math.prod(x.shape[j:i]), math.prod(x.shape[i:])
     # the table's rows without the token dimensions it broadcasts over, one a group (a small copy where a
     # leading dimension broadcasts: Wan's over the batch)
