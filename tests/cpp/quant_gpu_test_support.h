@@ -145,6 +145,9 @@ inline std::vector<Case> cases() {
 // reads it gives a NaN scale. Rows 0, 1, 2 (when there are more than 3) are all zeros, hold a NaN, an Inf;
 // with more than 5 rows, row 3 is tiny (magnitude 2^-30) and every other element of row 4 is (2^-70):
 // values where a division or normalization that is exact only in the normal range would go wrong.
+// From row 5 on, every 7th row (r % 7 == 6) sits 64 x its magnitude off zero and the row before it
+// 0.5 x: a mean far from and one near the spread, where LayerNorm's one-pass variance (E[x^2] - mean^2)
+// would cancel and must not be used, and where it may (row_ops.cuh: LayerNormModulateOp::end_joint).
 inline std::vector<uint16_t> random_rows(const Case& c) {
   std::normal_distribution<float> normal(0.0f, 1.0f);
   std::uniform_real_distribution<float> uni(-3.0f, 2.0f);
@@ -152,8 +155,9 @@ inline std::vector<uint16_t> random_rows(const Case& c) {
   std::vector<uint16_t> x(static_cast<size_t>(c.rows * c.ldx), to_half(kNaN, c.type));
   for (int64_t r = 0; r < c.rows; ++r) {
     const float mag = std::exp2(uni(rng()));
+    const float offset = r < 5 ? 0.0f : r % 7 == 6 ? 64.0f * mag : r % 7 == 5 ? 0.5f * mag : 0.0f;
     for (int64_t k = 0; k < c.cols; ++k) {
-      float v = normal(rng()) * mag;
+      float v = normal(rng()) * mag + offset;
       if (outlier(rng()) == 0) v *= 8.0f;
       if (c.rows > 3 && r == 0) v = 0.0f;
       if (c.rows > 5 && (r == 3 || (r == 4 && k % 2 == 1))) v *= r == 3 ? 0x1p-30f : 0x1p-70f;
