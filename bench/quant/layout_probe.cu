@@ -120,13 +120,6 @@ struct LayerNormScaleCachedOp : int8dit::quant::LayerNormModulateOp<Tin> {
   }
 };
 
-// LayerNorm + modulation with the two statistics passes every row took before the joint pass
-// (row_ops.cuh: LayerNormModulateOp::kJointStats): the joint pass's gain, measured in one process.
-template <typename Tin>
-struct LayerNormTwoPassOp : int8dit::quant::LayerNormModulateOp<Tin> {
-  static constexpr bool kJointStats = false;
-};
-
 // The op as a persistent grid of `grid` CTAs runs it: an op wrapped in WithRowBlocks (row_kernels.cuh)
 // gets its contiguous blocks of rows, as the library's launcher gives them; any other op strides.
 template <typename Op>
@@ -454,21 +447,6 @@ int main(int argc, char** argv) {
       layouts(ln);
       programmatic_layouts(ln);
       using int8dit::quant::row_quantize_registers;
-      {
-        // The library's cached layouts with the two-pass statistics, launched as the library launches
-        // them, next to the joint pass's programmatic figures above.
-        LayerNormTwoPassOp<T> two_pass;
-        static_cast<int8dit::quant::LayerNormModulateOp<T>&>(two_pass) = ln;
-        using TwoPass = LayerNormTwoPassOp<T>;
-        programmatic = true;
-        carveout = int8dit::quant::kept_l1_carveout_percent();
-        time_layout(row_quantize_registers<T, TwoPass, 4, true, true>, two_pass, 4, true, 64 * TwoPass::kChannelVec4s,
-                    "persistent+cache, two-pass statistics");
-        time_layout(row_quantize_registers<T, TwoPass, 6, true, true>, two_pass, 6, true, 96 * TwoPass::kChannelVec4s,
-                    "persistent+cache, two-pass statistics");
-        carveout = -1;
-        programmatic = false;
-      }
       if (batches > 1) {
         // The cached layouts again with contiguous rows a CTA (the strided ones ran in layouts()): with
         // rows a grid apart a CTA changes batch element, and refills its cache, at almost every row.

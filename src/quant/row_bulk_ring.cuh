@@ -95,7 +95,7 @@ __global__ void __launch_bounds__(kMaxThreads, kMinCtas) row_quantize_bulk_ring(
   wait_for_previous_grid();
   extern __shared__ float4 dynamic_smem[];  // [per-thread cache][blockDim.x] then [stages][threads * kVecs] uint4
   using Reducer = RowReducerFor<kMaxThreads>;
-  __shared__ float4 partials[2][Reducer::kBufferVec4s];
+  __shared__ float4 partials[2][Reducer::kVec4s];
   __shared__ uint64_t full[kMaxRingStages];
   const int threads = blockDim.x;
   const size_t cache_vec4s = ((kCacheChannels ? channel_cache_bytes_per_thread<Op, kVecs>() : 0) +

@@ -15,9 +15,6 @@
 //                                     do in this call), and the launcher then runs the cached kernel
 //                                     on WithRowBlocks<Op>: contiguous rows a persistent CTA
 //   stat_term(pass, x) / end_pass(pass, sum)   (end_pass gets the sum over the whole row)
-//   kJointStats, end_joint(sum, sum_sq)   (optional; kStatPasses == 2) the register kernels' first pass
-//                                     sums x and x^2 together, one reduction of the pair; end_joint
-//                                     returns false where pass 1 must run after all
 //   apply8(k, v[8]) / apply1(k, x)    the value of elements k.. (k: the column) from the inputs x
 //   kTransformsInput, fetch8(row, k), begin_transform(row), transform8(k, v[8], fetched),
 //   store_transformed8(k, v[8])       (optional) the loaded row becomes the row the op works on, from
@@ -106,36 +103,25 @@ template <int kWarps>
 struct RowReducer {
   static_assert(kWarps == 8 || kWarps == 16, "the reduction tree adds 8 or 16 partials");
   static constexpr int kVec4s = kWarps / 4;
-  static constexpr int kBufferVec4s = 2 * kVec4s;  // a buffer holds two sums' partials (sum2)
-  float4 (*partials)[kBufferVec4s];  // [2 buffers][2 x kWarps floats] in shared memory
+  float4 (*partials)[kVec4s];  // [2 buffers][kWarps floats] in shared memory
   int parity = 0;
 
   // Every thread of the CTA, before the first reduction.
   __device__ void init() {
-    for (int i = threadIdx.x; i < 4 * kWarps; i += blockDim.x) reinterpret_cast<float*>(partials)[i] = 0.0f;
+    if (threadIdx.x < 2 * kWarps) reinterpret_cast<float*>(partials)[threadIdx.x] = 0.0f;
     __syncthreads();
   }
   __device__ float sum(float v) {
     v = warp_sum(v);
     if (blockDim.x == 32) return v;
-    return add_partials(publish(v));
-  }
-  // Two sums at once: the butterflies interleaved, one barrier (the second's partials kWarps floats on).
-  __device__ float2 sum2(float a, float b) {
+    const float4* p = publish(v);
+    float part[kVec4s];
 #pragma unroll
-    for (int o = 16; o > 0; o >>= 1) {
-      a += __shfl_xor_sync(0xffffffffu, a, o);
-      b += __shfl_xor_sync(0xffffffffu, b, o);
+    for (int i = 0; i < kVec4s; ++i) {
+      const float4 a = p[i];
+      part[i] = (a.x + a.y) + (a.z + a.w);
     }
-    if (blockDim.x == 32) return make_float2(a, b);
-    float4* p = partials[parity];
-    parity ^= 1;
-    if (threadIdx.x % 32 == 0) {
-      reinterpret_cast<float*>(p)[threadIdx.x / 32] = a;
-      reinterpret_cast<float*>(p)[kWarps + threadIdx.x / 32] = b;
-    }
-    __syncthreads();
-    return make_float2(add_partials(p), add_partials(p + kVec4s));
+    return kVec4s == 2 ? part[0] + part[1] : (part[0] + part[1]) + (part[kVec4s - 2] + part[kVec4s - 1]);
   }
   // The max of values >= 0 or NaN.
   __device__ float max_nonneg(float v) {
@@ -152,16 +138,6 @@ struct RowReducer {
   }
 
  private:
-  // The kWarps partials at p, added in the one fixed tree every thread uses.
-  __device__ static float add_partials(const float4* p) {
-    float part[kVec4s];
-#pragma unroll
-    for (int i = 0; i < kVec4s; ++i) {
-      const float4 a = p[i];
-      part[i] = (a.x + a.y) + (a.z + a.w);
-    }
-    return kVec4s == 2 ? part[0] + part[1] : (part[0] + part[1]) + (part[kVec4s - 2] + part[kVec4s - 1]);
-  }
   __device__ const float4* publish(float warp_value) {
     float4* p = partials[parity];
     parity ^= 1;
@@ -265,14 +241,6 @@ __device__ __forceinline__ void present_vector_slots(const RowArgs<T>& a, bool (
     has[i] = i < full_vector_slots(kVecs) || static_cast<int>(threadIdx.x + i * blockDim.x) < nvec;
 }
 
-// An op whose statistics the register kernels take in one joint pass (row_ops.cuh: LayerNormModulateOp;
-// quantize_held_row). A value, not only a name, so that a derived op can set it false (the layout
-// probe's two-pass LayerNorm).
-template <typename Op, typename = void>
-struct JointStats : std::false_type {};
-template <typename Op>
-struct JointStats<Op, std::void_t<decltype(Op::kJointStats)>> : std::bool_constant<Op::kJointStats> {};
-
 // One row held in registers, v[i] = elements [8c, 8c + 8) of the row with c = threadIdx.x + i * blockDim.x
 // where has[i] (the row's last vectors fall to some threads only): the op's statistics, its values
 // (written to y), the SmoothQuant division, the row max, then int8 + scale.
@@ -297,7 +265,8 @@ __device__ __forceinline__ void quantize_held_row(const RowArgs<T>& a, Op& op, i
   }
   // Sums and the max in 4 independent chains: one chain through the row's 32-64 values was a
   // dependent-latency wait of ~4 cycles a value in every pass.
-  auto stat_pass = [&](int pass) {
+#pragma unroll
+  for (int pass = 0; pass < Op::kStatPasses; ++pass) {
     float s[4] = {0.0f, 0.0f, 0.0f, 0.0f};
 #pragma unroll
     for (int i = 0; i < kVecs; ++i) {
@@ -307,23 +276,6 @@ __device__ __forceinline__ void quantize_held_row(const RowArgs<T>& a, Op& op, i
       }
     }
     op.end_pass(pass, reduce.sum((s[0] + s[1]) + (s[2] + s[3])));
-  };
-  if constexpr (JointStats<Op>::value) {
-    static_assert(Op::kStatPasses == 2, "the joint pass stands in for passes 0 and 1");
-    float s[4] = {0.0f, 0.0f, 0.0f, 0.0f}, s2[4] = {0.0f, 0.0f, 0.0f, 0.0f};
-#pragma unroll
-    for (int i = 0; i < kVecs; ++i) {
-      if (has[i]) {
-#pragma unroll
-        for (int e = 0; e < kVecElems; ++e) s[e % 4] += v[i][e], s2[e % 4] = fmaf(v[i][e], v[i][e], s2[e % 4]);
-      }
-    }
-    const float2 sums = reduce.sum2((s[0] + s[1]) + (s[2] + s[3]), (s2[0] + s2[1]) + (s2[2] + s2[3]));
-    // Every thread has the same sums (RowReducer), so all of them take the same branch.
-    if (!op.end_joint(sums.x, sums.y)) stat_pass(1);
-  } else {
-#pragma unroll
-    for (int pass = 0; pass < Op::kStatPasses; ++pass) stat_pass(pass);
   }
 
   T* const yr = a.y ? a.y + row * a.ldy : nullptr;
@@ -500,7 +452,7 @@ __global__ void __launch_bounds__(kMaxThreads, kMinCtas) row_quantize_registers(
   wait_for_previous_grid();
   extern __shared__ float4 channel_cache[];  // [kVecs][kChannelVec4s][blockDim.x]
   using Reducer = RowReducerFor<kMaxThreads>;
-  __shared__ float4 partials[2][Reducer::kBufferVec4s];
+  __shared__ float4 partials[2][Reducer::kVec4s];
   Reducer reduce{partials};
   reduce.init();
   const int threads = blockDim.x;
@@ -574,7 +526,7 @@ __global__ void __launch_bounds__(kStreamThreads) row_quantize_streaming(RowArgs
   release_dependent_launch();
   wait_for_previous_grid();
   using Reducer = RowReducerFor<kStreamThreads>;
-  __shared__ float4 partials[2][Reducer::kBufferVec4s];
+  __shared__ float4 partials[2][Reducer::kVec4s];
   Reducer reduce{partials};
   reduce.init();
   const int64_t row = blockIdx.x;

@@ -21,22 +21,14 @@ struct IdentityOp {
   __device__ float apply1(int64_t, float x) const { return x; }
 };
 
-// LayerNorm (no affine) + adaLN modulation. The statistics come from one joint pass over the held row
-// (kJointStats: the sum and the sum of squares, one reduction of the pair): the variance as
-// E[x^2] - mean^2, accepted where mean^2 <= var / 3, so that the cancellation costs at most ~4/3 of
-// E[x^2]'s own rounding (a few 1e-7 of the variance; DESIGN.md allows 1e-5 on the scale). Other rows
-// (a mean large against the spread; NaN or Inf anywhere, which fail the test) take a second pass over
-// the row still in registers, E[(x - mean)^2], as every row did before: one reduction and ~48
-// instructions a thread fewer a row in the common case, where the kernel's fixed cost a call is its
-// last rows' reductions (bench/results/h100/quant_smooth_layouts_6c1515a.md).
+// LayerNorm (no affine) + adaLN modulation; mean and variance in two passes over the held row.
 // NOTE: per element this is two FFMAs, ((x * rstd) - mean * rstd) * (1 + scale) + shift, and the
 // statistics use rsqrtf and a multiply by 1/cols: a few fp32 ulp from (x - mean) / sqrt(var + eps),
 // far below the int8 step and within DESIGN.md's tolerance for the fused ops. The IEEE divisions and
 // sqrt they replace each cost a slow-path check per row, and the kernel is issue-bound.
 template <typename T>
 struct LayerNormModulateOp {
-  static constexpr int kStatPasses = 2;     // the streaming kernel's passes, and the joint fallback's
-  static constexpr bool kJointStats = true;  // the register kernels: end_joint(), then pass 1 if refused
+  static constexpr int kStatPasses = 2;
   static constexpr int kChannelVec4s = 4;  // 1 + scale and shift as fp32, cached per batch
   const T* shift = nullptr;  // [batches, cols], row stride ld_mod
   const T* mod_scale = nullptr;
@@ -89,21 +81,6 @@ struct LayerNormModulateOp {
       rstd = rsqrtf(sum * inv_cols + eps);
       neg_mean_rstd = -mean * rstd;
     }
-  }
-  // The joint pass's sums over the row: true where they give the statistics (RMSNorm's always), false
-  // where the caller must run pass 1 (stat_term(1, x), end_pass(1, sum)) on the mean set here.
-  __device__ bool end_joint(float sum, float sum_sq) {
-    if (rms) {
-      end_pass(0, sum);
-      end_pass(1, sum_sq);
-      return true;
-    }
-    end_pass(0, sum);
-    const float var = fmaf(-mean, mean, sum_sq * inv_cols);
-    if (!(3.0f * (mean * mean) <= var)) return false;  // NaN (a non-finite row) fails too
-    rstd = rsqrtf(var + eps);
-    neg_mean_rstd = -mean * rstd;
-    return true;
   }
   __device__ void apply8(int k, float (&v)[kVecElems]) const {
     float sh[kVecElems], sc[kVecElems];

@@ -146,8 +146,9 @@ inline std::vector<Case> cases() {
 // with more than 5 rows, row 3 is tiny (magnitude 2^-30) and every other element of row 4 is (2^-70):
 // values where a division or normalization that is exact only in the normal range would go wrong.
 // From row 5 on, every 7th row (r % 7 == 6) sits 64 x its magnitude off zero and the row before it
-// 0.5 x: a mean far from and one near the spread, where LayerNorm's one-pass variance (E[x^2] - mean^2)
-// would cancel and must not be used, and where it may (row_ops.cuh: LayerNormModulateOp::end_joint).
+// 0.5 x: a mean far from and one near the spread, where a one-pass variance (E[x^2] - mean^2) would
+// lose its digits to cancellation (LayerNorm's two passes do not; a joint pass with a fallback measured
+// no faster, bench/results/h100/quant_ln_joint_stats_3a19d13.md).
 inline std::vector<uint16_t> random_rows(const Case& c) {
   std::normal_distribution<float> normal(0.0f, 1.0f);
   std::uniform_real_distribution<float> uni(-3.0f, 2.0f);
