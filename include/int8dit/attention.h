@@ -1,5 +1,6 @@
 // int8dit: the query/key preparation of a rotary-embedding DiT's attention in one pass: per head,
-// RMSNorm with a per-channel weight, then the rotary embedding (interleaved pairs).
+// RMSNorm (or LayerNorm without bias) with a per-channel weight, then the rotary embedding (interleaved
+// pairs, or the halves of the row).
 //
 // Flux (and Qwen-Image, HunyuanVideo, Wan, ...) normalizes each head of q and k and rotates it before
 // attention. PyTorch runs that as a norm kernel and about eight elementwise kernels (float casts, the
@@ -37,6 +38,17 @@ namespace int8dit {
 //   out_2i+1 = round_T(b * c_2i+1 +   a  * s_2i+1)   diffusers' apply_rotary_emb, use_real_unbind_dim=-1)
 //   without cos/sin, out_j = n_j.
 //
+// subtract_mean (LayerNorm statistics, no bias: CogView4's per-head LayerNorm): the row's mean first,
+//   mean = (sum of x_j, lane l adding elements 8l..8l+7 in order from 0, then the lanes' butterfly
+//          below) * (1 / head_dim),
+//   d_j = x_j - mean, and the formula above on d in place of x (ss the sum of d_j * d_j, n_j =
+//   round_T((d_j * rstd) * w_j)): torch's layer_norm up to its rsqrt and Welford statistics.
+// rope_split_halves: the pairs are (n_i, n_i+D/2) for i < D/2 (D = head_dim; diffusers'
+//   apply_rotary_emb with use_real_unbind_dim=-2, CogView4's):
+//   out_i     = round_T(n_i     * c_i     + (-n_i+D/2) * s_i)
+//   out_i+D/2 = round_T(n_i+D/2 * c_i+D/2 +   n_i      * s_i+D/2)
+// The GPU kernel takes either for head_dim 64 and 128 (kNotSupported otherwise; the reference takes all).
+//
 // The sum of squares: lane l of the head_dim / 8 lanes a row sums elements 8l..8l+7 in order with
 // fused multiply-adds from 0, then the lanes' sums meet in a butterfly (lane l with lane l + L/2, then
 // L/4, ... for L lanes). The CPU reference sums in the same order, so the GPU and the reference agree
@@ -57,6 +69,8 @@ struct QKNormRopeParams {
   // zero-centered 1 + weight); at most one of weight and weight_fp32.
   const float* weight_fp32 = nullptr;
   float eps = 1e-6f;             // >= 0
+  bool subtract_mean = false;    // LayerNorm's statistics (the mean subtracted); needs normalize
+  bool rope_split_halves = false;  // rotate (n_i, n_i+D/2) pairs rather than (n_2i, n_2i+1); needs cos/sin
   const float* cos = nullptr;    // [rope_rows, head_dim] fp32, row stride ld_rope; null with sin: no rotation
   const float* sin = nullptr;
   int64_t ld_rope = 0;           // >= head_dim

@@ -1,134 +1,18 @@
-// qk_norm_rope (attention.h): per head, RMSNorm with a weight, then the rotary embedding, one pass.
-//
-// Memory-bound: each row of head_dim elements is read once and written once; the weight and the
-// cos/sin rows (fp32, one a token, read by each of its heads) come from L1/L2. A row is
-// head_dim / 8 lanes of one warp, each holding one 16-byte vector, so the row's sum of squares is a
-// few shuffles and no shared memory. Each thread takes kUnroll rows, all loads issued before any
-// arithmetic, for loads in flight. Rows go in [batch, token, head] order, so that the heads of a token
-// follow each other and its cos/sin rows stay in L1.
-//
-// Where every offset fits 31 bits (a Flux-dev q: 99 M elements) the rows are split into (batch, token,
-// head) with multiply-high divisions and indexed in 32 bits: kNarrow. The 64-bit build of the kernel
-// spent ~250 of its ~700 instructions (two rows a thread) on 64-bit index products and two 32/64-bit
-// divisions, in a kernel that must stay below the SMs' issue rate at the copy's bandwidth.
+// qk_norm_rope (attention.h): the entry point, and the kernels of RMSNorm and interleaved pairs (the
+// kernel itself: qk_norm_rope_kernel.cuh; LayerNorm statistics and split-halves pairs are built in
+// qk_norm_rope_extended.cu, a translation unit of their own so that the two compile in parallel).
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
-#include <atomic>
 #include <cstdint>
+#include <string>
 
-#include "attention/qk_rows.h"
+#include "attention/qk_norm_rope_kernel.cuh"
 #include "int8dit/attention.h"
 #include "quant/gpu_checks.cuh"
-#include "quant/row_io.cuh"
-#include "quant/row_kernels.cuh"  // release_dependent_launch, wait_for_previous_grid
-#include "quant/row_launch.cuh"   // launch_row_kernel
 
 namespace int8dit {
 namespace {
-
-using quant::kVecElems;
-
-constexpr int kThreads = 256;
-constexpr int kUnroll = 2;
-
-template <typename T>
-struct QKArgs {
-  const T* x;
-  const T* weight;   // null: weight_fp32's, or 1
-  const float* weight_fp32;
-  const float* cos;  // null: no rotation
-  const float* sin;
-  T* out;
-  attention::RowIndex index;
-  float eps, inv_head_dim;
-};
-
-// kLanes threads (head_dim / 8) a row. kNorm: the RMSNorm (else the row as it is). kRope: cos/sin
-// given. kNarrow: 32-bit offsets (qk_rows.h).
-template <typename T, int kLanes, bool kNorm, bool kRope, bool kNarrow>
-__global__ void __launch_bounds__(kThreads) qk_norm_rope_kernel(QKArgs<T> a) {
-  quant::release_dependent_launch();
-  quant::wait_for_previous_grid();
-  constexpr int kRowsPerPass = kThreads / kLanes;
-  const int lane = static_cast<int>(threadIdx.x) % kLanes;
-  const int col = lane * kVecElems;
-  const int64_t first = static_cast<int64_t>(blockIdx.x) * (kRowsPerPass * kUnroll) + threadIdx.x / kLanes;
-  bool live[kUnroll];
-  int64_t out_at[kUnroll];
-  uint4 xv[kUnroll];
-  float4 cs[kUnroll][4];  // cos (two float4), then sin (two)
-#pragma unroll
-  for (int j = 0; j < kUnroll; ++j) {
-    const int64_t r = first + j * kRowsPerPass;
-    live[j] = r < a.index.rows;
-    xv[j] = make_uint4(0, 0, 0, 0);
-    out_at[j] = 0;
-    if (!live[j]) continue;
-    const attention::RowAt at = attention::row_at<kNarrow>(a.index, r);
-    // x is read once: evict-first, so that it does not push the weight and the rotary rows out of L2.
-    xv[j] = __ldcs(reinterpret_cast<const uint4*>(a.x + at.x + col));
-    out_at[j] = at.out + col;
-    if constexpr (kRope) {
-      const int64_t rope_row = at.rope + col;
-      const float4* c = reinterpret_cast<const float4*>(a.cos + rope_row);
-      const float4* s = reinterpret_cast<const float4*>(a.sin + rope_row);
-      cs[j][0] = __ldg(c);
-      cs[j][1] = __ldg(c + 1);
-      cs[j][2] = __ldg(s);
-      cs[j][3] = __ldg(s + 1);
-    }
-  }
-  float w[kVecElems];
-  if (kNorm && a.weight) {
-    quant::load8_cached(a.weight + col, w);
-  } else if (kNorm && a.weight_fp32) {
-    const float4 w0 = __ldg(reinterpret_cast<const float4*>(a.weight_fp32 + col));
-    const float4 w1 = __ldg(reinterpret_cast<const float4*>(a.weight_fp32 + col) + 1);
-    w[0] = w0.x, w[1] = w0.y, w[2] = w0.z, w[3] = w0.w, w[4] = w1.x, w[5] = w1.y, w[6] = w1.z, w[7] = w1.w;
-  } else {
-#pragma unroll
-    for (int e = 0; e < kVecElems; ++e) w[e] = 1.0f;
-  }
-#pragma unroll
-  for (int j = 0; j < kUnroll; ++j) {
-    float n[kVecElems];
-    quant::unpack8<T>(xv[j], n);
-    if constexpr (kNorm) {
-      // The header's order: this lane's 8 squares by fused multiply-adds from 0, then the butterfly.
-      float ss = 0.0f;
-#pragma unroll
-      for (int e = 0; e < kVecElems; ++e) ss = __fmaf_rn(n[e], n[e], ss);
-      // (every lane of the warp takes part in the shuffles, rows past the end included)
-#pragma unroll
-      for (int half = kLanes / 2; half >= 1; half /= 2) ss = __fadd_rn(ss, __shfl_xor_sync(0xffffffffu, ss, half));
-      // IEEE sqrt and division: once a row, and the reference computes the same bits.
-      const float rstd = __fdiv_rn(1.0f, __fsqrt_rn(__fadd_rn(__fmul_rn(ss, a.inv_head_dim), a.eps)));
-#pragma unroll
-      for (int e = 0; e < kVecElems; ++e)
-        n[e] = quant::to_float(quant::from_float<T>(__fmul_rn(__fmul_rn(n[e], rstd), w[e])));
-    }
-    if (!live[j]) continue;
-    if constexpr (!kNorm && !kRope) {
-      *reinterpret_cast<uint4*>(a.out + out_at[j]) = xv[j];  // the join alone: the vector as it came
-      continue;
-    }
-    if constexpr (kRope) {
-      const float c[kVecElems] = {cs[j][0].x, cs[j][0].y, cs[j][0].z, cs[j][0].w,
-                                  cs[j][1].x, cs[j][1].y, cs[j][1].z, cs[j][1].w};
-      const float s[kVecElems] = {cs[j][2].x, cs[j][2].y, cs[j][2].z, cs[j][2].w,
-                                  cs[j][3].x, cs[j][3].y, cs[j][3].z, cs[j][3].w};
-#pragma unroll
-      for (int e = 0; e < kVecElems; e += 2) {
-        const float even = __fadd_rn(__fmul_rn(n[e], c[e]), __fmul_rn(-n[e + 1], s[e]));
-        const float odd = __fadd_rn(__fmul_rn(n[e + 1], c[e + 1]), __fmul_rn(n[e], s[e + 1]));
-        n[e] = even;
-        n[e + 1] = odd;
-      }
-    }
-    quant::store8(a.out + out_at[j], n);
-  }
-}
 
 bool aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }
 
@@ -146,50 +30,6 @@ const char* vector_misfit(const QKNormRopeParams& p) {
   return nullptr;
 }
 
-template <typename T, int kLanes, bool kNorm, bool kRope, bool kNarrow>
-Status launch(const QKNormRopeParams& p, cudaStream_t stream) {
-  static std::atomic<int> sm90[quant::kMaxDevices];
-  const QKArgs<T> a{static_cast<const T*>(p.x), static_cast<const T*>(p.weight), p.weight_fp32, p.cos, p.sin,
-                    static_cast<T*>(p.out), attention::row_index(p), p.eps, 1.0f / static_cast<float>(p.head_dim)};
-  constexpr int64_t kRowsPerCta = (kThreads / kLanes) * kUnroll;
-  const int64_t grid = (a.index.rows + kRowsPerCta - 1) / kRowsPerCta;
-  if (grid > 2147483647)
-    return Status(StatusCode::kInvalidArgument, "qk_norm_rope: " + std::to_string(a.index.rows) +
-                                                    " rows are more than one call takes: split the batch over calls");
-  quant::launch_row_kernel(qk_norm_rope_kernel<T, kLanes, kNorm, kRope, kNarrow>, sm90, false, grid, kThreads, 0, stream, a);
-  return detail::last_launch_status("qk_norm_rope");
-}
-
-template <typename T, bool kNorm, bool kRope, bool kNarrow>
-Status launch_for_head_dim(const QKNormRopeParams& p, cudaStream_t stream) {
-  switch (p.head_dim) {
-    case 16: return launch<T, 2, kNorm, kRope, kNarrow>(p, stream);
-    case 32: return launch<T, 4, kNorm, kRope, kNarrow>(p, stream);
-    case 64: return launch<T, 8, kNorm, kRope, kNarrow>(p, stream);
-    case 128: return launch<T, 16, kNorm, kRope, kNarrow>(p, stream);
-    default: return launch<T, 32, kNorm, kRope, kNarrow>(p, stream);  // 256 (validate() allows nothing else)
-  }
-}
-
-template <typename T, bool kNorm, bool kNarrow>
-Status launch_rope_or_not(const QKNormRopeParams& p, cudaStream_t stream) {
-  return p.cos ? launch_for_head_dim<T, kNorm, true, kNarrow>(p, stream)
-               : launch_for_head_dim<T, kNorm, false, kNarrow>(p, stream);
-}
-
-template <typename T, bool kNarrow>
-Status launch_norm_or_not(const QKNormRopeParams& p, cudaStream_t stream) {
-  return p.normalize ? launch_rope_or_not<T, true, kNarrow>(p, stream) : launch_rope_or_not<T, false, kNarrow>(p, stream);
-}
-
-// NOTE: the 64-bit kernels are built for head_dim 128 and the rest alike (calls of over 2^31 elements:
-// video models at long clips), all without being measured.
-template <typename T>
-Status launch_typed(const QKNormRopeParams& p, cudaStream_t stream) {
-  return attention::offsets_fit_31_bits(p) ? launch_norm_or_not<T, true>(p, stream)
-                                           : launch_norm_or_not<T, false>(p, stream);
-}
-
 }  // namespace
 
 Status qk_norm_rope(const QKNormRopeParams& p, cudaStream_t stream) {
@@ -202,7 +42,15 @@ Status qk_norm_rope(const QKNormRopeParams& p, cudaStream_t stream) {
   INT8DIT_RETURN_IF_ERROR(quant::check_device_pointers(
       {{p.x, "x (the queries or keys)"}, {p.weight, "weight"}, {p.weight_fp32, "weight_fp32"}, {p.cos, "cos"},
        {p.sin, "sin"}, {p.out, "out"}}));
-  return p.type == DType::kBF16 ? launch_typed<__nv_bfloat16>(p, stream) : launch_typed<__half>(p, stream);
+  if (p.subtract_mean || p.rope_split_halves) {
+    if (p.head_dim != 64 && p.head_dim != 128)
+      return Status(StatusCode::kNotSupported,
+                    "qk_norm_rope: subtract_mean and rope_split_halves run on the GPU for head_dim 64 and 128, not " +
+                        std::to_string(p.head_dim) + " (the CPU reference takes every head_dim)");
+    return attention::launch_extended(p, stream);
+  }
+  return p.type == DType::kBF16 ? attention::launch_typed<__nv_bfloat16, false>(p, stream)
+                                : attention::launch_typed<__half, false>(p, stream);
 }
 
 }  // namespace int8dit

@@ -77,6 +77,8 @@ Status validate(const QKNormRopeParams& p) {
                    " is over 2^40 rows: split the call");
   if (!p.normalize && (p.weight || p.weight_fp32))
     return invalid("a weight was given with normalize = false: the weight is the RMSNorm's; pass neither or both");
+  if (p.subtract_mean && !p.normalize)
+    return invalid("subtract_mean was set with normalize = false: the mean is the LayerNorm's; set normalize too");
   if (p.weight && p.weight_fp32)
     return invalid("both weight and weight_fp32 were given: pass the norm's weight once, in `type` or in fp32");
   if (!(p.eps >= 0.0f) || std::isinf(p.eps))
@@ -89,6 +91,8 @@ Status validate(const QKNormRopeParams& p) {
     return invalid(std::string("only ") + (p.cos ? "cos" : "sin") +
                    " was given: pass both cos and sin for the rotary embedding, or neither for the norm alone");
   const bool rope = p.cos != nullptr;
+  if (p.rope_split_halves && !rope)
+    return invalid("rope_split_halves was set without cos and sin: it says how the rotary embedding pairs a row");
   if (rope) {
     if (p.ld_rope < p.head_dim)
       return invalid("ld_rope = " + str(p.ld_rope) + " is smaller than head_dim = " + str(p.head_dim) +

@@ -24,8 +24,15 @@ float rounded(DType type, float v) {
   return type == DType::kBF16 ? bf16_to_float(bits) : fp16_to_float(bits);
 }
 
-// The sum of squares of one row: per lane of 8 elements with fused multiply-adds from 0, then the
-// lanes' sums halved in a butterfly (lane l with lane l + half).
+// The lanes' sums halved in a butterfly (lane l with lane l + half): the value every lane ends with.
+float butterfly(std::vector<float>& lanes) {
+  for (size_t half = lanes.size() / 2; half >= 1; half /= 2) {
+    for (size_t l = 0; l < half; ++l) lanes[l] = lanes[l] + lanes[l + half];
+  }
+  return lanes[0];
+}
+
+// The sum of squares of one row: per lane of 8 elements with fused multiply-adds from 0, then the butterfly.
 float sum_of_squares(const float* v, int64_t head_dim, std::vector<float>& lanes) {
   const int64_t lane_count = head_dim / kLaneElems;
   lanes.assign(static_cast<size_t>(lane_count), 0.0f);
@@ -34,10 +41,19 @@ float sum_of_squares(const float* v, int64_t head_dim, std::vector<float>& lanes
     for (int e = 0; e < kLaneElems; ++e) acc = std::fma(v[l * kLaneElems + e], v[l * kLaneElems + e], acc);
     lanes[l] = acc;
   }
-  for (int64_t half = lane_count / 2; half >= 1; half /= 2) {
-    for (int64_t l = 0; l < half; ++l) lanes[l] = lanes[l] + lanes[l + half];
+  return butterfly(lanes);
+}
+
+// The sum of one row (subtract_mean's): per lane of 8 elements added in order from 0, then the butterfly.
+float sum_of(const float* v, int64_t head_dim, std::vector<float>& lanes) {
+  const int64_t lane_count = head_dim / kLaneElems;
+  lanes.assign(static_cast<size_t>(lane_count), 0.0f);
+  for (int64_t l = 0; l < lane_count; ++l) {
+    float acc = 0.0f;
+    for (int e = 0; e < kLaneElems; ++e) acc = acc + v[l * kLaneElems + e];
+    lanes[l] = acc;
   }
-  return lanes[0];
+  return butterfly(lanes);
 }
 
 }  // namespace
@@ -57,6 +73,10 @@ Status qk_norm_rope(const QKNormRopeParams& p) {
         const int64_t x_row = b * p.x_batch_stride + t * p.x_token_stride + h * p.x_head_stride;
         for (int64_t j = 0; j < d; ++j) in[j] = load(p.x, p.type, x_row + j);
         if (p.normalize) {
+          if (p.subtract_mean) {
+            const float mean = sum_of(in.data(), d, lanes) * inv_d;
+            for (int64_t j = 0; j < d; ++j) in[j] = in[j] - mean;
+          }
           const float ss = sum_of_squares(in.data(), d, lanes);
           const float rstd = 1.0f / std::sqrt(ss * inv_d + p.eps);
           for (int64_t j = 0; j < d; ++j) {
@@ -67,7 +87,12 @@ Status qk_norm_rope(const QKNormRopeParams& p) {
         } else {
           n = in;
         }
-        for (int64_t j = 0; j < d; j += 2) {
+        for (int64_t j = 0; j < d && c && p.rope_split_halves; ++j) {
+          const int64_t half = d / 2;
+          const float partner = j < half ? -n[j + half] : n[j - half];
+          row_out[j] = round_to(p.type, n[j] * c[j] + partner * s[j]);
+        }
+        for (int64_t j = 0; j < d && !(c && p.rope_split_halves); j += 2) {
           const float a = n[j], bb = n[j + 1];
           if (c) {
             const float even = a * c[j] + (-bb) * s[j];

@@ -1,6 +1,7 @@
 // qk_norm_rope (attention.h) on the GPU against the CPU reference, bit for bit (the header fixes the
 // sum's order and asks for IEEE sqrt and division, so the two compute the same bits): bf16 and fp16,
-// every head_dim, with and without the weight (of the activations' type or fp32) and the rotation, queries read as a strided view of a
+// every head_dim, with and without the weight (of the activations' type or fp32) and the rotation, LayerNorm
+// statistics and split-halves pairs (head_dim 64 and 128), queries read as a strided view of a
 // fused QKV output and written into a token slice of a joined buffer whose other rows and padding stay
 // poisoned, in place, rows holding NaN and Inf, a Flux-sized call, and the calls the kernel must
 // refuse, refused with nothing written.
@@ -67,9 +68,12 @@ Inputs random_inputs(const Shape& s, DType type, bool specials) {
 
 // The queries of `in` into the image rows of a joined [batches, text + tokens, heads, head_dim] buffer
 // (or in place over the qkv buffer), on the GPU and with the reference, compared whole.
+// layer_norm: subtract_mean; halves: rope_split_halves (CogView4's LayerNorm and pairs).
 void check_case(const Shape& s, DType type, bool weight, bool rope, bool in_place, bool specials,
-                bool normalize = true, bool heads_major_out = false, bool fp32_weight = false) {
-  SCOPED_TRACE(std::string(normalize ? "" : "no norm ") + (heads_major_out ? "[B, H, S, D] out " : "") +std::string(type == DType::kBF16 ? "bf16" : "fp16") + " " + std::to_string(s.batches) + "x" +
+                bool normalize = true, bool heads_major_out = false, bool fp32_weight = false,
+                bool layer_norm = false, bool halves = false) {
+  SCOPED_TRACE(std::string(layer_norm ? "LayerNorm " : "") + (halves ? "split halves " : "") +
+               std::string(normalize ? "" : "no norm ") + (heads_major_out ? "[B, H, S, D] out " : "") +std::string(type == DType::kBF16 ? "bf16" : "fp16") + " " + std::to_string(s.batches) + "x" +
                std::to_string(s.tokens) + "x" + std::to_string(s.heads) + "x" + std::to_string(s.head_dim) +
                (weight ? (fp32_weight ? " fp32 weight" : " weight") : " no weight") + (rope ? " rope" : " no rope") +
                (in_place ? " in place" : ""));
@@ -77,7 +81,7 @@ void check_case(const Shape& s, DType type, bool weight, bool rope, bool in_plac
   const int64_t joined_tokens = s.text_tokens + s.tokens;
   QKNormRopeParams p;
   p.batches = s.batches, p.tokens = s.tokens, p.heads = s.heads, p.head_dim = s.head_dim, p.type = type;
-  p.eps = 1e-6f, p.normalize = normalize;
+  p.eps = 1e-6f, p.normalize = normalize, p.subtract_mean = layer_norm, p.rope_split_halves = halves;
   p.x_batch_stride = s.tokens * 3 * s.heads * s.head_dim, p.x_token_stride = 3 * s.heads * s.head_dim;
   p.x_head_stride = s.head_dim;
   if (in_place) {
@@ -149,6 +153,46 @@ TEST(QKNormRopeGpu, MatchesReferenceBitExact) {
   }
 }
 
+// LayerNorm statistics and split-halves pairs (CogView4's q/k preparation), the extended kernels'
+// head dims: with and without the weight, the norm or the rotation, in place and into [B, H, S, D].
+TEST(QKNormRopeGpu, LayerNormAndSplitHalvesMatchReferenceBitExact) {
+  REQUIRE_GPU();
+  for (DType type : {DType::kBF16, DType::kFP16}) {
+    for (int64_t d : {64, 128}) {
+      const Shape s{2, 7, 3, 3, d};
+      for (bool weight : {true, false}) {
+        check_case(s, type, weight, true, false, true, true, false, false, /*layer_norm=*/true, /*halves=*/true);
+        check_case(s, type, weight, false, false, true, true, false, false, /*layer_norm=*/true, /*halves=*/false);
+        check_case(s, type, weight, true, false, true, true, false, false, /*layer_norm=*/true, /*halves=*/false);
+        check_case(s, type, weight, true, false, true, true, false, false, /*layer_norm=*/false, /*halves=*/true);
+      }
+      check_case(s, type, false, true, true, true, true, false, false, true, true);   // in place
+      check_case(s, type, false, true, false, true, true, true, false, true, true);   // into [B, H, S, D]
+      check_case(s, type, false, true, false, true, false, true, false, false, true);  // turned, no norm
+      check_case(s, type, true, true, false, true, true, false, true, true, true);    // an fp32 weight
+    }
+  }
+  // CogView4-6B at 1024 px: 4096 image tokens after 256 text tokens, 32 heads of 128.
+  if (!small_shapes()) check_case(Shape{1, 4096, 256, 32, 128}, DType::kBF16, false, true, false, false, true, true,
+                                  false, true, true);
+}
+
+// The extended kernels take head_dim 64 and 128 only; other head dims are refused before anything runs.
+TEST(QKNormRopeGpu, LayerNormAtOtherHeadDimsIsRefusedOnTheGpu) {
+  REQUIRE_GPU();
+  const int64_t d = 32;
+  DeviceArray<uint16_t> dx(std::vector<uint16_t>(4 * d, kPoisonHalf)), dout(std::vector<uint16_t>(4 * d, kPoisonHalf));
+  QKNormRopeParams p;
+  p.batches = 1, p.tokens = 4, p.heads = 1, p.head_dim = d, p.subtract_mean = true;
+  p.x_head_stride = p.out_head_stride = d, p.x_token_stride = p.out_token_stride = d;
+  p.x_batch_stride = p.out_batch_stride = 4 * d;
+  p.x = dx.get(), p.out = dout.get();
+  const Status st = int8dit::qk_norm_rope(p, nullptr);
+  EXPECT_EQ(st.code(), int8dit::StatusCode::kNotSupported);
+  EXPECT_NE(st.message().find("head_dim 64 and 128, not 32"), std::string::npos) << st.message();
+  EXPECT_EQ(dout.download(), std::vector<uint16_t>(4 * d, kPoisonHalf));
+}
+
 TEST(QKNormRopeGpu, FluxSizedCallsMatchReference) {
   REQUIRE_GPU();
   if (small_shapes()) GTEST_SKIP() << "INT8DIT_SMALL_SHAPES: the Flux-sized call is left out";
@@ -162,9 +206,18 @@ TEST(QKNormRopeGpu, FluxSizedCallsMatchReference) {
 
 // Offsets past 2^31 elements take the 64-bit kernel (every other test takes the 32-bit one): x's two
 // batch elements 2^31 elements apart in a 4 GiB buffer, against the reference on a compact copy.
+// Both builds of it: the RMSNorm / interleaved-pair kernel and the extended one (LayerNorm, split halves).
+void check_offsets_past_31_bits(bool extended);
+
 TEST(QKNormRopeGpu, OffsetsPast31BitsTakeTheWideKernel) {
   REQUIRE_GPU();
   if (small_shapes()) GTEST_SKIP() << "INT8DIT_SMALL_SHAPES: the 4 GiB buffer is left out";
+  check_offsets_past_31_bits(false);
+  check_offsets_past_31_bits(true);
+}
+
+void check_offsets_past_31_bits(bool extended) {
+  SCOPED_TRACE(extended ? "LayerNorm, split halves" : "RMSNorm, interleaved pairs");
   const int64_t d = 128, heads = 2, tokens = 3, batch_stride = int64_t{1} << 31;
   const Inputs in = random_inputs(Shape{2, tokens, 0, heads, d}, DType::kBF16, false);
   // compact x: [2, tokens, heads, d] taken from the qkv rows' first third
@@ -174,6 +227,7 @@ TEST(QKNormRopeGpu, OffsetsPast31BitsTakeTheWideKernel) {
       for (int64_t j = 0; j < heads * d; ++j) compact.push_back(in.qkv[(b * tokens + t) * 3 * heads * d + j]);
   QKNormRopeParams p;
   p.batches = 2, p.tokens = tokens, p.heads = heads, p.head_dim = d, p.eps = 1e-6f;
+  p.subtract_mean = p.rope_split_halves = extended;
   p.x_batch_stride = tokens * heads * d, p.x_token_stride = heads * d, p.x_head_stride = d;
   p.out_batch_stride = tokens * heads * d, p.out_token_stride = heads * d, p.out_head_stride = d;
   p.ld_rope = d, p.rope_rows = tokens;

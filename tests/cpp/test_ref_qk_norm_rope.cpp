@@ -63,6 +63,41 @@ TEST(RefQKNormRope, NormWeightAndPairRotationOnExactValues) {
   for (int64_t j = 0; j < d; ++j) EXPECT_EQ(bf16_to_float(out[j]), 1.0f) << j;
 }
 
+// subtract_mean (LayerNorm statistics) and rope_split_halves (CogView4's pairs) on exact values.
+TEST(RefQKNormRope, LayerNormStatisticsAndSplitHalvesOnExactValues) {
+  const int64_t d = 16;
+  // A row alternating 7 and 3: mean 5, deviations +-2, variance 4, eps 0: rstd 1/2, normed +-1; the
+  // RMSNorm of the same row would give 7 / sqrt(29) and 3 / sqrt(29).
+  std::vector<float> w(d), row(2 * d), cos(2 * d), sin(2 * d);
+  for (int64_t j = 0; j < d; ++j) w[j] = static_cast<float>(j + 1);
+  for (int64_t j = 0; j < 2 * d; ++j) row[j] = j % 2 == 0 ? 7.0f : 3.0f;
+  for (int64_t j = 0; j < d; ++j) cos[j] = 1.0f, sin[j] = 0.0f, cos[d + j] = 0.0f, sin[d + j] = 1.0f;
+  const auto x = bf16s(row);
+  const auto wb = bf16s(w);
+  std::vector<uint16_t> out(2 * d, 0xffff);
+  QKNormRopeParams p = contiguous(1, 2, 1, d);
+  p.x = x.data(), p.weight = wb.data(), p.eps = 0.0f, p.out = out.data(), p.subtract_mean = true;
+  ASSERT_TRUE(int8dit::ref::qk_norm_rope(p).ok());
+  for (int64_t j = 0; j < d; ++j)
+    EXPECT_EQ(bf16_to_float(out[j]), (j % 2 == 0 ? 1.0f : -1.0f) * w[j]) << "n_j = +-w_j, j = " << j;
+  // Split halves: token 0 the identity; token 1 a quarter turn, (n_i, n_i+8) -> (-n_i+8, n_i).
+  p.cos = cos.data(), p.sin = sin.data(), p.ld_rope = d, p.rope_rows = 2, p.rope_split_halves = true;
+  ASSERT_TRUE(int8dit::ref::qk_norm_rope(p).ok());
+  auto n = [&](int64_t j) { return (j % 2 == 0 ? 1.0f : -1.0f) * w[j]; };
+  for (int64_t j = 0; j < d; ++j) EXPECT_EQ(bf16_to_float(out[j]), n(j)) << "token 0 keeps n_j, j = " << j;
+  for (int64_t i = 0; i < d / 2; ++i) {
+    EXPECT_EQ(bf16_to_float(out[d + i]), -n(i + d / 2)) << i;
+    EXPECT_EQ(bf16_to_float(out[d + i + d / 2]), n(i)) << i;
+  }
+  // The halves without the norm: the rows as they are, turned.
+  p.normalize = false, p.subtract_mean = false, p.weight = nullptr;
+  ASSERT_TRUE(int8dit::ref::qk_norm_rope(p).ok());
+  for (int64_t i = 0; i < d / 2; ++i) {
+    EXPECT_EQ(bf16_to_float(out[d + i]), -row[d + i + d / 2]) << i;
+    EXPECT_EQ(bf16_to_float(out[d + i + d / 2]), row[d + i]) << i;
+  }
+}
+
 // weight_fp32: the norm's weight in fp32 (Krea 2 keeps its zero-centered 1 + w so), values bf16 cannot
 // hold: each normed value is multiplied by the fp32 weight and rounded once.
 TEST(RefQKNormRope, AnFp32WeightMultipliesInFp32AndRoundsOnce) {
@@ -251,6 +286,10 @@ TEST(RefQKNormRope, BadCallsAreRefusedWithNothingWritten) {
   refused(q, "a weight was given with normalize = false");
   q = p, q.eps = -1.0f;
   refused(q, "must be finite and >= 0");
+  q = p, q.weight = nullptr, q.normalize = false, q.subtract_mean = true;
+  refused(q, "subtract_mean was set with normalize = false");
+  q = p, q.cos = q.sin = nullptr, q.rope_split_halves = true;
+  refused(q, "rope_split_halves was set without cos and sin");
   q = p, q.out_token_stride = 32;
   refused(q, "make rows of head_dim = 64 elements share memory");
   q = p, q.out = x.data() + 8;
