@@ -293,14 +293,17 @@ void gated_add_raw(bool host, DType type, int64_t rows, int64_t cols, uintptr_t 
 
 // Per-head RMSNorm + rotary embedding of queries or keys (attention.h): x and out [batches, tokens,
 // heads, head_dim] with element strides; weight (of `type`), weight_fp32, cos and sin 0 where absent;
-// normalize false: no norm.
+// normalize false: no norm; subtract_mean: LayerNorm statistics; split_halves: (i, i + D/2) rotary pairs.
 void qk_norm_rope_raw(bool host, DType type, int64_t batches, int64_t tokens, int64_t heads, int64_t head_dim,
                       uintptr_t x, int64_t x_batch_stride, int64_t x_token_stride, int64_t x_head_stride,
                       uintptr_t weight, float eps, uintptr_t cos, uintptr_t sin, int64_t ld_rope, int64_t rope_rows,
                       int64_t rope_offset, uintptr_t out, int64_t out_batch_stride, int64_t out_token_stride,
-                      int64_t out_head_stride, uintptr_t stream, bool normalize, uintptr_t weight_fp32) {
+                      int64_t out_head_stride, uintptr_t stream, bool normalize, uintptr_t weight_fp32,
+                      bool subtract_mean, bool split_halves) {
   int8dit::QKNormRopeParams p;
   p.normalize = normalize;
+  p.subtract_mean = subtract_mean;
+  p.rope_split_halves = split_halves;
   p.weight_fp32 = ptr<const float>(weight_fp32);
   p.batches = batches;
   p.tokens = tokens;
@@ -357,7 +360,8 @@ void register_raw_api(nb::module_& m) {
   r.def("qk_norm_rope", &qk_norm_rope_raw, "host"_a, "type"_a, "batches"_a, "tokens"_a, "heads"_a, "head_dim"_a,
         "x"_a, "x_batch_stride"_a, "x_token_stride"_a, "x_head_stride"_a, "weight"_a, "eps"_a, "cos"_a, "sin"_a,
         "ld_rope"_a, "rope_rows"_a, "rope_offset"_a, "out"_a, "out_batch_stride"_a, "out_token_stride"_a,
-        "out_head_stride"_a, "stream"_a, "normalize"_a = true, "weight_fp32"_a = 0);
+        "out_head_stride"_a, "stream"_a, "normalize"_a = true, "weight_fp32"_a = 0, "subtract_mean"_a = false,
+        "split_halves"_a = false);
 }
 
 }  // namespace int8dit_py

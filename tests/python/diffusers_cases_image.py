@@ -40,7 +40,7 @@ IMAGE_CASES = {
     # CogView4: joint [text, image] blocks with LayerNorm q/k norm and image-only RoPE, the shared tanh-GELU
     # FeedForward on both streams, its own adaLN-Zero (12 rows), SDXL-style size conditions, scale-shift final norm
     "cogview4": ("CogView4Transformer2DModel",
-                 dict(patch_size=2, in_channels=4, out_channels=4, num_layers=2, attention_head_dim=32,
+                 dict(patch_size=2, in_channels=4, out_channels=4, num_layers=2, attention_head_dim=64,
                       num_attention_heads=2, text_embed_dim=64, time_embed_dim=64, condition_dim=16,
                       pos_embed_max_size=32, sample_size=16, rope_axes_dim=(16, 16)),
                  lambda: dict(hidden_states=torch.randn(1, 4, 16, 16, dtype=BF16),

@@ -526,6 +526,19 @@ def test_the_longcat_image_case_is_the_class_defaults_and_its_inputs_run_a_small
     assert tuple(out.shape) == (1, 64, 16) and torch.isfinite(out).all()
 
 
+def test_the_cogview4_6b_case_is_the_class_defaults_with_the_published_transformers_blocks_and_heads():
+    """THUDM/CogView4-6B's transformer differs from diffusers' class defaults in its depth and heads only:
+    28 blocks of 32 heads of 128, a head size the fused attention prep takes (40 is not)."""
+    from int8dit.bench.models import MODELS
+
+    defaults = opt_in_case_with_class_defaults("cogview4_1024", "CogView4Transformer2DModel").config
+    case = MODELS["cogview4_6b_1024"]
+    assert not case.default and case.cls_name == "CogView4Transformer2DModel" and case.repo == "THUDM/CogView4-6B"
+    changed = {k: v for k, v in case.config.items() if defaults.get(k) != v}
+    assert changed == dict(num_layers=28, attention_head_dim=128, num_attention_heads=32)
+    assert case.inputs is not None and set(case.config) == set(defaults)
+
+
 @pytest.mark.parametrize("name, cls_name, patch", [
     ("cogview4_1024", "CogView4Transformer2DModel", 2), ("hunyuan_image_2048", "HunyuanImageTransformer2DModel", 1),
 ])

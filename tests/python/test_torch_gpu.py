@@ -899,6 +899,62 @@ def test_gpu_fused_ltx_video_rotation_is_the_stock_one_bit_for_bit():
     assert torch.equal(got, want)
 
 
+@pytest.mark.parametrize("head_dim", [64, 128])
+@torch.no_grad()
+def test_gpu_cogview4_layer_norm_and_split_halves_are_the_cpu_references_bits(head_dim):
+    # the extended kernel against the C++ reference (the CPU path of the same call), text rows normalized
+    # only and image rows rotated, written into a [B, H, S, D] buffer as the processor writes them
+    from int8dit.torch.attention import qk_norm_rope
+
+    torch.manual_seed(head_dim)
+    x = torch.randn(2, 300, 4, head_dim, device="cuda", dtype=torch.bfloat16) * 3 + 0.5
+    angles = torch.rand(260, head_dim // 2, device="cuda") * 6.3
+    rotary = (torch.cat([angles, angles], -1).cos(), torch.cat([angles, angles], -1).sin())
+    outs = []
+    for device in ("cuda", "cpu"):
+        out = torch.empty(2, 4, 300, head_dim, device=device, dtype=torch.bfloat16).transpose(1, 2)
+        rows = x.to(device)
+        qk_norm_rope(rows[:, :40], None, 1e-5, None, out=out[:, :40], layer_norm=True)
+        qk_norm_rope(rows[:, 40:], None, 1e-5, tuple(t.to(device) for t in rotary), out=out[:, 40:], layer_norm=True,
+                     split_halves=True)
+        outs.append(out.cpu())
+    assert torch.equal(outs[0], outs[1])
+    # and torch's layer_norm with diffusers' rotation: an ulp of a normed value apart where they differ (a
+    # rotated value near 0 is a difference of two products, so the bound is the row's largest value's ulp)
+    n = torch.nn.functional.layer_norm(x, (head_dim,), eps=1e-5)
+    first, second = n[:, 40:].float().chunk(2, -1)
+    turned = (n[:, 40:].float() * rotary[0][:, None] + torch.cat([-second, first], -1) * rotary[1][:, None]).to(n.dtype)
+    stock = torch.cat([n[:, :40], turned], 1).cpu().float()
+    diff = (outs[0].float() - stock).abs()
+    assert (diff <= n.float().abs().amax(-1, keepdim=True).cpu() * 2.0 ** -7).all()
+    assert (diff > 0).float().mean().item() < 0.01
+
+
+@torch.no_grad()
+def test_gpu_fused_cogview4_prep_follows_the_stock_processor():
+    # CogView4 with heads of 128 (CogView4-6B's size), bf16 and int8dit-quantized: q/k LayerNorm and the image
+    # tokens' split-halves rotation through the kernel, within the norm's rounding of the stock forward
+    diffusers = pytest.importorskip("diffusers")
+    from attention_prep_helpers import assert_follows, run_fused_and_stock
+
+    torch.manual_seed(0)
+    model = diffusers.CogView4Transformer2DModel(
+        patch_size=2, in_channels=16, out_channels=16, num_layers=2, attention_head_dim=128, num_attention_heads=4,
+        text_embed_dim=256, time_embed_dim=128, condition_dim=64, pos_embed_max_size=64, sample_size=32,
+        rope_axes_dim=(64, 64)).to("cuda", torch.bfloat16).eval()
+    size = torch.tensor([[256.0, 256.0]], device="cuda")
+    inputs = dict(hidden_states=torch.randn(1, 16, 32, 32, device="cuda", dtype=torch.bfloat16),
+                  encoder_hidden_states=torch.randn(1, 24, 256, device="cuda", dtype=torch.bfloat16),
+                  timestep=torch.tensor([500.0], device="cuda"), original_size=size, target_size=size,
+                  crop_coords=torch.zeros(1, 2, device="cuda"), return_dict=False)
+    for quantized in (False, True):
+        m = copy.deepcopy(model)
+        if quantized:
+            quantize_(m)
+        _, got, want = run_fused_and_stock(m, inputs, 2)
+        assert_follows(got, want, 0.01)
+
+
 def small_flux2(diffusers, double_blocks):
     """A FLUX.2 of 4 heads of 128 with two single-stream blocks, bf16 on the GPU."""
     return diffusers.Flux2Transformer2DModel(

@@ -72,6 +72,9 @@ LONGCAT_IMAGE = dict(patch_size=1, in_channels=64, num_layers=19, num_single_lay
 COGVIEW4 = dict(patch_size=2, in_channels=16, out_channels=16, num_layers=30, attention_head_dim=40,
                 num_attention_heads=64, text_embed_dim=4096, time_embed_dim=512, condition_dim=256,
                 pos_embed_max_size=128, sample_size=128, rope_axes_dim=(256, 256))
+# THUDM/CogView4-6B's transformer: 28 blocks of 32 heads of 128 (hidden 4096), where the class defaults
+# above have 30 blocks of 64 heads of 40.
+COGVIEW4_6B = dict(COGVIEW4, num_layers=28, attention_head_dim=128, num_attention_heads=32)
 HUNYUAN_IMAGE = dict(in_channels=64, out_channels=64, num_attention_heads=28, attention_head_dim=128, num_layers=20,
                      num_single_layers=40, num_refiner_layers=2, mlp_ratio=4.0, patch_size=(1, 1), qk_norm="rms_norm",
                      guidance_embeds=False, text_embed_dim=3584, text_embed_2_dim=None, rope_theta=256.0,
@@ -425,6 +428,9 @@ MODELS = {
                                "diffusers' class defaults (CogView4, 2.85B)",
                                "1024x1024: 4096 image + 256 text tokens, batch 1", _cogview4_inputs(1024),
                                default=False),
+    "cogview4_6b_1024": ModelCase("cogview4_6b_1024", "CogView4Transformer2DModel", COGVIEW4_6B, "THUDM/CogView4-6B",
+                                  "1024x1024: 4096 image + 256 text tokens, batch 1", _cogview4_inputs(1024),
+                                  default=False),
     "hunyuan_image_2048": ModelCase("hunyuan_image_2048", "HunyuanImageTransformer2DModel", HUNYUAN_IMAGE,
                                     "diffusers' class defaults (HunyuanImage 2.1)",
                                     "2048x2048: 4096 image + 256 text tokens, batch 1", _hunyuan_image_inputs(2048),

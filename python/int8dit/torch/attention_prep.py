@@ -27,7 +27,9 @@ Some processors of diffusers spend more on the tensors' way into attention than 
 - WanAttention's WanAttnProcessor (Wan 2.1 / 2.2; SkyReels-V2's copy of it): the rotary embedding
   alone, its q/k norm being one across the heads (``WanRotaryProcessor``, int8dit.torch.wan_attention);
 - LTXAttention's LTXVideoAttnProcessor (LTX-Video): the rotary embedding alone, with tables that differ
-  in every channel of the row (``LTXRotaryProcessor``, int8dit.torch.ltx_attention).
+  in every channel of the row (``LTXRotaryProcessor``, int8dit.torch.ltx_attention);
+- Attention's CogView4AttnProcessor (CogView4): per-head q/k LayerNorm and the rotary embedding of the
+  image tokens on the halves of each row (``CogView4AttentionPrepProcessor``, int8dit.torch.cogview4_attention).
 
 They work on bf16 and int8dit-quantized models alike (the kernels are not int8 ones; the end-to-end
 benchmark's ``*_prep_graph`` paths time them on both), serve eager calls that autograd does not record,
@@ -38,6 +40,7 @@ from __future__ import annotations
 
 from torch import nn
 
+from .cogview4_attention import CogView4AttentionPrepProcessor
 from .flux2_attention import Flux2ParallelQKNormRopeProcessor, Flux2QKNormRopeProcessor
 from .flux3_attention import Flux3AttentionPrepProcessor
 from .flux_attention import FluxQKNormRopeProcessor
@@ -64,7 +67,8 @@ _REPLACEMENTS = {"FluxAttnProcessor": FluxQKNormRopeProcessor, "JointAttnProcess
                  "BriaFiboAttnProcessor": FluxQKNormRopeProcessor, "OvisImageAttnProcessor": FluxQKNormRopeProcessor,
                  # and of HunyuanVideo's (HunyuanImage 2.1) and Wan's (SkyReels-V2) processors
                  "HunyuanImageAttnProcessor": HunyuanVideoAttentionPrepProcessor,
-                 "SkyReelsV2AttnProcessor": WanRotaryProcessor, "LTXVideoAttnProcessor": LTXRotaryProcessor}
+                 "SkyReelsV2AttnProcessor": WanRotaryProcessor, "LTXVideoAttnProcessor": LTXRotaryProcessor,
+                 "CogView4AttnProcessor": CogView4AttentionPrepProcessor}
 _FUSED = tuple(set(_REPLACEMENTS.values()))
 
 
