@@ -16,13 +16,15 @@ runs the stock attention and output projection unchanged.
 It serves eager bf16/fp16 calls without an attention mask (a padded text batch goes to the stock
 processor) that autograd does not record, with q/k norms that are per-head LayerNorms without bias
 (CogView4-6B's: no affine at all) or none, head_dim 64 or 128 (the published CogView4-6B has 128)
-and diffusers' real rotary pair fp32 [S_image, D]; every other call goes to the processor it replaced.
+and diffusers' real rotary pair fp32 [S_image, D] (on the host, as CogView4 makes it, or the device);
+every other call goes to the processor it replaced.
 The result is the stock one up to the norm's rounding: torch's layer_norm takes Welford statistics and
 an approximate rsqrt, the kernel two passes and the IEEE square root and division
 (include/int8dit/attention.h), an ulp apart on a few elements.
 """
 from __future__ import annotations
 
+import weakref
 from typing import Optional
 
 import torch
@@ -44,6 +46,25 @@ def layer_norm_spec(norm: Optional[nn.Module], dtype: torch.dtype, head_dim: int
     if weight is not None and weight.dtype != dtype:
         return None
     return float(norm.eps), weight
+
+
+# The device copy of the last host rotary pair seen: (weakref to its cos, the copied pair).
+_last_tables: list = [None, None]
+
+
+def tables_on(rotary, device: torch.device):
+    """diffusers' CogView4 makes its rotary tables on the host every forward, and the stock rotation copies
+    them to the GPU in every attention; the fused path copies them once a forward: the last pair it saw
+    is kept on ``device`` while its host tables live. (Under int8dit.use_cuda_graphs the tables are device
+    copies already: int8dit.torch.capturable.)"""
+    if rotary is None or rotary[0].device == device:
+        return rotary
+    source, moved = _last_tables
+    if source is not None and source() is rotary[0] and moved[0].device == device:
+        return moved
+    moved = tuple(t.to(device) for t in rotary)
+    _last_tables[:] = [weakref.ref(rotary[0]), moved]
+    return moved
 
 
 class CogView4AttentionPrepProcessor(FusedProcessor):
@@ -77,7 +98,10 @@ class CogView4AttentionPrepProcessor(FusedProcessor):
             return None
         if not self.call_fits(attn, hidden_states, encoder_hidden_states, head_dim, kernel_norms=False):
             return None
-        if not real_rotary_fits(image_rotary_emb, head_dim, hidden_states.shape[1], hidden_states.device):
+        on_host = image_rotary_emb is not None and isinstance(image_rotary_emb, (tuple, list)) and \
+            all(isinstance(t, Tensor) and t.is_cpu for t in image_rotary_emb)
+        device = torch.device("cpu") if on_host else hidden_states.device
+        if not real_rotary_fits(image_rotary_emb, head_dim, hidden_states.shape[1], device):
             return None
         specs = tuple(layer_norm_spec(getattr(attn, n, None), hidden_states.dtype, head_dim)
                       for n in ("norm_q", "norm_k"))
@@ -90,6 +114,7 @@ class CogView4AttentionPrepProcessor(FusedProcessor):
             return self.fallback(attn, hidden_states, encoder_hidden_states, attention_mask, image_rotary_emb)
         self.fused_calls += 1
         text_tokens = encoder_hidden_states.shape[1]
+        image_rotary_emb = tables_on(image_rotary_emb, hidden_states.device)
         joined = torch.cat([encoder_hidden_states, hidden_states], dim=1)
         query, key, value = attn.to_q(joined), attn.to_k(joined), attn.to_v(joined)
         b, s = joined.shape[0], joined.shape[1]
