@@ -45,7 +45,7 @@ def kandinsky5_inputs():
 SKYREELS = dict(patch_size=(1, 2, 2), num_attention_heads=2, attention_head_dim=32, in_channels=4, out_channels=4,
                 text_dim=64, freq_dim=32, ffn_dim=128, num_layers=2, rope_max_seq_len=32)
 
-COSMOS = dict(out_channels=4, num_attention_heads=2, attention_head_dim=32, num_layers=2, mlp_ratio=4.0,
+COSMOS = dict(out_channels=4, num_attention_heads=2, attention_head_dim=64, num_layers=2, mlp_ratio=4.0,
               text_embed_dim=64, adaln_lora_dim=32, max_size=(4, 16, 16), patch_size=(1, 2, 2),
               concat_padding_mask=False)
 
@@ -157,7 +157,7 @@ VIDEO_CASES = {
     "cosmos-2.5": ("CosmosTransformer3DModel",
                    dict(COSMOS, in_channels=5, extra_pos_embed_type=None, use_crossattn_projection=True,
                         crossattn_proj_in_channels=96, encoder_hidden_states_channels=64, img_context_dim_in=32,
-                        img_context_num_tokens=4, img_context_dim_out=64),
+                        img_context_num_tokens=4, img_context_dim_out=128),
                    lambda: dict(hidden_states=torch.randn(1, 4, 2, 8, 8, dtype=BF16),
                                 timestep=torch.tensor([0.0, 0.5]).view(1, 1, 2, 1, 1),
                                 encoder_hidden_states=(torch.randn(1, 8, 96, dtype=BF16), torch.randn(1, 4, 32, dtype=BF16)),

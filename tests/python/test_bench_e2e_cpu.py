@@ -539,6 +539,23 @@ def test_the_cogview4_6b_case_is_the_class_defaults_with_the_published_transform
     assert case.inputs is not None and set(case.config) == set(defaults)
 
 
+def test_the_cosmos_case_is_the_class_defaults_and_its_inputs_run_a_small_model():
+    case = opt_in_case_with_class_defaults("cosmos_7b_704p_25f", "CosmosTransformer3DModel")
+    from int8dit.bench.models import ModelCase, _cosmos_inputs, build
+    from diffusers_cases_video import VIDEO_CASES
+
+    inputs = case.inputs(torch, "cpu", torch.bfloat16)
+    latent = inputs["hidden_states"]
+    assert tuple(latent.shape) == (1, 16, 4, 88, 160) and latent.shape[2] * latent.shape[3] * latent.shape[4] // 4 == 14080
+    assert tuple(inputs["padding_mask"].shape) == (1, 1, 704, 1280) and inputs["fps"] == 24
+    # the same input builder at a small model's widths (without the padding mask, whose resize needs torchvision)
+    small = ModelCase("cosmos_tiny", "CosmosTransformer3DModel", VIDEO_CASES["cosmos-1.0"][1], "-", "-",
+                      _cosmos_inputs(9, 32, 32, 8, 4, 64, padding_mask=False))
+    small_inputs = small.inputs(torch, "cpu", torch.bfloat16)
+    out = build(small, torch, "cpu", torch.bfloat16)(**small_inputs)[0]
+    assert out.shape == small_inputs["hidden_states"].shape and torch.isfinite(out).all()
+
+
 @pytest.mark.parametrize("name, cls_name, patch", [
     ("cogview4_1024", "CogView4Transformer2DModel", 2), ("hunyuan_image_2048", "HunyuanImageTransformer2DModel", 1),
 ])

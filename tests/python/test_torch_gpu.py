@@ -955,6 +955,31 @@ def test_gpu_fused_cogview4_prep_follows_the_stock_processor():
         assert_follows(got, want, 0.01)
 
 
+@torch.no_grad()
+def test_gpu_fused_cosmos_prep_follows_the_stock_processor():
+    # Cosmos 1.0 with heads of 128 (its own size), bf16 and int8dit-quantized: q/k RMSNorm and the
+    # self-attention's split-halves rotation through the kernel, within the norm's rounding of the stock forward
+    diffusers = pytest.importorskip("diffusers")
+    from attention_prep_helpers import assert_follows, perturb_qk_norm_weights, run_fused_and_stock
+
+    torch.manual_seed(0)
+    model = diffusers.CosmosTransformer3DModel(
+        in_channels=16, out_channels=16, num_attention_heads=4, attention_head_dim=128, num_layers=2,
+        text_embed_dim=256, adaln_lora_dim=64, max_size=(8, 32, 32), concat_padding_mask=False).to("cuda", torch.bfloat16)
+    model.eval()
+    perturb_qk_norm_weights(model)
+    inputs = dict(hidden_states=torch.randn(1, 16, 4, 32, 32, device="cuda", dtype=torch.bfloat16),
+                  timestep=torch.tensor([500.0], device="cuda"),
+                  encoder_hidden_states=torch.randn(1, 32, 256, device="cuda", dtype=torch.bfloat16), fps=24,
+                  return_dict=False)
+    for quantized in (False, True):
+        m = copy.deepcopy(model)
+        if quantized:
+            quantize_(m)
+        _, got, want = run_fused_and_stock(m, inputs, 4)  # the self- and the cross-attention of each block
+        assert_follows(got, want, 0.01, min_cosine=0.99995)  # (diffusers' RMSNorm rounds twice, the kernel once)
+
+
 def small_flux2(diffusers, double_blocks):
     """A FLUX.2 of 4 heads of 128 with two single-stream blocks, bf16 on the GPU."""
     return diffusers.Flux2Transformer2DModel(

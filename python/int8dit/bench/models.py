@@ -102,6 +102,14 @@ LTX_VIDEO = dict(in_channels=128, out_channels=128, patch_size=1, patch_size_t=1
 
 # HunyuanVideo (13B): diffusers' defaults for the class (hunyuanvideo-community/HunyuanVideo's, not
 # checked against its transformer/config.json here: no network)
+# diffusers' class defaults for CosmosTransformer3DModel: Cosmos 1.0's 7B text-to-world transformer (28 blocks
+# of 32 heads of 128, T5 features of 1024, the padding mask as an extra input channel).
+COSMOS_1_0_7B = dict(in_channels=16, out_channels=16, num_attention_heads=32, attention_head_dim=128, num_layers=28,
+                     mlp_ratio=4.0, text_embed_dim=1024, adaln_lora_dim=256, max_size=(128, 240, 240),
+                     patch_size=(1, 2, 2), rope_scale=(2.0, 1.0, 1.0), concat_padding_mask=True,
+                     extra_pos_embed_type="learnable", use_crossattn_projection=False, crossattn_proj_in_channels=1024,
+                     encoder_hidden_states_channels=1024, controlnet_block_every_n=None, img_context_dim_in=None,
+                     img_context_num_tokens=256, img_context_dim_out=2048)
 HUNYUAN_VIDEO = dict(in_channels=16, out_channels=16, num_attention_heads=24, attention_head_dim=128, num_layers=20,
                      num_single_layers=40, num_refiner_layers=2, mlp_ratio=4.0, patch_size=2, patch_size_t=1,
                      guidance_embeds=True, text_embed_dim=4096, pooled_projection_dim=768)
@@ -293,6 +301,26 @@ def _ltx_video_inputs(frames: int, height: int, width: int, batch: int = 2, text
     return make
 
 
+def _cosmos_inputs(frames: int, height: int, width: int, text_tokens: int = 512, channels: int = 16,
+                   text_dim: int = 1024, padding_mask: bool = True):
+    """Cosmos 1.0's latent video for ``frames`` frames of height x width pixels (its tokenizer: 8x in time
+    after the first frame and in space, 16 channels; the model's 1 x 2 x 2 patches), T5 features of
+    ``text_tokens`` tokens, one timestep, 24 fps and, where the model concatenates it, the pipeline's
+    all-zero padding mask at the pixels' size."""
+    def make(torch, device, dtype):
+        g = torch.Generator(device=device).manual_seed(0)
+        latent = (1, channels, (frames - 1) // 8 + 1, height // 8, width // 8)
+        inputs = dict(hidden_states=torch.randn(*latent, generator=g, device=device, dtype=dtype),
+                      timestep=torch.tensor([500.0], device=device),
+                      encoder_hidden_states=torch.randn(1, text_tokens, text_dim, generator=g, device=device,
+                                                        dtype=dtype),
+                      fps=24, return_dict=False)
+        if padding_mask:
+            inputs["padding_mask"] = torch.zeros(1, 1, height, width, device=device, dtype=dtype)
+        return inputs
+    return make
+
+
 def _hunyuan_video_inputs(frames: int, height: int, width: int, text_tokens: int = 256):
     """HunyuanVideo's latent video for ``frames`` frames of height x width pixels (its VAE: 4x in time after
     the first frame, 8x in space, 16 channels; the model's 2 x 2 patches), its LLaVA-Llama features
@@ -416,6 +444,10 @@ MODELS = {
     "ltx_video_768x512": ModelCase("ltx_video_768x512", "LTXVideoTransformer3DModel", LTX_VIDEO, "Lightricks/LTX-Video",
                                    "768x512, 121 frames: 6144 video tokens, 128 text tokens, batch 2 (guidance)",
                                    _ltx_video_inputs(121, 512, 768), default=False),
+    "cosmos_7b_704p_25f": ModelCase("cosmos_7b_704p_25f", "CosmosTransformer3DModel", COSMOS_1_0_7B,
+                                    "diffusers' class defaults (Cosmos 1.0, 7B text-to-world)",
+                                    "1280x704, 25 frames: 14080 video tokens, 512 text tokens, batch 1",
+                                    _cosmos_inputs(25, 704, 1280), default=False),
     "hunyuan_video_544p_61f": ModelCase("hunyuan_video_544p_61f", "HunyuanVideoTransformer3DModel", HUNYUAN_VIDEO,
                                     "hunyuanvideo-community/HunyuanVideo",
                                     "960x544, 61 frames: 32640 video tokens, 256 text tokens, batch 1",

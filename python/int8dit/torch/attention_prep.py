@@ -29,7 +29,9 @@ Some processors of diffusers spend more on the tensors' way into attention than 
 - LTXAttention's LTXVideoAttnProcessor (LTX-Video): the rotary embedding alone, with tables that differ
   in every channel of the row (``LTXRotaryProcessor``, int8dit.torch.ltx_attention);
 - Attention's CogView4AttnProcessor (CogView4): per-head q/k LayerNorm and the rotary embedding of the
-  image tokens on the halves of each row (``CogView4AttentionPrepProcessor``, int8dit.torch.cogview4_attention).
+  image tokens on the halves of each row (``CogView4AttentionPrepProcessor``, int8dit.torch.cogview4_attention);
+- Attention's CosmosAttnProcessor2_0 (Cosmos 1.0 and 2.5): per-head q/k RMSNorm and the self-attention's
+  rotary embedding on the halves of each row (``CosmosAttentionPrepProcessor``, int8dit.torch.cosmos_attention).
 
 They work on bf16 and int8dit-quantized models alike (the kernels are not int8 ones; the end-to-end
 benchmark's ``*_prep_graph`` paths time them on both), serve eager calls that autograd does not record,
@@ -41,6 +43,7 @@ from __future__ import annotations
 from torch import nn
 
 from .cogview4_attention import CogView4AttentionPrepProcessor
+from .cosmos_attention import CosmosAttentionPrepProcessor
 from .flux2_attention import Flux2ParallelQKNormRopeProcessor, Flux2QKNormRopeProcessor
 from .flux3_attention import Flux3AttentionPrepProcessor
 from .flux_attention import FluxQKNormRopeProcessor
@@ -68,7 +71,8 @@ _REPLACEMENTS = {"FluxAttnProcessor": FluxQKNormRopeProcessor, "JointAttnProcess
                  # and of HunyuanVideo's (HunyuanImage 2.1) and Wan's (SkyReels-V2) processors
                  "HunyuanImageAttnProcessor": HunyuanVideoAttentionPrepProcessor,
                  "SkyReelsV2AttnProcessor": WanRotaryProcessor, "LTXVideoAttnProcessor": LTXRotaryProcessor,
-                 "CogView4AttnProcessor": CogView4AttentionPrepProcessor}
+                 "CogView4AttnProcessor": CogView4AttentionPrepProcessor,
+                 "CosmosAttnProcessor2_0": CosmosAttentionPrepProcessor}
 _FUSED = tuple(set(_REPLACEMENTS.values()))
 
 
