@@ -43,11 +43,12 @@ namespace int8dit {
 //          below) * (1 / head_dim),
 //   d_j = x_j - mean, and the formula above on d in place of x (ss the sum of d_j * d_j, n_j =
 //   round_T((d_j * rstd) * w_j)): torch's layer_norm up to its rsqrt and Welford statistics.
+// bias (LayerNorm's, CogVideoX's): n_j = round_T(((d_j * rstd) * w_j) + b_j), each step rounded to fp32.
 // rope_split_halves: the pairs are (n_i, n_i+D/2) for i < D/2 (D = head_dim; diffusers'
 //   apply_rotary_emb with use_real_unbind_dim=-2, CogView4's):
 //   out_i     = round_T(n_i     * c_i     + (-n_i+D/2) * s_i)
 //   out_i+D/2 = round_T(n_i+D/2 * c_i+D/2 +   n_i      * s_i+D/2)
-// The GPU kernel takes either for head_dim 64 and 128 (kNotSupported otherwise; the reference takes all).
+// The GPU kernel takes these three for head_dim 64 and 128 (kNotSupported otherwise; the reference takes all).
 //
 // The sum of squares: lane l of the head_dim / 8 lanes a row sums elements 8l..8l+7 in order with
 // fused multiply-adds from 0, then the lanes' sums meet in a butterfly (lane l with lane l + L/2, then
@@ -68,6 +69,7 @@ struct QKNormRopeParams {
   // Or the weight in fp32 (a norm a model keeps in fp32, whose values `type` cannot hold: Krea 2's
   // zero-centered 1 + weight); at most one of weight and weight_fp32.
   const float* weight_fp32 = nullptr;
+  const void* bias = nullptr;    // [head_dim] of `type`, added after the weight; null: none. Needs normalize
   float eps = 1e-6f;             // >= 0
   bool subtract_mean = false;    // LayerNorm's statistics (the mean subtracted); needs normalize
   bool rope_split_halves = false;  // rotate (n_i, n_i+D/2) pairs rather than (n_2i, n_2i+1); needs cos/sin

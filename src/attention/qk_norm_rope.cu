@@ -24,6 +24,7 @@ const char* vector_misfit(const QKNormRopeParams& p) {
   if (!aligned16(p.out) || !strides_ok(p.out_batch_stride, p.out_token_stride, p.out_head_stride))
     return "out must be 16-byte aligned with strides that are multiples of 8 elements";
   if (p.weight && !aligned16(p.weight)) return "the weight must be 16-byte aligned";
+  if (p.bias && !aligned16(p.bias)) return "the bias must be 16-byte aligned";
   if (p.weight_fp32 && !aligned16(p.weight_fp32)) return "weight_fp32 must be 16-byte aligned";
   if (p.cos && (!aligned16(p.cos) || !aligned16(p.sin) || p.ld_rope % 4 != 0))
     return "cos and sin must be 16-byte aligned with a row stride (ld_rope) that is a multiple of 4";
@@ -40,12 +41,12 @@ Status qk_norm_rope(const QKNormRopeParams& p, cudaStream_t stream) {
                   std::string("qk_norm_rope: the GPU kernel moves 16-byte vectors: ") + why +
                       " (a contiguous tensor from PyTorch's allocator is; the CPU reference takes any layout)");
   INT8DIT_RETURN_IF_ERROR(quant::check_device_pointers(
-      {{p.x, "x (the queries or keys)"}, {p.weight, "weight"}, {p.weight_fp32, "weight_fp32"}, {p.cos, "cos"},
+      {{p.x, "x (the queries or keys)"}, {p.weight, "weight"}, {p.weight_fp32, "weight_fp32"}, {p.bias, "bias"}, {p.cos, "cos"},
        {p.sin, "sin"}, {p.out, "out"}}));
-  if (p.subtract_mean || p.rope_split_halves) {
+  if (p.subtract_mean || p.rope_split_halves || p.bias) {
     if (p.head_dim != 64 && p.head_dim != 128)
       return Status(StatusCode::kNotSupported,
-                    "qk_norm_rope: subtract_mean and rope_split_halves run on the GPU for head_dim 64 and 128, not " +
+                    "qk_norm_rope: subtract_mean, rope_split_halves and a bias run on the GPU for head_dim 64 and 128, not " +
                         std::to_string(p.head_dim) + " (the CPU reference takes every head_dim)");
     return attention::launch_extended(p, stream);
   }

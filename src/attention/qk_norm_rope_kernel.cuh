@@ -45,11 +45,12 @@ struct QKArgs {
   RowIndex index;
   float eps, inv_head_dim;
   bool subtract_mean, split_halves;  // read by the kExtended kernels only
+  const T* bias;                     // null: none (kExtended kernels only)
 };
 
 // kLanes threads (head_dim / 8) a row. kNorm: the RMSNorm (else the row as it is). kRope: cos/sin
-// given. kNarrow: 32-bit offsets (qk_rows.h). kExtended: the kernel also reads subtract_mean and
-// split_halves (attention.h), uniform branches a row that the other instantiations compile without
+// given. kNarrow: 32-bit offsets (qk_rows.h). kExtended: the kernel also reads subtract_mean,
+// split_halves and bias (attention.h), uniform branches that the other instantiations compile without
 // (qk_norm_rope_extended.cu builds these, for head_dim 64 and 128 only).
 template <typename T, int kLanes, bool kNorm, bool kRope, bool kNarrow, bool kExtended>
 __global__ void __launch_bounds__(kThreads) qk_norm_rope_kernel(QKArgs<T> a) {
@@ -95,6 +96,9 @@ __global__ void __launch_bounds__(kThreads) qk_norm_rope_kernel(QKArgs<T> a) {
 #pragma unroll
     for (int e = 0; e < kVecElems; ++e) w[e] = 1.0f;
   }
+  float bias[kVecElems];
+  const bool has_bias = kExtended && kNorm && a.bias != nullptr;
+  if (has_bias) quant::load8_cached(a.bias + col, bias);
 #pragma unroll
   for (int j = 0; j < kUnroll; ++j) {
     float n[kVecElems];
@@ -120,9 +124,15 @@ __global__ void __launch_bounds__(kThreads) qk_norm_rope_kernel(QKArgs<T> a) {
       for (int half = kLanes / 2; half >= 1; half /= 2) ss = __fadd_rn(ss, __shfl_xor_sync(0xffffffffu, ss, half));
       // IEEE sqrt and division: once a row, and the reference computes the same bits.
       const float rstd = __fdiv_rn(1.0f, __fsqrt_rn(__fadd_rn(__fmul_rn(ss, a.inv_head_dim), a.eps)));
+      if (has_bias) {
 #pragma unroll
-      for (int e = 0; e < kVecElems; ++e)
-        n[e] = quant::to_float(quant::from_float<T>(__fmul_rn(__fmul_rn(n[e], rstd), w[e])));
+        for (int e = 0; e < kVecElems; ++e)
+          n[e] = quant::to_float(quant::from_float<T>(__fadd_rn(__fmul_rn(__fmul_rn(n[e], rstd), w[e]), bias[e])));
+      } else {
+#pragma unroll
+        for (int e = 0; e < kVecElems; ++e)
+          n[e] = quant::to_float(quant::from_float<T>(__fmul_rn(__fmul_rn(n[e], rstd), w[e])));
+      }
     }
     // The split-halves partner of each element: the lane kLanes / 2 away holds it (every lane of the
     // warp takes part in the shuffles, rows past the end included).
@@ -167,7 +177,7 @@ Status launch(const QKNormRopeParams& p, cudaStream_t stream) {
   static std::atomic<int> sm90[quant::kMaxDevices];
   const QKArgs<T> a{static_cast<const T*>(p.x), static_cast<const T*>(p.weight), p.weight_fp32, p.cos, p.sin,
                     static_cast<T*>(p.out), row_index(p), p.eps, 1.0f / static_cast<float>(p.head_dim),
-                    p.subtract_mean, p.rope_split_halves};
+                    p.subtract_mean, p.rope_split_halves, static_cast<const T*>(p.bias)};
   constexpr int64_t kRowsPerCta = (kThreads / kLanes) * kUnroll;
   const int64_t grid = (a.index.rows + kRowsPerCta - 1) / kRowsPerCta;
   if (grid > 2147483647)
@@ -218,7 +228,7 @@ Status launch_typed(const QKNormRopeParams& p, cudaStream_t stream) {
                 : launch_rope_or_not<T, false, false, kExtended>(p, stream);
 }
 
-// The extended kernels (qk_norm_rope_extended.cu): a call with subtract_mean or rope_split_halves,
+// The extended kernels (qk_norm_rope_extended.cu): a call with subtract_mean, rope_split_halves or a bias,
 // head_dim 64 or 128, checked and laid out for the vector kernel.
 Status launch_extended(const QKNormRopeParams& p, cudaStream_t stream);
 

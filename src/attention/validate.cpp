@@ -77,6 +77,8 @@ Status validate(const QKNormRopeParams& p) {
                    " is over 2^40 rows: split the call");
   if (!p.normalize && (p.weight || p.weight_fp32))
     return invalid("a weight was given with normalize = false: the weight is the RMSNorm's; pass neither or both");
+  if (p.bias && !p.normalize)
+    return invalid("a bias was given with normalize = false: the bias is the norm's; pass normalize too");
   if (p.subtract_mean && !p.normalize)
     return invalid("subtract_mean was set with normalize = false: the mean is the LayerNorm's; set normalize too");
   if (p.weight && p.weight_fp32)
@@ -118,6 +120,9 @@ Status validate(const QKNormRopeParams& p) {
   if (!in_place && overlaps(out_span, span_of(p.x, xd, p.head_dim, 2)))
     return invalid("out overlaps x without being it (the same pointer and strides): write in place over x or to "
                    "separate memory");
+  if (p.bias && overlaps(out_span, {reinterpret_cast<uintptr_t>(p.bias),
+                                    reinterpret_cast<uintptr_t>(p.bias) + static_cast<uintptr_t>(p.head_dim * 2)}))
+    return invalid("out overlaps the bias, which every row reads: write elsewhere");
   if (p.weight && overlaps(out_span, {reinterpret_cast<uintptr_t>(p.weight),
                                       reinterpret_cast<uintptr_t>(p.weight) + static_cast<uintptr_t>(p.head_dim * 2)}))
     return invalid("out overlaps the weight, which every row reads: write elsewhere");

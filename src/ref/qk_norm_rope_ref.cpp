@@ -82,7 +82,8 @@ Status qk_norm_rope(const QKNormRopeParams& p) {
           for (int64_t j = 0; j < d; ++j) {
             const float normed = in[j] * rstd;
             const float w = p.weight ? load(p.weight, p.type, j) : p.weight_fp32 ? p.weight_fp32[j] : 1.0f;
-            n[j] = rounded(p.type, p.weight || p.weight_fp32 ? normed * w : normed);
+            const float weighted = p.weight || p.weight_fp32 ? normed * w : normed;
+            n[j] = rounded(p.type, p.bias ? weighted + load(p.bias, p.type, j) : weighted);
           }
         } else {
           n = in;

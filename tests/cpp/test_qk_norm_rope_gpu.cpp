@@ -33,6 +33,7 @@ struct Inputs {
   std::vector<uint16_t> qkv;  // [batches, tokens, 3, heads, head_dim]: the queries are part 0
   std::vector<uint16_t> weight;
   std::vector<float> weight32;  // the fp32 weight (weight_fp32): values bf16/fp16 cannot hold
+  std::vector<uint16_t> bias;   // a LayerNorm's bias
   std::vector<float> cos, sin;  // [text_tokens + tokens, head_dim]
 };
 
@@ -53,6 +54,7 @@ Inputs random_inputs(const Shape& s, DType type, bool specials) {
   }
   for (int64_t j = 0; j < s.head_dim; ++j) in.weight.push_back(to_half(1.0f + 0.25f * normal(rng()), type));
   for (int64_t j = 0; j < s.head_dim; ++j) in.weight32.push_back(1.0f + 0.25f * normal(rng()));
+  for (int64_t j = 0; j < s.head_dim; ++j) in.bias.push_back(to_half(0.5f * normal(rng()), type));
   const int64_t rope_rows = s.text_tokens + s.tokens;
   for (int64_t r = 0; r < rope_rows; ++r) {
     for (int64_t j = 0; j < s.head_dim; j += 2) {
@@ -71,8 +73,8 @@ Inputs random_inputs(const Shape& s, DType type, bool specials) {
 // layer_norm: subtract_mean; halves: rope_split_halves (CogView4's LayerNorm and pairs).
 void check_case(const Shape& s, DType type, bool weight, bool rope, bool in_place, bool specials,
                 bool normalize = true, bool heads_major_out = false, bool fp32_weight = false,
-                bool layer_norm = false, bool halves = false) {
-  SCOPED_TRACE(std::string(layer_norm ? "LayerNorm " : "") + (halves ? "split halves " : "") +
+                bool layer_norm = false, bool halves = false, bool bias = false) {
+  SCOPED_TRACE(std::string(layer_norm ? "LayerNorm " : "") + (bias ? "bias " : "") + (halves ? "split halves " : "") +
                std::string(normalize ? "" : "no norm ") + (heads_major_out ? "[B, H, S, D] out " : "") +std::string(type == DType::kBF16 ? "bf16" : "fp16") + " " + std::to_string(s.batches) + "x" +
                std::to_string(s.tokens) + "x" + std::to_string(s.heads) + "x" + std::to_string(s.head_dim) +
                (weight ? (fp32_weight ? " fp32 weight" : " weight") : " no weight") + (rope ? " rope" : " no rope") +
@@ -102,15 +104,17 @@ void check_case(const Shape& s, DType type, bool weight, bool rope, bool in_plac
   const bool typed_weight = weight && normalize && !fp32_weight;
   p.x = want_qkv.data(), p.weight = typed_weight ? in.weight.data() : nullptr;
   p.weight_fp32 = weight && normalize && fp32_weight ? in.weight32.data() : nullptr;
+  p.bias = bias ? in.bias.data() : nullptr;
   p.cos = rope ? in.cos.data() : nullptr, p.sin = rope ? in.sin.data() : nullptr;
   p.out = in_place ? static_cast<void*>(want_qkv.data()) : want_joined.data() + out_lead;
   ASSERT_TRUE(int8dit::ref::qk_norm_rope(p).ok());
 
-  DeviceArray<uint16_t> dqkv(in.qkv), dw(in.weight), djoined(joined);
+  DeviceArray<uint16_t> dqkv(in.qkv), dw(in.weight), db(in.bias), djoined(joined);
   DeviceArray<float> dw32(in.weight32);
   DeviceArray<float> dcos(in.cos), dsin(in.sin);
   p.x = dqkv.get(), p.weight = typed_weight ? dw.get() : nullptr;
   p.weight_fp32 = weight && normalize && fp32_weight ? dw32.get() : nullptr;
+  p.bias = bias ? db.get() : nullptr;
   p.cos = rope ? dcos.get() : nullptr, p.sin = rope ? dsin.get() : nullptr;
   p.out = in_place ? static_cast<void*>(dqkv.get()) : djoined.get() + out_lead;
   const Status st = int8dit::qk_norm_rope(p, nullptr);
@@ -153,8 +157,9 @@ TEST(QKNormRopeGpu, MatchesReferenceBitExact) {
   }
 }
 
-// LayerNorm statistics and split-halves pairs (CogView4's q/k preparation), the extended kernels'
-// head dims: with and without the weight, the norm or the rotation, in place and into [B, H, S, D].
+// LayerNorm statistics, its bias and split-halves pairs (CogView4's and CogVideoX's q/k preparation), the
+// extended kernels' head dims: with and without the weight, the norm or the rotation, in place and into
+// [B, H, S, D].
 TEST(QKNormRopeGpu, LayerNormAndSplitHalvesMatchReferenceBitExact) {
   REQUIRE_GPU();
   for (DType type : {DType::kBF16, DType::kFP16}) {
@@ -170,6 +175,11 @@ TEST(QKNormRopeGpu, LayerNormAndSplitHalvesMatchReferenceBitExact) {
       check_case(s, type, false, true, false, true, true, true, false, true, true);   // into [B, H, S, D]
       check_case(s, type, false, true, false, true, false, true, false, false, true);  // turned, no norm
       check_case(s, type, true, true, false, true, true, false, true, true, true);    // an fp32 weight
+      // a LayerNorm's bias (CogVideoX's: weight and bias, interleaved pairs), with and without the weight
+      for (bool weight : {true, false}) {
+        check_case(s, type, weight, true, false, true, true, true, false, true, false, /*bias=*/true);
+        check_case(s, type, weight, false, false, true, true, false, false, true, false, /*bias=*/true);
+      }
     }
   }
   // CogView4-6B at 1024 px: 4096 image tokens after 256 text tokens, 32 heads of 128.

@@ -80,6 +80,15 @@ TEST(RefQKNormRope, LayerNormStatisticsAndSplitHalvesOnExactValues) {
   ASSERT_TRUE(int8dit::ref::qk_norm_rope(p).ok());
   for (int64_t j = 0; j < d; ++j)
     EXPECT_EQ(bf16_to_float(out[j]), (j % 2 == 0 ? 1.0f : -1.0f) * w[j]) << "n_j = +-w_j, j = " << j;
+  // A bias adds after the weight: +-w_j + b_j.
+  std::vector<float> b(d);
+  for (int64_t j = 0; j < d; ++j) b[j] = 0.25f * static_cast<float>(j);
+  const auto bb = bf16s(b);
+  p.bias = bb.data();
+  ASSERT_TRUE(int8dit::ref::qk_norm_rope(p).ok());
+  for (int64_t j = 0; j < d; ++j)
+    EXPECT_EQ(bf16_to_float(out[j]), (j % 2 == 0 ? 1.0f : -1.0f) * w[j] + b[j]) << "n_j = +-w_j + b_j, j = " << j;
+  p.bias = nullptr;
   // Split halves: token 0 the identity; token 1 a quarter turn, (n_i, n_i+8) -> (-n_i+8, n_i).
   p.cos = cos.data(), p.sin = sin.data(), p.ld_rope = d, p.rope_rows = 2, p.rope_split_halves = true;
   ASSERT_TRUE(int8dit::ref::qk_norm_rope(p).ok());
@@ -286,6 +295,10 @@ TEST(RefQKNormRope, BadCallsAreRefusedWithNothingWritten) {
   refused(q, "a weight was given with normalize = false");
   q = p, q.eps = -1.0f;
   refused(q, "must be finite and >= 0");
+  q = p, q.weight = nullptr, q.normalize = false, q.bias = w.data();
+  refused(q, "a bias was given with normalize = false");
+  q = p, q.bias = out.data();
+  refused(q, "out overlaps the bias");
   q = p, q.weight = nullptr, q.normalize = false, q.subtract_mean = true;
   refused(q, "subtract_mean was set with normalize = false");
   q = p, q.cos = q.sin = nullptr, q.rope_split_halves = true;
