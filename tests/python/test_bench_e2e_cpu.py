@@ -539,6 +539,35 @@ def test_the_cogview4_6b_case_is_the_class_defaults_with_the_published_transform
     assert case.inputs is not None and set(case.config) == set(defaults)
 
 
+def test_the_cogvideox_5b_case_is_the_class_defaults_with_the_published_depth_heads_and_rotation():
+    """THUDM/CogVideoX-5b's transformer differs from diffusers' class defaults (CogVideoX-2B) in its depth, heads
+    and rotary embedding only; its inputs carry the pipeline's rotary tables for the 13 x 30 x 45 grid."""
+    import inspect
+
+    import diffusers
+    from int8dit.bench.models import MODELS, ModelCase, _cogvideox_inputs, build
+    from test_torch_more_diffusers_models import CASES
+
+    case = MODELS["cogvideox_5b_720x480_49f"]
+    assert not case.default and case.repo == "THUDM/CogVideoX-5b"
+    defaults = {k: v.default for k, v in inspect.signature(diffusers.CogVideoXTransformer3DModel.__init__).parameters.items()
+                if k != "self"}
+    assert set(case.config) == set(defaults)
+    assert {k: v for k, v in case.config.items() if defaults[k] != v} == dict(
+        num_attention_heads=48, num_layers=42, use_rotary_positional_embeddings=True)
+    inputs = case.inputs(torch, "cpu", torch.bfloat16)
+    assert tuple(inputs["hidden_states"].shape) == (1, 13, 16, 60, 90)
+    cos, sin = inputs["image_rotary_emb"]
+    assert tuple(cos.shape) == tuple(sin.shape) == (13 * 30 * 45, 64) and cos.dtype == torch.float32
+    # the same builder at a small model's widths, its tables for the small grid: the forward runs
+    config = dict(CASES["cogvideox"][1], use_rotary_positional_embeddings=True)
+    small = ModelCase("cogvideox_tiny", "CogVideoXTransformer3DModel", config, "-", "-",
+                      _cogvideox_inputs(5, 64, 64, 64, 4, 8, 64, sample_size=(8, 8)))
+    small_inputs = small.inputs(torch, "cpu", torch.bfloat16)
+    out = build(small, torch, "cpu", torch.bfloat16)(**small_inputs)[0]
+    assert out.shape == small_inputs["hidden_states"].shape and torch.isfinite(out).all()
+
+
 def test_the_cosmos_case_is_the_class_defaults_and_its_inputs_run_a_small_model():
     case = opt_in_case_with_class_defaults("cosmos_7b_704p_25f", "CosmosTransformer3DModel")
     from int8dit.bench.models import ModelCase, _cosmos_inputs, build

@@ -1,9 +1,11 @@
-"""int8dit.fuse_attention_prep on the models that rotate the halves of each row (use_real_unbind_dim=-2),
-CPU tensors through the C++ reference, bf16 and int8dit-quantized, against the stock processors:
-CogView4 (per-head q/k LayerNorm without affine, the image tokens rotated, the text tokens normalized
-only; the kernel's LayerNorm takes two passes and the IEEE square root where torch's takes Welford
-statistics) and Cosmos 1.0 / 2.5 (per-head q/k RMSNorm, the self-attention rotated). The outputs follow
-the stock ones within the norm's rounding. Skips without PyTorch or diffusers."""
+"""int8dit.fuse_attention_prep on the models whose q/k preparation needs qk_norm_rope's extended kernel
+(LayerNorm statistics and bias, the halves of each row rotated: use_real_unbind_dim=-2), CPU tensors
+through the C++ reference, bf16 and int8dit-quantized, against the stock processors: CogView4
+(per-head q/k LayerNorm without affine, the image tokens rotated, the text tokens normalized only; the
+kernel's LayerNorm takes two passes and the IEEE square root where torch's takes Welford statistics),
+CogVideoX (the same with the LayerNorm's weight and bias and neighbouring pairs) and Cosmos 1.0 / 2.5
+(per-head q/k RMSNorm, the self-attention rotated). The outputs follow the stock ones within the
+norm's rounding. Skips without PyTorch or diffusers."""
 import copy
 
 import pytest
@@ -19,7 +21,8 @@ from diffusers_cases_video import VIDEO_CASES  # noqa: E402
 from int8dit.torch import quantize_  # noqa: E402
 from int8dit.torch import cogview4_attention, cosmos_attention  # noqa: E402
 from int8dit.torch.attention_prep import attention_prep_applies, unfuse_attention_prep  # noqa: E402
-from int8dit.torch.cogview4_attention import CogView4AttentionPrepProcessor  # noqa: E402
+from int8dit.torch.cogview4_attention import CogVideoXAttentionPrepProcessor, CogView4AttentionPrepProcessor  # noqa: E402,E501
+from test_torch_more_diffusers_models import CASES as MORE_CASES  # noqa: E402
 from int8dit.torch.cosmos_attention import CosmosAttentionPrepProcessor  # noqa: E402
 
 BF16 = torch.bfloat16
@@ -144,3 +147,49 @@ def test_one_cosmos_attention_follows_where_a_wrong_rotation_or_norm_would_show(
     assert fused.processor.fused_calls == calls
     fused.norm_k.weight.copy_(fused.norm_q.weight)
     assert cosine(fused(x, image_rotary_emb=rotary), want) < 0.9999
+
+
+def cogvideox_with_rotation(seed=0):
+    """The tests' small CogVideoX (2 heads of 64) with the rotary embedding CogVideoX-5B uses, and inputs with
+    tables for its 2 x 4 x 4 video tokens in CogVideoX's layout (each angle on a neighbouring pair)."""
+    cls_name, config, make_inputs = MORE_CASES["cogvideox"]
+    torch.manual_seed(seed)
+    model = getattr(diffusers, cls_name)(**config, use_rotary_positional_embeddings=True).to(BF16).eval()
+    perturb_qk_norm_weights(model)  # (weights and biases)
+    angles = torch.rand(32, 32) * 6.3
+    rotary = (angles.cos().repeat_interleave(2, -1), angles.sin().repeat_interleave(2, -1))
+    return model, dict(make_inputs(), image_rotary_emb=rotary)
+
+
+@pytest.mark.parametrize("quantized", [False, True])
+@torch.no_grad()
+def test_cogvideox_processor_follows_the_stock_one(quantized):
+    model, inputs = cogvideox_with_rotation()
+    if quantized:
+        quantize_(model, min_features=32)
+    fused, got, want = run_fused_and_stock(model, inputs, modules=2)
+    assert isinstance(fused.transformer_blocks[0].attn1.processor, CogVideoXAttentionPrepProcessor)
+    assert_follows(got, want, 0.01)
+
+
+@torch.no_grad()
+def test_one_cogvideox_attention_follows_where_a_wrong_rotation_or_bias_would_show(monkeypatch):
+    model, _ = cogvideox_with_rotation(5)
+    attn = model.transformer_blocks[0].attn1
+    fused = copy.deepcopy(attn)
+    fused.processor = CogVideoXAttentionPrepProcessor(fused.processor)
+    text, video = torch.randn(1, 8, 128, dtype=BF16) * 3, torch.randn(1, 24, 128, dtype=BF16) * 3 + 1
+    angles = torch.rand(24, 32) * 6.3
+    rotary = (angles.cos().repeat_interleave(2, -1), angles.sin().repeat_interleave(2, -1))
+    want = attn(video, text, image_rotary_emb=rotary)
+    got = fused(video, text, image_rotary_emb=rotary)
+    assert fused.processor.fused_calls == 1
+    for g, w in zip(got, want):
+        assert_follows(g, w, 0.01)
+    # (the check can fail: the halves paired, the bias left out)
+    real = cogview4_attention.qk_norm_rope
+    monkeypatch.setattr(cogview4_attention, "qk_norm_rope",
+                        lambda *a, **k: real(*a, **{**k, "split_halves": a[3] is not None}))  # (a[3]: the tables)
+    assert cosine(fused(video, text, image_rotary_emb=rotary)[0], want[0]) < 0.9999
+    monkeypatch.setattr(cogview4_attention, "qk_norm_rope", lambda *a, **k: real(*a, **{**k, "bias": None}))
+    assert cosine(fused(video, text, image_rotary_emb=rotary)[0], want[0]) < 0.9999

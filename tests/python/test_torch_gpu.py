@@ -980,6 +980,29 @@ def test_gpu_fused_cosmos_prep_follows_the_stock_processor():
         assert_follows(got, want, 0.01, min_cosine=0.99995)  # (diffusers' RMSNorm rounds twice, the kernel once)
 
 
+@torch.no_grad()
+def test_gpu_fused_cogvideox_prep_follows_the_stock_processor():
+    # CogVideoX with heads of 64 and its 3D rotary embedding, bf16 and int8dit-quantized: the LayerNorm with its
+    # weight and bias and the neighbouring-pair rotation of the video tokens through the kernel
+    diffusers = pytest.importorskip("diffusers")
+    from attention_prep_helpers import assert_follows, perturb_qk_norm_weights, run_fused_and_stock
+    from int8dit.bench.models import _cogvideox_inputs
+
+    torch.manual_seed(0)
+    model = diffusers.CogVideoXTransformer3DModel(
+        num_attention_heads=4, attention_head_dim=64, in_channels=16, out_channels=16, time_embed_dim=128,
+        text_embed_dim=256, num_layers=2, sample_width=32, sample_height=24, sample_frames=9,
+        use_rotary_positional_embeddings=True).to("cuda", torch.bfloat16).eval()
+    perturb_qk_norm_weights(model)
+    inputs = _cogvideox_inputs(9, 192, 256, 64, 16, 32, 256, sample_size=(24, 32))(torch, "cuda", torch.bfloat16)
+    for quantized in (False, True):
+        m = copy.deepcopy(model)
+        if quantized:
+            quantize_(m)
+        _, got, want = run_fused_and_stock(m, inputs, 2)
+        assert_follows(got, want, 0.01)
+
+
 def small_flux2(diffusers, double_blocks):
     """A FLUX.2 of 4 heads of 128 with two single-stream blocks, bf16 on the GPU."""
     return diffusers.Flux2Transformer2DModel(

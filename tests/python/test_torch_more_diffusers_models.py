@@ -94,7 +94,7 @@ CASES = {
             lambda: dict(hidden_states=torch.randn(1, 4, 2, 8, 8, dtype=BF16), timestep=torch.tensor([500]),
                          encoder_hidden_states=torch.randn(1, 8, 64, dtype=BF16), return_dict=False)),
     "cogvideox": ("CogVideoXTransformer3DModel",
-                  dict(num_attention_heads=2, attention_head_dim=32, in_channels=4, out_channels=4, time_embed_dim=64,
+                  dict(num_attention_heads=2, attention_head_dim=64, in_channels=4, out_channels=4, time_embed_dim=64,
                        text_embed_dim=64, num_layers=2, sample_width=8, sample_height=8, sample_frames=5, patch_size=2,
                        temporal_compression_ratio=4, max_text_seq_length=8),
                   lambda: dict(hidden_states=torch.randn(1, 2, 4, 8, 8, dtype=BF16),

@@ -102,6 +102,15 @@ LTX_VIDEO = dict(in_channels=128, out_channels=128, patch_size=1, patch_size_t=1
 
 # HunyuanVideo (13B): diffusers' defaults for the class (hunyuanvideo-community/HunyuanVideo's, not
 # checked against its transformer/config.json here: no network)
+# THUDM/CogVideoX-5b's transformer: diffusers' class defaults (CogVideoX-2B's) with 42 blocks of 48 heads of 64
+# and the 3D rotary embedding in place of the sin-cos positions.
+COGVIDEOX_5B = dict(num_attention_heads=48, attention_head_dim=64, in_channels=16, out_channels=16, flip_sin_to_cos=True,
+                    freq_shift=0, time_embed_dim=512, ofs_embed_dim=None, text_embed_dim=4096, num_layers=42,
+                    dropout=0.0, attention_bias=True, sample_width=90, sample_height=60, sample_frames=49,
+                    patch_size=2, patch_size_t=None, temporal_compression_ratio=4, max_text_seq_length=226,
+                    activation_fn="gelu-approximate", timestep_activation_fn="silu", norm_elementwise_affine=True,
+                    norm_eps=1e-5, spatial_interpolation_scale=1.875, temporal_interpolation_scale=1.0,
+                    use_rotary_positional_embeddings=True, use_learned_positional_embeddings=False, patch_bias=True)
 # diffusers' class defaults for CosmosTransformer3DModel: Cosmos 1.0's 7B text-to-world transformer (28 blocks
 # of 32 heads of 128, T5 features of 1024, the padding mask as an extra input channel).
 COSMOS_1_0_7B = dict(in_channels=16, out_channels=16, num_attention_heads=32, attention_head_dim=128, num_layers=28,
@@ -301,6 +310,34 @@ def _ltx_video_inputs(frames: int, height: int, width: int, batch: int = 2, text
     return make
 
 
+def _cogvideox_inputs(frames: int, height: int, width: int, head_dim: int = 64, channels: int = 16,
+                      text_tokens: int = 226, text_dim: int = 4096, sample_size=(60, 90)):
+    """CogVideoX 1.0's latent video for ``frames`` frames of height x width pixels ([B, F, C, H, W]; its VAE:
+    4x in time after the first frame, 8x in space; 2 x 2 patches), T5 features of 226 tokens, one timestep,
+    and the 3D rotary tables its pipeline makes for that grid (diffusers' get_3d_rotary_pos_embed, as
+    CogVideoXPipeline._prepare_rotary_positional_embeddings). The pipeline crops the grid of the model's
+    own sample size (``sample_size``, latent pixels) to the video's; at that size, the only one built here,
+    the crop region is the whole grid (the pipeline module itself needs transformers to import)."""
+    grid = (height // 16, width // 16)
+    if grid != (sample_size[0] // 2, sample_size[1] // 2):
+        raise ValueError(f"_cogvideox_inputs: {width}x{height} is not the model's sample size "
+                         f"{sample_size[1] * 8}x{sample_size[0] * 8}, whose rotary crop region is the whole grid")
+
+    def make(torch, device, dtype):
+        from diffusers.models.embeddings import get_3d_rotary_pos_embed
+
+        g = torch.Generator(device=device).manual_seed(0)
+        latent_frames = (frames - 1) // 4 + 1
+        crops = ((0, 0), grid)
+        cos, sin = get_3d_rotary_pos_embed(embed_dim=head_dim, crops_coords=crops, grid_size=grid,
+                                           temporal_size=latent_frames, device=device)
+        return dict(hidden_states=torch.randn(1, latent_frames, channels, height // 8, width // 8, generator=g,
+                                              device=device, dtype=dtype),
+                    encoder_hidden_states=torch.randn(1, text_tokens, text_dim, generator=g, device=device, dtype=dtype),
+                    timestep=torch.tensor([500], device=device), image_rotary_emb=(cos, sin), return_dict=False)
+    return make
+
+
 def _cosmos_inputs(frames: int, height: int, width: int, text_tokens: int = 512, channels: int = 16,
                    text_dim: int = 1024, padding_mask: bool = True):
     """Cosmos 1.0's latent video for ``frames`` frames of height x width pixels (its tokenizer: 8x in time
@@ -444,6 +481,9 @@ MODELS = {
     "ltx_video_768x512": ModelCase("ltx_video_768x512", "LTXVideoTransformer3DModel", LTX_VIDEO, "Lightricks/LTX-Video",
                                    "768x512, 121 frames: 6144 video tokens, 128 text tokens, batch 2 (guidance)",
                                    _ltx_video_inputs(121, 512, 768), default=False),
+    "cogvideox_5b_720x480_49f": ModelCase("cogvideox_5b_720x480_49f", "CogVideoXTransformer3DModel", COGVIDEOX_5B,
+                                          "THUDM/CogVideoX-5b", "720x480, 49 frames: 17550 video tokens, 226 text tokens, "
+                                          "batch 1", _cogvideox_inputs(49, 480, 720), default=False),
     "cosmos_7b_704p_25f": ModelCase("cosmos_7b_704p_25f", "CosmosTransformer3DModel", COSMOS_1_0_7B,
                                     "diffusers' class defaults (Cosmos 1.0, 7B text-to-world)",
                                     "1280x704, 25 frames: 14080 video tokens, 512 text tokens, batch 1",

@@ -15,9 +15,9 @@ The numerics (include/int8dit/attention.h): n = round((x * rstd) * w) with rstd 
 + eps), then diffusers' apply_rotary_emb on pairs (use_real_unbind_dim=-1): out_2i = a cos - b sin,
 out_2i+1 = b cos + a sin in fp32, rounded once. PyTorch's fused rms_norm uses an approximate rsqrt, so
 outputs may differ from it by one unit in the last place. ``layer_norm=True`` subtracts the row's mean
-first (LayerNorm without bias: torch's layer_norm up to its rsqrt and its Welford statistics), and
-``split_halves=True`` pairs element i with i + D/2 (use_real_unbind_dim=-2, CogView4's); the GPU kernel
-takes those two for head_dim 64 and 128 (EXTENDED_HEAD_DIMS).
+first (LayerNorm: torch's layer_norm up to its rsqrt and its Welford statistics; ``bias`` its bias),
+and ``split_halves=True`` pairs element i with i + D/2 (use_real_unbind_dim=-2, CogView4's); the GPU
+kernel takes those for head_dim 64 and 128 (EXTENDED_HEAD_DIMS).
 """
 from __future__ import annotations
 
@@ -46,7 +46,7 @@ def _gpu_ready(t: Tensor, vector: int) -> Tensor:
 def qk_norm_rope(x: Tensor, weight: Optional[Tensor], eps: float,
                  rotary: Optional[Sequence[Tensor]] = None, *, out: Optional[Tensor] = None,
                  rope_offset: int = 0, normalize: bool = True, layer_norm: bool = False,
-                 split_halves: bool = False) -> Tensor:
+                 split_halves: bool = False, bias: Optional[Tensor] = None) -> Tensor:
     """Per-head RMSNorm with ``weight`` (x's dtype or float32, for a norm kept in fp32; None: none;
     ``normalize=False``: no norm at all, the rows as
     they are, so that the call only moves them: a join) and the rotary embedding ``rotary = (cos, sin)``
@@ -54,12 +54,13 @@ def qk_norm_rope(x: Tensor, weight: Optional[Tensor], eps: float,
     any strides; the GPU kernel needs 16-byte aligned rows, others are copied first). Token t takes
     rotary row ``rope_offset + t``. Written into ``out`` (a [B, T, H, D] tensor of x's dtype, any
     strides, e.g. a token slice of a joined buffer; x itself for in place) or a new contiguous tensor;
-    returns it. ``layer_norm``: LayerNorm's statistics (the mean subtracted; no bias); ``split_halves``:
-    the rotation pairs element i with i + D/2 rather than 2i with 2i + 1 (on the GPU both for head_dim
-    64 and 128). On the CPU, the C++ reference."""
+    returns it. ``layer_norm``: LayerNorm's statistics (the mean subtracted); ``bias``: the norm's bias
+    (x's dtype, [D]), added after the weight; ``split_halves``: the rotation pairs element i with i + D/2
+    rather than 2i with 2i + 1 (on the GPU the three for head_dim 64 and 128). On the CPU, the C++
+    reference."""
     if off_current_device(x):
         return on_device_of(x, qk_norm_rope, x, weight, eps, rotary, out=out, rope_offset=rope_offset,
-                            normalize=normalize, layer_norm=layer_norm, split_halves=split_halves)
+                            normalize=normalize, layer_norm=layer_norm, split_halves=split_halves, bias=bias)
     _check_device(x, "x")
     if x.dim() != 4:
         raise ValueError(f"qk_norm_rope takes x as [batch, tokens, heads, head_dim], got shape {tuple(x.shape)}")
@@ -73,9 +74,17 @@ def qk_norm_rope(x: Tensor, weight: Optional[Tensor], eps: float,
         raise ValueError("qk_norm_rope: layer_norm=True with normalize=False: the mean is the LayerNorm's")
     if split_halves and rotary is None:
         raise ValueError("qk_norm_rope: split_halves=True without rotary tables: it says how the rotation pairs a row")
-    if (layer_norm or split_halves) and x.is_cuda and d not in EXTENDED_HEAD_DIMS:
-        raise ValueError(f"qk_norm_rope: layer_norm and split_halves run on the GPU for head_dim "
+    if (layer_norm or split_halves or bias is not None) and x.is_cuda and d not in EXTENDED_HEAD_DIMS:
+        raise ValueError(f"qk_norm_rope: layer_norm, split_halves and a bias run on the GPU for head_dim "
                          f"{EXTENDED_HEAD_DIMS}, not {d}")
+    if bias is not None:
+        if not normalize:
+            raise ValueError("qk_norm_rope: a bias was given with normalize=False: the bias is the norm's")
+        if bias.shape != (d,) or bias.dtype != x.dtype:
+            raise ValueError(f"qk_norm_rope: the bias is {bias.dtype} {tuple(bias.shape)}; it must be x's {x.dtype}, "
+                             f"shaped ({d},)")
+        bias = _gpu_ready(bias, 8)
+        tensors["bias"] = bias
     if weight is not None and not normalize:
         raise ValueError("qk_norm_rope: a weight was given with normalize=False: the weight is the RMSNorm's")
     weight_fp32 = None
@@ -124,7 +133,7 @@ def qk_norm_rope(x: Tensor, weight: Optional[Tensor], eps: float,
                         _ptr(weight), float(eps), _ptr(cos), _ptr(sin), 0 if cos is None else cos.stride(0),
                         0 if cos is None else cos.shape[0], int(rope_offset), out.data_ptr(), out.stride(0),
                         out.stride(1), out.stride(2), _current_stream(x.device) if cuda else 0, normalize,
-                        _ptr(weight_fp32), bool(layer_norm), bool(split_halves))
+                        _ptr(weight_fp32), bool(layer_norm), bool(split_halves), _ptr(bias))
     return out
 
 

@@ -30,6 +30,8 @@ Some processors of diffusers spend more on the tensors' way into attention than 
   in every channel of the row (``LTXRotaryProcessor``, int8dit.torch.ltx_attention);
 - Attention's CogView4AttnProcessor (CogView4): per-head q/k LayerNorm and the rotary embedding of the
   image tokens on the halves of each row (``CogView4AttentionPrepProcessor``, int8dit.torch.cogview4_attention);
+- Attention's CogVideoXAttnProcessor2_0 (CogVideoX): as CogView4's, with the LayerNorm's bias and
+  neighbouring rotary pairs (``CogVideoXAttentionPrepProcessor``, int8dit.torch.cogview4_attention);
 - Attention's CosmosAttnProcessor2_0 (Cosmos 1.0 and 2.5): per-head q/k RMSNorm and the self-attention's
   rotary embedding on the halves of each row (``CosmosAttentionPrepProcessor``, int8dit.torch.cosmos_attention).
 
@@ -42,7 +44,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from .cogview4_attention import CogView4AttentionPrepProcessor
+from .cogview4_attention import CogVideoXAttentionPrepProcessor, CogView4AttentionPrepProcessor
 from .cosmos_attention import CosmosAttentionPrepProcessor
 from .flux2_attention import Flux2ParallelQKNormRopeProcessor, Flux2QKNormRopeProcessor
 from .flux3_attention import Flux3AttentionPrepProcessor
@@ -72,7 +74,8 @@ _REPLACEMENTS = {"FluxAttnProcessor": FluxQKNormRopeProcessor, "JointAttnProcess
                  "HunyuanImageAttnProcessor": HunyuanVideoAttentionPrepProcessor,
                  "SkyReelsV2AttnProcessor": WanRotaryProcessor, "LTXVideoAttnProcessor": LTXRotaryProcessor,
                  "CogView4AttnProcessor": CogView4AttentionPrepProcessor,
-                 "CosmosAttnProcessor2_0": CosmosAttentionPrepProcessor}
+                 "CosmosAttnProcessor2_0": CosmosAttentionPrepProcessor,
+                 "CogVideoXAttnProcessor2_0": CogVideoXAttentionPrepProcessor}
 _FUSED = tuple(set(_REPLACEMENTS.values()))
 
 

@@ -1,4 +1,5 @@
-"""CogView4's attention with the q/k LayerNorm and the rotary embedding in one kernel a tensor part.
+"""CogView4's and CogVideoX's attention with the q/k LayerNorm and the rotary embedding in one kernel a
+tensor part.
 
 diffusers' CogView4AttnProcessor joins the text and image tokens before the projections, normalizes
 each head of q and k with a LayerNorm without affine (eps 1e-5), and rotates the image tokens' q and k
@@ -21,6 +22,10 @@ every other call goes to the processor it replaced.
 The result is the stock one up to the norm's rounding: torch's layer_norm takes Welford statistics and
 an approximate rsqrt, the kernel two passes and the IEEE square root and division
 (include/int8dit/attention.h), an ulp apart on a few elements.
+
+CogVideoX's CogVideoXAttnProcessor2_0 is the same join, norm and attention with a LayerNorm that has
+a weight and a bias (the kernel's ``bias``) and the rotation on neighbouring pairs:
+``CogVideoXAttentionPrepProcessor``, for its heads of 64.
 """
 from __future__ import annotations
 
@@ -36,16 +41,15 @@ from .fused_processor import FusedProcessor, real_rotary_fits
 
 
 def layer_norm_spec(norm: Optional[nn.Module], dtype: torch.dtype, head_dim: int):
-    """(eps, weight or None) of a per-head LayerNorm without bias the kernel computes; ("none",) for no
-    norm; None where the kernel cannot compute it."""
+    """(eps, weight or None, bias or None) of a per-head LayerNorm the kernel computes (its parameters in the
+    activations' dtype); ("none",) for no norm; None where the kernel cannot compute it."""
     if norm is None:
         return ("none",)
-    if not isinstance(norm, nn.LayerNorm) or tuple(norm.normalized_shape) != (head_dim,) or norm.bias is not None:
+    if not isinstance(norm, nn.LayerNorm) or tuple(norm.normalized_shape) != (head_dim,):
         return None
-    weight = norm.weight
-    if weight is not None and weight.dtype != dtype:
+    if any(t is not None and t.dtype != dtype for t in (norm.weight, norm.bias)):
         return None
-    return float(norm.eps), weight
+    return float(norm.eps), norm.weight, norm.bias
 
 
 # The device copy of the last host rotary pair seen: (weakref to its cos, the copied pair).
@@ -72,6 +76,8 @@ class CogView4AttentionPrepProcessor(FusedProcessor):
     (module docstring). ``fallback`` is the processor it replaced: it serves the calls this one does not
     fuse, and ``int8dit.unfuse_attention_prep`` puts it back."""
 
+    _split_halves = True  # CogView4's pairs: (i, i + D/2)
+
     def __init__(self, fallback):
         super().__init__(fallback)
 
@@ -85,7 +91,7 @@ class CogView4AttentionPrepProcessor(FusedProcessor):
     def _specs(self, attn: nn.Module, hidden_states: Tensor, encoder_hidden_states: Optional[Tensor],
                attention_mask: Optional[Tensor], image_rotary_emb):
         """The q and k norms' specs (layer_norm_spec) where the call takes the fused path, else None."""
-        if attention_mask is not None or encoder_hidden_states is None:
+        if attention_mask is not None or encoder_hidden_states is None or getattr(attn, "is_cross_attention", False):
             return None
         if hidden_states.dim() != 3 or encoder_hidden_states.dim() != 3 or \
                 encoder_hidden_states.dtype != hidden_states.dtype:
@@ -124,15 +130,16 @@ class CogView4AttentionPrepProcessor(FusedProcessor):
             rows = x.unflatten(2, (heads, -1))  # [B, S, H, D]
             out = torch.empty((b, heads, s, rows.shape[-1]), dtype=x.dtype, device=x.device)  # the stock layout
             target = out.transpose(1, 2)  # seen as [B, S, H, D]
-            norm = spec if len(spec) == 2 else None
-            eps, weight = norm if norm is not None else (0.0, None)
+            norm = spec if len(spec) == 3 else None
+            eps, weight, bias = norm if norm is not None else (0.0, None, None)
             parts = ((slice(0, text_tokens), None), (slice(text_tokens, s), image_rotary_emb))
             for tokens, rotary in parts:
                 if norm is None and rotary is None:
                     target[:, tokens].copy_(rows[:, tokens])  # (no norm: the text rows as they are)
                     continue
                 qk_norm_rope(rows[:, tokens], weight, eps, rotary, out=target[:, tokens], normalize=norm is not None,
-                             layer_norm=norm is not None, split_halves=rotary is not None)
+                             layer_norm=norm is not None, split_halves=self._split_halves and rotary is not None,
+                             bias=bias)
             prepared.append(out)
         value = value.unflatten(2, (heads, -1)).transpose(1, 2)
         hidden = F.scaled_dot_product_attention(prepared[0], prepared[1], value, dropout_p=0.0, is_causal=False)
@@ -140,3 +147,10 @@ class CogView4AttentionPrepProcessor(FusedProcessor):
         hidden = attn.to_out[1](attn.to_out[0](hidden))
         encoder_out, hidden = hidden.split([text_tokens, s - text_tokens], dim=1)
         return hidden, encoder_out
+
+
+class CogVideoXAttentionPrepProcessor(CogView4AttentionPrepProcessor):
+    """An Attention processor for CogVideoX: diffusers' CogVideoXAttnProcessor2_0 with q/k preparation fused
+    (module docstring: its LayerNorm's bias, neighbouring pairs). ``fallback`` is the processor it replaced."""
+
+    _split_halves = False  # diffusers' apply_rotary_emb default: (2i, 2i + 1)
