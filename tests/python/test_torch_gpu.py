@@ -899,6 +899,19 @@ def test_gpu_fused_ltx_video_rotation_is_the_stock_one_bit_for_bit():
     assert torch.equal(got, want)
 
 
+def assert_prep_follows_bf16_and_int8(model, inputs, modules, min_cosine=0.99999):
+    """A fused copy of ``model`` (``modules`` attention modules, one fused call each) follows the stock forward
+    within the norm's rounding, as it is and int8dit-quantized."""
+    from attention_prep_helpers import assert_follows, run_fused_and_stock
+
+    for quantized in (False, True):
+        m = copy.deepcopy(model)
+        if quantized:
+            quantize_(m)
+        _, got, want = run_fused_and_stock(m, inputs, modules)
+        assert_follows(got, want, 0.01, min_cosine=min_cosine)
+
+
 @pytest.mark.parametrize("head_dim", [64, 128])
 @torch.no_grad()
 def test_gpu_cogview4_layer_norm_and_split_halves_are_the_cpu_references_bits(head_dim):
@@ -935,7 +948,6 @@ def test_gpu_fused_cogview4_prep_follows_the_stock_processor():
     # CogView4 with heads of 128 (CogView4-6B's size), bf16 and int8dit-quantized: q/k LayerNorm and the image
     # tokens' split-halves rotation through the kernel, within the norm's rounding of the stock forward
     diffusers = pytest.importorskip("diffusers")
-    from attention_prep_helpers import assert_follows, run_fused_and_stock
 
     torch.manual_seed(0)
     model = diffusers.CogView4Transformer2DModel(
@@ -947,12 +959,7 @@ def test_gpu_fused_cogview4_prep_follows_the_stock_processor():
                   encoder_hidden_states=torch.randn(1, 24, 256, device="cuda", dtype=torch.bfloat16),
                   timestep=torch.tensor([500.0], device="cuda"), original_size=size, target_size=size,
                   crop_coords=torch.zeros(1, 2, device="cuda"), return_dict=False)
-    for quantized in (False, True):
-        m = copy.deepcopy(model)
-        if quantized:
-            quantize_(m)
-        _, got, want = run_fused_and_stock(m, inputs, 2)
-        assert_follows(got, want, 0.01)
+    assert_prep_follows_bf16_and_int8(model, inputs, 2)
 
 
 @torch.no_grad()
@@ -960,7 +967,7 @@ def test_gpu_fused_cosmos_prep_follows_the_stock_processor():
     # Cosmos 1.0 with heads of 128 (its own size), bf16 and int8dit-quantized: q/k RMSNorm and the
     # self-attention's split-halves rotation through the kernel, within the norm's rounding of the stock forward
     diffusers = pytest.importorskip("diffusers")
-    from attention_prep_helpers import assert_follows, perturb_qk_norm_weights, run_fused_and_stock
+    from attention_prep_helpers import perturb_qk_norm_weights
 
     torch.manual_seed(0)
     model = diffusers.CosmosTransformer3DModel(
@@ -972,12 +979,8 @@ def test_gpu_fused_cosmos_prep_follows_the_stock_processor():
                   timestep=torch.tensor([500.0], device="cuda"),
                   encoder_hidden_states=torch.randn(1, 32, 256, device="cuda", dtype=torch.bfloat16), fps=24,
                   return_dict=False)
-    for quantized in (False, True):
-        m = copy.deepcopy(model)
-        if quantized:
-            quantize_(m)
-        _, got, want = run_fused_and_stock(m, inputs, 4)  # the self- and the cross-attention of each block
-        assert_follows(got, want, 0.01, min_cosine=0.99995)  # (diffusers' RMSNorm rounds twice, the kernel once)
+    # the self- and the cross-attention of each block; diffusers' RMSNorm rounds twice, the kernel once
+    assert_prep_follows_bf16_and_int8(model, inputs, 4, min_cosine=0.99995)
 
 
 @torch.no_grad()
@@ -985,7 +988,7 @@ def test_gpu_fused_cogvideox_prep_follows_the_stock_processor():
     # CogVideoX with heads of 64 and its 3D rotary embedding, bf16 and int8dit-quantized: the LayerNorm with its
     # weight and bias and the neighbouring-pair rotation of the video tokens through the kernel
     diffusers = pytest.importorskip("diffusers")
-    from attention_prep_helpers import assert_follows, perturb_qk_norm_weights, run_fused_and_stock
+    from attention_prep_helpers import perturb_qk_norm_weights
     from int8dit.bench.models import _cogvideox_inputs
 
     torch.manual_seed(0)
@@ -995,12 +998,7 @@ def test_gpu_fused_cogvideox_prep_follows_the_stock_processor():
         use_rotary_positional_embeddings=True).to("cuda", torch.bfloat16).eval()
     perturb_qk_norm_weights(model)
     inputs = _cogvideox_inputs(9, 192, 256, 64, 16, 32, 256, sample_size=(24, 32))(torch, "cuda", torch.bfloat16)
-    for quantized in (False, True):
-        m = copy.deepcopy(model)
-        if quantized:
-            quantize_(m)
-        _, got, want = run_fused_and_stock(m, inputs, 2)
-        assert_follows(got, want, 0.01)
+    assert_prep_follows_bf16_and_int8(model, inputs, 2)
 
 
 def small_flux2(diffusers, double_blocks):

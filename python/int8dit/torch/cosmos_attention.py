@@ -19,7 +19,6 @@ from __future__ import annotations
 
 from typing import Optional
 
-import torch
 from torch import Tensor, nn
 
 from .attention import EXTENDED_HEAD_DIMS, qk_norm_rope
