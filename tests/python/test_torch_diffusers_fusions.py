@@ -943,6 +943,43 @@ def test_cogview4_blocks_fuse_both_streams_norms(name, direct_mlps, fused_norms)
 
 
 @torch.no_grad()
+def test_cogvideox_blocks_fuse_both_streams_affine_norms(direct_mlps, fused_norms):
+    """CogVideoX's block: both CogVideoXLayerNormZero norms (LayerNorms with their own weight and bias) of both
+    streams fuse, the modulation folded into the kernel's weight and bias rows; the MLP runs a stream at a
+    time, each fed by its norm's kernel."""
+    ref, fused, plain, report, inputs = case_variants("cogvideox")
+    for model in (ref, fused, plain):  # the norms' weights and biases away from 1 and 0, alike in the three
+        torch.manual_seed(1)
+        for name, p in model.named_parameters():
+            if ".norm1.norm." in name or ".norm2.norm." in name:
+                p.copy_(0.5 + torch.rand_like(p))
+    blocks = len(fused.transformer_blocks)
+    assert report.fused_blocks == blocks
+    out = fused(**inputs)[0]
+    assert len(fused_norms) == 2 * blocks and len(direct_mlps) == 2 * blocks
+    unfused = plain(**inputs)[0]
+    assert cos(out, unfused) > 0.9999 and cos(out, ref(**inputs)[0]) > 0.999
+    assert not torch.equal(out, unfused)
+    assert_compiled_blocks_match(fused, list(fused.transformer_blocks), inputs, out)
+
+
+def test_a_folded_affine_modulation_is_the_norms_weight_and_bias_times_one_plus_scale_plus_shift():
+    from int8dit.torch.block_steps import folded_affine_modulation
+
+    norm = torch.nn.LayerNorm(8)
+    with torch.no_grad():
+        norm.weight.copy_(torch.arange(8.0)), norm.bias.copy_(torch.full((8,), 0.5))
+    shift, scale = torch.full((2, 8), 0.25), torch.stack([torch.zeros(8), torch.ones(8)])
+    bias, weight = folded_affine_modulation(norm, shift, scale, torch.bfloat16)
+    assert weight.dtype == bias.dtype == torch.bfloat16
+    assert torch.equal(weight.float(), torch.stack([torch.arange(8.0), 2 * torch.arange(8.0)]))
+    assert torch.equal(bias.float(), torch.tensor([[0.75] * 8, [1.25] * 8]))
+    x = torch.randn(2, 5, 8)
+    folded = torch.nn.functional.layer_norm(x, (8,)) * weight.float()[:, None] + bias.float()[:, None]
+    assert torch.allclose(folded, norm(x) * (1 + scale[:, None]) + shift[:, None], atol=1e-5)
+
+
+@torch.no_grad()
 def test_hidream_blocks_fuse_their_norms_before_attention_and_the_moe(fused_norms):
     """HiDream-I1's double-stream block (both streams) and single-stream block: the attention norms and
     the MLP norms (in front of the routed MoE and the text stream's SwiGLU) fuse."""

@@ -251,13 +251,13 @@ def on_cuda(value):
 @torch.no_grad()
 @pytest.mark.parametrize("name", ["longcat-image", "bria", "ovis-image", "hunyuanimage", "hunyuanvideo",
                                   "skyreels-v2-i2v", "allegro", "cogview4", "hidream", "cosmos-1.0", "sana-video",
-                                  "prx", "kandinsky5",
+                                  "prx", "kandinsky5", "cogvideox",
                                   # with a modulation row set per token
                                   "qwen-image-2.1", "cosmos-2.5", "sana-video-i2v", "skyreels-v2-df"])
 def test_gpu_block_fusions_added_on_the_cpu_follow_the_unfused_int8_path(name):
     # diffusers' copies of Flux's and HunyuanVideo's blocks, HunyuanVideo's single-stream [attention | GELU],
     # SkyReels-V2's, Allegro's, CogView4's, HiDream's, PRX's, Kandinsky 5's and Sana-Video's blocks, Cosmos'
-    # adaLN-LoRA norms (2026-12-06)
+    # adaLN-LoRA norms (2026-12-06); CogVideoX's affine norms, their modulation folded into the kernel's rows
     pytest.importorskip("diffusers", reason="diffusers is not installed (carry its wheel)")
     from test_torch_more_diffusers_models import built
 

@@ -78,18 +78,63 @@ def affine_layer_norm(norm: nn.LayerNorm, x: Tensor) -> Tensor:
     return y
 
 
+def folded_affine_modulation(norm: nn.LayerNorm, shift: Tensor, scale: Tensor, dtype: torch.dtype):
+    """A LayerNorm with weight w and bias b, modulated: (x_hat * w + b) * (1 + scale) + shift is x_hat * w' + b'
+    with w' = w * (1 + scale) and b' = b * (1 + scale) + shift, a row pair per sample (shift and scale [B, K]
+    or [B, 1, K]), each computed in fp32 and rounded once to ``dtype``: the kernel's own weight and bias
+    (scale_is_weight). Returns (b', w')."""
+    rows = (shift.shape[0], shift.shape[-1])
+    factor = 1 + scale.reshape(rows).float()
+    weight = norm.weight.float() * factor
+    bias = norm.bias.float() * factor + shift.reshape(rows).float()
+    return bias.to(dtype), weight.to(dtype)
+
+
+def affine_modulated_norm(norm: nn.LayerNorm, x: Tensor, shift: Tensor, scale: Tensor) -> Tensor:
+    """norm(x) * (1 + scale) + shift for a LayerNorm with its own weight and bias (CogVideoX's
+    CogVideoXLayerNormZero), one row per sample, with its int8 rows recorded for its readers: the
+    modulation kernel on folded_affine_modulation's rows, which rounds once where PyTorch rounds the
+    norm, the product and the sum (and the folded rows are rounded to x's dtype: within an ulp). Where
+    autograd must see it, the block's own ops."""
+    rows = (x.shape[0], 1, x.shape[-1])
+    if any_needs_grad(x, shift, scale, norm.weight, norm.bias):
+        return norm(x) * (1 + scale.reshape(rows)) + shift.reshape(rows)
+    bias, weight = folded_affine_modulation(norm, shift, scale, x.dtype)
+    q, q_scale, y = layernorm_modulate_quantize_with_output(x, bias, weight, norm.eps, None, scale_is_weight=True)
+    PRODUCED.remember(y, q, q_scale)
+    return y
+
+
+def has_affine(norm: nn.Module) -> bool:
+    """A LayerNorm with its own weight and bias, whose modulation the kernels take folded into them
+    (folded_affine_modulation; CogVideoX's block norms)."""
+    return isinstance(norm, nn.LayerNorm) and norm.weight is not None and norm.bias is not None
+
+
+def kernel_rows(norm: nn.Module, shift: Tensor, scale: Tensor, dtype: torch.dtype):
+    """(shift, scale, scale_is_weight) as the modulation kernels take them: the block's rows for a norm
+    without affine, the rows folded with the norm's weight and bias for one with them (has_affine)."""
+    if has_affine(norm):
+        return (*folded_affine_modulation(norm, shift, scale, dtype), True)
+    return shift, scale, False
+
+
 def residual_then_modulated_norm(norm: nn.Module, h: Tensor, update: Tensor, gate: Optional[Tensor],
                                   shift: Tensor, scale: Tensor) -> tuple[Tensor, Tensor]:
     """(h + gate * update, the modulated norm of that), gate None meaning 1: the residual update a block
     makes right before its MLP's norm, fused into the norm's kernel (one pass instead of PyTorch's
     product, sum and the norm's read of the sum) where the tensors' layout allows, else as the block
-    computes it. The sum is rounded once where PyTorch rounds the product first."""
+    computes it. The sum is rounded once where PyTorch rounds the product first. A norm with its own
+    weight and bias (has_affine) takes a row per sample."""
     if gated_residual_fits(h, update, gate, shift, scale) and not any_needs_grad(h, update, gate, shift, scale):
-        h, y, q, q_scale = gated_residual_layernorm_modulate(h, update, gate, shift, scale, norm.eps,
-                                                             rms=is_rms_norm(norm))
+        kshift, kscale, as_weight = kernel_rows(norm, shift, scale, h.dtype)
+        h, y, q, q_scale = gated_residual_layernorm_modulate(h, update, gate, kshift, kscale, norm.eps,
+                                                             rms=is_rms_norm(norm), scale_is_weight=as_weight)
         PRODUCED.remember(y, q, q_scale)
         return h, y
     h = gated_add(h, gate, update)
+    if has_affine(norm):
+        return h, affine_modulated_norm(norm, h, shift, scale)
     return h, modulated_norm(norm, h, shift, scale)
 
 
@@ -104,12 +149,14 @@ def residual_then_mlp(norm: nn.Module, ff: nn.Module, h: Tensor, update: Tensor,
         h, y = residual_then_modulated_norm(norm, h, update, gate, shift, scale)
         return h, ff(y)
     smooth, rms = fc1._buffers["smooth"], is_rms_norm(norm)
+    kshift, kscale, as_weight = kernel_rows(norm, shift, scale, h.dtype)
     if gated_residual_fits(h, update, gate, shift, scale, smooth):
-        h, _, q, q_scale = gated_residual_layernorm_modulate(h, update, gate, shift, scale, norm.eps, want_y=False,
-                                                             smooth=smooth, rms=rms)
+        h, _, q, q_scale = gated_residual_layernorm_modulate(h, update, gate, kshift, kscale, norm.eps, want_y=False,
+                                                             smooth=smooth, rms=rms, scale_is_weight=as_weight)
     else:  # (DiT's first block: the patch embedding's transposed view) the sum apart, then the norm
         h = gated_add(h, gate, update)
-        q, q_scale, _ = layernorm_modulate_quantize_with_output(h, shift, scale, norm.eps, smooth, want_y=False, rms=rms)
+        q, q_scale, _ = layernorm_modulate_quantize_with_output(h, kshift, kscale, norm.eps, smooth, want_y=False,
+                                                                rms=rms, scale_is_weight=as_weight)
     return h, ff.forward_on_rows(q, q_scale, h.dtype)
 
 

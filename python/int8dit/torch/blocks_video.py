@@ -15,7 +15,12 @@ holds the registry that fuse_block_norms reads; these are its video half):
   rounding back: ~2 GB a norm at 480p), and the gated residual updates around them; the modulation
   rows are rounded to the stream's dtype for the kernels. Wan 2.2 TI2V's per-token timesteps (a row set
   per token, [B, T, 6, K]) and SkyReels-V2's diffusion forcing (per frame, as a row per token) too: the
-  kernels read a row per token where they read one per sample.
+  kernels read a row per token where they read one per sample;
+- CogVideoXBlock (CogVideoX): both CogVideoXLayerNormZero norms, LayerNorms with their own weight and
+  bias modulated a row per sample, as the kernel's weight and bias rows (block_steps.
+  folded_affine_modulation), the attention's gated update in the MLP norm's kernel; the MLP runs on each
+  stream where the stock block runs it once on the joined [text, video] tokens (a row's values do not
+  depend on the others').
 """
 from __future__ import annotations
 
@@ -24,9 +29,9 @@ from typing import Optional
 import torch
 from torch import Tensor, nn
 
-from .block_steps import (affine_layer_norm, affine_layer_norm_fits, fusable_input, gated_add, joint_block_fits,
-                          modulated_norm, plain_layer_norm, residual_mlp_update, residual_then_modulated_norm,
-                          rounded_modulation, scaled_rms_norm, unweighted_rms_norm)
+from .block_steps import (affine_layer_norm, affine_layer_norm_fits, affine_modulated_norm, fusable_input, gated_add,
+                          has_affine, joint_block_fits, modulated_norm, plain_layer_norm, residual_mlp_update,
+                          residual_then_modulated_norm, rounded_modulation, scaled_rms_norm, unweighted_rms_norm)
 
 
 def _ltx_block_fits(block: nn.Module) -> bool:
@@ -230,7 +235,32 @@ def _kandinsky5_forward(self, visual_embed: Tensor, text_embed: Tensor, time_emb
 
 
 # diffusers class name -> (whether an instance's configuration fits, the fused forward)
+def _cogvideox_block_fits(block: nn.Module) -> bool:
+    norms = (getattr(block, "norm1", None), getattr(block, "norm2", None))
+    return all(isinstance(getattr(n, "linear", None), nn.Module) and has_affine(getattr(n, "norm", None))
+               for n in norms) and isinstance(getattr(block, "ff", None), nn.Module)
+
+
+def _cogvideox_forward(self, hidden_states: Tensor, encoder_hidden_states: Tensor, temb: Tensor,
+                       image_rotary_emb=None, attention_kwargs=None):
+    if temb is None or temb.dim() != 2 or not fusable_input(hidden_states) or not fusable_input(encoder_hidden_states):
+        return type(self).forward(self, hidden_states, encoder_hidden_states, temb, image_rotary_emb, attention_kwargs)
+    norm1, norm2 = self.norm1, self.norm2
+    shift, scale, gate, c_shift, c_scale, c_gate = norm1.linear(norm1.silu(temb)).chunk(6, dim=1)
+    attn_hidden, attn_context = self.attn1(
+        hidden_states=affine_modulated_norm(norm1.norm, hidden_states, shift, scale),
+        encoder_hidden_states=affine_modulated_norm(norm1.norm, encoder_hidden_states, c_shift, c_scale),
+        image_rotary_emb=image_rotary_emb, **(attention_kwargs or {}))
+    shift2, scale2, gate2, c_shift2, c_scale2, c_gate2 = norm2.linear(norm2.silu(temb)).chunk(6, dim=1)
+    hidden_states = residual_mlp_update(norm2.norm, self.ff, hidden_states, attn_hidden, gate[:, None], shift2,
+                                        scale2, gate2[:, None])
+    encoder_hidden_states = residual_mlp_update(norm2.norm, self.ff, encoder_hidden_states, attn_context,
+                                                c_gate[:, None], c_shift2, c_scale2, c_gate2[:, None])
+    return hidden_states, encoder_hidden_states
+
+
 VIDEO_BLOCKS = {
+    "CogVideoXBlock": (_cogvideox_block_fits, _cogvideox_forward),
     "LTXVideoTransformerBlock": (_ltx_block_fits, _ltx_forward),
     "MochiTransformerBlock": (_mochi_block_fits, _mochi_forward),
     "WanTransformerBlock": (_wan_block_fits, _wan_forward),

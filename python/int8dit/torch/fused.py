@@ -100,7 +100,8 @@ def layernorm_modulate_quantize_with_output(x: Tensor, shift: Tensor, scale: Ten
 
 def gated_residual_layernorm_modulate(x: Tensor, update: Tensor, gate: Optional[Tensor], shift: Tensor,
                                       scale: Tensor, eps: float, want_y: bool = True,
-                                      smooth: Optional[Tensor] = None, rms: bool = False
+                                      smooth: Optional[Tensor] = None, rms: bool = False,
+                                      scale_is_weight: bool = False
                                       ) -> tuple[Tensor, Optional[Tensor], Tensor, Tensor]:
     """(h, y, q, q_scale) of a DiT block's gated residual update and the modulated norm after it, in
     one kernel: h = x + gate * update (gate [B, K], [B, 1, K], [B, T, K] with shift and scale per token too,
@@ -108,8 +109,10 @@ def gated_residual_layernorm_modulate(x: Tensor, update: Tensor, gate: Optional[
     to x's dtype), y = layer_norm(h) * (1 + scale) + shift (None unless ``want_y``), and the int8 rows
     of y / smooth. The GPU kernel takes rows of K % 8 == 0 (K <= 16384) whose every tensor is 16-byte
     aligned with strides a multiple of 8 elements (gated_residual_fits says so); it refuses others.
-    ``rms``: the norm is an RMSNorm without weight (no mean subtracted)."""
-    q, qs, y, h = _layernorm_modulate(x, shift, scale, eps, smooth, want_y, update, gate, rms)
+    ``rms``: the norm is an RMSNorm without weight (no mean subtracted). ``scale_is_weight``: scale and shift
+    are the norm's weight and bias, y = layer_norm(h) * scale + shift (layernorm_modulate_quantize_with_output's)."""
+    q, qs, y, h = _layernorm_modulate(x, shift, scale, eps, smooth, want_y, update, gate, rms,
+                                      scale_is_weight=scale_is_weight)
     return h, y, q, qs
 
 
