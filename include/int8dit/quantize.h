@@ -110,7 +110,7 @@ struct RmsNormQuantizeParams {
   int64_t ldy = 0;
 };
 
-// GELU (tanh approximation; `exact` below: the error function), then quantization (the MLP's second linear):
+// GELU (tanh approximation), then quantization (the MLP's second linear):
 //   v = 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))
 struct GeluQuantizeParams {
   int64_t rows = 0;
@@ -124,9 +124,6 @@ struct GeluQuantizeParams {
   float* scale = nullptr;
   void* y = nullptr;             // optional: v (before smoothing) as x_type
   int64_t ldy = 0;
-  // The exact GELU, torch's approximate="none" (Cosmos's MLPs), in place of the tanh form:
-  //   v = 0.5 x erfc(-x / sqrt(2))   (= 0.5 x (1 + erf(x / sqrt(2))), without its cancellation for x < 0)
-  bool exact = false;
 };
 
 // GELU of one input concatenated after another, then quantization: Flux's single-stream block feeds

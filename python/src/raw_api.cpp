@@ -183,12 +183,11 @@ void layernorm_modulate_quantize_raw(bool host, uintptr_t x, DType x_type, int64
                "layernorm_modulate_quantize");
 }
 
-// GELU (tanh form, or exact) + per-token quantization: the producer of the MLP's second linear input (fc2),
+// GELU (tanh form) + per-token quantization: the producer of the MLP's second linear input (fc2),
 // so that fc1's bf16 output is read once and the GELU output never written.
 void gelu_quantize_raw(bool host, uintptr_t x, DType x_type, int64_t rows, int64_t cols, int64_t ldx, uintptr_t smooth,
-                       uintptr_t q, uintptr_t q_scale, uintptr_t stream, bool exact) {
-  auto p = row_params<int8dit::GeluQuantizeParams>(x, x_type, rows, cols, ldx, smooth, q, cols, q_scale);
-  p.exact = exact;
+                       uintptr_t q, uintptr_t q_scale, uintptr_t stream) {
+  const auto p = row_params<int8dit::GeluQuantizeParams>(x, x_type, rows, cols, ldx, smooth, q, cols, q_scale);
   run_fused_op(host, p, stream, &int8dit::ref::gelu_quantize, &int8dit::gelu_quantize, "gelu_quantize");
 }
 
@@ -349,7 +348,7 @@ void register_raw_api(nb::module_& m) {
         "q_scale"_a, "y"_a, "stream"_a, "update"_a = 0, "ld_update"_a = 0, "gate"_a = 0, "ld_gate"_a = 0,
         "x_out"_a = 0, "ld_x_out"_a = 0, "rms_norm"_a = false, "scale_is_weight"_a = false);
   r.def("gelu_quantize", &gelu_quantize_raw, "host"_a, "x"_a, "x_type"_a, "rows"_a, "cols"_a, "ldx"_a, "smooth"_a,
-        "q"_a, "q_scale"_a, "stream"_a, "exact"_a = false);
+        "q"_a, "q_scale"_a, "stream"_a);
   r.def("rmsnorm_quantize", &rmsnorm_quantize_raw, "host"_a, "x"_a, "x_type"_a, "rows"_a, "cols"_a, "ldx"_a, "eps"_a,
         "weight"_a, "smooth"_a, "q"_a, "q_scale"_a, "stream"_a, "y"_a = 0);
   r.def("concat_gelu_quantize", &concat_gelu_quantize_raw, "host"_a, "a"_a, "a_cols"_a, "lda"_a, "h"_a, "h_cols"_a,

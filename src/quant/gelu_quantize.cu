@@ -1,4 +1,4 @@
-// GELU (tanh approximation, or the exact one) + per-token quantization in one pass over the activations.
+// GELU (tanh approximation) + per-token quantization in one pass over the activations.
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
@@ -13,7 +13,6 @@ namespace {
 
 template <typename T>
 Status launch(const GeluQuantizeParams& p, cudaStream_t stream) {
-  if (p.exact) return quant::launch_row_quantize(quant::row_args<T>(p), quant::GeluErfOp{}, true, stream, "gelu_quantize");
   return quant::launch_row_quantize(quant::row_args<T>(p), quant::GeluTanhOp{}, true, stream, "gelu_quantize");
 }
 

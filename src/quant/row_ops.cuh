@@ -230,25 +230,6 @@ struct GeluTanhOp {
   __device__ float apply1(int64_t, float x) const { return gelu(x); }
 };
 
-// The exact GELU (GeluQuantizeParams::exact), 0.5 x erfc(-x / sqrt 2): erfcf keeps its relative accuracy
-// (a few ulp) where 1 + erf(x / sqrt 2) would cancel for negative x, so a tiny GELU value through a
-// SmoothQuant divisor is as exact as a large one. CUDA's erfcf costs ~25 instructions an element where
-// the tanh form's ex2 costs ~6: the kernel is nearer the SMs' issue rate, still reading each row once.
-struct GeluErfOp {
-  static constexpr int kStatPasses = 0;
-  static constexpr int kChannelVec4s = 0;
-  static constexpr float kNegInvSqrt2 = -0.70710678118654752f;
-  __device__ static float gelu(float x) { return 0.5f * x * erfcf(x * kNegInvSqrt2); }
-  __device__ bool begin_row(int64_t) { return false; }
-  __device__ float stat_term(int, float) const { return 0.0f; }
-  __device__ void end_pass(int, float) {}
-  __device__ void apply8(int, float (&v)[kVecElems]) const {
-#pragma unroll
-    for (int e = 0; e < kVecElems; ++e) v[e] = gelu(v[e]);
-  }
-  __device__ float apply1(int64_t, float x) const { return gelu(x); }
-};
-
 // swiglu_quantize: v = silu(gate) * up, the gated MLP's second-linear input (quantize.h). The kernels
 // read gate as their x and fetch up's vectors with it (kTransformsInput): the product never exists in
 // memory. silu(g) = g / (1 + 2^(-g log2 e)) with ex2.approx and a fast divide, as GELU above: a few

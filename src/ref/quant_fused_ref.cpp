@@ -62,9 +62,6 @@ double gelu_tanh(double x) {
   return x / (1.0 + std::exp(-2.0 * u));
 }
 
-// The exact GELU as erfc, which does not cancel for x < 0 (gelu_tanh's note).
-double gelu_erf(double x) { return 0.5 * x * std::erfc(-x / std::sqrt(2.0)); }
-
 }  // namespace
 
 Status layernorm_modulate_quantize(const LayerNormModulateQuantizeParams& p) {
@@ -124,10 +121,7 @@ Status gelu_quantize(const GeluQuantizeParams& p) {
   Status st = validate(p);
   if (!st.ok() || p.rows == 0) return st;
   return fused_quantize(p, [&p](int64_t, const uint16_t* x, float* v) {
-    for (int64_t k = 0; k < p.cols; ++k) {
-      const double in = load16(x, p.x_type, k);
-      v[k] = static_cast<float>(p.exact ? gelu_erf(in) : gelu_tanh(in));
-    }
+    for (int64_t k = 0; k < p.cols; ++k) v[k] = static_cast<float>(gelu_tanh(load16(x, p.x_type, k)));
   });
 }
 

@@ -341,26 +341,25 @@ def layernorm_modulate_quantize(x: Tensor, shift: Tensor, scale: Tensor, eps: fl
     return torch.ops.int8dit.layernorm_modulate_quantize(x, shift, scale, eps, smooth)
 
 
-def gelu_quantize_impl(x: Tensor, smooth: Optional[Tensor] = None, exact: bool = False) -> tuple[Tensor, Tensor]:
+def gelu_quantize_impl(x: Tensor, smooth: Optional[Tensor] = None) -> tuple[Tensor, Tensor]:
     if off_current_device(x):
-        return on_device_of(x, gelu_quantize_impl, x, smooth, exact)
+        return on_device_of(x, gelu_quantize_impl, x, smooth)
     rows, m, ldx, k, q, qs = row_quantization_io("gelu_quantize", x, smooth)
     if m > 0:
         cuda = x.is_cuda
         _C.raw.gelu_quantize(not cuda, rows.data_ptr(), _DTYPES[x.dtype], m, k, ldx, _ptr(smooth), q.data_ptr(),
-                             qs.data_ptr(), _current_stream(x.device) if cuda else 0, bool(exact))
+                             qs.data_ptr(), _current_stream(x.device) if cuda else 0)
     return q, qs
 
 
-register_op("gelu_quantize", "(Tensor x, Tensor? smooth=None, bool exact=False) -> (Tensor, Tensor)",
-            gelu_quantize_impl, lambda x, smooth=None, exact=False: _rows_and_scales_like(x))
+register_op("gelu_quantize", "(Tensor x, Tensor? smooth=None) -> (Tensor, Tensor)", gelu_quantize_impl,
+            lambda x, smooth=None: _rows_and_scales_like(x))
 
 
-def gelu_quantize(x: Tensor, smooth: Optional[Tensor] = None, exact: bool = False) -> tuple[Tensor, Tensor]:
-    """GELU of ``x`` (bf16 or fp16, [..., K]; the tanh approximation, or with ``exact`` torch's
-    approximate="none", the error function's), divided by ``smooth`` where given, quantized per row: int8
-    [..., K] and fp32 scales [...] (torch.ops.int8dit.gelu_quantize)."""
-    return torch.ops.int8dit.gelu_quantize(x, smooth, exact)
+def gelu_quantize(x: Tensor, smooth: Optional[Tensor] = None) -> tuple[Tensor, Tensor]:
+    """GELU (tanh approximation) of ``x`` (bf16 or fp16, [..., K]), divided by ``smooth`` where given,
+    quantized per row: int8 [..., K] and fp32 scales [...] (torch.ops.int8dit.gelu_quantize)."""
+    return torch.ops.int8dit.gelu_quantize(x, smooth)
 
 
 def rmsnorm_quantize_impl(x: Tensor, weight: Tensor, eps: float,

@@ -1,7 +1,6 @@
 """GELU MLPs whose second linear reads int8 straight from the GELU.
 
-diffusers' FeedForward with ``activation_fn="gelu-approximate"`` (Flux, SD3, PixArt, DiT; or "gelu", the
-exact GELU: Cosmos) runs
+diffusers' FeedForward with ``activation_fn="gelu-approximate"`` (Flux, SD3, PixArt, DiT) runs
 ``fc2(dropout(gelu(fc1(x))))``. With int8dit Linears that is fc1's GEMM, a PyTorch GELU that writes
 its bf16 output, and fc2's own quantization pass that reads it back: on DiT-XL/2's 8192 x 4608
 activation, 75 MB written and read once more than needed. ``GeluMLP`` runs fc1, then
@@ -32,9 +31,9 @@ from .ops import any_needs_grad, plain_eager_call
 _FUSED_DTYPES = (torch.bfloat16, torch.float16)
 
 
-def _is_gelu_feed_forward(module: nn.Module) -> bool:
-    """diffusers' FeedForward built with activation_fn="gelu-approximate" or "gelu" and an int8dit fc2: net
-    is [GELU(proj, approximate="tanh" or "none"), Dropout, fc2] plus an optional final Dropout. Matched by
+def _is_tanh_gelu_feed_forward(module: nn.Module) -> bool:
+    """diffusers' FeedForward built with activation_fn="gelu-approximate" and an int8dit fc2: net is
+    [GELU(proj, approximate="tanh"), Dropout, fc2] plus an optional final Dropout. Matched by
     structure and class names, so diffusers need not be importable here."""
     if type(module).__name__ != "FeedForward":
         return False
@@ -42,20 +41,17 @@ def _is_gelu_feed_forward(module: nn.Module) -> bool:
     if not isinstance(net, nn.ModuleList) or len(net) not in (3, 4):
         return False
     act = net[0]
-    return (type(act).__name__ == "GELU" and getattr(act, "approximate", None) in ("tanh", "none") and
+    return (type(act).__name__ == "GELU" and getattr(act, "approximate", None) == "tanh" and
             isinstance(getattr(act, "proj", None), nn.Module) and isinstance(net[1], nn.Dropout) and
             isinstance(net[2], Linear) and (len(net) == 3 or isinstance(net[3], nn.Dropout)))
 
 
 class GeluMLP(nn.Module):
-    """A GELU FeedForward (see the module docstring) with GELU fused into fc2's quantization. ``exact``: the
-    GELU is torch's approximate="none" (the error function's), else the tanh form; read from the GELU
-    module at construction."""
+    """A tanh-GELU FeedForward (see the module docstring) with GELU fused into fc2's quantization."""
 
     def __init__(self, net: nn.ModuleList) -> None:
         super().__init__()
         self.net = net
-        self.exact = getattr(net[0], "approximate", "tanh") == "none"
 
     @property
     def fc1(self) -> nn.Module:
@@ -96,9 +92,9 @@ class GeluMLP(nn.Module):
         fc2 = net["2"]
         smooth = fc2._buffers["smooth"]
         if plain_eager_call(h):  # skip the dispatcher (ops.py says why)
-            q, scale = gelu_quantize_impl(h, smooth, self.exact)
+            q, scale = gelu_quantize_impl(h, smooth)
         else:
-            q, scale = torch.ops.int8dit.gelu_quantize(h, smooth, self.exact)
+            q, scale = torch.ops.int8dit.gelu_quantize(h, smooth)
         return fc2.gemm_on_own_rows(q, scale, h.dtype)
 
     def _unfused(self, x: Tensor) -> Tensor:
@@ -114,11 +110,10 @@ class GeluMLP(nn.Module):
 
 
 def fuse_gelu_mlps(model: nn.Module) -> int:
-    """Replace, in place, every diffusers FeedForward of ``model`` that uses a GELU (the tanh form or the
-    exact one) and whose second linear is an int8dit Linear by a GeluMLP holding the same modules.
-    Returns how many."""
+    """Replace, in place, every diffusers FeedForward of ``model`` that uses the tanh GELU and whose
+    second linear is an int8dit Linear by a GeluMLP holding the same modules. Returns how many."""
     targets = [name for name, m in model.named_modules()
-               if name and _is_gelu_feed_forward(m) and not hooks_around(m)]  # (a hooked one stays)
+               if name and _is_tanh_gelu_feed_forward(m) and not hooks_around(m)]  # (a hooked one stays)
     for name in targets:
         parent_name, _, child = name.rpartition(".")
         parent = model.get_submodule(parent_name) if parent_name else model
