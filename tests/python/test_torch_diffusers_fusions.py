@@ -924,22 +924,27 @@ def test_allegro_blocks_fuse_their_pixart_style_norms(direct_mlps, fused_norms):
     assert_compiled_blocks_match(fused, list(fused.transformer_blocks), inputs, out)
 
 
-@pytest.mark.parametrize("name", ["cogview4", "glm-image"])
-@torch.no_grad()
-def test_cogview4_blocks_fuse_both_streams_norms(name, direct_mlps, fused_norms):
-    """CogView4's joint block (GLM-Image's is the same with a kv_cache) norms and modulates both streams
-    inside its own adaLN-Zero and runs one MLP for both: all four norms fuse."""
-    ref, fused, plain, report, inputs = case_variants(name)
+def assert_both_streams_four_norms_fuse(variants_and_inputs, direct_mlps, fused_norms) -> None:
+    """Every block of the (ref, fused, plain, report, inputs) case fused: each block's two attention norms
+    through the norm kernel, both MLP norms in the residual steps (whose GELU MLP reads the rows straight);
+    the output follows the unfused int8 path and the bf16 model, and the blocks compile whole."""
+    ref, fused, plain, report, inputs = variants_and_inputs
     blocks = len(fused.transformer_blocks)
     assert report.fused_blocks == blocks
     out = fused(**inputs)[0]
-    # each block: both streams' attention norms here, both MLP norms in the residual steps (whose GELU MLP
-    # reads the rows straight)
     assert len(fused_norms) == 2 * blocks and len(direct_mlps) == 2 * blocks
     unfused = plain(**inputs)[0]
     assert cos(out, unfused) > 0.9999 and cos(out, ref(**inputs)[0]) > 0.999
     assert not torch.equal(out, unfused)
     assert_compiled_blocks_match(fused, list(fused.transformer_blocks), inputs, out)
+
+
+@pytest.mark.parametrize("name", ["cogview4", "glm-image"])
+@torch.no_grad()
+def test_cogview4_blocks_fuse_both_streams_norms(name, direct_mlps, fused_norms):
+    """CogView4's joint block (GLM-Image's is the same with a kv_cache) norms and modulates both streams
+    inside its own adaLN-Zero and runs one MLP for both: all four norms fuse."""
+    assert_both_streams_four_norms_fuse(case_variants(name), direct_mlps, fused_norms)
 
 
 @torch.no_grad()
@@ -947,20 +952,13 @@ def test_cogvideox_blocks_fuse_both_streams_affine_norms(direct_mlps, fused_norm
     """CogVideoX's block: both CogVideoXLayerNormZero norms (LayerNorms with their own weight and bias) of both
     streams fuse, the modulation folded into the kernel's weight and bias rows; the MLP runs a stream at a
     time, each fed by its norm's kernel."""
-    ref, fused, plain, report, inputs = case_variants("cogvideox")
-    for model in (ref, fused, plain):  # the norms' weights and biases away from 1 and 0, alike in the three
+    case = case_variants("cogvideox")
+    for model in case[:3]:  # the norms' weights and biases away from 1 and 0, alike in ref, fused and plain
         torch.manual_seed(1)
         for name, p in model.named_parameters():
             if ".norm1.norm." in name or ".norm2.norm." in name:
                 p.copy_(0.5 + torch.rand_like(p))
-    blocks = len(fused.transformer_blocks)
-    assert report.fused_blocks == blocks
-    out = fused(**inputs)[0]
-    assert len(fused_norms) == 2 * blocks and len(direct_mlps) == 2 * blocks
-    unfused = plain(**inputs)[0]
-    assert cos(out, unfused) > 0.9999 and cos(out, ref(**inputs)[0]) > 0.999
-    assert not torch.equal(out, unfused)
-    assert_compiled_blocks_match(fused, list(fused.transformer_blocks), inputs, out)
+    assert_both_streams_four_norms_fuse(case, direct_mlps, fused_norms)
 
 
 def test_a_folded_affine_modulation_is_the_norms_weight_and_bias_times_one_plus_scale_plus_shift():
