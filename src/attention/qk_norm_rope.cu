@@ -1,5 +1,5 @@
 // qk_norm_rope (attention.h): the entry point, and the kernels of RMSNorm and interleaved pairs (the
-// kernel itself: qk_norm_rope_kernel.cuh; LayerNorm statistics and split-halves pairs are built in
+// kernel itself: qk_norm_rope_kernel.cuh; LayerNorm statistics, its bias and split-halves pairs are built in
 // qk_norm_rope_extended.cu, a translation unit of their own so that the two compile in parallel).
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>

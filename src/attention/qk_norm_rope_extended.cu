@@ -1,4 +1,4 @@
-// qk_norm_rope's extended kernels (attention.h): LayerNorm statistics (subtract_mean) and split-halves
+// qk_norm_rope's extended kernels (attention.h): LayerNorm statistics (subtract_mean), its bias and split-halves
 // rotary pairs (rope_split_halves, CogView4's), head_dim 64 and 128. The entry point (qk_norm_rope.cu)
 // has validated the call, its layout and its pointers.
 #include <cuda_bf16.h>
