@@ -12,9 +12,22 @@
 namespace bench {
 
 // ---- random inputs (fill.cu): counter-based, so a (seed, index) pair always gives the same value ----
-void fill_int8(int8_t* p, size_t n, uint64_t seed, cudaStream_t s);                   // uniform [-127, 127]
-void fill_bf16(__nv_bfloat16* p, size_t n, uint64_t seed, float lo, float hi, cudaStream_t s);
-void fill_fp8_e4m3(__nv_fp8_e4m3* p, size_t n, uint64_t seed, float amplitude, cudaStream_t s);
+// The operands' distribution matters to speed, not only to checks: under the H100's power cap the SM
+// clock a GEMM holds depends on how many multiplier bits toggle, so uniform full-range int8 (the worst
+// case) runs at a lower clock than the bell-shaped values a per-token quantizer makes of real
+// activations. `normal` draws N(0, 1) scaled so that 4 sigma reaches the range's end (int8: sigma =
+// 127 / 4, rounded and clamped to [-127, 127]; bf16: mean (lo + hi) / 2, sigma (hi - lo) / 8; fp8:
+// sigma = amplitude / 4), about where a row of a few thousand values puts its absmax. `small` draws
+// integers uniform in [-2, 2] in every type (what CUTLASS's examples initialize 8-bit operands with):
+// few toggling bits, a diagnostic of how far the clock climbs on low-entropy data, not a DiT's values.
+enum class Distribution { uniform, normal, small };
+const char* distribution_name(Distribution d);
+void fill_int8(int8_t* p, size_t n, uint64_t seed, cudaStream_t s,
+               Distribution d = Distribution::uniform);  // uniform: [-127, 127]
+void fill_bf16(__nv_bfloat16* p, size_t n, uint64_t seed, float lo, float hi, cudaStream_t s,
+               Distribution d = Distribution::uniform);
+void fill_fp8_e4m3(__nv_fp8_e4m3* p, size_t n, uint64_t seed, float amplitude, cudaStream_t s,
+                   Distribution d = Distribution::uniform);
 void fill_f32(float* p, size_t n, uint64_t seed, float lo, float hi, cudaStream_t s);
 
 // ---- the dequantize kernel of the "cuBLASLt int8 + dequantize" baseline (dequant.cu) ----

@@ -78,6 +78,13 @@ Output and device
   --out DIR            write DIR/gemm.json and DIR/gemm.md (created if missing)
   --device N           CUDA device index (default 0)
   --seed N             seed of the random inputs (default 20240601)
+  --inputs uniform|normal|small
+                       distribution of the operands every path multiplies (default uniform: int8 in
+                       [-127, 127], bf16 in [-1, 1], fp8 in [-4, 4]). normal: bell-shaped values with
+                       4 sigma at the range's end, as a per-token quantizer makes of real activations.
+                       small: integers in [-2, 2] in every type (CUTLASS's examples' 8-bit inputs), a
+                       diagnostic, not a DiT's values. Under the GPU's power cap fewer toggling bits can
+                       mean a higher clock, for every path: compare runs by their per-path clock table
   --help               this text
 
 Exit status: 0 when every row ran and every check passed; 1 when a check failed or a row could not
@@ -115,6 +122,13 @@ Options parse_options(int argc, char** argv) {
       {"--host-calls", [&](const std::string& f, const std::string& v) { o.host_calls = parse_int(f, v, 1); }},
       {"--host-rounds", [&](const std::string& f, const std::string& v) { o.host_rounds = parse_int(f, v, 1); }},
       {"--seed", [&](const std::string& f, const std::string& v) { o.seed = uint64_t(parse_int(f, v, 0)); }},
+      {"--inputs",
+       [&](const std::string& f, const std::string& v) {
+         if (v == "uniform") o.inputs = Distribution::uniform;
+         else if (v == "normal") o.inputs = Distribution::normal;
+         else if (v == "small") o.inputs = Distribution::small;
+         else throw BenchError(f + " must be uniform, normal or small, got \"" + v + "\"");
+       }},
   };
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];

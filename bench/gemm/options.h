@@ -5,6 +5,8 @@
 #include <string>
 #include <vector>
 
+#include "kernels.h"
+
 namespace bench {
 
 struct Options {
@@ -26,6 +28,7 @@ struct Options {
   int host_calls = 200;    // host_us_per_call: calls per round ...
   int host_rounds = 25;    // ... and rounds (median)
   uint64_t seed = 20240601;
+  Distribution inputs = Distribution::uniform;  // --inputs
   std::string command_line;
   bool help = false;
 };

@@ -83,6 +83,20 @@ std::string cell(const Row& row, const PathResult& p) {
   return buf;
 }
 
+std::string inputs_description(Distribution d) {
+  const std::string scales = "; positive per-token and per-channel scales; bias uniform in [-1, 1]";
+  switch (d) {
+    case Distribution::normal:
+      return "random, normal (--inputs normal): int8 round(N(0, 1) * 127 / 4) clamped to [-127, 127], bf16 "
+             "N(0, 1) / 4, fp8 e4m3 N(0, 1)" + scales;
+    case Distribution::small:
+      return "random, small (--inputs small): integers uniform in [-2, 2] in every type (a diagnostic of the "
+             "clock on low-entropy data, not a DiT's values)" + scales;
+    default:
+      return "random, uniform: int8 in [-127, 127], bf16 in [-1, 1], fp8 e4m3 in [-4, 4]" + scales;
+  }
+}
+
 std::string num(double v, const char* f = "%.2f") {
   if (!(v > 0)) return "n/a";
   char buf[32];
@@ -168,8 +182,8 @@ Json to_json(const RunReport& r) {
   method["cublaslt_workspace_bytes"] = int64_t(32) << 20;
   method["rotation"] = "each run uses the next of several buffer sets whose total exceeds the rotation target";
   method["rotate_target_bytes"] = r.opts.rotate_mb > 0 ? r.opts.rotate_mb * 1e6 : 3.0 * double(g.l2_bytes);
-  method["inputs"] = "random: int8 uniform in [-127, 127], bf16 uniform in [-1, 1], fp8 e4m3 uniform in [-4, 4]; "
-                     "positive per-token and per-channel scales; bias uniform in [-1, 1]";
+  method["inputs"] = inputs_description(r.opts.inputs);
+  method["input_distribution"] = distribution_name(r.opts.inputs);
   method["correctness"] = "ours (every configuration) is compared on every element with cuBLASLt int8 + "
                           "dequantize before timing (outputs poisoned with NaN first); the baselines are "
                           "checked on sampled elements against a host dot product (int8 paths exactly)";
@@ -358,6 +372,7 @@ std::string to_markdown(const RunReport& r) {
        std::to_string(r.opts.algos) + " algorithms, 32 MiB workspace");
   line("- SM clock while each path ran (its warm-up and timed runs, every round): " +
        (r.clock_sampling.empty() ? std::string("not sampled") : r.clock_sampling));
+  line("- inputs: " + inputs_description(r.opts.inputs));
   line("- samples: " + (r.opts.calls_per_sample > 1
                             ? std::to_string(r.opts.calls_per_sample) +
                                   " back-to-back launches between one pair of events, reported per launch"

@@ -147,12 +147,12 @@ struct ShapeBench::Impl {
       b.q_lin = DeviceBuffer(mk());
       b.sx_lin = DeviceBuffer(4 * size_t(s.m));
       b.y_lin = DeviceBuffer(2 * mn());
-      fill_int8(b.x8.as<int8_t>(), mk(), seed + 1, stream);
-      fill_int8(b.w8.as<int8_t>(), nk(), seed + 2, stream);
-      fill_bf16(b.x16.as<__nv_bfloat16>(), mk(), seed + 3, -1.0f, 1.0f, stream);
-      fill_bf16(b.w16.as<__nv_bfloat16>(), nk(), seed + 4, -1.0f, 1.0f, stream);
-      fill_fp8_e4m3(b.xf8.as<__nv_fp8_e4m3>(), mk(), seed + 5, 4.0f, stream);
-      fill_fp8_e4m3(b.wf8.as<__nv_fp8_e4m3>(), nk(), seed + 6, 4.0f, stream);
+      fill_int8(b.x8.as<int8_t>(), mk(), seed + 1, stream, opts.inputs);
+      fill_int8(b.w8.as<int8_t>(), nk(), seed + 2, stream, opts.inputs);
+      fill_bf16(b.x16.as<__nv_bfloat16>(), mk(), seed + 3, -1.0f, 1.0f, stream, opts.inputs);
+      fill_bf16(b.w16.as<__nv_bfloat16>(), nk(), seed + 4, -1.0f, 1.0f, stream, opts.inputs);
+      fill_fp8_e4m3(b.xf8.as<__nv_fp8_e4m3>(), mk(), seed + 5, 4.0f, stream, opts.inputs);
+      fill_fp8_e4m3(b.wf8.as<__nv_fp8_e4m3>(), nk(), seed + 6, 4.0f, stream, opts.inputs);
     }
     // Scales and bias are shared by the sets (a few KB, they stay in L2 in every path alike).
     // Per-token scales of real activations are ~ amax / 127; any positive values exercise the same code.
