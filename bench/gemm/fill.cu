@@ -65,10 +65,6 @@ unsigned blocks_for(size_t n) {
 
 }  // namespace
 
-const char* distribution_name(Distribution d) {
-  return d == Distribution::normal ? "normal" : d == Distribution::small ? "small" : "uniform";
-}
-
 void fill_int8(int8_t* p, size_t n, uint64_t seed, cudaStream_t s, Distribution d) {
   fill_int8_kernel<<<blocks_for(n), kThreads, 0, s>>>(p, n, seed, d);
   BENCH_CUDA(cudaGetLastError());

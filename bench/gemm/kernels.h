@@ -21,7 +21,9 @@ namespace bench {
 // integers uniform in [-2, 2] in every type (what CUTLASS's examples initialize 8-bit operands with):
 // few toggling bits, a diagnostic of how far the clock climbs on low-entropy data, not a DiT's values.
 enum class Distribution { uniform, normal, small };
-const char* distribution_name(Distribution d);
+inline const char* distribution_name(Distribution d) {
+  return d == Distribution::normal ? "normal" : d == Distribution::small ? "small" : "uniform";
+}
 void fill_int8(int8_t* p, size_t n, uint64_t seed, cudaStream_t s,
                Distribution d = Distribution::uniform);  // uniform: [-127, 127]
 void fill_bf16(__nv_bfloat16* p, size_t n, uint64_t seed, float lo, float hi, cudaStream_t s,

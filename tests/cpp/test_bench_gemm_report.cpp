@@ -53,4 +53,15 @@ TEST(GemmReport, AnUnsampledRunSaysWhyAndHasNoClockColumns) {
   EXPECT_NE(md.find("could not be opened"), std::string::npos);
 }
 
+TEST(GemmReport, SaysWhichInputDistributionTheRunMultiplied) {
+  bench::RunReport r = one_row(40);
+  EXPECT_NE(bench::to_json(r).dump().find("\"input_distribution\": \"uniform\""), std::string::npos);
+  EXPECT_NE(bench::to_markdown(r).find("- inputs: random, uniform: int8 in [-127, 127]"), std::string::npos);
+  r.opts.inputs = bench::Distribution::small;
+  const std::string json = bench::to_json(r).dump();
+  EXPECT_NE(json.find("\"input_distribution\": \"small\""), std::string::npos) << json;
+  EXPECT_NE(bench::to_markdown(r).find("- inputs: random, small (--inputs small): integers uniform in [-2, 2]"),
+            std::string::npos);
+}
+
 }  // namespace
