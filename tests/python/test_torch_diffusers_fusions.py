@@ -996,10 +996,54 @@ def test_hidream_blocks_fuse_their_norms_before_attention_and_the_moe(fused_norm
     assert not torch.equal(out, unfused)
 
 
+@pytest.mark.parametrize("name, residual_gates, plain_norms", [
+    # Cosmos 1.0: the learnable extra positional embedding's sum (ungated) in the self-attention norm's kernel,
+    # the self- and cross-attention's gated updates in the cross-attention's and the MLP's norms'; one row set
+    # a sample
+    ("cosmos-1.0", [False, True, True] * 2, 0),
+    # Cosmos 2.5: no extra embedding (the self-attention's norm alone), a timestep a frame: a row set a token
+    ("cosmos-2.5", [True, True] * 2, 2),
+])
+@torch.no_grad()
+def test_cosmos_blocks_fuse_each_norm_with_the_residual_update_before_it(name, residual_gates, plain_norms,
+                                                                         fused_norms, monkeypatch):
+    import int8dit.torch.block_steps as block_steps
+
+    gates, updates = [], []
+    real_norm, real_add = block_steps.gated_residual_layernorm_modulate, block_steps.gated_add
+    monkeypatch.setattr(block_steps, "gated_residual_layernorm_modulate",
+                        lambda x, update, gate, *a, **k: gates.append(gate is not None) or real_norm(x, update, gate, *a, **k))
+    monkeypatch.setattr(block_steps, "gated_add", lambda *a: updates.append(a[1] is not None) or real_add(*a))
+    ref, fused, plain, report, inputs = case_variants(name)
+    assert (report.fused_norms, report.fused_blocks) == (6, 2)
+    out = fused(**inputs)[0]
+    assert gates == residual_gates and len(fused_norms) == plain_norms
+    assert updates == [True, True]  # each block's MLP update, gated, in one op (gated_add: one kernel on the GPU)
+    unfused = plain(**inputs)[0]
+    assert cos(out, unfused) > 0.9999 and cos(out, ref(**inputs)[0]) > 0.999
+    assert not torch.equal(out, unfused)
+
+
+@torch.no_grad()
+def test_a_cosmos_block_given_a_controlnet_residual_runs_the_stock_forward(fused_norms, monkeypatch):
+    """A ControlNet's residual (added after the block's MLP update) takes the class's forward, whose norms still
+    fuse (their own instance forwards), and gives what the unfused model's blocks give with it."""
+    import int8dit.torch.block_steps as block_steps
+
+    gates = []
+    real = block_steps.gated_residual_layernorm_modulate
+    monkeypatch.setattr(block_steps, "gated_residual_layernorm_modulate",
+                        lambda *a, **k: gates.append(1) or real(*a, **k))
+    ref, fused, plain, report, inputs = case_variants("cosmos-1.0", controlnet_block_every_n=1)
+    tokens = 2 * 4 * 4  # 2 frames of 8 x 8 latents in 2 x 2 patches
+    residuals = [0.1 * torch.randn(1, tokens, 128, dtype=BF16) for _ in range(2)]
+    out = fused(**inputs, block_controlnet_hidden_states=residuals)[0]
+    assert gates == [] and len(fused_norms) == 6
+    assert cos(out, plain(**inputs, block_controlnet_hidden_states=residuals)[0]) > 0.9999
+    assert not torch.allclose(out, fused(**inputs)[0])  # (the residuals reached the stream)
+
+
 @pytest.mark.parametrize("name, rewrite, rewritten, fused_calls", [
-    # Cosmos' adaLN-LoRA norms: 2 blocks x (self-attention, cross-attention, MLP), one row set a sample
-    ("cosmos-1.0", "fused_norms", 6, 6),
-    ("cosmos-2.5", "fused_norms", 6, 6),  # a timestep a frame: a row per token
     # Sana-Video's blocks: text to video, one row set a sample (each block's attention norm fuses)
     ("sana-video", "fused_blocks", 2, 2),
     ("sana-video-i2v", "fused_blocks", 2, 2),  # image to video: a row set a token (the first frame at t = 0)

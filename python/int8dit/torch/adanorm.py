@@ -79,7 +79,7 @@ class FusedAdaLayerNormZero(nn.Module):
         return f"fused {self.original_class}: LayerNorm + modulation + per-token int8 in one kernel"
 
 
-def _is_cosmos_adaln_zero(module: nn.Module) -> bool:
+def is_cosmos_adaln_zero(module: nn.Module) -> bool:
     """Cosmos' CosmosAdaLayerNormZero (an adaLN-LoRA: SiLU, linear_1, linear_2 giving shift, scale and gate,
     plus the block's temb) over a plain LayerNorm."""
     norm = getattr(module, "norm", None)
@@ -88,15 +88,31 @@ def _is_cosmos_adaln_zero(module: nn.Module) -> bool:
             all(isinstance(getattr(module, n, None), nn.Module) for n in ("activation", "linear_1", "linear_2")))
 
 
-def _cosmos_adaln_forward(self, hidden_states: Tensor, embedded_timestep: Tensor, temb=None):
-    # The class's computation, with the modulated norm in one kernel (rows recorded for its readers) where
-    # the modulation is one row a sample, or one a token (Cosmos 2.5's per-frame rows, [B, tokens, 3K]).
-    emb = self.linear_2(self.linear_1(self.activation(embedded_timestep)))
+def _cosmos_rows(norm: nn.Module, embedded_timestep: Tensor, temb) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """(shift, scale, gate, the table they are views of) as CosmosAdaLayerNormZero computes them: SiLU,
+    linear_1, linear_2, plus the block's temb; a row per sample ([B, 1, K] each) or per token."""
+    emb = norm.linear_2(norm.linear_1(norm.activation(embedded_timestep)))
     if temb is not None:
         emb = emb + temb
     shift, scale, gate = emb.chunk(3, dim=-1)
     if emb.ndim == 2:
         shift, scale, gate = (t.unsqueeze(1) for t in (shift, scale, gate))
+    return shift, scale, gate, emb
+
+
+def cosmos_modulation(norm: nn.Module, hidden_states: Tensor, embedded_timestep: Tensor, temb=None):
+    """(shift, scale, gate) of a Cosmos adaLN-Zero norm (is_cosmos_adaln_zero) for ``hidden_states``, or None
+    where they are neither one row a sample nor one a token, which the fused norms do not take."""
+    shift, scale, gate, emb = _cosmos_rows(norm, embedded_timestep, temb)
+    if per_batch_modulation(emb, hidden_states) or per_token_rows(shift, hidden_states):
+        return shift, scale, gate
+    return None
+
+
+def _cosmos_adaln_forward(self, hidden_states: Tensor, embedded_timestep: Tensor, temb=None):
+    # The class's computation, with the modulated norm in one kernel (rows recorded for its readers) where
+    # the modulation is one row a sample, or one a token (Cosmos 2.5's per-frame rows, [B, tokens, 3K]).
+    shift, scale, gate, emb = _cosmos_rows(self, embedded_timestep, temb)
     if fusable_input(hidden_states) and (per_batch_modulation(emb, hidden_states) or
                                          per_token_rows(shift, hidden_states)):
         return modulated_norm(self.norm, hidden_states, shift, scale), gate
@@ -116,7 +132,7 @@ def fuse_adaln_zero(model: nn.Module) -> int:
         new = FusedAdaLayerNormZero(old)
         new.train(old.training)
         setattr(parent, child, new)
-    cosmos = [m for m in model.modules() if _is_cosmos_adaln_zero(m) and not getattr(m, "_int8dit_fused_norms", False)]
+    cosmos = [m for m in model.modules() if is_cosmos_adaln_zero(m) and not getattr(m, "_int8dit_fused_norms", False)]
     for module in cosmos:
         set_forward(module, _cosmos_adaln_forward)
         module._int8dit_fused_norms = True

@@ -679,7 +679,7 @@ def fuse_block_norms(model: nn.Module) -> int:
     """Give every block of ``model`` whose diffusers class _BLOCKS names (DiT, PixArt, SD3, Flux and its copies
     in LongCat-Image, Bria, Bria FIBO and Ovis-Image, CogView4, GLM-Image, HiDream-I1, PRX, FLUX.2, FLUX.3,
     Qwen-Image and Qwen-Image 2.1, Chroma, Z-Image, Lumina 2, Sana, Krea 2; Sana-Video, LTX-Video, Mochi, HunyuanVideo 1 and 1.5 and its copy in
-    HunyuanImage 2.1, Wan and SkyReels-V2, Allegro) and whose configuration fits the fused forward (see the
+    HunyuanImage 2.1, Wan and SkyReels-V2, Allegro, CogVideoX, Cosmos) and whose configuration fits the fused forward (see the
     module docstring), matched by class name and attributes so that diffusers need not be importable here.
     Returns how many."""
     count = 0

@@ -20,7 +20,11 @@ holds the registry that fuse_block_norms reads; these are its video half):
   bias modulated a row per sample, as the kernel's weight and bias rows (block_steps.
   folded_affine_modulation), the attention's gated update in the MLP norm's kernel; the MLP runs on each
   stream where the stock block runs it once on the joined [text, video] tokens (a row's values do not
-  depend on the others').
+  depend on the others');
+- CosmosTransformerBlock (Cosmos 1.0 / 2.5): its three adaLN-LoRA norms, each with the residual update before
+  it in its kernel (the learnable extra positional embedding's sum before the self-attention's, the
+  attention's gated update before the cross-attention's and the MLP's), where the stock block runs an add,
+  a product and an add between the norms; the MLP's gated update as one kernel.
 """
 from __future__ import annotations
 
@@ -29,6 +33,7 @@ from typing import Optional
 import torch
 from torch import Tensor, nn
 
+from .adanorm import cosmos_modulation, is_cosmos_adaln_zero
 from .block_steps import (affine_layer_norm, affine_layer_norm_fits, affine_modulated_norm, fusable_input, gated_add,
                           has_affine, joint_block_fits, modulated_norm, plain_layer_norm, residual_mlp_update,
                           residual_then_modulated_norm, rounded_modulation, scaled_rms_norm, unweighted_rms_norm)
@@ -259,7 +264,39 @@ def _cogvideox_forward(self, hidden_states: Tensor, encoder_hidden_states: Tenso
     return hidden_states, encoder_hidden_states
 
 
+def _cosmos_block_fits(block: nn.Module) -> bool:
+    # (Cosmos 2.5's control branch projects the stream before and after a block: the stock forward runs those)
+    return (all(is_cosmos_adaln_zero(getattr(block, n, None)) for n in ("norm1", "norm2", "norm3")) and
+            getattr(block, "before_proj", None) is None and getattr(block, "after_proj", None) is None and
+            all(isinstance(getattr(block, n, None), nn.Module) for n in ("attn1", "attn2", "ff")))
+
+
+def _cosmos_forward(self, hidden_states: Tensor, encoder_hidden_states, embedded_timestep: Tensor,
+                    temb: Optional[Tensor] = None, image_rotary_emb=None, extra_pos_emb: Optional[Tensor] = None,
+                    attention_mask: Optional[Tensor] = None, controlnet_residual: Optional[Tensor] = None, **kwargs):
+    # The norms' modulation rows as CosmosAdaLayerNormZero computes them (shift, scale, gate; a row set a
+    # sample, or a token with Cosmos 2.5's per-frame timesteps), or None where they fit no fused norm.
+    rows = [cosmos_modulation(n, hidden_states, embedded_timestep, temb) if fusable_input(hidden_states) else None
+            for n in (self.norm1, self.norm2, self.norm3)]
+    if controlnet_residual is not None or kwargs.get("latents") is not None or any(r is None for r in rows):
+        extra = dict(kwargs, controlnet_residual=controlnet_residual) if controlnet_residual is not None else kwargs
+        return type(self).forward(self, hidden_states, encoder_hidden_states, embedded_timestep, temb, image_rotary_emb,
+                                  extra_pos_emb, attention_mask, **extra)
+    (shift1, scale1, gate1), (shift2, scale2, gate2), (shift3, scale3, gate3) = rows
+    if extra_pos_emb is not None:  # the embedding's (ungated) sum, in the self-attention norm's kernel
+        hidden_states, normed = residual_then_modulated_norm(self.norm1.norm, hidden_states, extra_pos_emb, None,
+                                                             shift1, scale1)
+    else:
+        normed = modulated_norm(self.norm1.norm, hidden_states, shift1, scale1)
+    attn_output = self.attn1(normed, image_rotary_emb=image_rotary_emb)
+    hidden_states, normed = residual_then_modulated_norm(self.norm2.norm, hidden_states, attn_output, gate1, shift2,
+                                                         scale2)
+    attn_output = self.attn2(normed, encoder_hidden_states=encoder_hidden_states, attention_mask=attention_mask)
+    return residual_mlp_update(self.norm3.norm, self.ff, hidden_states, attn_output, gate2, shift3, scale3, gate3)
+
+
 VIDEO_BLOCKS = {
+    "CosmosTransformerBlock": (_cosmos_block_fits, _cosmos_forward),
     "CogVideoXBlock": (_cogvideox_block_fits, _cogvideox_forward),
     "LTXVideoTransformerBlock": (_ltx_block_fits, _ltx_forward),
     "MochiTransformerBlock": (_mochi_block_fits, _mochi_forward),
