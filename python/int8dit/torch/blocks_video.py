@@ -274,14 +274,18 @@ def _cosmos_block_fits(block: nn.Module) -> bool:
 def _cosmos_forward(self, hidden_states: Tensor, encoder_hidden_states, embedded_timestep: Tensor,
                     temb: Optional[Tensor] = None, image_rotary_emb=None, extra_pos_emb: Optional[Tensor] = None,
                     attention_mask: Optional[Tensor] = None, controlnet_residual: Optional[Tensor] = None, **kwargs):
-    # The norms' modulation rows as CosmosAdaLayerNormZero computes them (shift, scale, gate; a row set a
-    # sample, or a token with Cosmos 2.5's per-frame timesteps), or None where they fit no fused norm.
-    rows = [cosmos_modulation(n, hidden_states, embedded_timestep, temb) if fusable_input(hidden_states) else None
-            for n in (self.norm1, self.norm2, self.norm3)]
-    if controlnet_residual is not None or kwargs.get("latents") is not None or any(r is None for r in rows):
+    def stock():
         extra = dict(kwargs, controlnet_residual=controlnet_residual) if controlnet_residual is not None else kwargs
         return type(self).forward(self, hidden_states, encoder_hidden_states, embedded_timestep, temb, image_rotary_emb,
                                   extra_pos_emb, attention_mask, **extra)
+
+    if controlnet_residual is not None or kwargs.get("latents") is not None or not fusable_input(hidden_states):
+        return stock()
+    # The norms' modulation rows as CosmosAdaLayerNormZero computes them (shift, scale, gate; a row set a
+    # sample, or a token with Cosmos 2.5's per-frame timesteps), or None where they fit no fused norm.
+    rows = [cosmos_modulation(n, hidden_states, embedded_timestep, temb) for n in (self.norm1, self.norm2, self.norm3)]
+    if any(r is None for r in rows):
+        return stock()
     (shift1, scale1, gate1), (shift2, scale2, gate2), (shift3, scale3, gate3) = rows
     if extra_pos_emb is not None:  # the embedding's (ungated) sum, in the self-attention norm's kernel
         hidden_states, normed = residual_then_modulated_norm(self.norm1.norm, hidden_states, extra_pos_emb, None,
