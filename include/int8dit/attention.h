@@ -54,6 +54,16 @@ namespace int8dit {
 // fused multiply-adds from 0, then the lanes' sums meet in a butterfly (lane l with lane l + L/2, then
 // L/4, ... for L lanes). The CPU reference sums in the same order, so the GPU and the reference agree
 // bit for bit. (torch's rms_norm uses an approximate rsqrt: ours is within an ulp of it.)
+// norm_heads > 1 (Wan's and LTX-Video's RMSNorm across heads): the statistics of a group of norm_heads
+//   consecutive heads of a token, ss = ((ss_0 + ss_1) + ss_2) + ... over the group's heads in order
+//   (each ss_g the sum of squares of its head's row as above), rstd = 1 / sqrt(ss * inv + eps) with
+//   inv = 1 / (norm_heads * head_dim) rounded to fp32 (exact for a power of two), and head g of the group takes
+//   weight elements [g * head_dim, (g + 1) * head_dim): the weight holds norm_heads * head_dim values.
+//   RMSNorm only (no subtract_mean, bias or rope_split_halves). The GPU kernel takes head_dim 64 and 128
+//   with norm_heads * head_dim / 8 threads a group: a multiple of 32, at most 1024.
+// rope_head_stride: head h of a token reads its cos/sin values at (rope_offset + t) * ld_rope +
+//   h * rope_head_stride: 0, every head shares its token's row (Flux, Wan); head_dim, the row holds a
+//   value for every channel of the token (LTX-Video's [tokens, heads * head_dim] tables).
 // Non-finite rows follow the formula, as PyTorch's ops do: a NaN makes the whole row NaN; an Inf makes
 // rstd 0, so NaN where the Inf was (Inf * 0) and 0 elsewhere; a zero row with eps = 0 gives NaN (0 * Inf).
 struct QKNormRopeParams {
@@ -73,6 +83,8 @@ struct QKNormRopeParams {
   float eps = 1e-6f;             // >= 0
   bool subtract_mean = false;    // LayerNorm's statistics (the mean subtracted); needs normalize
   bool rope_split_halves = false;  // rotate (n_i, n_i+D/2) pairs rather than (n_2i, n_2i+1); needs cos/sin
+  int64_t norm_heads = 1;        // heads a norm's statistics span (above); divides heads; > 1 needs normalize
+  int64_t rope_head_stride = 0;  // >= 0: the cos/sin offset from one head of a token to the next (above)
   const float* cos = nullptr;    // [rope_rows, head_dim] fp32, row stride ld_rope; null with sin: no rotation
   const float* sin = nullptr;
   int64_t ld_rope = 0;           // >= head_dim

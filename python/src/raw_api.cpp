@@ -294,14 +294,18 @@ void gated_add_raw(bool host, DType type, int64_t rows, int64_t cols, uintptr_t 
 // Per-head RMSNorm + rotary embedding of queries or keys (attention.h): x and out [batches, tokens,
 // heads, head_dim] with element strides; weight (of `type`), weight_fp32, cos and sin 0 where absent;
 // normalize false: no norm; subtract_mean: LayerNorm statistics; split_halves: (i, i + D/2) rotary pairs;
-// bias (of `type`) 0 where absent.
+// bias (of `type`) 0 where absent; norm_heads: the heads a norm spans; rope_head_stride: the cos/sin
+// offset from one head of a token to the next.
 void qk_norm_rope_raw(bool host, DType type, int64_t batches, int64_t tokens, int64_t heads, int64_t head_dim,
                       uintptr_t x, int64_t x_batch_stride, int64_t x_token_stride, int64_t x_head_stride,
                       uintptr_t weight, float eps, uintptr_t cos, uintptr_t sin, int64_t ld_rope, int64_t rope_rows,
                       int64_t rope_offset, uintptr_t out, int64_t out_batch_stride, int64_t out_token_stride,
                       int64_t out_head_stride, uintptr_t stream, bool normalize, uintptr_t weight_fp32,
-                      bool subtract_mean, bool split_halves, uintptr_t bias) {
+                      bool subtract_mean, bool split_halves, uintptr_t bias, int64_t norm_heads,
+                      int64_t rope_head_stride) {
   int8dit::QKNormRopeParams p;
+  p.norm_heads = norm_heads;
+  p.rope_head_stride = rope_head_stride;
   p.bias = ptr<const void>(bias);
   p.normalize = normalize;
   p.subtract_mean = subtract_mean;
@@ -363,7 +367,7 @@ void register_raw_api(nb::module_& m) {
         "x"_a, "x_batch_stride"_a, "x_token_stride"_a, "x_head_stride"_a, "weight"_a, "eps"_a, "cos"_a, "sin"_a,
         "ld_rope"_a, "rope_rows"_a, "rope_offset"_a, "out"_a, "out_batch_stride"_a, "out_token_stride"_a,
         "out_head_stride"_a, "stream"_a, "normalize"_a = true, "weight_fp32"_a = 0, "subtract_mean"_a = false,
-        "split_halves"_a = false, "bias"_a = 0);
+        "split_halves"_a = false, "bias"_a = 0, "norm_heads"_a = 1, "rope_head_stride"_a = 0);
 }
 
 }  // namespace int8dit_py

@@ -43,6 +43,7 @@ Status qk_norm_rope(const QKNormRopeParams& p, cudaStream_t stream) {
   INT8DIT_RETURN_IF_ERROR(quant::check_device_pointers(
       {{p.x, "x (the queries or keys)"}, {p.weight, "weight"}, {p.weight_fp32, "weight_fp32"}, {p.bias, "bias"}, {p.cos, "cos"},
        {p.sin, "sin"}, {p.out, "out"}}));
+  if (p.norm_heads > 1) return attention::launch_group_norm(p, stream);
   if (p.subtract_mean || p.rope_split_halves || p.bias) {
     if (p.head_dim != 64 && p.head_dim != 128)
       return Status(StatusCode::kNotSupported,

@@ -1,6 +1,7 @@
 // qk_norm_rope's kernel and its launch (attention.h: per head, RMSNorm or LayerNorm with a weight, then
 // the rotary embedding, one pass), shared by qk_norm_rope.cu (the entry point and the RMSNorm /
-// interleaved-pair kernels) and qk_norm_rope_extended.cu (subtract_mean, rope_split_halves).
+// interleaved-pair kernels) and qk_norm_rope_extended.cu (subtract_mean, rope_split_halves); the norm
+// across heads has a kernel of its own (qk_group_norm_rope.cu).
 //
 // Memory-bound: each row of head_dim elements is read once and written once; the weight and the
 // cos/sin rows (fp32, one a token, read by each of its heads) come from L1/L2. A row is
@@ -231,5 +232,9 @@ Status launch_typed(const QKNormRopeParams& p, cudaStream_t stream) {
 // The extended kernels (qk_norm_rope_extended.cu): a call with subtract_mean, rope_split_halves or a bias,
 // head_dim 64 or 128, checked and laid out for the vector kernel.
 Status launch_extended(const QKNormRopeParams& p, cudaStream_t stream);
+
+// The norm across heads (qk_group_norm_rope.cu): a call with norm_heads > 1, checked and laid out for the
+// vector kernel; kNotSupported for the sizes its kernel does not take.
+Status launch_group_norm(const QKNormRopeParams& p, cudaStream_t stream);
 
 }  // namespace int8dit::attention

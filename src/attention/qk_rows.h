@@ -26,6 +26,7 @@ struct RowIndex {
   int64_t x_batch_stride = 0, x_token_stride = 0, x_head_stride = 0;
   int64_t out_batch_stride = 0, out_token_stride = 0, out_head_stride = 0;
   int64_t ld_rope = 0, rope_offset = 0;  // ld_rope 0 without cos/sin
+  int64_t rope_head_stride = 0;          // 0 without cos/sin
   detail::MagicDivisor by_tokens, by_heads;  // set where offsets_fit_31_bits (kNarrow)
 };
 
@@ -49,6 +50,7 @@ inline RowIndex row_index(const QKNormRopeParams& p) {
   ix.out_batch_stride = p.out_batch_stride, ix.out_token_stride = p.out_token_stride;
   ix.out_head_stride = p.out_head_stride;
   ix.ld_rope = p.cos ? p.ld_rope : 0, ix.rope_offset = p.rope_offset;
+  ix.rope_head_stride = p.cos ? p.rope_head_stride : 0;
   if (offsets_fit_31_bits(p)) {
     ix.by_tokens = detail::MagicDivisor::of(static_cast<uint32_t>(p.tokens));
     ix.by_heads = detail::MagicDivisor::of(static_cast<uint32_t>(p.heads));
@@ -61,7 +63,7 @@ INT8DIT_QK_HD int64_t div64(int64_t a, int64_t b) {
   return (a | b) <= 0xffffffffLL ? static_cast<int64_t>(static_cast<uint32_t>(a) / static_cast<uint32_t>(b)) : a / b;
 }
 
-// Where row r's elements are: x's and out's first element, and its cos/sin row's (in elements).
+// Where row r's elements are: x's and out's first element, and its cos/sin values' (in elements).
 struct RowAt {
   int64_t x, out, rope;
 };
@@ -78,7 +80,7 @@ INT8DIT_QK_HD RowAt row_at(const RowIndex& ix, int64_t r) {
     const auto u = [](int64_t v) { return static_cast<uint32_t>(v); };
     return {static_cast<int64_t>(b * u(ix.x_batch_stride) + t * u(ix.x_token_stride) + h * u(ix.x_head_stride)),
             static_cast<int64_t>(b * u(ix.out_batch_stride) + t * u(ix.out_token_stride) + h * u(ix.out_head_stride)),
-            static_cast<int64_t>((u(ix.rope_offset) + t) * u(ix.ld_rope))};
+            static_cast<int64_t>((u(ix.rope_offset) + t) * u(ix.ld_rope) + h * u(ix.rope_head_stride))};
   } else {
     const int64_t bt = div64(r, ix.heads);
     const int64_t h = r - bt * ix.heads;
@@ -86,7 +88,7 @@ INT8DIT_QK_HD RowAt row_at(const RowIndex& ix, int64_t r) {
     const int64_t t = bt - b * ix.tokens;
     return {b * ix.x_batch_stride + t * ix.x_token_stride + h * ix.x_head_stride,
             b * ix.out_batch_stride + t * ix.out_token_stride + h * ix.out_head_stride,
-            (ix.rope_offset + t) * ix.ld_rope};
+            (ix.rope_offset + t) * ix.ld_rope + h * ix.rope_head_stride};
   }
 }
 

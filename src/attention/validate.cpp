@@ -83,6 +83,14 @@ Status validate(const QKNormRopeParams& p) {
     return invalid("subtract_mean was set with normalize = false: the mean is the LayerNorm's; set normalize too");
   if (p.weight && p.weight_fp32)
     return invalid("both weight and weight_fp32 were given: pass the norm's weight once, in `type` or in fp32");
+  if (p.norm_heads < 1 || (p.heads > 0 && p.heads % p.norm_heads != 0))
+    return invalid("norm_heads = " + str(p.norm_heads) + " must be >= 1 and divide heads = " + str(p.heads) +
+                   ": a norm's statistics span whole groups of a token's heads");
+  if (p.norm_heads > 1 && (!p.normalize || p.subtract_mean || p.bias || p.rope_split_halves))
+    return invalid("norm_heads = " + str(p.norm_heads) + " takes the RMSNorm alone: set normalize, and neither "
+                   "subtract_mean, a bias nor rope_split_halves");
+  if (p.rope_head_stride < 0 || p.rope_head_stride > (int64_t{1} << 30))
+    return invalid("rope_head_stride = " + str(p.rope_head_stride) + " must be in 0..2^30");
   if (!(p.eps >= 0.0f) || std::isinf(p.eps))
     return invalid("eps = " + std::to_string(p.eps) + " must be finite and >= 0");
   const Dims xd{{p.batches, p.tokens, p.heads}, {p.x_batch_stride, p.x_token_stride, p.x_head_stride}};
@@ -99,6 +107,10 @@ Status validate(const QKNormRopeParams& p) {
     if (p.ld_rope < p.head_dim)
       return invalid("ld_rope = " + str(p.ld_rope) + " is smaller than head_dim = " + str(p.head_dim) +
                      ": cos and sin rows hold head_dim values each");
+    if (p.heads > 0 && p.ld_rope < (p.heads - 1) * p.rope_head_stride + p.head_dim)
+      return invalid("ld_rope = " + str(p.ld_rope) + " is smaller than (heads - 1) * rope_head_stride + head_dim = " +
+                     str((p.heads - 1) * p.rope_head_stride + p.head_dim) +
+                     ": a cos/sin row holds the values of every head of its token");
     if (p.rope_offset < 0) return invalid("rope_offset = " + str(p.rope_offset) + " is negative");
     if (p.rope_rows > (int64_t{1} << 40) || p.ld_rope > (int64_t{1} << 40))
       return invalid("rope_rows = " + str(p.rope_rows) + ", ld_rope = " + str(p.ld_rope) + ": each must be <= 2^40");
@@ -117,6 +129,7 @@ Status validate(const QKNormRopeParams& p) {
   const bool in_place = p.out == p.x && p.x_batch_stride == p.out_batch_stride &&
                         p.x_token_stride == p.out_token_stride && p.x_head_stride == p.out_head_stride;
   const Span out_span = span_of(p.out, od, p.head_dim, 2);
+  const int64_t weight_elems = p.norm_heads * p.head_dim;
   if (!in_place && overlaps(out_span, span_of(p.x, xd, p.head_dim, 2)))
     return invalid("out overlaps x without being it (the same pointer and strides): write in place over x or to "
                    "separate memory");
@@ -124,13 +137,13 @@ Status validate(const QKNormRopeParams& p) {
                                     reinterpret_cast<uintptr_t>(p.bias) + static_cast<uintptr_t>(p.head_dim * 2)}))
     return invalid("out overlaps the bias, which every row reads: write elsewhere");
   if (p.weight && overlaps(out_span, {reinterpret_cast<uintptr_t>(p.weight),
-                                      reinterpret_cast<uintptr_t>(p.weight) + static_cast<uintptr_t>(p.head_dim * 2)}))
+                                      reinterpret_cast<uintptr_t>(p.weight) + static_cast<uintptr_t>(weight_elems * 2)}))
     return invalid("out overlaps the weight, which every row reads: write elsewhere");
   if (p.weight_fp32 && overlaps(out_span, {reinterpret_cast<uintptr_t>(p.weight_fp32),
-                                           reinterpret_cast<uintptr_t>(p.weight_fp32 + p.head_dim)}))
+                                           reinterpret_cast<uintptr_t>(p.weight_fp32 + weight_elems)}))
     return invalid("out overlaps weight_fp32, which every row reads: write elsewhere");
   if (rope) {
-    const int64_t rope_bytes = ((p.rope_rows - 1) * p.ld_rope + p.head_dim) * 4;
+    const int64_t rope_bytes = ((p.rope_rows - 1) * p.ld_rope + (p.heads - 1) * p.rope_head_stride + p.head_dim) * 4;
     for (const float* table : {p.cos, p.sin}) {
       const auto b = reinterpret_cast<uintptr_t>(table);
       if (overlaps(out_span, {b, b + static_cast<uintptr_t>(rope_bytes)}))

@@ -60,16 +60,24 @@ float sum_of(const float* v, int64_t head_dim, std::vector<float>& lanes) {
 
 Status qk_norm_rope(const QKNormRopeParams& p) {
   if (Status st = validate(p); !st.ok()) return st;
-  const int64_t d = p.head_dim;
+  const int64_t d = p.head_dim, group = p.norm_heads;
   const float inv_d = 1.0f / static_cast<float>(d);  // exact: head_dim is a power of two
+  const float inv_group = 1.0f / static_cast<float>(group * d);
   std::vector<float> in(static_cast<size_t>(d)), n(static_cast<size_t>(d)), lanes;
+  std::vector<float> head_ss(static_cast<size_t>(p.heads));
   std::vector<uint16_t> row_out(static_cast<size_t>(d));
   auto* out = static_cast<uint16_t*>(p.out);
   for (int64_t b = 0; b < p.batches; ++b) {
     for (int64_t t = 0; t < p.tokens; ++t) {
-      const float* c = p.cos ? p.cos + (p.rope_offset + t) * p.ld_rope : nullptr;
-      const float* s = p.sin ? p.sin + (p.rope_offset + t) * p.ld_rope : nullptr;
+      // Across heads (norm_heads > 1): every head's sum of squares first, the group's sums in head order.
+      for (int64_t h = 0; h < p.heads && group > 1; ++h) {
+        const int64_t x_row = b * p.x_batch_stride + t * p.x_token_stride + h * p.x_head_stride;
+        for (int64_t j = 0; j < d; ++j) in[j] = load(p.x, p.type, x_row + j);
+        head_ss[h] = sum_of_squares(in.data(), d, lanes);
+      }
       for (int64_t h = 0; h < p.heads; ++h) {
+        const float* c = p.cos ? p.cos + (p.rope_offset + t) * p.ld_rope + h * p.rope_head_stride : nullptr;
+        const float* s = p.sin ? p.sin + (p.rope_offset + t) * p.ld_rope + h * p.rope_head_stride : nullptr;
         const int64_t x_row = b * p.x_batch_stride + t * p.x_token_stride + h * p.x_head_stride;
         for (int64_t j = 0; j < d; ++j) in[j] = load(p.x, p.type, x_row + j);
         if (p.normalize) {
@@ -77,11 +85,19 @@ Status qk_norm_rope(const QKNormRopeParams& p) {
             const float mean = sum_of(in.data(), d, lanes) * inv_d;
             for (int64_t j = 0; j < d; ++j) in[j] = in[j] - mean;
           }
-          const float ss = sum_of_squares(in.data(), d, lanes);
-          const float rstd = 1.0f / std::sqrt(ss * inv_d + p.eps);
+          float rstd;
+          if (group > 1) {
+            const int64_t first = h - h % group;
+            float ss = head_ss[first];
+            for (int64_t g = 1; g < group; ++g) ss = ss + head_ss[first + g];
+            rstd = 1.0f / std::sqrt(ss * inv_group + p.eps);
+          } else {
+            rstd = 1.0f / std::sqrt(sum_of_squares(in.data(), d, lanes) * inv_d + p.eps);
+          }
+          const int64_t w0 = (h % group) * d;  // head h's part of the group's weight
           for (int64_t j = 0; j < d; ++j) {
             const float normed = in[j] * rstd;
-            const float w = p.weight ? load(p.weight, p.type, j) : p.weight_fp32 ? p.weight_fp32[j] : 1.0f;
+            const float w = p.weight ? load(p.weight, p.type, w0 + j) : p.weight_fp32 ? p.weight_fp32[w0 + j] : 1.0f;
             const float weighted = p.weight || p.weight_fp32 ? normed * w : normed;
             n[j] = rounded(p.type, p.bias ? weighted + load(p.bias, p.type, j) : weighted);
           }

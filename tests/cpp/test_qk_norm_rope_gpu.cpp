@@ -35,6 +35,7 @@ struct Inputs {
   std::vector<float> weight32;  // the fp32 weight (weight_fp32): values bf16/fp16 cannot hold
   std::vector<uint16_t> bias;   // a LayerNorm's bias
   std::vector<float> cos, sin;  // [text_tokens + tokens, head_dim]
+  std::vector<float> wide_cos, wide_sin;  // [text_tokens + tokens, heads * head_dim]: a value a channel (LTX's)
 };
 
 Inputs random_inputs(const Shape& s, DType type, bool specials) {
@@ -52,8 +53,9 @@ Inputs random_inputs(const Shape& s, DType type, bool specials) {
     in.qkv[2 * row + s.head_dim - 1] = to_half(kInf, type);  // token 2, head 0
     for (int64_t j = 0; j < s.head_dim; ++j) in.qkv[row + s.head_dim + j] = to_half(0.0f, type);  // token 1, head 1
   }
-  for (int64_t j = 0; j < s.head_dim; ++j) in.weight.push_back(to_half(1.0f + 0.25f * normal(rng()), type));
-  for (int64_t j = 0; j < s.head_dim; ++j) in.weight32.push_back(1.0f + 0.25f * normal(rng()));
+  // (heads * head_dim values: a norm across heads reads them all, a per-head norm the first head_dim)
+  for (int64_t j = 0; j < s.heads * s.head_dim; ++j) in.weight.push_back(to_half(1.0f + 0.25f * normal(rng()), type));
+  for (int64_t j = 0; j < s.heads * s.head_dim; ++j) in.weight32.push_back(1.0f + 0.25f * normal(rng()));
   for (int64_t j = 0; j < s.head_dim; ++j) in.bias.push_back(to_half(0.5f * normal(rng()), type));
   const int64_t rope_rows = s.text_tokens + s.tokens;
   for (int64_t r = 0; r < rope_rows; ++r) {
@@ -64,17 +66,29 @@ Inputs random_inputs(const Shape& s, DType type, bool specials) {
         in.sin.push_back(static_cast<float>(std::sin(theta)));
       }
     }
+    for (int64_t j = 0; j < s.heads * s.head_dim; j += 2) {
+      const double theta = (r + 1) * std::pow(10000.0, -static_cast<double>(j) / (s.heads * s.head_dim));
+      for (int e = 0; e < 2; ++e) {
+        in.wide_cos.push_back(static_cast<float>(std::cos(theta)));
+        in.wide_sin.push_back(static_cast<float>(std::sin(theta)));
+      }
+    }
   }
   return in;
 }
 
 // The queries of `in` into the image rows of a joined [batches, text + tokens, heads, head_dim] buffer
 // (or in place over the qkv buffer), on the GPU and with the reference, compared whole.
-// layer_norm: subtract_mean; halves: rope_split_halves (CogView4's LayerNorm and pairs).
+// layer_norm: subtract_mean; halves: rope_split_halves (CogView4's LayerNorm and pairs); norm_heads: the
+// norm across that many heads (Wan's, LTX-Video's); wide_rope: tables with a value a channel of every head
+// (rope_head_stride = head_dim, LTX-Video's).
 void check_case(const Shape& s, DType type, bool weight, bool rope, bool in_place, bool specials,
                 bool normalize = true, bool heads_major_out = false, bool fp32_weight = false,
-                bool layer_norm = false, bool halves = false, bool bias = false) {
+                bool layer_norm = false, bool halves = false, bool bias = false, int64_t norm_heads = 1,
+                bool wide_rope = false) {
   SCOPED_TRACE(std::string(layer_norm ? "LayerNorm " : "") + (bias ? "bias " : "") + (halves ? "split halves " : "") +
+               (norm_heads > 1 ? "norm across " + std::to_string(norm_heads) + " heads " : "") +
+               (wide_rope ? "tables a channel a head " : "") +
                std::string(normalize ? "" : "no norm ") + (heads_major_out ? "[B, H, S, D] out " : "") +std::string(type == DType::kBF16 ? "bf16" : "fp16") + " " + std::to_string(s.batches) + "x" +
                std::to_string(s.tokens) + "x" + std::to_string(s.heads) + "x" + std::to_string(s.head_dim) +
                (weight ? (fp32_weight ? " fp32 weight" : " weight") : " no weight") + (rope ? " rope" : " no rope") +
@@ -84,6 +98,7 @@ void check_case(const Shape& s, DType type, bool weight, bool rope, bool in_plac
   QKNormRopeParams p;
   p.batches = s.batches, p.tokens = s.tokens, p.heads = s.heads, p.head_dim = s.head_dim, p.type = type;
   p.eps = 1e-6f, p.normalize = normalize, p.subtract_mean = layer_norm, p.rope_split_halves = halves;
+  p.norm_heads = norm_heads, p.rope_head_stride = wide_rope ? s.head_dim : 0;
   p.x_batch_stride = s.tokens * 3 * s.heads * s.head_dim, p.x_token_stride = 3 * s.heads * s.head_dim;
   p.x_head_stride = s.head_dim;
   if (in_place) {
@@ -95,7 +110,9 @@ void check_case(const Shape& s, DType type, bool weight, bool rope, bool in_plac
     p.out_batch_stride = joined_tokens * s.heads * s.head_dim, p.out_token_stride = s.heads * s.head_dim;
     p.out_head_stride = s.head_dim;
   }
-  p.ld_rope = s.head_dim, p.rope_rows = joined_tokens, p.rope_offset = s.text_tokens;
+  p.ld_rope = wide_rope ? s.heads * s.head_dim : s.head_dim, p.rope_rows = joined_tokens, p.rope_offset = s.text_tokens;
+  const std::vector<float>& cos_table = wide_rope ? in.wide_cos : in.cos;
+  const std::vector<float>& sin_table = wide_rope ? in.wide_sin : in.sin;
   // where the image rows start: after the text tokens (of the first head, in the heads-major layout)
   const int64_t out_lead = s.text_tokens * (heads_major_out ? 1 : s.heads) * s.head_dim;
   std::vector<uint16_t> joined(static_cast<size_t>(s.batches * joined_tokens * s.heads * s.head_dim), kPoisonHalf);
@@ -105,13 +122,13 @@ void check_case(const Shape& s, DType type, bool weight, bool rope, bool in_plac
   p.x = want_qkv.data(), p.weight = typed_weight ? in.weight.data() : nullptr;
   p.weight_fp32 = weight && normalize && fp32_weight ? in.weight32.data() : nullptr;
   p.bias = bias ? in.bias.data() : nullptr;
-  p.cos = rope ? in.cos.data() : nullptr, p.sin = rope ? in.sin.data() : nullptr;
+  p.cos = rope ? cos_table.data() : nullptr, p.sin = rope ? sin_table.data() : nullptr;
   p.out = in_place ? static_cast<void*>(want_qkv.data()) : want_joined.data() + out_lead;
   ASSERT_TRUE(int8dit::ref::qk_norm_rope(p).ok());
 
   DeviceArray<uint16_t> dqkv(in.qkv), dw(in.weight), db(in.bias), djoined(joined);
   DeviceArray<float> dw32(in.weight32);
-  DeviceArray<float> dcos(in.cos), dsin(in.sin);
+  DeviceArray<float> dcos(cos_table), dsin(sin_table);
   p.x = dqkv.get(), p.weight = typed_weight ? dw.get() : nullptr;
   p.weight_fp32 = weight && normalize && fp32_weight ? dw32.get() : nullptr;
   p.bias = bias ? db.get() : nullptr;
@@ -185,6 +202,54 @@ TEST(QKNormRopeGpu, LayerNormAndSplitHalvesMatchReferenceBitExact) {
   // CogView4-6B at 1024 px: 4096 image tokens after 256 text tokens, 32 heads of 128.
   if (!small_shapes()) check_case(Shape{1, 4096, 256, 32, 128}, DType::kBF16, false, true, false, false, true, true,
                                   false, true, true);
+}
+
+// The norm across heads (Wan's and LTX-Video's RMSNorm over heads x head_dim): groups of 4 and of every
+// head, 64 and 128 channels a head, with and without the weight (typed or fp32) and the rotation (a table
+// row a token, or LTX's a value a channel), in place and into [B, H, S, D].
+TEST(QKNormRopeGpu, NormAcrossHeadsMatchesReferenceBitExact) {
+  REQUIRE_GPU();
+  for (DType type : {DType::kBF16, DType::kFP16}) {
+    for (int64_t d : {64, 128}) {
+      const Shape s{2, 7, 3, 8, d};
+      for (int64_t group : {4, 8}) {
+        for (bool weight : {true, false}) {
+          for (bool rope : {true, false})
+            check_case(s, type, weight, rope, false, true, true, false, false, false, false, false, group);
+        }
+        check_case(s, type, true, true, false, true, true, false, false, false, false, false, group, /*wide_rope=*/true);
+        check_case(s, type, true, true, false, true, true, false, /*fp32_weight=*/true, false, false, false, group);
+        check_case(s, type, true, true, /*in_place=*/true, true, true, false, false, false, false, false, group, true);
+        check_case(s, type, true, true, false, true, true, /*heads_major_out=*/true, false, false, false, false, group);
+      }
+    }
+  }
+  // a per-head norm with LTX's tables; LTX-Video 2B's q (32 heads of 64, one group) and Wan 2.1 14B's (40 of 128)
+  check_case(Shape{2, 7, 3, 8, 64}, DType::kBF16, true, true, false, true, true, false, false, false, false, false, 1, true);
+  if (!small_shapes()) {
+    check_case(Shape{2, 512, 0, 32, 64}, DType::kBF16, true, true, false, false, true, false, false, false, false, false, 32, true);
+    check_case(Shape{1, 256, 0, 40, 128}, DType::kBF16, true, true, false, false, true, false, false, false, false, false, 40);
+  }
+}
+
+// Groups whose threads the kernel cannot hold are refused before anything runs: 12 heads of 64 (96 threads,
+// not a whole number of warps), 160 heads of 64 (1280 threads).
+TEST(QKNormRopeGpu, NormAcrossHeadsTheKernelCannotHoldIsRefused) {
+  REQUIRE_GPU();
+  for (int64_t heads : {12, 160}) {
+    const int64_t d = 64, n = 2 * heads * d;
+    DeviceArray<uint16_t> dx(std::vector<uint16_t>(n, to_half(1.0f, DType::kBF16)));
+    DeviceArray<uint16_t> dout(std::vector<uint16_t>(n, kPoisonHalf));
+    QKNormRopeParams p;
+    p.batches = 1, p.tokens = 2, p.heads = heads, p.head_dim = d, p.norm_heads = heads;
+    p.x_head_stride = p.out_head_stride = d, p.x_token_stride = p.out_token_stride = heads * d;
+    p.x_batch_stride = p.out_batch_stride = n;
+    p.x = dx.get(), p.out = dout.get();
+    const Status st = int8dit::qk_norm_rope(p, nullptr);
+    EXPECT_EQ(st.code(), int8dit::StatusCode::kNotSupported) << st.to_string();
+    EXPECT_NE(st.message().find("norm across heads"), std::string::npos) << st.message();
+    EXPECT_EQ(dout.download(), std::vector<uint16_t>(n, kPoisonHalf));
+  }
 }
 
 // The extended kernels take head_dim 64 and 128 only; other head dims are refused before anything runs.

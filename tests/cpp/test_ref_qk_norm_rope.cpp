@@ -262,6 +262,50 @@ TEST(RefQKNormRope, InPlaceEqualsSeparateAndNonFiniteRowsFollowTheFormula) {
   }
 }
 
+// norm_heads: the statistics of a group of heads (Wan's and LTX-Video's norm across heads), each head
+// taking its part of the group's weight; rope_head_stride: a head's cos/sin values further along its
+// token's row (LTX-Video's tables, a value a channel).
+TEST(RefQKNormRope, NormAcrossHeadsAndTablesAChannelAHeadOnExactValues) {
+  const int64_t d = 16, heads = 4;
+  // One token: heads 0 and 1 all 1s, heads 2 and 3 all 7s. Across pairs of heads (norm_heads 2): the
+  // first group's mean square is 1 (rstd 1), the second's 49 (rstd 1/7): every normed value is 1.
+  // Across all four: mean square 25, rstd 1/5: 0.2 and 1.4. Per head: 1 everywhere.
+  std::vector<float> row(heads * d), w(heads * d);
+  for (int64_t j = 0; j < heads * d; ++j) row[j] = j < 2 * d ? 1.0f : 7.0f, w[j] = static_cast<float>(j / d + 1);
+  const auto x = bf16s(row);
+  const auto wb = bf16s(w);
+  std::vector<uint16_t> out(heads * d, 0xffff);
+  QKNormRopeParams p = contiguous(1, 1, heads, d);
+  p.x = x.data(), p.weight = wb.data(), p.eps = 0.0f, p.out = out.data(), p.norm_heads = 2;
+  ASSERT_TRUE(int8dit::ref::qk_norm_rope(p).ok());
+  // head h takes weight elements [h * d, (h + 1) * d) of the group's: within a group of 2, h % 2
+  for (int64_t j = 0; j < heads * d; ++j) EXPECT_EQ(bf16_to_float(out[j]), static_cast<float>(j / d % 2 + 1)) << j;
+  p.norm_heads = 4;
+  ASSERT_TRUE(int8dit::ref::qk_norm_rope(p).ok());
+  for (int64_t j = 0; j < heads * d; ++j)
+    EXPECT_EQ(out[j], float_to_bf16((row[j] * 0.2f) * static_cast<float>(j / d + 1))) << j;
+  p.norm_heads = 1, p.weight = nullptr;
+  ASSERT_TRUE(int8dit::ref::qk_norm_rope(p).ok());
+  for (int64_t j = 0; j < heads * d; ++j) EXPECT_EQ(bf16_to_float(out[j]), 1.0f) << j;
+  // A table row of heads * d values: head 1 turns a quarter (cos 0, sin 1), the others not at all; with
+  // rope_head_stride 0 every head would read head 0's identity.
+  std::vector<float> cos(heads * d, 1.0f), sin(heads * d, 0.0f);
+  for (int64_t j = d; j < 2 * d; ++j) cos[j] = 0.0f, sin[j] = 1.0f;
+  p.cos = cos.data(), p.sin = sin.data(), p.ld_rope = heads * d, p.rope_rows = 1, p.rope_head_stride = d;
+  const auto ramp = bf16s([&] { std::vector<float> v(heads * d); for (int64_t j = 0; j < heads * d; ++j) v[j] = float(j % 8 + 1); return v; }());
+  p.x = ramp.data(), p.normalize = false;
+  ASSERT_TRUE(int8dit::ref::qk_norm_rope(p).ok());
+  for (int64_t j = 0; j < heads * d; j += 2) {
+    const float a = static_cast<float>(j % 8 + 1), b = a + 1.0f;
+    const bool turned = j >= d && j < 2 * d;
+    EXPECT_EQ(bf16_to_float(out[j]), turned ? -b : a) << j;
+    EXPECT_EQ(bf16_to_float(out[j + 1]), turned ? a : b) << j;
+  }
+  p.rope_head_stride = 0;
+  ASSERT_TRUE(int8dit::ref::qk_norm_rope(p).ok());
+  for (int64_t j = 0; j < heads * d; ++j) EXPECT_EQ(bf16_to_float(out[j]), static_cast<float>(j % 8 + 1)) << j;
+}
+
 TEST(RefQKNormRope, BadCallsAreRefusedWithNothingWritten) {
   const int64_t d = 64;
   std::vector<uint16_t> x(4 * d, float_to_bf16(1.0f)), out(4 * d, 0x7fff), w(d, float_to_bf16(1.0f));
@@ -315,6 +359,19 @@ TEST(RefQKNormRope, BadCallsAreRefusedWithNothingWritten) {
   refused(q, "negative size");
   q = p, q.x = nullptr;
   refused(q, "x (the queries or keys) is null");
+  q = p, q.norm_heads = 0;
+  refused(q, "norm_heads = 0 must be >= 1 and divide heads = 1");
+  q = contiguous(1, 1, 3, d), q.x = x.data(), q.out = out.data(), q.norm_heads = 2;
+  refused(q, "norm_heads = 2 must be >= 1 and divide heads = 3");
+  q = contiguous(1, 2, 2, d), q.x = x.data(), q.out = out.data(), q.norm_heads = 2, q.subtract_mean = true;
+  refused(q, "norm_heads = 2 takes the RMSNorm alone");
+  q = contiguous(1, 2, 2, d), q.x = x.data(), q.out = out.data(), q.norm_heads = 2, q.normalize = false;
+  refused(q, "norm_heads = 2 takes the RMSNorm alone");
+  q = p, q.rope_head_stride = -1;
+  refused(q, "rope_head_stride = -1 must be in 0..2^30");
+  q = contiguous(1, 2, 2, d), q.x = x.data(), q.out = out.data(), q.cos = table.data(), q.sin = table.data();
+  q.ld_rope = d, q.rope_rows = 2, q.rope_head_stride = d;
+  refused(q, "ld_rope = 64 is smaller than (heads - 1) * rope_head_stride + head_dim = 128");
   EXPECT_EQ(out, std::vector<uint16_t>(4 * d, 0x7fff));
   // Empty calls are fine with null pointers.
   q = p, q.tokens = 0, q.x = nullptr, q.out = nullptr, q.cos = q.sin = nullptr;

@@ -1,5 +1,6 @@
 """What the attention-prep tests share: a fused copy of a model run beside the stock one, the
-tolerance of the norm's rounding, and q/k norm weights that a kernel ignoring them would show."""
+tolerance of the norm's rounding, q/k norm weights that a kernel ignoring them would show, and a copy of a
+model whose q/k norms across heads int8dit's kernel computes (what the fused processors' norm computes)."""
 import copy
 
 import torch
@@ -33,3 +34,29 @@ def assert_follows(got, want, max_relative, min_cosine=0.99999):
     """got within the norm's rounding of want: cosine, and the largest difference against want's largest value."""
     assert cosine(got, want) > min_cosine
     assert (got.float() - want.float()).abs().max().item() <= max_relative * want.float().abs().max().item()
+
+
+class KernelAcrossHeadsNorm(torch.nn.Module):
+    """A [B, S, H * D] RMSNorm across H heads computed by qk_norm_rope (norm_heads = H, no rotation; the C++
+    reference on the CPU, the kernel on the GPU) in place of the torch.nn.RMSNorm it wraps: what the fused
+    processors' norm across heads computes, before their rotation."""
+
+    def __init__(self, norm: torch.nn.Module, heads: int):
+        super().__init__()
+        self.norm, self.heads = norm, heads
+
+    def forward(self, x):
+        from int8dit.torch.attention import qk_norm_rope
+
+        rows = x.unflatten(-1, (self.heads, -1))
+        return qk_norm_rope(rows, self.norm.weight, self.norm.eps, None, norm_heads=self.heads).flatten(-2)
+
+
+def with_kernel_norms(model, blocks, heads):
+    """A copy of ``model`` whose self-attentions' q/k norms (``blocks``' attn1 of the copy, by attribute name)
+    are KernelAcrossHeadsNorm's: the stock forward with int8dit's norm across heads."""
+    copied = copy.deepcopy(model)
+    for block in getattr(copied, blocks):
+        block.attn1.norm_q = KernelAcrossHeadsNorm(block.attn1.norm_q, heads)
+        block.attn1.norm_k = KernelAcrossHeadsNorm(block.attn1.norm_k, heads)
+    return copied

@@ -11,7 +11,7 @@ from helpers import torch_or_skip
 torch = torch_or_skip()
 diffusers = pytest.importorskip("diffusers", reason="diffusers is not installed (scripts/setup.sh pins it)")
 
-from attention_prep_helpers import assert_follows, perturb_qk_norm_weights, run_fused_and_stock  # noqa: E402
+from attention_prep_helpers import assert_follows, perturb_qk_norm_weights, run_fused_and_stock, with_kernel_norms  # noqa: E402
 from int8dit.torch import quantize_  # noqa: E402
 from int8dit.torch.attention_prep import (attention_prep_applies, fuse_attention_prep,  # noqa: E402
                                           fused_attention_calls, unfuse_attention_prep)
@@ -210,6 +210,37 @@ def test_one_wan_attention_with_unpaired_tables_is_the_stock_one_bit_for_bit():
     assert not torch.equal(fused(x, rotary_emb=rotary), want)
 
 
+@pytest.mark.parametrize("quantized", [False, True])
+@torch.no_grad()
+def test_wan_norms_across_heads_run_in_the_rotation_kernel_where_they_fit(quantized, monkeypatch):
+    """With heads of 64 (4 of them: a group of 32 kernel threads) q's and k's RMSNorms over all heads go into
+    the rotation's kernel (norm_heads = heads): bit for bit the stock model with its q/k norms computed by the
+    C++ reference, and within the norm's rounding of the stock model (torch's rms_norm sums in another
+    order: an ulp here and there). With the test model's heads of 32, which the kernel's norm across heads
+    does not take, PyTorch normalizes (the tests above)."""
+    import int8dit.torch.wan_attention as wan_attention
+
+    calls = []
+    real = wan_attention.qk_norm_rope
+    monkeypatch.setattr(wan_attention, "qk_norm_rope", lambda *a, **k: calls.append(k.get("norm_heads", 1)) or real(*a, **k))
+    torch.manual_seed(3)
+    model = diffusers.WanTransformer3DModel(**dict(WAN, num_attention_heads=4, attention_head_dim=64)).to(BF16).eval()
+    model.rope.float()
+    for block in model.blocks:  # weights away from 1, so that a head taking another head's part would show
+        for norm in (block.attn1.norm_q, block.attn1.norm_k):
+            norm.weight.data.copy_(torch.linspace(0.5, 1.5, norm.weight.numel()))
+    if quantized:
+        quantize_(model, min_features=32)
+    fused, reference_norms = copy.deepcopy(model), with_kernel_norms(model, "blocks", 4)
+    assert fuse_attention_prep(fused) == 4
+    inputs = wan_inputs()
+    got = fused(**inputs)[0]
+    assert fused_attention_calls(fused) == 2 and calls == [4] * 4  # q and k of each block's self-attention
+    calls.clear()
+    assert torch.equal(got, reference_norms(**inputs)[0])
+    assert_follows(got, model(**inputs)[0], 0.01)
+
+
 @torch.no_grad()
 def test_wan_calls_it_cannot_fuse_go_to_the_stock_processor():
     torch.manual_seed(0)
@@ -304,6 +335,35 @@ def test_ltx_video_rotation_is_the_stock_one_bit_for_bit(quantized):
     assert torch.equal(got, want)
     assert unfuse_attention_prep(fused) == 4
     assert type(fused.transformer_blocks[0].attn1.processor).__name__ == "LTXVideoAttnProcessor"
+
+
+@torch.no_grad()
+def test_ltx_norms_across_heads_run_in_the_rotation_kernel_where_they_fit(monkeypatch):
+    """q's and k's RMSNorms over all heads go into the rotation's kernel (qk_norm_rope with norm_heads =
+    heads, one call per sample and tensor), the stock output bit for bit on the CPU; a norm the kernel does not
+    take (its weight kept in fp32) leaves the norms to PyTorch and the rotation alone to the kernel."""
+    import int8dit.torch.ltx_attention as ltx_attention
+
+    calls = []
+    real = ltx_attention.qk_norm_rope
+    monkeypatch.setattr(ltx_attention, "qk_norm_rope", lambda *a, **k: calls.append(k.get("norm_heads", 1)) or real(*a, **k))
+    torch.manual_seed(7)
+    model = diffusers.LTXVideoTransformer3DModel(**LTX).to(BF16).eval()
+    attn = model.transformer_blocks[0].attn1
+    fused = copy.deepcopy(attn)
+    fused.processor = ltx_attention.LTXRotaryProcessor(fused.processor)
+    with torch.no_grad():  # weights away from 1, so that a head taking another head's part would show
+        for norm in (attn.norm_q, attn.norm_k, fused.norm_q, fused.norm_k):
+            norm.weight.copy_(torch.linspace(0.5, 1.5, norm.weight.numel()))
+    x = torch.randn(2, 40, 512, dtype=BF16) * 3
+    rotary = (torch.randn(2, 40, 512), torch.randn(2, 40, 512))
+    assert torch.equal(fused(x, image_rotary_emb=rotary), attn(x, image_rotary_emb=rotary))
+    assert calls == [4] * 4  # q and k, two samples, all four heads in one norm
+    calls.clear()
+    fused.norm_q.float()  # (a norm kept in fp32: PyTorch normalizes, as stock)
+    attn.norm_q.float()
+    assert torch.equal(fused(x, image_rotary_emb=rotary), attn(x, image_rotary_emb=rotary))
+    assert calls and set(calls) == {1}
 
 
 @torch.no_grad()

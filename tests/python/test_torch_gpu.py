@@ -691,6 +691,25 @@ def test_gpu_qk_norm_rope_is_bit_exact_against_the_cpu_reference(dtype):
 
 
 @torch.no_grad()
+@pytest.mark.parametrize("heads, head_dim, wide_tables", [(12, 128, False), (40, 128, False), (32, 64, True)])
+def test_gpu_qk_norm_across_heads_is_bit_exact_against_the_cpu_reference(heads, head_dim, wide_tables):
+    # Wan 2.1 1.3B's and 14B's q (12 and 40 heads of 128, a table row every head shares) and LTX-Video's (32
+    # heads of 64, tables a value a channel), strided as a fused projection's first third, fp32 and bf16 weights
+    from int8dit.torch import qk_norm_rope
+
+    b, t = 2, 300
+    qkv = (torch.randn(b, t, 3 * heads * head_dim, device="cuda") * 3).to(torch.bfloat16)
+    query = qkv[..., : heads * head_dim].unflatten(-1, (heads, head_dim))
+    width = heads * head_dim if wide_tables else head_dim
+    rotary = (torch.randn(t, width, device="cuda"), torch.randn(t, width, device="cuda"))
+    for weight in ((1 + 0.2 * torch.randn(heads * head_dim, device="cuda")).to(torch.bfloat16),
+                   1 + 0.2 * torch.randn(heads * head_dim, device="cuda")):
+        got = qk_norm_rope(query, weight, 1e-6, rotary, norm_heads=heads)
+        want = qk_norm_rope(query.cpu(), weight.cpu(), 1e-6, tuple(r.cpu() for r in rotary), norm_heads=heads)
+        assert torch.equal(got.cpu(), want)
+
+
+@torch.no_grad()
 @pytest.mark.parametrize("quantized", [False, True])
 def test_gpu_fused_flux_attention_matches_the_stock_processor_in_and_out_of_a_cuda_graph(quantized):
     diffusers = pytest.importorskip("diffusers")
@@ -862,10 +881,12 @@ def small_wan(diffusers):
 
 
 @torch.no_grad()
-def test_gpu_fused_wan_rotation_is_the_stock_one_bit_for_bit():
-    # the rotation alone is fused, and rounds as the stock one: the forward is the stock one exactly
+def test_gpu_fused_wan_norms_and_rotation_follow_the_stock_ones():
+    # q's and k's norms across the 4 heads of 128 and the rotation in one kernel a tensor: bit for bit the stock
+    # forward with int8dit's norm across heads (the rotation rounds as the stock one), and within the norm's
+    # rounding of the stock forward (torch's rms_norm takes an approximate rsqrt)
     diffusers = pytest.importorskip("diffusers")
-    from attention_prep_helpers import run_fused_and_stock
+    from attention_prep_helpers import assert_follows, run_fused_and_stock, with_kernel_norms
 
     torch.manual_seed(0)
     model = small_wan(diffusers)
@@ -876,15 +897,17 @@ def test_gpu_fused_wan_rotation_is_the_stock_one_bit_for_bit():
                   return_dict=False)
     # both attentions of each block change processor; the self-attentions rotate, so they fuse
     _, got, want = run_fused_and_stock(model, inputs, 4, fused_calls=2)
-    assert torch.equal(got, want)
+    assert torch.equal(got, with_kernel_norms(model, "blocks", 4)(**inputs)[0])
+    assert_follows(got, want, 0.01)
 
 
 @torch.no_grad()
-def test_gpu_fused_ltx_video_rotation_is_the_stock_one_bit_for_bit():
-    # LTX-Video's rotation of whole 2048-channel rows (tables differing in every channel) as rows of 256
-    # channels through the kernel, batch 2 as its guidance runs it: the forward is the stock one exactly
+def test_gpu_fused_ltx_video_norms_and_rotation_follow_the_stock_ones():
+    # LTX-Video's q/k norms across its 32 heads of 64 and its rotation of whole 2048-channel rows (tables
+    # differing in every channel), one kernel a sample and tensor, batch 2 as its guidance runs it: bit for
+    # bit the stock forward with int8dit's norm across heads, within the norm's rounding of the stock one
     diffusers = pytest.importorskip("diffusers")
-    from attention_prep_helpers import run_fused_and_stock
+    from attention_prep_helpers import assert_follows, run_fused_and_stock, with_kernel_norms
 
     torch.manual_seed(0)
     model = diffusers.LTXVideoTransformer3DModel(
@@ -896,7 +919,8 @@ def test_gpu_fused_ltx_video_rotation_is_the_stock_one_bit_for_bit():
                   num_frames=3, height=8, width=12, return_dict=False)
     # both attentions of each block change processor; the self-attentions rotate, so they fuse
     _, got, want = run_fused_and_stock(model, inputs, 4, fused_calls=2)
-    assert torch.equal(got, want)
+    assert torch.equal(got, with_kernel_norms(model, "transformer_blocks", 32)(**inputs)[0])
+    assert_follows(got, want, 0.01)
 
 
 def assert_prep_follows_bf16_and_int8(model, inputs, modules, min_cosine=0.99999):

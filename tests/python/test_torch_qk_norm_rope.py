@@ -97,6 +97,43 @@ def test_bad_calls_are_refused():
 
 
 @torch.no_grad()
+def test_the_norm_across_heads_is_torchs_rms_norm_over_the_whole_row():
+    """norm_heads = H: the statistics of a token's H * D values and each head its part of the weight, as
+    torch.nn.RMSNorm over the row (Wan's and LTX-Video's q/k norms) computes them, within an ulp (the sum's
+    order); tables of a value a channel ([S, H * D], LTX's) rotate each head with its own values."""
+    torch.manual_seed(4)
+    b, t, h, d = 2, 9, 4, 64
+    x = (torch.randn(b, t, h * d) * 3).bfloat16()
+    norm = torch.nn.RMSNorm(h * d, eps=1e-6).bfloat16()
+    with torch.no_grad():
+        norm.weight.copy_(torch.linspace(0.5, 1.5, h * d))
+    want = norm(x)
+    got = qk_norm_rope(x.unflatten(-1, (h, d)), norm.weight, 1e-6, None, norm_heads=h).flatten(-2)
+    assert ulps(got, want) <= 1.0
+    # per head (norm_heads 1) the statistics differ: the check can fail
+    per_head = qk_norm_rope(x.unflatten(-1, (h, d)), norm.weight[:d], 1e-6, None).flatten(-2)
+    assert ulps(per_head, want) > 4.0
+    cos, sin = torch.randn(t, h * d), torch.randn(t, h * d)
+    rotated = qk_norm_rope(x.unflatten(-1, (h, d)), norm.weight, 1e-6, (cos, sin), norm_heads=h).flatten(-2)
+    n = got.float()
+    even = n[..., 0::2] * cos[:, 0::2] - n[..., 1::2] * sin[:, 0::2]
+    odd = n[..., 1::2] * cos[:, 1::2] + n[..., 0::2] * sin[:, 1::2]
+    assert torch.equal(rotated, torch.stack([even, odd], -1).flatten(-2).bfloat16())
+
+
+def test_bad_norms_across_heads_are_refused():
+    x = torch.randn(1, 4, 6, 64).bfloat16()
+    with pytest.raises(ValueError, match="norm_heads 4 must divide the 6 heads"):
+        qk_norm_rope(x, None, 1e-6, norm_heads=4)
+    with pytest.raises(ValueError, match=r"shaped \(384,\)"):
+        qk_norm_rope(x, torch.ones(64).bfloat16(), 1e-6, norm_heads=6)
+    with pytest.raises(ValueError, match="takes the RMSNorm alone"):
+        qk_norm_rope(x, None, 1e-6, norm_heads=6, layer_norm=True)
+    with pytest.raises(ValueError, match=r"\[positions, 64\] \(a row every head shares\) or \[positions, 384\]"):
+        qk_norm_rope(x, None, 1e-6, (torch.randn(4, 128), torch.randn(4, 128)), norm_heads=6)
+
+
+@torch.no_grad()
 def test_join_heads_moves_rows_into_a_heads_major_joined_buffer_bit_for_bit():
     torch.manual_seed(2)
     b, img, txt, h, d = 2, 7, 3, 4, 64

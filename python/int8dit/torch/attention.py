@@ -46,7 +46,7 @@ def _gpu_ready(t: Tensor, vector: int) -> Tensor:
 def qk_norm_rope(x: Tensor, weight: Optional[Tensor], eps: float,
                  rotary: Optional[Sequence[Tensor]] = None, *, out: Optional[Tensor] = None,
                  rope_offset: int = 0, normalize: bool = True, layer_norm: bool = False,
-                 split_halves: bool = False, bias: Optional[Tensor] = None) -> Tensor:
+                 split_halves: bool = False, bias: Optional[Tensor] = None, norm_heads: int = 1) -> Tensor:
     """Per-head RMSNorm with ``weight`` (x's dtype or float32, for a norm kept in fp32; None: none;
     ``normalize=False``: no norm at all, the rows as
     they are, so that the call only moves them: a join) and the rotary embedding ``rotary = (cos, sin)``
@@ -56,11 +56,15 @@ def qk_norm_rope(x: Tensor, weight: Optional[Tensor], eps: float,
     strides, e.g. a token slice of a joined buffer; x itself for in place) or a new contiguous tensor;
     returns it. ``layer_norm``: LayerNorm's statistics (the mean subtracted); ``bias``: the norm's bias
     (x's dtype, [D]), added after the weight; ``split_halves``: the rotation pairs element i with i + D/2
-    rather than 2i with 2i + 1 (on the GPU the three for head_dim 64 and 128). On the CPU, the C++
-    reference."""
+    rather than 2i with 2i + 1 (on the GPU the three for head_dim 64 and 128). ``norm_heads``: the RMSNorm's
+    statistics across that many consecutive heads of a token (H: Wan's and LTX-Video's norm over the whole
+    [H * D] row), the weight then [norm_heads * D]; the rotary tables may then also be [S, H * D], a value
+    for every channel of the token (LTX-Video's) rather than a row every head shares (on the GPU for head_dim
+    64 and 128 with norm_heads * D / 8 a multiple of 32, at most 1024). On the CPU, the C++ reference."""
     if off_current_device(x):
         return on_device_of(x, qk_norm_rope, x, weight, eps, rotary, out=out, rope_offset=rope_offset,
-                            normalize=normalize, layer_norm=layer_norm, split_halves=split_halves, bias=bias)
+                            normalize=normalize, layer_norm=layer_norm, split_halves=split_halves, bias=bias,
+                            norm_heads=norm_heads)
     _check_device(x, "x")
     if x.dim() != 4:
         raise ValueError(f"qk_norm_rope takes x as [batch, tokens, heads, head_dim], got shape {tuple(x.shape)}")
@@ -70,6 +74,16 @@ def qk_norm_rope(x: Tensor, weight: Optional[Tensor], eps: float,
     if d not in HEAD_DIMS:
         raise ValueError(f"qk_norm_rope: head_dim {d} is not supported: it must be one of {HEAD_DIMS}")
     tensors = {"x": x}
+    if norm_heads != 1:
+        if norm_heads < 1 or h % norm_heads:
+            raise ValueError(f"qk_norm_rope: norm_heads {norm_heads} must divide the {h} heads")
+        if not normalize or layer_norm or split_halves or bias is not None:
+            raise ValueError("qk_norm_rope: norm_heads > 1 takes the RMSNorm alone (normalize, no layer_norm, "
+                             "split_halves or bias)")
+        if x.is_cuda and (d not in EXTENDED_HEAD_DIMS or (norm_heads * d // 8) % 32 or norm_heads * d // 8 > 1024):
+            raise ValueError(f"qk_norm_rope: the norm across heads runs on the GPU for head_dim {EXTENDED_HEAD_DIMS} "
+                             f"with norm_heads * head_dim / 8 a multiple of 32, at most 1024; got {norm_heads} heads "
+                             f"of {d}")
     if layer_norm and not normalize:
         raise ValueError("qk_norm_rope: layer_norm=True with normalize=False: the mean is the LayerNorm's")
     if split_halves and rotary is None:
@@ -89,9 +103,9 @@ def qk_norm_rope(x: Tensor, weight: Optional[Tensor], eps: float,
         raise ValueError("qk_norm_rope: a weight was given with normalize=False: the weight is the RMSNorm's")
     weight_fp32 = None
     if weight is not None:
-        if weight.shape != (d,) or weight.dtype not in (x.dtype, torch.float32):
+        if weight.shape != (norm_heads * d,) or weight.dtype not in (x.dtype, torch.float32):
             raise ValueError(f"qk_norm_rope: the weight is {weight.dtype} {tuple(weight.shape)}; it must be "
-                             f"x's {x.dtype} or float32, shaped ({d},)")
+                             f"x's {x.dtype} or float32, shaped ({norm_heads * d},)")
         if weight.dtype != x.dtype:  # (a norm kept in fp32: the kernel multiplies by the fp32 values)
             weight, weight_fp32 = None, _gpu_ready(weight, 4)
             tensors["weight"] = weight_fp32
@@ -104,9 +118,10 @@ def qk_norm_rope(x: Tensor, weight: Optional[Tensor], eps: float,
             raise ValueError("qk_norm_rope: rotary must be the pair (cos, sin)")
         cos, sin = rotary
         for name, table in (("cos", cos), ("sin", sin)):
-            if table.dim() != 2 or table.shape[1] != d or table.dtype != torch.float32:
+            if table.dim() != 2 or table.shape[1] not in (d, h * d) or table.dtype != torch.float32:
                 raise ValueError(f"qk_norm_rope: {name} is {table.dtype} {tuple(table.shape)}; it must be "
-                                 f"float32 [positions, {d}]")
+                                 f"float32 [positions, {d}] (a row every head shares) or [positions, {h * d}] (a "
+                                 "value a channel of every head)")
         if cos.shape != sin.shape:
             raise ValueError(f"qk_norm_rope: cos {tuple(cos.shape)} and sin {tuple(sin.shape)} differ in shape")
         cos, sin = _gpu_ready(cos, 4), _gpu_ready(sin, 4)
@@ -133,7 +148,8 @@ def qk_norm_rope(x: Tensor, weight: Optional[Tensor], eps: float,
                         _ptr(weight), float(eps), _ptr(cos), _ptr(sin), 0 if cos is None else cos.stride(0),
                         0 if cos is None else cos.shape[0], int(rope_offset), out.data_ptr(), out.stride(0),
                         out.stride(1), out.stride(2), _current_stream(x.device) if cuda else 0, normalize,
-                        _ptr(weight_fp32), bool(layer_norm), bool(split_halves), _ptr(bias))
+                        _ptr(weight_fp32), bool(layer_norm), bool(split_halves), _ptr(bias), int(norm_heads),
+                        d if cos is not None and cos.shape[1] == h * d and h > 1 else 0)
     return out
 
 

@@ -114,6 +114,23 @@ def head_norm(norm: Optional[nn.Module], dtype: torch.dtype, head_dim: int):
     return spec
 
 
+def across_heads_norm(norm: Optional[nn.Module], x: Tensor, heads: int, head_dim: int):
+    """(eps, weight or None) of an RMSNorm over a token's heads x head_dim values (Wan's and LTX-Video's q/k
+    norms, ``qk_norm="rms_norm_across_heads"``) that qk_norm_rope computes with ``norm_heads=heads``, or
+    None: another norm, or on the GPU a shape its kernel does not take (head_dim 64 or 128, heads *
+    head_dim / 8 a multiple of 32, at most 1024; the CPU reference takes the same, so the CPU tests run the
+    path the GPU does)."""
+    spec = norm_eps_weight(norm, x.dtype) if norm is not None else None
+    if spec is None or tuple(getattr(norm, "normalized_shape", ())) != (heads * head_dim,):
+        return None
+    if spec[1] is not None and (spec[1].shape[0] != heads * head_dim or spec[1].device != x.device):
+        return None
+    threads = heads * head_dim // 8
+    if head_dim not in (64, 128) or threads % 32 or threads > 1024:
+        return None
+    return spec
+
+
 def real_rotary_fits(rotary, head_dim: int, tokens: int, device: torch.device) -> bool:
     """Whether ``rotary`` is None or diffusers' real (cos, sin) pair the kernel takes for ``tokens``
     tokens: fp32 [tokens, head_dim] on ``device``."""

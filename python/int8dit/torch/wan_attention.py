@@ -1,13 +1,16 @@
-"""Wan's self-attention with the rotary embedding of q and k in one kernel each.
+"""Wan's self-attention with the q/k norms and the rotary embedding in one kernel per tensor.
 
-diffusers' WanAttnProcessor (Wan 2.1 / 2.2) normalizes q and k across all heads (an RMSNorm over
-heads x head_dim, which this module leaves to PyTorch: the kernel's norm is per head), then rotates
-each head with a local ``apply_rotary_emb``: the pairs taken apart with ``unbind``, four fp32 products
-and two sums over [B, S, H, D/2], written back into an ``empty_like`` by two strided assignments,
-eight kernels and fp32 intermediates over a video's tens of thousands of tokens, per tensor.
-``WanRotaryProcessor`` runs the stock processor's steps with that rotation replaced by one
-``int8dit.torch.attention.qk_norm_rope`` call (``normalize=False``) per tensor: each element read once
-and written once.
+diffusers' WanAttnProcessor (Wan 2.1 / 2.2) normalizes q and k across all heads (torch.nn.RMSNorm over
+heads x head_dim, a kernel of its own), then rotates each head with a local ``apply_rotary_emb``: the
+pairs taken apart with ``unbind``, four fp32 products and two sums over [B, S, H, D/2], written back into
+an ``empty_like`` by two strided assignments, eight kernels and fp32 intermediates over a video's tens of
+thousands of tokens, per tensor. ``WanRotaryProcessor`` runs the stock processor's steps with the norm
+and that rotation replaced by one ``int8dit.torch.attention.qk_norm_rope`` call per tensor
+(``norm_heads = heads``: the statistics of the whole row, each head its part of the weight; where
+fused_processor.across_heads_norm does not take the norm, PyTorch's norm and the rotation alone,
+``normalize=False``): each element read once and written once. The norm's output is rounded to the
+activations' dtype before the rotation, as torch's RMSNorm's is (its rstd an IEEE square root and
+division where torch's kernel takes its rsqrt: within an ulp).
 
 Wan's rotation takes, for the pair (x1, x2) of channels (2i, 2i + 1), ``x1 * cos[2i] - x2 * sin[2i + 1]``
 and ``x1 * sin[2i + 1] + x2 * cos[2i]``, each product and sum rounded to fp32 and the result once to
@@ -32,7 +35,7 @@ import torch
 from torch import Tensor, nn
 
 from .attention import qk_norm_rope
-from .fused_processor import FusedProcessor
+from .fused_processor import FusedProcessor, across_heads_norm
 
 
 class _PairTables:
@@ -51,6 +54,15 @@ class _PairTables:
         sin = freqs_sin.reshape(-1, d)[:, 1::2].repeat_interleave(2, dim=-1).contiguous()
         self._sources, self._tables = (weakref.ref(freqs_cos), weakref.ref(freqs_sin)), (cos, sin)
         return self._tables
+
+
+def _norm_and_rotate(x: Tensor, norm, tables) -> Tensor:
+    """x [B, S, H, D] rotated with the kernel's tables, after the norm across its heads where ``norm`` is
+    fused_processor.across_heads_norm's (eps, weight) (None: x is normalized already)."""
+    if norm is None:
+        return qk_norm_rope(x, None, 0.0, tables, normalize=False)
+    eps, weight = norm
+    return qk_norm_rope(x, weight, eps, tables, norm_heads=x.shape[2])
 
 
 class WanRotaryProcessor(FusedProcessor):
@@ -74,7 +86,7 @@ class WanRotaryProcessor(FusedProcessor):
         if not heads or inner_dim % heads:
             return False
         head_dim = inner_dim // heads
-        # the norms run in PyTorch, as stock: only the call itself must suit the kernel
+        # the norms' own fit is the call's to test (across_heads_norm): only the call must suit the kernel here
         if not self.call_fits(attn, hidden_states, None, head_dim, kernel_norms=False):
             return False
         if not (isinstance(rotary_emb, (tuple, list)) and len(rotary_emb) == 2):
@@ -88,13 +100,17 @@ class WanRotaryProcessor(FusedProcessor):
         if not self._fits(attn, hidden_states, encoder_hidden_states, rotary_emb):
             return self.fallback(attn, hidden_states, encoder_hidden_states, attention_mask, rotary_emb)
         self.fused_calls += 1
-        # The stock processor's steps for a self-attention, the rotation excepted.
+        # The stock processor's steps for a self-attention, the norms across heads (where they fit) and the
+        # rotation excepted: those in one kernel a tensor.
         query, key, value = self._projections(attn, hidden_states, None)
-        query, key = attn.norm_q(query), attn.norm_k(key)
+        head_dim = attn.inner_dim // attn.heads
+        norm_q = across_heads_norm(attn.norm_q, query, attn.heads, head_dim)
+        norm_k = across_heads_norm(attn.norm_k, key, attn.heads, head_dim)
+        if norm_q is None or norm_k is None:  # (norms the kernel does not take: PyTorch's, as stock)
+            query, key, norm_q, norm_k = attn.norm_q(query), attn.norm_k(key), None, None
         query, key, value = (t.unflatten(2, (attn.heads, -1)) for t in (query, key, value))
         tables = self._tables.of(*rotary_emb)
-        query = qk_norm_rope(query, None, 0.0, tables, normalize=False)
-        key = qk_norm_rope(key, None, 0.0, tables, normalize=False)
+        query, key = _norm_and_rotate(query, norm_q, tables), _norm_and_rotate(key, norm_k, tables)
         hidden_states = self._dispatch(query, key, value, attn_mask=attention_mask, dropout_p=0.0, is_causal=False,
                                        backend=self._attention_backend, parallel_config=self._parallel_config)
         hidden_states = hidden_states.flatten(2, 3).type_as(query)
