@@ -87,15 +87,7 @@ __global__ void __launch_bounds__(kMaxGroupThreads) qk_group_norm_rope_kernel(Gr
   const float rstd = __fdiv_rn(1.0f, __fsqrt_rn(__fadd_rn(__fmul_rn(total, a.inv_group), a.eps)));
 #pragma unroll
   for (int e = 0; e < kVecElems; ++e) n[e] = quant::to_float(quant::from_float<T>(__fmul_rn(__fmul_rn(n[e], rstd), w[e])));
-  if constexpr (kRope) {
-#pragma unroll
-    for (int e = 0; e < kVecElems; e += 2) {
-      const float even = __fadd_rn(__fmul_rn(n[e], c[e]), __fmul_rn(-n[e + 1], s[e]));
-      const float odd = __fadd_rn(__fmul_rn(n[e + 1], c[e + 1]), __fmul_rn(n[e], s[e + 1]));
-      n[e] = even;
-      n[e + 1] = odd;
-    }
-  }
+  if constexpr (kRope) rotate_pairs8(n, c, s);
   quant::store8(a.out + b * a.out_batch_stride + t * a.out_token_stride + h * a.out_head_stride + col, n);
 }
 

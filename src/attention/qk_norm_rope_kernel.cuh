@@ -49,6 +49,19 @@ struct QKArgs {
   const T* bias;                     // null: none (kExtended kernels only)
 };
 
+// The rotation of interleaved pairs (attention.h): (n_2i, n_2i+1) of one 8-element vector with their cos and
+// sin values, each product and the sum rounded to fp32 (diffusers' apply_rotary_emb, use_real_unbind_dim=-1).
+__device__ __forceinline__ void rotate_pairs8(float (&n)[kVecElems], const float (&c)[kVecElems],
+                                              const float (&s)[kVecElems]) {
+#pragma unroll
+  for (int e = 0; e < kVecElems; e += 2) {
+    const float even = __fadd_rn(__fmul_rn(n[e], c[e]), __fmul_rn(-n[e + 1], s[e]));
+    const float odd = __fadd_rn(__fmul_rn(n[e + 1], c[e + 1]), __fmul_rn(n[e], s[e + 1]));
+    n[e] = even;
+    n[e + 1] = odd;
+  }
+}
+
 // kLanes threads (head_dim / 8) a row. kNorm: the RMSNorm (else the row as it is). kRope: cos/sin
 // given. kNarrow: 32-bit offsets (qk_rows.h). kExtended: the kernel also reads subtract_mean,
 // split_halves and bias (attention.h), uniform branches that the other instantiations compile without
@@ -160,13 +173,7 @@ __global__ void __launch_bounds__(kThreads) qk_norm_rope_kernel(QKArgs<T> a) {
         for (int e = 0; e < kVecElems; ++e)
           n[e] = __fadd_rn(__fmul_rn(n[e], c[e]), __fmul_rn(first_half ? -partner[e] : partner[e], s[e]));
       } else {
-#pragma unroll
-        for (int e = 0; e < kVecElems; e += 2) {
-          const float even = __fadd_rn(__fmul_rn(n[e], c[e]), __fmul_rn(-n[e + 1], s[e]));
-          const float odd = __fadd_rn(__fmul_rn(n[e + 1], c[e + 1]), __fmul_rn(n[e], s[e + 1]));
-          n[e] = even;
-          n[e + 1] = odd;
-        }
+        rotate_pairs8(n, c, s);
       }
     }
     quant::store8(a.out + out_at[j], n);
