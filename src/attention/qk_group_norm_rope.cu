@@ -39,7 +39,7 @@ struct GroupArgs {
 
 template <typename T, int kLanes, bool kRope>
 __global__ void __launch_bounds__(kMaxGroupThreads) qk_group_norm_rope_kernel(GroupArgs<T> a) {
-  __shared__ float head_sums[kMaxGroupHeads];
+  __shared__ __align__(16) float head_sums[kMaxGroupHeads];
   quant::release_dependent_launch();
   quant::wait_for_previous_grid();
   const int g = static_cast<int>(threadIdx.x) / kLanes;  // the head within the group
@@ -80,9 +80,19 @@ __global__ void __launch_bounds__(kMaxGroupThreads) qk_group_norm_rope_kernel(Gr
 #pragma unroll
   for (int half = kLanes / 2; half >= 1; half /= 2) ss = __fadd_rn(ss, __shfl_xor_sync(0xffffffffu, ss, half));
   if (lane == 0) head_sums[g] = ss;
+  // The slots up to the next multiple of 4 hold +0, which leaves the sum's bits as they are (every sum is
+  // >= +0 or NaN): the adds below read four sums a shared load, all loads ahead of the dependent adds, where
+  // one load an add was a chain of ~30 cycles a head (Wan 2.2's 24 heads: the kernel at 0.44 of the copy).
+  const int padded = (a.norm_heads + 3) & ~3;
+  if (static_cast<int>(threadIdx.x) < padded - a.norm_heads) head_sums[a.norm_heads + threadIdx.x] = 0.0f;
   __syncthreads();
-  float total = head_sums[0];
-  for (int i = 1; i < a.norm_heads; ++i) total = __fadd_rn(total, head_sums[i]);
+  const float4* sums4 = reinterpret_cast<const float4*>(head_sums);
+  float total = 0.0f;  // (0 + ss_0 is ss_0: the reference's order)
+#pragma unroll 4
+  for (int i = 0; i < padded / 4; ++i) {
+    const float4 v = sums4[i];
+    total = __fadd_rn(__fadd_rn(__fadd_rn(__fadd_rn(total, v.x), v.y), v.z), v.w);
+  }
   // IEEE sqrt and division: once a row, and the reference computes the same bits.
   const float rstd = __fdiv_rn(1.0f, __fsqrt_rn(__fadd_rn(__fmul_rn(total, a.inv_group), a.eps)));
 #pragma unroll
