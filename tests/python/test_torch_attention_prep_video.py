@@ -241,6 +241,25 @@ def test_wan_norms_across_heads_run_in_the_rotation_kernel_where_they_fit(quanti
     assert_follows(got, model(**inputs)[0], 0.01)
 
 
+def test_norms_across_heads_fuse_only_for_the_groups_the_kernel_was_measured_faster():
+    """fused_processor.across_heads_norm: Wan 1.3B's 12 heads of 128, Wan 2.2 TI2V's 24, LTX-Video 2B's 32
+    heads of 64 and 12 heads of 64 (96 threads, three warps) fuse; Wan 14B's 40 heads of 128 (640 threads,
+    measured slower than PyTorch's norm), heads of 32 (not a head_dim of the kernel) and an fp32 weight keep
+    PyTorch's norm."""
+    from int8dit.torch.fused_processor import MAX_FUSED_NORM_THREADS, across_heads_norm
+
+    x = torch.zeros(1, 2, 8, dtype=BF16)
+    fits = {}
+    for heads, d in ((12, 128), (24, 128), (32, 64), (40, 128), (2, 32), (12, 64)):
+        norm = torch.nn.RMSNorm(heads * d, eps=1e-6).to(BF16)
+        fits[(heads, d)] = across_heads_norm(norm, x, heads, d) is not None
+    assert fits == {(12, 128): True, (24, 128): True, (32, 64): True, (40, 128): False, (2, 32): False,
+                    (12, 64): True}
+    assert MAX_FUSED_NORM_THREADS == 384
+    fp32_norm = torch.nn.RMSNorm(12 * 128, eps=1e-6)  # (a weight in fp32, the activations bf16: PyTorch's)
+    assert across_heads_norm(fp32_norm, x, 12, 128) is None
+
+
 @torch.no_grad()
 def test_wan_calls_it_cannot_fuse_go_to_the_stock_processor():
     torch.manual_seed(0)

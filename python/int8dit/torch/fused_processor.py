@@ -114,19 +114,28 @@ def head_norm(norm: Optional[nn.Module], dtype: torch.dtype, head_dim: int):
     return spec
 
 
+# The largest head group (threads = heads * head_dim / 8) whose norm the fused processors put into the rotation's
+# kernel: measured on the H100 (bench/results/h100/qk_norm_across_heads_*.md) against PyTorch's norm and the
+# rotation kernel, the one kernel took 1.35-1.42x less time at 192 and 256 threads (Wan 1.3B, LTX-Video 2B),
+# 1.07x at 384 (Wan 2.2 TI2V), and lost at 640 (Wan 14B, 0.94x: a CTA a token group of 20 warps, fewer loads
+# in flight an SM and a longer chain before the stores); larger groups keep PyTorch's norm.
+MAX_FUSED_NORM_THREADS = 384
+
+
 def across_heads_norm(norm: Optional[nn.Module], x: Tensor, heads: int, head_dim: int):
     """(eps, weight or None) of an RMSNorm over a token's heads x head_dim values (Wan's and LTX-Video's q/k
-    norms, ``qk_norm="rms_norm_across_heads"``) that qk_norm_rope computes with ``norm_heads=heads``, or
-    None: another norm, or on the GPU a shape its kernel does not take (head_dim 64 or 128, heads *
-    head_dim / 8 a multiple of 32, at most 1024; the CPU reference takes the same, so the CPU tests run the
-    path the GPU does)."""
+    norms, ``qk_norm="rms_norm_across_heads"``) that the fused processors compute in the rotation's kernel
+    (qk_norm_rope with ``norm_heads=heads``), or None: another norm, a shape the kernel does not take (head_dim
+    64 or 128, heads * head_dim / 8 a multiple of 32), or a group over MAX_FUSED_NORM_THREADS, where the kernel
+    was measured slower than PyTorch's norm. The CPU takes the same decision, so the CPU tests run the path the
+    GPU does."""
     spec = norm_eps_weight(norm, x.dtype) if norm is not None else None
     if spec is None or tuple(getattr(norm, "normalized_shape", ())) != (heads * head_dim,):
         return None
     if spec[1] is not None and (spec[1].shape[0] != heads * head_dim or spec[1].device != x.device):
         return None
     threads = heads * head_dim // 8
-    if head_dim not in (64, 128) or threads % 32 or threads > 1024:
+    if head_dim not in (64, 128) or threads % 32 or threads > MAX_FUSED_NORM_THREADS:
         return None
     return spec
 
