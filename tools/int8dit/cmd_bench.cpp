@@ -81,7 +81,10 @@ void usage(FILE* to) {
     std::fprintf(to, "  %-6s %s\n         %s\n", b.name, b.summary,
                  at.empty() ? "(not found: build with -DINT8DIT_BUILD_BENCH=ON)" : at.c_str());
   }
-  std::fprintf(to, "\nFrom a fresh clone, `bash scripts/bench.sh` builds and runs the GEMM benchmark in one step.\n");
+  std::fprintf(to, "\nFrom a fresh clone, `bash scripts/bench.sh` builds and runs the GEMM benchmark in one step.\n"
+                   "The PyTorch-level benchmarks are Python modules (docs/python.md): `python3 -m int8dit.bench.e2e`\n"
+                   "(diffusers transformers end to end) and `python3 -m int8dit.bench.qk_norm_across_heads` (the q/k norm\n"
+                   "across heads + rotation against PyTorch's norm).\n");
 }
 
 }  // namespace
