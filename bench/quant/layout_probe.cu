@@ -55,7 +55,7 @@ __global__ void __launch_bounds__(256) cast_kernel(const uint4* x, uint2* q, int
       if (base + j * blockDim.x >= nvec) continue;
       float v[kVecElems];
       int8dit::quant::unpack8<T>(raw[j], v);
-      int8dit::quant::store8_int8_fast(reinterpret_cast<int8_t*>(q + base + j * blockDim.x), v, inv);
+      int8dit::quant::store8_int8_fast<true>(reinterpret_cast<int8_t*>(q + base + j * blockDim.x), v, inv);
     }
   }
 }

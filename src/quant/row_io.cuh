@@ -107,18 +107,24 @@ __device__ __forceinline__ void store8_int8(int8_t* p, const float (&v)[kVecElem
 // The same values for a row where RowQuant::fast holds, in ~3 instructions an element: adding 1.5 * 2^23
 // to |x| <= 127.00002 rounds x to an integer (half to even, as rint) held in the low mantissa bits, whose
 // low byte is the two's-complement int8; no clamp is needed in that range.
-// NOTE: __fmul_rn/__fadd_rn keep the two roundings apart: a fused multiply-add would round once and
-// could differ from rint(x * inv) on ties.
+// kExact (quantize_rows, bit-exact against the reference): __fmul_rn/__fadd_rn keep DESIGN.md's two
+// roundings apart, rint(fl(v * inv)). Otherwise (the fused ops, whose values already differ from the
+// reference's within DESIGN.md's tolerance) one FFMA rounds v * inv + 1.5 * 2^23 once: the same integer
+// except where fl(v * inv) lands on a tie that the exact product does not, a few elements in a million
+// (|v * inv| >= 64 has a 2^-17 ulp), and one instruction an element fewer.
+template <bool kExact>
 __device__ __forceinline__ uint32_t quantize4_fast(const float* v, float inv) {
   constexpr float kRoundMagic = 12582912.0f;  // 1.5 * 2^23
   uint32_t b[4];
 #pragma unroll
-  for (int i = 0; i < 4; ++i) b[i] = __float_as_uint(__fadd_rn(__fmul_rn(v[i], inv), kRoundMagic));
+  for (int i = 0; i < 4; ++i)
+    b[i] = __float_as_uint(kExact ? __fadd_rn(__fmul_rn(v[i], inv), kRoundMagic) : __fmaf_rn(v[i], inv, kRoundMagic));
   return __byte_perm(__byte_perm(b[0], b[1], 0x0040), __byte_perm(b[2], b[3], 0x0040), 0x5410);
 }
 
+template <bool kExact>
 __device__ __forceinline__ void store8_int8_fast(int8_t* p, const float (&v)[kVecElems], float inv) {
-  *reinterpret_cast<uint2*>(p) = make_uint2(quantize4_fast(v, inv), quantize4_fast(v + 4, inv));
+  *reinterpret_cast<uint2*>(p) = make_uint2(quantize4_fast<kExact>(v, inv), quantize4_fast<kExact>(v + 4, inv));
 }
 
 }  // namespace int8dit::quant

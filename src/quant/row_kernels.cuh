@@ -241,6 +241,14 @@ __device__ __forceinline__ void present_vector_slots(const RowArgs<T>& a, bool (
     has[i] = i < full_vector_slots(kVecs) || static_cast<int>(threadIdx.x + i * blockDim.x) < nvec;
 }
 
+// Whether an op's int8 step must be DESIGN.md's two roundings, rint(fl(v * inv)) (IdentityOp: quantize_rows,
+// bit-exact against the reference), or may round v * inv once (the fused ops, within the tolerance their
+// own values already take; row_io.cuh: quantize4_fast).
+template <typename Op, typename = void>
+struct QuantizesBitExactly : std::false_type {};
+template <typename Op>
+struct QuantizesBitExactly<Op, std::void_t<decltype(Op::kBitExact)>> : std::bool_constant<Op::kBitExact> {};
+
 // One row held in registers, v[i] = elements [8c, 8c + 8) of the row with c = threadIdx.x + i * blockDim.x
 // where has[i] (the row's last vectors fall to some threads only): the op's statistics, its values
 // (written to y), the SmoothQuant division, the row max, then int8 + scale.
@@ -334,7 +342,7 @@ __device__ __forceinline__ void quantize_held_row(const RowArgs<T>& a, Op& op, i
   if (rq.fast) {
 #pragma unroll
     for (int i = 0; i < kVecs; ++i) {
-      if (has[i]) store8_int8_fast(qr + col0 + i * col_step, v[i], rq.inv);
+      if (has[i]) store8_int8_fast<QuantizesBitExactly<Op>::value>(qr + col0 + i * col_step, v[i], rq.inv);
     }
   } else {
 #pragma unroll

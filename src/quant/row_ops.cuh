@@ -12,6 +12,9 @@ namespace int8dit::quant {
 
 // quantize_rows: the element itself.
 struct IdentityOp {
+  // Its int8 rows are DESIGN.md's quantization of the input itself, bit for bit (row_kernels.cuh:
+  // QuantizesBitExactly); every other op's values carry the fused ops' tolerance.
+  static constexpr bool kBitExact = true;
   static constexpr int kStatPasses = 0;
   static constexpr int kChannelVec4s = 0;
   __device__ bool begin_row(int64_t) { return false; }
@@ -215,7 +218,7 @@ struct GeluTanhOp {
   static constexpr float kC2 = -2.0f * 0.7978845608028654f * 1.4426950408889634f;
   static constexpr float kC1 = kC2 * 0.044715f;
   __device__ static float gelu(float x) {
-    const float a = fmaf(kC1 * x, x * x, kC2 * x);
+    const float a = x * fmaf(kC1, x * x, kC2);  // three instructions where kC1 x x^2 + kC2 x took four
     float p;  // 2^a; +inf for a >= 128 (then x / inf = -0), 0 below -126
     asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(p) : "f"(a));
     return __fdividef(x, 1.0f + p);
