@@ -268,28 +268,50 @@ struct ToleranceTally {
 inline void expect_within_tolerance(const Case& c, const Outputs& gpu, const Outputs& ref, ToleranceTally& tally) {
   expect_fully_written(c, gpu);
   int64_t bad_scales = 0, far = 0, bad_y = 0;
+  struct {
+    int64_t row = -1, col = -1;
+    float gpu = 0.0f, ref = 0.0f, bound = 0.0f;
+  } first_bad_y;
   for (int64_t r = 0; r < c.rows; ++r) {
     const float a = gpu.scale[r], b = ref.scale[r];
     if (std::isnan(b)) bad_scales += !std::isnan(a);
     else bad_scales += !(std::fabs(a - b) <= 1e-5f * std::fabs(b));
+    // y's slack beyond its own rounding: the kernels compute a value in fp32 from terms as large as the
+    // row's largest value (LayerNorm's x_hat (1 + scale), then + shift), so a value that is the small
+    // difference of two such terms carries their few fp32 ulps, which can be more than one ulp of y
+    // (fp16 3000 x 768 +y: one or two values off by more than an ulp in 5 of 28 runs with the bulk ring
+  // forced, INT8DIT_QUANT_ROWS=bulk, on the H100).
+    // 16 fp32 ulps of the largest |y| in the row; at least 1e-6.
+    float y_slack = 1e-6f;
+    if (c.y) {
+      float largest = 0.0f;
+      for (int64_t k = 0; k < c.cols; ++k) {
+        const float fr = std::fabs(from_half(ref.y[r * c.ldq + k], c.type));
+        if (std::isfinite(fr)) largest = std::max(largest, fr);
+      }
+      y_slack = std::max(y_slack, std::ldexp(largest, -20));
+    }
     for (int64_t k = 0; k < c.cols; ++k) {
       const int d = std::abs(gpu.q[r * c.ldq + k] - ref.q[r * c.ldq + k]);
       far += d > 1;
       tally.off_by_one += d == 1;
       if (c.y) {
-        // y: within one unit in the last place of x_type (or both NaN, or both below 1e-6).
+        // y: within one unit in the last place of x_type, or one ulp plus y_slack (or both NaN).
         const uint16_t hg = gpu.y[r * c.ldq + k], hr = ref.y[r * c.ldq + k];
         const float fg = from_half(hg, c.type), fr = from_half(hr, c.type);
+        const float ulp = std::fabs(from_half(static_cast<uint16_t>(hr + 1), c.type) - fr);
         const bool ok = (std::isnan(fr) && std::isnan(fg)) || std::abs(int(hg) - int(hr)) <= 1 ||
-                        std::fabs(fg - fr) <= 1e-6f;
-        bad_y += !ok;
+                        std::fabs(fg - fr) <= ulp + y_slack;
+        if (!ok && bad_y++ == 0) first_bad_y = {r, k, fg, fr, ulp + y_slack};
       }
     }
   }
   tally.elements += c.rows * c.cols;
   EXPECT_EQ(bad_scales, 0) << c.name();
   EXPECT_EQ(far, 0) << c.name();
-  EXPECT_EQ(bad_y, 0) << c.name();
+  EXPECT_EQ(bad_y, 0) << c.name() << "; the first at row " << first_bad_y.row << ", column " << first_bad_y.col
+                      << ": y " << first_bad_y.gpu << " against the reference's " << first_bad_y.ref << " (allowed "
+                      << first_bad_y.bound << ")";
 }
 
 // The bad-argument tests' setup: a small input on the host (`x`, also a host pointer to pass where
