@@ -383,7 +383,10 @@ Status launch_row_quantize(const RowArgs<T>& a, const Op& op, bool op_vector_ok,
       if (sq.vecs_per_thread == 2) return launch_smooth_rows<T, 2>(a, sq.threads_per_row, stream, name);
     }
   }
-  const RowLaunchShape s = row_launch_shape(a.cols, op_vector_ok && vectorizable(a), a.smooth ? 4 : kPreferredVecsPerThread);
+  const bool vector_ok = op_vector_ok && vectorizable(a);
+  const RowLaunchShape s = Op::kStatPasses > 0 && !a.smooth
+                               ? stats_row_launch_shape(a.cols, vector_ok)
+                               : row_launch_shape(a.cols, vector_ok, a.smooth ? 4 : kPreferredVecsPerThread);
   switch (s.vecs_per_thread) {
     case 0: {
       if constexpr (TakesWideRows<Op>::value) {

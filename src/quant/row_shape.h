@@ -80,6 +80,21 @@ inline RowLaunchShape row_launch_shape(int64_t cols, bool vector_ok, int preferr
   return s;
 }
 
+// The ops with row statistics (LayerNorm, RMSNorm; no divisor): row_launch_shape(), except that a row the
+// 6-vector shape lays over one warp takes two warps of 4 vectors where those fill at least 3/4 of the
+// slots, which of the one-warp rows (145-192 vectors) only 1536 columns do: 64 x 4 instead of 32 x 6
+// (1152 keeps 32 x 6, where 4 vectors would fill 9/16).
+// On the H100 the one-warp persistent grid is the one that launches in plain stream order (row_path.h:
+// launches_programmatically) and 64 x 4 runs persistent with the channel cache, programmatically:
+// LayerNorm 8192 x 1536 18.38 us against 19.23 (quant_layouts_all_ops_7fa79a3.txt; in the library's
+// benchmark, A/B in one call: bench/results/h100/quant_ab_stats_rows_*.md).
+inline RowLaunchShape stats_row_launch_shape(int64_t cols, bool vector_ok) {
+  const RowLaunchShape s = row_launch_shape(cols, vector_ok);
+  if (s.vecs_per_thread != kPreferredVecsPerThread || s.threads_per_row != 32) return s;
+  const RowLaunchShape two_warps = row_launch_shape(cols, vector_ok, 4);
+  return two_warps.vecs_per_thread == 4 ? two_warps : s;
+}
+
 // SmoothQuant's plain rows (quantize_rows with a divisor, no op before it) of up to 256 threads x 3
 // vectors (6144 columns): one CTA a row with 2 or 3 vectors a thread, whichever puts the CTA nearer
 // kSmoothRowThreads, and the IEEE division. The division's latency an element wants more threads a row
