@@ -86,8 +86,9 @@ inline RowLaunchShape row_launch_shape(int64_t cols, bool vector_ok, int preferr
 // (1152 keeps 32 x 6, where 4 vectors would fill 9/16).
 // On the H100 the one-warp persistent grid is the one that launches in plain stream order (row_path.h:
 // launches_programmatically) and 64 x 4 runs persistent with the channel cache, programmatically:
-// LayerNorm 8192 x 1536 18.38 us against 19.23 (quant_layouts_all_ops_7fa79a3.txt; in the library's
-// benchmark, A/B in one call: bench/results/h100/quant_ab_stats_rows_1536.md).
+// LayerNorm 8192 x 1536 18.38 us against 19.23 in the layout probe (quant_layouts_all_ops_7fa79a3.txt);
+// in the library's benchmark, A/B in one call, 18.07 against 19.08 (bench/results/h100/
+// quant_ab_stats_rows_1536.md). RMSNorm there: 16.59 against 17.23 (quant_layout_8192x1536_stats_rows.txt).
 inline RowLaunchShape stats_row_launch_shape(int64_t cols, bool vector_ok) {
   const RowLaunchShape s = row_launch_shape(cols, vector_ok);
   if (s.vecs_per_thread != kPreferredVecsPerThread || s.threads_per_row != 32) return s;
