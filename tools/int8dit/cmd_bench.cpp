@@ -83,8 +83,9 @@ void usage(FILE* to) {
   }
   std::fprintf(to, "\nFrom a fresh clone, `bash scripts/bench.sh` builds and runs the GEMM benchmark in one step.\n"
                    "The PyTorch-level benchmarks are Python modules (docs/python.md): `python3 -m int8dit.bench.e2e`\n"
-                   "(diffusers transformers end to end) and `python3 -m int8dit.bench.qk_norm_across_heads` (the q/k norm\n"
-                   "across heads + rotation against PyTorch's norm).\n");
+                   "(diffusers transformers end to end), `python3 -m int8dit.bench.qk_norm_across_heads` (the q/k norm\n"
+                   "across heads + rotation against PyTorch's norm) and `python3 -m int8dit.bench.attention_fp8` (cuDNN's FP8\n"
+                   "attention against bf16 SDPA, time and error; docs/attention.md).\n");
 }
 
 }  // namespace
