@@ -1,4 +1,5 @@
-"""Shared test helpers: a numpy statement of DESIGN.md's quantization semantics, and skip markers."""
+"""Shared test helpers: a numpy statement of DESIGN.md's quantization semantics, skip markers, and a benchmark
+module's --help text."""
 import numpy as np
 import pytest
 
@@ -41,3 +42,15 @@ def assert_close_quantization(q, scale, want_q, want_scale, off_by_one_fraction=
     torch.testing.assert_close(scale, want_scale, rtol=1e-5, atol=0)
     off = (q.int() - want_q.int()).abs()
     assert off.max().item() <= 1 and (off > 0).float().mean().item() < off_by_one_fraction
+
+
+def help_text(main) -> str:
+    """What a benchmark module's `main(["--help"])` prints; fails unless it exits 0."""
+    import contextlib
+    import io
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out), pytest.raises(SystemExit) as e:
+        main(["--help"])
+    assert e.value.code == 0
+    return out.getvalue()
