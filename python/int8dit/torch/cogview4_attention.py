@@ -79,6 +79,11 @@ class CogView4AttentionPrepProcessor(FusedProcessor):
     fuse, and ``int8dit.unfuse_attention_prep`` puts it back."""
 
     _split_halves = True  # CogView4's pairs: (i, i + D/2)
+    # q and k written token-major ([B, S, H, D], seen as [B, H, S, D] as value already is): SDPA (cuDNN's kernel
+    # on Hopper) then returns its output token-major too, and the heads' join before to_out is a view. Written
+    # heads-major (the stock layout, False) the join was a copy a call: 44 calls, 6.8 ms of a 578 ms
+    # CogVideoX-5B forward on the H100 (bench/results/h100/e2e_profiles_cosmos_cogvideox_b800169.md).
+    _qk_token_major = True
 
     def __init__(self, fallback):
         super().__init__(fallback)
@@ -127,8 +132,12 @@ class CogView4AttentionPrepProcessor(FusedProcessor):
         prepared = []
         for x, spec in zip((query, key), specs):
             rows = x.unflatten(2, (heads, -1))  # [B, S, H, D]
-            out = torch.empty((b, heads, s, rows.shape[-1]), dtype=x.dtype, device=x.device)  # the stock layout
-            target = out.transpose(1, 2)  # seen as [B, S, H, D]
+            if self._qk_token_major:
+                target = torch.empty(rows.shape, dtype=x.dtype, device=x.device)
+                out = target.transpose(1, 2)  # seen as [B, H, S, D]
+            else:
+                out = torch.empty((b, heads, s, rows.shape[-1]), dtype=x.dtype, device=x.device)  # the stock layout
+                target = out.transpose(1, 2)  # seen as [B, S, H, D]
             norm = spec if len(spec) == 3 else None
             eps, weight, bias = norm if norm is not None else (0.0, None, None)
             parts = ((slice(0, text_tokens), None), (slice(text_tokens, s), image_rotary_emb))
