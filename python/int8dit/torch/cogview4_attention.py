@@ -82,7 +82,9 @@ class CogView4AttentionPrepProcessor(FusedProcessor):
     # q and k written token-major ([B, S, H, D], seen as [B, H, S, D] as value already is): SDPA (cuDNN's kernel
     # on Hopper) then returns its output token-major too, and the heads' join before to_out is a view. Written
     # heads-major (the stock layout, False) the join was a copy a call: 44 calls, 6.8 ms of a 578 ms
-    # CogVideoX-5B forward on the H100 (bench/results/h100/e2e_profiles_cosmos_cogvideox_b800169.md).
+    # CogVideoX-5B forward on the H100 (bench/results/h100/e2e_profiles_cosmos_cogvideox_b800169.md). Measured
+    # token-major against heads-major in one call a model: CogVideoX-5B 578.99 -> 573.37 ms, CogView4-6B 1024 px
+    # 62.06 -> 60.90 (e2e_*_qk_token_major_*_5338e07.md).
     _qk_token_major = True
 
     def __init__(self, fallback):
