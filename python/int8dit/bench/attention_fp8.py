@@ -9,7 +9,8 @@ q, k, v rounded through e4m3 (per tensor) or int8 (a scale per token, K smoothed
 tokens, which leaves every softmax row as it is) and widened back.
 
     python3 -m int8dit.bench.attention_fp8 --out DIR [--shapes flux,wan_1_3b]
-        (writes DIR/attention_fp8.json and DIR/attention_fp8.md)
+        (writes DIR/attention_fp8.json and DIR/attention_fp8.md;
+         python3 bench/plot_attention_fp8.py DIR/attention_fp8.json draws the PNG)
 
 The FP8 path quantizes q, k and v per tensor to e4m3 (amax / 448), the softmax's P with scale 448, and its
 output O with V's scale (O is a convex combination of V's rows, so it fits V's range); O comes back as e4m3
