@@ -29,7 +29,9 @@ using int8dit::ref::bf16_to_float;
 using int8dit::ref::float_to_bf16;
 
 // kRmsNormIgnored: LayerNorm's statistics where the call asks for RMSNorm's (the flag dropped on its way).
-enum class Bug { kNone, kNaNRowUnwritten, kLastElementUnwritten, kNaNRowGarbage, kRmsNormIgnored };
+// kYTwoUlpsOff: y's first element of each row two bf16 ulps from the value (q as it should be), which the
+// check's y rule must still tell from the fp32 slack it allows near zero.
+enum class Bug { kNone, kNaNRowUnwritten, kLastElementUnwritten, kNaNRowGarbage, kRmsNormIgnored, kYTwoUlpsOff };
 Bug g_bug = Bug::kNone;
 std::mt19937 g_rng(1);
 
@@ -99,8 +101,11 @@ Status layernorm_modulate_quantize(const LayerNormModulateQuantizeParams& p, cud
     for (int64_t k = 0; k < p.cols; ++k) {
       const float sc = at(p.mod_scale, b * p.ld_mod + k), sh = at(p.mod_shift, b * p.ld_mod + k);
       v[k] = std::fmaf(std::fmaf(x[k], rstd, -mean * rstd), 1.0f + sc, sh);
-      if (p.y && !(g_bug == Bug::kNaNRowUnwritten && r == 1))
-        static_cast<uint16_t*>(p.y)[r * p.ldy + k] = float_to_bf16(v[k]);
+      if (p.y && !(g_bug == Bug::kNaNRowUnwritten && r == 1)) {
+        const uint16_t h = float_to_bf16(v[k]);
+        static_cast<uint16_t*>(p.y)[r * p.ldy + k] =
+            g_bug == Bug::kYTwoUlpsOff && k == 0 && std::isfinite(v[k]) && std::fabs(v[k]) > 1e-3f ? h + 2 : h;
+      }
     }
     quantize_row(v, p.q + r * p.ldq, p.scale, r);
   }
@@ -195,7 +200,8 @@ TEST(CheckFusedEmulated, RowsWiderThanTheResidualKernelTakesSkipItWithoutFailing
 }
 
 TEST(CheckFusedEmulated, KernelsThatLeaveOutputsUnwrittenOrWrongFail) {
-  for (const Bug bug : {Bug::kNaNRowUnwritten, Bug::kLastElementUnwritten, Bug::kNaNRowGarbage, Bug::kRmsNormIgnored}) {
+  for (const Bug bug : {Bug::kNaNRowUnwritten, Bug::kLastElementUnwritten, Bug::kNaNRowGarbage, Bug::kRmsNormIgnored,
+                        Bug::kYTwoUlpsOff}) {
     BugGuard with(g_bug, bug);
     EXPECT_EQ(check(77, 512, 1), GpuResult::kMismatch) << "bug " << static_cast<int>(bug);
   }
