@@ -173,6 +173,38 @@ def test_cogvideox_processor_follows_the_stock_one(quantized):
 
 
 @torch.no_grad()
+def test_cogvideox_attention_output_reaches_the_projection_without_a_copy(monkeypatch):
+    """q and k written token-major (as value is) make attention's output token-major, so the joined heads
+    reach to_out[0] as a view of it; written heads-major (the stock layout) that join is a copy."""
+    model, _ = cogvideox_with_rotation(5)
+    fused = copy.deepcopy(model.transformer_blocks[0].attn1)
+    fused.processor = CogVideoXAttentionPrepProcessor(fused.processor)
+    seen = {}
+    real_sdpa = cogview4_attention.F.scaled_dot_product_attention
+
+    def sdpa(q, k, v, **kwargs):
+        seen["attention"] = real_sdpa(q, k, v, **kwargs)
+        return seen["attention"]
+
+    monkeypatch.setattr(cogview4_attention.F, "scaled_dot_product_attention", sdpa)
+    text, video = torch.randn(1, 8, 128, dtype=BF16), torch.randn(1, 24, 128, dtype=BF16)
+    angles = torch.rand(24, 32) * 6.3
+    rotary = (angles.cos().repeat_interleave(2, -1), angles.sin().repeat_interleave(2, -1))
+    shares = {}
+    hook = fused.to_out[0].register_forward_pre_hook(
+        lambda module, args: shares.__setitem__(fused.processor._qk_token_major,
+                                                args[0].data_ptr() == seen["attention"].data_ptr()))
+    token_major = fused(video, text, image_rotary_emb=rotary)
+    monkeypatch.setattr(fused.processor, "_qk_token_major", False)
+    heads_major = fused(video, text, image_rotary_emb=rotary)
+    hook.remove()
+    assert fused.processor.fused_calls == 2
+    assert shares == {True: True, False: False}
+    for a, b in zip(token_major, heads_major):
+        assert_follows(a, b, 0.01)  # the same values either way (up to the attention kernel's strides)
+
+
+@torch.no_grad()
 def test_one_cogvideox_attention_follows_where_a_wrong_rotation_or_bias_would_show(monkeypatch):
     model, _ = cogvideox_with_rotation(5)
     attn = model.transformer_blocks[0].attn1
