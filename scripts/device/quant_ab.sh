@@ -1,22 +1,23 @@
 #!/usr/bin/env bash
-# On the lent GPU machine: time two builds of libint8dit.so against each other in one process run after
-# another, alternating, with the same int8dit_bench_quant binary, so that a kernel change is measured
-# against what it replaces on the same GPU, clocks and minute (a change of a few percent is below the
-# spread between device calls).
+# On the lent GPU machine: time two builds of libint8dit.so against each other in one call, runs of the
+# same int8dit_bench_quant binary taking turns, so that a kernel change is measured against what it
+# replaces on the same GPU, clocks and minute (a change of a few percent is below the spread between
+# device calls).
 #
 #   bash scripts/device/quant_ab.sh BENCH DIR_A DIR_B OUT [ROUNDS] [CASES]
 #
-# BENCH: an int8dit_bench_quant binary; DIR_A, DIR_B: folders holding a libint8dit.so each (A first in
-# every round, so the order alternates only between rounds: A B, A B, ...); OUT: where each run's
-# quant.json goes (OUT/a1, OUT/b1, ...) and ab.md, the medians a case and B's time over A's;
-# ROUNDS: default 3; CASES: --only's list (default: the 3072- and 1536-column cases of issue 4's target).
+# BENCH: an int8dit_bench_quant binary; DIR_A, DIR_B: folders holding a libint8dit.so each (every round
+# runs A, then B); OUT: where each run's quant.json goes (OUT/a1, OUT/b1, ...) and ab.md, the medians a
+# case and B's time over A's; ROUNDS: default 3; CASES: --only's list (default: the 3072- and
+# 1536-column cases of issue 4's target).
 set -euo pipefail
 if [[ $# -lt 4 ]]; then
-  sed -n '2,13p' "$0" >&2
+  sed -n '2,12p' "$0" >&2
   exit 2
 fi
 BENCH=$1 DIR_A=$2 DIR_B=$3 OUT=$4 ROUNDS=${5:-3}
 CASES=${6:-quantize_rows@4096x3072,gelu_quantize@4096x3072,gelu_quantize@4608x3072,rmsnorm_quantize@4096x3072,rmsnorm_quantize@4608x3072,layernorm_modulate_quantize@4096x3072,layernorm_modulate_quantize@8192x1536,layernorm_modulate_quantize+y@4096x3072,layernorm_modulate_quantize+residual@4096x3072}
+[[ -x $BENCH ]] || { echo "quant_ab: $BENCH is not an executable (int8dit_bench_quant)" >&2; exit 2; }
 for dir in "$DIR_A" "$DIR_B"; do
   [[ -f $dir/libint8dit.so ]] || { echo "quant_ab: $dir holds no libint8dit.so" >&2; exit 2; }
 done
