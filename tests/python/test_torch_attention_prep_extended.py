@@ -172,6 +172,14 @@ def test_cogvideox_processor_follows_the_stock_one(quantized):
     assert_follows(got, want, 0.01)
 
 
+def cogvideox_attention_inputs(scale=1.0, offset=0.0):
+    """One CogVideoX attention call's inputs: text and video tokens and the video tokens' rotary tables
+    (each angle on a neighbouring pair)."""
+    text, video = torch.randn(1, 8, 128, dtype=BF16) * scale, torch.randn(1, 24, 128, dtype=BF16) * scale + offset
+    angles = torch.rand(24, 32) * 6.3
+    return text, video, (angles.cos().repeat_interleave(2, -1), angles.sin().repeat_interleave(2, -1))
+
+
 @torch.no_grad()
 def test_cogvideox_attention_output_reaches_the_projection_without_a_copy(monkeypatch):
     """q and k written token-major (as value is) make attention's output token-major, so the joined heads
@@ -187,9 +195,7 @@ def test_cogvideox_attention_output_reaches_the_projection_without_a_copy(monkey
         return seen["attention"]
 
     monkeypatch.setattr(cogview4_attention.F, "scaled_dot_product_attention", sdpa)
-    text, video = torch.randn(1, 8, 128, dtype=BF16), torch.randn(1, 24, 128, dtype=BF16)
-    angles = torch.rand(24, 32) * 6.3
-    rotary = (angles.cos().repeat_interleave(2, -1), angles.sin().repeat_interleave(2, -1))
+    text, video, rotary = cogvideox_attention_inputs()
     shares = {}
     hook = fused.to_out[0].register_forward_pre_hook(
         lambda module, args: shares.__setitem__(fused.processor._qk_token_major,
@@ -210,9 +216,7 @@ def test_one_cogvideox_attention_follows_where_a_wrong_rotation_or_bias_would_sh
     attn = model.transformer_blocks[0].attn1
     fused = copy.deepcopy(attn)
     fused.processor = CogVideoXAttentionPrepProcessor(fused.processor)
-    text, video = torch.randn(1, 8, 128, dtype=BF16) * 3, torch.randn(1, 24, 128, dtype=BF16) * 3 + 1
-    angles = torch.rand(24, 32) * 6.3
-    rotary = (angles.cos().repeat_interleave(2, -1), angles.sin().repeat_interleave(2, -1))
+    text, video, rotary = cogvideox_attention_inputs(scale=3.0, offset=1.0)
     want = attn(video, text, image_rotary_emb=rotary)
     got = fused(video, text, image_rotary_emb=rotary)
     assert fused.processor.fused_calls == 1
