@@ -249,6 +249,14 @@ struct QuantizesBitExactly : std::false_type {};
 template <typename Op>
 struct QuantizesBitExactly<Op, std::void_t<decltype(Op::kBitExact)>> : std::bool_constant<Op::kBitExact> {};
 
+// Whether an op's one-warp cached rows run as a grid launched in stream order, so that its 1536-column rows
+// take two warps instead (row_ops.cuh: LayerNormModulateOp; row_shape.h: two_warp_row_launch_shape).
+template <typename Op, typename = void>
+struct OneWarpRowsInStreamOrder : std::false_type {};
+template <typename Op>
+struct OneWarpRowsInStreamOrder<Op, std::void_t<decltype(Op::kOneWarpRowsInStreamOrder)>>
+    : std::bool_constant<Op::kOneWarpRowsInStreamOrder> {};
+
 // One row held in registers, v[i] = elements [8c, 8c + 8) of the row with c = threadIdx.x + i * blockDim.x
 // where has[i] (the row's last vectors fall to some threads only): the op's statistics, its values
 // (written to y), the SmoothQuant division, the row max, then int8 + scale.

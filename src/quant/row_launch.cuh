@@ -384,8 +384,8 @@ Status launch_row_quantize(const RowArgs<T>& a, const Op& op, bool op_vector_ok,
     }
   }
   const bool vector_ok = op_vector_ok && vectorizable(a);
-  const RowLaunchShape s = Op::kStatPasses > 0 && !a.smooth
-                               ? stats_row_launch_shape(a.cols, vector_ok)
+  const RowLaunchShape s = OneWarpRowsInStreamOrder<Op>::value && !a.smooth
+                               ? two_warp_row_launch_shape(a.cols, vector_ok)
                                : row_launch_shape(a.cols, vector_ok, a.smooth ? 4 : kPreferredVecsPerThread);
   switch (s.vecs_per_thread) {
     case 0: {

@@ -33,6 +33,10 @@ template <typename T>
 struct LayerNormModulateOp {
   static constexpr int kStatPasses = 2;
   static constexpr int kChannelVec4s = 4;  // 1 + scale and shift as fp32, cached per batch
+  // Its one-warp cached rows (1536 columns: 12 KB of channel values a CTA) are a grid that shared memory
+  // sizes, launched in stream order (row_path.h: launches_programmatically), so its 1536-column rows take
+  // two warps instead (row_shape.h: two_warp_row_launch_shape).
+  static constexpr bool kOneWarpRowsInStreamOrder = true;
   const T* shift = nullptr;  // [batches, cols], row stride ld_mod
   const T* mod_scale = nullptr;
   int64_t ld_mod = 0;
@@ -124,6 +128,9 @@ struct LayerNormModulateOp {
 template <typename T>
 struct GatedResidualLayerNormModulateOp : LayerNormModulateOp<T> {
   static constexpr bool kTransformsInput = true;
+  // Registers (178 a thread) size its one-warp grid, not shared memory: it launches programmatically as
+  // one warp already (docs/quantization.md, Next 0), and keeps the one-warp rows.
+  static constexpr bool kOneWarpRowsInStreamOrder = false;
   const T* update = nullptr;  // [rows, cols], row stride ld_update
   int64_t ld_update = 0;
   const T* gate = nullptr;    // [batches, cols], row stride ld_gate; null: 1

@@ -80,16 +80,18 @@ inline RowLaunchShape row_launch_shape(int64_t cols, bool vector_ok, int preferr
   return s;
 }
 
-// The ops with row statistics (LayerNorm, RMSNorm; no divisor): row_launch_shape(), except that a row the
-// 6-vector shape lays over one warp takes two warps of 4 vectors where those fill at least 3/4 of the
-// slots, which of the one-warp rows (145-192 vectors) only 1536 columns do: 64 x 4 instead of 32 x 6
-// (1152 keeps 32 x 6, where 4 vectors would fill 9/16).
-// On the H100 the one-warp persistent grid is the one that launches in plain stream order (row_path.h:
-// launches_programmatically) and 64 x 4 runs persistent with the channel cache, programmatically:
-// LayerNorm 8192 x 1536 18.38 us against 19.23 in the layout probe (quant_layouts_all_ops_7fa79a3.txt);
-// in the library's benchmark, A/B in one call, 18.07 against 19.08 (bench/results/h100/
-// quant_ab_stats_rows_1536.md). RMSNorm there: 16.59 against 17.23 (quant_layout_8192x1536_stats_rows.txt).
-inline RowLaunchShape stats_row_launch_shape(int64_t cols, bool vector_ok) {
+// LayerNorm's rows (no divisor; the ops with kOneWarpRowsInStreamOrder, row_ops.cuh): row_launch_shape(),
+// except that a row the 6-vector shape lays over one warp takes two warps of 4 vectors where those fill
+// at least 3/4 of the slots, which of the one-warp rows (145-192 vectors) only 1536 columns do: 64 x 4
+// instead of 32 x 6 (1152 keeps 32 x 6, where 4 vectors would fill 9/16).
+// On the H100 LayerNorm's one-warp persistent grid is one that shared memory sizes, which launches in
+// plain stream order (row_path.h: launches_programmatically); 64 x 4 runs persistent with the channel
+// cache, programmatically: LayerNorm 8192 x 1536 18.38 us against 19.23 in the layout probe
+// (quant_layouts_all_ops_7fa79a3.txt); in the library's benchmark, A/B in one call, 18.07 against 19.08
+// (bench/results/h100/quant_ab_stats_rows_1536.md). Not RMSNorm: registers size its one-warp grid,
+// which launches programmatically as it is (16.09 us at 8192 x 1536 against 16.59 as two warps,
+// quant_layout_8192x1536_stats_rows.txt); nor the gated residual norm (178 registers, the same).
+inline RowLaunchShape two_warp_row_launch_shape(int64_t cols, bool vector_ok) {
   const RowLaunchShape s = row_launch_shape(cols, vector_ok);
   if (s.vecs_per_thread != kPreferredVecsPerThread || s.threads_per_row != 32) return s;
   const RowLaunchShape two_warps = row_launch_shape(cols, vector_ok, 4);

@@ -116,9 +116,10 @@ inline std::vector<Case> cases() {
       // ... in the LayerNorm test, 3 batch elements: contiguous rows a CTA (row_kernels.cuh:
       // WithRowBlocks), whose blocks straddle the batch boundaries; 32 threads x 6 above, x 4 here.
       {3000, 768, 776, 784, DType::kFP16, false, true},
-      // ... and 1536 columns, which LayerNorm and RMSNorm lay over two warps of 4 vectors (row_shape.h:
-      // stats_row_launch_shape; the other ops one warp of 6): 192 vectors, the fourth slot of every
-      // thread empty; in the LayerNorm test 3 batch elements of 1000 rows.
+      // ... and 1536 columns, which LayerNorm lays over two warps of 4 vectors (row_shape.h:
+      // two_warp_row_launch_shape; the other ops, RMSNorm and the gated residual norm among them, one
+      // warp of 6): 192 vectors, the fourth slot of every thread empty; in the LayerNorm test 3 batch
+      // elements of 1000 rows.
       {3000, 1536, 1544, 1552, DType::kFP16, false, true}, {2400, 1536, 1536, 1536, DType::kBF16, false, false},
       // ... LayerNorm's 72 KB channel cache with registers capped for two CTAs an SM (9216 columns:
       // 192 threads x 6 vectors), several rows a CTA and, in the LayerNorm test, several batches:

@@ -41,9 +41,9 @@ TEST(QuantRowShape, SmoothQuantsPreferenceOfFourVectorsKeepsSixAndEightForLongRo
   EXPECT_EQ(row_launch_shape(1152, true, 4).vecs_per_thread, 2);  // 96 x 2 fills 3/4; 64 x 4 would leave 112 of 256 empty
 }
 
-TEST(QuantRowShape, StatisticsRowsOfOneWarpTakeTwoWarpsOfFourWhereTheyFillTheSlots) {
+TEST(QuantRowShape, OneWarpRowsTakeTwoWarpsOfFourWhereTheyFillTheSlots) {
   const auto shape = [](int64_t cols, bool vector_ok) {
-    const RowLaunchShape s = stats_row_launch_shape(cols, vector_ok);
+    const RowLaunchShape s = two_warp_row_launch_shape(cols, vector_ok);
     return std::make_pair(s.vecs_per_thread, s.threads_per_row);
   };
   EXPECT_EQ(shape(1536, true), std::make_pair(4, 64));   // SD3-medium: 192 vectors in 64 x 4 slots
@@ -55,7 +55,7 @@ TEST(QuantRowShape, StatisticsRowsOfOneWarpTakeTwoWarpsOfFourWhereTheyFillTheSlo
   // Everywhere else it is row_launch_shape's; where it is not, two warps of 4 whose leading slots all
   // hold a vector of the row (what the kernel assumes: full_vector_slots).
   for (int64_t cols = 8; cols <= 16384; cols += 8) {
-    const RowLaunchShape s = stats_row_launch_shape(cols, true), plain = row_launch_shape(cols, true);
+    const RowLaunchShape s = two_warp_row_launch_shape(cols, true), plain = row_launch_shape(cols, true);
     if (s.vecs_per_thread != plain.vecs_per_thread || s.threads_per_row != plain.threads_per_row) {
       ASSERT_EQ(plain.threads_per_row, 32) << cols;
       ASSERT_EQ(s.vecs_per_thread, 4) << cols;
