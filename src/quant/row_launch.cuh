@@ -384,9 +384,16 @@ Status launch_row_quantize(const RowArgs<T>& a, const Op& op, bool op_vector_ok,
     }
   }
   const bool vector_ok = op_vector_ok && vectorizable(a);
-  const RowLaunchShape s = OneWarpRowsInStreamOrder<Op>::value && !a.smooth
-                               ? two_warp_row_launch_shape(a.cols, vector_ok)
-                               : row_launch_shape(a.cols, vector_ok, a.smooth ? 4 : kPreferredVecsPerThread);
+  // LayerNorm's 1536-column rows take two warps only where the two-warp grid launches programmatically and
+  // the one-warp grid would not (Hopper, INT8DIT_PDL not 0): that is what measured faster; elsewhere every
+  // grid launches in stream order and the rows keep the layout measured there.
+  bool two_warps = false;
+  if constexpr (OneWarpRowsInStreamOrder<Op>::value) {
+    static std::atomic<int> sm90[kMaxDevices] = {};
+    two_warps = !a.smooth && !detail::env_disables_pdl() && runs_sm90_code(row_quantize_registers<T, Op, 4, true, true>, sm90);
+  }
+  const RowLaunchShape s = two_warps ? two_warp_row_launch_shape(a.cols, vector_ok)
+                                     : row_launch_shape(a.cols, vector_ok, a.smooth ? 4 : kPreferredVecsPerThread);
   switch (s.vecs_per_thread) {
     case 0: {
       if constexpr (TakesWideRows<Op>::value) {

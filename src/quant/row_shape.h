@@ -80,7 +80,8 @@ inline RowLaunchShape row_launch_shape(int64_t cols, bool vector_ok, int preferr
   return s;
 }
 
-// LayerNorm's rows (no divisor; the ops with kOneWarpRowsInStreamOrder, row_ops.cuh): row_launch_shape(),
+// LayerNorm's rows on Hopper with programmatic launch on (no divisor; the ops with kOneWarpRowsInStreamOrder,
+// row_ops.cuh; row_launch.cuh decides): row_launch_shape(),
 // except that a row the 6-vector shape lays over one warp takes two warps of 4 vectors where those fill
 // at least 3/4 of the slots, which of the one-warp rows (145-192 vectors) only 1536 columns do: 64 x 4
 // instead of 32 x 6 (1152 keeps 32 x 6, where 4 vectors would fill 9/16).
