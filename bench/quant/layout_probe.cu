@@ -11,7 +11,6 @@
 //   int8dit_quant_layout_probe [M K [BATCHES [OPS]]]   (default 4096 3072 1, every op; a candidate runs
 //                                                      where its layout fits K)
 // OPS: a comma-separated list of the ops below (quantize_rows,quantize_rows+smooth,...) to time only those.
-// INT8DIT_PROBE_SET=prefetch: the persistent layouts alone, each with one and with two rows in flight.
 // Candidates launch in plain stream order, except those labelled "PDL": launched as the library
 // launches its row kernels on Hopper (programmatic stream serialization, row_launch.cuh), so that
 // the back-to-back calls of a timed batch overlap their starts as the library's do.
@@ -441,71 +440,10 @@ int main(int argc, char** argv) {
       }
       programmatic = false;
     };
-    // INT8DIT_PROBE_SET=prefetch: only the persistent layouts, launched as the library launches them,
-    // each with the next row in flight (the library's kernels) and with the next two
-    // (kPrefetchRows = 2: twice the bytes in flight a CTA).
-    auto prefetch_layouts = [&](auto op) {
-      using Op = decltype(op);
-      using int8dit::quant::kMaxRowThreads;
-      using int8dit::quant::row_quantize_registers;
-      using int8dit::quant::smooth_reciprocal_bytes_per_thread;
-      constexpr bool kCaches = Op::kChannelVec4s > 0;
-      programmatic = true;
-      auto both = [&](auto one_ahead, auto two_ahead, int vecs, size_t smem, const std::string& label) {
-        time_layout(one_ahead, op, vecs, true, smem, label);
-        time_layout(two_ahead, op, vecs, true, smem, label + " 2 ahead");
-      };
-#define INT8DIT_PROBE_BOTH(VECS, CACHE, RECIPS, SMEM, LABEL)                                                    \
-  both(row_quantize_registers<T, Op, VECS, true, CACHE, RECIPS, 0, kMaxRowThreads, 1>,                        \
-       row_quantize_registers<T, Op, VECS, true, CACHE, RECIPS, 0, kMaxRowThreads, 2>, VECS, SMEM, LABEL)
-      if (args.smooth) {
-        INT8DIT_PROBE_BOTH(3, false, true, smooth_reciprocal_bytes_per_thread(3), "persistent+reciprocals");
-        INT8DIT_PROBE_BOTH(4, false, true, smooth_reciprocal_bytes_per_thread(4), "persistent+reciprocals");
-        INT8DIT_PROBE_BOTH(6, false, true, smooth_reciprocal_bytes_per_thread(6), "persistent+reciprocals");
-      } else {
-        INT8DIT_PROBE_BOTH(2, false, false, 0, "persistent");
-        INT8DIT_PROBE_BOTH(3, false, false, 0, "persistent");
-        INT8DIT_PROBE_BOTH(4, false, false, 0, "persistent");
-        INT8DIT_PROBE_BOTH(6, false, false, 0, "persistent");
-      }
-      if constexpr (kCaches) {
-        carveout = int8dit::quant::kept_l1_carveout_percent();
-        INT8DIT_PROBE_BOTH(2, true, false, 32 * Op::kChannelVec4s, "persistent+cache");
-        INT8DIT_PROBE_BOTH(3, true, false, 48 * Op::kChannelVec4s, "persistent+cache");
-        INT8DIT_PROBE_BOTH(4, true, false, 64 * Op::kChannelVec4s, "persistent+cache");
-        INT8DIT_PROBE_BOTH(6, true, false, 96 * Op::kChannelVec4s, "persistent+cache");
-        carveout = -1;
-      }
-#undef INT8DIT_PROBE_BOTH
-      programmatic = false;
-    };
-    // The ops as the library's entry points set them up for these inputs.
-    auto layernorm_op = [&] {
+    if (op_name == "layernorm_modulate_quantize") {
       int8dit::quant::LayerNormModulateOp<T> ln;
       ln.shift = mod, ln.mod_scale = mod + k, ln.ld_mod = 2 * k, ln.tokens_per_batch = m / batches, ln.eps = 1e-6f;
       ln.inv_cols = 1.0f / float(k);
-      return ln;
-    };
-    auto rmsnorm_op = [&] {
-      int8dit::quant::RmsNormOp<T> rms;
-      rms.weight = mod, rms.eps = 1e-6f, rms.inv_cols = 1.0f / float(k);
-      return rms;
-    };
-    const char* probe_set = std::getenv("INT8DIT_PROBE_SET");
-    if (probe_set && std::string(probe_set) == "prefetch") {
-      if (op_name == "layernorm_modulate_quantize") {
-        prefetch_layouts(layernorm_op());
-      } else if (op_name == "rmsnorm_quantize") {
-        prefetch_layouts(rmsnorm_op());
-      } else if (op_name == "gelu_quantize") {
-        prefetch_layouts(int8dit::quant::GeluTanhOp{});
-      } else {
-        prefetch_layouts(int8dit::quant::IdentityOp{});
-      }
-      continue;
-    }
-    if (op_name == "layernorm_modulate_quantize") {
-      auto ln = layernorm_op();
       layouts(ln);
       programmatic_layouts(ln);
       using int8dit::quant::row_quantize_registers;
@@ -555,7 +493,8 @@ int main(int argc, char** argv) {
       }
       carveout = -1;
     } else if (op_name == "rmsnorm_quantize") {
-      auto rms = rmsnorm_op();
+      int8dit::quant::RmsNormOp<T> rms;
+      rms.weight = mod, rms.eps = 1e-6f, rms.inv_cols = 1.0f / float(k);
       layouts(rms);
       programmatic_layouts(rms);
     } else if (op_name == "gelu_quantize") {

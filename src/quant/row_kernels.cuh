@@ -448,46 +448,6 @@ struct ReadsSecondInput : std::false_type {};
 template <typename Op>
 struct ReadsSecondInput<Op, std::void_t<decltype(Op::kSecondInput)>> : std::true_type {};
 
-// A persistent CTA's rows with the next two rows in flight while it works on one (the register kernel's
-// kPrefetchRows = 2): two register buffers, each refilled with the row two on as soon as its row is
-// unpacked, used in turn by a loop unrolled by two, so that no buffer is ever copied while its load is
-// in flight (a copy would wait for the load). Twice the bytes in flight a CTA for kVecs * 4 registers a
-// thread more. Ops that read x alone (no second row input, no transform).
-template <typename T, typename Op, int kVecs, bool kCacheChannels, bool kRecips, typename Reducer>
-__device__ __forceinline__ void row_quantize_two_ahead(const RowArgs<T>& a, Op& op, const bool (&has)[kVecs],
-                                                       Reducer& reduce, float4* channels, const float4* recips) {
-  static_assert(!TransformsInput<Op>::value && !ReadsSecondInput<Op>::value, "two rows ahead: ops that read x alone");
-  const int threads = blockDim.x;
-  PersistentRows rows{blockIdx.x, a.rows, gridDim.x};
-  if constexpr (TakesRowBlocks<Op>::value) {
-    const int64_t first = contiguous_block_first(blockIdx.x, op.row_blocks);
-    rows = {first, first + contiguous_block_rows(blockIdx.x, op.row_blocks), 1};
-  }
-  auto fetch = [&](uint4 (&raw)[kVecs], int64_t row) {
-    const uint4* xr = reinterpret_cast<const uint4*>(a.x + row * a.ldx) + threadIdx.x;
-#pragma unroll
-    for (int i = 0; i < kVecs; ++i) {
-      if (has[i]) raw[i] = __ldcs(xr + i * threads);
-    }
-  };
-  auto work_on = [&](uint4 (&raw)[kVecs], int64_t row) {
-    float v[kVecs][kVecElems];  // slots without a vector stay unset: every use tests has[i]
-#pragma unroll
-    for (int i = 0; i < kVecs; ++i) {
-      if (has[i]) unpack8<T>(raw[i], v[i]);
-    }
-    if (row + 2 * rows.step < rows.end) fetch(raw, row + 2 * rows.step);
-    quantize_held_row<T, Op, kVecs, kCacheChannels, kRecips>(a, op, row, v, has, reduce, channels, recips);
-  };
-  uint4 even[kVecs], odd[kVecs];
-  fetch(even, rows.first);  // every CTA has a row: grid <= rows
-  if (rows.first + rows.step < rows.end) fetch(odd, rows.first + rows.step);
-  for (int64_t row = rows.first; row < rows.end; row += 2 * rows.step) {
-    work_on(even, row);
-    if (row + rows.step < rows.end) work_on(odd, row + rows.step);
-  }
-}
-
 // The row in registers, read straight from global memory (16-byte vectors, evict-first): no
 // cp.async shared-memory stage, whose extra copy and shared loads measured slower than this on the
 // H200 (bench/quant/layout_probe.cu; Hopper's bulk-copy ring, row_bulk_ring.cuh, is the other form).
@@ -499,14 +459,11 @@ __device__ __forceinline__ void row_quantize_two_ahead(const RowArgs<T>& a, Op& 
 // which is not the same as 1: with (256, 1) ptxas took up to 40 more registers a thread than with
 // (256) alone (RMSNorm's cached 6-vector kernel 126 -> 146, one CTA an SM instead of two).
 // kMaxThreads: kMaxRowThreads, or kWideRowThreads for the wide kernels (launch bounds and reducer).
-// kPrefetchRows: how many rows a persistent CTA has in flight while it works on one: 1, the next row,
-// or 2 (row_quantize_two_ahead below).
 template <typename T, typename Op, int kVecs, bool kPersistent, bool kCacheChannels, bool kSmoothReciprocals = false,
-          int kMinCtas = 0, int kMaxThreads = kMaxRowThreads, int kPrefetchRows = 1>
+          int kMinCtas = 0, int kMaxThreads = kMaxRowThreads>
 __global__ void __launch_bounds__(kMaxThreads, kMinCtas) row_quantize_registers(RowArgs<T> a, Op op) {
   static_assert(kPersistent || !kCacheChannels, "the channel cache lives across the rows of a persistent CTA");
   static_assert(!kSmoothReciprocals || (kPersistent && !kCacheChannels), "reciprocals: persistent, no op cache");
-  static_assert(kPrefetchRows == 1 || (kPersistent && kPrefetchRows == 2), "two rows ahead: persistent CTAs only");
   release_dependent_launch();
   wait_for_previous_grid();
   extern __shared__ float4 channel_cache[];  // [kVecs][kChannelVec4s][blockDim.x]
@@ -520,10 +477,6 @@ __global__ void __launch_bounds__(kMaxThreads, kMinCtas) row_quantize_registers(
   float4* const channels = kCacheChannels ? channel_cache + threadIdx.x : nullptr;
   const float4* recips = nullptr;
   if constexpr (kSmoothReciprocals) recips = smooth_reciprocals_for_thread(a, has, channel_cache + threadIdx.x);
-  if constexpr (kPrefetchRows == 2) {
-    row_quantize_two_ahead<T, Op, kVecs, kCacheChannels, kSmoothReciprocals>(a, op, has, reduce, channels, recips);
-    return;
-  }
 
   uint4 raw[kVecs];  // the next row's vectors, as loaded
   // A transforming op's second row input (the residual update), fetched with x's: a row ahead in the
