@@ -14,6 +14,8 @@
 // Candidates launch in plain stream order, except those labelled "PDL": launched as the library
 // launches its row kernels on Hopper (programmatic stream serialization, row_launch.cuh), so that
 // the back-to-back calls of a timed batch overlap their starts as the library's do.
+// INT8DIT_PROBE_SET=grouped: only the library and the grouped kernel's layouts (row_grouped.cuh) of the
+// fused norms, LayerNorm's where BATCHES is 1.
 // BATCHES: LayerNorm's adaLN batch elements (M / BATCHES rows share one shift and scale); with more
 // than one, the cached LayerNorm layouts run twice: rows strided over the grid, then each CTA a
 // contiguous block (WithRowBlocks: what the library launches for such calls).
@@ -31,6 +33,7 @@
 
 #include "int8dit/quantize.h"
 #include "quant/row_bulk_ring.cuh"
+#include "quant/row_grouped.cuh"
 #include "quant/row_kernels.cuh"
 #include "quant/row_ops.cuh"
 #include "quant/row_path.h"
@@ -134,6 +137,13 @@ int main(int argc, char** argv) {
   const int64_t m = argc > 2 ? std::atoll(argv[1]) : 4096, k = argc > 2 ? std::atoll(argv[2]) : 3072;
   const int64_t batches = argc > 3 ? std::atoll(argv[3]) : 1;
   const std::string only_ops = argc > 4 ? argv[4] : "";  // comma-separated; empty: every op
+  const char* probe_set_env = std::getenv("INT8DIT_PROBE_SET");
+  const std::string probe_set = probe_set_env ? probe_set_env : "";
+  if (!probe_set.empty() && probe_set != "grouped") {
+    std::fprintf(stderr, "int8dit_quant_layout_probe: INT8DIT_PROBE_SET = '%s': the one set is 'grouped' (unset: every layout)\n",
+                 probe_set.c_str());
+    return 2;
+  }
   if (k % 8 != 0 || m < 1) {
     std::fprintf(stderr, "int8dit_quant_layout_probe: K = %lld must be a multiple of 8 and M >= 1\n", (long long)k);
     return 2;
@@ -249,6 +259,25 @@ int main(int argc, char** argv) {
     // launches the same kernels, and sets it for its cached ones (row_path.h: kKeptL1CarveoutKb).
     int carveout = -1;
     bool programmatic = false;  // launch with programmatic stream serialization, as the library does on Hopper
+    // One call of a kernel (RowArgs, op, extra...) on buffer set c % sets, as `programmatic` says.
+    auto launch_on_set = [&](int c, auto kernel, int grid, int threads, size_t smem, auto op, auto... extra) {
+      RowArgs<T> a = args;
+      a.x = b.x[c % b.sets], a.q = b.q[c % b.sets], a.scale = b.scale[c % b.sets];
+      if (!programmatic) {
+        kernel<<<grid, threads, smem>>>(a, op, extra...);
+        return;
+      }
+      cudaLaunchConfig_t config{};
+      config.gridDim = dim3(static_cast<unsigned>(grid));
+      config.blockDim = dim3(static_cast<unsigned>(threads));
+      config.dynamicSmemBytes = smem;
+      cudaLaunchAttribute attr{};
+      attr.id = cudaLaunchAttributeProgrammaticStreamSerialization;
+      attr.val.programmaticStreamSerializationAllowed = 1;
+      config.attrs = &attr;
+      config.numAttrs = 1;
+      check_cuda(cudaLaunchKernelEx(&config, kernel, a, op, extra...), "programmatic launch");
+    };
     auto time_layout_up_to = [&](int max_threads, auto kernel, auto op, int vecs, bool persistent, size_t smem_per_thread,
                                  const std::string& label, auto... extra) {
       const int64_t nvec = k / 8;
@@ -269,22 +298,7 @@ int main(int argc, char** argv) {
       const auto rows_op = for_grid(op, m, grid);
       constexpr bool kContiguous = int8dit::quant::TakesRowBlocks<decltype(op)>::value;
       auto launch = [&, kernel, rows_op, threads, grid, smem, extra...](int c) {
-        RowArgs<T> a = args;
-        a.x = b.x[c % b.sets], a.q = b.q[c % b.sets], a.scale = b.scale[c % b.sets];
-        if (!programmatic) {
-          kernel<<<grid, threads, smem>>>(a, rows_op, extra...);
-          return;
-        }
-        cudaLaunchConfig_t config{};
-        config.gridDim = dim3(static_cast<unsigned>(grid));
-        config.blockDim = dim3(static_cast<unsigned>(threads));
-        config.dynamicSmemBytes = smem;
-        cudaLaunchAttribute attr{};
-        attr.id = cudaLaunchAttributeProgrammaticStreamSerialization;
-        attr.val.programmaticStreamSerializationAllowed = 1;
-        config.attrs = &attr;
-        config.numAttrs = 1;
-        check_cuda(cudaLaunchKernelEx(&config, kernel, a, rows_op, extra...), "programmatic launch");
+        launch_on_set(c, kernel, grid, threads, smem, rows_op, extra...);
       };
       check_cuda(cudaMemset(b.q[0], 0x55, mk), "poison");
       launch(0);
@@ -440,10 +454,65 @@ int main(int argc, char** argv) {
       }
       programmatic = false;
     };
+    // The grouped kernel (row_grouped.cuh): `groups` rows a CTA, each in its own group of group_threads
+    // threads, the groups sharing one copy of the op's channel values; launched programmatically, as the
+    // library launches its row kernels on Hopper, on the carveout the driver picks.
+    auto time_grouped = [&](auto kernel, auto op, int group_threads, int groups, int vecs) {
+      using Op = decltype(op);
+      const int64_t nvec = k / 8;
+      if (static_cast<int64_t>(group_threads) * vecs < nvec || static_cast<int64_t>(group_threads - 32) * vecs >= nvec ||
+          static_cast<int64_t>(group_threads) * int8dit::quant::full_vector_slots(vecs) > nvec)
+        return;  // the layout does not fit this K
+      const int threads = group_threads * groups;
+      const size_t smem = sizeof(float4) * vecs * Op::kChannelVec4s * group_threads;
+      cudaFuncAttributes fa{};
+      check_cuda(cudaFuncGetAttributes(&fa, kernel), "cudaFuncGetAttributes");
+      check_cuda(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem)), "smem opt-in");
+      int per_sm = 0;
+      check_cuda(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, threads, smem), "occupancy");
+      const std::string name = op_name + " " + std::to_string(group_threads) + "x" + std::to_string(vecs) + " grouped x" +
+                               std::to_string(groups) + " " + std::to_string(per_sm) + "/SM PDL";
+      if (per_sm == 0) {
+        std::printf("%-44s  does not fit an SM (%d registers)\n", name.c_str(), fa.numRegs);
+        return;
+      }
+      const int grid = static_cast<int>(std::min<int64_t>((m + groups - 1) / groups, int64_t(per_sm) * prop.multiProcessorCount));
+      programmatic = true;
+      auto launch = [&, kernel, op, threads, grid, smem](int c) { launch_on_set(c, kernel, grid, threads, smem, op); };
+      check_cuda(cudaMemset(b.q[0], 0x55, mk), "poison");
+      launch(0);
+      check_cuda(cudaGetLastError(), "launch");
+      const std::string check = compare(want, read_back(b, 0, m, k), exact);
+      report(name, launch, fa.numRegs, check);
+      programmatic = false;
+    };
+    auto grouped_layouts = [&](auto op) {
+      using Op = decltype(op);
+      using int8dit::quant::row_quantize_grouped;
+      // 3072 columns: the register kernel's 64 x 6, 96 x 4 and 128 x 3 rows, as many groups as the
+      // registers let one or two CTAs an SM hold.
+      time_grouped(row_quantize_grouped<T, Op, 6, 64, 4>, op, 64, 4, 6);
+      time_grouped(row_quantize_grouped<T, Op, 6, 64, 6>, op, 64, 6, 6);
+      time_grouped(row_quantize_grouped<T, Op, 6, 64, 8>, op, 64, 8, 6);
+      time_grouped(row_quantize_grouped<T, Op, 4, 96, 4>, op, 96, 4, 4);
+      time_grouped(row_quantize_grouped<T, Op, 4, 96, 7>, op, 96, 7, 4);
+      time_grouped(row_quantize_grouped<T, Op, 3, 128, 4>, op, 128, 4, 3);
+      time_grouped(row_quantize_grouped<T, Op, 3, 128, 7>, op, 128, 7, 3);
+      // 1536 columns: one-warp rows (no barrier at all), and two-warp rows of 3 or 4 vectors.
+      time_grouped(row_quantize_grouped<T, Op, 6, 32, 8>, op, 32, 8, 6);
+      time_grouped(row_quantize_grouped<T, Op, 6, 32, 16>, op, 32, 16, 6);
+      time_grouped(row_quantize_grouped<T, Op, 3, 64, 8>, op, 64, 8, 3);
+      time_grouped(row_quantize_grouped<T, Op, 4, 64, 6>, op, 64, 6, 4);
+    };
+    // INT8DIT_PROBE_SET=grouped: the library and the grouped layouts only (the fused norms with one
+    // batch element), for sweeps over M.
+    const bool grouped_only = probe_set == "grouped";
     if (op_name == "layernorm_modulate_quantize") {
       int8dit::quant::LayerNormModulateOp<T> ln;
       ln.shift = mod, ln.mod_scale = mod + k, ln.ld_mod = 2 * k, ln.tokens_per_batch = m / batches, ln.eps = 1e-6f;
       ln.inv_cols = 1.0f / float(k);
+      if (batches == 1) grouped_layouts(ln);
+      if (grouped_only) continue;
       layouts(ln);
       programmatic_layouts(ln);
       using int8dit::quant::row_quantize_registers;
@@ -495,8 +564,12 @@ int main(int argc, char** argv) {
     } else if (op_name == "rmsnorm_quantize") {
       int8dit::quant::RmsNormOp<T> rms;
       rms.weight = mod, rms.eps = 1e-6f, rms.inv_cols = 1.0f / float(k);
+      grouped_layouts(rms);
+      if (grouped_only) continue;
       layouts(rms);
       programmatic_layouts(rms);
+    } else if (grouped_only) {
+      continue;
     } else if (op_name == "gelu_quantize") {
       layouts(int8dit::quant::GeluTanhOp{});
       programmatic_layouts(int8dit::quant::GeluTanhOp{});

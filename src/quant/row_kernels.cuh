@@ -257,6 +257,23 @@ template <typename Op>
 struct OneWarpRowsInStreamOrder<Op, std::void_t<decltype(Op::kOneWarpRowsInStreamOrder)>>
     : std::bool_constant<Op::kOneWarpRowsInStreamOrder> {};
 
+// The threads that hold one row. CtaLanes: the whole CTA (every kernel but the grouped one), which
+// also refills the op's channel cache itself when a row changes batch element. GroupLanes: kThreads
+// consecutive threads of a CTA that holds several rows at once (row_grouped.cuh), whose cache is
+// shared by the groups and filled once, before the rows.
+struct CtaLanes {
+  static constexpr bool kWholeCta = true;
+  __device__ int lane() const { return static_cast<int>(threadIdx.x); }
+  __device__ int count() const { return static_cast<int>(blockDim.x); }
+};
+template <int kThreads>
+struct GroupLanes {
+  static constexpr bool kWholeCta = false;
+  int lane_in_group;
+  __device__ int lane() const { return lane_in_group; }
+  __device__ static constexpr int count() { return kThreads; }
+};
+
 // One row held in registers, v[i] = elements [8c, 8c + 8) of the row with c = threadIdx.x + i * blockDim.x
 // where has[i] (the row's last vectors fall to some threads only): the op's statistics, its values
 // (written to y), the SmoothQuant division, the row max, then int8 + scale.
@@ -264,14 +281,16 @@ struct OneWarpRowsInStreamOrder<Op, std::void_t<decltype(Op::kOneWarpRowsInStrea
 // column arithmetic cost a few instructions a vector in a kernel whose speed is its instruction count.
 // kRecips: the persistent SmoothQuant kernel, recips this thread's reciprocals
 // (smooth_reciprocals_for_thread) or nullptr for the IEEE division.
-template <typename T, typename Op, int kVecs, bool kCacheChannels, bool kRecips, typename Reducer>
+template <typename T, typename Op, int kVecs, bool kCacheChannels, bool kRecips, typename Reducer,
+          typename Lanes = CtaLanes>
 __device__ __forceinline__ void quantize_held_row(const RowArgs<T>& a, Op& op, int64_t row, float (&v)[kVecs][kVecElems],
                                                   const bool (&has)[kVecs], Reducer& reduce, float4* channels,
-                                                  const float4* recips) {
-  const int col0 = threadIdx.x * kVecElems, col_step = blockDim.x * kVecElems;
-  const int chan_step = Op::kChannelVec4s * blockDim.x;  // channels of vector i: channels + i * chan_step
+                                                  const float4* recips, const Lanes lanes = {}) {
+  static_assert(!kRecips || Lanes::kWholeCta, "the reciprocal path reads threadIdx.x's columns");
+  const int col0 = lanes.lane() * kVecElems, col_step = lanes.count() * kVecElems;
+  const int chan_step = Op::kChannelVec4s * lanes.count();  // channels of vector i: channels + i * chan_step
   const bool refill = op.begin_row(row);
-  if constexpr (kCacheChannels) {
+  if constexpr (kCacheChannels && Lanes::kWholeCta) {
     if (refill) {
 #pragma unroll
       for (int i = 0; i < kVecs; ++i) {
@@ -326,7 +345,7 @@ __device__ __forceinline__ void quantize_held_row(const RowArgs<T>& a, Op& op, i
       const int k = col0 + i * col_step;
       if (has[i]) {
         if constexpr (kCacheChannels) {
-          op.apply8_cached(k, v[i], channels + i * chan_step, blockDim.x);
+          op.apply8_cached(k, v[i], channels + i * chan_step, lanes.count());
         } else {
           op.apply8(k, v[i]);
         }
@@ -358,7 +377,7 @@ __device__ __forceinline__ void quantize_held_row(const RowArgs<T>& a, Op& op, i
       if (has[i]) store8_int8(qr + col0 + i * col_step, v[i], rq.inv);
     }
   }
-  if (threadIdx.x == 0) a.scale[row] = rq.scale;
+  if (lanes.lane() == 0) a.scale[row] = rq.scale;
 }
 
 // Whether the persistent kernel may keep the op's per-channel values (LayerNorm's 1 + scale and

@@ -1,0 +1,133 @@
+// The grouped row kernel: one persistent CTA holds kGroups rows at once, each in its own group of
+// kGroupThreads threads, and the groups share one copy of the op's per-channel values in shared
+// memory (LayerNorm's 1 + scale and shift, RMSNorm's weight).
+//
+// Why: the register kernel (row_kernels.cuh) holds one row a CTA, so its channel cache is paid once per
+// CTA: at 3072 columns LayerNorm's 24.6 KB a CTA fit 6 CTAs an SM (12 warps) in a 164 KB carveout, and
+// the shared memory they take is L1 that the rows' loads in flight no longer have. Here an SM holds one
+// cache, up to 16 warps of rows, and the rest of its 228 KB as L1. The rows' reductions synchronise
+// only their own group (a named barrier, or none for one-warp groups), so the groups run as the CTAs
+// of the register kernel do.
+//
+// For calls whose rows all share the channel values (one batch element: the op's channels_vary() is
+// false, or an op without kChannelsVaryByRow): the cache is filled once, before the first row.
+#pragma once
+
+#include "quant/row_kernels.cuh"
+
+namespace int8dit::quant {
+
+// Reductions over the kGroupThreads threads of one row inside a larger CTA: a butterfly in every warp,
+// then the group's warps meet at their own named barrier (bar.sync id, kGroupThreads; id 0 is
+// __syncthreads') and each thread adds the warps' partials in the same tree as RowReducer, so a row
+// reduces to the same bits as in the register kernel of kGroupThreads threads. Two partial buffers used
+// in turn, for RowReducer's reason: one barrier a reduction.
+template <int kGroupThreads>
+struct GroupReducer {
+  static constexpr int kWarps = kGroupThreads / 32;
+  static_assert(kGroupThreads % 32 == 0 && kWarps >= 1 && kWarps <= 4, "a group is 1 to 4 whole warps");
+  float (*partials)[kWarps];  // this group's [2 buffers][kWarps] in shared memory
+  int barrier_id;             // 1 + the group's index in the CTA
+  int lane;                   // the thread's index in the group
+  int parity = 0;
+
+  __device__ float sum(float v) {
+    v = warp_sum(v);
+    if constexpr (kWarps == 1) {
+      return v;
+    } else {
+      const float* p = publish(v);
+      if constexpr (kWarps == 2) return p[0] + p[1];
+      if constexpr (kWarps == 3) return (p[0] + p[1]) + p[2];
+      if constexpr (kWarps == 4) return (p[0] + p[1]) + (p[2] + p[3]);
+    }
+  }
+  // The max of values >= 0 or NaN.
+  __device__ float max_nonneg(float v) {
+    v = warp_max(v);
+    if constexpr (kWarps == 1) {
+      return v;
+    } else {
+      const float* p = publish(v);
+      float m = p[0];
+#pragma unroll
+      for (int w = 1; w < kWarps; ++w) m = max_nan(m, p[w]);
+      return m;
+    }
+  }
+
+ private:
+  __device__ const float* publish(float warp_value) {
+    float* p = partials[parity];
+    parity ^= 1;
+    if (lane % 32 == 0) p[lane / 32] = warp_value;
+    asm volatile("bar.sync %0, %1;" ::"r"(barrier_id), "n"(kGroupThreads) : "memory");
+    return p;
+  }
+};
+
+// The op's channel values for this CTA, [kVecs][kChannelVec4s][kGroupThreads] float4s.
+template <typename Op, int kVecs, int kGroupThreads>
+constexpr size_t grouped_channel_cache_bytes() {
+  return sizeof(float4) * kVecs * Op::kChannelVec4s * kGroupThreads;
+}
+
+// NOTE: launch bounds state no minimum of CTAs an SM: with one, ptxas gave LayerNorm's 64 x 6 groups 167
+// registers where the register kernel takes 128 (one CTA of 4 groups an SM instead of two).
+// Group g of CTA b takes rows b * kGroups + g, then a grid's groups further on. The grid must have at
+// most ceil(rows / kGroups) CTAs (every CTA has a first row). Dynamic shared memory:
+// grouped_channel_cache_bytes(). Needs cols % 8 == 0, 16-byte aligned rows, and cols / 8 <= kVecs *
+// kGroupThreads with the leading full_vector_slots(kVecs) slots of every thread in the row.
+template <typename T, typename Op, int kVecs, int kGroupThreads, int kGroups>
+__global__ void __launch_bounds__(kGroupThreads* kGroups) row_quantize_grouped(RowArgs<T> a, Op op) {
+  static_assert(caches_channels<Op, kVecs>(), "the grouped kernel exists to share the op's channel cache");
+  static_assert(!TransformsInput<Op>::value && !ReadsSecondInput<Op>::value && !TakesRowBlocks<Op>::value,
+                "the grouped kernel reads one input row and takes strided rows");
+  static_assert(kGroupThreads == 32 || kGroups <= 15, "a named barrier a group: ids 1..15");
+  release_dependent_launch();
+  wait_for_previous_grid();
+  extern __shared__ float4 channel_cache[];
+  __shared__ float partials[kGroups][2][kGroupThreads / 32];
+  const int group = static_cast<int>(threadIdx.x) / kGroupThreads;
+  const GroupLanes<kGroupThreads> lanes{static_cast<int>(threadIdx.x) % kGroupThreads};
+  GroupReducer<kGroupThreads> reduce{partials[group], 1 + group, lanes.lane()};
+  const int nvec = static_cast<int>(a.cols / kVecElems);
+  bool has[kVecs];
+#pragma unroll
+  for (int i = 0; i < kVecs; ++i) has[i] = i < full_vector_slots(kVecs) || lanes.lane() + i * kGroupThreads < nvec;
+
+  const int64_t first = static_cast<int64_t>(blockIdx.x) * kGroups + group;
+  const int64_t step = static_cast<int64_t>(gridDim.x) * kGroups;
+  uint4 raw[kVecs];  // the next row's vectors, as loaded
+  auto fetch = [&](int64_t row) {
+    const uint4* xr = reinterpret_cast<const uint4*>(a.x + row * a.ldx) + lanes.lane();
+#pragma unroll
+    for (int i = 0; i < kVecs; ++i) {
+      if (has[i]) raw[i] = __ldcs(xr + i * kGroupThreads);
+    }
+  };
+  if (first < a.rows) fetch(first);  // in flight while the cache fills
+
+  // Every thread fills a share of the cache from the CTA's first row's channel values (the same for
+  // every row of the call), then one barrier; the rows' own begin_row then finds the batch cached.
+  constexpr int kChanStep = Op::kChannelVec4s * kGroupThreads;
+  op.begin_row(static_cast<int64_t>(blockIdx.x) * kGroups);
+  for (int s = static_cast<int>(threadIdx.x); s < kVecs * kGroupThreads; s += kGroups * kGroupThreads) {
+    const int i = s / kGroupThreads, l = s % kGroupThreads;
+    if (l + i * kGroupThreads < nvec) op.fill8((l + i * kGroupThreads) * kVecElems, channel_cache + i * kChanStep + l, kGroupThreads);
+  }
+  __syncthreads();
+
+  float4* const channels = channel_cache + lanes.lane();
+  for (int64_t row = first; row < a.rows; row += step) {
+    float v[kVecs][kVecElems];  // slots without a vector stay unset: every use tests has[i]
+#pragma unroll
+    for (int i = 0; i < kVecs; ++i) {
+      if (has[i]) unpack8<T>(raw[i], v[i]);
+    }
+    if (row + step < a.rows) fetch(row + step);
+    quantize_held_row<T, Op, kVecs, true, false>(a, op, row, v, has, reduce, channels, nullptr, lanes);
+  }
+}
+
+}  // namespace int8dit::quant
