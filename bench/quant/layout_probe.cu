@@ -478,7 +478,8 @@ int main(int argc, char** argv) {
       }
       const int grid = static_cast<int>(std::min<int64_t>((m + groups - 1) / groups, int64_t(per_sm) * prop.multiProcessorCount));
       programmatic = true;
-      auto launch = [&, kernel, op, threads, grid, smem](int c) { launch_on_set(c, kernel, grid, threads, smem, op); };
+      const int8dit::quant::GroupedRows parts{m, grid};  // one part: every row shares the channel values
+      auto launch = [&, kernel, op, threads, grid, smem, parts](int c) { launch_on_set(c, kernel, grid, threads, smem, op, parts); };
       check_cuda(cudaMemset(b.q[0], 0x55, mk), "poison");
       launch(0);
       check_cuda(cudaGetLastError(), "launch");

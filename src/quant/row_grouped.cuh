@@ -9,11 +9,12 @@
 // only their own group (a named barrier, or none for one-warp groups), so the groups run as the CTAs
 // of the register kernel do.
 //
-// For calls whose rows all share the channel values (one batch element: the op's channels_vary() is
-// false, or an op without kChannelsVaryByRow): the cache is filled once, before the first row.
+// A CTA's rows all share the channel values: with several batch elements (LayerNorm's modulation) the
+// grid is split over them (GroupedRows), and each CTA fills its cache once, before its first row.
 #pragma once
 
 #include "quant/row_kernels.cuh"
+#include "quant/row_shape.h"
 
 namespace int8dit::quant {
 
@@ -72,17 +73,22 @@ constexpr size_t grouped_channel_cache_bytes() {
   return sizeof(float4) * kVecs * Op::kChannelVec4s * kGroupThreads;
 }
 
-// NOTE: launch bounds state no minimum of CTAs an SM: with one, ptxas gave LayerNorm's 64 x 6 groups 167
-// registers where the register kernel takes 128 (one CTA of 4 groups an SM instead of two).
-// Group g of CTA b takes rows b * kGroups + g, then a grid's groups further on. The grid must have at
-// most ceil(rows / kGroups) CTAs (every CTA has a first row). Dynamic shared memory:
+// Whether an op runs in the grouped kernel: one whose channel values it caches, that reads one input
+// row as it is and whose rows the launcher may stride.
+template <typename Op>
+constexpr bool takes_grouped_rows() {
+  return caches_channels<Op, kGroupedVecsPerThread>() && !TransformsInput<Op>::value && !ReadsSecondInput<Op>::value &&
+         !TakesRowBlocks<Op>::value;
+}
+
+// Each group takes its rows of a part (row_shape.h: grouped_rows_of). Dynamic shared memory:
 // grouped_channel_cache_bytes(). Needs cols % 8 == 0, 16-byte aligned rows, and cols / 8 <= kVecs *
 // kGroupThreads with the leading full_vector_slots(kVecs) slots of every thread in the row.
+// NOTE: launch bounds state no minimum of CTAs an SM: with one, ptxas gave LayerNorm's 64 x 6 groups 167
+// registers where the register kernel takes 128 (one CTA of 4 groups an SM instead of two).
 template <typename T, typename Op, int kVecs, int kGroupThreads, int kGroups>
-__global__ void __launch_bounds__(kGroupThreads* kGroups) row_quantize_grouped(RowArgs<T> a, Op op) {
-  static_assert(caches_channels<Op, kVecs>(), "the grouped kernel exists to share the op's channel cache");
-  static_assert(!TransformsInput<Op>::value && !ReadsSecondInput<Op>::value && !TakesRowBlocks<Op>::value,
-                "the grouped kernel reads one input row and takes strided rows");
+__global__ void __launch_bounds__(kGroupThreads* kGroups) row_quantize_grouped(RowArgs<T> a, Op op, GroupedRows parts) {
+  static_assert(takes_grouped_rows<Op>(), "the grouped kernel shares the op's channel cache over strided rows");
   static_assert(kGroupThreads == 32 || kGroups <= 15, "a named barrier a group: ids 1..15");
   release_dependent_launch();
   wait_for_previous_grid();
@@ -96,8 +102,7 @@ __global__ void __launch_bounds__(kGroupThreads* kGroups) row_quantize_grouped(R
 #pragma unroll
   for (int i = 0; i < kVecs; ++i) has[i] = i < full_vector_slots(kVecs) || lanes.lane() + i * kGroupThreads < nvec;
 
-  const int64_t first = static_cast<int64_t>(blockIdx.x) * kGroups + group;
-  const int64_t step = static_cast<int64_t>(gridDim.x) * kGroups;
+  const GroupedRowRange rows = grouped_rows_of(static_cast<int>(blockIdx.x), group, kGroups, a.rows, parts);
   uint4 raw[kVecs];  // the next row's vectors, as loaded
   auto fetch = [&](int64_t row) {
     const uint4* xr = reinterpret_cast<const uint4*>(a.x + row * a.ldx) + lanes.lane();
@@ -106,12 +111,12 @@ __global__ void __launch_bounds__(kGroupThreads* kGroups) row_quantize_grouped(R
       if (has[i]) raw[i] = __ldcs(xr + i * kGroupThreads);
     }
   };
-  if (first < a.rows) fetch(first);  // in flight while the cache fills
+  if (rows.first < rows.end) fetch(rows.first);  // in flight while the cache fills
 
-  // Every thread fills a share of the cache from the CTA's first row's channel values (the same for
-  // every row of the call), then one barrier; the rows' own begin_row then finds the batch cached.
+  // Every thread fills a share of the cache with the part's channel values, then one barrier; the
+  // rows' own begin_row then finds their batch element cached.
   constexpr int kChanStep = Op::kChannelVec4s * kGroupThreads;
-  op.begin_row(static_cast<int64_t>(blockIdx.x) * kGroups);
+  op.begin_row(rows.part_first);
   for (int s = static_cast<int>(threadIdx.x); s < kVecs * kGroupThreads; s += kGroups * kGroupThreads) {
     const int i = s / kGroupThreads, l = s % kGroupThreads;
     if (l + i * kGroupThreads < nvec) op.fill8((l + i * kGroupThreads) * kVecElems, channel_cache + i * kChanStep + l, kGroupThreads);
@@ -119,13 +124,13 @@ __global__ void __launch_bounds__(kGroupThreads* kGroups) row_quantize_grouped(R
   __syncthreads();
 
   float4* const channels = channel_cache + lanes.lane();
-  for (int64_t row = first; row < a.rows; row += step) {
+  for (int64_t row = rows.first; row < rows.end; row += rows.step) {
     float v[kVecs][kVecElems];  // slots without a vector stay unset: every use tests has[i]
 #pragma unroll
     for (int i = 0; i < kVecs; ++i) {
       if (has[i]) unpack8<T>(raw[i], v[i]);
     }
-    if (row + step < a.rows) fetch(row + step);
+    if (row + rows.step < rows.end) fetch(row + rows.step);
     quantize_held_row<T, Op, kVecs, true, false>(a, op, row, v, has, reduce, channels, nullptr, lanes);
   }
 }

@@ -13,7 +13,9 @@
 //   kChannelsVaryByRow                (kChannelVec4s > 0) whether the op's channel values can differ
 //                                     between rows; where true, also channels_vary(rows) (host: they
 //                                     do in this call), and the launcher then runs the cached kernel
-//                                     on WithRowBlocks<Op>: contiguous rows a persistent CTA
+//                                     on WithRowBlocks<Op>: contiguous rows a persistent CTA; and
+//                                     rows_sharing_channels() (host: the grouped kernel's parts,
+//                                     row_grouped.cuh)
 //   stat_term(pass, x) / end_pass(pass, sum)   (end_pass gets the sum over the whole row)
 //   apply8(k, v[8]) / apply1(k, x)    the value of elements k.. (k: the column) from the inputs x
 //   kTransformsInput, fetch8(row, k), begin_transform(row), transform8(k, v[8], fetched),

@@ -12,6 +12,7 @@
 #include "core/cuda_check.h"
 #include "core/pdl_switch.h"
 #include "quant/row_bulk_ring.cuh"
+#include "quant/row_grouped.cuh"
 #include "quant/row_kernels.cuh"
 #include "quant/row_ops.cuh"
 #include "quant/row_path.h"
@@ -187,6 +188,33 @@ Status launch_persistent(const RowArgs<T>& a, const Op& op, int threads, cudaStr
   const int64_t grid = std::min<int64_t>(a.rows, ctas);
   launch_row_kernel(kernel, sm90, smem_sized, grid, threads, kSmemPerThread * threads, stream, a,
                     for_grid(op, a.rows, grid));
+  return Status::Ok();
+}
+
+// The grouped kernel (row_grouped.cuh) at kGroupThreads threads a row, where it takes the call: the
+// loaded binary has sm_90 code for it (measured on Hopper only) and the rows' parts fit the resident
+// CTAs (row_shape.h: grouped_ctas_per_part). Elsewhere *launched stays false and nothing is launched.
+template <typename T, typename Op, int kGroupThreads>
+Status launch_grouped(const RowArgs<T>& a, const Op& op, cudaStream_t stream, bool* launched) {
+  constexpr int kGroups = kGroupedCtaThreads / kGroupThreads;
+  auto kernel = row_quantize_grouped<T, Op, kGroupedVecsPerThread, kGroupThreads, kGroups>;
+  static std::atomic<int> sm90[kMaxDevices] = {};
+  *launched = false;
+  if (!runs_sm90_code(kernel, sm90)) return Status::Ok();
+  static ResidentCtaCache cache = {};
+  constexpr size_t kSmem = grouped_channel_cache_bytes<Op, kGroupedVecsPerThread, kGroupThreads>();
+  int ctas = 0;
+  INT8DIT_RETURN_IF_ERROR(resident_ctas(kernel, cache, kGroupedCtaThreads, kSmem, &ctas, kGroupedCtaThreads));
+  int64_t rows_per_part = a.rows;
+  if constexpr (Op::kChannelsVaryByRow) {
+    if (op.channels_vary(a.rows)) rows_per_part = op.rows_sharing_channels();
+  }
+  const int64_t per_part = grouped_ctas_per_part(a.rows, rows_per_part, ctas, kGroups);
+  if (per_part == 0) return Status::Ok();
+  const int64_t grid = (a.rows + rows_per_part - 1) / rows_per_part * per_part;
+  launch_row_kernel(kernel, sm90, /*smem_sized_grid=*/false, grid, kGroupedCtaThreads, kSmem, stream, a, op,
+                    GroupedRows{rows_per_part, static_cast<int>(per_part)});
+  *launched = true;
   return Status::Ok();
 }
 
@@ -384,6 +412,18 @@ Status launch_row_quantize(const RowArgs<T>& a, const Op& op, bool op_vector_ok,
     }
   }
   const bool vector_ok = op_vector_ok && vectorizable(a);
+  // The norms' rows of 1152..1536 and 2304..3072 columns: several a CTA, sharing the channel cache
+  // (row_shape.h: grouped_row_threads). Not with a divisor (the cached kernels have none) nor where
+  // INT8DIT_QUANT_ROWS names a path.
+  if constexpr (takes_grouped_rows<Op>()) {
+    if (!a.smooth && vector_ok && row_path_config().path == RowPath::kAuto) {
+      const int group_threads = grouped_row_threads(a.cols, vector_ok);
+      bool launched = false;
+      if (group_threads == 64) INT8DIT_RETURN_IF_ERROR((launch_grouped<T, Op, 64>(a, op, stream, &launched)));
+      if (group_threads == 32) INT8DIT_RETURN_IF_ERROR((launch_grouped<T, Op, 32>(a, op, stream, &launched)));
+      if (launched) return detail::last_launch_status(name);
+    }
+  }
   // LayerNorm's 1536-column rows take two warps only where the two-warp grid launches programmatically and
   // the one-warp grid would not (Hopper, INT8DIT_PDL not 0): that is what measured faster; elsewhere every
   // grid launches in stream order and the rows keep the layout measured there.

@@ -76,6 +76,8 @@ struct LayerNormModulateOp {
   // gives each CTA of a cached kernel contiguous rows (row_kernels.cuh: WithRowBlocks).
   static constexpr bool kChannelsVaryByRow = true;
   bool channels_vary(int64_t rows) const { return tokens_per_batch < rows; }
+  // Consecutive rows that share one batch element's channel values (the grouped kernel's parts).
+  int64_t rows_sharing_channels() const { return tokens_per_batch; }
   __device__ float stat_term(int pass, float x) const {
     if (pass == 0) return x;
     const float d = x - mean;

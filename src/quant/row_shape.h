@@ -2,6 +2,7 @@
 // (tests/cpp/test_quant_row_shape.cpp).
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <initializer_list>
 
@@ -171,6 +172,59 @@ inline int wide_transform_row_threads(int64_t cols) {
   const int64_t threads = ((nvec + kWideTransformVecsPerThread - 1) / kWideTransformVecsPerThread + 31) / 32 * 32;
   if (threads > kWideRowThreads || threads * full_vector_slots(kWideTransformVecsPerThread) > nvec) return 0;
   return static_cast<int>(threads);
+}
+
+// The grouped kernel (row_grouped.cuh): kGroupedCtaThreads threads a CTA in groups of one row each, the
+// groups sharing one copy of the op's channel values. It takes the rows row_launch_shape() lays over
+// 32 or 64 threads x 6 vectors (1152..1536 and 2304..3072 columns): 8 or 4 rows a CTA. Measured on the
+// H100 against the one-row CTAs they replace, both launched programmatically
+// (bench/results/h100/quant_grouped_probe_34e96a7.txt): LayerNorm 4096 x 3072 18.53 -> 16.15 us (64 x 6
+// in 4 groups; 6 or 8 groups a CTA, one CTA an SM, read 17.65 and 16.45), 8192 x 1536 18.13 -> 15.82
+// (32 x 6 in 8 groups; 16 groups 16.40), RMSNorm 1-3% faster in the same layouts.
+constexpr int kGroupedCtaThreads = 256;
+constexpr int kGroupedVecsPerThread = 6;
+
+// The threads of one row of the grouped kernel (32 or 64), or 0 where it does not take the row.
+inline int grouped_row_threads(int64_t cols, bool vector_ok) {
+  const RowLaunchShape s = row_launch_shape(cols, vector_ok);
+  if (s.vecs_per_thread != kGroupedVecsPerThread || (s.threads_per_row != 32 && s.threads_per_row != 64)) return 0;
+  return s.threads_per_row;
+}
+
+// The grouped kernel's CTAs for each part of the rows (rows_per_part consecutive rows that share the
+// op's channel values: one batch element of LayerNorm's modulation, or every row), given the CTAs of it
+// resident on the GPU at once and `groups` rows a CTA: the grid is parts x that, each CTA's groups
+// taking rows of its part only, strided. 0 where the kernel does not take the call: more parts than
+// resident CTAs, or a split of the resident CTAs over the parts that leaves more than a tenth of them
+// idle (the register kernel's contiguous row blocks then use every CTA).
+// How the grouped kernel's grid covers the rows: parts of rows_per_part consecutive rows that share the
+// op's channel values, ctas_per_part CTAs each (grouped_ctas_per_part).
+struct GroupedRows {
+  int64_t rows_per_part;
+  int ctas_per_part;  // at most the resident CTAs
+};
+
+// The rows group g of CTA b takes: first, first + step, ... < end, of the part that starts at part_first
+// (whose channel values the CTA caches). CTA b serves part b / ctas_per_part;
+// its group g takes that part's rows j * groups + g, then the part's CTAs' groups further on, where
+// j = b % ctas_per_part. (The kernel's own arithmetic, here so that a CPU test can walk it.)
+struct GroupedRowRange {
+  int64_t part_first, first, end, step;
+};
+constexpr GroupedRowRange grouped_rows_of(int cta, int group, int groups, int64_t rows, const GroupedRows& p) {
+  const int64_t part = cta / p.ctas_per_part, cta_in_part = cta % p.ctas_per_part;
+  const int64_t part_first = part * p.rows_per_part;
+  const int64_t part_end = part_first + p.rows_per_part < rows ? part_first + p.rows_per_part : rows;
+  return {part_first, part_first + cta_in_part * groups + group, part_end, static_cast<int64_t>(p.ctas_per_part) * groups};
+}
+
+inline int64_t grouped_ctas_per_part(int64_t rows, int64_t rows_per_part, int64_t resident_ctas, int groups) {
+  if (rows <= 0 || rows_per_part <= 0 || resident_ctas <= 0 || groups <= 0) return 0;
+  const int64_t parts = (rows + rows_per_part - 1) / rows_per_part;
+  if (parts > resident_ctas) return 0;
+  const int64_t even = resident_ctas / parts;
+  if (parts > 1 && even * parts * 10 < resident_ctas * 9) return 0;
+  return std::min<int64_t>(even, (std::min(rows_per_part, rows) + groups - 1) / groups);
 }
 
 }  // namespace int8dit::quant

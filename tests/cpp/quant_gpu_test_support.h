@@ -124,6 +124,10 @@ inline std::vector<Case> cases() {
       // ... LayerNorm's 72 KB channel cache with registers capped for two CTAs an SM (9216 columns:
       // 192 threads x 6 vectors), several rows a CTA and, in the LayerNorm test, several batches:
       {1200, 9216, 9216, 9216, DType::kBF16, false, true},
+      // ... the grouped kernel (row_grouped.cuh) with fewer rows than its groups: 3 rows of 3072 (in the
+      // LayerNorm test three batch elements of one row: three CTAs of 4 groups, one row each), 13 of
+      // 1536 (two CTAs of 8 one-warp groups, the second with 3 idle).
+      {3, 3072, 3080, 3072, DType::kFP16, false, true}, {13, 1536, 1536, 1544, DType::kBF16, false, false},
       // ... and with SmoothQuant: the reciprocals a persistent CTA computes once serve all its rows.
       {2000, 3072, 3072, 3072, DType::kFP16, true, true},
       {5, 1024, 1024, 1024, DType::kFP16, false, false},  {6, 2056, 2056, 2056, DType::kBF16, true, true},
@@ -139,6 +143,9 @@ inline std::vector<Case> cases() {
       {6, 12296, 12296, 12296, DType::kBF16, true, false}, {4, 16384, 16384, 16384, DType::kFP16, true, true},
   };
   if (!small_shapes()) {
+    // In the LayerNorm test 100 batch elements of 64 rows: more than the grouped kernel splits the GPU's
+    // CTAs over (row_shape.h: grouped_ctas_per_part), so the register kernel's contiguous blocks.
+    c.push_back({6400, 3072, 3072, 3072, DType::kBF16, false, false});
     c.push_back({1000, 3072, 3072, 3072, DType::kBF16, false, true});
     c.push_back({4608, 3072, 3072, 3072, DType::kBF16, true, false});
     c.push_back({300, 15360, 15360, 15360, DType::kBF16, false, false});

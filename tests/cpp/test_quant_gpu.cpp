@@ -163,7 +163,8 @@ void check_layernorm_modulate_quantize(bool rms_norm, bool scale_is_weight = fal
         p.scale_is_weight = scale_is_weight;
         // Batches of tokens_per_batch rows; shift and scale are the two halves of one [batches, 2K]
         // tensor, as chunks of the adaLN linear's output are (ld_mod = 2K).
-        const int64_t tpb = c.rows % 3 == 0 ? c.rows / 3 : c.rows;
+        // (6400 rows: 100 batch elements of 64, quant_gpu_test_support.h.)
+        const int64_t tpb = c.rows % 3 == 0 ? c.rows / 3 : c.rows == 6400 ? 64 : c.rows;
         if (!on_device) {
           mod = std::make_unique<ChannelVectors>(c, c.rows / tpb * 2 * c.cols, -1.0f, 1.0f);
           if (c.extreme_divisor) {  // no shift or scale at the extreme column (condition_extreme_column)

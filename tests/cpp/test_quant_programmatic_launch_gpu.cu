@@ -7,8 +7,8 @@
 //     pass without anything having started early.)
 //   - Quantization then GEMM, as int8dit's linear layer runs them, for every producer and each kind
 //     of row kernel (one CTA a row, persistent, persistent with the SmoothQuant reciprocals or the
-//     channel cache, the wide SmoothQuant kernel at 15360 columns, Hopper's bulk-copy ring, the
-//     scalar fallback): the GEMM's output is bit for bit that of the same pair in plain stream
+//     channel cache, the grouped kernel's several rows a CTA, the wide SmoothQuant kernel at 15360
+//     columns, Hopper's bulk-copy ring, the scalar fallback): the GEMM's output is bit for bit that of the same pair in plain stream
 //     order, with the quantized rows and D poisoned in between.
 #include <gtest/gtest.h>
 
@@ -151,7 +151,8 @@ std::vector<Producer> producers() {
       {"quantize_rows_3072", 3072, 3072, run_quantize_rows, false},
       {"quantize_rows_smooth_3072", 3072, 3072, run_quantize_rows, true},
       {"quantize_rows_scalar_rows_3072", 3072, 3073, run_quantize_rows, false},
-      {"layernorm_3072", 3072, 3072, run_layernorm, false},
+      {"layernorm_3072", 3072, 3072, run_layernorm, false},  // the grouped kernel (4 rows a CTA)
+      {"layernorm_1536", 1536, 1536, run_layernorm, false},  // ... and its one-warp rows, 8 a CTA
       {"layernorm_15360", 15360, 15360, run_layernorm, false},
       {"quantize_rows_smooth_15360", 15360, 15360, run_quantize_rows, true},  // the wide kernel (480 threads)
       {"rmsnorm_3072", 3072, 3072, run_rmsnorm, false},

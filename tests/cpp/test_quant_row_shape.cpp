@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <vector>
 
 #include "quant/row_shape.h"
 
@@ -190,6 +191,84 @@ TEST(QuantRowShape, UnalignedOrTooLongRowsStream) {
   EXPECT_EQ(row_launch_shape(3072, false).vecs_per_thread, 0);
   EXPECT_EQ(row_launch_shape(3072, false).threads_per_row, kStreamThreads);
   EXPECT_EQ(row_launch_shape(kMaxRowThreads * kMaxVecsPerThread * kVecElems + 8, true).vecs_per_thread, 0);
+}
+
+// The grouped kernel (row_grouped.cuh) takes exactly the rows laid over 32 or 64 threads x 6 vectors,
+// and every such row keeps each thread's leading full_vector_slots() full (what the kernel assumes).
+TEST(QuantRowShape, GroupedRowsAreTheSixVectorRowsOfOneOrTwoWarps) {
+  EXPECT_EQ(grouped_row_threads(3072, true), 64);   // Flux
+  EXPECT_EQ(grouped_row_threads(1536, true), 32);   // SD3-medium
+  EXPECT_EQ(grouped_row_threads(1152, true), 32);   // PixArt, DiT-XL/2
+  EXPECT_EQ(grouped_row_threads(2304, true), 64);
+  EXPECT_EQ(grouped_row_threads(2048, true), 0);    // 64 x 4
+  EXPECT_EQ(grouped_row_threads(4608, true), 0);    // 96 x 6
+  EXPECT_EQ(grouped_row_threads(3072, false), 0);   // not whole aligned vectors: the streaming kernel
+  int taken = 0;
+  for (int64_t cols = 8; cols <= 16384; cols += 8) {
+    const int threads = grouped_row_threads(cols, true);
+    const RowLaunchShape s = row_launch_shape(cols, true);
+    const bool six_in_one_or_two_warps = s.vecs_per_thread == 6 && (s.threads_per_row == 32 || s.threads_per_row == 64);
+    ASSERT_EQ(threads != 0, six_in_one_or_two_warps) << cols;
+    if (threads == 0) continue;
+    ++taken;
+    const int64_t nvec = cols / kVecElems;
+    EXPECT_EQ(threads, s.threads_per_row) << cols;
+    EXPECT_LE(nvec, int64_t{threads} * kGroupedVecsPerThread) << cols;
+    EXPECT_LE(int64_t{threads} * full_vector_slots(kGroupedVecsPerThread), nvec) << cols;
+  }
+  EXPECT_EQ(taken, (1536 - 1152) / 8 + 1 + (3072 - 2304) / 8 + 1);
+}
+
+TEST(QuantRowShape, GroupedGridSplitsTheResidentCtasOverTheBatchElements) {
+  // One part: every resident CTA, or one a `groups` rows where rows are few.
+  EXPECT_EQ(grouped_ctas_per_part(4096, 4096, 264, 4), 264);
+  EXPECT_EQ(grouped_ctas_per_part(10, 10, 264, 4), 3);
+  EXPECT_EQ(grouped_ctas_per_part(1, 1, 264, 8), 1);
+  // Classifier-free guidance's two batch elements, three, eight.
+  EXPECT_EQ(grouped_ctas_per_part(8192, 4096, 264, 4), 132);
+  EXPECT_EQ(grouped_ctas_per_part(3000, 1000, 264, 8), 88);
+  EXPECT_EQ(grouped_ctas_per_part(8 * 1024, 1024, 264, 4), 33);
+  // Small parts: a CTA a `groups` rows of each.
+  EXPECT_EQ(grouped_ctas_per_part(2 * 6, 6, 264, 4), 2);
+  // Declined: more parts than resident CTAs, or a split that leaves over a tenth of them idle
+  // (100 parts of 264 CTAs: 200 used).
+  EXPECT_EQ(grouped_ctas_per_part(300 * 4, 4, 264, 4), 0);
+  EXPECT_EQ(grouped_ctas_per_part(100 * 64, 64, 264, 4), 0);
+  EXPECT_EQ(grouped_ctas_per_part(0, 1, 264, 4), 0);
+  EXPECT_EQ(grouped_ctas_per_part(8, 0, 264, 4), 0);
+  EXPECT_EQ(grouped_ctas_per_part(8, 8, 0, 4), 0);
+}
+
+// Over the grid the launcher gives, the groups' rows (grouped_rows_of: the kernel's own arithmetic)
+// cover every row exactly once, each inside the part whose channel values its CTA caches.
+TEST(QuantRowShape, GroupedRowsCoverEveryRowOnceInsideItsPart) {
+  for (const int groups : {4, 8}) {
+    for (const int64_t resident : {1, 7, 264, 528}) {
+      for (const int64_t tokens : {1, 3, 64, 333, 1024, 4096}) {
+        for (const int64_t batches : {1, 2, 3, 8}) {
+          const int64_t rows = tokens * batches;
+          const int64_t per_part = grouped_ctas_per_part(rows, tokens, resident, groups);
+          if (per_part == 0) continue;
+          const GroupedRows parts{tokens, static_cast<int>(per_part)};
+          const int64_t grid = batches * per_part;
+          ASSERT_LE(grid, resident);
+          std::vector<int> seen(static_cast<size_t>(rows), 0);
+          for (int cta = 0; cta < grid; ++cta) {
+            for (int g = 0; g < groups; ++g) {
+              const GroupedRowRange r = grouped_rows_of(cta, g, groups, rows, parts);
+              ASSERT_EQ(r.part_first % tokens, 0);
+              ASSERT_EQ(r.end, r.part_first + tokens);
+              if (g == 0) ASSERT_LT(r.first, r.end) << "every CTA has a row";
+              for (int64_t row = r.first; row < r.end; row += r.step) ++seen[static_cast<size_t>(row)];
+            }
+          }
+          for (int64_t row = 0; row < rows; ++row)
+            ASSERT_EQ(seen[static_cast<size_t>(row)], 1) << "row " << row << " of " << batches << " x " << tokens << ", "
+                                                         << resident << " CTAs, " << groups << " groups";
+        }
+      }
+    }
+  }
 }
 
 }  // namespace
