@@ -15,7 +15,7 @@
 // launches its row kernels on Hopper (programmatic stream serialization, row_launch.cuh), so that
 // the back-to-back calls of a timed batch overlap their starts as the library's do.
 // INT8DIT_PROBE_SET=grouped: only the library and the grouped kernel's layouts (row_grouped.cuh) of the
-// fused norms, LayerNorm's where BATCHES is 1.
+// fused norms (LayerNorm's where BATCHES is 1) and of quantize_rows with a divisor (SmoothDivisionOp).
 // BATCHES: LayerNorm's adaLN batch elements (M / BATCHES rows share one shift and scale); with more
 // than one, the cached LayerNorm layouts run twice: rows strided over the grid, then each CTA a
 // contiguous block (WithRowBlocks: what the library launches for such calls).
@@ -457,7 +457,9 @@ int main(int argc, char** argv) {
     // The grouped kernel (row_grouped.cuh): `groups` rows a CTA, each in its own group of group_threads
     // threads, the groups sharing one copy of the op's channel values; launched programmatically, as the
     // library launches its row kernels on Hopper, on the carveout the driver picks.
-    auto time_grouped = [&](auto kernel, auto op, int group_threads, int groups, int vecs) {
+    // balanced: as few CTAs as keep the rounds of rows (rows a group) what the full grid needs, so that
+    // every group takes the same number of rows and the last round is not a partial one.
+    auto time_grouped = [&](auto kernel, auto op, int group_threads, int groups, int vecs, bool balanced = false) {
       using Op = decltype(op);
       const int64_t nvec = k / 8;
       if (static_cast<int64_t>(group_threads) * vecs < nvec || static_cast<int64_t>(group_threads - 32) * vecs >= nvec ||
@@ -471,12 +473,16 @@ int main(int argc, char** argv) {
       int per_sm = 0;
       check_cuda(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, threads, smem), "occupancy");
       const std::string name = op_name + " " + std::to_string(group_threads) + "x" + std::to_string(vecs) + " grouped x" +
-                               std::to_string(groups) + " " + std::to_string(per_sm) + "/SM PDL";
+                               std::to_string(groups) + " " + std::to_string(per_sm) + "/SM" + (balanced ? " balanced" : "") + " PDL";
       if (per_sm == 0) {
         std::printf("%-44s  does not fit an SM (%d registers)\n", name.c_str(), fa.numRegs);
         return;
       }
-      const int grid = static_cast<int>(std::min<int64_t>((m + groups - 1) / groups, int64_t(per_sm) * prop.multiProcessorCount));
+      int grid = static_cast<int>(std::min<int64_t>((m + groups - 1) / groups, int64_t(per_sm) * prop.multiProcessorCount));
+      if (balanced) {
+        const int64_t rounds = (m + int64_t(grid) * groups - 1) / (int64_t(grid) * groups);
+        grid = static_cast<int>((m + rounds * groups - 1) / (rounds * groups));
+      }
       programmatic = true;
       const int8dit::quant::GroupedRows parts{m, grid};  // one part: every row shares the channel values
       auto launch = [&, kernel, op, threads, grid, smem, parts](int c) { launch_on_set(c, kernel, grid, threads, smem, op, parts); };
@@ -493,6 +499,7 @@ int main(int argc, char** argv) {
       // 3072 columns: the register kernel's 64 x 6, 96 x 4 and 128 x 3 rows, as many groups as the
       // registers let one or two CTAs an SM hold.
       time_grouped(row_quantize_grouped<T, Op, 6, 64, 4>, op, 64, 4, 6);
+      time_grouped(row_quantize_grouped<T, Op, 6, 64, 4>, op, 64, 4, 6, /*balanced=*/true);
       time_grouped(row_quantize_grouped<T, Op, 6, 64, 6>, op, 64, 6, 6);
       time_grouped(row_quantize_grouped<T, Op, 6, 64, 8>, op, 64, 8, 6);
       time_grouped(row_quantize_grouped<T, Op, 4, 96, 4>, op, 96, 4, 4);
@@ -501,6 +508,7 @@ int main(int argc, char** argv) {
       time_grouped(row_quantize_grouped<T, Op, 3, 128, 7>, op, 128, 7, 3);
       // 1536 columns: one-warp rows (no barrier at all), and two-warp rows of 3 or 4 vectors.
       time_grouped(row_quantize_grouped<T, Op, 6, 32, 8>, op, 32, 8, 6);
+      time_grouped(row_quantize_grouped<T, Op, 6, 32, 8>, op, 32, 8, 6, /*balanced=*/true);
       time_grouped(row_quantize_grouped<T, Op, 6, 32, 16>, op, 32, 16, 6);
       time_grouped(row_quantize_grouped<T, Op, 3, 64, 8>, op, 64, 8, 3);
       time_grouped(row_quantize_grouped<T, Op, 4, 64, 6>, op, 64, 6, 4);
@@ -569,6 +577,13 @@ int main(int argc, char** argv) {
       if (grouped_only) continue;
       layouts(rms);
       programmatic_layouts(rms);
+    } else if (op_name == "quantize_rows+smooth") {
+      int8dit::quant::SmoothDivisionOp divide;  // the grouped kernel's form: the divisor cached with its reciprocals
+      divide.smooth = smooth;
+      grouped_layouts(divide);
+      if (grouped_only) continue;
+      layouts(int8dit::quant::IdentityOp{});
+      programmatic_layouts(int8dit::quant::IdentityOp{});
     } else if (grouped_only) {
       continue;
     } else if (op_name == "gelu_quantize") {

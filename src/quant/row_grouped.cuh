@@ -92,6 +92,9 @@ __global__ void __launch_bounds__(kGroupThreads* kGroups) row_quantize_grouped(R
   static_assert(kGroupThreads == 32 || kGroups <= 15, "a named barrier a group: ids 1..15");
   release_dependent_launch();
   wait_for_previous_grid();
+  // Its ops divide themselves (SmoothDivisionOp) or never see a divisor (the launcher's rule): the held
+  // row's own division (quantize_held_row at 1-3 vectors a thread) must not run again.
+  a.smooth = nullptr;
   extern __shared__ float4 channel_cache[];
   __shared__ float partials[kGroups][2][kGroupThreads / 32];
   const int group = static_cast<int>(threadIdx.x) / kGroupThreads;

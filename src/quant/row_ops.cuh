@@ -7,6 +7,7 @@
 #include <cstdint>
 
 #include "quant/row_io.cuh"
+#include "quant/smooth_division.h"
 
 namespace int8dit::quant {
 
@@ -22,6 +23,46 @@ struct IdentityOp {
   __device__ void end_pass(int, float) {}
   __device__ void apply8(int, float (&)[kVecElems]) const {}
   __device__ float apply1(int64_t, float x) const { return x; }
+};
+
+// quantize_rows with a SmoothQuant divisor, as the grouped kernel runs it (row_grouped.cuh): x / s_k,
+// bit for bit the IEEE division, with s_k and 1 / s_k cached as fp32 for the CTA's groups
+// (smooth_division.h: divide_by_reciprocal). A vector of 8 values takes the reciprocals where its
+// divisors and values are all in the fast range, else the division; the same bits either way. In the
+// register kernels the division is the kernel's (RowArgs::smooth), not the op's.
+struct SmoothDivisionOp : IdentityOp {
+  static constexpr int kChannelVec4s = 4;  // s_k, then 1 / s_k (0 where s_k is outside the fast range)
+  static constexpr bool kChannelsVaryByRow = false;  // one divisor for every row
+  const float* smooth = nullptr;
+  __device__ void fill8(int k, float4* dst, int stride) const {
+    float s[kVecElems], r[kVecElems];
+    load8_cached(smooth + k, s);
+#pragma unroll
+    for (int e = 0; e < kVecElems; ++e) r[e] = divisor_in_fast_range(s[e]) ? __frcp_rn(s[e]) : 0.0f;
+    dst[0] = make_float4(s[0], s[1], s[2], s[3]);
+    dst[stride] = make_float4(s[4], s[5], s[6], s[7]);
+    dst[2 * stride] = make_float4(r[0], r[1], r[2], r[3]);
+    dst[3 * stride] = make_float4(r[4], r[5], r[6], r[7]);
+  }
+  __device__ void apply8_cached(int, float (&v)[kVecElems], const float4* src, int stride) const {
+    const float4 s0 = src[0], s1 = src[stride], r0 = src[2 * stride], r1 = src[3 * stride];
+    const float s[kVecElems] = {s0.x, s0.y, s0.z, s0.w, s1.x, s1.y, s1.z, s1.w};
+    const float r[kVecElems] = {r0.x, r0.y, r0.z, r0.w, r1.x, r1.y, r1.z, r1.w};
+    float lo = INFINITY, hi = 0.0f;
+    bool reciprocals = true;
+#pragma unroll
+    for (int e = 0; e < kVecElems; ++e) {
+      lo = fminf(lo, fabsf(v[e])), hi = max_nan(hi, fabsf(v[e]));
+      reciprocals &= r[e] != 0.0f;
+    }
+    if (reciprocals && dividends_in_fast_range(lo, hi)) {
+#pragma unroll
+      for (int e = 0; e < kVecElems; ++e) v[e] = divide_by_reciprocal(v[e], s[e], r[e]);
+    } else {
+#pragma unroll
+      for (int e = 0; e < kVecElems; ++e) v[e] = v[e] / s[e];
+    }
+  }
 };
 
 // LayerNorm (no affine) + adaLN modulation; mean and variance in two passes over the held row.
