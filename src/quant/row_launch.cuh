@@ -404,6 +404,17 @@ Status launch_row_quantize(const RowArgs<T>& a, const Op& op, bool op_vector_ok,
   if (const std::string& bad = row_path_config().error; !bad.empty())
     return Status(StatusCode::kInvalidArgument, std::string(name) + ": " + bad);
   if constexpr (std::is_same_v<Op, IdentityOp>) {
+    // quantize_rows with a divisor on the grouped kernel's rows (Hopper): the division as its op,
+    // the divisors and their reciprocals cached for the CTA's groups.
+    if (a.smooth && op_vector_ok && vectorizable(a) && row_path_config().path == RowPath::kAuto) {
+      SmoothDivisionOp divide;
+      divide.smooth = a.smooth;
+      const int group_threads = grouped_row_threads(a.cols, true);
+      bool launched = false;
+      if (group_threads == 64) INT8DIT_RETURN_IF_ERROR((launch_grouped<T, SmoothDivisionOp, 64>(a, divide, stream, &launched)));
+      if (group_threads == 32) INT8DIT_RETURN_IF_ERROR((launch_grouped<T, SmoothDivisionOp, 32>(a, divide, stream, &launched)));
+      if (launched) return detail::last_launch_status(name);
+    }
     // quantize_rows with a divisor, up to 6144 columns (INT8DIT_QUANT_ROWS=bulk keeps the ring).
     if (a.smooth && op_vector_ok && vectorizable(a) && row_path_config().path != RowPath::kBulkRing) {
       const RowLaunchShape sq = smooth_row_shape(a.cols);
