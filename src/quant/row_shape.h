@@ -194,7 +194,8 @@ inline int grouped_row_threads(int64_t cols, bool vector_ok) {
 // The grouped kernel's CTAs for each part of the rows (rows_per_part consecutive rows that share the
 // op's channel values: one batch element of LayerNorm's modulation, or every row), given the CTAs of it
 // resident on the GPU at once and `groups` rows a CTA: the grid is parts x that, each CTA's groups
-// taking rows of its part only, strided. 0 where the kernel does not take the call: more parts than
+// taking rows of its part only, strided, as many rows each as the others or one fewer. 0 where the
+// kernel does not take the call: more parts than
 // resident CTAs, or a split of the resident CTAs over the parts that leaves more than a tenth of them
 // idle (the register kernel's contiguous row blocks then use every CTA).
 // How the grouped kernel's grid covers the rows: parts of rows_per_part consecutive rows that share the
@@ -224,7 +225,13 @@ inline int64_t grouped_ctas_per_part(int64_t rows, int64_t rows_per_part, int64_
   if (parts > resident_ctas) return 0;
   const int64_t even = resident_ctas / parts;
   if (parts > 1 && even * parts * 10 < resident_ctas * 9) return 0;
-  return std::min<int64_t>(even, (std::min(rows_per_part, rows) + groups - 1) / groups);
+  const int64_t part_rows = std::min(rows_per_part, rows);
+  const int64_t most = std::min<int64_t>(even, (part_rows + groups - 1) / groups);
+  // Balanced: as few CTAs as keep the rounds of rows (rows a group) that `most` CTAs need, so that the
+  // last round is not a partial one. Measured 0.2-1.7% faster in every grouped case on the H100
+  // (quant_grouped_probe_22aa407.txt: LayerNorm 4608 x 3072 18.91 -> 18.58 us, 4.36 -> 4.99 rows a group).
+  const int64_t rounds = (part_rows + most * groups - 1) / (most * groups);
+  return (part_rows + rounds * groups - 1) / (rounds * groups);
 }
 
 }  // namespace int8dit::quant

@@ -220,14 +220,18 @@ TEST(QuantRowShape, GroupedRowsAreTheSixVectorRowsOfOneOrTwoWarps) {
 }
 
 TEST(QuantRowShape, GroupedGridSplitsTheResidentCtasOverTheBatchElements) {
-  // One part: every resident CTA, or one a `groups` rows where rows are few.
-  EXPECT_EQ(grouped_ctas_per_part(4096, 4096, 264, 4), 264);
+  // One part: the fewest CTAs that take the rows in as many rounds as every resident CTA would (4096
+  // rows of 264 x 4 groups: 4 rounds, so 256 CTAs of 4 rows a group; 4608: 5 rounds, 231 CTAs), or one
+  // a `groups` rows where rows are few.
+  EXPECT_EQ(grouped_ctas_per_part(4096, 4096, 264, 4), 256);
+  EXPECT_EQ(grouped_ctas_per_part(4608, 4608, 264, 4), 231);
+  EXPECT_EQ(grouped_ctas_per_part(4224, 4224, 264, 4), 264);  // 4 rows a group exactly
   EXPECT_EQ(grouped_ctas_per_part(10, 10, 264, 4), 3);
   EXPECT_EQ(grouped_ctas_per_part(1, 1, 264, 8), 1);
   // Classifier-free guidance's two batch elements, three, eight.
-  EXPECT_EQ(grouped_ctas_per_part(8192, 4096, 264, 4), 132);
-  EXPECT_EQ(grouped_ctas_per_part(3000, 1000, 264, 8), 88);
-  EXPECT_EQ(grouped_ctas_per_part(8 * 1024, 1024, 264, 4), 33);
+  EXPECT_EQ(grouped_ctas_per_part(8192, 4096, 264, 4), 128);
+  EXPECT_EQ(grouped_ctas_per_part(3000, 1000, 264, 8), 63);
+  EXPECT_EQ(grouped_ctas_per_part(8 * 1024, 1024, 264, 4), 32);
   // Small parts: a CTA a `groups` rows of each.
   EXPECT_EQ(grouped_ctas_per_part(2 * 6, 6, 264, 4), 2);
   // Declined: more parts than resident CTAs, or a split that leaves over a tenth of them idle
@@ -262,6 +266,17 @@ TEST(QuantRowShape, GroupedRowsCoverEveryRowOnceInsideItsPart) {
               for (int64_t row = r.first; row < r.end; row += r.step) ++seen[static_cast<size_t>(row)];
             }
           }
+          // Balanced: the groups' row counts differ by at most one, and fewer CTAs would need another round.
+          int64_t fewest = rows, most = 0;
+          for (int cta = 0; cta < grid; ++cta) {
+            for (int g = 0; g < groups; ++g) {
+              const GroupedRowRange r = grouped_rows_of(cta, g, groups, rows, parts);
+              const int64_t n = r.first < r.end ? (r.end - r.first + r.step - 1) / r.step : 0;
+              fewest = std::min(fewest, n), most = std::max(most, n);
+            }
+          }
+          ASSERT_LE(most - fewest, 1) << batches << " x " << tokens << ", " << resident << " CTAs, " << groups << " groups";
+          if (per_part > 1) ASSERT_GT(tokens, (per_part - 1) * groups * most) << "one CTA fewer would do";
           for (int64_t row = 0; row < rows; ++row)
             ASSERT_EQ(seen[static_cast<size_t>(row)], 1) << "row " << row << " of " << batches << " x " << tokens << ", "
                                                          << resident << " CTAs, " << groups << " groups";
