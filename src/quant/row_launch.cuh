@@ -424,8 +424,8 @@ Status launch_row_quantize(const RowArgs<T>& a, const Op& op, bool op_vector_ok,
   }
   const bool vector_ok = op_vector_ok && vectorizable(a);
   // The norms' rows of 1152..1536 and 2304..3072 columns: several a CTA, sharing the channel cache
-  // (row_shape.h: grouped_row_threads). Not with a divisor (the cached kernels have none) nor where
-  // INT8DIT_QUANT_ROWS names a path.
+  // (row_shape.h: grouped_row_threads). Not with a divisor (their ops' cached kernels have none; the
+  // fused ops' divisor calls take the reciprocal kernels) nor where INT8DIT_QUANT_ROWS names a path.
   if constexpr (takes_grouped_rows<Op>()) {
     if (!a.smooth && vector_ok && row_path_config().path == RowPath::kAuto) {
       const int group_threads = grouped_row_threads(a.cols, vector_ok);

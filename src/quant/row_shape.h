@@ -191,13 +191,6 @@ inline int grouped_row_threads(int64_t cols, bool vector_ok) {
   return s.threads_per_row;
 }
 
-// The grouped kernel's CTAs for each part of the rows (rows_per_part consecutive rows that share the
-// op's channel values: one batch element of LayerNorm's modulation, or every row), given the CTAs of it
-// resident on the GPU at once and `groups` rows a CTA: the grid is parts x that, each CTA's groups
-// taking rows of its part only, strided, as many rows each as the others or one fewer. 0 where the
-// kernel does not take the call: more parts than
-// resident CTAs, or a split of the resident CTAs over the parts that leaves more than a tenth of them
-// idle (the register kernel's contiguous row blocks then use every CTA).
 // How the grouped kernel's grid covers the rows: parts of rows_per_part consecutive rows that share the
 // op's channel values, ctas_per_part CTAs each (grouped_ctas_per_part).
 struct GroupedRows {
@@ -219,6 +212,13 @@ constexpr GroupedRowRange grouped_rows_of(int cta, int group, int groups, int64_
   return {part_first, part_first + cta_in_part * groups + group, part_end, static_cast<int64_t>(p.ctas_per_part) * groups};
 }
 
+// The grouped kernel's CTAs for each part of the rows (rows_per_part consecutive rows that share the
+// op's channel values: one batch element of LayerNorm's modulation, or every row), given the CTAs of it
+// resident on the GPU at once and `groups` rows a CTA: the grid is parts x that, each CTA's groups
+// taking rows of its part only, strided, as many rows each as the others or one fewer. 0 where the
+// kernel does not take the call: more parts than resident CTAs, or a split of the resident CTAs over
+// the parts that leaves more than a tenth of them idle (the register kernel's contiguous row blocks
+// then use every CTA).
 inline int64_t grouped_ctas_per_part(int64_t rows, int64_t rows_per_part, int64_t resident_ctas, int groups) {
   if (rows <= 0 || rows_per_part <= 0 || resident_ctas <= 0 || groups <= 0) return 0;
   const int64_t parts = (rows + rows_per_part - 1) / rows_per_part;
