@@ -1,11 +1,12 @@
 // The grouped row kernel: one persistent CTA holds kGroups rows at once, each in its own group of
 // kGroupThreads threads, and the groups share one copy of the op's per-channel values in shared
-// memory (LayerNorm's 1 + scale and shift, RMSNorm's weight).
+// memory (LayerNorm's 1 + scale and shift, RMSNorm's weight, SmoothQuant's divisor and its reciprocal).
 //
 // Why: the register kernel (row_kernels.cuh) holds one row a CTA, so its channel cache is paid once per
-// CTA: at 3072 columns LayerNorm's 24.6 KB a CTA fit 6 CTAs an SM (12 warps) in a 164 KB carveout, and
-// the shared memory they take is L1 that the rows' loads in flight no longer have. Here an SM holds one
-// cache, up to 16 warps of rows, and the rest of its 228 KB as L1. The rows' reductions synchronise
+// row in flight: at 3072 columns LayerNorm's 24.6 KB a CTA fit 6 CTAs an SM (12 warps) in a 164 KB
+// carveout, and the shared memory they take is L1 that the rows' loads in flight no longer have. Here
+// the library's two CTAs an SM hold 8 rows, 16 warps, two caches, and leave the rest of the SM's 228 KB
+// as L1 (row_shape.h: kGroupedCtaThreads). The rows' reductions synchronise
 // only their own group (a named barrier, or none for one-warp groups), so the groups run as the CTAs
 // of the register kernel do.
 //
