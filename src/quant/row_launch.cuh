@@ -218,6 +218,18 @@ Status launch_grouped(const RowArgs<T>& a, const Op& op, cudaStream_t stream, bo
   return Status::Ok();
 }
 
+// The grouped kernel at the row's group size (row_shape.h: grouped_row_threads, 32 or 64 threads), where
+// it takes the call; *launched says whether it did.
+template <typename T, typename Op>
+Status launch_grouped_rows(const RowArgs<T>& a, const Op& op, cudaStream_t stream, bool* launched) {
+  *launched = false;
+  switch (grouped_row_threads(a.cols, true)) {
+    case 64: return launch_grouped<T, Op, 64>(a, op, stream, launched);
+    case 32: return launch_grouped<T, Op, 32>(a, op, stream, launched);
+    default: return Status::Ok();
+  }
+}
+
 // Calls `launch` with the op a cached kernel runs: wrapped in WithRowBlocks (contiguous rows a CTA)
 // where the op's channel values change between the call's rows (LayerNorm with several batch
 // elements), else the op itself (strided rows, as measured before).
@@ -409,10 +421,8 @@ Status launch_row_quantize(const RowArgs<T>& a, const Op& op, bool op_vector_ok,
     if (a.smooth && op_vector_ok && vectorizable(a) && row_path_config().path == RowPath::kAuto) {
       SmoothDivisionOp divide;
       divide.smooth = a.smooth;
-      const int group_threads = grouped_row_threads(a.cols, true);
       bool launched = false;
-      if (group_threads == 64) INT8DIT_RETURN_IF_ERROR((launch_grouped<T, SmoothDivisionOp, 64>(a, divide, stream, &launched)));
-      if (group_threads == 32) INT8DIT_RETURN_IF_ERROR((launch_grouped<T, SmoothDivisionOp, 32>(a, divide, stream, &launched)));
+      INT8DIT_RETURN_IF_ERROR(launch_grouped_rows(a, divide, stream, &launched));
       if (launched) return detail::last_launch_status(name);
     }
     // quantize_rows with a divisor, up to 6144 columns (INT8DIT_QUANT_ROWS=bulk keeps the ring).
@@ -428,10 +438,8 @@ Status launch_row_quantize(const RowArgs<T>& a, const Op& op, bool op_vector_ok,
   // fused ops' divisor calls take the reciprocal kernels) nor where INT8DIT_QUANT_ROWS names a path.
   if constexpr (takes_grouped_rows<Op>()) {
     if (!a.smooth && vector_ok && row_path_config().path == RowPath::kAuto) {
-      const int group_threads = grouped_row_threads(a.cols, vector_ok);
       bool launched = false;
-      if (group_threads == 64) INT8DIT_RETURN_IF_ERROR((launch_grouped<T, Op, 64>(a, op, stream, &launched)));
-      if (group_threads == 32) INT8DIT_RETURN_IF_ERROR((launch_grouped<T, Op, 32>(a, op, stream, &launched)));
+      INT8DIT_RETURN_IF_ERROR(launch_grouped_rows(a, op, stream, &launched));
       if (launched) return detail::last_launch_status(name);
     }
   }
