@@ -35,9 +35,9 @@ bool vectorizable(const RowArgs<T>& a) {
 
 constexpr int kMaxDevices = 64;
 // Resident CTAs of one kernel instantiation per (device, threads / 32), times 2, plus 1 where shared
-// memory sets that count (resident_ctas' smem_limited); 0 = not computed yet. Sized for the wide
-// kernels' kWideRowThreads.
-using ResidentCtaCache = std::atomic<int>[kMaxDevices][kWideRowThreads / 32 + 1];
+// memory sets that count (resident_ctas' smem_limited); 0 = not computed yet. Sized for any CTA (the
+// grouped kernel's 7 groups of 128 threads are 896).
+using ResidentCtaCache = std::atomic<int>[kMaxDevices][1024 / 32 + 1];
 
 // How many CTAs of `kernel` with `threads` threads are resident on the whole GPU at once, computed on
 // first use per (device, thread count) and cached in the kernel's own `cache`: the query costs
@@ -191,43 +191,73 @@ Status launch_persistent(const RowArgs<T>& a, const Op& op, int threads, cudaStr
   return Status::Ok();
 }
 
-// The grouped kernel (row_grouped.cuh) at kGroupThreads threads a row, where it takes the call: the
-// loaded binary has sm_90 code for it (measured on Hopper only) and the rows' parts fit the resident
-// CTAs (row_shape.h: grouped_ctas_per_part). Elsewhere *launched stays false and nothing is launched.
-template <typename T, typename Op, int kGroupThreads>
-Status launch_grouped(const RowArgs<T>& a, const Op& op, cudaStream_t stream, bool* launched) {
-  constexpr int kGroups = kGroupedCtaThreads / kGroupThreads;
-  auto kernel = row_quantize_grouped<T, Op, kGroupedVecsPerThread, kGroupThreads, kGroups>;
-  static std::atomic<int> sm90[kMaxDevices] = {};
-  *launched = false;
-  if (!runs_sm90_code(kernel, sm90)) return Status::Ok();
-  static ResidentCtaCache cache = {};
-  constexpr size_t kSmem = grouped_channel_cache_bytes<Op, kGroupedVecsPerThread, kGroupThreads>();
-  int ctas = 0;
-  INT8DIT_RETURN_IF_ERROR(resident_ctas(kernel, cache, kGroupedCtaThreads, kSmem, &ctas, kGroupedCtaThreads));
-  int64_t rows_per_part = a.rows;
-  if constexpr (Op::kChannelsVaryByRow) {
-    if (op.channels_vary(a.rows)) rows_per_part = op.rows_sharing_channels();
+// The grouped kernel (row_grouped.cuh) in one layout, planned for a call: `busiest_sm_rows` 0 where it
+// does not take the call (the loaded binary has no sm_90 code for it: measured on Hopper only; or the
+// rows' parts do not fit the resident CTAs, row_shape.h: grouped_ctas_per_part).
+template <typename T, typename Op, int kVecs, int kGroupThreads, int kGroups>
+struct GroupedLaunch {
+  static constexpr int kThreads = kGroupThreads * kGroups;
+  static constexpr size_t kSmem = grouped_channel_cache_bytes<Op, kVecs, kGroupThreads>();
+  static constexpr auto kernel = row_quantize_grouped<T, Op, kVecs, kGroupThreads, kGroups>;
+  static inline std::atomic<int> sm90[kMaxDevices] = {};
+  static inline ResidentCtaCache resident = {};
+
+  GroupedRows parts{};
+  int64_t grid = 0;
+  int64_t busiest_sm_rows = 0;
+
+  Status plan(const RowArgs<T>& a, const Op& op, int sms) {
+    if (!runs_sm90_code(kernel, sm90)) return Status::Ok();
+    int ctas = 0;
+    INT8DIT_RETURN_IF_ERROR(resident_ctas(kernel, resident, kThreads, kSmem, &ctas, kThreads));
+    int64_t rows_per_part = a.rows;
+    if constexpr (Op::kChannelsVaryByRow) {
+      if (op.channels_vary(a.rows)) rows_per_part = op.rows_sharing_channels();
+    }
+    const int64_t per_part = grouped_ctas_per_part(a.rows, rows_per_part, ctas, kGroups);
+    if (per_part == 0) return Status::Ok();
+    parts = GroupedRows{rows_per_part, static_cast<int>(per_part)};
+    grid = (a.rows + rows_per_part - 1) / rows_per_part * per_part;
+    busiest_sm_rows = grouped_busiest_sm_rows(a.rows, rows_per_part, ctas, sms, kGroups);
+    return Status::Ok();
   }
-  const int64_t per_part = grouped_ctas_per_part(a.rows, rows_per_part, ctas, kGroups);
-  if (per_part == 0) return Status::Ok();
-  const int64_t grid = (a.rows + rows_per_part - 1) / rows_per_part * per_part;
-  launch_row_kernel(kernel, sm90, /*smem_sized_grid=*/false, grid, kGroupedCtaThreads, kSmem, stream, a, op,
-                    GroupedRows{rows_per_part, static_cast<int>(per_part)});
-  *launched = true;
-  return Status::Ok();
-}
+  void launch(const RowArgs<T>& a, const Op& op, cudaStream_t stream) const {
+    launch_row_kernel(kernel, sm90, /*smem_sized_grid=*/false, grid, kThreads, kSmem, stream, a, op, parts);
+  }
+};
 
 // The grouped kernel at the row's group size (row_shape.h: grouped_row_threads, 32 or 64 threads), where
-// it takes the call; *launched says whether it did.
+// it takes the call; *launched says whether it did. The 64-thread rows take 128 x 3 in 7 groups instead
+// where that leaves the busiest SM fewer rows and every SM a CTA (row_shape.h: kGrouped128x3).
 template <typename T, typename Op>
 Status launch_grouped_rows(const RowArgs<T>& a, const Op& op, cudaStream_t stream, bool* launched) {
   *launched = false;
-  switch (grouped_row_threads(a.cols, true)) {
-    case 64: return launch_grouped<T, Op, 64>(a, op, stream, launched);
-    case 32: return launch_grouped<T, Op, 32>(a, op, stream, launched);
-    default: return Status::Ok();
+  const int group_threads = grouped_row_threads(a.cols, true);
+  if (group_threads == 0) return Status::Ok();
+  int device = 0, sms = 0;
+  INT8DIT_RETURN_IF_ERROR(detail::cuda_status(cudaGetDevice(&device), "cudaGetDevice"));
+  INT8DIT_RETURN_IF_ERROR(
+      detail::cuda_status(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device), "cudaDeviceGetAttribute"));
+  constexpr int kVecs = kGroupedVecsPerThread;
+  if (group_threads == 32) {
+    GroupedLaunch<T, Op, kVecs, 32, kGroupedCtaThreads / 32> rows32;
+    INT8DIT_RETURN_IF_ERROR(rows32.plan(a, op, sms));
+    if (rows32.busiest_sm_rows > 0) rows32.launch(a, op, stream), *launched = true;
+    return Status::Ok();
   }
+  static_assert(kGrouped64x6.group_threads * kGrouped64x6.groups == kGroupedCtaThreads && kGrouped64x6.vecs == kVecs);
+  GroupedLaunch<T, Op, kGrouped64x6.vecs, kGrouped64x6.group_threads, kGrouped64x6.groups> rows64;
+  INT8DIT_RETURN_IF_ERROR(rows64.plan(a, op, sms));
+  if (grouped_layout_fits(a.cols, kGrouped128x3)) {
+    GroupedLaunch<T, Op, kGrouped128x3.vecs, kGrouped128x3.group_threads, kGrouped128x3.groups> rows128;
+    INT8DIT_RETURN_IF_ERROR(rows128.plan(a, op, sms));
+    if (prefers_second_grouped_layout(rows64.busiest_sm_rows, rows128.busiest_sm_rows, rows128.grid, sms)) {
+      rows128.launch(a, op, stream), *launched = true;
+      return Status::Ok();
+    }
+  }
+  if (rows64.busiest_sm_rows > 0) rows64.launch(a, op, stream), *launched = true;
+  return Status::Ok();
 }
 
 // Calls `launch` with the op a cached kernel runs: wrapped in WithRowBlocks (contiguous rows a CTA)

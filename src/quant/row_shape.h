@@ -234,4 +234,44 @@ inline int64_t grouped_ctas_per_part(int64_t rows, int64_t rows_per_part, int64_
   return (part_rows + rounds * groups - 1) / (rounds * groups);
 }
 
+// A layout of the grouped kernel: `groups` rows a CTA, each over group_threads threads x vecs vectors.
+struct GroupedLayout {
+  int group_threads, vecs, groups;
+};
+// The library's rows of 2304..3072 columns: 4 groups of 64 x 6 (two CTAs an SM, 8 rows), and, where it
+// leaves the busiest SM fewer rows (grouped_busiest_sm_rows) with a CTA on every SM
+// (prefers_second_grouped_layout), 7 groups of 128 x 3 (one CTA an SM, 7 rows: 72 registers a thread). Measured on the H100 on balanced grids (quant_grouped_probe_e1f3ae5.txt): at
+// 4608 x 3072 SmoothQuant 19.61 -> 18.79 us, RMSNorm 18.00 -> 17.77, LayerNorm 18.60 -> 18.54; at 4096 and
+// 6144 rows 128 x 3 was 1-5% slower, and there its busiest SM has more rows (35 vs 32, 49 vs 48).
+constexpr GroupedLayout kGrouped64x6{64, 6, 4};
+constexpr GroupedLayout kGrouped128x3{128, 3, 7};
+
+// Whether a row of `cols` columns fits the layout: every slot of the leading full_vector_slots(vecs) of
+// every thread holds a vector, and no warp is left without one.
+constexpr bool grouped_layout_fits(int64_t cols, GroupedLayout l) {
+  const int64_t nvec = cols / kVecElems;
+  return cols % kVecElems == 0 && nvec <= int64_t(l.group_threads) * l.vecs &&
+         nvec > int64_t(l.group_threads - 32) * l.vecs && int64_t(l.group_threads) * full_vector_slots(l.vecs) <= nvec;
+}
+
+// The rows the busiest SM takes in the grouped kernel's (balanced) grid for `groups` rows a CTA, given
+// the CTAs resident at once and the SMs (the CTAs spread evenly over the SMs): rounds of rows a group
+// x groups x the most CTAs on one SM; 0 where the kernel does not take the call (grouped_ctas_per_part).
+// The kernels are latency-bound, each group's rows in turn, so the busiest SM's rows set the time.
+inline int64_t grouped_busiest_sm_rows(int64_t rows, int64_t rows_per_part, int64_t resident_ctas, int64_t sms, int groups) {
+  const int64_t per_part = grouped_ctas_per_part(rows, rows_per_part, resident_ctas, groups);
+  if (per_part == 0 || sms <= 0) return 0;
+  const int64_t part_rows = std::min(rows_per_part, rows);
+  const int64_t rounds = (part_rows + per_part * groups - 1) / (per_part * groups);
+  const int64_t ctas = (rows + rows_per_part - 1) / rows_per_part * per_part;
+  return rounds * groups * ((ctas + sms - 1) / sms);
+}
+
+// Whether the second layout's grid (`second_grid` CTAs) takes the call rather than the first: it leaves
+// the busiest SM fewer rows, and it puts a CTA on every SM. (With few rows, 7 groups an SM would leave
+// SMs idle where 4 groups a CTA spread over all of them; that regime is unmeasured, so it keeps 64 x 6.)
+constexpr bool prefers_second_grouped_layout(int64_t first_busiest, int64_t second_busiest, int64_t second_grid, int64_t sms) {
+  return second_busiest > 0 && second_grid >= sms && (first_busiest == 0 || second_busiest < first_busiest);
+}
+
 }  // namespace int8dit::quant

@@ -128,6 +128,11 @@ inline std::vector<Case> cases() {
       // LayerNorm test three batch elements of one row: three CTAs of 4 groups, one row each), 13 of
       // 1536 (two CTAs of 8 one-warp groups, the second with 3 idle).
       {3, 3072, 3080, 3072, DType::kFP16, false, true}, {13, 1536, 1536, 1544, DType::kBF16, false, false},
+      // ... in its second layout, 7 groups of 128 x 3 (row_shape.h: kGrouped128x3), which 1840 and 1848
+      // rows of 3072 take on a 132-SM GPU (as 4608 rows do below): padded rows; in the LayerNorm test
+      // 1848 rows are 3 batch elements (44 CTAs each); with SmoothQuant's divisor (quantize_rows).
+      {1840, 3072, 3080, 3088, DType::kFP16, false, true}, {1848, 3072, 3072, 3072, DType::kBF16, false, false},
+      {1840, 3072, 3072, 3072, DType::kBF16, true, false},
       // ... and with SmoothQuant: the reciprocals a persistent CTA computes once serve all its rows.
       {2000, 3072, 3072, 3072, DType::kFP16, true, true},
       {5, 1024, 1024, 1024, DType::kFP16, false, false},  {6, 2056, 2056, 2056, DType::kBF16, true, true},

@@ -243,11 +243,64 @@ TEST(QuantRowShape, GroupedGridSplitsTheResidentCtasOverTheBatchElements) {
   EXPECT_EQ(grouped_ctas_per_part(8, 8, 0, 4), 0);
 }
 
+// The two layouts of the 64-thread grouped rows: 64 x 6 holds every such row, 128 x 3 the rows of
+// 2312..3072 columns (at 2304 its last warp would hold no vector).
+TEST(QuantRowShape, GroupedLayoutsHoldTheirRows) {
+  int wide = 0;
+  for (int64_t cols = 8; cols <= 16384; cols += 8) {
+    if (grouped_row_threads(cols, true) != 64) continue;
+    EXPECT_TRUE(grouped_layout_fits(cols, kGrouped64x6)) << cols;
+    const bool fits = grouped_layout_fits(cols, kGrouped128x3);
+    EXPECT_EQ(fits, cols > 2304) << cols;
+    wide += fits;
+  }
+  EXPECT_EQ(wide, (3072 - 2312) / 8 + 1);
+  EXPECT_FALSE(grouped_layout_fits(3080, kGrouped128x3));
+  EXPECT_FALSE(grouped_layout_fits(3076, kGrouped128x3));  // not whole vectors
+}
+
+// The busiest SM's rows, which pick between the layouts, on the H100's 132 SMs (64 x 6: 2 CTAs of 4
+// groups an SM, 264 resident; 128 x 3: one CTA of 7 groups, 132): what the probe measured
+// (quant_grouped_probe_e1f3ae5.txt) is that 128 x 3 is faster at 4608 rows and slower at 4096 and 6144.
+TEST(QuantRowShape, GroupedLayoutTakesTheFewestRowsOnTheBusiestSm) {
+  auto rows64 = [](int64_t rows, int64_t part) { return grouped_busiest_sm_rows(rows, part, 264, 132, 4); };
+  auto rows128 = [](int64_t rows, int64_t part) { return grouped_busiest_sm_rows(rows, part, 132, 132, 7); };
+  EXPECT_EQ(rows64(4096, 4096), 32);  // 256 CTAs of 4 rows a group: 124 SMs hold two
+  EXPECT_EQ(rows128(4096, 4096), 35);
+  EXPECT_EQ(rows64(4608, 4608), 40);  // 231 CTAs of 5 rows a group
+  EXPECT_EQ(rows128(4608, 4608), 35);
+  EXPECT_EQ(rows64(6144, 6144), 48);
+  EXPECT_EQ(rows128(6144, 6144), 49);
+  // Two batch elements of 2304 rows: each part 116 or 66 CTAs, 5 rows a group.
+  EXPECT_EQ(rows64(4608, 2304), 40);
+  EXPECT_EQ(rows128(4608, 2304), 35);
+  // Few rows: one CTA, one row a group.
+  EXPECT_EQ(rows64(3, 3), 4);
+  EXPECT_EQ(rows128(3, 3), 7);
+  // Where the kernel does not take the call, or no SMs are known.
+  EXPECT_EQ(grouped_busiest_sm_rows(300 * 4, 4, 264, 132, 4), 0);
+  EXPECT_EQ(grouped_busiest_sm_rows(4096, 4096, 264, 0, 4), 0);
+  // The choice: 128 x 3 at 4608 rows (its grid 132 CTAs) and at 1840 (132: 14 rows against 16), not at
+  // 4096 or 6144, nor at 1100 rows (16 against 14, but 79 CTAs: 53 SMs idle), nor where it declines.
+  auto second = [&](int64_t rows) {
+    const int64_t grid = grouped_ctas_per_part(rows, rows, 132, 7);
+    return prefers_second_grouped_layout(rows64(rows, rows), rows128(rows, rows), grid, 132);
+  };
+  EXPECT_TRUE(second(4608));
+  EXPECT_TRUE(second(1840));
+  EXPECT_FALSE(second(4096));
+  EXPECT_FALSE(second(6144));
+  EXPECT_FALSE(second(1100));
+  EXPECT_EQ(grouped_ctas_per_part(1100, 1100, 132, 7), 79);
+  EXPECT_FALSE(prefers_second_grouped_layout(40, 0, 132, 132));
+  EXPECT_TRUE(prefers_second_grouped_layout(0, 35, 132, 132));
+}
+
 // Over the grid the launcher gives, the groups' rows (grouped_rows_of: the kernel's own arithmetic)
 // cover every row exactly once, each inside the part whose channel values its CTA caches.
 TEST(QuantRowShape, GroupedRowsCoverEveryRowOnceInsideItsPart) {
-  for (const int groups : {4, 8}) {
-    for (const int64_t resident : {1, 7, 264, 528}) {
+  for (const int groups : {4, 7, 8}) {
+    for (const int64_t resident : {1, 7, 132, 264, 528}) {
       for (const int64_t tokens : {1, 3, 64, 333, 1024, 4096}) {
         for (const int64_t batches : {1, 2, 3, 8}) {
           const int64_t rows = tokens * batches;
