@@ -496,7 +496,6 @@ int main(int argc, char** argv) {
     auto grouped_layouts = [&](auto op) {
       using Op = decltype(op);
       using int8dit::quant::row_quantize_grouped;
-      using int8dit::quant::row_quantize_grouped_capped;
       // 3072 columns: the register kernel's 64 x 6, 96 x 4 and 128 x 3 rows, as many groups as the
       // registers let one or two CTAs an SM hold.
       time_grouped(row_quantize_grouped<T, Op, 6, 64, 4>, op, 64, 4, 6);
@@ -508,16 +507,10 @@ int main(int argc, char** argv) {
       time_grouped(row_quantize_grouped<T, Op, 3, 128, 4>, op, 128, 4, 3);
       time_grouped(row_quantize_grouped<T, Op, 3, 128, 7>, op, 128, 7, 3);
       time_grouped(row_quantize_grouped<T, Op, 3, 128, 7>, op, 128, 7, 3, /*balanced=*/true);
-      // Registers capped for more rows an SM: 3 CTAs of 3 groups at 112 (9 rows, where 124 give 8).
-      time_grouped(row_quantize_grouped_capped<T, Op, 6, 64, 3, 112>, op, 64, 3, 6);
-      time_grouped(row_quantize_grouped_capped<T, Op, 6, 64, 3, 112>, op, 64, 3, 6, /*balanced=*/true);
       // 1536 columns: one-warp rows (no barrier at all), and two-warp rows of 3 or 4 vectors.
       time_grouped(row_quantize_grouped<T, Op, 6, 32, 8>, op, 32, 8, 6);
       time_grouped(row_quantize_grouped<T, Op, 6, 32, 8>, op, 32, 8, 6, /*balanced=*/true);
       time_grouped(row_quantize_grouped<T, Op, 6, 32, 16>, op, 32, 16, 6);
-      // 3 CTAs of 7 one-warp groups at 96 registers: 21 rows an SM where 119 registers give 16.
-      time_grouped(row_quantize_grouped_capped<T, Op, 6, 32, 7, 96>, op, 32, 7, 6);
-      time_grouped(row_quantize_grouped_capped<T, Op, 6, 32, 7, 96>, op, 32, 7, 6, /*balanced=*/true);
       time_grouped(row_quantize_grouped<T, Op, 3, 64, 8>, op, 64, 8, 3);
       time_grouped(row_quantize_grouped<T, Op, 4, 64, 6>, op, 64, 6, 4);
     };

@@ -85,9 +85,11 @@ constexpr bool takes_grouped_rows() {
 // Each group takes its rows of a part (row_shape.h: grouped_rows_of). Dynamic shared memory:
 // grouped_channel_cache_bytes(). Needs cols % 8 == 0, 16-byte aligned rows, and cols / 8 <= kVecs *
 // kGroupThreads with the leading full_vector_slots(kVecs) slots of every thread in the row.
-// The kernels below: row_quantize_grouped (ptxas' own register count) and row_quantize_grouped_capped.
+// NOTE: launch bounds state no minimum of CTAs an SM: with one, ptxas gave LayerNorm's 64 x 6 groups 167
+// registers where the register kernel takes 128 (one CTA of 4 groups an SM instead of two). Capping the
+// registers for more CTAs an SM (__maxnreg__) measured slower (docs/quantization.md).
 template <typename T, typename Op, int kVecs, int kGroupThreads, int kGroups>
-__device__ __forceinline__ void quantize_grouped_rows(RowArgs<T> a, Op op, GroupedRows parts) {
+__global__ void __launch_bounds__(kGroupThreads* kGroups) row_quantize_grouped(RowArgs<T> a, Op op, GroupedRows parts) {
   static_assert(takes_grouped_rows<Op>(), "the grouped kernel shares the op's channel cache over strided rows");
   static_assert(kGroupThreads == 32 || kGroups <= 15, "a named barrier a group: ids 1..15");
   release_dependent_launch();
@@ -136,21 +138,6 @@ __device__ __forceinline__ void quantize_grouped_rows(RowArgs<T> a, Op op, Group
     if (row + rows.step < rows.end) fetch(row + rows.step);
     quantize_held_row<T, Op, kVecs, true, false>(a, op, row, v, has, reduce, channels, nullptr, lanes);
   }
-}
-
-// NOTE: launch bounds state no minimum of CTAs an SM: with one, ptxas gave LayerNorm's 64 x 6 groups 167
-// registers where the register kernel takes 128 (one CTA of 4 groups an SM instead of two).
-template <typename T, typename Op, int kVecs, int kGroupThreads, int kGroups>
-__global__ void __launch_bounds__(kGroupThreads* kGroups) row_quantize_grouped(RowArgs<T> a, Op op, GroupedRows parts) {
-  quantize_grouped_rows<T, Op, kVecs, kGroupThreads, kGroups>(a, op, parts);
-}
-
-// The same with at most kMaxRegs registers a thread, so that more CTAs fit an SM than ptxas' own choice
-// allows (64 x 6 groups, 3 a CTA, at 112 registers: three CTAs, 9 rows an SM where 124 registers give 8).
-// __maxnreg__ rather than a __launch_bounds__ minimum: for 3 CTAs of 192 threads ptxas then caps at 96.
-template <typename T, typename Op, int kVecs, int kGroupThreads, int kGroups, int kMaxRegs>
-__global__ void __maxnreg__(kMaxRegs) row_quantize_grouped_capped(RowArgs<T> a, Op op, GroupedRows parts) {
-  quantize_grouped_rows<T, Op, kVecs, kGroupThreads, kGroups>(a, op, parts);
 }
 
 }  // namespace int8dit::quant
