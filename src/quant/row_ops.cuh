@@ -30,20 +30,15 @@ struct IdentityOp {
 // (smooth_division.h: divide_by_reciprocal). A vector of 8 values takes the reciprocals where its
 // divisors and values are all in the fast range, else the division; the same bits either way. In the
 // register kernels the division is the kernel's (RowArgs::smooth), not the op's.
-// The divisors' test is made once, when the cache fills: a vector of 8 with one divisor outside the
-// range caches 0 for all 8 reciprocals, so each row tests one of them, not 8.
 struct SmoothDivisionOp : IdentityOp {
-  static constexpr int kChannelVec4s = 4;  // s_k, then 1 / s_k (all 8 of a vector 0 where one s_k is outside the fast range)
+  static constexpr int kChannelVec4s = 4;  // s_k, then 1 / s_k (0 where s_k is outside the fast range)
   static constexpr bool kChannelsVaryByRow = false;  // one divisor for every row
   const float* smooth = nullptr;
   __device__ void fill8(int k, float4* dst, int stride) const {
     float s[kVecElems], r[kVecElems];
     load8_cached(smooth + k, s);
-    bool fast = true;
 #pragma unroll
-    for (int e = 0; e < kVecElems; ++e) fast &= divisor_in_fast_range(s[e]);
-#pragma unroll
-    for (int e = 0; e < kVecElems; ++e) r[e] = fast ? __frcp_rn(s[e]) : 0.0f;
+    for (int e = 0; e < kVecElems; ++e) r[e] = divisor_in_fast_range(s[e]) ? __frcp_rn(s[e]) : 0.0f;
     dst[0] = make_float4(s[0], s[1], s[2], s[3]);
     dst[stride] = make_float4(s[4], s[5], s[6], s[7]);
     dst[2 * stride] = make_float4(r[0], r[1], r[2], r[3]);
@@ -54,9 +49,13 @@ struct SmoothDivisionOp : IdentityOp {
     const float s[kVecElems] = {s0.x, s0.y, s0.z, s0.w, s1.x, s1.y, s1.z, s1.w};
     const float r[kVecElems] = {r0.x, r0.y, r0.z, r0.w, r1.x, r1.y, r1.z, r1.w};
     float lo = INFINITY, hi = 0.0f;
+    bool reciprocals = true;
 #pragma unroll
-    for (int e = 0; e < kVecElems; ++e) lo = fminf(lo, fabsf(v[e])), hi = max_nan(hi, fabsf(v[e]));
-    if (r[0] != 0.0f && dividends_in_fast_range(lo, hi)) {  // r[0]: the whole vector's divisors (fill8)
+    for (int e = 0; e < kVecElems; ++e) {
+      lo = fminf(lo, fabsf(v[e])), hi = max_nan(hi, fabsf(v[e]));
+      reciprocals &= r[e] != 0.0f;
+    }
+    if (reciprocals && dividends_in_fast_range(lo, hi)) {
 #pragma unroll
       for (int e = 0; e < kVecElems; ++e) v[e] = divide_by_reciprocal(v[e], s[e], r[e]);
     } else {
