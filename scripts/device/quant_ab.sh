@@ -10,6 +10,8 @@
 # runs A, then B); OUT: where each run's quant.json goes (OUT/a1, OUT/b1, ...) and ab.md, the medians a
 # case and B's time over A's; ROUNDS: default 3; CASES: --only's list (default: the 3072- and
 # 1536-column cases of issue 4's target).
+# QUANT_AB_ENV_A, QUANT_AB_ENV_B: VAR=value settings for A's or B's runs only, e.g. DIR_A = DIR_B and
+# QUANT_AB_ENV_A=INT8DIT_QUANT_ROWS=registers to time a path of one library against its default.
 set -euo pipefail
 if [[ $# -lt 4 ]]; then
   sed -n '2,12p' "$0" >&2
@@ -24,13 +26,15 @@ done
 mkdir -p "$OUT"
 for ((r = 1; r <= ROUNDS; ++r)); do
   for side in a b; do
-    dir=$DIR_A; [[ $side == b ]] && dir=$DIR_B
+    dir=$DIR_A settings=${QUANT_AB_ENV_A:-}
+    [[ $side == b ]] && dir=$DIR_B settings=${QUANT_AB_ENV_B:-}
     mkdir -p "$OUT/$side$r"
-    LD_LIBRARY_PATH="$(cd "$dir" && pwd)${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" "$BENCH" --out "$OUT/$side$r" --only "$CASES" \
-      > "$OUT/$side$r/bench.log" 2>&1
+    # shellcheck disable=SC2086 # the settings are words on purpose
+    env $settings LD_LIBRARY_PATH="$(cd "$dir" && pwd)${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" "$BENCH" --out "$OUT/$side$r" \
+      --only "$CASES" > "$OUT/$side$r/bench.log" 2>&1
   done
 done
-python3 - "$OUT" "$ROUNDS" "$DIR_A" "$DIR_B" <<'EOF'
+python3 - "$OUT" "$ROUNDS" "$DIR_A${QUANT_AB_ENV_A:+ with $QUANT_AB_ENV_A}" "$DIR_B${QUANT_AB_ENV_B:+ with $QUANT_AB_ENV_B}" <<'EOF'
 import json, statistics, sys
 out, rounds, dir_a, dir_b = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
 times, copy = {}, {}
