@@ -240,9 +240,11 @@ struct GroupedLayout {
 };
 // The library's rows of 2304..3072 columns: 4 groups of 64 x 6 (two CTAs an SM, 8 rows), and, where it
 // leaves the busiest SM fewer rows (grouped_busiest_sm_rows) with a CTA on every SM
-// (prefers_second_grouped_layout), 7 groups of 128 x 3 (one CTA an SM, 7 rows: 72 registers a thread). Measured on the H100 on balanced grids (quant_grouped_probe_e1f3ae5.txt): at
-// 4608 x 3072 SmoothQuant 19.61 -> 18.79 us, RMSNorm 18.00 -> 17.77, LayerNorm 18.60 -> 18.54; at 4096 and
-// 6144 rows 128 x 3 was 1-5% slower, and there its busiest SM has more rows (35 vs 32, 49 vs 48).
+// (prefers_second_grouped_layout), 7 groups of 128 x 3 (one CTA an SM, 7 rows: 72 registers a thread).
+// Measured on the H100 on balanced grids (quant_grouped_probe_e1f3ae5.txt): at 4608 x 3072 SmoothQuant
+// 19.61 -> 18.79 us, RMSNorm 18.00 -> 17.77, LayerNorm 18.60 -> 18.54; at 4096 and 6144 rows 128 x 3 was
+// 1-5% slower, and there its busiest SM has more rows (35 vs 32, 49 vs 48). In the library against 64 x 6
+// alone (quant_ab_second_layout_bc3e1ed.md): SmoothQuant 4608 x 3072 19.76 -> 18.80 us, + y 28.84 -> 27.41.
 constexpr GroupedLayout kGrouped64x6{64, 6, 4};
 constexpr GroupedLayout kGrouped128x3{128, 3, 7};
 
