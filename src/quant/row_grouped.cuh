@@ -75,11 +75,11 @@ constexpr size_t grouped_channel_cache_bytes() {
 }
 
 // Whether an op runs in the grouped kernel: one whose channel values it caches, that reads one input
-// row as it is and whose rows the launcher may stride.
+// row (a transforming op's second row input, the residual update, is fetched with it) and whose rows
+// the launcher may stride.
 template <typename Op>
 constexpr bool takes_grouped_rows() {
-  return caches_channels<Op, kGroupedVecsPerThread>() && !TransformsInput<Op>::value && !ReadsSecondInput<Op>::value &&
-         !TakesRowBlocks<Op>::value;
+  return caches_channels<Op, kGroupedVecsPerThread>() && !ReadsSecondInput<Op>::value && !TakesRowBlocks<Op>::value;
 }
 
 // Each group takes its rows of a part (row_shape.h: grouped_rows_of). Dynamic shared memory:
@@ -109,7 +109,15 @@ __global__ void __launch_bounds__(kGroupThreads* kGroups) row_quantize_grouped(R
 
   const GroupedRowRange rows = grouped_rows_of(static_cast<int>(blockIdx.x), group, kGroups, a.rows, parts);
   uint4 raw[kVecs];  // the next row's vectors, as loaded
+  // A transforming op's second row input, a row ahead as x's (row_kernels.cuh: row_quantize_registers).
+  uint4 raw_in[TransformsInput<Op>::value ? kVecs : 1];
   auto fetch = [&](int64_t row) {
+    if constexpr (TransformsInput<Op>::value) {
+#pragma unroll
+      for (int i = 0; i < kVecs; ++i) {
+        if (has[i]) raw_in[i] = op.fetch8(row, static_cast<int64_t>(lanes.lane() + i * kGroupThreads) * kVecElems);
+      }
+    }
     const uint4* xr = reinterpret_cast<const uint4*>(a.x + row * a.ldx) + lanes.lane();
 #pragma unroll
     for (int i = 0; i < kVecs; ++i) {
@@ -134,6 +142,18 @@ __global__ void __launch_bounds__(kGroupThreads* kGroups) row_quantize_grouped(R
 #pragma unroll
     for (int i = 0; i < kVecs; ++i) {
       if (has[i]) unpack8<T>(raw[i], v[i]);
+    }
+    if constexpr (TransformsInput<Op>::value) {
+      op.begin_transform(row);
+#pragma unroll
+      for (int i = 0; i < kVecs; ++i) {
+        if (has[i]) op.transform8((lanes.lane() + i * kGroupThreads) * kVecElems, v[i], raw_in[i]);
+      }
+      // Stored once every vector is transformed, for the register kernel's reason.
+#pragma unroll
+      for (int i = 0; i < kVecs; ++i) {
+        if (has[i]) op.store_transformed8((lanes.lane() + i * kGroupThreads) * kVecElems, v[i]);
+      }
     }
     if (row + rows.step < rows.end) fetch(row + rows.step);
     quantize_held_row<T, Op, kVecs, true, false>(a, op, row, v, has, reduce, channels, nullptr, lanes);

@@ -228,7 +228,8 @@ struct GroupedLaunch {
 
 // The grouped kernel at the row's group size (row_shape.h: grouped_row_threads, 32 or 64 threads), where
 // it takes the call; *launched says whether it did. The 64-thread rows take 128 x 3 in 7 groups instead
-// where that leaves the busiest SM fewer rows and every SM a CTA (row_shape.h: kGrouped128x3).
+// where that leaves the busiest SM fewer rows and every SM a CTA (row_shape.h: kGrouped128x3). A
+// transforming op's rows take one CTA an SM of kGroupedTransformCtaThreads instead.
 template <typename T, typename Op>
 Status launch_grouped_rows(const RowArgs<T>& a, const Op& op, cudaStream_t stream, bool* launched) {
   *launched = false;
@@ -239,25 +240,36 @@ Status launch_grouped_rows(const RowArgs<T>& a, const Op& op, cudaStream_t strea
   INT8DIT_RETURN_IF_ERROR(
       detail::cuda_status(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device), "cudaDeviceGetAttribute"));
   constexpr int kVecs = kGroupedVecsPerThread;
-  if (group_threads == 32) {
-    GroupedLaunch<T, Op, kVecs, 32, kGroupedCtaThreads / 32> rows32;
-    INT8DIT_RETURN_IF_ERROR(rows32.plan(a, op, sms));
-    if (rows32.busiest_sm_rows > 0) rows32.launch(a, op, stream), *launched = true;
-    return Status::Ok();
-  }
-  static_assert(kGrouped64x6.group_threads * kGrouped64x6.groups == kGroupedCtaThreads && kGrouped64x6.vecs == kVecs);
-  GroupedLaunch<T, Op, kGrouped64x6.vecs, kGrouped64x6.group_threads, kGrouped64x6.groups> rows64;
-  INT8DIT_RETURN_IF_ERROR(rows64.plan(a, op, sms));
-  if (grouped_layout_fits(a.cols, kGrouped128x3)) {
-    GroupedLaunch<T, Op, kGrouped128x3.vecs, kGrouped128x3.group_threads, kGrouped128x3.groups> rows128;
-    INT8DIT_RETURN_IF_ERROR(rows128.plan(a, op, sms));
-    if (prefers_second_grouped_layout(rows64.busiest_sm_rows, rows128.busiest_sm_rows, rows128.grid, sms)) {
-      rows128.launch(a, op, stream), *launched = true;
+  if constexpr (TransformsInput<Op>::value) {
+    // One layout a group size, one CTA an SM (row_shape.h: kGroupedTransformCtaThreads).
+    auto launch_in = [&](auto&& rows) -> Status {
+      INT8DIT_RETURN_IF_ERROR(rows.plan(a, op, sms));
+      if (rows.busiest_sm_rows > 0) rows.launch(a, op, stream), *launched = true;
+      return Status::Ok();
+    };
+    if (group_threads == 32) return launch_in(GroupedLaunch<T, Op, kVecs, 32, kGroupedTransformCtaThreads / 32>{});
+    return launch_in(GroupedLaunch<T, Op, kVecs, 64, kGroupedTransformCtaThreads / 64>{});
+  } else {
+    if (group_threads == 32) {
+      GroupedLaunch<T, Op, kVecs, 32, kGroupedCtaThreads / 32> rows32;
+      INT8DIT_RETURN_IF_ERROR(rows32.plan(a, op, sms));
+      if (rows32.busiest_sm_rows > 0) rows32.launch(a, op, stream), *launched = true;
       return Status::Ok();
     }
+    static_assert(kGrouped64x6.group_threads * kGrouped64x6.groups == kGroupedCtaThreads && kGrouped64x6.vecs == kVecs);
+    GroupedLaunch<T, Op, kGrouped64x6.vecs, kGrouped64x6.group_threads, kGrouped64x6.groups> rows64;
+    INT8DIT_RETURN_IF_ERROR(rows64.plan(a, op, sms));
+    if (grouped_layout_fits(a.cols, kGrouped128x3)) {
+      GroupedLaunch<T, Op, kGrouped128x3.vecs, kGrouped128x3.group_threads, kGrouped128x3.groups> rows128;
+      INT8DIT_RETURN_IF_ERROR(rows128.plan(a, op, sms));
+      if (prefers_second_grouped_layout(rows64.busiest_sm_rows, rows128.busiest_sm_rows, rows128.grid, sms)) {
+        rows128.launch(a, op, stream), *launched = true;
+        return Status::Ok();
+      }
+    }
+    if (rows64.busiest_sm_rows > 0) rows64.launch(a, op, stream), *launched = true;
+    return Status::Ok();
   }
-  if (rows64.busiest_sm_rows > 0) rows64.launch(a, op, stream), *launched = true;
-  return Status::Ok();
 }
 
 // Calls `launch` with the op a cached kernel runs: wrapped in WithRowBlocks (contiguous rows a CTA)

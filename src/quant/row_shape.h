@@ -183,6 +183,11 @@ inline int wide_transform_row_threads(int64_t cols) {
 // (32 x 6 in 8 groups; 16 groups 16.40), RMSNorm 1-3% faster in the same layouts.
 constexpr int kGroupedCtaThreads = 256;
 constexpr int kGroupedVecsPerThread = 6;
+// A transforming op's rows (the gated residual LayerNorm, whose second input and its update take ~165
+// registers a thread where LayerNorm takes 128): one CTA an SM of 384 threads, the most those registers
+// allow (65536 / 384 = 170), in 12 groups of 32 x 6 or 6 of 64 x 6. Its register kernel holds 6 one-row
+// CTAs an SM at 3072 columns, each with its own 24.6 KB of channel values; these 6 rows share one copy.
+constexpr int kGroupedTransformCtaThreads = 384;
 
 // The threads of one row of the grouped kernel (32 or 64), or 0 where it does not take the row.
 inline int grouped_row_threads(int64_t cols, bool vector_ok) {
