@@ -251,6 +251,14 @@ struct QuantizesBitExactly : std::false_type {};
 template <typename Op>
 struct QuantizesBitExactly<Op, std::void_t<decltype(Op::kBitExact)>> : std::bool_constant<Op::kBitExact> {};
 
+// Whether an op's values may be inexact for some rows, which its row max tells (row_ops.cuh:
+// SmoothDivisionOp): row_max_exact(m), and apply1_exact(x, channels, stride, e) for the row read again
+// (quantize_row_exactly).
+template <typename Op, typename = void>
+struct ChecksRowMax : std::false_type {};
+template <typename Op>
+struct ChecksRowMax<Op, std::void_t<decltype(Op::kChecksRowMax)>> : std::bool_constant<Op::kChecksRowMax> {};
+
 // Whether an op's one-warp cached rows run as a grid launched in stream order, so that its 1536-column rows
 // take two warps instead (row_ops.cuh: LayerNormModulateOp; row_shape.h: two_warp_row_launch_shape).
 template <typename Op, typename = void>
@@ -275,6 +283,36 @@ struct GroupLanes {
   __device__ int lane() const { return lane_in_group; }
   __device__ static constexpr int count() { return kThreads; }
 };
+
+// The row of an op whose values were inexact for it (ChecksRowMax: its row max said so), from x again,
+// element by element, through the op's exact values (apply1_exact, which reads the channel cache):
+// a rare path, kept out of the held row's registers (the unrolled form of it took the 128 x 3 grouped
+// kernel's stack from 16 to 32 bytes).
+template <typename T, typename Op, int kVecs, typename Reducer, typename Lanes>
+__device__ __forceinline__ void quantize_row_exactly(const RowArgs<T>& a, const Op& op, int64_t row, const bool (&has)[kVecs],
+                                                  Reducer& reduce, const float4* channels, const Lanes lanes) {
+  const int col_step = lanes.count() * kVecElems, chan_step = Op::kChannelVec4s * lanes.count();
+  const T* const xr = a.x + row * a.ldx + lanes.lane() * kVecElems;
+  float m = 0.0f;
+#pragma unroll 1
+  for (int i = 0; i < kVecs; ++i) {
+    if (!has[i]) continue;
+#pragma unroll 1
+    for (int e = 0; e < kVecElems; ++e)
+      m = max_nan(m, fabsf(op.apply1_exact(to_float(xr[i * col_step + e]), channels + i * chan_step, lanes.count(), e)));
+  }
+  const RowQuant rq = row_quant(reduce.max_nonneg(m));
+  int8_t* const qr = a.q + row * a.ldq + lanes.lane() * kVecElems;
+#pragma unroll 1
+  for (int i = 0; i < kVecs; ++i) {
+    if (!has[i]) continue;
+#pragma unroll 1
+    for (int e = 0; e < kVecElems; ++e)
+      qr[i * col_step + e] =
+          quantize_value(op.apply1_exact(to_float(xr[i * col_step + e]), channels + i * chan_step, lanes.count(), e), rq.inv);
+  }
+  if (lanes.lane() == 0) a.scale[row] = rq.scale;
+}
 
 // One row held in registers, v[i] = elements [8c, 8c + 8) of the row with c = threadIdx.x + i * blockDim.x
 // where has[i] (the row's last vectors fall to some threads only): the op's statistics, its values
@@ -365,7 +403,15 @@ __device__ __forceinline__ void quantize_held_row(const RowArgs<T>& a, Op& op, i
       }
     }
   }
-  const RowQuant rq = row_quant(reduce.max_nonneg(max_nan(max_nan(amax[0], amax[1]), max_nan(amax[2], amax[3]))));
+  const float row_max = reduce.max_nonneg(max_nan(max_nan(amax[0], amax[1]), max_nan(amax[2], amax[3])));
+  if constexpr (ChecksRowMax<Op>::value) {
+    static_assert(kCacheChannels && !kRecips, "the op's exact values read its cached channel values");
+    if (!op.row_max_exact(row_max)) {  // the same for every thread of the row: its reduction's result
+      quantize_row_exactly<T, Op, kVecs>(a, op, row, has, reduce, channels, lanes);
+      return;
+    }
+  }
+  const RowQuant rq = row_quant(row_max);
 
   int8_t* const qr = a.q + row * a.ldq;
   if (rq.fast) {

@@ -26,19 +26,21 @@ struct IdentityOp {
 };
 
 // quantize_rows with a SmoothQuant divisor, as the grouped kernel runs it (row_grouped.cuh): x / s_k,
-// bit for bit the IEEE division, with s_k and 1 / s_k cached as fp32 for the CTA's groups
-// (smooth_division.h: divide_by_reciprocal). A vector of 8 values takes the reciprocals where its
-// divisors and values are all in the fast range, else the division; the same bits either way. In the
-// register kernels the division is the kernel's (RowArgs::smooth), not the op's.
+// bit for bit the IEEE division, with s_k and 1 / s_k cached as fp32 for the CTA's groups. Every value
+// is divided through the reciprocals (smooth_division.h: divide_by_reciprocal), with no test of its
+// range; the row max then says whether that was exact (reciprocal_row_max_exact), and a row where it
+// may not be is read again and divided by the IEEE division (kChecksRowMax: row_kernels.cuh,
+// quantize_held_row). In the register kernels the division is the kernel's (RowArgs::smooth), not the op's.
 struct SmoothDivisionOp : IdentityOp {
-  static constexpr int kChannelVec4s = 4;  // s_k, then 1 / s_k (0 where s_k is outside the fast range)
+  static constexpr int kChannelVec4s = 4;  // s_k, then 1 / s_k (NaN where s_k is outside the fast range)
   static constexpr bool kChannelsVaryByRow = false;  // one divisor for every row
+  static constexpr bool kChecksRowMax = true;
   const float* smooth = nullptr;
   __device__ void fill8(int k, float4* dst, int stride) const {
     float s[kVecElems], r[kVecElems];
     load8_cached(smooth + k, s);
 #pragma unroll
-    for (int e = 0; e < kVecElems; ++e) r[e] = divisor_in_fast_range(s[e]) ? __frcp_rn(s[e]) : 0.0f;
+    for (int e = 0; e < kVecElems; ++e) r[e] = divisor_in_fast_range(s[e]) ? __frcp_rn(s[e]) : __int_as_float(0x7fc00000);
     dst[0] = make_float4(s[0], s[1], s[2], s[3]);
     dst[stride] = make_float4(s[4], s[5], s[6], s[7]);
     dst[2 * stride] = make_float4(r[0], r[1], r[2], r[3]);
@@ -48,20 +50,14 @@ struct SmoothDivisionOp : IdentityOp {
     const float4 s0 = src[0], s1 = src[stride], r0 = src[2 * stride], r1 = src[3 * stride];
     const float s[kVecElems] = {s0.x, s0.y, s0.z, s0.w, s1.x, s1.y, s1.z, s1.w};
     const float r[kVecElems] = {r0.x, r0.y, r0.z, r0.w, r1.x, r1.y, r1.z, r1.w};
-    float lo = INFINITY, hi = 0.0f;
-    bool reciprocals = true;
 #pragma unroll
-    for (int e = 0; e < kVecElems; ++e) {
-      lo = fminf(lo, fabsf(v[e])), hi = max_nan(hi, fabsf(v[e]));
-      reciprocals &= r[e] != 0.0f;
-    }
-    if (reciprocals && dividends_in_fast_range(lo, hi)) {
-#pragma unroll
-      for (int e = 0; e < kVecElems; ++e) v[e] = divide_by_reciprocal(v[e], s[e], r[e]);
-    } else {
-#pragma unroll
-      for (int e = 0; e < kVecElems; ++e) v[e] = v[e] / s[e];
-    }
+    for (int e = 0; e < kVecElems; ++e) v[e] = divide_by_reciprocal(v[e], s[e], r[e]);
+  }
+  __device__ static bool row_max_exact(float m) { return reciprocal_row_max_exact(m); }
+  // Element e of a vector again, by the IEEE division (src, stride: the vector's cached channel values).
+  __device__ float apply1_exact(float x, const float4* src, int stride, int e) const {
+    const float* s = reinterpret_cast<const float*>(src + (e / 4) * stride);
+    return x / s[e % 4];
   }
 };
 

@@ -35,6 +35,23 @@ INT8DIT_HOST_DEVICE bool dividends_in_fast_range(float lo, float hi) {
   return lo >= kFastDividendMin && hi <= kFastDividendMax;
 }
 
+// A whole row divided through the reciprocals, with no test of its values (the grouped kernel's
+// SmoothDivisionOp, row_ops.cuh): its int8 values and row max are the IEEE division's wherever the row
+// max m of the quotients lies in [2^-12, 2^20) and every divisor is in its range (the op makes the
+// quotients of the others NaN, so m is NaN). Why: a dividend above 2^60 has a quotient of at least
+// 2^60 / 2^40 = 2^20; one below 2^-60 (whose quotient may be an ulp off) has a quotient under
+// 2^-60 / 2^-40 = 2^-20, which m >= 2^-12 puts below 0.5 / 127 of m: int8 0 either way, and never the
+// max. Zeros divide to zero (their sign may differ, which no int8 value or scale shows). A row outside
+// (NaN, Inf, a zero row, one of tiny or huge values) is divided again by the IEEE division.
+constexpr float kReciprocalRowMaxMin = 0x1p-12f, kReciprocalRowMaxMax = 0x1p20f;
+static_assert(kFastDividendMin / kFastDivisorMin * 256.0f <= kReciprocalRowMaxMin &&
+                  kFastDividendMax / kFastDivisorMax <= kReciprocalRowMaxMax,
+              "the row-max bounds follow from the ranges above");
+
+INT8DIT_HOST_DEVICE bool reciprocal_row_max_exact(float m) {
+  return m >= kReciprocalRowMaxMin && m < kReciprocalRowMaxMax;  // false for NaN
+}
+
 // x / s, given r = 1 / s rounded to nearest, for s and x in the ranges above.
 INT8DIT_HOST_DEVICE float divide_by_reciprocal(float x, float s, float r) {
 #if defined(__CUDA_ARCH__)

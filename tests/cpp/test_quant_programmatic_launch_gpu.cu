@@ -7,7 +7,8 @@
 //     pass without anything having started early.)
 //   - Quantization then GEMM, as int8dit's linear layer runs them, for every producer and each kind
 //     of row kernel (one CTA a row, persistent, persistent with the SmoothQuant reciprocals or the
-//     channel cache, the grouped kernel's several rows a CTA, the wide SmoothQuant kernel at 15360
+//     channel cache, the grouped kernel's several rows a CTA (the gated residual norm's among them,
+//     which also reads an update and writes x_out), the wide SmoothQuant kernel at 15360
 //     columns, Hopper's bulk-copy ring, the scalar fallback): the GEMM's output is bit for bit that of the same pair in plain stream
 //     order, with the quantized rows and D poisoned in between.
 #include <gtest/gtest.h>
@@ -131,6 +132,31 @@ Status run_layernorm(const void* x, const void* vec, const float* smooth, int8_t
   return layernorm_modulate_quantize(p, s);
 }
 
+// The gated residual form's x_out (r = x + gate * x, the update read from x itself): a buffer of its own,
+// allocated by the first call that needs more (each test's first call of a producer is its unchecked one,
+// synchronized after) and kept for the process.
+void* residual_out(size_t bytes) {
+  static void* buffer = nullptr;
+  static size_t held = 0;
+  if (bytes > held) {
+    if (buffer) cudaFree(buffer);
+    if (cudaMalloc(&buffer, bytes) != cudaSuccess) return nullptr;
+    held = bytes;
+  }
+  return buffer;
+}
+
+Status run_layernorm_residual(const void* x, const void* vec, const float* smooth, int8_t* q, float* scale, int64_t rows,
+                              int64_t cols, int64_t ldx, cudaStream_t s) {
+  LayerNormModulateQuantizeParams p;
+  p.rows = rows, p.cols = cols, p.x = x, p.ldx = ldx, p.tokens_per_batch = rows;
+  p.mod_shift = vec, p.mod_scale = vec, p.ld_mod = cols, p.smooth = smooth;
+  p.update = x, p.ld_update = ldx, p.gate = vec, p.ld_gate = cols;
+  p.x_out = residual_out(size_t(rows) * ldx * sizeof(uint16_t)), p.ld_x_out = ldx;
+  p.q = q, p.ldq = cols, p.scale = scale;
+  return layernorm_modulate_quantize(p, s);
+}
+
 Status run_rmsnorm(const void* x, const void* vec, const float* smooth, int8_t* q, float* scale, int64_t rows,
                    int64_t cols, int64_t ldx, cudaStream_t s) {
   RmsNormQuantizeParams p;
@@ -153,6 +179,7 @@ std::vector<Producer> producers() {
       {"quantize_rows_scalar_rows_3072", 3072, 3073, run_quantize_rows, false},
       {"layernorm_3072", 3072, 3072, run_layernorm, false},  // the grouped kernel (4 rows a CTA)
       {"layernorm_1536", 1536, 1536, run_layernorm, false},  // ... and its one-warp rows, 8 a CTA
+      {"layernorm_residual_3072", 3072, 3072, run_layernorm_residual, false},  // grouped, 6 rows a CTA
       {"layernorm_15360", 15360, 15360, run_layernorm, false},
       {"quantize_rows_smooth_15360", 15360, 15360, run_quantize_rows, true},  // the wide kernel (480 threads)
       {"rmsnorm_3072", 3072, 3072, run_rmsnorm, false},
