@@ -228,39 +228,6 @@ __device__ __forceinline__ void smooth_held_row(const RowArgs<T>& a, float (&v)[
   }
 }
 
-// v[i][e] /= s_k for this thread's values of the row, with no test of the values: through the
-// reciprocals where this thread has them (its divisors all in range), else the IEEE division. The
-// caller then tests the row max (reciprocal_row_max_exact, smooth_division.h) and redoes the rows it
-// rejects; where it accepts, the values quantize as the division's.
-template <typename T, int kVecs>
-__device__ __forceinline__ void divide_held_row(const RowArgs<T>& a, float (&v)[kVecs][kVecElems], const bool (&has)[kVecs],
-                                                const float4* recips) {
-  const int col0 = threadIdx.x * kVecElems, col_step = blockDim.x * kVecElems;
-  if (recips) {
-#pragma unroll
-    for (int i = 0; i < kVecs; ++i) {
-      if (has[i]) {
-        float s[kVecElems];
-        load8_cached(a.smooth + col0 + i * col_step, s);
-        const float4 r0 = recips[(2 * i) * blockDim.x], r1 = recips[(2 * i + 1) * blockDim.x];
-        const float r[kVecElems] = {r0.x, r0.y, r0.z, r0.w, r1.x, r1.y, r1.z, r1.w};
-#pragma unroll
-        for (int e = 0; e < kVecElems; ++e) v[i][e] = divide_by_reciprocal(v[i][e], s[e], r[e]);
-      }
-    }
-  } else {
-#pragma unroll
-    for (int i = 0; i < kVecs; ++i) {
-      if (has[i]) {
-        float s[kVecElems];
-        load8_cached(a.smooth + col0 + i * col_step, s);
-#pragma unroll
-        for (int e = 0; e < kVecElems; ++e) v[i][e] = v[i][e] / s[e];
-      }
-    }
-  }
-}
-
 // Calls with a SmoothQuant divisor at 4 or 6 vectors a thread run the persistent reciprocal kernel
 // (kSmoothReciprocals; row_launch.cuh), never the op's cached kernel, which is then built without the
 // division.
@@ -317,45 +284,22 @@ struct GroupLanes {
   __device__ static constexpr int count() { return kThreads; }
 };
 
-// An op that turns the loaded row into the one it works on (row_ops.cuh: GatedResidualLayerNormModulateOp):
-// fetch8(row, k) with x's vectors, then begin_transform(row), transform8(k, v, fetched) for each vector and
-// store_transformed8(k, v) for each. Vector kernels only; compile-time, so the other kernels compile as before.
-template <typename Op, typename = void>
-struct TransformsInput : std::false_type {};
-template <typename Op>
-struct TransformsInput<Op, std::void_t<decltype(Op::kTransformsInput)>> : std::true_type {};
-
-// An op whose row continues in a second input (row_ops.cuh: ConcatGeluOp): element(x, ldx, row, k)
-// says where element k lives. A compile-time branch, so that the one-input kernels compile as before.
-template <typename Op, typename = void>
-struct ReadsSecondInput : std::false_type {};
-template <typename Op>
-struct ReadsSecondInput<Op, std::void_t<decltype(Op::kSecondInput)>> : std::true_type {};
-
-struct IdentityOp;  // row_ops.cuh
-
-// Whether the reciprocal kernels divide an op's held row with no range test and redo the rows its row
-// max rejects from x (quantize_row_exactly): quantize_rows' alone. The fused ops keep the per-thread range
-// test (smooth_held_row): with the redo path their kernels took 8-60 more registers (RMSNorm's 6-vector
-// kernel 128 -> 188: one CTA an SM instead of two), and no benchmark case times them with a divisor.
-template <typename Op>
-constexpr bool redoes_rows_from_x() { return std::is_same_v<Op, IdentityOp>; }
-
-// A row whose held values were inexact (their row max said so: ChecksRowMax, or the reciprocal kernel's
-// division, reciprocal_row_max_exact), from x again, element by element: value(i, e, x) is the exact
-// value of element e of the thread's vector slot i, whose input is x. A rare path, kept out of the held
-// row's registers (an unrolled form took the 128 x 3 grouped kernel's stack from 16 to 32 bytes).
-template <typename T, int kVecs, typename Reducer, typename Lanes, typename Value>
-__device__ __forceinline__ void quantize_row_exactly(const RowArgs<T>& a, int64_t row, const bool (&has)[kVecs],
-                                                     Reducer& reduce, const Lanes lanes, Value value) {
-  const int col_step = lanes.count() * kVecElems;
+// The row of an op whose values were inexact for it (ChecksRowMax: its row max said so), from x again,
+// element by element, through the op's exact values (apply1_exact, which reads the channel cache):
+// a rare path, kept out of the held row's registers (the unrolled form of it took the 128 x 3 grouped
+// kernel's stack from 16 to 32 bytes).
+template <typename T, typename Op, int kVecs, typename Reducer, typename Lanes>
+__device__ __forceinline__ void quantize_row_exactly(const RowArgs<T>& a, const Op& op, int64_t row, const bool (&has)[kVecs],
+                                                  Reducer& reduce, const float4* channels, const Lanes lanes) {
+  const int col_step = lanes.count() * kVecElems, chan_step = Op::kChannelVec4s * lanes.count();
   const T* const xr = a.x + row * a.ldx + lanes.lane() * kVecElems;
   float m = 0.0f;
 #pragma unroll 1
   for (int i = 0; i < kVecs; ++i) {
     if (!has[i]) continue;
 #pragma unroll 1
-    for (int e = 0; e < kVecElems; ++e) m = max_nan(m, fabsf(value(i, e, to_float(xr[i * col_step + e]))));
+    for (int e = 0; e < kVecElems; ++e)
+      m = max_nan(m, fabsf(op.apply1_exact(to_float(xr[i * col_step + e]), channels + i * chan_step, lanes.count(), e)));
   }
   const RowQuant rq = row_quant(reduce.max_nonneg(m));
   int8_t* const qr = a.q + row * a.ldq + lanes.lane() * kVecElems;
@@ -363,7 +307,9 @@ __device__ __forceinline__ void quantize_row_exactly(const RowArgs<T>& a, int64_
   for (int i = 0; i < kVecs; ++i) {
     if (!has[i]) continue;
 #pragma unroll 1
-    for (int e = 0; e < kVecElems; ++e) qr[i * col_step + e] = quantize_value(value(i, e, to_float(xr[i * col_step + e])), rq.inv);
+    for (int e = 0; e < kVecElems; ++e)
+      qr[i * col_step + e] =
+          quantize_value(op.apply1_exact(to_float(xr[i * col_step + e]), channels + i * chan_step, lanes.count(), e), rq.inv);
   }
   if (lanes.lane() == 0) a.scale[row] = rq.scale;
 }
@@ -419,11 +365,7 @@ __device__ __forceinline__ void quantize_held_row(const RowArgs<T>& a, Op& op, i
         if (yr) store8(yr + k, v[i]);
       }
     }
-    if constexpr (redoes_rows_from_x<Op>()) {
-      divide_held_row(a, v, has, recips);
-    } else {
-      smooth_held_row(a, v, has, recips);
-    }
+    smooth_held_row(a, v, has, recips);
 #pragma unroll
     for (int i = 0; i < kVecs; ++i) {
       if (has[i]) {
@@ -462,21 +404,10 @@ __device__ __forceinline__ void quantize_held_row(const RowArgs<T>& a, Op& op, i
     }
   }
   const float row_max = reduce.max_nonneg(max_nan(max_nan(amax[0], amax[1]), max_nan(amax[2], amax[3])));
-  if constexpr (kRecips && redoes_rows_from_x<Op>()) {
-    if (!reciprocal_row_max_exact(row_max)) {  // the same for every thread of the row
-      quantize_row_exactly<T, kVecs>(a, row, has, reduce, lanes, [&](int i, int e, float x) {
-        const int k = col0 + i * col_step + e;
-        return x / a.smooth[k];  // IdentityOp's value is x
-      });
-      return;
-    }
-  }
   if constexpr (ChecksRowMax<Op>::value) {
     static_assert(kCacheChannels && !kRecips, "the op's exact values read its cached channel values");
     if (!op.row_max_exact(row_max)) {  // the same for every thread of the row: its reduction's result
-      quantize_row_exactly<T, kVecs>(a, row, has, reduce, lanes, [&](int i, int e, float x) {
-        return op.apply1_exact(x, channels + i * chan_step, lanes.count(), e);
-      });
+      quantize_row_exactly<T, Op, kVecs>(a, op, row, has, reduce, channels, lanes);
       return;
     }
   }
@@ -561,6 +492,14 @@ struct TakesRowBlocks : std::false_type {};
 template <typename Op>
 struct TakesRowBlocks<Op, std::void_t<decltype(Op::kRowBlocks)>> : std::true_type {};
 
+// An op that turns the loaded row into the one it works on (row_ops.cuh: GatedResidualLayerNormModulateOp):
+// fetch8(row, k) with x's vectors, then begin_transform(row), transform8(k, v, fetched) for each vector and
+// store_transformed8(k, v) for each. Vector kernels only; compile-time, so the other kernels compile as before.
+template <typename Op, typename = void>
+struct TransformsInput : std::false_type {};
+template <typename Op>
+struct TransformsInput<Op, std::void_t<decltype(Op::kTransformsInput)>> : std::true_type {};
+
 // A transforming op that also runs rows too long for the 256-thread kernels, in the 512-thread one
 // (row_shape.h: wide_transform_row_threads; row_ops.cuh: SwigluOp). Opt-in, so that the other ops do
 // not each compile a kernel their entry points never launch.
@@ -568,6 +507,13 @@ template <typename Op, typename = void>
 struct TakesWideRows : std::false_type {};
 template <typename Op>
 struct TakesWideRows<Op, std::void_t<decltype(Op::kWideRows)>> : std::true_type {};
+
+// An op whose row continues in a second input (row_ops.cuh: ConcatGeluOp): element(x, ldx, row, k)
+// says where element k lives. A compile-time branch, so that the one-input kernels compile as before.
+template <typename Op, typename = void>
+struct ReadsSecondInput : std::false_type {};
+template <typename Op>
+struct ReadsSecondInput<Op, std::void_t<decltype(Op::kSecondInput)>> : std::true_type {};
 
 // The row in registers, read straight from global memory (16-byte vectors, evict-first): no
 // cp.async shared-memory stage, whose extra copy and shared loads measured slower than this on the
