@@ -163,7 +163,8 @@ struct LayerNormModulateOp {
 // gated residual update fused into its MLP's norm (quantize.h). The kernels load x and the update
 // (fetch8) as usual; an op with kTransformsInput then turns each vector of x into r (begin_transform(row),
 // transform8), stores r (store_transformed8), and the statistics follow (row_kernels.cuh). Vector
-// kernels only (the launcher refuses other layouts).
+// kernels only (the launcher refuses other layouts); on Hopper its rows of 1152..1536 and 2304..3072
+// columns run in the grouped kernel (row_shape.h: kGroupedTransformCtaThreads).
 template <typename T>
 struct GatedResidualLayerNormModulateOp : LayerNormModulateOp<T> {
   static constexpr bool kTransformsInput = true;
