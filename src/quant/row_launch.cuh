@@ -240,22 +240,18 @@ Status launch_grouped_rows(const RowArgs<T>& a, const Op& op, cudaStream_t strea
   INT8DIT_RETURN_IF_ERROR(
       detail::cuda_status(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device), "cudaDeviceGetAttribute"));
   constexpr int kVecs = kGroupedVecsPerThread;
+  // A layout alone: planned, and launched where it takes the call.
+  auto launch_in = [&](auto&& rows) -> Status {
+    INT8DIT_RETURN_IF_ERROR(rows.plan(a, op, sms));
+    if (rows.busiest_sm_rows > 0) rows.launch(a, op, stream), *launched = true;
+    return Status::Ok();
+  };
   if constexpr (TransformsInput<Op>::value) {
     // One layout a group size, one CTA an SM (row_shape.h: kGroupedTransformCtaThreads).
-    auto launch_in = [&](auto&& rows) -> Status {
-      INT8DIT_RETURN_IF_ERROR(rows.plan(a, op, sms));
-      if (rows.busiest_sm_rows > 0) rows.launch(a, op, stream), *launched = true;
-      return Status::Ok();
-    };
     if (group_threads == 32) return launch_in(GroupedLaunch<T, Op, kVecs, 32, kGroupedTransformCtaThreads / 32>{});
     return launch_in(GroupedLaunch<T, Op, kVecs, 64, kGroupedTransformCtaThreads / 64>{});
   } else {
-    if (group_threads == 32) {
-      GroupedLaunch<T, Op, kVecs, 32, kGroupedCtaThreads / 32> rows32;
-      INT8DIT_RETURN_IF_ERROR(rows32.plan(a, op, sms));
-      if (rows32.busiest_sm_rows > 0) rows32.launch(a, op, stream), *launched = true;
-      return Status::Ok();
-    }
+    if (group_threads == 32) return launch_in(GroupedLaunch<T, Op, kVecs, 32, kGroupedCtaThreads / 32>{});
     static_assert(kGrouped64x6.group_threads * kGrouped64x6.groups == kGroupedCtaThreads && kGrouped64x6.vecs == kVecs);
     GroupedLaunch<T, Op, kGrouped64x6.vecs, kGrouped64x6.group_threads, kGrouped64x6.groups> rows64;
     INT8DIT_RETURN_IF_ERROR(rows64.plan(a, op, sms));
