@@ -46,7 +46,7 @@ struct GroupReducer {
   }
   // The max of values >= 0 or NaN.
   __device__ float max_nonneg(float v) {
-    v = warp_max(v);
+    v = warp_max_nonneg(v);
     if constexpr (kWarps == 1) {
       return v;
     } else {
