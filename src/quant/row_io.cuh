@@ -65,6 +65,17 @@ __device__ __forceinline__ void store8(T* p, const float (&v)[kVecElems]) {
   *reinterpret_cast<uint4*>(p) = raw;
 }
 
+// Asks L2 for the `bytes` bytes at p (16-byte aligned, bytes a multiple of 16) with one bulk prefetch
+// (cp.async.bulk.prefetch.L2, sm_90): no registers held and nothing to wait for. The wide SmoothQuant
+// kernel asks for the row after the one it loads into registers, so DRAM sees two rows a CTA in flight
+// where the registers hold one (row_kernels.cuh: row_quantize_registers, kPrefetchesL2). A no-op
+// before sm_90.
+__device__ __forceinline__ void prefetch_l2(const void* p, uint32_t bytes) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("cp.async.bulk.prefetch.L2.global [%0], %1;" ::"l"(p), "r"(bytes) : "memory");
+#endif
+}
+
 // max that propagates NaN (PTX max.NaN, sm_80+): a NaN anywhere in the row makes amax NaN, an Inf
 // makes it Inf, so the row max alone says whether the row is finite.
 __device__ __forceinline__ float max_nan(float a, float b) {

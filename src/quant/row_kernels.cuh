@@ -585,7 +585,18 @@ __global__ void __launch_bounds__(kMaxThreads, kMinCtas) row_quantize_registers(
     const int64_t first = contiguous_block_first(blockIdx.x, op.row_blocks);
     rows = {first, first + contiguous_block_rows(blockIdx.x, op.row_blocks), 1};
   }
+  // The wide SmoothQuant kernel asks L2 for x's row after the one it loads into registers (row_io.cuh:
+  // prefetch_l2): 4608 x 15360 88.4 -> 80.5 us on the H100, one 480-thread CTA an SM holding one 30 KB
+  // row. Measured slower in the grouped kernel (LayerNorm 4096 x 3072 +4.6%) and the 256-thread
+  // persistent kernels (LayerNorm 4096 x 12288 +5.8%, SmoothQuant +1.2%), so only here
+  // (bench/results/h100/quant_ab_redux_l2_prefetch.md).
+  constexpr bool kPrefetchesL2 = kPersistent && kSmoothReciprocals && kMaxThreads == kWideRowThreads;
+  const uint32_t row_bytes = static_cast<uint32_t>(a.cols * sizeof(T));
+  auto prefetch = [&](int64_t row) {
+    if (kPrefetchesL2 && threadIdx.x == 0 && row < rows.end) prefetch_l2(a.x + row * a.ldx, row_bytes);
+  };
   if (kPersistent) fetch(rows.first);  // every CTA has a row: grid <= rows
+  prefetch(rows.first + rows.step);
   for (int64_t row = rows.first; row < rows.end; row += rows.step) {
     if (!kPersistent) fetch(row);
     float v[kVecs][kVecElems];  // slots without a vector stay unset: every use tests has[i]
@@ -608,6 +619,7 @@ __global__ void __launch_bounds__(kMaxThreads, kMinCtas) row_quantize_registers(
       }
     }
     if (kPersistent && row + rows.step < rows.end) fetch(row + rows.step);
+    prefetch(row + 2 * rows.step);
     quantize_held_row<T, Op, kVecs, kCacheChannels, kSmoothReciprocals>(a, op, row, v, has, reduce, channels, recips);
   }
 }
