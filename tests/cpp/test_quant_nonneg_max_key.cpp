@@ -5,28 +5,19 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
-#include <cstring>
 #include <limits>
 #include <random>
 #include <vector>
 
 #include "quant/nonneg_max_key.h"
+#include "ref/half_bits.h"
 
 namespace {
 
+using int8dit::ref::bits_float;
+using int8dit::ref::float_bits;
 using int8dit::quant::from_nonneg_max_key;
 using int8dit::quant::nonneg_max_key;
-
-float from_bits(uint32_t u) {
-  float f;
-  std::memcpy(&f, &u, 4);
-  return f;
-}
-uint32_t bits(float f) {
-  uint32_t u;
-  std::memcpy(&u, &f, 4);
-  return u;
-}
 
 // max.NaN.f32: NaN if either is NaN, else the larger (+0 and -0 compare equal).
 float max_nan(float a, float b) {
@@ -50,11 +41,11 @@ float reference_max(const std::vector<float>& values) {
 float draw(std::mt19937& gen) {
   switch (gen() % 8) {
     case 0: return gen() % 2 ? 0.0f : -0.0f;
-    case 1: return from_bits(1u + gen() % 0x007fffffu);                     // subnormal
-    case 2: return from_bits(0x00800000u + gen() % (0x7f7fffffu - 0x00800000u));  // normal
+    case 1: return bits_float(1u + gen() % 0x007fffffu);                     // subnormal
+    case 2: return bits_float(0x00800000u + gen() % (0x7f7fffffu - 0x00800000u));  // normal
     case 3: return std::numeric_limits<float>::max();
     case 4: return std::numeric_limits<float>::infinity();
-    case 5: return from_bits((gen() % 2 ? 0x80000000u : 0u) | 0x7f800001u | (gen() & 0x007fffffu));  // NaN
+    case 5: return bits_float((gen() % 2 ? 0x80000000u : 0u) | 0x7f800001u | (gen() & 0x007fffffu));  // NaN
     default: return std::ldexp(static_cast<float>(gen() % 1000000), static_cast<int>(gen() % 80) - 60);
   }
 }
@@ -76,7 +67,7 @@ TEST(NonnegMaxKey, UnsignedMaxOfKeysIsTheNanPropagatingMax) {
       ASSERT_TRUE(std::isnan(got)) << "trial " << trial;
     } else {
       // The same value, and +0 rather than -0 for an all-zero set (the bits, not just ==).
-      ASSERT_EQ(bits(got), bits(want == 0.0f ? 0.0f : want)) << "trial " << trial;
+      ASSERT_EQ(float_bits(got), float_bits(want == 0.0f ? 0.0f : want)) << "trial " << trial;
     }
   }
   EXPECT_GT(nan_sets, 1000);  // the NaN branch was exercised
@@ -84,12 +75,12 @@ TEST(NonnegMaxKey, UnsignedMaxOfKeysIsTheNanPropagatingMax) {
 
 TEST(NonnegMaxKey, EdgesOfTheOrder) {
   const float inf = std::numeric_limits<float>::infinity();
-  EXPECT_EQ(key_max({-0.0f, from_bits(1u)}), from_bits(1u));  // -0 below the smallest subnormal
-  EXPECT_EQ(bits(key_max({-0.0f, 0.0f})), bits(0.0f));
+  EXPECT_EQ(key_max({-0.0f, bits_float(1u)}), bits_float(1u));  // -0 below the smallest subnormal
+  EXPECT_EQ(float_bits(key_max({-0.0f, 0.0f})), float_bits(0.0f));
   EXPECT_EQ(key_max({std::numeric_limits<float>::max(), inf}), inf);
-  EXPECT_TRUE(std::isnan(key_max({inf, from_bits(0xffc00000u)})));  // a NaN with its sign set
-  EXPECT_TRUE(std::isnan(key_max({from_bits(0x7f800001u), inf})));   // the smallest NaN payload
-  EXPECT_EQ(key_max({1.0f, 0.5f, from_bits(0x3f800001u)}), from_bits(0x3f800001u));
+  EXPECT_TRUE(std::isnan(key_max({inf, bits_float(0xffc00000u)})));  // a NaN with its sign set
+  EXPECT_TRUE(std::isnan(key_max({bits_float(0x7f800001u), inf})));   // the smallest NaN payload
+  EXPECT_EQ(key_max({1.0f, 0.5f, bits_float(0x3f800001u)}), bits_float(0x3f800001u));
 }
 
 }  // namespace

@@ -5,44 +5,35 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
-#include <cstring>
 #include <limits>
 #include <random>
 #include <vector>
 
 #include "quant/smooth_division.h"
+#include "ref/half_bits.h"
 
 namespace {
 
+using int8dit::ref::bits_float;
+using int8dit::ref::float_bits;
 using int8dit::quant::divide_by_reciprocal;
 using int8dit::quant::dividends_in_fast_range;
 using int8dit::quant::divisor_in_fast_range;
-
-uint32_t bits(float f) {
-  uint32_t u;
-  std::memcpy(&u, &f, 4);
-  return u;
-}
-float from_bits(uint32_t u) {
-  float f;
-  std::memcpy(&f, &u, 4);
-  return f;
-}
 
 // Every divisor significand (2^23 of them) against dividends at the significand edges and random
 // ones: the quotient's bits are the division's. (On the CPU in CI, ~0.5 s.)
 TEST(SmoothDivision, EveryDivisorSignificandGivesTheIeeeQuotient) {
   std::mt19937 gen(12345);
-  std::vector<float> dividends = {1.0f, from_bits(0x3fffffffu), from_bits(0x3f800001u), 1.5f, -from_bits(0x3fbfffffu),
-                                  from_bits(0x3faaaaabu)};
+  std::vector<float> dividends = {1.0f, bits_float(0x3fffffffu), bits_float(0x3f800001u), 1.5f, -bits_float(0x3fbfffffu),
+                                  bits_float(0x3faaaaabu)};
   for (int i = 0; i < 4; ++i)
-    dividends.push_back(from_bits((gen() & 0x807fffffu) | (static_cast<uint32_t>(127 - 20 + gen() % 40) << 23)));
+    dividends.push_back(bits_float((gen() & 0x807fffffu) | (static_cast<uint32_t>(127 - 20 + gen() % 40) << 23)));
   int64_t mismatches = 0, checked = 0;
   for (uint32_t m = 0; m < (1u << 23); ++m) {
-    const float s = from_bits((127u << 23) | m) * ((m & 1) ? 8.0f : 0.25f);
+    const float s = bits_float((127u << 23) | m) * ((m & 1) ? 8.0f : 0.25f);
     const float r = 1.0f / s;
     for (const float x : dividends) {
-      mismatches += bits(divide_by_reciprocal(x, s, r)) != bits(x / s);
+      mismatches += float_bits(divide_by_reciprocal(x, s, r)) != float_bits(x / s);
       ++checked;
     }
   }
@@ -61,7 +52,7 @@ TEST(SmoothDivision, RangeCornersGiveTheIeeeQuotient) {
         const float x = std::ldexp(1.0f + (gen() & 0x7fffff) * 0x1p-23f, static_cast<int>(ex)) * ((gen() & 1) ? -1.0f : 1.0f);
         const float s = std::ldexp(1.0f + (gen() & 0x7fffff) * 0x1p-23f, static_cast<int>(es));
         if (!divisor_in_fast_range(s) || !dividends_in_fast_range(std::fabs(x), std::fabs(x))) continue;
-        mismatches += bits(divide_by_reciprocal(x, s, 1.0f / s)) != bits(x / s);
+        mismatches += float_bits(divide_by_reciprocal(x, s, 1.0f / s)) != float_bits(x / s);
       }
     }
   }
@@ -132,11 +123,11 @@ TEST(SmoothDivision, RowsTheRowMaxAcceptsQuantizeAsTheDivision) {
       continue;
     }
     ++accepted;
-    for (int k = 0; k < kCols; ++k) inexact_tiny += bits(fast[k]) != bits(exact[k]) && fast[k] != 0.0f;
+    for (int k = 0; k < kCols; ++k) inexact_tiny += float_bits(fast[k]) != float_bits(exact[k]) && fast[k] != 0.0f;
     std::vector<int> q_exact(kCols), q_fast(kCols);
     quantize(exact, m_exact, q_exact);
     quantize(fast, m_fast, q_fast);
-    mismatched_rows += bits(m_fast) != bits(m_exact) || q_fast != q_exact;
+    mismatched_rows += float_bits(m_fast) != float_bits(m_exact) || q_fast != q_exact;
   }
   EXPECT_EQ(mismatched_rows, 0) << "of " << accepted << " accepted rows";
   EXPECT_GT(accepted, 10000);
