@@ -111,7 +111,10 @@ __device__ __forceinline__ void wait_for_previous_grid() {
 // The partials alternate between two buffers, so one barrier per reduction is enough: a thread
 // writes buffer p for reduction k + 2 only after passing reduction k + 1's barrier, which every
 // thread reaches only after reading reduction k's values from p. (A LayerNorm row makes three.)
-template <int kWarps>
+// kWarpRedux: the warp's max in one redux.sync (warp_max_nonneg) instead of five shuffles, for the ops
+// that ask for it (RowMaxInOneRedux). Not for all: in every register kernel it moved ptxas' registers by
+// -18..+40 for at most 0.7%, SwiGLU's 6-vector kernel 0.7% slower (quant_ab_redux_l2_prefetch.md, redux_all).
+template <int kWarps, bool kWarpRedux = false>
 struct RowReducer {
   static_assert(kWarps == 8 || kWarps == 16, "the reduction tree adds 8 or 16 partials");
   static constexpr int kVec4s = kWarps / 4;
@@ -137,7 +140,7 @@ struct RowReducer {
   }
   // The max of values >= 0 or NaN.
   __device__ float max_nonneg(float v) {
-    v = warp_max(v);
+    v = kWarpRedux ? warp_max_nonneg(v) : warp_max(v);
     if (blockDim.x == 32) return v;
     const float4* p = publish(v);
     float m = 0.0f;
@@ -162,8 +165,8 @@ static_assert(kMaxRowThreads == 8 * 32 && kWideRowThreads == 16 * 32 && kStreamT
               "RowReducer<8> serves the kernels of up to kMaxRowThreads, RowReducer<16> the wide ones");
 
 // The reducer and its shared partials for a kernel of at most kMaxThreads threads.
-template <int kMaxThreads>
-using RowReducerFor = RowReducer<kMaxThreads / 32>;
+template <int kMaxThreads, bool kWarpRedux = false>
+using RowReducerFor = RowReducer<kMaxThreads / 32, kWarpRedux>;
 
 // SmoothQuant's reciprocals in shared memory, [kVecs][2][blockDim.x] float4 (8 columns a vector slot),
 // each thread reading back only its own: computed from s_k once per persistent CTA, they replace the
@@ -268,6 +271,14 @@ template <typename Op, typename = void>
 struct ChecksRowMax : std::false_type {};
 template <typename Op>
 struct ChecksRowMax<Op, std::void_t<decltype(Op::kChecksRowMax)>> : std::bool_constant<Op::kChecksRowMax> {};
+
+// Whether an op's register kernels take a warp's row max in one redux.sync (RowReducer's kWarpRedux):
+// GeluTanhOp, 0.983-0.984 of the time at 3072 columns on the H100 (quant_ab_merged_stats_gelu_redux.md;
+// the grouped kernels always do).
+template <typename Op, typename = void>
+struct RowMaxInOneRedux : std::false_type {};
+template <typename Op>
+struct RowMaxInOneRedux<Op, std::void_t<decltype(Op::kRowMaxInOneRedux)>> : std::bool_constant<Op::kRowMaxInOneRedux> {};
 
 // Whether an op's one-warp cached rows run as a grid launched in stream order, so that its 1536-column rows
 // take two warps instead (row_ops.cuh: LayerNormModulateOp; row_shape.h: two_warp_row_launch_shape).
@@ -544,7 +555,7 @@ __global__ void __launch_bounds__(kMaxThreads, kMinCtas) row_quantize_registers(
   release_dependent_launch();
   wait_for_previous_grid();
   extern __shared__ float4 channel_cache[];  // [kVecs][kChannelVec4s][blockDim.x]
-  using Reducer = RowReducerFor<kMaxThreads>;
+  using Reducer = RowReducerFor<kMaxThreads, RowMaxInOneRedux<Op>::value>;
   __shared__ float4 partials[2][Reducer::kVec4s];
   Reducer reduce{partials};
   reduce.init();
