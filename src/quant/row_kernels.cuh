@@ -23,6 +23,8 @@
 //                                     a second row input the kernel fetches with x's (vector kernels only)
 //   kWideRows                         (optional, with kTransformsInput) rows of 16392..24576 columns
 //                                     run in the 512-thread register kernel (TakesWideRows)
+//   kRowMaxInOneRedux                 (optional) the register kernels' row max in one redux.sync a
+//                                     warp (RowMaxInOneRedux; GeluTanhOp)
 //   kSecondInput, element(x, ldx, row, k)   (optional) the row continues in a second input: where
 //                                     element k of the row lives (ConcatGeluOp); such an op never
 //                                     takes the bulk-copy ring, which stages one input row
