@@ -34,6 +34,11 @@
 #   STEPS="... layout"                 layout: bench/quant/layout_probe.cu at LAYOUT_SHAPES ("4096x3072 ...";
 #                                      "8192x1152/8": LayerNorm with 8 adaLN batch elements)
 #                                      (candidate quantization layouts against the library and the copy ceilings)
+#   STEPS="... scaling"                scaling: the layout probe at SCALING_ROWS (default 1024 ... 32768) x
+#                                      SCALING_K (3072) for SCALING_OPS (the five 3072-column ops), the library
+#                                      and the grouped layouts (INT8DIT_PROBE_SET=grouped), then
+#                                      scripts/quant_scaling_fit.py: each kernel's intercept and rate a row
+#                                      (scaling.txt, scaling_fit.txt, scaling_fit.json)
 #   STEPS="... gelu_epilogue"          gelu_epilogue: bench/gelu_epilogue (fc1 GEMM + gelu_quantize against
 #                                      the GEMM with GELU in its epilogue + quantize_rows; gelu_epilogue.json)
 #   STEPS="... pdl_probe"              pdl_probe: bench/quant/pdl_placement_probe.cu (CTAs an SM and start
@@ -243,6 +248,22 @@ step_layout() {
   cp "$WORK"/layout/*.txt "$OUT/" 2>/dev/null || true
 }
 
+# Time against M at one K (issue 4's 3072-column cases): a fixed part a call and a rate a row for each
+# kernel, which say whether a kernel misses the target by its start and end or by its streaming.
+step_scaling() {
+  local k=${SCALING_K:-3072} ops=${SCALING_OPS:-quantize_rows,quantize_rows+smooth,layernorm_modulate_quantize,rmsnorm_quantize,gelu_quantize}
+  mkdir -p "$WORK/scaling"
+  : > "$WORK/scaling/scaling.txt"
+  for m in ${SCALING_ROWS:-1024 2048 4096 8192 16384 32768}; do
+    echo "=== M=$m K=$k" >> "$WORK/scaling/scaling.txt"
+    INT8DIT_PROBE_SET=grouped timeout "$(left)" "$BUILD/bench/quant/int8dit_quant_layout_probe" "$m" "$k" 1 "$ops" \
+      >> "$WORK/scaling/scaling.txt" 2>&1 || status=1
+  done
+  python3 "$ROOT/scripts/quant_scaling_fit.py" "$WORK/scaling/scaling.txt" --json "$WORK/scaling/scaling_fit.json" \
+    | tee "$WORK/scaling/scaling_fit.txt"
+  [[ ${PIPESTATUS[0]} -eq 0 ]] || status=1
+}
+
 # Where the MLP's GELU runs (issue 4): fc1 GEMM + gelu_quantize against the GEMM with GELU in its
 # epilogue + quantize_rows (bench/gelu_epilogue), gelu_epilogue.json.
 step_gelu_epilogue() {
@@ -346,7 +367,7 @@ step_capture_probe() {
 
 for step in $STEPS; do
   if [[ $(type -t "step_$step") != function ]]; then
-    echo "gpu_run: unknown step '$step' (steps: build test sanitize repeat sass ncu_gemm quant quant_paths ncu_quant layout gelu_epilogue pdl_probe probe capture_probe bench bench_back_to_back tune pytest e2e e2e_pdl_off e2e_unfused)"; status=1; continue
+    echo "gpu_run: unknown step '$step' (steps: build test sanitize repeat sass ncu_gemm quant quant_paths ncu_quant layout scaling gelu_epilogue pdl_probe probe capture_probe bench bench_back_to_back tune pytest e2e e2e_pdl_off e2e_unfused)"; status=1; continue
   fi
   "step_$step"
   step_done "$step"
