@@ -4,7 +4,7 @@
     python3 scripts/quant_scaling_fit.py SWEEP.txt [--only REGEX] [--target 0.8] [--at-rows 4096] [--json OUT]
 
 SWEEP.txt: `int8dit_quant_layout_probe M K ...` runs at several M and one K, each after a line
-`=== M=<m> K=<k>` (scripts/device/quant_scaling.sh writes it; bench/results/h100/quant_rows_scaling_7f4324e.txt
+`=== M=<m> K=<k>` (`STEPS="build scaling" scripts/device/gpu_run.sh` writes it; bench/results/h100/quant_rows_scaling_7f4324e.txt
 is one). For every kernel line timed at two or more M, a least-squares line time = intercept + M * rate,
 and what it means for the issue-4 target: the streaming rate against the 1 GiB copy, and the intercept the
 kernel would need, at its rate, to reach the target fraction of that copy at --at-rows rows.
