@@ -459,21 +459,25 @@ int main(int argc, char** argv) {
     // library launches its row kernels on Hopper, on the carveout the driver picks.
     // balanced: as few CTAs as keep the rounds of rows (rows a group) what the full grid needs, so that
     // every group takes the same number of rows and the last round is not a partial one.
-    auto time_grouped = [&](auto kernel, auto op, int group_threads, int groups, int vecs, bool balanced = false) {
+    // staged: row_quantize_grouped's kStaged form (the next row in shared memory, not registers).
+    auto time_grouped = [&](auto kernel, auto op, int group_threads, int groups, int vecs, bool balanced = false,
+                            bool staged = false) {
       using Op = decltype(op);
       const int64_t nvec = k / 8;
       if (static_cast<int64_t>(group_threads) * vecs < nvec || static_cast<int64_t>(group_threads - 32) * vecs >= nvec ||
           static_cast<int64_t>(group_threads) * int8dit::quant::full_vector_slots(vecs) > nvec)
         return;  // the layout does not fit this K
       const int threads = group_threads * groups;
-      const size_t smem = sizeof(float4) * vecs * Op::kChannelVec4s * group_threads;
+      const size_t smem = sizeof(float4) * vecs * Op::kChannelVec4s * group_threads +
+                          (staged ? sizeof(uint4) * vecs * group_threads * groups : 0);
       cudaFuncAttributes fa{};
       check_cuda(cudaFuncGetAttributes(&fa, kernel), "cudaFuncGetAttributes");
       check_cuda(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem)), "smem opt-in");
       int per_sm = 0;
       check_cuda(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, threads, smem), "occupancy");
       const std::string name = op_name + " " + std::to_string(group_threads) + "x" + std::to_string(vecs) + " grouped x" +
-                               std::to_string(groups) + " " + std::to_string(per_sm) + "/SM" + (balanced ? " balanced" : "") + " PDL";
+                               std::to_string(groups) + (staged ? " staged" : "") + " " + std::to_string(per_sm) + "/SM" +
+                               (balanced ? " balanced" : "") + " PDL";
       if (per_sm == 0) {
         std::printf("%-44s  does not fit an SM (%d registers)\n", name.c_str(), fa.numRegs);
         return;
@@ -513,6 +517,14 @@ int main(int argc, char** argv) {
       time_grouped(row_quantize_grouped<T, Op, 6, 32, 16>, op, 32, 16, 6);
       time_grouped(row_quantize_grouped<T, Op, 3, 64, 8>, op, 64, 8, 3);
       time_grouped(row_quantize_grouped<T, Op, 4, 64, 6>, op, 64, 6, 4);
+      // The next row staged in shared memory (kStaged): 4 x 6 registers a thread fewer, for 5 groups
+      // of 64 x 6 in each of two CTAs an SM (20 warps, where the library's 64 x 6 x 4 holds 16), or 10
+      // in one; 32 x 6 for 1536 columns.
+      time_grouped(row_quantize_grouped<T, Op, 6, 64, 4, true>, op, 64, 4, 6, true, true);
+      time_grouped(row_quantize_grouped<T, Op, 6, 64, 5, true>, op, 64, 5, 6, false, true);
+      time_grouped(row_quantize_grouped<T, Op, 6, 64, 5, true>, op, 64, 5, 6, true, true);
+      time_grouped(row_quantize_grouped<T, Op, 6, 64, 10, true>, op, 64, 10, 6, true, true);
+      time_grouped(row_quantize_grouped<T, Op, 6, 32, 10, true>, op, 32, 10, 6, true, true);
     };
     // INT8DIT_PROBE_SET=grouped: the library and the grouped layouts only (the fused norms with one
     // batch element), for sweeps over M.

@@ -82,16 +82,44 @@ constexpr bool takes_grouped_rows() {
   return caches_channels<Op, kGroupedVecsPerThread>() && !ReadsSecondInput<Op>::value && !TakesRowBlocks<Op>::value;
 }
 
+// The staged grouped kernel's copy of one 16-byte vector of the next row into this thread's own slot
+// of shared memory (cp.async.cg: L1 bypassed; L2 evict-first, as the register kernels' __ldcs), and
+// the wait for this thread's copies: each thread reads back only the slots it filled, so no barrier.
+__device__ __forceinline__ uint64_t l2_evict_first_policy() {
+  uint64_t policy;
+  asm volatile("createpolicy.fractional.L2::evict_first.b64 %0, 1.0;" : "=l"(policy));
+  return policy;
+}
+__device__ __forceinline__ void stage_vector(uint4* slot, const uint4* src, uint64_t policy) {
+  asm volatile("cp.async.cg.shared.global.L2::cache_hint [%0], [%1], 16, %2;" ::"r"(
+                   static_cast<uint32_t>(__cvta_generic_to_shared(slot))),
+               "l"(src), "l"(policy)
+               : "memory");
+}
+__device__ __forceinline__ void commit_staged_vectors() { asm volatile("cp.async.commit_group;" ::: "memory"); }
+__device__ __forceinline__ void wait_for_staged_vectors() { asm volatile("cp.async.wait_group 0;" ::: "memory"); }
+
+// The staged kernel's shared memory after the channel cache: [kGroups][kVecs][kGroupThreads] uint4s.
+template <int kVecs, int kGroupThreads, int kGroups>
+constexpr size_t grouped_stage_bytes() {
+  return sizeof(uint4) * kVecs * kGroupThreads * kGroups;
+}
+
 // Each group takes its rows of a part (row_shape.h: grouped_rows_of). Dynamic shared memory:
 // grouped_channel_cache_bytes(). Needs cols % 8 == 0, 16-byte aligned rows, and cols / 8 <= kVecs *
 // kGroupThreads with the leading full_vector_slots(kVecs) slots of every thread in the row.
 // NOTE: launch bounds state no minimum of CTAs an SM: with one, ptxas gave LayerNorm's 64 x 6 groups 167
 // registers where the register kernel takes 128 (one CTA of 4 groups an SM instead of two). Capping the
 // registers for more CTAs an SM (__maxnreg__) measured slower (docs/quantization.md).
-template <typename T, typename Op, int kVecs, int kGroupThreads, int kGroups>
+// kStaged (the layout probe's layouts only; the library runs kStaged = false): the next row is copied
+// to shared memory (cp.async, grouped_stage_bytes() more dynamic shared memory) instead of registers,
+// so its 4 x kVecs registers are not held across the current row: fewer registers a thread, for more
+// groups an SM. A question for the device (docs/quantization.md), not a measured layout.
+template <typename T, typename Op, int kVecs, int kGroupThreads, int kGroups, bool kStaged = false>
 __global__ void __launch_bounds__(kGroupThreads* kGroups) row_quantize_grouped(RowArgs<T> a, Op op, GroupedRows parts) {
   static_assert(takes_grouped_rows<Op>(), "the grouped kernel shares the op's channel cache over strided rows");
   static_assert(kGroupThreads == 32 || kGroups <= 15, "a named barrier a group: ids 1..15");
+  static_assert(!kStaged || !TransformsInput<Op>::value, "staged rows: one-input ops only");
   release_dependent_launch();
   wait_for_previous_grid();
   // Its ops divide themselves (SmoothDivisionOp) or never see a divisor (the launcher's rule): the held
@@ -108,7 +136,11 @@ __global__ void __launch_bounds__(kGroupThreads* kGroups) row_quantize_grouped(R
   for (int i = 0; i < kVecs; ++i) has[i] = i < full_vector_slots(kVecs) || lanes.lane() + i * kGroupThreads < nvec;
 
   const GroupedRowRange rows = grouped_rows_of(static_cast<int>(blockIdx.x), group, kGroups, a.rows, parts);
-  uint4 raw[kVecs];  // the next row's vectors, as loaded
+  uint4 raw[kVecs];  // the next row's vectors, as loaded (staged: as read back from `stage`, at the row's start)
+  // This thread's stage slots (kStaged): vector i at stage[i * kGroupThreads].
+  uint4* const stage = reinterpret_cast<uint4*>(channel_cache + grouped_channel_cache_bytes<Op, kVecs, kGroupThreads>() / sizeof(float4)) +
+                       group * kVecs * kGroupThreads + lanes.lane();
+  const uint64_t policy = kStaged ? l2_evict_first_policy() : 0;
   // A transforming op's second row input, a row ahead as x's (row_kernels.cuh: row_quantize_registers).
   uint4 raw_in[TransformsInput<Op>::value ? kVecs : 1];
   auto fetch = [&](int64_t row) {
@@ -119,9 +151,17 @@ __global__ void __launch_bounds__(kGroupThreads* kGroups) row_quantize_grouped(R
       }
     }
     const uint4* xr = reinterpret_cast<const uint4*>(a.x + row * a.ldx) + lanes.lane();
+    if constexpr (kStaged) {
 #pragma unroll
-    for (int i = 0; i < kVecs; ++i) {
-      if (has[i]) raw[i] = __ldcs(xr + i * kGroupThreads);
+      for (int i = 0; i < kVecs; ++i) {
+        if (has[i]) stage_vector(stage + i * kGroupThreads, xr + i * kGroupThreads, policy);
+      }
+      commit_staged_vectors();
+    } else {
+#pragma unroll
+      for (int i = 0; i < kVecs; ++i) {
+        if (has[i]) raw[i] = __ldcs(xr + i * kGroupThreads);
+      }
     }
   };
   if (rows.first < rows.end) fetch(rows.first);  // in flight while the cache fills
@@ -139,6 +179,17 @@ __global__ void __launch_bounds__(kGroupThreads* kGroups) row_quantize_grouped(R
   float4* const channels = channel_cache + lanes.lane();
   for (int64_t row = rows.first; row < rows.end; row += rows.step) {
     float v[kVecs][kVecElems];  // slots without a vector stay unset: every use tests has[i]
+    if constexpr (kStaged) {
+      // The slots are read here and refilled by the next fetch below. PTX does not order a cp.async's
+      // shared write after the thread's earlier shared loads; these loads are issued first and the
+      // copy's write lands a global load's latency later, and the probe checks every row's int8
+      // values against the library's. A library form would take two slots a vector instead.
+      wait_for_staged_vectors();
+#pragma unroll
+      for (int i = 0; i < kVecs; ++i) {
+        if (has[i]) raw[i] = stage[i * kGroupThreads];
+      }
+    }
 #pragma unroll
     for (int i = 0; i < kVecs; ++i) {
       if (has[i]) unpack8<T>(raw[i], v[i]);
