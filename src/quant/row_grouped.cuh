@@ -114,9 +114,14 @@ constexpr size_t grouped_stage_bytes() {
 // kStaged (the layout probe's layouts only; the library runs kStaged = false): the next row is copied
 // to shared memory (cp.async, grouped_stage_bytes() more dynamic shared memory) instead of registers,
 // so its 4 x kVecs registers are not held across the current row: fewer registers a thread, for more
-// groups an SM. A question for the device (docs/quantization.md), not a measured layout.
+// groups an SM. A question for the device (docs/quantization.md), not a measured layout. Its CTAs of up
+// to 512 threads ask for two an SM in their launch bounds (kStagedMinCtas), since more groups an SM is
+// all they are for: LayerNorm's 5 groups of 64 x 6 took 99 registers without it, 3 over what two allow.
+template <int kThreads, bool kStaged>
+constexpr int kStagedMinCtas = kStaged && kThreads <= 512 ? 2 : 0;
 template <typename T, typename Op, int kVecs, int kGroupThreads, int kGroups, bool kStaged = false>
-__global__ void __launch_bounds__(kGroupThreads* kGroups) row_quantize_grouped(RowArgs<T> a, Op op, GroupedRows parts) {
+__global__ void __launch_bounds__(kGroupThreads* kGroups, (kStagedMinCtas<kGroupThreads * kGroups, kStaged>))
+    row_quantize_grouped(RowArgs<T> a, Op op, GroupedRows parts) {
   static_assert(takes_grouped_rows<Op>(), "the grouped kernel shares the op's channel cache over strided rows");
   static_assert(kGroupThreads == 32 || kGroups <= 15, "a named barrier a group: ids 1..15");
   static_assert(!kStaged || !TransformsInput<Op>::value, "staged rows: one-input ops only");
