@@ -99,12 +99,6 @@ __device__ __forceinline__ void stage_vector(uint4* slot, const uint4* src, uint
 __device__ __forceinline__ void commit_staged_vectors() { asm volatile("cp.async.commit_group;" ::: "memory"); }
 __device__ __forceinline__ void wait_for_staged_vectors() { asm volatile("cp.async.wait_group 0;" ::: "memory"); }
 
-// The staged kernel's shared memory after the channel cache: [kGroups][kVecs][kGroupThreads] uint4s.
-template <int kVecs, int kGroupThreads, int kGroups>
-constexpr size_t grouped_stage_bytes() {
-  return sizeof(uint4) * kVecs * kGroupThreads * kGroups;
-}
-
 // Each group takes its rows of a part (row_shape.h: grouped_rows_of). Dynamic shared memory:
 // grouped_channel_cache_bytes(). Needs cols % 8 == 0, 16-byte aligned rows, and cols / 8 <= kVecs *
 // kGroupThreads with the leading full_vector_slots(kVecs) slots of every thread in the row.
@@ -112,11 +106,12 @@ constexpr size_t grouped_stage_bytes() {
 // registers where the register kernel takes 128 (one CTA of 4 groups an SM instead of two). Capping the
 // registers for more CTAs an SM (__maxnreg__) measured slower (docs/quantization.md).
 // kStaged (the layout probe's layouts only; the library runs kStaged = false): the next row is copied
-// to shared memory (cp.async, grouped_stage_bytes() more dynamic shared memory) instead of registers,
-// so its 4 x kVecs registers are not held across the current row: fewer registers a thread, for more
-// groups an SM. A question for the device (docs/quantization.md), not a measured layout. Its CTAs of up
-// to 512 threads ask for two an SM in their launch bounds (kStagedMinCtas), since more groups an SM is
-// all they are for: LayerNorm's 5 groups of 64 x 6 took 99 registers without it, 3 over what two allow.
+// to shared memory (cp.async; [kGroups][kVecs][kGroupThreads] uint4s of dynamic shared memory after the
+// channel cache) instead of registers, so its 4 x kVecs registers are not held across the current row:
+// fewer registers a thread, for more groups an SM. A question for the device (docs/quantization.md),
+// not a measured layout. Its CTAs of up to 512 threads ask for two an SM in their launch bounds
+// (kStagedMinCtas), since more groups an SM is all they are for: LayerNorm's 5 groups of 64 x 6 took
+// 99 registers without it, 3 over what two allow.
 template <int kThreads, bool kStaged>
 constexpr int kStagedMinCtas = kStaged && kThreads <= 512 ? 2 : 0;
 template <typename T, typename Op, int kVecs, int kGroupThreads, int kGroups, bool kStaged = false>
