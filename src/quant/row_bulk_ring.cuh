@@ -25,9 +25,6 @@ constexpr int kMaxRingStages = 8;
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
 namespace bulk {
 
-__device__ __forceinline__ uint32_t smem_address(const void* p) {
-  return static_cast<uint32_t>(__cvta_generic_to_shared(p));
-}
 __device__ __forceinline__ void barrier_init(uint64_t* bar) {
   asm volatile("mbarrier.init.shared::cta.b64 [%0], 1;" ::"r"(smem_address(bar)) : "memory");
 }
@@ -35,12 +32,6 @@ __device__ __forceinline__ void barrier_init(uint64_t* bar) {
 __device__ __forceinline__ void fence_barrier_init() { asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory"); }
 // Orders this CTA's earlier shared-memory reads (generic proxy) before a bulk copy's writes.
 __device__ __forceinline__ void fence_proxy_async() { asm volatile("fence.proxy.async.shared::cta;" ::: "memory"); }
-
-__device__ __forceinline__ uint64_t evict_first_policy() {
-  uint64_t policy;
-  asm volatile("createpolicy.fractional.L2::evict_first.b64 %0, 1.0;" : "=l"(policy));
-  return policy;
-}
 
 // One arrival that also expects `bytes`, then the copy that delivers them; the barrier's phase
 // completes when both have happened.
@@ -114,7 +105,7 @@ __global__ void __launch_bounds__(kMaxThreads, kMinCtas) row_quantize_bulk_ring(
   if (threadIdx.x == 0) {
     for (int s = 0; s < stages; ++s) bulk::barrier_init(&full[s]);
     bulk::fence_barrier_init();
-    policy = bulk::evict_first_policy();
+    policy = evict_first_policy();
     for (int s = 0; s < stages; ++s) {
       const int64_t row = blockIdx.x + s * stride;
       if (row < a.rows) bulk::copy_row(ring + s * slot_vecs, a.x + row * a.ldx, row_bytes, &full[s], policy);

@@ -83,17 +83,12 @@ constexpr bool takes_grouped_rows() {
 }
 
 // The staged grouped kernel's copy of one 16-byte vector of the next row into this thread's own slot
-// of shared memory (cp.async.cg: L1 bypassed; L2 evict-first, as the register kernels' __ldcs), and
-// the wait for this thread's copies: each thread reads back only the slots it filled, so no barrier.
-__device__ __forceinline__ uint64_t l2_evict_first_policy() {
-  uint64_t policy;
-  asm volatile("createpolicy.fractional.L2::evict_first.b64 %0, 1.0;" : "=l"(policy));
-  return policy;
-}
+// of shared memory (cp.async.cg: L1 bypassed; L2 evict_first_policy(), as the register kernels'
+// __ldcs), and the wait for this thread's copies: each thread reads back only the slots it filled, so
+// no barrier.
 __device__ __forceinline__ void stage_vector(uint4* slot, const uint4* src, uint64_t policy) {
-  asm volatile("cp.async.cg.shared.global.L2::cache_hint [%0], [%1], 16, %2;" ::"r"(
-                   static_cast<uint32_t>(__cvta_generic_to_shared(slot))),
-               "l"(src), "l"(policy)
+  asm volatile("cp.async.cg.shared.global.L2::cache_hint [%0], [%1], 16, %2;" ::"r"(smem_address(slot)), "l"(src),
+               "l"(policy)
                : "memory");
 }
 __device__ __forceinline__ void commit_staged_vectors() { asm volatile("cp.async.commit_group;" ::: "memory"); }
@@ -140,7 +135,7 @@ __global__ void __launch_bounds__(kGroupThreads* kGroups, (kStagedMinCtas<kGroup
   // This thread's stage slots (kStaged): vector i at stage[i * kGroupThreads].
   uint4* const stage = reinterpret_cast<uint4*>(channel_cache + grouped_channel_cache_bytes<Op, kVecs, kGroupThreads>() / sizeof(float4)) +
                        group * kVecs * kGroupThreads + lanes.lane();
-  const uint64_t policy = kStaged ? l2_evict_first_policy() : 0;
+  const uint64_t policy = kStaged ? evict_first_policy() : 0;
   // A transforming op's second row input, a row ahead as x's (row_kernels.cuh: row_quantize_registers).
   uint4 raw_in[TransformsInput<Op>::value ? kVecs : 1];
   auto fetch = [&](int64_t row) {

@@ -65,6 +65,18 @@ __device__ __forceinline__ void store8(T* p, const float (&v)[kVecElems]) {
   *reinterpret_cast<uint4*>(p) = raw;
 }
 
+// A shared-memory pointer as the 32-bit address the async copies take.
+__device__ __forceinline__ uint32_t smem_address(const void* p) {
+  return static_cast<uint32_t>(__cvta_generic_to_shared(p));
+}
+
+// An L2 policy for data read once (sm_80+): the bulk-copy ring's rows and the staged grouped kernel's.
+__device__ __forceinline__ uint64_t evict_first_policy() {
+  uint64_t policy;
+  asm volatile("createpolicy.fractional.L2::evict_first.b64 %0, 1.0;" : "=l"(policy));
+  return policy;
+}
+
 // Asks L2 for the `bytes` bytes at p (16-byte aligned, bytes a multiple of 16) with one bulk prefetch
 // (cp.async.bulk.prefetch.L2, sm_90): no registers held and nothing to wait for. The wide SmoothQuant
 // kernel asks for the row after the one it loads into registers, so DRAM sees two rows a CTA in flight
