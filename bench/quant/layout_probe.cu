@@ -469,7 +469,7 @@ int main(int argc, char** argv) {
         return;  // the layout does not fit this K
       const int threads = group_threads * groups;
       const size_t smem = sizeof(float4) * vecs * Op::kChannelVec4s * group_threads +
-                          (staged ? sizeof(uint4) * vecs * group_threads * groups : 0);
+                          (staged ? 2 * sizeof(uint4) * vecs * group_threads * groups : 0);  // two stage slots
       cudaFuncAttributes fa{};
       check_cuda(cudaFuncGetAttributes(&fa, kernel), "cudaFuncGetAttributes");
       check_cuda(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem)), "smem opt-in");

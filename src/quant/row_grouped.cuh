@@ -101,8 +101,8 @@ __device__ __forceinline__ void wait_for_staged_vectors() { asm volatile("cp.asy
 // registers where the register kernel takes 128 (one CTA of 4 groups an SM instead of two). Capping the
 // registers for more CTAs an SM (__maxnreg__) measured slower (docs/quantization.md).
 // kStaged (the layout probe's layouts only; the library runs kStaged = false): the next row is copied
-// to shared memory (cp.async; [kGroups][kVecs][kGroupThreads] uint4s of dynamic shared memory after the
-// channel cache) instead of registers, so its 4 x kVecs registers are not held across the current row:
+// to shared memory (cp.async; [2 slots][kGroups][kVecs][kGroupThreads] uint4s of dynamic shared memory
+// after the channel cache, rows alternating between the slots) instead of registers, so its 4 x kVecs registers are not held across the current row:
 // fewer registers a thread, for more groups an SM. A question for the device (docs/quantization.md),
 // not a measured layout. Its CTAs of up to 512 threads ask for two an SM in their launch bounds
 // (kStagedMinCtas), since more groups an SM is all they are for: LayerNorm's 5 groups of 64 x 6 took
@@ -132,13 +132,17 @@ __global__ void __launch_bounds__(kGroupThreads* kGroups, (kStagedMinCtas<kGroup
 
   const GroupedRowRange rows = grouped_rows_of(static_cast<int>(blockIdx.x), group, kGroups, a.rows, parts);
   uint4 raw[kVecs];  // the next row's vectors, as loaded (staged: as read back from `stage`, at the row's start)
-  // This thread's stage slots (kStaged): vector i at stage[i * kGroupThreads].
+  // This thread's stage (kStaged): vector i of the row in slot s at stage[s * kStageSlot + i * kGroupThreads].
+  // Two slots, so that a row's copies never write where this thread's loads of the previous row read:
+  // PTX does not order a cp.async's shared write after the thread's earlier shared loads.
+  constexpr int kStageSlot = kGroups * kVecs * kGroupThreads;
   uint4* const stage = reinterpret_cast<uint4*>(channel_cache + grouped_channel_cache_bytes<Op, kVecs, kGroupThreads>() / sizeof(float4)) +
                        group * kVecs * kGroupThreads + lanes.lane();
+  int slot = 0;  // the slot the current row's copies went to; the next row's go to the other
   const uint64_t policy = kStaged ? evict_first_policy() : 0;
   // A transforming op's second row input, a row ahead as x's (row_kernels.cuh: row_quantize_registers).
   uint4 raw_in[TransformsInput<Op>::value ? kVecs : 1];
-  auto fetch = [&](int64_t row) {
+  auto fetch = [&](int64_t row, int to_slot) {
     if constexpr (TransformsInput<Op>::value) {
 #pragma unroll
       for (int i = 0; i < kVecs; ++i) {
@@ -149,7 +153,7 @@ __global__ void __launch_bounds__(kGroupThreads* kGroups, (kStagedMinCtas<kGroup
     if constexpr (kStaged) {
 #pragma unroll
       for (int i = 0; i < kVecs; ++i) {
-        if (has[i]) stage_vector(stage + i * kGroupThreads, xr + i * kGroupThreads, policy);
+        if (has[i]) stage_vector(stage + to_slot * kStageSlot + i * kGroupThreads, xr + i * kGroupThreads, policy);
       }
       commit_staged_vectors();
     } else {
@@ -159,7 +163,7 @@ __global__ void __launch_bounds__(kGroupThreads* kGroups, (kStagedMinCtas<kGroup
       }
     }
   };
-  if (rows.first < rows.end) fetch(rows.first);  // in flight while the cache fills
+  if (rows.first < rows.end) fetch(rows.first, slot);  // in flight while the cache fills
 
   // Every thread fills a share of the cache with the part's channel values, then one barrier; the
   // rows' own begin_row then finds their batch element cached.
@@ -175,14 +179,10 @@ __global__ void __launch_bounds__(kGroupThreads* kGroups, (kStagedMinCtas<kGroup
   for (int64_t row = rows.first; row < rows.end; row += rows.step) {
     float v[kVecs][kVecElems];  // slots without a vector stay unset: every use tests has[i]
     if constexpr (kStaged) {
-      // The slots are read here and refilled by the next fetch below. PTX does not order a cp.async's
-      // shared write after the thread's earlier shared loads; these loads are issued first and the
-      // copy's write lands a global load's latency later, and the probe checks every row's int8
-      // values against the library's. A library form would take two slots a vector instead.
       wait_for_staged_vectors();
 #pragma unroll
       for (int i = 0; i < kVecs; ++i) {
-        if (has[i]) raw[i] = stage[i * kGroupThreads];
+        if (has[i]) raw[i] = stage[slot * kStageSlot + i * kGroupThreads];
       }
     }
 #pragma unroll
@@ -201,7 +201,8 @@ __global__ void __launch_bounds__(kGroupThreads* kGroups, (kStagedMinCtas<kGroup
         if (has[i]) op.store_transformed8((lanes.lane() + i * kGroupThreads) * kVecElems, v[i]);
       }
     }
-    if (row + rows.step < rows.end) fetch(row + rows.step);
+    if (row + rows.step < rows.end) fetch(row + rows.step, slot ^ 1);
+    slot ^= 1;
     quantize_held_row<T, Op, kVecs, true, false>(a, op, row, v, has, reduce, channels, nullptr, lanes);
   }
 }
