@@ -16,6 +16,9 @@
 // the back-to-back calls of a timed batch overlap their starts as the library's do.
 // INT8DIT_PROBE_SET=grouped: only the library and the grouped kernel's layouts (row_grouped.cuh) of the
 // fused norms (LayerNorm's where BATCHES is 1) and of quantize_rows with a divisor (SmoothDivisionOp).
+// layernorm_modulate_quantize+residual (the gated residual update ahead of the norm: x_out = x + gate *
+// update, gate one vector) is timed in the grouped layouts only, in either set, and only where BATCHES
+// is 1; its bytes a call are x, update and x_out besides q and the scales.
 // BATCHES: LayerNorm's adaLN batch elements (M / BATCHES rows share one shift and scale); with more
 // than one, the cached LayerNorm layouts run twice: rows strided over the grid, then each CTA a
 // contiguous block (WithRowBlocks: what the library launches for such calls).
@@ -67,8 +70,23 @@ struct Buffers {
   std::vector<T*> x;
   std::vector<int8_t*> q;
   std::vector<float*> scale;
+  // The gated residual LayerNorm's update and new residual a set (allocated when that op is probed).
+  std::vector<T*> update, x_out;
   int sets = 0;
 };
+
+// The op as it runs on buffer set `set`: the gated residual LayerNorm reads and writes rows of its own
+// besides x, q and scale, which rotate with them; every other op's pointers are the set's RowArgs.
+template <typename Op>
+Op for_set(Op op, const Buffers&, int) {
+  return op;
+}
+template <typename Tin>
+int8dit::quant::GatedResidualLayerNormModulateOp<Tin> for_set(int8dit::quant::GatedResidualLayerNormModulateOp<Tin> op,
+                                                              const Buffers& b, int set) {
+  op.update = b.update[set], op.x_out = b.x_out[set];
+  return op;
+}
 
 struct Reference {
   std::vector<int8_t> q;
@@ -156,9 +174,10 @@ int main(int argc, char** argv) {
   cudaDeviceProp prop{};
   check_cuda(cudaGetDeviceProperties(&prop, 0), "cudaGetDeviceProperties");
   const size_t mk = static_cast<size_t>(m * k);
-  const double bytes = 3.0 * mk + 4.0 * m;  // bf16 in, int8 + fp32 scale out
+  const double base_bytes = 3.0 * mk + 4.0 * m;  // bf16 in, int8 + fp32 scale out
+  double bytes = base_bytes;                      // the op's: more for the gated residual LayerNorm
   Buffers b;
-  b.sets = static_cast<int>(std::min(16.0, 256e6 / bytes + 1));
+  b.sets = static_cast<int>(std::min(16.0, 256e6 / base_bytes + 1));
   for (int s = 0; s < b.sets; ++s) {
     void *x, *q, *sc;
     check_cuda(cudaMalloc(&x, mk * 2), "cudaMalloc"), check_cuda(cudaMalloc(&q, mk), "cudaMalloc");
@@ -166,6 +185,17 @@ int main(int argc, char** argv) {
     bench_quant::fill_bf16(static_cast<uint16_t*>(x), mk, 99u + s);
     b.x.push_back(static_cast<T*>(x)), b.q.push_back(static_cast<int8_t*>(q)), b.scale.push_back(static_cast<float*>(sc));
   }
+  const std::string kResidualOp = "layernorm_modulate_quantize+residual";
+  const bool wants_residual = only_ops.empty() || ("," + only_ops + ",").find("," + kResidualOp + ",") != std::string::npos;
+  for (int s = 0; wants_residual && s < b.sets; ++s) {
+    void *update, *x_out;
+    check_cuda(cudaMalloc(&update, mk * 2), "cudaMalloc"), check_cuda(cudaMalloc(&x_out, mk * 2), "cudaMalloc");
+    bench_quant::fill_bf16(static_cast<uint16_t*>(update), mk, 199u + s);
+    b.update.push_back(static_cast<T*>(update)), b.x_out.push_back(static_cast<T*>(x_out));
+  }
+  T* gate = nullptr;  // [batches, K]: the residual update's gate
+  check_cuda(cudaMalloc(&gate, 2 * k * batches), "cudaMalloc");
+  bench_quant::fill_bf16(reinterpret_cast<uint16_t*>(gate), k * batches, 11u);
   T* mod = nullptr;  // [batches, 2K]: shift | scale of each batch element (RMSNorm's weight: the first K)
   check_cuda(cudaMalloc(&mod, 4 * k * batches), "cudaMalloc");
   bench_quant::fill_bf16(reinterpret_cast<uint16_t*>(mod), 2 * k * batches, 5u);
@@ -206,19 +236,24 @@ int main(int argc, char** argv) {
   check_cuda(cudaMalloc(&smooth, 4 * k), "cudaMalloc");
   bench_quant::fill_f32(smooth, static_cast<size_t>(k), 0.5f, 2.0f, 7u);
   const std::vector<std::string> ops = {"quantize_rows", "quantize_rows+smooth", "layernorm_modulate_quantize",
-                                        "rmsnorm_quantize", "gelu_quantize"};
+                                        "rmsnorm_quantize", "gelu_quantize", kResidualOp};
   for (const std::string& op_name : ops) {
     if (!only_ops.empty() && ("," + only_ops + ",").find("," + op_name + ",") == std::string::npos) continue;
+    if (op_name == kResidualOp && batches != 1) continue;  // its grouped layouts take one batch element
+    bytes = op_name == kResidualOp ? 7.0 * mk + 4.0 * m : base_bytes;
     const bool exact = op_name.rfind("quantize_rows", 0) == 0;
     const float* smooth_vec = op_name == "quantize_rows+smooth" ? smooth : nullptr;
     auto library = [&](int c) {
       const int s = c % b.sets;
       int8dit::Status st;
-      if (op_name == "layernorm_modulate_quantize") {
+      if (op_name == "layernorm_modulate_quantize" || op_name == kResidualOp) {
         int8dit::LayerNormModulateQuantizeParams p;
         p.rows = m, p.cols = k, p.x = b.x[s], p.ldx = k, p.eps = 1e-6f, p.tokens_per_batch = m / batches;
         p.mod_shift = mod, p.mod_scale = mod + k, p.ld_mod = 2 * k;
         p.q = b.q[s], p.ldq = k, p.scale = b.scale[s];
+        if (op_name == kResidualOp) {
+          p.update = b.update[s], p.ld_update = k, p.gate = gate, p.ld_gate = k, p.x_out = b.x_out[s], p.ld_x_out = k;
+        }
         st = int8dit::layernorm_modulate_quantize(p, nullptr);
       } else if (op_name == "rmsnorm_quantize") {
         int8dit::RmsNormQuantizeParams p;
@@ -263,8 +298,9 @@ int main(int argc, char** argv) {
     auto launch_on_set = [&](int c, auto kernel, int grid, int threads, size_t smem, auto op, auto... extra) {
       RowArgs<T> a = args;
       a.x = b.x[c % b.sets], a.q = b.q[c % b.sets], a.scale = b.scale[c % b.sets];
+      const auto set_op = for_set(op, b, c % b.sets);
       if (!programmatic) {
-        kernel<<<grid, threads, smem>>>(a, op, extra...);
+        kernel<<<grid, threads, smem>>>(a, set_op, extra...);
         return;
       }
       cudaLaunchConfig_t config{};
@@ -276,7 +312,7 @@ int main(int argc, char** argv) {
       attr.val.programmaticStreamSerializationAllowed = 1;
       config.attrs = &attr;
       config.numAttrs = 1;
-      check_cuda(cudaLaunchKernelEx(&config, kernel, a, op, extra...), "programmatic launch");
+      check_cuda(cudaLaunchKernelEx(&config, kernel, a, set_op, extra...), "programmatic launch");
     };
     auto time_layout_up_to = [&](int max_threads, auto kernel, auto op, int vecs, bool persistent, size_t smem_per_thread,
                                  const std::string& label, auto... extra) {
@@ -459,17 +495,19 @@ int main(int argc, char** argv) {
     // library launches its row kernels on Hopper, on the carveout the driver picks.
     // balanced: as few CTAs as keep the rounds of rows (rows a group) what the full grid needs, so that
     // every group takes the same number of rows and the last round is not a partial one.
-    // staged: row_quantize_grouped's kStaged form (the next row in shared memory, not registers).
+    // stage_bytes: row_quantize_grouped's kStaged form (the next row in shared memory, not registers)
+    // takes this much shared memory after the channel cache (row_grouped.cuh: grouped_stage_bytes); 0:
+    // the library's form.
     auto time_grouped = [&](auto kernel, auto op, int group_threads, int groups, int vecs, bool balanced = false,
-                            bool staged = false) {
+                            size_t stage_bytes = 0) {
+      const bool staged = stage_bytes > 0;
       using Op = decltype(op);
       const int64_t nvec = k / 8;
       if (static_cast<int64_t>(group_threads) * vecs < nvec || static_cast<int64_t>(group_threads - 32) * vecs >= nvec ||
           static_cast<int64_t>(group_threads) * int8dit::quant::full_vector_slots(vecs) > nvec)
         return;  // the layout does not fit this K
       const int threads = group_threads * groups;
-      const size_t smem = sizeof(float4) * vecs * Op::kChannelVec4s * group_threads +
-                          (staged ? 2 * sizeof(uint4) * vecs * group_threads * groups : 0);  // two stage slots
+      const size_t smem = sizeof(float4) * vecs * Op::kChannelVec4s * group_threads + stage_bytes;
       cudaFuncAttributes fa{};
       check_cuda(cudaFuncGetAttributes(&fa, kernel), "cudaFuncGetAttributes");
       check_cuda(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem)), "smem opt-in");
@@ -520,15 +558,39 @@ int main(int argc, char** argv) {
       // The next row staged in shared memory (kStaged): 4 x 6 registers a thread fewer, for 5 groups
       // of 64 x 6 in each of two CTAs an SM (20 warps, where the library's 64 x 6 x 4 holds 16), or 10
       // in one; 32 x 6 for 1536 columns.
-      time_grouped(row_quantize_grouped<T, Op, 6, 64, 4, true>, op, 64, 4, 6, true, true);
-      time_grouped(row_quantize_grouped<T, Op, 6, 64, 5, true>, op, 64, 5, 6, false, true);
-      time_grouped(row_quantize_grouped<T, Op, 6, 64, 5, true>, op, 64, 5, 6, true, true);
-      time_grouped(row_quantize_grouped<T, Op, 6, 64, 10, true>, op, 64, 10, 6, true, true);
-      time_grouped(row_quantize_grouped<T, Op, 6, 32, 10, true>, op, 32, 10, 6, true, true);
+      using int8dit::quant::grouped_stage_bytes;
+      time_grouped(row_quantize_grouped<T, Op, 6, 64, 4, true>, op, 64, 4, 6, true, grouped_stage_bytes<Op, 6, 64, 4>());
+      time_grouped(row_quantize_grouped<T, Op, 6, 64, 5, true>, op, 64, 5, 6, false, grouped_stage_bytes<Op, 6, 64, 5>());
+      time_grouped(row_quantize_grouped<T, Op, 6, 64, 5, true>, op, 64, 5, 6, true, grouped_stage_bytes<Op, 6, 64, 5>());
+      time_grouped(row_quantize_grouped<T, Op, 6, 64, 10, true>, op, 64, 10, 6, true, grouped_stage_bytes<Op, 6, 64, 10>());
+      time_grouped(row_quantize_grouped<T, Op, 6, 32, 10, true>, op, 32, 10, 6, true, grouped_stage_bytes<Op, 6, 32, 10>());
+    };
+    // The gated residual LayerNorm: the library's layouts (one CTA an SM of 6 groups of 64 x 6, or 12 of
+    // 32 x 6; row_shape.h: kGroupedTransformCtaThreads), and with both of its inputs staged (2 x 4 x 6
+    // registers a thread fewer) in 7 or 8 groups of 64, 16 of 32.
+    auto residual_grouped_layouts = [&](auto op) {
+      using Op = decltype(op);
+      using int8dit::quant::grouped_stage_bytes;
+      using int8dit::quant::row_quantize_grouped;
+      time_grouped(row_quantize_grouped<T, Op, 6, 64, 6>, op, 64, 6, 6);
+      time_grouped(row_quantize_grouped<T, Op, 6, 64, 6>, op, 64, 6, 6, /*balanced=*/true);
+      time_grouped(row_quantize_grouped<T, Op, 6, 64, 6, true>, op, 64, 6, 6, true, grouped_stage_bytes<Op, 6, 64, 6>());
+      time_grouped(row_quantize_grouped<T, Op, 6, 64, 7, true>, op, 64, 7, 6, true, grouped_stage_bytes<Op, 6, 64, 7>());
+      time_grouped(row_quantize_grouped<T, Op, 6, 64, 8, true>, op, 64, 8, 6, true, grouped_stage_bytes<Op, 6, 64, 8>());
+      time_grouped(row_quantize_grouped<T, Op, 6, 32, 12>, op, 32, 12, 6, true);
+      time_grouped(row_quantize_grouped<T, Op, 6, 32, 16, true>, op, 32, 16, 6, true, grouped_stage_bytes<Op, 6, 32, 16>());
     };
     // INT8DIT_PROBE_SET=grouped: the library and the grouped layouts only (the fused norms with one
     // batch element), for sweeps over M.
     const bool grouped_only = probe_set == "grouped";
+    if (op_name == kResidualOp) {
+      int8dit::quant::GatedResidualLayerNormModulateOp<T> gated;
+      gated.shift = mod, gated.mod_scale = mod + k, gated.ld_mod = 2 * k, gated.tokens_per_batch = m, gated.eps = 1e-6f;
+      gated.inv_cols = 1.0f / float(k);
+      gated.ld_update = k, gated.gate = gate, gated.ld_gate = k, gated.ld_x_out = k;  // update, x_out: for_set
+      residual_grouped_layouts(gated);
+      continue;
+    }
     if (op_name == "layernorm_modulate_quantize") {
       int8dit::quant::LayerNormModulateOp<T> ln;
       ln.shift = mod, ln.mod_scale = mod + k, ln.ld_mod = 2 * k, ln.tokens_per_batch = m / batches, ln.eps = 1e-6f;

@@ -101,20 +101,27 @@ __device__ __forceinline__ void wait_for_staged_vectors() { asm volatile("cp.asy
 // registers where the register kernel takes 128 (one CTA of 4 groups an SM instead of two). Capping the
 // registers for more CTAs an SM (__maxnreg__) measured slower (docs/quantization.md).
 // kStaged (the layout probe's layouts only; the library runs kStaged = false): the next row is copied
-// to shared memory (cp.async; [2 slots][kGroups][kVecs][kGroupThreads] uint4s of dynamic shared memory
-// after the channel cache, rows alternating between the slots) instead of registers, so its 4 x kVecs registers are not held across the current row:
-// fewer registers a thread, for more groups an SM. A question for the device (docs/quantization.md),
-// not a measured layout. Its CTAs of up to 512 threads ask for two an SM in their launch bounds
-// (kStagedMinCtas), since more groups an SM is all they are for: LayerNorm's 5 groups of 64 x 6 took
-// 99 registers without it, 3 over what two allow.
-template <int kThreads, bool kStaged>
-constexpr int kStagedMinCtas = kStaged && kThreads <= 512 ? 2 : 0;
+// to shared memory (cp.async; [2 slots][kGroups][inputs][kVecs][kGroupThreads] uint4s of dynamic shared
+// memory after the channel cache, rows alternating between the slots; a transforming op's second row
+// input, read from op.second_input8_address, is staged with x) instead of registers, so its 4 x kVecs
+// registers an input are not held across the current row: fewer registers a thread, for more groups an
+// SM. A question for the device (docs/quantization.md), not a measured layout. The one-input ops' staged
+// CTAs of up to 512 threads ask for two an SM in their launch bounds (kStagedMinCtas), since more groups
+// an SM is all they are for: LayerNorm's 5 groups of 64 x 6 took 99 registers without it, 3 over what
+// two allow; a transforming op's (its stage is twice the size) ask for one.
+template <int kThreads, bool kStaged, bool kTransforms>
+constexpr int kStagedMinCtas = !kStaged ? 0 : kThreads <= 512 && !kTransforms ? 2 : 1;
+// The staged kernel's shared memory a CTA after the channel cache: two slots of every group's inputs.
+template <typename Op, int kVecs, int kGroupThreads, int kGroups>
+constexpr size_t grouped_stage_bytes() {
+  return 2 * sizeof(uint4) * (TransformsInput<Op>::value ? 2 : 1) * kVecs * kGroupThreads * kGroups;
+}
 template <typename T, typename Op, int kVecs, int kGroupThreads, int kGroups, bool kStaged = false>
-__global__ void __launch_bounds__(kGroupThreads* kGroups, (kStagedMinCtas<kGroupThreads * kGroups, kStaged>))
+__global__ void __launch_bounds__(kGroupThreads* kGroups,
+                                  (kStagedMinCtas<kGroupThreads * kGroups, kStaged, TransformsInput<Op>::value>))
     row_quantize_grouped(RowArgs<T> a, Op op, GroupedRows parts) {
   static_assert(takes_grouped_rows<Op>(), "the grouped kernel shares the op's channel cache over strided rows");
   static_assert(kGroupThreads == 32 || kGroups <= 15, "a named barrier a group: ids 1..15");
-  static_assert(!kStaged || !TransformsInput<Op>::value, "staged rows: one-input ops only");
   release_dependent_launch();
   wait_for_previous_grid();
   // Its ops divide themselves (SmoothDivisionOp) or never see a divisor (the launcher's rule): the held
@@ -132,12 +139,15 @@ __global__ void __launch_bounds__(kGroupThreads* kGroups, (kStagedMinCtas<kGroup
 
   const GroupedRowRange rows = grouped_rows_of(static_cast<int>(blockIdx.x), group, kGroups, a.rows, parts);
   uint4 raw[kVecs];  // the next row's vectors, as loaded (staged: as read back from `stage`, at the row's start)
-  // This thread's stage (kStaged): vector i of the row in slot s at stage[s * kStageSlot + i * kGroupThreads].
-  // Two slots, so that a row's copies never write where this thread's loads of the previous row read:
-  // PTX does not order a cp.async's shared write after the thread's earlier shared loads.
-  constexpr int kStageSlot = kGroups * kVecs * kGroupThreads;
+  // This thread's stage (kStaged): vector i of the row's x in slot s at stage[s * kStageSlot + i *
+  // kGroupThreads], of its second input (a transforming op's) kVecs * kGroupThreads further. Two slots, so
+  // that a row's copies never write where this thread's loads of the previous row read: PTX does not
+  // order a cp.async's shared write after the thread's earlier shared loads.
+  constexpr int kInputs = TransformsInput<Op>::value ? 2 : 1;
+  constexpr int kStageSlot = kGroups * kInputs * kVecs * kGroupThreads;
+  constexpr int kSecondInput = kVecs * kGroupThreads;
   uint4* const stage = reinterpret_cast<uint4*>(channel_cache + grouped_channel_cache_bytes<Op, kVecs, kGroupThreads>() / sizeof(float4)) +
-                       group * kVecs * kGroupThreads + lanes.lane();
+                       group * kInputs * kVecs * kGroupThreads + lanes.lane();
   int slot = 0;  // the slot the current row's copies went to; the next row's go to the other
   const uint64_t policy = kStaged ? evict_first_policy() : 0;
   // A transforming op's second row input, a row ahead as x's (row_kernels.cuh: row_quantize_registers).
@@ -146,7 +156,12 @@ __global__ void __launch_bounds__(kGroupThreads* kGroups, (kStagedMinCtas<kGroup
     if constexpr (TransformsInput<Op>::value) {
 #pragma unroll
       for (int i = 0; i < kVecs; ++i) {
-        if (has[i]) raw_in[i] = op.fetch8(row, static_cast<int64_t>(lanes.lane() + i * kGroupThreads) * kVecElems);
+        const int64_t k = static_cast<int64_t>(lanes.lane() + i * kGroupThreads) * kVecElems;
+        if constexpr (kStaged) {
+          if (has[i]) stage_vector(stage + to_slot * kStageSlot + kSecondInput + i * kGroupThreads, op.second_input8_address(row, k), policy);
+        } else {
+          if (has[i]) raw_in[i] = op.fetch8(row, k);
+        }
       }
     }
     const uint4* xr = reinterpret_cast<const uint4*>(a.x + row * a.ldx) + lanes.lane();
@@ -183,6 +198,12 @@ __global__ void __launch_bounds__(kGroupThreads* kGroups, (kStagedMinCtas<kGroup
 #pragma unroll
       for (int i = 0; i < kVecs; ++i) {
         if (has[i]) raw[i] = stage[slot * kStageSlot + i * kGroupThreads];
+      }
+      if constexpr (TransformsInput<Op>::value) {
+#pragma unroll
+        for (int i = 0; i < kVecs; ++i) {
+          if (has[i]) raw_in[i] = stage[slot * kStageSlot + kSecondInput + i * kGroupThreads];
+        }
       }
     }
 #pragma unroll

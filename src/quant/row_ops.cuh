@@ -181,10 +181,12 @@ struct GatedResidualLayerNormModulateOp : LayerNormModulateOp<T> {
   const T* gate_row = nullptr;
   T* out_row = nullptr;
 
-  // The update's elements k..k + 7 of a row, as loaded (evict-first: read once).
-  __device__ uint4 fetch8(int64_t row, int64_t k) const {
-    return __ldcs(reinterpret_cast<const uint4*>(update + row * ld_update + k));
+  // The update's elements k..k + 7 of a row, as loaded (evict-first: read once); where they are, for a
+  // kernel that copies them itself (row_grouped.cuh: kStaged).
+  __device__ const uint4* second_input8_address(int64_t row, int64_t k) const {
+    return reinterpret_cast<const uint4*>(update + row * ld_update + k);
   }
+  __device__ uint4 fetch8(int64_t row, int64_t k) const { return __ldcs(second_input8_address(row, k)); }
   __device__ void begin_transform(int64_t row) {
     out_row = x_out + row * ld_x_out;
     if (gate) gate_row = gate + this->batch_of(row) * ld_gate;
