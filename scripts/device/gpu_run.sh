@@ -35,7 +35,7 @@
 #                                      "8192x1152/8": LayerNorm with 8 adaLN batch elements)
 #                                      (candidate quantization layouts against the library and the copy ceilings)
 #   STEPS="... scaling"                scaling: the layout probe at SCALING_ROWS (default 1024 ... 32768) x
-#                                      SCALING_K (3072) for SCALING_OPS (the five 3072-column ops), the library
+#                                      SCALING_K (3072) for SCALING_OPS (the six 3072-column ops), the library
 #                                      and the grouped layouts (INT8DIT_PROBE_SET=grouped), then
 #                                      scripts/quant_scaling_fit.py: each kernel's intercept and rate a row
 #                                      (scaling.txt, scaling_fit.txt, scaling_fit.json)
@@ -251,7 +251,7 @@ step_layout() {
 # Time against M at one K (issue 4's 3072-column cases): a fixed part a call and a rate a row for each
 # kernel, which say whether a kernel misses the target by its start and end or by its streaming.
 step_scaling() {
-  local k=${SCALING_K:-3072} ops=${SCALING_OPS:-quantize_rows,quantize_rows+smooth,layernorm_modulate_quantize,rmsnorm_quantize,gelu_quantize}
+  local k=${SCALING_K:-3072} ops=${SCALING_OPS:-quantize_rows,quantize_rows+smooth,layernorm_modulate_quantize,rmsnorm_quantize,gelu_quantize,layernorm_modulate_quantize+residual}
   mkdir -p "$WORK/scaling"
   : > "$WORK/scaling/scaling.txt"
   for m in ${SCALING_ROWS:-1024 2048 4096 8192 16384 32768}; do
