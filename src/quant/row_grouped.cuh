@@ -100,7 +100,8 @@ __device__ __forceinline__ void wait_for_staged_vectors() { asm volatile("cp.asy
 // NOTE: launch bounds state no minimum of CTAs an SM: with one, ptxas gave LayerNorm's 64 x 6 groups 167
 // registers where the register kernel takes 128 (one CTA of 4 groups an SM instead of two). Capping the
 // registers for more CTAs an SM (__maxnreg__) measured slower (docs/quantization.md).
-// kStaged (the layout probe's layouts only; the library runs kStaged = false): the next row is copied
+// kStaged (INT8DIT_QUANT_GROUPED=staged and the layout probe; the library's default is kStaged = false,
+// row_path.h; sm_90 code only, as the launcher takes the grouped kernel on Hopper only): the next row is copied
 // to shared memory (cp.async; [2 slots][kGroups][inputs][kVecs][kGroupThreads] uint4s of dynamic shared
 // memory after the channel cache, rows alternating between the slots; a transforming op's second row
 // input, read from op.second_input8_address, is staged with x) instead of registers, so its 4 x kVecs
@@ -116,10 +117,9 @@ template <typename Op, int kVecs, int kGroupThreads, int kGroups>
 constexpr size_t grouped_stage_bytes() {
   return 2 * sizeof(uint4) * (TransformsInput<Op>::value ? 2 : 1) * kVecs * kGroupThreads * kGroups;
 }
-template <typename T, typename Op, int kVecs, int kGroupThreads, int kGroups, bool kStaged = false>
-__global__ void __launch_bounds__(kGroupThreads* kGroups,
-                                  (kStagedMinCtas<kGroupThreads * kGroups, kStaged, TransformsInput<Op>::value>))
-    row_quantize_grouped(RowArgs<T> a, Op op, GroupedRows parts) {
+// The kernel's body (row_quantize_grouped, below), on the kernel's own copies of its arguments.
+template <typename T, typename Op, int kVecs, int kGroupThreads, int kGroups, bool kStaged>
+__device__ __forceinline__ void quantize_grouped_rows(RowArgs<T>& a, Op& op, const GroupedRows& parts) {
   static_assert(takes_grouped_rows<Op>(), "the grouped kernel shares the op's channel cache over strided rows");
   static_assert(kGroupThreads == 32 || kGroups <= 15, "a named barrier a group: ids 1..15");
   release_dependent_launch();
@@ -153,15 +153,16 @@ __global__ void __launch_bounds__(kGroupThreads* kGroups,
   // A transforming op's second row input, a row ahead as x's (row_kernels.cuh: row_quantize_registers).
   uint4 raw_in[TransformsInput<Op>::value ? kVecs : 1];
   auto fetch = [&](int64_t row, int to_slot) {
-    if constexpr (TransformsInput<Op>::value) {
+    if constexpr (TransformsInput<Op>::value && kStaged) {
 #pragma unroll
       for (int i = 0; i < kVecs; ++i) {
         const int64_t k = static_cast<int64_t>(lanes.lane() + i * kGroupThreads) * kVecElems;
-        if constexpr (kStaged) {
-          if (has[i]) stage_vector(stage + to_slot * kStageSlot + kSecondInput + i * kGroupThreads, op.second_input8_address(row, k), policy);
-        } else {
-          if (has[i]) raw_in[i] = op.fetch8(row, k);
-        }
+        if (has[i]) stage_vector(stage + to_slot * kStageSlot + kSecondInput + i * kGroupThreads, op.second_input8_address(row, k), policy);
+      }
+    } else if constexpr (TransformsInput<Op>::value) {
+#pragma unroll
+      for (int i = 0; i < kVecs; ++i) {
+        if (has[i]) raw_in[i] = op.fetch8(row, static_cast<int64_t>(lanes.lane() + i * kGroupThreads) * kVecElems);
       }
     }
     const uint4* xr = reinterpret_cast<const uint4*>(a.x + row * a.ldx) + lanes.lane();
@@ -226,6 +227,20 @@ __global__ void __launch_bounds__(kGroupThreads* kGroups,
     slot ^= 1;
     quantize_held_row<T, Op, kVecs, true, false>(a, op, row, v, has, reduce, channels, nullptr, lanes);
   }
+}
+
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ < 900
+constexpr bool kBeforeSm90Code = true;
+#else
+constexpr bool kBeforeSm90Code = false;
+#endif
+
+template <typename T, typename Op, int kVecs, int kGroupThreads, int kGroups, bool kStaged = false>
+__global__ void __launch_bounds__(kGroupThreads* kGroups,
+                                  (kStagedMinCtas<kGroupThreads * kGroups, kStaged, TransformsInput<Op>::value>))
+    row_quantize_grouped(RowArgs<T> a, Op op, GroupedRows parts) {
+  // The staged form compiles to nothing before sm_90, where no launcher takes it (runs_sm90_code).
+  if constexpr (!(kStaged && kBeforeSm90Code)) quantize_grouped_rows<T, Op, kVecs, kGroupThreads, kGroups, kStaged>(a, op, parts);
 }
 
 }  // namespace int8dit::quant

@@ -194,11 +194,12 @@ Status launch_persistent(const RowArgs<T>& a, const Op& op, int threads, cudaStr
 // The grouped kernel (row_grouped.cuh) in one layout, planned for a call: `busiest_sm_rows` 0 where it
 // does not take the call (the loaded binary has no sm_90 code for it: measured on Hopper only; or the
 // rows' parts do not fit the resident CTAs, row_shape.h: grouped_ctas_per_part).
-template <typename T, typename Op, int kVecs, int kGroupThreads, int kGroups>
+template <typename T, typename Op, int kVecs, int kGroupThreads, int kGroups, bool kStaged = false>
 struct GroupedLaunch {
   static constexpr int kThreads = kGroupThreads * kGroups;
-  static constexpr size_t kSmem = grouped_channel_cache_bytes<Op, kVecs, kGroupThreads>();
-  static constexpr auto kernel = row_quantize_grouped<T, Op, kVecs, kGroupThreads, kGroups>;
+  static constexpr size_t kSmem = grouped_channel_cache_bytes<Op, kVecs, kGroupThreads>() +
+                                  (kStaged ? grouped_stage_bytes<Op, kVecs, kGroupThreads, kGroups>() : 0);
+  static constexpr auto kernel = row_quantize_grouped<T, Op, kVecs, kGroupThreads, kGroups, kStaged>;
   static inline std::atomic<int> sm90[kMaxDevices] = {};
   static inline ResidentCtaCache resident = {};
 
@@ -229,7 +230,8 @@ struct GroupedLaunch {
 // The grouped kernel at the row's group size (row_shape.h: grouped_row_threads, 32 or 64 threads), where
 // it takes the call; *launched says whether it did. The 64-thread rows take 128 x 3 in 7 groups instead
 // where that leaves the busiest SM fewer rows and every SM a CTA (row_shape.h: kGrouped128x3). A
-// transforming op's rows take one CTA an SM of kGroupedTransformCtaThreads instead.
+// transforming op's rows take one CTA an SM of kGroupedTransformCtaThreads instead. With
+// INT8DIT_QUANT_GROUPED=staged, the staged layouts instead (row_shape.h: kStagedGrouped64x6 and the others).
 template <typename T, typename Op>
 Status launch_grouped_rows(const RowArgs<T>& a, const Op& op, cudaStream_t stream, bool* launched) {
   *launched = false;
@@ -246,6 +248,14 @@ Status launch_grouped_rows(const RowArgs<T>& a, const Op& op, cudaStream_t strea
     if (rows.busiest_sm_rows > 0) rows.launch(a, op, stream), *launched = true;
     return Status::Ok();
   };
+  if (row_path_config().staged_grouped) {
+    constexpr bool kTransforms = TransformsInput<Op>::value;
+    constexpr GroupedLayout l32 = kTransforms ? kStagedTransform32x6 : kStagedGrouped32x6;
+    constexpr GroupedLayout l64 = kTransforms ? kStagedTransform64x6 : kStagedGrouped64x6;
+    static_assert(l32.vecs == kVecs && l64.vecs == kVecs && l32.group_threads == 32 && l64.group_threads == 64);
+    if (group_threads == 32) return launch_in(GroupedLaunch<T, Op, kVecs, 32, l32.groups, true>{});
+    return launch_in(GroupedLaunch<T, Op, kVecs, 64, l64.groups, true>{});
+  }
   if constexpr (TransformsInput<Op>::value) {
     // One layout a group size, one CTA an SM (row_shape.h: kGroupedTransformCtaThreads).
     if (group_threads == 32) return launch_in(GroupedLaunch<T, Op, kVecs, 32, kGroupedTransformCtaThreads / 32>{});

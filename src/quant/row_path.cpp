@@ -5,7 +5,7 @@
 
 namespace int8dit::quant {
 
-RowPathConfig parse_row_path(const char* rows, const char* stages) {
+RowPathConfig parse_row_path(const char* rows, const char* stages, const char* grouped) {
   RowPathConfig c;
   if (rows && *rows) {
     if (std::strcmp(rows, "registers") == 0) {
@@ -26,11 +26,21 @@ RowPathConfig parse_row_path(const char* rows, const char* stages) {
     }
     c.ring_stages = static_cast<int>(n);
   }
+  if (grouped && *grouped) {
+    if (std::strcmp(grouped, "staged") == 0) {
+      c.staged_grouped = true;
+    } else if (std::strcmp(grouped, "registers") != 0) {
+      c.error = std::string("INT8DIT_QUANT_GROUPED=") + grouped +
+                ": expected 'registers' (the default: the grouped kernel's next row in registers) or 'staged' (in shared memory)";
+      return c;
+    }
+  }
   return c;
 }
 
 const RowPathConfig& row_path_config() {
-  static const RowPathConfig c = parse_row_path(std::getenv("INT8DIT_QUANT_ROWS"), std::getenv("INT8DIT_QUANT_RING_STAGES"));
+  static const RowPathConfig c = parse_row_path(std::getenv("INT8DIT_QUANT_ROWS"), std::getenv("INT8DIT_QUANT_RING_STAGES"),
+                                                std::getenv("INT8DIT_QUANT_GROUPED"));
   return c;
 }
 

@@ -15,11 +15,16 @@ enum class RowPath { kAuto, kBulkRing, kRegisters };
 
 struct RowPathConfig {
   RowPath path = RowPath::kAuto;
-  int ring_stages = 2;  // row slots a CTA of the ring kernel
-  std::string error;    // non-empty: an environment variable held a value we do not take
+  int ring_stages = 2;          // row slots a CTA of the ring kernel
+  bool staged_grouped = false;  // the grouped kernel's next row staged in shared memory (row_grouped.cuh: kStaged)
+  std::string error;            // non-empty: an environment variable held a value we do not take
 };
 
-// INT8DIT_QUANT_ROWS = auto (default) | bulk | registers; INT8DIT_QUANT_RING_STAGES = 2..4 (default 2).
+// INT8DIT_QUANT_ROWS = auto (default) | bulk | registers; INT8DIT_QUANT_RING_STAGES = 2..4 (default 2);
+// INT8DIT_QUANT_GROUPED = registers (default) | staged: where the grouped kernel (row_grouped.cuh) takes
+// the rows (Hopper, under auto), whether each group holds its next row in registers or copies it to
+// shared memory and runs more groups an SM (row_shape.h: kStagedGrouped64x6 and the others). `staged`
+// is there to measure and test that form in the library (docs/quantization.md); it is not yet measured.
 const RowPathConfig& row_path_config();
 
 // Whether a vectorized row runs on the bulk-copy ring (where the build and the GPU have it). auto: where
@@ -90,6 +95,6 @@ constexpr bool launches_programmatically(int threads_per_cta, bool smem_sized_gr
 }
 
 // The same parse, for tests: null means unset.
-RowPathConfig parse_row_path(const char* rows, const char* stages);
+RowPathConfig parse_row_path(const char* rows, const char* stages, const char* grouped = nullptr);
 
 }  // namespace int8dit::quant

@@ -23,6 +23,20 @@ TEST(QuantRowPath, TakesTheRegisterPathAndStageCounts) {
   EXPECT_EQ(parse_row_path(nullptr, "4").ring_stages, 4);
 }
 
+TEST(QuantRowPath, TheGroupedKernelsNextRowIsInRegistersUnlessStagedIsAsked) {
+  EXPECT_FALSE(parse_row_path(nullptr, nullptr, nullptr).staged_grouped);
+  EXPECT_FALSE(parse_row_path(nullptr, nullptr, "").staged_grouped);
+  EXPECT_FALSE(parse_row_path(nullptr, nullptr, "registers").staged_grouped);
+  const RowPathConfig staged = parse_row_path("auto", "2", "staged");
+  EXPECT_TRUE(staged.staged_grouped);
+  EXPECT_EQ(staged.path, RowPath::kAuto);
+  EXPECT_TRUE(staged.error.empty()) << staged.error;
+  const RowPathConfig bad = parse_row_path(nullptr, nullptr, "shared");
+  EXPECT_NE(bad.error.find("INT8DIT_QUANT_GROUPED=shared"), std::string::npos) << bad.error;
+  EXPECT_NE(bad.error.find("'staged'"), std::string::npos) << bad.error;
+  EXPECT_FALSE(bad.staged_grouped);
+}
+
 TEST(QuantRowPath, RejectsWhatItDoesNotTakeWithTheVariableAndTheChoices) {
   const RowPathConfig path = parse_row_path("regs", nullptr);
   EXPECT_NE(path.error.find("INT8DIT_QUANT_ROWS=regs"), std::string::npos) << path.error;
