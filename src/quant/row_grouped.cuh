@@ -146,6 +146,8 @@ __device__ __forceinline__ void quantize_grouped_rows(RowArgs<T>& a, Op& op, con
   constexpr int kInputs = TransformsInput<Op>::value ? 2 : 1;
   constexpr int kStageSlot = kGroups * kInputs * kVecs * kGroupThreads;
   constexpr int kSecondInput = kVecs * kGroupThreads;
+  static_assert(2 * kStageSlot * sizeof(uint4) == grouped_stage_bytes<Op, kVecs, kGroupThreads, kGroups>(),
+                "the launchers size the stage by grouped_stage_bytes: two slots of this layout");
   uint4* const stage = reinterpret_cast<uint4*>(channel_cache + grouped_channel_cache_bytes<Op, kVecs, kGroupThreads>() / sizeof(float4)) +
                        group * kInputs * kVecs * kGroupThreads + lanes.lane();
   int slot = 0;  // the slot the current row's copies went to; the next row's go to the other
