@@ -106,7 +106,8 @@ __device__ __forceinline__ void wait_for_staged_vectors() { asm volatile("cp.asy
 // memory after the channel cache, rows alternating between the slots; a transforming op's second row
 // input, read from op.second_input8_address, is staged with x) instead of registers, so its 4 x kVecs
 // registers an input are not held across the current row: fewer registers a thread, for more groups an
-// SM. A question for the device (docs/quantization.md), not a measured layout. The one-input ops' staged
+// SM. The library stages the gated residual LayerNorm's rows only, under the switch: the one-input ops'
+// staged layouts measured 15-24% slower on the H100 (docs/quantization.md) and are the probe's. Their staged
 // CTAs of up to 512 threads ask for two an SM in their launch bounds (kStagedMinCtas), since more groups
 // an SM is all they are for: LayerNorm's 5 groups of 64 x 6 took 99 registers without it, 3 over what
 // two allow; a transforming op's (its stage is twice the size) ask for one.

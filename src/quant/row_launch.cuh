@@ -230,8 +230,8 @@ struct GroupedLaunch {
 // The grouped kernel at the row's group size (row_shape.h: grouped_row_threads, 32 or 64 threads), where
 // it takes the call; *launched says whether it did. The 64-thread rows take 128 x 3 in 7 groups instead
 // where that leaves the busiest SM fewer rows and every SM a CTA (row_shape.h: kGrouped128x3). A
-// transforming op's rows take one CTA an SM of kGroupedTransformCtaThreads instead. With
-// INT8DIT_QUANT_GROUPED=staged, the staged layouts instead (row_shape.h: kStagedGrouped64x6 and the others).
+// transforming op's rows take one CTA an SM of kGroupedTransformCtaThreads instead, or, with
+// INT8DIT_QUANT_GROUPED=staged, its staged layouts (row_shape.h: kStagedTransform64x6 and 32x6).
 template <typename T, typename Op>
 Status launch_grouped_rows(const RowArgs<T>& a, const Op& op, cudaStream_t stream, bool* launched) {
   *launched = false;
@@ -248,15 +248,13 @@ Status launch_grouped_rows(const RowArgs<T>& a, const Op& op, cudaStream_t strea
     if (rows.busiest_sm_rows > 0) rows.launch(a, op, stream), *launched = true;
     return Status::Ok();
   };
-  if (row_path_config().staged_grouped) {
-    constexpr bool kTransforms = TransformsInput<Op>::value;
-    constexpr GroupedLayout l32 = kTransforms ? kStagedTransform32x6 : kStagedGrouped32x6;
-    constexpr GroupedLayout l64 = kTransforms ? kStagedTransform64x6 : kStagedGrouped64x6;
-    static_assert(l32.vecs == kVecs && l64.vecs == kVecs && l32.group_threads == 32 && l64.group_threads == 64);
-    if (group_threads == 32) return launch_in(GroupedLaunch<T, Op, kVecs, 32, l32.groups, true>{});
-    return launch_in(GroupedLaunch<T, Op, kVecs, 64, l64.groups, true>{});
-  }
   if constexpr (TransformsInput<Op>::value) {
+    if (row_path_config().staged_grouped) {
+      constexpr GroupedLayout l32 = kStagedTransform32x6, l64 = kStagedTransform64x6;
+      static_assert(l32.vecs == kVecs && l64.vecs == kVecs && l32.group_threads == 32 && l64.group_threads == 64);
+      if (group_threads == 32) return launch_in(GroupedLaunch<T, Op, kVecs, 32, l32.groups, true>{});
+      return launch_in(GroupedLaunch<T, Op, kVecs, 64, l64.groups, true>{});
+    }
     // One layout a group size, one CTA an SM (row_shape.h: kGroupedTransformCtaThreads).
     if (group_threads == 32) return launch_in(GroupedLaunch<T, Op, kVecs, 32, kGroupedTransformCtaThreads / 32>{});
     return launch_in(GroupedLaunch<T, Op, kVecs, 64, kGroupedTransformCtaThreads / 64>{});

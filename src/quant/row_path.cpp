@@ -31,7 +31,7 @@ RowPathConfig parse_row_path(const char* rows, const char* stages, const char* g
       c.staged_grouped = true;
     } else if (std::strcmp(grouped, "registers") != 0) {
       c.error = std::string("INT8DIT_QUANT_GROUPED=") + grouped +
-                ": expected 'registers' (the default: the grouped kernel's next row in registers) or 'staged' (in shared memory)";
+                ": expected 'registers' (the default: the grouped kernel's next row in registers) or 'staged' (the gated residual LayerNorm's next row in shared memory)";
       return c;
     }
   }

@@ -22,9 +22,10 @@ struct RowPathConfig {
 
 // INT8DIT_QUANT_ROWS = auto (default) | bulk | registers; INT8DIT_QUANT_RING_STAGES = 2..4 (default 2);
 // INT8DIT_QUANT_GROUPED = registers (default) | staged: where the grouped kernel (row_grouped.cuh) takes
-// the rows (Hopper, under auto), whether each group holds its next row in registers or copies it to
-// shared memory and runs more groups an SM (row_shape.h: kStagedGrouped64x6 and the others). `staged`
-// is there to measure and test that form in the library (docs/quantization.md); it is not yet measured.
+// the gated residual LayerNorm's rows (Hopper, under auto), whether each group holds its next row in
+// registers or copies it to shared memory and runs more groups an SM (row_shape.h: kStagedTransform64x6,
+// measured 1-3% faster where it was timed, not yet everywhere the default runs). The other ops' grouped
+// rows measured slower staged and always hold the next row in registers (docs/quantization.md).
 const RowPathConfig& row_path_config();
 
 // Whether a vectorized row runs on the bulk-copy ring (where the build and the GPU have it). auto: where
