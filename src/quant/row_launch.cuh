@@ -230,8 +230,8 @@ struct GroupedLaunch {
 // The grouped kernel at the row's group size (row_shape.h: grouped_row_threads, 32 or 64 threads), where
 // it takes the call; *launched says whether it did. The 64-thread rows take 128 x 3 in 7 groups instead
 // where that leaves the busiest SM fewer rows and every SM a CTA (row_shape.h: kGrouped128x3). A
-// transforming op's rows take one CTA an SM of kGroupedTransformCtaThreads instead, or, with
-// INT8DIT_QUANT_GROUPED=staged, its staged layouts (row_shape.h: kStagedTransform64x6 and 32x6).
+// transforming op's rows take its staged layouts instead (row_shape.h: kStagedTransform64x6 and 32x6), or,
+// with INT8DIT_QUANT_GROUPED=registers, one CTA an SM of kGroupedTransformCtaThreads.
 template <typename T, typename Op>
 Status launch_grouped_rows(const RowArgs<T>& a, const Op& op, cudaStream_t stream, bool* launched) {
   *launched = false;

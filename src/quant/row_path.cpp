@@ -27,11 +27,11 @@ RowPathConfig parse_row_path(const char* rows, const char* stages, const char* g
     c.ring_stages = static_cast<int>(n);
   }
   if (grouped && *grouped) {
-    if (std::strcmp(grouped, "staged") == 0) {
-      c.staged_grouped = true;
-    } else if (std::strcmp(grouped, "registers") != 0) {
+    if (std::strcmp(grouped, "registers") == 0) {
+      c.staged_grouped = false;
+    } else if (std::strcmp(grouped, "staged") != 0) {
       c.error = std::string("INT8DIT_QUANT_GROUPED=") + grouped +
-                ": expected 'registers' (the default: the grouped kernel's next row in registers) or 'staged' (the gated residual LayerNorm's next row in shared memory)";
+                ": expected 'staged' (the default: the gated residual LayerNorm's next row in shared memory) or 'registers' (in registers, as the other ops' rows)";
       return c;
     }
   }

@@ -16,16 +16,16 @@ enum class RowPath { kAuto, kBulkRing, kRegisters };
 struct RowPathConfig {
   RowPath path = RowPath::kAuto;
   int ring_stages = 2;          // row slots a CTA of the ring kernel
-  bool staged_grouped = false;  // the grouped kernel's next row staged in shared memory (row_grouped.cuh: kStaged)
+  bool staged_grouped = true;   // the gated residual LayerNorm's grouped rows staged in shared memory (row_grouped.cuh: kStaged)
   std::string error;            // non-empty: an environment variable held a value we do not take
 };
 
 // INT8DIT_QUANT_ROWS = auto (default) | bulk | registers; INT8DIT_QUANT_RING_STAGES = 2..4 (default 2);
-// INT8DIT_QUANT_GROUPED = registers (default) | staged: where the grouped kernel (row_grouped.cuh) takes
-// the gated residual LayerNorm's rows (Hopper, under auto), whether each group holds its next row in
-// registers or copies it to shared memory and runs more groups an SM (row_shape.h: kStagedTransform64x6,
-// measured 1-3% faster where it was timed, not yet everywhere the default runs). The other ops' grouped
-// rows measured slower staged and always hold the next row in registers (docs/quantization.md).
+// INT8DIT_QUANT_GROUPED = staged (default) | registers: where the grouped kernel (row_grouped.cuh) takes
+// the gated residual LayerNorm's rows (Hopper, under auto), whether each group copies its next row to
+// shared memory and the SM runs 8 groups (row_shape.h: kStagedTransform64x6; 0.9-2.2% faster wherever it
+// runs, bench/results/h100/quant_ab_staged_gated_3e8c286.md) or holds that row in registers, 6 groups.
+// The other ops' grouped rows measured slower staged and always hold the next row in registers.
 const RowPathConfig& row_path_config();
 
 // Whether a vectorized row runs on the bulk-copy ring (where the build and the GPU have it). auto: where

@@ -255,15 +255,16 @@ struct GroupedLayout {
 // alone (quant_ab_second_layout_bc3e1ed.md): SmoothQuant 4608 x 3072 19.76 -> 18.80 us, + y 28.84 -> 27.41.
 constexpr GroupedLayout kGrouped64x6{64, 6, 4};
 constexpr GroupedLayout kGrouped128x3{128, 3, 7};
-// The gated residual LayerNorm's rows with the next row staged in shared memory (INT8DIT_QUANT_GROUPED=staged,
-// row_path.h; row_grouped.cuh: kStaged): both its next-row inputs in shared memory free 34 of its 162
-// registers (sm_90a, bf16, from ptxas: 127-128), one 512-thread CTA an SM in 8 groups of 64 x 6 (221 KB of
-// shared memory with its channel cache) or 16 of 32 x 6. Measured on the H100 in the library against its
-// register layouts (bench/results/h100/quant_ab_staged_3e8c286.md): 4096 x 3072 37.42 -> 37.09 us; in the
-// layout probe 8192 x 1536 37.57 -> 36.57 (quant_grouped_probe_staged_3e8c286.txt). Not the default:
-// 8192 x 1152 with 8 batch elements and the + y form are unmeasured in it. The one-input ops' staged
-// layouts (5 groups of 64 x 6 or 10 of 32 x 6 at 96 registers, 20 warps an SM) measured 15-24% slower
-// than their register layouts there and are the probe's only.
+// The gated residual LayerNorm's rows with the next row staged in shared memory (the default;
+// INT8DIT_QUANT_GROUPED=registers for kGroupedTransformCtaThreads' layouts, row_path.h; row_grouped.cuh:
+// kStaged): both its next-row inputs in shared memory free 34 of its 162 registers (sm_90a, bf16, from
+// ptxas: 127-128), one 512-thread CTA an SM in 8 groups of 64 x 6 (221 KB of shared memory with its
+// channel cache) or 16 of 32 x 6. Measured on the H100 in the library against its register layouts
+// (bench/results/h100/quant_ab_staged_3e8c286.md, quant_ab_staged_gated_3e8c286.md): 4096 x 3072 37.39 ->
+// 37.06 us, 8192 x 1152 with 8 batch elements 29.64 -> 29.19, with y 35.75 -> 34.97; in the layout probe
+// 8192 x 1536 37.57 -> 36.57 (quant_grouped_probe_staged_3e8c286.txt). The one-input ops' staged layouts
+// (5 groups of 64 x 6 or 10 of 32 x 6 at 96 registers, 20 warps an SM) measured 15-24% slower than their
+// register layouts there and are the probe's only.
 constexpr GroupedLayout kStagedTransform64x6{64, 6, 8};
 constexpr GroupedLayout kStagedTransform32x6{32, 6, 16};
 

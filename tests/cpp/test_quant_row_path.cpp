@@ -23,18 +23,18 @@ TEST(QuantRowPath, TakesTheRegisterPathAndStageCounts) {
   EXPECT_EQ(parse_row_path(nullptr, "4").ring_stages, 4);
 }
 
-TEST(QuantRowPath, TheGroupedKernelsNextRowIsInRegistersUnlessStagedIsAsked) {
-  EXPECT_FALSE(parse_row_path(nullptr, nullptr, nullptr).staged_grouped);
-  EXPECT_FALSE(parse_row_path(nullptr, nullptr, "").staged_grouped);
-  EXPECT_FALSE(parse_row_path(nullptr, nullptr, "registers").staged_grouped);
-  const RowPathConfig staged = parse_row_path("auto", "2", "staged");
-  EXPECT_TRUE(staged.staged_grouped);
-  EXPECT_EQ(staged.path, RowPath::kAuto);
-  EXPECT_TRUE(staged.error.empty()) << staged.error;
+TEST(QuantRowPath, TheGatedResidualRowsAreStagedUnlessRegistersAreAsked) {
+  EXPECT_TRUE(parse_row_path(nullptr, nullptr, nullptr).staged_grouped);
+  EXPECT_TRUE(parse_row_path(nullptr, nullptr, "").staged_grouped);
+  EXPECT_TRUE(parse_row_path(nullptr, nullptr, "staged").staged_grouped);
+  const RowPathConfig registers = parse_row_path("auto", "2", "registers");
+  EXPECT_FALSE(registers.staged_grouped);
+  EXPECT_EQ(registers.path, RowPath::kAuto);
+  EXPECT_TRUE(registers.error.empty()) << registers.error;
   const RowPathConfig bad = parse_row_path(nullptr, nullptr, "shared");
   EXPECT_NE(bad.error.find("INT8DIT_QUANT_GROUPED=shared"), std::string::npos) << bad.error;
+  EXPECT_NE(bad.error.find("'registers'"), std::string::npos) << bad.error;
   EXPECT_NE(bad.error.find("'staged'"), std::string::npos) << bad.error;
-  EXPECT_FALSE(bad.staged_grouped);
 }
 
 TEST(QuantRowPath, RejectsWhatItDoesNotTakeWithTheVariableAndTheChoices) {
