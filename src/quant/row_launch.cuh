@@ -397,7 +397,7 @@ Status launch_vector_rows(const RowArgs<T>& a, const Op& op, int threads, cudaSt
   // NOTE: the ring copies one input row into shared memory and works on it as loaded; an op reading two
   // inputs, or transforming its row, never takes it.
   if constexpr (!ReadsSecondInput<Op>::value && !TransformsInput<Op>::value) {
-    if (takes_bulk_ring(path.path, kVecs, kStats, a.smooth != nullptr)) {
+    if (takes_bulk_ring(path.path, kVecs, a.smooth != nullptr)) {
       bool launched = false;
       INT8DIT_RETURN_IF_ERROR((launch_ring_for<T, Op, kVecs>(a, op, threads, path.ring_stages, stream, &launched)));
       if (launched) return detail::last_launch_status(name);

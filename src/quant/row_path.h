@@ -1,8 +1,8 @@
 // Which kernel runs the vectorizable activation-quantization rows, from the environment (read once a
 // process): the register-row kernel (row_kernels.cuh, every GPU) or the sm_90 bulk-copy ring
 // (row_bulk_ring.cuh, where the GPU and the build have sm_90 code). The default takes the ring, or
-// for SmoothQuant's quantize_rows the wide register kernel, only where it measured faster on the
-// H200 (takes_bulk_ring, takes_wide_reciprocals, below); the other two force one kernel everywhere
+// for SmoothQuant's quantize_rows the wide register kernel, only where it measured faster
+// (takes_bulk_ring, takes_wide_reciprocals, below); the other two force one kernel everywhere
 // it can run, to measure and to test both.
 #pragma once
 
@@ -28,16 +28,21 @@ struct RowPathConfig {
 // The other ops' grouped rows measured slower staged and always hold the next row in registers.
 const RowPathConfig& row_path_config();
 
-// Whether a vectorized row runs on the bulk-copy ring (where the build and the GPU have it). auto: where
-// it measured faster on the H200 (bench/results/h200/quant_paths_030edec.txt): 8-vector rows (15360
-// columns), whose register kernel cannot be persistent, of ops with row statistics (LayerNorm,
-// RMSNorm) or a SmoothQuant divisor. Elsewhere (3072 and 12288 columns) the register kernel was as
-// fast or faster (quant_paths_ring_first.txt, quant_layout_*_ring.txt): the ring's shared memory
-// leaves fewer CTAs an SM, and those rows are not short of loads in flight.
-// The launcher asks takes_wide_reciprocals() (below) first: under auto, SmoothQuant's plain
-// quantize_rows at 8 vectors a thread takes the wide register kernel instead of the ring.
-constexpr bool takes_bulk_ring(RowPath path, int vecs_per_thread, bool row_statistics, bool smooth) {
-  if (path == RowPath::kAuto) return vecs_per_thread == 8 && (row_statistics || smooth);
+// Whether a vectorized row runs on the bulk-copy ring (where the build and the GPU have it). auto: the
+// 8-vector rows (15360 columns, whose register kernel cannot be persistent) of the fused ops with a
+// SmoothQuant divisor, where the ring measured faster on the H200 (bench/results/h200/quant_paths_030edec.txt;
+// quantize_rows itself with a divisor takes the wide kernel instead, takes_wide_reciprocals below). The
+// norms without a divisor took the ring there too until the H100 timed both kernels in one library
+// (bench/results/h100/quant_ab_wide_paths_a09e4b8.md, 3 rounds, and quant_ab_wide_registers_a09e4b8.md):
+// one CTA a row in registers is faster, LayerNorm 4608 x 15360 90.7 -> 87.5 us (0.775 -> 0.803 of the
+// copy), + y 131.8 -> 124.4, RMSNorm 84.5 -> 78.1, and the same behind a gated_add that writes their input
+// (after_producer_wide_a09e4b8.txt). On the H200 the last timing of both (quant_paths_800f999.txt, older
+// kernels) read the ring 1.5-2% ahead for LayerNorm and RMSNorm and 4.6% behind for LayerNorm + y; the
+// H200 has not timed them since. Elsewhere (3072 and 12288 columns) the register kernel was as fast or
+// faster (quant_paths_ring_first.txt, quant_layout_*_ring.txt; on the H100 4096 x 12288 within 0.5%): the
+// ring's shared memory leaves fewer CTAs an SM, and those rows are not short of loads in flight.
+constexpr bool takes_bulk_ring(RowPath path, int vecs_per_thread, bool smooth) {
+  if (path == RowPath::kAuto) return vecs_per_thread == 8 && smooth;
   return path == RowPath::kBulkRing;
 }
 
