@@ -17,6 +17,14 @@
 #include "quant/row_kernels.cuh"
 #include "quant/row_shape.h"
 
+// A hook at the kernel's milestones for bench/quant/grouped_timeline.cu, which defines it before including
+// this file to stamp each warp's times (its op carries the buffer): 0 the CTA's start, 1 past
+// griddepcontrol.wait, 2 the channel cache filled, 3 + i row i of the group done, -1 the end. Empty
+// in the library (the same SASS as without it).
+#ifndef INT8DIT_GROUPED_TIMELINE
+#define INT8DIT_GROUPED_TIMELINE(op, point) ((void)0)
+#endif
+
 namespace int8dit::quant {
 
 // Reductions over the kGroupThreads threads of one row inside a larger CTA: a butterfly in every warp,
@@ -123,8 +131,10 @@ template <typename T, typename Op, int kVecs, int kGroupThreads, int kGroups, bo
 __device__ __forceinline__ void quantize_grouped_rows(RowArgs<T>& a, Op& op, const GroupedRows& parts) {
   static_assert(takes_grouped_rows<Op>(), "the grouped kernel shares the op's channel cache over strided rows");
   static_assert(kGroupThreads == 32 || kGroups <= 15, "a named barrier a group: ids 1..15");
+  INT8DIT_GROUPED_TIMELINE(op, 0);
   release_dependent_launch();
   wait_for_previous_grid();
+  INT8DIT_GROUPED_TIMELINE(op, 1);
   // Its ops divide themselves (SmoothDivisionOp) or never see a divisor (the launcher's rule): the held
   // row's own division (quantize_held_row at 1-3 vectors a thread) must not run again.
   a.smooth = nullptr;
@@ -193,8 +203,10 @@ __device__ __forceinline__ void quantize_grouped_rows(RowArgs<T>& a, Op& op, con
     if (l + i * kGroupThreads < nvec) op.fill8((l + i * kGroupThreads) * kVecElems, channel_cache + i * kChanStep + l, kGroupThreads);
   }
   __syncthreads();
+  INT8DIT_GROUPED_TIMELINE(op, 2);
 
   float4* const channels = channel_cache + lanes.lane();
+  [[maybe_unused]] int timeline_point = 3;
   for (int64_t row = rows.first; row < rows.end; row += rows.step) {
     float v[kVecs][kVecElems];  // slots without a vector stay unset: every use tests has[i]
     if constexpr (kStaged) {
@@ -229,7 +241,9 @@ __device__ __forceinline__ void quantize_grouped_rows(RowArgs<T>& a, Op& op, con
     if (row + rows.step < rows.end) fetch(row + rows.step, slot ^ 1);
     slot ^= 1;
     quantize_held_row<T, Op, kVecs, true, false>(a, op, row, v, has, reduce, channels, nullptr, lanes);
+    INT8DIT_GROUPED_TIMELINE(op, timeline_point++);
   }
+  INT8DIT_GROUPED_TIMELINE(op, -1);
 }
 
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ < 900
@@ -243,7 +257,8 @@ __global__ void __launch_bounds__(kGroupThreads* kGroups,
                                   (kStagedMinCtas<kGroupThreads * kGroups, kStaged, TransformsInput<Op>::value>))
     row_quantize_grouped(RowArgs<T> a, Op op, GroupedRows parts) {
   // The staged form compiles to nothing before sm_90, where no launcher takes it (runs_sm90_code).
-  if constexpr (!(kStaged && kBeforeSm90Code)) quantize_grouped_rows<T, Op, kVecs, kGroupThreads, kGroups, kStaged>(a, op, parts);
+  if constexpr (!(kStaged && kBeforeSm90Code))
+    quantize_grouped_rows<T, Op, kVecs, kGroupThreads, kGroups, kStaged>(a, op, parts);
 }
 
 }  // namespace int8dit::quant
