@@ -11,7 +11,8 @@
 // to finish:
 //   start      the first and the median warp's start (launched early, beside the previous call's CTAs)
 //   released   the median warp past the wait (the previous grid complete and flushed)
-//   filled     the median warp past the cache fill (its first row's loads and the channel values in)
+//   filled     the median warp past the cache fill (the channel values in, every warp of the CTA there)
+//   row 0 in   its first row's vectors unpacked (after the fill: the later of the two)
 //   row i      the median warp's row i done, and the spread (10th..90th percentile) across warps
 //   ends       the first, median and last warp to finish
 //   SM ends    the same over each SM's last warp, and how far apart one SM's own warps finish
@@ -30,7 +31,8 @@
 
 namespace timeline {
 
-constexpr int kPoints = 13;  // 0 start, 1 released, 2 filled, 3..10 rows 0..7 (10: the 8th and later), 11 end, 12 the SM
+constexpr int kPoints = 14;  // 0 start, 1 released, 2 filled, 3..10 rows 0..7 (10: the 8th and later), 11 end,
+                             // 12 the SM, 13 the first row's vectors in
 
 template <typename Base>
 struct Timed : Base {
@@ -42,13 +44,18 @@ __device__ __forceinline__ void stamp(const Op& op, int point) {
   if (op.stamps == nullptr || (threadIdx.x & 31u) != 0) return;
   unsigned long long t;
   asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t));
-  const int p = point < 0 ? kPoints - 2 : (point < kPoints - 2 ? point : kPoints - 3);
   const int warp = static_cast<int>(blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32);
-  op.stamps[static_cast<size_t>(warp) * kPoints + p] = t;
+  unsigned long long* const slots = op.stamps + static_cast<size_t>(warp) * kPoints;
+  if (point == -2) {  // every row's vectors: keep the first row's
+    if (slots[kPoints - 1] == 0) slots[kPoints - 1] = t;
+    return;
+  }
+  const int p = point < 0 ? kPoints - 3 : (point < kPoints - 3 ? point : kPoints - 4);
+  slots[p] = t;
   if (point == 0) {
     unsigned sm;
     asm volatile("mov.u32 %0, %%smid;" : "=r"(sm));
-    op.stamps[static_cast<size_t>(warp) * kPoints + kPoints - 1] = sm;
+    slots[kPoints - 2] = sm;
   }
 }
 
@@ -140,11 +147,11 @@ int run(const std::string& name, Op op, int64_t m, int64_t k) {
   double previous_end = 0.0;
   for (int s = 0; s < kStamped; ++s) {
     auto at = [&](int w, int p) { return static_cast<double>(host[(static_cast<size_t>(s) * warps + w) * timeline::kPoints + p]) * 1e-3; };
-    std::vector<double> start, released, filled, end;
-    std::vector<std::vector<double>> row(timeline::kPoints - 5);
+    std::vector<double> start, released, filled, end, arrived;
+    std::vector<std::vector<double>> row(timeline::kPoints - 6);
     for (int w = 0; w < warps; ++w) {
-      start.push_back(at(w, 0)), released.push_back(at(w, 1)), filled.push_back(at(w, 2)), end.push_back(at(w, timeline::kPoints - 2));
-      for (int r = 0; r < rows_a_group && r < timeline::kPoints - 5; ++r) {
+      start.push_back(at(w, 0)), released.push_back(at(w, 1)), filled.push_back(at(w, 2)), end.push_back(at(w, timeline::kPoints - 3)), arrived.push_back(at(w, timeline::kPoints - 1));
+      for (int r = 0; r < rows_a_group && r < timeline::kPoints - 6; ++r) {
         if (at(w, 3 + r) > 0) row[r].push_back(at(w, 3 + r));
       }
     }
@@ -155,7 +162,9 @@ int run(const std::string& name, Op op, int64_t m, int64_t k) {
                 percentile(released, 1.0) - t0);
     std::printf("  filled     first %7.2f  median %7.2f  last %7.2f\n", percentile(filled, 0.0) - t0, percentile(filled, 0.5) - t0,
                 percentile(filled, 1.0) - t0);
-    for (int r = 0; r < rows_a_group && r < timeline::kPoints - 5; ++r) {
+    std::printf("  row 0 in   first %7.2f  median %7.2f  last %7.2f  (its vectors unpacked, past the fill)\n",
+                percentile(arrived, 0.0) - t0, percentile(arrived, 0.5) - t0, percentile(arrived, 1.0) - t0);
+    for (int r = 0; r < rows_a_group && r < timeline::kPoints - 6; ++r) {
       std::printf("  row %d      p10   %7.2f  median %7.2f  p90  %7.2f  (%zu warps)\n", r, percentile(row[r], 0.1) - t0,
                   percentile(row[r], 0.5) - t0, percentile(row[r], 0.9) - t0, row[r].size());
     }
@@ -165,7 +174,7 @@ int run(const std::string& name, Op op, int64_t m, int64_t k) {
     {
       std::vector<double> sm_last(1024, 0.0), sm_first(1024, 1e300);
       for (int w = 0; w < warps; ++w) {
-        const size_t sm = static_cast<size_t>(host[(static_cast<size_t>(s) * warps + w) * timeline::kPoints + timeline::kPoints - 1]) % 1024;
+        const size_t sm = static_cast<size_t>(host[(static_cast<size_t>(s) * warps + w) * timeline::kPoints + timeline::kPoints - 2]) % 1024;
         sm_last[sm] = std::max(sm_last[sm], end[w]), sm_first[sm] = std::min(sm_first[sm], end[w]);
       }
       std::vector<double> lasts, spreads;
@@ -176,7 +185,7 @@ int run(const std::string& name, Op op, int64_t m, int64_t k) {
                   percentile(lasts, 0.0), percentile(lasts, 0.5), percentile(lasts, 1.0), lasts.size(), percentile(spreads, 0.5),
                   percentile(spreads, 1.0));
     }
-    const int last_full = std::min(rows_a_group, timeline::kPoints - 5) - 2;
+    const int last_full = std::min(rows_a_group, timeline::kPoints - 6) - 2;
     if (s > 0 && last_full >= 1) {
       const double per_row = (percentile(row[last_full], 0.5) - percentile(row[0], 0.5)) / last_full;
       const double call = percentile(end, 1.0) - t0;

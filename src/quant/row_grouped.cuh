@@ -19,7 +19,8 @@
 
 // A hook at the kernel's milestones for bench/quant/grouped_timeline.cu, which defines it before including
 // this file to stamp each warp's times (its op carries the buffer): 0 the CTA's start, 1 past
-// griddepcontrol.wait, 2 the channel cache filled, 3 + i row i of the group done, -1 the end. Empty
+// griddepcontrol.wait, 2 the channel cache filled, -2 a row's vectors unpacked, 3 + i row i of the group done,
+// -1 the end. Empty
 // in the library (the same SASS as without it).
 #ifndef INT8DIT_GROUPED_TIMELINE
 #define INT8DIT_GROUPED_TIMELINE(op, point) ((void)0)
@@ -226,6 +227,7 @@ __device__ __forceinline__ void quantize_grouped_rows(RowArgs<T>& a, Op& op, con
     for (int i = 0; i < kVecs; ++i) {
       if (has[i]) unpack8<T>(raw[i], v[i]);
     }
+    INT8DIT_GROUPED_TIMELINE(op, -2);  // the row's vectors are in (the timeline keeps the first row's)
     if constexpr (TransformsInput<Op>::value) {
       op.begin_transform(row);
 #pragma unroll
