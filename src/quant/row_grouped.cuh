@@ -19,9 +19,8 @@
 
 // A hook at the kernel's milestones for bench/quant/grouped_timeline.cu, which defines it before including
 // this file to stamp each warp's times (its op carries the buffer): 0 the CTA's start, 1 past
-// griddepcontrol.wait, 2 the channel cache filled, -2 a row's vectors unpacked, 3 + i row i of the group done,
-// -1 the end. Empty
-// in the library (the same SASS as without it).
+// griddepcontrol.wait, 2 the channel cache filled, -2 a row's vectors unpacked, 3 + i row i of the group
+// done, -1 the end. Empty in the library (the same SASS as without it).
 #ifndef INT8DIT_GROUPED_TIMELINE
 #define INT8DIT_GROUPED_TIMELINE(op, point) ((void)0)
 #endif
