@@ -2,8 +2,8 @@
 // spends its time, from the warps' own clocks. The benchmark fits each kernel's time as a fixed cost a
 // call plus a rate a row (scripts/quant_scaling_fit.py); this says what the fixed cost is made of.
 //
-// It launches the library's layout for OP (64 x 6 in 4 groups, two 256-thread CTAs an SM, the balanced
-// grid; the kernel instantiated here with its milestones stamped, row_grouped.cuh:
+// It launches the grouped kernel in the library's 64 x 6 layout (4 groups, two 256-thread CTAs an SM, the
+// balanced grid; at 4608 rows the library takes 128 x 3 in 7 groups instead, row_shape.h), the kernel instantiated here with its milestones stamped, row_grouped.cuh:
 // INT8DIT_GROUPED_TIMELINE) 30 times back to back, programmatically as the library does on Hopper, on
 // inputs rotating through >= 256 MB as in int8dit_bench_quant, and reads %globaltimer in lane 0 of every
 // warp of the last three calls at: the CTA's start, past griddepcontrol.wait, the channel cache filled,
@@ -17,7 +17,8 @@
 //   ends       the first, median and last warp to finish
 //   SM ends    the same over each SM's last warp, and how far apart one SM's own warps finish
 // and the round time (the median warp's time a row, rows 2..n-1) with the fixed cost it implies; first, the
-// same kernel timed as int8dit_bench_quant times the library's (the stamps cost nothing measurable).
+// same kernel timed as int8dit_bench_quant times the library's (stamps off: within ~1-2% of the library's
+// time in the benchmark).
 // Prints only: a probe, not a results file. OP: layernorm (default), smooth (quantize_rows with a
 // SmoothQuant divisor), rmsnorm; M default 4096, K default 3072 (2304..3072, a multiple of 8).
 #include <cuda_bf16.h>
