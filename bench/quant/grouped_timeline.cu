@@ -3,8 +3,8 @@
 // call plus a rate a row (scripts/quant_scaling_fit.py); this says what the fixed cost is made of.
 //
 // It launches the grouped kernel in the library's 64 x 6 layout (4 groups, two 256-thread CTAs an SM, the
-// balanced grid; at 4608 rows the library takes 128 x 3 in 7 groups instead, row_shape.h), the kernel instantiated here with its milestones stamped, row_grouped.cuh:
-// INT8DIT_GROUPED_TIMELINE) 30 times back to back, programmatically as the library does on Hopper, on
+// balanced grid; at 4608 rows the library takes 128 x 3 in 7 groups instead, row_shape.h), instantiated
+// here with its milestones stamped (row_grouped.cuh: INT8DIT_GROUPED_TIMELINE), 30 times back to back, programmatically as the library does on Hopper, on
 // inputs rotating through >= 256 MB as in int8dit_bench_quant, and reads %globaltimer in lane 0 of every
 // warp of the last three calls at: the CTA's start, past griddepcontrol.wait, the channel cache filled,
 // each of its rows done, its end. Per call it prints, in microseconds from the previous call's last warp
