@@ -4,10 +4,11 @@
 //
 // It launches the grouped kernel in the library's 64 x 6 layout (4 groups, two 256-thread CTAs an SM, the
 // balanced grid; at 4608 rows the library takes 128 x 3 in 7 groups instead, row_shape.h), instantiated
-// here with its milestones stamped (row_grouped.cuh: INT8DIT_GROUPED_TIMELINE), 30 times back to back, programmatically as the library does on Hopper, on
-// inputs rotating through >= 256 MB as in int8dit_bench_quant, and reads %globaltimer in lane 0 of every
-// warp of the last three calls at: the CTA's start, past griddepcontrol.wait, the channel cache filled,
-// each of its rows done, its end. Per call it prints, in microseconds from the previous call's last warp
+// here with its milestones stamped (row_grouped.cuh: INT8DIT_GROUPED_TIMELINE), 30 times back to back,
+// programmatically as the library does on Hopper, on inputs rotating through >= 256 MB as in
+// int8dit_bench_quant, and reads %globaltimer in lane 0 of every warp of the last three calls at: the
+// CTA's start, past griddepcontrol.wait, the channel cache filled, its first row's vectors in, each of its
+// rows done, its end. Per call it prints, in microseconds from the previous call's last warp
 // to finish:
 //   start      the first and the median warp's start (launched early, beside the previous call's CTAs)
 //   released   the median warp past the wait (the previous grid complete and flushed)
