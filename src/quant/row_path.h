@@ -39,7 +39,7 @@ const RowPathConfig& row_path_config();
 // (after_producer_wide_a09e4b8.txt). On the H200 the last timing of both (quant_paths_800f999.txt, older
 // kernels) read the ring 1.5-2% ahead for LayerNorm and RMSNorm and 4.6% behind for LayerNorm + y; the
 // H200 has not timed them since. Elsewhere (3072 and 12288 columns) the register kernel was as fast or
-// faster (quant_paths_ring_first.txt, quant_layout_*_ring.txt; on the H100 the ring 3-8% slower at 12288): the
+// faster (quant_paths_ring_first.txt, quant_layout_*_ring.txt; on the H100 the ring 3-9% slower at 12288): the
 // ring's shared memory leaves fewer CTAs an SM, and those rows are not short of loads in flight.
 constexpr bool takes_bulk_ring(RowPath path, int vecs_per_thread, bool smooth) {
   if (path == RowPath::kAuto) return vecs_per_thread == 8 && smooth;
