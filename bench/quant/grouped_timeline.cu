@@ -21,7 +21,9 @@
 // same kernel timed as int8dit_bench_quant times the library's (stamps off: within ~1-2% of the library's
 // time in the benchmark).
 // Prints only: a probe, not a results file. OP: layernorm (default), smooth (quantize_rows with a
-// SmoothQuant divisor), rmsnorm; M default 4096, K default 3072 (2304..3072, a multiple of 8).
+// SmoothQuant divisor), rmsnorm, plain (quantize_rows' own work in the grouped layout), normalize (LayerNorm
+// without its channel values); M default 4096,
+// K default 3072 (2304..3072, a multiple of 8).
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
 
@@ -77,6 +79,24 @@ using int8dit::quant::RowArgs;
 using T = __nv_bfloat16;
 constexpr int kVecs = 6, kGroupThreads = 64, kGroups = 4;
 
+// quantize_rows' own work (one reduction, the row max; its two roundings) in the grouped layout, with a
+// channel cache the kernel fills and the op never reads: what the layout costs without an op's statistics
+// and channel values, beside the library's quantize_rows (one CTA a row) in int8dit_bench_quant.
+struct PlainRowsOp : int8dit::quant::IdentityOp {
+  static constexpr int kChannelVec4s = 1;
+  __device__ void fill8(int, float4* dst, int) const { dst[0] = make_float4(0.0f, 0.0f, 0.0f, 0.0f); }
+  __device__ void apply8_cached(int, float (&)[int8dit::quant::kVecElems], const float4*, int) const {}
+};
+
+// LayerNorm's statistics and normalization without its channel values (the cache filled, never read):
+// beside layernorm and plain, what the modulation's values cost and what the statistics cost.
+struct NormalizeOnlyOp : int8dit::quant::LayerNormModulateOp<T> {
+  __device__ void apply8_cached(int, float (&v)[int8dit::quant::kVecElems], const float4*, int) const {
+#pragma unroll
+    for (int e = 0; e < int8dit::quant::kVecElems; ++e) v[e] = fmaf(v[e], this->rstd, this->neg_mean_rstd);
+  }
+};
+
 double percentile(std::vector<double> v, double p) {
   if (v.empty()) return 0.0;
   std::sort(v.begin(), v.end());
@@ -93,7 +113,11 @@ int run(const std::string& name, Op op, int64_t m, int64_t k) {
   int per_sm = 0, sms = 0;
   check_cuda(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, threads, smem), "occupancy");
   check_cuda(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, 0), "SM count");
-  const int64_t grid = int8dit::quant::grouped_ctas_per_part(m, m, int64_t{per_sm} * sms, kGroups);
+  int64_t grid = int8dit::quant::grouped_ctas_per_part(m, m, int64_t{per_sm} * sms, kGroups);
+  // INT8DIT_TIMELINE_ROWS_A_GROUP=R: a grid of ceil(M / (4 R)) CTAs instead, R rows a group, more CTAs than
+  // fit at once where R is small (then not persistent: the hardware starts a CTA as one ends).
+  if (const char* r = std::getenv("INT8DIT_TIMELINE_ROWS_A_GROUP"); r != nullptr && std::atoi(r) > 0 && grid > 0)
+    grid = (m + int64_t{kGroups} * std::atoi(r) - 1) / (int64_t{kGroups} * std::atoi(r));
   if (grid == 0) {
     std::fprintf(stderr, "int8dit_quant_grouped_timeline: the grouped kernel does not take %lld rows\n", static_cast<long long>(m));
     std::exit(1);
@@ -206,13 +230,17 @@ int run(const std::string& name, Op op, int64_t m, int64_t k) {
 
 int main(int argc, char** argv) {
   const char* usage =
-      "usage: int8dit_quant_grouped_timeline [layernorm|smooth|rmsnorm [M [K]]]   (default: layernorm 4096 3072)\n"
+      "usage: int8dit_quant_grouped_timeline [layernorm|smooth|rmsnorm|plain|normalize [M [K]]]   (default: layernorm 4096 3072)\n"
       "  Stamps the grouped row kernel's milestones in every warp of three back-to-back calls and prints where\n"
-      "  a call's time goes. K: 2304..3072, a multiple of 8 (the 64 x 6 layout).\n";
+      "  a call's time goes. K: 2304..3072, a multiple of 8 (the 64 x 6 layout). plain: quantize_rows' own work\n"
+      "  (no statistics, no channel values) in the grouped layout, for what the layout itself costs; normalize:\n"
+      "  LayerNorm without its modulation's channel values.\n"
+      "  INT8DIT_TIMELINE_ROWS_A_GROUP=R: R rows a group (a grid of ceil(M / 4R) CTAs, not persistent where more\n"
+      "  than fit at once) instead of the library's balanced persistent grid.\n";
   const std::string op = argc > 1 ? argv[1] : "layernorm";
   if (op == "--help" || op == "-h") return std::printf("%s", usage), 0;
   const int64_t m = argc > 2 ? std::atoll(argv[2]) : 4096, k = argc > 3 ? std::atoll(argv[3]) : 3072;
-  if ((op != "layernorm" && op != "smooth" && op != "rmsnorm") || m <= 0 || k < 2304 || k > 3072 || k % 8 != 0 || argc > 4) {
+  if ((op != "layernorm" && op != "smooth" && op != "rmsnorm" && op != "plain" && op != "normalize") || m <= 0 || k < 2304 || k > 3072 || k % 8 != 0 || argc > 4) {
     std::fprintf(stderr, "int8dit_quant_grouped_timeline: not a case it takes\n%s", usage);
     return 2;
   }
@@ -243,6 +271,13 @@ int main(int argc, char** argv) {
     int8dit::quant::RmsNormOp<T> rms;
     rms.weight = reinterpret_cast<const T*>(mod), rms.eps = 1e-6f, rms.inv_cols = 1.0f / static_cast<float>(k);
     rc = run("RMSNorm", rms, m, k);
+  } else if (op == "normalize") {
+    NormalizeOnlyOp norm;
+    norm.shift = reinterpret_cast<const T*>(mod), norm.mod_scale = reinterpret_cast<const T*>(mod) + k, norm.ld_mod = 2 * k;
+    norm.tokens_per_batch = m, norm.eps = 1e-6f, norm.inv_cols = 1.0f / static_cast<float>(k);
+    rc = run("LayerNorm without its channel values", norm, m, k);
+  } else if (op == "plain") {
+    rc = run("quantize_rows' work (no statistics or channel values)", PlainRowsOp{}, m, k);
   } else {
     int8dit::quant::SmoothDivisionOp divide;
     divide.smooth = divisor;
