@@ -22,8 +22,7 @@
 // time in the benchmark).
 // Prints only: a probe, not a results file. OP: layernorm (default), smooth (quantize_rows with a
 // SmoothQuant divisor), rmsnorm, plain (quantize_rows' own work in the grouped layout), normalize (LayerNorm
-// without its channel values); M default 4096,
-// K default 3072 (2304..3072, a multiple of 8).
+// without its channel values); M default 4096, K default 3072 (2304..3072, a multiple of 8).
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
 
@@ -116,8 +115,9 @@ int run(const std::string& name, Op op, int64_t m, int64_t k) {
   int64_t grid = int8dit::quant::grouped_ctas_per_part(m, m, int64_t{per_sm} * sms, kGroups);
   // INT8DIT_TIMELINE_ROWS_A_GROUP=R: a grid of ceil(M / (4 R)) CTAs instead, R rows a group, more CTAs than
   // fit at once where R is small (then not persistent: the hardware starts a CTA as one ends).
-  if (const char* r = std::getenv("INT8DIT_TIMELINE_ROWS_A_GROUP"); r != nullptr && std::atoi(r) > 0 && grid > 0)
-    grid = (m + int64_t{kGroups} * std::atoi(r) - 1) / (int64_t{kGroups} * std::atoi(r));
+  const char* rows_a_group_env = std::getenv("INT8DIT_TIMELINE_ROWS_A_GROUP");
+  if (const int64_t rows = rows_a_group_env ? std::atoll(rows_a_group_env) : 0; rows > 0 && grid > 0)
+    grid = (m + kGroups * rows - 1) / (kGroups * rows);
   if (grid == 0) {
     std::fprintf(stderr, "int8dit_quant_grouped_timeline: the grouped kernel does not take %lld rows\n", static_cast<long long>(m));
     std::exit(1);
@@ -261,11 +261,15 @@ int main(int argc, char** argv) {
   float* divisor = device_alloc<float>(static_cast<size_t>(k));
   bench_quant::fill_bf16(mod, static_cast<size_t>(2 * k), 11u);
   bench_quant::fill_f32(divisor, static_cast<size_t>(k), 0.5f, 2.0f, 12u);
+  // LayerNorm's fields, for the library's op and the probe's normalize (which reads none of the channel values).
+  auto as_layernorm = [&](int8dit::quant::LayerNormModulateOp<T>& ln) {
+    ln.shift = reinterpret_cast<const T*>(mod), ln.mod_scale = reinterpret_cast<const T*>(mod) + k, ln.ld_mod = 2 * k;
+    ln.tokens_per_batch = m, ln.eps = 1e-6f, ln.inv_cols = 1.0f / static_cast<float>(k);
+  };
   int rc = 0;
   if (op == "layernorm") {
     int8dit::quant::LayerNormModulateOp<T> ln;
-    ln.shift = reinterpret_cast<const T*>(mod), ln.mod_scale = reinterpret_cast<const T*>(mod) + k, ln.ld_mod = 2 * k;
-    ln.tokens_per_batch = m, ln.eps = 1e-6f, ln.inv_cols = 1.0f / static_cast<float>(k);
+    as_layernorm(ln);
     rc = run("LayerNorm + modulation", ln, m, k);
   } else if (op == "rmsnorm") {
     int8dit::quant::RmsNormOp<T> rms;
@@ -273,8 +277,7 @@ int main(int argc, char** argv) {
     rc = run("RMSNorm", rms, m, k);
   } else if (op == "normalize") {
     NormalizeOnlyOp norm;
-    norm.shift = reinterpret_cast<const T*>(mod), norm.mod_scale = reinterpret_cast<const T*>(mod) + k, norm.ld_mod = 2 * k;
-    norm.tokens_per_batch = m, norm.eps = 1e-6f, norm.inv_cols = 1.0f / static_cast<float>(k);
+    as_layernorm(norm);
     rc = run("LayerNorm without its channel values", norm, m, k);
   } else if (op == "plain") {
     rc = run("quantize_rows' work (no statistics or channel values)", PlainRowsOp{}, m, k);
