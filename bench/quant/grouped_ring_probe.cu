@@ -1,0 +1,362 @@
+// int8dit_quant_grouped_ring_probe [OP [M [K]]]: the grouped row kernel (row_grouped.cuh) against the same
+// rows fed from a deep ring of shared-memory row slots that one producer thread fills with bulk copies
+// (cp.async.bulk, the TMA's 1-D form), in one process, outputs compared byte for byte.
+//
+// Why: the grouped kernel streams 5-9% under the copy's rate (docs/quantization.md, "What the grouped
+// layout costs on its own") where quantize_rows' one-row CTAs stream at it. Each of its groups holds one
+// next row in registers, so an SM has at most 8 rows in flight and none while a group's next row is already
+// in; every earlier way of putting more bytes in flight (rows asked of L2, a cp.async stage a thread, more
+// groups) cost registers, instructions or the first rows' latency. Here a CTA's rows are in flight
+// `stages` deep at no register or instruction cost to its groups (one bulk copy a row, from a producer
+// warp that does nothing else), and the groups' rows, their reductions and their channel cache are the
+// library's: only where a row's vectors come from differs. It asks whether depth buys the rate.
+//
+// Each CTA takes exactly the rows its groups take in the library's kernel, in the same order (group g the
+// CTA's rows k = g, g + 4, ...; row_shape.h grouped_rows_of), so the grid is the library's balanced one.
+// The ring: slot k % stages holds the CTA's k-th row; a full barrier a slot (one arrival, the copy's bytes)
+// and an empty barrier a slot (the group's 64 threads each arrive once they hold their vectors). Stages are a
+// multiple of the groups: slot s then holds group s % 4's rows only, which it reads in order, so a wait on a
+// slot's parity is never two phases early (with 2 stages, group 0 could find row 4's parity "done" while the
+// slot still held group 2's row 2).
+//
+// Prints only: a probe, not a results file. OP: layernorm (default), smooth (quantize_rows with a SmoothQuant
+// divisor), rmsnorm, plain (quantize_rows' own work in the grouped layout); M default 4096, K default 3072
+// (2304..3072, a multiple of 8: the 64 x 6 layout, 4 groups a CTA). INT8DIT_RING_STAGES: the stage counts
+// to time (default "4,8,12,16": multiples of the 4 groups, so that a slot is always one group's; each
+// barrier's parity then never runs two phases ahead of the group that waits on it).
+#include <cuda_bf16.h>
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <functional>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "quant/row_bulk_ring.cuh"
+#include "quant/row_grouped.cuh"
+#include "quant/row_ops.cuh"
+#include "timing.h"
+
+namespace {
+
+using bench_quant::check_cuda;
+using bench_quant::device_alloc;
+using int8dit::quant::GroupedRows;
+using int8dit::quant::RowArgs;
+using T = __nv_bfloat16;
+constexpr int kVecs = 6, kGroupThreads = 64, kGroups = 4;
+constexpr int kConsumerThreads = kGroupThreads * kGroups;
+constexpr int kMaxStages = 16;
+
+// quantize_rows' own work in the grouped layout (as int8dit_quant_grouped_timeline's plain).
+struct PlainRowsOp : int8dit::quant::IdentityOp {
+  static constexpr int kChannelVec4s = 1;
+  __device__ void fill8(int, float4* dst, int) const { dst[0] = make_float4(0.0f, 0.0f, 0.0f, 0.0f); }
+  __device__ void apply8_cached(int, float (&)[int8dit::quant::kVecElems], const float4*, int) const {}
+};
+
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+__device__ __forceinline__ void barrier_init_count(uint64_t* bar, int count) {
+  asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;" ::"r"(int8dit::quant::smem_address(bar)), "r"(count) : "memory");
+}
+// Release: this thread's reads of the slot are done before the producer's wait returns.
+__device__ __forceinline__ void barrier_arrive(uint64_t* bar) {
+  asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];" ::"r"(int8dit::quant::smem_address(bar)) : "memory");
+}
+// The CTA's k-th row (the library's order: grouped_rows_of for group 0, k % kGroups the group).
+__device__ __forceinline__ int64_t cta_row(const int8dit::quant::GroupedRowRange& r, int k) {
+  return r.first + static_cast<int64_t>(k / kGroups) * r.step + k % kGroups;
+}
+#endif
+
+// Dynamic shared memory: the op's channel cache (as the grouped kernel), then `stages` row slots of
+// kVecs x kGroupThreads 16-byte vectors.
+template <typename Op>
+size_t ring_kernel_smem(int stages) {
+  return int8dit::quant::grouped_channel_cache_bytes<Op, kVecs, kGroupThreads>() +
+         static_cast<size_t>(stages) * kVecs * kGroupThreads * sizeof(uint4);
+}
+
+template <typename Op>
+__global__ void __launch_bounds__(kConsumerThreads + 32, 2) grouped_ring_rows(RowArgs<T> a, Op op, GroupedRows parts, int stages) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  using namespace int8dit::quant;
+  release_dependent_launch();
+  wait_for_previous_grid();
+  a.smooth = nullptr;  // as the grouped kernel: its ops divide themselves
+  extern __shared__ float4 channel_cache[];
+  __shared__ float partials[kGroups][2][kGroupThreads / 32];
+  __shared__ uint64_t full[kMaxStages], empty[kMaxStages];
+  constexpr int kSlotVecs = kVecs * kGroupThreads;
+  uint4* const ring = reinterpret_cast<uint4*>(channel_cache + grouped_channel_cache_bytes<Op, kVecs, kGroupThreads>() / sizeof(float4));
+  const GroupedRowRange rows = grouped_rows_of(static_cast<int>(blockIdx.x), 0, kGroups, a.rows, parts);
+  const uint32_t row_bytes = static_cast<uint32_t>(a.cols * sizeof(T));
+  const int tid = static_cast<int>(threadIdx.x);
+  const bool is_producer = tid == kConsumerThreads;  // lane 0 of the last warp; its other lanes idle
+
+  uint64_t policy = 0;
+  if (is_producer) {
+    for (int s = 0; s < stages; ++s) barrier_init_count(&full[s], 1), barrier_init_count(&empty[s], kGroupThreads);
+    bulk::fence_barrier_init();
+    policy = evict_first_policy();
+    for (int k = 0; k < stages && cta_row(rows, k) < rows.end; ++k)  // in flight while the cache fills
+      bulk::copy_row(ring + k * kSlotVecs, a.x + cta_row(rows, k) * a.ldx, row_bytes, &full[k], policy);
+  }
+  const int nvec = static_cast<int>(a.cols / kVecElems);
+  constexpr int kChanStep = Op::kChannelVec4s * kGroupThreads;
+  op.begin_row(rows.part_first);
+  for (int s = tid; s < kVecs * kGroupThreads && tid < kConsumerThreads; s += kConsumerThreads) {
+    const int i = s / kGroupThreads, l = s % kGroupThreads;
+    if (l + i * kGroupThreads < nvec) op.fill8((l + i * kGroupThreads) * kVecElems, channel_cache + i * kChanStep + l, kGroupThreads);
+  }
+  __syncthreads();  // the cache filled, and the ring's barriers initialised for every thread
+
+  if (tid >= kConsumerThreads) {
+    if (is_producer) {
+      for (int k = stages;; ++k) {
+        const int64_t row = cta_row(rows, k);
+        if (row >= rows.end) break;
+        const int s = k % stages;
+        bulk::wait_phase(&empty[s], static_cast<uint32_t>((k / stages - 1) & 1));  // the slot's previous row read
+        bulk::fence_proxy_async();
+        bulk::copy_row(ring + s * kSlotVecs, a.x + row * a.ldx, row_bytes, &full[s], policy);
+      }
+    }
+    return;
+  }
+
+  const int group = tid / kGroupThreads;
+  const GroupLanes<kGroupThreads> lanes{tid % kGroupThreads};
+  GroupReducer<kGroupThreads> reduce{partials[group], 1 + group, lanes.lane()};
+  bool has[kVecs];
+#pragma unroll
+  for (int i = 0; i < kVecs; ++i) has[i] = i < full_vector_slots(kVecs) || lanes.lane() + i * kGroupThreads < nvec;
+  float4* const channels = channel_cache + lanes.lane();
+  for (int k = group;; k += kGroups) {
+    const int64_t row = cta_row(rows, k);
+    if (row >= rows.end) break;
+    const int s = k % stages;
+    bulk::wait_phase(&full[s], static_cast<uint32_t>((k / stages) & 1));
+    const uint4* slot = ring + s * kSlotVecs + lanes.lane();
+    float v[kVecs][kVecElems];
+    uint4 raw[kVecs];
+#pragma unroll
+    for (int i = 0; i < kVecs; ++i) {
+      if (has[i]) raw[i] = slot[i * kGroupThreads];
+    }
+    barrier_arrive(&empty[s]);
+#pragma unroll
+    for (int i = 0; i < kVecs; ++i) {
+      if (has[i]) unpack8<T>(raw[i], v[i]);
+    }
+    quantize_held_row<T, Op, kVecs, true, false>(a, op, row, v, has, reduce, channels, nullptr, lanes);
+  }
+#endif
+}
+
+struct Buffers {
+  std::vector<uint16_t*> x;
+  std::vector<int8_t*> q;
+  std::vector<float*> scale;
+};
+
+std::vector<int> stage_counts() {
+  const char* env = std::getenv("INT8DIT_RING_STAGES");
+  std::vector<int> out;
+  std::stringstream list(env ? env : "4,8,12,16");
+  for (std::string item; std::getline(list, item, ',');) {
+    const int s = std::atoi(item.c_str());
+    if (s < kGroups || s > kMaxStages || s % kGroups != 0) {
+      std::fprintf(stderr, "int8dit_quant_grouped_ring_probe: INT8DIT_RING_STAGES holds '%s'; each must be a multiple of %d in %d..%d\n",
+                   item.c_str(), kGroups, kGroups, kMaxStages);
+      std::exit(2);
+    }
+    out.push_back(s);
+  }
+  return out;
+}
+
+template <typename Op>
+int run(const std::string& name, Op op, int64_t m, int64_t k, const std::vector<int>& depths) {
+  int sms = 0;
+  check_cuda(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, 0), "SM count");
+  const size_t mk = static_cast<size_t>(m * k);
+  const int sets = static_cast<int>(std::clamp(256e6 / (3.0 * mk) + 1.0, 2.0, 16.0));
+  Buffers b;
+  for (int s = 0; s < sets; ++s) {
+    b.x.push_back(device_alloc<uint16_t>(mk)), b.q.push_back(device_alloc<int8_t>(mk)), b.scale.push_back(device_alloc<float>(m));
+    bench_quant::fill_bf16(b.x[s], mk, 900u + s);
+  }
+  check_cuda(cudaDeviceSynchronize(), "fill");
+  cudaLaunchAttribute programmatic{};
+  programmatic.id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  programmatic.val.programmaticStreamSerializationAllowed = 1;
+
+  // One candidate: its kernel's launch for call c, and what it was launched as.
+  struct Candidate {
+    std::string label;
+    std::function<void(int)> launch;
+    double best = 0.0;
+    std::vector<double> times;
+  };
+  std::vector<Candidate> candidates;
+  auto args_for = [&](int c) {
+    RowArgs<T> a;
+    a.rows = m, a.cols = k, a.x = reinterpret_cast<const T*>(b.x[c % sets]), a.ldx = k, a.q = b.q[c % sets], a.ldq = k;
+    a.scale = b.scale[c % sets];
+    return a;
+  };
+  {  // the library's grouped kernel, its balanced grid
+    auto kernel = int8dit::quant::row_quantize_grouped<T, Op, kVecs, kGroupThreads, kGroups, false>;
+    const size_t smem = int8dit::quant::grouped_channel_cache_bytes<Op, kVecs, kGroupThreads>();
+    check_cuda(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem)), "smem");
+    int per_sm = 0;
+    check_cuda(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, kConsumerThreads, smem), "occupancy");
+    const int64_t grid = int8dit::quant::grouped_ctas_per_part(m, m, int64_t{per_sm} * sms, kGroups);
+    char label[160];
+    std::snprintf(label, sizeof label, "grouped (library): %lld CTAs, %d an SM", static_cast<long long>(grid), per_sm);
+    candidates.push_back({label, [=](int c) {
+                            cudaLaunchConfig_t config{};
+                            config.gridDim = dim3(static_cast<unsigned>(grid));
+                            config.blockDim = dim3(kConsumerThreads);
+                            config.dynamicSmemBytes = smem;
+                            config.attrs = const_cast<cudaLaunchAttribute*>(&programmatic);
+                            config.numAttrs = 1;
+                            check_cuda(cudaLaunchKernelEx(&config, kernel, args_for(c), op, GroupedRows{m, static_cast<int>(grid)}), "launch");
+                          }});
+  }
+  for (const int stages : depths) {
+    auto kernel = grouped_ring_rows<Op>;
+    const size_t smem = ring_kernel_smem<Op>(stages);
+    check_cuda(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem)), "smem");
+    int per_sm = 0;
+    check_cuda(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, kConsumerThreads + 32, smem), "occupancy");
+    const int64_t grid = int8dit::quant::grouped_ctas_per_part(m, m, int64_t{per_sm} * sms, kGroups);
+    if (grid == 0) {
+      std::printf("  ring %d stages: does not fit (%zu bytes of shared memory a CTA)\n", stages, smem);
+      continue;
+    }
+    char label[160];
+    std::snprintf(label, sizeof label, "ring, %2d stages: %lld CTAs, %d an SM, %zu KB shared a CTA", stages,
+                  static_cast<long long>(grid), per_sm, smem / 1024);
+    candidates.push_back({label, [=](int c) {
+                            cudaLaunchConfig_t config{};
+                            config.gridDim = dim3(static_cast<unsigned>(grid));
+                            config.blockDim = dim3(kConsumerThreads + 32);
+                            config.dynamicSmemBytes = smem;
+                            config.attrs = const_cast<cudaLaunchAttribute*>(&programmatic);
+                            config.numAttrs = 1;
+                            check_cuda(cudaLaunchKernelEx(&config, kernel, args_for(c), op, GroupedRows{m, static_cast<int>(grid)}, stages),
+                                       "launch");
+                          }});
+  }
+
+  // Outputs: each candidate's q and scales for set 0 against the library kernel's, byte for byte.
+  std::vector<int8_t> q_ref(mk), q_got(mk);
+  std::vector<float> s_ref(static_cast<size_t>(m)), s_got(static_cast<size_t>(m));
+  bool all_same = true;
+  for (size_t c = 0; c < candidates.size(); ++c) {
+    check_cuda(cudaMemset(b.q[0], 0x5a, mk), "poison q");
+    check_cuda(cudaMemset(b.scale[0], 0x5a, sizeof(float) * m), "poison scales");
+    candidates[c].launch(0);
+    check_cuda(cudaDeviceSynchronize(), candidates[c].label.c_str());
+    auto& q = c == 0 ? q_ref : q_got;
+    auto& s = c == 0 ? s_ref : s_got;
+    check_cuda(cudaMemcpy(q.data(), b.q[0], mk, cudaMemcpyDeviceToHost), "q back");
+    check_cuda(cudaMemcpy(s.data(), b.scale[0], sizeof(float) * m, cudaMemcpyDeviceToHost), "scales back");
+    if (c > 0) {
+      const bool same = std::memcmp(q.data(), q_ref.data(), mk) == 0 && std::memcmp(s.data(), s_ref.data(), sizeof(float) * m) == 0;
+      if (!same) std::printf("  OUTPUTS DIFFER: %s against the library's grouped kernel\n", candidates[c].label.c_str());
+      all_same = all_same && same;
+    }
+  }
+
+  constexpr int kRounds = 3;  // candidates take turns, so that each sees the same clocks and minute
+  for (int r = 0; r < kRounds; ++r) {
+    for (auto& c : candidates) c.times.push_back(bench_quant::median_us(c.launch));
+  }
+  std::printf("%s %lld x %lld (%d input sets rotating; each time: int8dit_bench_quant's median of 15 batches of 20 calls, "
+              "programmatic; %d rounds taking turns)\n",
+              name.c_str(), static_cast<long long>(m), static_cast<long long>(k), sets, kRounds);
+  const double base = [&] {
+    std::vector<double> t = candidates[0].times;
+    std::sort(t.begin(), t.end());
+    return t[t.size() / 2];
+  }();
+  std::string summary;
+  for (auto& c : candidates) {
+    std::vector<double> t = c.times;
+    std::sort(t.begin(), t.end());
+    const double median = t[t.size() / 2];
+    std::printf("  %-62s rounds", c.label.c_str());
+    for (double x : c.times) std::printf(" %6.2f", x);
+    std::printf("  median %6.2f us  %.3f of the library's\n", median, median / base);
+    char part[64];
+    std::snprintf(part, sizeof part, "%s%.2f (%.3f)", summary.empty() ? "" : ", ", median, median / base);
+    summary += part;
+  }
+  std::printf("SUMMARY %s %lld x %lld: library first, then each ring: %s; outputs %s\n", name.c_str(), static_cast<long long>(m),
+              static_cast<long long>(k), summary.c_str(), all_same ? "the same" : "DIFFER");
+  for (int s = 0; s < sets; ++s) cudaFree(b.x[s]), cudaFree(b.q[s]), cudaFree(b.scale[s]);
+  return all_same ? 0 : 3;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const char* usage =
+      "usage: int8dit_quant_grouped_ring_probe [layernorm|smooth|rmsnorm|plain [M [K]]]   (default: layernorm 4096 3072)\n"
+      "  Times the grouped row kernel (64 x 6, 4 groups a CTA) against the same groups fed from a ring of row slots\n"
+      "  in shared memory that one producer thread fills with bulk copies, in one process, 3 rounds taking turns,\n"
+      "  and compares their outputs byte for byte (exit 3 where they differ). K: 2304..3072, a multiple of 8.\n"
+      "  INT8DIT_RING_STAGES=4,8,12,16: the ring depths to time (row slots a CTA: a multiple of 4, up to 16).\n";
+  const std::string op = argc > 1 ? argv[1] : "layernorm";
+  if (op == "--help" || op == "-h") return std::printf("%s", usage), 0;
+  const int64_t m = argc > 2 ? std::atoll(argv[2]) : 4096, k = argc > 3 ? std::atoll(argv[3]) : 3072;
+  if ((op != "layernorm" && op != "smooth" && op != "rmsnorm" && op != "plain") || m <= 0 || k < 2304 || k > 3072 || k % 8 != 0 ||
+      argc > 4) {
+    std::fprintf(stderr, "int8dit_quant_grouped_ring_probe: not a case it takes\n%s", usage);
+    return 2;
+  }
+  const std::vector<int> depths = stage_counts();  // refused before the GPU is looked for
+  int devices = 0;
+  if (cudaGetDeviceCount(&devices) != cudaSuccess || devices == 0) {
+    std::fprintf(stderr, "int8dit_quant_grouped_ring_probe: no CUDA GPU visible; this probe times GPU kernels\n");
+    return 1;
+  }
+  cudaDeviceProp prop{};
+  check_cuda(cudaGetDeviceProperties(&prop, 0), "properties");
+  if (prop.major < 9) {
+    std::fprintf(stderr, "int8dit_quant_grouped_ring_probe: bulk copies and the grouped kernel need Hopper (sm_90); this GPU is sm_%d%d\n",
+                 prop.major, prop.minor);
+    return 1;
+  }
+  std::printf("%s (%d SMs)\n", prop.name, prop.multiProcessorCount);
+  uint16_t* mod = device_alloc<uint16_t>(static_cast<size_t>(2 * k));
+  float* divisor = device_alloc<float>(static_cast<size_t>(k));
+  bench_quant::fill_bf16(mod, static_cast<size_t>(2 * k), 11u);
+  bench_quant::fill_f32(divisor, static_cast<size_t>(k), 0.5f, 2.0f, 12u);
+  int rc = 0;
+  if (op == "layernorm") {
+    int8dit::quant::LayerNormModulateOp<T> ln;
+    ln.shift = reinterpret_cast<const T*>(mod), ln.mod_scale = reinterpret_cast<const T*>(mod) + k, ln.ld_mod = 2 * k;
+    ln.tokens_per_batch = m, ln.eps = 1e-6f, ln.inv_cols = 1.0f / static_cast<float>(k);
+    rc = run("LayerNorm + modulation", ln, m, k, depths);
+  } else if (op == "rmsnorm") {
+    int8dit::quant::RmsNormOp<T> rms;
+    rms.weight = reinterpret_cast<const T*>(mod), rms.eps = 1e-6f, rms.inv_cols = 1.0f / static_cast<float>(k);
+    rc = run("RMSNorm", rms, m, k, depths);
+  } else if (op == "plain") {
+    rc = run("quantize_rows' work (no statistics or channel values)", PlainRowsOp{}, m, k, depths);
+  } else {
+    int8dit::quant::SmoothDivisionOp divide;
+    divide.smooth = divisor;
+    rc = run("quantize_rows with a SmoothQuant divisor", divide, m, k, depths);
+  }
+  cudaFree(mod), cudaFree(divisor);
+  return rc;
+}
