@@ -22,8 +22,9 @@
 // Prints only: a probe, not a results file. OP: layernorm (default), smooth (quantize_rows with a SmoothQuant
 // divisor), rmsnorm, plain (quantize_rows' own work in the grouped layout); M default 4096, K default 3072
 // (2304..3072, a multiple of 8: the 64 x 6 layout, 4 groups a CTA). INT8DIT_RING_STAGES: the stage counts
-// to time (default "4,8,12,16": multiples of the 4 groups, so that a slot is always one group's; each
-// barrier's parity then never runs two phases ahead of the group that waits on it).
+// to time (default "4,8,12,16,24": multiples of the 4 groups, so that a slot is always one group's; each
+// barrier's parity then never runs two phases ahead of the group that waits on it), each in CTAs of 4 groups
+// (two an SM, as the library's) and, where a multiple of 8, of 8 groups (one CTA an SM, one channel cache).
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
 
@@ -34,6 +35,7 @@
 #include <functional>
 #include <sstream>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "quant/row_bulk_ring.cuh"
@@ -50,7 +52,8 @@ using int8dit::quant::RowArgs;
 using T = __nv_bfloat16;
 constexpr int kVecs = 6, kGroupThreads = 64, kGroups = 4;
 constexpr int kConsumerThreads = kGroupThreads * kGroups;
-constexpr int kMaxStages = 16;
+constexpr int kMaxStages = 24;
+constexpr int kWideGroups = 8;  // the ring's second form: one 544-thread CTA an SM, 8 groups, one channel cache
 
 // quantize_rows' own work in the grouped layout (as int8dit_quant_grouped_timeline's plain).
 struct PlainRowsOp : int8dit::quant::IdentityOp {
@@ -67,9 +70,10 @@ __device__ __forceinline__ void barrier_init_count(uint64_t* bar, int count) {
 __device__ __forceinline__ void barrier_arrive(uint64_t* bar) {
   asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];" ::"r"(int8dit::quant::smem_address(bar)) : "memory");
 }
-// The CTA's k-th row (the library's order: grouped_rows_of for group 0, k % kGroups the group).
+// The CTA's k-th row (the library's order: grouped_rows_of for group 0, k % groups the group).
+template <int kCtaGroups>
 __device__ __forceinline__ int64_t cta_row(const int8dit::quant::GroupedRowRange& r, int k) {
-  return r.first + static_cast<int64_t>(k / kGroups) * r.step + k % kGroups;
+  return r.first + static_cast<int64_t>(k / kCtaGroups) * r.step + k % kCtaGroups;
 }
 #endif
 
@@ -81,10 +85,14 @@ size_t ring_kernel_smem(int stages) {
          static_cast<size_t>(stages) * kVecs * kGroupThreads * sizeof(uint4);
 }
 
-template <typename Op>
-__global__ void __launch_bounds__(kConsumerThreads + 32, 2) grouped_ring_rows(RowArgs<T> a, Op op, GroupedRows parts, int stages) {
+// kCtaGroups 4: two CTAs an SM (the launch bounds cap the registers for that), as the library's 64 x 6
+// grid; 8: one CTA an SM.
+template <typename Op, int kCtaGroups>
+__global__ void __launch_bounds__(kGroupThreads* kCtaGroups + 32, kCtaGroups == 4 ? 2 : 1)
+    grouped_ring_rows(RowArgs<T> a, Op op, GroupedRows parts, int stages) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
   using namespace int8dit::quant;
+  constexpr int kGroups = kCtaGroups, kConsumerThreads = kGroupThreads * kCtaGroups;
   release_dependent_launch();
   wait_for_previous_grid();
   a.smooth = nullptr;  // as the grouped kernel: its ops divide themselves
@@ -103,8 +111,8 @@ __global__ void __launch_bounds__(kConsumerThreads + 32, 2) grouped_ring_rows(Ro
     for (int s = 0; s < stages; ++s) barrier_init_count(&full[s], 1), barrier_init_count(&empty[s], kGroupThreads);
     bulk::fence_barrier_init();
     policy = evict_first_policy();
-    for (int k = 0; k < stages && cta_row(rows, k) < rows.end; ++k)  // in flight while the cache fills
-      bulk::copy_row(ring + k * kSlotVecs, a.x + cta_row(rows, k) * a.ldx, row_bytes, &full[k], policy);
+    for (int k = 0; k < stages && cta_row<kGroups>(rows, k) < rows.end; ++k)  // in flight while the cache fills
+      bulk::copy_row(ring + k * kSlotVecs, a.x + cta_row<kGroups>(rows, k) * a.ldx, row_bytes, &full[k], policy);
   }
   const int nvec = static_cast<int>(a.cols / kVecElems);
   constexpr int kChanStep = Op::kChannelVec4s * kGroupThreads;
@@ -118,7 +126,7 @@ __global__ void __launch_bounds__(kConsumerThreads + 32, 2) grouped_ring_rows(Ro
   if (tid >= kConsumerThreads) {
     if (is_producer) {
       for (int k = stages;; ++k) {
-        const int64_t row = cta_row(rows, k);
+        const int64_t row = cta_row<kGroups>(rows, k);
         if (row >= rows.end) break;
         const int s = k % stages;
         bulk::wait_phase(&empty[s], static_cast<uint32_t>((k / stages - 1) & 1));  // the slot's previous row read
@@ -137,7 +145,7 @@ __global__ void __launch_bounds__(kConsumerThreads + 32, 2) grouped_ring_rows(Ro
   for (int i = 0; i < kVecs; ++i) has[i] = i < full_vector_slots(kVecs) || lanes.lane() + i * kGroupThreads < nvec;
   float4* const channels = channel_cache + lanes.lane();
   for (int k = group;; k += kGroups) {
-    const int64_t row = cta_row(rows, k);
+    const int64_t row = cta_row<kGroups>(rows, k);
     if (row >= rows.end) break;
     const int s = k % stages;
     bulk::wait_phase(&full[s], static_cast<uint32_t>((k / stages) & 1));
@@ -167,7 +175,7 @@ struct Buffers {
 std::vector<int> stage_counts() {
   const char* env = std::getenv("INT8DIT_RING_STAGES");
   std::vector<int> out;
-  std::stringstream list(env ? env : "4,8,12,16");
+  std::stringstream list(env ? env : "4,8,12,16,24");
   for (std::string item; std::getline(list, item, ',');) {
     const int s = std::atoi(item.c_str());
     if (s < kGroups || s > kMaxStages || s % kGroups != 0) {
@@ -229,30 +237,36 @@ int run(const std::string& name, Op op, int64_t m, int64_t k, const std::vector<
                             check_cuda(cudaLaunchKernelEx(&config, kernel, args_for(c), op, GroupedRows{m, static_cast<int>(grid)}), "launch");
                           }});
   }
-  for (const int stages : depths) {
-    auto kernel = grouped_ring_rows<Op>;
+  auto add_ring = [&](auto groups_constant, int stages) {
+    constexpr int kCtaGroups = decltype(groups_constant)::value;
+    constexpr int threads = kGroupThreads * kCtaGroups + 32;
+    auto kernel = grouped_ring_rows<Op, kCtaGroups>;
     const size_t smem = ring_kernel_smem<Op>(stages);
     check_cuda(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem)), "smem");
     int per_sm = 0;
-    check_cuda(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, kConsumerThreads + 32, smem), "occupancy");
-    const int64_t grid = int8dit::quant::grouped_ctas_per_part(m, m, int64_t{per_sm} * sms, kGroups);
+    check_cuda(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, threads, smem), "occupancy");
+    const int64_t grid = int8dit::quant::grouped_ctas_per_part(m, m, int64_t{per_sm} * sms, kCtaGroups);
     if (grid == 0) {
-      std::printf("  ring %d stages: does not fit (%zu bytes of shared memory a CTA)\n", stages, smem);
-      continue;
+      std::printf("  ring of %d groups, %d stages: does not fit (%zu bytes of shared memory a CTA)\n", kCtaGroups, stages, smem);
+      return;
     }
     char label[160];
-    std::snprintf(label, sizeof label, "ring, %2d stages: %lld CTAs, %d an SM, %zu KB shared a CTA", stages,
+    std::snprintf(label, sizeof label, "ring, %d groups, %2d stages: %lld CTAs, %d an SM, %zu KB shared", kCtaGroups, stages,
                   static_cast<long long>(grid), per_sm, smem / 1024);
     candidates.push_back({label, [=](int c) {
                             cudaLaunchConfig_t config{};
                             config.gridDim = dim3(static_cast<unsigned>(grid));
-                            config.blockDim = dim3(kConsumerThreads + 32);
+                            config.blockDim = dim3(threads);
                             config.dynamicSmemBytes = smem;
                             config.attrs = const_cast<cudaLaunchAttribute*>(&programmatic);
                             config.numAttrs = 1;
                             check_cuda(cudaLaunchKernelEx(&config, kernel, args_for(c), op, GroupedRows{m, static_cast<int>(grid)}, stages),
                                        "launch");
                           }});
+  };
+  for (const int stages : depths) add_ring(std::integral_constant<int, kGroups>{}, stages);
+  for (const int stages : depths) {
+    if (stages % kWideGroups == 0) add_ring(std::integral_constant<int, kWideGroups>{}, stages);
   }
 
   // Outputs: each candidate's q and scales for set 0 against the library kernel's, byte for byte.
@@ -313,7 +327,8 @@ int main(int argc, char** argv) {
       "  Times the grouped row kernel (64 x 6, 4 groups a CTA) against the same groups fed from a ring of row slots\n"
       "  in shared memory that one producer thread fills with bulk copies, in one process, 3 rounds taking turns,\n"
       "  and compares their outputs byte for byte (exit 3 where they differ). K: 2304..3072, a multiple of 8.\n"
-      "  INT8DIT_RING_STAGES=4,8,12,16: the ring depths to time (row slots a CTA: a multiple of 4, up to 16).\n";
+      "  INT8DIT_RING_STAGES=4,8,12,16,24: the ring depths to time (row slots a CTA: multiples of 4 up to 24), each in\n"
+      "  CTAs of 4 groups (two an SM) and, where a multiple of 8, in CTAs of 8 groups (one an SM).\n";
   const std::string op = argc > 1 ? argv[1] : "layernorm";
   if (op == "--help" || op == "-h") return std::printf("%s", usage), 0;
   const int64_t m = argc > 2 ? std::atoll(argv[2]) : 4096, k = argc > 3 ? std::atoll(argv[3]) : 3072;
