@@ -166,6 +166,50 @@ __global__ void __launch_bounds__(kGroupThreads* kCtaGroups + 32, kCtaGroups == 
 #endif
 }
 
+// The library's groups with no row ahead: each group loads a row only when it reaches it (registers, as the
+// library's; the first row after the cache fill). Half the library's rows in flight an SM: whether fewer
+// rows asked of DRAM at once stream faster, as the deeper rings' losses suggest.
+template <typename Op>
+__global__ void __launch_bounds__(kConsumerThreads) grouped_rows_loaded_in_turn(RowArgs<T> a, Op op, GroupedRows parts) {
+  using namespace int8dit::quant;
+  release_dependent_launch();
+  wait_for_previous_grid();
+  a.smooth = nullptr;
+  extern __shared__ float4 channel_cache[];
+  __shared__ float partials[kGroups][2][kGroupThreads / 32];
+  const int tid = static_cast<int>(threadIdx.x);
+  const int group = tid / kGroupThreads;
+  const GroupLanes<kGroupThreads> lanes{tid % kGroupThreads};
+  GroupReducer<kGroupThreads> reduce{partials[group], 1 + group, lanes.lane()};
+  const int nvec = static_cast<int>(a.cols / kVecElems);
+  bool has[kVecs];
+#pragma unroll
+  for (int i = 0; i < kVecs; ++i) has[i] = i < full_vector_slots(kVecs) || lanes.lane() + i * kGroupThreads < nvec;
+  const GroupedRowRange rows = grouped_rows_of(static_cast<int>(blockIdx.x), group, kGroups, a.rows, parts);
+  constexpr int kChanStep = Op::kChannelVec4s * kGroupThreads;
+  op.begin_row(rows.part_first);
+  for (int s = tid; s < kVecs * kGroupThreads; s += kConsumerThreads) {
+    const int i = s / kGroupThreads, l = s % kGroupThreads;
+    if (l + i * kGroupThreads < nvec) op.fill8((l + i * kGroupThreads) * kVecElems, channel_cache + i * kChanStep + l, kGroupThreads);
+  }
+  __syncthreads();
+  float4* const channels = channel_cache + lanes.lane();
+  for (int64_t row = rows.first; row < rows.end; row += rows.step) {
+    const uint4* xr = reinterpret_cast<const uint4*>(a.x + row * a.ldx) + lanes.lane();
+    uint4 raw[kVecs];
+#pragma unroll
+    for (int i = 0; i < kVecs; ++i) {
+      if (has[i]) raw[i] = __ldcs(xr + i * kGroupThreads);
+    }
+    float v[kVecs][kVecElems];
+#pragma unroll
+    for (int i = 0; i < kVecs; ++i) {
+      if (has[i]) unpack8<T>(raw[i], v[i]);
+    }
+    quantize_held_row<T, Op, kVecs, true, false>(a, op, row, v, has, reduce, channels, nullptr, lanes);
+  }
+}
+
 struct Buffers {
   std::vector<uint16_t*> x;
   std::vector<int8_t*> q;
@@ -227,6 +271,25 @@ int run(const std::string& name, Op op, int64_t m, int64_t k, const std::vector<
     const int64_t grid = int8dit::quant::grouped_ctas_per_part(m, m, int64_t{per_sm} * sms, kGroups);
     char label[160];
     std::snprintf(label, sizeof label, "grouped (library): %lld CTAs, %d an SM", static_cast<long long>(grid), per_sm);
+    candidates.push_back({label, [=](int c) {
+                            cudaLaunchConfig_t config{};
+                            config.gridDim = dim3(static_cast<unsigned>(grid));
+                            config.blockDim = dim3(kConsumerThreads);
+                            config.dynamicSmemBytes = smem;
+                            config.attrs = const_cast<cudaLaunchAttribute*>(&programmatic);
+                            config.numAttrs = 1;
+                            check_cuda(cudaLaunchKernelEx(&config, kernel, args_for(c), op, GroupedRows{m, static_cast<int>(grid)}), "launch");
+                          }});
+  }
+  {  // the library's groups, no row ahead
+    auto kernel = grouped_rows_loaded_in_turn<Op>;
+    const size_t smem = int8dit::quant::grouped_channel_cache_bytes<Op, kVecs, kGroupThreads>();
+    check_cuda(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem)), "smem");
+    int per_sm = 0;
+    check_cuda(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, kConsumerThreads, smem), "occupancy");
+    const int64_t grid = int8dit::quant::grouped_ctas_per_part(m, m, int64_t{per_sm} * sms, kGroups);
+    char label[160];
+    std::snprintf(label, sizeof label, "grouped, no row ahead: %lld CTAs, %d an SM", static_cast<long long>(grid), per_sm);
     candidates.push_back({label, [=](int c) {
                             cudaLaunchConfig_t config{};
                             config.gridDim = dim3(static_cast<unsigned>(grid));
@@ -313,7 +376,7 @@ int run(const std::string& name, Op op, int64_t m, int64_t k, const std::vector<
     std::snprintf(part, sizeof part, "%s%.2f (%.3f)", summary.empty() ? "" : ", ", median, median / base);
     summary += part;
   }
-  std::printf("SUMMARY %s %lld x %lld: library first, then each ring: %s; outputs %s\n", name.c_str(), static_cast<long long>(m),
+  std::printf("SUMMARY %s %lld x %lld: library first, then no row ahead, then each ring: %s; outputs %s\n", name.c_str(), static_cast<long long>(m),
               static_cast<long long>(k), summary.c_str(), all_same ? "the same" : "DIFFER");
   for (int s = 0; s < sets; ++s) cudaFree(b.x[s]), cudaFree(b.q[s]), cudaFree(b.scale[s]);
   return all_same ? 0 : 3;
