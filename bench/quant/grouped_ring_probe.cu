@@ -19,6 +19,7 @@
 // slot's parity is never two phases early (with 2 stages, group 0 could find row 4's parity "done" while the
 // slot still held group 2's row 2).
 //
+// Also timed: the library's kernel in 8 groups a CTA (one 512-thread CTA an SM), and its groups with no row ahead.
 // Prints only: a probe, not a results file. OP: layernorm (default), smooth (quantize_rows with a SmoothQuant
 // divisor), rmsnorm, plain (quantize_rows' own work in the grouped layout); M default 4096, K default 3072
 // (2304..3072, a multiple of 8: the 64 x 6 layout, 4 groups a CTA). INT8DIT_RING_STAGES: the stage counts
@@ -281,6 +282,25 @@ int run(const std::string& name, Op op, int64_t m, int64_t k, const std::vector<
                             check_cuda(cudaLaunchKernelEx(&config, kernel, args_for(c), op, GroupedRows{m, static_cast<int>(grid)}), "launch");
                           }});
   }
+  {  // the library's kernel in 8 groups, one 512-thread CTA an SM: the 8-group ring's layout without its ring
+    auto kernel = int8dit::quant::row_quantize_grouped<T, Op, kVecs, kGroupThreads, kWideGroups, false>;
+    const size_t smem = int8dit::quant::grouped_channel_cache_bytes<Op, kVecs, kGroupThreads>();
+    check_cuda(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem)), "smem");
+    int per_sm = 0;
+    check_cuda(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, kGroupThreads * kWideGroups, smem), "occupancy");
+    const int64_t grid = int8dit::quant::grouped_ctas_per_part(m, m, int64_t{per_sm} * sms, kWideGroups);
+    char label[160];
+    std::snprintf(label, sizeof label, "grouped, 8 groups a CTA: %lld CTAs, %d an SM", static_cast<long long>(grid), per_sm);
+    candidates.push_back({label, [=](int c) {
+                            cudaLaunchConfig_t config{};
+                            config.gridDim = dim3(static_cast<unsigned>(grid));
+                            config.blockDim = dim3(kGroupThreads * kWideGroups);
+                            config.dynamicSmemBytes = smem;
+                            config.attrs = const_cast<cudaLaunchAttribute*>(&programmatic);
+                            config.numAttrs = 1;
+                            check_cuda(cudaLaunchKernelEx(&config, kernel, args_for(c), op, GroupedRows{m, static_cast<int>(grid)}), "launch");
+                          }});
+  }
   {  // the library's groups, no row ahead
     auto kernel = grouped_rows_loaded_in_turn<Op>;
     const size_t smem = int8dit::quant::grouped_channel_cache_bytes<Op, kVecs, kGroupThreads>();
@@ -376,7 +396,7 @@ int run(const std::string& name, Op op, int64_t m, int64_t k, const std::vector<
     std::snprintf(part, sizeof part, "%s%.2f (%.3f)", summary.empty() ? "" : ", ", median, median / base);
     summary += part;
   }
-  std::printf("SUMMARY %s %lld x %lld: library first, then no row ahead, then each ring: %s; outputs %s\n", name.c_str(), static_cast<long long>(m),
+  std::printf("SUMMARY %s %lld x %lld: library first, then 8 groups a CTA, no row ahead, then each ring: %s; outputs %s\n", name.c_str(), static_cast<long long>(m),
               static_cast<long long>(k), summary.c_str(), all_same ? "the same" : "DIFFER");
   for (int s = 0; s < sets; ++s) cudaFree(b.x[s]), cudaFree(b.q[s]), cudaFree(b.scale[s]);
   return all_same ? 0 : 3;
