@@ -295,10 +295,16 @@ inline void expect_within_tolerance(const Case& c, const Outputs& gpu, const Out
     else bad_scales += !(std::fabs(a - b) <= 1e-5f * std::fabs(b));
     // y's slack beyond its own rounding: the kernels compute a value in fp32 from terms as large as the
     // row's largest value (LayerNorm's x_hat (1 + scale), then + shift), so a value that is the small
-    // difference of two such terms carries their few fp32 ulps, which can be more than one ulp of y
+    // difference of two such terms carries their fp32 errors, which can be more than one ulp of y
     // (fp16 3000 x 768 +y: one or two values off by more than an ulp in 5 of 28 runs with the bulk ring
-  // forced, INT8DIT_QUANT_ROWS=bulk, on the H100).
-    // 16 fp32 ulps of the largest |y| in the row; at least 1e-6.
+    // forced, INT8DIT_QUANT_ROWS=bulk, on the H100; and once in the default path at stop 54, seed
+    // 4259271238, y -7.2622e-4 against -7.1621e-4: 14 fp32 ulps of the row's largest |y|, ~6.1).
+    // Those errors are the fp32 statistics' against the reference's double ones: the mean's (chains of up to
+    // ~24 terms, then up to ~10 levels of the reduction tree: tens of ulps of the row's mean |x|) carried
+    // through rstd (1 + scale), the variance's likewise (halved by the square root), rsqrt's 2 ulps and the
+    // value's own two roundings: tens of fp32 ulps of the row's largest term in the worst case, so 64 fp32
+    // ulps (2^-17) of the largest |y|; at least 1e-6. A wrong channel, batch element or rounding is off by
+    // about an ulp of the large values themselves (2^-8 to 2^-11 relative), hundreds of times more.
     float y_slack = 1e-6f;
     if (c.y) {
       float largest = 0.0f;
@@ -306,7 +312,7 @@ inline void expect_within_tolerance(const Case& c, const Outputs& gpu, const Out
         const float fr = std::fabs(from_half(ref.y[r * c.ldq + k], c.type));
         if (std::isfinite(fr)) largest = std::max(largest, fr);
       }
-      y_slack = std::max(y_slack, std::ldexp(largest, -20));
+      y_slack = std::max(y_slack, std::ldexp(largest, -17));
     }
     for (int64_t k = 0; k < c.cols; ++k) {
       const int d = std::abs(gpu.q[r * c.ldq + k] - ref.q[r * c.ldq + k]);
