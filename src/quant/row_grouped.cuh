@@ -82,6 +82,13 @@ constexpr size_t grouped_channel_cache_bytes() {
   return sizeof(float4) * kVecs * Op::kChannelVec4s * kGroupThreads;
 }
 
+// Whether an op's 64 x 6 grouped rows may take the kernel's bulk-copy form (row_grouped_ring.cuh; row_shape.h:
+// kGroupedRing64x6): SmoothDivisionOp, where it measured faster.
+template <typename Op, typename = void>
+struct TakesGroupedRing : std::false_type {};
+template <typename Op>
+struct TakesGroupedRing<Op, std::void_t<decltype(Op::kGroupedRing)>> : std::bool_constant<Op::kGroupedRing> {};
+
 // Whether an op runs in the grouped kernel: one whose channel values it caches, that reads one input
 // row (a transforming op's second row input, the residual update, is fetched with it) and whose rows
 // the launcher may stride.

@@ -13,6 +13,7 @@
 #include "core/pdl_switch.h"
 #include "quant/row_bulk_ring.cuh"
 #include "quant/row_grouped.cuh"
+#include "quant/row_grouped_ring.cuh"
 #include "quant/row_kernels.cuh"
 #include "quant/row_ops.cuh"
 #include "quant/row_path.h"
@@ -194,12 +195,23 @@ Status launch_persistent(const RowArgs<T>& a, const Op& op, int threads, cudaStr
 // The grouped kernel (row_grouped.cuh) in one layout, planned for a call: `busiest_sm_rows` 0 where it
 // does not take the call (the loaded binary has no sm_90 code for it: measured on Hopper only; or the
 // rows' parts do not fit the resident CTAs, row_shape.h: grouped_ctas_per_part).
-template <typename T, typename Op, int kVecs, int kGroupThreads, int kGroups, bool kStaged = false>
+// kRing: its bulk-copy form (row_grouped_ring.cuh), a producer warp more a CTA.
+template <typename T, typename Op, int kVecs, int kGroupThreads, int kGroups, bool kStaged, bool kRing>
+constexpr auto grouped_kernel() {
+  if constexpr (kRing) {
+    return row_quantize_grouped_ring<T, Op, kVecs, kGroupThreads, kGroups>;
+  } else {
+    return row_quantize_grouped<T, Op, kVecs, kGroupThreads, kGroups, kStaged>;
+  }
+}
+template <typename T, typename Op, int kVecs, int kGroupThreads, int kGroups, bool kStaged = false, bool kRing = false>
 struct GroupedLaunch {
-  static constexpr int kThreads = kGroupThreads * kGroups;
-  static constexpr size_t kSmem = grouped_channel_cache_bytes<Op, kVecs, kGroupThreads>() +
-                                  (kStaged ? grouped_stage_bytes<Op, kVecs, kGroupThreads, kGroups>() : 0);
-  static constexpr auto kernel = row_quantize_grouped<T, Op, kVecs, kGroupThreads, kGroups, kStaged>;
+  static_assert(!(kStaged && kRing), "the next row staged by its threads or by the producer, not both");
+  static constexpr int kThreads = kGroupThreads * kGroups + (kRing ? 32 : 0);
+  static constexpr size_t kSmem = kRing ? grouped_ring_smem_bytes<Op, kVecs, kGroupThreads, kGroups>()
+                                        : grouped_channel_cache_bytes<Op, kVecs, kGroupThreads>() +
+                                              (kStaged ? grouped_stage_bytes<Op, kVecs, kGroupThreads, kGroups>() : 0);
+  static constexpr auto kernel = grouped_kernel<T, Op, kVecs, kGroupThreads, kGroups, kStaged, kRing>();
   static inline std::atomic<int> sm90[kMaxDevices] = {};
   static inline ResidentCtaCache resident = {};
 
@@ -229,7 +241,9 @@ struct GroupedLaunch {
 
 // The grouped kernel at the row's group size (row_shape.h: grouped_row_threads, 32 or 64 threads), where
 // it takes the call; *launched says whether it did. The 64-thread rows take 128 x 3 in 7 groups instead
-// where that leaves the busiest SM fewer rows and every SM a CTA (row_shape.h: kGrouped128x3). A
+// where that leaves the busiest SM fewer rows and every SM a CTA (row_shape.h: kGrouped128x3), and
+// SmoothQuant's take the bulk-copy form in 8 groups a CTA where that leaves it no more (row_grouped_ring.cuh,
+// kGroupedRing64x6, TakesGroupedRing). A
 // transforming op's rows take its staged layouts instead (row_shape.h: kStagedTransform64x6 and 32x6), or,
 // with INT8DIT_QUANT_GROUPED=registers, one CTA an SM of kGroupedTransformCtaThreads.
 template <typename T, typename Op>
@@ -268,6 +282,15 @@ Status launch_grouped_rows(const RowArgs<T>& a, const Op& op, cudaStream_t strea
       INT8DIT_RETURN_IF_ERROR(rows128.plan(a, op, sms));
       if (prefers_second_grouped_layout(rows64.busiest_sm_rows, rows128.busiest_sm_rows, rows128.grid, sms)) {
         rows128.launch(a, op, stream), *launched = true;
+        return Status::Ok();
+      }
+    }
+    if constexpr (TakesGroupedRing<Op>::value) {
+      constexpr GroupedLayout l = kGroupedRing64x6;
+      GroupedLaunch<T, Op, l.vecs, l.group_threads, l.groups, false, true> ring;
+      INT8DIT_RETURN_IF_ERROR(ring.plan(a, op, sms));
+      if (prefers_grouped_ring(rows64.busiest_sm_rows, ring.busiest_sm_rows)) {
+        ring.launch(a, op, stream), *launched = true;
         return Status::Ok();
       }
     }

@@ -35,6 +35,7 @@ struct SmoothDivisionOp : IdentityOp {
   static constexpr int kChannelVec4s = 4;  // s_k, then 1 / s_k (NaN where s_k is outside the fast range)
   static constexpr bool kChannelsVaryByRow = false;  // one divisor for every row
   static constexpr bool kChecksRowMax = true;
+  static constexpr bool kGroupedRing = true;  // its 64 x 6 grouped rows by bulk copy (row_grouped_ring.cuh)
   const float* smooth = nullptr;
   __device__ void fill8(int k, float4* dst, int stride) const {
     float s[kVecElems], r[kVecElems];

@@ -296,6 +296,26 @@ TEST(QuantRowShape, GroupedLayoutTakesTheFewestRowsOnTheBusiestSm) {
   EXPECT_TRUE(prefers_second_grouped_layout(0, 35, 132, 132));
 }
 
+// SmoothQuant's ring of 8 groups a CTA (one CTA an SM, 132 resident) against 64 x 6's 4 (264 resident): taken
+// where its busiest SM has no more rows, as at 4096 and 6144 rows (and 2000: the GPU test's case), not with
+// few rows, where 8 groups a CTA would leave SMs idle, nor where either layout declines the call.
+TEST(QuantRowShape, SmoothQuantTakesTheRingWhereTheBusiestSmHasNoMoreRows) {
+  auto rows4 = [](int64_t rows) { return grouped_busiest_sm_rows(rows, rows, 264, 132, 4); };
+  auto rows8 = [](int64_t rows) { return grouped_busiest_sm_rows(rows, rows, 132, 132, 8); };
+  EXPECT_EQ(rows8(4096), 32);
+  EXPECT_TRUE(prefers_grouped_ring(rows4(4096), rows8(4096)));
+  EXPECT_EQ(rows8(6144), 48);
+  EXPECT_TRUE(prefers_grouped_ring(rows4(6144), rows8(6144)));
+  EXPECT_EQ(rows4(2000), 16);
+  EXPECT_EQ(rows8(2000), 16);
+  EXPECT_TRUE(prefers_grouped_ring(rows4(2000), rows8(2000)));
+  EXPECT_EQ(rows4(512), 4);  // 128 CTAs of one row a group, against 64 CTAs of 8
+  EXPECT_EQ(rows8(512), 8);
+  EXPECT_FALSE(prefers_grouped_ring(rows4(512), rows8(512)));
+  EXPECT_FALSE(prefers_grouped_ring(rows4(4096), 0));
+  EXPECT_FALSE(prefers_grouped_ring(0, rows8(4096)));
+}
+
 // Over the grid the launcher gives, the groups' rows (grouped_rows_of: the kernel's own arithmetic)
 // cover every row exactly once, each inside the part whose channel values its CTA caches.
 TEST(QuantRowShape, GroupedRowsCoverEveryRowOnceInsideItsPart) {
