@@ -41,6 +41,8 @@
 
 #include "quant/row_bulk_ring.cuh"
 #include "quant/row_grouped.cuh"
+#include "quant/row_grouped_ring.cuh"
+#include "grouped_probe_ops.h"
 #include "quant/row_ops.cuh"
 #include "timing.h"
 
@@ -56,21 +58,9 @@ constexpr int kConsumerThreads = kGroupThreads * kGroups;
 constexpr int kMaxStages = 24;
 constexpr int kWideGroups = 8;  // the ring's second form: one 544-thread CTA an SM, 8 groups, one channel cache
 
-// quantize_rows' own work in the grouped layout (as int8dit_quant_grouped_timeline's plain).
-struct PlainRowsOp : int8dit::quant::IdentityOp {
-  static constexpr int kChannelVec4s = 1;
-  __device__ void fill8(int, float4* dst, int) const { dst[0] = make_float4(0.0f, 0.0f, 0.0f, 0.0f); }
-  __device__ void apply8_cached(int, float (&)[int8dit::quant::kVecElems], const float4*, int) const {}
-};
+using grouped_probe::PlainRowsOp;
 
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-__device__ __forceinline__ void barrier_init_count(uint64_t* bar, int count) {
-  asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;" ::"r"(int8dit::quant::smem_address(bar)), "r"(count) : "memory");
-}
-// Release: this thread's reads of the slot are done before the producer's wait returns.
-__device__ __forceinline__ void barrier_arrive(uint64_t* bar) {
-  asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];" ::"r"(int8dit::quant::smem_address(bar)) : "memory");
-}
 // The CTA's k-th row (the library's order: grouped_rows_of for group 0, k % groups the group).
 template <int kCtaGroups>
 __device__ __forceinline__ int64_t cta_row(const int8dit::quant::GroupedRowRange& r, int k) {
@@ -109,7 +99,7 @@ __global__ void __launch_bounds__(kGroupThreads* kCtaGroups + 32, kCtaGroups == 
 
   uint64_t policy = 0;
   if (is_producer) {
-    for (int s = 0; s < stages; ++s) barrier_init_count(&full[s], 1), barrier_init_count(&empty[s], kGroupThreads);
+    for (int s = 0; s < stages; ++s) bulk::barrier_init_count(&full[s], 1), bulk::barrier_init_count(&empty[s], kGroupThreads);
     bulk::fence_barrier_init();
     policy = evict_first_policy();
     for (int k = 0; k < stages && cta_row<kGroups>(rows, k) < rows.end; ++k)  // in flight while the cache fills
@@ -157,7 +147,7 @@ __global__ void __launch_bounds__(kGroupThreads* kCtaGroups + 32, kCtaGroups == 
     for (int i = 0; i < kVecs; ++i) {
       if (has[i]) raw[i] = slot[i * kGroupThreads];
     }
-    barrier_arrive(&empty[s]);
+    bulk::barrier_arrive(&empty[s]);
 #pragma unroll
     for (int i = 0; i < kVecs; ++i) {
       if (has[i]) unpack8<T>(raw[i], v[i]);
@@ -263,89 +253,44 @@ int run(const std::string& name, Op op, int64_t m, int64_t k, const std::vector<
     a.scale = b.scale[c % sets];
     return a;
   };
-  {  // the library's grouped kernel, its balanced grid
-    auto kernel = int8dit::quant::row_quantize_grouped<T, Op, kVecs, kGroupThreads, kGroups, false>;
-    const size_t smem = int8dit::quant::grouped_channel_cache_bytes<Op, kVecs, kGroupThreads>();
-    check_cuda(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem)), "smem");
-    int per_sm = 0;
-    check_cuda(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, kConsumerThreads, smem), "occupancy");
-    const int64_t grid = int8dit::quant::grouped_ctas_per_part(m, m, int64_t{per_sm} * sms, kGroups);
-    char label[160];
-    std::snprintf(label, sizeof label, "grouped (library): %lld CTAs, %d an SM", static_cast<long long>(grid), per_sm);
-    candidates.push_back({label, [=](int c) {
-                            cudaLaunchConfig_t config{};
-                            config.gridDim = dim3(static_cast<unsigned>(grid));
-                            config.blockDim = dim3(kConsumerThreads);
-                            config.dynamicSmemBytes = smem;
-                            config.attrs = const_cast<cudaLaunchAttribute*>(&programmatic);
-                            config.numAttrs = 1;
-                            check_cuda(cudaLaunchKernelEx(&config, kernel, args_for(c), op, GroupedRows{m, static_cast<int>(grid)}), "launch");
-                          }});
-  }
-  {  // the library's kernel in 8 groups, one 512-thread CTA an SM: the 8-group ring's layout without its ring
-    auto kernel = int8dit::quant::row_quantize_grouped<T, Op, kVecs, kGroupThreads, kWideGroups, false>;
-    const size_t smem = int8dit::quant::grouped_channel_cache_bytes<Op, kVecs, kGroupThreads>();
-    check_cuda(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem)), "smem");
-    int per_sm = 0;
-    check_cuda(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, kGroupThreads * kWideGroups, smem), "occupancy");
-    const int64_t grid = int8dit::quant::grouped_ctas_per_part(m, m, int64_t{per_sm} * sms, kWideGroups);
-    char label[160];
-    std::snprintf(label, sizeof label, "grouped, 8 groups a CTA: %lld CTAs, %d an SM", static_cast<long long>(grid), per_sm);
-    candidates.push_back({label, [=](int c) {
-                            cudaLaunchConfig_t config{};
-                            config.gridDim = dim3(static_cast<unsigned>(grid));
-                            config.blockDim = dim3(kGroupThreads * kWideGroups);
-                            config.dynamicSmemBytes = smem;
-                            config.attrs = const_cast<cudaLaunchAttribute*>(&programmatic);
-                            config.numAttrs = 1;
-                            check_cuda(cudaLaunchKernelEx(&config, kernel, args_for(c), op, GroupedRows{m, static_cast<int>(grid)}), "launch");
-                          }});
-  }
-  {  // the library's groups, no row ahead
-    auto kernel = grouped_rows_loaded_in_turn<Op>;
-    const size_t smem = int8dit::quant::grouped_channel_cache_bytes<Op, kVecs, kGroupThreads>();
-    check_cuda(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem)), "smem");
-    int per_sm = 0;
-    check_cuda(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, kConsumerThreads, smem), "occupancy");
-    const int64_t grid = int8dit::quant::grouped_ctas_per_part(m, m, int64_t{per_sm} * sms, kGroups);
-    char label[160];
-    std::snprintf(label, sizeof label, "grouped, no row ahead: %lld CTAs, %d an SM", static_cast<long long>(grid), per_sm);
-    candidates.push_back({label, [=](int c) {
-                            cudaLaunchConfig_t config{};
-                            config.gridDim = dim3(static_cast<unsigned>(grid));
-                            config.blockDim = dim3(kConsumerThreads);
-                            config.dynamicSmemBytes = smem;
-                            config.attrs = const_cast<cudaLaunchAttribute*>(&programmatic);
-                            config.numAttrs = 1;
-                            check_cuda(cudaLaunchKernelEx(&config, kernel, args_for(c), op, GroupedRows{m, static_cast<int>(grid)}), "launch");
-                          }});
-  }
-  auto add_ring = [&](auto groups_constant, int stages) {
-    constexpr int kCtaGroups = decltype(groups_constant)::value;
-    constexpr int threads = kGroupThreads * kCtaGroups + 32;
-    auto kernel = grouped_ring_rows<Op, kCtaGroups>;
-    const size_t smem = ring_kernel_smem<Op>(stages);
+  // A candidate: `kernel` of `threads` threads and `smem` bytes of dynamic shared memory a CTA, `groups` rows a CTA
+  // at once, on the balanced grid of the CTAs that fit (grouped_ctas_per_part), launched programmatically with the
+  // call's RowArgs, the op, the grid's GroupedRows and `extra`; not added (and said so) where none fits.
+  auto add = [&](const std::string& what, auto kernel, int threads, size_t smem, int groups, auto... extra) {
     check_cuda(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem)), "smem");
     int per_sm = 0;
     check_cuda(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, threads, smem), "occupancy");
-    const int64_t grid = int8dit::quant::grouped_ctas_per_part(m, m, int64_t{per_sm} * sms, kCtaGroups);
+    const int64_t grid = int8dit::quant::grouped_ctas_per_part(m, m, int64_t{per_sm} * sms, groups);
     if (grid == 0) {
-      std::printf("  ring of %d groups, %d stages: does not fit (%zu bytes of shared memory a CTA)\n", kCtaGroups, stages, smem);
+      std::printf("  %s: does not fit (%zu bytes of shared memory a CTA)\n", what.c_str(), smem);
       return;
     }
     char label[160];
-    std::snprintf(label, sizeof label, "ring, %d groups, %2d stages: %lld CTAs, %d an SM, %zu KB shared", kCtaGroups, stages,
-                  static_cast<long long>(grid), per_sm, smem / 1024);
+    std::snprintf(label, sizeof label, "%s: %lld CTAs, %d an SM, %zu KB shared", what.c_str(), static_cast<long long>(grid), per_sm,
+                  smem / 1024);
     candidates.push_back({label, [=](int c) {
                             cudaLaunchConfig_t config{};
                             config.gridDim = dim3(static_cast<unsigned>(grid));
-                            config.blockDim = dim3(threads);
+                            config.blockDim = dim3(static_cast<unsigned>(threads));
                             config.dynamicSmemBytes = smem;
                             config.attrs = const_cast<cudaLaunchAttribute*>(&programmatic);
                             config.numAttrs = 1;
-                            check_cuda(cudaLaunchKernelEx(&config, kernel, args_for(c), op, GroupedRows{m, static_cast<int>(grid)}, stages),
+                            check_cuda(cudaLaunchKernelEx(&config, kernel, args_for(c), op, GroupedRows{m, static_cast<int>(grid)}, extra...),
                                        "launch");
                           }});
+  };
+  const size_t cache = int8dit::quant::grouped_channel_cache_bytes<Op, kVecs, kGroupThreads>();
+  add("grouped (library)", int8dit::quant::row_quantize_grouped<T, Op, kVecs, kGroupThreads, kGroups, false>, kConsumerThreads, cache,
+      kGroups);
+  // the library's kernel in 8 groups, one 512-thread CTA an SM: the 8-group ring's layout without its ring
+  add("grouped, 8 groups a CTA", int8dit::quant::row_quantize_grouped<T, Op, kVecs, kGroupThreads, kWideGroups, false>,
+      kGroupThreads * kWideGroups, cache, kWideGroups);
+  add("grouped, no row ahead", grouped_rows_loaded_in_turn<Op>, kConsumerThreads, cache, kGroups);
+  auto add_ring = [&](auto groups_constant, int stages) {
+    constexpr int kCtaGroups = decltype(groups_constant)::value;
+    char what[64];
+    std::snprintf(what, sizeof what, "ring, %d groups, %2d stages", kCtaGroups, stages);
+    add(what, grouped_ring_rows<Op, kCtaGroups>, kGroupThreads * kCtaGroups + 32, ring_kernel_smem<Op>(stages), kCtaGroups, stages);
   };
   for (const int stages : depths) add_ring(std::integral_constant<int, kGroups>{}, stages);
   for (const int stages : depths) {
@@ -389,7 +334,7 @@ int run(const std::string& name, Op op, int64_t m, int64_t k, const std::vector<
     std::vector<double> t = c.times;
     std::sort(t.begin(), t.end());
     const double median = t[t.size() / 2];
-    std::printf("  %-62s rounds", c.label.c_str());
+    std::printf("  %-72s rounds", c.label.c_str());
     for (double x : c.times) std::printf(" %6.2f", x);
     std::printf("  median %6.2f us  %.3f of the library's\n", median, median / base);
     char part[64];
@@ -441,13 +386,10 @@ int main(int argc, char** argv) {
   int rc = 0;
   if (op == "layernorm") {
     int8dit::quant::LayerNormModulateOp<T> ln;
-    ln.shift = reinterpret_cast<const T*>(mod), ln.mod_scale = reinterpret_cast<const T*>(mod) + k, ln.ld_mod = 2 * k;
-    ln.tokens_per_batch = m, ln.eps = 1e-6f, ln.inv_cols = 1.0f / static_cast<float>(k);
+    grouped_probe::set_layernorm_fields(ln, mod, m, k);
     rc = run("LayerNorm + modulation", ln, m, k, depths);
   } else if (op == "rmsnorm") {
-    int8dit::quant::RmsNormOp<T> rms;
-    rms.weight = reinterpret_cast<const T*>(mod), rms.eps = 1e-6f, rms.inv_cols = 1.0f / static_cast<float>(k);
-    rc = run("RMSNorm", rms, m, k, depths);
+    rc = run("RMSNorm", grouped_probe::rmsnorm_op(mod, k), m, k, depths);
   } else if (op == "plain") {
     rc = run("quantize_rows' work (no statistics or channel values)", PlainRowsOp{}, m, k, depths);
   } else {

@@ -66,6 +66,7 @@ __device__ __forceinline__ void stamp(const Op& op, int point) {
 
 #define INT8DIT_GROUPED_TIMELINE(op, point) ::timeline::stamp(op, point)
 #include "quant/row_grouped.cuh"
+#include "grouped_probe_ops.h"
 #include "quant/row_ops.cuh"
 #include "timing.h"
 
@@ -78,14 +79,7 @@ using int8dit::quant::RowArgs;
 using T = __nv_bfloat16;
 constexpr int kVecs = 6, kGroupThreads = 64, kGroups = 4;
 
-// quantize_rows' own work (one reduction, the row max; its two roundings) in the grouped layout, with a
-// channel cache the kernel fills and the op never reads: what the layout costs without an op's statistics
-// and channel values, beside the library's quantize_rows (one CTA a row) in int8dit_bench_quant.
-struct PlainRowsOp : int8dit::quant::IdentityOp {
-  static constexpr int kChannelVec4s = 1;
-  __device__ void fill8(int, float4* dst, int) const { dst[0] = make_float4(0.0f, 0.0f, 0.0f, 0.0f); }
-  __device__ void apply8_cached(int, float (&)[int8dit::quant::kVecElems], const float4*, int) const {}
-};
+using grouped_probe::PlainRowsOp;
 
 // LayerNorm's statistics and normalization without its channel values (the cache filled, never read):
 // beside layernorm and plain, what the modulation's values cost and what the statistics cost.
@@ -261,23 +255,16 @@ int main(int argc, char** argv) {
   float* divisor = device_alloc<float>(static_cast<size_t>(k));
   bench_quant::fill_bf16(mod, static_cast<size_t>(2 * k), 11u);
   bench_quant::fill_f32(divisor, static_cast<size_t>(k), 0.5f, 2.0f, 12u);
-  // LayerNorm's fields, for the library's op and the probe's normalize (which reads none of the channel values).
-  auto as_layernorm = [&](int8dit::quant::LayerNormModulateOp<T>& ln) {
-    ln.shift = reinterpret_cast<const T*>(mod), ln.mod_scale = reinterpret_cast<const T*>(mod) + k, ln.ld_mod = 2 * k;
-    ln.tokens_per_batch = m, ln.eps = 1e-6f, ln.inv_cols = 1.0f / static_cast<float>(k);
-  };
   int rc = 0;
   if (op == "layernorm") {
     int8dit::quant::LayerNormModulateOp<T> ln;
-    as_layernorm(ln);
+    grouped_probe::set_layernorm_fields(ln, mod, m, k);
     rc = run("LayerNorm + modulation", ln, m, k);
   } else if (op == "rmsnorm") {
-    int8dit::quant::RmsNormOp<T> rms;
-    rms.weight = reinterpret_cast<const T*>(mod), rms.eps = 1e-6f, rms.inv_cols = 1.0f / static_cast<float>(k);
-    rc = run("RMSNorm", rms, m, k);
+    rc = run("RMSNorm", grouped_probe::rmsnorm_op(mod, k), m, k);
   } else if (op == "normalize") {
     NormalizeOnlyOp norm;
-    as_layernorm(norm);
+    grouped_probe::set_layernorm_fields(norm, mod, m, k);  // it reads none of the channel values
     rc = run("LayerNorm without its channel values", norm, m, k);
   } else if (op == "plain") {
     rc = run("quantize_rows' work (no statistics or channel values)", PlainRowsOp{}, m, k);
