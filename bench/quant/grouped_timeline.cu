@@ -238,23 +238,10 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "int8dit_quant_grouped_timeline: not a case it takes\n%s", usage);
     return 2;
   }
-  int devices = 0;
-  if (cudaGetDeviceCount(&devices) != cudaSuccess || devices == 0) {
-    std::fprintf(stderr, "int8dit_quant_grouped_timeline: no CUDA GPU visible; this probe times GPU kernels\n");
-    return 1;
-  }
-  cudaDeviceProp prop{};
-  check_cuda(cudaGetDeviceProperties(&prop, 0), "properties");
-  if (prop.major < 9) {
-    std::fprintf(stderr, "int8dit_quant_grouped_timeline: the grouped kernel runs on Hopper (sm_90) only; this GPU is sm_%d%d\n",
-                 prop.major, prop.minor);
-    return 1;
-  }
-  std::printf("%s (%d SMs)\n", prop.name, prop.multiProcessorCount);
-  uint16_t* mod = device_alloc<uint16_t>(static_cast<size_t>(2 * k));
-  float* divisor = device_alloc<float>(static_cast<size_t>(k));
-  bench_quant::fill_bf16(mod, static_cast<size_t>(2 * k), 11u);
-  bench_quant::fill_f32(divisor, static_cast<size_t>(k), 0.5f, 2.0f, 12u);
+  if (const int rc = grouped_probe::require_hopper("int8dit_quant_grouped_timeline"); rc != 0) return rc;
+  const grouped_probe::ChannelVectors vectors(k);
+  uint16_t* const mod = vectors.mod;
+  float* const divisor = vectors.divisor;
   int rc = 0;
   if (op == "layernorm") {
     int8dit::quant::LayerNormModulateOp<T> ln;
@@ -273,6 +260,5 @@ int main(int argc, char** argv) {
     divide.smooth = divisor;
     rc = run("quantize_rows with a SmoothQuant divisor", divide, m, k);
   }
-  cudaFree(mod), cudaFree(divisor);
   return rc;
 }
