@@ -19,7 +19,9 @@
 // slot's parity is never two phases early (with 2 stages, group 0 could find row 4's parity "done" while the
 // slot still held group 2's row 2).
 //
-// Also timed: the library's kernel in 8 groups a CTA (one 512-thread CTA an SM), and its groups with no row ahead.
+// Also timed: the library's kernel in 8 groups a CTA (one 512-thread CTA an SM), its groups with no row ahead, and
+// the 8-group ring at 8 slots (the library's row_grouped_ring.cuh form) with its producer copying each group's
+// next row as soon as that group's slot is free instead of in the CTA's row order.
 // Prints only: a probe, not a results file. OP: layernorm (default), smooth (quantize_rows with a SmoothQuant
 // divisor), rmsnorm, plain (quantize_rows' own work in the grouped layout); M default 4096, K default 3072
 // (2304..3072, a multiple of 8: the 64 x 6 layout, 4 groups a CTA). INT8DIT_RING_STAGES: the stage counts
@@ -61,6 +63,16 @@ constexpr int kWideGroups = 8;  // the ring's second form: one 544-thread CTA an
 using grouped_probe::PlainRowsOp;
 
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+// Whether the barrier's phase of this parity has completed, without waiting (mbarrier.test_wait).
+__device__ __forceinline__ bool phase_done(uint64_t* bar, uint32_t parity) {
+  uint32_t done = 0;
+  asm volatile(
+      "{\n .reg .pred p;\n mbarrier.test_wait.parity.shared::cta.b64 p, [%1], %2;\n selp.u32 %0, 1, 0, p;\n}"
+      : "=r"(done)
+      : "r"(int8dit::quant::smem_address(bar)), "r"(parity)
+      : "memory");
+  return done != 0;
+}
 // The CTA's k-th row (the library's order: grouped_rows_of for group 0, k % groups the group).
 template <int kCtaGroups>
 __device__ __forceinline__ int64_t cta_row(const int8dit::quant::GroupedRowRange& r, int k) {
@@ -80,7 +92,7 @@ size_t ring_kernel_smem(int stages) {
 // grid; 8: one CTA an SM.
 template <typename Op, int kCtaGroups>
 __global__ void __launch_bounds__(kGroupThreads* kCtaGroups + 32, kCtaGroups == 4 ? 2 : 1)
-    grouped_ring_rows(RowArgs<T> a, Op op, GroupedRows parts, int stages) {
+    grouped_ring_rows(RowArgs<T> a, Op op, GroupedRows parts, int stages, bool as_slots_free) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
   using namespace int8dit::quant;
   constexpr int kGroups = kCtaGroups, kConsumerThreads = kGroupThreads * kCtaGroups;
@@ -115,7 +127,29 @@ __global__ void __launch_bounds__(kGroupThreads* kCtaGroups + 32, kCtaGroups == 
   __syncthreads();  // the cache filled, and the ring's barriers initialised for every thread
 
   if (tid >= kConsumerThreads) {
-    if (is_producer) {
+    if (is_producer && as_slots_free && stages == kGroups) {
+      // A slot a group: each group's next row as soon as its slot is free, whichever group frees one first
+      // (the loop below takes them in the CTA's row order, so one slow group holds the others' next rows).
+      int next[kGroups];  // the CTA's row index k of each group's next copy
+#pragma unroll
+      for (int g = 0; g < kGroups; ++g) next[g] = g + stages;
+      for (bool any = true; any;) {
+        any = false;
+        bool issued = false;
+#pragma unroll
+        for (int g = 0; g < kGroups; ++g) {
+          const int64_t row = cta_row<kGroups>(rows, next[g]);
+          if (row >= rows.end) continue;
+          any = true;
+          if (!phase_done(&empty[g], static_cast<uint32_t>((next[g] / stages - 1) & 1))) continue;
+          bulk::fence_proxy_async();
+          bulk::copy_row(ring + g * kSlotVecs, a.x + row * a.ldx, row_bytes, &full[g], policy);
+          next[g] += stages;
+          issued = true;
+        }
+        if (any && !issued) __nanosleep(32);  // leave the consumers' warps the issue slots while every slot is in use
+      }
+    } else if (is_producer) {
       for (int k = stages;; ++k) {
         const int64_t row = cta_row<kGroups>(rows, k);
         if (row >= rows.end) break;
@@ -290,7 +324,13 @@ int run(const std::string& name, Op op, int64_t m, int64_t k, const std::vector<
     constexpr int kCtaGroups = decltype(groups_constant)::value;
     char what[64];
     std::snprintf(what, sizeof what, "ring, %d groups, %2d stages", kCtaGroups, stages);
-    add(what, grouped_ring_rows<Op, kCtaGroups>, kGroupThreads * kCtaGroups + 32, ring_kernel_smem<Op>(stages), kCtaGroups, stages);
+    add(what, grouped_ring_rows<Op, kCtaGroups>, kGroupThreads * kCtaGroups + 32, ring_kernel_smem<Op>(stages), kCtaGroups, stages,
+        false);
+    if (stages == kCtaGroups && kCtaGroups == kWideGroups) {  // the library's form (row_grouped_ring.cuh), copies as slots free
+      std::snprintf(what, sizeof what, "ring, %d groups, %2d stages, copies as slots free", kCtaGroups, stages);
+      add(what, grouped_ring_rows<Op, kCtaGroups>, kGroupThreads * kCtaGroups + 32, ring_kernel_smem<Op>(stages), kCtaGroups, stages,
+          true);
+    }
   };
   for (const int stages : depths) add_ring(std::integral_constant<int, kGroups>{}, stages);
   for (const int stages : depths) {
@@ -356,7 +396,9 @@ int main(int argc, char** argv) {
       "  in shared memory that one producer thread fills with bulk copies, in one process, 3 rounds taking turns,\n"
       "  and compares their outputs byte for byte (exit 3 where they differ). K: 2304..3072, a multiple of 8.\n"
       "  INT8DIT_RING_STAGES=4,8,12,16,24: the ring depths to time (row slots a CTA: multiples of 4 up to 24), each in\n"
-      "  CTAs of 4 groups (two an SM) and, where a multiple of 8, in CTAs of 8 groups (one an SM).\n";
+      "  CTAs of 4 groups (two an SM) and, where a multiple of 8, in CTAs of 8 groups (one an SM); at 8 slots the 8-group\n"
+      "  ring also with its producer copying each group's next row as soon as the group's slot is free.\n"
+      "  Also timed: the library's kernel in 8 groups a CTA, and its groups with no row ahead.\n";
   const std::string op = argc > 1 ? argv[1] : "layernorm";
   if (op == "--help" || op == "-h") return std::printf("%s", usage), 0;
   const int64_t m = argc > 2 ? std::atoll(argv[2]) : 4096, k = argc > 3 ? std::atoll(argv[3]) : 3072;
