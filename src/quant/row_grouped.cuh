@@ -83,7 +83,8 @@ constexpr size_t grouped_channel_cache_bytes() {
 }
 
 // Whether an op's 64 x 6 grouped rows may take the kernel's bulk-copy form (row_grouped_ring.cuh; row_shape.h:
-// kGroupedRing64x6): SmoothDivisionOp, where it measured faster.
+// kGroupedRing64x6): SmoothDivisionOp and RmsNormOp, where it measured faster (LayerNorm's did not; 128 x 3
+// and 32 x 6 by bulk copy measured slower for every op: bench/results/h100/quant_ab_grouped_ring_all_ops.md).
 template <typename Op, typename = void>
 struct TakesGroupedRing : std::false_type {};
 template <typename Op>

@@ -242,7 +242,7 @@ struct GroupedLaunch {
 // The grouped kernel at the row's group size (row_shape.h: grouped_row_threads, 32 or 64 threads), where
 // it takes the call; *launched says whether it did. The 64-thread rows take 128 x 3 in 7 groups instead
 // where that leaves the busiest SM fewer rows and every SM a CTA (row_shape.h: kGrouped128x3), and
-// SmoothQuant's take the bulk-copy form in 8 groups a CTA where that leaves it no more (row_grouped_ring.cuh,
+// SmoothQuant's and RMSNorm's take the bulk-copy form in 8 groups a CTA where that leaves it no more (row_grouped_ring.cuh,
 // kGroupedRing64x6, TakesGroupedRing). A
 // transforming op's rows take its staged layouts instead (row_shape.h: kStagedTransform64x6 and 32x6), or,
 // with INT8DIT_QUANT_GROUPED=registers, one CTA an SM of kGroupedTransformCtaThreads.

@@ -218,6 +218,10 @@ struct RmsNormOp {
   // bf16; row_kernels.cuh: cached_kernel_min_ctas). Uncapped it took 142 once it no longer carried the
   // SmoothQuant division (c1ed37e): one CTA an SM at 12288 columns, 46.4 -> 48.0 us at 4096 x 12288.
   static constexpr int kCachedMinCtas = 2;
+  // Its 64 x 6 grouped rows by bulk copy (row_grouped_ring.cuh): 4096 x 3072 16.00 -> 15.69 us on the H100
+  // (bench/results/h100/quant_ab_grouped_ring_all_ops.md), and 16.03 -> 15.76 as the library's only change
+  // (quant_ab_rmsnorm_ring.md).
+  static constexpr bool kGroupedRing = true;
   const T* weight = nullptr;
   float eps = 0.0f;
   float inv_cols = 0.0f;  // 1 / cols

@@ -255,10 +255,11 @@ struct GroupedLayout {
 // alone (quant_ab_second_layout_bc3e1ed.md): SmoothQuant 4608 x 3072 19.76 -> 18.80 us, + y 28.84 -> 27.41.
 constexpr GroupedLayout kGrouped64x6{64, 6, 4};
 constexpr GroupedLayout kGrouped128x3{128, 3, 7};
-// SmoothQuant's rows of those lengths where 64 x 6 takes them: the grouped kernel's bulk-copy form
-// (row_grouped_ring.cuh), 8 groups of 64 x 6 and a producer warp in one 544-thread CTA an SM (96 registers
-// a thread). Measured on the H100 against 4 groups a CTA in one process (bench/results/h100/quant_grouped_ring.txt:
-// 4096 x 3072 0.970-0.973, 6144 x 3072 0.980, 4096 x 2304 0.981).
+// SmoothQuant's and RMSNorm's rows of those lengths where 64 x 6 takes them: the grouped kernel's bulk-copy
+// form (row_grouped_ring.cuh), 8 groups of 64 x 6 and a producer warp in one 544-thread CTA an SM (92-96
+// registers a thread). Measured on the H100 against 4 groups a CTA (bench/results/h100/quant_grouped_ring.txt,
+// SmoothQuant 4096 x 3072 0.970-0.973, 6144 x 3072 0.980, 4096 x 2304 0.981; in the library
+// quant_ab_grouped_ring.md and quant_ab_grouped_ring_all_ops.md, RMSNorm 4096 x 3072 0.981).
 constexpr GroupedLayout kGroupedRing64x6{64, 6, 8};
 // The gated residual LayerNorm's rows with the next row staged in shared memory (the default;
 // INT8DIT_QUANT_GROUPED=registers for kGroupedTransformCtaThreads' layouts, row_path.h; row_grouped.cuh:
@@ -301,7 +302,7 @@ constexpr bool prefers_second_grouped_layout(int64_t first_busiest, int64_t seco
   return second_busiest > 0 && second_grid >= sms && (first_busiest == 0 || second_busiest < first_busiest);
 }
 
-// Whether SmoothQuant's rows take the ring's 8 groups a CTA (kGroupedRing64x6) rather than 64 x 6's 4: where
+// Whether SmoothQuant's and RMSNorm's rows take the ring's 8 groups a CTA (kGroupedRing64x6) rather than 64 x 6's 4: where
 // its busiest SM has no more rows than 4 groups' (equal at 4096 and 6144 rows of 3072 on 132 SMs, where it
 // was measured; with few rows 8 groups a CTA would leave SMs idle, and there 64 x 6 keeps them).
 constexpr bool prefers_grouped_ring(int64_t four_groups_busiest, int64_t ring_busiest) {

@@ -135,6 +135,9 @@ inline std::vector<Case> cases() {
       {1840, 3072, 3072, 3072, DType::kBF16, true, false},
       // ... and with SmoothQuant: the reciprocals a persistent CTA computes once serve all its rows.
       {2000, 3072, 3072, 3072, DType::kFP16, true, true},
+      // ... and without it: the norms' 64 x 6 rows where 8 groups a CTA take as many rows an SM as 4 (RMSNorm's
+      // bulk-copy rows, row_grouped_ring.cuh).
+      {2000, 3072, 3072, 3072, DType::kBF16, false, true},
       {5, 1024, 1024, 1024, DType::kFP16, false, false},  {6, 2056, 2056, 2056, DType::kBF16, true, true},
       {5, 4104, 4104, 4104, DType::kBF16, false, true},   {4, 8192, 8192, 8192, DType::kFP16, true, false},
       {9, 3080, 3080, 3080, DType::kBF16, true, true},    {3, 32768, 32768, 32768, DType::kBF16, true, false},
