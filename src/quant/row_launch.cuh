@@ -239,11 +239,20 @@ struct GroupedLaunch {
   }
 };
 
+// A layout an op does not take: plans to take no call, launches nothing.
+struct NoGroupedLayout {
+  int64_t busiest_sm_rows = 0;
+  template <typename T, typename Op>
+  Status plan(const RowArgs<T>&, const Op&, int) { return Status::Ok(); }
+  template <typename T, typename Op>
+  void launch(const RowArgs<T>&, const Op&, cudaStream_t) const {}
+};
+
 // The grouped kernel at the row's group size (row_shape.h: grouped_row_threads, 32 or 64 threads), where
-// it takes the call; *launched says whether it did. The 64-thread rows take 128 x 3 in 7 groups instead
-// where that leaves the busiest SM fewer rows and every SM a CTA (row_shape.h: kGrouped128x3), and
-// SmoothQuant's and RMSNorm's take the bulk-copy form in 8 groups a CTA where that leaves it no more (row_grouped_ring.cuh,
-// kGroupedRing64x6, TakesGroupedRing). A
+// it takes the call; *launched says whether it did. The 64-thread rows of SmoothQuant and RMSNorm take the
+// bulk-copy form in 8 groups a CTA where that leaves the busiest SM no more rows than 4 groups a CTA (row_grouped_ring.cuh,
+// kGroupedRing64x6, TakesGroupedRing); the others take 128 x 3 in 7 groups instead where that leaves the busiest SM
+// fewer rows and every SM a CTA (row_shape.h: kGrouped128x3, choose_grouped_layout). A
 // transforming op's rows take its staged layouts instead (row_shape.h: kStagedTransform64x6 and 32x6), or,
 // with INT8DIT_QUANT_GROUPED=registers, one CTA an SM of kGroupedTransformCtaThreads.
 template <typename T, typename Op>
@@ -276,25 +285,27 @@ Status launch_grouped_rows(const RowArgs<T>& a, const Op& op, cudaStream_t strea
     if (group_threads == 32) return launch_in(GroupedLaunch<T, Op, kVecs, 32, kGroupedCtaThreads / 32>{});
     static_assert(kGrouped64x6.group_threads * kGrouped64x6.groups == kGroupedCtaThreads && kGrouped64x6.vecs == kVecs);
     GroupedLaunch<T, Op, kGrouped64x6.vecs, kGrouped64x6.group_threads, kGrouped64x6.groups> rows64;
+    GroupedLaunch<T, Op, kGrouped128x3.vecs, kGrouped128x3.group_threads, kGrouped128x3.groups> rows128;
+    constexpr GroupedLayout r = kGroupedRing64x6;
+    // Named only where the op takes it: a GroupedLaunch instantiates its kernel.
+    using Ring = GroupedLaunch<T, Op, r.vecs, r.group_threads, r.groups, false, true>;
+    std::conditional_t<TakesGroupedRing<Op>::value, Ring, NoGroupedLayout> ring;
     INT8DIT_RETURN_IF_ERROR(rows64.plan(a, op, sms));
-    if (grouped_layout_fits(a.cols, kGrouped128x3)) {
-      GroupedLaunch<T, Op, kGrouped128x3.vecs, kGrouped128x3.group_threads, kGrouped128x3.groups> rows128;
-      INT8DIT_RETURN_IF_ERROR(rows128.plan(a, op, sms));
-      if (prefers_second_grouped_layout(rows64.busiest_sm_rows, rows128.busiest_sm_rows, rows128.grid, sms)) {
-        rows128.launch(a, op, stream), *launched = true;
-        return Status::Ok();
-      }
-    }
-    if constexpr (TakesGroupedRing<Op>::value) {
-      constexpr GroupedLayout l = kGroupedRing64x6;
-      GroupedLaunch<T, Op, l.vecs, l.group_threads, l.groups, false, true> ring;
-      INT8DIT_RETURN_IF_ERROR(ring.plan(a, op, sms));
-      if (prefers_grouped_ring(rows64.busiest_sm_rows, ring.busiest_sm_rows)) {
+    if (grouped_layout_fits(a.cols, kGrouped128x3)) INT8DIT_RETURN_IF_ERROR(rows128.plan(a, op, sms));
+    INT8DIT_RETURN_IF_ERROR(ring.plan(a, op, sms));
+    switch (choose_grouped_layout(rows64.busiest_sm_rows, rows128.busiest_sm_rows, rows128.grid, ring.busiest_sm_rows, sms)) {
+      case GroupedLayoutChoice::kRing64x6:
         ring.launch(a, op, stream), *launched = true;
-        return Status::Ok();
-      }
+        break;
+      case GroupedLayoutChoice::k128x3:
+        rows128.launch(a, op, stream), *launched = true;
+        break;
+      case GroupedLayoutChoice::k64x6:
+        rows64.launch(a, op, stream), *launched = true;
+        break;
+      case GroupedLayoutChoice::kNone:
+        break;
     }
-    if (rows64.busiest_sm_rows > 0) rows64.launch(a, op, stream), *launched = true;
     return Status::Ok();
   }
 }

@@ -303,10 +303,24 @@ constexpr bool prefers_second_grouped_layout(int64_t first_busiest, int64_t seco
 }
 
 // Whether SmoothQuant's and RMSNorm's rows take the ring's 8 groups a CTA (kGroupedRing64x6) rather than 64 x 6's 4: where
-// its busiest SM has no more rows than 4 groups' (equal at 4096 and 6144 rows of 3072 on 132 SMs, where it
+// its busiest SM has no more rows than 4 groups' (equal at 4096, 4608 and 6144 rows of 3072 on 132 SMs, where it
 // was measured; with few rows 8 groups a CTA would leave SMs idle, and there 64 x 6 keeps them).
 constexpr bool prefers_grouped_ring(int64_t four_groups_busiest, int64_t ring_busiest) {
   return ring_busiest > 0 && four_groups_busiest > 0 && ring_busiest <= four_groups_busiest;
+}
+
+// The layout a one-input op's 64 x 6 grouped rows take, from each layout's busiest SM's rows (0: the layout does
+// not take the call; ring_busiest 0 for the ops without the bulk-copy form) and 128 x 3's grid. The ring first:
+// at 4608 rows of 3072, where 128 x 3 leaves the busiest SM fewer rows (35 against 40), the ring still measured
+// faster on the H100 (bench/results/h100/quant_grouped_ring.txt, stop 55: SmoothQuant 18.06 against 18.22 us,
+// RMSNorm 17.74 against 17.88; in the library 0.996 and 0.995, quant_ab_ring_at_4608.md), as at 4096 rows (15.88
+// against 16.84).
+enum class GroupedLayoutChoice { kNone, k64x6, k128x3, kRing64x6 };
+constexpr GroupedLayoutChoice choose_grouped_layout(int64_t busiest_64x6, int64_t busiest_128x3, int64_t grid_128x3,
+                                                    int64_t busiest_ring, int64_t sms) {
+  if (prefers_grouped_ring(busiest_64x6, busiest_ring)) return GroupedLayoutChoice::kRing64x6;
+  if (prefers_second_grouped_layout(busiest_64x6, busiest_128x3, grid_128x3, sms)) return GroupedLayoutChoice::k128x3;
+  return busiest_64x6 > 0 ? GroupedLayoutChoice::k64x6 : GroupedLayoutChoice::kNone;
 }
 
 }  // namespace int8dit::quant

@@ -316,6 +316,29 @@ TEST(QuantRowShape, SmoothQuantTakesTheRingWhereTheBusiestSmHasNoMoreRows) {
   EXPECT_FALSE(prefers_grouped_ring(0, rows8(4096)));
 }
 
+// The launcher's choice among the three layouts of 64-thread rows (132 SMs: 4 groups a CTA 264 resident, 128 x 3
+// and the ring 132): the ops with the ring take it at 4096, 4608 and 6144 rows, 4608 included although 128 x 3
+// leaves its busiest SM fewer rows; the others take 128 x 3 at 4608 rows and 64 x 6 at 4096; few rows keep 64 x 6.
+TEST(QuantRowShape, GroupedLayoutChoiceTakesTheRingFirstWhereTheOpHasIt) {
+  auto rows4 = [](int64_t rows) { return grouped_busiest_sm_rows(rows, rows, 264, 132, 4); };
+  auto rows7 = [](int64_t rows) { return grouped_busiest_sm_rows(rows, rows, 132, 132, 7); };
+  auto rows8 = [](int64_t rows) { return grouped_busiest_sm_rows(rows, rows, 132, 132, 8); };
+  auto grid7 = [](int64_t rows) { return grouped_ctas_per_part(rows, rows, 132, 7); };
+  auto choice = [&](int64_t rows, bool ring) {
+    return choose_grouped_layout(rows4(rows), rows7(rows), grid7(rows), ring ? rows8(rows) : 0, 132);
+  };
+  using C = GroupedLayoutChoice;
+  EXPECT_EQ(rows7(4608), 35);
+  EXPECT_EQ(rows8(4608), 40);
+  EXPECT_EQ(rows4(4608), 40);
+  for (const int64_t rows : {2000, 4096, 4608, 6144}) EXPECT_EQ(choice(rows, true), C::kRing64x6) << rows;
+  EXPECT_EQ(choice(4608, false), C::k128x3);
+  EXPECT_EQ(choice(4096, false), C::k64x6);
+  EXPECT_EQ(choice(512, true), C::k64x6);
+  EXPECT_EQ(choose_grouped_layout(0, 0, 0, 0, 132), C::kNone);
+  EXPECT_EQ(choose_grouped_layout(0, 35, 132, 0, 132), C::k128x3);
+}
+
 // Over the grid the launcher gives, the groups' rows (grouped_rows_of: the kernel's own arithmetic)
 // cover every row exactly once, each inside the part whose channel values its CTA caches.
 TEST(QuantRowShape, GroupedRowsCoverEveryRowOnceInsideItsPart) {
