@@ -475,6 +475,12 @@ int main(int argc, char** argv) {
       candidate(row_quantize_registers<T, Op, 3, true, false>, op, 3, true, 0);
       candidate(row_quantize_registers<T, Op, 4, true, false>, op, 4, true, 0);
       if (args.smooth) {
+        // The wide kernel with the reciprocals, launched as the library launches it at 15360 columns.
+        constexpr int kWide = int8dit::quant::kWideRowThreads;
+        time_layout_up_to(kWide, row_quantize_registers<T, Op, 4, true, false, true, 0, kWide>, op, 4, true,
+                          smooth_reciprocal_bytes_per_thread(4), "wide persistent+reciprocals");
+        time_layout_up_to(kWide, row_quantize_registers<T, Op, 6, true, false, true, 0, kWide>, op, 6, true,
+                          smooth_reciprocal_bytes_per_thread(6), "wide persistent+reciprocals");
         candidate(row_quantize_registers<T, Op, 2, true, false, true>, op, 2, true, smooth_reciprocal_bytes_per_thread(2), true);
         candidate(row_quantize_registers<T, Op, 3, true, false, true>, op, 3, true, smooth_reciprocal_bytes_per_thread(3), true);
         candidate(row_quantize_registers<T, Op, 4, true, false, true>, op, 4, true, smooth_reciprocal_bytes_per_thread(4), true);
