@@ -122,6 +122,19 @@ std::string compare(const Reference& want, const Reference& got, bool exact) {
 // cache: 48 KB for 256 threads x 6 vectors, where the full cache's 96 KB leaves one CTA an SM) and
 // reading shift through L1: is the cache's gain at 12288 columns in the 1 + scale half? (No: 60.9 us
 // capped against the full cache's 53.2, bench/results/h200/quant_layout_4096x12288_cache_capped.txt.)
+// SmoothQuant's division as the grouped kernel does it (SmoothDivisionOp: divisors and reciprocals cached as fp32,
+// no range test a value, the row max checked once) in the register kernel's cached form, which fills a thread's
+// cache where begin_row says so: here at the thread's first row only (one divisor for every row). For the 12288-
+// column rows, whose library kernel caches the reciprocals only and tests each row's range.
+struct SmoothDivisionFilledOnceOp : int8dit::quant::SmoothDivisionOp {
+  bool filled = false;
+  __device__ bool begin_row(int64_t) {
+    const bool fill = !filled;
+    filled = true;
+    return fill;
+  }
+};
+
 template <typename Tin>
 struct LayerNormScaleCachedOp : int8dit::quant::LayerNormModulateOp<Tin> {
   static constexpr int kChannelVec4s = 2;
@@ -665,6 +678,19 @@ int main(int argc, char** argv) {
       if (grouped_only) continue;
       layouts(int8dit::quant::IdentityOp{});
       programmatic_layouts(int8dit::quant::IdentityOp{});
+      // The grouped kernel's division in the register kernel's cached form, registers capped for two CTAs an SM
+      // (as LayerNorm's 12288-column rows run: launch_capped_cache), launched programmatically.
+      SmoothDivisionFilledOnceOp divide_cached;
+      divide_cached.smooth = smooth;
+      using Cached = SmoothDivisionFilledOnceOp;
+      programmatic = true;
+      time_layout(int8dit::quant::row_quantize_registers<T, Cached, 6, true, true, false, 2>, divide_cached, 6, true, 96 * Cached::kChannelVec4s,
+                  "persistent+divisor cache <=128 regs");
+      time_layout(int8dit::quant::row_quantize_registers<T, Cached, 4, true, true, false, 2>, divide_cached, 4, true, 64 * Cached::kChannelVec4s,
+                  "persistent+divisor cache <=128 regs");
+      time_layout(int8dit::quant::row_quantize_registers<T, Cached, 6, true, true>, divide_cached, 6, true, 96 * Cached::kChannelVec4s,
+                  "persistent+divisor cache");
+      programmatic = false;
     } else if (grouped_only) {
       continue;
     } else if (op_name == "gelu_quantize") {
