@@ -259,7 +259,8 @@ constexpr GroupedLayout kGrouped128x3{128, 3, 7};
 // form (row_grouped_ring.cuh), 8 groups of 64 x 6 and a producer warp in one 544-thread CTA an SM (92-96
 // registers a thread). Measured on the H100 against 4 groups a CTA (bench/results/h100/quant_grouped_ring.txt,
 // SmoothQuant 4096 x 3072 0.970-0.973, 6144 x 3072 0.980, 4096 x 2304 0.981; in the library
-// quant_ab_grouped_ring.md and quant_ab_grouped_ring_all_ops.md, RMSNorm 4096 x 3072 0.981).
+// quant_ab_grouped_ring.md and quant_ab_grouped_ring_all_ops.md, RMSNorm 4096 x 3072 0.981); it comes before
+// 128 x 3 for those ops (choose_grouped_layout, below), which the other ops keep at 4608 rows.
 constexpr GroupedLayout kGroupedRing64x6{64, 6, 8};
 // The gated residual LayerNorm's rows with the next row staged in shared memory (the default;
 // INT8DIT_QUANT_GROUPED=registers for kGroupedTransformCtaThreads' layouts, row_path.h; row_grouped.cuh:
