@@ -168,8 +168,7 @@ __global__ void __launch_bounds__(kGroupThreads* kCtaGroups + 32, kCtaGroups == 
   const GroupLanes<kGroupThreads> lanes{tid % kGroupThreads};
   GroupReducer<kGroupThreads> reduce{partials[group], 1 + group, lanes.lane()};
   bool has[kVecs];
-#pragma unroll
-  for (int i = 0; i < kVecs; ++i) has[i] = i < full_vector_slots(kVecs) || lanes.lane() + i * kGroupThreads < nvec;
+  int8dit::quant::present_group_vector_slots<kVecs, kGroupThreads>(lanes.lane(), nvec, has);
   float4* const channels = channel_cache + lanes.lane();
   for (int k = group;; k += kGroups) {
     const int64_t row = cta_row<kGroups>(rows, k);
@@ -210,8 +209,7 @@ __global__ void __launch_bounds__(kConsumerThreads) grouped_rows_loaded_in_turn(
   GroupReducer<kGroupThreads> reduce{partials[group], 1 + group, lanes.lane()};
   const int nvec = static_cast<int>(a.cols / kVecElems);
   bool has[kVecs];
-#pragma unroll
-  for (int i = 0; i < kVecs; ++i) has[i] = i < full_vector_slots(kVecs) || lanes.lane() + i * kGroupThreads < nvec;
+  int8dit::quant::present_group_vector_slots<kVecs, kGroupThreads>(lanes.lane(), nvec, has);
   const GroupedRowRange rows = grouped_rows_of(static_cast<int>(blockIdx.x), group, kGroups, a.rows, parts);
   constexpr int kChanStep = Op::kChannelVec4s * kGroupThreads;
   op.begin_row(rows.part_first);

@@ -76,6 +76,14 @@ struct GroupReducer {
   }
 };
 
+// Which of a group lane's vector slots hold a vector of the row (present_vector_slots' form for a group of
+// kGroupThreads lanes): the same for every row, the leading ones known (row_shape.h: full_vector_slots).
+template <int kVecs, int kGroupThreads>
+__device__ __forceinline__ void present_group_vector_slots(int lane, int nvec, bool (&has)[kVecs]) {
+#pragma unroll
+  for (int i = 0; i < kVecs; ++i) has[i] = i < full_vector_slots(kVecs) || lane + i * kGroupThreads < nvec;
+}
+
 // The op's channel values for this CTA, [kVecs][kChannelVec4s][kGroupThreads] float4s.
 template <typename Op, int kVecs, int kGroupThreads>
 constexpr size_t grouped_channel_cache_bytes() {
@@ -153,8 +161,7 @@ __device__ __forceinline__ void quantize_grouped_rows(RowArgs<T>& a, Op& op, con
   GroupReducer<kGroupThreads> reduce{partials[group], 1 + group, lanes.lane()};
   const int nvec = static_cast<int>(a.cols / kVecElems);
   bool has[kVecs];
-#pragma unroll
-  for (int i = 0; i < kVecs; ++i) has[i] = i < full_vector_slots(kVecs) || lanes.lane() + i * kGroupThreads < nvec;
+  present_group_vector_slots<kVecs, kGroupThreads>(lanes.lane(), nvec, has);
 
   const GroupedRowRange rows = grouped_rows_of(static_cast<int>(blockIdx.x), group, kGroups, a.rows, parts);
   uint4 raw[kVecs];  // the next row's vectors, as loaded (staged: as read back from `stage`, at the row's start)

@@ -109,8 +109,7 @@ __global__ void __launch_bounds__(kGroupThreads* kGroups + 32, 1)
   const GroupLanes<kGroupThreads> lanes{tid % kGroupThreads};
   GroupReducer<kGroupThreads> reduce{partials[group], 1 + group, lanes.lane()};
   bool has[kVecs];
-#pragma unroll
-  for (int i = 0; i < kVecs; ++i) has[i] = i < full_vector_slots(kVecs) || lanes.lane() + i * kGroupThreads < nvec;
+  present_group_vector_slots<kVecs, kGroupThreads>(lanes.lane(), nvec, has);
   const GroupedRowRange rows = grouped_rows_of(static_cast<int>(blockIdx.x), group, kGroups, a.rows, parts);
   const uint4* const slot = slots + group * kSlotVecs + lanes.lane();
   float4* const channels = channel_cache + lanes.lane();
