@@ -23,7 +23,8 @@
 // the 8-group ring at 8 slots (the library's row_grouped_ring.cuh form) with its producer copying each group's
 // next row as soon as that group's slot is free instead of in the CTA's row order (stop 55: as fast as the row
 // order, 0.995-1.008 of it; bench/results/h100/quant_grouped_ring.txt); and the library's own 128 x 3 layout in 7
-// groups and its ring kernel (row_grouped_ring.cuh) in 8 and 9 groups a CTA, for 4608-row calls.
+// groups and its ring kernel (row_grouped_ring.cuh) in 8 and 9 groups a CTA, for 4608-row calls; and the groups
+// each issuing their own row's bulk copy (row_grouped_own_copies.cuh) in 8 groups a CTA with no producer warp.
 // Prints only: a probe, not a results file. OP: layernorm (default), smooth (quantize_rows with a SmoothQuant
 // divisor), rmsnorm, plain (quantize_rows' own work in the grouped layout); M default 4096, K default 3072
 // (2304..3072, a multiple of 8: the 64 x 6 layout, 4 groups a CTA). INT8DIT_RING_STAGES: the stage counts
@@ -45,6 +46,7 @@
 
 #include "quant/row_bulk_ring.cuh"
 #include "quant/row_grouped.cuh"
+#include "quant/row_grouped_own_copies.cuh"
 #include "quant/row_grouped_ring.cuh"
 #include "grouped_probe_ops.h"
 #include "quant/row_ops.cuh"
@@ -348,6 +350,10 @@ int run(const std::string& name, Op op, int64_t m, int64_t k, const std::vector<
       int8dit::quant::grouped_ring_smem_bytes<Op, kVecs, kGroupThreads, 8>(), 8);
   add("library's ring, 9 groups", int8dit::quant::row_quantize_grouped_ring<T, Op, kVecs, kGroupThreads, 9>, kGroupThreads * 9 + 32,
       int8dit::quant::grouped_ring_smem_bytes<Op, kVecs, kGroupThreads, 9>(), 9);
+  // Each group's own bulk copies (row_grouped_own_copies.cuh, the gated residual LayerNorm's form): 8 groups in 16
+  // warps, so 128 registers a thread where the producer warp's 17 cap them at 96.
+  add("own copies, 8 groups", int8dit::quant::row_quantize_grouped_own_copies<T, Op, kVecs, kGroupThreads, 8>, kGroupThreads * 8,
+      int8dit::quant::grouped_own_copies_smem_bytes<Op, kVecs, kGroupThreads, 8>(), 8);
 
   // Outputs: each candidate's q and scales for set 0 against the library kernel's, byte for byte.
   std::vector<int8_t> q_ref(mk), q_got(mk);
@@ -395,7 +401,7 @@ int run(const std::string& name, Op op, int64_t m, int64_t k, const std::vector<
     std::snprintf(part, sizeof part, "%s%.2f (%.3f)", summary.empty() ? "" : ", ", median, median / base);
     summary += part;
   }
-  std::printf("SUMMARY %s %lld x %lld: library first, then 8 groups a CTA, no row ahead, each ring, the library's 128 x 3, its ring in 8 and 9 groups: %s; outputs %s\n", name.c_str(), static_cast<long long>(m),
+  std::printf("SUMMARY %s %lld x %lld: library first, then 8 groups a CTA, no row ahead, each ring, the library's 128 x 3, its ring in 8 and 9 groups, own copies in 8: %s; outputs %s\n", name.c_str(), static_cast<long long>(m),
               static_cast<long long>(k), summary.c_str(), all_same ? "the same" : "DIFFER");
   for (int s = 0; s < sets; ++s) cudaFree(b.x[s]), cudaFree(b.q[s]), cudaFree(b.scale[s]);
   return all_same ? 0 : 3;
@@ -413,7 +419,8 @@ int main(int argc, char** argv) {
       "  CTAs of 4 groups (two an SM) and, where a multiple of 8, in CTAs of 8 groups (one an SM); at 8 slots the 8-group\n"
       "  ring also with its producer copying each group's next row as soon as the group's slot is free.\n"
       "  Also timed: the library's kernel in 8 groups a CTA, its groups with no row ahead, its 128 x 3 layout in 7 groups\n"
-      "  (outputs not compared: another reduction order), and its ring kernel in 8 and 9 groups a CTA.\n";
+      "  (outputs not compared: another reduction order), its ring kernel in 8 and 9 groups a CTA, and each group's own\n"
+      "  bulk copies in 8 groups a CTA (row_grouped_own_copies.cuh).\n";
   const std::string op = argc > 1 ? argv[1] : "layernorm";
   if (op == "--help" || op == "-h") return std::printf("%s", usage), 0;
   const int64_t m = argc > 2 ? std::atoll(argv[2]) : 4096, k = argc > 3 ? std::atoll(argv[3]) : 3072;
