@@ -33,16 +33,23 @@ __device__ __forceinline__ void fence_barrier_init() { asm volatile("fence.mbarr
 // Orders this CTA's earlier shared-memory reads (generic proxy) before a bulk copy's writes.
 __device__ __forceinline__ void fence_proxy_async() { asm volatile("fence.proxy.async.shared::cta;" ::: "memory"); }
 
-// One arrival that also expects `bytes`, then the copy that delivers them; the barrier's phase
-// completes when both have happened.
-__device__ __forceinline__ void copy_row(void* dst, const void* src, uint32_t bytes, uint64_t* bar, uint64_t policy) {
-  const uint32_t b = smem_address(bar);
-  asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;" ::"r"(b), "r"(bytes) : "memory");
+// One arrival that also expects `bytes` to land on the barrier's current phase.
+__device__ __forceinline__ void arrive_expecting(uint64_t* bar, uint32_t bytes) {
+  asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;" ::"r"(smem_address(bar)), "r"(bytes) : "memory");
+}
+// A copy of `bytes` (a multiple of 16, both ends 16-byte aligned) whose landing counts on the barrier.
+__device__ __forceinline__ void copy_bytes(void* dst, const void* src, uint32_t bytes, uint64_t* bar, uint64_t policy) {
   asm volatile(
       "cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes.L2::cache_hint [%0], [%1], %2, [%3], %4;" ::"r"(
           smem_address(dst)),
-      "l"(src), "r"(bytes), "r"(b), "l"(policy)
+      "l"(src), "r"(bytes), "r"(smem_address(bar)), "l"(policy)
       : "memory");
+}
+// One arrival that also expects `bytes`, then the copy that delivers them; the barrier's phase
+// completes when both have happened.
+__device__ __forceinline__ void copy_row(void* dst, const void* src, uint32_t bytes, uint64_t* bar, uint64_t policy) {
+  arrive_expecting(bar, bytes);
+  copy_bytes(dst, src, bytes, bar, policy);
 }
 
 __device__ __forceinline__ void wait_phase(uint64_t* bar, uint32_t parity) {

@@ -124,13 +124,14 @@ __device__ __forceinline__ void wait_for_staged_vectors() { asm volatile("cp.asy
 // NOTE: launch bounds state no minimum of CTAs an SM: with one, ptxas gave LayerNorm's 64 x 6 groups 167
 // registers where the register kernel takes 128 (one CTA of 4 groups an SM instead of two). Capping the
 // registers for more CTAs an SM (__maxnreg__) measured slower (docs/quantization.md).
-// kStaged (the library's gated residual LayerNorm rows unless INT8DIT_QUANT_GROUPED=registers, row_path.h,
+// kStaged (the gated residual LayerNorm's rows with INT8DIT_QUANT_GROUPED=staged, row_path.h,
 // and the layout probe; sm_90 code only, as the launcher takes the grouped kernel on Hopper only): the next row is copied
 // to shared memory (cp.async; [2 slots][kGroups][inputs][kVecs][kGroupThreads] uint4s of dynamic shared
 // memory after the channel cache, rows alternating between the slots; a transforming op's second row
 // input, read from op.second_input8_address, is staged with x) instead of registers, so its 4 x kVecs
 // registers an input are not held across the current row: fewer registers a thread, for more groups an
-// SM. The library stages the gated residual LayerNorm's rows only (1-2% faster): the one-input ops'
+// SM. Only the gated residual LayerNorm's rows are staged, and only when asked (1-2% faster than registers;
+// row_grouped_own_copies.cuh's bulk copies have since been faster still): the one-input ops'
 // staged layouts measured 15-24% slower on the H100 (docs/quantization.md) and are the probe's. Their staged
 // CTAs of up to 512 threads ask for two an SM in their launch bounds (kStagedMinCtas), since more groups
 // an SM is all they are for: LayerNorm's 5 groups of 64 x 6 took 99 registers without it, 3 over what

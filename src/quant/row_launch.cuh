@@ -14,6 +14,7 @@
 #include "quant/row_bulk_ring.cuh"
 #include "quant/row_grouped.cuh"
 #include "quant/row_grouped_ring.cuh"
+#include "quant/row_grouped_own_copies.cuh"
 #include "quant/row_kernels.cuh"
 #include "quant/row_ops.cuh"
 #include "quant/row_path.h"
@@ -195,10 +196,15 @@ Status launch_persistent(const RowArgs<T>& a, const Op& op, int threads, cudaStr
 // The grouped kernel (row_grouped.cuh) in one layout, planned for a call: `busiest_sm_rows` 0 where it
 // does not take the call (the loaded binary has no sm_90 code for it: measured on Hopper only; or the
 // rows' parts do not fit the resident CTAs, row_shape.h: grouped_ctas_per_part).
-// kRing: its bulk-copy form (row_grouped_ring.cuh), a producer warp more a CTA.
+// kRing: its bulk-copy form (row_grouped_ring.cuh, a producer warp more a CTA; a transforming op's,
+// row_grouped_own_copies.cuh, each group copying its own rows, no producer).
+template <typename Op, bool kRing>
+constexpr bool kProducerWarp = kRing && !TransformsInput<Op>::value;
 template <typename T, typename Op, int kVecs, int kGroupThreads, int kGroups, bool kStaged, bool kRing>
 constexpr auto grouped_kernel() {
-  if constexpr (kRing) {
+  if constexpr (kRing && TransformsInput<Op>::value) {
+    return row_quantize_grouped_own_copies<T, Op, kVecs, kGroupThreads, kGroups>;
+  } else if constexpr (kRing) {
     return row_quantize_grouped_ring<T, Op, kVecs, kGroupThreads, kGroups>;
   } else {
     return row_quantize_grouped<T, Op, kVecs, kGroupThreads, kGroups, kStaged>;
@@ -207,10 +213,11 @@ constexpr auto grouped_kernel() {
 template <typename T, typename Op, int kVecs, int kGroupThreads, int kGroups, bool kStaged = false, bool kRing = false>
 struct GroupedLaunch {
   static_assert(!(kStaged && kRing), "the next row staged by its threads or by the producer, not both");
-  static constexpr int kThreads = kGroupThreads * kGroups + (kRing ? 32 : 0);
-  static constexpr size_t kSmem = kRing ? grouped_ring_smem_bytes<Op, kVecs, kGroupThreads, kGroups>()
-                                        : grouped_channel_cache_bytes<Op, kVecs, kGroupThreads>() +
-                                              (kStaged ? grouped_stage_bytes<Op, kVecs, kGroupThreads, kGroups>() : 0);
+  static constexpr int kThreads = kGroupThreads * kGroups + (kProducerWarp<Op, kRing> ? 32 : 0);
+  static constexpr size_t kSmem = kProducerWarp<Op, kRing> ? grouped_ring_smem_bytes<Op, kVecs, kGroupThreads, kGroups>()
+                                  : kRing ? grouped_own_copies_smem_bytes<Op, kVecs, kGroupThreads, kGroups>()
+                                          : grouped_channel_cache_bytes<Op, kVecs, kGroupThreads>() +
+                                                (kStaged ? grouped_stage_bytes<Op, kVecs, kGroupThreads, kGroups>() : 0);
   static constexpr auto kernel = grouped_kernel<T, Op, kVecs, kGroupThreads, kGroups, kStaged, kRing>();
   static inline std::atomic<int> sm90[kMaxDevices] = {};
   static inline ResidentCtaCache resident = {};
@@ -253,8 +260,10 @@ struct NoGroupedLayout {
 // bulk-copy form in 8 groups a CTA where that leaves the busiest SM no more rows than 4 groups a CTA (row_grouped_ring.cuh,
 // kGroupedRing64x6, TakesGroupedRing); the others take 128 x 3 in 7 groups instead where that leaves the busiest SM
 // fewer rows and every SM a CTA (row_shape.h: kGrouped128x3, choose_grouped_layout). A
-// transforming op's rows take its staged layouts instead (row_shape.h: kStagedTransform64x6 and 32x6), or,
-// with INT8DIT_QUANT_GROUPED=registers, one CTA an SM of kGroupedTransformCtaThreads.
+// transforming op's rows take each group's own bulk copies instead (row_grouped_own_copies.cuh, row_shape.h:
+// kGroupedOwnCopiesTransform64x6 and 32x6), or with INT8DIT_QUANT_GROUPED=staged its staged layouts
+// (kStagedTransform64x6 and 32x6), or with INT8DIT_QUANT_GROUPED=registers one CTA an SM of
+// kGroupedTransformCtaThreads.
 template <typename T, typename Op>
 Status launch_grouped_rows(const RowArgs<T>& a, const Op& op, cudaStream_t stream, bool* launched) {
   *launched = false;
@@ -272,7 +281,14 @@ Status launch_grouped_rows(const RowArgs<T>& a, const Op& op, cudaStream_t strea
     return Status::Ok();
   };
   if constexpr (TransformsInput<Op>::value) {
-    if (row_path_config().staged_grouped) {
+    const GroupedTransformRows how = row_path_config().grouped_transform;
+    if (how == GroupedTransformRows::kBulk) {
+      constexpr GroupedLayout r32 = kGroupedOwnCopiesTransform32x6, r64 = kGroupedOwnCopiesTransform64x6;
+      static_assert(r32.vecs == kVecs && r64.vecs == kVecs && r32.group_threads == 32 && r64.group_threads == 64);
+      if (group_threads == 32) return launch_in(GroupedLaunch<T, Op, kVecs, 32, r32.groups, false, true>{});
+      return launch_in(GroupedLaunch<T, Op, kVecs, 64, r64.groups, false, true>{});
+    }
+    if (how == GroupedTransformRows::kStaged) {
       constexpr GroupedLayout l32 = kStagedTransform32x6, l64 = kStagedTransform64x6;
       static_assert(l32.vecs == kVecs && l64.vecs == kVecs && l32.group_threads == 32 && l64.group_threads == 64);
       if (group_threads == 32) return launch_in(GroupedLaunch<T, Op, kVecs, 32, l32.groups, true>{});

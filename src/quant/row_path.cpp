@@ -28,10 +28,13 @@ RowPathConfig parse_row_path(const char* rows, const char* stages, const char* g
   }
   if (grouped && *grouped) {
     if (std::strcmp(grouped, "registers") == 0) {
-      c.staged_grouped = false;
-    } else if (std::strcmp(grouped, "staged") != 0) {
+      c.grouped_transform = GroupedTransformRows::kRegisters;
+    } else if (std::strcmp(grouped, "staged") == 0) {
+      c.grouped_transform = GroupedTransformRows::kStaged;
+    } else if (std::strcmp(grouped, "bulk") != 0) {
       c.error = std::string("INT8DIT_QUANT_GROUPED=") + grouped +
-                ": expected 'staged' (the default: the gated residual LayerNorm's next row in shared memory) or 'registers' (in registers, as the other ops' rows)";
+                ": expected 'bulk' (the default: the gated residual LayerNorm's next rows bulk-copied to shared memory by each "
+                "group), 'staged' (copied vector by vector by each thread) or 'registers' (held in registers, as the other ops' rows)";
       return c;
     }
   }

@@ -13,19 +13,27 @@ namespace int8dit::quant {
 
 enum class RowPath { kAuto, kBulkRing, kRegisters };
 
+// How the grouped kernel's CTAs get the gated residual LayerNorm's next row (its x and update rows): bulk-copied
+// by each group's lane 0 into the group's slot (row_grouped_own_copies.cuh), copied vector by vector by each
+// thread into its own stage (row_grouped.cuh: kStaged), or held in registers.
+enum class GroupedTransformRows { kBulk, kStaged, kRegisters };
+
 struct RowPathConfig {
   RowPath path = RowPath::kAuto;
-  int ring_stages = 2;          // row slots a CTA of the ring kernel
-  bool staged_grouped = true;   // the gated residual LayerNorm's grouped rows staged in shared memory (row_grouped.cuh: kStaged)
-  std::string error;            // non-empty: an environment variable held a value we do not take
+  int ring_stages = 2;  // row slots a CTA of the ring kernel
+  GroupedTransformRows grouped_transform = GroupedTransformRows::kBulk;
+  std::string error;  // non-empty: an environment variable held a value we do not take
 };
 
 // INT8DIT_QUANT_ROWS = auto (default) | bulk | registers; INT8DIT_QUANT_RING_STAGES = 2..4 (default 2);
-// INT8DIT_QUANT_GROUPED = staged (default) | registers: where the grouped kernel (row_grouped.cuh) takes
-// the gated residual LayerNorm's rows (Hopper, under auto), whether each group copies its next row to
-// shared memory and the SM runs 8 groups (row_shape.h: kStagedTransform64x6; 0.9-2.2% faster wherever it
-// runs, bench/results/h100/quant_ab_staged_gated_3e8c286.md) or holds that row in registers, 6 groups.
-// The other ops' grouped rows measured slower staged and always hold the next row in registers.
+// INT8DIT_QUANT_GROUPED = bulk (default) | staged | registers: where the grouped kernel takes the gated residual
+// LayerNorm's rows (Hopper, under auto), whether the SM runs 8 groups whose next x and update rows each group's
+// lane 0 bulk-copies into the group's slot (row_shape.h: kGroupedOwnCopiesTransform64x6), 8 groups whose threads
+// copy them vector by vector into two stages a group (kStagedTransform64x6), or 6 groups holding that row in
+// registers. On the H200, in one library (bench/results/h200/quant_ab_gated_own_copies.md): bulk against staged
+// 4096 x 3072 30.64 -> 27.97 us, 8192 x 1152 with 8 batch elements 23.64 -> 22.25; staged had measured 0.9-2.2%
+// faster than registers on the H100 (bench/results/h100/quant_ab_staged_gated_3e8c286.md). The other ops' grouped
+// rows take the producer-warp ring or registers by their own rule (row_launch.cuh).
 const RowPathConfig& row_path_config();
 
 // Whether a vectorized row runs on the bulk-copy ring (where the build and the GPU have it). auto: the

@@ -262,9 +262,8 @@ constexpr GroupedLayout kGrouped128x3{128, 3, 7};
 // quant_ab_grouped_ring.md and quant_ab_grouped_ring_all_ops.md, RMSNorm 4096 x 3072 0.981); it comes before
 // 128 x 3 for those ops (choose_grouped_layout, below), which the other ops keep at 4608 rows.
 constexpr GroupedLayout kGroupedRing64x6{64, 6, 8};
-// The gated residual LayerNorm's rows with the next row staged in shared memory (the default;
-// INT8DIT_QUANT_GROUPED=registers for kGroupedTransformCtaThreads' layouts, row_path.h; row_grouped.cuh:
-// kStaged): both its next-row inputs in shared memory free 34 of its 162 registers (sm_90a, bf16, from
+// The gated residual LayerNorm's rows with the next row staged in shared memory (INT8DIT_QUANT_GROUPED=staged;
+// the default until each group's own bulk copies, below, measured faster; row_path.h; row_grouped.cuh: kStaged): both its next-row inputs in shared memory free 34 of its 162 registers (sm_90a, bf16, from
 // ptxas: 127-128), one 512-thread CTA an SM in 8 groups of 64 x 6 (221 KB of shared memory with its
 // channel cache) or 16 of 32 x 6. Measured on the H100 in the library against its register layouts
 // (bench/results/h100/quant_ab_staged_3e8c286.md, quant_ab_staged_gated_3e8c286.md): 4096 x 3072 37.39 ->
@@ -274,6 +273,13 @@ constexpr GroupedLayout kGroupedRing64x6{64, 6, 8};
 // register layouts there and are the probe's only.
 constexpr GroupedLayout kStagedTransform64x6{64, 6, 8};
 constexpr GroupedLayout kStagedTransform32x6{32, 6, 16};
+// The gated residual LayerNorm's rows by bulk copy (row_grouped_own_copies.cuh; the default, INT8DIT_QUANT_GROUPED=bulk):
+// the staged form's groups, one 512-thread CTA an SM, each group's one slot holding its next x and update rows
+// (96 KB, 121 KB with the channel cache at 3072 columns, where the staged form's two slots a group take 221 KB),
+// 122-128 registers. Against the staged form in one library on the H200 (bench/results/h200/
+// quant_ab_gated_own_copies.md): 4096 x 3072 30.64 -> 27.97 us, 8192 x 1152 with 8 batch elements 23.64 -> 22.25.
+constexpr GroupedLayout kGroupedOwnCopiesTransform64x6{64, 6, 8};
+constexpr GroupedLayout kGroupedOwnCopiesTransform32x6{32, 6, 16};
 
 // Whether a row of `cols` columns fits the layout: every slot of the leading full_vector_slots(vecs) of
 // every thread holds a vector, and no warp is left without one.

@@ -23,18 +23,21 @@ TEST(QuantRowPath, TakesTheRegisterPathAndStageCounts) {
   EXPECT_EQ(parse_row_path(nullptr, "4").ring_stages, 4);
 }
 
-TEST(QuantRowPath, TheGatedResidualRowsAreStagedUnlessRegistersAreAsked) {
-  EXPECT_TRUE(parse_row_path(nullptr, nullptr, nullptr).staged_grouped);
-  EXPECT_TRUE(parse_row_path(nullptr, nullptr, "").staged_grouped);
-  EXPECT_TRUE(parse_row_path(nullptr, nullptr, "staged").staged_grouped);
+TEST(QuantRowPath, TheGatedResidualRowsAreBulkCopiedUnlessStagedOrRegistersAreAsked) {
+  EXPECT_EQ(parse_row_path(nullptr, nullptr, nullptr).grouped_transform, GroupedTransformRows::kBulk);
+  EXPECT_EQ(parse_row_path(nullptr, nullptr, "").grouped_transform, GroupedTransformRows::kBulk);
+  EXPECT_EQ(parse_row_path(nullptr, nullptr, "bulk").grouped_transform, GroupedTransformRows::kBulk);
+  const RowPathConfig staged = parse_row_path("auto", "2", "staged");
+  EXPECT_EQ(staged.grouped_transform, GroupedTransformRows::kStaged);
+  EXPECT_TRUE(staged.error.empty()) << staged.error;
   const RowPathConfig registers = parse_row_path("auto", "2", "registers");
-  EXPECT_FALSE(registers.staged_grouped);
+  EXPECT_EQ(registers.grouped_transform, GroupedTransformRows::kRegisters);
   EXPECT_EQ(registers.path, RowPath::kAuto);
   EXPECT_TRUE(registers.error.empty()) << registers.error;
   const RowPathConfig bad = parse_row_path(nullptr, nullptr, "shared");
   EXPECT_NE(bad.error.find("INT8DIT_QUANT_GROUPED=shared"), std::string::npos) << bad.error;
-  EXPECT_NE(bad.error.find("'registers'"), std::string::npos) << bad.error;
-  EXPECT_NE(bad.error.find("'staged'"), std::string::npos) << bad.error;
+  for (const char* choice : {"'registers'", "'staged'", "'bulk'"})
+    EXPECT_NE(bad.error.find(choice), std::string::npos) << bad.error;
 }
 
 TEST(QuantRowPath, RejectsWhatItDoesNotTakeWithTheVariableAndTheChoices) {
