@@ -84,6 +84,24 @@ __device__ __forceinline__ void present_group_vector_slots(int lane, int nvec, b
   for (int i = 0; i < kVecs; ++i) has[i] = i < full_vector_slots(kVecs) || lane + i * kGroupThreads < nvec;
 }
 
+// A transforming op's row in a group (the gated residual update): v, x's vectors, becomes r = x + gate * update
+// from the update's vectors, and r is stored, every vector transformed before any is stored, for the register
+// kernel's reason (row_kernels.cuh: r may alias the op's inputs as far as the compiler knows, so a store between
+// two vectors would hold the next vector's gate loads behind it).
+template <typename Op, int kVecs, int kGroupThreads>
+__device__ __forceinline__ void transform_group_row(Op& op, int64_t row, int lane, float (&v)[kVecs][kVecElems],
+                                                    const uint4 (&update)[kVecs], const bool (&has)[kVecs]) {
+  op.begin_transform(row);
+#pragma unroll
+  for (int i = 0; i < kVecs; ++i) {
+    if (has[i]) op.transform8((lane + i * kGroupThreads) * kVecElems, v[i], update[i]);
+  }
+#pragma unroll
+  for (int i = 0; i < kVecs; ++i) {
+    if (has[i]) op.store_transformed8((lane + i * kGroupThreads) * kVecElems, v[i]);
+  }
+}
+
 // The op's channel values for this CTA, [kVecs][kChannelVec4s][kGroupThreads] float4s.
 template <typename Op, int kVecs, int kGroupThreads>
 constexpr size_t grouped_channel_cache_bytes() {
@@ -243,18 +261,7 @@ __device__ __forceinline__ void quantize_grouped_rows(RowArgs<T>& a, Op& op, con
       if (has[i]) unpack8<T>(raw[i], v[i]);
     }
     INT8DIT_GROUPED_TIMELINE(op, -2);  // the row's vectors are in (the timeline keeps the first row's)
-    if constexpr (TransformsInput<Op>::value) {
-      op.begin_transform(row);
-#pragma unroll
-      for (int i = 0; i < kVecs; ++i) {
-        if (has[i]) op.transform8((lanes.lane() + i * kGroupThreads) * kVecElems, v[i], raw_in[i]);
-      }
-      // Stored once every vector is transformed, for the register kernel's reason.
-#pragma unroll
-      for (int i = 0; i < kVecs; ++i) {
-        if (has[i]) op.store_transformed8((lanes.lane() + i * kGroupThreads) * kVecElems, v[i]);
-      }
-    }
+    if constexpr (TransformsInput<Op>::value) transform_group_row<Op, kVecs, kGroupThreads>(op, row, lanes.lane(), v, raw_in, has);
     if (row + rows.step < rows.end) fetch(row + rows.step, slot ^ 1);
     slot ^= 1;
     quantize_held_row<T, Op, kVecs, true, false>(a, op, row, v, has, reduce, channels, nullptr, lanes);

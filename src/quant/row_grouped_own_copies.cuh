@@ -114,18 +114,7 @@ __global__ void __launch_bounds__(kGroupThreads* kGroups, 1)
     for (int i = 0; i < kVecs; ++i) {
       if (has[i]) unpack8<T>(raw[i], v[i]);
     }
-    if constexpr (kTransforms) {
-      op.begin_transform(row);
-#pragma unroll
-      for (int i = 0; i < kVecs; ++i) {
-        if (has[i]) op.transform8((lanes.lane() + i * kGroupThreads) * kVecElems, v[i], raw_update[i]);
-      }
-      // Stored once every vector is transformed, for the register kernel's reason.
-#pragma unroll
-      for (int i = 0; i < kVecs; ++i) {
-        if (has[i]) op.store_transformed8((lanes.lane() + i * kGroupThreads) * kVecElems, v[i]);
-      }
-    }
+    if constexpr (kTransforms) transform_group_row<Op, kVecs, kGroupThreads>(op, row, lanes.lane(), v, raw_update, has);
     quantize_held_row<T, Op, kVecs, true, false>(a, op, row, v, has, reduce, channels, nullptr, lanes);
   }
 #endif
