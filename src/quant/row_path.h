@@ -30,8 +30,8 @@ struct RowPathConfig {
 // LayerNorm's rows (Hopper, under auto), whether the SM runs 8 groups whose next x and update rows each group's
 // lane 0 bulk-copies into the group's slot (row_shape.h: kGroupedOwnCopiesTransform64x6), 8 groups whose threads
 // copy them vector by vector into two stages a group (kStagedTransform64x6), or 6 groups holding that row in
-// registers. On the H200, in one library (bench/results/h200/quant_ab_gated_own_copies.md): bulk against staged
-// 4096 x 3072 30.64 -> 27.97 us, 8192 x 1152 with 8 batch elements 23.64 -> 22.25; staged had measured 0.9-2.2%
+// registers. In one library (bench/results/h{100,200}/quant_ab_gated_own_copies.md), bulk against staged at 4096 x
+// 3072: 37.12 -> 35.59 us on the H100, 30.64 -> 27.97 on the H200; staged had measured 0.9-2.2%
 // faster than registers on the H100 (bench/results/h100/quant_ab_staged_gated_3e8c286.md). The other ops' grouped
 // rows take the producer-warp ring or registers by their own rule (row_launch.cuh).
 const RowPathConfig& row_path_config();

@@ -276,8 +276,8 @@ constexpr GroupedLayout kStagedTransform32x6{32, 6, 16};
 // The gated residual LayerNorm's rows by bulk copy (row_grouped_own_copies.cuh; the default, INT8DIT_QUANT_GROUPED=bulk):
 // the staged form's groups, one 512-thread CTA an SM, each group's one slot holding its next x and update rows
 // (96 KB, 121 KB with the channel cache at 3072 columns, where the staged form's two slots a group take 221 KB),
-// 122-128 registers. Against the staged form in one library on the H200 (bench/results/h200/
-// quant_ab_gated_own_copies.md): 4096 x 3072 30.64 -> 27.97 us, 8192 x 1152 with 8 batch elements 23.64 -> 22.25.
+// 122-128 registers. Against the staged form in one library (quant_ab_gated_own_copies.md): on the H200 4096 x 3072
+// 30.64 -> 27.97 us, 8192 x 1152 with 8 batch elements 23.64 -> 22.25; on the H100 37.12 -> 35.59 and 29.12 -> 28.28.
 constexpr GroupedLayout kGroupedOwnCopiesTransform64x6{64, 6, 8};
 constexpr GroupedLayout kGroupedOwnCopiesTransform32x6{32, 6, 16};
 
