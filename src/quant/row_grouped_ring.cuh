@@ -43,8 +43,10 @@ __device__ __forceinline__ void barrier_arrive(uint64_t* bar) {
 }  // namespace bulk
 #endif
 
-// kGroups x kGroupThreads consumer threads and one producer warp a CTA, one CTA an SM (the launch bounds
-// cap nothing: 8 groups of 64 take 96 registers). Needs what row_quantize_grouped needs (cols % 8 == 0,
+// kGroups x kGroupThreads consumer threads and one producer warp a CTA, one CTA an SM. The launch bounds cap a
+// thread at 96 registers for 8 groups of 64: 17 warps, five of them on one of the register file's four 16K
+// partitions (RMSNorm takes 95-96, SmoothQuant 96 and a 16-byte stack; the gated residual LayerNorm, which needs
+// ~128, takes row_grouped_own_copies.cuh's 16 warps instead). Needs what row_quantize_grouped needs (cols % 8 == 0,
 // 16-byte aligned rows, the layout's slots) and sm_90: the body is empty before it, where the launcher never
 // takes it (runs_sm90_code).
 template <typename T, typename Op, int kVecs, int kGroupThreads, int kGroups>
