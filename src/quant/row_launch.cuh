@@ -196,29 +196,30 @@ Status launch_persistent(const RowArgs<T>& a, const Op& op, int threads, cudaStr
 // The grouped kernel (row_grouped.cuh) in one layout, planned for a call: `busiest_sm_rows` 0 where it
 // does not take the call (the loaded binary has no sm_90 code for it: measured on Hopper only; or the
 // rows' parts do not fit the resident CTAs, row_shape.h: grouped_ctas_per_part).
-// kRing: its bulk-copy form (row_grouped_ring.cuh, a producer warp more a CTA; a transforming op's,
-// row_grouped_own_copies.cuh, each group copying its own rows, no producer).
-template <typename Op, bool kRing>
-constexpr bool kProducerWarp = kRing && !TransformsInput<Op>::value;
-template <typename T, typename Op, int kVecs, int kGroupThreads, int kGroups, bool kStaged, bool kRing>
+// kBulkCopies: its rows bulk-copied to shared memory: by a producer warp more a CTA (row_grouped_ring.cuh), or,
+// a transforming op's, by each group itself (row_grouped_own_copies.cuh: a producer's 17 warps would cap its
+// registers at 96).
+template <typename Op, bool kBulkCopies>
+constexpr bool kProducerWarp = kBulkCopies && !TransformsInput<Op>::value;
+template <typename T, typename Op, int kVecs, int kGroupThreads, int kGroups, bool kStaged, bool kBulkCopies>
 constexpr auto grouped_kernel() {
-  if constexpr (kRing && TransformsInput<Op>::value) {
+  if constexpr (kBulkCopies && TransformsInput<Op>::value) {
     return row_quantize_grouped_own_copies<T, Op, kVecs, kGroupThreads, kGroups>;
-  } else if constexpr (kRing) {
+  } else if constexpr (kBulkCopies) {
     return row_quantize_grouped_ring<T, Op, kVecs, kGroupThreads, kGroups>;
   } else {
     return row_quantize_grouped<T, Op, kVecs, kGroupThreads, kGroups, kStaged>;
   }
 }
-template <typename T, typename Op, int kVecs, int kGroupThreads, int kGroups, bool kStaged = false, bool kRing = false>
+template <typename T, typename Op, int kVecs, int kGroupThreads, int kGroups, bool kStaged = false, bool kBulkCopies = false>
 struct GroupedLaunch {
-  static_assert(!(kStaged && kRing), "the next row staged by its threads or by the producer, not both");
-  static constexpr int kThreads = kGroupThreads * kGroups + (kProducerWarp<Op, kRing> ? 32 : 0);
-  static constexpr size_t kSmem = kProducerWarp<Op, kRing> ? grouped_ring_smem_bytes<Op, kVecs, kGroupThreads, kGroups>()
-                                  : kRing ? grouped_own_copies_smem_bytes<Op, kVecs, kGroupThreads, kGroups>()
+  static_assert(!(kStaged && kBulkCopies), "the next row staged by its threads or bulk-copied, not both");
+  static constexpr int kThreads = kGroupThreads * kGroups + (kProducerWarp<Op, kBulkCopies> ? 32 : 0);
+  static constexpr size_t kSmem = kProducerWarp<Op, kBulkCopies> ? grouped_ring_smem_bytes<Op, kVecs, kGroupThreads, kGroups>()
+                                  : kBulkCopies ? grouped_own_copies_smem_bytes<Op, kVecs, kGroupThreads, kGroups>()
                                           : grouped_channel_cache_bytes<Op, kVecs, kGroupThreads>() +
                                                 (kStaged ? grouped_stage_bytes<Op, kVecs, kGroupThreads, kGroups>() : 0);
-  static constexpr auto kernel = grouped_kernel<T, Op, kVecs, kGroupThreads, kGroups, kStaged, kRing>();
+  static constexpr auto kernel = grouped_kernel<T, Op, kVecs, kGroupThreads, kGroups, kStaged, kBulkCopies>();
   static inline std::atomic<int> sm90[kMaxDevices] = {};
   static inline ResidentCtaCache resident = {};
 
