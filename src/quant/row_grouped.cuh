@@ -103,6 +103,17 @@ __device__ __forceinline__ void transform_group_row(Op& op, int64_t row, int lan
 }
 
 // The op's channel values for this CTA, [kVecs][kChannelVec4s][kGroupThreads] float4s.
+// Filled by the CTA's threads, each from `first` in steps of `stride`, a vector's values at a time; the caller's
+// barrier then publishes them. (row_grouped_ring.cuh keeps its own loop, which leaves its producer warp out: as
+// this helper's call behind a test, ptxas compiled that kernel differently.)
+template <typename Op, int kVecs, int kGroupThreads>
+__device__ __forceinline__ void fill_group_channel_cache(const Op& op, float4* cache, int first, int stride, int nvec) {
+  constexpr int kChanStep = Op::kChannelVec4s * kGroupThreads;
+  for (int s = first; s < kVecs * kGroupThreads; s += stride) {
+    const int i = s / kGroupThreads, l = s % kGroupThreads;
+    if (l + i * kGroupThreads < nvec) op.fill8((l + i * kGroupThreads) * kVecElems, cache + i * kChanStep + l, kGroupThreads);
+  }
+}
 template <typename Op, int kVecs, int kGroupThreads>
 constexpr size_t grouped_channel_cache_bytes() {
   return sizeof(float4) * kVecs * Op::kChannelVec4s * kGroupThreads;
@@ -230,12 +241,8 @@ __device__ __forceinline__ void quantize_grouped_rows(RowArgs<T>& a, Op& op, con
 
   // Every thread fills a share of the cache with the part's channel values, then one barrier; the
   // rows' own begin_row then finds their batch element cached.
-  constexpr int kChanStep = Op::kChannelVec4s * kGroupThreads;
   op.begin_row(rows.part_first);
-  for (int s = static_cast<int>(threadIdx.x); s < kVecs * kGroupThreads; s += kGroups * kGroupThreads) {
-    const int i = s / kGroupThreads, l = s % kGroupThreads;
-    if (l + i * kGroupThreads < nvec) op.fill8((l + i * kGroupThreads) * kVecElems, channel_cache + i * kChanStep + l, kGroupThreads);
-  }
+  fill_group_channel_cache<Op, kVecs, kGroupThreads>(op, channel_cache, static_cast<int>(threadIdx.x), kGroups * kGroupThreads, nvec);
   __syncthreads();
   INT8DIT_GROUPED_TIMELINE(op, 2);
 

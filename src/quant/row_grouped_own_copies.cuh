@@ -75,12 +75,8 @@ __global__ void __launch_bounds__(kGroupThreads* kGroups, 1)
   }
   // The cache, filled by every thread as in row_quantize_grouped; the barrier also publishes the groups'
   // initialised barriers.
-  constexpr int kChanStep = Op::kChannelVec4s * kGroupThreads;
   op.begin_row(rows.part_first);
-  for (int s = static_cast<int>(threadIdx.x); s < kRowVecs; s += kGroups * kGroupThreads) {
-    const int i = s / kGroupThreads, l = s % kGroupThreads;
-    if (l + i * kGroupThreads < nvec) op.fill8((l + i * kGroupThreads) * kVecElems, channel_cache + i * kChanStep + l, kGroupThreads);
-  }
+  fill_group_channel_cache<Op, kVecs, kGroupThreads>(op, channel_cache, static_cast<int>(threadIdx.x), kGroups * kGroupThreads, nvec);
   __syncthreads();
 
   GroupReducer<kGroupThreads> reduce{partials[group], 1 + group, lanes.lane()};
