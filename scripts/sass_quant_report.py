@@ -7,7 +7,7 @@ its instruction count, and the instruction count of its row loop (from the loop'
 instruction it jumps to; static, over every path: the cold ones, the IEEE divisions of an
 out-of-range divisor or the clamped int8 step, are in it too, so the common path is a part of it:
 930 of LayerNorm's 2268 at 64 x 6). These kernels are latency-bound at low occupancy with a heavy
-instruction stream (docs/quantization.md: ~20 instructions a row element where the arithmetic needs
+instruction stream (docs/quantization_history.md: ~20 instructions a row element where the arithmetic needs
 ~11), so the loop's length and the registers are what a change to them moves first: this reads both
 in seconds on a machine without a GPU, before any device time is spent.
 

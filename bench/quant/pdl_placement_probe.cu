@@ -1,5 +1,5 @@
 // int8dit_pdl_placement_probe: where the CTAs of back-to-back persistent launches land, with and
-// without programmatic dependent launch (PDL), for the question of docs/quantization.md (Next 0):
+// without programmatic dependent launch (PDL), for the question of docs/quantization_history.md (Next 0):
 // the one-warp LayerNorm rows (1536 columns: 32 threads, 12 KB of channel cache a CTA, the 71%
 // carveout that holds 12 CTAs an SM) take ~7% longer back to back with PDL than in stream order,
 // while the wider row kernels gain from it. One guess is that CTAs of the next launch, placed while

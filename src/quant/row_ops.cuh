@@ -170,7 +170,7 @@ template <typename T>
 struct GatedResidualLayerNormModulateOp : LayerNormModulateOp<T> {
   static constexpr bool kTransformsInput = true;
   // Registers (178 a thread) size its one-warp grid, not shared memory: it launches programmatically as
-  // one warp already (docs/quantization.md, Next 0), and keeps the one-warp rows.
+  // one warp already (docs/quantization_history.md, Next 0), and keeps the one-warp rows.
   static constexpr bool kOneWarpRowsInStreamOrder = false;
   const T* update = nullptr;  // [rows, cols], row stride ld_update
   int64_t ld_update = 0;

@@ -1,5 +1,5 @@
 """scripts/quant_scaling_fit.py on the committed H100 sweep (bench/results/h100/quant_rows_scaling_7f4324e.txt):
-it must give the intercepts and rates docs/quantization.md quotes from that file, and refuse what is not a
+it must give the intercepts and rates docs/quantization_history.md quotes from that file, and refuse what is not a
 sweep with a message (no GPU)."""
 import importlib.util
 import pathlib
@@ -22,7 +22,7 @@ def test_reproduces_the_documented_table():
     out = fit.summarize(SWEEP.read_text(), only="^(memcpy|library)")
     rows = by_kernel(out)
     assert out["k"] == 3072
-    # docs/quantization.md: "What the 3072-column cases are bound by, as an intercept and a rate"
+    # docs/quantization_history.md: "What the 3072-column cases are bound by, as an intercept and a rate"
     expected = {
         "memcpy (same bytes: half read, half written)": (5.16, 2.968, 3106),
         "library quantize_rows": (2.52, 3.063, 3010),
