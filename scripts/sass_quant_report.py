@@ -3,7 +3,8 @@
 
 For every row kernel (row_quantize_registers, row_quantize_bulk_ring, row_quantize_streaming) in the
 sm_90a SASS of src/quant/*.cu.o: the registers a thread takes, its stack and local memory (spills),
-its instruction count, and the instruction count of its row loop (from the loop's back edge to the
+its instruction count, how many of its 8-byte stores (the int8 rows) are evict-first, and the
+instruction count of its row loop (from the loop's back edge to the
 instruction it jumps to; static, over every path: the cold ones, the IEEE divisions of an
 out-of-range divisor or the clamped int8 step, are in it too, so the common path is a part of it:
 930 of LayerNorm's 2268 at 64 x 6). These kernels are latency-bound at low occupancy with a heavy
@@ -55,6 +56,16 @@ def loop_length(instructions):
     return longest
 
 
+def int8_stores(instructions):
+    """(evict-first, all) of the kernel's 8-byte global stores, the int8 rows' (8 values a thread a
+    vector; the bf16 outputs are 16-byte stores). The fast path's rows are stored evict-first since
+    stop 59 (row_io.cuh store8_int8_fast), the clamped path's plainly (store8_int8, a rare row): in
+    today's kernels half of each kernel's (the streaming kernel has none), and a change that loses the
+    hint shows as 0/N."""
+    eight_byte = [text for _, text in instructions if re.search(r"\bSTG\.\S*\b64\b", text)]
+    return sum(1 for text in eight_byte if ".EF." in text), len(eight_byte)
+
+
 def resources(res_text):
     """{mangled name: {"REG": n, "STACK": n, "SHARED": n, "LOCAL": n}} from `cuobjdump -res-usage`."""
     out = {}
@@ -83,7 +94,7 @@ def main():
     objects = sorted(pathlib.Path(args.build).glob("**/quant/*.cu.o"))
     if not objects:
         sys.exit(f"sass_quant_report: no quantization objects under {args.build}/ (build the library first)")
-    print(f"{'kernel':100s} {'regs':>4s} {'stack':>5s} {'local':>5s} {'instr':>6s} {'loop':>5s}")
+    print(f"{'kernel':100s} {'regs':>4s} {'stack':>5s} {'local':>5s} {'instr':>6s} {'loop':>5s} {'st8 ef/all':>10s}")
     for obj in objects:
         sass = subprocess.run(["cuobjdump", "-sass", "-arch", "sm_90a", str(obj)], capture_output=True, text=True)
         res = subprocess.run(["cuobjdump", "-res-usage", "-arch", "sm_90a", str(obj)], capture_output=True, text=True)
@@ -95,8 +106,9 @@ def main():
             if args.filter and not re.search(args.filter, short):
                 continue
             u = usage.get(name, {})
+            ef, stores = int8_stores(instructions)
             print(f"{short[:100]:100s} {u.get('REG', '?'):>4} {u.get('STACK', '?'):>5} {u.get('LOCAL', '?'):>5} "
-                  f"{len(instructions):>6d} {loop_length(instructions):>5d}")
+                  f"{len(instructions):>6d} {loop_length(instructions):>5d} {f'{ef}/{stores}':>10s}")
 
 
 if __name__ == "__main__":

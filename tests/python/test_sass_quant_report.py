@@ -58,3 +58,16 @@ def test_resources_per_function():
     usage = report.resources(RES)
     assert usage["_Z3fooPf"] == {"REG": 40, "STACK": 16, "SHARED": 1024, "LOCAL": 0}
     assert usage["_Z3barv"]["REG"] == 8
+
+
+def test_int8_stores_count_the_eight_byte_stores_and_their_evict_first_hints():
+    instructions = [
+        (0x00, "STG.E.EF.64 desc[UR8][R20.64], R24"),
+        (0x10, "STG.E.64 desc[UR8][R20.64+0x200], R98"),
+        (0x20, "@P1 STG.E.EF.64 desc[UR8][R20.64+0x400], R60"),
+        (0x30, "STG.E.128 desc[UR8][R24.64], R20"),  # a bf16 output's 16 bytes: not an int8 store
+        (0x40, "STG.E desc[UR8][R2.64], R5"),  # a row's scale
+        (0x50, "LDG.E.EF.128 R48, desc[UR8][R8.64]"),
+    ]
+    assert report.int8_stores(instructions) == (2, 3)
+    assert report.int8_stores([(0, "EXIT")]) == (0, 0)
