@@ -147,10 +147,10 @@ __device__ __forceinline__ uint32_t quantize4_fast(const float* v, float inv) {
 
 // Stored evict-first (st.global.cs): a call reads its rows faster than DRAM can also write its int8 rows back,
 // so they wait dirty in L2; marked evict-first they leave it sooner (the likely reading, not measured: during
-// the call's own tail, where DRAM idles, rather than at the next call's start, whose first rows they delay). Measured on the H100 (docs/quantization.md, the
-// table of what was tried): 0.966-0.989 of the normal stores' time back to back; behind the producer that
-// writes the input and before the W8A8 GEMM that reads these rows, the chain of the three 0.986-1.005, and
-// the GEMM no slower for reading rows stored so. Only the fast path: the clamped rows are rare.
+// the call's own tail, where DRAM idles, rather than at the next call's start, whose first rows they delay).
+// Measured on the H100 (docs/quantization.md, the table of what was tried): 0.965-0.989 of the normal stores'
+// time back to back; behind the producer that writes the input and before the W8A8 GEMM that reads these rows,
+// the chain of the three 0.986-1.005. Only the fast path: the clamped rows (store8_int8) are rare.
 template <bool kExact>
 __device__ __forceinline__ void store8_int8_fast(int8_t* p, const float (&v)[kVecElems], float inv) {
   __stcs(reinterpret_cast<uint2*>(p), make_uint2(quantize4_fast<kExact>(v, inv), quantize4_fast<kExact>(v + 4, inv)));
