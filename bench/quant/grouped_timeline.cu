@@ -77,7 +77,31 @@ using bench_quant::device_alloc;
 using int8dit::quant::GroupedRows;
 using int8dit::quant::RowArgs;
 using T = __nv_bfloat16;
-constexpr int kVecs = 6, kGroupThreads = 64, kGroups = 4;
+
+// The layouts the probe launches (INT8DIT_TIMELINE_LAYOUT): the library's 64 x 6 in 4 groups (two 256-thread
+// CTAs an SM), or 128 x 3 in 4 groups with two 512-thread CTAs an SM, its registers held to 64 by the launch
+// bounds (the library's 128 x 3 takes 7 groups in one CTA an SM): the same 8 rows an SM, each over twice the
+// threads, so that a row's own chain of work, what an SM's last rows run with DRAM idle, is half as long.
+struct Layout64x6 {
+  static constexpr int kVecs = 6, kGroupThreads = 64, kGroups = 4;
+  static constexpr const char* kName = "64 x 6 in 4 groups";
+};
+struct Layout128x3 {
+  static constexpr int kVecs = 3, kGroupThreads = 128, kGroups = 4;
+  static constexpr const char* kName = "128 x 3 in 4 groups, two CTAs an SM";
+};
+template <typename Op>
+__global__ void __launch_bounds__(512, 2) grouped_128x3_two_ctas(RowArgs<T> a, Op op, GroupedRows parts) {
+  int8dit::quant::quantize_grouped_rows<T, Op, 3, 128, 4, false>(a, op, parts);
+}
+template <typename Layout, typename Op>
+constexpr auto grouped_kernel() {
+  if constexpr (Layout::kGroupThreads == 128) {
+    return grouped_128x3_two_ctas<Op>;
+  } else {
+    return int8dit::quant::row_quantize_grouped<T, Op, Layout::kVecs, Layout::kGroupThreads, Layout::kGroups, false>;
+  }
+}
 
 using grouped_probe::PlainRowsOp;
 
@@ -96,10 +120,11 @@ double percentile(std::vector<double> v, double p) {
   return v[static_cast<size_t>(p * static_cast<double>(v.size() - 1) + 0.5)];
 }
 
-template <typename Op>
-int run(const std::string& name, Op op, int64_t m, int64_t k) {
+template <typename Layout, typename Op>
+int run_layout(const std::string& name, Op op, int64_t m, int64_t k) {
+  constexpr int kVecs = Layout::kVecs, kGroupThreads = Layout::kGroupThreads, kGroups = Layout::kGroups;
   using Timed = timeline::Timed<Op>;
-  auto kernel = int8dit::quant::row_quantize_grouped<T, Timed, kVecs, kGroupThreads, kGroups, false>;
+  auto kernel = grouped_kernel<Layout, Timed>();
   constexpr int threads = kGroupThreads * kGroups;
   const size_t smem = int8dit::quant::grouped_channel_cache_bytes<Timed, kVecs, kGroupThreads>();
   check_cuda(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem)), "smem");
@@ -160,9 +185,11 @@ int run(const std::string& name, Op op, int64_t m, int64_t k) {
   check_cuda(cudaMemcpy(host.data(), stamps, host.size() * sizeof(host[0]), cudaMemcpyDeviceToHost), "read back");
 
   const int rows_a_group = static_cast<int>((m + grid * kGroups - 1) / (grid * kGroups));
-  std::printf("%s %lld x %lld: %lld CTAs of %d threads (%d an SM, %d SMs), %d warps, up to %d rows a group\n", name.c_str(),
-              static_cast<long long>(m), static_cast<long long>(k), static_cast<long long>(grid), threads, per_sm, sms, warps,
-              rows_a_group);
+  cudaFuncAttributes attributes{};
+  check_cuda(cudaFuncGetAttributes(&attributes, kernel), "attributes");
+  std::printf("%s %lld x %lld, %s: %lld CTAs of %d threads (%d an SM, %d SMs, %d registers, %zu bytes of stack), %d warps, up to %d rows a group\n",
+              name.c_str(), static_cast<long long>(m), static_cast<long long>(k), Layout::kName, static_cast<long long>(grid), threads,
+              per_sm, sms, attributes.numRegs, attributes.localSizeBytes, warps, rows_a_group);
   std::printf("  timed (int8dit_bench_quant's way: median of 15 batches of 20 calls, programmatic, rotating inputs): %.2f us\n", us);
   double previous_end = 0.0;
   for (int s = 0; s < kStamped; ++s) {
@@ -219,6 +246,17 @@ int run(const std::string& name, Op op, int64_t m, int64_t k) {
   return 0;
 }
 
+// INT8DIT_TIMELINE_LAYOUT: 64x6 (default, the library's) or 128x3 (two 512-thread CTAs an SM).
+template <typename Op>
+int run(const std::string& name, Op op, int64_t m, int64_t k) {
+  const char* layout = std::getenv("INT8DIT_TIMELINE_LAYOUT");
+  const std::string which = layout ? layout : "64x6";
+  if (which == "64x6") return run_layout<Layout64x6>(name, op, m, k);
+  if (which == "128x3") return run_layout<Layout128x3>(name, op, m, k);
+  std::fprintf(stderr, "int8dit_quant_grouped_timeline: INT8DIT_TIMELINE_LAYOUT = '%s': the layouts are 64x6 and 128x3\n", which.c_str());
+  return 2;
+}
+
 
 }  // namespace
 
@@ -230,7 +268,9 @@ int main(int argc, char** argv) {
       "  (no statistics, no channel values) in the grouped layout, for what the layout itself costs; normalize:\n"
       "  LayerNorm without its modulation's channel values.\n"
       "  INT8DIT_TIMELINE_ROWS_A_GROUP=R: R rows a group (a grid of ceil(M / 4R) CTAs, not persistent where more\n"
-      "  than fit at once) instead of the library's balanced persistent grid.\n";
+      "  than fit at once) instead of the library's balanced persistent grid.\n"
+      "  INT8DIT_TIMELINE_LAYOUT=128x3: 128 x 3 in 4 groups, two 512-thread CTAs an SM (registers held to 64),\n"
+      "  instead of the library's 64 x 6 in 4 groups.\n";
   const std::string op = argc > 1 ? argv[1] : "layernorm";
   if (op == "--help" || op == "-h") return std::printf("%s", usage), 0;
   const int64_t m = argc > 2 ? std::atoll(argv[2]) : 4096, k = argc > 3 ? std::atoll(argv[3]) : 3072;
