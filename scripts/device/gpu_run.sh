@@ -9,6 +9,10 @@
 #   BENCH_ARGS="..."                   extra arguments for scripts/bench.sh
 #   GTEST_FILTER=...                   narrows the C++ tests as usual
 #   STEPS="... quant"                  quant: int8dit_bench_quant + its eager PyTorch baseline (quant.json/md)
+#   STEPS="... quant_ab"               quant_ab: scripts/device/quant_ab.sh on this build's library against itself,
+#                                      A with QUANT_AB_ENV_A and B with QUANT_AB_ENV_B (e.g.
+#                                      INT8DIT_QUANT_GROUP_THREADS=double), QUANT_AB_ROUNDS (3) rounds over
+#                                      QUANT_AB_CASES (default: quant_ab.sh's) -> quant_ab/ab.md
 #   STEPS="... ncu_quant"              ncu_quant: Nsight Compute on one launch of the slowest quantization
 #                                      kernel (NCU_QUANT_CASE, default layernorm_modulate_quantize@4096x3072):
 #                                      throughput, warp stalls, occupancy (is it memory-, latency- or issue-bound?),
@@ -172,6 +176,15 @@ step_quant_paths() {
       "$BUILD/bench/quant/int8dit_bench_quant" --out "$WORK/quant_paths/$variant" > "$WORK/quant_paths/$variant/bench.log" 2>&1 || status=1
     tail -n 30 "$WORK/quant_paths/$variant/bench.log"
   done
+}
+
+step_quant_ab() {
+  [[ -n ${QUANT_AB_ENV_A:-}${QUANT_AB_ENV_B:-} ]] || { echo "gpu_run: quant_ab times one library against itself: set QUANT_AB_ENV_A or QUANT_AB_ENV_B"; status=1; return; }
+  QUANT_AB_ENV_A=${QUANT_AB_ENV_A:-} QUANT_AB_ENV_B=${QUANT_AB_ENV_B:-} timeout "$(left)" bash "$ROOT/scripts/device/quant_ab.sh" \
+    "$BUILD/bench/quant/int8dit_bench_quant" "$BUILD/src" "$BUILD/src" "$WORK/quant_ab" "${QUANT_AB_ROUNDS:-3}" ${QUANT_AB_CASES:-} \
+    > "$WORK/quant_ab.log" 2>&1 || status=1
+  rm -rf "$WORK"/quant_ab/[ab][0-9]*/  # each run's quant.json is in ab.md's medians; keep results.tgz small
+  cat "$WORK/quant_ab/ab.md" 2>/dev/null || tail -n 20 "$WORK/quant_ab.log"
 }
 
 step_ncu_quant() {

@@ -283,9 +283,15 @@ constexpr bool kBeforeSm90Code = true;
 constexpr bool kBeforeSm90Code = false;
 #endif
 
+// The CTAs an SM a layout asks of its launch bounds: the staged forms' (above), and the doubled layouts' two
+// (row_shape.h: kGroupedDoubled128x3 and 64x3, 64 registers); 0 (no ask) for the rest.
+template <int kVecs, int kGroupThreads, int kGroups, bool kStaged, bool kTransforms>
+constexpr int kGroupedMinCtas = !kStaged && is_doubled_grouped_layout(kGroupThreads, kVecs, kGroups)
+                                    ? kGroupedDoubledMinCtas
+                                    : kStagedMinCtas<kGroupThreads * kGroups, kStaged, kTransforms>;
 template <typename T, typename Op, int kVecs, int kGroupThreads, int kGroups, bool kStaged = false>
 __global__ void __launch_bounds__(kGroupThreads* kGroups,
-                                  (kStagedMinCtas<kGroupThreads * kGroups, kStaged, TransformsInput<Op>::value>))
+                                  (kGroupedMinCtas<kVecs, kGroupThreads, kGroups, kStaged, TransformsInput<Op>::value>))
     row_quantize_grouped(RowArgs<T> a, Op op, GroupedRows parts) {
   // The staged form compiles to nothing before sm_90, where no launcher takes it (runs_sm90_code).
   if constexpr (!(kStaged && kBeforeSm90Code))

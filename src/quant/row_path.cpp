@@ -5,7 +5,7 @@
 
 namespace int8dit::quant {
 
-RowPathConfig parse_row_path(const char* rows, const char* stages, const char* grouped) {
+RowPathConfig parse_row_path(const char* rows, const char* stages, const char* grouped, const char* group_threads) {
   RowPathConfig c;
   if (rows && *rows) {
     if (std::strcmp(rows, "registers") == 0) {
@@ -38,12 +38,22 @@ RowPathConfig parse_row_path(const char* rows, const char* stages, const char* g
       return c;
     }
   }
+  if (group_threads && *group_threads) {
+    if (std::strcmp(group_threads, "double") == 0) {
+      c.group_threads = GroupThreads::kDouble;
+    } else if (std::strcmp(group_threads, "auto") != 0) {
+      c.error = std::string("INT8DIT_QUANT_GROUP_THREADS=") + group_threads +
+                ": expected 'auto' (the default: the library's grouped layouts) or 'double' (LayerNorm's grouped rows over "
+                "twice the threads a row, two 512-thread CTAs an SM; not yet measured)";
+      return c;
+    }
+  }
   return c;
 }
 
 const RowPathConfig& row_path_config() {
   static const RowPathConfig c = parse_row_path(std::getenv("INT8DIT_QUANT_ROWS"), std::getenv("INT8DIT_QUANT_RING_STAGES"),
-                                                std::getenv("INT8DIT_QUANT_GROUPED"));
+                                                std::getenv("INT8DIT_QUANT_GROUPED"), std::getenv("INT8DIT_QUANT_GROUP_THREADS"));
   return c;
 }
 

@@ -40,6 +40,22 @@ TEST(QuantRowPath, TheGatedResidualRowsAreBulkCopiedUnlessStagedOrRegistersAreAs
     EXPECT_NE(bad.error.find(choice), std::string::npos) << bad.error;
 }
 
+TEST(QuantRowPath, LayerNormsGroupedRowsKeepTheLibrarysLayoutsUnlessDoubleIsAsked) {
+  EXPECT_EQ(parse_row_path(nullptr, nullptr, nullptr, nullptr).group_threads, GroupThreads::kAuto);
+  EXPECT_EQ(parse_row_path(nullptr, nullptr, nullptr, "").group_threads, GroupThreads::kAuto);
+  EXPECT_EQ(parse_row_path(nullptr, nullptr, nullptr, "auto").group_threads, GroupThreads::kAuto);
+  const RowPathConfig doubled = parse_row_path("auto", "2", "bulk", "double");
+  EXPECT_EQ(doubled.group_threads, GroupThreads::kDouble);
+  EXPECT_EQ(doubled.path, RowPath::kAuto);
+  EXPECT_EQ(doubled.grouped_transform, GroupedTransformRows::kBulk);
+  EXPECT_TRUE(doubled.error.empty()) << doubled.error;
+  for (const char* bad : {"2", "twice", "DOUBLE", "double "}) {
+    const RowPathConfig c = parse_row_path(nullptr, nullptr, nullptr, bad);
+    EXPECT_NE(c.error.find(std::string("INT8DIT_QUANT_GROUP_THREADS=") + bad), std::string::npos) << c.error;
+    for (const char* choice : {"'auto'", "'double'"}) EXPECT_NE(c.error.find(choice), std::string::npos) << c.error;
+  }
+}
+
 TEST(QuantRowPath, RejectsWhatItDoesNotTakeWithTheVariableAndTheChoices) {
   const RowPathConfig path = parse_row_path("regs", nullptr);
   EXPECT_NE(path.error.find("INT8DIT_QUANT_ROWS=regs"), std::string::npos) << path.error;

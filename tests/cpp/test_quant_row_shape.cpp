@@ -259,6 +259,33 @@ TEST(QuantRowShape, GroupedLayoutsHoldTheirRows) {
   EXPECT_FALSE(grouped_layout_fits(3076, kGrouped128x3));  // not whole vectors
 }
 
+// INT8DIT_QUANT_GROUP_THREADS=double's layouts: twice the threads a row of the two-warp and one-warp rows they replace
+// (64 x 6 in 4 groups and 32 x 6 in 8, two 256-thread CTAs an SM), the same rows an SM (8 and 16) in two 512-thread
+// CTAs, and they hold the rows those take but the one whose last warp would hold no vector (64 x 6 takes 2304..3072
+// columns, 128 x 3 2312..3072; 32 x 6 takes 1152..1536, all of which 64 x 3 holds).
+TEST(QuantRowShape, TheDoubledGroupedLayoutsHoldTheRowsOfTheLayoutsTheyDoubleInTwoCtasAnSm) {
+  for (const GroupedLayout d : {kGroupedDoubled128x3, kGroupedDoubled64x3}) {
+    EXPECT_EQ(d.group_threads * d.groups * kGroupedDoubledMinCtas, 1024);
+    EXPECT_EQ(d.vecs * 2, kGroupedVecsPerThread);
+    EXPECT_TRUE(is_doubled_grouped_layout(d.group_threads, d.vecs, d.groups));
+  }
+  EXPECT_EQ(kGroupedDoubled128x3.groups * kGroupedDoubledMinCtas, kGrouped64x6.groups * 2);  // 8 rows an SM
+  EXPECT_EQ(kGroupedDoubled64x3.groups * kGroupedDoubledMinCtas, kGroupedCtaThreads / 32 * 2);  // 16
+  EXPECT_FALSE(is_doubled_grouped_layout(kGrouped64x6.group_threads, kGrouped64x6.vecs, kGrouped64x6.groups));
+  EXPECT_FALSE(is_doubled_grouped_layout(kGrouped128x3.group_threads, kGrouped128x3.vecs, kGrouped128x3.groups));
+  int wide = 0, narrow = 0;
+  for (int64_t cols = 8; cols <= 16384; cols += 8) {
+    const int threads = grouped_row_threads(cols, true);
+    const bool wide_fits = grouped_layout_fits(cols, kGroupedDoubled128x3);
+    const bool narrow_fits = grouped_layout_fits(cols, kGroupedDoubled64x3);
+    if (threads == 64) EXPECT_EQ(wide_fits, cols > 2304) << cols;
+    if (threads == 32) EXPECT_TRUE(narrow_fits) << cols;
+    wide += threads == 64 && wide_fits, narrow += threads == 32 && narrow_fits;
+  }
+  EXPECT_EQ(wide, (3072 - 2312) / 8 + 1);
+  EXPECT_EQ(narrow, (1536 - 1152) / 8 + 1);
+}
+
 // The busiest SM's rows, which pick between the layouts, on the H100's 132 SMs (64 x 6: 2 CTAs of 4
 // groups an SM, 264 resident; 128 x 3: one CTA of 7 groups, 132): what the probe measured
 // (quant_grouped_probe_e1f3ae5.txt) is that 128 x 3 is faster at 4608 rows and slower at 4096 and 6144.
