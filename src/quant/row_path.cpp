@@ -2,21 +2,36 @@
 
 #include <cstdlib>
 #include <cstring>
+#include <initializer_list>
+#include <utility>
 
 namespace int8dit::quant {
+namespace {
+
+// One setting that names a choice: unset or empty leaves *out as it is; a name in `choices` sets it; anything
+// else is an error naming the variable and the value, then `expected` (the choices and what each does).
+template <typename E>
+bool take_choice(const char* variable, const char* value, std::initializer_list<std::pair<const char*, E>> choices,
+                 const char* expected, E* out, std::string* error) {
+  if (!value || !*value) return true;
+  for (const auto& [name, choice] : choices) {
+    if (std::strcmp(value, name) == 0) {
+      *out = choice;
+      return true;
+    }
+  }
+  *error = std::string(variable) + "=" + value + ": " + expected;
+  return false;
+}
+
+}  // namespace
 
 RowPathConfig parse_row_path(const char* rows, const char* stages, const char* grouped, const char* group_threads) {
   RowPathConfig c;
-  if (rows && *rows) {
-    if (std::strcmp(rows, "registers") == 0) {
-      c.path = RowPath::kRegisters;
-    } else if (std::strcmp(rows, "bulk") == 0) {
-      c.path = RowPath::kBulkRing;
-    } else if (std::strcmp(rows, "auto") != 0) {
-      c.error = std::string("INT8DIT_QUANT_ROWS=") + rows + ": expected 'auto' (the default), 'bulk' or 'registers'";
-      return c;
-    }
-  }
+  if (!take_choice("INT8DIT_QUANT_ROWS", rows,
+                   {{"auto", RowPath::kAuto}, {"bulk", RowPath::kBulkRing}, {"registers", RowPath::kRegisters}},
+                   "expected 'auto' (the default), 'bulk' or 'registers'", &c.path, &c.error))
+    return c;
   if (stages && *stages) {
     char* end = nullptr;
     const long n = std::strtol(stages, &end, 10);
@@ -26,28 +41,19 @@ RowPathConfig parse_row_path(const char* rows, const char* stages, const char* g
     }
     c.ring_stages = static_cast<int>(n);
   }
-  if (grouped && *grouped) {
-    if (std::strcmp(grouped, "registers") == 0) {
-      c.grouped_transform = GroupedTransformRows::kRegisters;
-    } else if (std::strcmp(grouped, "staged") == 0) {
-      c.grouped_transform = GroupedTransformRows::kStaged;
-    } else if (std::strcmp(grouped, "bulk") != 0) {
-      c.error = std::string("INT8DIT_QUANT_GROUPED=") + grouped +
-                ": expected 'bulk' (the default: the gated residual LayerNorm's next rows bulk-copied to shared memory by each "
-                "group), 'staged' (copied vector by vector by each thread) or 'registers' (held in registers, as the other ops' rows)";
-      return c;
-    }
-  }
-  if (group_threads && *group_threads) {
-    if (std::strcmp(group_threads, "double") == 0) {
-      c.group_threads = GroupThreads::kDouble;
-    } else if (std::strcmp(group_threads, "auto") != 0) {
-      c.error = std::string("INT8DIT_QUANT_GROUP_THREADS=") + group_threads +
-                ": expected 'auto' (the default: the library's grouped layouts) or 'double' (LayerNorm's grouped rows over "
-                "twice the threads a row, two 512-thread CTAs an SM; not yet measured)";
-      return c;
-    }
-  }
+  if (!take_choice("INT8DIT_QUANT_GROUPED", grouped,
+                   {{"bulk", GroupedTransformRows::kBulk},
+                    {"staged", GroupedTransformRows::kStaged},
+                    {"registers", GroupedTransformRows::kRegisters}},
+                   "expected 'bulk' (the default: the gated residual LayerNorm's next rows bulk-copied to shared memory by "
+                   "each group), 'staged' (copied vector by vector by each thread) or 'registers' (held in registers, as the "
+                   "other ops' rows)",
+                   &c.grouped_transform, &c.error))
+    return c;
+  take_choice("INT8DIT_QUANT_GROUP_THREADS", group_threads, {{"auto", GroupThreads::kAuto}, {"double", GroupThreads::kDouble}},
+              "expected 'auto' (the default: the library's grouped layouts) or 'double' (LayerNorm's grouped rows over "
+              "twice the threads a row, two 512-thread CTAs an SM; not yet measured)",
+              &c.group_threads, &c.error);
   return c;
 }
 
