@@ -264,8 +264,8 @@ struct NoGroupedLayout {
 // transforming op's rows take each group's own bulk copies instead (row_grouped_own_copies.cuh, row_shape.h:
 // kGroupedOwnCopiesTransform64x6 and 32x6), or with INT8DIT_QUANT_GROUPED=staged its staged layouts
 // (kStagedTransform64x6 and 32x6), or with INT8DIT_QUANT_GROUPED=registers one CTA an SM of
-// kGroupedTransformCtaThreads. With INT8DIT_QUANT_GROUP_THREADS=double, LayerNorm's rows take the doubled layouts
-// (kGroupedDoubled128x3 and 64x3) wherever those take the call.
+// kGroupedTransformCtaThreads. With INT8DIT_QUANT_GROUP_THREADS=double, the one-input ops' rows (LayerNorm, RMSNorm,
+// SmoothQuant's division) take the doubled layouts (kGroupedDoubled128x3 and 64x3) wherever those take the call.
 template <typename T, typename Op>
 Status launch_grouped_rows(const RowArgs<T>& a, const Op& op, cudaStream_t stream, bool* launched) {
   *launched = false;
@@ -300,21 +300,19 @@ Status launch_grouped_rows(const RowArgs<T>& a, const Op& op, cudaStream_t strea
     if (group_threads == 32) return launch_in(GroupedLaunch<T, Op, kVecs, 32, kGroupedTransformCtaThreads / 32>{});
     return launch_in(GroupedLaunch<T, Op, kVecs, 64, kGroupedTransformCtaThreads / 64>{});
   } else {
-    // INT8DIT_QUANT_GROUP_THREADS=double: LayerNorm's rows (the op without the ring) over twice the threads, wherever
-    // that layout fits the row and takes the call; otherwise the library's layouts below.
-    if constexpr (!TakesGroupedRing<Op>::value) {
-      if (row_path_config().group_threads == GroupThreads::kDouble) {
-        constexpr GroupedLayout d64 = kGroupedDoubled64x3, d128 = kGroupedDoubled128x3;
-        if (group_threads == 32 && grouped_layout_fits(a.cols, d64)) {
-          GroupedLaunch<T, Op, d64.vecs, d64.group_threads, d64.groups> rows;
-          INT8DIT_RETURN_IF_ERROR(launch_in(rows));
-          if (*launched) return Status::Ok();
-        }
-        if (group_threads == 64 && grouped_layout_fits(a.cols, d128)) {
-          GroupedLaunch<T, Op, d128.vecs, d128.group_threads, d128.groups> rows;
-          INT8DIT_RETURN_IF_ERROR(launch_in(rows));
-          if (*launched) return Status::Ok();
-        }
+    // INT8DIT_QUANT_GROUP_THREADS=double: the rows over twice the threads, wherever that layout fits the row and takes
+    // the call; otherwise the library's layouts below.
+    if (row_path_config().group_threads == GroupThreads::kDouble) {
+      constexpr GroupedLayout d64 = kGroupedDoubled64x3, d128 = kGroupedDoubled128x3;
+      if (group_threads == 32 && grouped_layout_fits(a.cols, d64)) {
+        GroupedLaunch<T, Op, d64.vecs, d64.group_threads, d64.groups> rows;
+        INT8DIT_RETURN_IF_ERROR(launch_in(rows));
+        if (*launched) return Status::Ok();
+      }
+      if (group_threads == 64 && grouped_layout_fits(a.cols, d128)) {
+        GroupedLaunch<T, Op, d128.vecs, d128.group_threads, d128.groups> rows;
+        INT8DIT_RETURN_IF_ERROR(launch_in(rows));
+        if (*launched) return Status::Ok();
       }
     }
     if (group_threads == 32) return launch_in(GroupedLaunch<T, Op, kVecs, 32, kGroupedCtaThreads / 32>{});

@@ -51,8 +51,8 @@ RowPathConfig parse_row_path(const char* rows, const char* stages, const char* g
                    &c.grouped_transform, &c.error))
     return c;
   take_choice("INT8DIT_QUANT_GROUP_THREADS", group_threads, {{"auto", GroupThreads::kAuto}, {"double", GroupThreads::kDouble}},
-              "expected 'auto' (the default: the library's grouped layouts) or 'double' (LayerNorm's grouped rows over "
-              "twice the threads a row, two 512-thread CTAs an SM; not yet measured)",
+              "expected 'auto' (the default: the library's grouped layouts) or 'double' (the norms' and SmoothQuant's "
+              "grouped rows over twice the threads a row, two 512-thread CTAs an SM; not yet measured)",
               &c.group_threads, &c.error);
   return c;
 }

@@ -18,9 +18,9 @@ enum class RowPath { kAuto, kBulkRing, kRegisters };
 // thread into its own stage (row_grouped.cuh: kStaged), or held in registers.
 enum class GroupedTransformRows { kBulk, kStaged, kRegisters };
 
-// How many threads a row the grouped kernel gives LayerNorm's rows (the grouped op without the ring): the library's
-// layouts, or twice the threads in two 512-thread CTAs an SM (row_shape.h: kGroupedDoubled128x3 and 64x3), not yet
-// measured and taken only when asked, to time one against the other in one library.
+// How many threads a row the grouped kernel gives the one-input ops' rows (LayerNorm, RMSNorm, SmoothQuant's division):
+// the library's layouts, or twice the threads in two 512-thread CTAs an SM (row_shape.h: kGroupedDoubled128x3 and 64x3),
+// not yet measured and taken only when asked, to time one against the other in one library.
 enum class GroupThreads { kAuto, kDouble };
 
 struct RowPathConfig {
@@ -40,8 +40,8 @@ struct RowPathConfig {
 // 3072: 37.12 -> 35.59 us on the H100, 30.64 -> 27.97 on the H200; staged had measured 0.9-2.2%
 // faster than registers on the H100 (bench/results/h100/quant_ab_staged_gated_3e8c286.md). The other ops' grouped
 // rows take the producer-warp ring or registers by their own rule (row_launch.cuh).
-// INT8DIT_QUANT_GROUP_THREADS = auto (default) | double: whether LayerNorm's grouped rows take the doubled layouts
-// wherever they fit (row_launch.cuh: launch_grouped_rows).
+// INT8DIT_QUANT_GROUP_THREADS = auto (default) | double: whether the one-input ops' grouped rows take the doubled
+// layouts wherever they fit (row_launch.cuh: launch_grouped_rows).
 const RowPathConfig& row_path_config();
 
 // Whether a vectorized row runs on the bulk-copy ring (where the build and the GPU have it). auto: the

@@ -255,8 +255,8 @@ struct GroupedLayout {
 // alone (quant_ab_second_layout_bc3e1ed.md): SmoothQuant 4608 x 3072 19.76 -> 18.80 us, + y 28.84 -> 27.41.
 constexpr GroupedLayout kGrouped64x6{64, 6, 4};
 constexpr GroupedLayout kGrouped128x3{128, 3, 7};
-// LayerNorm's grouped rows over twice the threads a row (INT8DIT_QUANT_GROUP_THREADS=double, row_path.h; not the
-// default, and not yet measured): 3072 columns as 128 x 3 in 4 groups, 1536 as 64 x 3 in 8, each in two 512-thread
+// The one-input ops' grouped rows (LayerNorm, RMSNorm, SmoothQuant's division) over twice the threads a row
+// (INT8DIT_QUANT_GROUP_THREADS=double, row_path.h; not the default, and not yet measured): 3072 columns as 128 x 3 in 4 groups, 1536 as 64 x 3 in 8, each in two 512-thread
 // CTAs an SM held to 64 registers by the kernel's launch bounds (kGroupedDoubledMinCtas). The same rows an SM as
 // 64 x 6 and 32 x 6 (8 and 16), each over twice the threads, so that a row's own chain of work, the statistics' passes, three
 // reductions and the stores, is half as long: what an SM's last rows run with DRAM idle at a call's end
