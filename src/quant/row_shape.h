@@ -256,13 +256,14 @@ struct GroupedLayout {
 constexpr GroupedLayout kGrouped64x6{64, 6, 4};
 constexpr GroupedLayout kGrouped128x3{128, 3, 7};
 // The one-input ops' grouped rows (LayerNorm, RMSNorm, SmoothQuant's division) over twice the threads a row
-// (INT8DIT_QUANT_GROUP_THREADS=double, row_path.h; not the default, and not yet measured): 3072 columns as 128 x 3 in 4 groups, 1536 as 64 x 3 in 8, each in two 512-thread
-// CTAs an SM held to 64 registers by the kernel's launch bounds (kGroupedDoubledMinCtas). The same rows an SM as
-// 64 x 6 and 32 x 6 (8 and 16), each over twice the threads, so that a row's own chain of work, the statistics' passes, three
-// reductions and the stores, is half as long: what an SM's last rows run with DRAM idle at a call's end
-// (docs/quantization.md: Where a call's time goes). The idea of the layout probe's "128x3 grouped x4 2/SM", which read
-// RMSNorm 15.64 us against the ring's 15.74 at 4096 x 3072 on the H100 (quant_layouts_4096x3072_stop55.txt) and was
-// not timed for LayerNorm, whose 72 registers at 128 x 3 fit one such CTA an SM only.
+// (INT8DIT_QUANT_GROUP_THREADS=double, row_path.h; not the default, and not yet measured): 3072 columns as 128 x 3
+// in 4 groups, 1536 as 64 x 3 in 8, each in two 512-thread CTAs an SM held to 64 registers by the kernel's launch
+// bounds (kGroupedDoubledMinCtas). The same rows an SM as 64 x 6 and 32 x 6 (8 and 16), each over twice the
+// threads, so that a row's own chain of work (the statistics' passes, the reductions, the stores) is half as long:
+// what an SM's last rows run with DRAM idle at a call's end (docs/quantization.md: Where a call's time goes). The
+// idea of the layout probe's "128x3 grouped x4 2/SM", which read RMSNorm 15.64 us against the ring's 15.74 at 4096 x
+// 3072 on the H100 (quant_layouts_4096x3072_stop55.txt) and was not timed for LayerNorm, whose 72 registers at
+// 128 x 3 fit one such CTA an SM only.
 constexpr GroupedLayout kGroupedDoubled128x3{128, 3, 4};
 constexpr GroupedLayout kGroupedDoubled64x3{64, 3, 8};
 constexpr int kGroupedDoubledMinCtas = 2;
