@@ -259,8 +259,9 @@ constexpr GroupedLayout kGrouped128x3{128, 3, 7};
 // (INT8DIT_QUANT_GROUP_THREADS=double, row_path.h; not the default, and not yet measured): 3072 columns as 128 x 3
 // in 4 groups, 1536 as 64 x 3 in 8, each in two 512-thread CTAs an SM held to 64 registers by the kernel's launch
 // bounds (kGroupedDoubledMinCtas). The same rows an SM as 64 x 6 and 32 x 6 (8 and 16), each over twice the
-// threads, so that a row's own chain of work (the statistics' passes, the reductions, the stores) is half as long:
-// what an SM's last rows run with DRAM idle at a call's end (docs/quantization.md: Where a call's time goes). The
+// threads, so that a row's own chain of work (the statistics' passes, the reductions, the stores), what an SM's last
+// rows run with DRAM idle at a call's end (docs/quantization.md: Where a call's time goes), is shorter: LayerNorm's
+// row loop 966 -> 580 instructions a warp, at ~20% more a row in all (docs/quantization_history.md, stop 60). The
 // idea of the layout probe's "128x3 grouped x4 2/SM", which read RMSNorm 15.64 us against the ring's 15.74 at 4096 x
 // 3072 on the H100 (quant_layouts_4096x3072_stop55.txt) and was not timed for LayerNorm, whose 72 registers at
 // 128 x 3 fit one such CTA an SM only.
