@@ -183,8 +183,12 @@ step_quant_ab() {
   QUANT_AB_ENV_A=${QUANT_AB_ENV_A:-} QUANT_AB_ENV_B=${QUANT_AB_ENV_B:-} timeout "$(left)" bash "$ROOT/scripts/device/quant_ab.sh" \
     "$BUILD/bench/quant/int8dit_bench_quant" "$BUILD/src" "$BUILD/src" "$WORK/quant_ab" "${QUANT_AB_ROUNDS:-3}" ${QUANT_AB_CASES:-} \
     > "$WORK/quant_ab.log" 2>&1 || status=1
-  rm -rf "$WORK"/quant_ab/[ab][0-9]*/  # each run's quant.json is in ab.md's medians; keep results.tgz small
-  cat "$WORK/quant_ab/ab.md" 2>/dev/null || tail -n 20 "$WORK/quant_ab.log"
+  if [[ -f $WORK/quant_ab/ab.md ]]; then
+    rm -rf "$WORK"/quant_ab/[ab][0-9]*/  # each run's quant.json is in ab.md's medians; keep results.tgz small
+    cat "$WORK/quant_ab/ab.md"
+  else  # a run failed: keep every run's log, and show the last one's end
+    tail -n 20 "$WORK/quant_ab.log" "$(ls -t "$WORK"/quant_ab/*/bench.log 2>/dev/null | head -n 1)" 2>/dev/null
+  fi
 }
 
 step_ncu_quant() {
