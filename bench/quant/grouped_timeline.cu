@@ -79,29 +79,19 @@ using int8dit::quant::RowArgs;
 using T = __nv_bfloat16;
 
 // The layouts the probe launches (INT8DIT_TIMELINE_LAYOUT): the library's 64 x 6 in 4 groups (two 256-thread
-// CTAs an SM), or 128 x 3 in 4 groups with two 512-thread CTAs an SM, its registers held to 64 by the launch
-// bounds (the library's 128 x 3 takes 7 groups in one CTA an SM): the same 8 rows an SM, each over twice the
-// threads, so that a row's own chain of work, what an SM's last rows run with DRAM idle, is half as long.
+// CTAs an SM), or INT8DIT_QUANT_GROUP_THREADS=double's 128 x 3 in 4 groups (row_shape.h: kGroupedDoubled128x3, two
+// 512-thread CTAs an SM held to 64 registers by row_quantize_grouped's launch bounds): the same 8 rows an SM, each
+// over twice the threads.
 struct Layout64x6 {
   static constexpr int kVecs = 6, kGroupThreads = 64, kGroups = 4;
   static constexpr const char* kName = "64 x 6 in 4 groups";
 };
 struct Layout128x3 {
-  static constexpr int kVecs = 3, kGroupThreads = 128, kGroups = 4;
+  static constexpr int kVecs = int8dit::quant::kGroupedDoubled128x3.vecs;
+  static constexpr int kGroupThreads = int8dit::quant::kGroupedDoubled128x3.group_threads;
+  static constexpr int kGroups = int8dit::quant::kGroupedDoubled128x3.groups;
   static constexpr const char* kName = "128 x 3 in 4 groups, two CTAs an SM";
 };
-template <typename Op>
-__global__ void __launch_bounds__(512, 2) grouped_128x3_two_ctas(RowArgs<T> a, Op op, GroupedRows parts) {
-  int8dit::quant::quantize_grouped_rows<T, Op, 3, 128, 4, false>(a, op, parts);
-}
-template <typename Layout, typename Op>
-constexpr auto grouped_kernel() {
-  if constexpr (Layout::kGroupThreads == 128) {
-    return grouped_128x3_two_ctas<Op>;
-  } else {
-    return int8dit::quant::row_quantize_grouped<T, Op, Layout::kVecs, Layout::kGroupThreads, Layout::kGroups, false>;
-  }
-}
 
 using grouped_probe::PlainRowsOp;
 
@@ -124,7 +114,7 @@ template <typename Layout, typename Op>
 int run_layout(const std::string& name, Op op, int64_t m, int64_t k) {
   constexpr int kVecs = Layout::kVecs, kGroupThreads = Layout::kGroupThreads, kGroups = Layout::kGroups;
   using Timed = timeline::Timed<Op>;
-  auto kernel = grouped_kernel<Layout, Timed>();
+  auto kernel = int8dit::quant::row_quantize_grouped<T, Timed, kVecs, kGroupThreads, kGroups, false>;
   constexpr int threads = kGroupThreads * kGroups;
   const size_t smem = int8dit::quant::grouped_channel_cache_bytes<Timed, kVecs, kGroupThreads>();
   check_cuda(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem)), "smem");
